@@ -1,0 +1,110 @@
+//! `metadata-service`: tokens served by a local Databricks metadata service
+//! (`DATABRICKS_METADATA_SERVICE_URL`), as used by the official IDE plugins.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{has_all, AuthContext, CredentialStrategy, CredentialsProvider, Token, TokenCache, TokenSource};
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+const VERSION_HEADER: &str = "X-Databricks-Metadata-Version";
+const HOST_HEADER: &str = "X-Databricks-Host";
+const VERSION: &str = "1";
+
+/// Tokens from a metadata service (needs `host`, `metadata_service_url`).
+#[derive(Debug, Clone, Copy)]
+pub struct MetadataService;
+
+#[async_trait]
+impl CredentialStrategy for MetadataService {
+    fn auth_type(&self) -> &'static str {
+        "metadata-service"
+    }
+
+    async fn configure(&self, cfg: &Config, ctx: &AuthContext) -> Result<Option<Arc<dyn CredentialsProvider>>> {
+        let (true, Some(url), Some(host)) = (has_all(cfg, &["host"]), cfg.expose("metadata_service_url"), cfg.host())
+        else {
+            return Ok(None);
+        };
+        let source = Arc::new(MetadataServiceSource {
+            http: ctx.http.clone(),
+            url: SecretString::from(url.to_string()),
+            host: host.to_string(),
+        });
+        // Like the official SDKs, fail at configuration time if no token comes back.
+        let first = source.token().await?;
+        Ok(Some(Arc::new(TokenCache::with_token(source, first))))
+    }
+}
+
+struct MetadataServiceSource {
+    http: reqwest::Client,
+    url: SecretString,
+    host: String,
+}
+
+impl fmt::Debug for MetadataServiceSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetadataServiceSource").field("url", &"***").field("host", &self.host).finish()
+    }
+}
+
+#[derive(Deserialize)]
+struct MetadataToken {
+    access_token: Option<String>,
+    token_type: Option<String>,
+    expires_on: Option<Value>,
+}
+
+#[async_trait]
+impl TokenSource for MetadataServiceSource {
+    async fn token(&self) -> Result<Token> {
+        let response = self
+            .http
+            .get(self.url.expose_secret())
+            .header(VERSION_HEADER, VERSION)
+            .header(HOST_HEADER, &self.host)
+            .send()
+            .await
+            .map_err(|e| {
+                let e = e.without_url();
+                let connect = e.is_connect();
+                Error::transport(format!("metadata service request failed: {e}"), connect, e)
+            })?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| Error::transport("cannot read metadata service response", false, e))?;
+        if !status.is_success() {
+            return Err(Error::auth(format!("metadata service answered HTTP {}", status.as_u16())));
+        }
+        let parsed: MetadataToken = serde_json::from_slice(&body)
+            .map_err(|e| Error::auth(format!("metadata service returned invalid JSON: {e}")))?;
+        let access_token = parsed.access_token.ok_or_else(|| Error::auth("Metadata Service returned empty token"))?;
+        let token_type = parsed.token_type.ok_or_else(|| Error::auth("Metadata Service returned empty token type"))?;
+        let expires_on = parsed
+            .expires_on
+            .as_ref()
+            .and_then(epoch_seconds)
+            .ok_or_else(|| Error::auth("Metadata Service returned invalid expiry"))?;
+        Ok(Token::expiring_at(access_token, token_type, SystemTime::UNIX_EPOCH + expires_on))
+    }
+}
+
+/// Epoch seconds as a number or numeric string.
+fn epoch_seconds(v: &Value) -> Option<Duration> {
+    let secs = match v {
+        Value::Number(n) => n.as_f64()?,
+        Value::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    Duration::try_from_secs_f64(secs).ok()
+}

@@ -1,0 +1,173 @@
+//! Credentials: the unified-auth chain of the official SDKs.
+//!
+//! A [`CredentialStrategy`] looks at a [`Config`] and either declines (`Ok(None)`:
+//! it lacks what it needs) or returns a [`CredentialsProvider`] that signs
+//! requests. [`DefaultCredentials`] tries strategies in the official order, or
+//! only the one named by `auth_type`. New auth types (Azure, GCP, U2M, ...)
+//! are new strategies: the transport only ever sees a `CredentialsProvider`.
+//!
+//! Implemented: `pat`, `basic`, `metadata-service`, `oauth-m2m`, `env-oidc`,
+//! `file-oidc`, `databricks-cli`.
+
+mod cli;
+mod metadata_service;
+mod oauth;
+mod static_credentials;
+mod token;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::header::HeaderMap;
+
+pub use cli::DatabricksCli;
+pub use metadata_service::MetadataService;
+pub use oauth::{OAuthM2m, OidcEndpoints, WorkloadIdentityFederation};
+pub use static_credentials::{Basic, Pat};
+pub use token::{Token, TokenCache, TokenSource};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+/// Where the unified-auth documentation lives; named in "cannot configure" errors.
+pub const AUTH_DOCS_URL: &str =
+    "https://docs.databricks.com/en/dev-tools/auth.html#databricks-client-unified-authentication";
+
+/// Signs requests: returns the headers (usually `Authorization`) to add.
+#[async_trait]
+pub trait CredentialsProvider: Send + Sync + fmt::Debug {
+    /// Headers for the next request; may refresh a token first.
+    async fn headers(&self) -> Result<HeaderMap>;
+}
+
+/// One auth method of the chain.
+#[async_trait]
+pub trait CredentialStrategy: Send + Sync + fmt::Debug {
+    /// The `auth_type` name, e.g. `pat` or `oauth-m2m`.
+    fn auth_type(&self) -> &'static str;
+
+    /// A provider when `cfg` has what this method needs, `Ok(None)` when it
+    /// does not, an error when it applies but fails.
+    async fn configure(&self, cfg: &Config, ctx: &AuthContext) -> Result<Option<Arc<dyn CredentialsProvider>>>;
+}
+
+/// What strategies may use while configuring: an HTTP client for discovery
+/// and token endpoints (no auth, no retries of its own).
+#[derive(Clone, Debug)]
+pub struct AuthContext {
+    pub(crate) http: reqwest::Client,
+}
+
+impl AuthContext {
+    /// A context whose HTTP calls time out after `timeout`.
+    pub fn new(timeout: Duration, skip_verify: bool) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .danger_accept_invalid_certs(skip_verify)
+            .build()
+            .map_err(|e| Error::config(format!("cannot build HTTP client: {e}")).with_source(e))?;
+        Ok(AuthContext { http })
+    }
+}
+
+/// The result of resolving credentials: which method won, and its provider.
+#[derive(Clone, Debug)]
+pub struct ResolvedCredentials {
+    /// The auth type that applied (goes into the `User-Agent`).
+    pub auth_type: &'static str,
+    /// Signs each request.
+    pub provider: Arc<dyn CredentialsProvider>,
+}
+
+/// The credential chain: first applicable strategy wins.
+#[derive(Clone, Debug)]
+pub struct DefaultCredentials {
+    strategies: Vec<Arc<dyn CredentialStrategy>>,
+}
+
+impl Default for DefaultCredentials {
+    fn default() -> Self {
+        DefaultCredentials {
+            strategies: vec![
+                Arc::new(Pat),
+                Arc::new(Basic),
+                Arc::new(MetadataService),
+                Arc::new(OAuthM2m),
+                Arc::new(WorkloadIdentityFederation::env()),
+                Arc::new(WorkloadIdentityFederation::file()),
+                Arc::new(DatabricksCli),
+            ],
+        }
+    }
+}
+
+impl DefaultCredentials {
+    /// A chain of exactly these strategies, tried in order.
+    pub fn with_strategies(strategies: Vec<Arc<dyn CredentialStrategy>>) -> Self {
+        DefaultCredentials { strategies }
+    }
+
+    /// Add a strategy at the end of the chain.
+    pub fn push(mut self, strategy: Arc<dyn CredentialStrategy>) -> Self {
+        self.strategies.push(strategy);
+        self
+    }
+
+    /// Auth types this chain can produce, in order.
+    pub fn auth_types(&self) -> Vec<&'static str> {
+        self.strategies.iter().map(|s| s.auth_type()).collect()
+    }
+
+    /// Pick credentials for `cfg`. Errors are prefixed like the official
+    /// SDKs' (`default auth: ...`) and name what was configured.
+    pub async fn resolve(&self, cfg: &Config, ctx: &AuthContext) -> Result<ResolvedCredentials> {
+        self.try_resolve(cfg, ctx).await.map_err(|e| cfg.wrap(e))
+    }
+
+    async fn try_resolve(&self, cfg: &Config, ctx: &AuthContext) -> Result<ResolvedCredentials> {
+        let forced = cfg.auth_type();
+        if let Some(forced) = forced {
+            if !self.strategies.iter().any(|s| s.auth_type() == forced) {
+                return Err(Error::config(format!(
+                    "auth type {forced:?} is not supported by brickwork; supported: {}",
+                    self.auth_types().join(", ")
+                )));
+            }
+        }
+        for strategy in &self.strategies {
+            let auth_type = strategy.auth_type();
+            if forced.is_some_and(|f| f != auth_type) {
+                continue;
+            }
+            tracing::debug!(auth_type, "attempting to configure auth");
+            match strategy.configure(cfg, ctx).await {
+                Ok(Some(provider)) => return Ok(ResolvedCredentials { auth_type, provider }),
+                Ok(None) => continue,
+                Err(e) => {
+                    let kind = if e.kind() == crate::ErrorKind::Transport { e.kind() } else { crate::ErrorKind::Auth };
+                    return Err(Error::new(kind, format!("default auth: {auth_type}: {}", e.message())));
+                }
+            }
+        }
+        Err(Error::auth(format!(
+            "default auth: cannot configure default credentials, please check {AUTH_DOCS_URL} to configure credentials for your preferred authentication method"
+        )))
+    }
+}
+
+/// Config attributes that must all be set for a strategy to apply.
+pub(crate) fn has_all(cfg: &Config, names: &[&str]) -> bool {
+    names.iter().all(|n| cfg.is_set(n))
+}
+
+/// `Authorization: <value>` marked sensitive so it never shows in `Debug`.
+pub(crate) fn authorization_header(value: &str) -> Result<HeaderMap> {
+    let mut header = reqwest::header::HeaderValue::from_str(value)
+        .map_err(|_| Error::auth("credential contains characters not allowed in an HTTP header"))?;
+    header.set_sensitive(true);
+    let mut headers = HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, header);
+    Ok(headers)
+}

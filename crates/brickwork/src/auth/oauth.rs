@@ -1,0 +1,355 @@
+//! OAuth against the Databricks OIDC endpoints: machine-to-machine client
+//! credentials (`oauth-m2m`) and workload identity federation
+//! (`env-oidc`, `file-oidc`: an ID token exchanged for a Databricks token).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{has_all, AuthContext, CredentialStrategy, CredentialsProvider, Token, TokenCache, TokenSource};
+use crate::config::{normalize_host, Config, HostType};
+use crate::error::{Error, ErrorKind, Result};
+
+const DEFAULT_SCOPES: &str = "all-apis";
+const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
+const GRANT_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const SUBJECT_TOKEN_TYPE_JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
+
+/// The endpoints of an OIDC authorization server.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct OidcEndpoints {
+    /// Where tokens are requested.
+    pub token_endpoint: String,
+    /// Where users are sent to log in (U2M).
+    #[serde(default)]
+    pub authorization_endpoint: String,
+}
+
+impl OidcEndpoints {
+    /// Discover the endpoints for `cfg`: the explicit `discovery_url`, else the
+    /// `oidc_endpoint` announced by `/.well-known/databricks-config`, else the
+    /// conventional workspace or account OIDC root.
+    pub async fn discover(cfg: &Config, ctx: &AuthContext) -> Result<OidcEndpoints> {
+        let url = match cfg.get("discovery_url") {
+            Some(url) => url.to_string(),
+            None => discovery_url(cfg, ctx).await?,
+        };
+        let response = ctx
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| transport_error(format!("cannot fetch OIDC discovery document {url}"), e))?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| transport_error(format!("cannot read {url}"), e))?;
+        if !status.is_success() {
+            return Err(Error::auth(format!("OIDC discovery document {url} answered HTTP {}", status.as_u16())));
+        }
+        serde_json::from_slice(&body)
+            .map_err(|e| Error::auth(format!("OIDC discovery document {url} is not valid: {e}")))
+    }
+}
+
+async fn discovery_url(cfg: &Config, ctx: &AuthContext) -> Result<String> {
+    let host = cfg.host().ok_or_else(|| Error::config("host is required for OAuth"))?;
+    let account_id = cfg.account_id();
+    let root = match host_metadata_oidc_root(host, ctx).await {
+        Some(root) if root.contains("{account_id}") => {
+            let account_id = account_id
+                .ok_or_else(|| Error::config("account_id is required to resolve discovery_url from host metadata"))?;
+            root.replace("{account_id}", account_id)
+        }
+        Some(root) => root,
+        None if cfg.host_type() == HostType::Accounts => {
+            let account_id = account_id.ok_or_else(|| Error::config("account_id is required for account OAuth"))?;
+            format!("{host}/oidc/accounts/{account_id}")
+        }
+        None => format!("{host}/oidc"),
+    };
+    Ok(format!("{}/.well-known/oauth-authorization-server", root.trim_end_matches('/')))
+}
+
+/// The `oidc_endpoint` from the host's unauthenticated metadata, best effort.
+async fn host_metadata_oidc_root(host: &str, ctx: &AuthContext) -> Option<String> {
+    let url = format!("{}/.well-known/databricks-config", normalize_host(host));
+    let response = ctx.http.get(&url).send().await.ok()?;
+    if !response.status().is_success() {
+        tracing::debug!(status = response.status().as_u16(), "no host metadata");
+        return None;
+    }
+    let meta: Value = response.json().await.ok()?;
+    meta.get("oidc_endpoint").and_then(Value::as_str).map(str::to_string)
+}
+
+/// Machine-to-machine OAuth with a service principal's client id and secret.
+#[derive(Debug, Clone, Copy)]
+pub struct OAuthM2m;
+
+#[async_trait]
+impl CredentialStrategy for OAuthM2m {
+    fn auth_type(&self) -> &'static str {
+        "oauth-m2m"
+    }
+
+    async fn configure(&self, cfg: &Config, ctx: &AuthContext) -> Result<Option<Arc<dyn CredentialsProvider>>> {
+        if !has_all(cfg, &["host", "client_id", "client_secret"]) {
+            return Ok(None);
+        }
+        let endpoints = OidcEndpoints::discover(cfg, ctx).await?;
+        let source = TokenRequest {
+            http: ctx.http.clone(),
+            token_endpoint: endpoints.token_endpoint,
+            client_id: cfg.get("client_id").unwrap_or_default().to_string(),
+            client_secret: SecretString::from(cfg.expose("client_secret").unwrap_or_default().to_string()),
+            grant: Grant::ClientCredentials,
+            scopes: scopes(cfg),
+            authorization_details: cfg.get("authorization_details").map(str::to_string),
+        };
+        Ok(Some(Arc::new(TokenCache::new(Arc::new(source)))))
+    }
+}
+
+/// Workload identity federation: exchange an ID token from an environment
+/// variable (`env-oidc`) or a file (`file-oidc`) for a Databricks token.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkloadIdentityFederation {
+    from_file: bool,
+}
+
+impl WorkloadIdentityFederation {
+    /// ID token from `DATABRICKS_OIDC_TOKEN` (or the variable named by `oidc_token_env`).
+    pub fn env() -> Self {
+        WorkloadIdentityFederation { from_file: false }
+    }
+
+    /// ID token from the file at `oidc_token_filepath`.
+    pub fn file() -> Self {
+        WorkloadIdentityFederation { from_file: true }
+    }
+
+    fn id_token_source(&self, cfg: &Config) -> Option<IdTokenSource> {
+        if self.from_file {
+            return cfg.get("oidc_token_filepath").map(|p| IdTokenSource::File(PathBuf::from(p)));
+        }
+        let var = cfg.get("oidc_token_env").unwrap_or("DATABRICKS_OIDC_TOKEN").to_string();
+        Some(IdTokenSource::Env { var, env: cfg.clone() })
+    }
+}
+
+#[async_trait]
+impl CredentialStrategy for WorkloadIdentityFederation {
+    fn auth_type(&self) -> &'static str {
+        if self.from_file {
+            "file-oidc"
+        } else {
+            "env-oidc"
+        }
+    }
+
+    async fn configure(&self, cfg: &Config, ctx: &AuthContext) -> Result<Option<Arc<dyn CredentialsProvider>>> {
+        if !has_all(cfg, &["host"]) {
+            return Ok(None);
+        }
+        let Some(id_tokens) = self.id_token_source(cfg) else {
+            return Ok(None);
+        };
+        // No ID token available: this method does not apply here.
+        if let Err(e) = id_tokens.read() {
+            tracing::debug!(auth_type = self.auth_type(), "no OIDC ID token: {e}");
+            return Ok(None);
+        }
+        let endpoints = OidcEndpoints::discover(cfg, ctx).await?;
+        let source = TokenRequest {
+            http: ctx.http.clone(),
+            token_endpoint: endpoints.token_endpoint,
+            client_id: cfg.get("client_id").unwrap_or_default().to_string(),
+            client_secret: SecretString::from(String::new()),
+            grant: Grant::TokenExchange(id_tokens),
+            scopes: scopes(cfg),
+            authorization_details: None,
+        };
+        Ok(Some(Arc::new(TokenCache::new(Arc::new(source)))))
+    }
+}
+
+fn scopes(cfg: &Config) -> String {
+    let raw = cfg.get("scopes").unwrap_or(DEFAULT_SCOPES);
+    let mut scopes: Vec<&str> = raw.split([',', ' ']).filter(|s| !s.is_empty()).collect();
+    scopes.sort_unstable();
+    scopes.dedup();
+    if scopes.is_empty() {
+        DEFAULT_SCOPES.to_string()
+    } else {
+        scopes.join(" ")
+    }
+}
+
+/// Where an ID token for federation comes from; read again at every refresh
+/// because such tokens rotate.
+enum IdTokenSource {
+    Env { var: String, env: Config },
+    File(PathBuf),
+}
+
+impl fmt::Debug for IdTokenSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IdTokenSource::Env { var, .. } => write!(f, "Env({var})"),
+            IdTokenSource::File(path) => write!(f, "File({})", path.display()),
+        }
+    }
+}
+
+impl IdTokenSource {
+    fn read(&self) -> Result<SecretString> {
+        let token = match self {
+            IdTokenSource::Env { var, env } => {
+                env.env_var(var).ok_or_else(|| Error::auth(format!("environment variable {var} is not set")))?
+            }
+            IdTokenSource::File(path) => std::fs::read_to_string(path)
+                .map_err(|e| Error::auth(format!("cannot read OIDC token file {}: {e}", path.display())))?,
+        };
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(Error::auth(format!("{self:?}: the OIDC ID token is empty")));
+        }
+        Ok(SecretString::from(token.to_string()))
+    }
+}
+
+#[derive(Debug)]
+enum Grant {
+    ClientCredentials,
+    TokenExchange(IdTokenSource),
+}
+
+/// A POST to the token endpoint.
+struct TokenRequest {
+    http: reqwest::Client,
+    token_endpoint: String,
+    client_id: String,
+    client_secret: SecretString,
+    grant: Grant,
+    scopes: String,
+    authorization_details: Option<String>,
+}
+
+impl fmt::Debug for TokenRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenRequest")
+            .field("token_endpoint", &self.token_endpoint)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"***")
+            .field("grant", &self.grant)
+            .finish()
+    }
+}
+
+#[async_trait]
+impl TokenSource for TokenRequest {
+    async fn token(&self) -> Result<Token> {
+        let mut form: Vec<(&str, String)> = vec![("scope", self.scopes.clone())];
+        let mut request = self.http.post(&self.token_endpoint);
+        match &self.grant {
+            Grant::ClientCredentials => {
+                form.push(("grant_type", GRANT_CLIENT_CREDENTIALS.to_string()));
+                request = request.basic_auth(&self.client_id, Some(self.client_secret.expose_secret()));
+            }
+            Grant::TokenExchange(id_tokens) => {
+                form.push(("grant_type", GRANT_TOKEN_EXCHANGE.to_string()));
+                form.push(("subject_token_type", SUBJECT_TOKEN_TYPE_JWT.to_string()));
+                form.push(("subject_token", id_tokens.read()?.expose_secret().to_string()));
+                if !self.client_id.is_empty() {
+                    form.push(("client_id", self.client_id.clone()));
+                }
+            }
+        }
+        if let Some(details) = &self.authorization_details {
+            form.push(("authorization_details", details.clone()));
+        }
+        let response = request
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| transport_error(format!("token request to {} failed", self.token_endpoint), e))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| transport_error(format!("cannot read token response from {}", self.token_endpoint), e))?;
+        if !status.is_success() {
+            return Err(token_endpoint_error(status.as_u16(), &body));
+        }
+        parse_token_response(&body)
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(default)]
+    token_type: String,
+    #[serde(default)]
+    expires_in: Option<Value>,
+}
+
+/// `expires_in` may be a number or a numeric string.
+fn parse_token_response(body: &[u8]) -> Result<Token> {
+    let parsed: TokenResponse =
+        serde_json::from_slice(body).map_err(|e| Error::auth(format!("invalid token response: {e}")))?;
+    let lifetime = match parsed.expires_in {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
+        Some(_) => None,
+    }
+    .and_then(|secs| Duration::try_from_secs_f64(secs).ok());
+    Ok(Token::new(parsed.access_token, parsed.token_type, lifetime))
+}
+
+/// RFC 6749 `{"error", "error_description"}` or Okta-style `{"errorCode", "errorSummary"}`.
+fn token_endpoint_error(status: u16, body: &[u8]) -> Error {
+    let kind = if matches!(status, 429 | 503) { ErrorKind::TooManyRequests } else { ErrorKind::Auth };
+    let message = match serde_json::from_slice::<Value>(body) {
+        Ok(v) => {
+            let field = |a: &str, b: &str| {
+                v.get(a).or_else(|| v.get(b)).and_then(Value::as_str).unwrap_or("unknown").replace("\r\n", " ")
+            };
+            format!("{}: {}", field("errorCode", "error"), field("errorSummary", "error_description"))
+        }
+        Err(_) => format!("HTTP {status}: {}", String::from_utf8_lossy(&body[..body.len().min(256)])),
+    };
+    Error::new(kind, format!("token request failed: {message}"))
+}
+
+fn transport_error(context: String, e: reqwest::Error) -> Error {
+    let connect = e.is_connect();
+    Error::transport(format!("{context}: {e}"), connect, e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_response_accepts_string_expiry() {
+        let t = parse_token_response(br#"{"access_token":"a","token_type":"Bearer","expires_in":"3600"}"#);
+        assert!(t.is_ok_and(|t| t.expires_in().is_some_and(|d| d > Duration::from_secs(3590))));
+        let t = parse_token_response(br#"{"access_token":"a"}"#);
+        assert!(t.is_ok_and(|t| t.token_type() == "Bearer" && t.expires_in().is_none()));
+        assert!(parse_token_response(b"not json").is_err());
+    }
+
+    #[test]
+    fn token_endpoint_errors_are_readable() {
+        let e = token_endpoint_error(401, br#"{"error":"invalid_client","error_description":"Client authentication failed"}"#);
+        assert_eq!(e.message(), "token request failed: invalid_client: Client authentication failed");
+        assert_eq!(e.kind(), ErrorKind::Auth);
+    }
+}

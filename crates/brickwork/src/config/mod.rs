@@ -1,0 +1,532 @@
+//! Unified configuration, resolved the way the official SDKs resolve it.
+//!
+//! Each attribute is taken from, in order: the builder, `DATABRICKS_*`
+//! environment variables, then a profile of the config file
+//! (`DATABRICKS_CONFIG_FILE`, default `~/.databrickscfg`; profile from
+//! `DATABRICKS_CONFIG_PROFILE`, else `[__settings__] default_profile`, else
+//! `DEFAULT`). A later source only fills what is still unset. As in the
+//! official SDKs, the file is skipped when no profile was named and the host
+//! or some credential is already configured.
+//!
+//! ```
+//! use brickwork::Config;
+//!
+//! let cfg = Config::builder()
+//!     .host("adb-123.azuredatabricks.net/")
+//!     .token("dapi-example")
+//!     .without_environment()
+//!     .build()?;
+//! assert_eq!(cfg.host(), Some("https://adb-123.azuredatabricks.net"));
+//! assert!(cfg.to_string().contains("token=***"));
+//! assert!(!format!("{cfg:?}").contains("dapi-example"));
+//! # Ok::<(), brickwork::Error>(())
+//! ```
+
+mod attributes;
+mod file;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use attributes::{AttributeSpec, Source, ATTRIBUTES};
+
+use attributes::{spec, Attributes};
+use file::ConfigFile;
+
+use crate::error::{Error, Result};
+
+/// Default total time budget for retries of one call, as in the official SDKs.
+pub const DEFAULT_RETRY_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default timeout of one HTTP attempt.
+pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default number of body bytes shown in debug logs.
+pub const DEFAULT_DEBUG_TRUNCATE_BYTES: usize = 96;
+
+/// Where environment variables are read from.
+#[derive(Clone, Debug, Default)]
+enum Environment {
+    /// The process environment.
+    #[default]
+    Process,
+    /// A fixed set of variables (tests, tenant registries).
+    Fixed(HashMap<String, String>),
+}
+
+impl Environment {
+    fn var(&self, name: &str) -> Option<String> {
+        match self {
+            Environment::Process => std::env::var(name).ok(),
+            Environment::Fixed(vars) => vars.get(name).cloned(),
+        }
+        .filter(|v| !v.is_empty())
+    }
+}
+
+/// Whether a host serves workspace or account APIs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostType {
+    /// A workspace host (`https://adb-123.azuredatabricks.net`, ...).
+    Workspace,
+    /// An accounts console host (`https://accounts.cloud.databricks.com`, ...).
+    Accounts,
+}
+
+/// Builder for [`Config`]: explicit values, then environment, then profile.
+#[derive(Clone, Default)]
+pub struct ConfigBuilder {
+    explicit: Vec<(&'static AttributeSpec, String)>,
+    unknown: Vec<String>,
+    env: Environment,
+}
+
+impl fmt::Debug for ConfigBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<_> = self.explicit.iter().map(|(s, _)| s.name).collect();
+        f.debug_struct("ConfigBuilder").field("explicit", &names).finish_non_exhaustive()
+    }
+}
+
+macro_rules! setters {
+    ($($(#[$doc:meta])* $fn:ident => $name:literal;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $fn(self, value: impl Into<String>) -> Self {
+                self.set($name, value)
+            }
+        )*
+    };
+}
+
+impl ConfigBuilder {
+    /// Set any attribute of [`ATTRIBUTES`] by name; an unknown name is a
+    /// configuration error at [`build`](Self::build).
+    pub fn set(mut self, name: &str, value: impl Into<String>) -> Self {
+        match spec(name) {
+            Some(spec) => {
+                self.explicit.retain(|(s, _)| s.name != spec.name);
+                self.explicit.push((spec, value.into()));
+            }
+            None => self.unknown.push(name.to_string()),
+        }
+        self
+    }
+
+    setters! {
+        /// Workspace or account host; `https://` is added when missing.
+        host => "host";
+        /// Personal access token (`pat` auth).
+        token => "token";
+        /// Username for `basic` auth.
+        username => "username";
+        /// Password for `basic` auth.
+        password => "password";
+        /// OAuth client (service principal application) id.
+        client_id => "client_id";
+        /// OAuth client secret (`oauth-m2m` auth).
+        client_secret => "client_secret";
+        /// Account id, for account hosts.
+        account_id => "account_id";
+        /// Profile of the config file to load.
+        profile => "profile";
+        /// Path of the config file (default `~/.databrickscfg`).
+        config_file => "config_file";
+        /// Force one auth type (`pat`, `basic`, `oauth-m2m`, ...).
+        auth_type => "auth_type";
+        /// URL of a Databricks metadata service (`metadata-service` auth).
+        metadata_service_url => "metadata_service_url";
+        /// Path or name of the `databricks` CLI (`databricks-cli` auth).
+        databricks_cli_path => "databricks_cli_path";
+    }
+
+    /// Client-side rate limit in requests per second.
+    pub fn rate_limit(self, per_second: u32) -> Self {
+        self.set("rate_limit", per_second.to_string())
+    }
+
+    /// Total time budget for retries of one call (default 300 s).
+    pub fn retry_timeout(self, budget: Duration) -> Self {
+        self.set("retry_timeout_seconds", budget.as_secs_f64().to_string())
+    }
+
+    /// Timeout of one HTTP attempt (default 60 s).
+    pub fn http_timeout(self, timeout: Duration) -> Self {
+        self.set("http_timeout_seconds", timeout.as_secs_f64().to_string())
+    }
+
+    /// Stop after this many attempts of one call, whatever the time budget.
+    pub fn max_retries(self, retries: u32) -> Self {
+        self.set("max_retries", retries.to_string())
+    }
+
+    /// Ignore the process environment (values come only from the builder and files).
+    pub fn without_environment(mut self) -> Self {
+        self.env = Environment::Fixed(HashMap::new());
+        self
+    }
+
+    /// Read environment variables from `vars` instead of the process
+    /// environment (`HOME` included, for `~` in paths).
+    pub fn environment<K: Into<String>, V: Into<String>>(mut self, vars: impl IntoIterator<Item = (K, V)>) -> Self {
+        self.env = Environment::Fixed(vars.into_iter().map(|(k, v)| (k.into(), v.into())).collect());
+        self
+    }
+
+    /// Resolve the configuration. Fails on an unreadable config file, a missing
+    /// named profile, conflicting credentials or malformed values; the message
+    /// names what was set and where it came from, with secrets masked.
+    pub fn build(self) -> Result<Config> {
+        let mut cfg = Config {
+            attrs: Attributes::default(),
+            env_used: Vec::new(),
+            env: self.env.clone(),
+            settings: Settings::default(),
+        };
+        cfg.resolve(self).map_err(|e| cfg.wrap(e))?;
+        Ok(cfg)
+    }
+}
+
+/// Numeric and flag settings parsed out of the attributes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settings {
+    /// Requests per second, if limited.
+    pub rate_limit: Option<u32>,
+    /// Total retry budget of one call.
+    pub retry_timeout: Duration,
+    /// Timeout of one HTTP attempt.
+    pub http_timeout: Duration,
+    /// Maximum attempts of one call (`None`: only the time budget applies).
+    pub max_attempts: Option<u32>,
+    /// Body bytes shown in debug logs.
+    pub debug_truncate_bytes: usize,
+    /// Log request headers (with `Authorization` redacted) at debug level.
+    pub debug_headers: bool,
+    /// Accept invalid TLS certificates (never in production).
+    pub skip_verify: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            rate_limit: None,
+            retry_timeout: DEFAULT_RETRY_TIMEOUT,
+            http_timeout: DEFAULT_HTTP_TIMEOUT,
+            max_attempts: None,
+            debug_truncate_bytes: DEFAULT_DEBUG_TRUNCATE_BYTES,
+            debug_headers: false,
+            skip_verify: false,
+        }
+    }
+}
+
+/// A resolved configuration. Cheap to clone; `Debug` masks every secret.
+#[derive(Clone)]
+pub struct Config {
+    attrs: Attributes,
+    env_used: Vec<&'static str>,
+    env: Environment,
+    settings: Settings,
+}
+
+impl Config {
+    /// Start building a configuration.
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder::default()
+    }
+
+    /// Resolve from the environment and config file only.
+    pub fn from_env() -> Result<Config> {
+        Self::builder().build()
+    }
+
+    /// Resolve from the named profile (environment variables still win).
+    pub fn from_profile(profile: &str) -> Result<Config> {
+        Self::builder().profile(profile).build()
+    }
+
+    fn resolve(&mut self, builder: ConfigBuilder) -> Result<()> {
+        if let Some(name) = builder.unknown.first() {
+            return Err(Error::config(format!("unknown configuration attribute: {name}")));
+        }
+        for (spec, value) in builder.explicit {
+            self.attrs.fill(spec, value, Source::Explicit);
+        }
+        self.load_env();
+        self.load_profile()?;
+        self.normalize_host();
+        self.validate_auth_methods()?;
+        self.settings = self.parse_settings()?;
+        Ok(())
+    }
+
+    fn load_env(&mut self) {
+        for spec in ATTRIBUTES {
+            let vars = spec.env.into_iter().chain(spec.env_aliases.iter().copied());
+            for var in vars {
+                if let Some(value) = self.env.var(var) {
+                    self.env_used.push(var);
+                    self.attrs.fill(spec, value, Source::Env(var.to_string()));
+                    break;
+                }
+            }
+        }
+    }
+
+    fn load_profile(&mut self) -> Result<()> {
+        let requested = self.get("profile").map(str::to_string);
+        if requested.is_none() && (self.is_any_auth_configured() || self.attrs.contains("host")) {
+            return Ok(());
+        }
+        let path = self.config_file_path();
+        let Some(file) = ConfigFile::load(&path)? else {
+            return match requested {
+                Some(profile) => Err(Error::config(format!(
+                    "resolve: cannot load profile {profile}: {} does not exist",
+                    path.display()
+                ))),
+                None => Ok(()),
+            };
+        };
+        let Some(choice) = file.choose(requested.as_deref())? else {
+            return Ok(());
+        };
+        let Some(values) = file.profile(&choice.name) else {
+            if !choice.explicit {
+                return Ok(());
+            }
+            return Err(Error::config(format!(
+                "resolve: {} has no {} profile configured",
+                path.display(),
+                choice.name
+            )));
+        };
+        let source = Source::File { path: file.path.clone(), profile: choice.name.clone() };
+        tracing::debug!(profile = %choice.name, file = %path.display(), "loading profile");
+        for (key, value) in values {
+            if let Some(spec) = spec(key) {
+                self.attrs.fill(spec, value.clone(), source.clone());
+            }
+        }
+        if choice.explicit {
+            if let Some(profile_spec) = spec("profile") {
+                self.attrs.fill(profile_spec, choice.name, source);
+            }
+        }
+        Ok(())
+    }
+
+    fn config_file_path(&self) -> PathBuf {
+        let raw = self.get("config_file").unwrap_or("~/.databrickscfg");
+        match raw.strip_prefix("~/") {
+            Some(rest) => match self.env.var("HOME").or_else(|| self.env.var("USERPROFILE")) {
+                Some(home) => PathBuf::from(home).join(rest),
+                None => PathBuf::from(raw),
+            },
+            None => PathBuf::from(raw),
+        }
+    }
+
+    /// Add `https://` when no scheme is given, drop trailing slashes and `:443`.
+    fn normalize_host(&mut self) {
+        let (Some(host), Some(spec)) = (self.get("host"), spec("host")) else {
+            return;
+        };
+        let fixed = normalize_host(host);
+        self.attrs.replace(spec, fixed);
+    }
+
+    fn validate_auth_methods(&self) -> Result<()> {
+        let methods = self.attrs.auth_methods();
+        if methods.len() <= 1 || self.attrs.contains("auth_type") {
+            return Ok(());
+        }
+        Err(Error::config(format!(
+            "validate: more than one authorization method configured: {}",
+            methods.join(" and ")
+        )))
+    }
+
+    fn parse_settings(&self) -> Result<Settings> {
+        let defaults = Settings::default();
+        Ok(Settings {
+            rate_limit: self.parse_attr::<u32>("rate_limit")?.filter(|r| *r > 0),
+            retry_timeout: self.parse_seconds("retry_timeout_seconds")?.unwrap_or(defaults.retry_timeout),
+            http_timeout: self.parse_seconds("http_timeout_seconds")?.unwrap_or(defaults.http_timeout),
+            max_attempts: self.parse_attr::<u32>("max_retries")?.map(|r| r.saturating_add(1)),
+            debug_truncate_bytes: self.parse_attr("debug_truncate_bytes")?.unwrap_or(defaults.debug_truncate_bytes),
+            debug_headers: self.parse_bool("debug_headers")?.unwrap_or(false),
+            skip_verify: self.parse_bool("skip_verify")?.unwrap_or(false),
+        })
+    }
+
+    fn parse_attr<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>> {
+        let Some(raw) = self.get(name) else {
+            return Ok(None);
+        };
+        raw.trim().parse::<T>().map(Some).map_err(|_| self.invalid_value(name, raw, "a whole number"))
+    }
+
+    fn parse_seconds(&self, name: &str) -> Result<Option<Duration>> {
+        let Some(raw) = self.get(name) else {
+            return Ok(None);
+        };
+        raw.trim()
+            .parse::<f64>()
+            .ok()
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            .map(Some)
+            .ok_or_else(|| self.invalid_value(name, raw, "a number of seconds"))
+    }
+
+    fn parse_bool(&self, name: &str) -> Result<Option<bool>> {
+        let Some(raw) = self.get(name) else {
+            return Ok(None);
+        };
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(Some(true)),
+            "false" | "0" | "no" | "off" => Ok(Some(false)),
+            _ => Err(self.invalid_value(name, raw, "true or false")),
+        }
+    }
+
+    fn invalid_value(&self, name: &str, raw: &str, expected: &str) -> Error {
+        let from = self.attrs.source(name).map(|s| format!(" (from {s})")).unwrap_or_default();
+        Error::config(format!("invalid {name}{from}: {raw:?} is not {expected}"))
+    }
+
+    /// Append what was configured and which environment variables were read,
+    /// as the official SDKs do, with secrets masked.
+    pub(crate) fn wrap(&self, err: Error) -> Error {
+        let described = self.describe();
+        if described.is_empty() {
+            return err;
+        }
+        let message = format!("{}. {described}", err.message().trim_end_matches('.'));
+        Error::new(err.kind(), message)
+    }
+
+    /// `Config: host=..., token=***. Env: DATABRICKS_HOST, DATABRICKS_TOKEN`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        let attrs = self.attrs.describe();
+        if !attrs.is_empty() {
+            parts.push(format!("Config: {attrs}"));
+        }
+        if !self.env_used.is_empty() {
+            parts.push(format!("Env: {}", self.env_used.join(", ")));
+        }
+        parts.join(". ")
+    }
+
+    /// A non-secret attribute's value (`None` for unset or secret attributes).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        match self.attrs.get(name)? {
+            attributes::Value::Plain(s) => Some(s),
+            attributes::Value::Secret(_) => None,
+        }
+    }
+
+    /// Any attribute's value, secrets included. Only auth code should call this.
+    pub(crate) fn expose(&self, name: &str) -> Option<&str> {
+        self.attrs.get(name).map(attributes::Value::expose)
+    }
+
+    /// Where an attribute's value came from.
+    pub fn source(&self, name: &str) -> Option<&Source> {
+        self.attrs.source(name)
+    }
+
+    /// True when `name` has a value (secret or not).
+    pub fn is_set(&self, name: &str) -> bool {
+        self.attrs.contains(name)
+    }
+
+    /// True when any attribute of any auth method is set.
+    pub fn is_any_auth_configured(&self) -> bool {
+        !self.attrs.auth_methods().is_empty()
+    }
+
+    /// The normalised host, e.g. `https://adb-123.azuredatabricks.net`.
+    pub fn host(&self) -> Option<&str> {
+        self.get("host")
+    }
+
+    /// The forced auth type, if any.
+    pub fn auth_type(&self) -> Option<&str> {
+        self.get("auth_type")
+    }
+
+    /// The account id, if configured.
+    pub fn account_id(&self) -> Option<&str> {
+        self.get("account_id")
+    }
+
+    /// The profile that was loaded (or requested).
+    pub fn profile(&self) -> Option<&str> {
+        self.get("profile")
+    }
+
+    /// Whether the host is an accounts console or a workspace.
+    pub fn host_type(&self) -> HostType {
+        match self.host() {
+            Some(h) if h.starts_with("https://accounts.") || h.starts_with("https://accounts-dod.") => {
+                HostType::Accounts
+            }
+            _ => HostType::Workspace,
+        }
+    }
+
+    /// True for an accounts console host.
+    pub fn is_account_client(&self) -> bool {
+        self.host_type() == HostType::Accounts
+    }
+
+    /// Parsed transport settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// An environment variable as this config sees it (the fixed set in tests).
+    pub(crate) fn env_var(&self, name: &str) -> Option<String> {
+        self.env.var(name)
+    }
+}
+
+/// Host normalisation shared by config and OAuth endpoints.
+pub(crate) fn normalize_host(host: &str) -> String {
+    let with_scheme = if host.contains("://") { host.to_string() } else { format!("https://{host}") };
+    let trimmed = with_scheme.trim_end_matches('/');
+    match reqwest::Url::parse(trimmed) {
+        // Url drops default ports such as :443 for https by itself.
+        Ok(url) => url.as_str().trim_end_matches('/').to_string(),
+        Err(_) => trimmed.to_string(),
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config").field("attributes", &self.attrs).field("settings", &self.settings).finish()
+    }
+}
+
+impl fmt::Display for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_normalisation() {
+        assert_eq!(normalize_host("adb-1.azuredatabricks.net"), "https://adb-1.azuredatabricks.net");
+        assert_eq!(normalize_host("https://x.cloud.databricks.com/"), "https://x.cloud.databricks.com");
+        assert_eq!(normalize_host("https://x.cloud.databricks.com:443/"), "https://x.cloud.databricks.com");
+        assert_eq!(normalize_host("http://127.0.0.1:8080/"), "http://127.0.0.1:8080");
+        assert_eq!(normalize_host("https://x.com/some/path//"), "https://x.com/some/path");
+    }
+}

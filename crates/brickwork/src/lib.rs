@@ -1,0 +1,27 @@
+//! brickwork: a Databricks SDK for Rust with the production patterns built in.
+//!
+//! - [`Config`]: unified configuration exactly like the official SDKs
+//!   (`DATABRICKS_*` environment variables, `~/.databrickscfg` profiles).
+//! - [`auth`]: the credential chain (`pat`, `basic`, `oauth-m2m`,
+//!   `metadata-service`, `env-oidc`, `file-oidc`, `databricks-cli`).
+//! - [`transport`]: retries with the official semantics, a client-side rate
+//!   limit, timeouts and redacted `tracing` logs.
+//! - [`Error`]: one typed error whose [`ErrorKind`] mirrors the official classes.
+//!
+//! ```no_run
+//! # async fn demo() -> brickwork::Result<()> {
+//! let client = brickwork::Client::from_env().await?;
+//! let me: serde_json::Value = client.api().get("/api/2.0/preview/scim/v2/Me", &()).await?;
+//! println!("hello {}", me["userName"]);
+//! # Ok(()) }
+//! ```
+
+pub mod auth;
+mod client;
+pub mod config;
+pub mod error;
+pub mod transport;
+
+pub use client::{Client, ClientBuilder};
+pub use config::{Config, ConfigBuilder};
+pub use error::{Error, ErrorKind, Result};

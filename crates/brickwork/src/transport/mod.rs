@@ -1,0 +1,378 @@
+//! The HTTP layer every API call goes through: authentication, retries,
+//! rate limit, timeouts, error parsing and redacted `tracing` logs.
+//!
+//! [`ApiClient`] is also the raw escape hatch for endpoints without a typed
+//! wrapper: `client.api().get::<serde_json::Value>("/api/2.0/...", &query)`.
+
+mod logging;
+mod query;
+mod rate_limit;
+mod retry;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tracing::Instrument;
+
+pub use query::encode_query;
+pub use rate_limit::RateLimiter;
+pub use retry::RetryPolicy;
+
+use crate::auth::CredentialsProvider;
+use crate::config::Settings;
+use crate::error::{self, Error, ErrorKind, Result};
+use retry::Replay;
+
+/// The transport of a client: cheap to clone, safe to share across tasks.
+#[derive(Clone)]
+pub struct ApiClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base_url: String,
+    credentials: Arc<dyn CredentialsProvider>,
+    user_agent: HeaderValue,
+    retry: RetryPolicy,
+    settings: Settings,
+    limiter: Option<RateLimiter>,
+}
+
+impl fmt::Debug for ApiClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiClient")
+            .field("base_url", &self.inner.base_url)
+            .field("user_agent", &self.inner.user_agent)
+            .field("retry", &self.inner.retry)
+            .field("settings", &self.inner.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything [`ApiClient::new`] needs.
+pub(crate) struct ApiClientParts {
+    pub base_url: String,
+    pub credentials: Arc<dyn CredentialsProvider>,
+    pub user_agent: String,
+    pub retry: RetryPolicy,
+    pub settings: Settings,
+}
+
+impl ApiClient {
+    pub(crate) fn new(parts: ApiClientParts) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .danger_accept_invalid_certs(parts.settings.skip_verify)
+            .pool_max_idle_per_host(32)
+            .build()
+            .map_err(|e| Error::config(format!("cannot build HTTP client: {e}")).with_source(e))?;
+        let user_agent = HeaderValue::from_str(&parts.user_agent)
+            .map_err(|_| Error::config(format!("invalid User-Agent: {:?}", parts.user_agent)))?;
+        Ok(ApiClient {
+            inner: Arc::new(Inner {
+                http,
+                base_url: parts.base_url.trim_end_matches('/').to_string(),
+                credentials: parts.credentials,
+                user_agent,
+                retry: parts.retry,
+                limiter: parts.settings.rate_limit.map(RateLimiter::new),
+                settings: parts.settings,
+            }),
+        })
+    }
+
+    /// The `User-Agent` sent with every request.
+    pub fn user_agent(&self) -> &str {
+        self.inner.user_agent.to_str().unwrap_or_default()
+    }
+
+    /// Start a request to `path` (e.g. `/api/2.1/clusters/get`).
+    pub fn request(&self, method: Method, path: impl Into<String>) -> RequestBuilder {
+        RequestBuilder {
+            client: self.clone(),
+            method,
+            path: path.into(),
+            query: Vec::new(),
+            body: Body::Empty,
+            headers: HeaderMap::new(),
+            idempotent: None,
+            timeout: None,
+            error: None,
+        }
+    }
+
+    /// `GET path?query`, decoding the JSON answer.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str, query: &(impl Serialize + ?Sized)) -> Result<T> {
+        self.request(Method::GET, path).query(query).send().await?.json()
+    }
+
+    /// `POST path` with a JSON body, decoding the JSON answer. Not idempotent:
+    /// see [`RequestBuilder::idempotent`].
+    pub async fn post<T: DeserializeOwned>(&self, path: &str, body: &(impl Serialize + ?Sized)) -> Result<T> {
+        self.request(Method::POST, path).json(body).send().await?.json()
+    }
+
+    /// `PUT path` with a JSON body.
+    pub async fn put<T: DeserializeOwned>(&self, path: &str, body: &(impl Serialize + ?Sized)) -> Result<T> {
+        self.request(Method::PUT, path).json(body).send().await?.json()
+    }
+
+    /// `PATCH path` with a JSON body.
+    pub async fn patch<T: DeserializeOwned>(&self, path: &str, body: &(impl Serialize + ?Sized)) -> Result<T> {
+        self.request(Method::PATCH, path).json(body).send().await?.json()
+    }
+
+    /// `DELETE path?query`.
+    pub async fn delete<T: DeserializeOwned>(&self, path: &str, query: &(impl Serialize + ?Sized)) -> Result<T> {
+        self.request(Method::DELETE, path).query(query).send().await?.json()
+    }
+}
+
+enum Body {
+    Empty,
+    Replayable { data: Bytes, content_type: &'static str },
+    Streamed(Option<reqwest::Body>),
+}
+
+/// A request being built; nothing is sent until [`send`](Self::send).
+pub struct RequestBuilder {
+    client: ApiClient,
+    method: Method,
+    path: String,
+    query: Vec<(String, String)>,
+    body: Body,
+    headers: HeaderMap,
+    idempotent: Option<bool>,
+    timeout: Option<Duration>,
+    error: Option<Error>,
+}
+
+impl fmt::Debug for RequestBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestBuilder").field("method", &self.method).field("path", &self.path).finish()
+    }
+}
+
+impl RequestBuilder {
+    /// Add query parameters from a struct or map (nested objects become
+    /// dotted keys, lists repeated keys).
+    pub fn query(mut self, params: &(impl Serialize + ?Sized)) -> Self {
+        match encode_query(params) {
+            Ok(pairs) => self.query.extend(pairs),
+            Err(e) => self.error = Some(e),
+        }
+        self
+    }
+
+    /// Send `body` as JSON.
+    pub fn json(mut self, body: &(impl Serialize + ?Sized)) -> Self {
+        match serde_json::to_vec(body) {
+            Ok(data) => self.body = Body::Replayable { data: data.into(), content_type: "application/json" },
+            Err(e) => self.error = Some(Error::config(format!("cannot encode request body: {e}"))),
+        }
+        self
+    }
+
+    /// Send raw bytes (`application/octet-stream`); may be retried.
+    pub fn bytes(mut self, data: impl Into<Bytes>) -> Self {
+        self.body = Body::Replayable { data: data.into(), content_type: "application/octet-stream" };
+        self
+    }
+
+    /// Send a stream; such a request is never retried because the stream
+    /// cannot be rewound.
+    pub fn stream(mut self, body: impl Into<reqwest::Body>) -> Self {
+        self.body = Body::Streamed(Some(body.into()));
+        self
+    }
+
+    /// Add a header.
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.insert(name, value);
+        self
+    }
+
+    /// Declare whether replaying this request is safe. By default GET, HEAD,
+    /// PUT, DELETE and OPTIONS are idempotent and POST/PATCH are not; a
+    /// non-idempotent request is retried only when the server cannot have
+    /// acted on it (connection never made, or 429/503).
+    pub fn idempotent(mut self, idempotent: bool) -> Self {
+        self.idempotent = Some(idempotent);
+        self
+    }
+
+    /// Timeout of each attempt (default: the config's `http_timeout_seconds`).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Send with retries; a non-2xx answer becomes a typed [`Error`].
+    pub async fn send(mut self) -> Result<Response> {
+        if let Some(err) = self.error.take() {
+            return Err(err);
+        }
+        if !self.path.starts_with('/') {
+            self.path.insert(0, '/');
+        }
+        let replay = Replay {
+            idempotent: self.idempotent.unwrap_or_else(|| is_idempotent_method(&self.method)),
+            replayable: !matches!(self.body, Body::Streamed(_)),
+        };
+        let inner = Arc::clone(&self.client.inner);
+        let budget = inner.settings.retry_timeout;
+        let started = Instant::now();
+        let mut attempt: u32 = 1;
+        loop {
+            let span = tracing::debug_span!(
+                "databricks.request",
+                method = %self.method,
+                path = %self.path,
+                attempt,
+                status = tracing::field::Empty,
+                duration_ms = tracing::field::Empty,
+            );
+            let err = match self.attempt().instrument(span).await {
+                Ok(response) => return Ok(response),
+                Err(err) => err,
+            };
+            let Some(reason) = inner.retry.reason(&err, replay) else {
+                return Err(err);
+            };
+            if inner.settings.max_attempts.is_some_and(|max| attempt >= max) {
+                return Err(err.context(format_args!("giving up after {attempt} attempts")));
+            }
+            let delay = inner.retry.delay(&err, attempt);
+            if started.elapsed() + delay > budget {
+                let message = format!(
+                    "retry budget of {}s exhausted after {attempt} attempts ({} {}): {}",
+                    budget.as_secs_f64(),
+                    self.method,
+                    self.path,
+                    err.message()
+                );
+                return Err(Error::new(ErrorKind::Timeout, message).with_source(err));
+            }
+            tracing::debug!(reason, attempt, delay_ms = delay.as_millis() as u64, "retrying: {}", err.message());
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+
+    /// One attempt: rate limit, sign, send, read the whole body.
+    async fn attempt(&mut self) -> Result<Response> {
+        let inner = Arc::clone(&self.client.inner);
+        if let Some(limiter) = &inner.limiter {
+            limiter.acquire().await;
+        }
+        let url = format!("{}{}", inner.base_url, self.path);
+        let mut request = inner
+            .http
+            .request(self.method.clone(), &url)
+            .query(&self.query)
+            .headers(self.headers.clone())
+            .header(USER_AGENT, inner.user_agent.clone())
+            .headers(inner.credentials.headers().await?)
+            .timeout(self.timeout.unwrap_or(inner.settings.http_timeout));
+        match &mut self.body {
+            Body::Empty => {}
+            Body::Replayable { data, content_type } => {
+                log_body("request", data, inner.settings.debug_truncate_bytes);
+                request = request.header(CONTENT_TYPE, *content_type).body(data.clone());
+            }
+            Body::Streamed(stream) => {
+                let stream = stream.take().ok_or_else(|| Error::config("a streamed body can be sent only once"))?;
+                request = request.body(stream);
+            }
+        }
+        if inner.settings.debug_headers {
+            tracing::debug!(headers = ?self.headers, "request headers (Authorization omitted)");
+        }
+        let started = Instant::now();
+        let response = request.send().await.map_err(|e| classify(e, &self.method, &self.path))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(|e| classify(e, &self.method, &self.path))?;
+        let span = tracing::Span::current();
+        span.record("status", status);
+        span.record("duration_ms", started.elapsed().as_millis() as u64);
+        log_body("response", &body, inner.settings.debug_truncate_bytes);
+        if !(200..300).contains(&status) {
+            let retry_after = headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok());
+            return Err(error::from_response(self.method.as_str(), &self.path, status, retry_after, &body));
+        }
+        tracing::debug!(status, "ok");
+        Ok(Response { status, headers, body })
+    }
+}
+
+fn is_idempotent_method(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS)
+}
+
+fn log_body(direction: &str, body: &[u8], max_bytes: usize) {
+    if tracing::enabled!(tracing::Level::DEBUG) && !body.is_empty() {
+        tracing::debug!(direction, body = %logging::redacted_body(body, max_bytes));
+    }
+}
+
+/// Sort a reqwest failure into connect (never sent), timeout, or other.
+fn classify(e: reqwest::Error, method: &Method, path: &str) -> Error {
+    let e = e.without_url();
+    let err = if e.is_connect() {
+        Error::transport(format!("cannot connect: {e}"), true, e)
+    } else if e.is_timeout() {
+        Error::new(ErrorKind::Timeout, format!("request timed out: {e}")).with_source(e)
+    } else {
+        let detail = std::error::Error::source(&e).map(|s| format!(": {s}")).unwrap_or_default();
+        Error::transport(format!("request failed: {e}{detail}"), false, e)
+    };
+    err.with_request(method.as_str(), path)
+}
+
+/// A successful (2xx) response, fully read.
+#[derive(Debug, Clone)]
+pub struct Response {
+    status: u16,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Response {
+    /// HTTP status.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// Response headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The raw body.
+    pub fn bytes(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// Decode the JSON body. An empty body decodes as `{}` (or `null`), since
+    /// many Databricks calls answer 200 with nothing.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
+        if self.body.iter().all(u8::is_ascii_whitespace) {
+            return serde_json::from_slice(b"{}")
+                .or_else(|_| serde_json::from_slice(b"null"))
+                .map_err(|e| Error::decode(format!("empty response body where data was expected: {e}")));
+        }
+        serde_json::from_slice(&self.body).map_err(|e| {
+            // Only a redacted rendering may be quoted: responses can carry secrets.
+            let preview: String = logging::redacted_body(&self.body, 64).chars().take(200).collect();
+            Error::decode(format!("cannot decode response ({} bytes): {e}; body: {preview}", self.body.len()))
+                .with_source(e)
+        })
+    }
+}
