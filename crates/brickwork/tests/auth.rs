@@ -1,0 +1,314 @@
+//! Each auth type against a local server that checks what it receives.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use brickwork::{Client, Config, ErrorKind};
+use common::{env, handler, Recorded, Reply, TestServer};
+use serde_json::{json, Value};
+
+const ME: &str = "/api/2.0/preview/scim/v2/Me";
+
+/// `Me` answers 200 only for the expected `Authorization` header.
+fn me_route(expected_auth: impl Fn(&str) -> bool + Send + Sync + 'static) -> (&'static str, &'static str, common::Handler) {
+    (
+        "GET",
+        ME,
+        handler(move |r: &Recorded, _| match r.header("authorization") {
+            Some(a) if expected_auth(&a) => Reply::json(200, json!({"userName": "me@example.com"})),
+            _ => Reply::json(403, json!({"error_code": 403, "message": "Invalid access token."})),
+        }),
+    )
+}
+
+async fn me(client: &Client) -> brickwork::Result<Value> {
+    client.api().get::<Value>(ME, &()).await
+}
+
+#[tokio::test]
+async fn pat_sends_bearer_token_and_user_agent() {
+    let server = TestServer::start(vec![me_route(|a| a == "Bearer dapi-123")]).await;
+    let cfg = Config::builder().host(&server.url).token("dapi-123").without_environment().build().expect("cfg");
+    let client = Client::builder().config(cfg).product("etl", "2.0").build().await.expect("client");
+    assert_eq!(client.auth_type(), "pat");
+    assert_eq!(me(&client).await.expect("me")["userName"], "me@example.com");
+    let ua = server.requests()[0].header("user-agent").expect("ua");
+    assert!(ua.starts_with(&format!("etl/2.0 brickwork/{}", env!("CARGO_PKG_VERSION"))), "{ua}");
+    assert!(ua.ends_with(" auth/pat"), "{ua}");
+}
+
+#[tokio::test]
+async fn wrong_token_is_a_typed_permission_error() {
+    let server = TestServer::start(vec![me_route(|a| a == "Bearer right")]).await;
+    let cfg = Config::builder().host(&server.url).token("wrong").without_environment().build().expect("cfg");
+    let client = Client::new(cfg).await.expect("client");
+    let err = me(&client).await.expect_err("403");
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied);
+    assert_eq!(err.status(), Some(403));
+    assert_eq!(err.error_code(), Some("403"));
+    assert_eq!(err.message(), "Invalid access token.");
+    assert_eq!(server.requests().len(), 1, "a 403 is not retried");
+}
+
+#[tokio::test]
+async fn basic_sends_base64_credentials() {
+    let expected = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("alice:s3cret"));
+    let server = TestServer::start(vec![me_route(move |a| a == expected)]).await;
+    let cfg = Config::builder()
+        .host(&server.url)
+        .username("alice")
+        .password("s3cret")
+        .without_environment()
+        .build()
+        .expect("cfg");
+    let client = Client::new(cfg).await.expect("client");
+    assert_eq!(client.auth_type(), "basic");
+    me(&client).await.expect("me");
+}
+
+/// An OIDC server: host metadata, discovery document and a token endpoint
+/// that issues `tok-N` with the given lifetime.
+fn oidc_routes(base: Arc<std::sync::OnceLock<String>>, lifetime_secs: u64) -> Vec<(&'static str, &'static str, common::Handler)> {
+    let b1 = base.clone();
+    let b2 = base;
+    vec![
+        (
+            "GET",
+            "/.well-known/databricks-config",
+            handler(move |_, _| {
+                Reply::json(200, json!({"oidc_endpoint": format!("{}/oidc", b1.get().cloned().unwrap_or_default()), "workspace_id": "900800700600"}))
+            }),
+        ),
+        (
+            "GET",
+            "/oidc/.well-known/oauth-authorization-server",
+            handler(move |_, _| {
+                let base = b2.get().cloned().unwrap_or_default();
+                Reply::json(200, json!({
+                    "issuer": format!("{base}/oidc"),
+                    "authorization_endpoint": format!("{base}/oidc/v1/authorize"),
+                    "token_endpoint": format!("{base}/oidc/v1/token"),
+                }))
+            }),
+        ),
+        (
+            "POST",
+            "/oidc/v1/token",
+            handler(move |_, n| {
+                Reply::json(200, json!({"access_token": format!("tok-{n}"), "token_type": "Bearer", "expires_in": lifetime_secs, "scope": "all-apis"}))
+                    .delayed(Duration::from_millis(50))
+            }),
+        ),
+    ]
+}
+
+async fn oidc_server(lifetime_secs: u64, extra: Vec<(&'static str, &'static str, common::Handler)>) -> TestServer {
+    let base = Arc::new(std::sync::OnceLock::new());
+    let mut routes = oidc_routes(base.clone(), lifetime_secs);
+    routes.extend(extra);
+    let server = TestServer::start(routes).await;
+    let _ = base.set(server.url.clone());
+    server
+}
+
+#[tokio::test]
+async fn oauth_m2m_discovers_endpoints_and_posts_client_credentials() {
+    let server = oidc_server(3600, vec![me_route(|a| a.starts_with("Bearer tok-"))]).await;
+    let cfg = Config::builder()
+        .host(&server.url)
+        .client_id("sp-app-id")
+        .client_secret("sp-secret")
+        .without_environment()
+        .build()
+        .expect("cfg");
+    let client = Client::new(cfg).await.expect("client");
+    assert_eq!(client.auth_type(), "oauth-m2m");
+    me(&client).await.expect("me");
+    me(&client).await.expect("me again");
+    let token_calls = server.requests_to("/oidc/v1/token");
+    assert_eq!(token_calls.len(), 1, "the token is cached");
+    let call = &token_calls[0];
+    let expected = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("sp-app-id:sp-secret"));
+    assert_eq!(call.header("authorization"), Some(expected));
+    assert_eq!(call.header("content-type").as_deref(), Some("application/x-www-form-urlencoded"));
+    let form = call.form();
+    assert_eq!(form.get("grant_type").map(String::as_str), Some("client_credentials"));
+    assert_eq!(form.get("scope").map(String::as_str), Some("all-apis"));
+    assert!(!form.contains_key("client_secret"), "the secret goes in the header only");
+    let ua = server.requests_to(ME)[0].header("user-agent").expect("ua");
+    assert!(ua.ends_with("auth/oauth-m2m"));
+}
+
+#[tokio::test]
+async fn oauth_token_is_refreshed_once_by_fifty_concurrent_callers() {
+    // Tokens live 4 s and are refreshed half-way, so the second wave needs a new one.
+    let server = oidc_server(4, vec![me_route(|a| a.starts_with("Bearer tok-"))]).await;
+    let cfg = Config::builder()
+        .host(&server.url)
+        .client_id("id")
+        .client_secret("secret")
+        .without_environment()
+        .build()
+        .expect("cfg");
+    let client = Client::new(cfg).await.expect("client");
+    let wave = |client: Client| async move {
+        let calls = (0..50).map(|_| {
+            let c = client.clone();
+            tokio::spawn(async move { me(&c).await.map(|_| ()) })
+        });
+        for result in futures::future::join_all(calls).await {
+            result.expect("join").expect("call");
+        }
+    };
+    wave(client.clone()).await;
+    assert_eq!(server.requests_to("/oidc/v1/token").len(), 1, "50 concurrent callers share one token request");
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    wave(client.clone()).await;
+    assert_eq!(server.requests_to("/oidc/v1/token").len(), 2, "a stale token is refreshed once");
+    let used: std::collections::BTreeSet<String> =
+        server.requests_to(ME).iter().filter_map(|r| r.header("authorization")).collect();
+    assert_eq!(used.into_iter().collect::<Vec<_>>(), vec!["Bearer tok-0", "Bearer tok-1"]);
+}
+
+#[tokio::test]
+async fn oauth_m2m_bad_client_is_an_auth_error_without_the_secret() {
+    let server = TestServer::start(vec![me_route(|_| true)]).await;
+    // An explicit discovery document whose token endpoint rejects the client.
+    let token_server = TestServer::start(vec![(
+        "POST",
+        "/token",
+        handler(|_, _| Reply::json(401, json!({"error": "invalid_client", "error_description": "Client authentication failed"}))),
+    )])
+    .await;
+    let disco = TestServer::start(vec![(
+        "GET",
+        "/disco",
+        handler({
+            let t = token_server.url.clone();
+            move |_, _| Reply::json(200, json!({"token_endpoint": format!("{t}/token")}))
+        }),
+    )])
+    .await;
+    let cfg = Config::builder()
+        .host(&server.url)
+        .client_id("id")
+        .client_secret("very-secret-value")
+        .set("discovery_url", format!("{}/disco", disco.url))
+        .without_environment()
+        .build()
+        .expect("cfg");
+    let client = Client::new(cfg).await.expect("discovery works");
+    let err = me(&client).await.expect_err("token rejected");
+    assert_eq!(err.kind(), ErrorKind::Auth);
+    assert!(err.message().contains("invalid_client: Client authentication failed"), "{}", err.message());
+    assert!(!format!("{err:?}{err}").contains("very-secret-value"));
+    assert!(server.requests_to(ME).is_empty(), "no API call without a token");
+}
+
+#[tokio::test]
+async fn metadata_service_sends_version_and_host_headers() {
+    let expires = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("now").as_secs() + 3600;
+    let meta = TestServer::start(vec![(
+        "GET",
+        "/token",
+        handler(move |_, _| Reply::json(200, json!({"access_token": "meta-tok", "token_type": "Bearer", "expires_on": expires}))),
+    )])
+    .await;
+    let server = TestServer::start(vec![me_route(|a| a == "Bearer meta-tok")]).await;
+    let cfg = Config::builder()
+        .host(&server.url)
+        .metadata_service_url(format!("{}/token", meta.url))
+        .without_environment()
+        .build()
+        .expect("cfg");
+    let client = Client::new(cfg).await.expect("client");
+    assert_eq!(client.auth_type(), "metadata-service");
+    me(&client).await.expect("me");
+    let call = &meta.requests()[0];
+    assert_eq!(call.header("x-databricks-metadata-version").as_deref(), Some("1"));
+    assert_eq!(call.header("x-databricks-host"), Some(server.url.clone()));
+    // The metadata URL is a secret too.
+    assert!(!format!("{:?}", client.config()).contains("/token"));
+}
+
+#[tokio::test]
+async fn env_oidc_exchanges_the_id_token() {
+    let server = oidc_server(3600, vec![me_route(|a| a.starts_with("Bearer tok-"))]).await;
+    let cfg = Config::builder()
+        .host(&server.url)
+        .client_id("sp-app-id")
+        .auth_type("env-oidc")
+        .environment(env(&[("DATABRICKS_OIDC_TOKEN", "id.jwt.token")]))
+        .build()
+        .expect("cfg");
+    let client = Client::new(cfg).await.expect("client");
+    assert_eq!(client.auth_type(), "env-oidc");
+    me(&client).await.expect("me");
+    let form = server.requests_to("/oidc/v1/token")[0].form();
+    assert_eq!(form.get("grant_type").map(String::as_str), Some("urn:ietf:params:oauth:grant-type:token-exchange"));
+    assert_eq!(form.get("subject_token_type").map(String::as_str), Some("urn:ietf:params:oauth:token-type:jwt"));
+    assert_eq!(form.get("subject_token").map(String::as_str), Some("id.jwt.token"));
+    assert_eq!(form.get("client_id").map(String::as_str), Some("sp-app-id"));
+}
+
+#[tokio::test]
+async fn file_oidc_reads_the_id_token_file_and_env_oidc_skips_without_token() {
+    let server = oidc_server(3600, vec![me_route(|a| a.starts_with("Bearer tok-"))]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("id-token");
+    std::fs::write(&path, "file.jwt\n").expect("write");
+    let cfg = Config::builder()
+        .host(&server.url)
+        .set("oidc_token_filepath", path.display().to_string())
+        .without_environment()
+        .build()
+        .expect("cfg");
+    // env-oidc comes first in the chain but has no token in the environment.
+    let client = Client::new(cfg).await.expect("client");
+    assert_eq!(client.auth_type(), "file-oidc");
+    me(&client).await.expect("me");
+    let form = server.requests_to("/oidc/v1/token")[0].form();
+    assert_eq!(form.get("subject_token").map(String::as_str), Some("file.jwt"));
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn databricks_cli_token_is_used_and_cli_errors_surface() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = TestServer::start(vec![me_route(|a| a == "Bearer cli-tok")]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("databricks");
+    let args_file = dir.path().join("args");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$@\" > {}\necho '{{\"access_token\":\"cli-tok\",\"token_type\":\"Bearer\",\"expiry\":\"2099-01-01T00:00:00.000000+00:00\"}}'\n",
+            args_file.display()
+        ),
+    )
+    .expect("write");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let path_var = dir.path().display().to_string();
+    let cfg = Config::builder().host(&server.url).environment(env(&[("PATH", &path_var)])).build().expect("cfg");
+    let client = Client::new(cfg).await.expect("client");
+    assert_eq!(client.auth_type(), "databricks-cli");
+    me(&client).await.expect("me");
+    let args = std::fs::read_to_string(&args_file).expect("args");
+    assert_eq!(args.trim(), format!("auth token --host {}", server.url));
+
+    let failing = dir.path().join("failing-cli");
+    std::fs::write(&failing, "#!/bin/sh\necho 'Error: refresh token is invalid' >&2\nexit 1\n").expect("write");
+    std::fs::set_permissions(&failing, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let cfg = Config::builder()
+        .host(&server.url)
+        .databricks_cli_path(failing.display().to_string())
+        .without_environment()
+        .build()
+        .expect("cfg");
+    let err = Client::new(cfg).await.expect_err("cli fails");
+    assert_eq!(err.kind(), ErrorKind::Auth);
+    assert!(err.message().starts_with("default auth: databricks-cli: cannot get access token: Error: refresh token is invalid"), "{}", err.message());
+}
