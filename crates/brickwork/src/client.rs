@@ -166,9 +166,7 @@ fn user_agent(product: Option<&(String, String)>, extra: &[(String, String)], au
 
 /// User-Agent segments allow `[0-9A-Za-z_.+-]` only, as in the official SDKs.
 fn sanitize(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "_.+-".contains(c) { c } else { '-' })
-        .collect()
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || "_.+-".contains(c) { c } else { '-' }).collect()
 }
 
 #[cfg(test)]

@@ -373,7 +373,8 @@ impl Error {
     }
 
     pub(crate) fn is_transient_transport(&self) -> bool {
-        matches!(self.inner.kind, ErrorKind::Transport | ErrorKind::Timeout) && self.inner.status.is_none()
+        matches!(self.inner.kind, ErrorKind::Transport | ErrorKind::Timeout)
+            && self.inner.status.is_none()
             && self.inner.operation_state.is_none()
     }
 

@@ -13,7 +13,9 @@ use serde_json::{json, Value};
 const ME: &str = "/api/2.0/preview/scim/v2/Me";
 
 /// `Me` answers 200 only for the expected `Authorization` header.
-fn me_route(expected_auth: impl Fn(&str) -> bool + Send + Sync + 'static) -> (&'static str, &'static str, common::Handler) {
+fn me_route(
+    expected_auth: impl Fn(&str) -> bool + Send + Sync + 'static,
+) -> (&'static str, &'static str, common::Handler) {
     (
         "GET",
         ME,
@@ -71,7 +73,10 @@ async fn basic_sends_base64_credentials() {
 
 /// An OIDC server: host metadata, discovery document and a token endpoint
 /// that issues `tok-N` with the given lifetime.
-fn oidc_routes(base: Arc<std::sync::OnceLock<String>>, lifetime_secs: u64) -> Vec<(&'static str, &'static str, common::Handler)> {
+fn oidc_routes(
+    base: Arc<std::sync::OnceLock<String>>,
+    lifetime_secs: u64,
+) -> Vec<(&'static str, &'static str, common::Handler)> {
     let b1 = base.clone();
     let b2 = base;
     vec![
@@ -79,7 +84,10 @@ fn oidc_routes(base: Arc<std::sync::OnceLock<String>>, lifetime_secs: u64) -> Ve
             "GET",
             "/.well-known/databricks-config",
             handler(move |_, _| {
-                Reply::json(200, json!({"oidc_endpoint": format!("{}/oidc", b1.get().cloned().unwrap_or_default()), "workspace_id": "900800700600"}))
+                Reply::json(
+                    200,
+                    json!({"oidc_endpoint": format!("{}/oidc", b1.get().cloned().unwrap_or_default()), "workspace_id": "900800700600"}),
+                )
             }),
         ),
         (
@@ -87,11 +95,14 @@ fn oidc_routes(base: Arc<std::sync::OnceLock<String>>, lifetime_secs: u64) -> Ve
             "/oidc/.well-known/oauth-authorization-server",
             handler(move |_, _| {
                 let base = b2.get().cloned().unwrap_or_default();
-                Reply::json(200, json!({
-                    "issuer": format!("{base}/oidc"),
-                    "authorization_endpoint": format!("{base}/oidc/v1/authorize"),
-                    "token_endpoint": format!("{base}/oidc/v1/token"),
-                }))
+                Reply::json(
+                    200,
+                    json!({
+                        "issuer": format!("{base}/oidc"),
+                        "authorization_endpoint": format!("{base}/oidc/v1/authorize"),
+                        "token_endpoint": format!("{base}/oidc/v1/token"),
+                    }),
+                )
             }),
         ),
         (
@@ -180,7 +191,9 @@ async fn oauth_m2m_bad_client_is_an_auth_error_without_the_secret() {
     let token_server = TestServer::start(vec![(
         "POST",
         "/token",
-        handler(|_, _| Reply::json(401, json!({"error": "invalid_client", "error_description": "Client authentication failed"}))),
+        handler(|_, _| {
+            Reply::json(401, json!({"error": "invalid_client", "error_description": "Client authentication failed"}))
+        }),
     )])
     .await;
     let disco = TestServer::start(vec![(
@@ -214,7 +227,9 @@ async fn metadata_service_sends_version_and_host_headers() {
     let meta = TestServer::start(vec![(
         "GET",
         "/token",
-        handler(move |_, _| Reply::json(200, json!({"access_token": "meta-tok", "token_type": "Bearer", "expires_on": expires}))),
+        handler(move |_, _| {
+            Reply::json(200, json!({"access_token": "meta-tok", "token_type": "Bearer", "expires_on": expires}))
+        }),
     )])
     .await;
     let server = TestServer::start(vec![me_route(|a| a == "Bearer meta-tok")]).await;
@@ -310,5 +325,10 @@ async fn databricks_cli_token_is_used_and_cli_errors_surface() {
         .expect("cfg");
     let err = Client::new(cfg).await.expect_err("cli fails");
     assert_eq!(err.kind(), ErrorKind::Auth);
-    assert!(err.message().starts_with("default auth: databricks-cli: cannot get access token: Error: refresh token is invalid"), "{}", err.message());
+    assert!(
+        err.message()
+            .starts_with("default auth: databricks-cli: cannot get access token: Error: refresh token is invalid"),
+        "{}",
+        err.message()
+    );
 }

@@ -187,7 +187,9 @@ fn bad_config_files_and_values_are_typed_errors() {
         .environment(env(&[("DATABRICKS_RATE_LIMIT", "fast")]))
         .build()
         .expect_err("bad rate");
-    assert!(err.message().starts_with("invalid rate_limit (from env DATABRICKS_RATE_LIMIT): \"fast\" is not a whole number"));
+    assert!(err
+        .message()
+        .starts_with("invalid rate_limit (from env DATABRICKS_RATE_LIMIT): \"fast\" is not a whole number"));
 
     let err = Config::builder().set("no_such_attribute", "x").without_environment().build().expect_err("unknown");
     assert!(err.message().contains("unknown configuration attribute: no_such_attribute"));
@@ -215,7 +217,9 @@ async fn nothing_configured_cannot_configure_default_credentials() {
     let cfg = Config::builder().environment(env(&[("HOME", &home)])).build().expect("cfg");
     let err = Client::new(cfg).await.expect_err("no credentials");
     assert_eq!(err.kind(), ErrorKind::Auth);
-    assert!(err.message().starts_with("default auth: cannot configure default credentials, please check https://docs.databricks.com"));
+    assert!(err
+        .message()
+        .starts_with("default auth: cannot configure default credentials, please check https://docs.databricks.com"));
 
     let cfg = Config::builder().host("https://h.example.com").without_environment().build().expect("cfg");
     let err = Client::new(cfg).await.expect_err("host only");
@@ -224,11 +228,18 @@ async fn nothing_configured_cannot_configure_default_credentials() {
 
 #[tokio::test]
 async fn forced_auth_type_must_exist_and_apply() {
-    let cfg = Config::builder().host("https://h").token("t").auth_type("azure-cli").without_environment().build().expect("cfg");
+    let cfg = Config::builder()
+        .host("https://h")
+        .token("t")
+        .auth_type("azure-cli")
+        .without_environment()
+        .build()
+        .expect("cfg");
     let err = Client::new(cfg).await.expect_err("unsupported");
     assert!(err.message().contains("auth type \"azure-cli\" is not supported by brickwork"));
     // Forcing basic ignores the token that is there.
-    let cfg = Config::builder().host("https://h").token("t").auth_type("basic").without_environment().build().expect("cfg");
+    let cfg =
+        Config::builder().host("https://h").token("t").auth_type("basic").without_environment().build().expect("cfg");
     let err = Client::new(cfg).await.expect_err("basic lacks username");
     assert!(err.message().contains("cannot configure default credentials"));
 }

@@ -79,10 +79,8 @@ impl TokenSource for MetadataServiceSource {
                 Error::transport(format!("metadata service request failed: {e}"), connect, e)
             })?;
         let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| Error::transport("cannot read metadata service response", false, e))?;
+        let body =
+            response.bytes().await.map_err(|e| Error::transport("cannot read metadata service response", false, e))?;
         if !status.is_success() {
             return Err(Error::auth(format!("metadata service answered HTTP {}", status.as_u16())));
         }

@@ -348,7 +348,10 @@ mod tests {
 
     #[test]
     fn token_endpoint_errors_are_readable() {
-        let e = token_endpoint_error(401, br#"{"error":"invalid_client","error_description":"Client authentication failed"}"#);
+        let e = token_endpoint_error(
+            401,
+            br#"{"error":"invalid_client","error_description":"Client authentication failed"}"#,
+        );
         assert_eq!(e.message(), "token request failed: invalid_client: Client authentication failed");
         assert_eq!(e.kind(), ErrorKind::Auth);
     }

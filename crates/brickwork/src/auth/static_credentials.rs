@@ -56,7 +56,8 @@ impl CredentialStrategy for Basic {
     }
 
     async fn configure(&self, cfg: &Config, _: &AuthContext) -> Result<Option<Arc<dyn CredentialsProvider>>> {
-        let (true, Some(user), Some(password)) = (has_all(cfg, &["host"]), cfg.expose("username"), cfg.expose("password"))
+        let (true, Some(user), Some(password)) =
+            (has_all(cfg, &["host"]), cfg.expose("username"), cfg.expose("password"))
         else {
             return Ok(None);
         };

@@ -185,11 +185,8 @@ impl Attributes {
 
     /// Auth methods that have at least one attribute set, sorted and deduplicated.
     pub(crate) fn auth_methods(&self) -> Vec<&'static str> {
-        let mut methods: Vec<_> = ATTRIBUTES
-            .iter()
-            .filter(|a| self.values.contains_key(a.name))
-            .filter_map(|a| a.auth)
-            .collect();
+        let mut methods: Vec<_> =
+            ATTRIBUTES.iter().filter(|a| self.values.contains_key(a.name)).filter_map(|a| a.auth).collect();
         methods.sort_unstable();
         methods.dedup();
         methods

@@ -67,10 +67,8 @@ impl ConfigFile {
                 entry.insert(key.trim().to_ascii_lowercase(), value.trim().to_string());
             }
         }
-        let default_profile_setting = profiles
-            .remove(SETTINGS_SECTION)
-            .and_then(|s| s.get("default_profile").cloned())
-            .filter(|p| !p.is_empty());
+        let default_profile_setting =
+            profiles.remove(SETTINGS_SECTION).and_then(|s| s.get("default_profile").cloned()).filter(|p| !p.is_empty());
         Ok(ConfigFile { path: path.to_path_buf(), profiles, default_profile_setting })
     }
 
@@ -109,13 +107,12 @@ mod tests {
 
     #[test]
     fn reads_sections_lowercases_keys_and_keeps_secrets_verbatim() {
-        let f = parse("; comment\n[DEFAULT]\nHOST = https://a\n\n[dev]\nhost: https://b\ntoken = dapi\\x\"q\"#notacomment\n");
+        let f = parse(
+            "; comment\n[DEFAULT]\nHOST = https://a\n\n[dev]\nhost: https://b\ntoken = dapi\\x\"q\"#notacomment\n",
+        );
         assert_eq!(f.profile("DEFAULT").and_then(|p| p.get("host")).map(String::as_str), Some("https://a"));
         assert_eq!(f.profile("dev").and_then(|p| p.get("host")).map(String::as_str), Some("https://b"));
-        assert_eq!(
-            f.profile("dev").and_then(|p| p.get("token")).map(String::as_str),
-            Some("dapi\\x\"q\"#notacomment")
-        );
+        assert_eq!(f.profile("dev").and_then(|p| p.get("token")).map(String::as_str), Some("dapi\\x\"q\"#notacomment"));
         // No inheritance from DEFAULT.
         assert!(f.profile("dev").is_some_and(|p| !p.contains_key("HOST") && p.len() == 2));
     }

@@ -24,13 +24,7 @@ struct Raw {
 ///
 /// `retry_after_header` is the raw `Retry-After` value; `path` is the request
 /// path without the query string (used by the official overrides).
-pub fn from_response(
-    method: &str,
-    path: &str,
-    status: u16,
-    retry_after_header: Option<&str>,
-    body: &[u8],
-) -> Error {
+pub fn from_response(method: &str, path: &str, status: u16, retry_after_header: Option<&str>, body: &[u8]) -> Error {
     let reason = reason_phrase(status);
     let raw = parse_empty(body, reason)
         .or_else(|| parse_json(body))
@@ -78,9 +72,8 @@ fn is_does_not_exist_override(method: &str, path: &str, status: u16, raw: &Raw) 
         return false;
     };
     let msg = raw.message.as_str();
-    let starts_then_contains = |prefix: &str, tail: &str| {
-        msg.strip_prefix(prefix).is_some_and(|after| after.contains(tail))
-    };
+    let starts_then_contains =
+        |prefix: &str, tail: &str| msg.strip_prefix(prefix).is_some_and(|after| after.contains(tail));
     if rest.starts_with("clusters/get") {
         starts_then_contains("Cluster ", " does not exist")
     } else if rest.starts_with("jobs/runs/get") {
@@ -108,10 +101,7 @@ fn api_2x_suffix(path: &str) -> Option<&str> {
 }
 
 fn parse_empty(body: &[u8], reason: &str) -> Option<Raw> {
-    body.is_empty().then(|| Raw {
-        message: reason.to_string(),
-        ..Raw::default()
-    })
+    body.is_empty().then(|| Raw { message: reason.to_string(), ..Raw::default() })
 }
 
 fn parse_json(body: &[u8]) -> Option<Raw> {
@@ -214,11 +204,7 @@ fn parse_html(body: &[u8], reason: &str) -> Option<Raw> {
     let text = String::from_utf8_lossy(body);
     let inner = ["pre", "title"].iter().find_map(|tag| tag_text(&text, tag))?;
     let message = if inner.trim().is_empty() { reason.to_string() } else { inner.trim().to_string() };
-    Some(Raw {
-        message,
-        error_code: Some(reason.to_ascii_uppercase().replace(' ', "_")),
-        details: Vec::new(),
-    })
+    Some(Raw { message, error_code: Some(reason.to_ascii_uppercase().replace(' ', "_")), details: Vec::new() })
 }
 
 /// Text between `<tag>` and `</tag>` on one line.
@@ -236,10 +222,7 @@ fn unparseable(body: &[u8]) -> Raw {
     let text = String::from_utf8_lossy(body);
     let quoted: String = text.chars().take(RAW_BODY_QUOTE).collect();
     let ellipsis = if text.chars().count() > RAW_BODY_QUOTE { "..." } else { "" };
-    Raw {
-        message: format!("unable to parse response: {quoted}{ellipsis}"),
-        ..Raw::default()
-    }
+    Raw { message: format!("unable to parse response: {quoted}{ellipsis}"), ..Raw::default() }
 }
 
 /// 429/503 always carry a delay: the header (integer seconds or an HTTP date),
@@ -267,10 +250,7 @@ pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
 }
 
 fn reason_phrase(status: u16) -> &'static str {
-    reqwest::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("Unknown Status")
+    reqwest::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("Unknown Status")
 }
 
 #[cfg(test)]
@@ -313,7 +293,12 @@ mod tests {
 
     #[test]
     fn error_code_wins_over_status() {
-        let e = err("POST", "/api/2.0/workspace/import", 400, r#"{"error_code":"RESOURCE_ALREADY_EXISTS","message":"exists"}"#);
+        let e = err(
+            "POST",
+            "/api/2.0/workspace/import",
+            400,
+            r#"{"error_code":"RESOURCE_ALREADY_EXISTS","message":"exists"}"#,
+        );
         assert_eq!(e.kind(), ErrorKind::ResourceAlreadyExists);
         assert!(e.is(ErrorKind::ResourceConflict));
     }
@@ -440,7 +425,13 @@ mod tests {
 
     #[test]
     fn retry_after_header_and_retry_info() {
-        let e = from_response("GET", "/x", 429, Some("7"), br#"{"error_code":"REQUEST_LIMIT_EXCEEDED","message":"slow down"}"#);
+        let e = from_response(
+            "GET",
+            "/x",
+            429,
+            Some("7"),
+            br#"{"error_code":"REQUEST_LIMIT_EXCEEDED","message":"slow down"}"#,
+        );
         assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
         assert_eq!(e.kind(), ErrorKind::RequestLimitExceeded);
         assert!(e.is_retryable() && e.is_throttled());
@@ -457,7 +448,12 @@ mod tests {
 
     #[test]
     fn transient_messages_are_retryable() {
-        let e = err("POST", "/api/2.1/clusters/create", 400, r#"{"error_code":"INVALID_STATE","message":"ClusterNotReadyException: wait"}"#);
+        let e = err(
+            "POST",
+            "/api/2.1/clusters/create",
+            400,
+            r#"{"error_code":"INVALID_STATE","message":"ClusterNotReadyException: wait"}"#,
+        );
         assert!(e.has_transient_message() && e.is_retryable());
         let e = err("GET", "/x", 500, r#"{"message":"boom"}"#);
         assert!(!e.is_retryable());

@@ -15,13 +15,15 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
-use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tracing::Instrument;
 
 pub use query::encode_query;
 pub use rate_limit::RateLimiter;
+/// Raw HTTP header types, for [`RequestBuilder::header`].
+pub use reqwest::header;
+pub use reqwest::{Body, Method};
 pub use retry::RetryPolicy;
 
 use crate::auth::CredentialsProvider;
@@ -99,7 +101,7 @@ impl ApiClient {
             method,
             path: path.into(),
             query: Vec::new(),
-            body: Body::Empty,
+            body: RequestBody::Empty,
             headers: HeaderMap::new(),
             idempotent: None,
             timeout: None,
@@ -134,10 +136,10 @@ impl ApiClient {
     }
 }
 
-enum Body {
+enum RequestBody {
     Empty,
     Replayable { data: Bytes, content_type: &'static str },
-    Streamed(Option<reqwest::Body>),
+    Streamed(Option<Body>),
 }
 
 /// A request being built; nothing is sent until [`send`](Self::send).
@@ -146,7 +148,7 @@ pub struct RequestBuilder {
     method: Method,
     path: String,
     query: Vec<(String, String)>,
-    body: Body,
+    body: RequestBody,
     headers: HeaderMap,
     idempotent: Option<bool>,
     timeout: Option<Duration>,
@@ -173,7 +175,7 @@ impl RequestBuilder {
     /// Send `body` as JSON.
     pub fn json(mut self, body: &(impl Serialize + ?Sized)) -> Self {
         match serde_json::to_vec(body) {
-            Ok(data) => self.body = Body::Replayable { data: data.into(), content_type: "application/json" },
+            Ok(data) => self.body = RequestBody::Replayable { data: data.into(), content_type: "application/json" },
             Err(e) => self.error = Some(Error::config(format!("cannot encode request body: {e}"))),
         }
         self
@@ -181,14 +183,14 @@ impl RequestBuilder {
 
     /// Send raw bytes (`application/octet-stream`); may be retried.
     pub fn bytes(mut self, data: impl Into<Bytes>) -> Self {
-        self.body = Body::Replayable { data: data.into(), content_type: "application/octet-stream" };
+        self.body = RequestBody::Replayable { data: data.into(), content_type: "application/octet-stream" };
         self
     }
 
     /// Send a stream; such a request is never retried because the stream
     /// cannot be rewound.
-    pub fn stream(mut self, body: impl Into<reqwest::Body>) -> Self {
-        self.body = Body::Streamed(Some(body.into()));
+    pub fn stream(mut self, body: impl Into<Body>) -> Self {
+        self.body = RequestBody::Streamed(Some(body.into()));
         self
     }
 
@@ -223,7 +225,7 @@ impl RequestBuilder {
         }
         let replay = Replay {
             idempotent: self.idempotent.unwrap_or_else(|| is_idempotent_method(&self.method)),
-            replayable: !matches!(self.body, Body::Streamed(_)),
+            replayable: !matches!(self.body, RequestBody::Streamed(_)),
         };
         let inner = Arc::clone(&self.client.inner);
         let budget = inner.settings.retry_timeout;
@@ -281,12 +283,12 @@ impl RequestBuilder {
             .headers(inner.credentials.headers().await?)
             .timeout(self.timeout.unwrap_or(inner.settings.http_timeout));
         match &mut self.body {
-            Body::Empty => {}
-            Body::Replayable { data, content_type } => {
+            RequestBody::Empty => {}
+            RequestBody::Replayable { data, content_type } => {
                 log_body("request", data, inner.settings.debug_truncate_bytes);
                 request = request.header(CONTENT_TYPE, *content_type).body(data.clone());
             }
-            Body::Streamed(stream) => {
+            RequestBody::Streamed(stream) => {
                 let stream = stream.take().ok_or_else(|| Error::config("a streamed body can be sent only once"))?;
                 request = request.body(stream);
             }

@@ -9,8 +9,8 @@ use crate::error::{Error, Result};
 
 /// Flatten `params` (any serialisable struct or map) into query pairs.
 pub fn encode_query<T: Serialize + ?Sized>(params: &T) -> Result<Vec<(String, String)>> {
-    let value = serde_json::to_value(params)
-        .map_err(|e| Error::config(format!("cannot encode query parameters: {e}")))?;
+    let value =
+        serde_json::to_value(params).map_err(|e| Error::config(format!("cannot encode query parameters: {e}")))?;
     let mut pairs = Vec::new();
     match value {
         Value::Null => {}

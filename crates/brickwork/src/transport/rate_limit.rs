@@ -18,10 +18,7 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// A limiter allowing `per_second` requests per second (at least 1).
     pub fn new(per_second: u32) -> Self {
-        RateLimiter {
-            interval: Duration::from_secs(1) / per_second.max(1),
-            next_slot: Mutex::new(None),
-        }
+        RateLimiter { interval: Duration::from_secs(1) / per_second.max(1), next_slot: Mutex::new(None) }
     }
 
     /// Wait for this caller's slot.

@@ -88,7 +88,12 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(status: u16, body: serde_json::Value) -> Reply {
-        Reply { status, headers: vec![("content-type".into(), "application/json".into())], body: body.to_string(), delay: Duration::ZERO }
+        Reply {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.to_string(),
+            delay: Duration::ZERO,
+        }
     }
 
     pub fn text(status: u16, body: &str) -> Reply {
@@ -138,7 +143,12 @@ impl TestServer {
     pub async fn start(routes: Vec<(&str, &str, Handler)>) -> TestServer {
         let routes = routes
             .into_iter()
-            .map(|(m, p, h)| Route { method: m.to_string(), path: p.to_string(), handler: h, calls: AtomicUsize::new(0) })
+            .map(|(m, p, h)| Route {
+                method: m.to_string(),
+                path: p.to_string(),
+                handler: h,
+                calls: AtomicUsize::new(0),
+            })
             .collect();
         let state = ServerState { routes: Arc::new(routes), log: Arc::new(Mutex::new(Vec::new())) };
         let log = state.log.clone();
@@ -191,7 +201,8 @@ async fn serve(State(state): State<ServerState>, request: Request) -> Response {
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
     }
-    let mut response = Response::builder().status(StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+    let mut response =
+        Response::builder().status(StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
     for (k, v) in &reply.headers {
         response = response.header(k.as_str(), v.as_str());
     }
