@@ -101,17 +101,7 @@ impl CredentialStrategy for OAuthM2m {
         if !has_all(cfg, &["host", "client_id", "client_secret"]) {
             return Ok(None);
         }
-        let endpoints = OidcEndpoints::discover(cfg, ctx).await?;
-        let source = TokenRequest {
-            http: ctx.http.clone(),
-            token_endpoint: endpoints.token_endpoint,
-            client_id: cfg.get("client_id").unwrap_or_default().to_string(),
-            client_secret: SecretString::from(cfg.expose("client_secret").unwrap_or_default().to_string()),
-            grant: Grant::ClientCredentials,
-            scopes: scopes(cfg),
-            authorization_details: cfg.get("authorization_details").map(str::to_string),
-        };
-        Ok(Some(Arc::new(TokenCache::new(Arc::new(source)))))
+        token_provider(cfg, ctx, Grant::ClientCredentials).await
     }
 }
 
@@ -164,18 +154,28 @@ impl CredentialStrategy for WorkloadIdentityFederation {
             tracing::debug!(auth_type = self.auth_type(), "no OIDC ID token: {e}");
             return Ok(None);
         }
-        let endpoints = OidcEndpoints::discover(cfg, ctx).await?;
-        let source = TokenRequest {
-            http: ctx.http.clone(),
-            token_endpoint: endpoints.token_endpoint,
-            client_id: cfg.get("client_id").unwrap_or_default().to_string(),
-            client_secret: SecretString::from(String::new()),
-            grant: Grant::TokenExchange(id_tokens),
-            scopes: scopes(cfg),
-            authorization_details: None,
-        };
-        Ok(Some(Arc::new(TokenCache::new(Arc::new(source)))))
+        token_provider(cfg, ctx, Grant::TokenExchange(id_tokens)).await
     }
+}
+
+/// A cached token from the discovered token endpoint. Only the client
+/// credentials grant sends the client secret; federation has no secret.
+async fn token_provider(cfg: &Config, ctx: &AuthContext, grant: Grant) -> Result<Option<Arc<dyn CredentialsProvider>>> {
+    let endpoints = OidcEndpoints::discover(cfg, ctx).await?;
+    let client_secret = match grant {
+        Grant::ClientCredentials => cfg.expose("client_secret").unwrap_or_default(),
+        Grant::TokenExchange(_) => "",
+    };
+    let source = TokenRequest {
+        http: ctx.http.clone(),
+        token_endpoint: endpoints.token_endpoint,
+        client_id: cfg.get("client_id").unwrap_or_default().to_string(),
+        client_secret: SecretString::from(client_secret.to_string()),
+        grant,
+        scopes: scopes(cfg),
+        authorization_details: cfg.get("authorization_details").map(str::to_string),
+    };
+    Ok(Some(Arc::new(TokenCache::new(Arc::new(source)))))
 }
 
 fn scopes(cfg: &Config) -> String {
