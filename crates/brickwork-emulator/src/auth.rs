@@ -1,0 +1,73 @@
+//! Authentication middleware: PATs, basic auth and emulator-issued OAuth
+//! tokens, with the 401/403 answers real workspaces give.
+
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+
+use crate::api::ApiError;
+use crate::state::{AppState, Caller, Counters};
+
+/// Paths anyone may call: discovery, the token endpoint, the admin API.
+fn is_public(path: &str) -> bool {
+    path.starts_with("/.well-known/") || path.starts_with("/oidc/") || path.starts_with("/__admin")
+}
+
+pub async fn layer(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    if is_public(request.uri().path()) {
+        return next.run(request).await;
+    }
+    let header = request.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
+    match authenticate(&state, header.as_deref()) {
+        Ok(caller) => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
+        Err(err) => {
+            Counters::bump(&state.counters.unauthenticated);
+            err.into_response()
+        }
+    }
+}
+
+fn authenticate(state: &AppState, header: Option<&str>) -> Result<Caller, ApiError> {
+    let unsupported = || {
+        ApiError::numeric(
+            401,
+            format!(
+                "Credential was not sent or was of an unsupported type for this API. [ReqId: {}]",
+                crate::ids::request_id()
+            ),
+        )
+    };
+    let header = header.ok_or_else(unsupported)?;
+    let (scheme, value) = header.split_once(' ').ok_or_else(unsupported)?;
+    state.with(|world| {
+        if scheme.eq_ignore_ascii_case("bearer") {
+            if let Some(caller) = world.identity.pats.get(value) {
+                return Ok(caller.clone());
+            }
+            match world.identity.oauth_tokens.get(value) {
+                Some(issued) if issued.expires_at > Instant::now() => Ok(issued.caller.clone()),
+                _ => Err(ApiError::numeric(403, "Invalid access token.")),
+            }
+        } else if scheme.eq_ignore_ascii_case("basic") {
+            let decoded = base64::engine::general_purpose::STANDARD.decode(value.trim()).map_err(|_| unsupported())?;
+            let text = String::from_utf8(decoded).map_err(|_| unsupported())?;
+            let (user, password) = text.split_once(':').ok_or_else(unsupported)?;
+            // Basic auth takes the user's name and personal access token as password.
+            world
+                .identity
+                .pats
+                .get(password)
+                .filter(|c| c.user_name == user)
+                .cloned()
+                .ok_or_else(|| ApiError::numeric(401, "Invalid username or password."))
+        } else {
+            Err(unsupported())
+        }
+    })
+}

@@ -1,0 +1,192 @@
+//! Fault injection and the per-token rate limit, as axum middleware.
+//!
+//! Faults are drawn from one seeded random source, so the same seed and the
+//! same request order give the same faults. A fault "before" the handler
+//! changes nothing; "after" it the change is applied and the answer lost or
+//! replaced: the case that duplicates a blindly retried POST.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::api::ApiError;
+use crate::settings::{Fault, FaultRule, FaultSettings, Phase};
+use crate::state::{AppState, Counters};
+
+/// The rules in force, the random source and the rate-limit buckets.
+#[derive(Debug)]
+pub struct FaultEngine {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    settings: FaultSettings,
+    rng: fastrand::Rng,
+    buckets: HashMap<String, Bucket>,
+    injected: BTreeMap<String, u64>,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    refreshed: Instant,
+}
+
+impl FaultEngine {
+    pub fn new(settings: FaultSettings) -> Self {
+        FaultEngine {
+            inner: Mutex::new(Inner {
+                rng: fastrand::Rng::with_seed(settings.seed),
+                settings,
+                buckets: HashMap::new(),
+                injected: BTreeMap::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Replace the rules (and reseed) at run time.
+    pub fn set(&self, settings: FaultSettings) {
+        let mut inner = self.lock();
+        inner.rng = fastrand::Rng::with_seed(settings.seed);
+        inner.settings = settings;
+        inner.buckets.clear();
+    }
+
+    /// The rules in force.
+    pub fn settings(&self) -> FaultSettings {
+        self.lock().settings.clone()
+    }
+
+    /// Faults injected so far, by kind and phase.
+    pub fn stats(&self) -> BTreeMap<String, u64> {
+        self.lock().injected.clone()
+    }
+
+    /// Draw a fault for this request and phase, if any rule fires.
+    fn draw(&self, method: &str, path: &str, phase: Phase) -> Option<Fault> {
+        let mut inner = self.lock();
+        let Inner { settings, rng, injected, .. } = &mut *inner;
+        let rule =
+            settings.rules.iter().filter(|r| applies(r, method, path, phase)).find(|r| rng.f64() < r.probability)?;
+        let key = format!("{}:{:?}", fault_name(&rule.fault), phase).to_lowercase();
+        *injected.entry(key).or_default() += 1;
+        Some(rule.fault.clone())
+    }
+
+    /// False when `token` has used up its requests for this second.
+    fn admit(&self, token: &str) -> bool {
+        let mut inner = self.lock();
+        let Some(rate) = inner.settings.rate_limit_per_token.filter(|r| *r > 0) else {
+            return true;
+        };
+        let rate = f64::from(rate);
+        let now = Instant::now();
+        let bucket = inner.buckets.entry(token.to_string()).or_insert(Bucket { tokens: rate, refreshed: now });
+        bucket.tokens = (bucket.tokens + now.duration_since(bucket.refreshed).as_secs_f64() * rate).min(rate);
+        bucket.refreshed = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+fn applies(rule: &FaultRule, method: &str, path: &str, phase: Phase) -> bool {
+    rule.phase == phase
+        && path.starts_with(&rule.path_prefix)
+        && rule.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
+}
+
+fn fault_name(fault: &Fault) -> &'static str {
+    match fault {
+        Fault::TooManyRequests { .. } => "too_many_requests",
+        Fault::Unavailable => "unavailable",
+        Fault::InternalError => "internal_error",
+        Fault::DropConnection => "drop_connection",
+        Fault::Latency { .. } => "latency",
+    }
+}
+
+/// Paths that are never throttled or faulted: the admin API.
+fn is_exempt(path: &str) -> bool {
+    path.starts_with("/__admin")
+}
+
+/// The middleware: count, rate-limit, inject faults around the handler.
+pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    Counters::bump(&state.counters.requests);
+    let path = request.uri().path().to_string();
+    if is_exempt(&path) {
+        return next.run(request).await;
+    }
+    let method = request.method().as_str().to_string();
+    let token = request.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("anonymous").to_string();
+    if !state.faults.admit(&token) {
+        Counters::bump(&state.counters.rate_limited);
+        return ApiError::new(
+            429,
+            "REQUEST_LIMIT_EXCEEDED",
+            "Request rate limit exceeded for this token. Please try again later.",
+        )
+        .with_retry_after(1)
+        .into_response();
+    }
+    if let Some(fault) = state.faults.draw(&method, &path, Phase::Before) {
+        Counters::bump(&state.counters.faults_before);
+        if let Some(response) = apply(fault).await {
+            return response;
+        }
+    }
+    let response = next.run(request).await;
+    if let Some(fault) = state.faults.draw(&method, &path, Phase::After) {
+        Counters::bump(&state.counters.faults_after);
+        if let Some(replaced) = apply(fault).await {
+            return replaced;
+        }
+    }
+    response
+}
+
+/// The response a fault produces (`None` for latency: carry on after the wait).
+async fn apply(fault: Fault) -> Option<Response> {
+    match fault {
+        Fault::Latency { ms } => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            None
+        }
+        Fault::TooManyRequests { retry_after_secs } => Some(
+            ApiError::new(429, "REQUEST_LIMIT_EXCEEDED", "RPC token bucket limit has been exceeded.")
+                .with_retry_after(retry_after_secs)
+                .into_response(),
+        ),
+        Fault::Unavailable => Some(
+            ApiError::new(503, "TEMPORARILY_UNAVAILABLE", "The service is temporarily unavailable.")
+                .with_retry_after(1)
+                .into_response(),
+        ),
+        Fault::InternalError => Some(ApiError::new(500, "INTERNAL_ERROR", "Injected internal error.").into_response()),
+        Fault::DropConnection => Some(dropped()),
+    }
+}
+
+/// Headers go out, then the body fails: the client sees the connection die.
+fn dropped() -> Response {
+    let failing =
+        futures::stream::once(async { Err::<bytes::Bytes, std::io::Error>(std::io::Error::other("injected drop")) });
+    Response::builder()
+        .header("content-type", "application/json")
+        .body(Body::from_stream(failing))
+        .unwrap_or_else(|_| ApiError::new(500, "INTERNAL_ERROR", "drop").into_response())
+}

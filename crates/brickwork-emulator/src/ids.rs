@@ -1,0 +1,49 @@
+//! Identifiers in the formats Databricks uses.
+
+use time::OffsetDateTime;
+
+const ALPHANUMERIC: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+const HEX: &[u8] = b"0123456789abcdef";
+
+fn random_from(alphabet: &[u8], len: usize) -> String {
+    (0..len).map(|_| alphabet[fastrand::usize(..alphabet.len())] as char).collect()
+}
+
+/// `MMDD-HHMMSS-xxxxxxxx`, e.g. `0929-205554-jm9y8aqe`.
+pub fn cluster_id() -> String {
+    let now = OffsetDateTime::now_utc();
+    format!(
+        "{:02}{:02}-{:02}{:02}{:02}-{}",
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second(),
+        random_from(ALPHANUMERIC, 8)
+    )
+}
+
+/// 16 hex characters, like warehouse ids.
+pub fn hex16() -> String {
+    random_from(HEX, 16)
+}
+
+/// A UUID-shaped id (statements, request ids).
+pub fn uuid() -> String {
+    let h = random_from(HEX, 32);
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+}
+
+pub fn request_id() -> String {
+    uuid()
+}
+
+/// A personal access token, `dapi` + 32 hex characters.
+pub fn pat() -> String {
+    format!("dapi{}", random_from(HEX, 32))
+}
+
+/// An opaque OAuth access token.
+pub fn oauth_token() -> String {
+    format!("eyJemu.{}", random_from(ALPHANUMERIC, 40))
+}

@@ -1,0 +1,681 @@
+//! Clusters API 2.0/2.1: the state machine, validation and real error answers.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde_json::{json, Map, Value};
+
+use crate::api::{empty, page, required_str, str_field, ApiError, ApiResult, Body, Params};
+use crate::ids;
+use crate::settings::Settings;
+use crate::state::{now_ms, AppState, Caller};
+
+/// Spark versions offered, in the key/name patterns the SDK helpers parse.
+pub const SPARK_VERSIONS: &[(&str, &str)] = &[
+    ("13.3.x-scala2.12", "13.3 LTS (includes Apache Spark 3.4.1, Scala 2.12)"),
+    ("14.3.x-scala2.12", "14.3 LTS (includes Apache Spark 3.5.0, Scala 2.12)"),
+    ("15.4.x-scala2.12", "15.4 LTS (includes Apache Spark 3.5.0, Scala 2.12)"),
+    ("15.4.x-photon-scala2.12", "15.4 LTS Photon (includes Apache Spark 3.5.0, Scala 2.12)"),
+    ("15.4.x-cpu-ml-scala2.12", "15.4 LTS ML (includes Apache Spark 3.5.0, Scala 2.12)"),
+    ("16.4.x-scala2.12", "16.4 LTS (includes Apache Spark 3.5.2, Scala 2.12)"),
+    ("17.0.x-scala2.13", "17.0 (includes Apache Spark 4.0.0, Scala 2.13)"),
+];
+
+/// Node types offered: (id, memory MB, cores, local disks).
+pub const NODE_TYPES: &[(&str, i64, f64, i64)] = &[
+    ("i3.xlarge", 31232, 4.0, 1),
+    ("i3.2xlarge", 62464, 8.0, 1),
+    ("m5d.large", 8192, 2.0, 1),
+    ("m5d.xlarge", 16384, 4.0, 1),
+    ("r5d.xlarge", 32768, 4.0, 1),
+];
+
+/// Cluster states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterState {
+    Pending,
+    Running,
+    Restarting,
+    Resizing,
+    Terminating,
+    Terminated,
+}
+
+impl ClusterState {
+    pub fn wire(self) -> &'static str {
+        match self {
+            ClusterState::Pending => "PENDING",
+            ClusterState::Running => "RUNNING",
+            ClusterState::Restarting => "RESTARTING",
+            ClusterState::Resizing => "RESIZING",
+            ClusterState::Terminating => "TERMINATING",
+            ClusterState::Terminated => "TERMINATED",
+        }
+    }
+
+    /// `Running`, as the INVALID_STATE messages spell states.
+    fn title(self) -> String {
+        let wire = self.wire();
+        format!("{}{}", &wire[..1], wire[1..].to_lowercase())
+    }
+}
+
+/// One cluster.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    pub id: String,
+    pub spec: Map<String, Value>,
+    pub state: ClusterState,
+    pub state_message: String,
+    /// The transition in progress and when it completes.
+    pub next: Option<(Instant, ClusterState)>,
+    pub source: &'static str,
+    pub creator: String,
+    pub start_time: i64,
+    pub terminated_time: Option<i64>,
+    pub last_restarted_time: Option<i64>,
+    pub last_activity: Instant,
+    pub termination_reason: Option<Value>,
+    pub pinned: bool,
+    pub spark_context_id: i64,
+    pub events: Vec<Value>,
+}
+
+impl Cluster {
+    fn transition(&mut self, to: ClusterState, message: &str, settle: ClusterState, delay: Duration, now: Instant) {
+        self.state = to;
+        self.state_message = message.to_string();
+        self.next = Some((now + delay, settle));
+    }
+
+    fn event(&mut self, kind: &str, details: Value) {
+        self.events.push(json!({"cluster_id": self.id, "timestamp": now_ms(), "type": kind, "details": details}));
+    }
+
+    fn terminate(&mut self, reason: Value, delay: Duration, now: Instant) {
+        if matches!(self.state, ClusterState::Terminating | ClusterState::Terminated) {
+            return;
+        }
+        self.termination_reason = Some(reason.clone());
+        self.transition(ClusterState::Terminating, "Terminating", ClusterState::Terminated, delay, now);
+        self.event("TERMINATING", json!({"reason": reason}));
+    }
+
+    fn settle(&mut self, to: ClusterState) {
+        self.next = None;
+        self.state = to;
+        match to {
+            ClusterState::Running => {
+                self.state_message = String::new();
+                self.last_activity = Instant::now();
+                self.event("RUNNING", json!({"current_num_workers": self.num_workers()}));
+            }
+            ClusterState::Terminated => {
+                self.terminated_time = Some(now_ms());
+                self.state_message =
+                    match self.termination_reason.as_ref().and_then(|r| r.get("code")).and_then(Value::as_str) {
+                        Some("INACTIVITY") => "Inactive cluster terminated".to_string(),
+                        Some("JOB_FINISHED") => "Job finished".to_string(),
+                        _ => "Terminated by user".to_string(),
+                    };
+            }
+            _ => {}
+        }
+    }
+
+    fn num_workers(&self) -> i64 {
+        self.spec
+            .get("num_workers")
+            .and_then(Value::as_i64)
+            .or_else(|| self.spec.get("autoscale").and_then(|a| a.get("min_workers")).and_then(Value::as_i64))
+            .unwrap_or(0)
+    }
+
+    /// Mark the cluster as used (keeps auto-termination away).
+    pub fn touch(&mut self) {
+        self.last_activity = Instant::now();
+    }
+
+    /// The JSON of `clusters/get` (`with_spec`) or of a list item.
+    pub fn render(&self, with_spec: bool) -> Value {
+        let mut out = self.spec.clone();
+        let node_type = self.spec.get("node_type_id").cloned().unwrap_or(Value::Null);
+        out.entry("driver_node_type_id").or_insert(node_type);
+        out.entry("cluster_name").or_insert(json!(""));
+        out.insert("num_workers".into(), json!(self.num_workers()));
+        let name = out.get("cluster_name").cloned().unwrap_or_default();
+        let extra = json!({
+            "cluster_id": self.id,
+            "state": self.state.wire(),
+            "state_message": self.state_message,
+            "start_time": self.start_time,
+            "creator_user_name": self.creator,
+            "cluster_source": self.source,
+            "spark_context_id": self.spark_context_id,
+            "default_tags": {"Vendor": "Databricks", "Creator": self.creator, "ClusterName": name, "ClusterId": self.id},
+        });
+        if let Value::Object(extra) = extra {
+            out.extend(extra);
+        }
+        if let Some(t) = self.terminated_time {
+            out.insert("terminated_time".into(), json!(t));
+        }
+        if let Some(t) = self.last_restarted_time {
+            out.insert("last_restarted_time".into(), json!(t));
+        }
+        if let Some(reason) = &self.termination_reason {
+            if matches!(self.state, ClusterState::Terminating | ClusterState::Terminated) {
+                out.insert("termination_reason".into(), reason.clone());
+            }
+        }
+        if with_spec {
+            out.insert("spec".into(), Value::Object(self.spec.clone()));
+        }
+        Value::Object(out)
+    }
+}
+
+/// All clusters of the workspace.
+#[derive(Debug, Default)]
+pub struct Clusters {
+    pub by_id: BTreeMap<String, Cluster>,
+}
+
+impl Clusters {
+    pub fn tick(&mut self, now: Instant, settings: &Settings) {
+        for cluster in self.by_id.values_mut() {
+            if let Some((at, to)) = cluster.next {
+                if now >= at {
+                    cluster.settle(to);
+                }
+            }
+            let idle_minutes = cluster.spec.get("autotermination_minutes").and_then(Value::as_i64).unwrap_or(0);
+            let idle_limit = settings.minute().saturating_mul(idle_minutes.clamp(0, 100_000) as u32);
+            if cluster.state == ClusterState::Running
+                && idle_minutes > 0
+                && cluster.source != "JOB"
+                && now.duration_since(cluster.last_activity) >= idle_limit
+            {
+                let reason = json!({"code": "INACTIVITY", "type": "SUCCESS", "parameters": {"inactivity_duration_min": idle_minutes.to_string()}});
+                cluster.terminate(reason, settings.transition_delay(), now);
+            }
+        }
+    }
+
+    pub fn live_count(&self) -> usize {
+        self.by_id.values().filter(|c| c.state != ClusterState::Terminated).count()
+    }
+
+    pub fn total(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn get(&self, id: &str) -> ApiResult<&Cluster> {
+        self.by_id.get(id).ok_or_else(|| does_not_exist(id))
+    }
+
+    pub fn get_mut(&mut self, id: &str) -> ApiResult<&mut Cluster> {
+        self.by_id.get_mut(id).ok_or_else(|| does_not_exist(id))
+    }
+
+    /// Create a cluster in PENDING; `source` is `API` or `JOB`.
+    pub fn create(
+        &mut self,
+        spec: Map<String, Value>,
+        creator: &str,
+        source: &'static str,
+        settings: &Settings,
+    ) -> ApiResult<String> {
+        validate_spec(&spec, "")?;
+        let now = Instant::now();
+        let id = ids::cluster_id();
+        let mut cluster = Cluster {
+            id: id.clone(),
+            spec,
+            state: ClusterState::Pending,
+            state_message: "Starting cluster".into(),
+            next: None,
+            source,
+            creator: creator.to_string(),
+            start_time: now_ms(),
+            terminated_time: None,
+            last_restarted_time: None,
+            last_activity: now,
+            termination_reason: None,
+            pinned: false,
+            spark_context_id: fastrand::i64(1_000_000_000..9_000_000_000),
+            events: Vec::new(),
+        };
+        cluster.transition(
+            ClusterState::Pending,
+            "Starting cluster",
+            ClusterState::Running,
+            settings.transition_delay(),
+            now,
+        );
+        cluster.event("CREATING", json!({"user": creator}));
+        self.by_id.insert(id.clone(), cluster);
+        Ok(id)
+    }
+
+    /// Start a TERMINATED cluster.
+    pub fn start(&mut self, id: &str, settings: &Settings) -> ApiResult<()> {
+        let cluster = self.get_mut(id)?;
+        if cluster.state != ClusterState::Terminated {
+            return Err(unexpected_state(cluster));
+        }
+        let now = Instant::now();
+        cluster.termination_reason = None;
+        cluster.terminated_time = None;
+        cluster.spark_context_id += 1;
+        cluster.transition(
+            ClusterState::Pending,
+            "Starting cluster",
+            ClusterState::Running,
+            settings.transition_delay(),
+            now,
+        );
+        cluster.event("STARTING", json!({}));
+        Ok(())
+    }
+
+    /// Terminate (the `delete` call): no-op when already terminating.
+    pub fn terminate(&mut self, id: &str, code: &str, user: &str, settings: &Settings) -> ApiResult<()> {
+        let reason = json!({"code": code, "type": "SUCCESS", "parameters": {"username": user}});
+        self.get_mut(id)?.terminate(reason, settings.transition_delay(), Instant::now());
+        Ok(())
+    }
+}
+
+fn does_not_exist(id: &str) -> ApiError {
+    ApiError::invalid(format!("Cluster {id} does not exist"))
+}
+
+fn unexpected_state(cluster: &Cluster) -> ApiError {
+    ApiError::invalid_state(format!("Cluster {} is in unexpected state {}.", cluster.id, cluster.state.title()))
+}
+
+/// Server-side checks of a cluster spec; `prefix` names the field path in
+/// messages (`settings.cluster_spec.new_cluster.` for jobs).
+pub fn validate_spec(spec: &Map<String, Value>, prefix: &str) -> ApiResult<()> {
+    let version = spec.get("spark_version").and_then(Value::as_str).filter(|s| !s.is_empty());
+    let version = version.ok_or_else(|| ApiError::missing(&format!("{prefix}spark_version")))?;
+    if !SPARK_VERSIONS.iter().any(|(k, _)| *k == version) {
+        return Err(ApiError::invalid(format!("Invalid spark version {version}.")));
+    }
+    if !spec.contains_key("instance_pool_id") {
+        let node = spec.get("node_type_id").and_then(Value::as_str).filter(|s| !s.is_empty());
+        let node = node.ok_or_else(|| ApiError::invalid("Missing required field 'node_type_id'"))?;
+        if !NODE_TYPES.iter().any(|(n, ..)| *n == node) {
+            return Err(ApiError::invalid(format!("Node type {node} is not supported.")));
+        }
+    }
+    let workers = spec.get("num_workers");
+    let autoscale = spec.get("autoscale");
+    match (workers, autoscale) {
+        (None, None) => {
+            let field = if prefix.is_empty() { "size".to_string() } else { format!("{prefix}size") };
+            return Err(ApiError::missing(&field));
+        }
+        (Some(n), _) if !n.as_i64().is_some_and(|n| n >= 0) => {
+            return Err(ApiError::invalid(format!("Invalid num_workers: {n}")));
+        }
+        (_, Some(a)) => {
+            let min = a.get("min_workers").and_then(Value::as_i64).unwrap_or(-1);
+            let max = a.get("max_workers").and_then(Value::as_i64).unwrap_or(-1);
+            if min < 0 || max < min {
+                return Err(ApiError::invalid(format!("Invalid autoscale: min_workers {min}, max_workers {max}")));
+            }
+        }
+        _ => {}
+    }
+    if let Some(minutes) = spec.get("autotermination_minutes") {
+        let ok = minutes.as_i64().is_some_and(|m| m == 0 || (10..=10_000).contains(&m));
+        if !ok {
+            return Err(ApiError::invalid(format!(
+                "Invalid autotermination_minutes: {minutes}. It must be 0 or between 10 and 10000."
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub fn routes() -> Router<AppState> {
+    let mut router = Router::new();
+    for v in ["2.0", "2.1"] {
+        router = router
+            .route(&format!("/api/{v}/clusters/create"), post(create))
+            .route(&format!("/api/{v}/clusters/edit"), post(edit))
+            .route(&format!("/api/{v}/clusters/update"), post(update))
+            .route(&format!("/api/{v}/clusters/get"), get(get_cluster))
+            .route(&format!("/api/{v}/clusters/list"), get(list))
+            .route(&format!("/api/{v}/clusters/start"), post(start))
+            .route(&format!("/api/{v}/clusters/restart"), post(restart))
+            .route(&format!("/api/{v}/clusters/resize"), post(resize))
+            .route(&format!("/api/{v}/clusters/delete"), post(delete))
+            .route(&format!("/api/{v}/clusters/permanent-delete"), post(permanent_delete))
+            .route(&format!("/api/{v}/clusters/pin"), post(pin))
+            .route(&format!("/api/{v}/clusters/unpin"), post(unpin))
+            .route(&format!("/api/{v}/clusters/change-owner"), post(change_owner))
+            .route(&format!("/api/{v}/clusters/events"), post(events))
+            .route(&format!("/api/{v}/clusters/spark-versions"), get(spark_versions))
+            .route(&format!("/api/{v}/clusters/list-node-types"), get(node_types))
+            .route(&format!("/api/{v}/clusters/list-zones"), get(zones));
+    }
+    router
+}
+
+fn object(body: Value) -> Map<String, Value> {
+    match body {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// The spec part of a create/edit body (everything but ids).
+fn spec_of(mut body: Map<String, Value>) -> Map<String, Value> {
+    for key in ["cluster_id", "clone_from"] {
+        body.remove(key);
+    }
+    body.retain(|_, v| !v.is_null());
+    body
+}
+
+async fn create(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Body(body): Body<Value>,
+) -> ApiResult<Json<Value>> {
+    let settings = s.settings.clone();
+    s.with(|w| {
+        let mut spec = spec_of(object(body.clone()));
+        if let Some(source_id) = body.get("clone_from").and_then(|c| c.get("source_cluster_id")).and_then(Value::as_str)
+        {
+            let mut cloned = w.clusters.get(source_id)?.spec.clone();
+            cloned.extend(spec);
+            spec = cloned;
+        }
+        let id = w.clusters.create(spec, &caller.user_name, "API", &settings)?;
+        Ok(Json(json!({"cluster_id": id})))
+    })
+}
+
+async fn get_cluster(State(s): State<AppState>, params: Params) -> ApiResult<Json<Value>> {
+    let id = params.required("cluster_id")?;
+    s.with(|w| Ok(Json(w.clusters.get(id)?.render(true))))
+}
+
+async fn list(State(s): State<AppState>, params: Params) -> ApiResult<Json<Value>> {
+    let states = params.all("filter_by.cluster_states");
+    let sources = params.all("filter_by.cluster_sources");
+    let pinned = params.bool("filter_by.is_pinned")?;
+    let policy = params.get("filter_by.policy_id");
+    let page_size = params.int("page_size")?.unwrap_or(100).clamp(1, 100) as usize;
+    let by_name = params.get("sort_by.field") == Some("CLUSTER_NAME");
+    let descending = params.get("sort_by.direction") == Some("DESC");
+    s.with(|w| {
+        let mut items: Vec<&Cluster> = w
+            .clusters
+            .by_id
+            .values()
+            .filter(|c| states.is_empty() || states.contains(&c.state.wire()))
+            .filter(|c| sources.is_empty() || sources.contains(&c.source))
+            .filter(|c| pinned.is_none_or(|p| p == c.pinned))
+            .filter(|c| policy.is_none_or(|p| c.spec.get("policy_id").and_then(Value::as_str) == Some(p)))
+            .collect();
+        if by_name {
+            items
+                .sort_by_key(|c| c.spec.get("cluster_name").and_then(Value::as_str).unwrap_or_default().to_lowercase());
+        } else {
+            // Active clusters first, newest first.
+            items.sort_by_key(|c| (c.state == ClusterState::Terminated, std::cmp::Reverse(c.start_time)));
+        }
+        if descending {
+            items.reverse();
+        }
+        let rendered: Vec<Value> = items.iter().map(|c| c.render(false)).collect();
+        let (clusters, next) = page(&rendered, params.get("page_token"), page_size)?;
+        let mut out = json!({});
+        if !clusters.is_empty() {
+            out["clusters"] = json!(clusters);
+        }
+        if let Some(next) = next {
+            out["next_page_token"] = json!(next);
+        }
+        Ok(Json(out))
+    })
+}
+
+fn cluster_id(body: &Value) -> ApiResult<String> {
+    required_str(body, "cluster_id").map(str::to_string)
+}
+
+async fn start(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+    let id = cluster_id(&body)?;
+    let settings = s.settings.clone();
+    s.with(|w| w.clusters.start(&id, &settings))?;
+    empty()
+}
+
+async fn restart(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+    let id = cluster_id(&body)?;
+    let delay = s.settings.transition_delay();
+    s.with(|w| {
+        let c = w.clusters.get_mut(&id)?;
+        if c.state != ClusterState::Running {
+            return Err(unexpected_state(c));
+        }
+        c.last_restarted_time = Some(now_ms());
+        c.spark_context_id += 1;
+        c.transition(ClusterState::Restarting, "Restarting Spark", ClusterState::Running, delay, Instant::now());
+        c.event("RESTARTING", json!({}));
+        Ok(())
+    })?;
+    empty()
+}
+
+async fn resize(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+    let id = cluster_id(&body)?;
+    let delay = s.settings.transition_delay();
+    s.with(|w| {
+        let c = w.clusters.get_mut(&id)?;
+        if c.state != ClusterState::Running {
+            return Err(unexpected_state(c));
+        }
+        let mut spec = c.spec.clone();
+        match (body.get("num_workers"), body.get("autoscale")) {
+            (Some(n), _) if !n.is_null() => {
+                spec.remove("autoscale");
+                spec.insert("num_workers".into(), n.clone());
+            }
+            (_, Some(a)) if !a.is_null() => {
+                spec.remove("num_workers");
+                spec.insert("autoscale".into(), a.clone());
+            }
+            _ => return Err(ApiError::missing("num_workers")),
+        }
+        validate_spec(&spec, "")?;
+        c.spec = spec;
+        c.transition(ClusterState::Resizing, "Resizing cluster", ClusterState::Running, delay, Instant::now());
+        c.event("RESIZING", json!({"target_num_workers": c.num_workers()}));
+        Ok(())
+    })?;
+    empty()
+}
+
+/// Apply a new spec: a running cluster restarts, a terminated one keeps it for the next start.
+fn apply_spec(c: &mut Cluster, spec: Map<String, Value>, delay: Duration) -> ApiResult<()> {
+    if c.source == "JOB" {
+        return Err(ApiError::invalid(format!("Cluster {} is a job cluster and cannot be edited.", c.id)));
+    }
+    if !matches!(c.state, ClusterState::Running | ClusterState::Terminated) {
+        return Err(unexpected_state(c));
+    }
+    validate_spec(&spec, "")?;
+    c.spec = spec;
+    c.event("EDITED", json!({}));
+    if c.state == ClusterState::Running {
+        c.transition(
+            ClusterState::Restarting,
+            "Restarting to apply new settings",
+            ClusterState::Running,
+            delay,
+            Instant::now(),
+        );
+    }
+    Ok(())
+}
+
+async fn edit(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+    let id = cluster_id(&body)?;
+    let delay = s.settings.transition_delay();
+    let spec = spec_of(object(body));
+    s.with(|w| apply_spec(w.clusters.get_mut(&id)?, spec, delay))?;
+    empty()
+}
+
+async fn update(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+    let id = cluster_id(&body)?;
+    let mask = required_str(&body, "update_mask")?.to_string();
+    let partial = object(body.get("cluster").cloned().unwrap_or_default());
+    let delay = s.settings.transition_delay();
+    s.with(|w| {
+        let c = w.clusters.get_mut(&id)?;
+        let mut spec = c.spec.clone();
+        if mask.trim() == "*" {
+            spec = spec_of(partial);
+        } else {
+            for field in mask.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+                match partial.get(field) {
+                    Some(v) if !v.is_null() => spec.insert(field.to_string(), v.clone()),
+                    _ => spec.remove(field),
+                };
+            }
+        }
+        apply_spec(c, spec, delay)
+    })?;
+    empty()
+}
+
+async fn delete(State(s): State<AppState>, Extension(caller): Extension<Caller>, Body(body): Body<Value>) -> ApiResult {
+    let id = cluster_id(&body)?;
+    let settings = s.settings.clone();
+    s.with(|w| w.clusters.terminate(&id, "USER_REQUEST", &caller.user_name, &settings))?;
+    empty()
+}
+
+async fn permanent_delete(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+    let id = cluster_id(&body)?;
+    s.with(|w| w.clusters.by_id.remove(&id).map(|_| ()).ok_or_else(|| does_not_exist(&id)))?;
+    empty()
+}
+
+async fn pin(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+    set_pinned(s, body, true)
+}
+
+async fn unpin(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+    set_pinned(s, body, false)
+}
+
+fn set_pinned(s: AppState, body: Value, pinned: bool) -> ApiResult {
+    let id = cluster_id(&body)?;
+    s.with(|w| {
+        let c = w.clusters.get_mut(&id)?;
+        if c.pinned != pinned {
+            c.pinned = pinned;
+            c.event(if pinned { "PINNED" } else { "UNPINNED" }, json!({}));
+        }
+        Ok(())
+    })?;
+    empty()
+}
+
+async fn change_owner(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Body(body): Body<Value>,
+) -> ApiResult {
+    let id = cluster_id(&body)?;
+    let owner = required_str(&body, "owner_username")?.to_string();
+    if !caller.admin {
+        return Err(ApiError::permission_denied("Only workspace admins can change cluster owners."));
+    }
+    s.with(|w| {
+        w.clusters.get_mut(&id)?.creator = owner;
+        Ok(())
+    })?;
+    empty()
+}
+
+async fn events(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult<Json<Value>> {
+    let id = cluster_id(&body)?;
+    let ascending = str_field(&body, "order")? == Some("ASC");
+    let types: Vec<String> = body
+        .get("event_types")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default();
+    let limit = body.get("page_size").or_else(|| body.get("limit")).and_then(Value::as_i64).unwrap_or(50).clamp(1, 500)
+        as usize;
+    let offset = body.get("offset").and_then(Value::as_i64).unwrap_or(0).max(0) as usize;
+    let token = str_field(&body, "page_token")?.map(str::to_string);
+    s.with(|w| {
+        let c = w.clusters.get(&id)?;
+        let mut events: Vec<Value> = c
+            .events
+            .iter()
+            .filter(|e| {
+                types.is_empty() || e.get("type").and_then(Value::as_str).is_some_and(|t| types.iter().any(|x| x == t))
+            })
+            .cloned()
+            .collect();
+        if !ascending {
+            events.reverse();
+        }
+        let token = token.or_else(|| (offset > 0).then(|| offset.to_string()));
+        let (items, next) = page(&events, token.as_deref(), limit)?;
+        let mut out = json!({"total_count": events.len()});
+        if !items.is_empty() {
+            out["events"] = json!(items);
+        }
+        if let Some(next) = next {
+            let mut next_request = body.clone();
+            next_request["page_token"] = json!(next);
+            if let Some(obj) = next_request.as_object_mut() {
+                obj.remove("offset");
+            }
+            out["next_page_token"] = json!(next);
+            out["next_page"] = next_request;
+        }
+        Ok(Json(out))
+    })
+}
+
+async fn spark_versions() -> Json<Value> {
+    let versions: Vec<Value> = SPARK_VERSIONS.iter().map(|(k, n)| json!({"key": k, "name": n})).collect();
+    Json(json!({"versions": versions}))
+}
+
+async fn node_types() -> Json<Value> {
+    let types: Vec<Value> = NODE_TYPES
+        .iter()
+        .map(|(id, mem, cores, disks)| {
+            json!({
+                "node_type_id": id, "instance_type_id": id, "memory_mb": mem, "num_cores": cores,
+                "description": id, "category": "General Purpose", "is_deprecated": false, "is_hidden": false,
+                "photon_driver_capable": true, "photon_worker_capable": true, "support_cluster_tags": true,
+                "support_ebs_volumes": true, "is_io_cache_enabled": id.starts_with("i3"),
+                "node_instance_type": {"instance_type_id": id, "local_disks": disks, "local_disk_size_gb": 150},
+            })
+        })
+        .collect();
+    Json(json!({"node_types": types}))
+}
+
+async fn zones() -> Json<Value> {
+    Json(json!({"zones": ["us-east-1a", "us-east-1b", "us-east-1c"], "default_zone": "us-east-1c"}))
+}

@@ -1,0 +1,407 @@
+//! DBFS (`/api/2.0/dbfs/*`) and the Files API (`/api/2.0/fs/*`) over one file store.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::body::Bytes;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::api::{
+    absolute_path, bool_field, empty, page, required_int, required_str, str_field, ApiError, ApiResult, Body, Params,
+};
+use crate::state::{now_ms, AppState};
+
+const MAX_BLOCK: usize = 1024 * 1024;
+const MAX_UPLOAD: usize = 256 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+struct Entry {
+    is_dir: bool,
+    data: Vec<u8>,
+    modified: i64,
+}
+
+/// Files and directories by absolute path, plus open DBFS upload handles.
+#[derive(Debug, Default)]
+pub struct FileStore {
+    entries: BTreeMap<String, Entry>,
+    handles: HashMap<i64, (String, Vec<u8>)>,
+    next_handle: i64,
+}
+
+fn dbfs_path(raw: &str) -> ApiResult<String> {
+    absolute_path(raw.strip_prefix("dbfs:").unwrap_or(raw))
+}
+
+fn missing(path: &str) -> ApiError {
+    ApiError::not_found(format!("No file or directory exists on path {path}."))
+}
+
+impl FileStore {
+    fn is_dir(&self, path: &str) -> bool {
+        path == "/" || self.entries.get(path).is_some_and(|e| e.is_dir)
+    }
+
+    fn mkdirs(&mut self, path: &str) -> ApiResult<()> {
+        let mut current = String::new();
+        for segment in path.split('/').filter(|s| !s.is_empty()) {
+            current = format!("{current}/{segment}");
+            match self.entries.get(&current) {
+                Some(e) if !e.is_dir => {
+                    return Err(ApiError::already_exists(format!(
+                        "A file or directory already exists at the input path {current}."
+                    )))
+                }
+                Some(_) => {}
+                None => {
+                    self.entries.insert(current.clone(), Entry { is_dir: true, data: Vec::new(), modified: now_ms() });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, path: &str, data: Vec<u8>, overwrite: bool) -> ApiResult<()> {
+        match self.entries.get(path) {
+            Some(e) if e.is_dir => {
+                return Err(ApiError::already_exists(format!("A directory already exists at {path}.")))
+            }
+            Some(_) if !overwrite => {
+                return Err(ApiError::already_exists(format!(
+                    "A file or directory already exists at the input path {path}."
+                )))
+            }
+            _ => {}
+        }
+        if let Some(parent) = path.rsplit_once('/').map(|(p, _)| p).filter(|p| !p.is_empty()) {
+            self.mkdirs(parent)?;
+        }
+        self.entries.insert(path.to_string(), Entry { is_dir: false, data, modified: now_ms() });
+        Ok(())
+    }
+
+    fn children(&self, dir: &str) -> Vec<(String, Entry)> {
+        let prefix = if dir == "/" { "/".to_string() } else { format!("{dir}/") };
+        self.entries
+            .iter()
+            .filter(|(p, _)| p.len() > prefix.len() && p.starts_with(&prefix) && !p[prefix.len()..].contains('/'))
+            .map(|(p, e)| (p.clone(), e.clone()))
+            .collect()
+    }
+
+    fn remove(&mut self, path: &str, recursive: bool) -> ApiResult<()> {
+        if !self.entries.contains_key(path) {
+            return Err(missing(path));
+        }
+        let prefix = format!("{path}/");
+        if !recursive && self.entries.keys().any(|p| p.starts_with(&prefix)) {
+            return Err(ApiError::new(
+                400,
+                "IO_ERROR",
+                format!("Directory {path} is not empty. Use recursive delete."),
+            ));
+        }
+        self.entries.retain(|p, _| p != path && !p.starts_with(&prefix));
+        Ok(())
+    }
+}
+
+fn status(path: &str, e: &Entry) -> Value {
+    json!({"path": path, "is_dir": e.is_dir, "file_size": if e.is_dir { 0 } else { e.data.len() }, "modification_time": e.modified})
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/2.0/dbfs/get-status", get(get_status))
+        .route("/api/2.0/dbfs/list", get(list))
+        .route("/api/2.0/dbfs/read", get(read))
+        .route("/api/2.0/dbfs/put", post(put))
+        .route("/api/2.0/dbfs/create", post(create))
+        .route("/api/2.0/dbfs/add-block", post(add_block))
+        .route("/api/2.0/dbfs/close", post(close))
+        .route("/api/2.0/dbfs/mkdirs", post(mkdirs))
+        .route("/api/2.0/dbfs/delete", post(delete))
+        .route("/api/2.0/dbfs/move", post(move_file))
+        .route("/api/2.0/fs/files/{*path}", any(files))
+        .route("/api/2.0/fs/directories/{*path}", any(directories))
+}
+
+async fn get_status(State(s): State<AppState>, params: Params) -> ApiResult<Json<Value>> {
+    let path = dbfs_path(params.required("path")?)?;
+    s.with(|w| {
+        if path == "/" {
+            return Ok(Json(json!({"path": "/", "is_dir": true, "file_size": 0})));
+        }
+        w.files.entries.get(&path).map(|e| Json(status(&path, e))).ok_or_else(|| missing(&path))
+    })
+}
+
+async fn list(State(s): State<AppState>, params: Params) -> ApiResult<Json<Value>> {
+    let path = dbfs_path(params.required("path")?)?;
+    s.with(|w| {
+        if !w.files.is_dir(&path) {
+            let e = w.files.entries.get(&path).ok_or_else(|| missing(&path))?;
+            return Ok(Json(json!({"files": [status(&path, e)]})));
+        }
+        let files: Vec<Value> = w.files.children(&path).iter().map(|(p, e)| status(p, e)).collect();
+        Ok(Json(if files.is_empty() { json!({}) } else { json!({"files": files}) }))
+    })
+}
+
+async fn read(State(s): State<AppState>, params: Params) -> ApiResult<Json<Value>> {
+    let path = dbfs_path(params.required("path")?)?;
+    let offset = params.int("offset")?.unwrap_or(0).max(0) as usize;
+    let length = params.int("length")?.unwrap_or(512 * 1024).max(0) as usize;
+    if length > MAX_BLOCK {
+        return Err(ApiError::new(
+            400,
+            "MAX_READ_SIZE_EXCEEDED",
+            format!("Cannot read more than {MAX_BLOCK} bytes at once."),
+        ));
+    }
+    s.with(|w| {
+        let e = w.files.entries.get(&path).ok_or_else(|| missing(&path))?;
+        if e.is_dir {
+            return Err(ApiError::invalid(format!("Path {path} is a directory.")));
+        }
+        let start = offset.min(e.data.len());
+        let end = (start + length).min(e.data.len());
+        let chunk = &e.data[start..end];
+        Ok(Json(json!({"bytes_read": chunk.len(), "data": base64::engine::general_purpose::STANDARD.encode(chunk)})))
+    })
+}
+
+fn decode_block(body: &Value, field: &str) -> ApiResult<Vec<u8>> {
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(str_field(body, field)?.unwrap_or_default())
+        .map_err(|_| ApiError::invalid(format!("{field} is not valid base64")))?;
+    if data.len() > MAX_BLOCK {
+        return Err(ApiError::new(400, "MAX_BLOCK_SIZE_EXCEEDED", format!("The block exceeds {MAX_BLOCK} bytes.")));
+    }
+    Ok(data)
+}
+
+async fn put(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+    let path = dbfs_path(required_str(&body, "path")?)?;
+    let data = decode_block(&body, "contents")?;
+    let overwrite = bool_field(&body, "overwrite")?.unwrap_or(false);
+    s.with(|w| w.files.write(&path, data, overwrite))?;
+    empty()
+}
+
+async fn create(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+    let path = dbfs_path(required_str(&body, "path")?)?;
+    let overwrite = bool_field(&body, "overwrite")?.unwrap_or(false);
+    s.with(|w| {
+        if w.files.entries.contains_key(&path) && !overwrite {
+            return Err(ApiError::already_exists(format!(
+                "A file or directory already exists at the input path {path}."
+            )));
+        }
+        w.files.next_handle += 1;
+        let handle = w.files.next_handle;
+        w.files.handles.insert(handle, (path, Vec::new()));
+        Ok(Json(json!({"handle": handle})))
+    })
+}
+
+async fn add_block(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+    let handle = required_int(&body, "handle")?;
+    let data = decode_block(&body, "data")?;
+    s.with(|w| {
+        let (_, buf) = w
+            .files
+            .handles
+            .get_mut(&handle)
+            .ok_or_else(|| ApiError::not_found(format!("Handle {handle} does not exist.")))?;
+        buf.extend_from_slice(&data);
+        Ok(())
+    })?;
+    empty()
+}
+
+async fn close(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+    let handle = required_int(&body, "handle")?;
+    s.with(|w| {
+        let (path, data) = w
+            .files
+            .handles
+            .remove(&handle)
+            .ok_or_else(|| ApiError::not_found(format!("Handle {handle} does not exist.")))?;
+        w.files.write(&path, data, true)
+    })?;
+    empty()
+}
+
+async fn mkdirs(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+    let path = dbfs_path(required_str(&body, "path")?)?;
+    s.with(|w| w.files.mkdirs(&path))?;
+    empty()
+}
+
+async fn delete(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+    let path = dbfs_path(required_str(&body, "path")?)?;
+    let recursive = bool_field(&body, "recursive")?.unwrap_or(false);
+    // Deleting something absent succeeds, as DBFS does.
+    s.with(|w| match w.files.remove(&path, recursive) {
+        Err(e) if e.status == StatusCode::NOT_FOUND => Ok(()),
+        other => other,
+    })?;
+    empty()
+}
+
+async fn move_file(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+    let from = dbfs_path(required_str(&body, "source_path")?)?;
+    let to = dbfs_path(required_str(&body, "destination_path")?)?;
+    s.with(|w| {
+        if w.files.entries.contains_key(&to) {
+            return Err(ApiError::already_exists(format!(
+                "A file or directory already exists at the input path {to}."
+            )));
+        }
+        let prefix = format!("{from}/");
+        let moved: Vec<(String, Entry)> = w
+            .files
+            .entries
+            .iter()
+            .filter(|(p, _)| **p == from || p.starts_with(&prefix))
+            .map(|(p, e)| (format!("{to}{}", &p[from.len()..]), e.clone()))
+            .collect();
+        if moved.is_empty() {
+            return Err(missing(&from));
+        }
+        w.files.entries.retain(|p, _| *p != from && !p.starts_with(&prefix));
+        w.files.entries.extend(moved);
+        Ok(())
+    })?;
+    empty()
+}
+
+fn fs_not_found() -> ApiError {
+    ApiError::new(404, "NOT_FOUND", "The file being accessed is not found.")
+}
+
+fn octets(data: Vec<u8>, modified: i64) -> Response {
+    let last_modified = time::OffsetDateTime::from_unix_timestamp(modified / 1000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc2822).ok())
+        .unwrap_or_default();
+    ([(header::CONTENT_TYPE, "application/octet-stream".to_string()), (header::LAST_MODIFIED, last_modified)], data)
+        .into_response()
+}
+
+/// `/api/2.0/fs/files{path}`: PUT upload, GET download, HEAD metadata, DELETE.
+async fn files(
+    State(s): State<AppState>,
+    Path(raw): Path<String>,
+    params: Params,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let path = absolute_path(&format!("/{raw}"))?;
+    match *request.method() {
+        Method::PUT => {
+            let overwrite = params.bool("overwrite")?.unwrap_or(true);
+            let data: Bytes = axum::body::to_bytes(request.into_body(), MAX_UPLOAD)
+                .await
+                .map_err(|_| ApiError::new(400, "MAX_REQUEST_SIZE_EXCEEDED", "Upload too large"))?;
+            s.with(|w| match w.files.write(&path, data.to_vec(), overwrite) {
+                Err(e) if e.error_code == "RESOURCE_ALREADY_EXISTS" => {
+                    Err(ApiError::new(409, "ALREADY_EXISTS", "The file being created already exists."))
+                }
+                other => other,
+            })?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        Method::GET | Method::HEAD => {
+            let (data, modified) = s.with(|w| {
+                let e = w.files.entries.get(&path).filter(|e| !e.is_dir).ok_or_else(fs_not_found)?;
+                Ok::<_, ApiError>((e.data.clone(), e.modified))
+            })?;
+            if request.method() == Method::HEAD {
+                let mut response = octets(Vec::new(), modified);
+                response.headers_mut().insert(header::CONTENT_LENGTH, data.len().into());
+                return Ok(response);
+            }
+            Ok(octets(data, modified))
+        }
+        Method::DELETE => {
+            s.with(|w| {
+                w.files.entries.get(&path).filter(|e| !e.is_dir).ok_or_else(fs_not_found)?;
+                w.files.entries.remove(&path);
+                Ok::<_, ApiError>(())
+            })?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        _ => Err(ApiError::new(405, "BAD_REQUEST", "Method not allowed")),
+    }
+}
+
+/// `/api/2.0/fs/directories{path}`: PUT create, GET list, HEAD check, DELETE (empty only).
+async fn directories(
+    State(s): State<AppState>,
+    Path(raw): Path<String>,
+    params: Params,
+    method: Method,
+) -> Result<Response, ApiError> {
+    let path = absolute_path(&format!("/{raw}"))?;
+    match method {
+        Method::PUT => {
+            s.with(|w| w.files.mkdirs(&path))?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        Method::HEAD => {
+            s.with(|w| if w.files.is_dir(&path) { Ok(()) } else { Err(fs_not_found()) })?;
+            Ok(StatusCode::OK.into_response())
+        }
+        Method::GET => {
+            let size = params.int("page_size")?.unwrap_or(1000).clamp(1, 1000) as usize;
+            s.with(|w| {
+                if !w.files.is_dir(&path) {
+                    return Err(fs_not_found());
+                }
+                let items: Vec<Value> = w
+                    .files
+                    .children(&path)
+                    .iter()
+                    .map(|(p, e)| {
+                        let name = p.rsplit('/').next().unwrap_or_default();
+                        let mut item =
+                            json!({"path": p, "name": name, "is_directory": e.is_dir, "last_modified": e.modified});
+                        if !e.is_dir {
+                            item["file_size"] = json!(e.data.len());
+                        }
+                        item
+                    })
+                    .collect();
+                let (contents, next) = page(&items, params.get("page_token"), size)?;
+                let mut out = json!({});
+                if !contents.is_empty() {
+                    out["contents"] = json!(contents);
+                }
+                if let Some(next) = next {
+                    out["next_page_token"] = json!(next);
+                }
+                Ok(Json(out).into_response())
+            })
+        }
+        Method::DELETE => {
+            s.with(|w| {
+                if !w.files.is_dir(&path) {
+                    return Err(fs_not_found());
+                }
+                if !w.files.children(&path).is_empty() {
+                    return Err(ApiError::new(409, "RESOURCE_CONFLICT", "The directory being deleted is not empty."));
+                }
+                w.files.entries.remove(&path);
+                Ok(())
+            })?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        _ => Err(ApiError::new(405, "BAD_REQUEST", "Method not allowed")),
+    }
+}

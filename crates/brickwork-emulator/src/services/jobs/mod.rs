@@ -1,0 +1,297 @@
+//! Jobs API 2.1 and 2.2: job definitions, validation and CRUD. Runs live in
+//! [`runs`].
+
+mod runs;
+mod validate;
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::extract::State;
+use axum::http::Uri;
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde_json::{json, Map, Value};
+
+pub use runs::tick;
+use runs::Run;
+
+use crate::api::{int_field, page, required_int, ApiError, ApiResult, Body, Params};
+use crate::state::{now_ms, AppState, Caller};
+
+/// Arrays of `jobs/get` and `runs/get` are cut at this many items in 2.2.
+pub const ARRAY_PAGE: usize = 100;
+
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub job_id: i64,
+    pub settings: Map<String, Value>,
+    pub creator: String,
+    pub created_time: i64,
+}
+
+/// Jobs and their runs.
+#[derive(Debug, Default)]
+pub struct Jobs {
+    pub jobs: BTreeMap<i64, Job>,
+    pub runs: BTreeMap<i64, Run>,
+    /// Task run id -> parent run id.
+    pub task_runs: HashMap<i64, i64>,
+    /// Idempotency token -> run id.
+    pub idempotency: HashMap<String, i64>,
+}
+
+impl Jobs {
+    pub fn job_count(&self) -> usize {
+        self.jobs.len()
+    }
+
+    pub fn active_run_count(&self) -> usize {
+        self.runs.values().filter(|r| r.is_active()).count()
+    }
+
+    fn job(&self, id: i64) -> ApiResult<&Job> {
+        self.jobs.get(&id).ok_or_else(|| job_does_not_exist(id))
+    }
+}
+
+pub fn job_does_not_exist(id: i64) -> ApiError {
+    ApiError::invalid(format!("Job {id} does not exist."))
+}
+
+/// `2.2` or `2.1` from the request path.
+fn version(uri: &Uri) -> &'static str {
+    if uri.path().starts_with("/api/2.2/") {
+        "2.2"
+    } else {
+        "2.1"
+    }
+}
+
+pub fn routes() -> Router<AppState> {
+    let mut router = Router::new();
+    for v in ["2.1", "2.2"] {
+        let p = format!("/api/{v}/jobs");
+        router = router
+            .route(&format!("{p}/create"), post(create))
+            .route(&format!("{p}/get"), get(get_job))
+            .route(&format!("{p}/list"), get(list))
+            .route(&format!("{p}/update"), post(update))
+            .route(&format!("{p}/reset"), post(reset))
+            .route(&format!("{p}/delete"), post(delete))
+            .merge(runs::routes(&p));
+    }
+    router
+}
+
+fn as_object(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// Defaults the service fills in and echoes back.
+fn with_defaults(mut settings: Map<String, Value>, version: &str) -> Map<String, Value> {
+    settings.retain(|_, v| !v.is_null());
+    settings.remove("access_control_list");
+    let defaults = [
+        ("max_concurrent_runs", json!(1)),
+        ("timeout_seconds", json!(0)),
+        ("format", json!("MULTI_TASK")),
+        ("email_notifications", json!({})),
+        ("webhook_notifications", json!({})),
+        ("name", json!("Untitled")),
+        ("queue", json!({"enabled": version == "2.2"})),
+    ];
+    for (k, v) in defaults {
+        settings.entry(k).or_insert(v);
+    }
+    if let Some(Value::Array(tasks)) = settings.get_mut("tasks") {
+        tasks.iter_mut().filter_map(Value::as_object_mut).for_each(task_defaults);
+    }
+    settings
+}
+
+/// Task defaults the service echoes; `depends_on` comes back sorted by key.
+fn task_defaults(task: &mut Map<String, Value>) {
+    task.entry("run_if").or_insert(json!("ALL_SUCCESS"));
+    task.entry("timeout_seconds").or_insert(json!(0));
+    task.entry("email_notifications").or_insert(json!({}));
+    if let Some(Value::Array(deps)) = task.get_mut("depends_on") {
+        deps.sort_by_key(|d| d.get("task_key").and_then(Value::as_str).unwrap_or_default().to_string());
+    }
+}
+
+async fn create(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    uri: Uri,
+    Body(body): Body<Value>,
+) -> ApiResult {
+    let settings = with_defaults(as_object(body), version(&uri));
+    s.with(|w| {
+        validate::job_settings(&settings, &w.clusters)?;
+        let job_id = w.next_id();
+        w.jobs.jobs.insert(job_id, Job { job_id, settings, creator: caller.user_name.clone(), created_time: now_ms() });
+        Ok(Json(json!({"job_id": job_id})))
+    })
+}
+
+/// The job JSON; `settings` arrays are paged in 2.2 from `offset`.
+fn render_job(job: &Job, version: &str, offset: usize, expand: bool) -> Value {
+    let mut settings = job.settings.clone();
+    let mut more = false;
+    for key in ["tasks", "job_clusters", "environments", "parameters"] {
+        let Some(Value::Array(items)) = settings.get(key).cloned() else {
+            continue;
+        };
+        if !expand && matches!(key, "tasks" | "job_clusters") {
+            settings.remove(key);
+            continue;
+        }
+        if version == "2.2" {
+            let slice: Vec<Value> = items.iter().skip(offset).take(ARRAY_PAGE).cloned().collect();
+            more |= items.len() > offset + ARRAY_PAGE;
+            settings.insert(key.to_string(), json!(slice));
+        }
+    }
+    let mut out = json!({
+        "job_id": job.job_id, "creator_user_name": job.creator, "run_as_user_name": job.creator,
+        "created_time": job.created_time, "settings": settings,
+    });
+    if more {
+        out["has_more"] = json!(true);
+        out["next_page_token"] = json!((offset + ARRAY_PAGE).to_string());
+    }
+    out
+}
+
+async fn get_job(State(s): State<AppState>, uri: Uri, params: Params) -> ApiResult<Json<Value>> {
+    let id = params.int("job_id")?.ok_or_else(|| ApiError::missing("job_id"))?;
+    let offset = match params.get("page_token") {
+        Some(t) => t.parse::<usize>().map_err(|_| ApiError::invalid(format!("Invalid page token: {t}")))?,
+        None => 0,
+    };
+    s.with(|w| Ok(Json(render_job(w.jobs.job(id)?, version(&uri), offset, true))))
+}
+
+async fn list(State(s): State<AppState>, uri: Uri, params: Params) -> ApiResult<Json<Value>> {
+    let limit = params.int("limit")?.unwrap_or(20);
+    if !(0..=100).contains(&limit) {
+        return Err(ApiError::invalid(format!("The limit must be between 0 and 100, got {limit}.")));
+    }
+    let limit = if limit == 0 { 20 } else { limit as usize };
+    let expand = params.bool("expand_tasks")?.unwrap_or(false);
+    let name = params.get("name").map(str::to_lowercase);
+    let token = match (params.get("page_token"), params.int("offset")?) {
+        (Some(t), _) => Some(t.to_string()),
+        (None, Some(o)) if o > 0 => Some(o.to_string()),
+        _ => None,
+    };
+    let v = version(&uri);
+    s.with(|w| {
+        let matching: Vec<&Job> = w
+            .jobs
+            .jobs
+            .values()
+            .filter(|j| {
+                name.as_ref().is_none_or(|n| {
+                    j.settings.get("name").and_then(Value::as_str).map(str::to_lowercase).as_ref() == Some(n)
+                })
+            })
+            .collect();
+        let (items, next) = page(&matching, token.as_deref(), limit)?;
+        let jobs: Vec<Value> = items.iter().map(|j| render_job(j, v, 0, expand)).collect();
+        let mut out = json!({"has_more": next.is_some()});
+        if !jobs.is_empty() {
+            out["jobs"] = json!(jobs);
+        }
+        if let Some(next) = next {
+            out["next_page_token"] = json!(next);
+        }
+        Ok(Json(out))
+    })
+}
+
+/// Merge `items` into `existing` by `key` (tasks by task_key, clusters by job_cluster_key).
+fn merge_by_key(existing: &mut Vec<Value>, items: Vec<Value>, key: &str) {
+    for item in items {
+        let id = item.get(key).cloned();
+        match existing.iter_mut().find(|e| e.get(key) == id.as_ref()) {
+            Some(slot) => *slot = item,
+            None => existing.push(item),
+        }
+    }
+}
+
+async fn update(State(s): State<AppState>, uri: Uri, Body(body): Body<Value>) -> ApiResult {
+    let id = required_int(&body, "job_id")?;
+    let new_settings = as_object(body.get("new_settings").cloned().unwrap_or_default());
+    let removals: Vec<String> = body
+        .get("fields_to_remove")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default();
+    let v = version(&uri);
+    s.with(|w| {
+        let job = w.jobs.job(id)?;
+        let mut settings = job.settings.clone();
+        for (k, val) in new_settings {
+            match (k.as_str(), val) {
+                ("tasks", Value::Array(items)) | ("job_clusters", Value::Array(items)) => {
+                    let key = if k == "tasks" { "task_key" } else { "job_cluster_key" };
+                    let mut current = settings.get(&k).and_then(Value::as_array).cloned().unwrap_or_default();
+                    merge_by_key(&mut current, items, key);
+                    settings.insert(k, json!(current));
+                }
+                (_, val) => {
+                    settings.insert(k, val);
+                }
+            }
+        }
+        for field in removals {
+            match field.split_once('/') {
+                Some((array @ ("tasks" | "job_clusters"), item)) => {
+                    let key = if array == "tasks" { "task_key" } else { "job_cluster_key" };
+                    if let Some(Value::Array(items)) = settings.get_mut(array) {
+                        items.retain(|i| i.get(key).and_then(Value::as_str) != Some(item));
+                    }
+                }
+                _ => {
+                    settings.remove(&field);
+                }
+            }
+        }
+        let settings = with_defaults(settings, v);
+        validate::job_settings(&settings, &w.clusters)?;
+        if let Some(job) = w.jobs.jobs.get_mut(&id) {
+            job.settings = settings;
+        }
+        Ok(Json(json!({})))
+    })
+}
+
+async fn reset(State(s): State<AppState>, uri: Uri, Body(body): Body<Value>) -> ApiResult {
+    let id = required_int(&body, "job_id")?;
+    let new_settings = body.get("new_settings").cloned().ok_or_else(|| ApiError::missing("new_settings"))?;
+    let settings = with_defaults(as_object(new_settings), version(&uri));
+    s.with(|w| {
+        w.jobs.job(id)?;
+        validate::job_settings(&settings, &w.clusters)?;
+        if let Some(job) = w.jobs.jobs.get_mut(&id) {
+            job.settings = settings;
+        }
+        Ok(Json(json!({})))
+    })
+}
+
+async fn delete(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+    let id = int_field(&body, "job_id")?.ok_or_else(|| ApiError::missing("job_id"))?;
+    s.with(|w| {
+        w.jobs.jobs.remove(&id).ok_or_else(|| job_does_not_exist(id))?;
+        for run in w.jobs.runs.values_mut().filter(|r| r.job_id == Some(id)) {
+            run.cancel();
+        }
+        Ok(Json(json!({})))
+    })
+}

@@ -1,0 +1,26 @@
+//! One module per Databricks service; each exposes `routes()`.
+
+pub mod admin;
+pub mod clusters;
+pub mod dbfs;
+pub mod identity;
+pub mod jobs;
+pub mod secrets;
+pub mod warehouses;
+pub mod workspace;
+
+use axum::Router;
+
+use crate::state::AppState;
+
+/// Every service's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .merge(identity::routes())
+        .merge(clusters::routes())
+        .merge(jobs::routes())
+        .merge(workspace::routes())
+        .merge(secrets::routes())
+        .merge(dbfs::routes())
+        .merge(warehouses::routes())
+}

@@ -1,0 +1,491 @@
+//! SQL warehouses (state machine, auto-stop) and statement execution for
+//! trivial statements (`SELECT 1`, literals, named parameters).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde_json::{json, Map, Value};
+
+use crate::api::{empty, int_field, page, required_str, str_field, ApiError, ApiResult, Body, Params};
+use crate::ids;
+use crate::settings::Settings;
+use crate::state::{AppState, Caller};
+
+const SIZES: &[&str] =
+    &["2X-Small", "X-Small", "Small", "Medium", "Large", "X-Large", "2X-Large", "3X-Large", "4X-Large", "5X-Large"];
+
+#[derive(Debug, Clone)]
+pub struct Warehouse {
+    id: String,
+    spec: Map<String, Value>,
+    state: &'static str,
+    next: Option<(Instant, &'static str)>,
+    creator: String,
+    last_activity: Instant,
+}
+
+#[derive(Debug, Clone)]
+struct Statement {
+    id: String,
+    warehouse_id: String,
+    sql: String,
+    parameters: Vec<Value>,
+    state: &'static str,
+    outcome: Option<Result<Table, String>>,
+}
+
+/// A result: column names, SQL types and rows of text values.
+#[derive(Debug, Clone)]
+struct Table {
+    columns: Vec<(String, &'static str)>,
+    row: Vec<Option<String>>,
+}
+
+#[derive(Debug, Default)]
+pub struct Warehouses {
+    by_id: BTreeMap<String, Warehouse>,
+    statements: BTreeMap<String, Statement>,
+}
+
+impl Warehouses {
+    pub fn tick(&mut self, now: Instant, settings: &Settings) {
+        for w in self.by_id.values_mut() {
+            if let Some((at, to)) = w.next {
+                if now >= at {
+                    w.state = to;
+                    w.next = None;
+                    w.last_activity = now;
+                }
+            }
+            let auto_stop = w.spec.get("auto_stop_mins").and_then(Value::as_i64).unwrap_or(120);
+            let idle = settings.minute().saturating_mul(auto_stop.clamp(0, 100_000) as u32);
+            if w.state == "RUNNING" && auto_stop > 0 && now.duration_since(w.last_activity) >= idle {
+                w.state = "STOPPING";
+                w.next = Some((now + settings.transition_delay(), "STOPPED"));
+            }
+        }
+        let running: Vec<String> = self.by_id.values().filter(|w| w.state == "RUNNING").map(|w| w.id.clone()).collect();
+        for st in self.statements.values_mut().filter(|s| s.state == "PENDING" && running.contains(&s.warehouse_id)) {
+            let outcome = evaluate(&st.sql, &st.parameters);
+            st.state = if outcome.is_ok() { "SUCCEEDED" } else { "FAILED" };
+            st.outcome = Some(outcome);
+        }
+    }
+
+    pub fn running_count(&self) -> usize {
+        self.by_id.values().filter(|w| w.state == "RUNNING").count()
+    }
+
+    fn get_mut(&mut self, id: &str) -> ApiResult<&mut Warehouse> {
+        self.by_id.get_mut(id).ok_or_else(|| ApiError::not_found(format!("Warehouse {id} does not exist.")))
+    }
+
+    /// Start a stopped warehouse (no-op when starting or running).
+    fn start(&mut self, id: &str, delay: Duration) -> ApiResult<()> {
+        let w = self.get_mut(id)?;
+        if matches!(w.state, "STOPPED" | "STOPPING") {
+            w.state = "STARTING";
+            w.next = Some((Instant::now() + delay, "RUNNING"));
+        }
+        w.last_activity = Instant::now();
+        Ok(())
+    }
+}
+
+impl Warehouse {
+    fn render(&self) -> Value {
+        let mut out = self.spec.clone();
+        let id = &self.id;
+        let extra = json!({
+            "id": id, "state": self.state, "creator_name": self.creator,
+            "num_clusters": if self.state == "RUNNING" { 1 } else { 0 }, "num_active_sessions": 0,
+            "jdbc_url": format!("jdbc:spark://localhost:443/default;transportMode=http;ssl=1;AuthMech=3;httpPath=/sql/1.0/warehouses/{id};"),
+            "odbc_params": {"hostname": "localhost", "path": format!("/sql/1.0/warehouses/{id}"), "protocol": "https", "port": 443},
+            "health": {"status": "HEALTHY"},
+        });
+        if let Value::Object(extra) = extra {
+            out.extend(extra);
+        }
+        Value::Object(out)
+    }
+}
+
+fn validate(spec: &Map<String, Value>) -> ApiResult<()> {
+    let name = spec.get("name").and_then(Value::as_str).unwrap_or_default();
+    if name.is_empty() || name.len() >= 100 {
+        return Err(ApiError::invalid("Warehouse name is required and must be shorter than 100 characters."));
+    }
+    let size = spec.get("cluster_size").and_then(Value::as_str).unwrap_or_default();
+    if !SIZES.contains(&size) {
+        return Err(ApiError::invalid(format!(
+            "Invalid cluster_size: {size:?}. Expected one of {}.",
+            SIZES.join(", ")
+        )));
+    }
+    let auto_stop = spec.get("auto_stop_mins").and_then(Value::as_i64).unwrap_or(120);
+    if auto_stop != 0 && auto_stop < 10 {
+        return Err(ApiError::invalid("auto_stop_mins must be 0 or at least 10."));
+    }
+    let min = spec.get("min_num_clusters").and_then(Value::as_i64).unwrap_or(1);
+    let max = spec.get("max_num_clusters").and_then(Value::as_i64).unwrap_or(1);
+    if min < 1 || max < min || max > 40 {
+        return Err(ApiError::invalid(format!(
+            "Invalid cluster counts: min_num_clusters {min}, max_num_clusters {max}."
+        )));
+    }
+    Ok(())
+}
+
+fn with_defaults(mut spec: Map<String, Value>) -> Map<String, Value> {
+    spec.retain(|_, v| !v.is_null());
+    for (k, v) in [
+        ("auto_stop_mins", json!(120)),
+        ("min_num_clusters", json!(1)),
+        ("max_num_clusters", json!(1)),
+        ("enable_photon", json!(true)),
+        ("warehouse_type", json!("PRO")),
+        ("spot_instance_policy", json!("COST_OPTIMIZED")),
+    ] {
+        spec.entry(k).or_insert(v);
+    }
+    spec
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/2.0/sql/warehouses", post(create).get(list))
+        .route("/api/2.0/sql/warehouses/{id}", get(get_warehouse).delete(delete))
+        .route("/api/2.0/sql/warehouses/{id}/edit", post(edit))
+        .route("/api/2.0/sql/warehouses/{id}/start", post(start))
+        .route("/api/2.0/sql/warehouses/{id}/stop", post(stop))
+        .route("/api/2.0/sql/statements", post(execute))
+        .route("/api/2.0/sql/statements/", post(execute))
+        .route("/api/2.0/sql/statements/{id}", get(get_statement))
+        .route("/api/2.0/sql/statements/{id}/cancel", post(cancel))
+        .route("/api/2.0/sql/statements/{id}/result/chunks/{chunk}", get(get_chunk))
+}
+
+async fn create(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Body(body): Body<Map<String, Value>>,
+) -> ApiResult {
+    let spec = with_defaults(body);
+    validate(&spec)?;
+    let delay = s.settings.transition_delay();
+    s.with(|w| {
+        let name = spec.get("name").cloned();
+        if w.warehouses.by_id.values().any(|x| x.spec.get("name") == name.as_ref()) {
+            return Err(ApiError::already_exists(format!(
+                "A warehouse named {} already exists.",
+                name.unwrap_or_default()
+            )));
+        }
+        let id = ids::hex16();
+        let now = Instant::now();
+        let warehouse = Warehouse {
+            id: id.clone(),
+            spec,
+            state: "STARTING",
+            next: Some((now + delay, "RUNNING")),
+            creator: caller.user_name,
+            last_activity: now,
+        };
+        w.warehouses.by_id.insert(id.clone(), warehouse);
+        Ok(Json(json!({"id": id})))
+    })
+}
+
+async fn get_warehouse(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    s.with(|w| Ok(Json(w.warehouses.get_mut(&id)?.render())))
+}
+
+async fn list(State(s): State<AppState>, params: Params) -> ApiResult<Json<Value>> {
+    let size = params.int("page_size")?.unwrap_or(100).clamp(1, 1000) as usize;
+    s.with(|w| {
+        let all: Vec<Value> = w.warehouses.by_id.values().map(Warehouse::render).collect();
+        let (items, next) = page(&all, params.get("page_token"), size)?;
+        let mut out = json!({});
+        if !items.is_empty() {
+            out["warehouses"] = json!(items);
+        }
+        if let Some(next) = next {
+            out["next_page_token"] = json!(next);
+        }
+        Ok(Json(out))
+    })
+}
+
+async fn edit(State(s): State<AppState>, Path(id): Path<String>, Body(body): Body<Map<String, Value>>) -> ApiResult {
+    let delay = s.settings.transition_delay();
+    s.with(|w| {
+        let wh = w.warehouses.get_mut(&id)?;
+        let mut spec = wh.spec.clone();
+        spec.extend(body.into_iter().filter(|(k, v)| k != "id" && !v.is_null()));
+        validate(&spec)?;
+        wh.spec = spec;
+        if wh.state == "RUNNING" {
+            wh.state = "STARTING";
+            wh.next = Some((Instant::now() + delay, "RUNNING"));
+        }
+        Ok(())
+    })?;
+    empty()
+}
+
+async fn start(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let delay = s.settings.transition_delay();
+    s.with(|w| w.warehouses.start(&id, delay))?;
+    empty()
+}
+
+async fn stop(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let delay = s.settings.transition_delay();
+    s.with(|w| {
+        let wh = w.warehouses.get_mut(&id)?;
+        if matches!(wh.state, "RUNNING" | "STARTING") {
+            wh.state = "STOPPING";
+            wh.next = Some((Instant::now() + delay, "STOPPED"));
+        }
+        Ok(())
+    })?;
+    empty()
+}
+
+async fn delete(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    s.with(|w| {
+        w.warehouses
+            .by_id
+            .remove(&id)
+            .map(|_| ())
+            .ok_or_else(|| ApiError::not_found(format!("Warehouse {id} does not exist.")))
+    })?;
+    empty()
+}
+
+/// `"0s"` or `"5s"`..`"50s"`.
+fn wait_timeout(raw: Option<&str>) -> ApiResult<Duration> {
+    let raw = raw.unwrap_or("10s");
+    let secs: u64 = raw
+        .strip_suffix('s')
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| ApiError::invalid(format!("Invalid wait_timeout: {raw}")))?;
+    if secs != 0 && !(5..=50).contains(&secs) {
+        return Err(ApiError::invalid("wait_timeout must be 0s or between 5s and 50s."));
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+async fn execute(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult<Json<Value>> {
+    let sql = required_str(&body, "statement")?.to_string();
+    let warehouse_id = required_str(&body, "warehouse_id")?.to_string();
+    let timeout = wait_timeout(str_field(&body, "wait_timeout")?)?;
+    let cancel_on_timeout = str_field(&body, "on_wait_timeout")? == Some("CANCEL");
+    let parameters = body.get("parameters").and_then(Value::as_array).cloned().unwrap_or_default();
+    if let Some(limit) = int_field(&body, "row_limit")? {
+        if limit < 0 {
+            return Err(ApiError::invalid("row_limit must not be negative"));
+        }
+    }
+    let delay = s.settings.transition_delay();
+    let id = ids::uuid();
+    s.with(|w| {
+        w.warehouses.start(&warehouse_id, delay)?;
+        let st = Statement { id: id.clone(), warehouse_id, sql, parameters, state: "PENDING", outcome: None };
+        w.warehouses.statements.insert(id.clone(), st);
+        Ok::<_, ApiError>(())
+    })?;
+    // Wait (outside the lock) for the warehouse, up to the statement's wait_timeout.
+    let deadline = Instant::now() + timeout;
+    loop {
+        let done = s.with(|w| w.warehouses.statements.get(&id).is_some_and(|st| st.state != "PENDING"));
+        if done || Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    s.with(|w| {
+        let st = w.warehouses.statements.get_mut(&id).ok_or_else(|| ApiError::not_found("statement vanished"))?;
+        if st.state == "PENDING" && cancel_on_timeout && !timeout.is_zero() {
+            st.state = "CANCELED";
+        }
+        Ok(Json(render_statement(st)))
+    })
+}
+
+fn render_statement(st: &Statement) -> Value {
+    let mut out = json!({"statement_id": st.id, "status": {"state": st.state}});
+    match &st.outcome {
+        Some(Ok(table)) => {
+            let columns: Vec<Value> = table
+                .columns
+                .iter()
+                .enumerate()
+                .map(|(i, (name, ty))| json!({"name": name, "position": i, "type_name": ty, "type_text": ty}))
+                .collect();
+            out["manifest"] = json!({
+                "format": "JSON_ARRAY", "schema": {"column_count": columns.len(), "columns": columns},
+                "total_chunk_count": 1, "chunks": [{"chunk_index": 0, "row_offset": 0, "row_count": 1}],
+                "total_row_count": 1, "truncated": false,
+            });
+            out["result"] = chunk(table);
+        }
+        Some(Err(message)) => {
+            out["status"]["error"] = json!({"error_code": "BAD_REQUEST", "message": message});
+            out["status"]["sql_state"] = json!("42601");
+        }
+        None => {}
+    }
+    out
+}
+
+fn chunk(table: &Table) -> Value {
+    json!({"chunk_index": 0, "row_offset": 0, "row_count": 1, "data_array": [table.row]})
+}
+
+async fn get_statement(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    s.with(|w| {
+        let st = w
+            .warehouses
+            .statements
+            .get(&id)
+            .ok_or_else(|| ApiError::new(404, "NOT_FOUND", format!("Statement {id} not found.")))?;
+        Ok(Json(render_statement(st)))
+    })
+}
+
+async fn get_chunk(State(s): State<AppState>, Path((id, index)): Path<(String, i64)>) -> ApiResult<Json<Value>> {
+    s.with(|w| {
+        let st = w
+            .warehouses
+            .statements
+            .get(&id)
+            .ok_or_else(|| ApiError::new(404, "NOT_FOUND", format!("Statement {id} not found.")))?;
+        match (&st.outcome, index) {
+            (Some(Ok(table)), 0) => Ok(Json(chunk(table))),
+            _ => Err(ApiError::invalid(format!("Chunk {index} of statement {id} does not exist."))),
+        }
+    })
+}
+
+async fn cancel(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    s.with(|w| {
+        let st = w
+            .warehouses
+            .statements
+            .get_mut(&id)
+            .ok_or_else(|| ApiError::new(404, "NOT_FOUND", format!("Statement {id} not found.")))?;
+        if matches!(st.state, "PENDING" | "RUNNING") {
+            st.state = "CANCELED";
+        }
+        Ok(())
+    })?;
+    empty()
+}
+
+/// Evaluate `SELECT <literal> [AS name], ...` with `:name` parameters.
+fn evaluate(sql: &str, parameters: &[Value]) -> Result<Table, String> {
+    let text = sql.trim().trim_end_matches(';').trim();
+    let rest = text
+        .get(..6)
+        .filter(|head| head.eq_ignore_ascii_case("select"))
+        .map(|_| text[6..].trim())
+        .ok_or_else(|| format!("[UNSUPPORTED] The emulator only runs SELECT of literals, not: {text}"))?;
+    if rest.is_empty() {
+        return Err("[PARSE_SYNTAX_ERROR] Syntax error at or near end of input.".into());
+    }
+    let mut columns = Vec::new();
+    let mut row = Vec::new();
+    for item in split_top_level(rest) {
+        let (expr, alias) = split_alias(item.trim());
+        let (value, ty) = literal(expr, parameters)?;
+        columns.push((alias.unwrap_or(expr).to_string(), ty));
+        row.push(value);
+    }
+    Ok(Table { columns, row })
+}
+
+/// Split on commas outside quotes.
+fn split_top_level(s: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut start, mut quoted) = (0, false);
+    for (i, c) in s.char_indices() {
+        match c {
+            '\'' => quoted = !quoted,
+            ',' if !quoted => {
+                parts.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&s[start..]);
+    parts
+}
+
+fn split_alias(item: &str) -> (&str, Option<&str>) {
+    let lower = item.to_ascii_lowercase();
+    match lower.rfind(" as ") {
+        Some(i) if !item[i + 4..].contains('\'') => (item[..i].trim(), Some(item[i + 4..].trim().trim_matches('`'))),
+        _ => (item, None),
+    }
+}
+
+fn literal(expr: &str, parameters: &[Value]) -> Result<(Option<String>, &'static str), String> {
+    if let Some(name) = expr.strip_prefix(':') {
+        let p = parameters
+            .iter()
+            .find(|p| p.get("name").and_then(Value::as_str) == Some(name))
+            .ok_or_else(|| format!("[UNBOUND_SQL_PARAMETER] Found the unbound parameter: {name}."))?;
+        let value = p.get("value").and_then(Value::as_str).map(str::to_string);
+        let ty = match p.get("type").and_then(Value::as_str).unwrap_or("STRING").to_ascii_uppercase().as_str() {
+            "INT" | "INTEGER" => "INT",
+            "BIGINT" | "LONG" => "LONG",
+            "DOUBLE" | "FLOAT" => "DOUBLE",
+            "BOOLEAN" => "BOOLEAN",
+            "DATE" => "DATE",
+            _ => "STRING",
+        };
+        return Ok((value, ty));
+    }
+    if expr.eq_ignore_ascii_case("null") {
+        return Ok((None, "NULL"));
+    }
+    if expr.eq_ignore_ascii_case("true") || expr.eq_ignore_ascii_case("false") {
+        return Ok((Some(expr.to_ascii_lowercase()), "BOOLEAN"));
+    }
+    if let Some(inner) = expr.strip_prefix('\'').and_then(|e| e.strip_suffix('\'')) {
+        return Ok((Some(inner.replace("''", "'")), "STRING"));
+    }
+    if let Ok(n) = expr.parse::<i64>() {
+        let ty = if i32::try_from(n).is_ok() { "INT" } else { "LONG" };
+        return Ok((Some(n.to_string()), ty));
+    }
+    if expr.parse::<f64>().is_ok() {
+        return Ok((Some(expr.to_string()), "DECIMAL"));
+    }
+    Err(format!("[UNRESOLVED_COLUMN] A column or function parameter with name `{expr}` cannot be resolved."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_selects() {
+        let t = evaluate("SELECT 1", &[]).expect("select 1");
+        assert_eq!(t.columns, vec![("1".to_string(), "INT")]);
+        assert_eq!(t.row, vec![Some("1".to_string())]);
+        let params = vec![json!({"name": "who", "value": "x"})];
+        let t = evaluate("select 'a, b' AS s, 2.5 as d, NULL, true, :who AS p;", &params).expect("literals");
+        let names: Vec<&str> = t.columns.iter().map(|c| c.0.as_str()).collect();
+        assert_eq!(names, vec!["s", "d", "NULL", "true", "p"]);
+        assert_eq!(t.row, vec![Some("a, b".into()), Some("2.5".into()), None, Some("true".into()), Some("x".into())]);
+        assert!(evaluate("SELECT * FROM t", &[]).is_err());
+        assert!(evaluate("DROP TABLE t", &[]).is_err());
+        assert!(evaluate("SELECT :missing", &[]).is_err());
+    }
+}

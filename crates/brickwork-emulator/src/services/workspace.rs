@@ -1,0 +1,309 @@
+//! Workspace objects: notebooks, files and directories under `/`.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::api::{absolute_path, bool_field, empty, required_str, str_field, ApiError, ApiResult, Body, Params};
+use crate::state::{now_ms, AppState};
+
+/// Largest importable object, as the real service enforces.
+const MAX_OBJECT_BYTES: usize = 10 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct Object {
+    pub kind: &'static str,
+    pub language: Option<String>,
+    pub content: Vec<u8>,
+    pub object_id: i64,
+    pub created_at: i64,
+    pub modified_at: i64,
+}
+
+/// All objects by canonical path.
+#[derive(Debug, Default)]
+pub struct Tree {
+    objects: BTreeMap<String, Object>,
+    next_id: i64,
+}
+
+/// A valid absolute path; `/Workspace/x` is the same object as `/x`.
+pub fn canonical(path: &str) -> ApiResult<String> {
+    let joined = absolute_path(path)?;
+    Ok(match joined.strip_prefix("/Workspace") {
+        Some("") => "/".to_string(),
+        Some(rest) if rest.starts_with('/') => rest.to_string(),
+        _ => joined,
+    })
+}
+
+fn parent(path: &str) -> Option<&str> {
+    match path.rfind('/') {
+        Some(0) if path.len() > 1 => Some("/"),
+        Some(i) if i > 0 => Some(&path[..i]),
+        _ => None,
+    }
+}
+
+impl Tree {
+    fn object(&mut self, kind: &'static str, language: Option<String>, content: Vec<u8>) -> Object {
+        self.next_id += 1;
+        let now = now_ms();
+        Object { kind, language, content, object_id: 100_000 + self.next_id, created_at: now, modified_at: now }
+    }
+
+    /// `mkdir -p`; fails when a non-directory is in the way.
+    pub fn mkdirs(&mut self, path: &str) -> ApiResult<()> {
+        let mut current = String::new();
+        for segment in path.split('/').filter(|s| !s.is_empty()) {
+            current = format!("{current}/{segment}");
+            match self.objects.get(&current) {
+                Some(o) if o.kind != "DIRECTORY" => {
+                    return Err(ApiError::already_exists(format!(
+                        "Path ({current}) already exists and is not a directory."
+                    )))
+                }
+                Some(_) => {}
+                None => {
+                    let dir = self.object("DIRECTORY", None, Vec::new());
+                    self.objects.insert(current.clone(), dir);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn ensure_home(&mut self, user: &str) {
+        let _ = self.mkdirs(&format!("/Users/{user}"));
+        let _ = self.mkdirs("/Shared");
+    }
+
+    fn is_dir(&self, path: &str) -> bool {
+        path == "/" || self.objects.get(path).is_some_and(|o| o.kind == "DIRECTORY")
+    }
+
+    fn get(&self, path: &str) -> ApiResult<&Object> {
+        self.objects.get(path).ok_or_else(|| ApiError::not_found(format!("Path ({path}) doesn't exist.")))
+    }
+
+    /// Store a notebook or file at `path` (the parent must exist).
+    pub fn put(
+        &mut self,
+        path: &str,
+        kind: &'static str,
+        language: Option<String>,
+        content: Vec<u8>,
+        overwrite: bool,
+    ) -> ApiResult<()> {
+        if let Some(dir) = parent(path) {
+            if !self.is_dir(dir) {
+                return Err(ApiError::not_found(format!("The parent folder ({dir}) does not exist.")));
+            }
+        }
+        match self.objects.get(path) {
+            Some(o) if o.kind == "DIRECTORY" => {
+                return Err(ApiError::already_exists(format!("Path ({path}) already exists and is a directory.")))
+            }
+            Some(_) if !overwrite => return Err(ApiError::already_exists(format!("Path ({path}) already exists."))),
+            _ => {}
+        }
+        let created = self.objects.get(path).map(|o| (o.object_id, o.created_at));
+        let mut object = self.object(kind, language, content);
+        if let Some((id, created_at)) = created {
+            object.object_id = id;
+            object.created_at = created_at;
+        }
+        self.objects.insert(path.to_string(), object);
+        Ok(())
+    }
+
+    /// Source and language of the notebook at `path`.
+    pub fn notebook(&self, path: &str) -> Option<(Option<String>, String)> {
+        let path = canonical(path).ok()?;
+        let object = self.objects.get(&path).filter(|o| o.kind == "NOTEBOOK")?;
+        Some((object.language.clone(), String::from_utf8_lossy(&object.content).into_owned()))
+    }
+
+    /// Source of a workspace file (for `spark_python_task`).
+    pub fn file(&self, path: &str) -> Option<String> {
+        let path = canonical(path).ok()?;
+        let object = self.objects.get(&path).filter(|o| o.kind != "DIRECTORY")?;
+        Some(String::from_utf8_lossy(&object.content).into_owned())
+    }
+
+    fn info(&self, path: &str, o: &Object) -> Value {
+        let mut info = json!({
+            "object_type": o.kind, "path": path, "object_id": o.object_id, "resource_id": o.object_id.to_string(),
+            "created_at": o.created_at, "modified_at": o.modified_at,
+        });
+        if let Some(lang) = &o.language {
+            info["language"] = json!(lang);
+        }
+        if o.kind == "FILE" {
+            info["size"] = json!(o.content.len());
+        }
+        info
+    }
+
+    fn children(&self, dir: &str) -> Vec<(&String, &Object)> {
+        let prefix = if dir == "/" { "/".to_string() } else { format!("{dir}/") };
+        self.objects
+            .iter()
+            .filter(|(p, _)| p.starts_with(&prefix) && !p[prefix.len()..].contains('/') && p.len() > prefix.len())
+            .collect()
+    }
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/2.0/workspace/import", post(import))
+        .route("/api/2.0/workspace/export", get(export))
+        .route("/api/2.0/workspace/list", get(list))
+        .route("/api/2.0/workspace/get-status", get(get_status))
+        .route("/api/2.0/workspace/mkdirs", post(mkdirs))
+        .route("/api/2.0/workspace/delete", post(delete))
+}
+
+const NOTEBOOK_HEADERS: &[(&str, &str, &str)] = &[
+    ("# Databricks notebook source", "PYTHON", ".py"),
+    ("-- Databricks notebook source", "SQL", ".sql"),
+    ("// Databricks notebook source", "SCALA", ".scala"),
+];
+
+async fn import(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+    let path = canonical(required_str(&body, "path")?)?;
+    let content = match str_field(&body, "content")? {
+        Some(b64) => base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .map_err(|_| ApiError::invalid("content is not valid base64"))?,
+        None => Vec::new(),
+    };
+    if content.len() > MAX_OBJECT_BYTES {
+        return Err(ApiError::new(400, "MAX_NOTEBOOK_SIZE_EXCEEDED", "File size imported is too large"));
+    }
+    let format = str_field(&body, "format")?.unwrap_or("SOURCE").to_ascii_uppercase();
+    let language = str_field(&body, "language")?.map(str::to_ascii_uppercase);
+    let overwrite = bool_field(&body, "overwrite")?.unwrap_or(false);
+    let (path, kind, language) = match format.as_str() {
+        "SOURCE" => match language {
+            Some(lang) => (path, "NOTEBOOK", Some(lang)),
+            None => {
+                return Err(ApiError::invalid(
+                    "The language field is required when importing a notebook in SOURCE format.",
+                ))
+            }
+        },
+        "AUTO" => {
+            let text = String::from_utf8_lossy(&content);
+            match NOTEBOOK_HEADERS.iter().find(|(h, ..)| text.starts_with(h)) {
+                Some((_, lang, ext)) => {
+                    let stripped = path.strip_suffix(ext).map(str::to_string).unwrap_or(path);
+                    (stripped, "NOTEBOOK", Some(lang.to_string()))
+                }
+                None => (path, "FILE", None),
+            }
+        }
+        "RAW" => (path, "FILE", None),
+        "JUPYTER" | "DBC" | "HTML" | "R_MARKDOWN" => {
+            (path, "NOTEBOOK", Some(language.unwrap_or_else(|| "PYTHON".into())))
+        }
+        other => return Err(ApiError::invalid(format!("Invalid format: {other}"))),
+    };
+    s.with(|w| w.workspace.put(&path, kind, language, content, overwrite))?;
+    empty()
+}
+
+async fn export(State(s): State<AppState>, params: Params) -> Result<Response, ApiError> {
+    let path = canonical(params.required("path")?)?;
+    let direct = params.bool("direct_download")?.unwrap_or(false);
+    let (content, extension) = s.with(|w| {
+        let o = w.workspace.get(&path)?;
+        if o.kind == "DIRECTORY" {
+            return Err(ApiError::invalid(format!(
+                "Path ({path}) is a directory; only DBC export supports directories."
+            )));
+        }
+        let ext = match o.language.as_deref() {
+            Some("PYTHON") => "py",
+            Some("SQL") => "sql",
+            Some("SCALA") => "scala",
+            Some("R") => "r",
+            _ => "",
+        };
+        Ok((o.content.clone(), ext))
+    })?;
+    if direct {
+        return Ok(([(header::CONTENT_TYPE, "application/octet-stream")], content).into_response());
+    }
+    let encoded = base64::engine::general_purpose::STANDARD.encode(content);
+    Ok(Json(json!({"content": encoded, "file_type": extension})).into_response())
+}
+
+async fn list(State(s): State<AppState>, params: Params) -> ApiResult<Json<Value>> {
+    let path = canonical(params.required("path")?)?;
+    s.with(|w| {
+        let tree = &w.workspace;
+        if !tree.is_dir(&path) {
+            let o = tree.get(&path)?;
+            return Ok(Json(json!({"objects": [tree.info(&path, o)]})));
+        }
+        let objects: Vec<Value> = tree.children(&path).into_iter().map(|(p, o)| tree.info(p, o)).collect();
+        Ok(Json(if objects.is_empty() { json!({}) } else { json!({"objects": objects}) }))
+    })
+}
+
+async fn get_status(State(s): State<AppState>, params: Params) -> ApiResult<Json<Value>> {
+    let path = canonical(params.required("path")?)?;
+    s.with(|w| {
+        if path == "/" {
+            return Ok(Json(json!({"object_type": "DIRECTORY", "path": "/", "object_id": 0})));
+        }
+        let o = w.workspace.get(&path)?;
+        Ok(Json(w.workspace.info(&path, o)))
+    })
+}
+
+async fn mkdirs(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+    let path = canonical(required_str(&body, "path")?)?;
+    s.with(|w| w.workspace.mkdirs(&path))?;
+    empty()
+}
+
+async fn delete(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+    let path = canonical(required_str(&body, "path")?)?;
+    let recursive = bool_field(&body, "recursive")?.unwrap_or(false);
+    s.with(|w| {
+        let tree = &mut w.workspace;
+        tree.get(&path)?;
+        let prefix = format!("{path}/");
+        let has_children = tree.objects.keys().any(|p| p.starts_with(&prefix));
+        if has_children && !recursive {
+            return Err(ApiError::new(400, "DIRECTORY_NOT_EMPTY", format!("Folder ({path}) is not empty.")));
+        }
+        tree.objects.retain(|p, _| p != &path && !p.starts_with(&prefix));
+        Ok(())
+    })?;
+    empty()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_paths() {
+        assert_eq!(canonical("/Users/a/").ok().as_deref(), Some("/Users/a"));
+        assert_eq!(canonical("/Workspace/Users/a").ok().as_deref(), Some("/Users/a"));
+        assert_eq!(canonical("/Workspace").ok().as_deref(), Some("/"));
+        assert_eq!(canonical("/WorkspaceX").ok().as_deref(), Some("/WorkspaceX"));
+        for bad in ["relative", "/a/../b", "/a//b", "/a/./b", "/a\0b"] {
+            assert!(canonical(bad).is_err(), "{bad}");
+        }
+    }
+}

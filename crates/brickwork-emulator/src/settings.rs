@@ -1,0 +1,146 @@
+//! The emulator's knobs: timing, identities and fault injection.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// How the emulated workspace behaves. Loadable from a JSON config file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Personal access token of the admin user (generated when empty).
+    pub token: String,
+    /// The admin user's name.
+    pub user_name: String,
+    /// Extra non-admin users: `(user_name, token)`.
+    pub users: Vec<UserSpec>,
+    /// OAuth service principals usable with client credentials.
+    pub service_principals: Vec<ServicePrincipalSpec>,
+    /// Lifetime of OAuth access tokens, in seconds.
+    pub oauth_token_lifetime_secs: u64,
+    /// Time each cluster or warehouse transition takes, in milliseconds.
+    pub transition_delay_ms: u64,
+    /// Time a job task runs once its compute is ready, in milliseconds.
+    pub task_duration_ms: u64,
+    /// Length of an emulated minute (auto-termination), in milliseconds.
+    pub minute_ms: u64,
+    /// Workspace id announced by `/.well-known/databricks-config`.
+    pub workspace_id: String,
+    /// Fault injection.
+    pub faults: FaultSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            token: String::new(),
+            user_name: "admin@example.com".to_string(),
+            users: Vec::new(),
+            service_principals: Vec::new(),
+            oauth_token_lifetime_secs: 3600,
+            transition_delay_ms: 300,
+            task_duration_ms: 200,
+            minute_ms: 60_000,
+            workspace_id: "900800700600".to_string(),
+            faults: FaultSettings::default(),
+        }
+    }
+}
+
+impl Settings {
+    pub fn transition_delay(&self) -> Duration {
+        Duration::from_millis(self.transition_delay_ms)
+    }
+
+    pub fn task_duration(&self) -> Duration {
+        Duration::from_millis(self.task_duration_ms)
+    }
+
+    pub fn minute(&self) -> Duration {
+        Duration::from_millis(self.minute_ms.max(1))
+    }
+}
+
+/// A non-admin user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserSpec {
+    pub user_name: String,
+    pub token: String,
+}
+
+/// A service principal for OAuth M2M.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServicePrincipalSpec {
+    pub client_id: String,
+    pub client_secret: String,
+    /// Whether it has workspace admin rights (default true).
+    #[serde(default = "yes")]
+    pub admin: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Seeded, per-route fault injection and a per-token rate limit.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FaultSettings {
+    /// Seed of the random source, so a run is reproducible.
+    pub seed: u64,
+    /// Rules, first match wins per phase.
+    pub rules: Vec<FaultRule>,
+    /// Requests per second allowed per token (`None`: unlimited).
+    pub rate_limit_per_token: Option<u32>,
+}
+
+/// Inject `fault` with `probability` on requests whose path starts with `path_prefix`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FaultRule {
+    /// Path prefix, e.g. `/api/2.2/jobs/` (empty: every API path).
+    #[serde(default)]
+    pub path_prefix: String,
+    /// Only this HTTP method (any when absent).
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Chance from 0.0 to 1.0.
+    pub probability: f64,
+    /// What happens.
+    pub fault: Fault,
+    /// Before the handler (nothing changes) or after it (the change is
+    /// applied, the response is lost or replaced).
+    #[serde(default)]
+    pub phase: Phase,
+}
+
+/// An injected failure.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Fault {
+    /// 429 `REQUEST_LIMIT_EXCEEDED` with `Retry-After`.
+    TooManyRequests {
+        #[serde(default = "one")]
+        retry_after_secs: u64,
+    },
+    /// 503 `TEMPORARILY_UNAVAILABLE`.
+    Unavailable,
+    /// 500 `INTERNAL_ERROR`.
+    InternalError,
+    /// The connection is dropped without a complete response.
+    DropConnection,
+    /// Extra latency.
+    Latency { ms: u64 },
+}
+
+fn one() -> u64 {
+    1
+}
+
+/// When a fault applies relative to the handler.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    #[default]
+    Before,
+    After,
+}

@@ -1,0 +1,186 @@
+//! The emulated workspace's state: one [`World`] behind one lock, advanced
+//! by [`World::tick`] on every request and by a background ticker.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::services::{clusters, dbfs, jobs, secrets, warehouses, workspace};
+use crate::settings::Settings;
+
+/// Milliseconds since the epoch, as Databricks timestamps are.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
+}
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub user_name: String,
+    pub admin: bool,
+}
+
+/// An OAuth access token the emulator issued.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    pub caller: Caller,
+    pub expires_at: Instant,
+}
+
+/// Users, tokens and service principals.
+#[derive(Debug, Default)]
+pub struct Identity {
+    pub pats: HashMap<String, Caller>,
+    pub oauth_tokens: HashMap<String, IssuedToken>,
+    pub user_ids: HashMap<String, i64>,
+}
+
+/// Request and fault counters, readable through the admin API.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub requests: AtomicU64,
+    pub faults_before: AtomicU64,
+    pub faults_after: AtomicU64,
+    pub rate_limited: AtomicU64,
+    pub unauthenticated: AtomicU64,
+}
+
+impl Counters {
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Everything in the workspace.
+#[derive(Debug)]
+pub struct World {
+    pub settings: Arc<Settings>,
+    pub identity: Identity,
+    pub clusters: clusters::Clusters,
+    pub jobs: jobs::Jobs,
+    pub workspace: workspace::Tree,
+    pub secrets: secrets::Secrets,
+    pub files: dbfs::FileStore,
+    pub warehouses: warehouses::Warehouses,
+    next_id: i64,
+}
+
+impl World {
+    pub fn new(settings: Arc<Settings>) -> Self {
+        let mut world = World {
+            identity: Identity::default(),
+            clusters: clusters::Clusters::default(),
+            jobs: jobs::Jobs::default(),
+            workspace: workspace::Tree::default(),
+            secrets: secrets::Secrets::default(),
+            files: dbfs::FileStore::default(),
+            warehouses: warehouses::Warehouses::default(),
+            next_id: 1000,
+            settings: settings.clone(),
+        };
+        let admin = Caller { user_name: settings.user_name.clone(), admin: true };
+        world.identity.pats.insert(settings.token.clone(), admin.clone());
+        world.add_user(&admin.user_name);
+        for user in &settings.users {
+            world.identity.pats.insert(user.token.clone(), Caller { user_name: user.user_name.clone(), admin: false });
+            world.add_user(&user.user_name);
+        }
+        for sp in &settings.service_principals {
+            world.add_user(&sp.client_id);
+        }
+        world
+    }
+
+    fn add_user(&mut self, user_name: &str) {
+        let id = self.next_id();
+        self.identity.user_ids.insert(user_name.to_string(), id);
+        self.workspace.ensure_home(user_name);
+    }
+
+    /// A fresh int64 id (job, run, object ids share one sequence).
+    pub fn next_id(&mut self) -> i64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Advance every state machine to `now`.
+    pub fn tick(&mut self, now: Instant) {
+        let settings = self.settings.clone();
+        self.clusters.tick(now, &settings);
+        jobs::tick(self, now);
+        self.warehouses.tick(now, &settings);
+    }
+}
+
+/// Shared between handlers.
+#[derive(Clone)]
+pub struct AppState {
+    world: Arc<Mutex<World>>,
+    pub settings: Arc<Settings>,
+    pub counters: Arc<Counters>,
+    pub faults: Arc<crate::faults::FaultEngine>,
+}
+
+impl AppState {
+    pub fn new(settings: Settings) -> Self {
+        let settings = Arc::new(settings);
+        AppState {
+            world: Arc::new(Mutex::new(World::new(settings.clone()))),
+            faults: Arc::new(crate::faults::FaultEngine::new(settings.faults.clone())),
+            counters: Arc::new(Counters::default()),
+            settings,
+        }
+    }
+
+    /// Lock the world, bring it up to date, and run `f` on it.
+    pub fn with<R>(&self, f: impl FnOnce(&mut World) -> R) -> R {
+        let mut world = self.lock();
+        world.tick(Instant::now());
+        f(&mut world)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, World> {
+        // A panicking handler must not take the whole emulator down with it.
+        self.world.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// What the admin API reports.
+    pub fn snapshot(&self) -> Snapshot {
+        let c = &self.counters;
+        let faults = self.faults.stats();
+        self.with(|w| Snapshot {
+            requests: c.requests.load(Ordering::Relaxed),
+            faults_injected_before: c.faults_before.load(Ordering::Relaxed),
+            faults_injected_after: c.faults_after.load(Ordering::Relaxed),
+            rate_limited: c.rate_limited.load(Ordering::Relaxed),
+            unauthenticated: c.unauthenticated.load(Ordering::Relaxed),
+            faults_by_kind: faults,
+            live_clusters: w.clusters.live_count(),
+            clusters_total: w.clusters.total(),
+            jobs: w.jobs.job_count(),
+            active_runs: w.jobs.active_run_count(),
+            warehouses_running: w.warehouses.running_count(),
+        })
+    }
+}
+
+/// Counters and gauges for tests that assert nothing leaked.
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    pub requests: u64,
+    pub faults_injected_before: u64,
+    pub faults_injected_after: u64,
+    pub rate_limited: u64,
+    pub unauthenticated: u64,
+    pub faults_by_kind: std::collections::BTreeMap<String, u64>,
+    /// Clusters not yet TERMINATED (and not permanently deleted).
+    pub live_clusters: usize,
+    /// Clusters that still exist (terminated ones included).
+    pub clusters_total: usize,
+    pub jobs: usize,
+    pub active_runs: usize,
+    pub warehouses_running: usize,
+}
