@@ -75,8 +75,13 @@ fn raised(expr: &str, parameters: &BTreeMap<String, String>) -> String {
     }
 }
 
-/// The value of a simple expression: quoted string, widget lookup, or the text itself.
+/// The value of a simple expression: quoted strings, widget lookups and
+/// numbers, joined by `+`; anything else is taken as text.
 fn value_of(expr: &str, parameters: &BTreeMap<String, String>) -> String {
+    let parts = split_plus(expr.trim());
+    if parts.len() > 1 {
+        return parts.iter().map(|p| value_of(p, parameters)).collect();
+    }
     let expr = expr.trim();
     for getter in ["dbutils.widgets.get", "getArgument"] {
         if let Some(args) = call_args(expr, getter) {
@@ -85,6 +90,26 @@ fn value_of(expr: &str, parameters: &BTreeMap<String, String>) -> String {
         }
     }
     unquote(expr)
+}
+
+/// Split on `+` outside quotes and parentheses.
+fn split_plus(expr: &str) -> Vec<&str> {
+    let (mut parts, mut start, mut depth, mut quote) = (Vec::new(), 0, 0i32, None::<char>);
+    for (i, c) in expr.char_indices() {
+        match (c, quote) {
+            ('"' | '\'', None) => quote = Some(c),
+            (q, Some(open)) if q == open => quote = None,
+            ('(', None) => depth += 1,
+            (')', None) => depth -= 1,
+            ('+', None) if depth == 0 => {
+                parts.push(&expr[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&expr[start..]);
+    parts
 }
 
 fn unquote(expr: &str) -> String {
@@ -113,6 +138,8 @@ mod tests {
         assert_eq!(run(src, &params(&[("table", "silver")])), Outcome::Exit(Some("silver".into())));
         assert_eq!(run("print('hi')\n", &params(&[])), Outcome::Exit(None));
         assert_eq!(run("dbutils.notebook.exit(7)", &params(&[])), Outcome::Exit(Some("7".into())));
+        let src = "dbutils.notebook.exit('rows=' + \"4\" + dbutils.widgets.get('n'))";
+        assert_eq!(run(src, &params(&[("n", "2")])), Outcome::Exit(Some("rows=42".into())));
     }
 
     #[test]

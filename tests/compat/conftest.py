@@ -1,0 +1,43 @@
+"""Start the brickwork emulator binary once per session for the official Python SDK."""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from databricks.sdk import WorkspaceClient
+
+ROOT = Path(__file__).resolve().parents[2]
+SP_ID, SP_SECRET = "compat-sp", "compat-sp-secret"
+
+
+def _binary() -> str:
+    explicit = os.environ.get("BRICKWORK_EMULATOR")
+    if explicit:
+        return explicit
+    for profile in ("debug", "release"):
+        candidate = ROOT / "target" / profile / "brickwork-emulator"
+        if candidate.exists():
+            return str(candidate)
+    raise RuntimeError("build it first: cargo build -p brickwork-emulator")
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    proc = subprocess.Popen(
+        [_binary(), "--transition-delay-ms", "200", "--task-duration-ms", "200",
+         "--service-principal", f"{SP_ID}:{SP_SECRET}", "--oauth-token-lifetime-secs", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        ready = json.loads(proc.stdout.readline())
+        yield ready
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def w(emulator) -> WorkspaceClient:
+    return WorkspaceClient(host=emulator["url"], token=emulator["token"], auth_type="pat")

@@ -1,0 +1,145 @@
+"""The official databricks-sdk (a client no one here wrote) against the emulator."""
+
+import base64
+import time
+
+import pytest
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.errors import (BadRequest, NotFound, OperationFailed, PermissionDenied, ResourceAlreadyExists,
+                                   ResourceDoesNotExist, InvalidParameterValue)
+from databricks.sdk.service import compute, jobs, workspace
+from databricks.sdk.service.sql import StatementState
+
+NOTEBOOK_OK = "# Databricks notebook source\nprint('hi')\ndbutils.notebook.exit('rows=' + '42')\n"
+NOTEBOOK_FAIL = "# Databricks notebook source\nraise ValueError(\"bad input\")\n"
+
+
+def cluster_spec(w: WorkspaceClient) -> compute.ClusterSpec:
+    return compute.ClusterSpec(
+        spark_version=w.clusters.select_spark_version(long_term_support=True),
+        node_type_id=w.clusters.select_node_type(local_disk=True),
+        num_workers=1,
+    )
+
+
+def upload_notebook(w: WorkspaceClient, path: str, source: str) -> None:
+    w.workspace.mkdirs(path.rsplit("/", 1)[0])
+    w.workspace.import_(path, content=base64.b64encode(source.encode()).decode(),
+                        format=workspace.ImportFormat.SOURCE, language=workspace.Language.PYTHON, overwrite=True)
+
+
+def test_current_user(w):
+    assert w.current_user.me().user_name == "admin@example.com"
+
+
+def test_cluster_lifecycle(w):
+    spec = cluster_spec(w)
+    cluster = w.clusters.create_and_wait(cluster_name="compat", spark_version=spec.spark_version,
+                                         node_type_id=spec.node_type_id, num_workers=1, autotermination_minutes=10)
+    assert cluster.state == compute.State.RUNNING
+    assert cluster.cluster_id in {c.cluster_id for c in w.clusters.list()}
+    with pytest.raises(BadRequest) as start_err:
+        w.clusters.start(cluster.cluster_id)
+    assert "unexpected state" in str(start_err.value)
+    stopped = w.clusters.delete_and_wait(cluster.cluster_id)
+    assert stopped.state == compute.State.TERMINATED
+    assert stopped.termination_reason.code == compute.TerminationReasonCode.USER_REQUEST
+    w.clusters.permanent_delete(cluster.cluster_id)
+    with pytest.raises(ResourceDoesNotExist):
+        w.clusters.get(cluster.cluster_id)
+
+
+def test_job_run_now_and_wait_returns_notebook_output(w):
+    path = "/Users/admin@example.com/compat/ok"
+    upload_notebook(w, path, NOTEBOOK_OK)
+    job = w.jobs.create(name="compat-ok", tasks=[jobs.Task(
+        task_key="main", notebook_task=jobs.NotebookTask(notebook_path=path), new_cluster=cluster_spec(w))])
+    run = w.jobs.run_now_and_wait(job_id=job.job_id)
+    assert run.state.result_state == jobs.RunResultState.SUCCESS
+    output = w.jobs.get_run_output(run_id=run.tasks[0].run_id)
+    assert output.notebook_output.result == "rows=42"
+    got = w.jobs.get(job_id=job.job_id)
+    assert got.settings.name == "compat-ok" and got.settings.tasks[0].task_key == "main"
+    w.jobs.delete(job_id=job.job_id)
+    with pytest.raises(ResourceDoesNotExist):
+        w.jobs.get(job_id=job.job_id)
+
+
+def test_submit_and_wait_with_failing_task_raises(w):
+    path = "/Users/admin@example.com/compat/fail"
+    upload_notebook(w, path, NOTEBOOK_FAIL)
+    with pytest.raises(OperationFailed) as err:
+        w.jobs.submit_and_wait(run_name="compat-fail", tasks=[jobs.SubmitTask(
+            task_key="main", notebook_task=jobs.NotebookTask(notebook_path=path), new_cluster=cluster_spec(w))])
+    assert "ValueError: bad input" in str(err.value)
+
+
+def test_job_list_paginates(w):
+    ids = [w.jobs.create(name=f"compat-page-{i}", tasks=[jobs.Task(
+        task_key="t", notebook_task=jobs.NotebookTask(notebook_path="/x"), existing_cluster_id="none")]).job_id
+        for i in range(23)]
+    listed = [j.job_id for j in w.jobs.list(limit=5) if j.settings.name.startswith("compat-page-")]
+    assert sorted(listed) == sorted(ids)
+    assert len(listed) == len(set(listed))
+    by_name = list(w.jobs.list(name="COMPAT-PAGE-7"))
+    assert [j.job_id for j in by_name] == [ids[7]]
+    for job_id in ids:
+        w.jobs.delete(job_id=job_id)
+
+
+def test_job_validation_errors_are_typed(w):
+    with pytest.raises(InvalidParameterValue) as err:
+        w.jobs.create(name="bad", tasks=[
+            jobs.Task(task_key="a", notebook_task=jobs.NotebookTask(notebook_path="/x"), existing_cluster_id="c",
+                      depends_on=[jobs.TaskDependency(task_key="missing")])])
+    assert "does not exist" in str(err.value)
+
+
+def test_workspace_import_export_and_missing_paths(w):
+    upload_notebook(w, "/Users/admin@example.com/compat/nb", NOTEBOOK_OK)
+    status = w.workspace.get_status("/Users/admin@example.com/compat/nb")
+    assert status.object_type == workspace.ObjectType.NOTEBOOK and status.language == workspace.Language.PYTHON
+    exported = w.workspace.export("/Users/admin@example.com/compat/nb", format=workspace.ExportFormat.SOURCE)
+    assert base64.b64decode(exported.content).decode() == NOTEBOOK_OK
+    names = {o.path for o in w.workspace.list("/Users/admin@example.com/compat")}
+    assert "/Users/admin@example.com/compat/nb" in names
+    with pytest.raises(NotFound):
+        w.workspace.get_status("/Users/admin@example.com/nope")
+    with pytest.raises(ResourceAlreadyExists):
+        w.workspace.import_("/Users/admin@example.com/compat/nb", content=base64.b64encode(b"x").decode(),
+                            format=workspace.ImportFormat.SOURCE, language=workspace.Language.PYTHON)
+
+
+def test_secrets(w):
+    w.secrets.create_scope(scope="compat")
+    with pytest.raises(ResourceAlreadyExists):
+        w.secrets.create_scope(scope="compat")
+    w.secrets.put_secret(scope="compat", key="db-password", string_value="s3cr3t")
+    assert [s.key for s in w.secrets.list_secrets(scope="compat")] == ["db-password"]
+    assert base64.b64decode(w.secrets.get_secret(scope="compat", key="db-password").value) == b"s3cr3t"
+    w.secrets.delete_secret(scope="compat", key="db-password")
+    w.secrets.delete_scope(scope="compat")
+    with pytest.raises(ResourceDoesNotExist):
+        list(w.secrets.list_secrets(scope="compat"))
+
+
+def test_bad_token_is_permission_denied(emulator):
+    bad = WorkspaceClient(host=emulator["url"], token="not-a-token", auth_type="pat")
+    with pytest.raises(PermissionDenied):
+        bad.current_user.me()
+
+
+def test_oauth_m2m_login(emulator):
+    sp = WorkspaceClient(host=emulator["url"], client_id=emulator["client_id"],
+                         client_secret=emulator["client_secret"], auth_type="oauth-m2m")
+    assert sp.current_user.me().user_name == emulator["client_id"]
+
+
+def test_sql_statement(w):
+    wh = w.warehouses.create_and_wait(name="compat-wh", cluster_size="2X-Small", max_num_clusters=1, auto_stop_mins=10)
+    response = w.statement_execution.execute_statement(statement="SELECT 1 AS x, 'a' AS y", warehouse_id=wh.id,
+                                                       wait_timeout="30s")
+    assert response.status.state == StatementState.SUCCEEDED
+    assert [c.name for c in response.manifest.schema.columns] == ["x", "y"]
+    assert response.result.data_array == [["1", "a"]]
+    w.warehouses.delete(wh.id)
