@@ -320,7 +320,7 @@ pub fn validate_spec(spec: &Map<String, Value>, prefix: &str) -> ApiResult<()> {
             let field = if prefix.is_empty() { "size".to_string() } else { format!("{prefix}size") };
             return Err(ApiError::missing(&field));
         }
-        (Some(n), _) if !n.as_i64().is_some_and(|n| n >= 0) => {
+        (Some(n), _) if n.as_i64().is_none_or(|n| n < 0) => {
             return Err(ApiError::invalid(format!("Invalid num_workers: {n}")));
         }
         (_, Some(a)) => {

@@ -510,7 +510,7 @@ fn blocked_by(run_if: &str, results: &[&str]) -> Option<&'static str> {
     match (runs, excluded) {
         (true, _) => None,
         (false, true) => Some("EXCLUDED"),
-        (false, false) if results.iter().any(|r| *r == "CANCELED") => Some("UPSTREAM_CANCELED"),
+        (false, false) if results.contains(&"CANCELED") => Some("UPSTREAM_CANCELED"),
         _ => Some("UPSTREAM_FAILED"),
     }
 }

@@ -48,7 +48,7 @@ pub fn job_settings(settings: &Map<String, Value>, clusters: &Clusters) -> ApiRe
         }
     }
     if let Some(t) = settings.get("timeout_seconds") {
-        if !t.as_i64().is_some_and(|t| t >= 0) {
+        if t.as_i64().is_none_or(|t| t < 0) {
             return Err(ApiError::invalid(format!("timeout_seconds must not be negative, got {t}.")));
         }
     }
@@ -156,9 +156,9 @@ fn one_task(
             return Err(ApiError::missing("settings.tasks.run_job_task.job_id"));
         }
     }
-    compute(key, task, *types[0], cluster_keys, clusters)?;
+    compute(key, task, types[0], cluster_keys, clusters)?;
     if let Some(retries) = task.get("max_retries") {
-        if !retries.as_i64().is_some_and(|r| r >= -1) {
+        if retries.as_i64().is_none_or(|r| r < -1) {
             return Err(ApiError::invalid(format!("Task '{key}': max_retries must be -1 or more, got {retries}.")));
         }
     }

@@ -1,0 +1,216 @@
+//! Fault injection, the per-token rate limit, counters and hostile input.
+
+mod common;
+
+use std::time::Duration;
+
+use brickwork::transport::RetryPolicy;
+use brickwork::{Client, Config, ErrorKind};
+use brickwork_emulator::{Fault, FaultRule, FaultSettings, Phase};
+use common::*;
+use serde_json::{json, Value};
+
+fn rule(prefix: &str, probability: f64, fault: Fault, phase: Phase) -> FaultRule {
+    FaultRule { path_prefix: prefix.to_string(), method: None, probability, fault, phase }
+}
+
+/// A client that does not retry, to see faults as they are.
+async fn raw_client(url: &str, token: &str) -> Client {
+    let cfg = Config::builder().host(url).token(token).max_retries(0).without_environment().build().expect("cfg");
+    Client::new(cfg).await.expect("client")
+}
+
+#[tokio::test]
+async fn faults_before_change_nothing_and_after_apply_the_change() {
+    let (emulator, _) = start().await;
+    let c = raw_client(emulator.url(), emulator.token()).await;
+    emulator.set_faults(FaultSettings {
+        seed: 1,
+        rules: vec![rule("/api/2.0/secrets/scopes/create", 1.0, Fault::Unavailable, Phase::Before)],
+        rate_limit_per_token: None,
+    });
+    let err = c.api().post::<Value>("/api/2.0/secrets/scopes/create", &json!({"scope": "a"})).await.expect_err("503");
+    assert_eq!(err.kind(), ErrorKind::TemporarilyUnavailable);
+    emulator.set_faults(FaultSettings::default());
+    let scopes = get(&c, "/api/2.0/secrets/scopes/list", json!({})).await;
+    assert!(scopes.get("scopes").is_none(), "a fault before the handler changes nothing");
+
+    emulator.set_faults(FaultSettings {
+        seed: 1,
+        rules: vec![rule("/api/2.0/secrets/scopes/create", 1.0, Fault::DropConnection, Phase::After)],
+        rate_limit_per_token: None,
+    });
+    let err =
+        c.api().post::<Value>("/api/2.0/secrets/scopes/create", &json!({"scope": "b"})).await.expect_err("dropped");
+    assert_eq!(err.kind(), ErrorKind::Transport);
+    emulator.set_faults(FaultSettings::default());
+    let scopes = get(&c, "/api/2.0/secrets/scopes/list", json!({})).await;
+    assert_eq!(scopes["scopes"][0]["name"], "b", "a fault after the handler keeps the change");
+    let counters = emulator.counters();
+    assert_eq!((counters.faults_injected_before, counters.faults_injected_after), (1, 1));
+}
+
+#[tokio::test]
+async fn a_blindly_retried_post_would_duplicate_but_brickwork_does_not_retry_it() {
+    let (emulator, _) = start().await;
+    emulator.set_faults(FaultSettings {
+        seed: 7,
+        rules: vec![rule("/api/2.2/jobs/create", 1.0, Fault::DropConnection, Phase::After)],
+        rate_limit_per_token: None,
+    });
+    let cfg = Config::builder()
+        .host(emulator.url())
+        .token(emulator.token())
+        .max_retries(5)
+        .without_environment()
+        .build()
+        .expect("cfg");
+    let c = Client::new(cfg).await.expect("client");
+    let err = c.api().post::<Value>("/api/2.2/jobs/create", &json!({"name": "once"})).await.expect_err("lost answer");
+    assert_eq!(err.kind(), ErrorKind::Transport);
+    assert_eq!(emulator.counters().jobs, 1, "exactly one job: the POST was not replayed");
+}
+
+#[tokio::test]
+async fn throttling_faults_are_retried_by_brickwork_with_retry_after() {
+    let (emulator, _) = start().await;
+    emulator.set_faults(FaultSettings {
+        seed: 3,
+        rules: vec![rule("/api/2.2/jobs/create", 0.5, Fault::TooManyRequests { retry_after_secs: 0 }, Phase::Before)],
+        rate_limit_per_token: None,
+    });
+    let cfg =
+        Config::builder().host(emulator.url()).token(emulator.token()).without_environment().build().expect("cfg");
+    let fast_retry = RetryPolicy {
+        initial_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(20),
+        throttle_jitter: Duration::from_millis(5),
+    };
+    let c = Client::builder().config(cfg).retry_policy(fast_retry).build().await.expect("client");
+    for i in 0..20 {
+        post(&c, "/api/2.2/jobs/create", json!({"name": format!("j{i}")})).await;
+    }
+    let counters = emulator.counters();
+    assert_eq!(counters.jobs, 20, "429 is refused before acting, so retrying cannot duplicate");
+    assert!(counters.faults_injected_before > 0, "some requests were throttled");
+}
+
+#[tokio::test]
+async fn faults_are_reproducible_for_a_seed() {
+    async fn pattern(seed: u64) -> Vec<bool> {
+        let emulator = fast()
+            .faults(FaultSettings {
+                seed,
+                rules: vec![rule("/api/2.0/preview/scim", 0.5, Fault::InternalError, Phase::Before)],
+                rate_limit_per_token: None,
+            })
+            .start()
+            .await
+            .expect("start");
+        let c = raw_client(emulator.url(), emulator.token()).await;
+        let mut outcomes = Vec::new();
+        for _ in 0..40 {
+            outcomes.push(c.api().get::<Value>("/api/2.0/preview/scim/v2/Me", &()).await.is_ok());
+        }
+        outcomes
+    }
+    let a = pattern(42).await;
+    assert_eq!(a, pattern(42).await);
+    assert!(a.contains(&true) && a.contains(&false));
+    assert_ne!(a, pattern(43).await);
+}
+
+#[tokio::test]
+async fn rate_limit_per_token_answers_429_with_retry_after() {
+    let (emulator, _) =
+        start_with(fast().faults(FaultSettings { seed: 0, rules: vec![], rate_limit_per_token: Some(5) })).await;
+    let c = raw_client(emulator.url(), emulator.token()).await;
+    let mut limited = None;
+    for _ in 0..30 {
+        if let Err(e) = c.api().get::<Value>("/api/2.0/preview/scim/v2/Me", &()).await {
+            limited = Some(e);
+            break;
+        }
+    }
+    let err = limited.expect("a burst of 30 exceeds 5 per second");
+    assert_eq!(err.kind(), ErrorKind::RequestLimitExceeded);
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(1)));
+    assert!(emulator.counters().rate_limited >= 1);
+}
+
+#[tokio::test]
+async fn latency_fault_delays_without_failing() {
+    let (emulator, c) = start().await;
+    emulator.set_faults(FaultSettings {
+        seed: 0,
+        rules: vec![rule("/api/2.0/preview/scim/v2/Me", 1.0, Fault::Latency { ms: 50 }, Phase::Before)],
+        rate_limit_per_token: None,
+    });
+    assert_eq!(get(&c, "/api/2.0/preview/scim/v2/Me", json!({})).await["userName"], "admin@example.com");
+    assert_eq!(emulator.counters().faults_by_kind.get("latency:before"), Some(&1));
+}
+
+#[tokio::test]
+async fn admin_api_sets_faults_and_reports_counters() {
+    let (emulator, _) = start().await;
+    let http = reqwest::Client::new();
+    let rules = json!({"seed": 9, "rules": [{"path_prefix": "/api/2.1/clusters/list", "probability": 1.0, "fault": {"kind": "internal_error"}}]});
+    let set = http.put(format!("{}/__admin/faults", emulator.url())).json(&rules).send().await.expect("put");
+    assert_eq!(set.status().as_u16(), 200);
+    let c = raw_client(emulator.url(), emulator.token()).await;
+    let err = c.api().get::<Value>("/api/2.1/clusters/list", &()).await.expect_err("500");
+    assert_eq!(err.kind(), ErrorKind::InternalError);
+    let counters: Value =
+        http.get(format!("{}/__admin/counters", emulator.url())).send().await.expect("get").json().await.expect("json");
+    assert_eq!(counters["faults_injected_before"], 1);
+    assert_eq!(counters["live_clusters"], 0);
+}
+
+async fn raw_post(url: &str, token: &str, path: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{url}{path}"))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("send");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn hostile_input_gets_real_error_shapes() {
+    let (emulator, c) = start().await;
+    let (url, token) = (emulator.url().to_string(), emulator.token().to_string());
+    let (status, body) = raw_post(&url, &token, "/api/2.1/clusters/create", "{not json").await;
+    assert_eq!((status, body["error_code"].as_str()), (400, Some("MALFORMED_REQUEST")));
+    let (status, body) = raw_post(&url, &token, "/api/2.1/clusters/create", "[1,2,3]").await;
+    assert_eq!((status, body["error_code"].as_str()), (400, Some("MALFORMED_REQUEST")));
+    let (status, body) = raw_post(&url, &token, "/api/2.1/clusters/start", r#"{"cluster_id": 12}"#).await;
+    assert_eq!((status, body["error_code"].as_str()), (400, Some("INVALID_PARAMETER_VALUE")));
+    let (status, body) = raw_post(&url, &token, "/api/2.2/jobs/get", "{}").await;
+    assert_eq!(status, 405, "{body}");
+    let huge = vec![b' '; 17 * 1024 * 1024];
+    let (status, body) = raw_post(&url, &token, "/api/2.0/workspace/import", huge).await;
+    assert_eq!((status, body["error_code"].as_str()), (400, Some("MAX_REQUEST_SIZE_EXCEEDED")));
+    for path in ["/Users/../etc/passwd", "relative/path", "/Users/a/./b", "/a//b"] {
+        let err = c.api().get::<Value>("/api/2.0/workspace/get-status", &json!({"path": path})).await.expect_err(path);
+        assert_eq!(err.kind(), ErrorKind::InvalidParameterValue, "{path}");
+    }
+    let err = c
+        .api()
+        .request(brickwork::transport::Method::GET, "/api/2.0/fs/files/Volumes/../../etc/passwd")
+        .send()
+        .await
+        .expect_err("traversal");
+    assert!(err.is(ErrorKind::BadRequest) || err.is(ErrorKind::NotFound), "{err:?}");
+    let err = c
+        .api()
+        .get::<Value>("/api/2.1/clusters/list", &json!({"filter_by": {"is_pinned": "maybe"}}))
+        .await
+        .expect_err("bool");
+    assert_eq!(err.kind(), ErrorKind::InvalidParameterValue);
+    // Still serving after all that.
+    assert_eq!(get(&c, "/api/2.0/preview/scim/v2/Me", json!({})).await["userName"], "admin@example.com");
+}
