@@ -41,3 +41,10 @@ def emulator():
 @pytest.fixture(scope="session")
 def w(emulator) -> WorkspaceClient:
     return WorkspaceClient(host=emulator["url"], token=emulator["token"], auth_type="pat")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the plain 'N passed, N failed' line CI summaries look for."""
+    passed = len(terminalreporter.stats.get("passed", []))
+    failed = len(terminalreporter.stats.get("failed", [])) + len(terminalreporter.stats.get("error", []))
+    terminalreporter.write_line(f"compat: {passed} passed, {failed} failed")
