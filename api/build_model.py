@@ -258,18 +258,24 @@ def extract_operation(fn, pkg, waiters, service_doc):
         "returns": returns,
         "pagination": extract_pagination(fn) if returns and returns["kind"] == "iterator" else None,
         "waiter": None,
+        "wait_response": None,
         "docs_url": f"{service_doc}/{fn.name.rstrip('_').replace('_', '')}",
     }
     for node in ast.walk(fn):
         if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Wait":
             waiter_name = node.args[0].attr
             bind = {}
+            response_type = None
             for kw in node.keywords:
                 if kw.arg == "response":
+                    call = kw.value
+                    if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute):
+                        response_type = type_of(call.func.value, pkg)
                     continue
                 vk = subscript_key(kw.value)
                 bind[kw.arg] = {"from": "response", "field": vk[1]} if vk else {"from": "request", "field": ast.unparse(kw.value)}
             op["waiter"] = dict(waiters.get(waiter_name, {"name": waiter_name}), bind=bind)
+            op["wait_response"] = response_type
     return op
 
 
@@ -280,14 +286,23 @@ def service_name(cls_name: str) -> str:
 
 def ext_classes(root: Path):
     """Hand-written `XExt(pkg.XAPI)` mixins -> the API class they extend."""
+    defined_in = {}
+    for path in (root / "service").glob("*.py"):
+        for cls in ast.parse(path.read_text()).body:
+            if isinstance(cls, ast.ClassDef) and cls.name.endswith("API"):
+                defined_in.setdefault(cls.name, []).append(path.stem)
     result = {}
     for path in (root / "mixins").glob("*.py"):
         for cls in ast.parse(path.read_text()).body:
             if isinstance(cls, ast.ClassDef):
                 for base in cls.bases:
-                    name = ast.unparse(base).split(".")[-1]
-                    if name.endswith("API"):
-                        result[cls.name] = name
+                    parts = ast.unparse(base).split(".")
+                    if not parts[-1].endswith("API"):
+                        continue
+                    if len(parts) == 2:
+                        result[cls.name] = (parts[0], parts[1])
+                    elif len(defined_in.get(parts[0], [])) == 1:
+                        result[cls.name] = (defined_in[parts[0]][0], parts[0])
     return result
 
 
@@ -295,13 +310,14 @@ def nested_accessors(root: Path):
     """API classes reached through another API's property (`w.settings.default_namespace`)."""
     result = {}
     for path in (root / "service").glob("*.py"):
+        pkg = path.stem
         for cls in ast.parse(path.read_text()).body:
             if isinstance(cls, ast.ClassDef) and cls.name.endswith("API"):
                 for fn in cls.body:
                     if isinstance(fn, ast.FunctionDef) and fn.returns is not None:
                         target = ast.unparse(fn.returns).split(".")[-1]
                         if target.endswith("API") and any(getattr(d, "id", None) == "property" for d in fn.decorator_list):
-                            result.setdefault(target, []).append((cls.name, fn.name))
+                            result.setdefault((pkg, target), []).append(((pkg, cls.name), fn.name))
     return result
 
 
@@ -316,10 +332,15 @@ def accessors(root: Path):
         level = "workspace" if cls.name == "WorkspaceClient" else "account"
         for fn in cls.body:
             if isinstance(fn, ast.FunctionDef) and fn.returns is not None:
-                ann = ast.unparse(fn.returns).split(".")[-1]
-                api = exts.get(ann, ann)
-                if api.endswith("API"):
-                    result.setdefault(api, []).append({"level": level, "accessor": fn.name})
+                ann = ast.unparse(fn.returns)
+                if ann in exts:
+                    key = exts[ann]
+                else:
+                    parts = ann.split(".")
+                    if len(parts) != 2 or not parts[1].endswith("API"):
+                        continue
+                    key = (parts[0].removeprefix("pkg_"), parts[1])
+                result.setdefault(key, []).append({"level": level, "accessor": fn.name})
     # Sub-services: `settings.default_namespace` under the parent's accessor.
     for api, parents in nested_accessors(root).items():
         for parent, prop in parents:
@@ -353,7 +374,7 @@ def main():
                 continue
             methods = [f for f in cls.body if isinstance(f, ast.FunctionDef)]
             waiters = {f.name: extract_waiter(f) for f in methods if f.name.startswith("wait_")}
-            bound = clients.get(cls.name, [{"level": "account" if cls.name.startswith("Account") else "workspace",
+            bound = clients.get((pkg, cls.name), [{"level": "account" if cls.name.startswith("Account") else "workspace",
                                             "accessor": None}])
             level = bound[0]["level"]
             name = service_name(cls.name)
@@ -365,8 +386,8 @@ def main():
                 op = extract_operation(fn, pkg, waiters, doc)
                 if op is not None:
                     ops.append(op)
-            services.append({"name": name, "class": cls.name, "level": level,
-                             "accessors": [b["accessor"] for b in bound if b["accessor"]], "operations": ops})
+            names = sorted({b["accessor"] for b in bound if b["accessor"] and b["level"] == level})
+            services.append({"name": name, "class": cls.name, "level": level, "accessors": names, "operations": ops})
         packages[pkg] = {"services": services, "types": types, "enums": enums}
     model = {"source": {"package": "databricks-sdk", "version": version}, "packages": packages}
     json.dump(model, sys.stdout, indent=1, sort_keys=True)

@@ -20,8 +20,10 @@ pub mod auth;
 mod client;
 pub mod config;
 pub mod error;
+pub mod service;
 pub mod transport;
 
 pub use client::{Client, ClientBuilder};
 pub use config::{Config, ConfigBuilder};
 pub use error::{Error, ErrorKind, Result};
+pub use service::{AccountClient, WorkspaceClient};

@@ -1,0 +1,67 @@
+//! The typed API: every service of the workspace and account APIs,
+//! generated from `api/model.json` (see `cargo xtask codegen`), behind one
+//! cargo feature per API package.
+//!
+//! ```no_run
+//! # async fn demo() -> brickwork::Result<()> {
+//! use futures::TryStreamExt;
+//! let w = brickwork::WorkspaceClient::from_env().await?;
+//! let clusters: Vec<_> = w.clusters().list(Default::default()).try_collect().await?;
+//! println!("{} clusters", clusters.len());
+//! # Ok(()) }
+//! ```
+
+mod generated;
+pub mod runtime;
+pub mod waiter;
+pub mod wire;
+
+pub use generated::*;
+pub use runtime::Paginator;
+pub use waiter::{WaitOptions, WaitSpec};
+pub use wire::Sensitive;
+
+use crate::config::Config;
+use crate::error::Result;
+use crate::Client;
+
+/// A client for workspace-level APIs: `w.clusters()`, `w.jobs()`, ...
+#[derive(Debug, Clone)]
+pub struct WorkspaceClient {
+    client: Client,
+}
+
+/// A client for account-level APIs: `a.workspaces()`, `a.users()`, ...
+#[derive(Debug, Clone)]
+pub struct AccountClient {
+    client: Client,
+}
+
+macro_rules! client_constructors {
+    ($name:ident) => {
+        impl $name {
+            /// Configure from the environment and `~/.databrickscfg`.
+            pub async fn from_env() -> Result<Self> {
+                Ok(Self::from_client(Client::from_env().await?))
+            }
+
+            /// A client for a resolved configuration.
+            pub async fn new(config: Config) -> Result<Self> {
+                Ok(Self::from_client(Client::new(config).await?))
+            }
+
+            /// Wrap an existing [`Client`] (shares its pool and credentials).
+            pub fn from_client(client: Client) -> Self {
+                $name { client }
+            }
+
+            /// The underlying client (raw API, configuration).
+            pub fn client(&self) -> &Client {
+                &self.client
+            }
+        }
+    };
+}
+
+client_constructors!(WorkspaceClient);
+client_constructors!(AccountClient);

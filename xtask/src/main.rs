@@ -1,0 +1,111 @@
+//! Project automation.
+//!
+//! - `cargo xtask codegen`: regenerate the service modules, client accessors
+//!   and cargo features from `api/model.json`.
+//! - `cargo xtask codegen --check`: fail when a committed file differs from
+//!   what the generator writes (CI runs this).
+
+mod codegen;
+mod model;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const FEATURES_MARKER: &str = "[features]";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// Format Rust source with the project's rustfmt settings.
+fn rustfmt(code: &str) -> Result<String, String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("rustfmt")
+        .args(["--edition", "2021", "--emit", "stdout", "--config-path"])
+        .arg(root().join("rustfmt.toml"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run rustfmt: {e}"))?;
+    let mut stdin = child.stdin.take().ok_or("rustfmt has no stdin")?;
+    let input = code.to_string();
+    // Write from another thread so a full stdout pipe cannot deadlock us.
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let output = child.wait_with_output().map_err(|e| format!("rustfmt: {e}"))?;
+    writer.join().map_err(|_| "rustfmt writer panicked".to_string())?.map_err(|e| format!("rustfmt stdin: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("rustfmt failed: {}", String::from_utf8_lossy(&output.stderr)));
+    }
+    String::from_utf8(output.stdout).map_err(|e| format!("rustfmt output: {e}"))
+}
+
+/// Every generated file: path relative to the repository root -> content.
+fn generate(model: &model::Model) -> Result<Vec<(PathBuf, String)>, String> {
+    let index = codegen::index(model);
+    let source = format!("{} {}", model.source.package, model.source.version);
+    let mut files = Vec::new();
+    for (name, pkg) in &model.packages {
+        let path = PathBuf::from(format!("crates/brickwork/src/service/{name}.rs"));
+        files.push((path, rustfmt(&codegen::package_module(name, pkg, &index, &source))?));
+    }
+    files.push((
+        PathBuf::from("crates/brickwork/src/service/generated.rs"),
+        rustfmt(&codegen::accessors_module(model))?,
+    ));
+    let manifest_path = root().join("crates/brickwork/Cargo.toml");
+    let manifest = std::fs::read_to_string(&manifest_path).map_err(|e| format!("{}: {e}", manifest_path.display()))?;
+    let head = manifest.split(FEATURES_MARKER).next().unwrap_or(&manifest).trim_end();
+    files.push((PathBuf::from("crates/brickwork/Cargo.toml"), format!("{head}\n\n{}", codegen::features(model))));
+    Ok(files)
+}
+
+fn run(check: bool) -> Result<(), String> {
+    let model_path = root().join("api/model.json");
+    let text = std::fs::read_to_string(&model_path).map_err(|e| format!("{}: {e}", model_path.display()))?;
+    let model: model::Model = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", model_path.display()))?;
+    let files = generate(&model)?;
+    let mut stale = Vec::new();
+    for (rel, content) in &files {
+        let path = root().join(rel);
+        let current = std::fs::read_to_string(&path).unwrap_or_default();
+        if current == *content {
+            continue;
+        }
+        if check {
+            stale.push(rel.display().to_string());
+        } else {
+            std::fs::write(&path, content).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
+    if !stale.is_empty() {
+        return Err(format!("generated files are out of date (run `cargo xtask codegen`): {}", stale.join(", ")));
+    }
+    let ops: usize = model.packages.values().flat_map(|p| &p.services).map(|s| s.operations.len()).sum();
+    let services: usize = model.packages.values().map(|p| p.services.len()).sum();
+    let types: usize = model.packages.values().map(|p| p.types.len()).sum();
+    let enums: usize = model.packages.values().map(|p| p.enums.len()).sum();
+    println!(
+        "codegen{}: {} packages, {services} services, {ops} operations, {types} types, {enums} enums ({} files)",
+        if check { " --check ok" } else { "" },
+        model.packages.len(),
+        files.len()
+    );
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("codegen") => run(args.iter().any(|a| a == "--check")),
+        _ => Err("usage: cargo xtask codegen [--check]".to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
