@@ -73,12 +73,15 @@ enum Kind {
     Enum,
 }
 
+/// A type's package and name.
+type TypeKey = (String, String);
+
 /// Everything needed across packages: which names are structs or enums,
 /// and which direct (non-heap) field edges form cycles.
 pub struct Index<'m> {
-    kinds: HashMap<(String, String), Kind>,
-    types: HashMap<(String, String), &'m TypeDef>,
-    reach: std::cell::RefCell<HashMap<(String, String), BTreeSet<(String, String)>>>,
+    kinds: HashMap<TypeKey, Kind>,
+    types: HashMap<TypeKey, &'m TypeDef>,
+    reach: std::cell::RefCell<HashMap<TypeKey, BTreeSet<TypeKey>>>,
 }
 
 impl<'m> Index<'m> {
