@@ -19,6 +19,19 @@ const KEYWORDS: &[&str] = &[
     "override", "priv", "typeof", "unsized", "virtual", "yield", "try", "gen",
 ];
 
+/// Operations whose official behaviour is a hand-written helper (in
+/// `service/helpers/`): the generated call is kept as `<op>_page`.
+const HELPER_OWNED: &[(&str, &str, &str)] = &[("jobs", "jobs", "get"), ("jobs", "jobs", "get_run")];
+
+/// The generated method name of an operation.
+fn method_name(pkg: &str, service: &Service, op: &Operation) -> String {
+    if HELPER_OWNED.contains(&(pkg, service.name.as_str(), op.name.as_str())) {
+        format!("{}_page", op.name)
+    } else {
+        ident(&op.name)
+    }
+}
+
 /// Field names whose values are secrets: held in `Sensitive`, never printed.
 const SENSITIVE: &[&str] = &[
     "password",
@@ -345,7 +358,7 @@ fn emit_service(out: &mut String, service: &Service, pkg: &str, index: &Index, t
     let _ = writeln!(out, "    /// The client this service calls through.\n    pub fn client(&self) -> &crate::Client {{\n        &self.client\n    }}\n");
     let mut waiters_done = BTreeSet::new();
     for op in &service.operations {
-        let fn_name = ident(&op.name);
+        let fn_name = method_name(pkg, service, op);
         let req = request_name(service, op);
         let has_params = !op.params.is_empty();
         let _ = writeln!(out, "    /// `{} {}` ([API reference]({})).", op.method, op.path, op.docs_url);
@@ -393,7 +406,16 @@ fn emit_service(out: &mut String, service: &Service, pkg: &str, index: &Index, t
             );
             continue;
         }
-        let _ = writeln!(out, "        crate::service::runtime::{func}(&self.client, &OP, {value}).await\n    }}\n");
+        if op.params.iter().any(|p| p.name == "idempotency_token" && p.location == "body") {
+            // A token makes the POST safe to retry: the server dedupes it.
+            let _ = writeln!(
+                out,
+                "        let mut request = request.clone();\n        request.idempotency_token.get_or_insert_with(rt::idempotency_token);\n        rt::call_idempotent(&self.client, &OP, &request).await\n    }}\n"
+            );
+        } else {
+            let _ =
+                writeln!(out, "        crate::service::runtime::{func}(&self.client, &OP, {value}).await\n    }}\n");
+        }
         if let Some(w) = &op.waiter {
             emit_waiter(out, service, op, w, pkg, index, types, &mut waiters_done);
         }

@@ -223,3 +223,187 @@ fn secret_fields_never_print() {
     assert!(!format!("{put:?}").contains("hunter2"));
     assert_eq!(serde_json::to_value(&put).expect("json")["string_value"], "hunter2");
 }
+
+mod helpers {
+    use super::*;
+    use brickwork::service::compute::ClustersStartRequest;
+    use brickwork::service::files::DbfsGetStatusRequest;
+    use brickwork::service::helpers::{NodeTypeFilter, SparkVersionFilter, UploadOptions};
+    use brickwork::service::jobs::JobsGetRequest;
+    use brickwork::service::sql::{StatementExecutionExecuteStatementRequest, StatementState};
+    use brickwork::service::workspace::{ExportFormat, ImportFormat, Language};
+    use brickwork_emulator::{Fault, FaultRule, FaultSettings, Phase};
+
+    #[tokio::test]
+    async fn run_now_carries_an_idempotency_token_so_a_lost_answer_is_retried_safely() {
+        let (emulator, w) = workspace(fast()).await;
+        let job = w
+            .jobs()
+            .create(&JobsCreateRequest {
+                name: Some("once".into()),
+                tasks: vec![Task {
+                    task_key: Some("t".into()),
+                    environment_key: Some("serverless".into()),
+                    notebook_task: Some(NotebookTask { notebook_path: Some("/x".into()), ..Default::default() }),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+            .await
+            .expect("create");
+        // The first answer to run-now is lost after the run was started.
+        emulator.set_faults(FaultSettings {
+            seed: 5,
+            rules: vec![FaultRule {
+                path_prefix: "/api/2.2/jobs/run-now".into(),
+                method: None,
+                probability: 1.0,
+                fault: Fault::DropConnection,
+                phase: Phase::After,
+            }],
+            rate_limit_per_token: None,
+        });
+        let jobs = w.jobs();
+        let request = JobsRunNowRequest { job_id: job.job_id, ..Default::default() };
+        let call = tokio::spawn(async move { jobs.run_now(&request).await });
+        // Let the first attempt through the fault, then stop injecting.
+        while emulator.counters().faults_injected_after == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        emulator.set_faults(FaultSettings::default());
+        let started = call.await.expect("join").expect("the retried POST succeeds");
+        assert!(started.run_id.is_some());
+        let runs: Vec<_> = w
+            .jobs()
+            .list_runs(brickwork::service::jobs::JobsListRunsRequest { job_id: job.job_id, ..Default::default() })
+            .all()
+            .await
+            .expect("runs");
+        assert_eq!(runs.len(), 1, "the server deduplicated the replayed POST");
+    }
+
+    #[tokio::test]
+    async fn jobs_get_merges_every_page_of_tasks() {
+        let (_emulator, w) = workspace(fast()).await;
+        let tasks: Vec<Task> = (0..230)
+            .map(|i| Task {
+                task_key: Some(format!("t{i:03}")),
+                existing_cluster_id: Some("c".into()),
+                spark_jar_task: Some(brickwork::service::jobs::SparkJarTask {
+                    main_class_name: Some("M".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .collect();
+        let job = w
+            .jobs()
+            .create(&JobsCreateRequest { name: Some("wide".into()), tasks, ..Default::default() })
+            .await
+            .expect("create");
+        let page = w.jobs().get_page(&JobsGetRequest { job_id: job.job_id, ..Default::default() }).await.expect("page");
+        assert_eq!(page.settings.as_ref().map(|s| s.tasks.len()), Some(100));
+        let merged = w.jobs().get(&JobsGetRequest { job_id: job.job_id, ..Default::default() }).await.expect("get");
+        let keys: Vec<String> =
+            merged.settings.expect("settings").tasks.into_iter().filter_map(|t| t.task_key).collect();
+        assert_eq!(keys.len(), 230);
+        assert_eq!(keys.last().map(String::as_str), Some("t229"));
+        assert!(merged.next_page_token.is_none());
+    }
+
+    #[tokio::test]
+    async fn cluster_helpers() {
+        let (_emulator, w) = workspace(fast()).await;
+        let clusters = w.clusters();
+        let lts = clusters
+            .select_spark_version(&SparkVersionFilter { long_term_support: true, ..Default::default() })
+            .await
+            .expect("lts");
+        assert_eq!(lts, "16.4.x-scala2.12", "newest LTS without photon/ml");
+        let photon = clusters
+            .select_spark_version(&SparkVersionFilter { photon: true, ..Default::default() })
+            .await
+            .expect("photon");
+        assert_eq!(photon, "15.4.x-photon-scala2.12");
+        let none = clusters.select_spark_version(&SparkVersionFilter { gpu: true, ..Default::default() }).await;
+        assert_eq!(none.expect_err("no gpu").kind(), ErrorKind::NotFound);
+        let small =
+            clusters.select_node_type(&NodeTypeFilter { local_disk: true, ..Default::default() }).await.expect("node");
+        assert_eq!(small, "m5d.large");
+        let big = clusters
+            .select_node_type(&NodeTypeFilter { min_memory_gb: Some(32), ..Default::default() })
+            .await
+            .expect("node");
+        assert_eq!(big, "r5d.xlarge");
+
+        let mut request = cluster_request("ensure");
+        request.node_type_id = Some(small);
+        let running = clusters.create_and_wait(&request, quick()).await.expect("running");
+        let id = running.cluster_id.expect("id");
+        clusters
+            .delete_and_wait(&ClustersDeleteRequest { cluster_id: Some(id.clone()) }, quick())
+            .await
+            .expect("stopped");
+        clusters.ensure_cluster_is_running(&id, quick()).await.expect("started again");
+        let state = clusters.get(&ClustersGetRequest { cluster_id: Some(id.clone()) }).await.expect("get").state;
+        assert_eq!(state, Some(State::Running));
+        // Already running: nothing to do, and a second start is the server's INVALID_STATE.
+        clusters.ensure_cluster_is_running(&id, quick()).await.expect("still running");
+        let err = clusters.start(&ClustersStartRequest { cluster_id: Some(id) }).await.expect_err("running");
+        assert_eq!(err.kind(), ErrorKind::InvalidState);
+    }
+
+    #[tokio::test]
+    async fn workspace_and_dbfs_transfer_helpers() {
+        let (_emulator, w) = workspace(fast()).await;
+        let source = "# Databricks notebook source\ndbutils.notebook.exit('x')\n";
+        w.workspace()
+            .upload("/Shared/nb.py", source.as_bytes().to_vec(), UploadOptions::default())
+            .await
+            .expect("upload");
+        let back = w.workspace().download("/Shared/nb", ExportFormat::Source).await.expect("download");
+        assert_eq!(back.as_ref(), source.as_bytes(), "AUTO import made a notebook without the .py extension");
+        let options =
+            UploadOptions { format: ImportFormat::Source, language: Some(Language::Python), overwrite: false };
+        let err = w.workspace().upload("/Shared/nb", "x", options).await.expect_err("exists");
+        assert_eq!(err.kind(), ErrorKind::ResourceAlreadyExists);
+
+        let data: Vec<u8> = (0..2_500_000u32).map(|i| (i % 251) as u8).collect();
+        w.dbfs().write_file("/tmp/big.bin", data.clone(), true).await.expect("write");
+        let status =
+            w.dbfs().get_status(&DbfsGetStatusRequest { path: Some("/tmp/big.bin".into()) }).await.expect("status");
+        assert_eq!(status.file_size, Some(2_500_000));
+        assert_eq!(w.dbfs().read_file("/tmp/big.bin").await.expect("read").as_ref(), data.as_slice());
+        w.dbfs().write_file("/tmp/a/b/c.txt", "c", true).await.expect("nested");
+        let mut paths: Vec<String> =
+            w.dbfs().list_recursive("/tmp").await.expect("walk").into_iter().filter_map(|f| f.path).collect();
+        paths.sort();
+        assert_eq!(paths, vec!["/tmp/a/b/c.txt", "/tmp/big.bin"]);
+    }
+
+    #[tokio::test]
+    async fn statements_execute_and_wait() {
+        let (_emulator, w) = workspace(fast()).await;
+        let created: serde_json::Value = w
+            .client()
+            .api()
+            .post("/api/2.0/sql/warehouses", &json!({"name": "wh", "cluster_size": "2X-Small"}))
+            .await
+            .expect("warehouse");
+        let warehouse_id = created["id"].as_str().expect("id").to_string();
+        let request = StatementExecutionExecuteStatementRequest {
+            statement: Some("SELECT 42 AS answer".into()),
+            warehouse_id: Some(warehouse_id.clone()),
+            wait_timeout: Some("0s".into()),
+            ..Default::default()
+        };
+        let done = w.statement_execution().execute_and_wait(&request, quick()).await.expect("succeeds");
+        assert_eq!(done.status.and_then(|s| s.state), Some(StatementState::Succeeded));
+        let rows = done.result.expect("result").data_array;
+        assert_eq!(rows, vec![vec!["42".to_string()]]);
+        let bad = StatementExecutionExecuteStatementRequest { statement: Some("SELECT nope".into()), ..request };
+        let err = w.statement_execution().execute_and_wait(&bad, quick()).await.expect_err("fails");
+        assert_eq!(err.kind(), ErrorKind::OperationFailed);
+        assert!(err.message().contains("UNRESOLVED_COLUMN"), "{}", err.message());
+    }
+}

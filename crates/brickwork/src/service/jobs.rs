@@ -4154,7 +4154,7 @@ impl JobsApi {
     }
 
     /// `GET /api/2.2/jobs/get` ([API reference](https://docs.databricks.com/api/workspace/jobs/get)).
-    pub async fn get(&self, request: &JobsGetRequest) -> crate::Result<Job> {
+    pub async fn get_page(&self, request: &JobsGetRequest) -> crate::Result<Job> {
         static OP: rt::Operation = rt::Operation {
             method: "GET",
             path: "/api/2.2/jobs/get",
@@ -4193,7 +4193,7 @@ impl JobsApi {
     }
 
     /// `GET /api/2.2/jobs/runs/get` ([API reference](https://docs.databricks.com/api/workspace/jobs/getrun)).
-    pub async fn get_run(&self, request: &JobsGetRunRequest) -> crate::Result<Run> {
+    pub async fn get_run_page(&self, request: &JobsGetRunRequest) -> crate::Result<Run> {
         static OP: rt::Operation = rt::Operation {
             method: "GET",
             path: "/api/2.2/jobs/runs/get",
@@ -4340,7 +4340,9 @@ impl JobsApi {
                 "sql_params",
             ]),
         };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        let mut request = request.clone();
+        request.idempotency_token.get_or_insert_with(rt::idempotency_token);
+        rt::call_idempotent(&self.client, &OP, &request).await
     }
 
     /// [`Self::run_now`], then [`Self::wait_get_run_job_terminated_or_skipped`].
@@ -4394,7 +4396,9 @@ impl JobsApi {
                 "webhook_notifications",
             ]),
         };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        let mut request = request.clone();
+        request.idempotency_token.get_or_insert_with(rt::idempotency_token);
+        rt::call_idempotent(&self.client, &OP, &request).await
     }
 
     /// [`Self::submit`], then [`Self::wait_get_run_job_terminated_or_skipped`].

@@ -12,6 +12,7 @@
 //! ```
 
 mod generated;
+pub mod helpers;
 pub mod runtime;
 pub mod waiter;
 pub mod wire;

@@ -138,6 +138,21 @@ pub async fn call<T: DeserializeOwned>(client: &Client, op: &Operation, request:
     build(client, op, to_map(request)?)?.send().await?.json()
 }
 
+/// Call an operation made idempotent by a token in its body: the transport
+/// may replay it after any transient failure.
+pub async fn call_idempotent<T: DeserializeOwned>(
+    client: &Client,
+    op: &Operation,
+    request: &impl Serialize,
+) -> Result<T> {
+    build(client, op, to_map(request)?)?.idempotent(true).send().await?.json()
+}
+
+/// A fresh idempotency token (32 hex characters, within the 64 allowed).
+pub fn idempotency_token() -> String {
+    (0..32).map(|_| char::from_digit(fastrand::u32(0..16), 16).unwrap_or('0')).collect()
+}
+
 /// Call an operation that answers nothing of interest.
 pub async fn call_unit(client: &Client, op: &Operation, request: &impl Serialize) -> Result<()> {
     build(client, op, to_map(request)?)?.send().await.map(|_| ())

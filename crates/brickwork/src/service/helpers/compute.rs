@@ -1,0 +1,166 @@
+//! Cluster helpers: pick a Spark version or node type, start a cluster if needed.
+
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, ErrorKind};
+use crate::service::compute::{ClusterDetails, ClustersApi, ClustersGetRequest, ClustersStartRequest, NodeType, State};
+use crate::service::WaitOptions;
+use crate::Result;
+
+/// Which Spark version [`ClustersApi::select_spark_version`] picks.
+#[derive(Debug, Clone)]
+pub struct SparkVersionFilter {
+    /// Only LTS releases.
+    pub long_term_support: bool,
+    /// Machine-learning runtimes.
+    pub ml: bool,
+    /// GPU runtimes.
+    pub gpu: bool,
+    /// Photon runtimes.
+    pub photon: bool,
+    /// Beta releases allowed.
+    pub beta: bool,
+    /// Scala version in the key (`2.12`).
+    pub scala: String,
+    /// A substring of the Apache Spark version in the name, e.g. `3.5`.
+    pub spark_version: Option<String>,
+}
+
+impl Default for SparkVersionFilter {
+    fn default() -> Self {
+        SparkVersionFilter {
+            long_term_support: false,
+            ml: false,
+            gpu: false,
+            photon: false,
+            beta: false,
+            scala: "2.12".into(),
+            spark_version: None,
+        }
+    }
+}
+
+/// Which node type [`ClustersApi::select_node_type`] picks: the smallest that fits.
+#[derive(Debug, Clone, Default)]
+pub struct NodeTypeFilter {
+    /// At least this much memory.
+    pub min_memory_gb: Option<i64>,
+    /// At least this many cores.
+    pub min_cores: Option<f64>,
+    /// At least this many GPUs.
+    pub min_gpus: Option<i64>,
+    /// With local disks.
+    pub local_disk: bool,
+    /// Photon-capable driver and workers.
+    pub photon: bool,
+}
+
+/// `15.4.x-scala2.12` -> (15, 4) for ordering.
+fn version_rank(key: &str) -> (u32, u32) {
+    let mut parts = key.split(['.', '-']).map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+impl ClustersApi {
+    /// The newest Spark version matching `filter`, as the official helper selects it.
+    pub async fn select_spark_version(&self, filter: &SparkVersionFilter) -> Result<String> {
+        let versions = self.spark_versions().await?.versions;
+        let mut matching: Vec<(String, String)> = versions
+            .into_iter()
+            .filter_map(|v| Some((v.key?, v.name.unwrap_or_default())))
+            .filter(|(key, name)| {
+                key.contains(&format!("-scala{}", filter.scala))
+                    && key.contains("-ml-") == filter.ml
+                    && key.contains("-gpu-") == filter.gpu
+                    && key.contains("-photon-") == filter.photon
+                    && !key.contains("-hls-")
+                    && !key.contains("-aarch64-")
+                    && !key.starts_with("apache-spark-")
+                    && (!filter.long_term_support || name.contains("LTS"))
+                    && (filter.beta || !name.contains("Beta"))
+                    && filter.spark_version.as_ref().is_none_or(|v| name.contains(&format!("Apache Spark {v}")))
+            })
+            .collect();
+        matching.sort_by_key(|(key, _)| std::cmp::Reverse(version_rank(key)));
+        matching
+            .into_iter()
+            .next()
+            .map(|(key, _)| key)
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, "spark versions query returned no results"))
+    }
+
+    /// The smallest node type matching `filter`.
+    pub async fn select_node_type(&self, filter: &NodeTypeFilter) -> Result<String> {
+        let mut types: Vec<NodeType> = self.list_node_types().await?.node_types;
+        types.retain(|t| {
+            let memory_gb = t.memory_mb.unwrap_or(0) / 1024;
+            let local_disks = t
+                .node_instance_type
+                .as_ref()
+                .map(|i| i.local_disks.unwrap_or(0) + i.local_nvme_disks.unwrap_or(0))
+                .unwrap_or(0);
+            !t.is_deprecated.unwrap_or(false)
+                && !t.is_hidden.unwrap_or(false)
+                && filter.min_memory_gb.is_none_or(|m| memory_gb >= m)
+                && filter.min_cores.is_none_or(|c| t.num_cores.unwrap_or(0.0) >= c)
+                && filter.min_gpus.is_none_or(|g| t.num_gpus.unwrap_or(0) >= g)
+                && (!filter.local_disk || local_disks > 0)
+                && (!filter.photon
+                    || (t.photon_driver_capable.unwrap_or(false) && t.photon_worker_capable.unwrap_or(false)))
+        });
+        types.sort_by(|a, b| {
+            let key = |t: &NodeType| (t.memory_mb.unwrap_or(0), t.num_cores.unwrap_or(0.0), t.num_gpus.unwrap_or(0));
+            key(a).partial_cmp(&key(b)).unwrap_or(std::cmp::Ordering::Equal)
+        });
+        types
+            .into_iter()
+            .find_map(|t| t.node_type_id)
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, "cannot determine smallest node type"))
+    }
+
+    /// Make sure the cluster is RUNNING: start it if terminated, wait while it
+    /// is pending, restarting, resizing or terminating; fail on ERROR.
+    pub async fn ensure_cluster_is_running(
+        &self,
+        cluster_id: &str,
+        options: WaitOptions<ClusterDetails>,
+    ) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(20 * 60);
+        let get = ClustersGetRequest { cluster_id: Some(cluster_id.to_string()) };
+        while Instant::now() < deadline {
+            let info = self.get(&get).await?;
+            let result = match info.state.clone() {
+                Some(State::Running) => return Ok(()),
+                Some(State::Terminated) => self.start_and_wait(&start(cluster_id), options.clone()).await.map(|_| ()),
+                Some(State::Terminating) => {
+                    self.wait_get_cluster_terminated(cluster_id.to_string(), options.clone()).await?;
+                    self.start_and_wait(&start(cluster_id), options.clone()).await.map(|_| ())
+                }
+                Some(State::Pending | State::Resizing | State::Restarting) => {
+                    self.wait_get_cluster_running(cluster_id.to_string(), options.clone()).await.map(|_| ())
+                }
+                other => {
+                    let state = other.map(|s| s.to_string()).unwrap_or_else(|| "UNKNOWN".into());
+                    let message = info.state_message.unwrap_or_default();
+                    return Err(Error::new(
+                        ErrorKind::OperationFailed,
+                        format!("cluster {cluster_id} is {state}: {message}"),
+                    ));
+                }
+            };
+            match result {
+                Ok(()) => return Ok(()),
+                // Someone else started it, or it terminated under us: look again.
+                Err(e) if e.kind() == ErrorKind::InvalidState || e.kind() == ErrorKind::OperationFailed => {
+                    tracing::debug!("cluster {cluster_id} changed state, retrying: {e}");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::new(ErrorKind::Timeout, format!("cluster {cluster_id} did not reach RUNNING within 20 minutes")))
+    }
+}
+
+fn start(cluster_id: &str) -> ClustersStartRequest {
+    ClustersStartRequest { cluster_id: Some(cluster_id.to_string()) }
+}

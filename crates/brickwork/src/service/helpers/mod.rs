@@ -1,0 +1,20 @@
+//! Hand-written helpers beside the generated services, as the official SDKs
+//! have them (Python `mixins/`, Go `*_ext_api.go`): merged paging of job
+//! reads, cluster selection and start-if-needed, workspace upload/download,
+//! DBFS streaming, statement execute-and-wait, library installs.
+
+#[cfg(feature = "compute")]
+mod compute;
+#[cfg(feature = "files")]
+mod files;
+#[cfg(feature = "jobs")]
+mod jobs;
+#[cfg(feature = "sql")]
+mod sql;
+#[cfg(feature = "workspace")]
+mod workspace;
+
+#[cfg(feature = "compute")]
+pub use compute::{NodeTypeFilter, SparkVersionFilter};
+#[cfg(feature = "workspace")]
+pub use workspace::UploadOptions;
