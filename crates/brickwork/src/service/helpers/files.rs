@@ -53,8 +53,7 @@ impl DbfsApi {
         let mut pending = vec![path.to_string()];
         let mut files = Vec::new();
         while let Some(dir) = pending.pop() {
-            let entries: Vec<FileInfo> =
-                self.list(DbfsListRequest { path: Some(dir), ..Default::default() }).try_collect().await?;
+            let entries: Vec<FileInfo> = self.list(DbfsListRequest { path: Some(dir) }).try_collect().await?;
             for entry in entries {
                 match (entry.is_dir, entry.path.clone()) {
                     (Some(true), Some(sub)) => pending.push(sub),
