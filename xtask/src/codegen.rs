@@ -275,6 +275,15 @@ fn emit_enum(out: &mut String, e: &EnumDef) {
     let _ = writeln!(out, "    }}\n}}\n");
 }
 
+/// An intra-doc link to `owner::name`, or plain code for raw identifiers
+/// (rustdoc cannot link `r#move`).
+fn doc_link(owner: &str, name: &str) -> String {
+    match name.strip_prefix("r#") {
+        Some(plain) => format!("`{owner}::{plain}`"),
+        None => format!("[`{owner}::{name}`]"),
+    }
+}
+
 fn request_name(service: &Service, op: &Operation) -> String {
     format!("{}{}Request", pascal(&service.name), pascal(&op.name))
 }
@@ -286,7 +295,7 @@ fn api_name(service: &Service) -> String {
 fn emit_request(out: &mut String, service: &Service, op: &Operation, pkg: &str, index: &Index) {
     let name = request_name(service, op);
     let owner = (pkg.to_string(), name.clone());
-    let _ = writeln!(out, "/// Parameters of [`{}::{}`].", api_name(service), ident(&op.name));
+    let _ = writeln!(out, "/// Parameters of {}.", doc_link(&api_name(service), &method_name(pkg, service, op)));
     let _ = writeln!(out, "#[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]");
     let _ = writeln!(out, "#[serde(default)]");
     let _ = writeln!(out, "pub struct {name} {{");
@@ -521,7 +530,7 @@ fn emit_waiter(
         (format!(", request: &{req}"), format!("self.{}(request)", ident(&op.name)))
     };
     let uses_response = w.bind.values().any(|b| b.from == "response");
-    let _ = writeln!(out, "    /// [`Self::{}`], then [`Self::{wait_fn}`].", ident(&op.name));
+    let _ = writeln!(out, "    /// {}, then {}.", doc_link("Self", &ident(&op.name)), doc_link("Self", &wait_fn));
     let _ = writeln!(
         out,
         "    pub async fn {}_and_wait(&self{arg}, options: crate::service::WaitOptions<{result_ty}>) -> crate::Result<{result_ty}> {{",

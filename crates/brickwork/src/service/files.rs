@@ -223,7 +223,7 @@ pub struct DbfsMkdirsRequest {
     pub path: ::std::option::Option<::std::string::String>,
 }
 
-/// Parameters of [`DbfsApi::r#move`].
+/// Parameters of `DbfsApi::move`.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DbfsMoveRequest {

@@ -3704,7 +3704,7 @@ pub struct JobsExportRunRequest {
     pub views_to_export: ::std::option::Option<ViewsToExport>,
 }
 
-/// Parameters of [`JobsApi::get`].
+/// Parameters of [`JobsApi::get_page`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobsGetRequest {
@@ -3735,7 +3735,7 @@ pub struct JobsGetPermissionsRequest {
     pub job_id: ::std::option::Option<::std::string::String>,
 }
 
-/// Parameters of [`JobsApi::get_run`].
+/// Parameters of [`JobsApi::get_run_page`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobsGetRunRequest {
