@@ -140,7 +140,11 @@ def path_of(node):
             if isinstance(v, ast.Constant):
                 parts.append(v.value)
             elif isinstance(v, ast.FormattedValue):
-                name = ast.unparse(v.value)
+                expr = v.value
+                # `{_escape_multi_segment_path_parameter(x)}`: an absolute path embedded as-is.
+                if isinstance(expr, ast.Call) and expr.args:
+                    expr = expr.args[0]
+                name = ast.unparse(expr)
                 name = name.replace("self._api.account_id", "account_id")
                 parts.append("{" + name + "}")
                 params.append(name)
@@ -379,15 +383,22 @@ def main():
             level = bound[0]["level"]
             name = service_name(cls.name)
             doc = f"https://docs.databricks.com/api/{level}/{name.replace('_', '')}"
-            ops = []
+            ops, skipped = [], []
             for fn in methods:
                 if fn.name.startswith("_") or fn.name.startswith("wait_") or fn.name.endswith("_and_wait"):
+                    continue
+                if any(getattr(d, "id", None) == "property" for d in fn.decorator_list):
                     continue
                 op = extract_operation(fn, pkg, waiters, doc)
                 if op is not None:
                     ops.append(op)
+                    continue
+                do = find_do_call(fn)
+                reason = "data-plane call to a URL obtained at run time" if do is not None else "composed of other calls"
+                skipped.append({"name": fn.name.rstrip("_"), "reason": reason})
             names = sorted({b["accessor"] for b in bound if b["accessor"] and b["level"] == level})
-            services.append({"name": name, "class": cls.name, "level": level, "accessors": names, "operations": ops})
+            services.append({"name": name, "class": cls.name, "level": level, "accessors": names, "operations": ops,
+                             "skipped": skipped})
         packages[pkg] = {"services": services, "types": types, "enums": enums}
     model = {"source": {"package": "databricks-sdk", "version": version}, "packages": packages}
     json.dump(model, sys.stdout, indent=1, sort_keys=True)

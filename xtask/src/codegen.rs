@@ -21,7 +21,7 @@ const KEYWORDS: &[&str] = &[
 
 /// Operations whose official behaviour is a hand-written helper (in
 /// `service/helpers/`): the generated call is kept as `<op>_page`.
-const HELPER_OWNED: &[(&str, &str, &str)] = &[("jobs", "jobs", "get"), ("jobs", "jobs", "get_run")];
+pub const HELPER_OWNED: &[(&str, &str, &str)] = &[("jobs", "jobs", "get"), ("jobs", "jobs", "get_run")];
 
 /// The generated method name of an operation.
 fn method_name(pkg: &str, service: &Service, op: &Operation) -> String {
@@ -30,6 +30,11 @@ fn method_name(pkg: &str, service: &Service, op: &Operation) -> String {
     } else {
         ident(&op.name)
     }
+}
+
+/// The Rust method generated for an operation (for the parity table).
+pub fn generated_method(pkg: &str, service: &Service, op: &Operation) -> String {
+    format!("{pkg}::{}::{}", api_name(service), method_name(pkg, service, op).trim_start_matches("r#"))
 }
 
 /// Field names whose values are secrets: held in `Sensitive`, never printed.

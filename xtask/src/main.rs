@@ -6,7 +6,9 @@
 //!   what the generator writes (CI runs this).
 
 mod codegen;
+mod crosscheck;
 mod model;
+mod parity;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -54,6 +56,7 @@ fn generate(model: &model::Model) -> Result<Vec<(PathBuf, String)>, String> {
         PathBuf::from("crates/brickwork/src/service/generated.rs"),
         rustfmt(&codegen::accessors_module(model))?,
     ));
+    files.push((PathBuf::from("api/PARITY.md"), parity::render(model)));
     let manifest_path = root().join("crates/brickwork/Cargo.toml");
     let manifest = std::fs::read_to_string(&manifest_path).map_err(|e| format!("{}: {e}", manifest_path.display()))?;
     let head = manifest.split(FEATURES_MARKER).next().unwrap_or(&manifest).trim_end();
@@ -78,6 +81,14 @@ fn run(check: bool) -> Result<(), String> {
         } else {
             std::fs::write(&path, content).map_err(|e| format!("{}: {e}", path.display()))?;
         }
+    }
+    let reference = root().join("../shared/reference/endpoints.tsv");
+    if reference.exists() {
+        let problems = crosscheck::endpoints(&model, &reference)?;
+        if !problems.is_empty() {
+            return Err(format!("the model disagrees with {}:\n  {}", reference.display(), problems.join("\n  ")));
+        }
+        println!("cross-check: every endpoint of {} matches the model", reference.display());
     }
     if !stale.is_empty() {
         return Err(format!("generated files are out of date (run `cargo xtask codegen`): {}", stale.join(", ")));

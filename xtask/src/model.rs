@@ -29,6 +29,15 @@ pub struct Service {
     pub level: String,
     pub accessors: Vec<String>,
     pub operations: Vec<Operation>,
+    #[serde(default)]
+    pub skipped: Vec<Skipped>,
+}
+
+/// An official method the model does not describe as an HTTP operation.
+#[derive(Debug, Deserialize)]
+pub struct Skipped {
+    pub name: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Deserialize)]

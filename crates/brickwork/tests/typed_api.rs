@@ -407,3 +407,20 @@ mod helpers {
         assert!(err.message().contains("UNRESOLVED_COLUMN"), "{}", err.message());
     }
 }
+
+#[tokio::test]
+async fn files_api_embeds_absolute_paths_and_streams_raw_bytes() {
+    use brickwork::service::files::{FilesDownloadRequest, FilesUploadRequest};
+    let (_emulator, w) = workspace(fast()).await;
+    let path = "/Volumes/main/raw/in put/data 1.csv";
+    let upload = FilesUploadRequest {
+        file_path: Some(path.into()),
+        contents: Some(bytes::Bytes::from_static(b"a,b\n1,2\n")),
+        overwrite: Some(false),
+    };
+    w.files().upload(&upload).await.expect("upload");
+    let err = w.files().upload(&upload).await.expect_err("exists");
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists);
+    let down = w.files().download(&FilesDownloadRequest { file_path: Some(path.into()) }).await.expect("download");
+    assert_eq!(down.bytes().as_ref(), b"a,b\n1,2\n");
+}

@@ -499,89 +499,89 @@ impl FilesApi {
         &self.client
     }
 
-    /// `PUT /api/2.0/fs/directories{_escape_multi_segment_path_parameter(directory_path)}` ([API reference](https://docs.databricks.com/api/workspace/files/createdirectory)).
+    /// `PUT /api/2.0/fs/directories{directory_path}` ([API reference](https://docs.databricks.com/api/workspace/files/createdirectory)).
     pub async fn create_directory(&self, request: &FilesCreateDirectoryRequest) -> crate::Result<()> {
         static OP: rt::Operation = rt::Operation {
             method: "PUT",
-            path: "/api/2.0/fs/directories{_escape_multi_segment_path_parameter(directory_path)}",
-            path_params: &["_escape_multi_segment_path_parameter(directory_path)"],
+            path: "/api/2.0/fs/directories{directory_path}",
+            path_params: &["directory_path"],
             query: &[],
-            body: rt::BodyKind::Fields(&["directory_path"]),
+            body: rt::BodyKind::Fields(&[]),
         };
         crate::service::runtime::call_unit(&self.client, &OP, request).await
     }
 
-    /// `DELETE /api/2.0/fs/files{_escape_multi_segment_path_parameter(file_path)}` ([API reference](https://docs.databricks.com/api/workspace/files/delete)).
+    /// `DELETE /api/2.0/fs/files{file_path}` ([API reference](https://docs.databricks.com/api/workspace/files/delete)).
     pub async fn delete(&self, request: &FilesDeleteRequest) -> crate::Result<()> {
         static OP: rt::Operation = rt::Operation {
             method: "DELETE",
-            path: "/api/2.0/fs/files{_escape_multi_segment_path_parameter(file_path)}",
-            path_params: &["_escape_multi_segment_path_parameter(file_path)"],
+            path: "/api/2.0/fs/files{file_path}",
+            path_params: &["file_path"],
             query: &[],
-            body: rt::BodyKind::Fields(&["file_path"]),
+            body: rt::BodyKind::None,
         };
         crate::service::runtime::call_unit(&self.client, &OP, request).await
     }
 
-    /// `DELETE /api/2.0/fs/directories{_escape_multi_segment_path_parameter(directory_path)}` ([API reference](https://docs.databricks.com/api/workspace/files/deletedirectory)).
+    /// `DELETE /api/2.0/fs/directories{directory_path}` ([API reference](https://docs.databricks.com/api/workspace/files/deletedirectory)).
     pub async fn delete_directory(&self, request: &FilesDeleteDirectoryRequest) -> crate::Result<()> {
         static OP: rt::Operation = rt::Operation {
             method: "DELETE",
-            path: "/api/2.0/fs/directories{_escape_multi_segment_path_parameter(directory_path)}",
-            path_params: &["_escape_multi_segment_path_parameter(directory_path)"],
+            path: "/api/2.0/fs/directories{directory_path}",
+            path_params: &["directory_path"],
             query: &[],
-            body: rt::BodyKind::Fields(&["directory_path"]),
+            body: rt::BodyKind::None,
         };
         crate::service::runtime::call_unit(&self.client, &OP, request).await
     }
 
-    /// `GET /api/2.0/fs/files{_escape_multi_segment_path_parameter(file_path)}` ([API reference](https://docs.databricks.com/api/workspace/files/download)).
+    /// `GET /api/2.0/fs/files{file_path}` ([API reference](https://docs.databricks.com/api/workspace/files/download)).
     pub async fn download(&self, request: &FilesDownloadRequest) -> crate::Result<crate::transport::Response> {
         static OP: rt::Operation = rt::Operation {
             method: "GET",
-            path: "/api/2.0/fs/files{_escape_multi_segment_path_parameter(file_path)}",
-            path_params: &["_escape_multi_segment_path_parameter(file_path)"],
+            path: "/api/2.0/fs/files{file_path}",
+            path_params: &["file_path"],
             query: &[],
-            body: rt::BodyKind::Fields(&["file_path"]),
+            body: rt::BodyKind::None,
         };
         crate::service::runtime::call_raw(&self.client, &OP, request).await
     }
 
-    /// `HEAD /api/2.0/fs/directories{_escape_multi_segment_path_parameter(directory_path)}` ([API reference](https://docs.databricks.com/api/workspace/files/getdirectorymetadata)).
+    /// `HEAD /api/2.0/fs/directories{directory_path}` ([API reference](https://docs.databricks.com/api/workspace/files/getdirectorymetadata)).
     pub async fn get_directory_metadata(&self, request: &FilesGetDirectoryMetadataRequest) -> crate::Result<()> {
         static OP: rt::Operation = rt::Operation {
             method: "HEAD",
-            path: "/api/2.0/fs/directories{_escape_multi_segment_path_parameter(directory_path)}",
-            path_params: &["_escape_multi_segment_path_parameter(directory_path)"],
+            path: "/api/2.0/fs/directories{directory_path}",
+            path_params: &["directory_path"],
             query: &[],
-            body: rt::BodyKind::Fields(&["directory_path"]),
+            body: rt::BodyKind::None,
         };
         crate::service::runtime::call_unit(&self.client, &OP, request).await
     }
 
-    /// `HEAD /api/2.0/fs/files{_escape_multi_segment_path_parameter(file_path)}` ([API reference](https://docs.databricks.com/api/workspace/files/getmetadata)).
+    /// `HEAD /api/2.0/fs/files{file_path}` ([API reference](https://docs.databricks.com/api/workspace/files/getmetadata)).
     pub async fn get_metadata(&self, request: &FilesGetMetadataRequest) -> crate::Result<GetMetadataResponse> {
         static OP: rt::Operation = rt::Operation {
             method: "HEAD",
-            path: "/api/2.0/fs/files{_escape_multi_segment_path_parameter(file_path)}",
-            path_params: &["_escape_multi_segment_path_parameter(file_path)"],
+            path: "/api/2.0/fs/files{file_path}",
+            path_params: &["file_path"],
             query: &[],
-            body: rt::BodyKind::Fields(&["file_path"]),
+            body: rt::BodyKind::None,
         };
         crate::service::runtime::call(&self.client, &OP, request).await
     }
 
-    /// `GET /api/2.0/fs/directories{_escape_multi_segment_path_parameter(directory_path)}` ([API reference](https://docs.databricks.com/api/workspace/files/listdirectorycontents)).
+    /// `GET /api/2.0/fs/directories{directory_path}` ([API reference](https://docs.databricks.com/api/workspace/files/listdirectorycontents)).
     pub fn list_directory_contents(
         &self,
         request: FilesListDirectoryContentsRequest,
     ) -> crate::service::Paginator<DirectoryEntry> {
         static OP: rt::Operation = rt::Operation {
             method: "GET",
-            path: "/api/2.0/fs/directories{_escape_multi_segment_path_parameter(directory_path)}",
-            path_params: &["_escape_multi_segment_path_parameter(directory_path)"],
+            path: "/api/2.0/fs/directories{directory_path}",
+            path_params: &["directory_path"],
             query: &["page_size", "page_token"],
-            body: rt::BodyKind::Fields(&["directory_path"]),
+            body: rt::BodyKind::None,
         };
         static PAGES: rt::Pages = rt::Pages {
             style: rt::PageStyle::Token,
@@ -592,12 +592,12 @@ impl FilesApi {
         crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
     }
 
-    /// `PUT /api/2.0/fs/files{_escape_multi_segment_path_parameter(file_path)}` ([API reference](https://docs.databricks.com/api/workspace/files/upload)).
+    /// `PUT /api/2.0/fs/files{file_path}` ([API reference](https://docs.databricks.com/api/workspace/files/upload)).
     pub async fn upload(&self, request: &FilesUploadRequest) -> crate::Result<()> {
         static OP: rt::Operation = rt::Operation {
             method: "PUT",
-            path: "/api/2.0/fs/files{_escape_multi_segment_path_parameter(file_path)}",
-            path_params: &["_escape_multi_segment_path_parameter(file_path)"],
+            path: "/api/2.0/fs/files{file_path}",
+            path_params: &["file_path"],
             query: &["overwrite"],
             body: rt::BodyKind::Raw("contents"),
         };
