@@ -683,3 +683,35 @@ pub fn features(model: &Model) -> String {
 pub fn index(model: &Model) -> Index<'_> {
     Index::new(model)
 }
+
+/// The generated part of the round-trip test: every type and request, per feature.
+pub fn roundtrip_cases(model: &Model) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{HEADER}\n//! Every generated type and request, checked by `tests/roundtrip.rs`.\n");
+    let _ = writeln!(out, "#[allow(unused_variables)]\npub fn run(check: &mut super::Checker) {{");
+    for (pkg, p) in &model.packages {
+        let _ = writeln!(
+            out,
+            "    #[cfg(feature = \"{pkg}\")]\n    {{\n        use brickwork::service::{} as m;",
+            ident(pkg)
+        );
+        for t in &p.types {
+            let _ = writeln!(out, "        check.value::<m::{}>({pkg:?}, {:?});", t.name, t.name);
+        }
+        let mut seen = BTreeSet::new();
+        for s in &p.services {
+            for op in s.operations.iter().filter(|o| !o.params.is_empty()) {
+                let req = request_name(s, op);
+                if seen.insert(req.clone())
+                    && !p.types.iter().any(|t| t.name == req)
+                    && !p.enums.iter().any(|e| e.name == req)
+                {
+                    let _ = writeln!(out, "        check.request::<m::{req}>({pkg:?}, {:?}, {:?});", s.name, op.name);
+                }
+            }
+        }
+        let _ = writeln!(out, "    }}");
+    }
+    let _ = writeln!(out, "}}");
+    out
+}

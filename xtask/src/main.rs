@@ -57,6 +57,8 @@ fn generate(model: &model::Model) -> Result<Vec<(PathBuf, String)>, String> {
         rustfmt(&codegen::accessors_module(model))?,
     ));
     files.push((PathBuf::from("api/PARITY.md"), parity::render(model)));
+    files
+        .push((PathBuf::from("crates/brickwork/tests/roundtrip/cases.rs"), rustfmt(&codegen::roundtrip_cases(model))?));
     let manifest_path = root().join("crates/brickwork/Cargo.toml");
     let manifest = std::fs::read_to_string(&manifest_path).map_err(|e| format!("{}: {e}", manifest_path.display()))?;
     let head = manifest.split(FEATURES_MARKER).next().unwrap_or(&manifest).trim_end();
