@@ -8,7 +8,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::services::{clusters, dbfs, jobs, secrets, warehouses, workspace};
+use crate::services::{catalog, clusters, dbfs, jobs, secrets, warehouses, workspace};
 use crate::settings::Settings;
 
 /// Milliseconds since the epoch, as Databricks timestamps are.
@@ -65,6 +65,7 @@ pub struct World {
     pub secrets: secrets::Secrets,
     pub files: dbfs::FileStore,
     pub warehouses: warehouses::Warehouses,
+    pub catalog: catalog::Catalog,
     next_id: i64,
 }
 
@@ -78,6 +79,7 @@ impl World {
             secrets: secrets::Secrets::default(),
             files: dbfs::FileStore::default(),
             warehouses: warehouses::Warehouses::default(),
+            catalog: catalog::Catalog::default(),
             next_id: 1000,
             settings: settings.clone(),
         };

@@ -1,6 +1,7 @@
 //! One module per Databricks service; each exposes `routes()`.
 
 pub mod admin;
+pub mod catalog;
 pub mod clusters;
 pub mod dbfs;
 pub mod identity;
@@ -23,4 +24,5 @@ pub fn routes() -> Router<AppState> {
         .merge(secrets::routes())
         .merge(dbfs::routes())
         .merge(warehouses::routes())
+        .merge(catalog::routes())
 }
