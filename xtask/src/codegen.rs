@@ -21,14 +21,23 @@ const KEYWORDS: &[&str] = &[
 
 /// Operations whose official behaviour is a hand-written helper (in
 /// `service/helpers/`): the generated call is kept as `<op>_page`.
-pub const HELPER_OWNED: &[(&str, &str, &str)] = &[("jobs", "jobs", "get"), ("jobs", "jobs", "get_run")];
+pub const HELPER_OWNED: &[(&str, &str, &str, &str)] = &[
+    ("jobs", "jobs", "get", "get_page"),
+    ("jobs", "jobs", "get_run", "get_run_page"),
+    ("jobs", "jobs", "list", "list_raw"),
+    ("jobs", "jobs", "list_runs", "list_runs_raw"),
+];
+
+/// The helper-owned operation's generated name, if it is one.
+pub fn helper_rename(pkg: &str, service: &str, op: &str) -> Option<&'static str> {
+    HELPER_OWNED.iter().find(|(p, s, o, _)| *p == pkg && *s == service && *o == op).map(|(.., renamed)| *renamed)
+}
 
 /// The generated method name of an operation.
 fn method_name(pkg: &str, service: &Service, op: &Operation) -> String {
-    if HELPER_OWNED.contains(&(pkg, service.name.as_str(), op.name.as_str())) {
-        format!("{}_page", op.name)
-    } else {
-        ident(&op.name)
+    match helper_rename(pkg, &service.name, &op.name) {
+        Some(renamed) => renamed.to_string(),
+        None => ident(&op.name),
     }
 }
 

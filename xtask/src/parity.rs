@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::codegen::{generated_method, HELPER_OWNED};
+use crate::codegen::{generated_method, helper_rename};
 use crate::model::Model;
 
 /// Official hand-written helpers (Python `mixins/`, Go `*_ext_api.go`):
@@ -41,13 +41,13 @@ pub const HELPERS: &[(&str, &str, &str)] = &[
         "single request each; multipart is a gap",
     ),
     ("StatementExecutionExt.execute_and_wait", "sql::StatementExecutionApi::execute_and_wait", ""),
-    ("Libraries update-and-wait (Go)", "-", "gap: planned"),
+    ("Libraries update-and-wait (Go)", "compute::LibrariesApi::update_and_wait", ""),
     (
         "CommandExecutor (Go) / command execution",
         "compute::CommandExecutionApi::{create_and_wait, execute_and_wait}",
         "generated waiters; a one-call executor is planned",
     ),
-    ("SCIM name-to-id maps (Go)", "-", "gap: planned"),
+    ("SCIM name-to-id maps (Go)", "iam::UsersApi::user_name_to_id_map, iam::GroupsApi::display_name_to_id_map, iam::ServicePrincipalsApi::display_name_to_id_map", ""),
     ("SharesExt.list", "sharing::SharesApi::list", "generated pagination"),
     ("ServingEndpointsExt.get_open_ai_client / http_request", "-", "gap: Python-specific clients"),
     ("SandboxExt.execute_command / connect_command", "-", "gap: gRPC sandbox protocol"),
@@ -90,9 +90,9 @@ pub fn render(model: &Model) -> String {
         for s in &p.services {
             for op in &s.operations {
                 let method = generated_method(pkg, s, op);
-                let owned = HELPER_OWNED.contains(&(pkg.as_str(), s.name.as_str(), op.name.as_str()));
+                let owned = helper_rename(pkg, &s.name, &op.name).is_some();
                 let item =
-                    if owned { format!("`{}` (helper; raw page: `{method}`)", op.name) } else { format!("`{method}`") };
+                    if owned { format!("`{}` (helper; raw: `{method}`)", op.name) } else { format!("`{method}`") };
                 let _ = writeln!(out, "| {pkg} | {} | {} | `{} {}` | {item} |", s.name, op.name, op.method, op.path);
             }
         }

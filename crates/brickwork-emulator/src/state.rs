@@ -8,7 +8,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::services::{catalog, clusters, dbfs, jobs, secrets, warehouses, workspace};
+use crate::services::{catalog, clusters, dbfs, jobs, libraries, secrets, warehouses, workspace};
 use crate::settings::Settings;
 
 /// Milliseconds since the epoch, as Databricks timestamps are.
@@ -66,6 +66,7 @@ pub struct World {
     pub files: dbfs::FileStore,
     pub warehouses: warehouses::Warehouses,
     pub catalog: catalog::Catalog,
+    pub libraries: libraries::Libraries,
     next_id: i64,
 }
 
@@ -80,6 +81,7 @@ impl World {
             files: dbfs::FileStore::default(),
             warehouses: warehouses::Warehouses::default(),
             catalog: catalog::Catalog::default(),
+            libraries: libraries::Libraries::default(),
             next_id: 1000,
             settings: settings.clone(),
         };

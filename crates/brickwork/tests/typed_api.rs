@@ -424,3 +424,67 @@ async fn files_api_embeds_absolute_paths_and_streams_raw_bytes() {
     let down = w.files().download(&FilesDownloadRequest { file_path: Some(path.into()) }).await.expect("download");
     assert_eq!(down.bytes().as_ref(), b"a,b\n1,2\n");
 }
+
+mod more_helpers {
+    use super::*;
+    use brickwork::service::compute::{Library, LibraryInstallStatus, PythonPyPiLibrary};
+    use brickwork::service::iam::UsersListRequest;
+    use brickwork::service::jobs::{JobsListRequest, SparkJarTask};
+
+    #[tokio::test]
+    async fn list_with_expand_tasks_completes_truncated_jobs() {
+        let (_emulator, w) = workspace(fast()).await;
+        let tasks: Vec<Task> = (0..150)
+            .map(|i| Task {
+                task_key: Some(format!("t{i:03}")),
+                existing_cluster_id: Some("c".into()),
+                spark_jar_task: Some(SparkJarTask { main_class_name: Some("M".into()), ..Default::default() }),
+                ..Default::default()
+            })
+            .collect();
+        w.jobs()
+            .create(&JobsCreateRequest { name: Some("wide".into()), tasks, ..Default::default() })
+            .await
+            .expect("create");
+        let request = JobsListRequest { expand_tasks: Some(true), ..Default::default() };
+        let raw = w.jobs().list_raw(request.clone()).all().await.expect("raw");
+        assert_eq!(raw[0].settings.as_ref().map(|s| s.tasks.len()), Some(100), "the server cuts at 100");
+        assert_eq!(raw[0].has_more, Some(true));
+        let full = w.jobs().list(request).all().await.expect("expanded");
+        assert_eq!(full[0].settings.as_ref().map(|s| s.tasks.len()), Some(150));
+        assert_eq!(full[0].has_more, None);
+    }
+
+    #[tokio::test]
+    async fn user_name_to_id_map() {
+        let (_emulator, w) = workspace(fast().user("analyst@example.com", "analyst-token")).await;
+        let map = w.users().user_name_to_id_map(UsersListRequest::default()).await.expect("map");
+        assert_eq!(
+            map.keys().map(String::as_str).collect::<Vec<_>>(),
+            vec!["admin@example.com", "analyst@example.com"]
+        );
+        assert!(map.values().all(|id| id.parse::<i64>().is_ok()));
+    }
+
+    #[tokio::test]
+    async fn libraries_update_and_wait() {
+        let (_emulator, w) = workspace(fast()).await;
+        let cluster = w.clusters().create_and_wait(&cluster_request("libs"), quick()).await.expect("cluster");
+        let id = cluster.cluster_id.expect("id");
+        let pypi = |name: &str| Library {
+            pypi: Some(PythonPyPiLibrary { package: Some(name.into()), ..Default::default() }),
+            ..Default::default()
+        };
+        let statuses =
+            w.libraries().update_and_wait(&id, vec![pypi("requests")], vec![], quick()).await.expect("installed");
+        assert_eq!(statuses[0].status, Some(LibraryInstallStatus::Installed));
+        let err =
+            w.libraries().update_and_wait(&id, vec![pypi("fail-nope")], vec![], quick()).await.expect_err("fails");
+        assert_eq!(err.kind(), ErrorKind::OperationFailed);
+        assert!(err.message().contains("could not find a version"), "{}", err.message());
+        let after =
+            w.libraries().update_and_wait(&id, vec![], vec![pypi("requests")], quick()).await.expect("uninstall");
+        let requests = after.iter().find(|s| s.library == Some(pypi("requests"))).and_then(|s| s.status.clone());
+        assert_eq!(requests, Some(LibraryInstallStatus::UninstallOnRestart));
+    }
+}

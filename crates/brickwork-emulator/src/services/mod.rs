@@ -6,6 +6,7 @@ pub mod clusters;
 pub mod dbfs;
 pub mod identity;
 pub mod jobs;
+pub mod libraries;
 pub mod secrets;
 pub mod warehouses;
 pub mod workspace;
@@ -25,4 +26,5 @@ pub fn routes() -> Router<AppState> {
         .merge(dbfs::routes())
         .merge(warehouses::routes())
         .merge(catalog::routes())
+        .merge(libraries::routes())
 }

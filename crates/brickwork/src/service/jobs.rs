@@ -3763,7 +3763,7 @@ pub struct JobsGetRunOutputRequest {
     pub run_id: ::std::option::Option<i64>,
 }
 
-/// Parameters of [`JobsApi::list`].
+/// Parameters of [`JobsApi::list_raw`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobsListRequest {
@@ -3785,7 +3785,7 @@ pub struct JobsListRequest {
     pub page_token: ::std::option::Option<::std::string::String>,
 }
 
-/// Parameters of [`JobsApi::list_runs`].
+/// Parameters of [`JobsApi::list_runs_raw`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobsListRunsRequest {
@@ -4217,7 +4217,7 @@ impl JobsApi {
     }
 
     /// `GET /api/2.2/jobs/list` ([API reference](https://docs.databricks.com/api/workspace/jobs/list)).
-    pub fn list(&self, request: JobsListRequest) -> crate::service::Paginator<BaseJob> {
+    pub fn list_raw(&self, request: JobsListRequest) -> crate::service::Paginator<BaseJob> {
         static OP: rt::Operation = rt::Operation {
             method: "GET",
             path: "/api/2.2/jobs/list",
@@ -4235,7 +4235,7 @@ impl JobsApi {
     }
 
     /// `GET /api/2.2/jobs/runs/list` ([API reference](https://docs.databricks.com/api/workspace/jobs/listruns)).
-    pub fn list_runs(&self, request: JobsListRunsRequest) -> crate::service::Paginator<BaseRun> {
+    pub fn list_runs_raw(&self, request: JobsListRunsRequest) -> crate::service::Paginator<BaseRun> {
         static OP: rt::Operation = rt::Operation {
             method: "GET",
             path: "/api/2.2/jobs/runs/list",

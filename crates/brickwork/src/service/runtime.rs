@@ -186,6 +186,11 @@ impl<T> std::fmt::Debug for Paginator<T> {
 }
 
 impl<T: Send + 'static> Paginator<T> {
+    /// Wrap any stream of items (used by helpers that post-process pages).
+    pub fn from_stream(stream: impl Stream<Item = Result<T>> + Send + 'static) -> Self {
+        Paginator { inner: Box::pin(stream) }
+    }
+
     /// Read every page and collect the items (stops at the first error).
     pub async fn all(self) -> Result<Vec<T>> {
         use futures::TryStreamExt;

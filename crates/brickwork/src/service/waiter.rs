@@ -92,6 +92,26 @@ impl<T> WaitOptions<T> {
     }
 }
 
+impl<T> WaitOptions<T> {
+    /// The configured timeout.
+    pub fn timeout_duration(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Tell the progress callback, if any.
+    pub(crate) fn report(&self, value: &T) {
+        if let Some(callback) = &self.on_progress {
+            callback(value);
+        }
+    }
+
+    /// Sleep before poll `attempt + 1`: linear steps, capped, with jitter.
+    pub(crate) fn backoff(&self, attempt: u32) -> Duration {
+        let step = self.initial_interval.saturating_mul(attempt).min(self.max_interval);
+        step + step.mul_f64(0.1 * fastrand::f64())
+    }
+}
+
 fn text_at(value: &Value, path: &[&str]) -> Option<String> {
     let mut current = value;
     for key in path {
@@ -131,12 +151,8 @@ where
                 last(),
             ));
         }
-        if let Some(callback) = &options.on_progress {
-            callback(&value);
-        }
-        let step = options.initial_interval.saturating_mul(attempt).min(options.max_interval);
-        let jitter = step.mul_f64(0.1 * fastrand::f64());
-        let sleep = step + jitter;
+        options.report(&value);
+        let sleep = options.backoff(attempt);
         if Instant::now() + sleep > deadline {
             let detail = message.as_deref().unwrap_or("no message");
             return Err(Error::new(

@@ -2,8 +2,12 @@
 
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, ErrorKind};
-use crate::service::compute::{ClusterDetails, ClustersApi, ClustersGetRequest, ClustersStartRequest, NodeType, State};
+use crate::error::{Error, ErrorKind, OperationState};
+use crate::service::compute::{
+    ClusterDetails, ClustersApi, ClustersGetRequest, ClustersStartRequest, LibrariesApi, LibrariesClusterStatusRequest,
+    LibrariesInstallRequest, LibrariesUninstallRequest, Library, LibraryFullStatus, LibraryInstallStatus, NodeType,
+    State,
+};
 use crate::service::WaitOptions;
 use crate::Result;
 
@@ -163,4 +167,65 @@ impl ClustersApi {
 
 fn start(cluster_id: &str) -> ClustersStartRequest {
     ClustersStartRequest { cluster_id: Some(cluster_id.to_string()) }
+}
+
+impl LibrariesApi {
+    /// Install and uninstall libraries on a cluster, then wait until every
+    /// library asked for is final (INSTALLED, SKIPPED, UNINSTALL_ON_RESTART,
+    /// ...). A library that FAILED is an `OperationFailed` error naming it,
+    /// with the server's messages. Returns the cluster's statuses.
+    pub async fn update_and_wait(
+        &self,
+        cluster_id: &str,
+        install: Vec<Library>,
+        uninstall: Vec<Library>,
+        options: WaitOptions<Vec<LibraryFullStatus>>,
+    ) -> Result<Vec<LibraryFullStatus>> {
+        let watched: Vec<Library> = install.iter().chain(uninstall.iter()).cloned().collect();
+        if !install.is_empty() {
+            let request = LibrariesInstallRequest { cluster_id: Some(cluster_id.to_string()), libraries: install };
+            self.install(&request).await?;
+        }
+        if !uninstall.is_empty() {
+            let request = LibrariesUninstallRequest { cluster_id: Some(cluster_id.to_string()), libraries: uninstall };
+            self.uninstall(&request).await?;
+        }
+        let deadline = std::time::Instant::now() + options.timeout_duration();
+        let mut attempt = 1u32;
+        loop {
+            let status: Vec<LibraryFullStatus> = self
+                .cluster_status(LibrariesClusterStatusRequest { cluster_id: Some(cluster_id.to_string()) })
+                .all()
+                .await?;
+            let ours: Vec<&LibraryFullStatus> =
+                status.iter().filter(|s| s.library.as_ref().is_some_and(|l| watched.contains(l))).collect();
+            if let Some(failed) = ours.iter().find(|s| s.status == Some(LibraryInstallStatus::Failed)) {
+                let message = failed.messages.join("; ");
+                return Err(Error::operation_failed(
+                    format!("library {:?} failed to install on {cluster_id}: {message}", failed.library),
+                    OperationState { state: "FAILED".into(), message: Some(message) },
+                ));
+            }
+            let pending = |s: &&&LibraryFullStatus| {
+                matches!(
+                    s.status,
+                    Some(
+                        LibraryInstallStatus::Pending
+                            | LibraryInstallStatus::Resolving
+                            | LibraryInstallStatus::Installing
+                    ) | None
+                )
+            };
+            if !ours.iter().any(|s| pending(&s)) {
+                return Ok(status);
+            }
+            options.report(&status);
+            let sleep = options.backoff(attempt);
+            if std::time::Instant::now() + sleep > deadline {
+                return Err(Error::new(ErrorKind::Timeout, format!("libraries on {cluster_id} are still installing")));
+            }
+            tokio::time::sleep(sleep).await;
+            attempt += 1;
+        }
+    }
 }

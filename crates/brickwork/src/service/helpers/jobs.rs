@@ -1,7 +1,13 @@
 //! Jobs 2.2 reads cut arrays at 100 items; these follow `next_page_token`
-//! and merge the pages, as the official SDKs' `get` and `get_run` do.
+//! and merge the pages, as the official SDKs' `get`, `get_run`, `list` and
+//! `list_runs` do.
 
-use crate::service::jobs::{Job, JobsApi, JobsGetRequest, JobsGetRunRequest, Run};
+use futures::StreamExt;
+
+use crate::service::jobs::{
+    BaseJob, BaseRun, Job, JobsApi, JobsGetRequest, JobsGetRunRequest, JobsListRequest, JobsListRunsRequest, Run,
+};
+use crate::service::Paginator;
 use crate::Result;
 
 impl JobsApi {
@@ -39,6 +45,61 @@ impl JobsApi {
             run.job_parameters.extend(page.job_parameters);
             run.repair_history.extend(page.repair_history);
             run.next_page_token = page.next_page_token;
+        }
+        run.has_more = None;
+        Ok(run)
+    }
+
+    /// `jobs/list`; with `expand_tasks`, a job whose arrays were cut at 100
+    /// is completed with a `get`, so every item carries all its tasks.
+    pub fn list(&self, request: JobsListRequest) -> Paginator<BaseJob> {
+        let expand = request.expand_tasks == Some(true);
+        let raw = self.list_raw(request);
+        if !expand {
+            return raw;
+        }
+        let jobs = self.clone();
+        Paginator::from_stream(raw.then(move |item| {
+            let jobs = jobs.clone();
+            async move { jobs.complete_job(item?).await }
+        }))
+    }
+
+    async fn complete_job(&self, mut job: BaseJob) -> Result<BaseJob> {
+        if job.has_more == Some(true) {
+            let full = self.get(&JobsGetRequest { job_id: job.job_id, ..Default::default() }).await?;
+            if let (Some(settings), Some(complete)) = (job.settings.as_mut(), full.settings) {
+                settings.tasks = complete.tasks;
+                settings.job_clusters = complete.job_clusters;
+                settings.parameters = complete.parameters;
+                settings.environments = complete.environments;
+            }
+        }
+        job.has_more = None;
+        Ok(job)
+    }
+
+    /// `jobs/runs/list`; with `expand_tasks`, truncated runs are completed with `get_run`.
+    pub fn list_runs(&self, request: JobsListRunsRequest) -> Paginator<BaseRun> {
+        let expand = request.expand_tasks == Some(true);
+        let raw = self.list_runs_raw(request);
+        if !expand {
+            return raw;
+        }
+        let jobs = self.clone();
+        Paginator::from_stream(raw.then(move |item| {
+            let jobs = jobs.clone();
+            async move { jobs.complete_run(item?).await }
+        }))
+    }
+
+    async fn complete_run(&self, mut run: BaseRun) -> Result<BaseRun> {
+        if run.has_more == Some(true) {
+            let full = self.get_run(&JobsGetRunRequest { run_id: run.run_id, ..Default::default() }).await?;
+            run.tasks = full.tasks;
+            run.job_clusters = full.job_clusters;
+            run.job_parameters = full.job_parameters;
+            run.repair_history = full.repair_history;
         }
         run.has_more = None;
         Ok(run)

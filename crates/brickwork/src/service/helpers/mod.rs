@@ -7,6 +7,8 @@
 mod compute;
 #[cfg(feature = "files")]
 mod files;
+#[cfg(feature = "iam")]
+mod iam;
 #[cfg(feature = "jobs")]
 mod jobs;
 #[cfg(feature = "sql")]
