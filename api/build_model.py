@@ -185,7 +185,8 @@ def extract_waiter(fn):
         for node in ast.walk(fn):
             if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == name:
                 elts = node.value.elts if isinstance(node.value, ast.Tuple) else [node.value]
-                return [e.attr for e in elts if isinstance(e, ast.Attribute)]
+                # `State.RUNNING`: resolved to the wire value once enums are known.
+                return [{"enum": ast.unparse(e.value), "member": e.attr} for e in elts if isinstance(e, ast.Attribute)]
         return []
     poll, status_path, message_path = None, None, None
     for node in ast.walk(fn):
@@ -399,6 +400,13 @@ def main():
             names = sorted({b["accessor"] for b in bound if b["accessor"] and b["level"] == level})
             services.append({"name": name, "class": cls.name, "level": level, "accessors": names, "operations": ops,
                              "skipped": skipped})
+        wires = {(e["name"], v["name"]): v["wire"] for e in enums for v in e["values"]}
+        for svc in services:
+            for op in svc["operations"]:
+                w = op.get("waiter")
+                if w:
+                    for key in ("target", "failure"):
+                        w[key] = [wires.get((st["enum"].split(".")[-1], st["member"]), st["member"]) for st in w.get(key, [])]
         packages[pkg] = {"services": services, "types": types, "enums": enums}
     model = {"source": {"package": "databricks-sdk", "version": version}, "packages": packages}
     json.dump(model, sys.stdout, indent=1, sort_keys=True)

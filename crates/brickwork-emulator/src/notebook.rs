@@ -51,6 +51,24 @@ pub fn run(source: &str, parameters: &BTreeMap<String, String>) -> Outcome {
     Outcome::Exit(None)
 }
 
+/// Run a command (API 1.2): the text of its top-level `print(...)` calls, or
+/// the error of its first `raise`.
+pub fn command(source: &str) -> Result<String, String> {
+    let mut printed = Vec::new();
+    for line in source.lines() {
+        let stmt = line.trim();
+        if stmt.is_empty() || stmt.starts_with('#') || line.starts_with(char::is_whitespace) {
+            continue;
+        }
+        if let Some(args) = call_args(stmt, "print") {
+            printed.push(value_of(args, &BTreeMap::new()));
+        } else if let Some(rest) = stmt.strip_prefix("raise ") {
+            return Err(raised(rest.trim(), &BTreeMap::new()));
+        }
+    }
+    Ok(printed.join("\n"))
+}
+
 /// The argument text of `name(...)` when `stmt` is such a call.
 fn call_args<'a>(stmt: &'a str, name: &str) -> Option<&'a str> {
     let rest = stmt.strip_prefix(name)?.trim_start().strip_prefix('(')?;
@@ -140,6 +158,12 @@ mod tests {
         assert_eq!(run("dbutils.notebook.exit(7)", &params(&[])), Outcome::Exit(Some("7".into())));
         let src = "dbutils.notebook.exit('rows=' + \"4\" + dbutils.widgets.get('n'))";
         assert_eq!(run(src, &params(&[("n", "2")])), Outcome::Exit(Some("rows=42".into())));
+    }
+
+    #[test]
+    fn commands() {
+        assert_eq!(command("print('a')\nx = 1\nprint(\"b\" + 'c')"), Ok("a\nbc".to_string()));
+        assert_eq!(command("print(1)\nraise ValueError('no')"), Err("ValueError: no".to_string()));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::services::{catalog, clusters, dbfs, jobs, libraries, secrets, warehouses, workspace};
+use crate::services::{catalog, clusters, commands, dbfs, jobs, libraries, secrets, warehouses, workspace};
 use crate::settings::Settings;
 
 /// Milliseconds since the epoch, as Databricks timestamps are.
@@ -67,6 +67,7 @@ pub struct World {
     pub warehouses: warehouses::Warehouses,
     pub catalog: catalog::Catalog,
     pub libraries: libraries::Libraries,
+    pub commands: commands::Commands,
     next_id: i64,
 }
 
@@ -82,6 +83,7 @@ impl World {
             warehouses: warehouses::Warehouses::default(),
             catalog: catalog::Catalog::default(),
             libraries: libraries::Libraries::default(),
+            commands: commands::Commands::default(),
             next_id: 1000,
             settings: settings.clone(),
         };

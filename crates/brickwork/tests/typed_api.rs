@@ -488,3 +488,24 @@ mod more_helpers {
         assert_eq!(requests, Some(LibraryInstallStatus::UninstallOnRestart));
     }
 }
+
+#[tokio::test]
+async fn run_command_executes_in_a_context_and_types_errors() {
+    use brickwork::service::compute::Language;
+    let (_emulator, w) = workspace(fast()).await;
+    let cluster = w.clusters().create_and_wait(&cluster_request("cmd"), quick()).await.expect("cluster");
+    let id = cluster.cluster_id.expect("id");
+    let results = w
+        .command_execution()
+        .run_command(&id, Language::Python, "print('hello')\nprint(6 * 7)", quick())
+        .await
+        .expect("runs");
+    assert_eq!(results.data, Some(json!("hello\n6 * 7")));
+    let err = w
+        .command_execution()
+        .run_command(&id, Language::Python, "raise ZeroDivisionError('x')", quick())
+        .await
+        .expect_err("fails");
+    assert_eq!(err.kind(), ErrorKind::OperationFailed);
+    assert!(err.message().contains("ZeroDivisionError: x"), "{}", err.message());
+}

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod catalog;
 pub mod clusters;
+pub mod commands;
 pub mod dbfs;
 pub mod identity;
 pub mod jobs;
@@ -27,4 +28,5 @@ pub fn routes() -> Router<AppState> {
         .merge(warehouses::routes())
         .merge(catalog::routes())
         .merge(libraries::routes())
+        .merge(commands::routes())
 }

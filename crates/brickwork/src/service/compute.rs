@@ -4057,7 +4057,7 @@ impl CommandExecutionApi {
         crate::service::runtime::call_unit(&self.client, &OP, request).await
     }
 
-    /// Poll `command_status` until the state is one of ["CANCELLED"] (fails on ["ERROR"]).
+    /// Poll `command_status` until the state is one of ["Cancelled"] (fails on ["Error"]).
     pub async fn wait_command_status_command_execution_cancelled(
         &self,
         cluster_id: ::std::string::String,
@@ -4073,8 +4073,8 @@ impl CommandExecutionApi {
         };
         static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
             what: "command_execution",
-            target: &["CANCELLED"],
-            failure: &["ERROR"],
+            target: &["Cancelled"],
+            failure: &["Error"],
             status_path: &["status"],
             message_path: &["results", "cause"],
         };
@@ -4136,7 +4136,7 @@ impl CommandExecutionApi {
         crate::service::runtime::call(&self.client, &OP, request).await
     }
 
-    /// Poll `context_status` until the state is one of ["RUNNING"] (fails on ["ERROR"]).
+    /// Poll `context_status` until the state is one of ["Running"] (fails on ["Error"]).
     pub async fn wait_context_status_command_execution_running(
         &self,
         cluster_id: ::std::string::String,
@@ -4150,8 +4150,8 @@ impl CommandExecutionApi {
         };
         static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
             what: "command_execution",
-            target: &["RUNNING"],
-            failure: &["ERROR"],
+            target: &["Running"],
+            failure: &["Error"],
             status_path: &["status"],
             message_path: &[],
         };
@@ -4194,7 +4194,7 @@ impl CommandExecutionApi {
         crate::service::runtime::call(&self.client, &OP, request).await
     }
 
-    /// Poll `command_status` until the state is one of ["FINISHED", "ERROR"] (fails on ["CANCELLED", "CANCELLING"]).
+    /// Poll `command_status` until the state is one of ["Finished", "Error"] (fails on ["Cancelled", "Cancelling"]).
     pub async fn wait_command_status_command_execution_finished_or_error(
         &self,
         cluster_id: ::std::string::String,
@@ -4210,8 +4210,8 @@ impl CommandExecutionApi {
         };
         static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
             what: "command_execution",
-            target: &["FINISHED", "ERROR"],
-            failure: &["CANCELLED", "CANCELLING"],
+            target: &["Finished", "Error"],
+            failure: &["Cancelled", "Cancelling"],
             status_path: &["status"],
             message_path: &[],
         };

@@ -93,6 +93,16 @@ impl<T> WaitOptions<T> {
 }
 
 impl<T> WaitOptions<T> {
+    /// The same timing for another kind of value (no callback).
+    pub fn same_timing<U>(&self) -> WaitOptions<U> {
+        WaitOptions {
+            timeout: self.timeout,
+            initial_interval: self.initial_interval,
+            max_interval: self.max_interval,
+            on_progress: None,
+        }
+    }
+
     /// The configured timeout.
     pub fn timeout_duration(&self) -> Duration {
         self.timeout

@@ -4,9 +4,10 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind, OperationState};
 use crate::service::compute::{
-    ClusterDetails, ClustersApi, ClustersGetRequest, ClustersStartRequest, LibrariesApi, LibrariesClusterStatusRequest,
-    LibrariesInstallRequest, LibrariesUninstallRequest, Library, LibraryFullStatus, LibraryInstallStatus, NodeType,
-    State,
+    ClusterDetails, ClustersApi, ClustersGetRequest, ClustersStartRequest, CommandExecutionApi,
+    CommandExecutionCreateRequest, CommandExecutionDestroyRequest, CommandExecutionExecuteRequest,
+    CommandStatusResponse, Language, LibrariesApi, LibrariesClusterStatusRequest, LibrariesInstallRequest,
+    LibrariesUninstallRequest, Library, LibraryFullStatus, LibraryInstallStatus, NodeType, ResultType, Results, State,
 };
 use crate::service::WaitOptions;
 use crate::Result;
@@ -227,5 +228,46 @@ impl LibrariesApi {
             tokio::time::sleep(sleep).await;
             attempt += 1;
         }
+    }
+}
+
+impl CommandExecutionApi {
+    /// Run one command on a running cluster: create an execution context,
+    /// execute, wait, and destroy the context (also on failure). A command
+    /// that errors is an `OperationFailed` error with its summary.
+    pub async fn run_command(
+        &self,
+        cluster_id: &str,
+        language: Language,
+        command: &str,
+        options: WaitOptions<CommandStatusResponse>,
+    ) -> Result<Results> {
+        let create = CommandExecutionCreateRequest {
+            cluster_id: Some(cluster_id.to_string()),
+            language: Some(language.clone()),
+        };
+        let context = self.create_and_wait(&create, options.same_timing()).await?;
+        let context_id = context.id.ok_or_else(|| Error::decode("contexts/status returned no id"))?;
+        let execute = CommandExecutionExecuteRequest {
+            cluster_id: Some(cluster_id.to_string()),
+            context_id: Some(context_id.clone()),
+            language: Some(language),
+            command: Some(command.to_string()),
+        };
+        let outcome = self.execute_and_wait(&execute, options).await;
+        let destroy =
+            CommandExecutionDestroyRequest { cluster_id: Some(cluster_id.to_string()), context_id: Some(context_id) };
+        if let Err(e) = self.destroy(&destroy).await {
+            tracing::warn!("could not destroy execution context on {cluster_id}: {e}");
+        }
+        let results = outcome?.results.unwrap_or_default();
+        if results.result_type == Some(ResultType::Error) {
+            let summary = results.summary.clone().or_else(|| results.cause.clone()).unwrap_or_default();
+            return Err(Error::operation_failed(
+                format!("command failed on {cluster_id}: {summary}"),
+                OperationState { state: "Error".into(), message: Some(summary) },
+            ));
+        }
+        Ok(results)
     }
 }

@@ -1,0 +1,147 @@
+//! Command execution (API 1.2): execution contexts on a running cluster and
+//! commands run in them. Commands are interpreted like notebooks: the
+//! output is what top-level `print(...)` calls print; a `raise` is an error.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use crate::api::{empty, required_str, ApiError, ApiResult, Body, Params};
+use crate::ids;
+use crate::notebook;
+use crate::services::clusters::ClusterState;
+use crate::state::{AppState, World};
+
+#[derive(Debug, Clone)]
+struct Command {
+    source: String,
+    started: Instant,
+    cancelled: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Context {
+    cluster_id: String,
+    created: Instant,
+    commands: BTreeMap<String, Command>,
+}
+
+/// Contexts by id.
+#[derive(Debug, Default)]
+pub struct Commands {
+    contexts: BTreeMap<String, Context>,
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/1.2/contexts/create", post(create_context))
+        .route("/api/1.2/contexts/status", get(context_status))
+        .route("/api/1.2/contexts/destroy", post(destroy_context))
+        .route("/api/1.2/commands/execute", post(execute))
+        .route("/api/1.2/commands/status", get(command_status))
+        .route("/api/1.2/commands/cancel", post(cancel))
+}
+
+fn context<'a>(w: &'a mut World, cluster_id: &str, context_id: &str) -> ApiResult<&'a mut Context> {
+    w.commands
+        .contexts
+        .get_mut(context_id)
+        .filter(|c| c.cluster_id == cluster_id)
+        .ok_or_else(|| ApiError::invalid(format!("Context {context_id} does not exist on cluster {cluster_id}.")))
+}
+
+async fn create_context(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+    let cluster_id = required_str(&body, "clusterId")?.to_string();
+    s.with(|w| {
+        let cluster = w.clusters.get_mut(&cluster_id)?;
+        if cluster.state != ClusterState::Running {
+            return Err(ApiError::invalid_state(format!("Cluster {cluster_id} is not running.")));
+        }
+        cluster.touch();
+        let id = ids::hex16();
+        w.commands
+            .contexts
+            .insert(id.clone(), Context { cluster_id, created: Instant::now(), commands: BTreeMap::new() });
+        Ok(Json(json!({"id": id})))
+    })
+}
+
+async fn context_status(State(s): State<AppState>, params: Params) -> ApiResult {
+    let (cluster_id, context_id) =
+        (params.required("clusterId")?.to_string(), params.required("contextId")?.to_string());
+    let delay = s.settings.transition_delay();
+    s.with(|w| {
+        let ctx = context(w, &cluster_id, &context_id)?;
+        let status = if ctx.created.elapsed() < delay { "Pending" } else { "Running" };
+        Ok(Json(json!({"id": context_id, "status": status})))
+    })
+}
+
+async fn destroy_context(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+    let (cluster_id, context_id) =
+        (required_str(&body, "clusterId")?.to_string(), required_str(&body, "contextId")?.to_string());
+    s.with(|w| {
+        context(w, &cluster_id, &context_id)?;
+        w.commands.contexts.remove(&context_id);
+        Ok::<_, ApiError>(())
+    })?;
+    empty()
+}
+
+async fn execute(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+    let cluster_id = required_str(&body, "clusterId")?.to_string();
+    let context_id = required_str(&body, "contextId")?.to_string();
+    let source = required_str(&body, "command")?.to_string();
+    s.with(|w| {
+        if let Ok(cluster) = w.clusters.get_mut(&cluster_id) {
+            cluster.touch();
+        }
+        let ctx = context(w, &cluster_id, &context_id)?;
+        let id = ids::hex16();
+        ctx.commands.insert(id.clone(), Command { source, started: Instant::now(), cancelled: false });
+        Ok(Json(json!({"id": id})))
+    })
+}
+
+async fn command_status(State(s): State<AppState>, params: Params) -> ApiResult {
+    let cluster_id = params.required("clusterId")?.to_string();
+    let context_id = params.required("contextId")?.to_string();
+    let command_id = params.required("commandId")?.to_string();
+    let duration = s.settings.task_duration();
+    s.with(|w| {
+        let ctx = context(w, &cluster_id, &context_id)?;
+        let cmd = ctx.commands.get(&command_id).ok_or_else(|| ApiError::invalid(format!("Command {command_id} does not exist.")))?;
+        let out = if cmd.cancelled {
+            json!({"id": command_id, "status": "Cancelled"})
+        } else if cmd.started.elapsed() < duration {
+            json!({"id": command_id, "status": "Running"})
+        } else {
+            match notebook::command(&cmd.source) {
+                Ok(text) => json!({"id": command_id, "status": "Finished", "results": {"resultType": "text", "data": text}}),
+                Err(error) => json!({"id": command_id, "status": "Error",
+                    "results": {"resultType": "error", "summary": error, "cause": format!("---------------------------------------------------------------------------\n{error}")}}),
+            }
+        };
+        Ok(Json(out))
+    })
+}
+
+async fn cancel(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult {
+    let cluster_id = required_str(&body, "clusterId")?.to_string();
+    let context_id = required_str(&body, "contextId")?.to_string();
+    let command_id = required_str(&body, "commandId")?.to_string();
+    s.with(|w| {
+        let ctx = context(w, &cluster_id, &context_id)?;
+        let cmd = ctx
+            .commands
+            .get_mut(&command_id)
+            .ok_or_else(|| ApiError::invalid(format!("Command {command_id} does not exist.")))?;
+        cmd.cancelled = true;
+        Ok::<_, ApiError>(())
+    })?;
+    empty()
+}
