@@ -20,6 +20,8 @@ pub mod auth;
 mod client;
 pub mod config;
 pub mod error;
+#[cfg(all(feature = "compute", feature = "jobs", feature = "iam"))]
+pub mod patterns;
 pub mod service;
 pub mod transport;
 

@@ -1,0 +1,230 @@
+//! Cluster lifecycle guards.
+//!
+//! - [`managed_cluster`]: make sure an existing cluster runs, use it, leave it
+//!   running (or terminate it when asked).
+//! - [`ephemeral_cluster`]: create a cluster, use it, and always permanently
+//!   delete it: after success, error or panic of the body, and when the whole
+//!   future is dropped (a timeout, a cancelled task). Rust has no async
+//!   `Drop`, so a drop guard hands the delete to a background task on the
+//!   runtime; the normal path awaits the delete and reports its errors.
+//!   [`wait_for_background_cleanups`] lets a program wait for those tasks
+//!   before it exits.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use futures::FutureExt;
+use tokio::task::JoinHandle;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::service::compute::{
+    ClusterDetails, ClustersApi, ClustersCreateRequest, ClustersDeleteRequest, ClustersGetRequest, ClustersListRequest,
+    ClustersPermanentDeleteRequest,
+};
+use crate::service::{WaitOptions, WorkspaceClient};
+
+/// Tag that marks clusters created by [`ephemeral_cluster`], with a per-guard token.
+pub const EPHEMERAL_TAG: &str = "brickwork-ephemeral";
+/// Auto-termination set on ephemeral clusters that have none: a safety net
+/// should every cleanup fail.
+pub const DEFAULT_AUTOTERMINATION_MINUTES: i64 = 30;
+
+const CLEANUP_ATTEMPTS: u32 = 6;
+
+static BACKGROUND: Mutex<Vec<JoinHandle<()>>> = Mutex::new(Vec::new());
+
+/// Wait for cleanups handed to background tasks by dropped guards.
+pub async fn wait_for_background_cleanups() {
+    loop {
+        let pending: Vec<JoinHandle<()>> = std::mem::take(&mut *BACKGROUND.lock().unwrap_or_else(|p| p.into_inner()));
+        if pending.is_empty() {
+            return;
+        }
+        for handle in pending {
+            let _ = handle.await;
+        }
+    }
+}
+
+/// Options of [`managed_cluster`].
+#[derive(Debug, Clone, Default)]
+pub struct ManagedOptions {
+    /// Terminate the cluster after the body (default: leave it running).
+    pub terminate_after: bool,
+    /// How to wait for RUNNING.
+    pub wait: WaitOptions<ClusterDetails>,
+}
+
+/// Run `body` on the existing cluster `cluster_id`, started if needed
+/// (TERMINATED: start; TERMINATING: wait, then start; PENDING, RESTARTING,
+/// RESIZING: wait; ERROR: fail).
+pub async fn managed_cluster<T, F, Fut>(
+    w: &WorkspaceClient,
+    cluster_id: &str,
+    options: ManagedOptions,
+    body: F,
+) -> Result<T>
+where
+    F: FnOnce(ClusterDetails) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let clusters = w.clusters();
+    clusters.ensure_cluster_is_running(cluster_id, options.wait.clone()).await?;
+    let details = clusters.get(&ClustersGetRequest { cluster_id: Some(cluster_id.to_string()) }).await?;
+    let outcome = body(details).await;
+    if options.terminate_after {
+        clusters.delete(&ClustersDeleteRequest { cluster_id: Some(cluster_id.to_string()) }).await?;
+    }
+    outcome
+}
+
+/// Options of [`ephemeral_cluster`].
+#[derive(Debug, Clone, Default)]
+pub struct EphemeralOptions {
+    /// How to wait for RUNNING.
+    pub wait: WaitOptions<ClusterDetails>,
+}
+
+/// Deletes the cluster when dropped unless disarmed.
+struct Guard {
+    clusters: ClustersApi,
+    token: String,
+    cluster_id: Option<String>,
+    armed: bool,
+}
+
+impl Guard {
+    /// Delete now, reporting failure.
+    async fn finish(mut self) -> Result<()> {
+        self.armed = false;
+        cleanup(&self.clusters, self.cluster_id.clone(), &self.token).await
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let (clusters, id, token) = (self.clusters.clone(), self.cluster_id.clone(), self.token.clone());
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let handle = runtime.spawn(async move {
+                    if let Err(e) = cleanup(&clusters, id, &token).await {
+                        tracing::error!("ephemeral cluster cleanup failed: {e}");
+                    }
+                });
+                BACKGROUND.lock().unwrap_or_else(|p| p.into_inner()).push(handle);
+            }
+            Err(_) => {
+                tracing::error!(cluster_id = ?id, "ephemeral cluster dropped outside a runtime: cannot delete it")
+            }
+        }
+    }
+}
+
+/// Permanently delete the cluster (or, when its id never came back, any
+/// cluster carrying this guard's tag), retrying transient failures.
+async fn cleanup(clusters: &ClustersApi, cluster_id: Option<String>, token: &str) -> Result<()> {
+    let ids = match cluster_id {
+        Some(id) => vec![id],
+        None => tagged(clusters, token).await?,
+    };
+    for id in ids {
+        let mut attempt = 0;
+        loop {
+            let request = ClustersPermanentDeleteRequest { cluster_id: Some(id.clone()) };
+            match clusters.permanent_delete(&request).await {
+                Ok(()) => break,
+                // Already gone: nothing left to clean.
+                Err(e) if e.is(ErrorKind::NotFound) => break,
+                Err(e)
+                    if attempt + 1 < CLEANUP_ATTEMPTS
+                        && (e.is_retryable() || e.kind() == ErrorKind::Transport || e.kind() == ErrorKind::Timeout) =>
+                {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(100) * 2u32.pow(attempt)).await;
+                }
+                Err(e) => return Err(e.context(format!("cannot delete ephemeral cluster {id}"))),
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn tagged(clusters: &ClustersApi, token: &str) -> Result<Vec<String>> {
+    use futures::TryStreamExt;
+    let all: Vec<ClusterDetails> = clusters.list(ClustersListRequest::default()).try_collect().await?;
+    Ok(all
+        .into_iter()
+        .filter(|c| c.custom_tags.get(EPHEMERAL_TAG).map(String::as_str) == Some(token))
+        .filter_map(|c| c.cluster_id)
+        .collect())
+}
+
+/// Create a cluster from `spec`, wait until it runs, run `body` on it, and
+/// permanently delete it whatever happens. Cost-safety defaults: an
+/// auto-termination (30 minutes) when the spec has none, and `Owner` and
+/// `brickwork-ephemeral` tags.
+///
+/// The body's error is returned as is (a cleanup failure is then logged);
+/// after a successful body, a cleanup failure is the error. A panic in the
+/// body is resumed after the cleanup.
+pub async fn ephemeral_cluster<T, F, Fut>(
+    w: &WorkspaceClient,
+    mut spec: ClustersCreateRequest,
+    options: EphemeralOptions,
+    body: F,
+) -> Result<T>
+where
+    F: FnOnce(ClusterDetails) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let clusters = w.clusters();
+    let token = crate::service::runtime::idempotency_token();
+    spec.autotermination_minutes.get_or_insert(DEFAULT_AUTOTERMINATION_MINUTES);
+    spec.custom_tags.insert(EPHEMERAL_TAG.to_string(), token.clone());
+    if let Ok(me) = w.current_user().me(&Default::default()).await {
+        if let Some(user) = me.user_name {
+            spec.custom_tags.entry("Owner".to_string()).or_insert(user);
+        }
+    }
+    // Armed before the create call: if the future is dropped while the call
+    // is in flight, the tag finds the cluster.
+    let mut guard = Guard { clusters: clusters.clone(), token, cluster_id: None, armed: true };
+    let created = match clusters.create(&spec).await {
+        Ok(created) => created,
+        Err(e) => {
+            // The answer may have been lost after the cluster was created.
+            if let Err(cleanup_error) = guard.finish().await {
+                tracing::error!("{cleanup_error}");
+            }
+            return Err(e);
+        }
+    };
+    let cluster_id = created.cluster_id.ok_or_else(|| Error::decode("clusters/create returned no cluster_id"))?;
+    guard.cluster_id = Some(cluster_id.clone());
+    let running = match clusters.wait_get_cluster_running(cluster_id, options.wait).await {
+        Ok(details) => details,
+        Err(e) => {
+            if let Err(cleanup_error) = guard.finish().await {
+                tracing::error!("{cleanup_error}");
+            }
+            return Err(e);
+        }
+    };
+    let outcome = AssertUnwindSafe(body(running)).catch_unwind().await;
+    let cleaned = guard.finish().await;
+    match outcome {
+        Err(panic) => std::panic::resume_unwind(panic),
+        Ok(Err(body_error)) => {
+            if let Err(cleanup_error) = cleaned {
+                tracing::error!("{cleanup_error}");
+            }
+            Err(body_error)
+        }
+        Ok(Ok(value)) => cleaned.map(|()| value),
+    }
+}
