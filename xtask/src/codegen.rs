@@ -7,6 +7,38 @@ use std::fmt::Write;
 
 use crate::model::{EnumDef, Field, Model, Operation, Package, Service, TypeDef, TypeRef, Waiter};
 
+/// A public method of a generated service, as the blocking facade wraps it.
+#[derive(Debug, Clone)]
+pub struct Signature {
+    /// Method name (a Rust identifier).
+    pub name: String,
+    /// Parameters after `&self`, with types (e.g. `request: &FooRequest`).
+    pub params: String,
+    /// The same parameters as call arguments.
+    pub args: String,
+    /// `T` of `crate::Result<T>`, or the item type of a paginator.
+    pub ret: String,
+    /// A paginator rather than an async call.
+    pub paged: bool,
+}
+
+/// The signatures of one service.
+#[derive(Debug, Clone)]
+pub struct ServiceSignatures {
+    pub api: String,
+    pub methods: Vec<Signature>,
+}
+
+fn sig(name: &str, params: &str, args: &str, ret: &str, paged: bool) -> Signature {
+    Signature {
+        name: name.to_string(),
+        params: params.trim_start_matches(", ").to_string(),
+        args: args.to_string(),
+        ret: ret.to_string(),
+        paged,
+    }
+}
+
 /// Packages compiled by default (the everyday services).
 pub const DEFAULT_FEATURES: &[&str] = &["compute", "jobs", "workspace", "files", "sql", "catalog", "iam"];
 
@@ -364,7 +396,14 @@ fn call_shape(op: &Operation, pkg: &str, index: &Index) -> (String, &'static str
     }
 }
 
-fn emit_service(out: &mut String, service: &Service, pkg: &str, index: &Index, types: &HashMap<String, &TypeDef>) {
+fn emit_service(
+    out: &mut String,
+    service: &Service,
+    pkg: &str,
+    index: &Index,
+    types: &HashMap<String, &TypeDef>,
+) -> Vec<Signature> {
+    let mut sigs = Vec::new();
     let api = api_name(service);
     let first_doc =
         service.operations.first().map(|o| o.docs_url.rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default());
@@ -392,6 +431,11 @@ fn emit_service(out: &mut String, service: &Service, pkg: &str, index: &Index, t
             } else {
                 (String::new(), "&crate::service::runtime::NoRequest")
             };
+            let call_arg = if has_params { "request" } else { "" };
+            sigs.push(sig(&fn_name, &arg, call_arg, &item, true));
+            if helper_rename(pkg, &service.name, &op.name).is_some() {
+                sigs.push(sig(&ident(&op.name), &arg, call_arg, &item, true));
+            }
             let _ = writeln!(out, "    pub fn {fn_name}(&self{arg}) -> crate::service::Paginator<{item}> {{");
             let _ = writeln!(out, "        {}", operation_static(op));
             let _ = writeln!(
@@ -419,6 +463,11 @@ fn emit_service(out: &mut String, service: &Service, pkg: &str, index: &Index, t
         } else {
             (String::new(), "&crate::service::runtime::NoRequest")
         };
+        let call_arg = if has_params { "request" } else { "" };
+        sigs.push(sig(&fn_name, &arg, call_arg, &ret, false));
+        if helper_rename(pkg, &service.name, &op.name).is_some() {
+            sigs.push(sig(&ident(&op.name), &arg, call_arg, &ret, false));
+        }
         let _ = writeln!(out, "    pub async fn {fn_name}(&self{arg}) -> crate::Result<{ret}> {{");
         let _ = writeln!(out, "        {}", operation_static(op));
         if let Some(raw) = op.params.iter().find(|p| p.location == "raw_body") {
@@ -440,10 +489,11 @@ fn emit_service(out: &mut String, service: &Service, pkg: &str, index: &Index, t
                 writeln!(out, "        crate::service::runtime::{func}(&self.client, &OP, {value}).await\n    }}\n");
         }
         if let Some(w) = &op.waiter {
-            emit_waiter(out, service, op, w, pkg, index, types, &mut waiters_done);
+            emit_waiter(out, service, op, w, pkg, index, types, &mut waiters_done, &mut sigs);
         }
     }
     let _ = writeln!(out, "}}\n");
+    sigs
 }
 
 /// `<op>_and_wait` and the `wait_*` poller it uses.
@@ -457,6 +507,7 @@ fn emit_waiter(
     index: &Index,
     types: &HashMap<String, &TypeDef>,
     done: &mut BTreeSet<String>,
+    sigs: &mut Vec<Signature>,
 ) {
     let (Some(poll), Some(status_path)) = (&w.poll, &w.status_path) else { return };
     let Some(getter) = service.operations.iter().find(|o| o.python_name == poll.method) else { return };
@@ -478,6 +529,10 @@ fn emit_waiter(
     let wait_fn = ident(&w.name);
     if done.insert(w.name.clone()) {
         let params: Vec<String> = arg_types.iter().map(|(a, t)| format!("{}: {t}", ident(a))).collect();
+        let mut call_args: Vec<String> = arg_types.iter().map(|(a, _)| ident(a)).collect();
+        call_args.push("options".into());
+        let waiter_params = format!("{}, options: crate::service::WaitOptions<{result_ty}>", params.join(", "));
+        sigs.push(sig(&wait_fn, &waiter_params, &call_args.join(", "), &result_ty, false));
         let _ = writeln!(
             out,
             "    /// Poll `{}` until the state is one of {:?} (fails on {:?}).",
@@ -544,6 +599,12 @@ fn emit_waiter(
         (format!(", request: &{req}"), format!("self.{}(request)", ident(&op.name)))
     };
     let uses_response = w.bind.values().any(|b| b.from == "response");
+    let (and_wait_params, and_wait_args) = if op.params.is_empty() {
+        (format!("options: crate::service::WaitOptions<{result_ty}>"), "options".to_string())
+    } else {
+        (format!("request: &{req}, options: crate::service::WaitOptions<{result_ty}>"), "request, options".to_string())
+    };
+    sigs.push(sig(&format!("{}_and_wait", op.name), &and_wait_params, &and_wait_args, &result_ty, false));
     let _ = writeln!(out, "    /// {}, then {}.", doc_link("Self", &ident(&op.name)), doc_link("Self", &wait_fn));
     let _ = writeln!(
         out,
@@ -558,7 +619,8 @@ fn emit_waiter(
     let _ = writeln!(out, "        self.{wait_fn}({}, options).await\n    }}\n", args.join(", "));
 }
 
-pub fn package_module(name: &str, pkg: &Package, index: &Index<'_>, source: &str) -> String {
+pub fn package_module(name: &str, pkg: &Package, index: &Index<'_>, source: &str) -> (String, Vec<ServiceSignatures>) {
+    let mut signatures = Vec::new();
     let mut out = String::new();
     let _ = writeln!(out, "{HEADER}// Source: {source}.\n");
     let _ = writeln!(out, "//! The `{name}` API package: types, enums and services.\n");
@@ -580,9 +642,10 @@ pub fn package_module(name: &str, pkg: &Package, index: &Index<'_>, source: &str
                 emit_request(&mut out, s, op, name, index);
             }
         }
-        emit_service(&mut out, s, name, index, &types);
+        let methods = emit_service(&mut out, s, name, index, &types);
+        signatures.push(ServiceSignatures { api: api_name(s), methods });
     }
-    out
+    (out, signatures)
 }
 
 /// Packages each package needs (its types and operations refer to them).
@@ -682,6 +745,7 @@ pub fn features(model: &Model) -> String {
     );
     let all: Vec<String> = model.packages.keys().map(|k| format!("{k:?}")).collect();
     let _ = writeln!(out, "all-services = [{}]", all.join(", "));
+    let _ = writeln!(out, "# The blocking facade (`brickwork::blocking`) over the enabled services.\nblocking = []");
     for (name, d) in &deps {
         let list: Vec<String> = d.iter().map(|x| format!("{x:?}")).collect();
         let _ = writeln!(out, "{name} = [{}]", list.join(", "));
@@ -722,5 +786,61 @@ pub fn roundtrip_cases(model: &Model) -> String {
         let _ = writeln!(out, "    }}");
     }
     let _ = writeln!(out, "}}");
+    out
+}
+
+/// The blocking facade: a `block_on` wrapper for every generated method, per package.
+pub fn blocking_module(model: &Model, signatures: &BTreeMap<String, Vec<ServiceSignatures>>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{HEADER}\n//! Blocking services: every method of the async services, run to completion.\n");
+    for (pkg, services) in signatures {
+        let _ = writeln!(
+            out,
+            "#[cfg(feature = \"{pkg}\")]\n/// Blocking services of the `{pkg}` package.\npub mod {} {{",
+            ident(pkg)
+        );
+        let _ = writeln!(out, "    #[allow(unused_imports)]\n    use crate::service::{}::*;\n", ident(pkg));
+        for svc in services {
+            let api = &svc.api;
+            let _ = writeln!(out, "    /// Blocking [`crate::service::{pkg}::{api}`].\n    #[derive(Debug, Clone)]\n    pub struct {api} {{\n        pub(crate) inner: crate::service::{pkg}::{api},\n        pub(crate) rt: crate::blocking::Handle,\n    }}\n");
+            let _ = writeln!(out, "    impl {api} {{");
+            for m in &svc.methods {
+                let params = if m.params.is_empty() { String::new() } else { format!(", {}", m.params) };
+                if m.paged {
+                    let _ = writeln!(
+                        out,
+                        "        /// See [`crate::service::{pkg}::{api}`].\n        pub fn {}(&self{params}) -> crate::blocking::Iter<{}> {{\n            crate::blocking::Iter::new(self.rt.clone(), self.inner.{}({}))\n        }}\n",
+                        m.name, m.ret, m.name, m.args
+                    );
+                } else {
+                    let _ = writeln!(
+                        out,
+                        "        /// See [`crate::service::{pkg}::{api}`].\n        pub fn {}(&self{params}) -> crate::Result<{}> {{\n            self.rt.block_on(self.inner.{}({}))\n        }}\n",
+                        m.name, m.ret, m.name, m.args
+                    );
+                }
+            }
+            let _ = writeln!(out, "    }}\n");
+        }
+        let _ = writeln!(out, "}}\n");
+    }
+    // Client accessors.
+    for (client, level) in [("WorkspaceClient", "workspace"), ("AccountClient", "account")] {
+        let _ = writeln!(out, "impl crate::blocking::{client} {{");
+        for (pkg, p) in &model.packages {
+            for s in p.services.iter().filter(|s| s.level == level) {
+                for a in s.accessors.iter().filter(|a| !a.contains('.')) {
+                    let api = api_name(s);
+                    let _ = writeln!(
+                        out,
+                        "    #[cfg(feature = \"{pkg}\")]\n    /// The blocking [`{pkg}::{api}`] service.\n    pub fn {}(&self) -> {pkg}::{api} {{\n        {pkg}::{api} {{ inner: self.inner.{}(), rt: self.rt.clone() }}\n    }}\n",
+                        ident(a),
+                        ident(a)
+                    );
+                }
+            }
+        }
+        let _ = writeln!(out, "}}\n");
+    }
     out
 }

@@ -48,10 +48,17 @@ fn generate(model: &model::Model) -> Result<Vec<(PathBuf, String)>, String> {
     let index = codegen::index(model);
     let source = format!("{} {}", model.source.package, model.source.version);
     let mut files = Vec::new();
+    let mut signatures = std::collections::BTreeMap::new();
     for (name, pkg) in &model.packages {
         let path = PathBuf::from(format!("crates/brickwork/src/service/{name}.rs"));
-        files.push((path, rustfmt(&codegen::package_module(name, pkg, &index, &source))?));
+        let (code, sigs) = codegen::package_module(name, pkg, &index, &source);
+        files.push((path, rustfmt(&code)?));
+        signatures.insert(name.clone(), sigs);
     }
+    files.push((
+        PathBuf::from("crates/brickwork/src/blocking/generated.rs"),
+        rustfmt(&codegen::blocking_module(model, &signatures))?,
+    ));
     files.push((
         PathBuf::from("crates/brickwork/src/service/generated.rs"),
         rustfmt(&codegen::accessors_module(model))?,

@@ -17,6 +17,8 @@
 //! ```
 
 pub mod auth;
+#[cfg(feature = "blocking")]
+pub mod blocking;
 mod client;
 pub mod config;
 pub mod error;
