@@ -802,7 +802,7 @@ pub fn blocking_module(model: &Model, signatures: &BTreeMap<String, Vec<ServiceS
         let _ = writeln!(out, "    #[allow(unused_imports)]\n    use crate::service::{}::*;\n", ident(pkg));
         for svc in services {
             let api = &svc.api;
-            let _ = writeln!(out, "    /// Blocking [`crate::service::{pkg}::{api}`].\n    #[derive(Debug, Clone)]\n    pub struct {api} {{\n        pub(crate) inner: crate::service::{pkg}::{api},\n        pub(crate) rt: crate::blocking::Handle,\n    }}\n");
+            let _ = writeln!(out, "    /// Blocking [`crate::service::{pkg}::{api}`].\n    #[derive(Debug, Clone)]\n    #[allow(dead_code)]\n    pub struct {api} {{\n        pub(crate) inner: crate::service::{pkg}::{api},\n        pub(crate) rt: crate::blocking::Handle,\n    }}\n");
             let _ = writeln!(out, "    impl {api} {{");
             for m in &svc.methods {
                 let params = if m.params.is_empty() { String::new() } else { format!(", {}", m.params) };
@@ -823,6 +823,32 @@ pub fn blocking_module(model: &Model, signatures: &BTreeMap<String, Vec<ServiceS
             let _ = writeln!(out, "    }}\n");
         }
         let _ = writeln!(out, "}}\n");
+    }
+    // Sub-services (`settings().default_namespace()`), as on the async services.
+    let mut parents: HashMap<(String, String), (String, String)> = HashMap::new();
+    for (pkg, p) in &model.packages {
+        for s in &p.services {
+            for a in s.accessors.iter().filter(|a| !a.contains('.')) {
+                parents.insert((s.level.clone(), a.clone()), (pkg.clone(), api_name(s)));
+            }
+        }
+    }
+    let mut nested = BTreeSet::new();
+    for (pkg, p) in &model.packages {
+        for s in &p.services {
+            for (parent, child) in s.accessors.iter().filter_map(|a| a.split_once('.')) {
+                if let Some((ppkg, papi)) = parents.get(&(s.level.clone(), parent.to_string())) {
+                    let api = api_name(s);
+                    nested.insert(format!(
+                        "#[cfg(all(feature = \"{ppkg}\", feature = \"{pkg}\"))]\nimpl {ppkg}::{papi} {{\n    /// The blocking [`{pkg}::{api}`] sub-service.\n    pub fn {child}(&self) -> {pkg}::{api} {{\n        {pkg}::{api} {{ inner: self.inner.{child}(), rt: self.rt.clone() }}\n    }}\n}}\n",
+                        child = ident(child)
+                    ));
+                }
+            }
+        }
+    }
+    for n in nested {
+        let _ = writeln!(out, "{n}");
     }
     // Client accessors.
     for (client, level) in [("WorkspaceClient", "workspace"), ("AccountClient", "account")] {

@@ -10,6 +10,7 @@ pub mod agentbricks {
 
     /// Blocking [`crate::service::agentbricks::AgentBricksApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct AgentBricksApi {
         pub(crate) inner: crate::service::agentbricks::AgentBricksApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -56,6 +57,7 @@ pub mod agentkit {
 
     /// Blocking [`crate::service::agentkit::AgentKitApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct AgentKitApi {
         pub(crate) inner: crate::service::agentkit::AgentKitApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -301,6 +303,7 @@ pub mod aifunctions {
 
     /// Blocking [`crate::service::aifunctions::AiFunctionsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct AiFunctionsApi {
         pub(crate) inner: crate::service::aifunctions::AiFunctionsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -360,6 +363,7 @@ pub mod aisearch {
 
     /// Blocking [`crate::service::aisearch::AiSearchApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct AiSearchApi {
         pub(crate) inner: crate::service::aisearch::AiSearchApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -446,6 +450,7 @@ pub mod apps {
 
     /// Blocking [`crate::service::apps::AppsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct AppsApi {
         pub(crate) inner: crate::service::apps::AppsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -660,6 +665,7 @@ pub mod apps {
 
     /// Blocking [`crate::service::apps::AppsSettingsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct AppsSettingsApi {
         pub(crate) inner: crate::service::apps::AppsSettingsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -716,6 +722,7 @@ pub mod billing {
 
     /// Blocking [`crate::service::billing::BillableUsageApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct BillableUsageApi {
         pub(crate) inner: crate::service::billing::BillableUsageApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -730,6 +737,7 @@ pub mod billing {
 
     /// Blocking [`crate::service::billing::BudgetPolicyApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct BudgetPolicyApi {
         pub(crate) inner: crate::service::billing::BudgetPolicyApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -764,6 +772,7 @@ pub mod billing {
 
     /// Blocking [`crate::service::billing::BudgetsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct BudgetsApi {
         pub(crate) inner: crate::service::billing::BudgetsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -814,6 +823,7 @@ pub mod billing {
 
     /// Blocking [`crate::service::billing::LogDeliveryApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct LogDeliveryApi {
         pub(crate) inner: crate::service::billing::LogDeliveryApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -843,6 +853,7 @@ pub mod billing {
 
     /// Blocking [`crate::service::billing::UsageDashboardsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct UsageDashboardsApi {
         pub(crate) inner: crate::service::billing::UsageDashboardsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -872,6 +883,7 @@ pub mod bundle {
 
     /// Blocking [`crate::service::bundle::BundleApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct BundleApi {
         pub(crate) inner: crate::service::bundle::BundleApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -958,6 +970,7 @@ pub mod bundledeployments {
 
     /// Blocking [`crate::service::bundledeployments::BundleDeploymentsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct BundleDeploymentsApi {
         pub(crate) inner: crate::service::bundledeployments::BundleDeploymentsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -1064,6 +1077,7 @@ pub mod catalog {
 
     /// Blocking [`crate::service::catalog::AccountMetastoreAssignmentsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct AccountMetastoreAssignmentsApi {
         pub(crate) inner: crate::service::catalog::AccountMetastoreAssignmentsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -1110,6 +1124,7 @@ pub mod catalog {
 
     /// Blocking [`crate::service::catalog::AccountMetastoresApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct AccountMetastoresApi {
         pub(crate) inner: crate::service::catalog::AccountMetastoresApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -1153,6 +1168,7 @@ pub mod catalog {
 
     /// Blocking [`crate::service::catalog::AccountStorageCredentialsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct AccountStorageCredentialsApi {
         pub(crate) inner: crate::service::catalog::AccountStorageCredentialsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -1202,6 +1218,7 @@ pub mod catalog {
 
     /// Blocking [`crate::service::catalog::AiGatewayApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct AiGatewayApi {
         pub(crate) inner: crate::service::catalog::AiGatewayApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -1364,6 +1381,7 @@ pub mod catalog {
 
     /// Blocking [`crate::service::catalog::ArtifactAllowlistsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct ArtifactAllowlistsApi {
         pub(crate) inner: crate::service::catalog::ArtifactAllowlistsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -1383,6 +1401,7 @@ pub mod catalog {
 
     /// Blocking [`crate::service::catalog::CatalogsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct CatalogsApi {
         pub(crate) inner: crate::service::catalog::CatalogsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -1417,6 +1436,7 @@ pub mod catalog {
 
     /// Blocking [`crate::service::catalog::ConnectionsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct ConnectionsApi {
         pub(crate) inner: crate::service::catalog::ConnectionsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -1451,6 +1471,7 @@ pub mod catalog {
 
     /// Blocking [`crate::service::catalog::CredentialsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct CredentialsApi {
         pub(crate) inner: crate::service::catalog::CredentialsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -1504,6 +1525,7 @@ pub mod catalog {
 
     /// Blocking [`crate::service::catalog::EntityTagAssignmentsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct EntityTagAssignmentsApi {
         pub(crate) inner: crate::service::catalog::EntityTagAssignmentsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -1538,6 +1560,7 @@ pub mod catalog {
 
     /// Blocking [`crate::service::catalog::ExternalLineageApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct ExternalLineageApi {
         pub(crate) inner: crate::service::catalog::ExternalLineageApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -1579,6 +1602,7 @@ pub mod catalog {
 
     /// Blocking [`crate::service::catalog::ExternalLocationsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct ExternalLocationsApi {
         pub(crate) inner: crate::service::catalog::ExternalLocationsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -1613,6 +1637,7 @@ pub mod catalog {
 
     /// Blocking [`crate::service::catalog::ExternalMetadataApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct ExternalMetadataApi {
         pub(crate) inner: crate::service::catalog::ExternalMetadataApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -1662,6 +1687,7 @@ pub mod catalog {
 
     /// Blocking [`crate::service::catalog::FunctionsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct FunctionsApi {
         pub(crate) inner: crate::service::catalog::FunctionsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -1696,6 +1722,7 @@ pub mod catalog {
 
     /// Blocking [`crate::service::catalog::GrantsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct GrantsApi {
         pub(crate) inner: crate::service::catalog::GrantsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -1733,6 +1760,7 @@ pub mod catalog {
 
     /// Blocking [`crate::service::catalog::MetastoresApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct MetastoresApi {
         pub(crate) inner: crate::service::catalog::MetastoresApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -1800,6 +1828,7 @@ pub mod catalog {
 
     /// Blocking [`crate::service::catalog::ModelVersionsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct ModelVersionsApi {
         pub(crate) inner: crate::service::catalog::ModelVersionsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -1834,6 +1863,7 @@ pub mod catalog {
 
     /// Blocking [`crate::service::catalog::OnlineTablesApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct OnlineTablesApi {
         pub(crate) inner: crate::service::catalog::OnlineTablesApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -1876,6 +1906,7 @@ pub mod catalog {
 
     /// Blocking [`crate::service::catalog::PoliciesApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct PoliciesApi {
         pub(crate) inner: crate::service::catalog::PoliciesApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -1910,6 +1941,7 @@ pub mod catalog {
 
     /// Blocking [`crate::service::catalog::QualityMonitorsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct QualityMonitorsApi {
         pub(crate) inner: crate::service::catalog::QualityMonitorsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -1970,6 +2002,7 @@ pub mod catalog {
 
     /// Blocking [`crate::service::catalog::RegisteredModelsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct RegisteredModelsApi {
         pub(crate) inner: crate::service::catalog::RegisteredModelsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -2014,6 +2047,7 @@ pub mod catalog {
 
     /// Blocking [`crate::service::catalog::ResourceQuotasApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct ResourceQuotasApi {
         pub(crate) inner: crate::service::catalog::ResourceQuotasApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -2033,6 +2067,7 @@ pub mod catalog {
 
     /// Blocking [`crate::service::catalog::RfaApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct RfaApi {
         pub(crate) inner: crate::service::catalog::RfaApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -2066,6 +2101,7 @@ pub mod catalog {
 
     /// Blocking [`crate::service::catalog::SchemasApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct SchemasApi {
         pub(crate) inner: crate::service::catalog::SchemasApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -2100,6 +2136,7 @@ pub mod catalog {
 
     /// Blocking [`crate::service::catalog::SecretsUcApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct SecretsUcApi {
         pub(crate) inner: crate::service::catalog::SecretsUcApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -2134,6 +2171,7 @@ pub mod catalog {
 
     /// Blocking [`crate::service::catalog::StorageCredentialsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct StorageCredentialsApi {
         pub(crate) inner: crate::service::catalog::StorageCredentialsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -2176,6 +2214,7 @@ pub mod catalog {
 
     /// Blocking [`crate::service::catalog::SystemSchemasApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct SystemSchemasApi {
         pub(crate) inner: crate::service::catalog::SystemSchemasApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -2200,6 +2239,7 @@ pub mod catalog {
 
     /// Blocking [`crate::service::catalog::TableConstraintsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct TableConstraintsApi {
         pub(crate) inner: crate::service::catalog::TableConstraintsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -2219,6 +2259,7 @@ pub mod catalog {
 
     /// Blocking [`crate::service::catalog::TablesApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct TablesApi {
         pub(crate) inner: crate::service::catalog::TablesApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -2263,6 +2304,7 @@ pub mod catalog {
 
     /// Blocking [`crate::service::catalog::TemporaryPathCredentialsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct TemporaryPathCredentialsApi {
         pub(crate) inner: crate::service::catalog::TemporaryPathCredentialsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -2280,6 +2322,7 @@ pub mod catalog {
 
     /// Blocking [`crate::service::catalog::TemporaryTableCredentialsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct TemporaryTableCredentialsApi {
         pub(crate) inner: crate::service::catalog::TemporaryTableCredentialsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -2297,6 +2340,7 @@ pub mod catalog {
 
     /// Blocking [`crate::service::catalog::TemporaryVolumeCredentialsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct TemporaryVolumeCredentialsApi {
         pub(crate) inner: crate::service::catalog::TemporaryVolumeCredentialsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -2314,6 +2358,7 @@ pub mod catalog {
 
     /// Blocking [`crate::service::catalog::VolumesApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct VolumesApi {
         pub(crate) inner: crate::service::catalog::VolumesApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -2348,6 +2393,7 @@ pub mod catalog {
 
     /// Blocking [`crate::service::catalog::WorkspaceBindingsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct WorkspaceBindingsApi {
         pub(crate) inner: crate::service::catalog::WorkspaceBindingsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -2393,6 +2439,7 @@ pub mod cleanrooms {
 
     /// Blocking [`crate::service::cleanrooms::CleanRoomAssetRevisionsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct CleanRoomAssetRevisionsApi {
         pub(crate) inner: crate::service::cleanrooms::CleanRoomAssetRevisionsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -2412,6 +2459,7 @@ pub mod cleanrooms {
 
     /// Blocking [`crate::service::cleanrooms::CleanRoomAssetsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct CleanRoomAssetsApi {
         pub(crate) inner: crate::service::cleanrooms::CleanRoomAssetsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -2454,6 +2502,7 @@ pub mod cleanrooms {
 
     /// Blocking [`crate::service::cleanrooms::CleanRoomAutoApprovalRulesApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct CleanRoomAutoApprovalRulesApi {
         pub(crate) inner: crate::service::cleanrooms::CleanRoomAutoApprovalRulesApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -2497,6 +2546,7 @@ pub mod cleanrooms {
 
     /// Blocking [`crate::service::cleanrooms::CleanRoomTaskRunsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct CleanRoomTaskRunsApi {
         pub(crate) inner: crate::service::cleanrooms::CleanRoomTaskRunsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -2519,6 +2569,7 @@ pub mod cleanrooms {
 
     /// Blocking [`crate::service::cleanrooms::CleanRoomsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct CleanRoomsApi {
         pub(crate) inner: crate::service::cleanrooms::CleanRoomsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -2586,6 +2637,7 @@ pub mod compute {
 
     /// Blocking [`crate::service::compute::ClusterPoliciesApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct ClusterPoliciesApi {
         pub(crate) inner: crate::service::compute::ClusterPoliciesApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -2652,6 +2704,7 @@ pub mod compute {
 
     /// Blocking [`crate::service::compute::ClustersApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct ClustersApi {
         pub(crate) inner: crate::service::compute::ClustersApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -2853,6 +2906,7 @@ pub mod compute {
 
     /// Blocking [`crate::service::compute::CommandExecutionApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct CommandExecutionApi {
         pub(crate) inner: crate::service::compute::CommandExecutionApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -2963,6 +3017,7 @@ pub mod compute {
 
     /// Blocking [`crate::service::compute::GlobalInitScriptsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct GlobalInitScriptsApi {
         pub(crate) inner: crate::service::compute::GlobalInitScriptsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -2997,6 +3052,7 @@ pub mod compute {
 
     /// Blocking [`crate::service::compute::InstancePoolsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct InstancePoolsApi {
         pub(crate) inner: crate::service::compute::InstancePoolsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -3063,6 +3119,7 @@ pub mod compute {
 
     /// Blocking [`crate::service::compute::InstanceProfilesApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct InstanceProfilesApi {
         pub(crate) inner: crate::service::compute::InstanceProfilesApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -3092,6 +3149,7 @@ pub mod compute {
 
     /// Blocking [`crate::service::compute::LibrariesApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct LibrariesApi {
         pub(crate) inner: crate::service::compute::LibrariesApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -3124,6 +3182,7 @@ pub mod compute {
 
     /// Blocking [`crate::service::compute::PolicyComplianceForClustersApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct PolicyComplianceForClustersApi {
         pub(crate) inner: crate::service::compute::PolicyComplianceForClustersApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -3165,6 +3224,7 @@ pub mod compute {
 
     /// Blocking [`crate::service::compute::PolicyFamiliesApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct PolicyFamiliesApi {
         pub(crate) inner: crate::service::compute::PolicyFamiliesApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -3191,6 +3251,7 @@ pub mod computemigrations {
 
     /// Blocking [`crate::service::computemigrations::ComputeMigrationsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct ComputeMigrationsApi {
         pub(crate) inner: crate::service::computemigrations::ComputeMigrationsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -3264,6 +3325,7 @@ pub mod dashboards {
 
     /// Blocking [`crate::service::dashboards::GenieApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct GenieApi {
         pub(crate) inner: crate::service::dashboards::GenieApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -3514,6 +3576,7 @@ pub mod dashboards {
 
     /// Blocking [`crate::service::dashboards::LakeviewApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct LakeviewApi {
         pub(crate) inner: crate::service::dashboards::LakeviewApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -3621,6 +3684,7 @@ pub mod dashboards {
 
     /// Blocking [`crate::service::dashboards::LakeviewEmbeddedApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct LakeviewEmbeddedApi {
         pub(crate) inner: crate::service::dashboards::LakeviewEmbeddedApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -3645,6 +3709,7 @@ pub mod database {
 
     /// Blocking [`crate::service::database::DatabaseApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct DatabaseApi {
         pub(crate) inner: crate::service::database::DatabaseApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -3859,6 +3924,7 @@ pub mod dataclassification {
 
     /// Blocking [`crate::service::dataclassification::DataClassificationApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct DataClassificationApi {
         pub(crate) inner: crate::service::dataclassification::DataClassificationApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -3907,6 +3973,7 @@ pub mod dataquality {
 
     /// Blocking [`crate::service::dataquality::DataQualityApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct DataQualityApi {
         pub(crate) inner: crate::service::dataquality::DataQualityApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -3981,6 +4048,7 @@ pub mod disasterrecovery {
 
     /// Blocking [`crate::service::disasterrecovery::DisasterRecoveryApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct DisasterRecoveryApi {
         pub(crate) inner: crate::service::disasterrecovery::DisasterRecoveryApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -4065,6 +4133,7 @@ pub mod domains {
 
     /// Blocking [`crate::service::domains::DomainsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct DomainsApi {
         pub(crate) inner: crate::service::domains::DomainsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -4106,6 +4175,7 @@ pub mod environments {
 
     /// Blocking [`crate::service::environments::EnvironmentsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct EnvironmentsApi {
         pub(crate) inner: crate::service::environments::EnvironmentsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -4191,6 +4261,7 @@ pub mod files {
 
     /// Blocking [`crate::service::files::DbfsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct DbfsApi {
         pub(crate) inner: crate::service::files::DbfsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -4250,6 +4321,7 @@ pub mod files {
 
     /// Blocking [`crate::service::files::FilesApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct FilesApi {
         pub(crate) inner: crate::service::files::FilesApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -4309,6 +4381,7 @@ pub mod genieagents {
 
     /// Blocking [`crate::service::genieagents::GenieAgentsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct GenieAgentsApi {
         pub(crate) inner: crate::service::genieagents::GenieAgentsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -4353,6 +4426,7 @@ pub mod iam {
 
     /// Blocking [`crate::service::iam::AccessControlApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct AccessControlApi {
         pub(crate) inner: crate::service::iam::AccessControlApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -4367,6 +4441,7 @@ pub mod iam {
 
     /// Blocking [`crate::service::iam::AccountAccessControlApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct AccountAccessControlApi {
         pub(crate) inner: crate::service::iam::AccountAccessControlApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -4397,6 +4472,7 @@ pub mod iam {
 
     /// Blocking [`crate::service::iam::AccountAccessControlProxyApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct AccountAccessControlProxyApi {
         pub(crate) inner: crate::service::iam::AccountAccessControlProxyApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -4430,6 +4506,7 @@ pub mod iam {
 
     /// Blocking [`crate::service::iam::AccountGroupsV2Api`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct AccountGroupsV2Api {
         pub(crate) inner: crate::service::iam::AccountGroupsV2Api,
         pub(crate) rt: crate::blocking::Handle,
@@ -4469,6 +4546,7 @@ pub mod iam {
 
     /// Blocking [`crate::service::iam::AccountServicePrincipalsV2Api`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct AccountServicePrincipalsV2Api {
         pub(crate) inner: crate::service::iam::AccountServicePrincipalsV2Api,
         pub(crate) rt: crate::blocking::Handle,
@@ -4514,6 +4592,7 @@ pub mod iam {
 
     /// Blocking [`crate::service::iam::AccountUsersV2Api`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct AccountUsersV2Api {
         pub(crate) inner: crate::service::iam::AccountUsersV2Api,
         pub(crate) rt: crate::blocking::Handle,
@@ -4553,6 +4632,7 @@ pub mod iam {
 
     /// Blocking [`crate::service::iam::CurrentUserApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct CurrentUserApi {
         pub(crate) inner: crate::service::iam::CurrentUserApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -4567,6 +4647,7 @@ pub mod iam {
 
     /// Blocking [`crate::service::iam::GroupsV2Api`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct GroupsV2Api {
         pub(crate) inner: crate::service::iam::GroupsV2Api,
         pub(crate) rt: crate::blocking::Handle,
@@ -4606,6 +4687,7 @@ pub mod iam {
 
     /// Blocking [`crate::service::iam::PermissionMigrationApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct PermissionMigrationApi {
         pub(crate) inner: crate::service::iam::PermissionMigrationApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -4623,6 +4705,7 @@ pub mod iam {
 
     /// Blocking [`crate::service::iam::PermissionsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct PermissionsApi {
         pub(crate) inner: crate::service::iam::PermissionsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -4655,6 +4738,7 @@ pub mod iam {
 
     /// Blocking [`crate::service::iam::ServicePrincipalsV2Api`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct ServicePrincipalsV2Api {
         pub(crate) inner: crate::service::iam::ServicePrincipalsV2Api,
         pub(crate) rt: crate::blocking::Handle,
@@ -4694,6 +4778,7 @@ pub mod iam {
 
     /// Blocking [`crate::service::iam::UsersV2Api`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct UsersV2Api {
         pub(crate) inner: crate::service::iam::UsersV2Api,
         pub(crate) rt: crate::blocking::Handle,
@@ -4756,6 +4841,7 @@ pub mod iam {
 
     /// Blocking [`crate::service::iam::WorkspaceAssignmentApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct WorkspaceAssignmentApi {
         pub(crate) inner: crate::service::iam::WorkspaceAssignmentApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -4785,6 +4871,7 @@ pub mod iam {
 
     /// Blocking [`crate::service::iam::AccountGroupsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct AccountGroupsApi {
         pub(crate) inner: crate::service::iam::AccountGroupsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -4824,6 +4911,7 @@ pub mod iam {
 
     /// Blocking [`crate::service::iam::AccountServicePrincipalsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct AccountServicePrincipalsApi {
         pub(crate) inner: crate::service::iam::AccountServicePrincipalsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -4863,6 +4951,7 @@ pub mod iam {
 
     /// Blocking [`crate::service::iam::AccountUsersApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct AccountUsersApi {
         pub(crate) inner: crate::service::iam::AccountUsersApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -4902,6 +4991,7 @@ pub mod iam {
 
     /// Blocking [`crate::service::iam::GroupsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct GroupsApi {
         pub(crate) inner: crate::service::iam::GroupsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -4941,6 +5031,7 @@ pub mod iam {
 
     /// Blocking [`crate::service::iam::ServicePrincipalsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct ServicePrincipalsApi {
         pub(crate) inner: crate::service::iam::ServicePrincipalsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -4980,6 +5071,7 @@ pub mod iam {
 
     /// Blocking [`crate::service::iam::UsersApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct UsersApi {
         pub(crate) inner: crate::service::iam::UsersApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -5049,6 +5141,7 @@ pub mod iamv2 {
 
     /// Blocking [`crate::service::iamv2::AccountIamV2Api`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct AccountIamV2Api {
         pub(crate) inner: crate::service::iamv2::AccountIamV2Api,
         pub(crate) rt: crate::blocking::Handle,
@@ -5347,6 +5440,7 @@ pub mod iamv2 {
 
     /// Blocking [`crate::service::iamv2::WorkspaceIamV2Api`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct WorkspaceIamV2Api {
         pub(crate) inner: crate::service::iamv2::WorkspaceIamV2Api,
         pub(crate) rt: crate::blocking::Handle,
@@ -5645,6 +5739,7 @@ pub mod jobs {
 
     /// Blocking [`crate::service::jobs::JobsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct JobsApi {
         pub(crate) inner: crate::service::jobs::JobsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -5822,6 +5917,7 @@ pub mod jobs {
 
     /// Blocking [`crate::service::jobs::PolicyComplianceForJobsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct PolicyComplianceForJobsApi {
         pub(crate) inner: crate::service::jobs::PolicyComplianceForJobsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -5862,6 +5958,7 @@ pub mod knowledgeassistants {
 
     /// Blocking [`crate::service::knowledgeassistants::KnowledgeAssistantsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct KnowledgeAssistantsApi {
         pub(crate) inner: crate::service::knowledgeassistants::KnowledgeAssistantsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -6023,6 +6120,7 @@ pub mod lakewatch {
 
     /// Blocking [`crate::service::lakewatch::LakewatchApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct LakewatchApi {
         pub(crate) inner: crate::service::lakewatch::LakewatchApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -6138,6 +6236,7 @@ pub mod marketplace {
 
     /// Blocking [`crate::service::marketplace::ConsumerFulfillmentsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct ConsumerFulfillmentsApi {
         pub(crate) inner: crate::service::marketplace::ConsumerFulfillmentsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -6157,6 +6256,7 @@ pub mod marketplace {
 
     /// Blocking [`crate::service::marketplace::ConsumerInstallationsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct ConsumerInstallationsApi {
         pub(crate) inner: crate::service::marketplace::ConsumerInstallationsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -6197,6 +6297,7 @@ pub mod marketplace {
 
     /// Blocking [`crate::service::marketplace::ConsumerListingsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct ConsumerListingsApi {
         pub(crate) inner: crate::service::marketplace::ConsumerListingsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -6226,6 +6327,7 @@ pub mod marketplace {
 
     /// Blocking [`crate::service::marketplace::ConsumerPersonalizationRequestsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct ConsumerPersonalizationRequestsApi {
         pub(crate) inner: crate::service::marketplace::ConsumerPersonalizationRequestsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -6259,6 +6361,7 @@ pub mod marketplace {
 
     /// Blocking [`crate::service::marketplace::ConsumerProvidersApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct ConsumerProvidersApi {
         pub(crate) inner: crate::service::marketplace::ConsumerProvidersApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -6286,6 +6389,7 @@ pub mod marketplace {
 
     /// Blocking [`crate::service::marketplace::ProviderExchangeFiltersApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct ProviderExchangeFiltersApi {
         pub(crate) inner: crate::service::marketplace::ProviderExchangeFiltersApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -6321,6 +6425,7 @@ pub mod marketplace {
 
     /// Blocking [`crate::service::marketplace::ProviderExchangesApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct ProviderExchangesApi {
         pub(crate) inner: crate::service::marketplace::ProviderExchangesApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -6387,6 +6492,7 @@ pub mod marketplace {
 
     /// Blocking [`crate::service::marketplace::ProviderFilesApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct ProviderFilesApi {
         pub(crate) inner: crate::service::marketplace::ProviderFilesApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -6416,6 +6522,7 @@ pub mod marketplace {
 
     /// Blocking [`crate::service::marketplace::ProviderListingsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct ProviderListingsApi {
         pub(crate) inner: crate::service::marketplace::ProviderListingsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -6450,6 +6557,7 @@ pub mod marketplace {
 
     /// Blocking [`crate::service::marketplace::ProviderPersonalizationRequestsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct ProviderPersonalizationRequestsApi {
         pub(crate) inner: crate::service::marketplace::ProviderPersonalizationRequestsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -6475,6 +6583,7 @@ pub mod marketplace {
 
     /// Blocking [`crate::service::marketplace::ProviderProviderAnalyticsDashboardsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct ProviderProviderAnalyticsDashboardsApi {
         pub(crate) inner: crate::service::marketplace::ProviderProviderAnalyticsDashboardsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -6507,6 +6616,7 @@ pub mod marketplace {
 
     /// Blocking [`crate::service::marketplace::ProviderProvidersApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct ProviderProvidersApi {
         pub(crate) inner: crate::service::marketplace::ProviderProvidersApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -6548,6 +6658,7 @@ pub mod ml {
 
     /// Blocking [`crate::service::ml::ExperimentsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct ExperimentsApi {
         pub(crate) inner: crate::service::ml::ExperimentsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -6808,6 +6919,7 @@ pub mod ml {
 
     /// Blocking [`crate::service::ml::FeatureEngineeringApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct FeatureEngineeringApi {
         pub(crate) inner: crate::service::ml::FeatureEngineeringApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -7031,6 +7143,7 @@ pub mod ml {
 
     /// Blocking [`crate::service::ml::FeatureStoreApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct FeatureStoreApi {
         pub(crate) inner: crate::service::ml::FeatureStoreApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -7084,6 +7197,7 @@ pub mod ml {
 
     /// Blocking [`crate::service::ml::ForecastingApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct ForecastingApi {
         pub(crate) inner: crate::service::ml::ForecastingApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -7127,6 +7241,7 @@ pub mod ml {
 
     /// Blocking [`crate::service::ml::MaterializedFeaturesApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct MaterializedFeaturesApi {
         pub(crate) inner: crate::service::ml::MaterializedFeaturesApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -7178,6 +7293,7 @@ pub mod ml {
 
     /// Blocking [`crate::service::ml::ModelRegistryApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct ModelRegistryApi {
         pub(crate) inner: crate::service::ml::ModelRegistryApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -7443,6 +7559,7 @@ pub mod networking {
 
     /// Blocking [`crate::service::networking::EndpointsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct EndpointsApi {
         pub(crate) inner: crate::service::networking::EndpointsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -7472,6 +7589,7 @@ pub mod networking {
 
     /// Blocking [`crate::service::networking::PrivateNetworkGatewaysApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct PrivateNetworkGatewaysApi {
         pub(crate) inner: crate::service::networking::PrivateNetworkGatewaysApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -7536,6 +7654,7 @@ pub mod oauth2 {
 
     /// Blocking [`crate::service::oauth2::AccountFederationPolicyApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct AccountFederationPolicyApi {
         pub(crate) inner: crate::service::oauth2::AccountFederationPolicyApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -7570,6 +7689,7 @@ pub mod oauth2 {
 
     /// Blocking [`crate::service::oauth2::CustomAppIntegrationApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct CustomAppIntegrationApi {
         pub(crate) inner: crate::service::oauth2::CustomAppIntegrationApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -7610,6 +7730,7 @@ pub mod oauth2 {
 
     /// Blocking [`crate::service::oauth2::OAuthPublishedAppsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct OAuthPublishedAppsApi {
         pub(crate) inner: crate::service::oauth2::OAuthPublishedAppsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -7624,6 +7745,7 @@ pub mod oauth2 {
 
     /// Blocking [`crate::service::oauth2::PublishedAppIntegrationApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct PublishedAppIntegrationApi {
         pub(crate) inner: crate::service::oauth2::PublishedAppIntegrationApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -7667,6 +7789,7 @@ pub mod oauth2 {
 
     /// Blocking [`crate::service::oauth2::ServicePrincipalFederationPolicyApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct ServicePrincipalFederationPolicyApi {
         pub(crate) inner: crate::service::oauth2::ServicePrincipalFederationPolicyApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -7710,6 +7833,7 @@ pub mod oauth2 {
 
     /// Blocking [`crate::service::oauth2::ServicePrincipalSecretsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct ServicePrincipalSecretsApi {
         pub(crate) inner: crate::service::oauth2::ServicePrincipalSecretsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -7737,6 +7861,7 @@ pub mod oauth2 {
 
     /// Blocking [`crate::service::oauth2::ServicePrincipalSecretsProxyApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct ServicePrincipalSecretsProxyApi {
         pub(crate) inner: crate::service::oauth2::ServicePrincipalSecretsProxyApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -7771,6 +7896,7 @@ pub mod pipelines {
 
     /// Blocking [`crate::service::pipelines::PipelinesApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct PipelinesApi {
         pub(crate) inner: crate::service::pipelines::PipelinesApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -7900,6 +8026,7 @@ pub mod postgres {
 
     /// Blocking [`crate::service::postgres::PostgresApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct PostgresApi {
         pub(crate) inner: crate::service::postgres::PostgresApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -8200,6 +8327,7 @@ pub mod provisioning {
 
     /// Blocking [`crate::service::provisioning::CredentialsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct CredentialsApi {
         pub(crate) inner: crate::service::provisioning::CredentialsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -8229,6 +8357,7 @@ pub mod provisioning {
 
     /// Blocking [`crate::service::provisioning::EncryptionKeysApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct EncryptionKeysApi {
         pub(crate) inner: crate::service::provisioning::EncryptionKeysApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -8258,6 +8387,7 @@ pub mod provisioning {
 
     /// Blocking [`crate::service::provisioning::NetworksApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct NetworksApi {
         pub(crate) inner: crate::service::provisioning::NetworksApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -8287,6 +8417,7 @@ pub mod provisioning {
 
     /// Blocking [`crate::service::provisioning::PrivateAccessApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct PrivateAccessApi {
         pub(crate) inner: crate::service::provisioning::PrivateAccessApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -8321,6 +8452,7 @@ pub mod provisioning {
 
     /// Blocking [`crate::service::provisioning::StorageApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct StorageApi {
         pub(crate) inner: crate::service::provisioning::StorageApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -8350,6 +8482,7 @@ pub mod provisioning {
 
     /// Blocking [`crate::service::provisioning::VpcEndpointsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct VpcEndpointsApi {
         pub(crate) inner: crate::service::provisioning::VpcEndpointsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -8379,6 +8512,7 @@ pub mod provisioning {
 
     /// Blocking [`crate::service::provisioning::WorkspacesApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct WorkspacesApi {
         pub(crate) inner: crate::service::provisioning::WorkspacesApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -8447,6 +8581,7 @@ pub mod qualitymonitorv2 {
 
     /// Blocking [`crate::service::qualitymonitorv2::QualityMonitorV2Api`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct QualityMonitorV2Api {
         pub(crate) inner: crate::service::qualitymonitorv2::QualityMonitorV2Api,
         pub(crate) rt: crate::blocking::Handle,
@@ -8503,6 +8638,7 @@ pub mod sandbox {
 
     /// Blocking [`crate::service::sandbox::SandboxApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct SandboxApi {
         pub(crate) inner: crate::service::sandbox::SandboxApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -8608,6 +8744,7 @@ pub mod serving {
 
     /// Blocking [`crate::service::serving::ServingEndpointsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct ServingEndpointsApi {
         pub(crate) inner: crate::service::serving::ServingEndpointsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -8811,6 +8948,7 @@ pub mod serving {
 
     /// Blocking [`crate::service::serving::ServingEndpointsDataPlaneApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct ServingEndpointsDataPlaneApi {
         pub(crate) inner: crate::service::serving::ServingEndpointsDataPlaneApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -8827,6 +8965,7 @@ pub mod settings {
 
     /// Blocking [`crate::service::settings::AccountIpAccessListsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct AccountIpAccessListsApi {
         pub(crate) inner: crate::service::settings::AccountIpAccessListsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -8866,6 +9005,7 @@ pub mod settings {
 
     /// Blocking [`crate::service::settings::AccountSettingsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct AccountSettingsApi {
         pub(crate) inner: crate::service::settings::AccountSettingsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -8875,6 +9015,7 @@ pub mod settings {
 
     /// Blocking [`crate::service::settings::AibiDashboardEmbeddingAccessPolicyApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct AibiDashboardEmbeddingAccessPolicyApi {
         pub(crate) inner: crate::service::settings::AibiDashboardEmbeddingAccessPolicyApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -8908,6 +9049,7 @@ pub mod settings {
 
     /// Blocking [`crate::service::settings::AibiDashboardEmbeddingApprovedDomainsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct AibiDashboardEmbeddingApprovedDomainsApi {
         pub(crate) inner: crate::service::settings::AibiDashboardEmbeddingApprovedDomainsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -8941,6 +9083,7 @@ pub mod settings {
 
     /// Blocking [`crate::service::settings::AutomaticClusterUpdateApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct AutomaticClusterUpdateApi {
         pub(crate) inner: crate::service::settings::AutomaticClusterUpdateApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -8963,6 +9106,7 @@ pub mod settings {
 
     /// Blocking [`crate::service::settings::ComplianceSecurityProfileApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct ComplianceSecurityProfileApi {
         pub(crate) inner: crate::service::settings::ComplianceSecurityProfileApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -8988,6 +9132,7 @@ pub mod settings {
 
     /// Blocking [`crate::service::settings::CredentialsManagerApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct CredentialsManagerApi {
         pub(crate) inner: crate::service::settings::CredentialsManagerApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -9005,6 +9150,7 @@ pub mod settings {
 
     /// Blocking [`crate::service::settings::CspEnablementAccountApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct CspEnablementAccountApi {
         pub(crate) inner: crate::service::settings::CspEnablementAccountApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -9027,6 +9173,7 @@ pub mod settings {
 
     /// Blocking [`crate::service::settings::DashboardEmailSubscriptionsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct DashboardEmailSubscriptionsApi {
         pub(crate) inner: crate::service::settings::DashboardEmailSubscriptionsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -9060,6 +9207,7 @@ pub mod settings {
 
     /// Blocking [`crate::service::settings::DefaultNamespaceApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct DefaultNamespaceApi {
         pub(crate) inner: crate::service::settings::DefaultNamespaceApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -9087,6 +9235,7 @@ pub mod settings {
 
     /// Blocking [`crate::service::settings::DefaultWarehouseIdApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct DefaultWarehouseIdApi {
         pub(crate) inner: crate::service::settings::DefaultWarehouseIdApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -9114,6 +9263,7 @@ pub mod settings {
 
     /// Blocking [`crate::service::settings::DisableLegacyAccessApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct DisableLegacyAccessApi {
         pub(crate) inner: crate::service::settings::DisableLegacyAccessApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -9141,6 +9291,7 @@ pub mod settings {
 
     /// Blocking [`crate::service::settings::DisableLegacyDbfsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct DisableLegacyDbfsApi {
         pub(crate) inner: crate::service::settings::DisableLegacyDbfsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -9168,6 +9319,7 @@ pub mod settings {
 
     /// Blocking [`crate::service::settings::DisableLegacyFeaturesApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct DisableLegacyFeaturesApi {
         pub(crate) inner: crate::service::settings::DisableLegacyFeaturesApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -9195,6 +9347,7 @@ pub mod settings {
 
     /// Blocking [`crate::service::settings::EnableExportNotebookApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct EnableExportNotebookApi {
         pub(crate) inner: crate::service::settings::EnableExportNotebookApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -9217,6 +9370,7 @@ pub mod settings {
 
     /// Blocking [`crate::service::settings::EnableIpAccessListsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct EnableIpAccessListsApi {
         pub(crate) inner: crate::service::settings::EnableIpAccessListsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -9244,6 +9398,7 @@ pub mod settings {
 
     /// Blocking [`crate::service::settings::EnableNotebookTableClipboardApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct EnableNotebookTableClipboardApi {
         pub(crate) inner: crate::service::settings::EnableNotebookTableClipboardApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -9266,6 +9421,7 @@ pub mod settings {
 
     /// Blocking [`crate::service::settings::EnableResultsDownloadingApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct EnableResultsDownloadingApi {
         pub(crate) inner: crate::service::settings::EnableResultsDownloadingApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -9288,6 +9444,7 @@ pub mod settings {
 
     /// Blocking [`crate::service::settings::EnhancedSecurityMonitoringApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct EnhancedSecurityMonitoringApi {
         pub(crate) inner: crate::service::settings::EnhancedSecurityMonitoringApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -9313,6 +9470,7 @@ pub mod settings {
 
     /// Blocking [`crate::service::settings::EsmEnablementAccountApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct EsmEnablementAccountApi {
         pub(crate) inner: crate::service::settings::EsmEnablementAccountApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -9335,6 +9493,7 @@ pub mod settings {
 
     /// Blocking [`crate::service::settings::IpAccessListsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct IpAccessListsApi {
         pub(crate) inner: crate::service::settings::IpAccessListsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -9374,6 +9533,7 @@ pub mod settings {
 
     /// Blocking [`crate::service::settings::LlmProxyPartnerPoweredAccountApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct LlmProxyPartnerPoweredAccountApi {
         pub(crate) inner: crate::service::settings::LlmProxyPartnerPoweredAccountApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -9399,6 +9559,7 @@ pub mod settings {
 
     /// Blocking [`crate::service::settings::LlmProxyPartnerPoweredEnforceApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct LlmProxyPartnerPoweredEnforceApi {
         pub(crate) inner: crate::service::settings::LlmProxyPartnerPoweredEnforceApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -9424,6 +9585,7 @@ pub mod settings {
 
     /// Blocking [`crate::service::settings::LlmProxyPartnerPoweredWorkspaceApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct LlmProxyPartnerPoweredWorkspaceApi {
         pub(crate) inner: crate::service::settings::LlmProxyPartnerPoweredWorkspaceApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -9457,6 +9619,7 @@ pub mod settings {
 
     /// Blocking [`crate::service::settings::NetworkConnectivityApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct NetworkConnectivityApi {
         pub(crate) inner: crate::service::settings::NetworkConnectivityApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -9546,6 +9709,7 @@ pub mod settings {
 
     /// Blocking [`crate::service::settings::NetworkPoliciesApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct NetworkPoliciesApi {
         pub(crate) inner: crate::service::settings::NetworkPoliciesApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -9595,6 +9759,7 @@ pub mod settings {
 
     /// Blocking [`crate::service::settings::NotificationDestinationsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct NotificationDestinationsApi {
         pub(crate) inner: crate::service::settings::NotificationDestinationsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -9638,6 +9803,7 @@ pub mod settings {
 
     /// Blocking [`crate::service::settings::PersonalComputeApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct PersonalComputeApi {
         pub(crate) inner: crate::service::settings::PersonalComputeApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -9665,6 +9831,7 @@ pub mod settings {
 
     /// Blocking [`crate::service::settings::RestrictWorkspaceAdminsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct RestrictWorkspaceAdminsApi {
         pub(crate) inner: crate::service::settings::RestrictWorkspaceAdminsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -9698,6 +9865,7 @@ pub mod settings {
 
     /// Blocking [`crate::service::settings::SettingsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct SettingsApi {
         pub(crate) inner: crate::service::settings::SettingsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -9707,6 +9875,7 @@ pub mod settings {
 
     /// Blocking [`crate::service::settings::SqlResultsDownloadApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct SqlResultsDownloadApi {
         pub(crate) inner: crate::service::settings::SqlResultsDownloadApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -9734,6 +9903,7 @@ pub mod settings {
 
     /// Blocking [`crate::service::settings::TokenManagementApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct TokenManagementApi {
         pub(crate) inner: crate::service::settings::TokenManagementApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -9800,6 +9970,7 @@ pub mod settings {
 
     /// Blocking [`crate::service::settings::TokensApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct TokensApi {
         pub(crate) inner: crate::service::settings::TokensApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -9829,6 +10000,7 @@ pub mod settings {
 
     /// Blocking [`crate::service::settings::WorkspaceConfApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct WorkspaceConfApi {
         pub(crate) inner: crate::service::settings::WorkspaceConfApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -9848,6 +10020,7 @@ pub mod settings {
 
     /// Blocking [`crate::service::settings::WorkspaceNetworkConfigurationApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct WorkspaceNetworkConfigurationApi {
         pub(crate) inner: crate::service::settings::WorkspaceNetworkConfigurationApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -9880,6 +10053,7 @@ pub mod settingsv2 {
 
     /// Blocking [`crate::service::settingsv2::AccountSettingsV2Api`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct AccountSettingsV2Api {
         pub(crate) inner: crate::service::settingsv2::AccountSettingsV2Api,
         pub(crate) rt: crate::blocking::Handle,
@@ -9937,6 +10111,7 @@ pub mod settingsv2 {
 
     /// Blocking [`crate::service::settingsv2::WorkspaceSettingsV2Api`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct WorkspaceSettingsV2Api {
         pub(crate) inner: crate::service::settingsv2::WorkspaceSettingsV2Api,
         pub(crate) rt: crate::blocking::Handle,
@@ -9977,6 +10152,7 @@ pub mod sharing {
 
     /// Blocking [`crate::service::sharing::ProvidersApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct ProvidersApi {
         pub(crate) inner: crate::service::sharing::ProvidersApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -10024,6 +10200,7 @@ pub mod sharing {
 
     /// Blocking [`crate::service::sharing::RecipientActivationApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct RecipientActivationApi {
         pub(crate) inner: crate::service::sharing::RecipientActivationApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -10049,6 +10226,7 @@ pub mod sharing {
 
     /// Blocking [`crate::service::sharing::RecipientFederationPoliciesApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct RecipientFederationPoliciesApi {
         pub(crate) inner: crate::service::sharing::RecipientFederationPoliciesApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -10081,6 +10259,7 @@ pub mod sharing {
 
     /// Blocking [`crate::service::sharing::RecipientsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct RecipientsApi {
         pub(crate) inner: crate::service::sharing::RecipientsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -10128,6 +10307,7 @@ pub mod sharing {
 
     /// Blocking [`crate::service::sharing::SharesApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct SharesApi {
         pub(crate) inner: crate::service::sharing::SharesApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -10185,6 +10365,7 @@ pub mod sql {
 
     /// Blocking [`crate::service::sql::AlertsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct AlertsApi {
         pub(crate) inner: crate::service::sql::AlertsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -10219,6 +10400,7 @@ pub mod sql {
 
     /// Blocking [`crate::service::sql::AlertsLegacyApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct AlertsLegacyApi {
         pub(crate) inner: crate::service::sql::AlertsLegacyApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -10253,6 +10435,7 @@ pub mod sql {
 
     /// Blocking [`crate::service::sql::AlertsV2Api`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct AlertsV2Api {
         pub(crate) inner: crate::service::sql::AlertsV2Api,
         pub(crate) rt: crate::blocking::Handle,
@@ -10287,6 +10470,7 @@ pub mod sql {
 
     /// Blocking [`crate::service::sql::DashboardWidgetsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct DashboardWidgetsApi {
         pub(crate) inner: crate::service::sql::DashboardWidgetsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -10311,6 +10495,7 @@ pub mod sql {
 
     /// Blocking [`crate::service::sql::DashboardsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct DashboardsApi {
         pub(crate) inner: crate::service::sql::DashboardsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -10345,6 +10530,7 @@ pub mod sql {
 
     /// Blocking [`crate::service::sql::DataSourcesApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct DataSourcesApi {
         pub(crate) inner: crate::service::sql::DataSourcesApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -10359,6 +10545,7 @@ pub mod sql {
 
     /// Blocking [`crate::service::sql::DbsqlPermissionsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct DbsqlPermissionsApi {
         pub(crate) inner: crate::service::sql::DbsqlPermissionsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -10383,6 +10570,7 @@ pub mod sql {
 
     /// Blocking [`crate::service::sql::QueriesApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct QueriesApi {
         pub(crate) inner: crate::service::sql::QueriesApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -10425,6 +10613,7 @@ pub mod sql {
 
     /// Blocking [`crate::service::sql::QueriesLegacyApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct QueriesLegacyApi {
         pub(crate) inner: crate::service::sql::QueriesLegacyApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -10464,6 +10653,7 @@ pub mod sql {
 
     /// Blocking [`crate::service::sql::QueryHistoryApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct QueryHistoryApi {
         pub(crate) inner: crate::service::sql::QueryHistoryApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -10478,6 +10668,7 @@ pub mod sql {
 
     /// Blocking [`crate::service::sql::QueryVisualizationsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct QueryVisualizationsApi {
         pub(crate) inner: crate::service::sql::QueryVisualizationsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -10502,6 +10693,7 @@ pub mod sql {
 
     /// Blocking [`crate::service::sql::QueryVisualizationsLegacyApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct QueryVisualizationsLegacyApi {
         pub(crate) inner: crate::service::sql::QueryVisualizationsLegacyApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -10526,6 +10718,7 @@ pub mod sql {
 
     /// Blocking [`crate::service::sql::RedashConfigApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct RedashConfigApi {
         pub(crate) inner: crate::service::sql::RedashConfigApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -10540,6 +10733,7 @@ pub mod sql {
 
     /// Blocking [`crate::service::sql::StatementExecutionApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct StatementExecutionApi {
         pub(crate) inner: crate::service::sql::StatementExecutionApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -10578,6 +10772,7 @@ pub mod sql {
 
     /// Blocking [`crate::service::sql::WarehousesApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct WarehousesApi {
         pub(crate) inner: crate::service::sql::WarehousesApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -10768,6 +10963,7 @@ pub mod supervisoragents {
 
     /// Blocking [`crate::service::supervisoragents::SupervisorAgentsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct SupervisorAgentsApi {
         pub(crate) inner: crate::service::supervisoragents::SupervisorAgentsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -10906,6 +11102,7 @@ pub mod tags {
 
     /// Blocking [`crate::service::tags::TagPoliciesApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct TagPoliciesApi {
         pub(crate) inner: crate::service::tags::TagPoliciesApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -10943,6 +11140,7 @@ pub mod tags {
 
     /// Blocking [`crate::service::tags::WorkspaceEntityTagAssignmentsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct WorkspaceEntityTagAssignmentsApi {
         pub(crate) inner: crate::service::tags::WorkspaceEntityTagAssignmentsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -10999,6 +11197,7 @@ pub mod vectorsearch {
 
     /// Blocking [`crate::service::vectorsearch::VectorSearchEndpointsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct VectorSearchEndpointsApi {
         pub(crate) inner: crate::service::vectorsearch::VectorSearchEndpointsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -11129,6 +11328,7 @@ pub mod vectorsearch {
 
     /// Blocking [`crate::service::vectorsearch::VectorSearchIndexesApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct VectorSearchIndexesApi {
         pub(crate) inner: crate::service::vectorsearch::VectorSearchIndexesApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -11213,6 +11413,7 @@ pub mod workspace {
 
     /// Blocking [`crate::service::workspace::GitCredentialsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct GitCredentialsApi {
         pub(crate) inner: crate::service::workspace::GitCredentialsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -11247,6 +11448,7 @@ pub mod workspace {
 
     /// Blocking [`crate::service::workspace::ReposApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct ReposApi {
         pub(crate) inner: crate::service::workspace::ReposApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -11304,6 +11506,7 @@ pub mod workspace {
 
     /// Blocking [`crate::service::workspace::SecretsApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct SecretsApi {
         pub(crate) inner: crate::service::workspace::SecretsApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -11368,6 +11571,7 @@ pub mod workspace {
 
     /// Blocking [`crate::service::workspace::WorkspaceApi`].
     #[derive(Debug, Clone)]
+    #[allow(dead_code)]
     pub struct WorkspaceApi {
         pub(crate) inner: crate::service::workspace::WorkspaceApi,
         pub(crate) rt: crate::blocking::Handle,
@@ -11435,6 +11639,214 @@ pub mod workspace {
         ) -> crate::Result<WorkspaceObjectPermissions> {
             self.rt.block_on(self.inner.update_permissions(request))
         }
+    }
+}
+
+#[cfg(all(feature = "settings", feature = "settings"))]
+impl settings::AccountSettingsApi {
+    /// The blocking [`settings::CspEnablementAccountApi`] sub-service.
+    pub fn csp_enablement_account(&self) -> settings::CspEnablementAccountApi {
+        settings::CspEnablementAccountApi { inner: self.inner.csp_enablement_account(), rt: self.rt.clone() }
+    }
+}
+
+#[cfg(all(feature = "settings", feature = "settings"))]
+impl settings::AccountSettingsApi {
+    /// The blocking [`settings::DisableLegacyFeaturesApi`] sub-service.
+    pub fn disable_legacy_features(&self) -> settings::DisableLegacyFeaturesApi {
+        settings::DisableLegacyFeaturesApi { inner: self.inner.disable_legacy_features(), rt: self.rt.clone() }
+    }
+}
+
+#[cfg(all(feature = "settings", feature = "settings"))]
+impl settings::AccountSettingsApi {
+    /// The blocking [`settings::EnableIpAccessListsApi`] sub-service.
+    pub fn enable_ip_access_lists(&self) -> settings::EnableIpAccessListsApi {
+        settings::EnableIpAccessListsApi { inner: self.inner.enable_ip_access_lists(), rt: self.rt.clone() }
+    }
+}
+
+#[cfg(all(feature = "settings", feature = "settings"))]
+impl settings::AccountSettingsApi {
+    /// The blocking [`settings::EsmEnablementAccountApi`] sub-service.
+    pub fn esm_enablement_account(&self) -> settings::EsmEnablementAccountApi {
+        settings::EsmEnablementAccountApi { inner: self.inner.esm_enablement_account(), rt: self.rt.clone() }
+    }
+}
+
+#[cfg(all(feature = "settings", feature = "settings"))]
+impl settings::AccountSettingsApi {
+    /// The blocking [`settings::LlmProxyPartnerPoweredAccountApi`] sub-service.
+    pub fn llm_proxy_partner_powered_account(&self) -> settings::LlmProxyPartnerPoweredAccountApi {
+        settings::LlmProxyPartnerPoweredAccountApi {
+            inner: self.inner.llm_proxy_partner_powered_account(),
+            rt: self.rt.clone(),
+        }
+    }
+}
+
+#[cfg(all(feature = "settings", feature = "settings"))]
+impl settings::AccountSettingsApi {
+    /// The blocking [`settings::LlmProxyPartnerPoweredEnforceApi`] sub-service.
+    pub fn llm_proxy_partner_powered_enforce(&self) -> settings::LlmProxyPartnerPoweredEnforceApi {
+        settings::LlmProxyPartnerPoweredEnforceApi {
+            inner: self.inner.llm_proxy_partner_powered_enforce(),
+            rt: self.rt.clone(),
+        }
+    }
+}
+
+#[cfg(all(feature = "settings", feature = "settings"))]
+impl settings::AccountSettingsApi {
+    /// The blocking [`settings::PersonalComputeApi`] sub-service.
+    pub fn personal_compute(&self) -> settings::PersonalComputeApi {
+        settings::PersonalComputeApi { inner: self.inner.personal_compute(), rt: self.rt.clone() }
+    }
+}
+
+#[cfg(all(feature = "settings", feature = "settings"))]
+impl settings::SettingsApi {
+    /// The blocking [`settings::AibiDashboardEmbeddingAccessPolicyApi`] sub-service.
+    pub fn aibi_dashboard_embedding_access_policy(&self) -> settings::AibiDashboardEmbeddingAccessPolicyApi {
+        settings::AibiDashboardEmbeddingAccessPolicyApi {
+            inner: self.inner.aibi_dashboard_embedding_access_policy(),
+            rt: self.rt.clone(),
+        }
+    }
+}
+
+#[cfg(all(feature = "settings", feature = "settings"))]
+impl settings::SettingsApi {
+    /// The blocking [`settings::AibiDashboardEmbeddingApprovedDomainsApi`] sub-service.
+    pub fn aibi_dashboard_embedding_approved_domains(&self) -> settings::AibiDashboardEmbeddingApprovedDomainsApi {
+        settings::AibiDashboardEmbeddingApprovedDomainsApi {
+            inner: self.inner.aibi_dashboard_embedding_approved_domains(),
+            rt: self.rt.clone(),
+        }
+    }
+}
+
+#[cfg(all(feature = "settings", feature = "settings"))]
+impl settings::SettingsApi {
+    /// The blocking [`settings::AutomaticClusterUpdateApi`] sub-service.
+    pub fn automatic_cluster_update(&self) -> settings::AutomaticClusterUpdateApi {
+        settings::AutomaticClusterUpdateApi { inner: self.inner.automatic_cluster_update(), rt: self.rt.clone() }
+    }
+}
+
+#[cfg(all(feature = "settings", feature = "settings"))]
+impl settings::SettingsApi {
+    /// The blocking [`settings::ComplianceSecurityProfileApi`] sub-service.
+    pub fn compliance_security_profile(&self) -> settings::ComplianceSecurityProfileApi {
+        settings::ComplianceSecurityProfileApi { inner: self.inner.compliance_security_profile(), rt: self.rt.clone() }
+    }
+}
+
+#[cfg(all(feature = "settings", feature = "settings"))]
+impl settings::SettingsApi {
+    /// The blocking [`settings::DashboardEmailSubscriptionsApi`] sub-service.
+    pub fn dashboard_email_subscriptions(&self) -> settings::DashboardEmailSubscriptionsApi {
+        settings::DashboardEmailSubscriptionsApi {
+            inner: self.inner.dashboard_email_subscriptions(),
+            rt: self.rt.clone(),
+        }
+    }
+}
+
+#[cfg(all(feature = "settings", feature = "settings"))]
+impl settings::SettingsApi {
+    /// The blocking [`settings::DefaultNamespaceApi`] sub-service.
+    pub fn default_namespace(&self) -> settings::DefaultNamespaceApi {
+        settings::DefaultNamespaceApi { inner: self.inner.default_namespace(), rt: self.rt.clone() }
+    }
+}
+
+#[cfg(all(feature = "settings", feature = "settings"))]
+impl settings::SettingsApi {
+    /// The blocking [`settings::DefaultWarehouseIdApi`] sub-service.
+    pub fn default_warehouse_id(&self) -> settings::DefaultWarehouseIdApi {
+        settings::DefaultWarehouseIdApi { inner: self.inner.default_warehouse_id(), rt: self.rt.clone() }
+    }
+}
+
+#[cfg(all(feature = "settings", feature = "settings"))]
+impl settings::SettingsApi {
+    /// The blocking [`settings::DisableLegacyAccessApi`] sub-service.
+    pub fn disable_legacy_access(&self) -> settings::DisableLegacyAccessApi {
+        settings::DisableLegacyAccessApi { inner: self.inner.disable_legacy_access(), rt: self.rt.clone() }
+    }
+}
+
+#[cfg(all(feature = "settings", feature = "settings"))]
+impl settings::SettingsApi {
+    /// The blocking [`settings::DisableLegacyDbfsApi`] sub-service.
+    pub fn disable_legacy_dbfs(&self) -> settings::DisableLegacyDbfsApi {
+        settings::DisableLegacyDbfsApi { inner: self.inner.disable_legacy_dbfs(), rt: self.rt.clone() }
+    }
+}
+
+#[cfg(all(feature = "settings", feature = "settings"))]
+impl settings::SettingsApi {
+    /// The blocking [`settings::EnableExportNotebookApi`] sub-service.
+    pub fn enable_export_notebook(&self) -> settings::EnableExportNotebookApi {
+        settings::EnableExportNotebookApi { inner: self.inner.enable_export_notebook(), rt: self.rt.clone() }
+    }
+}
+
+#[cfg(all(feature = "settings", feature = "settings"))]
+impl settings::SettingsApi {
+    /// The blocking [`settings::EnableNotebookTableClipboardApi`] sub-service.
+    pub fn enable_notebook_table_clipboard(&self) -> settings::EnableNotebookTableClipboardApi {
+        settings::EnableNotebookTableClipboardApi {
+            inner: self.inner.enable_notebook_table_clipboard(),
+            rt: self.rt.clone(),
+        }
+    }
+}
+
+#[cfg(all(feature = "settings", feature = "settings"))]
+impl settings::SettingsApi {
+    /// The blocking [`settings::EnableResultsDownloadingApi`] sub-service.
+    pub fn enable_results_downloading(&self) -> settings::EnableResultsDownloadingApi {
+        settings::EnableResultsDownloadingApi { inner: self.inner.enable_results_downloading(), rt: self.rt.clone() }
+    }
+}
+
+#[cfg(all(feature = "settings", feature = "settings"))]
+impl settings::SettingsApi {
+    /// The blocking [`settings::EnhancedSecurityMonitoringApi`] sub-service.
+    pub fn enhanced_security_monitoring(&self) -> settings::EnhancedSecurityMonitoringApi {
+        settings::EnhancedSecurityMonitoringApi {
+            inner: self.inner.enhanced_security_monitoring(),
+            rt: self.rt.clone(),
+        }
+    }
+}
+
+#[cfg(all(feature = "settings", feature = "settings"))]
+impl settings::SettingsApi {
+    /// The blocking [`settings::LlmProxyPartnerPoweredWorkspaceApi`] sub-service.
+    pub fn llm_proxy_partner_powered_workspace(&self) -> settings::LlmProxyPartnerPoweredWorkspaceApi {
+        settings::LlmProxyPartnerPoweredWorkspaceApi {
+            inner: self.inner.llm_proxy_partner_powered_workspace(),
+            rt: self.rt.clone(),
+        }
+    }
+}
+
+#[cfg(all(feature = "settings", feature = "settings"))]
+impl settings::SettingsApi {
+    /// The blocking [`settings::RestrictWorkspaceAdminsApi`] sub-service.
+    pub fn restrict_workspace_admins(&self) -> settings::RestrictWorkspaceAdminsApi {
+        settings::RestrictWorkspaceAdminsApi { inner: self.inner.restrict_workspace_admins(), rt: self.rt.clone() }
+    }
+}
+
+#[cfg(all(feature = "settings", feature = "settings"))]
+impl settings::SettingsApi {
+    /// The blocking [`settings::SqlResultsDownloadApi`] sub-service.
+    pub fn sql_results_download(&self) -> settings::SqlResultsDownloadApi {
+        settings::SqlResultsDownloadApi { inner: self.inner.sql_results_download(), rt: self.rt.clone() }
     }
 }
 
