@@ -101,6 +101,14 @@ impl Guard {
         self.armed = false;
         cleanup(&self.clusters, self.cluster_id.clone(), &self.token).await
     }
+
+    /// Delete now when another error is already being returned: a cleanup
+    /// failure can only be logged.
+    async fn finish_logged(self) {
+        if let Err(cleanup_error) = self.finish().await {
+            tracing::error!("{cleanup_error}");
+        }
+    }
 }
 
 impl Drop for Guard {
@@ -198,9 +206,7 @@ where
         Ok(created) => created,
         Err(e) => {
             // The answer may have been lost after the cluster was created.
-            if let Err(cleanup_error) = guard.finish().await {
-                tracing::error!("{cleanup_error}");
-            }
+            guard.finish_logged().await;
             return Err(e);
         }
     };
@@ -209,9 +215,7 @@ where
     let running = match clusters.wait_get_cluster_running(cluster_id, options.wait).await {
         Ok(details) => details,
         Err(e) => {
-            if let Err(cleanup_error) = guard.finish().await {
-                tracing::error!("{cleanup_error}");
-            }
+            guard.finish_logged().await;
             return Err(e);
         }
     };
