@@ -87,6 +87,20 @@ mod registry {
     }
 
     #[tokio::test]
+    async fn a_tenant_without_variables_uses_the_profile_of_its_name() {
+        let emulator = fast().user("acme-bot@example.com", "acme-token").start().await.expect("emulator");
+        let home = tempfile::tempdir().expect("home");
+        let profile = format!("[acme]\nhost = {}\ntoken = acme-token\n", emulator.url());
+        std::fs::write(home.path().join(".databrickscfg"), profile).expect("write cfg");
+        let home_dir = home.path().display().to_string();
+        let registry = ClientRegistry::builder()
+            .environment([("HOME", home_dir.as_str()), ("DATABRICKS_TOKEN", "must-not-leak")])
+            .build();
+        let acme = registry.get("acme").await.expect("acme from its profile");
+        assert_eq!(me(&acme).await, "acme-bot@example.com");
+    }
+
+    #[tokio::test]
     async fn hundred_tenants_with_their_own_credentials_and_lru_eviction() {
         let mut builder = fast();
         for i in 0..100 {
