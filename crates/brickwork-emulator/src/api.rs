@@ -193,6 +193,24 @@ pub fn bool_field(body: &Value, key: &str) -> ApiResult<Option<bool>> {
     }
 }
 
+/// A list answer: `out` plus `key` (left out when empty, as Databricks
+/// does) and `next_page_token` when there is a next page.
+pub fn page_body(mut out: Value, key: &str, items: Vec<Value>, next: Option<String>) -> Value {
+    if !items.is_empty() {
+        out[key] = Value::Array(items);
+    }
+    if let Some(next) = next {
+        out["next_page_token"] = Value::String(next);
+    }
+    out
+}
+
+/// `http://<Host header>`: the emulator may be reached under several names.
+pub fn base_url(headers: &axum::http::HeaderMap) -> String {
+    let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+    format!("http://{host}")
+}
+
 /// Page of `items` after `token` (an offset encoded as text), and the next token.
 pub fn page<T: Clone>(items: &[T], token: Option<&str>, size: usize) -> ApiResult<(Vec<T>, Option<String>)> {
     let start = match token {

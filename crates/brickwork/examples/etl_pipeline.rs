@@ -22,7 +22,10 @@ use brickwork::service::helpers::{NodeTypeFilter, SparkVersionFilter, UploadOpti
 use brickwork::service::jobs::JobsGetRunOutputRequest;
 use brickwork::service::workspace::{ImportFormat, Language, WorkspaceMkdirsRequest};
 use brickwork::service::WaitOptions;
-use brickwork::{Config, Error, Result, WorkspaceClient};
+use brickwork::Result;
+
+#[path = "common/mod.rs"]
+mod common;
 
 const BRONZE: &str = r#"# Databricks notebook source
 # Bronze: land the raw events as they arrive.
@@ -56,8 +59,7 @@ dbutils.notebook.exit("silver: events cleaned for " + dbutils.widgets.get("run_d
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    tracing_subscriber::fmt().with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into())).init();
-    let (w, emulator) = connect().await?;
+    let (w, emulator) = common::connect().await?;
 
     let user = w.current_user().me(&Default::default()).await?.user_name.unwrap_or_default();
     let dir = format!("/Users/{user}/brickwork-etl");
@@ -137,24 +139,6 @@ async fn main() -> Result<()> {
         println!("emulator: {} requests, {} live clusters left", counters.requests, counters.live_clusters);
     }
     Ok(())
-}
-
-/// The configured workspace, or the embedded emulator (kept alive by the returned handle).
-async fn connect() -> Result<(WorkspaceClient, Option<brickwork_emulator::EmulatorHandle>)> {
-    let configured = Config::from_env()?;
-    if let Some(host) = configured.host() {
-        println!("running against {host}");
-        return Ok((WorkspaceClient::new(configured).await?, None));
-    }
-    let emulator = brickwork_emulator::Emulator::start()
-        .await
-        .map_err(|e| Error::config(format!("cannot start the embedded emulator: {e}")))?;
-    println!(
-        "no workspace configured (DATABRICKS_HOST or a profile): running on the embedded emulator at {}",
-        emulator.url()
-    );
-    let cfg = Config::builder().host(emulator.url()).token(emulator.token()).without_environment().build()?;
-    Ok((WorkspaceClient::new(cfg).await?, Some(emulator)))
 }
 
 /// Today's date (UTC) as `YYYY-MM-DD`.

@@ -15,45 +15,14 @@ use brickwork::service::compute::{
 use brickwork::service::helpers::UploadOptions;
 use brickwork::service::jobs::JobsCreateRequest;
 use brickwork::service::workspace::{ImportFormat, Language};
-use brickwork::service::WaitOptions;
-use brickwork::transport::RetryPolicy;
-use brickwork::{Client, Config, Error, ErrorKind, WorkspaceClient};
-use brickwork_emulator::{Emulator, EmulatorBuilder, EmulatorHandle, Fault, FaultRule, FaultSettings, Phase};
+use brickwork::{Config, Error, ErrorKind, WorkspaceClient};
+use brickwork_emulator::{EmulatorHandle, Fault, FaultRule, FaultSettings, Phase};
 
-fn fast() -> EmulatorBuilder {
-    Emulator::builder().transition_delay(Duration::from_millis(40)).task_duration(Duration::from_millis(40))
-}
-
-async fn workspace(builder: EmulatorBuilder) -> (EmulatorHandle, WorkspaceClient) {
-    let emulator = builder.start().await.expect("emulator");
-    let w = client_for(&emulator).await;
-    (emulator, w)
-}
-
-async fn client_for(emulator: &EmulatorHandle) -> WorkspaceClient {
-    let cfg =
-        Config::builder().host(emulator.url()).token(emulator.token()).without_environment().build().expect("cfg");
-    let fast_retry = RetryPolicy {
-        initial_backoff: Duration::from_millis(5),
-        max_backoff: Duration::from_millis(50),
-        throttle_jitter: Duration::from_millis(5),
-    };
-    WorkspaceClient::from_client(Client::builder().config(cfg).retry_policy(fast_retry).build().await.expect("client"))
-}
-
-fn quick<T>() -> WaitOptions<T> {
-    WaitOptions::default()
-        .poll_interval(Duration::from_millis(20), Duration::from_millis(50))
-        .timeout(Duration::from_secs(30))
-}
+mod support;
+use support::{cluster_request, fast, quick, workspace};
 
 fn spec() -> ClustersCreateRequest {
-    ClustersCreateRequest {
-        spark_version: Some("15.4.x-scala2.12".into()),
-        node_type_id: Some("i3.xlarge".into()),
-        num_workers: Some(1),
-        ..Default::default()
-    }
+    cluster_request("guarded")
 }
 
 fn ephemeral_options() -> EphemeralOptions {

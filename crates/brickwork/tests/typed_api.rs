@@ -6,46 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use brickwork::service::compute::{
-    ClusterDetails, ClustersCreateRequest, ClustersDeleteRequest, ClustersGetRequest, ClustersListRequest,
-    ListClustersFilterBy, State,
+    ClusterDetails, ClustersDeleteRequest, ClustersGetRequest, ClustersListRequest, ListClustersFilterBy, State,
 };
 use brickwork::service::jobs::{
     JobsCreateRequest, JobsRunNowRequest, JobsSubmitRequest, NotebookTask, RunLifeCycleState, RunResultState,
     SubmitTask, Task,
 };
-use brickwork::service::WaitOptions;
-use brickwork::{Config, ErrorKind, WorkspaceClient};
-use brickwork_emulator::{Emulator, EmulatorBuilder, EmulatorHandle};
+use brickwork::ErrorKind;
 use futures::{StreamExt, TryStreamExt};
 use serde_json::json;
 
-fn fast() -> EmulatorBuilder {
-    Emulator::builder().transition_delay(Duration::from_millis(40)).task_duration(Duration::from_millis(40))
-}
-
-async fn workspace(builder: EmulatorBuilder) -> (EmulatorHandle, WorkspaceClient) {
-    let emulator = builder.start().await.expect("emulator");
-    let cfg =
-        Config::builder().host(emulator.url()).token(emulator.token()).without_environment().build().expect("cfg");
-    let w = WorkspaceClient::new(cfg).await.expect("client");
-    (emulator, w)
-}
-
-fn quick<T>() -> WaitOptions<T> {
-    WaitOptions::default()
-        .poll_interval(Duration::from_millis(20), Duration::from_millis(50))
-        .timeout(Duration::from_secs(30))
-}
-
-fn cluster_request(name: &str) -> ClustersCreateRequest {
-    ClustersCreateRequest {
-        cluster_name: Some(name.into()),
-        spark_version: Some("15.4.x-scala2.12".into()),
-        node_type_id: Some("i3.xlarge".into()),
-        num_workers: Some(1),
-        ..Default::default()
-    }
-}
+mod support;
+use support::{cluster_request, fast, quick, workspace};
 
 #[tokio::test]
 async fn cluster_waiters_succeed_fail_and_time_out_with_typed_errors() {

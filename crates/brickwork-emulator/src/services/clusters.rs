@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde_json::{json, Map, Value};
 
-use crate::api::{empty, page, required_str, str_field, ApiError, ApiResult, Body, Params};
+use crate::api::{empty, page, page_body, required_str, str_field, ApiError, ApiResult, Body, Params};
 use crate::ids;
 use crate::settings::Settings;
 use crate::state::{now_ms, AppState, Caller};
@@ -438,14 +438,7 @@ async fn list(State(s): State<AppState>, params: Params) -> ApiResult<Json<Value
         }
         let rendered: Vec<Value> = items.iter().map(|c| c.render(false)).collect();
         let (clusters, next) = page(&rendered, params.get("page_token"), page_size)?;
-        let mut out = json!({});
-        if !clusters.is_empty() {
-            out["clusters"] = json!(clusters);
-        }
-        if let Some(next) = next {
-            out["next_page_token"] = json!(next);
-        }
-        Ok(Json(out))
+        Ok(Json(page_body(json!({}), "clusters", clusters, next)))
     })
 }
 
@@ -638,17 +631,14 @@ async fn events(State(s): State<AppState>, Body(body): Body<Value>) -> ApiResult
         }
         let token = token.or_else(|| (offset > 0).then(|| offset.to_string()));
         let (items, next) = page(&events, token.as_deref(), limit)?;
-        let mut out = json!({"total_count": events.len()});
-        if !items.is_empty() {
-            out["events"] = json!(items);
-        }
+        let mut out = page_body(json!({"total_count": events.len()}), "events", items, next.clone());
         if let Some(next) = next {
+            // The whole request for the next page, as the official iterator posts it.
             let mut next_request = body.clone();
             next_request["page_token"] = json!(next);
             if let Some(obj) = next_request.as_object_mut() {
                 obj.remove("offset");
             }
-            out["next_page_token"] = json!(next);
             out["next_page"] = next_request;
         }
         Ok(Json(out))

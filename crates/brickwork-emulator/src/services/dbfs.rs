@@ -12,7 +12,8 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use crate::api::{
-    absolute_path, bool_field, empty, page, required_int, required_str, str_field, ApiError, ApiResult, Body, Params,
+    absolute_path, bool_field, empty, page, page_body, required_int, required_str, str_field, ApiError, ApiResult,
+    Body, Params,
 };
 use crate::state::{now_ms, AppState};
 
@@ -379,14 +380,7 @@ async fn directories(
                     })
                     .collect();
                 let (contents, next) = page(&items, params.get("page_token"), size)?;
-                let mut out = json!({});
-                if !contents.is_empty() {
-                    out["contents"] = json!(contents);
-                }
-                if let Some(next) = next {
-                    out["next_page_token"] = json!(next);
-                }
-                Ok(Json(out).into_response())
+                Ok(Json(page_body(json!({}), "contents", contents, next)).into_response())
             })
         }
         Method::DELETE => {

@@ -11,7 +11,7 @@ use axum::{Extension, Json, Router};
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::api::{ApiError, ApiResult, Params};
+use crate::api::{base_url, ApiError, ApiResult, Params};
 use crate::ids;
 use crate::state::{AppState, Caller, IssuedToken, World};
 
@@ -28,12 +28,6 @@ pub fn routes() -> Router<AppState> {
         .route("/api/2.0/preview/scim/v2/Me", get(me))
         .route("/api/2.0/preview/scim/v2/Users", get(list_users))
         .route("/api/2.0/preview/scim/v2/Users/{id}", get(get_user))
-}
-
-/// `http://<Host header>`: the emulator may be reached under several names.
-fn base_url(headers: &HeaderMap) -> String {
-    let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
-    format!("http://{host}")
 }
 
 async fn host_metadata(State(s): State<AppState>, headers: HeaderMap) -> Json<Value> {

@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde_json::{json, Map, Value};
 
-use crate::api::{empty, int_field, page, required_str, str_field, ApiError, ApiResult, Body, Params};
+use crate::api::{empty, int_field, page, page_body, required_str, str_field, ApiError, ApiResult, Body, Params};
 use crate::ids;
 use crate::settings::Settings;
 use crate::state::{AppState, Caller};
@@ -208,14 +208,7 @@ async fn list(State(s): State<AppState>, params: Params) -> ApiResult<Json<Value
     s.with(|w| {
         let all: Vec<Value> = w.warehouses.by_id.values().map(Warehouse::render).collect();
         let (items, next) = page(&all, params.get("page_token"), size)?;
-        let mut out = json!({});
-        if !items.is_empty() {
-            out["warehouses"] = json!(items);
-        }
-        if let Some(next) = next {
-            out["next_page_token"] = json!(next);
-        }
-        Ok(Json(out))
+        Ok(Json(page_body(json!({}), "warehouses", items, next)))
     })
 }
 

@@ -10,11 +10,15 @@ pub async fn connect() -> Result<(WorkspaceClient, Option<EmulatorHandle>)> {
         .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
         .try_init();
     let configured = Config::from_env()?;
-    if configured.host().is_some() {
+    if let Some(host) = configured.host() {
+        println!("running against {host}");
         return Ok((WorkspaceClient::new(configured).await?, None));
     }
     let emulator = Emulator::start().await.map_err(|e| Error::config(format!("cannot start the emulator: {e}")))?;
-    println!("(no workspace configured: using the embedded emulator at {})", emulator.url());
+    println!(
+        "no workspace configured (DATABRICKS_HOST or a profile): running on the embedded emulator at {}",
+        emulator.url()
+    );
     let cfg = Config::builder().host(emulator.url()).token(emulator.token()).without_environment().build()?;
     Ok((WorkspaceClient::new(cfg).await?, Some(emulator)))
 }

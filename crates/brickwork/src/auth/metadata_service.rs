@@ -10,7 +10,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{has_all, AuthContext, CredentialStrategy, CredentialsProvider, Token, TokenCache, TokenSource};
+use super::{
+    has_all, http_failure, AuthContext, CredentialStrategy, CredentialsProvider, Token, TokenCache, TokenSource,
+};
 use crate::config::Config;
 use crate::error::{Error, Result};
 
@@ -73,14 +75,9 @@ impl TokenSource for MetadataServiceSource {
             .header(HOST_HEADER, &self.host)
             .send()
             .await
-            .map_err(|e| {
-                let e = e.without_url();
-                let connect = e.is_connect();
-                Error::transport(format!("metadata service request failed: {e}"), connect, e)
-            })?;
+            .map_err(|e| http_failure("metadata service request failed", e))?;
         let status = response.status();
-        let body =
-            response.bytes().await.map_err(|e| Error::transport("cannot read metadata service response", false, e))?;
+        let body = response.bytes().await.map_err(|e| http_failure("cannot read metadata service response", e))?;
         if !status.is_success() {
             return Err(Error::auth(format!("metadata service answered HTTP {}", status.as_u16())));
         }

@@ -157,6 +157,16 @@ impl DefaultCredentials {
     }
 }
 
+/// A failed call to a discovery, token or metadata endpoint, kept as a
+/// transport error so the API call that needed the token is retried like any
+/// other. The URL is left out of the message (a metadata-service URL is a
+/// secret); `context` says what may be shown.
+pub(crate) fn http_failure(context: impl fmt::Display, e: reqwest::Error) -> Error {
+    let e = e.without_url();
+    let connect = e.is_connect();
+    Error::transport(format!("{context}: {e}"), connect, e)
+}
+
 /// Config attributes that must all be set for a strategy to apply.
 pub(crate) fn has_all(cfg: &Config, names: &[&str]) -> bool {
     names.iter().all(|n| cfg.is_set(n))

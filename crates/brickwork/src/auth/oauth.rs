@@ -12,7 +12,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{has_all, AuthContext, CredentialStrategy, CredentialsProvider, Token, TokenCache, TokenSource};
+use super::{
+    has_all, http_failure, AuthContext, CredentialStrategy, CredentialsProvider, Token, TokenCache, TokenSource,
+};
 use crate::config::{normalize_host, Config, HostType};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -45,9 +47,9 @@ impl OidcEndpoints {
             .get(&url)
             .send()
             .await
-            .map_err(|e| transport_error(format!("cannot fetch OIDC discovery document {url}"), e))?;
+            .map_err(|e| http_failure(format!("cannot fetch OIDC discovery document {url}"), e))?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|e| transport_error(format!("cannot read {url}"), e))?;
+        let body = response.bytes().await.map_err(|e| http_failure(format!("cannot read {url}"), e))?;
         if !status.is_success() {
             return Err(Error::auth(format!("OIDC discovery document {url} answered HTTP {}", status.as_u16())));
         }
@@ -277,12 +279,12 @@ impl TokenSource for TokenRequest {
             .form(&form)
             .send()
             .await
-            .map_err(|e| transport_error(format!("token request to {} failed", self.token_endpoint), e))?;
+            .map_err(|e| http_failure(format!("token request to {} failed", self.token_endpoint), e))?;
         let status = response.status();
         let body = response
             .bytes()
             .await
-            .map_err(|e| transport_error(format!("cannot read token response from {}", self.token_endpoint), e))?;
+            .map_err(|e| http_failure(format!("cannot read token response from {}", self.token_endpoint), e))?;
         if !status.is_success() {
             return Err(token_endpoint_error(status.as_u16(), &body));
         }
@@ -326,11 +328,6 @@ fn token_endpoint_error(status: u16, body: &[u8]) -> Error {
         Err(_) => format!("HTTP {status}: {}", String::from_utf8_lossy(&body[..body.len().min(256)])),
     };
     Error::new(kind, format!("token request failed: {message}"))
-}
-
-fn transport_error(context: String, e: reqwest::Error) -> Error {
-    let connect = e.is_connect();
-    Error::transport(format!("{context}: {e}"), connect, e)
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 pub use runs::tick;
 use runs::Run;
 
-use crate::api::{int_field, page, required_int, ApiError, ApiResult, Body, Params};
+use crate::api::{int_field, page, page_body, required_int, ApiError, ApiResult, Body, Params};
 use crate::state::{now_ms, AppState, Caller};
 
 /// Arrays of `jobs/get` and `runs/get` are cut at this many items in 2.2.
@@ -202,14 +202,7 @@ async fn list(State(s): State<AppState>, uri: Uri, params: Params) -> ApiResult<
             .collect();
         let (items, next) = page(&matching, token.as_deref(), limit)?;
         let jobs: Vec<Value> = items.iter().map(|j| render_job(j, v, 0, expand)).collect();
-        let mut out = json!({"has_more": next.is_some()});
-        if !jobs.is_empty() {
-            out["jobs"] = json!(jobs);
-        }
-        if let Some(next) = next {
-            out["next_page_token"] = json!(next);
-        }
-        Ok(Json(out))
+        Ok(Json(page_body(json!({"has_more": next.is_some()}), "jobs", jobs, next)))
     })
 }
 

@@ -16,7 +16,9 @@ use axum::{Extension, Json, Router};
 use serde_json::{json, Map, Value};
 
 use super::{job_does_not_exist, version, ARRAY_PAGE};
-use crate::api::{bool_field, int_field, page, required_int, str_field, ApiError, ApiResult, Body, Params};
+use crate::api::{
+    base_url, bool_field, int_field, page, page_body, required_int, str_field, ApiError, ApiResult, Body, Params,
+};
 use crate::notebook::{self, Outcome};
 use crate::services::clusters::ClusterState;
 use crate::state::{now_ms, AppState, Caller, World};
@@ -649,10 +651,6 @@ pub fn routes(prefix: &str) -> Router<AppState> {
         .route(&format!("{prefix}/runs/export"), get(export_run))
 }
 
-fn base_url(headers: &HeaderMap) -> String {
-    format!("http://{}", headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost"))
-}
-
 fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
     v.and_then(Value::as_object)
         .map(|m| {
@@ -898,14 +896,7 @@ async fn list_runs(State(s): State<AppState>, uri: Uri, headers: HeaderMap, para
         runs.sort_by_key(|r| std::cmp::Reverse(r.run_id));
         let (items, next) = page(&runs, token.as_deref(), limit)?;
         let rendered: Vec<Value> = items.iter().map(|r| r.render(&base, version(&uri), 0, expand)).collect();
-        let mut out = json!({"has_more": next.is_some()});
-        if !rendered.is_empty() {
-            out["runs"] = json!(rendered);
-        }
-        if let Some(next) = next {
-            out["next_page_token"] = json!(next);
-        }
-        Ok(Json(out))
+        Ok(Json(page_body(json!({"has_more": next.is_some()}), "runs", rendered, next)))
     })
 }
 

@@ -1,0 +1,52 @@
+//! Shared by the integration tests that drive the emulator.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use brickwork::service::compute::ClustersCreateRequest;
+use brickwork::service::{WaitOptions, WorkspaceClient};
+use brickwork::transport::RetryPolicy;
+use brickwork::{Client, Config};
+use brickwork_emulator::{Emulator, EmulatorBuilder, EmulatorHandle};
+
+/// An emulator whose transitions and tasks take 40 ms.
+pub fn fast() -> EmulatorBuilder {
+    Emulator::builder().transition_delay(Duration::from_millis(40)).task_duration(Duration::from_millis(40))
+}
+
+/// Start `builder` and connect a client with millisecond retry backoff.
+pub async fn workspace(builder: EmulatorBuilder) -> (EmulatorHandle, WorkspaceClient) {
+    let emulator = builder.start().await.expect("emulator");
+    let w = client_for(&emulator).await;
+    (emulator, w)
+}
+
+/// A client of `emulator`'s admin user, with millisecond retry backoff.
+pub async fn client_for(emulator: &EmulatorHandle) -> WorkspaceClient {
+    let cfg =
+        Config::builder().host(emulator.url()).token(emulator.token()).without_environment().build().expect("cfg");
+    let fast_retry = RetryPolicy {
+        initial_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(50),
+        throttle_jitter: Duration::from_millis(5),
+    };
+    WorkspaceClient::from_client(Client::builder().config(cfg).retry_policy(fast_retry).build().await.expect("client"))
+}
+
+/// Polling suited to the fast emulator.
+pub fn quick<T>() -> WaitOptions<T> {
+    WaitOptions::default()
+        .poll_interval(Duration::from_millis(20), Duration::from_millis(50))
+        .timeout(Duration::from_secs(30))
+}
+
+/// A one-worker cluster the emulator accepts.
+pub fn cluster_request(name: &str) -> ClustersCreateRequest {
+    ClustersCreateRequest {
+        cluster_name: Some(name.into()),
+        spark_version: Some("15.4.x-scala2.12".into()),
+        node_type_id: Some("i3.xlarge".into()),
+        num_workers: Some(1),
+        ..Default::default()
+    }
+}
