@@ -7,38 +7,6 @@ use std::fmt::Write;
 
 use crate::model::{EnumDef, Field, Model, Operation, Package, Service, TypeDef, TypeRef, Waiter};
 
-/// A public method of a generated service, as the blocking facade wraps it.
-#[derive(Debug, Clone)]
-pub struct Signature {
-    /// Method name (a Rust identifier).
-    pub name: String,
-    /// Parameters after `&self`, with types (e.g. `request: &FooRequest`).
-    pub params: String,
-    /// The same parameters as call arguments.
-    pub args: String,
-    /// `T` of `crate::Result<T>`, or the item type of a paginator.
-    pub ret: String,
-    /// A paginator rather than an async call.
-    pub paged: bool,
-}
-
-/// The signatures of one service.
-#[derive(Debug, Clone)]
-pub struct ServiceSignatures {
-    pub api: String,
-    pub methods: Vec<Signature>,
-}
-
-fn sig(name: &str, params: &str, args: &str, ret: &str, paged: bool) -> Signature {
-    Signature {
-        name: name.to_string(),
-        params: params.trim_start_matches(", ").to_string(),
-        args: args.to_string(),
-        ret: ret.to_string(),
-        paged,
-    }
-}
-
 /// Packages compiled by default (the everyday services).
 pub const DEFAULT_FEATURES: &[&str] = &["compute", "jobs", "workspace", "files", "sql", "catalog", "iam"];
 
@@ -244,72 +212,247 @@ fn packages_of(t: &TypeRef, out: &mut BTreeSet<String>) {
     }
 }
 
-/// One struct field (or request parameter).
-fn field_decl(
-    out: &mut String,
+/// Types that keep the fields this version does not know
+/// (`unknown_fields`), because users read them and send them back
+/// (get -> modify -> reset/edit must not drop server fields).
+pub const KEEPS_UNKNOWN: &[(&str, &str)] = &[
+    ("compute", "ClusterSpec"),
+    ("jobs", "JobSettings"),
+    ("jobs", "Task"),
+    ("jobs", "JobCluster"),
+    ("jobs", "JobEnvironment"),
+    ("pipelines", "PipelineSpec"),
+    ("sql", "EndpointInfo"),
+    ("sql", "GetWarehouseResponse"),
+];
+
+fn keeps_unknown(pkg: &str, name: &str) -> bool {
+    KEEPS_UNKNOWN.iter().any(|(p, n)| *p == pkg && *n == name)
+}
+
+/// Method names of the fluent types themselves: a setter of the same name
+/// becomes `set_<name>`.
+const CALL_METHODS: &[&str] =
+    &["new", "request", "with_request", "into_request", "then", "send", "into_future", "send_blocking"];
+const PAGINATOR_METHODS: &[&str] = &[
+    "new",
+    "dedupe_by",
+    "each",
+    "max_items",
+    "request",
+    "with_request",
+    "cursor",
+    "try_next",
+    "try_collect",
+    "pages",
+    "into_stream",
+    "blocking_iter",
+];
+const TYPE_METHODS: &[&str] = &["new"];
+
+/// How a field or parameter is declared, and how its setter takes a value.
+struct FieldShape {
+    /// The Rust type of the field.
+    ty: String,
+    /// serde attributes.
+    attrs: Vec<String>,
+    /// The setter's parameter type.
+    arg: String,
+    /// The expression stored from `value`.
+    store: String,
+}
+
+fn field_shape(
     name: &str,
     wire: &str,
     ty: &TypeRef,
+    required: bool,
     pkg: &str,
     owner: &(String, String),
     index: &Index,
-) {
+) -> FieldShape {
     let id = ident(name);
     let mut attrs = Vec::new();
     if plain(&id) != wire {
         attrs.push(format!("rename = {wire:?}"));
     }
-    let ty_str = match ty.kind.as_str() {
+    let base = rust_type(ty, pkg, index);
+    let boxed = index.needs_box(owner, ty);
+    let string_like = matches!(ty.kind.as_str(), "string" | "timestamp" | "duration" | "field_mask");
+    let (inner_ty, arg, value) = if string_like && SENSITIVE.contains(&name) {
+        ("crate::service::Sensitive".to_string(), "impl Into<crate::service::Sensitive>".to_string(), "value.into()")
+    } else if string_like {
+        (base.clone(), "impl Into<::std::string::String>".to_string(), "value.into()")
+    } else if ty.kind == "binary" {
+        (base.clone(), "impl Into<::bytes::Bytes>".to_string(), "value.into()")
+    } else if boxed {
+        (format!("::std::boxed::Box<{base}>"), base.clone(), "::std::boxed::Box::new(value)")
+    } else {
+        (base.clone(), base.clone(), "value")
+    };
+    match ty.kind.as_str() {
         "list" | "map" => {
             let empty =
                 if ty.kind == "list" { "::std::vec::Vec::is_empty" } else { "::std::collections::BTreeMap::is_empty" };
             attrs.push(format!("skip_serializing_if = \"{empty}\""));
-            rust_type(ty, pkg, index)
+            FieldShape { ty: base.clone(), attrs, arg: base, store: "value".into() }
         }
         "binary" => {
             attrs.push("skip".into());
-            format!("::std::option::Option<{}>", rust_type(ty, pkg, index))
+            FieldShape {
+                ty: format!("::std::option::Option<{inner_ty}>"),
+                attrs,
+                arg,
+                store: format!("::std::option::Option::Some({value})"),
+            }
         }
-        "string" if SENSITIVE.contains(&name) => {
-            attrs.push("skip_serializing_if = \"::std::option::Option::is_none\"".into());
-            "::std::option::Option<crate::service::Sensitive>".into()
+        _ if required => {
+            let is_struct = ty.kind == "ref" && index.kind(ty) == Some(Kind::Struct);
+            let is_enum = ty.kind == "ref" && index.kind(ty) == Some(Kind::Enum);
+            if ty.kind == "int64" {
+                attrs.push("deserialize_with = \"crate::service::wire::lenient_i64_required\"".into());
+            } else {
+                attrs.push("deserialize_with = \"crate::service::wire::null_as_default\"".into());
+            }
+            if is_struct || is_enum || base == "::serde_json::Value" {
+                attrs.push("skip_serializing_if = \"crate::service::wire::is_default\"".into());
+            }
+            FieldShape { ty: inner_ty, attrs, arg, store: value.to_string() }
         }
         _ => {
             attrs.push("skip_serializing_if = \"::std::option::Option::is_none\"".into());
             if ty.kind == "int64" {
                 attrs.push("deserialize_with = \"crate::service::wire::lenient_i64\"".into());
             }
-            let base = rust_type(ty, pkg, index);
-            if index.needs_box(owner, ty) {
-                format!("::std::option::Option<::std::boxed::Box<{base}>>")
-            } else {
-                format!("::std::option::Option<{base}>")
+            FieldShape {
+                ty: format!("::std::option::Option<{inner_ty}>"),
+                attrs,
+                arg,
+                store: format!("::std::option::Option::Some({value})"),
             }
         }
-    };
-    let _ = writeln!(out, "    #[serde({})]", attrs.join(", "));
-    let _ = writeln!(out, "    pub {id}: {ty_str},");
+    }
+}
+
+/// A doc line for a field: its wire name and whether it is required.
+fn field_doc(wire: &str, ty: &TypeRef, required: bool) -> String {
+    let need = if required { "required" } else { "optional" };
+    format!("Wire field `{wire}` ({need}, {}).", ty.kind)
+}
+
+/// A struct field (or request parameter) with its doc.
+fn emit_field(out: &mut String, wire: &str, id: &str, ty: &TypeRef, required: bool, shape: &FieldShape) {
+    let _ = writeln!(out, "    /// {}", field_doc(wire, ty, required));
+    let _ = writeln!(out, "    #[serde({})]", shape.attrs.join(", "));
+    let _ = writeln!(out, "    pub {id}: {},", shape.ty);
+}
+
+/// The name of a setter: the field's, unless the target type has a method
+/// of that name.
+fn setter_name(id: &str, reserved: &[&str]) -> String {
+    if reserved.contains(&plain(id)) {
+        format!("set_{}", plain(id))
+    } else {
+        id.to_string()
+    }
+}
+
+/// One field of a struct, seen by the generators of constructors and setters.
+struct Member {
+    id: String,
+    wire: String,
+    required: bool,
+    shape: FieldShape,
+}
+
+fn members<'a>(
+    fields: impl Iterator<Item = (&'a str, &'a str, &'a TypeRef, bool)>,
+    pkg: &str,
+    owner: &(String, String),
+    index: &Index,
+) -> Vec<Member> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for (name, wire, ty, required) in fields {
+        let id = ident(name);
+        if seen.insert(id.clone()) {
+            let shape = field_shape(name, wire, ty, required, pkg, owner, index);
+            out.push(Member { id, wire: wire.to_string(), required, shape });
+        }
+    }
+    out
+}
+
+/// `fn new(required..) -> Self`: the required members as arguments.
+fn constructor(out: &mut String, name: &str, members: &[Member]) {
+    let required: Vec<&Member> = members.iter().filter(|m| m.required).collect();
+    let params: Vec<String> = required.iter().map(|m| format!("{}: {}", m.id, m.shape.arg)).collect();
+    let _ = writeln!(out, "    /// A value with its required fields; set the others with the setters.");
+    let _ = writeln!(out, "    #[inline]\n    pub fn new({}) -> Self {{", params.join(", "));
+    let _ = writeln!(out, "        {name} {{");
+    for m in &required {
+        let _ = writeln!(out, "            {}: {{ let value = {}; {} }},", m.id, m.id, m.shape.store);
+    }
+    let _ = writeln!(out, "            ..::std::default::Default::default()\n        }}\n    }}\n");
+}
+
+/// A chained setter per member, writing into `target` (`self` or `self.request`).
+fn setters(out: &mut String, members: &[Member], target: &str, reserved: &[&str]) {
+    for m in members {
+        let _ = writeln!(out, "    /// Set `{}`.", m.wire);
+        let _ = writeln!(
+            out,
+            "    #[inline]\n    pub fn {}(mut self, value: {}) -> Self {{\n        {target}.{} = {};\n        self\n    }}\n",
+            setter_name(&m.id, reserved),
+            m.shape.arg,
+            m.id,
+            m.shape.store
+        );
+    }
 }
 
 fn emit_struct(out: &mut String, t: &TypeDef, pkg: &str, index: &Index) {
     let owner = (pkg.to_string(), t.name.clone());
+    let members =
+        members(t.fields.iter().map(|f| (f.name.as_str(), f.wire.as_str(), &f.ty, f.required)), pkg, &owner, index);
+    let required: Vec<&str> = members.iter().filter(|m| m.required).map(|m| m.wire.as_str()).collect();
     let _ = writeln!(out, "/// Wire type `{}` of the `{pkg}` API.", t.name);
+    if !required.is_empty() {
+        let _ = writeln!(out, "///\n/// Required: `{}` (arguments of `new`).", required.join("`, `"));
+    }
     let _ = writeln!(out, "#[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]");
     let _ = writeln!(out, "#[serde(default)]");
     let _ = writeln!(out, "pub struct {} {{", t.name);
-    let mut seen = BTreeSet::new();
-    for f in &t.fields {
-        if seen.insert(ident(&f.name)) {
-            field_decl(out, &f.name, &f.wire, &f.ty, pkg, &owner, index);
+    for m in &members {
+        let f = t.fields.iter().find(|f| ident(&f.name) == m.id);
+        if let Some(f) = f {
+            emit_field(out, &m.wire, &m.id, &f.ty, m.required, &m.shape);
         }
     }
+    if keeps_unknown(pkg, &t.name) {
+        let _ = writeln!(
+            out,
+            "    /// Fields this version does not know, kept so that sending the value back loses nothing."
+        );
+        let _ = writeln!(out, "    #[serde(flatten)]\n    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,");
+    }
+    let _ = writeln!(out, "}}\n");
+    let _ = writeln!(out, "impl {} {{", t.name);
+    constructor(out, &t.name, &members);
+    setters(out, &members, "self", TYPE_METHODS);
     let _ = writeln!(out, "}}\n");
 }
 
 fn emit_enum(out: &mut String, e: &EnumDef) {
     let mut names = BTreeSet::new();
     let _ = writeln!(out, "crate::service::wire::open_enum! {{");
-    let _ = writeln!(out, "    /// Wire enum `{}`; values added by the server later decode as `UnknownValue`.", e.name);
+    let values: Vec<&str> = e.values.iter().map(|v| v.wire.as_str()).collect();
+    let _ = writeln!(
+        out,
+        "    /// Wire enum `{}`: {}; values added by the server later decode as `UnknownValue`.",
+        e.name,
+        values.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
+    );
     let _ = writeln!(out, "    {} {{", e.name);
     for v in &e.values {
         let mut name = variant_name(&v.name);
@@ -338,17 +481,49 @@ fn api_name(service: &Service) -> String {
     format!("{}Api", pascal(&service.name))
 }
 
-fn emit_request(out: &mut String, service: &Service, op: &Operation, pkg: &str, index: &Index) {
+/// The request type of an operation (`rt::NoRequest` without parameters).
+fn request_type(service: &Service, op: &Operation) -> String {
+    if op.params.is_empty() {
+        "rt::NoRequest".into()
+    } else {
+        request_name(service, op)
+    }
+}
+
+fn param_members(op: &Operation, pkg: &str, owner: &(String, String), index: &Index) -> Vec<Member> {
+    members(op.params.iter().map(|p| (p.name.as_str(), p.wire.as_str(), &p.ty, p.required)), pkg, owner, index)
+}
+
+fn emit_request(out: &mut String, service: &Service, op: &Operation, pkg: &str, index: &Index, idempotent: bool) {
     let name = request_name(service, op);
     let owner = (pkg.to_string(), name.clone());
+    let members = param_members(op, pkg, &owner, index);
     let _ = writeln!(out, "/// Parameters of {}.", doc_link(&api_name(service), &method_name(pkg, service, op)));
     let _ = writeln!(out, "#[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]");
     let _ = writeln!(out, "#[serde(default)]");
     let _ = writeln!(out, "pub struct {name} {{");
-    for p in &op.params {
-        field_decl(out, &p.name, &p.wire, &p.ty, pkg, &owner, index);
+    for (m, p) in members.iter().zip(&op.params) {
+        emit_field(out, &m.wire, &m.id, &p.ty, m.required, &m.shape);
     }
     let _ = writeln!(out, "}}\n");
+    let _ = writeln!(out, "impl {name} {{");
+    constructor(out, &name, &members);
+    let _ = writeln!(out, "}}\n");
+    let mut hooks = String::new();
+    if idempotent && op.params.iter().any(|p| p.name == "idempotency_token") {
+        // A token makes the POST safe to retry: the server dedupes it.
+        hooks.push_str(
+            "    fn prepare(&mut self) {\n        self.idempotency_token.get_or_insert_with(rt::idempotency_token);\n    }\n",
+        );
+    }
+    if let Some(raw) = op.params.iter().find(|p| p.location == "raw_body") {
+        let _ = writeln!(
+            hooks,
+            "    fn take_body(&mut self) -> ::std::option::Option<::bytes::Bytes> {{\n        self.{}.take()\n    }}",
+            ident(&raw.name)
+        );
+    }
+    let _ = writeln!(out, "impl rt::Request for {name} {{\n{hooks}}}\n");
 }
 
 fn str_list(items: impl IntoIterator<Item = String>) -> String {
@@ -356,91 +531,148 @@ fn str_list(items: impl IntoIterator<Item = String>) -> String {
     format!("&[{}]", quoted.join(", "))
 }
 
-fn operation_static(op: &Operation) -> String {
-    let path_params: Vec<String> =
-        op.path.split('{').skip(1).filter_map(|s| s.split('}').next()).map(str::to_string).collect();
-    let wires = |loc: &str| op.params.iter().filter(|p| p.location == loc).map(|p| p.wire.clone()).collect::<Vec<_>>();
+fn static_name(prefix: &str, service: &Service, op: &Operation) -> String {
+    format!("{prefix}_{}_{}", service.name.to_ascii_uppercase(), op.name.to_ascii_uppercase())
+}
+
+/// The placeholders of a path template; `{artifact_type.value}` (an enum
+/// parameter in the official SDK) is the parameter `artifact_type`.
+fn path_template(path: &str) -> (String, Vec<String>) {
+    let mut names = Vec::new();
+    let mut template = String::new();
+    let mut rest = path;
+    while let Some(start) = rest.find('{') {
+        template.push_str(&rest[..=start]);
+        let Some(end) = rest[start..].find('}') else { break };
+        let inner = &rest[start + 1..start + end];
+        let name = inner.strip_suffix(".value").unwrap_or(inner);
+        names.push(name.to_string());
+        template.push_str(name);
+        rest = &rest[start + end..];
+    }
+    template.push_str(rest);
+    (template, names)
+}
+
+fn operation_static(name: &str, op: &Operation, idempotent: bool) -> String {
+    let (path, path_params) = path_template(&op.path);
+    let wires = |loc: &str| {
+        op.params
+            .iter()
+            .filter(|p| p.location == loc && !path_params.contains(&p.wire))
+            .map(|p| p.wire.clone())
+            .collect::<Vec<_>>()
+    };
     let body = if let Some(p) = op.params.iter().find(|p| p.location == "body_whole") {
         format!("rt::BodyKind::Whole({:?})", p.wire)
     } else if let Some(p) = op.params.iter().find(|p| p.location == "raw_body") {
         format!("rt::BodyKind::Raw({:?})", p.wire)
-    } else if op.params.iter().any(|p| p.location == "body")
-        || (op.method != "GET" && op.method != "DELETE" && op.method != "HEAD")
-    {
+    } else if op.method != "GET" && op.method != "DELETE" && op.method != "HEAD" {
         format!("rt::BodyKind::Fields({})", str_list(wires("body")))
     } else {
         "rt::BodyKind::None".into()
     };
     format!(
-        "static OP: rt::Operation = rt::Operation {{ method: {:?}, path: {:?}, path_params: {}, query: {}, body: {body} }};",
+        "static {name}: rt::Operation = rt::Operation {{ method: {:?}, path: {path:?}, path_params: {}, query: {}, body: {body}, response_headers: {}, idempotent: {idempotent} }};",
         op.method,
-        op.path,
-        str_list(path_params),
-        str_list(wires("query"))
+        str_list(path_params.clone()),
+        str_list(wires("query")),
+        str_list(op.response_headers.iter().cloned()),
     )
 }
 
-/// Return type of a plain call, and the runtime function that makes it.
+/// The output type of a plain call, and the decode function that makes it.
 fn call_shape(op: &Operation, pkg: &str, index: &Index) -> (String, &'static str) {
     if op.raw_response {
-        return ("crate::transport::Response".into(), "call_raw");
+        return ("crate::transport::Response".into(), "rt::raw");
     }
     match &op.returns {
-        None => ("()".into(), "call_unit"),
+        None => ("()".into(), "rt::unit"),
         Some(t) if t.kind == "wait" => match &op.wait_response {
-            Some(r) => (rust_type(r, pkg, index), "call"),
-            None => ("()".into(), "call_unit"),
+            Some(r) => (rust_type(r, pkg, index), "rt::json"),
+            None => ("()".into(), "rt::unit"),
         },
-        Some(t) if t.kind == "binary" => ("crate::transport::Response".into(), "call_raw"),
-        Some(t) => (rust_type(t, pkg, index), "call"),
+        Some(t) if t.kind == "binary" => ("crate::transport::Response".into(), "rt::raw"),
+        Some(t) => (rust_type(t, pkg, index), "rt::json"),
     }
 }
 
-fn emit_service(
-    out: &mut String,
-    service: &Service,
-    pkg: &str,
-    index: &Index,
-    types: &HashMap<String, &TypeDef>,
-) -> Vec<Signature> {
-    let mut sigs = Vec::new();
+/// Facts of an operation for its doc comment.
+fn op_doc(op: &Operation) -> String {
+    let required: Vec<String> = op.params.iter().filter(|p| p.required).map(|p| format!("`{}`", p.name)).collect();
+    let mut doc = format!("`{} {}`", op.method, op.path);
+    if !required.is_empty() {
+        doc.push_str(&format!("; required: {}", required.join(", ")));
+    }
+    if let Some(p) = &op.pagination {
+        doc.push_str(&format!("; pages by {}", p.style.replace('_', " ")));
+    }
+    if let Some(w) = &op.waiter {
+        doc.push_str(&format!("; waits for {}", w.target.join(" or ")));
+    }
+    format!("{doc} ([API reference]({})).", op.docs_url)
+}
+
+/// Everything the package needs to know about a service's waiters.
+struct Ctx<'a> {
+    pkg: &'a str,
+    index: &'a Index<'a>,
+    types: &'a HashMap<String, &'a TypeDef>,
+    idempotent: &'a BTreeSet<(String, String, String)>,
+}
+
+fn is_idempotent(ctx: &Ctx, service: &Service, op: &Operation) -> bool {
+    ctx.idempotent.contains(&(ctx.pkg.to_string(), service.name.clone(), op.name.clone()))
+        || (op.method == "POST" && op.params.iter().any(|p| p.name == "idempotency_token" && p.location == "body"))
+}
+
+fn emit_service(out: &mut String, service: &Service, ctx: &Ctx) {
+    let (pkg, index) = (ctx.pkg, ctx.index);
     let api = api_name(service);
     let first_doc =
         service.operations.first().map(|o| o.docs_url.rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default());
     let _ = writeln!(
         out,
-        "/// The `{}` service ({} level; [API reference]({})).",
+        "/// The `{}` service ({} level, {} operations; [API reference]({})).",
         service.name,
         service.level,
+        service.operations.len(),
         first_doc.unwrap_or_default()
     );
     let _ = writeln!(out, "#[derive(Debug, Clone)]\npub struct {api} {{\n    client: crate::Client,\n}}\n");
+    let mut module_items = String::new();
+    let mut request_impls = String::new();
     let _ = writeln!(out, "impl {api} {{");
     let _ = writeln!(out, "    /// The service on `client`.\n    pub fn new(client: crate::Client) -> Self {{\n        {api} {{ client }}\n    }}\n");
     let _ = writeln!(out, "    /// The client this service calls through.\n    pub fn client(&self) -> &crate::Client {{\n        &self.client\n    }}\n");
     let mut waiters_done = BTreeSet::new();
     for op in &service.operations {
         let fn_name = method_name(pkg, service, op);
-        let req = request_name(service, op);
-        let has_params = !op.params.is_empty();
-        let _ = writeln!(out, "    /// `{} {}` ([API reference]({})).", op.method, op.path, op.docs_url);
+        let req = request_type(service, op);
+        let op_static = static_name("OP", service, op);
+        let idempotent = is_idempotent(ctx, service, op);
+        let _ = writeln!(module_items, "{}\n", operation_static(&op_static, op, idempotent));
+        let owner = (pkg.to_string(), req.clone());
+        let members = param_members(op, pkg, &owner, index);
+        let required: Vec<&Member> = members.iter().filter(|m| m.required).collect();
+        let args: Vec<String> = required.iter().map(|m| format!("{}: {}", m.id, m.shape.arg)).collect();
+        let request_value = if op.params.is_empty() {
+            "rt::NoRequest".to_string()
+        } else {
+            let fields: Vec<String> =
+                required.iter().map(|m| format!("{}: {{ let value = {}; {} }}", m.id, m.id, m.shape.store)).collect();
+            format!(
+                "{req} {{ {} ..::std::default::Default::default() }}",
+                fields.iter().map(|f| format!("{f},")).collect::<String>()
+            )
+        };
+        let _ = writeln!(out, "    /// {}", op_doc(op));
         if let (Some(pages), Some(ret)) = (&op.pagination, &op.returns) {
             let item = rust_type(inner(&ret.items), pkg, index);
-            let (arg, value) = if has_params {
-                (format!(", request: {req}"), "&request")
-            } else {
-                (String::new(), "&crate::service::runtime::NoRequest")
-            };
-            let call_arg = if has_params { "request" } else { "" };
-            sigs.push(sig(&fn_name, &arg, call_arg, &item, true));
-            if helper_rename(pkg, &service.name, &op.name).is_some() {
-                sigs.push(sig(&ident(&op.name), &arg, call_arg, &item, true));
-            }
-            let _ = writeln!(out, "    pub fn {fn_name}(&self{arg}) -> crate::service::Paginator<{item}> {{");
-            let _ = writeln!(out, "        {}", operation_static(op));
+            let pages_static = static_name("PAGES", service, op);
             let _ = writeln!(
-                out,
-                "        static PAGES: rt::Pages = rt::Pages {{ style: rt::PageStyle::{}, items: {:?}, request_field: {:?}, response_field: {:?} }};",
+                module_items,
+                "static {pages_static}: rt::Pages = rt::Pages {{ style: rt::PageStyle::{}, items: {:?}, request_field: {:?}, response_field: {:?} }};\n",
                 match pages.style.as_str() {
                     "token" => "Token",
                     "offset" => "Offset",
@@ -451,176 +683,237 @@ fn emit_service(
                 pages.request_field,
                 pages.response_field
             );
+            let dedupe = dedupe_by_id(pages.style.as_str(), pages.request_field.as_deref(), inner(&ret.items), ctx);
             let _ = writeln!(
                 out,
-                "        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, {value})\n    }}\n"
+                "    #[inline]\n    pub fn {fn_name}(&self, {}) -> rt::Paginator<{req}, {item}> {{\n        rt::Paginator::new(self.client.clone(), &{op_static}, &{pages_static}, {request_value}){dedupe}\n    }}\n",
+                args.join(", ")
             );
+            if !op.params.is_empty() {
+                let _ = writeln!(request_impls, "impl<T> rt::Paginator<{req}, T> {{");
+                setters(&mut request_impls, &members, "self.request", PAGINATOR_METHODS);
+                let _ = writeln!(request_impls, "}}\n");
+            }
             continue;
         }
-        let (ret, func) = call_shape(op, pkg, index);
-        let (arg, value) = if has_params {
-            (format!(", request: &{req}"), "request")
-        } else {
-            (String::new(), "&crate::service::runtime::NoRequest")
+        let (ret, decode) = call_shape(op, pkg, index);
+        let waiter = op.waiter.as_ref().and_then(|w| waiter_plan(service, op, w, ctx));
+        let (output, decode) = match &waiter {
+            Some(plan) => {
+                let decode_fn = format!("decode_{}_{}", service.name, op.name);
+                let _ = writeln!(module_items, "{}", plan.decode_fn(&decode_fn, &req, &ret));
+                (format!("rt::Wait<{ret}, {}>", plan.result_ty), decode_fn)
+            }
+            None => (ret, decode.to_string()),
         };
-        let call_arg = if has_params { "request" } else { "" };
-        sigs.push(sig(&fn_name, &arg, call_arg, &ret, false));
-        if helper_rename(pkg, &service.name, &op.name).is_some() {
-            sigs.push(sig(&ident(&op.name), &arg, call_arg, &ret, false));
+        let _ = writeln!(
+            out,
+            "    #[inline]\n    pub fn {fn_name}(&self, {}) -> rt::Call<{req}, {output}> {{\n        rt::Call::new(self.client.clone(), &{op_static}, {request_value}, {decode})\n    }}\n",
+            args.join(", ")
+        );
+        if !op.params.is_empty() {
+            let _ = writeln!(request_impls, "impl<O> rt::Call<{req}, O> {{");
+            setters(&mut request_impls, &members, "self.request", CALL_METHODS);
+            let _ = writeln!(request_impls, "}}\n");
         }
-        let _ = writeln!(out, "    pub async fn {fn_name}(&self{arg}) -> crate::Result<{ret}> {{");
-        let _ = writeln!(out, "        {}", operation_static(op));
-        if let Some(raw) = op.params.iter().find(|p| p.location == "raw_body") {
-            let _ = writeln!(
-                out,
-                "        let body = request.{}.clone().unwrap_or_default();\n        crate::service::runtime::call_upload(&self.client, &OP, request, body).await\n    }}\n",
-                ident(&raw.name)
-            );
-            continue;
-        }
-        if op.params.iter().any(|p| p.name == "idempotency_token" && p.location == "body") {
-            // A token makes the POST safe to retry: the server dedupes it.
-            let _ = writeln!(
-                out,
-                "        let mut request = request.clone();\n        request.idempotency_token.get_or_insert_with(rt::idempotency_token);\n        rt::call_idempotent(&self.client, &OP, &request).await\n    }}\n"
-            );
-        } else {
-            let _ =
-                writeln!(out, "        crate::service::runtime::{func}(&self.client, &OP, {value}).await\n    }}\n");
-        }
-        if let Some(w) = &op.waiter {
-            emit_waiter(out, service, op, w, pkg, index, types, &mut waiters_done, &mut sigs);
+        if let Some(plan) = waiter {
+            if waiters_done.insert(plan.wait_fn.clone()) {
+                plan.emit(out, &mut module_items, service);
+            }
         }
     }
     let _ = writeln!(out, "}}\n");
-    sigs
+    out.push_str(&module_items);
+    out.push_str(&request_impls);
 }
 
-/// `<op>_and_wait` and the `wait_*` poller it uses.
-#[allow(clippy::too_many_arguments)]
-fn emit_waiter(
-    out: &mut String,
-    service: &Service,
-    op: &Operation,
-    w: &Waiter,
-    pkg: &str,
-    index: &Index,
-    types: &HashMap<String, &TypeDef>,
-    done: &mut BTreeSet<String>,
-    sigs: &mut Vec<Signature>,
-) {
-    let (Some(poll), Some(status_path)) = (&w.poll, &w.status_path) else { return };
-    let Some(getter) = service.operations.iter().find(|o| o.python_name == poll.method) else { return };
-    let Some(result) = &getter.returns else { return };
+/// `.dedupe_by(..)` for SCIM offset listings of items with an `id`, as the
+/// official SDKs skip ids already seen.
+fn dedupe_by_id(style: &str, field: Option<&str>, item: &TypeRef, ctx: &Ctx) -> String {
+    if style != "offset" || field != Some("startIndex") || item.kind != "ref" {
+        return String::new();
+    }
+    let Some(t) = item.name.as_ref().and_then(|n| ctx.types.get(n)) else { return String::new() };
+    match t.fields.iter().find(|f| f.name == "id") {
+        Some(f) if f.required => ".dedupe_by(|item| ::std::option::Option::Some(item.id.clone()))".into(),
+        Some(_) => ".dedupe_by(|item| item.id.clone())".into(),
+        None => String::new(),
+    }
+}
+
+/// A waiter as generated: the poller, and how a call's answer feeds it.
+struct WaiterPlan {
+    wait_fn: String,
+    result_ty: String,
+    /// (argument, Rust type) in waiter order.
+    args: Vec<(String, String)>,
+    /// Expressions (over `request` and `response`) giving each argument.
+    binds: Vec<String>,
+    /// Whether the call answers a body to decode.
+    has_response: bool,
+    spec: String,
+    getter_static: String,
+    getter_request: String,
+    /// Getter request fields set from the arguments.
+    getter_fields: Vec<String>,
+    /// Waiter arguments that are ids for messages.
+    id_expr: String,
+}
+
+impl WaiterPlan {
+    /// The module-level decode of a call that returns a wait handle.
+    fn decode_fn(&self, name: &str, req: &str, ret: &str) -> String {
+        let decode = if self.has_response { "response.json()?" } else { "{ let _ = response; }" };
+        let binds: String = self.binds.iter().map(|b| format!("    {b}\n")).collect();
+        let args: Vec<String> = self.args.iter().map(|(a, _)| ident(a)).collect();
+        format!(
+            "fn {name}(client: &crate::Client, request: &{req}, response: crate::transport::Response) -> crate::Result<rt::Wait<{ret}, {}>> {{\n    let _ = request;\n    let response: {ret} = {decode};\n{binds}    ::std::result::Result::Ok({}(client.clone(), response, {}))\n}}\n",
+            self.result_ty,
+            self.wait_fn_module(),
+            args.join(", ")
+        )
+    }
+
+    fn wait_fn_module(&self) -> String {
+        format!("waiter_{}", self.wait_fn.trim_start_matches("r#"))
+    }
+
+    /// The service method `wait_*` and the module-level poller.
+    fn emit(&self, out: &mut String, module: &mut String, service: &Service) {
+        let params: Vec<String> = self.args.iter().map(|(a, t)| format!("{}: {t}", ident(a))).collect();
+        let args: Vec<String> = self.args.iter().map(|(a, _)| ident(a)).collect();
+        let method_params: Vec<String> = self
+            .args
+            .iter()
+            .map(|(a, t)| {
+                if t == "::std::string::String" {
+                    format!("{}: impl Into<{t}>", ident(a))
+                } else {
+                    format!("{}: {t}", ident(a))
+                }
+            })
+            .collect();
+        let method_args: Vec<String> = self
+            .args
+            .iter()
+            .map(|(a, t)| if t == "::std::string::String" { format!("{}.into()", ident(a)) } else { ident(a) })
+            .collect();
+        let _ = writeln!(out, "    /// A handle that polls until {}; `.wait()` runs it.", self.spec_doc());
+        let _ = writeln!(
+            out,
+            "    pub fn {}(&self, {}) -> rt::Wait<(), {}> {{\n        {}(self.client.clone(), (), {})\n    }}\n",
+            self.wait_fn,
+            method_params.join(", "),
+            self.result_ty,
+            self.wait_fn_module(),
+            method_args.join(", ")
+        );
+        let clones: String = args.iter().map(|a| format!("let {a} = {a}.clone(); ")).collect();
+        let _ = writeln!(
+            module,
+            "fn {}<R>(client: crate::Client, response: R, {}) -> rt::Wait<R, {}> {{\n    {}\n    let wait_id = {};\n    rt::Wait::new(response, wait_id, &SPEC, move || {{\n        {clones}\n        let request = {} {{ {} ..::std::default::Default::default() }};\n        ::std::future::IntoFuture::into_future(rt::Call::new(client.clone(), &{}, request, rt::json))\n    }})\n}}\n",
+            self.wait_fn_module(),
+            params.join(", "),
+            self.result_ty,
+            self.spec,
+            self.id_expr,
+            self.getter_request,
+            self.getter_fields.iter().map(|f| format!("{f},")).collect::<String>(),
+            self.getter_static,
+        );
+        let _ = service;
+    }
+
+    fn spec_doc(&self) -> String {
+        self.spec
+            .split("target: ")
+            .nth(1)
+            .and_then(|s| s.split(']').next())
+            .map(|s| format!("the state is one of {}]", s.trim_start_matches('&')))
+            .unwrap_or_else(|| "the operation ends".into())
+    }
+}
+
+/// Waiters whose target state means "finished", not "succeeded".
+fn outcome_of(waiter: &str) -> &'static str {
+    match waiter {
+        "wait_get_run_job_terminated_or_skipped" => {
+            "::std::option::Option::Some(&crate::service::waiter::Outcome { path: &[\"state\", \"result_state\"], success: &[\"SUCCESS\"], parts: ::std::option::Option::Some((\"tasks\", \"task_key\", &[\"state\", \"result_state\"])), url_path: &[\"run_page_url\"] })"
+        }
+        _ => "::std::option::Option::None",
+    }
+}
+
+fn waiter_plan(service: &Service, op: &Operation, w: &Waiter, ctx: &Ctx) -> Option<WaiterPlan> {
+    let (pkg, index) = (ctx.pkg, ctx.index);
+    let (poll, status_path) = (w.poll.as_ref()?, w.status_path.as_ref()?);
+    let getter = service.operations.iter().find(|o| o.python_name == poll.method)?;
+    if getter.pagination.is_some() {
+        return None;
+    }
+    let result = getter.returns.as_ref()?;
     let result_ty = rust_type(result, pkg, index);
     // Each waiter argument takes the type of the getter parameter it feeds.
-    let arg_types: Vec<(String, String)> = w
-        .args
-        .iter()
-        .map(|a| {
-            let fed = poll.args.iter().find(|(_, expr)| *expr == a).map(|(p, _)| p.clone());
-            let ty = fed
-                .and_then(|p| getter.params.iter().find(|gp| gp.name == p))
-                .map(|gp| rust_type(&gp.ty, pkg, index))
-                .unwrap_or_else(|| "::std::string::String".into());
-            (a.clone(), ty)
-        })
-        .collect();
-    let wait_fn = ident(&w.name);
-    if done.insert(w.name.clone()) {
-        let params: Vec<String> = arg_types.iter().map(|(a, t)| format!("{}: {t}", ident(a))).collect();
-        let mut call_args: Vec<String> = arg_types.iter().map(|(a, _)| ident(a)).collect();
-        call_args.push("options".into());
-        let waiter_params = format!("{}, options: crate::service::WaitOptions<{result_ty}>", params.join(", "));
-        sigs.push(sig(&wait_fn, &waiter_params, &call_args.join(", "), &result_ty, false));
-        let _ = writeln!(
-            out,
-            "    /// Poll `{}` until the state is one of {:?} (fails on {:?}).",
-            getter.name, w.target, w.failure
-        );
-        let _ = writeln!(
-            out,
-            "    pub async fn {wait_fn}(&self, {}, options: crate::service::WaitOptions<{result_ty}>) -> crate::Result<{result_ty}> {{",
-            params.join(", ")
-        );
-        let getter_req = request_name(service, getter);
-        let mut fields = Vec::new();
-        for (param, expr) in &poll.args {
-            if arg_types.iter().any(|(a, _)| a == expr) {
-                fields.push(format!("{}: ::std::option::Option::Some({}.clone())", ident(param), ident(expr)));
-            }
-        }
-        let request = if getter.params.is_empty() {
-            String::new()
+    let mut args = Vec::new();
+    let mut getter_fields = Vec::new();
+    for a in &w.args {
+        let (param, _) = poll.args.iter().find(|(_, expr)| *expr == a)?;
+        let gp = getter.params.iter().find(|gp| &gp.name == param)?;
+        let ty = rust_type(&gp.ty, pkg, index);
+        let value = if gp.required {
+            format!("{}.clone()", ident(a))
         } else {
-            format!(
-                "let request = {getter_req} {{ {}, ..::std::default::Default::default() }};\n        ",
-                fields.join(", ")
-            )
+            format!("::std::option::Option::Some({}.clone())", ident(a))
         };
-        let call = if getter.params.is_empty() {
-            format!("self.{}()", ident(&getter.name))
-        } else {
-            format!("self.{}(&request)", ident(&getter.name))
-        };
-        let _ = writeln!(
-            out,
-            "        {request}static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {{ what: {:?}, target: {}, failure: {}, status_path: {}, message_path: {} }};",
-            service.name,
-            str_list(w.target.iter().cloned()),
-            str_list(w.failure.iter().cloned()),
-            str_list(status_path.iter().cloned()),
-            str_list(w.message_path.clone().unwrap_or_default())
-        );
-        let _ = writeln!(out, "        crate::service::waiter::wait(options, &SPEC, || {call}).await\n    }}\n");
+        getter_fields.push(format!("{}: {value}", ident(&gp.name)));
+        args.push((a.clone(), ty));
     }
-    // `<op>_and_wait`: call, take the ids the waiter needs, poll.
+    // How the call's request or answer gives each argument.
     let mut binds = Vec::new();
-    for (arg, _) in &arg_types {
-        let Some(bind) = w.bind.get(arg) else { return };
-        let source = if bind.from == "response" {
-            let Some(resp) = op.wait_response.as_ref().and_then(|r| r.name.as_ref()).and_then(|n| types.get(n)) else {
-                return;
-            };
-            let Some(field) = resp.fields.iter().find(|f: &&Field| f.wire == bind.field) else { return };
-            format!("response.{}.clone()", ident(&field.name))
+    let wait_response = op.wait_response.as_ref().and_then(|r| r.name.as_ref()).and_then(|n| ctx.types.get(n));
+    for (arg, _) in &args {
+        let bind = w.bind.get(arg)?;
+        let (required, source) = if bind.from == "response" {
+            let field = wait_response?.fields.iter().find(|f: &&Field| f.wire == bind.field)?;
+            (field.required, format!("response.{}.clone()", ident(&field.name)))
         } else {
-            if op.params.iter().all(|p| p.name != bind.field) {
-                return;
-            }
-            format!("request.{}.clone()", ident(&bind.field))
+            let p = op.params.iter().find(|p| p.name == bind.field)?;
+            (p.required, format!("request.{}.clone()", ident(&bind.field)))
         };
-        binds.push(format!("let {} = crate::service::runtime::bound({source}, {:?})?;", ident(arg), bind.field));
+        let value = if required { source } else { format!("rt::bound({source}, {:?})?", bind.field) };
+        binds.push(format!("let {} = {value};", ident(arg)));
     }
-    let req = request_name(service, op);
-    let (arg, call) = if op.params.is_empty() {
-        (String::new(), format!("self.{}()", ident(&op.name)))
-    } else {
-        (format!(", request: &{req}"), format!("self.{}(request)", ident(&op.name)))
-    };
-    let uses_response = w.bind.values().any(|b| b.from == "response");
-    let (and_wait_params, and_wait_args) = if op.params.is_empty() {
-        (format!("options: crate::service::WaitOptions<{result_ty}>"), "options".to_string())
-    } else {
-        (format!("request: &{req}, options: crate::service::WaitOptions<{result_ty}>"), "request, options".to_string())
-    };
-    sigs.push(sig(&format!("{}_and_wait", op.name), &and_wait_params, &and_wait_args, &result_ty, false));
-    let _ = writeln!(out, "    /// {}, then {}.", doc_link("Self", &ident(&op.name)), doc_link("Self", &wait_fn));
-    let _ = writeln!(
-        out,
-        "    pub async fn {}_and_wait(&self{arg}, options: crate::service::WaitOptions<{result_ty}>) -> crate::Result<{result_ty}> {{",
-        op.name
+    let id_parts: Vec<String> = args.iter().map(|(a, _)| format!("{}.to_string()", ident(a))).collect();
+    let spec = format!(
+        "static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {{ what: {:?}, target: {}, failure: {}, status_path: {}, message_path: {}, outcome: {} }};",
+        service.name,
+        str_list(w.target.iter().cloned()),
+        str_list(w.failure.iter().cloned()),
+        str_list(status_path.iter().cloned()),
+        str_list(w.message_path.clone().unwrap_or_default()),
+        outcome_of(&w.name)
     );
-    let _ = writeln!(out, "        let {} = {call}.await?;", if uses_response { "response" } else { "_response" });
-    for b in binds {
-        let _ = writeln!(out, "        {b}");
-    }
-    let args: Vec<String> = arg_types.iter().map(|(a, _)| ident(a)).collect();
-    let _ = writeln!(out, "        self.{wait_fn}({}, options).await\n    }}\n", args.join(", "));
+    Some(WaiterPlan {
+        wait_fn: ident(&w.name),
+        result_ty,
+        args,
+        binds,
+        has_response: op.wait_response.is_some(),
+        spec,
+        getter_static: static_name("OP", service, getter),
+        getter_request: request_name(service, getter),
+        getter_fields,
+        id_expr: format!("[{}].join(\"/\")", id_parts.join(", ")),
+    })
 }
 
-pub fn package_module(name: &str, pkg: &Package, index: &Index<'_>, source: &str) -> (String, Vec<ServiceSignatures>) {
-    let mut signatures = Vec::new();
+pub fn package_module(
+    name: &str,
+    pkg: &Package,
+    index: &Index<'_>,
+    source: &str,
+    idempotent: &BTreeSet<(String, String, String)>,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{HEADER}// Source: {source}.\n");
     let _ = writeln!(out, "//! The `{name}` API package: types, enums and services.\n");
@@ -635,17 +928,17 @@ pub fn package_module(name: &str, pkg: &Package, index: &Index<'_>, source: &str
     for t in &pkg.types {
         emit_struct(&mut out, t, name, index);
     }
+    let ctx = Ctx { pkg: name, index, types: &types, idempotent };
     for s in &pkg.services {
         for op in s.operations.iter().filter(|o| !o.params.is_empty()) {
             let req = request_name(s, op);
             if names.insert(req) {
-                emit_request(&mut out, s, op, name, index);
+                emit_request(&mut out, s, op, name, index, is_idempotent(&ctx, s, op));
             }
         }
-        let methods = emit_service(&mut out, s, name, index, &types);
-        signatures.push(ServiceSignatures { api: api_name(s), methods });
+        emit_service(&mut out, s, &ctx);
     }
-    (out, signatures)
+    out
 }
 
 /// Packages each package needs (its types and operations refer to them).
@@ -769,7 +1062,8 @@ pub fn roundtrip_cases(model: &Model) -> String {
             ident(pkg)
         );
         for t in &p.types {
-            let _ = writeln!(out, "        check.value::<m::{}>({pkg:?}, {:?});", t.name, t.name);
+            let check = if keeps_unknown(pkg, &t.name) { "value_keeping_unknown" } else { "value" };
+            let _ = writeln!(out, "        check.{check}::<m::{}>({pkg:?}, {:?});", t.name, t.name);
         }
         let mut seen = BTreeSet::new();
         for s in &p.services {
@@ -786,87 +1080,5 @@ pub fn roundtrip_cases(model: &Model) -> String {
         let _ = writeln!(out, "    }}");
     }
     let _ = writeln!(out, "}}");
-    out
-}
-
-/// The blocking facade: a `block_on` wrapper for every generated method, per package.
-pub fn blocking_module(model: &Model, signatures: &BTreeMap<String, Vec<ServiceSignatures>>) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "{HEADER}\n//! Blocking services: every method of the async services, run to completion.\n");
-    for (pkg, services) in signatures {
-        let _ = writeln!(
-            out,
-            "#[cfg(feature = \"{pkg}\")]\n/// Blocking services of the `{pkg}` package.\npub mod {} {{",
-            ident(pkg)
-        );
-        let _ = writeln!(out, "    #[allow(unused_imports)]\n    use crate::service::{}::*;\n", ident(pkg));
-        for svc in services {
-            let api = &svc.api;
-            let _ = writeln!(out, "    /// Blocking [`crate::service::{pkg}::{api}`].\n    #[derive(Debug, Clone)]\n    #[allow(dead_code)]\n    pub struct {api} {{\n        pub(crate) inner: crate::service::{pkg}::{api},\n        pub(crate) rt: crate::blocking::Handle,\n    }}\n");
-            let _ = writeln!(out, "    impl {api} {{");
-            for m in &svc.methods {
-                let params = if m.params.is_empty() { String::new() } else { format!(", {}", m.params) };
-                if m.paged {
-                    let _ = writeln!(
-                        out,
-                        "        /// See [`crate::service::{pkg}::{api}`].\n        pub fn {}(&self{params}) -> crate::blocking::Iter<{}> {{\n            crate::blocking::Iter::new(self.rt.clone(), self.inner.{}({}))\n        }}\n",
-                        m.name, m.ret, m.name, m.args
-                    );
-                } else {
-                    let _ = writeln!(
-                        out,
-                        "        /// See [`crate::service::{pkg}::{api}`].\n        pub fn {}(&self{params}) -> crate::Result<{}> {{\n            self.rt.block_on(self.inner.{}({}))\n        }}\n",
-                        m.name, m.ret, m.name, m.args
-                    );
-                }
-            }
-            let _ = writeln!(out, "    }}\n");
-        }
-        let _ = writeln!(out, "}}\n");
-    }
-    // Sub-services (`settings().default_namespace()`), as on the async services.
-    let mut parents: HashMap<(String, String), (String, String)> = HashMap::new();
-    for (pkg, p) in &model.packages {
-        for s in &p.services {
-            for a in s.accessors.iter().filter(|a| !a.contains('.')) {
-                parents.insert((s.level.clone(), a.clone()), (pkg.clone(), api_name(s)));
-            }
-        }
-    }
-    let mut nested = BTreeSet::new();
-    for (pkg, p) in &model.packages {
-        for s in &p.services {
-            for (parent, child) in s.accessors.iter().filter_map(|a| a.split_once('.')) {
-                if let Some((ppkg, papi)) = parents.get(&(s.level.clone(), parent.to_string())) {
-                    let api = api_name(s);
-                    nested.insert(format!(
-                        "#[cfg(all(feature = \"{ppkg}\", feature = \"{pkg}\"))]\nimpl {ppkg}::{papi} {{\n    /// The blocking [`{pkg}::{api}`] sub-service.\n    pub fn {child}(&self) -> {pkg}::{api} {{\n        {pkg}::{api} {{ inner: self.inner.{child}(), rt: self.rt.clone() }}\n    }}\n}}\n",
-                        child = ident(child)
-                    ));
-                }
-            }
-        }
-    }
-    for n in nested {
-        let _ = writeln!(out, "{n}");
-    }
-    // Client accessors.
-    for (client, level) in [("WorkspaceClient", "workspace"), ("AccountClient", "account")] {
-        let _ = writeln!(out, "impl crate::blocking::{client} {{");
-        for (pkg, p) in &model.packages {
-            for s in p.services.iter().filter(|s| s.level == level) {
-                for a in s.accessors.iter().filter(|a| !a.contains('.')) {
-                    let api = api_name(s);
-                    let _ = writeln!(
-                        out,
-                        "    #[cfg(feature = \"{pkg}\")]\n    /// The blocking [`{pkg}::{api}`] service.\n    pub fn {}(&self) -> {pkg}::{api} {{\n        {pkg}::{api} {{ inner: self.inner.{}(), rt: self.rt.clone() }}\n    }}\n",
-                        ident(a),
-                        ident(a)
-                    );
-                }
-            }
-        }
-        let _ = writeln!(out, "}}\n");
-    }
     out
 }

@@ -43,22 +43,34 @@ fn rustfmt(code: &str) -> Result<String, String> {
     String::from_utf8(output.stdout).map_err(|e| format!("rustfmt output: {e}"))
 }
 
+/// `api/idempotent.tsv`: (package, service, operation) safe to replay by contract.
+fn idempotent_table() -> Result<std::collections::BTreeSet<(String, String, String)>, String> {
+    let path = root().join("api/idempotent.tsv");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut table = std::collections::BTreeSet::new();
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.starts_with('#') && !l.trim().is_empty()) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        match cols.as_slice() {
+            [pkg, service, op, why] if !why.trim().is_empty() => {
+                table.insert((pkg.to_string(), service.to_string(), op.to_string()));
+            }
+            _ => return Err(format!("{}:{}: expected package, service, operation and reason", path.display(), n + 1)),
+        }
+    }
+    Ok(table)
+}
+
 /// Every generated file: path relative to the repository root -> content.
 fn generate(model: &model::Model) -> Result<Vec<(PathBuf, String)>, String> {
     let index = codegen::index(model);
     let source = format!("{} {}", model.source.package, model.source.version);
+    let idempotent = idempotent_table()?;
     let mut files = Vec::new();
-    let mut signatures = std::collections::BTreeMap::new();
     for (name, pkg) in &model.packages {
         let path = PathBuf::from(format!("crates/brickwork/src/service/{name}.rs"));
-        let (code, sigs) = codegen::package_module(name, pkg, &index, &source);
+        let code = codegen::package_module(name, pkg, &index, &source, &idempotent);
         files.push((path, rustfmt(&code)?));
-        signatures.insert(name.clone(), sigs);
     }
-    files.push((
-        PathBuf::from("crates/brickwork/src/blocking/generated.rs"),
-        rustfmt(&codegen::blocking_module(model, &signatures))?,
-    ));
     files.push((
         PathBuf::from("crates/brickwork/src/service/generated.rs"),
         rustfmt(&codegen::accessors_module(model))?,

@@ -53,6 +53,8 @@ pub struct Operation {
     pub waiter: Option<Waiter>,
     pub wait_response: Option<TypeRef>,
     pub docs_url: String,
+    #[serde(default)]
+    pub response_headers: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,6 +65,8 @@ pub struct Param {
     pub location: String,
     #[serde(rename = "type")]
     pub ty: TypeRef,
+    #[serde(default)]
+    pub required: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -120,6 +124,8 @@ pub struct Field {
     pub wire: String,
     #[serde(rename = "type")]
     pub ty: TypeRef,
+    #[serde(default)]
+    pub required: bool,
 }
 
 #[derive(Debug, Deserialize)]

@@ -192,12 +192,16 @@ pub enum ErrorDetail {
 }
 
 /// The state a long-running operation was last seen in (for `OperationFailed`/`Timeout`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OperationState {
     /// Wire value of the state, e.g. `TERMINATED`.
     pub state: String,
     /// The server's message for that state, if any.
     pub message: Option<String>,
+    /// The id of the resource waited on (a cluster id, a run id, ...).
+    pub resource_id: Option<String>,
+    /// The last polled object, as JSON (decode it into its type for details).
+    pub last: Option<serde_json::Value>,
 }
 
 /// The brickwork error: a kind, a message and everything known about the cause.

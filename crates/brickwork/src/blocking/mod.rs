@@ -1,79 +1,94 @@
-//! A blocking facade for scripts that do not want async: the same services
-//! and methods, each run to completion on a runtime the client owns.
-//! Paginators become iterators. Enable with the `blocking` feature.
+//! Blocking calls for scripts that do not want async: every [`Call`] gets
+//! `send_blocking()`, every [`Wait`] `wait_blocking()` and every
+//! [`Paginator`] `blocking_iter()`, run on one runtime the process shares.
+//! Enable with the `blocking` feature.
 //!
 //! ```no_run
 //! # #[cfg(feature = "compute")]
 //! # fn demo() -> brickwork::Result<()> {
 //! let w = brickwork::blocking::WorkspaceClient::from_env()?;
-//! for cluster in w.clusters().list(Default::default()) {
+//! for cluster in w.clusters().list().blocking_iter() {
 //!     println!("{:?}", cluster?.cluster_name);
 //! }
+//! let me = w.current_user().me().send_blocking()?;
 //! # Ok(()) }
 //! ```
 //!
-//! Do not call it from async code: blocking inside a runtime panics.
-
-mod generated;
-
-#[allow(unused_imports)]
-pub use generated::*;
+//! Called from inside an async runtime these return a `Config` error
+//! instead of blocking it.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::ops::Deref;
+use std::sync::OnceLock;
 
-use futures::StreamExt;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::service::Paginator;
+use crate::service::runtime::{Call, Paginator, Request};
+use crate::service::Wait;
 
 /// The runtime blocking calls run on (one worker, so background work such
 /// as guard cleanups keeps going between calls).
-#[derive(Debug, Clone)]
-pub struct Handle(Arc<tokio::runtime::Runtime>);
+fn runtime() -> Result<&'static tokio::runtime::Runtime> {
+    static RUNTIME: OnceLock<std::result::Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("brickwork-blocking")
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| Error::config(format!("cannot start a runtime for blocking calls: {e}")))
+}
 
-impl Handle {
-    fn new() -> Result<Self> {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("brickwork-blocking")
-            .enable_all()
-            .build()
-            .map(|rt| Handle(Arc::new(rt)))
-            .map_err(|e| Error::config(format!("cannot start a runtime for the blocking client: {e}")).with_source(e))
+/// Run `future` to completion on the shared runtime.
+pub fn block_on<F: Future>(future: F) -> Result<F::Output> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(Error::config("a blocking call was made inside an async runtime: await the call instead"));
     }
+    Ok(runtime()?.block_on(future))
+}
 
-    /// Run `future` to completion.
-    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        self.0.block_on(future)
+impl<R: Request, O: Send + 'static> Call<R, O> {
+    /// Send the call and block until it answers.
+    pub fn send_blocking(self) -> Result<O> {
+        block_on(self.send())?
+    }
+}
+
+impl<R, T: Serialize> Wait<R, T> {
+    /// Block until the operation ends (default options).
+    pub fn wait_blocking(&self) -> Result<T> {
+        block_on(self.wait())?
+    }
+}
+
+impl<R: Request, T: DeserializeOwned + Send + 'static> Paginator<R, T> {
+    /// The items as an iterator that fetches pages as it goes.
+    pub fn blocking_iter(self) -> Iter<R, T> {
+        Iter { pages: self }
     }
 }
 
 /// The items of a list operation, fetched a page at a time as you iterate.
-pub struct Iter<T> {
-    rt: Handle,
-    pages: Paginator<T>,
+#[derive(Debug)]
+pub struct Iter<R, T> {
+    pages: Paginator<R, T>,
 }
 
-impl<T> std::fmt::Debug for Iter<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Iter")
-    }
-}
-
-impl<T> Iter<T> {
-    pub(crate) fn new(rt: Handle, pages: Paginator<T>) -> Self {
-        Iter { rt, pages }
-    }
-}
-
-impl<T> Iterator for Iter<T> {
+impl<R: Request, T: DeserializeOwned + Send + 'static> Iterator for Iter<R, T> {
     type Item = Result<T>;
 
     fn next(&mut self) -> Option<Result<T>> {
-        let Iter { rt, pages } = self;
-        rt.block_on(pages.next())
+        match block_on(self.pages.try_next()) {
+            Ok(result) => result.transpose(),
+            Err(e) => Some(Err(e)),
+        }
     }
 }
 
@@ -83,7 +98,6 @@ macro_rules! blocking_client {
         #[derive(Debug, Clone)]
         pub struct $name {
             inner: $async_client,
-            rt: Handle,
         }
 
         impl $name {
@@ -94,19 +108,22 @@ macro_rules! blocking_client {
 
             /// A client for a resolved configuration.
             pub fn new(config: Config) -> Result<Self> {
-                let rt = Handle::new()?;
-                let inner = rt.block_on(<$async_client>::new(config))?;
-                Ok($name { inner, rt })
+                let inner = block_on(<$async_client>::new(config))??;
+                Ok($name { inner })
             }
 
-            /// The async client behind this one.
-            pub fn async_client(&self) -> &$async_client {
+            /// Run any async code (helpers, patterns) to completion.
+            pub fn block_on<F: Future>(&self, future: F) -> Result<F::Output> {
+                block_on(future)
+            }
+        }
+
+        /// The async client's services; end a call with `send_blocking()`.
+        impl Deref for $name {
+            type Target = $async_client;
+
+            fn deref(&self) -> &$async_client {
                 &self.inner
-            }
-
-            /// Run any async code (helpers, patterns) on this client's runtime.
-            pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-                self.rt.block_on(future)
             }
         }
     };

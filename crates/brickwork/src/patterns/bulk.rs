@@ -7,7 +7,7 @@ use std::future::Future;
 use futures::{Stream, StreamExt};
 
 use crate::error::{Error, Result};
-use crate::service::jobs::{BaseJob, JobsDeleteRequest, JobsListRequest};
+use crate::service::jobs::BaseJob;
 use crate::service::WorkspaceClient;
 
 /// What a bulk operation did with every item.
@@ -73,9 +73,7 @@ pub async fn delete_jobs_where(
     concurrency: usize,
     matches: impl Fn(&str) -> bool,
 ) -> Result<BulkReport<i64, ()>> {
-    use futures::TryStreamExt;
-    let jobs: Vec<BaseJob> =
-        w.jobs().list(JobsListRequest { limit: Some(100), ..Default::default() }).try_collect().await?;
+    let jobs: Vec<BaseJob> = w.jobs().list().limit(100).try_collect().await?;
     let ids: Vec<Result<i64>> = jobs
         .into_iter()
         .filter(|j| j.settings.as_ref().and_then(|s| s.name.as_deref()).is_some_and(&matches))
@@ -84,7 +82,7 @@ pub async fn delete_jobs_where(
     let api = w.jobs();
     Ok(for_each_concurrent(futures::stream::iter(ids), concurrency, |job_id| {
         let api = api.clone();
-        async move { api.delete(&JobsDeleteRequest { job_id: Some(job_id) }).await }
+        async move { api.delete(job_id).await }
     })
     .await)
 }

@@ -18,11 +18,8 @@ use std::time::Duration;
 use futures::FutureExt;
 use tokio::task::JoinHandle;
 
-use crate::error::{Error, ErrorKind, Result};
-use crate::service::compute::{
-    ClusterDetails, ClustersApi, ClustersCreateRequest, ClustersDeleteRequest, ClustersGetRequest, ClustersListRequest,
-    ClustersPermanentDeleteRequest,
-};
+use crate::error::{ErrorKind, Result};
+use crate::service::compute::{ClusterDetails, ClustersApi, ClustersCreateRequest};
 use crate::service::{WaitOptions, WorkspaceClient};
 
 /// Tag that marks clusters created by [`ephemeral_cluster`], with a per-guard token.
@@ -72,10 +69,10 @@ where
 {
     let clusters = w.clusters();
     clusters.ensure_cluster_is_running(cluster_id, options.wait.clone()).await?;
-    let details = clusters.get(&ClustersGetRequest { cluster_id: Some(cluster_id.to_string()) }).await?;
+    let details = clusters.get(cluster_id).await?;
     let outcome = body(details).await;
     if options.terminate_after {
-        clusters.delete(&ClustersDeleteRequest { cluster_id: Some(cluster_id.to_string()) }).await?;
+        clusters.delete(cluster_id).await?;
     }
     outcome
 }
@@ -143,8 +140,7 @@ async fn cleanup(clusters: &ClustersApi, cluster_id: Option<String>, token: &str
     for id in ids {
         let mut attempt = 0;
         loop {
-            let request = ClustersPermanentDeleteRequest { cluster_id: Some(id.clone()) };
-            match clusters.permanent_delete(&request).await {
+            match clusters.permanent_delete(id.as_str()).await {
                 Ok(()) => break,
                 // Already gone: nothing left to clean.
                 Err(e) if e.is(ErrorKind::NotFound) => break,
@@ -163,8 +159,7 @@ async fn cleanup(clusters: &ClustersApi, cluster_id: Option<String>, token: &str
 }
 
 async fn tagged(clusters: &ClustersApi, token: &str) -> Result<Vec<String>> {
-    use futures::TryStreamExt;
-    let all: Vec<ClusterDetails> = clusters.list(ClustersListRequest::default()).try_collect().await?;
+    let all: Vec<ClusterDetails> = clusters.list().try_collect().await?;
     Ok(all
         .into_iter()
         .filter(|c| c.custom_tags.get(EPHEMERAL_TAG).map(String::as_str) == Some(token))
@@ -194,7 +189,7 @@ where
     let token = crate::service::runtime::idempotency_token();
     spec.autotermination_minutes.get_or_insert(DEFAULT_AUTOTERMINATION_MINUTES);
     spec.custom_tags.insert(EPHEMERAL_TAG.to_string(), token.clone());
-    if let Ok(me) = w.current_user().me(&Default::default()).await {
+    if let Ok(me) = w.current_user().me().await {
         if let Some(user) = me.user_name {
             spec.custom_tags.entry("Owner".to_string()).or_insert(user);
         }
@@ -202,7 +197,7 @@ where
     // Armed before the create call: if the future is dropped while the call
     // is in flight, the tag finds the cluster.
     let mut guard = Guard { clusters: clusters.clone(), token, cluster_id: None, armed: true };
-    let created = match clusters.create(&spec).await {
+    let created = match clusters.create("").with_request(spec).await {
         Ok(created) => created,
         Err(e) => {
             // The answer may have been lost after the cluster was created.
@@ -210,9 +205,8 @@ where
             return Err(e);
         }
     };
-    let cluster_id = created.cluster_id.ok_or_else(|| Error::decode("clusters/create returned no cluster_id"))?;
-    guard.cluster_id = Some(cluster_id.clone());
-    let running = match clusters.wait_get_cluster_running(cluster_id, options.wait).await {
+    guard.cluster_id = Some(created.id().to_string());
+    let running = match created.wait_with(options.wait).await {
         Ok(details) => details,
         Err(e) => {
             guard.finish_logged().await;

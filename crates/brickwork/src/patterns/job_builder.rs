@@ -5,7 +5,7 @@
 //! use brickwork::service::compute::ClusterSpec;
 //!
 //! let spec = JobBuilder::new("nightly-etl")
-//!     .job_cluster("main", ClusterSpec { spark_version: Some("15.4.x-scala2.12".into()), num_workers: Some(2), ..Default::default() })
+//!     .job_cluster("main", ClusterSpec::new().spark_version("15.4.x-scala2.12").num_workers(2))
 //!     .task(TaskSpec::notebook("bronze", "/Shared/etl/bronze").job_cluster("main"))
 //!     .task(TaskSpec::notebook("silver", "/Shared/etl/silver").job_cluster("main").depends_on(["bronze"]))
 //!     .tag("team", "data")
@@ -18,14 +18,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use futures::TryStreamExt;
-
-use crate::error::{Error, ErrorKind, OperationState, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::service::compute::{ClusterSpec, Library};
 use crate::service::jobs::{
     CronSchedule, JobCluster, JobEmailNotifications, JobParameterDefinition, JobSettings, JobsCreateRequest,
-    JobsListRequest, JobsResetRequest, JobsRunNowRequest, NotebookTask, PythonWheelTask, QueueSettings, Run, RunIf,
-    RunJobTask, SparkPythonTask, SqlTask, SqlTaskFile, SqlTaskQuery, Task, TaskDependency,
+    NotebookTask, PythonWheelTask, QueueSettings, Run, RunIf, RunJobTask, SparkPythonTask, SqlTask, SqlTaskFile,
+    SqlTaskQuery, Task, TaskDependency,
 };
 use crate::service::{WaitOptions, WorkspaceClient};
 
@@ -83,7 +81,7 @@ impl TaskSpec {
     fn new(key: &str, task: Task, needs_compute: bool) -> Self {
         TaskSpec {
             key: key.to_string(),
-            task: Task { task_key: Some(key.to_string()), ..task },
+            task: Task { task_key: key.to_string(), ..task },
             needs_compute,
             compute: Vec::new(),
         }
@@ -91,63 +89,39 @@ impl TaskSpec {
 
     /// A notebook task.
     pub fn notebook(key: &str, path: &str) -> Self {
-        let notebook = NotebookTask { notebook_path: Some(path.to_string()), ..Default::default() };
-        Self::new(key, Task { notebook_task: Some(notebook), ..Default::default() }, true)
+        Self::new(key, Task::new(key).notebook_task(NotebookTask::new(path)), true)
     }
 
     /// A Python wheel task: `package_name` and its `entry_point`.
     pub fn python_wheel(key: &str, package_name: &str, entry_point: &str) -> Self {
-        let wheel = PythonWheelTask {
-            package_name: Some(package_name.to_string()),
-            entry_point: Some(entry_point.to_string()),
-            ..Default::default()
-        };
-        Self::new(key, Task { python_wheel_task: Some(wheel), ..Default::default() }, true)
+        Self::new(key, Task::new(key).python_wheel_task(PythonWheelTask::new(entry_point, package_name)), true)
     }
 
     /// A Spark Python file task.
     pub fn spark_python(key: &str, python_file: &str) -> Self {
-        let file = SparkPythonTask { python_file: Some(python_file.to_string()), ..Default::default() };
-        Self::new(key, Task { spark_python_task: Some(file), ..Default::default() }, true)
+        Self::new(key, Task::new(key).spark_python_task(SparkPythonTask::new(python_file)), true)
     }
 
     /// A SQL task running a saved query on a warehouse.
     pub fn sql_query(key: &str, warehouse_id: &str, query_id: &str) -> Self {
-        let sql = SqlTask {
-            warehouse_id: Some(warehouse_id.to_string()),
-            query: Some(SqlTaskQuery { query_id: Some(query_id.to_string()) }),
-            ..Default::default()
-        };
-        Self::new(key, Task { sql_task: Some(sql), ..Default::default() }, false)
+        let sql = SqlTask::new(warehouse_id).query(SqlTaskQuery::new(query_id));
+        Self::new(key, Task::new(key).sql_task(sql), false)
     }
 
     /// A SQL task running a `.sql` file on a warehouse.
     pub fn sql_file(key: &str, warehouse_id: &str, path: &str) -> Self {
-        let sql = SqlTask {
-            warehouse_id: Some(warehouse_id.to_string()),
-            file: Some(SqlTaskFile { path: Some(path.to_string()), ..Default::default() }),
-            ..Default::default()
-        };
-        Self::new(key, Task { sql_task: Some(sql), ..Default::default() }, false)
+        let sql = SqlTask::new(warehouse_id).file(SqlTaskFile::new(path));
+        Self::new(key, Task::new(key).sql_task(sql), false)
     }
 
     /// A task that runs another job.
     pub fn run_job(key: &str, job_id: i64) -> Self {
-        Self::new(
-            key,
-            Task {
-                run_job_task: Some(RunJobTask { job_id: Some(job_id), ..Default::default() }),
-                ..Default::default()
-            },
-            false,
-        )
+        Self::new(key, Task::new(key).run_job_task(RunJobTask::new(job_id)), false)
     }
 
     /// Run after these tasks.
     pub fn depends_on<I: IntoIterator<Item = S>, S: Into<String>>(mut self, keys: I) -> Self {
-        self.task
-            .depends_on
-            .extend(keys.into_iter().map(|k| TaskDependency { task_key: Some(k.into()), outcome: None }));
+        self.task.depends_on.extend(keys.into_iter().map(|k| TaskDependency::new(k)));
         self
     }
 
@@ -252,19 +226,13 @@ impl JobBuilder {
 
     /// A job parameter with its default.
     pub fn parameter(mut self, name: &str, default: &str) -> Self {
-        self.settings
-            .parameters
-            .push(JobParameterDefinition { name: Some(name.into()), default: Some(default.into()) });
+        self.settings.parameters.push(JobParameterDefinition::new(default, name));
         self
     }
 
     /// Run on a Quartz cron schedule in `timezone_id`.
     pub fn schedule(mut self, quartz_cron: &str, timezone_id: &str) -> Self {
-        self.settings.schedule = Some(CronSchedule {
-            quartz_cron_expression: Some(quartz_cron.into()),
-            timezone_id: Some(timezone_id.into()),
-            ..Default::default()
-        });
+        self.settings.schedule = Some(CronSchedule::new(quartz_cron, timezone_id));
         self
     }
 
@@ -282,7 +250,7 @@ impl JobBuilder {
 
     /// Queue runs beyond the concurrency limit instead of skipping them.
     pub fn queue(mut self, enabled: bool) -> Self {
-        self.settings.queue = Some(QueueSettings { enabled: Some(enabled) });
+        self.settings.queue = Some(QueueSettings::new(enabled));
         self
     }
 
@@ -298,11 +266,8 @@ impl JobBuilder {
         self.validate()?;
         let mut settings = self.settings;
         settings.name = Some(self.name);
-        settings.job_clusters = self
-            .job_clusters
-            .into_iter()
-            .map(|(key, spec)| JobCluster { job_cluster_key: Some(key), new_cluster: Some(spec), ..Default::default() })
-            .collect();
+        settings.job_clusters =
+            self.job_clusters.into_iter().map(|(key, spec)| JobCluster::new(key).new_cluster(spec)).collect();
         settings.tasks = self.tasks.into_iter().map(TaskSpec::into_task).collect();
         Ok(JobSpec { settings })
     }
@@ -321,7 +286,7 @@ impl JobBuilder {
             return Err(invalid(None, "timeout_seconds", format!("{t} is negative")));
         }
         if let Some(schedule) = &self.settings.schedule {
-            if schedule.quartz_cron_expression.as_deref().is_none_or(|c| c.split_whitespace().count() < 6) {
+            if schedule.quartz_cron_expression.split_whitespace().count() < 6 {
                 return Err(invalid(None, "schedule", "a Quartz cron expression has 6 or 7 fields"));
             }
         }
@@ -360,7 +325,7 @@ impl JobBuilder {
         clusters: &BTreeSet<&str>,
     ) -> std::result::Result<(), JobSpecError> {
         let key = Some(t.key.as_str());
-        for dep in t.task.depends_on.iter().filter_map(|d| d.task_key.as_deref()) {
+        for dep in t.task.depends_on.iter().map(|d| d.task_key.as_str()) {
             if dep == t.key {
                 return Err(invalid(key, "depends_on", "a task cannot depend on itself"));
             }
@@ -427,7 +392,7 @@ impl TaskSpec {
 fn find_cycle(tasks: &[TaskSpec]) -> Option<Vec<String>> {
     let deps: HashMap<&str, Vec<&str>> = tasks
         .iter()
-        .map(|t| (t.key.as_str(), t.task.depends_on.iter().filter_map(|d| d.task_key.as_deref()).collect()))
+        .map(|t| (t.key.as_str(), t.task.depends_on.iter().map(|d| d.task_key.as_str()).collect()))
         .collect();
     fn visit<'a>(
         n: &'a str,
@@ -510,21 +475,19 @@ impl JobSpec {
     /// Create a new job (even if one has the same name).
     pub async fn create(&self, w: &WorkspaceClient) -> Result<i64> {
         let request: JobsCreateRequest = serde_json::from_value(serde_json::to_value(&self.settings)?)?;
-        let created = w.jobs().create(&request).await?;
+        let created = w.jobs().create().with_request(request).await?;
         created.job_id.ok_or_else(|| Error::decode("jobs/create returned no job_id"))
     }
 
     /// Create the job, or reset the one that has its name, so deploying twice
     /// does not duplicate it. Two jobs with the name is an error.
     pub async fn upsert(&self, w: &WorkspaceClient) -> Result<Upserted> {
-        let listing = JobsListRequest { name: Some(self.name().to_string()), ..Default::default() };
         let existing: Vec<i64> =
-            w.jobs().list(listing).try_collect::<Vec<_>>().await?.into_iter().filter_map(|j| j.job_id).collect();
+            w.jobs().list().name(self.name()).try_collect().await?.into_iter().filter_map(|j| j.job_id).collect();
         match existing.as_slice() {
             [] => self.create(w).await.map(Upserted::Created),
             [job_id] => {
-                let reset = JobsResetRequest { job_id: Some(*job_id), new_settings: Some(self.settings.clone()) };
-                w.jobs().reset(&reset).await?;
+                w.jobs().reset(*job_id, self.settings.clone()).await?;
                 Ok(Upserted::Updated(*job_id))
             }
             many => Err(Error::new(
@@ -550,34 +513,29 @@ impl JobSpec {
         let seen: Arc<Mutex<HashMap<String, TaskProgress>>> = Arc::default();
         let on_task = Arc::new(on_task);
         let report = move |run: &Run| report_tasks(run, &seen, on_task.as_ref());
-        let request = JobsRunNowRequest { job_id: Some(job_id), job_parameters: parameters, ..Default::default() };
-        let started = w.jobs().run_now(&request).await?;
-        let run_id = started.run_id.ok_or_else(|| Error::decode("run-now returned no run_id"))?;
+        let started = w.jobs().run_now(job_id).job_parameters(parameters).await?;
         let report = Arc::new(report);
         let progress = report.clone();
-        let run = w
-            .jobs()
-            .wait_get_run_job_terminated_or_skipped(run_id, options.on_progress(move |r: &Run| progress(r)))
-            .await?;
-        report(&run);
-        let state = run.state.clone().unwrap_or_default();
-        match state.result_state.as_ref().map(|r| r.as_str()) {
-            Some("SUCCESS") | None => Ok(run),
-            Some(result) => {
-                let message = state.state_message.clone().unwrap_or_default();
-                Err(Error::operation_failed(
-                    format!("run {run_id} of job {job_id} ended {result}: {message}"),
-                    OperationState { state: result.to_string(), message: Some(message) },
-                ))
+        let outcome = started.wait_with(options.on_progress(move |r: &Run| progress(r))).await;
+        // The final states of the tasks are reported whatever the outcome.
+        match &outcome {
+            Ok(run) => report(run),
+            Err(e) => {
+                if let Some(run) = e.operation_state().and_then(|s| s.last.clone()) {
+                    if let Ok(run) = serde_json::from_value::<Run>(run) {
+                        report(&run);
+                    }
+                }
             }
         }
+        outcome
     }
 }
 
 fn report_tasks(run: &Run, seen: &Mutex<HashMap<String, TaskProgress>>, on_task: &(impl Fn(&TaskProgress) + ?Sized)) {
     let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
     for task in &run.tasks {
-        let Some(key) = task.task_key.clone() else { continue };
+        let key = task.task_key.clone();
         let state = task.state.as_ref();
         let progress = TaskProgress {
             task_key: key.clone(),

@@ -8,7 +8,7 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `State`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `State`: `CANCELLED`, `COMPLETED`, `CREATED`, `FAILED`, `PENDING`, `RUNNING`; values added by the server later decode as `UnknownValue`.
     State {
         Cancelled = "CANCELLED",
         Completed = "COMPLETED",
@@ -20,112 +20,410 @@ crate::service::wire::open_enum! {
 }
 
 /// Wire type `CustomLlm` of the `agentbricks` API.
+///
+/// Required: `name`, `instructions` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomLlm {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub instructions: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `instructions` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub instructions: ::std::string::String,
+    /// Wire field `agent_artifact_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub agent_artifact_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `creation_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creation_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `creator` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creator: ::std::option::Option<::std::string::String>,
+    /// Wire field `datasets` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub datasets: ::std::vec::Vec<Dataset>,
+    /// Wire field `endpoint_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoint_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `guidelines` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub guidelines: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `optimization_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub optimization_state: ::std::option::Option<State>,
 }
 
+impl CustomLlm {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, instructions: impl Into<::std::string::String>) -> Self {
+        CustomLlm {
+            name: {
+                let value = name;
+                value.into()
+            },
+            instructions: {
+                let value = instructions;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `instructions`.
+    #[inline]
+    pub fn instructions(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instructions = value.into();
+        self
+    }
+
+    /// Set `agent_artifact_path`.
+    #[inline]
+    pub fn agent_artifact_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.agent_artifact_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `creation_time`.
+    #[inline]
+    pub fn creation_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creation_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `creator`.
+    #[inline]
+    pub fn creator(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creator = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `datasets`.
+    #[inline]
+    pub fn datasets(mut self, value: ::std::vec::Vec<Dataset>) -> Self {
+        self.datasets = value;
+        self
+    }
+
+    /// Set `endpoint_name`.
+    #[inline]
+    pub fn endpoint_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.endpoint_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `guidelines`.
+    #[inline]
+    pub fn guidelines(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.guidelines = value;
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `optimization_state`.
+    #[inline]
+    pub fn optimization_state(mut self, value: State) -> Self {
+        self.optimization_state = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `Dataset` of the `agentbricks` API.
+///
+/// Required: `table` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Dataset {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub table: ::std::option::Option<Table>,
+    /// Wire field `table` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub table: Table,
+}
+
+impl Dataset {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(table: Table) -> Self {
+        Dataset {
+            table: {
+                let value = table;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `table`.
+    #[inline]
+    pub fn table(mut self, value: Table) -> Self {
+        self.table = value;
+        self
+    }
 }
 
 /// Wire type `Table` of the `agentbricks` API.
+///
+/// Required: `table_path`, `request_col` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Table {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub table_path: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub request_col: ::std::option::Option<::std::string::String>,
+    /// Wire field `table_path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub table_path: ::std::string::String,
+    /// Wire field `request_col` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub request_col: ::std::string::String,
+    /// Wire field `response_col` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub response_col: ::std::option::Option<::std::string::String>,
+}
+
+impl Table {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(table_path: impl Into<::std::string::String>, request_col: impl Into<::std::string::String>) -> Self {
+        Table {
+            table_path: {
+                let value = table_path;
+                value.into()
+            },
+            request_col: {
+                let value = request_col;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `table_path`.
+    #[inline]
+    pub fn table_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.table_path = value.into();
+        self
+    }
+
+    /// Set `request_col`.
+    #[inline]
+    pub fn request_col(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request_col = value.into();
+        self
+    }
+
+    /// Set `response_col`.
+    #[inline]
+    pub fn response_col(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.response_col = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Parameters of [`AgentBricksApi::cancel_optimize`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentBricksCancelOptimizeRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl AgentBricksCancelOptimizeRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        AgentBricksCancelOptimizeRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentBricksCancelOptimizeRequest {}
 
 /// Parameters of [`AgentBricksApi::create_custom_llm`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentBricksCreateCustomLlmRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub instructions: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `instructions` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub instructions: ::std::string::String,
+    /// Wire field `agent_artifact_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub agent_artifact_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `datasets` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub datasets: ::std::vec::Vec<Dataset>,
+    /// Wire field `guidelines` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub guidelines: ::std::vec::Vec<::std::string::String>,
 }
+
+impl AgentBricksCreateCustomLlmRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, instructions: impl Into<::std::string::String>) -> Self {
+        AgentBricksCreateCustomLlmRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            instructions: {
+                let value = instructions;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentBricksCreateCustomLlmRequest {}
 
 /// Parameters of [`AgentBricksApi::delete_custom_llm`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentBricksDeleteCustomLlmRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl AgentBricksDeleteCustomLlmRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        AgentBricksDeleteCustomLlmRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentBricksDeleteCustomLlmRequest {}
 
 /// Parameters of [`AgentBricksApi::get_custom_llm`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentBricksGetCustomLlmRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl AgentBricksGetCustomLlmRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        AgentBricksGetCustomLlmRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentBricksGetCustomLlmRequest {}
 
 /// Parameters of [`AgentBricksApi::start_optimize`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentBricksStartOptimizeRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl AgentBricksStartOptimizeRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        AgentBricksStartOptimizeRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentBricksStartOptimizeRequest {}
 
 /// Parameters of [`AgentBricksApi::update_custom_llm`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentBricksUpdateCustomLlmRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub custom_llm: ::std::option::Option<CustomLlm>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `custom_llm` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub custom_llm: CustomLlm,
+    /// Wire field `update_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
 
-/// The `agent_bricks` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/agentbricks)).
+impl AgentBricksUpdateCustomLlmRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        id: impl Into<::std::string::String>,
+        custom_llm: CustomLlm,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        AgentBricksUpdateCustomLlmRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            custom_llm: {
+                let value = custom_llm;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentBricksUpdateCustomLlmRequest {}
+
+/// The `agent_bricks` service (workspace level, 6 operations; [API reference](https://docs.databricks.com/api/workspace/agentbricks)).
 #[derive(Debug, Clone)]
 pub struct AgentBricksApi {
     client: crate::Client,
@@ -142,75 +440,294 @@ impl AgentBricksApi {
         &self.client
     }
 
-    /// `POST /api/2.0/custom-llms/{id}/optimize/cancel` ([API reference](https://docs.databricks.com/api/workspace/agentbricks/canceloptimize)).
-    pub async fn cancel_optimize(&self, request: &AgentBricksCancelOptimizeRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/custom-llms/{id}/optimize/cancel",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/2.0/custom-llms/{id}/optimize/cancel`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/agentbricks/canceloptimize)).
+    #[inline]
+    pub fn cancel_optimize(
+        &self,
+        id: impl Into<::std::string::String>,
+    ) -> rt::Call<AgentBricksCancelOptimizeRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AGENT_BRICKS_CANCEL_OPTIMIZE,
+            AgentBricksCancelOptimizeRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.0/custom-llms` ([API reference](https://docs.databricks.com/api/workspace/agentbricks/createcustomllm)).
-    pub async fn create_custom_llm(&self, request: &AgentBricksCreateCustomLlmRequest) -> crate::Result<CustomLlm> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/custom-llms",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["name", "instructions", "agent_artifact_path", "datasets", "guidelines"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/custom-llms`; required: `name`, `instructions` ([API reference](https://docs.databricks.com/api/workspace/agentbricks/createcustomllm)).
+    #[inline]
+    pub fn create_custom_llm(
+        &self,
+        name: impl Into<::std::string::String>,
+        instructions: impl Into<::std::string::String>,
+    ) -> rt::Call<AgentBricksCreateCustomLlmRequest, CustomLlm> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AGENT_BRICKS_CREATE_CUSTOM_LLM,
+            AgentBricksCreateCustomLlmRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                instructions: {
+                    let value = instructions;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/custom-llms/{id}` ([API reference](https://docs.databricks.com/api/workspace/agentbricks/deletecustomllm)).
-    pub async fn delete_custom_llm(&self, request: &AgentBricksDeleteCustomLlmRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/custom-llms/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/custom-llms/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/agentbricks/deletecustomllm)).
+    #[inline]
+    pub fn delete_custom_llm(
+        &self,
+        id: impl Into<::std::string::String>,
+    ) -> rt::Call<AgentBricksDeleteCustomLlmRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AGENT_BRICKS_DELETE_CUSTOM_LLM,
+            AgentBricksDeleteCustomLlmRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/custom-llms/{id}` ([API reference](https://docs.databricks.com/api/workspace/agentbricks/getcustomllm)).
-    pub async fn get_custom_llm(&self, request: &AgentBricksGetCustomLlmRequest) -> crate::Result<CustomLlm> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/custom-llms/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/custom-llms/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/agentbricks/getcustomllm)).
+    #[inline]
+    pub fn get_custom_llm(
+        &self,
+        id: impl Into<::std::string::String>,
+    ) -> rt::Call<AgentBricksGetCustomLlmRequest, CustomLlm> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AGENT_BRICKS_GET_CUSTOM_LLM,
+            AgentBricksGetCustomLlmRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/custom-llms/{id}/optimize` ([API reference](https://docs.databricks.com/api/workspace/agentbricks/startoptimize)).
-    pub async fn start_optimize(&self, request: &AgentBricksStartOptimizeRequest) -> crate::Result<CustomLlm> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/custom-llms/{id}/optimize",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/custom-llms/{id}/optimize`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/agentbricks/startoptimize)).
+    #[inline]
+    pub fn start_optimize(
+        &self,
+        id: impl Into<::std::string::String>,
+    ) -> rt::Call<AgentBricksStartOptimizeRequest, CustomLlm> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AGENT_BRICKS_START_OPTIMIZE,
+            AgentBricksStartOptimizeRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/custom-llms/{id}` ([API reference](https://docs.databricks.com/api/workspace/agentbricks/updatecustomllm)).
-    pub async fn update_custom_llm(&self, request: &AgentBricksUpdateCustomLlmRequest) -> crate::Result<CustomLlm> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/custom-llms/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["custom_llm", "update_mask"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/custom-llms/{id}`; required: `id`, `custom_llm`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/agentbricks/updatecustomllm)).
+    #[inline]
+    pub fn update_custom_llm(
+        &self,
+        id: impl Into<::std::string::String>,
+        custom_llm: CustomLlm,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<AgentBricksUpdateCustomLlmRequest, CustomLlm> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AGENT_BRICKS_UPDATE_CUSTOM_LLM,
+            AgentBricksUpdateCustomLlmRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                custom_llm: {
+                    let value = custom_llm;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_AGENT_BRICKS_CANCEL_OPTIMIZE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/custom-llms/{id}/optimize/cancel",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AGENT_BRICKS_CREATE_CUSTOM_LLM: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/custom-llms",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["name", "instructions", "agent_artifact_path", "datasets", "guidelines"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AGENT_BRICKS_DELETE_CUSTOM_LLM: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/custom-llms/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AGENT_BRICKS_GET_CUSTOM_LLM: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/custom-llms/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AGENT_BRICKS_START_OPTIMIZE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/custom-llms/{id}/optimize",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AGENT_BRICKS_UPDATE_CUSTOM_LLM: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/custom-llms/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["custom_llm", "update_mask"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<AgentBricksCancelOptimizeRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AgentBricksCreateCustomLlmRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `instructions`.
+    #[inline]
+    pub fn instructions(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.instructions = value.into();
+        self
+    }
+
+    /// Set `agent_artifact_path`.
+    #[inline]
+    pub fn agent_artifact_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.agent_artifact_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `datasets`.
+    #[inline]
+    pub fn datasets(mut self, value: ::std::vec::Vec<Dataset>) -> Self {
+        self.request.datasets = value;
+        self
+    }
+
+    /// Set `guidelines`.
+    #[inline]
+    pub fn guidelines(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.guidelines = value;
+        self
+    }
+}
+
+impl<O> rt::Call<AgentBricksDeleteCustomLlmRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AgentBricksGetCustomLlmRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AgentBricksStartOptimizeRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AgentBricksUpdateCustomLlmRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `custom_llm`.
+    #[inline]
+    pub fn custom_llm(mut self, value: CustomLlm) -> Self {
+        self.request.custom_llm = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
     }
 }

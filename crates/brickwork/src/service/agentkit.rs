@@ -8,7 +8,7 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ManagedMemoryEntrySourceType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ManagedMemoryEntrySourceType`: `MANAGED_MEMORY_ENTRY_SOURCE_TYPE_AGENT`, `MANAGED_MEMORY_ENTRY_SOURCE_TYPE_DREAMER`; values added by the server later decode as `UnknownValue`.
     ManagedMemoryEntrySourceType {
         ManagedMemoryEntrySourceTypeAgent = "MANAGED_MEMORY_ENTRY_SOURCE_TYPE_AGENT",
         ManagedMemoryEntrySourceTypeDreamer = "MANAGED_MEMORY_ENTRY_SOURCE_TYPE_DREAMER",
@@ -16,7 +16,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ManagedMemoryEntryView`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ManagedMemoryEntryView`: `MANAGED_MEMORY_ENTRY_VIEW_BASIC`, `MANAGED_MEMORY_ENTRY_VIEW_FULL`; values added by the server later decode as `UnknownValue`.
     ManagedMemoryEntryView {
         ManagedMemoryEntryViewBasic = "MANAGED_MEMORY_ENTRY_VIEW_BASIC",
         ManagedMemoryEntryViewFull = "MANAGED_MEMORY_ENTRY_VIEW_FULL",
@@ -24,7 +24,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PermissionLevel`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PermissionLevel`: `READ`, `WRITE`; values added by the server later decode as `UnknownValue`.
     PermissionLevel {
         Read = "READ",
         Write = "WRITE",
@@ -32,7 +32,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PrincipalType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PrincipalType`: `SERVICE_PRINCIPAL`, `USER`; values added by the server later decode as `UnknownValue`.
     PrincipalType {
         ServicePrincipal = "SERVICE_PRINCIPAL",
         User = "USER",
@@ -40,7 +40,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `StorageBackendType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `StorageBackendType`: `STORAGE_BACKEND_TYPE_LAKEBASE`; values added by the server later decode as `UnknownValue`.
     StorageBackendType {
         StorageBackendTypeLakebase = "STORAGE_BACKEND_TYPE_LAKEBASE",
     }
@@ -50,8 +50,24 @@ crate::service::wire::open_enum! {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppendSessionItemsResponse {
+    /// Wire field `session_items` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub session_items: ::std::vec::Vec<SessionItem>,
+}
+
+impl AppendSessionItemsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AppendSessionItemsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `session_items`.
+    #[inline]
+    pub fn session_items(mut self, value: ::std::vec::Vec<SessionItem>) -> Self {
+        self.session_items = value;
+        self
+    }
 }
 
 /// Wire type `ClearSessionItemsResponse` of the `agentkit` API.
@@ -59,22 +75,70 @@ pub struct AppendSessionItemsResponse {
 #[serde(default)]
 pub struct ClearSessionItemsResponse {}
 
+impl ClearSessionItemsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ClearSessionItemsResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `ExtractMemoriesResponse` of the `agentkit` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExtractMemoriesResponse {
+    /// Wire field `entries` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub entries: ::std::vec::Vec<ManagedMemoryEntry>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+}
+
+impl ExtractMemoriesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ExtractMemoriesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `entries`.
+    #[inline]
+    pub fn entries(mut self, value: ::std::vec::Vec<ManagedMemoryEntry>) -> Self {
+        self.entries = value;
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ForkSessionResponse` of the `agentkit` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ForkSessionResponse {
+    /// Wire field `session` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub session: ::std::option::Option<Session>,
+}
+
+impl ForkSessionResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ForkSessionResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `session`.
+    #[inline]
+    pub fn session(mut self, value: Session) -> Self {
+        self.session = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `GrantMemoryStorePermissionResponse` of the `agentkit` API.
@@ -82,135 +146,444 @@ pub struct ForkSessionResponse {
 #[serde(default)]
 pub struct GrantMemoryStorePermissionResponse {}
 
+impl GrantMemoryStorePermissionResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GrantMemoryStorePermissionResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `GrantSessionStorePermissionResponse` of the `agentkit` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GrantSessionStorePermissionResponse {}
 
+impl GrantSessionStorePermissionResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GrantSessionStorePermissionResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `ListManagedMemoryEntriesResponse` of the `agentkit` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListManagedMemoryEntriesResponse {
+    /// Wire field `managed_memory_entries` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub managed_memory_entries: ::std::vec::Vec<ManagedMemoryEntry>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListManagedMemoryEntriesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListManagedMemoryEntriesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `managed_memory_entries`.
+    #[inline]
+    pub fn managed_memory_entries(mut self, value: ::std::vec::Vec<ManagedMemoryEntry>) -> Self {
+        self.managed_memory_entries = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListManagedMemoryStoresResponse` of the `agentkit` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListManagedMemoryStoresResponse {
+    /// Wire field `managed_memory_stores` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub managed_memory_stores: ::std::vec::Vec<ManagedMemoryStore>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListManagedMemoryStoresResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListManagedMemoryStoresResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `managed_memory_stores`.
+    #[inline]
+    pub fn managed_memory_stores(mut self, value: ::std::vec::Vec<ManagedMemoryStore>) -> Self {
+        self.managed_memory_stores = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListMemoryStorePermissionsResponse` of the `agentkit` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListMemoryStorePermissionsResponse {
+    /// Wire field `memory_store_permissions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub memory_store_permissions: ::std::vec::Vec<MemoryStorePermission>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListMemoryStorePermissionsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListMemoryStorePermissionsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `memory_store_permissions`.
+    #[inline]
+    pub fn memory_store_permissions(mut self, value: ::std::vec::Vec<MemoryStorePermission>) -> Self {
+        self.memory_store_permissions = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListSessionItemsResponse` of the `agentkit` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListSessionItemsResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `session_items` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub session_items: ::std::vec::Vec<SessionItem>,
+}
+
+impl ListSessionItemsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListSessionItemsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `session_items`.
+    #[inline]
+    pub fn session_items(mut self, value: ::std::vec::Vec<SessionItem>) -> Self {
+        self.session_items = value;
+        self
+    }
 }
 
 /// Wire type `ListSessionStorePermissionsResponse` of the `agentkit` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListSessionStorePermissionsResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `session_store_permissions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub session_store_permissions: ::std::vec::Vec<SessionStorePermission>,
+}
+
+impl ListSessionStorePermissionsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListSessionStorePermissionsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `session_store_permissions`.
+    #[inline]
+    pub fn session_store_permissions(mut self, value: ::std::vec::Vec<SessionStorePermission>) -> Self {
+        self.session_store_permissions = value;
+        self
+    }
 }
 
 /// Wire type `ListSessionStoresResponse` of the `agentkit` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListSessionStoresResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `session_stores` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub session_stores: ::std::vec::Vec<SessionStore>,
+}
+
+impl ListSessionStoresResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListSessionStoresResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `session_stores`.
+    #[inline]
+    pub fn session_stores(mut self, value: ::std::vec::Vec<SessionStore>) -> Self {
+        self.session_stores = value;
+        self
+    }
 }
 
 /// Wire type `ListSessionsResponse` of the `agentkit` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListSessionsResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `sessions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub sessions: ::std::vec::Vec<Session>,
 }
 
+impl ListSessionsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListSessionsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sessions`.
+    #[inline]
+    pub fn sessions(mut self, value: ::std::vec::Vec<Session>) -> Self {
+        self.sessions = value;
+        self
+    }
+}
+
 /// Wire type `ManagedMemoryEntry` of the `agentkit` API.
+///
+/// Required: `actor_id`, `path` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ManagedMemoryEntry {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub actor_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub path: ::std::option::Option<::std::string::String>,
+    /// Wire field `actor_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub actor_id: ::std::string::String,
+    /// Wire field `path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub path: ::std::string::String,
+    /// Wire field `content` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub content: ::std::option::Option<::std::string::String>,
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `session_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub session_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `source_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source_type: ::std::option::Option<ManagedMemoryEntrySourceType>,
+    /// Wire field `update_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+}
+
+impl ManagedMemoryEntry {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(actor_id: impl Into<::std::string::String>, path: impl Into<::std::string::String>) -> Self {
+        ManagedMemoryEntry {
+            actor_id: {
+                let value = actor_id;
+                value.into()
+            },
+            path: {
+                let value = path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `actor_id`.
+    #[inline]
+    pub fn actor_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.actor_id = value.into();
+        self
+    }
+
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.path = value.into();
+        self
+    }
+
+    /// Set `content`.
+    #[inline]
+    pub fn content(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.content = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `session_id`.
+    #[inline]
+    pub fn session_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.session_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `source_type`.
+    #[inline]
+    pub fn source_type(mut self, value: ManagedMemoryEntrySourceType) -> Self {
+        self.source_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ManagedMemoryEntrySearchResult` of the `agentkit` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ManagedMemoryEntrySearchResult {
+    /// Wire field `managed_memory_entry` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub managed_memory_entry: ::std::option::Option<ManagedMemoryEntry>,
+    /// Wire field `score` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub score: ::std::option::Option<f64>,
+}
+
+impl ManagedMemoryEntrySearchResult {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ManagedMemoryEntrySearchResult { ..::std::default::Default::default() }
+    }
+
+    /// Set `managed_memory_entry`.
+    #[inline]
+    pub fn managed_memory_entry(mut self, value: ManagedMemoryEntry) -> Self {
+        self.managed_memory_entry = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `score`.
+    #[inline]
+    pub fn score(mut self, value: f64) -> Self {
+        self.score = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ManagedMemoryStore` of the `agentkit` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ManagedMemoryStore {
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `creator_user_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creator_user_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `owner_user_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub owner_user_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `storage_backend` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub storage_backend: ::std::option::Option<StorageBackend>,
+    /// Wire field `update_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `workspace_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -218,22 +591,133 @@ pub struct ManagedMemoryStore {
     pub workspace_id: ::std::option::Option<i64>,
 }
 
+impl ManagedMemoryStore {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ManagedMemoryStore { ..::std::default::Default::default() }
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `creator_user_id`.
+    #[inline]
+    pub fn creator_user_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creator_user_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `owner_user_id`.
+    #[inline]
+    pub fn owner_user_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.owner_user_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `storage_backend`.
+    #[inline]
+    pub fn storage_backend(mut self, value: StorageBackend) -> Self {
+        self.storage_backend = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `workspace_id`.
+    #[inline]
+    pub fn workspace_id(mut self, value: i64) -> Self {
+        self.workspace_id = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `MemoryStorePermission` of the `agentkit` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MemoryStorePermission {
+    /// Wire field `permission` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission: ::std::option::Option<PermissionLevel>,
+    /// Wire field `principal` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub principal: ::std::option::Option<StorePrincipal>,
+}
+
+impl MemoryStorePermission {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        MemoryStorePermission { ..::std::default::Default::default() }
+    }
+
+    /// Set `permission`.
+    #[inline]
+    pub fn permission(mut self, value: PermissionLevel) -> Self {
+        self.permission = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `principal`.
+    #[inline]
+    pub fn principal(mut self, value: StorePrincipal) -> Self {
+        self.principal = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `PopSessionItemResponse` of the `agentkit` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PopSessionItemResponse {
+    /// Wire field `item` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub item: ::std::option::Option<SessionItem>,
+}
+
+impl PopSessionItemResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PopSessionItemResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `item`.
+    #[inline]
+    pub fn item(mut self, value: SessionItem) -> Self {
+        self.item = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `RevokeMemoryStorePermissionResponse` of the `agentkit` API.
@@ -241,531 +725,1670 @@ pub struct PopSessionItemResponse {
 #[serde(default)]
 pub struct RevokeMemoryStorePermissionResponse {}
 
+impl RevokeMemoryStorePermissionResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RevokeMemoryStorePermissionResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `RevokeSessionStorePermissionResponse` of the `agentkit` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RevokeSessionStorePermissionResponse {}
 
+impl RevokeSessionStorePermissionResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RevokeSessionStorePermissionResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `SearchManagedMemoryEntriesResponse` of the `agentkit` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SearchManagedMemoryEntriesResponse {
+    /// Wire field `managed_memory_entries` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub managed_memory_entries: ::std::vec::Vec<ManagedMemoryEntry>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `results` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub results: ::std::vec::Vec<ManagedMemoryEntrySearchResult>,
 }
 
+impl SearchManagedMemoryEntriesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SearchManagedMemoryEntriesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `managed_memory_entries`.
+    #[inline]
+    pub fn managed_memory_entries(mut self, value: ::std::vec::Vec<ManagedMemoryEntry>) -> Self {
+        self.managed_memory_entries = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `results`.
+    #[inline]
+    pub fn results(mut self, value: ::std::vec::Vec<ManagedMemoryEntrySearchResult>) -> Self {
+        self.results = value;
+        self
+    }
+}
+
 /// Wire type `Session` of the `agentkit` API.
+///
+/// Required: `actor_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Session {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub actor_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `actor_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub actor_id: ::std::string::String,
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `last_activity_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_activity_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `metadata` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub metadata: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent_session_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent_session_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `root_session_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub root_session_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `session_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub session_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `update_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
 }
 
+impl Session {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(actor_id: impl Into<::std::string::String>) -> Self {
+        Session {
+            actor_id: {
+                let value = actor_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `actor_id`.
+    #[inline]
+    pub fn actor_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.actor_id = value.into();
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `last_activity_time`.
+    #[inline]
+    pub fn last_activity_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.last_activity_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `metadata`.
+    #[inline]
+    pub fn metadata(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.metadata = value;
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parent_session_id`.
+    #[inline]
+    pub fn parent_session_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.parent_session_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `root_session_id`.
+    #[inline]
+    pub fn root_session_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.root_session_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `session_id`.
+    #[inline]
+    pub fn session_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.session_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `SessionItem` of the `agentkit` API.
+///
+/// Required: `data` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SessionItem {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub data: ::std::option::Option<::serde_json::Value>,
+    /// Wire field `data` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub data: ::serde_json::Value,
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `item_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub item_id: ::std::option::Option<::std::string::String>,
+}
+
+impl SessionItem {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(data: ::serde_json::Value) -> Self {
+        SessionItem {
+            data: {
+                let value = data;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `data`.
+    #[inline]
+    pub fn data(mut self, value: ::serde_json::Value) -> Self {
+        self.data = value;
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `item_id`.
+    #[inline]
+    pub fn item_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.item_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SessionStore` of the `agentkit` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SessionStore {
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `creator_user_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creator_user_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `metadata` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub metadata: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `update_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+}
+
+impl SessionStore {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SessionStore { ..::std::default::Default::default() }
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `creator_user_id`.
+    #[inline]
+    pub fn creator_user_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creator_user_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `metadata`.
+    #[inline]
+    pub fn metadata(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.metadata = value;
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SessionStorePermission` of the `agentkit` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SessionStorePermission {
+    /// Wire field `permission` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission: ::std::option::Option<PermissionLevel>,
+    /// Wire field `principal` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub principal: ::std::option::Option<StorePrincipal>,
+}
+
+impl SessionStorePermission {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SessionStorePermission { ..::std::default::Default::default() }
+    }
+
+    /// Set `permission`.
+    #[inline]
+    pub fn permission(mut self, value: PermissionLevel) -> Self {
+        self.permission = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `principal`.
+    #[inline]
+    pub fn principal(mut self, value: StorePrincipal) -> Self {
+        self.principal = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `StorageBackend` of the `agentkit` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct StorageBackend {
+    /// Wire field `backend_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub backend_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `backend_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub backend_type: ::std::option::Option<StorageBackendType>,
 }
 
+impl StorageBackend {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        StorageBackend { ..::std::default::Default::default() }
+    }
+
+    /// Set `backend_id`.
+    #[inline]
+    pub fn backend_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.backend_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `backend_type`.
+    #[inline]
+    pub fn backend_type(mut self, value: StorageBackendType) -> Self {
+        self.backend_type = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `StorePrincipal` of the `agentkit` API.
+///
+/// Required: `name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct StorePrincipal {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `principal_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub principal_type: ::std::option::Option<PrincipalType>,
+}
+
+impl StorePrincipal {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        StorePrincipal {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `principal_type`.
+    #[inline]
+    pub fn principal_type(mut self, value: PrincipalType) -> Self {
+        self.principal_type = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Parameters of [`AgentKitApi::append_session_items`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentKitAppendSessionItemsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `items` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub items: ::std::vec::Vec<SessionItem>,
 }
+
+impl AgentKitAppendSessionItemsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>, items: ::std::vec::Vec<SessionItem>) -> Self {
+        AgentKitAppendSessionItemsRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            items: {
+                let value = items;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentKitAppendSessionItemsRequest {}
 
 /// Parameters of [`AgentKitApi::clear_session_items`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentKitClearSessionItemsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
 }
+
+impl AgentKitClearSessionItemsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        AgentKitClearSessionItemsRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentKitClearSessionItemsRequest {}
 
 /// Parameters of [`AgentKitApi::create_memory`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentKitCreateMemoryRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub managed_memory_entry: ::std::option::Option<ManagedMemoryEntry>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `managed_memory_entry` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub managed_memory_entry: ManagedMemoryEntry,
+    /// Wire field `managed_memory_entry_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub managed_memory_entry_id: ::std::option::Option<::std::string::String>,
 }
+
+impl AgentKitCreateMemoryRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>, managed_memory_entry: ManagedMemoryEntry) -> Self {
+        AgentKitCreateMemoryRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            managed_memory_entry: {
+                let value = managed_memory_entry;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentKitCreateMemoryRequest {}
 
 /// Parameters of [`AgentKitApi::create_memory_store`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentKitCreateMemoryStoreRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub managed_memory_store: ::std::option::Option<ManagedMemoryStore>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub managed_memory_store_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `managed_memory_store` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub managed_memory_store: ManagedMemoryStore,
+    /// Wire field `managed_memory_store_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub managed_memory_store_id: ::std::string::String,
 }
+
+impl AgentKitCreateMemoryStoreRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        managed_memory_store: ManagedMemoryStore,
+        managed_memory_store_id: impl Into<::std::string::String>,
+    ) -> Self {
+        AgentKitCreateMemoryStoreRequest {
+            managed_memory_store: {
+                let value = managed_memory_store;
+                value
+            },
+            managed_memory_store_id: {
+                let value = managed_memory_store_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentKitCreateMemoryStoreRequest {}
 
 /// Parameters of [`AgentKitApi::create_session`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentKitCreateSessionRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub session: ::std::option::Option<Session>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `session` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub session: Session,
+    /// Wire field `session_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub session_id: ::std::option::Option<::std::string::String>,
 }
+
+impl AgentKitCreateSessionRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>, session: Session) -> Self {
+        AgentKitCreateSessionRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            session: {
+                let value = session;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentKitCreateSessionRequest {}
 
 /// Parameters of [`AgentKitApi::create_session_store`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentKitCreateSessionStoreRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub session_store: ::std::option::Option<SessionStore>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub session_store_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `session_store` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub session_store: SessionStore,
+    /// Wire field `session_store_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub session_store_id: ::std::string::String,
 }
+
+impl AgentKitCreateSessionStoreRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(session_store: SessionStore, session_store_id: impl Into<::std::string::String>) -> Self {
+        AgentKitCreateSessionStoreRequest {
+            session_store: {
+                let value = session_store;
+                value
+            },
+            session_store_id: {
+                let value = session_store_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentKitCreateSessionStoreRequest {}
 
 /// Parameters of [`AgentKitApi::delete_memory`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentKitDeleteMemoryRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AgentKitDeleteMemoryRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AgentKitDeleteMemoryRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentKitDeleteMemoryRequest {}
 
 /// Parameters of [`AgentKitApi::delete_memory_store`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentKitDeleteMemoryStoreRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AgentKitDeleteMemoryStoreRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AgentKitDeleteMemoryStoreRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentKitDeleteMemoryStoreRequest {}
 
 /// Parameters of [`AgentKitApi::delete_session`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentKitDeleteSessionRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AgentKitDeleteSessionRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AgentKitDeleteSessionRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentKitDeleteSessionRequest {}
 
 /// Parameters of [`AgentKitApi::delete_session_store`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentKitDeleteSessionStoreRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AgentKitDeleteSessionStoreRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AgentKitDeleteSessionStoreRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentKitDeleteSessionStoreRequest {}
 
 /// Parameters of [`AgentKitApi::extract_memories`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentKitExtractMemoriesRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub session_store: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub session_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub memory_store: ::std::option::Option<::std::string::String>,
+    /// Wire field `session_store` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub session_store: ::std::string::String,
+    /// Wire field `session_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub session_id: ::std::string::String,
+    /// Wire field `memory_store` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub memory_store: ::std::string::String,
+    /// Wire field `dry_run` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dry_run: ::std::option::Option<bool>,
+    /// Wire field `instructions` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instructions: ::std::option::Option<::std::string::String>,
 }
+
+impl AgentKitExtractMemoriesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        session_store: impl Into<::std::string::String>,
+        session_id: impl Into<::std::string::String>,
+        memory_store: impl Into<::std::string::String>,
+    ) -> Self {
+        AgentKitExtractMemoriesRequest {
+            session_store: {
+                let value = session_store;
+                value.into()
+            },
+            session_id: {
+                let value = session_id;
+                value.into()
+            },
+            memory_store: {
+                let value = memory_store;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentKitExtractMemoriesRequest {}
 
 /// Parameters of [`AgentKitApi::fork_session`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentKitForkSessionRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub source_session_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub actor_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `source_session_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub source_session_id: ::std::string::String,
+    /// Wire field `actor_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub actor_id: ::std::string::String,
+    /// Wire field `metadata` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub metadata: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `session_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub session_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `up_to_item_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub up_to_item_id: ::std::option::Option<::std::string::String>,
 }
+
+impl AgentKitForkSessionRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        parent: impl Into<::std::string::String>,
+        source_session_id: impl Into<::std::string::String>,
+        actor_id: impl Into<::std::string::String>,
+    ) -> Self {
+        AgentKitForkSessionRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            source_session_id: {
+                let value = source_session_id;
+                value.into()
+            },
+            actor_id: {
+                let value = actor_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentKitForkSessionRequest {}
 
 /// Parameters of [`AgentKitApi::get_memory`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentKitGetMemoryRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `view` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub view: ::std::option::Option<ManagedMemoryEntryView>,
 }
+
+impl AgentKitGetMemoryRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AgentKitGetMemoryRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentKitGetMemoryRequest {}
 
 /// Parameters of [`AgentKitApi::get_memory_store`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentKitGetMemoryStoreRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AgentKitGetMemoryStoreRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AgentKitGetMemoryStoreRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentKitGetMemoryStoreRequest {}
 
 /// Parameters of [`AgentKitApi::get_memory_store_permission`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentKitGetMemoryStorePermissionRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AgentKitGetMemoryStorePermissionRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AgentKitGetMemoryStorePermissionRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentKitGetMemoryStorePermissionRequest {}
 
 /// Parameters of [`AgentKitApi::get_session`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentKitGetSessionRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AgentKitGetSessionRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AgentKitGetSessionRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentKitGetSessionRequest {}
 
 /// Parameters of [`AgentKitApi::get_session_store`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentKitGetSessionStoreRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AgentKitGetSessionStoreRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AgentKitGetSessionStoreRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentKitGetSessionStoreRequest {}
 
 /// Parameters of [`AgentKitApi::get_session_store_permission`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentKitGetSessionStorePermissionRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AgentKitGetSessionStorePermissionRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AgentKitGetSessionStorePermissionRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentKitGetSessionStorePermissionRequest {}
 
 /// Parameters of [`AgentKitApi::grant_memory_store_permission`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentKitGrantMemoryStorePermissionRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub principal: ::std::option::Option<StorePrincipal>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub permission: ::std::option::Option<PermissionLevel>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `principal` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub principal: StorePrincipal,
+    /// Wire field `permission` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub permission: PermissionLevel,
 }
+
+impl AgentKitGrantMemoryStorePermissionRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, principal: StorePrincipal, permission: PermissionLevel) -> Self {
+        AgentKitGrantMemoryStorePermissionRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            principal: {
+                let value = principal;
+                value
+            },
+            permission: {
+                let value = permission;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentKitGrantMemoryStorePermissionRequest {}
 
 /// Parameters of [`AgentKitApi::grant_session_store_permission`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentKitGrantSessionStorePermissionRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub principal: ::std::option::Option<StorePrincipal>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub permission: ::std::option::Option<PermissionLevel>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `principal` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub principal: StorePrincipal,
+    /// Wire field `permission` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub permission: PermissionLevel,
 }
+
+impl AgentKitGrantSessionStorePermissionRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, principal: StorePrincipal, permission: PermissionLevel) -> Self {
+        AgentKitGrantSessionStorePermissionRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            principal: {
+                let value = principal;
+                value
+            },
+            permission: {
+                let value = permission;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentKitGrantSessionStorePermissionRequest {}
 
 /// Parameters of [`AgentKitApi::list_memories`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentKitListMemoriesRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub actor_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `actor_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub actor_id: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `path_prefix` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub path_prefix: ::std::option::Option<::std::string::String>,
+    /// Wire field `session_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub session_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `view` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub view: ::std::option::Option<ManagedMemoryEntryView>,
 }
+
+impl AgentKitListMemoriesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>, actor_id: impl Into<::std::string::String>) -> Self {
+        AgentKitListMemoriesRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            actor_id: {
+                let value = actor_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentKitListMemoriesRequest {}
 
 /// Parameters of [`AgentKitApi::list_memory_store_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentKitListMemoryStorePermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl AgentKitListMemoryStorePermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        AgentKitListMemoryStorePermissionsRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentKitListMemoryStorePermissionsRequest {}
 
 /// Parameters of [`AgentKitApi::list_memory_stores`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentKitListMemoryStoresRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl AgentKitListMemoryStoresRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AgentKitListMemoryStoresRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for AgentKitListMemoryStoresRequest {}
 
 /// Parameters of [`AgentKitApi::list_session_items`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentKitListSessionItemsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `order_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub order_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl AgentKitListSessionItemsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        AgentKitListSessionItemsRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentKitListSessionItemsRequest {}
 
 /// Parameters of [`AgentKitApi::list_session_store_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentKitListSessionStorePermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl AgentKitListSessionStorePermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        AgentKitListSessionStorePermissionsRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentKitListSessionStorePermissionsRequest {}
 
 /// Parameters of [`AgentKitApi::list_session_stores`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentKitListSessionStoresRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl AgentKitListSessionStoresRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AgentKitListSessionStoresRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for AgentKitListSessionStoresRequest {}
 
 /// Parameters of [`AgentKitApi::list_sessions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentKitListSessionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `filter` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<::std::string::String>,
+    /// Wire field `order_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub order_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl AgentKitListSessionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        AgentKitListSessionsRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentKitListSessionsRequest {}
 
 /// Parameters of [`AgentKitApi::pop_session_item`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentKitPopSessionItemRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
 }
+
+impl AgentKitPopSessionItemRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        AgentKitPopSessionItemRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentKitPopSessionItemRequest {}
 
 /// Parameters of [`AgentKitApi::revoke_memory_store_permission`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentKitRevokeMemoryStorePermissionRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub principal: ::std::option::Option<StorePrincipal>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `principal` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub principal: StorePrincipal,
 }
+
+impl AgentKitRevokeMemoryStorePermissionRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, principal: StorePrincipal) -> Self {
+        AgentKitRevokeMemoryStorePermissionRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            principal: {
+                let value = principal;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentKitRevokeMemoryStorePermissionRequest {}
 
 /// Parameters of [`AgentKitApi::revoke_session_store_permission`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentKitRevokeSessionStorePermissionRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub principal: ::std::option::Option<StorePrincipal>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `principal` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub principal: StorePrincipal,
 }
+
+impl AgentKitRevokeSessionStorePermissionRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, principal: StorePrincipal) -> Self {
+        AgentKitRevokeSessionStorePermissionRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            principal: {
+                let value = principal;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentKitRevokeSessionStorePermissionRequest {}
 
 /// Parameters of [`AgentKitApi::search_memories`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentKitSearchMemoriesRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub actor_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub query: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `actor_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub actor_id: ::std::string::String,
+    /// Wire field `query` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub query: ::std::string::String,
+    /// Wire field `limit` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub limit: ::std::option::Option<i64>,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `path_prefix` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub path_prefix: ::std::option::Option<::std::string::String>,
+    /// Wire field `session_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub session_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `view` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub view: ::std::option::Option<ManagedMemoryEntryView>,
 }
+
+impl AgentKitSearchMemoriesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        parent: impl Into<::std::string::String>,
+        actor_id: impl Into<::std::string::String>,
+        query: impl Into<::std::string::String>,
+    ) -> Self {
+        AgentKitSearchMemoriesRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            actor_id: {
+                let value = actor_id;
+                value.into()
+            },
+            query: {
+                let value = query;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentKitSearchMemoriesRequest {}
 
 /// Parameters of [`AgentKitApi::update_memory`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentKitUpdateMemoryRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub managed_memory_entry: ::std::option::Option<ManagedMemoryEntry>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `managed_memory_entry` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub managed_memory_entry: ManagedMemoryEntry,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
+
+impl AgentKitUpdateMemoryRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        managed_memory_entry: ManagedMemoryEntry,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        AgentKitUpdateMemoryRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            managed_memory_entry: {
+                let value = managed_memory_entry;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentKitUpdateMemoryRequest {}
 
 /// Parameters of [`AgentKitApi::update_memory_store`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentKitUpdateMemoryStoreRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub managed_memory_store: ::std::option::Option<ManagedMemoryStore>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `managed_memory_store` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub managed_memory_store: ManagedMemoryStore,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
+
+impl AgentKitUpdateMemoryStoreRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        managed_memory_store: ManagedMemoryStore,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        AgentKitUpdateMemoryStoreRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            managed_memory_store: {
+                let value = managed_memory_store;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentKitUpdateMemoryStoreRequest {}
 
 /// Parameters of [`AgentKitApi::update_session`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentKitUpdateSessionRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub session: ::std::option::Option<Session>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `session` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub session: Session,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
+
+impl AgentKitUpdateSessionRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        session: Session,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        AgentKitUpdateSessionRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            session: {
+                let value = session;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentKitUpdateSessionRequest {}
 
 /// Parameters of [`AgentKitApi::update_session_store`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AgentKitUpdateSessionStoreRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub session_store: ::std::option::Option<SessionStore>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `session_store` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub session_store: SessionStore,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
 
-/// The `agent_kit` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/agentkit)).
+impl AgentKitUpdateSessionStoreRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        session_store: SessionStore,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        AgentKitUpdateSessionStoreRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            session_store: {
+                let value = session_store;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AgentKitUpdateSessionStoreRequest {}
+
+/// The `agent_kit` service (workspace level, 35 operations; [API reference](https://docs.databricks.com/api/workspace/agentkit)).
 #[derive(Debug, Clone)]
 pub struct AgentKitApi {
     client: crate::Client,
@@ -782,540 +2405,1945 @@ impl AgentKitApi {
         &self.client
     }
 
-    /// `POST /api/2.0/agents/{parent}/items:append` ([API reference](https://docs.databricks.com/api/workspace/agentkit/appendsessionitems)).
-    pub async fn append_session_items(
+    /// `POST /api/2.0/agents/{parent}/items:append`; required: `parent`, `items` ([API reference](https://docs.databricks.com/api/workspace/agentkit/appendsessionitems)).
+    #[inline]
+    pub fn append_session_items(
         &self,
-        request: &AgentKitAppendSessionItemsRequest,
-    ) -> crate::Result<AppendSessionItemsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/agents/{parent}/items:append",
-            path_params: &["parent"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["items"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        parent: impl Into<::std::string::String>,
+        items: ::std::vec::Vec<SessionItem>,
+    ) -> rt::Call<AgentKitAppendSessionItemsRequest, AppendSessionItemsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AGENT_KIT_APPEND_SESSION_ITEMS,
+            AgentKitAppendSessionItemsRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                items: {
+                    let value = items;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/agents/{parent}/items:clear` ([API reference](https://docs.databricks.com/api/workspace/agentkit/clearsessionitems)).
-    pub async fn clear_session_items(
+    /// `POST /api/2.0/agents/{parent}/items:clear`; required: `parent` ([API reference](https://docs.databricks.com/api/workspace/agentkit/clearsessionitems)).
+    #[inline]
+    pub fn clear_session_items(
         &self,
-        request: &AgentKitClearSessionItemsRequest,
-    ) -> crate::Result<ClearSessionItemsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/agents/{parent}/items:clear",
-            path_params: &["parent"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Call<AgentKitClearSessionItemsRequest, ClearSessionItemsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AGENT_KIT_CLEAR_SESSION_ITEMS,
+            AgentKitClearSessionItemsRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/agents/{parent}/entries` ([API reference](https://docs.databricks.com/api/workspace/agentkit/creatememory)).
-    pub async fn create_memory(&self, request: &AgentKitCreateMemoryRequest) -> crate::Result<ManagedMemoryEntry> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/agents/{parent}/entries",
-            path_params: &["parent"],
-            query: &["managed_memory_entry_id"],
-            body: rt::BodyKind::Whole("managed_memory_entry"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/agents/memory-stores` ([API reference](https://docs.databricks.com/api/workspace/agentkit/creatememorystore)).
-    pub async fn create_memory_store(
+    /// `POST /api/2.0/agents/{parent}/entries`; required: `parent`, `managed_memory_entry` ([API reference](https://docs.databricks.com/api/workspace/agentkit/creatememory)).
+    #[inline]
+    pub fn create_memory(
         &self,
-        request: &AgentKitCreateMemoryStoreRequest,
-    ) -> crate::Result<ManagedMemoryStore> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/agents/memory-stores",
-            path_params: &[],
-            query: &["managed_memory_store_id"],
-            body: rt::BodyKind::Whole("managed_memory_store"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        parent: impl Into<::std::string::String>,
+        managed_memory_entry: ManagedMemoryEntry,
+    ) -> rt::Call<AgentKitCreateMemoryRequest, ManagedMemoryEntry> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AGENT_KIT_CREATE_MEMORY,
+            AgentKitCreateMemoryRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                managed_memory_entry: {
+                    let value = managed_memory_entry;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/agents/{parent}/sessions` ([API reference](https://docs.databricks.com/api/workspace/agentkit/createsession)).
-    pub async fn create_session(&self, request: &AgentKitCreateSessionRequest) -> crate::Result<Session> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/agents/{parent}/sessions",
-            path_params: &["parent"],
-            query: &["session_id"],
-            body: rt::BodyKind::Whole("session"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/agents/session-stores` ([API reference](https://docs.databricks.com/api/workspace/agentkit/createsessionstore)).
-    pub async fn create_session_store(
+    /// `POST /api/2.0/agents/memory-stores`; required: `managed_memory_store`, `managed_memory_store_id` ([API reference](https://docs.databricks.com/api/workspace/agentkit/creatememorystore)).
+    #[inline]
+    pub fn create_memory_store(
         &self,
-        request: &AgentKitCreateSessionStoreRequest,
-    ) -> crate::Result<SessionStore> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/agents/session-stores",
-            path_params: &[],
-            query: &["session_store_id"],
-            body: rt::BodyKind::Whole("session_store"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        managed_memory_store: ManagedMemoryStore,
+        managed_memory_store_id: impl Into<::std::string::String>,
+    ) -> rt::Call<AgentKitCreateMemoryStoreRequest, ManagedMemoryStore> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AGENT_KIT_CREATE_MEMORY_STORE,
+            AgentKitCreateMemoryStoreRequest {
+                managed_memory_store: {
+                    let value = managed_memory_store;
+                    value
+                },
+                managed_memory_store_id: {
+                    let value = managed_memory_store_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/agents/{name}` ([API reference](https://docs.databricks.com/api/workspace/agentkit/deletememory)).
-    pub async fn delete_memory(&self, request: &AgentKitDeleteMemoryRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/agents/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/agents/{name}` ([API reference](https://docs.databricks.com/api/workspace/agentkit/deletememorystore)).
-    pub async fn delete_memory_store(&self, request: &AgentKitDeleteMemoryStoreRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/agents/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/agents/{name}` ([API reference](https://docs.databricks.com/api/workspace/agentkit/deletesession)).
-    pub async fn delete_session(&self, request: &AgentKitDeleteSessionRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/agents/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/agents/{name}` ([API reference](https://docs.databricks.com/api/workspace/agentkit/deletesessionstore)).
-    pub async fn delete_session_store(&self, request: &AgentKitDeleteSessionStoreRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/agents/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/agents/{session_store}/sessions/{session_id}/extractions` ([API reference](https://docs.databricks.com/api/workspace/agentkit/extractmemories)).
-    pub async fn extract_memories(
+    /// `POST /api/2.0/agents/{parent}/sessions`; required: `parent`, `session` ([API reference](https://docs.databricks.com/api/workspace/agentkit/createsession)).
+    #[inline]
+    pub fn create_session(
         &self,
-        request: &AgentKitExtractMemoriesRequest,
-    ) -> crate::Result<ExtractMemoriesResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/agents/{session_store}/sessions/{session_id}/extractions",
-            path_params: &["session_store", "session_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["memory_store", "dry_run", "instructions"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        parent: impl Into<::std::string::String>,
+        session: Session,
+    ) -> rt::Call<AgentKitCreateSessionRequest, Session> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AGENT_KIT_CREATE_SESSION,
+            AgentKitCreateSessionRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                session: {
+                    let value = session;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/agents/{parent}/sessions:fork` ([API reference](https://docs.databricks.com/api/workspace/agentkit/forksession)).
-    pub async fn fork_session(&self, request: &AgentKitForkSessionRequest) -> crate::Result<ForkSessionResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/agents/{parent}/sessions:fork",
-            path_params: &["parent"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["source_session_id", "actor_id", "metadata", "session_id", "up_to_item_id"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/agents/{name}` ([API reference](https://docs.databricks.com/api/workspace/agentkit/getmemory)).
-    pub async fn get_memory(&self, request: &AgentKitGetMemoryRequest) -> crate::Result<ManagedMemoryEntry> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/agents/{name}",
-            path_params: &["name"],
-            query: &["view"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/agents/{name}` ([API reference](https://docs.databricks.com/api/workspace/agentkit/getmemorystore)).
-    pub async fn get_memory_store(&self, request: &AgentKitGetMemoryStoreRequest) -> crate::Result<ManagedMemoryStore> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/agents/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/agents/{name}/permissions/self` ([API reference](https://docs.databricks.com/api/workspace/agentkit/getmemorystorepermission)).
-    pub async fn get_memory_store_permission(
+    /// `POST /api/2.0/agents/session-stores`; required: `session_store`, `session_store_id` ([API reference](https://docs.databricks.com/api/workspace/agentkit/createsessionstore)).
+    #[inline]
+    pub fn create_session_store(
         &self,
-        request: &AgentKitGetMemoryStorePermissionRequest,
-    ) -> crate::Result<MemoryStorePermission> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/agents/{name}/permissions/self",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        session_store: SessionStore,
+        session_store_id: impl Into<::std::string::String>,
+    ) -> rt::Call<AgentKitCreateSessionStoreRequest, SessionStore> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AGENT_KIT_CREATE_SESSION_STORE,
+            AgentKitCreateSessionStoreRequest {
+                session_store: {
+                    let value = session_store;
+                    value
+                },
+                session_store_id: {
+                    let value = session_store_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/agents/{name}` ([API reference](https://docs.databricks.com/api/workspace/agentkit/getsession)).
-    pub async fn get_session(&self, request: &AgentKitGetSessionRequest) -> crate::Result<Session> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/agents/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/agents/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/agentkit/deletememory)).
+    #[inline]
+    pub fn delete_memory(&self, name: impl Into<::std::string::String>) -> rt::Call<AgentKitDeleteMemoryRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AGENT_KIT_DELETE_MEMORY,
+            AgentKitDeleteMemoryRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/agents/{name}` ([API reference](https://docs.databricks.com/api/workspace/agentkit/getsessionstore)).
-    pub async fn get_session_store(&self, request: &AgentKitGetSessionStoreRequest) -> crate::Result<SessionStore> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/agents/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/agents/{name}/permissions/self` ([API reference](https://docs.databricks.com/api/workspace/agentkit/getsessionstorepermission)).
-    pub async fn get_session_store_permission(
+    /// `DELETE /api/2.0/agents/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/agentkit/deletememorystore)).
+    #[inline]
+    pub fn delete_memory_store(
         &self,
-        request: &AgentKitGetSessionStorePermissionRequest,
-    ) -> crate::Result<SessionStorePermission> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/agents/{name}/permissions/self",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<AgentKitDeleteMemoryStoreRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AGENT_KIT_DELETE_MEMORY_STORE,
+            AgentKitDeleteMemoryStoreRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.0/agents/{name}/permissions:grant` ([API reference](https://docs.databricks.com/api/workspace/agentkit/grantmemorystorepermission)).
-    pub async fn grant_memory_store_permission(
+    /// `DELETE /api/2.0/agents/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/agentkit/deletesession)).
+    #[inline]
+    pub fn delete_session(&self, name: impl Into<::std::string::String>) -> rt::Call<AgentKitDeleteSessionRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AGENT_KIT_DELETE_SESSION,
+            AgentKitDeleteSessionRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+
+    /// `DELETE /api/2.0/agents/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/agentkit/deletesessionstore)).
+    #[inline]
+    pub fn delete_session_store(
         &self,
-        request: &AgentKitGrantMemoryStorePermissionRequest,
-    ) -> crate::Result<GrantMemoryStorePermissionResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/agents/{name}/permissions:grant",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["principal", "permission"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<AgentKitDeleteSessionStoreRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AGENT_KIT_DELETE_SESSION_STORE,
+            AgentKitDeleteSessionStoreRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.0/agents/{name}/permissions:grant` ([API reference](https://docs.databricks.com/api/workspace/agentkit/grantsessionstorepermission)).
-    pub async fn grant_session_store_permission(
+    /// `POST /api/2.0/agents/{session_store}/sessions/{session_id}/extractions`; required: `session_store`, `session_id`, `memory_store` ([API reference](https://docs.databricks.com/api/workspace/agentkit/extractmemories)).
+    #[inline]
+    pub fn extract_memories(
         &self,
-        request: &AgentKitGrantSessionStorePermissionRequest,
-    ) -> crate::Result<GrantSessionStorePermissionResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/agents/{name}/permissions:grant",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["principal", "permission"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        session_store: impl Into<::std::string::String>,
+        session_id: impl Into<::std::string::String>,
+        memory_store: impl Into<::std::string::String>,
+    ) -> rt::Call<AgentKitExtractMemoriesRequest, ExtractMemoriesResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AGENT_KIT_EXTRACT_MEMORIES,
+            AgentKitExtractMemoriesRequest {
+                session_store: {
+                    let value = session_store;
+                    value.into()
+                },
+                session_id: {
+                    let value = session_id;
+                    value.into()
+                },
+                memory_store: {
+                    let value = memory_store;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/agents/{parent}/entries` ([API reference](https://docs.databricks.com/api/workspace/agentkit/listmemories)).
-    pub fn list_memories(&self, request: AgentKitListMemoriesRequest) -> crate::service::Paginator<ManagedMemoryEntry> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/agents/{parent}/entries",
-            path_params: &["parent"],
-            query: &["actor_id", "page_size", "page_token", "path_prefix", "session_id", "view"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("managed_memory_entries"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `POST /api/2.0/agents/{parent}/sessions:fork`; required: `parent`, `source_session_id`, `actor_id` ([API reference](https://docs.databricks.com/api/workspace/agentkit/forksession)).
+    #[inline]
+    pub fn fork_session(
+        &self,
+        parent: impl Into<::std::string::String>,
+        source_session_id: impl Into<::std::string::String>,
+        actor_id: impl Into<::std::string::String>,
+    ) -> rt::Call<AgentKitForkSessionRequest, ForkSessionResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AGENT_KIT_FORK_SESSION,
+            AgentKitForkSessionRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                source_session_id: {
+                    let value = source_session_id;
+                    value.into()
+                },
+                actor_id: {
+                    let value = actor_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/agents/{parent}/permissions` ([API reference](https://docs.databricks.com/api/workspace/agentkit/listmemorystorepermissions)).
+    /// `GET /api/2.0/agents/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/agentkit/getmemory)).
+    #[inline]
+    pub fn get_memory(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<AgentKitGetMemoryRequest, ManagedMemoryEntry> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AGENT_KIT_GET_MEMORY,
+            AgentKitGetMemoryRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/agents/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/agentkit/getmemorystore)).
+    #[inline]
+    pub fn get_memory_store(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<AgentKitGetMemoryStoreRequest, ManagedMemoryStore> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AGENT_KIT_GET_MEMORY_STORE,
+            AgentKitGetMemoryStoreRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/agents/{name}/permissions/self`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/agentkit/getmemorystorepermission)).
+    #[inline]
+    pub fn get_memory_store_permission(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<AgentKitGetMemoryStorePermissionRequest, MemoryStorePermission> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AGENT_KIT_GET_MEMORY_STORE_PERMISSION,
+            AgentKitGetMemoryStorePermissionRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/agents/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/agentkit/getsession)).
+    #[inline]
+    pub fn get_session(&self, name: impl Into<::std::string::String>) -> rt::Call<AgentKitGetSessionRequest, Session> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AGENT_KIT_GET_SESSION,
+            AgentKitGetSessionRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/agents/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/agentkit/getsessionstore)).
+    #[inline]
+    pub fn get_session_store(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<AgentKitGetSessionStoreRequest, SessionStore> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AGENT_KIT_GET_SESSION_STORE,
+            AgentKitGetSessionStoreRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/agents/{name}/permissions/self`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/agentkit/getsessionstorepermission)).
+    #[inline]
+    pub fn get_session_store_permission(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<AgentKitGetSessionStorePermissionRequest, SessionStorePermission> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AGENT_KIT_GET_SESSION_STORE_PERMISSION,
+            AgentKitGetSessionStorePermissionRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `POST /api/2.0/agents/{name}/permissions:grant`; required: `name`, `principal`, `permission` ([API reference](https://docs.databricks.com/api/workspace/agentkit/grantmemorystorepermission)).
+    #[inline]
+    pub fn grant_memory_store_permission(
+        &self,
+        name: impl Into<::std::string::String>,
+        principal: StorePrincipal,
+        permission: PermissionLevel,
+    ) -> rt::Call<AgentKitGrantMemoryStorePermissionRequest, GrantMemoryStorePermissionResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AGENT_KIT_GRANT_MEMORY_STORE_PERMISSION,
+            AgentKitGrantMemoryStorePermissionRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                principal: {
+                    let value = principal;
+                    value
+                },
+                permission: {
+                    let value = permission;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `POST /api/2.0/agents/{name}/permissions:grant`; required: `name`, `principal`, `permission` ([API reference](https://docs.databricks.com/api/workspace/agentkit/grantsessionstorepermission)).
+    #[inline]
+    pub fn grant_session_store_permission(
+        &self,
+        name: impl Into<::std::string::String>,
+        principal: StorePrincipal,
+        permission: PermissionLevel,
+    ) -> rt::Call<AgentKitGrantSessionStorePermissionRequest, GrantSessionStorePermissionResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AGENT_KIT_GRANT_SESSION_STORE_PERMISSION,
+            AgentKitGrantSessionStorePermissionRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                principal: {
+                    let value = principal;
+                    value
+                },
+                permission: {
+                    let value = permission;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/agents/{parent}/entries`; required: `parent`, `actor_id`; pages by token ([API reference](https://docs.databricks.com/api/workspace/agentkit/listmemories)).
+    #[inline]
+    pub fn list_memories(
+        &self,
+        parent: impl Into<::std::string::String>,
+        actor_id: impl Into<::std::string::String>,
+    ) -> rt::Paginator<AgentKitListMemoriesRequest, ManagedMemoryEntry> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_AGENT_KIT_LIST_MEMORIES,
+            &PAGES_AGENT_KIT_LIST_MEMORIES,
+            AgentKitListMemoriesRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                actor_id: {
+                    let value = actor_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
+    }
+
+    /// `GET /api/2.0/agents/{parent}/permissions`; required: `parent`; pages by token ([API reference](https://docs.databricks.com/api/workspace/agentkit/listmemorystorepermissions)).
+    #[inline]
     pub fn list_memory_store_permissions(
         &self,
-        request: AgentKitListMemoryStorePermissionsRequest,
-    ) -> crate::service::Paginator<MemoryStorePermission> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/agents/{parent}/permissions",
-            path_params: &["parent"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("memory_store_permissions"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Paginator<AgentKitListMemoryStorePermissionsRequest, MemoryStorePermission> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_AGENT_KIT_LIST_MEMORY_STORE_PERMISSIONS,
+            &PAGES_AGENT_KIT_LIST_MEMORY_STORE_PERMISSIONS,
+            AgentKitListMemoryStorePermissionsRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `GET /api/2.0/agents/memory-stores` ([API reference](https://docs.databricks.com/api/workspace/agentkit/listmemorystores)).
-    pub fn list_memory_stores(
-        &self,
-        request: AgentKitListMemoryStoresRequest,
-    ) -> crate::service::Paginator<ManagedMemoryStore> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/agents/memory-stores",
-            path_params: &[],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("managed_memory_stores"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/agents/memory-stores`; pages by token ([API reference](https://docs.databricks.com/api/workspace/agentkit/listmemorystores)).
+    #[inline]
+    pub fn list_memory_stores(&self) -> rt::Paginator<AgentKitListMemoryStoresRequest, ManagedMemoryStore> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_AGENT_KIT_LIST_MEMORY_STORES,
+            &PAGES_AGENT_KIT_LIST_MEMORY_STORES,
+            AgentKitListMemoryStoresRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `GET /api/2.0/agents/{parent}/items` ([API reference](https://docs.databricks.com/api/workspace/agentkit/listsessionitems)).
+    /// `GET /api/2.0/agents/{parent}/items`; required: `parent`; pages by token ([API reference](https://docs.databricks.com/api/workspace/agentkit/listsessionitems)).
+    #[inline]
     pub fn list_session_items(
         &self,
-        request: AgentKitListSessionItemsRequest,
-    ) -> crate::service::Paginator<SessionItem> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/agents/{parent}/items",
-            path_params: &["parent"],
-            query: &["order_by", "page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("session_items"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Paginator<AgentKitListSessionItemsRequest, SessionItem> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_AGENT_KIT_LIST_SESSION_ITEMS,
+            &PAGES_AGENT_KIT_LIST_SESSION_ITEMS,
+            AgentKitListSessionItemsRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `GET /api/2.0/agents/{parent}/permissions` ([API reference](https://docs.databricks.com/api/workspace/agentkit/listsessionstorepermissions)).
+    /// `GET /api/2.0/agents/{parent}/permissions`; required: `parent`; pages by token ([API reference](https://docs.databricks.com/api/workspace/agentkit/listsessionstorepermissions)).
+    #[inline]
     pub fn list_session_store_permissions(
         &self,
-        request: AgentKitListSessionStorePermissionsRequest,
-    ) -> crate::service::Paginator<SessionStorePermission> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/agents/{parent}/permissions",
-            path_params: &["parent"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("session_store_permissions"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Paginator<AgentKitListSessionStorePermissionsRequest, SessionStorePermission> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_AGENT_KIT_LIST_SESSION_STORE_PERMISSIONS,
+            &PAGES_AGENT_KIT_LIST_SESSION_STORE_PERMISSIONS,
+            AgentKitListSessionStorePermissionsRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `GET /api/2.0/agents/session-stores` ([API reference](https://docs.databricks.com/api/workspace/agentkit/listsessionstores)).
-    pub fn list_session_stores(
+    /// `GET /api/2.0/agents/session-stores`; pages by token ([API reference](https://docs.databricks.com/api/workspace/agentkit/listsessionstores)).
+    #[inline]
+    pub fn list_session_stores(&self) -> rt::Paginator<AgentKitListSessionStoresRequest, SessionStore> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_AGENT_KIT_LIST_SESSION_STORES,
+            &PAGES_AGENT_KIT_LIST_SESSION_STORES,
+            AgentKitListSessionStoresRequest { ..::std::default::Default::default() },
+        )
+    }
+
+    /// `GET /api/2.0/agents/{parent}/sessions`; required: `parent`; pages by token ([API reference](https://docs.databricks.com/api/workspace/agentkit/listsessions)).
+    #[inline]
+    pub fn list_sessions(
         &self,
-        request: AgentKitListSessionStoresRequest,
-    ) -> crate::service::Paginator<SessionStore> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/agents/session-stores",
-            path_params: &[],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("session_stores"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Paginator<AgentKitListSessionsRequest, Session> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_AGENT_KIT_LIST_SESSIONS,
+            &PAGES_AGENT_KIT_LIST_SESSIONS,
+            AgentKitListSessionsRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `GET /api/2.0/agents/{parent}/sessions` ([API reference](https://docs.databricks.com/api/workspace/agentkit/listsessions)).
-    pub fn list_sessions(&self, request: AgentKitListSessionsRequest) -> crate::service::Paginator<Session> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/agents/{parent}/sessions",
-            path_params: &["parent"],
-            query: &["filter", "order_by", "page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("sessions"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
-    }
-
-    /// `POST /api/2.0/agents/{parent}/items:pop` ([API reference](https://docs.databricks.com/api/workspace/agentkit/popsessionitem)).
-    pub async fn pop_session_item(
+    /// `POST /api/2.0/agents/{parent}/items:pop`; required: `parent` ([API reference](https://docs.databricks.com/api/workspace/agentkit/popsessionitem)).
+    #[inline]
+    pub fn pop_session_item(
         &self,
-        request: &AgentKitPopSessionItemRequest,
-    ) -> crate::Result<PopSessionItemResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/agents/{parent}/items:pop",
-            path_params: &["parent"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Call<AgentKitPopSessionItemRequest, PopSessionItemResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AGENT_KIT_POP_SESSION_ITEM,
+            AgentKitPopSessionItemRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/agents/{name}/permissions:revoke` ([API reference](https://docs.databricks.com/api/workspace/agentkit/revokememorystorepermission)).
-    pub async fn revoke_memory_store_permission(
+    /// `POST /api/2.0/agents/{name}/permissions:revoke`; required: `name`, `principal` ([API reference](https://docs.databricks.com/api/workspace/agentkit/revokememorystorepermission)).
+    #[inline]
+    pub fn revoke_memory_store_permission(
         &self,
-        request: &AgentKitRevokeMemoryStorePermissionRequest,
-    ) -> crate::Result<RevokeMemoryStorePermissionResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/agents/{name}/permissions:revoke",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["principal"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        principal: StorePrincipal,
+    ) -> rt::Call<AgentKitRevokeMemoryStorePermissionRequest, RevokeMemoryStorePermissionResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AGENT_KIT_REVOKE_MEMORY_STORE_PERMISSION,
+            AgentKitRevokeMemoryStorePermissionRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                principal: {
+                    let value = principal;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/agents/{name}/permissions:revoke` ([API reference](https://docs.databricks.com/api/workspace/agentkit/revokesessionstorepermission)).
-    pub async fn revoke_session_store_permission(
+    /// `POST /api/2.0/agents/{name}/permissions:revoke`; required: `name`, `principal` ([API reference](https://docs.databricks.com/api/workspace/agentkit/revokesessionstorepermission)).
+    #[inline]
+    pub fn revoke_session_store_permission(
         &self,
-        request: &AgentKitRevokeSessionStorePermissionRequest,
-    ) -> crate::Result<RevokeSessionStorePermissionResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/agents/{name}/permissions:revoke",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["principal"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        principal: StorePrincipal,
+    ) -> rt::Call<AgentKitRevokeSessionStorePermissionRequest, RevokeSessionStorePermissionResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AGENT_KIT_REVOKE_SESSION_STORE_PERMISSION,
+            AgentKitRevokeSessionStorePermissionRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                principal: {
+                    let value = principal;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/agents/{parent}/entries:search` ([API reference](https://docs.databricks.com/api/workspace/agentkit/searchmemories)).
+    /// `POST /api/2.0/agents/{parent}/entries:search`; required: `parent`, `actor_id`, `query`; pages by token ([API reference](https://docs.databricks.com/api/workspace/agentkit/searchmemories)).
+    #[inline]
     pub fn search_memories(
         &self,
-        request: AgentKitSearchMemoriesRequest,
-    ) -> crate::service::Paginator<ManagedMemoryEntrySearchResult> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/agents/{parent}/entries:search",
-            path_params: &["parent"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "actor_id",
-                "query",
-                "limit",
-                "page_size",
-                "page_token",
-                "path_prefix",
-                "session_id",
-                "view",
-            ]),
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("results"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        parent: impl Into<::std::string::String>,
+        actor_id: impl Into<::std::string::String>,
+        query: impl Into<::std::string::String>,
+    ) -> rt::Paginator<AgentKitSearchMemoriesRequest, ManagedMemoryEntrySearchResult> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_AGENT_KIT_SEARCH_MEMORIES,
+            &PAGES_AGENT_KIT_SEARCH_MEMORIES,
+            AgentKitSearchMemoriesRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                actor_id: {
+                    let value = actor_id;
+                    value.into()
+                },
+                query: {
+                    let value = query;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `PATCH /api/2.0/agents/{name}` ([API reference](https://docs.databricks.com/api/workspace/agentkit/updatememory)).
-    pub async fn update_memory(&self, request: &AgentKitUpdateMemoryRequest) -> crate::Result<ManagedMemoryEntry> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/agents/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("managed_memory_entry"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `PATCH /api/2.0/agents/{name}` ([API reference](https://docs.databricks.com/api/workspace/agentkit/updatememorystore)).
-    pub async fn update_memory_store(
+    /// `PATCH /api/2.0/agents/{name}`; required: `name`, `managed_memory_entry`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/agentkit/updatememory)).
+    #[inline]
+    pub fn update_memory(
         &self,
-        request: &AgentKitUpdateMemoryStoreRequest,
-    ) -> crate::Result<ManagedMemoryStore> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/agents/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("managed_memory_store"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        managed_memory_entry: ManagedMemoryEntry,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<AgentKitUpdateMemoryRequest, ManagedMemoryEntry> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AGENT_KIT_UPDATE_MEMORY,
+            AgentKitUpdateMemoryRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                managed_memory_entry: {
+                    let value = managed_memory_entry;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/agents/{name}` ([API reference](https://docs.databricks.com/api/workspace/agentkit/updatesession)).
-    pub async fn update_session(&self, request: &AgentKitUpdateSessionRequest) -> crate::Result<Session> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/agents/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("session"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `PATCH /api/2.0/agents/{name}` ([API reference](https://docs.databricks.com/api/workspace/agentkit/updatesessionstore)).
-    pub async fn update_session_store(
+    /// `PATCH /api/2.0/agents/{name}`; required: `name`, `managed_memory_store`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/agentkit/updatememorystore)).
+    #[inline]
+    pub fn update_memory_store(
         &self,
-        request: &AgentKitUpdateSessionStoreRequest,
-    ) -> crate::Result<SessionStore> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/agents/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("session_store"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        managed_memory_store: ManagedMemoryStore,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<AgentKitUpdateMemoryStoreRequest, ManagedMemoryStore> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AGENT_KIT_UPDATE_MEMORY_STORE,
+            AgentKitUpdateMemoryStoreRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                managed_memory_store: {
+                    let value = managed_memory_store;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/agents/{name}`; required: `name`, `session`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/agentkit/updatesession)).
+    #[inline]
+    pub fn update_session(
+        &self,
+        name: impl Into<::std::string::String>,
+        session: Session,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<AgentKitUpdateSessionRequest, Session> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AGENT_KIT_UPDATE_SESSION,
+            AgentKitUpdateSessionRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                session: {
+                    let value = session;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/agents/{name}`; required: `name`, `session_store`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/agentkit/updatesessionstore)).
+    #[inline]
+    pub fn update_session_store(
+        &self,
+        name: impl Into<::std::string::String>,
+        session_store: SessionStore,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<AgentKitUpdateSessionStoreRequest, SessionStore> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AGENT_KIT_UPDATE_SESSION_STORE,
+            AgentKitUpdateSessionStoreRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                session_store: {
+                    let value = session_store;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_AGENT_KIT_APPEND_SESSION_ITEMS: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/agents/{parent}/items:append",
+    path_params: &["parent"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["items"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AGENT_KIT_CLEAR_SESSION_ITEMS: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/agents/{parent}/items:clear",
+    path_params: &["parent"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AGENT_KIT_CREATE_MEMORY: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/agents/{parent}/entries",
+    path_params: &["parent"],
+    query: &["managed_memory_entry_id"],
+    body: rt::BodyKind::Whole("managed_memory_entry"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AGENT_KIT_CREATE_MEMORY_STORE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/agents/memory-stores",
+    path_params: &[],
+    query: &["managed_memory_store_id"],
+    body: rt::BodyKind::Whole("managed_memory_store"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AGENT_KIT_CREATE_SESSION: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/agents/{parent}/sessions",
+    path_params: &["parent"],
+    query: &["session_id"],
+    body: rt::BodyKind::Whole("session"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AGENT_KIT_CREATE_SESSION_STORE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/agents/session-stores",
+    path_params: &[],
+    query: &["session_store_id"],
+    body: rt::BodyKind::Whole("session_store"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AGENT_KIT_DELETE_MEMORY: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/agents/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AGENT_KIT_DELETE_MEMORY_STORE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/agents/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AGENT_KIT_DELETE_SESSION: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/agents/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AGENT_KIT_DELETE_SESSION_STORE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/agents/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AGENT_KIT_EXTRACT_MEMORIES: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/agents/{session_store}/sessions/{session_id}/extractions",
+    path_params: &["session_store", "session_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["memory_store", "dry_run", "instructions"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AGENT_KIT_FORK_SESSION: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/agents/{parent}/sessions:fork",
+    path_params: &["parent"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["source_session_id", "actor_id", "metadata", "session_id", "up_to_item_id"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AGENT_KIT_GET_MEMORY: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/agents/{name}",
+    path_params: &["name"],
+    query: &["view"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AGENT_KIT_GET_MEMORY_STORE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/agents/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AGENT_KIT_GET_MEMORY_STORE_PERMISSION: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/agents/{name}/permissions/self",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AGENT_KIT_GET_SESSION: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/agents/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AGENT_KIT_GET_SESSION_STORE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/agents/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AGENT_KIT_GET_SESSION_STORE_PERMISSION: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/agents/{name}/permissions/self",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AGENT_KIT_GRANT_MEMORY_STORE_PERMISSION: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/agents/{name}/permissions:grant",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["principal", "permission"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AGENT_KIT_GRANT_SESSION_STORE_PERMISSION: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/agents/{name}/permissions:grant",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["principal", "permission"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AGENT_KIT_LIST_MEMORIES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/agents/{parent}/entries",
+    path_params: &["parent"],
+    query: &["actor_id", "page_size", "page_token", "path_prefix", "session_id", "view"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_AGENT_KIT_LIST_MEMORIES: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("managed_memory_entries"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_AGENT_KIT_LIST_MEMORY_STORE_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/agents/{parent}/permissions",
+    path_params: &["parent"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_AGENT_KIT_LIST_MEMORY_STORE_PERMISSIONS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("memory_store_permissions"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_AGENT_KIT_LIST_MEMORY_STORES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/agents/memory-stores",
+    path_params: &[],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_AGENT_KIT_LIST_MEMORY_STORES: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("managed_memory_stores"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_AGENT_KIT_LIST_SESSION_ITEMS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/agents/{parent}/items",
+    path_params: &["parent"],
+    query: &["order_by", "page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_AGENT_KIT_LIST_SESSION_ITEMS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("session_items"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_AGENT_KIT_LIST_SESSION_STORE_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/agents/{parent}/permissions",
+    path_params: &["parent"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_AGENT_KIT_LIST_SESSION_STORE_PERMISSIONS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("session_store_permissions"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_AGENT_KIT_LIST_SESSION_STORES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/agents/session-stores",
+    path_params: &[],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_AGENT_KIT_LIST_SESSION_STORES: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("session_stores"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_AGENT_KIT_LIST_SESSIONS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/agents/{parent}/sessions",
+    path_params: &["parent"],
+    query: &["filter", "order_by", "page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_AGENT_KIT_LIST_SESSIONS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("sessions"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_AGENT_KIT_POP_SESSION_ITEM: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/agents/{parent}/items:pop",
+    path_params: &["parent"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AGENT_KIT_REVOKE_MEMORY_STORE_PERMISSION: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/agents/{name}/permissions:revoke",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["principal"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AGENT_KIT_REVOKE_SESSION_STORE_PERMISSION: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/agents/{name}/permissions:revoke",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["principal"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AGENT_KIT_SEARCH_MEMORIES: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/agents/{parent}/entries:search",
+    path_params: &["parent"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "actor_id",
+        "query",
+        "limit",
+        "page_size",
+        "page_token",
+        "path_prefix",
+        "session_id",
+        "view",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_AGENT_KIT_SEARCH_MEMORIES: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("results"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_AGENT_KIT_UPDATE_MEMORY: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/agents/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("managed_memory_entry"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AGENT_KIT_UPDATE_MEMORY_STORE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/agents/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("managed_memory_store"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AGENT_KIT_UPDATE_SESSION: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/agents/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("session"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AGENT_KIT_UPDATE_SESSION_STORE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/agents/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("session_store"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<AgentKitAppendSessionItemsRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `items`.
+    #[inline]
+    pub fn items(mut self, value: ::std::vec::Vec<SessionItem>) -> Self {
+        self.request.items = value;
+        self
+    }
+}
+
+impl<O> rt::Call<AgentKitClearSessionItemsRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AgentKitCreateMemoryRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `managed_memory_entry`.
+    #[inline]
+    pub fn managed_memory_entry(mut self, value: ManagedMemoryEntry) -> Self {
+        self.request.managed_memory_entry = value;
+        self
+    }
+
+    /// Set `managed_memory_entry_id`.
+    #[inline]
+    pub fn managed_memory_entry_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.managed_memory_entry_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<AgentKitCreateMemoryStoreRequest, O> {
+    /// Set `managed_memory_store`.
+    #[inline]
+    pub fn managed_memory_store(mut self, value: ManagedMemoryStore) -> Self {
+        self.request.managed_memory_store = value;
+        self
+    }
+
+    /// Set `managed_memory_store_id`.
+    #[inline]
+    pub fn managed_memory_store_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.managed_memory_store_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AgentKitCreateSessionRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `session`.
+    #[inline]
+    pub fn session(mut self, value: Session) -> Self {
+        self.request.session = value;
+        self
+    }
+
+    /// Set `session_id`.
+    #[inline]
+    pub fn session_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.session_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<AgentKitCreateSessionStoreRequest, O> {
+    /// Set `session_store`.
+    #[inline]
+    pub fn session_store(mut self, value: SessionStore) -> Self {
+        self.request.session_store = value;
+        self
+    }
+
+    /// Set `session_store_id`.
+    #[inline]
+    pub fn session_store_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.session_store_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AgentKitDeleteMemoryRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AgentKitDeleteMemoryStoreRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AgentKitDeleteSessionRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AgentKitDeleteSessionStoreRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AgentKitExtractMemoriesRequest, O> {
+    /// Set `session_store`.
+    #[inline]
+    pub fn session_store(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.session_store = value.into();
+        self
+    }
+
+    /// Set `session_id`.
+    #[inline]
+    pub fn session_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.session_id = value.into();
+        self
+    }
+
+    /// Set `memory_store`.
+    #[inline]
+    pub fn memory_store(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.memory_store = value.into();
+        self
+    }
+
+    /// Set `dry_run`.
+    #[inline]
+    pub fn dry_run(mut self, value: bool) -> Self {
+        self.request.dry_run = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `instructions`.
+    #[inline]
+    pub fn instructions(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.instructions = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<AgentKitForkSessionRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `source_session_id`.
+    #[inline]
+    pub fn source_session_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.source_session_id = value.into();
+        self
+    }
+
+    /// Set `actor_id`.
+    #[inline]
+    pub fn actor_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.actor_id = value.into();
+        self
+    }
+
+    /// Set `metadata`.
+    #[inline]
+    pub fn metadata(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.request.metadata = value;
+        self
+    }
+
+    /// Set `session_id`.
+    #[inline]
+    pub fn session_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.session_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `up_to_item_id`.
+    #[inline]
+    pub fn up_to_item_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.up_to_item_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<AgentKitGetMemoryRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `view`.
+    #[inline]
+    pub fn view(mut self, value: ManagedMemoryEntryView) -> Self {
+        self.request.view = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<AgentKitGetMemoryStoreRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AgentKitGetMemoryStorePermissionRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AgentKitGetSessionRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AgentKitGetSessionStoreRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AgentKitGetSessionStorePermissionRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AgentKitGrantMemoryStorePermissionRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `principal`.
+    #[inline]
+    pub fn principal(mut self, value: StorePrincipal) -> Self {
+        self.request.principal = value;
+        self
+    }
+
+    /// Set `permission`.
+    #[inline]
+    pub fn permission(mut self, value: PermissionLevel) -> Self {
+        self.request.permission = value;
+        self
+    }
+}
+
+impl<O> rt::Call<AgentKitGrantSessionStorePermissionRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `principal`.
+    #[inline]
+    pub fn principal(mut self, value: StorePrincipal) -> Self {
+        self.request.principal = value;
+        self
+    }
+
+    /// Set `permission`.
+    #[inline]
+    pub fn permission(mut self, value: PermissionLevel) -> Self {
+        self.request.permission = value;
+        self
+    }
+}
+
+impl<T> rt::Paginator<AgentKitListMemoriesRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `actor_id`.
+    #[inline]
+    pub fn actor_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.actor_id = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `path_prefix`.
+    #[inline]
+    pub fn path_prefix(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.path_prefix = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `session_id`.
+    #[inline]
+    pub fn session_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.session_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `view`.
+    #[inline]
+    pub fn view(mut self, value: ManagedMemoryEntryView) -> Self {
+        self.request.view = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<T> rt::Paginator<AgentKitListMemoryStorePermissionsRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<AgentKitListMemoryStoresRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<AgentKitListSessionItemsRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `order_by`.
+    #[inline]
+    pub fn order_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.order_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<AgentKitListSessionStorePermissionsRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<AgentKitListSessionStoresRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<AgentKitListSessionsRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.filter = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `order_by`.
+    #[inline]
+    pub fn order_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.order_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<AgentKitPopSessionItemRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AgentKitRevokeMemoryStorePermissionRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `principal`.
+    #[inline]
+    pub fn principal(mut self, value: StorePrincipal) -> Self {
+        self.request.principal = value;
+        self
+    }
+}
+
+impl<O> rt::Call<AgentKitRevokeSessionStorePermissionRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `principal`.
+    #[inline]
+    pub fn principal(mut self, value: StorePrincipal) -> Self {
+        self.request.principal = value;
+        self
+    }
+}
+
+impl<T> rt::Paginator<AgentKitSearchMemoriesRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `actor_id`.
+    #[inline]
+    pub fn actor_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.actor_id = value.into();
+        self
+    }
+
+    /// Set `query`.
+    #[inline]
+    pub fn query(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.query = value.into();
+        self
+    }
+
+    /// Set `limit`.
+    #[inline]
+    pub fn limit(mut self, value: i64) -> Self {
+        self.request.limit = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `path_prefix`.
+    #[inline]
+    pub fn path_prefix(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.path_prefix = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `session_id`.
+    #[inline]
+    pub fn session_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.session_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `view`.
+    #[inline]
+    pub fn view(mut self, value: ManagedMemoryEntryView) -> Self {
+        self.request.view = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<AgentKitUpdateMemoryRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `managed_memory_entry`.
+    #[inline]
+    pub fn managed_memory_entry(mut self, value: ManagedMemoryEntry) -> Self {
+        self.request.managed_memory_entry = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AgentKitUpdateMemoryStoreRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `managed_memory_store`.
+    #[inline]
+    pub fn managed_memory_store(mut self, value: ManagedMemoryStore) -> Self {
+        self.request.managed_memory_store = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AgentKitUpdateSessionRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `session`.
+    #[inline]
+    pub fn session(mut self, value: Session) -> Self {
+        self.request.session = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AgentKitUpdateSessionStoreRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `session_store`.
+    #[inline]
+    pub fn session_store(mut self, value: SessionStore) -> Self {
+        self.request.session_store = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
     }
 }

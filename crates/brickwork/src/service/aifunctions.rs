@@ -8,7 +8,7 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `BatchStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `BatchStatus`: `CANCELLED`, `CANCELLING`, `COMPLETED`, `EXPIRED`, `FAILED`, `FINALIZING`, `IN_PROGRESS`, `PENDING`; values added by the server later decode as `UnknownValue`.
     BatchStatus {
         Cancelled = "CANCELLED",
         Cancelling = "CANCELLING",
@@ -25,68 +25,214 @@ crate::service::wire::open_enum! {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiClassifyOptions {
+    /// Wire field `enable_confidence_scores` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_confidence_scores: ::std::option::Option<bool>,
+    /// Wire field `enable_rationales` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_rationales: ::std::option::Option<bool>,
+    /// Wire field `instructions` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instructions: ::std::option::Option<::std::string::String>,
+    /// Wire field `multilabel` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub multilabel: ::std::option::Option<bool>,
+    /// Wire field `version` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub version: ::std::option::Option<::std::string::String>,
+}
+
+impl AiClassifyOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AiClassifyOptions { ..::std::default::Default::default() }
+    }
+
+    /// Set `enable_confidence_scores`.
+    #[inline]
+    pub fn enable_confidence_scores(mut self, value: bool) -> Self {
+        self.enable_confidence_scores = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `enable_rationales`.
+    #[inline]
+    pub fn enable_rationales(mut self, value: bool) -> Self {
+        self.enable_rationales = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `instructions`.
+    #[inline]
+    pub fn instructions(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instructions = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `multilabel`.
+    #[inline]
+    pub fn multilabel(mut self, value: bool) -> Self {
+        self.multilabel = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.version = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `AiClassifyResponse` of the `aifunctions` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiClassifyResponse {
+    /// Wire field `metadata` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub metadata: ::std::option::Option<AiClassifyResponseMetadata>,
+    /// Wire field `response` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub response: ::std::option::Option<::serde_json::Value>,
+}
+
+impl AiClassifyResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AiClassifyResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `metadata`.
+    #[inline]
+    pub fn metadata(mut self, value: AiClassifyResponseMetadata) -> Self {
+        self.metadata = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `response`.
+    #[inline]
+    pub fn response(mut self, value: ::serde_json::Value) -> Self {
+        self.response = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `AiClassifyResponseMetadata` of the `aifunctions` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiClassifyResponseMetadata {
+    /// Wire field `version` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub version: ::std::option::Option<::std::string::String>,
+}
+
+impl AiClassifyResponseMetadata {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AiClassifyResponseMetadata { ..::std::default::Default::default() }
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.version = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `AiDecideOptions` of the `aifunctions` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiDecideOptions {
+    /// Wire field `version` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub version: ::std::option::Option<::std::string::String>,
+}
+
+impl AiDecideOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AiDecideOptions { ..::std::default::Default::default() }
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.version = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `AiDecideResponse` of the `aifunctions` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiDecideResponse {
+    /// Wire field `metadata` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub metadata: ::std::option::Option<AiDecideResponseMetadata>,
+    /// Wire field `response` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub response: ::std::option::Option<::serde_json::Value>,
+}
+
+impl AiDecideResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AiDecideResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `metadata`.
+    #[inline]
+    pub fn metadata(mut self, value: AiDecideResponseMetadata) -> Self {
+        self.metadata = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `response`.
+    #[inline]
+    pub fn response(mut self, value: ::serde_json::Value) -> Self {
+        self.response = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `AiDecideResponseMetadata` of the `aifunctions` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiDecideResponseMetadata {
+    /// Wire field `version` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub version: ::std::option::Option<::std::string::String>,
+}
+
+impl AiDecideResponseMetadata {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AiDecideResponseMetadata { ..::std::default::Default::default() }
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.version = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `AiExtractBbox` of the `aifunctions` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiExtractBbox {
+    /// Wire field `coord` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub coord: ::std::vec::Vec<i64>,
+    /// Wire field `page_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -94,22 +240,48 @@ pub struct AiExtractBbox {
     pub page_id: ::std::option::Option<i64>,
 }
 
+impl AiExtractBbox {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AiExtractBbox { ..::std::default::Default::default() }
+    }
+
+    /// Set `coord`.
+    #[inline]
+    pub fn coord(mut self, value: ::std::vec::Vec<i64>) -> Self {
+        self.coord = value;
+        self
+    }
+
+    /// Set `page_id`.
+    #[inline]
+    pub fn page_id(mut self, value: i64) -> Self {
+        self.page_id = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `AiExtractCitation` of the `aifunctions` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiExtractCitation {
+    /// Wire field `bbox` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub bbox: ::std::vec::Vec<AiExtractBbox>,
+    /// Wire field `id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub id: ::std::option::Option<i64>,
+    /// Wire field `start` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub start: ::std::option::Option<i64>,
+    /// Wire field `stop` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -117,56 +289,208 @@ pub struct AiExtractCitation {
     pub stop: ::std::option::Option<i64>,
 }
 
+impl AiExtractCitation {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AiExtractCitation { ..::std::default::Default::default() }
+    }
+
+    /// Set `bbox`.
+    #[inline]
+    pub fn bbox(mut self, value: ::std::vec::Vec<AiExtractBbox>) -> Self {
+        self.bbox = value;
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: i64) -> Self {
+        self.id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `start`.
+    #[inline]
+    pub fn start(mut self, value: i64) -> Self {
+        self.start = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `stop`.
+    #[inline]
+    pub fn stop(mut self, value: i64) -> Self {
+        self.stop = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `AiExtractOptions` of the `aifunctions` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiExtractOptions {
+    /// Wire field `enable_citations` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_citations: ::std::option::Option<bool>,
+    /// Wire field `enable_confidence_scores` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_confidence_scores: ::std::option::Option<bool>,
+    /// Wire field `instructions` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instructions: ::std::option::Option<::std::string::String>,
+    /// Wire field `mode` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mode: ::std::option::Option<::std::string::String>,
+    /// Wire field `version` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub version: ::std::option::Option<::std::string::String>,
+}
+
+impl AiExtractOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AiExtractOptions { ..::std::default::Default::default() }
+    }
+
+    /// Set `enable_citations`.
+    #[inline]
+    pub fn enable_citations(mut self, value: bool) -> Self {
+        self.enable_citations = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `enable_confidence_scores`.
+    #[inline]
+    pub fn enable_confidence_scores(mut self, value: bool) -> Self {
+        self.enable_confidence_scores = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `instructions`.
+    #[inline]
+    pub fn instructions(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instructions = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `mode`.
+    #[inline]
+    pub fn mode(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.mode = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.version = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `AiExtractResponse` of the `aifunctions` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiExtractResponse {
+    /// Wire field `metadata` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub metadata: ::std::option::Option<AiExtractResponseMetadata>,
+    /// Wire field `response` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub response: ::std::option::Option<::serde_json::Value>,
+}
+
+impl AiExtractResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AiExtractResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `metadata`.
+    #[inline]
+    pub fn metadata(mut self, value: AiExtractResponseMetadata) -> Self {
+        self.metadata = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `response`.
+    #[inline]
+    pub fn response(mut self, value: ::serde_json::Value) -> Self {
+        self.response = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `AiExtractResponseMetadata` of the `aifunctions` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiExtractResponseMetadata {
+    /// Wire field `chunk_type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub chunk_type: ::std::option::Option<::std::string::String>,
+    /// Wire field `citations` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub citations: ::std::vec::Vec<AiExtractCitation>,
+    /// Wire field `mode` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mode: ::std::option::Option<::std::string::String>,
+    /// Wire field `version` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub version: ::std::option::Option<::std::string::String>,
+}
+
+impl AiExtractResponseMetadata {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AiExtractResponseMetadata { ..::std::default::Default::default() }
+    }
+
+    /// Set `chunk_type`.
+    #[inline]
+    pub fn chunk_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.chunk_type = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `citations`.
+    #[inline]
+    pub fn citations(mut self, value: ::std::vec::Vec<AiExtractCitation>) -> Self {
+        self.citations = value;
+        self
+    }
+
+    /// Set `mode`.
+    #[inline]
+    pub fn mode(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.mode = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.version = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `AiParseDocumentFileMetadata` of the `aifunctions` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiParseDocumentFileMetadata {
+    /// Wire field `file_modification_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub file_modification_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `file_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub file_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `file_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub file_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `file_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -174,26 +498,104 @@ pub struct AiParseDocumentFileMetadata {
     pub file_size: ::std::option::Option<i64>,
 }
 
+impl AiParseDocumentFileMetadata {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AiParseDocumentFileMetadata { ..::std::default::Default::default() }
+    }
+
+    /// Set `file_modification_time`.
+    #[inline]
+    pub fn file_modification_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.file_modification_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `file_name`.
+    #[inline]
+    pub fn file_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.file_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `file_path`.
+    #[inline]
+    pub fn file_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.file_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `file_size`.
+    #[inline]
+    pub fn file_size(mut self, value: i64) -> Self {
+        self.file_size = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `AiParseDocumentOptions` of the `aifunctions` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiParseDocumentOptions {
+    /// Wire field `description_element_types` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description_element_types: ::std::option::Option<::std::string::String>,
+    /// Wire field `image_output_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub image_output_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `page_range` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_range: ::std::option::Option<::std::string::String>,
+    /// Wire field `version` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub version: ::std::option::Option<::std::string::String>,
+}
+
+impl AiParseDocumentOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AiParseDocumentOptions { ..::std::default::Default::default() }
+    }
+
+    /// Set `description_element_types`.
+    #[inline]
+    pub fn description_element_types(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description_element_types = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `image_output_path`.
+    #[inline]
+    pub fn image_output_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.image_output_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `page_range`.
+    #[inline]
+    pub fn page_range(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.page_range = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.version = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `AiParseDocumentPageError` of the `aifunctions` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiParseDocumentPageError {
+    /// Wire field `error_message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error_message: ::std::option::Option<::std::string::String>,
+    /// Wire field `page_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -201,68 +603,249 @@ pub struct AiParseDocumentPageError {
     pub page_id: ::std::option::Option<i64>,
 }
 
+impl AiParseDocumentPageError {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AiParseDocumentPageError { ..::std::default::Default::default() }
+    }
+
+    /// Set `error_message`.
+    #[inline]
+    pub fn error_message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.error_message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `page_id`.
+    #[inline]
+    pub fn page_id(mut self, value: i64) -> Self {
+        self.page_id = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `AiParseDocumentResponse` of the `aifunctions` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiParseDocumentResponse {
+    /// Wire field `document` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub document: ::std::option::Option<::serde_json::Value>,
+    /// Wire field `error_status` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub error_status: ::std::vec::Vec<AiParseDocumentPageError>,
+    /// Wire field `metadata` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub metadata: ::std::option::Option<AiParseDocumentResponseMetadata>,
+}
+
+impl AiParseDocumentResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AiParseDocumentResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `document`.
+    #[inline]
+    pub fn document(mut self, value: ::serde_json::Value) -> Self {
+        self.document = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `error_status`.
+    #[inline]
+    pub fn error_status(mut self, value: ::std::vec::Vec<AiParseDocumentPageError>) -> Self {
+        self.error_status = value;
+        self
+    }
+
+    /// Set `metadata`.
+    #[inline]
+    pub fn metadata(mut self, value: AiParseDocumentResponseMetadata) -> Self {
+        self.metadata = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `AiParseDocumentResponseMetadata` of the `aifunctions` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiParseDocumentResponseMetadata {
+    /// Wire field `file_metadata` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub file_metadata: ::std::option::Option<AiParseDocumentFileMetadata>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `version` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub version: ::std::option::Option<::std::string::String>,
 }
 
+impl AiParseDocumentResponseMetadata {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AiParseDocumentResponseMetadata { ..::std::default::Default::default() }
+    }
+
+    /// Set `file_metadata`.
+    #[inline]
+    pub fn file_metadata(mut self, value: AiParseDocumentFileMetadata) -> Self {
+        self.file_metadata = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.version = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `Batch` of the `aifunctions` API.
+///
+/// Required: `endpoint`, `input_ref` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Batch {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub endpoint: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub input_ref: ::std::option::Option<::std::string::String>,
+    /// Wire field `endpoint` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub endpoint: ::std::string::String,
+    /// Wire field `input_ref` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub input_ref: ::std::string::String,
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `output_ref` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub output_ref: ::std::option::Option<::std::string::String>,
+    /// Wire field `params` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub params: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
+    /// Wire field `percent_complete` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub percent_complete: ::std::option::Option<f64>,
+    /// Wire field `request_counts` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub request_counts: ::std::option::Option<BatchRequestCounts>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<BatchStatus>,
+}
+
+impl Batch {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(endpoint: impl Into<::std::string::String>, input_ref: impl Into<::std::string::String>) -> Self {
+        Batch {
+            endpoint: {
+                let value = endpoint;
+                value.into()
+            },
+            input_ref: {
+                let value = input_ref;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `endpoint`.
+    #[inline]
+    pub fn endpoint(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.endpoint = value.into();
+        self
+    }
+
+    /// Set `input_ref`.
+    #[inline]
+    pub fn input_ref(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.input_ref = value.into();
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `output_ref`.
+    #[inline]
+    pub fn output_ref(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.output_ref = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `params`.
+    #[inline]
+    pub fn params(mut self, value: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>) -> Self {
+        self.params = value;
+        self
+    }
+
+    /// Set `percent_complete`.
+    #[inline]
+    pub fn percent_complete(mut self, value: f64) -> Self {
+        self.percent_complete = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `request_counts`.
+    #[inline]
+    pub fn request_counts(mut self, value: BatchRequestCounts) -> Self {
+        self.request_counts = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: BatchStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `BatchRequestCounts` of the `aifunctions` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BatchRequestCounts {
+    /// Wire field `failed` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub failed: ::std::option::Option<i64>,
+    /// Wire field `succeeded` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub succeeded: ::std::option::Option<i64>,
+    /// Wire field `total` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -270,105 +853,337 @@ pub struct BatchRequestCounts {
     pub total: ::std::option::Option<i64>,
 }
 
+impl BatchRequestCounts {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        BatchRequestCounts { ..::std::default::Default::default() }
+    }
+
+    /// Set `failed`.
+    #[inline]
+    pub fn failed(mut self, value: i64) -> Self {
+        self.failed = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `succeeded`.
+    #[inline]
+    pub fn succeeded(mut self, value: i64) -> Self {
+        self.succeeded = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `total`.
+    #[inline]
+    pub fn total(mut self, value: i64) -> Self {
+        self.total = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `CancelBatchResponse` of the `aifunctions` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CancelBatchResponse {}
 
+impl CancelBatchResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CancelBatchResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `ListBatchesResponse` of the `aifunctions` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListBatchesResponse {
+    /// Wire field `batches` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub batches: ::std::vec::Vec<Batch>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListBatchesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListBatchesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `batches`.
+    #[inline]
+    pub fn batches(mut self, value: ::std::vec::Vec<Batch>) -> Self {
+        self.batches = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Parameters of [`AiFunctionsApi::ai_classify`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiFunctionsAiClassifyRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub content: ::std::option::Option<::serde_json::Value>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub labels: ::std::option::Option<::serde_json::Value>,
+    /// Wire field `content` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub content: ::serde_json::Value,
+    /// Wire field `labels` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub labels: ::serde_json::Value,
+    /// Wire field `options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub options: ::std::option::Option<AiClassifyOptions>,
 }
+
+impl AiFunctionsAiClassifyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(content: ::serde_json::Value, labels: ::serde_json::Value) -> Self {
+        AiFunctionsAiClassifyRequest {
+            content: {
+                let value = content;
+                value
+            },
+            labels: {
+                let value = labels;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AiFunctionsAiClassifyRequest {}
 
 /// Parameters of [`AiFunctionsApi::ai_decide`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiFunctionsAiDecideRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub state: ::std::option::Option<::serde_json::Value>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub questions: ::std::option::Option<::serde_json::Value>,
+    /// Wire field `state` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub state: ::serde_json::Value,
+    /// Wire field `questions` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub questions: ::serde_json::Value,
+    /// Wire field `options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub options: ::std::option::Option<AiDecideOptions>,
 }
+
+impl AiFunctionsAiDecideRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(state: ::serde_json::Value, questions: ::serde_json::Value) -> Self {
+        AiFunctionsAiDecideRequest {
+            state: {
+                let value = state;
+                value
+            },
+            questions: {
+                let value = questions;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AiFunctionsAiDecideRequest {}
 
 /// Parameters of [`AiFunctionsApi::ai_extract`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiFunctionsAiExtractRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub content: ::std::option::Option<::serde_json::Value>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub schema: ::std::option::Option<::serde_json::Value>,
+    /// Wire field `content` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub content: ::serde_json::Value,
+    /// Wire field `schema` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub schema: ::serde_json::Value,
+    /// Wire field `options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub options: ::std::option::Option<AiExtractOptions>,
 }
+
+impl AiFunctionsAiExtractRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(content: ::serde_json::Value, schema: ::serde_json::Value) -> Self {
+        AiFunctionsAiExtractRequest {
+            content: {
+                let value = content;
+                value
+            },
+            schema: {
+                let value = schema;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AiFunctionsAiExtractRequest {}
 
 /// Parameters of [`AiFunctionsApi::ai_parse_document`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiFunctionsAiParseDocumentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub content: ::std::option::Option<::std::string::String>,
+    /// Wire field `content` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub content: ::std::string::String,
+    /// Wire field `options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub options: ::std::option::Option<AiParseDocumentOptions>,
 }
+
+impl AiFunctionsAiParseDocumentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(content: impl Into<::std::string::String>) -> Self {
+        AiFunctionsAiParseDocumentRequest {
+            content: {
+                let value = content;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AiFunctionsAiParseDocumentRequest {}
 
 /// Parameters of [`AiFunctionsApi::cancel_batch`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiFunctionsCancelBatchRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AiFunctionsCancelBatchRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AiFunctionsCancelBatchRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AiFunctionsCancelBatchRequest {}
 
 /// Parameters of [`AiFunctionsApi::create_batch`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiFunctionsCreateBatchRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub batch: ::std::option::Option<Batch>,
+    /// Wire field `batch` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub batch: Batch,
 }
+
+impl AiFunctionsCreateBatchRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(batch: Batch) -> Self {
+        AiFunctionsCreateBatchRequest {
+            batch: {
+                let value = batch;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AiFunctionsCreateBatchRequest {}
 
 /// Parameters of [`AiFunctionsApi::get_batch`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiFunctionsGetBatchRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AiFunctionsGetBatchRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AiFunctionsGetBatchRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AiFunctionsGetBatchRequest {}
 
 /// Parameters of [`AiFunctionsApi::list_batches`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiFunctionsListBatchesRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
 
-/// The `ai_functions` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/aifunctions)).
+impl AiFunctionsListBatchesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AiFunctionsListBatchesRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for AiFunctionsListBatchesRequest {}
+
+/// The `ai_functions` service (workspace level, 8 operations; [API reference](https://docs.databricks.com/api/workspace/aifunctions)).
 #[derive(Debug, Clone)]
 pub struct AiFunctionsApi {
     client: crate::Client,
@@ -385,108 +1200,378 @@ impl AiFunctionsApi {
         &self.client
     }
 
-    /// `POST /api/2.0/ai-functions/ai-classify` ([API reference](https://docs.databricks.com/api/workspace/aifunctions/aiclassify)).
-    pub async fn ai_classify(&self, request: &AiFunctionsAiClassifyRequest) -> crate::Result<AiClassifyResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/ai-functions/ai-classify",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["content", "labels", "options"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/ai-functions/ai-decide` ([API reference](https://docs.databricks.com/api/workspace/aifunctions/aidecide)).
-    pub async fn ai_decide(&self, request: &AiFunctionsAiDecideRequest) -> crate::Result<AiDecideResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/ai-functions/ai-decide",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["state", "questions", "options"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/ai-functions/ai-extract` ([API reference](https://docs.databricks.com/api/workspace/aifunctions/aiextract)).
-    pub async fn ai_extract(&self, request: &AiFunctionsAiExtractRequest) -> crate::Result<AiExtractResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/ai-functions/ai-extract",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["content", "schema", "options"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/ai-functions/ai-parse-document` ([API reference](https://docs.databricks.com/api/workspace/aifunctions/aiparsedocument)).
-    pub async fn ai_parse_document(
+    /// `POST /api/2.0/ai-functions/ai-classify`; required: `content`, `labels` ([API reference](https://docs.databricks.com/api/workspace/aifunctions/aiclassify)).
+    #[inline]
+    pub fn ai_classify(
         &self,
-        request: &AiFunctionsAiParseDocumentRequest,
-    ) -> crate::Result<AiParseDocumentResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/ai-functions/ai-parse-document",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["content", "options"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        content: ::serde_json::Value,
+        labels: ::serde_json::Value,
+    ) -> rt::Call<AiFunctionsAiClassifyRequest, AiClassifyResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AI_FUNCTIONS_AI_CLASSIFY,
+            AiFunctionsAiClassifyRequest {
+                content: {
+                    let value = content;
+                    value
+                },
+                labels: {
+                    let value = labels;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/ai-functions/batches/{name}/cancel` ([API reference](https://docs.databricks.com/api/workspace/aifunctions/cancelbatch)).
-    pub async fn cancel_batch(&self, request: &AiFunctionsCancelBatchRequest) -> crate::Result<CancelBatchResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/ai-functions/batches/{name}/cancel",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/ai-functions/ai-decide`; required: `state`, `questions` ([API reference](https://docs.databricks.com/api/workspace/aifunctions/aidecide)).
+    #[inline]
+    pub fn ai_decide(
+        &self,
+        state: ::serde_json::Value,
+        questions: ::serde_json::Value,
+    ) -> rt::Call<AiFunctionsAiDecideRequest, AiDecideResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AI_FUNCTIONS_AI_DECIDE,
+            AiFunctionsAiDecideRequest {
+                state: {
+                    let value = state;
+                    value
+                },
+                questions: {
+                    let value = questions;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/ai-functions/batches` ([API reference](https://docs.databricks.com/api/workspace/aifunctions/createbatch)).
-    pub async fn create_batch(&self, request: &AiFunctionsCreateBatchRequest) -> crate::Result<Batch> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/ai-functions/batches",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Whole("batch"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/ai-functions/ai-extract`; required: `content`, `schema` ([API reference](https://docs.databricks.com/api/workspace/aifunctions/aiextract)).
+    #[inline]
+    pub fn ai_extract(
+        &self,
+        content: ::serde_json::Value,
+        schema: ::serde_json::Value,
+    ) -> rt::Call<AiFunctionsAiExtractRequest, AiExtractResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AI_FUNCTIONS_AI_EXTRACT,
+            AiFunctionsAiExtractRequest {
+                content: {
+                    let value = content;
+                    value
+                },
+                schema: {
+                    let value = schema;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/ai-functions/batches/{name}` ([API reference](https://docs.databricks.com/api/workspace/aifunctions/getbatch)).
-    pub async fn get_batch(&self, request: &AiFunctionsGetBatchRequest) -> crate::Result<Batch> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/ai-functions/batches/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/ai-functions/ai-parse-document`; required: `content` ([API reference](https://docs.databricks.com/api/workspace/aifunctions/aiparsedocument)).
+    #[inline]
+    pub fn ai_parse_document(
+        &self,
+        content: impl Into<::std::string::String>,
+    ) -> rt::Call<AiFunctionsAiParseDocumentRequest, AiParseDocumentResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AI_FUNCTIONS_AI_PARSE_DOCUMENT,
+            AiFunctionsAiParseDocumentRequest {
+                content: {
+                    let value = content;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/ai-functions/batches` ([API reference](https://docs.databricks.com/api/workspace/aifunctions/listbatches)).
-    pub fn list_batches(&self, request: AiFunctionsListBatchesRequest) -> crate::service::Paginator<Batch> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/ai-functions/batches",
-            path_params: &[],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("batches"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `POST /api/2.0/ai-functions/batches/{name}/cancel`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/aifunctions/cancelbatch)).
+    #[inline]
+    pub fn cancel_batch(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<AiFunctionsCancelBatchRequest, CancelBatchResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AI_FUNCTIONS_CANCEL_BATCH,
+            AiFunctionsCancelBatchRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `POST /api/2.0/ai-functions/batches`; required: `batch` ([API reference](https://docs.databricks.com/api/workspace/aifunctions/createbatch)).
+    #[inline]
+    pub fn create_batch(&self, batch: Batch) -> rt::Call<AiFunctionsCreateBatchRequest, Batch> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AI_FUNCTIONS_CREATE_BATCH,
+            AiFunctionsCreateBatchRequest {
+                batch: {
+                    let value = batch;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/ai-functions/batches/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/aifunctions/getbatch)).
+    #[inline]
+    pub fn get_batch(&self, name: impl Into<::std::string::String>) -> rt::Call<AiFunctionsGetBatchRequest, Batch> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AI_FUNCTIONS_GET_BATCH,
+            AiFunctionsGetBatchRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/ai-functions/batches`; pages by token ([API reference](https://docs.databricks.com/api/workspace/aifunctions/listbatches)).
+    #[inline]
+    pub fn list_batches(&self) -> rt::Paginator<AiFunctionsListBatchesRequest, Batch> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_AI_FUNCTIONS_LIST_BATCHES,
+            &PAGES_AI_FUNCTIONS_LIST_BATCHES,
+            AiFunctionsListBatchesRequest { ..::std::default::Default::default() },
+        )
+    }
+}
+
+static OP_AI_FUNCTIONS_AI_CLASSIFY: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/ai-functions/ai-classify",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["content", "labels", "options"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AI_FUNCTIONS_AI_DECIDE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/ai-functions/ai-decide",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["state", "questions", "options"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AI_FUNCTIONS_AI_EXTRACT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/ai-functions/ai-extract",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["content", "schema", "options"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AI_FUNCTIONS_AI_PARSE_DOCUMENT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/ai-functions/ai-parse-document",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["content", "options"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AI_FUNCTIONS_CANCEL_BATCH: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/ai-functions/batches/{name}/cancel",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AI_FUNCTIONS_CREATE_BATCH: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/ai-functions/batches",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Whole("batch"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AI_FUNCTIONS_GET_BATCH: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/ai-functions/batches/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AI_FUNCTIONS_LIST_BATCHES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/ai-functions/batches",
+    path_params: &[],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_AI_FUNCTIONS_LIST_BATCHES: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("batches"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+impl<O> rt::Call<AiFunctionsAiClassifyRequest, O> {
+    /// Set `content`.
+    #[inline]
+    pub fn content(mut self, value: ::serde_json::Value) -> Self {
+        self.request.content = value;
+        self
+    }
+
+    /// Set `labels`.
+    #[inline]
+    pub fn labels(mut self, value: ::serde_json::Value) -> Self {
+        self.request.labels = value;
+        self
+    }
+
+    /// Set `options`.
+    #[inline]
+    pub fn options(mut self, value: AiClassifyOptions) -> Self {
+        self.request.options = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<AiFunctionsAiDecideRequest, O> {
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: ::serde_json::Value) -> Self {
+        self.request.state = value;
+        self
+    }
+
+    /// Set `questions`.
+    #[inline]
+    pub fn questions(mut self, value: ::serde_json::Value) -> Self {
+        self.request.questions = value;
+        self
+    }
+
+    /// Set `options`.
+    #[inline]
+    pub fn options(mut self, value: AiDecideOptions) -> Self {
+        self.request.options = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<AiFunctionsAiExtractRequest, O> {
+    /// Set `content`.
+    #[inline]
+    pub fn content(mut self, value: ::serde_json::Value) -> Self {
+        self.request.content = value;
+        self
+    }
+
+    /// Set `schema`.
+    #[inline]
+    pub fn schema(mut self, value: ::serde_json::Value) -> Self {
+        self.request.schema = value;
+        self
+    }
+
+    /// Set `options`.
+    #[inline]
+    pub fn options(mut self, value: AiExtractOptions) -> Self {
+        self.request.options = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<AiFunctionsAiParseDocumentRequest, O> {
+    /// Set `content`.
+    #[inline]
+    pub fn content(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.content = value.into();
+        self
+    }
+
+    /// Set `options`.
+    #[inline]
+    pub fn options(mut self, value: AiParseDocumentOptions) -> Self {
+        self.request.options = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<AiFunctionsCancelBatchRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AiFunctionsCreateBatchRequest, O> {
+    /// Set `batch`.
+    #[inline]
+    pub fn batch(mut self, value: Batch) -> Self {
+        self.request.batch = value;
+        self
+    }
+}
+
+impl<O> rt::Call<AiFunctionsGetBatchRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<AiFunctionsListBatchesRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
     }
 }

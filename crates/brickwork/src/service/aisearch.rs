@@ -8,7 +8,7 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `DataModificationStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `DataModificationStatus`: `FAILURE`, `PARTIAL_SUCCESS`, `SUCCESS`; values added by the server later decode as `UnknownValue`.
     DataModificationStatus {
         Failure = "FAILURE",
         PartialSuccess = "PARTIAL_SUCCESS",
@@ -17,7 +17,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `EndpointStatusState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `EndpointStatusState`: `DELETED`, `OFFLINE`, `ONLINE`, `PROVISIONING`, `RED_STATE`, `STARTING`, `STOPPED`, `STOPPING`, `YELLOW_STATE`; values added by the server later decode as `UnknownValue`.
     EndpointStatusState {
         Deleted = "DELETED",
         Offline = "OFFLINE",
@@ -32,7 +32,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `EndpointType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `EndpointType`: `STANDARD`, `STORAGE_OPTIMIZED`; values added by the server later decode as `UnknownValue`.
     EndpointType {
         Standard = "STANDARD",
         StorageOptimized = "STORAGE_OPTIMIZED",
@@ -40,7 +40,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `IndexSubtype`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `IndexSubtype`: `FULL_TEXT`, `HYBRID`, `VECTOR`; values added by the server later decode as `UnknownValue`.
     IndexSubtype {
         FullText = "FULL_TEXT",
         Hybrid = "HYBRID",
@@ -49,7 +49,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `IndexType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `IndexType`: `DELTA_SYNC`, `DIRECT_ACCESS`; values added by the server later decode as `UnknownValue`.
     IndexType {
         DeltaSync = "DELTA_SYNC",
         DirectAccess = "DIRECT_ACCESS",
@@ -57,7 +57,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PipelineType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PipelineType`: `CONTINUOUS`, `TRIGGERED`; values added by the server later decode as `UnknownValue`.
     PipelineType {
         Continuous = "CONTINUOUS",
         Triggered = "TRIGGERED",
@@ -65,7 +65,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `RerankerConfigModelType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `RerankerConfigModelType`: `MODEL_TYPE_BASE`, `MODEL_TYPE_FINETUNED`; values added by the server later decode as `UnknownValue`.
     RerankerConfigModelType {
         ModelTypeBase = "MODEL_TYPE_BASE",
         ModelTypeFinetuned = "MODEL_TYPE_FINETUNED",
@@ -73,7 +73,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ScalingChangeState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ScalingChangeState`: `SCALING_CHANGE_APPLIED`, `SCALING_CHANGE_IN_PROGRESS`, `SCALING_CHANGE_UNSPECIFIED`; values added by the server later decode as `UnknownValue`.
     ScalingChangeState {
         ScalingChangeApplied = "SCALING_CHANGE_APPLIED",
         ScalingChangeInProgress = "SCALING_CHANGE_IN_PROGRESS",
@@ -82,7 +82,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ThroughputChangeRequestState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ThroughputChangeRequestState`: `CHANGE_ADJUSTED`, `CHANGE_FAILED`, `CHANGE_IN_PROGRESS`, `CHANGE_REACHED_MAXIMUM`, `CHANGE_REACHED_MINIMUM`, `CHANGE_SUCCESS`; values added by the server later decode as `UnknownValue`.
     ThroughputChangeRequestState {
         ChangeAdjusted = "CHANGE_ADJUSTED",
         ChangeFailed = "CHANGE_FAILED",
@@ -97,28 +97,86 @@ crate::service::wire::open_enum! {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ColumnInfo {
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `type_text` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub type_text: ::std::option::Option<::std::string::String>,
 }
 
+impl ColumnInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ColumnInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `type_text`.
+    #[inline]
+    pub fn type_text(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.type_text = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `CustomTag` of the `aisearch` API.
+///
+/// Required: `key` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomTag {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub key: ::std::option::Option<::std::string::String>,
+    /// Wire field `key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub key: ::std::string::String,
+    /// Wire field `value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<::std::string::String>,
+}
+
+impl CustomTag {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(key: impl Into<::std::string::String>) -> Self {
+        CustomTag {
+            key: {
+                let value = key;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key = value.into();
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DataModificationResult` of the `aisearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DataModificationResult {
+    /// Wire field `failed_primary_keys` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub failed_primary_keys: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `success_row_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -126,158 +184,555 @@ pub struct DataModificationResult {
     pub success_row_count: ::std::option::Option<i64>,
 }
 
+impl DataModificationResult {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DataModificationResult { ..::std::default::Default::default() }
+    }
+
+    /// Set `failed_primary_keys`.
+    #[inline]
+    pub fn failed_primary_keys(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.failed_primary_keys = value;
+        self
+    }
+
+    /// Set `success_row_count`.
+    #[inline]
+    pub fn success_row_count(mut self, value: i64) -> Self {
+        self.success_row_count = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `DeltaSyncIndexSpec` of the `aisearch` API.
+///
+/// Required: `pipeline_type` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeltaSyncIndexSpec {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub pipeline_type: ::std::option::Option<PipelineType>,
+    /// Wire field `pipeline_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub pipeline_type: PipelineType,
+    /// Wire field `columns_to_sync` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub columns_to_sync: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `embedding_source_columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub embedding_source_columns: ::std::vec::Vec<EmbeddingSourceColumn>,
+    /// Wire field `embedding_vector_columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub embedding_vector_columns: ::std::vec::Vec<EmbeddingVectorColumn>,
+    /// Wire field `embedding_writeback_table` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub embedding_writeback_table: ::std::option::Option<::std::string::String>,
+    /// Wire field `pipeline_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pipeline_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `source_table` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source_table: ::std::option::Option<::std::string::String>,
+}
+
+impl DeltaSyncIndexSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(pipeline_type: PipelineType) -> Self {
+        DeltaSyncIndexSpec {
+            pipeline_type: {
+                let value = pipeline_type;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `pipeline_type`.
+    #[inline]
+    pub fn pipeline_type(mut self, value: PipelineType) -> Self {
+        self.pipeline_type = value;
+        self
+    }
+
+    /// Set `columns_to_sync`.
+    #[inline]
+    pub fn columns_to_sync(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.columns_to_sync = value;
+        self
+    }
+
+    /// Set `embedding_source_columns`.
+    #[inline]
+    pub fn embedding_source_columns(mut self, value: ::std::vec::Vec<EmbeddingSourceColumn>) -> Self {
+        self.embedding_source_columns = value;
+        self
+    }
+
+    /// Set `embedding_vector_columns`.
+    #[inline]
+    pub fn embedding_vector_columns(mut self, value: ::std::vec::Vec<EmbeddingVectorColumn>) -> Self {
+        self.embedding_vector_columns = value;
+        self
+    }
+
+    /// Set `embedding_writeback_table`.
+    #[inline]
+    pub fn embedding_writeback_table(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.embedding_writeback_table = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `pipeline_id`.
+    #[inline]
+    pub fn pipeline_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.pipeline_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `source_table`.
+    #[inline]
+    pub fn source_table(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source_table = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DirectAccessIndexSpec` of the `aisearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DirectAccessIndexSpec {
+    /// Wire field `embedding_source_columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub embedding_source_columns: ::std::vec::Vec<EmbeddingSourceColumn>,
+    /// Wire field `embedding_vector_columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub embedding_vector_columns: ::std::vec::Vec<EmbeddingVectorColumn>,
+    /// Wire field `schema_json` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema_json: ::std::option::Option<::std::string::String>,
+}
+
+impl DirectAccessIndexSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DirectAccessIndexSpec { ..::std::default::Default::default() }
+    }
+
+    /// Set `embedding_source_columns`.
+    #[inline]
+    pub fn embedding_source_columns(mut self, value: ::std::vec::Vec<EmbeddingSourceColumn>) -> Self {
+        self.embedding_source_columns = value;
+        self
+    }
+
+    /// Set `embedding_vector_columns`.
+    #[inline]
+    pub fn embedding_vector_columns(mut self, value: ::std::vec::Vec<EmbeddingVectorColumn>) -> Self {
+        self.embedding_vector_columns = value;
+        self
+    }
+
+    /// Set `schema_json`.
+    #[inline]
+    pub fn schema_json(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema_json = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `EmbeddingSourceColumn` of the `aisearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EmbeddingSourceColumn {
+    /// Wire field `embedding_model_endpoint` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub embedding_model_endpoint: ::std::option::Option<::std::string::String>,
+    /// Wire field `model_endpoint_name_for_query` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub model_endpoint_name_for_query: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+}
+
+impl EmbeddingSourceColumn {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EmbeddingSourceColumn { ..::std::default::Default::default() }
+    }
+
+    /// Set `embedding_model_endpoint`.
+    #[inline]
+    pub fn embedding_model_endpoint(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.embedding_model_endpoint = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `model_endpoint_name_for_query`.
+    #[inline]
+    pub fn model_endpoint_name_for_query(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.model_endpoint_name_for_query = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `EmbeddingVectorColumn` of the `aisearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EmbeddingVectorColumn {
+    /// Wire field `embedding_dimension` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub embedding_dimension: ::std::option::Option<i64>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
 }
 
+impl EmbeddingVectorColumn {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EmbeddingVectorColumn { ..::std::default::Default::default() }
+    }
+
+    /// Set `embedding_dimension`.
+    #[inline]
+    pub fn embedding_dimension(mut self, value: i64) -> Self {
+        self.embedding_dimension = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `Endpoint` of the `aisearch` API.
+///
+/// Required: `endpoint_type` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Endpoint {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub endpoint_type: ::std::option::Option<EndpointType>,
+    /// Wire field `endpoint_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub endpoint_type: EndpointType,
+    /// Wire field `budget_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub budget_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `creator` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creator: ::std::option::Option<::std::string::String>,
+    /// Wire field `custom_tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub custom_tags: ::std::vec::Vec<CustomTag>,
+    /// Wire field `effective_budget_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_budget_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `endpoint_status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoint_status: ::std::option::Option<EndpointStatus>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `index_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub index_count: ::std::option::Option<i64>,
+    /// Wire field `last_updated_user` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_updated_user: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `replica_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub replica_count: ::std::option::Option<i64>,
+    /// Wire field `scaling_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub scaling_info: ::std::option::Option<EndpointScalingInfo>,
+    /// Wire field `target_qps` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub target_qps: ::std::option::Option<i64>,
+    /// Wire field `throughput_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub throughput_info: ::std::option::Option<EndpointThroughputInfo>,
+    /// Wire field `update_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `usage_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub usage_policy_id: ::std::option::Option<::std::string::String>,
+}
+
+impl Endpoint {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(endpoint_type: EndpointType) -> Self {
+        Endpoint {
+            endpoint_type: {
+                let value = endpoint_type;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `endpoint_type`.
+    #[inline]
+    pub fn endpoint_type(mut self, value: EndpointType) -> Self {
+        self.endpoint_type = value;
+        self
+    }
+
+    /// Set `budget_policy_id`.
+    #[inline]
+    pub fn budget_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.budget_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `creator`.
+    #[inline]
+    pub fn creator(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creator = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `custom_tags`.
+    #[inline]
+    pub fn custom_tags(mut self, value: ::std::vec::Vec<CustomTag>) -> Self {
+        self.custom_tags = value;
+        self
+    }
+
+    /// Set `effective_budget_policy_id`.
+    #[inline]
+    pub fn effective_budget_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_budget_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `endpoint_status`.
+    #[inline]
+    pub fn endpoint_status(mut self, value: EndpointStatus) -> Self {
+        self.endpoint_status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `index_count`.
+    #[inline]
+    pub fn index_count(mut self, value: i64) -> Self {
+        self.index_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `last_updated_user`.
+    #[inline]
+    pub fn last_updated_user(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.last_updated_user = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `replica_count`.
+    #[inline]
+    pub fn replica_count(mut self, value: i64) -> Self {
+        self.replica_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `scaling_info`.
+    #[inline]
+    pub fn scaling_info(mut self, value: EndpointScalingInfo) -> Self {
+        self.scaling_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `target_qps`.
+    #[inline]
+    pub fn target_qps(mut self, value: i64) -> Self {
+        self.target_qps = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `throughput_info`.
+    #[inline]
+    pub fn throughput_info(mut self, value: EndpointThroughputInfo) -> Self {
+        self.throughput_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `usage_policy_id`.
+    #[inline]
+    pub fn usage_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.usage_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `EndpointScalingInfo` of the `aisearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EndpointScalingInfo {
+    /// Wire field `requested_target_qps` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub requested_target_qps: ::std::option::Option<i64>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<ScalingChangeState>,
+}
+
+impl EndpointScalingInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EndpointScalingInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `requested_target_qps`.
+    #[inline]
+    pub fn requested_target_qps(mut self, value: i64) -> Self {
+        self.requested_target_qps = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: ScalingChangeState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `EndpointStatus` of the `aisearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EndpointStatus {
+    /// Wire field `message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<EndpointStatusState>,
+}
+
+impl EndpointStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EndpointStatus { ..::std::default::Default::default() }
+    }
+
+    /// Set `message`.
+    #[inline]
+    pub fn message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: EndpointStatusState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `EndpointThroughputInfo` of the `aisearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EndpointThroughputInfo {
+    /// Wire field `change_request_message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub change_request_message: ::std::option::Option<::std::string::String>,
+    /// Wire field `change_request_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub change_request_state: ::std::option::Option<ThroughputChangeRequestState>,
+    /// Wire field `current_concurrency` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub current_concurrency: ::std::option::Option<f64>,
+    /// Wire field `current_concurrency_utilization_percentage` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub current_concurrency_utilization_percentage: ::std::option::Option<f64>,
+    /// Wire field `current_num_replicas` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub current_num_replicas: ::std::option::Option<i64>,
+    /// Wire field `maximum_concurrency_allowed` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub maximum_concurrency_allowed: ::std::option::Option<f64>,
+    /// Wire field `minimal_concurrency_allowed` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub minimal_concurrency_allowed: ::std::option::Option<f64>,
+    /// Wire field `requested_concurrency` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub requested_concurrency: ::std::option::Option<f64>,
+    /// Wire field `requested_num_replicas` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -285,12 +740,85 @@ pub struct EndpointThroughputInfo {
     pub requested_num_replicas: ::std::option::Option<i64>,
 }
 
+impl EndpointThroughputInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EndpointThroughputInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `change_request_message`.
+    #[inline]
+    pub fn change_request_message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.change_request_message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `change_request_state`.
+    #[inline]
+    pub fn change_request_state(mut self, value: ThroughputChangeRequestState) -> Self {
+        self.change_request_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `current_concurrency`.
+    #[inline]
+    pub fn current_concurrency(mut self, value: f64) -> Self {
+        self.current_concurrency = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `current_concurrency_utilization_percentage`.
+    #[inline]
+    pub fn current_concurrency_utilization_percentage(mut self, value: f64) -> Self {
+        self.current_concurrency_utilization_percentage = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `current_num_replicas`.
+    #[inline]
+    pub fn current_num_replicas(mut self, value: i64) -> Self {
+        self.current_num_replicas = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `maximum_concurrency_allowed`.
+    #[inline]
+    pub fn maximum_concurrency_allowed(mut self, value: f64) -> Self {
+        self.maximum_concurrency_allowed = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `minimal_concurrency_allowed`.
+    #[inline]
+    pub fn minimal_concurrency_allowed(mut self, value: f64) -> Self {
+        self.minimal_concurrency_allowed = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `requested_concurrency`.
+    #[inline]
+    pub fn requested_concurrency(mut self, value: f64) -> Self {
+        self.requested_concurrency = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `requested_num_replicas`.
+    #[inline]
+    pub fn requested_num_replicas(mut self, value: i64) -> Self {
+        self.requested_num_replicas = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `FacetResultData` of the `aisearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FacetResultData {
+    /// Wire field `facet_array` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub facet_array: ::std::vec::Vec<::std::vec::Vec<::serde_json::Value>>,
+    /// Wire field `facet_row_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -298,115 +826,426 @@ pub struct FacetResultData {
     pub facet_row_count: ::std::option::Option<i64>,
 }
 
+impl FacetResultData {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        FacetResultData { ..::std::default::Default::default() }
+    }
+
+    /// Set `facet_array`.
+    #[inline]
+    pub fn facet_array(mut self, value: ::std::vec::Vec<::std::vec::Vec<::serde_json::Value>>) -> Self {
+        self.facet_array = value;
+        self
+    }
+
+    /// Set `facet_row_count`.
+    #[inline]
+    pub fn facet_row_count(mut self, value: i64) -> Self {
+        self.facet_row_count = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `Index` of the `aisearch` API.
+///
+/// Required: `primary_key`, `index_type` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Index {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub primary_key: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub index_type: ::std::option::Option<IndexType>,
+    /// Wire field `primary_key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub primary_key: ::std::string::String,
+    /// Wire field `index_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub index_type: IndexType,
+    /// Wire field `creator` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creator: ::std::option::Option<::std::string::String>,
+    /// Wire field `delta_sync_index_spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub delta_sync_index_spec: ::std::option::Option<DeltaSyncIndexSpec>,
+    /// Wire field `direct_access_index_spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub direct_access_index_spec: ::std::option::Option<DirectAccessIndexSpec>,
+    /// Wire field `endpoint` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoint: ::std::option::Option<::std::string::String>,
+    /// Wire field `index_subtype` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub index_subtype: ::std::option::Option<IndexSubtype>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<IndexStatus>,
+}
+
+impl Index {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(primary_key: impl Into<::std::string::String>, index_type: IndexType) -> Self {
+        Index {
+            primary_key: {
+                let value = primary_key;
+                value.into()
+            },
+            index_type: {
+                let value = index_type;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `primary_key`.
+    #[inline]
+    pub fn primary_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.primary_key = value.into();
+        self
+    }
+
+    /// Set `index_type`.
+    #[inline]
+    pub fn index_type(mut self, value: IndexType) -> Self {
+        self.index_type = value;
+        self
+    }
+
+    /// Set `creator`.
+    #[inline]
+    pub fn creator(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creator = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `delta_sync_index_spec`.
+    #[inline]
+    pub fn delta_sync_index_spec(mut self, value: DeltaSyncIndexSpec) -> Self {
+        self.delta_sync_index_spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `direct_access_index_spec`.
+    #[inline]
+    pub fn direct_access_index_spec(mut self, value: DirectAccessIndexSpec) -> Self {
+        self.direct_access_index_spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `endpoint`.
+    #[inline]
+    pub fn endpoint(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.endpoint = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `index_subtype`.
+    #[inline]
+    pub fn index_subtype(mut self, value: IndexSubtype) -> Self {
+        self.index_subtype = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: IndexStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `IndexStatus` of the `aisearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct IndexStatus {
+    /// Wire field `index_url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub index_url: ::std::option::Option<::std::string::String>,
+    /// Wire field `indexed_row_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub indexed_row_count: ::std::option::Option<i64>,
+    /// Wire field `message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
+    /// Wire field `ready` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ready: ::std::option::Option<bool>,
+}
+
+impl IndexStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        IndexStatus { ..::std::default::Default::default() }
+    }
+
+    /// Set `index_url`.
+    #[inline]
+    pub fn index_url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.index_url = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `indexed_row_count`.
+    #[inline]
+    pub fn indexed_row_count(mut self, value: i64) -> Self {
+        self.indexed_row_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `message`.
+    #[inline]
+    pub fn message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `ready`.
+    #[inline]
+    pub fn ready(mut self, value: bool) -> Self {
+        self.ready = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ListEndpointsResponse` of the `aisearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListEndpointsResponse {
+    /// Wire field `endpoints` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub endpoints: ::std::vec::Vec<Endpoint>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListEndpointsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListEndpointsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `endpoints`.
+    #[inline]
+    pub fn endpoints(mut self, value: ::std::vec::Vec<Endpoint>) -> Self {
+        self.endpoints = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListIndexesResponse` of the `aisearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListIndexesResponse {
+    /// Wire field `indexes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub indexes: ::std::vec::Vec<Index>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListIndexesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListIndexesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `indexes`.
+    #[inline]
+    pub fn indexes(mut self, value: ::std::vec::Vec<Index>) -> Self {
+        self.indexes = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `QueryIndexResponse` of the `aisearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QueryIndexResponse {
+    /// Wire field `facet_result` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub facet_result: ::std::option::Option<FacetResultData>,
+    /// Wire field `manifest` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub manifest: ::std::option::Option<ResultManifest>,
+    /// Wire field `result` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub result: ::std::option::Option<ResultData>,
+}
+
+impl QueryIndexResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        QueryIndexResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `facet_result`.
+    #[inline]
+    pub fn facet_result(mut self, value: FacetResultData) -> Self {
+        self.facet_result = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `manifest`.
+    #[inline]
+    pub fn manifest(mut self, value: ResultManifest) -> Self {
+        self.manifest = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `result`.
+    #[inline]
+    pub fn result(mut self, value: ResultData) -> Self {
+        self.result = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `RemoveDataResponse` of the `aisearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RemoveDataResponse {
+    /// Wire field `result` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub result: ::std::option::Option<DataModificationResult>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<DataModificationStatus>,
+}
+
+impl RemoveDataResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RemoveDataResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `result`.
+    #[inline]
+    pub fn result(mut self, value: DataModificationResult) -> Self {
+        self.result = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: DataModificationStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `RerankerConfig` of the `aisearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RerankerConfig {
+    /// Wire field `model` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub model: ::std::option::Option<::std::string::String>,
+    /// Wire field `model_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub model_type: ::std::option::Option<RerankerConfigModelType>,
+    /// Wire field `parameters` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parameters: ::std::option::Option<RerankerConfigRerankerParameters>,
+}
+
+impl RerankerConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RerankerConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `model`.
+    #[inline]
+    pub fn model(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.model = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `model_type`.
+    #[inline]
+    pub fn model_type(mut self, value: RerankerConfigModelType) -> Self {
+        self.model_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `parameters`.
+    #[inline]
+    pub fn parameters(mut self, value: RerankerConfigRerankerParameters) -> Self {
+        self.parameters = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `RerankerConfigRerankerParameters` of the `aisearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RerankerConfigRerankerParameters {
+    /// Wire field `columns_to_rerank` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub columns_to_rerank: ::std::vec::Vec<::std::string::String>,
+}
+
+impl RerankerConfigRerankerParameters {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RerankerConfigRerankerParameters { ..::std::default::Default::default() }
+    }
+
+    /// Set `columns_to_rerank`.
+    #[inline]
+    pub fn columns_to_rerank(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.columns_to_rerank = value;
+        self
+    }
 }
 
 /// Wire type `ResultData` of the `aisearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ResultData {
+    /// Wire field `data_array` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub data_array: ::std::vec::Vec<::std::vec::Vec<::serde_json::Value>>,
+    /// Wire field `row_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -414,34 +1253,123 @@ pub struct ResultData {
     pub row_count: ::std::option::Option<i64>,
 }
 
+impl ResultData {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ResultData { ..::std::default::Default::default() }
+    }
+
+    /// Set `data_array`.
+    #[inline]
+    pub fn data_array(mut self, value: ::std::vec::Vec<::std::vec::Vec<::serde_json::Value>>) -> Self {
+        self.data_array = value;
+        self
+    }
+
+    /// Set `row_count`.
+    #[inline]
+    pub fn row_count(mut self, value: i64) -> Self {
+        self.row_count = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `ResultManifest` of the `aisearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ResultManifest {
+    /// Wire field `column_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub column_count: ::std::option::Option<i64>,
+    /// Wire field `columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub columns: ::std::vec::Vec<ColumnInfo>,
+    /// Wire field `facet_column_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub facet_column_count: ::std::option::Option<i64>,
+    /// Wire field `facet_columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub facet_columns: ::std::vec::Vec<ColumnInfo>,
+}
+
+impl ResultManifest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ResultManifest { ..::std::default::Default::default() }
+    }
+
+    /// Set `column_count`.
+    #[inline]
+    pub fn column_count(mut self, value: i64) -> Self {
+        self.column_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `columns`.
+    #[inline]
+    pub fn columns(mut self, value: ::std::vec::Vec<ColumnInfo>) -> Self {
+        self.columns = value;
+        self
+    }
+
+    /// Set `facet_column_count`.
+    #[inline]
+    pub fn facet_column_count(mut self, value: i64) -> Self {
+        self.facet_column_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `facet_columns`.
+    #[inline]
+    pub fn facet_columns(mut self, value: ::std::vec::Vec<ColumnInfo>) -> Self {
+        self.facet_columns = value;
+        self
+    }
 }
 
 /// Wire type `ScanIndexResponse` of the `aisearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ScanIndexResponse {
+    /// Wire field `data` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub data: ::std::vec::Vec<::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ScanIndexResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ScanIndexResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `data`.
+    #[inline]
+    pub fn data(
+        mut self,
+        value: ::std::vec::Vec<::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>>,
+    ) -> Self {
+        self.data = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SyncIndexResponse` of the `aisearch` API.
@@ -449,193 +1377,530 @@ pub struct ScanIndexResponse {
 #[serde(default)]
 pub struct SyncIndexResponse {}
 
+impl SyncIndexResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SyncIndexResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `UpsertDataResponse` of the `aisearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UpsertDataResponse {
+    /// Wire field `result` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub result: ::std::option::Option<DataModificationResult>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<DataModificationStatus>,
+}
+
+impl UpsertDataResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UpsertDataResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `result`.
+    #[inline]
+    pub fn result(mut self, value: DataModificationResult) -> Self {
+        self.result = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: DataModificationStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Parameters of [`AiSearchApi::create_endpoint`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiSearchCreateEndpointRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub endpoint: ::std::option::Option<Endpoint>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `endpoint` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub endpoint: Endpoint,
+    /// Wire field `endpoint_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoint_id: ::std::option::Option<::std::string::String>,
 }
+
+impl AiSearchCreateEndpointRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>, endpoint: Endpoint) -> Self {
+        AiSearchCreateEndpointRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            endpoint: {
+                let value = endpoint;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AiSearchCreateEndpointRequest {}
 
 /// Parameters of [`AiSearchApi::create_index`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiSearchCreateIndexRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub index: ::std::option::Option<Index>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `index` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub index: Index,
+    /// Wire field `index_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub index_id: ::std::option::Option<::std::string::String>,
 }
+
+impl AiSearchCreateIndexRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>, index: Index) -> Self {
+        AiSearchCreateIndexRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            index: {
+                let value = index;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AiSearchCreateIndexRequest {}
 
 /// Parameters of [`AiSearchApi::delete_endpoint`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiSearchDeleteEndpointRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AiSearchDeleteEndpointRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AiSearchDeleteEndpointRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AiSearchDeleteEndpointRequest {}
 
 /// Parameters of [`AiSearchApi::delete_index`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiSearchDeleteIndexRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AiSearchDeleteIndexRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AiSearchDeleteIndexRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AiSearchDeleteIndexRequest {}
 
 /// Parameters of [`AiSearchApi::get_endpoint`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiSearchGetEndpointRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AiSearchGetEndpointRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AiSearchGetEndpointRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AiSearchGetEndpointRequest {}
 
 /// Parameters of [`AiSearchApi::get_index`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiSearchGetIndexRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AiSearchGetIndexRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AiSearchGetIndexRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AiSearchGetIndexRequest {}
 
 /// Parameters of [`AiSearchApi::list_endpoints`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiSearchListEndpointsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl AiSearchListEndpointsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        AiSearchListEndpointsRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AiSearchListEndpointsRequest {}
 
 /// Parameters of [`AiSearchApi::list_indexes`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiSearchListIndexesRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl AiSearchListIndexesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        AiSearchListIndexesRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AiSearchListIndexesRequest {}
 
 /// Parameters of [`AiSearchApi::query_index`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiSearchQueryIndexRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `columns` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub columns: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `columns_to_rerank` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub columns_to_rerank: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `facets` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub facets: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `filters_json` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filters_json: ::std::option::Option<::std::string::String>,
+    /// Wire field `max_results` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_results: ::std::option::Option<i64>,
+    /// Wire field `query_columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub query_columns: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `query_text` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query_text: ::std::option::Option<::std::string::String>,
+    /// Wire field `query_type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query_type: ::std::option::Option<::std::string::String>,
+    /// Wire field `query_vector` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub query_vector: ::std::vec::Vec<f64>,
+    /// Wire field `reranker` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub reranker: ::std::option::Option<RerankerConfig>,
+    /// Wire field `score_threshold` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub score_threshold: ::std::option::Option<f64>,
+    /// Wire field `sort_columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub sort_columns: ::std::vec::Vec<::std::string::String>,
 }
+
+impl AiSearchQueryIndexRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, columns: ::std::vec::Vec<::std::string::String>) -> Self {
+        AiSearchQueryIndexRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            columns: {
+                let value = columns;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AiSearchQueryIndexRequest {}
 
 /// Parameters of [`AiSearchApi::remove_data`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiSearchRemoveDataRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `primary_keys` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub primary_keys: ::std::vec::Vec<::std::string::String>,
 }
+
+impl AiSearchRemoveDataRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, primary_keys: ::std::vec::Vec<::std::string::String>) -> Self {
+        AiSearchRemoveDataRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            primary_keys: {
+                let value = primary_keys;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AiSearchRemoveDataRequest {}
 
 /// Parameters of [`AiSearchApi::scan_index`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiSearchScanIndexRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl AiSearchScanIndexRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AiSearchScanIndexRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AiSearchScanIndexRequest {}
 
 /// Parameters of [`AiSearchApi::sync_index`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiSearchSyncIndexRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AiSearchSyncIndexRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AiSearchSyncIndexRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AiSearchSyncIndexRequest {}
 
 /// Parameters of [`AiSearchApi::update_endpoint`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiSearchUpdateEndpointRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub endpoint: ::std::option::Option<Endpoint>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `endpoint` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub endpoint: Endpoint,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
+
+impl AiSearchUpdateEndpointRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        endpoint: Endpoint,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        AiSearchUpdateEndpointRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            endpoint: {
+                let value = endpoint;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AiSearchUpdateEndpointRequest {}
 
 /// Parameters of [`AiSearchApi::upsert_data`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiSearchUpsertDataRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub inputs_json: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `inputs_json` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub inputs_json: ::std::string::String,
 }
 
-/// The `ai_search` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/aisearch)).
+impl AiSearchUpsertDataRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, inputs_json: impl Into<::std::string::String>) -> Self {
+        AiSearchUpsertDataRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            inputs_json: {
+                let value = inputs_json;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AiSearchUpsertDataRequest {}
+
+/// The `ai_search` service (workspace level, 14 operations; [API reference](https://docs.databricks.com/api/workspace/aisearch)).
 #[derive(Debug, Clone)]
 pub struct AiSearchApi {
     client: crate::Client,
@@ -652,196 +1917,787 @@ impl AiSearchApi {
         &self.client
     }
 
-    /// `POST /api/2.0/ai-search/{parent}/endpoints` ([API reference](https://docs.databricks.com/api/workspace/aisearch/createendpoint)).
-    pub async fn create_endpoint(&self, request: &AiSearchCreateEndpointRequest) -> crate::Result<Endpoint> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/ai-search/{parent}/endpoints",
-            path_params: &["parent"],
-            query: &["endpoint_id"],
-            body: rt::BodyKind::Whole("endpoint"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/ai-search/{parent}/endpoints`; required: `parent`, `endpoint` ([API reference](https://docs.databricks.com/api/workspace/aisearch/createendpoint)).
+    #[inline]
+    pub fn create_endpoint(
+        &self,
+        parent: impl Into<::std::string::String>,
+        endpoint: Endpoint,
+    ) -> rt::Call<AiSearchCreateEndpointRequest, Endpoint> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AI_SEARCH_CREATE_ENDPOINT,
+            AiSearchCreateEndpointRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                endpoint: {
+                    let value = endpoint;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/ai-search/{parent}/indexes` ([API reference](https://docs.databricks.com/api/workspace/aisearch/createindex)).
-    pub async fn create_index(&self, request: &AiSearchCreateIndexRequest) -> crate::Result<Index> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/ai-search/{parent}/indexes",
-            path_params: &["parent"],
-            query: &["index_id"],
-            body: rt::BodyKind::Whole("index"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/ai-search/{parent}/indexes`; required: `parent`, `index` ([API reference](https://docs.databricks.com/api/workspace/aisearch/createindex)).
+    #[inline]
+    pub fn create_index(
+        &self,
+        parent: impl Into<::std::string::String>,
+        index: Index,
+    ) -> rt::Call<AiSearchCreateIndexRequest, Index> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AI_SEARCH_CREATE_INDEX,
+            AiSearchCreateIndexRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                index: {
+                    let value = index;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/ai-search/{name}` ([API reference](https://docs.databricks.com/api/workspace/aisearch/deleteendpoint)).
-    pub async fn delete_endpoint(&self, request: &AiSearchDeleteEndpointRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/ai-search/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/ai-search/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/aisearch/deleteendpoint)).
+    #[inline]
+    pub fn delete_endpoint(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<AiSearchDeleteEndpointRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AI_SEARCH_DELETE_ENDPOINT,
+            AiSearchDeleteEndpointRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `DELETE /api/2.0/ai-search/{name}` ([API reference](https://docs.databricks.com/api/workspace/aisearch/deleteindex)).
-    pub async fn delete_index(&self, request: &AiSearchDeleteIndexRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/ai-search/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/ai-search/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/aisearch/deleteindex)).
+    #[inline]
+    pub fn delete_index(&self, name: impl Into<::std::string::String>) -> rt::Call<AiSearchDeleteIndexRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AI_SEARCH_DELETE_INDEX,
+            AiSearchDeleteIndexRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/ai-search/{name}` ([API reference](https://docs.databricks.com/api/workspace/aisearch/getendpoint)).
-    pub async fn get_endpoint(&self, request: &AiSearchGetEndpointRequest) -> crate::Result<Endpoint> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/ai-search/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/ai-search/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/aisearch/getendpoint)).
+    #[inline]
+    pub fn get_endpoint(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<AiSearchGetEndpointRequest, Endpoint> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AI_SEARCH_GET_ENDPOINT,
+            AiSearchGetEndpointRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/ai-search/{name}` ([API reference](https://docs.databricks.com/api/workspace/aisearch/getindex)).
-    pub async fn get_index(&self, request: &AiSearchGetIndexRequest) -> crate::Result<Index> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/ai-search/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/ai-search/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/aisearch/getindex)).
+    #[inline]
+    pub fn get_index(&self, name: impl Into<::std::string::String>) -> rt::Call<AiSearchGetIndexRequest, Index> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AI_SEARCH_GET_INDEX,
+            AiSearchGetIndexRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/ai-search/{parent}/endpoints` ([API reference](https://docs.databricks.com/api/workspace/aisearch/listendpoints)).
-    pub fn list_endpoints(&self, request: AiSearchListEndpointsRequest) -> crate::service::Paginator<Endpoint> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/ai-search/{parent}/endpoints",
-            path_params: &["parent"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("endpoints"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/ai-search/{parent}/endpoints`; required: `parent`; pages by token ([API reference](https://docs.databricks.com/api/workspace/aisearch/listendpoints)).
+    #[inline]
+    pub fn list_endpoints(
+        &self,
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Paginator<AiSearchListEndpointsRequest, Endpoint> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_AI_SEARCH_LIST_ENDPOINTS,
+            &PAGES_AI_SEARCH_LIST_ENDPOINTS,
+            AiSearchListEndpointsRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `GET /api/2.0/ai-search/{parent}/indexes` ([API reference](https://docs.databricks.com/api/workspace/aisearch/listindexes)).
-    pub fn list_indexes(&self, request: AiSearchListIndexesRequest) -> crate::service::Paginator<Index> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/ai-search/{parent}/indexes",
-            path_params: &["parent"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("indexes"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/ai-search/{parent}/indexes`; required: `parent`; pages by token ([API reference](https://docs.databricks.com/api/workspace/aisearch/listindexes)).
+    #[inline]
+    pub fn list_indexes(
+        &self,
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Paginator<AiSearchListIndexesRequest, Index> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_AI_SEARCH_LIST_INDEXES,
+            &PAGES_AI_SEARCH_LIST_INDEXES,
+            AiSearchListIndexesRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `POST /api/2.0/ai-search/{name}:query` ([API reference](https://docs.databricks.com/api/workspace/aisearch/queryindex)).
-    pub async fn query_index(&self, request: &AiSearchQueryIndexRequest) -> crate::Result<QueryIndexResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/ai-search/{name}:query",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "columns",
-                "columns_to_rerank",
-                "facets",
-                "filters_json",
-                "max_results",
-                "query_columns",
-                "query_text",
-                "query_type",
-                "query_vector",
-                "reranker",
-                "score_threshold",
-                "sort_columns",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/ai-search/{name}:query`; required: `name`, `columns` ([API reference](https://docs.databricks.com/api/workspace/aisearch/queryindex)).
+    #[inline]
+    pub fn query_index(
+        &self,
+        name: impl Into<::std::string::String>,
+        columns: ::std::vec::Vec<::std::string::String>,
+    ) -> rt::Call<AiSearchQueryIndexRequest, QueryIndexResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AI_SEARCH_QUERY_INDEX,
+            AiSearchQueryIndexRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                columns: {
+                    let value = columns;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/ai-search/{name}:removeData` ([API reference](https://docs.databricks.com/api/workspace/aisearch/removedata)).
-    pub async fn remove_data(&self, request: &AiSearchRemoveDataRequest) -> crate::Result<RemoveDataResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/ai-search/{name}:removeData",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["primary_keys"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/ai-search/{name}:removeData`; required: `name`, `primary_keys` ([API reference](https://docs.databricks.com/api/workspace/aisearch/removedata)).
+    #[inline]
+    pub fn remove_data(
+        &self,
+        name: impl Into<::std::string::String>,
+        primary_keys: ::std::vec::Vec<::std::string::String>,
+    ) -> rt::Call<AiSearchRemoveDataRequest, RemoveDataResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AI_SEARCH_REMOVE_DATA,
+            AiSearchRemoveDataRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                primary_keys: {
+                    let value = primary_keys;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/ai-search/{name}:scan` ([API reference](https://docs.databricks.com/api/workspace/aisearch/scanindex)).
-    pub async fn scan_index(&self, request: &AiSearchScanIndexRequest) -> crate::Result<ScanIndexResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/ai-search/{name}:scan",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["page_size", "page_token"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/ai-search/{name}:scan`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/aisearch/scanindex)).
+    #[inline]
+    pub fn scan_index(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<AiSearchScanIndexRequest, ScanIndexResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AI_SEARCH_SCAN_INDEX,
+            AiSearchScanIndexRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/ai-search/{name}:sync` ([API reference](https://docs.databricks.com/api/workspace/aisearch/syncindex)).
-    pub async fn sync_index(&self, request: &AiSearchSyncIndexRequest) -> crate::Result<SyncIndexResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/ai-search/{name}:sync",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/ai-search/{name}:sync`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/aisearch/syncindex)).
+    #[inline]
+    pub fn sync_index(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<AiSearchSyncIndexRequest, SyncIndexResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AI_SEARCH_SYNC_INDEX,
+            AiSearchSyncIndexRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/ai-search/{name}` ([API reference](https://docs.databricks.com/api/workspace/aisearch/updateendpoint)).
-    pub async fn update_endpoint(&self, request: &AiSearchUpdateEndpointRequest) -> crate::Result<Endpoint> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/ai-search/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("endpoint"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/ai-search/{name}`; required: `name`, `endpoint`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/aisearch/updateendpoint)).
+    #[inline]
+    pub fn update_endpoint(
+        &self,
+        name: impl Into<::std::string::String>,
+        endpoint: Endpoint,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<AiSearchUpdateEndpointRequest, Endpoint> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AI_SEARCH_UPDATE_ENDPOINT,
+            AiSearchUpdateEndpointRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                endpoint: {
+                    let value = endpoint;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/ai-search/{name}:upsertData` ([API reference](https://docs.databricks.com/api/workspace/aisearch/upsertdata)).
-    pub async fn upsert_data(&self, request: &AiSearchUpsertDataRequest) -> crate::Result<UpsertDataResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/ai-search/{name}:upsertData",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["inputs_json"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/ai-search/{name}:upsertData`; required: `name`, `inputs_json` ([API reference](https://docs.databricks.com/api/workspace/aisearch/upsertdata)).
+    #[inline]
+    pub fn upsert_data(
+        &self,
+        name: impl Into<::std::string::String>,
+        inputs_json: impl Into<::std::string::String>,
+    ) -> rt::Call<AiSearchUpsertDataRequest, UpsertDataResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AI_SEARCH_UPSERT_DATA,
+            AiSearchUpsertDataRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                inputs_json: {
+                    let value = inputs_json;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_AI_SEARCH_CREATE_ENDPOINT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/ai-search/{parent}/endpoints",
+    path_params: &["parent"],
+    query: &["endpoint_id"],
+    body: rt::BodyKind::Whole("endpoint"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AI_SEARCH_CREATE_INDEX: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/ai-search/{parent}/indexes",
+    path_params: &["parent"],
+    query: &["index_id"],
+    body: rt::BodyKind::Whole("index"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AI_SEARCH_DELETE_ENDPOINT: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/ai-search/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AI_SEARCH_DELETE_INDEX: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/ai-search/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AI_SEARCH_GET_ENDPOINT: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/ai-search/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AI_SEARCH_GET_INDEX: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/ai-search/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AI_SEARCH_LIST_ENDPOINTS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/ai-search/{parent}/endpoints",
+    path_params: &["parent"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_AI_SEARCH_LIST_ENDPOINTS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("endpoints"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_AI_SEARCH_LIST_INDEXES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/ai-search/{parent}/indexes",
+    path_params: &["parent"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_AI_SEARCH_LIST_INDEXES: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("indexes"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_AI_SEARCH_QUERY_INDEX: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/ai-search/{name}:query",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "columns",
+        "columns_to_rerank",
+        "facets",
+        "filters_json",
+        "max_results",
+        "query_columns",
+        "query_text",
+        "query_type",
+        "query_vector",
+        "reranker",
+        "score_threshold",
+        "sort_columns",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AI_SEARCH_REMOVE_DATA: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/ai-search/{name}:removeData",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["primary_keys"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AI_SEARCH_SCAN_INDEX: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/ai-search/{name}:scan",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["page_size", "page_token"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AI_SEARCH_SYNC_INDEX: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/ai-search/{name}:sync",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AI_SEARCH_UPDATE_ENDPOINT: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/ai-search/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("endpoint"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AI_SEARCH_UPSERT_DATA: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/ai-search/{name}:upsertData",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["inputs_json"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<AiSearchCreateEndpointRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `endpoint`.
+    #[inline]
+    pub fn endpoint(mut self, value: Endpoint) -> Self {
+        self.request.endpoint = value;
+        self
+    }
+
+    /// Set `endpoint_id`.
+    #[inline]
+    pub fn endpoint_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.endpoint_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<AiSearchCreateIndexRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `index`.
+    #[inline]
+    pub fn index(mut self, value: Index) -> Self {
+        self.request.index = value;
+        self
+    }
+
+    /// Set `index_id`.
+    #[inline]
+    pub fn index_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.index_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<AiSearchDeleteEndpointRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AiSearchDeleteIndexRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AiSearchGetEndpointRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AiSearchGetIndexRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<AiSearchListEndpointsRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<AiSearchListIndexesRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<AiSearchQueryIndexRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `columns`.
+    #[inline]
+    pub fn columns(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.columns = value;
+        self
+    }
+
+    /// Set `columns_to_rerank`.
+    #[inline]
+    pub fn columns_to_rerank(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.columns_to_rerank = value;
+        self
+    }
+
+    /// Set `facets`.
+    #[inline]
+    pub fn facets(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.facets = value;
+        self
+    }
+
+    /// Set `filters_json`.
+    #[inline]
+    pub fn filters_json(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.filters_json = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `max_results`.
+    #[inline]
+    pub fn max_results(mut self, value: i64) -> Self {
+        self.request.max_results = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `query_columns`.
+    #[inline]
+    pub fn query_columns(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.query_columns = value;
+        self
+    }
+
+    /// Set `query_text`.
+    #[inline]
+    pub fn query_text(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.query_text = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `query_type`.
+    #[inline]
+    pub fn query_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.query_type = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `query_vector`.
+    #[inline]
+    pub fn query_vector(mut self, value: ::std::vec::Vec<f64>) -> Self {
+        self.request.query_vector = value;
+        self
+    }
+
+    /// Set `reranker`.
+    #[inline]
+    pub fn reranker(mut self, value: RerankerConfig) -> Self {
+        self.request.reranker = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `score_threshold`.
+    #[inline]
+    pub fn score_threshold(mut self, value: f64) -> Self {
+        self.request.score_threshold = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sort_columns`.
+    #[inline]
+    pub fn sort_columns(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.sort_columns = value;
+        self
+    }
+}
+
+impl<O> rt::Call<AiSearchRemoveDataRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `primary_keys`.
+    #[inline]
+    pub fn primary_keys(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.primary_keys = value;
+        self
+    }
+}
+
+impl<O> rt::Call<AiSearchScanIndexRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<AiSearchSyncIndexRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AiSearchUpdateEndpointRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `endpoint`.
+    #[inline]
+    pub fn endpoint(mut self, value: Endpoint) -> Self {
+        self.request.endpoint = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AiSearchUpsertDataRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `inputs_json`.
+    #[inline]
+    pub fn inputs_json(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.inputs_json = value.into();
+        self
     }
 }

@@ -8,7 +8,7 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AppDeploymentMode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AppDeploymentMode`: `AUTO_SYNC`, `SNAPSHOT`; values added by the server later decode as `UnknownValue`.
     AppDeploymentMode {
         AutoSync = "AUTO_SYNC",
         Snapshot = "SNAPSHOT",
@@ -16,7 +16,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AppDeploymentState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AppDeploymentState`: `CANCELLED`, `FAILED`, `IN_PROGRESS`, `SUCCEEDED`; values added by the server later decode as `UnknownValue`.
     AppDeploymentState {
         Cancelled = "CANCELLED",
         Failed = "FAILED",
@@ -26,7 +26,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AppManifestAppResourceExperimentSpecExperimentPermission`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AppManifestAppResourceExperimentSpecExperimentPermission`: `CAN_EDIT`, `CAN_MANAGE`, `CAN_READ`; values added by the server later decode as `UnknownValue`.
     AppManifestAppResourceExperimentSpecExperimentPermission {
         CanEdit = "CAN_EDIT",
         CanManage = "CAN_MANAGE",
@@ -35,7 +35,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AppManifestAppResourceJobSpecJobPermission`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AppManifestAppResourceJobSpecJobPermission`: `CAN_MANAGE`, `CAN_MANAGE_RUN`, `CAN_VIEW`, `IS_OWNER`; values added by the server later decode as `UnknownValue`.
     AppManifestAppResourceJobSpecJobPermission {
         CanManage = "CAN_MANAGE",
         CanManageRun = "CAN_MANAGE_RUN",
@@ -45,7 +45,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AppManifestAppResourceSecretSpecSecretPermission`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AppManifestAppResourceSecretSpecSecretPermission`: `MANAGE`, `READ`, `WRITE`; values added by the server later decode as `UnknownValue`.
     AppManifestAppResourceSecretSpecSecretPermission {
         Manage = "MANAGE",
         Read = "READ",
@@ -54,7 +54,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AppManifestAppResourceServingEndpointSpecServingEndpointPermission`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AppManifestAppResourceServingEndpointSpecServingEndpointPermission`: `CAN_MANAGE`, `CAN_QUERY`, `CAN_VIEW`; values added by the server later decode as `UnknownValue`.
     AppManifestAppResourceServingEndpointSpecServingEndpointPermission {
         CanManage = "CAN_MANAGE",
         CanQuery = "CAN_QUERY",
@@ -63,7 +63,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AppManifestAppResourceSqlWarehouseSpecSqlWarehousePermission`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AppManifestAppResourceSqlWarehouseSpecSqlWarehousePermission`: `CAN_MANAGE`, `CAN_USE`, `IS_OWNER`; values added by the server later decode as `UnknownValue`.
     AppManifestAppResourceSqlWarehouseSpecSqlWarehousePermission {
         CanManage = "CAN_MANAGE",
         CanUse = "CAN_USE",
@@ -72,7 +72,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AppManifestAppResourceUcSecurableSpecUcSecurablePermission`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AppManifestAppResourceUcSecurableSpecUcSecurablePermission`: `EXECUTE`, `MANAGE`, `READ_VOLUME`, `SELECT`, `USE_CONNECTION`, `WRITE_VOLUME`; values added by the server later decode as `UnknownValue`.
     AppManifestAppResourceUcSecurableSpecUcSecurablePermission {
         Execute = "EXECUTE",
         Manage = "MANAGE",
@@ -84,7 +84,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AppManifestAppResourceUcSecurableSpecUcSecurableType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AppManifestAppResourceUcSecurableSpecUcSecurableType`: `CONNECTION`, `FUNCTION`, `MODEL_SERVICE`, `TABLE`, `VOLUME`; values added by the server later decode as `UnknownValue`.
     AppManifestAppResourceUcSecurableSpecUcSecurableType {
         Connection = "CONNECTION",
         Function = "FUNCTION",
@@ -95,7 +95,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AppPermissionLevel`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AppPermissionLevel`: `CAN_MANAGE`, `CAN_USE`; values added by the server later decode as `UnknownValue`.
     AppPermissionLevel {
         CanManage = "CAN_MANAGE",
         CanUse = "CAN_USE",
@@ -103,21 +103,21 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AppResourceAppAppPermission`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AppResourceAppAppPermission`: `CAN_USE`; values added by the server later decode as `UnknownValue`.
     AppResourceAppAppPermission {
         CanUse = "CAN_USE",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AppResourceDatabaseDatabasePermission`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AppResourceDatabaseDatabasePermission`: `CAN_CONNECT_AND_CREATE`; values added by the server later decode as `UnknownValue`.
     AppResourceDatabaseDatabasePermission {
         CanConnectAndCreate = "CAN_CONNECT_AND_CREATE",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AppResourceExperimentExperimentPermission`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AppResourceExperimentExperimentPermission`: `CAN_EDIT`, `CAN_MANAGE`, `CAN_READ`; values added by the server later decode as `UnknownValue`.
     AppResourceExperimentExperimentPermission {
         CanEdit = "CAN_EDIT",
         CanManage = "CAN_MANAGE",
@@ -126,7 +126,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AppResourceGenieSpaceGenieSpacePermission`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AppResourceGenieSpaceGenieSpacePermission`: `CAN_EDIT`, `CAN_MANAGE`, `CAN_RUN`, `CAN_VIEW`; values added by the server later decode as `UnknownValue`.
     AppResourceGenieSpaceGenieSpacePermission {
         CanEdit = "CAN_EDIT",
         CanManage = "CAN_MANAGE",
@@ -136,7 +136,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AppResourceJobJobPermission`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AppResourceJobJobPermission`: `CAN_MANAGE`, `CAN_MANAGE_RUN`, `CAN_VIEW`, `IS_OWNER`; values added by the server later decode as `UnknownValue`.
     AppResourceJobJobPermission {
         CanManage = "CAN_MANAGE",
         CanManageRun = "CAN_MANAGE_RUN",
@@ -146,14 +146,14 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AppResourcePostgresPostgresPermission`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AppResourcePostgresPostgresPermission`: `CAN_CONNECT_AND_CREATE`; values added by the server later decode as `UnknownValue`.
     AppResourcePostgresPostgresPermission {
         CanConnectAndCreate = "CAN_CONNECT_AND_CREATE",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AppResourceSecretSecretPermission`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AppResourceSecretSecretPermission`: `MANAGE`, `READ`, `WRITE`; values added by the server later decode as `UnknownValue`.
     AppResourceSecretSecretPermission {
         Manage = "MANAGE",
         Read = "READ",
@@ -162,7 +162,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AppResourceServingEndpointServingEndpointPermission`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AppResourceServingEndpointServingEndpointPermission`: `CAN_MANAGE`, `CAN_QUERY`, `CAN_VIEW`; values added by the server later decode as `UnknownValue`.
     AppResourceServingEndpointServingEndpointPermission {
         CanManage = "CAN_MANAGE",
         CanQuery = "CAN_QUERY",
@@ -171,7 +171,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AppResourceSqlWarehouseSqlWarehousePermission`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AppResourceSqlWarehouseSqlWarehousePermission`: `CAN_MANAGE`, `CAN_USE`, `IS_OWNER`; values added by the server later decode as `UnknownValue`.
     AppResourceSqlWarehouseSqlWarehousePermission {
         CanManage = "CAN_MANAGE",
         CanUse = "CAN_USE",
@@ -180,7 +180,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AppResourceUcSecurableUcSecurablePermission`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AppResourceUcSecurableUcSecurablePermission`: `EXECUTE`, `MODIFY`, `READ_VOLUME`, `SELECT`, `USE_CONNECTION`, `WRITE_VOLUME`; values added by the server later decode as `UnknownValue`.
     AppResourceUcSecurableUcSecurablePermission {
         Execute = "EXECUTE",
         Modify = "MODIFY",
@@ -192,7 +192,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AppResourceUcSecurableUcSecurableType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AppResourceUcSecurableUcSecurableType`: `CONNECTION`, `FUNCTION`, `MODEL_SERVICE`, `TABLE`, `VOLUME`; values added by the server later decode as `UnknownValue`.
     AppResourceUcSecurableUcSecurableType {
         Connection = "CONNECTION",
         Function = "FUNCTION",
@@ -203,7 +203,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AppUpdateUpdateStatusUpdateState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AppUpdateUpdateStatusUpdateState`: `FAILED`, `IN_PROGRESS`, `NOT_UPDATED`, `SUCCEEDED`; values added by the server later decode as `UnknownValue`.
     AppUpdateUpdateStatusUpdateState {
         Failed = "FAILED",
         InProgress = "IN_PROGRESS",
@@ -213,7 +213,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ApplicationState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ApplicationState`: `CRASHED`, `DEPLOYING`, `RUNNING`, `UNAVAILABLE`; values added by the server later decode as `UnknownValue`.
     ApplicationState {
         Crashed = "CRASHED",
         Deploying = "DEPLOYING",
@@ -223,7 +223,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ComputeSize`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ComputeSize`: `LARGE`, `MEDIUM`, `XLARGE`; values added by the server later decode as `UnknownValue`.
     ComputeSize {
         Large = "LARGE",
         Medium = "MEDIUM",
@@ -232,7 +232,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ComputeState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ComputeState`: `ACTIVE`, `DELETING`, `ERROR`, `STARTING`, `STOPPED`, `STOPPING`, `UPDATING`; values added by the server later decode as `UnknownValue`.
     ComputeState {
         Active = "ACTIVE",
         Deleting = "DELETING",
@@ -245,7 +245,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ErrorCode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ErrorCode`: `ABORTED`, `ALREADY_EXISTS`, `BAD_REQUEST`, `CANCELLED`, `CATALOG_ALREADY_EXISTS`, `CATALOG_DOES_NOT_EXIST`, `CATALOG_NOT_EMPTY`, `COULD_NOT_ACQUIRE_LOCK`, `CUSTOMER_UNAUTHORIZED`, `DAC_ALREADY_EXISTS`, `DAC_DOES_NOT_EXIST`, `DATA_LOSS`, `DEADLINE_EXCEEDED`, `DEPLOYMENT_TIMEOUT`, `DIRECTORY_NOT_EMPTY`, `DIRECTORY_PROTECTED`, `DRY_RUN_FAILED`, `ENDPOINT_NOT_FOUND`, `EXTERNAL_LOCATION_ALREADY_EXISTS`, `EXTERNAL_LOCATION_DOES_NOT_EXIST`, `FEATURE_DISABLED`, `GIT_CONFLICT`, `GIT_REMOTE_ERROR`, `GIT_SENSITIVE_TOKEN_DETECTED`, `GIT_UNKNOWN_REF`, `GIT_URL_NOT_ON_ALLOW_LIST`, `INSECURE_PARTNER_RESPONSE`, `INTERNAL_ERROR`, `INVALID_PARAMETER_VALUE`, `INVALID_STATE`, `INVALID_STATE_TRANSITION`, `IO_ERROR`, `IPYNB_FILE_IN_REPO`, `MALFORMED_PARTNER_RESPONSE`, `MALFORMED_REQUEST`, `MANAGED_RESOURCE_GROUP_DOES_NOT_EXIST`, `MAX_BLOCK_SIZE_EXCEEDED`, `MAX_CHILD_NODE_SIZE_EXCEEDED`, `MAX_LIST_SIZE_EXCEEDED`, `MAX_NOTEBOOK_SIZE_EXCEEDED`, `MAX_READ_SIZE_EXCEEDED`, `METASTORE_ALREADY_EXISTS`, `METASTORE_DOES_NOT_EXIST`, `METASTORE_NOT_EMPTY`, `NOT_FOUND`, `NOT_IMPLEMENTED`, `PARTIAL_DELETE`, `PERMISSION_DENIED`, `PERMISSION_NOT_PROPAGATED`, `PRINCIPAL_DOES_NOT_EXIST`, `PROJECTS_OPERATION_TIMEOUT`, `PROVIDER_ALREADY_EXISTS`, `PROVIDER_DOES_NOT_EXIST`, `PROVIDER_SHARE_NOT_ACCESSIBLE`, `QUOTA_EXCEEDED`, `RECIPIENT_ALREADY_EXISTS`, `RECIPIENT_DOES_NOT_EXIST`, `REQUEST_LIMIT_EXCEEDED`, `RESOURCE_ALREADY_EXISTS`, `RESOURCE_CONFLICT`, `RESOURCE_DOES_NOT_EXIST`, `RESOURCE_EXHAUSTED`, `RESOURCE_LIMIT_EXCEEDED`, `SCHEMA_ALREADY_EXISTS`, `SCHEMA_DOES_NOT_EXIST`, `SCHEMA_NOT_EMPTY`, `SEARCH_QUERY_TOO_LONG`, `SEARCH_QUERY_TOO_SHORT`, `SERVICE_UNDER_MAINTENANCE`, `SHARE_ALREADY_EXISTS`, `SHARE_DOES_NOT_EXIST`, `STORAGE_CREDENTIAL_ALREADY_EXISTS`, `STORAGE_CREDENTIAL_DOES_NOT_EXIST`, `TABLE_ALREADY_EXISTS`, `TABLE_DOES_NOT_EXIST`, `TEMPORARILY_UNAVAILABLE`, `UNAUTHENTICATED`, `UNAVAILABLE`, `UNKNOWN`, `UNPARSEABLE_HTTP_ERROR`, `WORKSPACE_TEMPORARILY_UNAVAILABLE`; values added by the server later decode as `UnknownValue`.
     ErrorCode {
         Aborted = "ABORTED",
         AlreadyExists = "ALREADY_EXISTS",
@@ -332,7 +332,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `SpaceStatusSpaceState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `SpaceStatusSpaceState`: `SPACE_ACTIVE`, `SPACE_CREATING`, `SPACE_DELETED`, `SPACE_DELETING`, `SPACE_ERROR`, `SPACE_UPDATING`; values added by the server later decode as `UnknownValue`.
     SpaceStatusSpaceState {
         SpaceActive = "SPACE_ACTIVE",
         SpaceCreating = "SPACE_CREATING",
@@ -344,7 +344,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `SpaceUpdateState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `SpaceUpdateState`: `FAILED`, `IN_PROGRESS`, `NOT_UPDATED`, `SUCCEEDED`; values added by the server later decode as `UnknownValue`.
     SpaceUpdateState {
         Failed = "FAILED",
         InProgress = "IN_PROGRESS",
@@ -354,593 +354,2513 @@ crate::service::wire::open_enum! {
 }
 
 /// Wire type `App` of the `apps` API.
+///
+/// Required: `name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct App {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `active_deployment` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub active_deployment: ::std::option::Option<AppDeployment>,
+    /// Wire field `app_status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app_status: ::std::option::Option<ApplicationStatus>,
+    /// Wire field `budget_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub budget_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `compute_max_instances` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub compute_max_instances: ::std::option::Option<i64>,
+    /// Wire field `compute_min_instances` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub compute_min_instances: ::std::option::Option<i64>,
+    /// Wire field `compute_size` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub compute_size: ::std::option::Option<ComputeSize>,
+    /// Wire field `compute_status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub compute_status: ::std::option::Option<ComputeStatus>,
+    /// Wire field `create_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `creator` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creator: ::std::option::Option<::std::string::String>,
+    /// Wire field `default_git_source` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default_git_source: ::std::option::Option<GitSource>,
+    /// Wire field `default_source_code_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default_source_code_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_budget_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_budget_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_usage_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_usage_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_user_api_scopes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub effective_user_api_scopes: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `forward_user_access_token` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub forward_user_access_token: ::std::option::Option<bool>,
+    /// Wire field `git_repository` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub git_repository: ::std::option::Option<GitRepository>,
+    /// Wire field `git_source` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub git_source: ::std::option::Option<GitSource>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `oauth2_app_client_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub oauth2_app_client_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `oauth2_app_integration_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub oauth2_app_integration_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `pending_deployment` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pending_deployment: ::std::option::Option<AppDeployment>,
+    /// Wire field `resources` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub resources: ::std::vec::Vec<AppResource>,
+    /// Wire field `service_principal_client_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_client_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_principal_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub service_principal_id: ::std::option::Option<i64>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `source_code_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source_code_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `space` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub space: ::std::option::Option<::std::string::String>,
+    /// Wire field `telemetry_export_destinations` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub telemetry_export_destinations: ::std::vec::Vec<TelemetryExportDestination>,
+    /// Wire field `thumbnail_url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub thumbnail_url: ::std::option::Option<::std::string::String>,
+    /// Wire field `update_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `updater` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub updater: ::std::option::Option<::std::string::String>,
+    /// Wire field `url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub url: ::std::option::Option<::std::string::String>,
+    /// Wire field `usage_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub usage_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_api_scopes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub user_api_scopes: ::std::vec::Vec<::std::string::String>,
+}
+
+impl App {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        App {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `active_deployment`.
+    #[inline]
+    pub fn active_deployment(mut self, value: AppDeployment) -> Self {
+        self.active_deployment = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `app_status`.
+    #[inline]
+    pub fn app_status(mut self, value: ApplicationStatus) -> Self {
+        self.app_status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `budget_policy_id`.
+    #[inline]
+    pub fn budget_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.budget_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `compute_max_instances`.
+    #[inline]
+    pub fn compute_max_instances(mut self, value: i64) -> Self {
+        self.compute_max_instances = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `compute_min_instances`.
+    #[inline]
+    pub fn compute_min_instances(mut self, value: i64) -> Self {
+        self.compute_min_instances = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `compute_size`.
+    #[inline]
+    pub fn compute_size(mut self, value: ComputeSize) -> Self {
+        self.compute_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `compute_status`.
+    #[inline]
+    pub fn compute_status(mut self, value: ComputeStatus) -> Self {
+        self.compute_status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `creator`.
+    #[inline]
+    pub fn creator(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creator = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `default_git_source`.
+    #[inline]
+    pub fn default_git_source(mut self, value: GitSource) -> Self {
+        self.default_git_source = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `default_source_code_path`.
+    #[inline]
+    pub fn default_source_code_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.default_source_code_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_budget_policy_id`.
+    #[inline]
+    pub fn effective_budget_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_budget_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_usage_policy_id`.
+    #[inline]
+    pub fn effective_usage_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_usage_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_user_api_scopes`.
+    #[inline]
+    pub fn effective_user_api_scopes(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.effective_user_api_scopes = value;
+        self
+    }
+
+    /// Set `forward_user_access_token`.
+    #[inline]
+    pub fn forward_user_access_token(mut self, value: bool) -> Self {
+        self.forward_user_access_token = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `git_repository`.
+    #[inline]
+    pub fn git_repository(mut self, value: GitRepository) -> Self {
+        self.git_repository = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `git_source`.
+    #[inline]
+    pub fn git_source(mut self, value: GitSource) -> Self {
+        self.git_source = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `oauth2_app_client_id`.
+    #[inline]
+    pub fn oauth2_app_client_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.oauth2_app_client_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `oauth2_app_integration_id`.
+    #[inline]
+    pub fn oauth2_app_integration_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.oauth2_app_integration_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `pending_deployment`.
+    #[inline]
+    pub fn pending_deployment(mut self, value: AppDeployment) -> Self {
+        self.pending_deployment = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `resources`.
+    #[inline]
+    pub fn resources(mut self, value: ::std::vec::Vec<AppResource>) -> Self {
+        self.resources = value;
+        self
+    }
+
+    /// Set `service_principal_client_id`.
+    #[inline]
+    pub fn service_principal_client_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_client_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `service_principal_id`.
+    #[inline]
+    pub fn service_principal_id(mut self, value: i64) -> Self {
+        self.service_principal_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `source_code_path`.
+    #[inline]
+    pub fn source_code_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source_code_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `space`.
+    #[inline]
+    pub fn space(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.space = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `telemetry_export_destinations`.
+    #[inline]
+    pub fn telemetry_export_destinations(mut self, value: ::std::vec::Vec<TelemetryExportDestination>) -> Self {
+        self.telemetry_export_destinations = value;
+        self
+    }
+
+    /// Set `thumbnail_url`.
+    #[inline]
+    pub fn thumbnail_url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.thumbnail_url = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `updater`.
+    #[inline]
+    pub fn updater(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.updater = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `url`.
+    #[inline]
+    pub fn url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.url = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `usage_policy_id`.
+    #[inline]
+    pub fn usage_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.usage_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_api_scopes`.
+    #[inline]
+    pub fn user_api_scopes(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.user_api_scopes = value;
+        self
+    }
 }
 
 /// Wire type `AppAccessControlRequest` of the `apps` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppAccessControlRequest {
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<AppPermissionLevel>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl AppAccessControlRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AppAccessControlRequest { ..::std::default::Default::default() }
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: AppPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `AppAccessControlResponse` of the `apps` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppAccessControlResponse {
+    /// Wire field `all_permissions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub all_permissions: ::std::vec::Vec<AppPermission>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl AppAccessControlResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AppAccessControlResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `all_permissions`.
+    #[inline]
+    pub fn all_permissions(mut self, value: ::std::vec::Vec<AppPermission>) -> Self {
+        self.all_permissions = value;
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `AppDeployment` of the `apps` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppDeployment {
+    /// Wire field `command` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub command: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `create_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `creator` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creator: ::std::option::Option<::std::string::String>,
+    /// Wire field `deployment_artifacts` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub deployment_artifacts: ::std::option::Option<AppDeploymentArtifacts>,
+    /// Wire field `deployment_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub deployment_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `env_vars` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub env_vars: ::std::vec::Vec<EnvVar>,
+    /// Wire field `git_source` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub git_source: ::std::option::Option<GitSource>,
+    /// Wire field `health_check` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub health_check: ::std::option::Option<AppHealthCheck>,
+    /// Wire field `mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mode: ::std::option::Option<AppDeploymentMode>,
+    /// Wire field `source_code_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source_code_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<AppDeploymentStatus>,
+    /// Wire field `update_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+}
+
+impl AppDeployment {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AppDeployment { ..::std::default::Default::default() }
+    }
+
+    /// Set `command`.
+    #[inline]
+    pub fn command(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.command = value;
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `creator`.
+    #[inline]
+    pub fn creator(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creator = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `deployment_artifacts`.
+    #[inline]
+    pub fn deployment_artifacts(mut self, value: AppDeploymentArtifacts) -> Self {
+        self.deployment_artifacts = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `deployment_id`.
+    #[inline]
+    pub fn deployment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.deployment_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `env_vars`.
+    #[inline]
+    pub fn env_vars(mut self, value: ::std::vec::Vec<EnvVar>) -> Self {
+        self.env_vars = value;
+        self
+    }
+
+    /// Set `git_source`.
+    #[inline]
+    pub fn git_source(mut self, value: GitSource) -> Self {
+        self.git_source = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `health_check`.
+    #[inline]
+    pub fn health_check(mut self, value: AppHealthCheck) -> Self {
+        self.health_check = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `mode`.
+    #[inline]
+    pub fn mode(mut self, value: AppDeploymentMode) -> Self {
+        self.mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `source_code_path`.
+    #[inline]
+    pub fn source_code_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source_code_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: AppDeploymentStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `AppDeploymentArtifacts` of the `apps` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppDeploymentArtifacts {
+    /// Wire field `source_code_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source_code_path: ::std::option::Option<::std::string::String>,
+}
+
+impl AppDeploymentArtifacts {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AppDeploymentArtifacts { ..::std::default::Default::default() }
+    }
+
+    /// Set `source_code_path`.
+    #[inline]
+    pub fn source_code_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source_code_path = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `AppDeploymentStatus` of the `apps` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppDeploymentStatus {
+    /// Wire field `message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<AppDeploymentState>,
+}
+
+impl AppDeploymentStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AppDeploymentStatus { ..::std::default::Default::default() }
+    }
+
+    /// Set `message`.
+    #[inline]
+    pub fn message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: AppDeploymentState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `AppHealthCheck` of the `apps` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppHealthCheck {
+    /// Wire field `path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub path: ::std::option::Option<::std::string::String>,
+    /// Wire field `timeout` (optional, duration).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timeout: ::std::option::Option<::std::string::String>,
 }
 
+impl AppHealthCheck {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AppHealthCheck { ..::std::default::Default::default() }
+    }
+
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `timeout`.
+    #[inline]
+    pub fn timeout(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.timeout = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `AppManifest` of the `apps` API.
+///
+/// Required: `version`, `name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppManifest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub version: ::std::option::Option<i64>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `version` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub version: i64,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `resource_specs` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub resource_specs: ::std::vec::Vec<AppManifestAppResourceSpec>,
 }
 
+impl AppManifest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(version: i64, name: impl Into<::std::string::String>) -> Self {
+        AppManifest {
+            version: {
+                let value = version;
+                value
+            },
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: i64) -> Self {
+        self.version = value;
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `resource_specs`.
+    #[inline]
+    pub fn resource_specs(mut self, value: ::std::vec::Vec<AppManifestAppResourceSpec>) -> Self {
+        self.resource_specs = value;
+        self
+    }
+}
+
 /// Wire type `AppManifestAppResourceExperimentSpec` of the `apps` API.
+///
+/// Required: `permission` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppManifestAppResourceExperimentSpec {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub permission: ::std::option::Option<AppManifestAppResourceExperimentSpecExperimentPermission>,
+    /// Wire field `permission` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub permission: AppManifestAppResourceExperimentSpecExperimentPermission,
+}
+
+impl AppManifestAppResourceExperimentSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(permission: AppManifestAppResourceExperimentSpecExperimentPermission) -> Self {
+        AppManifestAppResourceExperimentSpec {
+            permission: {
+                let value = permission;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `permission`.
+    #[inline]
+    pub fn permission(mut self, value: AppManifestAppResourceExperimentSpecExperimentPermission) -> Self {
+        self.permission = value;
+        self
+    }
 }
 
 /// Wire type `AppManifestAppResourceJobSpec` of the `apps` API.
+///
+/// Required: `permission` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppManifestAppResourceJobSpec {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub permission: ::std::option::Option<AppManifestAppResourceJobSpecJobPermission>,
+    /// Wire field `permission` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub permission: AppManifestAppResourceJobSpecJobPermission,
+}
+
+impl AppManifestAppResourceJobSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(permission: AppManifestAppResourceJobSpecJobPermission) -> Self {
+        AppManifestAppResourceJobSpec {
+            permission: {
+                let value = permission;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `permission`.
+    #[inline]
+    pub fn permission(mut self, value: AppManifestAppResourceJobSpecJobPermission) -> Self {
+        self.permission = value;
+        self
+    }
 }
 
 /// Wire type `AppManifestAppResourceSecretSpec` of the `apps` API.
+///
+/// Required: `permission` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppManifestAppResourceSecretSpec {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub permission: ::std::option::Option<AppManifestAppResourceSecretSpecSecretPermission>,
+    /// Wire field `permission` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub permission: AppManifestAppResourceSecretSpecSecretPermission,
+}
+
+impl AppManifestAppResourceSecretSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(permission: AppManifestAppResourceSecretSpecSecretPermission) -> Self {
+        AppManifestAppResourceSecretSpec {
+            permission: {
+                let value = permission;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `permission`.
+    #[inline]
+    pub fn permission(mut self, value: AppManifestAppResourceSecretSpecSecretPermission) -> Self {
+        self.permission = value;
+        self
+    }
 }
 
 /// Wire type `AppManifestAppResourceServingEndpointSpec` of the `apps` API.
+///
+/// Required: `permission` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppManifestAppResourceServingEndpointSpec {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub permission: ::std::option::Option<AppManifestAppResourceServingEndpointSpecServingEndpointPermission>,
+    /// Wire field `permission` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub permission: AppManifestAppResourceServingEndpointSpecServingEndpointPermission,
+}
+
+impl AppManifestAppResourceServingEndpointSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(permission: AppManifestAppResourceServingEndpointSpecServingEndpointPermission) -> Self {
+        AppManifestAppResourceServingEndpointSpec {
+            permission: {
+                let value = permission;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `permission`.
+    #[inline]
+    pub fn permission(mut self, value: AppManifestAppResourceServingEndpointSpecServingEndpointPermission) -> Self {
+        self.permission = value;
+        self
+    }
 }
 
 /// Wire type `AppManifestAppResourceSpec` of the `apps` API.
+///
+/// Required: `name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppManifestAppResourceSpec {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `experiment_spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub experiment_spec: ::std::option::Option<AppManifestAppResourceExperimentSpec>,
+    /// Wire field `job_spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub job_spec: ::std::option::Option<AppManifestAppResourceJobSpec>,
+    /// Wire field `secret_spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub secret_spec: ::std::option::Option<AppManifestAppResourceSecretSpec>,
+    /// Wire field `serving_endpoint_spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub serving_endpoint_spec: ::std::option::Option<AppManifestAppResourceServingEndpointSpec>,
+    /// Wire field `sql_warehouse_spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sql_warehouse_spec: ::std::option::Option<AppManifestAppResourceSqlWarehouseSpec>,
+    /// Wire field `uc_securable_spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub uc_securable_spec: ::std::option::Option<AppManifestAppResourceUcSecurableSpec>,
 }
 
+impl AppManifestAppResourceSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AppManifestAppResourceSpec {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `experiment_spec`.
+    #[inline]
+    pub fn experiment_spec(mut self, value: AppManifestAppResourceExperimentSpec) -> Self {
+        self.experiment_spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `job_spec`.
+    #[inline]
+    pub fn job_spec(mut self, value: AppManifestAppResourceJobSpec) -> Self {
+        self.job_spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `secret_spec`.
+    #[inline]
+    pub fn secret_spec(mut self, value: AppManifestAppResourceSecretSpec) -> Self {
+        self.secret_spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `serving_endpoint_spec`.
+    #[inline]
+    pub fn serving_endpoint_spec(mut self, value: AppManifestAppResourceServingEndpointSpec) -> Self {
+        self.serving_endpoint_spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sql_warehouse_spec`.
+    #[inline]
+    pub fn sql_warehouse_spec(mut self, value: AppManifestAppResourceSqlWarehouseSpec) -> Self {
+        self.sql_warehouse_spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `uc_securable_spec`.
+    #[inline]
+    pub fn uc_securable_spec(mut self, value: AppManifestAppResourceUcSecurableSpec) -> Self {
+        self.uc_securable_spec = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `AppManifestAppResourceSqlWarehouseSpec` of the `apps` API.
+///
+/// Required: `permission` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppManifestAppResourceSqlWarehouseSpec {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub permission: ::std::option::Option<AppManifestAppResourceSqlWarehouseSpecSqlWarehousePermission>,
+    /// Wire field `permission` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub permission: AppManifestAppResourceSqlWarehouseSpecSqlWarehousePermission,
+}
+
+impl AppManifestAppResourceSqlWarehouseSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(permission: AppManifestAppResourceSqlWarehouseSpecSqlWarehousePermission) -> Self {
+        AppManifestAppResourceSqlWarehouseSpec {
+            permission: {
+                let value = permission;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `permission`.
+    #[inline]
+    pub fn permission(mut self, value: AppManifestAppResourceSqlWarehouseSpecSqlWarehousePermission) -> Self {
+        self.permission = value;
+        self
+    }
 }
 
 /// Wire type `AppManifestAppResourceUcSecurableSpec` of the `apps` API.
+///
+/// Required: `securable_type`, `permission` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppManifestAppResourceUcSecurableSpec {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub securable_type: ::std::option::Option<AppManifestAppResourceUcSecurableSpecUcSecurableType>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub permission: ::std::option::Option<AppManifestAppResourceUcSecurableSpecUcSecurablePermission>,
+    /// Wire field `securable_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub securable_type: AppManifestAppResourceUcSecurableSpecUcSecurableType,
+    /// Wire field `permission` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub permission: AppManifestAppResourceUcSecurableSpecUcSecurablePermission,
+}
+
+impl AppManifestAppResourceUcSecurableSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        securable_type: AppManifestAppResourceUcSecurableSpecUcSecurableType,
+        permission: AppManifestAppResourceUcSecurableSpecUcSecurablePermission,
+    ) -> Self {
+        AppManifestAppResourceUcSecurableSpec {
+            securable_type: {
+                let value = securable_type;
+                value
+            },
+            permission: {
+                let value = permission;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `securable_type`.
+    #[inline]
+    pub fn securable_type(mut self, value: AppManifestAppResourceUcSecurableSpecUcSecurableType) -> Self {
+        self.securable_type = value;
+        self
+    }
+
+    /// Set `permission`.
+    #[inline]
+    pub fn permission(mut self, value: AppManifestAppResourceUcSecurableSpecUcSecurablePermission) -> Self {
+        self.permission = value;
+        self
+    }
 }
 
 /// Wire type `AppPermission` of the `apps` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppPermission {
+    /// Wire field `inherited` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub inherited: ::std::option::Option<bool>,
+    /// Wire field `inherited_from_object` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub inherited_from_object: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<AppPermissionLevel>,
+}
+
+impl AppPermission {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AppPermission { ..::std::default::Default::default() }
+    }
+
+    /// Set `inherited`.
+    #[inline]
+    pub fn inherited(mut self, value: bool) -> Self {
+        self.inherited = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `inherited_from_object`.
+    #[inline]
+    pub fn inherited_from_object(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.inherited_from_object = value;
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: AppPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `AppPermissions` of the `apps` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppPermissions {
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<AppAccessControlResponse>,
+    /// Wire field `object_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `object_type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_type: ::std::option::Option<::std::string::String>,
+}
+
+impl AppPermissions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AppPermissions { ..::std::default::Default::default() }
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<AppAccessControlResponse>) -> Self {
+        self.access_control_list = value;
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_type = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `AppPermissionsDescription` of the `apps` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppPermissionsDescription {
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<AppPermissionLevel>,
 }
 
+impl AppPermissionsDescription {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AppPermissionsDescription { ..::std::default::Default::default() }
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: AppPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `AppResource` of the `apps` API.
+///
+/// Required: `name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppResource {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `app` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app: ::std::option::Option<AppResourceApp>,
+    /// Wire field `database` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub database: ::std::option::Option<AppResourceDatabase>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `experiment` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub experiment: ::std::option::Option<AppResourceExperiment>,
+    /// Wire field `genie_space` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub genie_space: ::std::option::Option<AppResourceGenieSpace>,
+    /// Wire field `job` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub job: ::std::option::Option<AppResourceJob>,
+    /// Wire field `postgres` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub postgres: ::std::option::Option<AppResourcePostgres>,
+    /// Wire field `secret` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub secret: ::std::option::Option<AppResourceSecret>,
+    /// Wire field `serving_endpoint` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub serving_endpoint: ::std::option::Option<AppResourceServingEndpoint>,
+    /// Wire field `sql_warehouse` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sql_warehouse: ::std::option::Option<AppResourceSqlWarehouse>,
+    /// Wire field `uc_securable` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub uc_securable: ::std::option::Option<AppResourceUcSecurable>,
+}
+
+impl AppResource {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AppResource {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `app`.
+    #[inline]
+    pub fn app(mut self, value: AppResourceApp) -> Self {
+        self.app = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `database`.
+    #[inline]
+    pub fn database(mut self, value: AppResourceDatabase) -> Self {
+        self.database = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `experiment`.
+    #[inline]
+    pub fn experiment(mut self, value: AppResourceExperiment) -> Self {
+        self.experiment = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `genie_space`.
+    #[inline]
+    pub fn genie_space(mut self, value: AppResourceGenieSpace) -> Self {
+        self.genie_space = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `job`.
+    #[inline]
+    pub fn job(mut self, value: AppResourceJob) -> Self {
+        self.job = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `postgres`.
+    #[inline]
+    pub fn postgres(mut self, value: AppResourcePostgres) -> Self {
+        self.postgres = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `secret`.
+    #[inline]
+    pub fn secret(mut self, value: AppResourceSecret) -> Self {
+        self.secret = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `serving_endpoint`.
+    #[inline]
+    pub fn serving_endpoint(mut self, value: AppResourceServingEndpoint) -> Self {
+        self.serving_endpoint = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sql_warehouse`.
+    #[inline]
+    pub fn sql_warehouse(mut self, value: AppResourceSqlWarehouse) -> Self {
+        self.sql_warehouse = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `uc_securable`.
+    #[inline]
+    pub fn uc_securable(mut self, value: AppResourceUcSecurable) -> Self {
+        self.uc_securable = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `AppResourceApp` of the `apps` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppResourceApp {
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission: ::std::option::Option<AppResourceAppAppPermission>,
 }
 
+impl AppResourceApp {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AppResourceApp { ..::std::default::Default::default() }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission`.
+    #[inline]
+    pub fn permission(mut self, value: AppResourceAppAppPermission) -> Self {
+        self.permission = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `AppResourceDatabase` of the `apps` API.
+///
+/// Required: `instance_name`, `database_name`, `permission` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppResourceDatabase {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub instance_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub database_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub permission: ::std::option::Option<AppResourceDatabaseDatabasePermission>,
+    /// Wire field `instance_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub instance_name: ::std::string::String,
+    /// Wire field `database_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub database_name: ::std::string::String,
+    /// Wire field `permission` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub permission: AppResourceDatabaseDatabasePermission,
+}
+
+impl AppResourceDatabase {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        instance_name: impl Into<::std::string::String>,
+        database_name: impl Into<::std::string::String>,
+        permission: AppResourceDatabaseDatabasePermission,
+    ) -> Self {
+        AppResourceDatabase {
+            instance_name: {
+                let value = instance_name;
+                value.into()
+            },
+            database_name: {
+                let value = database_name;
+                value.into()
+            },
+            permission: {
+                let value = permission;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `instance_name`.
+    #[inline]
+    pub fn instance_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instance_name = value.into();
+        self
+    }
+
+    /// Set `database_name`.
+    #[inline]
+    pub fn database_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.database_name = value.into();
+        self
+    }
+
+    /// Set `permission`.
+    #[inline]
+    pub fn permission(mut self, value: AppResourceDatabaseDatabasePermission) -> Self {
+        self.permission = value;
+        self
+    }
 }
 
 /// Wire type `AppResourceExperiment` of the `apps` API.
+///
+/// Required: `experiment_id`, `permission` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppResourceExperiment {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub experiment_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub permission: ::std::option::Option<AppResourceExperimentExperimentPermission>,
+    /// Wire field `experiment_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub experiment_id: ::std::string::String,
+    /// Wire field `permission` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub permission: AppResourceExperimentExperimentPermission,
+}
+
+impl AppResourceExperiment {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        experiment_id: impl Into<::std::string::String>,
+        permission: AppResourceExperimentExperimentPermission,
+    ) -> Self {
+        AppResourceExperiment {
+            experiment_id: {
+                let value = experiment_id;
+                value.into()
+            },
+            permission: {
+                let value = permission;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `experiment_id`.
+    #[inline]
+    pub fn experiment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.experiment_id = value.into();
+        self
+    }
+
+    /// Set `permission`.
+    #[inline]
+    pub fn permission(mut self, value: AppResourceExperimentExperimentPermission) -> Self {
+        self.permission = value;
+        self
+    }
 }
 
 /// Wire type `AppResourceGenieSpace` of the `apps` API.
+///
+/// Required: `name`, `space_id`, `permission` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppResourceGenieSpace {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub space_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub permission: ::std::option::Option<AppResourceGenieSpaceGenieSpacePermission>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `space_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub space_id: ::std::string::String,
+    /// Wire field `permission` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub permission: AppResourceGenieSpaceGenieSpacePermission,
+}
+
+impl AppResourceGenieSpace {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        space_id: impl Into<::std::string::String>,
+        permission: AppResourceGenieSpaceGenieSpacePermission,
+    ) -> Self {
+        AppResourceGenieSpace {
+            name: {
+                let value = name;
+                value.into()
+            },
+            space_id: {
+                let value = space_id;
+                value.into()
+            },
+            permission: {
+                let value = permission;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `space_id`.
+    #[inline]
+    pub fn space_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.space_id = value.into();
+        self
+    }
+
+    /// Set `permission`.
+    #[inline]
+    pub fn permission(mut self, value: AppResourceGenieSpaceGenieSpacePermission) -> Self {
+        self.permission = value;
+        self
+    }
 }
 
 /// Wire type `AppResourceJob` of the `apps` API.
+///
+/// Required: `id`, `permission` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppResourceJob {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub permission: ::std::option::Option<AppResourceJobJobPermission>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `permission` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub permission: AppResourceJobJobPermission,
+}
+
+impl AppResourceJob {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>, permission: AppResourceJobJobPermission) -> Self {
+        AppResourceJob {
+            id: {
+                let value = id;
+                value.into()
+            },
+            permission: {
+                let value = permission;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = value.into();
+        self
+    }
+
+    /// Set `permission`.
+    #[inline]
+    pub fn permission(mut self, value: AppResourceJobJobPermission) -> Self {
+        self.permission = value;
+        self
+    }
 }
 
 /// Wire type `AppResourcePostgres` of the `apps` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppResourcePostgres {
+    /// Wire field `branch` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub branch: ::std::option::Option<::std::string::String>,
+    /// Wire field `database` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub database: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission: ::std::option::Option<AppResourcePostgresPostgresPermission>,
 }
 
+impl AppResourcePostgres {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AppResourcePostgres { ..::std::default::Default::default() }
+    }
+
+    /// Set `branch`.
+    #[inline]
+    pub fn branch(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.branch = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `database`.
+    #[inline]
+    pub fn database(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.database = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission`.
+    #[inline]
+    pub fn permission(mut self, value: AppResourcePostgresPostgresPermission) -> Self {
+        self.permission = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `AppResourceSecret` of the `apps` API.
+///
+/// Required: `scope`, `key`, `permission` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppResourceSecret {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub scope: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub key: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub permission: ::std::option::Option<AppResourceSecretSecretPermission>,
+    /// Wire field `scope` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub scope: ::std::string::String,
+    /// Wire field `key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub key: ::std::string::String,
+    /// Wire field `permission` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub permission: AppResourceSecretSecretPermission,
+}
+
+impl AppResourceSecret {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        scope: impl Into<::std::string::String>,
+        key: impl Into<::std::string::String>,
+        permission: AppResourceSecretSecretPermission,
+    ) -> Self {
+        AppResourceSecret {
+            scope: {
+                let value = scope;
+                value.into()
+            },
+            key: {
+                let value = key;
+                value.into()
+            },
+            permission: {
+                let value = permission;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `scope`.
+    #[inline]
+    pub fn scope(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.scope = value.into();
+        self
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key = value.into();
+        self
+    }
+
+    /// Set `permission`.
+    #[inline]
+    pub fn permission(mut self, value: AppResourceSecretSecretPermission) -> Self {
+        self.permission = value;
+        self
+    }
 }
 
 /// Wire type `AppResourceServingEndpoint` of the `apps` API.
+///
+/// Required: `name`, `permission` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppResourceServingEndpoint {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub permission: ::std::option::Option<AppResourceServingEndpointServingEndpointPermission>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `permission` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub permission: AppResourceServingEndpointServingEndpointPermission,
+}
+
+impl AppResourceServingEndpoint {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        permission: AppResourceServingEndpointServingEndpointPermission,
+    ) -> Self {
+        AppResourceServingEndpoint {
+            name: {
+                let value = name;
+                value.into()
+            },
+            permission: {
+                let value = permission;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `permission`.
+    #[inline]
+    pub fn permission(mut self, value: AppResourceServingEndpointServingEndpointPermission) -> Self {
+        self.permission = value;
+        self
+    }
 }
 
 /// Wire type `AppResourceSqlWarehouse` of the `apps` API.
+///
+/// Required: `id`, `permission` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppResourceSqlWarehouse {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub permission: ::std::option::Option<AppResourceSqlWarehouseSqlWarehousePermission>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `permission` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub permission: AppResourceSqlWarehouseSqlWarehousePermission,
+}
+
+impl AppResourceSqlWarehouse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        id: impl Into<::std::string::String>,
+        permission: AppResourceSqlWarehouseSqlWarehousePermission,
+    ) -> Self {
+        AppResourceSqlWarehouse {
+            id: {
+                let value = id;
+                value.into()
+            },
+            permission: {
+                let value = permission;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = value.into();
+        self
+    }
+
+    /// Set `permission`.
+    #[inline]
+    pub fn permission(mut self, value: AppResourceSqlWarehouseSqlWarehousePermission) -> Self {
+        self.permission = value;
+        self
+    }
 }
 
 /// Wire type `AppResourceUcSecurable` of the `apps` API.
+///
+/// Required: `securable_full_name`, `securable_type`, `permission` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppResourceUcSecurable {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub securable_full_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub securable_type: ::std::option::Option<AppResourceUcSecurableUcSecurableType>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub permission: ::std::option::Option<AppResourceUcSecurableUcSecurablePermission>,
+    /// Wire field `securable_full_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub securable_full_name: ::std::string::String,
+    /// Wire field `securable_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub securable_type: AppResourceUcSecurableUcSecurableType,
+    /// Wire field `permission` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub permission: AppResourceUcSecurableUcSecurablePermission,
+    /// Wire field `securable_kind` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub securable_kind: ::std::option::Option<::std::string::String>,
+}
+
+impl AppResourceUcSecurable {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        securable_full_name: impl Into<::std::string::String>,
+        securable_type: AppResourceUcSecurableUcSecurableType,
+        permission: AppResourceUcSecurableUcSecurablePermission,
+    ) -> Self {
+        AppResourceUcSecurable {
+            securable_full_name: {
+                let value = securable_full_name;
+                value.into()
+            },
+            securable_type: {
+                let value = securable_type;
+                value
+            },
+            permission: {
+                let value = permission;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `securable_full_name`.
+    #[inline]
+    pub fn securable_full_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.securable_full_name = value.into();
+        self
+    }
+
+    /// Set `securable_type`.
+    #[inline]
+    pub fn securable_type(mut self, value: AppResourceUcSecurableUcSecurableType) -> Self {
+        self.securable_type = value;
+        self
+    }
+
+    /// Set `permission`.
+    #[inline]
+    pub fn permission(mut self, value: AppResourceUcSecurableUcSecurablePermission) -> Self {
+        self.permission = value;
+        self
+    }
+
+    /// Set `securable_kind`.
+    #[inline]
+    pub fn securable_kind(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.securable_kind = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `AppThumbnail` of the `apps` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppThumbnail {
+    /// Wire field `thumbnail` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub thumbnail: ::std::option::Option<::std::string::String>,
+}
+
+impl AppThumbnail {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AppThumbnail { ..::std::default::Default::default() }
+    }
+
+    /// Set `thumbnail`.
+    #[inline]
+    pub fn thumbnail(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.thumbnail = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `AppUpdate` of the `apps` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppUpdate {
+    /// Wire field `budget_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub budget_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `compute_max_instances` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub compute_max_instances: ::std::option::Option<i64>,
+    /// Wire field `compute_min_instances` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub compute_min_instances: ::std::option::Option<i64>,
+    /// Wire field `compute_size` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub compute_size: ::std::option::Option<ComputeSize>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `forward_user_access_token` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub forward_user_access_token: ::std::option::Option<bool>,
+    /// Wire field `git_repository` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub git_repository: ::std::option::Option<GitRepository>,
+    /// Wire field `resources` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub resources: ::std::vec::Vec<AppResource>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<AppUpdateUpdateStatus>,
+    /// Wire field `telemetry_export_destinations` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub telemetry_export_destinations: ::std::vec::Vec<TelemetryExportDestination>,
+    /// Wire field `usage_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub usage_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_api_scopes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub user_api_scopes: ::std::vec::Vec<::std::string::String>,
+}
+
+impl AppUpdate {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AppUpdate { ..::std::default::Default::default() }
+    }
+
+    /// Set `budget_policy_id`.
+    #[inline]
+    pub fn budget_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.budget_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `compute_max_instances`.
+    #[inline]
+    pub fn compute_max_instances(mut self, value: i64) -> Self {
+        self.compute_max_instances = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `compute_min_instances`.
+    #[inline]
+    pub fn compute_min_instances(mut self, value: i64) -> Self {
+        self.compute_min_instances = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `compute_size`.
+    #[inline]
+    pub fn compute_size(mut self, value: ComputeSize) -> Self {
+        self.compute_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `forward_user_access_token`.
+    #[inline]
+    pub fn forward_user_access_token(mut self, value: bool) -> Self {
+        self.forward_user_access_token = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `git_repository`.
+    #[inline]
+    pub fn git_repository(mut self, value: GitRepository) -> Self {
+        self.git_repository = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `resources`.
+    #[inline]
+    pub fn resources(mut self, value: ::std::vec::Vec<AppResource>) -> Self {
+        self.resources = value;
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: AppUpdateUpdateStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `telemetry_export_destinations`.
+    #[inline]
+    pub fn telemetry_export_destinations(mut self, value: ::std::vec::Vec<TelemetryExportDestination>) -> Self {
+        self.telemetry_export_destinations = value;
+        self
+    }
+
+    /// Set `usage_policy_id`.
+    #[inline]
+    pub fn usage_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.usage_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_api_scopes`.
+    #[inline]
+    pub fn user_api_scopes(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.user_api_scopes = value;
+        self
+    }
 }
 
 /// Wire type `AppUpdateUpdateStatus` of the `apps` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppUpdateUpdateStatus {
+    /// Wire field `message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<AppUpdateUpdateStatusUpdateState>,
+}
+
+impl AppUpdateUpdateStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AppUpdateUpdateStatus { ..::std::default::Default::default() }
+    }
+
+    /// Set `message`.
+    #[inline]
+    pub fn message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: AppUpdateUpdateStatusUpdateState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ApplicationStatus` of the `apps` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ApplicationStatus {
+    /// Wire field `message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
+    /// Wire field `running_instances` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub running_instances: ::std::option::Option<i64>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<ApplicationState>,
+}
+
+impl ApplicationStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ApplicationStatus { ..::std::default::Default::default() }
+    }
+
+    /// Set `message`.
+    #[inline]
+    pub fn message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `running_instances`.
+    #[inline]
+    pub fn running_instances(mut self, value: i64) -> Self {
+        self.running_instances = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: ApplicationState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ComputeStatus` of the `apps` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ComputeStatus {
+    /// Wire field `active_instances` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub active_instances: ::std::option::Option<i64>,
+    /// Wire field `message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<ComputeState>,
 }
 
+impl ComputeStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ComputeStatus { ..::std::default::Default::default() }
+    }
+
+    /// Set `active_instances`.
+    #[inline]
+    pub fn active_instances(mut self, value: i64) -> Self {
+        self.active_instances = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `message`.
+    #[inline]
+    pub fn message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: ComputeState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `CustomTemplate` of the `apps` API.
+///
+/// Required: `name`, `git_repo`, `path`, `manifest`, `git_provider` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomTemplate {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub git_repo: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub path: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub manifest: ::std::option::Option<AppManifest>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub git_provider: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `git_repo` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub git_repo: ::std::string::String,
+    /// Wire field `path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub path: ::std::string::String,
+    /// Wire field `manifest` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub manifest: AppManifest,
+    /// Wire field `git_provider` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub git_provider: ::std::string::String,
+    /// Wire field `creator` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creator: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+}
+
+impl CustomTemplate {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        git_repo: impl Into<::std::string::String>,
+        path: impl Into<::std::string::String>,
+        manifest: AppManifest,
+        git_provider: impl Into<::std::string::String>,
+    ) -> Self {
+        CustomTemplate {
+            name: {
+                let value = name;
+                value.into()
+            },
+            git_repo: {
+                let value = git_repo;
+                value.into()
+            },
+            path: {
+                let value = path;
+                value.into()
+            },
+            manifest: {
+                let value = manifest;
+                value
+            },
+            git_provider: {
+                let value = git_provider;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `git_repo`.
+    #[inline]
+    pub fn git_repo(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.git_repo = value.into();
+        self
+    }
+
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.path = value.into();
+        self
+    }
+
+    /// Set `manifest`.
+    #[inline]
+    pub fn manifest(mut self, value: AppManifest) -> Self {
+        self.manifest = value;
+        self
+    }
+
+    /// Set `git_provider`.
+    #[inline]
+    pub fn git_provider(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.git_provider = value.into();
+        self
+    }
+
+    /// Set `creator`.
+    #[inline]
+    pub fn creator(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creator = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DatabricksServiceExceptionWithDetailsProto` of the `apps` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabricksServiceExceptionWithDetailsProto {
+    /// Wire field `details` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub details: ::std::vec::Vec<::serde_json::Value>,
+    /// Wire field `error_code` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error_code: ::std::option::Option<ErrorCode>,
+    /// Wire field `message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
+    /// Wire field `stack_trace` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub stack_trace: ::std::option::Option<::std::string::String>,
+}
+
+impl DatabricksServiceExceptionWithDetailsProto {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DatabricksServiceExceptionWithDetailsProto { ..::std::default::Default::default() }
+    }
+
+    /// Set `details`.
+    #[inline]
+    pub fn details(mut self, value: ::std::vec::Vec<::serde_json::Value>) -> Self {
+        self.details = value;
+        self
+    }
+
+    /// Set `error_code`.
+    #[inline]
+    pub fn error_code(mut self, value: ErrorCode) -> Self {
+        self.error_code = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `message`.
+    #[inline]
+    pub fn message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `stack_trace`.
+    #[inline]
+    pub fn stack_trace(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.stack_trace = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `EnvVar` of the `apps` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EnvVar {
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<::std::string::String>,
+    /// Wire field `value_from` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value_from: ::std::option::Option<::std::string::String>,
+}
+
+impl EnvVar {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EnvVar { ..::std::default::Default::default() }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `value_from`.
+    #[inline]
+    pub fn value_from(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value_from = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GetAppPermissionLevelsResponse` of the `apps` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetAppPermissionLevelsResponse {
+    /// Wire field `permission_levels` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub permission_levels: ::std::vec::Vec<AppPermissionsDescription>,
 }
 
+impl GetAppPermissionLevelsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetAppPermissionLevelsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `permission_levels`.
+    #[inline]
+    pub fn permission_levels(mut self, value: ::std::vec::Vec<AppPermissionsDescription>) -> Self {
+        self.permission_levels = value;
+        self
+    }
+}
+
 /// Wire type `GitRepository` of the `apps` API.
+///
+/// Required: `url`, `provider` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GitRepository {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub url: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub provider: ::std::option::Option<::std::string::String>,
+    /// Wire field `url` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub url: ::std::string::String,
+    /// Wire field `provider` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub provider: ::std::string::String,
+    /// Wire field `auto_deploy` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub auto_deploy: ::std::option::Option<bool>,
+    /// Wire field `caller_credential_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -948,413 +2868,1430 @@ pub struct GitRepository {
     pub caller_credential_id: ::std::option::Option<i64>,
 }
 
+impl GitRepository {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(url: impl Into<::std::string::String>, provider: impl Into<::std::string::String>) -> Self {
+        GitRepository {
+            url: {
+                let value = url;
+                value.into()
+            },
+            provider: {
+                let value = provider;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `url`.
+    #[inline]
+    pub fn url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.url = value.into();
+        self
+    }
+
+    /// Set `provider`.
+    #[inline]
+    pub fn provider(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.provider = value.into();
+        self
+    }
+
+    /// Set `auto_deploy`.
+    #[inline]
+    pub fn auto_deploy(mut self, value: bool) -> Self {
+        self.auto_deploy = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `caller_credential_id`.
+    #[inline]
+    pub fn caller_credential_id(mut self, value: i64) -> Self {
+        self.caller_credential_id = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `GitSource` of the `apps` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GitSource {
+    /// Wire field `branch` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub branch: ::std::option::Option<::std::string::String>,
+    /// Wire field `commit` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub commit: ::std::option::Option<::std::string::String>,
+    /// Wire field `git_repository` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub git_repository: ::std::option::Option<GitRepository>,
+    /// Wire field `resolved_commit` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub resolved_commit: ::std::option::Option<::std::string::String>,
+    /// Wire field `source_code_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source_code_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `tag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub tag: ::std::option::Option<::std::string::String>,
+}
+
+impl GitSource {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GitSource { ..::std::default::Default::default() }
+    }
+
+    /// Set `branch`.
+    #[inline]
+    pub fn branch(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.branch = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `commit`.
+    #[inline]
+    pub fn commit(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.commit = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `git_repository`.
+    #[inline]
+    pub fn git_repository(mut self, value: GitRepository) -> Self {
+        self.git_repository = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `resolved_commit`.
+    #[inline]
+    pub fn resolved_commit(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.resolved_commit = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `source_code_path`.
+    #[inline]
+    pub fn source_code_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source_code_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tag`.
+    #[inline]
+    pub fn tag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.tag = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListAppDeploymentsResponse` of the `apps` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListAppDeploymentsResponse {
+    /// Wire field `app_deployments` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub app_deployments: ::std::vec::Vec<AppDeployment>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListAppDeploymentsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListAppDeploymentsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `app_deployments`.
+    #[inline]
+    pub fn app_deployments(mut self, value: ::std::vec::Vec<AppDeployment>) -> Self {
+        self.app_deployments = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListAppsResponse` of the `apps` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListAppsResponse {
+    /// Wire field `apps` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub apps: ::std::vec::Vec<App>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListAppsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListAppsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `apps`.
+    #[inline]
+    pub fn apps(mut self, value: ::std::vec::Vec<App>) -> Self {
+        self.apps = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListCustomTemplatesResponse` of the `apps` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListCustomTemplatesResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `templates` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub templates: ::std::vec::Vec<CustomTemplate>,
+}
+
+impl ListCustomTemplatesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListCustomTemplatesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `templates`.
+    #[inline]
+    pub fn templates(mut self, value: ::std::vec::Vec<CustomTemplate>) -> Self {
+        self.templates = value;
+        self
+    }
 }
 
 /// Wire type `ListSpacesResponse` of the `apps` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListSpacesResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `spaces` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub spaces: ::std::vec::Vec<Space>,
+}
+
+impl ListSpacesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListSpacesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `spaces`.
+    #[inline]
+    pub fn spaces(mut self, value: ::std::vec::Vec<Space>) -> Self {
+        self.spaces = value;
+        self
+    }
 }
 
 /// Wire type `Operation` of the `apps` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Operation {
+    /// Wire field `done` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub done: ::std::option::Option<bool>,
+    /// Wire field `error` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<DatabricksServiceExceptionWithDetailsProto>,
+    /// Wire field `metadata` (optional, any).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub metadata: ::std::option::Option<::serde_json::Value>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `response` (optional, any).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub response: ::std::option::Option<::serde_json::Value>,
 }
 
+impl Operation {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Operation { ..::std::default::Default::default() }
+    }
+
+    /// Set `done`.
+    #[inline]
+    pub fn done(mut self, value: bool) -> Self {
+        self.done = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `error`.
+    #[inline]
+    pub fn error(mut self, value: DatabricksServiceExceptionWithDetailsProto) -> Self {
+        self.error = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `metadata`.
+    #[inline]
+    pub fn metadata(mut self, value: ::serde_json::Value) -> Self {
+        self.metadata = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `response`.
+    #[inline]
+    pub fn response(mut self, value: ::serde_json::Value) -> Self {
+        self.response = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `Space` of the `apps` API.
+///
+/// Required: `name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Space {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `assume_group_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub assume_group_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `creator` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creator: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_usage_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_usage_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_user_api_scopes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub effective_user_api_scopes: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `resources` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub resources: ::std::vec::Vec<AppResource>,
+    /// Wire field `service_principal_client_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_client_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_principal_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub service_principal_id: ::std::option::Option<i64>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<SpaceStatus>,
+    /// Wire field `update_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `updater` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub updater: ::std::option::Option<::std::string::String>,
+    /// Wire field `usage_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub usage_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_api_scopes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub user_api_scopes: ::std::vec::Vec<::std::string::String>,
+}
+
+impl Space {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        Space {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `assume_group_id`.
+    #[inline]
+    pub fn assume_group_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.assume_group_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `creator`.
+    #[inline]
+    pub fn creator(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creator = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_usage_policy_id`.
+    #[inline]
+    pub fn effective_usage_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_usage_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_user_api_scopes`.
+    #[inline]
+    pub fn effective_user_api_scopes(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.effective_user_api_scopes = value;
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `resources`.
+    #[inline]
+    pub fn resources(mut self, value: ::std::vec::Vec<AppResource>) -> Self {
+        self.resources = value;
+        self
+    }
+
+    /// Set `service_principal_client_id`.
+    #[inline]
+    pub fn service_principal_client_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_client_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `service_principal_id`.
+    #[inline]
+    pub fn service_principal_id(mut self, value: i64) -> Self {
+        self.service_principal_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: SpaceStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `updater`.
+    #[inline]
+    pub fn updater(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.updater = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `usage_policy_id`.
+    #[inline]
+    pub fn usage_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.usage_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_api_scopes`.
+    #[inline]
+    pub fn user_api_scopes(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.user_api_scopes = value;
+        self
+    }
 }
 
 /// Wire type `SpaceStatus` of the `apps` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SpaceStatus {
+    /// Wire field `message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<SpaceStatusSpaceState>,
+}
+
+impl SpaceStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SpaceStatus { ..::std::default::Default::default() }
+    }
+
+    /// Set `message`.
+    #[inline]
+    pub fn message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: SpaceStatusSpaceState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `SpaceUpdate` of the `apps` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SpaceUpdate {
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `resources` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub resources: ::std::vec::Vec<AppResource>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<SpaceUpdateStatus>,
+    /// Wire field `usage_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub usage_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_api_scopes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub user_api_scopes: ::std::vec::Vec<::std::string::String>,
+}
+
+impl SpaceUpdate {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SpaceUpdate { ..::std::default::Default::default() }
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `resources`.
+    #[inline]
+    pub fn resources(mut self, value: ::std::vec::Vec<AppResource>) -> Self {
+        self.resources = value;
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: SpaceUpdateStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `usage_policy_id`.
+    #[inline]
+    pub fn usage_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.usage_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_api_scopes`.
+    #[inline]
+    pub fn user_api_scopes(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.user_api_scopes = value;
+        self
+    }
 }
 
 /// Wire type `SpaceUpdateStatus` of the `apps` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SpaceUpdateStatus {
+    /// Wire field `message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<SpaceUpdateState>,
+}
+
+impl SpaceUpdateStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SpaceUpdateStatus { ..::std::default::Default::default() }
+    }
+
+    /// Set `message`.
+    #[inline]
+    pub fn message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: SpaceUpdateState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `TelemetryExportDestination` of the `apps` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TelemetryExportDestination {
+    /// Wire field `unity_catalog` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub unity_catalog: ::std::option::Option<UnityCatalog>,
 }
 
+impl TelemetryExportDestination {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TelemetryExportDestination { ..::std::default::Default::default() }
+    }
+
+    /// Set `unity_catalog`.
+    #[inline]
+    pub fn unity_catalog(mut self, value: UnityCatalog) -> Self {
+        self.unity_catalog = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `UnityCatalog` of the `apps` API.
+///
+/// Required: `logs_table`, `metrics_table`, `traces_table` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UnityCatalog {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub logs_table: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub metrics_table: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub traces_table: ::std::option::Option<::std::string::String>,
+    /// Wire field `logs_table` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub logs_table: ::std::string::String,
+    /// Wire field `metrics_table` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub metrics_table: ::std::string::String,
+    /// Wire field `traces_table` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub traces_table: ::std::string::String,
+}
+
+impl UnityCatalog {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        logs_table: impl Into<::std::string::String>,
+        metrics_table: impl Into<::std::string::String>,
+        traces_table: impl Into<::std::string::String>,
+    ) -> Self {
+        UnityCatalog {
+            logs_table: {
+                let value = logs_table;
+                value.into()
+            },
+            metrics_table: {
+                let value = metrics_table;
+                value.into()
+            },
+            traces_table: {
+                let value = traces_table;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `logs_table`.
+    #[inline]
+    pub fn logs_table(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.logs_table = value.into();
+        self
+    }
+
+    /// Set `metrics_table`.
+    #[inline]
+    pub fn metrics_table(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.metrics_table = value.into();
+        self
+    }
+
+    /// Set `traces_table`.
+    #[inline]
+    pub fn traces_table(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.traces_table = value.into();
+        self
+    }
 }
 
 /// Parameters of [`AppsApi::create`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppsCreateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub app: ::std::option::Option<App>,
+    /// Wire field `app` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub app: App,
+    /// Wire field `no_compute` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub no_compute: ::std::option::Option<bool>,
 }
+
+impl AppsCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(app: App) -> Self {
+        AppsCreateRequest {
+            app: {
+                let value = app;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AppsCreateRequest {}
 
 /// Parameters of [`AppsApi::create_space`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppsCreateSpaceRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub space: ::std::option::Option<Space>,
+    /// Wire field `space` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub space: Space,
 }
+
+impl AppsCreateSpaceRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(space: Space) -> Self {
+        AppsCreateSpaceRequest {
+            space: {
+                let value = space;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AppsCreateSpaceRequest {}
 
 /// Parameters of [`AppsApi::create_update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppsCreateUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub app_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `app_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub app_name: ::std::string::String,
+    /// Wire field `update_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
+    /// Wire field `app` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app: ::std::option::Option<App>,
 }
+
+impl AppsCreateUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(app_name: impl Into<::std::string::String>, update_mask: impl Into<::std::string::String>) -> Self {
+        AppsCreateUpdateRequest {
+            app_name: {
+                let value = app_name;
+                value.into()
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AppsCreateUpdateRequest {}
 
 /// Parameters of [`AppsApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppsDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AppsDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AppsDeleteRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AppsDeleteRequest {}
 
 /// Parameters of [`AppsApi::delete_app_thumbnail`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppsDeleteAppThumbnailRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AppsDeleteAppThumbnailRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AppsDeleteAppThumbnailRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AppsDeleteAppThumbnailRequest {}
 
 /// Parameters of [`AppsApi::delete_space`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppsDeleteSpaceRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AppsDeleteSpaceRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AppsDeleteSpaceRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AppsDeleteSpaceRequest {}
 
 /// Parameters of [`AppsApi::deploy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppsDeployRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub app_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub app_deployment: ::std::option::Option<AppDeployment>,
+    /// Wire field `app_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub app_name: ::std::string::String,
+    /// Wire field `app_deployment` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub app_deployment: AppDeployment,
 }
+
+impl AppsDeployRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(app_name: impl Into<::std::string::String>, app_deployment: AppDeployment) -> Self {
+        AppsDeployRequest {
+            app_name: {
+                let value = app_name;
+                value.into()
+            },
+            app_deployment: {
+                let value = app_deployment;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AppsDeployRequest {}
 
 /// Parameters of [`AppsApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppsGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AppsGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AppsGetRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AppsGetRequest {}
 
 /// Parameters of [`AppsApi::get_deployment`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppsGetDeploymentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub app_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub deployment_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `app_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub app_name: ::std::string::String,
+    /// Wire field `deployment_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub deployment_id: ::std::string::String,
 }
+
+impl AppsGetDeploymentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(app_name: impl Into<::std::string::String>, deployment_id: impl Into<::std::string::String>) -> Self {
+        AppsGetDeploymentRequest {
+            app_name: {
+                let value = app_name;
+                value.into()
+            },
+            deployment_id: {
+                let value = deployment_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AppsGetDeploymentRequest {}
 
 /// Parameters of [`AppsApi::get_permission_levels`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppsGetPermissionLevelsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub app_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `app_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub app_name: ::std::string::String,
 }
+
+impl AppsGetPermissionLevelsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(app_name: impl Into<::std::string::String>) -> Self {
+        AppsGetPermissionLevelsRequest {
+            app_name: {
+                let value = app_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AppsGetPermissionLevelsRequest {}
 
 /// Parameters of [`AppsApi::get_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppsGetPermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub app_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `app_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub app_name: ::std::string::String,
 }
+
+impl AppsGetPermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(app_name: impl Into<::std::string::String>) -> Self {
+        AppsGetPermissionsRequest {
+            app_name: {
+                let value = app_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AppsGetPermissionsRequest {}
 
 /// Parameters of [`AppsApi::get_space`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppsGetSpaceRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AppsGetSpaceRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AppsGetSpaceRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AppsGetSpaceRequest {}
 
 /// Parameters of [`AppsApi::get_space_operation`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppsGetSpaceOperationRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AppsGetSpaceOperationRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AppsGetSpaceOperationRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AppsGetSpaceOperationRequest {}
 
 /// Parameters of [`AppsApi::get_update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppsGetUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub app_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `app_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub app_name: ::std::string::String,
 }
+
+impl AppsGetUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(app_name: impl Into<::std::string::String>) -> Self {
+        AppsGetUpdateRequest {
+            app_name: {
+                let value = app_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AppsGetUpdateRequest {}
 
 /// Parameters of [`AppsApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppsListRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `space` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub space: ::std::option::Option<::std::string::String>,
 }
+
+impl AppsListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AppsListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for AppsListRequest {}
 
 /// Parameters of [`AppsApi::list_deployments`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppsListDeploymentsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub app_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `app_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub app_name: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl AppsListDeploymentsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(app_name: impl Into<::std::string::String>) -> Self {
+        AppsListDeploymentsRequest {
+            app_name: {
+                let value = app_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AppsListDeploymentsRequest {}
 
 /// Parameters of [`AppsApi::list_spaces`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppsListSpacesRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl AppsListSpacesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AppsListSpacesRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for AppsListSpacesRequest {}
 
 /// Parameters of [`AppsApi::set_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppsSetPermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub app_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `app_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub app_name: ::std::string::String,
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<AppAccessControlRequest>,
 }
+
+impl AppsSetPermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(app_name: impl Into<::std::string::String>) -> Self {
+        AppsSetPermissionsRequest {
+            app_name: {
+                let value = app_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AppsSetPermissionsRequest {}
 
 /// Parameters of [`AppsApi::start`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppsStartRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AppsStartRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AppsStartRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AppsStartRequest {}
 
 /// Parameters of [`AppsApi::stop`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppsStopRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AppsStopRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AppsStopRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AppsStopRequest {}
 
 /// Parameters of [`AppsApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppsUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub app: ::std::option::Option<App>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `app` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub app: App,
 }
+
+impl AppsUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, app: App) -> Self {
+        AppsUpdateRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            app: {
+                let value = app;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AppsUpdateRequest {}
 
 /// Parameters of [`AppsApi::update_app_thumbnail`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppsUpdateAppThumbnailRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `app_thumbnail` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app_thumbnail: ::std::option::Option<AppThumbnail>,
 }
+
+impl AppsUpdateAppThumbnailRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AppsUpdateAppThumbnailRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AppsUpdateAppThumbnailRequest {}
 
 /// Parameters of [`AppsApi::update_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppsUpdatePermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub app_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `app_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub app_name: ::std::string::String,
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<AppAccessControlRequest>,
 }
+
+impl AppsUpdatePermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(app_name: impl Into<::std::string::String>) -> Self {
+        AppsUpdatePermissionsRequest {
+            app_name: {
+                let value = app_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AppsUpdatePermissionsRequest {}
 
 /// Parameters of [`AppsApi::update_space`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppsUpdateSpaceRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub space: ::std::option::Option<Space>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `space` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub space: Space,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
 
-/// The `apps` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/apps)).
+impl AppsUpdateSpaceRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        space: Space,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        AppsUpdateSpaceRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            space: {
+                let value = space;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AppsUpdateSpaceRequest {}
+
+/// The `apps` service (workspace level, 24 operations; [API reference](https://docs.databricks.com/api/workspace/apps)).
 #[derive(Debug, Clone)]
 pub struct AppsApi {
     client: crate::Client,
@@ -1371,447 +4308,1229 @@ impl AppsApi {
         &self.client
     }
 
-    /// `POST /api/2.0/apps` ([API reference](https://docs.databricks.com/api/workspace/apps/create)).
-    pub async fn create(&self, request: &AppsCreateRequest) -> crate::Result<App> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/apps",
-            path_params: &[],
-            query: &["no_compute"],
-            body: rt::BodyKind::Whole("app"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/apps`; required: `app`; waits for ACTIVE ([API reference](https://docs.databricks.com/api/workspace/apps/create)).
+    #[inline]
+    pub fn create(&self, app: App) -> rt::Call<AppsCreateRequest, rt::Wait<App, App>> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_APPS_CREATE,
+            AppsCreateRequest {
+                app: {
+                    let value = app;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            decode_apps_create,
+        )
     }
 
-    /// Poll `get` until the state is one of ["ACTIVE"] (fails on ["ERROR", "STOPPED"]).
-    pub async fn wait_get_app_active(
+    /// A handle that polls until the state is one of ["ACTIVE"]; `.wait()` runs it.
+    pub fn wait_get_app_active(&self, name: impl Into<::std::string::String>) -> rt::Wait<(), App> {
+        waiter_wait_get_app_active(self.client.clone(), (), name.into())
+    }
+
+    /// `POST /api/2.0/app-spaces`; required: `space` ([API reference](https://docs.databricks.com/api/workspace/apps/createspace)).
+    #[inline]
+    pub fn create_space(&self, space: Space) -> rt::Call<AppsCreateSpaceRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_APPS_CREATE_SPACE,
+            AppsCreateSpaceRequest {
+                space: {
+                    let value = space;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `POST /api/2.0/apps/{app_name}/update`; required: `app_name`, `update_mask`; waits for SUCCEEDED ([API reference](https://docs.databricks.com/api/workspace/apps/createupdate)).
+    #[inline]
+    pub fn create_update(
         &self,
-        name: ::std::string::String,
-        options: crate::service::WaitOptions<App>,
-    ) -> crate::Result<App> {
-        let request =
-            AppsGetRequest { name: ::std::option::Option::Some(name.clone()), ..::std::default::Default::default() };
-        static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-            what: "apps",
-            target: &["ACTIVE"],
-            failure: &["ERROR", "STOPPED"],
-            status_path: &["compute_status", "state"],
-            message_path: &["compute_status", "message"],
-        };
-        crate::service::waiter::wait(options, &SPEC, || self.get(&request)).await
+        app_name: impl Into<::std::string::String>,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<AppsCreateUpdateRequest, rt::Wait<AppUpdate, AppUpdate>> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_APPS_CREATE_UPDATE,
+            AppsCreateUpdateRequest {
+                app_name: {
+                    let value = app_name;
+                    value.into()
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            decode_apps_create_update,
+        )
     }
 
-    /// [`Self::create`], then [`Self::wait_get_app_active`].
-    pub async fn create_and_wait(
+    /// A handle that polls until the state is one of ["SUCCEEDED"]; `.wait()` runs it.
+    pub fn wait_get_update_app_succeeded(&self, app_name: impl Into<::std::string::String>) -> rt::Wait<(), AppUpdate> {
+        waiter_wait_get_update_app_succeeded(self.client.clone(), (), app_name.into())
+    }
+
+    /// `DELETE /api/2.0/apps/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/apps/delete)).
+    #[inline]
+    pub fn delete(&self, name: impl Into<::std::string::String>) -> rt::Call<AppsDeleteRequest, App> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_APPS_DELETE,
+            AppsDeleteRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `DELETE /api/2.0/apps/{name}/thumbnail`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/apps/deleteappthumbnail)).
+    #[inline]
+    pub fn delete_app_thumbnail(
         &self,
-        request: &AppsCreateRequest,
-        options: crate::service::WaitOptions<App>,
-    ) -> crate::Result<App> {
-        let response = self.create(request).await?;
-        let name = crate::service::runtime::bound(response.name.clone(), "name")?;
-        self.wait_get_app_active(name, options).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<AppsDeleteAppThumbnailRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_APPS_DELETE_APP_THUMBNAIL,
+            AppsDeleteAppThumbnailRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.0/app-spaces` ([API reference](https://docs.databricks.com/api/workspace/apps/createspace)).
-    pub async fn create_space(&self, request: &AppsCreateSpaceRequest) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/app-spaces",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Whole("space"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/apps/{app_name}/update` ([API reference](https://docs.databricks.com/api/workspace/apps/createupdate)).
-    pub async fn create_update(&self, request: &AppsCreateUpdateRequest) -> crate::Result<AppUpdate> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/apps/{app_name}/update",
-            path_params: &["app_name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["update_mask", "app"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// Poll `get_update` until the state is one of ["SUCCEEDED"] (fails on ["FAILED"]).
-    pub async fn wait_get_update_app_succeeded(
+    /// `DELETE /api/2.0/app-spaces/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/apps/deletespace)).
+    #[inline]
+    pub fn delete_space(
         &self,
-        app_name: ::std::string::String,
-        options: crate::service::WaitOptions<AppUpdate>,
-    ) -> crate::Result<AppUpdate> {
-        let request = AppsGetUpdateRequest {
-            app_name: ::std::option::Option::Some(app_name.clone()),
-            ..::std::default::Default::default()
-        };
-        static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-            what: "apps",
-            target: &["SUCCEEDED"],
-            failure: &["FAILED"],
-            status_path: &["status", "state"],
-            message_path: &["status", "message"],
-        };
-        crate::service::waiter::wait(options, &SPEC, || self.get_update(&request)).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<AppsDeleteSpaceRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_APPS_DELETE_SPACE,
+            AppsDeleteSpaceRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// [`Self::create_update`], then [`Self::wait_get_update_app_succeeded`].
-    pub async fn create_update_and_wait(
+    /// `POST /api/2.0/apps/{app_name}/deployments`; required: `app_name`, `app_deployment`; waits for SUCCEEDED ([API reference](https://docs.databricks.com/api/workspace/apps/deploy)).
+    #[inline]
+    pub fn deploy(
         &self,
-        request: &AppsCreateUpdateRequest,
-        options: crate::service::WaitOptions<AppUpdate>,
-    ) -> crate::Result<AppUpdate> {
-        let _response = self.create_update(request).await?;
-        let app_name = crate::service::runtime::bound(request.app_name.clone(), "app_name")?;
-        self.wait_get_update_app_succeeded(app_name, options).await
+        app_name: impl Into<::std::string::String>,
+        app_deployment: AppDeployment,
+    ) -> rt::Call<AppsDeployRequest, rt::Wait<AppDeployment, AppDeployment>> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_APPS_DEPLOY,
+            AppsDeployRequest {
+                app_name: {
+                    let value = app_name;
+                    value.into()
+                },
+                app_deployment: {
+                    let value = app_deployment;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            decode_apps_deploy,
+        )
     }
 
-    /// `DELETE /api/2.0/apps/{name}` ([API reference](https://docs.databricks.com/api/workspace/apps/delete)).
-    pub async fn delete(&self, request: &AppsDeleteRequest) -> crate::Result<App> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/apps/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/apps/{name}/thumbnail` ([API reference](https://docs.databricks.com/api/workspace/apps/deleteappthumbnail)).
-    pub async fn delete_app_thumbnail(&self, request: &AppsDeleteAppThumbnailRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/apps/{name}/thumbnail",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/app-spaces/{name}` ([API reference](https://docs.databricks.com/api/workspace/apps/deletespace)).
-    pub async fn delete_space(&self, request: &AppsDeleteSpaceRequest) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/app-spaces/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/apps/{app_name}/deployments` ([API reference](https://docs.databricks.com/api/workspace/apps/deploy)).
-    pub async fn deploy(&self, request: &AppsDeployRequest) -> crate::Result<AppDeployment> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/apps/{app_name}/deployments",
-            path_params: &["app_name"],
-            query: &[],
-            body: rt::BodyKind::Whole("app_deployment"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// Poll `get_deployment` until the state is one of ["SUCCEEDED"] (fails on ["FAILED"]).
-    pub async fn wait_get_deployment_app_succeeded(
+    /// A handle that polls until the state is one of ["SUCCEEDED"]; `.wait()` runs it.
+    pub fn wait_get_deployment_app_succeeded(
         &self,
-        app_name: ::std::string::String,
-        deployment_id: ::std::string::String,
-        options: crate::service::WaitOptions<AppDeployment>,
-    ) -> crate::Result<AppDeployment> {
+        app_name: impl Into<::std::string::String>,
+        deployment_id: impl Into<::std::string::String>,
+    ) -> rt::Wait<(), AppDeployment> {
+        waiter_wait_get_deployment_app_succeeded(self.client.clone(), (), app_name.into(), deployment_id.into())
+    }
+
+    /// `GET /api/2.0/apps/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/apps/get)).
+    #[inline]
+    pub fn get(&self, name: impl Into<::std::string::String>) -> rt::Call<AppsGetRequest, App> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_APPS_GET,
+            AppsGetRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/apps/{app_name}/deployments/{deployment_id}`; required: `app_name`, `deployment_id` ([API reference](https://docs.databricks.com/api/workspace/apps/getdeployment)).
+    #[inline]
+    pub fn get_deployment(
+        &self,
+        app_name: impl Into<::std::string::String>,
+        deployment_id: impl Into<::std::string::String>,
+    ) -> rt::Call<AppsGetDeploymentRequest, AppDeployment> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_APPS_GET_DEPLOYMENT,
+            AppsGetDeploymentRequest {
+                app_name: {
+                    let value = app_name;
+                    value.into()
+                },
+                deployment_id: {
+                    let value = deployment_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/permissions/apps/{app_name}/permissionLevels`; required: `app_name` ([API reference](https://docs.databricks.com/api/workspace/apps/getpermissionlevels)).
+    #[inline]
+    pub fn get_permission_levels(
+        &self,
+        app_name: impl Into<::std::string::String>,
+    ) -> rt::Call<AppsGetPermissionLevelsRequest, GetAppPermissionLevelsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_APPS_GET_PERMISSION_LEVELS,
+            AppsGetPermissionLevelsRequest {
+                app_name: {
+                    let value = app_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/permissions/apps/{app_name}`; required: `app_name` ([API reference](https://docs.databricks.com/api/workspace/apps/getpermissions)).
+    #[inline]
+    pub fn get_permissions(
+        &self,
+        app_name: impl Into<::std::string::String>,
+    ) -> rt::Call<AppsGetPermissionsRequest, AppPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_APPS_GET_PERMISSIONS,
+            AppsGetPermissionsRequest {
+                app_name: {
+                    let value = app_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/app-spaces/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/apps/getspace)).
+    #[inline]
+    pub fn get_space(&self, name: impl Into<::std::string::String>) -> rt::Call<AppsGetSpaceRequest, Space> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_APPS_GET_SPACE,
+            AppsGetSpaceRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/app-spaces/{name}/operation`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/apps/getspaceoperation)).
+    #[inline]
+    pub fn get_space_operation(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<AppsGetSpaceOperationRequest, Operation> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_APPS_GET_SPACE_OPERATION,
+            AppsGetSpaceOperationRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/apps/{app_name}/update`; required: `app_name` ([API reference](https://docs.databricks.com/api/workspace/apps/getupdate)).
+    #[inline]
+    pub fn get_update(&self, app_name: impl Into<::std::string::String>) -> rt::Call<AppsGetUpdateRequest, AppUpdate> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_APPS_GET_UPDATE,
+            AppsGetUpdateRequest {
+                app_name: {
+                    let value = app_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/apps`; pages by token ([API reference](https://docs.databricks.com/api/workspace/apps/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<AppsListRequest, App> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_APPS_LIST,
+            &PAGES_APPS_LIST,
+            AppsListRequest { ..::std::default::Default::default() },
+        )
+    }
+
+    /// `GET /api/2.0/apps/{app_name}/deployments`; required: `app_name`; pages by token ([API reference](https://docs.databricks.com/api/workspace/apps/listdeployments)).
+    #[inline]
+    pub fn list_deployments(
+        &self,
+        app_name: impl Into<::std::string::String>,
+    ) -> rt::Paginator<AppsListDeploymentsRequest, AppDeployment> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_APPS_LIST_DEPLOYMENTS,
+            &PAGES_APPS_LIST_DEPLOYMENTS,
+            AppsListDeploymentsRequest {
+                app_name: {
+                    let value = app_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
+    }
+
+    /// `GET /api/2.0/app-spaces`; pages by token ([API reference](https://docs.databricks.com/api/workspace/apps/listspaces)).
+    #[inline]
+    pub fn list_spaces(&self) -> rt::Paginator<AppsListSpacesRequest, Space> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_APPS_LIST_SPACES,
+            &PAGES_APPS_LIST_SPACES,
+            AppsListSpacesRequest { ..::std::default::Default::default() },
+        )
+    }
+
+    /// `PUT /api/2.0/permissions/apps/{app_name}`; required: `app_name` ([API reference](https://docs.databricks.com/api/workspace/apps/setpermissions)).
+    #[inline]
+    pub fn set_permissions(
+        &self,
+        app_name: impl Into<::std::string::String>,
+    ) -> rt::Call<AppsSetPermissionsRequest, AppPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_APPS_SET_PERMISSIONS,
+            AppsSetPermissionsRequest {
+                app_name: {
+                    let value = app_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `POST /api/2.0/apps/{name}/start`; required: `name`; waits for ACTIVE ([API reference](https://docs.databricks.com/api/workspace/apps/start)).
+    #[inline]
+    pub fn start(&self, name: impl Into<::std::string::String>) -> rt::Call<AppsStartRequest, rt::Wait<App, App>> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_APPS_START,
+            AppsStartRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            decode_apps_start,
+        )
+    }
+
+    /// `POST /api/2.0/apps/{name}/stop`; required: `name`; waits for STOPPED ([API reference](https://docs.databricks.com/api/workspace/apps/stop)).
+    #[inline]
+    pub fn stop(&self, name: impl Into<::std::string::String>) -> rt::Call<AppsStopRequest, rt::Wait<App, App>> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_APPS_STOP,
+            AppsStopRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            decode_apps_stop,
+        )
+    }
+
+    /// A handle that polls until the state is one of ["STOPPED"]; `.wait()` runs it.
+    pub fn wait_get_app_stopped(&self, name: impl Into<::std::string::String>) -> rt::Wait<(), App> {
+        waiter_wait_get_app_stopped(self.client.clone(), (), name.into())
+    }
+
+    /// `PATCH /api/2.0/apps/{name}`; required: `name`, `app` ([API reference](https://docs.databricks.com/api/workspace/apps/update)).
+    #[inline]
+    pub fn update(&self, name: impl Into<::std::string::String>, app: App) -> rt::Call<AppsUpdateRequest, App> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_APPS_UPDATE,
+            AppsUpdateRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                app: {
+                    let value = app;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/apps/{name}/thumbnail`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/apps/updateappthumbnail)).
+    #[inline]
+    pub fn update_app_thumbnail(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<AppsUpdateAppThumbnailRequest, AppThumbnail> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_APPS_UPDATE_APP_THUMBNAIL,
+            AppsUpdateAppThumbnailRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/permissions/apps/{app_name}`; required: `app_name` ([API reference](https://docs.databricks.com/api/workspace/apps/updatepermissions)).
+    #[inline]
+    pub fn update_permissions(
+        &self,
+        app_name: impl Into<::std::string::String>,
+    ) -> rt::Call<AppsUpdatePermissionsRequest, AppPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_APPS_UPDATE_PERMISSIONS,
+            AppsUpdatePermissionsRequest {
+                app_name: {
+                    let value = app_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/app-spaces/{name}`; required: `name`, `space`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/apps/updatespace)).
+    #[inline]
+    pub fn update_space(
+        &self,
+        name: impl Into<::std::string::String>,
+        space: Space,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<AppsUpdateSpaceRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_APPS_UPDATE_SPACE,
+            AppsUpdateSpaceRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                space: {
+                    let value = space;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_APPS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/apps",
+    path_params: &[],
+    query: &["no_compute"],
+    body: rt::BodyKind::Whole("app"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+fn decode_apps_create(
+    client: &crate::Client,
+    request: &AppsCreateRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::Wait<App, App>> {
+    let _ = request;
+    let response: App = response.json()?;
+    let name = response.name.clone();
+    ::std::result::Result::Ok(waiter_wait_get_app_active(client.clone(), response, name))
+}
+
+fn waiter_wait_get_app_active<R>(client: crate::Client, response: R, name: ::std::string::String) -> rt::Wait<R, App> {
+    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
+        what: "apps",
+        target: &["ACTIVE"],
+        failure: &["ERROR", "STOPPED"],
+        status_path: &["compute_status", "state"],
+        message_path: &["compute_status", "message"],
+        outcome: ::std::option::Option::None,
+    };
+    let wait_id = [name.to_string()].join("/");
+    rt::Wait::new(response, wait_id, &SPEC, move || {
+        let name = name.clone();
+        let request = AppsGetRequest { name: name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(client.clone(), &OP_APPS_GET, request, rt::json))
+    })
+}
+
+static OP_APPS_CREATE_SPACE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/app-spaces",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Whole("space"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_APPS_CREATE_UPDATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/apps/{app_name}/update",
+    path_params: &["app_name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["update_mask", "app"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+fn decode_apps_create_update(
+    client: &crate::Client,
+    request: &AppsCreateUpdateRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::Wait<AppUpdate, AppUpdate>> {
+    let _ = request;
+    let response: AppUpdate = response.json()?;
+    let app_name = request.app_name.clone();
+    ::std::result::Result::Ok(waiter_wait_get_update_app_succeeded(client.clone(), response, app_name))
+}
+
+fn waiter_wait_get_update_app_succeeded<R>(
+    client: crate::Client,
+    response: R,
+    app_name: ::std::string::String,
+) -> rt::Wait<R, AppUpdate> {
+    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
+        what: "apps",
+        target: &["SUCCEEDED"],
+        failure: &["FAILED"],
+        status_path: &["status", "state"],
+        message_path: &["status", "message"],
+        outcome: ::std::option::Option::None,
+    };
+    let wait_id = [app_name.to_string()].join("/");
+    rt::Wait::new(response, wait_id, &SPEC, move || {
+        let app_name = app_name.clone();
+        let request = AppsGetUpdateRequest { app_name: app_name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(client.clone(), &OP_APPS_GET_UPDATE, request, rt::json))
+    })
+}
+
+static OP_APPS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/apps/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_APPS_DELETE_APP_THUMBNAIL: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/apps/{name}/thumbnail",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_APPS_DELETE_SPACE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/app-spaces/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_APPS_DEPLOY: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/apps/{app_name}/deployments",
+    path_params: &["app_name"],
+    query: &[],
+    body: rt::BodyKind::Whole("app_deployment"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+fn decode_apps_deploy(
+    client: &crate::Client,
+    request: &AppsDeployRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::Wait<AppDeployment, AppDeployment>> {
+    let _ = request;
+    let response: AppDeployment = response.json()?;
+    let app_name = request.app_name.clone();
+    let deployment_id = rt::bound(response.deployment_id.clone(), "deployment_id")?;
+    ::std::result::Result::Ok(waiter_wait_get_deployment_app_succeeded(
+        client.clone(),
+        response,
+        app_name,
+        deployment_id,
+    ))
+}
+
+fn waiter_wait_get_deployment_app_succeeded<R>(
+    client: crate::Client,
+    response: R,
+    app_name: ::std::string::String,
+    deployment_id: ::std::string::String,
+) -> rt::Wait<R, AppDeployment> {
+    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
+        what: "apps",
+        target: &["SUCCEEDED"],
+        failure: &["FAILED"],
+        status_path: &["status", "state"],
+        message_path: &["status", "message"],
+        outcome: ::std::option::Option::None,
+    };
+    let wait_id = [app_name.to_string(), deployment_id.to_string()].join("/");
+    rt::Wait::new(response, wait_id, &SPEC, move || {
+        let app_name = app_name.clone();
+        let deployment_id = deployment_id.clone();
         let request = AppsGetDeploymentRequest {
-            app_name: ::std::option::Option::Some(app_name.clone()),
-            deployment_id: ::std::option::Option::Some(deployment_id.clone()),
+            app_name: app_name.clone(),
+            deployment_id: deployment_id.clone(),
             ..::std::default::Default::default()
         };
-        static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-            what: "apps",
-            target: &["SUCCEEDED"],
-            failure: &["FAILED"],
-            status_path: &["status", "state"],
-            message_path: &["status", "message"],
-        };
-        crate::service::waiter::wait(options, &SPEC, || self.get_deployment(&request)).await
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_APPS_GET_DEPLOYMENT,
+            request,
+            rt::json,
+        ))
+    })
+}
+
+static OP_APPS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/apps/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_APPS_GET_DEPLOYMENT: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/apps/{app_name}/deployments/{deployment_id}",
+    path_params: &["app_name", "deployment_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_APPS_GET_PERMISSION_LEVELS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/apps/{app_name}/permissionLevels",
+    path_params: &["app_name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_APPS_GET_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/apps/{app_name}",
+    path_params: &["app_name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_APPS_GET_SPACE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/app-spaces/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_APPS_GET_SPACE_OPERATION: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/app-spaces/{name}/operation",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_APPS_GET_UPDATE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/apps/{app_name}/update",
+    path_params: &["app_name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_APPS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/apps",
+    path_params: &[],
+    query: &["page_size", "page_token", "space"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_APPS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("apps"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_APPS_LIST_DEPLOYMENTS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/apps/{app_name}/deployments",
+    path_params: &["app_name"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_APPS_LIST_DEPLOYMENTS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("app_deployments"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_APPS_LIST_SPACES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/app-spaces",
+    path_params: &[],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_APPS_LIST_SPACES: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("spaces"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_APPS_SET_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/permissions/apps/{app_name}",
+    path_params: &["app_name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_APPS_START: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/apps/{name}/start",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+fn decode_apps_start(
+    client: &crate::Client,
+    request: &AppsStartRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::Wait<App, App>> {
+    let _ = request;
+    let response: App = response.json()?;
+    let name = response.name.clone();
+    ::std::result::Result::Ok(waiter_wait_get_app_active(client.clone(), response, name))
+}
+
+static OP_APPS_STOP: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/apps/{name}/stop",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+fn decode_apps_stop(
+    client: &crate::Client,
+    request: &AppsStopRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::Wait<App, App>> {
+    let _ = request;
+    let response: App = response.json()?;
+    let name = response.name.clone();
+    ::std::result::Result::Ok(waiter_wait_get_app_stopped(client.clone(), response, name))
+}
+
+fn waiter_wait_get_app_stopped<R>(client: crate::Client, response: R, name: ::std::string::String) -> rt::Wait<R, App> {
+    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
+        what: "apps",
+        target: &["STOPPED"],
+        failure: &["ERROR"],
+        status_path: &["compute_status", "state"],
+        message_path: &["compute_status", "message"],
+        outcome: ::std::option::Option::None,
+    };
+    let wait_id = [name.to_string()].join("/");
+    rt::Wait::new(response, wait_id, &SPEC, move || {
+        let name = name.clone();
+        let request = AppsGetRequest { name: name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(client.clone(), &OP_APPS_GET, request, rt::json))
+    })
+}
+
+static OP_APPS_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/apps/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Whole("app"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_APPS_UPDATE_APP_THUMBNAIL: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/apps/{name}/thumbnail",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["app_thumbnail"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_APPS_UPDATE_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/permissions/apps/{app_name}",
+    path_params: &["app_name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_APPS_UPDATE_SPACE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/app-spaces/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("space"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<AppsCreateRequest, O> {
+    /// Set `app`.
+    #[inline]
+    pub fn app(mut self, value: App) -> Self {
+        self.request.app = value;
+        self
     }
 
-    /// [`Self::deploy`], then [`Self::wait_get_deployment_app_succeeded`].
-    pub async fn deploy_and_wait(
-        &self,
-        request: &AppsDeployRequest,
-        options: crate::service::WaitOptions<AppDeployment>,
-    ) -> crate::Result<AppDeployment> {
-        let response = self.deploy(request).await?;
-        let app_name = crate::service::runtime::bound(request.app_name.clone(), "app_name")?;
-        let deployment_id = crate::service::runtime::bound(response.deployment_id.clone(), "deployment_id")?;
-        self.wait_get_deployment_app_succeeded(app_name, deployment_id, options).await
+    /// Set `no_compute`.
+    #[inline]
+    pub fn no_compute(mut self, value: bool) -> Self {
+        self.request.no_compute = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<AppsCreateSpaceRequest, O> {
+    /// Set `space`.
+    #[inline]
+    pub fn space(mut self, value: Space) -> Self {
+        self.request.space = value;
+        self
+    }
+}
+
+impl<O> rt::Call<AppsCreateUpdateRequest, O> {
+    /// Set `app_name`.
+    #[inline]
+    pub fn app_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.app_name = value.into();
+        self
     }
 
-    /// `GET /api/2.0/apps/{name}` ([API reference](https://docs.databricks.com/api/workspace/apps/get)).
-    pub async fn get(&self, request: &AppsGetRequest) -> crate::Result<App> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/apps/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
     }
 
-    /// `GET /api/2.0/apps/{app_name}/deployments/{deployment_id}` ([API reference](https://docs.databricks.com/api/workspace/apps/getdeployment)).
-    pub async fn get_deployment(&self, request: &AppsGetDeploymentRequest) -> crate::Result<AppDeployment> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/apps/{app_name}/deployments/{deployment_id}",
-            path_params: &["app_name", "deployment_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// Set `app`.
+    #[inline]
+    pub fn app(mut self, value: App) -> Self {
+        self.request.app = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<AppsDeleteRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AppsDeleteAppThumbnailRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AppsDeleteSpaceRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AppsDeployRequest, O> {
+    /// Set `app_name`.
+    #[inline]
+    pub fn app_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.app_name = value.into();
+        self
     }
 
-    /// `GET /api/2.0/permissions/apps/{app_name}/permissionLevels` ([API reference](https://docs.databricks.com/api/workspace/apps/getpermissionlevels)).
-    pub async fn get_permission_levels(
-        &self,
-        request: &AppsGetPermissionLevelsRequest,
-    ) -> crate::Result<GetAppPermissionLevelsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/apps/{app_name}/permissionLevels",
-            path_params: &["app_name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// Set `app_deployment`.
+    #[inline]
+    pub fn app_deployment(mut self, value: AppDeployment) -> Self {
+        self.request.app_deployment = value;
+        self
+    }
+}
+
+impl<O> rt::Call<AppsGetRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AppsGetDeploymentRequest, O> {
+    /// Set `app_name`.
+    #[inline]
+    pub fn app_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.app_name = value.into();
+        self
     }
 
-    /// `GET /api/2.0/permissions/apps/{app_name}` ([API reference](https://docs.databricks.com/api/workspace/apps/getpermissions)).
-    pub async fn get_permissions(&self, request: &AppsGetPermissionsRequest) -> crate::Result<AppPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/apps/{app_name}",
-            path_params: &["app_name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// Set `deployment_id`.
+    #[inline]
+    pub fn deployment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.deployment_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AppsGetPermissionLevelsRequest, O> {
+    /// Set `app_name`.
+    #[inline]
+    pub fn app_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.app_name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AppsGetPermissionsRequest, O> {
+    /// Set `app_name`.
+    #[inline]
+    pub fn app_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.app_name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AppsGetSpaceRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AppsGetSpaceOperationRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AppsGetUpdateRequest, O> {
+    /// Set `app_name`.
+    #[inline]
+    pub fn app_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.app_name = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<AppsListRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
     }
 
-    /// `GET /api/2.0/app-spaces/{name}` ([API reference](https://docs.databricks.com/api/workspace/apps/getspace)).
-    pub async fn get_space(&self, request: &AppsGetSpaceRequest) -> crate::Result<Space> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/app-spaces/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
     }
 
-    /// `GET /api/2.0/app-spaces/{name}/operation` ([API reference](https://docs.databricks.com/api/workspace/apps/getspaceoperation)).
-    pub async fn get_space_operation(&self, request: &AppsGetSpaceOperationRequest) -> crate::Result<Operation> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/app-spaces/{name}/operation",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// Set `space`.
+    #[inline]
+    pub fn space(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.space = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<AppsListDeploymentsRequest, T> {
+    /// Set `app_name`.
+    #[inline]
+    pub fn app_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.app_name = value.into();
+        self
     }
 
-    /// `GET /api/2.0/apps/{app_name}/update` ([API reference](https://docs.databricks.com/api/workspace/apps/getupdate)).
-    pub async fn get_update(&self, request: &AppsGetUpdateRequest) -> crate::Result<AppUpdate> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/apps/{app_name}/update",
-            path_params: &["app_name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
     }
 
-    /// `GET /api/2.0/apps` ([API reference](https://docs.databricks.com/api/workspace/apps/list)).
-    pub fn list(&self, request: AppsListRequest) -> crate::service::Paginator<App> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/apps",
-            path_params: &[],
-            query: &["page_size", "page_token", "space"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("apps"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<AppsListSpacesRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
     }
 
-    /// `GET /api/2.0/apps/{app_name}/deployments` ([API reference](https://docs.databricks.com/api/workspace/apps/listdeployments)).
-    pub fn list_deployments(&self, request: AppsListDeploymentsRequest) -> crate::service::Paginator<AppDeployment> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/apps/{app_name}/deployments",
-            path_params: &["app_name"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("app_deployments"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<AppsSetPermissionsRequest, O> {
+    /// Set `app_name`.
+    #[inline]
+    pub fn app_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.app_name = value.into();
+        self
     }
 
-    /// `GET /api/2.0/app-spaces` ([API reference](https://docs.databricks.com/api/workspace/apps/listspaces)).
-    pub fn list_spaces(&self, request: AppsListSpacesRequest) -> crate::service::Paginator<Space> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/app-spaces",
-            path_params: &[],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("spaces"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<AppAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
+    }
+}
+
+impl<O> rt::Call<AppsStartRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AppsStopRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AppsUpdateRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
     }
 
-    /// `PUT /api/2.0/permissions/apps/{app_name}` ([API reference](https://docs.databricks.com/api/workspace/apps/setpermissions)).
-    pub async fn set_permissions(&self, request: &AppsSetPermissionsRequest) -> crate::Result<AppPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/permissions/apps/{app_name}",
-            path_params: &["app_name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// Set `app`.
+    #[inline]
+    pub fn app(mut self, value: App) -> Self {
+        self.request.app = value;
+        self
+    }
+}
+
+impl<O> rt::Call<AppsUpdateAppThumbnailRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
     }
 
-    /// `POST /api/2.0/apps/{name}/start` ([API reference](https://docs.databricks.com/api/workspace/apps/start)).
-    pub async fn start(&self, request: &AppsStartRequest) -> crate::Result<App> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/apps/{name}/start",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// Set `app_thumbnail`.
+    #[inline]
+    pub fn app_thumbnail(mut self, value: AppThumbnail) -> Self {
+        self.request.app_thumbnail = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<AppsUpdatePermissionsRequest, O> {
+    /// Set `app_name`.
+    #[inline]
+    pub fn app_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.app_name = value.into();
+        self
     }
 
-    /// [`Self::start`], then [`Self::wait_get_app_active`].
-    pub async fn start_and_wait(
-        &self,
-        request: &AppsStartRequest,
-        options: crate::service::WaitOptions<App>,
-    ) -> crate::Result<App> {
-        let response = self.start(request).await?;
-        let name = crate::service::runtime::bound(response.name.clone(), "name")?;
-        self.wait_get_app_active(name, options).await
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<AppAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
+    }
+}
+
+impl<O> rt::Call<AppsUpdateSpaceRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
     }
 
-    /// `POST /api/2.0/apps/{name}/stop` ([API reference](https://docs.databricks.com/api/workspace/apps/stop)).
-    pub async fn stop(&self, request: &AppsStopRequest) -> crate::Result<App> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/apps/{name}/stop",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// Set `space`.
+    #[inline]
+    pub fn space(mut self, value: Space) -> Self {
+        self.request.space = value;
+        self
     }
 
-    /// Poll `get` until the state is one of ["STOPPED"] (fails on ["ERROR"]).
-    pub async fn wait_get_app_stopped(
-        &self,
-        name: ::std::string::String,
-        options: crate::service::WaitOptions<App>,
-    ) -> crate::Result<App> {
-        let request =
-            AppsGetRequest { name: ::std::option::Option::Some(name.clone()), ..::std::default::Default::default() };
-        static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-            what: "apps",
-            target: &["STOPPED"],
-            failure: &["ERROR"],
-            status_path: &["compute_status", "state"],
-            message_path: &["compute_status", "message"],
-        };
-        crate::service::waiter::wait(options, &SPEC, || self.get(&request)).await
-    }
-
-    /// [`Self::stop`], then [`Self::wait_get_app_stopped`].
-    pub async fn stop_and_wait(
-        &self,
-        request: &AppsStopRequest,
-        options: crate::service::WaitOptions<App>,
-    ) -> crate::Result<App> {
-        let response = self.stop(request).await?;
-        let name = crate::service::runtime::bound(response.name.clone(), "name")?;
-        self.wait_get_app_stopped(name, options).await
-    }
-
-    /// `PATCH /api/2.0/apps/{name}` ([API reference](https://docs.databricks.com/api/workspace/apps/update)).
-    pub async fn update(&self, request: &AppsUpdateRequest) -> crate::Result<App> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/apps/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Whole("app"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `PATCH /api/2.0/apps/{name}/thumbnail` ([API reference](https://docs.databricks.com/api/workspace/apps/updateappthumbnail)).
-    pub async fn update_app_thumbnail(&self, request: &AppsUpdateAppThumbnailRequest) -> crate::Result<AppThumbnail> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/apps/{name}/thumbnail",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["app_thumbnail"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `PATCH /api/2.0/permissions/apps/{app_name}` ([API reference](https://docs.databricks.com/api/workspace/apps/updatepermissions)).
-    pub async fn update_permissions(&self, request: &AppsUpdatePermissionsRequest) -> crate::Result<AppPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/permissions/apps/{app_name}",
-            path_params: &["app_name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `PATCH /api/2.0/app-spaces/{name}` ([API reference](https://docs.databricks.com/api/workspace/apps/updatespace)).
-    pub async fn update_space(&self, request: &AppsUpdateSpaceRequest) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/app-spaces/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("space"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
     }
 }
 
@@ -1819,50 +5538,141 @@ impl AppsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppsSettingsCreateCustomTemplateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub template: ::std::option::Option<CustomTemplate>,
+    /// Wire field `template` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub template: CustomTemplate,
 }
+
+impl AppsSettingsCreateCustomTemplateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(template: CustomTemplate) -> Self {
+        AppsSettingsCreateCustomTemplateRequest {
+            template: {
+                let value = template;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AppsSettingsCreateCustomTemplateRequest {}
 
 /// Parameters of [`AppsSettingsApi::delete_custom_template`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppsSettingsDeleteCustomTemplateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AppsSettingsDeleteCustomTemplateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AppsSettingsDeleteCustomTemplateRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AppsSettingsDeleteCustomTemplateRequest {}
 
 /// Parameters of [`AppsSettingsApi::get_custom_template`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppsSettingsGetCustomTemplateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AppsSettingsGetCustomTemplateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AppsSettingsGetCustomTemplateRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AppsSettingsGetCustomTemplateRequest {}
 
 /// Parameters of [`AppsSettingsApi::list_custom_templates`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppsSettingsListCustomTemplatesRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl AppsSettingsListCustomTemplatesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AppsSettingsListCustomTemplatesRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for AppsSettingsListCustomTemplatesRequest {}
 
 /// Parameters of [`AppsSettingsApi::update_custom_template`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AppsSettingsUpdateCustomTemplateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub template: ::std::option::Option<CustomTemplate>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `template` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub template: CustomTemplate,
 }
 
-/// The `apps_settings` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/appssettings)).
+impl AppsSettingsUpdateCustomTemplateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, template: CustomTemplate) -> Self {
+        AppsSettingsUpdateCustomTemplateRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            template: {
+                let value = template;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AppsSettingsUpdateCustomTemplateRequest {}
+
+/// The `apps_settings` service (workspace level, 5 operations; [API reference](https://docs.databricks.com/api/workspace/appssettings)).
 #[derive(Debug, Clone)]
 pub struct AppsSettingsApi {
     client: crate::Client,
@@ -1879,84 +5689,215 @@ impl AppsSettingsApi {
         &self.client
     }
 
-    /// `POST /api/2.0/apps-settings/templates` ([API reference](https://docs.databricks.com/api/workspace/appssettings/createcustomtemplate)).
-    pub async fn create_custom_template(
+    /// `POST /api/2.0/apps-settings/templates`; required: `template` ([API reference](https://docs.databricks.com/api/workspace/appssettings/createcustomtemplate)).
+    #[inline]
+    pub fn create_custom_template(
         &self,
-        request: &AppsSettingsCreateCustomTemplateRequest,
-    ) -> crate::Result<CustomTemplate> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/apps-settings/templates",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Whole("template"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        template: CustomTemplate,
+    ) -> rt::Call<AppsSettingsCreateCustomTemplateRequest, CustomTemplate> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_APPS_SETTINGS_CREATE_CUSTOM_TEMPLATE,
+            AppsSettingsCreateCustomTemplateRequest {
+                template: {
+                    let value = template;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/apps-settings/templates/{name}` ([API reference](https://docs.databricks.com/api/workspace/appssettings/deletecustomtemplate)).
-    pub async fn delete_custom_template(
+    /// `DELETE /api/2.0/apps-settings/templates/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/appssettings/deletecustomtemplate)).
+    #[inline]
+    pub fn delete_custom_template(
         &self,
-        request: &AppsSettingsDeleteCustomTemplateRequest,
-    ) -> crate::Result<CustomTemplate> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/apps-settings/templates/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<AppsSettingsDeleteCustomTemplateRequest, CustomTemplate> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_APPS_SETTINGS_DELETE_CUSTOM_TEMPLATE,
+            AppsSettingsDeleteCustomTemplateRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/apps-settings/templates/{name}` ([API reference](https://docs.databricks.com/api/workspace/appssettings/getcustomtemplate)).
-    pub async fn get_custom_template(
+    /// `GET /api/2.0/apps-settings/templates/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/appssettings/getcustomtemplate)).
+    #[inline]
+    pub fn get_custom_template(
         &self,
-        request: &AppsSettingsGetCustomTemplateRequest,
-    ) -> crate::Result<CustomTemplate> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/apps-settings/templates/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<AppsSettingsGetCustomTemplateRequest, CustomTemplate> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_APPS_SETTINGS_GET_CUSTOM_TEMPLATE,
+            AppsSettingsGetCustomTemplateRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/apps-settings/templates` ([API reference](https://docs.databricks.com/api/workspace/appssettings/listcustomtemplates)).
-    pub fn list_custom_templates(
-        &self,
-        request: AppsSettingsListCustomTemplatesRequest,
-    ) -> crate::service::Paginator<CustomTemplate> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/apps-settings/templates",
-            path_params: &[],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("templates"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/apps-settings/templates`; pages by token ([API reference](https://docs.databricks.com/api/workspace/appssettings/listcustomtemplates)).
+    #[inline]
+    pub fn list_custom_templates(&self) -> rt::Paginator<AppsSettingsListCustomTemplatesRequest, CustomTemplate> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_APPS_SETTINGS_LIST_CUSTOM_TEMPLATES,
+            &PAGES_APPS_SETTINGS_LIST_CUSTOM_TEMPLATES,
+            AppsSettingsListCustomTemplatesRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `PUT /api/2.0/apps-settings/templates/{name}` ([API reference](https://docs.databricks.com/api/workspace/appssettings/updatecustomtemplate)).
-    pub async fn update_custom_template(
+    /// `PUT /api/2.0/apps-settings/templates/{name}`; required: `name`, `template` ([API reference](https://docs.databricks.com/api/workspace/appssettings/updatecustomtemplate)).
+    #[inline]
+    pub fn update_custom_template(
         &self,
-        request: &AppsSettingsUpdateCustomTemplateRequest,
-    ) -> crate::Result<CustomTemplate> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/apps-settings/templates/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Whole("template"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        template: CustomTemplate,
+    ) -> rt::Call<AppsSettingsUpdateCustomTemplateRequest, CustomTemplate> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_APPS_SETTINGS_UPDATE_CUSTOM_TEMPLATE,
+            AppsSettingsUpdateCustomTemplateRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                template: {
+                    let value = template;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_APPS_SETTINGS_CREATE_CUSTOM_TEMPLATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/apps-settings/templates",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Whole("template"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_APPS_SETTINGS_DELETE_CUSTOM_TEMPLATE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/apps-settings/templates/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_APPS_SETTINGS_GET_CUSTOM_TEMPLATE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/apps-settings/templates/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_APPS_SETTINGS_LIST_CUSTOM_TEMPLATES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/apps-settings/templates",
+    path_params: &[],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_APPS_SETTINGS_LIST_CUSTOM_TEMPLATES: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("templates"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_APPS_SETTINGS_UPDATE_CUSTOM_TEMPLATE: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/apps-settings/templates/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Whole("template"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<AppsSettingsCreateCustomTemplateRequest, O> {
+    /// Set `template`.
+    #[inline]
+    pub fn template(mut self, value: CustomTemplate) -> Self {
+        self.request.template = value;
+        self
+    }
+}
+
+impl<O> rt::Call<AppsSettingsDeleteCustomTemplateRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AppsSettingsGetCustomTemplateRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<AppsSettingsListCustomTemplatesRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<AppsSettingsUpdateCustomTemplateRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `template`.
+    #[inline]
+    pub fn template(mut self, value: CustomTemplate) -> Self {
+        self.request.template = value;
+        self
     }
 }

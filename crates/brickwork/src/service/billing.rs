@@ -8,7 +8,7 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ActionConfigurationType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ActionConfigurationType`: `BLOCK_USAGE`, `EMAIL_NOTIFICATION`; values added by the server later decode as `UnknownValue`.
     ActionConfigurationType {
         BlockUsage = "BLOCK_USAGE",
         EmailNotification = "EMAIL_NOTIFICATION",
@@ -16,14 +16,14 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AlertConfigurationQuantityType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AlertConfigurationQuantityType`: `LIST_PRICE_DOLLARS_USD`; values added by the server later decode as `UnknownValue`.
     AlertConfigurationQuantityType {
         ListPriceDollarsUsd = "LIST_PRICE_DOLLARS_USD",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AlertConfigurationScopeType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AlertConfigurationScopeType`: `ALERT_CONFIGURATION_SCOPE_TYPE_PER_USER`, `ALERT_CONFIGURATION_SCOPE_TYPE_SHARED`; values added by the server later decode as `UnknownValue`.
     AlertConfigurationScopeType {
         AlertConfigurationScopeTypePerUser = "ALERT_CONFIGURATION_SCOPE_TYPE_PER_USER",
         AlertConfigurationScopeTypeShared = "ALERT_CONFIGURATION_SCOPE_TYPE_SHARED",
@@ -31,28 +31,28 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AlertConfigurationTimePeriod`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AlertConfigurationTimePeriod`: `MONTH`; values added by the server later decode as `UnknownValue`.
     AlertConfigurationTimePeriod {
         Month = "MONTH",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AlertConfigurationTriggerType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AlertConfigurationTriggerType`: `CUMULATIVE_SPENDING_EXCEEDED`; values added by the server later decode as `UnknownValue`.
     AlertConfigurationTriggerType {
         CumulativeSpendingExceeded = "CUMULATIVE_SPENDING_EXCEEDED",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `BudgetConfigurationFilterOperator`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `BudgetConfigurationFilterOperator`: `IN`; values added by the server later decode as `UnknownValue`.
     BudgetConfigurationFilterOperator {
         In = "IN",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `BudgetResourceType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `BudgetResourceType`: `BUDGET_RESOURCE_TYPE_ALL_RESOURCES`, `BUDGET_RESOURCE_TYPE_UNITY_AI_GATEWAY`; values added by the server later decode as `UnknownValue`.
     BudgetResourceType {
         BudgetResourceTypeAllResources = "BUDGET_RESOURCE_TYPE_ALL_RESOURCES",
         BudgetResourceTypeUnityAiGateway = "BUDGET_RESOURCE_TYPE_UNITY_AI_GATEWAY",
@@ -60,7 +60,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `DeliveryStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `DeliveryStatus`: `CREATED`, `NOT_FOUND`, `SUCCEEDED`, `SYSTEM_FAILURE`, `USER_FAILURE`; values added by the server later decode as `UnknownValue`.
     DeliveryStatus {
         Created = "CREATED",
         NotFound = "NOT_FOUND",
@@ -71,7 +71,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `LogDeliveryConfigStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `LogDeliveryConfigStatus`: `DISABLED`, `ENABLED`; values added by the server later decode as `UnknownValue`.
     LogDeliveryConfigStatus {
         Disabled = "DISABLED",
         Enabled = "ENABLED",
@@ -79,7 +79,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `LogType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `LogType`: `AUDIT_LOGS`, `BILLABLE_USAGE`; values added by the server later decode as `UnknownValue`.
     LogType {
         AuditLogs = "AUDIT_LOGS",
         BillableUsage = "BILLABLE_USAGE",
@@ -87,7 +87,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `OutputFormat`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `OutputFormat`: `CSV`, `JSON`; values added by the server later decode as `UnknownValue`.
     OutputFormat {
         Csv = "CSV",
         Json = "JSON",
@@ -95,14 +95,14 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `SortSpecField`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `SortSpecField`: `POLICY_NAME`; values added by the server later decode as `UnknownValue`.
     SortSpecField {
         PolicyName = "POLICY_NAME",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `UsageDashboardMajorVersion`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `UsageDashboardMajorVersion`: `USAGE_DASHBOARD_MAJOR_VERSION_1`, `USAGE_DASHBOARD_MAJOR_VERSION_2`; values added by the server later decode as `UnknownValue`.
     UsageDashboardMajorVersion {
         UsageDashboardMajorVersion1 = "USAGE_DASHBOARD_MAJOR_VERSION_1",
         UsageDashboardMajorVersion2 = "USAGE_DASHBOARD_MAJOR_VERSION_2",
@@ -110,7 +110,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `UsageDashboardType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `UsageDashboardType`: `USAGE_DASHBOARD_TYPE_GLOBAL`, `USAGE_DASHBOARD_TYPE_WORKSPACE`; values added by the server later decode as `UnknownValue`.
     UsageDashboardType {
         UsageDashboardTypeGlobal = "USAGE_DASHBOARD_TYPE_GLOBAL",
         UsageDashboardTypeWorkspace = "USAGE_DASHBOARD_TYPE_WORKSPACE",
@@ -121,75 +121,236 @@ crate::service::wire::open_enum! {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ActionConfiguration {
+    /// Wire field `action_configuration_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub action_configuration_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `action_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub action_type: ::std::option::Option<ActionConfigurationType>,
+    /// Wire field `target` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub target: ::std::option::Option<::std::string::String>,
+}
+
+impl ActionConfiguration {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ActionConfiguration { ..::std::default::Default::default() }
+    }
+
+    /// Set `action_configuration_id`.
+    #[inline]
+    pub fn action_configuration_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.action_configuration_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `action_type`.
+    #[inline]
+    pub fn action_type(mut self, value: ActionConfigurationType) -> Self {
+        self.action_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `target`.
+    #[inline]
+    pub fn target(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.target = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `AlertConfiguration` of the `billing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AlertConfiguration {
+    /// Wire field `action_configurations` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub action_configurations: ::std::vec::Vec<ActionConfiguration>,
+    /// Wire field `alert_configuration_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub alert_configuration_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `principal_overrides` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub principal_overrides: ::std::vec::Vec<PrincipalOverride>,
+    /// Wire field `quantity_threshold` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub quantity_threshold: ::std::option::Option<::std::string::String>,
+    /// Wire field `quantity_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub quantity_type: ::std::option::Option<AlertConfigurationQuantityType>,
+    /// Wire field `scope_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub scope_type: ::std::option::Option<AlertConfigurationScopeType>,
+    /// Wire field `time_period` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub time_period: ::std::option::Option<AlertConfigurationTimePeriod>,
+    /// Wire field `trigger_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub trigger_type: ::std::option::Option<AlertConfigurationTriggerType>,
+}
+
+impl AlertConfiguration {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AlertConfiguration { ..::std::default::Default::default() }
+    }
+
+    /// Set `action_configurations`.
+    #[inline]
+    pub fn action_configurations(mut self, value: ::std::vec::Vec<ActionConfiguration>) -> Self {
+        self.action_configurations = value;
+        self
+    }
+
+    /// Set `alert_configuration_id`.
+    #[inline]
+    pub fn alert_configuration_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.alert_configuration_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `principal_overrides`.
+    #[inline]
+    pub fn principal_overrides(mut self, value: ::std::vec::Vec<PrincipalOverride>) -> Self {
+        self.principal_overrides = value;
+        self
+    }
+
+    /// Set `quantity_threshold`.
+    #[inline]
+    pub fn quantity_threshold(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.quantity_threshold = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `quantity_type`.
+    #[inline]
+    pub fn quantity_type(mut self, value: AlertConfigurationQuantityType) -> Self {
+        self.quantity_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `scope_type`.
+    #[inline]
+    pub fn scope_type(mut self, value: AlertConfigurationScopeType) -> Self {
+        self.scope_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `time_period`.
+    #[inline]
+    pub fn time_period(mut self, value: AlertConfigurationTimePeriod) -> Self {
+        self.time_period = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `trigger_type`.
+    #[inline]
+    pub fn trigger_type(mut self, value: AlertConfigurationTriggerType) -> Self {
+        self.trigger_type = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `AlertSpendStatus` of the `billing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AlertSpendStatus {
+    /// Wire field `percent_consumed` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub percent_consumed: ::std::option::Option<::std::string::String>,
+    /// Wire field `scope_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub scope_type: ::std::option::Option<AlertConfigurationScopeType>,
+    /// Wire field `spend` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spend: ::std::option::Option<::std::string::String>,
+    /// Wire field `threshold` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub threshold: ::std::option::Option<::std::string::String>,
+    /// Wire field `time_period` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub time_period: ::std::option::Option<AlertConfigurationTimePeriod>,
+}
+
+impl AlertSpendStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AlertSpendStatus { ..::std::default::Default::default() }
+    }
+
+    /// Set `percent_consumed`.
+    #[inline]
+    pub fn percent_consumed(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.percent_consumed = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `scope_type`.
+    #[inline]
+    pub fn scope_type(mut self, value: AlertConfigurationScopeType) -> Self {
+        self.scope_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `spend`.
+    #[inline]
+    pub fn spend(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.spend = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `threshold`.
+    #[inline]
+    pub fn threshold(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.threshold = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `time_period`.
+    #[inline]
+    pub fn time_period(mut self, value: AlertConfigurationTimePeriod) -> Self {
+        self.time_period = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `BudgetConfiguration` of the `billing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BudgetConfiguration {
+    /// Wire field `account_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub account_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `alert_configurations` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub alert_configurations: ::std::vec::Vec<AlertConfiguration>,
+    /// Wire field `budget_configuration_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub budget_configuration_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `create_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub create_time: ::std::option::Option<i64>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `filter` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<BudgetConfigurationFilter>,
+    /// Wire field `include_external_spend` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub include_external_spend: ::std::option::Option<bool>,
+    /// Wire field `resource_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub resource_type: ::std::option::Option<BudgetResourceType>,
+    /// Wire field `update_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -197,156 +358,680 @@ pub struct BudgetConfiguration {
     pub update_time: ::std::option::Option<i64>,
 }
 
+impl BudgetConfiguration {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        BudgetConfiguration { ..::std::default::Default::default() }
+    }
+
+    /// Set `account_id`.
+    #[inline]
+    pub fn account_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.account_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `alert_configurations`.
+    #[inline]
+    pub fn alert_configurations(mut self, value: ::std::vec::Vec<AlertConfiguration>) -> Self {
+        self.alert_configurations = value;
+        self
+    }
+
+    /// Set `budget_configuration_id`.
+    #[inline]
+    pub fn budget_configuration_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.budget_configuration_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: i64) -> Self {
+        self.create_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: BudgetConfigurationFilter) -> Self {
+        self.filter = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `include_external_spend`.
+    #[inline]
+    pub fn include_external_spend(mut self, value: bool) -> Self {
+        self.include_external_spend = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `resource_type`.
+    #[inline]
+    pub fn resource_type(mut self, value: BudgetResourceType) -> Self {
+        self.resource_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: i64) -> Self {
+        self.update_time = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `BudgetConfigurationFilter` of the `billing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BudgetConfigurationFilter {
+    /// Wire field `tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tags: ::std::vec::Vec<BudgetConfigurationFilterTagClause>,
+    /// Wire field `workspace_id` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workspace_id: ::std::option::Option<BudgetConfigurationFilterWorkspaceIdClause>,
+}
+
+impl BudgetConfigurationFilter {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        BudgetConfigurationFilter { ..::std::default::Default::default() }
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::vec::Vec<BudgetConfigurationFilterTagClause>) -> Self {
+        self.tags = value;
+        self
+    }
+
+    /// Set `workspace_id`.
+    #[inline]
+    pub fn workspace_id(mut self, value: BudgetConfigurationFilterWorkspaceIdClause) -> Self {
+        self.workspace_id = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `BudgetConfigurationFilterClause` of the `billing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BudgetConfigurationFilterClause {
+    /// Wire field `operator` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub operator: ::std::option::Option<BudgetConfigurationFilterOperator>,
+    /// Wire field `values` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub values: ::std::vec::Vec<::std::string::String>,
+}
+
+impl BudgetConfigurationFilterClause {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        BudgetConfigurationFilterClause { ..::std::default::Default::default() }
+    }
+
+    /// Set `operator`.
+    #[inline]
+    pub fn operator(mut self, value: BudgetConfigurationFilterOperator) -> Self {
+        self.operator = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `values`.
+    #[inline]
+    pub fn values(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.values = value;
+        self
+    }
 }
 
 /// Wire type `BudgetConfigurationFilterTagClause` of the `billing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BudgetConfigurationFilterTagClause {
+    /// Wire field `key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub key: ::std::option::Option<::std::string::String>,
+    /// Wire field `value` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<BudgetConfigurationFilterClause>,
+}
+
+impl BudgetConfigurationFilterTagClause {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        BudgetConfigurationFilterTagClause { ..::std::default::Default::default() }
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: BudgetConfigurationFilterClause) -> Self {
+        self.value = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `BudgetConfigurationFilterWorkspaceIdClause` of the `billing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BudgetConfigurationFilterWorkspaceIdClause {
+    /// Wire field `operator` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub operator: ::std::option::Option<BudgetConfigurationFilterOperator>,
+    /// Wire field `values` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub values: ::std::vec::Vec<i64>,
+}
+
+impl BudgetConfigurationFilterWorkspaceIdClause {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        BudgetConfigurationFilterWorkspaceIdClause { ..::std::default::Default::default() }
+    }
+
+    /// Set `operator`.
+    #[inline]
+    pub fn operator(mut self, value: BudgetConfigurationFilterOperator) -> Self {
+        self.operator = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `values`.
+    #[inline]
+    pub fn values(mut self, value: ::std::vec::Vec<i64>) -> Self {
+        self.values = value;
+        self
+    }
 }
 
 /// Wire type `BudgetPolicy` of the `billing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BudgetPolicy {
+    /// Wire field `binding_workspace_ids` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub binding_workspace_ids: ::std::vec::Vec<i64>,
+    /// Wire field `custom_tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub custom_tags: ::std::vec::Vec<crate::service::compute::CustomPolicyTag>,
+    /// Wire field `policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `policy_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub policy_name: ::std::option::Option<::std::string::String>,
+}
+
+impl BudgetPolicy {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        BudgetPolicy { ..::std::default::Default::default() }
+    }
+
+    /// Set `binding_workspace_ids`.
+    #[inline]
+    pub fn binding_workspace_ids(mut self, value: ::std::vec::Vec<i64>) -> Self {
+        self.binding_workspace_ids = value;
+        self
+    }
+
+    /// Set `custom_tags`.
+    #[inline]
+    pub fn custom_tags(mut self, value: ::std::vec::Vec<crate::service::compute::CustomPolicyTag>) -> Self {
+        self.custom_tags = value;
+        self
+    }
+
+    /// Set `policy_id`.
+    #[inline]
+    pub fn policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `policy_name`.
+    #[inline]
+    pub fn policy_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.policy_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `BudgetSpendStatus` of the `billing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BudgetSpendStatus {
+    /// Wire field `alert_spend_statuses` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub alert_spend_statuses: ::std::vec::Vec<AlertSpendStatus>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+}
+
+impl BudgetSpendStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        BudgetSpendStatus { ..::std::default::Default::default() }
+    }
+
+    /// Set `alert_spend_statuses`.
+    #[inline]
+    pub fn alert_spend_statuses(mut self, value: ::std::vec::Vec<AlertSpendStatus>) -> Self {
+        self.alert_spend_statuses = value;
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CreateBillingUsageDashboardResponse` of the `billing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateBillingUsageDashboardResponse {
+    /// Wire field `dashboard_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dashboard_id: ::std::option::Option<::std::string::String>,
+}
+
+impl CreateBillingUsageDashboardResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateBillingUsageDashboardResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `dashboard_id`.
+    #[inline]
+    pub fn dashboard_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.dashboard_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CreateBudgetConfigurationBudget` of the `billing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateBudgetConfigurationBudget {
+    /// Wire field `account_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub account_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `alert_configurations` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub alert_configurations: ::std::vec::Vec<CreateBudgetConfigurationBudgetAlertConfigurations>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `filter` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<BudgetConfigurationFilter>,
+    /// Wire field `include_external_spend` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub include_external_spend: ::std::option::Option<bool>,
+    /// Wire field `resource_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub resource_type: ::std::option::Option<BudgetResourceType>,
+}
+
+impl CreateBudgetConfigurationBudget {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateBudgetConfigurationBudget { ..::std::default::Default::default() }
+    }
+
+    /// Set `account_id`.
+    #[inline]
+    pub fn account_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.account_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `alert_configurations`.
+    #[inline]
+    pub fn alert_configurations(
+        mut self,
+        value: ::std::vec::Vec<CreateBudgetConfigurationBudgetAlertConfigurations>,
+    ) -> Self {
+        self.alert_configurations = value;
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: BudgetConfigurationFilter) -> Self {
+        self.filter = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `include_external_spend`.
+    #[inline]
+    pub fn include_external_spend(mut self, value: bool) -> Self {
+        self.include_external_spend = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `resource_type`.
+    #[inline]
+    pub fn resource_type(mut self, value: BudgetResourceType) -> Self {
+        self.resource_type = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CreateBudgetConfigurationBudgetActionConfigurations` of the `billing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateBudgetConfigurationBudgetActionConfigurations {
+    /// Wire field `action_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub action_type: ::std::option::Option<ActionConfigurationType>,
+    /// Wire field `target` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub target: ::std::option::Option<::std::string::String>,
+}
+
+impl CreateBudgetConfigurationBudgetActionConfigurations {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateBudgetConfigurationBudgetActionConfigurations { ..::std::default::Default::default() }
+    }
+
+    /// Set `action_type`.
+    #[inline]
+    pub fn action_type(mut self, value: ActionConfigurationType) -> Self {
+        self.action_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `target`.
+    #[inline]
+    pub fn target(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.target = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CreateBudgetConfigurationBudgetAlertConfigurations` of the `billing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateBudgetConfigurationBudgetAlertConfigurations {
+    /// Wire field `action_configurations` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub action_configurations: ::std::vec::Vec<CreateBudgetConfigurationBudgetActionConfigurations>,
+    /// Wire field `principal_overrides` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub principal_overrides: ::std::vec::Vec<PrincipalOverride>,
+    /// Wire field `quantity_threshold` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub quantity_threshold: ::std::option::Option<::std::string::String>,
+    /// Wire field `quantity_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub quantity_type: ::std::option::Option<AlertConfigurationQuantityType>,
+    /// Wire field `scope_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub scope_type: ::std::option::Option<AlertConfigurationScopeType>,
+    /// Wire field `time_period` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub time_period: ::std::option::Option<AlertConfigurationTimePeriod>,
+    /// Wire field `trigger_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub trigger_type: ::std::option::Option<AlertConfigurationTriggerType>,
+}
+
+impl CreateBudgetConfigurationBudgetAlertConfigurations {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateBudgetConfigurationBudgetAlertConfigurations { ..::std::default::Default::default() }
+    }
+
+    /// Set `action_configurations`.
+    #[inline]
+    pub fn action_configurations(
+        mut self,
+        value: ::std::vec::Vec<CreateBudgetConfigurationBudgetActionConfigurations>,
+    ) -> Self {
+        self.action_configurations = value;
+        self
+    }
+
+    /// Set `principal_overrides`.
+    #[inline]
+    pub fn principal_overrides(mut self, value: ::std::vec::Vec<PrincipalOverride>) -> Self {
+        self.principal_overrides = value;
+        self
+    }
+
+    /// Set `quantity_threshold`.
+    #[inline]
+    pub fn quantity_threshold(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.quantity_threshold = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `quantity_type`.
+    #[inline]
+    pub fn quantity_type(mut self, value: AlertConfigurationQuantityType) -> Self {
+        self.quantity_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `scope_type`.
+    #[inline]
+    pub fn scope_type(mut self, value: AlertConfigurationScopeType) -> Self {
+        self.scope_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `time_period`.
+    #[inline]
+    pub fn time_period(mut self, value: AlertConfigurationTimePeriod) -> Self {
+        self.time_period = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `trigger_type`.
+    #[inline]
+    pub fn trigger_type(mut self, value: AlertConfigurationTriggerType) -> Self {
+        self.trigger_type = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CreateBudgetConfigurationResponse` of the `billing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateBudgetConfigurationResponse {
+    /// Wire field `budget` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub budget: ::std::option::Option<BudgetConfiguration>,
 }
 
+impl CreateBudgetConfigurationResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateBudgetConfigurationResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `budget`.
+    #[inline]
+    pub fn budget(mut self, value: BudgetConfiguration) -> Self {
+        self.budget = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `CreateLogDeliveryConfigurationParams` of the `billing` API.
+///
+/// Required: `log_type`, `output_format`, `credentials_id`, `storage_configuration_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateLogDeliveryConfigurationParams {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub log_type: ::std::option::Option<LogType>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub output_format: ::std::option::Option<OutputFormat>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub credentials_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub storage_configuration_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `log_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub log_type: LogType,
+    /// Wire field `output_format` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub output_format: OutputFormat,
+    /// Wire field `credentials_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub credentials_id: ::std::string::String,
+    /// Wire field `storage_configuration_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub storage_configuration_id: ::std::string::String,
+    /// Wire field `config_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub config_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `delivery_path_prefix` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub delivery_path_prefix: ::std::option::Option<::std::string::String>,
+    /// Wire field `delivery_start_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub delivery_start_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<LogDeliveryConfigStatus>,
+    /// Wire field `workspace_ids_filter` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub workspace_ids_filter: ::std::vec::Vec<i64>,
+}
+
+impl CreateLogDeliveryConfigurationParams {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        log_type: LogType,
+        output_format: OutputFormat,
+        credentials_id: impl Into<::std::string::String>,
+        storage_configuration_id: impl Into<::std::string::String>,
+    ) -> Self {
+        CreateLogDeliveryConfigurationParams {
+            log_type: {
+                let value = log_type;
+                value
+            },
+            output_format: {
+                let value = output_format;
+                value
+            },
+            credentials_id: {
+                let value = credentials_id;
+                value.into()
+            },
+            storage_configuration_id: {
+                let value = storage_configuration_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `log_type`.
+    #[inline]
+    pub fn log_type(mut self, value: LogType) -> Self {
+        self.log_type = value;
+        self
+    }
+
+    /// Set `output_format`.
+    #[inline]
+    pub fn output_format(mut self, value: OutputFormat) -> Self {
+        self.output_format = value;
+        self
+    }
+
+    /// Set `credentials_id`.
+    #[inline]
+    pub fn credentials_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.credentials_id = value.into();
+        self
+    }
+
+    /// Set `storage_configuration_id`.
+    #[inline]
+    pub fn storage_configuration_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.storage_configuration_id = value.into();
+        self
+    }
+
+    /// Set `config_name`.
+    #[inline]
+    pub fn config_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.config_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `delivery_path_prefix`.
+    #[inline]
+    pub fn delivery_path_prefix(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.delivery_path_prefix = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `delivery_start_time`.
+    #[inline]
+    pub fn delivery_start_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.delivery_start_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: LogDeliveryConfigStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `workspace_ids_filter`.
+    #[inline]
+    pub fn workspace_ids_filter(mut self, value: ::std::vec::Vec<i64>) -> Self {
+        self.workspace_ids_filter = value;
+        self
+    }
 }
 
 /// Wire type `DeleteBudgetConfigurationResponse` of the `billing` API.
@@ -354,53 +1039,165 @@ pub struct CreateLogDeliveryConfigurationParams {
 #[serde(default)]
 pub struct DeleteBudgetConfigurationResponse {}
 
+impl DeleteBudgetConfigurationResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteBudgetConfigurationResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `DownloadResponse` of the `billing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DownloadResponse {
+    /// Wire field `contents` (optional, binary).
     #[serde(skip)]
     pub contents: ::std::option::Option<::bytes::Bytes>,
+}
+
+impl DownloadResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DownloadResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `contents`.
+    #[inline]
+    pub fn contents(mut self, value: impl Into<::bytes::Bytes>) -> Self {
+        self.contents = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `Filter` of the `billing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Filter {
+    /// Wire field `creator_user_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub creator_user_id: ::std::option::Option<i64>,
+    /// Wire field `creator_user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creator_user_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `policy_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub policy_name: ::std::option::Option<::std::string::String>,
+}
+
+impl Filter {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Filter { ..::std::default::Default::default() }
+    }
+
+    /// Set `creator_user_id`.
+    #[inline]
+    pub fn creator_user_id(mut self, value: i64) -> Self {
+        self.creator_user_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `creator_user_name`.
+    #[inline]
+    pub fn creator_user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creator_user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `policy_name`.
+    #[inline]
+    pub fn policy_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.policy_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GetBillingUsageDashboardResponse` of the `billing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetBillingUsageDashboardResponse {
+    /// Wire field `dashboard_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dashboard_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `dashboard_url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dashboard_url: ::std::option::Option<::std::string::String>,
+}
+
+impl GetBillingUsageDashboardResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetBillingUsageDashboardResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `dashboard_id`.
+    #[inline]
+    pub fn dashboard_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.dashboard_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `dashboard_url`.
+    #[inline]
+    pub fn dashboard_url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.dashboard_url = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GetBudgetConfigurationResponse` of the `billing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetBudgetConfigurationResponse {
+    /// Wire field `budget` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub budget: ::std::option::Option<BudgetConfiguration>,
+}
+
+impl GetBudgetConfigurationResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetBudgetConfigurationResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `budget`.
+    #[inline]
+    pub fn budget(mut self, value: BudgetConfiguration) -> Self {
+        self.budget = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `GetLogDeliveryConfigurationResponse` of the `billing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetLogDeliveryConfigurationResponse {
+    /// Wire field `log_delivery_configuration` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub log_delivery_configuration: ::std::option::Option<LogDeliveryConfiguration>,
+}
+
+impl GetLogDeliveryConfigurationResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetLogDeliveryConfigurationResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `log_delivery_configuration`.
+    #[inline]
+    pub fn log_delivery_configuration(mut self, value: LogDeliveryConfiguration) -> Self {
+        self.log_delivery_configuration = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `LimitConfig` of the `billing` API.
@@ -408,90 +1205,384 @@ pub struct GetLogDeliveryConfigurationResponse {
 #[serde(default)]
 pub struct LimitConfig {}
 
+impl LimitConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        LimitConfig { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `ListBudgetConfigurationsResponse` of the `billing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListBudgetConfigurationsResponse {
+    /// Wire field `budgets` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub budgets: ::std::vec::Vec<BudgetConfiguration>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListBudgetConfigurationsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListBudgetConfigurationsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `budgets`.
+    #[inline]
+    pub fn budgets(mut self, value: ::std::vec::Vec<BudgetConfiguration>) -> Self {
+        self.budgets = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListBudgetPoliciesResponse` of the `billing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListBudgetPoliciesResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `policies` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub policies: ::std::vec::Vec<BudgetPolicy>,
+    /// Wire field `previous_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub previous_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListBudgetPoliciesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListBudgetPoliciesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `policies`.
+    #[inline]
+    pub fn policies(mut self, value: ::std::vec::Vec<BudgetPolicy>) -> Self {
+        self.policies = value;
+        self
+    }
+
+    /// Set `previous_page_token`.
+    #[inline]
+    pub fn previous_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.previous_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListBudgetSpendStatusesResponse` of the `billing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListBudgetSpendStatusesResponse {
+    /// Wire field `budget_spend_statuses` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub budget_spend_statuses: ::std::vec::Vec<BudgetSpendStatus>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
 }
 
+impl ListBudgetSpendStatusesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListBudgetSpendStatusesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `budget_spend_statuses`.
+    #[inline]
+    pub fn budget_spend_statuses(mut self, value: ::std::vec::Vec<BudgetSpendStatus>) -> Self {
+        self.budget_spend_statuses = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `LogDeliveryConfiguration` of the `billing` API.
+///
+/// Required: `log_type`, `output_format`, `credentials_id`, `storage_configuration_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LogDeliveryConfiguration {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub log_type: ::std::option::Option<LogType>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub output_format: ::std::option::Option<OutputFormat>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub credentials_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub storage_configuration_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `log_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub log_type: LogType,
+    /// Wire field `output_format` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub output_format: OutputFormat,
+    /// Wire field `credentials_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub credentials_id: ::std::string::String,
+    /// Wire field `storage_configuration_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub storage_configuration_id: ::std::string::String,
+    /// Wire field `account_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub account_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `config_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub config_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `config_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub config_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `creation_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub creation_time: ::std::option::Option<i64>,
+    /// Wire field `delivery_path_prefix` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub delivery_path_prefix: ::std::option::Option<::std::string::String>,
+    /// Wire field `delivery_start_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub delivery_start_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `log_delivery_status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub log_delivery_status: ::std::option::Option<LogDeliveryStatus>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<LogDeliveryConfigStatus>,
+    /// Wire field `update_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub update_time: ::std::option::Option<i64>,
+    /// Wire field `workspace_ids_filter` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub workspace_ids_filter: ::std::vec::Vec<i64>,
 }
 
+impl LogDeliveryConfiguration {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        log_type: LogType,
+        output_format: OutputFormat,
+        credentials_id: impl Into<::std::string::String>,
+        storage_configuration_id: impl Into<::std::string::String>,
+    ) -> Self {
+        LogDeliveryConfiguration {
+            log_type: {
+                let value = log_type;
+                value
+            },
+            output_format: {
+                let value = output_format;
+                value
+            },
+            credentials_id: {
+                let value = credentials_id;
+                value.into()
+            },
+            storage_configuration_id: {
+                let value = storage_configuration_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `log_type`.
+    #[inline]
+    pub fn log_type(mut self, value: LogType) -> Self {
+        self.log_type = value;
+        self
+    }
+
+    /// Set `output_format`.
+    #[inline]
+    pub fn output_format(mut self, value: OutputFormat) -> Self {
+        self.output_format = value;
+        self
+    }
+
+    /// Set `credentials_id`.
+    #[inline]
+    pub fn credentials_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.credentials_id = value.into();
+        self
+    }
+
+    /// Set `storage_configuration_id`.
+    #[inline]
+    pub fn storage_configuration_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.storage_configuration_id = value.into();
+        self
+    }
+
+    /// Set `account_id`.
+    #[inline]
+    pub fn account_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.account_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `config_id`.
+    #[inline]
+    pub fn config_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.config_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `config_name`.
+    #[inline]
+    pub fn config_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.config_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `creation_time`.
+    #[inline]
+    pub fn creation_time(mut self, value: i64) -> Self {
+        self.creation_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `delivery_path_prefix`.
+    #[inline]
+    pub fn delivery_path_prefix(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.delivery_path_prefix = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `delivery_start_time`.
+    #[inline]
+    pub fn delivery_start_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.delivery_start_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `log_delivery_status`.
+    #[inline]
+    pub fn log_delivery_status(mut self, value: LogDeliveryStatus) -> Self {
+        self.log_delivery_status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: LogDeliveryConfigStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: i64) -> Self {
+        self.update_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `workspace_ids_filter`.
+    #[inline]
+    pub fn workspace_ids_filter(mut self, value: ::std::vec::Vec<i64>) -> Self {
+        self.workspace_ids_filter = value;
+        self
+    }
+}
+
 /// Wire type `LogDeliveryStatus` of the `billing` API.
+///
+/// Required: `status`, `message` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LogDeliveryStatus {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub status: ::std::option::Option<DeliveryStatus>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub message: ::std::option::Option<::std::string::String>,
+    /// Wire field `status` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub status: DeliveryStatus,
+    /// Wire field `message` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub message: ::std::string::String,
+    /// Wire field `last_attempt_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_attempt_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `last_successful_attempt_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_successful_attempt_time: ::std::option::Option<::std::string::String>,
+}
+
+impl LogDeliveryStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(status: DeliveryStatus, message: impl Into<::std::string::String>) -> Self {
+        LogDeliveryStatus {
+            status: {
+                let value = status;
+                value
+            },
+            message: {
+                let value = message;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: DeliveryStatus) -> Self {
+        self.status = value;
+        self
+    }
+
+    /// Set `message`.
+    #[inline]
+    pub fn message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.message = value.into();
+        self
+    }
+
+    /// Set `last_attempt_time`.
+    #[inline]
+    pub fn last_attempt_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.last_attempt_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `last_successful_attempt_time`.
+    #[inline]
+    pub fn last_successful_attempt_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.last_successful_attempt_time = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `PatchStatusResponse` of the `billing` API.
@@ -499,12 +1590,22 @@ pub struct LogDeliveryStatus {
 #[serde(default)]
 pub struct PatchStatusResponse {}
 
+impl PatchStatusResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PatchStatusResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `PrincipalOverride` of the `billing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PrincipalOverride {
+    /// Wire field `override_threshold` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub override_threshold: ::std::option::Option<::std::string::String>,
+    /// Wire field `principal_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -512,75 +1613,264 @@ pub struct PrincipalOverride {
     pub principal_id: ::std::option::Option<i64>,
 }
 
+impl PrincipalOverride {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PrincipalOverride { ..::std::default::Default::default() }
+    }
+
+    /// Set `override_threshold`.
+    #[inline]
+    pub fn override_threshold(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.override_threshold = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `principal_id`.
+    #[inline]
+    pub fn principal_id(mut self, value: i64) -> Self {
+        self.principal_id = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `SortSpec` of the `billing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SortSpec {
+    /// Wire field `descending` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub descending: ::std::option::Option<bool>,
+    /// Wire field `field` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub field: ::std::option::Option<SortSpecField>,
+}
+
+impl SortSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SortSpec { ..::std::default::Default::default() }
+    }
+
+    /// Set `descending`.
+    #[inline]
+    pub fn descending(mut self, value: bool) -> Self {
+        self.descending = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `field`.
+    #[inline]
+    pub fn field(mut self, value: SortSpecField) -> Self {
+        self.field = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `UpdateBudgetConfigurationBudget` of the `billing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UpdateBudgetConfigurationBudget {
+    /// Wire field `account_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub account_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `alert_configurations` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub alert_configurations: ::std::vec::Vec<AlertConfiguration>,
+    /// Wire field `budget_configuration_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub budget_configuration_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `filter` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<BudgetConfigurationFilter>,
+    /// Wire field `include_external_spend` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub include_external_spend: ::std::option::Option<bool>,
+    /// Wire field `resource_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub resource_type: ::std::option::Option<BudgetResourceType>,
+}
+
+impl UpdateBudgetConfigurationBudget {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UpdateBudgetConfigurationBudget { ..::std::default::Default::default() }
+    }
+
+    /// Set `account_id`.
+    #[inline]
+    pub fn account_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.account_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `alert_configurations`.
+    #[inline]
+    pub fn alert_configurations(mut self, value: ::std::vec::Vec<AlertConfiguration>) -> Self {
+        self.alert_configurations = value;
+        self
+    }
+
+    /// Set `budget_configuration_id`.
+    #[inline]
+    pub fn budget_configuration_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.budget_configuration_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: BudgetConfigurationFilter) -> Self {
+        self.filter = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `include_external_spend`.
+    #[inline]
+    pub fn include_external_spend(mut self, value: bool) -> Self {
+        self.include_external_spend = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `resource_type`.
+    #[inline]
+    pub fn resource_type(mut self, value: BudgetResourceType) -> Self {
+        self.resource_type = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `UpdateBudgetConfigurationResponse` of the `billing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UpdateBudgetConfigurationResponse {
+    /// Wire field `budget` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub budget: ::std::option::Option<BudgetConfiguration>,
+}
+
+impl UpdateBudgetConfigurationResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UpdateBudgetConfigurationResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `budget`.
+    #[inline]
+    pub fn budget(mut self, value: BudgetConfiguration) -> Self {
+        self.budget = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `WrappedLogDeliveryConfiguration` of the `billing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WrappedLogDeliveryConfiguration {
+    /// Wire field `log_delivery_configuration` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub log_delivery_configuration: ::std::option::Option<LogDeliveryConfiguration>,
+}
+
+impl WrappedLogDeliveryConfiguration {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WrappedLogDeliveryConfiguration { ..::std::default::Default::default() }
+    }
+
+    /// Set `log_delivery_configuration`.
+    #[inline]
+    pub fn log_delivery_configuration(mut self, value: LogDeliveryConfiguration) -> Self {
+        self.log_delivery_configuration = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `WrappedLogDeliveryConfigurations` of the `billing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WrappedLogDeliveryConfigurations {
+    /// Wire field `log_delivery_configurations` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub log_delivery_configurations: ::std::vec::Vec<LogDeliveryConfiguration>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl WrappedLogDeliveryConfigurations {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WrappedLogDeliveryConfigurations { ..::std::default::Default::default() }
+    }
+
+    /// Set `log_delivery_configurations`.
+    #[inline]
+    pub fn log_delivery_configurations(mut self, value: ::std::vec::Vec<LogDeliveryConfiguration>) -> Self {
+        self.log_delivery_configurations = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Parameters of [`BillableUsageApi::download`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BillableUsageDownloadRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub start_month: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub end_month: ::std::option::Option<::std::string::String>,
+    /// Wire field `start_month` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub start_month: ::std::string::String,
+    /// Wire field `end_month` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub end_month: ::std::string::String,
+    /// Wire field `personal_data` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub personal_data: ::std::option::Option<bool>,
 }
 
-/// The `billable_usage` service (account level; [API reference](https://docs.databricks.com/api/account/billableusage)).
+impl BillableUsageDownloadRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(start_month: impl Into<::std::string::String>, end_month: impl Into<::std::string::String>) -> Self {
+        BillableUsageDownloadRequest {
+            start_month: {
+                let value = start_month;
+                value.into()
+            },
+            end_month: {
+                let value = end_month;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BillableUsageDownloadRequest {}
+
+/// The `billable_usage` service (account level, 1 operations; [API reference](https://docs.databricks.com/api/account/billableusage)).
 #[derive(Debug, Clone)]
 pub struct BillableUsageApi {
     client: crate::Client,
@@ -597,16 +1887,62 @@ impl BillableUsageApi {
         &self.client
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/usage/download` ([API reference](https://docs.databricks.com/api/account/billableusage/download)).
-    pub async fn download(&self, request: &BillableUsageDownloadRequest) -> crate::Result<crate::transport::Response> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/usage/download",
-            path_params: &["account_id"],
-            query: &["start_month", "end_month", "personal_data"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_raw(&self.client, &OP, request).await
+    /// `GET /api/2.0/accounts/{account_id}/usage/download`; required: `start_month`, `end_month` ([API reference](https://docs.databricks.com/api/account/billableusage/download)).
+    #[inline]
+    pub fn download(
+        &self,
+        start_month: impl Into<::std::string::String>,
+        end_month: impl Into<::std::string::String>,
+    ) -> rt::Call<BillableUsageDownloadRequest, crate::transport::Response> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_BILLABLE_USAGE_DOWNLOAD,
+            BillableUsageDownloadRequest {
+                start_month: {
+                    let value = start_month;
+                    value.into()
+                },
+                end_month: {
+                    let value = end_month;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::raw,
+        )
+    }
+}
+
+static OP_BILLABLE_USAGE_DOWNLOAD: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/usage/download",
+    path_params: &["account_id"],
+    query: &["start_month", "end_month", "personal_data"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<BillableUsageDownloadRequest, O> {
+    /// Set `start_month`.
+    #[inline]
+    pub fn start_month(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.start_month = value.into();
+        self
+    }
+
+    /// Set `end_month`.
+    #[inline]
+    pub fn end_month(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.end_month = value.into();
+        self
+    }
+
+    /// Set `personal_data`.
+    #[inline]
+    pub fn personal_data(mut self, value: bool) -> Self {
+        self.request.personal_data = ::std::option::Option::Some(value);
+        self
     }
 }
 
@@ -614,58 +1950,144 @@ impl BillableUsageApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BudgetPolicyCreateRequest {
+    /// Wire field `policy` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub policy: ::std::option::Option<BudgetPolicy>,
+    /// Wire field `request_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub request_id: ::std::option::Option<::std::string::String>,
 }
+
+impl BudgetPolicyCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        BudgetPolicyCreateRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for BudgetPolicyCreateRequest {}
 
 /// Parameters of [`BudgetPolicyApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BudgetPolicyDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `policy_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub policy_id: ::std::string::String,
 }
+
+impl BudgetPolicyDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(policy_id: impl Into<::std::string::String>) -> Self {
+        BudgetPolicyDeleteRequest {
+            policy_id: {
+                let value = policy_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BudgetPolicyDeleteRequest {}
 
 /// Parameters of [`BudgetPolicyApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BudgetPolicyGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `policy_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub policy_id: ::std::string::String,
 }
+
+impl BudgetPolicyGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(policy_id: impl Into<::std::string::String>) -> Self {
+        BudgetPolicyGetRequest {
+            policy_id: {
+                let value = policy_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BudgetPolicyGetRequest {}
 
 /// Parameters of [`BudgetPolicyApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BudgetPolicyListRequest {
+    /// Wire field `filter_by` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter_by: ::std::option::Option<Filter>,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `sort_spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_spec: ::std::option::Option<SortSpec>,
 }
+
+impl BudgetPolicyListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        BudgetPolicyListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for BudgetPolicyListRequest {}
 
 /// Parameters of [`BudgetPolicyApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BudgetPolicyUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub policy_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub policy: ::std::option::Option<BudgetPolicy>,
+    /// Wire field `policy_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub policy_id: ::std::string::String,
+    /// Wire field `policy` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub policy: BudgetPolicy,
+    /// Wire field `limit_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub limit_config: ::std::option::Option<LimitConfig>,
 }
 
-/// The `budget_policy` service (account level; [API reference](https://docs.databricks.com/api/account/budgetpolicy)).
+impl BudgetPolicyUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(policy_id: impl Into<::std::string::String>, policy: BudgetPolicy) -> Self {
+        BudgetPolicyUpdateRequest {
+            policy_id: {
+                let value = policy_id;
+                value.into()
+            },
+            policy: {
+                let value = policy;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BudgetPolicyUpdateRequest {}
+
+/// The `budget_policy` service (account level, 5 operations; [API reference](https://docs.databricks.com/api/account/budgetpolicy)).
 #[derive(Debug, Clone)]
 pub struct BudgetPolicyApi {
     client: crate::Client,
@@ -683,69 +2105,228 @@ impl BudgetPolicyApi {
     }
 
     /// `POST /api/2.1/accounts/{account_id}/budget-policies` ([API reference](https://docs.databricks.com/api/account/budgetpolicy/create)).
-    pub async fn create(&self, request: &BudgetPolicyCreateRequest) -> crate::Result<BudgetPolicy> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.1/accounts/{account_id}/budget-policies",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["policy", "request_id"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn create(&self) -> rt::Call<BudgetPolicyCreateRequest, BudgetPolicy> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_BUDGET_POLICY_CREATE,
+            BudgetPolicyCreateRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.1/accounts/{account_id}/budget-policies/{policy_id}` ([API reference](https://docs.databricks.com/api/account/budgetpolicy/delete)).
-    pub async fn delete(&self, request: &BudgetPolicyDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.1/accounts/{account_id}/budget-policies/{policy_id}",
-            path_params: &["account_id", "policy_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.1/accounts/{account_id}/budget-policies/{policy_id}`; required: `policy_id` ([API reference](https://docs.databricks.com/api/account/budgetpolicy/delete)).
+    #[inline]
+    pub fn delete(&self, policy_id: impl Into<::std::string::String>) -> rt::Call<BudgetPolicyDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_BUDGET_POLICY_DELETE,
+            BudgetPolicyDeleteRequest {
+                policy_id: {
+                    let value = policy_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.1/accounts/{account_id}/budget-policies/{policy_id}` ([API reference](https://docs.databricks.com/api/account/budgetpolicy/get)).
-    pub async fn get(&self, request: &BudgetPolicyGetRequest) -> crate::Result<BudgetPolicy> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/accounts/{account_id}/budget-policies/{policy_id}",
-            path_params: &["account_id", "policy_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.1/accounts/{account_id}/budget-policies/{policy_id}`; required: `policy_id` ([API reference](https://docs.databricks.com/api/account/budgetpolicy/get)).
+    #[inline]
+    pub fn get(&self, policy_id: impl Into<::std::string::String>) -> rt::Call<BudgetPolicyGetRequest, BudgetPolicy> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_BUDGET_POLICY_GET,
+            BudgetPolicyGetRequest {
+                policy_id: {
+                    let value = policy_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.1/accounts/{account_id}/budget-policies` ([API reference](https://docs.databricks.com/api/account/budgetpolicy/list)).
-    pub fn list(&self, request: BudgetPolicyListRequest) -> crate::service::Paginator<BudgetPolicy> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/accounts/{account_id}/budget-policies",
-            path_params: &["account_id"],
-            query: &["filter_by", "page_size", "page_token", "sort_spec"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("policies"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.1/accounts/{account_id}/budget-policies`; pages by token ([API reference](https://docs.databricks.com/api/account/budgetpolicy/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<BudgetPolicyListRequest, BudgetPolicy> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_BUDGET_POLICY_LIST,
+            &PAGES_BUDGET_POLICY_LIST,
+            BudgetPolicyListRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `PATCH /api/2.1/accounts/{account_id}/budget-policies/{policy_id}` ([API reference](https://docs.databricks.com/api/account/budgetpolicy/update)).
-    pub async fn update(&self, request: &BudgetPolicyUpdateRequest) -> crate::Result<BudgetPolicy> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.1/accounts/{account_id}/budget-policies/{policy_id}",
-            path_params: &["account_id", "policy_id"],
-            query: &["limit_config"],
-            body: rt::BodyKind::Whole("policy"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `PATCH /api/2.1/accounts/{account_id}/budget-policies/{policy_id}`; required: `policy_id`, `policy` ([API reference](https://docs.databricks.com/api/account/budgetpolicy/update)).
+    #[inline]
+    pub fn update(
+        &self,
+        policy_id: impl Into<::std::string::String>,
+        policy: BudgetPolicy,
+    ) -> rt::Call<BudgetPolicyUpdateRequest, BudgetPolicy> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_BUDGET_POLICY_UPDATE,
+            BudgetPolicyUpdateRequest {
+                policy_id: {
+                    let value = policy_id;
+                    value.into()
+                },
+                policy: {
+                    let value = policy;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_BUDGET_POLICY_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.1/accounts/{account_id}/budget-policies",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["policy", "request_id"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_BUDGET_POLICY_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.1/accounts/{account_id}/budget-policies/{policy_id}",
+    path_params: &["account_id", "policy_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_BUDGET_POLICY_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/accounts/{account_id}/budget-policies/{policy_id}",
+    path_params: &["account_id", "policy_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_BUDGET_POLICY_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/accounts/{account_id}/budget-policies",
+    path_params: &["account_id"],
+    query: &["filter_by", "page_size", "page_token", "sort_spec"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_BUDGET_POLICY_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("policies"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_BUDGET_POLICY_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.1/accounts/{account_id}/budget-policies/{policy_id}",
+    path_params: &["account_id", "policy_id"],
+    query: &["limit_config"],
+    body: rt::BodyKind::Whole("policy"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<BudgetPolicyCreateRequest, O> {
+    /// Set `policy`.
+    #[inline]
+    pub fn policy(mut self, value: BudgetPolicy) -> Self {
+        self.request.policy = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `request_id`.
+    #[inline]
+    pub fn request_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.request_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<BudgetPolicyDeleteRequest, O> {
+    /// Set `policy_id`.
+    #[inline]
+    pub fn policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.policy_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<BudgetPolicyGetRequest, O> {
+    /// Set `policy_id`.
+    #[inline]
+    pub fn policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.policy_id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<BudgetPolicyListRequest, T> {
+    /// Set `filter_by`.
+    #[inline]
+    pub fn filter_by(mut self, value: Filter) -> Self {
+        self.request.filter_by = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sort_spec`.
+    #[inline]
+    pub fn sort_spec(mut self, value: SortSpec) -> Self {
+        self.request.sort_spec = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<BudgetPolicyUpdateRequest, O> {
+    /// Set `policy_id`.
+    #[inline]
+    pub fn policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.policy_id = value.into();
+        self
+    }
+
+    /// Set `policy`.
+    #[inline]
+    pub fn policy(mut self, value: BudgetPolicy) -> Self {
+        self.request.policy = value;
+        self
+    }
+
+    /// Set `limit_config`.
+    #[inline]
+    pub fn limit_config(mut self, value: LimitConfig) -> Self {
+        self.request.limit_config = ::std::option::Option::Some(value);
+        self
     }
 }
 
@@ -753,70 +2334,197 @@ impl BudgetPolicyApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BudgetsCreateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub budget: ::std::option::Option<CreateBudgetConfigurationBudget>,
+    /// Wire field `budget` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub budget: CreateBudgetConfigurationBudget,
 }
+
+impl BudgetsCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(budget: CreateBudgetConfigurationBudget) -> Self {
+        BudgetsCreateRequest {
+            budget: {
+                let value = budget;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BudgetsCreateRequest {}
 
 /// Parameters of [`BudgetsApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BudgetsDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub budget_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `budget_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub budget_id: ::std::string::String,
 }
+
+impl BudgetsDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(budget_id: impl Into<::std::string::String>) -> Self {
+        BudgetsDeleteRequest {
+            budget_id: {
+                let value = budget_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BudgetsDeleteRequest {}
 
 /// Parameters of [`BudgetsApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BudgetsGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub budget_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `budget_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub budget_id: ::std::string::String,
 }
+
+impl BudgetsGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(budget_id: impl Into<::std::string::String>) -> Self {
+        BudgetsGetRequest {
+            budget_id: {
+                let value = budget_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BudgetsGetRequest {}
 
 /// Parameters of [`BudgetsApi::get_budget_spend_status`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BudgetsGetBudgetSpendStatusRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl BudgetsGetBudgetSpendStatusRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        BudgetsGetBudgetSpendStatusRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BudgetsGetBudgetSpendStatusRequest {}
 
 /// Parameters of [`BudgetsApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BudgetsListRequest {
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl BudgetsListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        BudgetsListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for BudgetsListRequest {}
 
 /// Parameters of [`BudgetsApi::list_budget_spend_statuses`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BudgetsListBudgetSpendStatusesRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `filter` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<::std::string::String>,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl BudgetsListBudgetSpendStatusesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        BudgetsListBudgetSpendStatusesRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BudgetsListBudgetSpendStatusesRequest {}
 
 /// Parameters of [`BudgetsApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BudgetsUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub budget_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub budget: ::std::option::Option<UpdateBudgetConfigurationBudget>,
+    /// Wire field `budget_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub budget_id: ::std::string::String,
+    /// Wire field `budget` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub budget: UpdateBudgetConfigurationBudget,
 }
 
-/// The `budgets` service (account level; [API reference](https://docs.databricks.com/api/account/budgets)).
+impl BudgetsUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(budget_id: impl Into<::std::string::String>, budget: UpdateBudgetConfigurationBudget) -> Self {
+        BudgetsUpdateRequest {
+            budget_id: {
+                let value = budget_id;
+                value.into()
+            },
+            budget: {
+                let value = budget;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BudgetsUpdateRequest {}
+
+/// The `budgets` service (account level, 7 operations; [API reference](https://docs.databricks.com/api/account/budgets)).
 #[derive(Debug, Clone)]
 pub struct BudgetsApi {
     client: crate::Client,
@@ -833,100 +2541,305 @@ impl BudgetsApi {
         &self.client
     }
 
-    /// `POST /api/2.1/accounts/{account_id}/budgets` ([API reference](https://docs.databricks.com/api/account/budgets/create)).
-    pub async fn create(&self, request: &BudgetsCreateRequest) -> crate::Result<CreateBudgetConfigurationResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.1/accounts/{account_id}/budgets",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["budget"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.1/accounts/{account_id}/budgets/{budget_id}` ([API reference](https://docs.databricks.com/api/account/budgets/delete)).
-    pub async fn delete(&self, request: &BudgetsDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.1/accounts/{account_id}/budgets/{budget_id}",
-            path_params: &["account_id", "budget_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.1/accounts/{account_id}/budgets/{budget_id}` ([API reference](https://docs.databricks.com/api/account/budgets/get)).
-    pub async fn get(&self, request: &BudgetsGetRequest) -> crate::Result<GetBudgetConfigurationResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/accounts/{account_id}/budgets/{budget_id}",
-            path_params: &["account_id", "budget_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.1/{name}` ([API reference](https://docs.databricks.com/api/account/budgets/getbudgetspendstatus)).
-    pub async fn get_budget_spend_status(
+    /// `POST /api/2.1/accounts/{account_id}/budgets`; required: `budget` ([API reference](https://docs.databricks.com/api/account/budgets/create)).
+    #[inline]
+    pub fn create(
         &self,
-        request: &BudgetsGetBudgetSpendStatusRequest,
-    ) -> crate::Result<BudgetSpendStatus> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        budget: CreateBudgetConfigurationBudget,
+    ) -> rt::Call<BudgetsCreateRequest, CreateBudgetConfigurationResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_BUDGETS_CREATE,
+            BudgetsCreateRequest {
+                budget: {
+                    let value = budget;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.1/accounts/{account_id}/budgets` ([API reference](https://docs.databricks.com/api/account/budgets/list)).
-    pub fn list(&self, request: BudgetsListRequest) -> crate::service::Paginator<BudgetConfiguration> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/accounts/{account_id}/budgets",
-            path_params: &["account_id"],
-            query: &["page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("budgets"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `DELETE /api/2.1/accounts/{account_id}/budgets/{budget_id}`; required: `budget_id` ([API reference](https://docs.databricks.com/api/account/budgets/delete)).
+    #[inline]
+    pub fn delete(&self, budget_id: impl Into<::std::string::String>) -> rt::Call<BudgetsDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_BUDGETS_DELETE,
+            BudgetsDeleteRequest {
+                budget_id: {
+                    let value = budget_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.1/{parent}/budget-spend-statuses` ([API reference](https://docs.databricks.com/api/account/budgets/listbudgetspendstatuses)).
-    pub async fn list_budget_spend_statuses(
+    /// `GET /api/2.1/accounts/{account_id}/budgets/{budget_id}`; required: `budget_id` ([API reference](https://docs.databricks.com/api/account/budgets/get)).
+    #[inline]
+    pub fn get(
         &self,
-        request: &BudgetsListBudgetSpendStatusesRequest,
-    ) -> crate::Result<ListBudgetSpendStatusesResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/{parent}/budget-spend-statuses",
-            path_params: &["parent"],
-            query: &["filter", "page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        budget_id: impl Into<::std::string::String>,
+    ) -> rt::Call<BudgetsGetRequest, GetBudgetConfigurationResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_BUDGETS_GET,
+            BudgetsGetRequest {
+                budget_id: {
+                    let value = budget_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PUT /api/2.1/accounts/{account_id}/budgets/{budget_id}` ([API reference](https://docs.databricks.com/api/account/budgets/update)).
-    pub async fn update(&self, request: &BudgetsUpdateRequest) -> crate::Result<UpdateBudgetConfigurationResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.1/accounts/{account_id}/budgets/{budget_id}",
-            path_params: &["account_id", "budget_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["budget"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.1/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/account/budgets/getbudgetspendstatus)).
+    #[inline]
+    pub fn get_budget_spend_status(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<BudgetsGetBudgetSpendStatusRequest, BudgetSpendStatus> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_BUDGETS_GET_BUDGET_SPEND_STATUS,
+            BudgetsGetBudgetSpendStatusRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.1/accounts/{account_id}/budgets`; pages by token ([API reference](https://docs.databricks.com/api/account/budgets/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<BudgetsListRequest, BudgetConfiguration> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_BUDGETS_LIST,
+            &PAGES_BUDGETS_LIST,
+            BudgetsListRequest { ..::std::default::Default::default() },
+        )
+    }
+
+    /// `GET /api/2.1/{parent}/budget-spend-statuses`; required: `parent` ([API reference](https://docs.databricks.com/api/account/budgets/listbudgetspendstatuses)).
+    #[inline]
+    pub fn list_budget_spend_statuses(
+        &self,
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Call<BudgetsListBudgetSpendStatusesRequest, ListBudgetSpendStatusesResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_BUDGETS_LIST_BUDGET_SPEND_STATUSES,
+            BudgetsListBudgetSpendStatusesRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PUT /api/2.1/accounts/{account_id}/budgets/{budget_id}`; required: `budget_id`, `budget` ([API reference](https://docs.databricks.com/api/account/budgets/update)).
+    #[inline]
+    pub fn update(
+        &self,
+        budget_id: impl Into<::std::string::String>,
+        budget: UpdateBudgetConfigurationBudget,
+    ) -> rt::Call<BudgetsUpdateRequest, UpdateBudgetConfigurationResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_BUDGETS_UPDATE,
+            BudgetsUpdateRequest {
+                budget_id: {
+                    let value = budget_id;
+                    value.into()
+                },
+                budget: {
+                    let value = budget;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_BUDGETS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.1/accounts/{account_id}/budgets",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["budget"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_BUDGETS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.1/accounts/{account_id}/budgets/{budget_id}",
+    path_params: &["account_id", "budget_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_BUDGETS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/accounts/{account_id}/budgets/{budget_id}",
+    path_params: &["account_id", "budget_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_BUDGETS_GET_BUDGET_SPEND_STATUS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_BUDGETS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/accounts/{account_id}/budgets",
+    path_params: &["account_id"],
+    query: &["page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_BUDGETS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("budgets"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_BUDGETS_LIST_BUDGET_SPEND_STATUSES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/{parent}/budget-spend-statuses",
+    path_params: &["parent"],
+    query: &["filter", "page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_BUDGETS_UPDATE: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.1/accounts/{account_id}/budgets/{budget_id}",
+    path_params: &["account_id", "budget_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["budget"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<BudgetsCreateRequest, O> {
+    /// Set `budget`.
+    #[inline]
+    pub fn budget(mut self, value: CreateBudgetConfigurationBudget) -> Self {
+        self.request.budget = value;
+        self
+    }
+}
+
+impl<O> rt::Call<BudgetsDeleteRequest, O> {
+    /// Set `budget_id`.
+    #[inline]
+    pub fn budget_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.budget_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<BudgetsGetRequest, O> {
+    /// Set `budget_id`.
+    #[inline]
+    pub fn budget_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.budget_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<BudgetsGetBudgetSpendStatusRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<BudgetsListRequest, T> {
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<BudgetsListBudgetSpendStatusesRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.filter = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<BudgetsUpdateRequest, O> {
+    /// Set `budget_id`.
+    #[inline]
+    pub fn budget_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.budget_id = value.into();
+        self
+    }
+
+    /// Set `budget`.
+    #[inline]
+    pub fn budget(mut self, value: UpdateBudgetConfigurationBudget) -> Self {
+        self.request.budget = value;
+        self
     }
 }
 
@@ -934,43 +2847,122 @@ impl BudgetsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LogDeliveryCreateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub log_delivery_configuration: ::std::option::Option<CreateLogDeliveryConfigurationParams>,
+    /// Wire field `log_delivery_configuration` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub log_delivery_configuration: CreateLogDeliveryConfigurationParams,
 }
+
+impl LogDeliveryCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(log_delivery_configuration: CreateLogDeliveryConfigurationParams) -> Self {
+        LogDeliveryCreateRequest {
+            log_delivery_configuration: {
+                let value = log_delivery_configuration;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LogDeliveryCreateRequest {}
 
 /// Parameters of [`LogDeliveryApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LogDeliveryGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub log_delivery_configuration_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `log_delivery_configuration_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub log_delivery_configuration_id: ::std::string::String,
 }
+
+impl LogDeliveryGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(log_delivery_configuration_id: impl Into<::std::string::String>) -> Self {
+        LogDeliveryGetRequest {
+            log_delivery_configuration_id: {
+                let value = log_delivery_configuration_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LogDeliveryGetRequest {}
 
 /// Parameters of [`LogDeliveryApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LogDeliveryListRequest {
+    /// Wire field `credentials_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub credentials_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<LogDeliveryConfigStatus>,
+    /// Wire field `storage_configuration_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub storage_configuration_id: ::std::option::Option<::std::string::String>,
 }
+
+impl LogDeliveryListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        LogDeliveryListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for LogDeliveryListRequest {}
 
 /// Parameters of [`LogDeliveryApi::patch_status`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LogDeliveryPatchStatusRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub log_delivery_configuration_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub status: ::std::option::Option<LogDeliveryConfigStatus>,
+    /// Wire field `log_delivery_configuration_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub log_delivery_configuration_id: ::std::string::String,
+    /// Wire field `status` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub status: LogDeliveryConfigStatus,
 }
 
-/// The `log_delivery` service (account level; [API reference](https://docs.databricks.com/api/account/logdelivery)).
+impl LogDeliveryPatchStatusRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        log_delivery_configuration_id: impl Into<::std::string::String>,
+        status: LogDeliveryConfigStatus,
+    ) -> Self {
+        LogDeliveryPatchStatusRequest {
+            log_delivery_configuration_id: {
+                let value = log_delivery_configuration_id;
+                value.into()
+            },
+            status: {
+                let value = status;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LogDeliveryPatchStatusRequest {}
+
+/// The `log_delivery` service (account level, 4 operations; [API reference](https://docs.databricks.com/api/account/logdelivery)).
 #[derive(Debug, Clone)]
 pub struct LogDeliveryApi {
     client: crate::Client,
@@ -987,58 +2979,191 @@ impl LogDeliveryApi {
         &self.client
     }
 
-    /// `POST /api/2.0/accounts/{account_id}/log-delivery` ([API reference](https://docs.databricks.com/api/account/logdelivery/create)).
-    pub async fn create(&self, request: &LogDeliveryCreateRequest) -> crate::Result<WrappedLogDeliveryConfiguration> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/accounts/{account_id}/log-delivery",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["log_delivery_configuration"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/accounts/{account_id}/log-delivery`; required: `log_delivery_configuration` ([API reference](https://docs.databricks.com/api/account/logdelivery/create)).
+    #[inline]
+    pub fn create(
+        &self,
+        log_delivery_configuration: CreateLogDeliveryConfigurationParams,
+    ) -> rt::Call<LogDeliveryCreateRequest, WrappedLogDeliveryConfiguration> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LOG_DELIVERY_CREATE,
+            LogDeliveryCreateRequest {
+                log_delivery_configuration: {
+                    let value = log_delivery_configuration;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/log-delivery/{log_delivery_configuration_id}` ([API reference](https://docs.databricks.com/api/account/logdelivery/get)).
-    pub async fn get(&self, request: &LogDeliveryGetRequest) -> crate::Result<GetLogDeliveryConfigurationResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/log-delivery/{log_delivery_configuration_id}",
-            path_params: &["account_id", "log_delivery_configuration_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/accounts/{account_id}/log-delivery/{log_delivery_configuration_id}`; required: `log_delivery_configuration_id` ([API reference](https://docs.databricks.com/api/account/logdelivery/get)).
+    #[inline]
+    pub fn get(
+        &self,
+        log_delivery_configuration_id: impl Into<::std::string::String>,
+    ) -> rt::Call<LogDeliveryGetRequest, GetLogDeliveryConfigurationResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LOG_DELIVERY_GET,
+            LogDeliveryGetRequest {
+                log_delivery_configuration_id: {
+                    let value = log_delivery_configuration_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/log-delivery` ([API reference](https://docs.databricks.com/api/account/logdelivery/list)).
-    pub fn list(&self, request: LogDeliveryListRequest) -> crate::service::Paginator<LogDeliveryConfiguration> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/log-delivery",
-            path_params: &["account_id"],
-            query: &["credentials_id", "page_token", "status", "storage_configuration_id"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("log_delivery_configurations"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/accounts/{account_id}/log-delivery`; pages by token ([API reference](https://docs.databricks.com/api/account/logdelivery/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<LogDeliveryListRequest, LogDeliveryConfiguration> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_LOG_DELIVERY_LIST,
+            &PAGES_LOG_DELIVERY_LIST,
+            LogDeliveryListRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `PATCH /api/2.0/accounts/{account_id}/log-delivery/{log_delivery_configuration_id}` ([API reference](https://docs.databricks.com/api/account/logdelivery/patchstatus)).
-    pub async fn patch_status(&self, request: &LogDeliveryPatchStatusRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/accounts/{account_id}/log-delivery/{log_delivery_configuration_id}",
-            path_params: &["account_id", "log_delivery_configuration_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["status"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/accounts/{account_id}/log-delivery/{log_delivery_configuration_id}`; required: `log_delivery_configuration_id`, `status` ([API reference](https://docs.databricks.com/api/account/logdelivery/patchstatus)).
+    #[inline]
+    pub fn patch_status(
+        &self,
+        log_delivery_configuration_id: impl Into<::std::string::String>,
+        status: LogDeliveryConfigStatus,
+    ) -> rt::Call<LogDeliveryPatchStatusRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LOG_DELIVERY_PATCH_STATUS,
+            LogDeliveryPatchStatusRequest {
+                log_delivery_configuration_id: {
+                    let value = log_delivery_configuration_id;
+                    value.into()
+                },
+                status: {
+                    let value = status;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+}
+
+static OP_LOG_DELIVERY_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/accounts/{account_id}/log-delivery",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["log_delivery_configuration"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LOG_DELIVERY_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/log-delivery/{log_delivery_configuration_id}",
+    path_params: &["account_id", "log_delivery_configuration_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LOG_DELIVERY_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/log-delivery",
+    path_params: &["account_id"],
+    query: &["credentials_id", "page_token", "status", "storage_configuration_id"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_LOG_DELIVERY_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("log_delivery_configurations"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_LOG_DELIVERY_PATCH_STATUS: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/accounts/{account_id}/log-delivery/{log_delivery_configuration_id}",
+    path_params: &["account_id", "log_delivery_configuration_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["status"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<LogDeliveryCreateRequest, O> {
+    /// Set `log_delivery_configuration`.
+    #[inline]
+    pub fn log_delivery_configuration(mut self, value: CreateLogDeliveryConfigurationParams) -> Self {
+        self.request.log_delivery_configuration = value;
+        self
+    }
+}
+
+impl<O> rt::Call<LogDeliveryGetRequest, O> {
+    /// Set `log_delivery_configuration_id`.
+    #[inline]
+    pub fn log_delivery_configuration_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.log_delivery_configuration_id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<LogDeliveryListRequest, T> {
+    /// Set `credentials_id`.
+    #[inline]
+    pub fn credentials_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.credentials_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: LogDeliveryConfigStatus) -> Self {
+        self.request.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `storage_configuration_id`.
+    #[inline]
+    pub fn storage_configuration_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.storage_configuration_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<LogDeliveryPatchStatusRequest, O> {
+    /// Set `log_delivery_configuration_id`.
+    #[inline]
+    pub fn log_delivery_configuration_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.log_delivery_configuration_id = value.into();
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: LogDeliveryConfigStatus) -> Self {
+        self.request.status = value;
+        self
     }
 }
 
@@ -1046,23 +3171,38 @@ impl LogDeliveryApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UsageDashboardsCreateRequest {
+    /// Wire field `dashboard_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dashboard_type: ::std::option::Option<UsageDashboardType>,
+    /// Wire field `major_version` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub major_version: ::std::option::Option<UsageDashboardMajorVersion>,
+    /// Wire field `workspace_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub workspace_id: ::std::option::Option<i64>,
 }
+
+impl UsageDashboardsCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UsageDashboardsCreateRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for UsageDashboardsCreateRequest {}
 
 /// Parameters of [`UsageDashboardsApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UsageDashboardsGetRequest {
+    /// Wire field `dashboard_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dashboard_type: ::std::option::Option<UsageDashboardType>,
+    /// Wire field `workspace_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -1070,7 +3210,17 @@ pub struct UsageDashboardsGetRequest {
     pub workspace_id: ::std::option::Option<i64>,
 }
 
-/// The `usage_dashboards` service (account level; [API reference](https://docs.databricks.com/api/account/usagedashboards)).
+impl UsageDashboardsGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UsageDashboardsGetRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for UsageDashboardsGetRequest {}
+
+/// The `usage_dashboards` service (account level, 2 operations; [API reference](https://docs.databricks.com/api/account/usagedashboards)).
 #[derive(Debug, Clone)]
 pub struct UsageDashboardsApi {
     client: crate::Client,
@@ -1088,29 +3238,83 @@ impl UsageDashboardsApi {
     }
 
     /// `POST /api/2.0/accounts/{account_id}/dashboard` ([API reference](https://docs.databricks.com/api/account/usagedashboards/create)).
-    pub async fn create(
-        &self,
-        request: &UsageDashboardsCreateRequest,
-    ) -> crate::Result<CreateBillingUsageDashboardResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/accounts/{account_id}/dashboard",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["dashboard_type", "major_version", "workspace_id"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn create(&self) -> rt::Call<UsageDashboardsCreateRequest, CreateBillingUsageDashboardResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_USAGE_DASHBOARDS_CREATE,
+            UsageDashboardsCreateRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
     /// `GET /api/2.0/accounts/{account_id}/dashboard` ([API reference](https://docs.databricks.com/api/account/usagedashboards/get)).
-    pub async fn get(&self, request: &UsageDashboardsGetRequest) -> crate::Result<GetBillingUsageDashboardResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/dashboard",
-            path_params: &["account_id"],
-            query: &["dashboard_type", "workspace_id"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn get(&self) -> rt::Call<UsageDashboardsGetRequest, GetBillingUsageDashboardResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_USAGE_DASHBOARDS_GET,
+            UsageDashboardsGetRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
+    }
+}
+
+static OP_USAGE_DASHBOARDS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/accounts/{account_id}/dashboard",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["dashboard_type", "major_version", "workspace_id"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_USAGE_DASHBOARDS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/dashboard",
+    path_params: &["account_id"],
+    query: &["dashboard_type", "workspace_id"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<UsageDashboardsCreateRequest, O> {
+    /// Set `dashboard_type`.
+    #[inline]
+    pub fn dashboard_type(mut self, value: UsageDashboardType) -> Self {
+        self.request.dashboard_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `major_version`.
+    #[inline]
+    pub fn major_version(mut self, value: UsageDashboardMajorVersion) -> Self {
+        self.request.major_version = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `workspace_id`.
+    #[inline]
+    pub fn workspace_id(mut self, value: i64) -> Self {
+        self.request.workspace_id = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<UsageDashboardsGetRequest, O> {
+    /// Set `dashboard_type`.
+    #[inline]
+    pub fn dashboard_type(mut self, value: UsageDashboardType) -> Self {
+        self.request.dashboard_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `workspace_id`.
+    #[inline]
+    pub fn workspace_id(mut self, value: i64) -> Self {
+        self.request.workspace_id = ::std::option::Option::Some(value);
+        self
     }
 }

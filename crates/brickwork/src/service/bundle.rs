@@ -8,7 +8,7 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `DeploymentMode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `DeploymentMode`: `DEPLOYMENT_MODE_DEVELOPMENT`, `DEPLOYMENT_MODE_PRODUCTION`; values added by the server later decode as `UnknownValue`.
     DeploymentMode {
         DeploymentModeDevelopment = "DEPLOYMENT_MODE_DEVELOPMENT",
         DeploymentModeProduction = "DEPLOYMENT_MODE_PRODUCTION",
@@ -16,7 +16,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `DeploymentResourceType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `DeploymentResourceType`: `DEPLOYMENT_RESOURCE_TYPE_ALERT`, `DEPLOYMENT_RESOURCE_TYPE_APP`, `DEPLOYMENT_RESOURCE_TYPE_CATALOG`, `DEPLOYMENT_RESOURCE_TYPE_CLUSTER`, `DEPLOYMENT_RESOURCE_TYPE_DASHBOARD`, `DEPLOYMENT_RESOURCE_TYPE_DATABASE_CATALOG`, `DEPLOYMENT_RESOURCE_TYPE_DATABASE_INSTANCE`, `DEPLOYMENT_RESOURCE_TYPE_EXPERIMENT`, `DEPLOYMENT_RESOURCE_TYPE_EXTERNAL_LOCATION`, `DEPLOYMENT_RESOURCE_TYPE_JOB`, `DEPLOYMENT_RESOURCE_TYPE_MODEL`, `DEPLOYMENT_RESOURCE_TYPE_MODEL_SERVING_ENDPOINT`, `DEPLOYMENT_RESOURCE_TYPE_PIPELINE`, `DEPLOYMENT_RESOURCE_TYPE_POSTGRES_BRANCH`, `DEPLOYMENT_RESOURCE_TYPE_POSTGRES_ENDPOINT`, `DEPLOYMENT_RESOURCE_TYPE_POSTGRES_PROJECT`, `DEPLOYMENT_RESOURCE_TYPE_QUALITY_MONITOR`, `DEPLOYMENT_RESOURCE_TYPE_REGISTERED_MODEL`, `DEPLOYMENT_RESOURCE_TYPE_SCHEMA`, `DEPLOYMENT_RESOURCE_TYPE_SECRET_SCOPE`, `DEPLOYMENT_RESOURCE_TYPE_SQL_WAREHOUSE`, `DEPLOYMENT_RESOURCE_TYPE_SYNCED_DATABASE_TABLE`, `DEPLOYMENT_RESOURCE_TYPE_VOLUME`; values added by the server later decode as `UnknownValue`.
     DeploymentResourceType {
         DeploymentResourceTypeAlert = "DEPLOYMENT_RESOURCE_TYPE_ALERT",
         DeploymentResourceTypeApp = "DEPLOYMENT_RESOURCE_TYPE_APP",
@@ -45,7 +45,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `DeploymentStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `DeploymentStatus`: `DEPLOYMENT_STATUS_ACTIVE`, `DEPLOYMENT_STATUS_DELETED`, `DEPLOYMENT_STATUS_FAILED`, `DEPLOYMENT_STATUS_IN_PROGRESS`; values added by the server later decode as `UnknownValue`.
     DeploymentStatus {
         DeploymentStatusActive = "DEPLOYMENT_STATUS_ACTIVE",
         DeploymentStatusDeleted = "DEPLOYMENT_STATUS_DELETED",
@@ -55,7 +55,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `OperationActionType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `OperationActionType`: `OPERATION_ACTION_TYPE_BIND`, `OPERATION_ACTION_TYPE_BIND_AND_UPDATE`, `OPERATION_ACTION_TYPE_CREATE`, `OPERATION_ACTION_TYPE_DELETE`, `OPERATION_ACTION_TYPE_INITIAL_REGISTER`, `OPERATION_ACTION_TYPE_RECREATE`, `OPERATION_ACTION_TYPE_RESIZE`, `OPERATION_ACTION_TYPE_UPDATE`, `OPERATION_ACTION_TYPE_UPDATE_WITH_ID`; values added by the server later decode as `UnknownValue`.
     OperationActionType {
         OperationActionTypeBind = "OPERATION_ACTION_TYPE_BIND",
         OperationActionTypeBindAndUpdate = "OPERATION_ACTION_TYPE_BIND_AND_UPDATE",
@@ -70,7 +70,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `OperationStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `OperationStatus`: `OPERATION_STATUS_FAILED`, `OPERATION_STATUS_SUCCEEDED`; values added by the server later decode as `UnknownValue`.
     OperationStatus {
         OperationStatusFailed = "OPERATION_STATUS_FAILED",
         OperationStatusSucceeded = "OPERATION_STATUS_SUCCEEDED",
@@ -78,7 +78,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `VersionComplete`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `VersionComplete`: `VERSION_COMPLETE_FAILURE`, `VERSION_COMPLETE_FORCE_ABORT`, `VERSION_COMPLETE_LEASE_EXPIRED`, `VERSION_COMPLETE_SUCCESS`; values added by the server later decode as `UnknownValue`.
     VersionComplete {
         VersionCompleteFailure = "VERSION_COMPLETE_FAILURE",
         VersionCompleteForceAbort = "VERSION_COMPLETE_FORCE_ABORT",
@@ -88,7 +88,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `VersionStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `VersionStatus`: `VERSION_STATUS_COMPLETED`, `VERSION_STATUS_IN_PROGRESS`; values added by the server later decode as `UnknownValue`.
     VersionStatus {
         VersionStatusCompleted = "VERSION_STATUS_COMPLETED",
         VersionStatusInProgress = "VERSION_STATUS_IN_PROGRESS",
@@ -96,7 +96,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `VersionType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `VersionType`: `VERSION_TYPE_DEPLOY`, `VERSION_TYPE_DESTROY`; values added by the server later decode as `UnknownValue`.
     VersionType {
         VersionTypeDeploy = "VERSION_TYPE_DEPLOY",
         VersionTypeDestroy = "VERSION_TYPE_DESTROY",
@@ -107,307 +107,1113 @@ crate::service::wire::open_enum! {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Deployment {
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `created_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub created_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `deployment_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub deployment_mode: ::std::option::Option<DeploymentMode>,
+    /// Wire field `destroy_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub destroy_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `destroyed_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub destroyed_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `last_version_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_version_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<DeploymentStatus>,
+    /// Wire field `target_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub target_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `update_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+}
+
+impl Deployment {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Deployment { ..::std::default::Default::default() }
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `created_by`.
+    #[inline]
+    pub fn created_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.created_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `deployment_mode`.
+    #[inline]
+    pub fn deployment_mode(mut self, value: DeploymentMode) -> Self {
+        self.deployment_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `destroy_time`.
+    #[inline]
+    pub fn destroy_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.destroy_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `destroyed_by`.
+    #[inline]
+    pub fn destroyed_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.destroyed_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `last_version_id`.
+    #[inline]
+    pub fn last_version_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.last_version_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: DeploymentStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `target_name`.
+    #[inline]
+    pub fn target_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.target_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `HeartbeatResponse` of the `bundle` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct HeartbeatResponse {
+    /// Wire field `expire_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub expire_time: ::std::option::Option<::std::string::String>,
+}
+
+impl HeartbeatResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        HeartbeatResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `expire_time`.
+    #[inline]
+    pub fn expire_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.expire_time = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListDeploymentsResponse` of the `bundle` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListDeploymentsResponse {
+    /// Wire field `deployments` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub deployments: ::std::vec::Vec<Deployment>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListDeploymentsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListDeploymentsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `deployments`.
+    #[inline]
+    pub fn deployments(mut self, value: ::std::vec::Vec<Deployment>) -> Self {
+        self.deployments = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListOperationsResponse` of the `bundle` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListOperationsResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `operations` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub operations: ::std::vec::Vec<Operation>,
+}
+
+impl ListOperationsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListOperationsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `operations`.
+    #[inline]
+    pub fn operations(mut self, value: ::std::vec::Vec<Operation>) -> Self {
+        self.operations = value;
+        self
+    }
 }
 
 /// Wire type `ListResourcesResponse` of the `bundle` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListResourcesResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `resources` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub resources: ::std::vec::Vec<Resource>,
+}
+
+impl ListResourcesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListResourcesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `resources`.
+    #[inline]
+    pub fn resources(mut self, value: ::std::vec::Vec<Resource>) -> Self {
+        self.resources = value;
+        self
+    }
 }
 
 /// Wire type `ListVersionsResponse` of the `bundle` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListVersionsResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `versions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub versions: ::std::vec::Vec<Version>,
 }
 
+impl ListVersionsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListVersionsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `versions`.
+    #[inline]
+    pub fn versions(mut self, value: ::std::vec::Vec<Version>) -> Self {
+        self.versions = value;
+        self
+    }
+}
+
 /// Wire type `Operation` of the `bundle` API.
+///
+/// Required: `action_type`, `resource_id`, `status` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Operation {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub action_type: ::std::option::Option<OperationActionType>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub resource_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub status: ::std::option::Option<OperationStatus>,
+    /// Wire field `action_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub action_type: OperationActionType,
+    /// Wire field `resource_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub resource_id: ::std::string::String,
+    /// Wire field `status` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub status: OperationStatus,
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `error_message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error_message: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `resource_key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub resource_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `resource_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub resource_type: ::std::option::Option<DeploymentResourceType>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<::serde_json::Value>,
+}
+
+impl Operation {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        action_type: OperationActionType,
+        resource_id: impl Into<::std::string::String>,
+        status: OperationStatus,
+    ) -> Self {
+        Operation {
+            action_type: {
+                let value = action_type;
+                value
+            },
+            resource_id: {
+                let value = resource_id;
+                value.into()
+            },
+            status: {
+                let value = status;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `action_type`.
+    #[inline]
+    pub fn action_type(mut self, value: OperationActionType) -> Self {
+        self.action_type = value;
+        self
+    }
+
+    /// Set `resource_id`.
+    #[inline]
+    pub fn resource_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.resource_id = value.into();
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: OperationStatus) -> Self {
+        self.status = value;
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `error_message`.
+    #[inline]
+    pub fn error_message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.error_message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `resource_key`.
+    #[inline]
+    pub fn resource_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.resource_key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `resource_type`.
+    #[inline]
+    pub fn resource_type(mut self, value: DeploymentResourceType) -> Self {
+        self.resource_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: ::serde_json::Value) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `Resource` of the `bundle` API.
+///
+/// Required: `resource_type` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Resource {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub resource_type: ::std::option::Option<DeploymentResourceType>,
+    /// Wire field `resource_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub resource_type: DeploymentResourceType,
+    /// Wire field `last_action_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_action_type: ::std::option::Option<OperationActionType>,
+    /// Wire field `last_version_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_version_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `resource_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub resource_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `resource_key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub resource_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<::serde_json::Value>,
 }
 
+impl Resource {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(resource_type: DeploymentResourceType) -> Self {
+        Resource {
+            resource_type: {
+                let value = resource_type;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `resource_type`.
+    #[inline]
+    pub fn resource_type(mut self, value: DeploymentResourceType) -> Self {
+        self.resource_type = value;
+        self
+    }
+
+    /// Set `last_action_type`.
+    #[inline]
+    pub fn last_action_type(mut self, value: OperationActionType) -> Self {
+        self.last_action_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `last_version_id`.
+    #[inline]
+    pub fn last_version_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.last_version_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `resource_id`.
+    #[inline]
+    pub fn resource_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.resource_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `resource_key`.
+    #[inline]
+    pub fn resource_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.resource_key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: ::serde_json::Value) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `Version` of the `bundle` API.
+///
+/// Required: `cli_version`, `version_type` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Version {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub cli_version: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub version_type: ::std::option::Option<VersionType>,
+    /// Wire field `cli_version` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub cli_version: ::std::string::String,
+    /// Wire field `version_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub version_type: VersionType,
+    /// Wire field `complete_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub complete_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `completed_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub completed_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `completion_reason` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub completion_reason: ::std::option::Option<VersionComplete>,
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `created_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub created_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `deployment_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub deployment_mode: ::std::option::Option<DeploymentMode>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<VersionStatus>,
+    /// Wire field `target_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub target_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `version_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub version_id: ::std::option::Option<::std::string::String>,
+}
+
+impl Version {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(cli_version: impl Into<::std::string::String>, version_type: VersionType) -> Self {
+        Version {
+            cli_version: {
+                let value = cli_version;
+                value.into()
+            },
+            version_type: {
+                let value = version_type;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `cli_version`.
+    #[inline]
+    pub fn cli_version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cli_version = value.into();
+        self
+    }
+
+    /// Set `version_type`.
+    #[inline]
+    pub fn version_type(mut self, value: VersionType) -> Self {
+        self.version_type = value;
+        self
+    }
+
+    /// Set `complete_time`.
+    #[inline]
+    pub fn complete_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.complete_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `completed_by`.
+    #[inline]
+    pub fn completed_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.completed_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `completion_reason`.
+    #[inline]
+    pub fn completion_reason(mut self, value: VersionComplete) -> Self {
+        self.completion_reason = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `created_by`.
+    #[inline]
+    pub fn created_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.created_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `deployment_mode`.
+    #[inline]
+    pub fn deployment_mode(mut self, value: DeploymentMode) -> Self {
+        self.deployment_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: VersionStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `target_name`.
+    #[inline]
+    pub fn target_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.target_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `version_id`.
+    #[inline]
+    pub fn version_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.version_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Parameters of [`BundleApi::complete_version`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BundleCompleteVersionRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub completion_reason: ::std::option::Option<VersionComplete>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `completion_reason` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub completion_reason: VersionComplete,
+    /// Wire field `force` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub force: ::std::option::Option<bool>,
 }
+
+impl BundleCompleteVersionRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, completion_reason: VersionComplete) -> Self {
+        BundleCompleteVersionRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            completion_reason: {
+                let value = completion_reason;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BundleCompleteVersionRequest {}
 
 /// Parameters of [`BundleApi::create_deployment`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BundleCreateDeploymentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub deployment: ::std::option::Option<Deployment>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub deployment_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `deployment` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub deployment: Deployment,
+    /// Wire field `deployment_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub deployment_id: ::std::string::String,
 }
+
+impl BundleCreateDeploymentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(deployment: Deployment, deployment_id: impl Into<::std::string::String>) -> Self {
+        BundleCreateDeploymentRequest {
+            deployment: {
+                let value = deployment;
+                value
+            },
+            deployment_id: {
+                let value = deployment_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BundleCreateDeploymentRequest {}
 
 /// Parameters of [`BundleApi::create_operation`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BundleCreateOperationRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub operation: ::std::option::Option<Operation>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub resource_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `operation` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub operation: Operation,
+    /// Wire field `resource_key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub resource_key: ::std::string::String,
 }
+
+impl BundleCreateOperationRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        parent: impl Into<::std::string::String>,
+        operation: Operation,
+        resource_key: impl Into<::std::string::String>,
+    ) -> Self {
+        BundleCreateOperationRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            operation: {
+                let value = operation;
+                value
+            },
+            resource_key: {
+                let value = resource_key;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BundleCreateOperationRequest {}
 
 /// Parameters of [`BundleApi::create_version`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BundleCreateVersionRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub version: ::std::option::Option<Version>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub version_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `version` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub version: Version,
+    /// Wire field `version_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub version_id: ::std::string::String,
 }
+
+impl BundleCreateVersionRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        parent: impl Into<::std::string::String>,
+        version: Version,
+        version_id: impl Into<::std::string::String>,
+    ) -> Self {
+        BundleCreateVersionRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            version: {
+                let value = version;
+                value
+            },
+            version_id: {
+                let value = version_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BundleCreateVersionRequest {}
 
 /// Parameters of [`BundleApi::delete_deployment`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BundleDeleteDeploymentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl BundleDeleteDeploymentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        BundleDeleteDeploymentRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BundleDeleteDeploymentRequest {}
 
 /// Parameters of [`BundleApi::get_deployment`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BundleGetDeploymentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl BundleGetDeploymentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        BundleGetDeploymentRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BundleGetDeploymentRequest {}
 
 /// Parameters of [`BundleApi::get_operation`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BundleGetOperationRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl BundleGetOperationRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        BundleGetOperationRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BundleGetOperationRequest {}
 
 /// Parameters of [`BundleApi::get_resource`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BundleGetResourceRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl BundleGetResourceRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        BundleGetResourceRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BundleGetResourceRequest {}
 
 /// Parameters of [`BundleApi::get_version`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BundleGetVersionRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl BundleGetVersionRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        BundleGetVersionRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BundleGetVersionRequest {}
 
 /// Parameters of [`BundleApi::heartbeat`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BundleHeartbeatRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl BundleHeartbeatRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        BundleHeartbeatRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BundleHeartbeatRequest {}
 
 /// Parameters of [`BundleApi::list_deployments`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BundleListDeploymentsRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl BundleListDeploymentsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        BundleListDeploymentsRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for BundleListDeploymentsRequest {}
 
 /// Parameters of [`BundleApi::list_operations`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BundleListOperationsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl BundleListOperationsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        BundleListOperationsRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BundleListOperationsRequest {}
 
 /// Parameters of [`BundleApi::list_resources`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BundleListResourcesRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl BundleListResourcesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        BundleListResourcesRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BundleListResourcesRequest {}
 
 /// Parameters of [`BundleApi::list_versions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BundleListVersionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
 
-/// The `bundle` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/bundle)).
+impl BundleListVersionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        BundleListVersionsRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BundleListVersionsRequest {}
+
+/// The `bundle` service (workspace level, 14 operations; [API reference](https://docs.databricks.com/api/workspace/bundle)).
 #[derive(Debug, Clone)]
 pub struct BundleApi {
     client: crate::Client,
@@ -424,195 +1230,690 @@ impl BundleApi {
         &self.client
     }
 
-    /// `POST /api/2.0/bundle/{name}/complete` ([API reference](https://docs.databricks.com/api/workspace/bundle/completeversion)).
-    pub async fn complete_version(&self, request: &BundleCompleteVersionRequest) -> crate::Result<Version> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/bundle/{name}/complete",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["completion_reason", "force"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/bundle/{name}/complete`; required: `name`, `completion_reason` ([API reference](https://docs.databricks.com/api/workspace/bundle/completeversion)).
+    #[inline]
+    pub fn complete_version(
+        &self,
+        name: impl Into<::std::string::String>,
+        completion_reason: VersionComplete,
+    ) -> rt::Call<BundleCompleteVersionRequest, Version> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_BUNDLE_COMPLETE_VERSION,
+            BundleCompleteVersionRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                completion_reason: {
+                    let value = completion_reason;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/bundle/deployments` ([API reference](https://docs.databricks.com/api/workspace/bundle/createdeployment)).
-    pub async fn create_deployment(&self, request: &BundleCreateDeploymentRequest) -> crate::Result<Deployment> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/bundle/deployments",
-            path_params: &[],
-            query: &["deployment_id"],
-            body: rt::BodyKind::Whole("deployment"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/bundle/deployments`; required: `deployment`, `deployment_id` ([API reference](https://docs.databricks.com/api/workspace/bundle/createdeployment)).
+    #[inline]
+    pub fn create_deployment(
+        &self,
+        deployment: Deployment,
+        deployment_id: impl Into<::std::string::String>,
+    ) -> rt::Call<BundleCreateDeploymentRequest, Deployment> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_BUNDLE_CREATE_DEPLOYMENT,
+            BundleCreateDeploymentRequest {
+                deployment: {
+                    let value = deployment;
+                    value
+                },
+                deployment_id: {
+                    let value = deployment_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/bundle/{parent}/operations` ([API reference](https://docs.databricks.com/api/workspace/bundle/createoperation)).
-    pub async fn create_operation(&self, request: &BundleCreateOperationRequest) -> crate::Result<Operation> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/bundle/{parent}/operations",
-            path_params: &["parent"],
-            query: &["resource_key"],
-            body: rt::BodyKind::Whole("operation"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/bundle/{parent}/operations`; required: `parent`, `operation`, `resource_key` ([API reference](https://docs.databricks.com/api/workspace/bundle/createoperation)).
+    #[inline]
+    pub fn create_operation(
+        &self,
+        parent: impl Into<::std::string::String>,
+        operation: Operation,
+        resource_key: impl Into<::std::string::String>,
+    ) -> rt::Call<BundleCreateOperationRequest, Operation> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_BUNDLE_CREATE_OPERATION,
+            BundleCreateOperationRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                operation: {
+                    let value = operation;
+                    value
+                },
+                resource_key: {
+                    let value = resource_key;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/bundle/{parent}/versions` ([API reference](https://docs.databricks.com/api/workspace/bundle/createversion)).
-    pub async fn create_version(&self, request: &BundleCreateVersionRequest) -> crate::Result<Version> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/bundle/{parent}/versions",
-            path_params: &["parent"],
-            query: &["version_id"],
-            body: rt::BodyKind::Whole("version"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/bundle/{parent}/versions`; required: `parent`, `version`, `version_id` ([API reference](https://docs.databricks.com/api/workspace/bundle/createversion)).
+    #[inline]
+    pub fn create_version(
+        &self,
+        parent: impl Into<::std::string::String>,
+        version: Version,
+        version_id: impl Into<::std::string::String>,
+    ) -> rt::Call<BundleCreateVersionRequest, Version> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_BUNDLE_CREATE_VERSION,
+            BundleCreateVersionRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                version: {
+                    let value = version;
+                    value
+                },
+                version_id: {
+                    let value = version_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/bundle/{name}` ([API reference](https://docs.databricks.com/api/workspace/bundle/deletedeployment)).
-    pub async fn delete_deployment(&self, request: &BundleDeleteDeploymentRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/bundle/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/bundle/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/bundle/deletedeployment)).
+    #[inline]
+    pub fn delete_deployment(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<BundleDeleteDeploymentRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_BUNDLE_DELETE_DEPLOYMENT,
+            BundleDeleteDeploymentRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/bundle/{name}` ([API reference](https://docs.databricks.com/api/workspace/bundle/getdeployment)).
-    pub async fn get_deployment(&self, request: &BundleGetDeploymentRequest) -> crate::Result<Deployment> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/bundle/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/bundle/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/bundle/getdeployment)).
+    #[inline]
+    pub fn get_deployment(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<BundleGetDeploymentRequest, Deployment> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_BUNDLE_GET_DEPLOYMENT,
+            BundleGetDeploymentRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/bundle/{name}` ([API reference](https://docs.databricks.com/api/workspace/bundle/getoperation)).
-    pub async fn get_operation(&self, request: &BundleGetOperationRequest) -> crate::Result<Operation> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/bundle/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/bundle/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/bundle/getoperation)).
+    #[inline]
+    pub fn get_operation(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<BundleGetOperationRequest, Operation> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_BUNDLE_GET_OPERATION,
+            BundleGetOperationRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/bundle/{name}` ([API reference](https://docs.databricks.com/api/workspace/bundle/getresource)).
-    pub async fn get_resource(&self, request: &BundleGetResourceRequest) -> crate::Result<Resource> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/bundle/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/bundle/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/bundle/getresource)).
+    #[inline]
+    pub fn get_resource(&self, name: impl Into<::std::string::String>) -> rt::Call<BundleGetResourceRequest, Resource> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_BUNDLE_GET_RESOURCE,
+            BundleGetResourceRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/bundle/{name}` ([API reference](https://docs.databricks.com/api/workspace/bundle/getversion)).
-    pub async fn get_version(&self, request: &BundleGetVersionRequest) -> crate::Result<Version> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/bundle/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/bundle/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/bundle/getversion)).
+    #[inline]
+    pub fn get_version(&self, name: impl Into<::std::string::String>) -> rt::Call<BundleGetVersionRequest, Version> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_BUNDLE_GET_VERSION,
+            BundleGetVersionRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/bundle/{name}/heartbeat` ([API reference](https://docs.databricks.com/api/workspace/bundle/heartbeat)).
-    pub async fn heartbeat(&self, request: &BundleHeartbeatRequest) -> crate::Result<HeartbeatResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/bundle/{name}/heartbeat",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/bundle/{name}/heartbeat`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/bundle/heartbeat)).
+    #[inline]
+    pub fn heartbeat(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<BundleHeartbeatRequest, HeartbeatResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_BUNDLE_HEARTBEAT,
+            BundleHeartbeatRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/bundle/deployments` ([API reference](https://docs.databricks.com/api/workspace/bundle/listdeployments)).
-    pub fn list_deployments(&self, request: BundleListDeploymentsRequest) -> crate::service::Paginator<Deployment> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/bundle/deployments",
-            path_params: &[],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("deployments"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/bundle/deployments`; pages by token ([API reference](https://docs.databricks.com/api/workspace/bundle/listdeployments)).
+    #[inline]
+    pub fn list_deployments(&self) -> rt::Paginator<BundleListDeploymentsRequest, Deployment> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_BUNDLE_LIST_DEPLOYMENTS,
+            &PAGES_BUNDLE_LIST_DEPLOYMENTS,
+            BundleListDeploymentsRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `GET /api/2.0/bundle/{parent}/operations` ([API reference](https://docs.databricks.com/api/workspace/bundle/listoperations)).
-    pub fn list_operations(&self, request: BundleListOperationsRequest) -> crate::service::Paginator<Operation> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/bundle/{parent}/operations",
-            path_params: &["parent"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("operations"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/bundle/{parent}/operations`; required: `parent`; pages by token ([API reference](https://docs.databricks.com/api/workspace/bundle/listoperations)).
+    #[inline]
+    pub fn list_operations(
+        &self,
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Paginator<BundleListOperationsRequest, Operation> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_BUNDLE_LIST_OPERATIONS,
+            &PAGES_BUNDLE_LIST_OPERATIONS,
+            BundleListOperationsRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `GET /api/2.0/bundle/{parent}/resources` ([API reference](https://docs.databricks.com/api/workspace/bundle/listresources)).
-    pub fn list_resources(&self, request: BundleListResourcesRequest) -> crate::service::Paginator<Resource> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/bundle/{parent}/resources",
-            path_params: &["parent"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("resources"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/bundle/{parent}/resources`; required: `parent`; pages by token ([API reference](https://docs.databricks.com/api/workspace/bundle/listresources)).
+    #[inline]
+    pub fn list_resources(
+        &self,
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Paginator<BundleListResourcesRequest, Resource> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_BUNDLE_LIST_RESOURCES,
+            &PAGES_BUNDLE_LIST_RESOURCES,
+            BundleListResourcesRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `GET /api/2.0/bundle/{parent}/versions` ([API reference](https://docs.databricks.com/api/workspace/bundle/listversions)).
-    pub fn list_versions(&self, request: BundleListVersionsRequest) -> crate::service::Paginator<Version> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/bundle/{parent}/versions",
-            path_params: &["parent"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("versions"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/bundle/{parent}/versions`; required: `parent`; pages by token ([API reference](https://docs.databricks.com/api/workspace/bundle/listversions)).
+    #[inline]
+    pub fn list_versions(
+        &self,
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Paginator<BundleListVersionsRequest, Version> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_BUNDLE_LIST_VERSIONS,
+            &PAGES_BUNDLE_LIST_VERSIONS,
+            BundleListVersionsRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
+    }
+}
+
+static OP_BUNDLE_COMPLETE_VERSION: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/bundle/{name}/complete",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["completion_reason", "force"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_BUNDLE_CREATE_DEPLOYMENT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/bundle/deployments",
+    path_params: &[],
+    query: &["deployment_id"],
+    body: rt::BodyKind::Whole("deployment"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_BUNDLE_CREATE_OPERATION: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/bundle/{parent}/operations",
+    path_params: &["parent"],
+    query: &["resource_key"],
+    body: rt::BodyKind::Whole("operation"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_BUNDLE_CREATE_VERSION: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/bundle/{parent}/versions",
+    path_params: &["parent"],
+    query: &["version_id"],
+    body: rt::BodyKind::Whole("version"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_BUNDLE_DELETE_DEPLOYMENT: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/bundle/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_BUNDLE_GET_DEPLOYMENT: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/bundle/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_BUNDLE_GET_OPERATION: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/bundle/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_BUNDLE_GET_RESOURCE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/bundle/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_BUNDLE_GET_VERSION: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/bundle/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_BUNDLE_HEARTBEAT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/bundle/{name}/heartbeat",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_BUNDLE_LIST_DEPLOYMENTS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/bundle/deployments",
+    path_params: &[],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_BUNDLE_LIST_DEPLOYMENTS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("deployments"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_BUNDLE_LIST_OPERATIONS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/bundle/{parent}/operations",
+    path_params: &["parent"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_BUNDLE_LIST_OPERATIONS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("operations"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_BUNDLE_LIST_RESOURCES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/bundle/{parent}/resources",
+    path_params: &["parent"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_BUNDLE_LIST_RESOURCES: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("resources"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_BUNDLE_LIST_VERSIONS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/bundle/{parent}/versions",
+    path_params: &["parent"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_BUNDLE_LIST_VERSIONS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("versions"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+impl<O> rt::Call<BundleCompleteVersionRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `completion_reason`.
+    #[inline]
+    pub fn completion_reason(mut self, value: VersionComplete) -> Self {
+        self.request.completion_reason = value;
+        self
+    }
+
+    /// Set `force`.
+    #[inline]
+    pub fn force(mut self, value: bool) -> Self {
+        self.request.force = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<BundleCreateDeploymentRequest, O> {
+    /// Set `deployment`.
+    #[inline]
+    pub fn deployment(mut self, value: Deployment) -> Self {
+        self.request.deployment = value;
+        self
+    }
+
+    /// Set `deployment_id`.
+    #[inline]
+    pub fn deployment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.deployment_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<BundleCreateOperationRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `operation`.
+    #[inline]
+    pub fn operation(mut self, value: Operation) -> Self {
+        self.request.operation = value;
+        self
+    }
+
+    /// Set `resource_key`.
+    #[inline]
+    pub fn resource_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.resource_key = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<BundleCreateVersionRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: Version) -> Self {
+        self.request.version = value;
+        self
+    }
+
+    /// Set `version_id`.
+    #[inline]
+    pub fn version_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.version_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<BundleDeleteDeploymentRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<BundleGetDeploymentRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<BundleGetOperationRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<BundleGetResourceRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<BundleGetVersionRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<BundleHeartbeatRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<BundleListDeploymentsRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<BundleListOperationsRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<BundleListResourcesRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<BundleListVersionsRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
     }
 }

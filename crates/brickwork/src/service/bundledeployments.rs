@@ -8,7 +8,7 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `DeploymentMode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `DeploymentMode`: `DEPLOYMENT_MODE_DEVELOPMENT`, `DEPLOYMENT_MODE_PRODUCTION`; values added by the server later decode as `UnknownValue`.
     DeploymentMode {
         DeploymentModeDevelopment = "DEPLOYMENT_MODE_DEVELOPMENT",
         DeploymentModeProduction = "DEPLOYMENT_MODE_PRODUCTION",
@@ -16,7 +16,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `DeploymentResourceType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `DeploymentResourceType`: `DEPLOYMENT_RESOURCE_TYPE_ALERT`, `DEPLOYMENT_RESOURCE_TYPE_APP`, `DEPLOYMENT_RESOURCE_TYPE_CATALOG`, `DEPLOYMENT_RESOURCE_TYPE_CLUSTER`, `DEPLOYMENT_RESOURCE_TYPE_CLUSTER_POLICY`, `DEPLOYMENT_RESOURCE_TYPE_DASHBOARD`, `DEPLOYMENT_RESOURCE_TYPE_DATABASE_CATALOG`, `DEPLOYMENT_RESOURCE_TYPE_DATABASE_INSTANCE`, `DEPLOYMENT_RESOURCE_TYPE_EXPERIMENT`, `DEPLOYMENT_RESOURCE_TYPE_EXTERNAL_LOCATION`, `DEPLOYMENT_RESOURCE_TYPE_GENIE_SPACE`, `DEPLOYMENT_RESOURCE_TYPE_INSTANCE_POOL`, `DEPLOYMENT_RESOURCE_TYPE_JOB`, `DEPLOYMENT_RESOURCE_TYPE_JOB_RUN`, `DEPLOYMENT_RESOURCE_TYPE_MODEL`, `DEPLOYMENT_RESOURCE_TYPE_MODEL_SERVING_ENDPOINT`, `DEPLOYMENT_RESOURCE_TYPE_PIPELINE`, `DEPLOYMENT_RESOURCE_TYPE_POSTGRES_BRANCH`, `DEPLOYMENT_RESOURCE_TYPE_POSTGRES_CATALOG`, `DEPLOYMENT_RESOURCE_TYPE_POSTGRES_DATABASE`, `DEPLOYMENT_RESOURCE_TYPE_POSTGRES_ENDPOINT`, `DEPLOYMENT_RESOURCE_TYPE_POSTGRES_PROJECT`, `DEPLOYMENT_RESOURCE_TYPE_POSTGRES_ROLE`, `DEPLOYMENT_RESOURCE_TYPE_POSTGRES_SYNCED_TABLE`, `DEPLOYMENT_RESOURCE_TYPE_QUALITY_MONITOR`, `DEPLOYMENT_RESOURCE_TYPE_REGISTERED_MODEL`, `DEPLOYMENT_RESOURCE_TYPE_SCHEMA`, `DEPLOYMENT_RESOURCE_TYPE_SECRET`, `DEPLOYMENT_RESOURCE_TYPE_SECRET_SCOPE`, `DEPLOYMENT_RESOURCE_TYPE_SQL_WAREHOUSE`, `DEPLOYMENT_RESOURCE_TYPE_SYNCED_DATABASE_TABLE`, `DEPLOYMENT_RESOURCE_TYPE_VECTOR_SEARCH_ENDPOINT`, `DEPLOYMENT_RESOURCE_TYPE_VECTOR_SEARCH_INDEX`, `DEPLOYMENT_RESOURCE_TYPE_VOLUME`; values added by the server later decode as `UnknownValue`.
     DeploymentResourceType {
         DeploymentResourceTypeAlert = "DEPLOYMENT_RESOURCE_TYPE_ALERT",
         DeploymentResourceTypeApp = "DEPLOYMENT_RESOURCE_TYPE_APP",
@@ -56,7 +56,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `DeploymentStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `DeploymentStatus`: `DEPLOYMENT_STATUS_ACTIVE`, `DEPLOYMENT_STATUS_DELETED`, `DEPLOYMENT_STATUS_FAILED`, `DEPLOYMENT_STATUS_IN_PROGRESS`; values added by the server later decode as `UnknownValue`.
     DeploymentStatus {
         DeploymentStatusActive = "DEPLOYMENT_STATUS_ACTIVE",
         DeploymentStatusDeleted = "DEPLOYMENT_STATUS_DELETED",
@@ -66,7 +66,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `OperationActionType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `OperationActionType`: `OPERATION_ACTION_TYPE_BIND`, `OPERATION_ACTION_TYPE_BIND_AND_UPDATE`, `OPERATION_ACTION_TYPE_CREATE`, `OPERATION_ACTION_TYPE_DELETE`, `OPERATION_ACTION_TYPE_INITIAL_REGISTER`, `OPERATION_ACTION_TYPE_RECREATE`, `OPERATION_ACTION_TYPE_RESIZE`, `OPERATION_ACTION_TYPE_UNBIND`, `OPERATION_ACTION_TYPE_UPDATE`, `OPERATION_ACTION_TYPE_UPDATE_WITH_ID`; values added by the server later decode as `UnknownValue`.
     OperationActionType {
         OperationActionTypeBind = "OPERATION_ACTION_TYPE_BIND",
         OperationActionTypeBindAndUpdate = "OPERATION_ACTION_TYPE_BIND_AND_UPDATE",
@@ -82,7 +82,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `OperationStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `OperationStatus`: `OPERATION_STATUS_FAILED`, `OPERATION_STATUS_PENDING`, `OPERATION_STATUS_SUCCEEDED`; values added by the server later decode as `UnknownValue`.
     OperationStatus {
         OperationStatusFailed = "OPERATION_STATUS_FAILED",
         OperationStatusPending = "OPERATION_STATUS_PENDING",
@@ -91,7 +91,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `VersionComplete`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `VersionComplete`: `VERSION_COMPLETE_FAILURE`, `VERSION_COMPLETE_FORCE_ABORT`, `VERSION_COMPLETE_LEASE_EXPIRED`, `VERSION_COMPLETE_SUCCESS`; values added by the server later decode as `UnknownValue`.
     VersionComplete {
         VersionCompleteFailure = "VERSION_COMPLETE_FAILURE",
         VersionCompleteForceAbort = "VERSION_COMPLETE_FORCE_ABORT",
@@ -101,7 +101,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `VersionStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `VersionStatus`: `VERSION_STATUS_COMPLETED`, `VERSION_STATUS_IN_PROGRESS`; values added by the server later decode as `UnknownValue`.
     VersionStatus {
         VersionStatusCompleted = "VERSION_STATUS_COMPLETED",
         VersionStatusInProgress = "VERSION_STATUS_IN_PROGRESS",
@@ -109,7 +109,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `VersionType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `VersionType`: `VERSION_TYPE_DEPLOY`, `VERSION_TYPE_DESTROY`; values added by the server later decode as `UnknownValue`.
     VersionType {
         VersionTypeDeploy = "VERSION_TYPE_DEPLOY",
         VersionTypeDestroy = "VERSION_TYPE_DESTROY",
@@ -120,398 +120,1463 @@ crate::service::wire::open_enum! {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DashboardMetadata {
+    /// Wire field `definition_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub definition_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `source_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source_path: ::std::option::Option<::std::string::String>,
+}
+
+impl DashboardMetadata {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DashboardMetadata { ..::std::default::Default::default() }
+    }
+
+    /// Set `definition_path`.
+    #[inline]
+    pub fn definition_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.definition_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `source_path`.
+    #[inline]
+    pub fn source_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source_path = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `Deployment` of the `bundledeployments` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Deployment {
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `created_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub created_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `deployment_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub deployment_mode: ::std::option::Option<DeploymentMode>,
+    /// Wire field `destroy_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub destroy_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `destroyed_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub destroyed_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `git_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub git_info: ::std::option::Option<GitInfo>,
+    /// Wire field `initial_parent_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub initial_parent_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `last_successful_version_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_successful_version_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `last_version_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_version_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<DeploymentStatus>,
+    /// Wire field `target_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub target_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `update_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `updated_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub updated_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `workspace_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workspace_info: ::std::option::Option<WorkspaceInfo>,
+}
+
+impl Deployment {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Deployment { ..::std::default::Default::default() }
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `created_by`.
+    #[inline]
+    pub fn created_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.created_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `deployment_mode`.
+    #[inline]
+    pub fn deployment_mode(mut self, value: DeploymentMode) -> Self {
+        self.deployment_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `destroy_time`.
+    #[inline]
+    pub fn destroy_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.destroy_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `destroyed_by`.
+    #[inline]
+    pub fn destroyed_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.destroyed_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `git_info`.
+    #[inline]
+    pub fn git_info(mut self, value: GitInfo) -> Self {
+        self.git_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `initial_parent_path`.
+    #[inline]
+    pub fn initial_parent_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.initial_parent_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `last_successful_version_id`.
+    #[inline]
+    pub fn last_successful_version_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.last_successful_version_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `last_version_id`.
+    #[inline]
+    pub fn last_version_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.last_version_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: DeploymentStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `target_name`.
+    #[inline]
+    pub fn target_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.target_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `updated_by`.
+    #[inline]
+    pub fn updated_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.updated_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `workspace_info`.
+    #[inline]
+    pub fn workspace_info(mut self, value: WorkspaceInfo) -> Self {
+        self.workspace_info = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `GitInfo` of the `bundledeployments` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GitInfo {
+    /// Wire field `branch` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub branch: ::std::option::Option<::std::string::String>,
+    /// Wire field `commit` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub commit: ::std::option::Option<::std::string::String>,
+    /// Wire field `origin_url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub origin_url: ::std::option::Option<::std::string::String>,
+}
+
+impl GitInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GitInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `branch`.
+    #[inline]
+    pub fn branch(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.branch = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `commit`.
+    #[inline]
+    pub fn commit(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.commit = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `origin_url`.
+    #[inline]
+    pub fn origin_url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.origin_url = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `HeartbeatResponse` of the `bundledeployments` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct HeartbeatResponse {
+    /// Wire field `expire_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub expire_time: ::std::option::Option<::std::string::String>,
+}
+
+impl HeartbeatResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        HeartbeatResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `expire_time`.
+    #[inline]
+    pub fn expire_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.expire_time = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListDeploymentsResponse` of the `bundledeployments` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListDeploymentsResponse {
+    /// Wire field `deployments` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub deployments: ::std::vec::Vec<Deployment>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListDeploymentsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListDeploymentsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `deployments`.
+    #[inline]
+    pub fn deployments(mut self, value: ::std::vec::Vec<Deployment>) -> Self {
+        self.deployments = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListOperationsResponse` of the `bundledeployments` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListOperationsResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `operations` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub operations: ::std::vec::Vec<Operation>,
+}
+
+impl ListOperationsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListOperationsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `operations`.
+    #[inline]
+    pub fn operations(mut self, value: ::std::vec::Vec<Operation>) -> Self {
+        self.operations = value;
+        self
+    }
 }
 
 /// Wire type `ListResourcesResponse` of the `bundledeployments` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListResourcesResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `resources` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub resources: ::std::vec::Vec<Resource>,
+}
+
+impl ListResourcesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListResourcesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `resources`.
+    #[inline]
+    pub fn resources(mut self, value: ::std::vec::Vec<Resource>) -> Self {
+        self.resources = value;
+        self
+    }
 }
 
 /// Wire type `ListVersionsResponse` of the `bundledeployments` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListVersionsResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `versions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub versions: ::std::vec::Vec<Version>,
+}
+
+impl ListVersionsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListVersionsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `versions`.
+    #[inline]
+    pub fn versions(mut self, value: ::std::vec::Vec<Version>) -> Self {
+        self.versions = value;
+        self
+    }
 }
 
 /// Wire type `Operation` of the `bundledeployments` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Operation {
+    /// Wire field `action_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub action_type: ::std::option::Option<OperationActionType>,
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `dashboard_metadata` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dashboard_metadata: ::std::option::Option<DashboardMetadata>,
+    /// Wire field `error_message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error_message: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `resource_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub resource_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `resource_key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub resource_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `resource_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub resource_type: ::std::option::Option<DeploymentResourceType>,
+    /// Wire field `sequence_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub sequence_id: ::std::option::Option<i64>,
+    /// Wire field `state` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<::std::string::String>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<OperationStatus>,
+    /// Wire field `update_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+}
+
+impl Operation {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Operation { ..::std::default::Default::default() }
+    }
+
+    /// Set `action_type`.
+    #[inline]
+    pub fn action_type(mut self, value: OperationActionType) -> Self {
+        self.action_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `dashboard_metadata`.
+    #[inline]
+    pub fn dashboard_metadata(mut self, value: DashboardMetadata) -> Self {
+        self.dashboard_metadata = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `error_message`.
+    #[inline]
+    pub fn error_message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.error_message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `resource_id`.
+    #[inline]
+    pub fn resource_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.resource_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `resource_key`.
+    #[inline]
+    pub fn resource_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.resource_key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `resource_type`.
+    #[inline]
+    pub fn resource_type(mut self, value: DeploymentResourceType) -> Self {
+        self.resource_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sequence_id`.
+    #[inline]
+    pub fn sequence_id(mut self, value: i64) -> Self {
+        self.sequence_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.state = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: OperationStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `Resource` of the `bundledeployments` API.
+///
+/// Required: `resource_type` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Resource {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub resource_type: ::std::option::Option<DeploymentResourceType>,
+    /// Wire field `resource_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub resource_type: DeploymentResourceType,
+    /// Wire field `dashboard_metadata` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dashboard_metadata: ::std::option::Option<DashboardMetadata>,
+    /// Wire field `last_action_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_action_type: ::std::option::Option<OperationActionType>,
+    /// Wire field `last_version_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_version_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `resource_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub resource_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `resource_key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub resource_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `state` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<::std::string::String>,
+    /// Wire field `update_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
 }
 
+impl Resource {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(resource_type: DeploymentResourceType) -> Self {
+        Resource {
+            resource_type: {
+                let value = resource_type;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `resource_type`.
+    #[inline]
+    pub fn resource_type(mut self, value: DeploymentResourceType) -> Self {
+        self.resource_type = value;
+        self
+    }
+
+    /// Set `dashboard_metadata`.
+    #[inline]
+    pub fn dashboard_metadata(mut self, value: DashboardMetadata) -> Self {
+        self.dashboard_metadata = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `last_action_type`.
+    #[inline]
+    pub fn last_action_type(mut self, value: OperationActionType) -> Self {
+        self.last_action_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `last_version_id`.
+    #[inline]
+    pub fn last_version_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.last_version_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `resource_id`.
+    #[inline]
+    pub fn resource_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.resource_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `resource_key`.
+    #[inline]
+    pub fn resource_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.resource_key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.state = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `StagedOperation` of the `bundledeployments` API.
+///
+/// Required: `resource_key`, `action_type` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct StagedOperation {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub resource_key: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub action_type: ::std::option::Option<OperationActionType>,
+    /// Wire field `resource_key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub resource_key: ::std::string::String,
+    /// Wire field `action_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub action_type: OperationActionType,
+}
+
+impl StagedOperation {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(resource_key: impl Into<::std::string::String>, action_type: OperationActionType) -> Self {
+        StagedOperation {
+            resource_key: {
+                let value = resource_key;
+                value.into()
+            },
+            action_type: {
+                let value = action_type;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `resource_key`.
+    #[inline]
+    pub fn resource_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.resource_key = value.into();
+        self
+    }
+
+    /// Set `action_type`.
+    #[inline]
+    pub fn action_type(mut self, value: OperationActionType) -> Self {
+        self.action_type = value;
+        self
+    }
 }
 
 /// Wire type `Version` of the `bundledeployments` API.
+///
+/// Required: `cli_version`, `version_type` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Version {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub cli_version: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub version_type: ::std::option::Option<VersionType>,
+    /// Wire field `cli_version` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub cli_version: ::std::string::String,
+    /// Wire field `version_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub version_type: VersionType,
+    /// Wire field `complete_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub complete_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `completed_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub completed_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `completion_reason` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub completion_reason: ::std::option::Option<VersionComplete>,
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `created_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub created_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `deployment_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub deployment_mode: ::std::option::Option<DeploymentMode>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `git_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub git_info: ::std::option::Option<GitInfo>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `operations` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub operations: ::std::vec::Vec<StagedOperation>,
+    /// Wire field `previous_version_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub previous_version_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<VersionStatus>,
+    /// Wire field `target_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub target_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `version_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub version_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `workspace_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workspace_info: ::std::option::Option<WorkspaceInfo>,
+}
+
+impl Version {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(cli_version: impl Into<::std::string::String>, version_type: VersionType) -> Self {
+        Version {
+            cli_version: {
+                let value = cli_version;
+                value.into()
+            },
+            version_type: {
+                let value = version_type;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `cli_version`.
+    #[inline]
+    pub fn cli_version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cli_version = value.into();
+        self
+    }
+
+    /// Set `version_type`.
+    #[inline]
+    pub fn version_type(mut self, value: VersionType) -> Self {
+        self.version_type = value;
+        self
+    }
+
+    /// Set `complete_time`.
+    #[inline]
+    pub fn complete_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.complete_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `completed_by`.
+    #[inline]
+    pub fn completed_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.completed_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `completion_reason`.
+    #[inline]
+    pub fn completion_reason(mut self, value: VersionComplete) -> Self {
+        self.completion_reason = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `created_by`.
+    #[inline]
+    pub fn created_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.created_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `deployment_mode`.
+    #[inline]
+    pub fn deployment_mode(mut self, value: DeploymentMode) -> Self {
+        self.deployment_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `git_info`.
+    #[inline]
+    pub fn git_info(mut self, value: GitInfo) -> Self {
+        self.git_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `operations`.
+    #[inline]
+    pub fn operations(mut self, value: ::std::vec::Vec<StagedOperation>) -> Self {
+        self.operations = value;
+        self
+    }
+
+    /// Set `previous_version_id`.
+    #[inline]
+    pub fn previous_version_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.previous_version_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: VersionStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `target_name`.
+    #[inline]
+    pub fn target_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.target_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `version_id`.
+    #[inline]
+    pub fn version_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.version_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `workspace_info`.
+    #[inline]
+    pub fn workspace_info(mut self, value: WorkspaceInfo) -> Self {
+        self.workspace_info = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `WorkspaceInfo` of the `bundledeployments` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceInfo {
+    /// Wire field `bundle_root_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bundle_root_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `file_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub file_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `git_folder_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub git_folder_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `root_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub root_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `source_linked` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source_linked: ::std::option::Option<bool>,
+}
+
+impl WorkspaceInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WorkspaceInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `bundle_root_path`.
+    #[inline]
+    pub fn bundle_root_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.bundle_root_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `file_path`.
+    #[inline]
+    pub fn file_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.file_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `git_folder_path`.
+    #[inline]
+    pub fn git_folder_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.git_folder_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `root_path`.
+    #[inline]
+    pub fn root_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.root_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `source_linked`.
+    #[inline]
+    pub fn source_linked(mut self, value: bool) -> Self {
+        self.source_linked = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Parameters of [`BundleDeploymentsApi::complete_version`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BundleDeploymentsCompleteVersionRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub completion_reason: ::std::option::Option<VersionComplete>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `completion_reason` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub completion_reason: VersionComplete,
+    /// Wire field `force` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub force: ::std::option::Option<bool>,
 }
+
+impl BundleDeploymentsCompleteVersionRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, completion_reason: VersionComplete) -> Self {
+        BundleDeploymentsCompleteVersionRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            completion_reason: {
+                let value = completion_reason;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BundleDeploymentsCompleteVersionRequest {}
 
 /// Parameters of [`BundleDeploymentsApi::create_deployment`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BundleDeploymentsCreateDeploymentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub deployment: ::std::option::Option<Deployment>,
+    /// Wire field `deployment` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub deployment: Deployment,
 }
+
+impl BundleDeploymentsCreateDeploymentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(deployment: Deployment) -> Self {
+        BundleDeploymentsCreateDeploymentRequest {
+            deployment: {
+                let value = deployment;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BundleDeploymentsCreateDeploymentRequest {}
 
 /// Parameters of [`BundleDeploymentsApi::create_version`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BundleDeploymentsCreateVersionRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub version: ::std::option::Option<Version>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub version_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `version` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub version: Version,
+    /// Wire field `version_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub version_id: ::std::string::String,
 }
+
+impl BundleDeploymentsCreateVersionRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        parent: impl Into<::std::string::String>,
+        version: Version,
+        version_id: impl Into<::std::string::String>,
+    ) -> Self {
+        BundleDeploymentsCreateVersionRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            version: {
+                let value = version;
+                value
+            },
+            version_id: {
+                let value = version_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BundleDeploymentsCreateVersionRequest {}
 
 /// Parameters of [`BundleDeploymentsApi::delete_deployment`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BundleDeploymentsDeleteDeploymentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl BundleDeploymentsDeleteDeploymentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        BundleDeploymentsDeleteDeploymentRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BundleDeploymentsDeleteDeploymentRequest {}
 
 /// Parameters of [`BundleDeploymentsApi::get_deployment`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BundleDeploymentsGetDeploymentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl BundleDeploymentsGetDeploymentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        BundleDeploymentsGetDeploymentRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BundleDeploymentsGetDeploymentRequest {}
 
 /// Parameters of [`BundleDeploymentsApi::get_operation`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BundleDeploymentsGetOperationRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl BundleDeploymentsGetOperationRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        BundleDeploymentsGetOperationRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BundleDeploymentsGetOperationRequest {}
 
 /// Parameters of [`BundleDeploymentsApi::get_resource`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BundleDeploymentsGetResourceRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl BundleDeploymentsGetResourceRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        BundleDeploymentsGetResourceRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BundleDeploymentsGetResourceRequest {}
 
 /// Parameters of [`BundleDeploymentsApi::get_version`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BundleDeploymentsGetVersionRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl BundleDeploymentsGetVersionRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        BundleDeploymentsGetVersionRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BundleDeploymentsGetVersionRequest {}
 
 /// Parameters of [`BundleDeploymentsApi::heartbeat`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BundleDeploymentsHeartbeatRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl BundleDeploymentsHeartbeatRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        BundleDeploymentsHeartbeatRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BundleDeploymentsHeartbeatRequest {}
 
 /// Parameters of [`BundleDeploymentsApi::list_deployments`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BundleDeploymentsListDeploymentsRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `show_deleted` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub show_deleted: ::std::option::Option<bool>,
 }
+
+impl BundleDeploymentsListDeploymentsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        BundleDeploymentsListDeploymentsRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for BundleDeploymentsListDeploymentsRequest {}
 
 /// Parameters of [`BundleDeploymentsApi::list_operations`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BundleDeploymentsListOperationsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl BundleDeploymentsListOperationsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        BundleDeploymentsListOperationsRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BundleDeploymentsListOperationsRequest {}
 
 /// Parameters of [`BundleDeploymentsApi::list_resources`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BundleDeploymentsListResourcesRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl BundleDeploymentsListResourcesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        BundleDeploymentsListResourcesRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BundleDeploymentsListResourcesRequest {}
 
 /// Parameters of [`BundleDeploymentsApi::list_versions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BundleDeploymentsListVersionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl BundleDeploymentsListVersionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        BundleDeploymentsListVersionsRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BundleDeploymentsListVersionsRequest {}
 
 /// Parameters of [`BundleDeploymentsApi::update_deployment`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BundleDeploymentsUpdateDeploymentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub deployment: ::std::option::Option<Deployment>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `deployment` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub deployment: Deployment,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
+
+impl BundleDeploymentsUpdateDeploymentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        deployment: Deployment,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        BundleDeploymentsUpdateDeploymentRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            deployment: {
+                let value = deployment;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BundleDeploymentsUpdateDeploymentRequest {}
 
 /// Parameters of [`BundleDeploymentsApi::update_operation`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BundleDeploymentsUpdateOperationRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub operation: ::std::option::Option<Operation>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `operation` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub operation: Operation,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
 
-/// The `bundle_deployments` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/bundledeployments)).
+impl BundleDeploymentsUpdateOperationRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        operation: Operation,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        BundleDeploymentsUpdateOperationRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            operation: {
+                let value = operation;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for BundleDeploymentsUpdateOperationRequest {}
+
+/// The `bundle_deployments` service (workspace level, 15 operations; [API reference](https://docs.databricks.com/api/workspace/bundledeployments)).
 #[derive(Debug, Clone)]
 pub struct BundleDeploymentsApi {
     client: crate::Client,
@@ -528,225 +1593,754 @@ impl BundleDeploymentsApi {
         &self.client
     }
 
-    /// `POST /api/2.0/bundle/{name}/complete` ([API reference](https://docs.databricks.com/api/workspace/bundledeployments/completeversion)).
-    pub async fn complete_version(&self, request: &BundleDeploymentsCompleteVersionRequest) -> crate::Result<Version> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/bundle/{name}/complete",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["completion_reason", "force"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/bundle/deployments` ([API reference](https://docs.databricks.com/api/workspace/bundledeployments/createdeployment)).
-    pub async fn create_deployment(
+    /// `POST /api/2.0/bundle/{name}/complete`; required: `name`, `completion_reason` ([API reference](https://docs.databricks.com/api/workspace/bundledeployments/completeversion)).
+    #[inline]
+    pub fn complete_version(
         &self,
-        request: &BundleDeploymentsCreateDeploymentRequest,
-    ) -> crate::Result<Deployment> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/bundle/deployments",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Whole("deployment"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        completion_reason: VersionComplete,
+    ) -> rt::Call<BundleDeploymentsCompleteVersionRequest, Version> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_BUNDLE_DEPLOYMENTS_COMPLETE_VERSION,
+            BundleDeploymentsCompleteVersionRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                completion_reason: {
+                    let value = completion_reason;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/bundle/{parent}/versions` ([API reference](https://docs.databricks.com/api/workspace/bundledeployments/createversion)).
-    pub async fn create_version(&self, request: &BundleDeploymentsCreateVersionRequest) -> crate::Result<Version> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/bundle/{parent}/versions",
-            path_params: &["parent"],
-            query: &["version_id"],
-            body: rt::BodyKind::Whole("version"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/bundle/{name}` ([API reference](https://docs.databricks.com/api/workspace/bundledeployments/deletedeployment)).
-    pub async fn delete_deployment(&self, request: &BundleDeploymentsDeleteDeploymentRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/bundle/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/bundle/{name}` ([API reference](https://docs.databricks.com/api/workspace/bundledeployments/getdeployment)).
-    pub async fn get_deployment(&self, request: &BundleDeploymentsGetDeploymentRequest) -> crate::Result<Deployment> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/bundle/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/bundle/{name}` ([API reference](https://docs.databricks.com/api/workspace/bundledeployments/getoperation)).
-    pub async fn get_operation(&self, request: &BundleDeploymentsGetOperationRequest) -> crate::Result<Operation> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/bundle/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/bundle/{name}` ([API reference](https://docs.databricks.com/api/workspace/bundledeployments/getresource)).
-    pub async fn get_resource(&self, request: &BundleDeploymentsGetResourceRequest) -> crate::Result<Resource> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/bundle/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/bundle/{name}` ([API reference](https://docs.databricks.com/api/workspace/bundledeployments/getversion)).
-    pub async fn get_version(&self, request: &BundleDeploymentsGetVersionRequest) -> crate::Result<Version> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/bundle/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/bundle/{name}/heartbeat` ([API reference](https://docs.databricks.com/api/workspace/bundledeployments/heartbeat)).
-    pub async fn heartbeat(&self, request: &BundleDeploymentsHeartbeatRequest) -> crate::Result<HeartbeatResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/bundle/{name}/heartbeat",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/bundle/deployments` ([API reference](https://docs.databricks.com/api/workspace/bundledeployments/listdeployments)).
-    pub fn list_deployments(
+    /// `POST /api/2.0/bundle/deployments`; required: `deployment` ([API reference](https://docs.databricks.com/api/workspace/bundledeployments/createdeployment)).
+    #[inline]
+    pub fn create_deployment(
         &self,
-        request: BundleDeploymentsListDeploymentsRequest,
-    ) -> crate::service::Paginator<Deployment> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/bundle/deployments",
-            path_params: &[],
-            query: &["page_size", "page_token", "show_deleted"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("deployments"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        deployment: Deployment,
+    ) -> rt::Call<BundleDeploymentsCreateDeploymentRequest, Deployment> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_BUNDLE_DEPLOYMENTS_CREATE_DEPLOYMENT,
+            BundleDeploymentsCreateDeploymentRequest {
+                deployment: {
+                    let value = deployment;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/bundle/{parent}/operations` ([API reference](https://docs.databricks.com/api/workspace/bundledeployments/listoperations)).
+    /// `POST /api/2.0/bundle/{parent}/versions`; required: `parent`, `version`, `version_id` ([API reference](https://docs.databricks.com/api/workspace/bundledeployments/createversion)).
+    #[inline]
+    pub fn create_version(
+        &self,
+        parent: impl Into<::std::string::String>,
+        version: Version,
+        version_id: impl Into<::std::string::String>,
+    ) -> rt::Call<BundleDeploymentsCreateVersionRequest, Version> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_BUNDLE_DEPLOYMENTS_CREATE_VERSION,
+            BundleDeploymentsCreateVersionRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                version: {
+                    let value = version;
+                    value
+                },
+                version_id: {
+                    let value = version_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `DELETE /api/2.0/bundle/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/bundledeployments/deletedeployment)).
+    #[inline]
+    pub fn delete_deployment(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<BundleDeploymentsDeleteDeploymentRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_BUNDLE_DEPLOYMENTS_DELETE_DEPLOYMENT,
+            BundleDeploymentsDeleteDeploymentRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+
+    /// `GET /api/2.0/bundle/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/bundledeployments/getdeployment)).
+    #[inline]
+    pub fn get_deployment(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<BundleDeploymentsGetDeploymentRequest, Deployment> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_BUNDLE_DEPLOYMENTS_GET_DEPLOYMENT,
+            BundleDeploymentsGetDeploymentRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/bundle/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/bundledeployments/getoperation)).
+    #[inline]
+    pub fn get_operation(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<BundleDeploymentsGetOperationRequest, Operation> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_BUNDLE_DEPLOYMENTS_GET_OPERATION,
+            BundleDeploymentsGetOperationRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/bundle/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/bundledeployments/getresource)).
+    #[inline]
+    pub fn get_resource(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<BundleDeploymentsGetResourceRequest, Resource> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_BUNDLE_DEPLOYMENTS_GET_RESOURCE,
+            BundleDeploymentsGetResourceRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/bundle/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/bundledeployments/getversion)).
+    #[inline]
+    pub fn get_version(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<BundleDeploymentsGetVersionRequest, Version> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_BUNDLE_DEPLOYMENTS_GET_VERSION,
+            BundleDeploymentsGetVersionRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `POST /api/2.0/bundle/{name}/heartbeat`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/bundledeployments/heartbeat)).
+    #[inline]
+    pub fn heartbeat(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<BundleDeploymentsHeartbeatRequest, HeartbeatResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_BUNDLE_DEPLOYMENTS_HEARTBEAT,
+            BundleDeploymentsHeartbeatRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/bundle/deployments`; pages by token ([API reference](https://docs.databricks.com/api/workspace/bundledeployments/listdeployments)).
+    #[inline]
+    pub fn list_deployments(&self) -> rt::Paginator<BundleDeploymentsListDeploymentsRequest, Deployment> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_BUNDLE_DEPLOYMENTS_LIST_DEPLOYMENTS,
+            &PAGES_BUNDLE_DEPLOYMENTS_LIST_DEPLOYMENTS,
+            BundleDeploymentsListDeploymentsRequest { ..::std::default::Default::default() },
+        )
+    }
+
+    /// `GET /api/2.0/bundle/{parent}/operations`; required: `parent`; pages by token ([API reference](https://docs.databricks.com/api/workspace/bundledeployments/listoperations)).
+    #[inline]
     pub fn list_operations(
         &self,
-        request: BundleDeploymentsListOperationsRequest,
-    ) -> crate::service::Paginator<Operation> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/bundle/{parent}/operations",
-            path_params: &["parent"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("operations"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Paginator<BundleDeploymentsListOperationsRequest, Operation> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_BUNDLE_DEPLOYMENTS_LIST_OPERATIONS,
+            &PAGES_BUNDLE_DEPLOYMENTS_LIST_OPERATIONS,
+            BundleDeploymentsListOperationsRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `GET /api/2.0/bundle/{parent}/resources` ([API reference](https://docs.databricks.com/api/workspace/bundledeployments/listresources)).
+    /// `GET /api/2.0/bundle/{parent}/resources`; required: `parent`; pages by token ([API reference](https://docs.databricks.com/api/workspace/bundledeployments/listresources)).
+    #[inline]
     pub fn list_resources(
         &self,
-        request: BundleDeploymentsListResourcesRequest,
-    ) -> crate::service::Paginator<Resource> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/bundle/{parent}/resources",
-            path_params: &["parent"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("resources"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Paginator<BundleDeploymentsListResourcesRequest, Resource> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_BUNDLE_DEPLOYMENTS_LIST_RESOURCES,
+            &PAGES_BUNDLE_DEPLOYMENTS_LIST_RESOURCES,
+            BundleDeploymentsListResourcesRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `GET /api/2.0/bundle/{parent}/versions` ([API reference](https://docs.databricks.com/api/workspace/bundledeployments/listversions)).
-    pub fn list_versions(&self, request: BundleDeploymentsListVersionsRequest) -> crate::service::Paginator<Version> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/bundle/{parent}/versions",
-            path_params: &["parent"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("versions"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
-    }
-
-    /// `PATCH /api/2.0/bundle/{name}` ([API reference](https://docs.databricks.com/api/workspace/bundledeployments/updatedeployment)).
-    pub async fn update_deployment(
+    /// `GET /api/2.0/bundle/{parent}/versions`; required: `parent`; pages by token ([API reference](https://docs.databricks.com/api/workspace/bundledeployments/listversions)).
+    #[inline]
+    pub fn list_versions(
         &self,
-        request: &BundleDeploymentsUpdateDeploymentRequest,
-    ) -> crate::Result<Deployment> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/bundle/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("deployment"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Paginator<BundleDeploymentsListVersionsRequest, Version> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_BUNDLE_DEPLOYMENTS_LIST_VERSIONS,
+            &PAGES_BUNDLE_DEPLOYMENTS_LIST_VERSIONS,
+            BundleDeploymentsListVersionsRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `PATCH /api/2.0/bundle/{name}` ([API reference](https://docs.databricks.com/api/workspace/bundledeployments/updateoperation)).
-    pub async fn update_operation(
+    /// `PATCH /api/2.0/bundle/{name}`; required: `name`, `deployment`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/bundledeployments/updatedeployment)).
+    #[inline]
+    pub fn update_deployment(
         &self,
-        request: &BundleDeploymentsUpdateOperationRequest,
-    ) -> crate::Result<Operation> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/bundle/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("operation"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        deployment: Deployment,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<BundleDeploymentsUpdateDeploymentRequest, Deployment> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_BUNDLE_DEPLOYMENTS_UPDATE_DEPLOYMENT,
+            BundleDeploymentsUpdateDeploymentRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                deployment: {
+                    let value = deployment;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/bundle/{name}`; required: `name`, `operation`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/bundledeployments/updateoperation)).
+    #[inline]
+    pub fn update_operation(
+        &self,
+        name: impl Into<::std::string::String>,
+        operation: Operation,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<BundleDeploymentsUpdateOperationRequest, Operation> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_BUNDLE_DEPLOYMENTS_UPDATE_OPERATION,
+            BundleDeploymentsUpdateOperationRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                operation: {
+                    let value = operation;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_BUNDLE_DEPLOYMENTS_COMPLETE_VERSION: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/bundle/{name}/complete",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["completion_reason", "force"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_BUNDLE_DEPLOYMENTS_CREATE_DEPLOYMENT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/bundle/deployments",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Whole("deployment"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_BUNDLE_DEPLOYMENTS_CREATE_VERSION: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/bundle/{parent}/versions",
+    path_params: &["parent"],
+    query: &["version_id"],
+    body: rt::BodyKind::Whole("version"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_BUNDLE_DEPLOYMENTS_DELETE_DEPLOYMENT: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/bundle/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_BUNDLE_DEPLOYMENTS_GET_DEPLOYMENT: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/bundle/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_BUNDLE_DEPLOYMENTS_GET_OPERATION: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/bundle/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_BUNDLE_DEPLOYMENTS_GET_RESOURCE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/bundle/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_BUNDLE_DEPLOYMENTS_GET_VERSION: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/bundle/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_BUNDLE_DEPLOYMENTS_HEARTBEAT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/bundle/{name}/heartbeat",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_BUNDLE_DEPLOYMENTS_LIST_DEPLOYMENTS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/bundle/deployments",
+    path_params: &[],
+    query: &["page_size", "page_token", "show_deleted"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_BUNDLE_DEPLOYMENTS_LIST_DEPLOYMENTS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("deployments"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_BUNDLE_DEPLOYMENTS_LIST_OPERATIONS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/bundle/{parent}/operations",
+    path_params: &["parent"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_BUNDLE_DEPLOYMENTS_LIST_OPERATIONS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("operations"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_BUNDLE_DEPLOYMENTS_LIST_RESOURCES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/bundle/{parent}/resources",
+    path_params: &["parent"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_BUNDLE_DEPLOYMENTS_LIST_RESOURCES: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("resources"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_BUNDLE_DEPLOYMENTS_LIST_VERSIONS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/bundle/{parent}/versions",
+    path_params: &["parent"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_BUNDLE_DEPLOYMENTS_LIST_VERSIONS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("versions"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_BUNDLE_DEPLOYMENTS_UPDATE_DEPLOYMENT: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/bundle/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("deployment"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_BUNDLE_DEPLOYMENTS_UPDATE_OPERATION: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/bundle/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("operation"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<BundleDeploymentsCompleteVersionRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `completion_reason`.
+    #[inline]
+    pub fn completion_reason(mut self, value: VersionComplete) -> Self {
+        self.request.completion_reason = value;
+        self
+    }
+
+    /// Set `force`.
+    #[inline]
+    pub fn force(mut self, value: bool) -> Self {
+        self.request.force = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<BundleDeploymentsCreateDeploymentRequest, O> {
+    /// Set `deployment`.
+    #[inline]
+    pub fn deployment(mut self, value: Deployment) -> Self {
+        self.request.deployment = value;
+        self
+    }
+}
+
+impl<O> rt::Call<BundleDeploymentsCreateVersionRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: Version) -> Self {
+        self.request.version = value;
+        self
+    }
+
+    /// Set `version_id`.
+    #[inline]
+    pub fn version_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.version_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<BundleDeploymentsDeleteDeploymentRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<BundleDeploymentsGetDeploymentRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<BundleDeploymentsGetOperationRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<BundleDeploymentsGetResourceRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<BundleDeploymentsGetVersionRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<BundleDeploymentsHeartbeatRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<BundleDeploymentsListDeploymentsRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `show_deleted`.
+    #[inline]
+    pub fn show_deleted(mut self, value: bool) -> Self {
+        self.request.show_deleted = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<T> rt::Paginator<BundleDeploymentsListOperationsRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<BundleDeploymentsListResourcesRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<BundleDeploymentsListVersionsRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<BundleDeploymentsUpdateDeploymentRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `deployment`.
+    #[inline]
+    pub fn deployment(mut self, value: Deployment) -> Self {
+        self.request.deployment = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<BundleDeploymentsUpdateOperationRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `operation`.
+    #[inline]
+    pub fn operation(mut self, value: Operation) -> Self {
+        self.request.operation = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
     }
 }

@@ -8,7 +8,7 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `CleanRoomAccessRestricted`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `CleanRoomAccessRestricted`: `CSP_MISMATCH`, `NO_RESTRICTION`; values added by the server later decode as `UnknownValue`.
     CleanRoomAccessRestricted {
         CspMismatch = "CSP_MISMATCH",
         NoRestriction = "NO_RESTRICTION",
@@ -16,7 +16,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `CleanRoomAssetAssetType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `CleanRoomAssetAssetType`: `FOREIGN_TABLE`, `JAR_ANALYSIS`, `NOTEBOOK_FILE`, `TABLE`, `VIEW`, `VOLUME`; values added by the server later decode as `UnknownValue`.
     CleanRoomAssetAssetType {
         ForeignTable = "FOREIGN_TABLE",
         JarAnalysis = "JAR_ANALYSIS",
@@ -28,7 +28,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `CleanRoomAssetStatusEnum`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `CleanRoomAssetStatusEnum`: `ACTIVE`, `PENDING`, `PERMISSION_DENIED`; values added by the server later decode as `UnknownValue`.
     CleanRoomAssetStatusEnum {
         Active = "ACTIVE",
         Pending = "PENDING",
@@ -37,14 +37,14 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `CleanRoomAutoApprovalRuleAuthorScope`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `CleanRoomAutoApprovalRuleAuthorScope`: `ANY_AUTHOR`; values added by the server later decode as `UnknownValue`.
     CleanRoomAutoApprovalRuleAuthorScope {
         AnyAuthor = "ANY_AUTHOR",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `CleanRoomJarAnalysisReviewJarAnalysisReviewState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `CleanRoomJarAnalysisReviewJarAnalysisReviewState`: `APPROVED`, `PENDING`, `REJECTED`; values added by the server later decode as `UnknownValue`.
     CleanRoomJarAnalysisReviewJarAnalysisReviewState {
         Approved = "APPROVED",
         Pending = "PENDING",
@@ -53,14 +53,14 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `CleanRoomJarAnalysisReviewJarAnalysisReviewSubReason`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `CleanRoomJarAnalysisReviewJarAnalysisReviewSubReason`: `AUTO_APPROVED`; values added by the server later decode as `UnknownValue`.
     CleanRoomJarAnalysisReviewJarAnalysisReviewSubReason {
         AutoApproved = "AUTO_APPROVED",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `CleanRoomNotebookReviewNotebookReviewState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `CleanRoomNotebookReviewNotebookReviewState`: `APPROVED`, `PENDING`, `REJECTED`; values added by the server later decode as `UnknownValue`.
     CleanRoomNotebookReviewNotebookReviewState {
         Approved = "APPROVED",
         Pending = "PENDING",
@@ -69,7 +69,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `CleanRoomNotebookReviewNotebookReviewSubReason`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `CleanRoomNotebookReviewNotebookReviewSubReason`: `AUTO_APPROVED`, `BACKFILLED`; values added by the server later decode as `UnknownValue`.
     CleanRoomNotebookReviewNotebookReviewSubReason {
         AutoApproved = "AUTO_APPROVED",
         Backfilled = "BACKFILLED",
@@ -77,7 +77,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `CleanRoomOutputCatalogOutputCatalogStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `CleanRoomOutputCatalogOutputCatalogStatus`: `CREATED`, `NOT_CREATED`, `NOT_ELIGIBLE`; values added by the server later decode as `UnknownValue`.
     CleanRoomOutputCatalogOutputCatalogStatus {
         Created = "CREATED",
         NotCreated = "NOT_CREATED",
@@ -86,7 +86,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `CleanRoomStatusEnum`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `CleanRoomStatusEnum`: `ACTIVE`, `DELETED`, `FAILED`, `PROVISIONING`; values added by the server later decode as `UnknownValue`.
     CleanRoomStatusEnum {
         Active = "ACTIVE",
         Deleted = "DELETED",
@@ -96,7 +96,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `CleanRoomTaskType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `CleanRoomTaskType`: `JAR`, `NOTEBOOK`; values added by the server later decode as `UnknownValue`.
     CleanRoomTaskType {
         Jar = "JAR",
         Notebook = "NOTEBOOK",
@@ -107,29 +107,40 @@ crate::service::wire::open_enum! {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoom {
+    /// Wire field `access_restricted` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub access_restricted: ::std::option::Option<CleanRoomAccessRestricted>,
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
+    /// Wire field `created_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub created_at: ::std::option::Option<i64>,
+    /// Wire field `enable_shared_output` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_shared_output: ::std::option::Option<bool>,
+    /// Wire field `local_collaborator_alias` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub local_collaborator_alias: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `output_catalog` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub output_catalog: ::std::option::Option<CleanRoomOutputCatalog>,
+    /// Wire field `owner` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub owner: ::std::option::Option<::std::string::String>,
+    /// Wire field `remote_detailed_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub remote_detailed_info: ::std::option::Option<CleanRoomRemoteDetail>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<CleanRoomStatusEnum>,
+    /// Wire field `updated_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -137,340 +148,1370 @@ pub struct CleanRoom {
     pub updated_at: ::std::option::Option<i64>,
 }
 
+impl CleanRoom {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CleanRoom { ..::std::default::Default::default() }
+    }
+
+    /// Set `access_restricted`.
+    #[inline]
+    pub fn access_restricted(mut self, value: CleanRoomAccessRestricted) -> Self {
+        self.access_restricted = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `created_at`.
+    #[inline]
+    pub fn created_at(mut self, value: i64) -> Self {
+        self.created_at = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `enable_shared_output`.
+    #[inline]
+    pub fn enable_shared_output(mut self, value: bool) -> Self {
+        self.enable_shared_output = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `local_collaborator_alias`.
+    #[inline]
+    pub fn local_collaborator_alias(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.local_collaborator_alias = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `output_catalog`.
+    #[inline]
+    pub fn output_catalog(mut self, value: CleanRoomOutputCatalog) -> Self {
+        self.output_catalog = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `owner`.
+    #[inline]
+    pub fn owner(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.owner = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `remote_detailed_info`.
+    #[inline]
+    pub fn remote_detailed_info(mut self, value: CleanRoomRemoteDetail) -> Self {
+        self.remote_detailed_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: CleanRoomStatusEnum) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `updated_at`.
+    #[inline]
+    pub fn updated_at(mut self, value: i64) -> Self {
+        self.updated_at = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `CleanRoomAsset` of the `cleanrooms` API.
+///
+/// Required: `name`, `asset_type` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomAsset {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub asset_type: ::std::option::Option<CleanRoomAssetAssetType>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `asset_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub asset_type: CleanRoomAssetAssetType,
+    /// Wire field `added_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub added_at: ::std::option::Option<i64>,
+    /// Wire field `clean_room_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub clean_room_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `foreign_table` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub foreign_table: ::std::option::Option<CleanRoomAssetForeignTable>,
+    /// Wire field `foreign_table_local_details` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub foreign_table_local_details: ::std::option::Option<CleanRoomAssetForeignTableLocalDetails>,
+    /// Wire field `jar_analysis` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub jar_analysis: ::std::option::Option<CleanRoomAssetJarAnalysis>,
+    /// Wire field `notebook` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub notebook: ::std::option::Option<CleanRoomAssetNotebook>,
+    /// Wire field `owner_collaborator_alias` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub owner_collaborator_alias: ::std::option::Option<::std::string::String>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<CleanRoomAssetStatusEnum>,
+    /// Wire field `table` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub table: ::std::option::Option<CleanRoomAssetTable>,
+    /// Wire field `table_local_details` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub table_local_details: ::std::option::Option<CleanRoomAssetTableLocalDetails>,
+    /// Wire field `view` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub view: ::std::option::Option<CleanRoomAssetView>,
+    /// Wire field `view_local_details` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub view_local_details: ::std::option::Option<CleanRoomAssetViewLocalDetails>,
+    /// Wire field `volume_local_details` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub volume_local_details: ::std::option::Option<CleanRoomAssetVolumeLocalDetails>,
+}
+
+impl CleanRoomAsset {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, asset_type: CleanRoomAssetAssetType) -> Self {
+        CleanRoomAsset {
+            name: {
+                let value = name;
+                value.into()
+            },
+            asset_type: {
+                let value = asset_type;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `asset_type`.
+    #[inline]
+    pub fn asset_type(mut self, value: CleanRoomAssetAssetType) -> Self {
+        self.asset_type = value;
+        self
+    }
+
+    /// Set `added_at`.
+    #[inline]
+    pub fn added_at(mut self, value: i64) -> Self {
+        self.added_at = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `clean_room_name`.
+    #[inline]
+    pub fn clean_room_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.clean_room_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `foreign_table`.
+    #[inline]
+    pub fn foreign_table(mut self, value: CleanRoomAssetForeignTable) -> Self {
+        self.foreign_table = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `foreign_table_local_details`.
+    #[inline]
+    pub fn foreign_table_local_details(mut self, value: CleanRoomAssetForeignTableLocalDetails) -> Self {
+        self.foreign_table_local_details = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `jar_analysis`.
+    #[inline]
+    pub fn jar_analysis(mut self, value: CleanRoomAssetJarAnalysis) -> Self {
+        self.jar_analysis = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `notebook`.
+    #[inline]
+    pub fn notebook(mut self, value: CleanRoomAssetNotebook) -> Self {
+        self.notebook = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `owner_collaborator_alias`.
+    #[inline]
+    pub fn owner_collaborator_alias(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.owner_collaborator_alias = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: CleanRoomAssetStatusEnum) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `table`.
+    #[inline]
+    pub fn table(mut self, value: CleanRoomAssetTable) -> Self {
+        self.table = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `table_local_details`.
+    #[inline]
+    pub fn table_local_details(mut self, value: CleanRoomAssetTableLocalDetails) -> Self {
+        self.table_local_details = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `view`.
+    #[inline]
+    pub fn view(mut self, value: CleanRoomAssetView) -> Self {
+        self.view = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `view_local_details`.
+    #[inline]
+    pub fn view_local_details(mut self, value: CleanRoomAssetViewLocalDetails) -> Self {
+        self.view_local_details = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `volume_local_details`.
+    #[inline]
+    pub fn volume_local_details(mut self, value: CleanRoomAssetVolumeLocalDetails) -> Self {
+        self.volume_local_details = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CleanRoomAssetForeignTable` of the `cleanrooms` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomAssetForeignTable {
+    /// Wire field `columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub columns: ::std::vec::Vec<crate::service::catalog::ColumnInfo>,
 }
 
+impl CleanRoomAssetForeignTable {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CleanRoomAssetForeignTable { ..::std::default::Default::default() }
+    }
+
+    /// Set `columns`.
+    #[inline]
+    pub fn columns(mut self, value: ::std::vec::Vec<crate::service::catalog::ColumnInfo>) -> Self {
+        self.columns = value;
+        self
+    }
+}
+
 /// Wire type `CleanRoomAssetForeignTableLocalDetails` of the `cleanrooms` API.
+///
+/// Required: `local_name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomAssetForeignTableLocalDetails {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub local_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `local_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub local_name: ::std::string::String,
+}
+
+impl CleanRoomAssetForeignTableLocalDetails {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(local_name: impl Into<::std::string::String>) -> Self {
+        CleanRoomAssetForeignTableLocalDetails {
+            local_name: {
+                let value = local_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `local_name`.
+    #[inline]
+    pub fn local_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.local_name = value.into();
+        self
+    }
 }
 
 /// Wire type `CleanRoomAssetJarAnalysis` of the `cleanrooms` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomAssetJarAnalysis {
+    /// Wire field `central_jar_file_paths` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub central_jar_file_paths: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `environment_version` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub environment_version: ::std::option::Option<::std::string::String>,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `main_class_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub main_class_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `review_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub review_state: ::std::option::Option<CleanRoomJarAnalysisReviewJarAnalysisReviewState>,
+    /// Wire field `reviews` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub reviews: ::std::vec::Vec<CleanRoomJarAnalysisReview>,
+    /// Wire field `runner_collaborator_aliases` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub runner_collaborator_aliases: ::std::vec::Vec<::std::string::String>,
 }
 
+impl CleanRoomAssetJarAnalysis {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CleanRoomAssetJarAnalysis { ..::std::default::Default::default() }
+    }
+
+    /// Set `central_jar_file_paths`.
+    #[inline]
+    pub fn central_jar_file_paths(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.central_jar_file_paths = value;
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `environment_version`.
+    #[inline]
+    pub fn environment_version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.environment_version = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `main_class_name`.
+    #[inline]
+    pub fn main_class_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.main_class_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `review_state`.
+    #[inline]
+    pub fn review_state(mut self, value: CleanRoomJarAnalysisReviewJarAnalysisReviewState) -> Self {
+        self.review_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `reviews`.
+    #[inline]
+    pub fn reviews(mut self, value: ::std::vec::Vec<CleanRoomJarAnalysisReview>) -> Self {
+        self.reviews = value;
+        self
+    }
+
+    /// Set `runner_collaborator_aliases`.
+    #[inline]
+    pub fn runner_collaborator_aliases(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.runner_collaborator_aliases = value;
+        self
+    }
+}
+
 /// Wire type `CleanRoomAssetNotebook` of the `cleanrooms` API.
+///
+/// Required: `notebook_content` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomAssetNotebook {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub notebook_content: ::std::option::Option<::std::string::String>,
+    /// Wire field `notebook_content` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub notebook_content: ::std::string::String,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `environment_version` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub environment_version: ::std::option::Option<::std::string::String>,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `review_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub review_state: ::std::option::Option<CleanRoomNotebookReviewNotebookReviewState>,
+    /// Wire field `reviews` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub reviews: ::std::vec::Vec<CleanRoomNotebookReview>,
+    /// Wire field `runner_collaborator_aliases` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub runner_collaborator_aliases: ::std::vec::Vec<::std::string::String>,
+}
+
+impl CleanRoomAssetNotebook {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(notebook_content: impl Into<::std::string::String>) -> Self {
+        CleanRoomAssetNotebook {
+            notebook_content: {
+                let value = notebook_content;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `notebook_content`.
+    #[inline]
+    pub fn notebook_content(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.notebook_content = value.into();
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `environment_version`.
+    #[inline]
+    pub fn environment_version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.environment_version = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `review_state`.
+    #[inline]
+    pub fn review_state(mut self, value: CleanRoomNotebookReviewNotebookReviewState) -> Self {
+        self.review_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `reviews`.
+    #[inline]
+    pub fn reviews(mut self, value: ::std::vec::Vec<CleanRoomNotebookReview>) -> Self {
+        self.reviews = value;
+        self
+    }
+
+    /// Set `runner_collaborator_aliases`.
+    #[inline]
+    pub fn runner_collaborator_aliases(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.runner_collaborator_aliases = value;
+        self
+    }
 }
 
 /// Wire type `CleanRoomAssetTable` of the `cleanrooms` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomAssetTable {
+    /// Wire field `columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub columns: ::std::vec::Vec<crate::service::catalog::ColumnInfo>,
 }
 
+impl CleanRoomAssetTable {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CleanRoomAssetTable { ..::std::default::Default::default() }
+    }
+
+    /// Set `columns`.
+    #[inline]
+    pub fn columns(mut self, value: ::std::vec::Vec<crate::service::catalog::ColumnInfo>) -> Self {
+        self.columns = value;
+        self
+    }
+}
+
 /// Wire type `CleanRoomAssetTableLocalDetails` of the `cleanrooms` API.
+///
+/// Required: `local_name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomAssetTableLocalDetails {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub local_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `local_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub local_name: ::std::string::String,
+    /// Wire field `partitions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub partitions: ::std::vec::Vec<crate::service::sharing::Partition>,
+}
+
+impl CleanRoomAssetTableLocalDetails {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(local_name: impl Into<::std::string::String>) -> Self {
+        CleanRoomAssetTableLocalDetails {
+            local_name: {
+                let value = local_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `local_name`.
+    #[inline]
+    pub fn local_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.local_name = value.into();
+        self
+    }
+
+    /// Set `partitions`.
+    #[inline]
+    pub fn partitions(mut self, value: ::std::vec::Vec<crate::service::sharing::Partition>) -> Self {
+        self.partitions = value;
+        self
+    }
 }
 
 /// Wire type `CleanRoomAssetView` of the `cleanrooms` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomAssetView {
+    /// Wire field `columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub columns: ::std::vec::Vec<crate::service::catalog::ColumnInfo>,
 }
 
+impl CleanRoomAssetView {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CleanRoomAssetView { ..::std::default::Default::default() }
+    }
+
+    /// Set `columns`.
+    #[inline]
+    pub fn columns(mut self, value: ::std::vec::Vec<crate::service::catalog::ColumnInfo>) -> Self {
+        self.columns = value;
+        self
+    }
+}
+
 /// Wire type `CleanRoomAssetViewLocalDetails` of the `cleanrooms` API.
+///
+/// Required: `local_name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomAssetViewLocalDetails {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub local_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `local_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub local_name: ::std::string::String,
+}
+
+impl CleanRoomAssetViewLocalDetails {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(local_name: impl Into<::std::string::String>) -> Self {
+        CleanRoomAssetViewLocalDetails {
+            local_name: {
+                let value = local_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `local_name`.
+    #[inline]
+    pub fn local_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.local_name = value.into();
+        self
+    }
 }
 
 /// Wire type `CleanRoomAssetVolumeLocalDetails` of the `cleanrooms` API.
+///
+/// Required: `local_name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomAssetVolumeLocalDetails {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub local_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `local_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub local_name: ::std::string::String,
+}
+
+impl CleanRoomAssetVolumeLocalDetails {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(local_name: impl Into<::std::string::String>) -> Self {
+        CleanRoomAssetVolumeLocalDetails {
+            local_name: {
+                let value = local_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `local_name`.
+    #[inline]
+    pub fn local_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.local_name = value.into();
+        self
+    }
 }
 
 /// Wire type `CleanRoomAutoApprovalRule` of the `cleanrooms` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomAutoApprovalRule {
+    /// Wire field `author_collaborator_alias` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub author_collaborator_alias: ::std::option::Option<::std::string::String>,
+    /// Wire field `author_scope` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub author_scope: ::std::option::Option<CleanRoomAutoApprovalRuleAuthorScope>,
+    /// Wire field `clean_room_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub clean_room_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `created_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub created_at: ::std::option::Option<i64>,
+    /// Wire field `rule_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub rule_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `rule_owner_collaborator_alias` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub rule_owner_collaborator_alias: ::std::option::Option<::std::string::String>,
+    /// Wire field `runner_collaborator_alias` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub runner_collaborator_alias: ::std::option::Option<::std::string::String>,
 }
 
+impl CleanRoomAutoApprovalRule {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CleanRoomAutoApprovalRule { ..::std::default::Default::default() }
+    }
+
+    /// Set `author_collaborator_alias`.
+    #[inline]
+    pub fn author_collaborator_alias(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.author_collaborator_alias = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `author_scope`.
+    #[inline]
+    pub fn author_scope(mut self, value: CleanRoomAutoApprovalRuleAuthorScope) -> Self {
+        self.author_scope = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `clean_room_name`.
+    #[inline]
+    pub fn clean_room_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.clean_room_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `created_at`.
+    #[inline]
+    pub fn created_at(mut self, value: i64) -> Self {
+        self.created_at = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `rule_id`.
+    #[inline]
+    pub fn rule_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.rule_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `rule_owner_collaborator_alias`.
+    #[inline]
+    pub fn rule_owner_collaborator_alias(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.rule_owner_collaborator_alias = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `runner_collaborator_alias`.
+    #[inline]
+    pub fn runner_collaborator_alias(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.runner_collaborator_alias = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `CleanRoomCollaborator` of the `cleanrooms` API.
+///
+/// Required: `collaborator_alias` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomCollaborator {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub collaborator_alias: ::std::option::Option<::std::string::String>,
+    /// Wire field `collaborator_alias` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub collaborator_alias: ::std::string::String,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `global_metastore_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub global_metastore_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `invite_recipient_email` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub invite_recipient_email: ::std::option::Option<::std::string::String>,
+    /// Wire field `invite_recipient_workspace_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub invite_recipient_workspace_id: ::std::option::Option<i64>,
+    /// Wire field `organization_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub organization_name: ::std::option::Option<::std::string::String>,
+}
+
+impl CleanRoomCollaborator {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(collaborator_alias: impl Into<::std::string::String>) -> Self {
+        CleanRoomCollaborator {
+            collaborator_alias: {
+                let value = collaborator_alias;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `collaborator_alias`.
+    #[inline]
+    pub fn collaborator_alias(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.collaborator_alias = value.into();
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `global_metastore_id`.
+    #[inline]
+    pub fn global_metastore_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.global_metastore_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `invite_recipient_email`.
+    #[inline]
+    pub fn invite_recipient_email(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.invite_recipient_email = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `invite_recipient_workspace_id`.
+    #[inline]
+    pub fn invite_recipient_workspace_id(mut self, value: i64) -> Self {
+        self.invite_recipient_workspace_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `organization_name`.
+    #[inline]
+    pub fn organization_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.organization_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CleanRoomJarAnalysisReview` of the `cleanrooms` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomJarAnalysisReview {
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
+    /// Wire field `created_at_millis` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub created_at_millis: ::std::option::Option<i64>,
+    /// Wire field `review_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub review_state: ::std::option::Option<CleanRoomJarAnalysisReviewJarAnalysisReviewState>,
+    /// Wire field `review_sub_reason` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub review_sub_reason: ::std::option::Option<CleanRoomJarAnalysisReviewJarAnalysisReviewSubReason>,
+    /// Wire field `reviewer_collaborator_alias` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub reviewer_collaborator_alias: ::std::option::Option<::std::string::String>,
+}
+
+impl CleanRoomJarAnalysisReview {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CleanRoomJarAnalysisReview { ..::std::default::Default::default() }
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `created_at_millis`.
+    #[inline]
+    pub fn created_at_millis(mut self, value: i64) -> Self {
+        self.created_at_millis = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `review_state`.
+    #[inline]
+    pub fn review_state(mut self, value: CleanRoomJarAnalysisReviewJarAnalysisReviewState) -> Self {
+        self.review_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `review_sub_reason`.
+    #[inline]
+    pub fn review_sub_reason(mut self, value: CleanRoomJarAnalysisReviewJarAnalysisReviewSubReason) -> Self {
+        self.review_sub_reason = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `reviewer_collaborator_alias`.
+    #[inline]
+    pub fn reviewer_collaborator_alias(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.reviewer_collaborator_alias = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CleanRoomNotebookReview` of the `cleanrooms` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomNotebookReview {
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
+    /// Wire field `created_at_millis` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub created_at_millis: ::std::option::Option<i64>,
+    /// Wire field `review_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub review_state: ::std::option::Option<CleanRoomNotebookReviewNotebookReviewState>,
+    /// Wire field `review_sub_reason` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub review_sub_reason: ::std::option::Option<CleanRoomNotebookReviewNotebookReviewSubReason>,
+    /// Wire field `reviewer_collaborator_alias` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub reviewer_collaborator_alias: ::std::option::Option<::std::string::String>,
+}
+
+impl CleanRoomNotebookReview {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CleanRoomNotebookReview { ..::std::default::Default::default() }
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `created_at_millis`.
+    #[inline]
+    pub fn created_at_millis(mut self, value: i64) -> Self {
+        self.created_at_millis = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `review_state`.
+    #[inline]
+    pub fn review_state(mut self, value: CleanRoomNotebookReviewNotebookReviewState) -> Self {
+        self.review_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `review_sub_reason`.
+    #[inline]
+    pub fn review_sub_reason(mut self, value: CleanRoomNotebookReviewNotebookReviewSubReason) -> Self {
+        self.review_sub_reason = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `reviewer_collaborator_alias`.
+    #[inline]
+    pub fn reviewer_collaborator_alias(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.reviewer_collaborator_alias = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CleanRoomNotebookTaskRun` of the `cleanrooms` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomNotebookTaskRun {
+    /// Wire field `collaborator_job_run_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub collaborator_job_run_info: ::std::option::Option<CollaboratorJobRunInfo>,
+    /// Wire field `notebook_etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub notebook_etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `notebook_job_run_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub notebook_job_run_state: ::std::option::Option<crate::service::jobs::CleanRoomTaskRunState>,
+    /// Wire field `notebook_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub notebook_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `notebook_updated_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub notebook_updated_at: ::std::option::Option<i64>,
+    /// Wire field `output_schema_expiration_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub output_schema_expiration_time: ::std::option::Option<i64>,
+    /// Wire field `output_schema_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub output_schema_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_duration` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub run_duration: ::std::option::Option<i64>,
+    /// Wire field `shared_output_schema_expiration_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub shared_output_schema_expiration_time: ::std::option::Option<i64>,
+    /// Wire field `shared_output_schema_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub shared_output_schema_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `start_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub start_time: ::std::option::Option<i64>,
+}
+
+impl CleanRoomNotebookTaskRun {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CleanRoomNotebookTaskRun { ..::std::default::Default::default() }
+    }
+
+    /// Set `collaborator_job_run_info`.
+    #[inline]
+    pub fn collaborator_job_run_info(mut self, value: CollaboratorJobRunInfo) -> Self {
+        self.collaborator_job_run_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `notebook_etag`.
+    #[inline]
+    pub fn notebook_etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.notebook_etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `notebook_job_run_state`.
+    #[inline]
+    pub fn notebook_job_run_state(mut self, value: crate::service::jobs::CleanRoomTaskRunState) -> Self {
+        self.notebook_job_run_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `notebook_name`.
+    #[inline]
+    pub fn notebook_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.notebook_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `notebook_updated_at`.
+    #[inline]
+    pub fn notebook_updated_at(mut self, value: i64) -> Self {
+        self.notebook_updated_at = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `output_schema_expiration_time`.
+    #[inline]
+    pub fn output_schema_expiration_time(mut self, value: i64) -> Self {
+        self.output_schema_expiration_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `output_schema_name`.
+    #[inline]
+    pub fn output_schema_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.output_schema_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_duration`.
+    #[inline]
+    pub fn run_duration(mut self, value: i64) -> Self {
+        self.run_duration = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `shared_output_schema_expiration_time`.
+    #[inline]
+    pub fn shared_output_schema_expiration_time(mut self, value: i64) -> Self {
+        self.shared_output_schema_expiration_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `shared_output_schema_name`.
+    #[inline]
+    pub fn shared_output_schema_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.shared_output_schema_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `start_time`.
+    #[inline]
+    pub fn start_time(mut self, value: i64) -> Self {
+        self.start_time = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CleanRoomOutputCatalog` of the `cleanrooms` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomOutputCatalog {
+    /// Wire field `catalog_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub catalog_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<CleanRoomOutputCatalogOutputCatalogStatus>,
+}
+
+impl CleanRoomOutputCatalog {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CleanRoomOutputCatalog { ..::std::default::Default::default() }
+    }
+
+    /// Set `catalog_name`.
+    #[inline]
+    pub fn catalog_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.catalog_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: CleanRoomOutputCatalogOutputCatalogStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CleanRoomRemoteDetail` of the `cleanrooms` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomRemoteDetail {
+    /// Wire field `central_clean_room_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub central_clean_room_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `cloud_vendor` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cloud_vendor: ::std::option::Option<::std::string::String>,
+    /// Wire field `collaborators` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub collaborators: ::std::vec::Vec<CleanRoomCollaborator>,
+    /// Wire field `compliance_security_profile` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub compliance_security_profile: ::std::option::Option<ComplianceSecurityProfile>,
+    /// Wire field `creator` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creator: ::std::option::Option<CleanRoomCollaborator>,
+    /// Wire field `egress_network_policy` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub egress_network_policy: ::std::option::Option<crate::service::settings::EgressNetworkPolicy>,
+    /// Wire field `enable_shared_output` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_shared_output: ::std::option::Option<bool>,
+    /// Wire field `package_provider_collaborator_alias` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub package_provider_collaborator_alias: ::std::option::Option<::std::string::String>,
+    /// Wire field `region` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub region: ::std::option::Option<::std::string::String>,
+}
+
+impl CleanRoomRemoteDetail {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CleanRoomRemoteDetail { ..::std::default::Default::default() }
+    }
+
+    /// Set `central_clean_room_id`.
+    #[inline]
+    pub fn central_clean_room_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.central_clean_room_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `cloud_vendor`.
+    #[inline]
+    pub fn cloud_vendor(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cloud_vendor = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `collaborators`.
+    #[inline]
+    pub fn collaborators(mut self, value: ::std::vec::Vec<CleanRoomCollaborator>) -> Self {
+        self.collaborators = value;
+        self
+    }
+
+    /// Set `compliance_security_profile`.
+    #[inline]
+    pub fn compliance_security_profile(mut self, value: ComplianceSecurityProfile) -> Self {
+        self.compliance_security_profile = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `creator`.
+    #[inline]
+    pub fn creator(mut self, value: CleanRoomCollaborator) -> Self {
+        self.creator = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `egress_network_policy`.
+    #[inline]
+    pub fn egress_network_policy(mut self, value: crate::service::settings::EgressNetworkPolicy) -> Self {
+        self.egress_network_policy = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `enable_shared_output`.
+    #[inline]
+    pub fn enable_shared_output(mut self, value: bool) -> Self {
+        self.enable_shared_output = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `package_provider_collaborator_alias`.
+    #[inline]
+    pub fn package_provider_collaborator_alias(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.package_provider_collaborator_alias = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `region`.
+    #[inline]
+    pub fn region(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.region = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CleanRoomTaskRun` of the `cleanrooms` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomTaskRun {
+    /// Wire field `analysis_details` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub analysis_details: ::std::option::Option<CleanRoomTaskRunCleanRoomTaskAnalysisDetails>,
+    /// Wire field `collaborator_job_run_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub collaborator_job_run_info: ::std::option::Option<CollaboratorJobRunInfo>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `output_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub output_info: ::std::option::Option<CleanRoomTaskRunOutputInfo>,
+    /// Wire field `run_duration` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub run_duration: ::std::option::Option<i64>,
+    /// Wire field `shared_output_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub shared_output_info: ::std::option::Option<CleanRoomTaskRunOutputInfo>,
+    /// Wire field `start_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub start_time: ::std::option::Option<i64>,
+    /// Wire field `task_run_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub task_run_state: ::std::option::Option<crate::service::jobs::CleanRoomTaskRunState>,
+    /// Wire field `task_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub task_type: ::std::option::Option<CleanRoomTaskType>,
+}
+
+impl CleanRoomTaskRun {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CleanRoomTaskRun { ..::std::default::Default::default() }
+    }
+
+    /// Set `analysis_details`.
+    #[inline]
+    pub fn analysis_details(mut self, value: CleanRoomTaskRunCleanRoomTaskAnalysisDetails) -> Self {
+        self.analysis_details = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `collaborator_job_run_info`.
+    #[inline]
+    pub fn collaborator_job_run_info(mut self, value: CollaboratorJobRunInfo) -> Self {
+        self.collaborator_job_run_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `output_info`.
+    #[inline]
+    pub fn output_info(mut self, value: CleanRoomTaskRunOutputInfo) -> Self {
+        self.output_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `run_duration`.
+    #[inline]
+    pub fn run_duration(mut self, value: i64) -> Self {
+        self.run_duration = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `shared_output_info`.
+    #[inline]
+    pub fn shared_output_info(mut self, value: CleanRoomTaskRunOutputInfo) -> Self {
+        self.shared_output_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `start_time`.
+    #[inline]
+    pub fn start_time(mut self, value: i64) -> Self {
+        self.start_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `task_run_state`.
+    #[inline]
+    pub fn task_run_state(mut self, value: crate::service::jobs::CleanRoomTaskRunState) -> Self {
+        self.task_run_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `task_type`.
+    #[inline]
+    pub fn task_type(mut self, value: CleanRoomTaskType) -> Self {
+        self.task_type = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CleanRoomTaskRunCleanRoomTaskAnalysisDetails` of the `cleanrooms` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomTaskRunCleanRoomTaskAnalysisDetails {
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `updated_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -478,40 +1519,91 @@ pub struct CleanRoomTaskRunCleanRoomTaskAnalysisDetails {
     pub updated_at: ::std::option::Option<i64>,
 }
 
+impl CleanRoomTaskRunCleanRoomTaskAnalysisDetails {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CleanRoomTaskRunCleanRoomTaskAnalysisDetails { ..::std::default::Default::default() }
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `updated_at`.
+    #[inline]
+    pub fn updated_at(mut self, value: i64) -> Self {
+        self.updated_at = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `CleanRoomTaskRunOutputInfo` of the `cleanrooms` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomTaskRunOutputInfo {
+    /// Wire field `output_schema_expiration_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub output_schema_expiration_time: ::std::option::Option<i64>,
+    /// Wire field `output_schema_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub output_schema_name: ::std::option::Option<::std::string::String>,
+}
+
+impl CleanRoomTaskRunOutputInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CleanRoomTaskRunOutputInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `output_schema_expiration_time`.
+    #[inline]
+    pub fn output_schema_expiration_time(mut self, value: i64) -> Self {
+        self.output_schema_expiration_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `output_schema_name`.
+    #[inline]
+    pub fn output_schema_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.output_schema_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CollaboratorJobRunInfo` of the `cleanrooms` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CollaboratorJobRunInfo {
+    /// Wire field `collaborator_alias` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub collaborator_alias: ::std::option::Option<::std::string::String>,
+    /// Wire field `collaborator_job_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub collaborator_job_id: ::std::option::Option<i64>,
+    /// Wire field `collaborator_job_run_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub collaborator_job_run_id: ::std::option::Option<i64>,
+    /// Wire field `collaborator_task_run_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub collaborator_task_run_id: ::std::option::Option<i64>,
+    /// Wire field `collaborator_workspace_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -519,36 +1611,173 @@ pub struct CollaboratorJobRunInfo {
     pub collaborator_workspace_id: ::std::option::Option<i64>,
 }
 
+impl CollaboratorJobRunInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CollaboratorJobRunInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `collaborator_alias`.
+    #[inline]
+    pub fn collaborator_alias(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.collaborator_alias = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `collaborator_job_id`.
+    #[inline]
+    pub fn collaborator_job_id(mut self, value: i64) -> Self {
+        self.collaborator_job_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `collaborator_job_run_id`.
+    #[inline]
+    pub fn collaborator_job_run_id(mut self, value: i64) -> Self {
+        self.collaborator_job_run_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `collaborator_task_run_id`.
+    #[inline]
+    pub fn collaborator_task_run_id(mut self, value: i64) -> Self {
+        self.collaborator_task_run_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `collaborator_workspace_id`.
+    #[inline]
+    pub fn collaborator_workspace_id(mut self, value: i64) -> Self {
+        self.collaborator_workspace_id = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `ComplianceSecurityProfile` of the `cleanrooms` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ComplianceSecurityProfile {
+    /// Wire field `compliance_standards` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub compliance_standards: ::std::vec::Vec<crate::service::settings::ComplianceStandard>,
+    /// Wire field `is_enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_enabled: ::std::option::Option<bool>,
+}
+
+impl ComplianceSecurityProfile {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ComplianceSecurityProfile { ..::std::default::Default::default() }
+    }
+
+    /// Set `compliance_standards`.
+    #[inline]
+    pub fn compliance_standards(
+        mut self,
+        value: ::std::vec::Vec<crate::service::settings::ComplianceStandard>,
+    ) -> Self {
+        self.compliance_standards = value;
+        self
+    }
+
+    /// Set `is_enabled`.
+    #[inline]
+    pub fn is_enabled(mut self, value: bool) -> Self {
+        self.is_enabled = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CreateCleanRoomAssetReviewResponse` of the `cleanrooms` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateCleanRoomAssetReviewResponse {
+    /// Wire field `jar_analysis_review_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub jar_analysis_review_state: ::std::option::Option<CleanRoomJarAnalysisReviewJarAnalysisReviewState>,
+    /// Wire field `jar_analysis_reviews` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub jar_analysis_reviews: ::std::vec::Vec<CleanRoomJarAnalysisReview>,
+    /// Wire field `notebook_review_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub notebook_review_state: ::std::option::Option<CleanRoomNotebookReviewNotebookReviewState>,
+    /// Wire field `notebook_reviews` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub notebook_reviews: ::std::vec::Vec<CleanRoomNotebookReview>,
 }
 
+impl CreateCleanRoomAssetReviewResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateCleanRoomAssetReviewResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `jar_analysis_review_state`.
+    #[inline]
+    pub fn jar_analysis_review_state(mut self, value: CleanRoomJarAnalysisReviewJarAnalysisReviewState) -> Self {
+        self.jar_analysis_review_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `jar_analysis_reviews`.
+    #[inline]
+    pub fn jar_analysis_reviews(mut self, value: ::std::vec::Vec<CleanRoomJarAnalysisReview>) -> Self {
+        self.jar_analysis_reviews = value;
+        self
+    }
+
+    /// Set `notebook_review_state`.
+    #[inline]
+    pub fn notebook_review_state(mut self, value: CleanRoomNotebookReviewNotebookReviewState) -> Self {
+        self.notebook_review_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `notebook_reviews`.
+    #[inline]
+    pub fn notebook_reviews(mut self, value: ::std::vec::Vec<CleanRoomNotebookReview>) -> Self {
+        self.notebook_reviews = value;
+        self
+    }
+}
+
 /// Wire type `CreateCleanRoomOutputCatalogResponse` of the `cleanrooms` API.
+///
+/// Required: `output_catalog` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateCleanRoomOutputCatalogResponse {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub output_catalog: ::std::option::Option<CleanRoomOutputCatalog>,
+    /// Wire field `output_catalog` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub output_catalog: CleanRoomOutputCatalog,
+}
+
+impl CreateCleanRoomOutputCatalogResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(output_catalog: CleanRoomOutputCatalog) -> Self {
+        CreateCleanRoomOutputCatalogResponse {
+            output_catalog: {
+                let value = output_catalog;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `output_catalog`.
+    #[inline]
+    pub fn output_catalog(mut self, value: CleanRoomOutputCatalog) -> Self {
+        self.output_catalog = value;
+        self
+    }
 }
 
 /// Wire type `DeleteCleanRoomAssetResponse` of the `cleanrooms` API.
@@ -556,124 +1785,452 @@ pub struct CreateCleanRoomOutputCatalogResponse {
 #[serde(default)]
 pub struct DeleteCleanRoomAssetResponse {}
 
+impl DeleteCleanRoomAssetResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteCleanRoomAssetResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `JarAnalysisVersionReview` of the `cleanrooms` API.
+///
+/// Required: `etag`, `review_state` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JarAnalysisVersionReview {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub etag: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub review_state: ::std::option::Option<CleanRoomJarAnalysisReviewJarAnalysisReviewState>,
+    /// Wire field `etag` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub etag: ::std::string::String,
+    /// Wire field `review_state` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub review_state: CleanRoomJarAnalysisReviewJarAnalysisReviewState,
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
+}
+
+impl JarAnalysisVersionReview {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        etag: impl Into<::std::string::String>,
+        review_state: CleanRoomJarAnalysisReviewJarAnalysisReviewState,
+    ) -> Self {
+        JarAnalysisVersionReview {
+            etag: {
+                let value = etag;
+                value.into()
+            },
+            review_state: {
+                let value = review_state;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = value.into();
+        self
+    }
+
+    /// Set `review_state`.
+    #[inline]
+    pub fn review_state(mut self, value: CleanRoomJarAnalysisReviewJarAnalysisReviewState) -> Self {
+        self.review_state = value;
+        self
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.comment = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListCleanRoomAssetRevisionsResponse` of the `cleanrooms` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListCleanRoomAssetRevisionsResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `revisions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub revisions: ::std::vec::Vec<CleanRoomAsset>,
+}
+
+impl ListCleanRoomAssetRevisionsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListCleanRoomAssetRevisionsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `revisions`.
+    #[inline]
+    pub fn revisions(mut self, value: ::std::vec::Vec<CleanRoomAsset>) -> Self {
+        self.revisions = value;
+        self
+    }
 }
 
 /// Wire type `ListCleanRoomAssetsResponse` of the `cleanrooms` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListCleanRoomAssetsResponse {
+    /// Wire field `assets` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub assets: ::std::vec::Vec<CleanRoomAsset>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListCleanRoomAssetsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListCleanRoomAssetsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `assets`.
+    #[inline]
+    pub fn assets(mut self, value: ::std::vec::Vec<CleanRoomAsset>) -> Self {
+        self.assets = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListCleanRoomAutoApprovalRulesResponse` of the `cleanrooms` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListCleanRoomAutoApprovalRulesResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `rules` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub rules: ::std::vec::Vec<CleanRoomAutoApprovalRule>,
+}
+
+impl ListCleanRoomAutoApprovalRulesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListCleanRoomAutoApprovalRulesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `rules`.
+    #[inline]
+    pub fn rules(mut self, value: ::std::vec::Vec<CleanRoomAutoApprovalRule>) -> Self {
+        self.rules = value;
+        self
+    }
 }
 
 /// Wire type `ListCleanRoomNotebookTaskRunsResponse` of the `cleanrooms` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListCleanRoomNotebookTaskRunsResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `runs` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub runs: ::std::vec::Vec<CleanRoomNotebookTaskRun>,
+}
+
+impl ListCleanRoomNotebookTaskRunsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListCleanRoomNotebookTaskRunsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `runs`.
+    #[inline]
+    pub fn runs(mut self, value: ::std::vec::Vec<CleanRoomNotebookTaskRun>) -> Self {
+        self.runs = value;
+        self
+    }
 }
 
 /// Wire type `ListCleanRoomTaskRunsResponse` of the `cleanrooms` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListCleanRoomTaskRunsResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `runs` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub runs: ::std::vec::Vec<CleanRoomTaskRun>,
+}
+
+impl ListCleanRoomTaskRunsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListCleanRoomTaskRunsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `runs`.
+    #[inline]
+    pub fn runs(mut self, value: ::std::vec::Vec<CleanRoomTaskRun>) -> Self {
+        self.runs = value;
+        self
+    }
 }
 
 /// Wire type `ListCleanRoomsResponse` of the `cleanrooms` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListCleanRoomsResponse {
+    /// Wire field `clean_rooms` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub clean_rooms: ::std::vec::Vec<CleanRoom>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
 }
 
+impl ListCleanRoomsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListCleanRoomsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `clean_rooms`.
+    #[inline]
+    pub fn clean_rooms(mut self, value: ::std::vec::Vec<CleanRoom>) -> Self {
+        self.clean_rooms = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `NotebookVersionReview` of the `cleanrooms` API.
+///
+/// Required: `etag`, `review_state` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NotebookVersionReview {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub etag: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub review_state: ::std::option::Option<CleanRoomNotebookReviewNotebookReviewState>,
+    /// Wire field `etag` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub etag: ::std::string::String,
+    /// Wire field `review_state` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub review_state: CleanRoomNotebookReviewNotebookReviewState,
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
+}
+
+impl NotebookVersionReview {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        etag: impl Into<::std::string::String>,
+        review_state: CleanRoomNotebookReviewNotebookReviewState,
+    ) -> Self {
+        NotebookVersionReview {
+            etag: {
+                let value = etag;
+                value.into()
+            },
+            review_state: {
+                let value = review_state;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = value.into();
+        self
+    }
+
+    /// Set `review_state`.
+    #[inline]
+    pub fn review_state(mut self, value: CleanRoomNotebookReviewNotebookReviewState) -> Self {
+        self.review_state = value;
+        self
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.comment = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Parameters of [`CleanRoomAssetRevisionsApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomAssetRevisionsGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub clean_room_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub asset_type: ::std::option::Option<CleanRoomAssetAssetType>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `clean_room_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub clean_room_name: ::std::string::String,
+    /// Wire field `asset_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub asset_type: CleanRoomAssetAssetType,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `etag` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub etag: ::std::string::String,
 }
+
+impl CleanRoomAssetRevisionsGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        clean_room_name: impl Into<::std::string::String>,
+        asset_type: CleanRoomAssetAssetType,
+        name: impl Into<::std::string::String>,
+        etag: impl Into<::std::string::String>,
+    ) -> Self {
+        CleanRoomAssetRevisionsGetRequest {
+            clean_room_name: {
+                let value = clean_room_name;
+                value.into()
+            },
+            asset_type: {
+                let value = asset_type;
+                value
+            },
+            name: {
+                let value = name;
+                value.into()
+            },
+            etag: {
+                let value = etag;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for CleanRoomAssetRevisionsGetRequest {}
 
 /// Parameters of [`CleanRoomAssetRevisionsApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomAssetRevisionsListRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub clean_room_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub asset_type: ::std::option::Option<CleanRoomAssetAssetType>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `clean_room_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub clean_room_name: ::std::string::String,
+    /// Wire field `asset_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub asset_type: CleanRoomAssetAssetType,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
 
-/// The `clean_room_asset_revisions` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/cleanroomassetrevisions)).
+impl CleanRoomAssetRevisionsListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        clean_room_name: impl Into<::std::string::String>,
+        asset_type: CleanRoomAssetAssetType,
+        name: impl Into<::std::string::String>,
+    ) -> Self {
+        CleanRoomAssetRevisionsListRequest {
+            clean_room_name: {
+                let value = clean_room_name;
+                value.into()
+            },
+            asset_type: {
+                let value = asset_type;
+                value
+            },
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for CleanRoomAssetRevisionsListRequest {}
+
+/// The `clean_room_asset_revisions` service (workspace level, 2 operations; [API reference](https://docs.databricks.com/api/workspace/cleanroomassetrevisions)).
 #[derive(Debug, Clone)]
 pub struct CleanRoomAssetRevisionsApi {
     client: crate::Client,
@@ -690,34 +2247,163 @@ impl CleanRoomAssetRevisionsApi {
         &self.client
     }
 
-    /// `GET /api/2.0/clean-rooms/{clean_room_name}/assets/{asset_type.value}/{name}/revisions/{etag}` ([API reference](https://docs.databricks.com/api/workspace/cleanroomassetrevisions/get)).
-    pub async fn get(&self, request: &CleanRoomAssetRevisionsGetRequest) -> crate::Result<CleanRoomAsset> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/clean-rooms/{clean_room_name}/assets/{asset_type.value}/{name}/revisions/{etag}",
-            path_params: &["clean_room_name", "asset_type.value", "name", "etag"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["asset_type"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/clean-rooms/{clean_room_name}/assets/{asset_type.value}/{name}/revisions/{etag}`; required: `clean_room_name`, `asset_type`, `name`, `etag` ([API reference](https://docs.databricks.com/api/workspace/cleanroomassetrevisions/get)).
+    #[inline]
+    pub fn get(
+        &self,
+        clean_room_name: impl Into<::std::string::String>,
+        asset_type: CleanRoomAssetAssetType,
+        name: impl Into<::std::string::String>,
+        etag: impl Into<::std::string::String>,
+    ) -> rt::Call<CleanRoomAssetRevisionsGetRequest, CleanRoomAsset> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLEAN_ROOM_ASSET_REVISIONS_GET,
+            CleanRoomAssetRevisionsGetRequest {
+                clean_room_name: {
+                    let value = clean_room_name;
+                    value.into()
+                },
+                asset_type: {
+                    let value = asset_type;
+                    value
+                },
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                etag: {
+                    let value = etag;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/clean-rooms/{clean_room_name}/assets/{asset_type.value}/{name}/revisions` ([API reference](https://docs.databricks.com/api/workspace/cleanroomassetrevisions/list)).
-    pub fn list(&self, request: CleanRoomAssetRevisionsListRequest) -> crate::service::Paginator<CleanRoomAsset> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/clean-rooms/{clean_room_name}/assets/{asset_type.value}/{name}/revisions",
-            path_params: &["clean_room_name", "asset_type.value", "name"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::Fields(&["asset_type"]),
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("revisions"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/clean-rooms/{clean_room_name}/assets/{asset_type.value}/{name}/revisions`; required: `clean_room_name`, `asset_type`, `name`; pages by token ([API reference](https://docs.databricks.com/api/workspace/cleanroomassetrevisions/list)).
+    #[inline]
+    pub fn list(
+        &self,
+        clean_room_name: impl Into<::std::string::String>,
+        asset_type: CleanRoomAssetAssetType,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Paginator<CleanRoomAssetRevisionsListRequest, CleanRoomAsset> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_CLEAN_ROOM_ASSET_REVISIONS_LIST,
+            &PAGES_CLEAN_ROOM_ASSET_REVISIONS_LIST,
+            CleanRoomAssetRevisionsListRequest {
+                clean_room_name: {
+                    let value = clean_room_name;
+                    value.into()
+                },
+                asset_type: {
+                    let value = asset_type;
+                    value
+                },
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
+    }
+}
+
+static OP_CLEAN_ROOM_ASSET_REVISIONS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/clean-rooms/{clean_room_name}/assets/{asset_type}/{name}/revisions/{etag}",
+    path_params: &["clean_room_name", "asset_type", "name", "etag"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CLEAN_ROOM_ASSET_REVISIONS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/clean-rooms/{clean_room_name}/assets/{asset_type}/{name}/revisions",
+    path_params: &["clean_room_name", "asset_type", "name"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_CLEAN_ROOM_ASSET_REVISIONS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("revisions"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+impl<O> rt::Call<CleanRoomAssetRevisionsGetRequest, O> {
+    /// Set `clean_room_name`.
+    #[inline]
+    pub fn clean_room_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.clean_room_name = value.into();
+        self
+    }
+
+    /// Set `asset_type`.
+    #[inline]
+    pub fn asset_type(mut self, value: CleanRoomAssetAssetType) -> Self {
+        self.request.asset_type = value;
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<CleanRoomAssetRevisionsListRequest, T> {
+    /// Set `clean_room_name`.
+    #[inline]
+    pub fn clean_room_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.clean_room_name = value.into();
+        self
+    }
+
+    /// Set `asset_type`.
+    #[inline]
+    pub fn asset_type(mut self, value: CleanRoomAssetAssetType) -> Self {
+        self.request.asset_type = value;
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
     }
 }
 
@@ -725,77 +2411,267 @@ impl CleanRoomAssetRevisionsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomAssetsCreateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub clean_room_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub asset: ::std::option::Option<CleanRoomAsset>,
+    /// Wire field `clean_room_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub clean_room_name: ::std::string::String,
+    /// Wire field `asset` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub asset: CleanRoomAsset,
 }
+
+impl CleanRoomAssetsCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(clean_room_name: impl Into<::std::string::String>, asset: CleanRoomAsset) -> Self {
+        CleanRoomAssetsCreateRequest {
+            clean_room_name: {
+                let value = clean_room_name;
+                value.into()
+            },
+            asset: {
+                let value = asset;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for CleanRoomAssetsCreateRequest {}
 
 /// Parameters of [`CleanRoomAssetsApi::create_clean_room_asset_review`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomAssetsCreateCleanRoomAssetReviewRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub clean_room_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub asset_type: ::std::option::Option<CleanRoomAssetAssetType>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `clean_room_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub clean_room_name: ::std::string::String,
+    /// Wire field `asset_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub asset_type: CleanRoomAssetAssetType,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `jar_analysis_review` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub jar_analysis_review: ::std::option::Option<JarAnalysisVersionReview>,
+    /// Wire field `notebook_review` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub notebook_review: ::std::option::Option<NotebookVersionReview>,
 }
+
+impl CleanRoomAssetsCreateCleanRoomAssetReviewRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        clean_room_name: impl Into<::std::string::String>,
+        asset_type: CleanRoomAssetAssetType,
+        name: impl Into<::std::string::String>,
+    ) -> Self {
+        CleanRoomAssetsCreateCleanRoomAssetReviewRequest {
+            clean_room_name: {
+                let value = clean_room_name;
+                value.into()
+            },
+            asset_type: {
+                let value = asset_type;
+                value
+            },
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for CleanRoomAssetsCreateCleanRoomAssetReviewRequest {}
 
 /// Parameters of [`CleanRoomAssetsApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomAssetsDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub clean_room_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub asset_type: ::std::option::Option<CleanRoomAssetAssetType>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `clean_room_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub clean_room_name: ::std::string::String,
+    /// Wire field `asset_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub asset_type: CleanRoomAssetAssetType,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl CleanRoomAssetsDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        clean_room_name: impl Into<::std::string::String>,
+        asset_type: CleanRoomAssetAssetType,
+        name: impl Into<::std::string::String>,
+    ) -> Self {
+        CleanRoomAssetsDeleteRequest {
+            clean_room_name: {
+                let value = clean_room_name;
+                value.into()
+            },
+            asset_type: {
+                let value = asset_type;
+                value
+            },
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for CleanRoomAssetsDeleteRequest {}
 
 /// Parameters of [`CleanRoomAssetsApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomAssetsGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub clean_room_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub asset_type: ::std::option::Option<CleanRoomAssetAssetType>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `clean_room_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub clean_room_name: ::std::string::String,
+    /// Wire field `asset_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub asset_type: CleanRoomAssetAssetType,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl CleanRoomAssetsGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        clean_room_name: impl Into<::std::string::String>,
+        asset_type: CleanRoomAssetAssetType,
+        name: impl Into<::std::string::String>,
+    ) -> Self {
+        CleanRoomAssetsGetRequest {
+            clean_room_name: {
+                let value = clean_room_name;
+                value.into()
+            },
+            asset_type: {
+                let value = asset_type;
+                value
+            },
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for CleanRoomAssetsGetRequest {}
 
 /// Parameters of [`CleanRoomAssetsApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomAssetsListRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub clean_room_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `clean_room_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub clean_room_name: ::std::string::String,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl CleanRoomAssetsListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(clean_room_name: impl Into<::std::string::String>) -> Self {
+        CleanRoomAssetsListRequest {
+            clean_room_name: {
+                let value = clean_room_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for CleanRoomAssetsListRequest {}
 
 /// Parameters of [`CleanRoomAssetsApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomAssetsUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub clean_room_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub asset_type: ::std::option::Option<CleanRoomAssetAssetType>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub asset: ::std::option::Option<CleanRoomAsset>,
+    /// Wire field `clean_room_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub clean_room_name: ::std::string::String,
+    /// Wire field `asset_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub asset_type: CleanRoomAssetAssetType,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `asset` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub asset: CleanRoomAsset,
 }
 
-/// The `clean_room_assets` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/cleanroomassets)).
+impl CleanRoomAssetsUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        clean_room_name: impl Into<::std::string::String>,
+        asset_type: CleanRoomAssetAssetType,
+        name: impl Into<::std::string::String>,
+        asset: CleanRoomAsset,
+    ) -> Self {
+        CleanRoomAssetsUpdateRequest {
+            clean_room_name: {
+                let value = clean_room_name;
+                value.into()
+            },
+            asset_type: {
+                let value = asset_type;
+                value
+            },
+            name: {
+                let value = name;
+                value.into()
+            },
+            asset: {
+                let value = asset;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for CleanRoomAssetsUpdateRequest {}
+
+/// The `clean_room_assets` service (workspace level, 6 operations; [API reference](https://docs.databricks.com/api/workspace/cleanroomassets)).
 #[derive(Debug, Clone)]
 pub struct CleanRoomAssetsApi {
     client: crate::Client,
@@ -812,85 +2688,386 @@ impl CleanRoomAssetsApi {
         &self.client
     }
 
-    /// `POST /api/2.0/clean-rooms/{clean_room_name}/assets` ([API reference](https://docs.databricks.com/api/workspace/cleanroomassets/create)).
-    pub async fn create(&self, request: &CleanRoomAssetsCreateRequest) -> crate::Result<CleanRoomAsset> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/clean-rooms/{clean_room_name}/assets",
-            path_params: &["clean_room_name"],
-            query: &[],
-            body: rt::BodyKind::Whole("asset"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/clean-rooms/{clean_room_name}/assets/{asset_type.value}/{name}/reviews` ([API reference](https://docs.databricks.com/api/workspace/cleanroomassets/createcleanroomassetreview)).
-    pub async fn create_clean_room_asset_review(
+    /// `POST /api/2.0/clean-rooms/{clean_room_name}/assets`; required: `clean_room_name`, `asset` ([API reference](https://docs.databricks.com/api/workspace/cleanroomassets/create)).
+    #[inline]
+    pub fn create(
         &self,
-        request: &CleanRoomAssetsCreateCleanRoomAssetReviewRequest,
-    ) -> crate::Result<CreateCleanRoomAssetReviewResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/clean-rooms/{clean_room_name}/assets/{asset_type.value}/{name}/reviews",
-            path_params: &["clean_room_name", "asset_type.value", "name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["asset_type", "jar_analysis_review", "notebook_review"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        clean_room_name: impl Into<::std::string::String>,
+        asset: CleanRoomAsset,
+    ) -> rt::Call<CleanRoomAssetsCreateRequest, CleanRoomAsset> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLEAN_ROOM_ASSETS_CREATE,
+            CleanRoomAssetsCreateRequest {
+                clean_room_name: {
+                    let value = clean_room_name;
+                    value.into()
+                },
+                asset: {
+                    let value = asset;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/clean-rooms/{clean_room_name}/assets/{asset_type.value}/{name}` ([API reference](https://docs.databricks.com/api/workspace/cleanroomassets/delete)).
-    pub async fn delete(&self, request: &CleanRoomAssetsDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/clean-rooms/{clean_room_name}/assets/{asset_type.value}/{name}",
-            path_params: &["clean_room_name", "asset_type.value", "name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["asset_type"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/2.0/clean-rooms/{clean_room_name}/assets/{asset_type.value}/{name}/reviews`; required: `clean_room_name`, `asset_type`, `name` ([API reference](https://docs.databricks.com/api/workspace/cleanroomassets/createcleanroomassetreview)).
+    #[inline]
+    pub fn create_clean_room_asset_review(
+        &self,
+        clean_room_name: impl Into<::std::string::String>,
+        asset_type: CleanRoomAssetAssetType,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<CleanRoomAssetsCreateCleanRoomAssetReviewRequest, CreateCleanRoomAssetReviewResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLEAN_ROOM_ASSETS_CREATE_CLEAN_ROOM_ASSET_REVIEW,
+            CleanRoomAssetsCreateCleanRoomAssetReviewRequest {
+                clean_room_name: {
+                    let value = clean_room_name;
+                    value.into()
+                },
+                asset_type: {
+                    let value = asset_type;
+                    value
+                },
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/clean-rooms/{clean_room_name}/assets/{asset_type.value}/{name}` ([API reference](https://docs.databricks.com/api/workspace/cleanroomassets/get)).
-    pub async fn get(&self, request: &CleanRoomAssetsGetRequest) -> crate::Result<CleanRoomAsset> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/clean-rooms/{clean_room_name}/assets/{asset_type.value}/{name}",
-            path_params: &["clean_room_name", "asset_type.value", "name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["asset_type"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/clean-rooms/{clean_room_name}/assets/{asset_type.value}/{name}`; required: `clean_room_name`, `asset_type`, `name` ([API reference](https://docs.databricks.com/api/workspace/cleanroomassets/delete)).
+    #[inline]
+    pub fn delete(
+        &self,
+        clean_room_name: impl Into<::std::string::String>,
+        asset_type: CleanRoomAssetAssetType,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<CleanRoomAssetsDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLEAN_ROOM_ASSETS_DELETE,
+            CleanRoomAssetsDeleteRequest {
+                clean_room_name: {
+                    let value = clean_room_name;
+                    value.into()
+                },
+                asset_type: {
+                    let value = asset_type;
+                    value
+                },
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/clean-rooms/{clean_room_name}/assets` ([API reference](https://docs.databricks.com/api/workspace/cleanroomassets/list)).
-    pub fn list(&self, request: CleanRoomAssetsListRequest) -> crate::service::Paginator<CleanRoomAsset> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/clean-rooms/{clean_room_name}/assets",
-            path_params: &["clean_room_name"],
-            query: &["page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("assets"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/clean-rooms/{clean_room_name}/assets/{asset_type.value}/{name}`; required: `clean_room_name`, `asset_type`, `name` ([API reference](https://docs.databricks.com/api/workspace/cleanroomassets/get)).
+    #[inline]
+    pub fn get(
+        &self,
+        clean_room_name: impl Into<::std::string::String>,
+        asset_type: CleanRoomAssetAssetType,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<CleanRoomAssetsGetRequest, CleanRoomAsset> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLEAN_ROOM_ASSETS_GET,
+            CleanRoomAssetsGetRequest {
+                clean_room_name: {
+                    let value = clean_room_name;
+                    value.into()
+                },
+                asset_type: {
+                    let value = asset_type;
+                    value
+                },
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/clean-rooms/{clean_room_name}/assets/{asset_type.value}/{name}` ([API reference](https://docs.databricks.com/api/workspace/cleanroomassets/update)).
-    pub async fn update(&self, request: &CleanRoomAssetsUpdateRequest) -> crate::Result<CleanRoomAsset> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/clean-rooms/{clean_room_name}/assets/{asset_type.value}/{name}",
-            path_params: &["clean_room_name", "asset_type.value", "name"],
-            query: &[],
-            body: rt::BodyKind::Whole("asset"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/clean-rooms/{clean_room_name}/assets`; required: `clean_room_name`; pages by token ([API reference](https://docs.databricks.com/api/workspace/cleanroomassets/list)).
+    #[inline]
+    pub fn list(
+        &self,
+        clean_room_name: impl Into<::std::string::String>,
+    ) -> rt::Paginator<CleanRoomAssetsListRequest, CleanRoomAsset> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_CLEAN_ROOM_ASSETS_LIST,
+            &PAGES_CLEAN_ROOM_ASSETS_LIST,
+            CleanRoomAssetsListRequest {
+                clean_room_name: {
+                    let value = clean_room_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
+    }
+
+    /// `PATCH /api/2.0/clean-rooms/{clean_room_name}/assets/{asset_type.value}/{name}`; required: `clean_room_name`, `asset_type`, `name`, `asset` ([API reference](https://docs.databricks.com/api/workspace/cleanroomassets/update)).
+    #[inline]
+    pub fn update(
+        &self,
+        clean_room_name: impl Into<::std::string::String>,
+        asset_type: CleanRoomAssetAssetType,
+        name: impl Into<::std::string::String>,
+        asset: CleanRoomAsset,
+    ) -> rt::Call<CleanRoomAssetsUpdateRequest, CleanRoomAsset> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLEAN_ROOM_ASSETS_UPDATE,
+            CleanRoomAssetsUpdateRequest {
+                clean_room_name: {
+                    let value = clean_room_name;
+                    value.into()
+                },
+                asset_type: {
+                    let value = asset_type;
+                    value
+                },
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                asset: {
+                    let value = asset;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_CLEAN_ROOM_ASSETS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/clean-rooms/{clean_room_name}/assets",
+    path_params: &["clean_room_name"],
+    query: &[],
+    body: rt::BodyKind::Whole("asset"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CLEAN_ROOM_ASSETS_CREATE_CLEAN_ROOM_ASSET_REVIEW: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/clean-rooms/{clean_room_name}/assets/{asset_type}/{name}/reviews",
+    path_params: &["clean_room_name", "asset_type", "name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["jar_analysis_review", "notebook_review"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CLEAN_ROOM_ASSETS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/clean-rooms/{clean_room_name}/assets/{asset_type}/{name}",
+    path_params: &["clean_room_name", "asset_type", "name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CLEAN_ROOM_ASSETS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/clean-rooms/{clean_room_name}/assets/{asset_type}/{name}",
+    path_params: &["clean_room_name", "asset_type", "name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CLEAN_ROOM_ASSETS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/clean-rooms/{clean_room_name}/assets",
+    path_params: &["clean_room_name"],
+    query: &["page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_CLEAN_ROOM_ASSETS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("assets"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_CLEAN_ROOM_ASSETS_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/clean-rooms/{clean_room_name}/assets/{asset_type}/{name}",
+    path_params: &["clean_room_name", "asset_type", "name"],
+    query: &[],
+    body: rt::BodyKind::Whole("asset"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<CleanRoomAssetsCreateRequest, O> {
+    /// Set `clean_room_name`.
+    #[inline]
+    pub fn clean_room_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.clean_room_name = value.into();
+        self
+    }
+
+    /// Set `asset`.
+    #[inline]
+    pub fn asset(mut self, value: CleanRoomAsset) -> Self {
+        self.request.asset = value;
+        self
+    }
+}
+
+impl<O> rt::Call<CleanRoomAssetsCreateCleanRoomAssetReviewRequest, O> {
+    /// Set `clean_room_name`.
+    #[inline]
+    pub fn clean_room_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.clean_room_name = value.into();
+        self
+    }
+
+    /// Set `asset_type`.
+    #[inline]
+    pub fn asset_type(mut self, value: CleanRoomAssetAssetType) -> Self {
+        self.request.asset_type = value;
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `jar_analysis_review`.
+    #[inline]
+    pub fn jar_analysis_review(mut self, value: JarAnalysisVersionReview) -> Self {
+        self.request.jar_analysis_review = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `notebook_review`.
+    #[inline]
+    pub fn notebook_review(mut self, value: NotebookVersionReview) -> Self {
+        self.request.notebook_review = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<CleanRoomAssetsDeleteRequest, O> {
+    /// Set `clean_room_name`.
+    #[inline]
+    pub fn clean_room_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.clean_room_name = value.into();
+        self
+    }
+
+    /// Set `asset_type`.
+    #[inline]
+    pub fn asset_type(mut self, value: CleanRoomAssetAssetType) -> Self {
+        self.request.asset_type = value;
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<CleanRoomAssetsGetRequest, O> {
+    /// Set `clean_room_name`.
+    #[inline]
+    pub fn clean_room_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.clean_room_name = value.into();
+        self
+    }
+
+    /// Set `asset_type`.
+    #[inline]
+    pub fn asset_type(mut self, value: CleanRoomAssetAssetType) -> Self {
+        self.request.asset_type = value;
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<CleanRoomAssetsListRequest, T> {
+    /// Set `clean_room_name`.
+    #[inline]
+    pub fn clean_room_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.clean_room_name = value.into();
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<CleanRoomAssetsUpdateRequest, O> {
+    /// Set `clean_room_name`.
+    #[inline]
+    pub fn clean_room_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.clean_room_name = value.into();
+        self
+    }
+
+    /// Set `asset_type`.
+    #[inline]
+    pub fn asset_type(mut self, value: CleanRoomAssetAssetType) -> Self {
+        self.request.asset_type = value;
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `asset`.
+    #[inline]
+    pub fn asset(mut self, value: CleanRoomAsset) -> Self {
+        self.request.asset = value;
+        self
     }
 }
 
@@ -898,60 +3075,185 @@ impl CleanRoomAssetsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomAutoApprovalRulesCreateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub clean_room_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub auto_approval_rule: ::std::option::Option<CleanRoomAutoApprovalRule>,
+    /// Wire field `clean_room_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub clean_room_name: ::std::string::String,
+    /// Wire field `auto_approval_rule` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub auto_approval_rule: CleanRoomAutoApprovalRule,
 }
+
+impl CleanRoomAutoApprovalRulesCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        clean_room_name: impl Into<::std::string::String>,
+        auto_approval_rule: CleanRoomAutoApprovalRule,
+    ) -> Self {
+        CleanRoomAutoApprovalRulesCreateRequest {
+            clean_room_name: {
+                let value = clean_room_name;
+                value.into()
+            },
+            auto_approval_rule: {
+                let value = auto_approval_rule;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for CleanRoomAutoApprovalRulesCreateRequest {}
 
 /// Parameters of [`CleanRoomAutoApprovalRulesApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomAutoApprovalRulesDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub clean_room_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub rule_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `clean_room_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub clean_room_name: ::std::string::String,
+    /// Wire field `rule_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub rule_id: ::std::string::String,
 }
+
+impl CleanRoomAutoApprovalRulesDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(clean_room_name: impl Into<::std::string::String>, rule_id: impl Into<::std::string::String>) -> Self {
+        CleanRoomAutoApprovalRulesDeleteRequest {
+            clean_room_name: {
+                let value = clean_room_name;
+                value.into()
+            },
+            rule_id: {
+                let value = rule_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for CleanRoomAutoApprovalRulesDeleteRequest {}
 
 /// Parameters of [`CleanRoomAutoApprovalRulesApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomAutoApprovalRulesGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub clean_room_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub rule_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `clean_room_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub clean_room_name: ::std::string::String,
+    /// Wire field `rule_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub rule_id: ::std::string::String,
 }
+
+impl CleanRoomAutoApprovalRulesGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(clean_room_name: impl Into<::std::string::String>, rule_id: impl Into<::std::string::String>) -> Self {
+        CleanRoomAutoApprovalRulesGetRequest {
+            clean_room_name: {
+                let value = clean_room_name;
+                value.into()
+            },
+            rule_id: {
+                let value = rule_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for CleanRoomAutoApprovalRulesGetRequest {}
 
 /// Parameters of [`CleanRoomAutoApprovalRulesApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomAutoApprovalRulesListRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub clean_room_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `clean_room_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub clean_room_name: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl CleanRoomAutoApprovalRulesListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(clean_room_name: impl Into<::std::string::String>) -> Self {
+        CleanRoomAutoApprovalRulesListRequest {
+            clean_room_name: {
+                let value = clean_room_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for CleanRoomAutoApprovalRulesListRequest {}
 
 /// Parameters of [`CleanRoomAutoApprovalRulesApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomAutoApprovalRulesUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub clean_room_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub rule_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub auto_approval_rule: ::std::option::Option<CleanRoomAutoApprovalRule>,
+    /// Wire field `clean_room_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub clean_room_name: ::std::string::String,
+    /// Wire field `rule_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub rule_id: ::std::string::String,
+    /// Wire field `auto_approval_rule` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub auto_approval_rule: CleanRoomAutoApprovalRule,
 }
 
-/// The `clean_room_auto_approval_rules` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/cleanroomautoapprovalrules)).
+impl CleanRoomAutoApprovalRulesUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        clean_room_name: impl Into<::std::string::String>,
+        rule_id: impl Into<::std::string::String>,
+        auto_approval_rule: CleanRoomAutoApprovalRule,
+    ) -> Self {
+        CleanRoomAutoApprovalRulesUpdateRequest {
+            clean_room_name: {
+                let value = clean_room_name;
+                value.into()
+            },
+            rule_id: {
+                let value = rule_id;
+                value.into()
+            },
+            auto_approval_rule: {
+                let value = auto_approval_rule;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for CleanRoomAutoApprovalRulesUpdateRequest {}
+
+/// The `clean_room_auto_approval_rules` service (workspace level, 5 operations; [API reference](https://docs.databricks.com/api/workspace/cleanroomautoapprovalrules)).
 #[derive(Debug, Clone)]
 pub struct CleanRoomAutoApprovalRulesApi {
     client: crate::Client,
@@ -968,82 +3270,280 @@ impl CleanRoomAutoApprovalRulesApi {
         &self.client
     }
 
-    /// `POST /api/2.0/clean-rooms/{clean_room_name}/auto-approval-rules` ([API reference](https://docs.databricks.com/api/workspace/cleanroomautoapprovalrules/create)).
-    pub async fn create(
+    /// `POST /api/2.0/clean-rooms/{clean_room_name}/auto-approval-rules`; required: `clean_room_name`, `auto_approval_rule` ([API reference](https://docs.databricks.com/api/workspace/cleanroomautoapprovalrules/create)).
+    #[inline]
+    pub fn create(
         &self,
-        request: &CleanRoomAutoApprovalRulesCreateRequest,
-    ) -> crate::Result<CleanRoomAutoApprovalRule> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/clean-rooms/{clean_room_name}/auto-approval-rules",
-            path_params: &["clean_room_name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["auto_approval_rule"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        clean_room_name: impl Into<::std::string::String>,
+        auto_approval_rule: CleanRoomAutoApprovalRule,
+    ) -> rt::Call<CleanRoomAutoApprovalRulesCreateRequest, CleanRoomAutoApprovalRule> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLEAN_ROOM_AUTO_APPROVAL_RULES_CREATE,
+            CleanRoomAutoApprovalRulesCreateRequest {
+                clean_room_name: {
+                    let value = clean_room_name;
+                    value.into()
+                },
+                auto_approval_rule: {
+                    let value = auto_approval_rule;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/clean-rooms/{clean_room_name}/auto-approval-rules/{rule_id}` ([API reference](https://docs.databricks.com/api/workspace/cleanroomautoapprovalrules/delete)).
-    pub async fn delete(&self, request: &CleanRoomAutoApprovalRulesDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/clean-rooms/{clean_room_name}/auto-approval-rules/{rule_id}",
-            path_params: &["clean_room_name", "rule_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/clean-rooms/{clean_room_name}/auto-approval-rules/{rule_id}` ([API reference](https://docs.databricks.com/api/workspace/cleanroomautoapprovalrules/get)).
-    pub async fn get(
+    /// `DELETE /api/2.0/clean-rooms/{clean_room_name}/auto-approval-rules/{rule_id}`; required: `clean_room_name`, `rule_id` ([API reference](https://docs.databricks.com/api/workspace/cleanroomautoapprovalrules/delete)).
+    #[inline]
+    pub fn delete(
         &self,
-        request: &CleanRoomAutoApprovalRulesGetRequest,
-    ) -> crate::Result<CleanRoomAutoApprovalRule> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/clean-rooms/{clean_room_name}/auto-approval-rules/{rule_id}",
-            path_params: &["clean_room_name", "rule_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        clean_room_name: impl Into<::std::string::String>,
+        rule_id: impl Into<::std::string::String>,
+    ) -> rt::Call<CleanRoomAutoApprovalRulesDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLEAN_ROOM_AUTO_APPROVAL_RULES_DELETE,
+            CleanRoomAutoApprovalRulesDeleteRequest {
+                clean_room_name: {
+                    let value = clean_room_name;
+                    value.into()
+                },
+                rule_id: {
+                    let value = rule_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/clean-rooms/{clean_room_name}/auto-approval-rules` ([API reference](https://docs.databricks.com/api/workspace/cleanroomautoapprovalrules/list)).
+    /// `GET /api/2.0/clean-rooms/{clean_room_name}/auto-approval-rules/{rule_id}`; required: `clean_room_name`, `rule_id` ([API reference](https://docs.databricks.com/api/workspace/cleanroomautoapprovalrules/get)).
+    #[inline]
+    pub fn get(
+        &self,
+        clean_room_name: impl Into<::std::string::String>,
+        rule_id: impl Into<::std::string::String>,
+    ) -> rt::Call<CleanRoomAutoApprovalRulesGetRequest, CleanRoomAutoApprovalRule> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLEAN_ROOM_AUTO_APPROVAL_RULES_GET,
+            CleanRoomAutoApprovalRulesGetRequest {
+                clean_room_name: {
+                    let value = clean_room_name;
+                    value.into()
+                },
+                rule_id: {
+                    let value = rule_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/clean-rooms/{clean_room_name}/auto-approval-rules`; required: `clean_room_name`; pages by token ([API reference](https://docs.databricks.com/api/workspace/cleanroomautoapprovalrules/list)).
+    #[inline]
     pub fn list(
         &self,
-        request: CleanRoomAutoApprovalRulesListRequest,
-    ) -> crate::service::Paginator<CleanRoomAutoApprovalRule> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/clean-rooms/{clean_room_name}/auto-approval-rules",
-            path_params: &["clean_room_name"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("rules"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        clean_room_name: impl Into<::std::string::String>,
+    ) -> rt::Paginator<CleanRoomAutoApprovalRulesListRequest, CleanRoomAutoApprovalRule> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_CLEAN_ROOM_AUTO_APPROVAL_RULES_LIST,
+            &PAGES_CLEAN_ROOM_AUTO_APPROVAL_RULES_LIST,
+            CleanRoomAutoApprovalRulesListRequest {
+                clean_room_name: {
+                    let value = clean_room_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `PATCH /api/2.0/clean-rooms/{clean_room_name}/auto-approval-rules/{rule_id}` ([API reference](https://docs.databricks.com/api/workspace/cleanroomautoapprovalrules/update)).
-    pub async fn update(
+    /// `PATCH /api/2.0/clean-rooms/{clean_room_name}/auto-approval-rules/{rule_id}`; required: `clean_room_name`, `rule_id`, `auto_approval_rule` ([API reference](https://docs.databricks.com/api/workspace/cleanroomautoapprovalrules/update)).
+    #[inline]
+    pub fn update(
         &self,
-        request: &CleanRoomAutoApprovalRulesUpdateRequest,
-    ) -> crate::Result<CleanRoomAutoApprovalRule> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/clean-rooms/{clean_room_name}/auto-approval-rules/{rule_id}",
-            path_params: &["clean_room_name", "rule_id"],
-            query: &[],
-            body: rt::BodyKind::Whole("auto_approval_rule"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        clean_room_name: impl Into<::std::string::String>,
+        rule_id: impl Into<::std::string::String>,
+        auto_approval_rule: CleanRoomAutoApprovalRule,
+    ) -> rt::Call<CleanRoomAutoApprovalRulesUpdateRequest, CleanRoomAutoApprovalRule> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLEAN_ROOM_AUTO_APPROVAL_RULES_UPDATE,
+            CleanRoomAutoApprovalRulesUpdateRequest {
+                clean_room_name: {
+                    let value = clean_room_name;
+                    value.into()
+                },
+                rule_id: {
+                    let value = rule_id;
+                    value.into()
+                },
+                auto_approval_rule: {
+                    let value = auto_approval_rule;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_CLEAN_ROOM_AUTO_APPROVAL_RULES_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/clean-rooms/{clean_room_name}/auto-approval-rules",
+    path_params: &["clean_room_name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["auto_approval_rule"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CLEAN_ROOM_AUTO_APPROVAL_RULES_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/clean-rooms/{clean_room_name}/auto-approval-rules/{rule_id}",
+    path_params: &["clean_room_name", "rule_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CLEAN_ROOM_AUTO_APPROVAL_RULES_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/clean-rooms/{clean_room_name}/auto-approval-rules/{rule_id}",
+    path_params: &["clean_room_name", "rule_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CLEAN_ROOM_AUTO_APPROVAL_RULES_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/clean-rooms/{clean_room_name}/auto-approval-rules",
+    path_params: &["clean_room_name"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_CLEAN_ROOM_AUTO_APPROVAL_RULES_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("rules"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_CLEAN_ROOM_AUTO_APPROVAL_RULES_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/clean-rooms/{clean_room_name}/auto-approval-rules/{rule_id}",
+    path_params: &["clean_room_name", "rule_id"],
+    query: &[],
+    body: rt::BodyKind::Whole("auto_approval_rule"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<CleanRoomAutoApprovalRulesCreateRequest, O> {
+    /// Set `clean_room_name`.
+    #[inline]
+    pub fn clean_room_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.clean_room_name = value.into();
+        self
+    }
+
+    /// Set `auto_approval_rule`.
+    #[inline]
+    pub fn auto_approval_rule(mut self, value: CleanRoomAutoApprovalRule) -> Self {
+        self.request.auto_approval_rule = value;
+        self
+    }
+}
+
+impl<O> rt::Call<CleanRoomAutoApprovalRulesDeleteRequest, O> {
+    /// Set `clean_room_name`.
+    #[inline]
+    pub fn clean_room_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.clean_room_name = value.into();
+        self
+    }
+
+    /// Set `rule_id`.
+    #[inline]
+    pub fn rule_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.rule_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<CleanRoomAutoApprovalRulesGetRequest, O> {
+    /// Set `clean_room_name`.
+    #[inline]
+    pub fn clean_room_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.clean_room_name = value.into();
+        self
+    }
+
+    /// Set `rule_id`.
+    #[inline]
+    pub fn rule_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.rule_id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<CleanRoomAutoApprovalRulesListRequest, T> {
+    /// Set `clean_room_name`.
+    #[inline]
+    pub fn clean_room_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.clean_room_name = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<CleanRoomAutoApprovalRulesUpdateRequest, O> {
+    /// Set `clean_room_name`.
+    #[inline]
+    pub fn clean_room_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.clean_room_name = value.into();
+        self
+    }
+
+    /// Set `rule_id`.
+    #[inline]
+    pub fn rule_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.rule_id = value.into();
+        self
+    }
+
+    /// Set `auto_approval_rule`.
+    #[inline]
+    pub fn auto_approval_rule(mut self, value: CleanRoomAutoApprovalRule) -> Self {
+        self.request.auto_approval_rule = value;
+        self
     }
 }
 
@@ -1051,39 +3551,80 @@ impl CleanRoomAutoApprovalRulesApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomTaskRunsListRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub clean_room_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `clean_room_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub clean_room_name: ::std::string::String,
+    /// Wire field `notebook_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub notebook_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl CleanRoomTaskRunsListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(clean_room_name: impl Into<::std::string::String>) -> Self {
+        CleanRoomTaskRunsListRequest {
+            clean_room_name: {
+                let value = clean_room_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for CleanRoomTaskRunsListRequest {}
 
 /// Parameters of [`CleanRoomTaskRunsApi::list_clean_room_task_runs_handler`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomTaskRunsListCleanRoomTaskRunsHandlerRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub clean_room_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `clean_room_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub clean_room_name: ::std::string::String,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `task_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub task_type: ::std::option::Option<CleanRoomTaskType>,
 }
 
-/// The `clean_room_task_runs` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/cleanroomtaskruns)).
+impl CleanRoomTaskRunsListCleanRoomTaskRunsHandlerRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(clean_room_name: impl Into<::std::string::String>) -> Self {
+        CleanRoomTaskRunsListCleanRoomTaskRunsHandlerRequest {
+            clean_room_name: {
+                let value = clean_room_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for CleanRoomTaskRunsListCleanRoomTaskRunsHandlerRequest {}
+
+/// The `clean_room_task_runs` service (workspace level, 2 operations; [API reference](https://docs.databricks.com/api/workspace/cleanroomtaskruns)).
 #[derive(Debug, Clone)]
 pub struct CleanRoomTaskRunsApi {
     client: crate::Client,
@@ -1100,43 +3641,145 @@ impl CleanRoomTaskRunsApi {
         &self.client
     }
 
-    /// `GET /api/2.0/clean-rooms/{clean_room_name}/runs` ([API reference](https://docs.databricks.com/api/workspace/cleanroomtaskruns/list)).
-    pub fn list(&self, request: CleanRoomTaskRunsListRequest) -> crate::service::Paginator<CleanRoomNotebookTaskRun> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/clean-rooms/{clean_room_name}/runs",
-            path_params: &["clean_room_name"],
-            query: &["notebook_name", "page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("runs"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/clean-rooms/{clean_room_name}/runs`; required: `clean_room_name`; pages by token ([API reference](https://docs.databricks.com/api/workspace/cleanroomtaskruns/list)).
+    #[inline]
+    pub fn list(
+        &self,
+        clean_room_name: impl Into<::std::string::String>,
+    ) -> rt::Paginator<CleanRoomTaskRunsListRequest, CleanRoomNotebookTaskRun> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_CLEAN_ROOM_TASK_RUNS_LIST,
+            &PAGES_CLEAN_ROOM_TASK_RUNS_LIST,
+            CleanRoomTaskRunsListRequest {
+                clean_room_name: {
+                    let value = clean_room_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `GET /api/2.0/clean-rooms/{clean_room_name}/task-runs` ([API reference](https://docs.databricks.com/api/workspace/cleanroomtaskruns/listcleanroomtaskrunshandler)).
+    /// `GET /api/2.0/clean-rooms/{clean_room_name}/task-runs`; required: `clean_room_name`; pages by token ([API reference](https://docs.databricks.com/api/workspace/cleanroomtaskruns/listcleanroomtaskrunshandler)).
+    #[inline]
     pub fn list_clean_room_task_runs_handler(
         &self,
-        request: CleanRoomTaskRunsListCleanRoomTaskRunsHandlerRequest,
-    ) -> crate::service::Paginator<CleanRoomTaskRun> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/clean-rooms/{clean_room_name}/task-runs",
-            path_params: &["clean_room_name"],
-            query: &["name", "page_size", "page_token", "task_type"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("runs"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        clean_room_name: impl Into<::std::string::String>,
+    ) -> rt::Paginator<CleanRoomTaskRunsListCleanRoomTaskRunsHandlerRequest, CleanRoomTaskRun> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_CLEAN_ROOM_TASK_RUNS_LIST_CLEAN_ROOM_TASK_RUNS_HANDLER,
+            &PAGES_CLEAN_ROOM_TASK_RUNS_LIST_CLEAN_ROOM_TASK_RUNS_HANDLER,
+            CleanRoomTaskRunsListCleanRoomTaskRunsHandlerRequest {
+                clean_room_name: {
+                    let value = clean_room_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
+    }
+}
+
+static OP_CLEAN_ROOM_TASK_RUNS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/clean-rooms/{clean_room_name}/runs",
+    path_params: &["clean_room_name"],
+    query: &["notebook_name", "page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_CLEAN_ROOM_TASK_RUNS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("runs"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_CLEAN_ROOM_TASK_RUNS_LIST_CLEAN_ROOM_TASK_RUNS_HANDLER: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/clean-rooms/{clean_room_name}/task-runs",
+    path_params: &["clean_room_name"],
+    query: &["name", "page_size", "page_token", "task_type"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_CLEAN_ROOM_TASK_RUNS_LIST_CLEAN_ROOM_TASK_RUNS_HANDLER: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("runs"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+impl<T> rt::Paginator<CleanRoomTaskRunsListRequest, T> {
+    /// Set `clean_room_name`.
+    #[inline]
+    pub fn clean_room_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.clean_room_name = value.into();
+        self
+    }
+
+    /// Set `notebook_name`.
+    #[inline]
+    pub fn notebook_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.notebook_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<CleanRoomTaskRunsListCleanRoomTaskRunsHandlerRequest, T> {
+    /// Set `clean_room_name`.
+    #[inline]
+    pub fn clean_room_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.clean_room_name = value.into();
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `task_type`.
+    #[inline]
+    pub fn task_type(mut self, value: CleanRoomTaskType) -> Self {
+        self.request.task_type = ::std::option::Option::Some(value);
+        self
     }
 }
 
@@ -1144,60 +3787,169 @@ impl CleanRoomTaskRunsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomsCreateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub clean_room: ::std::option::Option<CleanRoom>,
+    /// Wire field `clean_room` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub clean_room: CleanRoom,
 }
+
+impl CleanRoomsCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(clean_room: CleanRoom) -> Self {
+        CleanRoomsCreateRequest {
+            clean_room: {
+                let value = clean_room;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for CleanRoomsCreateRequest {}
 
 /// Parameters of [`CleanRoomsApi::create_output_catalog`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomsCreateOutputCatalogRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub clean_room_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub output_catalog: ::std::option::Option<CleanRoomOutputCatalog>,
+    /// Wire field `clean_room_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub clean_room_name: ::std::string::String,
+    /// Wire field `output_catalog` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub output_catalog: CleanRoomOutputCatalog,
 }
+
+impl CleanRoomsCreateOutputCatalogRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(clean_room_name: impl Into<::std::string::String>, output_catalog: CleanRoomOutputCatalog) -> Self {
+        CleanRoomsCreateOutputCatalogRequest {
+            clean_room_name: {
+                let value = clean_room_name;
+                value.into()
+            },
+            output_catalog: {
+                let value = output_catalog;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for CleanRoomsCreateOutputCatalogRequest {}
 
 /// Parameters of [`CleanRoomsApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomsDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl CleanRoomsDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        CleanRoomsDeleteRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for CleanRoomsDeleteRequest {}
 
 /// Parameters of [`CleanRoomsApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomsGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl CleanRoomsGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        CleanRoomsGetRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for CleanRoomsGetRequest {}
 
 /// Parameters of [`CleanRoomsApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomsListRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl CleanRoomsListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CleanRoomsListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for CleanRoomsListRequest {}
 
 /// Parameters of [`CleanRoomsApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomsUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `clean_room` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub clean_room: ::std::option::Option<CleanRoom>,
 }
 
-/// The `clean_rooms` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/cleanrooms)).
+impl CleanRoomsUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        CleanRoomsUpdateRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for CleanRoomsUpdateRequest {}
+
+/// The `clean_rooms` service (workspace level, 6 operations; [API reference](https://docs.databricks.com/api/workspace/cleanrooms)).
 #[derive(Debug, Clone)]
 pub struct CleanRoomsApi {
     client: crate::Client,
@@ -1214,115 +3966,286 @@ impl CleanRoomsApi {
         &self.client
     }
 
-    /// `POST /api/2.0/clean-rooms` ([API reference](https://docs.databricks.com/api/workspace/cleanrooms/create)).
-    pub async fn create(&self, request: &CleanRoomsCreateRequest) -> crate::Result<CleanRoom> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/clean-rooms",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Whole("clean_room"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/clean-rooms`; required: `clean_room`; waits for ACTIVE ([API reference](https://docs.databricks.com/api/workspace/cleanrooms/create)).
+    #[inline]
+    pub fn create(&self, clean_room: CleanRoom) -> rt::Call<CleanRoomsCreateRequest, rt::Wait<CleanRoom, CleanRoom>> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLEAN_ROOMS_CREATE,
+            CleanRoomsCreateRequest {
+                clean_room: {
+                    let value = clean_room;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            decode_clean_rooms_create,
+        )
     }
 
-    /// Poll `get` until the state is one of ["ACTIVE"] (fails on []).
-    pub async fn wait_get_clean_room_active(
+    /// A handle that polls until the state is one of ["ACTIVE"]; `.wait()` runs it.
+    pub fn wait_get_clean_room_active(&self, name: impl Into<::std::string::String>) -> rt::Wait<(), CleanRoom> {
+        waiter_wait_get_clean_room_active(self.client.clone(), (), name.into())
+    }
+
+    /// `POST /api/2.0/clean-rooms/{clean_room_name}/output-catalogs`; required: `clean_room_name`, `output_catalog` ([API reference](https://docs.databricks.com/api/workspace/cleanrooms/createoutputcatalog)).
+    #[inline]
+    pub fn create_output_catalog(
         &self,
-        name: ::std::string::String,
-        options: crate::service::WaitOptions<CleanRoom>,
-    ) -> crate::Result<CleanRoom> {
-        let request = CleanRoomsGetRequest {
-            name: ::std::option::Option::Some(name.clone()),
-            ..::std::default::Default::default()
-        };
-        static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-            what: "clean_rooms",
-            target: &["ACTIVE"],
-            failure: &[],
-            status_path: &["status"],
-            message_path: &[],
-        };
-        crate::service::waiter::wait(options, &SPEC, || self.get(&request)).await
+        clean_room_name: impl Into<::std::string::String>,
+        output_catalog: CleanRoomOutputCatalog,
+    ) -> rt::Call<CleanRoomsCreateOutputCatalogRequest, CreateCleanRoomOutputCatalogResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLEAN_ROOMS_CREATE_OUTPUT_CATALOG,
+            CleanRoomsCreateOutputCatalogRequest {
+                clean_room_name: {
+                    let value = clean_room_name;
+                    value.into()
+                },
+                output_catalog: {
+                    let value = output_catalog;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// [`Self::create`], then [`Self::wait_get_clean_room_active`].
-    pub async fn create_and_wait(
-        &self,
-        request: &CleanRoomsCreateRequest,
-        options: crate::service::WaitOptions<CleanRoom>,
-    ) -> crate::Result<CleanRoom> {
-        let response = self.create(request).await?;
-        let name = crate::service::runtime::bound(response.name.clone(), "name")?;
-        self.wait_get_clean_room_active(name, options).await
+    /// `DELETE /api/2.0/clean-rooms/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/cleanrooms/delete)).
+    #[inline]
+    pub fn delete(&self, name: impl Into<::std::string::String>) -> rt::Call<CleanRoomsDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLEAN_ROOMS_DELETE,
+            CleanRoomsDeleteRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.0/clean-rooms/{clean_room_name}/output-catalogs` ([API reference](https://docs.databricks.com/api/workspace/cleanrooms/createoutputcatalog)).
-    pub async fn create_output_catalog(
-        &self,
-        request: &CleanRoomsCreateOutputCatalogRequest,
-    ) -> crate::Result<CreateCleanRoomOutputCatalogResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/clean-rooms/{clean_room_name}/output-catalogs",
-            path_params: &["clean_room_name"],
-            query: &[],
-            body: rt::BodyKind::Whole("output_catalog"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/clean-rooms/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/cleanrooms/get)).
+    #[inline]
+    pub fn get(&self, name: impl Into<::std::string::String>) -> rt::Call<CleanRoomsGetRequest, CleanRoom> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLEAN_ROOMS_GET,
+            CleanRoomsGetRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/clean-rooms/{name}` ([API reference](https://docs.databricks.com/api/workspace/cleanrooms/delete)).
-    pub async fn delete(&self, request: &CleanRoomsDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/clean-rooms/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `GET /api/2.0/clean-rooms`; pages by token ([API reference](https://docs.databricks.com/api/workspace/cleanrooms/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<CleanRoomsListRequest, CleanRoom> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_CLEAN_ROOMS_LIST,
+            &PAGES_CLEAN_ROOMS_LIST,
+            CleanRoomsListRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `GET /api/2.0/clean-rooms/{name}` ([API reference](https://docs.databricks.com/api/workspace/cleanrooms/get)).
-    pub async fn get(&self, request: &CleanRoomsGetRequest) -> crate::Result<CleanRoom> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/clean-rooms/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/clean-rooms/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/cleanrooms/update)).
+    #[inline]
+    pub fn update(&self, name: impl Into<::std::string::String>) -> rt::Call<CleanRoomsUpdateRequest, CleanRoom> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLEAN_ROOMS_UPDATE,
+            CleanRoomsUpdateRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_CLEAN_ROOMS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/clean-rooms",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Whole("clean_room"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+fn decode_clean_rooms_create(
+    client: &crate::Client,
+    request: &CleanRoomsCreateRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::Wait<CleanRoom, CleanRoom>> {
+    let _ = request;
+    let response: CleanRoom = response.json()?;
+    let name = rt::bound(response.name.clone(), "name")?;
+    ::std::result::Result::Ok(waiter_wait_get_clean_room_active(client.clone(), response, name))
+}
+
+fn waiter_wait_get_clean_room_active<R>(
+    client: crate::Client,
+    response: R,
+    name: ::std::string::String,
+) -> rt::Wait<R, CleanRoom> {
+    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
+        what: "clean_rooms",
+        target: &["ACTIVE"],
+        failure: &[],
+        status_path: &["status"],
+        message_path: &[],
+        outcome: ::std::option::Option::None,
+    };
+    let wait_id = [name.to_string()].join("/");
+    rt::Wait::new(response, wait_id, &SPEC, move || {
+        let name = name.clone();
+        let request = CleanRoomsGetRequest { name: name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(client.clone(), &OP_CLEAN_ROOMS_GET, request, rt::json))
+    })
+}
+
+static OP_CLEAN_ROOMS_CREATE_OUTPUT_CATALOG: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/clean-rooms/{clean_room_name}/output-catalogs",
+    path_params: &["clean_room_name"],
+    query: &[],
+    body: rt::BodyKind::Whole("output_catalog"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CLEAN_ROOMS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/clean-rooms/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CLEAN_ROOMS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/clean-rooms/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CLEAN_ROOMS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/clean-rooms",
+    path_params: &[],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_CLEAN_ROOMS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("clean_rooms"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_CLEAN_ROOMS_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/clean-rooms/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["clean_room"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<CleanRoomsCreateRequest, O> {
+    /// Set `clean_room`.
+    #[inline]
+    pub fn clean_room(mut self, value: CleanRoom) -> Self {
+        self.request.clean_room = value;
+        self
+    }
+}
+
+impl<O> rt::Call<CleanRoomsCreateOutputCatalogRequest, O> {
+    /// Set `clean_room_name`.
+    #[inline]
+    pub fn clean_room_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.clean_room_name = value.into();
+        self
     }
 
-    /// `GET /api/2.0/clean-rooms` ([API reference](https://docs.databricks.com/api/workspace/cleanrooms/list)).
-    pub fn list(&self, request: CleanRoomsListRequest) -> crate::service::Paginator<CleanRoom> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/clean-rooms",
-            path_params: &[],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("clean_rooms"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// Set `output_catalog`.
+    #[inline]
+    pub fn output_catalog(mut self, value: CleanRoomOutputCatalog) -> Self {
+        self.request.output_catalog = value;
+        self
+    }
+}
+
+impl<O> rt::Call<CleanRoomsDeleteRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<CleanRoomsGetRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<CleanRoomsListRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
     }
 
-    /// `PATCH /api/2.0/clean-rooms/{name}` ([API reference](https://docs.databricks.com/api/workspace/cleanrooms/update)).
-    pub async fn update(&self, request: &CleanRoomsUpdateRequest) -> crate::Result<CleanRoom> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/clean-rooms/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["clean_room"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<CleanRoomsUpdateRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `clean_room`.
+    #[inline]
+    pub fn clean_room(mut self, value: CleanRoom) -> Self {
+        self.request.clean_room = ::std::option::Option::Some(value);
+        self
     }
 }

@@ -8,7 +8,7 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AwsAvailability`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AwsAvailability`: `ON_DEMAND`, `SPOT`, `SPOT_WITH_FALLBACK`; values added by the server later decode as `UnknownValue`.
     AwsAvailability {
         OnDemand = "ON_DEMAND",
         Spot = "SPOT",
@@ -17,7 +17,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AzureAvailability`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AzureAvailability`: `ON_DEMAND_AZURE`, `SPOT_AZURE`, `SPOT_WITH_FALLBACK_AZURE`; values added by the server later decode as `UnknownValue`.
     AzureAvailability {
         OnDemandAzure = "ON_DEMAND_AZURE",
         SpotAzure = "SPOT_AZURE",
@@ -26,7 +26,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `CloudProviderNodeStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `CloudProviderNodeStatus`: `NotAvailableInRegion`, `NotEnabledOnSubscription`; values added by the server later decode as `UnknownValue`.
     CloudProviderNodeStatus {
         NotAvailableInRegion = "NotAvailableInRegion",
         NotEnabledOnSubscription = "NotEnabledOnSubscription",
@@ -34,7 +34,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ClusterPermissionLevel`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ClusterPermissionLevel`: `CAN_ATTACH_TO`, `CAN_MANAGE`, `CAN_RESTART`; values added by the server later decode as `UnknownValue`.
     ClusterPermissionLevel {
         CanAttachTo = "CAN_ATTACH_TO",
         CanManage = "CAN_MANAGE",
@@ -43,14 +43,14 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ClusterPolicyPermissionLevel`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ClusterPolicyPermissionLevel`: `CAN_USE`; values added by the server later decode as `UnknownValue`.
     ClusterPolicyPermissionLevel {
         CanUse = "CAN_USE",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ClusterSource`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ClusterSource`: `API`, `JOB`, `MODELS`, `PIPELINE`, `PIPELINE_MAINTENANCE`, `SQL`, `UI`; values added by the server later decode as `UnknownValue`.
     ClusterSource {
         Api = "API",
         Job = "JOB",
@@ -63,7 +63,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `CommandStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `CommandStatus`: `Cancelled`, `Cancelling`, `Error`, `Finished`, `Queued`, `Running`; values added by the server later decode as `UnknownValue`.
     CommandStatus {
         Cancelled = "Cancelled",
         Cancelling = "Cancelling",
@@ -75,7 +75,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ConfidentialComputeType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ConfidentialComputeType`: `CONFIDENTIAL_COMPUTE_TYPE_NONE`, `SEV_SNP`; values added by the server later decode as `UnknownValue`.
     ConfidentialComputeType {
         ConfidentialComputeTypeNone = "CONFIDENTIAL_COMPUTE_TYPE_NONE",
         SevSnp = "SEV_SNP",
@@ -83,7 +83,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ContextStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ContextStatus`: `Error`, `Pending`, `Running`; values added by the server later decode as `UnknownValue`.
     ContextStatus {
         Error = "Error",
         Pending = "Pending",
@@ -92,7 +92,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `DataPlaneEventDetailsEventType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `DataPlaneEventDetailsEventType`: `NODE_BLACKLISTED`, `NODE_EXCLUDED_DECOMMISSIONED`; values added by the server later decode as `UnknownValue`.
     DataPlaneEventDetailsEventType {
         NodeBlacklisted = "NODE_BLACKLISTED",
         NodeExcludedDecommissioned = "NODE_EXCLUDED_DECOMMISSIONED",
@@ -100,7 +100,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `DataSecurityMode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `DataSecurityMode`: `DATA_SECURITY_MODE_AUTO`, `DATA_SECURITY_MODE_DEDICATED`, `DATA_SECURITY_MODE_STANDARD`, `LEGACY_PASSTHROUGH`, `LEGACY_SINGLE_USER`, `LEGACY_SINGLE_USER_STANDARD`, `LEGACY_TABLE_ACL`, `NONE`, `SINGLE_USER`, `USER_ISOLATION`; values added by the server later decode as `UnknownValue`.
     DataSecurityMode {
         DataSecurityModeAuto = "DATA_SECURITY_MODE_AUTO",
         DataSecurityModeDedicated = "DATA_SECURITY_MODE_DEDICATED",
@@ -116,7 +116,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `DependencyMode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `DependencyMode`: `DEPENDENCY_MODE_AUTO`, `DEPENDENCY_MODE_CLUSTER_LIBRARIES`, `DEPENDENCY_MODE_ENVIRONMENTS`; values added by the server later decode as `UnknownValue`.
     DependencyMode {
         DependencyModeAuto = "DEPENDENCY_MODE_AUTO",
         DependencyModeClusterLibraries = "DEPENDENCY_MODE_CLUSTER_LIBRARIES",
@@ -125,7 +125,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `DiskTypeAzureDiskVolumeType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `DiskTypeAzureDiskVolumeType`: `PREMIUM_LRS`, `STANDARD_LRS`; values added by the server later decode as `UnknownValue`.
     DiskTypeAzureDiskVolumeType {
         PremiumLrs = "PREMIUM_LRS",
         StandardLrs = "STANDARD_LRS",
@@ -133,7 +133,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `DiskTypeEbsVolumeType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `DiskTypeEbsVolumeType`: `GENERAL_PURPOSE_SSD`, `THROUGHPUT_OPTIMIZED_HDD`; values added by the server later decode as `UnknownValue`.
     DiskTypeEbsVolumeType {
         GeneralPurposeSsd = "GENERAL_PURPOSE_SSD",
         ThroughputOptimizedHdd = "THROUGHPUT_OPTIMIZED_HDD",
@@ -141,7 +141,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `EbsVolumeType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `EbsVolumeType`: `GENERAL_PURPOSE_SSD`, `THROUGHPUT_OPTIMIZED_HDD`; values added by the server later decode as `UnknownValue`.
     EbsVolumeType {
         GeneralPurposeSsd = "GENERAL_PURPOSE_SSD",
         ThroughputOptimizedHdd = "THROUGHPUT_OPTIMIZED_HDD",
@@ -149,7 +149,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `EnforcePolicyComplianceForClusterEnforceMode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `EnforcePolicyComplianceForClusterEnforceMode`: `ENFORCE_IMMEDIATELY`, `WAIT_FOR_TERMINATION`; values added by the server later decode as `UnknownValue`.
     EnforcePolicyComplianceForClusterEnforceMode {
         EnforceImmediately = "ENFORCE_IMMEDIATELY",
         WaitForTermination = "WAIT_FOR_TERMINATION",
@@ -157,7 +157,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `EnforcePolicyComplianceForClusterResponseEnforceResult`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `EnforcePolicyComplianceForClusterResponseEnforceResult`: `APPLIED`, `DEFERRED`, `NO_CHANGES`; values added by the server later decode as `UnknownValue`.
     EnforcePolicyComplianceForClusterResponseEnforceResult {
         Applied = "APPLIED",
         Deferred = "DEFERRED",
@@ -166,7 +166,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `EventDetailsCause`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `EventDetailsCause`: `AUTORECOVERY`, `AUTOSCALE`, `AUTOSCALE_V2`, `DBR_AUTOSCALE`, `REPLACE_BAD_NODES`, `USER_REQUEST`; values added by the server later decode as `UnknownValue`.
     EventDetailsCause {
         Autorecovery = "AUTORECOVERY",
         Autoscale = "AUTOSCALE",
@@ -178,7 +178,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `EventType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `EventType`: `ADD_NODES_FAILED`, `AUTOMATIC_CLUSTER_UPDATE`, `AUTOSCALING_BACKOFF`, `AUTOSCALING_FAILED`, `AUTOSCALING_STATS_REPORT`, `CLUSTER_MIGRATED`, `CREATING`, `DBFS_DOWN`, `DECOMMISSION_ENDED`, `DECOMMISSION_STARTED`, `DEFERRED_POLICY_ENFORCEMENT_FAILED`, `DEFERRED_POLICY_ENFORCEMENT_SCHEDULED`, `DID_NOT_EXPAND_DISK`, `DRIVER_HEALTHY`, `DRIVER_NOT_RESPONDING`, `DRIVER_UNAVAILABLE`, `EDITED`, `EXPANDED_DISK`, `FAILED_TO_EXPAND_DISK`, `INIT_SCRIPTS_FINISHED`, `INIT_SCRIPTS_STARTED`, `METASTORE_DOWN`, `NODES_LOST`, `NODE_BLACKLISTED`, `NODE_EXCLUDED_DECOMMISSIONED`, `PINNED`, `RESIZING`, `RESTARTING`, `RUNNING`, `SPARK_EXCEPTION`, `STARTING`, `TERMINATING`, `UC_VOLUME_MISCONFIGURED`, `UNPINNED`, `UPSIZE_COMPLETED`; values added by the server later decode as `UnknownValue`.
     EventType {
         AddNodesFailed = "ADD_NODES_FAILED",
         AutomaticClusterUpdate = "AUTOMATIC_CLUSTER_UPDATE",
@@ -219,7 +219,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `GcpAvailability`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `GcpAvailability`: `ON_DEMAND_GCP`, `PREEMPTIBLE_GCP`, `PREEMPTIBLE_WITH_FALLBACK_GCP`; values added by the server later decode as `UnknownValue`.
     GcpAvailability {
         OnDemandGcp = "ON_DEMAND_GCP",
         PreemptibleGcp = "PREEMPTIBLE_GCP",
@@ -228,7 +228,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `GetEventsOrder`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `GetEventsOrder`: `ASC`, `DESC`; values added by the server later decode as `UnknownValue`.
     GetEventsOrder {
         Asc = "ASC",
         Desc = "DESC",
@@ -236,7 +236,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `HardwareAcceleratorType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `HardwareAcceleratorType`: `GPU_1xA10`, `GPU_1xH100`, `GPU_8xB300`, `GPU_8xH100`; values added by the server later decode as `UnknownValue`.
     HardwareAcceleratorType {
         Gpu1xA10 = "GPU_1xA10",
         Gpu1xH100 = "GPU_1xH100",
@@ -246,7 +246,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `InitScriptExecutionDetailsInitScriptExecutionStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `InitScriptExecutionDetailsInitScriptExecutionStatus`: `FAILED_EXECUTION`, `FAILED_FETCH`, `FUSE_MOUNT_FAILED`, `NOT_EXECUTED`, `SKIPPED`, `SUCCEEDED`, `UNKNOWN`; values added by the server later decode as `UnknownValue`.
     InitScriptExecutionDetailsInitScriptExecutionStatus {
         FailedExecution = "FAILED_EXECUTION",
         FailedFetch = "FAILED_FETCH",
@@ -259,7 +259,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `InstancePoolAwsAttributesAvailability`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `InstancePoolAwsAttributesAvailability`: `ON_DEMAND`, `SPOT`; values added by the server later decode as `UnknownValue`.
     InstancePoolAwsAttributesAvailability {
         OnDemand = "ON_DEMAND",
         Spot = "SPOT",
@@ -267,7 +267,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `InstancePoolAzureAttributesAvailability`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `InstancePoolAzureAttributesAvailability`: `ON_DEMAND_AZURE`, `SPOT_AZURE`; values added by the server later decode as `UnknownValue`.
     InstancePoolAzureAttributesAvailability {
         OnDemandAzure = "ON_DEMAND_AZURE",
         SpotAzure = "SPOT_AZURE",
@@ -275,7 +275,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `InstancePoolPermissionLevel`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `InstancePoolPermissionLevel`: `CAN_ATTACH_TO`, `CAN_MANAGE`; values added by the server later decode as `UnknownValue`.
     InstancePoolPermissionLevel {
         CanAttachTo = "CAN_ATTACH_TO",
         CanManage = "CAN_MANAGE",
@@ -283,7 +283,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `InstancePoolState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `InstancePoolState`: `ACTIVE`, `DELETED`, `STOPPED`; values added by the server later decode as `UnknownValue`.
     InstancePoolState {
         Active = "ACTIVE",
         Deleted = "DELETED",
@@ -292,14 +292,14 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `Kind`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `Kind`: `CLASSIC_PREVIEW`; values added by the server later decode as `UnknownValue`.
     Kind {
         ClassicPreview = "CLASSIC_PREVIEW",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `Language`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `Language`: `python`, `r`, `scala`, `sql`; values added by the server later decode as `UnknownValue`.
     Language {
         Python = "python",
         R = "r",
@@ -309,7 +309,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `LibraryInstallStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `LibraryInstallStatus`: `FAILED`, `INSTALLED`, `INSTALLING`, `PENDING`, `RESOLVING`, `RESTORED`, `SKIPPED`, `UNINSTALL_ON_RESTART`; values added by the server later decode as `UnknownValue`.
     LibraryInstallStatus {
         Failed = "FAILED",
         Installed = "INSTALLED",
@@ -323,7 +323,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ListClustersSortByDirection`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ListClustersSortByDirection`: `ASC`, `DESC`; values added by the server later decode as `UnknownValue`.
     ListClustersSortByDirection {
         Asc = "ASC",
         Desc = "DESC",
@@ -331,7 +331,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ListClustersSortByField`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ListClustersSortByField`: `CLUSTER_NAME`, `DEFAULT`; values added by the server later decode as `UnknownValue`.
     ListClustersSortByField {
         ClusterName = "CLUSTER_NAME",
         Default = "DEFAULT",
@@ -339,7 +339,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ListSortColumn`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ListSortColumn`: `POLICY_CREATION_TIME`, `POLICY_NAME`; values added by the server later decode as `UnknownValue`.
     ListSortColumn {
         PolicyCreationTime = "POLICY_CREATION_TIME",
         PolicyName = "POLICY_NAME",
@@ -347,7 +347,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ListSortOrder`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ListSortOrder`: `ASC`, `DESC`; values added by the server later decode as `UnknownValue`.
     ListSortOrder {
         Asc = "ASC",
         Desc = "DESC",
@@ -355,7 +355,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PendingEnforcementEnforcementStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PendingEnforcementEnforcementStatus`: `ACTIVE`, `INACTIVE`; values added by the server later decode as `UnknownValue`.
     PendingEnforcementEnforcementStatus {
         Active = "ACTIVE",
         Inactive = "INACTIVE",
@@ -363,7 +363,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ResultType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ResultType`: `error`, `image`, `images`, `table`, `text`; values added by the server later decode as `UnknownValue`.
     ResultType {
         Error = "error",
         Image = "image",
@@ -374,7 +374,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `RuntimeEngine`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `RuntimeEngine`: `NULL`, `PHOTON`, `STANDARD`; values added by the server later decode as `UnknownValue`.
     RuntimeEngine {
         Null = "NULL",
         Photon = "PHOTON",
@@ -383,7 +383,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `State`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `State`: `ERROR`, `PENDING`, `RESIZING`, `RESTARTING`, `RUNNING`, `TERMINATED`, `TERMINATING`, `UNKNOWN`; values added by the server later decode as `UnknownValue`.
     State {
         Error = "ERROR",
         Pending = "PENDING",
@@ -397,7 +397,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `TerminationReasonCode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `TerminationReasonCode`: `ABUSE_DETECTED`, `ACCESS_TOKEN_FAILURE`, `ALLOCATION_TIMEOUT`, `ALLOCATION_TIMEOUT_NODE_DAEMON_NOT_READY`, `ALLOCATION_TIMEOUT_NO_HEALTHY_AND_WARMED_UP_CLUSTERS`, `ALLOCATION_TIMEOUT_NO_HEALTHY_CLUSTERS`, `ALLOCATION_TIMEOUT_NO_MATCHED_CLUSTERS`, `ALLOCATION_TIMEOUT_NO_READY_CLUSTERS`, `ALLOCATION_TIMEOUT_NO_UNALLOCATED_CLUSTERS`, `ALLOCATION_TIMEOUT_NO_WARMED_UP_CLUSTERS`, `ATTACH_PROJECT_FAILURE`, `AWS_AUTHORIZATION_FAILURE`, `AWS_INACCESSIBLE_KMS_KEY_FAILURE`, `AWS_INSTANCE_PROFILE_UPDATE_FAILURE`, `AWS_INSUFFICIENT_FREE_ADDRESSES_IN_SUBNET_FAILURE`, `AWS_INSUFFICIENT_INSTANCE_CAPACITY_FAILURE`, `AWS_INVALID_KEY_PAIR`, `AWS_INVALID_KMS_KEY_STATE`, `AWS_MAX_SPOT_INSTANCE_COUNT_EXCEEDED_FAILURE`, `AWS_REQUEST_LIMIT_EXCEEDED`, `AWS_RESOURCE_QUOTA_EXCEEDED`, `AWS_UNSUPPORTED_FAILURE`, `AZURE_BYOK_KEY_PERMISSION_FAILURE`, `AZURE_EPHEMERAL_DISK_FAILURE`, `AZURE_INVALID_DEPLOYMENT_TEMPLATE`, `AZURE_OPERATION_NOT_ALLOWED_EXCEPTION`, `AZURE_PACKED_DEPLOYMENT_PARTIAL_FAILURE`, `AZURE_QUOTA_EXCEEDED_EXCEPTION`, `AZURE_RESOURCE_MANAGER_THROTTLING`, `AZURE_RESOURCE_PROVIDER_THROTTLING`, `AZURE_UNEXPECTED_DEPLOYMENT_TEMPLATE_FAILURE`, `AZURE_VM_EXTENSION_FAILURE`, `AZURE_VNET_CONFIGURATION_FAILURE`, `BOOTSTRAP_TIMEOUT`, `BOOTSTRAP_TIMEOUT_CLOUD_PROVIDER_EXCEPTION`, `BOOTSTRAP_TIMEOUT_DUE_TO_MISCONFIG`, `BUDGET_POLICY_LIMIT_ENFORCEMENT_ACTIVATED`, `BUDGET_POLICY_RESOLUTION_FAILURE`, `CLOUD_ACCOUNT_POD_QUOTA_EXCEEDED`, `CLOUD_ACCOUNT_SETUP_FAILURE`, `CLOUD_OPERATION_CANCELLED`, `CLOUD_PROVIDER_DISK_SETUP_FAILURE`, `CLOUD_PROVIDER_INSTANCE_NOT_LAUNCHED`, `CLOUD_PROVIDER_LAUNCH_FAILURE`, `CLOUD_PROVIDER_LAUNCH_FAILURE_DUE_TO_MISCONFIG`, `CLOUD_PROVIDER_RESOURCE_STOCKOUT`, `CLOUD_PROVIDER_RESOURCE_STOCKOUT_DUE_TO_MISCONFIG`, `CLOUD_PROVIDER_SHUTDOWN`, `CLUSTER_OPERATION_THROTTLED`, `CLUSTER_OPERATION_TIMEOUT`, `COMMUNICATION_LOST`, `CONTAINER_LAUNCH_FAILURE`, `CONTROL_PLANE_CONNECTION_FAILURE`, `CONTROL_PLANE_CONNECTION_FAILURE_DUE_TO_MISCONFIG`, `CONTROL_PLANE_REQUEST_FAILURE`, `CONTROL_PLANE_REQUEST_FAILURE_DUE_TO_MISCONFIG`, `DATABASE_CONNECTION_FAILURE`, `DATA_ACCESS_CONFIG_CHANGED`, `DBFS_COMPONENT_UNHEALTHY`, `DBR_IMAGE_RESOLUTION_FAILURE`, `DISASTER_RECOVERY_REPLICATION`, `DNS_RESOLUTION_ERROR`, `DOCKER_CONTAINER_CREATION_EXCEPTION`, `DOCKER_IMAGE_PULL_FAILURE`, `DOCKER_IMAGE_TOO_LARGE_FOR_INSTANCE_EXCEPTION`, `DOCKER_INVALID_OS_EXCEPTION`, `DRIVER_EVICTION`, `DRIVER_LAUNCH_TIMEOUT`, `DRIVER_NODE_UNREACHABLE`, `DRIVER_OUT_OF_DISK`, `DRIVER_OUT_OF_MEMORY`, `DRIVER_POD_CREATION_FAILURE`, `DRIVER_UNEXPECTED_FAILURE`, `DRIVER_UNHEALTHY`, `DRIVER_UNREACHABLE`, `DRIVER_UNRESPONSIVE`, `DYNAMIC_SPARK_CONF_SIZE_EXCEEDED`, `EOS_SPARK_IMAGE`, `EXECUTION_COMPONENT_UNHEALTHY`, `EXECUTOR_POD_UNSCHEDULED`, `GCP_API_RATE_QUOTA_EXCEEDED`, `GCP_DENIED_BY_ORG_POLICY`, `GCP_FORBIDDEN`, `GCP_IAM_TIMEOUT`, `GCP_INACCESSIBLE_KMS_KEY_FAILURE`, `GCP_INSUFFICIENT_CAPACITY`, `GCP_IP_SPACE_EXHAUSTED`, `GCP_KMS_KEY_PERMISSION_DENIED`, `GCP_NOT_FOUND`, `GCP_QUOTA_EXCEEDED`, `GCP_RESOURCE_QUOTA_EXCEEDED`, `GCP_SERVICE_ACCOUNT_ACCESS_DENIED`, `GCP_SERVICE_ACCOUNT_DELETED`, `GCP_SERVICE_ACCOUNT_NOT_FOUND`, `GCP_SUBNET_NOT_READY`, `GCP_TRUSTED_IMAGE_PROJECTS_VIOLATED`, `GKE_BASED_CLUSTER_TERMINATION`, `GLOBAL_INIT_SCRIPT_FAILURE`, `HIVEMETASTORE_CONNECTIVITY_FAILURE`, `HIVE_METASTORE_PROVISIONING_FAILURE`, `IMAGE_PULL_PERMISSION_DENIED`, `INACTIVITY`, `INIT_CONTAINER_NOT_FINISHED`, `INIT_SCRIPT_FAILURE`, `INSTANCE_POOL_CLUSTER_FAILURE`, `INSTANCE_POOL_MAX_CAPACITY_REACHED`, `INSTANCE_POOL_NOT_FOUND`, `INSTANCE_UNREACHABLE`, `INSTANCE_UNREACHABLE_DUE_TO_MISCONFIG`, `INTERNAL_CAPACITY_FAILURE`, `INTERNAL_ERROR`, `INVALID_ARGUMENT`, `INVALID_AWS_PARAMETER`, `INVALID_INSTANCE_PLACEMENT_PROTOCOL`, `INVALID_SPARK_IMAGE`, `INVALID_WORKER_IMAGE_FAILURE`, `IN_PENALTY_BOX`, `IP_EXHAUSTION_FAILURE`, `JOB_FINISHED`, `K8S_ACTIVE_POD_QUOTA_EXCEEDED`, `K8S_AUTOSCALING_FAILURE`, `K8S_DBR_CLUSTER_LAUNCH_TIMEOUT`, `LAZY_ALLOCATION_TIMEOUT`, `MAINTENANCE_MODE`, `METASTORE_COMPONENT_UNHEALTHY`, `MTLS_PORT_CONNECTIVITY_FAILURE`, `NEPHOS_RESOURCE_MANAGEMENT`, `NETVISOR_SETUP_TIMEOUT`, `NETWORK_CHECK_CONTROL_PLANE_FAILURE`, `NETWORK_CHECK_CONTROL_PLANE_FAILURE_DUE_TO_MISCONFIG`, `NETWORK_CHECK_DNS_SERVER_FAILURE`, `NETWORK_CHECK_DNS_SERVER_FAILURE_DUE_TO_MISCONFIG`, `NETWORK_CHECK_METADATA_ENDPOINT_FAILURE`, `NETWORK_CHECK_METADATA_ENDPOINT_FAILURE_DUE_TO_MISCONFIG`, `NETWORK_CHECK_MULTIPLE_COMPONENTS_FAILURE`, `NETWORK_CHECK_MULTIPLE_COMPONENTS_FAILURE_DUE_TO_MISCONFIG`, `NETWORK_CHECK_NIC_FAILURE`, `NETWORK_CHECK_NIC_FAILURE_DUE_TO_MISCONFIG`, `NETWORK_CHECK_STORAGE_FAILURE`, `NETWORK_CHECK_STORAGE_FAILURE_DUE_TO_MISCONFIG`, `NETWORK_CONFIGURATION_FAILURE`, `NFS_MOUNT_FAILURE`, `NO_MATCHED_K8S`, `NO_MATCHED_K8S_TESTING_TAG`, `NPIP_TUNNEL_SETUP_FAILURE`, `NPIP_TUNNEL_TOKEN_FAILURE`, `POD_ASSIGNMENT_FAILURE`, `POD_SCHEDULING_FAILURE`, `RATE_LIMITED`, `REQUEST_REJECTED`, `REQUEST_THROTTLED`, `RESOURCE_USAGE_BLOCKED`, `SECRET_CREATION_FAILURE`, `SECRET_PERMISSION_DENIED`, `SECRET_RESOLUTION_ERROR`, `SECURITY_DAEMON_REGISTRATION_EXCEPTION`, `SELF_BOOTSTRAP_FAILURE`, `SERVERLESS_LONG_RUNNING_TERMINATED`, `SKIPPED_SLOW_NODES`, `SLOW_IMAGE_DOWNLOAD`, `SPARK_ERROR`, `SPARK_IMAGE_DOWNLOAD_FAILURE`, `SPARK_IMAGE_DOWNLOAD_THROTTLED`, `SPARK_IMAGE_NOT_FOUND`, `SPARK_STARTUP_FAILURE`, `SPOT_INSTANCE_TERMINATION`, `SSH_BOOTSTRAP_FAILURE`, `STORAGE_DOWNLOAD_FAILURE`, `STORAGE_DOWNLOAD_FAILURE_DUE_TO_MISCONFIG`, `STORAGE_DOWNLOAD_FAILURE_SLOW`, `STORAGE_DOWNLOAD_FAILURE_THROTTLED`, `STS_CLIENT_SETUP_FAILURE`, `SUBNET_EXHAUSTED_FAILURE`, `TEMPORARILY_UNAVAILABLE`, `TRIAL_EXPIRED`, `UNEXPECTED_LAUNCH_FAILURE`, `UNEXPECTED_POD_RECREATION`, `UNKNOWN`, `UNSUPPORTED_INSTANCE_TYPE`, `UPDATE_INSTANCE_PROFILE_FAILURE`, `USAGE_POLICY_ENTITLEMENT_DENIED`, `USER_INITIATED_VM_TERMINATION`, `USER_REQUEST`, `WORKER_SETUP_FAILURE`, `WORKSPACE_CANCELLED_ERROR`, `WORKSPACE_CONFIGURATION_ERROR`, `WORKSPACE_UPDATE`; values added by the server later decode as `UnknownValue`.
     TerminationReasonCode {
         AbuseDetected = "ABUSE_DETECTED",
         AccessTokenFailure = "ACCESS_TOKEN_FAILURE",
@@ -590,7 +590,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `TerminationReasonType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `TerminationReasonType`: `CLIENT_ERROR`, `CLOUD_FAILURE`, `SERVICE_FAULT`, `SUCCESS`; values added by the server later decode as `UnknownValue`.
     TerminationReasonType {
         ClientError = "CLIENT_ERROR",
         CloudFailure = "CLOUD_FAILURE",
@@ -604,23 +604,57 @@ crate::service::wire::open_enum! {
 #[serde(default)]
 pub struct AddResponse {}
 
+impl AddResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AddResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `Adlsgen2Info` of the `compute` API.
+///
+/// Required: `destination` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Adlsgen2Info {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub destination: ::std::option::Option<::std::string::String>,
+    /// Wire field `destination` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub destination: ::std::string::String,
+}
+
+impl Adlsgen2Info {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(destination: impl Into<::std::string::String>) -> Self {
+        Adlsgen2Info {
+            destination: {
+                let value = destination;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `destination`.
+    #[inline]
+    pub fn destination(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.destination = value.into();
+        self
+    }
 }
 
 /// Wire type `AutoScale` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AutoScale {
+    /// Wire field `max_workers` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_workers: ::std::option::Option<i64>,
+    /// Wire field `min_workers` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -628,67 +662,225 @@ pub struct AutoScale {
     pub min_workers: ::std::option::Option<i64>,
 }
 
+impl AutoScale {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AutoScale { ..::std::default::Default::default() }
+    }
+
+    /// Set `max_workers`.
+    #[inline]
+    pub fn max_workers(mut self, value: i64) -> Self {
+        self.max_workers = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `min_workers`.
+    #[inline]
+    pub fn min_workers(mut self, value: i64) -> Self {
+        self.min_workers = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `AwsAttributes` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AwsAttributes {
+    /// Wire field `availability` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub availability: ::std::option::Option<AwsAvailability>,
+    /// Wire field `ebs_volume_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub ebs_volume_count: ::std::option::Option<i64>,
+    /// Wire field `ebs_volume_iops` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub ebs_volume_iops: ::std::option::Option<i64>,
+    /// Wire field `ebs_volume_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub ebs_volume_size: ::std::option::Option<i64>,
+    /// Wire field `ebs_volume_throughput` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub ebs_volume_throughput: ::std::option::Option<i64>,
+    /// Wire field `ebs_volume_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ebs_volume_type: ::std::option::Option<EbsVolumeType>,
+    /// Wire field `first_on_demand` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub first_on_demand: ::std::option::Option<i64>,
+    /// Wire field `instance_profile_arn` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instance_profile_arn: ::std::option::Option<::std::string::String>,
+    /// Wire field `spot_bid_price_percent` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub spot_bid_price_percent: ::std::option::Option<i64>,
+    /// Wire field `zone_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub zone_id: ::std::option::Option<::std::string::String>,
+}
+
+impl AwsAttributes {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AwsAttributes { ..::std::default::Default::default() }
+    }
+
+    /// Set `availability`.
+    #[inline]
+    pub fn availability(mut self, value: AwsAvailability) -> Self {
+        self.availability = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `ebs_volume_count`.
+    #[inline]
+    pub fn ebs_volume_count(mut self, value: i64) -> Self {
+        self.ebs_volume_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `ebs_volume_iops`.
+    #[inline]
+    pub fn ebs_volume_iops(mut self, value: i64) -> Self {
+        self.ebs_volume_iops = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `ebs_volume_size`.
+    #[inline]
+    pub fn ebs_volume_size(mut self, value: i64) -> Self {
+        self.ebs_volume_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `ebs_volume_throughput`.
+    #[inline]
+    pub fn ebs_volume_throughput(mut self, value: i64) -> Self {
+        self.ebs_volume_throughput = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `ebs_volume_type`.
+    #[inline]
+    pub fn ebs_volume_type(mut self, value: EbsVolumeType) -> Self {
+        self.ebs_volume_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `first_on_demand`.
+    #[inline]
+    pub fn first_on_demand(mut self, value: i64) -> Self {
+        self.first_on_demand = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `instance_profile_arn`.
+    #[inline]
+    pub fn instance_profile_arn(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instance_profile_arn = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `spot_bid_price_percent`.
+    #[inline]
+    pub fn spot_bid_price_percent(mut self, value: i64) -> Self {
+        self.spot_bid_price_percent = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `zone_id`.
+    #[inline]
+    pub fn zone_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.zone_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `AzureAttributes` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AzureAttributes {
+    /// Wire field `availability` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub availability: ::std::option::Option<AzureAvailability>,
+    /// Wire field `capacity_reservation_group` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub capacity_reservation_group: ::std::option::Option<::std::string::String>,
+    /// Wire field `first_on_demand` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub first_on_demand: ::std::option::Option<i64>,
+    /// Wire field `log_analytics_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub log_analytics_info: ::std::option::Option<LogAnalyticsInfo>,
+    /// Wire field `spot_bid_max_price` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spot_bid_max_price: ::std::option::Option<f64>,
+}
+
+impl AzureAttributes {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AzureAttributes { ..::std::default::Default::default() }
+    }
+
+    /// Set `availability`.
+    #[inline]
+    pub fn availability(mut self, value: AzureAvailability) -> Self {
+        self.availability = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `capacity_reservation_group`.
+    #[inline]
+    pub fn capacity_reservation_group(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.capacity_reservation_group = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `first_on_demand`.
+    #[inline]
+    pub fn first_on_demand(mut self, value: i64) -> Self {
+        self.first_on_demand = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `log_analytics_info`.
+    #[inline]
+    pub fn log_analytics_info(mut self, value: LogAnalyticsInfo) -> Self {
+        self.log_analytics_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `spot_bid_max_price`.
+    #[inline]
+    pub fn spot_bid_max_price(mut self, value: f64) -> Self {
+        self.spot_bid_max_price = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CancelPendingClusterEnforcementResponse` of the `compute` API.
@@ -696,647 +888,2503 @@ pub struct AzureAttributes {
 #[serde(default)]
 pub struct CancelPendingClusterEnforcementResponse {}
 
+impl CancelPendingClusterEnforcementResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CancelPendingClusterEnforcementResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `CancelResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CancelResponse {}
+
+impl CancelResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CancelResponse { ..::std::default::Default::default() }
+    }
+}
 
 /// Wire type `ChangeClusterOwnerResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ChangeClusterOwnerResponse {}
 
+impl ChangeClusterOwnerResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ChangeClusterOwnerResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `ClientsTypes` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClientsTypes {
+    /// Wire field `jobs` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub jobs: ::std::option::Option<bool>,
+    /// Wire field `notebooks` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub notebooks: ::std::option::Option<bool>,
 }
 
+impl ClientsTypes {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ClientsTypes { ..::std::default::Default::default() }
+    }
+
+    /// Set `jobs`.
+    #[inline]
+    pub fn jobs(mut self, value: bool) -> Self {
+        self.jobs = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `notebooks`.
+    #[inline]
+    pub fn notebooks(mut self, value: bool) -> Self {
+        self.notebooks = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `CloneCluster` of the `compute` API.
+///
+/// Required: `source_cluster_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CloneCluster {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub source_cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `source_cluster_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub source_cluster_id: ::std::string::String,
+}
+
+impl CloneCluster {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(source_cluster_id: impl Into<::std::string::String>) -> Self {
+        CloneCluster {
+            source_cluster_id: {
+                let value = source_cluster_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `source_cluster_id`.
+    #[inline]
+    pub fn source_cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source_cluster_id = value.into();
+        self
+    }
 }
 
 /// Wire type `CloudProviderNodeInfo` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CloudProviderNodeInfo {
+    /// Wire field `status` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub status: ::std::vec::Vec<CloudProviderNodeStatus>,
+}
+
+impl CloudProviderNodeInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CloudProviderNodeInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: ::std::vec::Vec<CloudProviderNodeStatus>) -> Self {
+        self.status = value;
+        self
+    }
 }
 
 /// Wire type `ClusterAccessControlRequest` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterAccessControlRequest {
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<ClusterPermissionLevel>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl ClusterAccessControlRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ClusterAccessControlRequest { ..::std::default::Default::default() }
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: ClusterPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ClusterAccessControlResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterAccessControlResponse {
+    /// Wire field `all_permissions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub all_permissions: ::std::vec::Vec<ClusterPermission>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
 }
 
+impl ClusterAccessControlResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ClusterAccessControlResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `all_permissions`.
+    #[inline]
+    pub fn all_permissions(mut self, value: ::std::vec::Vec<ClusterPermission>) -> Self {
+        self.all_permissions = value;
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `ClusterAttributes` of the `compute` API.
+///
+/// Required: `spark_version` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterAttributes {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub spark_version: ::std::option::Option<::std::string::String>,
+    /// Wire field `spark_version` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub spark_version: ::std::string::String,
+    /// Wire field `autotermination_minutes` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub autotermination_minutes: ::std::option::Option<i64>,
+    /// Wire field `aws_attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aws_attributes: ::std::option::Option<AwsAttributes>,
+    /// Wire field `azure_attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub azure_attributes: ::std::option::Option<AzureAttributes>,
+    /// Wire field `cluster_log_conf` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_log_conf: ::std::option::Option<ClusterLogConf>,
+    /// Wire field `cluster_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `custom_tags` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub custom_tags: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `data_security_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data_security_mode: ::std::option::Option<DataSecurityMode>,
+    /// Wire field `dependency_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dependency_mode: ::std::option::Option<DependencyMode>,
+    /// Wire field `docker_image` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub docker_image: ::std::option::Option<DockerImage>,
+    /// Wire field `driver_instance_pool_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub driver_instance_pool_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `driver_node_type_flexibility` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub driver_node_type_flexibility: ::std::option::Option<NodeTypeFlexibility>,
+    /// Wire field `driver_node_type_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub driver_node_type_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `enable_elastic_disk` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_elastic_disk: ::std::option::Option<bool>,
+    /// Wire field `enable_local_disk_encryption` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_local_disk_encryption: ::std::option::Option<bool>,
+    /// Wire field `gcp_attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gcp_attributes: ::std::option::Option<GcpAttributes>,
+    /// Wire field `init_scripts` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub init_scripts: ::std::vec::Vec<InitScriptInfo>,
+    /// Wire field `instance_pool_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instance_pool_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `is_single_node` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_single_node: ::std::option::Option<bool>,
+    /// Wire field `kind` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub kind: ::std::option::Option<Kind>,
+    /// Wire field `node_type_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub node_type_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `remote_disk_throughput` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub remote_disk_throughput: ::std::option::Option<i64>,
+    /// Wire field `runtime_engine` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub runtime_engine: ::std::option::Option<RuntimeEngine>,
+    /// Wire field `single_user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub single_user_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `spark_conf` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub spark_conf: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `spark_env_vars` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub spark_env_vars: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `ssh_public_keys` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub ssh_public_keys: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `total_initial_remote_disk_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub total_initial_remote_disk_size: ::std::option::Option<i64>,
+    /// Wire field `use_ml_runtime` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub use_ml_runtime: ::std::option::Option<bool>,
+    /// Wire field `worker_node_type_flexibility` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub worker_node_type_flexibility: ::std::option::Option<NodeTypeFlexibility>,
+    /// Wire field `workload_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workload_type: ::std::option::Option<WorkloadType>,
 }
 
+impl ClusterAttributes {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(spark_version: impl Into<::std::string::String>) -> Self {
+        ClusterAttributes {
+            spark_version: {
+                let value = spark_version;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `spark_version`.
+    #[inline]
+    pub fn spark_version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.spark_version = value.into();
+        self
+    }
+
+    /// Set `autotermination_minutes`.
+    #[inline]
+    pub fn autotermination_minutes(mut self, value: i64) -> Self {
+        self.autotermination_minutes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `aws_attributes`.
+    #[inline]
+    pub fn aws_attributes(mut self, value: AwsAttributes) -> Self {
+        self.aws_attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `azure_attributes`.
+    #[inline]
+    pub fn azure_attributes(mut self, value: AzureAttributes) -> Self {
+        self.azure_attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cluster_log_conf`.
+    #[inline]
+    pub fn cluster_log_conf(mut self, value: ClusterLogConf) -> Self {
+        self.cluster_log_conf = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cluster_name`.
+    #[inline]
+    pub fn cluster_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cluster_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `custom_tags`.
+    #[inline]
+    pub fn custom_tags(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.custom_tags = value;
+        self
+    }
+
+    /// Set `data_security_mode`.
+    #[inline]
+    pub fn data_security_mode(mut self, value: DataSecurityMode) -> Self {
+        self.data_security_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `dependency_mode`.
+    #[inline]
+    pub fn dependency_mode(mut self, value: DependencyMode) -> Self {
+        self.dependency_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `docker_image`.
+    #[inline]
+    pub fn docker_image(mut self, value: DockerImage) -> Self {
+        self.docker_image = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `driver_instance_pool_id`.
+    #[inline]
+    pub fn driver_instance_pool_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.driver_instance_pool_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `driver_node_type_flexibility`.
+    #[inline]
+    pub fn driver_node_type_flexibility(mut self, value: NodeTypeFlexibility) -> Self {
+        self.driver_node_type_flexibility = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `driver_node_type_id`.
+    #[inline]
+    pub fn driver_node_type_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.driver_node_type_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `enable_elastic_disk`.
+    #[inline]
+    pub fn enable_elastic_disk(mut self, value: bool) -> Self {
+        self.enable_elastic_disk = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `enable_local_disk_encryption`.
+    #[inline]
+    pub fn enable_local_disk_encryption(mut self, value: bool) -> Self {
+        self.enable_local_disk_encryption = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `gcp_attributes`.
+    #[inline]
+    pub fn gcp_attributes(mut self, value: GcpAttributes) -> Self {
+        self.gcp_attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `init_scripts`.
+    #[inline]
+    pub fn init_scripts(mut self, value: ::std::vec::Vec<InitScriptInfo>) -> Self {
+        self.init_scripts = value;
+        self
+    }
+
+    /// Set `instance_pool_id`.
+    #[inline]
+    pub fn instance_pool_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instance_pool_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `is_single_node`.
+    #[inline]
+    pub fn is_single_node(mut self, value: bool) -> Self {
+        self.is_single_node = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `kind`.
+    #[inline]
+    pub fn kind(mut self, value: Kind) -> Self {
+        self.kind = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `node_type_id`.
+    #[inline]
+    pub fn node_type_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.node_type_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `policy_id`.
+    #[inline]
+    pub fn policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `remote_disk_throughput`.
+    #[inline]
+    pub fn remote_disk_throughput(mut self, value: i64) -> Self {
+        self.remote_disk_throughput = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `runtime_engine`.
+    #[inline]
+    pub fn runtime_engine(mut self, value: RuntimeEngine) -> Self {
+        self.runtime_engine = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `single_user_name`.
+    #[inline]
+    pub fn single_user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.single_user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `spark_conf`.
+    #[inline]
+    pub fn spark_conf(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.spark_conf = value;
+        self
+    }
+
+    /// Set `spark_env_vars`.
+    #[inline]
+    pub fn spark_env_vars(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.spark_env_vars = value;
+        self
+    }
+
+    /// Set `ssh_public_keys`.
+    #[inline]
+    pub fn ssh_public_keys(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.ssh_public_keys = value;
+        self
+    }
+
+    /// Set `total_initial_remote_disk_size`.
+    #[inline]
+    pub fn total_initial_remote_disk_size(mut self, value: i64) -> Self {
+        self.total_initial_remote_disk_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `use_ml_runtime`.
+    #[inline]
+    pub fn use_ml_runtime(mut self, value: bool) -> Self {
+        self.use_ml_runtime = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `worker_node_type_flexibility`.
+    #[inline]
+    pub fn worker_node_type_flexibility(mut self, value: NodeTypeFlexibility) -> Self {
+        self.worker_node_type_flexibility = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `workload_type`.
+    #[inline]
+    pub fn workload_type(mut self, value: WorkloadType) -> Self {
+        self.workload_type = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `ClusterCompliance` of the `compute` API.
+///
+/// Required: `cluster_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterCompliance {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `cluster_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub cluster_id: ::std::string::String,
+    /// Wire field `is_compliant` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_compliant: ::std::option::Option<bool>,
+    /// Wire field `pending_enforcement` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pending_enforcement: ::std::option::Option<PendingEnforcement>,
+    /// Wire field `violations` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub violations: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+}
+
+impl ClusterCompliance {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(cluster_id: impl Into<::std::string::String>) -> Self {
+        ClusterCompliance {
+            cluster_id: {
+                let value = cluster_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `cluster_id`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cluster_id = value.into();
+        self
+    }
+
+    /// Set `is_compliant`.
+    #[inline]
+    pub fn is_compliant(mut self, value: bool) -> Self {
+        self.is_compliant = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `pending_enforcement`.
+    #[inline]
+    pub fn pending_enforcement(mut self, value: PendingEnforcement) -> Self {
+        self.pending_enforcement = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `violations`.
+    #[inline]
+    pub fn violations(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.violations = value;
+        self
+    }
 }
 
 /// Wire type `ClusterDetails` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterDetails {
+    /// Wire field `autoscale` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub autoscale: ::std::option::Option<AutoScale>,
+    /// Wire field `autotermination_minutes` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub autotermination_minutes: ::std::option::Option<i64>,
+    /// Wire field `aws_attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aws_attributes: ::std::option::Option<AwsAttributes>,
+    /// Wire field `azure_attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub azure_attributes: ::std::option::Option<AzureAttributes>,
+    /// Wire field `cluster_cores` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_cores: ::std::option::Option<f64>,
+    /// Wire field `cluster_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `cluster_log_conf` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_log_conf: ::std::option::Option<ClusterLogConf>,
+    /// Wire field `cluster_log_status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_log_status: ::std::option::Option<LogSyncStatus>,
+    /// Wire field `cluster_memory_mb` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub cluster_memory_mb: ::std::option::Option<i64>,
+    /// Wire field `cluster_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `cluster_source` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_source: ::std::option::Option<ClusterSource>,
+    /// Wire field `creator_user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creator_user_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `custom_tags` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub custom_tags: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `data_security_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data_security_mode: ::std::option::Option<DataSecurityMode>,
+    /// Wire field `default_tags` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub default_tags: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `dependency_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dependency_mode: ::std::option::Option<DependencyMode>,
+    /// Wire field `docker_image` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub docker_image: ::std::option::Option<DockerImage>,
+    /// Wire field `driver` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub driver: ::std::option::Option<SparkNode>,
+    /// Wire field `driver_instance_pool_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub driver_instance_pool_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `driver_node_type_flexibility` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub driver_node_type_flexibility: ::std::option::Option<NodeTypeFlexibility>,
+    /// Wire field `driver_node_type_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub driver_node_type_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `enable_elastic_disk` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_elastic_disk: ::std::option::Option<bool>,
+    /// Wire field `enable_local_disk_encryption` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_local_disk_encryption: ::std::option::Option<bool>,
+    /// Wire field `executors` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub executors: ::std::vec::Vec<SparkNode>,
+    /// Wire field `gcp_attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gcp_attributes: ::std::option::Option<GcpAttributes>,
+    /// Wire field `init_scripts` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub init_scripts: ::std::vec::Vec<InitScriptInfo>,
+    /// Wire field `instance_pool_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instance_pool_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `is_single_node` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_single_node: ::std::option::Option<bool>,
+    /// Wire field `jdbc_port` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub jdbc_port: ::std::option::Option<i64>,
+    /// Wire field `kind` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub kind: ::std::option::Option<Kind>,
+    /// Wire field `last_restarted_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub last_restarted_time: ::std::option::Option<i64>,
+    /// Wire field `last_state_loss_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub last_state_loss_time: ::std::option::Option<i64>,
+    /// Wire field `node_type_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub node_type_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `num_workers` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub num_workers: ::std::option::Option<i64>,
+    /// Wire field `policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `remote_disk_throughput` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub remote_disk_throughput: ::std::option::Option<i64>,
+    /// Wire field `runtime_engine` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub runtime_engine: ::std::option::Option<RuntimeEngine>,
+    /// Wire field `single_user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub single_user_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `spark_conf` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub spark_conf: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `spark_context_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub spark_context_id: ::std::option::Option<i64>,
+    /// Wire field `spark_env_vars` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub spark_env_vars: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `spark_version` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spark_version: ::std::option::Option<::std::string::String>,
+    /// Wire field `spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spec: ::std::option::Option<ClusterSpec>,
+    /// Wire field `ssh_public_keys` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub ssh_public_keys: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `start_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub start_time: ::std::option::Option<i64>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<State>,
+    /// Wire field `state_message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state_message: ::std::option::Option<::std::string::String>,
+    /// Wire field `terminated_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub terminated_time: ::std::option::Option<i64>,
+    /// Wire field `termination_reason` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub termination_reason: ::std::option::Option<TerminationReason>,
+    /// Wire field `total_initial_remote_disk_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub total_initial_remote_disk_size: ::std::option::Option<i64>,
+    /// Wire field `use_ml_runtime` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub use_ml_runtime: ::std::option::Option<bool>,
+    /// Wire field `worker_node_type_flexibility` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub worker_node_type_flexibility: ::std::option::Option<NodeTypeFlexibility>,
+    /// Wire field `workload_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workload_type: ::std::option::Option<WorkloadType>,
 }
 
+impl ClusterDetails {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ClusterDetails { ..::std::default::Default::default() }
+    }
+
+    /// Set `autoscale`.
+    #[inline]
+    pub fn autoscale(mut self, value: AutoScale) -> Self {
+        self.autoscale = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `autotermination_minutes`.
+    #[inline]
+    pub fn autotermination_minutes(mut self, value: i64) -> Self {
+        self.autotermination_minutes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `aws_attributes`.
+    #[inline]
+    pub fn aws_attributes(mut self, value: AwsAttributes) -> Self {
+        self.aws_attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `azure_attributes`.
+    #[inline]
+    pub fn azure_attributes(mut self, value: AzureAttributes) -> Self {
+        self.azure_attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cluster_cores`.
+    #[inline]
+    pub fn cluster_cores(mut self, value: f64) -> Self {
+        self.cluster_cores = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cluster_id`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cluster_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `cluster_log_conf`.
+    #[inline]
+    pub fn cluster_log_conf(mut self, value: ClusterLogConf) -> Self {
+        self.cluster_log_conf = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cluster_log_status`.
+    #[inline]
+    pub fn cluster_log_status(mut self, value: LogSyncStatus) -> Self {
+        self.cluster_log_status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cluster_memory_mb`.
+    #[inline]
+    pub fn cluster_memory_mb(mut self, value: i64) -> Self {
+        self.cluster_memory_mb = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cluster_name`.
+    #[inline]
+    pub fn cluster_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cluster_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `cluster_source`.
+    #[inline]
+    pub fn cluster_source(mut self, value: ClusterSource) -> Self {
+        self.cluster_source = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `creator_user_name`.
+    #[inline]
+    pub fn creator_user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creator_user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `custom_tags`.
+    #[inline]
+    pub fn custom_tags(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.custom_tags = value;
+        self
+    }
+
+    /// Set `data_security_mode`.
+    #[inline]
+    pub fn data_security_mode(mut self, value: DataSecurityMode) -> Self {
+        self.data_security_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `default_tags`.
+    #[inline]
+    pub fn default_tags(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.default_tags = value;
+        self
+    }
+
+    /// Set `dependency_mode`.
+    #[inline]
+    pub fn dependency_mode(mut self, value: DependencyMode) -> Self {
+        self.dependency_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `docker_image`.
+    #[inline]
+    pub fn docker_image(mut self, value: DockerImage) -> Self {
+        self.docker_image = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `driver`.
+    #[inline]
+    pub fn driver(mut self, value: SparkNode) -> Self {
+        self.driver = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `driver_instance_pool_id`.
+    #[inline]
+    pub fn driver_instance_pool_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.driver_instance_pool_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `driver_node_type_flexibility`.
+    #[inline]
+    pub fn driver_node_type_flexibility(mut self, value: NodeTypeFlexibility) -> Self {
+        self.driver_node_type_flexibility = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `driver_node_type_id`.
+    #[inline]
+    pub fn driver_node_type_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.driver_node_type_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `enable_elastic_disk`.
+    #[inline]
+    pub fn enable_elastic_disk(mut self, value: bool) -> Self {
+        self.enable_elastic_disk = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `enable_local_disk_encryption`.
+    #[inline]
+    pub fn enable_local_disk_encryption(mut self, value: bool) -> Self {
+        self.enable_local_disk_encryption = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `executors`.
+    #[inline]
+    pub fn executors(mut self, value: ::std::vec::Vec<SparkNode>) -> Self {
+        self.executors = value;
+        self
+    }
+
+    /// Set `gcp_attributes`.
+    #[inline]
+    pub fn gcp_attributes(mut self, value: GcpAttributes) -> Self {
+        self.gcp_attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `init_scripts`.
+    #[inline]
+    pub fn init_scripts(mut self, value: ::std::vec::Vec<InitScriptInfo>) -> Self {
+        self.init_scripts = value;
+        self
+    }
+
+    /// Set `instance_pool_id`.
+    #[inline]
+    pub fn instance_pool_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instance_pool_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `is_single_node`.
+    #[inline]
+    pub fn is_single_node(mut self, value: bool) -> Self {
+        self.is_single_node = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `jdbc_port`.
+    #[inline]
+    pub fn jdbc_port(mut self, value: i64) -> Self {
+        self.jdbc_port = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `kind`.
+    #[inline]
+    pub fn kind(mut self, value: Kind) -> Self {
+        self.kind = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `last_restarted_time`.
+    #[inline]
+    pub fn last_restarted_time(mut self, value: i64) -> Self {
+        self.last_restarted_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `last_state_loss_time`.
+    #[inline]
+    pub fn last_state_loss_time(mut self, value: i64) -> Self {
+        self.last_state_loss_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `node_type_id`.
+    #[inline]
+    pub fn node_type_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.node_type_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `num_workers`.
+    #[inline]
+    pub fn num_workers(mut self, value: i64) -> Self {
+        self.num_workers = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `policy_id`.
+    #[inline]
+    pub fn policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `remote_disk_throughput`.
+    #[inline]
+    pub fn remote_disk_throughput(mut self, value: i64) -> Self {
+        self.remote_disk_throughput = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `runtime_engine`.
+    #[inline]
+    pub fn runtime_engine(mut self, value: RuntimeEngine) -> Self {
+        self.runtime_engine = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `single_user_name`.
+    #[inline]
+    pub fn single_user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.single_user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `spark_conf`.
+    #[inline]
+    pub fn spark_conf(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.spark_conf = value;
+        self
+    }
+
+    /// Set `spark_context_id`.
+    #[inline]
+    pub fn spark_context_id(mut self, value: i64) -> Self {
+        self.spark_context_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `spark_env_vars`.
+    #[inline]
+    pub fn spark_env_vars(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.spark_env_vars = value;
+        self
+    }
+
+    /// Set `spark_version`.
+    #[inline]
+    pub fn spark_version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.spark_version = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `spec`.
+    #[inline]
+    pub fn spec(mut self, value: ClusterSpec) -> Self {
+        self.spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `ssh_public_keys`.
+    #[inline]
+    pub fn ssh_public_keys(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.ssh_public_keys = value;
+        self
+    }
+
+    /// Set `start_time`.
+    #[inline]
+    pub fn start_time(mut self, value: i64) -> Self {
+        self.start_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: State) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `state_message`.
+    #[inline]
+    pub fn state_message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.state_message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `terminated_time`.
+    #[inline]
+    pub fn terminated_time(mut self, value: i64) -> Self {
+        self.terminated_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `termination_reason`.
+    #[inline]
+    pub fn termination_reason(mut self, value: TerminationReason) -> Self {
+        self.termination_reason = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `total_initial_remote_disk_size`.
+    #[inline]
+    pub fn total_initial_remote_disk_size(mut self, value: i64) -> Self {
+        self.total_initial_remote_disk_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `use_ml_runtime`.
+    #[inline]
+    pub fn use_ml_runtime(mut self, value: bool) -> Self {
+        self.use_ml_runtime = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `worker_node_type_flexibility`.
+    #[inline]
+    pub fn worker_node_type_flexibility(mut self, value: NodeTypeFlexibility) -> Self {
+        self.worker_node_type_flexibility = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `workload_type`.
+    #[inline]
+    pub fn workload_type(mut self, value: WorkloadType) -> Self {
+        self.workload_type = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `ClusterEvent` of the `compute` API.
+///
+/// Required: `cluster_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterEvent {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `cluster_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub cluster_id: ::std::string::String,
+    /// Wire field `data_plane_event_details` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data_plane_event_details: ::std::option::Option<DataPlaneEventDetails>,
+    /// Wire field `details` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub details: ::std::option::Option<EventDetails>,
+    /// Wire field `timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub timestamp: ::std::option::Option<i64>,
+    /// Wire field `type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#type: ::std::option::Option<EventType>,
+}
+
+impl ClusterEvent {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(cluster_id: impl Into<::std::string::String>) -> Self {
+        ClusterEvent {
+            cluster_id: {
+                let value = cluster_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `cluster_id`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cluster_id = value.into();
+        self
+    }
+
+    /// Set `data_plane_event_details`.
+    #[inline]
+    pub fn data_plane_event_details(mut self, value: DataPlaneEventDetails) -> Self {
+        self.data_plane_event_details = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `details`.
+    #[inline]
+    pub fn details(mut self, value: EventDetails) -> Self {
+        self.details = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `timestamp`.
+    #[inline]
+    pub fn timestamp(mut self, value: i64) -> Self {
+        self.timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `type`.
+    #[inline]
+    pub fn r#type(mut self, value: EventType) -> Self {
+        self.r#type = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ClusterLibraryStatuses` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterLibraryStatuses {
+    /// Wire field `cluster_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `library_statuses` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub library_statuses: ::std::vec::Vec<LibraryFullStatus>,
+}
+
+impl ClusterLibraryStatuses {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ClusterLibraryStatuses { ..::std::default::Default::default() }
+    }
+
+    /// Set `cluster_id`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cluster_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `library_statuses`.
+    #[inline]
+    pub fn library_statuses(mut self, value: ::std::vec::Vec<LibraryFullStatus>) -> Self {
+        self.library_statuses = value;
+        self
+    }
 }
 
 /// Wire type `ClusterLogConf` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterLogConf {
+    /// Wire field `dbfs` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dbfs: ::std::option::Option<DbfsStorageInfo>,
+    /// Wire field `s3` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub s3: ::std::option::Option<S3StorageInfo>,
+    /// Wire field `volumes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub volumes: ::std::option::Option<VolumesStorageInfo>,
+}
+
+impl ClusterLogConf {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ClusterLogConf { ..::std::default::Default::default() }
+    }
+
+    /// Set `dbfs`.
+    #[inline]
+    pub fn dbfs(mut self, value: DbfsStorageInfo) -> Self {
+        self.dbfs = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `s3`.
+    #[inline]
+    pub fn s3(mut self, value: S3StorageInfo) -> Self {
+        self.s3 = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `volumes`.
+    #[inline]
+    pub fn volumes(mut self, value: VolumesStorageInfo) -> Self {
+        self.volumes = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ClusterPermission` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterPermission {
+    /// Wire field `inherited` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub inherited: ::std::option::Option<bool>,
+    /// Wire field `inherited_from_object` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub inherited_from_object: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<ClusterPermissionLevel>,
+}
+
+impl ClusterPermission {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ClusterPermission { ..::std::default::Default::default() }
+    }
+
+    /// Set `inherited`.
+    #[inline]
+    pub fn inherited(mut self, value: bool) -> Self {
+        self.inherited = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `inherited_from_object`.
+    #[inline]
+    pub fn inherited_from_object(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.inherited_from_object = value;
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: ClusterPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ClusterPermissions` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterPermissions {
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<ClusterAccessControlResponse>,
+    /// Wire field `object_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `object_type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_type: ::std::option::Option<::std::string::String>,
+}
+
+impl ClusterPermissions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ClusterPermissions { ..::std::default::Default::default() }
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<ClusterAccessControlResponse>) -> Self {
+        self.access_control_list = value;
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_type = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ClusterPermissionsDescription` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterPermissionsDescription {
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<ClusterPermissionLevel>,
+}
+
+impl ClusterPermissionsDescription {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ClusterPermissionsDescription { ..::std::default::Default::default() }
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: ClusterPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ClusterPolicyAccessControlRequest` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterPolicyAccessControlRequest {
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<ClusterPolicyPermissionLevel>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl ClusterPolicyAccessControlRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ClusterPolicyAccessControlRequest { ..::std::default::Default::default() }
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: ClusterPolicyPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ClusterPolicyAccessControlResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterPolicyAccessControlResponse {
+    /// Wire field `all_permissions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub all_permissions: ::std::vec::Vec<ClusterPolicyPermission>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl ClusterPolicyAccessControlResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ClusterPolicyAccessControlResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `all_permissions`.
+    #[inline]
+    pub fn all_permissions(mut self, value: ::std::vec::Vec<ClusterPolicyPermission>) -> Self {
+        self.all_permissions = value;
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ClusterPolicyPermission` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterPolicyPermission {
+    /// Wire field `inherited` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub inherited: ::std::option::Option<bool>,
+    /// Wire field `inherited_from_object` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub inherited_from_object: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<ClusterPolicyPermissionLevel>,
+}
+
+impl ClusterPolicyPermission {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ClusterPolicyPermission { ..::std::default::Default::default() }
+    }
+
+    /// Set `inherited`.
+    #[inline]
+    pub fn inherited(mut self, value: bool) -> Self {
+        self.inherited = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `inherited_from_object`.
+    #[inline]
+    pub fn inherited_from_object(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.inherited_from_object = value;
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: ClusterPolicyPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ClusterPolicyPermissions` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterPolicyPermissions {
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<ClusterPolicyAccessControlResponse>,
+    /// Wire field `object_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `object_type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_type: ::std::option::Option<::std::string::String>,
+}
+
+impl ClusterPolicyPermissions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ClusterPolicyPermissions { ..::std::default::Default::default() }
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<ClusterPolicyAccessControlResponse>) -> Self {
+        self.access_control_list = value;
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_type = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ClusterPolicyPermissionsDescription` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterPolicyPermissionsDescription {
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<ClusterPolicyPermissionLevel>,
+}
+
+impl ClusterPolicyPermissionsDescription {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ClusterPolicyPermissionsDescription { ..::std::default::Default::default() }
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: ClusterPolicyPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ClusterSettingsChange` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterSettingsChange {
+    /// Wire field `field` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub field: ::std::option::Option<::std::string::String>,
+    /// Wire field `new_value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub new_value: ::std::option::Option<::std::string::String>,
+    /// Wire field `previous_value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub previous_value: ::std::option::Option<::std::string::String>,
+}
+
+impl ClusterSettingsChange {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ClusterSettingsChange { ..::std::default::Default::default() }
+    }
+
+    /// Set `field`.
+    #[inline]
+    pub fn field(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.field = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `new_value`.
+    #[inline]
+    pub fn new_value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.new_value = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `previous_value`.
+    #[inline]
+    pub fn previous_value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.previous_value = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ClusterSize` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterSize {
+    /// Wire field `autoscale` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub autoscale: ::std::option::Option<AutoScale>,
+    /// Wire field `num_workers` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub num_workers: ::std::option::Option<i64>,
+}
+
+impl ClusterSize {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ClusterSize { ..::std::default::Default::default() }
+    }
+
+    /// Set `autoscale`.
+    #[inline]
+    pub fn autoscale(mut self, value: AutoScale) -> Self {
+        self.autoscale = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `num_workers`.
+    #[inline]
+    pub fn num_workers(mut self, value: i64) -> Self {
+        self.num_workers = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ClusterSpec` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterSpec {
+    /// Wire field `apply_policy_default_values` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub apply_policy_default_values: ::std::option::Option<bool>,
+    /// Wire field `autoscale` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub autoscale: ::std::option::Option<AutoScale>,
+    /// Wire field `autotermination_minutes` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub autotermination_minutes: ::std::option::Option<i64>,
+    /// Wire field `aws_attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aws_attributes: ::std::option::Option<AwsAttributes>,
+    /// Wire field `azure_attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub azure_attributes: ::std::option::Option<AzureAttributes>,
+    /// Wire field `cluster_log_conf` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_log_conf: ::std::option::Option<ClusterLogConf>,
+    /// Wire field `cluster_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `custom_tags` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub custom_tags: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `data_security_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data_security_mode: ::std::option::Option<DataSecurityMode>,
+    /// Wire field `dependency_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dependency_mode: ::std::option::Option<DependencyMode>,
+    /// Wire field `docker_image` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub docker_image: ::std::option::Option<DockerImage>,
+    /// Wire field `driver_instance_pool_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub driver_instance_pool_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `driver_node_type_flexibility` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub driver_node_type_flexibility: ::std::option::Option<NodeTypeFlexibility>,
+    /// Wire field `driver_node_type_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub driver_node_type_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `enable_elastic_disk` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_elastic_disk: ::std::option::Option<bool>,
+    /// Wire field `enable_local_disk_encryption` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_local_disk_encryption: ::std::option::Option<bool>,
+    /// Wire field `gcp_attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gcp_attributes: ::std::option::Option<GcpAttributes>,
+    /// Wire field `init_scripts` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub init_scripts: ::std::vec::Vec<InitScriptInfo>,
+    /// Wire field `instance_pool_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instance_pool_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `is_single_node` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_single_node: ::std::option::Option<bool>,
+    /// Wire field `kind` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub kind: ::std::option::Option<Kind>,
+    /// Wire field `node_type_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub node_type_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `num_workers` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub num_workers: ::std::option::Option<i64>,
+    /// Wire field `policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `remote_disk_throughput` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub remote_disk_throughput: ::std::option::Option<i64>,
+    /// Wire field `runtime_engine` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub runtime_engine: ::std::option::Option<RuntimeEngine>,
+    /// Wire field `single_user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub single_user_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `spark_conf` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub spark_conf: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `spark_env_vars` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub spark_env_vars: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `spark_version` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spark_version: ::std::option::Option<::std::string::String>,
+    /// Wire field `ssh_public_keys` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub ssh_public_keys: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `total_initial_remote_disk_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub total_initial_remote_disk_size: ::std::option::Option<i64>,
+    /// Wire field `use_ml_runtime` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub use_ml_runtime: ::std::option::Option<bool>,
+    /// Wire field `worker_node_type_flexibility` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub worker_node_type_flexibility: ::std::option::Option<NodeTypeFlexibility>,
+    /// Wire field `workload_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workload_type: ::std::option::Option<WorkloadType>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
+}
+
+impl ClusterSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ClusterSpec { ..::std::default::Default::default() }
+    }
+
+    /// Set `apply_policy_default_values`.
+    #[inline]
+    pub fn apply_policy_default_values(mut self, value: bool) -> Self {
+        self.apply_policy_default_values = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `autoscale`.
+    #[inline]
+    pub fn autoscale(mut self, value: AutoScale) -> Self {
+        self.autoscale = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `autotermination_minutes`.
+    #[inline]
+    pub fn autotermination_minutes(mut self, value: i64) -> Self {
+        self.autotermination_minutes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `aws_attributes`.
+    #[inline]
+    pub fn aws_attributes(mut self, value: AwsAttributes) -> Self {
+        self.aws_attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `azure_attributes`.
+    #[inline]
+    pub fn azure_attributes(mut self, value: AzureAttributes) -> Self {
+        self.azure_attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cluster_log_conf`.
+    #[inline]
+    pub fn cluster_log_conf(mut self, value: ClusterLogConf) -> Self {
+        self.cluster_log_conf = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cluster_name`.
+    #[inline]
+    pub fn cluster_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cluster_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `custom_tags`.
+    #[inline]
+    pub fn custom_tags(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.custom_tags = value;
+        self
+    }
+
+    /// Set `data_security_mode`.
+    #[inline]
+    pub fn data_security_mode(mut self, value: DataSecurityMode) -> Self {
+        self.data_security_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `dependency_mode`.
+    #[inline]
+    pub fn dependency_mode(mut self, value: DependencyMode) -> Self {
+        self.dependency_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `docker_image`.
+    #[inline]
+    pub fn docker_image(mut self, value: DockerImage) -> Self {
+        self.docker_image = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `driver_instance_pool_id`.
+    #[inline]
+    pub fn driver_instance_pool_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.driver_instance_pool_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `driver_node_type_flexibility`.
+    #[inline]
+    pub fn driver_node_type_flexibility(mut self, value: NodeTypeFlexibility) -> Self {
+        self.driver_node_type_flexibility = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `driver_node_type_id`.
+    #[inline]
+    pub fn driver_node_type_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.driver_node_type_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `enable_elastic_disk`.
+    #[inline]
+    pub fn enable_elastic_disk(mut self, value: bool) -> Self {
+        self.enable_elastic_disk = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `enable_local_disk_encryption`.
+    #[inline]
+    pub fn enable_local_disk_encryption(mut self, value: bool) -> Self {
+        self.enable_local_disk_encryption = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `gcp_attributes`.
+    #[inline]
+    pub fn gcp_attributes(mut self, value: GcpAttributes) -> Self {
+        self.gcp_attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `init_scripts`.
+    #[inline]
+    pub fn init_scripts(mut self, value: ::std::vec::Vec<InitScriptInfo>) -> Self {
+        self.init_scripts = value;
+        self
+    }
+
+    /// Set `instance_pool_id`.
+    #[inline]
+    pub fn instance_pool_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instance_pool_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `is_single_node`.
+    #[inline]
+    pub fn is_single_node(mut self, value: bool) -> Self {
+        self.is_single_node = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `kind`.
+    #[inline]
+    pub fn kind(mut self, value: Kind) -> Self {
+        self.kind = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `node_type_id`.
+    #[inline]
+    pub fn node_type_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.node_type_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `num_workers`.
+    #[inline]
+    pub fn num_workers(mut self, value: i64) -> Self {
+        self.num_workers = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `policy_id`.
+    #[inline]
+    pub fn policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `remote_disk_throughput`.
+    #[inline]
+    pub fn remote_disk_throughput(mut self, value: i64) -> Self {
+        self.remote_disk_throughput = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `runtime_engine`.
+    #[inline]
+    pub fn runtime_engine(mut self, value: RuntimeEngine) -> Self {
+        self.runtime_engine = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `single_user_name`.
+    #[inline]
+    pub fn single_user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.single_user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `spark_conf`.
+    #[inline]
+    pub fn spark_conf(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.spark_conf = value;
+        self
+    }
+
+    /// Set `spark_env_vars`.
+    #[inline]
+    pub fn spark_env_vars(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.spark_env_vars = value;
+        self
+    }
+
+    /// Set `spark_version`.
+    #[inline]
+    pub fn spark_version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.spark_version = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `ssh_public_keys`.
+    #[inline]
+    pub fn ssh_public_keys(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.ssh_public_keys = value;
+        self
+    }
+
+    /// Set `total_initial_remote_disk_size`.
+    #[inline]
+    pub fn total_initial_remote_disk_size(mut self, value: i64) -> Self {
+        self.total_initial_remote_disk_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `use_ml_runtime`.
+    #[inline]
+    pub fn use_ml_runtime(mut self, value: bool) -> Self {
+        self.use_ml_runtime = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `worker_node_type_flexibility`.
+    #[inline]
+    pub fn worker_node_type_flexibility(mut self, value: NodeTypeFlexibility) -> Self {
+        self.worker_node_type_flexibility = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `workload_type`.
+    #[inline]
+    pub fn workload_type(mut self, value: WorkloadType) -> Self {
+        self.workload_type = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CommandStatusResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CommandStatusResponse {
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `results` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub results: ::std::option::Option<Results>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<CommandStatus>,
+}
+
+impl CommandStatusResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CommandStatusResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `results`.
+    #[inline]
+    pub fn results(mut self, value: Results) -> Self {
+        self.results = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: CommandStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ContextStatusResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ContextStatusResponse {
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<ContextStatus>,
+}
+
+impl ContextStatusResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ContextStatusResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: ContextStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CreateClusterResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateClusterResponse {
+    /// Wire field `cluster_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_id: ::std::option::Option<::std::string::String>,
+}
+
+impl CreateClusterResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateClusterResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `cluster_id`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cluster_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CreateInstancePoolResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateInstancePoolResponse {
+    /// Wire field `instance_pool_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instance_pool_id: ::std::option::Option<::std::string::String>,
+}
+
+impl CreateInstancePoolResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateInstancePoolResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `instance_pool_id`.
+    #[inline]
+    pub fn instance_pool_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instance_pool_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CreatePolicyResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreatePolicyResponse {
+    /// Wire field `policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub policy_id: ::std::option::Option<::std::string::String>,
+}
+
+impl CreatePolicyResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreatePolicyResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `policy_id`.
+    #[inline]
+    pub fn policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CreateResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateResponse {
+    /// Wire field `script_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub script_id: ::std::option::Option<::std::string::String>,
+}
+
+impl CreateResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `script_id`.
+    #[inline]
+    pub fn script_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.script_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `Created` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Created {
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
 }
 
+impl Created {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Created { ..::std::default::Default::default() }
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `CustomPolicyTag` of the `compute` API.
+///
+/// Required: `key` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomPolicyTag {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub key: ::std::option::Option<::std::string::String>,
+    /// Wire field `key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub key: ::std::string::String,
+    /// Wire field `value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<::std::string::String>,
+}
+
+impl CustomPolicyTag {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(key: impl Into<::std::string::String>) -> Self {
+        CustomPolicyTag {
+            key: {
+                let value = key;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key = value.into();
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DataPlaneEventDetails` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DataPlaneEventDetails {
+    /// Wire field `event_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub event_type: ::std::option::Option<DataPlaneEventDetailsEventType>,
+    /// Wire field `executor_failures` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub executor_failures: ::std::option::Option<i64>,
+    /// Wire field `host_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub host_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -1344,12 +3392,72 @@ pub struct DataPlaneEventDetails {
     pub timestamp: ::std::option::Option<i64>,
 }
 
+impl DataPlaneEventDetails {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DataPlaneEventDetails { ..::std::default::Default::default() }
+    }
+
+    /// Set `event_type`.
+    #[inline]
+    pub fn event_type(mut self, value: DataPlaneEventDetailsEventType) -> Self {
+        self.event_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `executor_failures`.
+    #[inline]
+    pub fn executor_failures(mut self, value: i64) -> Self {
+        self.executor_failures = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `host_id`.
+    #[inline]
+    pub fn host_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.host_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `timestamp`.
+    #[inline]
+    pub fn timestamp(mut self, value: i64) -> Self {
+        self.timestamp = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `DbfsStorageInfo` of the `compute` API.
+///
+/// Required: `destination` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DbfsStorageInfo {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub destination: ::std::option::Option<::std::string::String>,
+    /// Wire field `destination` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub destination: ::std::string::String,
+}
+
+impl DbfsStorageInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(destination: impl Into<::std::string::String>) -> Self {
+        DbfsStorageInfo {
+            destination: {
+                let value = destination;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `destination`.
+    #[inline]
+    pub fn destination(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.destination = value.into();
+        self
+    }
 }
 
 /// Wire type `DeleteClusterResponse` of the `compute` API.
@@ -1357,82 +3465,242 @@ pub struct DbfsStorageInfo {
 #[serde(default)]
 pub struct DeleteClusterResponse {}
 
+impl DeleteClusterResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteClusterResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `DeleteInstancePoolResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteInstancePoolResponse {}
+
+impl DeleteInstancePoolResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteInstancePoolResponse { ..::std::default::Default::default() }
+    }
+}
 
 /// Wire type `DeletePolicyResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeletePolicyResponse {}
 
+impl DeletePolicyResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeletePolicyResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `DeleteResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteResponse {}
+
+impl DeleteResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteResponse { ..::std::default::Default::default() }
+    }
+}
 
 /// Wire type `DestroyResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DestroyResponse {}
 
+impl DestroyResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DestroyResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `DiskSpec` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DiskSpec {
+    /// Wire field `disk_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub disk_count: ::std::option::Option<i64>,
+    /// Wire field `disk_iops` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub disk_iops: ::std::option::Option<i64>,
+    /// Wire field `disk_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub disk_size: ::std::option::Option<i64>,
+    /// Wire field `disk_throughput` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub disk_throughput: ::std::option::Option<i64>,
+    /// Wire field `disk_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub disk_type: ::std::option::Option<DiskType>,
+}
+
+impl DiskSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DiskSpec { ..::std::default::Default::default() }
+    }
+
+    /// Set `disk_count`.
+    #[inline]
+    pub fn disk_count(mut self, value: i64) -> Self {
+        self.disk_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `disk_iops`.
+    #[inline]
+    pub fn disk_iops(mut self, value: i64) -> Self {
+        self.disk_iops = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `disk_size`.
+    #[inline]
+    pub fn disk_size(mut self, value: i64) -> Self {
+        self.disk_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `disk_throughput`.
+    #[inline]
+    pub fn disk_throughput(mut self, value: i64) -> Self {
+        self.disk_throughput = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `disk_type`.
+    #[inline]
+    pub fn disk_type(mut self, value: DiskType) -> Self {
+        self.disk_type = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `DiskType` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DiskType {
+    /// Wire field `azure_disk_volume_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub azure_disk_volume_type: ::std::option::Option<DiskTypeAzureDiskVolumeType>,
+    /// Wire field `ebs_volume_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ebs_volume_type: ::std::option::Option<DiskTypeEbsVolumeType>,
+}
+
+impl DiskType {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DiskType { ..::std::default::Default::default() }
+    }
+
+    /// Set `azure_disk_volume_type`.
+    #[inline]
+    pub fn azure_disk_volume_type(mut self, value: DiskTypeAzureDiskVolumeType) -> Self {
+        self.azure_disk_volume_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `ebs_volume_type`.
+    #[inline]
+    pub fn ebs_volume_type(mut self, value: DiskTypeEbsVolumeType) -> Self {
+        self.ebs_volume_type = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `DockerBasicAuth` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DockerBasicAuth {
+    /// Wire field `password` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub password: ::std::option::Option<crate::service::Sensitive>,
+    /// Wire field `username` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub username: ::std::option::Option<::std::string::String>,
+}
+
+impl DockerBasicAuth {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DockerBasicAuth { ..::std::default::Default::default() }
+    }
+
+    /// Set `password`.
+    #[inline]
+    pub fn password(mut self, value: impl Into<crate::service::Sensitive>) -> Self {
+        self.password = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `username`.
+    #[inline]
+    pub fn username(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.username = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DockerImage` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DockerImage {
+    /// Wire field `basic_auth` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub basic_auth: ::std::option::Option<DockerBasicAuth>,
+    /// Wire field `url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub url: ::std::option::Option<::std::string::String>,
+}
+
+impl DockerImage {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DockerImage { ..::std::default::Default::default() }
+    }
+
+    /// Set `basic_auth`.
+    #[inline]
+    pub fn basic_auth(mut self, value: DockerBasicAuth) -> Self {
+        self.basic_auth = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `url`.
+    #[inline]
+    pub fn url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.url = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `EditClusterResponse` of the `compute` API.
@@ -1440,303 +3708,1054 @@ pub struct DockerImage {
 #[serde(default)]
 pub struct EditClusterResponse {}
 
+impl EditClusterResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EditClusterResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `EditInstancePoolResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EditInstancePoolResponse {}
+
+impl EditInstancePoolResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EditInstancePoolResponse { ..::std::default::Default::default() }
+    }
+}
 
 /// Wire type `EditPolicyResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EditPolicyResponse {}
 
+impl EditPolicyResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EditPolicyResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `EditResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EditResponse {}
 
+impl EditResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EditResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `EnforceClusterComplianceResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EnforceClusterComplianceResponse {
+    /// Wire field `changes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub changes: ::std::vec::Vec<ClusterSettingsChange>,
+    /// Wire field `enforce_result` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enforce_result: ::std::option::Option<EnforcePolicyComplianceForClusterResponseEnforceResult>,
+    /// Wire field `has_changes` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub has_changes: ::std::option::Option<bool>,
+}
+
+impl EnforceClusterComplianceResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EnforceClusterComplianceResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `changes`.
+    #[inline]
+    pub fn changes(mut self, value: ::std::vec::Vec<ClusterSettingsChange>) -> Self {
+        self.changes = value;
+        self
+    }
+
+    /// Set `enforce_result`.
+    #[inline]
+    pub fn enforce_result(mut self, value: EnforcePolicyComplianceForClusterResponseEnforceResult) -> Self {
+        self.enforce_result = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `has_changes`.
+    #[inline]
+    pub fn has_changes(mut self, value: bool) -> Self {
+        self.has_changes = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `EnforcePolicyComplianceForClusterResponseClusterSettings` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EnforcePolicyComplianceForClusterResponseClusterSettings {
+    /// Wire field `autoscale` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub autoscale: ::std::option::Option<AutoScale>,
+    /// Wire field `autotermination_minutes` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub autotermination_minutes: ::std::option::Option<i64>,
+    /// Wire field `aws_attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aws_attributes: ::std::option::Option<AwsAttributes>,
+    /// Wire field `azure_attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub azure_attributes: ::std::option::Option<AzureAttributes>,
+    /// Wire field `cluster_log_conf` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_log_conf: ::std::option::Option<ClusterLogConf>,
+    /// Wire field `cluster_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `custom_tags` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub custom_tags: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `data_security_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data_security_mode: ::std::option::Option<DataSecurityMode>,
+    /// Wire field `dependency_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dependency_mode: ::std::option::Option<DependencyMode>,
+    /// Wire field `docker_image` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub docker_image: ::std::option::Option<DockerImage>,
+    /// Wire field `driver_instance_pool_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub driver_instance_pool_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `driver_node_type_flexibility` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub driver_node_type_flexibility: ::std::option::Option<NodeTypeFlexibility>,
+    /// Wire field `driver_node_type_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub driver_node_type_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `enable_elastic_disk` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_elastic_disk: ::std::option::Option<bool>,
+    /// Wire field `enable_local_disk_encryption` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_local_disk_encryption: ::std::option::Option<bool>,
+    /// Wire field `gcp_attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gcp_attributes: ::std::option::Option<GcpAttributes>,
+    /// Wire field `init_scripts` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub init_scripts: ::std::vec::Vec<InitScriptInfo>,
+    /// Wire field `instance_pool_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instance_pool_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `is_single_node` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_single_node: ::std::option::Option<bool>,
+    /// Wire field `kind` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub kind: ::std::option::Option<Kind>,
+    /// Wire field `node_type_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub node_type_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `num_workers` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub num_workers: ::std::option::Option<i64>,
+    /// Wire field `policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `remote_disk_throughput` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub remote_disk_throughput: ::std::option::Option<i64>,
+    /// Wire field `runtime_engine` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub runtime_engine: ::std::option::Option<RuntimeEngine>,
+    /// Wire field `single_user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub single_user_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `spark_conf` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub spark_conf: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `spark_env_vars` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub spark_env_vars: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `spark_version` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spark_version: ::std::option::Option<::std::string::String>,
+    /// Wire field `ssh_public_keys` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub ssh_public_keys: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `total_initial_remote_disk_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub total_initial_remote_disk_size: ::std::option::Option<i64>,
+    /// Wire field `use_ml_runtime` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub use_ml_runtime: ::std::option::Option<bool>,
+    /// Wire field `worker_node_type_flexibility` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub worker_node_type_flexibility: ::std::option::Option<NodeTypeFlexibility>,
+    /// Wire field `workload_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workload_type: ::std::option::Option<WorkloadType>,
+}
+
+impl EnforcePolicyComplianceForClusterResponseClusterSettings {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EnforcePolicyComplianceForClusterResponseClusterSettings { ..::std::default::Default::default() }
+    }
+
+    /// Set `autoscale`.
+    #[inline]
+    pub fn autoscale(mut self, value: AutoScale) -> Self {
+        self.autoscale = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `autotermination_minutes`.
+    #[inline]
+    pub fn autotermination_minutes(mut self, value: i64) -> Self {
+        self.autotermination_minutes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `aws_attributes`.
+    #[inline]
+    pub fn aws_attributes(mut self, value: AwsAttributes) -> Self {
+        self.aws_attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `azure_attributes`.
+    #[inline]
+    pub fn azure_attributes(mut self, value: AzureAttributes) -> Self {
+        self.azure_attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cluster_log_conf`.
+    #[inline]
+    pub fn cluster_log_conf(mut self, value: ClusterLogConf) -> Self {
+        self.cluster_log_conf = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cluster_name`.
+    #[inline]
+    pub fn cluster_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cluster_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `custom_tags`.
+    #[inline]
+    pub fn custom_tags(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.custom_tags = value;
+        self
+    }
+
+    /// Set `data_security_mode`.
+    #[inline]
+    pub fn data_security_mode(mut self, value: DataSecurityMode) -> Self {
+        self.data_security_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `dependency_mode`.
+    #[inline]
+    pub fn dependency_mode(mut self, value: DependencyMode) -> Self {
+        self.dependency_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `docker_image`.
+    #[inline]
+    pub fn docker_image(mut self, value: DockerImage) -> Self {
+        self.docker_image = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `driver_instance_pool_id`.
+    #[inline]
+    pub fn driver_instance_pool_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.driver_instance_pool_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `driver_node_type_flexibility`.
+    #[inline]
+    pub fn driver_node_type_flexibility(mut self, value: NodeTypeFlexibility) -> Self {
+        self.driver_node_type_flexibility = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `driver_node_type_id`.
+    #[inline]
+    pub fn driver_node_type_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.driver_node_type_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `enable_elastic_disk`.
+    #[inline]
+    pub fn enable_elastic_disk(mut self, value: bool) -> Self {
+        self.enable_elastic_disk = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `enable_local_disk_encryption`.
+    #[inline]
+    pub fn enable_local_disk_encryption(mut self, value: bool) -> Self {
+        self.enable_local_disk_encryption = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `gcp_attributes`.
+    #[inline]
+    pub fn gcp_attributes(mut self, value: GcpAttributes) -> Self {
+        self.gcp_attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `init_scripts`.
+    #[inline]
+    pub fn init_scripts(mut self, value: ::std::vec::Vec<InitScriptInfo>) -> Self {
+        self.init_scripts = value;
+        self
+    }
+
+    /// Set `instance_pool_id`.
+    #[inline]
+    pub fn instance_pool_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instance_pool_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `is_single_node`.
+    #[inline]
+    pub fn is_single_node(mut self, value: bool) -> Self {
+        self.is_single_node = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `kind`.
+    #[inline]
+    pub fn kind(mut self, value: Kind) -> Self {
+        self.kind = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `node_type_id`.
+    #[inline]
+    pub fn node_type_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.node_type_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `num_workers`.
+    #[inline]
+    pub fn num_workers(mut self, value: i64) -> Self {
+        self.num_workers = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `policy_id`.
+    #[inline]
+    pub fn policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `remote_disk_throughput`.
+    #[inline]
+    pub fn remote_disk_throughput(mut self, value: i64) -> Self {
+        self.remote_disk_throughput = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `runtime_engine`.
+    #[inline]
+    pub fn runtime_engine(mut self, value: RuntimeEngine) -> Self {
+        self.runtime_engine = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `single_user_name`.
+    #[inline]
+    pub fn single_user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.single_user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `spark_conf`.
+    #[inline]
+    pub fn spark_conf(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.spark_conf = value;
+        self
+    }
+
+    /// Set `spark_env_vars`.
+    #[inline]
+    pub fn spark_env_vars(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.spark_env_vars = value;
+        self
+    }
+
+    /// Set `spark_version`.
+    #[inline]
+    pub fn spark_version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.spark_version = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `ssh_public_keys`.
+    #[inline]
+    pub fn ssh_public_keys(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.ssh_public_keys = value;
+        self
+    }
+
+    /// Set `total_initial_remote_disk_size`.
+    #[inline]
+    pub fn total_initial_remote_disk_size(mut self, value: i64) -> Self {
+        self.total_initial_remote_disk_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `use_ml_runtime`.
+    #[inline]
+    pub fn use_ml_runtime(mut self, value: bool) -> Self {
+        self.use_ml_runtime = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `worker_node_type_flexibility`.
+    #[inline]
+    pub fn worker_node_type_flexibility(mut self, value: NodeTypeFlexibility) -> Self {
+        self.worker_node_type_flexibility = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `workload_type`.
+    #[inline]
+    pub fn workload_type(mut self, value: WorkloadType) -> Self {
+        self.workload_type = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `Environment` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Environment {
+    /// Wire field `base_environment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub base_environment: ::std::option::Option<::std::string::String>,
+    /// Wire field `client` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub client: ::std::option::Option<::std::string::String>,
+    /// Wire field `dependencies` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub dependencies: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `environment_version` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub environment_version: ::std::option::Option<::std::string::String>,
+    /// Wire field `java_dependencies` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub java_dependencies: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `project_environment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub project_environment: ::std::option::Option<::std::string::String>,
+}
+
+impl Environment {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Environment { ..::std::default::Default::default() }
+    }
+
+    /// Set `base_environment`.
+    #[inline]
+    pub fn base_environment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.base_environment = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `client`.
+    #[inline]
+    pub fn client(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.client = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `dependencies`.
+    #[inline]
+    pub fn dependencies(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.dependencies = value;
+        self
+    }
+
+    /// Set `environment_version`.
+    #[inline]
+    pub fn environment_version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.environment_version = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `java_dependencies`.
+    #[inline]
+    pub fn java_dependencies(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.java_dependencies = value;
+        self
+    }
+
+    /// Set `project_environment`.
+    #[inline]
+    pub fn project_environment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.project_environment = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `EventDetails` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EventDetails {
+    /// Wire field `attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub attributes: ::std::option::Option<ClusterAttributes>,
+    /// Wire field `cause` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cause: ::std::option::Option<EventDetailsCause>,
+    /// Wire field `cluster_size` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_size: ::std::option::Option<ClusterSize>,
+    /// Wire field `current_num_vcpus` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub current_num_vcpus: ::std::option::Option<i64>,
+    /// Wire field `current_num_workers` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub current_num_workers: ::std::option::Option<i64>,
+    /// Wire field `did_not_expand_reason` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub did_not_expand_reason: ::std::option::Option<::std::string::String>,
+    /// Wire field `disk_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub disk_size: ::std::option::Option<i64>,
+    /// Wire field `driver_state_message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub driver_state_message: ::std::option::Option<::std::string::String>,
+    /// Wire field `enable_termination_for_node_blocklisted` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_termination_for_node_blocklisted: ::std::option::Option<bool>,
+    /// Wire field `free_space` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub free_space: ::std::option::Option<i64>,
+    /// Wire field `init_scripts` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub init_scripts: ::std::option::Option<InitScriptEventDetails>,
+    /// Wire field `instance_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instance_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `job_run_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub job_run_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `previous_attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub previous_attributes: ::std::option::Option<ClusterAttributes>,
+    /// Wire field `previous_cluster_size` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub previous_cluster_size: ::std::option::Option<ClusterSize>,
+    /// Wire field `previous_disk_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub previous_disk_size: ::std::option::Option<i64>,
+    /// Wire field `reason` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub reason: ::std::option::Option<TerminationReason>,
+    /// Wire field `target_num_vcpus` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub target_num_vcpus: ::std::option::Option<i64>,
+    /// Wire field `target_num_workers` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub target_num_workers: ::std::option::Option<i64>,
+    /// Wire field `user` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user: ::std::option::Option<::std::string::String>,
+}
+
+impl EventDetails {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EventDetails { ..::std::default::Default::default() }
+    }
+
+    /// Set `attributes`.
+    #[inline]
+    pub fn attributes(mut self, value: ClusterAttributes) -> Self {
+        self.attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cause`.
+    #[inline]
+    pub fn cause(mut self, value: EventDetailsCause) -> Self {
+        self.cause = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cluster_size`.
+    #[inline]
+    pub fn cluster_size(mut self, value: ClusterSize) -> Self {
+        self.cluster_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `current_num_vcpus`.
+    #[inline]
+    pub fn current_num_vcpus(mut self, value: i64) -> Self {
+        self.current_num_vcpus = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `current_num_workers`.
+    #[inline]
+    pub fn current_num_workers(mut self, value: i64) -> Self {
+        self.current_num_workers = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `did_not_expand_reason`.
+    #[inline]
+    pub fn did_not_expand_reason(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.did_not_expand_reason = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `disk_size`.
+    #[inline]
+    pub fn disk_size(mut self, value: i64) -> Self {
+        self.disk_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `driver_state_message`.
+    #[inline]
+    pub fn driver_state_message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.driver_state_message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `enable_termination_for_node_blocklisted`.
+    #[inline]
+    pub fn enable_termination_for_node_blocklisted(mut self, value: bool) -> Self {
+        self.enable_termination_for_node_blocklisted = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `free_space`.
+    #[inline]
+    pub fn free_space(mut self, value: i64) -> Self {
+        self.free_space = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `init_scripts`.
+    #[inline]
+    pub fn init_scripts(mut self, value: InitScriptEventDetails) -> Self {
+        self.init_scripts = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `instance_id`.
+    #[inline]
+    pub fn instance_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instance_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `job_run_name`.
+    #[inline]
+    pub fn job_run_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.job_run_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `previous_attributes`.
+    #[inline]
+    pub fn previous_attributes(mut self, value: ClusterAttributes) -> Self {
+        self.previous_attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `previous_cluster_size`.
+    #[inline]
+    pub fn previous_cluster_size(mut self, value: ClusterSize) -> Self {
+        self.previous_cluster_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `previous_disk_size`.
+    #[inline]
+    pub fn previous_disk_size(mut self, value: i64) -> Self {
+        self.previous_disk_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `reason`.
+    #[inline]
+    pub fn reason(mut self, value: TerminationReason) -> Self {
+        self.reason = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `target_num_vcpus`.
+    #[inline]
+    pub fn target_num_vcpus(mut self, value: i64) -> Self {
+        self.target_num_vcpus = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `target_num_workers`.
+    #[inline]
+    pub fn target_num_workers(mut self, value: i64) -> Self {
+        self.target_num_workers = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `user`.
+    #[inline]
+    pub fn user(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GcpAttributes` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GcpAttributes {
+    /// Wire field `availability` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub availability: ::std::option::Option<GcpAvailability>,
+    /// Wire field `boot_disk_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub boot_disk_size: ::std::option::Option<i64>,
+    /// Wire field `confidential_compute_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub confidential_compute_type: ::std::option::Option<ConfidentialComputeType>,
+    /// Wire field `first_on_demand` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub first_on_demand: ::std::option::Option<i64>,
+    /// Wire field `google_service_account` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub google_service_account: ::std::option::Option<::std::string::String>,
+    /// Wire field `local_ssd_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub local_ssd_count: ::std::option::Option<i64>,
+    /// Wire field `use_preemptible_executors` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub use_preemptible_executors: ::std::option::Option<bool>,
+    /// Wire field `zone_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub zone_id: ::std::option::Option<::std::string::String>,
 }
 
+impl GcpAttributes {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GcpAttributes { ..::std::default::Default::default() }
+    }
+
+    /// Set `availability`.
+    #[inline]
+    pub fn availability(mut self, value: GcpAvailability) -> Self {
+        self.availability = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `boot_disk_size`.
+    #[inline]
+    pub fn boot_disk_size(mut self, value: i64) -> Self {
+        self.boot_disk_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `confidential_compute_type`.
+    #[inline]
+    pub fn confidential_compute_type(mut self, value: ConfidentialComputeType) -> Self {
+        self.confidential_compute_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `first_on_demand`.
+    #[inline]
+    pub fn first_on_demand(mut self, value: i64) -> Self {
+        self.first_on_demand = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `google_service_account`.
+    #[inline]
+    pub fn google_service_account(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.google_service_account = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `local_ssd_count`.
+    #[inline]
+    pub fn local_ssd_count(mut self, value: i64) -> Self {
+        self.local_ssd_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `use_preemptible_executors`.
+    #[inline]
+    pub fn use_preemptible_executors(mut self, value: bool) -> Self {
+        self.use_preemptible_executors = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `zone_id`.
+    #[inline]
+    pub fn zone_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.zone_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `GcsStorageInfo` of the `compute` API.
+///
+/// Required: `destination` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GcsStorageInfo {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub destination: ::std::option::Option<::std::string::String>,
+    /// Wire field `destination` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub destination: ::std::string::String,
+}
+
+impl GcsStorageInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(destination: impl Into<::std::string::String>) -> Self {
+        GcsStorageInfo {
+            destination: {
+                let value = destination;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `destination`.
+    #[inline]
+    pub fn destination(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.destination = value.into();
+        self
+    }
 }
 
 /// Wire type `GetClusterComplianceResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetClusterComplianceResponse {
+    /// Wire field `is_compliant` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_compliant: ::std::option::Option<bool>,
+    /// Wire field `pending_enforcement` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pending_enforcement: ::std::option::Option<PendingEnforcement>,
+    /// Wire field `violations` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub violations: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+}
+
+impl GetClusterComplianceResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetClusterComplianceResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `is_compliant`.
+    #[inline]
+    pub fn is_compliant(mut self, value: bool) -> Self {
+        self.is_compliant = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `pending_enforcement`.
+    #[inline]
+    pub fn pending_enforcement(mut self, value: PendingEnforcement) -> Self {
+        self.pending_enforcement = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `violations`.
+    #[inline]
+    pub fn violations(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.violations = value;
+        self
+    }
 }
 
 /// Wire type `GetClusterPermissionLevelsResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetClusterPermissionLevelsResponse {
+    /// Wire field `permission_levels` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub permission_levels: ::std::vec::Vec<ClusterPermissionsDescription>,
+}
+
+impl GetClusterPermissionLevelsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetClusterPermissionLevelsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `permission_levels`.
+    #[inline]
+    pub fn permission_levels(mut self, value: ::std::vec::Vec<ClusterPermissionsDescription>) -> Self {
+        self.permission_levels = value;
+        self
+    }
 }
 
 /// Wire type `GetClusterPolicyPermissionLevelsResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetClusterPolicyPermissionLevelsResponse {
+    /// Wire field `permission_levels` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub permission_levels: ::std::vec::Vec<ClusterPolicyPermissionsDescription>,
 }
 
+impl GetClusterPolicyPermissionLevelsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetClusterPolicyPermissionLevelsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `permission_levels`.
+    #[inline]
+    pub fn permission_levels(mut self, value: ::std::vec::Vec<ClusterPolicyPermissionsDescription>) -> Self {
+        self.permission_levels = value;
+        self
+    }
+}
+
 /// Wire type `GetEvents` of the `compute` API.
+///
+/// Required: `cluster_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetEvents {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `cluster_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub cluster_id: ::std::string::String,
+    /// Wire field `end_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub end_time: ::std::option::Option<i64>,
+    /// Wire field `event_types` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub event_types: ::std::vec::Vec<EventType>,
+    /// Wire field `limit` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub limit: ::std::option::Option<i64>,
+    /// Wire field `offset` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub offset: ::std::option::Option<i64>,
+    /// Wire field `order` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub order: ::std::option::Option<GetEventsOrder>,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `start_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -1744,18 +4763,100 @@ pub struct GetEvents {
     pub start_time: ::std::option::Option<i64>,
 }
 
+impl GetEvents {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(cluster_id: impl Into<::std::string::String>) -> Self {
+        GetEvents {
+            cluster_id: {
+                let value = cluster_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `cluster_id`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cluster_id = value.into();
+        self
+    }
+
+    /// Set `end_time`.
+    #[inline]
+    pub fn end_time(mut self, value: i64) -> Self {
+        self.end_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `event_types`.
+    #[inline]
+    pub fn event_types(mut self, value: ::std::vec::Vec<EventType>) -> Self {
+        self.event_types = value;
+        self
+    }
+
+    /// Set `limit`.
+    #[inline]
+    pub fn limit(mut self, value: i64) -> Self {
+        self.limit = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `offset`.
+    #[inline]
+    pub fn offset(mut self, value: i64) -> Self {
+        self.offset = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `order`.
+    #[inline]
+    pub fn order(mut self, value: GetEventsOrder) -> Self {
+        self.order = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `start_time`.
+    #[inline]
+    pub fn start_time(mut self, value: i64) -> Self {
+        self.start_time = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `GetEventsResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetEventsResponse {
+    /// Wire field `events` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub events: ::std::vec::Vec<ClusterEvent>,
+    /// Wire field `next_page` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page: ::std::option::Option<GetEvents>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `prev_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub prev_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `total_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -1763,62 +4864,128 @@ pub struct GetEventsResponse {
     pub total_count: ::std::option::Option<i64>,
 }
 
+impl GetEventsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetEventsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `events`.
+    #[inline]
+    pub fn events(mut self, value: ::std::vec::Vec<ClusterEvent>) -> Self {
+        self.events = value;
+        self
+    }
+
+    /// Set `next_page`.
+    #[inline]
+    pub fn next_page(mut self, value: GetEvents) -> Self {
+        self.next_page = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `prev_page_token`.
+    #[inline]
+    pub fn prev_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.prev_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `total_count`.
+    #[inline]
+    pub fn total_count(mut self, value: i64) -> Self {
+        self.total_count = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `GetInstancePool` of the `compute` API.
+///
+/// Required: `instance_pool_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetInstancePool {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub instance_pool_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `instance_pool_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub instance_pool_id: ::std::string::String,
+    /// Wire field `aws_attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aws_attributes: ::std::option::Option<InstancePoolAwsAttributes>,
+    /// Wire field `azure_attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub azure_attributes: ::std::option::Option<InstancePoolAzureAttributes>,
+    /// Wire field `custom_tags` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub custom_tags: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `default_tags` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub default_tags: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `disk_spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub disk_spec: ::std::option::Option<DiskSpec>,
+    /// Wire field `enable_elastic_disk` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_elastic_disk: ::std::option::Option<bool>,
+    /// Wire field `gcp_attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gcp_attributes: ::std::option::Option<InstancePoolGcpAttributes>,
+    /// Wire field `idle_instance_autotermination_minutes` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub idle_instance_autotermination_minutes: ::std::option::Option<i64>,
+    /// Wire field `instance_pool_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instance_pool_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `max_capacity` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_capacity: ::std::option::Option<i64>,
+    /// Wire field `min_idle_instances` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub min_idle_instances: ::std::option::Option<i64>,
+    /// Wire field `node_type_flexibility` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub node_type_flexibility: ::std::option::Option<NodeTypeFlexibility>,
+    /// Wire field `node_type_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub node_type_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `preloaded_docker_images` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub preloaded_docker_images: ::std::vec::Vec<DockerImage>,
+    /// Wire field `preloaded_spark_versions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub preloaded_spark_versions: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `remote_disk_throughput` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub remote_disk_throughput: ::std::option::Option<i64>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<InstancePoolState>,
+    /// Wire field `stats` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub stats: ::std::option::Option<InstancePoolStats>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<InstancePoolStatus>,
+    /// Wire field `total_initial_remote_disk_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -1826,147 +4993,690 @@ pub struct GetInstancePool {
     pub total_initial_remote_disk_size: ::std::option::Option<i64>,
 }
 
+impl GetInstancePool {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(instance_pool_id: impl Into<::std::string::String>) -> Self {
+        GetInstancePool {
+            instance_pool_id: {
+                let value = instance_pool_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `instance_pool_id`.
+    #[inline]
+    pub fn instance_pool_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instance_pool_id = value.into();
+        self
+    }
+
+    /// Set `aws_attributes`.
+    #[inline]
+    pub fn aws_attributes(mut self, value: InstancePoolAwsAttributes) -> Self {
+        self.aws_attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `azure_attributes`.
+    #[inline]
+    pub fn azure_attributes(mut self, value: InstancePoolAzureAttributes) -> Self {
+        self.azure_attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `custom_tags`.
+    #[inline]
+    pub fn custom_tags(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.custom_tags = value;
+        self
+    }
+
+    /// Set `default_tags`.
+    #[inline]
+    pub fn default_tags(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.default_tags = value;
+        self
+    }
+
+    /// Set `disk_spec`.
+    #[inline]
+    pub fn disk_spec(mut self, value: DiskSpec) -> Self {
+        self.disk_spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `enable_elastic_disk`.
+    #[inline]
+    pub fn enable_elastic_disk(mut self, value: bool) -> Self {
+        self.enable_elastic_disk = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `gcp_attributes`.
+    #[inline]
+    pub fn gcp_attributes(mut self, value: InstancePoolGcpAttributes) -> Self {
+        self.gcp_attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `idle_instance_autotermination_minutes`.
+    #[inline]
+    pub fn idle_instance_autotermination_minutes(mut self, value: i64) -> Self {
+        self.idle_instance_autotermination_minutes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `instance_pool_name`.
+    #[inline]
+    pub fn instance_pool_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instance_pool_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `max_capacity`.
+    #[inline]
+    pub fn max_capacity(mut self, value: i64) -> Self {
+        self.max_capacity = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `min_idle_instances`.
+    #[inline]
+    pub fn min_idle_instances(mut self, value: i64) -> Self {
+        self.min_idle_instances = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `node_type_flexibility`.
+    #[inline]
+    pub fn node_type_flexibility(mut self, value: NodeTypeFlexibility) -> Self {
+        self.node_type_flexibility = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `node_type_id`.
+    #[inline]
+    pub fn node_type_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.node_type_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `preloaded_docker_images`.
+    #[inline]
+    pub fn preloaded_docker_images(mut self, value: ::std::vec::Vec<DockerImage>) -> Self {
+        self.preloaded_docker_images = value;
+        self
+    }
+
+    /// Set `preloaded_spark_versions`.
+    #[inline]
+    pub fn preloaded_spark_versions(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.preloaded_spark_versions = value;
+        self
+    }
+
+    /// Set `remote_disk_throughput`.
+    #[inline]
+    pub fn remote_disk_throughput(mut self, value: i64) -> Self {
+        self.remote_disk_throughput = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: InstancePoolState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `stats`.
+    #[inline]
+    pub fn stats(mut self, value: InstancePoolStats) -> Self {
+        self.stats = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: InstancePoolStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `total_initial_remote_disk_size`.
+    #[inline]
+    pub fn total_initial_remote_disk_size(mut self, value: i64) -> Self {
+        self.total_initial_remote_disk_size = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `GetInstancePoolPermissionLevelsResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetInstancePoolPermissionLevelsResponse {
+    /// Wire field `permission_levels` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub permission_levels: ::std::vec::Vec<InstancePoolPermissionsDescription>,
+}
+
+impl GetInstancePoolPermissionLevelsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetInstancePoolPermissionLevelsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `permission_levels`.
+    #[inline]
+    pub fn permission_levels(mut self, value: ::std::vec::Vec<InstancePoolPermissionsDescription>) -> Self {
+        self.permission_levels = value;
+        self
+    }
 }
 
 /// Wire type `GetSparkVersionsResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetSparkVersionsResponse {
+    /// Wire field `versions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub versions: ::std::vec::Vec<SparkVersion>,
+}
+
+impl GetSparkVersionsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetSparkVersionsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `versions`.
+    #[inline]
+    pub fn versions(mut self, value: ::std::vec::Vec<SparkVersion>) -> Self {
+        self.versions = value;
+        self
+    }
 }
 
 /// Wire type `GlobalInitScriptDetails` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GlobalInitScriptDetails {
+    /// Wire field `created_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub created_at: ::std::option::Option<i64>,
+    /// Wire field `created_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub created_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enabled: ::std::option::Option<bool>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `position` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub position: ::std::option::Option<i64>,
+    /// Wire field `script_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub script_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `updated_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub updated_at: ::std::option::Option<i64>,
+    /// Wire field `updated_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub updated_by: ::std::option::Option<::std::string::String>,
+}
+
+impl GlobalInitScriptDetails {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GlobalInitScriptDetails { ..::std::default::Default::default() }
+    }
+
+    /// Set `created_at`.
+    #[inline]
+    pub fn created_at(mut self, value: i64) -> Self {
+        self.created_at = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `created_by`.
+    #[inline]
+    pub fn created_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.created_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `enabled`.
+    #[inline]
+    pub fn enabled(mut self, value: bool) -> Self {
+        self.enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `position`.
+    #[inline]
+    pub fn position(mut self, value: i64) -> Self {
+        self.position = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `script_id`.
+    #[inline]
+    pub fn script_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.script_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `updated_at`.
+    #[inline]
+    pub fn updated_at(mut self, value: i64) -> Self {
+        self.updated_at = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `updated_by`.
+    #[inline]
+    pub fn updated_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.updated_by = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GlobalInitScriptDetailsWithContent` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GlobalInitScriptDetailsWithContent {
+    /// Wire field `created_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub created_at: ::std::option::Option<i64>,
+    /// Wire field `created_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub created_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enabled: ::std::option::Option<bool>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `position` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub position: ::std::option::Option<i64>,
+    /// Wire field `script` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub script: ::std::option::Option<::std::string::String>,
+    /// Wire field `script_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub script_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `updated_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub updated_at: ::std::option::Option<i64>,
+    /// Wire field `updated_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub updated_by: ::std::option::Option<::std::string::String>,
+}
+
+impl GlobalInitScriptDetailsWithContent {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GlobalInitScriptDetailsWithContent { ..::std::default::Default::default() }
+    }
+
+    /// Set `created_at`.
+    #[inline]
+    pub fn created_at(mut self, value: i64) -> Self {
+        self.created_at = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `created_by`.
+    #[inline]
+    pub fn created_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.created_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `enabled`.
+    #[inline]
+    pub fn enabled(mut self, value: bool) -> Self {
+        self.enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `position`.
+    #[inline]
+    pub fn position(mut self, value: i64) -> Self {
+        self.position = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `script`.
+    #[inline]
+    pub fn script(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.script = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `script_id`.
+    #[inline]
+    pub fn script_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.script_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `updated_at`.
+    #[inline]
+    pub fn updated_at(mut self, value: i64) -> Self {
+        self.updated_at = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `updated_by`.
+    #[inline]
+    pub fn updated_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.updated_by = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `InitScriptEventDetails` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct InitScriptEventDetails {
+    /// Wire field `cluster` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub cluster: ::std::vec::Vec<InitScriptInfoAndExecutionDetails>,
+    /// Wire field `global` (optional, list).
     #[serde(rename = "global", skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub global_: ::std::vec::Vec<InitScriptInfoAndExecutionDetails>,
+    /// Wire field `reported_for_node` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub reported_for_node: ::std::option::Option<::std::string::String>,
+}
+
+impl InitScriptEventDetails {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        InitScriptEventDetails { ..::std::default::Default::default() }
+    }
+
+    /// Set `cluster`.
+    #[inline]
+    pub fn cluster(mut self, value: ::std::vec::Vec<InitScriptInfoAndExecutionDetails>) -> Self {
+        self.cluster = value;
+        self
+    }
+
+    /// Set `global`.
+    #[inline]
+    pub fn global_(mut self, value: ::std::vec::Vec<InitScriptInfoAndExecutionDetails>) -> Self {
+        self.global_ = value;
+        self
+    }
+
+    /// Set `reported_for_node`.
+    #[inline]
+    pub fn reported_for_node(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.reported_for_node = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `InitScriptInfo` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct InitScriptInfo {
+    /// Wire field `abfss` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abfss: ::std::option::Option<Adlsgen2Info>,
+    /// Wire field `dbfs` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dbfs: ::std::option::Option<DbfsStorageInfo>,
+    /// Wire field `file` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub file: ::std::option::Option<LocalFileInfo>,
+    /// Wire field `gcs` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gcs: ::std::option::Option<GcsStorageInfo>,
+    /// Wire field `s3` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub s3: ::std::option::Option<S3StorageInfo>,
+    /// Wire field `volumes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub volumes: ::std::option::Option<VolumesStorageInfo>,
+    /// Wire field `workspace` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workspace: ::std::option::Option<WorkspaceStorageInfo>,
+}
+
+impl InitScriptInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        InitScriptInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `abfss`.
+    #[inline]
+    pub fn abfss(mut self, value: Adlsgen2Info) -> Self {
+        self.abfss = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `dbfs`.
+    #[inline]
+    pub fn dbfs(mut self, value: DbfsStorageInfo) -> Self {
+        self.dbfs = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `file`.
+    #[inline]
+    pub fn file(mut self, value: LocalFileInfo) -> Self {
+        self.file = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `gcs`.
+    #[inline]
+    pub fn gcs(mut self, value: GcsStorageInfo) -> Self {
+        self.gcs = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `s3`.
+    #[inline]
+    pub fn s3(mut self, value: S3StorageInfo) -> Self {
+        self.s3 = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `volumes`.
+    #[inline]
+    pub fn volumes(mut self, value: VolumesStorageInfo) -> Self {
+        self.volumes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `workspace`.
+    #[inline]
+    pub fn workspace(mut self, value: WorkspaceStorageInfo) -> Self {
+        self.workspace = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `InitScriptInfoAndExecutionDetails` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct InitScriptInfoAndExecutionDetails {
+    /// Wire field `abfss` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub abfss: ::std::option::Option<Adlsgen2Info>,
+    /// Wire field `dbfs` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dbfs: ::std::option::Option<DbfsStorageInfo>,
+    /// Wire field `error_message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error_message: ::std::option::Option<::std::string::String>,
+    /// Wire field `execution_duration_seconds` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub execution_duration_seconds: ::std::option::Option<i64>,
+    /// Wire field `file` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub file: ::std::option::Option<LocalFileInfo>,
+    /// Wire field `gcs` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gcs: ::std::option::Option<GcsStorageInfo>,
+    /// Wire field `s3` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub s3: ::std::option::Option<S3StorageInfo>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<InitScriptExecutionDetailsInitScriptExecutionStatus>,
+    /// Wire field `stderr` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub stderr: ::std::option::Option<::std::string::String>,
+    /// Wire field `volumes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub volumes: ::std::option::Option<VolumesStorageInfo>,
+    /// Wire field `workspace` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workspace: ::std::option::Option<WorkspaceStorageInfo>,
+}
+
+impl InitScriptInfoAndExecutionDetails {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        InitScriptInfoAndExecutionDetails { ..::std::default::Default::default() }
+    }
+
+    /// Set `abfss`.
+    #[inline]
+    pub fn abfss(mut self, value: Adlsgen2Info) -> Self {
+        self.abfss = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `dbfs`.
+    #[inline]
+    pub fn dbfs(mut self, value: DbfsStorageInfo) -> Self {
+        self.dbfs = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `error_message`.
+    #[inline]
+    pub fn error_message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.error_message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `execution_duration_seconds`.
+    #[inline]
+    pub fn execution_duration_seconds(mut self, value: i64) -> Self {
+        self.execution_duration_seconds = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `file`.
+    #[inline]
+    pub fn file(mut self, value: LocalFileInfo) -> Self {
+        self.file = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `gcs`.
+    #[inline]
+    pub fn gcs(mut self, value: GcsStorageInfo) -> Self {
+        self.gcs = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `s3`.
+    #[inline]
+    pub fn s3(mut self, value: S3StorageInfo) -> Self {
+        self.s3 = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: InitScriptExecutionDetailsInitScriptExecutionStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `stderr`.
+    #[inline]
+    pub fn stderr(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.stderr = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `volumes`.
+    #[inline]
+    pub fn volumes(mut self, value: VolumesStorageInfo) -> Self {
+        self.volumes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `workspace`.
+    #[inline]
+    pub fn workspace(mut self, value: WorkspaceStorageInfo) -> Self {
+        self.workspace = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `InstallLibrariesResponse` of the `compute` API.
@@ -1974,92 +5684,209 @@ pub struct InitScriptInfoAndExecutionDetails {
 #[serde(default)]
 pub struct InstallLibrariesResponse {}
 
+impl InstallLibrariesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        InstallLibrariesResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `InstancePoolAccessControlRequest` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct InstancePoolAccessControlRequest {
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<InstancePoolPermissionLevel>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl InstancePoolAccessControlRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        InstancePoolAccessControlRequest { ..::std::default::Default::default() }
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: InstancePoolPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `InstancePoolAccessControlResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct InstancePoolAccessControlResponse {
+    /// Wire field `all_permissions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub all_permissions: ::std::vec::Vec<InstancePoolPermission>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl InstancePoolAccessControlResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        InstancePoolAccessControlResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `all_permissions`.
+    #[inline]
+    pub fn all_permissions(mut self, value: ::std::vec::Vec<InstancePoolPermission>) -> Self {
+        self.all_permissions = value;
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `InstancePoolAndStats` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct InstancePoolAndStats {
+    /// Wire field `aws_attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aws_attributes: ::std::option::Option<InstancePoolAwsAttributes>,
+    /// Wire field `azure_attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub azure_attributes: ::std::option::Option<InstancePoolAzureAttributes>,
+    /// Wire field `custom_tags` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub custom_tags: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `default_tags` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub default_tags: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `disk_spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub disk_spec: ::std::option::Option<DiskSpec>,
+    /// Wire field `enable_elastic_disk` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_elastic_disk: ::std::option::Option<bool>,
+    /// Wire field `gcp_attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gcp_attributes: ::std::option::Option<InstancePoolGcpAttributes>,
+    /// Wire field `idle_instance_autotermination_minutes` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub idle_instance_autotermination_minutes: ::std::option::Option<i64>,
+    /// Wire field `instance_pool_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instance_pool_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `instance_pool_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instance_pool_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `max_capacity` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_capacity: ::std::option::Option<i64>,
+    /// Wire field `min_idle_instances` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub min_idle_instances: ::std::option::Option<i64>,
+    /// Wire field `node_type_flexibility` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub node_type_flexibility: ::std::option::Option<NodeTypeFlexibility>,
+    /// Wire field `node_type_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub node_type_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `preloaded_docker_images` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub preloaded_docker_images: ::std::vec::Vec<DockerImage>,
+    /// Wire field `preloaded_spark_versions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub preloaded_spark_versions: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `remote_disk_throughput` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub remote_disk_throughput: ::std::option::Option<i64>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<InstancePoolState>,
+    /// Wire field `stats` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub stats: ::std::option::Option<InstancePoolStats>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<InstancePoolStatus>,
+    /// Wire field `total_initial_remote_disk_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -2067,103 +5894,460 @@ pub struct InstancePoolAndStats {
     pub total_initial_remote_disk_size: ::std::option::Option<i64>,
 }
 
+impl InstancePoolAndStats {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        InstancePoolAndStats { ..::std::default::Default::default() }
+    }
+
+    /// Set `aws_attributes`.
+    #[inline]
+    pub fn aws_attributes(mut self, value: InstancePoolAwsAttributes) -> Self {
+        self.aws_attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `azure_attributes`.
+    #[inline]
+    pub fn azure_attributes(mut self, value: InstancePoolAzureAttributes) -> Self {
+        self.azure_attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `custom_tags`.
+    #[inline]
+    pub fn custom_tags(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.custom_tags = value;
+        self
+    }
+
+    /// Set `default_tags`.
+    #[inline]
+    pub fn default_tags(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.default_tags = value;
+        self
+    }
+
+    /// Set `disk_spec`.
+    #[inline]
+    pub fn disk_spec(mut self, value: DiskSpec) -> Self {
+        self.disk_spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `enable_elastic_disk`.
+    #[inline]
+    pub fn enable_elastic_disk(mut self, value: bool) -> Self {
+        self.enable_elastic_disk = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `gcp_attributes`.
+    #[inline]
+    pub fn gcp_attributes(mut self, value: InstancePoolGcpAttributes) -> Self {
+        self.gcp_attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `idle_instance_autotermination_minutes`.
+    #[inline]
+    pub fn idle_instance_autotermination_minutes(mut self, value: i64) -> Self {
+        self.idle_instance_autotermination_minutes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `instance_pool_id`.
+    #[inline]
+    pub fn instance_pool_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instance_pool_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `instance_pool_name`.
+    #[inline]
+    pub fn instance_pool_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instance_pool_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `max_capacity`.
+    #[inline]
+    pub fn max_capacity(mut self, value: i64) -> Self {
+        self.max_capacity = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `min_idle_instances`.
+    #[inline]
+    pub fn min_idle_instances(mut self, value: i64) -> Self {
+        self.min_idle_instances = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `node_type_flexibility`.
+    #[inline]
+    pub fn node_type_flexibility(mut self, value: NodeTypeFlexibility) -> Self {
+        self.node_type_flexibility = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `node_type_id`.
+    #[inline]
+    pub fn node_type_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.node_type_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `preloaded_docker_images`.
+    #[inline]
+    pub fn preloaded_docker_images(mut self, value: ::std::vec::Vec<DockerImage>) -> Self {
+        self.preloaded_docker_images = value;
+        self
+    }
+
+    /// Set `preloaded_spark_versions`.
+    #[inline]
+    pub fn preloaded_spark_versions(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.preloaded_spark_versions = value;
+        self
+    }
+
+    /// Set `remote_disk_throughput`.
+    #[inline]
+    pub fn remote_disk_throughput(mut self, value: i64) -> Self {
+        self.remote_disk_throughput = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: InstancePoolState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `stats`.
+    #[inline]
+    pub fn stats(mut self, value: InstancePoolStats) -> Self {
+        self.stats = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: InstancePoolStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `total_initial_remote_disk_size`.
+    #[inline]
+    pub fn total_initial_remote_disk_size(mut self, value: i64) -> Self {
+        self.total_initial_remote_disk_size = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `InstancePoolAwsAttributes` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct InstancePoolAwsAttributes {
+    /// Wire field `availability` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub availability: ::std::option::Option<InstancePoolAwsAttributesAvailability>,
+    /// Wire field `instance_profile_arn` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instance_profile_arn: ::std::option::Option<::std::string::String>,
+    /// Wire field `spot_bid_price_percent` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub spot_bid_price_percent: ::std::option::Option<i64>,
+    /// Wire field `zone_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub zone_id: ::std::option::Option<::std::string::String>,
+}
+
+impl InstancePoolAwsAttributes {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        InstancePoolAwsAttributes { ..::std::default::Default::default() }
+    }
+
+    /// Set `availability`.
+    #[inline]
+    pub fn availability(mut self, value: InstancePoolAwsAttributesAvailability) -> Self {
+        self.availability = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `instance_profile_arn`.
+    #[inline]
+    pub fn instance_profile_arn(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instance_profile_arn = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `spot_bid_price_percent`.
+    #[inline]
+    pub fn spot_bid_price_percent(mut self, value: i64) -> Self {
+        self.spot_bid_price_percent = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `zone_id`.
+    #[inline]
+    pub fn zone_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.zone_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `InstancePoolAzureAttributes` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct InstancePoolAzureAttributes {
+    /// Wire field `availability` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub availability: ::std::option::Option<InstancePoolAzureAttributesAvailability>,
+    /// Wire field `capacity_reservation_group` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub capacity_reservation_group: ::std::option::Option<::std::string::String>,
+    /// Wire field `spot_bid_max_price` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spot_bid_max_price: ::std::option::Option<f64>,
+}
+
+impl InstancePoolAzureAttributes {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        InstancePoolAzureAttributes { ..::std::default::Default::default() }
+    }
+
+    /// Set `availability`.
+    #[inline]
+    pub fn availability(mut self, value: InstancePoolAzureAttributesAvailability) -> Self {
+        self.availability = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `capacity_reservation_group`.
+    #[inline]
+    pub fn capacity_reservation_group(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.capacity_reservation_group = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `spot_bid_max_price`.
+    #[inline]
+    pub fn spot_bid_max_price(mut self, value: f64) -> Self {
+        self.spot_bid_max_price = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `InstancePoolGcpAttributes` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct InstancePoolGcpAttributes {
+    /// Wire field `gcp_availability` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gcp_availability: ::std::option::Option<GcpAvailability>,
+    /// Wire field `local_ssd_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub local_ssd_count: ::std::option::Option<i64>,
+    /// Wire field `zone_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub zone_id: ::std::option::Option<::std::string::String>,
+}
+
+impl InstancePoolGcpAttributes {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        InstancePoolGcpAttributes { ..::std::default::Default::default() }
+    }
+
+    /// Set `gcp_availability`.
+    #[inline]
+    pub fn gcp_availability(mut self, value: GcpAvailability) -> Self {
+        self.gcp_availability = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `local_ssd_count`.
+    #[inline]
+    pub fn local_ssd_count(mut self, value: i64) -> Self {
+        self.local_ssd_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `zone_id`.
+    #[inline]
+    pub fn zone_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.zone_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `InstancePoolPermission` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct InstancePoolPermission {
+    /// Wire field `inherited` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub inherited: ::std::option::Option<bool>,
+    /// Wire field `inherited_from_object` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub inherited_from_object: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<InstancePoolPermissionLevel>,
+}
+
+impl InstancePoolPermission {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        InstancePoolPermission { ..::std::default::Default::default() }
+    }
+
+    /// Set `inherited`.
+    #[inline]
+    pub fn inherited(mut self, value: bool) -> Self {
+        self.inherited = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `inherited_from_object`.
+    #[inline]
+    pub fn inherited_from_object(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.inherited_from_object = value;
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: InstancePoolPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `InstancePoolPermissions` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct InstancePoolPermissions {
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<InstancePoolAccessControlResponse>,
+    /// Wire field `object_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `object_type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_type: ::std::option::Option<::std::string::String>,
+}
+
+impl InstancePoolPermissions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        InstancePoolPermissions { ..::std::default::Default::default() }
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<InstancePoolAccessControlResponse>) -> Self {
+        self.access_control_list = value;
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_type = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `InstancePoolPermissionsDescription` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct InstancePoolPermissionsDescription {
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<InstancePoolPermissionLevel>,
+}
+
+impl InstancePoolPermissionsDescription {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        InstancePoolPermissionsDescription { ..::std::default::Default::default() }
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: InstancePoolPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `InstancePoolStats` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct InstancePoolStats {
+    /// Wire field `idle_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub idle_count: ::std::option::Option<i64>,
+    /// Wire field `pending_idle_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub pending_idle_count: ::std::option::Option<i64>,
+    /// Wire field `pending_used_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub pending_used_count: ::std::option::Option<i64>,
+    /// Wire field `used_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -2171,240 +6355,827 @@ pub struct InstancePoolStats {
     pub used_count: ::std::option::Option<i64>,
 }
 
+impl InstancePoolStats {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        InstancePoolStats { ..::std::default::Default::default() }
+    }
+
+    /// Set `idle_count`.
+    #[inline]
+    pub fn idle_count(mut self, value: i64) -> Self {
+        self.idle_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `pending_idle_count`.
+    #[inline]
+    pub fn pending_idle_count(mut self, value: i64) -> Self {
+        self.pending_idle_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `pending_used_count`.
+    #[inline]
+    pub fn pending_used_count(mut self, value: i64) -> Self {
+        self.pending_used_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `used_count`.
+    #[inline]
+    pub fn used_count(mut self, value: i64) -> Self {
+        self.used_count = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `InstancePoolStatus` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct InstancePoolStatus {
+    /// Wire field `pending_instance_errors` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub pending_instance_errors: ::std::vec::Vec<PendingInstanceError>,
 }
 
+impl InstancePoolStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        InstancePoolStatus { ..::std::default::Default::default() }
+    }
+
+    /// Set `pending_instance_errors`.
+    #[inline]
+    pub fn pending_instance_errors(mut self, value: ::std::vec::Vec<PendingInstanceError>) -> Self {
+        self.pending_instance_errors = value;
+        self
+    }
+}
+
 /// Wire type `InstanceProfile` of the `compute` API.
+///
+/// Required: `instance_profile_arn` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct InstanceProfile {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub instance_profile_arn: ::std::option::Option<::std::string::String>,
+    /// Wire field `instance_profile_arn` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub instance_profile_arn: ::std::string::String,
+    /// Wire field `iam_role_arn` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub iam_role_arn: ::std::option::Option<::std::string::String>,
+    /// Wire field `is_meta_instance_profile` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_meta_instance_profile: ::std::option::Option<bool>,
+}
+
+impl InstanceProfile {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(instance_profile_arn: impl Into<::std::string::String>) -> Self {
+        InstanceProfile {
+            instance_profile_arn: {
+                let value = instance_profile_arn;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `instance_profile_arn`.
+    #[inline]
+    pub fn instance_profile_arn(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instance_profile_arn = value.into();
+        self
+    }
+
+    /// Set `iam_role_arn`.
+    #[inline]
+    pub fn iam_role_arn(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.iam_role_arn = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `is_meta_instance_profile`.
+    #[inline]
+    pub fn is_meta_instance_profile(mut self, value: bool) -> Self {
+        self.is_meta_instance_profile = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `Library` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Library {
+    /// Wire field `cran` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cran: ::std::option::Option<RCranLibrary>,
+    /// Wire field `egg` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub egg: ::std::option::Option<::std::string::String>,
+    /// Wire field `jar` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub jar: ::std::option::Option<::std::string::String>,
+    /// Wire field `maven` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub maven: ::std::option::Option<MavenLibrary>,
+    /// Wire field `pypi` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pypi: ::std::option::Option<PythonPyPiLibrary>,
+    /// Wire field `requirements` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub requirements: ::std::option::Option<::std::string::String>,
+    /// Wire field `whl` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub whl: ::std::option::Option<::std::string::String>,
+}
+
+impl Library {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Library { ..::std::default::Default::default() }
+    }
+
+    /// Set `cran`.
+    #[inline]
+    pub fn cran(mut self, value: RCranLibrary) -> Self {
+        self.cran = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `egg`.
+    #[inline]
+    pub fn egg(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.egg = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `jar`.
+    #[inline]
+    pub fn jar(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.jar = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `maven`.
+    #[inline]
+    pub fn maven(mut self, value: MavenLibrary) -> Self {
+        self.maven = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `pypi`.
+    #[inline]
+    pub fn pypi(mut self, value: PythonPyPiLibrary) -> Self {
+        self.pypi = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `requirements`.
+    #[inline]
+    pub fn requirements(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.requirements = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `whl`.
+    #[inline]
+    pub fn whl(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.whl = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `LibraryFullStatus` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LibraryFullStatus {
+    /// Wire field `is_library_for_all_clusters` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_library_for_all_clusters: ::std::option::Option<bool>,
+    /// Wire field `library` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub library: ::std::option::Option<Library>,
+    /// Wire field `messages` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub messages: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<LibraryInstallStatus>,
+}
+
+impl LibraryFullStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        LibraryFullStatus { ..::std::default::Default::default() }
+    }
+
+    /// Set `is_library_for_all_clusters`.
+    #[inline]
+    pub fn is_library_for_all_clusters(mut self, value: bool) -> Self {
+        self.is_library_for_all_clusters = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `library`.
+    #[inline]
+    pub fn library(mut self, value: Library) -> Self {
+        self.library = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `messages`.
+    #[inline]
+    pub fn messages(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.messages = value;
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: LibraryInstallStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ListAllClusterLibraryStatusesResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListAllClusterLibraryStatusesResponse {
+    /// Wire field `statuses` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub statuses: ::std::vec::Vec<ClusterLibraryStatuses>,
+}
+
+impl ListAllClusterLibraryStatusesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListAllClusterLibraryStatusesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `statuses`.
+    #[inline]
+    pub fn statuses(mut self, value: ::std::vec::Vec<ClusterLibraryStatuses>) -> Self {
+        self.statuses = value;
+        self
+    }
 }
 
 /// Wire type `ListAvailableZonesResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListAvailableZonesResponse {
+    /// Wire field `default_zone` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default_zone: ::std::option::Option<::std::string::String>,
+    /// Wire field `zones` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub zones: ::std::vec::Vec<::std::string::String>,
+}
+
+impl ListAvailableZonesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListAvailableZonesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `default_zone`.
+    #[inline]
+    pub fn default_zone(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.default_zone = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `zones`.
+    #[inline]
+    pub fn zones(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.zones = value;
+        self
+    }
 }
 
 /// Wire type `ListClusterCompliancesResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListClusterCompliancesResponse {
+    /// Wire field `clusters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub clusters: ::std::vec::Vec<ClusterCompliance>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `prev_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub prev_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListClusterCompliancesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListClusterCompliancesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `clusters`.
+    #[inline]
+    pub fn clusters(mut self, value: ::std::vec::Vec<ClusterCompliance>) -> Self {
+        self.clusters = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `prev_page_token`.
+    #[inline]
+    pub fn prev_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.prev_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListClustersFilterBy` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListClustersFilterBy {
+    /// Wire field `cluster_sources` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub cluster_sources: ::std::vec::Vec<ClusterSource>,
+    /// Wire field `cluster_states` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub cluster_states: ::std::vec::Vec<State>,
+    /// Wire field `is_pinned` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_pinned: ::std::option::Option<bool>,
+    /// Wire field `policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub policy_id: ::std::option::Option<::std::string::String>,
+}
+
+impl ListClustersFilterBy {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListClustersFilterBy { ..::std::default::Default::default() }
+    }
+
+    /// Set `cluster_sources`.
+    #[inline]
+    pub fn cluster_sources(mut self, value: ::std::vec::Vec<ClusterSource>) -> Self {
+        self.cluster_sources = value;
+        self
+    }
+
+    /// Set `cluster_states`.
+    #[inline]
+    pub fn cluster_states(mut self, value: ::std::vec::Vec<State>) -> Self {
+        self.cluster_states = value;
+        self
+    }
+
+    /// Set `is_pinned`.
+    #[inline]
+    pub fn is_pinned(mut self, value: bool) -> Self {
+        self.is_pinned = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `policy_id`.
+    #[inline]
+    pub fn policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListClustersResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListClustersResponse {
+    /// Wire field `clusters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub clusters: ::std::vec::Vec<ClusterDetails>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `prev_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub prev_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListClustersResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListClustersResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `clusters`.
+    #[inline]
+    pub fn clusters(mut self, value: ::std::vec::Vec<ClusterDetails>) -> Self {
+        self.clusters = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `prev_page_token`.
+    #[inline]
+    pub fn prev_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.prev_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListClustersSortBy` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListClustersSortBy {
+    /// Wire field `direction` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub direction: ::std::option::Option<ListClustersSortByDirection>,
+    /// Wire field `field` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub field: ::std::option::Option<ListClustersSortByField>,
+}
+
+impl ListClustersSortBy {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListClustersSortBy { ..::std::default::Default::default() }
+    }
+
+    /// Set `direction`.
+    #[inline]
+    pub fn direction(mut self, value: ListClustersSortByDirection) -> Self {
+        self.direction = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `field`.
+    #[inline]
+    pub fn field(mut self, value: ListClustersSortByField) -> Self {
+        self.field = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ListGlobalInitScriptsResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListGlobalInitScriptsResponse {
+    /// Wire field `scripts` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub scripts: ::std::vec::Vec<GlobalInitScriptDetails>,
+}
+
+impl ListGlobalInitScriptsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListGlobalInitScriptsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `scripts`.
+    #[inline]
+    pub fn scripts(mut self, value: ::std::vec::Vec<GlobalInitScriptDetails>) -> Self {
+        self.scripts = value;
+        self
+    }
 }
 
 /// Wire type `ListInstancePools` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListInstancePools {
+    /// Wire field `instance_pools` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub instance_pools: ::std::vec::Vec<InstancePoolAndStats>,
+}
+
+impl ListInstancePools {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListInstancePools { ..::std::default::Default::default() }
+    }
+
+    /// Set `instance_pools`.
+    #[inline]
+    pub fn instance_pools(mut self, value: ::std::vec::Vec<InstancePoolAndStats>) -> Self {
+        self.instance_pools = value;
+        self
+    }
 }
 
 /// Wire type `ListInstanceProfilesResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListInstanceProfilesResponse {
+    /// Wire field `instance_profiles` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub instance_profiles: ::std::vec::Vec<InstanceProfile>,
+}
+
+impl ListInstanceProfilesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListInstanceProfilesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `instance_profiles`.
+    #[inline]
+    pub fn instance_profiles(mut self, value: ::std::vec::Vec<InstanceProfile>) -> Self {
+        self.instance_profiles = value;
+        self
+    }
 }
 
 /// Wire type `ListNodeTypesResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListNodeTypesResponse {
+    /// Wire field `node_types` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub node_types: ::std::vec::Vec<NodeType>,
+}
+
+impl ListNodeTypesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListNodeTypesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `node_types`.
+    #[inline]
+    pub fn node_types(mut self, value: ::std::vec::Vec<NodeType>) -> Self {
+        self.node_types = value;
+        self
+    }
 }
 
 /// Wire type `ListPoliciesResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListPoliciesResponse {
+    /// Wire field `policies` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub policies: ::std::vec::Vec<Policy>,
+}
+
+impl ListPoliciesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListPoliciesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `policies`.
+    #[inline]
+    pub fn policies(mut self, value: ::std::vec::Vec<Policy>) -> Self {
+        self.policies = value;
+        self
+    }
 }
 
 /// Wire type `ListPolicyFamiliesResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListPolicyFamiliesResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `policy_families` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub policy_families: ::std::vec::Vec<PolicyFamily>,
 }
 
+impl ListPolicyFamiliesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListPolicyFamiliesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `policy_families`.
+    #[inline]
+    pub fn policy_families(mut self, value: ::std::vec::Vec<PolicyFamily>) -> Self {
+        self.policy_families = value;
+        self
+    }
+}
+
 /// Wire type `LocalFileInfo` of the `compute` API.
+///
+/// Required: `destination` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LocalFileInfo {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub destination: ::std::option::Option<::std::string::String>,
+    /// Wire field `destination` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub destination: ::std::string::String,
+}
+
+impl LocalFileInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(destination: impl Into<::std::string::String>) -> Self {
+        LocalFileInfo {
+            destination: {
+                let value = destination;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `destination`.
+    #[inline]
+    pub fn destination(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.destination = value.into();
+        self
+    }
 }
 
 /// Wire type `LogAnalyticsInfo` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LogAnalyticsInfo {
+    /// Wire field `log_analytics_primary_key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub log_analytics_primary_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `log_analytics_workspace_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub log_analytics_workspace_id: ::std::option::Option<::std::string::String>,
+}
+
+impl LogAnalyticsInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        LogAnalyticsInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `log_analytics_primary_key`.
+    #[inline]
+    pub fn log_analytics_primary_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.log_analytics_primary_key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `log_analytics_workspace_id`.
+    #[inline]
+    pub fn log_analytics_workspace_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.log_analytics_workspace_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `LogSyncStatus` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LogSyncStatus {
+    /// Wire field `last_attempted` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub last_attempted: ::std::option::Option<i64>,
+    /// Wire field `last_exception` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_exception: ::std::option::Option<::std::string::String>,
 }
 
+impl LogSyncStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        LogSyncStatus { ..::std::default::Default::default() }
+    }
+
+    /// Set `last_attempted`.
+    #[inline]
+    pub fn last_attempted(mut self, value: i64) -> Self {
+        self.last_attempted = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `last_exception`.
+    #[inline]
+    pub fn last_exception(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.last_exception = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `MavenLibrary` of the `compute` API.
+///
+/// Required: `coordinates` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MavenLibrary {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub coordinates: ::std::option::Option<::std::string::String>,
+    /// Wire field `coordinates` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub coordinates: ::std::string::String,
+    /// Wire field `exclusions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub exclusions: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `repo` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub repo: ::std::option::Option<::std::string::String>,
 }
 
+impl MavenLibrary {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(coordinates: impl Into<::std::string::String>) -> Self {
+        MavenLibrary {
+            coordinates: {
+                let value = coordinates;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `coordinates`.
+    #[inline]
+    pub fn coordinates(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.coordinates = value.into();
+        self
+    }
+
+    /// Set `exclusions`.
+    #[inline]
+    pub fn exclusions(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.exclusions = value;
+        self
+    }
+
+    /// Set `repo`.
+    #[inline]
+    pub fn repo(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.repo = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `NodeInstanceType` of the `compute` API.
+///
+/// Required: `instance_type_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NodeInstanceType {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub instance_type_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `instance_type_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub instance_type_id: ::std::string::String,
+    /// Wire field `local_disk_size_gb` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub local_disk_size_gb: ::std::option::Option<i64>,
+    /// Wire field `local_disks` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub local_disks: ::std::option::Option<i64>,
+    /// Wire field `local_nvme_disk_size_gb` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub local_nvme_disk_size_gb: ::std::option::Option<i64>,
+    /// Wire field `local_nvme_disks` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -2412,95 +7183,440 @@ pub struct NodeInstanceType {
     pub local_nvme_disks: ::std::option::Option<i64>,
 }
 
+impl NodeInstanceType {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(instance_type_id: impl Into<::std::string::String>) -> Self {
+        NodeInstanceType {
+            instance_type_id: {
+                let value = instance_type_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `instance_type_id`.
+    #[inline]
+    pub fn instance_type_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instance_type_id = value.into();
+        self
+    }
+
+    /// Set `local_disk_size_gb`.
+    #[inline]
+    pub fn local_disk_size_gb(mut self, value: i64) -> Self {
+        self.local_disk_size_gb = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `local_disks`.
+    #[inline]
+    pub fn local_disks(mut self, value: i64) -> Self {
+        self.local_disks = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `local_nvme_disk_size_gb`.
+    #[inline]
+    pub fn local_nvme_disk_size_gb(mut self, value: i64) -> Self {
+        self.local_nvme_disk_size_gb = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `local_nvme_disks`.
+    #[inline]
+    pub fn local_nvme_disks(mut self, value: i64) -> Self {
+        self.local_nvme_disks = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `NodeType` of the `compute` API.
+///
+/// Required: `node_type_id`, `memory_mb`, `num_cores`, `description`, `instance_type_id`, `category` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NodeType {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub node_type_id: ::std::option::Option<::std::string::String>,
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub memory_mb: ::std::option::Option<i64>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub num_cores: ::std::option::Option<f64>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub description: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub instance_type_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub category: ::std::option::Option<::std::string::String>,
+    /// Wire field `node_type_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub node_type_id: ::std::string::String,
+    /// Wire field `memory_mb` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub memory_mb: i64,
+    /// Wire field `num_cores` (required, double).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub num_cores: f64,
+    /// Wire field `description` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub description: ::std::string::String,
+    /// Wire field `instance_type_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub instance_type_id: ::std::string::String,
+    /// Wire field `category` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub category: ::std::string::String,
+    /// Wire field `display_order` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub display_order: ::std::option::Option<i64>,
+    /// Wire field `is_deprecated` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_deprecated: ::std::option::Option<bool>,
+    /// Wire field `is_encrypted_in_transit` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_encrypted_in_transit: ::std::option::Option<bool>,
+    /// Wire field `is_graviton` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_graviton: ::std::option::Option<bool>,
+    /// Wire field `is_hidden` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_hidden: ::std::option::Option<bool>,
+    /// Wire field `is_io_cache_enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_io_cache_enabled: ::std::option::Option<bool>,
+    /// Wire field `node_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub node_info: ::std::option::Option<CloudProviderNodeInfo>,
+    /// Wire field `node_instance_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub node_instance_type: ::std::option::Option<NodeInstanceType>,
+    /// Wire field `num_gpus` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub num_gpus: ::std::option::Option<i64>,
+    /// Wire field `photon_driver_capable` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub photon_driver_capable: ::std::option::Option<bool>,
+    /// Wire field `photon_worker_capable` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub photon_worker_capable: ::std::option::Option<bool>,
+    /// Wire field `support_cluster_tags` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub support_cluster_tags: ::std::option::Option<bool>,
+    /// Wire field `support_ebs_volumes` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub support_ebs_volumes: ::std::option::Option<bool>,
+    /// Wire field `support_port_forwarding` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub support_port_forwarding: ::std::option::Option<bool>,
+}
+
+impl NodeType {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        node_type_id: impl Into<::std::string::String>,
+        memory_mb: i64,
+        num_cores: f64,
+        description: impl Into<::std::string::String>,
+        instance_type_id: impl Into<::std::string::String>,
+        category: impl Into<::std::string::String>,
+    ) -> Self {
+        NodeType {
+            node_type_id: {
+                let value = node_type_id;
+                value.into()
+            },
+            memory_mb: {
+                let value = memory_mb;
+                value
+            },
+            num_cores: {
+                let value = num_cores;
+                value
+            },
+            description: {
+                let value = description;
+                value.into()
+            },
+            instance_type_id: {
+                let value = instance_type_id;
+                value.into()
+            },
+            category: {
+                let value = category;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `node_type_id`.
+    #[inline]
+    pub fn node_type_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.node_type_id = value.into();
+        self
+    }
+
+    /// Set `memory_mb`.
+    #[inline]
+    pub fn memory_mb(mut self, value: i64) -> Self {
+        self.memory_mb = value;
+        self
+    }
+
+    /// Set `num_cores`.
+    #[inline]
+    pub fn num_cores(mut self, value: f64) -> Self {
+        self.num_cores = value;
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = value.into();
+        self
+    }
+
+    /// Set `instance_type_id`.
+    #[inline]
+    pub fn instance_type_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instance_type_id = value.into();
+        self
+    }
+
+    /// Set `category`.
+    #[inline]
+    pub fn category(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.category = value.into();
+        self
+    }
+
+    /// Set `display_order`.
+    #[inline]
+    pub fn display_order(mut self, value: i64) -> Self {
+        self.display_order = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `is_deprecated`.
+    #[inline]
+    pub fn is_deprecated(mut self, value: bool) -> Self {
+        self.is_deprecated = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `is_encrypted_in_transit`.
+    #[inline]
+    pub fn is_encrypted_in_transit(mut self, value: bool) -> Self {
+        self.is_encrypted_in_transit = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `is_graviton`.
+    #[inline]
+    pub fn is_graviton(mut self, value: bool) -> Self {
+        self.is_graviton = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `is_hidden`.
+    #[inline]
+    pub fn is_hidden(mut self, value: bool) -> Self {
+        self.is_hidden = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `is_io_cache_enabled`.
+    #[inline]
+    pub fn is_io_cache_enabled(mut self, value: bool) -> Self {
+        self.is_io_cache_enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `node_info`.
+    #[inline]
+    pub fn node_info(mut self, value: CloudProviderNodeInfo) -> Self {
+        self.node_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `node_instance_type`.
+    #[inline]
+    pub fn node_instance_type(mut self, value: NodeInstanceType) -> Self {
+        self.node_instance_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `num_gpus`.
+    #[inline]
+    pub fn num_gpus(mut self, value: i64) -> Self {
+        self.num_gpus = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `photon_driver_capable`.
+    #[inline]
+    pub fn photon_driver_capable(mut self, value: bool) -> Self {
+        self.photon_driver_capable = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `photon_worker_capable`.
+    #[inline]
+    pub fn photon_worker_capable(mut self, value: bool) -> Self {
+        self.photon_worker_capable = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `support_cluster_tags`.
+    #[inline]
+    pub fn support_cluster_tags(mut self, value: bool) -> Self {
+        self.support_cluster_tags = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `support_ebs_volumes`.
+    #[inline]
+    pub fn support_ebs_volumes(mut self, value: bool) -> Self {
+        self.support_ebs_volumes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `support_port_forwarding`.
+    #[inline]
+    pub fn support_port_forwarding(mut self, value: bool) -> Self {
+        self.support_port_forwarding = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `NodeTypeFlexibility` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NodeTypeFlexibility {
+    /// Wire field `alternate_node_type_ids` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub alternate_node_type_ids: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `aws_context_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aws_context_id: ::std::option::Option<::std::string::String>,
+}
+
+impl NodeTypeFlexibility {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        NodeTypeFlexibility { ..::std::default::Default::default() }
+    }
+
+    /// Set `alternate_node_type_ids`.
+    #[inline]
+    pub fn alternate_node_type_ids(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.alternate_node_type_ids = value;
+        self
+    }
+
+    /// Set `aws_context_id`.
+    #[inline]
+    pub fn aws_context_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.aws_context_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `PendingEnforcement` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PendingEnforcement {
+    /// Wire field `enforcement_status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enforcement_status: ::std::option::Option<PendingEnforcementEnforcementStatus>,
+    /// Wire field `initiate_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub initiate_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `initiator_user` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub initiator_user: ::std::option::Option<::std::string::String>,
+    /// Wire field `target_changes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub target_changes: ::std::vec::Vec<ClusterSettingsChange>,
+    /// Wire field `target_spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub target_spec: ::std::option::Option<EnforcePolicyComplianceForClusterResponseClusterSettings>,
+}
+
+impl PendingEnforcement {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PendingEnforcement { ..::std::default::Default::default() }
+    }
+
+    /// Set `enforcement_status`.
+    #[inline]
+    pub fn enforcement_status(mut self, value: PendingEnforcementEnforcementStatus) -> Self {
+        self.enforcement_status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `initiate_time`.
+    #[inline]
+    pub fn initiate_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.initiate_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `initiator_user`.
+    #[inline]
+    pub fn initiator_user(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.initiator_user = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `target_changes`.
+    #[inline]
+    pub fn target_changes(mut self, value: ::std::vec::Vec<ClusterSettingsChange>) -> Self {
+        self.target_changes = value;
+        self
+    }
+
+    /// Set `target_spec`.
+    #[inline]
+    pub fn target_spec(mut self, value: EnforcePolicyComplianceForClusterResponseClusterSettings) -> Self {
+        self.target_spec = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `PendingInstanceError` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PendingInstanceError {
+    /// Wire field `instance_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instance_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
+}
+
+impl PendingInstanceError {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PendingInstanceError { ..::std::default::Default::default() }
+    }
+
+    /// Set `instance_id`.
+    #[inline]
+    pub fn instance_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instance_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `message`.
+    #[inline]
+    pub fn message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.message = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `PermanentDeleteClusterResponse` of the `compute` API.
@@ -2508,77 +7624,293 @@ pub struct PendingInstanceError {
 #[serde(default)]
 pub struct PermanentDeleteClusterResponse {}
 
+impl PermanentDeleteClusterResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PermanentDeleteClusterResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `PinClusterResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PinClusterResponse {}
 
+impl PinClusterResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PinClusterResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `Policy` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Policy {
+    /// Wire field `created_at_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub created_at_timestamp: ::std::option::Option<i64>,
+    /// Wire field `creator_user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creator_user_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `definition` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub definition: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `is_default` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_default: ::std::option::Option<bool>,
+    /// Wire field `libraries` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub libraries: ::std::vec::Vec<Library>,
+    /// Wire field `max_clusters_per_user` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_clusters_per_user: ::std::option::Option<i64>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `policy_family_definition_overrides` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub policy_family_definition_overrides: ::std::option::Option<::std::string::String>,
+    /// Wire field `policy_family_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub policy_family_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub policy_id: ::std::option::Option<::std::string::String>,
+}
+
+impl Policy {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Policy { ..::std::default::Default::default() }
+    }
+
+    /// Set `created_at_timestamp`.
+    #[inline]
+    pub fn created_at_timestamp(mut self, value: i64) -> Self {
+        self.created_at_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `creator_user_name`.
+    #[inline]
+    pub fn creator_user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creator_user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `definition`.
+    #[inline]
+    pub fn definition(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.definition = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `is_default`.
+    #[inline]
+    pub fn is_default(mut self, value: bool) -> Self {
+        self.is_default = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `libraries`.
+    #[inline]
+    pub fn libraries(mut self, value: ::std::vec::Vec<Library>) -> Self {
+        self.libraries = value;
+        self
+    }
+
+    /// Set `max_clusters_per_user`.
+    #[inline]
+    pub fn max_clusters_per_user(mut self, value: i64) -> Self {
+        self.max_clusters_per_user = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `policy_family_definition_overrides`.
+    #[inline]
+    pub fn policy_family_definition_overrides(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.policy_family_definition_overrides = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `policy_family_id`.
+    #[inline]
+    pub fn policy_family_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.policy_family_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `policy_id`.
+    #[inline]
+    pub fn policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `PolicyFamily` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PolicyFamily {
+    /// Wire field `definition` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub definition: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `policy_family_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub policy_family_id: ::std::option::Option<::std::string::String>,
 }
 
+impl PolicyFamily {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PolicyFamily { ..::std::default::Default::default() }
+    }
+
+    /// Set `definition`.
+    #[inline]
+    pub fn definition(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.definition = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `policy_family_id`.
+    #[inline]
+    pub fn policy_family_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.policy_family_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `PythonPyPiLibrary` of the `compute` API.
+///
+/// Required: `package` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PythonPyPiLibrary {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub package: ::std::option::Option<::std::string::String>,
+    /// Wire field `package` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub package: ::std::string::String,
+    /// Wire field `repo` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub repo: ::std::option::Option<::std::string::String>,
 }
 
+impl PythonPyPiLibrary {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(package: impl Into<::std::string::String>) -> Self {
+        PythonPyPiLibrary {
+            package: {
+                let value = package;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `package`.
+    #[inline]
+    pub fn package(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.package = value.into();
+        self
+    }
+
+    /// Set `repo`.
+    #[inline]
+    pub fn repo(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.repo = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `RCranLibrary` of the `compute` API.
+///
+/// Required: `package` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RCranLibrary {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub package: ::std::option::Option<::std::string::String>,
+    /// Wire field `package` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub package: ::std::string::String,
+    /// Wire field `repo` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub repo: ::std::option::Option<::std::string::String>,
+}
+
+impl RCranLibrary {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(package: impl Into<::std::string::String>) -> Self {
+        RCranLibrary {
+            package: {
+                let value = package;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `package`.
+    #[inline]
+    pub fn package(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.package = value.into();
+        self
+    }
+
+    /// Set `repo`.
+    #[inline]
+    pub fn repo(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.repo = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `RemoveResponse` of the `compute` API.
@@ -2586,81 +7918,275 @@ pub struct RCranLibrary {
 #[serde(default)]
 pub struct RemoveResponse {}
 
+impl RemoveResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RemoveResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `ResizeClusterResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ResizeClusterResponse {}
+
+impl ResizeClusterResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ResizeClusterResponse { ..::std::default::Default::default() }
+    }
+}
 
 /// Wire type `RestartClusterResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RestartClusterResponse {}
 
+impl RestartClusterResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RestartClusterResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `Results` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Results {
+    /// Wire field `cause` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cause: ::std::option::Option<::std::string::String>,
+    /// Wire field `data` (optional, any).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data: ::std::option::Option<::serde_json::Value>,
+    /// Wire field `fileName` (optional, string).
     #[serde(rename = "fileName", skip_serializing_if = "::std::option::Option::is_none")]
     pub file_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `fileNames` (optional, list).
     #[serde(rename = "fileNames", skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub file_names: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `isJsonSchema` (optional, boolean).
     #[serde(rename = "isJsonSchema", skip_serializing_if = "::std::option::Option::is_none")]
     pub is_json_schema: ::std::option::Option<bool>,
+    /// Wire field `pos` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub pos: ::std::option::Option<i64>,
+    /// Wire field `resultType` (optional, ref).
     #[serde(rename = "resultType", skip_serializing_if = "::std::option::Option::is_none")]
     pub result_type: ::std::option::Option<ResultType>,
+    /// Wire field `schema` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schema: ::std::vec::Vec<::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>>,
+    /// Wire field `summary` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub summary: ::std::option::Option<::std::string::String>,
+    /// Wire field `truncated` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub truncated: ::std::option::Option<bool>,
 }
 
+impl Results {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Results { ..::std::default::Default::default() }
+    }
+
+    /// Set `cause`.
+    #[inline]
+    pub fn cause(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cause = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `data`.
+    #[inline]
+    pub fn data(mut self, value: ::serde_json::Value) -> Self {
+        self.data = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `fileName`.
+    #[inline]
+    pub fn file_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.file_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `fileNames`.
+    #[inline]
+    pub fn file_names(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.file_names = value;
+        self
+    }
+
+    /// Set `isJsonSchema`.
+    #[inline]
+    pub fn is_json_schema(mut self, value: bool) -> Self {
+        self.is_json_schema = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `pos`.
+    #[inline]
+    pub fn pos(mut self, value: i64) -> Self {
+        self.pos = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `resultType`.
+    #[inline]
+    pub fn result_type(mut self, value: ResultType) -> Self {
+        self.result_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `schema`.
+    #[inline]
+    pub fn schema(
+        mut self,
+        value: ::std::vec::Vec<::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>>,
+    ) -> Self {
+        self.schema = value;
+        self
+    }
+
+    /// Set `summary`.
+    #[inline]
+    pub fn summary(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.summary = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `truncated`.
+    #[inline]
+    pub fn truncated(mut self, value: bool) -> Self {
+        self.truncated = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `S3StorageInfo` of the `compute` API.
+///
+/// Required: `destination` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct S3StorageInfo {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub destination: ::std::option::Option<::std::string::String>,
+    /// Wire field `destination` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub destination: ::std::string::String,
+    /// Wire field `canned_acl` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub canned_acl: ::std::option::Option<::std::string::String>,
+    /// Wire field `enable_encryption` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_encryption: ::std::option::Option<bool>,
+    /// Wire field `encryption_type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub encryption_type: ::std::option::Option<::std::string::String>,
+    /// Wire field `endpoint` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoint: ::std::option::Option<::std::string::String>,
+    /// Wire field `kms_key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub kms_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `region` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub region: ::std::option::Option<::std::string::String>,
+}
+
+impl S3StorageInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(destination: impl Into<::std::string::String>) -> Self {
+        S3StorageInfo {
+            destination: {
+                let value = destination;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `destination`.
+    #[inline]
+    pub fn destination(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.destination = value.into();
+        self
+    }
+
+    /// Set `canned_acl`.
+    #[inline]
+    pub fn canned_acl(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.canned_acl = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `enable_encryption`.
+    #[inline]
+    pub fn enable_encryption(mut self, value: bool) -> Self {
+        self.enable_encryption = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `encryption_type`.
+    #[inline]
+    pub fn encryption_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.encryption_type = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `endpoint`.
+    #[inline]
+    pub fn endpoint(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.endpoint = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `kms_key`.
+    #[inline]
+    pub fn kms_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.kms_key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `region`.
+    #[inline]
+    pub fn region(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.region = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SparkNode` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SparkNode {
+    /// Wire field `host_private_ip` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub host_private_ip: ::std::option::Option<::std::string::String>,
+    /// Wire field `instance_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instance_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `node_aws_attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub node_aws_attributes: ::std::option::Option<SparkNodeAwsAttributes>,
+    /// Wire field `node_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub node_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `private_ip` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub private_ip: ::std::option::Option<::std::string::String>,
+    /// Wire field `public_dns` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub public_dns: ::std::option::Option<::std::string::String>,
+    /// Wire field `start_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -2668,22 +8194,119 @@ pub struct SparkNode {
     pub start_timestamp: ::std::option::Option<i64>,
 }
 
+impl SparkNode {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SparkNode { ..::std::default::Default::default() }
+    }
+
+    /// Set `host_private_ip`.
+    #[inline]
+    pub fn host_private_ip(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.host_private_ip = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `instance_id`.
+    #[inline]
+    pub fn instance_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instance_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `node_aws_attributes`.
+    #[inline]
+    pub fn node_aws_attributes(mut self, value: SparkNodeAwsAttributes) -> Self {
+        self.node_aws_attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `node_id`.
+    #[inline]
+    pub fn node_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.node_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `private_ip`.
+    #[inline]
+    pub fn private_ip(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.private_ip = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `public_dns`.
+    #[inline]
+    pub fn public_dns(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.public_dns = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `start_timestamp`.
+    #[inline]
+    pub fn start_timestamp(mut self, value: i64) -> Self {
+        self.start_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `SparkNodeAwsAttributes` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SparkNodeAwsAttributes {
+    /// Wire field `is_spot` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_spot: ::std::option::Option<bool>,
+}
+
+impl SparkNodeAwsAttributes {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SparkNodeAwsAttributes { ..::std::default::Default::default() }
+    }
+
+    /// Set `is_spot`.
+    #[inline]
+    pub fn is_spot(mut self, value: bool) -> Self {
+        self.is_spot = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `SparkVersion` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SparkVersion {
+    /// Wire field `key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub key: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+}
+
+impl SparkVersion {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SparkVersion { ..::std::default::Default::default() }
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `StartClusterResponse` of the `compute` API.
@@ -2691,16 +8314,59 @@ pub struct SparkVersion {
 #[serde(default)]
 pub struct StartClusterResponse {}
 
+impl StartClusterResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        StartClusterResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `TerminationReason` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TerminationReason {
+    /// Wire field `code` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub code: ::std::option::Option<TerminationReasonCode>,
+    /// Wire field `parameters` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub parameters: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#type: ::std::option::Option<TerminationReasonType>,
+}
+
+impl TerminationReason {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TerminationReason { ..::std::default::Default::default() }
+    }
+
+    /// Set `code`.
+    #[inline]
+    pub fn code(mut self, value: TerminationReasonCode) -> Self {
+        self.code = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `parameters`.
+    #[inline]
+    pub fn parameters(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.parameters = value;
+        self
+    }
+
+    /// Set `type`.
+    #[inline]
+    pub fn r#type(mut self, value: TerminationReasonType) -> Self {
+        self.r#type = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `UninstallLibrariesResponse` of the `compute` API.
@@ -2708,95 +8374,400 @@ pub struct TerminationReason {
 #[serde(default)]
 pub struct UninstallLibrariesResponse {}
 
+impl UninstallLibrariesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UninstallLibrariesResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `UnpinClusterResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UnpinClusterResponse {}
 
+impl UnpinClusterResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UnpinClusterResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `UpdateClusterResource` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UpdateClusterResource {
+    /// Wire field `autoscale` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub autoscale: ::std::option::Option<AutoScale>,
+    /// Wire field `autotermination_minutes` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub autotermination_minutes: ::std::option::Option<i64>,
+    /// Wire field `aws_attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aws_attributes: ::std::option::Option<AwsAttributes>,
+    /// Wire field `azure_attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub azure_attributes: ::std::option::Option<AzureAttributes>,
+    /// Wire field `cluster_log_conf` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_log_conf: ::std::option::Option<ClusterLogConf>,
+    /// Wire field `cluster_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `custom_tags` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub custom_tags: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `data_security_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data_security_mode: ::std::option::Option<DataSecurityMode>,
+    /// Wire field `dependency_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dependency_mode: ::std::option::Option<DependencyMode>,
+    /// Wire field `docker_image` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub docker_image: ::std::option::Option<DockerImage>,
+    /// Wire field `driver_instance_pool_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub driver_instance_pool_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `driver_node_type_flexibility` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub driver_node_type_flexibility: ::std::option::Option<NodeTypeFlexibility>,
+    /// Wire field `driver_node_type_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub driver_node_type_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `enable_elastic_disk` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_elastic_disk: ::std::option::Option<bool>,
+    /// Wire field `enable_local_disk_encryption` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_local_disk_encryption: ::std::option::Option<bool>,
+    /// Wire field `gcp_attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gcp_attributes: ::std::option::Option<GcpAttributes>,
+    /// Wire field `init_scripts` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub init_scripts: ::std::vec::Vec<InitScriptInfo>,
+    /// Wire field `instance_pool_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instance_pool_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `is_single_node` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_single_node: ::std::option::Option<bool>,
+    /// Wire field `kind` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub kind: ::std::option::Option<Kind>,
+    /// Wire field `node_type_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub node_type_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `num_workers` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub num_workers: ::std::option::Option<i64>,
+    /// Wire field `policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `remote_disk_throughput` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub remote_disk_throughput: ::std::option::Option<i64>,
+    /// Wire field `runtime_engine` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub runtime_engine: ::std::option::Option<RuntimeEngine>,
+    /// Wire field `single_user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub single_user_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `spark_conf` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub spark_conf: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `spark_env_vars` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub spark_env_vars: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `spark_version` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spark_version: ::std::option::Option<::std::string::String>,
+    /// Wire field `ssh_public_keys` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub ssh_public_keys: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `total_initial_remote_disk_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub total_initial_remote_disk_size: ::std::option::Option<i64>,
+    /// Wire field `use_ml_runtime` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub use_ml_runtime: ::std::option::Option<bool>,
+    /// Wire field `worker_node_type_flexibility` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub worker_node_type_flexibility: ::std::option::Option<NodeTypeFlexibility>,
+    /// Wire field `workload_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workload_type: ::std::option::Option<WorkloadType>,
+}
+
+impl UpdateClusterResource {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UpdateClusterResource { ..::std::default::Default::default() }
+    }
+
+    /// Set `autoscale`.
+    #[inline]
+    pub fn autoscale(mut self, value: AutoScale) -> Self {
+        self.autoscale = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `autotermination_minutes`.
+    #[inline]
+    pub fn autotermination_minutes(mut self, value: i64) -> Self {
+        self.autotermination_minutes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `aws_attributes`.
+    #[inline]
+    pub fn aws_attributes(mut self, value: AwsAttributes) -> Self {
+        self.aws_attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `azure_attributes`.
+    #[inline]
+    pub fn azure_attributes(mut self, value: AzureAttributes) -> Self {
+        self.azure_attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cluster_log_conf`.
+    #[inline]
+    pub fn cluster_log_conf(mut self, value: ClusterLogConf) -> Self {
+        self.cluster_log_conf = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cluster_name`.
+    #[inline]
+    pub fn cluster_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cluster_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `custom_tags`.
+    #[inline]
+    pub fn custom_tags(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.custom_tags = value;
+        self
+    }
+
+    /// Set `data_security_mode`.
+    #[inline]
+    pub fn data_security_mode(mut self, value: DataSecurityMode) -> Self {
+        self.data_security_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `dependency_mode`.
+    #[inline]
+    pub fn dependency_mode(mut self, value: DependencyMode) -> Self {
+        self.dependency_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `docker_image`.
+    #[inline]
+    pub fn docker_image(mut self, value: DockerImage) -> Self {
+        self.docker_image = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `driver_instance_pool_id`.
+    #[inline]
+    pub fn driver_instance_pool_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.driver_instance_pool_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `driver_node_type_flexibility`.
+    #[inline]
+    pub fn driver_node_type_flexibility(mut self, value: NodeTypeFlexibility) -> Self {
+        self.driver_node_type_flexibility = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `driver_node_type_id`.
+    #[inline]
+    pub fn driver_node_type_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.driver_node_type_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `enable_elastic_disk`.
+    #[inline]
+    pub fn enable_elastic_disk(mut self, value: bool) -> Self {
+        self.enable_elastic_disk = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `enable_local_disk_encryption`.
+    #[inline]
+    pub fn enable_local_disk_encryption(mut self, value: bool) -> Self {
+        self.enable_local_disk_encryption = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `gcp_attributes`.
+    #[inline]
+    pub fn gcp_attributes(mut self, value: GcpAttributes) -> Self {
+        self.gcp_attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `init_scripts`.
+    #[inline]
+    pub fn init_scripts(mut self, value: ::std::vec::Vec<InitScriptInfo>) -> Self {
+        self.init_scripts = value;
+        self
+    }
+
+    /// Set `instance_pool_id`.
+    #[inline]
+    pub fn instance_pool_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instance_pool_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `is_single_node`.
+    #[inline]
+    pub fn is_single_node(mut self, value: bool) -> Self {
+        self.is_single_node = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `kind`.
+    #[inline]
+    pub fn kind(mut self, value: Kind) -> Self {
+        self.kind = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `node_type_id`.
+    #[inline]
+    pub fn node_type_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.node_type_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `num_workers`.
+    #[inline]
+    pub fn num_workers(mut self, value: i64) -> Self {
+        self.num_workers = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `policy_id`.
+    #[inline]
+    pub fn policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `remote_disk_throughput`.
+    #[inline]
+    pub fn remote_disk_throughput(mut self, value: i64) -> Self {
+        self.remote_disk_throughput = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `runtime_engine`.
+    #[inline]
+    pub fn runtime_engine(mut self, value: RuntimeEngine) -> Self {
+        self.runtime_engine = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `single_user_name`.
+    #[inline]
+    pub fn single_user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.single_user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `spark_conf`.
+    #[inline]
+    pub fn spark_conf(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.spark_conf = value;
+        self
+    }
+
+    /// Set `spark_env_vars`.
+    #[inline]
+    pub fn spark_env_vars(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.spark_env_vars = value;
+        self
+    }
+
+    /// Set `spark_version`.
+    #[inline]
+    pub fn spark_version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.spark_version = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `ssh_public_keys`.
+    #[inline]
+    pub fn ssh_public_keys(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.ssh_public_keys = value;
+        self
+    }
+
+    /// Set `total_initial_remote_disk_size`.
+    #[inline]
+    pub fn total_initial_remote_disk_size(mut self, value: i64) -> Self {
+        self.total_initial_remote_disk_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `use_ml_runtime`.
+    #[inline]
+    pub fn use_ml_runtime(mut self, value: bool) -> Self {
+        self.use_ml_runtime = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `worker_node_type_flexibility`.
+    #[inline]
+    pub fn worker_node_type_flexibility(mut self, value: NodeTypeFlexibility) -> Self {
+        self.worker_node_type_flexibility = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `workload_type`.
+    #[inline]
+    pub fn workload_type(mut self, value: WorkloadType) -> Self {
+        self.workload_type = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `UpdateClusterResponse` of the `compute` API.
@@ -2804,146 +8775,394 @@ pub struct UpdateClusterResource {
 #[serde(default)]
 pub struct UpdateClusterResponse {}
 
+impl UpdateClusterResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UpdateClusterResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `UpdateResponse` of the `compute` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UpdateResponse {}
 
+impl UpdateResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UpdateResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `VolumesStorageInfo` of the `compute` API.
+///
+/// Required: `destination` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VolumesStorageInfo {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub destination: ::std::option::Option<::std::string::String>,
+    /// Wire field `destination` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub destination: ::std::string::String,
+}
+
+impl VolumesStorageInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(destination: impl Into<::std::string::String>) -> Self {
+        VolumesStorageInfo {
+            destination: {
+                let value = destination;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `destination`.
+    #[inline]
+    pub fn destination(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.destination = value.into();
+        self
+    }
 }
 
 /// Wire type `WorkloadType` of the `compute` API.
+///
+/// Required: `clients` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkloadType {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub clients: ::std::option::Option<ClientsTypes>,
+    /// Wire field `clients` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub clients: ClientsTypes,
+}
+
+impl WorkloadType {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(clients: ClientsTypes) -> Self {
+        WorkloadType {
+            clients: {
+                let value = clients;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `clients`.
+    #[inline]
+    pub fn clients(mut self, value: ClientsTypes) -> Self {
+        self.clients = value;
+        self
+    }
 }
 
 /// Wire type `WorkspaceStorageInfo` of the `compute` API.
+///
+/// Required: `destination` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceStorageInfo {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub destination: ::std::option::Option<::std::string::String>,
+    /// Wire field `destination` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub destination: ::std::string::String,
+}
+
+impl WorkspaceStorageInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(destination: impl Into<::std::string::String>) -> Self {
+        WorkspaceStorageInfo {
+            destination: {
+                let value = destination;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `destination`.
+    #[inline]
+    pub fn destination(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.destination = value.into();
+        self
+    }
 }
 
 /// Parameters of [`ClusterPoliciesApi::create`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterPoliciesCreateRequest {
+    /// Wire field `definition` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub definition: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `libraries` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub libraries: ::std::vec::Vec<Library>,
+    /// Wire field `max_clusters_per_user` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_clusters_per_user: ::std::option::Option<i64>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `policy_family_definition_overrides` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub policy_family_definition_overrides: ::std::option::Option<::std::string::String>,
+    /// Wire field `policy_family_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub policy_family_id: ::std::option::Option<::std::string::String>,
 }
+
+impl ClusterPoliciesCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ClusterPoliciesCreateRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for ClusterPoliciesCreateRequest {}
 
 /// Parameters of [`ClusterPoliciesApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterPoliciesDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `policy_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub policy_id: ::std::string::String,
 }
+
+impl ClusterPoliciesDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(policy_id: impl Into<::std::string::String>) -> Self {
+        ClusterPoliciesDeleteRequest {
+            policy_id: {
+                let value = policy_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ClusterPoliciesDeleteRequest {}
 
 /// Parameters of [`ClusterPoliciesApi::edit`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterPoliciesEditRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `policy_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub policy_id: ::std::string::String,
+    /// Wire field `definition` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub definition: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `libraries` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub libraries: ::std::vec::Vec<Library>,
+    /// Wire field `max_clusters_per_user` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_clusters_per_user: ::std::option::Option<i64>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `policy_family_definition_overrides` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub policy_family_definition_overrides: ::std::option::Option<::std::string::String>,
+    /// Wire field `policy_family_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub policy_family_id: ::std::option::Option<::std::string::String>,
 }
+
+impl ClusterPoliciesEditRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(policy_id: impl Into<::std::string::String>) -> Self {
+        ClusterPoliciesEditRequest {
+            policy_id: {
+                let value = policy_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ClusterPoliciesEditRequest {}
 
 /// Parameters of [`ClusterPoliciesApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterPoliciesGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `policy_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub policy_id: ::std::string::String,
 }
+
+impl ClusterPoliciesGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(policy_id: impl Into<::std::string::String>) -> Self {
+        ClusterPoliciesGetRequest {
+            policy_id: {
+                let value = policy_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ClusterPoliciesGetRequest {}
 
 /// Parameters of [`ClusterPoliciesApi::get_permission_levels`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterPoliciesGetPermissionLevelsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub cluster_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `cluster_policy_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub cluster_policy_id: ::std::string::String,
 }
+
+impl ClusterPoliciesGetPermissionLevelsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(cluster_policy_id: impl Into<::std::string::String>) -> Self {
+        ClusterPoliciesGetPermissionLevelsRequest {
+            cluster_policy_id: {
+                let value = cluster_policy_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ClusterPoliciesGetPermissionLevelsRequest {}
 
 /// Parameters of [`ClusterPoliciesApi::get_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterPoliciesGetPermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub cluster_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `cluster_policy_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub cluster_policy_id: ::std::string::String,
 }
+
+impl ClusterPoliciesGetPermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(cluster_policy_id: impl Into<::std::string::String>) -> Self {
+        ClusterPoliciesGetPermissionsRequest {
+            cluster_policy_id: {
+                let value = cluster_policy_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ClusterPoliciesGetPermissionsRequest {}
 
 /// Parameters of [`ClusterPoliciesApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterPoliciesListRequest {
+    /// Wire field `sort_column` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_column: ::std::option::Option<ListSortColumn>,
+    /// Wire field `sort_order` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_order: ::std::option::Option<ListSortOrder>,
 }
+
+impl ClusterPoliciesListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ClusterPoliciesListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for ClusterPoliciesListRequest {}
 
 /// Parameters of [`ClusterPoliciesApi::set_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterPoliciesSetPermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub cluster_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `cluster_policy_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub cluster_policy_id: ::std::string::String,
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<ClusterPolicyAccessControlRequest>,
 }
+
+impl ClusterPoliciesSetPermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(cluster_policy_id: impl Into<::std::string::String>) -> Self {
+        ClusterPoliciesSetPermissionsRequest {
+            cluster_policy_id: {
+                let value = cluster_policy_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ClusterPoliciesSetPermissionsRequest {}
 
 /// Parameters of [`ClusterPoliciesApi::update_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterPoliciesUpdatePermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub cluster_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `cluster_policy_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub cluster_policy_id: ::std::string::String,
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<ClusterPolicyAccessControlRequest>,
 }
 
-/// The `cluster_policies` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/clusterpolicies)).
+impl ClusterPoliciesUpdatePermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(cluster_policy_id: impl Into<::std::string::String>) -> Self {
+        ClusterPoliciesUpdatePermissionsRequest {
+            cluster_policy_id: {
+                let value = cluster_policy_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ClusterPoliciesUpdatePermissionsRequest {}
+
+/// The `cluster_policies` service (workspace level, 9 operations; [API reference](https://docs.databricks.com/api/workspace/clusterpolicies)).
 #[derive(Debug, Clone)]
 pub struct ClusterPoliciesApi {
     client: crate::Client,
@@ -2961,146 +9180,459 @@ impl ClusterPoliciesApi {
     }
 
     /// `POST /api/2.0/policies/clusters/create` ([API reference](https://docs.databricks.com/api/workspace/clusterpolicies/create)).
-    pub async fn create(&self, request: &ClusterPoliciesCreateRequest) -> crate::Result<CreatePolicyResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/policies/clusters/create",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "definition",
-                "description",
-                "libraries",
-                "max_clusters_per_user",
-                "name",
-                "policy_family_definition_overrides",
-                "policy_family_id",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn create(&self) -> rt::Call<ClusterPoliciesCreateRequest, CreatePolicyResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLUSTER_POLICIES_CREATE,
+            ClusterPoliciesCreateRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/policies/clusters/delete` ([API reference](https://docs.databricks.com/api/workspace/clusterpolicies/delete)).
-    pub async fn delete(&self, request: &ClusterPoliciesDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/policies/clusters/delete",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["policy_id"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/2.0/policies/clusters/delete`; required: `policy_id` ([API reference](https://docs.databricks.com/api/workspace/clusterpolicies/delete)).
+    #[inline]
+    pub fn delete(&self, policy_id: impl Into<::std::string::String>) -> rt::Call<ClusterPoliciesDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLUSTER_POLICIES_DELETE,
+            ClusterPoliciesDeleteRequest {
+                policy_id: {
+                    let value = policy_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.0/policies/clusters/edit` ([API reference](https://docs.databricks.com/api/workspace/clusterpolicies/edit)).
-    pub async fn edit(&self, request: &ClusterPoliciesEditRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/policies/clusters/edit",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "policy_id",
-                "definition",
-                "description",
-                "libraries",
-                "max_clusters_per_user",
-                "name",
-                "policy_family_definition_overrides",
-                "policy_family_id",
-            ]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/2.0/policies/clusters/edit`; required: `policy_id` ([API reference](https://docs.databricks.com/api/workspace/clusterpolicies/edit)).
+    #[inline]
+    pub fn edit(&self, policy_id: impl Into<::std::string::String>) -> rt::Call<ClusterPoliciesEditRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLUSTER_POLICIES_EDIT,
+            ClusterPoliciesEditRequest {
+                policy_id: {
+                    let value = policy_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/policies/clusters/get` ([API reference](https://docs.databricks.com/api/workspace/clusterpolicies/get)).
-    pub async fn get(&self, request: &ClusterPoliciesGetRequest) -> crate::Result<Policy> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/policies/clusters/get",
-            path_params: &[],
-            query: &["policy_id"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/policies/clusters/get`; required: `policy_id` ([API reference](https://docs.databricks.com/api/workspace/clusterpolicies/get)).
+    #[inline]
+    pub fn get(&self, policy_id: impl Into<::std::string::String>) -> rt::Call<ClusterPoliciesGetRequest, Policy> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLUSTER_POLICIES_GET,
+            ClusterPoliciesGetRequest {
+                policy_id: {
+                    let value = policy_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/permissions/cluster-policies/{cluster_policy_id}/permissionLevels` ([API reference](https://docs.databricks.com/api/workspace/clusterpolicies/getpermissionlevels)).
-    pub async fn get_permission_levels(
+    /// `GET /api/2.0/permissions/cluster-policies/{cluster_policy_id}/permissionLevels`; required: `cluster_policy_id` ([API reference](https://docs.databricks.com/api/workspace/clusterpolicies/getpermissionlevels)).
+    #[inline]
+    pub fn get_permission_levels(
         &self,
-        request: &ClusterPoliciesGetPermissionLevelsRequest,
-    ) -> crate::Result<GetClusterPolicyPermissionLevelsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/cluster-policies/{cluster_policy_id}/permissionLevels",
-            path_params: &["cluster_policy_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        cluster_policy_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ClusterPoliciesGetPermissionLevelsRequest, GetClusterPolicyPermissionLevelsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLUSTER_POLICIES_GET_PERMISSION_LEVELS,
+            ClusterPoliciesGetPermissionLevelsRequest {
+                cluster_policy_id: {
+                    let value = cluster_policy_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/permissions/cluster-policies/{cluster_policy_id}` ([API reference](https://docs.databricks.com/api/workspace/clusterpolicies/getpermissions)).
-    pub async fn get_permissions(
+    /// `GET /api/2.0/permissions/cluster-policies/{cluster_policy_id}`; required: `cluster_policy_id` ([API reference](https://docs.databricks.com/api/workspace/clusterpolicies/getpermissions)).
+    #[inline]
+    pub fn get_permissions(
         &self,
-        request: &ClusterPoliciesGetPermissionsRequest,
-    ) -> crate::Result<ClusterPolicyPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/cluster-policies/{cluster_policy_id}",
-            path_params: &["cluster_policy_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        cluster_policy_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ClusterPoliciesGetPermissionsRequest, ClusterPolicyPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLUSTER_POLICIES_GET_PERMISSIONS,
+            ClusterPoliciesGetPermissionsRequest {
+                cluster_policy_id: {
+                    let value = cluster_policy_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/policies/clusters/list` ([API reference](https://docs.databricks.com/api/workspace/clusterpolicies/list)).
-    pub fn list(&self, request: ClusterPoliciesListRequest) -> crate::service::Paginator<Policy> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/policies/clusters/list",
-            path_params: &[],
-            query: &["sort_column", "sort_order"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::SinglePage,
-            items: Some("policies"),
-            request_field: None,
-            response_field: None,
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/policies/clusters/list`; pages by single page ([API reference](https://docs.databricks.com/api/workspace/clusterpolicies/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<ClusterPoliciesListRequest, Policy> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_CLUSTER_POLICIES_LIST,
+            &PAGES_CLUSTER_POLICIES_LIST,
+            ClusterPoliciesListRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `PUT /api/2.0/permissions/cluster-policies/{cluster_policy_id}` ([API reference](https://docs.databricks.com/api/workspace/clusterpolicies/setpermissions)).
-    pub async fn set_permissions(
+    /// `PUT /api/2.0/permissions/cluster-policies/{cluster_policy_id}`; required: `cluster_policy_id` ([API reference](https://docs.databricks.com/api/workspace/clusterpolicies/setpermissions)).
+    #[inline]
+    pub fn set_permissions(
         &self,
-        request: &ClusterPoliciesSetPermissionsRequest,
-    ) -> crate::Result<ClusterPolicyPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/permissions/cluster-policies/{cluster_policy_id}",
-            path_params: &["cluster_policy_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        cluster_policy_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ClusterPoliciesSetPermissionsRequest, ClusterPolicyPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLUSTER_POLICIES_SET_PERMISSIONS,
+            ClusterPoliciesSetPermissionsRequest {
+                cluster_policy_id: {
+                    let value = cluster_policy_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/permissions/cluster-policies/{cluster_policy_id}` ([API reference](https://docs.databricks.com/api/workspace/clusterpolicies/updatepermissions)).
-    pub async fn update_permissions(
+    /// `PATCH /api/2.0/permissions/cluster-policies/{cluster_policy_id}`; required: `cluster_policy_id` ([API reference](https://docs.databricks.com/api/workspace/clusterpolicies/updatepermissions)).
+    #[inline]
+    pub fn update_permissions(
         &self,
-        request: &ClusterPoliciesUpdatePermissionsRequest,
-    ) -> crate::Result<ClusterPolicyPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/permissions/cluster-policies/{cluster_policy_id}",
-            path_params: &["cluster_policy_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        cluster_policy_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ClusterPoliciesUpdatePermissionsRequest, ClusterPolicyPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLUSTER_POLICIES_UPDATE_PERMISSIONS,
+            ClusterPoliciesUpdatePermissionsRequest {
+                cluster_policy_id: {
+                    let value = cluster_policy_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_CLUSTER_POLICIES_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/policies/clusters/create",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "definition",
+        "description",
+        "libraries",
+        "max_clusters_per_user",
+        "name",
+        "policy_family_definition_overrides",
+        "policy_family_id",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CLUSTER_POLICIES_DELETE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/policies/clusters/delete",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["policy_id"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CLUSTER_POLICIES_EDIT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/policies/clusters/edit",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "policy_id",
+        "definition",
+        "description",
+        "libraries",
+        "max_clusters_per_user",
+        "name",
+        "policy_family_definition_overrides",
+        "policy_family_id",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CLUSTER_POLICIES_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/policies/clusters/get",
+    path_params: &[],
+    query: &["policy_id"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CLUSTER_POLICIES_GET_PERMISSION_LEVELS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/cluster-policies/{cluster_policy_id}/permissionLevels",
+    path_params: &["cluster_policy_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CLUSTER_POLICIES_GET_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/cluster-policies/{cluster_policy_id}",
+    path_params: &["cluster_policy_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CLUSTER_POLICIES_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/policies/clusters/list",
+    path_params: &[],
+    query: &["sort_column", "sort_order"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_CLUSTER_POLICIES_LIST: rt::Pages =
+    rt::Pages { style: rt::PageStyle::SinglePage, items: Some("policies"), request_field: None, response_field: None };
+
+static OP_CLUSTER_POLICIES_SET_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/permissions/cluster-policies/{cluster_policy_id}",
+    path_params: &["cluster_policy_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CLUSTER_POLICIES_UPDATE_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/permissions/cluster-policies/{cluster_policy_id}",
+    path_params: &["cluster_policy_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<ClusterPoliciesCreateRequest, O> {
+    /// Set `definition`.
+    #[inline]
+    pub fn definition(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.definition = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `libraries`.
+    #[inline]
+    pub fn libraries(mut self, value: ::std::vec::Vec<Library>) -> Self {
+        self.request.libraries = value;
+        self
+    }
+
+    /// Set `max_clusters_per_user`.
+    #[inline]
+    pub fn max_clusters_per_user(mut self, value: i64) -> Self {
+        self.request.max_clusters_per_user = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `policy_family_definition_overrides`.
+    #[inline]
+    pub fn policy_family_definition_overrides(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.policy_family_definition_overrides = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `policy_family_id`.
+    #[inline]
+    pub fn policy_family_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.policy_family_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ClusterPoliciesDeleteRequest, O> {
+    /// Set `policy_id`.
+    #[inline]
+    pub fn policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.policy_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ClusterPoliciesEditRequest, O> {
+    /// Set `policy_id`.
+    #[inline]
+    pub fn policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.policy_id = value.into();
+        self
+    }
+
+    /// Set `definition`.
+    #[inline]
+    pub fn definition(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.definition = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `libraries`.
+    #[inline]
+    pub fn libraries(mut self, value: ::std::vec::Vec<Library>) -> Self {
+        self.request.libraries = value;
+        self
+    }
+
+    /// Set `max_clusters_per_user`.
+    #[inline]
+    pub fn max_clusters_per_user(mut self, value: i64) -> Self {
+        self.request.max_clusters_per_user = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `policy_family_definition_overrides`.
+    #[inline]
+    pub fn policy_family_definition_overrides(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.policy_family_definition_overrides = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `policy_family_id`.
+    #[inline]
+    pub fn policy_family_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.policy_family_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ClusterPoliciesGetRequest, O> {
+    /// Set `policy_id`.
+    #[inline]
+    pub fn policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.policy_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ClusterPoliciesGetPermissionLevelsRequest, O> {
+    /// Set `cluster_policy_id`.
+    #[inline]
+    pub fn cluster_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cluster_policy_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ClusterPoliciesGetPermissionsRequest, O> {
+    /// Set `cluster_policy_id`.
+    #[inline]
+    pub fn cluster_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cluster_policy_id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<ClusterPoliciesListRequest, T> {
+    /// Set `sort_column`.
+    #[inline]
+    pub fn sort_column(mut self, value: ListSortColumn) -> Self {
+        self.request.sort_column = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sort_order`.
+    #[inline]
+    pub fn sort_order(mut self, value: ListSortOrder) -> Self {
+        self.request.sort_order = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<ClusterPoliciesSetPermissionsRequest, O> {
+    /// Set `cluster_policy_id`.
+    #[inline]
+    pub fn cluster_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cluster_policy_id = value.into();
+        self
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<ClusterPolicyAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ClusterPoliciesUpdatePermissionsRequest, O> {
+    /// Set `cluster_policy_id`.
+    #[inline]
+    pub fn cluster_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cluster_policy_id = value.into();
+        self
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<ClusterPolicyAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
     }
 }
 
@@ -3108,232 +9640,388 @@ impl ClusterPoliciesApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClustersChangeOwnerRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub cluster_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub owner_username: ::std::option::Option<::std::string::String>,
+    /// Wire field `cluster_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub cluster_id: ::std::string::String,
+    /// Wire field `owner_username` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub owner_username: ::std::string::String,
 }
+
+impl ClustersChangeOwnerRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(cluster_id: impl Into<::std::string::String>, owner_username: impl Into<::std::string::String>) -> Self {
+        ClustersChangeOwnerRequest {
+            cluster_id: {
+                let value = cluster_id;
+                value.into()
+            },
+            owner_username: {
+                let value = owner_username;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ClustersChangeOwnerRequest {}
 
 /// Parameters of [`ClustersApi::create`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClustersCreateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub spark_version: ::std::option::Option<::std::string::String>,
+    /// Wire field `spark_version` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub spark_version: ::std::string::String,
+    /// Wire field `apply_policy_default_values` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub apply_policy_default_values: ::std::option::Option<bool>,
+    /// Wire field `autoscale` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub autoscale: ::std::option::Option<AutoScale>,
+    /// Wire field `autotermination_minutes` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub autotermination_minutes: ::std::option::Option<i64>,
+    /// Wire field `aws_attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aws_attributes: ::std::option::Option<AwsAttributes>,
+    /// Wire field `azure_attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub azure_attributes: ::std::option::Option<AzureAttributes>,
+    /// Wire field `clone_from` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub clone_from: ::std::option::Option<CloneCluster>,
+    /// Wire field `cluster_log_conf` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_log_conf: ::std::option::Option<ClusterLogConf>,
+    /// Wire field `cluster_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `custom_tags` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub custom_tags: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `data_security_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data_security_mode: ::std::option::Option<DataSecurityMode>,
+    /// Wire field `dependency_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dependency_mode: ::std::option::Option<DependencyMode>,
+    /// Wire field `docker_image` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub docker_image: ::std::option::Option<DockerImage>,
+    /// Wire field `driver_instance_pool_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub driver_instance_pool_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `driver_node_type_flexibility` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub driver_node_type_flexibility: ::std::option::Option<NodeTypeFlexibility>,
+    /// Wire field `driver_node_type_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub driver_node_type_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `enable_elastic_disk` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_elastic_disk: ::std::option::Option<bool>,
+    /// Wire field `enable_local_disk_encryption` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_local_disk_encryption: ::std::option::Option<bool>,
+    /// Wire field `gcp_attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gcp_attributes: ::std::option::Option<GcpAttributes>,
+    /// Wire field `init_scripts` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub init_scripts: ::std::vec::Vec<InitScriptInfo>,
+    /// Wire field `instance_pool_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instance_pool_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `is_single_node` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_single_node: ::std::option::Option<bool>,
+    /// Wire field `kind` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub kind: ::std::option::Option<Kind>,
+    /// Wire field `node_type_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub node_type_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `num_workers` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub num_workers: ::std::option::Option<i64>,
+    /// Wire field `policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `remote_disk_throughput` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub remote_disk_throughput: ::std::option::Option<i64>,
+    /// Wire field `runtime_engine` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub runtime_engine: ::std::option::Option<RuntimeEngine>,
+    /// Wire field `single_user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub single_user_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `spark_conf` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub spark_conf: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `spark_env_vars` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub spark_env_vars: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `ssh_public_keys` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub ssh_public_keys: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `total_initial_remote_disk_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub total_initial_remote_disk_size: ::std::option::Option<i64>,
+    /// Wire field `use_ml_runtime` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub use_ml_runtime: ::std::option::Option<bool>,
+    /// Wire field `worker_node_type_flexibility` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub worker_node_type_flexibility: ::std::option::Option<NodeTypeFlexibility>,
+    /// Wire field `workload_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workload_type: ::std::option::Option<WorkloadType>,
 }
+
+impl ClustersCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(spark_version: impl Into<::std::string::String>) -> Self {
+        ClustersCreateRequest {
+            spark_version: {
+                let value = spark_version;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ClustersCreateRequest {}
 
 /// Parameters of [`ClustersApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClustersDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `cluster_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub cluster_id: ::std::string::String,
 }
+
+impl ClustersDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(cluster_id: impl Into<::std::string::String>) -> Self {
+        ClustersDeleteRequest {
+            cluster_id: {
+                let value = cluster_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ClustersDeleteRequest {}
 
 /// Parameters of [`ClustersApi::edit`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClustersEditRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub cluster_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub spark_version: ::std::option::Option<::std::string::String>,
+    /// Wire field `cluster_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub cluster_id: ::std::string::String,
+    /// Wire field `spark_version` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub spark_version: ::std::string::String,
+    /// Wire field `apply_policy_default_values` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub apply_policy_default_values: ::std::option::Option<bool>,
+    /// Wire field `autoscale` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub autoscale: ::std::option::Option<AutoScale>,
+    /// Wire field `autotermination_minutes` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub autotermination_minutes: ::std::option::Option<i64>,
+    /// Wire field `aws_attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aws_attributes: ::std::option::Option<AwsAttributes>,
+    /// Wire field `azure_attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub azure_attributes: ::std::option::Option<AzureAttributes>,
+    /// Wire field `cluster_log_conf` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_log_conf: ::std::option::Option<ClusterLogConf>,
+    /// Wire field `cluster_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `custom_tags` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub custom_tags: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `data_security_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data_security_mode: ::std::option::Option<DataSecurityMode>,
+    /// Wire field `dependency_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dependency_mode: ::std::option::Option<DependencyMode>,
+    /// Wire field `docker_image` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub docker_image: ::std::option::Option<DockerImage>,
+    /// Wire field `driver_instance_pool_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub driver_instance_pool_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `driver_node_type_flexibility` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub driver_node_type_flexibility: ::std::option::Option<NodeTypeFlexibility>,
+    /// Wire field `driver_node_type_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub driver_node_type_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `enable_elastic_disk` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_elastic_disk: ::std::option::Option<bool>,
+    /// Wire field `enable_local_disk_encryption` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_local_disk_encryption: ::std::option::Option<bool>,
+    /// Wire field `gcp_attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gcp_attributes: ::std::option::Option<GcpAttributes>,
+    /// Wire field `init_scripts` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub init_scripts: ::std::vec::Vec<InitScriptInfo>,
+    /// Wire field `instance_pool_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instance_pool_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `is_single_node` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_single_node: ::std::option::Option<bool>,
+    /// Wire field `kind` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub kind: ::std::option::Option<Kind>,
+    /// Wire field `node_type_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub node_type_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `num_workers` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub num_workers: ::std::option::Option<i64>,
+    /// Wire field `policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `remote_disk_throughput` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub remote_disk_throughput: ::std::option::Option<i64>,
+    /// Wire field `runtime_engine` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub runtime_engine: ::std::option::Option<RuntimeEngine>,
+    /// Wire field `single_user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub single_user_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `spark_conf` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub spark_conf: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `spark_env_vars` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub spark_env_vars: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `ssh_public_keys` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub ssh_public_keys: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `total_initial_remote_disk_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub total_initial_remote_disk_size: ::std::option::Option<i64>,
+    /// Wire field `use_ml_runtime` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub use_ml_runtime: ::std::option::Option<bool>,
+    /// Wire field `worker_node_type_flexibility` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub worker_node_type_flexibility: ::std::option::Option<NodeTypeFlexibility>,
+    /// Wire field `workload_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workload_type: ::std::option::Option<WorkloadType>,
 }
+
+impl ClustersEditRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(cluster_id: impl Into<::std::string::String>, spark_version: impl Into<::std::string::String>) -> Self {
+        ClustersEditRequest {
+            cluster_id: {
+                let value = cluster_id;
+                value.into()
+            },
+            spark_version: {
+                let value = spark_version;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ClustersEditRequest {}
 
 /// Parameters of [`ClustersApi::events`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClustersEventsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `cluster_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub cluster_id: ::std::string::String,
+    /// Wire field `end_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub end_time: ::std::option::Option<i64>,
+    /// Wire field `event_types` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub event_types: ::std::vec::Vec<EventType>,
+    /// Wire field `limit` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub limit: ::std::option::Option<i64>,
+    /// Wire field `offset` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub offset: ::std::option::Option<i64>,
+    /// Wire field `order` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub order: ::std::option::Option<GetEventsOrder>,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `start_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -3341,71 +10029,189 @@ pub struct ClustersEventsRequest {
     pub start_time: ::std::option::Option<i64>,
 }
 
+impl ClustersEventsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(cluster_id: impl Into<::std::string::String>) -> Self {
+        ClustersEventsRequest {
+            cluster_id: {
+                let value = cluster_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ClustersEventsRequest {}
+
 /// Parameters of [`ClustersApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClustersGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `cluster_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub cluster_id: ::std::string::String,
 }
+
+impl ClustersGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(cluster_id: impl Into<::std::string::String>) -> Self {
+        ClustersGetRequest {
+            cluster_id: {
+                let value = cluster_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ClustersGetRequest {}
 
 /// Parameters of [`ClustersApi::get_permission_levels`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClustersGetPermissionLevelsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `cluster_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub cluster_id: ::std::string::String,
 }
+
+impl ClustersGetPermissionLevelsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(cluster_id: impl Into<::std::string::String>) -> Self {
+        ClustersGetPermissionLevelsRequest {
+            cluster_id: {
+                let value = cluster_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ClustersGetPermissionLevelsRequest {}
 
 /// Parameters of [`ClustersApi::get_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClustersGetPermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `cluster_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub cluster_id: ::std::string::String,
 }
+
+impl ClustersGetPermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(cluster_id: impl Into<::std::string::String>) -> Self {
+        ClustersGetPermissionsRequest {
+            cluster_id: {
+                let value = cluster_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ClustersGetPermissionsRequest {}
 
 /// Parameters of [`ClustersApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClustersListRequest {
+    /// Wire field `filter_by` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter_by: ::std::option::Option<ListClustersFilterBy>,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `sort_by` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_by: ::std::option::Option<ListClustersSortBy>,
 }
+
+impl ClustersListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ClustersListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for ClustersListRequest {}
 
 /// Parameters of [`ClustersApi::permanent_delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClustersPermanentDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `cluster_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub cluster_id: ::std::string::String,
 }
+
+impl ClustersPermanentDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(cluster_id: impl Into<::std::string::String>) -> Self {
+        ClustersPermanentDeleteRequest {
+            cluster_id: {
+                let value = cluster_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ClustersPermanentDeleteRequest {}
 
 /// Parameters of [`ClustersApi::pin`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClustersPinRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `cluster_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub cluster_id: ::std::string::String,
 }
+
+impl ClustersPinRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(cluster_id: impl Into<::std::string::String>) -> Self {
+        ClustersPinRequest {
+            cluster_id: {
+                let value = cluster_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ClustersPinRequest {}
 
 /// Parameters of [`ClustersApi::resize`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClustersResizeRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `cluster_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub cluster_id: ::std::string::String,
+    /// Wire field `autoscale` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub autoscale: ::std::option::Option<AutoScale>,
+    /// Wire field `num_workers` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -3413,65 +10219,192 @@ pub struct ClustersResizeRequest {
     pub num_workers: ::std::option::Option<i64>,
 }
 
+impl ClustersResizeRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(cluster_id: impl Into<::std::string::String>) -> Self {
+        ClustersResizeRequest {
+            cluster_id: {
+                let value = cluster_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ClustersResizeRequest {}
+
 /// Parameters of [`ClustersApi::restart`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClustersRestartRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `cluster_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub cluster_id: ::std::string::String,
+    /// Wire field `restart_user` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub restart_user: ::std::option::Option<::std::string::String>,
 }
+
+impl ClustersRestartRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(cluster_id: impl Into<::std::string::String>) -> Self {
+        ClustersRestartRequest {
+            cluster_id: {
+                let value = cluster_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ClustersRestartRequest {}
 
 /// Parameters of [`ClustersApi::set_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClustersSetPermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `cluster_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub cluster_id: ::std::string::String,
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<ClusterAccessControlRequest>,
 }
+
+impl ClustersSetPermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(cluster_id: impl Into<::std::string::String>) -> Self {
+        ClustersSetPermissionsRequest {
+            cluster_id: {
+                let value = cluster_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ClustersSetPermissionsRequest {}
 
 /// Parameters of [`ClustersApi::start`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClustersStartRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `cluster_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub cluster_id: ::std::string::String,
 }
+
+impl ClustersStartRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(cluster_id: impl Into<::std::string::String>) -> Self {
+        ClustersStartRequest {
+            cluster_id: {
+                let value = cluster_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ClustersStartRequest {}
 
 /// Parameters of [`ClustersApi::unpin`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClustersUnpinRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `cluster_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub cluster_id: ::std::string::String,
 }
+
+impl ClustersUnpinRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(cluster_id: impl Into<::std::string::String>) -> Self {
+        ClustersUnpinRequest {
+            cluster_id: {
+                let value = cluster_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ClustersUnpinRequest {}
 
 /// Parameters of [`ClustersApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClustersUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub cluster_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `cluster_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub cluster_id: ::std::string::String,
+    /// Wire field `update_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
+    /// Wire field `cluster` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster: ::std::option::Option<UpdateClusterResource>,
 }
+
+impl ClustersUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(cluster_id: impl Into<::std::string::String>, update_mask: impl Into<::std::string::String>) -> Self {
+        ClustersUpdateRequest {
+            cluster_id: {
+                let value = cluster_id;
+                value.into()
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ClustersUpdateRequest {}
 
 /// Parameters of [`ClustersApi::update_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClustersUpdatePermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `cluster_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub cluster_id: ::std::string::String,
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<ClusterAccessControlRequest>,
 }
 
-/// The `clusters` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/clusters)).
+impl ClustersUpdatePermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(cluster_id: impl Into<::std::string::String>) -> Self {
+        ClustersUpdatePermissionsRequest {
+            cluster_id: {
+                let value = cluster_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ClustersUpdatePermissionsRequest {}
+
+/// The `clusters` service (workspace level, 21 operations; [API reference](https://docs.databricks.com/api/workspace/clusters)).
 #[derive(Debug, Clone)]
 pub struct ClustersApi {
     client: crate::Client,
@@ -3488,475 +10421,1637 @@ impl ClustersApi {
         &self.client
     }
 
-    /// `POST /api/2.1/clusters/change-owner` ([API reference](https://docs.databricks.com/api/workspace/clusters/changeowner)).
-    pub async fn change_owner(&self, request: &ClustersChangeOwnerRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.1/clusters/change-owner",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["cluster_id", "owner_username"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.1/clusters/create` ([API reference](https://docs.databricks.com/api/workspace/clusters/create)).
-    pub async fn create(&self, request: &ClustersCreateRequest) -> crate::Result<CreateClusterResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.1/clusters/create",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "spark_version",
-                "apply_policy_default_values",
-                "autoscale",
-                "autotermination_minutes",
-                "aws_attributes",
-                "azure_attributes",
-                "clone_from",
-                "cluster_log_conf",
-                "cluster_name",
-                "custom_tags",
-                "data_security_mode",
-                "dependency_mode",
-                "docker_image",
-                "driver_instance_pool_id",
-                "driver_node_type_flexibility",
-                "driver_node_type_id",
-                "enable_elastic_disk",
-                "enable_local_disk_encryption",
-                "gcp_attributes",
-                "init_scripts",
-                "instance_pool_id",
-                "is_single_node",
-                "kind",
-                "node_type_id",
-                "num_workers",
-                "policy_id",
-                "remote_disk_throughput",
-                "runtime_engine",
-                "single_user_name",
-                "spark_conf",
-                "spark_env_vars",
-                "ssh_public_keys",
-                "total_initial_remote_disk_size",
-                "use_ml_runtime",
-                "worker_node_type_flexibility",
-                "workload_type",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// Poll `get` until the state is one of ["RUNNING"] (fails on ["ERROR", "TERMINATED"]).
-    pub async fn wait_get_cluster_running(
+    /// `POST /api/2.1/clusters/change-owner`; required: `cluster_id`, `owner_username` ([API reference](https://docs.databricks.com/api/workspace/clusters/changeowner)).
+    #[inline]
+    pub fn change_owner(
         &self,
-        cluster_id: ::std::string::String,
-        options: crate::service::WaitOptions<ClusterDetails>,
-    ) -> crate::Result<ClusterDetails> {
-        let request = ClustersGetRequest {
-            cluster_id: ::std::option::Option::Some(cluster_id.clone()),
-            ..::std::default::Default::default()
-        };
-        static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-            what: "clusters",
-            target: &["RUNNING"],
-            failure: &["ERROR", "TERMINATED"],
-            status_path: &["state"],
-            message_path: &["state_message"],
-        };
-        crate::service::waiter::wait(options, &SPEC, || self.get(&request)).await
+        cluster_id: impl Into<::std::string::String>,
+        owner_username: impl Into<::std::string::String>,
+    ) -> rt::Call<ClustersChangeOwnerRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLUSTERS_CHANGE_OWNER,
+            ClustersChangeOwnerRequest {
+                cluster_id: {
+                    let value = cluster_id;
+                    value.into()
+                },
+                owner_username: {
+                    let value = owner_username;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// [`Self::create`], then [`Self::wait_get_cluster_running`].
-    pub async fn create_and_wait(
+    /// `POST /api/2.1/clusters/create`; required: `spark_version`; waits for RUNNING ([API reference](https://docs.databricks.com/api/workspace/clusters/create)).
+    #[inline]
+    pub fn create(
         &self,
-        request: &ClustersCreateRequest,
-        options: crate::service::WaitOptions<ClusterDetails>,
-    ) -> crate::Result<ClusterDetails> {
-        let response = self.create(request).await?;
-        let cluster_id = crate::service::runtime::bound(response.cluster_id.clone(), "cluster_id")?;
-        self.wait_get_cluster_running(cluster_id, options).await
+        spark_version: impl Into<::std::string::String>,
+    ) -> rt::Call<ClustersCreateRequest, rt::Wait<CreateClusterResponse, ClusterDetails>> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLUSTERS_CREATE,
+            ClustersCreateRequest {
+                spark_version: {
+                    let value = spark_version;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            decode_clusters_create,
+        )
     }
 
-    /// `POST /api/2.1/clusters/delete` ([API reference](https://docs.databricks.com/api/workspace/clusters/delete)).
-    pub async fn delete(&self, request: &ClustersDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.1/clusters/delete",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["cluster_id"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// Poll `get` until the state is one of ["TERMINATED"] (fails on ["ERROR"]).
-    pub async fn wait_get_cluster_terminated(
+    /// A handle that polls until the state is one of ["RUNNING"]; `.wait()` runs it.
+    pub fn wait_get_cluster_running(
         &self,
-        cluster_id: ::std::string::String,
-        options: crate::service::WaitOptions<ClusterDetails>,
-    ) -> crate::Result<ClusterDetails> {
-        let request = ClustersGetRequest {
-            cluster_id: ::std::option::Option::Some(cluster_id.clone()),
-            ..::std::default::Default::default()
-        };
-        static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-            what: "clusters",
-            target: &["TERMINATED"],
-            failure: &["ERROR"],
-            status_path: &["state"],
-            message_path: &["state_message"],
-        };
-        crate::service::waiter::wait(options, &SPEC, || self.get(&request)).await
+        cluster_id: impl Into<::std::string::String>,
+    ) -> rt::Wait<(), ClusterDetails> {
+        waiter_wait_get_cluster_running(self.client.clone(), (), cluster_id.into())
     }
 
-    /// [`Self::delete`], then [`Self::wait_get_cluster_terminated`].
-    pub async fn delete_and_wait(
+    /// `POST /api/2.1/clusters/delete`; required: `cluster_id`; waits for TERMINATED ([API reference](https://docs.databricks.com/api/workspace/clusters/delete)).
+    #[inline]
+    pub fn delete(
         &self,
-        request: &ClustersDeleteRequest,
-        options: crate::service::WaitOptions<ClusterDetails>,
-    ) -> crate::Result<ClusterDetails> {
-        let _response = self.delete(request).await?;
-        let cluster_id = crate::service::runtime::bound(request.cluster_id.clone(), "cluster_id")?;
-        self.wait_get_cluster_terminated(cluster_id, options).await
+        cluster_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ClustersDeleteRequest, rt::Wait<(), ClusterDetails>> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLUSTERS_DELETE,
+            ClustersDeleteRequest {
+                cluster_id: {
+                    let value = cluster_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            decode_clusters_delete,
+        )
     }
 
-    /// `POST /api/2.1/clusters/edit` ([API reference](https://docs.databricks.com/api/workspace/clusters/edit)).
-    pub async fn edit(&self, request: &ClustersEditRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.1/clusters/edit",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "cluster_id",
-                "spark_version",
-                "apply_policy_default_values",
-                "autoscale",
-                "autotermination_minutes",
-                "aws_attributes",
-                "azure_attributes",
-                "cluster_log_conf",
-                "cluster_name",
-                "custom_tags",
-                "data_security_mode",
-                "dependency_mode",
-                "docker_image",
-                "driver_instance_pool_id",
-                "driver_node_type_flexibility",
-                "driver_node_type_id",
-                "enable_elastic_disk",
-                "enable_local_disk_encryption",
-                "gcp_attributes",
-                "init_scripts",
-                "instance_pool_id",
-                "is_single_node",
-                "kind",
-                "node_type_id",
-                "num_workers",
-                "policy_id",
-                "remote_disk_throughput",
-                "runtime_engine",
-                "single_user_name",
-                "spark_conf",
-                "spark_env_vars",
-                "ssh_public_keys",
-                "total_initial_remote_disk_size",
-                "use_ml_runtime",
-                "worker_node_type_flexibility",
-                "workload_type",
-            ]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// [`Self::edit`], then [`Self::wait_get_cluster_running`].
-    pub async fn edit_and_wait(
+    /// A handle that polls until the state is one of ["TERMINATED"]; `.wait()` runs it.
+    pub fn wait_get_cluster_terminated(
         &self,
-        request: &ClustersEditRequest,
-        options: crate::service::WaitOptions<ClusterDetails>,
-    ) -> crate::Result<ClusterDetails> {
-        let _response = self.edit(request).await?;
-        let cluster_id = crate::service::runtime::bound(request.cluster_id.clone(), "cluster_id")?;
-        self.wait_get_cluster_running(cluster_id, options).await
+        cluster_id: impl Into<::std::string::String>,
+    ) -> rt::Wait<(), ClusterDetails> {
+        waiter_wait_get_cluster_terminated(self.client.clone(), (), cluster_id.into())
     }
 
-    /// `POST /api/2.1/clusters/events` ([API reference](https://docs.databricks.com/api/workspace/clusters/events)).
-    pub fn events(&self, request: ClustersEventsRequest) -> crate::service::Paginator<ClusterEvent> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.1/clusters/events",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "cluster_id",
-                "end_time",
-                "event_types",
-                "limit",
-                "offset",
-                "order",
-                "page_size",
-                "page_token",
-                "start_time",
-            ]),
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::NextRequest,
-            items: Some("events"),
-            request_field: None,
-            response_field: Some("next_page"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
-    }
-
-    /// `GET /api/2.1/clusters/get` ([API reference](https://docs.databricks.com/api/workspace/clusters/get)).
-    pub async fn get(&self, request: &ClustersGetRequest) -> crate::Result<ClusterDetails> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/clusters/get",
-            path_params: &[],
-            query: &["cluster_id"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/permissions/clusters/{cluster_id}/permissionLevels` ([API reference](https://docs.databricks.com/api/workspace/clusters/getpermissionlevels)).
-    pub async fn get_permission_levels(
+    /// `POST /api/2.1/clusters/edit`; required: `cluster_id`, `spark_version`; waits for RUNNING ([API reference](https://docs.databricks.com/api/workspace/clusters/edit)).
+    #[inline]
+    pub fn edit(
         &self,
-        request: &ClustersGetPermissionLevelsRequest,
-    ) -> crate::Result<GetClusterPermissionLevelsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/clusters/{cluster_id}/permissionLevels",
-            path_params: &["cluster_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        cluster_id: impl Into<::std::string::String>,
+        spark_version: impl Into<::std::string::String>,
+    ) -> rt::Call<ClustersEditRequest, rt::Wait<(), ClusterDetails>> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLUSTERS_EDIT,
+            ClustersEditRequest {
+                cluster_id: {
+                    let value = cluster_id;
+                    value.into()
+                },
+                spark_version: {
+                    let value = spark_version;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            decode_clusters_edit,
+        )
     }
 
-    /// `GET /api/2.0/permissions/clusters/{cluster_id}` ([API reference](https://docs.databricks.com/api/workspace/clusters/getpermissions)).
-    pub async fn get_permissions(&self, request: &ClustersGetPermissionsRequest) -> crate::Result<ClusterPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/clusters/{cluster_id}",
-            path_params: &["cluster_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.1/clusters/events`; required: `cluster_id`; pages by next request ([API reference](https://docs.databricks.com/api/workspace/clusters/events)).
+    #[inline]
+    pub fn events(
+        &self,
+        cluster_id: impl Into<::std::string::String>,
+    ) -> rt::Paginator<ClustersEventsRequest, ClusterEvent> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_CLUSTERS_EVENTS,
+            &PAGES_CLUSTERS_EVENTS,
+            ClustersEventsRequest {
+                cluster_id: {
+                    let value = cluster_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `GET /api/2.1/clusters/list` ([API reference](https://docs.databricks.com/api/workspace/clusters/list)).
-    pub fn list(&self, request: ClustersListRequest) -> crate::service::Paginator<ClusterDetails> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/clusters/list",
-            path_params: &[],
-            query: &["filter_by", "page_size", "page_token", "sort_by"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("clusters"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.1/clusters/get`; required: `cluster_id` ([API reference](https://docs.databricks.com/api/workspace/clusters/get)).
+    #[inline]
+    pub fn get(&self, cluster_id: impl Into<::std::string::String>) -> rt::Call<ClustersGetRequest, ClusterDetails> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLUSTERS_GET,
+            ClustersGetRequest {
+                cluster_id: {
+                    let value = cluster_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/permissions/clusters/{cluster_id}/permissionLevels`; required: `cluster_id` ([API reference](https://docs.databricks.com/api/workspace/clusters/getpermissionlevels)).
+    #[inline]
+    pub fn get_permission_levels(
+        &self,
+        cluster_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ClustersGetPermissionLevelsRequest, GetClusterPermissionLevelsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLUSTERS_GET_PERMISSION_LEVELS,
+            ClustersGetPermissionLevelsRequest {
+                cluster_id: {
+                    let value = cluster_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/permissions/clusters/{cluster_id}`; required: `cluster_id` ([API reference](https://docs.databricks.com/api/workspace/clusters/getpermissions)).
+    #[inline]
+    pub fn get_permissions(
+        &self,
+        cluster_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ClustersGetPermissionsRequest, ClusterPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLUSTERS_GET_PERMISSIONS,
+            ClustersGetPermissionsRequest {
+                cluster_id: {
+                    let value = cluster_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.1/clusters/list`; pages by token ([API reference](https://docs.databricks.com/api/workspace/clusters/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<ClustersListRequest, ClusterDetails> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_CLUSTERS_LIST,
+            &PAGES_CLUSTERS_LIST,
+            ClustersListRequest { ..::std::default::Default::default() },
+        )
     }
 
     /// `GET /api/2.1/clusters/list-node-types` ([API reference](https://docs.databricks.com/api/workspace/clusters/listnodetypes)).
-    pub async fn list_node_types(&self) -> crate::Result<ListNodeTypesResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/clusters/list-node-types",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, &crate::service::runtime::NoRequest).await
+    #[inline]
+    pub fn list_node_types(&self) -> rt::Call<rt::NoRequest, ListNodeTypesResponse> {
+        rt::Call::new(self.client.clone(), &OP_CLUSTERS_LIST_NODE_TYPES, rt::NoRequest, rt::json)
     }
 
     /// `GET /api/2.1/clusters/list-zones` ([API reference](https://docs.databricks.com/api/workspace/clusters/listzones)).
-    pub async fn list_zones(&self) -> crate::Result<ListAvailableZonesResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/clusters/list-zones",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, &crate::service::runtime::NoRequest).await
+    #[inline]
+    pub fn list_zones(&self) -> rt::Call<rt::NoRequest, ListAvailableZonesResponse> {
+        rt::Call::new(self.client.clone(), &OP_CLUSTERS_LIST_ZONES, rt::NoRequest, rt::json)
     }
 
-    /// `POST /api/2.1/clusters/permanent-delete` ([API reference](https://docs.databricks.com/api/workspace/clusters/permanentdelete)).
-    pub async fn permanent_delete(&self, request: &ClustersPermanentDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.1/clusters/permanent-delete",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["cluster_id"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.1/clusters/pin` ([API reference](https://docs.databricks.com/api/workspace/clusters/pin)).
-    pub async fn pin(&self, request: &ClustersPinRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.1/clusters/pin",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["cluster_id"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.1/clusters/resize` ([API reference](https://docs.databricks.com/api/workspace/clusters/resize)).
-    pub async fn resize(&self, request: &ClustersResizeRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.1/clusters/resize",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["cluster_id", "autoscale", "num_workers"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// [`Self::resize`], then [`Self::wait_get_cluster_running`].
-    pub async fn resize_and_wait(
+    /// `POST /api/2.1/clusters/permanent-delete`; required: `cluster_id` ([API reference](https://docs.databricks.com/api/workspace/clusters/permanentdelete)).
+    #[inline]
+    pub fn permanent_delete(
         &self,
-        request: &ClustersResizeRequest,
-        options: crate::service::WaitOptions<ClusterDetails>,
-    ) -> crate::Result<ClusterDetails> {
-        let _response = self.resize(request).await?;
-        let cluster_id = crate::service::runtime::bound(request.cluster_id.clone(), "cluster_id")?;
-        self.wait_get_cluster_running(cluster_id, options).await
+        cluster_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ClustersPermanentDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLUSTERS_PERMANENT_DELETE,
+            ClustersPermanentDeleteRequest {
+                cluster_id: {
+                    let value = cluster_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.1/clusters/restart` ([API reference](https://docs.databricks.com/api/workspace/clusters/restart)).
-    pub async fn restart(&self, request: &ClustersRestartRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.1/clusters/restart",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["cluster_id", "restart_user"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/2.1/clusters/pin`; required: `cluster_id` ([API reference](https://docs.databricks.com/api/workspace/clusters/pin)).
+    #[inline]
+    pub fn pin(&self, cluster_id: impl Into<::std::string::String>) -> rt::Call<ClustersPinRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLUSTERS_PIN,
+            ClustersPinRequest {
+                cluster_id: {
+                    let value = cluster_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// [`Self::restart`], then [`Self::wait_get_cluster_running`].
-    pub async fn restart_and_wait(
+    /// `POST /api/2.1/clusters/resize`; required: `cluster_id`; waits for RUNNING ([API reference](https://docs.databricks.com/api/workspace/clusters/resize)).
+    #[inline]
+    pub fn resize(
         &self,
-        request: &ClustersRestartRequest,
-        options: crate::service::WaitOptions<ClusterDetails>,
-    ) -> crate::Result<ClusterDetails> {
-        let _response = self.restart(request).await?;
-        let cluster_id = crate::service::runtime::bound(request.cluster_id.clone(), "cluster_id")?;
-        self.wait_get_cluster_running(cluster_id, options).await
+        cluster_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ClustersResizeRequest, rt::Wait<(), ClusterDetails>> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLUSTERS_RESIZE,
+            ClustersResizeRequest {
+                cluster_id: {
+                    let value = cluster_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            decode_clusters_resize,
+        )
     }
 
-    /// `PUT /api/2.0/permissions/clusters/{cluster_id}` ([API reference](https://docs.databricks.com/api/workspace/clusters/setpermissions)).
-    pub async fn set_permissions(&self, request: &ClustersSetPermissionsRequest) -> crate::Result<ClusterPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/permissions/clusters/{cluster_id}",
-            path_params: &["cluster_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.1/clusters/restart`; required: `cluster_id`; waits for RUNNING ([API reference](https://docs.databricks.com/api/workspace/clusters/restart)).
+    #[inline]
+    pub fn restart(
+        &self,
+        cluster_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ClustersRestartRequest, rt::Wait<(), ClusterDetails>> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLUSTERS_RESTART,
+            ClustersRestartRequest {
+                cluster_id: {
+                    let value = cluster_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            decode_clusters_restart,
+        )
+    }
+
+    /// `PUT /api/2.0/permissions/clusters/{cluster_id}`; required: `cluster_id` ([API reference](https://docs.databricks.com/api/workspace/clusters/setpermissions)).
+    #[inline]
+    pub fn set_permissions(
+        &self,
+        cluster_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ClustersSetPermissionsRequest, ClusterPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLUSTERS_SET_PERMISSIONS,
+            ClustersSetPermissionsRequest {
+                cluster_id: {
+                    let value = cluster_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
     /// `GET /api/2.1/clusters/spark-versions` ([API reference](https://docs.databricks.com/api/workspace/clusters/sparkversions)).
-    pub async fn spark_versions(&self) -> crate::Result<GetSparkVersionsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/clusters/spark-versions",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, &crate::service::runtime::NoRequest).await
+    #[inline]
+    pub fn spark_versions(&self) -> rt::Call<rt::NoRequest, GetSparkVersionsResponse> {
+        rt::Call::new(self.client.clone(), &OP_CLUSTERS_SPARK_VERSIONS, rt::NoRequest, rt::json)
     }
 
-    /// `POST /api/2.1/clusters/start` ([API reference](https://docs.databricks.com/api/workspace/clusters/start)).
-    pub async fn start(&self, request: &ClustersStartRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.1/clusters/start",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["cluster_id"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// [`Self::start`], then [`Self::wait_get_cluster_running`].
-    pub async fn start_and_wait(
+    /// `POST /api/2.1/clusters/start`; required: `cluster_id`; waits for RUNNING ([API reference](https://docs.databricks.com/api/workspace/clusters/start)).
+    #[inline]
+    pub fn start(
         &self,
-        request: &ClustersStartRequest,
-        options: crate::service::WaitOptions<ClusterDetails>,
-    ) -> crate::Result<ClusterDetails> {
-        let _response = self.start(request).await?;
-        let cluster_id = crate::service::runtime::bound(request.cluster_id.clone(), "cluster_id")?;
-        self.wait_get_cluster_running(cluster_id, options).await
+        cluster_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ClustersStartRequest, rt::Wait<(), ClusterDetails>> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLUSTERS_START,
+            ClustersStartRequest {
+                cluster_id: {
+                    let value = cluster_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            decode_clusters_start,
+        )
     }
 
-    /// `POST /api/2.1/clusters/unpin` ([API reference](https://docs.databricks.com/api/workspace/clusters/unpin)).
-    pub async fn unpin(&self, request: &ClustersUnpinRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.1/clusters/unpin",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["cluster_id"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/2.1/clusters/unpin`; required: `cluster_id` ([API reference](https://docs.databricks.com/api/workspace/clusters/unpin)).
+    #[inline]
+    pub fn unpin(&self, cluster_id: impl Into<::std::string::String>) -> rt::Call<ClustersUnpinRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLUSTERS_UNPIN,
+            ClustersUnpinRequest {
+                cluster_id: {
+                    let value = cluster_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.1/clusters/update` ([API reference](https://docs.databricks.com/api/workspace/clusters/update)).
-    pub async fn update(&self, request: &ClustersUpdateRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.1/clusters/update",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["cluster_id", "update_mask", "cluster"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// [`Self::update`], then [`Self::wait_get_cluster_running`].
-    pub async fn update_and_wait(
+    /// `POST /api/2.1/clusters/update`; required: `cluster_id`, `update_mask`; waits for RUNNING ([API reference](https://docs.databricks.com/api/workspace/clusters/update)).
+    #[inline]
+    pub fn update(
         &self,
-        request: &ClustersUpdateRequest,
-        options: crate::service::WaitOptions<ClusterDetails>,
-    ) -> crate::Result<ClusterDetails> {
-        let _response = self.update(request).await?;
-        let cluster_id = crate::service::runtime::bound(request.cluster_id.clone(), "cluster_id")?;
-        self.wait_get_cluster_running(cluster_id, options).await
+        cluster_id: impl Into<::std::string::String>,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<ClustersUpdateRequest, rt::Wait<(), ClusterDetails>> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLUSTERS_UPDATE,
+            ClustersUpdateRequest {
+                cluster_id: {
+                    let value = cluster_id;
+                    value.into()
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            decode_clusters_update,
+        )
     }
 
-    /// `PATCH /api/2.0/permissions/clusters/{cluster_id}` ([API reference](https://docs.databricks.com/api/workspace/clusters/updatepermissions)).
-    pub async fn update_permissions(
+    /// `PATCH /api/2.0/permissions/clusters/{cluster_id}`; required: `cluster_id` ([API reference](https://docs.databricks.com/api/workspace/clusters/updatepermissions)).
+    #[inline]
+    pub fn update_permissions(
         &self,
-        request: &ClustersUpdatePermissionsRequest,
-    ) -> crate::Result<ClusterPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/permissions/clusters/{cluster_id}",
-            path_params: &["cluster_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        cluster_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ClustersUpdatePermissionsRequest, ClusterPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CLUSTERS_UPDATE_PERMISSIONS,
+            ClustersUpdatePermissionsRequest {
+                cluster_id: {
+                    let value = cluster_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_CLUSTERS_CHANGE_OWNER: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.1/clusters/change-owner",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["cluster_id", "owner_username"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CLUSTERS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.1/clusters/create",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "spark_version",
+        "apply_policy_default_values",
+        "autoscale",
+        "autotermination_minutes",
+        "aws_attributes",
+        "azure_attributes",
+        "clone_from",
+        "cluster_log_conf",
+        "cluster_name",
+        "custom_tags",
+        "data_security_mode",
+        "dependency_mode",
+        "docker_image",
+        "driver_instance_pool_id",
+        "driver_node_type_flexibility",
+        "driver_node_type_id",
+        "enable_elastic_disk",
+        "enable_local_disk_encryption",
+        "gcp_attributes",
+        "init_scripts",
+        "instance_pool_id",
+        "is_single_node",
+        "kind",
+        "node_type_id",
+        "num_workers",
+        "policy_id",
+        "remote_disk_throughput",
+        "runtime_engine",
+        "single_user_name",
+        "spark_conf",
+        "spark_env_vars",
+        "ssh_public_keys",
+        "total_initial_remote_disk_size",
+        "use_ml_runtime",
+        "worker_node_type_flexibility",
+        "workload_type",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+fn decode_clusters_create(
+    client: &crate::Client,
+    request: &ClustersCreateRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::Wait<CreateClusterResponse, ClusterDetails>> {
+    let _ = request;
+    let response: CreateClusterResponse = response.json()?;
+    let cluster_id = rt::bound(response.cluster_id.clone(), "cluster_id")?;
+    ::std::result::Result::Ok(waiter_wait_get_cluster_running(client.clone(), response, cluster_id))
+}
+
+fn waiter_wait_get_cluster_running<R>(
+    client: crate::Client,
+    response: R,
+    cluster_id: ::std::string::String,
+) -> rt::Wait<R, ClusterDetails> {
+    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
+        what: "clusters",
+        target: &["RUNNING"],
+        failure: &["ERROR", "TERMINATED"],
+        status_path: &["state"],
+        message_path: &["state_message"],
+        outcome: ::std::option::Option::None,
+    };
+    let wait_id = [cluster_id.to_string()].join("/");
+    rt::Wait::new(response, wait_id, &SPEC, move || {
+        let cluster_id = cluster_id.clone();
+        let request = ClustersGetRequest { cluster_id: cluster_id.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(client.clone(), &OP_CLUSTERS_GET, request, rt::json))
+    })
+}
+
+static OP_CLUSTERS_DELETE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.1/clusters/delete",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["cluster_id"]),
+    response_headers: &[],
+    idempotent: true,
+};
+
+fn decode_clusters_delete(
+    client: &crate::Client,
+    request: &ClustersDeleteRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::Wait<(), ClusterDetails>> {
+    let _ = request;
+    let response: () = {
+        let _ = response;
+    };
+    let cluster_id = request.cluster_id.clone();
+    ::std::result::Result::Ok(waiter_wait_get_cluster_terminated(client.clone(), response, cluster_id))
+}
+
+fn waiter_wait_get_cluster_terminated<R>(
+    client: crate::Client,
+    response: R,
+    cluster_id: ::std::string::String,
+) -> rt::Wait<R, ClusterDetails> {
+    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
+        what: "clusters",
+        target: &["TERMINATED"],
+        failure: &["ERROR"],
+        status_path: &["state"],
+        message_path: &["state_message"],
+        outcome: ::std::option::Option::None,
+    };
+    let wait_id = [cluster_id.to_string()].join("/");
+    rt::Wait::new(response, wait_id, &SPEC, move || {
+        let cluster_id = cluster_id.clone();
+        let request = ClustersGetRequest { cluster_id: cluster_id.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(client.clone(), &OP_CLUSTERS_GET, request, rt::json))
+    })
+}
+
+static OP_CLUSTERS_EDIT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.1/clusters/edit",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "cluster_id",
+        "spark_version",
+        "apply_policy_default_values",
+        "autoscale",
+        "autotermination_minutes",
+        "aws_attributes",
+        "azure_attributes",
+        "cluster_log_conf",
+        "cluster_name",
+        "custom_tags",
+        "data_security_mode",
+        "dependency_mode",
+        "docker_image",
+        "driver_instance_pool_id",
+        "driver_node_type_flexibility",
+        "driver_node_type_id",
+        "enable_elastic_disk",
+        "enable_local_disk_encryption",
+        "gcp_attributes",
+        "init_scripts",
+        "instance_pool_id",
+        "is_single_node",
+        "kind",
+        "node_type_id",
+        "num_workers",
+        "policy_id",
+        "remote_disk_throughput",
+        "runtime_engine",
+        "single_user_name",
+        "spark_conf",
+        "spark_env_vars",
+        "ssh_public_keys",
+        "total_initial_remote_disk_size",
+        "use_ml_runtime",
+        "worker_node_type_flexibility",
+        "workload_type",
+    ]),
+    response_headers: &[],
+    idempotent: true,
+};
+
+fn decode_clusters_edit(
+    client: &crate::Client,
+    request: &ClustersEditRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::Wait<(), ClusterDetails>> {
+    let _ = request;
+    let response: () = {
+        let _ = response;
+    };
+    let cluster_id = request.cluster_id.clone();
+    ::std::result::Result::Ok(waiter_wait_get_cluster_running(client.clone(), response, cluster_id))
+}
+
+static OP_CLUSTERS_EVENTS: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.1/clusters/events",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "cluster_id",
+        "end_time",
+        "event_types",
+        "limit",
+        "offset",
+        "order",
+        "page_size",
+        "page_token",
+        "start_time",
+    ]),
+    response_headers: &[],
+    idempotent: true,
+};
+
+static PAGES_CLUSTERS_EVENTS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::NextRequest,
+    items: Some("events"),
+    request_field: None,
+    response_field: Some("next_page"),
+};
+
+static OP_CLUSTERS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/clusters/get",
+    path_params: &[],
+    query: &["cluster_id"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CLUSTERS_GET_PERMISSION_LEVELS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/clusters/{cluster_id}/permissionLevels",
+    path_params: &["cluster_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CLUSTERS_GET_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/clusters/{cluster_id}",
+    path_params: &["cluster_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CLUSTERS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/clusters/list",
+    path_params: &[],
+    query: &["filter_by", "page_size", "page_token", "sort_by"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_CLUSTERS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("clusters"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_CLUSTERS_LIST_NODE_TYPES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/clusters/list-node-types",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CLUSTERS_LIST_ZONES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/clusters/list-zones",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CLUSTERS_PERMANENT_DELETE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.1/clusters/permanent-delete",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["cluster_id"]),
+    response_headers: &[],
+    idempotent: true,
+};
+
+static OP_CLUSTERS_PIN: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.1/clusters/pin",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["cluster_id"]),
+    response_headers: &[],
+    idempotent: true,
+};
+
+static OP_CLUSTERS_RESIZE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.1/clusters/resize",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["cluster_id", "autoscale", "num_workers"]),
+    response_headers: &[],
+    idempotent: true,
+};
+
+fn decode_clusters_resize(
+    client: &crate::Client,
+    request: &ClustersResizeRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::Wait<(), ClusterDetails>> {
+    let _ = request;
+    let response: () = {
+        let _ = response;
+    };
+    let cluster_id = request.cluster_id.clone();
+    ::std::result::Result::Ok(waiter_wait_get_cluster_running(client.clone(), response, cluster_id))
+}
+
+static OP_CLUSTERS_RESTART: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.1/clusters/restart",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["cluster_id", "restart_user"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+fn decode_clusters_restart(
+    client: &crate::Client,
+    request: &ClustersRestartRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::Wait<(), ClusterDetails>> {
+    let _ = request;
+    let response: () = {
+        let _ = response;
+    };
+    let cluster_id = request.cluster_id.clone();
+    ::std::result::Result::Ok(waiter_wait_get_cluster_running(client.clone(), response, cluster_id))
+}
+
+static OP_CLUSTERS_SET_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/permissions/clusters/{cluster_id}",
+    path_params: &["cluster_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CLUSTERS_SPARK_VERSIONS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/clusters/spark-versions",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CLUSTERS_START: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.1/clusters/start",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["cluster_id"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+fn decode_clusters_start(
+    client: &crate::Client,
+    request: &ClustersStartRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::Wait<(), ClusterDetails>> {
+    let _ = request;
+    let response: () = {
+        let _ = response;
+    };
+    let cluster_id = request.cluster_id.clone();
+    ::std::result::Result::Ok(waiter_wait_get_cluster_running(client.clone(), response, cluster_id))
+}
+
+static OP_CLUSTERS_UNPIN: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.1/clusters/unpin",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["cluster_id"]),
+    response_headers: &[],
+    idempotent: true,
+};
+
+static OP_CLUSTERS_UPDATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.1/clusters/update",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["cluster_id", "update_mask", "cluster"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+fn decode_clusters_update(
+    client: &crate::Client,
+    request: &ClustersUpdateRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::Wait<(), ClusterDetails>> {
+    let _ = request;
+    let response: () = {
+        let _ = response;
+    };
+    let cluster_id = request.cluster_id.clone();
+    ::std::result::Result::Ok(waiter_wait_get_cluster_running(client.clone(), response, cluster_id))
+}
+
+static OP_CLUSTERS_UPDATE_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/permissions/clusters/{cluster_id}",
+    path_params: &["cluster_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<ClustersChangeOwnerRequest, O> {
+    /// Set `cluster_id`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cluster_id = value.into();
+        self
+    }
+
+    /// Set `owner_username`.
+    #[inline]
+    pub fn owner_username(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.owner_username = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ClustersCreateRequest, O> {
+    /// Set `spark_version`.
+    #[inline]
+    pub fn spark_version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.spark_version = value.into();
+        self
+    }
+
+    /// Set `apply_policy_default_values`.
+    #[inline]
+    pub fn apply_policy_default_values(mut self, value: bool) -> Self {
+        self.request.apply_policy_default_values = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `autoscale`.
+    #[inline]
+    pub fn autoscale(mut self, value: AutoScale) -> Self {
+        self.request.autoscale = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `autotermination_minutes`.
+    #[inline]
+    pub fn autotermination_minutes(mut self, value: i64) -> Self {
+        self.request.autotermination_minutes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `aws_attributes`.
+    #[inline]
+    pub fn aws_attributes(mut self, value: AwsAttributes) -> Self {
+        self.request.aws_attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `azure_attributes`.
+    #[inline]
+    pub fn azure_attributes(mut self, value: AzureAttributes) -> Self {
+        self.request.azure_attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `clone_from`.
+    #[inline]
+    pub fn clone_from(mut self, value: CloneCluster) -> Self {
+        self.request.clone_from = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cluster_log_conf`.
+    #[inline]
+    pub fn cluster_log_conf(mut self, value: ClusterLogConf) -> Self {
+        self.request.cluster_log_conf = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cluster_name`.
+    #[inline]
+    pub fn cluster_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cluster_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `custom_tags`.
+    #[inline]
+    pub fn custom_tags(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.request.custom_tags = value;
+        self
+    }
+
+    /// Set `data_security_mode`.
+    #[inline]
+    pub fn data_security_mode(mut self, value: DataSecurityMode) -> Self {
+        self.request.data_security_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `dependency_mode`.
+    #[inline]
+    pub fn dependency_mode(mut self, value: DependencyMode) -> Self {
+        self.request.dependency_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `docker_image`.
+    #[inline]
+    pub fn docker_image(mut self, value: DockerImage) -> Self {
+        self.request.docker_image = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `driver_instance_pool_id`.
+    #[inline]
+    pub fn driver_instance_pool_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.driver_instance_pool_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `driver_node_type_flexibility`.
+    #[inline]
+    pub fn driver_node_type_flexibility(mut self, value: NodeTypeFlexibility) -> Self {
+        self.request.driver_node_type_flexibility = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `driver_node_type_id`.
+    #[inline]
+    pub fn driver_node_type_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.driver_node_type_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `enable_elastic_disk`.
+    #[inline]
+    pub fn enable_elastic_disk(mut self, value: bool) -> Self {
+        self.request.enable_elastic_disk = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `enable_local_disk_encryption`.
+    #[inline]
+    pub fn enable_local_disk_encryption(mut self, value: bool) -> Self {
+        self.request.enable_local_disk_encryption = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `gcp_attributes`.
+    #[inline]
+    pub fn gcp_attributes(mut self, value: GcpAttributes) -> Self {
+        self.request.gcp_attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `init_scripts`.
+    #[inline]
+    pub fn init_scripts(mut self, value: ::std::vec::Vec<InitScriptInfo>) -> Self {
+        self.request.init_scripts = value;
+        self
+    }
+
+    /// Set `instance_pool_id`.
+    #[inline]
+    pub fn instance_pool_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.instance_pool_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `is_single_node`.
+    #[inline]
+    pub fn is_single_node(mut self, value: bool) -> Self {
+        self.request.is_single_node = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `kind`.
+    #[inline]
+    pub fn kind(mut self, value: Kind) -> Self {
+        self.request.kind = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `node_type_id`.
+    #[inline]
+    pub fn node_type_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.node_type_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `num_workers`.
+    #[inline]
+    pub fn num_workers(mut self, value: i64) -> Self {
+        self.request.num_workers = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `policy_id`.
+    #[inline]
+    pub fn policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `remote_disk_throughput`.
+    #[inline]
+    pub fn remote_disk_throughput(mut self, value: i64) -> Self {
+        self.request.remote_disk_throughput = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `runtime_engine`.
+    #[inline]
+    pub fn runtime_engine(mut self, value: RuntimeEngine) -> Self {
+        self.request.runtime_engine = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `single_user_name`.
+    #[inline]
+    pub fn single_user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.single_user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `spark_conf`.
+    #[inline]
+    pub fn spark_conf(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.request.spark_conf = value;
+        self
+    }
+
+    /// Set `spark_env_vars`.
+    #[inline]
+    pub fn spark_env_vars(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.request.spark_env_vars = value;
+        self
+    }
+
+    /// Set `ssh_public_keys`.
+    #[inline]
+    pub fn ssh_public_keys(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.ssh_public_keys = value;
+        self
+    }
+
+    /// Set `total_initial_remote_disk_size`.
+    #[inline]
+    pub fn total_initial_remote_disk_size(mut self, value: i64) -> Self {
+        self.request.total_initial_remote_disk_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `use_ml_runtime`.
+    #[inline]
+    pub fn use_ml_runtime(mut self, value: bool) -> Self {
+        self.request.use_ml_runtime = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `worker_node_type_flexibility`.
+    #[inline]
+    pub fn worker_node_type_flexibility(mut self, value: NodeTypeFlexibility) -> Self {
+        self.request.worker_node_type_flexibility = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `workload_type`.
+    #[inline]
+    pub fn workload_type(mut self, value: WorkloadType) -> Self {
+        self.request.workload_type = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<ClustersDeleteRequest, O> {
+    /// Set `cluster_id`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cluster_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ClustersEditRequest, O> {
+    /// Set `cluster_id`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cluster_id = value.into();
+        self
+    }
+
+    /// Set `spark_version`.
+    #[inline]
+    pub fn spark_version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.spark_version = value.into();
+        self
+    }
+
+    /// Set `apply_policy_default_values`.
+    #[inline]
+    pub fn apply_policy_default_values(mut self, value: bool) -> Self {
+        self.request.apply_policy_default_values = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `autoscale`.
+    #[inline]
+    pub fn autoscale(mut self, value: AutoScale) -> Self {
+        self.request.autoscale = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `autotermination_minutes`.
+    #[inline]
+    pub fn autotermination_minutes(mut self, value: i64) -> Self {
+        self.request.autotermination_minutes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `aws_attributes`.
+    #[inline]
+    pub fn aws_attributes(mut self, value: AwsAttributes) -> Self {
+        self.request.aws_attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `azure_attributes`.
+    #[inline]
+    pub fn azure_attributes(mut self, value: AzureAttributes) -> Self {
+        self.request.azure_attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cluster_log_conf`.
+    #[inline]
+    pub fn cluster_log_conf(mut self, value: ClusterLogConf) -> Self {
+        self.request.cluster_log_conf = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cluster_name`.
+    #[inline]
+    pub fn cluster_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cluster_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `custom_tags`.
+    #[inline]
+    pub fn custom_tags(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.request.custom_tags = value;
+        self
+    }
+
+    /// Set `data_security_mode`.
+    #[inline]
+    pub fn data_security_mode(mut self, value: DataSecurityMode) -> Self {
+        self.request.data_security_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `dependency_mode`.
+    #[inline]
+    pub fn dependency_mode(mut self, value: DependencyMode) -> Self {
+        self.request.dependency_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `docker_image`.
+    #[inline]
+    pub fn docker_image(mut self, value: DockerImage) -> Self {
+        self.request.docker_image = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `driver_instance_pool_id`.
+    #[inline]
+    pub fn driver_instance_pool_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.driver_instance_pool_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `driver_node_type_flexibility`.
+    #[inline]
+    pub fn driver_node_type_flexibility(mut self, value: NodeTypeFlexibility) -> Self {
+        self.request.driver_node_type_flexibility = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `driver_node_type_id`.
+    #[inline]
+    pub fn driver_node_type_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.driver_node_type_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `enable_elastic_disk`.
+    #[inline]
+    pub fn enable_elastic_disk(mut self, value: bool) -> Self {
+        self.request.enable_elastic_disk = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `enable_local_disk_encryption`.
+    #[inline]
+    pub fn enable_local_disk_encryption(mut self, value: bool) -> Self {
+        self.request.enable_local_disk_encryption = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `gcp_attributes`.
+    #[inline]
+    pub fn gcp_attributes(mut self, value: GcpAttributes) -> Self {
+        self.request.gcp_attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `init_scripts`.
+    #[inline]
+    pub fn init_scripts(mut self, value: ::std::vec::Vec<InitScriptInfo>) -> Self {
+        self.request.init_scripts = value;
+        self
+    }
+
+    /// Set `instance_pool_id`.
+    #[inline]
+    pub fn instance_pool_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.instance_pool_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `is_single_node`.
+    #[inline]
+    pub fn is_single_node(mut self, value: bool) -> Self {
+        self.request.is_single_node = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `kind`.
+    #[inline]
+    pub fn kind(mut self, value: Kind) -> Self {
+        self.request.kind = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `node_type_id`.
+    #[inline]
+    pub fn node_type_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.node_type_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `num_workers`.
+    #[inline]
+    pub fn num_workers(mut self, value: i64) -> Self {
+        self.request.num_workers = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `policy_id`.
+    #[inline]
+    pub fn policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `remote_disk_throughput`.
+    #[inline]
+    pub fn remote_disk_throughput(mut self, value: i64) -> Self {
+        self.request.remote_disk_throughput = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `runtime_engine`.
+    #[inline]
+    pub fn runtime_engine(mut self, value: RuntimeEngine) -> Self {
+        self.request.runtime_engine = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `single_user_name`.
+    #[inline]
+    pub fn single_user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.single_user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `spark_conf`.
+    #[inline]
+    pub fn spark_conf(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.request.spark_conf = value;
+        self
+    }
+
+    /// Set `spark_env_vars`.
+    #[inline]
+    pub fn spark_env_vars(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.request.spark_env_vars = value;
+        self
+    }
+
+    /// Set `ssh_public_keys`.
+    #[inline]
+    pub fn ssh_public_keys(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.ssh_public_keys = value;
+        self
+    }
+
+    /// Set `total_initial_remote_disk_size`.
+    #[inline]
+    pub fn total_initial_remote_disk_size(mut self, value: i64) -> Self {
+        self.request.total_initial_remote_disk_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `use_ml_runtime`.
+    #[inline]
+    pub fn use_ml_runtime(mut self, value: bool) -> Self {
+        self.request.use_ml_runtime = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `worker_node_type_flexibility`.
+    #[inline]
+    pub fn worker_node_type_flexibility(mut self, value: NodeTypeFlexibility) -> Self {
+        self.request.worker_node_type_flexibility = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `workload_type`.
+    #[inline]
+    pub fn workload_type(mut self, value: WorkloadType) -> Self {
+        self.request.workload_type = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<T> rt::Paginator<ClustersEventsRequest, T> {
+    /// Set `cluster_id`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cluster_id = value.into();
+        self
+    }
+
+    /// Set `end_time`.
+    #[inline]
+    pub fn end_time(mut self, value: i64) -> Self {
+        self.request.end_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `event_types`.
+    #[inline]
+    pub fn event_types(mut self, value: ::std::vec::Vec<EventType>) -> Self {
+        self.request.event_types = value;
+        self
+    }
+
+    /// Set `limit`.
+    #[inline]
+    pub fn limit(mut self, value: i64) -> Self {
+        self.request.limit = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `offset`.
+    #[inline]
+    pub fn offset(mut self, value: i64) -> Self {
+        self.request.offset = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `order`.
+    #[inline]
+    pub fn order(mut self, value: GetEventsOrder) -> Self {
+        self.request.order = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `start_time`.
+    #[inline]
+    pub fn start_time(mut self, value: i64) -> Self {
+        self.request.start_time = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<ClustersGetRequest, O> {
+    /// Set `cluster_id`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cluster_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ClustersGetPermissionLevelsRequest, O> {
+    /// Set `cluster_id`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cluster_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ClustersGetPermissionsRequest, O> {
+    /// Set `cluster_id`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cluster_id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<ClustersListRequest, T> {
+    /// Set `filter_by`.
+    #[inline]
+    pub fn filter_by(mut self, value: ListClustersFilterBy) -> Self {
+        self.request.filter_by = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sort_by`.
+    #[inline]
+    pub fn sort_by(mut self, value: ListClustersSortBy) -> Self {
+        self.request.sort_by = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<ClustersPermanentDeleteRequest, O> {
+    /// Set `cluster_id`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cluster_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ClustersPinRequest, O> {
+    /// Set `cluster_id`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cluster_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ClustersResizeRequest, O> {
+    /// Set `cluster_id`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cluster_id = value.into();
+        self
+    }
+
+    /// Set `autoscale`.
+    #[inline]
+    pub fn autoscale(mut self, value: AutoScale) -> Self {
+        self.request.autoscale = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `num_workers`.
+    #[inline]
+    pub fn num_workers(mut self, value: i64) -> Self {
+        self.request.num_workers = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<ClustersRestartRequest, O> {
+    /// Set `cluster_id`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cluster_id = value.into();
+        self
+    }
+
+    /// Set `restart_user`.
+    #[inline]
+    pub fn restart_user(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.restart_user = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ClustersSetPermissionsRequest, O> {
+    /// Set `cluster_id`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cluster_id = value.into();
+        self
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<ClusterAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ClustersStartRequest, O> {
+    /// Set `cluster_id`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cluster_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ClustersUnpinRequest, O> {
+    /// Set `cluster_id`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cluster_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ClustersUpdateRequest, O> {
+    /// Set `cluster_id`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cluster_id = value.into();
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+
+    /// Set `cluster`.
+    #[inline]
+    pub fn cluster(mut self, value: UpdateClusterResource) -> Self {
+        self.request.cluster = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<ClustersUpdatePermissionsRequest, O> {
+    /// Set `cluster_id`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cluster_id = value.into();
+        self
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<ClusterAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
     }
 }
 
@@ -3964,71 +12059,185 @@ impl ClustersApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CommandExecutionCancelRequest {
+    /// Wire field `clusterId` (optional, string).
     #[serde(rename = "clusterId", skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `commandId` (optional, string).
     #[serde(rename = "commandId", skip_serializing_if = "::std::option::Option::is_none")]
     pub command_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `contextId` (optional, string).
     #[serde(rename = "contextId", skip_serializing_if = "::std::option::Option::is_none")]
     pub context_id: ::std::option::Option<::std::string::String>,
 }
+
+impl CommandExecutionCancelRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CommandExecutionCancelRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for CommandExecutionCancelRequest {}
 
 /// Parameters of [`CommandExecutionApi::command_status`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CommandExecutionCommandStatusRequest {
-    #[serde(rename = "clusterId", skip_serializing_if = "::std::option::Option::is_none")]
-    pub cluster_id: ::std::option::Option<::std::string::String>,
-    #[serde(rename = "contextId", skip_serializing_if = "::std::option::Option::is_none")]
-    pub context_id: ::std::option::Option<::std::string::String>,
-    #[serde(rename = "commandId", skip_serializing_if = "::std::option::Option::is_none")]
-    pub command_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `clusterId` (required, string).
+    #[serde(rename = "clusterId", deserialize_with = "crate::service::wire::null_as_default")]
+    pub cluster_id: ::std::string::String,
+    /// Wire field `contextId` (required, string).
+    #[serde(rename = "contextId", deserialize_with = "crate::service::wire::null_as_default")]
+    pub context_id: ::std::string::String,
+    /// Wire field `commandId` (required, string).
+    #[serde(rename = "commandId", deserialize_with = "crate::service::wire::null_as_default")]
+    pub command_id: ::std::string::String,
 }
+
+impl CommandExecutionCommandStatusRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        cluster_id: impl Into<::std::string::String>,
+        context_id: impl Into<::std::string::String>,
+        command_id: impl Into<::std::string::String>,
+    ) -> Self {
+        CommandExecutionCommandStatusRequest {
+            cluster_id: {
+                let value = cluster_id;
+                value.into()
+            },
+            context_id: {
+                let value = context_id;
+                value.into()
+            },
+            command_id: {
+                let value = command_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for CommandExecutionCommandStatusRequest {}
 
 /// Parameters of [`CommandExecutionApi::context_status`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CommandExecutionContextStatusRequest {
-    #[serde(rename = "clusterId", skip_serializing_if = "::std::option::Option::is_none")]
-    pub cluster_id: ::std::option::Option<::std::string::String>,
-    #[serde(rename = "contextId", skip_serializing_if = "::std::option::Option::is_none")]
-    pub context_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `clusterId` (required, string).
+    #[serde(rename = "clusterId", deserialize_with = "crate::service::wire::null_as_default")]
+    pub cluster_id: ::std::string::String,
+    /// Wire field `contextId` (required, string).
+    #[serde(rename = "contextId", deserialize_with = "crate::service::wire::null_as_default")]
+    pub context_id: ::std::string::String,
 }
+
+impl CommandExecutionContextStatusRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(cluster_id: impl Into<::std::string::String>, context_id: impl Into<::std::string::String>) -> Self {
+        CommandExecutionContextStatusRequest {
+            cluster_id: {
+                let value = cluster_id;
+                value.into()
+            },
+            context_id: {
+                let value = context_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for CommandExecutionContextStatusRequest {}
 
 /// Parameters of [`CommandExecutionApi::create`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CommandExecutionCreateRequest {
+    /// Wire field `clusterId` (optional, string).
     #[serde(rename = "clusterId", skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `language` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub language: ::std::option::Option<Language>,
 }
+
+impl CommandExecutionCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CommandExecutionCreateRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for CommandExecutionCreateRequest {}
 
 /// Parameters of [`CommandExecutionApi::destroy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CommandExecutionDestroyRequest {
-    #[serde(rename = "clusterId", skip_serializing_if = "::std::option::Option::is_none")]
-    pub cluster_id: ::std::option::Option<::std::string::String>,
-    #[serde(rename = "contextId", skip_serializing_if = "::std::option::Option::is_none")]
-    pub context_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `clusterId` (required, string).
+    #[serde(rename = "clusterId", deserialize_with = "crate::service::wire::null_as_default")]
+    pub cluster_id: ::std::string::String,
+    /// Wire field `contextId` (required, string).
+    #[serde(rename = "contextId", deserialize_with = "crate::service::wire::null_as_default")]
+    pub context_id: ::std::string::String,
 }
+
+impl CommandExecutionDestroyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(cluster_id: impl Into<::std::string::String>, context_id: impl Into<::std::string::String>) -> Self {
+        CommandExecutionDestroyRequest {
+            cluster_id: {
+                let value = cluster_id;
+                value.into()
+            },
+            context_id: {
+                let value = context_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for CommandExecutionDestroyRequest {}
 
 /// Parameters of [`CommandExecutionApi::execute`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CommandExecutionExecuteRequest {
+    /// Wire field `clusterId` (optional, string).
     #[serde(rename = "clusterId", skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `command` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub command: ::std::option::Option<::std::string::String>,
+    /// Wire field `contextId` (optional, string).
     #[serde(rename = "contextId", skip_serializing_if = "::std::option::Option::is_none")]
     pub context_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `language` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub language: ::std::option::Option<Language>,
 }
 
-/// The `command_execution` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/commandexecution)).
+impl CommandExecutionExecuteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CommandExecutionExecuteRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for CommandExecutionExecuteRequest {}
+
+/// The `command_execution` service (workspace level, 6 operations; [API reference](https://docs.databricks.com/api/workspace/commandexecution)).
 #[derive(Debug, Clone)]
 pub struct CommandExecutionApi {
     client: crate::Client,
@@ -4045,190 +12254,506 @@ impl CommandExecutionApi {
         &self.client
     }
 
-    /// `POST /api/1.2/commands/cancel` ([API reference](https://docs.databricks.com/api/workspace/commandexecution/cancel)).
-    pub async fn cancel(&self, request: &CommandExecutionCancelRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/1.2/commands/cancel",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["clusterId", "commandId", "contextId"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/1.2/commands/cancel`; waits for Cancelled ([API reference](https://docs.databricks.com/api/workspace/commandexecution/cancel)).
+    #[inline]
+    pub fn cancel(&self) -> rt::Call<CommandExecutionCancelRequest, rt::Wait<(), CommandStatusResponse>> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_COMMAND_EXECUTION_CANCEL,
+            CommandExecutionCancelRequest { ..::std::default::Default::default() },
+            decode_command_execution_cancel,
+        )
     }
 
-    /// Poll `command_status` until the state is one of ["Cancelled"] (fails on ["Error"]).
-    pub async fn wait_command_status_command_execution_cancelled(
+    /// A handle that polls until the state is one of ["Cancelled"]; `.wait()` runs it.
+    pub fn wait_command_status_command_execution_cancelled(
         &self,
-        cluster_id: ::std::string::String,
-        command_id: ::std::string::String,
-        context_id: ::std::string::String,
-        options: crate::service::WaitOptions<CommandStatusResponse>,
-    ) -> crate::Result<CommandStatusResponse> {
+        cluster_id: impl Into<::std::string::String>,
+        command_id: impl Into<::std::string::String>,
+        context_id: impl Into<::std::string::String>,
+    ) -> rt::Wait<(), CommandStatusResponse> {
+        waiter_wait_command_status_command_execution_cancelled(
+            self.client.clone(),
+            (),
+            cluster_id.into(),
+            command_id.into(),
+            context_id.into(),
+        )
+    }
+
+    /// `GET /api/1.2/commands/status`; required: `cluster_id`, `context_id`, `command_id` ([API reference](https://docs.databricks.com/api/workspace/commandexecution/commandstatus)).
+    #[inline]
+    pub fn command_status(
+        &self,
+        cluster_id: impl Into<::std::string::String>,
+        context_id: impl Into<::std::string::String>,
+        command_id: impl Into<::std::string::String>,
+    ) -> rt::Call<CommandExecutionCommandStatusRequest, CommandStatusResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_COMMAND_EXECUTION_COMMAND_STATUS,
+            CommandExecutionCommandStatusRequest {
+                cluster_id: {
+                    let value = cluster_id;
+                    value.into()
+                },
+                context_id: {
+                    let value = context_id;
+                    value.into()
+                },
+                command_id: {
+                    let value = command_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/1.2/contexts/status`; required: `cluster_id`, `context_id` ([API reference](https://docs.databricks.com/api/workspace/commandexecution/contextstatus)).
+    #[inline]
+    pub fn context_status(
+        &self,
+        cluster_id: impl Into<::std::string::String>,
+        context_id: impl Into<::std::string::String>,
+    ) -> rt::Call<CommandExecutionContextStatusRequest, ContextStatusResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_COMMAND_EXECUTION_CONTEXT_STATUS,
+            CommandExecutionContextStatusRequest {
+                cluster_id: {
+                    let value = cluster_id;
+                    value.into()
+                },
+                context_id: {
+                    let value = context_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `POST /api/1.2/contexts/create`; waits for Running ([API reference](https://docs.databricks.com/api/workspace/commandexecution/create)).
+    #[inline]
+    pub fn create(&self) -> rt::Call<CommandExecutionCreateRequest, rt::Wait<Created, ContextStatusResponse>> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_COMMAND_EXECUTION_CREATE,
+            CommandExecutionCreateRequest { ..::std::default::Default::default() },
+            decode_command_execution_create,
+        )
+    }
+
+    /// A handle that polls until the state is one of ["Running"]; `.wait()` runs it.
+    pub fn wait_context_status_command_execution_running(
+        &self,
+        cluster_id: impl Into<::std::string::String>,
+        context_id: impl Into<::std::string::String>,
+    ) -> rt::Wait<(), ContextStatusResponse> {
+        waiter_wait_context_status_command_execution_running(
+            self.client.clone(),
+            (),
+            cluster_id.into(),
+            context_id.into(),
+        )
+    }
+
+    /// `POST /api/1.2/contexts/destroy`; required: `cluster_id`, `context_id` ([API reference](https://docs.databricks.com/api/workspace/commandexecution/destroy)).
+    #[inline]
+    pub fn destroy(
+        &self,
+        cluster_id: impl Into<::std::string::String>,
+        context_id: impl Into<::std::string::String>,
+    ) -> rt::Call<CommandExecutionDestroyRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_COMMAND_EXECUTION_DESTROY,
+            CommandExecutionDestroyRequest {
+                cluster_id: {
+                    let value = cluster_id;
+                    value.into()
+                },
+                context_id: {
+                    let value = context_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+
+    /// `POST /api/1.2/commands/execute`; waits for Finished or Error ([API reference](https://docs.databricks.com/api/workspace/commandexecution/execute)).
+    #[inline]
+    pub fn execute(&self) -> rt::Call<CommandExecutionExecuteRequest, rt::Wait<Created, CommandStatusResponse>> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_COMMAND_EXECUTION_EXECUTE,
+            CommandExecutionExecuteRequest { ..::std::default::Default::default() },
+            decode_command_execution_execute,
+        )
+    }
+
+    /// A handle that polls until the state is one of ["Finished", "Error"]; `.wait()` runs it.
+    pub fn wait_command_status_command_execution_finished_or_error(
+        &self,
+        cluster_id: impl Into<::std::string::String>,
+        command_id: impl Into<::std::string::String>,
+        context_id: impl Into<::std::string::String>,
+    ) -> rt::Wait<(), CommandStatusResponse> {
+        waiter_wait_command_status_command_execution_finished_or_error(
+            self.client.clone(),
+            (),
+            cluster_id.into(),
+            command_id.into(),
+            context_id.into(),
+        )
+    }
+}
+
+static OP_COMMAND_EXECUTION_CANCEL: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/1.2/commands/cancel",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["clusterId", "commandId", "contextId"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+fn decode_command_execution_cancel(
+    client: &crate::Client,
+    request: &CommandExecutionCancelRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::Wait<(), CommandStatusResponse>> {
+    let _ = request;
+    let response: () = {
+        let _ = response;
+    };
+    let cluster_id = rt::bound(request.cluster_id.clone(), "cluster_id")?;
+    let command_id = rt::bound(request.command_id.clone(), "command_id")?;
+    let context_id = rt::bound(request.context_id.clone(), "context_id")?;
+    ::std::result::Result::Ok(waiter_wait_command_status_command_execution_cancelled(
+        client.clone(),
+        response,
+        cluster_id,
+        command_id,
+        context_id,
+    ))
+}
+
+fn waiter_wait_command_status_command_execution_cancelled<R>(
+    client: crate::Client,
+    response: R,
+    cluster_id: ::std::string::String,
+    command_id: ::std::string::String,
+    context_id: ::std::string::String,
+) -> rt::Wait<R, CommandStatusResponse> {
+    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
+        what: "command_execution",
+        target: &["Cancelled"],
+        failure: &["Error"],
+        status_path: &["status"],
+        message_path: &["results", "cause"],
+        outcome: ::std::option::Option::None,
+    };
+    let wait_id = [cluster_id.to_string(), command_id.to_string(), context_id.to_string()].join("/");
+    rt::Wait::new(response, wait_id, &SPEC, move || {
+        let cluster_id = cluster_id.clone();
+        let command_id = command_id.clone();
+        let context_id = context_id.clone();
         let request = CommandExecutionCommandStatusRequest {
-            cluster_id: ::std::option::Option::Some(cluster_id.clone()),
-            command_id: ::std::option::Option::Some(command_id.clone()),
-            context_id: ::std::option::Option::Some(context_id.clone()),
+            cluster_id: cluster_id.clone(),
+            command_id: command_id.clone(),
+            context_id: context_id.clone(),
             ..::std::default::Default::default()
         };
-        static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-            what: "command_execution",
-            target: &["Cancelled"],
-            failure: &["Error"],
-            status_path: &["status"],
-            message_path: &["results", "cause"],
-        };
-        crate::service::waiter::wait(options, &SPEC, || self.command_status(&request)).await
-    }
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_COMMAND_EXECUTION_COMMAND_STATUS,
+            request,
+            rt::json,
+        ))
+    })
+}
 
-    /// [`Self::cancel`], then [`Self::wait_command_status_command_execution_cancelled`].
-    pub async fn cancel_and_wait(
-        &self,
-        request: &CommandExecutionCancelRequest,
-        options: crate::service::WaitOptions<CommandStatusResponse>,
-    ) -> crate::Result<CommandStatusResponse> {
-        let _response = self.cancel(request).await?;
-        let cluster_id = crate::service::runtime::bound(request.cluster_id.clone(), "cluster_id")?;
-        let command_id = crate::service::runtime::bound(request.command_id.clone(), "command_id")?;
-        let context_id = crate::service::runtime::bound(request.context_id.clone(), "context_id")?;
-        self.wait_command_status_command_execution_cancelled(cluster_id, command_id, context_id, options).await
-    }
+static OP_COMMAND_EXECUTION_COMMAND_STATUS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/1.2/commands/status",
+    path_params: &[],
+    query: &["clusterId", "contextId", "commandId"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
 
-    /// `GET /api/1.2/commands/status` ([API reference](https://docs.databricks.com/api/workspace/commandexecution/commandstatus)).
-    pub async fn command_status(
-        &self,
-        request: &CommandExecutionCommandStatusRequest,
-    ) -> crate::Result<CommandStatusResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/1.2/commands/status",
-            path_params: &[],
-            query: &["clusterId", "contextId", "commandId"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
+static OP_COMMAND_EXECUTION_CONTEXT_STATUS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/1.2/contexts/status",
+    path_params: &[],
+    query: &["clusterId", "contextId"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
 
-    /// `GET /api/1.2/contexts/status` ([API reference](https://docs.databricks.com/api/workspace/commandexecution/contextstatus)).
-    pub async fn context_status(
-        &self,
-        request: &CommandExecutionContextStatusRequest,
-    ) -> crate::Result<ContextStatusResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/1.2/contexts/status",
-            path_params: &[],
-            query: &["clusterId", "contextId"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
+static OP_COMMAND_EXECUTION_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/1.2/contexts/create",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["clusterId", "language"]),
+    response_headers: &[],
+    idempotent: false,
+};
 
-    /// `POST /api/1.2/contexts/create` ([API reference](https://docs.databricks.com/api/workspace/commandexecution/create)).
-    pub async fn create(&self, request: &CommandExecutionCreateRequest) -> crate::Result<Created> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/1.2/contexts/create",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["clusterId", "language"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
+fn decode_command_execution_create(
+    client: &crate::Client,
+    request: &CommandExecutionCreateRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::Wait<Created, ContextStatusResponse>> {
+    let _ = request;
+    let response: Created = response.json()?;
+    let cluster_id = rt::bound(request.cluster_id.clone(), "cluster_id")?;
+    let context_id = rt::bound(response.id.clone(), "id")?;
+    ::std::result::Result::Ok(waiter_wait_context_status_command_execution_running(
+        client.clone(),
+        response,
+        cluster_id,
+        context_id,
+    ))
+}
 
-    /// Poll `context_status` until the state is one of ["Running"] (fails on ["Error"]).
-    pub async fn wait_context_status_command_execution_running(
-        &self,
-        cluster_id: ::std::string::String,
-        context_id: ::std::string::String,
-        options: crate::service::WaitOptions<ContextStatusResponse>,
-    ) -> crate::Result<ContextStatusResponse> {
+fn waiter_wait_context_status_command_execution_running<R>(
+    client: crate::Client,
+    response: R,
+    cluster_id: ::std::string::String,
+    context_id: ::std::string::String,
+) -> rt::Wait<R, ContextStatusResponse> {
+    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
+        what: "command_execution",
+        target: &["Running"],
+        failure: &["Error"],
+        status_path: &["status"],
+        message_path: &[],
+        outcome: ::std::option::Option::None,
+    };
+    let wait_id = [cluster_id.to_string(), context_id.to_string()].join("/");
+    rt::Wait::new(response, wait_id, &SPEC, move || {
+        let cluster_id = cluster_id.clone();
+        let context_id = context_id.clone();
         let request = CommandExecutionContextStatusRequest {
-            cluster_id: ::std::option::Option::Some(cluster_id.clone()),
-            context_id: ::std::option::Option::Some(context_id.clone()),
+            cluster_id: cluster_id.clone(),
+            context_id: context_id.clone(),
             ..::std::default::Default::default()
         };
-        static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-            what: "command_execution",
-            target: &["Running"],
-            failure: &["Error"],
-            status_path: &["status"],
-            message_path: &[],
-        };
-        crate::service::waiter::wait(options, &SPEC, || self.context_status(&request)).await
-    }
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_COMMAND_EXECUTION_CONTEXT_STATUS,
+            request,
+            rt::json,
+        ))
+    })
+}
 
-    /// [`Self::create`], then [`Self::wait_context_status_command_execution_running`].
-    pub async fn create_and_wait(
-        &self,
-        request: &CommandExecutionCreateRequest,
-        options: crate::service::WaitOptions<ContextStatusResponse>,
-    ) -> crate::Result<ContextStatusResponse> {
-        let response = self.create(request).await?;
-        let cluster_id = crate::service::runtime::bound(request.cluster_id.clone(), "cluster_id")?;
-        let context_id = crate::service::runtime::bound(response.id.clone(), "id")?;
-        self.wait_context_status_command_execution_running(cluster_id, context_id, options).await
-    }
+static OP_COMMAND_EXECUTION_DESTROY: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/1.2/contexts/destroy",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["clusterId", "contextId"]),
+    response_headers: &[],
+    idempotent: false,
+};
 
-    /// `POST /api/1.2/contexts/destroy` ([API reference](https://docs.databricks.com/api/workspace/commandexecution/destroy)).
-    pub async fn destroy(&self, request: &CommandExecutionDestroyRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/1.2/contexts/destroy",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["clusterId", "contextId"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
+static OP_COMMAND_EXECUTION_EXECUTE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/1.2/commands/execute",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["clusterId", "command", "contextId", "language"]),
+    response_headers: &[],
+    idempotent: false,
+};
 
-    /// `POST /api/1.2/commands/execute` ([API reference](https://docs.databricks.com/api/workspace/commandexecution/execute)).
-    pub async fn execute(&self, request: &CommandExecutionExecuteRequest) -> crate::Result<Created> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/1.2/commands/execute",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["clusterId", "command", "contextId", "language"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
+fn decode_command_execution_execute(
+    client: &crate::Client,
+    request: &CommandExecutionExecuteRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::Wait<Created, CommandStatusResponse>> {
+    let _ = request;
+    let response: Created = response.json()?;
+    let cluster_id = rt::bound(request.cluster_id.clone(), "cluster_id")?;
+    let command_id = rt::bound(response.id.clone(), "id")?;
+    let context_id = rt::bound(request.context_id.clone(), "context_id")?;
+    ::std::result::Result::Ok(waiter_wait_command_status_command_execution_finished_or_error(
+        client.clone(),
+        response,
+        cluster_id,
+        command_id,
+        context_id,
+    ))
+}
 
-    /// Poll `command_status` until the state is one of ["Finished", "Error"] (fails on ["Cancelled", "Cancelling"]).
-    pub async fn wait_command_status_command_execution_finished_or_error(
-        &self,
-        cluster_id: ::std::string::String,
-        command_id: ::std::string::String,
-        context_id: ::std::string::String,
-        options: crate::service::WaitOptions<CommandStatusResponse>,
-    ) -> crate::Result<CommandStatusResponse> {
+fn waiter_wait_command_status_command_execution_finished_or_error<R>(
+    client: crate::Client,
+    response: R,
+    cluster_id: ::std::string::String,
+    command_id: ::std::string::String,
+    context_id: ::std::string::String,
+) -> rt::Wait<R, CommandStatusResponse> {
+    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
+        what: "command_execution",
+        target: &["Finished", "Error"],
+        failure: &["Cancelled", "Cancelling"],
+        status_path: &["status"],
+        message_path: &[],
+        outcome: ::std::option::Option::None,
+    };
+    let wait_id = [cluster_id.to_string(), command_id.to_string(), context_id.to_string()].join("/");
+    rt::Wait::new(response, wait_id, &SPEC, move || {
+        let cluster_id = cluster_id.clone();
+        let command_id = command_id.clone();
+        let context_id = context_id.clone();
         let request = CommandExecutionCommandStatusRequest {
-            cluster_id: ::std::option::Option::Some(cluster_id.clone()),
-            command_id: ::std::option::Option::Some(command_id.clone()),
-            context_id: ::std::option::Option::Some(context_id.clone()),
+            cluster_id: cluster_id.clone(),
+            command_id: command_id.clone(),
+            context_id: context_id.clone(),
             ..::std::default::Default::default()
         };
-        static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-            what: "command_execution",
-            target: &["Finished", "Error"],
-            failure: &["Cancelled", "Cancelling"],
-            status_path: &["status"],
-            message_path: &[],
-        };
-        crate::service::waiter::wait(options, &SPEC, || self.command_status(&request)).await
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_COMMAND_EXECUTION_COMMAND_STATUS,
+            request,
+            rt::json,
+        ))
+    })
+}
+
+impl<O> rt::Call<CommandExecutionCancelRequest, O> {
+    /// Set `clusterId`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cluster_id = ::std::option::Option::Some(value.into());
+        self
     }
 
-    /// [`Self::execute`], then [`Self::wait_command_status_command_execution_finished_or_error`].
-    pub async fn execute_and_wait(
-        &self,
-        request: &CommandExecutionExecuteRequest,
-        options: crate::service::WaitOptions<CommandStatusResponse>,
-    ) -> crate::Result<CommandStatusResponse> {
-        let response = self.execute(request).await?;
-        let cluster_id = crate::service::runtime::bound(request.cluster_id.clone(), "cluster_id")?;
-        let command_id = crate::service::runtime::bound(response.id.clone(), "id")?;
-        let context_id = crate::service::runtime::bound(request.context_id.clone(), "context_id")?;
-        self.wait_command_status_command_execution_finished_or_error(cluster_id, command_id, context_id, options).await
+    /// Set `commandId`.
+    #[inline]
+    pub fn command_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.command_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `contextId`.
+    #[inline]
+    pub fn context_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.context_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<CommandExecutionCommandStatusRequest, O> {
+    /// Set `clusterId`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cluster_id = value.into();
+        self
+    }
+
+    /// Set `contextId`.
+    #[inline]
+    pub fn context_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.context_id = value.into();
+        self
+    }
+
+    /// Set `commandId`.
+    #[inline]
+    pub fn command_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.command_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<CommandExecutionContextStatusRequest, O> {
+    /// Set `clusterId`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cluster_id = value.into();
+        self
+    }
+
+    /// Set `contextId`.
+    #[inline]
+    pub fn context_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.context_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<CommandExecutionCreateRequest, O> {
+    /// Set `clusterId`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cluster_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `language`.
+    #[inline]
+    pub fn language(mut self, value: Language) -> Self {
+        self.request.language = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<CommandExecutionDestroyRequest, O> {
+    /// Set `clusterId`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cluster_id = value.into();
+        self
+    }
+
+    /// Set `contextId`.
+    #[inline]
+    pub fn context_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.context_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<CommandExecutionExecuteRequest, O> {
+    /// Set `clusterId`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cluster_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `command`.
+    #[inline]
+    pub fn command(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.command = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `contextId`.
+    #[inline]
+    pub fn context_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.context_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `language`.
+    #[inline]
+    pub fn language(mut self, value: Language) -> Self {
+        self.request.language = ::std::option::Option::Some(value);
+        self
     }
 }
 
@@ -4236,47 +12761,110 @@ impl CommandExecutionApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GlobalInitScriptsCreateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub script: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `script` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub script: ::std::string::String,
+    /// Wire field `enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enabled: ::std::option::Option<bool>,
+    /// Wire field `position` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub position: ::std::option::Option<i64>,
 }
+
+impl GlobalInitScriptsCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, script: impl Into<::std::string::String>) -> Self {
+        GlobalInitScriptsCreateRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            script: {
+                let value = script;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GlobalInitScriptsCreateRequest {}
 
 /// Parameters of [`GlobalInitScriptsApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GlobalInitScriptsDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub script_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `script_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub script_id: ::std::string::String,
 }
+
+impl GlobalInitScriptsDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(script_id: impl Into<::std::string::String>) -> Self {
+        GlobalInitScriptsDeleteRequest {
+            script_id: {
+                let value = script_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GlobalInitScriptsDeleteRequest {}
 
 /// Parameters of [`GlobalInitScriptsApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GlobalInitScriptsGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub script_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `script_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub script_id: ::std::string::String,
 }
+
+impl GlobalInitScriptsGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(script_id: impl Into<::std::string::String>) -> Self {
+        GlobalInitScriptsGetRequest {
+            script_id: {
+                let value = script_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GlobalInitScriptsGetRequest {}
 
 /// Parameters of [`GlobalInitScriptsApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GlobalInitScriptsUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub script_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub script: ::std::option::Option<::std::string::String>,
+    /// Wire field `script_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub script_id: ::std::string::String,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `script` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub script: ::std::string::String,
+    /// Wire field `enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enabled: ::std::option::Option<bool>,
+    /// Wire field `position` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -4284,7 +12872,35 @@ pub struct GlobalInitScriptsUpdateRequest {
     pub position: ::std::option::Option<i64>,
 }
 
-/// The `global_init_scripts` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/globalinitscripts)).
+impl GlobalInitScriptsUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        script_id: impl Into<::std::string::String>,
+        name: impl Into<::std::string::String>,
+        script: impl Into<::std::string::String>,
+    ) -> Self {
+        GlobalInitScriptsUpdateRequest {
+            script_id: {
+                let value = script_id;
+                value.into()
+            },
+            name: {
+                let value = name;
+                value.into()
+            },
+            script: {
+                let value = script;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GlobalInitScriptsUpdateRequest {}
+
+/// The `global_init_scripts` service (workspace level, 5 operations; [API reference](https://docs.databricks.com/api/workspace/globalinitscripts)).
 #[derive(Debug, Clone)]
 pub struct GlobalInitScriptsApi {
     client: crate::Client,
@@ -4301,73 +12917,245 @@ impl GlobalInitScriptsApi {
         &self.client
     }
 
-    /// `POST /api/2.0/global-init-scripts` ([API reference](https://docs.databricks.com/api/workspace/globalinitscripts/create)).
-    pub async fn create(&self, request: &GlobalInitScriptsCreateRequest) -> crate::Result<CreateResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/global-init-scripts",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["name", "script", "enabled", "position"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/global-init-scripts/{script_id}` ([API reference](https://docs.databricks.com/api/workspace/globalinitscripts/delete)).
-    pub async fn delete(&self, request: &GlobalInitScriptsDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/global-init-scripts/{script_id}",
-            path_params: &["script_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/global-init-scripts/{script_id}` ([API reference](https://docs.databricks.com/api/workspace/globalinitscripts/get)).
-    pub async fn get(
+    /// `POST /api/2.0/global-init-scripts`; required: `name`, `script` ([API reference](https://docs.databricks.com/api/workspace/globalinitscripts/create)).
+    #[inline]
+    pub fn create(
         &self,
-        request: &GlobalInitScriptsGetRequest,
-    ) -> crate::Result<GlobalInitScriptDetailsWithContent> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/global-init-scripts/{script_id}",
-            path_params: &["script_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        script: impl Into<::std::string::String>,
+    ) -> rt::Call<GlobalInitScriptsCreateRequest, CreateResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GLOBAL_INIT_SCRIPTS_CREATE,
+            GlobalInitScriptsCreateRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                script: {
+                    let value = script;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/global-init-scripts` ([API reference](https://docs.databricks.com/api/workspace/globalinitscripts/list)).
-    pub fn list(&self) -> crate::service::Paginator<GlobalInitScriptDetails> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/global-init-scripts",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::SinglePage,
-            items: Some("scripts"),
-            request_field: None,
-            response_field: None,
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &crate::service::runtime::NoRequest)
+    /// `DELETE /api/2.0/global-init-scripts/{script_id}`; required: `script_id` ([API reference](https://docs.databricks.com/api/workspace/globalinitscripts/delete)).
+    #[inline]
+    pub fn delete(&self, script_id: impl Into<::std::string::String>) -> rt::Call<GlobalInitScriptsDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GLOBAL_INIT_SCRIPTS_DELETE,
+            GlobalInitScriptsDeleteRequest {
+                script_id: {
+                    let value = script_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `PATCH /api/2.0/global-init-scripts/{script_id}` ([API reference](https://docs.databricks.com/api/workspace/globalinitscripts/update)).
-    pub async fn update(&self, request: &GlobalInitScriptsUpdateRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/global-init-scripts/{script_id}",
-            path_params: &["script_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["name", "script", "enabled", "position"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `GET /api/2.0/global-init-scripts/{script_id}`; required: `script_id` ([API reference](https://docs.databricks.com/api/workspace/globalinitscripts/get)).
+    #[inline]
+    pub fn get(
+        &self,
+        script_id: impl Into<::std::string::String>,
+    ) -> rt::Call<GlobalInitScriptsGetRequest, GlobalInitScriptDetailsWithContent> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GLOBAL_INIT_SCRIPTS_GET,
+            GlobalInitScriptsGetRequest {
+                script_id: {
+                    let value = script_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/global-init-scripts`; pages by single page ([API reference](https://docs.databricks.com/api/workspace/globalinitscripts/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<rt::NoRequest, GlobalInitScriptDetails> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_GLOBAL_INIT_SCRIPTS_LIST,
+            &PAGES_GLOBAL_INIT_SCRIPTS_LIST,
+            rt::NoRequest,
+        )
+    }
+
+    /// `PATCH /api/2.0/global-init-scripts/{script_id}`; required: `script_id`, `name`, `script` ([API reference](https://docs.databricks.com/api/workspace/globalinitscripts/update)).
+    #[inline]
+    pub fn update(
+        &self,
+        script_id: impl Into<::std::string::String>,
+        name: impl Into<::std::string::String>,
+        script: impl Into<::std::string::String>,
+    ) -> rt::Call<GlobalInitScriptsUpdateRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GLOBAL_INIT_SCRIPTS_UPDATE,
+            GlobalInitScriptsUpdateRequest {
+                script_id: {
+                    let value = script_id;
+                    value.into()
+                },
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                script: {
+                    let value = script;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+}
+
+static OP_GLOBAL_INIT_SCRIPTS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/global-init-scripts",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["name", "script", "enabled", "position"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GLOBAL_INIT_SCRIPTS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/global-init-scripts/{script_id}",
+    path_params: &["script_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GLOBAL_INIT_SCRIPTS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/global-init-scripts/{script_id}",
+    path_params: &["script_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GLOBAL_INIT_SCRIPTS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/global-init-scripts",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_GLOBAL_INIT_SCRIPTS_LIST: rt::Pages =
+    rt::Pages { style: rt::PageStyle::SinglePage, items: Some("scripts"), request_field: None, response_field: None };
+
+static OP_GLOBAL_INIT_SCRIPTS_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/global-init-scripts/{script_id}",
+    path_params: &["script_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["name", "script", "enabled", "position"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<GlobalInitScriptsCreateRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `script`.
+    #[inline]
+    pub fn script(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.script = value.into();
+        self
+    }
+
+    /// Set `enabled`.
+    #[inline]
+    pub fn enabled(mut self, value: bool) -> Self {
+        self.request.enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `position`.
+    #[inline]
+    pub fn position(mut self, value: i64) -> Self {
+        self.request.position = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<GlobalInitScriptsDeleteRequest, O> {
+    /// Set `script_id`.
+    #[inline]
+    pub fn script_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.script_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<GlobalInitScriptsGetRequest, O> {
+    /// Set `script_id`.
+    #[inline]
+    pub fn script_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.script_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<GlobalInitScriptsUpdateRequest, O> {
+    /// Set `script_id`.
+    #[inline]
+    pub fn script_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.script_id = value.into();
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `script`.
+    #[inline]
+    pub fn script(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.script = value.into();
+        self
+    }
+
+    /// Set `enabled`.
+    #[inline]
+    pub fn enabled(mut self, value: bool) -> Self {
+        self.request.enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `position`.
+    #[inline]
+    pub fn position(mut self, value: i64) -> Self {
+        self.request.position = ::std::option::Option::Some(value);
+        self
     }
 }
 
@@ -4375,95 +13163,160 @@ impl GlobalInitScriptsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct InstancePoolsCreateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub instance_pool_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub node_type_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `instance_pool_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub instance_pool_name: ::std::string::String,
+    /// Wire field `node_type_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub node_type_id: ::std::string::String,
+    /// Wire field `aws_attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aws_attributes: ::std::option::Option<InstancePoolAwsAttributes>,
+    /// Wire field `azure_attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub azure_attributes: ::std::option::Option<InstancePoolAzureAttributes>,
+    /// Wire field `custom_tags` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub custom_tags: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `disk_spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub disk_spec: ::std::option::Option<DiskSpec>,
+    /// Wire field `enable_elastic_disk` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_elastic_disk: ::std::option::Option<bool>,
+    /// Wire field `gcp_attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gcp_attributes: ::std::option::Option<InstancePoolGcpAttributes>,
+    /// Wire field `idle_instance_autotermination_minutes` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub idle_instance_autotermination_minutes: ::std::option::Option<i64>,
+    /// Wire field `max_capacity` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_capacity: ::std::option::Option<i64>,
+    /// Wire field `min_idle_instances` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub min_idle_instances: ::std::option::Option<i64>,
+    /// Wire field `node_type_flexibility` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub node_type_flexibility: ::std::option::Option<NodeTypeFlexibility>,
+    /// Wire field `preloaded_docker_images` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub preloaded_docker_images: ::std::vec::Vec<DockerImage>,
+    /// Wire field `preloaded_spark_versions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub preloaded_spark_versions: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `remote_disk_throughput` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub remote_disk_throughput: ::std::option::Option<i64>,
+    /// Wire field `total_initial_remote_disk_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub total_initial_remote_disk_size: ::std::option::Option<i64>,
 }
+
+impl InstancePoolsCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        instance_pool_name: impl Into<::std::string::String>,
+        node_type_id: impl Into<::std::string::String>,
+    ) -> Self {
+        InstancePoolsCreateRequest {
+            instance_pool_name: {
+                let value = instance_pool_name;
+                value.into()
+            },
+            node_type_id: {
+                let value = node_type_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for InstancePoolsCreateRequest {}
 
 /// Parameters of [`InstancePoolsApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct InstancePoolsDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub instance_pool_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `instance_pool_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub instance_pool_id: ::std::string::String,
 }
+
+impl InstancePoolsDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(instance_pool_id: impl Into<::std::string::String>) -> Self {
+        InstancePoolsDeleteRequest {
+            instance_pool_id: {
+                let value = instance_pool_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for InstancePoolsDeleteRequest {}
 
 /// Parameters of [`InstancePoolsApi::edit`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct InstancePoolsEditRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub instance_pool_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub instance_pool_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub node_type_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `instance_pool_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub instance_pool_id: ::std::string::String,
+    /// Wire field `instance_pool_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub instance_pool_name: ::std::string::String,
+    /// Wire field `node_type_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub node_type_id: ::std::string::String,
+    /// Wire field `custom_tags` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub custom_tags: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `idle_instance_autotermination_minutes` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub idle_instance_autotermination_minutes: ::std::option::Option<i64>,
+    /// Wire field `max_capacity` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_capacity: ::std::option::Option<i64>,
+    /// Wire field `min_idle_instances` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub min_idle_instances: ::std::option::Option<i64>,
+    /// Wire field `remote_disk_throughput` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub remote_disk_throughput: ::std::option::Option<i64>,
+    /// Wire field `total_initial_remote_disk_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -4471,51 +13324,166 @@ pub struct InstancePoolsEditRequest {
     pub total_initial_remote_disk_size: ::std::option::Option<i64>,
 }
 
+impl InstancePoolsEditRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        instance_pool_id: impl Into<::std::string::String>,
+        instance_pool_name: impl Into<::std::string::String>,
+        node_type_id: impl Into<::std::string::String>,
+    ) -> Self {
+        InstancePoolsEditRequest {
+            instance_pool_id: {
+                let value = instance_pool_id;
+                value.into()
+            },
+            instance_pool_name: {
+                let value = instance_pool_name;
+                value.into()
+            },
+            node_type_id: {
+                let value = node_type_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for InstancePoolsEditRequest {}
+
 /// Parameters of [`InstancePoolsApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct InstancePoolsGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub instance_pool_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `instance_pool_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub instance_pool_id: ::std::string::String,
 }
+
+impl InstancePoolsGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(instance_pool_id: impl Into<::std::string::String>) -> Self {
+        InstancePoolsGetRequest {
+            instance_pool_id: {
+                let value = instance_pool_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for InstancePoolsGetRequest {}
 
 /// Parameters of [`InstancePoolsApi::get_permission_levels`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct InstancePoolsGetPermissionLevelsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub instance_pool_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `instance_pool_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub instance_pool_id: ::std::string::String,
 }
+
+impl InstancePoolsGetPermissionLevelsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(instance_pool_id: impl Into<::std::string::String>) -> Self {
+        InstancePoolsGetPermissionLevelsRequest {
+            instance_pool_id: {
+                let value = instance_pool_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for InstancePoolsGetPermissionLevelsRequest {}
 
 /// Parameters of [`InstancePoolsApi::get_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct InstancePoolsGetPermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub instance_pool_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `instance_pool_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub instance_pool_id: ::std::string::String,
 }
+
+impl InstancePoolsGetPermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(instance_pool_id: impl Into<::std::string::String>) -> Self {
+        InstancePoolsGetPermissionsRequest {
+            instance_pool_id: {
+                let value = instance_pool_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for InstancePoolsGetPermissionsRequest {}
 
 /// Parameters of [`InstancePoolsApi::set_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct InstancePoolsSetPermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub instance_pool_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `instance_pool_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub instance_pool_id: ::std::string::String,
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<InstancePoolAccessControlRequest>,
 }
+
+impl InstancePoolsSetPermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(instance_pool_id: impl Into<::std::string::String>) -> Self {
+        InstancePoolsSetPermissionsRequest {
+            instance_pool_id: {
+                let value = instance_pool_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for InstancePoolsSetPermissionsRequest {}
 
 /// Parameters of [`InstancePoolsApi::update_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct InstancePoolsUpdatePermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub instance_pool_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `instance_pool_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub instance_pool_id: ::std::string::String,
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<InstancePoolAccessControlRequest>,
 }
 
-/// The `instance_pools` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/instancepools)).
+impl InstancePoolsUpdatePermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(instance_pool_id: impl Into<::std::string::String>) -> Self {
+        InstancePoolsUpdatePermissionsRequest {
+            instance_pool_id: {
+                let value = instance_pool_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for InstancePoolsUpdatePermissionsRequest {}
+
+/// The `instance_pools` service (workspace level, 9 operations; [API reference](https://docs.databricks.com/api/workspace/instancepools)).
 #[derive(Debug, Clone)]
 pub struct InstancePoolsApi {
     client: crate::Client,
@@ -4532,157 +13500,562 @@ impl InstancePoolsApi {
         &self.client
     }
 
-    /// `POST /api/2.0/instance-pools/create` ([API reference](https://docs.databricks.com/api/workspace/instancepools/create)).
-    pub async fn create(&self, request: &InstancePoolsCreateRequest) -> crate::Result<CreateInstancePoolResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/instance-pools/create",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "instance_pool_name",
-                "node_type_id",
-                "aws_attributes",
-                "azure_attributes",
-                "custom_tags",
-                "disk_spec",
-                "enable_elastic_disk",
-                "gcp_attributes",
-                "idle_instance_autotermination_minutes",
-                "max_capacity",
-                "min_idle_instances",
-                "node_type_flexibility",
-                "preloaded_docker_images",
-                "preloaded_spark_versions",
-                "remote_disk_throughput",
-                "total_initial_remote_disk_size",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/instance-pools/delete` ([API reference](https://docs.databricks.com/api/workspace/instancepools/delete)).
-    pub async fn delete(&self, request: &InstancePoolsDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/instance-pools/delete",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["instance_pool_id"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/instance-pools/edit` ([API reference](https://docs.databricks.com/api/workspace/instancepools/edit)).
-    pub async fn edit(&self, request: &InstancePoolsEditRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/instance-pools/edit",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "instance_pool_id",
-                "instance_pool_name",
-                "node_type_id",
-                "custom_tags",
-                "idle_instance_autotermination_minutes",
-                "max_capacity",
-                "min_idle_instances",
-                "remote_disk_throughput",
-                "total_initial_remote_disk_size",
-            ]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/instance-pools/get` ([API reference](https://docs.databricks.com/api/workspace/instancepools/get)).
-    pub async fn get(&self, request: &InstancePoolsGetRequest) -> crate::Result<GetInstancePool> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/instance-pools/get",
-            path_params: &[],
-            query: &["instance_pool_id"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/permissions/instance-pools/{instance_pool_id}/permissionLevels` ([API reference](https://docs.databricks.com/api/workspace/instancepools/getpermissionlevels)).
-    pub async fn get_permission_levels(
+    /// `POST /api/2.0/instance-pools/create`; required: `instance_pool_name`, `node_type_id` ([API reference](https://docs.databricks.com/api/workspace/instancepools/create)).
+    #[inline]
+    pub fn create(
         &self,
-        request: &InstancePoolsGetPermissionLevelsRequest,
-    ) -> crate::Result<GetInstancePoolPermissionLevelsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/instance-pools/{instance_pool_id}/permissionLevels",
-            path_params: &["instance_pool_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        instance_pool_name: impl Into<::std::string::String>,
+        node_type_id: impl Into<::std::string::String>,
+    ) -> rt::Call<InstancePoolsCreateRequest, CreateInstancePoolResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_INSTANCE_POOLS_CREATE,
+            InstancePoolsCreateRequest {
+                instance_pool_name: {
+                    let value = instance_pool_name;
+                    value.into()
+                },
+                node_type_id: {
+                    let value = node_type_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/permissions/instance-pools/{instance_pool_id}` ([API reference](https://docs.databricks.com/api/workspace/instancepools/getpermissions)).
-    pub async fn get_permissions(
+    /// `POST /api/2.0/instance-pools/delete`; required: `instance_pool_id` ([API reference](https://docs.databricks.com/api/workspace/instancepools/delete)).
+    #[inline]
+    pub fn delete(
         &self,
-        request: &InstancePoolsGetPermissionsRequest,
-    ) -> crate::Result<InstancePoolPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/instance-pools/{instance_pool_id}",
-            path_params: &["instance_pool_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        instance_pool_id: impl Into<::std::string::String>,
+    ) -> rt::Call<InstancePoolsDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_INSTANCE_POOLS_DELETE,
+            InstancePoolsDeleteRequest {
+                instance_pool_id: {
+                    let value = instance_pool_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/instance-pools/list` ([API reference](https://docs.databricks.com/api/workspace/instancepools/list)).
-    pub fn list(&self) -> crate::service::Paginator<InstancePoolAndStats> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/instance-pools/list",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::SinglePage,
-            items: Some("instance_pools"),
-            request_field: None,
-            response_field: None,
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &crate::service::runtime::NoRequest)
-    }
-
-    /// `PUT /api/2.0/permissions/instance-pools/{instance_pool_id}` ([API reference](https://docs.databricks.com/api/workspace/instancepools/setpermissions)).
-    pub async fn set_permissions(
+    /// `POST /api/2.0/instance-pools/edit`; required: `instance_pool_id`, `instance_pool_name`, `node_type_id` ([API reference](https://docs.databricks.com/api/workspace/instancepools/edit)).
+    #[inline]
+    pub fn edit(
         &self,
-        request: &InstancePoolsSetPermissionsRequest,
-    ) -> crate::Result<InstancePoolPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/permissions/instance-pools/{instance_pool_id}",
-            path_params: &["instance_pool_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        instance_pool_id: impl Into<::std::string::String>,
+        instance_pool_name: impl Into<::std::string::String>,
+        node_type_id: impl Into<::std::string::String>,
+    ) -> rt::Call<InstancePoolsEditRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_INSTANCE_POOLS_EDIT,
+            InstancePoolsEditRequest {
+                instance_pool_id: {
+                    let value = instance_pool_id;
+                    value.into()
+                },
+                instance_pool_name: {
+                    let value = instance_pool_name;
+                    value.into()
+                },
+                node_type_id: {
+                    let value = node_type_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `PATCH /api/2.0/permissions/instance-pools/{instance_pool_id}` ([API reference](https://docs.databricks.com/api/workspace/instancepools/updatepermissions)).
-    pub async fn update_permissions(
+    /// `GET /api/2.0/instance-pools/get`; required: `instance_pool_id` ([API reference](https://docs.databricks.com/api/workspace/instancepools/get)).
+    #[inline]
+    pub fn get(
         &self,
-        request: &InstancePoolsUpdatePermissionsRequest,
-    ) -> crate::Result<InstancePoolPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/permissions/instance-pools/{instance_pool_id}",
-            path_params: &["instance_pool_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        instance_pool_id: impl Into<::std::string::String>,
+    ) -> rt::Call<InstancePoolsGetRequest, GetInstancePool> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_INSTANCE_POOLS_GET,
+            InstancePoolsGetRequest {
+                instance_pool_id: {
+                    let value = instance_pool_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/permissions/instance-pools/{instance_pool_id}/permissionLevels`; required: `instance_pool_id` ([API reference](https://docs.databricks.com/api/workspace/instancepools/getpermissionlevels)).
+    #[inline]
+    pub fn get_permission_levels(
+        &self,
+        instance_pool_id: impl Into<::std::string::String>,
+    ) -> rt::Call<InstancePoolsGetPermissionLevelsRequest, GetInstancePoolPermissionLevelsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_INSTANCE_POOLS_GET_PERMISSION_LEVELS,
+            InstancePoolsGetPermissionLevelsRequest {
+                instance_pool_id: {
+                    let value = instance_pool_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/permissions/instance-pools/{instance_pool_id}`; required: `instance_pool_id` ([API reference](https://docs.databricks.com/api/workspace/instancepools/getpermissions)).
+    #[inline]
+    pub fn get_permissions(
+        &self,
+        instance_pool_id: impl Into<::std::string::String>,
+    ) -> rt::Call<InstancePoolsGetPermissionsRequest, InstancePoolPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_INSTANCE_POOLS_GET_PERMISSIONS,
+            InstancePoolsGetPermissionsRequest {
+                instance_pool_id: {
+                    let value = instance_pool_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/instance-pools/list`; pages by single page ([API reference](https://docs.databricks.com/api/workspace/instancepools/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<rt::NoRequest, InstancePoolAndStats> {
+        rt::Paginator::new(self.client.clone(), &OP_INSTANCE_POOLS_LIST, &PAGES_INSTANCE_POOLS_LIST, rt::NoRequest)
+    }
+
+    /// `PUT /api/2.0/permissions/instance-pools/{instance_pool_id}`; required: `instance_pool_id` ([API reference](https://docs.databricks.com/api/workspace/instancepools/setpermissions)).
+    #[inline]
+    pub fn set_permissions(
+        &self,
+        instance_pool_id: impl Into<::std::string::String>,
+    ) -> rt::Call<InstancePoolsSetPermissionsRequest, InstancePoolPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_INSTANCE_POOLS_SET_PERMISSIONS,
+            InstancePoolsSetPermissionsRequest {
+                instance_pool_id: {
+                    let value = instance_pool_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/permissions/instance-pools/{instance_pool_id}`; required: `instance_pool_id` ([API reference](https://docs.databricks.com/api/workspace/instancepools/updatepermissions)).
+    #[inline]
+    pub fn update_permissions(
+        &self,
+        instance_pool_id: impl Into<::std::string::String>,
+    ) -> rt::Call<InstancePoolsUpdatePermissionsRequest, InstancePoolPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_INSTANCE_POOLS_UPDATE_PERMISSIONS,
+            InstancePoolsUpdatePermissionsRequest {
+                instance_pool_id: {
+                    let value = instance_pool_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_INSTANCE_POOLS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/instance-pools/create",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "instance_pool_name",
+        "node_type_id",
+        "aws_attributes",
+        "azure_attributes",
+        "custom_tags",
+        "disk_spec",
+        "enable_elastic_disk",
+        "gcp_attributes",
+        "idle_instance_autotermination_minutes",
+        "max_capacity",
+        "min_idle_instances",
+        "node_type_flexibility",
+        "preloaded_docker_images",
+        "preloaded_spark_versions",
+        "remote_disk_throughput",
+        "total_initial_remote_disk_size",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_INSTANCE_POOLS_DELETE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/instance-pools/delete",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["instance_pool_id"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_INSTANCE_POOLS_EDIT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/instance-pools/edit",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "instance_pool_id",
+        "instance_pool_name",
+        "node_type_id",
+        "custom_tags",
+        "idle_instance_autotermination_minutes",
+        "max_capacity",
+        "min_idle_instances",
+        "remote_disk_throughput",
+        "total_initial_remote_disk_size",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_INSTANCE_POOLS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/instance-pools/get",
+    path_params: &[],
+    query: &["instance_pool_id"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_INSTANCE_POOLS_GET_PERMISSION_LEVELS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/instance-pools/{instance_pool_id}/permissionLevels",
+    path_params: &["instance_pool_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_INSTANCE_POOLS_GET_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/instance-pools/{instance_pool_id}",
+    path_params: &["instance_pool_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_INSTANCE_POOLS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/instance-pools/list",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_INSTANCE_POOLS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::SinglePage,
+    items: Some("instance_pools"),
+    request_field: None,
+    response_field: None,
+};
+
+static OP_INSTANCE_POOLS_SET_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/permissions/instance-pools/{instance_pool_id}",
+    path_params: &["instance_pool_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_INSTANCE_POOLS_UPDATE_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/permissions/instance-pools/{instance_pool_id}",
+    path_params: &["instance_pool_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<InstancePoolsCreateRequest, O> {
+    /// Set `instance_pool_name`.
+    #[inline]
+    pub fn instance_pool_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.instance_pool_name = value.into();
+        self
+    }
+
+    /// Set `node_type_id`.
+    #[inline]
+    pub fn node_type_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.node_type_id = value.into();
+        self
+    }
+
+    /// Set `aws_attributes`.
+    #[inline]
+    pub fn aws_attributes(mut self, value: InstancePoolAwsAttributes) -> Self {
+        self.request.aws_attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `azure_attributes`.
+    #[inline]
+    pub fn azure_attributes(mut self, value: InstancePoolAzureAttributes) -> Self {
+        self.request.azure_attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `custom_tags`.
+    #[inline]
+    pub fn custom_tags(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.request.custom_tags = value;
+        self
+    }
+
+    /// Set `disk_spec`.
+    #[inline]
+    pub fn disk_spec(mut self, value: DiskSpec) -> Self {
+        self.request.disk_spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `enable_elastic_disk`.
+    #[inline]
+    pub fn enable_elastic_disk(mut self, value: bool) -> Self {
+        self.request.enable_elastic_disk = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `gcp_attributes`.
+    #[inline]
+    pub fn gcp_attributes(mut self, value: InstancePoolGcpAttributes) -> Self {
+        self.request.gcp_attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `idle_instance_autotermination_minutes`.
+    #[inline]
+    pub fn idle_instance_autotermination_minutes(mut self, value: i64) -> Self {
+        self.request.idle_instance_autotermination_minutes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `max_capacity`.
+    #[inline]
+    pub fn max_capacity(mut self, value: i64) -> Self {
+        self.request.max_capacity = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `min_idle_instances`.
+    #[inline]
+    pub fn min_idle_instances(mut self, value: i64) -> Self {
+        self.request.min_idle_instances = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `node_type_flexibility`.
+    #[inline]
+    pub fn node_type_flexibility(mut self, value: NodeTypeFlexibility) -> Self {
+        self.request.node_type_flexibility = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `preloaded_docker_images`.
+    #[inline]
+    pub fn preloaded_docker_images(mut self, value: ::std::vec::Vec<DockerImage>) -> Self {
+        self.request.preloaded_docker_images = value;
+        self
+    }
+
+    /// Set `preloaded_spark_versions`.
+    #[inline]
+    pub fn preloaded_spark_versions(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.preloaded_spark_versions = value;
+        self
+    }
+
+    /// Set `remote_disk_throughput`.
+    #[inline]
+    pub fn remote_disk_throughput(mut self, value: i64) -> Self {
+        self.request.remote_disk_throughput = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `total_initial_remote_disk_size`.
+    #[inline]
+    pub fn total_initial_remote_disk_size(mut self, value: i64) -> Self {
+        self.request.total_initial_remote_disk_size = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<InstancePoolsDeleteRequest, O> {
+    /// Set `instance_pool_id`.
+    #[inline]
+    pub fn instance_pool_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.instance_pool_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<InstancePoolsEditRequest, O> {
+    /// Set `instance_pool_id`.
+    #[inline]
+    pub fn instance_pool_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.instance_pool_id = value.into();
+        self
+    }
+
+    /// Set `instance_pool_name`.
+    #[inline]
+    pub fn instance_pool_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.instance_pool_name = value.into();
+        self
+    }
+
+    /// Set `node_type_id`.
+    #[inline]
+    pub fn node_type_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.node_type_id = value.into();
+        self
+    }
+
+    /// Set `custom_tags`.
+    #[inline]
+    pub fn custom_tags(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.request.custom_tags = value;
+        self
+    }
+
+    /// Set `idle_instance_autotermination_minutes`.
+    #[inline]
+    pub fn idle_instance_autotermination_minutes(mut self, value: i64) -> Self {
+        self.request.idle_instance_autotermination_minutes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `max_capacity`.
+    #[inline]
+    pub fn max_capacity(mut self, value: i64) -> Self {
+        self.request.max_capacity = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `min_idle_instances`.
+    #[inline]
+    pub fn min_idle_instances(mut self, value: i64) -> Self {
+        self.request.min_idle_instances = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `remote_disk_throughput`.
+    #[inline]
+    pub fn remote_disk_throughput(mut self, value: i64) -> Self {
+        self.request.remote_disk_throughput = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `total_initial_remote_disk_size`.
+    #[inline]
+    pub fn total_initial_remote_disk_size(mut self, value: i64) -> Self {
+        self.request.total_initial_remote_disk_size = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<InstancePoolsGetRequest, O> {
+    /// Set `instance_pool_id`.
+    #[inline]
+    pub fn instance_pool_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.instance_pool_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<InstancePoolsGetPermissionLevelsRequest, O> {
+    /// Set `instance_pool_id`.
+    #[inline]
+    pub fn instance_pool_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.instance_pool_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<InstancePoolsGetPermissionsRequest, O> {
+    /// Set `instance_pool_id`.
+    #[inline]
+    pub fn instance_pool_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.instance_pool_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<InstancePoolsSetPermissionsRequest, O> {
+    /// Set `instance_pool_id`.
+    #[inline]
+    pub fn instance_pool_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.instance_pool_id = value.into();
+        self
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<InstancePoolAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
+    }
+}
+
+impl<O> rt::Call<InstancePoolsUpdatePermissionsRequest, O> {
+    /// Set `instance_pool_id`.
+    #[inline]
+    pub fn instance_pool_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.instance_pool_id = value.into();
+        self
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<InstancePoolAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
     }
 }
 
@@ -4690,37 +14063,93 @@ impl InstancePoolsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct InstanceProfilesAddRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub instance_profile_arn: ::std::option::Option<::std::string::String>,
+    /// Wire field `instance_profile_arn` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub instance_profile_arn: ::std::string::String,
+    /// Wire field `iam_role_arn` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub iam_role_arn: ::std::option::Option<::std::string::String>,
+    /// Wire field `is_meta_instance_profile` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_meta_instance_profile: ::std::option::Option<bool>,
+    /// Wire field `skip_validation` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub skip_validation: ::std::option::Option<bool>,
 }
+
+impl InstanceProfilesAddRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(instance_profile_arn: impl Into<::std::string::String>) -> Self {
+        InstanceProfilesAddRequest {
+            instance_profile_arn: {
+                let value = instance_profile_arn;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for InstanceProfilesAddRequest {}
 
 /// Parameters of [`InstanceProfilesApi::edit`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct InstanceProfilesEditRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub instance_profile_arn: ::std::option::Option<::std::string::String>,
+    /// Wire field `instance_profile_arn` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub instance_profile_arn: ::std::string::String,
+    /// Wire field `iam_role_arn` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub iam_role_arn: ::std::option::Option<::std::string::String>,
+    /// Wire field `is_meta_instance_profile` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_meta_instance_profile: ::std::option::Option<bool>,
 }
+
+impl InstanceProfilesEditRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(instance_profile_arn: impl Into<::std::string::String>) -> Self {
+        InstanceProfilesEditRequest {
+            instance_profile_arn: {
+                let value = instance_profile_arn;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for InstanceProfilesEditRequest {}
 
 /// Parameters of [`InstanceProfilesApi::remove`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct InstanceProfilesRemoveRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub instance_profile_arn: ::std::option::Option<::std::string::String>,
+    /// Wire field `instance_profile_arn` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub instance_profile_arn: ::std::string::String,
 }
 
-/// The `instance_profiles` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/instanceprofiles)).
+impl InstanceProfilesRemoveRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(instance_profile_arn: impl Into<::std::string::String>) -> Self {
+        InstanceProfilesRemoveRequest {
+            instance_profile_arn: {
+                let value = instance_profile_arn;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for InstanceProfilesRemoveRequest {}
+
+/// The `instance_profiles` service (workspace level, 4 operations; [API reference](https://docs.databricks.com/api/workspace/instanceprofiles)).
 #[derive(Debug, Clone)]
 pub struct InstanceProfilesApi {
     client: crate::Client,
@@ -4737,63 +14166,189 @@ impl InstanceProfilesApi {
         &self.client
     }
 
-    /// `POST /api/2.0/instance-profiles/add` ([API reference](https://docs.databricks.com/api/workspace/instanceprofiles/add)).
-    pub async fn add(&self, request: &InstanceProfilesAddRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/instance-profiles/add",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "instance_profile_arn",
-                "iam_role_arn",
-                "is_meta_instance_profile",
-                "skip_validation",
-            ]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/2.0/instance-profiles/add`; required: `instance_profile_arn` ([API reference](https://docs.databricks.com/api/workspace/instanceprofiles/add)).
+    #[inline]
+    pub fn add(
+        &self,
+        instance_profile_arn: impl Into<::std::string::String>,
+    ) -> rt::Call<InstanceProfilesAddRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_INSTANCE_PROFILES_ADD,
+            InstanceProfilesAddRequest {
+                instance_profile_arn: {
+                    let value = instance_profile_arn;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.0/instance-profiles/edit` ([API reference](https://docs.databricks.com/api/workspace/instanceprofiles/edit)).
-    pub async fn edit(&self, request: &InstanceProfilesEditRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/instance-profiles/edit",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["instance_profile_arn", "iam_role_arn", "is_meta_instance_profile"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/2.0/instance-profiles/edit`; required: `instance_profile_arn` ([API reference](https://docs.databricks.com/api/workspace/instanceprofiles/edit)).
+    #[inline]
+    pub fn edit(
+        &self,
+        instance_profile_arn: impl Into<::std::string::String>,
+    ) -> rt::Call<InstanceProfilesEditRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_INSTANCE_PROFILES_EDIT,
+            InstanceProfilesEditRequest {
+                instance_profile_arn: {
+                    let value = instance_profile_arn;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/instance-profiles/list` ([API reference](https://docs.databricks.com/api/workspace/instanceprofiles/list)).
-    pub fn list(&self) -> crate::service::Paginator<InstanceProfile> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/instance-profiles/list",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::SinglePage,
-            items: Some("instance_profiles"),
-            request_field: None,
-            response_field: None,
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &crate::service::runtime::NoRequest)
+    /// `GET /api/2.0/instance-profiles/list`; pages by single page ([API reference](https://docs.databricks.com/api/workspace/instanceprofiles/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<rt::NoRequest, InstanceProfile> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_INSTANCE_PROFILES_LIST,
+            &PAGES_INSTANCE_PROFILES_LIST,
+            rt::NoRequest,
+        )
     }
 
-    /// `POST /api/2.0/instance-profiles/remove` ([API reference](https://docs.databricks.com/api/workspace/instanceprofiles/remove)).
-    pub async fn remove(&self, request: &InstanceProfilesRemoveRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/instance-profiles/remove",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["instance_profile_arn"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/2.0/instance-profiles/remove`; required: `instance_profile_arn` ([API reference](https://docs.databricks.com/api/workspace/instanceprofiles/remove)).
+    #[inline]
+    pub fn remove(
+        &self,
+        instance_profile_arn: impl Into<::std::string::String>,
+    ) -> rt::Call<InstanceProfilesRemoveRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_INSTANCE_PROFILES_REMOVE,
+            InstanceProfilesRemoveRequest {
+                instance_profile_arn: {
+                    let value = instance_profile_arn;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+}
+
+static OP_INSTANCE_PROFILES_ADD: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/instance-profiles/add",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "instance_profile_arn",
+        "iam_role_arn",
+        "is_meta_instance_profile",
+        "skip_validation",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_INSTANCE_PROFILES_EDIT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/instance-profiles/edit",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["instance_profile_arn", "iam_role_arn", "is_meta_instance_profile"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_INSTANCE_PROFILES_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/instance-profiles/list",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_INSTANCE_PROFILES_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::SinglePage,
+    items: Some("instance_profiles"),
+    request_field: None,
+    response_field: None,
+};
+
+static OP_INSTANCE_PROFILES_REMOVE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/instance-profiles/remove",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["instance_profile_arn"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<InstanceProfilesAddRequest, O> {
+    /// Set `instance_profile_arn`.
+    #[inline]
+    pub fn instance_profile_arn(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.instance_profile_arn = value.into();
+        self
+    }
+
+    /// Set `iam_role_arn`.
+    #[inline]
+    pub fn iam_role_arn(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.iam_role_arn = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `is_meta_instance_profile`.
+    #[inline]
+    pub fn is_meta_instance_profile(mut self, value: bool) -> Self {
+        self.request.is_meta_instance_profile = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `skip_validation`.
+    #[inline]
+    pub fn skip_validation(mut self, value: bool) -> Self {
+        self.request.skip_validation = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<InstanceProfilesEditRequest, O> {
+    /// Set `instance_profile_arn`.
+    #[inline]
+    pub fn instance_profile_arn(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.instance_profile_arn = value.into();
+        self
+    }
+
+    /// Set `iam_role_arn`.
+    #[inline]
+    pub fn iam_role_arn(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.iam_role_arn = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `is_meta_instance_profile`.
+    #[inline]
+    pub fn is_meta_instance_profile(mut self, value: bool) -> Self {
+        self.request.is_meta_instance_profile = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<InstanceProfilesRemoveRequest, O> {
+    /// Set `instance_profile_arn`.
+    #[inline]
+    pub fn instance_profile_arn(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.instance_profile_arn = value.into();
+        self
     }
 }
 
@@ -4801,31 +14356,92 @@ impl InstanceProfilesApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LibrariesClusterStatusRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `cluster_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub cluster_id: ::std::string::String,
 }
+
+impl LibrariesClusterStatusRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(cluster_id: impl Into<::std::string::String>) -> Self {
+        LibrariesClusterStatusRequest {
+            cluster_id: {
+                let value = cluster_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LibrariesClusterStatusRequest {}
 
 /// Parameters of [`LibrariesApi::install`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LibrariesInstallRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `cluster_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub cluster_id: ::std::string::String,
+    /// Wire field `libraries` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub libraries: ::std::vec::Vec<Library>,
 }
+
+impl LibrariesInstallRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(cluster_id: impl Into<::std::string::String>, libraries: ::std::vec::Vec<Library>) -> Self {
+        LibrariesInstallRequest {
+            cluster_id: {
+                let value = cluster_id;
+                value.into()
+            },
+            libraries: {
+                let value = libraries;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LibrariesInstallRequest {}
 
 /// Parameters of [`LibrariesApi::uninstall`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LibrariesUninstallRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `cluster_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub cluster_id: ::std::string::String,
+    /// Wire field `libraries` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub libraries: ::std::vec::Vec<Library>,
 }
 
-/// The `libraries` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/libraries)).
+impl LibrariesUninstallRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(cluster_id: impl Into<::std::string::String>, libraries: ::std::vec::Vec<Library>) -> Self {
+        LibrariesUninstallRequest {
+            cluster_id: {
+                let value = cluster_id;
+                value.into()
+            },
+            libraries: {
+                let value = libraries;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LibrariesUninstallRequest {}
+
+/// The `libraries` service (workspace level, 4 operations; [API reference](https://docs.databricks.com/api/workspace/libraries)).
 #[derive(Debug, Clone)]
 pub struct LibrariesApi {
     client: crate::Client,
@@ -4842,67 +14458,176 @@ impl LibrariesApi {
         &self.client
     }
 
-    /// `GET /api/2.0/libraries/all-cluster-statuses` ([API reference](https://docs.databricks.com/api/workspace/libraries/allclusterstatuses)).
-    pub fn all_cluster_statuses(&self) -> crate::service::Paginator<ClusterLibraryStatuses> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/libraries/all-cluster-statuses",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::SinglePage,
-            items: Some("statuses"),
-            request_field: None,
-            response_field: None,
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &crate::service::runtime::NoRequest)
+    /// `GET /api/2.0/libraries/all-cluster-statuses`; pages by single page ([API reference](https://docs.databricks.com/api/workspace/libraries/allclusterstatuses)).
+    #[inline]
+    pub fn all_cluster_statuses(&self) -> rt::Paginator<rt::NoRequest, ClusterLibraryStatuses> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_LIBRARIES_ALL_CLUSTER_STATUSES,
+            &PAGES_LIBRARIES_ALL_CLUSTER_STATUSES,
+            rt::NoRequest,
+        )
     }
 
-    /// `GET /api/2.0/libraries/cluster-status` ([API reference](https://docs.databricks.com/api/workspace/libraries/clusterstatus)).
+    /// `GET /api/2.0/libraries/cluster-status`; required: `cluster_id`; pages by single page ([API reference](https://docs.databricks.com/api/workspace/libraries/clusterstatus)).
+    #[inline]
     pub fn cluster_status(
         &self,
-        request: LibrariesClusterStatusRequest,
-    ) -> crate::service::Paginator<LibraryFullStatus> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/libraries/cluster-status",
-            path_params: &[],
-            query: &["cluster_id"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::SinglePage,
-            items: Some("library_statuses"),
-            request_field: None,
-            response_field: None,
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        cluster_id: impl Into<::std::string::String>,
+    ) -> rt::Paginator<LibrariesClusterStatusRequest, LibraryFullStatus> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_LIBRARIES_CLUSTER_STATUS,
+            &PAGES_LIBRARIES_CLUSTER_STATUS,
+            LibrariesClusterStatusRequest {
+                cluster_id: {
+                    let value = cluster_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `POST /api/2.0/libraries/install` ([API reference](https://docs.databricks.com/api/workspace/libraries/install)).
-    pub async fn install(&self, request: &LibrariesInstallRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/libraries/install",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["cluster_id", "libraries"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/2.0/libraries/install`; required: `cluster_id`, `libraries` ([API reference](https://docs.databricks.com/api/workspace/libraries/install)).
+    #[inline]
+    pub fn install(
+        &self,
+        cluster_id: impl Into<::std::string::String>,
+        libraries: ::std::vec::Vec<Library>,
+    ) -> rt::Call<LibrariesInstallRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LIBRARIES_INSTALL,
+            LibrariesInstallRequest {
+                cluster_id: {
+                    let value = cluster_id;
+                    value.into()
+                },
+                libraries: {
+                    let value = libraries;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.0/libraries/uninstall` ([API reference](https://docs.databricks.com/api/workspace/libraries/uninstall)).
-    pub async fn uninstall(&self, request: &LibrariesUninstallRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/libraries/uninstall",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["cluster_id", "libraries"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/2.0/libraries/uninstall`; required: `cluster_id`, `libraries` ([API reference](https://docs.databricks.com/api/workspace/libraries/uninstall)).
+    #[inline]
+    pub fn uninstall(
+        &self,
+        cluster_id: impl Into<::std::string::String>,
+        libraries: ::std::vec::Vec<Library>,
+    ) -> rt::Call<LibrariesUninstallRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LIBRARIES_UNINSTALL,
+            LibrariesUninstallRequest {
+                cluster_id: {
+                    let value = cluster_id;
+                    value.into()
+                },
+                libraries: {
+                    let value = libraries;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+}
+
+static OP_LIBRARIES_ALL_CLUSTER_STATUSES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/libraries/all-cluster-statuses",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_LIBRARIES_ALL_CLUSTER_STATUSES: rt::Pages =
+    rt::Pages { style: rt::PageStyle::SinglePage, items: Some("statuses"), request_field: None, response_field: None };
+
+static OP_LIBRARIES_CLUSTER_STATUS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/libraries/cluster-status",
+    path_params: &[],
+    query: &["cluster_id"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_LIBRARIES_CLUSTER_STATUS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::SinglePage,
+    items: Some("library_statuses"),
+    request_field: None,
+    response_field: None,
+};
+
+static OP_LIBRARIES_INSTALL: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/libraries/install",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["cluster_id", "libraries"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LIBRARIES_UNINSTALL: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/libraries/uninstall",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["cluster_id", "libraries"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<T> rt::Paginator<LibrariesClusterStatusRequest, T> {
+    /// Set `cluster_id`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cluster_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<LibrariesInstallRequest, O> {
+    /// Set `cluster_id`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cluster_id = value.into();
+        self
+    }
+
+    /// Set `libraries`.
+    #[inline]
+    pub fn libraries(mut self, value: ::std::vec::Vec<Library>) -> Self {
+        self.request.libraries = value;
+        self
+    }
+}
+
+impl<O> rt::Call<LibrariesUninstallRequest, O> {
+    /// Set `cluster_id`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cluster_id = value.into();
+        self
+    }
+
+    /// Set `libraries`.
+    #[inline]
+    pub fn libraries(mut self, value: ::std::vec::Vec<Library>) -> Self {
+        self.request.libraries = value;
+        self
     }
 }
 
@@ -4910,48 +14635,121 @@ impl LibrariesApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PolicyComplianceForClustersCancelPendingClusterEnforcementRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `cluster_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub cluster_id: ::std::string::String,
+    /// Wire field `allow_missing` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub allow_missing: ::std::option::Option<bool>,
 }
+
+impl PolicyComplianceForClustersCancelPendingClusterEnforcementRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(cluster_id: impl Into<::std::string::String>) -> Self {
+        PolicyComplianceForClustersCancelPendingClusterEnforcementRequest {
+            cluster_id: {
+                let value = cluster_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PolicyComplianceForClustersCancelPendingClusterEnforcementRequest {}
 
 /// Parameters of [`PolicyComplianceForClustersApi::enforce_compliance`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PolicyComplianceForClustersEnforceComplianceRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `cluster_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub cluster_id: ::std::string::String,
+    /// Wire field `enforce_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enforce_mode: ::std::option::Option<EnforcePolicyComplianceForClusterEnforceMode>,
+    /// Wire field `validate_only` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub validate_only: ::std::option::Option<bool>,
 }
+
+impl PolicyComplianceForClustersEnforceComplianceRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(cluster_id: impl Into<::std::string::String>) -> Self {
+        PolicyComplianceForClustersEnforceComplianceRequest {
+            cluster_id: {
+                let value = cluster_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PolicyComplianceForClustersEnforceComplianceRequest {}
 
 /// Parameters of [`PolicyComplianceForClustersApi::get_compliance`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PolicyComplianceForClustersGetComplianceRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `cluster_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub cluster_id: ::std::string::String,
 }
+
+impl PolicyComplianceForClustersGetComplianceRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(cluster_id: impl Into<::std::string::String>) -> Self {
+        PolicyComplianceForClustersGetComplianceRequest {
+            cluster_id: {
+                let value = cluster_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PolicyComplianceForClustersGetComplianceRequest {}
 
 /// Parameters of [`PolicyComplianceForClustersApi::list_compliance`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PolicyComplianceForClustersListComplianceRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `policy_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub policy_id: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
 
-/// The `policy_compliance_for_clusters` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/policycomplianceforclusters)).
+impl PolicyComplianceForClustersListComplianceRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(policy_id: impl Into<::std::string::String>) -> Self {
+        PolicyComplianceForClustersListComplianceRequest {
+            policy_id: {
+                let value = policy_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PolicyComplianceForClustersListComplianceRequest {}
+
+/// The `policy_compliance_for_clusters` service (workspace level, 4 operations; [API reference](https://docs.databricks.com/api/workspace/policycomplianceforclusters)).
 #[derive(Debug, Clone)]
 pub struct PolicyComplianceForClustersApi {
     client: crate::Client,
@@ -4968,70 +14766,205 @@ impl PolicyComplianceForClustersApi {
         &self.client
     }
 
-    /// `POST /api/2.0/policies/clusters:cancelPendingClusterEnforcement` ([API reference](https://docs.databricks.com/api/workspace/policycomplianceforclusters/cancelpendingclusterenforcement)).
-    pub async fn cancel_pending_cluster_enforcement(
+    /// `POST /api/2.0/policies/clusters:cancelPendingClusterEnforcement`; required: `cluster_id` ([API reference](https://docs.databricks.com/api/workspace/policycomplianceforclusters/cancelpendingclusterenforcement)).
+    #[inline]
+    pub fn cancel_pending_cluster_enforcement(
         &self,
-        request: &PolicyComplianceForClustersCancelPendingClusterEnforcementRequest,
-    ) -> crate::Result<CancelPendingClusterEnforcementResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/policies/clusters:cancelPendingClusterEnforcement",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["cluster_id", "allow_missing"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        cluster_id: impl Into<::std::string::String>,
+    ) -> rt::Call<
+        PolicyComplianceForClustersCancelPendingClusterEnforcementRequest,
+        CancelPendingClusterEnforcementResponse,
+    > {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POLICY_COMPLIANCE_FOR_CLUSTERS_CANCEL_PENDING_CLUSTER_ENFORCEMENT,
+            PolicyComplianceForClustersCancelPendingClusterEnforcementRequest {
+                cluster_id: {
+                    let value = cluster_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/policies/clusters/enforce-compliance` ([API reference](https://docs.databricks.com/api/workspace/policycomplianceforclusters/enforcecompliance)).
-    pub async fn enforce_compliance(
+    /// `POST /api/2.0/policies/clusters/enforce-compliance`; required: `cluster_id` ([API reference](https://docs.databricks.com/api/workspace/policycomplianceforclusters/enforcecompliance)).
+    #[inline]
+    pub fn enforce_compliance(
         &self,
-        request: &PolicyComplianceForClustersEnforceComplianceRequest,
-    ) -> crate::Result<EnforceClusterComplianceResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/policies/clusters/enforce-compliance",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["cluster_id", "enforce_mode", "validate_only"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        cluster_id: impl Into<::std::string::String>,
+    ) -> rt::Call<PolicyComplianceForClustersEnforceComplianceRequest, EnforceClusterComplianceResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POLICY_COMPLIANCE_FOR_CLUSTERS_ENFORCE_COMPLIANCE,
+            PolicyComplianceForClustersEnforceComplianceRequest {
+                cluster_id: {
+                    let value = cluster_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/policies/clusters/get-compliance` ([API reference](https://docs.databricks.com/api/workspace/policycomplianceforclusters/getcompliance)).
-    pub async fn get_compliance(
+    /// `GET /api/2.0/policies/clusters/get-compliance`; required: `cluster_id` ([API reference](https://docs.databricks.com/api/workspace/policycomplianceforclusters/getcompliance)).
+    #[inline]
+    pub fn get_compliance(
         &self,
-        request: &PolicyComplianceForClustersGetComplianceRequest,
-    ) -> crate::Result<GetClusterComplianceResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/policies/clusters/get-compliance",
-            path_params: &[],
-            query: &["cluster_id"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        cluster_id: impl Into<::std::string::String>,
+    ) -> rt::Call<PolicyComplianceForClustersGetComplianceRequest, GetClusterComplianceResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POLICY_COMPLIANCE_FOR_CLUSTERS_GET_COMPLIANCE,
+            PolicyComplianceForClustersGetComplianceRequest {
+                cluster_id: {
+                    let value = cluster_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/policies/clusters/list-compliance` ([API reference](https://docs.databricks.com/api/workspace/policycomplianceforclusters/listcompliance)).
+    /// `GET /api/2.0/policies/clusters/list-compliance`; required: `policy_id`; pages by token ([API reference](https://docs.databricks.com/api/workspace/policycomplianceforclusters/listcompliance)).
+    #[inline]
     pub fn list_compliance(
         &self,
-        request: PolicyComplianceForClustersListComplianceRequest,
-    ) -> crate::service::Paginator<ClusterCompliance> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/policies/clusters/list-compliance",
-            path_params: &[],
-            query: &["policy_id", "page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("clusters"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        policy_id: impl Into<::std::string::String>,
+    ) -> rt::Paginator<PolicyComplianceForClustersListComplianceRequest, ClusterCompliance> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_POLICY_COMPLIANCE_FOR_CLUSTERS_LIST_COMPLIANCE,
+            &PAGES_POLICY_COMPLIANCE_FOR_CLUSTERS_LIST_COMPLIANCE,
+            PolicyComplianceForClustersListComplianceRequest {
+                policy_id: {
+                    let value = policy_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
+    }
+}
+
+static OP_POLICY_COMPLIANCE_FOR_CLUSTERS_CANCEL_PENDING_CLUSTER_ENFORCEMENT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/policies/clusters:cancelPendingClusterEnforcement",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["cluster_id", "allow_missing"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POLICY_COMPLIANCE_FOR_CLUSTERS_ENFORCE_COMPLIANCE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/policies/clusters/enforce-compliance",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["cluster_id", "enforce_mode", "validate_only"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POLICY_COMPLIANCE_FOR_CLUSTERS_GET_COMPLIANCE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/policies/clusters/get-compliance",
+    path_params: &[],
+    query: &["cluster_id"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POLICY_COMPLIANCE_FOR_CLUSTERS_LIST_COMPLIANCE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/policies/clusters/list-compliance",
+    path_params: &[],
+    query: &["policy_id", "page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_POLICY_COMPLIANCE_FOR_CLUSTERS_LIST_COMPLIANCE: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("clusters"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+impl<O> rt::Call<PolicyComplianceForClustersCancelPendingClusterEnforcementRequest, O> {
+    /// Set `cluster_id`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cluster_id = value.into();
+        self
+    }
+
+    /// Set `allow_missing`.
+    #[inline]
+    pub fn allow_missing(mut self, value: bool) -> Self {
+        self.request.allow_missing = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<PolicyComplianceForClustersEnforceComplianceRequest, O> {
+    /// Set `cluster_id`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cluster_id = value.into();
+        self
+    }
+
+    /// Set `enforce_mode`.
+    #[inline]
+    pub fn enforce_mode(mut self, value: EnforcePolicyComplianceForClusterEnforceMode) -> Self {
+        self.request.enforce_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `validate_only`.
+    #[inline]
+    pub fn validate_only(mut self, value: bool) -> Self {
+        self.request.validate_only = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<PolicyComplianceForClustersGetComplianceRequest, O> {
+    /// Set `cluster_id`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cluster_id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<PolicyComplianceForClustersListComplianceRequest, T> {
+    /// Set `policy_id`.
+    #[inline]
+    pub fn policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.policy_id = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
     }
 }
 
@@ -5039,8 +14972,10 @@ impl PolicyComplianceForClustersApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PolicyFamiliesGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub policy_family_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `policy_family_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub policy_family_id: ::std::string::String,
+    /// Wire field `version` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -5048,20 +14983,48 @@ pub struct PolicyFamiliesGetRequest {
     pub version: ::std::option::Option<i64>,
 }
 
+impl PolicyFamiliesGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(policy_family_id: impl Into<::std::string::String>) -> Self {
+        PolicyFamiliesGetRequest {
+            policy_family_id: {
+                let value = policy_family_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PolicyFamiliesGetRequest {}
+
 /// Parameters of [`PolicyFamiliesApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PolicyFamiliesListRequest {
+    /// Wire field `max_results` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_results: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
 
-/// The `policy_families` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/policyfamilies)).
+impl PolicyFamiliesListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PolicyFamiliesListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for PolicyFamiliesListRequest {}
+
+/// The `policy_families` service (workspace level, 2 operations; [API reference](https://docs.databricks.com/api/workspace/policyfamilies)).
 #[derive(Debug, Clone)]
 pub struct PolicyFamiliesApi {
     client: crate::Client,
@@ -5078,33 +15041,93 @@ impl PolicyFamiliesApi {
         &self.client
     }
 
-    /// `GET /api/2.0/policy-families/{policy_family_id}` ([API reference](https://docs.databricks.com/api/workspace/policyfamilies/get)).
-    pub async fn get(&self, request: &PolicyFamiliesGetRequest) -> crate::Result<PolicyFamily> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/policy-families/{policy_family_id}",
-            path_params: &["policy_family_id"],
-            query: &["version"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/policy-families/{policy_family_id}`; required: `policy_family_id` ([API reference](https://docs.databricks.com/api/workspace/policyfamilies/get)).
+    #[inline]
+    pub fn get(
+        &self,
+        policy_family_id: impl Into<::std::string::String>,
+    ) -> rt::Call<PolicyFamiliesGetRequest, PolicyFamily> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POLICY_FAMILIES_GET,
+            PolicyFamiliesGetRequest {
+                policy_family_id: {
+                    let value = policy_family_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/policy-families` ([API reference](https://docs.databricks.com/api/workspace/policyfamilies/list)).
-    pub fn list(&self, request: PolicyFamiliesListRequest) -> crate::service::Paginator<PolicyFamily> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/policy-families",
-            path_params: &[],
-            query: &["max_results", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("policy_families"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/policy-families`; pages by token ([API reference](https://docs.databricks.com/api/workspace/policyfamilies/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<PolicyFamiliesListRequest, PolicyFamily> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_POLICY_FAMILIES_LIST,
+            &PAGES_POLICY_FAMILIES_LIST,
+            PolicyFamiliesListRequest { ..::std::default::Default::default() },
+        )
+    }
+}
+
+static OP_POLICY_FAMILIES_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/policy-families/{policy_family_id}",
+    path_params: &["policy_family_id"],
+    query: &["version"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POLICY_FAMILIES_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/policy-families",
+    path_params: &[],
+    query: &["max_results", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_POLICY_FAMILIES_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("policy_families"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+impl<O> rt::Call<PolicyFamiliesGetRequest, O> {
+    /// Set `policy_family_id`.
+    #[inline]
+    pub fn policy_family_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.policy_family_id = value.into();
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: i64) -> Self {
+        self.request.version = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<T> rt::Paginator<PolicyFamiliesListRequest, T> {
+    /// Set `max_results`.
+    #[inline]
+    pub fn max_results(mut self, value: i64) -> Self {
+        self.request.max_results = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
     }
 }

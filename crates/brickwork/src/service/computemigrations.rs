@@ -8,7 +8,7 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `MigrationAssetType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `MigrationAssetType`: `FILE`, `INTERACTIVE`, `JOB`; values added by the server later decode as `UnknownValue`.
     MigrationAssetType {
         File = "FILE",
         Interactive = "INTERACTIVE",
@@ -17,7 +17,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `MigrationInitiatorRole`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `MigrationInitiatorRole`: `ACCOUNT_ADMIN`, `JOB_ADMIN`, `SYSTEM`, `WORKSPACE_ADMIN`; values added by the server later decode as `UnknownValue`.
     MigrationInitiatorRole {
         AccountAdmin = "ACCOUNT_ADMIN",
         JobAdmin = "JOB_ADMIN",
@@ -27,7 +27,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `MigrationState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `MigrationState`: `CANCELLED`, `FAILED`, `MIGRATION_COMPLETE`, `MIGRATION_OBSERVATION`, `MIGRATION_PENDING`, `MIGRATION_REVIEW`, `MIGRATION_RUNNING`, `NOT_SUPPORTED`, `PLANNING_PENDING`, `PLANNING_REVIEW`, `PLANNING_RUNNING`, `REVISION_PENDING`, `TRANSLATION_CREATING`, `TRANSLATION_PENDING`, `TRANSLATION_READY`, `VALIDATION_RUNNING`, `VALIDATION_SCHEDULING`; values added by the server later decode as `UnknownValue`.
     MigrationState {
         Cancelled = "CANCELLED",
         Failed = "FAILED",
@@ -53,11 +53,13 @@ crate::service::wire::open_enum! {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BakingConfig {
+    /// Wire field `run_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub run_count: ::std::option::Option<i64>,
+    /// Wire field `time_window_hours` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -65,15 +67,39 @@ pub struct BakingConfig {
     pub time_window_hours: ::std::option::Option<i64>,
 }
 
+impl BakingConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        BakingConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `run_count`.
+    #[inline]
+    pub fn run_count(mut self, value: i64) -> Self {
+        self.run_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `time_window_hours`.
+    #[inline]
+    pub fn time_window_hours(mut self, value: i64) -> Self {
+        self.time_window_hours = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `BakingReport` of the `computemigrations` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BakingReport {
+    /// Wire field `successful_runs` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub successful_runs: ::std::option::Option<i64>,
+    /// Wire field `total_runs` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -81,68 +107,283 @@ pub struct BakingReport {
     pub total_runs: ::std::option::Option<i64>,
 }
 
+impl BakingReport {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        BakingReport { ..::std::default::Default::default() }
+    }
+
+    /// Set `successful_runs`.
+    #[inline]
+    pub fn successful_runs(mut self, value: i64) -> Self {
+        self.successful_runs = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `total_runs`.
+    #[inline]
+    pub fn total_runs(mut self, value: i64) -> Self {
+        self.total_runs = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `ListMigrationsResponse` of the `computemigrations` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListMigrationsResponse {
+    /// Wire field `migrations` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub migrations: ::std::vec::Vec<Migration>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
 }
 
+impl ListMigrationsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListMigrationsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `migrations`.
+    #[inline]
+    pub fn migrations(mut self, value: ::std::vec::Vec<Migration>) -> Self {
+        self.migrations = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `Migration` of the `computemigrations` API.
+///
+/// Required: `asset_type`, `asset_uri` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Migration {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub asset_type: ::std::option::Option<MigrationAssetType>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub asset_uri: ::std::option::Option<::std::string::String>,
+    /// Wire field `asset_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub asset_type: MigrationAssetType,
+    /// Wire field `asset_uri` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub asset_uri: ::std::string::String,
+    /// Wire field `auto_approve` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub auto_approve: ::std::option::Option<bool>,
+    /// Wire field `baking_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub baking_config: ::std::option::Option<BakingConfig>,
+    /// Wire field `baking_report` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub baking_report: ::std::option::Option<BakingReport>,
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `initiator` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub initiator: ::std::option::Option<MigrationInitiator>,
+    /// Wire field `migration_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub migration_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `migration_report` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub migration_report: ::std::option::Option<MigrationReport>,
+    /// Wire field `run_validation` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_validation: ::std::option::Option<bool>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<MigrationState>,
+    /// Wire field `state_history` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub state_history: ::std::vec::Vec<MigrationStateTransition>,
+    /// Wire field `validation_report` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub validation_report: ::std::option::Option<ValidationReport>,
+}
+
+impl Migration {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(asset_type: MigrationAssetType, asset_uri: impl Into<::std::string::String>) -> Self {
+        Migration {
+            asset_type: {
+                let value = asset_type;
+                value
+            },
+            asset_uri: {
+                let value = asset_uri;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `asset_type`.
+    #[inline]
+    pub fn asset_type(mut self, value: MigrationAssetType) -> Self {
+        self.asset_type = value;
+        self
+    }
+
+    /// Set `asset_uri`.
+    #[inline]
+    pub fn asset_uri(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.asset_uri = value.into();
+        self
+    }
+
+    /// Set `auto_approve`.
+    #[inline]
+    pub fn auto_approve(mut self, value: bool) -> Self {
+        self.auto_approve = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `baking_config`.
+    #[inline]
+    pub fn baking_config(mut self, value: BakingConfig) -> Self {
+        self.baking_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `baking_report`.
+    #[inline]
+    pub fn baking_report(mut self, value: BakingReport) -> Self {
+        self.baking_report = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `initiator`.
+    #[inline]
+    pub fn initiator(mut self, value: MigrationInitiator) -> Self {
+        self.initiator = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `migration_id`.
+    #[inline]
+    pub fn migration_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.migration_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `migration_report`.
+    #[inline]
+    pub fn migration_report(mut self, value: MigrationReport) -> Self {
+        self.migration_report = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `run_validation`.
+    #[inline]
+    pub fn run_validation(mut self, value: bool) -> Self {
+        self.run_validation = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: MigrationState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `state_history`.
+    #[inline]
+    pub fn state_history(mut self, value: ::std::vec::Vec<MigrationStateTransition>) -> Self {
+        self.state_history = value;
+        self
+    }
+
+    /// Set `validation_report`.
+    #[inline]
+    pub fn validation_report(mut self, value: ValidationReport) -> Self {
+        self.validation_report = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `MigrationAsset` of the `computemigrations` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MigrationAsset {
+    /// Wire field `asset_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub asset_type: ::std::option::Option<MigrationAssetType>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `uri` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub uri: ::std::option::Option<::std::string::String>,
+}
+
+impl MigrationAsset {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        MigrationAsset { ..::std::default::Default::default() }
+    }
+
+    /// Set `asset_type`.
+    #[inline]
+    pub fn asset_type(mut self, value: MigrationAssetType) -> Self {
+        self.asset_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `uri`.
+    #[inline]
+    pub fn uri(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.uri = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `MigrationInitiator` of the `computemigrations` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MigrationInitiator {
+    /// Wire field `role` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub role: ::std::option::Option<MigrationInitiatorRole>,
+    /// Wire field `user_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -150,155 +391,468 @@ pub struct MigrationInitiator {
     pub user_id: ::std::option::Option<i64>,
 }
 
+impl MigrationInitiator {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        MigrationInitiator { ..::std::default::Default::default() }
+    }
+
+    /// Set `role`.
+    #[inline]
+    pub fn role(mut self, value: MigrationInitiatorRole) -> Self {
+        self.role = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `user_id`.
+    #[inline]
+    pub fn user_id(mut self, value: i64) -> Self {
+        self.user_id = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `MigrationReport` of the `computemigrations` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MigrationReport {
+    /// Wire field `primary_asset` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub primary_asset: ::std::option::Option<MigrationAsset>,
+    /// Wire field `secondary_assets` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub secondary_assets: ::std::vec::Vec<MigrationAsset>,
+}
+
+impl MigrationReport {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        MigrationReport { ..::std::default::Default::default() }
+    }
+
+    /// Set `primary_asset`.
+    #[inline]
+    pub fn primary_asset(mut self, value: MigrationAsset) -> Self {
+        self.primary_asset = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `secondary_assets`.
+    #[inline]
+    pub fn secondary_assets(mut self, value: ::std::vec::Vec<MigrationAsset>) -> Self {
+        self.secondary_assets = value;
+        self
+    }
 }
 
 /// Wire type `MigrationStateTransition` of the `computemigrations` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MigrationStateTransition {
+    /// Wire field `internal_comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub internal_comment: ::std::option::Option<::std::string::String>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<MigrationState>,
+    /// Wire field `transition_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub transition_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_comment: ::std::option::Option<::std::string::String>,
+}
+
+impl MigrationStateTransition {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        MigrationStateTransition { ..::std::default::Default::default() }
+    }
+
+    /// Set `internal_comment`.
+    #[inline]
+    pub fn internal_comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.internal_comment = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: MigrationState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `transition_time`.
+    #[inline]
+    pub fn transition_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.transition_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_comment`.
+    #[inline]
+    pub fn user_comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_comment = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ValidationReport` of the `computemigrations` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ValidationReport {
+    /// Wire field `duration_ms` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub duration_ms: ::std::option::Option<i64>,
+    /// Wire field `passed` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub passed: ::std::option::Option<bool>,
+    /// Wire field `run_status` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_status: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_url: ::std::option::Option<::std::string::String>,
+    /// Wire field `start_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub start_time: ::std::option::Option<::std::string::String>,
+}
+
+impl ValidationReport {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ValidationReport { ..::std::default::Default::default() }
+    }
+
+    /// Set `duration_ms`.
+    #[inline]
+    pub fn duration_ms(mut self, value: i64) -> Self {
+        self.duration_ms = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `passed`.
+    #[inline]
+    pub fn passed(mut self, value: bool) -> Self {
+        self.passed = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `run_status`.
+    #[inline]
+    pub fn run_status(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.run_status = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_url`.
+    #[inline]
+    pub fn run_url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.run_url = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `start_time`.
+    #[inline]
+    pub fn start_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.start_time = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Parameters of [`ComputeMigrationsApi::approve_migration_execution`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ComputeMigrationsApproveMigrationExecutionRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub migration_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `migration_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub migration_id: ::std::string::String,
+    /// Wire field `additional_feedback` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub additional_feedback: ::std::option::Option<::std::string::String>,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl ComputeMigrationsApproveMigrationExecutionRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(migration_id: impl Into<::std::string::String>) -> Self {
+        ComputeMigrationsApproveMigrationExecutionRequest {
+            migration_id: {
+                let value = migration_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ComputeMigrationsApproveMigrationExecutionRequest {}
 
 /// Parameters of [`ComputeMigrationsApi::approve_migration_translation`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ComputeMigrationsApproveMigrationTranslationRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub migration_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `migration_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub migration_id: ::std::string::String,
+    /// Wire field `additional_feedback` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub additional_feedback: ::std::option::Option<::std::string::String>,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl ComputeMigrationsApproveMigrationTranslationRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(migration_id: impl Into<::std::string::String>) -> Self {
+        ComputeMigrationsApproveMigrationTranslationRequest {
+            migration_id: {
+                let value = migration_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ComputeMigrationsApproveMigrationTranslationRequest {}
 
 /// Parameters of [`ComputeMigrationsApi::cancel_migration`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ComputeMigrationsCancelMigrationRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub migration_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `migration_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub migration_id: ::std::string::String,
+    /// Wire field `cancellation_reason` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cancellation_reason: ::std::option::Option<::std::string::String>,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl ComputeMigrationsCancelMigrationRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(migration_id: impl Into<::std::string::String>) -> Self {
+        ComputeMigrationsCancelMigrationRequest {
+            migration_id: {
+                let value = migration_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ComputeMigrationsCancelMigrationRequest {}
 
 /// Parameters of [`ComputeMigrationsApi::create`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ComputeMigrationsCreateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub migration: ::std::option::Option<Migration>,
+    /// Wire field `migration` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub migration: Migration,
+    /// Wire field `request_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub request_id: ::std::option::Option<::std::string::String>,
 }
+
+impl ComputeMigrationsCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(migration: Migration) -> Self {
+        ComputeMigrationsCreateRequest {
+            migration: {
+                let value = migration;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ComputeMigrationsCreateRequest {}
 
 /// Parameters of [`ComputeMigrationsApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ComputeMigrationsDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub migration_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `migration_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub migration_id: ::std::string::String,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl ComputeMigrationsDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(migration_id: impl Into<::std::string::String>) -> Self {
+        ComputeMigrationsDeleteRequest {
+            migration_id: {
+                let value = migration_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ComputeMigrationsDeleteRequest {}
 
 /// Parameters of [`ComputeMigrationsApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ComputeMigrationsGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub migration_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `migration_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub migration_id: ::std::string::String,
 }
+
+impl ComputeMigrationsGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(migration_id: impl Into<::std::string::String>) -> Self {
+        ComputeMigrationsGetRequest {
+            migration_id: {
+                let value = migration_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ComputeMigrationsGetRequest {}
 
 /// Parameters of [`ComputeMigrationsApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ComputeMigrationsListRequest {
+    /// Wire field `asset_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub asset_type: ::std::option::Option<MigrationAssetType>,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `states` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub states: ::std::vec::Vec<MigrationState>,
 }
+
+impl ComputeMigrationsListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ComputeMigrationsListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for ComputeMigrationsListRequest {}
 
 /// Parameters of [`ComputeMigrationsApi::reject_migration_execution`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ComputeMigrationsRejectMigrationExecutionRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub migration_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub rejection_reason: ::std::option::Option<::std::string::String>,
+    /// Wire field `migration_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub migration_id: ::std::string::String,
+    /// Wire field `rejection_reason` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub rejection_reason: ::std::string::String,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl ComputeMigrationsRejectMigrationExecutionRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        migration_id: impl Into<::std::string::String>,
+        rejection_reason: impl Into<::std::string::String>,
+    ) -> Self {
+        ComputeMigrationsRejectMigrationExecutionRequest {
+            migration_id: {
+                let value = migration_id;
+                value.into()
+            },
+            rejection_reason: {
+                let value = rejection_reason;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ComputeMigrationsRejectMigrationExecutionRequest {}
 
 /// Parameters of [`ComputeMigrationsApi::reject_migration_translation`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ComputeMigrationsRejectMigrationTranslationRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub migration_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub rejection_reason: ::std::option::Option<::std::string::String>,
+    /// Wire field `migration_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub migration_id: ::std::string::String,
+    /// Wire field `rejection_reason` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub rejection_reason: ::std::string::String,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
 
-/// The `compute_migrations` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/computemigrations)).
+impl ComputeMigrationsRejectMigrationTranslationRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        migration_id: impl Into<::std::string::String>,
+        rejection_reason: impl Into<::std::string::String>,
+    ) -> Self {
+        ComputeMigrationsRejectMigrationTranslationRequest {
+            migration_id: {
+                let value = migration_id;
+                value.into()
+            },
+            rejection_reason: {
+                let value = rejection_reason;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ComputeMigrationsRejectMigrationTranslationRequest {}
+
+/// The `compute_migrations` service (workspace level, 9 operations; [API reference](https://docs.databricks.com/api/workspace/computemigrations)).
 #[derive(Debug, Clone)]
 pub struct ComputeMigrationsApi {
     client: crate::Client,
@@ -315,132 +869,464 @@ impl ComputeMigrationsApi {
         &self.client
     }
 
-    /// `POST /api/compute-migrations/v1/migrations/{migration_id}/approveExecution` ([API reference](https://docs.databricks.com/api/workspace/computemigrations/approvemigrationexecution)).
-    pub async fn approve_migration_execution(
+    /// `POST /api/compute-migrations/v1/migrations/{migration_id}/approveExecution`; required: `migration_id` ([API reference](https://docs.databricks.com/api/workspace/computemigrations/approvemigrationexecution)).
+    #[inline]
+    pub fn approve_migration_execution(
         &self,
-        request: &ComputeMigrationsApproveMigrationExecutionRequest,
-    ) -> crate::Result<Migration> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/compute-migrations/v1/migrations/{migration_id}/approveExecution",
-            path_params: &["migration_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["additional_feedback", "etag"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        migration_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ComputeMigrationsApproveMigrationExecutionRequest, Migration> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_COMPUTE_MIGRATIONS_APPROVE_MIGRATION_EXECUTION,
+            ComputeMigrationsApproveMigrationExecutionRequest {
+                migration_id: {
+                    let value = migration_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/compute-migrations/v1/migrations/{migration_id}/approveTranslation` ([API reference](https://docs.databricks.com/api/workspace/computemigrations/approvemigrationtranslation)).
-    pub async fn approve_migration_translation(
+    /// `POST /api/compute-migrations/v1/migrations/{migration_id}/approveTranslation`; required: `migration_id` ([API reference](https://docs.databricks.com/api/workspace/computemigrations/approvemigrationtranslation)).
+    #[inline]
+    pub fn approve_migration_translation(
         &self,
-        request: &ComputeMigrationsApproveMigrationTranslationRequest,
-    ) -> crate::Result<Migration> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/compute-migrations/v1/migrations/{migration_id}/approveTranslation",
-            path_params: &["migration_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["additional_feedback", "etag"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        migration_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ComputeMigrationsApproveMigrationTranslationRequest, Migration> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_COMPUTE_MIGRATIONS_APPROVE_MIGRATION_TRANSLATION,
+            ComputeMigrationsApproveMigrationTranslationRequest {
+                migration_id: {
+                    let value = migration_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/compute-migrations/v1/migrations/{migration_id}/cancel` ([API reference](https://docs.databricks.com/api/workspace/computemigrations/cancelmigration)).
-    pub async fn cancel_migration(
+    /// `POST /api/compute-migrations/v1/migrations/{migration_id}/cancel`; required: `migration_id` ([API reference](https://docs.databricks.com/api/workspace/computemigrations/cancelmigration)).
+    #[inline]
+    pub fn cancel_migration(
         &self,
-        request: &ComputeMigrationsCancelMigrationRequest,
-    ) -> crate::Result<Migration> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/compute-migrations/v1/migrations/{migration_id}/cancel",
-            path_params: &["migration_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["cancellation_reason", "etag"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        migration_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ComputeMigrationsCancelMigrationRequest, Migration> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_COMPUTE_MIGRATIONS_CANCEL_MIGRATION,
+            ComputeMigrationsCancelMigrationRequest {
+                migration_id: {
+                    let value = migration_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/compute-migrations/v1/migrations` ([API reference](https://docs.databricks.com/api/workspace/computemigrations/create)).
-    pub async fn create(&self, request: &ComputeMigrationsCreateRequest) -> crate::Result<Migration> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/compute-migrations/v1/migrations",
-            path_params: &[],
-            query: &["request_id"],
-            body: rt::BodyKind::Whole("migration"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/compute-migrations/v1/migrations`; required: `migration` ([API reference](https://docs.databricks.com/api/workspace/computemigrations/create)).
+    #[inline]
+    pub fn create(&self, migration: Migration) -> rt::Call<ComputeMigrationsCreateRequest, Migration> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_COMPUTE_MIGRATIONS_CREATE,
+            ComputeMigrationsCreateRequest {
+                migration: {
+                    let value = migration;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/compute-migrations/v1/migrations/{migration_id}` ([API reference](https://docs.databricks.com/api/workspace/computemigrations/delete)).
-    pub async fn delete(&self, request: &ComputeMigrationsDeleteRequest) -> crate::Result<Migration> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/compute-migrations/v1/migrations/{migration_id}",
-            path_params: &["migration_id"],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/compute-migrations/v1/migrations/{migration_id}` ([API reference](https://docs.databricks.com/api/workspace/computemigrations/get)).
-    pub async fn get(&self, request: &ComputeMigrationsGetRequest) -> crate::Result<Migration> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/compute-migrations/v1/migrations/{migration_id}",
-            path_params: &["migration_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/compute-migrations/v1/migrations` ([API reference](https://docs.databricks.com/api/workspace/computemigrations/list)).
-    pub fn list(&self, request: ComputeMigrationsListRequest) -> crate::service::Paginator<Migration> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/compute-migrations/v1/migrations",
-            path_params: &[],
-            query: &["asset_type", "page_size", "page_token", "states"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("migrations"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
-    }
-
-    /// `POST /api/compute-migrations/v1/migrations/{migration_id}/rejectExecution` ([API reference](https://docs.databricks.com/api/workspace/computemigrations/rejectmigrationexecution)).
-    pub async fn reject_migration_execution(
+    /// `DELETE /api/compute-migrations/v1/migrations/{migration_id}`; required: `migration_id` ([API reference](https://docs.databricks.com/api/workspace/computemigrations/delete)).
+    #[inline]
+    pub fn delete(
         &self,
-        request: &ComputeMigrationsRejectMigrationExecutionRequest,
-    ) -> crate::Result<Migration> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/compute-migrations/v1/migrations/{migration_id}/rejectExecution",
-            path_params: &["migration_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["rejection_reason", "etag"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        migration_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ComputeMigrationsDeleteRequest, Migration> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_COMPUTE_MIGRATIONS_DELETE,
+            ComputeMigrationsDeleteRequest {
+                migration_id: {
+                    let value = migration_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/compute-migrations/v1/migrations/{migration_id}/rejectTranslation` ([API reference](https://docs.databricks.com/api/workspace/computemigrations/rejectmigrationtranslation)).
-    pub async fn reject_migration_translation(
+    /// `GET /api/compute-migrations/v1/migrations/{migration_id}`; required: `migration_id` ([API reference](https://docs.databricks.com/api/workspace/computemigrations/get)).
+    #[inline]
+    pub fn get(
         &self,
-        request: &ComputeMigrationsRejectMigrationTranslationRequest,
-    ) -> crate::Result<Migration> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/compute-migrations/v1/migrations/{migration_id}/rejectTranslation",
-            path_params: &["migration_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["rejection_reason", "etag"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        migration_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ComputeMigrationsGetRequest, Migration> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_COMPUTE_MIGRATIONS_GET,
+            ComputeMigrationsGetRequest {
+                migration_id: {
+                    let value = migration_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/compute-migrations/v1/migrations`; pages by token ([API reference](https://docs.databricks.com/api/workspace/computemigrations/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<ComputeMigrationsListRequest, Migration> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_COMPUTE_MIGRATIONS_LIST,
+            &PAGES_COMPUTE_MIGRATIONS_LIST,
+            ComputeMigrationsListRequest { ..::std::default::Default::default() },
+        )
+    }
+
+    /// `POST /api/compute-migrations/v1/migrations/{migration_id}/rejectExecution`; required: `migration_id`, `rejection_reason` ([API reference](https://docs.databricks.com/api/workspace/computemigrations/rejectmigrationexecution)).
+    #[inline]
+    pub fn reject_migration_execution(
+        &self,
+        migration_id: impl Into<::std::string::String>,
+        rejection_reason: impl Into<::std::string::String>,
+    ) -> rt::Call<ComputeMigrationsRejectMigrationExecutionRequest, Migration> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_COMPUTE_MIGRATIONS_REJECT_MIGRATION_EXECUTION,
+            ComputeMigrationsRejectMigrationExecutionRequest {
+                migration_id: {
+                    let value = migration_id;
+                    value.into()
+                },
+                rejection_reason: {
+                    let value = rejection_reason;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `POST /api/compute-migrations/v1/migrations/{migration_id}/rejectTranslation`; required: `migration_id`, `rejection_reason` ([API reference](https://docs.databricks.com/api/workspace/computemigrations/rejectmigrationtranslation)).
+    #[inline]
+    pub fn reject_migration_translation(
+        &self,
+        migration_id: impl Into<::std::string::String>,
+        rejection_reason: impl Into<::std::string::String>,
+    ) -> rt::Call<ComputeMigrationsRejectMigrationTranslationRequest, Migration> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_COMPUTE_MIGRATIONS_REJECT_MIGRATION_TRANSLATION,
+            ComputeMigrationsRejectMigrationTranslationRequest {
+                migration_id: {
+                    let value = migration_id;
+                    value.into()
+                },
+                rejection_reason: {
+                    let value = rejection_reason;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_COMPUTE_MIGRATIONS_APPROVE_MIGRATION_EXECUTION: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/compute-migrations/v1/migrations/{migration_id}/approveExecution",
+    path_params: &["migration_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["additional_feedback", "etag"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_COMPUTE_MIGRATIONS_APPROVE_MIGRATION_TRANSLATION: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/compute-migrations/v1/migrations/{migration_id}/approveTranslation",
+    path_params: &["migration_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["additional_feedback", "etag"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_COMPUTE_MIGRATIONS_CANCEL_MIGRATION: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/compute-migrations/v1/migrations/{migration_id}/cancel",
+    path_params: &["migration_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["cancellation_reason", "etag"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_COMPUTE_MIGRATIONS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/compute-migrations/v1/migrations",
+    path_params: &[],
+    query: &["request_id"],
+    body: rt::BodyKind::Whole("migration"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_COMPUTE_MIGRATIONS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/compute-migrations/v1/migrations/{migration_id}",
+    path_params: &["migration_id"],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_COMPUTE_MIGRATIONS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/compute-migrations/v1/migrations/{migration_id}",
+    path_params: &["migration_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_COMPUTE_MIGRATIONS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/compute-migrations/v1/migrations",
+    path_params: &[],
+    query: &["asset_type", "page_size", "page_token", "states"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_COMPUTE_MIGRATIONS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("migrations"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_COMPUTE_MIGRATIONS_REJECT_MIGRATION_EXECUTION: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/compute-migrations/v1/migrations/{migration_id}/rejectExecution",
+    path_params: &["migration_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["rejection_reason", "etag"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_COMPUTE_MIGRATIONS_REJECT_MIGRATION_TRANSLATION: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/compute-migrations/v1/migrations/{migration_id}/rejectTranslation",
+    path_params: &["migration_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["rejection_reason", "etag"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<ComputeMigrationsApproveMigrationExecutionRequest, O> {
+    /// Set `migration_id`.
+    #[inline]
+    pub fn migration_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.migration_id = value.into();
+        self
+    }
+
+    /// Set `additional_feedback`.
+    #[inline]
+    pub fn additional_feedback(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.additional_feedback = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ComputeMigrationsApproveMigrationTranslationRequest, O> {
+    /// Set `migration_id`.
+    #[inline]
+    pub fn migration_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.migration_id = value.into();
+        self
+    }
+
+    /// Set `additional_feedback`.
+    #[inline]
+    pub fn additional_feedback(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.additional_feedback = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ComputeMigrationsCancelMigrationRequest, O> {
+    /// Set `migration_id`.
+    #[inline]
+    pub fn migration_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.migration_id = value.into();
+        self
+    }
+
+    /// Set `cancellation_reason`.
+    #[inline]
+    pub fn cancellation_reason(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cancellation_reason = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ComputeMigrationsCreateRequest, O> {
+    /// Set `migration`.
+    #[inline]
+    pub fn migration(mut self, value: Migration) -> Self {
+        self.request.migration = value;
+        self
+    }
+
+    /// Set `request_id`.
+    #[inline]
+    pub fn request_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.request_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ComputeMigrationsDeleteRequest, O> {
+    /// Set `migration_id`.
+    #[inline]
+    pub fn migration_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.migration_id = value.into();
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ComputeMigrationsGetRequest, O> {
+    /// Set `migration_id`.
+    #[inline]
+    pub fn migration_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.migration_id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<ComputeMigrationsListRequest, T> {
+    /// Set `asset_type`.
+    #[inline]
+    pub fn asset_type(mut self, value: MigrationAssetType) -> Self {
+        self.request.asset_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `states`.
+    #[inline]
+    pub fn states(mut self, value: ::std::vec::Vec<MigrationState>) -> Self {
+        self.request.states = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ComputeMigrationsRejectMigrationExecutionRequest, O> {
+    /// Set `migration_id`.
+    #[inline]
+    pub fn migration_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.migration_id = value.into();
+        self
+    }
+
+    /// Set `rejection_reason`.
+    #[inline]
+    pub fn rejection_reason(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.rejection_reason = value.into();
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ComputeMigrationsRejectMigrationTranslationRequest, O> {
+    /// Set `migration_id`.
+    #[inline]
+    pub fn migration_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.migration_id = value.into();
+        self
+    }
+
+    /// Set `rejection_reason`.
+    #[inline]
+    pub fn rejection_reason(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.rejection_reason = value.into();
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
     }
 }

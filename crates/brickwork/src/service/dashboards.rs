@@ -8,14 +8,14 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `DashboardView`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `DashboardView`: `DASHBOARD_VIEW_BASIC`; values added by the server later decode as `UnknownValue`.
     DashboardView {
         DashboardViewBasic = "DASHBOARD_VIEW_BASIC",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `EvaluationStatusType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `EvaluationStatusType`: `DONE`, `EVALUATION_CANCELLED`, `EVALUATION_FAILED`, `EVALUATION_TIMEOUT`, `NOT_STARTED`, `RUNNING`; values added by the server later decode as `UnknownValue`.
     EvaluationStatusType {
         Done = "DONE",
         EvaluationCancelled = "EVALUATION_CANCELLED",
@@ -27,7 +27,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `GenieConversationType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `GenieConversationType`: `GENIE_CONVERSATION_TYPE_AGENT`, `GENIE_CONVERSATION_TYPE_CHAT`; values added by the server later decode as `UnknownValue`.
     GenieConversationType {
         GenieConversationTypeAgent = "GENIE_CONVERSATION_TYPE_AGENT",
         GenieConversationTypeChat = "GENIE_CONVERSATION_TYPE_CHAT",
@@ -35,7 +35,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `GenieEvalAssessment`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `GenieEvalAssessment`: `BAD`, `GOOD`, `NEEDS_REVIEW`; values added by the server later decode as `UnknownValue`.
     GenieEvalAssessment {
         Bad = "BAD",
         Good = "GOOD",
@@ -44,7 +44,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `GenieEvalResponseType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `GenieEvalResponseType`: `SQL`, `TEXT`; values added by the server later decode as `UnknownValue`.
     GenieEvalResponseType {
         Sql = "SQL",
         Text = "TEXT",
@@ -52,7 +52,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `GenieFeedbackRating`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `GenieFeedbackRating`: `NEGATIVE`, `NONE`, `POSITIVE`; values added by the server later decode as `UnknownValue`.
     GenieFeedbackRating {
         Negative = "NEGATIVE",
         None = "NONE",
@@ -61,7 +61,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `LifecycleState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `LifecycleState`: `ACTIVE`, `TRASHED`; values added by the server later decode as `UnknownValue`.
     LifecycleState {
         Active = "ACTIVE",
         Trashed = "TRASHED",
@@ -69,7 +69,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `MessageErrorType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `MessageErrorType`: `BLOCK_MULTIPLE_EXECUTIONS_EXCEPTION`, `CHAT_COMPLETION_CLIENT_EXCEPTION`, `CHAT_COMPLETION_CLIENT_TIMEOUT_EXCEPTION`, `CHAT_COMPLETION_NETWORK_EXCEPTION`, `CONTENT_FILTER_EXCEPTION`, `CONTEXT_EXCEEDED_EXCEPTION`, `COULD_NOT_GET_DASHBOARD_SCHEMA_EXCEPTION`, `COULD_NOT_GET_MODEL_DEPLOYMENTS_EXCEPTION`, `COULD_NOT_GET_UC_SCHEMA_EXCEPTION`, `DEPLOYMENT_NOT_FOUND_EXCEPTION`, `DESCRIBE_QUERY_INVALID_SQL_ERROR`, `DESCRIBE_QUERY_TIMEOUT`, `DESCRIBE_QUERY_UNEXPECTED_FAILURE`, `EXCEEDED_MAX_TOKEN_LENGTH_EXCEPTION`, `FUNCTIONS_NOT_AVAILABLE_EXCEPTION`, `FUNCTION_ARGUMENTS_INVALID_EXCEPTION`, `FUNCTION_ARGUMENTS_INVALID_JSON_EXCEPTION`, `FUNCTION_ARGUMENTS_INVALID_TYPE_EXCEPTION`, `FUNCTION_CALL_MISSING_PARAMETER_EXCEPTION`, `GENERATED_SQL_QUERY_TOO_LONG_EXCEPTION`, `GENERIC_CHAT_COMPLETION_EXCEPTION`, `GENERIC_CHAT_COMPLETION_SERVICE_EXCEPTION`, `GENERIC_SQL_EXEC_API_CALL_EXCEPTION`, `ILLEGAL_PARAMETER_DEFINITION_EXCEPTION`, `INTERNAL_CATALOG_ASSET_CREATION_FAILED_EXCEPTION`, `INTERNAL_CATALOG_ASSET_CREATION_ONGOING_EXCEPTION`, `INTERNAL_CATALOG_ASSET_CREATION_UNSUPPORTED_EXCEPTION`, `INTERNAL_CATALOG_MISSING_UC_PATH_EXCEPTION`, `INTERNAL_CATALOG_PATH_OVERLAP_EXCEPTION`, `INVALID_CERTIFIED_ANSWER_FUNCTION_EXCEPTION`, `INVALID_CERTIFIED_ANSWER_IDENTIFIER_EXCEPTION`, `INVALID_CHAT_COMPLETION_JSON_EXCEPTION`, `INVALID_COMPLETION_REQUEST_EXCEPTION`, `INVALID_FUNCTION_CALL_EXCEPTION`, `INVALID_SQL_MULTIPLE_DATASET_REFERENCES_EXCEPTION`, `INVALID_SQL_MULTIPLE_STATEMENTS_EXCEPTION`, `INVALID_SQL_UNKNOWN_TABLE_EXCEPTION`, `INVALID_TABLE_IDENTIFIER_EXCEPTION`, `LOCAL_CONTEXT_EXCEEDED_EXCEPTION`, `MESSAGE_ATTACHMENT_TOO_LONG_ERROR`, `MESSAGE_CANCELLED_WHILE_EXECUTING_EXCEPTION`, `MESSAGE_DELETED_WHILE_EXECUTING_EXCEPTION`, `MESSAGE_UPDATED_WHILE_EXECUTING_EXCEPTION`, `MISSING_SQL_QUERY_EXCEPTION`, `NO_DEPLOYMENTS_AVAILABLE_TO_WORKSPACE`, `NO_QUERY_TO_VISUALIZE_EXCEPTION`, `NO_TABLES_TO_QUERY_EXCEPTION`, `RATE_LIMIT_EXCEEDED_GENERIC_EXCEPTION`, `RATE_LIMIT_EXCEEDED_SPECIFIED_WAIT_EXCEPTION`, `REPLY_PROCESS_TIMEOUT_EXCEPTION`, `RETRYABLE_PROCESSING_EXCEPTION`, `SQL_EXECUTION_EXCEPTION`, `STOP_PROCESS_DUE_TO_AUTO_REGENERATE`, `TABLES_MISSING_EXCEPTION`, `TOO_MANY_CERTIFIED_ANSWERS_EXCEPTION`, `TOO_MANY_TABLES_EXCEPTION`, `UNEXPECTED_REPLY_PROCESS_EXCEPTION`, `UNKNOWN_AI_MODEL`, `UNSUPPORTED_CONVERSATION_TYPE_EXCEPTION`, `WAREHOUSE_ACCESS_MISSING_EXCEPTION`, `WAREHOUSE_NOT_FOUND_EXCEPTION`; values added by the server later decode as `UnknownValue`.
     MessageErrorType {
         BlockMultipleExecutionsException = "BLOCK_MULTIPLE_EXECUTIONS_EXCEPTION",
         ChatCompletionClientException = "CHAT_COMPLETION_CLIENT_EXCEPTION",
@@ -136,7 +136,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `MessageStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `MessageStatus`: `ASKING_AI`, `CANCELLED`, `COMPLETED`, `EXECUTING_QUERY`, `FAILED`, `FETCHING_METADATA`, `FILTERING_CONTEXT`, `PENDING_WAREHOUSE`, `QUERY_RESULT_EXPIRED`, `SUBMITTED`; values added by the server later decode as `UnknownValue`.
     MessageStatus {
         AskingAi = "ASKING_AI",
         Cancelled = "CANCELLED",
@@ -152,7 +152,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `SchedulePauseStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `SchedulePauseStatus`: `PAUSED`, `UNPAUSED`; values added by the server later decode as `UnknownValue`.
     SchedulePauseStatus {
         Paused = "PAUSED",
         Unpaused = "UNPAUSED",
@@ -160,7 +160,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ScoreReason`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ScoreReason`: `COLUMN_TYPE_DIFFERENCE`, `EMPTY_GOOD_SQL`, `EMPTY_RESULT`, `LLM_JUDGE_FORMATTING_ERROR`, `LLM_JUDGE_INCOMPLETE_OR_PARTIAL_OUTPUT`, `LLM_JUDGE_INCORRECT_FUNCTION_USAGE`, `LLM_JUDGE_INCORRECT_METRIC_CALCULATION`, `LLM_JUDGE_INCORRECT_TABLE_OR_FIELD_USAGE`, `LLM_JUDGE_INSTRUCTION_COMPLIANCE_OR_MISSING_BUSINESS_LOGIC`, `LLM_JUDGE_MISINTERPRETATION_OF_USER_REQUEST`, `LLM_JUDGE_MISSING_JOIN`, `LLM_JUDGE_MISSING_OR_INCORRECT_AGGREGATION`, `LLM_JUDGE_MISSING_OR_INCORRECT_FILTER`, `LLM_JUDGE_MISSING_OR_INCORRECT_JOIN`, `LLM_JUDGE_OTHER`, `LLM_JUDGE_SEMANTIC_ERROR`, `LLM_JUDGE_SYNTAX_ERROR`, `LLM_JUDGE_WRONG_AGGREGATION`, `LLM_JUDGE_WRONG_COLUMNS`, `LLM_JUDGE_WRONG_FILTER`, `RESULT_EXTRA_COLUMNS`, `RESULT_EXTRA_ROWS`, `RESULT_MISSING_COLUMNS`, `RESULT_MISSING_ROWS`, `SINGLE_CELL_DIFFERENCE`; values added by the server later decode as `UnknownValue`.
     ScoreReason {
         ColumnTypeDifference = "COLUMN_TYPE_DIFFERENCE",
         EmptyGoodSql = "EMPTY_GOOD_SQL",
@@ -191,7 +191,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `TextAttachmentPurpose`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `TextAttachmentPurpose`: `FOLLOW_UP_QUESTION`, `TEXT_ATTACHMENT_PURPOSE_ANSWER`; values added by the server later decode as `UnknownValue`.
     TextAttachmentPurpose {
         FollowUpQuestion = "FOLLOW_UP_QUESTION",
         TextAttachmentPurposeAnswer = "TEXT_ATTACHMENT_PURPOSE_ANSWER",
@@ -199,7 +199,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ThoughtType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ThoughtType`: `THOUGHT_TYPE_DATA_SOURCING`, `THOUGHT_TYPE_DESCRIPTION`, `THOUGHT_TYPE_INSTRUCTIONS`, `THOUGHT_TYPE_STEPS`, `THOUGHT_TYPE_UNDERSTANDING`; values added by the server later decode as `UnknownValue`.
     ThoughtType {
         ThoughtTypeDataSourcing = "THOUGHT_TYPE_DATA_SOURCING",
         ThoughtTypeDescription = "THOUGHT_TYPE_DESCRIPTION",
@@ -213,106 +213,362 @@ crate::service::wire::open_enum! {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AuthorizationDetails {
+    /// Wire field `grant_rules` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub grant_rules: ::std::vec::Vec<AuthorizationDetailsGrantRule>,
+    /// Wire field `resource_legacy_acl_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub resource_legacy_acl_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `resource_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub resource_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#type: ::std::option::Option<::std::string::String>,
+}
+
+impl AuthorizationDetails {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AuthorizationDetails { ..::std::default::Default::default() }
+    }
+
+    /// Set `grant_rules`.
+    #[inline]
+    pub fn grant_rules(mut self, value: ::std::vec::Vec<AuthorizationDetailsGrantRule>) -> Self {
+        self.grant_rules = value;
+        self
+    }
+
+    /// Set `resource_legacy_acl_path`.
+    #[inline]
+    pub fn resource_legacy_acl_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.resource_legacy_acl_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `resource_name`.
+    #[inline]
+    pub fn resource_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.resource_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `type`.
+    #[inline]
+    pub fn r#type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.r#type = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `AuthorizationDetailsGrantRule` of the `dashboards` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AuthorizationDetailsGrantRule {
+    /// Wire field `permission_set` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_set: ::std::option::Option<::std::string::String>,
 }
 
+impl AuthorizationDetailsGrantRule {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AuthorizationDetailsGrantRule { ..::std::default::Default::default() }
+    }
+
+    /// Set `permission_set`.
+    #[inline]
+    pub fn permission_set(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.permission_set = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `CronSchedule` of the `dashboards` API.
+///
+/// Required: `quartz_cron_expression`, `timezone_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CronSchedule {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub quartz_cron_expression: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub timezone_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `quartz_cron_expression` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub quartz_cron_expression: ::std::string::String,
+    /// Wire field `timezone_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub timezone_id: ::std::string::String,
+}
+
+impl CronSchedule {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        quartz_cron_expression: impl Into<::std::string::String>,
+        timezone_id: impl Into<::std::string::String>,
+    ) -> Self {
+        CronSchedule {
+            quartz_cron_expression: {
+                let value = quartz_cron_expression;
+                value.into()
+            },
+            timezone_id: {
+                let value = timezone_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `quartz_cron_expression`.
+    #[inline]
+    pub fn quartz_cron_expression(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.quartz_cron_expression = value.into();
+        self
+    }
+
+    /// Set `timezone_id`.
+    #[inline]
+    pub fn timezone_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.timezone_id = value.into();
+        self
+    }
 }
 
 /// Wire type `Dashboard` of the `dashboards` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Dashboard {
+    /// Wire field `create_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `dashboard_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dashboard_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `lifecycle_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub lifecycle_state: ::std::option::Option<LifecycleState>,
+    /// Wire field `parent_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub path: ::std::option::Option<::std::string::String>,
+    /// Wire field `serialized_dashboard` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub serialized_dashboard: ::std::option::Option<::std::string::String>,
+    /// Wire field `update_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `warehouse_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub warehouse_id: ::std::option::Option<::std::string::String>,
+}
+
+impl Dashboard {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Dashboard { ..::std::default::Default::default() }
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `dashboard_id`.
+    #[inline]
+    pub fn dashboard_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.dashboard_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `lifecycle_state`.
+    #[inline]
+    pub fn lifecycle_state(mut self, value: LifecycleState) -> Self {
+        self.lifecycle_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `parent_path`.
+    #[inline]
+    pub fn parent_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.parent_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `serialized_dashboard`.
+    #[inline]
+    pub fn serialized_dashboard(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.serialized_dashboard = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `warehouse_id`.
+    #[inline]
+    pub fn warehouse_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.warehouse_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DownloadMessageAttachmentVisualizationResponse` of the `dashboards` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DownloadMessageAttachmentVisualizationResponse {
+    /// Wire field `contents` (optional, binary).
     #[serde(skip)]
     pub contents: ::std::option::Option<::bytes::Bytes>,
+}
+
+impl DownloadMessageAttachmentVisualizationResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DownloadMessageAttachmentVisualizationResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `contents`.
+    #[inline]
+    pub fn contents(mut self, value: impl Into<::bytes::Bytes>) -> Self {
+        self.contents = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GenieAttachment` of the `dashboards` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieAttachment {
+    /// Wire field `attachment_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub attachment_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `query` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query: ::std::option::Option<GenieQueryAttachment>,
+    /// Wire field `suggested_questions` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub suggested_questions: ::std::option::Option<GenieSuggestedQuestionsAttachment>,
+    /// Wire field `text` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub text: ::std::option::Option<TextAttachment>,
+    /// Wire field `viz` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub viz: ::std::option::Option<GenieVizAttachment>,
 }
 
+impl GenieAttachment {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GenieAttachment { ..::std::default::Default::default() }
+    }
+
+    /// Set `attachment_id`.
+    #[inline]
+    pub fn attachment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.attachment_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `query`.
+    #[inline]
+    pub fn query(mut self, value: GenieQueryAttachment) -> Self {
+        self.query = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `suggested_questions`.
+    #[inline]
+    pub fn suggested_questions(mut self, value: GenieSuggestedQuestionsAttachment) -> Self {
+        self.suggested_questions = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `text`.
+    #[inline]
+    pub fn text(mut self, value: TextAttachment) -> Self {
+        self.text = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `viz`.
+    #[inline]
+    pub fn viz(mut self, value: GenieVizAttachment) -> Self {
+        self.viz = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `GenieConversation` of the `dashboards` API.
+///
+/// Required: `space_id`, `title`, `conversation_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieConversation {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub space_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub title: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub conversation_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `space_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub space_id: ::std::string::String,
+    /// Wire field `title` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub title: ::std::string::String,
+    /// Wire field `conversation_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub conversation_id: ::std::string::String,
+    /// Wire field `created_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub created_timestamp: ::std::option::Option<i64>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `last_updated_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub last_updated_timestamp: ::std::option::Option<i64>,
+    /// Wire field `user_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -320,120 +576,470 @@ pub struct GenieConversation {
     pub user_id: ::std::option::Option<i64>,
 }
 
+impl GenieConversation {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        space_id: impl Into<::std::string::String>,
+        title: impl Into<::std::string::String>,
+        conversation_id: impl Into<::std::string::String>,
+    ) -> Self {
+        GenieConversation {
+            space_id: {
+                let value = space_id;
+                value.into()
+            },
+            title: {
+                let value = title;
+                value.into()
+            },
+            conversation_id: {
+                let value = conversation_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `space_id`.
+    #[inline]
+    pub fn space_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.space_id = value.into();
+        self
+    }
+
+    /// Set `title`.
+    #[inline]
+    pub fn title(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.title = value.into();
+        self
+    }
+
+    /// Set `conversation_id`.
+    #[inline]
+    pub fn conversation_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.conversation_id = value.into();
+        self
+    }
+
+    /// Set `created_timestamp`.
+    #[inline]
+    pub fn created_timestamp(mut self, value: i64) -> Self {
+        self.created_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `last_updated_timestamp`.
+    #[inline]
+    pub fn last_updated_timestamp(mut self, value: i64) -> Self {
+        self.last_updated_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `user_id`.
+    #[inline]
+    pub fn user_id(mut self, value: i64) -> Self {
+        self.user_id = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `GenieConversationSummary` of the `dashboards` API.
+///
+/// Required: `conversation_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieConversationSummary {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub conversation_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `conversation_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub conversation_id: ::std::string::String,
+    /// Wire field `agent_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub agent_type: ::std::option::Option<GenieConversationType>,
+    /// Wire field `created_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub created_timestamp: ::std::option::Option<i64>,
+    /// Wire field `title` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub title: ::std::option::Option<::std::string::String>,
+}
+
+impl GenieConversationSummary {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(conversation_id: impl Into<::std::string::String>) -> Self {
+        GenieConversationSummary {
+            conversation_id: {
+                let value = conversation_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `conversation_id`.
+    #[inline]
+    pub fn conversation_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.conversation_id = value.into();
+        self
+    }
+
+    /// Set `agent_type`.
+    #[inline]
+    pub fn agent_type(mut self, value: GenieConversationType) -> Self {
+        self.agent_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `created_timestamp`.
+    #[inline]
+    pub fn created_timestamp(mut self, value: i64) -> Self {
+        self.created_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `title`.
+    #[inline]
+    pub fn title(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.title = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GenieEvalResponse` of the `dashboards` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieEvalResponse {
+    /// Wire field `response` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub response: ::std::option::Option<::std::string::String>,
+    /// Wire field `response_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub response_type: ::std::option::Option<GenieEvalResponseType>,
+    /// Wire field `sql_execution_result` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sql_execution_result: ::std::option::Option<crate::service::sql::StatementResponse>,
 }
 
+impl GenieEvalResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GenieEvalResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `response`.
+    #[inline]
+    pub fn response(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.response = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `response_type`.
+    #[inline]
+    pub fn response_type(mut self, value: GenieEvalResponseType) -> Self {
+        self.response_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sql_execution_result`.
+    #[inline]
+    pub fn sql_execution_result(mut self, value: crate::service::sql::StatementResponse) -> Self {
+        self.sql_execution_result = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `GenieEvalResult` of the `dashboards` API.
+///
+/// Required: `result_id`, `space_id`, `benchmark_question_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieEvalResult {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub result_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub space_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub benchmark_question_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `result_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub result_id: ::std::string::String,
+    /// Wire field `space_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub space_id: ::std::string::String,
+    /// Wire field `benchmark_question_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub benchmark_question_id: ::std::string::String,
+    /// Wire field `benchmark_answer` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub benchmark_answer: ::std::option::Option<::std::string::String>,
+    /// Wire field `created_by_user` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub created_by_user: ::std::option::Option<i64>,
+    /// Wire field `question` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub question: ::std::option::Option<::std::string::String>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<EvaluationStatusType>,
 }
 
+impl GenieEvalResult {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        result_id: impl Into<::std::string::String>,
+        space_id: impl Into<::std::string::String>,
+        benchmark_question_id: impl Into<::std::string::String>,
+    ) -> Self {
+        GenieEvalResult {
+            result_id: {
+                let value = result_id;
+                value.into()
+            },
+            space_id: {
+                let value = space_id;
+                value.into()
+            },
+            benchmark_question_id: {
+                let value = benchmark_question_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `result_id`.
+    #[inline]
+    pub fn result_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.result_id = value.into();
+        self
+    }
+
+    /// Set `space_id`.
+    #[inline]
+    pub fn space_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.space_id = value.into();
+        self
+    }
+
+    /// Set `benchmark_question_id`.
+    #[inline]
+    pub fn benchmark_question_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.benchmark_question_id = value.into();
+        self
+    }
+
+    /// Set `benchmark_answer`.
+    #[inline]
+    pub fn benchmark_answer(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.benchmark_answer = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `created_by_user`.
+    #[inline]
+    pub fn created_by_user(mut self, value: i64) -> Self {
+        self.created_by_user = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `question`.
+    #[inline]
+    pub fn question(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.question = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: EvaluationStatusType) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `GenieEvalResultDetails` of the `dashboards` API.
+///
+/// Required: `result_id`, `space_id`, `benchmark_question_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieEvalResultDetails {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub result_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub space_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub benchmark_question_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `result_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub result_id: ::std::string::String,
+    /// Wire field `space_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub space_id: ::std::string::String,
+    /// Wire field `benchmark_question_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub benchmark_question_id: ::std::string::String,
+    /// Wire field `actual_response` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub actual_response: ::std::vec::Vec<GenieEvalResponse>,
+    /// Wire field `assessment` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub assessment: ::std::option::Option<GenieEvalAssessment>,
+    /// Wire field `assessment_reasons` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub assessment_reasons: ::std::vec::Vec<ScoreReason>,
+    /// Wire field `eval_run_status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub eval_run_status: ::std::option::Option<EvaluationStatusType>,
+    /// Wire field `expected_response` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub expected_response: ::std::vec::Vec<GenieEvalResponse>,
+    /// Wire field `manual_assessment` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub manual_assessment: ::std::option::Option<bool>,
 }
 
+impl GenieEvalResultDetails {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        result_id: impl Into<::std::string::String>,
+        space_id: impl Into<::std::string::String>,
+        benchmark_question_id: impl Into<::std::string::String>,
+    ) -> Self {
+        GenieEvalResultDetails {
+            result_id: {
+                let value = result_id;
+                value.into()
+            },
+            space_id: {
+                let value = space_id;
+                value.into()
+            },
+            benchmark_question_id: {
+                let value = benchmark_question_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `result_id`.
+    #[inline]
+    pub fn result_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.result_id = value.into();
+        self
+    }
+
+    /// Set `space_id`.
+    #[inline]
+    pub fn space_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.space_id = value.into();
+        self
+    }
+
+    /// Set `benchmark_question_id`.
+    #[inline]
+    pub fn benchmark_question_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.benchmark_question_id = value.into();
+        self
+    }
+
+    /// Set `actual_response`.
+    #[inline]
+    pub fn actual_response(mut self, value: ::std::vec::Vec<GenieEvalResponse>) -> Self {
+        self.actual_response = value;
+        self
+    }
+
+    /// Set `assessment`.
+    #[inline]
+    pub fn assessment(mut self, value: GenieEvalAssessment) -> Self {
+        self.assessment = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `assessment_reasons`.
+    #[inline]
+    pub fn assessment_reasons(mut self, value: ::std::vec::Vec<ScoreReason>) -> Self {
+        self.assessment_reasons = value;
+        self
+    }
+
+    /// Set `eval_run_status`.
+    #[inline]
+    pub fn eval_run_status(mut self, value: EvaluationStatusType) -> Self {
+        self.eval_run_status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `expected_response`.
+    #[inline]
+    pub fn expected_response(mut self, value: ::std::vec::Vec<GenieEvalResponse>) -> Self {
+        self.expected_response = value;
+        self
+    }
+
+    /// Set `manual_assessment`.
+    #[inline]
+    pub fn manual_assessment(mut self, value: bool) -> Self {
+        self.manual_assessment = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `GenieEvalRunResponse` of the `dashboards` API.
+///
+/// Required: `eval_run_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieEvalRunResponse {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub eval_run_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `eval_run_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub eval_run_id: ::std::string::String,
+    /// Wire field `created_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub created_timestamp: ::std::option::Option<i64>,
+    /// Wire field `eval_run_status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub eval_run_status: ::std::option::Option<EvaluationStatusType>,
+    /// Wire field `last_updated_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub last_updated_timestamp: ::std::option::Option<i64>,
+    /// Wire field `num_correct` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub num_correct: ::std::option::Option<i64>,
+    /// Wire field `num_done` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub num_done: ::std::option::Option<i64>,
+    /// Wire field `num_needs_review` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub num_needs_review: ::std::option::Option<i64>,
+    /// Wire field `num_questions` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub num_questions: ::std::option::Option<i64>,
+    /// Wire field `run_by_user` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -441,146 +1047,486 @@ pub struct GenieEvalRunResponse {
     pub run_by_user: ::std::option::Option<i64>,
 }
 
+impl GenieEvalRunResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(eval_run_id: impl Into<::std::string::String>) -> Self {
+        GenieEvalRunResponse {
+            eval_run_id: {
+                let value = eval_run_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `eval_run_id`.
+    #[inline]
+    pub fn eval_run_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.eval_run_id = value.into();
+        self
+    }
+
+    /// Set `created_timestamp`.
+    #[inline]
+    pub fn created_timestamp(mut self, value: i64) -> Self {
+        self.created_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `eval_run_status`.
+    #[inline]
+    pub fn eval_run_status(mut self, value: EvaluationStatusType) -> Self {
+        self.eval_run_status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `last_updated_timestamp`.
+    #[inline]
+    pub fn last_updated_timestamp(mut self, value: i64) -> Self {
+        self.last_updated_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `num_correct`.
+    #[inline]
+    pub fn num_correct(mut self, value: i64) -> Self {
+        self.num_correct = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `num_done`.
+    #[inline]
+    pub fn num_done(mut self, value: i64) -> Self {
+        self.num_done = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `num_needs_review`.
+    #[inline]
+    pub fn num_needs_review(mut self, value: i64) -> Self {
+        self.num_needs_review = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `num_questions`.
+    #[inline]
+    pub fn num_questions(mut self, value: i64) -> Self {
+        self.num_questions = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `run_by_user`.
+    #[inline]
+    pub fn run_by_user(mut self, value: i64) -> Self {
+        self.run_by_user = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `GenieFeedback` of the `dashboards` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieFeedback {
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
+    /// Wire field `rating` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub rating: ::std::option::Option<GenieFeedbackRating>,
+}
+
+impl GenieFeedback {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GenieFeedback { ..::std::default::Default::default() }
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `rating`.
+    #[inline]
+    pub fn rating(mut self, value: GenieFeedbackRating) -> Self {
+        self.rating = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `GenieGenerateDownloadFullQueryResultResponse` of the `dashboards` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieGenerateDownloadFullQueryResultResponse {
+    /// Wire field `download_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub download_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `download_id_signature` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub download_id_signature: ::std::option::Option<::std::string::String>,
+}
+
+impl GenieGenerateDownloadFullQueryResultResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GenieGenerateDownloadFullQueryResultResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `download_id`.
+    #[inline]
+    pub fn download_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.download_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `download_id_signature`.
+    #[inline]
+    pub fn download_id_signature(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.download_id_signature = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GenieGetDownloadFullQueryResultResponse` of the `dashboards` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieGetDownloadFullQueryResultResponse {
+    /// Wire field `statement_response` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub statement_response: ::std::option::Option<crate::service::sql::StatementResponse>,
+}
+
+impl GenieGetDownloadFullQueryResultResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GenieGetDownloadFullQueryResultResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `statement_response`.
+    #[inline]
+    pub fn statement_response(mut self, value: crate::service::sql::StatementResponse) -> Self {
+        self.statement_response = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `GenieGetMessageQueryResultResponse` of the `dashboards` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieGetMessageQueryResultResponse {
+    /// Wire field `statement_response` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub statement_response: ::std::option::Option<crate::service::sql::StatementResponse>,
+}
+
+impl GenieGetMessageQueryResultResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GenieGetMessageQueryResultResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `statement_response`.
+    #[inline]
+    pub fn statement_response(mut self, value: crate::service::sql::StatementResponse) -> Self {
+        self.statement_response = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `GenieListConversationCommentsResponse` of the `dashboards` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieListConversationCommentsResponse {
+    /// Wire field `comments` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub comments: ::std::vec::Vec<GenieMessageComment>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl GenieListConversationCommentsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GenieListConversationCommentsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `comments`.
+    #[inline]
+    pub fn comments(mut self, value: ::std::vec::Vec<GenieMessageComment>) -> Self {
+        self.comments = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GenieListConversationMessagesResponse` of the `dashboards` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieListConversationMessagesResponse {
+    /// Wire field `messages` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub messages: ::std::vec::Vec<GenieMessage>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl GenieListConversationMessagesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GenieListConversationMessagesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `messages`.
+    #[inline]
+    pub fn messages(mut self, value: ::std::vec::Vec<GenieMessage>) -> Self {
+        self.messages = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GenieListConversationsResponse` of the `dashboards` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieListConversationsResponse {
+    /// Wire field `conversations` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub conversations: ::std::vec::Vec<GenieConversationSummary>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl GenieListConversationsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GenieListConversationsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `conversations`.
+    #[inline]
+    pub fn conversations(mut self, value: ::std::vec::Vec<GenieConversationSummary>) -> Self {
+        self.conversations = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GenieListEvalResultsResponse` of the `dashboards` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieListEvalResultsResponse {
+    /// Wire field `eval_results` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub eval_results: ::std::vec::Vec<GenieEvalResult>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl GenieListEvalResultsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GenieListEvalResultsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `eval_results`.
+    #[inline]
+    pub fn eval_results(mut self, value: ::std::vec::Vec<GenieEvalResult>) -> Self {
+        self.eval_results = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GenieListEvalRunsResponse` of the `dashboards` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieListEvalRunsResponse {
+    /// Wire field `eval_runs` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub eval_runs: ::std::vec::Vec<GenieEvalRunResponse>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl GenieListEvalRunsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GenieListEvalRunsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `eval_runs`.
+    #[inline]
+    pub fn eval_runs(mut self, value: ::std::vec::Vec<GenieEvalRunResponse>) -> Self {
+        self.eval_runs = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GenieListMessageCommentsResponse` of the `dashboards` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieListMessageCommentsResponse {
+    /// Wire field `comments` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub comments: ::std::vec::Vec<GenieMessageComment>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl GenieListMessageCommentsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GenieListMessageCommentsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `comments`.
+    #[inline]
+    pub fn comments(mut self, value: ::std::vec::Vec<GenieMessageComment>) -> Self {
+        self.comments = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GenieListSpacesResponse` of the `dashboards` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieListSpacesResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `spaces` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub spaces: ::std::vec::Vec<GenieSpace>,
 }
 
+impl GenieListSpacesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GenieListSpacesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `spaces`.
+    #[inline]
+    pub fn spaces(mut self, value: ::std::vec::Vec<GenieSpace>) -> Self {
+        self.spaces = value;
+        self
+    }
+}
+
 /// Wire type `GenieMessage` of the `dashboards` API.
+///
+/// Required: `space_id`, `conversation_id`, `content`, `message_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieMessage {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub space_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub conversation_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub content: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub message_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `space_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub space_id: ::std::string::String,
+    /// Wire field `conversation_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub conversation_id: ::std::string::String,
+    /// Wire field `content` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub content: ::std::string::String,
+    /// Wire field `message_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub message_id: ::std::string::String,
+    /// Wire field `attachments` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub attachments: ::std::vec::Vec<GenieAttachment>,
+    /// Wire field `created_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub created_timestamp: ::std::option::Option<i64>,
+    /// Wire field `error` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<MessageError>,
+    /// Wire field `feedback` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub feedback: ::std::option::Option<GenieFeedback>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `last_updated_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub last_updated_timestamp: ::std::option::Option<i64>,
+    /// Wire field `query_result` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query_result: ::std::option::Option<Result>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<MessageStatus>,
+    /// Wire field `user_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -588,65 +1534,363 @@ pub struct GenieMessage {
     pub user_id: ::std::option::Option<i64>,
 }
 
+impl GenieMessage {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        space_id: impl Into<::std::string::String>,
+        conversation_id: impl Into<::std::string::String>,
+        content: impl Into<::std::string::String>,
+        message_id: impl Into<::std::string::String>,
+    ) -> Self {
+        GenieMessage {
+            space_id: {
+                let value = space_id;
+                value.into()
+            },
+            conversation_id: {
+                let value = conversation_id;
+                value.into()
+            },
+            content: {
+                let value = content;
+                value.into()
+            },
+            message_id: {
+                let value = message_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `space_id`.
+    #[inline]
+    pub fn space_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.space_id = value.into();
+        self
+    }
+
+    /// Set `conversation_id`.
+    #[inline]
+    pub fn conversation_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.conversation_id = value.into();
+        self
+    }
+
+    /// Set `content`.
+    #[inline]
+    pub fn content(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.content = value.into();
+        self
+    }
+
+    /// Set `message_id`.
+    #[inline]
+    pub fn message_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.message_id = value.into();
+        self
+    }
+
+    /// Set `attachments`.
+    #[inline]
+    pub fn attachments(mut self, value: ::std::vec::Vec<GenieAttachment>) -> Self {
+        self.attachments = value;
+        self
+    }
+
+    /// Set `created_timestamp`.
+    #[inline]
+    pub fn created_timestamp(mut self, value: i64) -> Self {
+        self.created_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `error`.
+    #[inline]
+    pub fn error(mut self, value: MessageError) -> Self {
+        self.error = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `feedback`.
+    #[inline]
+    pub fn feedback(mut self, value: GenieFeedback) -> Self {
+        self.feedback = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `last_updated_timestamp`.
+    #[inline]
+    pub fn last_updated_timestamp(mut self, value: i64) -> Self {
+        self.last_updated_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `query_result`.
+    #[inline]
+    pub fn query_result(mut self, value: Result) -> Self {
+        self.query_result = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: MessageStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `user_id`.
+    #[inline]
+    pub fn user_id(mut self, value: i64) -> Self {
+        self.user_id = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `GenieMessageComment` of the `dashboards` API.
+///
+/// Required: `space_id`, `conversation_id`, `message_id`, `message_comment_id`, `content` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieMessageComment {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub space_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub conversation_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub message_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub message_comment_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub content: ::std::option::Option<::std::string::String>,
+    /// Wire field `space_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub space_id: ::std::string::String,
+    /// Wire field `conversation_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub conversation_id: ::std::string::String,
+    /// Wire field `message_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub message_id: ::std::string::String,
+    /// Wire field `message_comment_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub message_comment_id: ::std::string::String,
+    /// Wire field `content` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub content: ::std::string::String,
+    /// Wire field `created_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub created_timestamp: ::std::option::Option<i64>,
+    /// Wire field `user_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub user_id: ::std::option::Option<i64>,
+}
+
+impl GenieMessageComment {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        space_id: impl Into<::std::string::String>,
+        conversation_id: impl Into<::std::string::String>,
+        message_id: impl Into<::std::string::String>,
+        message_comment_id: impl Into<::std::string::String>,
+        content: impl Into<::std::string::String>,
+    ) -> Self {
+        GenieMessageComment {
+            space_id: {
+                let value = space_id;
+                value.into()
+            },
+            conversation_id: {
+                let value = conversation_id;
+                value.into()
+            },
+            message_id: {
+                let value = message_id;
+                value.into()
+            },
+            message_comment_id: {
+                let value = message_comment_id;
+                value.into()
+            },
+            content: {
+                let value = content;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `space_id`.
+    #[inline]
+    pub fn space_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.space_id = value.into();
+        self
+    }
+
+    /// Set `conversation_id`.
+    #[inline]
+    pub fn conversation_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.conversation_id = value.into();
+        self
+    }
+
+    /// Set `message_id`.
+    #[inline]
+    pub fn message_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.message_id = value.into();
+        self
+    }
+
+    /// Set `message_comment_id`.
+    #[inline]
+    pub fn message_comment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.message_comment_id = value.into();
+        self
+    }
+
+    /// Set `content`.
+    #[inline]
+    pub fn content(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.content = value.into();
+        self
+    }
+
+    /// Set `created_timestamp`.
+    #[inline]
+    pub fn created_timestamp(mut self, value: i64) -> Self {
+        self.created_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `user_id`.
+    #[inline]
+    pub fn user_id(mut self, value: i64) -> Self {
+        self.user_id = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `GenieQueryAttachment` of the `dashboards` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieQueryAttachment {
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `last_updated_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub last_updated_timestamp: ::std::option::Option<i64>,
+    /// Wire field `parameters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub parameters: ::std::vec::Vec<QueryAttachmentParameter>,
+    /// Wire field `query` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query: ::std::option::Option<::std::string::String>,
+    /// Wire field `query_result_metadata` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query_result_metadata: ::std::option::Option<GenieResultMetadata>,
+    /// Wire field `statement_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub statement_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `thoughts` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub thoughts: ::std::vec::Vec<Thought>,
+    /// Wire field `title` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub title: ::std::option::Option<::std::string::String>,
+}
+
+impl GenieQueryAttachment {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GenieQueryAttachment { ..::std::default::Default::default() }
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `last_updated_timestamp`.
+    #[inline]
+    pub fn last_updated_timestamp(mut self, value: i64) -> Self {
+        self.last_updated_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `parameters`.
+    #[inline]
+    pub fn parameters(mut self, value: ::std::vec::Vec<QueryAttachmentParameter>) -> Self {
+        self.parameters = value;
+        self
+    }
+
+    /// Set `query`.
+    #[inline]
+    pub fn query(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.query = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `query_result_metadata`.
+    #[inline]
+    pub fn query_result_metadata(mut self, value: GenieResultMetadata) -> Self {
+        self.query_result_metadata = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `statement_id`.
+    #[inline]
+    pub fn statement_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.statement_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `thoughts`.
+    #[inline]
+    pub fn thoughts(mut self, value: ::std::vec::Vec<Thought>) -> Self {
+        self.thoughts = value;
+        self
+    }
+
+    /// Set `title`.
+    #[inline]
+    pub fn title(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.title = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GenieResultMetadata` of the `dashboards` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieResultMetadata {
+    /// Wire field `is_truncated` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_truncated: ::std::option::Option<bool>,
+    /// Wire field `row_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -654,265 +1898,1037 @@ pub struct GenieResultMetadata {
     pub row_count: ::std::option::Option<i64>,
 }
 
+impl GenieResultMetadata {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GenieResultMetadata { ..::std::default::Default::default() }
+    }
+
+    /// Set `is_truncated`.
+    #[inline]
+    pub fn is_truncated(mut self, value: bool) -> Self {
+        self.is_truncated = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `row_count`.
+    #[inline]
+    pub fn row_count(mut self, value: i64) -> Self {
+        self.row_count = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `GenieSpace` of the `dashboards` API.
+///
+/// Required: `space_id`, `title` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieSpace {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub space_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub title: ::std::option::Option<::std::string::String>,
+    /// Wire field `space_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub space_id: ::std::string::String,
+    /// Wire field `title` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub title: ::std::string::String,
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `serialized_space` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub serialized_space: ::std::option::Option<::std::string::String>,
+    /// Wire field `update_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `warehouse_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub warehouse_id: ::std::option::Option<::std::string::String>,
 }
 
+impl GenieSpace {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(space_id: impl Into<::std::string::String>, title: impl Into<::std::string::String>) -> Self {
+        GenieSpace {
+            space_id: {
+                let value = space_id;
+                value.into()
+            },
+            title: {
+                let value = title;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `space_id`.
+    #[inline]
+    pub fn space_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.space_id = value.into();
+        self
+    }
+
+    /// Set `title`.
+    #[inline]
+    pub fn title(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.title = value.into();
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parent_path`.
+    #[inline]
+    pub fn parent_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.parent_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `serialized_space`.
+    #[inline]
+    pub fn serialized_space(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.serialized_space = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `warehouse_id`.
+    #[inline]
+    pub fn warehouse_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.warehouse_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `GenieStartConversationResponse` of the `dashboards` API.
+///
+/// Required: `message_id`, `conversation_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieStartConversationResponse {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub message_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub conversation_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `message_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub message_id: ::std::string::String,
+    /// Wire field `conversation_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub conversation_id: ::std::string::String,
+    /// Wire field `conversation` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub conversation: ::std::option::Option<GenieConversation>,
+    /// Wire field `message` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<GenieMessage>,
+}
+
+impl GenieStartConversationResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        message_id: impl Into<::std::string::String>,
+        conversation_id: impl Into<::std::string::String>,
+    ) -> Self {
+        GenieStartConversationResponse {
+            message_id: {
+                let value = message_id;
+                value.into()
+            },
+            conversation_id: {
+                let value = conversation_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `message_id`.
+    #[inline]
+    pub fn message_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.message_id = value.into();
+        self
+    }
+
+    /// Set `conversation_id`.
+    #[inline]
+    pub fn conversation_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.conversation_id = value.into();
+        self
+    }
+
+    /// Set `conversation`.
+    #[inline]
+    pub fn conversation(mut self, value: GenieConversation) -> Self {
+        self.conversation = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `message`.
+    #[inline]
+    pub fn message(mut self, value: GenieMessage) -> Self {
+        self.message = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `GenieSuggestedQuestionsAttachment` of the `dashboards` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieSuggestedQuestionsAttachment {
+    /// Wire field `questions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub questions: ::std::vec::Vec<::std::string::String>,
+}
+
+impl GenieSuggestedQuestionsAttachment {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GenieSuggestedQuestionsAttachment { ..::std::default::Default::default() }
+    }
+
+    /// Set `questions`.
+    #[inline]
+    pub fn questions(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.questions = value;
+        self
+    }
 }
 
 /// Wire type `GenieVizAttachment` of the `dashboards` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieVizAttachment {
+    /// Wire field `query_attachment_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query_attachment_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `title` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub title: ::std::option::Option<::std::string::String>,
+}
+
+impl GenieVizAttachment {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GenieVizAttachment { ..::std::default::Default::default() }
+    }
+
+    /// Set `query_attachment_id`.
+    #[inline]
+    pub fn query_attachment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.query_attachment_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `title`.
+    #[inline]
+    pub fn title(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.title = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GetPublishedDashboardTokenInfoResponse` of the `dashboards` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetPublishedDashboardTokenInfoResponse {
+    /// Wire field `authorization_details` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub authorization_details: ::std::vec::Vec<AuthorizationDetails>,
+    /// Wire field `custom_claim` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub custom_claim: ::std::option::Option<::std::string::String>,
+    /// Wire field `scope` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub scope: ::std::option::Option<::std::string::String>,
+}
+
+impl GetPublishedDashboardTokenInfoResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetPublishedDashboardTokenInfoResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `authorization_details`.
+    #[inline]
+    pub fn authorization_details(mut self, value: ::std::vec::Vec<AuthorizationDetails>) -> Self {
+        self.authorization_details = value;
+        self
+    }
+
+    /// Set `custom_claim`.
+    #[inline]
+    pub fn custom_claim(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.custom_claim = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `scope`.
+    #[inline]
+    pub fn scope(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.scope = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListDashboardsResponse` of the `dashboards` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListDashboardsResponse {
+    /// Wire field `dashboards` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub dashboards: ::std::vec::Vec<Dashboard>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListDashboardsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListDashboardsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `dashboards`.
+    #[inline]
+    pub fn dashboards(mut self, value: ::std::vec::Vec<Dashboard>) -> Self {
+        self.dashboards = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListSchedulesResponse` of the `dashboards` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListSchedulesResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `schedules` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schedules: ::std::vec::Vec<Schedule>,
+}
+
+impl ListSchedulesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListSchedulesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `schedules`.
+    #[inline]
+    pub fn schedules(mut self, value: ::std::vec::Vec<Schedule>) -> Self {
+        self.schedules = value;
+        self
+    }
 }
 
 /// Wire type `ListSubscriptionsResponse` of the `dashboards` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListSubscriptionsResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `subscriptions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub subscriptions: ::std::vec::Vec<Subscription>,
+}
+
+impl ListSubscriptionsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListSubscriptionsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `subscriptions`.
+    #[inline]
+    pub fn subscriptions(mut self, value: ::std::vec::Vec<Subscription>) -> Self {
+        self.subscriptions = value;
+        self
+    }
 }
 
 /// Wire type `MessageError` of the `dashboards` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MessageError {
+    /// Wire field `error` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<::std::string::String>,
+    /// Wire field `type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#type: ::std::option::Option<MessageErrorType>,
+}
+
+impl MessageError {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        MessageError { ..::std::default::Default::default() }
+    }
+
+    /// Set `error`.
+    #[inline]
+    pub fn error(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.error = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `type`.
+    #[inline]
+    pub fn r#type(mut self, value: MessageErrorType) -> Self {
+        self.r#type = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `PublishedDashboard` of the `dashboards` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PublishedDashboard {
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `embed_credentials` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub embed_credentials: ::std::option::Option<bool>,
+    /// Wire field `revision_create_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub revision_create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `warehouse_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub warehouse_id: ::std::option::Option<::std::string::String>,
+}
+
+impl PublishedDashboard {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PublishedDashboard { ..::std::default::Default::default() }
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `embed_credentials`.
+    #[inline]
+    pub fn embed_credentials(mut self, value: bool) -> Self {
+        self.embed_credentials = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `revision_create_time`.
+    #[inline]
+    pub fn revision_create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.revision_create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `warehouse_id`.
+    #[inline]
+    pub fn warehouse_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.warehouse_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `QueryAttachmentParameter` of the `dashboards` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QueryAttachmentParameter {
+    /// Wire field `keyword` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub keyword: ::std::option::Option<::std::string::String>,
+    /// Wire field `sql_type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sql_type: ::std::option::Option<::std::string::String>,
+    /// Wire field `value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<::std::string::String>,
+}
+
+impl QueryAttachmentParameter {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        QueryAttachmentParameter { ..::std::default::Default::default() }
+    }
+
+    /// Set `keyword`.
+    #[inline]
+    pub fn keyword(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.keyword = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sql_type`.
+    #[inline]
+    pub fn sql_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.sql_type = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `Result` of the `dashboards` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Result {
+    /// Wire field `is_truncated` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_truncated: ::std::option::Option<bool>,
+    /// Wire field `row_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub row_count: ::std::option::Option<i64>,
+    /// Wire field `statement_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub statement_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `statement_id_signature` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub statement_id_signature: ::std::option::Option<::std::string::String>,
+}
+
+impl Result {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Result { ..::std::default::Default::default() }
+    }
+
+    /// Set `is_truncated`.
+    #[inline]
+    pub fn is_truncated(mut self, value: bool) -> Self {
+        self.is_truncated = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `row_count`.
+    #[inline]
+    pub fn row_count(mut self, value: i64) -> Self {
+        self.row_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `statement_id`.
+    #[inline]
+    pub fn statement_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.statement_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `statement_id_signature`.
+    #[inline]
+    pub fn statement_id_signature(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.statement_id_signature = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `RevertDashboardResponse` of the `dashboards` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RevertDashboardResponse {
+    /// Wire field `dashboard` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dashboard: ::std::option::Option<Dashboard>,
 }
 
+impl RevertDashboardResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RevertDashboardResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `dashboard`.
+    #[inline]
+    pub fn dashboard(mut self, value: Dashboard) -> Self {
+        self.dashboard = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `Schedule` of the `dashboards` API.
+///
+/// Required: `cron_schedule` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Schedule {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub cron_schedule: ::std::option::Option<CronSchedule>,
+    /// Wire field `cron_schedule` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub cron_schedule: CronSchedule,
+    /// Wire field `create_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `dashboard_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dashboard_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `pause_status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pause_status: ::std::option::Option<SchedulePauseStatus>,
+    /// Wire field `schedule_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schedule_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `update_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `warehouse_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub warehouse_id: ::std::option::Option<::std::string::String>,
+}
+
+impl Schedule {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(cron_schedule: CronSchedule) -> Self {
+        Schedule {
+            cron_schedule: {
+                let value = cron_schedule;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `cron_schedule`.
+    #[inline]
+    pub fn cron_schedule(mut self, value: CronSchedule) -> Self {
+        self.cron_schedule = value;
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `dashboard_id`.
+    #[inline]
+    pub fn dashboard_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.dashboard_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `pause_status`.
+    #[inline]
+    pub fn pause_status(mut self, value: SchedulePauseStatus) -> Self {
+        self.pause_status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `schedule_id`.
+    #[inline]
+    pub fn schedule_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schedule_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `warehouse_id`.
+    #[inline]
+    pub fn warehouse_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.warehouse_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `Subscriber` of the `dashboards` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Subscriber {
+    /// Wire field `destination_subscriber` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub destination_subscriber: ::std::option::Option<SubscriptionSubscriberDestination>,
+    /// Wire field `user_subscriber` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_subscriber: ::std::option::Option<SubscriptionSubscriberUser>,
 }
 
+impl Subscriber {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Subscriber { ..::std::default::Default::default() }
+    }
+
+    /// Set `destination_subscriber`.
+    #[inline]
+    pub fn destination_subscriber(mut self, value: SubscriptionSubscriberDestination) -> Self {
+        self.destination_subscriber = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `user_subscriber`.
+    #[inline]
+    pub fn user_subscriber(mut self, value: SubscriptionSubscriberUser) -> Self {
+        self.user_subscriber = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `Subscription` of the `dashboards` API.
+///
+/// Required: `subscriber` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Subscription {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub subscriber: ::std::option::Option<Subscriber>,
+    /// Wire field `subscriber` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub subscriber: Subscriber,
+    /// Wire field `create_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `created_by_user_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub created_by_user_id: ::std::option::Option<i64>,
+    /// Wire field `dashboard_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dashboard_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `schedule_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schedule_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `skip_notify` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub skip_notify: ::std::option::Option<bool>,
+    /// Wire field `subscription_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub subscription_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `update_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
 }
 
+impl Subscription {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(subscriber: Subscriber) -> Self {
+        Subscription {
+            subscriber: {
+                let value = subscriber;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `subscriber`.
+    #[inline]
+    pub fn subscriber(mut self, value: Subscriber) -> Self {
+        self.subscriber = value;
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `created_by_user_id`.
+    #[inline]
+    pub fn created_by_user_id(mut self, value: i64) -> Self {
+        self.created_by_user_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `dashboard_id`.
+    #[inline]
+    pub fn dashboard_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.dashboard_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `schedule_id`.
+    #[inline]
+    pub fn schedule_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schedule_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `skip_notify`.
+    #[inline]
+    pub fn skip_notify(mut self, value: bool) -> Self {
+        self.skip_notify = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `subscription_id`.
+    #[inline]
+    pub fn subscription_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.subscription_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `SubscriptionSubscriberDestination` of the `dashboards` API.
+///
+/// Required: `destination_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SubscriptionSubscriberDestination {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub destination_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `destination_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub destination_id: ::std::string::String,
+}
+
+impl SubscriptionSubscriberDestination {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(destination_id: impl Into<::std::string::String>) -> Self {
+        SubscriptionSubscriberDestination {
+            destination_id: {
+                let value = destination_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `destination_id`.
+    #[inline]
+    pub fn destination_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.destination_id = value.into();
+        self
+    }
 }
 
 /// Wire type `SubscriptionSubscriberUser` of the `dashboards` API.
+///
+/// Required: `user_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SubscriptionSubscriberUser {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub user_id: ::std::option::Option<i64>,
+    /// Wire field `user_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub user_id: i64,
+}
+
+impl SubscriptionSubscriberUser {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(user_id: i64) -> Self {
+        SubscriptionSubscriberUser {
+            user_id: {
+                let value = user_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `user_id`.
+    #[inline]
+    pub fn user_id(mut self, value: i64) -> Self {
+        self.user_id = value;
+        self
+    }
 }
 
 /// Wire type `TextAttachment` of the `dashboards` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TextAttachment {
+    /// Wire field `content` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub content: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `purpose` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub purpose: ::std::option::Option<TextAttachmentPurpose>,
+}
+
+impl TextAttachment {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TextAttachment { ..::std::default::Default::default() }
+    }
+
+    /// Set `content`.
+    #[inline]
+    pub fn content(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.content = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `purpose`.
+    #[inline]
+    pub fn purpose(mut self, value: TextAttachmentPurpose) -> Self {
+        self.purpose = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `Thought` of the `dashboards` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Thought {
+    /// Wire field `content` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub content: ::std::option::Option<::std::string::String>,
+    /// Wire field `thought_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub thought_type: ::std::option::Option<ThoughtType>,
+}
+
+impl Thought {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Thought { ..::std::default::Default::default() }
+    }
+
+    /// Set `content`.
+    #[inline]
+    pub fn content(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.content = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `thought_type`.
+    #[inline]
+    pub fn thought_type(mut self, value: ThoughtType) -> Self {
+        self.thought_type = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `TrashDashboardResponse` of the `dashboards` API.
@@ -920,421 +2936,1274 @@ pub struct Thought {
 #[serde(default)]
 pub struct TrashDashboardResponse {}
 
+impl TrashDashboardResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TrashDashboardResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `UnpublishDashboardResponse` of the `dashboards` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UnpublishDashboardResponse {}
 
+impl UnpublishDashboardResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UnpublishDashboardResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Parameters of [`GenieApi::create_message`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieCreateMessageRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub space_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub conversation_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub content: ::std::option::Option<::std::string::String>,
+    /// Wire field `space_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub space_id: ::std::string::String,
+    /// Wire field `conversation_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub conversation_id: ::std::string::String,
+    /// Wire field `content` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub content: ::std::string::String,
+    /// Wire field `enable_visualization` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_visualization: ::std::option::Option<bool>,
 }
+
+impl GenieCreateMessageRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        space_id: impl Into<::std::string::String>,
+        conversation_id: impl Into<::std::string::String>,
+        content: impl Into<::std::string::String>,
+    ) -> Self {
+        GenieCreateMessageRequest {
+            space_id: {
+                let value = space_id;
+                value.into()
+            },
+            conversation_id: {
+                let value = conversation_id;
+                value.into()
+            },
+            content: {
+                let value = content;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GenieCreateMessageRequest {}
 
 /// Parameters of [`GenieApi::create_message_comment`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieCreateMessageCommentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub space_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub conversation_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub message_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub content: ::std::option::Option<::std::string::String>,
+    /// Wire field `space_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub space_id: ::std::string::String,
+    /// Wire field `conversation_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub conversation_id: ::std::string::String,
+    /// Wire field `message_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub message_id: ::std::string::String,
+    /// Wire field `content` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub content: ::std::string::String,
 }
+
+impl GenieCreateMessageCommentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        space_id: impl Into<::std::string::String>,
+        conversation_id: impl Into<::std::string::String>,
+        message_id: impl Into<::std::string::String>,
+        content: impl Into<::std::string::String>,
+    ) -> Self {
+        GenieCreateMessageCommentRequest {
+            space_id: {
+                let value = space_id;
+                value.into()
+            },
+            conversation_id: {
+                let value = conversation_id;
+                value.into()
+            },
+            message_id: {
+                let value = message_id;
+                value.into()
+            },
+            content: {
+                let value = content;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GenieCreateMessageCommentRequest {}
 
 /// Parameters of [`GenieApi::create_space`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieCreateSpaceRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub warehouse_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub serialized_space: ::std::option::Option<::std::string::String>,
+    /// Wire field `warehouse_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub warehouse_id: ::std::string::String,
+    /// Wire field `serialized_space` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub serialized_space: ::std::string::String,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `title` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub title: ::std::option::Option<::std::string::String>,
 }
+
+impl GenieCreateSpaceRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        warehouse_id: impl Into<::std::string::String>,
+        serialized_space: impl Into<::std::string::String>,
+    ) -> Self {
+        GenieCreateSpaceRequest {
+            warehouse_id: {
+                let value = warehouse_id;
+                value.into()
+            },
+            serialized_space: {
+                let value = serialized_space;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GenieCreateSpaceRequest {}
 
 /// Parameters of [`GenieApi::delete_conversation`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieDeleteConversationRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub space_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub conversation_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `space_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub space_id: ::std::string::String,
+    /// Wire field `conversation_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub conversation_id: ::std::string::String,
 }
+
+impl GenieDeleteConversationRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(space_id: impl Into<::std::string::String>, conversation_id: impl Into<::std::string::String>) -> Self {
+        GenieDeleteConversationRequest {
+            space_id: {
+                let value = space_id;
+                value.into()
+            },
+            conversation_id: {
+                let value = conversation_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GenieDeleteConversationRequest {}
 
 /// Parameters of [`GenieApi::delete_conversation_message`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieDeleteConversationMessageRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub space_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub conversation_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub message_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `space_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub space_id: ::std::string::String,
+    /// Wire field `conversation_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub conversation_id: ::std::string::String,
+    /// Wire field `message_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub message_id: ::std::string::String,
 }
+
+impl GenieDeleteConversationMessageRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        space_id: impl Into<::std::string::String>,
+        conversation_id: impl Into<::std::string::String>,
+        message_id: impl Into<::std::string::String>,
+    ) -> Self {
+        GenieDeleteConversationMessageRequest {
+            space_id: {
+                let value = space_id;
+                value.into()
+            },
+            conversation_id: {
+                let value = conversation_id;
+                value.into()
+            },
+            message_id: {
+                let value = message_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GenieDeleteConversationMessageRequest {}
 
 /// Parameters of [`GenieApi::download_message_attachment_visualization`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieDownloadMessageAttachmentVisualizationRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl GenieDownloadMessageAttachmentVisualizationRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        GenieDownloadMessageAttachmentVisualizationRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GenieDownloadMessageAttachmentVisualizationRequest {}
 
 /// Parameters of [`GenieApi::execute_message_attachment_query`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieExecuteMessageAttachmentQueryRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub space_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub conversation_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub message_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub attachment_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `space_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub space_id: ::std::string::String,
+    /// Wire field `conversation_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub conversation_id: ::std::string::String,
+    /// Wire field `message_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub message_id: ::std::string::String,
+    /// Wire field `attachment_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub attachment_id: ::std::string::String,
 }
+
+impl GenieExecuteMessageAttachmentQueryRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        space_id: impl Into<::std::string::String>,
+        conversation_id: impl Into<::std::string::String>,
+        message_id: impl Into<::std::string::String>,
+        attachment_id: impl Into<::std::string::String>,
+    ) -> Self {
+        GenieExecuteMessageAttachmentQueryRequest {
+            space_id: {
+                let value = space_id;
+                value.into()
+            },
+            conversation_id: {
+                let value = conversation_id;
+                value.into()
+            },
+            message_id: {
+                let value = message_id;
+                value.into()
+            },
+            attachment_id: {
+                let value = attachment_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GenieExecuteMessageAttachmentQueryRequest {}
 
 /// Parameters of [`GenieApi::execute_message_query`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieExecuteMessageQueryRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub space_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub conversation_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub message_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `space_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub space_id: ::std::string::String,
+    /// Wire field `conversation_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub conversation_id: ::std::string::String,
+    /// Wire field `message_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub message_id: ::std::string::String,
 }
+
+impl GenieExecuteMessageQueryRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        space_id: impl Into<::std::string::String>,
+        conversation_id: impl Into<::std::string::String>,
+        message_id: impl Into<::std::string::String>,
+    ) -> Self {
+        GenieExecuteMessageQueryRequest {
+            space_id: {
+                let value = space_id;
+                value.into()
+            },
+            conversation_id: {
+                let value = conversation_id;
+                value.into()
+            },
+            message_id: {
+                let value = message_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GenieExecuteMessageQueryRequest {}
 
 /// Parameters of [`GenieApi::generate_download_full_query_result`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieGenerateDownloadFullQueryResultRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub space_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub conversation_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub message_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub attachment_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `space_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub space_id: ::std::string::String,
+    /// Wire field `conversation_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub conversation_id: ::std::string::String,
+    /// Wire field `message_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub message_id: ::std::string::String,
+    /// Wire field `attachment_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub attachment_id: ::std::string::String,
 }
+
+impl GenieGenerateDownloadFullQueryResultRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        space_id: impl Into<::std::string::String>,
+        conversation_id: impl Into<::std::string::String>,
+        message_id: impl Into<::std::string::String>,
+        attachment_id: impl Into<::std::string::String>,
+    ) -> Self {
+        GenieGenerateDownloadFullQueryResultRequest {
+            space_id: {
+                let value = space_id;
+                value.into()
+            },
+            conversation_id: {
+                let value = conversation_id;
+                value.into()
+            },
+            message_id: {
+                let value = message_id;
+                value.into()
+            },
+            attachment_id: {
+                let value = attachment_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GenieGenerateDownloadFullQueryResultRequest {}
 
 /// Parameters of [`GenieApi::genie_cancel_response`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieGenieCancelResponseRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub agent_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub conversation_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub response_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `agent_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub agent_id: ::std::string::String,
+    /// Wire field `conversation_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub conversation_id: ::std::string::String,
+    /// Wire field `response_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub response_id: ::std::string::String,
 }
+
+impl GenieGenieCancelResponseRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        agent_id: impl Into<::std::string::String>,
+        conversation_id: impl Into<::std::string::String>,
+        response_id: impl Into<::std::string::String>,
+    ) -> Self {
+        GenieGenieCancelResponseRequest {
+            agent_id: {
+                let value = agent_id;
+                value.into()
+            },
+            conversation_id: {
+                let value = conversation_id;
+                value.into()
+            },
+            response_id: {
+                let value = response_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GenieGenieCancelResponseRequest {}
 
 /// Parameters of [`GenieApi::genie_create_eval_run`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieGenieCreateEvalRunRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub space_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `space_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub space_id: ::std::string::String,
+    /// Wire field `benchmark_question_ids` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub benchmark_question_ids: ::std::vec::Vec<::std::string::String>,
 }
+
+impl GenieGenieCreateEvalRunRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(space_id: impl Into<::std::string::String>) -> Self {
+        GenieGenieCreateEvalRunRequest {
+            space_id: {
+                let value = space_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GenieGenieCreateEvalRunRequest {}
 
 /// Parameters of [`GenieApi::genie_get_eval_result_details`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieGenieGetEvalResultDetailsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub space_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub eval_run_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub result_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `space_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub space_id: ::std::string::String,
+    /// Wire field `eval_run_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub eval_run_id: ::std::string::String,
+    /// Wire field `result_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub result_id: ::std::string::String,
 }
+
+impl GenieGenieGetEvalResultDetailsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        space_id: impl Into<::std::string::String>,
+        eval_run_id: impl Into<::std::string::String>,
+        result_id: impl Into<::std::string::String>,
+    ) -> Self {
+        GenieGenieGetEvalResultDetailsRequest {
+            space_id: {
+                let value = space_id;
+                value.into()
+            },
+            eval_run_id: {
+                let value = eval_run_id;
+                value.into()
+            },
+            result_id: {
+                let value = result_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GenieGenieGetEvalResultDetailsRequest {}
 
 /// Parameters of [`GenieApi::genie_get_eval_run`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieGenieGetEvalRunRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub space_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub eval_run_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `space_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub space_id: ::std::string::String,
+    /// Wire field `eval_run_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub eval_run_id: ::std::string::String,
 }
+
+impl GenieGenieGetEvalRunRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(space_id: impl Into<::std::string::String>, eval_run_id: impl Into<::std::string::String>) -> Self {
+        GenieGenieGetEvalRunRequest {
+            space_id: {
+                let value = space_id;
+                value.into()
+            },
+            eval_run_id: {
+                let value = eval_run_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GenieGenieGetEvalRunRequest {}
 
 /// Parameters of [`GenieApi::genie_list_eval_results`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieGenieListEvalResultsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub space_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub eval_run_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `space_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub space_id: ::std::string::String,
+    /// Wire field `eval_run_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub eval_run_id: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl GenieGenieListEvalResultsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(space_id: impl Into<::std::string::String>, eval_run_id: impl Into<::std::string::String>) -> Self {
+        GenieGenieListEvalResultsRequest {
+            space_id: {
+                let value = space_id;
+                value.into()
+            },
+            eval_run_id: {
+                let value = eval_run_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GenieGenieListEvalResultsRequest {}
 
 /// Parameters of [`GenieApi::genie_list_eval_runs`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieGenieListEvalRunsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub space_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `space_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub space_id: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl GenieGenieListEvalRunsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(space_id: impl Into<::std::string::String>) -> Self {
+        GenieGenieListEvalRunsRequest {
+            space_id: {
+                let value = space_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GenieGenieListEvalRunsRequest {}
 
 /// Parameters of [`GenieApi::get_download_full_query_result`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieGetDownloadFullQueryResultRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub space_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub conversation_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub message_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub attachment_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub download_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub download_id_signature: ::std::option::Option<::std::string::String>,
+    /// Wire field `space_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub space_id: ::std::string::String,
+    /// Wire field `conversation_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub conversation_id: ::std::string::String,
+    /// Wire field `message_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub message_id: ::std::string::String,
+    /// Wire field `attachment_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub attachment_id: ::std::string::String,
+    /// Wire field `download_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub download_id: ::std::string::String,
+    /// Wire field `download_id_signature` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub download_id_signature: ::std::string::String,
 }
+
+impl GenieGetDownloadFullQueryResultRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        space_id: impl Into<::std::string::String>,
+        conversation_id: impl Into<::std::string::String>,
+        message_id: impl Into<::std::string::String>,
+        attachment_id: impl Into<::std::string::String>,
+        download_id: impl Into<::std::string::String>,
+        download_id_signature: impl Into<::std::string::String>,
+    ) -> Self {
+        GenieGetDownloadFullQueryResultRequest {
+            space_id: {
+                let value = space_id;
+                value.into()
+            },
+            conversation_id: {
+                let value = conversation_id;
+                value.into()
+            },
+            message_id: {
+                let value = message_id;
+                value.into()
+            },
+            attachment_id: {
+                let value = attachment_id;
+                value.into()
+            },
+            download_id: {
+                let value = download_id;
+                value.into()
+            },
+            download_id_signature: {
+                let value = download_id_signature;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GenieGetDownloadFullQueryResultRequest {}
 
 /// Parameters of [`GenieApi::get_message`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieGetMessageRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub space_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub conversation_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub message_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `space_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub space_id: ::std::string::String,
+    /// Wire field `conversation_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub conversation_id: ::std::string::String,
+    /// Wire field `message_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub message_id: ::std::string::String,
 }
+
+impl GenieGetMessageRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        space_id: impl Into<::std::string::String>,
+        conversation_id: impl Into<::std::string::String>,
+        message_id: impl Into<::std::string::String>,
+    ) -> Self {
+        GenieGetMessageRequest {
+            space_id: {
+                let value = space_id;
+                value.into()
+            },
+            conversation_id: {
+                let value = conversation_id;
+                value.into()
+            },
+            message_id: {
+                let value = message_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GenieGetMessageRequest {}
 
 /// Parameters of [`GenieApi::get_message_attachment_query_result`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieGetMessageAttachmentQueryResultRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub space_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub conversation_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub message_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub attachment_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `space_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub space_id: ::std::string::String,
+    /// Wire field `conversation_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub conversation_id: ::std::string::String,
+    /// Wire field `message_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub message_id: ::std::string::String,
+    /// Wire field `attachment_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub attachment_id: ::std::string::String,
 }
+
+impl GenieGetMessageAttachmentQueryResultRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        space_id: impl Into<::std::string::String>,
+        conversation_id: impl Into<::std::string::String>,
+        message_id: impl Into<::std::string::String>,
+        attachment_id: impl Into<::std::string::String>,
+    ) -> Self {
+        GenieGetMessageAttachmentQueryResultRequest {
+            space_id: {
+                let value = space_id;
+                value.into()
+            },
+            conversation_id: {
+                let value = conversation_id;
+                value.into()
+            },
+            message_id: {
+                let value = message_id;
+                value.into()
+            },
+            attachment_id: {
+                let value = attachment_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GenieGetMessageAttachmentQueryResultRequest {}
 
 /// Parameters of [`GenieApi::get_message_query_result`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieGetMessageQueryResultRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub space_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub conversation_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub message_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `space_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub space_id: ::std::string::String,
+    /// Wire field `conversation_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub conversation_id: ::std::string::String,
+    /// Wire field `message_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub message_id: ::std::string::String,
 }
+
+impl GenieGetMessageQueryResultRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        space_id: impl Into<::std::string::String>,
+        conversation_id: impl Into<::std::string::String>,
+        message_id: impl Into<::std::string::String>,
+    ) -> Self {
+        GenieGetMessageQueryResultRequest {
+            space_id: {
+                let value = space_id;
+                value.into()
+            },
+            conversation_id: {
+                let value = conversation_id;
+                value.into()
+            },
+            message_id: {
+                let value = message_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GenieGetMessageQueryResultRequest {}
 
 /// Parameters of [`GenieApi::get_message_query_result_by_attachment`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieGetMessageQueryResultByAttachmentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub space_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub conversation_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub message_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub attachment_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `space_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub space_id: ::std::string::String,
+    /// Wire field `conversation_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub conversation_id: ::std::string::String,
+    /// Wire field `message_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub message_id: ::std::string::String,
+    /// Wire field `attachment_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub attachment_id: ::std::string::String,
 }
+
+impl GenieGetMessageQueryResultByAttachmentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        space_id: impl Into<::std::string::String>,
+        conversation_id: impl Into<::std::string::String>,
+        message_id: impl Into<::std::string::String>,
+        attachment_id: impl Into<::std::string::String>,
+    ) -> Self {
+        GenieGetMessageQueryResultByAttachmentRequest {
+            space_id: {
+                let value = space_id;
+                value.into()
+            },
+            conversation_id: {
+                let value = conversation_id;
+                value.into()
+            },
+            message_id: {
+                let value = message_id;
+                value.into()
+            },
+            attachment_id: {
+                let value = attachment_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GenieGetMessageQueryResultByAttachmentRequest {}
 
 /// Parameters of [`GenieApi::get_space`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieGetSpaceRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub space_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `space_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub space_id: ::std::string::String,
+    /// Wire field `include_serialized_space` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub include_serialized_space: ::std::option::Option<bool>,
 }
+
+impl GenieGetSpaceRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(space_id: impl Into<::std::string::String>) -> Self {
+        GenieGetSpaceRequest {
+            space_id: {
+                let value = space_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GenieGetSpaceRequest {}
 
 /// Parameters of [`GenieApi::list_conversation_comments`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieListConversationCommentsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub space_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub conversation_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `space_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub space_id: ::std::string::String,
+    /// Wire field `conversation_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub conversation_id: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl GenieListConversationCommentsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(space_id: impl Into<::std::string::String>, conversation_id: impl Into<::std::string::String>) -> Self {
+        GenieListConversationCommentsRequest {
+            space_id: {
+                let value = space_id;
+                value.into()
+            },
+            conversation_id: {
+                let value = conversation_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GenieListConversationCommentsRequest {}
 
 /// Parameters of [`GenieApi::list_conversation_messages`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieListConversationMessagesRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub space_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub conversation_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `space_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub space_id: ::std::string::String,
+    /// Wire field `conversation_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub conversation_id: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl GenieListConversationMessagesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(space_id: impl Into<::std::string::String>, conversation_id: impl Into<::std::string::String>) -> Self {
+        GenieListConversationMessagesRequest {
+            space_id: {
+                let value = space_id;
+                value.into()
+            },
+            conversation_id: {
+                let value = conversation_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GenieListConversationMessagesRequest {}
 
 /// Parameters of [`GenieApi::list_conversations`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieListConversationsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub space_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `space_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub space_id: ::std::string::String,
+    /// Wire field `include_all` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub include_all: ::std::option::Option<bool>,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl GenieListConversationsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(space_id: impl Into<::std::string::String>) -> Self {
+        GenieListConversationsRequest {
+            space_id: {
+                let value = space_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GenieListConversationsRequest {}
 
 /// Parameters of [`GenieApi::list_message_comments`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieListMessageCommentsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub space_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub conversation_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub message_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `space_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub space_id: ::std::string::String,
+    /// Wire field `conversation_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub conversation_id: ::std::string::String,
+    /// Wire field `message_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub message_id: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl GenieListMessageCommentsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        space_id: impl Into<::std::string::String>,
+        conversation_id: impl Into<::std::string::String>,
+        message_id: impl Into<::std::string::String>,
+    ) -> Self {
+        GenieListMessageCommentsRequest {
+            space_id: {
+                let value = space_id;
+                value.into()
+            },
+            conversation_id: {
+                let value = conversation_id;
+                value.into()
+            },
+            message_id: {
+                let value = message_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GenieListMessageCommentsRequest {}
 
 /// Parameters of [`GenieApi::list_spaces`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieListSpacesRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl GenieListSpacesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GenieListSpacesRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for GenieListSpacesRequest {}
 
 /// Parameters of [`GenieApi::send_message_feedback`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieSendMessageFeedbackRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub space_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub conversation_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub message_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub rating: ::std::option::Option<GenieFeedbackRating>,
+    /// Wire field `space_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub space_id: ::std::string::String,
+    /// Wire field `conversation_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub conversation_id: ::std::string::String,
+    /// Wire field `message_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub message_id: ::std::string::String,
+    /// Wire field `rating` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub rating: GenieFeedbackRating,
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
 }
+
+impl GenieSendMessageFeedbackRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        space_id: impl Into<::std::string::String>,
+        conversation_id: impl Into<::std::string::String>,
+        message_id: impl Into<::std::string::String>,
+        rating: GenieFeedbackRating,
+    ) -> Self {
+        GenieSendMessageFeedbackRequest {
+            space_id: {
+                let value = space_id;
+                value.into()
+            },
+            conversation_id: {
+                let value = conversation_id;
+                value.into()
+            },
+            message_id: {
+                let value = message_id;
+                value.into()
+            },
+            rating: {
+                let value = rating;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GenieSendMessageFeedbackRequest {}
 
 /// Parameters of [`GenieApi::start_conversation`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieStartConversationRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub space_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub content: ::std::option::Option<::std::string::String>,
+    /// Wire field `space_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub space_id: ::std::string::String,
+    /// Wire field `content` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub content: ::std::string::String,
+    /// Wire field `enable_visualization` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_visualization: ::std::option::Option<bool>,
 }
+
+impl GenieStartConversationRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(space_id: impl Into<::std::string::String>, content: impl Into<::std::string::String>) -> Self {
+        GenieStartConversationRequest {
+            space_id: {
+                let value = space_id;
+                value.into()
+            },
+            content: {
+                let value = content;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GenieStartConversationRequest {}
 
 /// Parameters of [`GenieApi::trash_space`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieTrashSpaceRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub space_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `space_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub space_id: ::std::string::String,
 }
+
+impl GenieTrashSpaceRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(space_id: impl Into<::std::string::String>) -> Self {
+        GenieTrashSpaceRequest {
+            space_id: {
+                let value = space_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GenieTrashSpaceRequest {}
 
 /// Parameters of [`GenieApi::update_space`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieUpdateSpaceRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub space_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `space_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub space_id: ::std::string::String,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `serialized_space` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub serialized_space: ::std::option::Option<::std::string::String>,
+    /// Wire field `title` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub title: ::std::option::Option<::std::string::String>,
+    /// Wire field `warehouse_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub warehouse_id: ::std::option::Option<::std::string::String>,
 }
 
-/// The `genie` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/genie)).
+impl GenieUpdateSpaceRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(space_id: impl Into<::std::string::String>) -> Self {
+        GenieUpdateSpaceRequest {
+            space_id: {
+                let value = space_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GenieUpdateSpaceRequest {}
+
+/// The `genie` service (workspace level, 30 operations; [API reference](https://docs.databricks.com/api/workspace/genie)).
 #[derive(Debug, Clone)]
 pub struct GenieApi {
     client: crate::Client,
@@ -1351,455 +4220,1951 @@ impl GenieApi {
         &self.client
     }
 
-    /// `POST /api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages` ([API reference](https://docs.databricks.com/api/workspace/genie/createmessage)).
-    pub async fn create_message(&self, request: &GenieCreateMessageRequest) -> crate::Result<GenieMessage> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages",
-            path_params: &["space_id", "conversation_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["content", "enable_visualization"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// Poll `get_message` until the state is one of ["COMPLETED"] (fails on ["FAILED"]).
-    pub async fn wait_get_message_genie_completed(
+    /// `POST /api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages`; required: `space_id`, `conversation_id`, `content`; waits for COMPLETED ([API reference](https://docs.databricks.com/api/workspace/genie/createmessage)).
+    #[inline]
+    pub fn create_message(
         &self,
-        conversation_id: ::std::string::String,
-        message_id: ::std::string::String,
-        space_id: ::std::string::String,
-        options: crate::service::WaitOptions<GenieMessage>,
-    ) -> crate::Result<GenieMessage> {
-        let request = GenieGetMessageRequest {
-            conversation_id: ::std::option::Option::Some(conversation_id.clone()),
-            message_id: ::std::option::Option::Some(message_id.clone()),
-            space_id: ::std::option::Option::Some(space_id.clone()),
-            ..::std::default::Default::default()
-        };
-        static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-            what: "genie",
-            target: &["COMPLETED"],
-            failure: &["FAILED"],
-            status_path: &["status"],
-            message_path: &[],
-        };
-        crate::service::waiter::wait(options, &SPEC, || self.get_message(&request)).await
+        space_id: impl Into<::std::string::String>,
+        conversation_id: impl Into<::std::string::String>,
+        content: impl Into<::std::string::String>,
+    ) -> rt::Call<GenieCreateMessageRequest, rt::Wait<GenieMessage, GenieMessage>> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GENIE_CREATE_MESSAGE,
+            GenieCreateMessageRequest {
+                space_id: {
+                    let value = space_id;
+                    value.into()
+                },
+                conversation_id: {
+                    let value = conversation_id;
+                    value.into()
+                },
+                content: {
+                    let value = content;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            decode_genie_create_message,
+        )
     }
 
-    /// [`Self::create_message`], then [`Self::wait_get_message_genie_completed`].
-    pub async fn create_message_and_wait(
+    /// A handle that polls until the state is one of ["COMPLETED"]; `.wait()` runs it.
+    pub fn wait_get_message_genie_completed(
         &self,
-        request: &GenieCreateMessageRequest,
-        options: crate::service::WaitOptions<GenieMessage>,
-    ) -> crate::Result<GenieMessage> {
-        let response = self.create_message(request).await?;
-        let conversation_id = crate::service::runtime::bound(request.conversation_id.clone(), "conversation_id")?;
-        let message_id = crate::service::runtime::bound(response.message_id.clone(), "message_id")?;
-        let space_id = crate::service::runtime::bound(request.space_id.clone(), "space_id")?;
-        self.wait_get_message_genie_completed(conversation_id, message_id, space_id, options).await
+        conversation_id: impl Into<::std::string::String>,
+        message_id: impl Into<::std::string::String>,
+        space_id: impl Into<::std::string::String>,
+    ) -> rt::Wait<(), GenieMessage> {
+        waiter_wait_get_message_genie_completed(
+            self.client.clone(),
+            (),
+            conversation_id.into(),
+            message_id.into(),
+            space_id.into(),
+        )
     }
 
-    /// `POST /api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/comments` ([API reference](https://docs.databricks.com/api/workspace/genie/createmessagecomment)).
-    pub async fn create_message_comment(
+    /// `POST /api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/comments`; required: `space_id`, `conversation_id`, `message_id`, `content` ([API reference](https://docs.databricks.com/api/workspace/genie/createmessagecomment)).
+    #[inline]
+    pub fn create_message_comment(
         &self,
-        request: &GenieCreateMessageCommentRequest,
-    ) -> crate::Result<GenieMessageComment> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/comments",
-            path_params: &["space_id", "conversation_id", "message_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["content"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        space_id: impl Into<::std::string::String>,
+        conversation_id: impl Into<::std::string::String>,
+        message_id: impl Into<::std::string::String>,
+        content: impl Into<::std::string::String>,
+    ) -> rt::Call<GenieCreateMessageCommentRequest, GenieMessageComment> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GENIE_CREATE_MESSAGE_COMMENT,
+            GenieCreateMessageCommentRequest {
+                space_id: {
+                    let value = space_id;
+                    value.into()
+                },
+                conversation_id: {
+                    let value = conversation_id;
+                    value.into()
+                },
+                message_id: {
+                    let value = message_id;
+                    value.into()
+                },
+                content: {
+                    let value = content;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/genie/spaces` ([API reference](https://docs.databricks.com/api/workspace/genie/createspace)).
-    pub async fn create_space(&self, request: &GenieCreateSpaceRequest) -> crate::Result<GenieSpace> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/genie/spaces",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["warehouse_id", "serialized_space", "description", "parent_path", "title"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}` ([API reference](https://docs.databricks.com/api/workspace/genie/deleteconversation)).
-    pub async fn delete_conversation(&self, request: &GenieDeleteConversationRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}",
-            path_params: &["space_id", "conversation_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}` ([API reference](https://docs.databricks.com/api/workspace/genie/deleteconversationmessage)).
-    pub async fn delete_conversation_message(
+    /// `POST /api/2.0/genie/spaces`; required: `warehouse_id`, `serialized_space` ([API reference](https://docs.databricks.com/api/workspace/genie/createspace)).
+    #[inline]
+    pub fn create_space(
         &self,
-        request: &GenieDeleteConversationMessageRequest,
-    ) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}",
-            path_params: &["space_id", "conversation_id", "message_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+        warehouse_id: impl Into<::std::string::String>,
+        serialized_space: impl Into<::std::string::String>,
+    ) -> rt::Call<GenieCreateSpaceRequest, GenieSpace> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GENIE_CREATE_SPACE,
+            GenieCreateSpaceRequest {
+                warehouse_id: {
+                    let value = warehouse_id;
+                    value.into()
+                },
+                serialized_space: {
+                    let value = serialized_space;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/genie/{name}/download-visualization` ([API reference](https://docs.databricks.com/api/workspace/genie/downloadmessageattachmentvisualization)).
-    pub async fn download_message_attachment_visualization(
+    /// `DELETE /api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}`; required: `space_id`, `conversation_id` ([API reference](https://docs.databricks.com/api/workspace/genie/deleteconversation)).
+    #[inline]
+    pub fn delete_conversation(
         &self,
-        request: &GenieDownloadMessageAttachmentVisualizationRequest,
-    ) -> crate::Result<crate::transport::Response> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/genie/{name}/download-visualization",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_raw(&self.client, &OP, request).await
+        space_id: impl Into<::std::string::String>,
+        conversation_id: impl Into<::std::string::String>,
+    ) -> rt::Call<GenieDeleteConversationRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GENIE_DELETE_CONVERSATION,
+            GenieDeleteConversationRequest {
+                space_id: {
+                    let value = space_id;
+                    value.into()
+                },
+                conversation_id: {
+                    let value = conversation_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/attachments/{attachment_id}/execute-query` ([API reference](https://docs.databricks.com/api/workspace/genie/executemessageattachmentquery)).
-    pub async fn execute_message_attachment_query(
+    /// `DELETE /api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}`; required: `space_id`, `conversation_id`, `message_id` ([API reference](https://docs.databricks.com/api/workspace/genie/deleteconversationmessage)).
+    #[inline]
+    pub fn delete_conversation_message(
         &self,
-        request: &GenieExecuteMessageAttachmentQueryRequest,
-    ) -> crate::Result<GenieGetMessageQueryResultResponse> {
-        static OP: rt::Operation = rt::Operation { method: "POST", path: "/api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/attachments/{attachment_id}/execute-query", path_params: &["space_id", "conversation_id", "message_id", "attachment_id"], query: &[], body: rt::BodyKind::Fields(&[]) };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        space_id: impl Into<::std::string::String>,
+        conversation_id: impl Into<::std::string::String>,
+        message_id: impl Into<::std::string::String>,
+    ) -> rt::Call<GenieDeleteConversationMessageRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GENIE_DELETE_CONVERSATION_MESSAGE,
+            GenieDeleteConversationMessageRequest {
+                space_id: {
+                    let value = space_id;
+                    value.into()
+                },
+                conversation_id: {
+                    let value = conversation_id;
+                    value.into()
+                },
+                message_id: {
+                    let value = message_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/execute-query` ([API reference](https://docs.databricks.com/api/workspace/genie/executemessagequery)).
-    pub async fn execute_message_query(
+    /// `GET /api/2.0/genie/{name}/download-visualization`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/genie/downloadmessageattachmentvisualization)).
+    #[inline]
+    pub fn download_message_attachment_visualization(
         &self,
-        request: &GenieExecuteMessageQueryRequest,
-    ) -> crate::Result<GenieGetMessageQueryResultResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path:
-                "/api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/execute-query",
-            path_params: &["space_id", "conversation_id", "message_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<GenieDownloadMessageAttachmentVisualizationRequest, crate::transport::Response> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GENIE_DOWNLOAD_MESSAGE_ATTACHMENT_VISUALIZATION,
+            GenieDownloadMessageAttachmentVisualizationRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::raw,
+        )
     }
 
-    /// `POST /api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/attachments/{attachment_id}/downloads` ([API reference](https://docs.databricks.com/api/workspace/genie/generatedownloadfullqueryresult)).
-    pub async fn generate_download_full_query_result(
+    /// `POST /api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/attachments/{attachment_id}/execute-query`; required: `space_id`, `conversation_id`, `message_id`, `attachment_id` ([API reference](https://docs.databricks.com/api/workspace/genie/executemessageattachmentquery)).
+    #[inline]
+    pub fn execute_message_attachment_query(
         &self,
-        request: &GenieGenerateDownloadFullQueryResultRequest,
-    ) -> crate::Result<GenieGenerateDownloadFullQueryResultResponse> {
-        static OP: rt::Operation = rt::Operation { method: "POST", path: "/api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/attachments/{attachment_id}/downloads", path_params: &["space_id", "conversation_id", "message_id", "attachment_id"], query: &[], body: rt::BodyKind::Fields(&[]) };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        space_id: impl Into<::std::string::String>,
+        conversation_id: impl Into<::std::string::String>,
+        message_id: impl Into<::std::string::String>,
+        attachment_id: impl Into<::std::string::String>,
+    ) -> rt::Call<GenieExecuteMessageAttachmentQueryRequest, GenieGetMessageQueryResultResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GENIE_EXECUTE_MESSAGE_ATTACHMENT_QUERY,
+            GenieExecuteMessageAttachmentQueryRequest {
+                space_id: {
+                    let value = space_id;
+                    value.into()
+                },
+                conversation_id: {
+                    let value = conversation_id;
+                    value.into()
+                },
+                message_id: {
+                    let value = message_id;
+                    value.into()
+                },
+                attachment_id: {
+                    let value = attachment_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/genie/agents/{agent_id}/conversations/{conversation_id}/responses/{response_id}/cancel` ([API reference](https://docs.databricks.com/api/workspace/genie/geniecancelresponse)).
-    pub async fn genie_cancel_response(
+    /// `POST /api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/execute-query`; required: `space_id`, `conversation_id`, `message_id` ([API reference](https://docs.databricks.com/api/workspace/genie/executemessagequery)).
+    #[inline]
+    pub fn execute_message_query(
         &self,
-        request: &GenieGenieCancelResponseRequest,
-    ) -> crate::Result<GenieMessage> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/genie/agents/{agent_id}/conversations/{conversation_id}/responses/{response_id}/cancel",
-            path_params: &["agent_id", "conversation_id", "response_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        space_id: impl Into<::std::string::String>,
+        conversation_id: impl Into<::std::string::String>,
+        message_id: impl Into<::std::string::String>,
+    ) -> rt::Call<GenieExecuteMessageQueryRequest, GenieGetMessageQueryResultResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GENIE_EXECUTE_MESSAGE_QUERY,
+            GenieExecuteMessageQueryRequest {
+                space_id: {
+                    let value = space_id;
+                    value.into()
+                },
+                conversation_id: {
+                    let value = conversation_id;
+                    value.into()
+                },
+                message_id: {
+                    let value = message_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/genie/spaces/{space_id}/eval-runs` ([API reference](https://docs.databricks.com/api/workspace/genie/geniecreateevalrun)).
-    pub async fn genie_create_eval_run(
+    /// `POST /api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/attachments/{attachment_id}/downloads`; required: `space_id`, `conversation_id`, `message_id`, `attachment_id` ([API reference](https://docs.databricks.com/api/workspace/genie/generatedownloadfullqueryresult)).
+    #[inline]
+    pub fn generate_download_full_query_result(
         &self,
-        request: &GenieGenieCreateEvalRunRequest,
-    ) -> crate::Result<GenieEvalRunResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/genie/spaces/{space_id}/eval-runs",
-            path_params: &["space_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["benchmark_question_ids"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        space_id: impl Into<::std::string::String>,
+        conversation_id: impl Into<::std::string::String>,
+        message_id: impl Into<::std::string::String>,
+        attachment_id: impl Into<::std::string::String>,
+    ) -> rt::Call<GenieGenerateDownloadFullQueryResultRequest, GenieGenerateDownloadFullQueryResultResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GENIE_GENERATE_DOWNLOAD_FULL_QUERY_RESULT,
+            GenieGenerateDownloadFullQueryResultRequest {
+                space_id: {
+                    let value = space_id;
+                    value.into()
+                },
+                conversation_id: {
+                    let value = conversation_id;
+                    value.into()
+                },
+                message_id: {
+                    let value = message_id;
+                    value.into()
+                },
+                attachment_id: {
+                    let value = attachment_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/genie/spaces/{space_id}/eval-runs/{eval_run_id}/results/{result_id}` ([API reference](https://docs.databricks.com/api/workspace/genie/geniegetevalresultdetails)).
-    pub async fn genie_get_eval_result_details(
+    /// `POST /api/2.0/genie/agents/{agent_id}/conversations/{conversation_id}/responses/{response_id}/cancel`; required: `agent_id`, `conversation_id`, `response_id` ([API reference](https://docs.databricks.com/api/workspace/genie/geniecancelresponse)).
+    #[inline]
+    pub fn genie_cancel_response(
         &self,
-        request: &GenieGenieGetEvalResultDetailsRequest,
-    ) -> crate::Result<GenieEvalResultDetails> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/genie/spaces/{space_id}/eval-runs/{eval_run_id}/results/{result_id}",
-            path_params: &["space_id", "eval_run_id", "result_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        agent_id: impl Into<::std::string::String>,
+        conversation_id: impl Into<::std::string::String>,
+        response_id: impl Into<::std::string::String>,
+    ) -> rt::Call<GenieGenieCancelResponseRequest, GenieMessage> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GENIE_GENIE_CANCEL_RESPONSE,
+            GenieGenieCancelResponseRequest {
+                agent_id: {
+                    let value = agent_id;
+                    value.into()
+                },
+                conversation_id: {
+                    let value = conversation_id;
+                    value.into()
+                },
+                response_id: {
+                    let value = response_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/genie/spaces/{space_id}/eval-runs/{eval_run_id}` ([API reference](https://docs.databricks.com/api/workspace/genie/geniegetevalrun)).
-    pub async fn genie_get_eval_run(
+    /// `POST /api/2.0/genie/spaces/{space_id}/eval-runs`; required: `space_id` ([API reference](https://docs.databricks.com/api/workspace/genie/geniecreateevalrun)).
+    #[inline]
+    pub fn genie_create_eval_run(
         &self,
-        request: &GenieGenieGetEvalRunRequest,
-    ) -> crate::Result<GenieEvalRunResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/genie/spaces/{space_id}/eval-runs/{eval_run_id}",
-            path_params: &["space_id", "eval_run_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        space_id: impl Into<::std::string::String>,
+    ) -> rt::Call<GenieGenieCreateEvalRunRequest, GenieEvalRunResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GENIE_GENIE_CREATE_EVAL_RUN,
+            GenieGenieCreateEvalRunRequest {
+                space_id: {
+                    let value = space_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/genie/spaces/{space_id}/eval-runs/{eval_run_id}/results` ([API reference](https://docs.databricks.com/api/workspace/genie/genielistevalresults)).
-    pub async fn genie_list_eval_results(
+    /// `GET /api/2.0/genie/spaces/{space_id}/eval-runs/{eval_run_id}/results/{result_id}`; required: `space_id`, `eval_run_id`, `result_id` ([API reference](https://docs.databricks.com/api/workspace/genie/geniegetevalresultdetails)).
+    #[inline]
+    pub fn genie_get_eval_result_details(
         &self,
-        request: &GenieGenieListEvalResultsRequest,
-    ) -> crate::Result<GenieListEvalResultsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/genie/spaces/{space_id}/eval-runs/{eval_run_id}/results",
-            path_params: &["space_id", "eval_run_id"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        space_id: impl Into<::std::string::String>,
+        eval_run_id: impl Into<::std::string::String>,
+        result_id: impl Into<::std::string::String>,
+    ) -> rt::Call<GenieGenieGetEvalResultDetailsRequest, GenieEvalResultDetails> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GENIE_GENIE_GET_EVAL_RESULT_DETAILS,
+            GenieGenieGetEvalResultDetailsRequest {
+                space_id: {
+                    let value = space_id;
+                    value.into()
+                },
+                eval_run_id: {
+                    let value = eval_run_id;
+                    value.into()
+                },
+                result_id: {
+                    let value = result_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/genie/spaces/{space_id}/eval-runs` ([API reference](https://docs.databricks.com/api/workspace/genie/genielistevalruns)).
-    pub async fn genie_list_eval_runs(
+    /// `GET /api/2.0/genie/spaces/{space_id}/eval-runs/{eval_run_id}`; required: `space_id`, `eval_run_id` ([API reference](https://docs.databricks.com/api/workspace/genie/geniegetevalrun)).
+    #[inline]
+    pub fn genie_get_eval_run(
         &self,
-        request: &GenieGenieListEvalRunsRequest,
-    ) -> crate::Result<GenieListEvalRunsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/genie/spaces/{space_id}/eval-runs",
-            path_params: &["space_id"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        space_id: impl Into<::std::string::String>,
+        eval_run_id: impl Into<::std::string::String>,
+    ) -> rt::Call<GenieGenieGetEvalRunRequest, GenieEvalRunResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GENIE_GENIE_GET_EVAL_RUN,
+            GenieGenieGetEvalRunRequest {
+                space_id: {
+                    let value = space_id;
+                    value.into()
+                },
+                eval_run_id: {
+                    let value = eval_run_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/attachments/{attachment_id}/downloads/{download_id}` ([API reference](https://docs.databricks.com/api/workspace/genie/getdownloadfullqueryresult)).
-    pub async fn get_download_full_query_result(
+    /// `GET /api/2.0/genie/spaces/{space_id}/eval-runs/{eval_run_id}/results`; required: `space_id`, `eval_run_id` ([API reference](https://docs.databricks.com/api/workspace/genie/genielistevalresults)).
+    #[inline]
+    pub fn genie_list_eval_results(
         &self,
-        request: &GenieGetDownloadFullQueryResultRequest,
-    ) -> crate::Result<GenieGetDownloadFullQueryResultResponse> {
-        static OP: rt::Operation = rt::Operation { method: "GET", path: "/api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/attachments/{attachment_id}/downloads/{download_id}", path_params: &["space_id", "conversation_id", "message_id", "attachment_id", "download_id"], query: &["download_id_signature"], body: rt::BodyKind::None };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        space_id: impl Into<::std::string::String>,
+        eval_run_id: impl Into<::std::string::String>,
+    ) -> rt::Call<GenieGenieListEvalResultsRequest, GenieListEvalResultsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GENIE_GENIE_LIST_EVAL_RESULTS,
+            GenieGenieListEvalResultsRequest {
+                space_id: {
+                    let value = space_id;
+                    value.into()
+                },
+                eval_run_id: {
+                    let value = eval_run_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}` ([API reference](https://docs.databricks.com/api/workspace/genie/getmessage)).
-    pub async fn get_message(&self, request: &GenieGetMessageRequest) -> crate::Result<GenieMessage> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}",
-            path_params: &["space_id", "conversation_id", "message_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/attachments/{attachment_id}/query-result` ([API reference](https://docs.databricks.com/api/workspace/genie/getmessageattachmentqueryresult)).
-    pub async fn get_message_attachment_query_result(
+    /// `GET /api/2.0/genie/spaces/{space_id}/eval-runs`; required: `space_id` ([API reference](https://docs.databricks.com/api/workspace/genie/genielistevalruns)).
+    #[inline]
+    pub fn genie_list_eval_runs(
         &self,
-        request: &GenieGetMessageAttachmentQueryResultRequest,
-    ) -> crate::Result<GenieGetMessageQueryResultResponse> {
-        static OP: rt::Operation = rt::Operation { method: "GET", path: "/api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/attachments/{attachment_id}/query-result", path_params: &["space_id", "conversation_id", "message_id", "attachment_id"], query: &[], body: rt::BodyKind::None };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        space_id: impl Into<::std::string::String>,
+    ) -> rt::Call<GenieGenieListEvalRunsRequest, GenieListEvalRunsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GENIE_GENIE_LIST_EVAL_RUNS,
+            GenieGenieListEvalRunsRequest {
+                space_id: {
+                    let value = space_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/query-result` ([API reference](https://docs.databricks.com/api/workspace/genie/getmessagequeryresult)).
-    pub async fn get_message_query_result(
+    /// `GET /api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/attachments/{attachment_id}/downloads/{download_id}`; required: `space_id`, `conversation_id`, `message_id`, `attachment_id`, `download_id`, `download_id_signature` ([API reference](https://docs.databricks.com/api/workspace/genie/getdownloadfullqueryresult)).
+    #[inline]
+    pub fn get_download_full_query_result(
         &self,
-        request: &GenieGetMessageQueryResultRequest,
-    ) -> crate::Result<GenieGetMessageQueryResultResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/query-result",
-            path_params: &["space_id", "conversation_id", "message_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        space_id: impl Into<::std::string::String>,
+        conversation_id: impl Into<::std::string::String>,
+        message_id: impl Into<::std::string::String>,
+        attachment_id: impl Into<::std::string::String>,
+        download_id: impl Into<::std::string::String>,
+        download_id_signature: impl Into<::std::string::String>,
+    ) -> rt::Call<GenieGetDownloadFullQueryResultRequest, GenieGetDownloadFullQueryResultResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GENIE_GET_DOWNLOAD_FULL_QUERY_RESULT,
+            GenieGetDownloadFullQueryResultRequest {
+                space_id: {
+                    let value = space_id;
+                    value.into()
+                },
+                conversation_id: {
+                    let value = conversation_id;
+                    value.into()
+                },
+                message_id: {
+                    let value = message_id;
+                    value.into()
+                },
+                attachment_id: {
+                    let value = attachment_id;
+                    value.into()
+                },
+                download_id: {
+                    let value = download_id;
+                    value.into()
+                },
+                download_id_signature: {
+                    let value = download_id_signature;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/query-result/{attachment_id}` ([API reference](https://docs.databricks.com/api/workspace/genie/getmessagequeryresultbyattachment)).
-    pub async fn get_message_query_result_by_attachment(
+    /// `GET /api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}`; required: `space_id`, `conversation_id`, `message_id` ([API reference](https://docs.databricks.com/api/workspace/genie/getmessage)).
+    #[inline]
+    pub fn get_message(
         &self,
-        request: &GenieGetMessageQueryResultByAttachmentRequest,
-    ) -> crate::Result<GenieGetMessageQueryResultResponse> {
-        static OP: rt::Operation = rt::Operation { method: "GET", path: "/api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/query-result/{attachment_id}", path_params: &["space_id", "conversation_id", "message_id", "attachment_id"], query: &[], body: rt::BodyKind::None };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        space_id: impl Into<::std::string::String>,
+        conversation_id: impl Into<::std::string::String>,
+        message_id: impl Into<::std::string::String>,
+    ) -> rt::Call<GenieGetMessageRequest, GenieMessage> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GENIE_GET_MESSAGE,
+            GenieGetMessageRequest {
+                space_id: {
+                    let value = space_id;
+                    value.into()
+                },
+                conversation_id: {
+                    let value = conversation_id;
+                    value.into()
+                },
+                message_id: {
+                    let value = message_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/genie/spaces/{space_id}` ([API reference](https://docs.databricks.com/api/workspace/genie/getspace)).
-    pub async fn get_space(&self, request: &GenieGetSpaceRequest) -> crate::Result<GenieSpace> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/genie/spaces/{space_id}",
-            path_params: &["space_id"],
-            query: &["include_serialized_space"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/list-comments` ([API reference](https://docs.databricks.com/api/workspace/genie/listconversationcomments)).
-    pub async fn list_conversation_comments(
+    /// `GET /api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/attachments/{attachment_id}/query-result`; required: `space_id`, `conversation_id`, `message_id`, `attachment_id` ([API reference](https://docs.databricks.com/api/workspace/genie/getmessageattachmentqueryresult)).
+    #[inline]
+    pub fn get_message_attachment_query_result(
         &self,
-        request: &GenieListConversationCommentsRequest,
-    ) -> crate::Result<GenieListConversationCommentsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/list-comments",
-            path_params: &["space_id", "conversation_id"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        space_id: impl Into<::std::string::String>,
+        conversation_id: impl Into<::std::string::String>,
+        message_id: impl Into<::std::string::String>,
+        attachment_id: impl Into<::std::string::String>,
+    ) -> rt::Call<GenieGetMessageAttachmentQueryResultRequest, GenieGetMessageQueryResultResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GENIE_GET_MESSAGE_ATTACHMENT_QUERY_RESULT,
+            GenieGetMessageAttachmentQueryResultRequest {
+                space_id: {
+                    let value = space_id;
+                    value.into()
+                },
+                conversation_id: {
+                    let value = conversation_id;
+                    value.into()
+                },
+                message_id: {
+                    let value = message_id;
+                    value.into()
+                },
+                attachment_id: {
+                    let value = attachment_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages` ([API reference](https://docs.databricks.com/api/workspace/genie/listconversationmessages)).
-    pub async fn list_conversation_messages(
+    /// `GET /api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/query-result`; required: `space_id`, `conversation_id`, `message_id` ([API reference](https://docs.databricks.com/api/workspace/genie/getmessagequeryresult)).
+    #[inline]
+    pub fn get_message_query_result(
         &self,
-        request: &GenieListConversationMessagesRequest,
-    ) -> crate::Result<GenieListConversationMessagesResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages",
-            path_params: &["space_id", "conversation_id"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        space_id: impl Into<::std::string::String>,
+        conversation_id: impl Into<::std::string::String>,
+        message_id: impl Into<::std::string::String>,
+    ) -> rt::Call<GenieGetMessageQueryResultRequest, GenieGetMessageQueryResultResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GENIE_GET_MESSAGE_QUERY_RESULT,
+            GenieGetMessageQueryResultRequest {
+                space_id: {
+                    let value = space_id;
+                    value.into()
+                },
+                conversation_id: {
+                    let value = conversation_id;
+                    value.into()
+                },
+                message_id: {
+                    let value = message_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/genie/spaces/{space_id}/conversations` ([API reference](https://docs.databricks.com/api/workspace/genie/listconversations)).
-    pub async fn list_conversations(
+    /// `GET /api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/query-result/{attachment_id}`; required: `space_id`, `conversation_id`, `message_id`, `attachment_id` ([API reference](https://docs.databricks.com/api/workspace/genie/getmessagequeryresultbyattachment)).
+    #[inline]
+    pub fn get_message_query_result_by_attachment(
         &self,
-        request: &GenieListConversationsRequest,
-    ) -> crate::Result<GenieListConversationsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/genie/spaces/{space_id}/conversations",
-            path_params: &["space_id"],
-            query: &["include_all", "page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        space_id: impl Into<::std::string::String>,
+        conversation_id: impl Into<::std::string::String>,
+        message_id: impl Into<::std::string::String>,
+        attachment_id: impl Into<::std::string::String>,
+    ) -> rt::Call<GenieGetMessageQueryResultByAttachmentRequest, GenieGetMessageQueryResultResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GENIE_GET_MESSAGE_QUERY_RESULT_BY_ATTACHMENT,
+            GenieGetMessageQueryResultByAttachmentRequest {
+                space_id: {
+                    let value = space_id;
+                    value.into()
+                },
+                conversation_id: {
+                    let value = conversation_id;
+                    value.into()
+                },
+                message_id: {
+                    let value = message_id;
+                    value.into()
+                },
+                attachment_id: {
+                    let value = attachment_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/comments` ([API reference](https://docs.databricks.com/api/workspace/genie/listmessagecomments)).
-    pub async fn list_message_comments(
+    /// `GET /api/2.0/genie/spaces/{space_id}`; required: `space_id` ([API reference](https://docs.databricks.com/api/workspace/genie/getspace)).
+    #[inline]
+    pub fn get_space(&self, space_id: impl Into<::std::string::String>) -> rt::Call<GenieGetSpaceRequest, GenieSpace> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GENIE_GET_SPACE,
+            GenieGetSpaceRequest {
+                space_id: {
+                    let value = space_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/list-comments`; required: `space_id`, `conversation_id` ([API reference](https://docs.databricks.com/api/workspace/genie/listconversationcomments)).
+    #[inline]
+    pub fn list_conversation_comments(
         &self,
-        request: &GenieListMessageCommentsRequest,
-    ) -> crate::Result<GenieListMessageCommentsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/comments",
-            path_params: &["space_id", "conversation_id", "message_id"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        space_id: impl Into<::std::string::String>,
+        conversation_id: impl Into<::std::string::String>,
+    ) -> rt::Call<GenieListConversationCommentsRequest, GenieListConversationCommentsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GENIE_LIST_CONVERSATION_COMMENTS,
+            GenieListConversationCommentsRequest {
+                space_id: {
+                    let value = space_id;
+                    value.into()
+                },
+                conversation_id: {
+                    let value = conversation_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages`; required: `space_id`, `conversation_id` ([API reference](https://docs.databricks.com/api/workspace/genie/listconversationmessages)).
+    #[inline]
+    pub fn list_conversation_messages(
+        &self,
+        space_id: impl Into<::std::string::String>,
+        conversation_id: impl Into<::std::string::String>,
+    ) -> rt::Call<GenieListConversationMessagesRequest, GenieListConversationMessagesResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GENIE_LIST_CONVERSATION_MESSAGES,
+            GenieListConversationMessagesRequest {
+                space_id: {
+                    let value = space_id;
+                    value.into()
+                },
+                conversation_id: {
+                    let value = conversation_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/genie/spaces/{space_id}/conversations`; required: `space_id` ([API reference](https://docs.databricks.com/api/workspace/genie/listconversations)).
+    #[inline]
+    pub fn list_conversations(
+        &self,
+        space_id: impl Into<::std::string::String>,
+    ) -> rt::Call<GenieListConversationsRequest, GenieListConversationsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GENIE_LIST_CONVERSATIONS,
+            GenieListConversationsRequest {
+                space_id: {
+                    let value = space_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/comments`; required: `space_id`, `conversation_id`, `message_id` ([API reference](https://docs.databricks.com/api/workspace/genie/listmessagecomments)).
+    #[inline]
+    pub fn list_message_comments(
+        &self,
+        space_id: impl Into<::std::string::String>,
+        conversation_id: impl Into<::std::string::String>,
+        message_id: impl Into<::std::string::String>,
+    ) -> rt::Call<GenieListMessageCommentsRequest, GenieListMessageCommentsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GENIE_LIST_MESSAGE_COMMENTS,
+            GenieListMessageCommentsRequest {
+                space_id: {
+                    let value = space_id;
+                    value.into()
+                },
+                conversation_id: {
+                    let value = conversation_id;
+                    value.into()
+                },
+                message_id: {
+                    let value = message_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
     /// `GET /api/2.0/genie/spaces` ([API reference](https://docs.databricks.com/api/workspace/genie/listspaces)).
-    pub async fn list_spaces(&self, request: &GenieListSpacesRequest) -> crate::Result<GenieListSpacesResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/genie/spaces",
-            path_params: &[],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn list_spaces(&self) -> rt::Call<GenieListSpacesRequest, GenieListSpacesResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GENIE_LIST_SPACES,
+            GenieListSpacesRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/feedback` ([API reference](https://docs.databricks.com/api/workspace/genie/sendmessagefeedback)).
-    pub async fn send_message_feedback(&self, request: &GenieSendMessageFeedbackRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/feedback",
-            path_params: &["space_id", "conversation_id", "message_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["rating", "comment"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/genie/spaces/{space_id}/start-conversation` ([API reference](https://docs.databricks.com/api/workspace/genie/startconversation)).
-    pub async fn start_conversation(
+    /// `POST /api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/feedback`; required: `space_id`, `conversation_id`, `message_id`, `rating` ([API reference](https://docs.databricks.com/api/workspace/genie/sendmessagefeedback)).
+    #[inline]
+    pub fn send_message_feedback(
         &self,
-        request: &GenieStartConversationRequest,
-    ) -> crate::Result<GenieStartConversationResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/genie/spaces/{space_id}/start-conversation",
-            path_params: &["space_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["content", "enable_visualization"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        space_id: impl Into<::std::string::String>,
+        conversation_id: impl Into<::std::string::String>,
+        message_id: impl Into<::std::string::String>,
+        rating: GenieFeedbackRating,
+    ) -> rt::Call<GenieSendMessageFeedbackRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GENIE_SEND_MESSAGE_FEEDBACK,
+            GenieSendMessageFeedbackRequest {
+                space_id: {
+                    let value = space_id;
+                    value.into()
+                },
+                conversation_id: {
+                    let value = conversation_id;
+                    value.into()
+                },
+                message_id: {
+                    let value = message_id;
+                    value.into()
+                },
+                rating: {
+                    let value = rating;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// [`Self::start_conversation`], then [`Self::wait_get_message_genie_completed`].
-    pub async fn start_conversation_and_wait(
+    /// `POST /api/2.0/genie/spaces/{space_id}/start-conversation`; required: `space_id`, `content`; waits for COMPLETED ([API reference](https://docs.databricks.com/api/workspace/genie/startconversation)).
+    #[inline]
+    pub fn start_conversation(
         &self,
-        request: &GenieStartConversationRequest,
-        options: crate::service::WaitOptions<GenieMessage>,
-    ) -> crate::Result<GenieMessage> {
-        let response = self.start_conversation(request).await?;
-        let conversation_id = crate::service::runtime::bound(response.conversation_id.clone(), "conversation_id")?;
-        let message_id = crate::service::runtime::bound(response.message_id.clone(), "message_id")?;
-        let space_id = crate::service::runtime::bound(request.space_id.clone(), "space_id")?;
-        self.wait_get_message_genie_completed(conversation_id, message_id, space_id, options).await
+        space_id: impl Into<::std::string::String>,
+        content: impl Into<::std::string::String>,
+    ) -> rt::Call<GenieStartConversationRequest, rt::Wait<GenieStartConversationResponse, GenieMessage>> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GENIE_START_CONVERSATION,
+            GenieStartConversationRequest {
+                space_id: {
+                    let value = space_id;
+                    value.into()
+                },
+                content: {
+                    let value = content;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            decode_genie_start_conversation,
+        )
     }
 
-    /// `DELETE /api/2.0/genie/spaces/{space_id}` ([API reference](https://docs.databricks.com/api/workspace/genie/trashspace)).
-    pub async fn trash_space(&self, request: &GenieTrashSpaceRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/genie/spaces/{space_id}",
-            path_params: &["space_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/genie/spaces/{space_id}`; required: `space_id` ([API reference](https://docs.databricks.com/api/workspace/genie/trashspace)).
+    #[inline]
+    pub fn trash_space(&self, space_id: impl Into<::std::string::String>) -> rt::Call<GenieTrashSpaceRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GENIE_TRASH_SPACE,
+            GenieTrashSpaceRequest {
+                space_id: {
+                    let value = space_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `PATCH /api/2.0/genie/spaces/{space_id}` ([API reference](https://docs.databricks.com/api/workspace/genie/updatespace)).
-    pub async fn update_space(&self, request: &GenieUpdateSpaceRequest) -> crate::Result<GenieSpace> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/genie/spaces/{space_id}",
-            path_params: &["space_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "description",
-                "etag",
-                "parent_path",
-                "serialized_space",
-                "title",
-                "warehouse_id",
-            ]),
+    /// `PATCH /api/2.0/genie/spaces/{space_id}`; required: `space_id` ([API reference](https://docs.databricks.com/api/workspace/genie/updatespace)).
+    #[inline]
+    pub fn update_space(
+        &self,
+        space_id: impl Into<::std::string::String>,
+    ) -> rt::Call<GenieUpdateSpaceRequest, GenieSpace> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GENIE_UPDATE_SPACE,
+            GenieUpdateSpaceRequest {
+                space_id: {
+                    let value = space_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_GENIE_CREATE_MESSAGE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages",
+    path_params: &["space_id", "conversation_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["content", "enable_visualization"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+fn decode_genie_create_message(
+    client: &crate::Client,
+    request: &GenieCreateMessageRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::Wait<GenieMessage, GenieMessage>> {
+    let _ = request;
+    let response: GenieMessage = response.json()?;
+    let conversation_id = request.conversation_id.clone();
+    let message_id = response.message_id.clone();
+    let space_id = request.space_id.clone();
+    ::std::result::Result::Ok(waiter_wait_get_message_genie_completed(
+        client.clone(),
+        response,
+        conversation_id,
+        message_id,
+        space_id,
+    ))
+}
+
+fn waiter_wait_get_message_genie_completed<R>(
+    client: crate::Client,
+    response: R,
+    conversation_id: ::std::string::String,
+    message_id: ::std::string::String,
+    space_id: ::std::string::String,
+) -> rt::Wait<R, GenieMessage> {
+    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
+        what: "genie",
+        target: &["COMPLETED"],
+        failure: &["FAILED"],
+        status_path: &["status"],
+        message_path: &[],
+        outcome: ::std::option::Option::None,
+    };
+    let wait_id = [conversation_id.to_string(), message_id.to_string(), space_id.to_string()].join("/");
+    rt::Wait::new(response, wait_id, &SPEC, move || {
+        let conversation_id = conversation_id.clone();
+        let message_id = message_id.clone();
+        let space_id = space_id.clone();
+        let request = GenieGetMessageRequest {
+            conversation_id: conversation_id.clone(),
+            message_id: message_id.clone(),
+            space_id: space_id.clone(),
+            ..::std::default::Default::default()
         };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        ::std::future::IntoFuture::into_future(rt::Call::new(client.clone(), &OP_GENIE_GET_MESSAGE, request, rt::json))
+    })
+}
+
+static OP_GENIE_CREATE_MESSAGE_COMMENT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/comments",
+    path_params: &["space_id", "conversation_id", "message_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["content"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GENIE_CREATE_SPACE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/genie/spaces",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["warehouse_id", "serialized_space", "description", "parent_path", "title"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GENIE_DELETE_CONVERSATION: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}",
+    path_params: &["space_id", "conversation_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GENIE_DELETE_CONVERSATION_MESSAGE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}",
+    path_params: &["space_id", "conversation_id", "message_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GENIE_DOWNLOAD_MESSAGE_ATTACHMENT_VISUALIZATION: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/genie/{name}/download-visualization",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GENIE_EXECUTE_MESSAGE_ATTACHMENT_QUERY: rt::Operation = rt::Operation { method: "POST", path: "/api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/attachments/{attachment_id}/execute-query", path_params: &["space_id", "conversation_id", "message_id", "attachment_id"], query: &[], body: rt::BodyKind::Fields(&[]), response_headers: &[], idempotent: false };
+
+static OP_GENIE_EXECUTE_MESSAGE_QUERY: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/execute-query",
+    path_params: &["space_id", "conversation_id", "message_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GENIE_GENERATE_DOWNLOAD_FULL_QUERY_RESULT: rt::Operation = rt::Operation { method: "POST", path: "/api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/attachments/{attachment_id}/downloads", path_params: &["space_id", "conversation_id", "message_id", "attachment_id"], query: &[], body: rt::BodyKind::Fields(&[]), response_headers: &[], idempotent: false };
+
+static OP_GENIE_GENIE_CANCEL_RESPONSE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/genie/agents/{agent_id}/conversations/{conversation_id}/responses/{response_id}/cancel",
+    path_params: &["agent_id", "conversation_id", "response_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GENIE_GENIE_CREATE_EVAL_RUN: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/genie/spaces/{space_id}/eval-runs",
+    path_params: &["space_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["benchmark_question_ids"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GENIE_GENIE_GET_EVAL_RESULT_DETAILS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/genie/spaces/{space_id}/eval-runs/{eval_run_id}/results/{result_id}",
+    path_params: &["space_id", "eval_run_id", "result_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GENIE_GENIE_GET_EVAL_RUN: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/genie/spaces/{space_id}/eval-runs/{eval_run_id}",
+    path_params: &["space_id", "eval_run_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GENIE_GENIE_LIST_EVAL_RESULTS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/genie/spaces/{space_id}/eval-runs/{eval_run_id}/results",
+    path_params: &["space_id", "eval_run_id"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GENIE_GENIE_LIST_EVAL_RUNS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/genie/spaces/{space_id}/eval-runs",
+    path_params: &["space_id"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GENIE_GET_DOWNLOAD_FULL_QUERY_RESULT: rt::Operation = rt::Operation { method: "GET", path: "/api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/attachments/{attachment_id}/downloads/{download_id}", path_params: &["space_id", "conversation_id", "message_id", "attachment_id", "download_id"], query: &["download_id_signature"], body: rt::BodyKind::None, response_headers: &[], idempotent: false };
+
+static OP_GENIE_GET_MESSAGE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}",
+    path_params: &["space_id", "conversation_id", "message_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GENIE_GET_MESSAGE_ATTACHMENT_QUERY_RESULT: rt::Operation = rt::Operation { method: "GET", path: "/api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/attachments/{attachment_id}/query-result", path_params: &["space_id", "conversation_id", "message_id", "attachment_id"], query: &[], body: rt::BodyKind::None, response_headers: &[], idempotent: false };
+
+static OP_GENIE_GET_MESSAGE_QUERY_RESULT: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/query-result",
+    path_params: &["space_id", "conversation_id", "message_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GENIE_GET_MESSAGE_QUERY_RESULT_BY_ATTACHMENT: rt::Operation = rt::Operation { method: "GET", path: "/api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/query-result/{attachment_id}", path_params: &["space_id", "conversation_id", "message_id", "attachment_id"], query: &[], body: rt::BodyKind::None, response_headers: &[], idempotent: false };
+
+static OP_GENIE_GET_SPACE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/genie/spaces/{space_id}",
+    path_params: &["space_id"],
+    query: &["include_serialized_space"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GENIE_LIST_CONVERSATION_COMMENTS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/list-comments",
+    path_params: &["space_id", "conversation_id"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GENIE_LIST_CONVERSATION_MESSAGES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages",
+    path_params: &["space_id", "conversation_id"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GENIE_LIST_CONVERSATIONS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/genie/spaces/{space_id}/conversations",
+    path_params: &["space_id"],
+    query: &["include_all", "page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GENIE_LIST_MESSAGE_COMMENTS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/comments",
+    path_params: &["space_id", "conversation_id", "message_id"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GENIE_LIST_SPACES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/genie/spaces",
+    path_params: &[],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GENIE_SEND_MESSAGE_FEEDBACK: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/genie/spaces/{space_id}/conversations/{conversation_id}/messages/{message_id}/feedback",
+    path_params: &["space_id", "conversation_id", "message_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["rating", "comment"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GENIE_START_CONVERSATION: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/genie/spaces/{space_id}/start-conversation",
+    path_params: &["space_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["content", "enable_visualization"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+fn decode_genie_start_conversation(
+    client: &crate::Client,
+    request: &GenieStartConversationRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::Wait<GenieStartConversationResponse, GenieMessage>> {
+    let _ = request;
+    let response: GenieStartConversationResponse = response.json()?;
+    let conversation_id = response.conversation_id.clone();
+    let message_id = response.message_id.clone();
+    let space_id = request.space_id.clone();
+    ::std::result::Result::Ok(waiter_wait_get_message_genie_completed(
+        client.clone(),
+        response,
+        conversation_id,
+        message_id,
+        space_id,
+    ))
+}
+
+static OP_GENIE_TRASH_SPACE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/genie/spaces/{space_id}",
+    path_params: &["space_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GENIE_UPDATE_SPACE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/genie/spaces/{space_id}",
+    path_params: &["space_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["description", "etag", "parent_path", "serialized_space", "title", "warehouse_id"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<GenieCreateMessageRequest, O> {
+    /// Set `space_id`.
+    #[inline]
+    pub fn space_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.space_id = value.into();
+        self
+    }
+
+    /// Set `conversation_id`.
+    #[inline]
+    pub fn conversation_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.conversation_id = value.into();
+        self
+    }
+
+    /// Set `content`.
+    #[inline]
+    pub fn content(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.content = value.into();
+        self
+    }
+
+    /// Set `enable_visualization`.
+    #[inline]
+    pub fn enable_visualization(mut self, value: bool) -> Self {
+        self.request.enable_visualization = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<GenieCreateMessageCommentRequest, O> {
+    /// Set `space_id`.
+    #[inline]
+    pub fn space_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.space_id = value.into();
+        self
+    }
+
+    /// Set `conversation_id`.
+    #[inline]
+    pub fn conversation_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.conversation_id = value.into();
+        self
+    }
+
+    /// Set `message_id`.
+    #[inline]
+    pub fn message_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.message_id = value.into();
+        self
+    }
+
+    /// Set `content`.
+    #[inline]
+    pub fn content(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.content = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<GenieCreateSpaceRequest, O> {
+    /// Set `warehouse_id`.
+    #[inline]
+    pub fn warehouse_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.warehouse_id = value.into();
+        self
+    }
+
+    /// Set `serialized_space`.
+    #[inline]
+    pub fn serialized_space(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.serialized_space = value.into();
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parent_path`.
+    #[inline]
+    pub fn parent_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `title`.
+    #[inline]
+    pub fn title(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.title = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<GenieDeleteConversationRequest, O> {
+    /// Set `space_id`.
+    #[inline]
+    pub fn space_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.space_id = value.into();
+        self
+    }
+
+    /// Set `conversation_id`.
+    #[inline]
+    pub fn conversation_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.conversation_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<GenieDeleteConversationMessageRequest, O> {
+    /// Set `space_id`.
+    #[inline]
+    pub fn space_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.space_id = value.into();
+        self
+    }
+
+    /// Set `conversation_id`.
+    #[inline]
+    pub fn conversation_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.conversation_id = value.into();
+        self
+    }
+
+    /// Set `message_id`.
+    #[inline]
+    pub fn message_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.message_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<GenieDownloadMessageAttachmentVisualizationRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<GenieExecuteMessageAttachmentQueryRequest, O> {
+    /// Set `space_id`.
+    #[inline]
+    pub fn space_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.space_id = value.into();
+        self
+    }
+
+    /// Set `conversation_id`.
+    #[inline]
+    pub fn conversation_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.conversation_id = value.into();
+        self
+    }
+
+    /// Set `message_id`.
+    #[inline]
+    pub fn message_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.message_id = value.into();
+        self
+    }
+
+    /// Set `attachment_id`.
+    #[inline]
+    pub fn attachment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.attachment_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<GenieExecuteMessageQueryRequest, O> {
+    /// Set `space_id`.
+    #[inline]
+    pub fn space_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.space_id = value.into();
+        self
+    }
+
+    /// Set `conversation_id`.
+    #[inline]
+    pub fn conversation_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.conversation_id = value.into();
+        self
+    }
+
+    /// Set `message_id`.
+    #[inline]
+    pub fn message_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.message_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<GenieGenerateDownloadFullQueryResultRequest, O> {
+    /// Set `space_id`.
+    #[inline]
+    pub fn space_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.space_id = value.into();
+        self
+    }
+
+    /// Set `conversation_id`.
+    #[inline]
+    pub fn conversation_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.conversation_id = value.into();
+        self
+    }
+
+    /// Set `message_id`.
+    #[inline]
+    pub fn message_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.message_id = value.into();
+        self
+    }
+
+    /// Set `attachment_id`.
+    #[inline]
+    pub fn attachment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.attachment_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<GenieGenieCancelResponseRequest, O> {
+    /// Set `agent_id`.
+    #[inline]
+    pub fn agent_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.agent_id = value.into();
+        self
+    }
+
+    /// Set `conversation_id`.
+    #[inline]
+    pub fn conversation_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.conversation_id = value.into();
+        self
+    }
+
+    /// Set `response_id`.
+    #[inline]
+    pub fn response_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.response_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<GenieGenieCreateEvalRunRequest, O> {
+    /// Set `space_id`.
+    #[inline]
+    pub fn space_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.space_id = value.into();
+        self
+    }
+
+    /// Set `benchmark_question_ids`.
+    #[inline]
+    pub fn benchmark_question_ids(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.benchmark_question_ids = value;
+        self
+    }
+}
+
+impl<O> rt::Call<GenieGenieGetEvalResultDetailsRequest, O> {
+    /// Set `space_id`.
+    #[inline]
+    pub fn space_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.space_id = value.into();
+        self
+    }
+
+    /// Set `eval_run_id`.
+    #[inline]
+    pub fn eval_run_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.eval_run_id = value.into();
+        self
+    }
+
+    /// Set `result_id`.
+    #[inline]
+    pub fn result_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.result_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<GenieGenieGetEvalRunRequest, O> {
+    /// Set `space_id`.
+    #[inline]
+    pub fn space_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.space_id = value.into();
+        self
+    }
+
+    /// Set `eval_run_id`.
+    #[inline]
+    pub fn eval_run_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.eval_run_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<GenieGenieListEvalResultsRequest, O> {
+    /// Set `space_id`.
+    #[inline]
+    pub fn space_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.space_id = value.into();
+        self
+    }
+
+    /// Set `eval_run_id`.
+    #[inline]
+    pub fn eval_run_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.eval_run_id = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<GenieGenieListEvalRunsRequest, O> {
+    /// Set `space_id`.
+    #[inline]
+    pub fn space_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.space_id = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<GenieGetDownloadFullQueryResultRequest, O> {
+    /// Set `space_id`.
+    #[inline]
+    pub fn space_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.space_id = value.into();
+        self
+    }
+
+    /// Set `conversation_id`.
+    #[inline]
+    pub fn conversation_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.conversation_id = value.into();
+        self
+    }
+
+    /// Set `message_id`.
+    #[inline]
+    pub fn message_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.message_id = value.into();
+        self
+    }
+
+    /// Set `attachment_id`.
+    #[inline]
+    pub fn attachment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.attachment_id = value.into();
+        self
+    }
+
+    /// Set `download_id`.
+    #[inline]
+    pub fn download_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.download_id = value.into();
+        self
+    }
+
+    /// Set `download_id_signature`.
+    #[inline]
+    pub fn download_id_signature(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.download_id_signature = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<GenieGetMessageRequest, O> {
+    /// Set `space_id`.
+    #[inline]
+    pub fn space_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.space_id = value.into();
+        self
+    }
+
+    /// Set `conversation_id`.
+    #[inline]
+    pub fn conversation_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.conversation_id = value.into();
+        self
+    }
+
+    /// Set `message_id`.
+    #[inline]
+    pub fn message_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.message_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<GenieGetMessageAttachmentQueryResultRequest, O> {
+    /// Set `space_id`.
+    #[inline]
+    pub fn space_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.space_id = value.into();
+        self
+    }
+
+    /// Set `conversation_id`.
+    #[inline]
+    pub fn conversation_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.conversation_id = value.into();
+        self
+    }
+
+    /// Set `message_id`.
+    #[inline]
+    pub fn message_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.message_id = value.into();
+        self
+    }
+
+    /// Set `attachment_id`.
+    #[inline]
+    pub fn attachment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.attachment_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<GenieGetMessageQueryResultRequest, O> {
+    /// Set `space_id`.
+    #[inline]
+    pub fn space_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.space_id = value.into();
+        self
+    }
+
+    /// Set `conversation_id`.
+    #[inline]
+    pub fn conversation_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.conversation_id = value.into();
+        self
+    }
+
+    /// Set `message_id`.
+    #[inline]
+    pub fn message_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.message_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<GenieGetMessageQueryResultByAttachmentRequest, O> {
+    /// Set `space_id`.
+    #[inline]
+    pub fn space_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.space_id = value.into();
+        self
+    }
+
+    /// Set `conversation_id`.
+    #[inline]
+    pub fn conversation_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.conversation_id = value.into();
+        self
+    }
+
+    /// Set `message_id`.
+    #[inline]
+    pub fn message_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.message_id = value.into();
+        self
+    }
+
+    /// Set `attachment_id`.
+    #[inline]
+    pub fn attachment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.attachment_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<GenieGetSpaceRequest, O> {
+    /// Set `space_id`.
+    #[inline]
+    pub fn space_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.space_id = value.into();
+        self
+    }
+
+    /// Set `include_serialized_space`.
+    #[inline]
+    pub fn include_serialized_space(mut self, value: bool) -> Self {
+        self.request.include_serialized_space = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<GenieListConversationCommentsRequest, O> {
+    /// Set `space_id`.
+    #[inline]
+    pub fn space_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.space_id = value.into();
+        self
+    }
+
+    /// Set `conversation_id`.
+    #[inline]
+    pub fn conversation_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.conversation_id = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<GenieListConversationMessagesRequest, O> {
+    /// Set `space_id`.
+    #[inline]
+    pub fn space_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.space_id = value.into();
+        self
+    }
+
+    /// Set `conversation_id`.
+    #[inline]
+    pub fn conversation_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.conversation_id = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<GenieListConversationsRequest, O> {
+    /// Set `space_id`.
+    #[inline]
+    pub fn space_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.space_id = value.into();
+        self
+    }
+
+    /// Set `include_all`.
+    #[inline]
+    pub fn include_all(mut self, value: bool) -> Self {
+        self.request.include_all = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<GenieListMessageCommentsRequest, O> {
+    /// Set `space_id`.
+    #[inline]
+    pub fn space_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.space_id = value.into();
+        self
+    }
+
+    /// Set `conversation_id`.
+    #[inline]
+    pub fn conversation_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.conversation_id = value.into();
+        self
+    }
+
+    /// Set `message_id`.
+    #[inline]
+    pub fn message_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.message_id = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<GenieListSpacesRequest, O> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<GenieSendMessageFeedbackRequest, O> {
+    /// Set `space_id`.
+    #[inline]
+    pub fn space_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.space_id = value.into();
+        self
+    }
+
+    /// Set `conversation_id`.
+    #[inline]
+    pub fn conversation_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.conversation_id = value.into();
+        self
+    }
+
+    /// Set `message_id`.
+    #[inline]
+    pub fn message_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.message_id = value.into();
+        self
+    }
+
+    /// Set `rating`.
+    #[inline]
+    pub fn rating(mut self, value: GenieFeedbackRating) -> Self {
+        self.request.rating = value;
+        self
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<GenieStartConversationRequest, O> {
+    /// Set `space_id`.
+    #[inline]
+    pub fn space_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.space_id = value.into();
+        self
+    }
+
+    /// Set `content`.
+    #[inline]
+    pub fn content(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.content = value.into();
+        self
+    }
+
+    /// Set `enable_visualization`.
+    #[inline]
+    pub fn enable_visualization(mut self, value: bool) -> Self {
+        self.request.enable_visualization = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<GenieTrashSpaceRequest, O> {
+    /// Set `space_id`.
+    #[inline]
+    pub fn space_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.space_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<GenieUpdateSpaceRequest, O> {
+    /// Set `space_id`.
+    #[inline]
+    pub fn space_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.space_id = value.into();
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parent_path`.
+    #[inline]
+    pub fn parent_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `serialized_space`.
+    #[inline]
+    pub fn serialized_space(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.serialized_space = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `title`.
+    #[inline]
+    pub fn title(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.title = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `warehouse_id`.
+    #[inline]
+    pub fn warehouse_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.warehouse_id = ::std::option::Option::Some(value.into());
+        self
     }
 }
 
@@ -1807,228 +6172,660 @@ impl GenieApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakeviewCreateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub dashboard: ::std::option::Option<Dashboard>,
+    /// Wire field `dashboard` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub dashboard: Dashboard,
+    /// Wire field `dataset_catalog` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dataset_catalog: ::std::option::Option<::std::string::String>,
+    /// Wire field `dataset_schema` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dataset_schema: ::std::option::Option<::std::string::String>,
 }
+
+impl LakeviewCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(dashboard: Dashboard) -> Self {
+        LakeviewCreateRequest {
+            dashboard: {
+                let value = dashboard;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakeviewCreateRequest {}
 
 /// Parameters of [`LakeviewApi::create_schedule`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakeviewCreateScheduleRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub dashboard_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub schedule: ::std::option::Option<Schedule>,
+    /// Wire field `dashboard_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub dashboard_id: ::std::string::String,
+    /// Wire field `schedule` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub schedule: Schedule,
 }
+
+impl LakeviewCreateScheduleRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(dashboard_id: impl Into<::std::string::String>, schedule: Schedule) -> Self {
+        LakeviewCreateScheduleRequest {
+            dashboard_id: {
+                let value = dashboard_id;
+                value.into()
+            },
+            schedule: {
+                let value = schedule;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakeviewCreateScheduleRequest {}
 
 /// Parameters of [`LakeviewApi::create_subscription`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakeviewCreateSubscriptionRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub dashboard_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub schedule_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub subscription: ::std::option::Option<Subscription>,
+    /// Wire field `dashboard_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub dashboard_id: ::std::string::String,
+    /// Wire field `schedule_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub schedule_id: ::std::string::String,
+    /// Wire field `subscription` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub subscription: Subscription,
 }
+
+impl LakeviewCreateSubscriptionRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        dashboard_id: impl Into<::std::string::String>,
+        schedule_id: impl Into<::std::string::String>,
+        subscription: Subscription,
+    ) -> Self {
+        LakeviewCreateSubscriptionRequest {
+            dashboard_id: {
+                let value = dashboard_id;
+                value.into()
+            },
+            schedule_id: {
+                let value = schedule_id;
+                value.into()
+            },
+            subscription: {
+                let value = subscription;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakeviewCreateSubscriptionRequest {}
 
 /// Parameters of [`LakeviewApi::delete_schedule`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakeviewDeleteScheduleRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub dashboard_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub schedule_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `dashboard_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub dashboard_id: ::std::string::String,
+    /// Wire field `schedule_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub schedule_id: ::std::string::String,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl LakeviewDeleteScheduleRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(dashboard_id: impl Into<::std::string::String>, schedule_id: impl Into<::std::string::String>) -> Self {
+        LakeviewDeleteScheduleRequest {
+            dashboard_id: {
+                let value = dashboard_id;
+                value.into()
+            },
+            schedule_id: {
+                let value = schedule_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakeviewDeleteScheduleRequest {}
 
 /// Parameters of [`LakeviewApi::delete_subscription`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakeviewDeleteSubscriptionRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub dashboard_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub schedule_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub subscription_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `dashboard_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub dashboard_id: ::std::string::String,
+    /// Wire field `schedule_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub schedule_id: ::std::string::String,
+    /// Wire field `subscription_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub subscription_id: ::std::string::String,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl LakeviewDeleteSubscriptionRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        dashboard_id: impl Into<::std::string::String>,
+        schedule_id: impl Into<::std::string::String>,
+        subscription_id: impl Into<::std::string::String>,
+    ) -> Self {
+        LakeviewDeleteSubscriptionRequest {
+            dashboard_id: {
+                let value = dashboard_id;
+                value.into()
+            },
+            schedule_id: {
+                let value = schedule_id;
+                value.into()
+            },
+            subscription_id: {
+                let value = subscription_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakeviewDeleteSubscriptionRequest {}
 
 /// Parameters of [`LakeviewApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakeviewGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub dashboard_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `dashboard_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub dashboard_id: ::std::string::String,
 }
+
+impl LakeviewGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(dashboard_id: impl Into<::std::string::String>) -> Self {
+        LakeviewGetRequest {
+            dashboard_id: {
+                let value = dashboard_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakeviewGetRequest {}
 
 /// Parameters of [`LakeviewApi::get_published`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakeviewGetPublishedRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub dashboard_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `dashboard_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub dashboard_id: ::std::string::String,
 }
+
+impl LakeviewGetPublishedRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(dashboard_id: impl Into<::std::string::String>) -> Self {
+        LakeviewGetPublishedRequest {
+            dashboard_id: {
+                let value = dashboard_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakeviewGetPublishedRequest {}
 
 /// Parameters of [`LakeviewApi::get_schedule`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakeviewGetScheduleRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub dashboard_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub schedule_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `dashboard_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub dashboard_id: ::std::string::String,
+    /// Wire field `schedule_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub schedule_id: ::std::string::String,
 }
+
+impl LakeviewGetScheduleRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(dashboard_id: impl Into<::std::string::String>, schedule_id: impl Into<::std::string::String>) -> Self {
+        LakeviewGetScheduleRequest {
+            dashboard_id: {
+                let value = dashboard_id;
+                value.into()
+            },
+            schedule_id: {
+                let value = schedule_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakeviewGetScheduleRequest {}
 
 /// Parameters of [`LakeviewApi::get_subscription`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakeviewGetSubscriptionRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub dashboard_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub schedule_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub subscription_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `dashboard_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub dashboard_id: ::std::string::String,
+    /// Wire field `schedule_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub schedule_id: ::std::string::String,
+    /// Wire field `subscription_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub subscription_id: ::std::string::String,
 }
+
+impl LakeviewGetSubscriptionRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        dashboard_id: impl Into<::std::string::String>,
+        schedule_id: impl Into<::std::string::String>,
+        subscription_id: impl Into<::std::string::String>,
+    ) -> Self {
+        LakeviewGetSubscriptionRequest {
+            dashboard_id: {
+                let value = dashboard_id;
+                value.into()
+            },
+            schedule_id: {
+                let value = schedule_id;
+                value.into()
+            },
+            subscription_id: {
+                let value = subscription_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakeviewGetSubscriptionRequest {}
 
 /// Parameters of [`LakeviewApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakeviewListRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `show_trashed` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub show_trashed: ::std::option::Option<bool>,
+    /// Wire field `view` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub view: ::std::option::Option<DashboardView>,
 }
+
+impl LakeviewListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        LakeviewListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for LakeviewListRequest {}
 
 /// Parameters of [`LakeviewApi::list_schedules`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakeviewListSchedulesRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub dashboard_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `dashboard_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub dashboard_id: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl LakeviewListSchedulesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(dashboard_id: impl Into<::std::string::String>) -> Self {
+        LakeviewListSchedulesRequest {
+            dashboard_id: {
+                let value = dashboard_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakeviewListSchedulesRequest {}
 
 /// Parameters of [`LakeviewApi::list_subscriptions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakeviewListSubscriptionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub dashboard_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub schedule_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `dashboard_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub dashboard_id: ::std::string::String,
+    /// Wire field `schedule_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub schedule_id: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl LakeviewListSubscriptionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(dashboard_id: impl Into<::std::string::String>, schedule_id: impl Into<::std::string::String>) -> Self {
+        LakeviewListSubscriptionsRequest {
+            dashboard_id: {
+                let value = dashboard_id;
+                value.into()
+            },
+            schedule_id: {
+                let value = schedule_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakeviewListSubscriptionsRequest {}
 
 /// Parameters of [`LakeviewApi::migrate`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakeviewMigrateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub source_dashboard_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `source_dashboard_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub source_dashboard_id: ::std::string::String,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `update_parameter_syntax` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_parameter_syntax: ::std::option::Option<bool>,
 }
+
+impl LakeviewMigrateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(source_dashboard_id: impl Into<::std::string::String>) -> Self {
+        LakeviewMigrateRequest {
+            source_dashboard_id: {
+                let value = source_dashboard_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakeviewMigrateRequest {}
 
 /// Parameters of [`LakeviewApi::publish`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakeviewPublishRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub dashboard_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `dashboard_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub dashboard_id: ::std::string::String,
+    /// Wire field `embed_credentials` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub embed_credentials: ::std::option::Option<bool>,
+    /// Wire field `warehouse_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub warehouse_id: ::std::option::Option<::std::string::String>,
 }
+
+impl LakeviewPublishRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(dashboard_id: impl Into<::std::string::String>) -> Self {
+        LakeviewPublishRequest {
+            dashboard_id: {
+                let value = dashboard_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakeviewPublishRequest {}
 
 /// Parameters of [`LakeviewApi::revert`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakeviewRevertRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub dashboard_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `dashboard_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub dashboard_id: ::std::string::String,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl LakeviewRevertRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(dashboard_id: impl Into<::std::string::String>) -> Self {
+        LakeviewRevertRequest {
+            dashboard_id: {
+                let value = dashboard_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakeviewRevertRequest {}
 
 /// Parameters of [`LakeviewApi::trash`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakeviewTrashRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub dashboard_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `dashboard_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub dashboard_id: ::std::string::String,
 }
+
+impl LakeviewTrashRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(dashboard_id: impl Into<::std::string::String>) -> Self {
+        LakeviewTrashRequest {
+            dashboard_id: {
+                let value = dashboard_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakeviewTrashRequest {}
 
 /// Parameters of [`LakeviewApi::unpublish`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakeviewUnpublishRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub dashboard_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `dashboard_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub dashboard_id: ::std::string::String,
 }
+
+impl LakeviewUnpublishRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(dashboard_id: impl Into<::std::string::String>) -> Self {
+        LakeviewUnpublishRequest {
+            dashboard_id: {
+                let value = dashboard_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakeviewUnpublishRequest {}
 
 /// Parameters of [`LakeviewApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakeviewUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub dashboard_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub dashboard: ::std::option::Option<Dashboard>,
+    /// Wire field `dashboard_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub dashboard_id: ::std::string::String,
+    /// Wire field `dashboard` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub dashboard: Dashboard,
+    /// Wire field `dataset_catalog` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dataset_catalog: ::std::option::Option<::std::string::String>,
+    /// Wire field `dataset_schema` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dataset_schema: ::std::option::Option<::std::string::String>,
 }
+
+impl LakeviewUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(dashboard_id: impl Into<::std::string::String>, dashboard: Dashboard) -> Self {
+        LakeviewUpdateRequest {
+            dashboard_id: {
+                let value = dashboard_id;
+                value.into()
+            },
+            dashboard: {
+                let value = dashboard;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakeviewUpdateRequest {}
 
 /// Parameters of [`LakeviewApi::update_schedule`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakeviewUpdateScheduleRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub dashboard_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub schedule_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub schedule: ::std::option::Option<Schedule>,
+    /// Wire field `dashboard_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub dashboard_id: ::std::string::String,
+    /// Wire field `schedule_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub schedule_id: ::std::string::String,
+    /// Wire field `schedule` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub schedule: Schedule,
 }
 
-/// The `lakeview` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/lakeview)).
+impl LakeviewUpdateScheduleRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        dashboard_id: impl Into<::std::string::String>,
+        schedule_id: impl Into<::std::string::String>,
+        schedule: Schedule,
+    ) -> Self {
+        LakeviewUpdateScheduleRequest {
+            dashboard_id: {
+                let value = dashboard_id;
+                value.into()
+            },
+            schedule_id: {
+                let value = schedule_id;
+                value.into()
+            },
+            schedule: {
+                let value = schedule;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakeviewUpdateScheduleRequest {}
+
+/// The `lakeview` service (workspace level, 19 operations; [API reference](https://docs.databricks.com/api/workspace/lakeview)).
 #[derive(Debug, Clone)]
 pub struct LakeviewApi {
     client: crate::Client,
@@ -2045,261 +6842,1034 @@ impl LakeviewApi {
         &self.client
     }
 
-    /// `POST /api/2.0/lakeview/dashboards` ([API reference](https://docs.databricks.com/api/workspace/lakeview/create)).
-    pub async fn create(&self, request: &LakeviewCreateRequest) -> crate::Result<Dashboard> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/lakeview/dashboards",
-            path_params: &[],
-            query: &["dataset_catalog", "dataset_schema"],
-            body: rt::BodyKind::Whole("dashboard"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/lakeview/dashboards`; required: `dashboard` ([API reference](https://docs.databricks.com/api/workspace/lakeview/create)).
+    #[inline]
+    pub fn create(&self, dashboard: Dashboard) -> rt::Call<LakeviewCreateRequest, Dashboard> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LAKEVIEW_CREATE,
+            LakeviewCreateRequest {
+                dashboard: {
+                    let value = dashboard;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/lakeview/dashboards/{dashboard_id}/schedules` ([API reference](https://docs.databricks.com/api/workspace/lakeview/createschedule)).
-    pub async fn create_schedule(&self, request: &LakeviewCreateScheduleRequest) -> crate::Result<Schedule> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/lakeview/dashboards/{dashboard_id}/schedules",
-            path_params: &["dashboard_id"],
-            query: &[],
-            body: rt::BodyKind::Whole("schedule"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/lakeview/dashboards/{dashboard_id}/schedules/{schedule_id}/subscriptions` ([API reference](https://docs.databricks.com/api/workspace/lakeview/createsubscription)).
-    pub async fn create_subscription(
+    /// `POST /api/2.0/lakeview/dashboards/{dashboard_id}/schedules`; required: `dashboard_id`, `schedule` ([API reference](https://docs.databricks.com/api/workspace/lakeview/createschedule)).
+    #[inline]
+    pub fn create_schedule(
         &self,
-        request: &LakeviewCreateSubscriptionRequest,
-    ) -> crate::Result<Subscription> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/lakeview/dashboards/{dashboard_id}/schedules/{schedule_id}/subscriptions",
-            path_params: &["dashboard_id", "schedule_id"],
-            query: &[],
-            body: rt::BodyKind::Whole("subscription"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        dashboard_id: impl Into<::std::string::String>,
+        schedule: Schedule,
+    ) -> rt::Call<LakeviewCreateScheduleRequest, Schedule> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LAKEVIEW_CREATE_SCHEDULE,
+            LakeviewCreateScheduleRequest {
+                dashboard_id: {
+                    let value = dashboard_id;
+                    value.into()
+                },
+                schedule: {
+                    let value = schedule;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/lakeview/dashboards/{dashboard_id}/schedules/{schedule_id}` ([API reference](https://docs.databricks.com/api/workspace/lakeview/deleteschedule)).
-    pub async fn delete_schedule(&self, request: &LakeviewDeleteScheduleRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/lakeview/dashboards/{dashboard_id}/schedules/{schedule_id}",
-            path_params: &["dashboard_id", "schedule_id"],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/2.0/lakeview/dashboards/{dashboard_id}/schedules/{schedule_id}/subscriptions`; required: `dashboard_id`, `schedule_id`, `subscription` ([API reference](https://docs.databricks.com/api/workspace/lakeview/createsubscription)).
+    #[inline]
+    pub fn create_subscription(
+        &self,
+        dashboard_id: impl Into<::std::string::String>,
+        schedule_id: impl Into<::std::string::String>,
+        subscription: Subscription,
+    ) -> rt::Call<LakeviewCreateSubscriptionRequest, Subscription> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LAKEVIEW_CREATE_SUBSCRIPTION,
+            LakeviewCreateSubscriptionRequest {
+                dashboard_id: {
+                    let value = dashboard_id;
+                    value.into()
+                },
+                schedule_id: {
+                    let value = schedule_id;
+                    value.into()
+                },
+                subscription: {
+                    let value = subscription;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/lakeview/dashboards/{dashboard_id}/schedules/{schedule_id}/subscriptions/{subscription_id}` ([API reference](https://docs.databricks.com/api/workspace/lakeview/deletesubscription)).
-    pub async fn delete_subscription(&self, request: &LakeviewDeleteSubscriptionRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/lakeview/dashboards/{dashboard_id}/schedules/{schedule_id}/subscriptions/{subscription_id}",
-            path_params: &["dashboard_id", "schedule_id", "subscription_id"],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/lakeview/dashboards/{dashboard_id}/schedules/{schedule_id}`; required: `dashboard_id`, `schedule_id` ([API reference](https://docs.databricks.com/api/workspace/lakeview/deleteschedule)).
+    #[inline]
+    pub fn delete_schedule(
+        &self,
+        dashboard_id: impl Into<::std::string::String>,
+        schedule_id: impl Into<::std::string::String>,
+    ) -> rt::Call<LakeviewDeleteScheduleRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LAKEVIEW_DELETE_SCHEDULE,
+            LakeviewDeleteScheduleRequest {
+                dashboard_id: {
+                    let value = dashboard_id;
+                    value.into()
+                },
+                schedule_id: {
+                    let value = schedule_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/lakeview/dashboards/{dashboard_id}` ([API reference](https://docs.databricks.com/api/workspace/lakeview/get)).
-    pub async fn get(&self, request: &LakeviewGetRequest) -> crate::Result<Dashboard> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/lakeview/dashboards/{dashboard_id}",
-            path_params: &["dashboard_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/lakeview/dashboards/{dashboard_id}/schedules/{schedule_id}/subscriptions/{subscription_id}`; required: `dashboard_id`, `schedule_id`, `subscription_id` ([API reference](https://docs.databricks.com/api/workspace/lakeview/deletesubscription)).
+    #[inline]
+    pub fn delete_subscription(
+        &self,
+        dashboard_id: impl Into<::std::string::String>,
+        schedule_id: impl Into<::std::string::String>,
+        subscription_id: impl Into<::std::string::String>,
+    ) -> rt::Call<LakeviewDeleteSubscriptionRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LAKEVIEW_DELETE_SUBSCRIPTION,
+            LakeviewDeleteSubscriptionRequest {
+                dashboard_id: {
+                    let value = dashboard_id;
+                    value.into()
+                },
+                schedule_id: {
+                    let value = schedule_id;
+                    value.into()
+                },
+                subscription_id: {
+                    let value = subscription_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/lakeview/dashboards/{dashboard_id}/published` ([API reference](https://docs.databricks.com/api/workspace/lakeview/getpublished)).
-    pub async fn get_published(&self, request: &LakeviewGetPublishedRequest) -> crate::Result<PublishedDashboard> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/lakeview/dashboards/{dashboard_id}/published",
-            path_params: &["dashboard_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/lakeview/dashboards/{dashboard_id}`; required: `dashboard_id` ([API reference](https://docs.databricks.com/api/workspace/lakeview/get)).
+    #[inline]
+    pub fn get(&self, dashboard_id: impl Into<::std::string::String>) -> rt::Call<LakeviewGetRequest, Dashboard> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LAKEVIEW_GET,
+            LakeviewGetRequest {
+                dashboard_id: {
+                    let value = dashboard_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/lakeview/dashboards/{dashboard_id}/schedules/{schedule_id}` ([API reference](https://docs.databricks.com/api/workspace/lakeview/getschedule)).
-    pub async fn get_schedule(&self, request: &LakeviewGetScheduleRequest) -> crate::Result<Schedule> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/lakeview/dashboards/{dashboard_id}/schedules/{schedule_id}",
-            path_params: &["dashboard_id", "schedule_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/lakeview/dashboards/{dashboard_id}/published`; required: `dashboard_id` ([API reference](https://docs.databricks.com/api/workspace/lakeview/getpublished)).
+    #[inline]
+    pub fn get_published(
+        &self,
+        dashboard_id: impl Into<::std::string::String>,
+    ) -> rt::Call<LakeviewGetPublishedRequest, PublishedDashboard> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LAKEVIEW_GET_PUBLISHED,
+            LakeviewGetPublishedRequest {
+                dashboard_id: {
+                    let value = dashboard_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/lakeview/dashboards/{dashboard_id}/schedules/{schedule_id}/subscriptions/{subscription_id}` ([API reference](https://docs.databricks.com/api/workspace/lakeview/getsubscription)).
-    pub async fn get_subscription(&self, request: &LakeviewGetSubscriptionRequest) -> crate::Result<Subscription> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/lakeview/dashboards/{dashboard_id}/schedules/{schedule_id}/subscriptions/{subscription_id}",
-            path_params: &["dashboard_id", "schedule_id", "subscription_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/lakeview/dashboards/{dashboard_id}/schedules/{schedule_id}`; required: `dashboard_id`, `schedule_id` ([API reference](https://docs.databricks.com/api/workspace/lakeview/getschedule)).
+    #[inline]
+    pub fn get_schedule(
+        &self,
+        dashboard_id: impl Into<::std::string::String>,
+        schedule_id: impl Into<::std::string::String>,
+    ) -> rt::Call<LakeviewGetScheduleRequest, Schedule> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LAKEVIEW_GET_SCHEDULE,
+            LakeviewGetScheduleRequest {
+                dashboard_id: {
+                    let value = dashboard_id;
+                    value.into()
+                },
+                schedule_id: {
+                    let value = schedule_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/lakeview/dashboards` ([API reference](https://docs.databricks.com/api/workspace/lakeview/list)).
-    pub fn list(&self, request: LakeviewListRequest) -> crate::service::Paginator<Dashboard> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/lakeview/dashboards",
-            path_params: &[],
-            query: &["page_size", "page_token", "show_trashed", "view"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("dashboards"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/lakeview/dashboards/{dashboard_id}/schedules/{schedule_id}/subscriptions/{subscription_id}`; required: `dashboard_id`, `schedule_id`, `subscription_id` ([API reference](https://docs.databricks.com/api/workspace/lakeview/getsubscription)).
+    #[inline]
+    pub fn get_subscription(
+        &self,
+        dashboard_id: impl Into<::std::string::String>,
+        schedule_id: impl Into<::std::string::String>,
+        subscription_id: impl Into<::std::string::String>,
+    ) -> rt::Call<LakeviewGetSubscriptionRequest, Subscription> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LAKEVIEW_GET_SUBSCRIPTION,
+            LakeviewGetSubscriptionRequest {
+                dashboard_id: {
+                    let value = dashboard_id;
+                    value.into()
+                },
+                schedule_id: {
+                    let value = schedule_id;
+                    value.into()
+                },
+                subscription_id: {
+                    let value = subscription_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/lakeview/dashboards/{dashboard_id}/schedules` ([API reference](https://docs.databricks.com/api/workspace/lakeview/listschedules)).
-    pub fn list_schedules(&self, request: LakeviewListSchedulesRequest) -> crate::service::Paginator<Schedule> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/lakeview/dashboards/{dashboard_id}/schedules",
-            path_params: &["dashboard_id"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("schedules"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/lakeview/dashboards`; pages by token ([API reference](https://docs.databricks.com/api/workspace/lakeview/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<LakeviewListRequest, Dashboard> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_LAKEVIEW_LIST,
+            &PAGES_LAKEVIEW_LIST,
+            LakeviewListRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `GET /api/2.0/lakeview/dashboards/{dashboard_id}/schedules/{schedule_id}/subscriptions` ([API reference](https://docs.databricks.com/api/workspace/lakeview/listsubscriptions)).
+    /// `GET /api/2.0/lakeview/dashboards/{dashboard_id}/schedules`; required: `dashboard_id`; pages by token ([API reference](https://docs.databricks.com/api/workspace/lakeview/listschedules)).
+    #[inline]
+    pub fn list_schedules(
+        &self,
+        dashboard_id: impl Into<::std::string::String>,
+    ) -> rt::Paginator<LakeviewListSchedulesRequest, Schedule> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_LAKEVIEW_LIST_SCHEDULES,
+            &PAGES_LAKEVIEW_LIST_SCHEDULES,
+            LakeviewListSchedulesRequest {
+                dashboard_id: {
+                    let value = dashboard_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
+    }
+
+    /// `GET /api/2.0/lakeview/dashboards/{dashboard_id}/schedules/{schedule_id}/subscriptions`; required: `dashboard_id`, `schedule_id`; pages by token ([API reference](https://docs.databricks.com/api/workspace/lakeview/listsubscriptions)).
+    #[inline]
     pub fn list_subscriptions(
         &self,
-        request: LakeviewListSubscriptionsRequest,
-    ) -> crate::service::Paginator<Subscription> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/lakeview/dashboards/{dashboard_id}/schedules/{schedule_id}/subscriptions",
-            path_params: &["dashboard_id", "schedule_id"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("subscriptions"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        dashboard_id: impl Into<::std::string::String>,
+        schedule_id: impl Into<::std::string::String>,
+    ) -> rt::Paginator<LakeviewListSubscriptionsRequest, Subscription> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_LAKEVIEW_LIST_SUBSCRIPTIONS,
+            &PAGES_LAKEVIEW_LIST_SUBSCRIPTIONS,
+            LakeviewListSubscriptionsRequest {
+                dashboard_id: {
+                    let value = dashboard_id;
+                    value.into()
+                },
+                schedule_id: {
+                    let value = schedule_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `POST /api/2.0/lakeview/dashboards/migrate` ([API reference](https://docs.databricks.com/api/workspace/lakeview/migrate)).
-    pub async fn migrate(&self, request: &LakeviewMigrateRequest) -> crate::Result<Dashboard> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/lakeview/dashboards/migrate",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "source_dashboard_id",
-                "display_name",
-                "parent_path",
-                "update_parameter_syntax",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/lakeview/dashboards/migrate`; required: `source_dashboard_id` ([API reference](https://docs.databricks.com/api/workspace/lakeview/migrate)).
+    #[inline]
+    pub fn migrate(
+        &self,
+        source_dashboard_id: impl Into<::std::string::String>,
+    ) -> rt::Call<LakeviewMigrateRequest, Dashboard> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LAKEVIEW_MIGRATE,
+            LakeviewMigrateRequest {
+                source_dashboard_id: {
+                    let value = source_dashboard_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/lakeview/dashboards/{dashboard_id}/published` ([API reference](https://docs.databricks.com/api/workspace/lakeview/publish)).
-    pub async fn publish(&self, request: &LakeviewPublishRequest) -> crate::Result<PublishedDashboard> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/lakeview/dashboards/{dashboard_id}/published",
-            path_params: &["dashboard_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["embed_credentials", "warehouse_id"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/lakeview/dashboards/{dashboard_id}/published`; required: `dashboard_id` ([API reference](https://docs.databricks.com/api/workspace/lakeview/publish)).
+    #[inline]
+    pub fn publish(
+        &self,
+        dashboard_id: impl Into<::std::string::String>,
+    ) -> rt::Call<LakeviewPublishRequest, PublishedDashboard> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LAKEVIEW_PUBLISH,
+            LakeviewPublishRequest {
+                dashboard_id: {
+                    let value = dashboard_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/lakeview/dashboards/{dashboard_id}/revert` ([API reference](https://docs.databricks.com/api/workspace/lakeview/revert)).
-    pub async fn revert(&self, request: &LakeviewRevertRequest) -> crate::Result<RevertDashboardResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/lakeview/dashboards/{dashboard_id}/revert",
-            path_params: &["dashboard_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["etag"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/lakeview/dashboards/{dashboard_id}/revert`; required: `dashboard_id` ([API reference](https://docs.databricks.com/api/workspace/lakeview/revert)).
+    #[inline]
+    pub fn revert(
+        &self,
+        dashboard_id: impl Into<::std::string::String>,
+    ) -> rt::Call<LakeviewRevertRequest, RevertDashboardResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LAKEVIEW_REVERT,
+            LakeviewRevertRequest {
+                dashboard_id: {
+                    let value = dashboard_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/lakeview/dashboards/{dashboard_id}` ([API reference](https://docs.databricks.com/api/workspace/lakeview/trash)).
-    pub async fn trash(&self, request: &LakeviewTrashRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/lakeview/dashboards/{dashboard_id}",
-            path_params: &["dashboard_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/lakeview/dashboards/{dashboard_id}`; required: `dashboard_id` ([API reference](https://docs.databricks.com/api/workspace/lakeview/trash)).
+    #[inline]
+    pub fn trash(&self, dashboard_id: impl Into<::std::string::String>) -> rt::Call<LakeviewTrashRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LAKEVIEW_TRASH,
+            LakeviewTrashRequest {
+                dashboard_id: {
+                    let value = dashboard_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `DELETE /api/2.0/lakeview/dashboards/{dashboard_id}/published` ([API reference](https://docs.databricks.com/api/workspace/lakeview/unpublish)).
-    pub async fn unpublish(&self, request: &LakeviewUnpublishRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/lakeview/dashboards/{dashboard_id}/published",
-            path_params: &["dashboard_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/lakeview/dashboards/{dashboard_id}/published`; required: `dashboard_id` ([API reference](https://docs.databricks.com/api/workspace/lakeview/unpublish)).
+    #[inline]
+    pub fn unpublish(&self, dashboard_id: impl Into<::std::string::String>) -> rt::Call<LakeviewUnpublishRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LAKEVIEW_UNPUBLISH,
+            LakeviewUnpublishRequest {
+                dashboard_id: {
+                    let value = dashboard_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `PATCH /api/2.0/lakeview/dashboards/{dashboard_id}` ([API reference](https://docs.databricks.com/api/workspace/lakeview/update)).
-    pub async fn update(&self, request: &LakeviewUpdateRequest) -> crate::Result<Dashboard> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/lakeview/dashboards/{dashboard_id}",
-            path_params: &["dashboard_id"],
-            query: &["dataset_catalog", "dataset_schema"],
-            body: rt::BodyKind::Whole("dashboard"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/lakeview/dashboards/{dashboard_id}`; required: `dashboard_id`, `dashboard` ([API reference](https://docs.databricks.com/api/workspace/lakeview/update)).
+    #[inline]
+    pub fn update(
+        &self,
+        dashboard_id: impl Into<::std::string::String>,
+        dashboard: Dashboard,
+    ) -> rt::Call<LakeviewUpdateRequest, Dashboard> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LAKEVIEW_UPDATE,
+            LakeviewUpdateRequest {
+                dashboard_id: {
+                    let value = dashboard_id;
+                    value.into()
+                },
+                dashboard: {
+                    let value = dashboard;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PUT /api/2.0/lakeview/dashboards/{dashboard_id}/schedules/{schedule_id}` ([API reference](https://docs.databricks.com/api/workspace/lakeview/updateschedule)).
-    pub async fn update_schedule(&self, request: &LakeviewUpdateScheduleRequest) -> crate::Result<Schedule> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/lakeview/dashboards/{dashboard_id}/schedules/{schedule_id}",
-            path_params: &["dashboard_id", "schedule_id"],
-            query: &[],
-            body: rt::BodyKind::Whole("schedule"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `PUT /api/2.0/lakeview/dashboards/{dashboard_id}/schedules/{schedule_id}`; required: `dashboard_id`, `schedule_id`, `schedule` ([API reference](https://docs.databricks.com/api/workspace/lakeview/updateschedule)).
+    #[inline]
+    pub fn update_schedule(
+        &self,
+        dashboard_id: impl Into<::std::string::String>,
+        schedule_id: impl Into<::std::string::String>,
+        schedule: Schedule,
+    ) -> rt::Call<LakeviewUpdateScheduleRequest, Schedule> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LAKEVIEW_UPDATE_SCHEDULE,
+            LakeviewUpdateScheduleRequest {
+                dashboard_id: {
+                    let value = dashboard_id;
+                    value.into()
+                },
+                schedule_id: {
+                    let value = schedule_id;
+                    value.into()
+                },
+                schedule: {
+                    let value = schedule;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_LAKEVIEW_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/lakeview/dashboards",
+    path_params: &[],
+    query: &["dataset_catalog", "dataset_schema"],
+    body: rt::BodyKind::Whole("dashboard"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LAKEVIEW_CREATE_SCHEDULE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/lakeview/dashboards/{dashboard_id}/schedules",
+    path_params: &["dashboard_id"],
+    query: &[],
+    body: rt::BodyKind::Whole("schedule"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LAKEVIEW_CREATE_SUBSCRIPTION: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/lakeview/dashboards/{dashboard_id}/schedules/{schedule_id}/subscriptions",
+    path_params: &["dashboard_id", "schedule_id"],
+    query: &[],
+    body: rt::BodyKind::Whole("subscription"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LAKEVIEW_DELETE_SCHEDULE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/lakeview/dashboards/{dashboard_id}/schedules/{schedule_id}",
+    path_params: &["dashboard_id", "schedule_id"],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LAKEVIEW_DELETE_SUBSCRIPTION: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/lakeview/dashboards/{dashboard_id}/schedules/{schedule_id}/subscriptions/{subscription_id}",
+    path_params: &["dashboard_id", "schedule_id", "subscription_id"],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LAKEVIEW_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/lakeview/dashboards/{dashboard_id}",
+    path_params: &["dashboard_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LAKEVIEW_GET_PUBLISHED: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/lakeview/dashboards/{dashboard_id}/published",
+    path_params: &["dashboard_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LAKEVIEW_GET_SCHEDULE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/lakeview/dashboards/{dashboard_id}/schedules/{schedule_id}",
+    path_params: &["dashboard_id", "schedule_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LAKEVIEW_GET_SUBSCRIPTION: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/lakeview/dashboards/{dashboard_id}/schedules/{schedule_id}/subscriptions/{subscription_id}",
+    path_params: &["dashboard_id", "schedule_id", "subscription_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LAKEVIEW_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/lakeview/dashboards",
+    path_params: &[],
+    query: &["page_size", "page_token", "show_trashed", "view"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_LAKEVIEW_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("dashboards"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_LAKEVIEW_LIST_SCHEDULES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/lakeview/dashboards/{dashboard_id}/schedules",
+    path_params: &["dashboard_id"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_LAKEVIEW_LIST_SCHEDULES: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("schedules"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_LAKEVIEW_LIST_SUBSCRIPTIONS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/lakeview/dashboards/{dashboard_id}/schedules/{schedule_id}/subscriptions",
+    path_params: &["dashboard_id", "schedule_id"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_LAKEVIEW_LIST_SUBSCRIPTIONS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("subscriptions"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_LAKEVIEW_MIGRATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/lakeview/dashboards/migrate",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["source_dashboard_id", "display_name", "parent_path", "update_parameter_syntax"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LAKEVIEW_PUBLISH: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/lakeview/dashboards/{dashboard_id}/published",
+    path_params: &["dashboard_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["embed_credentials", "warehouse_id"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LAKEVIEW_REVERT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/lakeview/dashboards/{dashboard_id}/revert",
+    path_params: &["dashboard_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["etag"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LAKEVIEW_TRASH: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/lakeview/dashboards/{dashboard_id}",
+    path_params: &["dashboard_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LAKEVIEW_UNPUBLISH: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/lakeview/dashboards/{dashboard_id}/published",
+    path_params: &["dashboard_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LAKEVIEW_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/lakeview/dashboards/{dashboard_id}",
+    path_params: &["dashboard_id"],
+    query: &["dataset_catalog", "dataset_schema"],
+    body: rt::BodyKind::Whole("dashboard"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LAKEVIEW_UPDATE_SCHEDULE: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/lakeview/dashboards/{dashboard_id}/schedules/{schedule_id}",
+    path_params: &["dashboard_id", "schedule_id"],
+    query: &[],
+    body: rt::BodyKind::Whole("schedule"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<LakeviewCreateRequest, O> {
+    /// Set `dashboard`.
+    #[inline]
+    pub fn dashboard(mut self, value: Dashboard) -> Self {
+        self.request.dashboard = value;
+        self
+    }
+
+    /// Set `dataset_catalog`.
+    #[inline]
+    pub fn dataset_catalog(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.dataset_catalog = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `dataset_schema`.
+    #[inline]
+    pub fn dataset_schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.dataset_schema = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<LakeviewCreateScheduleRequest, O> {
+    /// Set `dashboard_id`.
+    #[inline]
+    pub fn dashboard_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.dashboard_id = value.into();
+        self
+    }
+
+    /// Set `schedule`.
+    #[inline]
+    pub fn schedule(mut self, value: Schedule) -> Self {
+        self.request.schedule = value;
+        self
+    }
+}
+
+impl<O> rt::Call<LakeviewCreateSubscriptionRequest, O> {
+    /// Set `dashboard_id`.
+    #[inline]
+    pub fn dashboard_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.dashboard_id = value.into();
+        self
+    }
+
+    /// Set `schedule_id`.
+    #[inline]
+    pub fn schedule_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.schedule_id = value.into();
+        self
+    }
+
+    /// Set `subscription`.
+    #[inline]
+    pub fn subscription(mut self, value: Subscription) -> Self {
+        self.request.subscription = value;
+        self
+    }
+}
+
+impl<O> rt::Call<LakeviewDeleteScheduleRequest, O> {
+    /// Set `dashboard_id`.
+    #[inline]
+    pub fn dashboard_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.dashboard_id = value.into();
+        self
+    }
+
+    /// Set `schedule_id`.
+    #[inline]
+    pub fn schedule_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.schedule_id = value.into();
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<LakeviewDeleteSubscriptionRequest, O> {
+    /// Set `dashboard_id`.
+    #[inline]
+    pub fn dashboard_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.dashboard_id = value.into();
+        self
+    }
+
+    /// Set `schedule_id`.
+    #[inline]
+    pub fn schedule_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.schedule_id = value.into();
+        self
+    }
+
+    /// Set `subscription_id`.
+    #[inline]
+    pub fn subscription_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.subscription_id = value.into();
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<LakeviewGetRequest, O> {
+    /// Set `dashboard_id`.
+    #[inline]
+    pub fn dashboard_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.dashboard_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<LakeviewGetPublishedRequest, O> {
+    /// Set `dashboard_id`.
+    #[inline]
+    pub fn dashboard_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.dashboard_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<LakeviewGetScheduleRequest, O> {
+    /// Set `dashboard_id`.
+    #[inline]
+    pub fn dashboard_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.dashboard_id = value.into();
+        self
+    }
+
+    /// Set `schedule_id`.
+    #[inline]
+    pub fn schedule_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.schedule_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<LakeviewGetSubscriptionRequest, O> {
+    /// Set `dashboard_id`.
+    #[inline]
+    pub fn dashboard_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.dashboard_id = value.into();
+        self
+    }
+
+    /// Set `schedule_id`.
+    #[inline]
+    pub fn schedule_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.schedule_id = value.into();
+        self
+    }
+
+    /// Set `subscription_id`.
+    #[inline]
+    pub fn subscription_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.subscription_id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<LakeviewListRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `show_trashed`.
+    #[inline]
+    pub fn show_trashed(mut self, value: bool) -> Self {
+        self.request.show_trashed = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `view`.
+    #[inline]
+    pub fn view(mut self, value: DashboardView) -> Self {
+        self.request.view = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<T> rt::Paginator<LakeviewListSchedulesRequest, T> {
+    /// Set `dashboard_id`.
+    #[inline]
+    pub fn dashboard_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.dashboard_id = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<LakeviewListSubscriptionsRequest, T> {
+    /// Set `dashboard_id`.
+    #[inline]
+    pub fn dashboard_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.dashboard_id = value.into();
+        self
+    }
+
+    /// Set `schedule_id`.
+    #[inline]
+    pub fn schedule_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.schedule_id = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<LakeviewMigrateRequest, O> {
+    /// Set `source_dashboard_id`.
+    #[inline]
+    pub fn source_dashboard_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.source_dashboard_id = value.into();
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parent_path`.
+    #[inline]
+    pub fn parent_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `update_parameter_syntax`.
+    #[inline]
+    pub fn update_parameter_syntax(mut self, value: bool) -> Self {
+        self.request.update_parameter_syntax = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<LakeviewPublishRequest, O> {
+    /// Set `dashboard_id`.
+    #[inline]
+    pub fn dashboard_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.dashboard_id = value.into();
+        self
+    }
+
+    /// Set `embed_credentials`.
+    #[inline]
+    pub fn embed_credentials(mut self, value: bool) -> Self {
+        self.request.embed_credentials = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `warehouse_id`.
+    #[inline]
+    pub fn warehouse_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.warehouse_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<LakeviewRevertRequest, O> {
+    /// Set `dashboard_id`.
+    #[inline]
+    pub fn dashboard_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.dashboard_id = value.into();
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<LakeviewTrashRequest, O> {
+    /// Set `dashboard_id`.
+    #[inline]
+    pub fn dashboard_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.dashboard_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<LakeviewUnpublishRequest, O> {
+    /// Set `dashboard_id`.
+    #[inline]
+    pub fn dashboard_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.dashboard_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<LakeviewUpdateRequest, O> {
+    /// Set `dashboard_id`.
+    #[inline]
+    pub fn dashboard_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.dashboard_id = value.into();
+        self
+    }
+
+    /// Set `dashboard`.
+    #[inline]
+    pub fn dashboard(mut self, value: Dashboard) -> Self {
+        self.request.dashboard = value;
+        self
+    }
+
+    /// Set `dataset_catalog`.
+    #[inline]
+    pub fn dataset_catalog(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.dataset_catalog = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `dataset_schema`.
+    #[inline]
+    pub fn dataset_schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.dataset_schema = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<LakeviewUpdateScheduleRequest, O> {
+    /// Set `dashboard_id`.
+    #[inline]
+    pub fn dashboard_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.dashboard_id = value.into();
+        self
+    }
+
+    /// Set `schedule_id`.
+    #[inline]
+    pub fn schedule_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.schedule_id = value.into();
+        self
+    }
+
+    /// Set `schedule`.
+    #[inline]
+    pub fn schedule(mut self, value: Schedule) -> Self {
+        self.request.schedule = value;
+        self
     }
 }
 
@@ -2307,15 +7877,34 @@ impl LakeviewApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakeviewEmbeddedGetPublishedDashboardTokenInfoRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub dashboard_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `dashboard_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub dashboard_id: ::std::string::String,
+    /// Wire field `external_value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_value: ::std::option::Option<::std::string::String>,
+    /// Wire field `external_viewer_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_viewer_id: ::std::option::Option<::std::string::String>,
 }
 
-/// The `lakeview_embedded` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/lakeviewembedded)).
+impl LakeviewEmbeddedGetPublishedDashboardTokenInfoRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(dashboard_id: impl Into<::std::string::String>) -> Self {
+        LakeviewEmbeddedGetPublishedDashboardTokenInfoRequest {
+            dashboard_id: {
+                let value = dashboard_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakeviewEmbeddedGetPublishedDashboardTokenInfoRequest {}
+
+/// The `lakeview_embedded` service (workspace level, 1 operations; [API reference](https://docs.databricks.com/api/workspace/lakeviewembedded)).
 #[derive(Debug, Clone)]
 pub struct LakeviewEmbeddedApi {
     client: crate::Client,
@@ -2332,18 +7921,56 @@ impl LakeviewEmbeddedApi {
         &self.client
     }
 
-    /// `GET /api/2.0/lakeview/dashboards/{dashboard_id}/published/tokeninfo` ([API reference](https://docs.databricks.com/api/workspace/lakeviewembedded/getpublisheddashboardtokeninfo)).
-    pub async fn get_published_dashboard_token_info(
+    /// `GET /api/2.0/lakeview/dashboards/{dashboard_id}/published/tokeninfo`; required: `dashboard_id` ([API reference](https://docs.databricks.com/api/workspace/lakeviewembedded/getpublisheddashboardtokeninfo)).
+    #[inline]
+    pub fn get_published_dashboard_token_info(
         &self,
-        request: &LakeviewEmbeddedGetPublishedDashboardTokenInfoRequest,
-    ) -> crate::Result<GetPublishedDashboardTokenInfoResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/lakeview/dashboards/{dashboard_id}/published/tokeninfo",
-            path_params: &["dashboard_id"],
-            query: &["external_value", "external_viewer_id"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        dashboard_id: impl Into<::std::string::String>,
+    ) -> rt::Call<LakeviewEmbeddedGetPublishedDashboardTokenInfoRequest, GetPublishedDashboardTokenInfoResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LAKEVIEW_EMBEDDED_GET_PUBLISHED_DASHBOARD_TOKEN_INFO,
+            LakeviewEmbeddedGetPublishedDashboardTokenInfoRequest {
+                dashboard_id: {
+                    let value = dashboard_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_LAKEVIEW_EMBEDDED_GET_PUBLISHED_DASHBOARD_TOKEN_INFO: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/lakeview/dashboards/{dashboard_id}/published/tokeninfo",
+    path_params: &["dashboard_id"],
+    query: &["external_value", "external_viewer_id"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<LakeviewEmbeddedGetPublishedDashboardTokenInfoRequest, O> {
+    /// Set `dashboard_id`.
+    #[inline]
+    pub fn dashboard_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.dashboard_id = value.into();
+        self
+    }
+
+    /// Set `external_value`.
+    #[inline]
+    pub fn external_value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.external_value = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `external_viewer_id`.
+    #[inline]
+    pub fn external_viewer_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.external_viewer_id = ::std::option::Option::Some(value.into());
+        self
     }
 }

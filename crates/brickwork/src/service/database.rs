@@ -8,7 +8,7 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `DatabaseInstanceRoleIdentityType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `DatabaseInstanceRoleIdentityType`: `GROUP`, `PG_ONLY`, `SERVICE_PRINCIPAL`, `USER`; values added by the server later decode as `UnknownValue`.
     DatabaseInstanceRoleIdentityType {
         Group = "GROUP",
         PgOnly = "PG_ONLY",
@@ -18,14 +18,14 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `DatabaseInstanceRoleMembershipRole`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `DatabaseInstanceRoleMembershipRole`: `DATABRICKS_SUPERUSER`; values added by the server later decode as `UnknownValue`.
     DatabaseInstanceRoleMembershipRole {
         DatabricksSuperuser = "DATABRICKS_SUPERUSER",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `DatabaseInstanceState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `DatabaseInstanceState`: `AVAILABLE`, `DELETING`, `FAILING_OVER`, `STARTING`, `STOPPED`, `UPDATING`; values added by the server later decode as `UnknownValue`.
     DatabaseInstanceState {
         Available = "AVAILABLE",
         Deleting = "DELETING",
@@ -37,7 +37,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ProvisioningInfoState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ProvisioningInfoState`: `ACTIVE`, `DEGRADED`, `DELETING`, `FAILED`, `PROVISIONING`, `UPDATING`; values added by the server later decode as `UnknownValue`.
     ProvisioningInfoState {
         Active = "ACTIVE",
         Degraded = "DEGRADED",
@@ -49,7 +49,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ProvisioningPhase`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ProvisioningPhase`: `PROVISIONING_PHASE_INDEX_SCAN`, `PROVISIONING_PHASE_INDEX_SORT`, `PROVISIONING_PHASE_MAIN`; values added by the server later decode as `UnknownValue`.
     ProvisioningPhase {
         ProvisioningPhaseIndexScan = "PROVISIONING_PHASE_INDEX_SCAN",
         ProvisioningPhaseIndexSort = "PROVISIONING_PHASE_INDEX_SORT",
@@ -58,14 +58,14 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `RequestedClaimsPermissionSet`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `RequestedClaimsPermissionSet`: `READ_ONLY`; values added by the server later decode as `UnknownValue`.
     RequestedClaimsPermissionSet {
         ReadOnly = "READ_ONLY",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `SyncedTableSchedulingPolicy`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `SyncedTableSchedulingPolicy`: `CONTINUOUS`, `SNAPSHOT`, `TRIGGERED`; values added by the server later decode as `UnknownValue`.
     SyncedTableSchedulingPolicy {
         Continuous = "CONTINUOUS",
         Snapshot = "SNAPSHOT",
@@ -74,7 +74,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `SyncedTableSpecPgSpecificType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `SyncedTableSpecPgSpecificType`: `PG_SPECIFIC_TYPE_HALFVEC`, `PG_SPECIFIC_TYPE_VARCHAR`, `PG_SPECIFIC_TYPE_VECTOR`; values added by the server later decode as `UnknownValue`.
     SyncedTableSpecPgSpecificType {
         PgSpecificTypeHalfvec = "PG_SPECIFIC_TYPE_HALFVEC",
         PgSpecificTypeVarchar = "PG_SPECIFIC_TYPE_VARCHAR",
@@ -83,7 +83,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `SyncedTableState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `SyncedTableState`: `SYNCED_TABLED_OFFLINE`, `SYNCED_TABLE_OFFLINE_FAILED`, `SYNCED_TABLE_ONLINE`, `SYNCED_TABLE_ONLINE_CONTINUOUS_UPDATE`, `SYNCED_TABLE_ONLINE_NO_PENDING_UPDATE`, `SYNCED_TABLE_ONLINE_PIPELINE_FAILED`, `SYNCED_TABLE_ONLINE_TRIGGERED_UPDATE`, `SYNCED_TABLE_ONLINE_UPDATING_PIPELINE_RESOURCES`, `SYNCED_TABLE_PROVISIONING`, `SYNCED_TABLE_PROVISIONING_INITIAL_SNAPSHOT`, `SYNCED_TABLE_PROVISIONING_PIPELINE_RESOURCES`; values added by the server later decode as `UnknownValue`.
     SyncedTableState {
         SyncedTabledOffline = "SYNCED_TABLED_OFFLINE",
         SyncedTableOfflineFailed = "SYNCED_TABLE_OFFLINE_FAILED",
@@ -103,172 +103,698 @@ crate::service::wire::open_enum! {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomTag {
+    /// Wire field `key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub key: ::std::option::Option<::std::string::String>,
+    /// Wire field `value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<::std::string::String>,
 }
 
+impl CustomTag {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CustomTag { ..::std::default::Default::default() }
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `DatabaseCatalog` of the `database` API.
+///
+/// Required: `name`, `database_instance_name`, `database_name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabaseCatalog {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub database_instance_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub database_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `database_instance_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub database_instance_name: ::std::string::String,
+    /// Wire field `database_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub database_name: ::std::string::String,
+    /// Wire field `create_database_if_not_exists` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_database_if_not_exists: ::std::option::Option<bool>,
+    /// Wire field `uid` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub uid: ::std::option::Option<::std::string::String>,
+}
+
+impl DatabaseCatalog {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        database_instance_name: impl Into<::std::string::String>,
+        database_name: impl Into<::std::string::String>,
+    ) -> Self {
+        DatabaseCatalog {
+            name: {
+                let value = name;
+                value.into()
+            },
+            database_instance_name: {
+                let value = database_instance_name;
+                value.into()
+            },
+            database_name: {
+                let value = database_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `database_instance_name`.
+    #[inline]
+    pub fn database_instance_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.database_instance_name = value.into();
+        self
+    }
+
+    /// Set `database_name`.
+    #[inline]
+    pub fn database_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.database_name = value.into();
+        self
+    }
+
+    /// Set `create_database_if_not_exists`.
+    #[inline]
+    pub fn create_database_if_not_exists(mut self, value: bool) -> Self {
+        self.create_database_if_not_exists = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `uid`.
+    #[inline]
+    pub fn uid(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.uid = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DatabaseCredential` of the `database` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabaseCredential {
+    /// Wire field `expiration_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub expiration_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub token: ::std::option::Option<::std::string::String>,
 }
 
+impl DatabaseCredential {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DatabaseCredential { ..::std::default::Default::default() }
+    }
+
+    /// Set `expiration_time`.
+    #[inline]
+    pub fn expiration_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.expiration_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `token`.
+    #[inline]
+    pub fn token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `DatabaseInstance` of the `database` API.
+///
+/// Required: `name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabaseInstance {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `capacity` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub capacity: ::std::option::Option<::std::string::String>,
+    /// Wire field `child_instance_refs` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub child_instance_refs: ::std::vec::Vec<DatabaseInstanceRef>,
+    /// Wire field `creation_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creation_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `creator` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creator: ::std::option::Option<::std::string::String>,
+    /// Wire field `custom_tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub custom_tags: ::std::vec::Vec<CustomTag>,
+    /// Wire field `effective_capacity` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_capacity: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_custom_tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub effective_custom_tags: ::std::vec::Vec<CustomTag>,
+    /// Wire field `effective_enable_pg_native_login` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_enable_pg_native_login: ::std::option::Option<bool>,
+    /// Wire field `effective_enable_readable_secondaries` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_enable_readable_secondaries: ::std::option::Option<bool>,
+    /// Wire field `effective_node_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub effective_node_count: ::std::option::Option<i64>,
+    /// Wire field `effective_retention_window_in_days` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub effective_retention_window_in_days: ::std::option::Option<i64>,
+    /// Wire field `effective_stopped` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_stopped: ::std::option::Option<bool>,
+    /// Wire field `effective_usage_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_usage_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `enable_pg_native_login` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_pg_native_login: ::std::option::Option<bool>,
+    /// Wire field `enable_readable_secondaries` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_readable_secondaries: ::std::option::Option<bool>,
+    /// Wire field `node_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub node_count: ::std::option::Option<i64>,
+    /// Wire field `parent_instance_ref` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent_instance_ref: ::std::option::Option<DatabaseInstanceRef>,
+    /// Wire field `pg_version` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pg_version: ::std::option::Option<::std::string::String>,
+    /// Wire field `read_only_dns` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub read_only_dns: ::std::option::Option<::std::string::String>,
+    /// Wire field `read_write_dns` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub read_write_dns: ::std::option::Option<::std::string::String>,
+    /// Wire field `retention_window_in_days` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub retention_window_in_days: ::std::option::Option<i64>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<DatabaseInstanceState>,
+    /// Wire field `stopped` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub stopped: ::std::option::Option<bool>,
+    /// Wire field `uid` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub uid: ::std::option::Option<::std::string::String>,
+    /// Wire field `usage_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub usage_policy_id: ::std::option::Option<::std::string::String>,
+}
+
+impl DatabaseInstance {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        DatabaseInstance {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `capacity`.
+    #[inline]
+    pub fn capacity(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.capacity = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `child_instance_refs`.
+    #[inline]
+    pub fn child_instance_refs(mut self, value: ::std::vec::Vec<DatabaseInstanceRef>) -> Self {
+        self.child_instance_refs = value;
+        self
+    }
+
+    /// Set `creation_time`.
+    #[inline]
+    pub fn creation_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creation_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `creator`.
+    #[inline]
+    pub fn creator(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creator = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `custom_tags`.
+    #[inline]
+    pub fn custom_tags(mut self, value: ::std::vec::Vec<CustomTag>) -> Self {
+        self.custom_tags = value;
+        self
+    }
+
+    /// Set `effective_capacity`.
+    #[inline]
+    pub fn effective_capacity(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_capacity = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_custom_tags`.
+    #[inline]
+    pub fn effective_custom_tags(mut self, value: ::std::vec::Vec<CustomTag>) -> Self {
+        self.effective_custom_tags = value;
+        self
+    }
+
+    /// Set `effective_enable_pg_native_login`.
+    #[inline]
+    pub fn effective_enable_pg_native_login(mut self, value: bool) -> Self {
+        self.effective_enable_pg_native_login = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `effective_enable_readable_secondaries`.
+    #[inline]
+    pub fn effective_enable_readable_secondaries(mut self, value: bool) -> Self {
+        self.effective_enable_readable_secondaries = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `effective_node_count`.
+    #[inline]
+    pub fn effective_node_count(mut self, value: i64) -> Self {
+        self.effective_node_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `effective_retention_window_in_days`.
+    #[inline]
+    pub fn effective_retention_window_in_days(mut self, value: i64) -> Self {
+        self.effective_retention_window_in_days = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `effective_stopped`.
+    #[inline]
+    pub fn effective_stopped(mut self, value: bool) -> Self {
+        self.effective_stopped = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `effective_usage_policy_id`.
+    #[inline]
+    pub fn effective_usage_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_usage_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `enable_pg_native_login`.
+    #[inline]
+    pub fn enable_pg_native_login(mut self, value: bool) -> Self {
+        self.enable_pg_native_login = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `enable_readable_secondaries`.
+    #[inline]
+    pub fn enable_readable_secondaries(mut self, value: bool) -> Self {
+        self.enable_readable_secondaries = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `node_count`.
+    #[inline]
+    pub fn node_count(mut self, value: i64) -> Self {
+        self.node_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `parent_instance_ref`.
+    #[inline]
+    pub fn parent_instance_ref(mut self, value: DatabaseInstanceRef) -> Self {
+        self.parent_instance_ref = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `pg_version`.
+    #[inline]
+    pub fn pg_version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.pg_version = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `read_only_dns`.
+    #[inline]
+    pub fn read_only_dns(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.read_only_dns = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `read_write_dns`.
+    #[inline]
+    pub fn read_write_dns(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.read_write_dns = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `retention_window_in_days`.
+    #[inline]
+    pub fn retention_window_in_days(mut self, value: i64) -> Self {
+        self.retention_window_in_days = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: DatabaseInstanceState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `stopped`.
+    #[inline]
+    pub fn stopped(mut self, value: bool) -> Self {
+        self.stopped = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `uid`.
+    #[inline]
+    pub fn uid(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.uid = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `usage_policy_id`.
+    #[inline]
+    pub fn usage_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.usage_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DatabaseInstanceRef` of the `database` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabaseInstanceRef {
+    /// Wire field `branch_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub branch_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_lsn` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_lsn: ::std::option::Option<::std::string::String>,
+    /// Wire field `lsn` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub lsn: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `uid` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub uid: ::std::option::Option<::std::string::String>,
 }
 
+impl DatabaseInstanceRef {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DatabaseInstanceRef { ..::std::default::Default::default() }
+    }
+
+    /// Set `branch_time`.
+    #[inline]
+    pub fn branch_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.branch_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_lsn`.
+    #[inline]
+    pub fn effective_lsn(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_lsn = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `lsn`.
+    #[inline]
+    pub fn lsn(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.lsn = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `uid`.
+    #[inline]
+    pub fn uid(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.uid = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `DatabaseInstanceRole` of the `database` API.
+///
+/// Required: `name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabaseInstanceRole {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub attributes: ::std::option::Option<DatabaseInstanceRoleAttributes>,
+    /// Wire field `effective_attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_attributes: ::std::option::Option<DatabaseInstanceRoleAttributes>,
+    /// Wire field `identity_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub identity_type: ::std::option::Option<DatabaseInstanceRoleIdentityType>,
+    /// Wire field `instance_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instance_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `membership_role` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub membership_role: ::std::option::Option<DatabaseInstanceRoleMembershipRole>,
+}
+
+impl DatabaseInstanceRole {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        DatabaseInstanceRole {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `attributes`.
+    #[inline]
+    pub fn attributes(mut self, value: DatabaseInstanceRoleAttributes) -> Self {
+        self.attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `effective_attributes`.
+    #[inline]
+    pub fn effective_attributes(mut self, value: DatabaseInstanceRoleAttributes) -> Self {
+        self.effective_attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `identity_type`.
+    #[inline]
+    pub fn identity_type(mut self, value: DatabaseInstanceRoleIdentityType) -> Self {
+        self.identity_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `instance_name`.
+    #[inline]
+    pub fn instance_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instance_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `membership_role`.
+    #[inline]
+    pub fn membership_role(mut self, value: DatabaseInstanceRoleMembershipRole) -> Self {
+        self.membership_role = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `DatabaseInstanceRoleAttributes` of the `database` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabaseInstanceRoleAttributes {
+    /// Wire field `bypassrls` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bypassrls: ::std::option::Option<bool>,
+    /// Wire field `createdb` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub createdb: ::std::option::Option<bool>,
+    /// Wire field `createrole` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub createrole: ::std::option::Option<bool>,
 }
 
+impl DatabaseInstanceRoleAttributes {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DatabaseInstanceRoleAttributes { ..::std::default::Default::default() }
+    }
+
+    /// Set `bypassrls`.
+    #[inline]
+    pub fn bypassrls(mut self, value: bool) -> Self {
+        self.bypassrls = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `createdb`.
+    #[inline]
+    pub fn createdb(mut self, value: bool) -> Self {
+        self.createdb = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `createrole`.
+    #[inline]
+    pub fn createrole(mut self, value: bool) -> Self {
+        self.createrole = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `DatabaseTable` of the `database` API.
+///
+/// Required: `name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabaseTable {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `database_instance_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub database_instance_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `logical_database_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logical_database_name: ::std::option::Option<::std::string::String>,
+}
+
+impl DatabaseTable {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        DatabaseTable {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `database_instance_name`.
+    #[inline]
+    pub fn database_instance_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.database_instance_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `logical_database_name`.
+    #[inline]
+    pub fn logical_database_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.logical_database_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DeltaTableSyncInfo` of the `database` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeltaTableSyncInfo {
+    /// Wire field `delta_commit_timestamp` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub delta_commit_timestamp: ::std::option::Option<::std::string::String>,
+    /// Wire field `delta_commit_version` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -276,148 +802,488 @@ pub struct DeltaTableSyncInfo {
     pub delta_commit_version: ::std::option::Option<i64>,
 }
 
+impl DeltaTableSyncInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeltaTableSyncInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `delta_commit_timestamp`.
+    #[inline]
+    pub fn delta_commit_timestamp(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.delta_commit_timestamp = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `delta_commit_version`.
+    #[inline]
+    pub fn delta_commit_version(mut self, value: i64) -> Self {
+        self.delta_commit_version = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `ListDatabaseCatalogsResponse` of the `database` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListDatabaseCatalogsResponse {
+    /// Wire field `database_catalogs` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub database_catalogs: ::std::vec::Vec<DatabaseCatalog>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListDatabaseCatalogsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListDatabaseCatalogsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `database_catalogs`.
+    #[inline]
+    pub fn database_catalogs(mut self, value: ::std::vec::Vec<DatabaseCatalog>) -> Self {
+        self.database_catalogs = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListDatabaseInstanceRolesResponse` of the `database` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListDatabaseInstanceRolesResponse {
+    /// Wire field `database_instance_roles` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub database_instance_roles: ::std::vec::Vec<DatabaseInstanceRole>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListDatabaseInstanceRolesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListDatabaseInstanceRolesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `database_instance_roles`.
+    #[inline]
+    pub fn database_instance_roles(mut self, value: ::std::vec::Vec<DatabaseInstanceRole>) -> Self {
+        self.database_instance_roles = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListDatabaseInstancesResponse` of the `database` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListDatabaseInstancesResponse {
+    /// Wire field `database_instances` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub database_instances: ::std::vec::Vec<DatabaseInstance>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListDatabaseInstancesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListDatabaseInstancesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `database_instances`.
+    #[inline]
+    pub fn database_instances(mut self, value: ::std::vec::Vec<DatabaseInstance>) -> Self {
+        self.database_instances = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListSyncedDatabaseTablesResponse` of the `database` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListSyncedDatabaseTablesResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `synced_tables` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub synced_tables: ::std::vec::Vec<SyncedDatabaseTable>,
+}
+
+impl ListSyncedDatabaseTablesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListSyncedDatabaseTablesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `synced_tables`.
+    #[inline]
+    pub fn synced_tables(mut self, value: ::std::vec::Vec<SyncedDatabaseTable>) -> Self {
+        self.synced_tables = value;
+        self
+    }
 }
 
 /// Wire type `NewPipelineSpec` of the `database` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NewPipelineSpec {
+    /// Wire field `budget_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub budget_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `storage_catalog` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub storage_catalog: ::std::option::Option<::std::string::String>,
+    /// Wire field `storage_schema` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub storage_schema: ::std::option::Option<::std::string::String>,
+}
+
+impl NewPipelineSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        NewPipelineSpec { ..::std::default::Default::default() }
+    }
+
+    /// Set `budget_policy_id`.
+    #[inline]
+    pub fn budget_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.budget_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `storage_catalog`.
+    #[inline]
+    pub fn storage_catalog(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.storage_catalog = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `storage_schema`.
+    #[inline]
+    pub fn storage_schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.storage_schema = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `RequestedClaims` of the `database` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RequestedClaims {
+    /// Wire field `permission_set` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_set: ::std::option::Option<RequestedClaimsPermissionSet>,
+    /// Wire field `resources` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub resources: ::std::vec::Vec<RequestedResource>,
+}
+
+impl RequestedClaims {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RequestedClaims { ..::std::default::Default::default() }
+    }
+
+    /// Set `permission_set`.
+    #[inline]
+    pub fn permission_set(mut self, value: RequestedClaimsPermissionSet) -> Self {
+        self.permission_set = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `resources`.
+    #[inline]
+    pub fn resources(mut self, value: ::std::vec::Vec<RequestedResource>) -> Self {
+        self.resources = value;
+        self
+    }
 }
 
 /// Wire type `RequestedResource` of the `database` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RequestedResource {
+    /// Wire field `table_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub table_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `unspecified_resource_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub unspecified_resource_name: ::std::option::Option<::std::string::String>,
 }
 
+impl RequestedResource {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RequestedResource { ..::std::default::Default::default() }
+    }
+
+    /// Set `table_name`.
+    #[inline]
+    pub fn table_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.table_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `unspecified_resource_name`.
+    #[inline]
+    pub fn unspecified_resource_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.unspecified_resource_name = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `SyncedDatabaseTable` of the `database` API.
+///
+/// Required: `name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SyncedDatabaseTable {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `data_synchronization_status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data_synchronization_status: ::std::option::Option<SyncedTableStatus>,
+    /// Wire field `database_instance_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub database_instance_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_database_instance_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_database_instance_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_logical_database_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_logical_database_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `logical_database_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logical_database_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spec: ::std::option::Option<SyncedTableSpec>,
+    /// Wire field `unity_catalog_provisioning_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub unity_catalog_provisioning_state: ::std::option::Option<ProvisioningInfoState>,
+}
+
+impl SyncedDatabaseTable {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        SyncedDatabaseTable {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `data_synchronization_status`.
+    #[inline]
+    pub fn data_synchronization_status(mut self, value: SyncedTableStatus) -> Self {
+        self.data_synchronization_status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `database_instance_name`.
+    #[inline]
+    pub fn database_instance_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.database_instance_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_database_instance_name`.
+    #[inline]
+    pub fn effective_database_instance_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_database_instance_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_logical_database_name`.
+    #[inline]
+    pub fn effective_logical_database_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_logical_database_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `logical_database_name`.
+    #[inline]
+    pub fn logical_database_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.logical_database_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `spec`.
+    #[inline]
+    pub fn spec(mut self, value: SyncedTableSpec) -> Self {
+        self.spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `unity_catalog_provisioning_state`.
+    #[inline]
+    pub fn unity_catalog_provisioning_state(mut self, value: ProvisioningInfoState) -> Self {
+        self.unity_catalog_provisioning_state = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `SyncedTableContinuousUpdateStatus` of the `database` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SyncedTableContinuousUpdateStatus {
+    /// Wire field `initial_pipeline_sync_progress` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub initial_pipeline_sync_progress: ::std::option::Option<SyncedTablePipelineProgress>,
+    /// Wire field `last_processed_commit_version` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub last_processed_commit_version: ::std::option::Option<i64>,
+    /// Wire field `timestamp` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timestamp: ::std::option::Option<::std::string::String>,
+}
+
+impl SyncedTableContinuousUpdateStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SyncedTableContinuousUpdateStatus { ..::std::default::Default::default() }
+    }
+
+    /// Set `initial_pipeline_sync_progress`.
+    #[inline]
+    pub fn initial_pipeline_sync_progress(mut self, value: SyncedTablePipelineProgress) -> Self {
+        self.initial_pipeline_sync_progress = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `last_processed_commit_version`.
+    #[inline]
+    pub fn last_processed_commit_version(mut self, value: i64) -> Self {
+        self.last_processed_commit_version = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `timestamp`.
+    #[inline]
+    pub fn timestamp(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.timestamp = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SyncedTableFailedStatus` of the `database` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SyncedTableFailedStatus {
+    /// Wire field `last_processed_commit_version` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub last_processed_commit_version: ::std::option::Option<i64>,
+    /// Wire field `timestamp` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timestamp: ::std::option::Option<::std::string::String>,
+}
+
+impl SyncedTableFailedStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SyncedTableFailedStatus { ..::std::default::Default::default() }
+    }
+
+    /// Set `last_processed_commit_version`.
+    #[inline]
+    pub fn last_processed_commit_version(mut self, value: i64) -> Self {
+        self.last_processed_commit_version = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `timestamp`.
+    #[inline]
+    pub fn timestamp(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.timestamp = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SyncedTablePipelineProgress` of the `database` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SyncedTablePipelineProgress {
+    /// Wire field `estimated_completion_time_seconds` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub estimated_completion_time_seconds: ::std::option::Option<f64>,
+    /// Wire field `latest_version_currently_processing` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub latest_version_currently_processing: ::std::option::Option<i64>,
+    /// Wire field `provisioning_phase` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub provisioning_phase: ::std::option::Option<ProvisioningPhase>,
+    /// Wire field `sync_progress_completion` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sync_progress_completion: ::std::option::Option<f64>,
+    /// Wire field `synced_row_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub synced_row_count: ::std::option::Option<i64>,
+    /// Wire field `total_row_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -425,58 +1291,244 @@ pub struct SyncedTablePipelineProgress {
     pub total_row_count: ::std::option::Option<i64>,
 }
 
+impl SyncedTablePipelineProgress {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SyncedTablePipelineProgress { ..::std::default::Default::default() }
+    }
+
+    /// Set `estimated_completion_time_seconds`.
+    #[inline]
+    pub fn estimated_completion_time_seconds(mut self, value: f64) -> Self {
+        self.estimated_completion_time_seconds = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `latest_version_currently_processing`.
+    #[inline]
+    pub fn latest_version_currently_processing(mut self, value: i64) -> Self {
+        self.latest_version_currently_processing = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `provisioning_phase`.
+    #[inline]
+    pub fn provisioning_phase(mut self, value: ProvisioningPhase) -> Self {
+        self.provisioning_phase = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sync_progress_completion`.
+    #[inline]
+    pub fn sync_progress_completion(mut self, value: f64) -> Self {
+        self.sync_progress_completion = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `synced_row_count`.
+    #[inline]
+    pub fn synced_row_count(mut self, value: i64) -> Self {
+        self.synced_row_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `total_row_count`.
+    #[inline]
+    pub fn total_row_count(mut self, value: i64) -> Self {
+        self.total_row_count = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `SyncedTablePosition` of the `database` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SyncedTablePosition {
+    /// Wire field `delta_table_sync_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub delta_table_sync_info: ::std::option::Option<DeltaTableSyncInfo>,
+    /// Wire field `sync_end_timestamp` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sync_end_timestamp: ::std::option::Option<::std::string::String>,
+    /// Wire field `sync_start_timestamp` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sync_start_timestamp: ::std::option::Option<::std::string::String>,
+}
+
+impl SyncedTablePosition {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SyncedTablePosition { ..::std::default::Default::default() }
+    }
+
+    /// Set `delta_table_sync_info`.
+    #[inline]
+    pub fn delta_table_sync_info(mut self, value: DeltaTableSyncInfo) -> Self {
+        self.delta_table_sync_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sync_end_timestamp`.
+    #[inline]
+    pub fn sync_end_timestamp(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.sync_end_timestamp = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sync_start_timestamp`.
+    #[inline]
+    pub fn sync_start_timestamp(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.sync_start_timestamp = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SyncedTableProvisioningStatus` of the `database` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SyncedTableProvisioningStatus {
+    /// Wire field `initial_pipeline_sync_progress` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub initial_pipeline_sync_progress: ::std::option::Option<SyncedTablePipelineProgress>,
+}
+
+impl SyncedTableProvisioningStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SyncedTableProvisioningStatus { ..::std::default::Default::default() }
+    }
+
+    /// Set `initial_pipeline_sync_progress`.
+    #[inline]
+    pub fn initial_pipeline_sync_progress(mut self, value: SyncedTablePipelineProgress) -> Self {
+        self.initial_pipeline_sync_progress = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `SyncedTableSpec` of the `database` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SyncedTableSpec {
+    /// Wire field `accelerated_sync` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub accelerated_sync: ::std::option::Option<bool>,
+    /// Wire field `create_database_objects_if_missing` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_database_objects_if_missing: ::std::option::Option<bool>,
+    /// Wire field `existing_pipeline_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub existing_pipeline_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `new_pipeline_spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub new_pipeline_spec: ::std::option::Option<NewPipelineSpec>,
+    /// Wire field `primary_key_columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub primary_key_columns: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `scheduling_policy` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub scheduling_policy: ::std::option::Option<SyncedTableSchedulingPolicy>,
+    /// Wire field `source_table_full_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source_table_full_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `timeseries_key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timeseries_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `type_overrides` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub type_overrides: ::std::vec::Vec<SyncedTableSpecTypeOverride>,
 }
 
+impl SyncedTableSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SyncedTableSpec { ..::std::default::Default::default() }
+    }
+
+    /// Set `accelerated_sync`.
+    #[inline]
+    pub fn accelerated_sync(mut self, value: bool) -> Self {
+        self.accelerated_sync = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `create_database_objects_if_missing`.
+    #[inline]
+    pub fn create_database_objects_if_missing(mut self, value: bool) -> Self {
+        self.create_database_objects_if_missing = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `existing_pipeline_id`.
+    #[inline]
+    pub fn existing_pipeline_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.existing_pipeline_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `new_pipeline_spec`.
+    #[inline]
+    pub fn new_pipeline_spec(mut self, value: NewPipelineSpec) -> Self {
+        self.new_pipeline_spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `primary_key_columns`.
+    #[inline]
+    pub fn primary_key_columns(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.primary_key_columns = value;
+        self
+    }
+
+    /// Set `scheduling_policy`.
+    #[inline]
+    pub fn scheduling_policy(mut self, value: SyncedTableSchedulingPolicy) -> Self {
+        self.scheduling_policy = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `source_table_full_name`.
+    #[inline]
+    pub fn source_table_full_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source_table_full_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `timeseries_key`.
+    #[inline]
+    pub fn timeseries_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.timeseries_key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `type_overrides`.
+    #[inline]
+    pub fn type_overrides(mut self, value: ::std::vec::Vec<SyncedTableSpecTypeOverride>) -> Self {
+        self.type_overrides = value;
+        self
+    }
+}
+
 /// Wire type `SyncedTableSpecTypeOverride` of the `database` API.
+///
+/// Required: `column_name`, `pg_type` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SyncedTableSpecTypeOverride {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub column_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub pg_type: ::std::option::Option<SyncedTableSpecPgSpecificType>,
+    /// Wire field `column_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub column_name: ::std::string::String,
+    /// Wire field `pg_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub pg_type: SyncedTableSpecPgSpecificType,
+    /// Wire field `size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -484,296 +1536,925 @@ pub struct SyncedTableSpecTypeOverride {
     pub size: ::std::option::Option<i64>,
 }
 
+impl SyncedTableSpecTypeOverride {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(column_name: impl Into<::std::string::String>, pg_type: SyncedTableSpecPgSpecificType) -> Self {
+        SyncedTableSpecTypeOverride {
+            column_name: {
+                let value = column_name;
+                value.into()
+            },
+            pg_type: {
+                let value = pg_type;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `column_name`.
+    #[inline]
+    pub fn column_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.column_name = value.into();
+        self
+    }
+
+    /// Set `pg_type`.
+    #[inline]
+    pub fn pg_type(mut self, value: SyncedTableSpecPgSpecificType) -> Self {
+        self.pg_type = value;
+        self
+    }
+
+    /// Set `size`.
+    #[inline]
+    pub fn size(mut self, value: i64) -> Self {
+        self.size = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `SyncedTableStatus` of the `database` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SyncedTableStatus {
+    /// Wire field `continuous_update_status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub continuous_update_status: ::std::option::Option<SyncedTableContinuousUpdateStatus>,
+    /// Wire field `detailed_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub detailed_state: ::std::option::Option<SyncedTableState>,
+    /// Wire field `failed_status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub failed_status: ::std::option::Option<SyncedTableFailedStatus>,
+    /// Wire field `last_sync` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_sync: ::std::option::Option<SyncedTablePosition>,
+    /// Wire field `message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
+    /// Wire field `pipeline_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pipeline_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `provisioning_status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub provisioning_status: ::std::option::Option<SyncedTableProvisioningStatus>,
+    /// Wire field `triggered_update_status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub triggered_update_status: ::std::option::Option<SyncedTableTriggeredUpdateStatus>,
+}
+
+impl SyncedTableStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SyncedTableStatus { ..::std::default::Default::default() }
+    }
+
+    /// Set `continuous_update_status`.
+    #[inline]
+    pub fn continuous_update_status(mut self, value: SyncedTableContinuousUpdateStatus) -> Self {
+        self.continuous_update_status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `detailed_state`.
+    #[inline]
+    pub fn detailed_state(mut self, value: SyncedTableState) -> Self {
+        self.detailed_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `failed_status`.
+    #[inline]
+    pub fn failed_status(mut self, value: SyncedTableFailedStatus) -> Self {
+        self.failed_status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `last_sync`.
+    #[inline]
+    pub fn last_sync(mut self, value: SyncedTablePosition) -> Self {
+        self.last_sync = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `message`.
+    #[inline]
+    pub fn message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `pipeline_id`.
+    #[inline]
+    pub fn pipeline_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.pipeline_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `provisioning_status`.
+    #[inline]
+    pub fn provisioning_status(mut self, value: SyncedTableProvisioningStatus) -> Self {
+        self.provisioning_status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `triggered_update_status`.
+    #[inline]
+    pub fn triggered_update_status(mut self, value: SyncedTableTriggeredUpdateStatus) -> Self {
+        self.triggered_update_status = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `SyncedTableTriggeredUpdateStatus` of the `database` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SyncedTableTriggeredUpdateStatus {
+    /// Wire field `last_processed_commit_version` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub last_processed_commit_version: ::std::option::Option<i64>,
+    /// Wire field `timestamp` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timestamp: ::std::option::Option<::std::string::String>,
+    /// Wire field `triggered_update_progress` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub triggered_update_progress: ::std::option::Option<SyncedTablePipelineProgress>,
+}
+
+impl SyncedTableTriggeredUpdateStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SyncedTableTriggeredUpdateStatus { ..::std::default::Default::default() }
+    }
+
+    /// Set `last_processed_commit_version`.
+    #[inline]
+    pub fn last_processed_commit_version(mut self, value: i64) -> Self {
+        self.last_processed_commit_version = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `timestamp`.
+    #[inline]
+    pub fn timestamp(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.timestamp = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `triggered_update_progress`.
+    #[inline]
+    pub fn triggered_update_progress(mut self, value: SyncedTablePipelineProgress) -> Self {
+        self.triggered_update_progress = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Parameters of [`DatabaseApi::create_database_catalog`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabaseCreateDatabaseCatalogRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub catalog: ::std::option::Option<DatabaseCatalog>,
+    /// Wire field `catalog` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub catalog: DatabaseCatalog,
 }
+
+impl DatabaseCreateDatabaseCatalogRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(catalog: DatabaseCatalog) -> Self {
+        DatabaseCreateDatabaseCatalogRequest {
+            catalog: {
+                let value = catalog;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DatabaseCreateDatabaseCatalogRequest {}
 
 /// Parameters of [`DatabaseApi::create_database_instance`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabaseCreateDatabaseInstanceRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub database_instance: ::std::option::Option<DatabaseInstance>,
+    /// Wire field `database_instance` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub database_instance: DatabaseInstance,
 }
+
+impl DatabaseCreateDatabaseInstanceRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(database_instance: DatabaseInstance) -> Self {
+        DatabaseCreateDatabaseInstanceRequest {
+            database_instance: {
+                let value = database_instance;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DatabaseCreateDatabaseInstanceRequest {}
 
 /// Parameters of [`DatabaseApi::create_database_instance_role`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabaseCreateDatabaseInstanceRoleRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub instance_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub database_instance_role: ::std::option::Option<DatabaseInstanceRole>,
+    /// Wire field `instance_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub instance_name: ::std::string::String,
+    /// Wire field `database_instance_role` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub database_instance_role: DatabaseInstanceRole,
+    /// Wire field `database_instance_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub database_instance_name: ::std::option::Option<::std::string::String>,
 }
+
+impl DatabaseCreateDatabaseInstanceRoleRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(instance_name: impl Into<::std::string::String>, database_instance_role: DatabaseInstanceRole) -> Self {
+        DatabaseCreateDatabaseInstanceRoleRequest {
+            instance_name: {
+                let value = instance_name;
+                value.into()
+            },
+            database_instance_role: {
+                let value = database_instance_role;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DatabaseCreateDatabaseInstanceRoleRequest {}
 
 /// Parameters of [`DatabaseApi::create_database_table`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabaseCreateDatabaseTableRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub table: ::std::option::Option<DatabaseTable>,
+    /// Wire field `table` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub table: DatabaseTable,
 }
+
+impl DatabaseCreateDatabaseTableRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(table: DatabaseTable) -> Self {
+        DatabaseCreateDatabaseTableRequest {
+            table: {
+                let value = table;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DatabaseCreateDatabaseTableRequest {}
 
 /// Parameters of [`DatabaseApi::create_synced_database_table`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabaseCreateSyncedDatabaseTableRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub synced_table: ::std::option::Option<SyncedDatabaseTable>,
+    /// Wire field `synced_table` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub synced_table: SyncedDatabaseTable,
 }
+
+impl DatabaseCreateSyncedDatabaseTableRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(synced_table: SyncedDatabaseTable) -> Self {
+        DatabaseCreateSyncedDatabaseTableRequest {
+            synced_table: {
+                let value = synced_table;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DatabaseCreateSyncedDatabaseTableRequest {}
 
 /// Parameters of [`DatabaseApi::delete_database_catalog`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabaseDeleteDatabaseCatalogRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl DatabaseDeleteDatabaseCatalogRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        DatabaseDeleteDatabaseCatalogRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DatabaseDeleteDatabaseCatalogRequest {}
 
 /// Parameters of [`DatabaseApi::delete_database_instance`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabaseDeleteDatabaseInstanceRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `force` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub force: ::std::option::Option<bool>,
+    /// Wire field `purge` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub purge: ::std::option::Option<bool>,
 }
+
+impl DatabaseDeleteDatabaseInstanceRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        DatabaseDeleteDatabaseInstanceRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DatabaseDeleteDatabaseInstanceRequest {}
 
 /// Parameters of [`DatabaseApi::delete_database_instance_role`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabaseDeleteDatabaseInstanceRoleRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub instance_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `instance_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub instance_name: ::std::string::String,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `allow_missing` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub allow_missing: ::std::option::Option<bool>,
+    /// Wire field `reassign_owned_to` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub reassign_owned_to: ::std::option::Option<::std::string::String>,
 }
+
+impl DatabaseDeleteDatabaseInstanceRoleRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(instance_name: impl Into<::std::string::String>, name: impl Into<::std::string::String>) -> Self {
+        DatabaseDeleteDatabaseInstanceRoleRequest {
+            instance_name: {
+                let value = instance_name;
+                value.into()
+            },
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DatabaseDeleteDatabaseInstanceRoleRequest {}
 
 /// Parameters of [`DatabaseApi::delete_database_table`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabaseDeleteDatabaseTableRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl DatabaseDeleteDatabaseTableRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        DatabaseDeleteDatabaseTableRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DatabaseDeleteDatabaseTableRequest {}
 
 /// Parameters of [`DatabaseApi::delete_synced_database_table`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabaseDeleteSyncedDatabaseTableRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `purge_data` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub purge_data: ::std::option::Option<bool>,
 }
+
+impl DatabaseDeleteSyncedDatabaseTableRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        DatabaseDeleteSyncedDatabaseTableRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DatabaseDeleteSyncedDatabaseTableRequest {}
 
 /// Parameters of [`DatabaseApi::find_database_instance_by_uid`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabaseFindDatabaseInstanceByUidRequest {
+    /// Wire field `uid` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub uid: ::std::option::Option<::std::string::String>,
 }
+
+impl DatabaseFindDatabaseInstanceByUidRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DatabaseFindDatabaseInstanceByUidRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for DatabaseFindDatabaseInstanceByUidRequest {}
 
 /// Parameters of [`DatabaseApi::generate_database_credential`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabaseGenerateDatabaseCredentialRequest {
+    /// Wire field `claims` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub claims: ::std::vec::Vec<RequestedClaims>,
+    /// Wire field `instance_names` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub instance_names: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `request_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub request_id: ::std::option::Option<::std::string::String>,
 }
+
+impl DatabaseGenerateDatabaseCredentialRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DatabaseGenerateDatabaseCredentialRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for DatabaseGenerateDatabaseCredentialRequest {}
 
 /// Parameters of [`DatabaseApi::get_database_catalog`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabaseGetDatabaseCatalogRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl DatabaseGetDatabaseCatalogRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        DatabaseGetDatabaseCatalogRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DatabaseGetDatabaseCatalogRequest {}
 
 /// Parameters of [`DatabaseApi::get_database_instance`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabaseGetDatabaseInstanceRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl DatabaseGetDatabaseInstanceRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        DatabaseGetDatabaseInstanceRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DatabaseGetDatabaseInstanceRequest {}
 
 /// Parameters of [`DatabaseApi::get_database_instance_role`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabaseGetDatabaseInstanceRoleRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub instance_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `instance_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub instance_name: ::std::string::String,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl DatabaseGetDatabaseInstanceRoleRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(instance_name: impl Into<::std::string::String>, name: impl Into<::std::string::String>) -> Self {
+        DatabaseGetDatabaseInstanceRoleRequest {
+            instance_name: {
+                let value = instance_name;
+                value.into()
+            },
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DatabaseGetDatabaseInstanceRoleRequest {}
 
 /// Parameters of [`DatabaseApi::get_database_table`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabaseGetDatabaseTableRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl DatabaseGetDatabaseTableRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        DatabaseGetDatabaseTableRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DatabaseGetDatabaseTableRequest {}
 
 /// Parameters of [`DatabaseApi::get_synced_database_table`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabaseGetSyncedDatabaseTableRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl DatabaseGetSyncedDatabaseTableRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        DatabaseGetSyncedDatabaseTableRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DatabaseGetSyncedDatabaseTableRequest {}
 
 /// Parameters of [`DatabaseApi::list_database_catalogs`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabaseListDatabaseCatalogsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub instance_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `instance_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub instance_name: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl DatabaseListDatabaseCatalogsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(instance_name: impl Into<::std::string::String>) -> Self {
+        DatabaseListDatabaseCatalogsRequest {
+            instance_name: {
+                let value = instance_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DatabaseListDatabaseCatalogsRequest {}
 
 /// Parameters of [`DatabaseApi::list_database_instance_roles`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabaseListDatabaseInstanceRolesRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub instance_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `instance_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub instance_name: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl DatabaseListDatabaseInstanceRolesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(instance_name: impl Into<::std::string::String>) -> Self {
+        DatabaseListDatabaseInstanceRolesRequest {
+            instance_name: {
+                let value = instance_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DatabaseListDatabaseInstanceRolesRequest {}
 
 /// Parameters of [`DatabaseApi::list_database_instances`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabaseListDatabaseInstancesRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl DatabaseListDatabaseInstancesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DatabaseListDatabaseInstancesRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for DatabaseListDatabaseInstancesRequest {}
 
 /// Parameters of [`DatabaseApi::list_synced_database_tables`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabaseListSyncedDatabaseTablesRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub instance_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `instance_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub instance_name: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl DatabaseListSyncedDatabaseTablesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(instance_name: impl Into<::std::string::String>) -> Self {
+        DatabaseListSyncedDatabaseTablesRequest {
+            instance_name: {
+                let value = instance_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DatabaseListSyncedDatabaseTablesRequest {}
 
 /// Parameters of [`DatabaseApi::update_database_catalog`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabaseUpdateDatabaseCatalogRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub database_catalog: ::std::option::Option<DatabaseCatalog>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `database_catalog` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub database_catalog: DatabaseCatalog,
+    /// Wire field `update_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
+
+impl DatabaseUpdateDatabaseCatalogRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        database_catalog: DatabaseCatalog,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        DatabaseUpdateDatabaseCatalogRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            database_catalog: {
+                let value = database_catalog;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DatabaseUpdateDatabaseCatalogRequest {}
 
 /// Parameters of [`DatabaseApi::update_database_instance`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabaseUpdateDatabaseInstanceRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub database_instance: ::std::option::Option<DatabaseInstance>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `database_instance` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub database_instance: DatabaseInstance,
+    /// Wire field `update_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
+
+impl DatabaseUpdateDatabaseInstanceRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        database_instance: DatabaseInstance,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        DatabaseUpdateDatabaseInstanceRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            database_instance: {
+                let value = database_instance;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DatabaseUpdateDatabaseInstanceRequest {}
 
 /// Parameters of [`DatabaseApi::update_synced_database_table`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabaseUpdateSyncedDatabaseTableRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub synced_table: ::std::option::Option<SyncedDatabaseTable>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `synced_table` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub synced_table: SyncedDatabaseTable,
+    /// Wire field `update_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
 
-/// The `database` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/database)).
+impl DatabaseUpdateSyncedDatabaseTableRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        synced_table: SyncedDatabaseTable,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        DatabaseUpdateSyncedDatabaseTableRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            synced_table: {
+                let value = synced_table;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DatabaseUpdateSyncedDatabaseTableRequest {}
+
+/// The `database` service (workspace level, 24 operations; [API reference](https://docs.databricks.com/api/workspace/database)).
 #[derive(Debug, Clone)]
 pub struct DatabaseApi {
     client: crate::Client,
@@ -790,406 +2471,1202 @@ impl DatabaseApi {
         &self.client
     }
 
-    /// `POST /api/2.0/database/catalogs` ([API reference](https://docs.databricks.com/api/workspace/database/createdatabasecatalog)).
-    pub async fn create_database_catalog(
+    /// `POST /api/2.0/database/catalogs`; required: `catalog` ([API reference](https://docs.databricks.com/api/workspace/database/createdatabasecatalog)).
+    #[inline]
+    pub fn create_database_catalog(
         &self,
-        request: &DatabaseCreateDatabaseCatalogRequest,
-    ) -> crate::Result<DatabaseCatalog> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/database/catalogs",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Whole("catalog"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        catalog: DatabaseCatalog,
+    ) -> rt::Call<DatabaseCreateDatabaseCatalogRequest, DatabaseCatalog> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DATABASE_CREATE_DATABASE_CATALOG,
+            DatabaseCreateDatabaseCatalogRequest {
+                catalog: {
+                    let value = catalog;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/database/instances` ([API reference](https://docs.databricks.com/api/workspace/database/createdatabaseinstance)).
-    pub async fn create_database_instance(
+    /// `POST /api/2.0/database/instances`; required: `database_instance`; waits for AVAILABLE ([API reference](https://docs.databricks.com/api/workspace/database/createdatabaseinstance)).
+    #[inline]
+    pub fn create_database_instance(
         &self,
-        request: &DatabaseCreateDatabaseInstanceRequest,
-    ) -> crate::Result<DatabaseInstance> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/database/instances",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Whole("database_instance"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        database_instance: DatabaseInstance,
+    ) -> rt::Call<DatabaseCreateDatabaseInstanceRequest, rt::Wait<DatabaseInstance, DatabaseInstance>> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DATABASE_CREATE_DATABASE_INSTANCE,
+            DatabaseCreateDatabaseInstanceRequest {
+                database_instance: {
+                    let value = database_instance;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            decode_database_create_database_instance,
+        )
     }
 
-    /// Poll `get_database_instance` until the state is one of ["AVAILABLE"] (fails on []).
-    pub async fn wait_get_database_instance_database_available(
+    /// A handle that polls until the state is one of ["AVAILABLE"]; `.wait()` runs it.
+    pub fn wait_get_database_instance_database_available(
         &self,
-        name: ::std::string::String,
-        options: crate::service::WaitOptions<DatabaseInstance>,
-    ) -> crate::Result<DatabaseInstance> {
-        let request = DatabaseGetDatabaseInstanceRequest {
-            name: ::std::option::Option::Some(name.clone()),
-            ..::std::default::Default::default()
-        };
-        static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-            what: "database",
-            target: &["AVAILABLE"],
-            failure: &[],
-            status_path: &["state"],
-            message_path: &[],
-        };
-        crate::service::waiter::wait(options, &SPEC, || self.get_database_instance(&request)).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Wait<(), DatabaseInstance> {
+        waiter_wait_get_database_instance_database_available(self.client.clone(), (), name.into())
     }
 
-    /// [`Self::create_database_instance`], then [`Self::wait_get_database_instance_database_available`].
-    pub async fn create_database_instance_and_wait(
+    /// `POST /api/2.0/database/instances/{instance_name}/roles`; required: `instance_name`, `database_instance_role` ([API reference](https://docs.databricks.com/api/workspace/database/createdatabaseinstancerole)).
+    #[inline]
+    pub fn create_database_instance_role(
         &self,
-        request: &DatabaseCreateDatabaseInstanceRequest,
-        options: crate::service::WaitOptions<DatabaseInstance>,
-    ) -> crate::Result<DatabaseInstance> {
-        let response = self.create_database_instance(request).await?;
-        let name = crate::service::runtime::bound(response.name.clone(), "name")?;
-        self.wait_get_database_instance_database_available(name, options).await
+        instance_name: impl Into<::std::string::String>,
+        database_instance_role: DatabaseInstanceRole,
+    ) -> rt::Call<DatabaseCreateDatabaseInstanceRoleRequest, DatabaseInstanceRole> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DATABASE_CREATE_DATABASE_INSTANCE_ROLE,
+            DatabaseCreateDatabaseInstanceRoleRequest {
+                instance_name: {
+                    let value = instance_name;
+                    value.into()
+                },
+                database_instance_role: {
+                    let value = database_instance_role;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/database/instances/{instance_name}/roles` ([API reference](https://docs.databricks.com/api/workspace/database/createdatabaseinstancerole)).
-    pub async fn create_database_instance_role(
+    /// `POST /api/2.0/database/tables`; required: `table` ([API reference](https://docs.databricks.com/api/workspace/database/createdatabasetable)).
+    #[inline]
+    pub fn create_database_table(
         &self,
-        request: &DatabaseCreateDatabaseInstanceRoleRequest,
-    ) -> crate::Result<DatabaseInstanceRole> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/database/instances/{instance_name}/roles",
-            path_params: &["instance_name"],
-            query: &["database_instance_name"],
-            body: rt::BodyKind::Whole("database_instance_role"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        table: DatabaseTable,
+    ) -> rt::Call<DatabaseCreateDatabaseTableRequest, DatabaseTable> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DATABASE_CREATE_DATABASE_TABLE,
+            DatabaseCreateDatabaseTableRequest {
+                table: {
+                    let value = table;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/database/tables` ([API reference](https://docs.databricks.com/api/workspace/database/createdatabasetable)).
-    pub async fn create_database_table(
+    /// `POST /api/2.0/database/synced_tables`; required: `synced_table` ([API reference](https://docs.databricks.com/api/workspace/database/createsynceddatabasetable)).
+    #[inline]
+    pub fn create_synced_database_table(
         &self,
-        request: &DatabaseCreateDatabaseTableRequest,
-    ) -> crate::Result<DatabaseTable> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/database/tables",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Whole("table"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        synced_table: SyncedDatabaseTable,
+    ) -> rt::Call<DatabaseCreateSyncedDatabaseTableRequest, SyncedDatabaseTable> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DATABASE_CREATE_SYNCED_DATABASE_TABLE,
+            DatabaseCreateSyncedDatabaseTableRequest {
+                synced_table: {
+                    let value = synced_table;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/database/synced_tables` ([API reference](https://docs.databricks.com/api/workspace/database/createsynceddatabasetable)).
-    pub async fn create_synced_database_table(
+    /// `DELETE /api/2.0/database/catalogs/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/database/deletedatabasecatalog)).
+    #[inline]
+    pub fn delete_database_catalog(
         &self,
-        request: &DatabaseCreateSyncedDatabaseTableRequest,
-    ) -> crate::Result<SyncedDatabaseTable> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/database/synced_tables",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Whole("synced_table"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<DatabaseDeleteDatabaseCatalogRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DATABASE_DELETE_DATABASE_CATALOG,
+            DatabaseDeleteDatabaseCatalogRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `DELETE /api/2.0/database/catalogs/{name}` ([API reference](https://docs.databricks.com/api/workspace/database/deletedatabasecatalog)).
-    pub async fn delete_database_catalog(&self, request: &DatabaseDeleteDatabaseCatalogRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/database/catalogs/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/database/instances/{name}` ([API reference](https://docs.databricks.com/api/workspace/database/deletedatabaseinstance)).
-    pub async fn delete_database_instance(&self, request: &DatabaseDeleteDatabaseInstanceRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/database/instances/{name}",
-            path_params: &["name"],
-            query: &["force", "purge"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/database/instances/{instance_name}/roles/{name}` ([API reference](https://docs.databricks.com/api/workspace/database/deletedatabaseinstancerole)).
-    pub async fn delete_database_instance_role(
+    /// `DELETE /api/2.0/database/instances/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/database/deletedatabaseinstance)).
+    #[inline]
+    pub fn delete_database_instance(
         &self,
-        request: &DatabaseDeleteDatabaseInstanceRoleRequest,
-    ) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/database/instances/{instance_name}/roles/{name}",
-            path_params: &["instance_name", "name"],
-            query: &["allow_missing", "reassign_owned_to"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<DatabaseDeleteDatabaseInstanceRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DATABASE_DELETE_DATABASE_INSTANCE,
+            DatabaseDeleteDatabaseInstanceRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `DELETE /api/2.0/database/tables/{name}` ([API reference](https://docs.databricks.com/api/workspace/database/deletedatabasetable)).
-    pub async fn delete_database_table(&self, request: &DatabaseDeleteDatabaseTableRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/database/tables/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/database/synced_tables/{name}` ([API reference](https://docs.databricks.com/api/workspace/database/deletesynceddatabasetable)).
-    pub async fn delete_synced_database_table(
+    /// `DELETE /api/2.0/database/instances/{instance_name}/roles/{name}`; required: `instance_name`, `name` ([API reference](https://docs.databricks.com/api/workspace/database/deletedatabaseinstancerole)).
+    #[inline]
+    pub fn delete_database_instance_role(
         &self,
-        request: &DatabaseDeleteSyncedDatabaseTableRequest,
-    ) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/database/synced_tables/{name}",
-            path_params: &["name"],
-            query: &["purge_data"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+        instance_name: impl Into<::std::string::String>,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<DatabaseDeleteDatabaseInstanceRoleRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DATABASE_DELETE_DATABASE_INSTANCE_ROLE,
+            DatabaseDeleteDatabaseInstanceRoleRequest {
+                instance_name: {
+                    let value = instance_name;
+                    value.into()
+                },
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+
+    /// `DELETE /api/2.0/database/tables/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/database/deletedatabasetable)).
+    #[inline]
+    pub fn delete_database_table(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<DatabaseDeleteDatabaseTableRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DATABASE_DELETE_DATABASE_TABLE,
+            DatabaseDeleteDatabaseTableRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+
+    /// `DELETE /api/2.0/database/synced_tables/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/database/deletesynceddatabasetable)).
+    #[inline]
+    pub fn delete_synced_database_table(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<DatabaseDeleteSyncedDatabaseTableRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DATABASE_DELETE_SYNCED_DATABASE_TABLE,
+            DatabaseDeleteSyncedDatabaseTableRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
     /// `GET /api/2.0/database/instances:findByUid` ([API reference](https://docs.databricks.com/api/workspace/database/finddatabaseinstancebyuid)).
-    pub async fn find_database_instance_by_uid(
+    #[inline]
+    pub fn find_database_instance_by_uid(
         &self,
-        request: &DatabaseFindDatabaseInstanceByUidRequest,
-    ) -> crate::Result<DatabaseInstance> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/database/instances:findByUid",
-            path_params: &[],
-            query: &["uid"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    ) -> rt::Call<DatabaseFindDatabaseInstanceByUidRequest, DatabaseInstance> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DATABASE_FIND_DATABASE_INSTANCE_BY_UID,
+            DatabaseFindDatabaseInstanceByUidRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
     /// `POST /api/2.0/database/credentials` ([API reference](https://docs.databricks.com/api/workspace/database/generatedatabasecredential)).
-    pub async fn generate_database_credential(
+    #[inline]
+    pub fn generate_database_credential(
         &self,
-        request: &DatabaseGenerateDatabaseCredentialRequest,
-    ) -> crate::Result<DatabaseCredential> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/database/credentials",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["claims", "instance_names", "request_id"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    ) -> rt::Call<DatabaseGenerateDatabaseCredentialRequest, DatabaseCredential> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DATABASE_GENERATE_DATABASE_CREDENTIAL,
+            DatabaseGenerateDatabaseCredentialRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/database/catalogs/{name}` ([API reference](https://docs.databricks.com/api/workspace/database/getdatabasecatalog)).
-    pub async fn get_database_catalog(
+    /// `GET /api/2.0/database/catalogs/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/database/getdatabasecatalog)).
+    #[inline]
+    pub fn get_database_catalog(
         &self,
-        request: &DatabaseGetDatabaseCatalogRequest,
-    ) -> crate::Result<DatabaseCatalog> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/database/catalogs/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<DatabaseGetDatabaseCatalogRequest, DatabaseCatalog> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DATABASE_GET_DATABASE_CATALOG,
+            DatabaseGetDatabaseCatalogRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/database/instances/{name}` ([API reference](https://docs.databricks.com/api/workspace/database/getdatabaseinstance)).
-    pub async fn get_database_instance(
+    /// `GET /api/2.0/database/instances/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/database/getdatabaseinstance)).
+    #[inline]
+    pub fn get_database_instance(
         &self,
-        request: &DatabaseGetDatabaseInstanceRequest,
-    ) -> crate::Result<DatabaseInstance> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/database/instances/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<DatabaseGetDatabaseInstanceRequest, DatabaseInstance> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DATABASE_GET_DATABASE_INSTANCE,
+            DatabaseGetDatabaseInstanceRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/database/instances/{instance_name}/roles/{name}` ([API reference](https://docs.databricks.com/api/workspace/database/getdatabaseinstancerole)).
-    pub async fn get_database_instance_role(
+    /// `GET /api/2.0/database/instances/{instance_name}/roles/{name}`; required: `instance_name`, `name` ([API reference](https://docs.databricks.com/api/workspace/database/getdatabaseinstancerole)).
+    #[inline]
+    pub fn get_database_instance_role(
         &self,
-        request: &DatabaseGetDatabaseInstanceRoleRequest,
-    ) -> crate::Result<DatabaseInstanceRole> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/database/instances/{instance_name}/roles/{name}",
-            path_params: &["instance_name", "name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        instance_name: impl Into<::std::string::String>,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<DatabaseGetDatabaseInstanceRoleRequest, DatabaseInstanceRole> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DATABASE_GET_DATABASE_INSTANCE_ROLE,
+            DatabaseGetDatabaseInstanceRoleRequest {
+                instance_name: {
+                    let value = instance_name;
+                    value.into()
+                },
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/database/tables/{name}` ([API reference](https://docs.databricks.com/api/workspace/database/getdatabasetable)).
-    pub async fn get_database_table(&self, request: &DatabaseGetDatabaseTableRequest) -> crate::Result<DatabaseTable> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/database/tables/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/database/synced_tables/{name}` ([API reference](https://docs.databricks.com/api/workspace/database/getsynceddatabasetable)).
-    pub async fn get_synced_database_table(
+    /// `GET /api/2.0/database/tables/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/database/getdatabasetable)).
+    #[inline]
+    pub fn get_database_table(
         &self,
-        request: &DatabaseGetSyncedDatabaseTableRequest,
-    ) -> crate::Result<SyncedDatabaseTable> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/database/synced_tables/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<DatabaseGetDatabaseTableRequest, DatabaseTable> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DATABASE_GET_DATABASE_TABLE,
+            DatabaseGetDatabaseTableRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/database/instances/{instance_name}/catalogs` ([API reference](https://docs.databricks.com/api/workspace/database/listdatabasecatalogs)).
+    /// `GET /api/2.0/database/synced_tables/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/database/getsynceddatabasetable)).
+    #[inline]
+    pub fn get_synced_database_table(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<DatabaseGetSyncedDatabaseTableRequest, SyncedDatabaseTable> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DATABASE_GET_SYNCED_DATABASE_TABLE,
+            DatabaseGetSyncedDatabaseTableRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/database/instances/{instance_name}/catalogs`; required: `instance_name`; pages by token ([API reference](https://docs.databricks.com/api/workspace/database/listdatabasecatalogs)).
+    #[inline]
     pub fn list_database_catalogs(
         &self,
-        request: DatabaseListDatabaseCatalogsRequest,
-    ) -> crate::service::Paginator<DatabaseCatalog> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/database/instances/{instance_name}/catalogs",
-            path_params: &["instance_name"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("database_catalogs"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        instance_name: impl Into<::std::string::String>,
+    ) -> rt::Paginator<DatabaseListDatabaseCatalogsRequest, DatabaseCatalog> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_DATABASE_LIST_DATABASE_CATALOGS,
+            &PAGES_DATABASE_LIST_DATABASE_CATALOGS,
+            DatabaseListDatabaseCatalogsRequest {
+                instance_name: {
+                    let value = instance_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `GET /api/2.0/database/instances/{instance_name}/roles` ([API reference](https://docs.databricks.com/api/workspace/database/listdatabaseinstanceroles)).
+    /// `GET /api/2.0/database/instances/{instance_name}/roles`; required: `instance_name`; pages by token ([API reference](https://docs.databricks.com/api/workspace/database/listdatabaseinstanceroles)).
+    #[inline]
     pub fn list_database_instance_roles(
         &self,
-        request: DatabaseListDatabaseInstanceRolesRequest,
-    ) -> crate::service::Paginator<DatabaseInstanceRole> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/database/instances/{instance_name}/roles",
-            path_params: &["instance_name"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("database_instance_roles"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        instance_name: impl Into<::std::string::String>,
+    ) -> rt::Paginator<DatabaseListDatabaseInstanceRolesRequest, DatabaseInstanceRole> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_DATABASE_LIST_DATABASE_INSTANCE_ROLES,
+            &PAGES_DATABASE_LIST_DATABASE_INSTANCE_ROLES,
+            DatabaseListDatabaseInstanceRolesRequest {
+                instance_name: {
+                    let value = instance_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `GET /api/2.0/database/instances` ([API reference](https://docs.databricks.com/api/workspace/database/listdatabaseinstances)).
-    pub fn list_database_instances(
-        &self,
-        request: DatabaseListDatabaseInstancesRequest,
-    ) -> crate::service::Paginator<DatabaseInstance> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/database/instances",
-            path_params: &[],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("database_instances"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/database/instances`; pages by token ([API reference](https://docs.databricks.com/api/workspace/database/listdatabaseinstances)).
+    #[inline]
+    pub fn list_database_instances(&self) -> rt::Paginator<DatabaseListDatabaseInstancesRequest, DatabaseInstance> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_DATABASE_LIST_DATABASE_INSTANCES,
+            &PAGES_DATABASE_LIST_DATABASE_INSTANCES,
+            DatabaseListDatabaseInstancesRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `GET /api/2.0/database/instances/{instance_name}/synced_tables` ([API reference](https://docs.databricks.com/api/workspace/database/listsynceddatabasetables)).
+    /// `GET /api/2.0/database/instances/{instance_name}/synced_tables`; required: `instance_name`; pages by token ([API reference](https://docs.databricks.com/api/workspace/database/listsynceddatabasetables)).
+    #[inline]
     pub fn list_synced_database_tables(
         &self,
-        request: DatabaseListSyncedDatabaseTablesRequest,
-    ) -> crate::service::Paginator<SyncedDatabaseTable> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/database/instances/{instance_name}/synced_tables",
-            path_params: &["instance_name"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("synced_tables"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        instance_name: impl Into<::std::string::String>,
+    ) -> rt::Paginator<DatabaseListSyncedDatabaseTablesRequest, SyncedDatabaseTable> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_DATABASE_LIST_SYNCED_DATABASE_TABLES,
+            &PAGES_DATABASE_LIST_SYNCED_DATABASE_TABLES,
+            DatabaseListSyncedDatabaseTablesRequest {
+                instance_name: {
+                    let value = instance_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `PATCH /api/2.0/database/catalogs/{name}` ([API reference](https://docs.databricks.com/api/workspace/database/updatedatabasecatalog)).
-    pub async fn update_database_catalog(
+    /// `PATCH /api/2.0/database/catalogs/{name}`; required: `name`, `database_catalog`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/database/updatedatabasecatalog)).
+    #[inline]
+    pub fn update_database_catalog(
         &self,
-        request: &DatabaseUpdateDatabaseCatalogRequest,
-    ) -> crate::Result<DatabaseCatalog> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/database/catalogs/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("database_catalog"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        database_catalog: DatabaseCatalog,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<DatabaseUpdateDatabaseCatalogRequest, DatabaseCatalog> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DATABASE_UPDATE_DATABASE_CATALOG,
+            DatabaseUpdateDatabaseCatalogRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                database_catalog: {
+                    let value = database_catalog;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/database/instances/{name}` ([API reference](https://docs.databricks.com/api/workspace/database/updatedatabaseinstance)).
-    pub async fn update_database_instance(
+    /// `PATCH /api/2.0/database/instances/{name}`; required: `name`, `database_instance`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/database/updatedatabaseinstance)).
+    #[inline]
+    pub fn update_database_instance(
         &self,
-        request: &DatabaseUpdateDatabaseInstanceRequest,
-    ) -> crate::Result<DatabaseInstance> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/database/instances/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("database_instance"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        database_instance: DatabaseInstance,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<DatabaseUpdateDatabaseInstanceRequest, DatabaseInstance> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DATABASE_UPDATE_DATABASE_INSTANCE,
+            DatabaseUpdateDatabaseInstanceRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                database_instance: {
+                    let value = database_instance;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/database/synced_tables/{name}` ([API reference](https://docs.databricks.com/api/workspace/database/updatesynceddatabasetable)).
-    pub async fn update_synced_database_table(
+    /// `PATCH /api/2.0/database/synced_tables/{name}`; required: `name`, `synced_table`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/database/updatesynceddatabasetable)).
+    #[inline]
+    pub fn update_synced_database_table(
         &self,
-        request: &DatabaseUpdateSyncedDatabaseTableRequest,
-    ) -> crate::Result<SyncedDatabaseTable> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/database/synced_tables/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("synced_table"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        synced_table: SyncedDatabaseTable,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<DatabaseUpdateSyncedDatabaseTableRequest, SyncedDatabaseTable> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DATABASE_UPDATE_SYNCED_DATABASE_TABLE,
+            DatabaseUpdateSyncedDatabaseTableRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                synced_table: {
+                    let value = synced_table;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_DATABASE_CREATE_DATABASE_CATALOG: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/database/catalogs",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Whole("catalog"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DATABASE_CREATE_DATABASE_INSTANCE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/database/instances",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Whole("database_instance"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+fn decode_database_create_database_instance(
+    client: &crate::Client,
+    request: &DatabaseCreateDatabaseInstanceRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::Wait<DatabaseInstance, DatabaseInstance>> {
+    let _ = request;
+    let response: DatabaseInstance = response.json()?;
+    let name = response.name.clone();
+    ::std::result::Result::Ok(waiter_wait_get_database_instance_database_available(client.clone(), response, name))
+}
+
+fn waiter_wait_get_database_instance_database_available<R>(
+    client: crate::Client,
+    response: R,
+    name: ::std::string::String,
+) -> rt::Wait<R, DatabaseInstance> {
+    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
+        what: "database",
+        target: &["AVAILABLE"],
+        failure: &[],
+        status_path: &["state"],
+        message_path: &[],
+        outcome: ::std::option::Option::None,
+    };
+    let wait_id = [name.to_string()].join("/");
+    rt::Wait::new(response, wait_id, &SPEC, move || {
+        let name = name.clone();
+        let request = DatabaseGetDatabaseInstanceRequest { name: name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_DATABASE_GET_DATABASE_INSTANCE,
+            request,
+            rt::json,
+        ))
+    })
+}
+
+static OP_DATABASE_CREATE_DATABASE_INSTANCE_ROLE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/database/instances/{instance_name}/roles",
+    path_params: &["instance_name"],
+    query: &["database_instance_name"],
+    body: rt::BodyKind::Whole("database_instance_role"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DATABASE_CREATE_DATABASE_TABLE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/database/tables",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Whole("table"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DATABASE_CREATE_SYNCED_DATABASE_TABLE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/database/synced_tables",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Whole("synced_table"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DATABASE_DELETE_DATABASE_CATALOG: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/database/catalogs/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DATABASE_DELETE_DATABASE_INSTANCE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/database/instances/{name}",
+    path_params: &["name"],
+    query: &["force", "purge"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DATABASE_DELETE_DATABASE_INSTANCE_ROLE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/database/instances/{instance_name}/roles/{name}",
+    path_params: &["instance_name", "name"],
+    query: &["allow_missing", "reassign_owned_to"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DATABASE_DELETE_DATABASE_TABLE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/database/tables/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DATABASE_DELETE_SYNCED_DATABASE_TABLE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/database/synced_tables/{name}",
+    path_params: &["name"],
+    query: &["purge_data"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DATABASE_FIND_DATABASE_INSTANCE_BY_UID: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/database/instances:findByUid",
+    path_params: &[],
+    query: &["uid"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DATABASE_GENERATE_DATABASE_CREDENTIAL: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/database/credentials",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["claims", "instance_names", "request_id"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DATABASE_GET_DATABASE_CATALOG: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/database/catalogs/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DATABASE_GET_DATABASE_INSTANCE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/database/instances/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DATABASE_GET_DATABASE_INSTANCE_ROLE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/database/instances/{instance_name}/roles/{name}",
+    path_params: &["instance_name", "name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DATABASE_GET_DATABASE_TABLE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/database/tables/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DATABASE_GET_SYNCED_DATABASE_TABLE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/database/synced_tables/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DATABASE_LIST_DATABASE_CATALOGS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/database/instances/{instance_name}/catalogs",
+    path_params: &["instance_name"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_DATABASE_LIST_DATABASE_CATALOGS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("database_catalogs"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_DATABASE_LIST_DATABASE_INSTANCE_ROLES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/database/instances/{instance_name}/roles",
+    path_params: &["instance_name"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_DATABASE_LIST_DATABASE_INSTANCE_ROLES: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("database_instance_roles"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_DATABASE_LIST_DATABASE_INSTANCES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/database/instances",
+    path_params: &[],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_DATABASE_LIST_DATABASE_INSTANCES: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("database_instances"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_DATABASE_LIST_SYNCED_DATABASE_TABLES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/database/instances/{instance_name}/synced_tables",
+    path_params: &["instance_name"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_DATABASE_LIST_SYNCED_DATABASE_TABLES: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("synced_tables"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_DATABASE_UPDATE_DATABASE_CATALOG: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/database/catalogs/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("database_catalog"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DATABASE_UPDATE_DATABASE_INSTANCE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/database/instances/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("database_instance"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DATABASE_UPDATE_SYNCED_DATABASE_TABLE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/database/synced_tables/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("synced_table"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<DatabaseCreateDatabaseCatalogRequest, O> {
+    /// Set `catalog`.
+    #[inline]
+    pub fn catalog(mut self, value: DatabaseCatalog) -> Self {
+        self.request.catalog = value;
+        self
+    }
+}
+
+impl<O> rt::Call<DatabaseCreateDatabaseInstanceRequest, O> {
+    /// Set `database_instance`.
+    #[inline]
+    pub fn database_instance(mut self, value: DatabaseInstance) -> Self {
+        self.request.database_instance = value;
+        self
+    }
+}
+
+impl<O> rt::Call<DatabaseCreateDatabaseInstanceRoleRequest, O> {
+    /// Set `instance_name`.
+    #[inline]
+    pub fn instance_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.instance_name = value.into();
+        self
+    }
+
+    /// Set `database_instance_role`.
+    #[inline]
+    pub fn database_instance_role(mut self, value: DatabaseInstanceRole) -> Self {
+        self.request.database_instance_role = value;
+        self
+    }
+
+    /// Set `database_instance_name`.
+    #[inline]
+    pub fn database_instance_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.database_instance_name = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<DatabaseCreateDatabaseTableRequest, O> {
+    /// Set `table`.
+    #[inline]
+    pub fn table(mut self, value: DatabaseTable) -> Self {
+        self.request.table = value;
+        self
+    }
+}
+
+impl<O> rt::Call<DatabaseCreateSyncedDatabaseTableRequest, O> {
+    /// Set `synced_table`.
+    #[inline]
+    pub fn synced_table(mut self, value: SyncedDatabaseTable) -> Self {
+        self.request.synced_table = value;
+        self
+    }
+}
+
+impl<O> rt::Call<DatabaseDeleteDatabaseCatalogRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<DatabaseDeleteDatabaseInstanceRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `force`.
+    #[inline]
+    pub fn force(mut self, value: bool) -> Self {
+        self.request.force = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `purge`.
+    #[inline]
+    pub fn purge(mut self, value: bool) -> Self {
+        self.request.purge = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<DatabaseDeleteDatabaseInstanceRoleRequest, O> {
+    /// Set `instance_name`.
+    #[inline]
+    pub fn instance_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.instance_name = value.into();
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `allow_missing`.
+    #[inline]
+    pub fn allow_missing(mut self, value: bool) -> Self {
+        self.request.allow_missing = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `reassign_owned_to`.
+    #[inline]
+    pub fn reassign_owned_to(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.reassign_owned_to = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<DatabaseDeleteDatabaseTableRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<DatabaseDeleteSyncedDatabaseTableRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `purge_data`.
+    #[inline]
+    pub fn purge_data(mut self, value: bool) -> Self {
+        self.request.purge_data = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<DatabaseFindDatabaseInstanceByUidRequest, O> {
+    /// Set `uid`.
+    #[inline]
+    pub fn uid(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.uid = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<DatabaseGenerateDatabaseCredentialRequest, O> {
+    /// Set `claims`.
+    #[inline]
+    pub fn claims(mut self, value: ::std::vec::Vec<RequestedClaims>) -> Self {
+        self.request.claims = value;
+        self
+    }
+
+    /// Set `instance_names`.
+    #[inline]
+    pub fn instance_names(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.instance_names = value;
+        self
+    }
+
+    /// Set `request_id`.
+    #[inline]
+    pub fn request_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.request_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<DatabaseGetDatabaseCatalogRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<DatabaseGetDatabaseInstanceRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<DatabaseGetDatabaseInstanceRoleRequest, O> {
+    /// Set `instance_name`.
+    #[inline]
+    pub fn instance_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.instance_name = value.into();
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<DatabaseGetDatabaseTableRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<DatabaseGetSyncedDatabaseTableRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<DatabaseListDatabaseCatalogsRequest, T> {
+    /// Set `instance_name`.
+    #[inline]
+    pub fn instance_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.instance_name = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<DatabaseListDatabaseInstanceRolesRequest, T> {
+    /// Set `instance_name`.
+    #[inline]
+    pub fn instance_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.instance_name = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<DatabaseListDatabaseInstancesRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<DatabaseListSyncedDatabaseTablesRequest, T> {
+    /// Set `instance_name`.
+    #[inline]
+    pub fn instance_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.instance_name = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<DatabaseUpdateDatabaseCatalogRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `database_catalog`.
+    #[inline]
+    pub fn database_catalog(mut self, value: DatabaseCatalog) -> Self {
+        self.request.database_catalog = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<DatabaseUpdateDatabaseInstanceRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `database_instance`.
+    #[inline]
+    pub fn database_instance(mut self, value: DatabaseInstance) -> Self {
+        self.request.database_instance = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<DatabaseUpdateSyncedDatabaseTableRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `synced_table`.
+    #[inline]
+    pub fn synced_table(mut self, value: SyncedDatabaseTable) -> Self {
+        self.request.synced_table = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
     }
 }

@@ -8,7 +8,7 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AutoTaggingConfigAutoTaggingMode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AutoTaggingConfigAutoTaggingMode`: `AUTO_TAGGING_DISABLED`, `AUTO_TAGGING_ENABLED`; values added by the server later decode as `UnknownValue`.
     AutoTaggingConfigAutoTaggingMode {
         AutoTaggingDisabled = "AUTO_TAGGING_DISABLED",
         AutoTaggingEnabled = "AUTO_TAGGING_ENABLED",
@@ -16,76 +16,275 @@ crate::service::wire::open_enum! {
 }
 
 /// Wire type `AutoTaggingConfig` of the `dataclassification` API.
+///
+/// Required: `classification_tag`, `auto_tagging_mode` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AutoTaggingConfig {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub classification_tag: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub auto_tagging_mode: ::std::option::Option<AutoTaggingConfigAutoTaggingMode>,
+    /// Wire field `classification_tag` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub classification_tag: ::std::string::String,
+    /// Wire field `auto_tagging_mode` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub auto_tagging_mode: AutoTaggingConfigAutoTaggingMode,
+}
+
+impl AutoTaggingConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        classification_tag: impl Into<::std::string::String>,
+        auto_tagging_mode: AutoTaggingConfigAutoTaggingMode,
+    ) -> Self {
+        AutoTaggingConfig {
+            classification_tag: {
+                let value = classification_tag;
+                value.into()
+            },
+            auto_tagging_mode: {
+                let value = auto_tagging_mode;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `classification_tag`.
+    #[inline]
+    pub fn classification_tag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.classification_tag = value.into();
+        self
+    }
+
+    /// Set `auto_tagging_mode`.
+    #[inline]
+    pub fn auto_tagging_mode(mut self, value: AutoTaggingConfigAutoTaggingMode) -> Self {
+        self.auto_tagging_mode = value;
+        self
+    }
 }
 
 /// Wire type `CatalogConfig` of the `dataclassification` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CatalogConfig {
+    /// Wire field `auto_tag_configs` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub auto_tag_configs: ::std::vec::Vec<AutoTaggingConfig>,
+    /// Wire field `excluded_schemas` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub excluded_schemas: ::std::option::Option<CatalogConfigSchemaNames>,
+    /// Wire field `included_schemas` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub included_schemas: ::std::option::Option<CatalogConfigSchemaNames>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
 }
 
+impl CatalogConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CatalogConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `auto_tag_configs`.
+    #[inline]
+    pub fn auto_tag_configs(mut self, value: ::std::vec::Vec<AutoTaggingConfig>) -> Self {
+        self.auto_tag_configs = value;
+        self
+    }
+
+    /// Set `excluded_schemas`.
+    #[inline]
+    pub fn excluded_schemas(mut self, value: CatalogConfigSchemaNames) -> Self {
+        self.excluded_schemas = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `included_schemas`.
+    #[inline]
+    pub fn included_schemas(mut self, value: CatalogConfigSchemaNames) -> Self {
+        self.included_schemas = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `CatalogConfigSchemaNames` of the `dataclassification` API.
+///
+/// Required: `names` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CatalogConfigSchemaNames {
+    /// Wire field `names` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub names: ::std::vec::Vec<::std::string::String>,
+}
+
+impl CatalogConfigSchemaNames {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(names: ::std::vec::Vec<::std::string::String>) -> Self {
+        CatalogConfigSchemaNames {
+            names: {
+                let value = names;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `names`.
+    #[inline]
+    pub fn names(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.names = value;
+        self
+    }
 }
 
 /// Parameters of [`DataClassificationApi::create_catalog_config`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DataClassificationCreateCatalogConfigRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub catalog_config: ::std::option::Option<CatalogConfig>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `catalog_config` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub catalog_config: CatalogConfig,
 }
+
+impl DataClassificationCreateCatalogConfigRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>, catalog_config: CatalogConfig) -> Self {
+        DataClassificationCreateCatalogConfigRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            catalog_config: {
+                let value = catalog_config;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DataClassificationCreateCatalogConfigRequest {}
 
 /// Parameters of [`DataClassificationApi::delete_catalog_config`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DataClassificationDeleteCatalogConfigRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl DataClassificationDeleteCatalogConfigRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        DataClassificationDeleteCatalogConfigRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DataClassificationDeleteCatalogConfigRequest {}
 
 /// Parameters of [`DataClassificationApi::get_catalog_config`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DataClassificationGetCatalogConfigRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl DataClassificationGetCatalogConfigRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        DataClassificationGetCatalogConfigRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DataClassificationGetCatalogConfigRequest {}
 
 /// Parameters of [`DataClassificationApi::update_catalog_config`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DataClassificationUpdateCatalogConfigRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub catalog_config: ::std::option::Option<CatalogConfig>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `catalog_config` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub catalog_config: CatalogConfig,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
 
-/// The `data_classification` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/dataclassification)).
+impl DataClassificationUpdateCatalogConfigRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        catalog_config: CatalogConfig,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        DataClassificationUpdateCatalogConfigRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            catalog_config: {
+                let value = catalog_config;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DataClassificationUpdateCatalogConfigRequest {}
+
+/// The `data_classification` service (workspace level, 4 operations; [API reference](https://docs.databricks.com/api/workspace/dataclassification)).
 #[derive(Debug, Clone)]
 pub struct DataClassificationApi {
     client: crate::Client,
@@ -102,63 +301,195 @@ impl DataClassificationApi {
         &self.client
     }
 
-    /// `POST /api/data-classification/v1/{parent}/config` ([API reference](https://docs.databricks.com/api/workspace/dataclassification/createcatalogconfig)).
-    pub async fn create_catalog_config(
+    /// `POST /api/data-classification/v1/{parent}/config`; required: `parent`, `catalog_config` ([API reference](https://docs.databricks.com/api/workspace/dataclassification/createcatalogconfig)).
+    #[inline]
+    pub fn create_catalog_config(
         &self,
-        request: &DataClassificationCreateCatalogConfigRequest,
-    ) -> crate::Result<CatalogConfig> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/data-classification/v1/{parent}/config",
-            path_params: &["parent"],
-            query: &[],
-            body: rt::BodyKind::Whole("catalog_config"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        parent: impl Into<::std::string::String>,
+        catalog_config: CatalogConfig,
+    ) -> rt::Call<DataClassificationCreateCatalogConfigRequest, CatalogConfig> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DATA_CLASSIFICATION_CREATE_CATALOG_CONFIG,
+            DataClassificationCreateCatalogConfigRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                catalog_config: {
+                    let value = catalog_config;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/data-classification/v1/{name}` ([API reference](https://docs.databricks.com/api/workspace/dataclassification/deletecatalogconfig)).
-    pub async fn delete_catalog_config(
+    /// `DELETE /api/data-classification/v1/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/dataclassification/deletecatalogconfig)).
+    #[inline]
+    pub fn delete_catalog_config(
         &self,
-        request: &DataClassificationDeleteCatalogConfigRequest,
-    ) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/data-classification/v1/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<DataClassificationDeleteCatalogConfigRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DATA_CLASSIFICATION_DELETE_CATALOG_CONFIG,
+            DataClassificationDeleteCatalogConfigRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/data-classification/v1/{name}` ([API reference](https://docs.databricks.com/api/workspace/dataclassification/getcatalogconfig)).
-    pub async fn get_catalog_config(
+    /// `GET /api/data-classification/v1/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/dataclassification/getcatalogconfig)).
+    #[inline]
+    pub fn get_catalog_config(
         &self,
-        request: &DataClassificationGetCatalogConfigRequest,
-    ) -> crate::Result<CatalogConfig> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/data-classification/v1/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<DataClassificationGetCatalogConfigRequest, CatalogConfig> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DATA_CLASSIFICATION_GET_CATALOG_CONFIG,
+            DataClassificationGetCatalogConfigRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/data-classification/v1/{name}` ([API reference](https://docs.databricks.com/api/workspace/dataclassification/updatecatalogconfig)).
-    pub async fn update_catalog_config(
+    /// `PATCH /api/data-classification/v1/{name}`; required: `name`, `catalog_config`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/dataclassification/updatecatalogconfig)).
+    #[inline]
+    pub fn update_catalog_config(
         &self,
-        request: &DataClassificationUpdateCatalogConfigRequest,
-    ) -> crate::Result<CatalogConfig> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/data-classification/v1/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("catalog_config"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        catalog_config: CatalogConfig,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<DataClassificationUpdateCatalogConfigRequest, CatalogConfig> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DATA_CLASSIFICATION_UPDATE_CATALOG_CONFIG,
+            DataClassificationUpdateCatalogConfigRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                catalog_config: {
+                    let value = catalog_config;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_DATA_CLASSIFICATION_CREATE_CATALOG_CONFIG: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/data-classification/v1/{parent}/config",
+    path_params: &["parent"],
+    query: &[],
+    body: rt::BodyKind::Whole("catalog_config"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DATA_CLASSIFICATION_DELETE_CATALOG_CONFIG: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/data-classification/v1/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DATA_CLASSIFICATION_GET_CATALOG_CONFIG: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/data-classification/v1/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DATA_CLASSIFICATION_UPDATE_CATALOG_CONFIG: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/data-classification/v1/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("catalog_config"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<DataClassificationCreateCatalogConfigRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `catalog_config`.
+    #[inline]
+    pub fn catalog_config(mut self, value: CatalogConfig) -> Self {
+        self.request.catalog_config = value;
+        self
+    }
+}
+
+impl<O> rt::Call<DataClassificationDeleteCatalogConfigRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<DataClassificationGetCatalogConfigRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<DataClassificationUpdateCatalogConfigRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `catalog_config`.
+    #[inline]
+    pub fn catalog_config(mut self, value: CatalogConfig) -> Self {
+        self.request.catalog_config = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
     }
 }

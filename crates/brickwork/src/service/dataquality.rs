@@ -8,7 +8,7 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AggregationGranularity`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AggregationGranularity`: `AGGREGATION_GRANULARITY_1_DAY`, `AGGREGATION_GRANULARITY_1_HOUR`, `AGGREGATION_GRANULARITY_1_MONTH`, `AGGREGATION_GRANULARITY_1_WEEK`, `AGGREGATION_GRANULARITY_1_YEAR`, `AGGREGATION_GRANULARITY_2_WEEKS`, `AGGREGATION_GRANULARITY_30_MINUTES`, `AGGREGATION_GRANULARITY_3_WEEKS`, `AGGREGATION_GRANULARITY_4_WEEKS`, `AGGREGATION_GRANULARITY_5_MINUTES`; values added by the server later decode as `UnknownValue`.
     AggregationGranularity {
         AggregationGranularity1Day = "AGGREGATION_GRANULARITY_1_DAY",
         AggregationGranularity1Hour = "AGGREGATION_GRANULARITY_1_HOUR",
@@ -24,7 +24,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `CronSchedulePauseStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `CronSchedulePauseStatus`: `CRON_SCHEDULE_PAUSE_STATUS_PAUSED`, `CRON_SCHEDULE_PAUSE_STATUS_UNPAUSED`; values added by the server later decode as `UnknownValue`.
     CronSchedulePauseStatus {
         CronSchedulePauseStatusPaused = "CRON_SCHEDULE_PAUSE_STATUS_PAUSED",
         CronSchedulePauseStatusUnpaused = "CRON_SCHEDULE_PAUSE_STATUS_UNPAUSED",
@@ -32,7 +32,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `DataProfilingCustomMetricType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `DataProfilingCustomMetricType`: `DATA_PROFILING_CUSTOM_METRIC_TYPE_AGGREGATE`, `DATA_PROFILING_CUSTOM_METRIC_TYPE_DERIVED`, `DATA_PROFILING_CUSTOM_METRIC_TYPE_DRIFT`; values added by the server later decode as `UnknownValue`.
     DataProfilingCustomMetricType {
         DataProfilingCustomMetricTypeAggregate = "DATA_PROFILING_CUSTOM_METRIC_TYPE_AGGREGATE",
         DataProfilingCustomMetricTypeDerived = "DATA_PROFILING_CUSTOM_METRIC_TYPE_DERIVED",
@@ -41,7 +41,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `DataProfilingStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `DataProfilingStatus`: `DATA_PROFILING_STATUS_ACTIVE`, `DATA_PROFILING_STATUS_DELETE_PENDING`, `DATA_PROFILING_STATUS_ERROR`, `DATA_PROFILING_STATUS_FAILED`, `DATA_PROFILING_STATUS_PENDING`; values added by the server later decode as `UnknownValue`.
     DataProfilingStatus {
         DataProfilingStatusActive = "DATA_PROFILING_STATUS_ACTIVE",
         DataProfilingStatusDeletePending = "DATA_PROFILING_STATUS_DELETE_PENDING",
@@ -52,7 +52,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `InferenceProblemType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `InferenceProblemType`: `INFERENCE_PROBLEM_TYPE_CLASSIFICATION`, `INFERENCE_PROBLEM_TYPE_REGRESSION`; values added by the server later decode as `UnknownValue`.
     InferenceProblemType {
         InferenceProblemTypeClassification = "INFERENCE_PROBLEM_TYPE_CLASSIFICATION",
         InferenceProblemTypeRegression = "INFERENCE_PROBLEM_TYPE_REGRESSION",
@@ -60,7 +60,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `RefreshState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `RefreshState`: `MONITOR_REFRESH_STATE_CANCELED`, `MONITOR_REFRESH_STATE_FAILED`, `MONITOR_REFRESH_STATE_PENDING`, `MONITOR_REFRESH_STATE_RUNNING`, `MONITOR_REFRESH_STATE_SUCCESS`, `MONITOR_REFRESH_STATE_UNKNOWN`; values added by the server later decode as `UnknownValue`.
     RefreshState {
         MonitorRefreshStateCanceled = "MONITOR_REFRESH_STATE_CANCELED",
         MonitorRefreshStateFailed = "MONITOR_REFRESH_STATE_FAILED",
@@ -72,7 +72,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `RefreshTrigger`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `RefreshTrigger`: `MONITOR_REFRESH_TRIGGER_DATA_CHANGE`, `MONITOR_REFRESH_TRIGGER_MANUAL`, `MONITOR_REFRESH_TRIGGER_SCHEDULE`, `MONITOR_REFRESH_TRIGGER_UNKNOWN`; values added by the server later decode as `UnknownValue`.
     RefreshTrigger {
         MonitorRefreshTriggerDataChange = "MONITOR_REFRESH_TRIGGER_DATA_CHANGE",
         MonitorRefreshTriggerManual = "MONITOR_REFRESH_TRIGGER_MANUAL",
@@ -85,200 +85,873 @@ crate::service::wire::open_enum! {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AnomalyDetectionConfig {
+    /// Wire field `excluded_table_full_names` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub excluded_table_full_names: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `notification_settings` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub notification_settings: ::std::option::Option<NotificationSettings>,
+}
+
+impl AnomalyDetectionConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AnomalyDetectionConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `excluded_table_full_names`.
+    #[inline]
+    pub fn excluded_table_full_names(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.excluded_table_full_names = value;
+        self
+    }
+
+    /// Set `notification_settings`.
+    #[inline]
+    pub fn notification_settings(mut self, value: NotificationSettings) -> Self {
+        self.notification_settings = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CancelRefreshResponse` of the `dataquality` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CancelRefreshResponse {
+    /// Wire field `refresh` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub refresh: ::std::option::Option<Refresh>,
 }
 
+impl CancelRefreshResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CancelRefreshResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `refresh`.
+    #[inline]
+    pub fn refresh(mut self, value: Refresh) -> Self {
+        self.refresh = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `CronSchedule` of the `dataquality` API.
+///
+/// Required: `quartz_cron_expression`, `timezone_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CronSchedule {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub quartz_cron_expression: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub timezone_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `quartz_cron_expression` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub quartz_cron_expression: ::std::string::String,
+    /// Wire field `timezone_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub timezone_id: ::std::string::String,
+    /// Wire field `pause_status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pause_status: ::std::option::Option<CronSchedulePauseStatus>,
 }
 
+impl CronSchedule {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        quartz_cron_expression: impl Into<::std::string::String>,
+        timezone_id: impl Into<::std::string::String>,
+    ) -> Self {
+        CronSchedule {
+            quartz_cron_expression: {
+                let value = quartz_cron_expression;
+                value.into()
+            },
+            timezone_id: {
+                let value = timezone_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `quartz_cron_expression`.
+    #[inline]
+    pub fn quartz_cron_expression(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.quartz_cron_expression = value.into();
+        self
+    }
+
+    /// Set `timezone_id`.
+    #[inline]
+    pub fn timezone_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.timezone_id = value.into();
+        self
+    }
+
+    /// Set `pause_status`.
+    #[inline]
+    pub fn pause_status(mut self, value: CronSchedulePauseStatus) -> Self {
+        self.pause_status = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `DataProfilingConfig` of the `dataquality` API.
+///
+/// Required: `output_schema_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DataProfilingConfig {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub output_schema_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `output_schema_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub output_schema_id: ::std::string::String,
+    /// Wire field `assets_dir` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub assets_dir: ::std::option::Option<::std::string::String>,
+    /// Wire field `baseline_table_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub baseline_table_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `custom_metrics` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub custom_metrics: ::std::vec::Vec<DataProfilingCustomMetric>,
+    /// Wire field `dashboard_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dashboard_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `drift_metrics_table_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub drift_metrics_table_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_warehouse_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_warehouse_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `inference_log` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub inference_log: ::std::option::Option<InferenceLogConfig>,
+    /// Wire field `latest_monitor_failure_message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub latest_monitor_failure_message: ::std::option::Option<::std::string::String>,
+    /// Wire field `monitor_version` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub monitor_version: ::std::option::Option<i64>,
+    /// Wire field `monitored_table_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub monitored_table_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `notification_settings` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub notification_settings: ::std::option::Option<NotificationSettings>,
+    /// Wire field `profile_metrics_table_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub profile_metrics_table_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `schedule` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schedule: ::std::option::Option<CronSchedule>,
+    /// Wire field `skip_builtin_dashboard` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub skip_builtin_dashboard: ::std::option::Option<bool>,
+    /// Wire field `slicing_exprs` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub slicing_exprs: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `snapshot` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub snapshot: ::std::option::Option<SnapshotConfig>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<DataProfilingStatus>,
+    /// Wire field `time_series` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub time_series: ::std::option::Option<TimeSeriesConfig>,
+    /// Wire field `warehouse_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub warehouse_id: ::std::option::Option<::std::string::String>,
 }
 
+impl DataProfilingConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(output_schema_id: impl Into<::std::string::String>) -> Self {
+        DataProfilingConfig {
+            output_schema_id: {
+                let value = output_schema_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `output_schema_id`.
+    #[inline]
+    pub fn output_schema_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.output_schema_id = value.into();
+        self
+    }
+
+    /// Set `assets_dir`.
+    #[inline]
+    pub fn assets_dir(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.assets_dir = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `baseline_table_name`.
+    #[inline]
+    pub fn baseline_table_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.baseline_table_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `custom_metrics`.
+    #[inline]
+    pub fn custom_metrics(mut self, value: ::std::vec::Vec<DataProfilingCustomMetric>) -> Self {
+        self.custom_metrics = value;
+        self
+    }
+
+    /// Set `dashboard_id`.
+    #[inline]
+    pub fn dashboard_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.dashboard_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `drift_metrics_table_name`.
+    #[inline]
+    pub fn drift_metrics_table_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.drift_metrics_table_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_warehouse_id`.
+    #[inline]
+    pub fn effective_warehouse_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_warehouse_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `inference_log`.
+    #[inline]
+    pub fn inference_log(mut self, value: InferenceLogConfig) -> Self {
+        self.inference_log = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `latest_monitor_failure_message`.
+    #[inline]
+    pub fn latest_monitor_failure_message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.latest_monitor_failure_message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `monitor_version`.
+    #[inline]
+    pub fn monitor_version(mut self, value: i64) -> Self {
+        self.monitor_version = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `monitored_table_name`.
+    #[inline]
+    pub fn monitored_table_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.monitored_table_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `notification_settings`.
+    #[inline]
+    pub fn notification_settings(mut self, value: NotificationSettings) -> Self {
+        self.notification_settings = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `profile_metrics_table_name`.
+    #[inline]
+    pub fn profile_metrics_table_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.profile_metrics_table_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `schedule`.
+    #[inline]
+    pub fn schedule(mut self, value: CronSchedule) -> Self {
+        self.schedule = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `skip_builtin_dashboard`.
+    #[inline]
+    pub fn skip_builtin_dashboard(mut self, value: bool) -> Self {
+        self.skip_builtin_dashboard = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `slicing_exprs`.
+    #[inline]
+    pub fn slicing_exprs(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.slicing_exprs = value;
+        self
+    }
+
+    /// Set `snapshot`.
+    #[inline]
+    pub fn snapshot(mut self, value: SnapshotConfig) -> Self {
+        self.snapshot = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: DataProfilingStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `time_series`.
+    #[inline]
+    pub fn time_series(mut self, value: TimeSeriesConfig) -> Self {
+        self.time_series = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `warehouse_id`.
+    #[inline]
+    pub fn warehouse_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.warehouse_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `DataProfilingCustomMetric` of the `dataquality` API.
+///
+/// Required: `name`, `definition`, `input_columns`, `output_data_type`, `type` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DataProfilingCustomMetric {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub definition: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `definition` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub definition: ::std::string::String,
+    /// Wire field `input_columns` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub input_columns: ::std::vec::Vec<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub output_data_type: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub r#type: ::std::option::Option<DataProfilingCustomMetricType>,
+    /// Wire field `output_data_type` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub output_data_type: ::std::string::String,
+    /// Wire field `type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub r#type: DataProfilingCustomMetricType,
+}
+
+impl DataProfilingCustomMetric {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        definition: impl Into<::std::string::String>,
+        input_columns: ::std::vec::Vec<::std::string::String>,
+        output_data_type: impl Into<::std::string::String>,
+        r#type: DataProfilingCustomMetricType,
+    ) -> Self {
+        DataProfilingCustomMetric {
+            name: {
+                let value = name;
+                value.into()
+            },
+            definition: {
+                let value = definition;
+                value.into()
+            },
+            input_columns: {
+                let value = input_columns;
+                value
+            },
+            output_data_type: {
+                let value = output_data_type;
+                value.into()
+            },
+            r#type: {
+                let value = r#type;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `definition`.
+    #[inline]
+    pub fn definition(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.definition = value.into();
+        self
+    }
+
+    /// Set `input_columns`.
+    #[inline]
+    pub fn input_columns(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.input_columns = value;
+        self
+    }
+
+    /// Set `output_data_type`.
+    #[inline]
+    pub fn output_data_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.output_data_type = value.into();
+        self
+    }
+
+    /// Set `type`.
+    #[inline]
+    pub fn r#type(mut self, value: DataProfilingCustomMetricType) -> Self {
+        self.r#type = value;
+        self
+    }
 }
 
 /// Wire type `InferenceLogConfig` of the `dataquality` API.
+///
+/// Required: `problem_type`, `timestamp_column`, `granularities`, `prediction_column`, `model_id_column` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct InferenceLogConfig {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub problem_type: ::std::option::Option<InferenceProblemType>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub timestamp_column: ::std::option::Option<::std::string::String>,
+    /// Wire field `problem_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub problem_type: InferenceProblemType,
+    /// Wire field `timestamp_column` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub timestamp_column: ::std::string::String,
+    /// Wire field `granularities` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub granularities: ::std::vec::Vec<AggregationGranularity>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub prediction_column: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub model_id_column: ::std::option::Option<::std::string::String>,
+    /// Wire field `prediction_column` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub prediction_column: ::std::string::String,
+    /// Wire field `model_id_column` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub model_id_column: ::std::string::String,
+    /// Wire field `label_column` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub label_column: ::std::option::Option<::std::string::String>,
+}
+
+impl InferenceLogConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        problem_type: InferenceProblemType,
+        timestamp_column: impl Into<::std::string::String>,
+        granularities: ::std::vec::Vec<AggregationGranularity>,
+        prediction_column: impl Into<::std::string::String>,
+        model_id_column: impl Into<::std::string::String>,
+    ) -> Self {
+        InferenceLogConfig {
+            problem_type: {
+                let value = problem_type;
+                value
+            },
+            timestamp_column: {
+                let value = timestamp_column;
+                value.into()
+            },
+            granularities: {
+                let value = granularities;
+                value
+            },
+            prediction_column: {
+                let value = prediction_column;
+                value.into()
+            },
+            model_id_column: {
+                let value = model_id_column;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `problem_type`.
+    #[inline]
+    pub fn problem_type(mut self, value: InferenceProblemType) -> Self {
+        self.problem_type = value;
+        self
+    }
+
+    /// Set `timestamp_column`.
+    #[inline]
+    pub fn timestamp_column(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.timestamp_column = value.into();
+        self
+    }
+
+    /// Set `granularities`.
+    #[inline]
+    pub fn granularities(mut self, value: ::std::vec::Vec<AggregationGranularity>) -> Self {
+        self.granularities = value;
+        self
+    }
+
+    /// Set `prediction_column`.
+    #[inline]
+    pub fn prediction_column(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.prediction_column = value.into();
+        self
+    }
+
+    /// Set `model_id_column`.
+    #[inline]
+    pub fn model_id_column(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.model_id_column = value.into();
+        self
+    }
+
+    /// Set `label_column`.
+    #[inline]
+    pub fn label_column(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.label_column = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListMonitorResponse` of the `dataquality` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListMonitorResponse {
+    /// Wire field `monitors` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub monitors: ::std::vec::Vec<Monitor>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListMonitorResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListMonitorResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `monitors`.
+    #[inline]
+    pub fn monitors(mut self, value: ::std::vec::Vec<Monitor>) -> Self {
+        self.monitors = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListRefreshResponse` of the `dataquality` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListRefreshResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `refreshes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub refreshes: ::std::vec::Vec<Refresh>,
 }
 
+impl ListRefreshResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListRefreshResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `refreshes`.
+    #[inline]
+    pub fn refreshes(mut self, value: ::std::vec::Vec<Refresh>) -> Self {
+        self.refreshes = value;
+        self
+    }
+}
+
 /// Wire type `Monitor` of the `dataquality` API.
+///
+/// Required: `object_type`, `object_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Monitor {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub object_type: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `object_type` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub object_type: ::std::string::String,
+    /// Wire field `object_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub object_id: ::std::string::String,
+    /// Wire field `anomaly_detection_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub anomaly_detection_config: ::std::option::Option<AnomalyDetectionConfig>,
+    /// Wire field `data_profiling_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data_profiling_config: ::std::option::Option<DataProfilingConfig>,
+}
+
+impl Monitor {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(object_type: impl Into<::std::string::String>, object_id: impl Into<::std::string::String>) -> Self {
+        Monitor {
+            object_type: {
+                let value = object_type;
+                value.into()
+            },
+            object_id: {
+                let value = object_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_type = value.into();
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_id = value.into();
+        self
+    }
+
+    /// Set `anomaly_detection_config`.
+    #[inline]
+    pub fn anomaly_detection_config(mut self, value: AnomalyDetectionConfig) -> Self {
+        self.anomaly_detection_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `data_profiling_config`.
+    #[inline]
+    pub fn data_profiling_config(mut self, value: DataProfilingConfig) -> Self {
+        self.data_profiling_config = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `NotificationDestination` of the `dataquality` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NotificationDestination {
+    /// Wire field `destination_ids` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub destination_ids: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `destination_user_ids` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub destination_user_ids: ::std::vec::Vec<i64>,
+    /// Wire field `email_addresses` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub email_addresses: ::std::vec::Vec<::std::string::String>,
+}
+
+impl NotificationDestination {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        NotificationDestination { ..::std::default::Default::default() }
+    }
+
+    /// Set `destination_ids`.
+    #[inline]
+    pub fn destination_ids(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.destination_ids = value;
+        self
+    }
+
+    /// Set `destination_user_ids`.
+    #[inline]
+    pub fn destination_user_ids(mut self, value: ::std::vec::Vec<i64>) -> Self {
+        self.destination_user_ids = value;
+        self
+    }
+
+    /// Set `email_addresses`.
+    #[inline]
+    pub fn email_addresses(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.email_addresses = value;
+        self
+    }
 }
 
 /// Wire type `NotificationSettings` of the `dataquality` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NotificationSettings {
+    /// Wire field `on_failure` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub on_failure: ::std::option::Option<NotificationDestination>,
+    /// Wire field `on_unhealthy_table` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub on_unhealthy_table: ::std::option::Option<NotificationDestination>,
 }
 
+impl NotificationSettings {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        NotificationSettings { ..::std::default::Default::default() }
+    }
+
+    /// Set `on_failure`.
+    #[inline]
+    pub fn on_failure(mut self, value: NotificationDestination) -> Self {
+        self.on_failure = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `on_unhealthy_table`.
+    #[inline]
+    pub fn on_unhealthy_table(mut self, value: NotificationDestination) -> Self {
+        self.on_unhealthy_table = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `Refresh` of the `dataquality` API.
+///
+/// Required: `object_type`, `object_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Refresh {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub object_type: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `object_type` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub object_type: ::std::string::String,
+    /// Wire field `object_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub object_id: ::std::string::String,
+    /// Wire field `end_time_ms` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub end_time_ms: ::std::option::Option<i64>,
+    /// Wire field `message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
+    /// Wire field `refresh_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub refresh_id: ::std::option::Option<i64>,
+    /// Wire field `start_time_ms` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub start_time_ms: ::std::option::Option<i64>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<RefreshState>,
+    /// Wire field `trigger` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub trigger: ::std::option::Option<RefreshTrigger>,
+}
+
+impl Refresh {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(object_type: impl Into<::std::string::String>, object_id: impl Into<::std::string::String>) -> Self {
+        Refresh {
+            object_type: {
+                let value = object_type;
+                value.into()
+            },
+            object_id: {
+                let value = object_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_type = value.into();
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_id = value.into();
+        self
+    }
+
+    /// Set `end_time_ms`.
+    #[inline]
+    pub fn end_time_ms(mut self, value: i64) -> Self {
+        self.end_time_ms = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `message`.
+    #[inline]
+    pub fn message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `refresh_id`.
+    #[inline]
+    pub fn refresh_id(mut self, value: i64) -> Self {
+        self.refresh_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `start_time_ms`.
+    #[inline]
+    pub fn start_time_ms(mut self, value: i64) -> Self {
+        self.start_time_ms = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: RefreshState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `trigger`.
+    #[inline]
+    pub fn trigger(mut self, value: RefreshTrigger) -> Self {
+        self.trigger = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `SnapshotConfig` of the `dataquality` API.
@@ -286,165 +959,513 @@ pub struct Refresh {
 #[serde(default)]
 pub struct SnapshotConfig {}
 
+impl SnapshotConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SnapshotConfig { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `TimeSeriesConfig` of the `dataquality` API.
+///
+/// Required: `timestamp_column`, `granularities` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TimeSeriesConfig {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub timestamp_column: ::std::option::Option<::std::string::String>,
+    /// Wire field `timestamp_column` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub timestamp_column: ::std::string::String,
+    /// Wire field `granularities` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub granularities: ::std::vec::Vec<AggregationGranularity>,
+}
+
+impl TimeSeriesConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        timestamp_column: impl Into<::std::string::String>,
+        granularities: ::std::vec::Vec<AggregationGranularity>,
+    ) -> Self {
+        TimeSeriesConfig {
+            timestamp_column: {
+                let value = timestamp_column;
+                value.into()
+            },
+            granularities: {
+                let value = granularities;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `timestamp_column`.
+    #[inline]
+    pub fn timestamp_column(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.timestamp_column = value.into();
+        self
+    }
+
+    /// Set `granularities`.
+    #[inline]
+    pub fn granularities(mut self, value: ::std::vec::Vec<AggregationGranularity>) -> Self {
+        self.granularities = value;
+        self
+    }
 }
 
 /// Parameters of [`DataQualityApi::cancel_refresh`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DataQualityCancelRefreshRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub object_type: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub object_id: ::std::option::Option<::std::string::String>,
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub refresh_id: ::std::option::Option<i64>,
+    /// Wire field `object_type` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub object_type: ::std::string::String,
+    /// Wire field `object_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub object_id: ::std::string::String,
+    /// Wire field `refresh_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub refresh_id: i64,
 }
+
+impl DataQualityCancelRefreshRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        object_type: impl Into<::std::string::String>,
+        object_id: impl Into<::std::string::String>,
+        refresh_id: i64,
+    ) -> Self {
+        DataQualityCancelRefreshRequest {
+            object_type: {
+                let value = object_type;
+                value.into()
+            },
+            object_id: {
+                let value = object_id;
+                value.into()
+            },
+            refresh_id: {
+                let value = refresh_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DataQualityCancelRefreshRequest {}
 
 /// Parameters of [`DataQualityApi::create_monitor`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DataQualityCreateMonitorRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub monitor: ::std::option::Option<Monitor>,
+    /// Wire field `monitor` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub monitor: Monitor,
 }
+
+impl DataQualityCreateMonitorRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(monitor: Monitor) -> Self {
+        DataQualityCreateMonitorRequest {
+            monitor: {
+                let value = monitor;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DataQualityCreateMonitorRequest {}
 
 /// Parameters of [`DataQualityApi::create_refresh`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DataQualityCreateRefreshRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub object_type: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub object_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub refresh: ::std::option::Option<Refresh>,
+    /// Wire field `object_type` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub object_type: ::std::string::String,
+    /// Wire field `object_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub object_id: ::std::string::String,
+    /// Wire field `refresh` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub refresh: Refresh,
 }
+
+impl DataQualityCreateRefreshRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        object_type: impl Into<::std::string::String>,
+        object_id: impl Into<::std::string::String>,
+        refresh: Refresh,
+    ) -> Self {
+        DataQualityCreateRefreshRequest {
+            object_type: {
+                let value = object_type;
+                value.into()
+            },
+            object_id: {
+                let value = object_id;
+                value.into()
+            },
+            refresh: {
+                let value = refresh;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DataQualityCreateRefreshRequest {}
 
 /// Parameters of [`DataQualityApi::delete_monitor`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DataQualityDeleteMonitorRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub object_type: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `object_type` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub object_type: ::std::string::String,
+    /// Wire field `object_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub object_id: ::std::string::String,
 }
+
+impl DataQualityDeleteMonitorRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(object_type: impl Into<::std::string::String>, object_id: impl Into<::std::string::String>) -> Self {
+        DataQualityDeleteMonitorRequest {
+            object_type: {
+                let value = object_type;
+                value.into()
+            },
+            object_id: {
+                let value = object_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DataQualityDeleteMonitorRequest {}
 
 /// Parameters of [`DataQualityApi::delete_refresh`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DataQualityDeleteRefreshRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub object_type: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub object_id: ::std::option::Option<::std::string::String>,
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub refresh_id: ::std::option::Option<i64>,
+    /// Wire field `object_type` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub object_type: ::std::string::String,
+    /// Wire field `object_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub object_id: ::std::string::String,
+    /// Wire field `refresh_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub refresh_id: i64,
 }
+
+impl DataQualityDeleteRefreshRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        object_type: impl Into<::std::string::String>,
+        object_id: impl Into<::std::string::String>,
+        refresh_id: i64,
+    ) -> Self {
+        DataQualityDeleteRefreshRequest {
+            object_type: {
+                let value = object_type;
+                value.into()
+            },
+            object_id: {
+                let value = object_id;
+                value.into()
+            },
+            refresh_id: {
+                let value = refresh_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DataQualityDeleteRefreshRequest {}
 
 /// Parameters of [`DataQualityApi::get_monitor`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DataQualityGetMonitorRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub object_type: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `object_type` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub object_type: ::std::string::String,
+    /// Wire field `object_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub object_id: ::std::string::String,
 }
+
+impl DataQualityGetMonitorRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(object_type: impl Into<::std::string::String>, object_id: impl Into<::std::string::String>) -> Self {
+        DataQualityGetMonitorRequest {
+            object_type: {
+                let value = object_type;
+                value.into()
+            },
+            object_id: {
+                let value = object_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DataQualityGetMonitorRequest {}
 
 /// Parameters of [`DataQualityApi::get_refresh`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DataQualityGetRefreshRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub object_type: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub object_id: ::std::option::Option<::std::string::String>,
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub refresh_id: ::std::option::Option<i64>,
+    /// Wire field `object_type` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub object_type: ::std::string::String,
+    /// Wire field `object_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub object_id: ::std::string::String,
+    /// Wire field `refresh_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub refresh_id: i64,
 }
+
+impl DataQualityGetRefreshRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        object_type: impl Into<::std::string::String>,
+        object_id: impl Into<::std::string::String>,
+        refresh_id: i64,
+    ) -> Self {
+        DataQualityGetRefreshRequest {
+            object_type: {
+                let value = object_type;
+                value.into()
+            },
+            object_id: {
+                let value = object_id;
+                value.into()
+            },
+            refresh_id: {
+                let value = refresh_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DataQualityGetRefreshRequest {}
 
 /// Parameters of [`DataQualityApi::list_monitor`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DataQualityListMonitorRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl DataQualityListMonitorRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DataQualityListMonitorRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for DataQualityListMonitorRequest {}
 
 /// Parameters of [`DataQualityApi::list_refresh`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DataQualityListRefreshRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub object_type: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `object_type` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub object_type: ::std::string::String,
+    /// Wire field `object_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub object_id: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl DataQualityListRefreshRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(object_type: impl Into<::std::string::String>, object_id: impl Into<::std::string::String>) -> Self {
+        DataQualityListRefreshRequest {
+            object_type: {
+                let value = object_type;
+                value.into()
+            },
+            object_id: {
+                let value = object_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DataQualityListRefreshRequest {}
 
 /// Parameters of [`DataQualityApi::update_monitor`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DataQualityUpdateMonitorRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub object_type: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub object_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub monitor: ::std::option::Option<Monitor>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `object_type` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub object_type: ::std::string::String,
+    /// Wire field `object_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub object_id: ::std::string::String,
+    /// Wire field `monitor` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub monitor: Monitor,
+    /// Wire field `update_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
+
+impl DataQualityUpdateMonitorRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        object_type: impl Into<::std::string::String>,
+        object_id: impl Into<::std::string::String>,
+        monitor: Monitor,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        DataQualityUpdateMonitorRequest {
+            object_type: {
+                let value = object_type;
+                value.into()
+            },
+            object_id: {
+                let value = object_id;
+                value.into()
+            },
+            monitor: {
+                let value = monitor;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DataQualityUpdateMonitorRequest {}
 
 /// Parameters of [`DataQualityApi::update_refresh`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DataQualityUpdateRefreshRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub object_type: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `object_type` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub object_type: ::std::string::String,
+    /// Wire field `object_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub object_id: ::std::string::String,
+    /// Wire field `refresh_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub refresh_id: i64,
+    /// Wire field `refresh` (required, ref).
     #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
     )]
-    pub refresh_id: ::std::option::Option<i64>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub refresh: ::std::option::Option<Refresh>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    pub refresh: Refresh,
+    /// Wire field `update_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
 
-/// The `data_quality` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/dataquality)).
+impl DataQualityUpdateRefreshRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        object_type: impl Into<::std::string::String>,
+        object_id: impl Into<::std::string::String>,
+        refresh_id: i64,
+        refresh: Refresh,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        DataQualityUpdateRefreshRequest {
+            object_type: {
+                let value = object_type;
+                value.into()
+            },
+            object_id: {
+                let value = object_id;
+                value.into()
+            },
+            refresh_id: {
+                let value = refresh_id;
+                value
+            },
+            refresh: {
+                let value = refresh;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DataQualityUpdateRefreshRequest {}
+
+/// The `data_quality` service (workspace level, 11 operations; [API reference](https://docs.databricks.com/api/workspace/dataquality)).
 #[derive(Debug, Clone)]
 pub struct DataQualityApi {
     client: crate::Client,
@@ -461,150 +1482,671 @@ impl DataQualityApi {
         &self.client
     }
 
-    /// `POST /api/data-quality/v1/monitors/{object_type}/{object_id}/refreshes/{refresh_id}/cancel` ([API reference](https://docs.databricks.com/api/workspace/dataquality/cancelrefresh)).
-    pub async fn cancel_refresh(
+    /// `POST /api/data-quality/v1/monitors/{object_type}/{object_id}/refreshes/{refresh_id}/cancel`; required: `object_type`, `object_id`, `refresh_id` ([API reference](https://docs.databricks.com/api/workspace/dataquality/cancelrefresh)).
+    #[inline]
+    pub fn cancel_refresh(
         &self,
-        request: &DataQualityCancelRefreshRequest,
-    ) -> crate::Result<CancelRefreshResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/data-quality/v1/monitors/{object_type}/{object_id}/refreshes/{refresh_id}/cancel",
-            path_params: &["object_type", "object_id", "refresh_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        object_type: impl Into<::std::string::String>,
+        object_id: impl Into<::std::string::String>,
+        refresh_id: i64,
+    ) -> rt::Call<DataQualityCancelRefreshRequest, CancelRefreshResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DATA_QUALITY_CANCEL_REFRESH,
+            DataQualityCancelRefreshRequest {
+                object_type: {
+                    let value = object_type;
+                    value.into()
+                },
+                object_id: {
+                    let value = object_id;
+                    value.into()
+                },
+                refresh_id: {
+                    let value = refresh_id;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/data-quality/v1/monitors` ([API reference](https://docs.databricks.com/api/workspace/dataquality/createmonitor)).
-    pub async fn create_monitor(&self, request: &DataQualityCreateMonitorRequest) -> crate::Result<Monitor> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/data-quality/v1/monitors",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Whole("monitor"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/data-quality/v1/monitors`; required: `monitor` ([API reference](https://docs.databricks.com/api/workspace/dataquality/createmonitor)).
+    #[inline]
+    pub fn create_monitor(&self, monitor: Monitor) -> rt::Call<DataQualityCreateMonitorRequest, Monitor> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DATA_QUALITY_CREATE_MONITOR,
+            DataQualityCreateMonitorRequest {
+                monitor: {
+                    let value = monitor;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/data-quality/v1/monitors/{object_type}/{object_id}/refreshes` ([API reference](https://docs.databricks.com/api/workspace/dataquality/createrefresh)).
-    pub async fn create_refresh(&self, request: &DataQualityCreateRefreshRequest) -> crate::Result<Refresh> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/data-quality/v1/monitors/{object_type}/{object_id}/refreshes",
-            path_params: &["object_type", "object_id"],
-            query: &[],
-            body: rt::BodyKind::Whole("refresh"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/data-quality/v1/monitors/{object_type}/{object_id}/refreshes`; required: `object_type`, `object_id`, `refresh` ([API reference](https://docs.databricks.com/api/workspace/dataquality/createrefresh)).
+    #[inline]
+    pub fn create_refresh(
+        &self,
+        object_type: impl Into<::std::string::String>,
+        object_id: impl Into<::std::string::String>,
+        refresh: Refresh,
+    ) -> rt::Call<DataQualityCreateRefreshRequest, Refresh> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DATA_QUALITY_CREATE_REFRESH,
+            DataQualityCreateRefreshRequest {
+                object_type: {
+                    let value = object_type;
+                    value.into()
+                },
+                object_id: {
+                    let value = object_id;
+                    value.into()
+                },
+                refresh: {
+                    let value = refresh;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/data-quality/v1/monitors/{object_type}/{object_id}` ([API reference](https://docs.databricks.com/api/workspace/dataquality/deletemonitor)).
-    pub async fn delete_monitor(&self, request: &DataQualityDeleteMonitorRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/data-quality/v1/monitors/{object_type}/{object_id}",
-            path_params: &["object_type", "object_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/data-quality/v1/monitors/{object_type}/{object_id}`; required: `object_type`, `object_id` ([API reference](https://docs.databricks.com/api/workspace/dataquality/deletemonitor)).
+    #[inline]
+    pub fn delete_monitor(
+        &self,
+        object_type: impl Into<::std::string::String>,
+        object_id: impl Into<::std::string::String>,
+    ) -> rt::Call<DataQualityDeleteMonitorRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DATA_QUALITY_DELETE_MONITOR,
+            DataQualityDeleteMonitorRequest {
+                object_type: {
+                    let value = object_type;
+                    value.into()
+                },
+                object_id: {
+                    let value = object_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `DELETE /api/data-quality/v1/monitors/{object_type}/{object_id}/refreshes/{refresh_id}` ([API reference](https://docs.databricks.com/api/workspace/dataquality/deleterefresh)).
-    pub async fn delete_refresh(&self, request: &DataQualityDeleteRefreshRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/data-quality/v1/monitors/{object_type}/{object_id}/refreshes/{refresh_id}",
-            path_params: &["object_type", "object_id", "refresh_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/data-quality/v1/monitors/{object_type}/{object_id}/refreshes/{refresh_id}`; required: `object_type`, `object_id`, `refresh_id` ([API reference](https://docs.databricks.com/api/workspace/dataquality/deleterefresh)).
+    #[inline]
+    pub fn delete_refresh(
+        &self,
+        object_type: impl Into<::std::string::String>,
+        object_id: impl Into<::std::string::String>,
+        refresh_id: i64,
+    ) -> rt::Call<DataQualityDeleteRefreshRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DATA_QUALITY_DELETE_REFRESH,
+            DataQualityDeleteRefreshRequest {
+                object_type: {
+                    let value = object_type;
+                    value.into()
+                },
+                object_id: {
+                    let value = object_id;
+                    value.into()
+                },
+                refresh_id: {
+                    let value = refresh_id;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/data-quality/v1/monitors/{object_type}/{object_id}` ([API reference](https://docs.databricks.com/api/workspace/dataquality/getmonitor)).
-    pub async fn get_monitor(&self, request: &DataQualityGetMonitorRequest) -> crate::Result<Monitor> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/data-quality/v1/monitors/{object_type}/{object_id}",
-            path_params: &["object_type", "object_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/data-quality/v1/monitors/{object_type}/{object_id}`; required: `object_type`, `object_id` ([API reference](https://docs.databricks.com/api/workspace/dataquality/getmonitor)).
+    #[inline]
+    pub fn get_monitor(
+        &self,
+        object_type: impl Into<::std::string::String>,
+        object_id: impl Into<::std::string::String>,
+    ) -> rt::Call<DataQualityGetMonitorRequest, Monitor> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DATA_QUALITY_GET_MONITOR,
+            DataQualityGetMonitorRequest {
+                object_type: {
+                    let value = object_type;
+                    value.into()
+                },
+                object_id: {
+                    let value = object_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/data-quality/v1/monitors/{object_type}/{object_id}/refreshes/{refresh_id}` ([API reference](https://docs.databricks.com/api/workspace/dataquality/getrefresh)).
-    pub async fn get_refresh(&self, request: &DataQualityGetRefreshRequest) -> crate::Result<Refresh> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/data-quality/v1/monitors/{object_type}/{object_id}/refreshes/{refresh_id}",
-            path_params: &["object_type", "object_id", "refresh_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/data-quality/v1/monitors/{object_type}/{object_id}/refreshes/{refresh_id}`; required: `object_type`, `object_id`, `refresh_id` ([API reference](https://docs.databricks.com/api/workspace/dataquality/getrefresh)).
+    #[inline]
+    pub fn get_refresh(
+        &self,
+        object_type: impl Into<::std::string::String>,
+        object_id: impl Into<::std::string::String>,
+        refresh_id: i64,
+    ) -> rt::Call<DataQualityGetRefreshRequest, Refresh> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DATA_QUALITY_GET_REFRESH,
+            DataQualityGetRefreshRequest {
+                object_type: {
+                    let value = object_type;
+                    value.into()
+                },
+                object_id: {
+                    let value = object_id;
+                    value.into()
+                },
+                refresh_id: {
+                    let value = refresh_id;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/data-quality/v1/monitors` ([API reference](https://docs.databricks.com/api/workspace/dataquality/listmonitor)).
-    pub fn list_monitor(&self, request: DataQualityListMonitorRequest) -> crate::service::Paginator<Monitor> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/data-quality/v1/monitors",
-            path_params: &[],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("monitors"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/data-quality/v1/monitors`; pages by token ([API reference](https://docs.databricks.com/api/workspace/dataquality/listmonitor)).
+    #[inline]
+    pub fn list_monitor(&self) -> rt::Paginator<DataQualityListMonitorRequest, Monitor> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_DATA_QUALITY_LIST_MONITOR,
+            &PAGES_DATA_QUALITY_LIST_MONITOR,
+            DataQualityListMonitorRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `GET /api/data-quality/v1/monitors/{object_type}/{object_id}/refreshes` ([API reference](https://docs.databricks.com/api/workspace/dataquality/listrefresh)).
-    pub fn list_refresh(&self, request: DataQualityListRefreshRequest) -> crate::service::Paginator<Refresh> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/data-quality/v1/monitors/{object_type}/{object_id}/refreshes",
-            path_params: &["object_type", "object_id"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("refreshes"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/data-quality/v1/monitors/{object_type}/{object_id}/refreshes`; required: `object_type`, `object_id`; pages by token ([API reference](https://docs.databricks.com/api/workspace/dataquality/listrefresh)).
+    #[inline]
+    pub fn list_refresh(
+        &self,
+        object_type: impl Into<::std::string::String>,
+        object_id: impl Into<::std::string::String>,
+    ) -> rt::Paginator<DataQualityListRefreshRequest, Refresh> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_DATA_QUALITY_LIST_REFRESH,
+            &PAGES_DATA_QUALITY_LIST_REFRESH,
+            DataQualityListRefreshRequest {
+                object_type: {
+                    let value = object_type;
+                    value.into()
+                },
+                object_id: {
+                    let value = object_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `PATCH /api/data-quality/v1/monitors/{object_type}/{object_id}` ([API reference](https://docs.databricks.com/api/workspace/dataquality/updatemonitor)).
-    pub async fn update_monitor(&self, request: &DataQualityUpdateMonitorRequest) -> crate::Result<Monitor> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/data-quality/v1/monitors/{object_type}/{object_id}",
-            path_params: &["object_type", "object_id"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("monitor"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `PATCH /api/data-quality/v1/monitors/{object_type}/{object_id}`; required: `object_type`, `object_id`, `monitor`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/dataquality/updatemonitor)).
+    #[inline]
+    pub fn update_monitor(
+        &self,
+        object_type: impl Into<::std::string::String>,
+        object_id: impl Into<::std::string::String>,
+        monitor: Monitor,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<DataQualityUpdateMonitorRequest, Monitor> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DATA_QUALITY_UPDATE_MONITOR,
+            DataQualityUpdateMonitorRequest {
+                object_type: {
+                    let value = object_type;
+                    value.into()
+                },
+                object_id: {
+                    let value = object_id;
+                    value.into()
+                },
+                monitor: {
+                    let value = monitor;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/data-quality/v1/monitors/{object_type}/{object_id}/refreshes/{refresh_id}` ([API reference](https://docs.databricks.com/api/workspace/dataquality/updaterefresh)).
-    pub async fn update_refresh(&self, request: &DataQualityUpdateRefreshRequest) -> crate::Result<Refresh> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/data-quality/v1/monitors/{object_type}/{object_id}/refreshes/{refresh_id}",
-            path_params: &["object_type", "object_id", "refresh_id"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("refresh"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `PATCH /api/data-quality/v1/monitors/{object_type}/{object_id}/refreshes/{refresh_id}`; required: `object_type`, `object_id`, `refresh_id`, `refresh`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/dataquality/updaterefresh)).
+    #[inline]
+    pub fn update_refresh(
+        &self,
+        object_type: impl Into<::std::string::String>,
+        object_id: impl Into<::std::string::String>,
+        refresh_id: i64,
+        refresh: Refresh,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<DataQualityUpdateRefreshRequest, Refresh> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DATA_QUALITY_UPDATE_REFRESH,
+            DataQualityUpdateRefreshRequest {
+                object_type: {
+                    let value = object_type;
+                    value.into()
+                },
+                object_id: {
+                    let value = object_id;
+                    value.into()
+                },
+                refresh_id: {
+                    let value = refresh_id;
+                    value
+                },
+                refresh: {
+                    let value = refresh;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_DATA_QUALITY_CANCEL_REFRESH: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/data-quality/v1/monitors/{object_type}/{object_id}/refreshes/{refresh_id}/cancel",
+    path_params: &["object_type", "object_id", "refresh_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DATA_QUALITY_CREATE_MONITOR: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/data-quality/v1/monitors",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Whole("monitor"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DATA_QUALITY_CREATE_REFRESH: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/data-quality/v1/monitors/{object_type}/{object_id}/refreshes",
+    path_params: &["object_type", "object_id"],
+    query: &[],
+    body: rt::BodyKind::Whole("refresh"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DATA_QUALITY_DELETE_MONITOR: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/data-quality/v1/monitors/{object_type}/{object_id}",
+    path_params: &["object_type", "object_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DATA_QUALITY_DELETE_REFRESH: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/data-quality/v1/monitors/{object_type}/{object_id}/refreshes/{refresh_id}",
+    path_params: &["object_type", "object_id", "refresh_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DATA_QUALITY_GET_MONITOR: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/data-quality/v1/monitors/{object_type}/{object_id}",
+    path_params: &["object_type", "object_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DATA_QUALITY_GET_REFRESH: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/data-quality/v1/monitors/{object_type}/{object_id}/refreshes/{refresh_id}",
+    path_params: &["object_type", "object_id", "refresh_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DATA_QUALITY_LIST_MONITOR: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/data-quality/v1/monitors",
+    path_params: &[],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_DATA_QUALITY_LIST_MONITOR: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("monitors"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_DATA_QUALITY_LIST_REFRESH: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/data-quality/v1/monitors/{object_type}/{object_id}/refreshes",
+    path_params: &["object_type", "object_id"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_DATA_QUALITY_LIST_REFRESH: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("refreshes"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_DATA_QUALITY_UPDATE_MONITOR: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/data-quality/v1/monitors/{object_type}/{object_id}",
+    path_params: &["object_type", "object_id"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("monitor"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DATA_QUALITY_UPDATE_REFRESH: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/data-quality/v1/monitors/{object_type}/{object_id}/refreshes/{refresh_id}",
+    path_params: &["object_type", "object_id", "refresh_id"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("refresh"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<DataQualityCancelRefreshRequest, O> {
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.object_type = value.into();
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.object_id = value.into();
+        self
+    }
+
+    /// Set `refresh_id`.
+    #[inline]
+    pub fn refresh_id(mut self, value: i64) -> Self {
+        self.request.refresh_id = value;
+        self
+    }
+}
+
+impl<O> rt::Call<DataQualityCreateMonitorRequest, O> {
+    /// Set `monitor`.
+    #[inline]
+    pub fn monitor(mut self, value: Monitor) -> Self {
+        self.request.monitor = value;
+        self
+    }
+}
+
+impl<O> rt::Call<DataQualityCreateRefreshRequest, O> {
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.object_type = value.into();
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.object_id = value.into();
+        self
+    }
+
+    /// Set `refresh`.
+    #[inline]
+    pub fn refresh(mut self, value: Refresh) -> Self {
+        self.request.refresh = value;
+        self
+    }
+}
+
+impl<O> rt::Call<DataQualityDeleteMonitorRequest, O> {
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.object_type = value.into();
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.object_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<DataQualityDeleteRefreshRequest, O> {
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.object_type = value.into();
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.object_id = value.into();
+        self
+    }
+
+    /// Set `refresh_id`.
+    #[inline]
+    pub fn refresh_id(mut self, value: i64) -> Self {
+        self.request.refresh_id = value;
+        self
+    }
+}
+
+impl<O> rt::Call<DataQualityGetMonitorRequest, O> {
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.object_type = value.into();
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.object_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<DataQualityGetRefreshRequest, O> {
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.object_type = value.into();
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.object_id = value.into();
+        self
+    }
+
+    /// Set `refresh_id`.
+    #[inline]
+    pub fn refresh_id(mut self, value: i64) -> Self {
+        self.request.refresh_id = value;
+        self
+    }
+}
+
+impl<T> rt::Paginator<DataQualityListMonitorRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<DataQualityListRefreshRequest, T> {
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.object_type = value.into();
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.object_id = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<DataQualityUpdateMonitorRequest, O> {
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.object_type = value.into();
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.object_id = value.into();
+        self
+    }
+
+    /// Set `monitor`.
+    #[inline]
+    pub fn monitor(mut self, value: Monitor) -> Self {
+        self.request.monitor = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<DataQualityUpdateRefreshRequest, O> {
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.object_type = value.into();
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.object_id = value.into();
+        self
+    }
+
+    /// Set `refresh_id`.
+    #[inline]
+    pub fn refresh_id(mut self, value: i64) -> Self {
+        self.request.refresh_id = value;
+        self
+    }
+
+    /// Set `refresh`.
+    #[inline]
+    pub fn refresh(mut self, value: Refresh) -> Self {
+        self.request.refresh = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
     }
 }

@@ -8,14 +8,14 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `FailoverFailoverGroupRequestFailoverType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `FailoverFailoverGroupRequestFailoverType`: `FORCED`; values added by the server later decode as `UnknownValue`.
     FailoverFailoverGroupRequestFailoverType {
         Forced = "FORCED",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `FailoverGroupState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `FailoverGroupState`: `ACTIVE`, `CREATING`, `CREATION_FAILED`, `DELETING`, `DELETION_FAILED`, `FAILING_OVER`, `FAILOVER_FAILED`, `INITIAL_REPLICATION`; values added by the server later decode as `UnknownValue`.
     FailoverGroupState {
         Active = "ACTIVE",
         Creating = "CREATING",
@@ -29,41 +29,174 @@ crate::service::wire::open_enum! {
 }
 
 /// Wire type `FailoverGroup` of the `disasterrecovery` API.
+///
+/// Required: `regions`, `workspace_sets`, `initial_primary_region` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FailoverGroup {
+    /// Wire field `regions` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub regions: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `workspace_sets` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub workspace_sets: ::std::vec::Vec<WorkspaceSet>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub initial_primary_region: ::std::option::Option<::std::string::String>,
+    /// Wire field `initial_primary_region` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub initial_primary_region: ::std::string::String,
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_primary_region` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_primary_region: ::std::option::Option<::std::string::String>,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `has_replication_point_blocking_errors` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub has_replication_point_blocking_errors: ::std::option::Option<bool>,
+    /// Wire field `initial_replication_progress` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub initial_replication_progress: ::std::option::Option<InitialReplicationProgress>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `replication_point` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub replication_point: ::std::option::Option<::std::string::String>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<FailoverGroupState>,
+    /// Wire field `unity_catalog_assets` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub unity_catalog_assets: ::std::option::Option<UcReplicationConfig>,
+    /// Wire field `update_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+}
+
+impl FailoverGroup {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        regions: ::std::vec::Vec<::std::string::String>,
+        workspace_sets: ::std::vec::Vec<WorkspaceSet>,
+        initial_primary_region: impl Into<::std::string::String>,
+    ) -> Self {
+        FailoverGroup {
+            regions: {
+                let value = regions;
+                value
+            },
+            workspace_sets: {
+                let value = workspace_sets;
+                value
+            },
+            initial_primary_region: {
+                let value = initial_primary_region;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `regions`.
+    #[inline]
+    pub fn regions(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.regions = value;
+        self
+    }
+
+    /// Set `workspace_sets`.
+    #[inline]
+    pub fn workspace_sets(mut self, value: ::std::vec::Vec<WorkspaceSet>) -> Self {
+        self.workspace_sets = value;
+        self
+    }
+
+    /// Set `initial_primary_region`.
+    #[inline]
+    pub fn initial_primary_region(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.initial_primary_region = value.into();
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_primary_region`.
+    #[inline]
+    pub fn effective_primary_region(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_primary_region = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `has_replication_point_blocking_errors`.
+    #[inline]
+    pub fn has_replication_point_blocking_errors(mut self, value: bool) -> Self {
+        self.has_replication_point_blocking_errors = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `initial_replication_progress`.
+    #[inline]
+    pub fn initial_replication_progress(mut self, value: InitialReplicationProgress) -> Self {
+        self.initial_replication_progress = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `replication_point`.
+    #[inline]
+    pub fn replication_point(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.replication_point = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: FailoverGroupState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `unity_catalog_assets`.
+    #[inline]
+    pub fn unity_catalog_assets(mut self, value: UcReplicationConfig) -> Self {
+        self.unity_catalog_assets = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `InitialReplicationProgress` of the `disasterrecovery` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct InitialReplicationProgress {
+    /// Wire field `completed` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -71,219 +204,788 @@ pub struct InitialReplicationProgress {
     pub completed: ::std::option::Option<i64>,
 }
 
+impl InitialReplicationProgress {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        InitialReplicationProgress { ..::std::default::Default::default() }
+    }
+
+    /// Set `completed`.
+    #[inline]
+    pub fn completed(mut self, value: i64) -> Self {
+        self.completed = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `ListFailoverGroupsResponse` of the `disasterrecovery` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListFailoverGroupsResponse {
+    /// Wire field `failover_groups` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub failover_groups: ::std::vec::Vec<FailoverGroup>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListFailoverGroupsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListFailoverGroupsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `failover_groups`.
+    #[inline]
+    pub fn failover_groups(mut self, value: ::std::vec::Vec<FailoverGroup>) -> Self {
+        self.failover_groups = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListStableUrlsResponse` of the `disasterrecovery` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListStableUrlsResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `stable_urls` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub stable_urls: ::std::vec::Vec<StableUrl>,
 }
 
+impl ListStableUrlsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListStableUrlsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `stable_urls`.
+    #[inline]
+    pub fn stable_urls(mut self, value: ::std::vec::Vec<StableUrl>) -> Self {
+        self.stable_urls = value;
+        self
+    }
+}
+
 /// Wire type `LocationMapping` of the `disasterrecovery` API.
+///
+/// Required: `name`, `uri_by_region` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LocationMapping {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `uri_by_region` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub uri_by_region: ::std::vec::Vec<LocationMappingEntry>,
 }
 
+impl LocationMapping {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, uri_by_region: ::std::vec::Vec<LocationMappingEntry>) -> Self {
+        LocationMapping {
+            name: {
+                let value = name;
+                value.into()
+            },
+            uri_by_region: {
+                let value = uri_by_region;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `uri_by_region`.
+    #[inline]
+    pub fn uri_by_region(mut self, value: ::std::vec::Vec<LocationMappingEntry>) -> Self {
+        self.uri_by_region = value;
+        self
+    }
+}
+
 /// Wire type `LocationMappingEntry` of the `disasterrecovery` API.
+///
+/// Required: `region`, `uri` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LocationMappingEntry {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub region: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub uri: ::std::option::Option<::std::string::String>,
+    /// Wire field `region` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub region: ::std::string::String,
+    /// Wire field `uri` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub uri: ::std::string::String,
+}
+
+impl LocationMappingEntry {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(region: impl Into<::std::string::String>, uri: impl Into<::std::string::String>) -> Self {
+        LocationMappingEntry {
+            region: {
+                let value = region;
+                value.into()
+            },
+            uri: {
+                let value = uri;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `region`.
+    #[inline]
+    pub fn region(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.region = value.into();
+        self
+    }
+
+    /// Set `uri`.
+    #[inline]
+    pub fn uri(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.uri = value.into();
+        self
+    }
 }
 
 /// Wire type `StableUrl` of the `disasterrecovery` API.
+///
+/// Required: `initial_workspace_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct StableUrl {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub initial_workspace_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `initial_workspace_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub initial_workspace_id: ::std::string::String,
+    /// Wire field `effective_workspace_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_workspace_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `failover_group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub failover_group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `stable_workspace_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub stable_workspace_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub url: ::std::option::Option<::std::string::String>,
 }
 
+impl StableUrl {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(initial_workspace_id: impl Into<::std::string::String>) -> Self {
+        StableUrl {
+            initial_workspace_id: {
+                let value = initial_workspace_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `initial_workspace_id`.
+    #[inline]
+    pub fn initial_workspace_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.initial_workspace_id = value.into();
+        self
+    }
+
+    /// Set `effective_workspace_id`.
+    #[inline]
+    pub fn effective_workspace_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_workspace_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `failover_group_name`.
+    #[inline]
+    pub fn failover_group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.failover_group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `stable_workspace_id`.
+    #[inline]
+    pub fn stable_workspace_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.stable_workspace_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `url`.
+    #[inline]
+    pub fn url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.url = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `UcCatalog` of the `disasterrecovery` API.
+///
+/// Required: `name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UcCatalog {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+}
+
+impl UcCatalog {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        UcCatalog {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
 }
 
 /// Wire type `UcReplicationConfig` of the `disasterrecovery` API.
+///
+/// Required: `catalogs`, `data_replication_workspace_set` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UcReplicationConfig {
+    /// Wire field `catalogs` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub catalogs: ::std::vec::Vec<UcCatalog>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub data_replication_workspace_set: ::std::option::Option<::std::string::String>,
+    /// Wire field `data_replication_workspace_set` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub data_replication_workspace_set: ::std::string::String,
+    /// Wire field `location_mappings` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub location_mappings: ::std::vec::Vec<LocationMapping>,
 }
 
+impl UcReplicationConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        catalogs: ::std::vec::Vec<UcCatalog>,
+        data_replication_workspace_set: impl Into<::std::string::String>,
+    ) -> Self {
+        UcReplicationConfig {
+            catalogs: {
+                let value = catalogs;
+                value
+            },
+            data_replication_workspace_set: {
+                let value = data_replication_workspace_set;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `catalogs`.
+    #[inline]
+    pub fn catalogs(mut self, value: ::std::vec::Vec<UcCatalog>) -> Self {
+        self.catalogs = value;
+        self
+    }
+
+    /// Set `data_replication_workspace_set`.
+    #[inline]
+    pub fn data_replication_workspace_set(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.data_replication_workspace_set = value.into();
+        self
+    }
+
+    /// Set `location_mappings`.
+    #[inline]
+    pub fn location_mappings(mut self, value: ::std::vec::Vec<LocationMapping>) -> Self {
+        self.location_mappings = value;
+        self
+    }
+}
+
 /// Wire type `WorkspaceSet` of the `disasterrecovery` API.
+///
+/// Required: `name`, `workspace_ids` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceSet {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `workspace_ids` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub workspace_ids: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `replicate_workspace_assets` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub replicate_workspace_assets: ::std::option::Option<bool>,
+    /// Wire field `stable_url_names` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub stable_url_names: ::std::vec::Vec<::std::string::String>,
+}
+
+impl WorkspaceSet {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, workspace_ids: ::std::vec::Vec<::std::string::String>) -> Self {
+        WorkspaceSet {
+            name: {
+                let value = name;
+                value.into()
+            },
+            workspace_ids: {
+                let value = workspace_ids;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `workspace_ids`.
+    #[inline]
+    pub fn workspace_ids(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.workspace_ids = value;
+        self
+    }
+
+    /// Set `replicate_workspace_assets`.
+    #[inline]
+    pub fn replicate_workspace_assets(mut self, value: bool) -> Self {
+        self.replicate_workspace_assets = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `stable_url_names`.
+    #[inline]
+    pub fn stable_url_names(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.stable_url_names = value;
+        self
+    }
 }
 
 /// Parameters of [`DisasterRecoveryApi::create_failover_group`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DisasterRecoveryCreateFailoverGroupRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub failover_group: ::std::option::Option<FailoverGroup>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub failover_group_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `failover_group` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub failover_group: FailoverGroup,
+    /// Wire field `failover_group_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub failover_group_id: ::std::string::String,
+    /// Wire field `validate_only` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub validate_only: ::std::option::Option<bool>,
 }
+
+impl DisasterRecoveryCreateFailoverGroupRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        parent: impl Into<::std::string::String>,
+        failover_group: FailoverGroup,
+        failover_group_id: impl Into<::std::string::String>,
+    ) -> Self {
+        DisasterRecoveryCreateFailoverGroupRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            failover_group: {
+                let value = failover_group;
+                value
+            },
+            failover_group_id: {
+                let value = failover_group_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DisasterRecoveryCreateFailoverGroupRequest {}
 
 /// Parameters of [`DisasterRecoveryApi::create_stable_url`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DisasterRecoveryCreateStableUrlRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub stable_url: ::std::option::Option<StableUrl>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub stable_url_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `stable_url` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub stable_url: StableUrl,
+    /// Wire field `stable_url_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub stable_url_id: ::std::string::String,
+    /// Wire field `validate_only` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub validate_only: ::std::option::Option<bool>,
 }
+
+impl DisasterRecoveryCreateStableUrlRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        parent: impl Into<::std::string::String>,
+        stable_url: StableUrl,
+        stable_url_id: impl Into<::std::string::String>,
+    ) -> Self {
+        DisasterRecoveryCreateStableUrlRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            stable_url: {
+                let value = stable_url;
+                value
+            },
+            stable_url_id: {
+                let value = stable_url_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DisasterRecoveryCreateStableUrlRequest {}
 
 /// Parameters of [`DisasterRecoveryApi::delete_failover_group`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DisasterRecoveryDeleteFailoverGroupRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl DisasterRecoveryDeleteFailoverGroupRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        DisasterRecoveryDeleteFailoverGroupRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DisasterRecoveryDeleteFailoverGroupRequest {}
 
 /// Parameters of [`DisasterRecoveryApi::delete_stable_url`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DisasterRecoveryDeleteStableUrlRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl DisasterRecoveryDeleteStableUrlRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        DisasterRecoveryDeleteStableUrlRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DisasterRecoveryDeleteStableUrlRequest {}
 
 /// Parameters of [`DisasterRecoveryApi::failover_failover_group`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DisasterRecoveryFailoverFailoverGroupRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub target_primary_region: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub failover_type: ::std::option::Option<FailoverFailoverGroupRequestFailoverType>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `target_primary_region` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub target_primary_region: ::std::string::String,
+    /// Wire field `failover_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub failover_type: FailoverFailoverGroupRequestFailoverType,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl DisasterRecoveryFailoverFailoverGroupRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        target_primary_region: impl Into<::std::string::String>,
+        failover_type: FailoverFailoverGroupRequestFailoverType,
+    ) -> Self {
+        DisasterRecoveryFailoverFailoverGroupRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            target_primary_region: {
+                let value = target_primary_region;
+                value.into()
+            },
+            failover_type: {
+                let value = failover_type;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DisasterRecoveryFailoverFailoverGroupRequest {}
 
 /// Parameters of [`DisasterRecoveryApi::get_failover_group`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DisasterRecoveryGetFailoverGroupRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl DisasterRecoveryGetFailoverGroupRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        DisasterRecoveryGetFailoverGroupRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DisasterRecoveryGetFailoverGroupRequest {}
 
 /// Parameters of [`DisasterRecoveryApi::get_stable_url`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DisasterRecoveryGetStableUrlRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl DisasterRecoveryGetStableUrlRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        DisasterRecoveryGetStableUrlRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DisasterRecoveryGetStableUrlRequest {}
 
 /// Parameters of [`DisasterRecoveryApi::list_failover_groups`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DisasterRecoveryListFailoverGroupsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl DisasterRecoveryListFailoverGroupsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        DisasterRecoveryListFailoverGroupsRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DisasterRecoveryListFailoverGroupsRequest {}
 
 /// Parameters of [`DisasterRecoveryApi::list_stable_urls`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DisasterRecoveryListStableUrlsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl DisasterRecoveryListStableUrlsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        DisasterRecoveryListStableUrlsRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DisasterRecoveryListStableUrlsRequest {}
 
 /// Parameters of [`DisasterRecoveryApi::update_failover_group`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DisasterRecoveryUpdateFailoverGroupRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub failover_group: ::std::option::Option<FailoverGroup>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `failover_group` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub failover_group: FailoverGroup,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
 
-/// The `disaster_recovery` service (account level; [API reference](https://docs.databricks.com/api/account/disasterrecovery)).
+impl DisasterRecoveryUpdateFailoverGroupRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        failover_group: FailoverGroup,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        DisasterRecoveryUpdateFailoverGroupRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            failover_group: {
+                let value = failover_group;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DisasterRecoveryUpdateFailoverGroupRequest {}
+
+/// The `disaster_recovery` service (account level, 10 operations; [API reference](https://docs.databricks.com/api/account/disasterrecovery)).
 #[derive(Debug, Clone)]
 pub struct DisasterRecoveryApi {
     client: crate::Client,
@@ -300,159 +1002,566 @@ impl DisasterRecoveryApi {
         &self.client
     }
 
-    /// `POST /api/disaster-recovery/v1/{parent}/failover-groups` ([API reference](https://docs.databricks.com/api/account/disasterrecovery/createfailovergroup)).
-    pub async fn create_failover_group(
+    /// `POST /api/disaster-recovery/v1/{parent}/failover-groups`; required: `parent`, `failover_group`, `failover_group_id` ([API reference](https://docs.databricks.com/api/account/disasterrecovery/createfailovergroup)).
+    #[inline]
+    pub fn create_failover_group(
         &self,
-        request: &DisasterRecoveryCreateFailoverGroupRequest,
-    ) -> crate::Result<FailoverGroup> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/disaster-recovery/v1/{parent}/failover-groups",
-            path_params: &["parent"],
-            query: &["failover_group_id", "validate_only"],
-            body: rt::BodyKind::Whole("failover_group"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        parent: impl Into<::std::string::String>,
+        failover_group: FailoverGroup,
+        failover_group_id: impl Into<::std::string::String>,
+    ) -> rt::Call<DisasterRecoveryCreateFailoverGroupRequest, FailoverGroup> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DISASTER_RECOVERY_CREATE_FAILOVER_GROUP,
+            DisasterRecoveryCreateFailoverGroupRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                failover_group: {
+                    let value = failover_group;
+                    value
+                },
+                failover_group_id: {
+                    let value = failover_group_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/disaster-recovery/v1/{parent}/stable-urls` ([API reference](https://docs.databricks.com/api/account/disasterrecovery/createstableurl)).
-    pub async fn create_stable_url(
+    /// `POST /api/disaster-recovery/v1/{parent}/stable-urls`; required: `parent`, `stable_url`, `stable_url_id` ([API reference](https://docs.databricks.com/api/account/disasterrecovery/createstableurl)).
+    #[inline]
+    pub fn create_stable_url(
         &self,
-        request: &DisasterRecoveryCreateStableUrlRequest,
-    ) -> crate::Result<StableUrl> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/disaster-recovery/v1/{parent}/stable-urls",
-            path_params: &["parent"],
-            query: &["stable_url_id", "validate_only"],
-            body: rt::BodyKind::Whole("stable_url"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        parent: impl Into<::std::string::String>,
+        stable_url: StableUrl,
+        stable_url_id: impl Into<::std::string::String>,
+    ) -> rt::Call<DisasterRecoveryCreateStableUrlRequest, StableUrl> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DISASTER_RECOVERY_CREATE_STABLE_URL,
+            DisasterRecoveryCreateStableUrlRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                stable_url: {
+                    let value = stable_url;
+                    value
+                },
+                stable_url_id: {
+                    let value = stable_url_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/disaster-recovery/v1/{name}` ([API reference](https://docs.databricks.com/api/account/disasterrecovery/deletefailovergroup)).
-    pub async fn delete_failover_group(
+    /// `DELETE /api/disaster-recovery/v1/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/account/disasterrecovery/deletefailovergroup)).
+    #[inline]
+    pub fn delete_failover_group(
         &self,
-        request: &DisasterRecoveryDeleteFailoverGroupRequest,
-    ) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/disaster-recovery/v1/{name}",
-            path_params: &["name"],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<DisasterRecoveryDeleteFailoverGroupRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DISASTER_RECOVERY_DELETE_FAILOVER_GROUP,
+            DisasterRecoveryDeleteFailoverGroupRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `DELETE /api/disaster-recovery/v1/{name}` ([API reference](https://docs.databricks.com/api/account/disasterrecovery/deletestableurl)).
-    pub async fn delete_stable_url(&self, request: &DisasterRecoveryDeleteStableUrlRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/disaster-recovery/v1/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/disaster-recovery/v1/{name}/failover` ([API reference](https://docs.databricks.com/api/account/disasterrecovery/failoverfailovergroup)).
-    pub async fn failover_failover_group(
+    /// `DELETE /api/disaster-recovery/v1/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/account/disasterrecovery/deletestableurl)).
+    #[inline]
+    pub fn delete_stable_url(
         &self,
-        request: &DisasterRecoveryFailoverFailoverGroupRequest,
-    ) -> crate::Result<FailoverGroup> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/disaster-recovery/v1/{name}/failover",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["target_primary_region", "failover_type", "etag"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<DisasterRecoveryDeleteStableUrlRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DISASTER_RECOVERY_DELETE_STABLE_URL,
+            DisasterRecoveryDeleteStableUrlRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/disaster-recovery/v1/{name}` ([API reference](https://docs.databricks.com/api/account/disasterrecovery/getfailovergroup)).
-    pub async fn get_failover_group(
+    /// `POST /api/disaster-recovery/v1/{name}/failover`; required: `name`, `target_primary_region`, `failover_type` ([API reference](https://docs.databricks.com/api/account/disasterrecovery/failoverfailovergroup)).
+    #[inline]
+    pub fn failover_failover_group(
         &self,
-        request: &DisasterRecoveryGetFailoverGroupRequest,
-    ) -> crate::Result<FailoverGroup> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/disaster-recovery/v1/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        target_primary_region: impl Into<::std::string::String>,
+        failover_type: FailoverFailoverGroupRequestFailoverType,
+    ) -> rt::Call<DisasterRecoveryFailoverFailoverGroupRequest, FailoverGroup> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DISASTER_RECOVERY_FAILOVER_FAILOVER_GROUP,
+            DisasterRecoveryFailoverFailoverGroupRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                target_primary_region: {
+                    let value = target_primary_region;
+                    value.into()
+                },
+                failover_type: {
+                    let value = failover_type;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/disaster-recovery/v1/{name}` ([API reference](https://docs.databricks.com/api/account/disasterrecovery/getstableurl)).
-    pub async fn get_stable_url(&self, request: &DisasterRecoveryGetStableUrlRequest) -> crate::Result<StableUrl> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/disaster-recovery/v1/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/disaster-recovery/v1/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/account/disasterrecovery/getfailovergroup)).
+    #[inline]
+    pub fn get_failover_group(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<DisasterRecoveryGetFailoverGroupRequest, FailoverGroup> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DISASTER_RECOVERY_GET_FAILOVER_GROUP,
+            DisasterRecoveryGetFailoverGroupRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/disaster-recovery/v1/{parent}/failover-groups` ([API reference](https://docs.databricks.com/api/account/disasterrecovery/listfailovergroups)).
+    /// `GET /api/disaster-recovery/v1/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/account/disasterrecovery/getstableurl)).
+    #[inline]
+    pub fn get_stable_url(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<DisasterRecoveryGetStableUrlRequest, StableUrl> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DISASTER_RECOVERY_GET_STABLE_URL,
+            DisasterRecoveryGetStableUrlRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/disaster-recovery/v1/{parent}/failover-groups`; required: `parent`; pages by token ([API reference](https://docs.databricks.com/api/account/disasterrecovery/listfailovergroups)).
+    #[inline]
     pub fn list_failover_groups(
         &self,
-        request: DisasterRecoveryListFailoverGroupsRequest,
-    ) -> crate::service::Paginator<FailoverGroup> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/disaster-recovery/v1/{parent}/failover-groups",
-            path_params: &["parent"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("failover_groups"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Paginator<DisasterRecoveryListFailoverGroupsRequest, FailoverGroup> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_DISASTER_RECOVERY_LIST_FAILOVER_GROUPS,
+            &PAGES_DISASTER_RECOVERY_LIST_FAILOVER_GROUPS,
+            DisasterRecoveryListFailoverGroupsRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `GET /api/disaster-recovery/v1/{parent}/stable-urls` ([API reference](https://docs.databricks.com/api/account/disasterrecovery/liststableurls)).
+    /// `GET /api/disaster-recovery/v1/{parent}/stable-urls`; required: `parent`; pages by token ([API reference](https://docs.databricks.com/api/account/disasterrecovery/liststableurls)).
+    #[inline]
     pub fn list_stable_urls(
         &self,
-        request: DisasterRecoveryListStableUrlsRequest,
-    ) -> crate::service::Paginator<StableUrl> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/disaster-recovery/v1/{parent}/stable-urls",
-            path_params: &["parent"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("stable_urls"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Paginator<DisasterRecoveryListStableUrlsRequest, StableUrl> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_DISASTER_RECOVERY_LIST_STABLE_URLS,
+            &PAGES_DISASTER_RECOVERY_LIST_STABLE_URLS,
+            DisasterRecoveryListStableUrlsRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `PATCH /api/disaster-recovery/v1/{name}` ([API reference](https://docs.databricks.com/api/account/disasterrecovery/updatefailovergroup)).
-    pub async fn update_failover_group(
+    /// `PATCH /api/disaster-recovery/v1/{name}`; required: `name`, `failover_group`, `update_mask` ([API reference](https://docs.databricks.com/api/account/disasterrecovery/updatefailovergroup)).
+    #[inline]
+    pub fn update_failover_group(
         &self,
-        request: &DisasterRecoveryUpdateFailoverGroupRequest,
-    ) -> crate::Result<FailoverGroup> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/disaster-recovery/v1/{name}",
-            path_params: &["name"],
-            query: &["update_mask", "etag"],
-            body: rt::BodyKind::Whole("failover_group"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        failover_group: FailoverGroup,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<DisasterRecoveryUpdateFailoverGroupRequest, FailoverGroup> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DISASTER_RECOVERY_UPDATE_FAILOVER_GROUP,
+            DisasterRecoveryUpdateFailoverGroupRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                failover_group: {
+                    let value = failover_group;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_DISASTER_RECOVERY_CREATE_FAILOVER_GROUP: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/disaster-recovery/v1/{parent}/failover-groups",
+    path_params: &["parent"],
+    query: &["failover_group_id", "validate_only"],
+    body: rt::BodyKind::Whole("failover_group"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DISASTER_RECOVERY_CREATE_STABLE_URL: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/disaster-recovery/v1/{parent}/stable-urls",
+    path_params: &["parent"],
+    query: &["stable_url_id", "validate_only"],
+    body: rt::BodyKind::Whole("stable_url"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DISASTER_RECOVERY_DELETE_FAILOVER_GROUP: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/disaster-recovery/v1/{name}",
+    path_params: &["name"],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DISASTER_RECOVERY_DELETE_STABLE_URL: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/disaster-recovery/v1/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DISASTER_RECOVERY_FAILOVER_FAILOVER_GROUP: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/disaster-recovery/v1/{name}/failover",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["target_primary_region", "failover_type", "etag"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DISASTER_RECOVERY_GET_FAILOVER_GROUP: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/disaster-recovery/v1/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DISASTER_RECOVERY_GET_STABLE_URL: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/disaster-recovery/v1/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DISASTER_RECOVERY_LIST_FAILOVER_GROUPS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/disaster-recovery/v1/{parent}/failover-groups",
+    path_params: &["parent"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_DISASTER_RECOVERY_LIST_FAILOVER_GROUPS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("failover_groups"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_DISASTER_RECOVERY_LIST_STABLE_URLS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/disaster-recovery/v1/{parent}/stable-urls",
+    path_params: &["parent"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_DISASTER_RECOVERY_LIST_STABLE_URLS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("stable_urls"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_DISASTER_RECOVERY_UPDATE_FAILOVER_GROUP: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/disaster-recovery/v1/{name}",
+    path_params: &["name"],
+    query: &["update_mask", "etag"],
+    body: rt::BodyKind::Whole("failover_group"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<DisasterRecoveryCreateFailoverGroupRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `failover_group`.
+    #[inline]
+    pub fn failover_group(mut self, value: FailoverGroup) -> Self {
+        self.request.failover_group = value;
+        self
+    }
+
+    /// Set `failover_group_id`.
+    #[inline]
+    pub fn failover_group_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.failover_group_id = value.into();
+        self
+    }
+
+    /// Set `validate_only`.
+    #[inline]
+    pub fn validate_only(mut self, value: bool) -> Self {
+        self.request.validate_only = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<DisasterRecoveryCreateStableUrlRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `stable_url`.
+    #[inline]
+    pub fn stable_url(mut self, value: StableUrl) -> Self {
+        self.request.stable_url = value;
+        self
+    }
+
+    /// Set `stable_url_id`.
+    #[inline]
+    pub fn stable_url_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.stable_url_id = value.into();
+        self
+    }
+
+    /// Set `validate_only`.
+    #[inline]
+    pub fn validate_only(mut self, value: bool) -> Self {
+        self.request.validate_only = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<DisasterRecoveryDeleteFailoverGroupRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<DisasterRecoveryDeleteStableUrlRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<DisasterRecoveryFailoverFailoverGroupRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `target_primary_region`.
+    #[inline]
+    pub fn target_primary_region(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.target_primary_region = value.into();
+        self
+    }
+
+    /// Set `failover_type`.
+    #[inline]
+    pub fn failover_type(mut self, value: FailoverFailoverGroupRequestFailoverType) -> Self {
+        self.request.failover_type = value;
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<DisasterRecoveryGetFailoverGroupRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<DisasterRecoveryGetStableUrlRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<DisasterRecoveryListFailoverGroupsRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<DisasterRecoveryListStableUrlsRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<DisasterRecoveryUpdateFailoverGroupRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `failover_group`.
+    #[inline]
+    pub fn failover_group(mut self, value: FailoverGroup) -> Self {
+        self.request.failover_group = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
     }
 }

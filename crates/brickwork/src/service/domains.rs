@@ -8,7 +8,7 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `DomainIconName`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `DomainIconName`: `ADDRESS_BOOK`, `ALARM`, `ARROWS_IN`, `ATOM`, `BALLOON`, `BANK`, `BARRICADE`, `BASKET`, `BRIDGE`, `CACTUS`, `CALL_BELL`, `CARROT`, `CHART_PIE_SLICE`, `CITY`, `CLOUD`, `COINS`, `COMPASS_ROSE`, `CRANE_TOWER`, `CROWN`, `CUBE_TRANSPARENT`, `FADERS`, `FLAG_BANNER_FOLD`, `FLAG_CHECKERED`, `GAVEL`, `HAMBURGER`, `HEAD_CIRCUIT`, `HOURGLASS_HIGH`, `INTERSECT_THREE`, `MICROSCOPE`, `MOON_STARS`, `PACKAGE`, `PARACHUTE`, `PEPPER`, `PIGGY_BANK`, `PILL`, `PLANET`, `PLANT`, `PLUGS_CONNECTED`, `POPCORN`, `PRESENTATION_CHART`, `PUZZLE_PIECE`, `RAINBOW`, `RANKING`, `RECEIPT`, `ROCKET`, `RULER`, `SAILBOAT`, `SCALES`, `SCAN_SMILEY`, `SCROLL`, `SHIELD_CHECKERED`, `SNEAKER`, `SNOWFLAKE`, `SOLAR_ROOF`, `SPEEDOMETER`, `STAMP`, `STEPS`, `STRATEGY`, `SWORD`, `TELEVISION_SIMPLE`, `TENT`, `TICKET`, `TRACTOR`, `TRAFFIC_CONE`, `TRAIN`, `TREE_EVERGREEN`, `TREE_STRUCTURE`, `TROLLEY_SUITCASE`, `TROPHY`, `TRUCK_TRAILER`, `USERS_THREE`, `VECTOR_THREE`; values added by the server later decode as `UnknownValue`.
     DomainIconName {
         AddressBook = "ADDRESS_BOOK",
         Alarm = "ALARM",
@@ -86,113 +86,384 @@ crate::service::wire::open_enum! {
 }
 
 /// Wire type `Domain` of the `domains` API.
+///
+/// Required: `tag_key` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Domain {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub tag_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `tag_key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub tag_key: ::std::string::String,
+    /// Wire field `business_owner_ids` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub business_owner_ids: ::std::vec::Vec<i64>,
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `domain_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub domain_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `draft` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub draft: ::std::option::Option<bool>,
+    /// Wire field `effective_draft` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_draft: ::std::option::Option<bool>,
+    /// Wire field `icon` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub icon: ::std::option::Option<DomainIcon>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent_domain_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent_domain_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `subtitle` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub subtitle: ::std::option::Option<::std::string::String>,
+    /// Wire field `technical_owner_ids` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub technical_owner_ids: ::std::vec::Vec<i64>,
+    /// Wire field `update_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+}
+
+impl Domain {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(tag_key: impl Into<::std::string::String>) -> Self {
+        Domain {
+            tag_key: {
+                let value = tag_key;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `tag_key`.
+    #[inline]
+    pub fn tag_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.tag_key = value.into();
+        self
+    }
+
+    /// Set `business_owner_ids`.
+    #[inline]
+    pub fn business_owner_ids(mut self, value: ::std::vec::Vec<i64>) -> Self {
+        self.business_owner_ids = value;
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `domain_id`.
+    #[inline]
+    pub fn domain_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.domain_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `draft`.
+    #[inline]
+    pub fn draft(mut self, value: bool) -> Self {
+        self.draft = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `effective_draft`.
+    #[inline]
+    pub fn effective_draft(mut self, value: bool) -> Self {
+        self.effective_draft = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `icon`.
+    #[inline]
+    pub fn icon(mut self, value: DomainIcon) -> Self {
+        self.icon = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parent_domain_id`.
+    #[inline]
+    pub fn parent_domain_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.parent_domain_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `subtitle`.
+    #[inline]
+    pub fn subtitle(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.subtitle = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `technical_owner_ids`.
+    #[inline]
+    pub fn technical_owner_ids(mut self, value: ::std::vec::Vec<i64>) -> Self {
+        self.technical_owner_ids = value;
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DomainIcon` of the `domains` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DomainIcon {
+    /// Wire field `color` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub color: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<DomainIconName>,
+}
+
+impl DomainIcon {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DomainIcon { ..::std::default::Default::default() }
+    }
+
+    /// Set `color`.
+    #[inline]
+    pub fn color(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.color = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: DomainIconName) -> Self {
+        self.name = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ListDomainsResponse` of the `domains` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListDomainsResponse {
+    /// Wire field `domains` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub domains: ::std::vec::Vec<Domain>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListDomainsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListDomainsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `domains`.
+    #[inline]
+    pub fn domains(mut self, value: ::std::vec::Vec<Domain>) -> Self {
+        self.domains = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Parameters of [`DomainsApi::create_domain`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DomainsCreateDomainRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub domain: ::std::option::Option<Domain>,
+    /// Wire field `domain` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub domain: Domain,
+    /// Wire field `domain_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub domain_id: ::std::option::Option<::std::string::String>,
 }
+
+impl DomainsCreateDomainRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(domain: Domain) -> Self {
+        DomainsCreateDomainRequest {
+            domain: {
+                let value = domain;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DomainsCreateDomainRequest {}
 
 /// Parameters of [`DomainsApi::delete_domain`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DomainsDeleteDomainRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `force` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub force: ::std::option::Option<bool>,
 }
+
+impl DomainsDeleteDomainRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        DomainsDeleteDomainRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DomainsDeleteDomainRequest {}
 
 /// Parameters of [`DomainsApi::get_domain`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DomainsGetDomainRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl DomainsGetDomainRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        DomainsGetDomainRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DomainsGetDomainRequest {}
 
 /// Parameters of [`DomainsApi::list_domains`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DomainsListDomainsRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent_domain_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent_domain_id: ::std::option::Option<::std::string::String>,
 }
+
+impl DomainsListDomainsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DomainsListDomainsRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for DomainsListDomainsRequest {}
 
 /// Parameters of [`DomainsApi::update_domain`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DomainsUpdateDomainRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub domain: ::std::option::Option<Domain>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `domain` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub domain: Domain,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
 
-/// The `domains` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/domains)).
+impl DomainsUpdateDomainRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        domain: Domain,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        DomainsUpdateDomainRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            domain: {
+                let value = domain;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DomainsUpdateDomainRequest {}
+
+/// The `domains` service (workspace level, 5 operations; [API reference](https://docs.databricks.com/api/workspace/domains)).
 #[derive(Debug, Clone)]
 pub struct DomainsApi {
     client: crate::Client,
@@ -209,69 +480,239 @@ impl DomainsApi {
         &self.client
     }
 
-    /// `POST /api/2.0/domains` ([API reference](https://docs.databricks.com/api/workspace/domains/createdomain)).
-    pub async fn create_domain(&self, request: &DomainsCreateDomainRequest) -> crate::Result<Domain> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/domains",
-            path_params: &[],
-            query: &["domain_id"],
-            body: rt::BodyKind::Whole("domain"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/domains`; required: `domain` ([API reference](https://docs.databricks.com/api/workspace/domains/createdomain)).
+    #[inline]
+    pub fn create_domain(&self, domain: Domain) -> rt::Call<DomainsCreateDomainRequest, Domain> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DOMAINS_CREATE_DOMAIN,
+            DomainsCreateDomainRequest {
+                domain: {
+                    let value = domain;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/{name}` ([API reference](https://docs.databricks.com/api/workspace/domains/deletedomain)).
-    pub async fn delete_domain(&self, request: &DomainsDeleteDomainRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/{name}",
-            path_params: &["name"],
-            query: &["force"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/domains/deletedomain)).
+    #[inline]
+    pub fn delete_domain(&self, name: impl Into<::std::string::String>) -> rt::Call<DomainsDeleteDomainRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DOMAINS_DELETE_DOMAIN,
+            DomainsDeleteDomainRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/{name}` ([API reference](https://docs.databricks.com/api/workspace/domains/getdomain)).
-    pub async fn get_domain(&self, request: &DomainsGetDomainRequest) -> crate::Result<Domain> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/domains/getdomain)).
+    #[inline]
+    pub fn get_domain(&self, name: impl Into<::std::string::String>) -> rt::Call<DomainsGetDomainRequest, Domain> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DOMAINS_GET_DOMAIN,
+            DomainsGetDomainRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/domains` ([API reference](https://docs.databricks.com/api/workspace/domains/listdomains)).
-    pub fn list_domains(&self, request: DomainsListDomainsRequest) -> crate::service::Paginator<Domain> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/domains",
-            path_params: &[],
-            query: &["page_size", "page_token", "parent_domain_id"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("domains"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/domains`; pages by token ([API reference](https://docs.databricks.com/api/workspace/domains/listdomains)).
+    #[inline]
+    pub fn list_domains(&self) -> rt::Paginator<DomainsListDomainsRequest, Domain> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_DOMAINS_LIST_DOMAINS,
+            &PAGES_DOMAINS_LIST_DOMAINS,
+            DomainsListDomainsRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `PATCH /api/2.0/{name}` ([API reference](https://docs.databricks.com/api/workspace/domains/updatedomain)).
-    pub async fn update_domain(&self, request: &DomainsUpdateDomainRequest) -> crate::Result<Domain> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("domain"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/{name}`; required: `name`, `domain`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/domains/updatedomain)).
+    #[inline]
+    pub fn update_domain(
+        &self,
+        name: impl Into<::std::string::String>,
+        domain: Domain,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<DomainsUpdateDomainRequest, Domain> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DOMAINS_UPDATE_DOMAIN,
+            DomainsUpdateDomainRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                domain: {
+                    let value = domain;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_DOMAINS_CREATE_DOMAIN: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/domains",
+    path_params: &[],
+    query: &["domain_id"],
+    body: rt::BodyKind::Whole("domain"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DOMAINS_DELETE_DOMAIN: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/{name}",
+    path_params: &["name"],
+    query: &["force"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DOMAINS_GET_DOMAIN: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DOMAINS_LIST_DOMAINS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/domains",
+    path_params: &[],
+    query: &["page_size", "page_token", "parent_domain_id"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_DOMAINS_LIST_DOMAINS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("domains"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_DOMAINS_UPDATE_DOMAIN: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("domain"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<DomainsCreateDomainRequest, O> {
+    /// Set `domain`.
+    #[inline]
+    pub fn domain(mut self, value: Domain) -> Self {
+        self.request.domain = value;
+        self
+    }
+
+    /// Set `domain_id`.
+    #[inline]
+    pub fn domain_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.domain_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<DomainsDeleteDomainRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `force`.
+    #[inline]
+    pub fn force(mut self, value: bool) -> Self {
+        self.request.force = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<DomainsGetDomainRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<DomainsListDomainsRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parent_domain_id`.
+    #[inline]
+    pub fn parent_domain_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent_domain_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<DomainsUpdateDomainRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `domain`.
+    #[inline]
+    pub fn domain(mut self, value: Domain) -> Self {
+        self.request.domain = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
     }
 }

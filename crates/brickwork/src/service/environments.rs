@@ -8,7 +8,7 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `BaseEnvironmentType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `BaseEnvironmentType`: `CPU`, `GPU`; values added by the server later decode as `UnknownValue`.
     BaseEnvironmentType {
         Cpu = "CPU",
         Gpu = "GPU",
@@ -16,7 +16,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ErrorCode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ErrorCode`: `ABORTED`, `ALREADY_EXISTS`, `BAD_REQUEST`, `CANCELLED`, `CATALOG_ALREADY_EXISTS`, `CATALOG_DOES_NOT_EXIST`, `CATALOG_NOT_EMPTY`, `COULD_NOT_ACQUIRE_LOCK`, `CUSTOMER_UNAUTHORIZED`, `DAC_ALREADY_EXISTS`, `DAC_DOES_NOT_EXIST`, `DATA_LOSS`, `DEADLINE_EXCEEDED`, `DEPLOYMENT_TIMEOUT`, `DIRECTORY_NOT_EMPTY`, `DIRECTORY_PROTECTED`, `DRY_RUN_FAILED`, `ENDPOINT_NOT_FOUND`, `EXTERNAL_LOCATION_ALREADY_EXISTS`, `EXTERNAL_LOCATION_DOES_NOT_EXIST`, `FEATURE_DISABLED`, `GIT_CONFLICT`, `GIT_REMOTE_ERROR`, `GIT_SENSITIVE_TOKEN_DETECTED`, `GIT_UNKNOWN_REF`, `GIT_URL_NOT_ON_ALLOW_LIST`, `INSECURE_PARTNER_RESPONSE`, `INTERNAL_ERROR`, `INVALID_PARAMETER_VALUE`, `INVALID_STATE`, `INVALID_STATE_TRANSITION`, `IO_ERROR`, `IPYNB_FILE_IN_REPO`, `MALFORMED_PARTNER_RESPONSE`, `MALFORMED_REQUEST`, `MANAGED_RESOURCE_GROUP_DOES_NOT_EXIST`, `MAX_BLOCK_SIZE_EXCEEDED`, `MAX_CHILD_NODE_SIZE_EXCEEDED`, `MAX_LIST_SIZE_EXCEEDED`, `MAX_NOTEBOOK_SIZE_EXCEEDED`, `MAX_READ_SIZE_EXCEEDED`, `METASTORE_ALREADY_EXISTS`, `METASTORE_DOES_NOT_EXIST`, `METASTORE_NOT_EMPTY`, `NOT_FOUND`, `NOT_IMPLEMENTED`, `PARTIAL_DELETE`, `PERMISSION_DENIED`, `PERMISSION_NOT_PROPAGATED`, `PRINCIPAL_DOES_NOT_EXIST`, `PROJECTS_OPERATION_TIMEOUT`, `PROVIDER_ALREADY_EXISTS`, `PROVIDER_DOES_NOT_EXIST`, `PROVIDER_SHARE_NOT_ACCESSIBLE`, `QUOTA_EXCEEDED`, `RECIPIENT_ALREADY_EXISTS`, `RECIPIENT_DOES_NOT_EXIST`, `REQUEST_LIMIT_EXCEEDED`, `RESOURCE_ALREADY_EXISTS`, `RESOURCE_CONFLICT`, `RESOURCE_DOES_NOT_EXIST`, `RESOURCE_EXHAUSTED`, `RESOURCE_LIMIT_EXCEEDED`, `SCHEMA_ALREADY_EXISTS`, `SCHEMA_DOES_NOT_EXIST`, `SCHEMA_NOT_EMPTY`, `SEARCH_QUERY_TOO_LONG`, `SEARCH_QUERY_TOO_SHORT`, `SERVICE_UNDER_MAINTENANCE`, `SHARE_ALREADY_EXISTS`, `SHARE_DOES_NOT_EXIST`, `STORAGE_CREDENTIAL_ALREADY_EXISTS`, `STORAGE_CREDENTIAL_DOES_NOT_EXIST`, `TABLE_ALREADY_EXISTS`, `TABLE_DOES_NOT_EXIST`, `TEMPORARILY_UNAVAILABLE`, `UNAUTHENTICATED`, `UNAVAILABLE`, `UNKNOWN`, `UNPARSEABLE_HTTP_ERROR`, `WORKSPACE_TEMPORARILY_UNAVAILABLE`; values added by the server later decode as `UnknownValue`.
     ErrorCode {
         Aborted = "ABORTED",
         AlreadyExists = "ALREADY_EXISTS",
@@ -103,7 +103,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `WorkspaceBaseEnvironmentCacheStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `WorkspaceBaseEnvironmentCacheStatus`: `CREATED`, `EXPIRED`, `FAILED`, `INVALID`, `PENDING`, `REFRESHING`; values added by the server later decode as `UnknownValue`.
     WorkspaceBaseEnvironmentCacheStatus {
         Created = "CREATED",
         Expired = "EXPIRED",
@@ -118,92 +118,372 @@ crate::service::wire::open_enum! {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabricksServiceExceptionWithDetailsProto {
+    /// Wire field `details` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub details: ::std::vec::Vec<::serde_json::Value>,
+    /// Wire field `error_code` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error_code: ::std::option::Option<ErrorCode>,
+    /// Wire field `message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
+    /// Wire field `stack_trace` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub stack_trace: ::std::option::Option<::std::string::String>,
+}
+
+impl DatabricksServiceExceptionWithDetailsProto {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DatabricksServiceExceptionWithDetailsProto { ..::std::default::Default::default() }
+    }
+
+    /// Set `details`.
+    #[inline]
+    pub fn details(mut self, value: ::std::vec::Vec<::serde_json::Value>) -> Self {
+        self.details = value;
+        self
+    }
+
+    /// Set `error_code`.
+    #[inline]
+    pub fn error_code(mut self, value: ErrorCode) -> Self {
+        self.error_code = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `message`.
+    #[inline]
+    pub fn message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `stack_trace`.
+    #[inline]
+    pub fn stack_trace(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.stack_trace = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DefaultWorkspaceBaseEnvironment` of the `environments` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DefaultWorkspaceBaseEnvironment {
+    /// Wire field `cpu_workspace_base_environment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cpu_workspace_base_environment: ::std::option::Option<::std::string::String>,
+    /// Wire field `gpu_workspace_base_environment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gpu_workspace_base_environment: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+}
+
+impl DefaultWorkspaceBaseEnvironment {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DefaultWorkspaceBaseEnvironment { ..::std::default::Default::default() }
+    }
+
+    /// Set `cpu_workspace_base_environment`.
+    #[inline]
+    pub fn cpu_workspace_base_environment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cpu_workspace_base_environment = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `gpu_workspace_base_environment`.
+    #[inline]
+    pub fn gpu_workspace_base_environment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.gpu_workspace_base_environment = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `EnvironmentSpec` of the `environments` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EnvironmentSpec {
+    /// Wire field `dependencies` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub dependencies: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `environment_version` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub environment_version: ::std::option::Option<::std::string::String>,
+}
+
+impl EnvironmentSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EnvironmentSpec { ..::std::default::Default::default() }
+    }
+
+    /// Set `dependencies`.
+    #[inline]
+    pub fn dependencies(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.dependencies = value;
+        self
+    }
+
+    /// Set `environment_version`.
+    #[inline]
+    pub fn environment_version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.environment_version = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListWorkspaceBaseEnvironmentsResponse` of the `environments` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListWorkspaceBaseEnvironmentsResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `workspace_base_environments` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub workspace_base_environments: ::std::vec::Vec<WorkspaceBaseEnvironment>,
+}
+
+impl ListWorkspaceBaseEnvironmentsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListWorkspaceBaseEnvironmentsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `workspace_base_environments`.
+    #[inline]
+    pub fn workspace_base_environments(mut self, value: ::std::vec::Vec<WorkspaceBaseEnvironment>) -> Self {
+        self.workspace_base_environments = value;
+        self
+    }
 }
 
 /// Wire type `Operation` of the `environments` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Operation {
+    /// Wire field `done` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub done: ::std::option::Option<bool>,
+    /// Wire field `error` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<DatabricksServiceExceptionWithDetailsProto>,
+    /// Wire field `metadata` (optional, any).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub metadata: ::std::option::Option<::serde_json::Value>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `response` (optional, any).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub response: ::std::option::Option<::serde_json::Value>,
 }
 
+impl Operation {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Operation { ..::std::default::Default::default() }
+    }
+
+    /// Set `done`.
+    #[inline]
+    pub fn done(mut self, value: bool) -> Self {
+        self.done = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `error`.
+    #[inline]
+    pub fn error(mut self, value: DatabricksServiceExceptionWithDetailsProto) -> Self {
+        self.error = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `metadata`.
+    #[inline]
+    pub fn metadata(mut self, value: ::serde_json::Value) -> Self {
+        self.metadata = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `response`.
+    #[inline]
+    pub fn response(mut self, value: ::serde_json::Value) -> Self {
+        self.response = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `WorkspaceBaseEnvironment` of the `environments` API.
+///
+/// Required: `display_name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceBaseEnvironment {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `display_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub display_name: ::std::string::String,
+    /// Wire field `base_environment_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub base_environment_type: ::std::option::Option<BaseEnvironmentType>,
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `creator_user_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creator_user_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `filepath` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filepath: ::std::option::Option<::std::string::String>,
+    /// Wire field `is_default` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_default: ::std::option::Option<bool>,
+    /// Wire field `last_updated_user_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_updated_user_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spec: ::std::option::Option<EnvironmentSpec>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<WorkspaceBaseEnvironmentCacheStatus>,
+    /// Wire field `update_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+}
+
+impl WorkspaceBaseEnvironment {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(display_name: impl Into<::std::string::String>) -> Self {
+        WorkspaceBaseEnvironment {
+            display_name: {
+                let value = display_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = value.into();
+        self
+    }
+
+    /// Set `base_environment_type`.
+    #[inline]
+    pub fn base_environment_type(mut self, value: BaseEnvironmentType) -> Self {
+        self.base_environment_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `creator_user_id`.
+    #[inline]
+    pub fn creator_user_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creator_user_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `filepath`.
+    #[inline]
+    pub fn filepath(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.filepath = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `is_default`.
+    #[inline]
+    pub fn is_default(mut self, value: bool) -> Self {
+        self.is_default = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `last_updated_user_id`.
+    #[inline]
+    pub fn last_updated_user_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.last_updated_user_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `message`.
+    #[inline]
+    pub fn message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `spec`.
+    #[inline]
+    pub fn spec(mut self, value: EnvironmentSpec) -> Self {
+        self.spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: WorkspaceBaseEnvironmentCacheStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `WorkspaceBaseEnvironmentOperationMetadata` of the `environments` API.
@@ -211,94 +491,280 @@ pub struct WorkspaceBaseEnvironment {
 #[serde(default)]
 pub struct WorkspaceBaseEnvironmentOperationMetadata {}
 
+impl WorkspaceBaseEnvironmentOperationMetadata {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WorkspaceBaseEnvironmentOperationMetadata { ..::std::default::Default::default() }
+    }
+}
+
 /// Parameters of [`EnvironmentsApi::create_workspace_base_environment`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EnvironmentsCreateWorkspaceBaseEnvironmentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub workspace_base_environment: ::std::option::Option<WorkspaceBaseEnvironment>,
+    /// Wire field `workspace_base_environment` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub workspace_base_environment: WorkspaceBaseEnvironment,
+    /// Wire field `request_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub request_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `workspace_base_environment_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workspace_base_environment_id: ::std::option::Option<::std::string::String>,
 }
+
+impl EnvironmentsCreateWorkspaceBaseEnvironmentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(workspace_base_environment: WorkspaceBaseEnvironment) -> Self {
+        EnvironmentsCreateWorkspaceBaseEnvironmentRequest {
+            workspace_base_environment: {
+                let value = workspace_base_environment;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for EnvironmentsCreateWorkspaceBaseEnvironmentRequest {}
 
 /// Parameters of [`EnvironmentsApi::delete_workspace_base_environment`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EnvironmentsDeleteWorkspaceBaseEnvironmentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl EnvironmentsDeleteWorkspaceBaseEnvironmentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        EnvironmentsDeleteWorkspaceBaseEnvironmentRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for EnvironmentsDeleteWorkspaceBaseEnvironmentRequest {}
 
 /// Parameters of [`EnvironmentsApi::get_default_workspace_base_environment`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EnvironmentsGetDefaultWorkspaceBaseEnvironmentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl EnvironmentsGetDefaultWorkspaceBaseEnvironmentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        EnvironmentsGetDefaultWorkspaceBaseEnvironmentRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for EnvironmentsGetDefaultWorkspaceBaseEnvironmentRequest {}
 
 /// Parameters of [`EnvironmentsApi::get_operation`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EnvironmentsGetOperationRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl EnvironmentsGetOperationRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        EnvironmentsGetOperationRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for EnvironmentsGetOperationRequest {}
 
 /// Parameters of [`EnvironmentsApi::get_workspace_base_environment`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EnvironmentsGetWorkspaceBaseEnvironmentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl EnvironmentsGetWorkspaceBaseEnvironmentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        EnvironmentsGetWorkspaceBaseEnvironmentRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for EnvironmentsGetWorkspaceBaseEnvironmentRequest {}
 
 /// Parameters of [`EnvironmentsApi::list_workspace_base_environments`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EnvironmentsListWorkspaceBaseEnvironmentsRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl EnvironmentsListWorkspaceBaseEnvironmentsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EnvironmentsListWorkspaceBaseEnvironmentsRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for EnvironmentsListWorkspaceBaseEnvironmentsRequest {}
 
 /// Parameters of [`EnvironmentsApi::refresh_workspace_base_environment`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EnvironmentsRefreshWorkspaceBaseEnvironmentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl EnvironmentsRefreshWorkspaceBaseEnvironmentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        EnvironmentsRefreshWorkspaceBaseEnvironmentRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for EnvironmentsRefreshWorkspaceBaseEnvironmentRequest {}
 
 /// Parameters of [`EnvironmentsApi::update_default_workspace_base_environment`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EnvironmentsUpdateDefaultWorkspaceBaseEnvironmentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub default_workspace_base_environment: ::std::option::Option<DefaultWorkspaceBaseEnvironment>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `default_workspace_base_environment` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub default_workspace_base_environment: DefaultWorkspaceBaseEnvironment,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
+
+impl EnvironmentsUpdateDefaultWorkspaceBaseEnvironmentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        default_workspace_base_environment: DefaultWorkspaceBaseEnvironment,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        EnvironmentsUpdateDefaultWorkspaceBaseEnvironmentRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            default_workspace_base_environment: {
+                let value = default_workspace_base_environment;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for EnvironmentsUpdateDefaultWorkspaceBaseEnvironmentRequest {}
 
 /// Parameters of [`EnvironmentsApi::update_workspace_base_environment`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EnvironmentsUpdateWorkspaceBaseEnvironmentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub workspace_base_environment: ::std::option::Option<WorkspaceBaseEnvironment>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `workspace_base_environment` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub workspace_base_environment: WorkspaceBaseEnvironment,
 }
 
-/// The `environments` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/environments)).
+impl EnvironmentsUpdateWorkspaceBaseEnvironmentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, workspace_base_environment: WorkspaceBaseEnvironment) -> Self {
+        EnvironmentsUpdateWorkspaceBaseEnvironmentRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            workspace_base_environment: {
+                let value = workspace_base_environment;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for EnvironmentsUpdateWorkspaceBaseEnvironmentRequest {}
+
+/// The `environments` service (workspace level, 9 operations; [API reference](https://docs.databricks.com/api/workspace/environments)).
 #[derive(Debug, Clone)]
 pub struct EnvironmentsApi {
     client: crate::Client,
@@ -315,141 +781,411 @@ impl EnvironmentsApi {
         &self.client
     }
 
-    /// `POST /api/environments/v1/workspace-base-environments` ([API reference](https://docs.databricks.com/api/workspace/environments/createworkspacebaseenvironment)).
-    pub async fn create_workspace_base_environment(
+    /// `POST /api/environments/v1/workspace-base-environments`; required: `workspace_base_environment` ([API reference](https://docs.databricks.com/api/workspace/environments/createworkspacebaseenvironment)).
+    #[inline]
+    pub fn create_workspace_base_environment(
         &self,
-        request: &EnvironmentsCreateWorkspaceBaseEnvironmentRequest,
-    ) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/environments/v1/workspace-base-environments",
-            path_params: &[],
-            query: &["request_id", "workspace_base_environment_id"],
-            body: rt::BodyKind::Whole("workspace_base_environment"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        workspace_base_environment: WorkspaceBaseEnvironment,
+    ) -> rt::Call<EnvironmentsCreateWorkspaceBaseEnvironmentRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ENVIRONMENTS_CREATE_WORKSPACE_BASE_ENVIRONMENT,
+            EnvironmentsCreateWorkspaceBaseEnvironmentRequest {
+                workspace_base_environment: {
+                    let value = workspace_base_environment;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/environments/v1/{name}` ([API reference](https://docs.databricks.com/api/workspace/environments/deleteworkspacebaseenvironment)).
-    pub async fn delete_workspace_base_environment(
+    /// `DELETE /api/environments/v1/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/environments/deleteworkspacebaseenvironment)).
+    #[inline]
+    pub fn delete_workspace_base_environment(
         &self,
-        request: &EnvironmentsDeleteWorkspaceBaseEnvironmentRequest,
-    ) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/environments/v1/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<EnvironmentsDeleteWorkspaceBaseEnvironmentRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ENVIRONMENTS_DELETE_WORKSPACE_BASE_ENVIRONMENT,
+            EnvironmentsDeleteWorkspaceBaseEnvironmentRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/environments/v1/{name}` ([API reference](https://docs.databricks.com/api/workspace/environments/getdefaultworkspacebaseenvironment)).
-    pub async fn get_default_workspace_base_environment(
+    /// `GET /api/environments/v1/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/environments/getdefaultworkspacebaseenvironment)).
+    #[inline]
+    pub fn get_default_workspace_base_environment(
         &self,
-        request: &EnvironmentsGetDefaultWorkspaceBaseEnvironmentRequest,
-    ) -> crate::Result<DefaultWorkspaceBaseEnvironment> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/environments/v1/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<EnvironmentsGetDefaultWorkspaceBaseEnvironmentRequest, DefaultWorkspaceBaseEnvironment> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ENVIRONMENTS_GET_DEFAULT_WORKSPACE_BASE_ENVIRONMENT,
+            EnvironmentsGetDefaultWorkspaceBaseEnvironmentRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/environments/v1/{name}` ([API reference](https://docs.databricks.com/api/workspace/environments/getoperation)).
-    pub async fn get_operation(&self, request: &EnvironmentsGetOperationRequest) -> crate::Result<Operation> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/environments/v1/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/environments/v1/{name}` ([API reference](https://docs.databricks.com/api/workspace/environments/getworkspacebaseenvironment)).
-    pub async fn get_workspace_base_environment(
+    /// `GET /api/environments/v1/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/environments/getoperation)).
+    #[inline]
+    pub fn get_operation(
         &self,
-        request: &EnvironmentsGetWorkspaceBaseEnvironmentRequest,
-    ) -> crate::Result<WorkspaceBaseEnvironment> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/environments/v1/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<EnvironmentsGetOperationRequest, Operation> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ENVIRONMENTS_GET_OPERATION,
+            EnvironmentsGetOperationRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/environments/v1/workspace-base-environments` ([API reference](https://docs.databricks.com/api/workspace/environments/listworkspacebaseenvironments)).
+    /// `GET /api/environments/v1/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/environments/getworkspacebaseenvironment)).
+    #[inline]
+    pub fn get_workspace_base_environment(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<EnvironmentsGetWorkspaceBaseEnvironmentRequest, WorkspaceBaseEnvironment> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ENVIRONMENTS_GET_WORKSPACE_BASE_ENVIRONMENT,
+            EnvironmentsGetWorkspaceBaseEnvironmentRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/environments/v1/workspace-base-environments`; pages by token ([API reference](https://docs.databricks.com/api/workspace/environments/listworkspacebaseenvironments)).
+    #[inline]
     pub fn list_workspace_base_environments(
         &self,
-        request: EnvironmentsListWorkspaceBaseEnvironmentsRequest,
-    ) -> crate::service::Paginator<WorkspaceBaseEnvironment> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/environments/v1/workspace-base-environments",
-            path_params: &[],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("workspace_base_environments"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    ) -> rt::Paginator<EnvironmentsListWorkspaceBaseEnvironmentsRequest, WorkspaceBaseEnvironment> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_ENVIRONMENTS_LIST_WORKSPACE_BASE_ENVIRONMENTS,
+            &PAGES_ENVIRONMENTS_LIST_WORKSPACE_BASE_ENVIRONMENTS,
+            EnvironmentsListWorkspaceBaseEnvironmentsRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `POST /api/environments/v1/{name}/refresh` ([API reference](https://docs.databricks.com/api/workspace/environments/refreshworkspacebaseenvironment)).
-    pub async fn refresh_workspace_base_environment(
+    /// `POST /api/environments/v1/{name}/refresh`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/environments/refreshworkspacebaseenvironment)).
+    #[inline]
+    pub fn refresh_workspace_base_environment(
         &self,
-        request: &EnvironmentsRefreshWorkspaceBaseEnvironmentRequest,
-    ) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/environments/v1/{name}/refresh",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<EnvironmentsRefreshWorkspaceBaseEnvironmentRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ENVIRONMENTS_REFRESH_WORKSPACE_BASE_ENVIRONMENT,
+            EnvironmentsRefreshWorkspaceBaseEnvironmentRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/environments/v1/{name}` ([API reference](https://docs.databricks.com/api/workspace/environments/updatedefaultworkspacebaseenvironment)).
-    pub async fn update_default_workspace_base_environment(
+    /// `PATCH /api/environments/v1/{name}`; required: `name`, `default_workspace_base_environment`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/environments/updatedefaultworkspacebaseenvironment)).
+    #[inline]
+    pub fn update_default_workspace_base_environment(
         &self,
-        request: &EnvironmentsUpdateDefaultWorkspaceBaseEnvironmentRequest,
-    ) -> crate::Result<DefaultWorkspaceBaseEnvironment> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/environments/v1/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("default_workspace_base_environment"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        default_workspace_base_environment: DefaultWorkspaceBaseEnvironment,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<EnvironmentsUpdateDefaultWorkspaceBaseEnvironmentRequest, DefaultWorkspaceBaseEnvironment> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ENVIRONMENTS_UPDATE_DEFAULT_WORKSPACE_BASE_ENVIRONMENT,
+            EnvironmentsUpdateDefaultWorkspaceBaseEnvironmentRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                default_workspace_base_environment: {
+                    let value = default_workspace_base_environment;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/environments/v1/{name}` ([API reference](https://docs.databricks.com/api/workspace/environments/updateworkspacebaseenvironment)).
-    pub async fn update_workspace_base_environment(
+    /// `PATCH /api/environments/v1/{name}`; required: `name`, `workspace_base_environment` ([API reference](https://docs.databricks.com/api/workspace/environments/updateworkspacebaseenvironment)).
+    #[inline]
+    pub fn update_workspace_base_environment(
         &self,
-        request: &EnvironmentsUpdateWorkspaceBaseEnvironmentRequest,
-    ) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/environments/v1/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Whole("workspace_base_environment"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        workspace_base_environment: WorkspaceBaseEnvironment,
+    ) -> rt::Call<EnvironmentsUpdateWorkspaceBaseEnvironmentRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ENVIRONMENTS_UPDATE_WORKSPACE_BASE_ENVIRONMENT,
+            EnvironmentsUpdateWorkspaceBaseEnvironmentRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                workspace_base_environment: {
+                    let value = workspace_base_environment;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_ENVIRONMENTS_CREATE_WORKSPACE_BASE_ENVIRONMENT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/environments/v1/workspace-base-environments",
+    path_params: &[],
+    query: &["request_id", "workspace_base_environment_id"],
+    body: rt::BodyKind::Whole("workspace_base_environment"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ENVIRONMENTS_DELETE_WORKSPACE_BASE_ENVIRONMENT: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/environments/v1/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ENVIRONMENTS_GET_DEFAULT_WORKSPACE_BASE_ENVIRONMENT: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/environments/v1/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ENVIRONMENTS_GET_OPERATION: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/environments/v1/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ENVIRONMENTS_GET_WORKSPACE_BASE_ENVIRONMENT: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/environments/v1/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ENVIRONMENTS_LIST_WORKSPACE_BASE_ENVIRONMENTS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/environments/v1/workspace-base-environments",
+    path_params: &[],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_ENVIRONMENTS_LIST_WORKSPACE_BASE_ENVIRONMENTS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("workspace_base_environments"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_ENVIRONMENTS_REFRESH_WORKSPACE_BASE_ENVIRONMENT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/environments/v1/{name}/refresh",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ENVIRONMENTS_UPDATE_DEFAULT_WORKSPACE_BASE_ENVIRONMENT: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/environments/v1/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("default_workspace_base_environment"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ENVIRONMENTS_UPDATE_WORKSPACE_BASE_ENVIRONMENT: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/environments/v1/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Whole("workspace_base_environment"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<EnvironmentsCreateWorkspaceBaseEnvironmentRequest, O> {
+    /// Set `workspace_base_environment`.
+    #[inline]
+    pub fn workspace_base_environment(mut self, value: WorkspaceBaseEnvironment) -> Self {
+        self.request.workspace_base_environment = value;
+        self
+    }
+
+    /// Set `request_id`.
+    #[inline]
+    pub fn request_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.request_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `workspace_base_environment_id`.
+    #[inline]
+    pub fn workspace_base_environment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.workspace_base_environment_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<EnvironmentsDeleteWorkspaceBaseEnvironmentRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<EnvironmentsGetDefaultWorkspaceBaseEnvironmentRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<EnvironmentsGetOperationRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<EnvironmentsGetWorkspaceBaseEnvironmentRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<EnvironmentsListWorkspaceBaseEnvironmentsRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<EnvironmentsRefreshWorkspaceBaseEnvironmentRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<EnvironmentsUpdateDefaultWorkspaceBaseEnvironmentRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `default_workspace_base_environment`.
+    #[inline]
+    pub fn default_workspace_base_environment(mut self, value: DefaultWorkspaceBaseEnvironment) -> Self {
+        self.request.default_workspace_base_environment = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<EnvironmentsUpdateWorkspaceBaseEnvironmentRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `workspace_base_environment`.
+    #[inline]
+    pub fn workspace_base_environment(mut self, value: WorkspaceBaseEnvironment) -> Self {
+        self.request.workspace_base_environment = value;
+        self
     }
 }

@@ -12,20 +12,52 @@ use crate::service::runtime as rt;
 #[serde(default)]
 pub struct AddBlockResponse {}
 
+impl AddBlockResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AddBlockResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `CloseResponse` of the `files` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CloseResponse {}
 
+impl CloseResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CloseResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `CreateResponse` of the `files` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateResponse {
+    /// Wire field `handle` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub handle: ::std::option::Option<i64>,
+}
+
+impl CreateResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `handle`.
+    #[inline]
+    pub fn handle(mut self, value: i64) -> Self {
+        self.handle = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `DeleteResponse` of the `files` API.
@@ -33,98 +65,306 @@ pub struct CreateResponse {
 #[serde(default)]
 pub struct DeleteResponse {}
 
+impl DeleteResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `DirectoryEntry` of the `files` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DirectoryEntry {
+    /// Wire field `file_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub file_size: ::std::option::Option<i64>,
+    /// Wire field `is_directory` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_directory: ::std::option::Option<bool>,
+    /// Wire field `last_modified` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub last_modified: ::std::option::Option<i64>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub path: ::std::option::Option<::std::string::String>,
+}
+
+impl DirectoryEntry {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DirectoryEntry { ..::std::default::Default::default() }
+    }
+
+    /// Set `file_size`.
+    #[inline]
+    pub fn file_size(mut self, value: i64) -> Self {
+        self.file_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `is_directory`.
+    #[inline]
+    pub fn is_directory(mut self, value: bool) -> Self {
+        self.is_directory = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `last_modified`.
+    #[inline]
+    pub fn last_modified(mut self, value: i64) -> Self {
+        self.last_modified = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.path = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DownloadResponse` of the `files` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DownloadResponse {
+    /// Wire field `content-length` (optional, int64).
     #[serde(
         rename = "content-length",
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub content_length: ::std::option::Option<i64>,
+    /// Wire field `content-type` (optional, string).
     #[serde(rename = "content-type", skip_serializing_if = "::std::option::Option::is_none")]
     pub content_type: ::std::option::Option<::std::string::String>,
+    /// Wire field `contents` (optional, binary).
     #[serde(skip)]
     pub contents: ::std::option::Option<::bytes::Bytes>,
+    /// Wire field `last-modified` (optional, string).
     #[serde(rename = "last-modified", skip_serializing_if = "::std::option::Option::is_none")]
     pub last_modified: ::std::option::Option<::std::string::String>,
+}
+
+impl DownloadResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DownloadResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `content-length`.
+    #[inline]
+    pub fn content_length(mut self, value: i64) -> Self {
+        self.content_length = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `content-type`.
+    #[inline]
+    pub fn content_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.content_type = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `contents`.
+    #[inline]
+    pub fn contents(mut self, value: impl Into<::bytes::Bytes>) -> Self {
+        self.contents = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `last-modified`.
+    #[inline]
+    pub fn last_modified(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.last_modified = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `FileInfo` of the `files` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FileInfo {
+    /// Wire field `file_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub file_size: ::std::option::Option<i64>,
+    /// Wire field `is_dir` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_dir: ::std::option::Option<bool>,
+    /// Wire field `modification_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub modification_time: ::std::option::Option<i64>,
+    /// Wire field `path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub path: ::std::option::Option<::std::string::String>,
+}
+
+impl FileInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        FileInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `file_size`.
+    #[inline]
+    pub fn file_size(mut self, value: i64) -> Self {
+        self.file_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `is_dir`.
+    #[inline]
+    pub fn is_dir(mut self, value: bool) -> Self {
+        self.is_dir = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `modification_time`.
+    #[inline]
+    pub fn modification_time(mut self, value: i64) -> Self {
+        self.modification_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.path = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GetMetadataResponse` of the `files` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetMetadataResponse {
+    /// Wire field `content-length` (optional, int64).
     #[serde(
         rename = "content-length",
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub content_length: ::std::option::Option<i64>,
+    /// Wire field `content-type` (optional, string).
     #[serde(rename = "content-type", skip_serializing_if = "::std::option::Option::is_none")]
     pub content_type: ::std::option::Option<::std::string::String>,
+    /// Wire field `last-modified` (optional, string).
     #[serde(rename = "last-modified", skip_serializing_if = "::std::option::Option::is_none")]
     pub last_modified: ::std::option::Option<::std::string::String>,
+}
+
+impl GetMetadataResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetMetadataResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `content-length`.
+    #[inline]
+    pub fn content_length(mut self, value: i64) -> Self {
+        self.content_length = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `content-type`.
+    #[inline]
+    pub fn content_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.content_type = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `last-modified`.
+    #[inline]
+    pub fn last_modified(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.last_modified = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListDirectoryResponse` of the `files` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListDirectoryResponse {
+    /// Wire field `contents` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub contents: ::std::vec::Vec<DirectoryEntry>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListDirectoryResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListDirectoryResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `contents`.
+    #[inline]
+    pub fn contents(mut self, value: ::std::vec::Vec<DirectoryEntry>) -> Self {
+        self.contents = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListStatusResponse` of the `files` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListStatusResponse {
+    /// Wire field `files` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub files: ::std::vec::Vec<FileInfo>,
+}
+
+impl ListStatusResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListStatusResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `files`.
+    #[inline]
+    pub fn files(mut self, value: ::std::vec::Vec<FileInfo>) -> Self {
+        self.files = value;
+        self
+    }
 }
 
 /// Wire type `MkDirsResponse` of the `files` API.
@@ -132,130 +372,345 @@ pub struct ListStatusResponse {
 #[serde(default)]
 pub struct MkDirsResponse {}
 
+impl MkDirsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        MkDirsResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `MoveResponse` of the `files` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MoveResponse {}
+
+impl MoveResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        MoveResponse { ..::std::default::Default::default() }
+    }
+}
 
 /// Wire type `PutResponse` of the `files` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PutResponse {}
 
+impl PutResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PutResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `ReadResponse` of the `files` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ReadResponse {
+    /// Wire field `bytes_read` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub bytes_read: ::std::option::Option<i64>,
+    /// Wire field `data` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data: ::std::option::Option<::std::string::String>,
+}
+
+impl ReadResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ReadResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `bytes_read`.
+    #[inline]
+    pub fn bytes_read(mut self, value: i64) -> Self {
+        self.bytes_read = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `data`.
+    #[inline]
+    pub fn data(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.data = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Parameters of [`DbfsApi::add_block`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DbfsAddBlockRequest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub handle: ::std::option::Option<i64>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub data: ::std::option::Option<::std::string::String>,
+    /// Wire field `handle` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub handle: i64,
+    /// Wire field `data` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub data: ::std::string::String,
 }
+
+impl DbfsAddBlockRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(handle: i64, data: impl Into<::std::string::String>) -> Self {
+        DbfsAddBlockRequest {
+            handle: {
+                let value = handle;
+                value
+            },
+            data: {
+                let value = data;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DbfsAddBlockRequest {}
 
 /// Parameters of [`DbfsApi::close`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DbfsCloseRequest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub handle: ::std::option::Option<i64>,
+    /// Wire field `handle` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub handle: i64,
 }
+
+impl DbfsCloseRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(handle: i64) -> Self {
+        DbfsCloseRequest {
+            handle: {
+                let value = handle;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DbfsCloseRequest {}
 
 /// Parameters of [`DbfsApi::create`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DbfsCreateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub path: ::std::option::Option<::std::string::String>,
+    /// Wire field `path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub path: ::std::string::String,
+    /// Wire field `overwrite` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub overwrite: ::std::option::Option<bool>,
 }
+
+impl DbfsCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(path: impl Into<::std::string::String>) -> Self {
+        DbfsCreateRequest {
+            path: {
+                let value = path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DbfsCreateRequest {}
 
 /// Parameters of [`DbfsApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DbfsDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub path: ::std::option::Option<::std::string::String>,
+    /// Wire field `path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub path: ::std::string::String,
+    /// Wire field `recursive` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub recursive: ::std::option::Option<bool>,
 }
+
+impl DbfsDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(path: impl Into<::std::string::String>) -> Self {
+        DbfsDeleteRequest {
+            path: {
+                let value = path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DbfsDeleteRequest {}
 
 /// Parameters of [`DbfsApi::get_status`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DbfsGetStatusRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub path: ::std::option::Option<::std::string::String>,
+    /// Wire field `path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub path: ::std::string::String,
 }
+
+impl DbfsGetStatusRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(path: impl Into<::std::string::String>) -> Self {
+        DbfsGetStatusRequest {
+            path: {
+                let value = path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DbfsGetStatusRequest {}
 
 /// Parameters of [`DbfsApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DbfsListRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub path: ::std::option::Option<::std::string::String>,
+    /// Wire field `path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub path: ::std::string::String,
 }
+
+impl DbfsListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(path: impl Into<::std::string::String>) -> Self {
+        DbfsListRequest {
+            path: {
+                let value = path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DbfsListRequest {}
 
 /// Parameters of [`DbfsApi::mkdirs`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DbfsMkdirsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub path: ::std::option::Option<::std::string::String>,
+    /// Wire field `path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub path: ::std::string::String,
 }
+
+impl DbfsMkdirsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(path: impl Into<::std::string::String>) -> Self {
+        DbfsMkdirsRequest {
+            path: {
+                let value = path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DbfsMkdirsRequest {}
 
 /// Parameters of `DbfsApi::move`.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DbfsMoveRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub source_path: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub destination_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `source_path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub source_path: ::std::string::String,
+    /// Wire field `destination_path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub destination_path: ::std::string::String,
 }
+
+impl DbfsMoveRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        source_path: impl Into<::std::string::String>,
+        destination_path: impl Into<::std::string::String>,
+    ) -> Self {
+        DbfsMoveRequest {
+            source_path: {
+                let value = source_path;
+                value.into()
+            },
+            destination_path: {
+                let value = destination_path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DbfsMoveRequest {}
 
 /// Parameters of [`DbfsApi::put`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DbfsPutRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub path: ::std::option::Option<::std::string::String>,
+    /// Wire field `path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub path: ::std::string::String,
+    /// Wire field `contents` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub contents: ::std::option::Option<::std::string::String>,
+    /// Wire field `overwrite` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub overwrite: ::std::option::Option<bool>,
 }
+
+impl DbfsPutRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(path: impl Into<::std::string::String>) -> Self {
+        DbfsPutRequest {
+            path: {
+                let value = path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DbfsPutRequest {}
 
 /// Parameters of [`DbfsApi::read`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DbfsReadRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub path: ::std::option::Option<::std::string::String>,
+    /// Wire field `path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub path: ::std::string::String,
+    /// Wire field `length` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub length: ::std::option::Option<i64>,
+    /// Wire field `offset` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -263,7 +718,23 @@ pub struct DbfsReadRequest {
     pub offset: ::std::option::Option<i64>,
 }
 
-/// The `dbfs` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/dbfs)).
+impl DbfsReadRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(path: impl Into<::std::string::String>) -> Self {
+        DbfsReadRequest {
+            path: {
+                let value = path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DbfsReadRequest {}
+
+/// The `dbfs` service (workspace level, 10 operations; [API reference](https://docs.databricks.com/api/workspace/dbfs)).
 #[derive(Debug, Clone)]
 pub struct DbfsApi {
     client: crate::Client,
@@ -280,130 +751,435 @@ impl DbfsApi {
         &self.client
     }
 
-    /// `POST /api/2.0/dbfs/add-block` ([API reference](https://docs.databricks.com/api/workspace/dbfs/addblock)).
-    pub async fn add_block(&self, request: &DbfsAddBlockRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/dbfs/add-block",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["handle", "data"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/2.0/dbfs/add-block`; required: `handle`, `data` ([API reference](https://docs.databricks.com/api/workspace/dbfs/addblock)).
+    #[inline]
+    pub fn add_block(&self, handle: i64, data: impl Into<::std::string::String>) -> rt::Call<DbfsAddBlockRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DBFS_ADD_BLOCK,
+            DbfsAddBlockRequest {
+                handle: {
+                    let value = handle;
+                    value
+                },
+                data: {
+                    let value = data;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.0/dbfs/close` ([API reference](https://docs.databricks.com/api/workspace/dbfs/close)).
-    pub async fn close(&self, request: &DbfsCloseRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/dbfs/close",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["handle"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/2.0/dbfs/close`; required: `handle` ([API reference](https://docs.databricks.com/api/workspace/dbfs/close)).
+    #[inline]
+    pub fn close(&self, handle: i64) -> rt::Call<DbfsCloseRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DBFS_CLOSE,
+            DbfsCloseRequest {
+                handle: {
+                    let value = handle;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.0/dbfs/create` ([API reference](https://docs.databricks.com/api/workspace/dbfs/create)).
-    pub async fn create(&self, request: &DbfsCreateRequest) -> crate::Result<CreateResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/dbfs/create",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["path", "overwrite"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/dbfs/create`; required: `path` ([API reference](https://docs.databricks.com/api/workspace/dbfs/create)).
+    #[inline]
+    pub fn create(&self, path: impl Into<::std::string::String>) -> rt::Call<DbfsCreateRequest, CreateResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DBFS_CREATE,
+            DbfsCreateRequest {
+                path: {
+                    let value = path;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/dbfs/delete` ([API reference](https://docs.databricks.com/api/workspace/dbfs/delete)).
-    pub async fn delete(&self, request: &DbfsDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/dbfs/delete",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["path", "recursive"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/2.0/dbfs/delete`; required: `path` ([API reference](https://docs.databricks.com/api/workspace/dbfs/delete)).
+    #[inline]
+    pub fn delete(&self, path: impl Into<::std::string::String>) -> rt::Call<DbfsDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DBFS_DELETE,
+            DbfsDeleteRequest {
+                path: {
+                    let value = path;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/dbfs/get-status` ([API reference](https://docs.databricks.com/api/workspace/dbfs/getstatus)).
-    pub async fn get_status(&self, request: &DbfsGetStatusRequest) -> crate::Result<FileInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/dbfs/get-status",
-            path_params: &[],
-            query: &["path"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/dbfs/get-status`; required: `path` ([API reference](https://docs.databricks.com/api/workspace/dbfs/getstatus)).
+    #[inline]
+    pub fn get_status(&self, path: impl Into<::std::string::String>) -> rt::Call<DbfsGetStatusRequest, FileInfo> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DBFS_GET_STATUS,
+            DbfsGetStatusRequest {
+                path: {
+                    let value = path;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/dbfs/list` ([API reference](https://docs.databricks.com/api/workspace/dbfs/list)).
-    pub fn list(&self, request: DbfsListRequest) -> crate::service::Paginator<FileInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/dbfs/list",
-            path_params: &[],
-            query: &["path"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::SinglePage,
-            items: Some("files"),
-            request_field: None,
-            response_field: None,
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/dbfs/list`; required: `path`; pages by single page ([API reference](https://docs.databricks.com/api/workspace/dbfs/list)).
+    #[inline]
+    pub fn list(&self, path: impl Into<::std::string::String>) -> rt::Paginator<DbfsListRequest, FileInfo> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_DBFS_LIST,
+            &PAGES_DBFS_LIST,
+            DbfsListRequest {
+                path: {
+                    let value = path;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `POST /api/2.0/dbfs/mkdirs` ([API reference](https://docs.databricks.com/api/workspace/dbfs/mkdirs)).
-    pub async fn mkdirs(&self, request: &DbfsMkdirsRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/dbfs/mkdirs",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["path"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/2.0/dbfs/mkdirs`; required: `path` ([API reference](https://docs.databricks.com/api/workspace/dbfs/mkdirs)).
+    #[inline]
+    pub fn mkdirs(&self, path: impl Into<::std::string::String>) -> rt::Call<DbfsMkdirsRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DBFS_MKDIRS,
+            DbfsMkdirsRequest {
+                path: {
+                    let value = path;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.0/dbfs/move` ([API reference](https://docs.databricks.com/api/workspace/dbfs/move)).
-    pub async fn r#move(&self, request: &DbfsMoveRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/dbfs/move",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["source_path", "destination_path"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/2.0/dbfs/move`; required: `source_path`, `destination_path` ([API reference](https://docs.databricks.com/api/workspace/dbfs/move)).
+    #[inline]
+    pub fn r#move(
+        &self,
+        source_path: impl Into<::std::string::String>,
+        destination_path: impl Into<::std::string::String>,
+    ) -> rt::Call<DbfsMoveRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DBFS_MOVE,
+            DbfsMoveRequest {
+                source_path: {
+                    let value = source_path;
+                    value.into()
+                },
+                destination_path: {
+                    let value = destination_path;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.0/dbfs/put` ([API reference](https://docs.databricks.com/api/workspace/dbfs/put)).
-    pub async fn put(&self, request: &DbfsPutRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/dbfs/put",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["path", "contents", "overwrite"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/2.0/dbfs/put`; required: `path` ([API reference](https://docs.databricks.com/api/workspace/dbfs/put)).
+    #[inline]
+    pub fn put(&self, path: impl Into<::std::string::String>) -> rt::Call<DbfsPutRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DBFS_PUT,
+            DbfsPutRequest {
+                path: {
+                    let value = path;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/dbfs/read` ([API reference](https://docs.databricks.com/api/workspace/dbfs/read)).
-    pub async fn read(&self, request: &DbfsReadRequest) -> crate::Result<ReadResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/dbfs/read",
-            path_params: &[],
-            query: &["path", "length", "offset"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/dbfs/read`; required: `path` ([API reference](https://docs.databricks.com/api/workspace/dbfs/read)).
+    #[inline]
+    pub fn read(&self, path: impl Into<::std::string::String>) -> rt::Call<DbfsReadRequest, ReadResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DBFS_READ,
+            DbfsReadRequest {
+                path: {
+                    let value = path;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_DBFS_ADD_BLOCK: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/dbfs/add-block",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["handle", "data"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DBFS_CLOSE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/dbfs/close",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["handle"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DBFS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/dbfs/create",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["path", "overwrite"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DBFS_DELETE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/dbfs/delete",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["path", "recursive"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DBFS_GET_STATUS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/dbfs/get-status",
+    path_params: &[],
+    query: &["path"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DBFS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/dbfs/list",
+    path_params: &[],
+    query: &["path"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_DBFS_LIST: rt::Pages =
+    rt::Pages { style: rt::PageStyle::SinglePage, items: Some("files"), request_field: None, response_field: None };
+
+static OP_DBFS_MKDIRS: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/dbfs/mkdirs",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["path"]),
+    response_headers: &[],
+    idempotent: true,
+};
+
+static OP_DBFS_MOVE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/dbfs/move",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["source_path", "destination_path"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DBFS_PUT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/dbfs/put",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["path", "contents", "overwrite"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DBFS_READ: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/dbfs/read",
+    path_params: &[],
+    query: &["path", "length", "offset"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<DbfsAddBlockRequest, O> {
+    /// Set `handle`.
+    #[inline]
+    pub fn handle(mut self, value: i64) -> Self {
+        self.request.handle = value;
+        self
+    }
+
+    /// Set `data`.
+    #[inline]
+    pub fn data(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.data = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<DbfsCloseRequest, O> {
+    /// Set `handle`.
+    #[inline]
+    pub fn handle(mut self, value: i64) -> Self {
+        self.request.handle = value;
+        self
+    }
+}
+
+impl<O> rt::Call<DbfsCreateRequest, O> {
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.path = value.into();
+        self
+    }
+
+    /// Set `overwrite`.
+    #[inline]
+    pub fn overwrite(mut self, value: bool) -> Self {
+        self.request.overwrite = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<DbfsDeleteRequest, O> {
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.path = value.into();
+        self
+    }
+
+    /// Set `recursive`.
+    #[inline]
+    pub fn recursive(mut self, value: bool) -> Self {
+        self.request.recursive = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<DbfsGetStatusRequest, O> {
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.path = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<DbfsListRequest, T> {
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.path = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<DbfsMkdirsRequest, O> {
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.path = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<DbfsMoveRequest, O> {
+    /// Set `source_path`.
+    #[inline]
+    pub fn source_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.source_path = value.into();
+        self
+    }
+
+    /// Set `destination_path`.
+    #[inline]
+    pub fn destination_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.destination_path = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<DbfsPutRequest, O> {
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.path = value.into();
+        self
+    }
+
+    /// Set `contents`.
+    #[inline]
+    pub fn contents(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.contents = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `overwrite`.
+    #[inline]
+    pub fn overwrite(mut self, value: bool) -> Self {
+        self.request.overwrite = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<DbfsReadRequest, O> {
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.path = value.into();
+        self
+    }
+
+    /// Set `length`.
+    #[inline]
+    pub fn length(mut self, value: i64) -> Self {
+        self.request.length = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `offset`.
+    #[inline]
+    pub fn offset(mut self, value: i64) -> Self {
+        self.request.offset = ::std::option::Option::Some(value);
+        self
     }
 }
 
@@ -411,78 +1187,226 @@ impl DbfsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FilesCreateDirectoryRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub directory_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `directory_path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub directory_path: ::std::string::String,
 }
+
+impl FilesCreateDirectoryRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(directory_path: impl Into<::std::string::String>) -> Self {
+        FilesCreateDirectoryRequest {
+            directory_path: {
+                let value = directory_path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FilesCreateDirectoryRequest {}
 
 /// Parameters of [`FilesApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FilesDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub file_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `file_path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub file_path: ::std::string::String,
 }
+
+impl FilesDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(file_path: impl Into<::std::string::String>) -> Self {
+        FilesDeleteRequest {
+            file_path: {
+                let value = file_path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FilesDeleteRequest {}
 
 /// Parameters of [`FilesApi::delete_directory`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FilesDeleteDirectoryRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub directory_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `directory_path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub directory_path: ::std::string::String,
 }
+
+impl FilesDeleteDirectoryRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(directory_path: impl Into<::std::string::String>) -> Self {
+        FilesDeleteDirectoryRequest {
+            directory_path: {
+                let value = directory_path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FilesDeleteDirectoryRequest {}
 
 /// Parameters of [`FilesApi::download`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FilesDownloadRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub file_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `file_path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub file_path: ::std::string::String,
 }
+
+impl FilesDownloadRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(file_path: impl Into<::std::string::String>) -> Self {
+        FilesDownloadRequest {
+            file_path: {
+                let value = file_path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FilesDownloadRequest {}
 
 /// Parameters of [`FilesApi::get_directory_metadata`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FilesGetDirectoryMetadataRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub directory_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `directory_path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub directory_path: ::std::string::String,
 }
+
+impl FilesGetDirectoryMetadataRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(directory_path: impl Into<::std::string::String>) -> Self {
+        FilesGetDirectoryMetadataRequest {
+            directory_path: {
+                let value = directory_path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FilesGetDirectoryMetadataRequest {}
 
 /// Parameters of [`FilesApi::get_metadata`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FilesGetMetadataRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub file_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `file_path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub file_path: ::std::string::String,
 }
+
+impl FilesGetMetadataRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(file_path: impl Into<::std::string::String>) -> Self {
+        FilesGetMetadataRequest {
+            file_path: {
+                let value = file_path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FilesGetMetadataRequest {}
 
 /// Parameters of [`FilesApi::list_directory_contents`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FilesListDirectoryContentsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub directory_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `directory_path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub directory_path: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl FilesListDirectoryContentsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(directory_path: impl Into<::std::string::String>) -> Self {
+        FilesListDirectoryContentsRequest {
+            directory_path: {
+                let value = directory_path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FilesListDirectoryContentsRequest {}
 
 /// Parameters of [`FilesApi::upload`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FilesUploadRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub file_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `file_path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub file_path: ::std::string::String,
+    /// Wire field `contents` (required, binary).
     #[serde(skip)]
     pub contents: ::std::option::Option<::bytes::Bytes>,
+    /// Wire field `overwrite` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub overwrite: ::std::option::Option<bool>,
 }
 
-/// The `files` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/files)).
+impl FilesUploadRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(file_path: impl Into<::std::string::String>, contents: impl Into<::bytes::Bytes>) -> Self {
+        FilesUploadRequest {
+            file_path: {
+                let value = file_path;
+                value.into()
+            },
+            contents: {
+                let value = contents;
+                ::std::option::Option::Some(value.into())
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FilesUploadRequest {
+    fn take_body(&mut self) -> ::std::option::Option<::bytes::Bytes> {
+        self.contents.take()
+    }
+}
+
+/// The `files` service (workspace level, 8 operations; [API reference](https://docs.databricks.com/api/workspace/files)).
 #[derive(Debug, Clone)]
 pub struct FilesApi {
     client: crate::Client,
@@ -499,109 +1423,352 @@ impl FilesApi {
         &self.client
     }
 
-    /// `PUT /api/2.0/fs/directories{directory_path}` ([API reference](https://docs.databricks.com/api/workspace/files/createdirectory)).
-    pub async fn create_directory(&self, request: &FilesCreateDirectoryRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/fs/directories{directory_path}",
-            path_params: &["directory_path"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `PUT /api/2.0/fs/directories{directory_path}`; required: `directory_path` ([API reference](https://docs.databricks.com/api/workspace/files/createdirectory)).
+    #[inline]
+    pub fn create_directory(
+        &self,
+        directory_path: impl Into<::std::string::String>,
+    ) -> rt::Call<FilesCreateDirectoryRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FILES_CREATE_DIRECTORY,
+            FilesCreateDirectoryRequest {
+                directory_path: {
+                    let value = directory_path;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `DELETE /api/2.0/fs/files{file_path}` ([API reference](https://docs.databricks.com/api/workspace/files/delete)).
-    pub async fn delete(&self, request: &FilesDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/fs/files{file_path}",
-            path_params: &["file_path"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/fs/files{file_path}`; required: `file_path` ([API reference](https://docs.databricks.com/api/workspace/files/delete)).
+    #[inline]
+    pub fn delete(&self, file_path: impl Into<::std::string::String>) -> rt::Call<FilesDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FILES_DELETE,
+            FilesDeleteRequest {
+                file_path: {
+                    let value = file_path;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `DELETE /api/2.0/fs/directories{directory_path}` ([API reference](https://docs.databricks.com/api/workspace/files/deletedirectory)).
-    pub async fn delete_directory(&self, request: &FilesDeleteDirectoryRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/fs/directories{directory_path}",
-            path_params: &["directory_path"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/fs/directories{directory_path}`; required: `directory_path` ([API reference](https://docs.databricks.com/api/workspace/files/deletedirectory)).
+    #[inline]
+    pub fn delete_directory(
+        &self,
+        directory_path: impl Into<::std::string::String>,
+    ) -> rt::Call<FilesDeleteDirectoryRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FILES_DELETE_DIRECTORY,
+            FilesDeleteDirectoryRequest {
+                directory_path: {
+                    let value = directory_path;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/fs/files{file_path}` ([API reference](https://docs.databricks.com/api/workspace/files/download)).
-    pub async fn download(&self, request: &FilesDownloadRequest) -> crate::Result<crate::transport::Response> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/fs/files{file_path}",
-            path_params: &["file_path"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_raw(&self.client, &OP, request).await
+    /// `GET /api/2.0/fs/files{file_path}`; required: `file_path` ([API reference](https://docs.databricks.com/api/workspace/files/download)).
+    #[inline]
+    pub fn download(
+        &self,
+        file_path: impl Into<::std::string::String>,
+    ) -> rt::Call<FilesDownloadRequest, crate::transport::Response> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FILES_DOWNLOAD,
+            FilesDownloadRequest {
+                file_path: {
+                    let value = file_path;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::raw,
+        )
     }
 
-    /// `HEAD /api/2.0/fs/directories{directory_path}` ([API reference](https://docs.databricks.com/api/workspace/files/getdirectorymetadata)).
-    pub async fn get_directory_metadata(&self, request: &FilesGetDirectoryMetadataRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "HEAD",
-            path: "/api/2.0/fs/directories{directory_path}",
-            path_params: &["directory_path"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `HEAD /api/2.0/fs/directories{directory_path}`; required: `directory_path` ([API reference](https://docs.databricks.com/api/workspace/files/getdirectorymetadata)).
+    #[inline]
+    pub fn get_directory_metadata(
+        &self,
+        directory_path: impl Into<::std::string::String>,
+    ) -> rt::Call<FilesGetDirectoryMetadataRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FILES_GET_DIRECTORY_METADATA,
+            FilesGetDirectoryMetadataRequest {
+                directory_path: {
+                    let value = directory_path;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `HEAD /api/2.0/fs/files{file_path}` ([API reference](https://docs.databricks.com/api/workspace/files/getmetadata)).
-    pub async fn get_metadata(&self, request: &FilesGetMetadataRequest) -> crate::Result<GetMetadataResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "HEAD",
-            path: "/api/2.0/fs/files{file_path}",
-            path_params: &["file_path"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `HEAD /api/2.0/fs/files{file_path}`; required: `file_path` ([API reference](https://docs.databricks.com/api/workspace/files/getmetadata)).
+    #[inline]
+    pub fn get_metadata(
+        &self,
+        file_path: impl Into<::std::string::String>,
+    ) -> rt::Call<FilesGetMetadataRequest, GetMetadataResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FILES_GET_METADATA,
+            FilesGetMetadataRequest {
+                file_path: {
+                    let value = file_path;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/fs/directories{directory_path}` ([API reference](https://docs.databricks.com/api/workspace/files/listdirectorycontents)).
+    /// `GET /api/2.0/fs/directories{directory_path}`; required: `directory_path`; pages by token ([API reference](https://docs.databricks.com/api/workspace/files/listdirectorycontents)).
+    #[inline]
     pub fn list_directory_contents(
         &self,
-        request: FilesListDirectoryContentsRequest,
-    ) -> crate::service::Paginator<DirectoryEntry> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/fs/directories{directory_path}",
-            path_params: &["directory_path"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("contents"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        directory_path: impl Into<::std::string::String>,
+    ) -> rt::Paginator<FilesListDirectoryContentsRequest, DirectoryEntry> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_FILES_LIST_DIRECTORY_CONTENTS,
+            &PAGES_FILES_LIST_DIRECTORY_CONTENTS,
+            FilesListDirectoryContentsRequest {
+                directory_path: {
+                    let value = directory_path;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `PUT /api/2.0/fs/files{file_path}` ([API reference](https://docs.databricks.com/api/workspace/files/upload)).
-    pub async fn upload(&self, request: &FilesUploadRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/fs/files{file_path}",
-            path_params: &["file_path"],
-            query: &["overwrite"],
-            body: rt::BodyKind::Raw("contents"),
-        };
-        let body = request.contents.clone().unwrap_or_default();
-        crate::service::runtime::call_upload(&self.client, &OP, request, body).await
+    /// `PUT /api/2.0/fs/files{file_path}`; required: `file_path`, `contents` ([API reference](https://docs.databricks.com/api/workspace/files/upload)).
+    #[inline]
+    pub fn upload(
+        &self,
+        file_path: impl Into<::std::string::String>,
+        contents: impl Into<::bytes::Bytes>,
+    ) -> rt::Call<FilesUploadRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FILES_UPLOAD,
+            FilesUploadRequest {
+                file_path: {
+                    let value = file_path;
+                    value.into()
+                },
+                contents: {
+                    let value = contents;
+                    ::std::option::Option::Some(value.into())
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+}
+
+static OP_FILES_CREATE_DIRECTORY: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/fs/directories{directory_path}",
+    path_params: &["directory_path"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FILES_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/fs/files{file_path}",
+    path_params: &["file_path"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FILES_DELETE_DIRECTORY: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/fs/directories{directory_path}",
+    path_params: &["directory_path"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FILES_DOWNLOAD: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/fs/files{file_path}",
+    path_params: &["file_path"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FILES_GET_DIRECTORY_METADATA: rt::Operation = rt::Operation {
+    method: "HEAD",
+    path: "/api/2.0/fs/directories{directory_path}",
+    path_params: &["directory_path"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FILES_GET_METADATA: rt::Operation = rt::Operation {
+    method: "HEAD",
+    path: "/api/2.0/fs/files{file_path}",
+    path_params: &["file_path"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FILES_LIST_DIRECTORY_CONTENTS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/fs/directories{directory_path}",
+    path_params: &["directory_path"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_FILES_LIST_DIRECTORY_CONTENTS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("contents"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_FILES_UPLOAD: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/fs/files{file_path}",
+    path_params: &["file_path"],
+    query: &["overwrite"],
+    body: rt::BodyKind::Raw("contents"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<FilesCreateDirectoryRequest, O> {
+    /// Set `directory_path`.
+    #[inline]
+    pub fn directory_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.directory_path = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<FilesDeleteRequest, O> {
+    /// Set `file_path`.
+    #[inline]
+    pub fn file_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.file_path = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<FilesDeleteDirectoryRequest, O> {
+    /// Set `directory_path`.
+    #[inline]
+    pub fn directory_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.directory_path = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<FilesDownloadRequest, O> {
+    /// Set `file_path`.
+    #[inline]
+    pub fn file_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.file_path = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<FilesGetDirectoryMetadataRequest, O> {
+    /// Set `directory_path`.
+    #[inline]
+    pub fn directory_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.directory_path = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<FilesGetMetadataRequest, O> {
+    /// Set `file_path`.
+    #[inline]
+    pub fn file_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.file_path = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<FilesListDirectoryContentsRequest, T> {
+    /// Set `directory_path`.
+    #[inline]
+    pub fn directory_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.directory_path = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<FilesUploadRequest, O> {
+    /// Set `file_path`.
+    #[inline]
+    pub fn file_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.file_path = value.into();
+        self
+    }
+
+    /// Set `contents`.
+    #[inline]
+    pub fn contents(mut self, value: impl Into<::bytes::Bytes>) -> Self {
+        self.request.contents = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `overwrite`.
+    #[inline]
+    pub fn overwrite(mut self, value: bool) -> Self {
+        self.request.overwrite = ::std::option::Option::Some(value);
+        self
     }
 }

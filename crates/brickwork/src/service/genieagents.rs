@@ -8,14 +8,14 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `GenieAgentBenchmarkAnswerFormat`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `GenieAgentBenchmarkAnswerFormat`: `GENIE_AGENT_BENCHMARK_ANSWER_FORMAT_SQL`; values added by the server later decode as `UnknownValue`.
     GenieAgentBenchmarkAnswerFormat {
         GenieAgentBenchmarkAnswerFormatSql = "GENIE_AGENT_BENCHMARK_ANSWER_FORMAT_SQL",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `GenieAgentJoinRelationshipType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `GenieAgentJoinRelationshipType`: `GENIE_AGENT_JOIN_RELATIONSHIP_TYPE_MANY_TO_MANY`, `GENIE_AGENT_JOIN_RELATIONSHIP_TYPE_MANY_TO_ONE`, `GENIE_AGENT_JOIN_RELATIONSHIP_TYPE_ONE_TO_MANY`, `GENIE_AGENT_JOIN_RELATIONSHIP_TYPE_ONE_TO_ONE`; values added by the server later decode as `UnknownValue`.
     GenieAgentJoinRelationshipType {
         GenieAgentJoinRelationshipTypeManyToMany = "GENIE_AGENT_JOIN_RELATIONSHIP_TYPE_MANY_TO_MANY",
         GenieAgentJoinRelationshipTypeManyToOne = "GENIE_AGENT_JOIN_RELATIONSHIP_TYPE_MANY_TO_ONE",
@@ -25,7 +25,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `GenieAgentView`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `GenieAgentView`: `GENIE_AGENT_VIEW_BASIC`, `GENIE_AGENT_VIEW_FULL`; values added by the server later decode as `UnknownValue`.
     GenieAgentView {
         GenieAgentViewBasic = "GENIE_AGENT_VIEW_BASIC",
         GenieAgentViewFull = "GENIE_AGENT_VIEW_FULL",
@@ -33,407 +33,1692 @@ crate::service::wire::open_enum! {
 }
 
 /// Wire type `GenieAgent` of the `genieagents` API.
+///
+/// Required: `display_name`, `definition`, `warehouse_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieAgent {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub display_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub definition: ::std::option::Option<GenieAgentDefinition>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub warehouse_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `display_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub display_name: ::std::string::String,
+    /// Wire field `definition` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub definition: GenieAgentDefinition,
+    /// Wire field `warehouse_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub warehouse_id: ::std::string::String,
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_parent_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_parent_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `update_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
 }
 
+impl GenieAgent {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        display_name: impl Into<::std::string::String>,
+        definition: GenieAgentDefinition,
+        warehouse_id: impl Into<::std::string::String>,
+    ) -> Self {
+        GenieAgent {
+            display_name: {
+                let value = display_name;
+                value.into()
+            },
+            definition: {
+                let value = definition;
+                value
+            },
+            warehouse_id: {
+                let value = warehouse_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = value.into();
+        self
+    }
+
+    /// Set `definition`.
+    #[inline]
+    pub fn definition(mut self, value: GenieAgentDefinition) -> Self {
+        self.definition = value;
+        self
+    }
+
+    /// Set `warehouse_id`.
+    #[inline]
+    pub fn warehouse_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.warehouse_id = value.into();
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_parent_path`.
+    #[inline]
+    pub fn effective_parent_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_parent_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parent_path`.
+    #[inline]
+    pub fn parent_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.parent_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `GenieAgentBenchmarkAnswer` of the `genieagents` API.
+///
+/// Required: `format`, `content` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieAgentBenchmarkAnswer {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub format: ::std::option::Option<GenieAgentBenchmarkAnswerFormat>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub content: ::std::option::Option<::std::string::String>,
+    /// Wire field `format` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub format: GenieAgentBenchmarkAnswerFormat,
+    /// Wire field `content` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub content: ::std::string::String,
+}
+
+impl GenieAgentBenchmarkAnswer {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(format: GenieAgentBenchmarkAnswerFormat, content: impl Into<::std::string::String>) -> Self {
+        GenieAgentBenchmarkAnswer {
+            format: {
+                let value = format;
+                value
+            },
+            content: {
+                let value = content;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `format`.
+    #[inline]
+    pub fn format(mut self, value: GenieAgentBenchmarkAnswerFormat) -> Self {
+        self.format = value;
+        self
+    }
+
+    /// Set `content`.
+    #[inline]
+    pub fn content(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.content = value.into();
+        self
+    }
 }
 
 /// Wire type `GenieAgentBenchmarkQuestion` of the `genieagents` API.
+///
+/// Required: `id`, `question` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieAgentBenchmarkQuestion {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub question: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `question` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub question: ::std::string::String,
+    /// Wire field `answer` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub answer: ::std::vec::Vec<GenieAgentBenchmarkAnswer>,
+    /// Wire field `evaluation_note` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub evaluation_note: ::std::option::Option<::std::string::String>,
+}
+
+impl GenieAgentBenchmarkQuestion {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>, question: impl Into<::std::string::String>) -> Self {
+        GenieAgentBenchmarkQuestion {
+            id: {
+                let value = id;
+                value.into()
+            },
+            question: {
+                let value = question;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = value.into();
+        self
+    }
+
+    /// Set `question`.
+    #[inline]
+    pub fn question(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.question = value.into();
+        self
+    }
+
+    /// Set `answer`.
+    #[inline]
+    pub fn answer(mut self, value: ::std::vec::Vec<GenieAgentBenchmarkAnswer>) -> Self {
+        self.answer = value;
+        self
+    }
+
+    /// Set `evaluation_note`.
+    #[inline]
+    pub fn evaluation_note(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.evaluation_note = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GenieAgentBenchmarks` of the `genieagents` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieAgentBenchmarks {
+    /// Wire field `questions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub questions: ::std::vec::Vec<GenieAgentBenchmarkQuestion>,
 }
 
+impl GenieAgentBenchmarks {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GenieAgentBenchmarks { ..::std::default::Default::default() }
+    }
+
+    /// Set `questions`.
+    #[inline]
+    pub fn questions(mut self, value: ::std::vec::Vec<GenieAgentBenchmarkQuestion>) -> Self {
+        self.questions = value;
+        self
+    }
+}
+
 /// Wire type `GenieAgentColumnConfig` of the `genieagents` API.
+///
+/// Required: `column` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieAgentColumnConfig {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub column: ::std::option::Option<::std::string::String>,
+    /// Wire field `column` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub column: ::std::string::String,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `enable_entity_matching` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_entity_matching: ::std::option::Option<bool>,
+    /// Wire field `enable_format_assistance` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_format_assistance: ::std::option::Option<bool>,
+    /// Wire field `exclude` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub exclude: ::std::option::Option<bool>,
+    /// Wire field `synonyms` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub synonyms: ::std::vec::Vec<::std::string::String>,
+}
+
+impl GenieAgentColumnConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(column: impl Into<::std::string::String>) -> Self {
+        GenieAgentColumnConfig {
+            column: {
+                let value = column;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `column`.
+    #[inline]
+    pub fn column(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.column = value.into();
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `enable_entity_matching`.
+    #[inline]
+    pub fn enable_entity_matching(mut self, value: bool) -> Self {
+        self.enable_entity_matching = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `enable_format_assistance`.
+    #[inline]
+    pub fn enable_format_assistance(mut self, value: bool) -> Self {
+        self.enable_format_assistance = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `exclude`.
+    #[inline]
+    pub fn exclude(mut self, value: bool) -> Self {
+        self.exclude = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `synonyms`.
+    #[inline]
+    pub fn synonyms(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.synonyms = value;
+        self
+    }
 }
 
 /// Wire type `GenieAgentConfig` of the `genieagents` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieAgentConfig {
+    /// Wire field `sample_questions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub sample_questions: ::std::vec::Vec<GenieAgentSampleQuestion>,
+}
+
+impl GenieAgentConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GenieAgentConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `sample_questions`.
+    #[inline]
+    pub fn sample_questions(mut self, value: ::std::vec::Vec<GenieAgentSampleQuestion>) -> Self {
+        self.sample_questions = value;
+        self
+    }
 }
 
 /// Wire type `GenieAgentDataSources` of the `genieagents` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieAgentDataSources {
+    /// Wire field `mcp_connections` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub mcp_connections: ::std::vec::Vec<GenieAgentMcpConnection>,
+    /// Wire field `tables` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tables: ::std::vec::Vec<GenieAgentTable>,
+    /// Wire field `volumes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub volumes: ::std::vec::Vec<GenieAgentVolume>,
+}
+
+impl GenieAgentDataSources {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GenieAgentDataSources { ..::std::default::Default::default() }
+    }
+
+    /// Set `mcp_connections`.
+    #[inline]
+    pub fn mcp_connections(mut self, value: ::std::vec::Vec<GenieAgentMcpConnection>) -> Self {
+        self.mcp_connections = value;
+        self
+    }
+
+    /// Set `tables`.
+    #[inline]
+    pub fn tables(mut self, value: ::std::vec::Vec<GenieAgentTable>) -> Self {
+        self.tables = value;
+        self
+    }
+
+    /// Set `volumes`.
+    #[inline]
+    pub fn volumes(mut self, value: ::std::vec::Vec<GenieAgentVolume>) -> Self {
+        self.volumes = value;
+        self
+    }
 }
 
 /// Wire type `GenieAgentDefinition` of the `genieagents` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieAgentDefinition {
+    /// Wire field `benchmarks` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub benchmarks: ::std::option::Option<GenieAgentBenchmarks>,
+    /// Wire field `config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub config: ::std::option::Option<GenieAgentConfig>,
+    /// Wire field `data_sources` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data_sources: ::std::option::Option<GenieAgentDataSources>,
+    /// Wire field `instructions` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instructions: ::std::option::Option<GenieAgentInstructions>,
 }
 
+impl GenieAgentDefinition {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GenieAgentDefinition { ..::std::default::Default::default() }
+    }
+
+    /// Set `benchmarks`.
+    #[inline]
+    pub fn benchmarks(mut self, value: GenieAgentBenchmarks) -> Self {
+        self.benchmarks = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `config`.
+    #[inline]
+    pub fn config(mut self, value: GenieAgentConfig) -> Self {
+        self.config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `data_sources`.
+    #[inline]
+    pub fn data_sources(mut self, value: GenieAgentDataSources) -> Self {
+        self.data_sources = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `instructions`.
+    #[inline]
+    pub fn instructions(mut self, value: GenieAgentInstructions) -> Self {
+        self.instructions = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `GenieAgentExampleQuestionSql` of the `genieagents` API.
+///
+/// Required: `id`, `question`, `sql` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieAgentExampleQuestionSql {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub question: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub sql: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `question` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub question: ::std::string::String,
+    /// Wire field `sql` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub sql: ::std::string::String,
+    /// Wire field `parameters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub parameters: ::std::vec::Vec<GenieAgentSqlParameter>,
+    /// Wire field `usage_guidance` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub usage_guidance: ::std::option::Option<::std::string::String>,
+}
+
+impl GenieAgentExampleQuestionSql {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        id: impl Into<::std::string::String>,
+        question: impl Into<::std::string::String>,
+        sql: impl Into<::std::string::String>,
+    ) -> Self {
+        GenieAgentExampleQuestionSql {
+            id: {
+                let value = id;
+                value.into()
+            },
+            question: {
+                let value = question;
+                value.into()
+            },
+            sql: {
+                let value = sql;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = value.into();
+        self
+    }
+
+    /// Set `question`.
+    #[inline]
+    pub fn question(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.question = value.into();
+        self
+    }
+
+    /// Set `sql`.
+    #[inline]
+    pub fn sql(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.sql = value.into();
+        self
+    }
+
+    /// Set `parameters`.
+    #[inline]
+    pub fn parameters(mut self, value: ::std::vec::Vec<GenieAgentSqlParameter>) -> Self {
+        self.parameters = value;
+        self
+    }
+
+    /// Set `usage_guidance`.
+    #[inline]
+    pub fn usage_guidance(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.usage_guidance = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GenieAgentInstructions` of the `genieagents` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieAgentInstructions {
+    /// Wire field `example_question_sqls` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub example_question_sqls: ::std::vec::Vec<GenieAgentExampleQuestionSql>,
+    /// Wire field `join_specs` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub join_specs: ::std::vec::Vec<GenieAgentJoinSpec>,
+    /// Wire field `sql_functions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub sql_functions: ::std::vec::Vec<GenieAgentSqlFunction>,
+    /// Wire field `sql_snippets` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sql_snippets: ::std::option::Option<GenieAgentSqlSnippets>,
+    /// Wire field `text_instructions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub text_instructions: ::std::vec::Vec<GenieAgentTextInstruction>,
 }
 
+impl GenieAgentInstructions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GenieAgentInstructions { ..::std::default::Default::default() }
+    }
+
+    /// Set `example_question_sqls`.
+    #[inline]
+    pub fn example_question_sqls(mut self, value: ::std::vec::Vec<GenieAgentExampleQuestionSql>) -> Self {
+        self.example_question_sqls = value;
+        self
+    }
+
+    /// Set `join_specs`.
+    #[inline]
+    pub fn join_specs(mut self, value: ::std::vec::Vec<GenieAgentJoinSpec>) -> Self {
+        self.join_specs = value;
+        self
+    }
+
+    /// Set `sql_functions`.
+    #[inline]
+    pub fn sql_functions(mut self, value: ::std::vec::Vec<GenieAgentSqlFunction>) -> Self {
+        self.sql_functions = value;
+        self
+    }
+
+    /// Set `sql_snippets`.
+    #[inline]
+    pub fn sql_snippets(mut self, value: GenieAgentSqlSnippets) -> Self {
+        self.sql_snippets = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `text_instructions`.
+    #[inline]
+    pub fn text_instructions(mut self, value: ::std::vec::Vec<GenieAgentTextInstruction>) -> Self {
+        self.text_instructions = value;
+        self
+    }
+}
+
 /// Wire type `GenieAgentJoinSource` of the `genieagents` API.
+///
+/// Required: `identifier` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieAgentJoinSource {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub identifier: ::std::option::Option<::std::string::String>,
+    /// Wire field `identifier` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub identifier: ::std::string::String,
+    /// Wire field `alias` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub alias: ::std::option::Option<::std::string::String>,
 }
 
+impl GenieAgentJoinSource {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(identifier: impl Into<::std::string::String>) -> Self {
+        GenieAgentJoinSource {
+            identifier: {
+                let value = identifier;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `identifier`.
+    #[inline]
+    pub fn identifier(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.identifier = value.into();
+        self
+    }
+
+    /// Set `alias`.
+    #[inline]
+    pub fn alias(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.alias = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `GenieAgentJoinSpec` of the `genieagents` API.
+///
+/// Required: `id`, `left`, `right`, `sql` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieAgentJoinSpec {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub left: ::std::option::Option<GenieAgentJoinSource>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub right: ::std::option::Option<GenieAgentJoinSource>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub sql: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `left` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub left: GenieAgentJoinSource,
+    /// Wire field `right` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub right: GenieAgentJoinSource,
+    /// Wire field `sql` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub sql: ::std::string::String,
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
+    /// Wire field `instruction` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instruction: ::std::option::Option<::std::string::String>,
+    /// Wire field `relationship_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub relationship_type: ::std::option::Option<GenieAgentJoinRelationshipType>,
 }
 
+impl GenieAgentJoinSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        id: impl Into<::std::string::String>,
+        left: GenieAgentJoinSource,
+        right: GenieAgentJoinSource,
+        sql: impl Into<::std::string::String>,
+    ) -> Self {
+        GenieAgentJoinSpec {
+            id: {
+                let value = id;
+                value.into()
+            },
+            left: {
+                let value = left;
+                value
+            },
+            right: {
+                let value = right;
+                value
+            },
+            sql: {
+                let value = sql;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = value.into();
+        self
+    }
+
+    /// Set `left`.
+    #[inline]
+    pub fn left(mut self, value: GenieAgentJoinSource) -> Self {
+        self.left = value;
+        self
+    }
+
+    /// Set `right`.
+    #[inline]
+    pub fn right(mut self, value: GenieAgentJoinSource) -> Self {
+        self.right = value;
+        self
+    }
+
+    /// Set `sql`.
+    #[inline]
+    pub fn sql(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.sql = value.into();
+        self
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `instruction`.
+    #[inline]
+    pub fn instruction(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instruction = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `relationship_type`.
+    #[inline]
+    pub fn relationship_type(mut self, value: GenieAgentJoinRelationshipType) -> Self {
+        self.relationship_type = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `GenieAgentMcpConnection` of the `genieagents` API.
+///
+/// Required: `mcp_connection` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieAgentMcpConnection {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub mcp_connection: ::std::option::Option<::std::string::String>,
+    /// Wire field `mcp_connection` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub mcp_connection: ::std::string::String,
+}
+
+impl GenieAgentMcpConnection {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(mcp_connection: impl Into<::std::string::String>) -> Self {
+        GenieAgentMcpConnection {
+            mcp_connection: {
+                let value = mcp_connection;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `mcp_connection`.
+    #[inline]
+    pub fn mcp_connection(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.mcp_connection = value.into();
+        self
+    }
 }
 
 /// Wire type `GenieAgentSampleQuestion` of the `genieagents` API.
+///
+/// Required: `id`, `question` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieAgentSampleQuestion {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub question: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `question` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub question: ::std::string::String,
+}
+
+impl GenieAgentSampleQuestion {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>, question: impl Into<::std::string::String>) -> Self {
+        GenieAgentSampleQuestion {
+            id: {
+                let value = id;
+                value.into()
+            },
+            question: {
+                let value = question;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = value.into();
+        self
+    }
+
+    /// Set `question`.
+    #[inline]
+    pub fn question(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.question = value.into();
+        self
+    }
 }
 
 /// Wire type `GenieAgentSqlExpression` of the `genieagents` API.
+///
+/// Required: `id`, `sql` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieAgentSqlExpression {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub sql: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `sql` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub sql: ::std::string::String,
+    /// Wire field `alias` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub alias: ::std::option::Option<::std::string::String>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `instruction` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instruction: ::std::option::Option<::std::string::String>,
+    /// Wire field `synonyms` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub synonyms: ::std::vec::Vec<::std::string::String>,
+}
+
+impl GenieAgentSqlExpression {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>, sql: impl Into<::std::string::String>) -> Self {
+        GenieAgentSqlExpression {
+            id: {
+                let value = id;
+                value.into()
+            },
+            sql: {
+                let value = sql;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = value.into();
+        self
+    }
+
+    /// Set `sql`.
+    #[inline]
+    pub fn sql(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.sql = value.into();
+        self
+    }
+
+    /// Set `alias`.
+    #[inline]
+    pub fn alias(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.alias = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `instruction`.
+    #[inline]
+    pub fn instruction(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instruction = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `synonyms`.
+    #[inline]
+    pub fn synonyms(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.synonyms = value;
+        self
+    }
 }
 
 /// Wire type `GenieAgentSqlFilter` of the `genieagents` API.
+///
+/// Required: `id`, `sql` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieAgentSqlFilter {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub sql: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `sql` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub sql: ::std::string::String,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `instruction` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instruction: ::std::option::Option<::std::string::String>,
+    /// Wire field `synonyms` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub synonyms: ::std::vec::Vec<::std::string::String>,
+}
+
+impl GenieAgentSqlFilter {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>, sql: impl Into<::std::string::String>) -> Self {
+        GenieAgentSqlFilter {
+            id: {
+                let value = id;
+                value.into()
+            },
+            sql: {
+                let value = sql;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = value.into();
+        self
+    }
+
+    /// Set `sql`.
+    #[inline]
+    pub fn sql(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.sql = value.into();
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `instruction`.
+    #[inline]
+    pub fn instruction(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instruction = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `synonyms`.
+    #[inline]
+    pub fn synonyms(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.synonyms = value;
+        self
+    }
 }
 
 /// Wire type `GenieAgentSqlFunction` of the `genieagents` API.
+///
+/// Required: `id`, `identifier` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieAgentSqlFunction {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub identifier: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `identifier` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub identifier: ::std::string::String,
+}
+
+impl GenieAgentSqlFunction {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>, identifier: impl Into<::std::string::String>) -> Self {
+        GenieAgentSqlFunction {
+            id: {
+                let value = id;
+                value.into()
+            },
+            identifier: {
+                let value = identifier;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = value.into();
+        self
+    }
+
+    /// Set `identifier`.
+    #[inline]
+    pub fn identifier(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.identifier = value.into();
+        self
+    }
 }
 
 /// Wire type `GenieAgentSqlMeasure` of the `genieagents` API.
+///
+/// Required: `id`, `sql` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieAgentSqlMeasure {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub sql: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `sql` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub sql: ::std::string::String,
+    /// Wire field `alias` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub alias: ::std::option::Option<::std::string::String>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `instruction` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instruction: ::std::option::Option<::std::string::String>,
+    /// Wire field `synonyms` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub synonyms: ::std::vec::Vec<::std::string::String>,
 }
 
+impl GenieAgentSqlMeasure {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>, sql: impl Into<::std::string::String>) -> Self {
+        GenieAgentSqlMeasure {
+            id: {
+                let value = id;
+                value.into()
+            },
+            sql: {
+                let value = sql;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = value.into();
+        self
+    }
+
+    /// Set `sql`.
+    #[inline]
+    pub fn sql(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.sql = value.into();
+        self
+    }
+
+    /// Set `alias`.
+    #[inline]
+    pub fn alias(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.alias = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `instruction`.
+    #[inline]
+    pub fn instruction(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instruction = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `synonyms`.
+    #[inline]
+    pub fn synonyms(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.synonyms = value;
+        self
+    }
+}
+
 /// Wire type `GenieAgentSqlParameter` of the `genieagents` API.
+///
+/// Required: `name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieAgentSqlParameter {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `default_value` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default_value: ::std::option::Option<GenieAgentSqlParameterDefaultValue>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `type_hint` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub type_hint: ::std::option::Option<::std::string::String>,
+}
+
+impl GenieAgentSqlParameter {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        GenieAgentSqlParameter {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `default_value`.
+    #[inline]
+    pub fn default_value(mut self, value: GenieAgentSqlParameterDefaultValue) -> Self {
+        self.default_value = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `type_hint`.
+    #[inline]
+    pub fn type_hint(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.type_hint = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GenieAgentSqlParameterDefaultRange` of the `genieagents` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieAgentSqlParameterDefaultRange {
+    /// Wire field `max` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub max: ::std::option::Option<::std::string::String>,
+    /// Wire field `min` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub min: ::std::option::Option<::std::string::String>,
+}
+
+impl GenieAgentSqlParameterDefaultRange {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GenieAgentSqlParameterDefaultRange { ..::std::default::Default::default() }
+    }
+
+    /// Set `max`.
+    #[inline]
+    pub fn max(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.max = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `min`.
+    #[inline]
+    pub fn min(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.min = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GenieAgentSqlParameterDefaultValue` of the `genieagents` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieAgentSqlParameterDefaultValue {
+    /// Wire field `value_range` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value_range: ::std::option::Option<GenieAgentSqlParameterDefaultRange>,
+    /// Wire field `values` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub values: ::std::vec::Vec<::std::string::String>,
+}
+
+impl GenieAgentSqlParameterDefaultValue {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GenieAgentSqlParameterDefaultValue { ..::std::default::Default::default() }
+    }
+
+    /// Set `value_range`.
+    #[inline]
+    pub fn value_range(mut self, value: GenieAgentSqlParameterDefaultRange) -> Self {
+        self.value_range = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `values`.
+    #[inline]
+    pub fn values(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.values = value;
+        self
+    }
 }
 
 /// Wire type `GenieAgentSqlSnippets` of the `genieagents` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieAgentSqlSnippets {
+    /// Wire field `expressions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub expressions: ::std::vec::Vec<GenieAgentSqlExpression>,
+    /// Wire field `filters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub filters: ::std::vec::Vec<GenieAgentSqlFilter>,
+    /// Wire field `measures` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub measures: ::std::vec::Vec<GenieAgentSqlMeasure>,
 }
 
+impl GenieAgentSqlSnippets {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GenieAgentSqlSnippets { ..::std::default::Default::default() }
+    }
+
+    /// Set `expressions`.
+    #[inline]
+    pub fn expressions(mut self, value: ::std::vec::Vec<GenieAgentSqlExpression>) -> Self {
+        self.expressions = value;
+        self
+    }
+
+    /// Set `filters`.
+    #[inline]
+    pub fn filters(mut self, value: ::std::vec::Vec<GenieAgentSqlFilter>) -> Self {
+        self.filters = value;
+        self
+    }
+
+    /// Set `measures`.
+    #[inline]
+    pub fn measures(mut self, value: ::std::vec::Vec<GenieAgentSqlMeasure>) -> Self {
+        self.measures = value;
+        self
+    }
+}
+
 /// Wire type `GenieAgentTable` of the `genieagents` API.
+///
+/// Required: `identifier` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieAgentTable {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub identifier: ::std::option::Option<::std::string::String>,
+    /// Wire field `identifier` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub identifier: ::std::string::String,
+    /// Wire field `column_configs` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub column_configs: ::std::vec::Vec<GenieAgentColumnConfig>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+}
+
+impl GenieAgentTable {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(identifier: impl Into<::std::string::String>) -> Self {
+        GenieAgentTable {
+            identifier: {
+                let value = identifier;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `identifier`.
+    #[inline]
+    pub fn identifier(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.identifier = value.into();
+        self
+    }
+
+    /// Set `column_configs`.
+    #[inline]
+    pub fn column_configs(mut self, value: ::std::vec::Vec<GenieAgentColumnConfig>) -> Self {
+        self.column_configs = value;
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GenieAgentTextInstruction` of the `genieagents` API.
+///
+/// Required: `id`, `content` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieAgentTextInstruction {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub content: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `content` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub content: ::std::string::String,
+}
+
+impl GenieAgentTextInstruction {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>, content: impl Into<::std::string::String>) -> Self {
+        GenieAgentTextInstruction {
+            id: {
+                let value = id;
+                value.into()
+            },
+            content: {
+                let value = content;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = value.into();
+        self
+    }
+
+    /// Set `content`.
+    #[inline]
+    pub fn content(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.content = value.into();
+        self
+    }
 }
 
 /// Wire type `GenieAgentVolume` of the `genieagents` API.
+///
+/// Required: `path` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieAgentVolume {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub path: ::std::option::Option<::std::string::String>,
+    /// Wire field `path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub path: ::std::string::String,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+}
+
+impl GenieAgentVolume {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(path: impl Into<::std::string::String>) -> Self {
+        GenieAgentVolume {
+            path: {
+                let value = path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.path = value.into();
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListGenieAgentsResponse` of the `genieagents` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListGenieAgentsResponse {
+    /// Wire field `genie_agents` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub genie_agents: ::std::vec::Vec<GenieAgent>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `unreachable` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub unreachable: ::std::vec::Vec<::std::string::String>,
+}
+
+impl ListGenieAgentsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListGenieAgentsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `genie_agents`.
+    #[inline]
+    pub fn genie_agents(mut self, value: ::std::vec::Vec<GenieAgent>) -> Self {
+        self.genie_agents = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `unreachable`.
+    #[inline]
+    pub fn unreachable(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.unreachable = value;
+        self
+    }
 }
 
 /// Parameters of [`GenieAgentsApi::create_genie_agent`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieAgentsCreateGenieAgentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub genie_agent: ::std::option::Option<GenieAgent>,
+    /// Wire field `genie_agent` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub genie_agent: GenieAgent,
+    /// Wire field `genie_agent_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub genie_agent_id: ::std::option::Option<::std::string::String>,
 }
+
+impl GenieAgentsCreateGenieAgentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(genie_agent: GenieAgent) -> Self {
+        GenieAgentsCreateGenieAgentRequest {
+            genie_agent: {
+                let value = genie_agent;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GenieAgentsCreateGenieAgentRequest {}
 
 /// Parameters of [`GenieAgentsApi::delete_genie_agent`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieAgentsDeleteGenieAgentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl GenieAgentsDeleteGenieAgentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        GenieAgentsDeleteGenieAgentRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GenieAgentsDeleteGenieAgentRequest {}
 
 /// Parameters of [`GenieAgentsApi::get_genie_agent`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieAgentsGetGenieAgentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl GenieAgentsGetGenieAgentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        GenieAgentsGetGenieAgentRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GenieAgentsGetGenieAgentRequest {}
 
 /// Parameters of [`GenieAgentsApi::list_genie_agents`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieAgentsListGenieAgentsRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `view` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub view: ::std::option::Option<GenieAgentView>,
 }
+
+impl GenieAgentsListGenieAgentsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GenieAgentsListGenieAgentsRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for GenieAgentsListGenieAgentsRequest {}
 
 /// Parameters of [`GenieAgentsApi::update_genie_agent`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieAgentsUpdateGenieAgentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub genie_agent: ::std::option::Option<GenieAgent>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `genie_agent` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub genie_agent: GenieAgent,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
 
-/// The `genie_agents` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/genieagents)).
+impl GenieAgentsUpdateGenieAgentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        genie_agent: GenieAgent,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        GenieAgentsUpdateGenieAgentRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            genie_agent: {
+                let value = genie_agent;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GenieAgentsUpdateGenieAgentRequest {}
+
+/// The `genie_agents` service (workspace level, 5 operations; [API reference](https://docs.databricks.com/api/workspace/genieagents)).
 #[derive(Debug, Clone)]
 pub struct GenieAgentsApi {
     client: crate::Client,
@@ -450,72 +1735,255 @@ impl GenieAgentsApi {
         &self.client
     }
 
-    /// `POST /api/2.0/genie/agents` ([API reference](https://docs.databricks.com/api/workspace/genieagents/creategenieagent)).
-    pub async fn create_genie_agent(&self, request: &GenieAgentsCreateGenieAgentRequest) -> crate::Result<GenieAgent> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/genie/agents",
-            path_params: &[],
-            query: &["genie_agent_id"],
-            body: rt::BodyKind::Whole("genie_agent"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/genie/{name}` ([API reference](https://docs.databricks.com/api/workspace/genieagents/deletegenieagent)).
-    pub async fn delete_genie_agent(&self, request: &GenieAgentsDeleteGenieAgentRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/genie/{name}",
-            path_params: &["name"],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/genie/{name}` ([API reference](https://docs.databricks.com/api/workspace/genieagents/getgenieagent)).
-    pub async fn get_genie_agent(&self, request: &GenieAgentsGetGenieAgentRequest) -> crate::Result<GenieAgent> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/genie/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/genie/agents` ([API reference](https://docs.databricks.com/api/workspace/genieagents/listgenieagents)).
-    pub fn list_genie_agents(
+    /// `POST /api/2.0/genie/agents`; required: `genie_agent` ([API reference](https://docs.databricks.com/api/workspace/genieagents/creategenieagent)).
+    #[inline]
+    pub fn create_genie_agent(
         &self,
-        request: GenieAgentsListGenieAgentsRequest,
-    ) -> crate::service::Paginator<GenieAgent> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/genie/agents",
-            path_params: &[],
-            query: &["page_size", "page_token", "view"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("genie_agents"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        genie_agent: GenieAgent,
+    ) -> rt::Call<GenieAgentsCreateGenieAgentRequest, GenieAgent> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GENIE_AGENTS_CREATE_GENIE_AGENT,
+            GenieAgentsCreateGenieAgentRequest {
+                genie_agent: {
+                    let value = genie_agent;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/genie/{name}` ([API reference](https://docs.databricks.com/api/workspace/genieagents/updategenieagent)).
-    pub async fn update_genie_agent(&self, request: &GenieAgentsUpdateGenieAgentRequest) -> crate::Result<GenieAgent> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/genie/{name}",
-            path_params: &["name"],
-            query: &["update_mask", "etag"],
-            body: rt::BodyKind::Whole("genie_agent"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/genie/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/genieagents/deletegenieagent)).
+    #[inline]
+    pub fn delete_genie_agent(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<GenieAgentsDeleteGenieAgentRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GENIE_AGENTS_DELETE_GENIE_AGENT,
+            GenieAgentsDeleteGenieAgentRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+
+    /// `GET /api/2.0/genie/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/genieagents/getgenieagent)).
+    #[inline]
+    pub fn get_genie_agent(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<GenieAgentsGetGenieAgentRequest, GenieAgent> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GENIE_AGENTS_GET_GENIE_AGENT,
+            GenieAgentsGetGenieAgentRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/genie/agents`; pages by token ([API reference](https://docs.databricks.com/api/workspace/genieagents/listgenieagents)).
+    #[inline]
+    pub fn list_genie_agents(&self) -> rt::Paginator<GenieAgentsListGenieAgentsRequest, GenieAgent> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_GENIE_AGENTS_LIST_GENIE_AGENTS,
+            &PAGES_GENIE_AGENTS_LIST_GENIE_AGENTS,
+            GenieAgentsListGenieAgentsRequest { ..::std::default::Default::default() },
+        )
+    }
+
+    /// `PATCH /api/2.0/genie/{name}`; required: `name`, `genie_agent`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/genieagents/updategenieagent)).
+    #[inline]
+    pub fn update_genie_agent(
+        &self,
+        name: impl Into<::std::string::String>,
+        genie_agent: GenieAgent,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<GenieAgentsUpdateGenieAgentRequest, GenieAgent> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GENIE_AGENTS_UPDATE_GENIE_AGENT,
+            GenieAgentsUpdateGenieAgentRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                genie_agent: {
+                    let value = genie_agent;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_GENIE_AGENTS_CREATE_GENIE_AGENT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/genie/agents",
+    path_params: &[],
+    query: &["genie_agent_id"],
+    body: rt::BodyKind::Whole("genie_agent"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GENIE_AGENTS_DELETE_GENIE_AGENT: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/genie/{name}",
+    path_params: &["name"],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GENIE_AGENTS_GET_GENIE_AGENT: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/genie/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GENIE_AGENTS_LIST_GENIE_AGENTS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/genie/agents",
+    path_params: &[],
+    query: &["page_size", "page_token", "view"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_GENIE_AGENTS_LIST_GENIE_AGENTS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("genie_agents"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_GENIE_AGENTS_UPDATE_GENIE_AGENT: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/genie/{name}",
+    path_params: &["name"],
+    query: &["update_mask", "etag"],
+    body: rt::BodyKind::Whole("genie_agent"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<GenieAgentsCreateGenieAgentRequest, O> {
+    /// Set `genie_agent`.
+    #[inline]
+    pub fn genie_agent(mut self, value: GenieAgent) -> Self {
+        self.request.genie_agent = value;
+        self
+    }
+
+    /// Set `genie_agent_id`.
+    #[inline]
+    pub fn genie_agent_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.genie_agent_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<GenieAgentsDeleteGenieAgentRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<GenieAgentsGetGenieAgentRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<GenieAgentsListGenieAgentsRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `view`.
+    #[inline]
+    pub fn view(mut self, value: GenieAgentView) -> Self {
+        self.request.view = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<GenieAgentsUpdateGenieAgentRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `genie_agent`.
+    #[inline]
+    pub fn genie_agent(mut self, value: GenieAgent) -> Self {
+        self.request.genie_agent = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
     }
 }

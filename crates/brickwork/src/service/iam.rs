@@ -8,7 +8,7 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AutoscopeState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AutoscopeState`: `AUTOSCOPE_STATE_API_NOT_COVERED`, `AUTOSCOPE_STATE_BACKFILLED`, `AUTOSCOPE_STATE_COMPLETED`, `AUTOSCOPE_STATE_DISABLED`, `AUTOSCOPE_STATE_RUNNING`, `AUTOSCOPE_STATE_USER_SELECTED`; values added by the server later decode as `UnknownValue`.
     AutoscopeState {
         AutoscopeStateApiNotCovered = "AUTOSCOPE_STATE_API_NOT_COVERED",
         AutoscopeStateBackfilled = "AUTOSCOPE_STATE_BACKFILLED",
@@ -20,7 +20,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `GetSortOrder`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `GetSortOrder`: `ascending`, `descending`; values added by the server later decode as `UnknownValue`.
     GetSortOrder {
         Ascending = "ascending",
         Descending = "descending",
@@ -28,21 +28,21 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `GroupSchema`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `GroupSchema`: `urn:ietf:params:scim:schemas:core:2.0:Group`; values added by the server later decode as `UnknownValue`.
     GroupSchema {
         UrnIetfParamsScimSchemasCore20Group = "urn:ietf:params:scim:schemas:core:2.0:Group",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ListResponseSchema`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ListResponseSchema`: `urn:ietf:params:scim:api:messages:2.0:ListResponse`; values added by the server later decode as `UnknownValue`.
     ListResponseSchema {
         UrnIetfParamsScimApiMessages20ListResponse = "urn:ietf:params:scim:api:messages:2.0:ListResponse",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ListSortOrder`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ListSortOrder`: `ascending`, `descending`; values added by the server later decode as `UnknownValue`.
     ListSortOrder {
         Ascending = "ascending",
         Descending = "descending",
@@ -50,14 +50,14 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PasswordPermissionLevel`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PasswordPermissionLevel`: `CAN_USE`; values added by the server later decode as `UnknownValue`.
     PasswordPermissionLevel {
         CanUse = "CAN_USE",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PatchOp`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PatchOp`: `add`, `remove`, `replace`; values added by the server later decode as `UnknownValue`.
     PatchOp {
         Add = "add",
         Remove = "remove",
@@ -66,14 +66,14 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PatchSchema`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PatchSchema`: `urn:ietf:params:scim:api:messages:2.0:PatchOp`; values added by the server later decode as `UnknownValue`.
     PatchSchema {
         UrnIetfParamsScimApiMessages20PatchOp = "urn:ietf:params:scim:api:messages:2.0:PatchOp",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PermissionLevel`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PermissionLevel`: `CAN_ATTACH_TO`, `CAN_BIND`, `CAN_CREATE`, `CAN_CREATE_APP`, `CAN_EDIT`, `CAN_EDIT_METADATA`, `CAN_MANAGE`, `CAN_MANAGE_PRODUCTION_VERSIONS`, `CAN_MANAGE_RUN`, `CAN_MANAGE_STAGING_VERSIONS`, `CAN_MONITOR`, `CAN_MONITOR_ONLY`, `CAN_QUERY`, `CAN_READ`, `CAN_RESTART`, `CAN_RUN`, `CAN_USE`, `CAN_VIEW`, `CAN_VIEW_METADATA`, `IS_OWNER`; values added by the server later decode as `UnknownValue`.
     PermissionLevel {
         CanAttachTo = "CAN_ATTACH_TO",
         CanBind = "CAN_BIND",
@@ -99,7 +99,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `RequestAuthzIdentity`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `RequestAuthzIdentity`: `REQUEST_AUTHZ_IDENTITY_SERVICE_IDENTITY`, `REQUEST_AUTHZ_IDENTITY_USER_CONTEXT`; values added by the server later decode as `UnknownValue`.
     RequestAuthzIdentity {
         RequestAuthzIdentityServiceIdentity = "REQUEST_AUTHZ_IDENTITY_SERVICE_IDENTITY",
         RequestAuthzIdentityUserContext = "REQUEST_AUTHZ_IDENTITY_USER_CONTEXT",
@@ -107,14 +107,14 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ServicePrincipalSchema`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ServicePrincipalSchema`: `urn:ietf:params:scim:schemas:core:2.0:ServicePrincipal`; values added by the server later decode as `UnknownValue`.
     ServicePrincipalSchema {
         UrnIetfParamsScimSchemasCore20ServicePrincipal = "urn:ietf:params:scim:schemas:core:2.0:ServicePrincipal",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `UserSchema`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `UserSchema`: `urn:ietf:params:scim:schemas:core:2.0:User`, `urn:ietf:params:scim:schemas:extension:workspace:2.0:User`; values added by the server later decode as `UnknownValue`.
     UserSchema {
         UrnIetfParamsScimSchemasCore20User = "urn:ietf:params:scim:schemas:core:2.0:User",
         UrnIetfParamsScimSchemasExtensionWorkspace20User = "urn:ietf:params:scim:schemas:extension:workspace:2.0:User",
@@ -122,7 +122,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `WorkspacePermission`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `WorkspacePermission`: `ADMIN`, `UNKNOWN`, `USER`; values added by the server later decode as `UnknownValue`.
     WorkspacePermission {
         Admin = "ADMIN",
         Unknown = "UNKNOWN",
@@ -134,100 +134,397 @@ crate::service::wire::open_enum! {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccessControlRequest {
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<PermissionLevel>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl AccessControlRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AccessControlRequest { ..::std::default::Default::default() }
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: PermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `AccessControlResponse` of the `iam` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccessControlResponse {
+    /// Wire field `all_permissions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub all_permissions: ::std::vec::Vec<Permission>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl AccessControlResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AccessControlResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `all_permissions`.
+    #[inline]
+    pub fn all_permissions(mut self, value: ::std::vec::Vec<Permission>) -> Self {
+        self.all_permissions = value;
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `AccountGroup` of the `iam` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountGroup {
+    /// Wire field `account_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub account_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `displayName` (optional, string).
     #[serde(rename = "displayName", skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `externalId` (optional, string).
     #[serde(rename = "externalId", skip_serializing_if = "::std::option::Option::is_none")]
     pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `members` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub members: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `meta` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub meta: ::std::option::Option<ResourceMeta>,
+    /// Wire field `roles` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub roles: ::std::vec::Vec<ComplexValue>,
+}
+
+impl AccountGroup {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AccountGroup { ..::std::default::Default::default() }
+    }
+
+    /// Set `account_id`.
+    #[inline]
+    pub fn account_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.account_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `displayName`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `externalId`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.external_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `members`.
+    #[inline]
+    pub fn members(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.members = value;
+        self
+    }
+
+    /// Set `meta`.
+    #[inline]
+    pub fn meta(mut self, value: ResourceMeta) -> Self {
+        self.meta = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `roles`.
+    #[inline]
+    pub fn roles(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.roles = value;
+        self
+    }
 }
 
 /// Wire type `AccountServicePrincipal` of the `iam` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountServicePrincipal {
+    /// Wire field `account_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub account_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `active` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub active: ::std::option::Option<bool>,
+    /// Wire field `applicationId` (optional, string).
     #[serde(rename = "applicationId", skip_serializing_if = "::std::option::Option::is_none")]
     pub application_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `displayName` (optional, string).
     #[serde(rename = "displayName", skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `externalId` (optional, string).
     #[serde(rename = "externalId", skip_serializing_if = "::std::option::Option::is_none")]
     pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `roles` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub roles: ::std::vec::Vec<ComplexValue>,
+}
+
+impl AccountServicePrincipal {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AccountServicePrincipal { ..::std::default::Default::default() }
+    }
+
+    /// Set `account_id`.
+    #[inline]
+    pub fn account_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.account_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `active`.
+    #[inline]
+    pub fn active(mut self, value: bool) -> Self {
+        self.active = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `applicationId`.
+    #[inline]
+    pub fn application_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.application_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `displayName`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `externalId`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.external_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `roles`.
+    #[inline]
+    pub fn roles(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.roles = value;
+        self
+    }
 }
 
 /// Wire type `AccountUser` of the `iam` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountUser {
+    /// Wire field `account_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub account_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `active` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub active: ::std::option::Option<bool>,
+    /// Wire field `displayName` (optional, string).
     #[serde(rename = "displayName", skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `emails` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub emails: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `externalId` (optional, string).
     #[serde(rename = "externalId", skip_serializing_if = "::std::option::Option::is_none")]
     pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<Name>,
+    /// Wire field `roles` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub roles: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `userName` (optional, string).
     #[serde(rename = "userName", skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl AccountUser {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AccountUser { ..::std::default::Default::default() }
+    }
+
+    /// Set `account_id`.
+    #[inline]
+    pub fn account_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.account_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `active`.
+    #[inline]
+    pub fn active(mut self, value: bool) -> Self {
+        self.active = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `displayName`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `emails`.
+    #[inline]
+    pub fn emails(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.emails = value;
+        self
+    }
+
+    /// Set `externalId`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.external_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: Name) -> Self {
+        self.name = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `roles`.
+    #[inline]
+    pub fn roles(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.roles = value;
+        self
+    }
+
+    /// Set `userName`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `Actor` of the `iam` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Actor {
+    /// Wire field `actor_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -235,38 +532,160 @@ pub struct Actor {
     pub actor_id: ::std::option::Option<i64>,
 }
 
+impl Actor {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Actor { ..::std::default::Default::default() }
+    }
+
+    /// Set `actor_id`.
+    #[inline]
+    pub fn actor_id(mut self, value: i64) -> Self {
+        self.actor_id = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `CheckPolicyResponse` of the `iam` API.
+///
+/// Required: `consistency_token` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CheckPolicyResponse {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub consistency_token: ::std::option::Option<ConsistencyToken>,
+    /// Wire field `consistency_token` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub consistency_token: ConsistencyToken,
+    /// Wire field `is_permitted` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_permitted: ::std::option::Option<bool>,
+}
+
+impl CheckPolicyResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(consistency_token: ConsistencyToken) -> Self {
+        CheckPolicyResponse {
+            consistency_token: {
+                let value = consistency_token;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `consistency_token`.
+    #[inline]
+    pub fn consistency_token(mut self, value: ConsistencyToken) -> Self {
+        self.consistency_token = value;
+        self
+    }
+
+    /// Set `is_permitted`.
+    #[inline]
+    pub fn is_permitted(mut self, value: bool) -> Self {
+        self.is_permitted = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ComplexValue` of the `iam` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ComplexValue {
+    /// Wire field `display` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display: ::std::option::Option<::std::string::String>,
+    /// Wire field `primary` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub primary: ::std::option::Option<bool>,
+    /// Wire field `$ref` (optional, string).
     #[serde(rename = "$ref", skip_serializing_if = "::std::option::Option::is_none")]
     pub r#ref: ::std::option::Option<::std::string::String>,
+    /// Wire field `type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#type: ::std::option::Option<::std::string::String>,
+    /// Wire field `value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<::std::string::String>,
 }
 
+impl ComplexValue {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ComplexValue { ..::std::default::Default::default() }
+    }
+
+    /// Set `display`.
+    #[inline]
+    pub fn display(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `primary`.
+    #[inline]
+    pub fn primary(mut self, value: bool) -> Self {
+        self.primary = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `$ref`.
+    #[inline]
+    pub fn r#ref(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.r#ref = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `type`.
+    #[inline]
+    pub fn r#type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.r#type = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `ConsistencyToken` of the `iam` API.
+///
+/// Required: `value` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ConsistencyToken {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub value: ::std::option::Option<::std::string::String>,
+    /// Wire field `value` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub value: ::std::string::String,
+}
+
+impl ConsistencyToken {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(value: impl Into<::std::string::String>) -> Self {
+        ConsistencyToken {
+            value: {
+                let value = value;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = value.into();
+        self
+    }
 }
 
 /// Wire type `DeleteWorkspacePermissionAssignmentResponse` of the `iam` API.
@@ -274,218 +693,607 @@ pub struct ConsistencyToken {
 #[serde(default)]
 pub struct DeleteWorkspacePermissionAssignmentResponse {}
 
+impl DeleteWorkspacePermissionAssignmentResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteWorkspacePermissionAssignmentResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `GetAssignableRolesForResourceResponse` of the `iam` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetAssignableRolesForResourceResponse {
+    /// Wire field `roles` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub roles: ::std::vec::Vec<Role>,
+}
+
+impl GetAssignableRolesForResourceResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetAssignableRolesForResourceResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `roles`.
+    #[inline]
+    pub fn roles(mut self, value: ::std::vec::Vec<Role>) -> Self {
+        self.roles = value;
+        self
+    }
 }
 
 /// Wire type `GetPasswordPermissionLevelsResponse` of the `iam` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetPasswordPermissionLevelsResponse {
+    /// Wire field `permission_levels` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub permission_levels: ::std::vec::Vec<PasswordPermissionsDescription>,
+}
+
+impl GetPasswordPermissionLevelsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetPasswordPermissionLevelsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `permission_levels`.
+    #[inline]
+    pub fn permission_levels(mut self, value: ::std::vec::Vec<PasswordPermissionsDescription>) -> Self {
+        self.permission_levels = value;
+        self
+    }
 }
 
 /// Wire type `GetPermissionLevelsResponse` of the `iam` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetPermissionLevelsResponse {
+    /// Wire field `permission_levels` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub permission_levels: ::std::vec::Vec<PermissionsDescription>,
 }
 
+impl GetPermissionLevelsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetPermissionLevelsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `permission_levels`.
+    #[inline]
+    pub fn permission_levels(mut self, value: ::std::vec::Vec<PermissionsDescription>) -> Self {
+        self.permission_levels = value;
+        self
+    }
+}
+
 /// Wire type `GrantRule` of the `iam` API.
+///
+/// Required: `role` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GrantRule {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub role: ::std::option::Option<::std::string::String>,
+    /// Wire field `role` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub role: ::std::string::String,
+    /// Wire field `principals` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub principals: ::std::vec::Vec<::std::string::String>,
+}
+
+impl GrantRule {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(role: impl Into<::std::string::String>) -> Self {
+        GrantRule {
+            role: {
+                let value = role;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `role`.
+    #[inline]
+    pub fn role(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.role = value.into();
+        self
+    }
+
+    /// Set `principals`.
+    #[inline]
+    pub fn principals(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.principals = value;
+        self
+    }
 }
 
 /// Wire type `Group` of the `iam` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Group {
+    /// Wire field `displayName` (optional, string).
     #[serde(rename = "displayName", skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `entitlements` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub entitlements: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `externalId` (optional, string).
     #[serde(rename = "externalId", skip_serializing_if = "::std::option::Option::is_none")]
     pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `groups` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub groups: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `members` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub members: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `meta` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub meta: ::std::option::Option<ResourceMeta>,
+    /// Wire field `roles` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub roles: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schemas: ::std::vec::Vec<GroupSchema>,
+}
+
+impl Group {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Group { ..::std::default::Default::default() }
+    }
+
+    /// Set `displayName`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `entitlements`.
+    #[inline]
+    pub fn entitlements(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.entitlements = value;
+        self
+    }
+
+    /// Set `externalId`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.external_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `groups`.
+    #[inline]
+    pub fn groups(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.groups = value;
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `members`.
+    #[inline]
+    pub fn members(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.members = value;
+        self
+    }
+
+    /// Set `meta`.
+    #[inline]
+    pub fn meta(mut self, value: ResourceMeta) -> Self {
+        self.meta = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `roles`.
+    #[inline]
+    pub fn roles(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.roles = value;
+        self
+    }
+
+    /// Set `schemas`.
+    #[inline]
+    pub fn schemas(mut self, value: ::std::vec::Vec<GroupSchema>) -> Self {
+        self.schemas = value;
+        self
+    }
 }
 
 /// Wire type `ListAccountGroupsResponse` of the `iam` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListAccountGroupsResponse {
+    /// Wire field `itemsPerPage` (optional, int64).
     #[serde(
         rename = "itemsPerPage",
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub items_per_page: ::std::option::Option<i64>,
+    /// Wire field `Resources` (optional, list).
     #[serde(rename = "Resources", skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub resources: ::std::vec::Vec<AccountGroup>,
+    /// Wire field `startIndex` (optional, int64).
     #[serde(
         rename = "startIndex",
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub start_index: ::std::option::Option<i64>,
+    /// Wire field `totalResults` (optional, int64).
     #[serde(
         rename = "totalResults",
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub total_results: ::std::option::Option<i64>,
+}
+
+impl ListAccountGroupsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListAccountGroupsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `itemsPerPage`.
+    #[inline]
+    pub fn items_per_page(mut self, value: i64) -> Self {
+        self.items_per_page = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `Resources`.
+    #[inline]
+    pub fn resources(mut self, value: ::std::vec::Vec<AccountGroup>) -> Self {
+        self.resources = value;
+        self
+    }
+
+    /// Set `startIndex`.
+    #[inline]
+    pub fn start_index(mut self, value: i64) -> Self {
+        self.start_index = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `totalResults`.
+    #[inline]
+    pub fn total_results(mut self, value: i64) -> Self {
+        self.total_results = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ListAccountServicePrincipalsResponse` of the `iam` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListAccountServicePrincipalsResponse {
+    /// Wire field `itemsPerPage` (optional, int64).
     #[serde(
         rename = "itemsPerPage",
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub items_per_page: ::std::option::Option<i64>,
+    /// Wire field `Resources` (optional, list).
     #[serde(rename = "Resources", skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub resources: ::std::vec::Vec<AccountServicePrincipal>,
+    /// Wire field `startIndex` (optional, int64).
     #[serde(
         rename = "startIndex",
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub start_index: ::std::option::Option<i64>,
+    /// Wire field `totalResults` (optional, int64).
     #[serde(
         rename = "totalResults",
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub total_results: ::std::option::Option<i64>,
+}
+
+impl ListAccountServicePrincipalsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListAccountServicePrincipalsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `itemsPerPage`.
+    #[inline]
+    pub fn items_per_page(mut self, value: i64) -> Self {
+        self.items_per_page = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `Resources`.
+    #[inline]
+    pub fn resources(mut self, value: ::std::vec::Vec<AccountServicePrincipal>) -> Self {
+        self.resources = value;
+        self
+    }
+
+    /// Set `startIndex`.
+    #[inline]
+    pub fn start_index(mut self, value: i64) -> Self {
+        self.start_index = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `totalResults`.
+    #[inline]
+    pub fn total_results(mut self, value: i64) -> Self {
+        self.total_results = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ListAccountUsersResponse` of the `iam` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListAccountUsersResponse {
+    /// Wire field `itemsPerPage` (optional, int64).
     #[serde(
         rename = "itemsPerPage",
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub items_per_page: ::std::option::Option<i64>,
+    /// Wire field `Resources` (optional, list).
     #[serde(rename = "Resources", skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub resources: ::std::vec::Vec<AccountUser>,
+    /// Wire field `startIndex` (optional, int64).
     #[serde(
         rename = "startIndex",
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub start_index: ::std::option::Option<i64>,
+    /// Wire field `totalResults` (optional, int64).
     #[serde(
         rename = "totalResults",
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub total_results: ::std::option::Option<i64>,
+}
+
+impl ListAccountUsersResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListAccountUsersResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `itemsPerPage`.
+    #[inline]
+    pub fn items_per_page(mut self, value: i64) -> Self {
+        self.items_per_page = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `Resources`.
+    #[inline]
+    pub fn resources(mut self, value: ::std::vec::Vec<AccountUser>) -> Self {
+        self.resources = value;
+        self
+    }
+
+    /// Set `startIndex`.
+    #[inline]
+    pub fn start_index(mut self, value: i64) -> Self {
+        self.start_index = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `totalResults`.
+    #[inline]
+    pub fn total_results(mut self, value: i64) -> Self {
+        self.total_results = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ListGroupsResponse` of the `iam` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListGroupsResponse {
+    /// Wire field `itemsPerPage` (optional, int64).
     #[serde(
         rename = "itemsPerPage",
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub items_per_page: ::std::option::Option<i64>,
+    /// Wire field `Resources` (optional, list).
     #[serde(rename = "Resources", skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub resources: ::std::vec::Vec<Group>,
+    /// Wire field `schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schemas: ::std::vec::Vec<ListResponseSchema>,
+    /// Wire field `startIndex` (optional, int64).
     #[serde(
         rename = "startIndex",
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub start_index: ::std::option::Option<i64>,
+    /// Wire field `totalResults` (optional, int64).
     #[serde(
         rename = "totalResults",
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub total_results: ::std::option::Option<i64>,
+}
+
+impl ListGroupsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListGroupsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `itemsPerPage`.
+    #[inline]
+    pub fn items_per_page(mut self, value: i64) -> Self {
+        self.items_per_page = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `Resources`.
+    #[inline]
+    pub fn resources(mut self, value: ::std::vec::Vec<Group>) -> Self {
+        self.resources = value;
+        self
+    }
+
+    /// Set `schemas`.
+    #[inline]
+    pub fn schemas(mut self, value: ::std::vec::Vec<ListResponseSchema>) -> Self {
+        self.schemas = value;
+        self
+    }
+
+    /// Set `startIndex`.
+    #[inline]
+    pub fn start_index(mut self, value: i64) -> Self {
+        self.start_index = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `totalResults`.
+    #[inline]
+    pub fn total_results(mut self, value: i64) -> Self {
+        self.total_results = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ListServicePrincipalResponse` of the `iam` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListServicePrincipalResponse {
+    /// Wire field `itemsPerPage` (optional, int64).
     #[serde(
         rename = "itemsPerPage",
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub items_per_page: ::std::option::Option<i64>,
+    /// Wire field `Resources` (optional, list).
     #[serde(rename = "Resources", skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub resources: ::std::vec::Vec<ServicePrincipal>,
+    /// Wire field `schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schemas: ::std::vec::Vec<ListResponseSchema>,
+    /// Wire field `startIndex` (optional, int64).
     #[serde(
         rename = "startIndex",
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub start_index: ::std::option::Option<i64>,
+    /// Wire field `totalResults` (optional, int64).
     #[serde(
         rename = "totalResults",
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub total_results: ::std::option::Option<i64>,
+}
+
+impl ListServicePrincipalResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListServicePrincipalResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `itemsPerPage`.
+    #[inline]
+    pub fn items_per_page(mut self, value: i64) -> Self {
+        self.items_per_page = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `Resources`.
+    #[inline]
+    pub fn resources(mut self, value: ::std::vec::Vec<ServicePrincipal>) -> Self {
+        self.resources = value;
+        self
+    }
+
+    /// Set `schemas`.
+    #[inline]
+    pub fn schemas(mut self, value: ::std::vec::Vec<ListResponseSchema>) -> Self {
+        self.schemas = value;
+        self
+    }
+
+    /// Set `startIndex`.
+    #[inline]
+    pub fn start_index(mut self, value: i64) -> Self {
+        self.start_index = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `totalResults`.
+    #[inline]
+    pub fn total_results(mut self, value: i64) -> Self {
+        self.total_results = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ListUsersResponse` of the `iam` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListUsersResponse {
+    /// Wire field `itemsPerPage` (optional, int64).
     #[serde(
         rename = "itemsPerPage",
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub items_per_page: ::std::option::Option<i64>,
+    /// Wire field `Resources` (optional, list).
     #[serde(rename = "Resources", skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub resources: ::std::vec::Vec<User>,
+    /// Wire field `schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schemas: ::std::vec::Vec<ListResponseSchema>,
+    /// Wire field `startIndex` (optional, int64).
     #[serde(
         rename = "startIndex",
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub start_index: ::std::option::Option<i64>,
+    /// Wire field `totalResults` (optional, int64).
     #[serde(
         rename = "totalResults",
         skip_serializing_if = "::std::option::Option::is_none",
@@ -494,10 +1302,54 @@ pub struct ListUsersResponse {
     pub total_results: ::std::option::Option<i64>,
 }
 
+impl ListUsersResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListUsersResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `itemsPerPage`.
+    #[inline]
+    pub fn items_per_page(mut self, value: i64) -> Self {
+        self.items_per_page = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `Resources`.
+    #[inline]
+    pub fn resources(mut self, value: ::std::vec::Vec<User>) -> Self {
+        self.resources = value;
+        self
+    }
+
+    /// Set `schemas`.
+    #[inline]
+    pub fn schemas(mut self, value: ::std::vec::Vec<ListResponseSchema>) -> Self {
+        self.schemas = value;
+        self
+    }
+
+    /// Set `startIndex`.
+    #[inline]
+    pub fn start_index(mut self, value: i64) -> Self {
+        self.start_index = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `totalResults`.
+    #[inline]
+    pub fn total_results(mut self, value: i64) -> Self {
+        self.total_results = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `MigratePermissionsResponse` of the `iam` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MigratePermissionsResponse {
+    /// Wire field `permissions_migrated` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -505,306 +1357,1174 @@ pub struct MigratePermissionsResponse {
     pub permissions_migrated: ::std::option::Option<i64>,
 }
 
+impl MigratePermissionsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        MigratePermissionsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `permissions_migrated`.
+    #[inline]
+    pub fn permissions_migrated(mut self, value: i64) -> Self {
+        self.permissions_migrated = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `Name` of the `iam` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Name {
+    /// Wire field `familyName` (optional, string).
     #[serde(rename = "familyName", skip_serializing_if = "::std::option::Option::is_none")]
     pub family_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `givenName` (optional, string).
     #[serde(rename = "givenName", skip_serializing_if = "::std::option::Option::is_none")]
     pub given_name: ::std::option::Option<::std::string::String>,
+}
+
+impl Name {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Name { ..::std::default::Default::default() }
+    }
+
+    /// Set `familyName`.
+    #[inline]
+    pub fn family_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.family_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `givenName`.
+    #[inline]
+    pub fn given_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.given_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ObjectPermissions` of the `iam` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ObjectPermissions {
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<AccessControlResponse>,
+    /// Wire field `object_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `object_type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_type: ::std::option::Option<::std::string::String>,
+}
+
+impl ObjectPermissions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ObjectPermissions { ..::std::default::Default::default() }
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<AccessControlResponse>) -> Self {
+        self.access_control_list = value;
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_type = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `PasswordAccessControlRequest` of the `iam` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PasswordAccessControlRequest {
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<PasswordPermissionLevel>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl PasswordAccessControlRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PasswordAccessControlRequest { ..::std::default::Default::default() }
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: PasswordPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `PasswordAccessControlResponse` of the `iam` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PasswordAccessControlResponse {
+    /// Wire field `all_permissions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub all_permissions: ::std::vec::Vec<PasswordPermission>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl PasswordAccessControlResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PasswordAccessControlResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `all_permissions`.
+    #[inline]
+    pub fn all_permissions(mut self, value: ::std::vec::Vec<PasswordPermission>) -> Self {
+        self.all_permissions = value;
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `PasswordPermission` of the `iam` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PasswordPermission {
+    /// Wire field `inherited` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub inherited: ::std::option::Option<bool>,
+    /// Wire field `inherited_from_object` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub inherited_from_object: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<PasswordPermissionLevel>,
+}
+
+impl PasswordPermission {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PasswordPermission { ..::std::default::Default::default() }
+    }
+
+    /// Set `inherited`.
+    #[inline]
+    pub fn inherited(mut self, value: bool) -> Self {
+        self.inherited = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `inherited_from_object`.
+    #[inline]
+    pub fn inherited_from_object(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.inherited_from_object = value;
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: PasswordPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `PasswordPermissions` of the `iam` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PasswordPermissions {
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<PasswordAccessControlResponse>,
+    /// Wire field `object_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `object_type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_type: ::std::option::Option<::std::string::String>,
+}
+
+impl PasswordPermissions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PasswordPermissions { ..::std::default::Default::default() }
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<PasswordAccessControlResponse>) -> Self {
+        self.access_control_list = value;
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_type = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `PasswordPermissionsDescription` of the `iam` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PasswordPermissionsDescription {
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<PasswordPermissionLevel>,
+}
+
+impl PasswordPermissionsDescription {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PasswordPermissionsDescription { ..::std::default::Default::default() }
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: PasswordPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `Patch` of the `iam` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Patch {
+    /// Wire field `op` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub op: ::std::option::Option<PatchOp>,
+    /// Wire field `path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub path: ::std::option::Option<::std::string::String>,
+    /// Wire field `value` (optional, any).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<::serde_json::Value>,
+}
+
+impl Patch {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Patch { ..::std::default::Default::default() }
+    }
+
+    /// Set `op`.
+    #[inline]
+    pub fn op(mut self, value: PatchOp) -> Self {
+        self.op = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: ::serde_json::Value) -> Self {
+        self.value = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `Permission` of the `iam` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Permission {
+    /// Wire field `inherited` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub inherited: ::std::option::Option<bool>,
+    /// Wire field `inherited_from_object` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub inherited_from_object: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<PermissionLevel>,
+}
+
+impl Permission {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Permission { ..::std::default::Default::default() }
+    }
+
+    /// Set `inherited`.
+    #[inline]
+    pub fn inherited(mut self, value: bool) -> Self {
+        self.inherited = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `inherited_from_object`.
+    #[inline]
+    pub fn inherited_from_object(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.inherited_from_object = value;
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: PermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `PermissionAssignment` of the `iam` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PermissionAssignment {
+    /// Wire field `error` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<::std::string::String>,
+    /// Wire field `permissions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub permissions: ::std::vec::Vec<WorkspacePermission>,
+    /// Wire field `principal` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub principal: ::std::option::Option<PrincipalOutput>,
+}
+
+impl PermissionAssignment {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PermissionAssignment { ..::std::default::Default::default() }
+    }
+
+    /// Set `error`.
+    #[inline]
+    pub fn error(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.error = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permissions`.
+    #[inline]
+    pub fn permissions(mut self, value: ::std::vec::Vec<WorkspacePermission>) -> Self {
+        self.permissions = value;
+        self
+    }
+
+    /// Set `principal`.
+    #[inline]
+    pub fn principal(mut self, value: PrincipalOutput) -> Self {
+        self.principal = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `PermissionAssignments` of the `iam` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PermissionAssignments {
+    /// Wire field `permission_assignments` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub permission_assignments: ::std::vec::Vec<PermissionAssignment>,
+}
+
+impl PermissionAssignments {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PermissionAssignments { ..::std::default::Default::default() }
+    }
+
+    /// Set `permission_assignments`.
+    #[inline]
+    pub fn permission_assignments(mut self, value: ::std::vec::Vec<PermissionAssignment>) -> Self {
+        self.permission_assignments = value;
+        self
+    }
 }
 
 /// Wire type `PermissionOutput` of the `iam` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PermissionOutput {
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<WorkspacePermission>,
+}
+
+impl PermissionOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PermissionOutput { ..::std::default::Default::default() }
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: WorkspacePermission) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `PermissionsDescription` of the `iam` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PermissionsDescription {
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<PermissionLevel>,
+}
+
+impl PermissionsDescription {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PermissionsDescription { ..::std::default::Default::default() }
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: PermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `PrincipalOutput` of the `iam` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PrincipalOutput {
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `principal_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub principal_id: ::std::option::Option<i64>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
 }
 
+impl PrincipalOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PrincipalOutput { ..::std::default::Default::default() }
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `principal_id`.
+    #[inline]
+    pub fn principal_id(mut self, value: i64) -> Self {
+        self.principal_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `ResourceInfo` of the `iam` API.
+///
+/// Required: `id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ResourceInfo {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `legacy_acl_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub legacy_acl_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent_resource_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent_resource_info: ::std::option::Option<::std::boxed::Box<ResourceInfo>>,
+}
+
+impl ResourceInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        ResourceInfo {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = value.into();
+        self
+    }
+
+    /// Set `legacy_acl_path`.
+    #[inline]
+    pub fn legacy_acl_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.legacy_acl_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parent_resource_info`.
+    #[inline]
+    pub fn parent_resource_info(mut self, value: ResourceInfo) -> Self {
+        self.parent_resource_info = ::std::option::Option::Some(::std::boxed::Box::new(value));
+        self
+    }
 }
 
 /// Wire type `ResourceMeta` of the `iam` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ResourceMeta {
+    /// Wire field `resourceType` (optional, string).
     #[serde(rename = "resourceType", skip_serializing_if = "::std::option::Option::is_none")]
     pub resource_type: ::std::option::Option<::std::string::String>,
 }
 
+impl ResourceMeta {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ResourceMeta { ..::std::default::Default::default() }
+    }
+
+    /// Set `resourceType`.
+    #[inline]
+    pub fn resource_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.resource_type = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `Role` of the `iam` API.
+///
+/// Required: `name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Role {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+}
+
+impl Role {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        Role {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
 }
 
 /// Wire type `RuleSetResponse` of the `iam` API.
+///
+/// Required: `name`, `etag` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RuleSetResponse {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `etag` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub etag: ::std::string::String,
+    /// Wire field `grant_rules` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub grant_rules: ::std::vec::Vec<GrantRule>,
 }
 
+impl RuleSetResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, etag: impl Into<::std::string::String>) -> Self {
+        RuleSetResponse {
+            name: {
+                let value = name;
+                value.into()
+            },
+            etag: {
+                let value = etag;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = value.into();
+        self
+    }
+
+    /// Set `grant_rules`.
+    #[inline]
+    pub fn grant_rules(mut self, value: ::std::vec::Vec<GrantRule>) -> Self {
+        self.grant_rules = value;
+        self
+    }
+}
+
 /// Wire type `RuleSetUpdateRequest` of the `iam` API.
+///
+/// Required: `name`, `etag` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RuleSetUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `etag` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub etag: ::std::string::String,
+    /// Wire field `grant_rules` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub grant_rules: ::std::vec::Vec<GrantRule>,
+}
+
+impl RuleSetUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, etag: impl Into<::std::string::String>) -> Self {
+        RuleSetUpdateRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            etag: {
+                let value = etag;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = value.into();
+        self
+    }
+
+    /// Set `grant_rules`.
+    #[inline]
+    pub fn grant_rules(mut self, value: ::std::vec::Vec<GrantRule>) -> Self {
+        self.grant_rules = value;
+        self
+    }
 }
 
 /// Wire type `ServicePrincipal` of the `iam` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServicePrincipal {
+    /// Wire field `active` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub active: ::std::option::Option<bool>,
+    /// Wire field `applicationId` (optional, string).
     #[serde(rename = "applicationId", skip_serializing_if = "::std::option::Option::is_none")]
     pub application_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `displayName` (optional, string).
     #[serde(rename = "displayName", skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `entitlements` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub entitlements: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `externalId` (optional, string).
     #[serde(rename = "externalId", skip_serializing_if = "::std::option::Option::is_none")]
     pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `groups` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub groups: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `roles` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub roles: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schemas: ::std::vec::Vec<ServicePrincipalSchema>,
+}
+
+impl ServicePrincipal {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ServicePrincipal { ..::std::default::Default::default() }
+    }
+
+    /// Set `active`.
+    #[inline]
+    pub fn active(mut self, value: bool) -> Self {
+        self.active = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `applicationId`.
+    #[inline]
+    pub fn application_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.application_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `displayName`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `entitlements`.
+    #[inline]
+    pub fn entitlements(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.entitlements = value;
+        self
+    }
+
+    /// Set `externalId`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.external_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `groups`.
+    #[inline]
+    pub fn groups(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.groups = value;
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `roles`.
+    #[inline]
+    pub fn roles(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.roles = value;
+        self
+    }
+
+    /// Set `schemas`.
+    #[inline]
+    pub fn schemas(mut self, value: ::std::vec::Vec<ServicePrincipalSchema>) -> Self {
+        self.schemas = value;
+        self
+    }
 }
 
 /// Wire type `User` of the `iam` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct User {
+    /// Wire field `active` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub active: ::std::option::Option<bool>,
+    /// Wire field `displayName` (optional, string).
     #[serde(rename = "displayName", skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `emails` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub emails: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `entitlements` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub entitlements: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `externalId` (optional, string).
     #[serde(rename = "externalId", skip_serializing_if = "::std::option::Option::is_none")]
     pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `groups` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub groups: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<Name>,
+    /// Wire field `roles` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub roles: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schemas: ::std::vec::Vec<UserSchema>,
+    /// Wire field `userName` (optional, string).
     #[serde(rename = "userName", skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl User {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        User { ..::std::default::Default::default() }
+    }
+
+    /// Set `active`.
+    #[inline]
+    pub fn active(mut self, value: bool) -> Self {
+        self.active = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `displayName`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `emails`.
+    #[inline]
+    pub fn emails(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.emails = value;
+        self
+    }
+
+    /// Set `entitlements`.
+    #[inline]
+    pub fn entitlements(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.entitlements = value;
+        self
+    }
+
+    /// Set `externalId`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.external_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `groups`.
+    #[inline]
+    pub fn groups(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.groups = value;
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: Name) -> Self {
+        self.name = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `roles`.
+    #[inline]
+    pub fn roles(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.roles = value;
+        self
+    }
+
+    /// Set `schemas`.
+    #[inline]
+    pub fn schemas(mut self, value: ::std::vec::Vec<UserSchema>) -> Self {
+        self.schemas = value;
+        self
+    }
+
+    /// Set `userName`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `WorkspacePermissions` of the `iam` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspacePermissions {
+    /// Wire field `permissions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub permissions: ::std::vec::Vec<PermissionOutput>,
+}
+
+impl WorkspacePermissions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WorkspacePermissions { ..::std::default::Default::default() }
+    }
+
+    /// Set `permissions`.
+    #[inline]
+    pub fn permissions(mut self, value: ::std::vec::Vec<PermissionOutput>) -> Self {
+        self.permissions = value;
+        self
+    }
 }
 
 /// Parameters of [`AccessControlApi::check_policy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccessControlCheckPolicyRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub actor: ::std::option::Option<Actor>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub permission: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub resource: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub consistency_token: ::std::option::Option<ConsistencyToken>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub authz_identity: ::std::option::Option<RequestAuthzIdentity>,
+    /// Wire field `actor` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub actor: Actor,
+    /// Wire field `permission` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub permission: ::std::string::String,
+    /// Wire field `resource` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub resource: ::std::string::String,
+    /// Wire field `consistency_token` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub consistency_token: ConsistencyToken,
+    /// Wire field `authz_identity` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub authz_identity: RequestAuthzIdentity,
+    /// Wire field `resource_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub resource_info: ::std::option::Option<ResourceInfo>,
 }
 
-/// The `access_control` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/accesscontrol)).
+impl AccessControlCheckPolicyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        actor: Actor,
+        permission: impl Into<::std::string::String>,
+        resource: impl Into<::std::string::String>,
+        consistency_token: ConsistencyToken,
+        authz_identity: RequestAuthzIdentity,
+    ) -> Self {
+        AccessControlCheckPolicyRequest {
+            actor: {
+                let value = actor;
+                value
+            },
+            permission: {
+                let value = permission;
+                value.into()
+            },
+            resource: {
+                let value = resource;
+                value.into()
+            },
+            consistency_token: {
+                let value = consistency_token;
+                value
+            },
+            authz_identity: {
+                let value = authz_identity;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccessControlCheckPolicyRequest {}
+
+/// The `access_control` service (workspace level, 1 operations; [API reference](https://docs.databricks.com/api/workspace/accesscontrol)).
 #[derive(Debug, Clone)]
 pub struct AccessControlApi {
     client: crate::Client,
@@ -821,16 +2541,98 @@ impl AccessControlApi {
         &self.client
     }
 
-    /// `GET /api/2.0/access-control/check-policy-v2` ([API reference](https://docs.databricks.com/api/workspace/accesscontrol/checkpolicy)).
-    pub async fn check_policy(&self, request: &AccessControlCheckPolicyRequest) -> crate::Result<CheckPolicyResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/access-control/check-policy-v2",
-            path_params: &[],
-            query: &["actor", "permission", "resource", "consistency_token", "authz_identity", "resource_info"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/access-control/check-policy-v2`; required: `actor`, `permission`, `resource`, `consistency_token`, `authz_identity` ([API reference](https://docs.databricks.com/api/workspace/accesscontrol/checkpolicy)).
+    #[inline]
+    pub fn check_policy(
+        &self,
+        actor: Actor,
+        permission: impl Into<::std::string::String>,
+        resource: impl Into<::std::string::String>,
+        consistency_token: ConsistencyToken,
+        authz_identity: RequestAuthzIdentity,
+    ) -> rt::Call<AccessControlCheckPolicyRequest, CheckPolicyResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCESS_CONTROL_CHECK_POLICY,
+            AccessControlCheckPolicyRequest {
+                actor: {
+                    let value = actor;
+                    value
+                },
+                permission: {
+                    let value = permission;
+                    value.into()
+                },
+                resource: {
+                    let value = resource;
+                    value.into()
+                },
+                consistency_token: {
+                    let value = consistency_token;
+                    value
+                },
+                authz_identity: {
+                    let value = authz_identity;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_ACCESS_CONTROL_CHECK_POLICY: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/access-control/check-policy-v2",
+    path_params: &[],
+    query: &["actor", "permission", "resource", "consistency_token", "authz_identity", "resource_info"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<AccessControlCheckPolicyRequest, O> {
+    /// Set `actor`.
+    #[inline]
+    pub fn actor(mut self, value: Actor) -> Self {
+        self.request.actor = value;
+        self
+    }
+
+    /// Set `permission`.
+    #[inline]
+    pub fn permission(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.permission = value.into();
+        self
+    }
+
+    /// Set `resource`.
+    #[inline]
+    pub fn resource(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.resource = value.into();
+        self
+    }
+
+    /// Set `consistency_token`.
+    #[inline]
+    pub fn consistency_token(mut self, value: ConsistencyToken) -> Self {
+        self.request.consistency_token = value;
+        self
+    }
+
+    /// Set `authz_identity`.
+    #[inline]
+    pub fn authz_identity(mut self, value: RequestAuthzIdentity) -> Self {
+        self.request.authz_identity = value;
+        self
+    }
+
+    /// Set `resource_info`.
+    #[inline]
+    pub fn resource_info(mut self, value: ResourceInfo) -> Self {
+        self.request.resource_info = ::std::option::Option::Some(value);
+        self
     }
 }
 
@@ -838,31 +2640,95 @@ impl AccessControlApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountAccessControlGetAssignableRolesForResourceRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub resource: ::std::option::Option<::std::string::String>,
+    /// Wire field `resource` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub resource: ::std::string::String,
 }
+
+impl AccountAccessControlGetAssignableRolesForResourceRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(resource: impl Into<::std::string::String>) -> Self {
+        AccountAccessControlGetAssignableRolesForResourceRequest {
+            resource: {
+                let value = resource;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountAccessControlGetAssignableRolesForResourceRequest {}
 
 /// Parameters of [`AccountAccessControlApi::get_rule_set`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountAccessControlGetRuleSetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `etag` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub etag: ::std::string::String,
 }
+
+impl AccountAccessControlGetRuleSetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, etag: impl Into<::std::string::String>) -> Self {
+        AccountAccessControlGetRuleSetRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            etag: {
+                let value = etag;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountAccessControlGetRuleSetRequest {}
 
 /// Parameters of [`AccountAccessControlApi::update_rule_set`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountAccessControlUpdateRuleSetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub rule_set: ::std::option::Option<RuleSetUpdateRequest>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `rule_set` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub rule_set: RuleSetUpdateRequest,
 }
 
-/// The `account_access_control` service (account level; [API reference](https://docs.databricks.com/api/account/accountaccesscontrol)).
+impl AccountAccessControlUpdateRuleSetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, rule_set: RuleSetUpdateRequest) -> Self {
+        AccountAccessControlUpdateRuleSetRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            rule_set: {
+                let value = rule_set;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountAccessControlUpdateRuleSetRequest {}
+
+/// The `account_access_control` service (account level, 3 operations; [API reference](https://docs.databricks.com/api/account/accountaccesscontrol)).
 #[derive(Debug, Clone)]
 pub struct AccountAccessControlApi {
     client: crate::Client,
@@ -879,49 +2745,145 @@ impl AccountAccessControlApi {
         &self.client
     }
 
-    /// `GET /api/2.0/preview/accounts/{account_id}/access-control/assignable-roles` ([API reference](https://docs.databricks.com/api/account/accountaccesscontrol/getassignablerolesforresource)).
-    pub async fn get_assignable_roles_for_resource(
+    /// `GET /api/2.0/preview/accounts/{account_id}/access-control/assignable-roles`; required: `resource` ([API reference](https://docs.databricks.com/api/account/accountaccesscontrol/getassignablerolesforresource)).
+    #[inline]
+    pub fn get_assignable_roles_for_resource(
         &self,
-        request: &AccountAccessControlGetAssignableRolesForResourceRequest,
-    ) -> crate::Result<GetAssignableRolesForResourceResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/preview/accounts/{account_id}/access-control/assignable-roles",
-            path_params: &["account_id"],
-            query: &["resource"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        resource: impl Into<::std::string::String>,
+    ) -> rt::Call<AccountAccessControlGetAssignableRolesForResourceRequest, GetAssignableRolesForResourceResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_ACCESS_CONTROL_GET_ASSIGNABLE_ROLES_FOR_RESOURCE,
+            AccountAccessControlGetAssignableRolesForResourceRequest {
+                resource: {
+                    let value = resource;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/preview/accounts/{account_id}/access-control/rule-sets` ([API reference](https://docs.databricks.com/api/account/accountaccesscontrol/getruleset)).
-    pub async fn get_rule_set(
+    /// `GET /api/2.0/preview/accounts/{account_id}/access-control/rule-sets`; required: `name`, `etag` ([API reference](https://docs.databricks.com/api/account/accountaccesscontrol/getruleset)).
+    #[inline]
+    pub fn get_rule_set(
         &self,
-        request: &AccountAccessControlGetRuleSetRequest,
-    ) -> crate::Result<RuleSetResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/preview/accounts/{account_id}/access-control/rule-sets",
-            path_params: &["account_id"],
-            query: &["name", "etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        etag: impl Into<::std::string::String>,
+    ) -> rt::Call<AccountAccessControlGetRuleSetRequest, RuleSetResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_ACCESS_CONTROL_GET_RULE_SET,
+            AccountAccessControlGetRuleSetRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                etag: {
+                    let value = etag;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PUT /api/2.0/preview/accounts/{account_id}/access-control/rule-sets` ([API reference](https://docs.databricks.com/api/account/accountaccesscontrol/updateruleset)).
-    pub async fn update_rule_set(
+    /// `PUT /api/2.0/preview/accounts/{account_id}/access-control/rule-sets`; required: `name`, `rule_set` ([API reference](https://docs.databricks.com/api/account/accountaccesscontrol/updateruleset)).
+    #[inline]
+    pub fn update_rule_set(
         &self,
-        request: &AccountAccessControlUpdateRuleSetRequest,
-    ) -> crate::Result<RuleSetResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/preview/accounts/{account_id}/access-control/rule-sets",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["name", "rule_set"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        rule_set: RuleSetUpdateRequest,
+    ) -> rt::Call<AccountAccessControlUpdateRuleSetRequest, RuleSetResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_ACCESS_CONTROL_UPDATE_RULE_SET,
+            AccountAccessControlUpdateRuleSetRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                rule_set: {
+                    let value = rule_set;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_ACCOUNT_ACCESS_CONTROL_GET_ASSIGNABLE_ROLES_FOR_RESOURCE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/preview/accounts/{account_id}/access-control/assignable-roles",
+    path_params: &["account_id"],
+    query: &["resource"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_ACCESS_CONTROL_GET_RULE_SET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/preview/accounts/{account_id}/access-control/rule-sets",
+    path_params: &["account_id"],
+    query: &["name", "etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_ACCESS_CONTROL_UPDATE_RULE_SET: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/preview/accounts/{account_id}/access-control/rule-sets",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["name", "rule_set"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<AccountAccessControlGetAssignableRolesForResourceRequest, O> {
+    /// Set `resource`.
+    #[inline]
+    pub fn resource(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.resource = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AccountAccessControlGetRuleSetRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AccountAccessControlUpdateRuleSetRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `rule_set`.
+    #[inline]
+    pub fn rule_set(mut self, value: RuleSetUpdateRequest) -> Self {
+        self.request.rule_set = value;
+        self
     }
 }
 
@@ -929,31 +2891,95 @@ impl AccountAccessControlApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountAccessControlProxyGetAssignableRolesForResourceRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub resource: ::std::option::Option<::std::string::String>,
+    /// Wire field `resource` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub resource: ::std::string::String,
 }
+
+impl AccountAccessControlProxyGetAssignableRolesForResourceRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(resource: impl Into<::std::string::String>) -> Self {
+        AccountAccessControlProxyGetAssignableRolesForResourceRequest {
+            resource: {
+                let value = resource;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountAccessControlProxyGetAssignableRolesForResourceRequest {}
 
 /// Parameters of [`AccountAccessControlProxyApi::get_rule_set`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountAccessControlProxyGetRuleSetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `etag` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub etag: ::std::string::String,
 }
+
+impl AccountAccessControlProxyGetRuleSetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, etag: impl Into<::std::string::String>) -> Self {
+        AccountAccessControlProxyGetRuleSetRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            etag: {
+                let value = etag;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountAccessControlProxyGetRuleSetRequest {}
 
 /// Parameters of [`AccountAccessControlProxyApi::update_rule_set`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountAccessControlProxyUpdateRuleSetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub rule_set: ::std::option::Option<RuleSetUpdateRequest>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `rule_set` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub rule_set: RuleSetUpdateRequest,
 }
 
-/// The `account_access_control_proxy` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/accountaccesscontrolproxy)).
+impl AccountAccessControlProxyUpdateRuleSetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, rule_set: RuleSetUpdateRequest) -> Self {
+        AccountAccessControlProxyUpdateRuleSetRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            rule_set: {
+                let value = rule_set;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountAccessControlProxyUpdateRuleSetRequest {}
+
+/// The `account_access_control_proxy` service (workspace level, 3 operations; [API reference](https://docs.databricks.com/api/workspace/accountaccesscontrolproxy)).
 #[derive(Debug, Clone)]
 pub struct AccountAccessControlProxyApi {
     client: crate::Client,
@@ -970,49 +2996,146 @@ impl AccountAccessControlProxyApi {
         &self.client
     }
 
-    /// `GET /api/2.0/preview/accounts/access-control/assignable-roles` ([API reference](https://docs.databricks.com/api/workspace/accountaccesscontrolproxy/getassignablerolesforresource)).
-    pub async fn get_assignable_roles_for_resource(
+    /// `GET /api/2.0/preview/accounts/access-control/assignable-roles`; required: `resource` ([API reference](https://docs.databricks.com/api/workspace/accountaccesscontrolproxy/getassignablerolesforresource)).
+    #[inline]
+    pub fn get_assignable_roles_for_resource(
         &self,
-        request: &AccountAccessControlProxyGetAssignableRolesForResourceRequest,
-    ) -> crate::Result<GetAssignableRolesForResourceResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/preview/accounts/access-control/assignable-roles",
-            path_params: &[],
-            query: &["resource"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        resource: impl Into<::std::string::String>,
+    ) -> rt::Call<AccountAccessControlProxyGetAssignableRolesForResourceRequest, GetAssignableRolesForResourceResponse>
+    {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_ACCESS_CONTROL_PROXY_GET_ASSIGNABLE_ROLES_FOR_RESOURCE,
+            AccountAccessControlProxyGetAssignableRolesForResourceRequest {
+                resource: {
+                    let value = resource;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/preview/accounts/access-control/rule-sets` ([API reference](https://docs.databricks.com/api/workspace/accountaccesscontrolproxy/getruleset)).
-    pub async fn get_rule_set(
+    /// `GET /api/2.0/preview/accounts/access-control/rule-sets`; required: `name`, `etag` ([API reference](https://docs.databricks.com/api/workspace/accountaccesscontrolproxy/getruleset)).
+    #[inline]
+    pub fn get_rule_set(
         &self,
-        request: &AccountAccessControlProxyGetRuleSetRequest,
-    ) -> crate::Result<RuleSetResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/preview/accounts/access-control/rule-sets",
-            path_params: &[],
-            query: &["name", "etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        etag: impl Into<::std::string::String>,
+    ) -> rt::Call<AccountAccessControlProxyGetRuleSetRequest, RuleSetResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_ACCESS_CONTROL_PROXY_GET_RULE_SET,
+            AccountAccessControlProxyGetRuleSetRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                etag: {
+                    let value = etag;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PUT /api/2.0/preview/accounts/access-control/rule-sets` ([API reference](https://docs.databricks.com/api/workspace/accountaccesscontrolproxy/updateruleset)).
-    pub async fn update_rule_set(
+    /// `PUT /api/2.0/preview/accounts/access-control/rule-sets`; required: `name`, `rule_set` ([API reference](https://docs.databricks.com/api/workspace/accountaccesscontrolproxy/updateruleset)).
+    #[inline]
+    pub fn update_rule_set(
         &self,
-        request: &AccountAccessControlProxyUpdateRuleSetRequest,
-    ) -> crate::Result<RuleSetResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/preview/accounts/access-control/rule-sets",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["name", "rule_set"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        rule_set: RuleSetUpdateRequest,
+    ) -> rt::Call<AccountAccessControlProxyUpdateRuleSetRequest, RuleSetResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_ACCESS_CONTROL_PROXY_UPDATE_RULE_SET,
+            AccountAccessControlProxyUpdateRuleSetRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                rule_set: {
+                    let value = rule_set;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_ACCOUNT_ACCESS_CONTROL_PROXY_GET_ASSIGNABLE_ROLES_FOR_RESOURCE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/preview/accounts/access-control/assignable-roles",
+    path_params: &[],
+    query: &["resource"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_ACCESS_CONTROL_PROXY_GET_RULE_SET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/preview/accounts/access-control/rule-sets",
+    path_params: &[],
+    query: &["name", "etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_ACCESS_CONTROL_PROXY_UPDATE_RULE_SET: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/preview/accounts/access-control/rule-sets",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["name", "rule_set"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<AccountAccessControlProxyGetAssignableRolesForResourceRequest, O> {
+    /// Set `resource`.
+    #[inline]
+    pub fn resource(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.resource = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AccountAccessControlProxyGetRuleSetRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AccountAccessControlProxyUpdateRuleSetRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `rule_set`.
+    #[inline]
+    pub fn rule_set(mut self, value: RuleSetUpdateRequest) -> Self {
+        self.request.rule_set = value;
+        self
     }
 }
 
@@ -1020,55 +3143,112 @@ impl AccountAccessControlProxyApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountGroupsV2CreateRequest {
+    /// Wire field `displayName` (optional, string).
     #[serde(rename = "displayName", skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `externalId` (optional, string).
     #[serde(rename = "externalId", skip_serializing_if = "::std::option::Option::is_none")]
     pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `members` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub members: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `meta` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub meta: ::std::option::Option<ResourceMeta>,
+    /// Wire field `roles` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub roles: ::std::vec::Vec<ComplexValue>,
 }
+
+impl AccountGroupsV2CreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AccountGroupsV2CreateRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for AccountGroupsV2CreateRequest {}
 
 /// Parameters of [`AccountGroupsV2Api::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountGroupsV2DeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl AccountGroupsV2DeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        AccountGroupsV2DeleteRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountGroupsV2DeleteRequest {}
 
 /// Parameters of [`AccountGroupsV2Api::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountGroupsV2GetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl AccountGroupsV2GetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        AccountGroupsV2GetRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountGroupsV2GetRequest {}
 
 /// Parameters of [`AccountGroupsV2Api::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountGroupsV2ListRequest {
+    /// Wire field `attributes` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub attributes: ::std::option::Option<::std::string::String>,
+    /// Wire field `count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub count: ::std::option::Option<i64>,
+    /// Wire field `excludedAttributes` (optional, string).
     #[serde(rename = "excludedAttributes", skip_serializing_if = "::std::option::Option::is_none")]
     pub excluded_attributes: ::std::option::Option<::std::string::String>,
+    /// Wire field `filter` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<::std::string::String>,
+    /// Wire field `sortBy` (optional, string).
     #[serde(rename = "sortBy", skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `sortOrder` (optional, ref).
     #[serde(rename = "sortOrder", skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_order: ::std::option::Option<ListSortOrder>,
+    /// Wire field `startIndex` (optional, int64).
     #[serde(
         rename = "startIndex",
         skip_serializing_if = "::std::option::Option::is_none",
@@ -1077,37 +3257,88 @@ pub struct AccountGroupsV2ListRequest {
     pub start_index: ::std::option::Option<i64>,
 }
 
+impl AccountGroupsV2ListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AccountGroupsV2ListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for AccountGroupsV2ListRequest {}
+
 /// Parameters of [`AccountGroupsV2Api::patch`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountGroupsV2PatchRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `Operations` (optional, list).
     #[serde(rename = "Operations", skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub operations: ::std::vec::Vec<Patch>,
+    /// Wire field `schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schemas: ::std::vec::Vec<PatchSchema>,
 }
+
+impl AccountGroupsV2PatchRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        AccountGroupsV2PatchRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountGroupsV2PatchRequest {}
 
 /// Parameters of [`AccountGroupsV2Api::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountGroupsV2UpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `displayName` (optional, string).
     #[serde(rename = "displayName", skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `externalId` (optional, string).
     #[serde(rename = "externalId", skip_serializing_if = "::std::option::Option::is_none")]
     pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `members` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub members: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `meta` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub meta: ::std::option::Option<ResourceMeta>,
+    /// Wire field `roles` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub roles: ::std::vec::Vec<ComplexValue>,
 }
 
-/// The `account_groups_v2` service (account level; [API reference](https://docs.databricks.com/api/account/accountgroupsv2)).
+impl AccountGroupsV2UpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        AccountGroupsV2UpdateRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountGroupsV2UpdateRequest {}
+
+/// The `account_groups_v2` service (account level, 6 operations; [API reference](https://docs.databricks.com/api/account/accountgroupsv2)).
 #[derive(Debug, Clone)]
 pub struct AccountGroupsV2Api {
     client: crate::Client,
@@ -1125,81 +3356,341 @@ impl AccountGroupsV2Api {
     }
 
     /// `POST /api/2.0/accounts/{account_id}/scim/v2/Groups` ([API reference](https://docs.databricks.com/api/account/accountgroupsv2/create)).
-    pub async fn create(&self, request: &AccountGroupsV2CreateRequest) -> crate::Result<AccountGroup> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/accounts/{account_id}/scim/v2/Groups",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["displayName", "externalId", "id", "members", "meta", "roles"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn create(&self) -> rt::Call<AccountGroupsV2CreateRequest, AccountGroup> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_GROUPS_V2_CREATE,
+            AccountGroupsV2CreateRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/accounts/{account_id}/scim/v2/Groups/{id}` ([API reference](https://docs.databricks.com/api/account/accountgroupsv2/delete)).
-    pub async fn delete(&self, request: &AccountGroupsV2DeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/accounts/{account_id}/scim/v2/Groups/{id}",
-            path_params: &["account_id", "id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/accounts/{account_id}/scim/v2/Groups/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/account/accountgroupsv2/delete)).
+    #[inline]
+    pub fn delete(&self, id: impl Into<::std::string::String>) -> rt::Call<AccountGroupsV2DeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_GROUPS_V2_DELETE,
+            AccountGroupsV2DeleteRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/scim/v2/Groups/{id}` ([API reference](https://docs.databricks.com/api/account/accountgroupsv2/get)).
-    pub async fn get(&self, request: &AccountGroupsV2GetRequest) -> crate::Result<AccountGroup> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/scim/v2/Groups/{id}",
-            path_params: &["account_id", "id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/accounts/{account_id}/scim/v2/Groups/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/account/accountgroupsv2/get)).
+    #[inline]
+    pub fn get(&self, id: impl Into<::std::string::String>) -> rt::Call<AccountGroupsV2GetRequest, AccountGroup> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_GROUPS_V2_GET,
+            AccountGroupsV2GetRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/scim/v2/Groups` ([API reference](https://docs.databricks.com/api/account/accountgroupsv2/list)).
-    pub fn list(&self, request: AccountGroupsV2ListRequest) -> crate::service::Paginator<AccountGroup> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/scim/v2/Groups",
-            path_params: &["account_id"],
-            query: &["attributes", "count", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Offset,
-            items: Some("Resources"),
-            request_field: Some("startIndex"),
-            response_field: None,
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/accounts/{account_id}/scim/v2/Groups`; pages by offset ([API reference](https://docs.databricks.com/api/account/accountgroupsv2/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<AccountGroupsV2ListRequest, AccountGroup> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_ACCOUNT_GROUPS_V2_LIST,
+            &PAGES_ACCOUNT_GROUPS_V2_LIST,
+            AccountGroupsV2ListRequest { ..::std::default::Default::default() },
+        )
+        .dedupe_by(|item| item.id.clone())
     }
 
-    /// `PATCH /api/2.0/accounts/{account_id}/scim/v2/Groups/{id}` ([API reference](https://docs.databricks.com/api/account/accountgroupsv2/patch)).
-    pub async fn patch(&self, request: &AccountGroupsV2PatchRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/accounts/{account_id}/scim/v2/Groups/{id}",
-            path_params: &["account_id", "id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["Operations", "schemas"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/accounts/{account_id}/scim/v2/Groups/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/account/accountgroupsv2/patch)).
+    #[inline]
+    pub fn patch(&self, id: impl Into<::std::string::String>) -> rt::Call<AccountGroupsV2PatchRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_GROUPS_V2_PATCH,
+            AccountGroupsV2PatchRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `PUT /api/2.0/accounts/{account_id}/scim/v2/Groups/{id}` ([API reference](https://docs.databricks.com/api/account/accountgroupsv2/update)).
-    pub async fn update(&self, request: &AccountGroupsV2UpdateRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/accounts/{account_id}/scim/v2/Groups/{id}",
-            path_params: &["account_id", "id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["displayName", "externalId", "members", "meta", "roles"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `PUT /api/2.0/accounts/{account_id}/scim/v2/Groups/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/account/accountgroupsv2/update)).
+    #[inline]
+    pub fn update(&self, id: impl Into<::std::string::String>) -> rt::Call<AccountGroupsV2UpdateRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_GROUPS_V2_UPDATE,
+            AccountGroupsV2UpdateRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+}
+
+static OP_ACCOUNT_GROUPS_V2_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/accounts/{account_id}/scim/v2/Groups",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["displayName", "externalId", "id", "members", "meta", "roles"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_GROUPS_V2_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/accounts/{account_id}/scim/v2/Groups/{id}",
+    path_params: &["account_id", "id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_GROUPS_V2_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/scim/v2/Groups/{id}",
+    path_params: &["account_id", "id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_GROUPS_V2_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/scim/v2/Groups",
+    path_params: &["account_id"],
+    query: &["attributes", "count", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_ACCOUNT_GROUPS_V2_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Offset,
+    items: Some("Resources"),
+    request_field: Some("startIndex"),
+    response_field: None,
+};
+
+static OP_ACCOUNT_GROUPS_V2_PATCH: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/accounts/{account_id}/scim/v2/Groups/{id}",
+    path_params: &["account_id", "id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["Operations", "schemas"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_GROUPS_V2_UPDATE: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/accounts/{account_id}/scim/v2/Groups/{id}",
+    path_params: &["account_id", "id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["displayName", "externalId", "members", "meta", "roles"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<AccountGroupsV2CreateRequest, O> {
+    /// Set `displayName`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `externalId`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.external_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `members`.
+    #[inline]
+    pub fn members(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.members = value;
+        self
+    }
+
+    /// Set `meta`.
+    #[inline]
+    pub fn meta(mut self, value: ResourceMeta) -> Self {
+        self.request.meta = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `roles`.
+    #[inline]
+    pub fn roles(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.roles = value;
+        self
+    }
+}
+
+impl<O> rt::Call<AccountGroupsV2DeleteRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AccountGroupsV2GetRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<AccountGroupsV2ListRequest, T> {
+    /// Set `attributes`.
+    #[inline]
+    pub fn attributes(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.attributes = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `count`.
+    #[inline]
+    pub fn count(mut self, value: i64) -> Self {
+        self.request.count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `excludedAttributes`.
+    #[inline]
+    pub fn excluded_attributes(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.excluded_attributes = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.filter = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sortBy`.
+    #[inline]
+    pub fn sort_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.sort_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sortOrder`.
+    #[inline]
+    pub fn sort_order(mut self, value: ListSortOrder) -> Self {
+        self.request.sort_order = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `startIndex`.
+    #[inline]
+    pub fn start_index(mut self, value: i64) -> Self {
+        self.request.start_index = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<AccountGroupsV2PatchRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `Operations`.
+    #[inline]
+    pub fn operations(mut self, value: ::std::vec::Vec<Patch>) -> Self {
+        self.request.operations = value;
+        self
+    }
+
+    /// Set `schemas`.
+    #[inline]
+    pub fn schemas(mut self, value: ::std::vec::Vec<PatchSchema>) -> Self {
+        self.request.schemas = value;
+        self
+    }
+}
+
+impl<O> rt::Call<AccountGroupsV2UpdateRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `displayName`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `externalId`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.external_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `members`.
+    #[inline]
+    pub fn members(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.members = value;
+        self
+    }
+
+    /// Set `meta`.
+    #[inline]
+    pub fn meta(mut self, value: ResourceMeta) -> Self {
+        self.request.meta = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `roles`.
+    #[inline]
+    pub fn roles(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.roles = value;
+        self
     }
 }
 
@@ -1207,55 +3698,112 @@ impl AccountGroupsV2Api {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountServicePrincipalsV2CreateRequest {
+    /// Wire field `active` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub active: ::std::option::Option<bool>,
+    /// Wire field `applicationId` (optional, string).
     #[serde(rename = "applicationId", skip_serializing_if = "::std::option::Option::is_none")]
     pub application_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `displayName` (optional, string).
     #[serde(rename = "displayName", skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `externalId` (optional, string).
     #[serde(rename = "externalId", skip_serializing_if = "::std::option::Option::is_none")]
     pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `roles` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub roles: ::std::vec::Vec<ComplexValue>,
 }
+
+impl AccountServicePrincipalsV2CreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AccountServicePrincipalsV2CreateRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for AccountServicePrincipalsV2CreateRequest {}
 
 /// Parameters of [`AccountServicePrincipalsV2Api::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountServicePrincipalsV2DeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl AccountServicePrincipalsV2DeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        AccountServicePrincipalsV2DeleteRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountServicePrincipalsV2DeleteRequest {}
 
 /// Parameters of [`AccountServicePrincipalsV2Api::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountServicePrincipalsV2GetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl AccountServicePrincipalsV2GetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        AccountServicePrincipalsV2GetRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountServicePrincipalsV2GetRequest {}
 
 /// Parameters of [`AccountServicePrincipalsV2Api::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountServicePrincipalsV2ListRequest {
+    /// Wire field `attributes` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub attributes: ::std::option::Option<::std::string::String>,
+    /// Wire field `count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub count: ::std::option::Option<i64>,
+    /// Wire field `excludedAttributes` (optional, string).
     #[serde(rename = "excludedAttributes", skip_serializing_if = "::std::option::Option::is_none")]
     pub excluded_attributes: ::std::option::Option<::std::string::String>,
+    /// Wire field `filter` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<::std::string::String>,
+    /// Wire field `sortBy` (optional, string).
     #[serde(rename = "sortBy", skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `sortOrder` (optional, ref).
     #[serde(rename = "sortOrder", skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_order: ::std::option::Option<ListSortOrder>,
+    /// Wire field `startIndex` (optional, int64).
     #[serde(
         rename = "startIndex",
         skip_serializing_if = "::std::option::Option::is_none",
@@ -1264,37 +3812,88 @@ pub struct AccountServicePrincipalsV2ListRequest {
     pub start_index: ::std::option::Option<i64>,
 }
 
+impl AccountServicePrincipalsV2ListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AccountServicePrincipalsV2ListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for AccountServicePrincipalsV2ListRequest {}
+
 /// Parameters of [`AccountServicePrincipalsV2Api::patch`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountServicePrincipalsV2PatchRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `Operations` (optional, list).
     #[serde(rename = "Operations", skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub operations: ::std::vec::Vec<Patch>,
+    /// Wire field `schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schemas: ::std::vec::Vec<PatchSchema>,
 }
+
+impl AccountServicePrincipalsV2PatchRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        AccountServicePrincipalsV2PatchRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountServicePrincipalsV2PatchRequest {}
 
 /// Parameters of [`AccountServicePrincipalsV2Api::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountServicePrincipalsV2UpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `active` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub active: ::std::option::Option<bool>,
+    /// Wire field `applicationId` (optional, string).
     #[serde(rename = "applicationId", skip_serializing_if = "::std::option::Option::is_none")]
     pub application_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `displayName` (optional, string).
     #[serde(rename = "displayName", skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `externalId` (optional, string).
     #[serde(rename = "externalId", skip_serializing_if = "::std::option::Option::is_none")]
     pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `roles` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub roles: ::std::vec::Vec<ComplexValue>,
 }
 
-/// The `account_service_principals_v2` service (account level; [API reference](https://docs.databricks.com/api/account/accountserviceprincipalsv2)).
+impl AccountServicePrincipalsV2UpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        AccountServicePrincipalsV2UpdateRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountServicePrincipalsV2UpdateRequest {}
+
+/// The `account_service_principals_v2` service (account level, 6 operations; [API reference](https://docs.databricks.com/api/account/accountserviceprincipalsv2)).
 #[derive(Debug, Clone)]
 pub struct AccountServicePrincipalsV2Api {
     client: crate::Client,
@@ -1312,87 +3911,350 @@ impl AccountServicePrincipalsV2Api {
     }
 
     /// `POST /api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals` ([API reference](https://docs.databricks.com/api/account/accountserviceprincipalsv2/create)).
-    pub async fn create(
+    #[inline]
+    pub fn create(&self) -> rt::Call<AccountServicePrincipalsV2CreateRequest, AccountServicePrincipal> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_SERVICE_PRINCIPALS_V2_CREATE,
+            AccountServicePrincipalsV2CreateRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
+    }
+
+    /// `DELETE /api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/account/accountserviceprincipalsv2/delete)).
+    #[inline]
+    pub fn delete(
         &self,
-        request: &AccountServicePrincipalsV2CreateRequest,
-    ) -> crate::Result<AccountServicePrincipal> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["active", "applicationId", "displayName", "externalId", "id", "roles"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        id: impl Into<::std::string::String>,
+    ) -> rt::Call<AccountServicePrincipalsV2DeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_SERVICE_PRINCIPALS_V2_DELETE,
+            AccountServicePrincipalsV2DeleteRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `DELETE /api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals/{id}` ([API reference](https://docs.databricks.com/api/account/accountserviceprincipalsv2/delete)).
-    pub async fn delete(&self, request: &AccountServicePrincipalsV2DeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals/{id}",
-            path_params: &["account_id", "id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals/{id}` ([API reference](https://docs.databricks.com/api/account/accountserviceprincipalsv2/get)).
-    pub async fn get(&self, request: &AccountServicePrincipalsV2GetRequest) -> crate::Result<AccountServicePrincipal> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals/{id}",
-            path_params: &["account_id", "id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals` ([API reference](https://docs.databricks.com/api/account/accountserviceprincipalsv2/list)).
-    pub fn list(
+    /// `GET /api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/account/accountserviceprincipalsv2/get)).
+    #[inline]
+    pub fn get(
         &self,
-        request: AccountServicePrincipalsV2ListRequest,
-    ) -> crate::service::Paginator<AccountServicePrincipal> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals",
-            path_params: &["account_id"],
-            query: &["attributes", "count", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Offset,
-            items: Some("Resources"),
-            request_field: Some("startIndex"),
-            response_field: None,
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        id: impl Into<::std::string::String>,
+    ) -> rt::Call<AccountServicePrincipalsV2GetRequest, AccountServicePrincipal> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_SERVICE_PRINCIPALS_V2_GET,
+            AccountServicePrincipalsV2GetRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals/{id}` ([API reference](https://docs.databricks.com/api/account/accountserviceprincipalsv2/patch)).
-    pub async fn patch(&self, request: &AccountServicePrincipalsV2PatchRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals/{id}",
-            path_params: &["account_id", "id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["Operations", "schemas"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `GET /api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals`; pages by offset ([API reference](https://docs.databricks.com/api/account/accountserviceprincipalsv2/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<AccountServicePrincipalsV2ListRequest, AccountServicePrincipal> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_ACCOUNT_SERVICE_PRINCIPALS_V2_LIST,
+            &PAGES_ACCOUNT_SERVICE_PRINCIPALS_V2_LIST,
+            AccountServicePrincipalsV2ListRequest { ..::std::default::Default::default() },
+        )
+        .dedupe_by(|item| item.id.clone())
     }
 
-    /// `PUT /api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals/{id}` ([API reference](https://docs.databricks.com/api/account/accountserviceprincipalsv2/update)).
-    pub async fn update(&self, request: &AccountServicePrincipalsV2UpdateRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals/{id}",
-            path_params: &["account_id", "id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["active", "applicationId", "displayName", "externalId", "roles"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/account/accountserviceprincipalsv2/patch)).
+    #[inline]
+    pub fn patch(&self, id: impl Into<::std::string::String>) -> rt::Call<AccountServicePrincipalsV2PatchRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_SERVICE_PRINCIPALS_V2_PATCH,
+            AccountServicePrincipalsV2PatchRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+
+    /// `PUT /api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/account/accountserviceprincipalsv2/update)).
+    #[inline]
+    pub fn update(
+        &self,
+        id: impl Into<::std::string::String>,
+    ) -> rt::Call<AccountServicePrincipalsV2UpdateRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_SERVICE_PRINCIPALS_V2_UPDATE,
+            AccountServicePrincipalsV2UpdateRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+}
+
+static OP_ACCOUNT_SERVICE_PRINCIPALS_V2_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["active", "applicationId", "displayName", "externalId", "id", "roles"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_SERVICE_PRINCIPALS_V2_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals/{id}",
+    path_params: &["account_id", "id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_SERVICE_PRINCIPALS_V2_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals/{id}",
+    path_params: &["account_id", "id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_SERVICE_PRINCIPALS_V2_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals",
+    path_params: &["account_id"],
+    query: &["attributes", "count", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_ACCOUNT_SERVICE_PRINCIPALS_V2_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Offset,
+    items: Some("Resources"),
+    request_field: Some("startIndex"),
+    response_field: None,
+};
+
+static OP_ACCOUNT_SERVICE_PRINCIPALS_V2_PATCH: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals/{id}",
+    path_params: &["account_id", "id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["Operations", "schemas"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_SERVICE_PRINCIPALS_V2_UPDATE: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals/{id}",
+    path_params: &["account_id", "id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["active", "applicationId", "displayName", "externalId", "roles"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<AccountServicePrincipalsV2CreateRequest, O> {
+    /// Set `active`.
+    #[inline]
+    pub fn active(mut self, value: bool) -> Self {
+        self.request.active = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `applicationId`.
+    #[inline]
+    pub fn application_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.application_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `displayName`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `externalId`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.external_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `roles`.
+    #[inline]
+    pub fn roles(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.roles = value;
+        self
+    }
+}
+
+impl<O> rt::Call<AccountServicePrincipalsV2DeleteRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AccountServicePrincipalsV2GetRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<AccountServicePrincipalsV2ListRequest, T> {
+    /// Set `attributes`.
+    #[inline]
+    pub fn attributes(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.attributes = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `count`.
+    #[inline]
+    pub fn count(mut self, value: i64) -> Self {
+        self.request.count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `excludedAttributes`.
+    #[inline]
+    pub fn excluded_attributes(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.excluded_attributes = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.filter = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sortBy`.
+    #[inline]
+    pub fn sort_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.sort_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sortOrder`.
+    #[inline]
+    pub fn sort_order(mut self, value: ListSortOrder) -> Self {
+        self.request.sort_order = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `startIndex`.
+    #[inline]
+    pub fn start_index(mut self, value: i64) -> Self {
+        self.request.start_index = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<AccountServicePrincipalsV2PatchRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `Operations`.
+    #[inline]
+    pub fn operations(mut self, value: ::std::vec::Vec<Patch>) -> Self {
+        self.request.operations = value;
+        self
+    }
+
+    /// Set `schemas`.
+    #[inline]
+    pub fn schemas(mut self, value: ::std::vec::Vec<PatchSchema>) -> Self {
+        self.request.schemas = value;
+        self
+    }
+}
+
+impl<O> rt::Call<AccountServicePrincipalsV2UpdateRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `active`.
+    #[inline]
+    pub fn active(mut self, value: bool) -> Self {
+        self.request.active = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `applicationId`.
+    #[inline]
+    pub fn application_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.application_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `displayName`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `externalId`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.external_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `roles`.
+    #[inline]
+    pub fn roles(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.roles = value;
+        self
     }
 }
 
@@ -1400,53 +4262,96 @@ impl AccountServicePrincipalsV2Api {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountUsersV2CreateRequest {
+    /// Wire field `active` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub active: ::std::option::Option<bool>,
+    /// Wire field `displayName` (optional, string).
     #[serde(rename = "displayName", skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `emails` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub emails: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `externalId` (optional, string).
     #[serde(rename = "externalId", skip_serializing_if = "::std::option::Option::is_none")]
     pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<Name>,
+    /// Wire field `roles` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub roles: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `userName` (optional, string).
     #[serde(rename = "userName", skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
 }
+
+impl AccountUsersV2CreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AccountUsersV2CreateRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for AccountUsersV2CreateRequest {}
 
 /// Parameters of [`AccountUsersV2Api::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountUsersV2DeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl AccountUsersV2DeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        AccountUsersV2DeleteRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountUsersV2DeleteRequest {}
 
 /// Parameters of [`AccountUsersV2Api::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountUsersV2GetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `attributes` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub attributes: ::std::option::Option<::std::string::String>,
+    /// Wire field `count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub count: ::std::option::Option<i64>,
+    /// Wire field `excludedAttributes` (optional, string).
     #[serde(rename = "excludedAttributes", skip_serializing_if = "::std::option::Option::is_none")]
     pub excluded_attributes: ::std::option::Option<::std::string::String>,
+    /// Wire field `filter` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<::std::string::String>,
+    /// Wire field `sortBy` (optional, string).
     #[serde(rename = "sortBy", skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `sortOrder` (optional, ref).
     #[serde(rename = "sortOrder", skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_order: ::std::option::Option<GetSortOrder>,
+    /// Wire field `startIndex` (optional, int64).
     #[serde(
         rename = "startIndex",
         skip_serializing_if = "::std::option::Option::is_none",
@@ -1454,26 +4359,49 @@ pub struct AccountUsersV2GetRequest {
     )]
     pub start_index: ::std::option::Option<i64>,
 }
+
+impl AccountUsersV2GetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        AccountUsersV2GetRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountUsersV2GetRequest {}
 
 /// Parameters of [`AccountUsersV2Api::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountUsersV2ListRequest {
+    /// Wire field `attributes` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub attributes: ::std::option::Option<::std::string::String>,
+    /// Wire field `count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub count: ::std::option::Option<i64>,
+    /// Wire field `excludedAttributes` (optional, string).
     #[serde(rename = "excludedAttributes", skip_serializing_if = "::std::option::Option::is_none")]
     pub excluded_attributes: ::std::option::Option<::std::string::String>,
+    /// Wire field `filter` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<::std::string::String>,
+    /// Wire field `sortBy` (optional, string).
     #[serde(rename = "sortBy", skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `sortOrder` (optional, ref).
     #[serde(rename = "sortOrder", skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_order: ::std::option::Option<ListSortOrder>,
+    /// Wire field `startIndex` (optional, int64).
     #[serde(
         rename = "startIndex",
         skip_serializing_if = "::std::option::Option::is_none",
@@ -1482,41 +4410,94 @@ pub struct AccountUsersV2ListRequest {
     pub start_index: ::std::option::Option<i64>,
 }
 
+impl AccountUsersV2ListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AccountUsersV2ListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for AccountUsersV2ListRequest {}
+
 /// Parameters of [`AccountUsersV2Api::patch`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountUsersV2PatchRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `Operations` (optional, list).
     #[serde(rename = "Operations", skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub operations: ::std::vec::Vec<Patch>,
+    /// Wire field `schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schemas: ::std::vec::Vec<PatchSchema>,
 }
+
+impl AccountUsersV2PatchRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        AccountUsersV2PatchRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountUsersV2PatchRequest {}
 
 /// Parameters of [`AccountUsersV2Api::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountUsersV2UpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `active` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub active: ::std::option::Option<bool>,
+    /// Wire field `displayName` (optional, string).
     #[serde(rename = "displayName", skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `emails` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub emails: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `externalId` (optional, string).
     #[serde(rename = "externalId", skip_serializing_if = "::std::option::Option::is_none")]
     pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<Name>,
+    /// Wire field `roles` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub roles: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `userName` (optional, string).
     #[serde(rename = "userName", skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
 }
 
-/// The `account_users_v2` service (account level; [API reference](https://docs.databricks.com/api/account/accountusersv2)).
+impl AccountUsersV2UpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        AccountUsersV2UpdateRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountUsersV2UpdateRequest {}
+
+/// The `account_users_v2` service (account level, 6 operations; [API reference](https://docs.databricks.com/api/account/accountusersv2)).
 #[derive(Debug, Clone)]
 pub struct AccountUsersV2Api {
     client: crate::Client,
@@ -1534,90 +4515,418 @@ impl AccountUsersV2Api {
     }
 
     /// `POST /api/2.0/accounts/{account_id}/scim/v2/Users` ([API reference](https://docs.databricks.com/api/account/accountusersv2/create)).
-    pub async fn create(&self, request: &AccountUsersV2CreateRequest) -> crate::Result<AccountUser> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/accounts/{account_id}/scim/v2/Users",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "active",
-                "displayName",
-                "emails",
-                "externalId",
-                "id",
-                "name",
-                "roles",
-                "userName",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn create(&self) -> rt::Call<AccountUsersV2CreateRequest, AccountUser> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_USERS_V2_CREATE,
+            AccountUsersV2CreateRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/accounts/{account_id}/scim/v2/Users/{id}` ([API reference](https://docs.databricks.com/api/account/accountusersv2/delete)).
-    pub async fn delete(&self, request: &AccountUsersV2DeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/accounts/{account_id}/scim/v2/Users/{id}",
-            path_params: &["account_id", "id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/accounts/{account_id}/scim/v2/Users/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/account/accountusersv2/delete)).
+    #[inline]
+    pub fn delete(&self, id: impl Into<::std::string::String>) -> rt::Call<AccountUsersV2DeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_USERS_V2_DELETE,
+            AccountUsersV2DeleteRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/scim/v2/Users/{id}` ([API reference](https://docs.databricks.com/api/account/accountusersv2/get)).
-    pub async fn get(&self, request: &AccountUsersV2GetRequest) -> crate::Result<AccountUser> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/scim/v2/Users/{id}",
-            path_params: &["account_id", "id"],
-            query: &["attributes", "count", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/accounts/{account_id}/scim/v2/Users/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/account/accountusersv2/get)).
+    #[inline]
+    pub fn get(&self, id: impl Into<::std::string::String>) -> rt::Call<AccountUsersV2GetRequest, AccountUser> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_USERS_V2_GET,
+            AccountUsersV2GetRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/scim/v2/Users` ([API reference](https://docs.databricks.com/api/account/accountusersv2/list)).
-    pub fn list(&self, request: AccountUsersV2ListRequest) -> crate::service::Paginator<AccountUser> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/scim/v2/Users",
-            path_params: &["account_id"],
-            query: &["attributes", "count", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Offset,
-            items: Some("Resources"),
-            request_field: Some("startIndex"),
-            response_field: None,
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/accounts/{account_id}/scim/v2/Users`; pages by offset ([API reference](https://docs.databricks.com/api/account/accountusersv2/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<AccountUsersV2ListRequest, AccountUser> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_ACCOUNT_USERS_V2_LIST,
+            &PAGES_ACCOUNT_USERS_V2_LIST,
+            AccountUsersV2ListRequest { ..::std::default::Default::default() },
+        )
+        .dedupe_by(|item| item.id.clone())
     }
 
-    /// `PATCH /api/2.0/accounts/{account_id}/scim/v2/Users/{id}` ([API reference](https://docs.databricks.com/api/account/accountusersv2/patch)).
-    pub async fn patch(&self, request: &AccountUsersV2PatchRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/accounts/{account_id}/scim/v2/Users/{id}",
-            path_params: &["account_id", "id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["Operations", "schemas"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/accounts/{account_id}/scim/v2/Users/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/account/accountusersv2/patch)).
+    #[inline]
+    pub fn patch(&self, id: impl Into<::std::string::String>) -> rt::Call<AccountUsersV2PatchRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_USERS_V2_PATCH,
+            AccountUsersV2PatchRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `PUT /api/2.0/accounts/{account_id}/scim/v2/Users/{id}` ([API reference](https://docs.databricks.com/api/account/accountusersv2/update)).
-    pub async fn update(&self, request: &AccountUsersV2UpdateRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/accounts/{account_id}/scim/v2/Users/{id}",
-            path_params: &["account_id", "id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["active", "displayName", "emails", "externalId", "name", "roles", "userName"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `PUT /api/2.0/accounts/{account_id}/scim/v2/Users/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/account/accountusersv2/update)).
+    #[inline]
+    pub fn update(&self, id: impl Into<::std::string::String>) -> rt::Call<AccountUsersV2UpdateRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_USERS_V2_UPDATE,
+            AccountUsersV2UpdateRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+}
+
+static OP_ACCOUNT_USERS_V2_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/accounts/{account_id}/scim/v2/Users",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["active", "displayName", "emails", "externalId", "id", "name", "roles", "userName"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_USERS_V2_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/accounts/{account_id}/scim/v2/Users/{id}",
+    path_params: &["account_id", "id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_USERS_V2_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/scim/v2/Users/{id}",
+    path_params: &["account_id", "id"],
+    query: &["attributes", "count", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_USERS_V2_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/scim/v2/Users",
+    path_params: &["account_id"],
+    query: &["attributes", "count", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_ACCOUNT_USERS_V2_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Offset,
+    items: Some("Resources"),
+    request_field: Some("startIndex"),
+    response_field: None,
+};
+
+static OP_ACCOUNT_USERS_V2_PATCH: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/accounts/{account_id}/scim/v2/Users/{id}",
+    path_params: &["account_id", "id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["Operations", "schemas"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_USERS_V2_UPDATE: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/accounts/{account_id}/scim/v2/Users/{id}",
+    path_params: &["account_id", "id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["active", "displayName", "emails", "externalId", "name", "roles", "userName"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<AccountUsersV2CreateRequest, O> {
+    /// Set `active`.
+    #[inline]
+    pub fn active(mut self, value: bool) -> Self {
+        self.request.active = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `displayName`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `emails`.
+    #[inline]
+    pub fn emails(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.emails = value;
+        self
+    }
+
+    /// Set `externalId`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.external_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: Name) -> Self {
+        self.request.name = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `roles`.
+    #[inline]
+    pub fn roles(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.roles = value;
+        self
+    }
+
+    /// Set `userName`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<AccountUsersV2DeleteRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AccountUsersV2GetRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `attributes`.
+    #[inline]
+    pub fn attributes(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.attributes = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `count`.
+    #[inline]
+    pub fn count(mut self, value: i64) -> Self {
+        self.request.count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `excludedAttributes`.
+    #[inline]
+    pub fn excluded_attributes(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.excluded_attributes = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.filter = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sortBy`.
+    #[inline]
+    pub fn sort_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.sort_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sortOrder`.
+    #[inline]
+    pub fn sort_order(mut self, value: GetSortOrder) -> Self {
+        self.request.sort_order = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `startIndex`.
+    #[inline]
+    pub fn start_index(mut self, value: i64) -> Self {
+        self.request.start_index = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<T> rt::Paginator<AccountUsersV2ListRequest, T> {
+    /// Set `attributes`.
+    #[inline]
+    pub fn attributes(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.attributes = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `count`.
+    #[inline]
+    pub fn count(mut self, value: i64) -> Self {
+        self.request.count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `excludedAttributes`.
+    #[inline]
+    pub fn excluded_attributes(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.excluded_attributes = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.filter = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sortBy`.
+    #[inline]
+    pub fn sort_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.sort_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sortOrder`.
+    #[inline]
+    pub fn sort_order(mut self, value: ListSortOrder) -> Self {
+        self.request.sort_order = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `startIndex`.
+    #[inline]
+    pub fn start_index(mut self, value: i64) -> Self {
+        self.request.start_index = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<AccountUsersV2PatchRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `Operations`.
+    #[inline]
+    pub fn operations(mut self, value: ::std::vec::Vec<Patch>) -> Self {
+        self.request.operations = value;
+        self
+    }
+
+    /// Set `schemas`.
+    #[inline]
+    pub fn schemas(mut self, value: ::std::vec::Vec<PatchSchema>) -> Self {
+        self.request.schemas = value;
+        self
+    }
+}
+
+impl<O> rt::Call<AccountUsersV2UpdateRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `active`.
+    #[inline]
+    pub fn active(mut self, value: bool) -> Self {
+        self.request.active = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `displayName`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `emails`.
+    #[inline]
+    pub fn emails(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.emails = value;
+        self
+    }
+
+    /// Set `externalId`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.external_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: Name) -> Self {
+        self.request.name = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `roles`.
+    #[inline]
+    pub fn roles(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.roles = value;
+        self
+    }
+
+    /// Set `userName`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.user_name = ::std::option::Option::Some(value.into());
+        self
     }
 }
 
@@ -1625,13 +4934,25 @@ impl AccountUsersV2Api {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CurrentUserMeRequest {
+    /// Wire field `attributes` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub attributes: ::std::option::Option<::std::string::String>,
+    /// Wire field `excludedAttributes` (optional, string).
     #[serde(rename = "excludedAttributes", skip_serializing_if = "::std::option::Option::is_none")]
     pub excluded_attributes: ::std::option::Option<::std::string::String>,
 }
 
-/// The `current_user` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/currentuser)).
+impl CurrentUserMeRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CurrentUserMeRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for CurrentUserMeRequest {}
+
+/// The `current_user` service (workspace level, 1 operations; [API reference](https://docs.databricks.com/api/workspace/currentuser)).
 #[derive(Debug, Clone)]
 pub struct CurrentUserApi {
     client: crate::Client,
@@ -1649,15 +4970,40 @@ impl CurrentUserApi {
     }
 
     /// `GET /api/2.0/preview/scim/v2/Me` ([API reference](https://docs.databricks.com/api/workspace/currentuser/me)).
-    pub async fn me(&self, request: &CurrentUserMeRequest) -> crate::Result<User> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/preview/scim/v2/Me",
-            path_params: &[],
-            query: &["attributes", "excludedAttributes"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn me(&self) -> rt::Call<CurrentUserMeRequest, User> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CURRENT_USER_ME,
+            CurrentUserMeRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
+    }
+}
+
+static OP_CURRENT_USER_ME: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/preview/scim/v2/Me",
+    path_params: &[],
+    query: &["attributes", "excludedAttributes"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<CurrentUserMeRequest, O> {
+    /// Set `attributes`.
+    #[inline]
+    pub fn attributes(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.attributes = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `excludedAttributes`.
+    #[inline]
+    pub fn excluded_attributes(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.excluded_attributes = ::std::option::Option::Some(value.into());
+        self
     }
 }
 
@@ -1665,61 +5011,121 @@ impl CurrentUserApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GroupsV2CreateRequest {
+    /// Wire field `displayName` (optional, string).
     #[serde(rename = "displayName", skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `entitlements` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub entitlements: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `externalId` (optional, string).
     #[serde(rename = "externalId", skip_serializing_if = "::std::option::Option::is_none")]
     pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `groups` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub groups: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `members` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub members: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `meta` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub meta: ::std::option::Option<ResourceMeta>,
+    /// Wire field `roles` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub roles: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schemas: ::std::vec::Vec<GroupSchema>,
 }
+
+impl GroupsV2CreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GroupsV2CreateRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for GroupsV2CreateRequest {}
 
 /// Parameters of [`GroupsV2Api::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GroupsV2DeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl GroupsV2DeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        GroupsV2DeleteRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GroupsV2DeleteRequest {}
 
 /// Parameters of [`GroupsV2Api::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GroupsV2GetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl GroupsV2GetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        GroupsV2GetRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GroupsV2GetRequest {}
 
 /// Parameters of [`GroupsV2Api::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GroupsV2ListRequest {
+    /// Wire field `attributes` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub attributes: ::std::option::Option<::std::string::String>,
+    /// Wire field `count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub count: ::std::option::Option<i64>,
+    /// Wire field `excludedAttributes` (optional, string).
     #[serde(rename = "excludedAttributes", skip_serializing_if = "::std::option::Option::is_none")]
     pub excluded_attributes: ::std::option::Option<::std::string::String>,
+    /// Wire field `filter` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<::std::string::String>,
+    /// Wire field `sortBy` (optional, string).
     #[serde(rename = "sortBy", skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `sortOrder` (optional, ref).
     #[serde(rename = "sortOrder", skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_order: ::std::option::Option<ListSortOrder>,
+    /// Wire field `startIndex` (optional, int64).
     #[serde(
         rename = "startIndex",
         skip_serializing_if = "::std::option::Option::is_none",
@@ -1728,43 +5134,97 @@ pub struct GroupsV2ListRequest {
     pub start_index: ::std::option::Option<i64>,
 }
 
+impl GroupsV2ListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GroupsV2ListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for GroupsV2ListRequest {}
+
 /// Parameters of [`GroupsV2Api::patch`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GroupsV2PatchRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `Operations` (optional, list).
     #[serde(rename = "Operations", skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub operations: ::std::vec::Vec<Patch>,
+    /// Wire field `schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schemas: ::std::vec::Vec<PatchSchema>,
 }
+
+impl GroupsV2PatchRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        GroupsV2PatchRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GroupsV2PatchRequest {}
 
 /// Parameters of [`GroupsV2Api::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GroupsV2UpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `displayName` (optional, string).
     #[serde(rename = "displayName", skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `entitlements` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub entitlements: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `externalId` (optional, string).
     #[serde(rename = "externalId", skip_serializing_if = "::std::option::Option::is_none")]
     pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `groups` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub groups: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `members` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub members: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `meta` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub meta: ::std::option::Option<ResourceMeta>,
+    /// Wire field `roles` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub roles: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schemas: ::std::vec::Vec<GroupSchema>,
 }
 
-/// The `groups_v2` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/groupsv2)).
+impl GroupsV2UpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        GroupsV2UpdateRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GroupsV2UpdateRequest {}
+
+/// The `groups_v2` service (workspace level, 6 operations; [API reference](https://docs.databricks.com/api/workspace/groupsv2)).
 #[derive(Debug, Clone)]
 pub struct GroupsV2Api {
     client: crate::Client,
@@ -1782,100 +5242,402 @@ impl GroupsV2Api {
     }
 
     /// `POST /api/2.0/preview/scim/v2/Groups` ([API reference](https://docs.databricks.com/api/workspace/groupsv2/create)).
-    pub async fn create(&self, request: &GroupsV2CreateRequest) -> crate::Result<Group> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/preview/scim/v2/Groups",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "displayName",
-                "entitlements",
-                "externalId",
-                "groups",
-                "id",
-                "members",
-                "meta",
-                "roles",
-                "schemas",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn create(&self) -> rt::Call<GroupsV2CreateRequest, Group> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GROUPS_V2_CREATE,
+            GroupsV2CreateRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/preview/scim/v2/Groups/{id}` ([API reference](https://docs.databricks.com/api/workspace/groupsv2/delete)).
-    pub async fn delete(&self, request: &GroupsV2DeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/preview/scim/v2/Groups/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/preview/scim/v2/Groups/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/groupsv2/delete)).
+    #[inline]
+    pub fn delete(&self, id: impl Into<::std::string::String>) -> rt::Call<GroupsV2DeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GROUPS_V2_DELETE,
+            GroupsV2DeleteRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/preview/scim/v2/Groups/{id}` ([API reference](https://docs.databricks.com/api/workspace/groupsv2/get)).
-    pub async fn get(&self, request: &GroupsV2GetRequest) -> crate::Result<Group> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/preview/scim/v2/Groups/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/preview/scim/v2/Groups/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/groupsv2/get)).
+    #[inline]
+    pub fn get(&self, id: impl Into<::std::string::String>) -> rt::Call<GroupsV2GetRequest, Group> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GROUPS_V2_GET,
+            GroupsV2GetRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/preview/scim/v2/Groups` ([API reference](https://docs.databricks.com/api/workspace/groupsv2/list)).
-    pub fn list(&self, request: GroupsV2ListRequest) -> crate::service::Paginator<Group> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/preview/scim/v2/Groups",
-            path_params: &[],
-            query: &["attributes", "count", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Offset,
-            items: Some("Resources"),
-            request_field: Some("startIndex"),
-            response_field: None,
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/preview/scim/v2/Groups`; pages by offset ([API reference](https://docs.databricks.com/api/workspace/groupsv2/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<GroupsV2ListRequest, Group> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_GROUPS_V2_LIST,
+            &PAGES_GROUPS_V2_LIST,
+            GroupsV2ListRequest { ..::std::default::Default::default() },
+        )
+        .dedupe_by(|item| item.id.clone())
     }
 
-    /// `PATCH /api/2.0/preview/scim/v2/Groups/{id}` ([API reference](https://docs.databricks.com/api/workspace/groupsv2/patch)).
-    pub async fn patch(&self, request: &GroupsV2PatchRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/preview/scim/v2/Groups/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["Operations", "schemas"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/preview/scim/v2/Groups/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/groupsv2/patch)).
+    #[inline]
+    pub fn patch(&self, id: impl Into<::std::string::String>) -> rt::Call<GroupsV2PatchRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GROUPS_V2_PATCH,
+            GroupsV2PatchRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `PUT /api/2.0/preview/scim/v2/Groups/{id}` ([API reference](https://docs.databricks.com/api/workspace/groupsv2/update)).
-    pub async fn update(&self, request: &GroupsV2UpdateRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/preview/scim/v2/Groups/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "displayName",
-                "entitlements",
-                "externalId",
-                "groups",
-                "members",
-                "meta",
-                "roles",
-                "schemas",
-            ]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `PUT /api/2.0/preview/scim/v2/Groups/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/groupsv2/update)).
+    #[inline]
+    pub fn update(&self, id: impl Into<::std::string::String>) -> rt::Call<GroupsV2UpdateRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GROUPS_V2_UPDATE,
+            GroupsV2UpdateRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+}
+
+static OP_GROUPS_V2_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/preview/scim/v2/Groups",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "displayName",
+        "entitlements",
+        "externalId",
+        "groups",
+        "id",
+        "members",
+        "meta",
+        "roles",
+        "schemas",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GROUPS_V2_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/preview/scim/v2/Groups/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GROUPS_V2_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/preview/scim/v2/Groups/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GROUPS_V2_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/preview/scim/v2/Groups",
+    path_params: &[],
+    query: &["attributes", "count", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_GROUPS_V2_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Offset,
+    items: Some("Resources"),
+    request_field: Some("startIndex"),
+    response_field: None,
+};
+
+static OP_GROUPS_V2_PATCH: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/preview/scim/v2/Groups/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["Operations", "schemas"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GROUPS_V2_UPDATE: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/preview/scim/v2/Groups/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "displayName",
+        "entitlements",
+        "externalId",
+        "groups",
+        "members",
+        "meta",
+        "roles",
+        "schemas",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<GroupsV2CreateRequest, O> {
+    /// Set `displayName`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `entitlements`.
+    #[inline]
+    pub fn entitlements(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.entitlements = value;
+        self
+    }
+
+    /// Set `externalId`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.external_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `groups`.
+    #[inline]
+    pub fn groups(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.groups = value;
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `members`.
+    #[inline]
+    pub fn members(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.members = value;
+        self
+    }
+
+    /// Set `meta`.
+    #[inline]
+    pub fn meta(mut self, value: ResourceMeta) -> Self {
+        self.request.meta = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `roles`.
+    #[inline]
+    pub fn roles(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.roles = value;
+        self
+    }
+
+    /// Set `schemas`.
+    #[inline]
+    pub fn schemas(mut self, value: ::std::vec::Vec<GroupSchema>) -> Self {
+        self.request.schemas = value;
+        self
+    }
+}
+
+impl<O> rt::Call<GroupsV2DeleteRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<GroupsV2GetRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<GroupsV2ListRequest, T> {
+    /// Set `attributes`.
+    #[inline]
+    pub fn attributes(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.attributes = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `count`.
+    #[inline]
+    pub fn count(mut self, value: i64) -> Self {
+        self.request.count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `excludedAttributes`.
+    #[inline]
+    pub fn excluded_attributes(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.excluded_attributes = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.filter = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sortBy`.
+    #[inline]
+    pub fn sort_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.sort_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sortOrder`.
+    #[inline]
+    pub fn sort_order(mut self, value: ListSortOrder) -> Self {
+        self.request.sort_order = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `startIndex`.
+    #[inline]
+    pub fn start_index(mut self, value: i64) -> Self {
+        self.request.start_index = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<GroupsV2PatchRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `Operations`.
+    #[inline]
+    pub fn operations(mut self, value: ::std::vec::Vec<Patch>) -> Self {
+        self.request.operations = value;
+        self
+    }
+
+    /// Set `schemas`.
+    #[inline]
+    pub fn schemas(mut self, value: ::std::vec::Vec<PatchSchema>) -> Self {
+        self.request.schemas = value;
+        self
+    }
+}
+
+impl<O> rt::Call<GroupsV2UpdateRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `displayName`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `entitlements`.
+    #[inline]
+    pub fn entitlements(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.entitlements = value;
+        self
+    }
+
+    /// Set `externalId`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.external_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `groups`.
+    #[inline]
+    pub fn groups(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.groups = value;
+        self
+    }
+
+    /// Set `members`.
+    #[inline]
+    pub fn members(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.members = value;
+        self
+    }
+
+    /// Set `meta`.
+    #[inline]
+    pub fn meta(mut self, value: ResourceMeta) -> Self {
+        self.request.meta = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `roles`.
+    #[inline]
+    pub fn roles(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.roles = value;
+        self
+    }
+
+    /// Set `schemas`.
+    #[inline]
+    pub fn schemas(mut self, value: ::std::vec::Vec<GroupSchema>) -> Self {
+        self.request.schemas = value;
+        self
     }
 }
 
@@ -1883,15 +5645,16 @@ impl GroupsV2Api {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PermissionMigrationMigratePermissionsRequest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub workspace_id: ::std::option::Option<i64>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub from_workspace_group_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub to_account_group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `workspace_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub workspace_id: i64,
+    /// Wire field `from_workspace_group_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub from_workspace_group_name: ::std::string::String,
+    /// Wire field `to_account_group_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub to_account_group_name: ::std::string::String,
+    /// Wire field `size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -1899,7 +5662,35 @@ pub struct PermissionMigrationMigratePermissionsRequest {
     pub size: ::std::option::Option<i64>,
 }
 
-/// The `permission_migration` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/permissionmigration)).
+impl PermissionMigrationMigratePermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        workspace_id: i64,
+        from_workspace_group_name: impl Into<::std::string::String>,
+        to_account_group_name: impl Into<::std::string::String>,
+    ) -> Self {
+        PermissionMigrationMigratePermissionsRequest {
+            workspace_id: {
+                let value = workspace_id;
+                value
+            },
+            from_workspace_group_name: {
+                let value = from_workspace_group_name;
+                value.into()
+            },
+            to_account_group_name: {
+                let value = to_account_group_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PermissionMigrationMigratePermissionsRequest {}
+
+/// The `permission_migration` service (workspace level, 1 operations; [API reference](https://docs.databricks.com/api/workspace/permissionmigration)).
 #[derive(Debug, Clone)]
 pub struct PermissionMigrationApi {
     client: crate::Client,
@@ -1916,19 +5707,74 @@ impl PermissionMigrationApi {
         &self.client
     }
 
-    /// `POST /api/2.0/permissionmigration` ([API reference](https://docs.databricks.com/api/workspace/permissionmigration/migratepermissions)).
-    pub async fn migrate_permissions(
+    /// `POST /api/2.0/permissionmigration`; required: `workspace_id`, `from_workspace_group_name`, `to_account_group_name` ([API reference](https://docs.databricks.com/api/workspace/permissionmigration/migratepermissions)).
+    #[inline]
+    pub fn migrate_permissions(
         &self,
-        request: &PermissionMigrationMigratePermissionsRequest,
-    ) -> crate::Result<MigratePermissionsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/permissionmigration",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["workspace_id", "from_workspace_group_name", "to_account_group_name", "size"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        workspace_id: i64,
+        from_workspace_group_name: impl Into<::std::string::String>,
+        to_account_group_name: impl Into<::std::string::String>,
+    ) -> rt::Call<PermissionMigrationMigratePermissionsRequest, MigratePermissionsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PERMISSION_MIGRATION_MIGRATE_PERMISSIONS,
+            PermissionMigrationMigratePermissionsRequest {
+                workspace_id: {
+                    let value = workspace_id;
+                    value
+                },
+                from_workspace_group_name: {
+                    let value = from_workspace_group_name;
+                    value.into()
+                },
+                to_account_group_name: {
+                    let value = to_account_group_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_PERMISSION_MIGRATION_MIGRATE_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/permissionmigration",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["workspace_id", "from_workspace_group_name", "to_account_group_name", "size"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<PermissionMigrationMigratePermissionsRequest, O> {
+    /// Set `workspace_id`.
+    #[inline]
+    pub fn workspace_id(mut self, value: i64) -> Self {
+        self.request.workspace_id = value;
+        self
+    }
+
+    /// Set `from_workspace_group_name`.
+    #[inline]
+    pub fn from_workspace_group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.from_workspace_group_name = value.into();
+        self
+    }
+
+    /// Set `to_account_group_name`.
+    #[inline]
+    pub fn to_account_group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.to_account_group_name = value.into();
+        self
+    }
+
+    /// Set `size`.
+    #[inline]
+    pub fn size(mut self, value: i64) -> Self {
+        self.request.size = ::std::option::Option::Some(value);
+        self
     }
 }
 
@@ -1936,47 +5782,149 @@ impl PermissionMigrationApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PermissionsGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub request_object_type: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub request_object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `request_object_type` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub request_object_type: ::std::string::String,
+    /// Wire field `request_object_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub request_object_id: ::std::string::String,
 }
+
+impl PermissionsGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        request_object_type: impl Into<::std::string::String>,
+        request_object_id: impl Into<::std::string::String>,
+    ) -> Self {
+        PermissionsGetRequest {
+            request_object_type: {
+                let value = request_object_type;
+                value.into()
+            },
+            request_object_id: {
+                let value = request_object_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PermissionsGetRequest {}
 
 /// Parameters of [`PermissionsApi::get_permission_levels`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PermissionsGetPermissionLevelsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub request_object_type: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub request_object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `request_object_type` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub request_object_type: ::std::string::String,
+    /// Wire field `request_object_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub request_object_id: ::std::string::String,
 }
+
+impl PermissionsGetPermissionLevelsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        request_object_type: impl Into<::std::string::String>,
+        request_object_id: impl Into<::std::string::String>,
+    ) -> Self {
+        PermissionsGetPermissionLevelsRequest {
+            request_object_type: {
+                let value = request_object_type;
+                value.into()
+            },
+            request_object_id: {
+                let value = request_object_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PermissionsGetPermissionLevelsRequest {}
 
 /// Parameters of [`PermissionsApi::set`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PermissionsSetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub request_object_type: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub request_object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `request_object_type` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub request_object_type: ::std::string::String,
+    /// Wire field `request_object_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub request_object_id: ::std::string::String,
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<AccessControlRequest>,
 }
+
+impl PermissionsSetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        request_object_type: impl Into<::std::string::String>,
+        request_object_id: impl Into<::std::string::String>,
+    ) -> Self {
+        PermissionsSetRequest {
+            request_object_type: {
+                let value = request_object_type;
+                value.into()
+            },
+            request_object_id: {
+                let value = request_object_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PermissionsSetRequest {}
 
 /// Parameters of [`PermissionsApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PermissionsUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub request_object_type: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub request_object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `request_object_type` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub request_object_type: ::std::string::String,
+    /// Wire field `request_object_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub request_object_id: ::std::string::String,
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<AccessControlRequest>,
 }
 
-/// The `permissions` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/permissions)).
+impl PermissionsUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        request_object_type: impl Into<::std::string::String>,
+        request_object_id: impl Into<::std::string::String>,
+    ) -> Self {
+        PermissionsUpdateRequest {
+            request_object_type: {
+                let value = request_object_type;
+                value.into()
+            },
+            request_object_id: {
+                let value = request_object_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PermissionsUpdateRequest {}
+
+/// The `permissions` service (workspace level, 4 operations; [API reference](https://docs.databricks.com/api/workspace/permissions)).
 #[derive(Debug, Clone)]
 pub struct PermissionsApi {
     client: crate::Client,
@@ -1993,55 +5941,222 @@ impl PermissionsApi {
         &self.client
     }
 
-    /// `GET /api/2.0/permissions/{request_object_type}/{request_object_id}` ([API reference](https://docs.databricks.com/api/workspace/permissions/get)).
-    pub async fn get(&self, request: &PermissionsGetRequest) -> crate::Result<ObjectPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/{request_object_type}/{request_object_id}",
-            path_params: &["request_object_type", "request_object_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/permissions/{request_object_type}/{request_object_id}/permissionLevels` ([API reference](https://docs.databricks.com/api/workspace/permissions/getpermissionlevels)).
-    pub async fn get_permission_levels(
+    /// `GET /api/2.0/permissions/{request_object_type}/{request_object_id}`; required: `request_object_type`, `request_object_id` ([API reference](https://docs.databricks.com/api/workspace/permissions/get)).
+    #[inline]
+    pub fn get(
         &self,
-        request: &PermissionsGetPermissionLevelsRequest,
-    ) -> crate::Result<GetPermissionLevelsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/{request_object_type}/{request_object_id}/permissionLevels",
-            path_params: &["request_object_type", "request_object_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        request_object_type: impl Into<::std::string::String>,
+        request_object_id: impl Into<::std::string::String>,
+    ) -> rt::Call<PermissionsGetRequest, ObjectPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PERMISSIONS_GET,
+            PermissionsGetRequest {
+                request_object_type: {
+                    let value = request_object_type;
+                    value.into()
+                },
+                request_object_id: {
+                    let value = request_object_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PUT /api/2.0/permissions/{request_object_type}/{request_object_id}` ([API reference](https://docs.databricks.com/api/workspace/permissions/set)).
-    pub async fn set(&self, request: &PermissionsSetRequest) -> crate::Result<ObjectPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/permissions/{request_object_type}/{request_object_id}",
-            path_params: &["request_object_type", "request_object_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/permissions/{request_object_type}/{request_object_id}/permissionLevels`; required: `request_object_type`, `request_object_id` ([API reference](https://docs.databricks.com/api/workspace/permissions/getpermissionlevels)).
+    #[inline]
+    pub fn get_permission_levels(
+        &self,
+        request_object_type: impl Into<::std::string::String>,
+        request_object_id: impl Into<::std::string::String>,
+    ) -> rt::Call<PermissionsGetPermissionLevelsRequest, GetPermissionLevelsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PERMISSIONS_GET_PERMISSION_LEVELS,
+            PermissionsGetPermissionLevelsRequest {
+                request_object_type: {
+                    let value = request_object_type;
+                    value.into()
+                },
+                request_object_id: {
+                    let value = request_object_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/permissions/{request_object_type}/{request_object_id}` ([API reference](https://docs.databricks.com/api/workspace/permissions/update)).
-    pub async fn update(&self, request: &PermissionsUpdateRequest) -> crate::Result<ObjectPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/permissions/{request_object_type}/{request_object_id}",
-            path_params: &["request_object_type", "request_object_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `PUT /api/2.0/permissions/{request_object_type}/{request_object_id}`; required: `request_object_type`, `request_object_id` ([API reference](https://docs.databricks.com/api/workspace/permissions/set)).
+    #[inline]
+    pub fn set(
+        &self,
+        request_object_type: impl Into<::std::string::String>,
+        request_object_id: impl Into<::std::string::String>,
+    ) -> rt::Call<PermissionsSetRequest, ObjectPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PERMISSIONS_SET,
+            PermissionsSetRequest {
+                request_object_type: {
+                    let value = request_object_type;
+                    value.into()
+                },
+                request_object_id: {
+                    let value = request_object_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/permissions/{request_object_type}/{request_object_id}`; required: `request_object_type`, `request_object_id` ([API reference](https://docs.databricks.com/api/workspace/permissions/update)).
+    #[inline]
+    pub fn update(
+        &self,
+        request_object_type: impl Into<::std::string::String>,
+        request_object_id: impl Into<::std::string::String>,
+    ) -> rt::Call<PermissionsUpdateRequest, ObjectPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PERMISSIONS_UPDATE,
+            PermissionsUpdateRequest {
+                request_object_type: {
+                    let value = request_object_type;
+                    value.into()
+                },
+                request_object_id: {
+                    let value = request_object_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_PERMISSIONS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/{request_object_type}/{request_object_id}",
+    path_params: &["request_object_type", "request_object_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PERMISSIONS_GET_PERMISSION_LEVELS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/{request_object_type}/{request_object_id}/permissionLevels",
+    path_params: &["request_object_type", "request_object_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PERMISSIONS_SET: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/permissions/{request_object_type}/{request_object_id}",
+    path_params: &["request_object_type", "request_object_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PERMISSIONS_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/permissions/{request_object_type}/{request_object_id}",
+    path_params: &["request_object_type", "request_object_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<PermissionsGetRequest, O> {
+    /// Set `request_object_type`.
+    #[inline]
+    pub fn request_object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.request_object_type = value.into();
+        self
+    }
+
+    /// Set `request_object_id`.
+    #[inline]
+    pub fn request_object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.request_object_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PermissionsGetPermissionLevelsRequest, O> {
+    /// Set `request_object_type`.
+    #[inline]
+    pub fn request_object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.request_object_type = value.into();
+        self
+    }
+
+    /// Set `request_object_id`.
+    #[inline]
+    pub fn request_object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.request_object_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PermissionsSetRequest, O> {
+    /// Set `request_object_type`.
+    #[inline]
+    pub fn request_object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.request_object_type = value.into();
+        self
+    }
+
+    /// Set `request_object_id`.
+    #[inline]
+    pub fn request_object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.request_object_id = value.into();
+        self
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<AccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
+    }
+}
+
+impl<O> rt::Call<PermissionsUpdateRequest, O> {
+    /// Set `request_object_type`.
+    #[inline]
+    pub fn request_object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.request_object_type = value.into();
+        self
+    }
+
+    /// Set `request_object_id`.
+    #[inline]
+    pub fn request_object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.request_object_id = value.into();
+        self
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<AccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
     }
 }
 
@@ -2049,61 +6164,121 @@ impl PermissionsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServicePrincipalsV2CreateRequest {
+    /// Wire field `active` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub active: ::std::option::Option<bool>,
+    /// Wire field `applicationId` (optional, string).
     #[serde(rename = "applicationId", skip_serializing_if = "::std::option::Option::is_none")]
     pub application_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `displayName` (optional, string).
     #[serde(rename = "displayName", skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `entitlements` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub entitlements: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `externalId` (optional, string).
     #[serde(rename = "externalId", skip_serializing_if = "::std::option::Option::is_none")]
     pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `groups` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub groups: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `roles` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub roles: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schemas: ::std::vec::Vec<ServicePrincipalSchema>,
 }
+
+impl ServicePrincipalsV2CreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ServicePrincipalsV2CreateRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for ServicePrincipalsV2CreateRequest {}
 
 /// Parameters of [`ServicePrincipalsV2Api::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServicePrincipalsV2DeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl ServicePrincipalsV2DeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        ServicePrincipalsV2DeleteRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServicePrincipalsV2DeleteRequest {}
 
 /// Parameters of [`ServicePrincipalsV2Api::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServicePrincipalsV2GetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl ServicePrincipalsV2GetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        ServicePrincipalsV2GetRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServicePrincipalsV2GetRequest {}
 
 /// Parameters of [`ServicePrincipalsV2Api::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServicePrincipalsV2ListRequest {
+    /// Wire field `attributes` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub attributes: ::std::option::Option<::std::string::String>,
+    /// Wire field `count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub count: ::std::option::Option<i64>,
+    /// Wire field `excludedAttributes` (optional, string).
     #[serde(rename = "excludedAttributes", skip_serializing_if = "::std::option::Option::is_none")]
     pub excluded_attributes: ::std::option::Option<::std::string::String>,
+    /// Wire field `filter` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<::std::string::String>,
+    /// Wire field `sortBy` (optional, string).
     #[serde(rename = "sortBy", skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `sortOrder` (optional, ref).
     #[serde(rename = "sortOrder", skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_order: ::std::option::Option<ListSortOrder>,
+    /// Wire field `startIndex` (optional, int64).
     #[serde(
         rename = "startIndex",
         skip_serializing_if = "::std::option::Option::is_none",
@@ -2112,43 +6287,97 @@ pub struct ServicePrincipalsV2ListRequest {
     pub start_index: ::std::option::Option<i64>,
 }
 
+impl ServicePrincipalsV2ListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ServicePrincipalsV2ListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for ServicePrincipalsV2ListRequest {}
+
 /// Parameters of [`ServicePrincipalsV2Api::patch`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServicePrincipalsV2PatchRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `Operations` (optional, list).
     #[serde(rename = "Operations", skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub operations: ::std::vec::Vec<Patch>,
+    /// Wire field `schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schemas: ::std::vec::Vec<PatchSchema>,
 }
+
+impl ServicePrincipalsV2PatchRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        ServicePrincipalsV2PatchRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServicePrincipalsV2PatchRequest {}
 
 /// Parameters of [`ServicePrincipalsV2Api::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServicePrincipalsV2UpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `active` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub active: ::std::option::Option<bool>,
+    /// Wire field `applicationId` (optional, string).
     #[serde(rename = "applicationId", skip_serializing_if = "::std::option::Option::is_none")]
     pub application_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `displayName` (optional, string).
     #[serde(rename = "displayName", skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `entitlements` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub entitlements: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `externalId` (optional, string).
     #[serde(rename = "externalId", skip_serializing_if = "::std::option::Option::is_none")]
     pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `groups` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub groups: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `roles` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub roles: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schemas: ::std::vec::Vec<ServicePrincipalSchema>,
 }
 
-/// The `service_principals_v2` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/serviceprincipalsv2)).
+impl ServicePrincipalsV2UpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        ServicePrincipalsV2UpdateRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServicePrincipalsV2UpdateRequest {}
+
+/// The `service_principals_v2` service (workspace level, 6 operations; [API reference](https://docs.databricks.com/api/workspace/serviceprincipalsv2)).
 #[derive(Debug, Clone)]
 pub struct ServicePrincipalsV2Api {
     client: crate::Client,
@@ -2166,100 +6395,405 @@ impl ServicePrincipalsV2Api {
     }
 
     /// `POST /api/2.0/preview/scim/v2/ServicePrincipals` ([API reference](https://docs.databricks.com/api/workspace/serviceprincipalsv2/create)).
-    pub async fn create(&self, request: &ServicePrincipalsV2CreateRequest) -> crate::Result<ServicePrincipal> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/preview/scim/v2/ServicePrincipals",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "active",
-                "applicationId",
-                "displayName",
-                "entitlements",
-                "externalId",
-                "groups",
-                "id",
-                "roles",
-                "schemas",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn create(&self) -> rt::Call<ServicePrincipalsV2CreateRequest, ServicePrincipal> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVICE_PRINCIPALS_V2_CREATE,
+            ServicePrincipalsV2CreateRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/preview/scim/v2/ServicePrincipals/{id}` ([API reference](https://docs.databricks.com/api/workspace/serviceprincipalsv2/delete)).
-    pub async fn delete(&self, request: &ServicePrincipalsV2DeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/preview/scim/v2/ServicePrincipals/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/preview/scim/v2/ServicePrincipals/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/serviceprincipalsv2/delete)).
+    #[inline]
+    pub fn delete(&self, id: impl Into<::std::string::String>) -> rt::Call<ServicePrincipalsV2DeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVICE_PRINCIPALS_V2_DELETE,
+            ServicePrincipalsV2DeleteRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/preview/scim/v2/ServicePrincipals/{id}` ([API reference](https://docs.databricks.com/api/workspace/serviceprincipalsv2/get)).
-    pub async fn get(&self, request: &ServicePrincipalsV2GetRequest) -> crate::Result<ServicePrincipal> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/preview/scim/v2/ServicePrincipals/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/preview/scim/v2/ServicePrincipals/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/serviceprincipalsv2/get)).
+    #[inline]
+    pub fn get(
+        &self,
+        id: impl Into<::std::string::String>,
+    ) -> rt::Call<ServicePrincipalsV2GetRequest, ServicePrincipal> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVICE_PRINCIPALS_V2_GET,
+            ServicePrincipalsV2GetRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/preview/scim/v2/ServicePrincipals` ([API reference](https://docs.databricks.com/api/workspace/serviceprincipalsv2/list)).
-    pub fn list(&self, request: ServicePrincipalsV2ListRequest) -> crate::service::Paginator<ServicePrincipal> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/preview/scim/v2/ServicePrincipals",
-            path_params: &[],
-            query: &["attributes", "count", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Offset,
-            items: Some("Resources"),
-            request_field: Some("startIndex"),
-            response_field: None,
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/preview/scim/v2/ServicePrincipals`; pages by offset ([API reference](https://docs.databricks.com/api/workspace/serviceprincipalsv2/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<ServicePrincipalsV2ListRequest, ServicePrincipal> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_SERVICE_PRINCIPALS_V2_LIST,
+            &PAGES_SERVICE_PRINCIPALS_V2_LIST,
+            ServicePrincipalsV2ListRequest { ..::std::default::Default::default() },
+        )
+        .dedupe_by(|item| item.id.clone())
     }
 
-    /// `PATCH /api/2.0/preview/scim/v2/ServicePrincipals/{id}` ([API reference](https://docs.databricks.com/api/workspace/serviceprincipalsv2/patch)).
-    pub async fn patch(&self, request: &ServicePrincipalsV2PatchRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/preview/scim/v2/ServicePrincipals/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["Operations", "schemas"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/preview/scim/v2/ServicePrincipals/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/serviceprincipalsv2/patch)).
+    #[inline]
+    pub fn patch(&self, id: impl Into<::std::string::String>) -> rt::Call<ServicePrincipalsV2PatchRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVICE_PRINCIPALS_V2_PATCH,
+            ServicePrincipalsV2PatchRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `PUT /api/2.0/preview/scim/v2/ServicePrincipals/{id}` ([API reference](https://docs.databricks.com/api/workspace/serviceprincipalsv2/update)).
-    pub async fn update(&self, request: &ServicePrincipalsV2UpdateRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/preview/scim/v2/ServicePrincipals/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "active",
-                "applicationId",
-                "displayName",
-                "entitlements",
-                "externalId",
-                "groups",
-                "roles",
-                "schemas",
-            ]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `PUT /api/2.0/preview/scim/v2/ServicePrincipals/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/serviceprincipalsv2/update)).
+    #[inline]
+    pub fn update(&self, id: impl Into<::std::string::String>) -> rt::Call<ServicePrincipalsV2UpdateRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVICE_PRINCIPALS_V2_UPDATE,
+            ServicePrincipalsV2UpdateRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+}
+
+static OP_SERVICE_PRINCIPALS_V2_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/preview/scim/v2/ServicePrincipals",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "active",
+        "applicationId",
+        "displayName",
+        "entitlements",
+        "externalId",
+        "groups",
+        "id",
+        "roles",
+        "schemas",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SERVICE_PRINCIPALS_V2_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/preview/scim/v2/ServicePrincipals/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SERVICE_PRINCIPALS_V2_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/preview/scim/v2/ServicePrincipals/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SERVICE_PRINCIPALS_V2_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/preview/scim/v2/ServicePrincipals",
+    path_params: &[],
+    query: &["attributes", "count", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_SERVICE_PRINCIPALS_V2_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Offset,
+    items: Some("Resources"),
+    request_field: Some("startIndex"),
+    response_field: None,
+};
+
+static OP_SERVICE_PRINCIPALS_V2_PATCH: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/preview/scim/v2/ServicePrincipals/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["Operations", "schemas"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SERVICE_PRINCIPALS_V2_UPDATE: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/preview/scim/v2/ServicePrincipals/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "active",
+        "applicationId",
+        "displayName",
+        "entitlements",
+        "externalId",
+        "groups",
+        "roles",
+        "schemas",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<ServicePrincipalsV2CreateRequest, O> {
+    /// Set `active`.
+    #[inline]
+    pub fn active(mut self, value: bool) -> Self {
+        self.request.active = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `applicationId`.
+    #[inline]
+    pub fn application_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.application_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `displayName`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `entitlements`.
+    #[inline]
+    pub fn entitlements(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.entitlements = value;
+        self
+    }
+
+    /// Set `externalId`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.external_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `groups`.
+    #[inline]
+    pub fn groups(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.groups = value;
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `roles`.
+    #[inline]
+    pub fn roles(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.roles = value;
+        self
+    }
+
+    /// Set `schemas`.
+    #[inline]
+    pub fn schemas(mut self, value: ::std::vec::Vec<ServicePrincipalSchema>) -> Self {
+        self.request.schemas = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ServicePrincipalsV2DeleteRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ServicePrincipalsV2GetRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<ServicePrincipalsV2ListRequest, T> {
+    /// Set `attributes`.
+    #[inline]
+    pub fn attributes(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.attributes = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `count`.
+    #[inline]
+    pub fn count(mut self, value: i64) -> Self {
+        self.request.count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `excludedAttributes`.
+    #[inline]
+    pub fn excluded_attributes(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.excluded_attributes = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.filter = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sortBy`.
+    #[inline]
+    pub fn sort_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.sort_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sortOrder`.
+    #[inline]
+    pub fn sort_order(mut self, value: ListSortOrder) -> Self {
+        self.request.sort_order = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `startIndex`.
+    #[inline]
+    pub fn start_index(mut self, value: i64) -> Self {
+        self.request.start_index = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<ServicePrincipalsV2PatchRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `Operations`.
+    #[inline]
+    pub fn operations(mut self, value: ::std::vec::Vec<Patch>) -> Self {
+        self.request.operations = value;
+        self
+    }
+
+    /// Set `schemas`.
+    #[inline]
+    pub fn schemas(mut self, value: ::std::vec::Vec<PatchSchema>) -> Self {
+        self.request.schemas = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ServicePrincipalsV2UpdateRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `active`.
+    #[inline]
+    pub fn active(mut self, value: bool) -> Self {
+        self.request.active = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `applicationId`.
+    #[inline]
+    pub fn application_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.application_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `displayName`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `entitlements`.
+    #[inline]
+    pub fn entitlements(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.entitlements = value;
+        self
+    }
+
+    /// Set `externalId`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.external_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `groups`.
+    #[inline]
+    pub fn groups(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.groups = value;
+        self
+    }
+
+    /// Set `roles`.
+    #[inline]
+    pub fn roles(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.roles = value;
+        self
+    }
+
+    /// Set `schemas`.
+    #[inline]
+    pub fn schemas(mut self, value: ::std::vec::Vec<ServicePrincipalSchema>) -> Self {
+        self.request.schemas = value;
+        self
     }
 }
 
@@ -2267,59 +6801,105 @@ impl ServicePrincipalsV2Api {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UsersV2CreateRequest {
+    /// Wire field `active` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub active: ::std::option::Option<bool>,
+    /// Wire field `displayName` (optional, string).
     #[serde(rename = "displayName", skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `emails` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub emails: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `entitlements` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub entitlements: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `externalId` (optional, string).
     #[serde(rename = "externalId", skip_serializing_if = "::std::option::Option::is_none")]
     pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `groups` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub groups: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<Name>,
+    /// Wire field `roles` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub roles: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schemas: ::std::vec::Vec<UserSchema>,
+    /// Wire field `userName` (optional, string).
     #[serde(rename = "userName", skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
 }
+
+impl UsersV2CreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UsersV2CreateRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for UsersV2CreateRequest {}
 
 /// Parameters of [`UsersV2Api::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UsersV2DeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl UsersV2DeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        UsersV2DeleteRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for UsersV2DeleteRequest {}
 
 /// Parameters of [`UsersV2Api::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UsersV2GetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `attributes` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub attributes: ::std::option::Option<::std::string::String>,
+    /// Wire field `count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub count: ::std::option::Option<i64>,
+    /// Wire field `excludedAttributes` (optional, string).
     #[serde(rename = "excludedAttributes", skip_serializing_if = "::std::option::Option::is_none")]
     pub excluded_attributes: ::std::option::Option<::std::string::String>,
+    /// Wire field `filter` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<::std::string::String>,
+    /// Wire field `sortBy` (optional, string).
     #[serde(rename = "sortBy", skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `sortOrder` (optional, ref).
     #[serde(rename = "sortOrder", skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_order: ::std::option::Option<GetSortOrder>,
+    /// Wire field `startIndex` (optional, int64).
     #[serde(
         rename = "startIndex",
         skip_serializing_if = "::std::option::Option::is_none",
@@ -2327,26 +6907,49 @@ pub struct UsersV2GetRequest {
     )]
     pub start_index: ::std::option::Option<i64>,
 }
+
+impl UsersV2GetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        UsersV2GetRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for UsersV2GetRequest {}
 
 /// Parameters of [`UsersV2Api::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UsersV2ListRequest {
+    /// Wire field `attributes` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub attributes: ::std::option::Option<::std::string::String>,
+    /// Wire field `count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub count: ::std::option::Option<i64>,
+    /// Wire field `excludedAttributes` (optional, string).
     #[serde(rename = "excludedAttributes", skip_serializing_if = "::std::option::Option::is_none")]
     pub excluded_attributes: ::std::option::Option<::std::string::String>,
+    /// Wire field `filter` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<::std::string::String>,
+    /// Wire field `sortBy` (optional, string).
     #[serde(rename = "sortBy", skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `sortOrder` (optional, ref).
     #[serde(rename = "sortOrder", skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_order: ::std::option::Option<ListSortOrder>,
+    /// Wire field `startIndex` (optional, int64).
     #[serde(
         rename = "startIndex",
         skip_serializing_if = "::std::option::Option::is_none",
@@ -2355,63 +6958,141 @@ pub struct UsersV2ListRequest {
     pub start_index: ::std::option::Option<i64>,
 }
 
+impl UsersV2ListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UsersV2ListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for UsersV2ListRequest {}
+
 /// Parameters of [`UsersV2Api::patch`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UsersV2PatchRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `Operations` (optional, list).
     #[serde(rename = "Operations", skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub operations: ::std::vec::Vec<Patch>,
+    /// Wire field `schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schemas: ::std::vec::Vec<PatchSchema>,
 }
+
+impl UsersV2PatchRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        UsersV2PatchRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for UsersV2PatchRequest {}
 
 /// Parameters of [`UsersV2Api::set_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UsersV2SetPermissionsRequest {
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<PasswordAccessControlRequest>,
 }
+
+impl UsersV2SetPermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UsersV2SetPermissionsRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for UsersV2SetPermissionsRequest {}
 
 /// Parameters of [`UsersV2Api::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UsersV2UpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `active` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub active: ::std::option::Option<bool>,
+    /// Wire field `displayName` (optional, string).
     #[serde(rename = "displayName", skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `emails` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub emails: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `entitlements` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub entitlements: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `externalId` (optional, string).
     #[serde(rename = "externalId", skip_serializing_if = "::std::option::Option::is_none")]
     pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `groups` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub groups: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `name` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<Name>,
+    /// Wire field `roles` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub roles: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schemas: ::std::vec::Vec<UserSchema>,
+    /// Wire field `userName` (optional, string).
     #[serde(rename = "userName", skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
 }
+
+impl UsersV2UpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        UsersV2UpdateRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for UsersV2UpdateRequest {}
 
 /// Parameters of [`UsersV2Api::update_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UsersV2UpdatePermissionsRequest {
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<PasswordAccessControlRequest>,
 }
 
-/// The `users_v2` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/usersv2)).
+impl UsersV2UpdatePermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UsersV2UpdatePermissionsRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for UsersV2UpdatePermissionsRequest {}
+
+/// The `users_v2` service (workspace level, 10 operations; [API reference](https://docs.databricks.com/api/workspace/usersv2)).
 #[derive(Debug, Clone)]
 pub struct UsersV2Api {
     client: crate::Client,
@@ -2429,155 +7110,575 @@ impl UsersV2Api {
     }
 
     /// `POST /api/2.0/preview/scim/v2/Users` ([API reference](https://docs.databricks.com/api/workspace/usersv2/create)).
-    pub async fn create(&self, request: &UsersV2CreateRequest) -> crate::Result<User> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/preview/scim/v2/Users",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "active",
-                "displayName",
-                "emails",
-                "entitlements",
-                "externalId",
-                "groups",
-                "id",
-                "name",
-                "roles",
-                "schemas",
-                "userName",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn create(&self) -> rt::Call<UsersV2CreateRequest, User> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_USERS_V2_CREATE,
+            UsersV2CreateRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/preview/scim/v2/Users/{id}` ([API reference](https://docs.databricks.com/api/workspace/usersv2/delete)).
-    pub async fn delete(&self, request: &UsersV2DeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/preview/scim/v2/Users/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/preview/scim/v2/Users/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/usersv2/delete)).
+    #[inline]
+    pub fn delete(&self, id: impl Into<::std::string::String>) -> rt::Call<UsersV2DeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_USERS_V2_DELETE,
+            UsersV2DeleteRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/preview/scim/v2/Users/{id}` ([API reference](https://docs.databricks.com/api/workspace/usersv2/get)).
-    pub async fn get(&self, request: &UsersV2GetRequest) -> crate::Result<User> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/preview/scim/v2/Users/{id}",
-            path_params: &["id"],
-            query: &["attributes", "count", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/preview/scim/v2/Users/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/usersv2/get)).
+    #[inline]
+    pub fn get(&self, id: impl Into<::std::string::String>) -> rt::Call<UsersV2GetRequest, User> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_USERS_V2_GET,
+            UsersV2GetRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
     /// `GET /api/2.0/permissions/authorization/passwords/permissionLevels` ([API reference](https://docs.databricks.com/api/workspace/usersv2/getpermissionlevels)).
-    pub async fn get_permission_levels(&self) -> crate::Result<GetPasswordPermissionLevelsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/authorization/passwords/permissionLevels",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, &crate::service::runtime::NoRequest).await
+    #[inline]
+    pub fn get_permission_levels(&self) -> rt::Call<rt::NoRequest, GetPasswordPermissionLevelsResponse> {
+        rt::Call::new(self.client.clone(), &OP_USERS_V2_GET_PERMISSION_LEVELS, rt::NoRequest, rt::json)
     }
 
     /// `GET /api/2.0/permissions/authorization/passwords` ([API reference](https://docs.databricks.com/api/workspace/usersv2/getpermissions)).
-    pub async fn get_permissions(&self) -> crate::Result<PasswordPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/authorization/passwords",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, &crate::service::runtime::NoRequest).await
+    #[inline]
+    pub fn get_permissions(&self) -> rt::Call<rt::NoRequest, PasswordPermissions> {
+        rt::Call::new(self.client.clone(), &OP_USERS_V2_GET_PERMISSIONS, rt::NoRequest, rt::json)
     }
 
-    /// `GET /api/2.0/preview/scim/v2/Users` ([API reference](https://docs.databricks.com/api/workspace/usersv2/list)).
-    pub fn list(&self, request: UsersV2ListRequest) -> crate::service::Paginator<User> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/preview/scim/v2/Users",
-            path_params: &[],
-            query: &["attributes", "count", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Offset,
-            items: Some("Resources"),
-            request_field: Some("startIndex"),
-            response_field: None,
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/preview/scim/v2/Users`; pages by offset ([API reference](https://docs.databricks.com/api/workspace/usersv2/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<UsersV2ListRequest, User> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_USERS_V2_LIST,
+            &PAGES_USERS_V2_LIST,
+            UsersV2ListRequest { ..::std::default::Default::default() },
+        )
+        .dedupe_by(|item| item.id.clone())
     }
 
-    /// `PATCH /api/2.0/preview/scim/v2/Users/{id}` ([API reference](https://docs.databricks.com/api/workspace/usersv2/patch)).
-    pub async fn patch(&self, request: &UsersV2PatchRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/preview/scim/v2/Users/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["Operations", "schemas"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/preview/scim/v2/Users/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/usersv2/patch)).
+    #[inline]
+    pub fn patch(&self, id: impl Into<::std::string::String>) -> rt::Call<UsersV2PatchRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_USERS_V2_PATCH,
+            UsersV2PatchRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
     /// `PUT /api/2.0/permissions/authorization/passwords` ([API reference](https://docs.databricks.com/api/workspace/usersv2/setpermissions)).
-    pub async fn set_permissions(&self, request: &UsersV2SetPermissionsRequest) -> crate::Result<PasswordPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/permissions/authorization/passwords",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn set_permissions(&self) -> rt::Call<UsersV2SetPermissionsRequest, PasswordPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_USERS_V2_SET_PERMISSIONS,
+            UsersV2SetPermissionsRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `PUT /api/2.0/preview/scim/v2/Users/{id}` ([API reference](https://docs.databricks.com/api/workspace/usersv2/update)).
-    pub async fn update(&self, request: &UsersV2UpdateRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/preview/scim/v2/Users/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "active",
-                "displayName",
-                "emails",
-                "entitlements",
-                "externalId",
-                "groups",
-                "name",
-                "roles",
-                "schemas",
-                "userName",
-            ]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `PUT /api/2.0/preview/scim/v2/Users/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/usersv2/update)).
+    #[inline]
+    pub fn update(&self, id: impl Into<::std::string::String>) -> rt::Call<UsersV2UpdateRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_USERS_V2_UPDATE,
+            UsersV2UpdateRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
     /// `PATCH /api/2.0/permissions/authorization/passwords` ([API reference](https://docs.databricks.com/api/workspace/usersv2/updatepermissions)).
-    pub async fn update_permissions(
-        &self,
-        request: &UsersV2UpdatePermissionsRequest,
-    ) -> crate::Result<PasswordPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/permissions/authorization/passwords",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn update_permissions(&self) -> rt::Call<UsersV2UpdatePermissionsRequest, PasswordPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_USERS_V2_UPDATE_PERMISSIONS,
+            UsersV2UpdatePermissionsRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
+    }
+}
+
+static OP_USERS_V2_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/preview/scim/v2/Users",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "active",
+        "displayName",
+        "emails",
+        "entitlements",
+        "externalId",
+        "groups",
+        "id",
+        "name",
+        "roles",
+        "schemas",
+        "userName",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_USERS_V2_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/preview/scim/v2/Users/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_USERS_V2_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/preview/scim/v2/Users/{id}",
+    path_params: &["id"],
+    query: &["attributes", "count", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_USERS_V2_GET_PERMISSION_LEVELS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/authorization/passwords/permissionLevels",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_USERS_V2_GET_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/authorization/passwords",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_USERS_V2_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/preview/scim/v2/Users",
+    path_params: &[],
+    query: &["attributes", "count", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_USERS_V2_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Offset,
+    items: Some("Resources"),
+    request_field: Some("startIndex"),
+    response_field: None,
+};
+
+static OP_USERS_V2_PATCH: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/preview/scim/v2/Users/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["Operations", "schemas"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_USERS_V2_SET_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/permissions/authorization/passwords",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_USERS_V2_UPDATE: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/preview/scim/v2/Users/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "active",
+        "displayName",
+        "emails",
+        "entitlements",
+        "externalId",
+        "groups",
+        "name",
+        "roles",
+        "schemas",
+        "userName",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_USERS_V2_UPDATE_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/permissions/authorization/passwords",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<UsersV2CreateRequest, O> {
+    /// Set `active`.
+    #[inline]
+    pub fn active(mut self, value: bool) -> Self {
+        self.request.active = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `displayName`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `emails`.
+    #[inline]
+    pub fn emails(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.emails = value;
+        self
+    }
+
+    /// Set `entitlements`.
+    #[inline]
+    pub fn entitlements(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.entitlements = value;
+        self
+    }
+
+    /// Set `externalId`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.external_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `groups`.
+    #[inline]
+    pub fn groups(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.groups = value;
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: Name) -> Self {
+        self.request.name = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `roles`.
+    #[inline]
+    pub fn roles(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.roles = value;
+        self
+    }
+
+    /// Set `schemas`.
+    #[inline]
+    pub fn schemas(mut self, value: ::std::vec::Vec<UserSchema>) -> Self {
+        self.request.schemas = value;
+        self
+    }
+
+    /// Set `userName`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<UsersV2DeleteRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<UsersV2GetRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `attributes`.
+    #[inline]
+    pub fn attributes(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.attributes = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `count`.
+    #[inline]
+    pub fn count(mut self, value: i64) -> Self {
+        self.request.count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `excludedAttributes`.
+    #[inline]
+    pub fn excluded_attributes(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.excluded_attributes = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.filter = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sortBy`.
+    #[inline]
+    pub fn sort_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.sort_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sortOrder`.
+    #[inline]
+    pub fn sort_order(mut self, value: GetSortOrder) -> Self {
+        self.request.sort_order = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `startIndex`.
+    #[inline]
+    pub fn start_index(mut self, value: i64) -> Self {
+        self.request.start_index = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<T> rt::Paginator<UsersV2ListRequest, T> {
+    /// Set `attributes`.
+    #[inline]
+    pub fn attributes(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.attributes = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `count`.
+    #[inline]
+    pub fn count(mut self, value: i64) -> Self {
+        self.request.count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `excludedAttributes`.
+    #[inline]
+    pub fn excluded_attributes(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.excluded_attributes = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.filter = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sortBy`.
+    #[inline]
+    pub fn sort_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.sort_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sortOrder`.
+    #[inline]
+    pub fn sort_order(mut self, value: ListSortOrder) -> Self {
+        self.request.sort_order = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `startIndex`.
+    #[inline]
+    pub fn start_index(mut self, value: i64) -> Self {
+        self.request.start_index = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<UsersV2PatchRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `Operations`.
+    #[inline]
+    pub fn operations(mut self, value: ::std::vec::Vec<Patch>) -> Self {
+        self.request.operations = value;
+        self
+    }
+
+    /// Set `schemas`.
+    #[inline]
+    pub fn schemas(mut self, value: ::std::vec::Vec<PatchSchema>) -> Self {
+        self.request.schemas = value;
+        self
+    }
+}
+
+impl<O> rt::Call<UsersV2SetPermissionsRequest, O> {
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<PasswordAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
+    }
+}
+
+impl<O> rt::Call<UsersV2UpdateRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `active`.
+    #[inline]
+    pub fn active(mut self, value: bool) -> Self {
+        self.request.active = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `displayName`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `emails`.
+    #[inline]
+    pub fn emails(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.emails = value;
+        self
+    }
+
+    /// Set `entitlements`.
+    #[inline]
+    pub fn entitlements(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.entitlements = value;
+        self
+    }
+
+    /// Set `externalId`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.external_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `groups`.
+    #[inline]
+    pub fn groups(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.groups = value;
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: Name) -> Self {
+        self.request.name = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `roles`.
+    #[inline]
+    pub fn roles(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.roles = value;
+        self
+    }
+
+    /// Set `schemas`.
+    #[inline]
+    pub fn schemas(mut self, value: ::std::vec::Vec<UserSchema>) -> Self {
+        self.request.schemas = value;
+        self
+    }
+
+    /// Set `userName`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<UsersV2UpdatePermissionsRequest, O> {
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<PasswordAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
     }
 }
 
@@ -2585,59 +7686,120 @@ impl UsersV2Api {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceAssignmentDeleteRequest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub workspace_id: ::std::option::Option<i64>,
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub principal_id: ::std::option::Option<i64>,
+    /// Wire field `workspace_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub workspace_id: i64,
+    /// Wire field `principal_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub principal_id: i64,
 }
+
+impl WorkspaceAssignmentDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(workspace_id: i64, principal_id: i64) -> Self {
+        WorkspaceAssignmentDeleteRequest {
+            workspace_id: {
+                let value = workspace_id;
+                value
+            },
+            principal_id: {
+                let value = principal_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceAssignmentDeleteRequest {}
 
 /// Parameters of [`WorkspaceAssignmentApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceAssignmentGetRequest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub workspace_id: ::std::option::Option<i64>,
+    /// Wire field `workspace_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub workspace_id: i64,
 }
+
+impl WorkspaceAssignmentGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(workspace_id: i64) -> Self {
+        WorkspaceAssignmentGetRequest {
+            workspace_id: {
+                let value = workspace_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceAssignmentGetRequest {}
 
 /// Parameters of [`WorkspaceAssignmentApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceAssignmentListRequest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub workspace_id: ::std::option::Option<i64>,
+    /// Wire field `workspace_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub workspace_id: i64,
 }
+
+impl WorkspaceAssignmentListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(workspace_id: i64) -> Self {
+        WorkspaceAssignmentListRequest {
+            workspace_id: {
+                let value = workspace_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceAssignmentListRequest {}
 
 /// Parameters of [`WorkspaceAssignmentApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceAssignmentUpdateRequest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub workspace_id: ::std::option::Option<i64>,
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub principal_id: ::std::option::Option<i64>,
+    /// Wire field `workspace_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub workspace_id: i64,
+    /// Wire field `principal_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub principal_id: i64,
+    /// Wire field `permissions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub permissions: ::std::vec::Vec<WorkspacePermission>,
 }
 
-/// The `workspace_assignment` service (account level; [API reference](https://docs.databricks.com/api/account/workspaceassignment)).
+impl WorkspaceAssignmentUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(workspace_id: i64, principal_id: i64) -> Self {
+        WorkspaceAssignmentUpdateRequest {
+            workspace_id: {
+                let value = workspace_id;
+                value
+            },
+            principal_id: {
+                let value = principal_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceAssignmentUpdateRequest {}
+
+/// The `workspace_assignment` service (account level, 4 operations; [API reference](https://docs.databricks.com/api/account/workspaceassignment)).
 #[derive(Debug, Clone)]
 pub struct WorkspaceAssignmentApi {
     client: crate::Client,
@@ -2654,46 +7816,188 @@ impl WorkspaceAssignmentApi {
         &self.client
     }
 
-    /// `DELETE /api/2.0/accounts/{account_id}/workspaces/{workspace_id}/permissionassignments/principals/{principal_id}` ([API reference](https://docs.databricks.com/api/account/workspaceassignment/delete)).
-    pub async fn delete(&self, request: &WorkspaceAssignmentDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation { method: "DELETE", path: "/api/2.0/accounts/{account_id}/workspaces/{workspace_id}/permissionassignments/principals/{principal_id}", path_params: &["account_id", "workspace_id", "principal_id"], query: &[], body: rt::BodyKind::None };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/accounts/{account_id}/workspaces/{workspace_id}/permissionassignments/principals/{principal_id}`; required: `workspace_id`, `principal_id` ([API reference](https://docs.databricks.com/api/account/workspaceassignment/delete)).
+    #[inline]
+    pub fn delete(&self, workspace_id: i64, principal_id: i64) -> rt::Call<WorkspaceAssignmentDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_ASSIGNMENT_DELETE,
+            WorkspaceAssignmentDeleteRequest {
+                workspace_id: {
+                    let value = workspace_id;
+                    value
+                },
+                principal_id: {
+                    let value = principal_id;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/workspaces/{workspace_id}/permissionassignments/permissions` ([API reference](https://docs.databricks.com/api/account/workspaceassignment/get)).
-    pub async fn get(&self, request: &WorkspaceAssignmentGetRequest) -> crate::Result<WorkspacePermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/workspaces/{workspace_id}/permissionassignments/permissions",
-            path_params: &["account_id", "workspace_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/accounts/{account_id}/workspaces/{workspace_id}/permissionassignments/permissions`; required: `workspace_id` ([API reference](https://docs.databricks.com/api/account/workspaceassignment/get)).
+    #[inline]
+    pub fn get(&self, workspace_id: i64) -> rt::Call<WorkspaceAssignmentGetRequest, WorkspacePermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_ASSIGNMENT_GET,
+            WorkspaceAssignmentGetRequest {
+                workspace_id: {
+                    let value = workspace_id;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/workspaces/{workspace_id}/permissionassignments` ([API reference](https://docs.databricks.com/api/account/workspaceassignment/list)).
-    pub fn list(&self, request: WorkspaceAssignmentListRequest) -> crate::service::Paginator<PermissionAssignment> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/workspaces/{workspace_id}/permissionassignments",
-            path_params: &["account_id", "workspace_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::SinglePage,
-            items: Some("permission_assignments"),
-            request_field: None,
-            response_field: None,
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/accounts/{account_id}/workspaces/{workspace_id}/permissionassignments`; required: `workspace_id`; pages by single page ([API reference](https://docs.databricks.com/api/account/workspaceassignment/list)).
+    #[inline]
+    pub fn list(&self, workspace_id: i64) -> rt::Paginator<WorkspaceAssignmentListRequest, PermissionAssignment> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_WORKSPACE_ASSIGNMENT_LIST,
+            &PAGES_WORKSPACE_ASSIGNMENT_LIST,
+            WorkspaceAssignmentListRequest {
+                workspace_id: {
+                    let value = workspace_id;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `PUT /api/2.0/accounts/{account_id}/workspaces/{workspace_id}/permissionassignments/principals/{principal_id}` ([API reference](https://docs.databricks.com/api/account/workspaceassignment/update)).
-    pub async fn update(&self, request: &WorkspaceAssignmentUpdateRequest) -> crate::Result<PermissionAssignment> {
-        static OP: rt::Operation = rt::Operation { method: "PUT", path: "/api/2.0/accounts/{account_id}/workspaces/{workspace_id}/permissionassignments/principals/{principal_id}", path_params: &["account_id", "workspace_id", "principal_id"], query: &[], body: rt::BodyKind::Fields(&["permissions"]) };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `PUT /api/2.0/accounts/{account_id}/workspaces/{workspace_id}/permissionassignments/principals/{principal_id}`; required: `workspace_id`, `principal_id` ([API reference](https://docs.databricks.com/api/account/workspaceassignment/update)).
+    #[inline]
+    pub fn update(
+        &self,
+        workspace_id: i64,
+        principal_id: i64,
+    ) -> rt::Call<WorkspaceAssignmentUpdateRequest, PermissionAssignment> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_ASSIGNMENT_UPDATE,
+            WorkspaceAssignmentUpdateRequest {
+                workspace_id: {
+                    let value = workspace_id;
+                    value
+                },
+                principal_id: {
+                    let value = principal_id;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_WORKSPACE_ASSIGNMENT_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/accounts/{account_id}/workspaces/{workspace_id}/permissionassignments/principals/{principal_id}",
+    path_params: &["account_id", "workspace_id", "principal_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_ASSIGNMENT_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/workspaces/{workspace_id}/permissionassignments/permissions",
+    path_params: &["account_id", "workspace_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_ASSIGNMENT_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/workspaces/{workspace_id}/permissionassignments",
+    path_params: &["account_id", "workspace_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_WORKSPACE_ASSIGNMENT_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::SinglePage,
+    items: Some("permission_assignments"),
+    request_field: None,
+    response_field: None,
+};
+
+static OP_WORKSPACE_ASSIGNMENT_UPDATE: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/accounts/{account_id}/workspaces/{workspace_id}/permissionassignments/principals/{principal_id}",
+    path_params: &["account_id", "workspace_id", "principal_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["permissions"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<WorkspaceAssignmentDeleteRequest, O> {
+    /// Set `workspace_id`.
+    #[inline]
+    pub fn workspace_id(mut self, value: i64) -> Self {
+        self.request.workspace_id = value;
+        self
+    }
+
+    /// Set `principal_id`.
+    #[inline]
+    pub fn principal_id(mut self, value: i64) -> Self {
+        self.request.principal_id = value;
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceAssignmentGetRequest, O> {
+    /// Set `workspace_id`.
+    #[inline]
+    pub fn workspace_id(mut self, value: i64) -> Self {
+        self.request.workspace_id = value;
+        self
+    }
+}
+
+impl<T> rt::Paginator<WorkspaceAssignmentListRequest, T> {
+    /// Set `workspace_id`.
+    #[inline]
+    pub fn workspace_id(mut self, value: i64) -> Self {
+        self.request.workspace_id = value;
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceAssignmentUpdateRequest, O> {
+    /// Set `workspace_id`.
+    #[inline]
+    pub fn workspace_id(mut self, value: i64) -> Self {
+        self.request.workspace_id = value;
+        self
+    }
+
+    /// Set `principal_id`.
+    #[inline]
+    pub fn principal_id(mut self, value: i64) -> Self {
+        self.request.principal_id = value;
+        self
+    }
+
+    /// Set `permissions`.
+    #[inline]
+    pub fn permissions(mut self, value: ::std::vec::Vec<WorkspacePermission>) -> Self {
+        self.request.permissions = value;
+        self
     }
 }
 
@@ -2701,61 +8005,121 @@ impl WorkspaceAssignmentApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountGroupsCreateRequest {
+    /// Wire field `displayName` (optional, string).
     #[serde(rename = "displayName", skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `entitlements` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub entitlements: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `externalId` (optional, string).
     #[serde(rename = "externalId", skip_serializing_if = "::std::option::Option::is_none")]
     pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `groups` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub groups: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `members` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub members: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `meta` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub meta: ::std::option::Option<ResourceMeta>,
+    /// Wire field `roles` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub roles: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schemas: ::std::vec::Vec<GroupSchema>,
 }
+
+impl AccountGroupsCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AccountGroupsCreateRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for AccountGroupsCreateRequest {}
 
 /// Parameters of [`AccountGroupsApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountGroupsDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl AccountGroupsDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        AccountGroupsDeleteRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountGroupsDeleteRequest {}
 
 /// Parameters of [`AccountGroupsApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountGroupsGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl AccountGroupsGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        AccountGroupsGetRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountGroupsGetRequest {}
 
 /// Parameters of [`AccountGroupsApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountGroupsListRequest {
+    /// Wire field `attributes` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub attributes: ::std::option::Option<::std::string::String>,
+    /// Wire field `count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub count: ::std::option::Option<i64>,
+    /// Wire field `excludedAttributes` (optional, string).
     #[serde(rename = "excludedAttributes", skip_serializing_if = "::std::option::Option::is_none")]
     pub excluded_attributes: ::std::option::Option<::std::string::String>,
+    /// Wire field `filter` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<::std::string::String>,
+    /// Wire field `sortBy` (optional, string).
     #[serde(rename = "sortBy", skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `sortOrder` (optional, ref).
     #[serde(rename = "sortOrder", skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_order: ::std::option::Option<ListSortOrder>,
+    /// Wire field `startIndex` (optional, int64).
     #[serde(
         rename = "startIndex",
         skip_serializing_if = "::std::option::Option::is_none",
@@ -2764,43 +8128,97 @@ pub struct AccountGroupsListRequest {
     pub start_index: ::std::option::Option<i64>,
 }
 
+impl AccountGroupsListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AccountGroupsListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for AccountGroupsListRequest {}
+
 /// Parameters of [`AccountGroupsApi::patch`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountGroupsPatchRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `Operations` (optional, list).
     #[serde(rename = "Operations", skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub operations: ::std::vec::Vec<Patch>,
+    /// Wire field `schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schemas: ::std::vec::Vec<PatchSchema>,
 }
+
+impl AccountGroupsPatchRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        AccountGroupsPatchRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountGroupsPatchRequest {}
 
 /// Parameters of [`AccountGroupsApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountGroupsUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `displayName` (optional, string).
     #[serde(rename = "displayName", skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `entitlements` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub entitlements: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `externalId` (optional, string).
     #[serde(rename = "externalId", skip_serializing_if = "::std::option::Option::is_none")]
     pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `groups` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub groups: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `members` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub members: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `meta` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub meta: ::std::option::Option<ResourceMeta>,
+    /// Wire field `roles` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub roles: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schemas: ::std::vec::Vec<GroupSchema>,
 }
 
-/// The `account_groups` service (account level; [API reference](https://docs.databricks.com/api/account/accountgroups)).
+impl AccountGroupsUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        AccountGroupsUpdateRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountGroupsUpdateRequest {}
+
+/// The `account_groups` service (account level, 6 operations; [API reference](https://docs.databricks.com/api/account/accountgroups)).
 #[derive(Debug, Clone)]
 pub struct AccountGroupsApi {
     client: crate::Client,
@@ -2818,100 +8236,402 @@ impl AccountGroupsApi {
     }
 
     /// `POST /api/2.0/accounts/{account_id}/scim/v2/Groups` ([API reference](https://docs.databricks.com/api/account/accountgroups/create)).
-    pub async fn create(&self, request: &AccountGroupsCreateRequest) -> crate::Result<Group> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/accounts/{account_id}/scim/v2/Groups",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "displayName",
-                "entitlements",
-                "externalId",
-                "groups",
-                "id",
-                "members",
-                "meta",
-                "roles",
-                "schemas",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn create(&self) -> rt::Call<AccountGroupsCreateRequest, Group> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_GROUPS_CREATE,
+            AccountGroupsCreateRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/accounts/{account_id}/scim/v2/Groups/{id}` ([API reference](https://docs.databricks.com/api/account/accountgroups/delete)).
-    pub async fn delete(&self, request: &AccountGroupsDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/accounts/{account_id}/scim/v2/Groups/{id}",
-            path_params: &["account_id", "id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/accounts/{account_id}/scim/v2/Groups/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/account/accountgroups/delete)).
+    #[inline]
+    pub fn delete(&self, id: impl Into<::std::string::String>) -> rt::Call<AccountGroupsDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_GROUPS_DELETE,
+            AccountGroupsDeleteRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/scim/v2/Groups/{id}` ([API reference](https://docs.databricks.com/api/account/accountgroups/get)).
-    pub async fn get(&self, request: &AccountGroupsGetRequest) -> crate::Result<Group> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/scim/v2/Groups/{id}",
-            path_params: &["account_id", "id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/accounts/{account_id}/scim/v2/Groups/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/account/accountgroups/get)).
+    #[inline]
+    pub fn get(&self, id: impl Into<::std::string::String>) -> rt::Call<AccountGroupsGetRequest, Group> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_GROUPS_GET,
+            AccountGroupsGetRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/scim/v2/Groups` ([API reference](https://docs.databricks.com/api/account/accountgroups/list)).
-    pub fn list(&self, request: AccountGroupsListRequest) -> crate::service::Paginator<Group> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/scim/v2/Groups",
-            path_params: &["account_id"],
-            query: &["attributes", "count", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Offset,
-            items: Some("Resources"),
-            request_field: Some("startIndex"),
-            response_field: None,
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/accounts/{account_id}/scim/v2/Groups`; pages by offset ([API reference](https://docs.databricks.com/api/account/accountgroups/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<AccountGroupsListRequest, Group> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_ACCOUNT_GROUPS_LIST,
+            &PAGES_ACCOUNT_GROUPS_LIST,
+            AccountGroupsListRequest { ..::std::default::Default::default() },
+        )
+        .dedupe_by(|item| item.id.clone())
     }
 
-    /// `PATCH /api/2.0/accounts/{account_id}/scim/v2/Groups/{id}` ([API reference](https://docs.databricks.com/api/account/accountgroups/patch)).
-    pub async fn patch(&self, request: &AccountGroupsPatchRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/accounts/{account_id}/scim/v2/Groups/{id}",
-            path_params: &["account_id", "id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["Operations", "schemas"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/accounts/{account_id}/scim/v2/Groups/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/account/accountgroups/patch)).
+    #[inline]
+    pub fn patch(&self, id: impl Into<::std::string::String>) -> rt::Call<AccountGroupsPatchRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_GROUPS_PATCH,
+            AccountGroupsPatchRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `PUT /api/2.0/accounts/{account_id}/scim/v2/Groups/{id}` ([API reference](https://docs.databricks.com/api/account/accountgroups/update)).
-    pub async fn update(&self, request: &AccountGroupsUpdateRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/accounts/{account_id}/scim/v2/Groups/{id}",
-            path_params: &["account_id", "id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "displayName",
-                "entitlements",
-                "externalId",
-                "groups",
-                "members",
-                "meta",
-                "roles",
-                "schemas",
-            ]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `PUT /api/2.0/accounts/{account_id}/scim/v2/Groups/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/account/accountgroups/update)).
+    #[inline]
+    pub fn update(&self, id: impl Into<::std::string::String>) -> rt::Call<AccountGroupsUpdateRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_GROUPS_UPDATE,
+            AccountGroupsUpdateRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+}
+
+static OP_ACCOUNT_GROUPS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/accounts/{account_id}/scim/v2/Groups",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "displayName",
+        "entitlements",
+        "externalId",
+        "groups",
+        "id",
+        "members",
+        "meta",
+        "roles",
+        "schemas",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_GROUPS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/accounts/{account_id}/scim/v2/Groups/{id}",
+    path_params: &["account_id", "id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_GROUPS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/scim/v2/Groups/{id}",
+    path_params: &["account_id", "id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_GROUPS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/scim/v2/Groups",
+    path_params: &["account_id"],
+    query: &["attributes", "count", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_ACCOUNT_GROUPS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Offset,
+    items: Some("Resources"),
+    request_field: Some("startIndex"),
+    response_field: None,
+};
+
+static OP_ACCOUNT_GROUPS_PATCH: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/accounts/{account_id}/scim/v2/Groups/{id}",
+    path_params: &["account_id", "id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["Operations", "schemas"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_GROUPS_UPDATE: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/accounts/{account_id}/scim/v2/Groups/{id}",
+    path_params: &["account_id", "id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "displayName",
+        "entitlements",
+        "externalId",
+        "groups",
+        "members",
+        "meta",
+        "roles",
+        "schemas",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<AccountGroupsCreateRequest, O> {
+    /// Set `displayName`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `entitlements`.
+    #[inline]
+    pub fn entitlements(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.entitlements = value;
+        self
+    }
+
+    /// Set `externalId`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.external_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `groups`.
+    #[inline]
+    pub fn groups(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.groups = value;
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `members`.
+    #[inline]
+    pub fn members(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.members = value;
+        self
+    }
+
+    /// Set `meta`.
+    #[inline]
+    pub fn meta(mut self, value: ResourceMeta) -> Self {
+        self.request.meta = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `roles`.
+    #[inline]
+    pub fn roles(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.roles = value;
+        self
+    }
+
+    /// Set `schemas`.
+    #[inline]
+    pub fn schemas(mut self, value: ::std::vec::Vec<GroupSchema>) -> Self {
+        self.request.schemas = value;
+        self
+    }
+}
+
+impl<O> rt::Call<AccountGroupsDeleteRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AccountGroupsGetRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<AccountGroupsListRequest, T> {
+    /// Set `attributes`.
+    #[inline]
+    pub fn attributes(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.attributes = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `count`.
+    #[inline]
+    pub fn count(mut self, value: i64) -> Self {
+        self.request.count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `excludedAttributes`.
+    #[inline]
+    pub fn excluded_attributes(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.excluded_attributes = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.filter = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sortBy`.
+    #[inline]
+    pub fn sort_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.sort_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sortOrder`.
+    #[inline]
+    pub fn sort_order(mut self, value: ListSortOrder) -> Self {
+        self.request.sort_order = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `startIndex`.
+    #[inline]
+    pub fn start_index(mut self, value: i64) -> Self {
+        self.request.start_index = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<AccountGroupsPatchRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `Operations`.
+    #[inline]
+    pub fn operations(mut self, value: ::std::vec::Vec<Patch>) -> Self {
+        self.request.operations = value;
+        self
+    }
+
+    /// Set `schemas`.
+    #[inline]
+    pub fn schemas(mut self, value: ::std::vec::Vec<PatchSchema>) -> Self {
+        self.request.schemas = value;
+        self
+    }
+}
+
+impl<O> rt::Call<AccountGroupsUpdateRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `displayName`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `entitlements`.
+    #[inline]
+    pub fn entitlements(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.entitlements = value;
+        self
+    }
+
+    /// Set `externalId`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.external_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `groups`.
+    #[inline]
+    pub fn groups(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.groups = value;
+        self
+    }
+
+    /// Set `members`.
+    #[inline]
+    pub fn members(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.members = value;
+        self
+    }
+
+    /// Set `meta`.
+    #[inline]
+    pub fn meta(mut self, value: ResourceMeta) -> Self {
+        self.request.meta = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `roles`.
+    #[inline]
+    pub fn roles(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.roles = value;
+        self
+    }
+
+    /// Set `schemas`.
+    #[inline]
+    pub fn schemas(mut self, value: ::std::vec::Vec<GroupSchema>) -> Self {
+        self.request.schemas = value;
+        self
     }
 }
 
@@ -2919,61 +8639,121 @@ impl AccountGroupsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountServicePrincipalsCreateRequest {
+    /// Wire field `active` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub active: ::std::option::Option<bool>,
+    /// Wire field `applicationId` (optional, string).
     #[serde(rename = "applicationId", skip_serializing_if = "::std::option::Option::is_none")]
     pub application_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `displayName` (optional, string).
     #[serde(rename = "displayName", skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `entitlements` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub entitlements: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `externalId` (optional, string).
     #[serde(rename = "externalId", skip_serializing_if = "::std::option::Option::is_none")]
     pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `groups` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub groups: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `roles` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub roles: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schemas: ::std::vec::Vec<ServicePrincipalSchema>,
 }
+
+impl AccountServicePrincipalsCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AccountServicePrincipalsCreateRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for AccountServicePrincipalsCreateRequest {}
 
 /// Parameters of [`AccountServicePrincipalsApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountServicePrincipalsDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl AccountServicePrincipalsDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        AccountServicePrincipalsDeleteRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountServicePrincipalsDeleteRequest {}
 
 /// Parameters of [`AccountServicePrincipalsApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountServicePrincipalsGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl AccountServicePrincipalsGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        AccountServicePrincipalsGetRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountServicePrincipalsGetRequest {}
 
 /// Parameters of [`AccountServicePrincipalsApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountServicePrincipalsListRequest {
+    /// Wire field `attributes` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub attributes: ::std::option::Option<::std::string::String>,
+    /// Wire field `count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub count: ::std::option::Option<i64>,
+    /// Wire field `excludedAttributes` (optional, string).
     #[serde(rename = "excludedAttributes", skip_serializing_if = "::std::option::Option::is_none")]
     pub excluded_attributes: ::std::option::Option<::std::string::String>,
+    /// Wire field `filter` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<::std::string::String>,
+    /// Wire field `sortBy` (optional, string).
     #[serde(rename = "sortBy", skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `sortOrder` (optional, ref).
     #[serde(rename = "sortOrder", skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_order: ::std::option::Option<ListSortOrder>,
+    /// Wire field `startIndex` (optional, int64).
     #[serde(
         rename = "startIndex",
         skip_serializing_if = "::std::option::Option::is_none",
@@ -2982,43 +8762,97 @@ pub struct AccountServicePrincipalsListRequest {
     pub start_index: ::std::option::Option<i64>,
 }
 
+impl AccountServicePrincipalsListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AccountServicePrincipalsListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for AccountServicePrincipalsListRequest {}
+
 /// Parameters of [`AccountServicePrincipalsApi::patch`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountServicePrincipalsPatchRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `Operations` (optional, list).
     #[serde(rename = "Operations", skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub operations: ::std::vec::Vec<Patch>,
+    /// Wire field `schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schemas: ::std::vec::Vec<PatchSchema>,
 }
+
+impl AccountServicePrincipalsPatchRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        AccountServicePrincipalsPatchRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountServicePrincipalsPatchRequest {}
 
 /// Parameters of [`AccountServicePrincipalsApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountServicePrincipalsUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `active` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub active: ::std::option::Option<bool>,
+    /// Wire field `applicationId` (optional, string).
     #[serde(rename = "applicationId", skip_serializing_if = "::std::option::Option::is_none")]
     pub application_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `displayName` (optional, string).
     #[serde(rename = "displayName", skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `entitlements` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub entitlements: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `externalId` (optional, string).
     #[serde(rename = "externalId", skip_serializing_if = "::std::option::Option::is_none")]
     pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `groups` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub groups: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `roles` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub roles: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schemas: ::std::vec::Vec<ServicePrincipalSchema>,
 }
 
-/// The `account_service_principals` service (account level; [API reference](https://docs.databricks.com/api/account/accountserviceprincipals)).
+impl AccountServicePrincipalsUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        AccountServicePrincipalsUpdateRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountServicePrincipalsUpdateRequest {}
+
+/// The `account_service_principals` service (account level, 6 operations; [API reference](https://docs.databricks.com/api/account/accountserviceprincipals)).
 #[derive(Debug, Clone)]
 pub struct AccountServicePrincipalsApi {
     client: crate::Client,
@@ -3036,100 +8870,405 @@ impl AccountServicePrincipalsApi {
     }
 
     /// `POST /api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals` ([API reference](https://docs.databricks.com/api/account/accountserviceprincipals/create)).
-    pub async fn create(&self, request: &AccountServicePrincipalsCreateRequest) -> crate::Result<ServicePrincipal> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "active",
-                "applicationId",
-                "displayName",
-                "entitlements",
-                "externalId",
-                "groups",
-                "id",
-                "roles",
-                "schemas",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn create(&self) -> rt::Call<AccountServicePrincipalsCreateRequest, ServicePrincipal> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_SERVICE_PRINCIPALS_CREATE,
+            AccountServicePrincipalsCreateRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals/{id}` ([API reference](https://docs.databricks.com/api/account/accountserviceprincipals/delete)).
-    pub async fn delete(&self, request: &AccountServicePrincipalsDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals/{id}",
-            path_params: &["account_id", "id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/account/accountserviceprincipals/delete)).
+    #[inline]
+    pub fn delete(&self, id: impl Into<::std::string::String>) -> rt::Call<AccountServicePrincipalsDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_SERVICE_PRINCIPALS_DELETE,
+            AccountServicePrincipalsDeleteRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals/{id}` ([API reference](https://docs.databricks.com/api/account/accountserviceprincipals/get)).
-    pub async fn get(&self, request: &AccountServicePrincipalsGetRequest) -> crate::Result<ServicePrincipal> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals/{id}",
-            path_params: &["account_id", "id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/account/accountserviceprincipals/get)).
+    #[inline]
+    pub fn get(
+        &self,
+        id: impl Into<::std::string::String>,
+    ) -> rt::Call<AccountServicePrincipalsGetRequest, ServicePrincipal> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_SERVICE_PRINCIPALS_GET,
+            AccountServicePrincipalsGetRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals` ([API reference](https://docs.databricks.com/api/account/accountserviceprincipals/list)).
-    pub fn list(&self, request: AccountServicePrincipalsListRequest) -> crate::service::Paginator<ServicePrincipal> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals",
-            path_params: &["account_id"],
-            query: &["attributes", "count", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Offset,
-            items: Some("Resources"),
-            request_field: Some("startIndex"),
-            response_field: None,
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals`; pages by offset ([API reference](https://docs.databricks.com/api/account/accountserviceprincipals/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<AccountServicePrincipalsListRequest, ServicePrincipal> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_ACCOUNT_SERVICE_PRINCIPALS_LIST,
+            &PAGES_ACCOUNT_SERVICE_PRINCIPALS_LIST,
+            AccountServicePrincipalsListRequest { ..::std::default::Default::default() },
+        )
+        .dedupe_by(|item| item.id.clone())
     }
 
-    /// `PATCH /api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals/{id}` ([API reference](https://docs.databricks.com/api/account/accountserviceprincipals/patch)).
-    pub async fn patch(&self, request: &AccountServicePrincipalsPatchRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals/{id}",
-            path_params: &["account_id", "id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["Operations", "schemas"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/account/accountserviceprincipals/patch)).
+    #[inline]
+    pub fn patch(&self, id: impl Into<::std::string::String>) -> rt::Call<AccountServicePrincipalsPatchRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_SERVICE_PRINCIPALS_PATCH,
+            AccountServicePrincipalsPatchRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `PUT /api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals/{id}` ([API reference](https://docs.databricks.com/api/account/accountserviceprincipals/update)).
-    pub async fn update(&self, request: &AccountServicePrincipalsUpdateRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals/{id}",
-            path_params: &["account_id", "id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "active",
-                "applicationId",
-                "displayName",
-                "entitlements",
-                "externalId",
-                "groups",
-                "roles",
-                "schemas",
-            ]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `PUT /api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/account/accountserviceprincipals/update)).
+    #[inline]
+    pub fn update(&self, id: impl Into<::std::string::String>) -> rt::Call<AccountServicePrincipalsUpdateRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_SERVICE_PRINCIPALS_UPDATE,
+            AccountServicePrincipalsUpdateRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+}
+
+static OP_ACCOUNT_SERVICE_PRINCIPALS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "active",
+        "applicationId",
+        "displayName",
+        "entitlements",
+        "externalId",
+        "groups",
+        "id",
+        "roles",
+        "schemas",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_SERVICE_PRINCIPALS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals/{id}",
+    path_params: &["account_id", "id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_SERVICE_PRINCIPALS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals/{id}",
+    path_params: &["account_id", "id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_SERVICE_PRINCIPALS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals",
+    path_params: &["account_id"],
+    query: &["attributes", "count", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_ACCOUNT_SERVICE_PRINCIPALS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Offset,
+    items: Some("Resources"),
+    request_field: Some("startIndex"),
+    response_field: None,
+};
+
+static OP_ACCOUNT_SERVICE_PRINCIPALS_PATCH: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals/{id}",
+    path_params: &["account_id", "id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["Operations", "schemas"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_SERVICE_PRINCIPALS_UPDATE: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/accounts/{account_id}/scim/v2/ServicePrincipals/{id}",
+    path_params: &["account_id", "id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "active",
+        "applicationId",
+        "displayName",
+        "entitlements",
+        "externalId",
+        "groups",
+        "roles",
+        "schemas",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<AccountServicePrincipalsCreateRequest, O> {
+    /// Set `active`.
+    #[inline]
+    pub fn active(mut self, value: bool) -> Self {
+        self.request.active = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `applicationId`.
+    #[inline]
+    pub fn application_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.application_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `displayName`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `entitlements`.
+    #[inline]
+    pub fn entitlements(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.entitlements = value;
+        self
+    }
+
+    /// Set `externalId`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.external_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `groups`.
+    #[inline]
+    pub fn groups(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.groups = value;
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `roles`.
+    #[inline]
+    pub fn roles(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.roles = value;
+        self
+    }
+
+    /// Set `schemas`.
+    #[inline]
+    pub fn schemas(mut self, value: ::std::vec::Vec<ServicePrincipalSchema>) -> Self {
+        self.request.schemas = value;
+        self
+    }
+}
+
+impl<O> rt::Call<AccountServicePrincipalsDeleteRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AccountServicePrincipalsGetRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<AccountServicePrincipalsListRequest, T> {
+    /// Set `attributes`.
+    #[inline]
+    pub fn attributes(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.attributes = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `count`.
+    #[inline]
+    pub fn count(mut self, value: i64) -> Self {
+        self.request.count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `excludedAttributes`.
+    #[inline]
+    pub fn excluded_attributes(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.excluded_attributes = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.filter = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sortBy`.
+    #[inline]
+    pub fn sort_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.sort_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sortOrder`.
+    #[inline]
+    pub fn sort_order(mut self, value: ListSortOrder) -> Self {
+        self.request.sort_order = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `startIndex`.
+    #[inline]
+    pub fn start_index(mut self, value: i64) -> Self {
+        self.request.start_index = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<AccountServicePrincipalsPatchRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `Operations`.
+    #[inline]
+    pub fn operations(mut self, value: ::std::vec::Vec<Patch>) -> Self {
+        self.request.operations = value;
+        self
+    }
+
+    /// Set `schemas`.
+    #[inline]
+    pub fn schemas(mut self, value: ::std::vec::Vec<PatchSchema>) -> Self {
+        self.request.schemas = value;
+        self
+    }
+}
+
+impl<O> rt::Call<AccountServicePrincipalsUpdateRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `active`.
+    #[inline]
+    pub fn active(mut self, value: bool) -> Self {
+        self.request.active = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `applicationId`.
+    #[inline]
+    pub fn application_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.application_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `displayName`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `entitlements`.
+    #[inline]
+    pub fn entitlements(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.entitlements = value;
+        self
+    }
+
+    /// Set `externalId`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.external_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `groups`.
+    #[inline]
+    pub fn groups(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.groups = value;
+        self
+    }
+
+    /// Set `roles`.
+    #[inline]
+    pub fn roles(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.roles = value;
+        self
+    }
+
+    /// Set `schemas`.
+    #[inline]
+    pub fn schemas(mut self, value: ::std::vec::Vec<ServicePrincipalSchema>) -> Self {
+        self.request.schemas = value;
+        self
     }
 }
 
@@ -3137,59 +9276,105 @@ impl AccountServicePrincipalsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountUsersCreateRequest {
+    /// Wire field `active` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub active: ::std::option::Option<bool>,
+    /// Wire field `displayName` (optional, string).
     #[serde(rename = "displayName", skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `emails` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub emails: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `entitlements` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub entitlements: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `externalId` (optional, string).
     #[serde(rename = "externalId", skip_serializing_if = "::std::option::Option::is_none")]
     pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `groups` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub groups: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<Name>,
+    /// Wire field `roles` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub roles: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schemas: ::std::vec::Vec<UserSchema>,
+    /// Wire field `userName` (optional, string).
     #[serde(rename = "userName", skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
 }
+
+impl AccountUsersCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AccountUsersCreateRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for AccountUsersCreateRequest {}
 
 /// Parameters of [`AccountUsersApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountUsersDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl AccountUsersDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        AccountUsersDeleteRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountUsersDeleteRequest {}
 
 /// Parameters of [`AccountUsersApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountUsersGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `attributes` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub attributes: ::std::option::Option<::std::string::String>,
+    /// Wire field `count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub count: ::std::option::Option<i64>,
+    /// Wire field `excludedAttributes` (optional, string).
     #[serde(rename = "excludedAttributes", skip_serializing_if = "::std::option::Option::is_none")]
     pub excluded_attributes: ::std::option::Option<::std::string::String>,
+    /// Wire field `filter` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<::std::string::String>,
+    /// Wire field `sortBy` (optional, string).
     #[serde(rename = "sortBy", skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `sortOrder` (optional, ref).
     #[serde(rename = "sortOrder", skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_order: ::std::option::Option<GetSortOrder>,
+    /// Wire field `startIndex` (optional, int64).
     #[serde(
         rename = "startIndex",
         skip_serializing_if = "::std::option::Option::is_none",
@@ -3197,26 +9382,49 @@ pub struct AccountUsersGetRequest {
     )]
     pub start_index: ::std::option::Option<i64>,
 }
+
+impl AccountUsersGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        AccountUsersGetRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountUsersGetRequest {}
 
 /// Parameters of [`AccountUsersApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountUsersListRequest {
+    /// Wire field `attributes` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub attributes: ::std::option::Option<::std::string::String>,
+    /// Wire field `count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub count: ::std::option::Option<i64>,
+    /// Wire field `excludedAttributes` (optional, string).
     #[serde(rename = "excludedAttributes", skip_serializing_if = "::std::option::Option::is_none")]
     pub excluded_attributes: ::std::option::Option<::std::string::String>,
+    /// Wire field `filter` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<::std::string::String>,
+    /// Wire field `sortBy` (optional, string).
     #[serde(rename = "sortBy", skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `sortOrder` (optional, ref).
     #[serde(rename = "sortOrder", skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_order: ::std::option::Option<ListSortOrder>,
+    /// Wire field `startIndex` (optional, int64).
     #[serde(
         rename = "startIndex",
         skip_serializing_if = "::std::option::Option::is_none",
@@ -3225,47 +9433,103 @@ pub struct AccountUsersListRequest {
     pub start_index: ::std::option::Option<i64>,
 }
 
+impl AccountUsersListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AccountUsersListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for AccountUsersListRequest {}
+
 /// Parameters of [`AccountUsersApi::patch`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountUsersPatchRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `Operations` (optional, list).
     #[serde(rename = "Operations", skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub operations: ::std::vec::Vec<Patch>,
+    /// Wire field `schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schemas: ::std::vec::Vec<PatchSchema>,
 }
+
+impl AccountUsersPatchRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        AccountUsersPatchRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountUsersPatchRequest {}
 
 /// Parameters of [`AccountUsersApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountUsersUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `active` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub active: ::std::option::Option<bool>,
+    /// Wire field `displayName` (optional, string).
     #[serde(rename = "displayName", skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `emails` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub emails: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `entitlements` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub entitlements: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `externalId` (optional, string).
     #[serde(rename = "externalId", skip_serializing_if = "::std::option::Option::is_none")]
     pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `groups` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub groups: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `name` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<Name>,
+    /// Wire field `roles` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub roles: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schemas: ::std::vec::Vec<UserSchema>,
+    /// Wire field `userName` (optional, string).
     #[serde(rename = "userName", skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
 }
 
-/// The `account_users` service (account level; [API reference](https://docs.databricks.com/api/account/accountusers)).
+impl AccountUsersUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        AccountUsersUpdateRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountUsersUpdateRequest {}
+
+/// The `account_users` service (account level, 6 operations; [API reference](https://docs.databricks.com/api/account/accountusers)).
 #[derive(Debug, Clone)]
 pub struct AccountUsersApi {
     client: crate::Client,
@@ -3283,104 +9547,483 @@ impl AccountUsersApi {
     }
 
     /// `POST /api/2.0/accounts/{account_id}/scim/v2/Users` ([API reference](https://docs.databricks.com/api/account/accountusers/create)).
-    pub async fn create(&self, request: &AccountUsersCreateRequest) -> crate::Result<User> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/accounts/{account_id}/scim/v2/Users",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "active",
-                "displayName",
-                "emails",
-                "entitlements",
-                "externalId",
-                "groups",
-                "id",
-                "name",
-                "roles",
-                "schemas",
-                "userName",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn create(&self) -> rt::Call<AccountUsersCreateRequest, User> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_USERS_CREATE,
+            AccountUsersCreateRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/accounts/{account_id}/scim/v2/Users/{id}` ([API reference](https://docs.databricks.com/api/account/accountusers/delete)).
-    pub async fn delete(&self, request: &AccountUsersDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/accounts/{account_id}/scim/v2/Users/{id}",
-            path_params: &["account_id", "id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/accounts/{account_id}/scim/v2/Users/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/account/accountusers/delete)).
+    #[inline]
+    pub fn delete(&self, id: impl Into<::std::string::String>) -> rt::Call<AccountUsersDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_USERS_DELETE,
+            AccountUsersDeleteRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/scim/v2/Users/{id}` ([API reference](https://docs.databricks.com/api/account/accountusers/get)).
-    pub async fn get(&self, request: &AccountUsersGetRequest) -> crate::Result<User> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/scim/v2/Users/{id}",
-            path_params: &["account_id", "id"],
-            query: &["attributes", "count", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/accounts/{account_id}/scim/v2/Users/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/account/accountusers/get)).
+    #[inline]
+    pub fn get(&self, id: impl Into<::std::string::String>) -> rt::Call<AccountUsersGetRequest, User> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_USERS_GET,
+            AccountUsersGetRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/scim/v2/Users` ([API reference](https://docs.databricks.com/api/account/accountusers/list)).
-    pub fn list(&self, request: AccountUsersListRequest) -> crate::service::Paginator<User> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/scim/v2/Users",
-            path_params: &["account_id"],
-            query: &["attributes", "count", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Offset,
-            items: Some("Resources"),
-            request_field: Some("startIndex"),
-            response_field: None,
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/accounts/{account_id}/scim/v2/Users`; pages by offset ([API reference](https://docs.databricks.com/api/account/accountusers/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<AccountUsersListRequest, User> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_ACCOUNT_USERS_LIST,
+            &PAGES_ACCOUNT_USERS_LIST,
+            AccountUsersListRequest { ..::std::default::Default::default() },
+        )
+        .dedupe_by(|item| item.id.clone())
     }
 
-    /// `PATCH /api/2.0/accounts/{account_id}/scim/v2/Users/{id}` ([API reference](https://docs.databricks.com/api/account/accountusers/patch)).
-    pub async fn patch(&self, request: &AccountUsersPatchRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/accounts/{account_id}/scim/v2/Users/{id}",
-            path_params: &["account_id", "id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["Operations", "schemas"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/accounts/{account_id}/scim/v2/Users/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/account/accountusers/patch)).
+    #[inline]
+    pub fn patch(&self, id: impl Into<::std::string::String>) -> rt::Call<AccountUsersPatchRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_USERS_PATCH,
+            AccountUsersPatchRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `PUT /api/2.0/accounts/{account_id}/scim/v2/Users/{id}` ([API reference](https://docs.databricks.com/api/account/accountusers/update)).
-    pub async fn update(&self, request: &AccountUsersUpdateRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/accounts/{account_id}/scim/v2/Users/{id}",
-            path_params: &["account_id", "id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "active",
-                "displayName",
-                "emails",
-                "entitlements",
-                "externalId",
-                "groups",
-                "name",
-                "roles",
-                "schemas",
-                "userName",
-            ]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `PUT /api/2.0/accounts/{account_id}/scim/v2/Users/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/account/accountusers/update)).
+    #[inline]
+    pub fn update(&self, id: impl Into<::std::string::String>) -> rt::Call<AccountUsersUpdateRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_USERS_UPDATE,
+            AccountUsersUpdateRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+}
+
+static OP_ACCOUNT_USERS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/accounts/{account_id}/scim/v2/Users",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "active",
+        "displayName",
+        "emails",
+        "entitlements",
+        "externalId",
+        "groups",
+        "id",
+        "name",
+        "roles",
+        "schemas",
+        "userName",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_USERS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/accounts/{account_id}/scim/v2/Users/{id}",
+    path_params: &["account_id", "id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_USERS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/scim/v2/Users/{id}",
+    path_params: &["account_id", "id"],
+    query: &["attributes", "count", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_USERS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/scim/v2/Users",
+    path_params: &["account_id"],
+    query: &["attributes", "count", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_ACCOUNT_USERS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Offset,
+    items: Some("Resources"),
+    request_field: Some("startIndex"),
+    response_field: None,
+};
+
+static OP_ACCOUNT_USERS_PATCH: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/accounts/{account_id}/scim/v2/Users/{id}",
+    path_params: &["account_id", "id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["Operations", "schemas"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_USERS_UPDATE: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/accounts/{account_id}/scim/v2/Users/{id}",
+    path_params: &["account_id", "id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "active",
+        "displayName",
+        "emails",
+        "entitlements",
+        "externalId",
+        "groups",
+        "name",
+        "roles",
+        "schemas",
+        "userName",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<AccountUsersCreateRequest, O> {
+    /// Set `active`.
+    #[inline]
+    pub fn active(mut self, value: bool) -> Self {
+        self.request.active = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `displayName`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `emails`.
+    #[inline]
+    pub fn emails(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.emails = value;
+        self
+    }
+
+    /// Set `entitlements`.
+    #[inline]
+    pub fn entitlements(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.entitlements = value;
+        self
+    }
+
+    /// Set `externalId`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.external_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `groups`.
+    #[inline]
+    pub fn groups(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.groups = value;
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: Name) -> Self {
+        self.request.name = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `roles`.
+    #[inline]
+    pub fn roles(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.roles = value;
+        self
+    }
+
+    /// Set `schemas`.
+    #[inline]
+    pub fn schemas(mut self, value: ::std::vec::Vec<UserSchema>) -> Self {
+        self.request.schemas = value;
+        self
+    }
+
+    /// Set `userName`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<AccountUsersDeleteRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AccountUsersGetRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `attributes`.
+    #[inline]
+    pub fn attributes(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.attributes = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `count`.
+    #[inline]
+    pub fn count(mut self, value: i64) -> Self {
+        self.request.count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `excludedAttributes`.
+    #[inline]
+    pub fn excluded_attributes(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.excluded_attributes = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.filter = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sortBy`.
+    #[inline]
+    pub fn sort_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.sort_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sortOrder`.
+    #[inline]
+    pub fn sort_order(mut self, value: GetSortOrder) -> Self {
+        self.request.sort_order = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `startIndex`.
+    #[inline]
+    pub fn start_index(mut self, value: i64) -> Self {
+        self.request.start_index = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<T> rt::Paginator<AccountUsersListRequest, T> {
+    /// Set `attributes`.
+    #[inline]
+    pub fn attributes(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.attributes = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `count`.
+    #[inline]
+    pub fn count(mut self, value: i64) -> Self {
+        self.request.count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `excludedAttributes`.
+    #[inline]
+    pub fn excluded_attributes(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.excluded_attributes = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.filter = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sortBy`.
+    #[inline]
+    pub fn sort_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.sort_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sortOrder`.
+    #[inline]
+    pub fn sort_order(mut self, value: ListSortOrder) -> Self {
+        self.request.sort_order = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `startIndex`.
+    #[inline]
+    pub fn start_index(mut self, value: i64) -> Self {
+        self.request.start_index = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<AccountUsersPatchRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `Operations`.
+    #[inline]
+    pub fn operations(mut self, value: ::std::vec::Vec<Patch>) -> Self {
+        self.request.operations = value;
+        self
+    }
+
+    /// Set `schemas`.
+    #[inline]
+    pub fn schemas(mut self, value: ::std::vec::Vec<PatchSchema>) -> Self {
+        self.request.schemas = value;
+        self
+    }
+}
+
+impl<O> rt::Call<AccountUsersUpdateRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `active`.
+    #[inline]
+    pub fn active(mut self, value: bool) -> Self {
+        self.request.active = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `displayName`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `emails`.
+    #[inline]
+    pub fn emails(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.emails = value;
+        self
+    }
+
+    /// Set `entitlements`.
+    #[inline]
+    pub fn entitlements(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.entitlements = value;
+        self
+    }
+
+    /// Set `externalId`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.external_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `groups`.
+    #[inline]
+    pub fn groups(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.groups = value;
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: Name) -> Self {
+        self.request.name = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `roles`.
+    #[inline]
+    pub fn roles(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.roles = value;
+        self
+    }
+
+    /// Set `schemas`.
+    #[inline]
+    pub fn schemas(mut self, value: ::std::vec::Vec<UserSchema>) -> Self {
+        self.request.schemas = value;
+        self
+    }
+
+    /// Set `userName`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.user_name = ::std::option::Option::Some(value.into());
+        self
     }
 }
 
@@ -3388,61 +10031,121 @@ impl AccountUsersApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GroupsCreateRequest {
+    /// Wire field `displayName` (optional, string).
     #[serde(rename = "displayName", skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `entitlements` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub entitlements: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `externalId` (optional, string).
     #[serde(rename = "externalId", skip_serializing_if = "::std::option::Option::is_none")]
     pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `groups` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub groups: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `members` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub members: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `meta` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub meta: ::std::option::Option<ResourceMeta>,
+    /// Wire field `roles` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub roles: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schemas: ::std::vec::Vec<GroupSchema>,
 }
+
+impl GroupsCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GroupsCreateRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for GroupsCreateRequest {}
 
 /// Parameters of [`GroupsApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GroupsDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl GroupsDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        GroupsDeleteRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GroupsDeleteRequest {}
 
 /// Parameters of [`GroupsApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GroupsGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl GroupsGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        GroupsGetRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GroupsGetRequest {}
 
 /// Parameters of [`GroupsApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GroupsListRequest {
+    /// Wire field `attributes` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub attributes: ::std::option::Option<::std::string::String>,
+    /// Wire field `count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub count: ::std::option::Option<i64>,
+    /// Wire field `excludedAttributes` (optional, string).
     #[serde(rename = "excludedAttributes", skip_serializing_if = "::std::option::Option::is_none")]
     pub excluded_attributes: ::std::option::Option<::std::string::String>,
+    /// Wire field `filter` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<::std::string::String>,
+    /// Wire field `sortBy` (optional, string).
     #[serde(rename = "sortBy", skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `sortOrder` (optional, ref).
     #[serde(rename = "sortOrder", skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_order: ::std::option::Option<ListSortOrder>,
+    /// Wire field `startIndex` (optional, int64).
     #[serde(
         rename = "startIndex",
         skip_serializing_if = "::std::option::Option::is_none",
@@ -3451,43 +10154,97 @@ pub struct GroupsListRequest {
     pub start_index: ::std::option::Option<i64>,
 }
 
+impl GroupsListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GroupsListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for GroupsListRequest {}
+
 /// Parameters of [`GroupsApi::patch`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GroupsPatchRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `Operations` (optional, list).
     #[serde(rename = "Operations", skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub operations: ::std::vec::Vec<Patch>,
+    /// Wire field `schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schemas: ::std::vec::Vec<PatchSchema>,
 }
+
+impl GroupsPatchRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        GroupsPatchRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GroupsPatchRequest {}
 
 /// Parameters of [`GroupsApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GroupsUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `displayName` (optional, string).
     #[serde(rename = "displayName", skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `entitlements` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub entitlements: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `externalId` (optional, string).
     #[serde(rename = "externalId", skip_serializing_if = "::std::option::Option::is_none")]
     pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `groups` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub groups: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `members` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub members: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `meta` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub meta: ::std::option::Option<ResourceMeta>,
+    /// Wire field `roles` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub roles: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schemas: ::std::vec::Vec<GroupSchema>,
 }
 
-/// The `groups` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/groups)).
+impl GroupsUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        GroupsUpdateRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GroupsUpdateRequest {}
+
+/// The `groups` service (workspace level, 6 operations; [API reference](https://docs.databricks.com/api/workspace/groups)).
 #[derive(Debug, Clone)]
 pub struct GroupsApi {
     client: crate::Client,
@@ -3505,100 +10262,402 @@ impl GroupsApi {
     }
 
     /// `POST /api/2.0/preview/scim/v2/Groups` ([API reference](https://docs.databricks.com/api/workspace/groups/create)).
-    pub async fn create(&self, request: &GroupsCreateRequest) -> crate::Result<Group> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/preview/scim/v2/Groups",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "displayName",
-                "entitlements",
-                "externalId",
-                "groups",
-                "id",
-                "members",
-                "meta",
-                "roles",
-                "schemas",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn create(&self) -> rt::Call<GroupsCreateRequest, Group> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GROUPS_CREATE,
+            GroupsCreateRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/preview/scim/v2/Groups/{id}` ([API reference](https://docs.databricks.com/api/workspace/groups/delete)).
-    pub async fn delete(&self, request: &GroupsDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/preview/scim/v2/Groups/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/preview/scim/v2/Groups/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/groups/delete)).
+    #[inline]
+    pub fn delete(&self, id: impl Into<::std::string::String>) -> rt::Call<GroupsDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GROUPS_DELETE,
+            GroupsDeleteRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/preview/scim/v2/Groups/{id}` ([API reference](https://docs.databricks.com/api/workspace/groups/get)).
-    pub async fn get(&self, request: &GroupsGetRequest) -> crate::Result<Group> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/preview/scim/v2/Groups/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/preview/scim/v2/Groups/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/groups/get)).
+    #[inline]
+    pub fn get(&self, id: impl Into<::std::string::String>) -> rt::Call<GroupsGetRequest, Group> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GROUPS_GET,
+            GroupsGetRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/preview/scim/v2/Groups` ([API reference](https://docs.databricks.com/api/workspace/groups/list)).
-    pub fn list(&self, request: GroupsListRequest) -> crate::service::Paginator<Group> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/preview/scim/v2/Groups",
-            path_params: &[],
-            query: &["attributes", "count", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Offset,
-            items: Some("Resources"),
-            request_field: Some("startIndex"),
-            response_field: None,
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/preview/scim/v2/Groups`; pages by offset ([API reference](https://docs.databricks.com/api/workspace/groups/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<GroupsListRequest, Group> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_GROUPS_LIST,
+            &PAGES_GROUPS_LIST,
+            GroupsListRequest { ..::std::default::Default::default() },
+        )
+        .dedupe_by(|item| item.id.clone())
     }
 
-    /// `PATCH /api/2.0/preview/scim/v2/Groups/{id}` ([API reference](https://docs.databricks.com/api/workspace/groups/patch)).
-    pub async fn patch(&self, request: &GroupsPatchRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/preview/scim/v2/Groups/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["Operations", "schemas"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/preview/scim/v2/Groups/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/groups/patch)).
+    #[inline]
+    pub fn patch(&self, id: impl Into<::std::string::String>) -> rt::Call<GroupsPatchRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GROUPS_PATCH,
+            GroupsPatchRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `PUT /api/2.0/preview/scim/v2/Groups/{id}` ([API reference](https://docs.databricks.com/api/workspace/groups/update)).
-    pub async fn update(&self, request: &GroupsUpdateRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/preview/scim/v2/Groups/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "displayName",
-                "entitlements",
-                "externalId",
-                "groups",
-                "members",
-                "meta",
-                "roles",
-                "schemas",
-            ]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `PUT /api/2.0/preview/scim/v2/Groups/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/groups/update)).
+    #[inline]
+    pub fn update(&self, id: impl Into<::std::string::String>) -> rt::Call<GroupsUpdateRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GROUPS_UPDATE,
+            GroupsUpdateRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+}
+
+static OP_GROUPS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/preview/scim/v2/Groups",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "displayName",
+        "entitlements",
+        "externalId",
+        "groups",
+        "id",
+        "members",
+        "meta",
+        "roles",
+        "schemas",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GROUPS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/preview/scim/v2/Groups/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GROUPS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/preview/scim/v2/Groups/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GROUPS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/preview/scim/v2/Groups",
+    path_params: &[],
+    query: &["attributes", "count", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_GROUPS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Offset,
+    items: Some("Resources"),
+    request_field: Some("startIndex"),
+    response_field: None,
+};
+
+static OP_GROUPS_PATCH: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/preview/scim/v2/Groups/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["Operations", "schemas"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GROUPS_UPDATE: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/preview/scim/v2/Groups/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "displayName",
+        "entitlements",
+        "externalId",
+        "groups",
+        "members",
+        "meta",
+        "roles",
+        "schemas",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<GroupsCreateRequest, O> {
+    /// Set `displayName`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `entitlements`.
+    #[inline]
+    pub fn entitlements(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.entitlements = value;
+        self
+    }
+
+    /// Set `externalId`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.external_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `groups`.
+    #[inline]
+    pub fn groups(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.groups = value;
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `members`.
+    #[inline]
+    pub fn members(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.members = value;
+        self
+    }
+
+    /// Set `meta`.
+    #[inline]
+    pub fn meta(mut self, value: ResourceMeta) -> Self {
+        self.request.meta = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `roles`.
+    #[inline]
+    pub fn roles(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.roles = value;
+        self
+    }
+
+    /// Set `schemas`.
+    #[inline]
+    pub fn schemas(mut self, value: ::std::vec::Vec<GroupSchema>) -> Self {
+        self.request.schemas = value;
+        self
+    }
+}
+
+impl<O> rt::Call<GroupsDeleteRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<GroupsGetRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<GroupsListRequest, T> {
+    /// Set `attributes`.
+    #[inline]
+    pub fn attributes(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.attributes = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `count`.
+    #[inline]
+    pub fn count(mut self, value: i64) -> Self {
+        self.request.count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `excludedAttributes`.
+    #[inline]
+    pub fn excluded_attributes(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.excluded_attributes = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.filter = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sortBy`.
+    #[inline]
+    pub fn sort_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.sort_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sortOrder`.
+    #[inline]
+    pub fn sort_order(mut self, value: ListSortOrder) -> Self {
+        self.request.sort_order = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `startIndex`.
+    #[inline]
+    pub fn start_index(mut self, value: i64) -> Self {
+        self.request.start_index = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<GroupsPatchRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `Operations`.
+    #[inline]
+    pub fn operations(mut self, value: ::std::vec::Vec<Patch>) -> Self {
+        self.request.operations = value;
+        self
+    }
+
+    /// Set `schemas`.
+    #[inline]
+    pub fn schemas(mut self, value: ::std::vec::Vec<PatchSchema>) -> Self {
+        self.request.schemas = value;
+        self
+    }
+}
+
+impl<O> rt::Call<GroupsUpdateRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `displayName`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `entitlements`.
+    #[inline]
+    pub fn entitlements(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.entitlements = value;
+        self
+    }
+
+    /// Set `externalId`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.external_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `groups`.
+    #[inline]
+    pub fn groups(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.groups = value;
+        self
+    }
+
+    /// Set `members`.
+    #[inline]
+    pub fn members(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.members = value;
+        self
+    }
+
+    /// Set `meta`.
+    #[inline]
+    pub fn meta(mut self, value: ResourceMeta) -> Self {
+        self.request.meta = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `roles`.
+    #[inline]
+    pub fn roles(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.roles = value;
+        self
+    }
+
+    /// Set `schemas`.
+    #[inline]
+    pub fn schemas(mut self, value: ::std::vec::Vec<GroupSchema>) -> Self {
+        self.request.schemas = value;
+        self
     }
 }
 
@@ -3606,61 +10665,121 @@ impl GroupsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServicePrincipalsCreateRequest {
+    /// Wire field `active` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub active: ::std::option::Option<bool>,
+    /// Wire field `applicationId` (optional, string).
     #[serde(rename = "applicationId", skip_serializing_if = "::std::option::Option::is_none")]
     pub application_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `displayName` (optional, string).
     #[serde(rename = "displayName", skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `entitlements` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub entitlements: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `externalId` (optional, string).
     #[serde(rename = "externalId", skip_serializing_if = "::std::option::Option::is_none")]
     pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `groups` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub groups: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `roles` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub roles: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schemas: ::std::vec::Vec<ServicePrincipalSchema>,
 }
+
+impl ServicePrincipalsCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ServicePrincipalsCreateRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for ServicePrincipalsCreateRequest {}
 
 /// Parameters of [`ServicePrincipalsApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServicePrincipalsDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl ServicePrincipalsDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        ServicePrincipalsDeleteRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServicePrincipalsDeleteRequest {}
 
 /// Parameters of [`ServicePrincipalsApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServicePrincipalsGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl ServicePrincipalsGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        ServicePrincipalsGetRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServicePrincipalsGetRequest {}
 
 /// Parameters of [`ServicePrincipalsApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServicePrincipalsListRequest {
+    /// Wire field `attributes` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub attributes: ::std::option::Option<::std::string::String>,
+    /// Wire field `count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub count: ::std::option::Option<i64>,
+    /// Wire field `excludedAttributes` (optional, string).
     #[serde(rename = "excludedAttributes", skip_serializing_if = "::std::option::Option::is_none")]
     pub excluded_attributes: ::std::option::Option<::std::string::String>,
+    /// Wire field `filter` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<::std::string::String>,
+    /// Wire field `sortBy` (optional, string).
     #[serde(rename = "sortBy", skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `sortOrder` (optional, ref).
     #[serde(rename = "sortOrder", skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_order: ::std::option::Option<ListSortOrder>,
+    /// Wire field `startIndex` (optional, int64).
     #[serde(
         rename = "startIndex",
         skip_serializing_if = "::std::option::Option::is_none",
@@ -3669,43 +10788,97 @@ pub struct ServicePrincipalsListRequest {
     pub start_index: ::std::option::Option<i64>,
 }
 
+impl ServicePrincipalsListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ServicePrincipalsListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for ServicePrincipalsListRequest {}
+
 /// Parameters of [`ServicePrincipalsApi::patch`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServicePrincipalsPatchRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `Operations` (optional, list).
     #[serde(rename = "Operations", skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub operations: ::std::vec::Vec<Patch>,
+    /// Wire field `schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schemas: ::std::vec::Vec<PatchSchema>,
 }
+
+impl ServicePrincipalsPatchRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        ServicePrincipalsPatchRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServicePrincipalsPatchRequest {}
 
 /// Parameters of [`ServicePrincipalsApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServicePrincipalsUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `active` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub active: ::std::option::Option<bool>,
+    /// Wire field `applicationId` (optional, string).
     #[serde(rename = "applicationId", skip_serializing_if = "::std::option::Option::is_none")]
     pub application_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `displayName` (optional, string).
     #[serde(rename = "displayName", skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `entitlements` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub entitlements: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `externalId` (optional, string).
     #[serde(rename = "externalId", skip_serializing_if = "::std::option::Option::is_none")]
     pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `groups` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub groups: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `roles` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub roles: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schemas: ::std::vec::Vec<ServicePrincipalSchema>,
 }
 
-/// The `service_principals` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/serviceprincipals)).
+impl ServicePrincipalsUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        ServicePrincipalsUpdateRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServicePrincipalsUpdateRequest {}
+
+/// The `service_principals` service (workspace level, 6 operations; [API reference](https://docs.databricks.com/api/workspace/serviceprincipals)).
 #[derive(Debug, Clone)]
 pub struct ServicePrincipalsApi {
     client: crate::Client,
@@ -3723,100 +10896,402 @@ impl ServicePrincipalsApi {
     }
 
     /// `POST /api/2.0/preview/scim/v2/ServicePrincipals` ([API reference](https://docs.databricks.com/api/workspace/serviceprincipals/create)).
-    pub async fn create(&self, request: &ServicePrincipalsCreateRequest) -> crate::Result<ServicePrincipal> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/preview/scim/v2/ServicePrincipals",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "active",
-                "applicationId",
-                "displayName",
-                "entitlements",
-                "externalId",
-                "groups",
-                "id",
-                "roles",
-                "schemas",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn create(&self) -> rt::Call<ServicePrincipalsCreateRequest, ServicePrincipal> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVICE_PRINCIPALS_CREATE,
+            ServicePrincipalsCreateRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/preview/scim/v2/ServicePrincipals/{id}` ([API reference](https://docs.databricks.com/api/workspace/serviceprincipals/delete)).
-    pub async fn delete(&self, request: &ServicePrincipalsDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/preview/scim/v2/ServicePrincipals/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/preview/scim/v2/ServicePrincipals/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/serviceprincipals/delete)).
+    #[inline]
+    pub fn delete(&self, id: impl Into<::std::string::String>) -> rt::Call<ServicePrincipalsDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVICE_PRINCIPALS_DELETE,
+            ServicePrincipalsDeleteRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/preview/scim/v2/ServicePrincipals/{id}` ([API reference](https://docs.databricks.com/api/workspace/serviceprincipals/get)).
-    pub async fn get(&self, request: &ServicePrincipalsGetRequest) -> crate::Result<ServicePrincipal> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/preview/scim/v2/ServicePrincipals/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/preview/scim/v2/ServicePrincipals/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/serviceprincipals/get)).
+    #[inline]
+    pub fn get(&self, id: impl Into<::std::string::String>) -> rt::Call<ServicePrincipalsGetRequest, ServicePrincipal> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVICE_PRINCIPALS_GET,
+            ServicePrincipalsGetRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/preview/scim/v2/ServicePrincipals` ([API reference](https://docs.databricks.com/api/workspace/serviceprincipals/list)).
-    pub fn list(&self, request: ServicePrincipalsListRequest) -> crate::service::Paginator<ServicePrincipal> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/preview/scim/v2/ServicePrincipals",
-            path_params: &[],
-            query: &["attributes", "count", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Offset,
-            items: Some("Resources"),
-            request_field: Some("startIndex"),
-            response_field: None,
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/preview/scim/v2/ServicePrincipals`; pages by offset ([API reference](https://docs.databricks.com/api/workspace/serviceprincipals/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<ServicePrincipalsListRequest, ServicePrincipal> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_SERVICE_PRINCIPALS_LIST,
+            &PAGES_SERVICE_PRINCIPALS_LIST,
+            ServicePrincipalsListRequest { ..::std::default::Default::default() },
+        )
+        .dedupe_by(|item| item.id.clone())
     }
 
-    /// `PATCH /api/2.0/preview/scim/v2/ServicePrincipals/{id}` ([API reference](https://docs.databricks.com/api/workspace/serviceprincipals/patch)).
-    pub async fn patch(&self, request: &ServicePrincipalsPatchRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/preview/scim/v2/ServicePrincipals/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["Operations", "schemas"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/preview/scim/v2/ServicePrincipals/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/serviceprincipals/patch)).
+    #[inline]
+    pub fn patch(&self, id: impl Into<::std::string::String>) -> rt::Call<ServicePrincipalsPatchRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVICE_PRINCIPALS_PATCH,
+            ServicePrincipalsPatchRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `PUT /api/2.0/preview/scim/v2/ServicePrincipals/{id}` ([API reference](https://docs.databricks.com/api/workspace/serviceprincipals/update)).
-    pub async fn update(&self, request: &ServicePrincipalsUpdateRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/preview/scim/v2/ServicePrincipals/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "active",
-                "applicationId",
-                "displayName",
-                "entitlements",
-                "externalId",
-                "groups",
-                "roles",
-                "schemas",
-            ]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `PUT /api/2.0/preview/scim/v2/ServicePrincipals/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/serviceprincipals/update)).
+    #[inline]
+    pub fn update(&self, id: impl Into<::std::string::String>) -> rt::Call<ServicePrincipalsUpdateRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVICE_PRINCIPALS_UPDATE,
+            ServicePrincipalsUpdateRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+}
+
+static OP_SERVICE_PRINCIPALS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/preview/scim/v2/ServicePrincipals",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "active",
+        "applicationId",
+        "displayName",
+        "entitlements",
+        "externalId",
+        "groups",
+        "id",
+        "roles",
+        "schemas",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SERVICE_PRINCIPALS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/preview/scim/v2/ServicePrincipals/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SERVICE_PRINCIPALS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/preview/scim/v2/ServicePrincipals/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SERVICE_PRINCIPALS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/preview/scim/v2/ServicePrincipals",
+    path_params: &[],
+    query: &["attributes", "count", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_SERVICE_PRINCIPALS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Offset,
+    items: Some("Resources"),
+    request_field: Some("startIndex"),
+    response_field: None,
+};
+
+static OP_SERVICE_PRINCIPALS_PATCH: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/preview/scim/v2/ServicePrincipals/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["Operations", "schemas"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SERVICE_PRINCIPALS_UPDATE: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/preview/scim/v2/ServicePrincipals/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "active",
+        "applicationId",
+        "displayName",
+        "entitlements",
+        "externalId",
+        "groups",
+        "roles",
+        "schemas",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<ServicePrincipalsCreateRequest, O> {
+    /// Set `active`.
+    #[inline]
+    pub fn active(mut self, value: bool) -> Self {
+        self.request.active = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `applicationId`.
+    #[inline]
+    pub fn application_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.application_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `displayName`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `entitlements`.
+    #[inline]
+    pub fn entitlements(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.entitlements = value;
+        self
+    }
+
+    /// Set `externalId`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.external_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `groups`.
+    #[inline]
+    pub fn groups(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.groups = value;
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `roles`.
+    #[inline]
+    pub fn roles(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.roles = value;
+        self
+    }
+
+    /// Set `schemas`.
+    #[inline]
+    pub fn schemas(mut self, value: ::std::vec::Vec<ServicePrincipalSchema>) -> Self {
+        self.request.schemas = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ServicePrincipalsDeleteRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ServicePrincipalsGetRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<ServicePrincipalsListRequest, T> {
+    /// Set `attributes`.
+    #[inline]
+    pub fn attributes(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.attributes = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `count`.
+    #[inline]
+    pub fn count(mut self, value: i64) -> Self {
+        self.request.count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `excludedAttributes`.
+    #[inline]
+    pub fn excluded_attributes(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.excluded_attributes = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.filter = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sortBy`.
+    #[inline]
+    pub fn sort_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.sort_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sortOrder`.
+    #[inline]
+    pub fn sort_order(mut self, value: ListSortOrder) -> Self {
+        self.request.sort_order = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `startIndex`.
+    #[inline]
+    pub fn start_index(mut self, value: i64) -> Self {
+        self.request.start_index = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<ServicePrincipalsPatchRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `Operations`.
+    #[inline]
+    pub fn operations(mut self, value: ::std::vec::Vec<Patch>) -> Self {
+        self.request.operations = value;
+        self
+    }
+
+    /// Set `schemas`.
+    #[inline]
+    pub fn schemas(mut self, value: ::std::vec::Vec<PatchSchema>) -> Self {
+        self.request.schemas = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ServicePrincipalsUpdateRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `active`.
+    #[inline]
+    pub fn active(mut self, value: bool) -> Self {
+        self.request.active = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `applicationId`.
+    #[inline]
+    pub fn application_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.application_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `displayName`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `entitlements`.
+    #[inline]
+    pub fn entitlements(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.entitlements = value;
+        self
+    }
+
+    /// Set `externalId`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.external_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `groups`.
+    #[inline]
+    pub fn groups(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.groups = value;
+        self
+    }
+
+    /// Set `roles`.
+    #[inline]
+    pub fn roles(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.roles = value;
+        self
+    }
+
+    /// Set `schemas`.
+    #[inline]
+    pub fn schemas(mut self, value: ::std::vec::Vec<ServicePrincipalSchema>) -> Self {
+        self.request.schemas = value;
+        self
     }
 }
 
@@ -3824,59 +11299,105 @@ impl ServicePrincipalsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UsersCreateRequest {
+    /// Wire field `active` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub active: ::std::option::Option<bool>,
+    /// Wire field `displayName` (optional, string).
     #[serde(rename = "displayName", skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `emails` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub emails: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `entitlements` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub entitlements: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `externalId` (optional, string).
     #[serde(rename = "externalId", skip_serializing_if = "::std::option::Option::is_none")]
     pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `groups` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub groups: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<Name>,
+    /// Wire field `roles` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub roles: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schemas: ::std::vec::Vec<UserSchema>,
+    /// Wire field `userName` (optional, string).
     #[serde(rename = "userName", skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
 }
+
+impl UsersCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UsersCreateRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for UsersCreateRequest {}
 
 /// Parameters of [`UsersApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UsersDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl UsersDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        UsersDeleteRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for UsersDeleteRequest {}
 
 /// Parameters of [`UsersApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UsersGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `attributes` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub attributes: ::std::option::Option<::std::string::String>,
+    /// Wire field `count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub count: ::std::option::Option<i64>,
+    /// Wire field `excludedAttributes` (optional, string).
     #[serde(rename = "excludedAttributes", skip_serializing_if = "::std::option::Option::is_none")]
     pub excluded_attributes: ::std::option::Option<::std::string::String>,
+    /// Wire field `filter` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<::std::string::String>,
+    /// Wire field `sortBy` (optional, string).
     #[serde(rename = "sortBy", skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `sortOrder` (optional, ref).
     #[serde(rename = "sortOrder", skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_order: ::std::option::Option<GetSortOrder>,
+    /// Wire field `startIndex` (optional, int64).
     #[serde(
         rename = "startIndex",
         skip_serializing_if = "::std::option::Option::is_none",
@@ -3884,26 +11405,49 @@ pub struct UsersGetRequest {
     )]
     pub start_index: ::std::option::Option<i64>,
 }
+
+impl UsersGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        UsersGetRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for UsersGetRequest {}
 
 /// Parameters of [`UsersApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UsersListRequest {
+    /// Wire field `attributes` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub attributes: ::std::option::Option<::std::string::String>,
+    /// Wire field `count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub count: ::std::option::Option<i64>,
+    /// Wire field `excludedAttributes` (optional, string).
     #[serde(rename = "excludedAttributes", skip_serializing_if = "::std::option::Option::is_none")]
     pub excluded_attributes: ::std::option::Option<::std::string::String>,
+    /// Wire field `filter` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<::std::string::String>,
+    /// Wire field `sortBy` (optional, string).
     #[serde(rename = "sortBy", skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `sortOrder` (optional, ref).
     #[serde(rename = "sortOrder", skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_order: ::std::option::Option<ListSortOrder>,
+    /// Wire field `startIndex` (optional, int64).
     #[serde(
         rename = "startIndex",
         skip_serializing_if = "::std::option::Option::is_none",
@@ -3912,63 +11456,141 @@ pub struct UsersListRequest {
     pub start_index: ::std::option::Option<i64>,
 }
 
+impl UsersListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UsersListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for UsersListRequest {}
+
 /// Parameters of [`UsersApi::patch`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UsersPatchRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `Operations` (optional, list).
     #[serde(rename = "Operations", skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub operations: ::std::vec::Vec<Patch>,
+    /// Wire field `schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schemas: ::std::vec::Vec<PatchSchema>,
 }
+
+impl UsersPatchRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        UsersPatchRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for UsersPatchRequest {}
 
 /// Parameters of [`UsersApi::set_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UsersSetPermissionsRequest {
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<PasswordAccessControlRequest>,
 }
+
+impl UsersSetPermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UsersSetPermissionsRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for UsersSetPermissionsRequest {}
 
 /// Parameters of [`UsersApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UsersUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `active` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub active: ::std::option::Option<bool>,
+    /// Wire field `displayName` (optional, string).
     #[serde(rename = "displayName", skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `emails` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub emails: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `entitlements` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub entitlements: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `externalId` (optional, string).
     #[serde(rename = "externalId", skip_serializing_if = "::std::option::Option::is_none")]
     pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `groups` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub groups: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `name` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<Name>,
+    /// Wire field `roles` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub roles: ::std::vec::Vec<ComplexValue>,
+    /// Wire field `schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schemas: ::std::vec::Vec<UserSchema>,
+    /// Wire field `userName` (optional, string).
     #[serde(rename = "userName", skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
 }
+
+impl UsersUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        UsersUpdateRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for UsersUpdateRequest {}
 
 /// Parameters of [`UsersApi::update_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UsersUpdatePermissionsRequest {
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<PasswordAccessControlRequest>,
 }
 
-/// The `users` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/users)).
+impl UsersUpdatePermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UsersUpdatePermissionsRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for UsersUpdatePermissionsRequest {}
+
+/// The `users` service (workspace level, 10 operations; [API reference](https://docs.databricks.com/api/workspace/users)).
 #[derive(Debug, Clone)]
 pub struct UsersApi {
     client: crate::Client,
@@ -3986,154 +11608,574 @@ impl UsersApi {
     }
 
     /// `POST /api/2.0/preview/scim/v2/Users` ([API reference](https://docs.databricks.com/api/workspace/users/create)).
-    pub async fn create(&self, request: &UsersCreateRequest) -> crate::Result<User> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/preview/scim/v2/Users",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "active",
-                "displayName",
-                "emails",
-                "entitlements",
-                "externalId",
-                "groups",
-                "id",
-                "name",
-                "roles",
-                "schemas",
-                "userName",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn create(&self) -> rt::Call<UsersCreateRequest, User> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_USERS_CREATE,
+            UsersCreateRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/preview/scim/v2/Users/{id}` ([API reference](https://docs.databricks.com/api/workspace/users/delete)).
-    pub async fn delete(&self, request: &UsersDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/preview/scim/v2/Users/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/preview/scim/v2/Users/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/users/delete)).
+    #[inline]
+    pub fn delete(&self, id: impl Into<::std::string::String>) -> rt::Call<UsersDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_USERS_DELETE,
+            UsersDeleteRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/preview/scim/v2/Users/{id}` ([API reference](https://docs.databricks.com/api/workspace/users/get)).
-    pub async fn get(&self, request: &UsersGetRequest) -> crate::Result<User> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/preview/scim/v2/Users/{id}",
-            path_params: &["id"],
-            query: &["attributes", "count", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/preview/scim/v2/Users/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/users/get)).
+    #[inline]
+    pub fn get(&self, id: impl Into<::std::string::String>) -> rt::Call<UsersGetRequest, User> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_USERS_GET,
+            UsersGetRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
     /// `GET /api/2.0/permissions/authorization/passwords/permissionLevels` ([API reference](https://docs.databricks.com/api/workspace/users/getpermissionlevels)).
-    pub async fn get_permission_levels(&self) -> crate::Result<GetPasswordPermissionLevelsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/authorization/passwords/permissionLevels",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, &crate::service::runtime::NoRequest).await
+    #[inline]
+    pub fn get_permission_levels(&self) -> rt::Call<rt::NoRequest, GetPasswordPermissionLevelsResponse> {
+        rt::Call::new(self.client.clone(), &OP_USERS_GET_PERMISSION_LEVELS, rt::NoRequest, rt::json)
     }
 
     /// `GET /api/2.0/permissions/authorization/passwords` ([API reference](https://docs.databricks.com/api/workspace/users/getpermissions)).
-    pub async fn get_permissions(&self) -> crate::Result<PasswordPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/authorization/passwords",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, &crate::service::runtime::NoRequest).await
+    #[inline]
+    pub fn get_permissions(&self) -> rt::Call<rt::NoRequest, PasswordPermissions> {
+        rt::Call::new(self.client.clone(), &OP_USERS_GET_PERMISSIONS, rt::NoRequest, rt::json)
     }
 
-    /// `GET /api/2.0/preview/scim/v2/Users` ([API reference](https://docs.databricks.com/api/workspace/users/list)).
-    pub fn list(&self, request: UsersListRequest) -> crate::service::Paginator<User> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/preview/scim/v2/Users",
-            path_params: &[],
-            query: &["attributes", "count", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Offset,
-            items: Some("Resources"),
-            request_field: Some("startIndex"),
-            response_field: None,
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/preview/scim/v2/Users`; pages by offset ([API reference](https://docs.databricks.com/api/workspace/users/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<UsersListRequest, User> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_USERS_LIST,
+            &PAGES_USERS_LIST,
+            UsersListRequest { ..::std::default::Default::default() },
+        )
+        .dedupe_by(|item| item.id.clone())
     }
 
-    /// `PATCH /api/2.0/preview/scim/v2/Users/{id}` ([API reference](https://docs.databricks.com/api/workspace/users/patch)).
-    pub async fn patch(&self, request: &UsersPatchRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/preview/scim/v2/Users/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["Operations", "schemas"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/preview/scim/v2/Users/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/users/patch)).
+    #[inline]
+    pub fn patch(&self, id: impl Into<::std::string::String>) -> rt::Call<UsersPatchRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_USERS_PATCH,
+            UsersPatchRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
     /// `PUT /api/2.0/permissions/authorization/passwords` ([API reference](https://docs.databricks.com/api/workspace/users/setpermissions)).
-    pub async fn set_permissions(&self, request: &UsersSetPermissionsRequest) -> crate::Result<PasswordPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/permissions/authorization/passwords",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn set_permissions(&self) -> rt::Call<UsersSetPermissionsRequest, PasswordPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_USERS_SET_PERMISSIONS,
+            UsersSetPermissionsRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `PUT /api/2.0/preview/scim/v2/Users/{id}` ([API reference](https://docs.databricks.com/api/workspace/users/update)).
-    pub async fn update(&self, request: &UsersUpdateRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/preview/scim/v2/Users/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "active",
-                "displayName",
-                "emails",
-                "entitlements",
-                "externalId",
-                "groups",
-                "name",
-                "roles",
-                "schemas",
-                "userName",
-            ]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `PUT /api/2.0/preview/scim/v2/Users/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/users/update)).
+    #[inline]
+    pub fn update(&self, id: impl Into<::std::string::String>) -> rt::Call<UsersUpdateRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_USERS_UPDATE,
+            UsersUpdateRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
     /// `PATCH /api/2.0/permissions/authorization/passwords` ([API reference](https://docs.databricks.com/api/workspace/users/updatepermissions)).
-    pub async fn update_permissions(
-        &self,
-        request: &UsersUpdatePermissionsRequest,
-    ) -> crate::Result<PasswordPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/permissions/authorization/passwords",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn update_permissions(&self) -> rt::Call<UsersUpdatePermissionsRequest, PasswordPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_USERS_UPDATE_PERMISSIONS,
+            UsersUpdatePermissionsRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
+    }
+}
+
+static OP_USERS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/preview/scim/v2/Users",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "active",
+        "displayName",
+        "emails",
+        "entitlements",
+        "externalId",
+        "groups",
+        "id",
+        "name",
+        "roles",
+        "schemas",
+        "userName",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_USERS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/preview/scim/v2/Users/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_USERS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/preview/scim/v2/Users/{id}",
+    path_params: &["id"],
+    query: &["attributes", "count", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_USERS_GET_PERMISSION_LEVELS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/authorization/passwords/permissionLevels",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_USERS_GET_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/authorization/passwords",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_USERS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/preview/scim/v2/Users",
+    path_params: &[],
+    query: &["attributes", "count", "excludedAttributes", "filter", "sortBy", "sortOrder", "startIndex"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_USERS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Offset,
+    items: Some("Resources"),
+    request_field: Some("startIndex"),
+    response_field: None,
+};
+
+static OP_USERS_PATCH: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/preview/scim/v2/Users/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["Operations", "schemas"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_USERS_SET_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/permissions/authorization/passwords",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_USERS_UPDATE: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/preview/scim/v2/Users/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "active",
+        "displayName",
+        "emails",
+        "entitlements",
+        "externalId",
+        "groups",
+        "name",
+        "roles",
+        "schemas",
+        "userName",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_USERS_UPDATE_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/permissions/authorization/passwords",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<UsersCreateRequest, O> {
+    /// Set `active`.
+    #[inline]
+    pub fn active(mut self, value: bool) -> Self {
+        self.request.active = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `displayName`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `emails`.
+    #[inline]
+    pub fn emails(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.emails = value;
+        self
+    }
+
+    /// Set `entitlements`.
+    #[inline]
+    pub fn entitlements(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.entitlements = value;
+        self
+    }
+
+    /// Set `externalId`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.external_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `groups`.
+    #[inline]
+    pub fn groups(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.groups = value;
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: Name) -> Self {
+        self.request.name = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `roles`.
+    #[inline]
+    pub fn roles(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.roles = value;
+        self
+    }
+
+    /// Set `schemas`.
+    #[inline]
+    pub fn schemas(mut self, value: ::std::vec::Vec<UserSchema>) -> Self {
+        self.request.schemas = value;
+        self
+    }
+
+    /// Set `userName`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<UsersDeleteRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<UsersGetRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `attributes`.
+    #[inline]
+    pub fn attributes(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.attributes = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `count`.
+    #[inline]
+    pub fn count(mut self, value: i64) -> Self {
+        self.request.count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `excludedAttributes`.
+    #[inline]
+    pub fn excluded_attributes(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.excluded_attributes = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.filter = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sortBy`.
+    #[inline]
+    pub fn sort_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.sort_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sortOrder`.
+    #[inline]
+    pub fn sort_order(mut self, value: GetSortOrder) -> Self {
+        self.request.sort_order = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `startIndex`.
+    #[inline]
+    pub fn start_index(mut self, value: i64) -> Self {
+        self.request.start_index = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<T> rt::Paginator<UsersListRequest, T> {
+    /// Set `attributes`.
+    #[inline]
+    pub fn attributes(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.attributes = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `count`.
+    #[inline]
+    pub fn count(mut self, value: i64) -> Self {
+        self.request.count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `excludedAttributes`.
+    #[inline]
+    pub fn excluded_attributes(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.excluded_attributes = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.filter = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sortBy`.
+    #[inline]
+    pub fn sort_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.sort_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sortOrder`.
+    #[inline]
+    pub fn sort_order(mut self, value: ListSortOrder) -> Self {
+        self.request.sort_order = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `startIndex`.
+    #[inline]
+    pub fn start_index(mut self, value: i64) -> Self {
+        self.request.start_index = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<UsersPatchRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `Operations`.
+    #[inline]
+    pub fn operations(mut self, value: ::std::vec::Vec<Patch>) -> Self {
+        self.request.operations = value;
+        self
+    }
+
+    /// Set `schemas`.
+    #[inline]
+    pub fn schemas(mut self, value: ::std::vec::Vec<PatchSchema>) -> Self {
+        self.request.schemas = value;
+        self
+    }
+}
+
+impl<O> rt::Call<UsersSetPermissionsRequest, O> {
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<PasswordAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
+    }
+}
+
+impl<O> rt::Call<UsersUpdateRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `active`.
+    #[inline]
+    pub fn active(mut self, value: bool) -> Self {
+        self.request.active = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `displayName`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `emails`.
+    #[inline]
+    pub fn emails(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.emails = value;
+        self
+    }
+
+    /// Set `entitlements`.
+    #[inline]
+    pub fn entitlements(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.entitlements = value;
+        self
+    }
+
+    /// Set `externalId`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.external_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `groups`.
+    #[inline]
+    pub fn groups(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.groups = value;
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: Name) -> Self {
+        self.request.name = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `roles`.
+    #[inline]
+    pub fn roles(mut self, value: ::std::vec::Vec<ComplexValue>) -> Self {
+        self.request.roles = value;
+        self
+    }
+
+    /// Set `schemas`.
+    #[inline]
+    pub fn schemas(mut self, value: ::std::vec::Vec<UserSchema>) -> Self {
+        self.request.schemas = value;
+        self
+    }
+
+    /// Set `userName`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<UsersUpdatePermissionsRequest, O> {
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<PasswordAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
     }
 }

@@ -8,7 +8,7 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `Entitlement`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `Entitlement`: `ALLOW_CLUSTER_CREATE`, `ALLOW_INSTANCE_POOL_CREATE`, `DATABRICKS_SQL_ACCESS`, `WORKSPACE_ACCESS`, `WORKSPACE_ADMIN`, `WORKSPACE_CONSUME`; values added by the server later decode as `UnknownValue`.
     Entitlement {
         AllowClusterCreate = "ALLOW_CLUSTER_CREATE",
         AllowInstancePoolCreate = "ALLOW_INSTANCE_POOL_CREATE",
@@ -20,7 +20,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `GroupMembershipSource`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `GroupMembershipSource`: `IDENTITY_PROVIDER`, `INTERNAL`; values added by the server later decode as `UnknownValue`.
     GroupMembershipSource {
         IdentityProvider = "IDENTITY_PROVIDER",
         Internal = "INTERNAL",
@@ -28,7 +28,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PrincipalType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PrincipalType`: `GROUP`, `SERVICE_PRINCIPAL`, `USER`; values added by the server later decode as `UnknownValue`.
     PrincipalType {
         Group = "GROUP",
         ServicePrincipal = "SERVICE_PRINCIPAL",
@@ -37,7 +37,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `State`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `State`: `ACTIVE`, `INACTIVE`; values added by the server later decode as `UnknownValue`.
     State {
         Active = "ACTIVE",
         Inactive = "INACTIVE",
@@ -45,7 +45,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `WorkspaceAccessDetailAccessType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `WorkspaceAccessDetailAccessType`: `DIRECT`, `INDIRECT`; values added by the server later decode as `UnknownValue`.
     WorkspaceAccessDetailAccessType {
         Direct = "DIRECT",
         Indirect = "INDIRECT",
@@ -53,7 +53,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `WorkspaceAccessDetailView`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `WorkspaceAccessDetailView`: `BASIC`, `FULL`; values added by the server later decode as `UnknownValue`.
     WorkspaceAccessDetailView {
         Basic = "BASIC",
         Full = "FULL",
@@ -61,7 +61,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `WorkspaceIdentityDetailAssignmentType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `WorkspaceIdentityDetailAssignmentType`: `DIRECT`, `INDIRECT`; values added by the server later decode as `UnknownValue`.
     WorkspaceIdentityDetailAssignmentType {
         Direct = "DIRECT",
         Indirect = "INDIRECT",
@@ -69,7 +69,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `WorkspacePermission`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `WorkspacePermission`: `ADMIN_PERMISSION`, `USER_PERMISSION`; values added by the server later decode as `UnknownValue`.
     WorkspacePermission {
         AdminPermission = "ADMIN_PERMISSION",
         UserPermission = "USER_PERMISSION",
@@ -77,380 +77,1420 @@ crate::service::wire::open_enum! {
 }
 
 /// Wire type `DirectGroupMember` of the `iamv2` API.
+///
+/// Required: `principal_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DirectGroupMember {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub principal_id: ::std::option::Option<i64>,
+    /// Wire field `principal_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub principal_id: i64,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `external_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `group_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub group_id: ::std::option::Option<i64>,
+    /// Wire field `membership_source` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub membership_source: ::std::option::Option<GroupMembershipSource>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `principal_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub principal_type: ::std::option::Option<PrincipalType>,
 }
 
+impl DirectGroupMember {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(principal_id: i64) -> Self {
+        DirectGroupMember {
+            principal_id: {
+                let value = principal_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `principal_id`.
+    #[inline]
+    pub fn principal_id(mut self, value: i64) -> Self {
+        self.principal_id = value;
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `external_id`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.external_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `group_id`.
+    #[inline]
+    pub fn group_id(mut self, value: i64) -> Self {
+        self.group_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `membership_source`.
+    #[inline]
+    pub fn membership_source(mut self, value: GroupMembershipSource) -> Self {
+        self.membership_source = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.parent = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `principal_type`.
+    #[inline]
+    pub fn principal_type(mut self, value: PrincipalType) -> Self {
+        self.principal_type = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `ExactMatchRule` of the `iamv2` API.
+///
+/// Required: `external_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExactMatchRule {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `external_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub external_id: ::std::string::String,
+}
+
+impl ExactMatchRule {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(external_id: impl Into<::std::string::String>) -> Self {
+        ExactMatchRule {
+            external_id: {
+                let value = external_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `external_id`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.external_id = value.into();
+        self
+    }
 }
 
 /// Wire type `ExternalGroup` of the `iamv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExternalGroup {
+    /// Wire field `account_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub account_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `external_group_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_group_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `internal_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub internal_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+}
+
+impl ExternalGroup {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ExternalGroup { ..::std::default::Default::default() }
+    }
+
+    /// Set `account_id`.
+    #[inline]
+    pub fn account_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.account_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `external_group_id`.
+    #[inline]
+    pub fn external_group_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.external_group_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `internal_id`.
+    #[inline]
+    pub fn internal_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.internal_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ExternalServicePrincipal` of the `iamv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExternalServicePrincipal {
+    /// Wire field `account_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub account_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `account_sp_status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub account_sp_status: ::std::option::Option<State>,
+    /// Wire field `application_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub application_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `external_service_principal_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_service_principal_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `internal_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub internal_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+}
+
+impl ExternalServicePrincipal {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ExternalServicePrincipal { ..::std::default::Default::default() }
+    }
+
+    /// Set `account_id`.
+    #[inline]
+    pub fn account_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.account_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `account_sp_status`.
+    #[inline]
+    pub fn account_sp_status(mut self, value: State) -> Self {
+        self.account_sp_status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `application_id`.
+    #[inline]
+    pub fn application_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.application_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `external_service_principal_id`.
+    #[inline]
+    pub fn external_service_principal_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.external_service_principal_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `internal_id`.
+    #[inline]
+    pub fn internal_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.internal_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ExternalUser` of the `iamv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExternalUser {
+    /// Wire field `account_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub account_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `account_user_status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub account_user_status: ::std::option::Option<State>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `external_user_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_user_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `full_name` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub full_name: ::std::option::Option<FullName>,
+    /// Wire field `internal_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub internal_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `username` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub username: ::std::option::Option<::std::string::String>,
+}
+
+impl ExternalUser {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ExternalUser { ..::std::default::Default::default() }
+    }
+
+    /// Set `account_id`.
+    #[inline]
+    pub fn account_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.account_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `account_user_status`.
+    #[inline]
+    pub fn account_user_status(mut self, value: State) -> Self {
+        self.account_user_status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `external_user_id`.
+    #[inline]
+    pub fn external_user_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.external_user_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `full_name`.
+    #[inline]
+    pub fn full_name(mut self, value: FullName) -> Self {
+        self.full_name = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `internal_id`.
+    #[inline]
+    pub fn internal_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.internal_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `username`.
+    #[inline]
+    pub fn username(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.username = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `FullName` of the `iamv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FullName {
+    /// Wire field `family_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub family_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `given_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub given_name: ::std::option::Option<::std::string::String>,
+}
+
+impl FullName {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        FullName { ..::std::default::Default::default() }
+    }
+
+    /// Set `family_name`.
+    #[inline]
+    pub fn family_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.family_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `given_name`.
+    #[inline]
+    pub fn given_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.given_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `Group` of the `iamv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Group {
+    /// Wire field `account_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub account_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `external_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `group_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent: ::std::option::Option<::std::string::String>,
 }
 
+impl Group {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Group { ..::std::default::Default::default() }
+    }
+
+    /// Set `account_id`.
+    #[inline]
+    pub fn account_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.account_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `external_id`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.external_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `group_id`.
+    #[inline]
+    pub fn group_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.parent = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `IdentityVisibilityFilter` of the `iamv2` API.
+///
+/// Required: `principal_type` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct IdentityVisibilityFilter {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub principal_type: ::std::option::Option<PrincipalType>,
+    /// Wire field `principal_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub principal_type: PrincipalType,
+    /// Wire field `exact` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub exact: ::std::option::Option<ExactMatchRule>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `prefix` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub prefix: ::std::option::Option<PrefixMatchRule>,
+    /// Wire field `regex` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub regex: ::std::option::Option<RegexMatchRule>,
+}
+
+impl IdentityVisibilityFilter {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(principal_type: PrincipalType) -> Self {
+        IdentityVisibilityFilter {
+            principal_type: {
+                let value = principal_type;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `principal_type`.
+    #[inline]
+    pub fn principal_type(mut self, value: PrincipalType) -> Self {
+        self.principal_type = value;
+        self
+    }
+
+    /// Set `exact`.
+    #[inline]
+    pub fn exact(mut self, value: ExactMatchRule) -> Self {
+        self.exact = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `prefix`.
+    #[inline]
+    pub fn prefix(mut self, value: PrefixMatchRule) -> Self {
+        self.prefix = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `regex`.
+    #[inline]
+    pub fn regex(mut self, value: RegexMatchRule) -> Self {
+        self.regex = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ListDirectGroupMembersResponse` of the `iamv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListDirectGroupMembersResponse {
+    /// Wire field `direct_group_members` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub direct_group_members: ::std::vec::Vec<DirectGroupMember>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListDirectGroupMembersResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListDirectGroupMembersResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `direct_group_members`.
+    #[inline]
+    pub fn direct_group_members(mut self, value: ::std::vec::Vec<DirectGroupMember>) -> Self {
+        self.direct_group_members = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListGroupsResponse` of the `iamv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListGroupsResponse {
+    /// Wire field `groups` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub groups: ::std::vec::Vec<Group>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListGroupsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListGroupsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `groups`.
+    #[inline]
+    pub fn groups(mut self, value: ::std::vec::Vec<Group>) -> Self {
+        self.groups = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListIdentityVisibilityFiltersResponse` of the `iamv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListIdentityVisibilityFiltersResponse {
+    /// Wire field `identity_visibility_filters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub identity_visibility_filters: ::std::vec::Vec<IdentityVisibilityFilter>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListIdentityVisibilityFiltersResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListIdentityVisibilityFiltersResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `identity_visibility_filters`.
+    #[inline]
+    pub fn identity_visibility_filters(mut self, value: ::std::vec::Vec<IdentityVisibilityFilter>) -> Self {
+        self.identity_visibility_filters = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListServicePrincipalsResponse` of the `iamv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListServicePrincipalsResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_principals` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub service_principals: ::std::vec::Vec<ServicePrincipal>,
+}
+
+impl ListServicePrincipalsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListServicePrincipalsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `service_principals`.
+    #[inline]
+    pub fn service_principals(mut self, value: ::std::vec::Vec<ServicePrincipal>) -> Self {
+        self.service_principals = value;
+        self
+    }
 }
 
 /// Wire type `ListTransitiveParentGroupsResponse` of the `iamv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListTransitiveParentGroupsResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `transitive_parent_groups` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub transitive_parent_groups: ::std::vec::Vec<TransitiveParentGroup>,
+}
+
+impl ListTransitiveParentGroupsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListTransitiveParentGroupsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `transitive_parent_groups`.
+    #[inline]
+    pub fn transitive_parent_groups(mut self, value: ::std::vec::Vec<TransitiveParentGroup>) -> Self {
+        self.transitive_parent_groups = value;
+        self
+    }
 }
 
 /// Wire type `ListUsersResponse` of the `iamv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListUsersResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `users` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub users: ::std::vec::Vec<User>,
+}
+
+impl ListUsersResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListUsersResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `users`.
+    #[inline]
+    pub fn users(mut self, value: ::std::vec::Vec<User>) -> Self {
+        self.users = value;
+        self
+    }
 }
 
 /// Wire type `ListWorkspaceAssignmentDetailsResponse` of the `iamv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListWorkspaceAssignmentDetailsResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `workspace_assignment_details` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub workspace_assignment_details: ::std::vec::Vec<WorkspaceAssignmentDetail>,
+}
+
+impl ListWorkspaceAssignmentDetailsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListWorkspaceAssignmentDetailsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `workspace_assignment_details`.
+    #[inline]
+    pub fn workspace_assignment_details(mut self, value: ::std::vec::Vec<WorkspaceAssignmentDetail>) -> Self {
+        self.workspace_assignment_details = value;
+        self
+    }
 }
 
 /// Wire type `ListWorkspaceAssignmentsResponse` of the `iamv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListWorkspaceAssignmentsResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `workspace_assignments` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub workspace_assignments: ::std::vec::Vec<WorkspaceAssignment>,
 }
 
+impl ListWorkspaceAssignmentsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListWorkspaceAssignmentsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `workspace_assignments`.
+    #[inline]
+    pub fn workspace_assignments(mut self, value: ::std::vec::Vec<WorkspaceAssignment>) -> Self {
+        self.workspace_assignments = value;
+        self
+    }
+}
+
 /// Wire type `PrefixMatchRule` of the `iamv2` API.
+///
+/// Required: `display_name_prefix` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PrefixMatchRule {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub display_name_prefix: ::std::option::Option<::std::string::String>,
+    /// Wire field `display_name_prefix` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub display_name_prefix: ::std::string::String,
+}
+
+impl PrefixMatchRule {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(display_name_prefix: impl Into<::std::string::String>) -> Self {
+        PrefixMatchRule {
+            display_name_prefix: {
+                let value = display_name_prefix;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `display_name_prefix`.
+    #[inline]
+    pub fn display_name_prefix(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name_prefix = value.into();
+        self
+    }
 }
 
 /// Wire type `RegexMatchRule` of the `iamv2` API.
+///
+/// Required: `display_name_regex` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RegexMatchRule {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub display_name_regex: ::std::option::Option<::std::string::String>,
+    /// Wire field `display_name_regex` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub display_name_regex: ::std::string::String,
+}
+
+impl RegexMatchRule {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(display_name_regex: impl Into<::std::string::String>) -> Self {
+        RegexMatchRule {
+            display_name_regex: {
+                let value = display_name_regex;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `display_name_regex`.
+    #[inline]
+    pub fn display_name_regex(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name_regex = value.into();
+        self
+    }
 }
 
 /// Wire type `ResolveGroupResponse` of the `iamv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ResolveGroupResponse {
+    /// Wire field `group` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group: ::std::option::Option<Group>,
+}
+
+impl ResolveGroupResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ResolveGroupResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `group`.
+    #[inline]
+    pub fn group(mut self, value: Group) -> Self {
+        self.group = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ResolveServicePrincipalResponse` of the `iamv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ResolveServicePrincipalResponse {
+    /// Wire field `service_principal` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal: ::std::option::Option<ServicePrincipal>,
+}
+
+impl ResolveServicePrincipalResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ResolveServicePrincipalResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `service_principal`.
+    #[inline]
+    pub fn service_principal(mut self, value: ServicePrincipal) -> Self {
+        self.service_principal = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ResolveUserResponse` of the `iamv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ResolveUserResponse {
+    /// Wire field `user` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user: ::std::option::Option<User>,
 }
 
+impl ResolveUserResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ResolveUserResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `user`.
+    #[inline]
+    pub fn user(mut self, value: User) -> Self {
+        self.user = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `ServicePrincipal` of the `iamv2` API.
+///
+/// Required: `display_name`, `account_sp_status` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServicePrincipal {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub display_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub account_sp_status: ::std::option::Option<State>,
+    /// Wire field `display_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub display_name: ::std::string::String,
+    /// Wire field `account_sp_status` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub account_sp_status: State,
+    /// Wire field `account_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub account_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `application_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub application_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `external_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_principal_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_id: ::std::option::Option<::std::string::String>,
+}
+
+impl ServicePrincipal {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(display_name: impl Into<::std::string::String>, account_sp_status: State) -> Self {
+        ServicePrincipal {
+            display_name: {
+                let value = display_name;
+                value.into()
+            },
+            account_sp_status: {
+                let value = account_sp_status;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = value.into();
+        self
+    }
+
+    /// Set `account_sp_status`.
+    #[inline]
+    pub fn account_sp_status(mut self, value: State) -> Self {
+        self.account_sp_status = value;
+        self
+    }
+
+    /// Set `account_id`.
+    #[inline]
+    pub fn account_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.account_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `application_id`.
+    #[inline]
+    pub fn application_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.application_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `external_id`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.external_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.parent = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `service_principal_id`.
+    #[inline]
+    pub fn service_principal_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `TransitiveParentGroup` of the `iamv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TransitiveParentGroup {
+    /// Wire field `account_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub account_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `external_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `group_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
 }
 
+impl TransitiveParentGroup {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TransitiveParentGroup { ..::std::default::Default::default() }
+    }
+
+    /// Set `account_id`.
+    #[inline]
+    pub fn account_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.account_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `external_id`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.external_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `group_id`.
+    #[inline]
+    pub fn group_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `User` of the `iamv2` API.
+///
+/// Required: `username`, `full_name`, `account_user_status` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct User {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub username: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub full_name: ::std::option::Option<UserFullName>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub account_user_status: ::std::option::Option<State>,
+    /// Wire field `username` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub username: ::std::string::String,
+    /// Wire field `full_name` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub full_name: UserFullName,
+    /// Wire field `account_user_status` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub account_user_status: State,
+    /// Wire field `account_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub account_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `external_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::string::String>,
+}
+
+impl User {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        username: impl Into<::std::string::String>,
+        full_name: UserFullName,
+        account_user_status: State,
+    ) -> Self {
+        User {
+            username: {
+                let value = username;
+                value.into()
+            },
+            full_name: {
+                let value = full_name;
+                value
+            },
+            account_user_status: {
+                let value = account_user_status;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `username`.
+    #[inline]
+    pub fn username(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.username = value.into();
+        self
+    }
+
+    /// Set `full_name`.
+    #[inline]
+    pub fn full_name(mut self, value: UserFullName) -> Self {
+        self.full_name = value;
+        self
+    }
+
+    /// Set `account_user_status`.
+    #[inline]
+    pub fn account_user_status(mut self, value: State) -> Self {
+        self.account_user_status = value;
+        self
+    }
+
+    /// Set `account_id`.
+    #[inline]
+    pub fn account_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.account_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `external_id`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.external_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.parent = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_id`.
+    #[inline]
+    pub fn user_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `UserFullName` of the `iamv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UserFullName {
+    /// Wire field `family_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub family_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `given_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub given_name: ::std::option::Option<::std::string::String>,
+}
+
+impl UserFullName {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UserFullName { ..::std::default::Default::default() }
+    }
+
+    /// Set `family_name`.
+    #[inline]
+    pub fn family_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.family_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `given_name`.
+    #[inline]
+    pub fn given_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.given_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `WorkspaceAccessDetail` of the `iamv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceAccessDetail {
+    /// Wire field `access_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub access_type: ::std::option::Option<WorkspaceAccessDetailAccessType>,
+    /// Wire field `account_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub account_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `permissions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub permissions: ::std::vec::Vec<WorkspacePermission>,
+    /// Wire field `principal_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub principal_id: ::std::option::Option<i64>,
+    /// Wire field `principal_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub principal_type: ::std::option::Option<PrincipalType>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<State>,
+    /// Wire field `workspace_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub workspace_id: ::std::option::Option<i64>,
+}
+
+impl WorkspaceAccessDetail {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WorkspaceAccessDetail { ..::std::default::Default::default() }
+    }
+
+    /// Set `access_type`.
+    #[inline]
+    pub fn access_type(mut self, value: WorkspaceAccessDetailAccessType) -> Self {
+        self.access_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `account_id`.
+    #[inline]
+    pub fn account_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.account_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permissions`.
+    #[inline]
+    pub fn permissions(mut self, value: ::std::vec::Vec<WorkspacePermission>) -> Self {
+        self.permissions = value;
+        self
+    }
+
+    /// Set `principal_id`.
+    #[inline]
+    pub fn principal_id(mut self, value: i64) -> Self {
+        self.principal_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `principal_type`.
+    #[inline]
+    pub fn principal_type(mut self, value: PrincipalType) -> Self {
+        self.principal_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: State) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `workspace_id`.
+    #[inline]
+    pub fn workspace_id(mut self, value: i64) -> Self {
+        self.workspace_id = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `WorkspaceAssignment` of the `iamv2` API.
+///
+/// Required: `principal_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceAssignment {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub principal_id: ::std::option::Option<i64>,
+    /// Wire field `principal_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub principal_id: i64,
+    /// Wire field `account_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub account_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_entitlements` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub effective_entitlements: ::std::vec::Vec<Entitlement>,
+    /// Wire field `entitlements` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub entitlements: ::std::vec::Vec<Entitlement>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `principal_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub principal_type: ::std::option::Option<PrincipalType>,
+    /// Wire field `workspace_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -458,508 +1498,1538 @@ pub struct WorkspaceAssignment {
     pub workspace_id: ::std::option::Option<i64>,
 }
 
+impl WorkspaceAssignment {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(principal_id: i64) -> Self {
+        WorkspaceAssignment {
+            principal_id: {
+                let value = principal_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `principal_id`.
+    #[inline]
+    pub fn principal_id(mut self, value: i64) -> Self {
+        self.principal_id = value;
+        self
+    }
+
+    /// Set `account_id`.
+    #[inline]
+    pub fn account_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.account_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_entitlements`.
+    #[inline]
+    pub fn effective_entitlements(mut self, value: ::std::vec::Vec<Entitlement>) -> Self {
+        self.effective_entitlements = value;
+        self
+    }
+
+    /// Set `entitlements`.
+    #[inline]
+    pub fn entitlements(mut self, value: ::std::vec::Vec<Entitlement>) -> Self {
+        self.entitlements = value;
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.parent = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `principal_type`.
+    #[inline]
+    pub fn principal_type(mut self, value: PrincipalType) -> Self {
+        self.principal_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `workspace_id`.
+    #[inline]
+    pub fn workspace_id(mut self, value: i64) -> Self {
+        self.workspace_id = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `WorkspaceAssignmentDetail` of the `iamv2` API.
+///
+/// Required: `principal_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceAssignmentDetail {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub principal_id: ::std::option::Option<i64>,
+    /// Wire field `principal_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub principal_id: i64,
+    /// Wire field `account_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub account_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_entitlements` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub effective_entitlements: ::std::vec::Vec<Entitlement>,
+    /// Wire field `entitlements` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub entitlements: ::std::vec::Vec<Entitlement>,
+    /// Wire field `principal_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub principal_type: ::std::option::Option<PrincipalType>,
+    /// Wire field `workspace_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub workspace_id: ::std::option::Option<i64>,
+}
+
+impl WorkspaceAssignmentDetail {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(principal_id: i64) -> Self {
+        WorkspaceAssignmentDetail {
+            principal_id: {
+                let value = principal_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `principal_id`.
+    #[inline]
+    pub fn principal_id(mut self, value: i64) -> Self {
+        self.principal_id = value;
+        self
+    }
+
+    /// Set `account_id`.
+    #[inline]
+    pub fn account_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.account_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_entitlements`.
+    #[inline]
+    pub fn effective_entitlements(mut self, value: ::std::vec::Vec<Entitlement>) -> Self {
+        self.effective_entitlements = value;
+        self
+    }
+
+    /// Set `entitlements`.
+    #[inline]
+    pub fn entitlements(mut self, value: ::std::vec::Vec<Entitlement>) -> Self {
+        self.entitlements = value;
+        self
+    }
+
+    /// Set `principal_type`.
+    #[inline]
+    pub fn principal_type(mut self, value: PrincipalType) -> Self {
+        self.principal_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `workspace_id`.
+    #[inline]
+    pub fn workspace_id(mut self, value: i64) -> Self {
+        self.workspace_id = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `WorkspaceIdentityDetail` of the `iamv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIdentityDetail {
+    /// Wire field `assignment_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub assignment_type: ::std::option::Option<WorkspaceIdentityDetailAssignmentType>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `principal_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub principal_id: ::std::option::Option<i64>,
+    /// Wire field `principal_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub principal_type: ::std::option::Option<PrincipalType>,
+    /// Wire field `workspace_identity_status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workspace_identity_status: ::std::option::Option<State>,
+}
+
+impl WorkspaceIdentityDetail {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WorkspaceIdentityDetail { ..::std::default::Default::default() }
+    }
+
+    /// Set `assignment_type`.
+    #[inline]
+    pub fn assignment_type(mut self, value: WorkspaceIdentityDetailAssignmentType) -> Self {
+        self.assignment_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `principal_id`.
+    #[inline]
+    pub fn principal_id(mut self, value: i64) -> Self {
+        self.principal_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `principal_type`.
+    #[inline]
+    pub fn principal_type(mut self, value: PrincipalType) -> Self {
+        self.principal_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `workspace_identity_status`.
+    #[inline]
+    pub fn workspace_identity_status(mut self, value: State) -> Self {
+        self.workspace_identity_status = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Parameters of [`AccountIamV2Api::create_direct_group_member`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2CreateDirectGroupMemberRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub direct_group_member: ::std::option::Option<DirectGroupMember>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `direct_group_member` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub direct_group_member: DirectGroupMember,
 }
+
+impl AccountIamV2CreateDirectGroupMemberRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>, direct_group_member: DirectGroupMember) -> Self {
+        AccountIamV2CreateDirectGroupMemberRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            direct_group_member: {
+                let value = direct_group_member;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2CreateDirectGroupMemberRequest {}
 
 /// Parameters of [`AccountIamV2Api::create_group`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2CreateGroupRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub group: ::std::option::Option<Group>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `group` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub group: Group,
 }
+
+impl AccountIamV2CreateGroupRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>, group: Group) -> Self {
+        AccountIamV2CreateGroupRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            group: {
+                let value = group;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2CreateGroupRequest {}
 
 /// Parameters of [`AccountIamV2Api::create_identity_visibility_filter`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2CreateIdentityVisibilityFilterRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub identity_visibility_filter: ::std::option::Option<IdentityVisibilityFilter>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `identity_visibility_filter` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub identity_visibility_filter: IdentityVisibilityFilter,
+    /// Wire field `identity_visibility_filter_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub identity_visibility_filter_id: ::std::option::Option<::std::string::String>,
 }
+
+impl AccountIamV2CreateIdentityVisibilityFilterRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>, identity_visibility_filter: IdentityVisibilityFilter) -> Self {
+        AccountIamV2CreateIdentityVisibilityFilterRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            identity_visibility_filter: {
+                let value = identity_visibility_filter;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2CreateIdentityVisibilityFilterRequest {}
 
 /// Parameters of [`AccountIamV2Api::create_service_principal`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2CreateServicePrincipalRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub service_principal: ::std::option::Option<ServicePrincipal>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `service_principal` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub service_principal: ServicePrincipal,
 }
+
+impl AccountIamV2CreateServicePrincipalRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>, service_principal: ServicePrincipal) -> Self {
+        AccountIamV2CreateServicePrincipalRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            service_principal: {
+                let value = service_principal;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2CreateServicePrincipalRequest {}
 
 /// Parameters of [`AccountIamV2Api::create_user`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2CreateUserRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub user: ::std::option::Option<User>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `user` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub user: User,
 }
+
+impl AccountIamV2CreateUserRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>, user: User) -> Self {
+        AccountIamV2CreateUserRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            user: {
+                let value = user;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2CreateUserRequest {}
 
 /// Parameters of [`AccountIamV2Api::create_workspace_assignment`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2CreateWorkspaceAssignmentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub workspace_assignment: ::std::option::Option<WorkspaceAssignment>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `workspace_assignment` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub workspace_assignment: WorkspaceAssignment,
 }
+
+impl AccountIamV2CreateWorkspaceAssignmentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>, workspace_assignment: WorkspaceAssignment) -> Self {
+        AccountIamV2CreateWorkspaceAssignmentRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            workspace_assignment: {
+                let value = workspace_assignment;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2CreateWorkspaceAssignmentRequest {}
 
 /// Parameters of [`AccountIamV2Api::create_workspace_assignment_detail`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2CreateWorkspaceAssignmentDetailRequest {
+    /// Wire field `workspace_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub workspace_id: i64,
+    /// Wire field `workspace_assignment_detail` (required, ref).
     #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
     )]
-    pub workspace_id: ::std::option::Option<i64>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub workspace_assignment_detail: ::std::option::Option<WorkspaceAssignmentDetail>,
+    pub workspace_assignment_detail: WorkspaceAssignmentDetail,
 }
+
+impl AccountIamV2CreateWorkspaceAssignmentDetailRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(workspace_id: i64, workspace_assignment_detail: WorkspaceAssignmentDetail) -> Self {
+        AccountIamV2CreateWorkspaceAssignmentDetailRequest {
+            workspace_id: {
+                let value = workspace_id;
+                value
+            },
+            workspace_assignment_detail: {
+                let value = workspace_assignment_detail;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2CreateWorkspaceAssignmentDetailRequest {}
 
 /// Parameters of [`AccountIamV2Api::delete_direct_group_member`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2DeleteDirectGroupMemberRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AccountIamV2DeleteDirectGroupMemberRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AccountIamV2DeleteDirectGroupMemberRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2DeleteDirectGroupMemberRequest {}
 
 /// Parameters of [`AccountIamV2Api::delete_group`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2DeleteGroupRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AccountIamV2DeleteGroupRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AccountIamV2DeleteGroupRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2DeleteGroupRequest {}
 
 /// Parameters of [`AccountIamV2Api::delete_identity_visibility_filter`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2DeleteIdentityVisibilityFilterRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AccountIamV2DeleteIdentityVisibilityFilterRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AccountIamV2DeleteIdentityVisibilityFilterRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2DeleteIdentityVisibilityFilterRequest {}
 
 /// Parameters of [`AccountIamV2Api::delete_service_principal`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2DeleteServicePrincipalRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AccountIamV2DeleteServicePrincipalRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AccountIamV2DeleteServicePrincipalRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2DeleteServicePrincipalRequest {}
 
 /// Parameters of [`AccountIamV2Api::delete_user`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2DeleteUserRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AccountIamV2DeleteUserRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AccountIamV2DeleteUserRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2DeleteUserRequest {}
 
 /// Parameters of [`AccountIamV2Api::delete_workspace_assignment`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2DeleteWorkspaceAssignmentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AccountIamV2DeleteWorkspaceAssignmentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AccountIamV2DeleteWorkspaceAssignmentRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2DeleteWorkspaceAssignmentRequest {}
 
 /// Parameters of [`AccountIamV2Api::delete_workspace_assignment_detail`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2DeleteWorkspaceAssignmentDetailRequest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub workspace_id: ::std::option::Option<i64>,
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub principal_id: ::std::option::Option<i64>,
+    /// Wire field `workspace_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub workspace_id: i64,
+    /// Wire field `principal_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub principal_id: i64,
 }
+
+impl AccountIamV2DeleteWorkspaceAssignmentDetailRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(workspace_id: i64, principal_id: i64) -> Self {
+        AccountIamV2DeleteWorkspaceAssignmentDetailRequest {
+            workspace_id: {
+                let value = workspace_id;
+                value
+            },
+            principal_id: {
+                let value = principal_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2DeleteWorkspaceAssignmentDetailRequest {}
 
 /// Parameters of [`AccountIamV2Api::get_direct_group_member`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2GetDirectGroupMemberRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AccountIamV2GetDirectGroupMemberRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AccountIamV2GetDirectGroupMemberRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2GetDirectGroupMemberRequest {}
 
 /// Parameters of [`AccountIamV2Api::get_external_group`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2GetExternalGroupRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AccountIamV2GetExternalGroupRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AccountIamV2GetExternalGroupRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2GetExternalGroupRequest {}
 
 /// Parameters of [`AccountIamV2Api::get_external_service_principal`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2GetExternalServicePrincipalRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AccountIamV2GetExternalServicePrincipalRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AccountIamV2GetExternalServicePrincipalRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2GetExternalServicePrincipalRequest {}
 
 /// Parameters of [`AccountIamV2Api::get_external_user`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2GetExternalUserRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AccountIamV2GetExternalUserRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AccountIamV2GetExternalUserRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2GetExternalUserRequest {}
 
 /// Parameters of [`AccountIamV2Api::get_group`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2GetGroupRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AccountIamV2GetGroupRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AccountIamV2GetGroupRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2GetGroupRequest {}
 
 /// Parameters of [`AccountIamV2Api::get_identity_visibility_filter`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2GetIdentityVisibilityFilterRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AccountIamV2GetIdentityVisibilityFilterRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AccountIamV2GetIdentityVisibilityFilterRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2GetIdentityVisibilityFilterRequest {}
 
 /// Parameters of [`AccountIamV2Api::get_service_principal`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2GetServicePrincipalRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AccountIamV2GetServicePrincipalRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AccountIamV2GetServicePrincipalRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2GetServicePrincipalRequest {}
 
 /// Parameters of [`AccountIamV2Api::get_user`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2GetUserRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AccountIamV2GetUserRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AccountIamV2GetUserRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2GetUserRequest {}
 
 /// Parameters of [`AccountIamV2Api::get_workspace_access_detail`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2GetWorkspaceAccessDetailRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `view` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub view: ::std::option::Option<WorkspaceAccessDetailView>,
 }
+
+impl AccountIamV2GetWorkspaceAccessDetailRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AccountIamV2GetWorkspaceAccessDetailRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2GetWorkspaceAccessDetailRequest {}
 
 /// Parameters of [`AccountIamV2Api::get_workspace_assignment`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2GetWorkspaceAssignmentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AccountIamV2GetWorkspaceAssignmentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AccountIamV2GetWorkspaceAssignmentRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2GetWorkspaceAssignmentRequest {}
 
 /// Parameters of [`AccountIamV2Api::get_workspace_assignment_detail`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2GetWorkspaceAssignmentDetailRequest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub workspace_id: ::std::option::Option<i64>,
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub principal_id: ::std::option::Option<i64>,
+    /// Wire field `workspace_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub workspace_id: i64,
+    /// Wire field `principal_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub principal_id: i64,
 }
+
+impl AccountIamV2GetWorkspaceAssignmentDetailRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(workspace_id: i64, principal_id: i64) -> Self {
+        AccountIamV2GetWorkspaceAssignmentDetailRequest {
+            workspace_id: {
+                let value = workspace_id;
+                value
+            },
+            principal_id: {
+                let value = principal_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2GetWorkspaceAssignmentDetailRequest {}
 
 /// Parameters of [`AccountIamV2Api::list_direct_group_members`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2ListDirectGroupMembersRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl AccountIamV2ListDirectGroupMembersRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        AccountIamV2ListDirectGroupMembersRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2ListDirectGroupMembersRequest {}
 
 /// Parameters of [`AccountIamV2Api::list_groups`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2ListGroupsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `filter` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<::std::string::String>,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl AccountIamV2ListGroupsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        AccountIamV2ListGroupsRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2ListGroupsRequest {}
 
 /// Parameters of [`AccountIamV2Api::list_identity_visibility_filters`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2ListIdentityVisibilityFiltersRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl AccountIamV2ListIdentityVisibilityFiltersRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        AccountIamV2ListIdentityVisibilityFiltersRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2ListIdentityVisibilityFiltersRequest {}
 
 /// Parameters of [`AccountIamV2Api::list_service_principals`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2ListServicePrincipalsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `filter` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<::std::string::String>,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl AccountIamV2ListServicePrincipalsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        AccountIamV2ListServicePrincipalsRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2ListServicePrincipalsRequest {}
 
 /// Parameters of [`AccountIamV2Api::list_transitive_parent_groups`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2ListTransitiveParentGroupsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl AccountIamV2ListTransitiveParentGroupsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        AccountIamV2ListTransitiveParentGroupsRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2ListTransitiveParentGroupsRequest {}
 
 /// Parameters of [`AccountIamV2Api::list_users`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2ListUsersRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `filter` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<::std::string::String>,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl AccountIamV2ListUsersRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        AccountIamV2ListUsersRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2ListUsersRequest {}
 
 /// Parameters of [`AccountIamV2Api::list_workspace_assignment_details`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2ListWorkspaceAssignmentDetailsRequest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub workspace_id: ::std::option::Option<i64>,
+    /// Wire field `workspace_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub workspace_id: i64,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl AccountIamV2ListWorkspaceAssignmentDetailsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(workspace_id: i64) -> Self {
+        AccountIamV2ListWorkspaceAssignmentDetailsRequest {
+            workspace_id: {
+                let value = workspace_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2ListWorkspaceAssignmentDetailsRequest {}
 
 /// Parameters of [`AccountIamV2Api::list_workspace_assignments`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2ListWorkspaceAssignmentsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl AccountIamV2ListWorkspaceAssignmentsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        AccountIamV2ListWorkspaceAssignmentsRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2ListWorkspaceAssignmentsRequest {}
 
 /// Parameters of [`AccountIamV2Api::resolve_group`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2ResolveGroupRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `external_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub external_id: ::std::string::String,
 }
+
+impl AccountIamV2ResolveGroupRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(external_id: impl Into<::std::string::String>) -> Self {
+        AccountIamV2ResolveGroupRequest {
+            external_id: {
+                let value = external_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2ResolveGroupRequest {}
 
 /// Parameters of [`AccountIamV2Api::resolve_service_principal`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2ResolveServicePrincipalRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `external_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub external_id: ::std::string::String,
 }
+
+impl AccountIamV2ResolveServicePrincipalRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(external_id: impl Into<::std::string::String>) -> Self {
+        AccountIamV2ResolveServicePrincipalRequest {
+            external_id: {
+                let value = external_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2ResolveServicePrincipalRequest {}
 
 /// Parameters of [`AccountIamV2Api::resolve_user`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2ResolveUserRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `external_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub external_id: ::std::string::String,
 }
+
+impl AccountIamV2ResolveUserRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(external_id: impl Into<::std::string::String>) -> Self {
+        AccountIamV2ResolveUserRequest {
+            external_id: {
+                let value = external_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2ResolveUserRequest {}
 
 /// Parameters of [`AccountIamV2Api::update_group`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2UpdateGroupRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub group: ::std::option::Option<Group>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `group` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub group: Group,
+    /// Wire field `update_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
+
+impl AccountIamV2UpdateGroupRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        group: Group,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        AccountIamV2UpdateGroupRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            group: {
+                let value = group;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2UpdateGroupRequest {}
 
 /// Parameters of [`AccountIamV2Api::update_service_principal`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2UpdateServicePrincipalRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub service_principal: ::std::option::Option<ServicePrincipal>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `service_principal` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub service_principal: ServicePrincipal,
+    /// Wire field `update_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
+
+impl AccountIamV2UpdateServicePrincipalRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        service_principal: ServicePrincipal,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        AccountIamV2UpdateServicePrincipalRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            service_principal: {
+                let value = service_principal;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2UpdateServicePrincipalRequest {}
 
 /// Parameters of [`AccountIamV2Api::update_user`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2UpdateUserRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub user: ::std::option::Option<User>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `user` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub user: User,
+    /// Wire field `update_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
+
+impl AccountIamV2UpdateUserRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        user: User,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        AccountIamV2UpdateUserRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            user: {
+                let value = user;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2UpdateUserRequest {}
 
 /// Parameters of [`AccountIamV2Api::update_workspace_assignment`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2UpdateWorkspaceAssignmentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub workspace_assignment: ::std::option::Option<WorkspaceAssignment>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `workspace_assignment` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub workspace_assignment: WorkspaceAssignment,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
+
+impl AccountIamV2UpdateWorkspaceAssignmentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        workspace_assignment: WorkspaceAssignment,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        AccountIamV2UpdateWorkspaceAssignmentRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            workspace_assignment: {
+                let value = workspace_assignment;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2UpdateWorkspaceAssignmentRequest {}
 
 /// Parameters of [`AccountIamV2Api::update_workspace_assignment_detail`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIamV2UpdateWorkspaceAssignmentDetailRequest {
+    /// Wire field `workspace_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub workspace_id: i64,
+    /// Wire field `principal_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub principal_id: i64,
+    /// Wire field `workspace_assignment_detail` (required, ref).
     #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
     )]
-    pub workspace_id: ::std::option::Option<i64>,
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub principal_id: ::std::option::Option<i64>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub workspace_assignment_detail: ::std::option::Option<WorkspaceAssignmentDetail>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    pub workspace_assignment_detail: WorkspaceAssignmentDetail,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
 
-/// The `account_iam_v2` service (account level; [API reference](https://docs.databricks.com/api/account/accountiamv2)).
+impl AccountIamV2UpdateWorkspaceAssignmentDetailRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        workspace_id: i64,
+        principal_id: i64,
+        workspace_assignment_detail: WorkspaceAssignmentDetail,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        AccountIamV2UpdateWorkspaceAssignmentDetailRequest {
+            workspace_id: {
+                let value = workspace_id;
+                value
+            },
+            principal_id: {
+                let value = principal_id;
+                value
+            },
+            workspace_assignment_detail: {
+                let value = workspace_assignment_detail;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIamV2UpdateWorkspaceAssignmentDetailRequest {}
+
+/// The `account_iam_v2` service (account level, 41 operations; [API reference](https://docs.databricks.com/api/account/accountiamv2)).
 #[derive(Debug, Clone)]
 pub struct AccountIamV2Api {
     client: crate::Client,
@@ -976,607 +3046,2030 @@ impl AccountIamV2Api {
         &self.client
     }
 
-    /// `POST /api/2.0/identity/{parent}/direct-members` ([API reference](https://docs.databricks.com/api/account/accountiamv2/createdirectgroupmember)).
-    pub async fn create_direct_group_member(
+    /// `POST /api/2.0/identity/{parent}/direct-members`; required: `parent`, `direct_group_member` ([API reference](https://docs.databricks.com/api/account/accountiamv2/createdirectgroupmember)).
+    #[inline]
+    pub fn create_direct_group_member(
         &self,
-        request: &AccountIamV2CreateDirectGroupMemberRequest,
-    ) -> crate::Result<DirectGroupMember> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/identity/{parent}/direct-members",
-            path_params: &["parent"],
-            query: &[],
-            body: rt::BodyKind::Whole("direct_group_member"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        parent: impl Into<::std::string::String>,
+        direct_group_member: DirectGroupMember,
+    ) -> rt::Call<AccountIamV2CreateDirectGroupMemberRequest, DirectGroupMember> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_CREATE_DIRECT_GROUP_MEMBER,
+            AccountIamV2CreateDirectGroupMemberRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                direct_group_member: {
+                    let value = direct_group_member;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/identity/{parent}/groups` ([API reference](https://docs.databricks.com/api/account/accountiamv2/creategroup)).
-    pub async fn create_group(&self, request: &AccountIamV2CreateGroupRequest) -> crate::Result<Group> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/identity/{parent}/groups",
-            path_params: &["parent"],
-            query: &[],
-            body: rt::BodyKind::Whole("group"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/identity/{parent}/identity-visibility-filters` ([API reference](https://docs.databricks.com/api/account/accountiamv2/createidentityvisibilityfilter)).
-    pub async fn create_identity_visibility_filter(
+    /// `POST /api/2.0/identity/{parent}/groups`; required: `parent`, `group` ([API reference](https://docs.databricks.com/api/account/accountiamv2/creategroup)).
+    #[inline]
+    pub fn create_group(
         &self,
-        request: &AccountIamV2CreateIdentityVisibilityFilterRequest,
-    ) -> crate::Result<IdentityVisibilityFilter> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/identity/{parent}/identity-visibility-filters",
-            path_params: &["parent"],
-            query: &["identity_visibility_filter_id"],
-            body: rt::BodyKind::Whole("identity_visibility_filter"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        parent: impl Into<::std::string::String>,
+        group: Group,
+    ) -> rt::Call<AccountIamV2CreateGroupRequest, Group> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_CREATE_GROUP,
+            AccountIamV2CreateGroupRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                group: {
+                    let value = group;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/identity/{parent}/service-principals` ([API reference](https://docs.databricks.com/api/account/accountiamv2/createserviceprincipal)).
-    pub async fn create_service_principal(
+    /// `POST /api/2.0/identity/{parent}/identity-visibility-filters`; required: `parent`, `identity_visibility_filter` ([API reference](https://docs.databricks.com/api/account/accountiamv2/createidentityvisibilityfilter)).
+    #[inline]
+    pub fn create_identity_visibility_filter(
         &self,
-        request: &AccountIamV2CreateServicePrincipalRequest,
-    ) -> crate::Result<ServicePrincipal> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/identity/{parent}/service-principals",
-            path_params: &["parent"],
-            query: &[],
-            body: rt::BodyKind::Whole("service_principal"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        parent: impl Into<::std::string::String>,
+        identity_visibility_filter: IdentityVisibilityFilter,
+    ) -> rt::Call<AccountIamV2CreateIdentityVisibilityFilterRequest, IdentityVisibilityFilter> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_CREATE_IDENTITY_VISIBILITY_FILTER,
+            AccountIamV2CreateIdentityVisibilityFilterRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                identity_visibility_filter: {
+                    let value = identity_visibility_filter;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/identity/{parent}/users` ([API reference](https://docs.databricks.com/api/account/accountiamv2/createuser)).
-    pub async fn create_user(&self, request: &AccountIamV2CreateUserRequest) -> crate::Result<User> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/identity/{parent}/users",
-            path_params: &["parent"],
-            query: &[],
-            body: rt::BodyKind::Whole("user"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/identity/{parent}/workspace-assignments` ([API reference](https://docs.databricks.com/api/account/accountiamv2/createworkspaceassignment)).
-    pub async fn create_workspace_assignment(
+    /// `POST /api/2.0/identity/{parent}/service-principals`; required: `parent`, `service_principal` ([API reference](https://docs.databricks.com/api/account/accountiamv2/createserviceprincipal)).
+    #[inline]
+    pub fn create_service_principal(
         &self,
-        request: &AccountIamV2CreateWorkspaceAssignmentRequest,
-    ) -> crate::Result<WorkspaceAssignment> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/identity/{parent}/workspace-assignments",
-            path_params: &["parent"],
-            query: &[],
-            body: rt::BodyKind::Whole("workspace_assignment"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        parent: impl Into<::std::string::String>,
+        service_principal: ServicePrincipal,
+    ) -> rt::Call<AccountIamV2CreateServicePrincipalRequest, ServicePrincipal> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_CREATE_SERVICE_PRINCIPAL,
+            AccountIamV2CreateServicePrincipalRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                service_principal: {
+                    let value = service_principal;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/identity/accounts/{account_id}/workspaces/{workspace_id}/workspace-assignment-details` ([API reference](https://docs.databricks.com/api/account/accountiamv2/createworkspaceassignmentdetail)).
-    pub async fn create_workspace_assignment_detail(
+    /// `POST /api/2.0/identity/{parent}/users`; required: `parent`, `user` ([API reference](https://docs.databricks.com/api/account/accountiamv2/createuser)).
+    #[inline]
+    pub fn create_user(
         &self,
-        request: &AccountIamV2CreateWorkspaceAssignmentDetailRequest,
-    ) -> crate::Result<WorkspaceAssignmentDetail> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/identity/accounts/{account_id}/workspaces/{workspace_id}/workspace-assignment-details",
-            path_params: &["account_id", "workspace_id"],
-            query: &[],
-            body: rt::BodyKind::Whole("workspace_assignment_detail"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        parent: impl Into<::std::string::String>,
+        user: User,
+    ) -> rt::Call<AccountIamV2CreateUserRequest, User> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_CREATE_USER,
+            AccountIamV2CreateUserRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                user: {
+                    let value = user;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/account/accountiamv2/deletedirectgroupmember)).
-    pub async fn delete_direct_group_member(
+    /// `POST /api/2.0/identity/{parent}/workspace-assignments`; required: `parent`, `workspace_assignment` ([API reference](https://docs.databricks.com/api/account/accountiamv2/createworkspaceassignment)).
+    #[inline]
+    pub fn create_workspace_assignment(
         &self,
-        request: &AccountIamV2DeleteDirectGroupMemberRequest,
-    ) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+        parent: impl Into<::std::string::String>,
+        workspace_assignment: WorkspaceAssignment,
+    ) -> rt::Call<AccountIamV2CreateWorkspaceAssignmentRequest, WorkspaceAssignment> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_CREATE_WORKSPACE_ASSIGNMENT,
+            AccountIamV2CreateWorkspaceAssignmentRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                workspace_assignment: {
+                    let value = workspace_assignment;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/account/accountiamv2/deletegroup)).
-    pub async fn delete_group(&self, request: &AccountIamV2DeleteGroupRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/account/accountiamv2/deleteidentityvisibilityfilter)).
-    pub async fn delete_identity_visibility_filter(
+    /// `POST /api/2.0/identity/accounts/{account_id}/workspaces/{workspace_id}/workspace-assignment-details`; required: `workspace_id`, `workspace_assignment_detail` ([API reference](https://docs.databricks.com/api/account/accountiamv2/createworkspaceassignmentdetail)).
+    #[inline]
+    pub fn create_workspace_assignment_detail(
         &self,
-        request: &AccountIamV2DeleteIdentityVisibilityFilterRequest,
-    ) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+        workspace_id: i64,
+        workspace_assignment_detail: WorkspaceAssignmentDetail,
+    ) -> rt::Call<AccountIamV2CreateWorkspaceAssignmentDetailRequest, WorkspaceAssignmentDetail> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_CREATE_WORKSPACE_ASSIGNMENT_DETAIL,
+            AccountIamV2CreateWorkspaceAssignmentDetailRequest {
+                workspace_id: {
+                    let value = workspace_id;
+                    value
+                },
+                workspace_assignment_detail: {
+                    let value = workspace_assignment_detail;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/account/accountiamv2/deleteserviceprincipal)).
-    pub async fn delete_service_principal(
+    /// `DELETE /api/2.0/identity/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/account/accountiamv2/deletedirectgroupmember)).
+    #[inline]
+    pub fn delete_direct_group_member(
         &self,
-        request: &AccountIamV2DeleteServicePrincipalRequest,
-    ) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<AccountIamV2DeleteDirectGroupMemberRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_DELETE_DIRECT_GROUP_MEMBER,
+            AccountIamV2DeleteDirectGroupMemberRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `DELETE /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/account/accountiamv2/deleteuser)).
-    pub async fn delete_user(&self, request: &AccountIamV2DeleteUserRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/identity/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/account/accountiamv2/deletegroup)).
+    #[inline]
+    pub fn delete_group(&self, name: impl Into<::std::string::String>) -> rt::Call<AccountIamV2DeleteGroupRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_DELETE_GROUP,
+            AccountIamV2DeleteGroupRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `DELETE /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/account/accountiamv2/deleteworkspaceassignment)).
-    pub async fn delete_workspace_assignment(
+    /// `DELETE /api/2.0/identity/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/account/accountiamv2/deleteidentityvisibilityfilter)).
+    #[inline]
+    pub fn delete_identity_visibility_filter(
         &self,
-        request: &AccountIamV2DeleteWorkspaceAssignmentRequest,
-    ) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<AccountIamV2DeleteIdentityVisibilityFilterRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_DELETE_IDENTITY_VISIBILITY_FILTER,
+            AccountIamV2DeleteIdentityVisibilityFilterRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `DELETE /api/2.0/identity/accounts/{account_id}/workspaces/{workspace_id}/workspace-assignment-details/{principal_id}` ([API reference](https://docs.databricks.com/api/account/accountiamv2/deleteworkspaceassignmentdetail)).
-    pub async fn delete_workspace_assignment_detail(
+    /// `DELETE /api/2.0/identity/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/account/accountiamv2/deleteserviceprincipal)).
+    #[inline]
+    pub fn delete_service_principal(
         &self,
-        request: &AccountIamV2DeleteWorkspaceAssignmentDetailRequest,
-    ) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation { method: "DELETE", path: "/api/2.0/identity/accounts/{account_id}/workspaces/{workspace_id}/workspace-assignment-details/{principal_id}", path_params: &["account_id", "workspace_id", "principal_id"], query: &[], body: rt::BodyKind::None };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<AccountIamV2DeleteServicePrincipalRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_DELETE_SERVICE_PRINCIPAL,
+            AccountIamV2DeleteServicePrincipalRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/account/accountiamv2/getdirectgroupmember)).
-    pub async fn get_direct_group_member(
+    /// `DELETE /api/2.0/identity/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/account/accountiamv2/deleteuser)).
+    #[inline]
+    pub fn delete_user(&self, name: impl Into<::std::string::String>) -> rt::Call<AccountIamV2DeleteUserRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_DELETE_USER,
+            AccountIamV2DeleteUserRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+
+    /// `DELETE /api/2.0/identity/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/account/accountiamv2/deleteworkspaceassignment)).
+    #[inline]
+    pub fn delete_workspace_assignment(
         &self,
-        request: &AccountIamV2GetDirectGroupMemberRequest,
-    ) -> crate::Result<DirectGroupMember> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<AccountIamV2DeleteWorkspaceAssignmentRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_DELETE_WORKSPACE_ASSIGNMENT,
+            AccountIamV2DeleteWorkspaceAssignmentRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/account/accountiamv2/getexternalgroup)).
-    pub async fn get_external_group(
+    /// `DELETE /api/2.0/identity/accounts/{account_id}/workspaces/{workspace_id}/workspace-assignment-details/{principal_id}`; required: `workspace_id`, `principal_id` ([API reference](https://docs.databricks.com/api/account/accountiamv2/deleteworkspaceassignmentdetail)).
+    #[inline]
+    pub fn delete_workspace_assignment_detail(
         &self,
-        request: &AccountIamV2GetExternalGroupRequest,
-    ) -> crate::Result<ExternalGroup> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        workspace_id: i64,
+        principal_id: i64,
+    ) -> rt::Call<AccountIamV2DeleteWorkspaceAssignmentDetailRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_DELETE_WORKSPACE_ASSIGNMENT_DETAIL,
+            AccountIamV2DeleteWorkspaceAssignmentDetailRequest {
+                workspace_id: {
+                    let value = workspace_id;
+                    value
+                },
+                principal_id: {
+                    let value = principal_id;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/account/accountiamv2/getexternalserviceprincipal)).
-    pub async fn get_external_service_principal(
+    /// `GET /api/2.0/identity/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/account/accountiamv2/getdirectgroupmember)).
+    #[inline]
+    pub fn get_direct_group_member(
         &self,
-        request: &AccountIamV2GetExternalServicePrincipalRequest,
-    ) -> crate::Result<ExternalServicePrincipal> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<AccountIamV2GetDirectGroupMemberRequest, DirectGroupMember> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_GET_DIRECT_GROUP_MEMBER,
+            AccountIamV2GetDirectGroupMemberRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/account/accountiamv2/getexternaluser)).
-    pub async fn get_external_user(&self, request: &AccountIamV2GetExternalUserRequest) -> crate::Result<ExternalUser> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/account/accountiamv2/getgroup)).
-    pub async fn get_group(&self, request: &AccountIamV2GetGroupRequest) -> crate::Result<Group> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/account/accountiamv2/getidentityvisibilityfilter)).
-    pub async fn get_identity_visibility_filter(
+    /// `GET /api/2.0/identity/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/account/accountiamv2/getexternalgroup)).
+    #[inline]
+    pub fn get_external_group(
         &self,
-        request: &AccountIamV2GetIdentityVisibilityFilterRequest,
-    ) -> crate::Result<IdentityVisibilityFilter> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<AccountIamV2GetExternalGroupRequest, ExternalGroup> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_GET_EXTERNAL_GROUP,
+            AccountIamV2GetExternalGroupRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/account/accountiamv2/getserviceprincipal)).
-    pub async fn get_service_principal(
+    /// `GET /api/2.0/identity/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/account/accountiamv2/getexternalserviceprincipal)).
+    #[inline]
+    pub fn get_external_service_principal(
         &self,
-        request: &AccountIamV2GetServicePrincipalRequest,
-    ) -> crate::Result<ServicePrincipal> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<AccountIamV2GetExternalServicePrincipalRequest, ExternalServicePrincipal> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_GET_EXTERNAL_SERVICE_PRINCIPAL,
+            AccountIamV2GetExternalServicePrincipalRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/account/accountiamv2/getuser)).
-    pub async fn get_user(&self, request: &AccountIamV2GetUserRequest) -> crate::Result<User> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/account/accountiamv2/getworkspaceaccessdetail)).
-    pub async fn get_workspace_access_detail(
+    /// `GET /api/2.0/identity/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/account/accountiamv2/getexternaluser)).
+    #[inline]
+    pub fn get_external_user(
         &self,
-        request: &AccountIamV2GetWorkspaceAccessDetailRequest,
-    ) -> crate::Result<WorkspaceAccessDetail> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &["view"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<AccountIamV2GetExternalUserRequest, ExternalUser> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_GET_EXTERNAL_USER,
+            AccountIamV2GetExternalUserRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/account/accountiamv2/getworkspaceassignment)).
-    pub async fn get_workspace_assignment(
+    /// `GET /api/2.0/identity/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/account/accountiamv2/getgroup)).
+    #[inline]
+    pub fn get_group(&self, name: impl Into<::std::string::String>) -> rt::Call<AccountIamV2GetGroupRequest, Group> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_GET_GROUP,
+            AccountIamV2GetGroupRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/identity/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/account/accountiamv2/getidentityvisibilityfilter)).
+    #[inline]
+    pub fn get_identity_visibility_filter(
         &self,
-        request: &AccountIamV2GetWorkspaceAssignmentRequest,
-    ) -> crate::Result<WorkspaceAssignment> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<AccountIamV2GetIdentityVisibilityFilterRequest, IdentityVisibilityFilter> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_GET_IDENTITY_VISIBILITY_FILTER,
+            AccountIamV2GetIdentityVisibilityFilterRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/identity/accounts/{account_id}/workspaces/{workspace_id}/workspace-assignment-details/{principal_id}` ([API reference](https://docs.databricks.com/api/account/accountiamv2/getworkspaceassignmentdetail)).
-    pub async fn get_workspace_assignment_detail(
+    /// `GET /api/2.0/identity/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/account/accountiamv2/getserviceprincipal)).
+    #[inline]
+    pub fn get_service_principal(
         &self,
-        request: &AccountIamV2GetWorkspaceAssignmentDetailRequest,
-    ) -> crate::Result<WorkspaceAssignmentDetail> {
-        static OP: rt::Operation = rt::Operation { method: "GET", path: "/api/2.0/identity/accounts/{account_id}/workspaces/{workspace_id}/workspace-assignment-details/{principal_id}", path_params: &["account_id", "workspace_id", "principal_id"], query: &[], body: rt::BodyKind::None };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<AccountIamV2GetServicePrincipalRequest, ServicePrincipal> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_GET_SERVICE_PRINCIPAL,
+            AccountIamV2GetServicePrincipalRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/identity/{parent}/direct-members` ([API reference](https://docs.databricks.com/api/account/accountiamv2/listdirectgroupmembers)).
+    /// `GET /api/2.0/identity/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/account/accountiamv2/getuser)).
+    #[inline]
+    pub fn get_user(&self, name: impl Into<::std::string::String>) -> rt::Call<AccountIamV2GetUserRequest, User> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_GET_USER,
+            AccountIamV2GetUserRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/identity/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/account/accountiamv2/getworkspaceaccessdetail)).
+    #[inline]
+    pub fn get_workspace_access_detail(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<AccountIamV2GetWorkspaceAccessDetailRequest, WorkspaceAccessDetail> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_GET_WORKSPACE_ACCESS_DETAIL,
+            AccountIamV2GetWorkspaceAccessDetailRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/identity/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/account/accountiamv2/getworkspaceassignment)).
+    #[inline]
+    pub fn get_workspace_assignment(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<AccountIamV2GetWorkspaceAssignmentRequest, WorkspaceAssignment> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_GET_WORKSPACE_ASSIGNMENT,
+            AccountIamV2GetWorkspaceAssignmentRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/identity/accounts/{account_id}/workspaces/{workspace_id}/workspace-assignment-details/{principal_id}`; required: `workspace_id`, `principal_id` ([API reference](https://docs.databricks.com/api/account/accountiamv2/getworkspaceassignmentdetail)).
+    #[inline]
+    pub fn get_workspace_assignment_detail(
+        &self,
+        workspace_id: i64,
+        principal_id: i64,
+    ) -> rt::Call<AccountIamV2GetWorkspaceAssignmentDetailRequest, WorkspaceAssignmentDetail> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_GET_WORKSPACE_ASSIGNMENT_DETAIL,
+            AccountIamV2GetWorkspaceAssignmentDetailRequest {
+                workspace_id: {
+                    let value = workspace_id;
+                    value
+                },
+                principal_id: {
+                    let value = principal_id;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/identity/{parent}/direct-members`; required: `parent`; pages by token ([API reference](https://docs.databricks.com/api/account/accountiamv2/listdirectgroupmembers)).
+    #[inline]
     pub fn list_direct_group_members(
         &self,
-        request: AccountIamV2ListDirectGroupMembersRequest,
-    ) -> crate::service::Paginator<DirectGroupMember> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/identity/{parent}/direct-members",
-            path_params: &["parent"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("direct_group_members"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Paginator<AccountIamV2ListDirectGroupMembersRequest, DirectGroupMember> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_LIST_DIRECT_GROUP_MEMBERS,
+            &PAGES_ACCOUNT_IAM_V2_LIST_DIRECT_GROUP_MEMBERS,
+            AccountIamV2ListDirectGroupMembersRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `GET /api/2.0/identity/{parent}/groups` ([API reference](https://docs.databricks.com/api/account/accountiamv2/listgroups)).
-    pub fn list_groups(&self, request: AccountIamV2ListGroupsRequest) -> crate::service::Paginator<Group> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/identity/{parent}/groups",
-            path_params: &["parent"],
-            query: &["filter", "page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("groups"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/identity/{parent}/groups`; required: `parent`; pages by token ([API reference](https://docs.databricks.com/api/account/accountiamv2/listgroups)).
+    #[inline]
+    pub fn list_groups(
+        &self,
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Paginator<AccountIamV2ListGroupsRequest, Group> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_LIST_GROUPS,
+            &PAGES_ACCOUNT_IAM_V2_LIST_GROUPS,
+            AccountIamV2ListGroupsRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `GET /api/2.0/identity/{parent}/identity-visibility-filters` ([API reference](https://docs.databricks.com/api/account/accountiamv2/listidentityvisibilityfilters)).
+    /// `GET /api/2.0/identity/{parent}/identity-visibility-filters`; required: `parent`; pages by token ([API reference](https://docs.databricks.com/api/account/accountiamv2/listidentityvisibilityfilters)).
+    #[inline]
     pub fn list_identity_visibility_filters(
         &self,
-        request: AccountIamV2ListIdentityVisibilityFiltersRequest,
-    ) -> crate::service::Paginator<IdentityVisibilityFilter> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/identity/{parent}/identity-visibility-filters",
-            path_params: &["parent"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("identity_visibility_filters"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Paginator<AccountIamV2ListIdentityVisibilityFiltersRequest, IdentityVisibilityFilter> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_LIST_IDENTITY_VISIBILITY_FILTERS,
+            &PAGES_ACCOUNT_IAM_V2_LIST_IDENTITY_VISIBILITY_FILTERS,
+            AccountIamV2ListIdentityVisibilityFiltersRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `GET /api/2.0/identity/{parent}/service-principals` ([API reference](https://docs.databricks.com/api/account/accountiamv2/listserviceprincipals)).
+    /// `GET /api/2.0/identity/{parent}/service-principals`; required: `parent`; pages by token ([API reference](https://docs.databricks.com/api/account/accountiamv2/listserviceprincipals)).
+    #[inline]
     pub fn list_service_principals(
         &self,
-        request: AccountIamV2ListServicePrincipalsRequest,
-    ) -> crate::service::Paginator<ServicePrincipal> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/identity/{parent}/service-principals",
-            path_params: &["parent"],
-            query: &["filter", "page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("service_principals"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Paginator<AccountIamV2ListServicePrincipalsRequest, ServicePrincipal> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_LIST_SERVICE_PRINCIPALS,
+            &PAGES_ACCOUNT_IAM_V2_LIST_SERVICE_PRINCIPALS,
+            AccountIamV2ListServicePrincipalsRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `GET /api/2.0/identity/{parent}/transitive-parent-groups` ([API reference](https://docs.databricks.com/api/account/accountiamv2/listtransitiveparentgroups)).
-    pub async fn list_transitive_parent_groups(
+    /// `GET /api/2.0/identity/{parent}/transitive-parent-groups`; required: `parent` ([API reference](https://docs.databricks.com/api/account/accountiamv2/listtransitiveparentgroups)).
+    #[inline]
+    pub fn list_transitive_parent_groups(
         &self,
-        request: &AccountIamV2ListTransitiveParentGroupsRequest,
-    ) -> crate::Result<ListTransitiveParentGroupsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/identity/{parent}/transitive-parent-groups",
-            path_params: &["parent"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Call<AccountIamV2ListTransitiveParentGroupsRequest, ListTransitiveParentGroupsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_LIST_TRANSITIVE_PARENT_GROUPS,
+            AccountIamV2ListTransitiveParentGroupsRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/identity/{parent}/users` ([API reference](https://docs.databricks.com/api/account/accountiamv2/listusers)).
-    pub fn list_users(&self, request: AccountIamV2ListUsersRequest) -> crate::service::Paginator<User> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/identity/{parent}/users",
-            path_params: &["parent"],
-            query: &["filter", "page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("users"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/identity/{parent}/users`; required: `parent`; pages by token ([API reference](https://docs.databricks.com/api/account/accountiamv2/listusers)).
+    #[inline]
+    pub fn list_users(
+        &self,
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Paginator<AccountIamV2ListUsersRequest, User> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_LIST_USERS,
+            &PAGES_ACCOUNT_IAM_V2_LIST_USERS,
+            AccountIamV2ListUsersRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `GET /api/2.0/identity/accounts/{account_id}/workspaces/{workspace_id}/workspace-assignment-details` ([API reference](https://docs.databricks.com/api/account/accountiamv2/listworkspaceassignmentdetails)).
+    /// `GET /api/2.0/identity/accounts/{account_id}/workspaces/{workspace_id}/workspace-assignment-details`; required: `workspace_id`; pages by token ([API reference](https://docs.databricks.com/api/account/accountiamv2/listworkspaceassignmentdetails)).
+    #[inline]
     pub fn list_workspace_assignment_details(
         &self,
-        request: AccountIamV2ListWorkspaceAssignmentDetailsRequest,
-    ) -> crate::service::Paginator<WorkspaceAssignmentDetail> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/identity/accounts/{account_id}/workspaces/{workspace_id}/workspace-assignment-details",
-            path_params: &["account_id", "workspace_id"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("workspace_assignment_details"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        workspace_id: i64,
+    ) -> rt::Paginator<AccountIamV2ListWorkspaceAssignmentDetailsRequest, WorkspaceAssignmentDetail> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_LIST_WORKSPACE_ASSIGNMENT_DETAILS,
+            &PAGES_ACCOUNT_IAM_V2_LIST_WORKSPACE_ASSIGNMENT_DETAILS,
+            AccountIamV2ListWorkspaceAssignmentDetailsRequest {
+                workspace_id: {
+                    let value = workspace_id;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `GET /api/2.0/identity/{parent}/workspace-assignments` ([API reference](https://docs.databricks.com/api/account/accountiamv2/listworkspaceassignments)).
+    /// `GET /api/2.0/identity/{parent}/workspace-assignments`; required: `parent`; pages by token ([API reference](https://docs.databricks.com/api/account/accountiamv2/listworkspaceassignments)).
+    #[inline]
     pub fn list_workspace_assignments(
         &self,
-        request: AccountIamV2ListWorkspaceAssignmentsRequest,
-    ) -> crate::service::Paginator<WorkspaceAssignment> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/identity/{parent}/workspace-assignments",
-            path_params: &["parent"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("workspace_assignments"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Paginator<AccountIamV2ListWorkspaceAssignmentsRequest, WorkspaceAssignment> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_LIST_WORKSPACE_ASSIGNMENTS,
+            &PAGES_ACCOUNT_IAM_V2_LIST_WORKSPACE_ASSIGNMENTS,
+            AccountIamV2ListWorkspaceAssignmentsRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `POST /api/2.0/identity/accounts/{account_id}/groups/resolve-by-external-id` ([API reference](https://docs.databricks.com/api/account/accountiamv2/resolvegroup)).
-    pub async fn resolve_group(
+    /// `POST /api/2.0/identity/accounts/{account_id}/groups/resolve-by-external-id`; required: `external_id` ([API reference](https://docs.databricks.com/api/account/accountiamv2/resolvegroup)).
+    #[inline]
+    pub fn resolve_group(
         &self,
-        request: &AccountIamV2ResolveGroupRequest,
-    ) -> crate::Result<ResolveGroupResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/identity/accounts/{account_id}/groups/resolve-by-external-id",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["external_id"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        external_id: impl Into<::std::string::String>,
+    ) -> rt::Call<AccountIamV2ResolveGroupRequest, ResolveGroupResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_RESOLVE_GROUP,
+            AccountIamV2ResolveGroupRequest {
+                external_id: {
+                    let value = external_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/identity/accounts/{account_id}/service-principals/resolve-by-external-id` ([API reference](https://docs.databricks.com/api/account/accountiamv2/resolveserviceprincipal)).
-    pub async fn resolve_service_principal(
+    /// `POST /api/2.0/identity/accounts/{account_id}/service-principals/resolve-by-external-id`; required: `external_id` ([API reference](https://docs.databricks.com/api/account/accountiamv2/resolveserviceprincipal)).
+    #[inline]
+    pub fn resolve_service_principal(
         &self,
-        request: &AccountIamV2ResolveServicePrincipalRequest,
-    ) -> crate::Result<ResolveServicePrincipalResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/identity/accounts/{account_id}/service-principals/resolve-by-external-id",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["external_id"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        external_id: impl Into<::std::string::String>,
+    ) -> rt::Call<AccountIamV2ResolveServicePrincipalRequest, ResolveServicePrincipalResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_RESOLVE_SERVICE_PRINCIPAL,
+            AccountIamV2ResolveServicePrincipalRequest {
+                external_id: {
+                    let value = external_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/identity/accounts/{account_id}/users/resolve-by-external-id` ([API reference](https://docs.databricks.com/api/account/accountiamv2/resolveuser)).
-    pub async fn resolve_user(&self, request: &AccountIamV2ResolveUserRequest) -> crate::Result<ResolveUserResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/identity/accounts/{account_id}/users/resolve-by-external-id",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["external_id"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `PATCH /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/account/accountiamv2/updategroup)).
-    pub async fn update_group(&self, request: &AccountIamV2UpdateGroupRequest) -> crate::Result<Group> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("group"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `PATCH /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/account/accountiamv2/updateserviceprincipal)).
-    pub async fn update_service_principal(
+    /// `POST /api/2.0/identity/accounts/{account_id}/users/resolve-by-external-id`; required: `external_id` ([API reference](https://docs.databricks.com/api/account/accountiamv2/resolveuser)).
+    #[inline]
+    pub fn resolve_user(
         &self,
-        request: &AccountIamV2UpdateServicePrincipalRequest,
-    ) -> crate::Result<ServicePrincipal> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("service_principal"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        external_id: impl Into<::std::string::String>,
+    ) -> rt::Call<AccountIamV2ResolveUserRequest, ResolveUserResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_RESOLVE_USER,
+            AccountIamV2ResolveUserRequest {
+                external_id: {
+                    let value = external_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/account/accountiamv2/updateuser)).
-    pub async fn update_user(&self, request: &AccountIamV2UpdateUserRequest) -> crate::Result<User> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("user"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `PATCH /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/account/accountiamv2/updateworkspaceassignment)).
-    pub async fn update_workspace_assignment(
+    /// `PATCH /api/2.0/identity/{name}`; required: `name`, `group`, `update_mask` ([API reference](https://docs.databricks.com/api/account/accountiamv2/updategroup)).
+    #[inline]
+    pub fn update_group(
         &self,
-        request: &AccountIamV2UpdateWorkspaceAssignmentRequest,
-    ) -> crate::Result<WorkspaceAssignment> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("workspace_assignment"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        group: Group,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<AccountIamV2UpdateGroupRequest, Group> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_UPDATE_GROUP,
+            AccountIamV2UpdateGroupRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                group: {
+                    let value = group;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/identity/accounts/{account_id}/workspaces/{workspace_id}/workspace-assignment-details/{principal_id}` ([API reference](https://docs.databricks.com/api/account/accountiamv2/updateworkspaceassignmentdetail)).
-    pub async fn update_workspace_assignment_detail(
+    /// `PATCH /api/2.0/identity/{name}`; required: `name`, `service_principal`, `update_mask` ([API reference](https://docs.databricks.com/api/account/accountiamv2/updateserviceprincipal)).
+    #[inline]
+    pub fn update_service_principal(
         &self,
-        request: &AccountIamV2UpdateWorkspaceAssignmentDetailRequest,
-    ) -> crate::Result<WorkspaceAssignmentDetail> {
-        static OP: rt::Operation = rt::Operation { method: "PATCH", path: "/api/2.0/identity/accounts/{account_id}/workspaces/{workspace_id}/workspace-assignment-details/{principal_id}", path_params: &["account_id", "workspace_id", "principal_id"], query: &["update_mask"], body: rt::BodyKind::Whole("workspace_assignment_detail") };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        service_principal: ServicePrincipal,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<AccountIamV2UpdateServicePrincipalRequest, ServicePrincipal> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_UPDATE_SERVICE_PRINCIPAL,
+            AccountIamV2UpdateServicePrincipalRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                service_principal: {
+                    let value = service_principal;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/identity/{name}`; required: `name`, `user`, `update_mask` ([API reference](https://docs.databricks.com/api/account/accountiamv2/updateuser)).
+    #[inline]
+    pub fn update_user(
+        &self,
+        name: impl Into<::std::string::String>,
+        user: User,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<AccountIamV2UpdateUserRequest, User> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_UPDATE_USER,
+            AccountIamV2UpdateUserRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                user: {
+                    let value = user;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/identity/{name}`; required: `name`, `workspace_assignment`, `update_mask` ([API reference](https://docs.databricks.com/api/account/accountiamv2/updateworkspaceassignment)).
+    #[inline]
+    pub fn update_workspace_assignment(
+        &self,
+        name: impl Into<::std::string::String>,
+        workspace_assignment: WorkspaceAssignment,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<AccountIamV2UpdateWorkspaceAssignmentRequest, WorkspaceAssignment> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_UPDATE_WORKSPACE_ASSIGNMENT,
+            AccountIamV2UpdateWorkspaceAssignmentRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                workspace_assignment: {
+                    let value = workspace_assignment;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/identity/accounts/{account_id}/workspaces/{workspace_id}/workspace-assignment-details/{principal_id}`; required: `workspace_id`, `principal_id`, `workspace_assignment_detail`, `update_mask` ([API reference](https://docs.databricks.com/api/account/accountiamv2/updateworkspaceassignmentdetail)).
+    #[inline]
+    pub fn update_workspace_assignment_detail(
+        &self,
+        workspace_id: i64,
+        principal_id: i64,
+        workspace_assignment_detail: WorkspaceAssignmentDetail,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<AccountIamV2UpdateWorkspaceAssignmentDetailRequest, WorkspaceAssignmentDetail> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IAM_V2_UPDATE_WORKSPACE_ASSIGNMENT_DETAIL,
+            AccountIamV2UpdateWorkspaceAssignmentDetailRequest {
+                workspace_id: {
+                    let value = workspace_id;
+                    value
+                },
+                principal_id: {
+                    let value = principal_id;
+                    value
+                },
+                workspace_assignment_detail: {
+                    let value = workspace_assignment_detail;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_ACCOUNT_IAM_V2_CREATE_DIRECT_GROUP_MEMBER: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/identity/{parent}/direct-members",
+    path_params: &["parent"],
+    query: &[],
+    body: rt::BodyKind::Whole("direct_group_member"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IAM_V2_CREATE_GROUP: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/identity/{parent}/groups",
+    path_params: &["parent"],
+    query: &[],
+    body: rt::BodyKind::Whole("group"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IAM_V2_CREATE_IDENTITY_VISIBILITY_FILTER: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/identity/{parent}/identity-visibility-filters",
+    path_params: &["parent"],
+    query: &["identity_visibility_filter_id"],
+    body: rt::BodyKind::Whole("identity_visibility_filter"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IAM_V2_CREATE_SERVICE_PRINCIPAL: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/identity/{parent}/service-principals",
+    path_params: &["parent"],
+    query: &[],
+    body: rt::BodyKind::Whole("service_principal"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IAM_V2_CREATE_USER: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/identity/{parent}/users",
+    path_params: &["parent"],
+    query: &[],
+    body: rt::BodyKind::Whole("user"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IAM_V2_CREATE_WORKSPACE_ASSIGNMENT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/identity/{parent}/workspace-assignments",
+    path_params: &["parent"],
+    query: &[],
+    body: rt::BodyKind::Whole("workspace_assignment"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IAM_V2_CREATE_WORKSPACE_ASSIGNMENT_DETAIL: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/identity/accounts/{account_id}/workspaces/{workspace_id}/workspace-assignment-details",
+    path_params: &["account_id", "workspace_id"],
+    query: &[],
+    body: rt::BodyKind::Whole("workspace_assignment_detail"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IAM_V2_DELETE_DIRECT_GROUP_MEMBER: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IAM_V2_DELETE_GROUP: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IAM_V2_DELETE_IDENTITY_VISIBILITY_FILTER: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IAM_V2_DELETE_SERVICE_PRINCIPAL: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IAM_V2_DELETE_USER: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IAM_V2_DELETE_WORKSPACE_ASSIGNMENT: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IAM_V2_DELETE_WORKSPACE_ASSIGNMENT_DETAIL: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path:
+        "/api/2.0/identity/accounts/{account_id}/workspaces/{workspace_id}/workspace-assignment-details/{principal_id}",
+    path_params: &["account_id", "workspace_id", "principal_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IAM_V2_GET_DIRECT_GROUP_MEMBER: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IAM_V2_GET_EXTERNAL_GROUP: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IAM_V2_GET_EXTERNAL_SERVICE_PRINCIPAL: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IAM_V2_GET_EXTERNAL_USER: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IAM_V2_GET_GROUP: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IAM_V2_GET_IDENTITY_VISIBILITY_FILTER: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IAM_V2_GET_SERVICE_PRINCIPAL: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IAM_V2_GET_USER: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IAM_V2_GET_WORKSPACE_ACCESS_DETAIL: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &["view"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IAM_V2_GET_WORKSPACE_ASSIGNMENT: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IAM_V2_GET_WORKSPACE_ASSIGNMENT_DETAIL: rt::Operation = rt::Operation {
+    method: "GET",
+    path:
+        "/api/2.0/identity/accounts/{account_id}/workspaces/{workspace_id}/workspace-assignment-details/{principal_id}",
+    path_params: &["account_id", "workspace_id", "principal_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IAM_V2_LIST_DIRECT_GROUP_MEMBERS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/identity/{parent}/direct-members",
+    path_params: &["parent"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_ACCOUNT_IAM_V2_LIST_DIRECT_GROUP_MEMBERS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("direct_group_members"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_ACCOUNT_IAM_V2_LIST_GROUPS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/identity/{parent}/groups",
+    path_params: &["parent"],
+    query: &["filter", "page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_ACCOUNT_IAM_V2_LIST_GROUPS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("groups"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_ACCOUNT_IAM_V2_LIST_IDENTITY_VISIBILITY_FILTERS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/identity/{parent}/identity-visibility-filters",
+    path_params: &["parent"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_ACCOUNT_IAM_V2_LIST_IDENTITY_VISIBILITY_FILTERS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("identity_visibility_filters"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_ACCOUNT_IAM_V2_LIST_SERVICE_PRINCIPALS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/identity/{parent}/service-principals",
+    path_params: &["parent"],
+    query: &["filter", "page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_ACCOUNT_IAM_V2_LIST_SERVICE_PRINCIPALS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("service_principals"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_ACCOUNT_IAM_V2_LIST_TRANSITIVE_PARENT_GROUPS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/identity/{parent}/transitive-parent-groups",
+    path_params: &["parent"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IAM_V2_LIST_USERS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/identity/{parent}/users",
+    path_params: &["parent"],
+    query: &["filter", "page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_ACCOUNT_IAM_V2_LIST_USERS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("users"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_ACCOUNT_IAM_V2_LIST_WORKSPACE_ASSIGNMENT_DETAILS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/identity/accounts/{account_id}/workspaces/{workspace_id}/workspace-assignment-details",
+    path_params: &["account_id", "workspace_id"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_ACCOUNT_IAM_V2_LIST_WORKSPACE_ASSIGNMENT_DETAILS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("workspace_assignment_details"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_ACCOUNT_IAM_V2_LIST_WORKSPACE_ASSIGNMENTS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/identity/{parent}/workspace-assignments",
+    path_params: &["parent"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_ACCOUNT_IAM_V2_LIST_WORKSPACE_ASSIGNMENTS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("workspace_assignments"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_ACCOUNT_IAM_V2_RESOLVE_GROUP: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/identity/accounts/{account_id}/groups/resolve-by-external-id",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["external_id"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IAM_V2_RESOLVE_SERVICE_PRINCIPAL: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/identity/accounts/{account_id}/service-principals/resolve-by-external-id",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["external_id"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IAM_V2_RESOLVE_USER: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/identity/accounts/{account_id}/users/resolve-by-external-id",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["external_id"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IAM_V2_UPDATE_GROUP: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("group"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IAM_V2_UPDATE_SERVICE_PRINCIPAL: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("service_principal"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IAM_V2_UPDATE_USER: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("user"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IAM_V2_UPDATE_WORKSPACE_ASSIGNMENT: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("workspace_assignment"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IAM_V2_UPDATE_WORKSPACE_ASSIGNMENT_DETAIL: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path:
+        "/api/2.0/identity/accounts/{account_id}/workspaces/{workspace_id}/workspace-assignment-details/{principal_id}",
+    path_params: &["account_id", "workspace_id", "principal_id"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("workspace_assignment_detail"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<AccountIamV2CreateDirectGroupMemberRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `direct_group_member`.
+    #[inline]
+    pub fn direct_group_member(mut self, value: DirectGroupMember) -> Self {
+        self.request.direct_group_member = value;
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIamV2CreateGroupRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `group`.
+    #[inline]
+    pub fn group(mut self, value: Group) -> Self {
+        self.request.group = value;
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIamV2CreateIdentityVisibilityFilterRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `identity_visibility_filter`.
+    #[inline]
+    pub fn identity_visibility_filter(mut self, value: IdentityVisibilityFilter) -> Self {
+        self.request.identity_visibility_filter = value;
+        self
+    }
+
+    /// Set `identity_visibility_filter_id`.
+    #[inline]
+    pub fn identity_visibility_filter_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.identity_visibility_filter_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIamV2CreateServicePrincipalRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `service_principal`.
+    #[inline]
+    pub fn service_principal(mut self, value: ServicePrincipal) -> Self {
+        self.request.service_principal = value;
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIamV2CreateUserRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `user`.
+    #[inline]
+    pub fn user(mut self, value: User) -> Self {
+        self.request.user = value;
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIamV2CreateWorkspaceAssignmentRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `workspace_assignment`.
+    #[inline]
+    pub fn workspace_assignment(mut self, value: WorkspaceAssignment) -> Self {
+        self.request.workspace_assignment = value;
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIamV2CreateWorkspaceAssignmentDetailRequest, O> {
+    /// Set `workspace_id`.
+    #[inline]
+    pub fn workspace_id(mut self, value: i64) -> Self {
+        self.request.workspace_id = value;
+        self
+    }
+
+    /// Set `workspace_assignment_detail`.
+    #[inline]
+    pub fn workspace_assignment_detail(mut self, value: WorkspaceAssignmentDetail) -> Self {
+        self.request.workspace_assignment_detail = value;
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIamV2DeleteDirectGroupMemberRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIamV2DeleteGroupRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIamV2DeleteIdentityVisibilityFilterRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIamV2DeleteServicePrincipalRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIamV2DeleteUserRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIamV2DeleteWorkspaceAssignmentRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIamV2DeleteWorkspaceAssignmentDetailRequest, O> {
+    /// Set `workspace_id`.
+    #[inline]
+    pub fn workspace_id(mut self, value: i64) -> Self {
+        self.request.workspace_id = value;
+        self
+    }
+
+    /// Set `principal_id`.
+    #[inline]
+    pub fn principal_id(mut self, value: i64) -> Self {
+        self.request.principal_id = value;
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIamV2GetDirectGroupMemberRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIamV2GetExternalGroupRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIamV2GetExternalServicePrincipalRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIamV2GetExternalUserRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIamV2GetGroupRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIamV2GetIdentityVisibilityFilterRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIamV2GetServicePrincipalRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIamV2GetUserRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIamV2GetWorkspaceAccessDetailRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `view`.
+    #[inline]
+    pub fn view(mut self, value: WorkspaceAccessDetailView) -> Self {
+        self.request.view = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIamV2GetWorkspaceAssignmentRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIamV2GetWorkspaceAssignmentDetailRequest, O> {
+    /// Set `workspace_id`.
+    #[inline]
+    pub fn workspace_id(mut self, value: i64) -> Self {
+        self.request.workspace_id = value;
+        self
+    }
+
+    /// Set `principal_id`.
+    #[inline]
+    pub fn principal_id(mut self, value: i64) -> Self {
+        self.request.principal_id = value;
+        self
+    }
+}
+
+impl<T> rt::Paginator<AccountIamV2ListDirectGroupMembersRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<AccountIamV2ListGroupsRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.filter = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<AccountIamV2ListIdentityVisibilityFiltersRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<AccountIamV2ListServicePrincipalsRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.filter = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIamV2ListTransitiveParentGroupsRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<AccountIamV2ListUsersRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.filter = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<AccountIamV2ListWorkspaceAssignmentDetailsRequest, T> {
+    /// Set `workspace_id`.
+    #[inline]
+    pub fn workspace_id(mut self, value: i64) -> Self {
+        self.request.workspace_id = value;
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<AccountIamV2ListWorkspaceAssignmentsRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIamV2ResolveGroupRequest, O> {
+    /// Set `external_id`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.external_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIamV2ResolveServicePrincipalRequest, O> {
+    /// Set `external_id`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.external_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIamV2ResolveUserRequest, O> {
+    /// Set `external_id`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.external_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIamV2UpdateGroupRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `group`.
+    #[inline]
+    pub fn group(mut self, value: Group) -> Self {
+        self.request.group = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIamV2UpdateServicePrincipalRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `service_principal`.
+    #[inline]
+    pub fn service_principal(mut self, value: ServicePrincipal) -> Self {
+        self.request.service_principal = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIamV2UpdateUserRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `user`.
+    #[inline]
+    pub fn user(mut self, value: User) -> Self {
+        self.request.user = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIamV2UpdateWorkspaceAssignmentRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `workspace_assignment`.
+    #[inline]
+    pub fn workspace_assignment(mut self, value: WorkspaceAssignment) -> Self {
+        self.request.workspace_assignment = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIamV2UpdateWorkspaceAssignmentDetailRequest, O> {
+    /// Set `workspace_id`.
+    #[inline]
+    pub fn workspace_id(mut self, value: i64) -> Self {
+        self.request.workspace_id = value;
+        self
+    }
+
+    /// Set `principal_id`.
+    #[inline]
+    pub fn principal_id(mut self, value: i64) -> Self {
+        self.request.principal_id = value;
+        self
+    }
+
+    /// Set `workspace_assignment_detail`.
+    #[inline]
+    pub fn workspace_assignment_detail(mut self, value: WorkspaceAssignmentDetail) -> Self {
+        self.request.workspace_assignment_detail = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
     }
 }
 
@@ -1584,413 +5077,1183 @@ impl AccountIamV2Api {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2CreateDirectGroupMemberProxyRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub direct_group_member: ::std::option::Option<DirectGroupMember>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `direct_group_member` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub direct_group_member: DirectGroupMember,
 }
+
+impl WorkspaceIamV2CreateDirectGroupMemberProxyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>, direct_group_member: DirectGroupMember) -> Self {
+        WorkspaceIamV2CreateDirectGroupMemberProxyRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            direct_group_member: {
+                let value = direct_group_member;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2CreateDirectGroupMemberProxyRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::create_group_proxy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2CreateGroupProxyRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub group: ::std::option::Option<Group>,
+    /// Wire field `group` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub group: Group,
+    /// Wire field `parent` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent: ::std::option::Option<::std::string::String>,
 }
+
+impl WorkspaceIamV2CreateGroupProxyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(group: Group) -> Self {
+        WorkspaceIamV2CreateGroupProxyRequest {
+            group: {
+                let value = group;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2CreateGroupProxyRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::create_service_principal_proxy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2CreateServicePrincipalProxyRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub service_principal: ::std::option::Option<ServicePrincipal>,
+    /// Wire field `service_principal` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub service_principal: ServicePrincipal,
+    /// Wire field `parent` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent: ::std::option::Option<::std::string::String>,
 }
+
+impl WorkspaceIamV2CreateServicePrincipalProxyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(service_principal: ServicePrincipal) -> Self {
+        WorkspaceIamV2CreateServicePrincipalProxyRequest {
+            service_principal: {
+                let value = service_principal;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2CreateServicePrincipalProxyRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::create_user_proxy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2CreateUserProxyRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub user: ::std::option::Option<User>,
+    /// Wire field `user` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub user: User,
+    /// Wire field `parent` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent: ::std::option::Option<::std::string::String>,
 }
+
+impl WorkspaceIamV2CreateUserProxyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(user: User) -> Self {
+        WorkspaceIamV2CreateUserProxyRequest {
+            user: {
+                let value = user;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2CreateUserProxyRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::create_workspace_assignment_detail_proxy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2CreateWorkspaceAssignmentDetailProxyRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub workspace_assignment_detail: ::std::option::Option<WorkspaceAssignmentDetail>,
+    /// Wire field `workspace_assignment_detail` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub workspace_assignment_detail: WorkspaceAssignmentDetail,
 }
+
+impl WorkspaceIamV2CreateWorkspaceAssignmentDetailProxyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(workspace_assignment_detail: WorkspaceAssignmentDetail) -> Self {
+        WorkspaceIamV2CreateWorkspaceAssignmentDetailProxyRequest {
+            workspace_assignment_detail: {
+                let value = workspace_assignment_detail;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2CreateWorkspaceAssignmentDetailProxyRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::create_workspace_assignment_proxy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2CreateWorkspaceAssignmentProxyRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub workspace_assignment: ::std::option::Option<WorkspaceAssignment>,
+    /// Wire field `workspace_assignment` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub workspace_assignment: WorkspaceAssignment,
+    /// Wire field `parent` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent: ::std::option::Option<::std::string::String>,
 }
+
+impl WorkspaceIamV2CreateWorkspaceAssignmentProxyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(workspace_assignment: WorkspaceAssignment) -> Self {
+        WorkspaceIamV2CreateWorkspaceAssignmentProxyRequest {
+            workspace_assignment: {
+                let value = workspace_assignment;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2CreateWorkspaceAssignmentProxyRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::delete_direct_group_member_proxy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2DeleteDirectGroupMemberProxyRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl WorkspaceIamV2DeleteDirectGroupMemberProxyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        WorkspaceIamV2DeleteDirectGroupMemberProxyRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2DeleteDirectGroupMemberProxyRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::delete_group_proxy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2DeleteGroupProxyRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl WorkspaceIamV2DeleteGroupProxyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        WorkspaceIamV2DeleteGroupProxyRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2DeleteGroupProxyRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::delete_service_principal_proxy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2DeleteServicePrincipalProxyRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl WorkspaceIamV2DeleteServicePrincipalProxyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        WorkspaceIamV2DeleteServicePrincipalProxyRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2DeleteServicePrincipalProxyRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::delete_user_proxy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2DeleteUserProxyRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl WorkspaceIamV2DeleteUserProxyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        WorkspaceIamV2DeleteUserProxyRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2DeleteUserProxyRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::delete_workspace_assignment_detail_proxy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2DeleteWorkspaceAssignmentDetailProxyRequest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub principal_id: ::std::option::Option<i64>,
+    /// Wire field `principal_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub principal_id: i64,
 }
+
+impl WorkspaceIamV2DeleteWorkspaceAssignmentDetailProxyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(principal_id: i64) -> Self {
+        WorkspaceIamV2DeleteWorkspaceAssignmentDetailProxyRequest {
+            principal_id: {
+                let value = principal_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2DeleteWorkspaceAssignmentDetailProxyRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::delete_workspace_assignment_proxy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2DeleteWorkspaceAssignmentProxyRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl WorkspaceIamV2DeleteWorkspaceAssignmentProxyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        WorkspaceIamV2DeleteWorkspaceAssignmentProxyRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2DeleteWorkspaceAssignmentProxyRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::get_direct_group_member_proxy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2GetDirectGroupMemberProxyRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl WorkspaceIamV2GetDirectGroupMemberProxyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        WorkspaceIamV2GetDirectGroupMemberProxyRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2GetDirectGroupMemberProxyRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::get_external_group_proxy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2GetExternalGroupProxyRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl WorkspaceIamV2GetExternalGroupProxyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        WorkspaceIamV2GetExternalGroupProxyRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2GetExternalGroupProxyRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::get_external_service_principal_proxy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2GetExternalServicePrincipalProxyRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl WorkspaceIamV2GetExternalServicePrincipalProxyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        WorkspaceIamV2GetExternalServicePrincipalProxyRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2GetExternalServicePrincipalProxyRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::get_external_user_proxy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2GetExternalUserProxyRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl WorkspaceIamV2GetExternalUserProxyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        WorkspaceIamV2GetExternalUserProxyRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2GetExternalUserProxyRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::get_group_proxy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2GetGroupProxyRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl WorkspaceIamV2GetGroupProxyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        WorkspaceIamV2GetGroupProxyRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2GetGroupProxyRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::get_service_principal_proxy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2GetServicePrincipalProxyRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl WorkspaceIamV2GetServicePrincipalProxyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        WorkspaceIamV2GetServicePrincipalProxyRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2GetServicePrincipalProxyRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::get_user_proxy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2GetUserProxyRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl WorkspaceIamV2GetUserProxyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        WorkspaceIamV2GetUserProxyRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2GetUserProxyRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::get_workspace_access_detail_local`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2GetWorkspaceAccessDetailLocalRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `view` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub view: ::std::option::Option<WorkspaceAccessDetailView>,
 }
+
+impl WorkspaceIamV2GetWorkspaceAccessDetailLocalRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        WorkspaceIamV2GetWorkspaceAccessDetailLocalRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2GetWorkspaceAccessDetailLocalRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::get_workspace_assignment_detail_proxy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2GetWorkspaceAssignmentDetailProxyRequest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub principal_id: ::std::option::Option<i64>,
+    /// Wire field `principal_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub principal_id: i64,
 }
+
+impl WorkspaceIamV2GetWorkspaceAssignmentDetailProxyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(principal_id: i64) -> Self {
+        WorkspaceIamV2GetWorkspaceAssignmentDetailProxyRequest {
+            principal_id: {
+                let value = principal_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2GetWorkspaceAssignmentDetailProxyRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::get_workspace_assignment_proxy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2GetWorkspaceAssignmentProxyRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl WorkspaceIamV2GetWorkspaceAssignmentProxyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        WorkspaceIamV2GetWorkspaceAssignmentProxyRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2GetWorkspaceAssignmentProxyRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::get_workspace_identity_detail`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2GetWorkspaceIdentityDetailRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl WorkspaceIamV2GetWorkspaceIdentityDetailRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        WorkspaceIamV2GetWorkspaceIdentityDetailRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2GetWorkspaceIdentityDetailRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::list_direct_group_members_proxy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2ListDirectGroupMembersProxyRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl WorkspaceIamV2ListDirectGroupMembersProxyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        WorkspaceIamV2ListDirectGroupMembersProxyRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2ListDirectGroupMembersProxyRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::list_groups_proxy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2ListGroupsProxyRequest {
+    /// Wire field `filter` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<::std::string::String>,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent: ::std::option::Option<::std::string::String>,
 }
+
+impl WorkspaceIamV2ListGroupsProxyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WorkspaceIamV2ListGroupsProxyRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2ListGroupsProxyRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::list_service_principals_proxy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2ListServicePrincipalsProxyRequest {
+    /// Wire field `filter` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<::std::string::String>,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent: ::std::option::Option<::std::string::String>,
 }
+
+impl WorkspaceIamV2ListServicePrincipalsProxyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WorkspaceIamV2ListServicePrincipalsProxyRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2ListServicePrincipalsProxyRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::list_transitive_parent_groups_proxy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2ListTransitiveParentGroupsProxyRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl WorkspaceIamV2ListTransitiveParentGroupsProxyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        WorkspaceIamV2ListTransitiveParentGroupsProxyRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2ListTransitiveParentGroupsProxyRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::list_users_proxy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2ListUsersProxyRequest {
+    /// Wire field `filter` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<::std::string::String>,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent: ::std::option::Option<::std::string::String>,
 }
+
+impl WorkspaceIamV2ListUsersProxyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WorkspaceIamV2ListUsersProxyRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2ListUsersProxyRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::list_workspace_assignment_details_proxy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2ListWorkspaceAssignmentDetailsProxyRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl WorkspaceIamV2ListWorkspaceAssignmentDetailsProxyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WorkspaceIamV2ListWorkspaceAssignmentDetailsProxyRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2ListWorkspaceAssignmentDetailsProxyRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::list_workspace_assignments_proxy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2ListWorkspaceAssignmentsProxyRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent: ::std::option::Option<::std::string::String>,
 }
+
+impl WorkspaceIamV2ListWorkspaceAssignmentsProxyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WorkspaceIamV2ListWorkspaceAssignmentsProxyRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2ListWorkspaceAssignmentsProxyRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::resolve_group_proxy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2ResolveGroupProxyRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `external_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub external_id: ::std::string::String,
 }
+
+impl WorkspaceIamV2ResolveGroupProxyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(external_id: impl Into<::std::string::String>) -> Self {
+        WorkspaceIamV2ResolveGroupProxyRequest {
+            external_id: {
+                let value = external_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2ResolveGroupProxyRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::resolve_service_principal_proxy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2ResolveServicePrincipalProxyRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `external_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub external_id: ::std::string::String,
 }
+
+impl WorkspaceIamV2ResolveServicePrincipalProxyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(external_id: impl Into<::std::string::String>) -> Self {
+        WorkspaceIamV2ResolveServicePrincipalProxyRequest {
+            external_id: {
+                let value = external_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2ResolveServicePrincipalProxyRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::resolve_user_proxy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2ResolveUserProxyRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub external_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `external_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub external_id: ::std::string::String,
 }
+
+impl WorkspaceIamV2ResolveUserProxyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(external_id: impl Into<::std::string::String>) -> Self {
+        WorkspaceIamV2ResolveUserProxyRequest {
+            external_id: {
+                let value = external_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2ResolveUserProxyRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::update_group_proxy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2UpdateGroupProxyRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub group: ::std::option::Option<Group>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `group` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub group: Group,
+    /// Wire field `update_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
+
+impl WorkspaceIamV2UpdateGroupProxyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        group: Group,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        WorkspaceIamV2UpdateGroupProxyRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            group: {
+                let value = group;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2UpdateGroupProxyRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::update_service_principal_proxy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2UpdateServicePrincipalProxyRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub service_principal: ::std::option::Option<ServicePrincipal>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `service_principal` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub service_principal: ServicePrincipal,
+    /// Wire field `update_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
+
+impl WorkspaceIamV2UpdateServicePrincipalProxyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        service_principal: ServicePrincipal,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        WorkspaceIamV2UpdateServicePrincipalProxyRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            service_principal: {
+                let value = service_principal;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2UpdateServicePrincipalProxyRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::update_user_proxy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2UpdateUserProxyRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub user: ::std::option::Option<User>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `user` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub user: User,
+    /// Wire field `update_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
+
+impl WorkspaceIamV2UpdateUserProxyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        user: User,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        WorkspaceIamV2UpdateUserProxyRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            user: {
+                let value = user;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2UpdateUserProxyRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::update_workspace_assignment_detail_proxy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2UpdateWorkspaceAssignmentDetailProxyRequest {
+    /// Wire field `principal_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub principal_id: i64,
+    /// Wire field `workspace_assignment_detail` (required, ref).
     #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
     )]
-    pub principal_id: ::std::option::Option<i64>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub workspace_assignment_detail: ::std::option::Option<WorkspaceAssignmentDetail>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    pub workspace_assignment_detail: WorkspaceAssignmentDetail,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
+
+impl WorkspaceIamV2UpdateWorkspaceAssignmentDetailProxyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        principal_id: i64,
+        workspace_assignment_detail: WorkspaceAssignmentDetail,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        WorkspaceIamV2UpdateWorkspaceAssignmentDetailProxyRequest {
+            principal_id: {
+                let value = principal_id;
+                value
+            },
+            workspace_assignment_detail: {
+                let value = workspace_assignment_detail;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2UpdateWorkspaceAssignmentDetailProxyRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::update_workspace_assignment_proxy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2UpdateWorkspaceAssignmentProxyRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub workspace_assignment: ::std::option::Option<WorkspaceAssignment>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `workspace_assignment` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub workspace_assignment: WorkspaceAssignment,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
+
+impl WorkspaceIamV2UpdateWorkspaceAssignmentProxyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        workspace_assignment: WorkspaceAssignment,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        WorkspaceIamV2UpdateWorkspaceAssignmentProxyRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            workspace_assignment: {
+                let value = workspace_assignment;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2UpdateWorkspaceAssignmentProxyRequest {}
 
 /// Parameters of [`WorkspaceIamV2Api::update_workspace_identity_detail`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceIamV2UpdateWorkspaceIdentityDetailRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub workspace_identity_detail: ::std::option::Option<WorkspaceIdentityDetail>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `workspace_identity_detail` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub workspace_identity_detail: WorkspaceIdentityDetail,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
 
-/// The `workspace_iam_v2` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/workspaceiamv2)).
+impl WorkspaceIamV2UpdateWorkspaceIdentityDetailRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        workspace_identity_detail: WorkspaceIdentityDetail,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        WorkspaceIamV2UpdateWorkspaceIdentityDetailRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            workspace_identity_detail: {
+                let value = workspace_identity_detail;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceIamV2UpdateWorkspaceIdentityDetailRequest {}
+
+/// The `workspace_iam_v2` service (workspace level, 39 operations; [API reference](https://docs.databricks.com/api/workspace/workspaceiamv2)).
 #[derive(Debug, Clone)]
 pub struct WorkspaceIamV2Api {
     client: crate::Client,
@@ -2007,594 +6270,1824 @@ impl WorkspaceIamV2Api {
         &self.client
     }
 
-    /// `POST /api/2.0/identity/{parent}/direct-members` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/createdirectgroupmemberproxy)).
-    pub async fn create_direct_group_member_proxy(
+    /// `POST /api/2.0/identity/{parent}/direct-members`; required: `parent`, `direct_group_member` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/createdirectgroupmemberproxy)).
+    #[inline]
+    pub fn create_direct_group_member_proxy(
         &self,
-        request: &WorkspaceIamV2CreateDirectGroupMemberProxyRequest,
-    ) -> crate::Result<DirectGroupMember> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/identity/{parent}/direct-members",
-            path_params: &["parent"],
-            query: &[],
-            body: rt::BodyKind::Whole("direct_group_member"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        parent: impl Into<::std::string::String>,
+        direct_group_member: DirectGroupMember,
+    ) -> rt::Call<WorkspaceIamV2CreateDirectGroupMemberProxyRequest, DirectGroupMember> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_CREATE_DIRECT_GROUP_MEMBER_PROXY,
+            WorkspaceIamV2CreateDirectGroupMemberProxyRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                direct_group_member: {
+                    let value = direct_group_member;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/identity/groups` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/creategroupproxy)).
-    pub async fn create_group_proxy(&self, request: &WorkspaceIamV2CreateGroupProxyRequest) -> crate::Result<Group> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/identity/groups",
-            path_params: &[],
-            query: &["parent"],
-            body: rt::BodyKind::Whole("group"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/identity/groups`; required: `group` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/creategroupproxy)).
+    #[inline]
+    pub fn create_group_proxy(&self, group: Group) -> rt::Call<WorkspaceIamV2CreateGroupProxyRequest, Group> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_CREATE_GROUP_PROXY,
+            WorkspaceIamV2CreateGroupProxyRequest {
+                group: {
+                    let value = group;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/identity/service-principals` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/createserviceprincipalproxy)).
-    pub async fn create_service_principal_proxy(
+    /// `POST /api/2.0/identity/service-principals`; required: `service_principal` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/createserviceprincipalproxy)).
+    #[inline]
+    pub fn create_service_principal_proxy(
         &self,
-        request: &WorkspaceIamV2CreateServicePrincipalProxyRequest,
-    ) -> crate::Result<ServicePrincipal> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/identity/service-principals",
-            path_params: &[],
-            query: &["parent"],
-            body: rt::BodyKind::Whole("service_principal"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        service_principal: ServicePrincipal,
+    ) -> rt::Call<WorkspaceIamV2CreateServicePrincipalProxyRequest, ServicePrincipal> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_CREATE_SERVICE_PRINCIPAL_PROXY,
+            WorkspaceIamV2CreateServicePrincipalProxyRequest {
+                service_principal: {
+                    let value = service_principal;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/identity/users` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/createuserproxy)).
-    pub async fn create_user_proxy(&self, request: &WorkspaceIamV2CreateUserProxyRequest) -> crate::Result<User> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/identity/users",
-            path_params: &[],
-            query: &["parent"],
-            body: rt::BodyKind::Whole("user"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/identity/users`; required: `user` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/createuserproxy)).
+    #[inline]
+    pub fn create_user_proxy(&self, user: User) -> rt::Call<WorkspaceIamV2CreateUserProxyRequest, User> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_CREATE_USER_PROXY,
+            WorkspaceIamV2CreateUserProxyRequest {
+                user: {
+                    let value = user;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/identity/workspace-assignment-details` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/createworkspaceassignmentdetailproxy)).
-    pub async fn create_workspace_assignment_detail_proxy(
+    /// `POST /api/2.0/identity/workspace-assignment-details`; required: `workspace_assignment_detail` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/createworkspaceassignmentdetailproxy)).
+    #[inline]
+    pub fn create_workspace_assignment_detail_proxy(
         &self,
-        request: &WorkspaceIamV2CreateWorkspaceAssignmentDetailProxyRequest,
-    ) -> crate::Result<WorkspaceAssignmentDetail> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/identity/workspace-assignment-details",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Whole("workspace_assignment_detail"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        workspace_assignment_detail: WorkspaceAssignmentDetail,
+    ) -> rt::Call<WorkspaceIamV2CreateWorkspaceAssignmentDetailProxyRequest, WorkspaceAssignmentDetail> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_CREATE_WORKSPACE_ASSIGNMENT_DETAIL_PROXY,
+            WorkspaceIamV2CreateWorkspaceAssignmentDetailProxyRequest {
+                workspace_assignment_detail: {
+                    let value = workspace_assignment_detail;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/identity/workspace-assignments` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/createworkspaceassignmentproxy)).
-    pub async fn create_workspace_assignment_proxy(
+    /// `POST /api/2.0/identity/workspace-assignments`; required: `workspace_assignment` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/createworkspaceassignmentproxy)).
+    #[inline]
+    pub fn create_workspace_assignment_proxy(
         &self,
-        request: &WorkspaceIamV2CreateWorkspaceAssignmentProxyRequest,
-    ) -> crate::Result<WorkspaceAssignment> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/identity/workspace-assignments",
-            path_params: &[],
-            query: &["parent"],
-            body: rt::BodyKind::Whole("workspace_assignment"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        workspace_assignment: WorkspaceAssignment,
+    ) -> rt::Call<WorkspaceIamV2CreateWorkspaceAssignmentProxyRequest, WorkspaceAssignment> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_CREATE_WORKSPACE_ASSIGNMENT_PROXY,
+            WorkspaceIamV2CreateWorkspaceAssignmentProxyRequest {
+                workspace_assignment: {
+                    let value = workspace_assignment;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/deletedirectgroupmemberproxy)).
-    pub async fn delete_direct_group_member_proxy(
+    /// `DELETE /api/2.0/identity/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/deletedirectgroupmemberproxy)).
+    #[inline]
+    pub fn delete_direct_group_member_proxy(
         &self,
-        request: &WorkspaceIamV2DeleteDirectGroupMemberProxyRequest,
-    ) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<WorkspaceIamV2DeleteDirectGroupMemberProxyRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_DELETE_DIRECT_GROUP_MEMBER_PROXY,
+            WorkspaceIamV2DeleteDirectGroupMemberProxyRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `DELETE /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/deletegroupproxy)).
-    pub async fn delete_group_proxy(&self, request: &WorkspaceIamV2DeleteGroupProxyRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/deleteserviceprincipalproxy)).
-    pub async fn delete_service_principal_proxy(
+    /// `DELETE /api/2.0/identity/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/deletegroupproxy)).
+    #[inline]
+    pub fn delete_group_proxy(
         &self,
-        request: &WorkspaceIamV2DeleteServicePrincipalProxyRequest,
-    ) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<WorkspaceIamV2DeleteGroupProxyRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_DELETE_GROUP_PROXY,
+            WorkspaceIamV2DeleteGroupProxyRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `DELETE /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/deleteuserproxy)).
-    pub async fn delete_user_proxy(&self, request: &WorkspaceIamV2DeleteUserProxyRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/identity/workspace-assignment-details/{principal_id}` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/deleteworkspaceassignmentdetailproxy)).
-    pub async fn delete_workspace_assignment_detail_proxy(
+    /// `DELETE /api/2.0/identity/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/deleteserviceprincipalproxy)).
+    #[inline]
+    pub fn delete_service_principal_proxy(
         &self,
-        request: &WorkspaceIamV2DeleteWorkspaceAssignmentDetailProxyRequest,
-    ) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/identity/workspace-assignment-details/{principal_id}",
-            path_params: &["principal_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<WorkspaceIamV2DeleteServicePrincipalProxyRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_DELETE_SERVICE_PRINCIPAL_PROXY,
+            WorkspaceIamV2DeleteServicePrincipalProxyRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `DELETE /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/deleteworkspaceassignmentproxy)).
-    pub async fn delete_workspace_assignment_proxy(
+    /// `DELETE /api/2.0/identity/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/deleteuserproxy)).
+    #[inline]
+    pub fn delete_user_proxy(
         &self,
-        request: &WorkspaceIamV2DeleteWorkspaceAssignmentProxyRequest,
-    ) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<WorkspaceIamV2DeleteUserProxyRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_DELETE_USER_PROXY,
+            WorkspaceIamV2DeleteUserProxyRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/getdirectgroupmemberproxy)).
-    pub async fn get_direct_group_member_proxy(
+    /// `DELETE /api/2.0/identity/workspace-assignment-details/{principal_id}`; required: `principal_id` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/deleteworkspaceassignmentdetailproxy)).
+    #[inline]
+    pub fn delete_workspace_assignment_detail_proxy(
         &self,
-        request: &WorkspaceIamV2GetDirectGroupMemberProxyRequest,
-    ) -> crate::Result<DirectGroupMember> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        principal_id: i64,
+    ) -> rt::Call<WorkspaceIamV2DeleteWorkspaceAssignmentDetailProxyRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_DELETE_WORKSPACE_ASSIGNMENT_DETAIL_PROXY,
+            WorkspaceIamV2DeleteWorkspaceAssignmentDetailProxyRequest {
+                principal_id: {
+                    let value = principal_id;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/getexternalgroupproxy)).
-    pub async fn get_external_group_proxy(
+    /// `DELETE /api/2.0/identity/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/deleteworkspaceassignmentproxy)).
+    #[inline]
+    pub fn delete_workspace_assignment_proxy(
         &self,
-        request: &WorkspaceIamV2GetExternalGroupProxyRequest,
-    ) -> crate::Result<ExternalGroup> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<WorkspaceIamV2DeleteWorkspaceAssignmentProxyRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_DELETE_WORKSPACE_ASSIGNMENT_PROXY,
+            WorkspaceIamV2DeleteWorkspaceAssignmentProxyRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/getexternalserviceprincipalproxy)).
-    pub async fn get_external_service_principal_proxy(
+    /// `GET /api/2.0/identity/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/getdirectgroupmemberproxy)).
+    #[inline]
+    pub fn get_direct_group_member_proxy(
         &self,
-        request: &WorkspaceIamV2GetExternalServicePrincipalProxyRequest,
-    ) -> crate::Result<ExternalServicePrincipal> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<WorkspaceIamV2GetDirectGroupMemberProxyRequest, DirectGroupMember> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_GET_DIRECT_GROUP_MEMBER_PROXY,
+            WorkspaceIamV2GetDirectGroupMemberProxyRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/getexternaluserproxy)).
-    pub async fn get_external_user_proxy(
+    /// `GET /api/2.0/identity/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/getexternalgroupproxy)).
+    #[inline]
+    pub fn get_external_group_proxy(
         &self,
-        request: &WorkspaceIamV2GetExternalUserProxyRequest,
-    ) -> crate::Result<ExternalUser> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<WorkspaceIamV2GetExternalGroupProxyRequest, ExternalGroup> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_GET_EXTERNAL_GROUP_PROXY,
+            WorkspaceIamV2GetExternalGroupProxyRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/getgroupproxy)).
-    pub async fn get_group_proxy(&self, request: &WorkspaceIamV2GetGroupProxyRequest) -> crate::Result<Group> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/getserviceprincipalproxy)).
-    pub async fn get_service_principal_proxy(
+    /// `GET /api/2.0/identity/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/getexternalserviceprincipalproxy)).
+    #[inline]
+    pub fn get_external_service_principal_proxy(
         &self,
-        request: &WorkspaceIamV2GetServicePrincipalProxyRequest,
-    ) -> crate::Result<ServicePrincipal> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<WorkspaceIamV2GetExternalServicePrincipalProxyRequest, ExternalServicePrincipal> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_GET_EXTERNAL_SERVICE_PRINCIPAL_PROXY,
+            WorkspaceIamV2GetExternalServicePrincipalProxyRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/getuserproxy)).
-    pub async fn get_user_proxy(&self, request: &WorkspaceIamV2GetUserProxyRequest) -> crate::Result<User> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/getworkspaceaccessdetaillocal)).
-    pub async fn get_workspace_access_detail_local(
+    /// `GET /api/2.0/identity/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/getexternaluserproxy)).
+    #[inline]
+    pub fn get_external_user_proxy(
         &self,
-        request: &WorkspaceIamV2GetWorkspaceAccessDetailLocalRequest,
-    ) -> crate::Result<WorkspaceAccessDetail> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &["view"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<WorkspaceIamV2GetExternalUserProxyRequest, ExternalUser> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_GET_EXTERNAL_USER_PROXY,
+            WorkspaceIamV2GetExternalUserProxyRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/identity/workspace-assignment-details/{principal_id}` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/getworkspaceassignmentdetailproxy)).
-    pub async fn get_workspace_assignment_detail_proxy(
+    /// `GET /api/2.0/identity/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/getgroupproxy)).
+    #[inline]
+    pub fn get_group_proxy(
         &self,
-        request: &WorkspaceIamV2GetWorkspaceAssignmentDetailProxyRequest,
-    ) -> crate::Result<WorkspaceAssignmentDetail> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/identity/workspace-assignment-details/{principal_id}",
-            path_params: &["principal_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<WorkspaceIamV2GetGroupProxyRequest, Group> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_GET_GROUP_PROXY,
+            WorkspaceIamV2GetGroupProxyRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/getworkspaceassignmentproxy)).
-    pub async fn get_workspace_assignment_proxy(
+    /// `GET /api/2.0/identity/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/getserviceprincipalproxy)).
+    #[inline]
+    pub fn get_service_principal_proxy(
         &self,
-        request: &WorkspaceIamV2GetWorkspaceAssignmentProxyRequest,
-    ) -> crate::Result<WorkspaceAssignment> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<WorkspaceIamV2GetServicePrincipalProxyRequest, ServicePrincipal> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_GET_SERVICE_PRINCIPAL_PROXY,
+            WorkspaceIamV2GetServicePrincipalProxyRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/getworkspaceidentitydetail)).
-    pub async fn get_workspace_identity_detail(
+    /// `GET /api/2.0/identity/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/getuserproxy)).
+    #[inline]
+    pub fn get_user_proxy(
         &self,
-        request: &WorkspaceIamV2GetWorkspaceIdentityDetailRequest,
-    ) -> crate::Result<WorkspaceIdentityDetail> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<WorkspaceIamV2GetUserProxyRequest, User> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_GET_USER_PROXY,
+            WorkspaceIamV2GetUserProxyRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/identity/{parent}/direct-members` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/listdirectgroupmembersproxy)).
+    /// `GET /api/2.0/identity/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/getworkspaceaccessdetaillocal)).
+    #[inline]
+    pub fn get_workspace_access_detail_local(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<WorkspaceIamV2GetWorkspaceAccessDetailLocalRequest, WorkspaceAccessDetail> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_GET_WORKSPACE_ACCESS_DETAIL_LOCAL,
+            WorkspaceIamV2GetWorkspaceAccessDetailLocalRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/identity/workspace-assignment-details/{principal_id}`; required: `principal_id` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/getworkspaceassignmentdetailproxy)).
+    #[inline]
+    pub fn get_workspace_assignment_detail_proxy(
+        &self,
+        principal_id: i64,
+    ) -> rt::Call<WorkspaceIamV2GetWorkspaceAssignmentDetailProxyRequest, WorkspaceAssignmentDetail> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_GET_WORKSPACE_ASSIGNMENT_DETAIL_PROXY,
+            WorkspaceIamV2GetWorkspaceAssignmentDetailProxyRequest {
+                principal_id: {
+                    let value = principal_id;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/identity/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/getworkspaceassignmentproxy)).
+    #[inline]
+    pub fn get_workspace_assignment_proxy(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<WorkspaceIamV2GetWorkspaceAssignmentProxyRequest, WorkspaceAssignment> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_GET_WORKSPACE_ASSIGNMENT_PROXY,
+            WorkspaceIamV2GetWorkspaceAssignmentProxyRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/identity/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/getworkspaceidentitydetail)).
+    #[inline]
+    pub fn get_workspace_identity_detail(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<WorkspaceIamV2GetWorkspaceIdentityDetailRequest, WorkspaceIdentityDetail> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_GET_WORKSPACE_IDENTITY_DETAIL,
+            WorkspaceIamV2GetWorkspaceIdentityDetailRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/identity/{parent}/direct-members`; required: `parent`; pages by token ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/listdirectgroupmembersproxy)).
+    #[inline]
     pub fn list_direct_group_members_proxy(
         &self,
-        request: WorkspaceIamV2ListDirectGroupMembersProxyRequest,
-    ) -> crate::service::Paginator<DirectGroupMember> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/identity/{parent}/direct-members",
-            path_params: &["parent"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("direct_group_members"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Paginator<WorkspaceIamV2ListDirectGroupMembersProxyRequest, DirectGroupMember> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_LIST_DIRECT_GROUP_MEMBERS_PROXY,
+            &PAGES_WORKSPACE_IAM_V2_LIST_DIRECT_GROUP_MEMBERS_PROXY,
+            WorkspaceIamV2ListDirectGroupMembersProxyRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `GET /api/2.0/identity/groups` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/listgroupsproxy)).
-    pub fn list_groups_proxy(&self, request: WorkspaceIamV2ListGroupsProxyRequest) -> crate::service::Paginator<Group> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/identity/groups",
-            path_params: &[],
-            query: &["filter", "page_size", "page_token", "parent"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("groups"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/identity/groups`; pages by token ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/listgroupsproxy)).
+    #[inline]
+    pub fn list_groups_proxy(&self) -> rt::Paginator<WorkspaceIamV2ListGroupsProxyRequest, Group> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_LIST_GROUPS_PROXY,
+            &PAGES_WORKSPACE_IAM_V2_LIST_GROUPS_PROXY,
+            WorkspaceIamV2ListGroupsProxyRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `GET /api/2.0/identity/service-principals` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/listserviceprincipalsproxy)).
+    /// `GET /api/2.0/identity/service-principals`; pages by token ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/listserviceprincipalsproxy)).
+    #[inline]
     pub fn list_service_principals_proxy(
         &self,
-        request: WorkspaceIamV2ListServicePrincipalsProxyRequest,
-    ) -> crate::service::Paginator<ServicePrincipal> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/identity/service-principals",
-            path_params: &[],
-            query: &["filter", "page_size", "page_token", "parent"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("service_principals"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    ) -> rt::Paginator<WorkspaceIamV2ListServicePrincipalsProxyRequest, ServicePrincipal> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_LIST_SERVICE_PRINCIPALS_PROXY,
+            &PAGES_WORKSPACE_IAM_V2_LIST_SERVICE_PRINCIPALS_PROXY,
+            WorkspaceIamV2ListServicePrincipalsProxyRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `GET /api/2.0/identity/{parent}/transitive-parent-groups` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/listtransitiveparentgroupsproxy)).
-    pub async fn list_transitive_parent_groups_proxy(
+    /// `GET /api/2.0/identity/{parent}/transitive-parent-groups`; required: `parent` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/listtransitiveparentgroupsproxy)).
+    #[inline]
+    pub fn list_transitive_parent_groups_proxy(
         &self,
-        request: &WorkspaceIamV2ListTransitiveParentGroupsProxyRequest,
-    ) -> crate::Result<ListTransitiveParentGroupsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/identity/{parent}/transitive-parent-groups",
-            path_params: &["parent"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Call<WorkspaceIamV2ListTransitiveParentGroupsProxyRequest, ListTransitiveParentGroupsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_LIST_TRANSITIVE_PARENT_GROUPS_PROXY,
+            WorkspaceIamV2ListTransitiveParentGroupsProxyRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/identity/users` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/listusersproxy)).
-    pub fn list_users_proxy(&self, request: WorkspaceIamV2ListUsersProxyRequest) -> crate::service::Paginator<User> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/identity/users",
-            path_params: &[],
-            query: &["filter", "page_size", "page_token", "parent"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("users"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/identity/users`; pages by token ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/listusersproxy)).
+    #[inline]
+    pub fn list_users_proxy(&self) -> rt::Paginator<WorkspaceIamV2ListUsersProxyRequest, User> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_LIST_USERS_PROXY,
+            &PAGES_WORKSPACE_IAM_V2_LIST_USERS_PROXY,
+            WorkspaceIamV2ListUsersProxyRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `GET /api/2.0/identity/workspace-assignment-details` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/listworkspaceassignmentdetailsproxy)).
+    /// `GET /api/2.0/identity/workspace-assignment-details`; pages by token ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/listworkspaceassignmentdetailsproxy)).
+    #[inline]
     pub fn list_workspace_assignment_details_proxy(
         &self,
-        request: WorkspaceIamV2ListWorkspaceAssignmentDetailsProxyRequest,
-    ) -> crate::service::Paginator<WorkspaceAssignmentDetail> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/identity/workspace-assignment-details",
-            path_params: &[],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("workspace_assignment_details"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    ) -> rt::Paginator<WorkspaceIamV2ListWorkspaceAssignmentDetailsProxyRequest, WorkspaceAssignmentDetail> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_LIST_WORKSPACE_ASSIGNMENT_DETAILS_PROXY,
+            &PAGES_WORKSPACE_IAM_V2_LIST_WORKSPACE_ASSIGNMENT_DETAILS_PROXY,
+            WorkspaceIamV2ListWorkspaceAssignmentDetailsProxyRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `GET /api/2.0/identity/workspace-assignments` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/listworkspaceassignmentsproxy)).
+    /// `GET /api/2.0/identity/workspace-assignments`; pages by token ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/listworkspaceassignmentsproxy)).
+    #[inline]
     pub fn list_workspace_assignments_proxy(
         &self,
-        request: WorkspaceIamV2ListWorkspaceAssignmentsProxyRequest,
-    ) -> crate::service::Paginator<WorkspaceAssignment> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/identity/workspace-assignments",
-            path_params: &[],
-            query: &["page_size", "page_token", "parent"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("workspace_assignments"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    ) -> rt::Paginator<WorkspaceIamV2ListWorkspaceAssignmentsProxyRequest, WorkspaceAssignment> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_LIST_WORKSPACE_ASSIGNMENTS_PROXY,
+            &PAGES_WORKSPACE_IAM_V2_LIST_WORKSPACE_ASSIGNMENTS_PROXY,
+            WorkspaceIamV2ListWorkspaceAssignmentsProxyRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `POST /api/2.0/identity/groups/resolve-by-external-id` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/resolvegroupproxy)).
-    pub async fn resolve_group_proxy(
+    /// `POST /api/2.0/identity/groups/resolve-by-external-id`; required: `external_id` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/resolvegroupproxy)).
+    #[inline]
+    pub fn resolve_group_proxy(
         &self,
-        request: &WorkspaceIamV2ResolveGroupProxyRequest,
-    ) -> crate::Result<ResolveGroupResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/identity/groups/resolve-by-external-id",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["external_id"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        external_id: impl Into<::std::string::String>,
+    ) -> rt::Call<WorkspaceIamV2ResolveGroupProxyRequest, ResolveGroupResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_RESOLVE_GROUP_PROXY,
+            WorkspaceIamV2ResolveGroupProxyRequest {
+                external_id: {
+                    let value = external_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/identity/service-principals/resolve-by-external-id` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/resolveserviceprincipalproxy)).
-    pub async fn resolve_service_principal_proxy(
+    /// `POST /api/2.0/identity/service-principals/resolve-by-external-id`; required: `external_id` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/resolveserviceprincipalproxy)).
+    #[inline]
+    pub fn resolve_service_principal_proxy(
         &self,
-        request: &WorkspaceIamV2ResolveServicePrincipalProxyRequest,
-    ) -> crate::Result<ResolveServicePrincipalResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/identity/service-principals/resolve-by-external-id",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["external_id"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        external_id: impl Into<::std::string::String>,
+    ) -> rt::Call<WorkspaceIamV2ResolveServicePrincipalProxyRequest, ResolveServicePrincipalResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_RESOLVE_SERVICE_PRINCIPAL_PROXY,
+            WorkspaceIamV2ResolveServicePrincipalProxyRequest {
+                external_id: {
+                    let value = external_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/identity/users/resolve-by-external-id` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/resolveuserproxy)).
-    pub async fn resolve_user_proxy(
+    /// `POST /api/2.0/identity/users/resolve-by-external-id`; required: `external_id` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/resolveuserproxy)).
+    #[inline]
+    pub fn resolve_user_proxy(
         &self,
-        request: &WorkspaceIamV2ResolveUserProxyRequest,
-    ) -> crate::Result<ResolveUserResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/identity/users/resolve-by-external-id",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["external_id"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        external_id: impl Into<::std::string::String>,
+    ) -> rt::Call<WorkspaceIamV2ResolveUserProxyRequest, ResolveUserResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_RESOLVE_USER_PROXY,
+            WorkspaceIamV2ResolveUserProxyRequest {
+                external_id: {
+                    let value = external_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/updategroupproxy)).
-    pub async fn update_group_proxy(&self, request: &WorkspaceIamV2UpdateGroupProxyRequest) -> crate::Result<Group> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("group"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `PATCH /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/updateserviceprincipalproxy)).
-    pub async fn update_service_principal_proxy(
+    /// `PATCH /api/2.0/identity/{name}`; required: `name`, `group`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/updategroupproxy)).
+    #[inline]
+    pub fn update_group_proxy(
         &self,
-        request: &WorkspaceIamV2UpdateServicePrincipalProxyRequest,
-    ) -> crate::Result<ServicePrincipal> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("service_principal"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        group: Group,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<WorkspaceIamV2UpdateGroupProxyRequest, Group> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_UPDATE_GROUP_PROXY,
+            WorkspaceIamV2UpdateGroupProxyRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                group: {
+                    let value = group;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/updateuserproxy)).
-    pub async fn update_user_proxy(&self, request: &WorkspaceIamV2UpdateUserProxyRequest) -> crate::Result<User> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("user"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `PATCH /api/2.0/identity/workspace-assignment-details/{principal_id}` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/updateworkspaceassignmentdetailproxy)).
-    pub async fn update_workspace_assignment_detail_proxy(
+    /// `PATCH /api/2.0/identity/{name}`; required: `name`, `service_principal`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/updateserviceprincipalproxy)).
+    #[inline]
+    pub fn update_service_principal_proxy(
         &self,
-        request: &WorkspaceIamV2UpdateWorkspaceAssignmentDetailProxyRequest,
-    ) -> crate::Result<WorkspaceAssignmentDetail> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/identity/workspace-assignment-details/{principal_id}",
-            path_params: &["principal_id"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("workspace_assignment_detail"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        service_principal: ServicePrincipal,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<WorkspaceIamV2UpdateServicePrincipalProxyRequest, ServicePrincipal> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_UPDATE_SERVICE_PRINCIPAL_PROXY,
+            WorkspaceIamV2UpdateServicePrincipalProxyRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                service_principal: {
+                    let value = service_principal;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/updateworkspaceassignmentproxy)).
-    pub async fn update_workspace_assignment_proxy(
+    /// `PATCH /api/2.0/identity/{name}`; required: `name`, `user`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/updateuserproxy)).
+    #[inline]
+    pub fn update_user_proxy(
         &self,
-        request: &WorkspaceIamV2UpdateWorkspaceAssignmentProxyRequest,
-    ) -> crate::Result<WorkspaceAssignment> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("workspace_assignment"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        user: User,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<WorkspaceIamV2UpdateUserProxyRequest, User> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_UPDATE_USER_PROXY,
+            WorkspaceIamV2UpdateUserProxyRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                user: {
+                    let value = user;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/identity/{name}` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/updateworkspaceidentitydetail)).
-    pub async fn update_workspace_identity_detail(
+    /// `PATCH /api/2.0/identity/workspace-assignment-details/{principal_id}`; required: `principal_id`, `workspace_assignment_detail`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/updateworkspaceassignmentdetailproxy)).
+    #[inline]
+    pub fn update_workspace_assignment_detail_proxy(
         &self,
-        request: &WorkspaceIamV2UpdateWorkspaceIdentityDetailRequest,
-    ) -> crate::Result<WorkspaceIdentityDetail> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/identity/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("workspace_identity_detail"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        principal_id: i64,
+        workspace_assignment_detail: WorkspaceAssignmentDetail,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<WorkspaceIamV2UpdateWorkspaceAssignmentDetailProxyRequest, WorkspaceAssignmentDetail> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_UPDATE_WORKSPACE_ASSIGNMENT_DETAIL_PROXY,
+            WorkspaceIamV2UpdateWorkspaceAssignmentDetailProxyRequest {
+                principal_id: {
+                    let value = principal_id;
+                    value
+                },
+                workspace_assignment_detail: {
+                    let value = workspace_assignment_detail;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/identity/{name}`; required: `name`, `workspace_assignment`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/updateworkspaceassignmentproxy)).
+    #[inline]
+    pub fn update_workspace_assignment_proxy(
+        &self,
+        name: impl Into<::std::string::String>,
+        workspace_assignment: WorkspaceAssignment,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<WorkspaceIamV2UpdateWorkspaceAssignmentProxyRequest, WorkspaceAssignment> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_UPDATE_WORKSPACE_ASSIGNMENT_PROXY,
+            WorkspaceIamV2UpdateWorkspaceAssignmentProxyRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                workspace_assignment: {
+                    let value = workspace_assignment;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/identity/{name}`; required: `name`, `workspace_identity_detail`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/workspaceiamv2/updateworkspaceidentitydetail)).
+    #[inline]
+    pub fn update_workspace_identity_detail(
+        &self,
+        name: impl Into<::std::string::String>,
+        workspace_identity_detail: WorkspaceIdentityDetail,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<WorkspaceIamV2UpdateWorkspaceIdentityDetailRequest, WorkspaceIdentityDetail> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IAM_V2_UPDATE_WORKSPACE_IDENTITY_DETAIL,
+            WorkspaceIamV2UpdateWorkspaceIdentityDetailRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                workspace_identity_detail: {
+                    let value = workspace_identity_detail;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_WORKSPACE_IAM_V2_CREATE_DIRECT_GROUP_MEMBER_PROXY: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/identity/{parent}/direct-members",
+    path_params: &["parent"],
+    query: &[],
+    body: rt::BodyKind::Whole("direct_group_member"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_IAM_V2_CREATE_GROUP_PROXY: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/identity/groups",
+    path_params: &[],
+    query: &["parent"],
+    body: rt::BodyKind::Whole("group"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_IAM_V2_CREATE_SERVICE_PRINCIPAL_PROXY: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/identity/service-principals",
+    path_params: &[],
+    query: &["parent"],
+    body: rt::BodyKind::Whole("service_principal"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_IAM_V2_CREATE_USER_PROXY: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/identity/users",
+    path_params: &[],
+    query: &["parent"],
+    body: rt::BodyKind::Whole("user"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_IAM_V2_CREATE_WORKSPACE_ASSIGNMENT_DETAIL_PROXY: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/identity/workspace-assignment-details",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Whole("workspace_assignment_detail"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_IAM_V2_CREATE_WORKSPACE_ASSIGNMENT_PROXY: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/identity/workspace-assignments",
+    path_params: &[],
+    query: &["parent"],
+    body: rt::BodyKind::Whole("workspace_assignment"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_IAM_V2_DELETE_DIRECT_GROUP_MEMBER_PROXY: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_IAM_V2_DELETE_GROUP_PROXY: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_IAM_V2_DELETE_SERVICE_PRINCIPAL_PROXY: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_IAM_V2_DELETE_USER_PROXY: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_IAM_V2_DELETE_WORKSPACE_ASSIGNMENT_DETAIL_PROXY: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/identity/workspace-assignment-details/{principal_id}",
+    path_params: &["principal_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_IAM_V2_DELETE_WORKSPACE_ASSIGNMENT_PROXY: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_IAM_V2_GET_DIRECT_GROUP_MEMBER_PROXY: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_IAM_V2_GET_EXTERNAL_GROUP_PROXY: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_IAM_V2_GET_EXTERNAL_SERVICE_PRINCIPAL_PROXY: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_IAM_V2_GET_EXTERNAL_USER_PROXY: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_IAM_V2_GET_GROUP_PROXY: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_IAM_V2_GET_SERVICE_PRINCIPAL_PROXY: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_IAM_V2_GET_USER_PROXY: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_IAM_V2_GET_WORKSPACE_ACCESS_DETAIL_LOCAL: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &["view"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_IAM_V2_GET_WORKSPACE_ASSIGNMENT_DETAIL_PROXY: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/identity/workspace-assignment-details/{principal_id}",
+    path_params: &["principal_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_IAM_V2_GET_WORKSPACE_ASSIGNMENT_PROXY: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_IAM_V2_GET_WORKSPACE_IDENTITY_DETAIL: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_IAM_V2_LIST_DIRECT_GROUP_MEMBERS_PROXY: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/identity/{parent}/direct-members",
+    path_params: &["parent"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_WORKSPACE_IAM_V2_LIST_DIRECT_GROUP_MEMBERS_PROXY: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("direct_group_members"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_WORKSPACE_IAM_V2_LIST_GROUPS_PROXY: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/identity/groups",
+    path_params: &[],
+    query: &["filter", "page_size", "page_token", "parent"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_WORKSPACE_IAM_V2_LIST_GROUPS_PROXY: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("groups"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_WORKSPACE_IAM_V2_LIST_SERVICE_PRINCIPALS_PROXY: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/identity/service-principals",
+    path_params: &[],
+    query: &["filter", "page_size", "page_token", "parent"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_WORKSPACE_IAM_V2_LIST_SERVICE_PRINCIPALS_PROXY: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("service_principals"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_WORKSPACE_IAM_V2_LIST_TRANSITIVE_PARENT_GROUPS_PROXY: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/identity/{parent}/transitive-parent-groups",
+    path_params: &["parent"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_IAM_V2_LIST_USERS_PROXY: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/identity/users",
+    path_params: &[],
+    query: &["filter", "page_size", "page_token", "parent"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_WORKSPACE_IAM_V2_LIST_USERS_PROXY: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("users"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_WORKSPACE_IAM_V2_LIST_WORKSPACE_ASSIGNMENT_DETAILS_PROXY: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/identity/workspace-assignment-details",
+    path_params: &[],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_WORKSPACE_IAM_V2_LIST_WORKSPACE_ASSIGNMENT_DETAILS_PROXY: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("workspace_assignment_details"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_WORKSPACE_IAM_V2_LIST_WORKSPACE_ASSIGNMENTS_PROXY: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/identity/workspace-assignments",
+    path_params: &[],
+    query: &["page_size", "page_token", "parent"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_WORKSPACE_IAM_V2_LIST_WORKSPACE_ASSIGNMENTS_PROXY: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("workspace_assignments"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_WORKSPACE_IAM_V2_RESOLVE_GROUP_PROXY: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/identity/groups/resolve-by-external-id",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["external_id"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_IAM_V2_RESOLVE_SERVICE_PRINCIPAL_PROXY: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/identity/service-principals/resolve-by-external-id",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["external_id"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_IAM_V2_RESOLVE_USER_PROXY: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/identity/users/resolve-by-external-id",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["external_id"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_IAM_V2_UPDATE_GROUP_PROXY: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("group"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_IAM_V2_UPDATE_SERVICE_PRINCIPAL_PROXY: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("service_principal"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_IAM_V2_UPDATE_USER_PROXY: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("user"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_IAM_V2_UPDATE_WORKSPACE_ASSIGNMENT_DETAIL_PROXY: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/identity/workspace-assignment-details/{principal_id}",
+    path_params: &["principal_id"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("workspace_assignment_detail"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_IAM_V2_UPDATE_WORKSPACE_ASSIGNMENT_PROXY: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("workspace_assignment"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_IAM_V2_UPDATE_WORKSPACE_IDENTITY_DETAIL: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/identity/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("workspace_identity_detail"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<WorkspaceIamV2CreateDirectGroupMemberProxyRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `direct_group_member`.
+    #[inline]
+    pub fn direct_group_member(mut self, value: DirectGroupMember) -> Self {
+        self.request.direct_group_member = value;
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceIamV2CreateGroupProxyRequest, O> {
+    /// Set `group`.
+    #[inline]
+    pub fn group(mut self, value: Group) -> Self {
+        self.request.group = value;
+        self
+    }
+
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceIamV2CreateServicePrincipalProxyRequest, O> {
+    /// Set `service_principal`.
+    #[inline]
+    pub fn service_principal(mut self, value: ServicePrincipal) -> Self {
+        self.request.service_principal = value;
+        self
+    }
+
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceIamV2CreateUserProxyRequest, O> {
+    /// Set `user`.
+    #[inline]
+    pub fn user(mut self, value: User) -> Self {
+        self.request.user = value;
+        self
+    }
+
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceIamV2CreateWorkspaceAssignmentDetailProxyRequest, O> {
+    /// Set `workspace_assignment_detail`.
+    #[inline]
+    pub fn workspace_assignment_detail(mut self, value: WorkspaceAssignmentDetail) -> Self {
+        self.request.workspace_assignment_detail = value;
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceIamV2CreateWorkspaceAssignmentProxyRequest, O> {
+    /// Set `workspace_assignment`.
+    #[inline]
+    pub fn workspace_assignment(mut self, value: WorkspaceAssignment) -> Self {
+        self.request.workspace_assignment = value;
+        self
+    }
+
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceIamV2DeleteDirectGroupMemberProxyRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceIamV2DeleteGroupProxyRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceIamV2DeleteServicePrincipalProxyRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceIamV2DeleteUserProxyRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceIamV2DeleteWorkspaceAssignmentDetailProxyRequest, O> {
+    /// Set `principal_id`.
+    #[inline]
+    pub fn principal_id(mut self, value: i64) -> Self {
+        self.request.principal_id = value;
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceIamV2DeleteWorkspaceAssignmentProxyRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceIamV2GetDirectGroupMemberProxyRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceIamV2GetExternalGroupProxyRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceIamV2GetExternalServicePrincipalProxyRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceIamV2GetExternalUserProxyRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceIamV2GetGroupProxyRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceIamV2GetServicePrincipalProxyRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceIamV2GetUserProxyRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceIamV2GetWorkspaceAccessDetailLocalRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `view`.
+    #[inline]
+    pub fn view(mut self, value: WorkspaceAccessDetailView) -> Self {
+        self.request.view = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceIamV2GetWorkspaceAssignmentDetailProxyRequest, O> {
+    /// Set `principal_id`.
+    #[inline]
+    pub fn principal_id(mut self, value: i64) -> Self {
+        self.request.principal_id = value;
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceIamV2GetWorkspaceAssignmentProxyRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceIamV2GetWorkspaceIdentityDetailRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<WorkspaceIamV2ListDirectGroupMembersProxyRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<WorkspaceIamV2ListGroupsProxyRequest, T> {
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.filter = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<WorkspaceIamV2ListServicePrincipalsProxyRequest, T> {
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.filter = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceIamV2ListTransitiveParentGroupsProxyRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<WorkspaceIamV2ListUsersProxyRequest, T> {
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.filter = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<WorkspaceIamV2ListWorkspaceAssignmentDetailsProxyRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<WorkspaceIamV2ListWorkspaceAssignmentsProxyRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceIamV2ResolveGroupProxyRequest, O> {
+    /// Set `external_id`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.external_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceIamV2ResolveServicePrincipalProxyRequest, O> {
+    /// Set `external_id`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.external_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceIamV2ResolveUserProxyRequest, O> {
+    /// Set `external_id`.
+    #[inline]
+    pub fn external_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.external_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceIamV2UpdateGroupProxyRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `group`.
+    #[inline]
+    pub fn group(mut self, value: Group) -> Self {
+        self.request.group = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceIamV2UpdateServicePrincipalProxyRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `service_principal`.
+    #[inline]
+    pub fn service_principal(mut self, value: ServicePrincipal) -> Self {
+        self.request.service_principal = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceIamV2UpdateUserProxyRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `user`.
+    #[inline]
+    pub fn user(mut self, value: User) -> Self {
+        self.request.user = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceIamV2UpdateWorkspaceAssignmentDetailProxyRequest, O> {
+    /// Set `principal_id`.
+    #[inline]
+    pub fn principal_id(mut self, value: i64) -> Self {
+        self.request.principal_id = value;
+        self
+    }
+
+    /// Set `workspace_assignment_detail`.
+    #[inline]
+    pub fn workspace_assignment_detail(mut self, value: WorkspaceAssignmentDetail) -> Self {
+        self.request.workspace_assignment_detail = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceIamV2UpdateWorkspaceAssignmentProxyRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `workspace_assignment`.
+    #[inline]
+    pub fn workspace_assignment(mut self, value: WorkspaceAssignment) -> Self {
+        self.request.workspace_assignment = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceIamV2UpdateWorkspaceIdentityDetailRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `workspace_identity_detail`.
+    #[inline]
+    pub fn workspace_identity_detail(mut self, value: WorkspaceIdentityDetail) -> Self {
+        self.request.workspace_identity_detail = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
     }
 }

@@ -8,14 +8,14 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AiExtractFunctionMode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AiExtractFunctionMode`: `MODE_PRECISION`; values added by the server later decode as `UnknownValue`.
     AiExtractFunctionMode {
         ModePrecision = "MODE_PRECISION",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AiParseDocumentFunctionDescriptionElementType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AiParseDocumentFunctionDescriptionElementType`: `DESCRIPTION_ELEMENT_TYPE_ALL`, `DESCRIPTION_ELEMENT_TYPE_FIGURE`; values added by the server later decode as `UnknownValue`.
     AiParseDocumentFunctionDescriptionElementType {
         DescriptionElementTypeAll = "DESCRIPTION_ELEMENT_TYPE_ALL",
         DescriptionElementTypeFigure = "DESCRIPTION_ELEMENT_TYPE_FIGURE",
@@ -23,7 +23,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AiRuntimeTaskPriorityClass`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AiRuntimeTaskPriorityClass`: `BEST_EFFORT`, `NORMAL`; values added by the server later decode as `UnknownValue`.
     AiRuntimeTaskPriorityClass {
         BestEffort = "BEST_EFFORT",
         Normal = "NORMAL",
@@ -31,7 +31,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AlertEvaluationState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AlertEvaluationState`: `ERROR`, `OK`, `TRIGGERED`, `UNKNOWN`; values added by the server later decode as `UnknownValue`.
     AlertEvaluationState {
         Error = "ERROR",
         Ok = "OK",
@@ -41,7 +41,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AuthenticationMethod`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AuthenticationMethod`: `OAUTH`, `PAT`; values added by the server later decode as `UnknownValue`.
     AuthenticationMethod {
         Oauth = "OAUTH",
         Pat = "PAT",
@@ -49,7 +49,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `CleanRoomTaskRunLifeCycleState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `CleanRoomTaskRunLifeCycleState`: `BLOCKED`, `INTERNAL_ERROR`, `PENDING`, `QUEUED`, `RUNNING`, `RUN_LIFE_CYCLE_STATE_UNSPECIFIED`, `SKIPPED`, `TERMINATED`, `TERMINATING`, `WAITING_FOR_RETRY`; values added by the server later decode as `UnknownValue`.
     CleanRoomTaskRunLifeCycleState {
         Blocked = "BLOCKED",
         InternalError = "INTERNAL_ERROR",
@@ -65,7 +65,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `CleanRoomTaskRunResultState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `CleanRoomTaskRunResultState`: `CANCELED`, `DISABLED`, `EVICTED`, `EXCLUDED`, `FAILED`, `MAXIMUM_CONCURRENT_RUNS_REACHED`, `RUN_RESULT_STATE_UNSPECIFIED`, `SUCCESS`, `SUCCESS_WITH_FAILURES`, `TIMEDOUT`, `UPSTREAM_CANCELED`, `UPSTREAM_EVICTED`, `UPSTREAM_FAILED`; values added by the server later decode as `UnknownValue`.
     CleanRoomTaskRunResultState {
         Canceled = "CANCELED",
         Disabled = "DISABLED",
@@ -84,7 +84,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ComputeSpecAcceleratorType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ComputeSpecAcceleratorType`: `GPU_1xA10`, `GPU_1xH100`, `GPU_8xB300`, `GPU_8xH100`; values added by the server later decode as `UnknownValue`.
     ComputeSpecAcceleratorType {
         Gpu1xA10 = "GPU_1xA10",
         Gpu1xH100 = "GPU_1xH100",
@@ -94,7 +94,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `Condition`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `Condition`: `ALL_UPDATED`, `ANY_UPDATED`; values added by the server later decode as `UnknownValue`.
     Condition {
         AllUpdated = "ALL_UPDATED",
         AnyUpdated = "ANY_UPDATED",
@@ -102,7 +102,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ConditionTaskOp`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ConditionTaskOp`: `EQUAL_TO`, `GREATER_THAN`, `GREATER_THAN_OR_EQUAL`, `LESS_THAN`, `LESS_THAN_OR_EQUAL`, `NOT_EQUAL`; values added by the server later decode as `UnknownValue`.
     ConditionTaskOp {
         EqualTo = "EQUAL_TO",
         GreaterThan = "GREATER_THAN",
@@ -114,7 +114,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `DayOfWeek`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `DayOfWeek`: `FRIDAY`, `MONDAY`, `SATURDAY`, `SUNDAY`, `THURSDAY`, `TUESDAY`, `WEDNESDAY`; values added by the server later decode as `UnknownValue`.
     DayOfWeek {
         Friday = "FRIDAY",
         Monday = "MONDAY",
@@ -127,7 +127,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `DbtPlatformRunStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `DbtPlatformRunStatus`: `CANCELLED`, `ERROR`, `QUEUED`, `RUNNING`, `STARTING`, `SUCCESS`; values added by the server later decode as `UnknownValue`.
     DbtPlatformRunStatus {
         Cancelled = "CANCELLED",
         Error = "ERROR",
@@ -139,7 +139,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `Format`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `Format`: `MULTI_TASK`, `SINGLE_TASK`; values added by the server later decode as `UnknownValue`.
     Format {
         MultiTask = "MULTI_TASK",
         SingleTask = "SINGLE_TASK",
@@ -147,7 +147,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `GitProvider`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `GitProvider`: `awsCodeCommit`, `azureDevOpsServices`, `bitbucketCloud`, `bitbucketServer`, `gitHub`, `gitHubEnterprise`, `gitLab`, `gitLabEnterpriseEdition`; values added by the server later decode as `UnknownValue`.
     GitProvider {
         AwsCodeCommit = "awsCodeCommit",
         AzureDevOpsServices = "azureDevOpsServices",
@@ -161,7 +161,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `JobCompletionTriggerConfigurationIfStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `JobCompletionTriggerConfigurationIfStatus`: `DONE`, `FAILED`, `SUCCESS`; values added by the server later decode as `UnknownValue`.
     JobCompletionTriggerConfigurationIfStatus {
         Done = "DONE",
         Failed = "FAILED",
@@ -170,7 +170,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `JobDeploymentKind`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `JobDeploymentKind`: `BUNDLE`, `SYSTEM_MANAGED`; values added by the server later decode as `UnknownValue`.
     JobDeploymentKind {
         Bundle = "BUNDLE",
         SystemManaged = "SYSTEM_MANAGED",
@@ -178,7 +178,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `JobEditMode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `JobEditMode`: `EDITABLE`, `UI_LOCKED`; values added by the server later decode as `UnknownValue`.
     JobEditMode {
         Editable = "EDITABLE",
         UiLocked = "UI_LOCKED",
@@ -186,7 +186,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `JobPermissionLevel`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `JobPermissionLevel`: `CAN_MANAGE`, `CAN_MANAGE_RUN`, `CAN_VIEW`, `IS_OWNER`; values added by the server later decode as `UnknownValue`.
     JobPermissionLevel {
         CanManage = "CAN_MANAGE",
         CanManageRun = "CAN_MANAGE_RUN",
@@ -196,7 +196,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `JobSourceDirtyState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `JobSourceDirtyState`: `DISCONNECTED`, `NOT_SYNCED`; values added by the server later decode as `UnknownValue`.
     JobSourceDirtyState {
         Disconnected = "DISCONNECTED",
         NotSynced = "NOT_SYNCED",
@@ -204,7 +204,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `JobsHealthMetric`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `JobsHealthMetric`: `RUN_DURATION_SECONDS`, `STREAMING_BACKLOG_BYTES`, `STREAMING_BACKLOG_FILES`, `STREAMING_BACKLOG_RECORDS`, `STREAMING_BACKLOG_SECONDS`; values added by the server later decode as `UnknownValue`.
     JobsHealthMetric {
         RunDurationSeconds = "RUN_DURATION_SECONDS",
         StreamingBacklogBytes = "STREAMING_BACKLOG_BYTES",
@@ -215,14 +215,14 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `JobsHealthOperator`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `JobsHealthOperator`: `GREATER_THAN`; values added by the server later decode as `UnknownValue`.
     JobsHealthOperator {
         GreaterThan = "GREATER_THAN",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ModelTriggerConfigurationCondition`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ModelTriggerConfigurationCondition`: `MODEL_ALIAS_SET`, `MODEL_CREATED`, `MODEL_VERSION_READY`; values added by the server later decode as `UnknownValue`.
     ModelTriggerConfigurationCondition {
         ModelAliasSet = "MODEL_ALIAS_SET",
         ModelCreated = "MODEL_CREATED",
@@ -231,7 +231,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PauseStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PauseStatus`: `PAUSED`, `UNPAUSED`; values added by the server later decode as `UnknownValue`.
     PauseStatus {
         Paused = "PAUSED",
         Unpaused = "UNPAUSED",
@@ -239,7 +239,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PerformanceTarget`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PerformanceTarget`: `PERFORMANCE_OPTIMIZED`, `STANDARD`; values added by the server later decode as `UnknownValue`.
     PerformanceTarget {
         PerformanceOptimized = "PERFORMANCE_OPTIMIZED",
         Standard = "STANDARD",
@@ -247,7 +247,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PeriodicTriggerConfigurationTimeUnit`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PeriodicTriggerConfigurationTimeUnit`: `DAYS`, `HOURS`, `MINUTES`, `WEEKS`; values added by the server later decode as `UnknownValue`.
     PeriodicTriggerConfigurationTimeUnit {
         Days = "DAYS",
         Hours = "HOURS",
@@ -257,7 +257,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `QueueDetailsCodeCode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `QueueDetailsCodeCode`: `ACTIVE_RUNS_LIMIT_REACHED`, `ACTIVE_RUN_JOB_TASKS_LIMIT_REACHED`, `MAX_CONCURRENT_RUNS_REACHED`; values added by the server later decode as `UnknownValue`.
     QueueDetailsCodeCode {
         ActiveRunsLimitReached = "ACTIVE_RUNS_LIMIT_REACHED",
         ActiveRunJobTasksLimitReached = "ACTIVE_RUN_JOB_TASKS_LIMIT_REACHED",
@@ -266,7 +266,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `RepairHistoryItemType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `RepairHistoryItemType`: `ORIGINAL`, `REPAIR`; values added by the server later decode as `UnknownValue`.
     RepairHistoryItemType {
         Original = "ORIGINAL",
         Repair = "REPAIR",
@@ -274,7 +274,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `RunIf`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `RunIf`: `ALL_DONE`, `ALL_FAILED`, `ALL_SUCCESS`, `AT_LEAST_ONE_FAILED`, `AT_LEAST_ONE_SUCCESS`, `NONE_FAILED`; values added by the server later decode as `UnknownValue`.
     RunIf {
         AllDone = "ALL_DONE",
         AllFailed = "ALL_FAILED",
@@ -286,7 +286,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `RunLifeCycleState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `RunLifeCycleState`: `BLOCKED`, `INTERNAL_ERROR`, `PENDING`, `QUEUED`, `RUNNING`, `SKIPPED`, `TERMINATED`, `TERMINATING`, `WAITING_FOR_RETRY`; values added by the server later decode as `UnknownValue`.
     RunLifeCycleState {
         Blocked = "BLOCKED",
         InternalError = "INTERNAL_ERROR",
@@ -301,7 +301,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `RunLifecycleStateV2State`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `RunLifecycleStateV2State`: `BLOCKED`, `PENDING`, `QUEUED`, `RUNNING`, `TERMINATED`, `TERMINATING`, `WAITING`; values added by the server later decode as `UnknownValue`.
     RunLifecycleStateV2State {
         Blocked = "BLOCKED",
         Pending = "PENDING",
@@ -314,7 +314,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `RunResultState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `RunResultState`: `CANCELED`, `DISABLED`, `EXCLUDED`, `FAILED`, `MAXIMUM_CONCURRENT_RUNS_REACHED`, `SUCCESS`, `SUCCESS_WITH_FAILURES`, `TIMEDOUT`, `UPSTREAM_CANCELED`, `UPSTREAM_FAILED`; values added by the server later decode as `UnknownValue`.
     RunResultState {
         Canceled = "CANCELED",
         Disabled = "DISABLED",
@@ -330,7 +330,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `RunType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `RunType`: `JOB_RUN`, `SUBMIT_RUN`, `WORKFLOW_RUN`; values added by the server later decode as `UnknownValue`.
     RunType {
         JobRun = "JOB_RUN",
         SubmitRun = "SUBMIT_RUN",
@@ -339,7 +339,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `Source`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `Source`: `GIT`, `WORKSPACE`; values added by the server later decode as `UnknownValue`.
     Source {
         Git = "GIT",
         Workspace = "WORKSPACE",
@@ -347,7 +347,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `SqlAlertState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `SqlAlertState`: `OK`, `TRIGGERED`, `UNKNOWN`; values added by the server later decode as `UnknownValue`.
     SqlAlertState {
         Ok = "OK",
         Triggered = "TRIGGERED",
@@ -356,7 +356,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `SqlConditionTriggerMode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `SqlConditionTriggerMode`: `QUERY_RETURNS_ROWS`, `RESULT_VALUE_CHANGES`; values added by the server later decode as `UnknownValue`.
     SqlConditionTriggerMode {
         QueryReturnsRows = "QUERY_RETURNS_ROWS",
         ResultValueChanges = "RESULT_VALUE_CHANGES",
@@ -364,7 +364,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `SqlDashboardWidgetOutputStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `SqlDashboardWidgetOutputStatus`: `CANCELLED`, `FAILED`, `PENDING`, `RUNNING`, `SUCCESS`; values added by the server later decode as `UnknownValue`.
     SqlDashboardWidgetOutputStatus {
         Cancelled = "CANCELLED",
         Failed = "FAILED",
@@ -375,7 +375,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `StorageMode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `StorageMode`: `DIRECT_QUERY`, `DUAL`, `IMPORT`; values added by the server later decode as `UnknownValue`.
     StorageMode {
         DirectQuery = "DIRECT_QUERY",
         Dual = "DUAL",
@@ -384,7 +384,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `SubscriptionAttachmentDataAttachmentFileFormat`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `SubscriptionAttachmentDataAttachmentFileFormat`: `FILE_FORMAT_CSV`, `FILE_FORMAT_EXCEL`, `FILE_FORMAT_TSV`; values added by the server later decode as `UnknownValue`.
     SubscriptionAttachmentDataAttachmentFileFormat {
         FileFormatCsv = "FILE_FORMAT_CSV",
         FileFormatExcel = "FILE_FORMAT_EXCEL",
@@ -393,7 +393,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `SubscriptionAttachmentPageAttachmentPageSelection`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `SubscriptionAttachmentPageAttachmentPageSelection`: `PAGE_SELECTION_ALL`, `PAGE_SELECTION_SUBSET`; values added by the server later decode as `UnknownValue`.
     SubscriptionAttachmentPageAttachmentPageSelection {
         PageSelectionAll = "PAGE_SELECTION_ALL",
         PageSelectionSubset = "PAGE_SELECTION_SUBSET",
@@ -401,7 +401,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `TaskRetryMode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `TaskRetryMode`: `NEVER`, `ON_FAILURE`; values added by the server later decode as `UnknownValue`.
     TaskRetryMode {
         Never = "NEVER",
         OnFailure = "ON_FAILURE",
@@ -409,7 +409,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `TerminationCodeCode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `TerminationCodeCode`: `BREAKING_CHANGE`, `BUDGET_POLICY_LIMIT_EXCEEDED`, `CANCELED`, `CLOUD_FAILURE`, `CLUSTER_ERROR`, `CLUSTER_REQUEST_LIMIT_EXCEEDED`, `DISABLED`, `DRIVER_ERROR`, `FEATURE_DISABLED`, `INTERNAL_ERROR`, `INVALID_CLUSTER_REQUEST`, `INVALID_RUN_CONFIGURATION`, `LIBRARY_INSTALLATION_ERROR`, `MAX_CONCURRENT_RUNS_EXCEEDED`, `MAX_JOB_QUEUE_SIZE_EXCEEDED`, `MAX_SPARK_CONTEXTS_EXCEEDED`, `REPOSITORY_CHECKOUT_FAILED`, `RESOURCE_NOT_FOUND`, `RUN_EXECUTION_ERROR`, `SKIPPED`, `STORAGE_ACCESS_ERROR`, `SUCCESS`, `SUCCESS_WITH_FAILURES`, `UNAUTHORIZED_ERROR`, `USER_CANCELED`, `WORKSPACE_RUN_LIMIT_EXCEEDED`; values added by the server later decode as `UnknownValue`.
     TerminationCodeCode {
         BreakingChange = "BREAKING_CHANGE",
         BudgetPolicyLimitExceeded = "BUDGET_POLICY_LIMIT_EXCEEDED",
@@ -441,7 +441,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `TerminationTypeType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `TerminationTypeType`: `CLIENT_ERROR`, `CLOUD_FAILURE`, `INTERNAL_ERROR`, `SUCCESS`; values added by the server later decode as `UnknownValue`.
     TerminationTypeType {
         ClientError = "CLIENT_ERROR",
         CloudFailure = "CLOUD_FAILURE",
@@ -451,7 +451,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `TriggerType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `TriggerType`: `CONTINUOUS`, `CONTINUOUS_RESTART`, `FILE_ARRIVAL`, `JOB_COMPLETION`, `ONE_TIME`, `PERIODIC`, `RETRY`, `RUN_JOB_TASK`, `TABLE`; values added by the server later decode as `UnknownValue`.
     TriggerType {
         Continuous = "CONTINUOUS",
         ContinuousRestart = "CONTINUOUS_RESTART",
@@ -466,7 +466,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ViewType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ViewType`: `DASHBOARD`, `NOTEBOOK`; values added by the server later decode as `UnknownValue`.
     ViewType {
         Dashboard = "DASHBOARD",
         Notebook = "NOTEBOOK",
@@ -474,7 +474,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ViewsToExport`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ViewsToExport`: `ALL`, `CODE`, `DASHBOARDS`; values added by the server later decode as `UnknownValue`.
     ViewsToExport {
         All = "ALL",
         Code = "CODE",
@@ -483,95 +483,351 @@ crate::service::wire::open_enum! {
 }
 
 /// Wire type `AiClassifyFunction` of the `jobs` API.
+///
+/// Required: `version` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiClassifyFunction {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub version: ::std::option::Option<::std::string::String>,
+    /// Wire field `version` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub version: ::std::string::String,
+    /// Wire field `enable_confidence_scores` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_confidence_scores: ::std::option::Option<bool>,
+    /// Wire field `enable_rationales` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_rationales: ::std::option::Option<bool>,
+    /// Wire field `inline_labels` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub inline_labels: ::std::option::Option<AiClassifyFunctionInlineLabels>,
+    /// Wire field `instructions` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instructions: ::std::option::Option<::std::string::String>,
+    /// Wire field `multilabel` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub multilabel: ::std::option::Option<bool>,
 }
 
+impl AiClassifyFunction {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(version: impl Into<::std::string::String>) -> Self {
+        AiClassifyFunction {
+            version: {
+                let value = version;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.version = value.into();
+        self
+    }
+
+    /// Set `enable_confidence_scores`.
+    #[inline]
+    pub fn enable_confidence_scores(mut self, value: bool) -> Self {
+        self.enable_confidence_scores = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `enable_rationales`.
+    #[inline]
+    pub fn enable_rationales(mut self, value: bool) -> Self {
+        self.enable_rationales = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `inline_labels`.
+    #[inline]
+    pub fn inline_labels(mut self, value: AiClassifyFunctionInlineLabels) -> Self {
+        self.inline_labels = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `instructions`.
+    #[inline]
+    pub fn instructions(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instructions = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `multilabel`.
+    #[inline]
+    pub fn multilabel(mut self, value: bool) -> Self {
+        self.multilabel = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `AiClassifyFunctionInlineLabels` of the `jobs` API.
+///
+/// Required: `labels` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiClassifyFunctionInlineLabels {
+    /// Wire field `labels` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub labels: ::std::vec::Vec<AiClassifyFunctionLabel>,
 }
 
+impl AiClassifyFunctionInlineLabels {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(labels: ::std::vec::Vec<AiClassifyFunctionLabel>) -> Self {
+        AiClassifyFunctionInlineLabels {
+            labels: {
+                let value = labels;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `labels`.
+    #[inline]
+    pub fn labels(mut self, value: ::std::vec::Vec<AiClassifyFunctionLabel>) -> Self {
+        self.labels = value;
+        self
+    }
+}
+
 /// Wire type `AiClassifyFunctionLabel` of the `jobs` API.
+///
+/// Required: `name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiClassifyFunctionLabel {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
 }
 
+impl AiClassifyFunctionLabel {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AiClassifyFunctionLabel {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `AiExtractFunction` of the `jobs` API.
+///
+/// Required: `version` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiExtractFunction {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub version: ::std::option::Option<::std::string::String>,
+    /// Wire field `version` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub version: ::std::string::String,
+    /// Wire field `enable_citations` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_citations: ::std::option::Option<bool>,
+    /// Wire field `enable_confidence_scores` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_confidence_scores: ::std::option::Option<bool>,
+    /// Wire field `instructions` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instructions: ::std::option::Option<::std::string::String>,
+    /// Wire field `mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mode: ::std::option::Option<AiExtractFunctionMode>,
+    /// Wire field `schema` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema: ::std::option::Option<::std::string::String>,
 }
 
+impl AiExtractFunction {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(version: impl Into<::std::string::String>) -> Self {
+        AiExtractFunction {
+            version: {
+                let value = version;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.version = value.into();
+        self
+    }
+
+    /// Set `enable_citations`.
+    #[inline]
+    pub fn enable_citations(mut self, value: bool) -> Self {
+        self.enable_citations = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `enable_confidence_scores`.
+    #[inline]
+    pub fn enable_confidence_scores(mut self, value: bool) -> Self {
+        self.enable_confidence_scores = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `instructions`.
+    #[inline]
+    pub fn instructions(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instructions = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `mode`.
+    #[inline]
+    pub fn mode(mut self, value: AiExtractFunctionMode) -> Self {
+        self.mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `schema`.
+    #[inline]
+    pub fn schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `AiFunctionTask` of the `jobs` API.
+///
+/// Required: `output` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiFunctionTask {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub output: ::std::option::Option<QualifiedName>,
+    /// Wire field `output` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub output: QualifiedName,
+    /// Wire field `ai_classify` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ai_classify: ::std::option::Option<AiClassifyFunction>,
+    /// Wire field `ai_extract` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ai_extract: ::std::option::Option<AiExtractFunction>,
+    /// Wire field `ai_parse_document` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ai_parse_document: ::std::option::Option<AiParseDocumentFunction>,
+    /// Wire field `delta_table` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub delta_table: ::std::option::Option<DeltaTableSource>,
+    /// Wire field `volume` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub volume: ::std::option::Option<VolumeSource>,
+}
+
+impl AiFunctionTask {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(output: QualifiedName) -> Self {
+        AiFunctionTask {
+            output: {
+                let value = output;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `output`.
+    #[inline]
+    pub fn output(mut self, value: QualifiedName) -> Self {
+        self.output = value;
+        self
+    }
+
+    /// Set `ai_classify`.
+    #[inline]
+    pub fn ai_classify(mut self, value: AiClassifyFunction) -> Self {
+        self.ai_classify = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `ai_extract`.
+    #[inline]
+    pub fn ai_extract(mut self, value: AiExtractFunction) -> Self {
+        self.ai_extract = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `ai_parse_document`.
+    #[inline]
+    pub fn ai_parse_document(mut self, value: AiParseDocumentFunction) -> Self {
+        self.ai_parse_document = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `delta_table`.
+    #[inline]
+    pub fn delta_table(mut self, value: DeltaTableSource) -> Self {
+        self.delta_table = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `volume`.
+    #[inline]
+    pub fn volume(mut self, value: VolumeSource) -> Self {
+        self.volume = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `AiFunctionTaskOutput` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiFunctionTaskOutput {
+    /// Wire field `estimated_time_remaining` (optional, duration).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub estimated_time_remaining: ::std::option::Option<::std::string::String>,
+    /// Wire field `failed_row_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub failed_row_count: ::std::option::Option<i64>,
+    /// Wire field `output_table` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub output_table: ::std::option::Option<QualifiedName>,
+    /// Wire field `succeeded_row_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub succeeded_row_count: ::std::option::Option<i64>,
+    /// Wire field `total_row_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -579,400 +835,1538 @@ pub struct AiFunctionTaskOutput {
     pub total_row_count: ::std::option::Option<i64>,
 }
 
+impl AiFunctionTaskOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AiFunctionTaskOutput { ..::std::default::Default::default() }
+    }
+
+    /// Set `estimated_time_remaining`.
+    #[inline]
+    pub fn estimated_time_remaining(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.estimated_time_remaining = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `failed_row_count`.
+    #[inline]
+    pub fn failed_row_count(mut self, value: i64) -> Self {
+        self.failed_row_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `output_table`.
+    #[inline]
+    pub fn output_table(mut self, value: QualifiedName) -> Self {
+        self.output_table = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `succeeded_row_count`.
+    #[inline]
+    pub fn succeeded_row_count(mut self, value: i64) -> Self {
+        self.succeeded_row_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `total_row_count`.
+    #[inline]
+    pub fn total_row_count(mut self, value: i64) -> Self {
+        self.total_row_count = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `AiParseDocumentFunction` of the `jobs` API.
+///
+/// Required: `version` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiParseDocumentFunction {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub version: ::std::option::Option<::std::string::String>,
+    /// Wire field `version` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub version: ::std::string::String,
+    /// Wire field `description_element_types` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub description_element_types: ::std::vec::Vec<AiParseDocumentFunctionDescriptionElementType>,
+    /// Wire field `image_output_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub image_output_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `page_range` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_range: ::std::option::Option<::std::string::String>,
 }
 
+impl AiParseDocumentFunction {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(version: impl Into<::std::string::String>) -> Self {
+        AiParseDocumentFunction {
+            version: {
+                let value = version;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.version = value.into();
+        self
+    }
+
+    /// Set `description_element_types`.
+    #[inline]
+    pub fn description_element_types(
+        mut self,
+        value: ::std::vec::Vec<AiParseDocumentFunctionDescriptionElementType>,
+    ) -> Self {
+        self.description_element_types = value;
+        self
+    }
+
+    /// Set `image_output_path`.
+    #[inline]
+    pub fn image_output_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.image_output_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `page_range`.
+    #[inline]
+    pub fn page_range(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.page_range = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `AiRuntimeTask` of the `jobs` API.
+///
+/// Required: `experiment`, `deployments` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiRuntimeTask {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub experiment: ::std::option::Option<::std::string::String>,
+    /// Wire field `experiment` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub experiment: ::std::string::String,
+    /// Wire field `deployments` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub deployments: ::std::vec::Vec<DeploymentSpec>,
+    /// Wire field `code_source_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub code_source_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `docker_image_url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub docker_image_url: ::std::option::Option<::std::string::String>,
+    /// Wire field `mlflow_artifact_location` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mlflow_artifact_location: ::std::option::Option<::std::string::String>,
+    /// Wire field `mlflow_experiment_directory` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mlflow_experiment_directory: ::std::option::Option<::std::string::String>,
+    /// Wire field `mlflow_run` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mlflow_run: ::std::option::Option<::std::string::String>,
+    /// Wire field `priority_class` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub priority_class: ::std::option::Option<AiRuntimeTaskPriorityClass>,
+    /// Wire field `unity_catalog_image_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub unity_catalog_image_path: ::std::option::Option<::std::string::String>,
+}
+
+impl AiRuntimeTask {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(experiment: impl Into<::std::string::String>, deployments: ::std::vec::Vec<DeploymentSpec>) -> Self {
+        AiRuntimeTask {
+            experiment: {
+                let value = experiment;
+                value.into()
+            },
+            deployments: {
+                let value = deployments;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `experiment`.
+    #[inline]
+    pub fn experiment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.experiment = value.into();
+        self
+    }
+
+    /// Set `deployments`.
+    #[inline]
+    pub fn deployments(mut self, value: ::std::vec::Vec<DeploymentSpec>) -> Self {
+        self.deployments = value;
+        self
+    }
+
+    /// Set `code_source_path`.
+    #[inline]
+    pub fn code_source_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.code_source_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `docker_image_url`.
+    #[inline]
+    pub fn docker_image_url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.docker_image_url = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `mlflow_artifact_location`.
+    #[inline]
+    pub fn mlflow_artifact_location(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.mlflow_artifact_location = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `mlflow_experiment_directory`.
+    #[inline]
+    pub fn mlflow_experiment_directory(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.mlflow_experiment_directory = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `mlflow_run`.
+    #[inline]
+    pub fn mlflow_run(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.mlflow_run = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `priority_class`.
+    #[inline]
+    pub fn priority_class(mut self, value: AiRuntimeTaskPriorityClass) -> Self {
+        self.priority_class = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `unity_catalog_image_path`.
+    #[inline]
+    pub fn unity_catalog_image_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.unity_catalog_image_path = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `AiRuntimeTaskOutput` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiRuntimeTaskOutput {
+    /// Wire field `mlflow_experiment_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mlflow_experiment_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `mlflow_run_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mlflow_run_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `status_message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status_message: ::std::option::Option<::std::string::String>,
+}
+
+impl AiRuntimeTaskOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AiRuntimeTaskOutput { ..::std::default::Default::default() }
+    }
+
+    /// Set `mlflow_experiment_id`.
+    #[inline]
+    pub fn mlflow_experiment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.mlflow_experiment_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `mlflow_run_id`.
+    #[inline]
+    pub fn mlflow_run_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.mlflow_run_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `status_message`.
+    #[inline]
+    pub fn status_message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.status_message = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `AlertTask` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AlertTask {
+    /// Wire field `alert_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub alert_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `parameters` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub parameters: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `subscribers` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub subscribers: ::std::vec::Vec<AlertTaskSubscriber>,
+    /// Wire field `warehouse_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub warehouse_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `workspace_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workspace_path: ::std::option::Option<::std::string::String>,
+}
+
+impl AlertTask {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AlertTask { ..::std::default::Default::default() }
+    }
+
+    /// Set `alert_id`.
+    #[inline]
+    pub fn alert_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.alert_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parameters`.
+    #[inline]
+    pub fn parameters(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.parameters = value;
+        self
+    }
+
+    /// Set `subscribers`.
+    #[inline]
+    pub fn subscribers(mut self, value: ::std::vec::Vec<AlertTaskSubscriber>) -> Self {
+        self.subscribers = value;
+        self
+    }
+
+    /// Set `warehouse_id`.
+    #[inline]
+    pub fn warehouse_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.warehouse_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `workspace_path`.
+    #[inline]
+    pub fn workspace_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.workspace_path = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `AlertTaskOutput` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AlertTaskOutput {
+    /// Wire field `alert_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub alert_state: ::std::option::Option<AlertEvaluationState>,
+}
+
+impl AlertTaskOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AlertTaskOutput { ..::std::default::Default::default() }
+    }
+
+    /// Set `alert_state`.
+    #[inline]
+    pub fn alert_state(mut self, value: AlertEvaluationState) -> Self {
+        self.alert_state = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `AlertTaskSubscriber` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AlertTaskSubscriber {
+    /// Wire field `destination_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub destination_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl AlertTaskSubscriber {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AlertTaskSubscriber { ..::std::default::Default::default() }
+    }
+
+    /// Set `destination_id`.
+    #[inline]
+    pub fn destination_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.destination_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `BaseJob` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BaseJob {
+    /// Wire field `created_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub created_time: ::std::option::Option<i64>,
+    /// Wire field `creator_user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creator_user_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_budget_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_budget_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_usage_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_usage_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `has_more` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub has_more: ::std::option::Option<bool>,
+    /// Wire field `job_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub job_id: ::std::option::Option<i64>,
+    /// Wire field `settings` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub settings: ::std::option::Option<JobSettings>,
+    /// Wire field `trigger_details` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub trigger_details: ::std::vec::Vec<TriggerDetails>,
+    /// Wire field `trigger_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub trigger_state: ::std::option::Option<TriggerStateProto>,
+}
+
+impl BaseJob {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        BaseJob { ..::std::default::Default::default() }
+    }
+
+    /// Set `created_time`.
+    #[inline]
+    pub fn created_time(mut self, value: i64) -> Self {
+        self.created_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `creator_user_name`.
+    #[inline]
+    pub fn creator_user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creator_user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_budget_policy_id`.
+    #[inline]
+    pub fn effective_budget_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_budget_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_usage_policy_id`.
+    #[inline]
+    pub fn effective_usage_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_usage_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `has_more`.
+    #[inline]
+    pub fn has_more(mut self, value: bool) -> Self {
+        self.has_more = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `job_id`.
+    #[inline]
+    pub fn job_id(mut self, value: i64) -> Self {
+        self.job_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `settings`.
+    #[inline]
+    pub fn settings(mut self, value: JobSettings) -> Self {
+        self.settings = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `trigger_details`.
+    #[inline]
+    pub fn trigger_details(mut self, value: ::std::vec::Vec<TriggerDetails>) -> Self {
+        self.trigger_details = value;
+        self
+    }
+
+    /// Set `trigger_state`.
+    #[inline]
+    pub fn trigger_state(mut self, value: TriggerStateProto) -> Self {
+        self.trigger_state = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `BaseRun` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BaseRun {
+    /// Wire field `attempt_number` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub attempt_number: ::std::option::Option<i64>,
+    /// Wire field `cleanup_duration` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub cleanup_duration: ::std::option::Option<i64>,
+    /// Wire field `cluster_instance` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_instance: ::std::option::Option<ClusterInstance>,
+    /// Wire field `cluster_spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_spec: ::std::option::Option<ClusterSpec>,
+    /// Wire field `creator_user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creator_user_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `deployment_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub deployment_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `duration_target` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub duration_target: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_performance_target` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_performance_target: ::std::option::Option<PerformanceTarget>,
+    /// Wire field `effective_usage_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_usage_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `end_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub end_time: ::std::option::Option<i64>,
+    /// Wire field `environment_variables` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub environment_variables: ::std::vec::Vec<JobEnvironmentVariables>,
+    /// Wire field `execution_duration` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub execution_duration: ::std::option::Option<i64>,
+    /// Wire field `git_source` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub git_source: ::std::option::Option<GitSource>,
+    /// Wire field `has_more` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub has_more: ::std::option::Option<bool>,
+    /// Wire field `job_clusters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub job_clusters: ::std::vec::Vec<JobCluster>,
+    /// Wire field `job_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub job_id: ::std::option::Option<i64>,
+    /// Wire field `job_parameters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub job_parameters: ::std::vec::Vec<JobParameter>,
+    /// Wire field `job_run_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub job_run_id: ::std::option::Option<i64>,
+    /// Wire field `number_in_job` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub number_in_job: ::std::option::Option<i64>,
+    /// Wire field `original_attempt_run_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub original_attempt_run_id: ::std::option::Option<i64>,
+    /// Wire field `overriding_parameters` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub overriding_parameters: ::std::option::Option<RunParameters>,
+    /// Wire field `queue_duration` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub queue_duration: ::std::option::Option<i64>,
+    /// Wire field `repair_history` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub repair_history: ::std::vec::Vec<RepairHistoryItem>,
+    /// Wire field `run_duration` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub run_duration: ::std::option::Option<i64>,
+    /// Wire field `run_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub run_id: ::std::option::Option<i64>,
+    /// Wire field `run_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_page_url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_page_url: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_type: ::std::option::Option<RunType>,
+    /// Wire field `schedule` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schedule: ::std::option::Option<CronSchedule>,
+    /// Wire field `setup_duration` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub setup_duration: ::std::option::Option<i64>,
+    /// Wire field `start_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub start_time: ::std::option::Option<i64>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<RunState>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<RunStatus>,
+    /// Wire field `tasks` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tasks: ::std::vec::Vec<RunTask>,
+    /// Wire field `trigger` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub trigger: ::std::option::Option<TriggerType>,
+    /// Wire field `trigger_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub trigger_info: ::std::option::Option<TriggerInfo>,
+    /// Wire field `version_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub version_id: ::std::option::Option<::std::string::String>,
+}
+
+impl BaseRun {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        BaseRun { ..::std::default::Default::default() }
+    }
+
+    /// Set `attempt_number`.
+    #[inline]
+    pub fn attempt_number(mut self, value: i64) -> Self {
+        self.attempt_number = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cleanup_duration`.
+    #[inline]
+    pub fn cleanup_duration(mut self, value: i64) -> Self {
+        self.cleanup_duration = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cluster_instance`.
+    #[inline]
+    pub fn cluster_instance(mut self, value: ClusterInstance) -> Self {
+        self.cluster_instance = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cluster_spec`.
+    #[inline]
+    pub fn cluster_spec(mut self, value: ClusterSpec) -> Self {
+        self.cluster_spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `creator_user_name`.
+    #[inline]
+    pub fn creator_user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creator_user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `deployment_id`.
+    #[inline]
+    pub fn deployment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.deployment_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `duration_target`.
+    #[inline]
+    pub fn duration_target(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.duration_target = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_performance_target`.
+    #[inline]
+    pub fn effective_performance_target(mut self, value: PerformanceTarget) -> Self {
+        self.effective_performance_target = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `effective_usage_policy_id`.
+    #[inline]
+    pub fn effective_usage_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_usage_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `end_time`.
+    #[inline]
+    pub fn end_time(mut self, value: i64) -> Self {
+        self.end_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `environment_variables`.
+    #[inline]
+    pub fn environment_variables(mut self, value: ::std::vec::Vec<JobEnvironmentVariables>) -> Self {
+        self.environment_variables = value;
+        self
+    }
+
+    /// Set `execution_duration`.
+    #[inline]
+    pub fn execution_duration(mut self, value: i64) -> Self {
+        self.execution_duration = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `git_source`.
+    #[inline]
+    pub fn git_source(mut self, value: GitSource) -> Self {
+        self.git_source = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `has_more`.
+    #[inline]
+    pub fn has_more(mut self, value: bool) -> Self {
+        self.has_more = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `job_clusters`.
+    #[inline]
+    pub fn job_clusters(mut self, value: ::std::vec::Vec<JobCluster>) -> Self {
+        self.job_clusters = value;
+        self
+    }
+
+    /// Set `job_id`.
+    #[inline]
+    pub fn job_id(mut self, value: i64) -> Self {
+        self.job_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `job_parameters`.
+    #[inline]
+    pub fn job_parameters(mut self, value: ::std::vec::Vec<JobParameter>) -> Self {
+        self.job_parameters = value;
+        self
+    }
+
+    /// Set `job_run_id`.
+    #[inline]
+    pub fn job_run_id(mut self, value: i64) -> Self {
+        self.job_run_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `number_in_job`.
+    #[inline]
+    pub fn number_in_job(mut self, value: i64) -> Self {
+        self.number_in_job = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `original_attempt_run_id`.
+    #[inline]
+    pub fn original_attempt_run_id(mut self, value: i64) -> Self {
+        self.original_attempt_run_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `overriding_parameters`.
+    #[inline]
+    pub fn overriding_parameters(mut self, value: RunParameters) -> Self {
+        self.overriding_parameters = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `queue_duration`.
+    #[inline]
+    pub fn queue_duration(mut self, value: i64) -> Self {
+        self.queue_duration = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `repair_history`.
+    #[inline]
+    pub fn repair_history(mut self, value: ::std::vec::Vec<RepairHistoryItem>) -> Self {
+        self.repair_history = value;
+        self
+    }
+
+    /// Set `run_duration`.
+    #[inline]
+    pub fn run_duration(mut self, value: i64) -> Self {
+        self.run_duration = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `run_id`.
+    #[inline]
+    pub fn run_id(mut self, value: i64) -> Self {
+        self.run_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `run_name`.
+    #[inline]
+    pub fn run_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.run_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_page_url`.
+    #[inline]
+    pub fn run_page_url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.run_page_url = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_type`.
+    #[inline]
+    pub fn run_type(mut self, value: RunType) -> Self {
+        self.run_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `schedule`.
+    #[inline]
+    pub fn schedule(mut self, value: CronSchedule) -> Self {
+        self.schedule = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `setup_duration`.
+    #[inline]
+    pub fn setup_duration(mut self, value: i64) -> Self {
+        self.setup_duration = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `start_time`.
+    #[inline]
+    pub fn start_time(mut self, value: i64) -> Self {
+        self.start_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: RunState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: RunStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `tasks`.
+    #[inline]
+    pub fn tasks(mut self, value: ::std::vec::Vec<RunTask>) -> Self {
+        self.tasks = value;
+        self
+    }
+
+    /// Set `trigger`.
+    #[inline]
+    pub fn trigger(mut self, value: TriggerType) -> Self {
+        self.trigger = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `trigger_info`.
+    #[inline]
+    pub fn trigger_info(mut self, value: TriggerInfo) -> Self {
+        self.trigger_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `version_id`.
+    #[inline]
+    pub fn version_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.version_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CleanRoomTaskRunState` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomTaskRunState {
+    /// Wire field `life_cycle_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub life_cycle_state: ::std::option::Option<CleanRoomTaskRunLifeCycleState>,
+    /// Wire field `result_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub result_state: ::std::option::Option<CleanRoomTaskRunResultState>,
 }
 
+impl CleanRoomTaskRunState {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CleanRoomTaskRunState { ..::std::default::Default::default() }
+    }
+
+    /// Set `life_cycle_state`.
+    #[inline]
+    pub fn life_cycle_state(mut self, value: CleanRoomTaskRunLifeCycleState) -> Self {
+        self.life_cycle_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `result_state`.
+    #[inline]
+    pub fn result_state(mut self, value: CleanRoomTaskRunResultState) -> Self {
+        self.result_state = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `CleanRoomsNotebookTask` of the `jobs` API.
+///
+/// Required: `clean_room_name`, `notebook_name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomsNotebookTask {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub clean_room_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub notebook_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `clean_room_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub clean_room_name: ::std::string::String,
+    /// Wire field `notebook_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub notebook_name: ::std::string::String,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `notebook_base_parameters` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub notebook_base_parameters: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+}
+
+impl CleanRoomsNotebookTask {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        clean_room_name: impl Into<::std::string::String>,
+        notebook_name: impl Into<::std::string::String>,
+    ) -> Self {
+        CleanRoomsNotebookTask {
+            clean_room_name: {
+                let value = clean_room_name;
+                value.into()
+            },
+            notebook_name: {
+                let value = notebook_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `clean_room_name`.
+    #[inline]
+    pub fn clean_room_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.clean_room_name = value.into();
+        self
+    }
+
+    /// Set `notebook_name`.
+    #[inline]
+    pub fn notebook_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.notebook_name = value.into();
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `notebook_base_parameters`.
+    #[inline]
+    pub fn notebook_base_parameters(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.notebook_base_parameters = value;
+        self
+    }
 }
 
 /// Wire type `CleanRoomsNotebookTaskCleanRoomsNotebookTaskOutput` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CleanRoomsNotebookTaskCleanRoomsNotebookTaskOutput {
+    /// Wire field `clean_room_job_run_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub clean_room_job_run_state: ::std::option::Option<CleanRoomTaskRunState>,
+    /// Wire field `notebook_output` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub notebook_output: ::std::option::Option<NotebookOutput>,
+    /// Wire field `output_schema_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub output_schema_info: ::std::option::Option<OutputSchemaInfo>,
+}
+
+impl CleanRoomsNotebookTaskCleanRoomsNotebookTaskOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CleanRoomsNotebookTaskCleanRoomsNotebookTaskOutput { ..::std::default::Default::default() }
+    }
+
+    /// Set `clean_room_job_run_state`.
+    #[inline]
+    pub fn clean_room_job_run_state(mut self, value: CleanRoomTaskRunState) -> Self {
+        self.clean_room_job_run_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `notebook_output`.
+    #[inline]
+    pub fn notebook_output(mut self, value: NotebookOutput) -> Self {
+        self.notebook_output = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `output_schema_info`.
+    #[inline]
+    pub fn output_schema_info(mut self, value: OutputSchemaInfo) -> Self {
+        self.output_schema_info = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ClusterInstance` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterInstance {
+    /// Wire field `cluster_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `spark_context_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spark_context_id: ::std::option::Option<::std::string::String>,
+}
+
+impl ClusterInstance {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ClusterInstance { ..::std::default::Default::default() }
+    }
+
+    /// Set `cluster_id`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cluster_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `spark_context_id`.
+    #[inline]
+    pub fn spark_context_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.spark_context_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ClusterSpec` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterSpec {
+    /// Wire field `existing_cluster_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub existing_cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `job_cluster_key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub job_cluster_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `libraries` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub libraries: ::std::vec::Vec<crate::service::compute::Library>,
+    /// Wire field `new_cluster` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub new_cluster: ::std::option::Option<crate::service::compute::ClusterSpec>,
+}
+
+impl ClusterSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ClusterSpec { ..::std::default::Default::default() }
+    }
+
+    /// Set `existing_cluster_id`.
+    #[inline]
+    pub fn existing_cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.existing_cluster_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `job_cluster_key`.
+    #[inline]
+    pub fn job_cluster_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.job_cluster_key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `libraries`.
+    #[inline]
+    pub fn libraries(mut self, value: ::std::vec::Vec<crate::service::compute::Library>) -> Self {
+        self.libraries = value;
+        self
+    }
+
+    /// Set `new_cluster`.
+    #[inline]
+    pub fn new_cluster(mut self, value: crate::service::compute::ClusterSpec) -> Self {
+        self.new_cluster = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CompletedJob` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CompletedJob {
+    /// Wire field `completion_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub completion_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `job_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub job_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `termination_code` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub termination_code: ::std::option::Option<TerminationCodeCode>,
+    /// Wire field `workspace_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workspace_id: ::std::option::Option<::std::string::String>,
+}
+
+impl CompletedJob {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CompletedJob { ..::std::default::Default::default() }
+    }
+
+    /// Set `completion_time`.
+    #[inline]
+    pub fn completion_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.completion_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `job_id`.
+    #[inline]
+    pub fn job_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.job_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_id`.
+    #[inline]
+    pub fn run_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.run_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `termination_code`.
+    #[inline]
+    pub fn termination_code(mut self, value: TerminationCodeCode) -> Self {
+        self.termination_code = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `workspace_id`.
+    #[inline]
+    pub fn workspace_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.workspace_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `Compute` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Compute {
+    /// Wire field `hardware_accelerator` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub hardware_accelerator: ::std::option::Option<crate::service::compute::HardwareAcceleratorType>,
 }
 
+impl Compute {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Compute { ..::std::default::Default::default() }
+    }
+
+    /// Set `hardware_accelerator`.
+    #[inline]
+    pub fn hardware_accelerator(mut self, value: crate::service::compute::HardwareAcceleratorType) -> Self {
+        self.hardware_accelerator = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `ComputeConfig` of the `jobs` API.
+///
+/// Required: `num_gpus` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ComputeConfig {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub num_gpus: ::std::option::Option<i64>,
+    /// Wire field `num_gpus` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub num_gpus: i64,
+    /// Wire field `gpu_node_pool_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gpu_node_pool_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `gpu_type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gpu_type: ::std::option::Option<::std::string::String>,
 }
 
+impl ComputeConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(num_gpus: i64) -> Self {
+        ComputeConfig {
+            num_gpus: {
+                let value = num_gpus;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `num_gpus`.
+    #[inline]
+    pub fn num_gpus(mut self, value: i64) -> Self {
+        self.num_gpus = value;
+        self
+    }
+
+    /// Set `gpu_node_pool_id`.
+    #[inline]
+    pub fn gpu_node_pool_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.gpu_node_pool_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `gpu_type`.
+    #[inline]
+    pub fn gpu_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.gpu_type = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `ComputeSpec` of the `jobs` API.
+///
+/// Required: `accelerator_type`, `accelerator_count` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ComputeSpec {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub accelerator_type: ::std::option::Option<ComputeSpecAcceleratorType>,
+    /// Wire field `accelerator_type` (required, ref).
     #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
     )]
-    pub accelerator_count: ::std::option::Option<i64>,
+    pub accelerator_type: ComputeSpecAcceleratorType,
+    /// Wire field `accelerator_count` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub accelerator_count: i64,
+    /// Wire field `provisioned_capacity_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub provisioned_capacity_id: ::std::option::Option<::std::string::String>,
 }
 
+impl ComputeSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(accelerator_type: ComputeSpecAcceleratorType, accelerator_count: i64) -> Self {
+        ComputeSpec {
+            accelerator_type: {
+                let value = accelerator_type;
+                value
+            },
+            accelerator_count: {
+                let value = accelerator_count;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `accelerator_type`.
+    #[inline]
+    pub fn accelerator_type(mut self, value: ComputeSpecAcceleratorType) -> Self {
+        self.accelerator_type = value;
+        self
+    }
+
+    /// Set `accelerator_count`.
+    #[inline]
+    pub fn accelerator_count(mut self, value: i64) -> Self {
+        self.accelerator_count = value;
+        self
+    }
+
+    /// Set `provisioned_capacity_id`.
+    #[inline]
+    pub fn provisioned_capacity_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.provisioned_capacity_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `ConditionTask` of the `jobs` API.
+///
+/// Required: `op`, `left`, `right` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ConditionTask {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub op: ::std::option::Option<ConditionTaskOp>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub left: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub right: ::std::option::Option<::std::string::String>,
+    /// Wire field `op` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub op: ConditionTaskOp,
+    /// Wire field `left` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub left: ::std::string::String,
+    /// Wire field `right` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub right: ::std::string::String,
+}
+
+impl ConditionTask {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        op: ConditionTaskOp,
+        left: impl Into<::std::string::String>,
+        right: impl Into<::std::string::String>,
+    ) -> Self {
+        ConditionTask {
+            op: {
+                let value = op;
+                value
+            },
+            left: {
+                let value = left;
+                value.into()
+            },
+            right: {
+                let value = right;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `op`.
+    #[inline]
+    pub fn op(mut self, value: ConditionTaskOp) -> Self {
+        self.op = value;
+        self
+    }
+
+    /// Set `left`.
+    #[inline]
+    pub fn left(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.left = value.into();
+        self
+    }
+
+    /// Set `right`.
+    #[inline]
+    pub fn right(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.right = value.into();
+        self
+    }
 }
 
 /// Wire type `Continuous` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Continuous {
+    /// Wire field `maintenance_window` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub maintenance_window: ::std::option::Option<MaintenanceWindow>,
+    /// Wire field `pause_status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pause_status: ::std::option::Option<PauseStatus>,
+    /// Wire field `task_retry_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub task_retry_mode: ::std::option::Option<TaskRetryMode>,
+}
+
+impl Continuous {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Continuous { ..::std::default::Default::default() }
+    }
+
+    /// Set `maintenance_window`.
+    #[inline]
+    pub fn maintenance_window(mut self, value: MaintenanceWindow) -> Self {
+        self.maintenance_window = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `pause_status`.
+    #[inline]
+    pub fn pause_status(mut self, value: PauseStatus) -> Self {
+        self.pause_status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `task_retry_mode`.
+    #[inline]
+    pub fn task_retry_mode(mut self, value: TaskRetryMode) -> Self {
+        self.task_retry_mode = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ContinuousTriggerConfiguration` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ContinuousTriggerConfiguration {
+    /// Wire field `maintenance_window` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub maintenance_window: ::std::option::Option<MaintenanceWindow>,
+    /// Wire field `task_retry_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub task_retry_mode: ::std::option::Option<TaskRetryMode>,
+}
+
+impl ContinuousTriggerConfiguration {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ContinuousTriggerConfiguration { ..::std::default::Default::default() }
+    }
+
+    /// Set `maintenance_window`.
+    #[inline]
+    pub fn maintenance_window(mut self, value: MaintenanceWindow) -> Self {
+        self.maintenance_window = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `task_retry_mode`.
+    #[inline]
+    pub fn task_retry_mode(mut self, value: TaskRetryMode) -> Self {
+        self.task_retry_mode = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ContinuousTriggerState` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ContinuousTriggerState {
+    /// Wire field `consecutive_failures` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub consecutive_failures: ::std::option::Option<i64>,
+    /// Wire field `is_backing_off` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_backing_off: ::std::option::Option<bool>,
+    /// Wire field `next_attempt_ms` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -980,10 +2374,40 @@ pub struct ContinuousTriggerState {
     pub next_attempt_ms: ::std::option::Option<i64>,
 }
 
+impl ContinuousTriggerState {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ContinuousTriggerState { ..::std::default::Default::default() }
+    }
+
+    /// Set `consecutive_failures`.
+    #[inline]
+    pub fn consecutive_failures(mut self, value: i64) -> Self {
+        self.consecutive_failures = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `is_backing_off`.
+    #[inline]
+    pub fn is_backing_off(mut self, value: bool) -> Self {
+        self.is_backing_off = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `next_attempt_ms`.
+    #[inline]
+    pub fn next_attempt_ms(mut self, value: i64) -> Self {
+        self.next_attempt_ms = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `CreateResponse` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateResponse {
+    /// Wire field `job_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -991,85 +2415,319 @@ pub struct CreateResponse {
     pub job_id: ::std::option::Option<i64>,
 }
 
+impl CreateResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `job_id`.
+    #[inline]
+    pub fn job_id(mut self, value: i64) -> Self {
+        self.job_id = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `CronSchedule` of the `jobs` API.
+///
+/// Required: `quartz_cron_expression`, `timezone_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CronSchedule {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub quartz_cron_expression: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub timezone_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `quartz_cron_expression` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub quartz_cron_expression: ::std::string::String,
+    /// Wire field `timezone_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub timezone_id: ::std::string::String,
+    /// Wire field `pause_status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pause_status: ::std::option::Option<PauseStatus>,
+    /// Wire field `sql_condition` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sql_condition: ::std::option::Option<SqlConditionConfiguration>,
 }
 
+impl CronSchedule {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        quartz_cron_expression: impl Into<::std::string::String>,
+        timezone_id: impl Into<::std::string::String>,
+    ) -> Self {
+        CronSchedule {
+            quartz_cron_expression: {
+                let value = quartz_cron_expression;
+                value.into()
+            },
+            timezone_id: {
+                let value = timezone_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `quartz_cron_expression`.
+    #[inline]
+    pub fn quartz_cron_expression(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.quartz_cron_expression = value.into();
+        self
+    }
+
+    /// Set `timezone_id`.
+    #[inline]
+    pub fn timezone_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.timezone_id = value.into();
+        self
+    }
+
+    /// Set `pause_status`.
+    #[inline]
+    pub fn pause_status(mut self, value: PauseStatus) -> Self {
+        self.pause_status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sql_condition`.
+    #[inline]
+    pub fn sql_condition(mut self, value: SqlConditionConfiguration) -> Self {
+        self.sql_condition = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `CronTriggerConfiguration` of the `jobs` API.
+///
+/// Required: `quartz_cron_expression`, `timezone_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CronTriggerConfiguration {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub quartz_cron_expression: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub timezone_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `quartz_cron_expression` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub quartz_cron_expression: ::std::string::String,
+    /// Wire field `timezone_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub timezone_id: ::std::string::String,
+}
+
+impl CronTriggerConfiguration {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        quartz_cron_expression: impl Into<::std::string::String>,
+        timezone_id: impl Into<::std::string::String>,
+    ) -> Self {
+        CronTriggerConfiguration {
+            quartz_cron_expression: {
+                let value = quartz_cron_expression;
+                value.into()
+            },
+            timezone_id: {
+                let value = timezone_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `quartz_cron_expression`.
+    #[inline]
+    pub fn quartz_cron_expression(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.quartz_cron_expression = value.into();
+        self
+    }
+
+    /// Set `timezone_id`.
+    #[inline]
+    pub fn timezone_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.timezone_id = value.into();
+        self
+    }
 }
 
 /// Wire type `DashboardPageSnapshot` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DashboardPageSnapshot {
+    /// Wire field `page_display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `widget_error_details` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub widget_error_details: ::std::vec::Vec<WidgetErrorDetail>,
+}
+
+impl DashboardPageSnapshot {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DashboardPageSnapshot { ..::std::default::Default::default() }
+    }
+
+    /// Set `page_display_name`.
+    #[inline]
+    pub fn page_display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.page_display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `widget_error_details`.
+    #[inline]
+    pub fn widget_error_details(mut self, value: ::std::vec::Vec<WidgetErrorDetail>) -> Self {
+        self.widget_error_details = value;
+        self
+    }
 }
 
 /// Wire type `DashboardTask` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DashboardTask {
+    /// Wire field `dashboard_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dashboard_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `filters` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub filters: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `subscription` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub subscription: ::std::option::Option<Subscription>,
+    /// Wire field `warehouse_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub warehouse_id: ::std::option::Option<::std::string::String>,
+}
+
+impl DashboardTask {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DashboardTask { ..::std::default::Default::default() }
+    }
+
+    /// Set `dashboard_id`.
+    #[inline]
+    pub fn dashboard_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.dashboard_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `filters`.
+    #[inline]
+    pub fn filters(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.filters = value;
+        self
+    }
+
+    /// Set `subscription`.
+    #[inline]
+    pub fn subscription(mut self, value: Subscription) -> Self {
+        self.subscription = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `warehouse_id`.
+    #[inline]
+    pub fn warehouse_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.warehouse_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DashboardTaskOutput` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DashboardTaskOutput {
+    /// Wire field `page_snapshots` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub page_snapshots: ::std::vec::Vec<DashboardPageSnapshot>,
+}
+
+impl DashboardTaskOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DashboardTaskOutput { ..::std::default::Default::default() }
+    }
+
+    /// Set `page_snapshots`.
+    #[inline]
+    pub fn page_snapshots(mut self, value: ::std::vec::Vec<DashboardPageSnapshot>) -> Self {
+        self.page_snapshots = value;
+        self
+    }
 }
 
 /// Wire type `DbtCloudJobRunStep` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DbtCloudJobRunStep {
+    /// Wire field `index` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub index: ::std::option::Option<i64>,
+    /// Wire field `logs` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logs: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<DbtPlatformRunStatus>,
+}
+
+impl DbtCloudJobRunStep {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DbtCloudJobRunStep { ..::std::default::Default::default() }
+    }
+
+    /// Set `index`.
+    #[inline]
+    pub fn index(mut self, value: i64) -> Self {
+        self.index = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `logs`.
+    #[inline]
+    pub fn logs(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.logs = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: DbtPlatformRunStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `DbtCloudTask` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DbtCloudTask {
+    /// Wire field `connection_resource_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub connection_resource_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `dbt_cloud_job_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -1077,163 +2735,611 @@ pub struct DbtCloudTask {
     pub dbt_cloud_job_id: ::std::option::Option<i64>,
 }
 
+impl DbtCloudTask {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DbtCloudTask { ..::std::default::Default::default() }
+    }
+
+    /// Set `connection_resource_name`.
+    #[inline]
+    pub fn connection_resource_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.connection_resource_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `dbt_cloud_job_id`.
+    #[inline]
+    pub fn dbt_cloud_job_id(mut self, value: i64) -> Self {
+        self.dbt_cloud_job_id = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `DbtCloudTaskOutput` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DbtCloudTaskOutput {
+    /// Wire field `dbt_cloud_job_run_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub dbt_cloud_job_run_id: ::std::option::Option<i64>,
+    /// Wire field `dbt_cloud_job_run_output` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub dbt_cloud_job_run_output: ::std::vec::Vec<DbtCloudJobRunStep>,
+    /// Wire field `dbt_cloud_job_run_url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dbt_cloud_job_run_url: ::std::option::Option<::std::string::String>,
+}
+
+impl DbtCloudTaskOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DbtCloudTaskOutput { ..::std::default::Default::default() }
+    }
+
+    /// Set `dbt_cloud_job_run_id`.
+    #[inline]
+    pub fn dbt_cloud_job_run_id(mut self, value: i64) -> Self {
+        self.dbt_cloud_job_run_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `dbt_cloud_job_run_output`.
+    #[inline]
+    pub fn dbt_cloud_job_run_output(mut self, value: ::std::vec::Vec<DbtCloudJobRunStep>) -> Self {
+        self.dbt_cloud_job_run_output = value;
+        self
+    }
+
+    /// Set `dbt_cloud_job_run_url`.
+    #[inline]
+    pub fn dbt_cloud_job_run_url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.dbt_cloud_job_run_url = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DbtOutput` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DbtOutput {
+    /// Wire field `artifacts_headers` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub artifacts_headers: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `artifacts_link` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub artifacts_link: ::std::option::Option<::std::string::String>,
+}
+
+impl DbtOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DbtOutput { ..::std::default::Default::default() }
+    }
+
+    /// Set `artifacts_headers`.
+    #[inline]
+    pub fn artifacts_headers(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.artifacts_headers = value;
+        self
+    }
+
+    /// Set `artifacts_link`.
+    #[inline]
+    pub fn artifacts_link(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.artifacts_link = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DbtPlatformJobRunStep` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DbtPlatformJobRunStep {
+    /// Wire field `index` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub index: ::std::option::Option<i64>,
+    /// Wire field `logs` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logs: ::std::option::Option<::std::string::String>,
+    /// Wire field `logs_truncated` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logs_truncated: ::std::option::Option<bool>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name_truncated` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name_truncated: ::std::option::Option<bool>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<DbtPlatformRunStatus>,
+}
+
+impl DbtPlatformJobRunStep {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DbtPlatformJobRunStep { ..::std::default::Default::default() }
+    }
+
+    /// Set `index`.
+    #[inline]
+    pub fn index(mut self, value: i64) -> Self {
+        self.index = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `logs`.
+    #[inline]
+    pub fn logs(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.logs = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `logs_truncated`.
+    #[inline]
+    pub fn logs_truncated(mut self, value: bool) -> Self {
+        self.logs_truncated = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name_truncated`.
+    #[inline]
+    pub fn name_truncated(mut self, value: bool) -> Self {
+        self.name_truncated = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: DbtPlatformRunStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `DbtPlatformTask` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DbtPlatformTask {
+    /// Wire field `connection_resource_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub connection_resource_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `dbt_platform_job_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dbt_platform_job_id: ::std::option::Option<::std::string::String>,
+}
+
+impl DbtPlatformTask {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DbtPlatformTask { ..::std::default::Default::default() }
+    }
+
+    /// Set `connection_resource_name`.
+    #[inline]
+    pub fn connection_resource_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.connection_resource_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `dbt_platform_job_id`.
+    #[inline]
+    pub fn dbt_platform_job_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.dbt_platform_job_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DbtPlatformTaskOutput` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DbtPlatformTaskOutput {
+    /// Wire field `dbt_platform_job_run_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dbt_platform_job_run_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `dbt_platform_job_run_output` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub dbt_platform_job_run_output: ::std::vec::Vec<DbtPlatformJobRunStep>,
+    /// Wire field `dbt_platform_job_run_url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dbt_platform_job_run_url: ::std::option::Option<::std::string::String>,
+    /// Wire field `steps_truncated` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub steps_truncated: ::std::option::Option<bool>,
 }
 
+impl DbtPlatformTaskOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DbtPlatformTaskOutput { ..::std::default::Default::default() }
+    }
+
+    /// Set `dbt_platform_job_run_id`.
+    #[inline]
+    pub fn dbt_platform_job_run_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.dbt_platform_job_run_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `dbt_platform_job_run_output`.
+    #[inline]
+    pub fn dbt_platform_job_run_output(mut self, value: ::std::vec::Vec<DbtPlatformJobRunStep>) -> Self {
+        self.dbt_platform_job_run_output = value;
+        self
+    }
+
+    /// Set `dbt_platform_job_run_url`.
+    #[inline]
+    pub fn dbt_platform_job_run_url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.dbt_platform_job_run_url = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `steps_truncated`.
+    #[inline]
+    pub fn steps_truncated(mut self, value: bool) -> Self {
+        self.steps_truncated = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `DbtTask` of the `jobs` API.
+///
+/// Required: `commands` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DbtTask {
+    /// Wire field `commands` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub commands: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `catalog` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub catalog: ::std::option::Option<::std::string::String>,
+    /// Wire field `profiles_directory` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub profiles_directory: ::std::option::Option<::std::string::String>,
+    /// Wire field `project_directory` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub project_directory: ::std::option::Option<::std::string::String>,
+    /// Wire field `schema` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema: ::std::option::Option<::std::string::String>,
+    /// Wire field `source` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source: ::std::option::Option<Source>,
+    /// Wire field `warehouse_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub warehouse_id: ::std::option::Option<::std::string::String>,
 }
 
+impl DbtTask {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(commands: ::std::vec::Vec<::std::string::String>) -> Self {
+        DbtTask {
+            commands: {
+                let value = commands;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `commands`.
+    #[inline]
+    pub fn commands(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.commands = value;
+        self
+    }
+
+    /// Set `catalog`.
+    #[inline]
+    pub fn catalog(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.catalog = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `profiles_directory`.
+    #[inline]
+    pub fn profiles_directory(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.profiles_directory = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `project_directory`.
+    #[inline]
+    pub fn project_directory(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.project_directory = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `schema`.
+    #[inline]
+    pub fn schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `source`.
+    #[inline]
+    pub fn source(mut self, value: Source) -> Self {
+        self.source = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `warehouse_id`.
+    #[inline]
+    pub fn warehouse_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.warehouse_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `DeltaTableSource` of the `jobs` API.
+///
+/// Required: `table_name`, `input_column` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeltaTableSource {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub table_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub input_column: ::std::option::Option<::std::string::String>,
+    /// Wire field `table_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub table_name: ::std::string::String,
+    /// Wire field `input_column` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub input_column: ::std::string::String,
+    /// Wire field `merge_key_columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub merge_key_columns: ::std::vec::Vec<::std::string::String>,
 }
 
+impl DeltaTableSource {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(table_name: impl Into<::std::string::String>, input_column: impl Into<::std::string::String>) -> Self {
+        DeltaTableSource {
+            table_name: {
+                let value = table_name;
+                value.into()
+            },
+            input_column: {
+                let value = input_column;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `table_name`.
+    #[inline]
+    pub fn table_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.table_name = value.into();
+        self
+    }
+
+    /// Set `input_column`.
+    #[inline]
+    pub fn input_column(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.input_column = value.into();
+        self
+    }
+
+    /// Set `merge_key_columns`.
+    #[inline]
+    pub fn merge_key_columns(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.merge_key_columns = value;
+        self
+    }
+}
+
 /// Wire type `DeploymentSpec` of the `jobs` API.
+///
+/// Required: `compute` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeploymentSpec {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub compute: ::std::option::Option<ComputeSpec>,
+    /// Wire field `compute` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub compute: ComputeSpec,
+    /// Wire field `command_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub command_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+}
+
+impl DeploymentSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(compute: ComputeSpec) -> Self {
+        DeploymentSpec {
+            compute: {
+                let value = compute;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `compute`.
+    #[inline]
+    pub fn compute(mut self, value: ComputeSpec) -> Self {
+        self.compute = value;
+        self
+    }
+
+    /// Set `command_path`.
+    #[inline]
+    pub fn command_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.command_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `EnforcePolicyComplianceForJobResponseJobClusterSettingsChange` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EnforcePolicyComplianceForJobResponseJobClusterSettingsChange {
+    /// Wire field `field` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub field: ::std::option::Option<::std::string::String>,
+    /// Wire field `new_value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub new_value: ::std::option::Option<::std::string::String>,
+    /// Wire field `previous_value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub previous_value: ::std::option::Option<::std::string::String>,
+}
+
+impl EnforcePolicyComplianceForJobResponseJobClusterSettingsChange {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EnforcePolicyComplianceForJobResponseJobClusterSettingsChange { ..::std::default::Default::default() }
+    }
+
+    /// Set `field`.
+    #[inline]
+    pub fn field(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.field = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `new_value`.
+    #[inline]
+    pub fn new_value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.new_value = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `previous_value`.
+    #[inline]
+    pub fn previous_value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.previous_value = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `EnforcePolicyComplianceResponse` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EnforcePolicyComplianceResponse {
+    /// Wire field `has_changes` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub has_changes: ::std::option::Option<bool>,
+    /// Wire field `job_cluster_changes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub job_cluster_changes: ::std::vec::Vec<EnforcePolicyComplianceForJobResponseJobClusterSettingsChange>,
+    /// Wire field `settings` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub settings: ::std::option::Option<JobSettings>,
+}
+
+impl EnforcePolicyComplianceResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EnforcePolicyComplianceResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `has_changes`.
+    #[inline]
+    pub fn has_changes(mut self, value: bool) -> Self {
+        self.has_changes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `job_cluster_changes`.
+    #[inline]
+    pub fn job_cluster_changes(
+        mut self,
+        value: ::std::vec::Vec<EnforcePolicyComplianceForJobResponseJobClusterSettingsChange>,
+    ) -> Self {
+        self.job_cluster_changes = value;
+        self
+    }
+
+    /// Set `settings`.
+    #[inline]
+    pub fn settings(mut self, value: JobSettings) -> Self {
+        self.settings = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ExportRunOutput` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExportRunOutput {
+    /// Wire field `views` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub views: ::std::vec::Vec<ViewItem>,
 }
 
+impl ExportRunOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ExportRunOutput { ..::std::default::Default::default() }
+    }
+
+    /// Set `views`.
+    #[inline]
+    pub fn views(mut self, value: ::std::vec::Vec<ViewItem>) -> Self {
+        self.views = value;
+        self
+    }
+}
+
 /// Wire type `FileArrivalTriggerConfiguration` of the `jobs` API.
+///
+/// Required: `url` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FileArrivalTriggerConfiguration {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub url: ::std::option::Option<::std::string::String>,
+    /// Wire field `url` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub url: ::std::string::String,
+    /// Wire field `min_time_between_triggers_seconds` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub min_time_between_triggers_seconds: ::std::option::Option<i64>,
+    /// Wire field `wait_after_last_change_seconds` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -1241,32 +3347,115 @@ pub struct FileArrivalTriggerConfiguration {
     pub wait_after_last_change_seconds: ::std::option::Option<i64>,
 }
 
+impl FileArrivalTriggerConfiguration {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(url: impl Into<::std::string::String>) -> Self {
+        FileArrivalTriggerConfiguration {
+            url: {
+                let value = url;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `url`.
+    #[inline]
+    pub fn url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.url = value.into();
+        self
+    }
+
+    /// Set `min_time_between_triggers_seconds`.
+    #[inline]
+    pub fn min_time_between_triggers_seconds(mut self, value: i64) -> Self {
+        self.min_time_between_triggers_seconds = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `wait_after_last_change_seconds`.
+    #[inline]
+    pub fn wait_after_last_change_seconds(mut self, value: i64) -> Self {
+        self.wait_after_last_change_seconds = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `FileArrivalTriggerState` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FileArrivalTriggerState {
+    /// Wire field `using_file_events` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub using_file_events: ::std::option::Option<bool>,
+}
+
+impl FileArrivalTriggerState {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        FileArrivalTriggerState { ..::std::default::Default::default() }
+    }
+
+    /// Set `using_file_events`.
+    #[inline]
+    pub fn using_file_events(mut self, value: bool) -> Self {
+        self.using_file_events = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ForEachStats` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ForEachStats {
+    /// Wire field `error_message_stats` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub error_message_stats: ::std::vec::Vec<ForEachTaskErrorMessageStats>,
+    /// Wire field `task_run_stats` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub task_run_stats: ::std::option::Option<ForEachTaskTaskRunStats>,
 }
 
+impl ForEachStats {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ForEachStats { ..::std::default::Default::default() }
+    }
+
+    /// Set `error_message_stats`.
+    #[inline]
+    pub fn error_message_stats(mut self, value: ::std::vec::Vec<ForEachTaskErrorMessageStats>) -> Self {
+        self.error_message_stats = value;
+        self
+    }
+
+    /// Set `task_run_stats`.
+    #[inline]
+    pub fn task_run_stats(mut self, value: ForEachTaskTaskRunStats) -> Self {
+        self.task_run_stats = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `ForEachTask` of the `jobs` API.
+///
+/// Required: `inputs`, `task` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ForEachTask {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub inputs: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub task: ::std::option::Option<::std::boxed::Box<Task>>,
+    /// Wire field `inputs` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub inputs: ::std::string::String,
+    /// Wire field `task` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub task: ::std::boxed::Box<Task>,
+    /// Wire field `concurrency` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -1274,50 +3463,127 @@ pub struct ForEachTask {
     pub concurrency: ::std::option::Option<i64>,
 }
 
+impl ForEachTask {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(inputs: impl Into<::std::string::String>, task: Task) -> Self {
+        ForEachTask {
+            inputs: {
+                let value = inputs;
+                value.into()
+            },
+            task: {
+                let value = task;
+                ::std::boxed::Box::new(value)
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `inputs`.
+    #[inline]
+    pub fn inputs(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.inputs = value.into();
+        self
+    }
+
+    /// Set `task`.
+    #[inline]
+    pub fn task(mut self, value: Task) -> Self {
+        self.task = ::std::boxed::Box::new(value);
+        self
+    }
+
+    /// Set `concurrency`.
+    #[inline]
+    pub fn concurrency(mut self, value: i64) -> Self {
+        self.concurrency = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `ForEachTaskErrorMessageStats` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ForEachTaskErrorMessageStats {
+    /// Wire field `count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub count: ::std::option::Option<i64>,
+    /// Wire field `error_message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error_message: ::std::option::Option<::std::string::String>,
+    /// Wire field `termination_category` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub termination_category: ::std::option::Option<::std::string::String>,
+}
+
+impl ForEachTaskErrorMessageStats {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ForEachTaskErrorMessageStats { ..::std::default::Default::default() }
+    }
+
+    /// Set `count`.
+    #[inline]
+    pub fn count(mut self, value: i64) -> Self {
+        self.count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `error_message`.
+    #[inline]
+    pub fn error_message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.error_message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `termination_category`.
+    #[inline]
+    pub fn termination_category(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.termination_category = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ForEachTaskTaskRunStats` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ForEachTaskTaskRunStats {
+    /// Wire field `active_iterations` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub active_iterations: ::std::option::Option<i64>,
+    /// Wire field `completed_iterations` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub completed_iterations: ::std::option::Option<i64>,
+    /// Wire field `failed_iterations` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub failed_iterations: ::std::option::Option<i64>,
+    /// Wire field `scheduled_iterations` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub scheduled_iterations: ::std::option::Option<i64>,
+    /// Wire field `succeeded_iterations` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub succeeded_iterations: ::std::option::Option<i64>,
+    /// Wire field `total_iterations` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -1325,559 +3591,2303 @@ pub struct ForEachTaskTaskRunStats {
     pub total_iterations: ::std::option::Option<i64>,
 }
 
+impl ForEachTaskTaskRunStats {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ForEachTaskTaskRunStats { ..::std::default::Default::default() }
+    }
+
+    /// Set `active_iterations`.
+    #[inline]
+    pub fn active_iterations(mut self, value: i64) -> Self {
+        self.active_iterations = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `completed_iterations`.
+    #[inline]
+    pub fn completed_iterations(mut self, value: i64) -> Self {
+        self.completed_iterations = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `failed_iterations`.
+    #[inline]
+    pub fn failed_iterations(mut self, value: i64) -> Self {
+        self.failed_iterations = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `scheduled_iterations`.
+    #[inline]
+    pub fn scheduled_iterations(mut self, value: i64) -> Self {
+        self.scheduled_iterations = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `succeeded_iterations`.
+    #[inline]
+    pub fn succeeded_iterations(mut self, value: i64) -> Self {
+        self.succeeded_iterations = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `total_iterations`.
+    #[inline]
+    pub fn total_iterations(mut self, value: i64) -> Self {
+        self.total_iterations = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `GenAiComputeTask` of the `jobs` API.
+///
+/// Required: `dl_runtime_image` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenAiComputeTask {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub dl_runtime_image: ::std::option::Option<::std::string::String>,
+    /// Wire field `dl_runtime_image` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub dl_runtime_image: ::std::string::String,
+    /// Wire field `command` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub command: ::std::option::Option<::std::string::String>,
+    /// Wire field `compute` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub compute: ::std::option::Option<ComputeConfig>,
+    /// Wire field `mlflow_experiment_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mlflow_experiment_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `source` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source: ::std::option::Option<Source>,
+    /// Wire field `training_script_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub training_script_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `yaml_parameters` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub yaml_parameters: ::std::option::Option<::std::string::String>,
+    /// Wire field `yaml_parameters_file_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub yaml_parameters_file_path: ::std::option::Option<::std::string::String>,
+}
+
+impl GenAiComputeTask {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(dl_runtime_image: impl Into<::std::string::String>) -> Self {
+        GenAiComputeTask {
+            dl_runtime_image: {
+                let value = dl_runtime_image;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `dl_runtime_image`.
+    #[inline]
+    pub fn dl_runtime_image(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.dl_runtime_image = value.into();
+        self
+    }
+
+    /// Set `command`.
+    #[inline]
+    pub fn command(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.command = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `compute`.
+    #[inline]
+    pub fn compute(mut self, value: ComputeConfig) -> Self {
+        self.compute = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `mlflow_experiment_name`.
+    #[inline]
+    pub fn mlflow_experiment_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.mlflow_experiment_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `source`.
+    #[inline]
+    pub fn source(mut self, value: Source) -> Self {
+        self.source = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `training_script_path`.
+    #[inline]
+    pub fn training_script_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.training_script_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `yaml_parameters`.
+    #[inline]
+    pub fn yaml_parameters(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.yaml_parameters = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `yaml_parameters_file_path`.
+    #[inline]
+    pub fn yaml_parameters_file_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.yaml_parameters_file_path = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GetJobPermissionLevelsResponse` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetJobPermissionLevelsResponse {
+    /// Wire field `permission_levels` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub permission_levels: ::std::vec::Vec<JobPermissionsDescription>,
+}
+
+impl GetJobPermissionLevelsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetJobPermissionLevelsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `permission_levels`.
+    #[inline]
+    pub fn permission_levels(mut self, value: ::std::vec::Vec<JobPermissionsDescription>) -> Self {
+        self.permission_levels = value;
+        self
+    }
 }
 
 /// Wire type `GetPolicyComplianceResponse` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetPolicyComplianceResponse {
+    /// Wire field `is_compliant` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_compliant: ::std::option::Option<bool>,
+    /// Wire field `violations` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub violations: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+}
+
+impl GetPolicyComplianceResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetPolicyComplianceResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `is_compliant`.
+    #[inline]
+    pub fn is_compliant(mut self, value: bool) -> Self {
+        self.is_compliant = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `violations`.
+    #[inline]
+    pub fn violations(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.violations = value;
+        self
+    }
 }
 
 /// Wire type `GitSnapshot` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GitSnapshot {
+    /// Wire field `used_commit` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub used_commit: ::std::option::Option<::std::string::String>,
 }
 
+impl GitSnapshot {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GitSnapshot { ..::std::default::Default::default() }
+    }
+
+    /// Set `used_commit`.
+    #[inline]
+    pub fn used_commit(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.used_commit = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `GitSource` of the `jobs` API.
+///
+/// Required: `git_url`, `git_provider` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GitSource {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub git_url: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub git_provider: ::std::option::Option<GitProvider>,
+    /// Wire field `git_url` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub git_url: ::std::string::String,
+    /// Wire field `git_provider` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub git_provider: GitProvider,
+    /// Wire field `git_branch` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub git_branch: ::std::option::Option<::std::string::String>,
+    /// Wire field `git_commit` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub git_commit: ::std::option::Option<::std::string::String>,
+    /// Wire field `git_snapshot` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub git_snapshot: ::std::option::Option<GitSnapshot>,
+    /// Wire field `git_tag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub git_tag: ::std::option::Option<::std::string::String>,
+    /// Wire field `job_source` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub job_source: ::std::option::Option<JobSource>,
+    /// Wire field `sparse_checkout` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sparse_checkout: ::std::option::Option<SparseCheckout>,
+}
+
+impl GitSource {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(git_url: impl Into<::std::string::String>, git_provider: GitProvider) -> Self {
+        GitSource {
+            git_url: {
+                let value = git_url;
+                value.into()
+            },
+            git_provider: {
+                let value = git_provider;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `git_url`.
+    #[inline]
+    pub fn git_url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.git_url = value.into();
+        self
+    }
+
+    /// Set `git_provider`.
+    #[inline]
+    pub fn git_provider(mut self, value: GitProvider) -> Self {
+        self.git_provider = value;
+        self
+    }
+
+    /// Set `git_branch`.
+    #[inline]
+    pub fn git_branch(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.git_branch = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `git_commit`.
+    #[inline]
+    pub fn git_commit(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.git_commit = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `git_snapshot`.
+    #[inline]
+    pub fn git_snapshot(mut self, value: GitSnapshot) -> Self {
+        self.git_snapshot = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `git_tag`.
+    #[inline]
+    pub fn git_tag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.git_tag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `job_source`.
+    #[inline]
+    pub fn job_source(mut self, value: JobSource) -> Self {
+        self.job_source = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sparse_checkout`.
+    #[inline]
+    pub fn sparse_checkout(mut self, value: SparseCheckout) -> Self {
+        self.sparse_checkout = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `Job` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Job {
+    /// Wire field `created_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub created_time: ::std::option::Option<i64>,
+    /// Wire field `creator_user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creator_user_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_budget_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_budget_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_usage_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_usage_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `has_more` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub has_more: ::std::option::Option<bool>,
+    /// Wire field `job_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub job_id: ::std::option::Option<i64>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_as_user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_as_user_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `settings` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub settings: ::std::option::Option<JobSettings>,
+    /// Wire field `trigger_details` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub trigger_details: ::std::vec::Vec<TriggerDetails>,
+    /// Wire field `trigger_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub trigger_state: ::std::option::Option<TriggerStateProto>,
+}
+
+impl Job {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Job { ..::std::default::Default::default() }
+    }
+
+    /// Set `created_time`.
+    #[inline]
+    pub fn created_time(mut self, value: i64) -> Self {
+        self.created_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `creator_user_name`.
+    #[inline]
+    pub fn creator_user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creator_user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_budget_policy_id`.
+    #[inline]
+    pub fn effective_budget_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_budget_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_usage_policy_id`.
+    #[inline]
+    pub fn effective_usage_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_usage_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `has_more`.
+    #[inline]
+    pub fn has_more(mut self, value: bool) -> Self {
+        self.has_more = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `job_id`.
+    #[inline]
+    pub fn job_id(mut self, value: i64) -> Self {
+        self.job_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_as_user_name`.
+    #[inline]
+    pub fn run_as_user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.run_as_user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `settings`.
+    #[inline]
+    pub fn settings(mut self, value: JobSettings) -> Self {
+        self.settings = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `trigger_details`.
+    #[inline]
+    pub fn trigger_details(mut self, value: ::std::vec::Vec<TriggerDetails>) -> Self {
+        self.trigger_details = value;
+        self
+    }
+
+    /// Set `trigger_state`.
+    #[inline]
+    pub fn trigger_state(mut self, value: TriggerStateProto) -> Self {
+        self.trigger_state = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `JobAccessControlRequest` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobAccessControlRequest {
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<JobPermissionLevel>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl JobAccessControlRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        JobAccessControlRequest { ..::std::default::Default::default() }
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: JobPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `JobAccessControlResponse` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobAccessControlResponse {
+    /// Wire field `all_permissions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub all_permissions: ::std::vec::Vec<JobPermission>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
 }
 
+impl JobAccessControlResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        JobAccessControlResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `all_permissions`.
+    #[inline]
+    pub fn all_permissions(mut self, value: ::std::vec::Vec<JobPermission>) -> Self {
+        self.all_permissions = value;
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `JobCluster` of the `jobs` API.
+///
+/// Required: `job_cluster_key` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobCluster {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub job_cluster_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `job_cluster_key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub job_cluster_key: ::std::string::String,
+    /// Wire field `new_cluster` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub new_cluster: ::std::option::Option<crate::service::compute::ClusterSpec>,
+    /// Wire field `serverless_compute` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub serverless_compute: ::std::option::Option<JobClusterServerlessCompute>,
+    /// Wire field `serverless_compute_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub serverless_compute_id: ::std::option::Option<::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
+}
+
+impl JobCluster {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(job_cluster_key: impl Into<::std::string::String>) -> Self {
+        JobCluster {
+            job_cluster_key: {
+                let value = job_cluster_key;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `job_cluster_key`.
+    #[inline]
+    pub fn job_cluster_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.job_cluster_key = value.into();
+        self
+    }
+
+    /// Set `new_cluster`.
+    #[inline]
+    pub fn new_cluster(mut self, value: crate::service::compute::ClusterSpec) -> Self {
+        self.new_cluster = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `serverless_compute`.
+    #[inline]
+    pub fn serverless_compute(mut self, value: JobClusterServerlessCompute) -> Self {
+        self.serverless_compute = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `serverless_compute_id`.
+    #[inline]
+    pub fn serverless_compute_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.serverless_compute_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `JobClusterServerlessCompute` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobClusterServerlessCompute {
+    /// Wire field `policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub policy_id: ::std::option::Option<::std::string::String>,
 }
 
+impl JobClusterServerlessCompute {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        JobClusterServerlessCompute { ..::std::default::Default::default() }
+    }
+
+    /// Set `policy_id`.
+    #[inline]
+    pub fn policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `JobCompletionTriggerConfiguration` of the `jobs` API.
+///
+/// Required: `jobs` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobCompletionTriggerConfiguration {
+    /// Wire field `jobs` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub jobs: ::std::vec::Vec<JobCompletionTriggerConfigurationMonitoredJob>,
+    /// Wire field `if_status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub if_status: ::std::option::Option<JobCompletionTriggerConfigurationIfStatus>,
 }
 
+impl JobCompletionTriggerConfiguration {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(jobs: ::std::vec::Vec<JobCompletionTriggerConfigurationMonitoredJob>) -> Self {
+        JobCompletionTriggerConfiguration {
+            jobs: {
+                let value = jobs;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `jobs`.
+    #[inline]
+    pub fn jobs(mut self, value: ::std::vec::Vec<JobCompletionTriggerConfigurationMonitoredJob>) -> Self {
+        self.jobs = value;
+        self
+    }
+
+    /// Set `if_status`.
+    #[inline]
+    pub fn if_status(mut self, value: JobCompletionTriggerConfigurationIfStatus) -> Self {
+        self.if_status = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `JobCompletionTriggerConfigurationMonitoredJob` of the `jobs` API.
+///
+/// Required: `workspace_id`, `job_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobCompletionTriggerConfigurationMonitoredJob {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub workspace_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub job_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `workspace_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub workspace_id: ::std::string::String,
+    /// Wire field `job_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub job_id: ::std::string::String,
+}
+
+impl JobCompletionTriggerConfigurationMonitoredJob {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(workspace_id: impl Into<::std::string::String>, job_id: impl Into<::std::string::String>) -> Self {
+        JobCompletionTriggerConfigurationMonitoredJob {
+            workspace_id: {
+                let value = workspace_id;
+                value.into()
+            },
+            job_id: {
+                let value = job_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `workspace_id`.
+    #[inline]
+    pub fn workspace_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.workspace_id = value.into();
+        self
+    }
+
+    /// Set `job_id`.
+    #[inline]
+    pub fn job_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.job_id = value.into();
+        self
+    }
 }
 
 /// Wire type `JobCompletionTriggerRunInfoDetails` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobCompletionTriggerRunInfoDetails {
+    /// Wire field `completed_jobs` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub completed_jobs: ::std::vec::Vec<CompletedJob>,
+}
+
+impl JobCompletionTriggerRunInfoDetails {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        JobCompletionTriggerRunInfoDetails { ..::std::default::Default::default() }
+    }
+
+    /// Set `completed_jobs`.
+    #[inline]
+    pub fn completed_jobs(mut self, value: ::std::vec::Vec<CompletedJob>) -> Self {
+        self.completed_jobs = value;
+        self
+    }
 }
 
 /// Wire type `JobCompletionTriggerState` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobCompletionTriggerState {
+    /// Wire field `monitored_job_states` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub monitored_job_states: ::std::vec::Vec<JobCompletionTriggerStateMonitoredJobState>,
+}
+
+impl JobCompletionTriggerState {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        JobCompletionTriggerState { ..::std::default::Default::default() }
+    }
+
+    /// Set `monitored_job_states`.
+    #[inline]
+    pub fn monitored_job_states(mut self, value: ::std::vec::Vec<JobCompletionTriggerStateMonitoredJobState>) -> Self {
+        self.monitored_job_states = value;
+        self
+    }
 }
 
 /// Wire type `JobCompletionTriggerStateMonitoredJobState` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobCompletionTriggerStateMonitoredJobState {
+    /// Wire field `has_seen_completion` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub has_seen_completion: ::std::option::Option<bool>,
+    /// Wire field `is_deleted` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_deleted: ::std::option::Option<bool>,
+    /// Wire field `job_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub job_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `last_seen_completion_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_seen_completion_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `last_seen_result` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_seen_result: ::std::option::Option<TerminationCodeCode>,
+    /// Wire field `last_seen_run_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_seen_run_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `latest_non_matching_result` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub latest_non_matching_result: ::std::option::Option<TerminationCodeCode>,
+    /// Wire field `workspace_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workspace_id: ::std::option::Option<::std::string::String>,
 }
 
+impl JobCompletionTriggerStateMonitoredJobState {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        JobCompletionTriggerStateMonitoredJobState { ..::std::default::Default::default() }
+    }
+
+    /// Set `has_seen_completion`.
+    #[inline]
+    pub fn has_seen_completion(mut self, value: bool) -> Self {
+        self.has_seen_completion = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `is_deleted`.
+    #[inline]
+    pub fn is_deleted(mut self, value: bool) -> Self {
+        self.is_deleted = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `job_id`.
+    #[inline]
+    pub fn job_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.job_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `last_seen_completion_time`.
+    #[inline]
+    pub fn last_seen_completion_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.last_seen_completion_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `last_seen_result`.
+    #[inline]
+    pub fn last_seen_result(mut self, value: TerminationCodeCode) -> Self {
+        self.last_seen_result = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `last_seen_run_id`.
+    #[inline]
+    pub fn last_seen_run_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.last_seen_run_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `latest_non_matching_result`.
+    #[inline]
+    pub fn latest_non_matching_result(mut self, value: TerminationCodeCode) -> Self {
+        self.latest_non_matching_result = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `workspace_id`.
+    #[inline]
+    pub fn workspace_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.workspace_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `JobCompliance` of the `jobs` API.
+///
+/// Required: `job_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobCompliance {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub job_id: ::std::option::Option<i64>,
+    /// Wire field `job_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub job_id: i64,
+    /// Wire field `is_compliant` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_compliant: ::std::option::Option<bool>,
+    /// Wire field `violations` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub violations: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
 }
 
+impl JobCompliance {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(job_id: i64) -> Self {
+        JobCompliance {
+            job_id: {
+                let value = job_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `job_id`.
+    #[inline]
+    pub fn job_id(mut self, value: i64) -> Self {
+        self.job_id = value;
+        self
+    }
+
+    /// Set `is_compliant`.
+    #[inline]
+    pub fn is_compliant(mut self, value: bool) -> Self {
+        self.is_compliant = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `violations`.
+    #[inline]
+    pub fn violations(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.violations = value;
+        self
+    }
+}
+
 /// Wire type `JobDeployment` of the `jobs` API.
+///
+/// Required: `kind` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobDeployment {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub kind: ::std::option::Option<JobDeploymentKind>,
+    /// Wire field `kind` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub kind: JobDeploymentKind,
+    /// Wire field `deployment_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub deployment_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `metadata_file_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub metadata_file_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `version_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub version_id: ::std::option::Option<::std::string::String>,
+}
+
+impl JobDeployment {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(kind: JobDeploymentKind) -> Self {
+        JobDeployment {
+            kind: {
+                let value = kind;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `kind`.
+    #[inline]
+    pub fn kind(mut self, value: JobDeploymentKind) -> Self {
+        self.kind = value;
+        self
+    }
+
+    /// Set `deployment_id`.
+    #[inline]
+    pub fn deployment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.deployment_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `metadata_file_path`.
+    #[inline]
+    pub fn metadata_file_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.metadata_file_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `version_id`.
+    #[inline]
+    pub fn version_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.version_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `JobEmailNotifications` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobEmailNotifications {
+    /// Wire field `no_alert_for_skipped_runs` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub no_alert_for_skipped_runs: ::std::option::Option<bool>,
+    /// Wire field `on_duration_warning_threshold_exceeded` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub on_duration_warning_threshold_exceeded: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `on_failure` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub on_failure: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `on_maintenance_complete` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub on_maintenance_complete: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `on_maintenance_start` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub on_maintenance_start: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `on_start` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub on_start: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `on_streaming_backlog_exceeded` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub on_streaming_backlog_exceeded: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `on_success` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub on_success: ::std::vec::Vec<::std::string::String>,
 }
 
+impl JobEmailNotifications {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        JobEmailNotifications { ..::std::default::Default::default() }
+    }
+
+    /// Set `no_alert_for_skipped_runs`.
+    #[inline]
+    pub fn no_alert_for_skipped_runs(mut self, value: bool) -> Self {
+        self.no_alert_for_skipped_runs = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `on_duration_warning_threshold_exceeded`.
+    #[inline]
+    pub fn on_duration_warning_threshold_exceeded(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.on_duration_warning_threshold_exceeded = value;
+        self
+    }
+
+    /// Set `on_failure`.
+    #[inline]
+    pub fn on_failure(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.on_failure = value;
+        self
+    }
+
+    /// Set `on_maintenance_complete`.
+    #[inline]
+    pub fn on_maintenance_complete(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.on_maintenance_complete = value;
+        self
+    }
+
+    /// Set `on_maintenance_start`.
+    #[inline]
+    pub fn on_maintenance_start(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.on_maintenance_start = value;
+        self
+    }
+
+    /// Set `on_start`.
+    #[inline]
+    pub fn on_start(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.on_start = value;
+        self
+    }
+
+    /// Set `on_streaming_backlog_exceeded`.
+    #[inline]
+    pub fn on_streaming_backlog_exceeded(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.on_streaming_backlog_exceeded = value;
+        self
+    }
+
+    /// Set `on_success`.
+    #[inline]
+    pub fn on_success(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.on_success = value;
+        self
+    }
+}
+
 /// Wire type `JobEnvironment` of the `jobs` API.
+///
+/// Required: `environment_key` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobEnvironment {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub environment_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `environment_key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub environment_key: ::std::string::String,
+    /// Wire field `spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spec: ::std::option::Option<crate::service::compute::Environment>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
+}
+
+impl JobEnvironment {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(environment_key: impl Into<::std::string::String>) -> Self {
+        JobEnvironment {
+            environment_key: {
+                let value = environment_key;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `environment_key`.
+    #[inline]
+    pub fn environment_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.environment_key = value.into();
+        self
+    }
+
+    /// Set `spec`.
+    #[inline]
+    pub fn spec(mut self, value: crate::service::compute::Environment) -> Self {
+        self.spec = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `JobEnvironmentVariables` of the `jobs` API.
+///
+/// Required: `environment_variables_key` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobEnvironmentVariables {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub environment_variables_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `environment_variables_key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub environment_variables_key: ::std::string::String,
+    /// Wire field `spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spec: ::std::option::Option<JobEnvironmentVariablesSpec>,
+}
+
+impl JobEnvironmentVariables {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(environment_variables_key: impl Into<::std::string::String>) -> Self {
+        JobEnvironmentVariables {
+            environment_variables_key: {
+                let value = environment_variables_key;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `environment_variables_key`.
+    #[inline]
+    pub fn environment_variables_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.environment_variables_key = value.into();
+        self
+    }
+
+    /// Set `spec`.
+    #[inline]
+    pub fn spec(mut self, value: JobEnvironmentVariablesSpec) -> Self {
+        self.spec = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `JobEnvironmentVariablesSpec` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobEnvironmentVariablesSpec {
+    /// Wire field `files` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub files: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `variables` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub variables: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+}
+
+impl JobEnvironmentVariablesSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        JobEnvironmentVariablesSpec { ..::std::default::Default::default() }
+    }
+
+    /// Set `files`.
+    #[inline]
+    pub fn files(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.files = value;
+        self
+    }
+
+    /// Set `variables`.
+    #[inline]
+    pub fn variables(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.variables = value;
+        self
+    }
 }
 
 /// Wire type `JobNotificationSettings` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobNotificationSettings {
+    /// Wire field `no_alert_for_canceled_runs` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub no_alert_for_canceled_runs: ::std::option::Option<bool>,
+    /// Wire field `no_alert_for_skipped_runs` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub no_alert_for_skipped_runs: ::std::option::Option<bool>,
+}
+
+impl JobNotificationSettings {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        JobNotificationSettings { ..::std::default::Default::default() }
+    }
+
+    /// Set `no_alert_for_canceled_runs`.
+    #[inline]
+    pub fn no_alert_for_canceled_runs(mut self, value: bool) -> Self {
+        self.no_alert_for_canceled_runs = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `no_alert_for_skipped_runs`.
+    #[inline]
+    pub fn no_alert_for_skipped_runs(mut self, value: bool) -> Self {
+        self.no_alert_for_skipped_runs = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `JobParameter` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobParameter {
+    /// Wire field `default` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<::std::string::String>,
 }
 
+impl JobParameter {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        JobParameter { ..::std::default::Default::default() }
+    }
+
+    /// Set `default`.
+    #[inline]
+    pub fn default(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.default = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `JobParameterDefinition` of the `jobs` API.
+///
+/// Required: `name`, `default` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobParameterDefinition {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub default: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `default` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub default: ::std::string::String,
+}
+
+impl JobParameterDefinition {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, default: impl Into<::std::string::String>) -> Self {
+        JobParameterDefinition {
+            name: {
+                let value = name;
+                value.into()
+            },
+            default: {
+                let value = default;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `default`.
+    #[inline]
+    pub fn default(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.default = value.into();
+        self
+    }
 }
 
 /// Wire type `JobPermission` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobPermission {
+    /// Wire field `inherited` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub inherited: ::std::option::Option<bool>,
+    /// Wire field `inherited_from_object` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub inherited_from_object: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<JobPermissionLevel>,
+}
+
+impl JobPermission {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        JobPermission { ..::std::default::Default::default() }
+    }
+
+    /// Set `inherited`.
+    #[inline]
+    pub fn inherited(mut self, value: bool) -> Self {
+        self.inherited = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `inherited_from_object`.
+    #[inline]
+    pub fn inherited_from_object(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.inherited_from_object = value;
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: JobPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `JobPermissions` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobPermissions {
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<JobAccessControlResponse>,
+    /// Wire field `object_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `object_type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_type: ::std::option::Option<::std::string::String>,
+}
+
+impl JobPermissions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        JobPermissions { ..::std::default::Default::default() }
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<JobAccessControlResponse>) -> Self {
+        self.access_control_list = value;
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_type = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `JobPermissionsDescription` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobPermissionsDescription {
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<JobPermissionLevel>,
+}
+
+impl JobPermissionsDescription {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        JobPermissionsDescription { ..::std::default::Default::default() }
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: JobPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `JobRunAs` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobRunAs {
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl JobRunAs {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        JobRunAs { ..::std::default::Default::default() }
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `JobSettings` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobSettings {
+    /// Wire field `budget_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub budget_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `continuous` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub continuous: ::std::option::Option<Continuous>,
+    /// Wire field `deployment` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub deployment: ::std::option::Option<JobDeployment>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `duration_target` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub duration_target: ::std::option::Option<::std::string::String>,
+    /// Wire field `edit_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub edit_mode: ::std::option::Option<JobEditMode>,
+    /// Wire field `email_notifications` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub email_notifications: ::std::option::Option<JobEmailNotifications>,
+    /// Wire field `environment_variables` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub environment_variables: ::std::vec::Vec<JobEnvironmentVariables>,
+    /// Wire field `environments` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub environments: ::std::vec::Vec<JobEnvironment>,
+    /// Wire field `format` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub format: ::std::option::Option<Format>,
+    /// Wire field `git_source` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub git_source: ::std::option::Option<GitSource>,
+    /// Wire field `health` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub health: ::std::option::Option<JobsHealthRules>,
+    /// Wire field `job_clusters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub job_clusters: ::std::vec::Vec<JobCluster>,
+    /// Wire field `max_concurrent_runs` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_concurrent_runs: ::std::option::Option<i64>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `notification_settings` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub notification_settings: ::std::option::Option<JobNotificationSettings>,
+    /// Wire field `parameters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub parameters: ::std::vec::Vec<JobParameterDefinition>,
+    /// Wire field `parent_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `performance_target` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub performance_target: ::std::option::Option<PerformanceTarget>,
+    /// Wire field `queue` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub queue: ::std::option::Option<QueueSettings>,
+    /// Wire field `run_as` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_as: ::std::option::Option<JobRunAs>,
+    /// Wire field `schedule` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schedule: ::std::option::Option<CronSchedule>,
+    /// Wire field `tags` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub tags: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `tasks` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tasks: ::std::vec::Vec<Task>,
+    /// Wire field `timeout_seconds` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub timeout_seconds: ::std::option::Option<i64>,
+    /// Wire field `trigger` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub trigger: ::std::option::Option<TriggerSettings>,
+    /// Wire field `triggers` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub triggers: ::std::vec::Vec<TriggerConfiguration>,
+    /// Wire field `usage_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub usage_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `webhook_notifications` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub webhook_notifications: ::std::option::Option<WebhookNotifications>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
+}
+
+impl JobSettings {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        JobSettings { ..::std::default::Default::default() }
+    }
+
+    /// Set `budget_policy_id`.
+    #[inline]
+    pub fn budget_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.budget_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `continuous`.
+    #[inline]
+    pub fn continuous(mut self, value: Continuous) -> Self {
+        self.continuous = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `deployment`.
+    #[inline]
+    pub fn deployment(mut self, value: JobDeployment) -> Self {
+        self.deployment = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `duration_target`.
+    #[inline]
+    pub fn duration_target(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.duration_target = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `edit_mode`.
+    #[inline]
+    pub fn edit_mode(mut self, value: JobEditMode) -> Self {
+        self.edit_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `email_notifications`.
+    #[inline]
+    pub fn email_notifications(mut self, value: JobEmailNotifications) -> Self {
+        self.email_notifications = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `environment_variables`.
+    #[inline]
+    pub fn environment_variables(mut self, value: ::std::vec::Vec<JobEnvironmentVariables>) -> Self {
+        self.environment_variables = value;
+        self
+    }
+
+    /// Set `environments`.
+    #[inline]
+    pub fn environments(mut self, value: ::std::vec::Vec<JobEnvironment>) -> Self {
+        self.environments = value;
+        self
+    }
+
+    /// Set `format`.
+    #[inline]
+    pub fn format(mut self, value: Format) -> Self {
+        self.format = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `git_source`.
+    #[inline]
+    pub fn git_source(mut self, value: GitSource) -> Self {
+        self.git_source = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `health`.
+    #[inline]
+    pub fn health(mut self, value: JobsHealthRules) -> Self {
+        self.health = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `job_clusters`.
+    #[inline]
+    pub fn job_clusters(mut self, value: ::std::vec::Vec<JobCluster>) -> Self {
+        self.job_clusters = value;
+        self
+    }
+
+    /// Set `max_concurrent_runs`.
+    #[inline]
+    pub fn max_concurrent_runs(mut self, value: i64) -> Self {
+        self.max_concurrent_runs = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `notification_settings`.
+    #[inline]
+    pub fn notification_settings(mut self, value: JobNotificationSettings) -> Self {
+        self.notification_settings = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `parameters`.
+    #[inline]
+    pub fn parameters(mut self, value: ::std::vec::Vec<JobParameterDefinition>) -> Self {
+        self.parameters = value;
+        self
+    }
+
+    /// Set `parent_path`.
+    #[inline]
+    pub fn parent_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.parent_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `performance_target`.
+    #[inline]
+    pub fn performance_target(mut self, value: PerformanceTarget) -> Self {
+        self.performance_target = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `queue`.
+    #[inline]
+    pub fn queue(mut self, value: QueueSettings) -> Self {
+        self.queue = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `run_as`.
+    #[inline]
+    pub fn run_as(mut self, value: JobRunAs) -> Self {
+        self.run_as = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `schedule`.
+    #[inline]
+    pub fn schedule(mut self, value: CronSchedule) -> Self {
+        self.schedule = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>) -> Self {
+        self.tags = value;
+        self
+    }
+
+    /// Set `tasks`.
+    #[inline]
+    pub fn tasks(mut self, value: ::std::vec::Vec<Task>) -> Self {
+        self.tasks = value;
+        self
+    }
+
+    /// Set `timeout_seconds`.
+    #[inline]
+    pub fn timeout_seconds(mut self, value: i64) -> Self {
+        self.timeout_seconds = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `trigger`.
+    #[inline]
+    pub fn trigger(mut self, value: TriggerSettings) -> Self {
+        self.trigger = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `triggers`.
+    #[inline]
+    pub fn triggers(mut self, value: ::std::vec::Vec<TriggerConfiguration>) -> Self {
+        self.triggers = value;
+        self
+    }
+
+    /// Set `usage_policy_id`.
+    #[inline]
+    pub fn usage_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.usage_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `webhook_notifications`.
+    #[inline]
+    pub fn webhook_notifications(mut self, value: WebhookNotifications) -> Self {
+        self.webhook_notifications = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `JobSource` of the `jobs` API.
+///
+/// Required: `job_config_path`, `import_from_git_branch` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobSource {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub job_config_path: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub import_from_git_branch: ::std::option::Option<::std::string::String>,
+    /// Wire field `job_config_path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub job_config_path: ::std::string::String,
+    /// Wire field `import_from_git_branch` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub import_from_git_branch: ::std::string::String,
+    /// Wire field `dirty_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dirty_state: ::std::option::Option<JobSourceDirtyState>,
 }
 
+impl JobSource {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        job_config_path: impl Into<::std::string::String>,
+        import_from_git_branch: impl Into<::std::string::String>,
+    ) -> Self {
+        JobSource {
+            job_config_path: {
+                let value = job_config_path;
+                value.into()
+            },
+            import_from_git_branch: {
+                let value = import_from_git_branch;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `job_config_path`.
+    #[inline]
+    pub fn job_config_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.job_config_path = value.into();
+        self
+    }
+
+    /// Set `import_from_git_branch`.
+    #[inline]
+    pub fn import_from_git_branch(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.import_from_git_branch = value.into();
+        self
+    }
+
+    /// Set `dirty_state`.
+    #[inline]
+    pub fn dirty_state(mut self, value: JobSourceDirtyState) -> Self {
+        self.dirty_state = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `JobsHealthRule` of the `jobs` API.
+///
+/// Required: `metric`, `op`, `value` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobsHealthRule {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub metric: ::std::option::Option<JobsHealthMetric>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub op: ::std::option::Option<JobsHealthOperator>,
+    /// Wire field `metric` (required, ref).
     #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
     )]
-    pub value: ::std::option::Option<i64>,
+    pub metric: JobsHealthMetric,
+    /// Wire field `op` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub op: JobsHealthOperator,
+    /// Wire field `value` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub value: i64,
+}
+
+impl JobsHealthRule {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(metric: JobsHealthMetric, op: JobsHealthOperator, value: i64) -> Self {
+        JobsHealthRule {
+            metric: {
+                let value = metric;
+                value
+            },
+            op: {
+                let value = op;
+                value
+            },
+            value: {
+                let value = value;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `metric`.
+    #[inline]
+    pub fn metric(mut self, value: JobsHealthMetric) -> Self {
+        self.metric = value;
+        self
+    }
+
+    /// Set `op`.
+    #[inline]
+    pub fn op(mut self, value: JobsHealthOperator) -> Self {
+        self.op = value;
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: i64) -> Self {
+        self.value = value;
+        self
+    }
 }
 
 /// Wire type `JobsHealthRules` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobsHealthRules {
+    /// Wire field `rules` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub rules: ::std::vec::Vec<JobsHealthRule>,
+}
+
+impl JobsHealthRules {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        JobsHealthRules { ..::std::default::Default::default() }
+    }
+
+    /// Set `rules`.
+    #[inline]
+    pub fn rules(mut self, value: ::std::vec::Vec<JobsHealthRule>) -> Self {
+        self.rules = value;
+        self
+    }
 }
 
 /// Wire type `ListJobComplianceForPolicyResponse` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListJobComplianceForPolicyResponse {
+    /// Wire field `jobs` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub jobs: ::std::vec::Vec<JobCompliance>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `prev_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub prev_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListJobComplianceForPolicyResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListJobComplianceForPolicyResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `jobs`.
+    #[inline]
+    pub fn jobs(mut self, value: ::std::vec::Vec<JobCompliance>) -> Self {
+        self.jobs = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `prev_page_token`.
+    #[inline]
+    pub fn prev_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.prev_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListJobsResponse` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListJobsResponse {
+    /// Wire field `has_more` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub has_more: ::std::option::Option<bool>,
+    /// Wire field `jobs` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub jobs: ::std::vec::Vec<BaseJob>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `prev_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub prev_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListJobsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListJobsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `has_more`.
+    #[inline]
+    pub fn has_more(mut self, value: bool) -> Self {
+        self.has_more = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `jobs`.
+    #[inline]
+    pub fn jobs(mut self, value: ::std::vec::Vec<BaseJob>) -> Self {
+        self.jobs = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `prev_page_token`.
+    #[inline]
+    pub fn prev_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.prev_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListRunsResponse` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListRunsResponse {
+    /// Wire field `has_more` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub has_more: ::std::option::Option<bool>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `prev_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub prev_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `runs` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub runs: ::std::vec::Vec<BaseRun>,
 }
 
+impl ListRunsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListRunsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `has_more`.
+    #[inline]
+    pub fn has_more(mut self, value: bool) -> Self {
+        self.has_more = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `prev_page_token`.
+    #[inline]
+    pub fn prev_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.prev_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `runs`.
+    #[inline]
+    pub fn runs(mut self, value: ::std::vec::Vec<BaseRun>) -> Self {
+        self.runs = value;
+        self
+    }
+}
+
 /// Wire type `MaintenanceWindow` of the `jobs` API.
+///
+/// Required: `start_hour`, `day_of_week`, `timezone_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MaintenanceWindow {
+    /// Wire field `start_hour` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub start_hour: i64,
+    /// Wire field `day_of_week` (required, ref).
     #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
     )]
-    pub start_hour: ::std::option::Option<i64>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub day_of_week: ::std::option::Option<DayOfWeek>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub timezone_id: ::std::option::Option<::std::string::String>,
+    pub day_of_week: DayOfWeek,
+    /// Wire field `timezone_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub timezone_id: ::std::string::String,
+}
+
+impl MaintenanceWindow {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(start_hour: i64, day_of_week: DayOfWeek, timezone_id: impl Into<::std::string::String>) -> Self {
+        MaintenanceWindow {
+            start_hour: {
+                let value = start_hour;
+                value
+            },
+            day_of_week: {
+                let value = day_of_week;
+                value
+            },
+            timezone_id: {
+                let value = timezone_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `start_hour`.
+    #[inline]
+    pub fn start_hour(mut self, value: i64) -> Self {
+        self.start_hour = value;
+        self
+    }
+
+    /// Set `day_of_week`.
+    #[inline]
+    pub fn day_of_week(mut self, value: DayOfWeek) -> Self {
+        self.day_of_week = value;
+        self
+    }
+
+    /// Set `timezone_id`.
+    #[inline]
+    pub fn timezone_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.timezone_id = value.into();
+        self
+    }
 }
 
 /// Wire type `ModelTriggerConfiguration` of the `jobs` API.
+///
+/// Required: `condition` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelTriggerConfiguration {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub condition: ::std::option::Option<ModelTriggerConfigurationCondition>,
+    /// Wire field `condition` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub condition: ModelTriggerConfigurationCondition,
+    /// Wire field `aliases` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub aliases: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `min_time_between_triggers_seconds` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub min_time_between_triggers_seconds: ::std::option::Option<i64>,
+    /// Wire field `securable_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub securable_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `wait_after_last_change_seconds` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub wait_after_last_change_seconds: ::std::option::Option<i64>,
+}
+
+impl ModelTriggerConfiguration {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(condition: ModelTriggerConfigurationCondition) -> Self {
+        ModelTriggerConfiguration {
+            condition: {
+                let value = condition;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `condition`.
+    #[inline]
+    pub fn condition(mut self, value: ModelTriggerConfigurationCondition) -> Self {
+        self.condition = value;
+        self
+    }
+
+    /// Set `aliases`.
+    #[inline]
+    pub fn aliases(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.aliases = value;
+        self
+    }
+
+    /// Set `min_time_between_triggers_seconds`.
+    #[inline]
+    pub fn min_time_between_triggers_seconds(mut self, value: i64) -> Self {
+        self.min_time_between_triggers_seconds = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `securable_name`.
+    #[inline]
+    pub fn securable_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.securable_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `wait_after_last_change_seconds`.
+    #[inline]
+    pub fn wait_after_last_change_seconds(mut self, value: i64) -> Self {
+        self.wait_after_last_change_seconds = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ModelTriggerState` of the `jobs` API.
@@ -1885,86 +5895,318 @@ pub struct ModelTriggerConfiguration {
 #[serde(default)]
 pub struct ModelTriggerState {}
 
+impl ModelTriggerState {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ModelTriggerState { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `NotebookOutput` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NotebookOutput {
+    /// Wire field `result` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub result: ::std::option::Option<::std::string::String>,
+    /// Wire field `truncated` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub truncated: ::std::option::Option<bool>,
 }
 
+impl NotebookOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        NotebookOutput { ..::std::default::Default::default() }
+    }
+
+    /// Set `result`.
+    #[inline]
+    pub fn result(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.result = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `truncated`.
+    #[inline]
+    pub fn truncated(mut self, value: bool) -> Self {
+        self.truncated = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `NotebookTask` of the `jobs` API.
+///
+/// Required: `notebook_path` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NotebookTask {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub notebook_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `notebook_path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub notebook_path: ::std::string::String,
+    /// Wire field `base_parameters` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub base_parameters: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `source` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source: ::std::option::Option<Source>,
+    /// Wire field `warehouse_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub warehouse_id: ::std::option::Option<::std::string::String>,
+}
+
+impl NotebookTask {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(notebook_path: impl Into<::std::string::String>) -> Self {
+        NotebookTask {
+            notebook_path: {
+                let value = notebook_path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `notebook_path`.
+    #[inline]
+    pub fn notebook_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.notebook_path = value.into();
+        self
+    }
+
+    /// Set `base_parameters`.
+    #[inline]
+    pub fn base_parameters(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.base_parameters = value;
+        self
+    }
+
+    /// Set `source`.
+    #[inline]
+    pub fn source(mut self, value: Source) -> Self {
+        self.source = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `warehouse_id`.
+    #[inline]
+    pub fn warehouse_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.warehouse_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `OutputSchemaInfo` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct OutputSchemaInfo {
+    /// Wire field `catalog_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub catalog_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `expiration_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub expiration_time: ::std::option::Option<i64>,
+    /// Wire field `schema_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema_name: ::std::option::Option<::std::string::String>,
+}
+
+impl OutputSchemaInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        OutputSchemaInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `catalog_name`.
+    #[inline]
+    pub fn catalog_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.catalog_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `expiration_time`.
+    #[inline]
+    pub fn expiration_time(mut self, value: i64) -> Self {
+        self.expiration_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `schema_name`.
+    #[inline]
+    pub fn schema_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `PerTriggerState` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PerTriggerState {
+    /// Wire field `continuous` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub continuous: ::std::option::Option<ContinuousTriggerState>,
+    /// Wire field `file_arrival` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub file_arrival: ::std::option::Option<FileArrivalTriggerState>,
+    /// Wire field `job_completion` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub job_completion: ::std::option::Option<JobCompletionTriggerState>,
+    /// Wire field `model` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub model: ::std::option::Option<ModelTriggerState>,
+    /// Wire field `pause_status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pause_status: ::std::option::Option<PauseStatus>,
+    /// Wire field `periodic` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub periodic: ::std::option::Option<PeriodicTriggerState>,
+    /// Wire field `schedule` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schedule: ::std::option::Option<ScheduleTriggerState>,
+    /// Wire field `sql_condition` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sql_condition: ::std::option::Option<SqlConditionState>,
+    /// Wire field `table_update` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub table_update: ::std::option::Option<TableTriggerState>,
 }
 
+impl PerTriggerState {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PerTriggerState { ..::std::default::Default::default() }
+    }
+
+    /// Set `continuous`.
+    #[inline]
+    pub fn continuous(mut self, value: ContinuousTriggerState) -> Self {
+        self.continuous = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `file_arrival`.
+    #[inline]
+    pub fn file_arrival(mut self, value: FileArrivalTriggerState) -> Self {
+        self.file_arrival = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `job_completion`.
+    #[inline]
+    pub fn job_completion(mut self, value: JobCompletionTriggerState) -> Self {
+        self.job_completion = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `model`.
+    #[inline]
+    pub fn model(mut self, value: ModelTriggerState) -> Self {
+        self.model = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `pause_status`.
+    #[inline]
+    pub fn pause_status(mut self, value: PauseStatus) -> Self {
+        self.pause_status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `periodic`.
+    #[inline]
+    pub fn periodic(mut self, value: PeriodicTriggerState) -> Self {
+        self.periodic = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `schedule`.
+    #[inline]
+    pub fn schedule(mut self, value: ScheduleTriggerState) -> Self {
+        self.schedule = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sql_condition`.
+    #[inline]
+    pub fn sql_condition(mut self, value: SqlConditionState) -> Self {
+        self.sql_condition = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `table_update`.
+    #[inline]
+    pub fn table_update(mut self, value: TableTriggerState) -> Self {
+        self.table_update = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `PeriodicTriggerConfiguration` of the `jobs` API.
+///
+/// Required: `interval`, `unit` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PeriodicTriggerConfiguration {
+    /// Wire field `interval` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub interval: i64,
+    /// Wire field `unit` (required, ref).
     #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
     )]
-    pub interval: ::std::option::Option<i64>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub unit: ::std::option::Option<PeriodicTriggerConfigurationTimeUnit>,
+    pub unit: PeriodicTriggerConfigurationTimeUnit,
+}
+
+impl PeriodicTriggerConfiguration {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(interval: i64, unit: PeriodicTriggerConfigurationTimeUnit) -> Self {
+        PeriodicTriggerConfiguration {
+            interval: {
+                let value = interval;
+                value
+            },
+            unit: {
+                let value = unit;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `interval`.
+    #[inline]
+    pub fn interval(mut self, value: i64) -> Self {
+        self.interval = value;
+        self
+    }
+
+    /// Set `unit`.
+    #[inline]
+    pub fn unit(mut self, value: PeriodicTriggerConfigurationTimeUnit) -> Self {
+        self.unit = value;
+        self
+    }
 }
 
 /// Wire type `PeriodicTriggerState` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PeriodicTriggerState {
+    /// Wire field `next_run_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -1972,187 +6214,717 @@ pub struct PeriodicTriggerState {
     pub next_run_time: ::std::option::Option<i64>,
 }
 
+impl PeriodicTriggerState {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PeriodicTriggerState { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_run_time`.
+    #[inline]
+    pub fn next_run_time(mut self, value: i64) -> Self {
+        self.next_run_time = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `PipelineParams` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PipelineParams {
+    /// Wire field `full_refresh` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub full_refresh: ::std::option::Option<bool>,
+    /// Wire field `full_refresh_selection` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub full_refresh_selection: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `refresh_flow_selection` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub refresh_flow_selection: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `refresh_selection` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub refresh_selection: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `reset_checkpoint_selection` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub reset_checkpoint_selection: ::std::vec::Vec<::std::string::String>,
 }
 
+impl PipelineParams {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PipelineParams { ..::std::default::Default::default() }
+    }
+
+    /// Set `full_refresh`.
+    #[inline]
+    pub fn full_refresh(mut self, value: bool) -> Self {
+        self.full_refresh = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `full_refresh_selection`.
+    #[inline]
+    pub fn full_refresh_selection(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.full_refresh_selection = value;
+        self
+    }
+
+    /// Set `refresh_flow_selection`.
+    #[inline]
+    pub fn refresh_flow_selection(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.refresh_flow_selection = value;
+        self
+    }
+
+    /// Set `refresh_selection`.
+    #[inline]
+    pub fn refresh_selection(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.refresh_selection = value;
+        self
+    }
+
+    /// Set `reset_checkpoint_selection`.
+    #[inline]
+    pub fn reset_checkpoint_selection(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.reset_checkpoint_selection = value;
+        self
+    }
+}
+
 /// Wire type `PipelineTask` of the `jobs` API.
+///
+/// Required: `pipeline_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PipelineTask {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub pipeline_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `pipeline_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub pipeline_id: ::std::string::String,
+    /// Wire field `full_refresh` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub full_refresh: ::std::option::Option<bool>,
+    /// Wire field `full_refresh_selection` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub full_refresh_selection: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `parameters` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub parameters: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `refresh_flow_selection` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub refresh_flow_selection: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `refresh_selection` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub refresh_selection: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `reset_checkpoint_selection` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub reset_checkpoint_selection: ::std::vec::Vec<::std::string::String>,
+}
+
+impl PipelineTask {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(pipeline_id: impl Into<::std::string::String>) -> Self {
+        PipelineTask {
+            pipeline_id: {
+                let value = pipeline_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `pipeline_id`.
+    #[inline]
+    pub fn pipeline_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.pipeline_id = value.into();
+        self
+    }
+
+    /// Set `full_refresh`.
+    #[inline]
+    pub fn full_refresh(mut self, value: bool) -> Self {
+        self.full_refresh = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `full_refresh_selection`.
+    #[inline]
+    pub fn full_refresh_selection(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.full_refresh_selection = value;
+        self
+    }
+
+    /// Set `parameters`.
+    #[inline]
+    pub fn parameters(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.parameters = value;
+        self
+    }
+
+    /// Set `refresh_flow_selection`.
+    #[inline]
+    pub fn refresh_flow_selection(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.refresh_flow_selection = value;
+        self
+    }
+
+    /// Set `refresh_selection`.
+    #[inline]
+    pub fn refresh_selection(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.refresh_selection = value;
+        self
+    }
+
+    /// Set `reset_checkpoint_selection`.
+    #[inline]
+    pub fn reset_checkpoint_selection(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.reset_checkpoint_selection = value;
+        self
+    }
 }
 
 /// Wire type `PowerBiModel` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PowerBiModel {
+    /// Wire field `authentication_method` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub authentication_method: ::std::option::Option<AuthenticationMethod>,
+    /// Wire field `model_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub model_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `overwrite_existing` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub overwrite_existing: ::std::option::Option<bool>,
+    /// Wire field `storage_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub storage_mode: ::std::option::Option<StorageMode>,
+    /// Wire field `workspace_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workspace_name: ::std::option::Option<::std::string::String>,
+}
+
+impl PowerBiModel {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PowerBiModel { ..::std::default::Default::default() }
+    }
+
+    /// Set `authentication_method`.
+    #[inline]
+    pub fn authentication_method(mut self, value: AuthenticationMethod) -> Self {
+        self.authentication_method = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `model_name`.
+    #[inline]
+    pub fn model_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.model_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `overwrite_existing`.
+    #[inline]
+    pub fn overwrite_existing(mut self, value: bool) -> Self {
+        self.overwrite_existing = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `storage_mode`.
+    #[inline]
+    pub fn storage_mode(mut self, value: StorageMode) -> Self {
+        self.storage_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `workspace_name`.
+    #[inline]
+    pub fn workspace_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.workspace_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `PowerBiTable` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PowerBiTable {
+    /// Wire field `catalog` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub catalog: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `schema` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema: ::std::option::Option<::std::string::String>,
+    /// Wire field `storage_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub storage_mode: ::std::option::Option<StorageMode>,
+}
+
+impl PowerBiTable {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PowerBiTable { ..::std::default::Default::default() }
+    }
+
+    /// Set `catalog`.
+    #[inline]
+    pub fn catalog(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.catalog = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `schema`.
+    #[inline]
+    pub fn schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `storage_mode`.
+    #[inline]
+    pub fn storage_mode(mut self, value: StorageMode) -> Self {
+        self.storage_mode = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `PowerBiTask` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PowerBiTask {
+    /// Wire field `connection_resource_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub connection_resource_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `power_bi_model` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub power_bi_model: ::std::option::Option<PowerBiModel>,
+    /// Wire field `refresh_after_update` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub refresh_after_update: ::std::option::Option<bool>,
+    /// Wire field `tables` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tables: ::std::vec::Vec<PowerBiTable>,
+    /// Wire field `warehouse_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub warehouse_id: ::std::option::Option<::std::string::String>,
+}
+
+impl PowerBiTask {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PowerBiTask { ..::std::default::Default::default() }
+    }
+
+    /// Set `connection_resource_name`.
+    #[inline]
+    pub fn connection_resource_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.connection_resource_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `power_bi_model`.
+    #[inline]
+    pub fn power_bi_model(mut self, value: PowerBiModel) -> Self {
+        self.power_bi_model = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `refresh_after_update`.
+    #[inline]
+    pub fn refresh_after_update(mut self, value: bool) -> Self {
+        self.refresh_after_update = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `tables`.
+    #[inline]
+    pub fn tables(mut self, value: ::std::vec::Vec<PowerBiTable>) -> Self {
+        self.tables = value;
+        self
+    }
+
+    /// Set `warehouse_id`.
+    #[inline]
+    pub fn warehouse_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.warehouse_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `PythonOperatorTask` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PythonOperatorTask {
+    /// Wire field `main` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub main: ::std::option::Option<::std::string::String>,
+    /// Wire field `parameters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub parameters: ::std::vec::Vec<PythonOperatorTaskParameter>,
+}
+
+impl PythonOperatorTask {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PythonOperatorTask { ..::std::default::Default::default() }
+    }
+
+    /// Set `main`.
+    #[inline]
+    pub fn main(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.main = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parameters`.
+    #[inline]
+    pub fn parameters(mut self, value: ::std::vec::Vec<PythonOperatorTaskParameter>) -> Self {
+        self.parameters = value;
+        self
+    }
 }
 
 /// Wire type `PythonOperatorTaskParameter` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PythonOperatorTaskParameter {
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<::std::string::String>,
 }
 
+impl PythonOperatorTaskParameter {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PythonOperatorTaskParameter { ..::std::default::Default::default() }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `PythonWheelTask` of the `jobs` API.
+///
+/// Required: `package_name`, `entry_point` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PythonWheelTask {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub package_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub entry_point: ::std::option::Option<::std::string::String>,
+    /// Wire field `package_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub package_name: ::std::string::String,
+    /// Wire field `entry_point` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub entry_point: ::std::string::String,
+    /// Wire field `named_parameters` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub named_parameters: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `parameters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub parameters: ::std::vec::Vec<::std::string::String>,
+}
+
+impl PythonWheelTask {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(package_name: impl Into<::std::string::String>, entry_point: impl Into<::std::string::String>) -> Self {
+        PythonWheelTask {
+            package_name: {
+                let value = package_name;
+                value.into()
+            },
+            entry_point: {
+                let value = entry_point;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `package_name`.
+    #[inline]
+    pub fn package_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.package_name = value.into();
+        self
+    }
+
+    /// Set `entry_point`.
+    #[inline]
+    pub fn entry_point(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.entry_point = value.into();
+        self
+    }
+
+    /// Set `named_parameters`.
+    #[inline]
+    pub fn named_parameters(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.named_parameters = value;
+        self
+    }
+
+    /// Set `parameters`.
+    #[inline]
+    pub fn parameters(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.parameters = value;
+        self
+    }
 }
 
 /// Wire type `QualifiedName` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QualifiedName {
+    /// Wire field `catalog` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub catalog: ::std::option::Option<::std::string::String>,
+    /// Wire field `schema` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema: ::std::option::Option<::std::string::String>,
+    /// Wire field `table` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub table: ::std::option::Option<::std::string::String>,
+}
+
+impl QualifiedName {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        QualifiedName { ..::std::default::Default::default() }
+    }
+
+    /// Set `catalog`.
+    #[inline]
+    pub fn catalog(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.catalog = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `schema`.
+    #[inline]
+    pub fn schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `table`.
+    #[inline]
+    pub fn table(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.table = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `QueueDetails` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QueueDetails {
+    /// Wire field `code` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub code: ::std::option::Option<QueueDetailsCodeCode>,
+    /// Wire field `message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
 }
 
+impl QueueDetails {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        QueueDetails { ..::std::default::Default::default() }
+    }
+
+    /// Set `code`.
+    #[inline]
+    pub fn code(mut self, value: QueueDetailsCodeCode) -> Self {
+        self.code = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `message`.
+    #[inline]
+    pub fn message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.message = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `QueueSettings` of the `jobs` API.
+///
+/// Required: `enabled` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QueueSettings {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub enabled: ::std::option::Option<bool>,
+    /// Wire field `enabled` (required, boolean).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub enabled: bool,
+}
+
+impl QueueSettings {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(enabled: bool) -> Self {
+        QueueSettings {
+            enabled: {
+                let value = enabled;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `enabled`.
+    #[inline]
+    pub fn enabled(mut self, value: bool) -> Self {
+        self.enabled = value;
+        self
+    }
 }
 
 /// Wire type `RepairHistoryItem` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RepairHistoryItem {
+    /// Wire field `effective_performance_target` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_performance_target: ::std::option::Option<PerformanceTarget>,
+    /// Wire field `end_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub end_time: ::std::option::Option<i64>,
+    /// Wire field `id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub id: ::std::option::Option<i64>,
+    /// Wire field `start_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub start_time: ::std::option::Option<i64>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<RunState>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<RunStatus>,
+    /// Wire field `task_run_ids` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub task_run_ids: ::std::vec::Vec<i64>,
+    /// Wire field `type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#type: ::std::option::Option<RepairHistoryItemType>,
+}
+
+impl RepairHistoryItem {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RepairHistoryItem { ..::std::default::Default::default() }
+    }
+
+    /// Set `effective_performance_target`.
+    #[inline]
+    pub fn effective_performance_target(mut self, value: PerformanceTarget) -> Self {
+        self.effective_performance_target = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `end_time`.
+    #[inline]
+    pub fn end_time(mut self, value: i64) -> Self {
+        self.end_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: i64) -> Self {
+        self.id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `start_time`.
+    #[inline]
+    pub fn start_time(mut self, value: i64) -> Self {
+        self.start_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: RunState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: RunStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `task_run_ids`.
+    #[inline]
+    pub fn task_run_ids(mut self, value: ::std::vec::Vec<i64>) -> Self {
+        self.task_run_ids = value;
+        self
+    }
+
+    /// Set `type`.
+    #[inline]
+    pub fn r#type(mut self, value: RepairHistoryItemType) -> Self {
+        self.r#type = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `RepairRunResponse` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RepairRunResponse {
+    /// Wire field `repair_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -2160,106 +6932,403 @@ pub struct RepairRunResponse {
     pub repair_id: ::std::option::Option<i64>,
 }
 
+impl RepairRunResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RepairRunResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `repair_id`.
+    #[inline]
+    pub fn repair_id(mut self, value: i64) -> Self {
+        self.repair_id = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `ResolvedConditionTaskValues` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ResolvedConditionTaskValues {
+    /// Wire field `left` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub left: ::std::option::Option<::std::string::String>,
+    /// Wire field `right` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub right: ::std::option::Option<::std::string::String>,
+}
+
+impl ResolvedConditionTaskValues {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ResolvedConditionTaskValues { ..::std::default::Default::default() }
+    }
+
+    /// Set `left`.
+    #[inline]
+    pub fn left(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.left = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `right`.
+    #[inline]
+    pub fn right(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.right = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ResolvedDbtTaskValues` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ResolvedDbtTaskValues {
+    /// Wire field `commands` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub commands: ::std::vec::Vec<::std::string::String>,
+}
+
+impl ResolvedDbtTaskValues {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ResolvedDbtTaskValues { ..::std::default::Default::default() }
+    }
+
+    /// Set `commands`.
+    #[inline]
+    pub fn commands(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.commands = value;
+        self
+    }
 }
 
 /// Wire type `ResolvedNotebookTaskValues` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ResolvedNotebookTaskValues {
+    /// Wire field `base_parameters` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub base_parameters: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+}
+
+impl ResolvedNotebookTaskValues {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ResolvedNotebookTaskValues { ..::std::default::Default::default() }
+    }
+
+    /// Set `base_parameters`.
+    #[inline]
+    pub fn base_parameters(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.base_parameters = value;
+        self
+    }
 }
 
 /// Wire type `ResolvedParamPairValues` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ResolvedParamPairValues {
+    /// Wire field `parameters` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub parameters: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+}
+
+impl ResolvedParamPairValues {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ResolvedParamPairValues { ..::std::default::Default::default() }
+    }
+
+    /// Set `parameters`.
+    #[inline]
+    pub fn parameters(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.parameters = value;
+        self
+    }
 }
 
 /// Wire type `ResolvedPipelineTaskValues` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ResolvedPipelineTaskValues {
+    /// Wire field `parameters` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub parameters: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+}
+
+impl ResolvedPipelineTaskValues {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ResolvedPipelineTaskValues { ..::std::default::Default::default() }
+    }
+
+    /// Set `parameters`.
+    #[inline]
+    pub fn parameters(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.parameters = value;
+        self
+    }
 }
 
 /// Wire type `ResolvedPythonWheelTaskValues` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ResolvedPythonWheelTaskValues {
+    /// Wire field `named_parameters` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub named_parameters: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `parameters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub parameters: ::std::vec::Vec<::std::string::String>,
+}
+
+impl ResolvedPythonWheelTaskValues {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ResolvedPythonWheelTaskValues { ..::std::default::Default::default() }
+    }
+
+    /// Set `named_parameters`.
+    #[inline]
+    pub fn named_parameters(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.named_parameters = value;
+        self
+    }
+
+    /// Set `parameters`.
+    #[inline]
+    pub fn parameters(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.parameters = value;
+        self
+    }
 }
 
 /// Wire type `ResolvedRunJobTaskValues` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ResolvedRunJobTaskValues {
+    /// Wire field `job_parameters` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub job_parameters: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `parameters` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub parameters: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+}
+
+impl ResolvedRunJobTaskValues {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ResolvedRunJobTaskValues { ..::std::default::Default::default() }
+    }
+
+    /// Set `job_parameters`.
+    #[inline]
+    pub fn job_parameters(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.job_parameters = value;
+        self
+    }
+
+    /// Set `parameters`.
+    #[inline]
+    pub fn parameters(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.parameters = value;
+        self
+    }
 }
 
 /// Wire type `ResolvedStringParamsValues` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ResolvedStringParamsValues {
+    /// Wire field `parameters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub parameters: ::std::vec::Vec<::std::string::String>,
+}
+
+impl ResolvedStringParamsValues {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ResolvedStringParamsValues { ..::std::default::Default::default() }
+    }
+
+    /// Set `parameters`.
+    #[inline]
+    pub fn parameters(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.parameters = value;
+        self
+    }
 }
 
 /// Wire type `ResolvedValues` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ResolvedValues {
+    /// Wire field `ai_function_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ai_function_task: ::std::option::Option<ResolvedValuesAiFunctionTaskResolvedValues>,
+    /// Wire field `ai_runtime_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ai_runtime_task: ::std::option::Option<ResolvedValuesAiRuntimeTaskResolvedValues>,
+    /// Wire field `condition_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub condition_task: ::std::option::Option<ResolvedConditionTaskValues>,
+    /// Wire field `dbt_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dbt_task: ::std::option::Option<ResolvedDbtTaskValues>,
+    /// Wire field `notebook_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub notebook_task: ::std::option::Option<ResolvedNotebookTaskValues>,
+    /// Wire field `pipeline_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pipeline_task: ::std::option::Option<ResolvedPipelineTaskValues>,
+    /// Wire field `python_wheel_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub python_wheel_task: ::std::option::Option<ResolvedPythonWheelTaskValues>,
+    /// Wire field `run_job_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_job_task: ::std::option::Option<ResolvedRunJobTaskValues>,
+    /// Wire field `simulation_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub simulation_task: ::std::option::Option<ResolvedParamPairValues>,
+    /// Wire field `spark_jar_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spark_jar_task: ::std::option::Option<ResolvedStringParamsValues>,
+    /// Wire field `spark_python_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spark_python_task: ::std::option::Option<ResolvedStringParamsValues>,
+    /// Wire field `spark_submit_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spark_submit_task: ::std::option::Option<ResolvedStringParamsValues>,
+    /// Wire field `sql_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sql_task: ::std::option::Option<ResolvedParamPairValues>,
+}
+
+impl ResolvedValues {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ResolvedValues { ..::std::default::Default::default() }
+    }
+
+    /// Set `ai_function_task`.
+    #[inline]
+    pub fn ai_function_task(mut self, value: ResolvedValuesAiFunctionTaskResolvedValues) -> Self {
+        self.ai_function_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `ai_runtime_task`.
+    #[inline]
+    pub fn ai_runtime_task(mut self, value: ResolvedValuesAiRuntimeTaskResolvedValues) -> Self {
+        self.ai_runtime_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `condition_task`.
+    #[inline]
+    pub fn condition_task(mut self, value: ResolvedConditionTaskValues) -> Self {
+        self.condition_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `dbt_task`.
+    #[inline]
+    pub fn dbt_task(mut self, value: ResolvedDbtTaskValues) -> Self {
+        self.dbt_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `notebook_task`.
+    #[inline]
+    pub fn notebook_task(mut self, value: ResolvedNotebookTaskValues) -> Self {
+        self.notebook_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `pipeline_task`.
+    #[inline]
+    pub fn pipeline_task(mut self, value: ResolvedPipelineTaskValues) -> Self {
+        self.pipeline_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `python_wheel_task`.
+    #[inline]
+    pub fn python_wheel_task(mut self, value: ResolvedPythonWheelTaskValues) -> Self {
+        self.python_wheel_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `run_job_task`.
+    #[inline]
+    pub fn run_job_task(mut self, value: ResolvedRunJobTaskValues) -> Self {
+        self.run_job_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `simulation_task`.
+    #[inline]
+    pub fn simulation_task(mut self, value: ResolvedParamPairValues) -> Self {
+        self.simulation_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `spark_jar_task`.
+    #[inline]
+    pub fn spark_jar_task(mut self, value: ResolvedStringParamsValues) -> Self {
+        self.spark_jar_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `spark_python_task`.
+    #[inline]
+    pub fn spark_python_task(mut self, value: ResolvedStringParamsValues) -> Self {
+        self.spark_python_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `spark_submit_task`.
+    #[inline]
+    pub fn spark_submit_task(mut self, value: ResolvedStringParamsValues) -> Self {
+        self.spark_submit_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sql_task`.
+    #[inline]
+    pub fn sql_task(mut self, value: ResolvedParamPairValues) -> Self {
+        self.sql_task = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ResolvedValuesAiFunctionTaskResolvedValues` of the `jobs` API.
@@ -2267,171 +7336,634 @@ pub struct ResolvedValues {
 #[serde(default)]
 pub struct ResolvedValuesAiFunctionTaskResolvedValues {}
 
+impl ResolvedValuesAiFunctionTaskResolvedValues {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ResolvedValuesAiFunctionTaskResolvedValues { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `ResolvedValuesAiRuntimeTaskResolvedValues` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ResolvedValuesAiRuntimeTaskResolvedValues {}
 
+impl ResolvedValuesAiRuntimeTaskResolvedValues {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ResolvedValuesAiRuntimeTaskResolvedValues { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `Run` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Run {
+    /// Wire field `attempt_number` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub attempt_number: ::std::option::Option<i64>,
+    /// Wire field `cleanup_duration` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub cleanup_duration: ::std::option::Option<i64>,
+    /// Wire field `cluster_instance` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_instance: ::std::option::Option<ClusterInstance>,
+    /// Wire field `cluster_spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_spec: ::std::option::Option<ClusterSpec>,
+    /// Wire field `creator_user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creator_user_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `deployment_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub deployment_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `duration_target` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub duration_target: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_performance_target` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_performance_target: ::std::option::Option<PerformanceTarget>,
+    /// Wire field `effective_usage_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_usage_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `end_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub end_time: ::std::option::Option<i64>,
+    /// Wire field `environment_variables` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub environment_variables: ::std::vec::Vec<JobEnvironmentVariables>,
+    /// Wire field `execution_duration` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub execution_duration: ::std::option::Option<i64>,
+    /// Wire field `git_source` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub git_source: ::std::option::Option<GitSource>,
+    /// Wire field `has_more` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub has_more: ::std::option::Option<bool>,
+    /// Wire field `iterations` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub iterations: ::std::vec::Vec<RunTask>,
+    /// Wire field `job_clusters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub job_clusters: ::std::vec::Vec<JobCluster>,
+    /// Wire field `job_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub job_id: ::std::option::Option<i64>,
+    /// Wire field `job_parameters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub job_parameters: ::std::vec::Vec<JobParameter>,
+    /// Wire field `job_run_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub job_run_id: ::std::option::Option<i64>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `number_in_job` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub number_in_job: ::std::option::Option<i64>,
+    /// Wire field `original_attempt_run_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub original_attempt_run_id: ::std::option::Option<i64>,
+    /// Wire field `overriding_parameters` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub overriding_parameters: ::std::option::Option<RunParameters>,
+    /// Wire field `queue_duration` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub queue_duration: ::std::option::Option<i64>,
+    /// Wire field `repair_history` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub repair_history: ::std::vec::Vec<RepairHistoryItem>,
+    /// Wire field `run_duration` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub run_duration: ::std::option::Option<i64>,
+    /// Wire field `run_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub run_id: ::std::option::Option<i64>,
+    /// Wire field `run_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_page_url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_page_url: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_type: ::std::option::Option<RunType>,
+    /// Wire field `schedule` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schedule: ::std::option::Option<CronSchedule>,
+    /// Wire field `setup_duration` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub setup_duration: ::std::option::Option<i64>,
+    /// Wire field `start_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub start_time: ::std::option::Option<i64>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<RunState>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<RunStatus>,
+    /// Wire field `tasks` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tasks: ::std::vec::Vec<RunTask>,
+    /// Wire field `trigger` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub trigger: ::std::option::Option<TriggerType>,
+    /// Wire field `trigger_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub trigger_info: ::std::option::Option<TriggerInfo>,
+    /// Wire field `version_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub version_id: ::std::option::Option<::std::string::String>,
 }
 
+impl Run {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Run { ..::std::default::Default::default() }
+    }
+
+    /// Set `attempt_number`.
+    #[inline]
+    pub fn attempt_number(mut self, value: i64) -> Self {
+        self.attempt_number = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cleanup_duration`.
+    #[inline]
+    pub fn cleanup_duration(mut self, value: i64) -> Self {
+        self.cleanup_duration = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cluster_instance`.
+    #[inline]
+    pub fn cluster_instance(mut self, value: ClusterInstance) -> Self {
+        self.cluster_instance = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cluster_spec`.
+    #[inline]
+    pub fn cluster_spec(mut self, value: ClusterSpec) -> Self {
+        self.cluster_spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `creator_user_name`.
+    #[inline]
+    pub fn creator_user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creator_user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `deployment_id`.
+    #[inline]
+    pub fn deployment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.deployment_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `duration_target`.
+    #[inline]
+    pub fn duration_target(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.duration_target = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_performance_target`.
+    #[inline]
+    pub fn effective_performance_target(mut self, value: PerformanceTarget) -> Self {
+        self.effective_performance_target = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `effective_usage_policy_id`.
+    #[inline]
+    pub fn effective_usage_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_usage_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `end_time`.
+    #[inline]
+    pub fn end_time(mut self, value: i64) -> Self {
+        self.end_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `environment_variables`.
+    #[inline]
+    pub fn environment_variables(mut self, value: ::std::vec::Vec<JobEnvironmentVariables>) -> Self {
+        self.environment_variables = value;
+        self
+    }
+
+    /// Set `execution_duration`.
+    #[inline]
+    pub fn execution_duration(mut self, value: i64) -> Self {
+        self.execution_duration = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `git_source`.
+    #[inline]
+    pub fn git_source(mut self, value: GitSource) -> Self {
+        self.git_source = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `has_more`.
+    #[inline]
+    pub fn has_more(mut self, value: bool) -> Self {
+        self.has_more = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `iterations`.
+    #[inline]
+    pub fn iterations(mut self, value: ::std::vec::Vec<RunTask>) -> Self {
+        self.iterations = value;
+        self
+    }
+
+    /// Set `job_clusters`.
+    #[inline]
+    pub fn job_clusters(mut self, value: ::std::vec::Vec<JobCluster>) -> Self {
+        self.job_clusters = value;
+        self
+    }
+
+    /// Set `job_id`.
+    #[inline]
+    pub fn job_id(mut self, value: i64) -> Self {
+        self.job_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `job_parameters`.
+    #[inline]
+    pub fn job_parameters(mut self, value: ::std::vec::Vec<JobParameter>) -> Self {
+        self.job_parameters = value;
+        self
+    }
+
+    /// Set `job_run_id`.
+    #[inline]
+    pub fn job_run_id(mut self, value: i64) -> Self {
+        self.job_run_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `number_in_job`.
+    #[inline]
+    pub fn number_in_job(mut self, value: i64) -> Self {
+        self.number_in_job = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `original_attempt_run_id`.
+    #[inline]
+    pub fn original_attempt_run_id(mut self, value: i64) -> Self {
+        self.original_attempt_run_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `overriding_parameters`.
+    #[inline]
+    pub fn overriding_parameters(mut self, value: RunParameters) -> Self {
+        self.overriding_parameters = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `queue_duration`.
+    #[inline]
+    pub fn queue_duration(mut self, value: i64) -> Self {
+        self.queue_duration = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `repair_history`.
+    #[inline]
+    pub fn repair_history(mut self, value: ::std::vec::Vec<RepairHistoryItem>) -> Self {
+        self.repair_history = value;
+        self
+    }
+
+    /// Set `run_duration`.
+    #[inline]
+    pub fn run_duration(mut self, value: i64) -> Self {
+        self.run_duration = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `run_id`.
+    #[inline]
+    pub fn run_id(mut self, value: i64) -> Self {
+        self.run_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `run_name`.
+    #[inline]
+    pub fn run_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.run_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_page_url`.
+    #[inline]
+    pub fn run_page_url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.run_page_url = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_type`.
+    #[inline]
+    pub fn run_type(mut self, value: RunType) -> Self {
+        self.run_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `schedule`.
+    #[inline]
+    pub fn schedule(mut self, value: CronSchedule) -> Self {
+        self.schedule = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `setup_duration`.
+    #[inline]
+    pub fn setup_duration(mut self, value: i64) -> Self {
+        self.setup_duration = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `start_time`.
+    #[inline]
+    pub fn start_time(mut self, value: i64) -> Self {
+        self.start_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: RunState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: RunStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `tasks`.
+    #[inline]
+    pub fn tasks(mut self, value: ::std::vec::Vec<RunTask>) -> Self {
+        self.tasks = value;
+        self
+    }
+
+    /// Set `trigger`.
+    #[inline]
+    pub fn trigger(mut self, value: TriggerType) -> Self {
+        self.trigger = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `trigger_info`.
+    #[inline]
+    pub fn trigger_info(mut self, value: TriggerInfo) -> Self {
+        self.trigger_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `version_id`.
+    #[inline]
+    pub fn version_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.version_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `RunConditionTask` of the `jobs` API.
+///
+/// Required: `op`, `left`, `right` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RunConditionTask {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub op: ::std::option::Option<ConditionTaskOp>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub left: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub right: ::std::option::Option<::std::string::String>,
+    /// Wire field `op` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub op: ConditionTaskOp,
+    /// Wire field `left` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub left: ::std::string::String,
+    /// Wire field `right` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub right: ::std::string::String,
+    /// Wire field `outcome` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub outcome: ::std::option::Option<::std::string::String>,
 }
 
+impl RunConditionTask {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        op: ConditionTaskOp,
+        left: impl Into<::std::string::String>,
+        right: impl Into<::std::string::String>,
+    ) -> Self {
+        RunConditionTask {
+            op: {
+                let value = op;
+                value
+            },
+            left: {
+                let value = left;
+                value.into()
+            },
+            right: {
+                let value = right;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `op`.
+    #[inline]
+    pub fn op(mut self, value: ConditionTaskOp) -> Self {
+        self.op = value;
+        self
+    }
+
+    /// Set `left`.
+    #[inline]
+    pub fn left(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.left = value.into();
+        self
+    }
+
+    /// Set `right`.
+    #[inline]
+    pub fn right(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.right = value.into();
+        self
+    }
+
+    /// Set `outcome`.
+    #[inline]
+    pub fn outcome(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.outcome = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `RunForEachTask` of the `jobs` API.
+///
+/// Required: `inputs`, `task` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RunForEachTask {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub inputs: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub task: ::std::option::Option<Task>,
+    /// Wire field `inputs` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub inputs: ::std::string::String,
+    /// Wire field `task` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub task: Task,
+    /// Wire field `concurrency` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub concurrency: ::std::option::Option<i64>,
+    /// Wire field `stats` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub stats: ::std::option::Option<ForEachStats>,
+}
+
+impl RunForEachTask {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(inputs: impl Into<::std::string::String>, task: Task) -> Self {
+        RunForEachTask {
+            inputs: {
+                let value = inputs;
+                value.into()
+            },
+            task: {
+                let value = task;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `inputs`.
+    #[inline]
+    pub fn inputs(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.inputs = value.into();
+        self
+    }
+
+    /// Set `task`.
+    #[inline]
+    pub fn task(mut self, value: Task) -> Self {
+        self.task = value;
+        self
+    }
+
+    /// Set `concurrency`.
+    #[inline]
+    pub fn concurrency(mut self, value: i64) -> Self {
+        self.concurrency = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `stats`.
+    #[inline]
+    pub fn stats(mut self, value: ForEachStats) -> Self {
+        self.stats = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `RunJobOutput` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RunJobOutput {
+    /// Wire field `run_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -2439,295 +7971,1216 @@ pub struct RunJobOutput {
     pub run_id: ::std::option::Option<i64>,
 }
 
+impl RunJobOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RunJobOutput { ..::std::default::Default::default() }
+    }
+
+    /// Set `run_id`.
+    #[inline]
+    pub fn run_id(mut self, value: i64) -> Self {
+        self.run_id = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `RunJobTask` of the `jobs` API.
+///
+/// Required: `job_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RunJobTask {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub job_id: ::std::option::Option<i64>,
+    /// Wire field `job_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub job_id: i64,
+    /// Wire field `dbt_commands` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub dbt_commands: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `jar_params` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub jar_params: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `job_parameters` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub job_parameters: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `notebook_params` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub notebook_params: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `pipeline_params` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pipeline_params: ::std::option::Option<PipelineParams>,
+    /// Wire field `python_named_params` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub python_named_params: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `python_params` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub python_params: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `spark_submit_params` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub spark_submit_params: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `sql_params` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub sql_params: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+}
+
+impl RunJobTask {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(job_id: i64) -> Self {
+        RunJobTask {
+            job_id: {
+                let value = job_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `job_id`.
+    #[inline]
+    pub fn job_id(mut self, value: i64) -> Self {
+        self.job_id = value;
+        self
+    }
+
+    /// Set `dbt_commands`.
+    #[inline]
+    pub fn dbt_commands(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.dbt_commands = value;
+        self
+    }
+
+    /// Set `jar_params`.
+    #[inline]
+    pub fn jar_params(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.jar_params = value;
+        self
+    }
+
+    /// Set `job_parameters`.
+    #[inline]
+    pub fn job_parameters(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.job_parameters = value;
+        self
+    }
+
+    /// Set `notebook_params`.
+    #[inline]
+    pub fn notebook_params(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.notebook_params = value;
+        self
+    }
+
+    /// Set `pipeline_params`.
+    #[inline]
+    pub fn pipeline_params(mut self, value: PipelineParams) -> Self {
+        self.pipeline_params = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `python_named_params`.
+    #[inline]
+    pub fn python_named_params(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.python_named_params = value;
+        self
+    }
+
+    /// Set `python_params`.
+    #[inline]
+    pub fn python_params(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.python_params = value;
+        self
+    }
+
+    /// Set `spark_submit_params`.
+    #[inline]
+    pub fn spark_submit_params(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.spark_submit_params = value;
+        self
+    }
+
+    /// Set `sql_params`.
+    #[inline]
+    pub fn sql_params(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.sql_params = value;
+        self
+    }
 }
 
 /// Wire type `RunNowResponse` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RunNowResponse {
+    /// Wire field `number_in_job` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub number_in_job: ::std::option::Option<i64>,
+    /// Wire field `run_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub run_id: ::std::option::Option<i64>,
+}
+
+impl RunNowResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RunNowResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `number_in_job`.
+    #[inline]
+    pub fn number_in_job(mut self, value: i64) -> Self {
+        self.number_in_job = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `run_id`.
+    #[inline]
+    pub fn run_id(mut self, value: i64) -> Self {
+        self.run_id = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `RunOutput` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RunOutput {
+    /// Wire field `ai_function_task_output` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ai_function_task_output: ::std::option::Option<AiFunctionTaskOutput>,
+    /// Wire field `ai_runtime_task_output` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ai_runtime_task_output: ::std::option::Option<AiRuntimeTaskOutput>,
+    /// Wire field `alert_output` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub alert_output: ::std::option::Option<AlertTaskOutput>,
+    /// Wire field `clean_rooms_notebook_output` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub clean_rooms_notebook_output: ::std::option::Option<CleanRoomsNotebookTaskCleanRoomsNotebookTaskOutput>,
+    /// Wire field `dashboard_output` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dashboard_output: ::std::option::Option<DashboardTaskOutput>,
+    /// Wire field `dbt_cloud_output` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dbt_cloud_output: ::std::option::Option<DbtCloudTaskOutput>,
+    /// Wire field `dbt_output` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dbt_output: ::std::option::Option<DbtOutput>,
+    /// Wire field `dbt_platform_output` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dbt_platform_output: ::std::option::Option<DbtPlatformTaskOutput>,
+    /// Wire field `error` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<::std::string::String>,
+    /// Wire field `error_trace` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error_trace: ::std::option::Option<::std::string::String>,
+    /// Wire field `info` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub info: ::std::option::Option<::std::string::String>,
+    /// Wire field `logs` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logs: ::std::option::Option<::std::string::String>,
+    /// Wire field `logs_truncated` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logs_truncated: ::std::option::Option<bool>,
+    /// Wire field `metadata` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub metadata: ::std::option::Option<Run>,
+    /// Wire field `notebook_output` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub notebook_output: ::std::option::Option<NotebookOutput>,
+    /// Wire field `run_job_output` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_job_output: ::std::option::Option<RunJobOutput>,
+    /// Wire field `sql_output` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sql_output: ::std::option::Option<SqlOutput>,
+}
+
+impl RunOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RunOutput { ..::std::default::Default::default() }
+    }
+
+    /// Set `ai_function_task_output`.
+    #[inline]
+    pub fn ai_function_task_output(mut self, value: AiFunctionTaskOutput) -> Self {
+        self.ai_function_task_output = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `ai_runtime_task_output`.
+    #[inline]
+    pub fn ai_runtime_task_output(mut self, value: AiRuntimeTaskOutput) -> Self {
+        self.ai_runtime_task_output = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `alert_output`.
+    #[inline]
+    pub fn alert_output(mut self, value: AlertTaskOutput) -> Self {
+        self.alert_output = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `clean_rooms_notebook_output`.
+    #[inline]
+    pub fn clean_rooms_notebook_output(mut self, value: CleanRoomsNotebookTaskCleanRoomsNotebookTaskOutput) -> Self {
+        self.clean_rooms_notebook_output = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `dashboard_output`.
+    #[inline]
+    pub fn dashboard_output(mut self, value: DashboardTaskOutput) -> Self {
+        self.dashboard_output = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `dbt_cloud_output`.
+    #[inline]
+    pub fn dbt_cloud_output(mut self, value: DbtCloudTaskOutput) -> Self {
+        self.dbt_cloud_output = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `dbt_output`.
+    #[inline]
+    pub fn dbt_output(mut self, value: DbtOutput) -> Self {
+        self.dbt_output = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `dbt_platform_output`.
+    #[inline]
+    pub fn dbt_platform_output(mut self, value: DbtPlatformTaskOutput) -> Self {
+        self.dbt_platform_output = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `error`.
+    #[inline]
+    pub fn error(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.error = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `error_trace`.
+    #[inline]
+    pub fn error_trace(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.error_trace = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `info`.
+    #[inline]
+    pub fn info(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.info = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `logs`.
+    #[inline]
+    pub fn logs(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.logs = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `logs_truncated`.
+    #[inline]
+    pub fn logs_truncated(mut self, value: bool) -> Self {
+        self.logs_truncated = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `metadata`.
+    #[inline]
+    pub fn metadata(mut self, value: Run) -> Self {
+        self.metadata = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `notebook_output`.
+    #[inline]
+    pub fn notebook_output(mut self, value: NotebookOutput) -> Self {
+        self.notebook_output = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `run_job_output`.
+    #[inline]
+    pub fn run_job_output(mut self, value: RunJobOutput) -> Self {
+        self.run_job_output = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sql_output`.
+    #[inline]
+    pub fn sql_output(mut self, value: SqlOutput) -> Self {
+        self.sql_output = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `RunParameters` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RunParameters {
+    /// Wire field `dbt_commands` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub dbt_commands: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `jar_params` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub jar_params: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `notebook_params` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub notebook_params: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `pipeline_params` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pipeline_params: ::std::option::Option<PipelineParams>,
+    /// Wire field `python_named_params` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub python_named_params: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `python_params` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub python_params: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `spark_submit_params` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub spark_submit_params: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `sql_params` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub sql_params: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+}
+
+impl RunParameters {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RunParameters { ..::std::default::Default::default() }
+    }
+
+    /// Set `dbt_commands`.
+    #[inline]
+    pub fn dbt_commands(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.dbt_commands = value;
+        self
+    }
+
+    /// Set `jar_params`.
+    #[inline]
+    pub fn jar_params(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.jar_params = value;
+        self
+    }
+
+    /// Set `notebook_params`.
+    #[inline]
+    pub fn notebook_params(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.notebook_params = value;
+        self
+    }
+
+    /// Set `pipeline_params`.
+    #[inline]
+    pub fn pipeline_params(mut self, value: PipelineParams) -> Self {
+        self.pipeline_params = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `python_named_params`.
+    #[inline]
+    pub fn python_named_params(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.python_named_params = value;
+        self
+    }
+
+    /// Set `python_params`.
+    #[inline]
+    pub fn python_params(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.python_params = value;
+        self
+    }
+
+    /// Set `spark_submit_params`.
+    #[inline]
+    pub fn spark_submit_params(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.spark_submit_params = value;
+        self
+    }
+
+    /// Set `sql_params`.
+    #[inline]
+    pub fn sql_params(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.sql_params = value;
+        self
+    }
 }
 
 /// Wire type `RunState` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RunState {
+    /// Wire field `life_cycle_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub life_cycle_state: ::std::option::Option<RunLifeCycleState>,
+    /// Wire field `queue_reason` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub queue_reason: ::std::option::Option<::std::string::String>,
+    /// Wire field `result_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub result_state: ::std::option::Option<RunResultState>,
+    /// Wire field `state_message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state_message: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_cancelled_or_timedout` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_cancelled_or_timedout: ::std::option::Option<bool>,
+}
+
+impl RunState {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RunState { ..::std::default::Default::default() }
+    }
+
+    /// Set `life_cycle_state`.
+    #[inline]
+    pub fn life_cycle_state(mut self, value: RunLifeCycleState) -> Self {
+        self.life_cycle_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `queue_reason`.
+    #[inline]
+    pub fn queue_reason(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.queue_reason = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `result_state`.
+    #[inline]
+    pub fn result_state(mut self, value: RunResultState) -> Self {
+        self.result_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `state_message`.
+    #[inline]
+    pub fn state_message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.state_message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_cancelled_or_timedout`.
+    #[inline]
+    pub fn user_cancelled_or_timedout(mut self, value: bool) -> Self {
+        self.user_cancelled_or_timedout = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `RunStatus` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RunStatus {
+    /// Wire field `queue_details` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub queue_details: ::std::option::Option<QueueDetails>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<RunLifecycleStateV2State>,
+    /// Wire field `termination_details` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub termination_details: ::std::option::Option<TerminationDetails>,
 }
 
+impl RunStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RunStatus { ..::std::default::Default::default() }
+    }
+
+    /// Set `queue_details`.
+    #[inline]
+    pub fn queue_details(mut self, value: QueueDetails) -> Self {
+        self.queue_details = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: RunLifecycleStateV2State) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `termination_details`.
+    #[inline]
+    pub fn termination_details(mut self, value: TerminationDetails) -> Self {
+        self.termination_details = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `RunTask` of the `jobs` API.
+///
+/// Required: `task_key` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RunTask {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub task_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `task_key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub task_key: ::std::string::String,
+    /// Wire field `ai_function_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ai_function_task: ::std::option::Option<AiFunctionTask>,
+    /// Wire field `ai_runtime_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ai_runtime_task: ::std::option::Option<AiRuntimeTask>,
+    /// Wire field `alert_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub alert_task: ::std::option::Option<AlertTask>,
+    /// Wire field `attempt_number` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub attempt_number: ::std::option::Option<i64>,
+    /// Wire field `clean_rooms_notebook_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub clean_rooms_notebook_task: ::std::option::Option<CleanRoomsNotebookTask>,
+    /// Wire field `cleanup_duration` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub cleanup_duration: ::std::option::Option<i64>,
+    /// Wire field `cluster_instance` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_instance: ::std::option::Option<ClusterInstance>,
+    /// Wire field `compute` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub compute: ::std::option::Option<Compute>,
+    /// Wire field `condition_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub condition_task: ::std::option::Option<RunConditionTask>,
+    /// Wire field `dashboard_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dashboard_task: ::std::option::Option<DashboardTask>,
+    /// Wire field `dbt_cloud_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dbt_cloud_task: ::std::option::Option<DbtCloudTask>,
+    /// Wire field `dbt_platform_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dbt_platform_task: ::std::option::Option<DbtPlatformTask>,
+    /// Wire field `dbt_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dbt_task: ::std::option::Option<DbtTask>,
+    /// Wire field `depends_on` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub depends_on: ::std::vec::Vec<TaskDependency>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `disable_auto_optimization` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub disable_auto_optimization: ::std::option::Option<bool>,
+    /// Wire field `disabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub disabled: ::std::option::Option<bool>,
+    /// Wire field `effective_performance_target` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_performance_target: ::std::option::Option<PerformanceTarget>,
+    /// Wire field `email_notifications` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub email_notifications: ::std::option::Option<JobEmailNotifications>,
+    /// Wire field `end_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub end_time: ::std::option::Option<i64>,
+    /// Wire field `environment_key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub environment_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `environment_variables_key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub environment_variables_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `execution_duration` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub execution_duration: ::std::option::Option<i64>,
+    /// Wire field `existing_cluster_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub existing_cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `for_each_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub for_each_task: ::std::option::Option<RunForEachTask>,
+    /// Wire field `gen_ai_compute_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gen_ai_compute_task: ::std::option::Option<GenAiComputeTask>,
+    /// Wire field `git_source` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub git_source: ::std::option::Option<GitSource>,
+    /// Wire field `job_cluster_key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub job_cluster_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `libraries` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub libraries: ::std::vec::Vec<crate::service::compute::Library>,
+    /// Wire field `max_retries` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_retries: ::std::option::Option<i64>,
+    /// Wire field `min_retry_interval_millis` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub min_retry_interval_millis: ::std::option::Option<i64>,
+    /// Wire field `new_cluster` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub new_cluster: ::std::option::Option<crate::service::compute::ClusterSpec>,
+    /// Wire field `notebook_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub notebook_task: ::std::option::Option<NotebookTask>,
+    /// Wire field `notification_settings` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub notification_settings: ::std::option::Option<TaskNotificationSettings>,
+    /// Wire field `pipeline_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pipeline_task: ::std::option::Option<PipelineTask>,
+    /// Wire field `power_bi_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub power_bi_task: ::std::option::Option<PowerBiTask>,
+    /// Wire field `python_operator_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub python_operator_task: ::std::option::Option<PythonOperatorTask>,
+    /// Wire field `python_wheel_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub python_wheel_task: ::std::option::Option<PythonWheelTask>,
+    /// Wire field `queue_duration` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub queue_duration: ::std::option::Option<i64>,
+    /// Wire field `resolved_values` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub resolved_values: ::std::option::Option<ResolvedValues>,
+    /// Wire field `retry_on_timeout` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub retry_on_timeout: ::std::option::Option<bool>,
+    /// Wire field `run_duration` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub run_duration: ::std::option::Option<i64>,
+    /// Wire field `run_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub run_id: ::std::option::Option<i64>,
+    /// Wire field `run_if` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_if: ::std::option::Option<RunIf>,
+    /// Wire field `run_job_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_job_task: ::std::option::Option<RunJobTask>,
+    /// Wire field `run_page_url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_page_url: ::std::option::Option<::std::string::String>,
+    /// Wire field `setup_duration` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub setup_duration: ::std::option::Option<i64>,
+    /// Wire field `spark_jar_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spark_jar_task: ::std::option::Option<SparkJarTask>,
+    /// Wire field `spark_python_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spark_python_task: ::std::option::Option<SparkPythonTask>,
+    /// Wire field `spark_submit_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spark_submit_task: ::std::option::Option<SparkSubmitTask>,
+    /// Wire field `sql_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sql_task: ::std::option::Option<SqlTask>,
+    /// Wire field `start_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub start_time: ::std::option::Option<i64>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<RunState>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<RunStatus>,
+    /// Wire field `timeout_seconds` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub timeout_seconds: ::std::option::Option<i64>,
+    /// Wire field `webhook_notifications` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub webhook_notifications: ::std::option::Option<WebhookNotifications>,
+}
+
+impl RunTask {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(task_key: impl Into<::std::string::String>) -> Self {
+        RunTask {
+            task_key: {
+                let value = task_key;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `task_key`.
+    #[inline]
+    pub fn task_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.task_key = value.into();
+        self
+    }
+
+    /// Set `ai_function_task`.
+    #[inline]
+    pub fn ai_function_task(mut self, value: AiFunctionTask) -> Self {
+        self.ai_function_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `ai_runtime_task`.
+    #[inline]
+    pub fn ai_runtime_task(mut self, value: AiRuntimeTask) -> Self {
+        self.ai_runtime_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `alert_task`.
+    #[inline]
+    pub fn alert_task(mut self, value: AlertTask) -> Self {
+        self.alert_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `attempt_number`.
+    #[inline]
+    pub fn attempt_number(mut self, value: i64) -> Self {
+        self.attempt_number = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `clean_rooms_notebook_task`.
+    #[inline]
+    pub fn clean_rooms_notebook_task(mut self, value: CleanRoomsNotebookTask) -> Self {
+        self.clean_rooms_notebook_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cleanup_duration`.
+    #[inline]
+    pub fn cleanup_duration(mut self, value: i64) -> Self {
+        self.cleanup_duration = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cluster_instance`.
+    #[inline]
+    pub fn cluster_instance(mut self, value: ClusterInstance) -> Self {
+        self.cluster_instance = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `compute`.
+    #[inline]
+    pub fn compute(mut self, value: Compute) -> Self {
+        self.compute = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `condition_task`.
+    #[inline]
+    pub fn condition_task(mut self, value: RunConditionTask) -> Self {
+        self.condition_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `dashboard_task`.
+    #[inline]
+    pub fn dashboard_task(mut self, value: DashboardTask) -> Self {
+        self.dashboard_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `dbt_cloud_task`.
+    #[inline]
+    pub fn dbt_cloud_task(mut self, value: DbtCloudTask) -> Self {
+        self.dbt_cloud_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `dbt_platform_task`.
+    #[inline]
+    pub fn dbt_platform_task(mut self, value: DbtPlatformTask) -> Self {
+        self.dbt_platform_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `dbt_task`.
+    #[inline]
+    pub fn dbt_task(mut self, value: DbtTask) -> Self {
+        self.dbt_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `depends_on`.
+    #[inline]
+    pub fn depends_on(mut self, value: ::std::vec::Vec<TaskDependency>) -> Self {
+        self.depends_on = value;
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `disable_auto_optimization`.
+    #[inline]
+    pub fn disable_auto_optimization(mut self, value: bool) -> Self {
+        self.disable_auto_optimization = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `disabled`.
+    #[inline]
+    pub fn disabled(mut self, value: bool) -> Self {
+        self.disabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `effective_performance_target`.
+    #[inline]
+    pub fn effective_performance_target(mut self, value: PerformanceTarget) -> Self {
+        self.effective_performance_target = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `email_notifications`.
+    #[inline]
+    pub fn email_notifications(mut self, value: JobEmailNotifications) -> Self {
+        self.email_notifications = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `end_time`.
+    #[inline]
+    pub fn end_time(mut self, value: i64) -> Self {
+        self.end_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `environment_key`.
+    #[inline]
+    pub fn environment_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.environment_key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `environment_variables_key`.
+    #[inline]
+    pub fn environment_variables_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.environment_variables_key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `execution_duration`.
+    #[inline]
+    pub fn execution_duration(mut self, value: i64) -> Self {
+        self.execution_duration = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `existing_cluster_id`.
+    #[inline]
+    pub fn existing_cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.existing_cluster_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `for_each_task`.
+    #[inline]
+    pub fn for_each_task(mut self, value: RunForEachTask) -> Self {
+        self.for_each_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `gen_ai_compute_task`.
+    #[inline]
+    pub fn gen_ai_compute_task(mut self, value: GenAiComputeTask) -> Self {
+        self.gen_ai_compute_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `git_source`.
+    #[inline]
+    pub fn git_source(mut self, value: GitSource) -> Self {
+        self.git_source = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `job_cluster_key`.
+    #[inline]
+    pub fn job_cluster_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.job_cluster_key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `libraries`.
+    #[inline]
+    pub fn libraries(mut self, value: ::std::vec::Vec<crate::service::compute::Library>) -> Self {
+        self.libraries = value;
+        self
+    }
+
+    /// Set `max_retries`.
+    #[inline]
+    pub fn max_retries(mut self, value: i64) -> Self {
+        self.max_retries = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `min_retry_interval_millis`.
+    #[inline]
+    pub fn min_retry_interval_millis(mut self, value: i64) -> Self {
+        self.min_retry_interval_millis = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `new_cluster`.
+    #[inline]
+    pub fn new_cluster(mut self, value: crate::service::compute::ClusterSpec) -> Self {
+        self.new_cluster = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `notebook_task`.
+    #[inline]
+    pub fn notebook_task(mut self, value: NotebookTask) -> Self {
+        self.notebook_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `notification_settings`.
+    #[inline]
+    pub fn notification_settings(mut self, value: TaskNotificationSettings) -> Self {
+        self.notification_settings = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `pipeline_task`.
+    #[inline]
+    pub fn pipeline_task(mut self, value: PipelineTask) -> Self {
+        self.pipeline_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `power_bi_task`.
+    #[inline]
+    pub fn power_bi_task(mut self, value: PowerBiTask) -> Self {
+        self.power_bi_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `python_operator_task`.
+    #[inline]
+    pub fn python_operator_task(mut self, value: PythonOperatorTask) -> Self {
+        self.python_operator_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `python_wheel_task`.
+    #[inline]
+    pub fn python_wheel_task(mut self, value: PythonWheelTask) -> Self {
+        self.python_wheel_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `queue_duration`.
+    #[inline]
+    pub fn queue_duration(mut self, value: i64) -> Self {
+        self.queue_duration = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `resolved_values`.
+    #[inline]
+    pub fn resolved_values(mut self, value: ResolvedValues) -> Self {
+        self.resolved_values = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `retry_on_timeout`.
+    #[inline]
+    pub fn retry_on_timeout(mut self, value: bool) -> Self {
+        self.retry_on_timeout = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `run_duration`.
+    #[inline]
+    pub fn run_duration(mut self, value: i64) -> Self {
+        self.run_duration = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `run_id`.
+    #[inline]
+    pub fn run_id(mut self, value: i64) -> Self {
+        self.run_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `run_if`.
+    #[inline]
+    pub fn run_if(mut self, value: RunIf) -> Self {
+        self.run_if = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `run_job_task`.
+    #[inline]
+    pub fn run_job_task(mut self, value: RunJobTask) -> Self {
+        self.run_job_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `run_page_url`.
+    #[inline]
+    pub fn run_page_url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.run_page_url = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `setup_duration`.
+    #[inline]
+    pub fn setup_duration(mut self, value: i64) -> Self {
+        self.setup_duration = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `spark_jar_task`.
+    #[inline]
+    pub fn spark_jar_task(mut self, value: SparkJarTask) -> Self {
+        self.spark_jar_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `spark_python_task`.
+    #[inline]
+    pub fn spark_python_task(mut self, value: SparkPythonTask) -> Self {
+        self.spark_python_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `spark_submit_task`.
+    #[inline]
+    pub fn spark_submit_task(mut self, value: SparkSubmitTask) -> Self {
+        self.spark_submit_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sql_task`.
+    #[inline]
+    pub fn sql_task(mut self, value: SqlTask) -> Self {
+        self.sql_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `start_time`.
+    #[inline]
+    pub fn start_time(mut self, value: i64) -> Self {
+        self.start_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: RunState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: RunStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `timeout_seconds`.
+    #[inline]
+    pub fn timeout_seconds(mut self, value: i64) -> Self {
+        self.timeout_seconds = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `webhook_notifications`.
+    #[inline]
+    pub fn webhook_notifications(mut self, value: WebhookNotifications) -> Self {
+        self.webhook_notifications = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ScheduleTriggerState` of the `jobs` API.
@@ -2735,308 +9188,1148 @@ pub struct RunTask {
 #[serde(default)]
 pub struct ScheduleTriggerState {}
 
+impl ScheduleTriggerState {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ScheduleTriggerState { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `SparkJarTask` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SparkJarTask {
+    /// Wire field `jar_uri` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub jar_uri: ::std::option::Option<::std::string::String>,
+    /// Wire field `main_class_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub main_class_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `parameters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub parameters: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `run_as_repl` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_as_repl: ::std::option::Option<bool>,
 }
 
+impl SparkJarTask {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SparkJarTask { ..::std::default::Default::default() }
+    }
+
+    /// Set `jar_uri`.
+    #[inline]
+    pub fn jar_uri(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.jar_uri = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `main_class_name`.
+    #[inline]
+    pub fn main_class_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.main_class_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parameters`.
+    #[inline]
+    pub fn parameters(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.parameters = value;
+        self
+    }
+
+    /// Set `run_as_repl`.
+    #[inline]
+    pub fn run_as_repl(mut self, value: bool) -> Self {
+        self.run_as_repl = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `SparkPythonTask` of the `jobs` API.
+///
+/// Required: `python_file` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SparkPythonTask {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub python_file: ::std::option::Option<::std::string::String>,
+    /// Wire field `python_file` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub python_file: ::std::string::String,
+    /// Wire field `parameters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub parameters: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `source` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source: ::std::option::Option<Source>,
+}
+
+impl SparkPythonTask {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(python_file: impl Into<::std::string::String>) -> Self {
+        SparkPythonTask {
+            python_file: {
+                let value = python_file;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `python_file`.
+    #[inline]
+    pub fn python_file(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.python_file = value.into();
+        self
+    }
+
+    /// Set `parameters`.
+    #[inline]
+    pub fn parameters(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.parameters = value;
+        self
+    }
+
+    /// Set `source`.
+    #[inline]
+    pub fn source(mut self, value: Source) -> Self {
+        self.source = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `SparkSubmitTask` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SparkSubmitTask {
+    /// Wire field `parameters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub parameters: ::std::vec::Vec<::std::string::String>,
+}
+
+impl SparkSubmitTask {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SparkSubmitTask { ..::std::default::Default::default() }
+    }
+
+    /// Set `parameters`.
+    #[inline]
+    pub fn parameters(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.parameters = value;
+        self
+    }
 }
 
 /// Wire type `SparseCheckout` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SparseCheckout {
+    /// Wire field `patterns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub patterns: ::std::vec::Vec<::std::string::String>,
+}
+
+impl SparseCheckout {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SparseCheckout { ..::std::default::Default::default() }
+    }
+
+    /// Set `patterns`.
+    #[inline]
+    pub fn patterns(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.patterns = value;
+        self
+    }
 }
 
 /// Wire type `SqlAlertOutput` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SqlAlertOutput {
+    /// Wire field `alert_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub alert_state: ::std::option::Option<SqlAlertState>,
+    /// Wire field `output_link` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub output_link: ::std::option::Option<::std::string::String>,
+    /// Wire field `query_text` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query_text: ::std::option::Option<::std::string::String>,
+    /// Wire field `sql_statements` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub sql_statements: ::std::vec::Vec<SqlStatementOutput>,
+    /// Wire field `warehouse_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub warehouse_id: ::std::option::Option<::std::string::String>,
 }
 
+impl SqlAlertOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SqlAlertOutput { ..::std::default::Default::default() }
+    }
+
+    /// Set `alert_state`.
+    #[inline]
+    pub fn alert_state(mut self, value: SqlAlertState) -> Self {
+        self.alert_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `output_link`.
+    #[inline]
+    pub fn output_link(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.output_link = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `query_text`.
+    #[inline]
+    pub fn query_text(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.query_text = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sql_statements`.
+    #[inline]
+    pub fn sql_statements(mut self, value: ::std::vec::Vec<SqlStatementOutput>) -> Self {
+        self.sql_statements = value;
+        self
+    }
+
+    /// Set `warehouse_id`.
+    #[inline]
+    pub fn warehouse_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.warehouse_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `SqlConditionConfiguration` of the `jobs` API.
+///
+/// Required: `sql_query_id`, `warehouse_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SqlConditionConfiguration {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub sql_query_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub warehouse_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `sql_query_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub sql_query_id: ::std::string::String,
+    /// Wire field `warehouse_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub warehouse_id: ::std::string::String,
+    /// Wire field `trigger_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub trigger_mode: ::std::option::Option<SqlConditionTriggerMode>,
+}
+
+impl SqlConditionConfiguration {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(sql_query_id: impl Into<::std::string::String>, warehouse_id: impl Into<::std::string::String>) -> Self {
+        SqlConditionConfiguration {
+            sql_query_id: {
+                let value = sql_query_id;
+                value.into()
+            },
+            warehouse_id: {
+                let value = warehouse_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `sql_query_id`.
+    #[inline]
+    pub fn sql_query_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.sql_query_id = value.into();
+        self
+    }
+
+    /// Set `warehouse_id`.
+    #[inline]
+    pub fn warehouse_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.warehouse_id = value.into();
+        self
+    }
+
+    /// Set `trigger_mode`.
+    #[inline]
+    pub fn trigger_mode(mut self, value: SqlConditionTriggerMode) -> Self {
+        self.trigger_mode = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `SqlConditionRunInfoDetails` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SqlConditionRunInfoDetails {
+    /// Wire field `condition_evaluation_satisfied` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub condition_evaluation_satisfied: ::std::option::Option<bool>,
+    /// Wire field `condition_evaluation_sql_session_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub condition_evaluation_sql_session_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `condition_evaluation_sql_statement_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub condition_evaluation_sql_statement_id: ::std::option::Option<::std::string::String>,
+}
+
+impl SqlConditionRunInfoDetails {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SqlConditionRunInfoDetails { ..::std::default::Default::default() }
+    }
+
+    /// Set `condition_evaluation_satisfied`.
+    #[inline]
+    pub fn condition_evaluation_satisfied(mut self, value: bool) -> Self {
+        self.condition_evaluation_satisfied = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `condition_evaluation_sql_session_id`.
+    #[inline]
+    pub fn condition_evaluation_sql_session_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.condition_evaluation_sql_session_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `condition_evaluation_sql_statement_id`.
+    #[inline]
+    pub fn condition_evaluation_sql_statement_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.condition_evaluation_sql_statement_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SqlConditionState` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SqlConditionState {
+    /// Wire field `latest_condition_evaluation_satisfied` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub latest_condition_evaluation_satisfied: ::std::option::Option<bool>,
+    /// Wire field `latest_condition_evaluation_sql_session_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub latest_condition_evaluation_sql_session_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `latest_condition_evaluation_sql_statement_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub latest_condition_evaluation_sql_statement_id: ::std::option::Option<::std::string::String>,
+}
+
+impl SqlConditionState {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SqlConditionState { ..::std::default::Default::default() }
+    }
+
+    /// Set `latest_condition_evaluation_satisfied`.
+    #[inline]
+    pub fn latest_condition_evaluation_satisfied(mut self, value: bool) -> Self {
+        self.latest_condition_evaluation_satisfied = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `latest_condition_evaluation_sql_session_id`.
+    #[inline]
+    pub fn latest_condition_evaluation_sql_session_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.latest_condition_evaluation_sql_session_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `latest_condition_evaluation_sql_statement_id`.
+    #[inline]
+    pub fn latest_condition_evaluation_sql_statement_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.latest_condition_evaluation_sql_statement_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SqlDashboardOutput` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SqlDashboardOutput {
+    /// Wire field `warehouse_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub warehouse_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `widgets` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub widgets: ::std::vec::Vec<SqlDashboardWidgetOutput>,
+}
+
+impl SqlDashboardOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SqlDashboardOutput { ..::std::default::Default::default() }
+    }
+
+    /// Set `warehouse_id`.
+    #[inline]
+    pub fn warehouse_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.warehouse_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `widgets`.
+    #[inline]
+    pub fn widgets(mut self, value: ::std::vec::Vec<SqlDashboardWidgetOutput>) -> Self {
+        self.widgets = value;
+        self
+    }
 }
 
 /// Wire type `SqlDashboardWidgetOutput` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SqlDashboardWidgetOutput {
+    /// Wire field `end_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub end_time: ::std::option::Option<i64>,
+    /// Wire field `error` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<SqlOutputError>,
+    /// Wire field `output_link` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub output_link: ::std::option::Option<::std::string::String>,
+    /// Wire field `start_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub start_time: ::std::option::Option<i64>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<SqlDashboardWidgetOutputStatus>,
+    /// Wire field `widget_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub widget_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `widget_title` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub widget_title: ::std::option::Option<::std::string::String>,
+}
+
+impl SqlDashboardWidgetOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SqlDashboardWidgetOutput { ..::std::default::Default::default() }
+    }
+
+    /// Set `end_time`.
+    #[inline]
+    pub fn end_time(mut self, value: i64) -> Self {
+        self.end_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `error`.
+    #[inline]
+    pub fn error(mut self, value: SqlOutputError) -> Self {
+        self.error = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `output_link`.
+    #[inline]
+    pub fn output_link(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.output_link = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `start_time`.
+    #[inline]
+    pub fn start_time(mut self, value: i64) -> Self {
+        self.start_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: SqlDashboardWidgetOutputStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `widget_id`.
+    #[inline]
+    pub fn widget_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.widget_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `widget_title`.
+    #[inline]
+    pub fn widget_title(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.widget_title = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SqlOutput` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SqlOutput {
+    /// Wire field `alert_output` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub alert_output: ::std::option::Option<SqlAlertOutput>,
+    /// Wire field `dashboard_output` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dashboard_output: ::std::option::Option<SqlDashboardOutput>,
+    /// Wire field `file_output` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub file_output: ::std::option::Option<SqlTaskSqlFileOutput>,
+    /// Wire field `query_output` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query_output: ::std::option::Option<SqlQueryOutput>,
+}
+
+impl SqlOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SqlOutput { ..::std::default::Default::default() }
+    }
+
+    /// Set `alert_output`.
+    #[inline]
+    pub fn alert_output(mut self, value: SqlAlertOutput) -> Self {
+        self.alert_output = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `dashboard_output`.
+    #[inline]
+    pub fn dashboard_output(mut self, value: SqlDashboardOutput) -> Self {
+        self.dashboard_output = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `file_output`.
+    #[inline]
+    pub fn file_output(mut self, value: SqlTaskSqlFileOutput) -> Self {
+        self.file_output = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `query_output`.
+    #[inline]
+    pub fn query_output(mut self, value: SqlQueryOutput) -> Self {
+        self.query_output = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `SqlOutputError` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SqlOutputError {
+    /// Wire field `message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
+}
+
+impl SqlOutputError {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SqlOutputError { ..::std::default::Default::default() }
+    }
+
+    /// Set `message`.
+    #[inline]
+    pub fn message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.message = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SqlQueryOutput` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SqlQueryOutput {
+    /// Wire field `endpoint_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoint_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `output_link` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub output_link: ::std::option::Option<::std::string::String>,
+    /// Wire field `query_text` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query_text: ::std::option::Option<::std::string::String>,
+    /// Wire field `sql_statements` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub sql_statements: ::std::vec::Vec<SqlStatementOutput>,
+    /// Wire field `warehouse_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub warehouse_id: ::std::option::Option<::std::string::String>,
+}
+
+impl SqlQueryOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SqlQueryOutput { ..::std::default::Default::default() }
+    }
+
+    /// Set `endpoint_id`.
+    #[inline]
+    pub fn endpoint_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.endpoint_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `output_link`.
+    #[inline]
+    pub fn output_link(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.output_link = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `query_text`.
+    #[inline]
+    pub fn query_text(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.query_text = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sql_statements`.
+    #[inline]
+    pub fn sql_statements(mut self, value: ::std::vec::Vec<SqlStatementOutput>) -> Self {
+        self.sql_statements = value;
+        self
+    }
+
+    /// Set `warehouse_id`.
+    #[inline]
+    pub fn warehouse_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.warehouse_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SqlStatementOutput` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SqlStatementOutput {
+    /// Wire field `lookup_key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub lookup_key: ::std::option::Option<::std::string::String>,
+}
+
+impl SqlStatementOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SqlStatementOutput { ..::std::default::Default::default() }
+    }
+
+    /// Set `lookup_key`.
+    #[inline]
+    pub fn lookup_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.lookup_key = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SqlStatementQueryResult` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SqlStatementQueryResult {
+    /// Wire field `columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub columns: ::std::vec::Vec<SqlStatementQueryResultColumn>,
+    /// Wire field `rows` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub rows: ::std::vec::Vec<SqlStatementQueryResultRow>,
+    /// Wire field `truncated` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub truncated: ::std::option::Option<bool>,
+}
+
+impl SqlStatementQueryResult {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SqlStatementQueryResult { ..::std::default::Default::default() }
+    }
+
+    /// Set `columns`.
+    #[inline]
+    pub fn columns(mut self, value: ::std::vec::Vec<SqlStatementQueryResultColumn>) -> Self {
+        self.columns = value;
+        self
+    }
+
+    /// Set `rows`.
+    #[inline]
+    pub fn rows(mut self, value: ::std::vec::Vec<SqlStatementQueryResultRow>) -> Self {
+        self.rows = value;
+        self
+    }
+
+    /// Set `truncated`.
+    #[inline]
+    pub fn truncated(mut self, value: bool) -> Self {
+        self.truncated = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `SqlStatementQueryResultColumn` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SqlStatementQueryResultColumn {
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+}
+
+impl SqlStatementQueryResultColumn {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SqlStatementQueryResultColumn { ..::std::default::Default::default() }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SqlStatementQueryResultRow` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SqlStatementQueryResultRow {
+    /// Wire field `values` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub values: ::std::vec::Vec<SqlStatementQueryResultRowRowValue>,
+}
+
+impl SqlStatementQueryResultRow {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SqlStatementQueryResultRow { ..::std::default::Default::default() }
+    }
+
+    /// Set `values`.
+    #[inline]
+    pub fn values(mut self, value: ::std::vec::Vec<SqlStatementQueryResultRowRowValue>) -> Self {
+        self.values = value;
+        self
+    }
 }
 
 /// Wire type `SqlStatementQueryResultRowRowValue` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SqlStatementQueryResultRowRowValue {
+    /// Wire field `string_value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub string_value: ::std::option::Option<crate::service::Sensitive>,
 }
 
+impl SqlStatementQueryResultRowRowValue {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SqlStatementQueryResultRowRowValue { ..::std::default::Default::default() }
+    }
+
+    /// Set `string_value`.
+    #[inline]
+    pub fn string_value(mut self, value: impl Into<crate::service::Sensitive>) -> Self {
+        self.string_value = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `SqlTask` of the `jobs` API.
+///
+/// Required: `warehouse_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SqlTask {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub warehouse_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `warehouse_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub warehouse_id: ::std::string::String,
+    /// Wire field `alert` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub alert: ::std::option::Option<SqlTaskAlert>,
+    /// Wire field `dashboard` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dashboard: ::std::option::Option<SqlTaskDashboard>,
+    /// Wire field `file` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub file: ::std::option::Option<SqlTaskFile>,
+    /// Wire field `parameters` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub parameters: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `query` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query: ::std::option::Option<SqlTaskQuery>,
 }
 
+impl SqlTask {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(warehouse_id: impl Into<::std::string::String>) -> Self {
+        SqlTask {
+            warehouse_id: {
+                let value = warehouse_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `warehouse_id`.
+    #[inline]
+    pub fn warehouse_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.warehouse_id = value.into();
+        self
+    }
+
+    /// Set `alert`.
+    #[inline]
+    pub fn alert(mut self, value: SqlTaskAlert) -> Self {
+        self.alert = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `dashboard`.
+    #[inline]
+    pub fn dashboard(mut self, value: SqlTaskDashboard) -> Self {
+        self.dashboard = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `file`.
+    #[inline]
+    pub fn file(mut self, value: SqlTaskFile) -> Self {
+        self.file = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `parameters`.
+    #[inline]
+    pub fn parameters(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.parameters = value;
+        self
+    }
+
+    /// Set `query`.
+    #[inline]
+    pub fn query(mut self, value: SqlTaskQuery) -> Self {
+        self.query = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `SqlTaskAlert` of the `jobs` API.
+///
+/// Required: `alert_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SqlTaskAlert {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub alert_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `alert_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub alert_id: ::std::string::String,
+    /// Wire field `pause_subscriptions` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pause_subscriptions: ::std::option::Option<bool>,
+    /// Wire field `subscriptions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub subscriptions: ::std::vec::Vec<SqlTaskSubscription>,
+}
+
+impl SqlTaskAlert {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(alert_id: impl Into<::std::string::String>) -> Self {
+        SqlTaskAlert {
+            alert_id: {
+                let value = alert_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `alert_id`.
+    #[inline]
+    pub fn alert_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.alert_id = value.into();
+        self
+    }
+
+    /// Set `pause_subscriptions`.
+    #[inline]
+    pub fn pause_subscriptions(mut self, value: bool) -> Self {
+        self.pause_subscriptions = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `subscriptions`.
+    #[inline]
+    pub fn subscriptions(mut self, value: ::std::vec::Vec<SqlTaskSubscription>) -> Self {
+        self.subscriptions = value;
+        self
+    }
 }
 
 /// Wire type `SqlTaskDashboard` of the `jobs` API.
+///
+/// Required: `dashboard_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SqlTaskDashboard {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub dashboard_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `dashboard_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub dashboard_id: ::std::string::String,
+    /// Wire field `custom_subject` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub custom_subject: ::std::option::Option<::std::string::String>,
+    /// Wire field `pause_subscriptions` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pause_subscriptions: ::std::option::Option<bool>,
+    /// Wire field `subscriptions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub subscriptions: ::std::vec::Vec<SqlTaskSubscription>,
 }
 
+impl SqlTaskDashboard {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(dashboard_id: impl Into<::std::string::String>) -> Self {
+        SqlTaskDashboard {
+            dashboard_id: {
+                let value = dashboard_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `dashboard_id`.
+    #[inline]
+    pub fn dashboard_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.dashboard_id = value.into();
+        self
+    }
+
+    /// Set `custom_subject`.
+    #[inline]
+    pub fn custom_subject(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.custom_subject = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `pause_subscriptions`.
+    #[inline]
+    pub fn pause_subscriptions(mut self, value: bool) -> Self {
+        self.pause_subscriptions = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `subscriptions`.
+    #[inline]
+    pub fn subscriptions(mut self, value: ::std::vec::Vec<SqlTaskSubscription>) -> Self {
+        self.subscriptions = value;
+        self
+    }
+}
+
 /// Wire type `SqlTaskFile` of the `jobs` API.
+///
+/// Required: `path` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SqlTaskFile {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub path: ::std::option::Option<::std::string::String>,
+    /// Wire field `path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub path: ::std::string::String,
+    /// Wire field `source` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source: ::std::option::Option<Source>,
 }
 
+impl SqlTaskFile {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(path: impl Into<::std::string::String>) -> Self {
+        SqlTaskFile {
+            path: {
+                let value = path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.path = value.into();
+        self
+    }
+
+    /// Set `source`.
+    #[inline]
+    pub fn source(mut self, value: Source) -> Self {
+        self.source = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `SqlTaskQuery` of the `jobs` API.
+///
+/// Required: `query_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SqlTaskQuery {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub query_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `query_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub query_id: ::std::string::String,
+}
+
+impl SqlTaskQuery {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(query_id: impl Into<::std::string::String>) -> Self {
+        SqlTaskQuery {
+            query_id: {
+                let value = query_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `query_id`.
+    #[inline]
+    pub fn query_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.query_id = value.into();
+        self
+    }
 }
 
 /// Wire type `SqlTaskSqlFileOutput` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SqlTaskSqlFileOutput {
+    /// Wire field `query_result` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query_result: ::std::option::Option<SqlStatementQueryResult>,
+    /// Wire field `query_text` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query_text: ::std::option::Option<::std::string::String>,
+    /// Wire field `sql_statements` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub sql_statements: ::std::vec::Vec<SqlStatementOutput>,
+    /// Wire field `warehouse_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub warehouse_id: ::std::option::Option<::std::string::String>,
+}
+
+impl SqlTaskSqlFileOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SqlTaskSqlFileOutput { ..::std::default::Default::default() }
+    }
+
+    /// Set `query_result`.
+    #[inline]
+    pub fn query_result(mut self, value: SqlStatementQueryResult) -> Self {
+        self.query_result = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `query_text`.
+    #[inline]
+    pub fn query_text(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.query_text = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sql_statements`.
+    #[inline]
+    pub fn sql_statements(mut self, value: ::std::vec::Vec<SqlStatementOutput>) -> Self {
+        self.sql_statements = value;
+        self
+    }
+
+    /// Set `warehouse_id`.
+    #[inline]
+    pub fn warehouse_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.warehouse_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SqlTaskSubscription` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SqlTaskSubscription {
+    /// Wire field `destination_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub destination_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl SqlTaskSubscription {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SqlTaskSubscription { ..::std::default::Default::default() }
+    }
+
+    /// Set `destination_id`.
+    #[inline]
+    pub fn destination_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.destination_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SubmitRunResponse` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SubmitRunResponse {
+    /// Wire field `run_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -3044,202 +10337,813 @@ pub struct SubmitRunResponse {
     pub run_id: ::std::option::Option<i64>,
 }
 
+impl SubmitRunResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SubmitRunResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `run_id`.
+    #[inline]
+    pub fn run_id(mut self, value: i64) -> Self {
+        self.run_id = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `SubmitTask` of the `jobs` API.
+///
+/// Required: `task_key` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SubmitTask {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub task_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `task_key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub task_key: ::std::string::String,
+    /// Wire field `ai_function_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ai_function_task: ::std::option::Option<AiFunctionTask>,
+    /// Wire field `ai_runtime_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ai_runtime_task: ::std::option::Option<AiRuntimeTask>,
+    /// Wire field `alert_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub alert_task: ::std::option::Option<AlertTask>,
+    /// Wire field `clean_rooms_notebook_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub clean_rooms_notebook_task: ::std::option::Option<CleanRoomsNotebookTask>,
+    /// Wire field `compute` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub compute: ::std::option::Option<Compute>,
+    /// Wire field `condition_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub condition_task: ::std::option::Option<ConditionTask>,
+    /// Wire field `dashboard_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dashboard_task: ::std::option::Option<DashboardTask>,
+    /// Wire field `dbt_cloud_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dbt_cloud_task: ::std::option::Option<DbtCloudTask>,
+    /// Wire field `dbt_platform_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dbt_platform_task: ::std::option::Option<DbtPlatformTask>,
+    /// Wire field `dbt_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dbt_task: ::std::option::Option<DbtTask>,
+    /// Wire field `depends_on` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub depends_on: ::std::vec::Vec<TaskDependency>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `disable_auto_optimization` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub disable_auto_optimization: ::std::option::Option<bool>,
+    /// Wire field `disabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub disabled: ::std::option::Option<bool>,
+    /// Wire field `email_notifications` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub email_notifications: ::std::option::Option<JobEmailNotifications>,
+    /// Wire field `environment_key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub environment_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `environment_variables_key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub environment_variables_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `existing_cluster_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub existing_cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `for_each_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub for_each_task: ::std::option::Option<ForEachTask>,
+    /// Wire field `gen_ai_compute_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gen_ai_compute_task: ::std::option::Option<GenAiComputeTask>,
+    /// Wire field `health` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub health: ::std::option::Option<JobsHealthRules>,
+    /// Wire field `libraries` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub libraries: ::std::vec::Vec<crate::service::compute::Library>,
+    /// Wire field `max_retries` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_retries: ::std::option::Option<i64>,
+    /// Wire field `min_retry_interval_millis` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub min_retry_interval_millis: ::std::option::Option<i64>,
+    /// Wire field `new_cluster` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub new_cluster: ::std::option::Option<crate::service::compute::ClusterSpec>,
+    /// Wire field `notebook_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub notebook_task: ::std::option::Option<NotebookTask>,
+    /// Wire field `notification_settings` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub notification_settings: ::std::option::Option<TaskNotificationSettings>,
+    /// Wire field `pipeline_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pipeline_task: ::std::option::Option<PipelineTask>,
+    /// Wire field `power_bi_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub power_bi_task: ::std::option::Option<PowerBiTask>,
+    /// Wire field `python_operator_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub python_operator_task: ::std::option::Option<PythonOperatorTask>,
+    /// Wire field `python_wheel_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub python_wheel_task: ::std::option::Option<PythonWheelTask>,
+    /// Wire field `retry_on_timeout` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub retry_on_timeout: ::std::option::Option<bool>,
+    /// Wire field `run_if` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_if: ::std::option::Option<RunIf>,
+    /// Wire field `run_job_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_job_task: ::std::option::Option<RunJobTask>,
+    /// Wire field `spark_jar_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spark_jar_task: ::std::option::Option<SparkJarTask>,
+    /// Wire field `spark_python_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spark_python_task: ::std::option::Option<SparkPythonTask>,
+    /// Wire field `spark_submit_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spark_submit_task: ::std::option::Option<SparkSubmitTask>,
+    /// Wire field `sql_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sql_task: ::std::option::Option<SqlTask>,
+    /// Wire field `timeout_seconds` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub timeout_seconds: ::std::option::Option<i64>,
+    /// Wire field `webhook_notifications` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub webhook_notifications: ::std::option::Option<WebhookNotifications>,
+}
+
+impl SubmitTask {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(task_key: impl Into<::std::string::String>) -> Self {
+        SubmitTask {
+            task_key: {
+                let value = task_key;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `task_key`.
+    #[inline]
+    pub fn task_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.task_key = value.into();
+        self
+    }
+
+    /// Set `ai_function_task`.
+    #[inline]
+    pub fn ai_function_task(mut self, value: AiFunctionTask) -> Self {
+        self.ai_function_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `ai_runtime_task`.
+    #[inline]
+    pub fn ai_runtime_task(mut self, value: AiRuntimeTask) -> Self {
+        self.ai_runtime_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `alert_task`.
+    #[inline]
+    pub fn alert_task(mut self, value: AlertTask) -> Self {
+        self.alert_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `clean_rooms_notebook_task`.
+    #[inline]
+    pub fn clean_rooms_notebook_task(mut self, value: CleanRoomsNotebookTask) -> Self {
+        self.clean_rooms_notebook_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `compute`.
+    #[inline]
+    pub fn compute(mut self, value: Compute) -> Self {
+        self.compute = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `condition_task`.
+    #[inline]
+    pub fn condition_task(mut self, value: ConditionTask) -> Self {
+        self.condition_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `dashboard_task`.
+    #[inline]
+    pub fn dashboard_task(mut self, value: DashboardTask) -> Self {
+        self.dashboard_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `dbt_cloud_task`.
+    #[inline]
+    pub fn dbt_cloud_task(mut self, value: DbtCloudTask) -> Self {
+        self.dbt_cloud_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `dbt_platform_task`.
+    #[inline]
+    pub fn dbt_platform_task(mut self, value: DbtPlatformTask) -> Self {
+        self.dbt_platform_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `dbt_task`.
+    #[inline]
+    pub fn dbt_task(mut self, value: DbtTask) -> Self {
+        self.dbt_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `depends_on`.
+    #[inline]
+    pub fn depends_on(mut self, value: ::std::vec::Vec<TaskDependency>) -> Self {
+        self.depends_on = value;
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `disable_auto_optimization`.
+    #[inline]
+    pub fn disable_auto_optimization(mut self, value: bool) -> Self {
+        self.disable_auto_optimization = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `disabled`.
+    #[inline]
+    pub fn disabled(mut self, value: bool) -> Self {
+        self.disabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `email_notifications`.
+    #[inline]
+    pub fn email_notifications(mut self, value: JobEmailNotifications) -> Self {
+        self.email_notifications = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `environment_key`.
+    #[inline]
+    pub fn environment_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.environment_key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `environment_variables_key`.
+    #[inline]
+    pub fn environment_variables_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.environment_variables_key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `existing_cluster_id`.
+    #[inline]
+    pub fn existing_cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.existing_cluster_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `for_each_task`.
+    #[inline]
+    pub fn for_each_task(mut self, value: ForEachTask) -> Self {
+        self.for_each_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `gen_ai_compute_task`.
+    #[inline]
+    pub fn gen_ai_compute_task(mut self, value: GenAiComputeTask) -> Self {
+        self.gen_ai_compute_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `health`.
+    #[inline]
+    pub fn health(mut self, value: JobsHealthRules) -> Self {
+        self.health = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `libraries`.
+    #[inline]
+    pub fn libraries(mut self, value: ::std::vec::Vec<crate::service::compute::Library>) -> Self {
+        self.libraries = value;
+        self
+    }
+
+    /// Set `max_retries`.
+    #[inline]
+    pub fn max_retries(mut self, value: i64) -> Self {
+        self.max_retries = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `min_retry_interval_millis`.
+    #[inline]
+    pub fn min_retry_interval_millis(mut self, value: i64) -> Self {
+        self.min_retry_interval_millis = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `new_cluster`.
+    #[inline]
+    pub fn new_cluster(mut self, value: crate::service::compute::ClusterSpec) -> Self {
+        self.new_cluster = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `notebook_task`.
+    #[inline]
+    pub fn notebook_task(mut self, value: NotebookTask) -> Self {
+        self.notebook_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `notification_settings`.
+    #[inline]
+    pub fn notification_settings(mut self, value: TaskNotificationSettings) -> Self {
+        self.notification_settings = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `pipeline_task`.
+    #[inline]
+    pub fn pipeline_task(mut self, value: PipelineTask) -> Self {
+        self.pipeline_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `power_bi_task`.
+    #[inline]
+    pub fn power_bi_task(mut self, value: PowerBiTask) -> Self {
+        self.power_bi_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `python_operator_task`.
+    #[inline]
+    pub fn python_operator_task(mut self, value: PythonOperatorTask) -> Self {
+        self.python_operator_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `python_wheel_task`.
+    #[inline]
+    pub fn python_wheel_task(mut self, value: PythonWheelTask) -> Self {
+        self.python_wheel_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `retry_on_timeout`.
+    #[inline]
+    pub fn retry_on_timeout(mut self, value: bool) -> Self {
+        self.retry_on_timeout = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `run_if`.
+    #[inline]
+    pub fn run_if(mut self, value: RunIf) -> Self {
+        self.run_if = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `run_job_task`.
+    #[inline]
+    pub fn run_job_task(mut self, value: RunJobTask) -> Self {
+        self.run_job_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `spark_jar_task`.
+    #[inline]
+    pub fn spark_jar_task(mut self, value: SparkJarTask) -> Self {
+        self.spark_jar_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `spark_python_task`.
+    #[inline]
+    pub fn spark_python_task(mut self, value: SparkPythonTask) -> Self {
+        self.spark_python_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `spark_submit_task`.
+    #[inline]
+    pub fn spark_submit_task(mut self, value: SparkSubmitTask) -> Self {
+        self.spark_submit_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sql_task`.
+    #[inline]
+    pub fn sql_task(mut self, value: SqlTask) -> Self {
+        self.sql_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `timeout_seconds`.
+    #[inline]
+    pub fn timeout_seconds(mut self, value: i64) -> Self {
+        self.timeout_seconds = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `webhook_notifications`.
+    #[inline]
+    pub fn webhook_notifications(mut self, value: WebhookNotifications) -> Self {
+        self.webhook_notifications = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `Subscription` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Subscription {
+    /// Wire field `attachment` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub attachment: ::std::option::Option<SubscriptionAttachment>,
+    /// Wire field `custom_subject` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub custom_subject: ::std::option::Option<::std::string::String>,
+    /// Wire field `paused` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub paused: ::std::option::Option<bool>,
+    /// Wire field `subscribers` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub subscribers: ::std::vec::Vec<SubscriptionSubscriber>,
+}
+
+impl Subscription {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Subscription { ..::std::default::Default::default() }
+    }
+
+    /// Set `attachment`.
+    #[inline]
+    pub fn attachment(mut self, value: SubscriptionAttachment) -> Self {
+        self.attachment = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `custom_subject`.
+    #[inline]
+    pub fn custom_subject(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.custom_subject = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `paused`.
+    #[inline]
+    pub fn paused(mut self, value: bool) -> Self {
+        self.paused = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `subscribers`.
+    #[inline]
+    pub fn subscribers(mut self, value: ::std::vec::Vec<SubscriptionSubscriber>) -> Self {
+        self.subscribers = value;
+        self
+    }
 }
 
 /// Wire type `SubscriptionAttachment` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SubscriptionAttachment {
+    /// Wire field `data_attachment` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data_attachment: ::std::option::Option<SubscriptionAttachmentDataAttachment>,
+    /// Wire field `page_attachment` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_attachment: ::std::option::Option<SubscriptionAttachmentPageAttachment>,
 }
 
+impl SubscriptionAttachment {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SubscriptionAttachment { ..::std::default::Default::default() }
+    }
+
+    /// Set `data_attachment`.
+    #[inline]
+    pub fn data_attachment(mut self, value: SubscriptionAttachmentDataAttachment) -> Self {
+        self.data_attachment = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_attachment`.
+    #[inline]
+    pub fn page_attachment(mut self, value: SubscriptionAttachmentPageAttachment) -> Self {
+        self.page_attachment = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `SubscriptionAttachmentDataAttachment` of the `jobs` API.
+///
+/// Required: `widgets`, `file_format` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SubscriptionAttachmentDataAttachment {
+    /// Wire field `widgets` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub widgets: ::std::vec::Vec<SubscriptionAttachmentDataAttachmentWidget>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub file_format: ::std::option::Option<SubscriptionAttachmentDataAttachmentFileFormat>,
+    /// Wire field `file_format` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub file_format: SubscriptionAttachmentDataAttachmentFileFormat,
+    /// Wire field `include_applied_filters` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub include_applied_filters: ::std::option::Option<bool>,
 }
 
+impl SubscriptionAttachmentDataAttachment {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        widgets: ::std::vec::Vec<SubscriptionAttachmentDataAttachmentWidget>,
+        file_format: SubscriptionAttachmentDataAttachmentFileFormat,
+    ) -> Self {
+        SubscriptionAttachmentDataAttachment {
+            widgets: {
+                let value = widgets;
+                value
+            },
+            file_format: {
+                let value = file_format;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `widgets`.
+    #[inline]
+    pub fn widgets(mut self, value: ::std::vec::Vec<SubscriptionAttachmentDataAttachmentWidget>) -> Self {
+        self.widgets = value;
+        self
+    }
+
+    /// Set `file_format`.
+    #[inline]
+    pub fn file_format(mut self, value: SubscriptionAttachmentDataAttachmentFileFormat) -> Self {
+        self.file_format = value;
+        self
+    }
+
+    /// Set `include_applied_filters`.
+    #[inline]
+    pub fn include_applied_filters(mut self, value: bool) -> Self {
+        self.include_applied_filters = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `SubscriptionAttachmentDataAttachmentWidget` of the `jobs` API.
+///
+/// Required: `page_id`, `widget_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SubscriptionAttachmentDataAttachmentWidget {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub page_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub widget_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `page_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub page_id: ::std::string::String,
+    /// Wire field `widget_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub widget_id: ::std::string::String,
+}
+
+impl SubscriptionAttachmentDataAttachmentWidget {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(page_id: impl Into<::std::string::String>, widget_id: impl Into<::std::string::String>) -> Self {
+        SubscriptionAttachmentDataAttachmentWidget {
+            page_id: {
+                let value = page_id;
+                value.into()
+            },
+            widget_id: {
+                let value = widget_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `page_id`.
+    #[inline]
+    pub fn page_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.page_id = value.into();
+        self
+    }
+
+    /// Set `widget_id`.
+    #[inline]
+    pub fn widget_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.widget_id = value.into();
+        self
+    }
 }
 
 /// Wire type `SubscriptionAttachmentPageAttachment` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SubscriptionAttachmentPageAttachment {
+    /// Wire field `page_ids` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub page_ids: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `page_selection` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_selection: ::std::option::Option<SubscriptionAttachmentPageAttachmentPageSelection>,
+}
+
+impl SubscriptionAttachmentPageAttachment {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SubscriptionAttachmentPageAttachment { ..::std::default::Default::default() }
+    }
+
+    /// Set `page_ids`.
+    #[inline]
+    pub fn page_ids(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.page_ids = value;
+        self
+    }
+
+    /// Set `page_selection`.
+    #[inline]
+    pub fn page_selection(mut self, value: SubscriptionAttachmentPageAttachmentPageSelection) -> Self {
+        self.page_selection = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `SubscriptionSubscriber` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SubscriptionSubscriber {
+    /// Wire field `destination_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub destination_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl SubscriptionSubscriber {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SubscriptionSubscriber { ..::std::default::Default::default() }
+    }
+
+    /// Set `destination_id`.
+    #[inline]
+    pub fn destination_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.destination_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `TableState` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TableState {
+    /// Wire field `has_seen_updates` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub has_seen_updates: ::std::option::Option<bool>,
+    /// Wire field `table_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub table_name: ::std::option::Option<::std::string::String>,
+}
+
+impl TableState {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TableState { ..::std::default::Default::default() }
+    }
+
+    /// Set `has_seen_updates`.
+    #[inline]
+    pub fn has_seen_updates(mut self, value: bool) -> Self {
+        self.has_seen_updates = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `table_name`.
+    #[inline]
+    pub fn table_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.table_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `TableTriggerState` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TableTriggerState {
+    /// Wire field `last_seen_table_states` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub last_seen_table_states: ::std::vec::Vec<TableState>,
+    /// Wire field `using_scalable_monitoring` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub using_scalable_monitoring: ::std::option::Option<bool>,
 }
 
+impl TableTriggerState {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TableTriggerState { ..::std::default::Default::default() }
+    }
+
+    /// Set `last_seen_table_states`.
+    #[inline]
+    pub fn last_seen_table_states(mut self, value: ::std::vec::Vec<TableState>) -> Self {
+        self.last_seen_table_states = value;
+        self
+    }
+
+    /// Set `using_scalable_monitoring`.
+    #[inline]
+    pub fn using_scalable_monitoring(mut self, value: bool) -> Self {
+        self.using_scalable_monitoring = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `TableUpdateTriggerConfiguration` of the `jobs` API.
+///
+/// Required: `table_names` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TableUpdateTriggerConfiguration {
+    /// Wire field `table_names` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub table_names: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `condition` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub condition: ::std::option::Option<Condition>,
+    /// Wire field `min_time_between_triggers_seconds` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub min_time_between_triggers_seconds: ::std::option::Option<i64>,
+    /// Wire field `wait_after_last_change_seconds` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -3247,206 +11151,878 @@ pub struct TableUpdateTriggerConfiguration {
     pub wait_after_last_change_seconds: ::std::option::Option<i64>,
 }
 
+impl TableUpdateTriggerConfiguration {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(table_names: ::std::vec::Vec<::std::string::String>) -> Self {
+        TableUpdateTriggerConfiguration {
+            table_names: {
+                let value = table_names;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `table_names`.
+    #[inline]
+    pub fn table_names(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.table_names = value;
+        self
+    }
+
+    /// Set `condition`.
+    #[inline]
+    pub fn condition(mut self, value: Condition) -> Self {
+        self.condition = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `min_time_between_triggers_seconds`.
+    #[inline]
+    pub fn min_time_between_triggers_seconds(mut self, value: i64) -> Self {
+        self.min_time_between_triggers_seconds = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `wait_after_last_change_seconds`.
+    #[inline]
+    pub fn wait_after_last_change_seconds(mut self, value: i64) -> Self {
+        self.wait_after_last_change_seconds = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `Task` of the `jobs` API.
+///
+/// Required: `task_key` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Task {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub task_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `task_key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub task_key: ::std::string::String,
+    /// Wire field `ai_function_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ai_function_task: ::std::option::Option<AiFunctionTask>,
+    /// Wire field `ai_runtime_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ai_runtime_task: ::std::option::Option<AiRuntimeTask>,
+    /// Wire field `alert_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub alert_task: ::std::option::Option<AlertTask>,
+    /// Wire field `clean_rooms_notebook_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub clean_rooms_notebook_task: ::std::option::Option<CleanRoomsNotebookTask>,
+    /// Wire field `compute` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub compute: ::std::option::Option<Compute>,
+    /// Wire field `condition_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub condition_task: ::std::option::Option<ConditionTask>,
+    /// Wire field `dashboard_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dashboard_task: ::std::option::Option<DashboardTask>,
+    /// Wire field `dbt_cloud_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dbt_cloud_task: ::std::option::Option<DbtCloudTask>,
+    /// Wire field `dbt_platform_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dbt_platform_task: ::std::option::Option<DbtPlatformTask>,
+    /// Wire field `dbt_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dbt_task: ::std::option::Option<DbtTask>,
+    /// Wire field `depends_on` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub depends_on: ::std::vec::Vec<TaskDependency>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `disable_auto_optimization` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub disable_auto_optimization: ::std::option::Option<bool>,
+    /// Wire field `disabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub disabled: ::std::option::Option<bool>,
+    /// Wire field `email_notifications` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub email_notifications: ::std::option::Option<TaskEmailNotifications>,
+    /// Wire field `environment_key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub environment_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `environment_variables_key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub environment_variables_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `existing_cluster_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub existing_cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `for_each_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub for_each_task: ::std::option::Option<::std::boxed::Box<ForEachTask>>,
+    /// Wire field `gen_ai_compute_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gen_ai_compute_task: ::std::option::Option<GenAiComputeTask>,
+    /// Wire field `health` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub health: ::std::option::Option<JobsHealthRules>,
+    /// Wire field `job_cluster_key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub job_cluster_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `libraries` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub libraries: ::std::vec::Vec<crate::service::compute::Library>,
+    /// Wire field `max_retries` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_retries: ::std::option::Option<i64>,
+    /// Wire field `min_retry_interval_millis` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub min_retry_interval_millis: ::std::option::Option<i64>,
+    /// Wire field `new_cluster` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub new_cluster: ::std::option::Option<crate::service::compute::ClusterSpec>,
+    /// Wire field `notebook_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub notebook_task: ::std::option::Option<NotebookTask>,
+    /// Wire field `notification_settings` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub notification_settings: ::std::option::Option<TaskNotificationSettings>,
+    /// Wire field `pipeline_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pipeline_task: ::std::option::Option<PipelineTask>,
+    /// Wire field `power_bi_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub power_bi_task: ::std::option::Option<PowerBiTask>,
+    /// Wire field `python_operator_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub python_operator_task: ::std::option::Option<PythonOperatorTask>,
+    /// Wire field `python_wheel_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub python_wheel_task: ::std::option::Option<PythonWheelTask>,
+    /// Wire field `retry_on_timeout` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub retry_on_timeout: ::std::option::Option<bool>,
+    /// Wire field `run_if` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_if: ::std::option::Option<RunIf>,
+    /// Wire field `run_job_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_job_task: ::std::option::Option<RunJobTask>,
+    /// Wire field `spark_jar_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spark_jar_task: ::std::option::Option<SparkJarTask>,
+    /// Wire field `spark_python_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spark_python_task: ::std::option::Option<SparkPythonTask>,
+    /// Wire field `spark_submit_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spark_submit_task: ::std::option::Option<SparkSubmitTask>,
+    /// Wire field `sql_task` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sql_task: ::std::option::Option<SqlTask>,
+    /// Wire field `timeout_seconds` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub timeout_seconds: ::std::option::Option<i64>,
+    /// Wire field `webhook_notifications` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub webhook_notifications: ::std::option::Option<WebhookNotifications>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
+}
+
+impl Task {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(task_key: impl Into<::std::string::String>) -> Self {
+        Task {
+            task_key: {
+                let value = task_key;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `task_key`.
+    #[inline]
+    pub fn task_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.task_key = value.into();
+        self
+    }
+
+    /// Set `ai_function_task`.
+    #[inline]
+    pub fn ai_function_task(mut self, value: AiFunctionTask) -> Self {
+        self.ai_function_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `ai_runtime_task`.
+    #[inline]
+    pub fn ai_runtime_task(mut self, value: AiRuntimeTask) -> Self {
+        self.ai_runtime_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `alert_task`.
+    #[inline]
+    pub fn alert_task(mut self, value: AlertTask) -> Self {
+        self.alert_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `clean_rooms_notebook_task`.
+    #[inline]
+    pub fn clean_rooms_notebook_task(mut self, value: CleanRoomsNotebookTask) -> Self {
+        self.clean_rooms_notebook_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `compute`.
+    #[inline]
+    pub fn compute(mut self, value: Compute) -> Self {
+        self.compute = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `condition_task`.
+    #[inline]
+    pub fn condition_task(mut self, value: ConditionTask) -> Self {
+        self.condition_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `dashboard_task`.
+    #[inline]
+    pub fn dashboard_task(mut self, value: DashboardTask) -> Self {
+        self.dashboard_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `dbt_cloud_task`.
+    #[inline]
+    pub fn dbt_cloud_task(mut self, value: DbtCloudTask) -> Self {
+        self.dbt_cloud_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `dbt_platform_task`.
+    #[inline]
+    pub fn dbt_platform_task(mut self, value: DbtPlatformTask) -> Self {
+        self.dbt_platform_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `dbt_task`.
+    #[inline]
+    pub fn dbt_task(mut self, value: DbtTask) -> Self {
+        self.dbt_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `depends_on`.
+    #[inline]
+    pub fn depends_on(mut self, value: ::std::vec::Vec<TaskDependency>) -> Self {
+        self.depends_on = value;
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `disable_auto_optimization`.
+    #[inline]
+    pub fn disable_auto_optimization(mut self, value: bool) -> Self {
+        self.disable_auto_optimization = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `disabled`.
+    #[inline]
+    pub fn disabled(mut self, value: bool) -> Self {
+        self.disabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `email_notifications`.
+    #[inline]
+    pub fn email_notifications(mut self, value: TaskEmailNotifications) -> Self {
+        self.email_notifications = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `environment_key`.
+    #[inline]
+    pub fn environment_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.environment_key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `environment_variables_key`.
+    #[inline]
+    pub fn environment_variables_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.environment_variables_key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `existing_cluster_id`.
+    #[inline]
+    pub fn existing_cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.existing_cluster_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `for_each_task`.
+    #[inline]
+    pub fn for_each_task(mut self, value: ForEachTask) -> Self {
+        self.for_each_task = ::std::option::Option::Some(::std::boxed::Box::new(value));
+        self
+    }
+
+    /// Set `gen_ai_compute_task`.
+    #[inline]
+    pub fn gen_ai_compute_task(mut self, value: GenAiComputeTask) -> Self {
+        self.gen_ai_compute_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `health`.
+    #[inline]
+    pub fn health(mut self, value: JobsHealthRules) -> Self {
+        self.health = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `job_cluster_key`.
+    #[inline]
+    pub fn job_cluster_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.job_cluster_key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `libraries`.
+    #[inline]
+    pub fn libraries(mut self, value: ::std::vec::Vec<crate::service::compute::Library>) -> Self {
+        self.libraries = value;
+        self
+    }
+
+    /// Set `max_retries`.
+    #[inline]
+    pub fn max_retries(mut self, value: i64) -> Self {
+        self.max_retries = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `min_retry_interval_millis`.
+    #[inline]
+    pub fn min_retry_interval_millis(mut self, value: i64) -> Self {
+        self.min_retry_interval_millis = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `new_cluster`.
+    #[inline]
+    pub fn new_cluster(mut self, value: crate::service::compute::ClusterSpec) -> Self {
+        self.new_cluster = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `notebook_task`.
+    #[inline]
+    pub fn notebook_task(mut self, value: NotebookTask) -> Self {
+        self.notebook_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `notification_settings`.
+    #[inline]
+    pub fn notification_settings(mut self, value: TaskNotificationSettings) -> Self {
+        self.notification_settings = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `pipeline_task`.
+    #[inline]
+    pub fn pipeline_task(mut self, value: PipelineTask) -> Self {
+        self.pipeline_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `power_bi_task`.
+    #[inline]
+    pub fn power_bi_task(mut self, value: PowerBiTask) -> Self {
+        self.power_bi_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `python_operator_task`.
+    #[inline]
+    pub fn python_operator_task(mut self, value: PythonOperatorTask) -> Self {
+        self.python_operator_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `python_wheel_task`.
+    #[inline]
+    pub fn python_wheel_task(mut self, value: PythonWheelTask) -> Self {
+        self.python_wheel_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `retry_on_timeout`.
+    #[inline]
+    pub fn retry_on_timeout(mut self, value: bool) -> Self {
+        self.retry_on_timeout = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `run_if`.
+    #[inline]
+    pub fn run_if(mut self, value: RunIf) -> Self {
+        self.run_if = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `run_job_task`.
+    #[inline]
+    pub fn run_job_task(mut self, value: RunJobTask) -> Self {
+        self.run_job_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `spark_jar_task`.
+    #[inline]
+    pub fn spark_jar_task(mut self, value: SparkJarTask) -> Self {
+        self.spark_jar_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `spark_python_task`.
+    #[inline]
+    pub fn spark_python_task(mut self, value: SparkPythonTask) -> Self {
+        self.spark_python_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `spark_submit_task`.
+    #[inline]
+    pub fn spark_submit_task(mut self, value: SparkSubmitTask) -> Self {
+        self.spark_submit_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sql_task`.
+    #[inline]
+    pub fn sql_task(mut self, value: SqlTask) -> Self {
+        self.sql_task = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `timeout_seconds`.
+    #[inline]
+    pub fn timeout_seconds(mut self, value: i64) -> Self {
+        self.timeout_seconds = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `webhook_notifications`.
+    #[inline]
+    pub fn webhook_notifications(mut self, value: WebhookNotifications) -> Self {
+        self.webhook_notifications = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `TaskDependency` of the `jobs` API.
+///
+/// Required: `task_key` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TaskDependency {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub task_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `task_key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub task_key: ::std::string::String,
+    /// Wire field `outcome` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub outcome: ::std::option::Option<::std::string::String>,
+}
+
+impl TaskDependency {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(task_key: impl Into<::std::string::String>) -> Self {
+        TaskDependency {
+            task_key: {
+                let value = task_key;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `task_key`.
+    #[inline]
+    pub fn task_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.task_key = value.into();
+        self
+    }
+
+    /// Set `outcome`.
+    #[inline]
+    pub fn outcome(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.outcome = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `TaskEmailNotifications` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TaskEmailNotifications {
+    /// Wire field `no_alert_for_skipped_runs` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub no_alert_for_skipped_runs: ::std::option::Option<bool>,
+    /// Wire field `on_duration_warning_threshold_exceeded` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub on_duration_warning_threshold_exceeded: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `on_failure` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub on_failure: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `on_maintenance_complete` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub on_maintenance_complete: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `on_maintenance_start` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub on_maintenance_start: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `on_start` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub on_start: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `on_streaming_backlog_exceeded` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub on_streaming_backlog_exceeded: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `on_success` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub on_success: ::std::vec::Vec<::std::string::String>,
+}
+
+impl TaskEmailNotifications {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TaskEmailNotifications { ..::std::default::Default::default() }
+    }
+
+    /// Set `no_alert_for_skipped_runs`.
+    #[inline]
+    pub fn no_alert_for_skipped_runs(mut self, value: bool) -> Self {
+        self.no_alert_for_skipped_runs = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `on_duration_warning_threshold_exceeded`.
+    #[inline]
+    pub fn on_duration_warning_threshold_exceeded(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.on_duration_warning_threshold_exceeded = value;
+        self
+    }
+
+    /// Set `on_failure`.
+    #[inline]
+    pub fn on_failure(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.on_failure = value;
+        self
+    }
+
+    /// Set `on_maintenance_complete`.
+    #[inline]
+    pub fn on_maintenance_complete(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.on_maintenance_complete = value;
+        self
+    }
+
+    /// Set `on_maintenance_start`.
+    #[inline]
+    pub fn on_maintenance_start(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.on_maintenance_start = value;
+        self
+    }
+
+    /// Set `on_start`.
+    #[inline]
+    pub fn on_start(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.on_start = value;
+        self
+    }
+
+    /// Set `on_streaming_backlog_exceeded`.
+    #[inline]
+    pub fn on_streaming_backlog_exceeded(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.on_streaming_backlog_exceeded = value;
+        self
+    }
+
+    /// Set `on_success`.
+    #[inline]
+    pub fn on_success(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.on_success = value;
+        self
+    }
 }
 
 /// Wire type `TaskNotificationSettings` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TaskNotificationSettings {
+    /// Wire field `alert_on_last_attempt` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub alert_on_last_attempt: ::std::option::Option<bool>,
+    /// Wire field `no_alert_for_canceled_runs` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub no_alert_for_canceled_runs: ::std::option::Option<bool>,
+    /// Wire field `no_alert_for_skipped_runs` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub no_alert_for_skipped_runs: ::std::option::Option<bool>,
+}
+
+impl TaskNotificationSettings {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TaskNotificationSettings { ..::std::default::Default::default() }
+    }
+
+    /// Set `alert_on_last_attempt`.
+    #[inline]
+    pub fn alert_on_last_attempt(mut self, value: bool) -> Self {
+        self.alert_on_last_attempt = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `no_alert_for_canceled_runs`.
+    #[inline]
+    pub fn no_alert_for_canceled_runs(mut self, value: bool) -> Self {
+        self.no_alert_for_canceled_runs = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `no_alert_for_skipped_runs`.
+    #[inline]
+    pub fn no_alert_for_skipped_runs(mut self, value: bool) -> Self {
+        self.no_alert_for_skipped_runs = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `TerminationDetails` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TerminationDetails {
+    /// Wire field `code` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub code: ::std::option::Option<TerminationCodeCode>,
+    /// Wire field `message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
+    /// Wire field `type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#type: ::std::option::Option<TerminationTypeType>,
+}
+
+impl TerminationDetails {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TerminationDetails { ..::std::default::Default::default() }
+    }
+
+    /// Set `code`.
+    #[inline]
+    pub fn code(mut self, value: TerminationCodeCode) -> Self {
+        self.code = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `message`.
+    #[inline]
+    pub fn message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `type`.
+    #[inline]
+    pub fn r#type(mut self, value: TerminationTypeType) -> Self {
+        self.r#type = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `TriggerConfiguration` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TriggerConfiguration {
+    /// Wire field `continuous` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub continuous: ::std::option::Option<ContinuousTriggerConfiguration>,
+    /// Wire field `file_arrival` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub file_arrival: ::std::option::Option<FileArrivalTriggerConfiguration>,
+    /// Wire field `job_completion` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub job_completion: ::std::option::Option<JobCompletionTriggerConfiguration>,
+    /// Wire field `model` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub model: ::std::option::Option<ModelTriggerConfiguration>,
+    /// Wire field `pause_status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pause_status: ::std::option::Option<PauseStatus>,
+    /// Wire field `periodic` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub periodic: ::std::option::Option<PeriodicTriggerConfiguration>,
+    /// Wire field `schedule` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schedule: ::std::option::Option<CronTriggerConfiguration>,
+    /// Wire field `sql_condition` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sql_condition: ::std::option::Option<SqlConditionConfiguration>,
+    /// Wire field `table_update` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub table_update: ::std::option::Option<TableUpdateTriggerConfiguration>,
+}
+
+impl TriggerConfiguration {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TriggerConfiguration { ..::std::default::Default::default() }
+    }
+
+    /// Set `continuous`.
+    #[inline]
+    pub fn continuous(mut self, value: ContinuousTriggerConfiguration) -> Self {
+        self.continuous = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `file_arrival`.
+    #[inline]
+    pub fn file_arrival(mut self, value: FileArrivalTriggerConfiguration) -> Self {
+        self.file_arrival = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `job_completion`.
+    #[inline]
+    pub fn job_completion(mut self, value: JobCompletionTriggerConfiguration) -> Self {
+        self.job_completion = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `model`.
+    #[inline]
+    pub fn model(mut self, value: ModelTriggerConfiguration) -> Self {
+        self.model = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `pause_status`.
+    #[inline]
+    pub fn pause_status(mut self, value: PauseStatus) -> Self {
+        self.pause_status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `periodic`.
+    #[inline]
+    pub fn periodic(mut self, value: PeriodicTriggerConfiguration) -> Self {
+        self.periodic = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `schedule`.
+    #[inline]
+    pub fn schedule(mut self, value: CronTriggerConfiguration) -> Self {
+        self.schedule = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sql_condition`.
+    #[inline]
+    pub fn sql_condition(mut self, value: SqlConditionConfiguration) -> Self {
+        self.sql_condition = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `table_update`.
+    #[inline]
+    pub fn table_update(mut self, value: TableUpdateTriggerConfiguration) -> Self {
+        self.table_update = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `TriggerDetails` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TriggerDetails {
+    /// Wire field `history` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub history: ::std::option::Option<TriggerHistory>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<PerTriggerState>,
+}
+
+impl TriggerDetails {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TriggerDetails { ..::std::default::Default::default() }
+    }
+
+    /// Set `history`.
+    #[inline]
+    pub fn history(mut self, value: TriggerHistory) -> Self {
+        self.history = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: PerTriggerState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `TriggerEvaluation` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TriggerEvaluation {
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub run_id: ::std::option::Option<i64>,
+    /// Wire field `timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -3454,371 +12030,951 @@ pub struct TriggerEvaluation {
     pub timestamp: ::std::option::Option<i64>,
 }
 
+impl TriggerEvaluation {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TriggerEvaluation { ..::std::default::Default::default() }
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_id`.
+    #[inline]
+    pub fn run_id(mut self, value: i64) -> Self {
+        self.run_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `timestamp`.
+    #[inline]
+    pub fn timestamp(mut self, value: i64) -> Self {
+        self.timestamp = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `TriggerHistory` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TriggerHistory {
+    /// Wire field `last_failed` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_failed: ::std::option::Option<TriggerEvaluation>,
+    /// Wire field `last_not_triggered` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_not_triggered: ::std::option::Option<TriggerEvaluation>,
+    /// Wire field `last_triggered` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_triggered: ::std::option::Option<TriggerEvaluation>,
+}
+
+impl TriggerHistory {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TriggerHistory { ..::std::default::Default::default() }
+    }
+
+    /// Set `last_failed`.
+    #[inline]
+    pub fn last_failed(mut self, value: TriggerEvaluation) -> Self {
+        self.last_failed = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `last_not_triggered`.
+    #[inline]
+    pub fn last_not_triggered(mut self, value: TriggerEvaluation) -> Self {
+        self.last_not_triggered = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `last_triggered`.
+    #[inline]
+    pub fn last_triggered(mut self, value: TriggerEvaluation) -> Self {
+        self.last_triggered = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `TriggerInfo` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TriggerInfo {
+    /// Wire field `job_completion` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub job_completion: ::std::option::Option<JobCompletionTriggerRunInfoDetails>,
+    /// Wire field `run_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub run_id: ::std::option::Option<i64>,
+    /// Wire field `sql_condition` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sql_condition: ::std::option::Option<SqlConditionRunInfoDetails>,
+}
+
+impl TriggerInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TriggerInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `job_completion`.
+    #[inline]
+    pub fn job_completion(mut self, value: JobCompletionTriggerRunInfoDetails) -> Self {
+        self.job_completion = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `run_id`.
+    #[inline]
+    pub fn run_id(mut self, value: i64) -> Self {
+        self.run_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sql_condition`.
+    #[inline]
+    pub fn sql_condition(mut self, value: SqlConditionRunInfoDetails) -> Self {
+        self.sql_condition = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `TriggerSettings` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TriggerSettings {
+    /// Wire field `file_arrival` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub file_arrival: ::std::option::Option<FileArrivalTriggerConfiguration>,
+    /// Wire field `job_completion` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub job_completion: ::std::option::Option<JobCompletionTriggerConfiguration>,
+    /// Wire field `model` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub model: ::std::option::Option<ModelTriggerConfiguration>,
+    /// Wire field `pause_status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pause_status: ::std::option::Option<PauseStatus>,
+    /// Wire field `periodic` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub periodic: ::std::option::Option<PeriodicTriggerConfiguration>,
+    /// Wire field `sql_condition` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sql_condition: ::std::option::Option<SqlConditionConfiguration>,
+    /// Wire field `table_update` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub table_update: ::std::option::Option<TableUpdateTriggerConfiguration>,
+}
+
+impl TriggerSettings {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TriggerSettings { ..::std::default::Default::default() }
+    }
+
+    /// Set `file_arrival`.
+    #[inline]
+    pub fn file_arrival(mut self, value: FileArrivalTriggerConfiguration) -> Self {
+        self.file_arrival = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `job_completion`.
+    #[inline]
+    pub fn job_completion(mut self, value: JobCompletionTriggerConfiguration) -> Self {
+        self.job_completion = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `model`.
+    #[inline]
+    pub fn model(mut self, value: ModelTriggerConfiguration) -> Self {
+        self.model = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `pause_status`.
+    #[inline]
+    pub fn pause_status(mut self, value: PauseStatus) -> Self {
+        self.pause_status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `periodic`.
+    #[inline]
+    pub fn periodic(mut self, value: PeriodicTriggerConfiguration) -> Self {
+        self.periodic = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sql_condition`.
+    #[inline]
+    pub fn sql_condition(mut self, value: SqlConditionConfiguration) -> Self {
+        self.sql_condition = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `table_update`.
+    #[inline]
+    pub fn table_update(mut self, value: TableUpdateTriggerConfiguration) -> Self {
+        self.table_update = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `TriggerStateProto` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TriggerStateProto {
+    /// Wire field `file_arrival` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub file_arrival: ::std::option::Option<FileArrivalTriggerState>,
+    /// Wire field `job_completion` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub job_completion: ::std::option::Option<JobCompletionTriggerState>,
+    /// Wire field `pause_status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pause_status: ::std::option::Option<PauseStatus>,
+    /// Wire field `sql_condition` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sql_condition: ::std::option::Option<SqlConditionState>,
+    /// Wire field `table` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub table: ::std::option::Option<TableTriggerState>,
+}
+
+impl TriggerStateProto {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TriggerStateProto { ..::std::default::Default::default() }
+    }
+
+    /// Set `file_arrival`.
+    #[inline]
+    pub fn file_arrival(mut self, value: FileArrivalTriggerState) -> Self {
+        self.file_arrival = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `job_completion`.
+    #[inline]
+    pub fn job_completion(mut self, value: JobCompletionTriggerState) -> Self {
+        self.job_completion = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `pause_status`.
+    #[inline]
+    pub fn pause_status(mut self, value: PauseStatus) -> Self {
+        self.pause_status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sql_condition`.
+    #[inline]
+    pub fn sql_condition(mut self, value: SqlConditionState) -> Self {
+        self.sql_condition = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `table`.
+    #[inline]
+    pub fn table(mut self, value: TableTriggerState) -> Self {
+        self.table = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ViewItem` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ViewItem {
+    /// Wire field `content` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub content: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#type: ::std::option::Option<ViewType>,
 }
 
+impl ViewItem {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ViewItem { ..::std::default::Default::default() }
+    }
+
+    /// Set `content`.
+    #[inline]
+    pub fn content(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.content = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `type`.
+    #[inline]
+    pub fn r#type(mut self, value: ViewType) -> Self {
+        self.r#type = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `VolumeSource` of the `jobs` API.
+///
+/// Required: `volume_path` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VolumeSource {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub volume_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `volume_path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub volume_path: ::std::string::String,
+}
+
+impl VolumeSource {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(volume_path: impl Into<::std::string::String>) -> Self {
+        VolumeSource {
+            volume_path: {
+                let value = volume_path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `volume_path`.
+    #[inline]
+    pub fn volume_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.volume_path = value.into();
+        self
+    }
 }
 
 /// Wire type `Webhook` of the `jobs` API.
+///
+/// Required: `id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Webhook {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+}
+
+impl Webhook {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        Webhook {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = value.into();
+        self
+    }
 }
 
 /// Wire type `WebhookNotifications` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WebhookNotifications {
+    /// Wire field `on_duration_warning_threshold_exceeded` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub on_duration_warning_threshold_exceeded: ::std::vec::Vec<Webhook>,
+    /// Wire field `on_failure` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub on_failure: ::std::vec::Vec<Webhook>,
+    /// Wire field `on_maintenance_complete` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub on_maintenance_complete: ::std::vec::Vec<Webhook>,
+    /// Wire field `on_maintenance_start` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub on_maintenance_start: ::std::vec::Vec<Webhook>,
+    /// Wire field `on_start` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub on_start: ::std::vec::Vec<Webhook>,
+    /// Wire field `on_streaming_backlog_exceeded` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub on_streaming_backlog_exceeded: ::std::vec::Vec<Webhook>,
+    /// Wire field `on_success` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub on_success: ::std::vec::Vec<Webhook>,
+}
+
+impl WebhookNotifications {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WebhookNotifications { ..::std::default::Default::default() }
+    }
+
+    /// Set `on_duration_warning_threshold_exceeded`.
+    #[inline]
+    pub fn on_duration_warning_threshold_exceeded(mut self, value: ::std::vec::Vec<Webhook>) -> Self {
+        self.on_duration_warning_threshold_exceeded = value;
+        self
+    }
+
+    /// Set `on_failure`.
+    #[inline]
+    pub fn on_failure(mut self, value: ::std::vec::Vec<Webhook>) -> Self {
+        self.on_failure = value;
+        self
+    }
+
+    /// Set `on_maintenance_complete`.
+    #[inline]
+    pub fn on_maintenance_complete(mut self, value: ::std::vec::Vec<Webhook>) -> Self {
+        self.on_maintenance_complete = value;
+        self
+    }
+
+    /// Set `on_maintenance_start`.
+    #[inline]
+    pub fn on_maintenance_start(mut self, value: ::std::vec::Vec<Webhook>) -> Self {
+        self.on_maintenance_start = value;
+        self
+    }
+
+    /// Set `on_start`.
+    #[inline]
+    pub fn on_start(mut self, value: ::std::vec::Vec<Webhook>) -> Self {
+        self.on_start = value;
+        self
+    }
+
+    /// Set `on_streaming_backlog_exceeded`.
+    #[inline]
+    pub fn on_streaming_backlog_exceeded(mut self, value: ::std::vec::Vec<Webhook>) -> Self {
+        self.on_streaming_backlog_exceeded = value;
+        self
+    }
+
+    /// Set `on_success`.
+    #[inline]
+    pub fn on_success(mut self, value: ::std::vec::Vec<Webhook>) -> Self {
+        self.on_success = value;
+        self
+    }
 }
 
 /// Wire type `WidgetErrorDetail` of the `jobs` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WidgetErrorDetail {
+    /// Wire field `message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
+}
+
+impl WidgetErrorDetail {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WidgetErrorDetail { ..::std::default::Default::default() }
+    }
+
+    /// Set `message`.
+    #[inline]
+    pub fn message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.message = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Parameters of [`JobsApi::cancel_all_runs`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobsCancelAllRunsRequest {
+    /// Wire field `all_queued_runs` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub all_queued_runs: ::std::option::Option<bool>,
+    /// Wire field `job_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub job_id: ::std::option::Option<i64>,
 }
+
+impl JobsCancelAllRunsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        JobsCancelAllRunsRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for JobsCancelAllRunsRequest {}
 
 /// Parameters of [`JobsApi::cancel_run`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobsCancelRunRequest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub run_id: ::std::option::Option<i64>,
+    /// Wire field `run_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub run_id: i64,
 }
+
+impl JobsCancelRunRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(run_id: i64) -> Self {
+        JobsCancelRunRequest {
+            run_id: {
+                let value = run_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for JobsCancelRunRequest {}
 
 /// Parameters of [`JobsApi::create`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobsCreateRequest {
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<JobAccessControlRequest>,
+    /// Wire field `budget_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub budget_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `continuous` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub continuous: ::std::option::Option<Continuous>,
+    /// Wire field `deployment` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub deployment: ::std::option::Option<JobDeployment>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `duration_target` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub duration_target: ::std::option::Option<::std::string::String>,
+    /// Wire field `edit_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub edit_mode: ::std::option::Option<JobEditMode>,
+    /// Wire field `email_notifications` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub email_notifications: ::std::option::Option<JobEmailNotifications>,
+    /// Wire field `environment_variables` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub environment_variables: ::std::vec::Vec<JobEnvironmentVariables>,
+    /// Wire field `environments` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub environments: ::std::vec::Vec<JobEnvironment>,
+    /// Wire field `format` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub format: ::std::option::Option<Format>,
+    /// Wire field `git_source` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub git_source: ::std::option::Option<GitSource>,
+    /// Wire field `health` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub health: ::std::option::Option<JobsHealthRules>,
+    /// Wire field `job_clusters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub job_clusters: ::std::vec::Vec<JobCluster>,
+    /// Wire field `max_concurrent_runs` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_concurrent_runs: ::std::option::Option<i64>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `notification_settings` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub notification_settings: ::std::option::Option<JobNotificationSettings>,
+    /// Wire field `parameters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub parameters: ::std::vec::Vec<JobParameterDefinition>,
+    /// Wire field `parent_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `performance_target` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub performance_target: ::std::option::Option<PerformanceTarget>,
+    /// Wire field `queue` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub queue: ::std::option::Option<QueueSettings>,
+    /// Wire field `run_as` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_as: ::std::option::Option<JobRunAs>,
+    /// Wire field `schedule` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schedule: ::std::option::Option<CronSchedule>,
+    /// Wire field `tags` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub tags: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `tasks` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tasks: ::std::vec::Vec<Task>,
+    /// Wire field `timeout_seconds` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub timeout_seconds: ::std::option::Option<i64>,
+    /// Wire field `trigger` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub trigger: ::std::option::Option<TriggerSettings>,
+    /// Wire field `triggers` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub triggers: ::std::vec::Vec<TriggerConfiguration>,
+    /// Wire field `usage_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub usage_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `webhook_notifications` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub webhook_notifications: ::std::option::Option<WebhookNotifications>,
 }
+
+impl JobsCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        JobsCreateRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for JobsCreateRequest {}
 
 /// Parameters of [`JobsApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobsDeleteRequest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub job_id: ::std::option::Option<i64>,
+    /// Wire field `job_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub job_id: i64,
 }
+
+impl JobsDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(job_id: i64) -> Self {
+        JobsDeleteRequest {
+            job_id: {
+                let value = job_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for JobsDeleteRequest {}
 
 /// Parameters of [`JobsApi::delete_run`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobsDeleteRunRequest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub run_id: ::std::option::Option<i64>,
+    /// Wire field `run_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub run_id: i64,
 }
+
+impl JobsDeleteRunRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(run_id: i64) -> Self {
+        JobsDeleteRunRequest {
+            run_id: {
+                let value = run_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for JobsDeleteRunRequest {}
 
 /// Parameters of [`JobsApi::export_run`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobsExportRunRequest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub run_id: ::std::option::Option<i64>,
+    /// Wire field `run_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub run_id: i64,
+    /// Wire field `views_to_export` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub views_to_export: ::std::option::Option<ViewsToExport>,
 }
+
+impl JobsExportRunRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(run_id: i64) -> Self {
+        JobsExportRunRequest {
+            run_id: {
+                let value = run_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for JobsExportRunRequest {}
 
 /// Parameters of [`JobsApi::get_page`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobsGetRequest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub job_id: ::std::option::Option<i64>,
+    /// Wire field `job_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub job_id: i64,
+    /// Wire field `include_trigger_state` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub include_trigger_state: ::std::option::Option<bool>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl JobsGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(job_id: i64) -> Self {
+        JobsGetRequest {
+            job_id: {
+                let value = job_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for JobsGetRequest {}
 
 /// Parameters of [`JobsApi::get_permission_levels`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobsGetPermissionLevelsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub job_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `job_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub job_id: ::std::string::String,
 }
+
+impl JobsGetPermissionLevelsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(job_id: impl Into<::std::string::String>) -> Self {
+        JobsGetPermissionLevelsRequest {
+            job_id: {
+                let value = job_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for JobsGetPermissionLevelsRequest {}
 
 /// Parameters of [`JobsApi::get_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobsGetPermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub job_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `job_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub job_id: ::std::string::String,
 }
+
+impl JobsGetPermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(job_id: impl Into<::std::string::String>) -> Self {
+        JobsGetPermissionsRequest {
+            job_id: {
+                let value = job_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for JobsGetPermissionsRequest {}
 
 /// Parameters of [`JobsApi::get_run_page`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobsGetRunRequest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub run_id: ::std::option::Option<i64>,
+    /// Wire field `run_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub run_id: i64,
+    /// Wire field `include_history` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub include_history: ::std::option::Option<bool>,
+    /// Wire field `include_resolved_values` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub include_resolved_values: ::std::option::Option<bool>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl JobsGetRunRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(run_id: i64) -> Self {
+        JobsGetRunRequest {
+            run_id: {
+                let value = run_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for JobsGetRunRequest {}
 
 /// Parameters of [`JobsApi::get_run_output`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobsGetRunOutputRequest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub run_id: ::std::option::Option<i64>,
+    /// Wire field `run_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub run_id: i64,
 }
+
+impl JobsGetRunOutputRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(run_id: i64) -> Self {
+        JobsGetRunOutputRequest {
+            run_id: {
+                let value = run_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for JobsGetRunOutputRequest {}
 
 /// Parameters of [`JobsApi::list_raw`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobsListRequest {
+    /// Wire field `expand_tasks` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub expand_tasks: ::std::option::Option<bool>,
+    /// Wire field `limit` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub limit: ::std::option::Option<i64>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `offset` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub offset: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl JobsListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        JobsListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for JobsListRequest {}
 
 /// Parameters of [`JobsApi::list_runs_raw`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobsListRunsRequest {
+    /// Wire field `active_only` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub active_only: ::std::option::Option<bool>,
+    /// Wire field `completed_only` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub completed_only: ::std::option::Option<bool>,
+    /// Wire field `expand_tasks` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub expand_tasks: ::std::option::Option<bool>,
+    /// Wire field `job_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub job_id: ::std::option::Option<i64>,
+    /// Wire field `limit` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub limit: ::std::option::Option<i64>,
+    /// Wire field `offset` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub offset: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_type: ::std::option::Option<RunType>,
+    /// Wire field `start_time_from` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub start_time_from: ::std::option::Option<i64>,
+    /// Wire field `start_time_to` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -3826,183 +12982,360 @@ pub struct JobsListRunsRequest {
     pub start_time_to: ::std::option::Option<i64>,
 }
 
+impl JobsListRunsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        JobsListRunsRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for JobsListRunsRequest {}
+
 /// Parameters of [`JobsApi::repair_run`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobsRepairRunRequest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub run_id: ::std::option::Option<i64>,
+    /// Wire field `run_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub run_id: i64,
+    /// Wire field `dbt_commands` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub dbt_commands: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `duration_target` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub duration_target: ::std::option::Option<::std::string::String>,
+    /// Wire field `jar_params` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub jar_params: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `job_parameters` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub job_parameters: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `latest_repair_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub latest_repair_id: ::std::option::Option<i64>,
+    /// Wire field `notebook_params` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub notebook_params: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `performance_target` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub performance_target: ::std::option::Option<PerformanceTarget>,
+    /// Wire field `pipeline_params` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pipeline_params: ::std::option::Option<PipelineParams>,
+    /// Wire field `python_named_params` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub python_named_params: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `python_params` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub python_params: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `rerun_all_failed_tasks` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub rerun_all_failed_tasks: ::std::option::Option<bool>,
+    /// Wire field `rerun_dependent_tasks` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub rerun_dependent_tasks: ::std::option::Option<bool>,
+    /// Wire field `rerun_tasks` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub rerun_tasks: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `spark_submit_params` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub spark_submit_params: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `sql_params` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub sql_params: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
 }
+
+impl JobsRepairRunRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(run_id: i64) -> Self {
+        JobsRepairRunRequest {
+            run_id: {
+                let value = run_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for JobsRepairRunRequest {}
 
 /// Parameters of [`JobsApi::reset`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobsResetRequest {
+    /// Wire field `job_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub job_id: i64,
+    /// Wire field `new_settings` (required, ref).
     #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
     )]
-    pub job_id: ::std::option::Option<i64>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub new_settings: ::std::option::Option<JobSettings>,
+    pub new_settings: JobSettings,
 }
+
+impl JobsResetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(job_id: i64, new_settings: JobSettings) -> Self {
+        JobsResetRequest {
+            job_id: {
+                let value = job_id;
+                value
+            },
+            new_settings: {
+                let value = new_settings;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for JobsResetRequest {}
 
 /// Parameters of [`JobsApi::run_now`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobsRunNowRequest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub job_id: ::std::option::Option<i64>,
+    /// Wire field `job_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub job_id: i64,
+    /// Wire field `dbt_commands` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub dbt_commands: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `duration_target` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub duration_target: ::std::option::Option<::std::string::String>,
+    /// Wire field `idempotency_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub idempotency_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `jar_params` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub jar_params: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `job_parameters` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub job_parameters: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `notebook_params` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub notebook_params: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `only` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub only: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `performance_target` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub performance_target: ::std::option::Option<PerformanceTarget>,
+    /// Wire field `pipeline_params` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pipeline_params: ::std::option::Option<PipelineParams>,
+    /// Wire field `python_named_params` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub python_named_params: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `python_params` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub python_params: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `queue` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub queue: ::std::option::Option<QueueSettings>,
+    /// Wire field `spark_submit_params` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub spark_submit_params: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `sql_params` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub sql_params: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+}
+
+impl JobsRunNowRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(job_id: i64) -> Self {
+        JobsRunNowRequest {
+            job_id: {
+                let value = job_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for JobsRunNowRequest {
+    fn prepare(&mut self) {
+        self.idempotency_token.get_or_insert_with(rt::idempotency_token);
+    }
 }
 
 /// Parameters of [`JobsApi::set_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobsSetPermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub job_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `job_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub job_id: ::std::string::String,
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<JobAccessControlRequest>,
 }
+
+impl JobsSetPermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(job_id: impl Into<::std::string::String>) -> Self {
+        JobsSetPermissionsRequest {
+            job_id: {
+                let value = job_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for JobsSetPermissionsRequest {}
 
 /// Parameters of [`JobsApi::submit`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobsSubmitRequest {
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<JobAccessControlRequest>,
+    /// Wire field `budget_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub budget_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `duration_target` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub duration_target: ::std::option::Option<::std::string::String>,
+    /// Wire field `email_notifications` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub email_notifications: ::std::option::Option<JobEmailNotifications>,
+    /// Wire field `environment_variables` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub environment_variables: ::std::vec::Vec<JobEnvironmentVariables>,
+    /// Wire field `environments` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub environments: ::std::vec::Vec<JobEnvironment>,
+    /// Wire field `git_source` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub git_source: ::std::option::Option<GitSource>,
+    /// Wire field `health` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub health: ::std::option::Option<JobsHealthRules>,
+    /// Wire field `idempotency_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub idempotency_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `notification_settings` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub notification_settings: ::std::option::Option<JobNotificationSettings>,
+    /// Wire field `performance_target` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub performance_target: ::std::option::Option<PerformanceTarget>,
+    /// Wire field `queue` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub queue: ::std::option::Option<QueueSettings>,
+    /// Wire field `run_as` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_as: ::std::option::Option<JobRunAs>,
+    /// Wire field `run_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `tasks` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tasks: ::std::vec::Vec<SubmitTask>,
+    /// Wire field `timeout_seconds` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub timeout_seconds: ::std::option::Option<i64>,
+    /// Wire field `usage_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub usage_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `webhook_notifications` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub webhook_notifications: ::std::option::Option<WebhookNotifications>,
+}
+
+impl JobsSubmitRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        JobsSubmitRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for JobsSubmitRequest {
+    fn prepare(&mut self) {
+        self.idempotency_token.get_or_insert_with(rt::idempotency_token);
+    }
 }
 
 /// Parameters of [`JobsApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobsUpdateRequest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub job_id: ::std::option::Option<i64>,
+    /// Wire field `job_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub job_id: i64,
+    /// Wire field `fields_to_remove` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub fields_to_remove: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `new_settings` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub new_settings: ::std::option::Option<JobSettings>,
 }
+
+impl JobsUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(job_id: i64) -> Self {
+        JobsUpdateRequest {
+            job_id: {
+                let value = job_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for JobsUpdateRequest {}
 
 /// Parameters of [`JobsApi::update_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobsUpdatePermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub job_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `job_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub job_id: ::std::string::String,
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<JobAccessControlRequest>,
 }
 
-/// The `jobs` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/jobs)).
+impl JobsUpdatePermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(job_id: impl Into<::std::string::String>) -> Self {
+        JobsUpdatePermissionsRequest {
+            job_id: {
+                let value = job_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for JobsUpdatePermissionsRequest {}
+
+/// The `jobs` service (workspace level, 20 operations; [API reference](https://docs.databricks.com/api/workspace/jobs)).
 #[derive(Debug, Clone)]
 pub struct JobsApi {
     client: crate::Client,
@@ -4020,420 +13353,1618 @@ impl JobsApi {
     }
 
     /// `POST /api/2.2/jobs/runs/cancel-all` ([API reference](https://docs.databricks.com/api/workspace/jobs/cancelallruns)).
-    pub async fn cancel_all_runs(&self, request: &JobsCancelAllRunsRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.2/jobs/runs/cancel-all",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["all_queued_runs", "job_id"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    #[inline]
+    pub fn cancel_all_runs(&self) -> rt::Call<JobsCancelAllRunsRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_JOBS_CANCEL_ALL_RUNS,
+            JobsCancelAllRunsRequest { ..::std::default::Default::default() },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.2/jobs/runs/cancel` ([API reference](https://docs.databricks.com/api/workspace/jobs/cancelrun)).
-    pub async fn cancel_run(&self, request: &JobsCancelRunRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.2/jobs/runs/cancel",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["run_id"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/2.2/jobs/runs/cancel`; required: `run_id`; waits for TERMINATED or SKIPPED ([API reference](https://docs.databricks.com/api/workspace/jobs/cancelrun)).
+    #[inline]
+    pub fn cancel_run(&self, run_id: i64) -> rt::Call<JobsCancelRunRequest, rt::Wait<(), Run>> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_JOBS_CANCEL_RUN,
+            JobsCancelRunRequest {
+                run_id: {
+                    let value = run_id;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            decode_jobs_cancel_run,
+        )
     }
 
-    /// Poll `get_run` until the state is one of ["TERMINATED", "SKIPPED"] (fails on ["INTERNAL_ERROR"]).
-    pub async fn wait_get_run_job_terminated_or_skipped(
-        &self,
-        run_id: i64,
-        options: crate::service::WaitOptions<Run>,
-    ) -> crate::Result<Run> {
-        let request = JobsGetRunRequest {
-            run_id: ::std::option::Option::Some(run_id.clone()),
-            ..::std::default::Default::default()
-        };
-        static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-            what: "jobs",
-            target: &["TERMINATED", "SKIPPED"],
-            failure: &["INTERNAL_ERROR"],
-            status_path: &["state", "life_cycle_state"],
-            message_path: &["state", "state_message"],
-        };
-        crate::service::waiter::wait(options, &SPEC, || self.get_run(&request)).await
-    }
-
-    /// [`Self::cancel_run`], then [`Self::wait_get_run_job_terminated_or_skipped`].
-    pub async fn cancel_run_and_wait(
-        &self,
-        request: &JobsCancelRunRequest,
-        options: crate::service::WaitOptions<Run>,
-    ) -> crate::Result<Run> {
-        let _response = self.cancel_run(request).await?;
-        let run_id = crate::service::runtime::bound(request.run_id.clone(), "run_id")?;
-        self.wait_get_run_job_terminated_or_skipped(run_id, options).await
+    /// A handle that polls until the state is one of ["TERMINATED", "SKIPPED"]; `.wait()` runs it.
+    pub fn wait_get_run_job_terminated_or_skipped(&self, run_id: i64) -> rt::Wait<(), Run> {
+        waiter_wait_get_run_job_terminated_or_skipped(self.client.clone(), (), run_id)
     }
 
     /// `POST /api/2.2/jobs/create` ([API reference](https://docs.databricks.com/api/workspace/jobs/create)).
-    pub async fn create(&self, request: &JobsCreateRequest) -> crate::Result<CreateResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.2/jobs/create",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "access_control_list",
-                "budget_policy_id",
-                "continuous",
-                "deployment",
-                "description",
-                "duration_target",
-                "edit_mode",
-                "email_notifications",
-                "environment_variables",
-                "environments",
-                "format",
-                "git_source",
-                "health",
-                "job_clusters",
-                "max_concurrent_runs",
-                "name",
-                "notification_settings",
-                "parameters",
-                "parent_path",
-                "performance_target",
-                "queue",
-                "run_as",
-                "schedule",
-                "tags",
-                "tasks",
-                "timeout_seconds",
-                "trigger",
-                "triggers",
-                "usage_policy_id",
-                "webhook_notifications",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn create(&self) -> rt::Call<JobsCreateRequest, CreateResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_JOBS_CREATE,
+            JobsCreateRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.2/jobs/delete` ([API reference](https://docs.databricks.com/api/workspace/jobs/delete)).
-    pub async fn delete(&self, request: &JobsDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.2/jobs/delete",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["job_id"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/2.2/jobs/delete`; required: `job_id` ([API reference](https://docs.databricks.com/api/workspace/jobs/delete)).
+    #[inline]
+    pub fn delete(&self, job_id: i64) -> rt::Call<JobsDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_JOBS_DELETE,
+            JobsDeleteRequest {
+                job_id: {
+                    let value = job_id;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.2/jobs/runs/delete` ([API reference](https://docs.databricks.com/api/workspace/jobs/deleterun)).
-    pub async fn delete_run(&self, request: &JobsDeleteRunRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.2/jobs/runs/delete",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["run_id"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/2.2/jobs/runs/delete`; required: `run_id` ([API reference](https://docs.databricks.com/api/workspace/jobs/deleterun)).
+    #[inline]
+    pub fn delete_run(&self, run_id: i64) -> rt::Call<JobsDeleteRunRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_JOBS_DELETE_RUN,
+            JobsDeleteRunRequest {
+                run_id: {
+                    let value = run_id;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.2/jobs/runs/export` ([API reference](https://docs.databricks.com/api/workspace/jobs/exportrun)).
-    pub async fn export_run(&self, request: &JobsExportRunRequest) -> crate::Result<ExportRunOutput> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.2/jobs/runs/export",
-            path_params: &[],
-            query: &["run_id", "views_to_export"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.2/jobs/runs/export`; required: `run_id` ([API reference](https://docs.databricks.com/api/workspace/jobs/exportrun)).
+    #[inline]
+    pub fn export_run(&self, run_id: i64) -> rt::Call<JobsExportRunRequest, ExportRunOutput> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_JOBS_EXPORT_RUN,
+            JobsExportRunRequest {
+                run_id: {
+                    let value = run_id;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.2/jobs/get` ([API reference](https://docs.databricks.com/api/workspace/jobs/get)).
-    pub async fn get_page(&self, request: &JobsGetRequest) -> crate::Result<Job> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.2/jobs/get",
-            path_params: &[],
-            query: &["job_id", "include_trigger_state", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.2/jobs/get`; required: `job_id` ([API reference](https://docs.databricks.com/api/workspace/jobs/get)).
+    #[inline]
+    pub fn get_page(&self, job_id: i64) -> rt::Call<JobsGetRequest, Job> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_JOBS_GET,
+            JobsGetRequest {
+                job_id: {
+                    let value = job_id;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/permissions/jobs/{job_id}/permissionLevels` ([API reference](https://docs.databricks.com/api/workspace/jobs/getpermissionlevels)).
-    pub async fn get_permission_levels(
+    /// `GET /api/2.0/permissions/jobs/{job_id}/permissionLevels`; required: `job_id` ([API reference](https://docs.databricks.com/api/workspace/jobs/getpermissionlevels)).
+    #[inline]
+    pub fn get_permission_levels(
         &self,
-        request: &JobsGetPermissionLevelsRequest,
-    ) -> crate::Result<GetJobPermissionLevelsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/jobs/{job_id}/permissionLevels",
-            path_params: &["job_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        job_id: impl Into<::std::string::String>,
+    ) -> rt::Call<JobsGetPermissionLevelsRequest, GetJobPermissionLevelsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_JOBS_GET_PERMISSION_LEVELS,
+            JobsGetPermissionLevelsRequest {
+                job_id: {
+                    let value = job_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/permissions/jobs/{job_id}` ([API reference](https://docs.databricks.com/api/workspace/jobs/getpermissions)).
-    pub async fn get_permissions(&self, request: &JobsGetPermissionsRequest) -> crate::Result<JobPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/jobs/{job_id}",
-            path_params: &["job_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.2/jobs/runs/get` ([API reference](https://docs.databricks.com/api/workspace/jobs/getrun)).
-    pub async fn get_run_page(&self, request: &JobsGetRunRequest) -> crate::Result<Run> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.2/jobs/runs/get",
-            path_params: &[],
-            query: &["run_id", "include_history", "include_resolved_values", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.2/jobs/runs/get-output` ([API reference](https://docs.databricks.com/api/workspace/jobs/getrunoutput)).
-    pub async fn get_run_output(&self, request: &JobsGetRunOutputRequest) -> crate::Result<RunOutput> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.2/jobs/runs/get-output",
-            path_params: &[],
-            query: &["run_id"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.2/jobs/list` ([API reference](https://docs.databricks.com/api/workspace/jobs/list)).
-    pub fn list_raw(&self, request: JobsListRequest) -> crate::service::Paginator<BaseJob> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.2/jobs/list",
-            path_params: &[],
-            query: &["expand_tasks", "limit", "name", "offset", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("jobs"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
-    }
-
-    /// `GET /api/2.2/jobs/runs/list` ([API reference](https://docs.databricks.com/api/workspace/jobs/listruns)).
-    pub fn list_runs_raw(&self, request: JobsListRunsRequest) -> crate::service::Paginator<BaseRun> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.2/jobs/runs/list",
-            path_params: &[],
-            query: &[
-                "active_only",
-                "completed_only",
-                "expand_tasks",
-                "job_id",
-                "limit",
-                "offset",
-                "page_token",
-                "run_type",
-                "start_time_from",
-                "start_time_to",
-            ],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("runs"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
-    }
-
-    /// `POST /api/2.2/jobs/runs/repair` ([API reference](https://docs.databricks.com/api/workspace/jobs/repairrun)).
-    pub async fn repair_run(&self, request: &JobsRepairRunRequest) -> crate::Result<RepairRunResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.2/jobs/runs/repair",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "run_id",
-                "dbt_commands",
-                "duration_target",
-                "jar_params",
-                "job_parameters",
-                "latest_repair_id",
-                "notebook_params",
-                "performance_target",
-                "pipeline_params",
-                "python_named_params",
-                "python_params",
-                "rerun_all_failed_tasks",
-                "rerun_dependent_tasks",
-                "rerun_tasks",
-                "spark_submit_params",
-                "sql_params",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// [`Self::repair_run`], then [`Self::wait_get_run_job_terminated_or_skipped`].
-    pub async fn repair_run_and_wait(
+    /// `GET /api/2.0/permissions/jobs/{job_id}`; required: `job_id` ([API reference](https://docs.databricks.com/api/workspace/jobs/getpermissions)).
+    #[inline]
+    pub fn get_permissions(
         &self,
-        request: &JobsRepairRunRequest,
-        options: crate::service::WaitOptions<Run>,
-    ) -> crate::Result<Run> {
-        let _response = self.repair_run(request).await?;
-        let run_id = crate::service::runtime::bound(request.run_id.clone(), "run_id")?;
-        self.wait_get_run_job_terminated_or_skipped(run_id, options).await
+        job_id: impl Into<::std::string::String>,
+    ) -> rt::Call<JobsGetPermissionsRequest, JobPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_JOBS_GET_PERMISSIONS,
+            JobsGetPermissionsRequest {
+                job_id: {
+                    let value = job_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.2/jobs/reset` ([API reference](https://docs.databricks.com/api/workspace/jobs/reset)).
-    pub async fn reset(&self, request: &JobsResetRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.2/jobs/reset",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["job_id", "new_settings"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `GET /api/2.2/jobs/runs/get`; required: `run_id` ([API reference](https://docs.databricks.com/api/workspace/jobs/getrun)).
+    #[inline]
+    pub fn get_run_page(&self, run_id: i64) -> rt::Call<JobsGetRunRequest, Run> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_JOBS_GET_RUN,
+            JobsGetRunRequest {
+                run_id: {
+                    let value = run_id;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.2/jobs/run-now` ([API reference](https://docs.databricks.com/api/workspace/jobs/runnow)).
-    pub async fn run_now(&self, request: &JobsRunNowRequest) -> crate::Result<RunNowResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.2/jobs/run-now",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "job_id",
-                "dbt_commands",
-                "duration_target",
-                "idempotency_token",
-                "jar_params",
-                "job_parameters",
-                "notebook_params",
-                "only",
-                "performance_target",
-                "pipeline_params",
-                "python_named_params",
-                "python_params",
-                "queue",
-                "spark_submit_params",
-                "sql_params",
-            ]),
-        };
-        let mut request = request.clone();
-        request.idempotency_token.get_or_insert_with(rt::idempotency_token);
-        rt::call_idempotent(&self.client, &OP, &request).await
+    /// `GET /api/2.2/jobs/runs/get-output`; required: `run_id` ([API reference](https://docs.databricks.com/api/workspace/jobs/getrunoutput)).
+    #[inline]
+    pub fn get_run_output(&self, run_id: i64) -> rt::Call<JobsGetRunOutputRequest, RunOutput> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_JOBS_GET_RUN_OUTPUT,
+            JobsGetRunOutputRequest {
+                run_id: {
+                    let value = run_id;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// [`Self::run_now`], then [`Self::wait_get_run_job_terminated_or_skipped`].
-    pub async fn run_now_and_wait(
+    /// `GET /api/2.2/jobs/list`; pages by token ([API reference](https://docs.databricks.com/api/workspace/jobs/list)).
+    #[inline]
+    pub fn list_raw(&self) -> rt::Paginator<JobsListRequest, BaseJob> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_JOBS_LIST,
+            &PAGES_JOBS_LIST,
+            JobsListRequest { ..::std::default::Default::default() },
+        )
+    }
+
+    /// `GET /api/2.2/jobs/runs/list`; pages by token ([API reference](https://docs.databricks.com/api/workspace/jobs/listruns)).
+    #[inline]
+    pub fn list_runs_raw(&self) -> rt::Paginator<JobsListRunsRequest, BaseRun> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_JOBS_LIST_RUNS,
+            &PAGES_JOBS_LIST_RUNS,
+            JobsListRunsRequest { ..::std::default::Default::default() },
+        )
+    }
+
+    /// `POST /api/2.2/jobs/runs/repair`; required: `run_id`; waits for TERMINATED or SKIPPED ([API reference](https://docs.databricks.com/api/workspace/jobs/repairrun)).
+    #[inline]
+    pub fn repair_run(&self, run_id: i64) -> rt::Call<JobsRepairRunRequest, rt::Wait<RepairRunResponse, Run>> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_JOBS_REPAIR_RUN,
+            JobsRepairRunRequest {
+                run_id: {
+                    let value = run_id;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            decode_jobs_repair_run,
+        )
+    }
+
+    /// `POST /api/2.2/jobs/reset`; required: `job_id`, `new_settings` ([API reference](https://docs.databricks.com/api/workspace/jobs/reset)).
+    #[inline]
+    pub fn reset(&self, job_id: i64, new_settings: JobSettings) -> rt::Call<JobsResetRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_JOBS_RESET,
+            JobsResetRequest {
+                job_id: {
+                    let value = job_id;
+                    value
+                },
+                new_settings: {
+                    let value = new_settings;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+
+    /// `POST /api/2.2/jobs/run-now`; required: `job_id`; waits for TERMINATED or SKIPPED ([API reference](https://docs.databricks.com/api/workspace/jobs/runnow)).
+    #[inline]
+    pub fn run_now(&self, job_id: i64) -> rt::Call<JobsRunNowRequest, rt::Wait<RunNowResponse, Run>> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_JOBS_RUN_NOW,
+            JobsRunNowRequest {
+                job_id: {
+                    let value = job_id;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            decode_jobs_run_now,
+        )
+    }
+
+    /// `PUT /api/2.0/permissions/jobs/{job_id}`; required: `job_id` ([API reference](https://docs.databricks.com/api/workspace/jobs/setpermissions)).
+    #[inline]
+    pub fn set_permissions(
         &self,
-        request: &JobsRunNowRequest,
-        options: crate::service::WaitOptions<Run>,
-    ) -> crate::Result<Run> {
-        let response = self.run_now(request).await?;
-        let run_id = crate::service::runtime::bound(response.run_id.clone(), "run_id")?;
-        self.wait_get_run_job_terminated_or_skipped(run_id, options).await
+        job_id: impl Into<::std::string::String>,
+    ) -> rt::Call<JobsSetPermissionsRequest, JobPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_JOBS_SET_PERMISSIONS,
+            JobsSetPermissionsRequest {
+                job_id: {
+                    let value = job_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PUT /api/2.0/permissions/jobs/{job_id}` ([API reference](https://docs.databricks.com/api/workspace/jobs/setpermissions)).
-    pub async fn set_permissions(&self, request: &JobsSetPermissionsRequest) -> crate::Result<JobPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/permissions/jobs/{job_id}",
-            path_params: &["job_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.2/jobs/runs/submit`; waits for TERMINATED or SKIPPED ([API reference](https://docs.databricks.com/api/workspace/jobs/submit)).
+    #[inline]
+    pub fn submit(&self) -> rt::Call<JobsSubmitRequest, rt::Wait<SubmitRunResponse, Run>> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_JOBS_SUBMIT,
+            JobsSubmitRequest { ..::std::default::Default::default() },
+            decode_jobs_submit,
+        )
     }
 
-    /// `POST /api/2.2/jobs/runs/submit` ([API reference](https://docs.databricks.com/api/workspace/jobs/submit)).
-    pub async fn submit(&self, request: &JobsSubmitRequest) -> crate::Result<SubmitRunResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.2/jobs/runs/submit",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "access_control_list",
-                "budget_policy_id",
-                "duration_target",
-                "email_notifications",
-                "environment_variables",
-                "environments",
-                "git_source",
-                "health",
-                "idempotency_token",
-                "notification_settings",
-                "performance_target",
-                "queue",
-                "run_as",
-                "run_name",
-                "tasks",
-                "timeout_seconds",
-                "usage_policy_id",
-                "webhook_notifications",
-            ]),
-        };
-        let mut request = request.clone();
-        request.idempotency_token.get_or_insert_with(rt::idempotency_token);
-        rt::call_idempotent(&self.client, &OP, &request).await
+    /// `POST /api/2.2/jobs/update`; required: `job_id` ([API reference](https://docs.databricks.com/api/workspace/jobs/update)).
+    #[inline]
+    pub fn update(&self, job_id: i64) -> rt::Call<JobsUpdateRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_JOBS_UPDATE,
+            JobsUpdateRequest {
+                job_id: {
+                    let value = job_id;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// [`Self::submit`], then [`Self::wait_get_run_job_terminated_or_skipped`].
-    pub async fn submit_and_wait(
+    /// `PATCH /api/2.0/permissions/jobs/{job_id}`; required: `job_id` ([API reference](https://docs.databricks.com/api/workspace/jobs/updatepermissions)).
+    #[inline]
+    pub fn update_permissions(
         &self,
-        request: &JobsSubmitRequest,
-        options: crate::service::WaitOptions<Run>,
-    ) -> crate::Result<Run> {
-        let response = self.submit(request).await?;
-        let run_id = crate::service::runtime::bound(response.run_id.clone(), "run_id")?;
-        self.wait_get_run_job_terminated_or_skipped(run_id, options).await
+        job_id: impl Into<::std::string::String>,
+    ) -> rt::Call<JobsUpdatePermissionsRequest, JobPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_JOBS_UPDATE_PERMISSIONS,
+            JobsUpdatePermissionsRequest {
+                job_id: {
+                    let value = job_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_JOBS_CANCEL_ALL_RUNS: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.2/jobs/runs/cancel-all",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["all_queued_runs", "job_id"]),
+    response_headers: &[],
+    idempotent: true,
+};
+
+static OP_JOBS_CANCEL_RUN: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.2/jobs/runs/cancel",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["run_id"]),
+    response_headers: &[],
+    idempotent: true,
+};
+
+fn decode_jobs_cancel_run(
+    client: &crate::Client,
+    request: &JobsCancelRunRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::Wait<(), Run>> {
+    let _ = request;
+    let response: () = {
+        let _ = response;
+    };
+    let run_id = request.run_id.clone();
+    ::std::result::Result::Ok(waiter_wait_get_run_job_terminated_or_skipped(client.clone(), response, run_id))
+}
+
+fn waiter_wait_get_run_job_terminated_or_skipped<R>(
+    client: crate::Client,
+    response: R,
+    run_id: i64,
+) -> rt::Wait<R, Run> {
+    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
+        what: "jobs",
+        target: &["TERMINATED", "SKIPPED"],
+        failure: &["INTERNAL_ERROR"],
+        status_path: &["state", "life_cycle_state"],
+        message_path: &["state", "state_message"],
+        outcome: ::std::option::Option::Some(&crate::service::waiter::Outcome {
+            path: &["state", "result_state"],
+            success: &["SUCCESS"],
+            parts: ::std::option::Option::Some(("tasks", "task_key", &["state", "result_state"])),
+            url_path: &["run_page_url"],
+        }),
+    };
+    let wait_id = [run_id.to_string()].join("/");
+    rt::Wait::new(response, wait_id, &SPEC, move || {
+        let run_id = run_id.clone();
+        let request = JobsGetRunRequest { run_id: run_id.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(client.clone(), &OP_JOBS_GET_RUN, request, rt::json))
+    })
+}
+
+static OP_JOBS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.2/jobs/create",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "access_control_list",
+        "budget_policy_id",
+        "continuous",
+        "deployment",
+        "description",
+        "duration_target",
+        "edit_mode",
+        "email_notifications",
+        "environment_variables",
+        "environments",
+        "format",
+        "git_source",
+        "health",
+        "job_clusters",
+        "max_concurrent_runs",
+        "name",
+        "notification_settings",
+        "parameters",
+        "parent_path",
+        "performance_target",
+        "queue",
+        "run_as",
+        "schedule",
+        "tags",
+        "tasks",
+        "timeout_seconds",
+        "trigger",
+        "triggers",
+        "usage_policy_id",
+        "webhook_notifications",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_JOBS_DELETE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.2/jobs/delete",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["job_id"]),
+    response_headers: &[],
+    idempotent: true,
+};
+
+static OP_JOBS_DELETE_RUN: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.2/jobs/runs/delete",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["run_id"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_JOBS_EXPORT_RUN: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.2/jobs/runs/export",
+    path_params: &[],
+    query: &["run_id", "views_to_export"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_JOBS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.2/jobs/get",
+    path_params: &[],
+    query: &["job_id", "include_trigger_state", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_JOBS_GET_PERMISSION_LEVELS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/jobs/{job_id}/permissionLevels",
+    path_params: &["job_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_JOBS_GET_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/jobs/{job_id}",
+    path_params: &["job_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_JOBS_GET_RUN: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.2/jobs/runs/get",
+    path_params: &[],
+    query: &["run_id", "include_history", "include_resolved_values", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_JOBS_GET_RUN_OUTPUT: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.2/jobs/runs/get-output",
+    path_params: &[],
+    query: &["run_id"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_JOBS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.2/jobs/list",
+    path_params: &[],
+    query: &["expand_tasks", "limit", "name", "offset", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_JOBS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("jobs"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_JOBS_LIST_RUNS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.2/jobs/runs/list",
+    path_params: &[],
+    query: &[
+        "active_only",
+        "completed_only",
+        "expand_tasks",
+        "job_id",
+        "limit",
+        "offset",
+        "page_token",
+        "run_type",
+        "start_time_from",
+        "start_time_to",
+    ],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_JOBS_LIST_RUNS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("runs"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_JOBS_REPAIR_RUN: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.2/jobs/runs/repair",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "run_id",
+        "dbt_commands",
+        "duration_target",
+        "jar_params",
+        "job_parameters",
+        "latest_repair_id",
+        "notebook_params",
+        "performance_target",
+        "pipeline_params",
+        "python_named_params",
+        "python_params",
+        "rerun_all_failed_tasks",
+        "rerun_dependent_tasks",
+        "rerun_tasks",
+        "spark_submit_params",
+        "sql_params",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+fn decode_jobs_repair_run(
+    client: &crate::Client,
+    request: &JobsRepairRunRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::Wait<RepairRunResponse, Run>> {
+    let _ = request;
+    let response: RepairRunResponse = response.json()?;
+    let run_id = request.run_id.clone();
+    ::std::result::Result::Ok(waiter_wait_get_run_job_terminated_or_skipped(client.clone(), response, run_id))
+}
+
+static OP_JOBS_RESET: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.2/jobs/reset",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["job_id", "new_settings"]),
+    response_headers: &[],
+    idempotent: true,
+};
+
+static OP_JOBS_RUN_NOW: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.2/jobs/run-now",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "job_id",
+        "dbt_commands",
+        "duration_target",
+        "idempotency_token",
+        "jar_params",
+        "job_parameters",
+        "notebook_params",
+        "only",
+        "performance_target",
+        "pipeline_params",
+        "python_named_params",
+        "python_params",
+        "queue",
+        "spark_submit_params",
+        "sql_params",
+    ]),
+    response_headers: &[],
+    idempotent: true,
+};
+
+fn decode_jobs_run_now(
+    client: &crate::Client,
+    request: &JobsRunNowRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::Wait<RunNowResponse, Run>> {
+    let _ = request;
+    let response: RunNowResponse = response.json()?;
+    let run_id = rt::bound(response.run_id.clone(), "run_id")?;
+    ::std::result::Result::Ok(waiter_wait_get_run_job_terminated_or_skipped(client.clone(), response, run_id))
+}
+
+static OP_JOBS_SET_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/permissions/jobs/{job_id}",
+    path_params: &["job_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_JOBS_SUBMIT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.2/jobs/runs/submit",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "access_control_list",
+        "budget_policy_id",
+        "duration_target",
+        "email_notifications",
+        "environment_variables",
+        "environments",
+        "git_source",
+        "health",
+        "idempotency_token",
+        "notification_settings",
+        "performance_target",
+        "queue",
+        "run_as",
+        "run_name",
+        "tasks",
+        "timeout_seconds",
+        "usage_policy_id",
+        "webhook_notifications",
+    ]),
+    response_headers: &[],
+    idempotent: true,
+};
+
+fn decode_jobs_submit(
+    client: &crate::Client,
+    request: &JobsSubmitRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::Wait<SubmitRunResponse, Run>> {
+    let _ = request;
+    let response: SubmitRunResponse = response.json()?;
+    let run_id = rt::bound(response.run_id.clone(), "run_id")?;
+    ::std::result::Result::Ok(waiter_wait_get_run_job_terminated_or_skipped(client.clone(), response, run_id))
+}
+
+static OP_JOBS_UPDATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.2/jobs/update",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["job_id", "fields_to_remove", "new_settings"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_JOBS_UPDATE_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/permissions/jobs/{job_id}",
+    path_params: &["job_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<JobsCancelAllRunsRequest, O> {
+    /// Set `all_queued_runs`.
+    #[inline]
+    pub fn all_queued_runs(mut self, value: bool) -> Self {
+        self.request.all_queued_runs = ::std::option::Option::Some(value);
+        self
     }
 
-    /// `POST /api/2.2/jobs/update` ([API reference](https://docs.databricks.com/api/workspace/jobs/update)).
-    pub async fn update(&self, request: &JobsUpdateRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.2/jobs/update",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["job_id", "fields_to_remove", "new_settings"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// Set `job_id`.
+    #[inline]
+    pub fn job_id(mut self, value: i64) -> Self {
+        self.request.job_id = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<JobsCancelRunRequest, O> {
+    /// Set `run_id`.
+    #[inline]
+    pub fn run_id(mut self, value: i64) -> Self {
+        self.request.run_id = value;
+        self
+    }
+}
+
+impl<O> rt::Call<JobsCreateRequest, O> {
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<JobAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
     }
 
-    /// `PATCH /api/2.0/permissions/jobs/{job_id}` ([API reference](https://docs.databricks.com/api/workspace/jobs/updatepermissions)).
-    pub async fn update_permissions(&self, request: &JobsUpdatePermissionsRequest) -> crate::Result<JobPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/permissions/jobs/{job_id}",
-            path_params: &["job_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// Set `budget_policy_id`.
+    #[inline]
+    pub fn budget_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.budget_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `continuous`.
+    #[inline]
+    pub fn continuous(mut self, value: Continuous) -> Self {
+        self.request.continuous = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `deployment`.
+    #[inline]
+    pub fn deployment(mut self, value: JobDeployment) -> Self {
+        self.request.deployment = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `duration_target`.
+    #[inline]
+    pub fn duration_target(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.duration_target = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `edit_mode`.
+    #[inline]
+    pub fn edit_mode(mut self, value: JobEditMode) -> Self {
+        self.request.edit_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `email_notifications`.
+    #[inline]
+    pub fn email_notifications(mut self, value: JobEmailNotifications) -> Self {
+        self.request.email_notifications = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `environment_variables`.
+    #[inline]
+    pub fn environment_variables(mut self, value: ::std::vec::Vec<JobEnvironmentVariables>) -> Self {
+        self.request.environment_variables = value;
+        self
+    }
+
+    /// Set `environments`.
+    #[inline]
+    pub fn environments(mut self, value: ::std::vec::Vec<JobEnvironment>) -> Self {
+        self.request.environments = value;
+        self
+    }
+
+    /// Set `format`.
+    #[inline]
+    pub fn format(mut self, value: Format) -> Self {
+        self.request.format = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `git_source`.
+    #[inline]
+    pub fn git_source(mut self, value: GitSource) -> Self {
+        self.request.git_source = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `health`.
+    #[inline]
+    pub fn health(mut self, value: JobsHealthRules) -> Self {
+        self.request.health = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `job_clusters`.
+    #[inline]
+    pub fn job_clusters(mut self, value: ::std::vec::Vec<JobCluster>) -> Self {
+        self.request.job_clusters = value;
+        self
+    }
+
+    /// Set `max_concurrent_runs`.
+    #[inline]
+    pub fn max_concurrent_runs(mut self, value: i64) -> Self {
+        self.request.max_concurrent_runs = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `notification_settings`.
+    #[inline]
+    pub fn notification_settings(mut self, value: JobNotificationSettings) -> Self {
+        self.request.notification_settings = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `parameters`.
+    #[inline]
+    pub fn parameters(mut self, value: ::std::vec::Vec<JobParameterDefinition>) -> Self {
+        self.request.parameters = value;
+        self
+    }
+
+    /// Set `parent_path`.
+    #[inline]
+    pub fn parent_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `performance_target`.
+    #[inline]
+    pub fn performance_target(mut self, value: PerformanceTarget) -> Self {
+        self.request.performance_target = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `queue`.
+    #[inline]
+    pub fn queue(mut self, value: QueueSettings) -> Self {
+        self.request.queue = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `run_as`.
+    #[inline]
+    pub fn run_as(mut self, value: JobRunAs) -> Self {
+        self.request.run_as = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `schedule`.
+    #[inline]
+    pub fn schedule(mut self, value: CronSchedule) -> Self {
+        self.request.schedule = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>) -> Self {
+        self.request.tags = value;
+        self
+    }
+
+    /// Set `tasks`.
+    #[inline]
+    pub fn tasks(mut self, value: ::std::vec::Vec<Task>) -> Self {
+        self.request.tasks = value;
+        self
+    }
+
+    /// Set `timeout_seconds`.
+    #[inline]
+    pub fn timeout_seconds(mut self, value: i64) -> Self {
+        self.request.timeout_seconds = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `trigger`.
+    #[inline]
+    pub fn trigger(mut self, value: TriggerSettings) -> Self {
+        self.request.trigger = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `triggers`.
+    #[inline]
+    pub fn triggers(mut self, value: ::std::vec::Vec<TriggerConfiguration>) -> Self {
+        self.request.triggers = value;
+        self
+    }
+
+    /// Set `usage_policy_id`.
+    #[inline]
+    pub fn usage_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.usage_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `webhook_notifications`.
+    #[inline]
+    pub fn webhook_notifications(mut self, value: WebhookNotifications) -> Self {
+        self.request.webhook_notifications = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<JobsDeleteRequest, O> {
+    /// Set `job_id`.
+    #[inline]
+    pub fn job_id(mut self, value: i64) -> Self {
+        self.request.job_id = value;
+        self
+    }
+}
+
+impl<O> rt::Call<JobsDeleteRunRequest, O> {
+    /// Set `run_id`.
+    #[inline]
+    pub fn run_id(mut self, value: i64) -> Self {
+        self.request.run_id = value;
+        self
+    }
+}
+
+impl<O> rt::Call<JobsExportRunRequest, O> {
+    /// Set `run_id`.
+    #[inline]
+    pub fn run_id(mut self, value: i64) -> Self {
+        self.request.run_id = value;
+        self
+    }
+
+    /// Set `views_to_export`.
+    #[inline]
+    pub fn views_to_export(mut self, value: ViewsToExport) -> Self {
+        self.request.views_to_export = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<JobsGetRequest, O> {
+    /// Set `job_id`.
+    #[inline]
+    pub fn job_id(mut self, value: i64) -> Self {
+        self.request.job_id = value;
+        self
+    }
+
+    /// Set `include_trigger_state`.
+    #[inline]
+    pub fn include_trigger_state(mut self, value: bool) -> Self {
+        self.request.include_trigger_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<JobsGetPermissionLevelsRequest, O> {
+    /// Set `job_id`.
+    #[inline]
+    pub fn job_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.job_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<JobsGetPermissionsRequest, O> {
+    /// Set `job_id`.
+    #[inline]
+    pub fn job_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.job_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<JobsGetRunRequest, O> {
+    /// Set `run_id`.
+    #[inline]
+    pub fn run_id(mut self, value: i64) -> Self {
+        self.request.run_id = value;
+        self
+    }
+
+    /// Set `include_history`.
+    #[inline]
+    pub fn include_history(mut self, value: bool) -> Self {
+        self.request.include_history = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `include_resolved_values`.
+    #[inline]
+    pub fn include_resolved_values(mut self, value: bool) -> Self {
+        self.request.include_resolved_values = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<JobsGetRunOutputRequest, O> {
+    /// Set `run_id`.
+    #[inline]
+    pub fn run_id(mut self, value: i64) -> Self {
+        self.request.run_id = value;
+        self
+    }
+}
+
+impl<T> rt::Paginator<JobsListRequest, T> {
+    /// Set `expand_tasks`.
+    #[inline]
+    pub fn expand_tasks(mut self, value: bool) -> Self {
+        self.request.expand_tasks = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `limit`.
+    #[inline]
+    pub fn limit(mut self, value: i64) -> Self {
+        self.request.limit = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `offset`.
+    #[inline]
+    pub fn offset(mut self, value: i64) -> Self {
+        self.request.offset = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<JobsListRunsRequest, T> {
+    /// Set `active_only`.
+    #[inline]
+    pub fn active_only(mut self, value: bool) -> Self {
+        self.request.active_only = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `completed_only`.
+    #[inline]
+    pub fn completed_only(mut self, value: bool) -> Self {
+        self.request.completed_only = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `expand_tasks`.
+    #[inline]
+    pub fn expand_tasks(mut self, value: bool) -> Self {
+        self.request.expand_tasks = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `job_id`.
+    #[inline]
+    pub fn job_id(mut self, value: i64) -> Self {
+        self.request.job_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `limit`.
+    #[inline]
+    pub fn limit(mut self, value: i64) -> Self {
+        self.request.limit = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `offset`.
+    #[inline]
+    pub fn offset(mut self, value: i64) -> Self {
+        self.request.offset = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_type`.
+    #[inline]
+    pub fn run_type(mut self, value: RunType) -> Self {
+        self.request.run_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `start_time_from`.
+    #[inline]
+    pub fn start_time_from(mut self, value: i64) -> Self {
+        self.request.start_time_from = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `start_time_to`.
+    #[inline]
+    pub fn start_time_to(mut self, value: i64) -> Self {
+        self.request.start_time_to = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<JobsRepairRunRequest, O> {
+    /// Set `run_id`.
+    #[inline]
+    pub fn run_id(mut self, value: i64) -> Self {
+        self.request.run_id = value;
+        self
+    }
+
+    /// Set `dbt_commands`.
+    #[inline]
+    pub fn dbt_commands(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.dbt_commands = value;
+        self
+    }
+
+    /// Set `duration_target`.
+    #[inline]
+    pub fn duration_target(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.duration_target = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `jar_params`.
+    #[inline]
+    pub fn jar_params(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.jar_params = value;
+        self
+    }
+
+    /// Set `job_parameters`.
+    #[inline]
+    pub fn job_parameters(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.request.job_parameters = value;
+        self
+    }
+
+    /// Set `latest_repair_id`.
+    #[inline]
+    pub fn latest_repair_id(mut self, value: i64) -> Self {
+        self.request.latest_repair_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `notebook_params`.
+    #[inline]
+    pub fn notebook_params(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.request.notebook_params = value;
+        self
+    }
+
+    /// Set `performance_target`.
+    #[inline]
+    pub fn performance_target(mut self, value: PerformanceTarget) -> Self {
+        self.request.performance_target = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `pipeline_params`.
+    #[inline]
+    pub fn pipeline_params(mut self, value: PipelineParams) -> Self {
+        self.request.pipeline_params = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `python_named_params`.
+    #[inline]
+    pub fn python_named_params(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.request.python_named_params = value;
+        self
+    }
+
+    /// Set `python_params`.
+    #[inline]
+    pub fn python_params(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.python_params = value;
+        self
+    }
+
+    /// Set `rerun_all_failed_tasks`.
+    #[inline]
+    pub fn rerun_all_failed_tasks(mut self, value: bool) -> Self {
+        self.request.rerun_all_failed_tasks = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `rerun_dependent_tasks`.
+    #[inline]
+    pub fn rerun_dependent_tasks(mut self, value: bool) -> Self {
+        self.request.rerun_dependent_tasks = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `rerun_tasks`.
+    #[inline]
+    pub fn rerun_tasks(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.rerun_tasks = value;
+        self
+    }
+
+    /// Set `spark_submit_params`.
+    #[inline]
+    pub fn spark_submit_params(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.spark_submit_params = value;
+        self
+    }
+
+    /// Set `sql_params`.
+    #[inline]
+    pub fn sql_params(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.request.sql_params = value;
+        self
+    }
+}
+
+impl<O> rt::Call<JobsResetRequest, O> {
+    /// Set `job_id`.
+    #[inline]
+    pub fn job_id(mut self, value: i64) -> Self {
+        self.request.job_id = value;
+        self
+    }
+
+    /// Set `new_settings`.
+    #[inline]
+    pub fn new_settings(mut self, value: JobSettings) -> Self {
+        self.request.new_settings = value;
+        self
+    }
+}
+
+impl<O> rt::Call<JobsRunNowRequest, O> {
+    /// Set `job_id`.
+    #[inline]
+    pub fn job_id(mut self, value: i64) -> Self {
+        self.request.job_id = value;
+        self
+    }
+
+    /// Set `dbt_commands`.
+    #[inline]
+    pub fn dbt_commands(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.dbt_commands = value;
+        self
+    }
+
+    /// Set `duration_target`.
+    #[inline]
+    pub fn duration_target(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.duration_target = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `idempotency_token`.
+    #[inline]
+    pub fn idempotency_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.idempotency_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `jar_params`.
+    #[inline]
+    pub fn jar_params(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.jar_params = value;
+        self
+    }
+
+    /// Set `job_parameters`.
+    #[inline]
+    pub fn job_parameters(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.request.job_parameters = value;
+        self
+    }
+
+    /// Set `notebook_params`.
+    #[inline]
+    pub fn notebook_params(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.request.notebook_params = value;
+        self
+    }
+
+    /// Set `only`.
+    #[inline]
+    pub fn only(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.only = value;
+        self
+    }
+
+    /// Set `performance_target`.
+    #[inline]
+    pub fn performance_target(mut self, value: PerformanceTarget) -> Self {
+        self.request.performance_target = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `pipeline_params`.
+    #[inline]
+    pub fn pipeline_params(mut self, value: PipelineParams) -> Self {
+        self.request.pipeline_params = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `python_named_params`.
+    #[inline]
+    pub fn python_named_params(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.request.python_named_params = value;
+        self
+    }
+
+    /// Set `python_params`.
+    #[inline]
+    pub fn python_params(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.python_params = value;
+        self
+    }
+
+    /// Set `queue`.
+    #[inline]
+    pub fn queue(mut self, value: QueueSettings) -> Self {
+        self.request.queue = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `spark_submit_params`.
+    #[inline]
+    pub fn spark_submit_params(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.spark_submit_params = value;
+        self
+    }
+
+    /// Set `sql_params`.
+    #[inline]
+    pub fn sql_params(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.request.sql_params = value;
+        self
+    }
+}
+
+impl<O> rt::Call<JobsSetPermissionsRequest, O> {
+    /// Set `job_id`.
+    #[inline]
+    pub fn job_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.job_id = value.into();
+        self
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<JobAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
+    }
+}
+
+impl<O> rt::Call<JobsSubmitRequest, O> {
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<JobAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
+    }
+
+    /// Set `budget_policy_id`.
+    #[inline]
+    pub fn budget_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.budget_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `duration_target`.
+    #[inline]
+    pub fn duration_target(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.duration_target = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `email_notifications`.
+    #[inline]
+    pub fn email_notifications(mut self, value: JobEmailNotifications) -> Self {
+        self.request.email_notifications = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `environment_variables`.
+    #[inline]
+    pub fn environment_variables(mut self, value: ::std::vec::Vec<JobEnvironmentVariables>) -> Self {
+        self.request.environment_variables = value;
+        self
+    }
+
+    /// Set `environments`.
+    #[inline]
+    pub fn environments(mut self, value: ::std::vec::Vec<JobEnvironment>) -> Self {
+        self.request.environments = value;
+        self
+    }
+
+    /// Set `git_source`.
+    #[inline]
+    pub fn git_source(mut self, value: GitSource) -> Self {
+        self.request.git_source = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `health`.
+    #[inline]
+    pub fn health(mut self, value: JobsHealthRules) -> Self {
+        self.request.health = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `idempotency_token`.
+    #[inline]
+    pub fn idempotency_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.idempotency_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `notification_settings`.
+    #[inline]
+    pub fn notification_settings(mut self, value: JobNotificationSettings) -> Self {
+        self.request.notification_settings = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `performance_target`.
+    #[inline]
+    pub fn performance_target(mut self, value: PerformanceTarget) -> Self {
+        self.request.performance_target = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `queue`.
+    #[inline]
+    pub fn queue(mut self, value: QueueSettings) -> Self {
+        self.request.queue = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `run_as`.
+    #[inline]
+    pub fn run_as(mut self, value: JobRunAs) -> Self {
+        self.request.run_as = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `run_name`.
+    #[inline]
+    pub fn run_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.run_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tasks`.
+    #[inline]
+    pub fn tasks(mut self, value: ::std::vec::Vec<SubmitTask>) -> Self {
+        self.request.tasks = value;
+        self
+    }
+
+    /// Set `timeout_seconds`.
+    #[inline]
+    pub fn timeout_seconds(mut self, value: i64) -> Self {
+        self.request.timeout_seconds = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `usage_policy_id`.
+    #[inline]
+    pub fn usage_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.usage_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `webhook_notifications`.
+    #[inline]
+    pub fn webhook_notifications(mut self, value: WebhookNotifications) -> Self {
+        self.request.webhook_notifications = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<JobsUpdateRequest, O> {
+    /// Set `job_id`.
+    #[inline]
+    pub fn job_id(mut self, value: i64) -> Self {
+        self.request.job_id = value;
+        self
+    }
+
+    /// Set `fields_to_remove`.
+    #[inline]
+    pub fn fields_to_remove(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.fields_to_remove = value;
+        self
+    }
+
+    /// Set `new_settings`.
+    #[inline]
+    pub fn new_settings(mut self, value: JobSettings) -> Self {
+        self.request.new_settings = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<JobsUpdatePermissionsRequest, O> {
+    /// Set `job_id`.
+    #[inline]
+    pub fn job_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.job_id = value.into();
+        self
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<JobAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
     }
 }
 
@@ -4441,42 +14972,90 @@ impl JobsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PolicyComplianceForJobsEnforceComplianceRequest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub job_id: ::std::option::Option<i64>,
+    /// Wire field `job_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub job_id: i64,
+    /// Wire field `validate_only` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub validate_only: ::std::option::Option<bool>,
 }
+
+impl PolicyComplianceForJobsEnforceComplianceRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(job_id: i64) -> Self {
+        PolicyComplianceForJobsEnforceComplianceRequest {
+            job_id: {
+                let value = job_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PolicyComplianceForJobsEnforceComplianceRequest {}
 
 /// Parameters of [`PolicyComplianceForJobsApi::get_compliance`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PolicyComplianceForJobsGetComplianceRequest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub job_id: ::std::option::Option<i64>,
+    /// Wire field `job_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub job_id: i64,
 }
+
+impl PolicyComplianceForJobsGetComplianceRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(job_id: i64) -> Self {
+        PolicyComplianceForJobsGetComplianceRequest {
+            job_id: {
+                let value = job_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PolicyComplianceForJobsGetComplianceRequest {}
 
 /// Parameters of [`PolicyComplianceForJobsApi::list_compliance`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PolicyComplianceForJobsListComplianceRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `policy_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub policy_id: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
 
-/// The `policy_compliance_for_jobs` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/policycomplianceforjobs)).
+impl PolicyComplianceForJobsListComplianceRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(policy_id: impl Into<::std::string::String>) -> Self {
+        PolicyComplianceForJobsListComplianceRequest {
+            policy_id: {
+                let value = policy_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PolicyComplianceForJobsListComplianceRequest {}
+
+/// The `policy_compliance_for_jobs` service (workspace level, 3 operations; [API reference](https://docs.databricks.com/api/workspace/policycomplianceforjobs)).
 #[derive(Debug, Clone)]
 pub struct PolicyComplianceForJobsApi {
     client: crate::Client,
@@ -4493,54 +15072,148 @@ impl PolicyComplianceForJobsApi {
         &self.client
     }
 
-    /// `POST /api/2.0/policies/jobs/enforce-compliance` ([API reference](https://docs.databricks.com/api/workspace/policycomplianceforjobs/enforcecompliance)).
-    pub async fn enforce_compliance(
+    /// `POST /api/2.0/policies/jobs/enforce-compliance`; required: `job_id` ([API reference](https://docs.databricks.com/api/workspace/policycomplianceforjobs/enforcecompliance)).
+    #[inline]
+    pub fn enforce_compliance(
         &self,
-        request: &PolicyComplianceForJobsEnforceComplianceRequest,
-    ) -> crate::Result<EnforcePolicyComplianceResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/policies/jobs/enforce-compliance",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["job_id", "validate_only"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        job_id: i64,
+    ) -> rt::Call<PolicyComplianceForJobsEnforceComplianceRequest, EnforcePolicyComplianceResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POLICY_COMPLIANCE_FOR_JOBS_ENFORCE_COMPLIANCE,
+            PolicyComplianceForJobsEnforceComplianceRequest {
+                job_id: {
+                    let value = job_id;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/policies/jobs/get-compliance` ([API reference](https://docs.databricks.com/api/workspace/policycomplianceforjobs/getcompliance)).
-    pub async fn get_compliance(
+    /// `GET /api/2.0/policies/jobs/get-compliance`; required: `job_id` ([API reference](https://docs.databricks.com/api/workspace/policycomplianceforjobs/getcompliance)).
+    #[inline]
+    pub fn get_compliance(
         &self,
-        request: &PolicyComplianceForJobsGetComplianceRequest,
-    ) -> crate::Result<GetPolicyComplianceResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/policies/jobs/get-compliance",
-            path_params: &[],
-            query: &["job_id"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        job_id: i64,
+    ) -> rt::Call<PolicyComplianceForJobsGetComplianceRequest, GetPolicyComplianceResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POLICY_COMPLIANCE_FOR_JOBS_GET_COMPLIANCE,
+            PolicyComplianceForJobsGetComplianceRequest {
+                job_id: {
+                    let value = job_id;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/policies/jobs/list-compliance` ([API reference](https://docs.databricks.com/api/workspace/policycomplianceforjobs/listcompliance)).
+    /// `GET /api/2.0/policies/jobs/list-compliance`; required: `policy_id`; pages by token ([API reference](https://docs.databricks.com/api/workspace/policycomplianceforjobs/listcompliance)).
+    #[inline]
     pub fn list_compliance(
         &self,
-        request: PolicyComplianceForJobsListComplianceRequest,
-    ) -> crate::service::Paginator<JobCompliance> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/policies/jobs/list-compliance",
-            path_params: &[],
-            query: &["policy_id", "page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("jobs"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        policy_id: impl Into<::std::string::String>,
+    ) -> rt::Paginator<PolicyComplianceForJobsListComplianceRequest, JobCompliance> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_POLICY_COMPLIANCE_FOR_JOBS_LIST_COMPLIANCE,
+            &PAGES_POLICY_COMPLIANCE_FOR_JOBS_LIST_COMPLIANCE,
+            PolicyComplianceForJobsListComplianceRequest {
+                policy_id: {
+                    let value = policy_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
+    }
+}
+
+static OP_POLICY_COMPLIANCE_FOR_JOBS_ENFORCE_COMPLIANCE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/policies/jobs/enforce-compliance",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["job_id", "validate_only"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POLICY_COMPLIANCE_FOR_JOBS_GET_COMPLIANCE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/policies/jobs/get-compliance",
+    path_params: &[],
+    query: &["job_id"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POLICY_COMPLIANCE_FOR_JOBS_LIST_COMPLIANCE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/policies/jobs/list-compliance",
+    path_params: &[],
+    query: &["policy_id", "page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_POLICY_COMPLIANCE_FOR_JOBS_LIST_COMPLIANCE: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("jobs"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+impl<O> rt::Call<PolicyComplianceForJobsEnforceComplianceRequest, O> {
+    /// Set `job_id`.
+    #[inline]
+    pub fn job_id(mut self, value: i64) -> Self {
+        self.request.job_id = value;
+        self
+    }
+
+    /// Set `validate_only`.
+    #[inline]
+    pub fn validate_only(mut self, value: bool) -> Self {
+        self.request.validate_only = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<PolicyComplianceForJobsGetComplianceRequest, O> {
+    /// Set `job_id`.
+    #[inline]
+    pub fn job_id(mut self, value: i64) -> Self {
+        self.request.job_id = value;
+        self
+    }
+}
+
+impl<T> rt::Paginator<PolicyComplianceForJobsListComplianceRequest, T> {
+    /// Set `policy_id`.
+    #[inline]
+    pub fn policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.policy_id = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
     }
 }

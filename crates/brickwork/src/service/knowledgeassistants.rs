@@ -8,7 +8,7 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `KnowledgeAssistantPermissionLevel`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `KnowledgeAssistantPermissionLevel`: `CAN_MANAGE`, `CAN_QUERY`; values added by the server later decode as `UnknownValue`.
     KnowledgeAssistantPermissionLevel {
         CanManage = "CAN_MANAGE",
         CanQuery = "CAN_QUERY",
@@ -16,7 +16,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `KnowledgeAssistantState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `KnowledgeAssistantState`: `ACTIVE`, `CREATING`, `FAILED`; values added by the server later decode as `UnknownValue`.
     KnowledgeAssistantState {
         Active = "ACTIVE",
         Creating = "CREATING",
@@ -25,7 +25,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `KnowledgeSourceState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `KnowledgeSourceState`: `FAILED_UPDATE`, `UPDATED`, `UPDATING`; values added by the server later decode as `UnknownValue`.
     KnowledgeSourceState {
         FailedUpdate = "FAILED_UPDATE",
         Updated = "UPDATED",
@@ -34,411 +34,1486 @@ crate::service::wire::open_enum! {
 }
 
 /// Wire type `Example` of the `knowledgeassistants` API.
+///
+/// Required: `question` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Example {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub question: ::std::option::Option<::std::string::String>,
+    /// Wire field `question` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub question: ::std::string::String,
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `example_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub example_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `guidelines` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub guidelines: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `update_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
 }
 
+impl Example {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(question: impl Into<::std::string::String>) -> Self {
+        Example {
+            question: {
+                let value = question;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `question`.
+    #[inline]
+    pub fn question(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.question = value.into();
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `example_id`.
+    #[inline]
+    pub fn example_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.example_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `guidelines`.
+    #[inline]
+    pub fn guidelines(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.guidelines = value;
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `FileTableSpec` of the `knowledgeassistants` API.
+///
+/// Required: `table_name`, `file_col` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FileTableSpec {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub table_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub file_col: ::std::option::Option<::std::string::String>,
+    /// Wire field `table_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub table_name: ::std::string::String,
+    /// Wire field `file_col` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub file_col: ::std::string::String,
+}
+
+impl FileTableSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(table_name: impl Into<::std::string::String>, file_col: impl Into<::std::string::String>) -> Self {
+        FileTableSpec {
+            table_name: {
+                let value = table_name;
+                value.into()
+            },
+            file_col: {
+                let value = file_col;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `table_name`.
+    #[inline]
+    pub fn table_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.table_name = value.into();
+        self
+    }
+
+    /// Set `file_col`.
+    #[inline]
+    pub fn file_col(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.file_col = value.into();
+        self
+    }
 }
 
 /// Wire type `FilesSpec` of the `knowledgeassistants` API.
+///
+/// Required: `path` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FilesSpec {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub path: ::std::option::Option<::std::string::String>,
+    /// Wire field `path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub path: ::std::string::String,
+}
+
+impl FilesSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(path: impl Into<::std::string::String>) -> Self {
+        FilesSpec {
+            path: {
+                let value = path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.path = value.into();
+        self
+    }
 }
 
 /// Wire type `GetKnowledgeAssistantPermissionLevelsResponse` of the `knowledgeassistants` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetKnowledgeAssistantPermissionLevelsResponse {
+    /// Wire field `permission_levels` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub permission_levels: ::std::vec::Vec<KnowledgeAssistantPermissionsDescription>,
 }
 
+impl GetKnowledgeAssistantPermissionLevelsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetKnowledgeAssistantPermissionLevelsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `permission_levels`.
+    #[inline]
+    pub fn permission_levels(mut self, value: ::std::vec::Vec<KnowledgeAssistantPermissionsDescription>) -> Self {
+        self.permission_levels = value;
+        self
+    }
+}
+
 /// Wire type `IndexSpec` of the `knowledgeassistants` API.
+///
+/// Required: `index_name`, `text_col`, `doc_uri_col` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct IndexSpec {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub index_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub text_col: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub doc_uri_col: ::std::option::Option<::std::string::String>,
+    /// Wire field `index_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub index_name: ::std::string::String,
+    /// Wire field `text_col` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub text_col: ::std::string::String,
+    /// Wire field `doc_uri_col` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub doc_uri_col: ::std::string::String,
+}
+
+impl IndexSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        index_name: impl Into<::std::string::String>,
+        text_col: impl Into<::std::string::String>,
+        doc_uri_col: impl Into<::std::string::String>,
+    ) -> Self {
+        IndexSpec {
+            index_name: {
+                let value = index_name;
+                value.into()
+            },
+            text_col: {
+                let value = text_col;
+                value.into()
+            },
+            doc_uri_col: {
+                let value = doc_uri_col;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `index_name`.
+    #[inline]
+    pub fn index_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.index_name = value.into();
+        self
+    }
+
+    /// Set `text_col`.
+    #[inline]
+    pub fn text_col(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.text_col = value.into();
+        self
+    }
+
+    /// Set `doc_uri_col`.
+    #[inline]
+    pub fn doc_uri_col(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.doc_uri_col = value.into();
+        self
+    }
 }
 
 /// Wire type `KnowledgeAssistant` of the `knowledgeassistants` API.
+///
+/// Required: `display_name`, `description` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct KnowledgeAssistant {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub display_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `display_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub display_name: ::std::string::String,
+    /// Wire field `description` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub description: ::std::string::String,
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `creator` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creator: ::std::option::Option<::std::string::String>,
+    /// Wire field `endpoint_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoint_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `error_info` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error_info: ::std::option::Option<::std::string::String>,
+    /// Wire field `experiment_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub experiment_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `instructions` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instructions: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<KnowledgeAssistantState>,
+}
+
+impl KnowledgeAssistant {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(display_name: impl Into<::std::string::String>, description: impl Into<::std::string::String>) -> Self {
+        KnowledgeAssistant {
+            display_name: {
+                let value = display_name;
+                value.into()
+            },
+            description: {
+                let value = description;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = value.into();
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = value.into();
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `creator`.
+    #[inline]
+    pub fn creator(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creator = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `endpoint_name`.
+    #[inline]
+    pub fn endpoint_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.endpoint_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `error_info`.
+    #[inline]
+    pub fn error_info(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.error_info = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `experiment_id`.
+    #[inline]
+    pub fn experiment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.experiment_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `instructions`.
+    #[inline]
+    pub fn instructions(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instructions = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: KnowledgeAssistantState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `KnowledgeAssistantAccessControlRequest` of the `knowledgeassistants` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct KnowledgeAssistantAccessControlRequest {
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<KnowledgeAssistantPermissionLevel>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl KnowledgeAssistantAccessControlRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        KnowledgeAssistantAccessControlRequest { ..::std::default::Default::default() }
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: KnowledgeAssistantPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `KnowledgeAssistantAccessControlResponse` of the `knowledgeassistants` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct KnowledgeAssistantAccessControlResponse {
+    /// Wire field `all_permissions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub all_permissions: ::std::vec::Vec<KnowledgeAssistantPermission>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl KnowledgeAssistantAccessControlResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        KnowledgeAssistantAccessControlResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `all_permissions`.
+    #[inline]
+    pub fn all_permissions(mut self, value: ::std::vec::Vec<KnowledgeAssistantPermission>) -> Self {
+        self.all_permissions = value;
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `KnowledgeAssistantPermission` of the `knowledgeassistants` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct KnowledgeAssistantPermission {
+    /// Wire field `inherited` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub inherited: ::std::option::Option<bool>,
+    /// Wire field `inherited_from_object` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub inherited_from_object: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<KnowledgeAssistantPermissionLevel>,
+}
+
+impl KnowledgeAssistantPermission {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        KnowledgeAssistantPermission { ..::std::default::Default::default() }
+    }
+
+    /// Set `inherited`.
+    #[inline]
+    pub fn inherited(mut self, value: bool) -> Self {
+        self.inherited = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `inherited_from_object`.
+    #[inline]
+    pub fn inherited_from_object(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.inherited_from_object = value;
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: KnowledgeAssistantPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `KnowledgeAssistantPermissions` of the `knowledgeassistants` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct KnowledgeAssistantPermissions {
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<KnowledgeAssistantAccessControlResponse>,
+    /// Wire field `object_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `object_type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_type: ::std::option::Option<::std::string::String>,
+}
+
+impl KnowledgeAssistantPermissions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        KnowledgeAssistantPermissions { ..::std::default::Default::default() }
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<KnowledgeAssistantAccessControlResponse>) -> Self {
+        self.access_control_list = value;
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_type = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `KnowledgeAssistantPermissionsDescription` of the `knowledgeassistants` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct KnowledgeAssistantPermissionsDescription {
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<KnowledgeAssistantPermissionLevel>,
 }
 
+impl KnowledgeAssistantPermissionsDescription {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        KnowledgeAssistantPermissionsDescription { ..::std::default::Default::default() }
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: KnowledgeAssistantPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `KnowledgeSource` of the `knowledgeassistants` API.
+///
+/// Required: `display_name`, `description`, `source_type` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct KnowledgeSource {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub display_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub description: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub source_type: ::std::option::Option<::std::string::String>,
+    /// Wire field `display_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub display_name: ::std::string::String,
+    /// Wire field `description` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub description: ::std::string::String,
+    /// Wire field `source_type` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub source_type: ::std::string::String,
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `file_table` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub file_table: ::std::option::Option<FileTableSpec>,
+    /// Wire field `files` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub files: ::std::option::Option<FilesSpec>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `index` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub index: ::std::option::Option<IndexSpec>,
+    /// Wire field `knowledge_cutoff_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub knowledge_cutoff_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<KnowledgeSourceState>,
+}
+
+impl KnowledgeSource {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        display_name: impl Into<::std::string::String>,
+        description: impl Into<::std::string::String>,
+        source_type: impl Into<::std::string::String>,
+    ) -> Self {
+        KnowledgeSource {
+            display_name: {
+                let value = display_name;
+                value.into()
+            },
+            description: {
+                let value = description;
+                value.into()
+            },
+            source_type: {
+                let value = source_type;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = value.into();
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = value.into();
+        self
+    }
+
+    /// Set `source_type`.
+    #[inline]
+    pub fn source_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source_type = value.into();
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `file_table`.
+    #[inline]
+    pub fn file_table(mut self, value: FileTableSpec) -> Self {
+        self.file_table = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `files`.
+    #[inline]
+    pub fn files(mut self, value: FilesSpec) -> Self {
+        self.files = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `index`.
+    #[inline]
+    pub fn index(mut self, value: IndexSpec) -> Self {
+        self.index = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `knowledge_cutoff_time`.
+    #[inline]
+    pub fn knowledge_cutoff_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.knowledge_cutoff_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: KnowledgeSourceState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ListExamplesResponse` of the `knowledgeassistants` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListExamplesResponse {
+    /// Wire field `examples` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub examples: ::std::vec::Vec<Example>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListExamplesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListExamplesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `examples`.
+    #[inline]
+    pub fn examples(mut self, value: ::std::vec::Vec<Example>) -> Self {
+        self.examples = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListKnowledgeAssistantsResponse` of the `knowledgeassistants` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListKnowledgeAssistantsResponse {
+    /// Wire field `knowledge_assistants` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub knowledge_assistants: ::std::vec::Vec<KnowledgeAssistant>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListKnowledgeAssistantsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListKnowledgeAssistantsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `knowledge_assistants`.
+    #[inline]
+    pub fn knowledge_assistants(mut self, value: ::std::vec::Vec<KnowledgeAssistant>) -> Self {
+        self.knowledge_assistants = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListKnowledgeSourcesResponse` of the `knowledgeassistants` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListKnowledgeSourcesResponse {
+    /// Wire field `knowledge_sources` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub knowledge_sources: ::std::vec::Vec<KnowledgeSource>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListKnowledgeSourcesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListKnowledgeSourcesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `knowledge_sources`.
+    #[inline]
+    pub fn knowledge_sources(mut self, value: ::std::vec::Vec<KnowledgeSource>) -> Self {
+        self.knowledge_sources = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Parameters of [`KnowledgeAssistantsApi::create_example`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct KnowledgeAssistantsCreateExampleRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub example: ::std::option::Option<Example>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `example` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub example: Example,
 }
+
+impl KnowledgeAssistantsCreateExampleRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>, example: Example) -> Self {
+        KnowledgeAssistantsCreateExampleRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            example: {
+                let value = example;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for KnowledgeAssistantsCreateExampleRequest {}
 
 /// Parameters of [`KnowledgeAssistantsApi::create_knowledge_assistant`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct KnowledgeAssistantsCreateKnowledgeAssistantRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub knowledge_assistant: ::std::option::Option<KnowledgeAssistant>,
+    /// Wire field `knowledge_assistant` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub knowledge_assistant: KnowledgeAssistant,
 }
+
+impl KnowledgeAssistantsCreateKnowledgeAssistantRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(knowledge_assistant: KnowledgeAssistant) -> Self {
+        KnowledgeAssistantsCreateKnowledgeAssistantRequest {
+            knowledge_assistant: {
+                let value = knowledge_assistant;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for KnowledgeAssistantsCreateKnowledgeAssistantRequest {}
 
 /// Parameters of [`KnowledgeAssistantsApi::create_knowledge_source`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct KnowledgeAssistantsCreateKnowledgeSourceRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub knowledge_source: ::std::option::Option<KnowledgeSource>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `knowledge_source` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub knowledge_source: KnowledgeSource,
 }
+
+impl KnowledgeAssistantsCreateKnowledgeSourceRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>, knowledge_source: KnowledgeSource) -> Self {
+        KnowledgeAssistantsCreateKnowledgeSourceRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            knowledge_source: {
+                let value = knowledge_source;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for KnowledgeAssistantsCreateKnowledgeSourceRequest {}
 
 /// Parameters of [`KnowledgeAssistantsApi::delete_example`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct KnowledgeAssistantsDeleteExampleRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl KnowledgeAssistantsDeleteExampleRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        KnowledgeAssistantsDeleteExampleRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for KnowledgeAssistantsDeleteExampleRequest {}
 
 /// Parameters of [`KnowledgeAssistantsApi::delete_knowledge_assistant`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct KnowledgeAssistantsDeleteKnowledgeAssistantRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl KnowledgeAssistantsDeleteKnowledgeAssistantRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        KnowledgeAssistantsDeleteKnowledgeAssistantRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for KnowledgeAssistantsDeleteKnowledgeAssistantRequest {}
 
 /// Parameters of [`KnowledgeAssistantsApi::delete_knowledge_source`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct KnowledgeAssistantsDeleteKnowledgeSourceRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl KnowledgeAssistantsDeleteKnowledgeSourceRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        KnowledgeAssistantsDeleteKnowledgeSourceRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for KnowledgeAssistantsDeleteKnowledgeSourceRequest {}
 
 /// Parameters of [`KnowledgeAssistantsApi::get_example`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct KnowledgeAssistantsGetExampleRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl KnowledgeAssistantsGetExampleRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        KnowledgeAssistantsGetExampleRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for KnowledgeAssistantsGetExampleRequest {}
 
 /// Parameters of [`KnowledgeAssistantsApi::get_knowledge_assistant`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct KnowledgeAssistantsGetKnowledgeAssistantRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl KnowledgeAssistantsGetKnowledgeAssistantRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        KnowledgeAssistantsGetKnowledgeAssistantRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for KnowledgeAssistantsGetKnowledgeAssistantRequest {}
 
 /// Parameters of [`KnowledgeAssistantsApi::get_knowledge_source`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct KnowledgeAssistantsGetKnowledgeSourceRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl KnowledgeAssistantsGetKnowledgeSourceRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        KnowledgeAssistantsGetKnowledgeSourceRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for KnowledgeAssistantsGetKnowledgeSourceRequest {}
 
 /// Parameters of [`KnowledgeAssistantsApi::get_permission_levels`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct KnowledgeAssistantsGetPermissionLevelsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub knowledge_assistant_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `knowledge_assistant_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub knowledge_assistant_id: ::std::string::String,
 }
+
+impl KnowledgeAssistantsGetPermissionLevelsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(knowledge_assistant_id: impl Into<::std::string::String>) -> Self {
+        KnowledgeAssistantsGetPermissionLevelsRequest {
+            knowledge_assistant_id: {
+                let value = knowledge_assistant_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for KnowledgeAssistantsGetPermissionLevelsRequest {}
 
 /// Parameters of [`KnowledgeAssistantsApi::get_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct KnowledgeAssistantsGetPermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub knowledge_assistant_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `knowledge_assistant_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub knowledge_assistant_id: ::std::string::String,
 }
+
+impl KnowledgeAssistantsGetPermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(knowledge_assistant_id: impl Into<::std::string::String>) -> Self {
+        KnowledgeAssistantsGetPermissionsRequest {
+            knowledge_assistant_id: {
+                let value = knowledge_assistant_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for KnowledgeAssistantsGetPermissionsRequest {}
 
 /// Parameters of [`KnowledgeAssistantsApi::list_examples`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct KnowledgeAssistantsListExamplesRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl KnowledgeAssistantsListExamplesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        KnowledgeAssistantsListExamplesRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for KnowledgeAssistantsListExamplesRequest {}
 
 /// Parameters of [`KnowledgeAssistantsApi::list_knowledge_assistants`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct KnowledgeAssistantsListKnowledgeAssistantsRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl KnowledgeAssistantsListKnowledgeAssistantsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        KnowledgeAssistantsListKnowledgeAssistantsRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for KnowledgeAssistantsListKnowledgeAssistantsRequest {}
 
 /// Parameters of [`KnowledgeAssistantsApi::list_knowledge_sources`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct KnowledgeAssistantsListKnowledgeSourcesRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl KnowledgeAssistantsListKnowledgeSourcesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        KnowledgeAssistantsListKnowledgeSourcesRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for KnowledgeAssistantsListKnowledgeSourcesRequest {}
 
 /// Parameters of [`KnowledgeAssistantsApi::set_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct KnowledgeAssistantsSetPermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub knowledge_assistant_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `knowledge_assistant_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub knowledge_assistant_id: ::std::string::String,
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<KnowledgeAssistantAccessControlRequest>,
 }
+
+impl KnowledgeAssistantsSetPermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(knowledge_assistant_id: impl Into<::std::string::String>) -> Self {
+        KnowledgeAssistantsSetPermissionsRequest {
+            knowledge_assistant_id: {
+                let value = knowledge_assistant_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for KnowledgeAssistantsSetPermissionsRequest {}
 
 /// Parameters of [`KnowledgeAssistantsApi::sync_knowledge_sources`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct KnowledgeAssistantsSyncKnowledgeSourcesRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl KnowledgeAssistantsSyncKnowledgeSourcesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        KnowledgeAssistantsSyncKnowledgeSourcesRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for KnowledgeAssistantsSyncKnowledgeSourcesRequest {}
 
 /// Parameters of [`KnowledgeAssistantsApi::update_example`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct KnowledgeAssistantsUpdateExampleRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub example: ::std::option::Option<Example>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `example` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub example: Example,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
+
+impl KnowledgeAssistantsUpdateExampleRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        example: Example,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        KnowledgeAssistantsUpdateExampleRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            example: {
+                let value = example;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for KnowledgeAssistantsUpdateExampleRequest {}
 
 /// Parameters of [`KnowledgeAssistantsApi::update_knowledge_assistant`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct KnowledgeAssistantsUpdateKnowledgeAssistantRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub knowledge_assistant: ::std::option::Option<KnowledgeAssistant>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `knowledge_assistant` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub knowledge_assistant: KnowledgeAssistant,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
+
+impl KnowledgeAssistantsUpdateKnowledgeAssistantRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        knowledge_assistant: KnowledgeAssistant,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        KnowledgeAssistantsUpdateKnowledgeAssistantRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            knowledge_assistant: {
+                let value = knowledge_assistant;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for KnowledgeAssistantsUpdateKnowledgeAssistantRequest {}
 
 /// Parameters of [`KnowledgeAssistantsApi::update_knowledge_source`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct KnowledgeAssistantsUpdateKnowledgeSourceRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub knowledge_source: ::std::option::Option<KnowledgeSource>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `knowledge_source` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub knowledge_source: KnowledgeSource,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
+
+impl KnowledgeAssistantsUpdateKnowledgeSourceRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        knowledge_source: KnowledgeSource,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        KnowledgeAssistantsUpdateKnowledgeSourceRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            knowledge_source: {
+                let value = knowledge_source;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for KnowledgeAssistantsUpdateKnowledgeSourceRequest {}
 
 /// Parameters of [`KnowledgeAssistantsApi::update_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct KnowledgeAssistantsUpdatePermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub knowledge_assistant_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `knowledge_assistant_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub knowledge_assistant_id: ::std::string::String,
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<KnowledgeAssistantAccessControlRequest>,
 }
 
-/// The `knowledge_assistants` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/knowledgeassistants)).
+impl KnowledgeAssistantsUpdatePermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(knowledge_assistant_id: impl Into<::std::string::String>) -> Self {
+        KnowledgeAssistantsUpdatePermissionsRequest {
+            knowledge_assistant_id: {
+                let value = knowledge_assistant_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for KnowledgeAssistantsUpdatePermissionsRequest {}
+
+/// The `knowledge_assistants` service (workspace level, 20 operations; [API reference](https://docs.databricks.com/api/workspace/knowledgeassistants)).
 #[derive(Debug, Clone)]
 pub struct KnowledgeAssistantsApi {
     client: crate::Client,
@@ -455,306 +1530,942 @@ impl KnowledgeAssistantsApi {
         &self.client
     }
 
-    /// `POST /api/2.1/{parent}/examples` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/createexample)).
-    pub async fn create_example(&self, request: &KnowledgeAssistantsCreateExampleRequest) -> crate::Result<Example> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.1/{parent}/examples",
-            path_params: &["parent"],
-            query: &[],
-            body: rt::BodyKind::Whole("example"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.1/knowledge-assistants` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/createknowledgeassistant)).
-    pub async fn create_knowledge_assistant(
+    /// `POST /api/2.1/{parent}/examples`; required: `parent`, `example` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/createexample)).
+    #[inline]
+    pub fn create_example(
         &self,
-        request: &KnowledgeAssistantsCreateKnowledgeAssistantRequest,
-    ) -> crate::Result<KnowledgeAssistant> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.1/knowledge-assistants",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Whole("knowledge_assistant"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        parent: impl Into<::std::string::String>,
+        example: Example,
+    ) -> rt::Call<KnowledgeAssistantsCreateExampleRequest, Example> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_KNOWLEDGE_ASSISTANTS_CREATE_EXAMPLE,
+            KnowledgeAssistantsCreateExampleRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                example: {
+                    let value = example;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.1/{parent}/knowledge-sources` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/createknowledgesource)).
-    pub async fn create_knowledge_source(
+    /// `POST /api/2.1/knowledge-assistants`; required: `knowledge_assistant` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/createknowledgeassistant)).
+    #[inline]
+    pub fn create_knowledge_assistant(
         &self,
-        request: &KnowledgeAssistantsCreateKnowledgeSourceRequest,
-    ) -> crate::Result<KnowledgeSource> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.1/{parent}/knowledge-sources",
-            path_params: &["parent"],
-            query: &[],
-            body: rt::BodyKind::Whole("knowledge_source"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        knowledge_assistant: KnowledgeAssistant,
+    ) -> rt::Call<KnowledgeAssistantsCreateKnowledgeAssistantRequest, KnowledgeAssistant> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_KNOWLEDGE_ASSISTANTS_CREATE_KNOWLEDGE_ASSISTANT,
+            KnowledgeAssistantsCreateKnowledgeAssistantRequest {
+                knowledge_assistant: {
+                    let value = knowledge_assistant;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.1/{name}` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/deleteexample)).
-    pub async fn delete_example(&self, request: &KnowledgeAssistantsDeleteExampleRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.1/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.1/{name}` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/deleteknowledgeassistant)).
-    pub async fn delete_knowledge_assistant(
+    /// `POST /api/2.1/{parent}/knowledge-sources`; required: `parent`, `knowledge_source` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/createknowledgesource)).
+    #[inline]
+    pub fn create_knowledge_source(
         &self,
-        request: &KnowledgeAssistantsDeleteKnowledgeAssistantRequest,
-    ) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.1/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+        parent: impl Into<::std::string::String>,
+        knowledge_source: KnowledgeSource,
+    ) -> rt::Call<KnowledgeAssistantsCreateKnowledgeSourceRequest, KnowledgeSource> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_KNOWLEDGE_ASSISTANTS_CREATE_KNOWLEDGE_SOURCE,
+            KnowledgeAssistantsCreateKnowledgeSourceRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                knowledge_source: {
+                    let value = knowledge_source;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.1/{name}` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/deleteknowledgesource)).
-    pub async fn delete_knowledge_source(
+    /// `DELETE /api/2.1/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/deleteexample)).
+    #[inline]
+    pub fn delete_example(
         &self,
-        request: &KnowledgeAssistantsDeleteKnowledgeSourceRequest,
-    ) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.1/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<KnowledgeAssistantsDeleteExampleRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_KNOWLEDGE_ASSISTANTS_DELETE_EXAMPLE,
+            KnowledgeAssistantsDeleteExampleRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.1/{name}` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/getexample)).
-    pub async fn get_example(&self, request: &KnowledgeAssistantsGetExampleRequest) -> crate::Result<Example> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.1/{name}` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/getknowledgeassistant)).
-    pub async fn get_knowledge_assistant(
+    /// `DELETE /api/2.1/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/deleteknowledgeassistant)).
+    #[inline]
+    pub fn delete_knowledge_assistant(
         &self,
-        request: &KnowledgeAssistantsGetKnowledgeAssistantRequest,
-    ) -> crate::Result<KnowledgeAssistant> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<KnowledgeAssistantsDeleteKnowledgeAssistantRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_KNOWLEDGE_ASSISTANTS_DELETE_KNOWLEDGE_ASSISTANT,
+            KnowledgeAssistantsDeleteKnowledgeAssistantRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.1/{name}` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/getknowledgesource)).
-    pub async fn get_knowledge_source(
+    /// `DELETE /api/2.1/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/deleteknowledgesource)).
+    #[inline]
+    pub fn delete_knowledge_source(
         &self,
-        request: &KnowledgeAssistantsGetKnowledgeSourceRequest,
-    ) -> crate::Result<KnowledgeSource> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<KnowledgeAssistantsDeleteKnowledgeSourceRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_KNOWLEDGE_ASSISTANTS_DELETE_KNOWLEDGE_SOURCE,
+            KnowledgeAssistantsDeleteKnowledgeSourceRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/permissions/knowledge-assistants/{knowledge_assistant_id}/permissionLevels` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/getpermissionlevels)).
-    pub async fn get_permission_levels(
+    /// `GET /api/2.1/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/getexample)).
+    #[inline]
+    pub fn get_example(
         &self,
-        request: &KnowledgeAssistantsGetPermissionLevelsRequest,
-    ) -> crate::Result<GetKnowledgeAssistantPermissionLevelsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/knowledge-assistants/{knowledge_assistant_id}/permissionLevels",
-            path_params: &["knowledge_assistant_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<KnowledgeAssistantsGetExampleRequest, Example> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_KNOWLEDGE_ASSISTANTS_GET_EXAMPLE,
+            KnowledgeAssistantsGetExampleRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/permissions/knowledge-assistants/{knowledge_assistant_id}` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/getpermissions)).
-    pub async fn get_permissions(
+    /// `GET /api/2.1/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/getknowledgeassistant)).
+    #[inline]
+    pub fn get_knowledge_assistant(
         &self,
-        request: &KnowledgeAssistantsGetPermissionsRequest,
-    ) -> crate::Result<KnowledgeAssistantPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/knowledge-assistants/{knowledge_assistant_id}",
-            path_params: &["knowledge_assistant_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<KnowledgeAssistantsGetKnowledgeAssistantRequest, KnowledgeAssistant> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_KNOWLEDGE_ASSISTANTS_GET_KNOWLEDGE_ASSISTANT,
+            KnowledgeAssistantsGetKnowledgeAssistantRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.1/{parent}/examples` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/listexamples)).
-    pub fn list_examples(&self, request: KnowledgeAssistantsListExamplesRequest) -> crate::service::Paginator<Example> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/{parent}/examples",
-            path_params: &["parent"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("examples"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.1/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/getknowledgesource)).
+    #[inline]
+    pub fn get_knowledge_source(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<KnowledgeAssistantsGetKnowledgeSourceRequest, KnowledgeSource> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_KNOWLEDGE_ASSISTANTS_GET_KNOWLEDGE_SOURCE,
+            KnowledgeAssistantsGetKnowledgeSourceRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.1/knowledge-assistants` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/listknowledgeassistants)).
+    /// `GET /api/2.0/permissions/knowledge-assistants/{knowledge_assistant_id}/permissionLevels`; required: `knowledge_assistant_id` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/getpermissionlevels)).
+    #[inline]
+    pub fn get_permission_levels(
+        &self,
+        knowledge_assistant_id: impl Into<::std::string::String>,
+    ) -> rt::Call<KnowledgeAssistantsGetPermissionLevelsRequest, GetKnowledgeAssistantPermissionLevelsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_KNOWLEDGE_ASSISTANTS_GET_PERMISSION_LEVELS,
+            KnowledgeAssistantsGetPermissionLevelsRequest {
+                knowledge_assistant_id: {
+                    let value = knowledge_assistant_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/permissions/knowledge-assistants/{knowledge_assistant_id}`; required: `knowledge_assistant_id` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/getpermissions)).
+    #[inline]
+    pub fn get_permissions(
+        &self,
+        knowledge_assistant_id: impl Into<::std::string::String>,
+    ) -> rt::Call<KnowledgeAssistantsGetPermissionsRequest, KnowledgeAssistantPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_KNOWLEDGE_ASSISTANTS_GET_PERMISSIONS,
+            KnowledgeAssistantsGetPermissionsRequest {
+                knowledge_assistant_id: {
+                    let value = knowledge_assistant_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.1/{parent}/examples`; required: `parent`; pages by token ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/listexamples)).
+    #[inline]
+    pub fn list_examples(
+        &self,
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Paginator<KnowledgeAssistantsListExamplesRequest, Example> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_KNOWLEDGE_ASSISTANTS_LIST_EXAMPLES,
+            &PAGES_KNOWLEDGE_ASSISTANTS_LIST_EXAMPLES,
+            KnowledgeAssistantsListExamplesRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
+    }
+
+    /// `GET /api/2.1/knowledge-assistants`; pages by token ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/listknowledgeassistants)).
+    #[inline]
     pub fn list_knowledge_assistants(
         &self,
-        request: KnowledgeAssistantsListKnowledgeAssistantsRequest,
-    ) -> crate::service::Paginator<KnowledgeAssistant> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/knowledge-assistants",
-            path_params: &[],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("knowledge_assistants"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    ) -> rt::Paginator<KnowledgeAssistantsListKnowledgeAssistantsRequest, KnowledgeAssistant> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_KNOWLEDGE_ASSISTANTS_LIST_KNOWLEDGE_ASSISTANTS,
+            &PAGES_KNOWLEDGE_ASSISTANTS_LIST_KNOWLEDGE_ASSISTANTS,
+            KnowledgeAssistantsListKnowledgeAssistantsRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `GET /api/2.1/{parent}/knowledge-sources` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/listknowledgesources)).
+    /// `GET /api/2.1/{parent}/knowledge-sources`; required: `parent`; pages by token ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/listknowledgesources)).
+    #[inline]
     pub fn list_knowledge_sources(
         &self,
-        request: KnowledgeAssistantsListKnowledgeSourcesRequest,
-    ) -> crate::service::Paginator<KnowledgeSource> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/{parent}/knowledge-sources",
-            path_params: &["parent"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("knowledge_sources"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Paginator<KnowledgeAssistantsListKnowledgeSourcesRequest, KnowledgeSource> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_KNOWLEDGE_ASSISTANTS_LIST_KNOWLEDGE_SOURCES,
+            &PAGES_KNOWLEDGE_ASSISTANTS_LIST_KNOWLEDGE_SOURCES,
+            KnowledgeAssistantsListKnowledgeSourcesRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `PUT /api/2.0/permissions/knowledge-assistants/{knowledge_assistant_id}` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/setpermissions)).
-    pub async fn set_permissions(
+    /// `PUT /api/2.0/permissions/knowledge-assistants/{knowledge_assistant_id}`; required: `knowledge_assistant_id` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/setpermissions)).
+    #[inline]
+    pub fn set_permissions(
         &self,
-        request: &KnowledgeAssistantsSetPermissionsRequest,
-    ) -> crate::Result<KnowledgeAssistantPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/permissions/knowledge-assistants/{knowledge_assistant_id}",
-            path_params: &["knowledge_assistant_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        knowledge_assistant_id: impl Into<::std::string::String>,
+    ) -> rt::Call<KnowledgeAssistantsSetPermissionsRequest, KnowledgeAssistantPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_KNOWLEDGE_ASSISTANTS_SET_PERMISSIONS,
+            KnowledgeAssistantsSetPermissionsRequest {
+                knowledge_assistant_id: {
+                    let value = knowledge_assistant_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.1/{name}/knowledge-sources:sync` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/syncknowledgesources)).
-    pub async fn sync_knowledge_sources(
+    /// `POST /api/2.1/{name}/knowledge-sources:sync`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/syncknowledgesources)).
+    #[inline]
+    pub fn sync_knowledge_sources(
         &self,
-        request: &KnowledgeAssistantsSyncKnowledgeSourcesRequest,
-    ) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.1/{name}/knowledge-sources:sync",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<KnowledgeAssistantsSyncKnowledgeSourcesRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_KNOWLEDGE_ASSISTANTS_SYNC_KNOWLEDGE_SOURCES,
+            KnowledgeAssistantsSyncKnowledgeSourcesRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `PATCH /api/2.1/{name}` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/updateexample)).
-    pub async fn update_example(&self, request: &KnowledgeAssistantsUpdateExampleRequest) -> crate::Result<Example> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.1/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("example"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `PATCH /api/2.1/{name}` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/updateknowledgeassistant)).
-    pub async fn update_knowledge_assistant(
+    /// `PATCH /api/2.1/{name}`; required: `name`, `example`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/updateexample)).
+    #[inline]
+    pub fn update_example(
         &self,
-        request: &KnowledgeAssistantsUpdateKnowledgeAssistantRequest,
-    ) -> crate::Result<KnowledgeAssistant> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.1/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("knowledge_assistant"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        example: Example,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<KnowledgeAssistantsUpdateExampleRequest, Example> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_KNOWLEDGE_ASSISTANTS_UPDATE_EXAMPLE,
+            KnowledgeAssistantsUpdateExampleRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                example: {
+                    let value = example;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.1/{name}` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/updateknowledgesource)).
-    pub async fn update_knowledge_source(
+    /// `PATCH /api/2.1/{name}`; required: `name`, `knowledge_assistant`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/updateknowledgeassistant)).
+    #[inline]
+    pub fn update_knowledge_assistant(
         &self,
-        request: &KnowledgeAssistantsUpdateKnowledgeSourceRequest,
-    ) -> crate::Result<KnowledgeSource> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.1/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("knowledge_source"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        knowledge_assistant: KnowledgeAssistant,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<KnowledgeAssistantsUpdateKnowledgeAssistantRequest, KnowledgeAssistant> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_KNOWLEDGE_ASSISTANTS_UPDATE_KNOWLEDGE_ASSISTANT,
+            KnowledgeAssistantsUpdateKnowledgeAssistantRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                knowledge_assistant: {
+                    let value = knowledge_assistant;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/permissions/knowledge-assistants/{knowledge_assistant_id}` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/updatepermissions)).
-    pub async fn update_permissions(
+    /// `PATCH /api/2.1/{name}`; required: `name`, `knowledge_source`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/updateknowledgesource)).
+    #[inline]
+    pub fn update_knowledge_source(
         &self,
-        request: &KnowledgeAssistantsUpdatePermissionsRequest,
-    ) -> crate::Result<KnowledgeAssistantPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/permissions/knowledge-assistants/{knowledge_assistant_id}",
-            path_params: &["knowledge_assistant_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        knowledge_source: KnowledgeSource,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<KnowledgeAssistantsUpdateKnowledgeSourceRequest, KnowledgeSource> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_KNOWLEDGE_ASSISTANTS_UPDATE_KNOWLEDGE_SOURCE,
+            KnowledgeAssistantsUpdateKnowledgeSourceRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                knowledge_source: {
+                    let value = knowledge_source;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/permissions/knowledge-assistants/{knowledge_assistant_id}`; required: `knowledge_assistant_id` ([API reference](https://docs.databricks.com/api/workspace/knowledgeassistants/updatepermissions)).
+    #[inline]
+    pub fn update_permissions(
+        &self,
+        knowledge_assistant_id: impl Into<::std::string::String>,
+    ) -> rt::Call<KnowledgeAssistantsUpdatePermissionsRequest, KnowledgeAssistantPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_KNOWLEDGE_ASSISTANTS_UPDATE_PERMISSIONS,
+            KnowledgeAssistantsUpdatePermissionsRequest {
+                knowledge_assistant_id: {
+                    let value = knowledge_assistant_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_KNOWLEDGE_ASSISTANTS_CREATE_EXAMPLE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.1/{parent}/examples",
+    path_params: &["parent"],
+    query: &[],
+    body: rt::BodyKind::Whole("example"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_KNOWLEDGE_ASSISTANTS_CREATE_KNOWLEDGE_ASSISTANT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.1/knowledge-assistants",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Whole("knowledge_assistant"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_KNOWLEDGE_ASSISTANTS_CREATE_KNOWLEDGE_SOURCE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.1/{parent}/knowledge-sources",
+    path_params: &["parent"],
+    query: &[],
+    body: rt::BodyKind::Whole("knowledge_source"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_KNOWLEDGE_ASSISTANTS_DELETE_EXAMPLE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.1/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_KNOWLEDGE_ASSISTANTS_DELETE_KNOWLEDGE_ASSISTANT: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.1/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_KNOWLEDGE_ASSISTANTS_DELETE_KNOWLEDGE_SOURCE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.1/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_KNOWLEDGE_ASSISTANTS_GET_EXAMPLE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_KNOWLEDGE_ASSISTANTS_GET_KNOWLEDGE_ASSISTANT: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_KNOWLEDGE_ASSISTANTS_GET_KNOWLEDGE_SOURCE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_KNOWLEDGE_ASSISTANTS_GET_PERMISSION_LEVELS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/knowledge-assistants/{knowledge_assistant_id}/permissionLevels",
+    path_params: &["knowledge_assistant_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_KNOWLEDGE_ASSISTANTS_GET_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/knowledge-assistants/{knowledge_assistant_id}",
+    path_params: &["knowledge_assistant_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_KNOWLEDGE_ASSISTANTS_LIST_EXAMPLES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/{parent}/examples",
+    path_params: &["parent"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_KNOWLEDGE_ASSISTANTS_LIST_EXAMPLES: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("examples"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_KNOWLEDGE_ASSISTANTS_LIST_KNOWLEDGE_ASSISTANTS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/knowledge-assistants",
+    path_params: &[],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_KNOWLEDGE_ASSISTANTS_LIST_KNOWLEDGE_ASSISTANTS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("knowledge_assistants"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_KNOWLEDGE_ASSISTANTS_LIST_KNOWLEDGE_SOURCES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/{parent}/knowledge-sources",
+    path_params: &["parent"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_KNOWLEDGE_ASSISTANTS_LIST_KNOWLEDGE_SOURCES: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("knowledge_sources"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_KNOWLEDGE_ASSISTANTS_SET_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/permissions/knowledge-assistants/{knowledge_assistant_id}",
+    path_params: &["knowledge_assistant_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_KNOWLEDGE_ASSISTANTS_SYNC_KNOWLEDGE_SOURCES: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.1/{name}/knowledge-sources:sync",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_KNOWLEDGE_ASSISTANTS_UPDATE_EXAMPLE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.1/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("example"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_KNOWLEDGE_ASSISTANTS_UPDATE_KNOWLEDGE_ASSISTANT: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.1/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("knowledge_assistant"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_KNOWLEDGE_ASSISTANTS_UPDATE_KNOWLEDGE_SOURCE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.1/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("knowledge_source"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_KNOWLEDGE_ASSISTANTS_UPDATE_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/permissions/knowledge-assistants/{knowledge_assistant_id}",
+    path_params: &["knowledge_assistant_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<KnowledgeAssistantsCreateExampleRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `example`.
+    #[inline]
+    pub fn example(mut self, value: Example) -> Self {
+        self.request.example = value;
+        self
+    }
+}
+
+impl<O> rt::Call<KnowledgeAssistantsCreateKnowledgeAssistantRequest, O> {
+    /// Set `knowledge_assistant`.
+    #[inline]
+    pub fn knowledge_assistant(mut self, value: KnowledgeAssistant) -> Self {
+        self.request.knowledge_assistant = value;
+        self
+    }
+}
+
+impl<O> rt::Call<KnowledgeAssistantsCreateKnowledgeSourceRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `knowledge_source`.
+    #[inline]
+    pub fn knowledge_source(mut self, value: KnowledgeSource) -> Self {
+        self.request.knowledge_source = value;
+        self
+    }
+}
+
+impl<O> rt::Call<KnowledgeAssistantsDeleteExampleRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<KnowledgeAssistantsDeleteKnowledgeAssistantRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<KnowledgeAssistantsDeleteKnowledgeSourceRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<KnowledgeAssistantsGetExampleRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<KnowledgeAssistantsGetKnowledgeAssistantRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<KnowledgeAssistantsGetKnowledgeSourceRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<KnowledgeAssistantsGetPermissionLevelsRequest, O> {
+    /// Set `knowledge_assistant_id`.
+    #[inline]
+    pub fn knowledge_assistant_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.knowledge_assistant_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<KnowledgeAssistantsGetPermissionsRequest, O> {
+    /// Set `knowledge_assistant_id`.
+    #[inline]
+    pub fn knowledge_assistant_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.knowledge_assistant_id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<KnowledgeAssistantsListExamplesRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<KnowledgeAssistantsListKnowledgeAssistantsRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<KnowledgeAssistantsListKnowledgeSourcesRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<KnowledgeAssistantsSetPermissionsRequest, O> {
+    /// Set `knowledge_assistant_id`.
+    #[inline]
+    pub fn knowledge_assistant_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.knowledge_assistant_id = value.into();
+        self
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<KnowledgeAssistantAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
+    }
+}
+
+impl<O> rt::Call<KnowledgeAssistantsSyncKnowledgeSourcesRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<KnowledgeAssistantsUpdateExampleRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `example`.
+    #[inline]
+    pub fn example(mut self, value: Example) -> Self {
+        self.request.example = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<KnowledgeAssistantsUpdateKnowledgeAssistantRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `knowledge_assistant`.
+    #[inline]
+    pub fn knowledge_assistant(mut self, value: KnowledgeAssistant) -> Self {
+        self.request.knowledge_assistant = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<KnowledgeAssistantsUpdateKnowledgeSourceRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `knowledge_source`.
+    #[inline]
+    pub fn knowledge_source(mut self, value: KnowledgeSource) -> Self {
+        self.request.knowledge_source = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<KnowledgeAssistantsUpdatePermissionsRequest, O> {
+    /// Set `knowledge_assistant_id`.
+    #[inline]
+    pub fn knowledge_assistant_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.knowledge_assistant_id = value.into();
+        self
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<KnowledgeAssistantAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
     }
 }

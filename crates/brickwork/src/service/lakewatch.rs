@@ -8,7 +8,7 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AutoLoaderFormat`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AutoLoaderFormat`: `AUTOLOADER_FORMAT_CSV`, `AUTOLOADER_FORMAT_JSON`, `AUTOLOADER_FORMAT_JSONL`, `AUTOLOADER_FORMAT_PARQUET`, `AUTOLOADER_FORMAT_XML`; values added by the server later decode as `UnknownValue`.
     AutoLoaderFormat {
         AutoloaderFormatCsv = "AUTOLOADER_FORMAT_CSV",
         AutoloaderFormatJson = "AUTOLOADER_FORMAT_JSON",
@@ -19,7 +19,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `DatasourceComputeMode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `DatasourceComputeMode`: `DS_COMPUTE_PERFORMANCE_OPTIMIZED`, `DS_COMPUTE_STANDARD`; values added by the server later decode as `UnknownValue`.
     DatasourceComputeMode {
         DsComputePerformanceOptimized = "DS_COMPUTE_PERFORMANCE_OPTIMIZED",
         DsComputeStandard = "DS_COMPUTE_STANDARD",
@@ -27,7 +27,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `DatasourceView`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `DatasourceView`: `DATASOURCE_VIEW_BASIC`, `DATASOURCE_VIEW_FULL`; values added by the server later decode as `UnknownValue`.
     DatasourceView {
         DatasourceViewBasic = "DATASOURCE_VIEW_BASIC",
         DatasourceViewFull = "DATASOURCE_VIEW_FULL",
@@ -35,7 +35,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PrincipalType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PrincipalType`: `REGULAR_USER`, `SERVICE_PRINCIPAL`, `SYSTEM_USER`; values added by the server later decode as `UnknownValue`.
     PrincipalType {
         RegularUser = "REGULAR_USER",
         ServicePrincipal = "SERVICE_PRINCIPAL",
@@ -44,7 +44,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ResourceStatusLifecycle`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ResourceStatusLifecycle`: `DELETED`, `SCHEDULED`, `STOPPED`, `UNSCHEDULED`; values added by the server later decode as `UnknownValue`.
     ResourceStatusLifecycle {
         Deleted = "DELETED",
         Scheduled = "SCHEDULED",
@@ -54,7 +54,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ResourceStatusRunState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ResourceStatusRunState`: `CANCELED`, `FAILED`, `RUNNING`, `SUCCEEDED`; values added by the server later decode as `UnknownValue`.
     ResourceStatusRunState {
         Canceled = "CANCELED",
         Failed = "FAILED",
@@ -64,7 +64,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `RuleDeduplication`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `RuleDeduplication`: `DEDUPLICATION_DEFAULT`, `DEDUPLICATION_DISABLED`, `DEDUPLICATION_ENABLED`; values added by the server later decode as `UnknownValue`.
     RuleDeduplication {
         DeduplicationDefault = "DEDUPLICATION_DEFAULT",
         DeduplicationDisabled = "DEDUPLICATION_DISABLED",
@@ -73,7 +73,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `RuleFidelity`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `RuleFidelity`: `FIDELITY_DEVELOPMENT`, `FIDELITY_HIGH`, `FIDELITY_INVESTIGATIVE`, `FIDELITY_MEDIUM`; values added by the server later decode as `UnknownValue`.
     RuleFidelity {
         FidelityDevelopment = "FIDELITY_DEVELOPMENT",
         FidelityHigh = "FIDELITY_HIGH",
@@ -83,7 +83,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `RuleView`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `RuleView`: `RULE_VIEW_BASIC`, `RULE_VIEW_FULL`; values added by the server later decode as `UnknownValue`.
     RuleView {
         RuleViewBasic = "RULE_VIEW_BASIC",
         RuleViewFull = "RULE_VIEW_FULL",
@@ -94,26 +94,37 @@ crate::service::wire::open_enum! {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AlertConfig {
+    /// Wire field `default_security_alert_collation_window` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default_security_alert_collation_window: ::std::option::Option<::std::string::String>,
+    /// Wire field `default_system_alert_collation_window` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default_system_alert_collation_window: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_default_security_alert_collation_window` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_default_security_alert_collation_window: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_default_system_alert_collation_window` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_default_system_alert_collation_window: ::std::option::Option<::std::string::String>,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `security_alert_export_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub security_alert_export_config: ::std::option::Option<ExportConfig>,
+    /// Wire field `system_alert_export_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub system_alert_export_config: ::std::option::Option<ExportConfig>,
+    /// Wire field `update_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `updated_by` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub updated_by: ::std::option::Option<Principal>,
+    /// Wire field `version` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -121,432 +132,1974 @@ pub struct AlertConfig {
     pub version: ::std::option::Option<i64>,
 }
 
+impl AlertConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AlertConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `default_security_alert_collation_window`.
+    #[inline]
+    pub fn default_security_alert_collation_window(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.default_security_alert_collation_window = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `default_system_alert_collation_window`.
+    #[inline]
+    pub fn default_system_alert_collation_window(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.default_system_alert_collation_window = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_default_security_alert_collation_window`.
+    #[inline]
+    pub fn effective_default_security_alert_collation_window(
+        mut self,
+        value: impl Into<::std::string::String>,
+    ) -> Self {
+        self.effective_default_security_alert_collation_window = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_default_system_alert_collation_window`.
+    #[inline]
+    pub fn effective_default_system_alert_collation_window(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_default_system_alert_collation_window = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `security_alert_export_config`.
+    #[inline]
+    pub fn security_alert_export_config(mut self, value: ExportConfig) -> Self {
+        self.security_alert_export_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `system_alert_export_config`.
+    #[inline]
+    pub fn system_alert_export_config(mut self, value: ExportConfig) -> Self {
+        self.system_alert_export_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `updated_by`.
+    #[inline]
+    pub fn updated_by(mut self, value: Principal) -> Self {
+        self.updated_by = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: i64) -> Self {
+        self.version = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `AutoLoader` of the `lakewatch` API.
+///
+/// Required: `format`, `location`, `raw_table` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AutoLoader {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub format: ::std::option::Option<AutoLoaderFormat>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub location: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub raw_table: ::std::option::Option<TableName>,
+    /// Wire field `format` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub format: AutoLoaderFormat,
+    /// Wire field `location` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub location: ::std::string::String,
+    /// Wire field `raw_table` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub raw_table: TableName,
+    /// Wire field `aws_secret_scope` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aws_secret_scope: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_include_existing_files` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_include_existing_files: ::std::option::Option<bool>,
+    /// Wire field `effective_raw_table` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_raw_table: ::std::option::Option<TableName>,
+    /// Wire field `envelope` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub envelope: ::std::option::Option<Envelope>,
+    /// Wire field `format_options` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub format_options: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `include_existing_files` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub include_existing_files: ::std::option::Option<bool>,
+    /// Wire field `override_partition_columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub override_partition_columns: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `queue_url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub queue_url: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_credentials` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_credentials: ::std::option::Option<::std::string::String>,
+}
+
+impl AutoLoader {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(format: AutoLoaderFormat, location: impl Into<::std::string::String>, raw_table: TableName) -> Self {
+        AutoLoader {
+            format: {
+                let value = format;
+                value
+            },
+            location: {
+                let value = location;
+                value.into()
+            },
+            raw_table: {
+                let value = raw_table;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `format`.
+    #[inline]
+    pub fn format(mut self, value: AutoLoaderFormat) -> Self {
+        self.format = value;
+        self
+    }
+
+    /// Set `location`.
+    #[inline]
+    pub fn location(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.location = value.into();
+        self
+    }
+
+    /// Set `raw_table`.
+    #[inline]
+    pub fn raw_table(mut self, value: TableName) -> Self {
+        self.raw_table = value;
+        self
+    }
+
+    /// Set `aws_secret_scope`.
+    #[inline]
+    pub fn aws_secret_scope(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.aws_secret_scope = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_include_existing_files`.
+    #[inline]
+    pub fn effective_include_existing_files(mut self, value: bool) -> Self {
+        self.effective_include_existing_files = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `effective_raw_table`.
+    #[inline]
+    pub fn effective_raw_table(mut self, value: TableName) -> Self {
+        self.effective_raw_table = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `envelope`.
+    #[inline]
+    pub fn envelope(mut self, value: Envelope) -> Self {
+        self.envelope = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `format_options`.
+    #[inline]
+    pub fn format_options(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.format_options = value;
+        self
+    }
+
+    /// Set `include_existing_files`.
+    #[inline]
+    pub fn include_existing_files(mut self, value: bool) -> Self {
+        self.include_existing_files = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `override_partition_columns`.
+    #[inline]
+    pub fn override_partition_columns(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.override_partition_columns = value;
+        self
+    }
+
+    /// Set `queue_url`.
+    #[inline]
+    pub fn queue_url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.queue_url = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `service_credentials`.
+    #[inline]
+    pub fn service_credentials(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_credentials = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CloudWatchLogsEnvelope` of the `lakewatch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CloudWatchLogsEnvelope {
+    /// Wire field `header_retention` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub header_retention: ::std::option::Option<bool>,
+}
+
+impl CloudWatchLogsEnvelope {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CloudWatchLogsEnvelope { ..::std::default::Default::default() }
+    }
+
+    /// Set `header_retention`.
+    #[inline]
+    pub fn header_retention(mut self, value: bool) -> Self {
+        self.header_retention = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CommonConfig` of the `lakewatch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CommonConfig {
+    /// Wire field `custom_content_pack_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub custom_content_pack_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `custom_presets_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub custom_presets_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `per_resource_permissions_enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub per_resource_permissions_enabled: ::std::option::Option<bool>,
+    /// Wire field `update_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `updated_by` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub updated_by: ::std::option::Option<Principal>,
+    /// Wire field `version` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub version: ::std::option::Option<i64>,
+}
+
+impl CommonConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CommonConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `custom_content_pack_path`.
+    #[inline]
+    pub fn custom_content_pack_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.custom_content_pack_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `custom_presets_path`.
+    #[inline]
+    pub fn custom_presets_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.custom_presets_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `per_resource_permissions_enabled`.
+    #[inline]
+    pub fn per_resource_permissions_enabled(mut self, value: bool) -> Self {
+        self.per_resource_permissions_enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `updated_by`.
+    #[inline]
+    pub fn updated_by(mut self, value: Principal) -> Self {
+        self.updated_by = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: i64) -> Self {
+        self.version = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ContentPackReference` of the `lakewatch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ContentPackReference {
+    /// Wire field `uuid` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub uuid: ::std::option::Option<::std::string::String>,
+    /// Wire field `version` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub version: ::std::option::Option<::std::string::String>,
 }
 
+impl ContentPackReference {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ContentPackReference { ..::std::default::Default::default() }
+    }
+
+    /// Set `uuid`.
+    #[inline]
+    pub fn uuid(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.uuid = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.version = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `Datasource` of the `lakewatch` API.
+///
+/// Required: `catalog_name`, `schema_name`, `datasource_name`, `schedule`, `warehouse_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Datasource {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub catalog_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub schema_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub datasource_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub schedule: ::std::option::Option<Schedule>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub warehouse_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `catalog_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub catalog_name: ::std::string::String,
+    /// Wire field `schema_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub schema_name: ::std::string::String,
+    /// Wire field `datasource_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub datasource_name: ::std::string::String,
+    /// Wire field `schedule` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub schedule: Schedule,
+    /// Wire field `warehouse_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub warehouse_id: ::std::string::String,
+    /// Wire field `annotations` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub annotations: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `autoloader` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub autoloader: ::std::option::Option<AutoLoader>,
+    /// Wire field `compute_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub compute_mode: ::std::option::Option<DatasourceComputeMode>,
+    /// Wire field `compute_workspace_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub compute_workspace_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `created_by` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub created_by: ::std::option::Option<Principal>,
+    /// Wire field `datasource_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub datasource_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_catalog_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_catalog_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_datasource_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_datasource_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_run_as_principal` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_run_as_principal: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_schema_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_schema_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `existing_table` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub existing_table: ::std::option::Option<ExistingTable>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `owner` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub owner: ::std::option::Option<Principal>,
+    /// Wire field `parsers` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub parsers: ::std::vec::Vec<ParserRef>,
+    /// Wire field `run_as_principal` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_as_principal: ::std::option::Option<::std::string::String>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<DatasourceStatus>,
+    /// Wire field `unity_catalog_connection` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub unity_catalog_connection: ::std::option::Option<UnityCatalogConnection>,
+    /// Wire field `update_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `updated_by` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub updated_by: ::std::option::Option<Principal>,
+    /// Wire field `version` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub version: ::std::option::Option<i64>,
+}
+
+impl Datasource {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        catalog_name: impl Into<::std::string::String>,
+        schema_name: impl Into<::std::string::String>,
+        datasource_name: impl Into<::std::string::String>,
+        schedule: Schedule,
+        warehouse_id: impl Into<::std::string::String>,
+    ) -> Self {
+        Datasource {
+            catalog_name: {
+                let value = catalog_name;
+                value.into()
+            },
+            schema_name: {
+                let value = schema_name;
+                value.into()
+            },
+            datasource_name: {
+                let value = datasource_name;
+                value.into()
+            },
+            schedule: {
+                let value = schedule;
+                value
+            },
+            warehouse_id: {
+                let value = warehouse_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `catalog_name`.
+    #[inline]
+    pub fn catalog_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.catalog_name = value.into();
+        self
+    }
+
+    /// Set `schema_name`.
+    #[inline]
+    pub fn schema_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema_name = value.into();
+        self
+    }
+
+    /// Set `datasource_name`.
+    #[inline]
+    pub fn datasource_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.datasource_name = value.into();
+        self
+    }
+
+    /// Set `schedule`.
+    #[inline]
+    pub fn schedule(mut self, value: Schedule) -> Self {
+        self.schedule = value;
+        self
+    }
+
+    /// Set `warehouse_id`.
+    #[inline]
+    pub fn warehouse_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.warehouse_id = value.into();
+        self
+    }
+
+    /// Set `annotations`.
+    #[inline]
+    pub fn annotations(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.annotations = value;
+        self
+    }
+
+    /// Set `autoloader`.
+    #[inline]
+    pub fn autoloader(mut self, value: AutoLoader) -> Self {
+        self.autoloader = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `compute_mode`.
+    #[inline]
+    pub fn compute_mode(mut self, value: DatasourceComputeMode) -> Self {
+        self.compute_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `compute_workspace_id`.
+    #[inline]
+    pub fn compute_workspace_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.compute_workspace_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `created_by`.
+    #[inline]
+    pub fn created_by(mut self, value: Principal) -> Self {
+        self.created_by = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `datasource_id`.
+    #[inline]
+    pub fn datasource_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.datasource_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_catalog_name`.
+    #[inline]
+    pub fn effective_catalog_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_catalog_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_datasource_name`.
+    #[inline]
+    pub fn effective_datasource_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_datasource_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_run_as_principal`.
+    #[inline]
+    pub fn effective_run_as_principal(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_run_as_principal = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_schema_name`.
+    #[inline]
+    pub fn effective_schema_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_schema_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `existing_table`.
+    #[inline]
+    pub fn existing_table(mut self, value: ExistingTable) -> Self {
+        self.existing_table = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `owner`.
+    #[inline]
+    pub fn owner(mut self, value: Principal) -> Self {
+        self.owner = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `parsers`.
+    #[inline]
+    pub fn parsers(mut self, value: ::std::vec::Vec<ParserRef>) -> Self {
+        self.parsers = value;
+        self
+    }
+
+    /// Set `run_as_principal`.
+    #[inline]
+    pub fn run_as_principal(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.run_as_principal = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: DatasourceStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `unity_catalog_connection`.
+    #[inline]
+    pub fn unity_catalog_connection(mut self, value: UnityCatalogConnection) -> Self {
+        self.unity_catalog_connection = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `updated_by`.
+    #[inline]
+    pub fn updated_by(mut self, value: Principal) -> Self {
+        self.updated_by = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: i64) -> Self {
+        self.version = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `DatasourceConfig` of the `lakewatch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatasourceConfig {
+    /// Wire field `default_compute_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default_compute_mode: ::std::option::Option<DatasourceComputeMode>,
+    /// Wire field `default_folder` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default_folder: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_default_folder` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_default_folder: ::std::option::Option<::std::string::String>,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `update_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `updated_by` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub updated_by: ::std::option::Option<Principal>,
+    /// Wire field `version` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub version: ::std::option::Option<i64>,
+}
+
+impl DatasourceConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DatasourceConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `default_compute_mode`.
+    #[inline]
+    pub fn default_compute_mode(mut self, value: DatasourceComputeMode) -> Self {
+        self.default_compute_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `default_folder`.
+    #[inline]
+    pub fn default_folder(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.default_folder = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_default_folder`.
+    #[inline]
+    pub fn effective_default_folder(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_default_folder = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `updated_by`.
+    #[inline]
+    pub fn updated_by(mut self, value: Principal) -> Self {
+        self.updated_by = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: i64) -> Self {
+        self.version = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `DatasourceStatus` of the `lakewatch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatasourceStatus {
+    /// Wire field `ingestion_job` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ingestion_job: ::std::option::Option<ResourceStatus>,
+    /// Wire field `ingestion_pipeline` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ingestion_pipeline: ::std::option::Option<ResourceStatus>,
+}
+
+impl DatasourceStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DatasourceStatus { ..::std::default::Default::default() }
+    }
+
+    /// Set `ingestion_job`.
+    #[inline]
+    pub fn ingestion_job(mut self, value: ResourceStatus) -> Self {
+        self.ingestion_job = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `ingestion_pipeline`.
+    #[inline]
+    pub fn ingestion_pipeline(mut self, value: ResourceStatus) -> Self {
+        self.ingestion_pipeline = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `Envelope` of the `lakewatch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Envelope {
+    /// Wire field `cloud_watch_logs` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cloud_watch_logs: ::std::option::Option<CloudWatchLogsEnvelope>,
+    /// Wire field `json_array` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub json_array: ::std::option::Option<JsonArrayEnvelope>,
 }
 
+impl Envelope {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Envelope { ..::std::default::Default::default() }
+    }
+
+    /// Set `cloud_watch_logs`.
+    #[inline]
+    pub fn cloud_watch_logs(mut self, value: CloudWatchLogsEnvelope) -> Self {
+        self.cloud_watch_logs = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `json_array`.
+    #[inline]
+    pub fn json_array(mut self, value: JsonArrayEnvelope) -> Self {
+        self.json_array = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `ExistingTable` of the `lakewatch` API.
+///
+/// Required: `name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExistingTable {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `catalog` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub catalog: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_catalog` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_catalog: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_schema` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_schema: ::std::option::Option<::std::string::String>,
+    /// Wire field `include_existing_rows` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub include_existing_rows: ::std::option::Option<bool>,
+    /// Wire field `schema` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema: ::std::option::Option<::std::string::String>,
+}
+
+impl ExistingTable {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        ExistingTable {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `catalog`.
+    #[inline]
+    pub fn catalog(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.catalog = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_catalog`.
+    #[inline]
+    pub fn effective_catalog(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_catalog = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_name`.
+    #[inline]
+    pub fn effective_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_schema`.
+    #[inline]
+    pub fn effective_schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_schema = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `include_existing_rows`.
+    #[inline]
+    pub fn include_existing_rows(mut self, value: bool) -> Self {
+        self.include_existing_rows = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `schema`.
+    #[inline]
+    pub fn schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ExportConfig` of the `lakewatch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExportConfig {
+    /// Wire field `enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enabled: ::std::option::Option<bool>,
+    /// Wire field `jira` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub jira: ::std::option::Option<JiraExportConfig>,
+    /// Wire field `service_now` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_now: ::std::option::Option<ServiceNowExportConfig>,
+    /// Wire field `slack` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub slack: ::std::option::Option<SlackExportConfig>,
+    /// Wire field `tines` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub tines: ::std::option::Option<TinesExportConfig>,
+    /// Wire field `webhook` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub webhook: ::std::option::Option<WebhookExportConfig>,
+    /// Wire field `workspace_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workspace_id: ::std::option::Option<::std::string::String>,
 }
 
+impl ExportConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ExportConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `enabled`.
+    #[inline]
+    pub fn enabled(mut self, value: bool) -> Self {
+        self.enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `jira`.
+    #[inline]
+    pub fn jira(mut self, value: JiraExportConfig) -> Self {
+        self.jira = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `service_now`.
+    #[inline]
+    pub fn service_now(mut self, value: ServiceNowExportConfig) -> Self {
+        self.service_now = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `slack`.
+    #[inline]
+    pub fn slack(mut self, value: SlackExportConfig) -> Self {
+        self.slack = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `tines`.
+    #[inline]
+    pub fn tines(mut self, value: TinesExportConfig) -> Self {
+        self.tines = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `webhook`.
+    #[inline]
+    pub fn webhook(mut self, value: WebhookExportConfig) -> Self {
+        self.webhook = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `workspace_id`.
+    #[inline]
+    pub fn workspace_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.workspace_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `JiraExportConfig` of the `lakewatch` API.
+///
+/// Required: `instance_url`, `project_key`, `user_email`, `default_issue_type`, `api_token_uc_secret` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JiraExportConfig {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub instance_url: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub project_key: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub user_email: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub default_issue_type: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub api_token_uc_secret: ::std::option::Option<::std::string::String>,
+    /// Wire field `instance_url` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub instance_url: ::std::string::String,
+    /// Wire field `project_key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub project_key: ::std::string::String,
+    /// Wire field `user_email` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub user_email: ::std::string::String,
+    /// Wire field `default_issue_type` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub default_issue_type: ::std::string::String,
+    /// Wire field `api_token_uc_secret` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub api_token_uc_secret: ::std::string::String,
+}
+
+impl JiraExportConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        instance_url: impl Into<::std::string::String>,
+        project_key: impl Into<::std::string::String>,
+        user_email: impl Into<::std::string::String>,
+        default_issue_type: impl Into<::std::string::String>,
+        api_token_uc_secret: impl Into<::std::string::String>,
+    ) -> Self {
+        JiraExportConfig {
+            instance_url: {
+                let value = instance_url;
+                value.into()
+            },
+            project_key: {
+                let value = project_key;
+                value.into()
+            },
+            user_email: {
+                let value = user_email;
+                value.into()
+            },
+            default_issue_type: {
+                let value = default_issue_type;
+                value.into()
+            },
+            api_token_uc_secret: {
+                let value = api_token_uc_secret;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `instance_url`.
+    #[inline]
+    pub fn instance_url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instance_url = value.into();
+        self
+    }
+
+    /// Set `project_key`.
+    #[inline]
+    pub fn project_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.project_key = value.into();
+        self
+    }
+
+    /// Set `user_email`.
+    #[inline]
+    pub fn user_email(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_email = value.into();
+        self
+    }
+
+    /// Set `default_issue_type`.
+    #[inline]
+    pub fn default_issue_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.default_issue_type = value.into();
+        self
+    }
+
+    /// Set `api_token_uc_secret`.
+    #[inline]
+    pub fn api_token_uc_secret(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.api_token_uc_secret = value.into();
+        self
+    }
 }
 
 /// Wire type `JsonArrayEnvelope` of the `lakewatch` API.
+///
+/// Required: `path` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JsonArrayEnvelope {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub path: ::std::option::Option<::std::string::String>,
+    /// Wire field `path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub path: ::std::string::String,
+}
+
+impl JsonArrayEnvelope {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(path: impl Into<::std::string::String>) -> Self {
+        JsonArrayEnvelope {
+            path: {
+                let value = path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.path = value.into();
+        self
+    }
 }
 
 /// Wire type `ListDatasourcesResponse` of the `lakewatch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListDatasourcesResponse {
+    /// Wire field `datasources` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub datasources: ::std::vec::Vec<Datasource>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListDatasourcesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListDatasourcesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `datasources`.
+    #[inline]
+    pub fn datasources(mut self, value: ::std::vec::Vec<Datasource>) -> Self {
+        self.datasources = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListRulesResponse` of the `lakewatch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListRulesResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `rules` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub rules: ::std::vec::Vec<Rule>,
 }
 
+impl ListRulesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListRulesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `rules`.
+    #[inline]
+    pub fn rules(mut self, value: ::std::vec::Vec<Rule>) -> Self {
+        self.rules = value;
+        self
+    }
+}
+
 /// Wire type `ParserRef` of the `lakewatch` API.
+///
+/// Required: `id`, `version` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ParserRef {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub version: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `version` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub version: ::std::string::String,
+    /// Wire field `effective_target_table` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_target_table: ::std::option::Option<TableName>,
+    /// Wire field `target_table` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub target_table: ::std::option::Option<TableName>,
+}
+
+impl ParserRef {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>, version: impl Into<::std::string::String>) -> Self {
+        ParserRef {
+            id: {
+                let value = id;
+                value.into()
+            },
+            version: {
+                let value = version;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = value.into();
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.version = value.into();
+        self
+    }
+
+    /// Set `effective_target_table`.
+    #[inline]
+    pub fn effective_target_table(mut self, value: TableName) -> Self {
+        self.effective_target_table = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `target_table`.
+    #[inline]
+    pub fn target_table(mut self, value: TableName) -> Self {
+        self.target_table = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `Principal` of the `lakewatch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Principal {
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `email` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub email: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `principal_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub principal_type: ::std::option::Option<PrincipalType>,
+}
+
+impl Principal {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Principal { ..::std::default::Default::default() }
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `email`.
+    #[inline]
+    pub fn email(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.email = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `principal_type`.
+    #[inline]
+    pub fn principal_type(mut self, value: PrincipalType) -> Self {
+        self.principal_type = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ResourceStatus` of the `lakewatch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ResourceStatus {
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `job_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub job_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `last_complete_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_complete_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `last_error_message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_error_message: ::std::option::Option<::std::string::String>,
+    /// Wire field `last_start_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_start_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `last_status_change_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_status_change_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `lifecycle_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub lifecycle_state: ::std::option::Option<ResourceStatusLifecycle>,
+    /// Wire field `pipeline_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pipeline_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_state: ::std::option::Option<ResourceStatusRunState>,
 }
 
+impl ResourceStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ResourceStatus { ..::std::default::Default::default() }
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `job_id`.
+    #[inline]
+    pub fn job_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.job_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `last_complete_time`.
+    #[inline]
+    pub fn last_complete_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.last_complete_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `last_error_message`.
+    #[inline]
+    pub fn last_error_message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.last_error_message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `last_start_time`.
+    #[inline]
+    pub fn last_start_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.last_start_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `last_status_change_time`.
+    #[inline]
+    pub fn last_status_change_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.last_status_change_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `lifecycle_state`.
+    #[inline]
+    pub fn lifecycle_state(mut self, value: ResourceStatusLifecycle) -> Self {
+        self.lifecycle_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `pipeline_id`.
+    #[inline]
+    pub fn pipeline_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.pipeline_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_state`.
+    #[inline]
+    pub fn run_state(mut self, value: ResourceStatusRunState) -> Self {
+        self.run_state = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `Rule` of the `lakewatch` API.
+///
+/// Required: `catalog_name`, `schema_name`, `rule_name`, `severity`, `fidelity`, `schedule`, `output` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Rule {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub catalog_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub schema_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub rule_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub severity: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub fidelity: ::std::option::Option<RuleFidelity>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub schedule: ::std::option::Option<RuleSchedule>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub output: ::std::option::Option<RuleOutput>,
+    /// Wire field `catalog_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub catalog_name: ::std::string::String,
+    /// Wire field `schema_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub schema_name: ::std::string::String,
+    /// Wire field `rule_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub rule_name: ::std::string::String,
+    /// Wire field `severity` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub severity: ::std::string::String,
+    /// Wire field `fidelity` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub fidelity: RuleFidelity,
+    /// Wire field `schedule` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub schedule: RuleSchedule,
+    /// Wire field `output` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub output: RuleOutput,
+    /// Wire field `annotations` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub annotations: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `batch` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub batch: ::std::option::Option<RuleInputBatch>,
+    /// Wire field `category` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub category: ::std::option::Option<::std::string::String>,
+    /// Wire field `compute_workspace_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub compute_workspace_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `content_resource_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub content_resource_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `created_by` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub created_by: ::std::option::Option<Principal>,
+    /// Wire field `deduplication` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub deduplication: ::std::option::Option<RuleDeduplication>,
+    /// Wire field `deduplication_time_window` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub deduplication_time_window: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_catalog_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_catalog_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_rule_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_rule_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_run_as_principal` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_run_as_principal: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_schema_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_schema_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `mitre` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub mitre: ::std::vec::Vec<RuleMitreMapping>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `objective` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub objective: ::std::option::Option<::std::string::String>,
+    /// Wire field `original_content_pack` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub original_content_pack: ::std::option::Option<ContentPackReference>,
+    /// Wire field `owner` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub owner: ::std::option::Option<Principal>,
+    /// Wire field `references` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub references: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `rule_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub rule_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_as_principal` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_as_principal: ::std::option::Option<::std::string::String>,
+    /// Wire field `runbook` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub runbook: ::std::option::Option<::std::string::String>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<ResourceStatus>,
+    /// Wire field `suppress_until_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub suppress_until_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `timerange` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timerange: ::std::option::Option<RuleTimeRange>,
+    /// Wire field `update_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `updated_by` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub updated_by: ::std::option::Option<Principal>,
+    /// Wire field `version` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub version: ::std::option::Option<i64>,
+}
+
+impl Rule {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        catalog_name: impl Into<::std::string::String>,
+        schema_name: impl Into<::std::string::String>,
+        rule_name: impl Into<::std::string::String>,
+        severity: impl Into<::std::string::String>,
+        fidelity: RuleFidelity,
+        schedule: RuleSchedule,
+        output: RuleOutput,
+    ) -> Self {
+        Rule {
+            catalog_name: {
+                let value = catalog_name;
+                value.into()
+            },
+            schema_name: {
+                let value = schema_name;
+                value.into()
+            },
+            rule_name: {
+                let value = rule_name;
+                value.into()
+            },
+            severity: {
+                let value = severity;
+                value.into()
+            },
+            fidelity: {
+                let value = fidelity;
+                value
+            },
+            schedule: {
+                let value = schedule;
+                value
+            },
+            output: {
+                let value = output;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `catalog_name`.
+    #[inline]
+    pub fn catalog_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.catalog_name = value.into();
+        self
+    }
+
+    /// Set `schema_name`.
+    #[inline]
+    pub fn schema_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema_name = value.into();
+        self
+    }
+
+    /// Set `rule_name`.
+    #[inline]
+    pub fn rule_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.rule_name = value.into();
+        self
+    }
+
+    /// Set `severity`.
+    #[inline]
+    pub fn severity(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.severity = value.into();
+        self
+    }
+
+    /// Set `fidelity`.
+    #[inline]
+    pub fn fidelity(mut self, value: RuleFidelity) -> Self {
+        self.fidelity = value;
+        self
+    }
+
+    /// Set `schedule`.
+    #[inline]
+    pub fn schedule(mut self, value: RuleSchedule) -> Self {
+        self.schedule = value;
+        self
+    }
+
+    /// Set `output`.
+    #[inline]
+    pub fn output(mut self, value: RuleOutput) -> Self {
+        self.output = value;
+        self
+    }
+
+    /// Set `annotations`.
+    #[inline]
+    pub fn annotations(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.annotations = value;
+        self
+    }
+
+    /// Set `batch`.
+    #[inline]
+    pub fn batch(mut self, value: RuleInputBatch) -> Self {
+        self.batch = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `category`.
+    #[inline]
+    pub fn category(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.category = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `compute_workspace_id`.
+    #[inline]
+    pub fn compute_workspace_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.compute_workspace_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `content_resource_id`.
+    #[inline]
+    pub fn content_resource_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.content_resource_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `created_by`.
+    #[inline]
+    pub fn created_by(mut self, value: Principal) -> Self {
+        self.created_by = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `deduplication`.
+    #[inline]
+    pub fn deduplication(mut self, value: RuleDeduplication) -> Self {
+        self.deduplication = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `deduplication_time_window`.
+    #[inline]
+    pub fn deduplication_time_window(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.deduplication_time_window = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_catalog_name`.
+    #[inline]
+    pub fn effective_catalog_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_catalog_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_rule_name`.
+    #[inline]
+    pub fn effective_rule_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_rule_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_run_as_principal`.
+    #[inline]
+    pub fn effective_run_as_principal(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_run_as_principal = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_schema_name`.
+    #[inline]
+    pub fn effective_schema_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_schema_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `mitre`.
+    #[inline]
+    pub fn mitre(mut self, value: ::std::vec::Vec<RuleMitreMapping>) -> Self {
+        self.mitre = value;
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `objective`.
+    #[inline]
+    pub fn objective(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.objective = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `original_content_pack`.
+    #[inline]
+    pub fn original_content_pack(mut self, value: ContentPackReference) -> Self {
+        self.original_content_pack = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `owner`.
+    #[inline]
+    pub fn owner(mut self, value: Principal) -> Self {
+        self.owner = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `references`.
+    #[inline]
+    pub fn references(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.references = value;
+        self
+    }
+
+    /// Set `rule_id`.
+    #[inline]
+    pub fn rule_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.rule_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_as_principal`.
+    #[inline]
+    pub fn run_as_principal(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.run_as_principal = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `runbook`.
+    #[inline]
+    pub fn runbook(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.runbook = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: ResourceStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `suppress_until_time`.
+    #[inline]
+    pub fn suppress_until_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.suppress_until_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `timerange`.
+    #[inline]
+    pub fn timerange(mut self, value: RuleTimeRange) -> Self {
+        self.timerange = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `updated_by`.
+    #[inline]
+    pub fn updated_by(mut self, value: Principal) -> Self {
+        self.updated_by = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: i64) -> Self {
+        self.version = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `RuleConfig` of the `lakewatch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RuleConfig {
+    /// Wire field `default_folder` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default_folder: ::std::option::Option<::std::string::String>,
+    /// Wire field `default_schedule` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default_schedule: ::std::option::Option<RuleSchedule>,
+    /// Wire field `default_signal_collation_window` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default_signal_collation_window: ::std::option::Option<::std::string::String>,
+    /// Wire field `detection_categories` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub detection_categories: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `effective_default_folder` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_default_folder: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_detection_categories` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub effective_detection_categories: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `update_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `updated_by` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub updated_by: ::std::option::Option<Principal>,
+    /// Wire field `version` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -554,389 +2107,1475 @@ pub struct RuleConfig {
     pub version: ::std::option::Option<i64>,
 }
 
+impl RuleConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RuleConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `default_folder`.
+    #[inline]
+    pub fn default_folder(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.default_folder = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `default_schedule`.
+    #[inline]
+    pub fn default_schedule(mut self, value: RuleSchedule) -> Self {
+        self.default_schedule = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `default_signal_collation_window`.
+    #[inline]
+    pub fn default_signal_collation_window(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.default_signal_collation_window = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `detection_categories`.
+    #[inline]
+    pub fn detection_categories(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.detection_categories = value;
+        self
+    }
+
+    /// Set `effective_default_folder`.
+    #[inline]
+    pub fn effective_default_folder(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_default_folder = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_detection_categories`.
+    #[inline]
+    pub fn effective_detection_categories(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.effective_detection_categories = value;
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `updated_by`.
+    #[inline]
+    pub fn updated_by(mut self, value: Principal) -> Self {
+        self.updated_by = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: i64) -> Self {
+        self.version = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `RuleInputBatch` of the `lakewatch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RuleInputBatch {
+    /// Wire field `custom` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub custom: ::std::option::Option<RuleInputCustomNotebook>,
+    /// Wire field `sql` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sql: ::std::option::Option<RuleInputBatchSql>,
+    /// Wire field `warehouse_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub warehouse_id: ::std::option::Option<::std::string::String>,
 }
 
+impl RuleInputBatch {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RuleInputBatch { ..::std::default::Default::default() }
+    }
+
+    /// Set `custom`.
+    #[inline]
+    pub fn custom(mut self, value: RuleInputCustomNotebook) -> Self {
+        self.custom = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sql`.
+    #[inline]
+    pub fn sql(mut self, value: RuleInputBatchSql) -> Self {
+        self.sql = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `warehouse_id`.
+    #[inline]
+    pub fn warehouse_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.warehouse_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `RuleInputBatchSql` of the `lakewatch` API.
+///
+/// Required: `query` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RuleInputBatchSql {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub query: ::std::option::Option<::std::string::String>,
+    /// Wire field `query` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub query: ::std::string::String,
+    /// Wire field `default_catalog_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default_catalog_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `default_schema_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default_schema_name: ::std::option::Option<::std::string::String>,
 }
 
+impl RuleInputBatchSql {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(query: impl Into<::std::string::String>) -> Self {
+        RuleInputBatchSql {
+            query: {
+                let value = query;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `query`.
+    #[inline]
+    pub fn query(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.query = value.into();
+        self
+    }
+
+    /// Set `default_catalog_name`.
+    #[inline]
+    pub fn default_catalog_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.default_catalog_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `default_schema_name`.
+    #[inline]
+    pub fn default_schema_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.default_schema_name = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `RuleInputCustomNotebook` of the `lakewatch` API.
+///
+/// Required: `notebook` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RuleInputCustomNotebook {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub notebook: ::std::option::Option<::std::string::String>,
+    /// Wire field `notebook` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub notebook: ::std::string::String,
+    /// Wire field `options` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub options: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+}
+
+impl RuleInputCustomNotebook {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(notebook: impl Into<::std::string::String>) -> Self {
+        RuleInputCustomNotebook {
+            notebook: {
+                let value = notebook;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `notebook`.
+    #[inline]
+    pub fn notebook(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.notebook = value.into();
+        self
+    }
+
+    /// Set `options`.
+    #[inline]
+    pub fn options(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.options = value;
+        self
+    }
 }
 
 /// Wire type `RuleMitreMapping` of the `lakewatch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RuleMitreMapping {
+    /// Wire field `sub_technique` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sub_technique: ::std::option::Option<::std::string::String>,
+    /// Wire field `sub_technique_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sub_technique_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `tactic` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub tactic: ::std::option::Option<::std::string::String>,
+    /// Wire field `taxonomy` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub taxonomy: ::std::option::Option<::std::string::String>,
+    /// Wire field `technique` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub technique: ::std::option::Option<::std::string::String>,
+    /// Wire field `technique_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub technique_id: ::std::option::Option<::std::string::String>,
+}
+
+impl RuleMitreMapping {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RuleMitreMapping { ..::std::default::Default::default() }
+    }
+
+    /// Set `sub_technique`.
+    #[inline]
+    pub fn sub_technique(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.sub_technique = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sub_technique_id`.
+    #[inline]
+    pub fn sub_technique_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.sub_technique_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tactic`.
+    #[inline]
+    pub fn tactic(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.tactic = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `taxonomy`.
+    #[inline]
+    pub fn taxonomy(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.taxonomy = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `technique`.
+    #[inline]
+    pub fn technique(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.technique = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `technique_id`.
+    #[inline]
+    pub fn technique_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.technique_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `RuleOutput` of the `lakewatch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RuleOutput {
+    /// Wire field `context` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub context: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `default_context` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default_context: ::std::option::Option<bool>,
+    /// Wire field `event_time_column` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub event_time_column: ::std::option::Option<::std::string::String>,
+    /// Wire field `summary` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub summary: ::std::option::Option<::std::string::String>,
+}
+
+impl RuleOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RuleOutput { ..::std::default::Default::default() }
+    }
+
+    /// Set `context`.
+    #[inline]
+    pub fn context(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.context = value;
+        self
+    }
+
+    /// Set `default_context`.
+    #[inline]
+    pub fn default_context(mut self, value: bool) -> Self {
+        self.default_context = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `event_time_column`.
+    #[inline]
+    pub fn event_time_column(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.event_time_column = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `summary`.
+    #[inline]
+    pub fn summary(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.summary = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `RuleSchedule` of the `lakewatch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RuleSchedule {
+    /// Wire field `at_least_every` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub at_least_every: ::std::option::Option<::std::string::String>,
+    /// Wire field `continuous` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub continuous: ::std::option::Option<bool>,
+    /// Wire field `cron_expression` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cron_expression: ::std::option::Option<::std::string::String>,
+    /// Wire field `enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enabled: ::std::option::Option<bool>,
+}
+
+impl RuleSchedule {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RuleSchedule { ..::std::default::Default::default() }
+    }
+
+    /// Set `at_least_every`.
+    #[inline]
+    pub fn at_least_every(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.at_least_every = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `continuous`.
+    #[inline]
+    pub fn continuous(mut self, value: bool) -> Self {
+        self.continuous = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cron_expression`.
+    #[inline]
+    pub fn cron_expression(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cron_expression = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `enabled`.
+    #[inline]
+    pub fn enabled(mut self, value: bool) -> Self {
+        self.enabled = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `RuleTimeRange` of the `lakewatch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RuleTimeRange {
+    /// Wire field `extend_lookback` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub extend_lookback: ::std::option::Option<::std::string::String>,
+}
+
+impl RuleTimeRange {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RuleTimeRange { ..::std::default::Default::default() }
+    }
+
+    /// Set `extend_lookback`.
+    #[inline]
+    pub fn extend_lookback(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.extend_lookback = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `Schedule` of the `lakewatch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Schedule {
+    /// Wire field `at_least_every` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub at_least_every: ::std::option::Option<::std::string::String>,
+    /// Wire field `compute_group` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub compute_group: ::std::option::Option<::std::string::String>,
+    /// Wire field `continuous` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub continuous: ::std::option::Option<bool>,
+    /// Wire field `cron_expression` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cron_expression: ::std::option::Option<::std::string::String>,
+    /// Wire field `enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enabled: ::std::option::Option<bool>,
 }
 
+impl Schedule {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Schedule { ..::std::default::Default::default() }
+    }
+
+    /// Set `at_least_every`.
+    #[inline]
+    pub fn at_least_every(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.at_least_every = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `compute_group`.
+    #[inline]
+    pub fn compute_group(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.compute_group = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `continuous`.
+    #[inline]
+    pub fn continuous(mut self, value: bool) -> Self {
+        self.continuous = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cron_expression`.
+    #[inline]
+    pub fn cron_expression(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cron_expression = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `enabled`.
+    #[inline]
+    pub fn enabled(mut self, value: bool) -> Self {
+        self.enabled = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `ServiceNowExportConfig` of the `lakewatch` API.
+///
+/// Required: `instance_id`, `client_id`, `client_secret_uc_secret` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServiceNowExportConfig {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub instance_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub client_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub client_secret_uc_secret: ::std::option::Option<::std::string::String>,
+    /// Wire field `instance_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub instance_id: ::std::string::String,
+    /// Wire field `client_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub client_id: ::std::string::String,
+    /// Wire field `client_secret_uc_secret` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub client_secret_uc_secret: ::std::string::String,
+}
+
+impl ServiceNowExportConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        instance_id: impl Into<::std::string::String>,
+        client_id: impl Into<::std::string::String>,
+        client_secret_uc_secret: impl Into<::std::string::String>,
+    ) -> Self {
+        ServiceNowExportConfig {
+            instance_id: {
+                let value = instance_id;
+                value.into()
+            },
+            client_id: {
+                let value = client_id;
+                value.into()
+            },
+            client_secret_uc_secret: {
+                let value = client_secret_uc_secret;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `instance_id`.
+    #[inline]
+    pub fn instance_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instance_id = value.into();
+        self
+    }
+
+    /// Set `client_id`.
+    #[inline]
+    pub fn client_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.client_id = value.into();
+        self
+    }
+
+    /// Set `client_secret_uc_secret`.
+    #[inline]
+    pub fn client_secret_uc_secret(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.client_secret_uc_secret = value.into();
+        self
+    }
 }
 
 /// Wire type `SlackExportConfig` of the `lakewatch` API.
+///
+/// Required: `channel`, `bot_token_uc_secret` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SlackExportConfig {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub channel: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub bot_token_uc_secret: ::std::option::Option<::std::string::String>,
+    /// Wire field `channel` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub channel: ::std::string::String,
+    /// Wire field `bot_token_uc_secret` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub bot_token_uc_secret: ::std::string::String,
+}
+
+impl SlackExportConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        channel: impl Into<::std::string::String>,
+        bot_token_uc_secret: impl Into<::std::string::String>,
+    ) -> Self {
+        SlackExportConfig {
+            channel: {
+                let value = channel;
+                value.into()
+            },
+            bot_token_uc_secret: {
+                let value = bot_token_uc_secret;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `channel`.
+    #[inline]
+    pub fn channel(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.channel = value.into();
+        self
+    }
+
+    /// Set `bot_token_uc_secret`.
+    #[inline]
+    pub fn bot_token_uc_secret(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.bot_token_uc_secret = value.into();
+        self
+    }
 }
 
 /// Wire type `TableName` of the `lakewatch` API.
+///
+/// Required: `table_name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TableName {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub table_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `table_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub table_name: ::std::string::String,
+    /// Wire field `catalog_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub catalog_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `schema_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema_name: ::std::option::Option<::std::string::String>,
 }
 
+impl TableName {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(table_name: impl Into<::std::string::String>) -> Self {
+        TableName {
+            table_name: {
+                let value = table_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `table_name`.
+    #[inline]
+    pub fn table_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.table_name = value.into();
+        self
+    }
+
+    /// Set `catalog_name`.
+    #[inline]
+    pub fn catalog_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.catalog_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `schema_name`.
+    #[inline]
+    pub fn schema_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema_name = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `TinesExportConfig` of the `lakewatch` API.
+///
+/// Required: `webhook_uri`, `webhook_secret_uc_secret` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TinesExportConfig {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub webhook_uri: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub webhook_secret_uc_secret: ::std::option::Option<::std::string::String>,
+    /// Wire field `webhook_uri` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub webhook_uri: ::std::string::String,
+    /// Wire field `webhook_secret_uc_secret` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub webhook_secret_uc_secret: ::std::string::String,
+    /// Wire field `export_updates` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub export_updates: ::std::option::Option<bool>,
 }
 
+impl TinesExportConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        webhook_uri: impl Into<::std::string::String>,
+        webhook_secret_uc_secret: impl Into<::std::string::String>,
+    ) -> Self {
+        TinesExportConfig {
+            webhook_uri: {
+                let value = webhook_uri;
+                value.into()
+            },
+            webhook_secret_uc_secret: {
+                let value = webhook_secret_uc_secret;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `webhook_uri`.
+    #[inline]
+    pub fn webhook_uri(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.webhook_uri = value.into();
+        self
+    }
+
+    /// Set `webhook_secret_uc_secret`.
+    #[inline]
+    pub fn webhook_secret_uc_secret(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.webhook_secret_uc_secret = value.into();
+        self
+    }
+
+    /// Set `export_updates`.
+    #[inline]
+    pub fn export_updates(mut self, value: bool) -> Self {
+        self.export_updates = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `UnityCatalogConnection` of the `lakewatch` API.
+///
+/// Required: `connection_name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UnityCatalogConnection {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub connection_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `connection_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub connection_name: ::std::string::String,
+    /// Wire field `configuration` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub configuration: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `connector` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub connector: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_start_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_start_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `start_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub start_time: ::std::option::Option<::std::string::String>,
+}
+
+impl UnityCatalogConnection {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(connection_name: impl Into<::std::string::String>) -> Self {
+        UnityCatalogConnection {
+            connection_name: {
+                let value = connection_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `connection_name`.
+    #[inline]
+    pub fn connection_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.connection_name = value.into();
+        self
+    }
+
+    /// Set `configuration`.
+    #[inline]
+    pub fn configuration(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.configuration = value;
+        self
+    }
+
+    /// Set `connector`.
+    #[inline]
+    pub fn connector(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.connector = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_start_time`.
+    #[inline]
+    pub fn effective_start_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_start_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `start_time`.
+    #[inline]
+    pub fn start_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.start_time = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `WebhookExportConfig` of the `lakewatch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WebhookExportConfig {
+    /// Wire field `export_updates` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub export_updates: ::std::option::Option<bool>,
+    /// Wire field `url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub url: ::std::option::Option<::std::string::String>,
+}
+
+impl WebhookExportConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WebhookExportConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `export_updates`.
+    #[inline]
+    pub fn export_updates(mut self, value: bool) -> Self {
+        self.export_updates = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `url`.
+    #[inline]
+    pub fn url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.url = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Parameters of [`LakewatchApi::create_datasource`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakewatchCreateDatasourceRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub datasource: ::std::option::Option<Datasource>,
+    /// Wire field `datasource` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub datasource: Datasource,
 }
+
+impl LakewatchCreateDatasourceRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(datasource: Datasource) -> Self {
+        LakewatchCreateDatasourceRequest {
+            datasource: {
+                let value = datasource;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakewatchCreateDatasourceRequest {}
 
 /// Parameters of [`LakewatchApi::create_rule`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakewatchCreateRuleRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub rule: ::std::option::Option<Rule>,
+    /// Wire field `rule` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub rule: Rule,
 }
+
+impl LakewatchCreateRuleRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(rule: Rule) -> Self {
+        LakewatchCreateRuleRequest {
+            rule: {
+                let value = rule;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakewatchCreateRuleRequest {}
 
 /// Parameters of [`LakewatchApi::delete_datasource`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakewatchDeleteDatasourceRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl LakewatchDeleteDatasourceRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        LakewatchDeleteDatasourceRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakewatchDeleteDatasourceRequest {}
 
 /// Parameters of [`LakewatchApi::delete_rule`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakewatchDeleteRuleRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl LakewatchDeleteRuleRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        LakewatchDeleteRuleRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakewatchDeleteRuleRequest {}
 
 /// Parameters of [`LakewatchApi::get_alert_config`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakewatchGetAlertConfigRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl LakewatchGetAlertConfigRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        LakewatchGetAlertConfigRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakewatchGetAlertConfigRequest {}
 
 /// Parameters of [`LakewatchApi::get_common_config`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakewatchGetCommonConfigRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl LakewatchGetCommonConfigRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        LakewatchGetCommonConfigRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakewatchGetCommonConfigRequest {}
 
 /// Parameters of [`LakewatchApi::get_datasource`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakewatchGetDatasourceRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl LakewatchGetDatasourceRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        LakewatchGetDatasourceRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakewatchGetDatasourceRequest {}
 
 /// Parameters of [`LakewatchApi::get_datasource_config`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakewatchGetDatasourceConfigRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl LakewatchGetDatasourceConfigRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        LakewatchGetDatasourceConfigRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakewatchGetDatasourceConfigRequest {}
 
 /// Parameters of [`LakewatchApi::get_rule`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakewatchGetRuleRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl LakewatchGetRuleRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        LakewatchGetRuleRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakewatchGetRuleRequest {}
 
 /// Parameters of [`LakewatchApi::get_rule_config`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakewatchGetRuleConfigRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl LakewatchGetRuleConfigRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        LakewatchGetRuleConfigRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakewatchGetRuleConfigRequest {}
 
 /// Parameters of [`LakewatchApi::list_datasources`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakewatchListDatasourcesRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub catalog_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `catalog_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub catalog_name: ::std::string::String,
+    /// Wire field `filter` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<::std::string::String>,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `schema_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `view` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub view: ::std::option::Option<DatasourceView>,
 }
+
+impl LakewatchListDatasourcesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(catalog_name: impl Into<::std::string::String>) -> Self {
+        LakewatchListDatasourcesRequest {
+            catalog_name: {
+                let value = catalog_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakewatchListDatasourcesRequest {}
 
 /// Parameters of [`LakewatchApi::list_rules`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakewatchListRulesRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub catalog_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `catalog_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub catalog_name: ::std::string::String,
+    /// Wire field `filter` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<::std::string::String>,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `schema_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `view` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub view: ::std::option::Option<RuleView>,
 }
+
+impl LakewatchListRulesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(catalog_name: impl Into<::std::string::String>) -> Self {
+        LakewatchListRulesRequest {
+            catalog_name: {
+                let value = catalog_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakewatchListRulesRequest {}
 
 /// Parameters of [`LakewatchApi::update_alert_config`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakewatchUpdateAlertConfigRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub alert_config: ::std::option::Option<AlertConfig>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `alert_config` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub alert_config: AlertConfig,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl LakewatchUpdateAlertConfigRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        alert_config: AlertConfig,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        LakewatchUpdateAlertConfigRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            alert_config: {
+                let value = alert_config;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakewatchUpdateAlertConfigRequest {}
 
 /// Parameters of [`LakewatchApi::update_common_config`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakewatchUpdateCommonConfigRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub common_config: ::std::option::Option<CommonConfig>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `common_config` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub common_config: CommonConfig,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl LakewatchUpdateCommonConfigRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        common_config: CommonConfig,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        LakewatchUpdateCommonConfigRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            common_config: {
+                let value = common_config;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakewatchUpdateCommonConfigRequest {}
 
 /// Parameters of [`LakewatchApi::update_datasource`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakewatchUpdateDatasourceRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub datasource: ::std::option::Option<Datasource>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `datasource` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub datasource: Datasource,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl LakewatchUpdateDatasourceRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        datasource: Datasource,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        LakewatchUpdateDatasourceRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            datasource: {
+                let value = datasource;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakewatchUpdateDatasourceRequest {}
 
 /// Parameters of [`LakewatchApi::update_datasource_config`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakewatchUpdateDatasourceConfigRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub datasource_config: ::std::option::Option<DatasourceConfig>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `datasource_config` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub datasource_config: DatasourceConfig,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl LakewatchUpdateDatasourceConfigRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        datasource_config: DatasourceConfig,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        LakewatchUpdateDatasourceConfigRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            datasource_config: {
+                let value = datasource_config;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakewatchUpdateDatasourceConfigRequest {}
 
 /// Parameters of [`LakewatchApi::update_rule`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakewatchUpdateRuleRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub rule: ::std::option::Option<Rule>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `rule` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub rule: Rule,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl LakewatchUpdateRuleRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        rule: Rule,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        LakewatchUpdateRuleRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            rule: {
+                let value = rule;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakewatchUpdateRuleRequest {}
 
 /// Parameters of [`LakewatchApi::update_rule_config`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LakewatchUpdateRuleConfigRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub rule_config: ::std::option::Option<RuleConfig>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `rule_config` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub rule_config: RuleConfig,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
 
-/// The `lakewatch` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/lakewatch)).
+impl LakewatchUpdateRuleConfigRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        rule_config: RuleConfig,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        LakewatchUpdateRuleConfigRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            rule_config: {
+                let value = rule_config;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LakewatchUpdateRuleConfigRequest {}
+
+/// The `lakewatch` service (workspace level, 18 operations; [API reference](https://docs.databricks.com/api/workspace/lakewatch)).
 #[derive(Debug, Clone)]
 pub struct LakewatchApi {
     client: crate::Client,
@@ -953,240 +3592,963 @@ impl LakewatchApi {
         &self.client
     }
 
-    /// `POST /api/2.0/lakewatch/datasources` ([API reference](https://docs.databricks.com/api/workspace/lakewatch/createdatasource)).
-    pub async fn create_datasource(&self, request: &LakewatchCreateDatasourceRequest) -> crate::Result<Datasource> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/lakewatch/datasources",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Whole("datasource"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/lakewatch/datasources`; required: `datasource` ([API reference](https://docs.databricks.com/api/workspace/lakewatch/createdatasource)).
+    #[inline]
+    pub fn create_datasource(&self, datasource: Datasource) -> rt::Call<LakewatchCreateDatasourceRequest, Datasource> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LAKEWATCH_CREATE_DATASOURCE,
+            LakewatchCreateDatasourceRequest {
+                datasource: {
+                    let value = datasource;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/lakewatch/rules` ([API reference](https://docs.databricks.com/api/workspace/lakewatch/createrule)).
-    pub async fn create_rule(&self, request: &LakewatchCreateRuleRequest) -> crate::Result<Rule> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/lakewatch/rules",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Whole("rule"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/lakewatch/rules`; required: `rule` ([API reference](https://docs.databricks.com/api/workspace/lakewatch/createrule)).
+    #[inline]
+    pub fn create_rule(&self, rule: Rule) -> rt::Call<LakewatchCreateRuleRequest, Rule> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LAKEWATCH_CREATE_RULE,
+            LakewatchCreateRuleRequest {
+                rule: {
+                    let value = rule;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/lakewatch/{name}` ([API reference](https://docs.databricks.com/api/workspace/lakewatch/deletedatasource)).
-    pub async fn delete_datasource(&self, request: &LakewatchDeleteDatasourceRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/lakewatch/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/lakewatch/{name}` ([API reference](https://docs.databricks.com/api/workspace/lakewatch/deleterule)).
-    pub async fn delete_rule(&self, request: &LakewatchDeleteRuleRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/lakewatch/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/lakewatch/{name}` ([API reference](https://docs.databricks.com/api/workspace/lakewatch/getalertconfig)).
-    pub async fn get_alert_config(&self, request: &LakewatchGetAlertConfigRequest) -> crate::Result<AlertConfig> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/lakewatch/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/lakewatch/{name}` ([API reference](https://docs.databricks.com/api/workspace/lakewatch/getcommonconfig)).
-    pub async fn get_common_config(&self, request: &LakewatchGetCommonConfigRequest) -> crate::Result<CommonConfig> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/lakewatch/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/lakewatch/{name}` ([API reference](https://docs.databricks.com/api/workspace/lakewatch/getdatasource)).
-    pub async fn get_datasource(&self, request: &LakewatchGetDatasourceRequest) -> crate::Result<Datasource> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/lakewatch/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/lakewatch/{name}` ([API reference](https://docs.databricks.com/api/workspace/lakewatch/getdatasourceconfig)).
-    pub async fn get_datasource_config(
+    /// `DELETE /api/2.0/lakewatch/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/lakewatch/deletedatasource)).
+    #[inline]
+    pub fn delete_datasource(
         &self,
-        request: &LakewatchGetDatasourceConfigRequest,
-    ) -> crate::Result<DatasourceConfig> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/lakewatch/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<LakewatchDeleteDatasourceRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LAKEWATCH_DELETE_DATASOURCE,
+            LakewatchDeleteDatasourceRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/lakewatch/{name}` ([API reference](https://docs.databricks.com/api/workspace/lakewatch/getrule)).
-    pub async fn get_rule(&self, request: &LakewatchGetRuleRequest) -> crate::Result<Rule> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/lakewatch/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/lakewatch/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/lakewatch/deleterule)).
+    #[inline]
+    pub fn delete_rule(&self, name: impl Into<::std::string::String>) -> rt::Call<LakewatchDeleteRuleRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LAKEWATCH_DELETE_RULE,
+            LakewatchDeleteRuleRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/lakewatch/{name}` ([API reference](https://docs.databricks.com/api/workspace/lakewatch/getruleconfig)).
-    pub async fn get_rule_config(&self, request: &LakewatchGetRuleConfigRequest) -> crate::Result<RuleConfig> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/lakewatch/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/lakewatch/datasources` ([API reference](https://docs.databricks.com/api/workspace/lakewatch/listdatasources)).
-    pub fn list_datasources(&self, request: LakewatchListDatasourcesRequest) -> crate::service::Paginator<Datasource> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/lakewatch/datasources",
-            path_params: &[],
-            query: &["catalog_name", "filter", "page_size", "page_token", "schema_name", "view"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("datasources"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
-    }
-
-    /// `GET /api/2.0/lakewatch/rules` ([API reference](https://docs.databricks.com/api/workspace/lakewatch/listrules)).
-    pub fn list_rules(&self, request: LakewatchListRulesRequest) -> crate::service::Paginator<Rule> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/lakewatch/rules",
-            path_params: &[],
-            query: &["catalog_name", "filter", "page_size", "page_token", "schema_name", "view"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("rules"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
-    }
-
-    /// `PATCH /api/2.0/lakewatch/{name}` ([API reference](https://docs.databricks.com/api/workspace/lakewatch/updatealertconfig)).
-    pub async fn update_alert_config(&self, request: &LakewatchUpdateAlertConfigRequest) -> crate::Result<AlertConfig> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/lakewatch/{name}",
-            path_params: &["name"],
-            query: &["update_mask", "etag"],
-            body: rt::BodyKind::Whole("alert_config"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `PATCH /api/2.0/lakewatch/{name}` ([API reference](https://docs.databricks.com/api/workspace/lakewatch/updatecommonconfig)).
-    pub async fn update_common_config(
+    /// `GET /api/2.0/lakewatch/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/lakewatch/getalertconfig)).
+    #[inline]
+    pub fn get_alert_config(
         &self,
-        request: &LakewatchUpdateCommonConfigRequest,
-    ) -> crate::Result<CommonConfig> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/lakewatch/{name}",
-            path_params: &["name"],
-            query: &["update_mask", "etag"],
-            body: rt::BodyKind::Whole("common_config"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<LakewatchGetAlertConfigRequest, AlertConfig> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LAKEWATCH_GET_ALERT_CONFIG,
+            LakewatchGetAlertConfigRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/lakewatch/{name}` ([API reference](https://docs.databricks.com/api/workspace/lakewatch/updatedatasource)).
-    pub async fn update_datasource(&self, request: &LakewatchUpdateDatasourceRequest) -> crate::Result<Datasource> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/lakewatch/{name}",
-            path_params: &["name"],
-            query: &["update_mask", "etag"],
-            body: rt::BodyKind::Whole("datasource"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `PATCH /api/2.0/lakewatch/{name}` ([API reference](https://docs.databricks.com/api/workspace/lakewatch/updatedatasourceconfig)).
-    pub async fn update_datasource_config(
+    /// `GET /api/2.0/lakewatch/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/lakewatch/getcommonconfig)).
+    #[inline]
+    pub fn get_common_config(
         &self,
-        request: &LakewatchUpdateDatasourceConfigRequest,
-    ) -> crate::Result<DatasourceConfig> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/lakewatch/{name}",
-            path_params: &["name"],
-            query: &["update_mask", "etag"],
-            body: rt::BodyKind::Whole("datasource_config"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<LakewatchGetCommonConfigRequest, CommonConfig> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LAKEWATCH_GET_COMMON_CONFIG,
+            LakewatchGetCommonConfigRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/lakewatch/{name}` ([API reference](https://docs.databricks.com/api/workspace/lakewatch/updaterule)).
-    pub async fn update_rule(&self, request: &LakewatchUpdateRuleRequest) -> crate::Result<Rule> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/lakewatch/{name}",
-            path_params: &["name"],
-            query: &["update_mask", "etag"],
-            body: rt::BodyKind::Whole("rule"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/lakewatch/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/lakewatch/getdatasource)).
+    #[inline]
+    pub fn get_datasource(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<LakewatchGetDatasourceRequest, Datasource> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LAKEWATCH_GET_DATASOURCE,
+            LakewatchGetDatasourceRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/lakewatch/{name}` ([API reference](https://docs.databricks.com/api/workspace/lakewatch/updateruleconfig)).
-    pub async fn update_rule_config(&self, request: &LakewatchUpdateRuleConfigRequest) -> crate::Result<RuleConfig> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/lakewatch/{name}",
-            path_params: &["name"],
-            query: &["update_mask", "etag"],
-            body: rt::BodyKind::Whole("rule_config"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/lakewatch/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/lakewatch/getdatasourceconfig)).
+    #[inline]
+    pub fn get_datasource_config(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<LakewatchGetDatasourceConfigRequest, DatasourceConfig> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LAKEWATCH_GET_DATASOURCE_CONFIG,
+            LakewatchGetDatasourceConfigRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/lakewatch/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/lakewatch/getrule)).
+    #[inline]
+    pub fn get_rule(&self, name: impl Into<::std::string::String>) -> rt::Call<LakewatchGetRuleRequest, Rule> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LAKEWATCH_GET_RULE,
+            LakewatchGetRuleRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/lakewatch/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/lakewatch/getruleconfig)).
+    #[inline]
+    pub fn get_rule_config(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<LakewatchGetRuleConfigRequest, RuleConfig> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LAKEWATCH_GET_RULE_CONFIG,
+            LakewatchGetRuleConfigRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/lakewatch/datasources`; required: `catalog_name`; pages by token ([API reference](https://docs.databricks.com/api/workspace/lakewatch/listdatasources)).
+    #[inline]
+    pub fn list_datasources(
+        &self,
+        catalog_name: impl Into<::std::string::String>,
+    ) -> rt::Paginator<LakewatchListDatasourcesRequest, Datasource> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_LAKEWATCH_LIST_DATASOURCES,
+            &PAGES_LAKEWATCH_LIST_DATASOURCES,
+            LakewatchListDatasourcesRequest {
+                catalog_name: {
+                    let value = catalog_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
+    }
+
+    /// `GET /api/2.0/lakewatch/rules`; required: `catalog_name`; pages by token ([API reference](https://docs.databricks.com/api/workspace/lakewatch/listrules)).
+    #[inline]
+    pub fn list_rules(
+        &self,
+        catalog_name: impl Into<::std::string::String>,
+    ) -> rt::Paginator<LakewatchListRulesRequest, Rule> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_LAKEWATCH_LIST_RULES,
+            &PAGES_LAKEWATCH_LIST_RULES,
+            LakewatchListRulesRequest {
+                catalog_name: {
+                    let value = catalog_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
+    }
+
+    /// `PATCH /api/2.0/lakewatch/{name}`; required: `name`, `alert_config`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/lakewatch/updatealertconfig)).
+    #[inline]
+    pub fn update_alert_config(
+        &self,
+        name: impl Into<::std::string::String>,
+        alert_config: AlertConfig,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<LakewatchUpdateAlertConfigRequest, AlertConfig> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LAKEWATCH_UPDATE_ALERT_CONFIG,
+            LakewatchUpdateAlertConfigRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                alert_config: {
+                    let value = alert_config;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/lakewatch/{name}`; required: `name`, `common_config`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/lakewatch/updatecommonconfig)).
+    #[inline]
+    pub fn update_common_config(
+        &self,
+        name: impl Into<::std::string::String>,
+        common_config: CommonConfig,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<LakewatchUpdateCommonConfigRequest, CommonConfig> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LAKEWATCH_UPDATE_COMMON_CONFIG,
+            LakewatchUpdateCommonConfigRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                common_config: {
+                    let value = common_config;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/lakewatch/{name}`; required: `name`, `datasource`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/lakewatch/updatedatasource)).
+    #[inline]
+    pub fn update_datasource(
+        &self,
+        name: impl Into<::std::string::String>,
+        datasource: Datasource,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<LakewatchUpdateDatasourceRequest, Datasource> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LAKEWATCH_UPDATE_DATASOURCE,
+            LakewatchUpdateDatasourceRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                datasource: {
+                    let value = datasource;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/lakewatch/{name}`; required: `name`, `datasource_config`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/lakewatch/updatedatasourceconfig)).
+    #[inline]
+    pub fn update_datasource_config(
+        &self,
+        name: impl Into<::std::string::String>,
+        datasource_config: DatasourceConfig,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<LakewatchUpdateDatasourceConfigRequest, DatasourceConfig> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LAKEWATCH_UPDATE_DATASOURCE_CONFIG,
+            LakewatchUpdateDatasourceConfigRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                datasource_config: {
+                    let value = datasource_config;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/lakewatch/{name}`; required: `name`, `rule`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/lakewatch/updaterule)).
+    #[inline]
+    pub fn update_rule(
+        &self,
+        name: impl Into<::std::string::String>,
+        rule: Rule,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<LakewatchUpdateRuleRequest, Rule> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LAKEWATCH_UPDATE_RULE,
+            LakewatchUpdateRuleRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                rule: {
+                    let value = rule;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/lakewatch/{name}`; required: `name`, `rule_config`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/lakewatch/updateruleconfig)).
+    #[inline]
+    pub fn update_rule_config(
+        &self,
+        name: impl Into<::std::string::String>,
+        rule_config: RuleConfig,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<LakewatchUpdateRuleConfigRequest, RuleConfig> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LAKEWATCH_UPDATE_RULE_CONFIG,
+            LakewatchUpdateRuleConfigRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                rule_config: {
+                    let value = rule_config;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_LAKEWATCH_CREATE_DATASOURCE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/lakewatch/datasources",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Whole("datasource"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LAKEWATCH_CREATE_RULE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/lakewatch/rules",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Whole("rule"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LAKEWATCH_DELETE_DATASOURCE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/lakewatch/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LAKEWATCH_DELETE_RULE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/lakewatch/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LAKEWATCH_GET_ALERT_CONFIG: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/lakewatch/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LAKEWATCH_GET_COMMON_CONFIG: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/lakewatch/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LAKEWATCH_GET_DATASOURCE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/lakewatch/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LAKEWATCH_GET_DATASOURCE_CONFIG: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/lakewatch/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LAKEWATCH_GET_RULE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/lakewatch/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LAKEWATCH_GET_RULE_CONFIG: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/lakewatch/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LAKEWATCH_LIST_DATASOURCES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/lakewatch/datasources",
+    path_params: &[],
+    query: &["catalog_name", "filter", "page_size", "page_token", "schema_name", "view"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_LAKEWATCH_LIST_DATASOURCES: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("datasources"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_LAKEWATCH_LIST_RULES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/lakewatch/rules",
+    path_params: &[],
+    query: &["catalog_name", "filter", "page_size", "page_token", "schema_name", "view"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_LAKEWATCH_LIST_RULES: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("rules"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_LAKEWATCH_UPDATE_ALERT_CONFIG: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/lakewatch/{name}",
+    path_params: &["name"],
+    query: &["update_mask", "etag"],
+    body: rt::BodyKind::Whole("alert_config"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LAKEWATCH_UPDATE_COMMON_CONFIG: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/lakewatch/{name}",
+    path_params: &["name"],
+    query: &["update_mask", "etag"],
+    body: rt::BodyKind::Whole("common_config"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LAKEWATCH_UPDATE_DATASOURCE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/lakewatch/{name}",
+    path_params: &["name"],
+    query: &["update_mask", "etag"],
+    body: rt::BodyKind::Whole("datasource"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LAKEWATCH_UPDATE_DATASOURCE_CONFIG: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/lakewatch/{name}",
+    path_params: &["name"],
+    query: &["update_mask", "etag"],
+    body: rt::BodyKind::Whole("datasource_config"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LAKEWATCH_UPDATE_RULE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/lakewatch/{name}",
+    path_params: &["name"],
+    query: &["update_mask", "etag"],
+    body: rt::BodyKind::Whole("rule"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LAKEWATCH_UPDATE_RULE_CONFIG: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/lakewatch/{name}",
+    path_params: &["name"],
+    query: &["update_mask", "etag"],
+    body: rt::BodyKind::Whole("rule_config"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<LakewatchCreateDatasourceRequest, O> {
+    /// Set `datasource`.
+    #[inline]
+    pub fn datasource(mut self, value: Datasource) -> Self {
+        self.request.datasource = value;
+        self
+    }
+}
+
+impl<O> rt::Call<LakewatchCreateRuleRequest, O> {
+    /// Set `rule`.
+    #[inline]
+    pub fn rule(mut self, value: Rule) -> Self {
+        self.request.rule = value;
+        self
+    }
+}
+
+impl<O> rt::Call<LakewatchDeleteDatasourceRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<LakewatchDeleteRuleRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<LakewatchGetAlertConfigRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<LakewatchGetCommonConfigRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<LakewatchGetDatasourceRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<LakewatchGetDatasourceConfigRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<LakewatchGetRuleRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<LakewatchGetRuleConfigRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<LakewatchListDatasourcesRequest, T> {
+    /// Set `catalog_name`.
+    #[inline]
+    pub fn catalog_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.catalog_name = value.into();
+        self
+    }
+
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.filter = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `schema_name`.
+    #[inline]
+    pub fn schema_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.schema_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `view`.
+    #[inline]
+    pub fn view(mut self, value: DatasourceView) -> Self {
+        self.request.view = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<T> rt::Paginator<LakewatchListRulesRequest, T> {
+    /// Set `catalog_name`.
+    #[inline]
+    pub fn catalog_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.catalog_name = value.into();
+        self
+    }
+
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.filter = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `schema_name`.
+    #[inline]
+    pub fn schema_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.schema_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `view`.
+    #[inline]
+    pub fn view(mut self, value: RuleView) -> Self {
+        self.request.view = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<LakewatchUpdateAlertConfigRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `alert_config`.
+    #[inline]
+    pub fn alert_config(mut self, value: AlertConfig) -> Self {
+        self.request.alert_config = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<LakewatchUpdateCommonConfigRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `common_config`.
+    #[inline]
+    pub fn common_config(mut self, value: CommonConfig) -> Self {
+        self.request.common_config = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<LakewatchUpdateDatasourceRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `datasource`.
+    #[inline]
+    pub fn datasource(mut self, value: Datasource) -> Self {
+        self.request.datasource = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<LakewatchUpdateDatasourceConfigRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `datasource_config`.
+    #[inline]
+    pub fn datasource_config(mut self, value: DatasourceConfig) -> Self {
+        self.request.datasource_config = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<LakewatchUpdateRuleRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `rule`.
+    #[inline]
+    pub fn rule(mut self, value: Rule) -> Self {
+        self.request.rule = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<LakewatchUpdateRuleConfigRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `rule_config`.
+    #[inline]
+    pub fn rule_config(mut self, value: RuleConfig) -> Self {
+        self.request.rule_config = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
     }
 }

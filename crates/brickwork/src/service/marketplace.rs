@@ -8,7 +8,7 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AssetType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AssetType`: `ASSET_TYPE_APP`, `ASSET_TYPE_DATA_TABLE`, `ASSET_TYPE_GIT_REPO`, `ASSET_TYPE_MCP`, `ASSET_TYPE_MEDIA`, `ASSET_TYPE_MODEL`, `ASSET_TYPE_NOTEBOOK`, `ASSET_TYPE_PARTNER_INTEGRATION`; values added by the server later decode as `UnknownValue`.
     AssetType {
         AssetTypeApp = "ASSET_TYPE_APP",
         AssetTypeDataTable = "ASSET_TYPE_DATA_TABLE",
@@ -22,7 +22,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `Category`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `Category`: `ADVERTISING_AND_MARKETING`, `CLIMATE_AND_ENVIRONMENT`, `COMMERCE`, `DEMOGRAPHICS`, `ECONOMICS`, `EDUCATION`, `ENERGY`, `FINANCIAL`, `GAMING`, `GEOSPATIAL`, `HEALTH`, `LOOKUP_TABLES`, `MANUFACTURING`, `MEDIA`, `OTHER`, `PUBLIC_SECTOR`, `RETAIL`, `SCIENCE_AND_RESEARCH`, `SECURITY`, `SPORTS`, `TRANSPORTATION_AND_LOGISTICS`, `TRAVEL_AND_TOURISM`; values added by the server later decode as `UnknownValue`.
     Category {
         AdvertisingAndMarketing = "ADVERTISING_AND_MARKETING",
         ClimateAndEnvironment = "CLIMATE_AND_ENVIRONMENT",
@@ -50,7 +50,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `Cost`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `Cost`: `FREE`, `PAID`; values added by the server later decode as `UnknownValue`.
     Cost {
         Free = "FREE",
         Paid = "PAID",
@@ -58,7 +58,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `DataRefresh`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `DataRefresh`: `DAILY`, `HOURLY`, `MINUTE`, `MONTHLY`, `NONE`, `QUARTERLY`, `SECOND`, `WEEKLY`, `YEARLY`; values added by the server later decode as `UnknownValue`.
     DataRefresh {
         Daily = "DAILY",
         Hourly = "HOURLY",
@@ -73,7 +73,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `DeltaSharingRecipientType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `DeltaSharingRecipientType`: `DELTA_SHARING_RECIPIENT_TYPE_DATABRICKS`, `DELTA_SHARING_RECIPIENT_TYPE_OPEN`; values added by the server later decode as `UnknownValue`.
     DeltaSharingRecipientType {
         DeltaSharingRecipientTypeDatabricks = "DELTA_SHARING_RECIPIENT_TYPE_DATABRICKS",
         DeltaSharingRecipientTypeOpen = "DELTA_SHARING_RECIPIENT_TYPE_OPEN",
@@ -81,14 +81,14 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ExchangeFilterType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ExchangeFilterType`: `GLOBAL_METASTORE_ID`; values added by the server later decode as `UnknownValue`.
     ExchangeFilterType {
         GlobalMetastoreId = "GLOBAL_METASTORE_ID",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `FileParentType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `FileParentType`: `LISTING`, `LISTING_RESOURCE`, `PROVIDER`; values added by the server later decode as `UnknownValue`.
     FileParentType {
         Listing = "LISTING",
         ListingResource = "LISTING_RESOURCE",
@@ -97,7 +97,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `FileStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `FileStatus`: `FILE_STATUS_PUBLISHED`, `FILE_STATUS_SANITIZATION_FAILED`, `FILE_STATUS_SANITIZING`, `FILE_STATUS_STAGING`; values added by the server later decode as `UnknownValue`.
     FileStatus {
         FileStatusPublished = "FILE_STATUS_PUBLISHED",
         FileStatusSanitizationFailed = "FILE_STATUS_SANITIZATION_FAILED",
@@ -107,7 +107,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `FulfillmentType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `FulfillmentType`: `INSTALL`, `REQUEST_ACCESS`; values added by the server later decode as `UnknownValue`.
     FulfillmentType {
         Install = "INSTALL",
         RequestAccess = "REQUEST_ACCESS",
@@ -115,7 +115,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `InstallationStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `InstallationStatus`: `FAILED`, `INSTALLED`; values added by the server later decode as `UnknownValue`.
     InstallationStatus {
         Failed = "FAILED",
         Installed = "INSTALLED",
@@ -123,7 +123,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ListingShareType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ListingShareType`: `FULL`, `SAMPLE`; values added by the server later decode as `UnknownValue`.
     ListingShareType {
         Full = "FULL",
         Sample = "SAMPLE",
@@ -131,7 +131,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ListingStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ListingStatus`: `DRAFT`, `PENDING`, `PUBLISHED`, `SUSPENDED`; values added by the server later decode as `UnknownValue`.
     ListingStatus {
         Draft = "DRAFT",
         Pending = "PENDING",
@@ -141,7 +141,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ListingTagType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ListingTagType`: `LISTING_TAG_TYPE_LANGUAGE`, `LISTING_TAG_TYPE_TASK`; values added by the server later decode as `UnknownValue`.
     ListingTagType {
         ListingTagTypeLanguage = "LISTING_TAG_TYPE_LANGUAGE",
         ListingTagTypeTask = "LISTING_TAG_TYPE_TASK",
@@ -149,7 +149,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ListingType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ListingType`: `PERSONALIZED`, `STANDARD`; values added by the server later decode as `UnknownValue`.
     ListingType {
         Personalized = "PERSONALIZED",
         Standard = "STANDARD",
@@ -157,7 +157,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `MarketplaceFileType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `MarketplaceFileType`: `APP`, `EMBEDDED_NOTEBOOK`, `PROVIDER_ICON`; values added by the server later decode as `UnknownValue`.
     MarketplaceFileType {
         App = "APP",
         EmbeddedNotebook = "EMBEDDED_NOTEBOOK",
@@ -166,7 +166,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PersonalizationRequestStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PersonalizationRequestStatus`: `DENIED`, `FULFILLED`, `NEW`, `REQUEST_PENDING`; values added by the server later decode as `UnknownValue`.
     PersonalizationRequestStatus {
         Denied = "DENIED",
         Fulfilled = "FULFILLED",
@@ -176,7 +176,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `Visibility`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `Visibility`: `PRIVATE`, `PUBLIC`; values added by the server later decode as `UnknownValue`.
     Visibility {
         Private = "PRIVATE",
         Public = "PUBLIC",
@@ -187,109 +187,361 @@ crate::service::wire::open_enum! {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AddExchangeForListingResponse {
+    /// Wire field `exchange_for_listing` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub exchange_for_listing: ::std::option::Option<ExchangeListing>,
+}
+
+impl AddExchangeForListingResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AddExchangeForListingResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `exchange_for_listing`.
+    #[inline]
+    pub fn exchange_for_listing(mut self, value: ExchangeListing) -> Self {
+        self.exchange_for_listing = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `BatchGetListingsResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BatchGetListingsResponse {
+    /// Wire field `listings` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub listings: ::std::vec::Vec<Listing>,
+}
+
+impl BatchGetListingsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        BatchGetListingsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `listings`.
+    #[inline]
+    pub fn listings(mut self, value: ::std::vec::Vec<Listing>) -> Self {
+        self.listings = value;
+        self
+    }
 }
 
 /// Wire type `BatchGetProvidersResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BatchGetProvidersResponse {
+    /// Wire field `providers` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub providers: ::std::vec::Vec<ProviderInfo>,
 }
 
+impl BatchGetProvidersResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        BatchGetProvidersResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `providers`.
+    #[inline]
+    pub fn providers(mut self, value: ::std::vec::Vec<ProviderInfo>) -> Self {
+        self.providers = value;
+        self
+    }
+}
+
 /// Wire type `ConsumerTerms` of the `marketplace` API.
+///
+/// Required: `version` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ConsumerTerms {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub version: ::std::option::Option<::std::string::String>,
+    /// Wire field `version` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub version: ::std::string::String,
+}
+
+impl ConsumerTerms {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(version: impl Into<::std::string::String>) -> Self {
+        ConsumerTerms {
+            version: {
+                let value = version;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.version = value.into();
+        self
+    }
 }
 
 /// Wire type `ContactInfo` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ContactInfo {
+    /// Wire field `company` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub company: ::std::option::Option<::std::string::String>,
+    /// Wire field `email` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub email: ::std::option::Option<::std::string::String>,
+    /// Wire field `first_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub first_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `last_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_name: ::std::option::Option<::std::string::String>,
+}
+
+impl ContactInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ContactInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `company`.
+    #[inline]
+    pub fn company(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.company = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `email`.
+    #[inline]
+    pub fn email(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.email = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `first_name`.
+    #[inline]
+    pub fn first_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.first_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `last_name`.
+    #[inline]
+    pub fn last_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.last_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CreateExchangeFilterResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateExchangeFilterResponse {
+    /// Wire field `filter_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter_id: ::std::option::Option<::std::string::String>,
+}
+
+impl CreateExchangeFilterResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateExchangeFilterResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `filter_id`.
+    #[inline]
+    pub fn filter_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.filter_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CreateExchangeResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateExchangeResponse {
+    /// Wire field `exchange_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub exchange_id: ::std::option::Option<::std::string::String>,
+}
+
+impl CreateExchangeResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateExchangeResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `exchange_id`.
+    #[inline]
+    pub fn exchange_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.exchange_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CreateFileResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateFileResponse {
+    /// Wire field `file_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub file_info: ::std::option::Option<FileInfo>,
+    /// Wire field `upload_url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub upload_url: ::std::option::Option<::std::string::String>,
+}
+
+impl CreateFileResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateFileResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `file_info`.
+    #[inline]
+    pub fn file_info(mut self, value: FileInfo) -> Self {
+        self.file_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `upload_url`.
+    #[inline]
+    pub fn upload_url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.upload_url = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CreateListingResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateListingResponse {
+    /// Wire field `listing_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub listing_id: ::std::option::Option<::std::string::String>,
+}
+
+impl CreateListingResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateListingResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `listing_id`.
+    #[inline]
+    pub fn listing_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.listing_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CreatePersonalizationRequestResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreatePersonalizationRequestResponse {
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+}
+
+impl CreatePersonalizationRequestResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreatePersonalizationRequestResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CreateProviderResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateProviderResponse {
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
 }
 
+impl CreateProviderResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateProviderResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `DataRefreshInfo` of the `marketplace` API.
+///
+/// Required: `interval`, `unit` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DataRefreshInfo {
+    /// Wire field `interval` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub interval: i64,
+    /// Wire field `unit` (required, ref).
     #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
     )]
-    pub interval: ::std::option::Option<i64>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub unit: ::std::option::Option<DataRefresh>,
+    pub unit: DataRefresh,
+}
+
+impl DataRefreshInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(interval: i64, unit: DataRefresh) -> Self {
+        DataRefreshInfo {
+            interval: {
+                let value = interval;
+                value
+            },
+            unit: {
+                let value = unit;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `interval`.
+    #[inline]
+    pub fn interval(mut self, value: i64) -> Self {
+        self.interval = value;
+        self
+    }
+
+    /// Set `unit`.
+    #[inline]
+    pub fn unit(mut self, value: DataRefresh) -> Self {
+        self.unit = value;
+        self
+    }
 }
 
 /// Wire type `DeleteExchangeFilterResponse` of the `marketplace` API.
@@ -297,378 +549,1310 @@ pub struct DataRefreshInfo {
 #[serde(default)]
 pub struct DeleteExchangeFilterResponse {}
 
+impl DeleteExchangeFilterResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteExchangeFilterResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `DeleteExchangeResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteExchangeResponse {}
+
+impl DeleteExchangeResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteExchangeResponse { ..::std::default::Default::default() }
+    }
+}
 
 /// Wire type `DeleteFileResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteFileResponse {}
 
+impl DeleteFileResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteFileResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `DeleteInstallationResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteInstallationResponse {}
+
+impl DeleteInstallationResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteInstallationResponse { ..::std::default::Default::default() }
+    }
+}
 
 /// Wire type `DeleteListingResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteListingResponse {}
 
+impl DeleteListingResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteListingResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `DeleteProviderResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteProviderResponse {}
 
+impl DeleteProviderResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteProviderResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `Exchange` of the `marketplace` API.
+///
+/// Required: `name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Exchange {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
+    /// Wire field `created_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub created_at: ::std::option::Option<i64>,
+    /// Wire field `created_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub created_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `filters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub filters: ::std::vec::Vec<ExchangeFilter>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `linked_listings` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub linked_listings: ::std::vec::Vec<ExchangeListing>,
+    /// Wire field `updated_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub updated_at: ::std::option::Option<i64>,
+    /// Wire field `updated_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub updated_by: ::std::option::Option<::std::string::String>,
 }
 
+impl Exchange {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        Exchange {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `created_at`.
+    #[inline]
+    pub fn created_at(mut self, value: i64) -> Self {
+        self.created_at = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `created_by`.
+    #[inline]
+    pub fn created_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.created_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `filters`.
+    #[inline]
+    pub fn filters(mut self, value: ::std::vec::Vec<ExchangeFilter>) -> Self {
+        self.filters = value;
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `linked_listings`.
+    #[inline]
+    pub fn linked_listings(mut self, value: ::std::vec::Vec<ExchangeListing>) -> Self {
+        self.linked_listings = value;
+        self
+    }
+
+    /// Set `updated_at`.
+    #[inline]
+    pub fn updated_at(mut self, value: i64) -> Self {
+        self.updated_at = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `updated_by`.
+    #[inline]
+    pub fn updated_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.updated_by = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `ExchangeFilter` of the `marketplace` API.
+///
+/// Required: `exchange_id`, `filter_value`, `filter_type` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExchangeFilter {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub exchange_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub filter_value: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub filter_type: ::std::option::Option<ExchangeFilterType>,
+    /// Wire field `exchange_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub exchange_id: ::std::string::String,
+    /// Wire field `filter_value` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub filter_value: ::std::string::String,
+    /// Wire field `filter_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub filter_type: ExchangeFilterType,
+    /// Wire field `created_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub created_at: ::std::option::Option<i64>,
+    /// Wire field `created_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub created_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `updated_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub updated_at: ::std::option::Option<i64>,
+    /// Wire field `updated_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub updated_by: ::std::option::Option<::std::string::String>,
+}
+
+impl ExchangeFilter {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        exchange_id: impl Into<::std::string::String>,
+        filter_value: impl Into<::std::string::String>,
+        filter_type: ExchangeFilterType,
+    ) -> Self {
+        ExchangeFilter {
+            exchange_id: {
+                let value = exchange_id;
+                value.into()
+            },
+            filter_value: {
+                let value = filter_value;
+                value.into()
+            },
+            filter_type: {
+                let value = filter_type;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `exchange_id`.
+    #[inline]
+    pub fn exchange_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.exchange_id = value.into();
+        self
+    }
+
+    /// Set `filter_value`.
+    #[inline]
+    pub fn filter_value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.filter_value = value.into();
+        self
+    }
+
+    /// Set `filter_type`.
+    #[inline]
+    pub fn filter_type(mut self, value: ExchangeFilterType) -> Self {
+        self.filter_type = value;
+        self
+    }
+
+    /// Set `created_at`.
+    #[inline]
+    pub fn created_at(mut self, value: i64) -> Self {
+        self.created_at = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `created_by`.
+    #[inline]
+    pub fn created_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.created_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `updated_at`.
+    #[inline]
+    pub fn updated_at(mut self, value: i64) -> Self {
+        self.updated_at = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `updated_by`.
+    #[inline]
+    pub fn updated_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.updated_by = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ExchangeListing` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExchangeListing {
+    /// Wire field `created_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub created_at: ::std::option::Option<i64>,
+    /// Wire field `created_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub created_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `exchange_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub exchange_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `exchange_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub exchange_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `listing_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub listing_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `listing_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub listing_name: ::std::option::Option<::std::string::String>,
+}
+
+impl ExchangeListing {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ExchangeListing { ..::std::default::Default::default() }
+    }
+
+    /// Set `created_at`.
+    #[inline]
+    pub fn created_at(mut self, value: i64) -> Self {
+        self.created_at = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `created_by`.
+    #[inline]
+    pub fn created_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.created_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `exchange_id`.
+    #[inline]
+    pub fn exchange_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.exchange_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `exchange_name`.
+    #[inline]
+    pub fn exchange_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.exchange_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `listing_id`.
+    #[inline]
+    pub fn listing_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.listing_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `listing_name`.
+    #[inline]
+    pub fn listing_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.listing_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `FileInfo` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FileInfo {
+    /// Wire field `created_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub created_at: ::std::option::Option<i64>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `download_link` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub download_link: ::std::option::Option<::std::string::String>,
+    /// Wire field `file_parent` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub file_parent: ::std::option::Option<FileParent>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `marketplace_file_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub marketplace_file_type: ::std::option::Option<MarketplaceFileType>,
+    /// Wire field `mime_type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mime_type: ::std::option::Option<::std::string::String>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<FileStatus>,
+    /// Wire field `status_message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status_message: ::std::option::Option<::std::string::String>,
+    /// Wire field `updated_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub updated_at: ::std::option::Option<i64>,
+}
+
+impl FileInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        FileInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `created_at`.
+    #[inline]
+    pub fn created_at(mut self, value: i64) -> Self {
+        self.created_at = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `download_link`.
+    #[inline]
+    pub fn download_link(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.download_link = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `file_parent`.
+    #[inline]
+    pub fn file_parent(mut self, value: FileParent) -> Self {
+        self.file_parent = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `marketplace_file_type`.
+    #[inline]
+    pub fn marketplace_file_type(mut self, value: MarketplaceFileType) -> Self {
+        self.marketplace_file_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `mime_type`.
+    #[inline]
+    pub fn mime_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.mime_type = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: FileStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status_message`.
+    #[inline]
+    pub fn status_message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.status_message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `updated_at`.
+    #[inline]
+    pub fn updated_at(mut self, value: i64) -> Self {
+        self.updated_at = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `FileParent` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FileParent {
+    /// Wire field `file_parent_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub file_parent_type: ::std::option::Option<FileParentType>,
+    /// Wire field `parent_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent_id: ::std::option::Option<::std::string::String>,
+}
+
+impl FileParent {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        FileParent { ..::std::default::Default::default() }
+    }
+
+    /// Set `file_parent_type`.
+    #[inline]
+    pub fn file_parent_type(mut self, value: FileParentType) -> Self {
+        self.file_parent_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `parent_id`.
+    #[inline]
+    pub fn parent_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.parent_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GetExchangeResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetExchangeResponse {
+    /// Wire field `exchange` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub exchange: ::std::option::Option<Exchange>,
+}
+
+impl GetExchangeResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetExchangeResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `exchange`.
+    #[inline]
+    pub fn exchange(mut self, value: Exchange) -> Self {
+        self.exchange = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `GetFileResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetFileResponse {
+    /// Wire field `file_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub file_info: ::std::option::Option<FileInfo>,
+}
+
+impl GetFileResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetFileResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `file_info`.
+    #[inline]
+    pub fn file_info(mut self, value: FileInfo) -> Self {
+        self.file_info = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `GetLatestVersionProviderAnalyticsDashboardResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetLatestVersionProviderAnalyticsDashboardResponse {
+    /// Wire field `version` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub version: ::std::option::Option<i64>,
+}
+
+impl GetLatestVersionProviderAnalyticsDashboardResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetLatestVersionProviderAnalyticsDashboardResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: i64) -> Self {
+        self.version = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `GetListingContentMetadataResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetListingContentMetadataResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `shared_data_objects` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub shared_data_objects: ::std::vec::Vec<SharedDataObject>,
+}
+
+impl GetListingContentMetadataResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetListingContentMetadataResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `shared_data_objects`.
+    #[inline]
+    pub fn shared_data_objects(mut self, value: ::std::vec::Vec<SharedDataObject>) -> Self {
+        self.shared_data_objects = value;
+        self
+    }
 }
 
 /// Wire type `GetListingResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetListingResponse {
+    /// Wire field `listing` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub listing: ::std::option::Option<Listing>,
+}
+
+impl GetListingResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetListingResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `listing`.
+    #[inline]
+    pub fn listing(mut self, value: Listing) -> Self {
+        self.listing = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `GetListingsResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetListingsResponse {
+    /// Wire field `listings` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub listings: ::std::vec::Vec<Listing>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl GetListingsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetListingsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `listings`.
+    #[inline]
+    pub fn listings(mut self, value: ::std::vec::Vec<Listing>) -> Self {
+        self.listings = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GetPersonalizationRequestResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetPersonalizationRequestResponse {
+    /// Wire field `personalization_requests` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub personalization_requests: ::std::vec::Vec<PersonalizationRequest>,
+}
+
+impl GetPersonalizationRequestResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetPersonalizationRequestResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `personalization_requests`.
+    #[inline]
+    pub fn personalization_requests(mut self, value: ::std::vec::Vec<PersonalizationRequest>) -> Self {
+        self.personalization_requests = value;
+        self
+    }
 }
 
 /// Wire type `GetProviderResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetProviderResponse {
+    /// Wire field `provider` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub provider: ::std::option::Option<ProviderInfo>,
+}
+
+impl GetProviderResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetProviderResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `provider`.
+    #[inline]
+    pub fn provider(mut self, value: ProviderInfo) -> Self {
+        self.provider = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `Installation` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Installation {
+    /// Wire field `installation` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub installation: ::std::option::Option<InstallationDetail>,
+}
+
+impl Installation {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Installation { ..::std::default::Default::default() }
+    }
+
+    /// Set `installation`.
+    #[inline]
+    pub fn installation(mut self, value: InstallationDetail) -> Self {
+        self.installation = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `InstallationDetail` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct InstallationDetail {
+    /// Wire field `catalog_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub catalog_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `error_message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error_message: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `installed_on` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub installed_on: ::std::option::Option<i64>,
+    /// Wire field `listing_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub listing_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `listing_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub listing_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `recipient_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub recipient_type: ::std::option::Option<DeltaSharingRecipientType>,
+    /// Wire field `repo_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub repo_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `repo_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub repo_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `share_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub share_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<InstallationStatus>,
+    /// Wire field `token_detail` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub token_detail: ::std::option::Option<TokenDetail>,
+    /// Wire field `tokens` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tokens: ::std::vec::Vec<TokenInfo>,
+}
+
+impl InstallationDetail {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        InstallationDetail { ..::std::default::Default::default() }
+    }
+
+    /// Set `catalog_name`.
+    #[inline]
+    pub fn catalog_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.catalog_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `error_message`.
+    #[inline]
+    pub fn error_message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.error_message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `installed_on`.
+    #[inline]
+    pub fn installed_on(mut self, value: i64) -> Self {
+        self.installed_on = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `listing_id`.
+    #[inline]
+    pub fn listing_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.listing_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `listing_name`.
+    #[inline]
+    pub fn listing_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.listing_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `recipient_type`.
+    #[inline]
+    pub fn recipient_type(mut self, value: DeltaSharingRecipientType) -> Self {
+        self.recipient_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `repo_name`.
+    #[inline]
+    pub fn repo_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.repo_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `repo_path`.
+    #[inline]
+    pub fn repo_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.repo_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `share_name`.
+    #[inline]
+    pub fn share_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.share_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: InstallationStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `token_detail`.
+    #[inline]
+    pub fn token_detail(mut self, value: TokenDetail) -> Self {
+        self.token_detail = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `tokens`.
+    #[inline]
+    pub fn tokens(mut self, value: ::std::vec::Vec<TokenInfo>) -> Self {
+        self.tokens = value;
+        self
+    }
 }
 
 /// Wire type `ListAllInstallationsResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListAllInstallationsResponse {
+    /// Wire field `installations` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub installations: ::std::vec::Vec<InstallationDetail>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListAllInstallationsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListAllInstallationsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `installations`.
+    #[inline]
+    pub fn installations(mut self, value: ::std::vec::Vec<InstallationDetail>) -> Self {
+        self.installations = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListAllPersonalizationRequestsResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListAllPersonalizationRequestsResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `personalization_requests` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub personalization_requests: ::std::vec::Vec<PersonalizationRequest>,
+}
+
+impl ListAllPersonalizationRequestsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListAllPersonalizationRequestsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `personalization_requests`.
+    #[inline]
+    pub fn personalization_requests(mut self, value: ::std::vec::Vec<PersonalizationRequest>) -> Self {
+        self.personalization_requests = value;
+        self
+    }
 }
 
 /// Wire type `ListExchangeFiltersResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListExchangeFiltersResponse {
+    /// Wire field `filters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub filters: ::std::vec::Vec<ExchangeFilter>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListExchangeFiltersResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListExchangeFiltersResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `filters`.
+    #[inline]
+    pub fn filters(mut self, value: ::std::vec::Vec<ExchangeFilter>) -> Self {
+        self.filters = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListExchangesForListingResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListExchangesForListingResponse {
+    /// Wire field `exchange_listing` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub exchange_listing: ::std::vec::Vec<ExchangeListing>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListExchangesForListingResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListExchangesForListingResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `exchange_listing`.
+    #[inline]
+    pub fn exchange_listing(mut self, value: ::std::vec::Vec<ExchangeListing>) -> Self {
+        self.exchange_listing = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListExchangesResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListExchangesResponse {
+    /// Wire field `exchanges` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub exchanges: ::std::vec::Vec<Exchange>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListExchangesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListExchangesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `exchanges`.
+    #[inline]
+    pub fn exchanges(mut self, value: ::std::vec::Vec<Exchange>) -> Self {
+        self.exchanges = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListFilesResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListFilesResponse {
+    /// Wire field `file_infos` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub file_infos: ::std::vec::Vec<FileInfo>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListFilesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListFilesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `file_infos`.
+    #[inline]
+    pub fn file_infos(mut self, value: ::std::vec::Vec<FileInfo>) -> Self {
+        self.file_infos = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListFulfillmentsResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListFulfillmentsResponse {
+    /// Wire field `fulfillments` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub fulfillments: ::std::vec::Vec<ListingFulfillment>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListFulfillmentsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListFulfillmentsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `fulfillments`.
+    #[inline]
+    pub fn fulfillments(mut self, value: ::std::vec::Vec<ListingFulfillment>) -> Self {
+        self.fulfillments = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListInstallationsResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListInstallationsResponse {
+    /// Wire field `installations` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub installations: ::std::vec::Vec<InstallationDetail>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListInstallationsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListInstallationsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `installations`.
+    #[inline]
+    pub fn installations(mut self, value: ::std::vec::Vec<InstallationDetail>) -> Self {
+        self.installations = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListListingsForExchangeResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListListingsForExchangeResponse {
+    /// Wire field `exchange_listings` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub exchange_listings: ::std::vec::Vec<ExchangeListing>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListListingsForExchangeResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListListingsForExchangeResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `exchange_listings`.
+    #[inline]
+    pub fn exchange_listings(mut self, value: ::std::vec::Vec<ExchangeListing>) -> Self {
+        self.exchange_listings = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListListingsResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListListingsResponse {
+    /// Wire field `listings` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub listings: ::std::vec::Vec<Listing>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
 }
 
+impl ListListingsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListListingsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `listings`.
+    #[inline]
+    pub fn listings(mut self, value: ::std::vec::Vec<Listing>) -> Self {
+        self.listings = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `ListProviderAnalyticsDashboardResponse` of the `marketplace` API.
+///
+/// Required: `id`, `dashboard_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListProviderAnalyticsDashboardResponse {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub dashboard_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `dashboard_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub dashboard_id: ::std::string::String,
+    /// Wire field `version` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -676,154 +1860,517 @@ pub struct ListProviderAnalyticsDashboardResponse {
     pub version: ::std::option::Option<i64>,
 }
 
+impl ListProviderAnalyticsDashboardResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>, dashboard_id: impl Into<::std::string::String>) -> Self {
+        ListProviderAnalyticsDashboardResponse {
+            id: {
+                let value = id;
+                value.into()
+            },
+            dashboard_id: {
+                let value = dashboard_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = value.into();
+        self
+    }
+
+    /// Set `dashboard_id`.
+    #[inline]
+    pub fn dashboard_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.dashboard_id = value.into();
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: i64) -> Self {
+        self.version = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `ListProvidersResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListProvidersResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `providers` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub providers: ::std::vec::Vec<ProviderInfo>,
 }
 
+impl ListProvidersResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListProvidersResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `providers`.
+    #[inline]
+    pub fn providers(mut self, value: ::std::vec::Vec<ProviderInfo>) -> Self {
+        self.providers = value;
+        self
+    }
+}
+
 /// Wire type `Listing` of the `marketplace` API.
+///
+/// Required: `summary` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Listing {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub summary: ::std::option::Option<ListingSummary>,
+    /// Wire field `summary` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub summary: ListingSummary,
+    /// Wire field `detail` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub detail: ::std::option::Option<ListingDetail>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+}
+
+impl Listing {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(summary: ListingSummary) -> Self {
+        Listing {
+            summary: {
+                let value = summary;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `summary`.
+    #[inline]
+    pub fn summary(mut self, value: ListingSummary) -> Self {
+        self.summary = value;
+        self
+    }
+
+    /// Set `detail`.
+    #[inline]
+    pub fn detail(mut self, value: ListingDetail) -> Self {
+        self.detail = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListingDetail` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListingDetail {
+    /// Wire field `assets` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub assets: ::std::vec::Vec<AssetType>,
+    /// Wire field `collection_date_end` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub collection_date_end: ::std::option::Option<i64>,
+    /// Wire field `collection_date_start` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub collection_date_start: ::std::option::Option<i64>,
+    /// Wire field `collection_granularity` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub collection_granularity: ::std::option::Option<DataRefreshInfo>,
+    /// Wire field `cost` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cost: ::std::option::Option<Cost>,
+    /// Wire field `data_source` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data_source: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `documentation_link` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub documentation_link: ::std::option::Option<::std::string::String>,
+    /// Wire field `embedded_notebook_file_infos` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub embedded_notebook_file_infos: ::std::vec::Vec<FileInfo>,
+    /// Wire field `file_ids` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub file_ids: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `geographical_coverage` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub geographical_coverage: ::std::option::Option<::std::string::String>,
+    /// Wire field `license` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub license: ::std::option::Option<::std::string::String>,
+    /// Wire field `pricing_model` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pricing_model: ::std::option::Option<::std::string::String>,
+    /// Wire field `privacy_policy_link` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub privacy_policy_link: ::std::option::Option<::std::string::String>,
+    /// Wire field `size` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub size: ::std::option::Option<f64>,
+    /// Wire field `support_link` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub support_link: ::std::option::Option<::std::string::String>,
+    /// Wire field `tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tags: ::std::vec::Vec<ListingTag>,
+    /// Wire field `terms_of_service` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub terms_of_service: ::std::option::Option<::std::string::String>,
+    /// Wire field `update_frequency` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_frequency: ::std::option::Option<DataRefreshInfo>,
 }
 
+impl ListingDetail {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListingDetail { ..::std::default::Default::default() }
+    }
+
+    /// Set `assets`.
+    #[inline]
+    pub fn assets(mut self, value: ::std::vec::Vec<AssetType>) -> Self {
+        self.assets = value;
+        self
+    }
+
+    /// Set `collection_date_end`.
+    #[inline]
+    pub fn collection_date_end(mut self, value: i64) -> Self {
+        self.collection_date_end = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `collection_date_start`.
+    #[inline]
+    pub fn collection_date_start(mut self, value: i64) -> Self {
+        self.collection_date_start = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `collection_granularity`.
+    #[inline]
+    pub fn collection_granularity(mut self, value: DataRefreshInfo) -> Self {
+        self.collection_granularity = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cost`.
+    #[inline]
+    pub fn cost(mut self, value: Cost) -> Self {
+        self.cost = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `data_source`.
+    #[inline]
+    pub fn data_source(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.data_source = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `documentation_link`.
+    #[inline]
+    pub fn documentation_link(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.documentation_link = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `embedded_notebook_file_infos`.
+    #[inline]
+    pub fn embedded_notebook_file_infos(mut self, value: ::std::vec::Vec<FileInfo>) -> Self {
+        self.embedded_notebook_file_infos = value;
+        self
+    }
+
+    /// Set `file_ids`.
+    #[inline]
+    pub fn file_ids(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.file_ids = value;
+        self
+    }
+
+    /// Set `geographical_coverage`.
+    #[inline]
+    pub fn geographical_coverage(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.geographical_coverage = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `license`.
+    #[inline]
+    pub fn license(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.license = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `pricing_model`.
+    #[inline]
+    pub fn pricing_model(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.pricing_model = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `privacy_policy_link`.
+    #[inline]
+    pub fn privacy_policy_link(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.privacy_policy_link = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `size`.
+    #[inline]
+    pub fn size(mut self, value: f64) -> Self {
+        self.size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `support_link`.
+    #[inline]
+    pub fn support_link(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.support_link = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::vec::Vec<ListingTag>) -> Self {
+        self.tags = value;
+        self
+    }
+
+    /// Set `terms_of_service`.
+    #[inline]
+    pub fn terms_of_service(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.terms_of_service = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `update_frequency`.
+    #[inline]
+    pub fn update_frequency(mut self, value: DataRefreshInfo) -> Self {
+        self.update_frequency = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `ListingFulfillment` of the `marketplace` API.
+///
+/// Required: `listing_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListingFulfillment {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub listing_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `listing_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub listing_id: ::std::string::String,
+    /// Wire field `fulfillment_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub fulfillment_type: ::std::option::Option<FulfillmentType>,
+    /// Wire field `recipient_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub recipient_type: ::std::option::Option<DeltaSharingRecipientType>,
+    /// Wire field `repo_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub repo_info: ::std::option::Option<RepoInfo>,
+    /// Wire field `share_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub share_info: ::std::option::Option<ShareInfo>,
+}
+
+impl ListingFulfillment {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(listing_id: impl Into<::std::string::String>) -> Self {
+        ListingFulfillment {
+            listing_id: {
+                let value = listing_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `listing_id`.
+    #[inline]
+    pub fn listing_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.listing_id = value.into();
+        self
+    }
+
+    /// Set `fulfillment_type`.
+    #[inline]
+    pub fn fulfillment_type(mut self, value: FulfillmentType) -> Self {
+        self.fulfillment_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `recipient_type`.
+    #[inline]
+    pub fn recipient_type(mut self, value: DeltaSharingRecipientType) -> Self {
+        self.recipient_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `repo_info`.
+    #[inline]
+    pub fn repo_info(mut self, value: RepoInfo) -> Self {
+        self.repo_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `share_info`.
+    #[inline]
+    pub fn share_info(mut self, value: ShareInfo) -> Self {
+        self.share_info = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ListingSetting` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListingSetting {
+    /// Wire field `visibility` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub visibility: ::std::option::Option<Visibility>,
 }
 
+impl ListingSetting {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListingSetting { ..::std::default::Default::default() }
+    }
+
+    /// Set `visibility`.
+    #[inline]
+    pub fn visibility(mut self, value: Visibility) -> Self {
+        self.visibility = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `ListingSummary` of the `marketplace` API.
+///
+/// Required: `name`, `listingType` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListingSummary {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(rename = "listingType", skip_serializing_if = "::std::option::Option::is_none")]
-    pub listing_type: ::std::option::Option<ListingType>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `listingType` (required, ref).
+    #[serde(
+        rename = "listingType",
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub listing_type: ListingType,
+    /// Wire field `categories` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub categories: ::std::vec::Vec<Category>,
+    /// Wire field `created_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub created_at: ::std::option::Option<i64>,
+    /// Wire field `created_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub created_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `created_by_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub created_by_id: ::std::option::Option<i64>,
+    /// Wire field `exchange_ids` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub exchange_ids: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `git_repo` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub git_repo: ::std::option::Option<RepoInfo>,
+    /// Wire field `provider_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub provider_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `provider_region` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub provider_region: ::std::option::Option<RegionInfo>,
+    /// Wire field `published_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub published_at: ::std::option::Option<i64>,
+    /// Wire field `published_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub published_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `setting` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub setting: ::std::option::Option<ListingSetting>,
+    /// Wire field `share` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub share: ::std::option::Option<ShareInfo>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<ListingStatus>,
+    /// Wire field `subtitle` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub subtitle: ::std::option::Option<::std::string::String>,
+    /// Wire field `updated_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub updated_at: ::std::option::Option<i64>,
+    /// Wire field `updated_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub updated_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `updated_by_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -831,53 +2378,249 @@ pub struct ListingSummary {
     pub updated_by_id: ::std::option::Option<i64>,
 }
 
+impl ListingSummary {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, listing_type: ListingType) -> Self {
+        ListingSummary {
+            name: {
+                let value = name;
+                value.into()
+            },
+            listing_type: {
+                let value = listing_type;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `listingType`.
+    #[inline]
+    pub fn listing_type(mut self, value: ListingType) -> Self {
+        self.listing_type = value;
+        self
+    }
+
+    /// Set `categories`.
+    #[inline]
+    pub fn categories(mut self, value: ::std::vec::Vec<Category>) -> Self {
+        self.categories = value;
+        self
+    }
+
+    /// Set `created_at`.
+    #[inline]
+    pub fn created_at(mut self, value: i64) -> Self {
+        self.created_at = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `created_by`.
+    #[inline]
+    pub fn created_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.created_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `created_by_id`.
+    #[inline]
+    pub fn created_by_id(mut self, value: i64) -> Self {
+        self.created_by_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `exchange_ids`.
+    #[inline]
+    pub fn exchange_ids(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.exchange_ids = value;
+        self
+    }
+
+    /// Set `git_repo`.
+    #[inline]
+    pub fn git_repo(mut self, value: RepoInfo) -> Self {
+        self.git_repo = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `provider_id`.
+    #[inline]
+    pub fn provider_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.provider_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `provider_region`.
+    #[inline]
+    pub fn provider_region(mut self, value: RegionInfo) -> Self {
+        self.provider_region = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `published_at`.
+    #[inline]
+    pub fn published_at(mut self, value: i64) -> Self {
+        self.published_at = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `published_by`.
+    #[inline]
+    pub fn published_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.published_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `setting`.
+    #[inline]
+    pub fn setting(mut self, value: ListingSetting) -> Self {
+        self.setting = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `share`.
+    #[inline]
+    pub fn share(mut self, value: ShareInfo) -> Self {
+        self.share = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: ListingStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `subtitle`.
+    #[inline]
+    pub fn subtitle(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.subtitle = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `updated_at`.
+    #[inline]
+    pub fn updated_at(mut self, value: i64) -> Self {
+        self.updated_at = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `updated_by`.
+    #[inline]
+    pub fn updated_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.updated_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `updated_by_id`.
+    #[inline]
+    pub fn updated_by_id(mut self, value: i64) -> Self {
+        self.updated_by_id = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `ListingTag` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListingTag {
+    /// Wire field `tag_name` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub tag_name: ::std::option::Option<ListingTagType>,
+    /// Wire field `tag_values` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tag_values: ::std::vec::Vec<::std::string::String>,
 }
 
+impl ListingTag {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListingTag { ..::std::default::Default::default() }
+    }
+
+    /// Set `tag_name`.
+    #[inline]
+    pub fn tag_name(mut self, value: ListingTagType) -> Self {
+        self.tag_name = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `tag_values`.
+    #[inline]
+    pub fn tag_values(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.tag_values = value;
+        self
+    }
+}
+
 /// Wire type `PersonalizationRequest` of the `marketplace` API.
+///
+/// Required: `consumer_region` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PersonalizationRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub consumer_region: ::std::option::Option<RegionInfo>,
+    /// Wire field `consumer_region` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub consumer_region: RegionInfo,
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
+    /// Wire field `contact_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub contact_info: ::std::option::Option<ContactInfo>,
+    /// Wire field `created_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub created_at: ::std::option::Option<i64>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `intended_use` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub intended_use: ::std::option::Option<::std::string::String>,
+    /// Wire field `is_from_lighthouse` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_from_lighthouse: ::std::option::Option<bool>,
+    /// Wire field `listing_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub listing_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `listing_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub listing_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `metastore_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub metastore_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `provider_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub provider_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `recipient_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub recipient_type: ::std::option::Option<DeltaSharingRecipientType>,
+    /// Wire field `share` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub share: ::std::option::Option<ShareInfo>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<PersonalizationRequestStatus>,
+    /// Wire field `status_message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status_message: ::std::option::Option<::std::string::String>,
+    /// Wire field `updated_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -885,56 +2628,375 @@ pub struct PersonalizationRequest {
     pub updated_at: ::std::option::Option<i64>,
 }
 
+impl PersonalizationRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(consumer_region: RegionInfo) -> Self {
+        PersonalizationRequest {
+            consumer_region: {
+                let value = consumer_region;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `consumer_region`.
+    #[inline]
+    pub fn consumer_region(mut self, value: RegionInfo) -> Self {
+        self.consumer_region = value;
+        self
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `contact_info`.
+    #[inline]
+    pub fn contact_info(mut self, value: ContactInfo) -> Self {
+        self.contact_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `created_at`.
+    #[inline]
+    pub fn created_at(mut self, value: i64) -> Self {
+        self.created_at = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `intended_use`.
+    #[inline]
+    pub fn intended_use(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.intended_use = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `is_from_lighthouse`.
+    #[inline]
+    pub fn is_from_lighthouse(mut self, value: bool) -> Self {
+        self.is_from_lighthouse = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `listing_id`.
+    #[inline]
+    pub fn listing_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.listing_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `listing_name`.
+    #[inline]
+    pub fn listing_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.listing_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `metastore_id`.
+    #[inline]
+    pub fn metastore_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.metastore_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `provider_id`.
+    #[inline]
+    pub fn provider_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.provider_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `recipient_type`.
+    #[inline]
+    pub fn recipient_type(mut self, value: DeltaSharingRecipientType) -> Self {
+        self.recipient_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `share`.
+    #[inline]
+    pub fn share(mut self, value: ShareInfo) -> Self {
+        self.share = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: PersonalizationRequestStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status_message`.
+    #[inline]
+    pub fn status_message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.status_message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `updated_at`.
+    #[inline]
+    pub fn updated_at(mut self, value: i64) -> Self {
+        self.updated_at = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `ProviderAnalyticsDashboard` of the `marketplace` API.
+///
+/// Required: `id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProviderAnalyticsDashboard {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+}
+
+impl ProviderAnalyticsDashboard {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        ProviderAnalyticsDashboard {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = value.into();
+        self
+    }
 }
 
 /// Wire type `ProviderInfo` of the `marketplace` API.
+///
+/// Required: `name`, `business_contact_email`, `term_of_service_link`, `privacy_policy_link` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProviderInfo {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub business_contact_email: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub term_of_service_link: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub privacy_policy_link: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `business_contact_email` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub business_contact_email: ::std::string::String,
+    /// Wire field `term_of_service_link` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub term_of_service_link: ::std::string::String,
+    /// Wire field `privacy_policy_link` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub privacy_policy_link: ::std::string::String,
+    /// Wire field `company_website_link` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub company_website_link: ::std::option::Option<::std::string::String>,
+    /// Wire field `dark_mode_icon_file_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dark_mode_icon_file_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `dark_mode_icon_file_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dark_mode_icon_file_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `icon_file_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub icon_file_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `icon_file_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub icon_file_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `is_featured` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_featured: ::std::option::Option<bool>,
+    /// Wire field `published_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub published_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `support_contact_email` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub support_contact_email: ::std::option::Option<::std::string::String>,
+}
+
+impl ProviderInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        business_contact_email: impl Into<::std::string::String>,
+        term_of_service_link: impl Into<::std::string::String>,
+        privacy_policy_link: impl Into<::std::string::String>,
+    ) -> Self {
+        ProviderInfo {
+            name: {
+                let value = name;
+                value.into()
+            },
+            business_contact_email: {
+                let value = business_contact_email;
+                value.into()
+            },
+            term_of_service_link: {
+                let value = term_of_service_link;
+                value.into()
+            },
+            privacy_policy_link: {
+                let value = privacy_policy_link;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `business_contact_email`.
+    #[inline]
+    pub fn business_contact_email(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.business_contact_email = value.into();
+        self
+    }
+
+    /// Set `term_of_service_link`.
+    #[inline]
+    pub fn term_of_service_link(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.term_of_service_link = value.into();
+        self
+    }
+
+    /// Set `privacy_policy_link`.
+    #[inline]
+    pub fn privacy_policy_link(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.privacy_policy_link = value.into();
+        self
+    }
+
+    /// Set `company_website_link`.
+    #[inline]
+    pub fn company_website_link(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.company_website_link = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `dark_mode_icon_file_id`.
+    #[inline]
+    pub fn dark_mode_icon_file_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.dark_mode_icon_file_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `dark_mode_icon_file_path`.
+    #[inline]
+    pub fn dark_mode_icon_file_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.dark_mode_icon_file_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `icon_file_id`.
+    #[inline]
+    pub fn icon_file_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.icon_file_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `icon_file_path`.
+    #[inline]
+    pub fn icon_file_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.icon_file_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `is_featured`.
+    #[inline]
+    pub fn is_featured(mut self, value: bool) -> Self {
+        self.is_featured = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `published_by`.
+    #[inline]
+    pub fn published_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.published_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `support_contact_email`.
+    #[inline]
+    pub fn support_contact_email(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.support_contact_email = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `RegionInfo` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RegionInfo {
+    /// Wire field `cloud` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cloud: ::std::option::Option<::std::string::String>,
+    /// Wire field `region` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub region: ::std::option::Option<::std::string::String>,
+}
+
+impl RegionInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RegionInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `cloud`.
+    #[inline]
+    pub fn cloud(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cloud = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `region`.
+    #[inline]
+    pub fn region(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.region = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `RemoveExchangeForListingResponse` of the `marketplace` API.
@@ -942,64 +3004,223 @@ pub struct RegionInfo {
 #[serde(default)]
 pub struct RemoveExchangeForListingResponse {}
 
+impl RemoveExchangeForListingResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RemoveExchangeForListingResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `RepoInfo` of the `marketplace` API.
+///
+/// Required: `git_repo_url` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RepoInfo {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub git_repo_url: ::std::option::Option<::std::string::String>,
+    /// Wire field `git_repo_url` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub git_repo_url: ::std::string::String,
+}
+
+impl RepoInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(git_repo_url: impl Into<::std::string::String>) -> Self {
+        RepoInfo {
+            git_repo_url: {
+                let value = git_repo_url;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `git_repo_url`.
+    #[inline]
+    pub fn git_repo_url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.git_repo_url = value.into();
+        self
+    }
 }
 
 /// Wire type `RepoInstallation` of the `marketplace` API.
+///
+/// Required: `repo_name`, `repo_path` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RepoInstallation {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub repo_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub repo_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `repo_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub repo_name: ::std::string::String,
+    /// Wire field `repo_path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub repo_path: ::std::string::String,
+}
+
+impl RepoInstallation {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(repo_name: impl Into<::std::string::String>, repo_path: impl Into<::std::string::String>) -> Self {
+        RepoInstallation {
+            repo_name: {
+                let value = repo_name;
+                value.into()
+            },
+            repo_path: {
+                let value = repo_path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `repo_name`.
+    #[inline]
+    pub fn repo_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.repo_name = value.into();
+        self
+    }
+
+    /// Set `repo_path`.
+    #[inline]
+    pub fn repo_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.repo_path = value.into();
+        self
+    }
 }
 
 /// Wire type `SearchListingsResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SearchListingsResponse {
+    /// Wire field `listings` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub listings: ::std::vec::Vec<Listing>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
 }
 
+impl SearchListingsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SearchListingsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `listings`.
+    #[inline]
+    pub fn listings(mut self, value: ::std::vec::Vec<Listing>) -> Self {
+        self.listings = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `ShareInfo` of the `marketplace` API.
+///
+/// Required: `name`, `type` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ShareInfo {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub r#type: ::std::option::Option<ListingShareType>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub r#type: ListingShareType,
+}
+
+impl ShareInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, r#type: ListingShareType) -> Self {
+        ShareInfo {
+            name: {
+                let value = name;
+                value.into()
+            },
+            r#type: {
+                let value = r#type;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `type`.
+    #[inline]
+    pub fn r#type(mut self, value: ListingShareType) -> Self {
+        self.r#type = value;
+        self
+    }
 }
 
 /// Wire type `SharedDataObject` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SharedDataObject {
+    /// Wire field `data_object_type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data_object_type: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+}
+
+impl SharedDataObject {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SharedDataObject { ..::std::default::Default::default() }
+    }
+
+    /// Set `data_object_type`.
+    #[inline]
+    pub fn data_object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.data_object_type = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `TokenDetail` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TokenDetail {
+    /// Wire field `bearerToken` (optional, string).
     #[serde(rename = "bearerToken", skip_serializing_if = "::std::option::Option::is_none")]
     pub bearer_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `endpoint` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoint: ::std::option::Option<::std::string::String>,
+    /// Wire field `expirationTime` (optional, string).
     #[serde(rename = "expirationTime", skip_serializing_if = "::std::option::Option::is_none")]
     pub expiration_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `shareCredentialsVersion` (optional, int64).
     #[serde(
         rename = "shareCredentialsVersion",
         skip_serializing_if = "::std::option::Option::is_none",
@@ -1008,83 +3229,268 @@ pub struct TokenDetail {
     pub share_credentials_version: ::std::option::Option<i64>,
 }
 
+impl TokenDetail {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TokenDetail { ..::std::default::Default::default() }
+    }
+
+    /// Set `bearerToken`.
+    #[inline]
+    pub fn bearer_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.bearer_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `endpoint`.
+    #[inline]
+    pub fn endpoint(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.endpoint = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `expirationTime`.
+    #[inline]
+    pub fn expiration_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.expiration_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `shareCredentialsVersion`.
+    #[inline]
+    pub fn share_credentials_version(mut self, value: i64) -> Self {
+        self.share_credentials_version = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `TokenInfo` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TokenInfo {
+    /// Wire field `activation_url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub activation_url: ::std::option::Option<::std::string::String>,
+    /// Wire field `created_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub created_at: ::std::option::Option<i64>,
+    /// Wire field `created_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub created_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `expiration_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub expiration_time: ::std::option::Option<i64>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `updated_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub updated_at: ::std::option::Option<i64>,
+    /// Wire field `updated_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub updated_by: ::std::option::Option<::std::string::String>,
+}
+
+impl TokenInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TokenInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `activation_url`.
+    #[inline]
+    pub fn activation_url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.activation_url = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `created_at`.
+    #[inline]
+    pub fn created_at(mut self, value: i64) -> Self {
+        self.created_at = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `created_by`.
+    #[inline]
+    pub fn created_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.created_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `expiration_time`.
+    #[inline]
+    pub fn expiration_time(mut self, value: i64) -> Self {
+        self.expiration_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `updated_at`.
+    #[inline]
+    pub fn updated_at(mut self, value: i64) -> Self {
+        self.updated_at = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `updated_by`.
+    #[inline]
+    pub fn updated_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.updated_by = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `UpdateExchangeFilterResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UpdateExchangeFilterResponse {
+    /// Wire field `filter` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<ExchangeFilter>,
+}
+
+impl UpdateExchangeFilterResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UpdateExchangeFilterResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: ExchangeFilter) -> Self {
+        self.filter = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `UpdateExchangeResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UpdateExchangeResponse {
+    /// Wire field `exchange` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub exchange: ::std::option::Option<Exchange>,
+}
+
+impl UpdateExchangeResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UpdateExchangeResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `exchange`.
+    #[inline]
+    pub fn exchange(mut self, value: Exchange) -> Self {
+        self.exchange = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `UpdateInstallationResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UpdateInstallationResponse {
+    /// Wire field `installation` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub installation: ::std::option::Option<InstallationDetail>,
+}
+
+impl UpdateInstallationResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UpdateInstallationResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `installation`.
+    #[inline]
+    pub fn installation(mut self, value: InstallationDetail) -> Self {
+        self.installation = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `UpdateListingResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UpdateListingResponse {
+    /// Wire field `listing` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub listing: ::std::option::Option<Listing>,
+}
+
+impl UpdateListingResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UpdateListingResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `listing`.
+    #[inline]
+    pub fn listing(mut self, value: Listing) -> Self {
+        self.listing = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `UpdatePersonalizationRequestResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UpdatePersonalizationRequestResponse {
+    /// Wire field `request` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub request: ::std::option::Option<PersonalizationRequest>,
 }
 
+impl UpdatePersonalizationRequestResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UpdatePersonalizationRequestResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `request`.
+    #[inline]
+    pub fn request(mut self, value: PersonalizationRequest) -> Self {
+        self.request = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `UpdateProviderAnalyticsDashboardResponse` of the `marketplace` API.
+///
+/// Required: `id`, `dashboard_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UpdateProviderAnalyticsDashboardResponse {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub dashboard_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `dashboard_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub dashboard_id: ::std::string::String,
+    /// Wire field `version` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -1092,45 +3498,138 @@ pub struct UpdateProviderAnalyticsDashboardResponse {
     pub version: ::std::option::Option<i64>,
 }
 
+impl UpdateProviderAnalyticsDashboardResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>, dashboard_id: impl Into<::std::string::String>) -> Self {
+        UpdateProviderAnalyticsDashboardResponse {
+            id: {
+                let value = id;
+                value.into()
+            },
+            dashboard_id: {
+                let value = dashboard_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = value.into();
+        self
+    }
+
+    /// Set `dashboard_id`.
+    #[inline]
+    pub fn dashboard_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.dashboard_id = value.into();
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: i64) -> Self {
+        self.version = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `UpdateProviderResponse` of the `marketplace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UpdateProviderResponse {
+    /// Wire field `provider` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub provider: ::std::option::Option<ProviderInfo>,
+}
+
+impl UpdateProviderResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UpdateProviderResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `provider`.
+    #[inline]
+    pub fn provider(mut self, value: ProviderInfo) -> Self {
+        self.provider = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Parameters of [`ConsumerFulfillmentsApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ConsumerFulfillmentsGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub listing_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `listing_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub listing_id: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl ConsumerFulfillmentsGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(listing_id: impl Into<::std::string::String>) -> Self {
+        ConsumerFulfillmentsGetRequest {
+            listing_id: {
+                let value = listing_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ConsumerFulfillmentsGetRequest {}
 
 /// Parameters of [`ConsumerFulfillmentsApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ConsumerFulfillmentsListRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub listing_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `listing_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub listing_id: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
 
-/// The `consumer_fulfillments` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/consumerfulfillments)).
+impl ConsumerFulfillmentsListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(listing_id: impl Into<::std::string::String>) -> Self {
+        ConsumerFulfillmentsListRequest {
+            listing_id: {
+                let value = listing_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ConsumerFulfillmentsListRequest {}
+
+/// The `consumer_fulfillments` service (workspace level, 2 operations; [API reference](https://docs.databricks.com/api/workspace/consumerfulfillments)).
 #[derive(Debug, Clone)]
 pub struct ConsumerFulfillmentsApi {
     client: crate::Client,
@@ -1147,40 +3646,124 @@ impl ConsumerFulfillmentsApi {
         &self.client
     }
 
-    /// `GET /api/2.1/marketplace-consumer/listings/{listing_id}/content` ([API reference](https://docs.databricks.com/api/workspace/consumerfulfillments/get)).
-    pub fn get(&self, request: ConsumerFulfillmentsGetRequest) -> crate::service::Paginator<SharedDataObject> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/marketplace-consumer/listings/{listing_id}/content",
-            path_params: &["listing_id"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("shared_data_objects"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.1/marketplace-consumer/listings/{listing_id}/content`; required: `listing_id`; pages by token ([API reference](https://docs.databricks.com/api/workspace/consumerfulfillments/get)).
+    #[inline]
+    pub fn get(
+        &self,
+        listing_id: impl Into<::std::string::String>,
+    ) -> rt::Paginator<ConsumerFulfillmentsGetRequest, SharedDataObject> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_CONSUMER_FULFILLMENTS_GET,
+            &PAGES_CONSUMER_FULFILLMENTS_GET,
+            ConsumerFulfillmentsGetRequest {
+                listing_id: {
+                    let value = listing_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `GET /api/2.1/marketplace-consumer/listings/{listing_id}/fulfillments` ([API reference](https://docs.databricks.com/api/workspace/consumerfulfillments/list)).
-    pub fn list(&self, request: ConsumerFulfillmentsListRequest) -> crate::service::Paginator<ListingFulfillment> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/marketplace-consumer/listings/{listing_id}/fulfillments",
-            path_params: &["listing_id"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("fulfillments"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.1/marketplace-consumer/listings/{listing_id}/fulfillments`; required: `listing_id`; pages by token ([API reference](https://docs.databricks.com/api/workspace/consumerfulfillments/list)).
+    #[inline]
+    pub fn list(
+        &self,
+        listing_id: impl Into<::std::string::String>,
+    ) -> rt::Paginator<ConsumerFulfillmentsListRequest, ListingFulfillment> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_CONSUMER_FULFILLMENTS_LIST,
+            &PAGES_CONSUMER_FULFILLMENTS_LIST,
+            ConsumerFulfillmentsListRequest {
+                listing_id: {
+                    let value = listing_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
+    }
+}
+
+static OP_CONSUMER_FULFILLMENTS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/marketplace-consumer/listings/{listing_id}/content",
+    path_params: &["listing_id"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_CONSUMER_FULFILLMENTS_GET: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("shared_data_objects"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_CONSUMER_FULFILLMENTS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/marketplace-consumer/listings/{listing_id}/fulfillments",
+    path_params: &["listing_id"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_CONSUMER_FULFILLMENTS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("fulfillments"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+impl<T> rt::Paginator<ConsumerFulfillmentsGetRequest, T> {
+    /// Set `listing_id`.
+    #[inline]
+    pub fn listing_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.listing_id = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<ConsumerFulfillmentsListRequest, T> {
+    /// Set `listing_id`.
+    #[inline]
+    pub fn listing_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.listing_id = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
     }
 }
 
@@ -1188,73 +3771,186 @@ impl ConsumerFulfillmentsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ConsumerInstallationsCreateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub listing_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `listing_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub listing_id: ::std::string::String,
+    /// Wire field `accepted_consumer_terms` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub accepted_consumer_terms: ::std::option::Option<ConsumerTerms>,
+    /// Wire field `catalog_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub catalog_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `recipient_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub recipient_type: ::std::option::Option<DeltaSharingRecipientType>,
+    /// Wire field `repo_detail` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub repo_detail: ::std::option::Option<RepoInstallation>,
+    /// Wire field `share_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub share_name: ::std::option::Option<::std::string::String>,
 }
+
+impl ConsumerInstallationsCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(listing_id: impl Into<::std::string::String>) -> Self {
+        ConsumerInstallationsCreateRequest {
+            listing_id: {
+                let value = listing_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ConsumerInstallationsCreateRequest {}
 
 /// Parameters of [`ConsumerInstallationsApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ConsumerInstallationsDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub listing_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub installation_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `listing_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub listing_id: ::std::string::String,
+    /// Wire field `installation_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub installation_id: ::std::string::String,
 }
+
+impl ConsumerInstallationsDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        listing_id: impl Into<::std::string::String>,
+        installation_id: impl Into<::std::string::String>,
+    ) -> Self {
+        ConsumerInstallationsDeleteRequest {
+            listing_id: {
+                let value = listing_id;
+                value.into()
+            },
+            installation_id: {
+                let value = installation_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ConsumerInstallationsDeleteRequest {}
 
 /// Parameters of [`ConsumerInstallationsApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ConsumerInstallationsListRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl ConsumerInstallationsListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ConsumerInstallationsListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for ConsumerInstallationsListRequest {}
 
 /// Parameters of [`ConsumerInstallationsApi::list_listing_installations`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ConsumerInstallationsListListingInstallationsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub listing_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `listing_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub listing_id: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl ConsumerInstallationsListListingInstallationsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(listing_id: impl Into<::std::string::String>) -> Self {
+        ConsumerInstallationsListListingInstallationsRequest {
+            listing_id: {
+                let value = listing_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ConsumerInstallationsListListingInstallationsRequest {}
 
 /// Parameters of [`ConsumerInstallationsApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ConsumerInstallationsUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub listing_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub installation_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub installation: ::std::option::Option<InstallationDetail>,
+    /// Wire field `listing_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub listing_id: ::std::string::String,
+    /// Wire field `installation_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub installation_id: ::std::string::String,
+    /// Wire field `installation` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub installation: InstallationDetail,
+    /// Wire field `rotate_token` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub rotate_token: ::std::option::Option<bool>,
 }
 
-/// The `consumer_installations` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/consumerinstallations)).
+impl ConsumerInstallationsUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        listing_id: impl Into<::std::string::String>,
+        installation_id: impl Into<::std::string::String>,
+        installation: InstallationDetail,
+    ) -> Self {
+        ConsumerInstallationsUpdateRequest {
+            listing_id: {
+                let value = listing_id;
+                value.into()
+            },
+            installation_id: {
+                let value = installation_id;
+                value.into()
+            },
+            installation: {
+                let value = installation;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ConsumerInstallationsUpdateRequest {}
+
+/// The `consumer_installations` service (workspace level, 5 operations; [API reference](https://docs.databricks.com/api/workspace/consumerinstallations)).
 #[derive(Debug, Clone)]
 pub struct ConsumerInstallationsApi {
     client: crate::Client,
@@ -1271,88 +3967,309 @@ impl ConsumerInstallationsApi {
         &self.client
     }
 
-    /// `POST /api/2.1/marketplace-consumer/listings/{listing_id}/installations` ([API reference](https://docs.databricks.com/api/workspace/consumerinstallations/create)).
-    pub async fn create(&self, request: &ConsumerInstallationsCreateRequest) -> crate::Result<Installation> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.1/marketplace-consumer/listings/{listing_id}/installations",
-            path_params: &["listing_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "accepted_consumer_terms",
-                "catalog_name",
-                "recipient_type",
-                "repo_detail",
-                "share_name",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.1/marketplace-consumer/listings/{listing_id}/installations`; required: `listing_id` ([API reference](https://docs.databricks.com/api/workspace/consumerinstallations/create)).
+    #[inline]
+    pub fn create(
+        &self,
+        listing_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ConsumerInstallationsCreateRequest, Installation> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CONSUMER_INSTALLATIONS_CREATE,
+            ConsumerInstallationsCreateRequest {
+                listing_id: {
+                    let value = listing_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.1/marketplace-consumer/listings/{listing_id}/installations/{installation_id}` ([API reference](https://docs.databricks.com/api/workspace/consumerinstallations/delete)).
-    pub async fn delete(&self, request: &ConsumerInstallationsDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.1/marketplace-consumer/listings/{listing_id}/installations/{installation_id}",
-            path_params: &["listing_id", "installation_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.1/marketplace-consumer/listings/{listing_id}/installations/{installation_id}`; required: `listing_id`, `installation_id` ([API reference](https://docs.databricks.com/api/workspace/consumerinstallations/delete)).
+    #[inline]
+    pub fn delete(
+        &self,
+        listing_id: impl Into<::std::string::String>,
+        installation_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ConsumerInstallationsDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CONSUMER_INSTALLATIONS_DELETE,
+            ConsumerInstallationsDeleteRequest {
+                listing_id: {
+                    let value = listing_id;
+                    value.into()
+                },
+                installation_id: {
+                    let value = installation_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.1/marketplace-consumer/installations` ([API reference](https://docs.databricks.com/api/workspace/consumerinstallations/list)).
-    pub fn list(&self, request: ConsumerInstallationsListRequest) -> crate::service::Paginator<InstallationDetail> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/marketplace-consumer/installations",
-            path_params: &[],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("installations"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.1/marketplace-consumer/installations`; pages by token ([API reference](https://docs.databricks.com/api/workspace/consumerinstallations/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<ConsumerInstallationsListRequest, InstallationDetail> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_CONSUMER_INSTALLATIONS_LIST,
+            &PAGES_CONSUMER_INSTALLATIONS_LIST,
+            ConsumerInstallationsListRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `GET /api/2.1/marketplace-consumer/listings/{listing_id}/installations` ([API reference](https://docs.databricks.com/api/workspace/consumerinstallations/listlistinginstallations)).
+    /// `GET /api/2.1/marketplace-consumer/listings/{listing_id}/installations`; required: `listing_id`; pages by token ([API reference](https://docs.databricks.com/api/workspace/consumerinstallations/listlistinginstallations)).
+    #[inline]
     pub fn list_listing_installations(
         &self,
-        request: ConsumerInstallationsListListingInstallationsRequest,
-    ) -> crate::service::Paginator<InstallationDetail> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/marketplace-consumer/listings/{listing_id}/installations",
-            path_params: &["listing_id"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("installations"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        listing_id: impl Into<::std::string::String>,
+    ) -> rt::Paginator<ConsumerInstallationsListListingInstallationsRequest, InstallationDetail> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_CONSUMER_INSTALLATIONS_LIST_LISTING_INSTALLATIONS,
+            &PAGES_CONSUMER_INSTALLATIONS_LIST_LISTING_INSTALLATIONS,
+            ConsumerInstallationsListListingInstallationsRequest {
+                listing_id: {
+                    let value = listing_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `PUT /api/2.1/marketplace-consumer/listings/{listing_id}/installations/{installation_id}` ([API reference](https://docs.databricks.com/api/workspace/consumerinstallations/update)).
-    pub async fn update(
+    /// `PUT /api/2.1/marketplace-consumer/listings/{listing_id}/installations/{installation_id}`; required: `listing_id`, `installation_id`, `installation` ([API reference](https://docs.databricks.com/api/workspace/consumerinstallations/update)).
+    #[inline]
+    pub fn update(
         &self,
-        request: &ConsumerInstallationsUpdateRequest,
-    ) -> crate::Result<UpdateInstallationResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.1/marketplace-consumer/listings/{listing_id}/installations/{installation_id}",
-            path_params: &["listing_id", "installation_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["installation", "rotate_token"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        listing_id: impl Into<::std::string::String>,
+        installation_id: impl Into<::std::string::String>,
+        installation: InstallationDetail,
+    ) -> rt::Call<ConsumerInstallationsUpdateRequest, UpdateInstallationResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CONSUMER_INSTALLATIONS_UPDATE,
+            ConsumerInstallationsUpdateRequest {
+                listing_id: {
+                    let value = listing_id;
+                    value.into()
+                },
+                installation_id: {
+                    let value = installation_id;
+                    value.into()
+                },
+                installation: {
+                    let value = installation;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_CONSUMER_INSTALLATIONS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.1/marketplace-consumer/listings/{listing_id}/installations",
+    path_params: &["listing_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "accepted_consumer_terms",
+        "catalog_name",
+        "recipient_type",
+        "repo_detail",
+        "share_name",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CONSUMER_INSTALLATIONS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.1/marketplace-consumer/listings/{listing_id}/installations/{installation_id}",
+    path_params: &["listing_id", "installation_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CONSUMER_INSTALLATIONS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/marketplace-consumer/installations",
+    path_params: &[],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_CONSUMER_INSTALLATIONS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("installations"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_CONSUMER_INSTALLATIONS_LIST_LISTING_INSTALLATIONS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/marketplace-consumer/listings/{listing_id}/installations",
+    path_params: &["listing_id"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_CONSUMER_INSTALLATIONS_LIST_LISTING_INSTALLATIONS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("installations"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_CONSUMER_INSTALLATIONS_UPDATE: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.1/marketplace-consumer/listings/{listing_id}/installations/{installation_id}",
+    path_params: &["listing_id", "installation_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["installation", "rotate_token"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<ConsumerInstallationsCreateRequest, O> {
+    /// Set `listing_id`.
+    #[inline]
+    pub fn listing_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.listing_id = value.into();
+        self
+    }
+
+    /// Set `accepted_consumer_terms`.
+    #[inline]
+    pub fn accepted_consumer_terms(mut self, value: ConsumerTerms) -> Self {
+        self.request.accepted_consumer_terms = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `catalog_name`.
+    #[inline]
+    pub fn catalog_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.catalog_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `recipient_type`.
+    #[inline]
+    pub fn recipient_type(mut self, value: DeltaSharingRecipientType) -> Self {
+        self.request.recipient_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `repo_detail`.
+    #[inline]
+    pub fn repo_detail(mut self, value: RepoInstallation) -> Self {
+        self.request.repo_detail = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `share_name`.
+    #[inline]
+    pub fn share_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.share_name = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ConsumerInstallationsDeleteRequest, O> {
+    /// Set `listing_id`.
+    #[inline]
+    pub fn listing_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.listing_id = value.into();
+        self
+    }
+
+    /// Set `installation_id`.
+    #[inline]
+    pub fn installation_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.installation_id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<ConsumerInstallationsListRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<ConsumerInstallationsListListingInstallationsRequest, T> {
+    /// Set `listing_id`.
+    #[inline]
+    pub fn listing_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.listing_id = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ConsumerInstallationsUpdateRequest, O> {
+    /// Set `listing_id`.
+    #[inline]
+    pub fn listing_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.listing_id = value.into();
+        self
+    }
+
+    /// Set `installation_id`.
+    #[inline]
+    pub fn installation_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.installation_id = value.into();
+        self
+    }
+
+    /// Set `installation`.
+    #[inline]
+    pub fn installation(mut self, value: InstallationDetail) -> Self {
+        self.request.installation = value;
+        self
+    }
+
+    /// Set `rotate_token`.
+    #[inline]
+    pub fn rotate_token(mut self, value: bool) -> Self {
+        self.request.rotate_token = ::std::option::Option::Some(value);
+        self
     }
 }
 
@@ -1360,71 +4277,142 @@ impl ConsumerInstallationsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ConsumerListingsBatchGetRequest {
+    /// Wire field `ids` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub ids: ::std::vec::Vec<::std::string::String>,
 }
+
+impl ConsumerListingsBatchGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ConsumerListingsBatchGetRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for ConsumerListingsBatchGetRequest {}
 
 /// Parameters of [`ConsumerListingsApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ConsumerListingsGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl ConsumerListingsGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        ConsumerListingsGetRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ConsumerListingsGetRequest {}
 
 /// Parameters of [`ConsumerListingsApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ConsumerListingsListRequest {
+    /// Wire field `assets` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub assets: ::std::vec::Vec<AssetType>,
+    /// Wire field `categories` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub categories: ::std::vec::Vec<Category>,
+    /// Wire field `is_free` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_free: ::std::option::Option<bool>,
+    /// Wire field `is_private_exchange` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_private_exchange: ::std::option::Option<bool>,
+    /// Wire field `is_staff_pick` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_staff_pick: ::std::option::Option<bool>,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `provider_ids` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub provider_ids: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `tags` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub tags: ::std::option::Option<ListingTag>,
 }
+
+impl ConsumerListingsListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ConsumerListingsListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for ConsumerListingsListRequest {}
 
 /// Parameters of [`ConsumerListingsApi::search`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ConsumerListingsSearchRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub query: ::std::option::Option<::std::string::String>,
+    /// Wire field `query` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub query: ::std::string::String,
+    /// Wire field `assets` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub assets: ::std::vec::Vec<AssetType>,
+    /// Wire field `categories` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub categories: ::std::vec::Vec<Category>,
+    /// Wire field `is_free` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_free: ::std::option::Option<bool>,
+    /// Wire field `is_private_exchange` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_private_exchange: ::std::option::Option<bool>,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `provider_ids` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub provider_ids: ::std::vec::Vec<::std::string::String>,
 }
 
-/// The `consumer_listings` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/consumerlistings)).
+impl ConsumerListingsSearchRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(query: impl Into<::std::string::String>) -> Self {
+        ConsumerListingsSearchRequest {
+            query: {
+                let value = query;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ConsumerListingsSearchRequest {}
+
+/// The `consumer_listings` service (workspace level, 4 operations; [API reference](https://docs.databricks.com/api/workspace/consumerlistings)).
 #[derive(Debug, Clone)]
 pub struct ConsumerListingsApi {
     client: crate::Client,
@@ -1442,85 +4430,279 @@ impl ConsumerListingsApi {
     }
 
     /// `GET /api/2.1/marketplace-consumer/listings:batchGet` ([API reference](https://docs.databricks.com/api/workspace/consumerlistings/batchget)).
-    pub async fn batch_get(
+    #[inline]
+    pub fn batch_get(&self) -> rt::Call<ConsumerListingsBatchGetRequest, BatchGetListingsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CONSUMER_LISTINGS_BATCH_GET,
+            ConsumerListingsBatchGetRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.1/marketplace-consumer/listings/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/consumerlistings/get)).
+    #[inline]
+    pub fn get(
         &self,
-        request: &ConsumerListingsBatchGetRequest,
-    ) -> crate::Result<BatchGetListingsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/marketplace-consumer/listings:batchGet",
-            path_params: &[],
-            query: &["ids"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        id: impl Into<::std::string::String>,
+    ) -> rt::Call<ConsumerListingsGetRequest, GetListingResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CONSUMER_LISTINGS_GET,
+            ConsumerListingsGetRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.1/marketplace-consumer/listings/{id}` ([API reference](https://docs.databricks.com/api/workspace/consumerlistings/get)).
-    pub async fn get(&self, request: &ConsumerListingsGetRequest) -> crate::Result<GetListingResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/marketplace-consumer/listings/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.1/marketplace-consumer/listings`; pages by token ([API reference](https://docs.databricks.com/api/workspace/consumerlistings/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<ConsumerListingsListRequest, Listing> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_CONSUMER_LISTINGS_LIST,
+            &PAGES_CONSUMER_LISTINGS_LIST,
+            ConsumerListingsListRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `GET /api/2.1/marketplace-consumer/listings` ([API reference](https://docs.databricks.com/api/workspace/consumerlistings/list)).
-    pub fn list(&self, request: ConsumerListingsListRequest) -> crate::service::Paginator<Listing> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/marketplace-consumer/listings",
-            path_params: &[],
-            query: &[
-                "assets",
-                "categories",
-                "is_free",
-                "is_private_exchange",
-                "is_staff_pick",
-                "page_size",
-                "page_token",
-                "provider_ids",
-                "tags",
-            ],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("listings"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.1/marketplace-consumer/search-listings`; required: `query`; pages by token ([API reference](https://docs.databricks.com/api/workspace/consumerlistings/search)).
+    #[inline]
+    pub fn search(
+        &self,
+        query: impl Into<::std::string::String>,
+    ) -> rt::Paginator<ConsumerListingsSearchRequest, Listing> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_CONSUMER_LISTINGS_SEARCH,
+            &PAGES_CONSUMER_LISTINGS_SEARCH,
+            ConsumerListingsSearchRequest {
+                query: {
+                    let value = query;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
+    }
+}
+
+static OP_CONSUMER_LISTINGS_BATCH_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/marketplace-consumer/listings:batchGet",
+    path_params: &[],
+    query: &["ids"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CONSUMER_LISTINGS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/marketplace-consumer/listings/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CONSUMER_LISTINGS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/marketplace-consumer/listings",
+    path_params: &[],
+    query: &[
+        "assets",
+        "categories",
+        "is_free",
+        "is_private_exchange",
+        "is_staff_pick",
+        "page_size",
+        "page_token",
+        "provider_ids",
+        "tags",
+    ],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_CONSUMER_LISTINGS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("listings"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_CONSUMER_LISTINGS_SEARCH: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/marketplace-consumer/search-listings",
+    path_params: &[],
+    query: &[
+        "query",
+        "assets",
+        "categories",
+        "is_free",
+        "is_private_exchange",
+        "page_size",
+        "page_token",
+        "provider_ids",
+    ],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_CONSUMER_LISTINGS_SEARCH: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("listings"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+impl<O> rt::Call<ConsumerListingsBatchGetRequest, O> {
+    /// Set `ids`.
+    #[inline]
+    pub fn ids(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.ids = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ConsumerListingsGetRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<ConsumerListingsListRequest, T> {
+    /// Set `assets`.
+    #[inline]
+    pub fn assets(mut self, value: ::std::vec::Vec<AssetType>) -> Self {
+        self.request.assets = value;
+        self
     }
 
-    /// `GET /api/2.1/marketplace-consumer/search-listings` ([API reference](https://docs.databricks.com/api/workspace/consumerlistings/search)).
-    pub fn search(&self, request: ConsumerListingsSearchRequest) -> crate::service::Paginator<Listing> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/marketplace-consumer/search-listings",
-            path_params: &[],
-            query: &[
-                "query",
-                "assets",
-                "categories",
-                "is_free",
-                "is_private_exchange",
-                "page_size",
-                "page_token",
-                "provider_ids",
-            ],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("listings"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// Set `categories`.
+    #[inline]
+    pub fn categories(mut self, value: ::std::vec::Vec<Category>) -> Self {
+        self.request.categories = value;
+        self
+    }
+
+    /// Set `is_free`.
+    #[inline]
+    pub fn is_free(mut self, value: bool) -> Self {
+        self.request.is_free = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `is_private_exchange`.
+    #[inline]
+    pub fn is_private_exchange(mut self, value: bool) -> Self {
+        self.request.is_private_exchange = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `is_staff_pick`.
+    #[inline]
+    pub fn is_staff_pick(mut self, value: bool) -> Self {
+        self.request.is_staff_pick = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `provider_ids`.
+    #[inline]
+    pub fn provider_ids(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.provider_ids = value;
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ListingTag) -> Self {
+        self.request.tags = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<T> rt::Paginator<ConsumerListingsSearchRequest, T> {
+    /// Set `query`.
+    #[inline]
+    pub fn query(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.query = value.into();
+        self
+    }
+
+    /// Set `assets`.
+    #[inline]
+    pub fn assets(mut self, value: ::std::vec::Vec<AssetType>) -> Self {
+        self.request.assets = value;
+        self
+    }
+
+    /// Set `categories`.
+    #[inline]
+    pub fn categories(mut self, value: ::std::vec::Vec<Category>) -> Self {
+        self.request.categories = value;
+        self
+    }
+
+    /// Set `is_free`.
+    #[inline]
+    pub fn is_free(mut self, value: bool) -> Self {
+        self.request.is_free = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `is_private_exchange`.
+    #[inline]
+    pub fn is_private_exchange(mut self, value: bool) -> Self {
+        self.request.is_private_exchange = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `provider_ids`.
+    #[inline]
+    pub fn provider_ids(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.provider_ids = value;
+        self
     }
 }
 
@@ -1528,48 +4710,117 @@ impl ConsumerListingsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ConsumerPersonalizationRequestsCreateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub listing_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub intended_use: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub accepted_consumer_terms: ::std::option::Option<ConsumerTerms>,
+    /// Wire field `listing_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub listing_id: ::std::string::String,
+    /// Wire field `intended_use` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub intended_use: ::std::string::String,
+    /// Wire field `accepted_consumer_terms` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub accepted_consumer_terms: ConsumerTerms,
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
+    /// Wire field `company` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub company: ::std::option::Option<::std::string::String>,
+    /// Wire field `first_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub first_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `is_from_lighthouse` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_from_lighthouse: ::std::option::Option<bool>,
+    /// Wire field `last_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `recipient_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub recipient_type: ::std::option::Option<DeltaSharingRecipientType>,
 }
+
+impl ConsumerPersonalizationRequestsCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        listing_id: impl Into<::std::string::String>,
+        intended_use: impl Into<::std::string::String>,
+        accepted_consumer_terms: ConsumerTerms,
+    ) -> Self {
+        ConsumerPersonalizationRequestsCreateRequest {
+            listing_id: {
+                let value = listing_id;
+                value.into()
+            },
+            intended_use: {
+                let value = intended_use;
+                value.into()
+            },
+            accepted_consumer_terms: {
+                let value = accepted_consumer_terms;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ConsumerPersonalizationRequestsCreateRequest {}
 
 /// Parameters of [`ConsumerPersonalizationRequestsApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ConsumerPersonalizationRequestsGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub listing_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `listing_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub listing_id: ::std::string::String,
 }
+
+impl ConsumerPersonalizationRequestsGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(listing_id: impl Into<::std::string::String>) -> Self {
+        ConsumerPersonalizationRequestsGetRequest {
+            listing_id: {
+                let value = listing_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ConsumerPersonalizationRequestsGetRequest {}
 
 /// Parameters of [`ConsumerPersonalizationRequestsApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ConsumerPersonalizationRequestsListRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
 
-/// The `consumer_personalization_requests` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/consumerpersonalizationrequests)).
+impl ConsumerPersonalizationRequestsListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ConsumerPersonalizationRequestsListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for ConsumerPersonalizationRequestsListRequest {}
+
+/// The `consumer_personalization_requests` service (workspace level, 3 operations; [API reference](https://docs.databricks.com/api/workspace/consumerpersonalizationrequests)).
 #[derive(Debug, Clone)]
 pub struct ConsumerPersonalizationRequestsApi {
     client: crate::Client,
@@ -1586,64 +4837,201 @@ impl ConsumerPersonalizationRequestsApi {
         &self.client
     }
 
-    /// `POST /api/2.1/marketplace-consumer/listings/{listing_id}/personalization-requests` ([API reference](https://docs.databricks.com/api/workspace/consumerpersonalizationrequests/create)).
-    pub async fn create(
+    /// `POST /api/2.1/marketplace-consumer/listings/{listing_id}/personalization-requests`; required: `listing_id`, `intended_use`, `accepted_consumer_terms` ([API reference](https://docs.databricks.com/api/workspace/consumerpersonalizationrequests/create)).
+    #[inline]
+    pub fn create(
         &self,
-        request: &ConsumerPersonalizationRequestsCreateRequest,
-    ) -> crate::Result<CreatePersonalizationRequestResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.1/marketplace-consumer/listings/{listing_id}/personalization-requests",
-            path_params: &["listing_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "intended_use",
-                "accepted_consumer_terms",
-                "comment",
-                "company",
-                "first_name",
-                "is_from_lighthouse",
-                "last_name",
-                "recipient_type",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        listing_id: impl Into<::std::string::String>,
+        intended_use: impl Into<::std::string::String>,
+        accepted_consumer_terms: ConsumerTerms,
+    ) -> rt::Call<ConsumerPersonalizationRequestsCreateRequest, CreatePersonalizationRequestResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CONSUMER_PERSONALIZATION_REQUESTS_CREATE,
+            ConsumerPersonalizationRequestsCreateRequest {
+                listing_id: {
+                    let value = listing_id;
+                    value.into()
+                },
+                intended_use: {
+                    let value = intended_use;
+                    value.into()
+                },
+                accepted_consumer_terms: {
+                    let value = accepted_consumer_terms;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.1/marketplace-consumer/listings/{listing_id}/personalization-requests` ([API reference](https://docs.databricks.com/api/workspace/consumerpersonalizationrequests/get)).
-    pub async fn get(
+    /// `GET /api/2.1/marketplace-consumer/listings/{listing_id}/personalization-requests`; required: `listing_id` ([API reference](https://docs.databricks.com/api/workspace/consumerpersonalizationrequests/get)).
+    #[inline]
+    pub fn get(
         &self,
-        request: &ConsumerPersonalizationRequestsGetRequest,
-    ) -> crate::Result<GetPersonalizationRequestResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/marketplace-consumer/listings/{listing_id}/personalization-requests",
-            path_params: &["listing_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        listing_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ConsumerPersonalizationRequestsGetRequest, GetPersonalizationRequestResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CONSUMER_PERSONALIZATION_REQUESTS_GET,
+            ConsumerPersonalizationRequestsGetRequest {
+                listing_id: {
+                    let value = listing_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.1/marketplace-consumer/personalization-requests` ([API reference](https://docs.databricks.com/api/workspace/consumerpersonalizationrequests/list)).
-    pub fn list(
-        &self,
-        request: ConsumerPersonalizationRequestsListRequest,
-    ) -> crate::service::Paginator<PersonalizationRequest> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/marketplace-consumer/personalization-requests",
-            path_params: &[],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("personalization_requests"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.1/marketplace-consumer/personalization-requests`; pages by token ([API reference](https://docs.databricks.com/api/workspace/consumerpersonalizationrequests/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<ConsumerPersonalizationRequestsListRequest, PersonalizationRequest> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_CONSUMER_PERSONALIZATION_REQUESTS_LIST,
+            &PAGES_CONSUMER_PERSONALIZATION_REQUESTS_LIST,
+            ConsumerPersonalizationRequestsListRequest { ..::std::default::Default::default() },
+        )
+    }
+}
+
+static OP_CONSUMER_PERSONALIZATION_REQUESTS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.1/marketplace-consumer/listings/{listing_id}/personalization-requests",
+    path_params: &["listing_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "intended_use",
+        "accepted_consumer_terms",
+        "comment",
+        "company",
+        "first_name",
+        "is_from_lighthouse",
+        "last_name",
+        "recipient_type",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CONSUMER_PERSONALIZATION_REQUESTS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/marketplace-consumer/listings/{listing_id}/personalization-requests",
+    path_params: &["listing_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CONSUMER_PERSONALIZATION_REQUESTS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/marketplace-consumer/personalization-requests",
+    path_params: &[],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_CONSUMER_PERSONALIZATION_REQUESTS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("personalization_requests"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+impl<O> rt::Call<ConsumerPersonalizationRequestsCreateRequest, O> {
+    /// Set `listing_id`.
+    #[inline]
+    pub fn listing_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.listing_id = value.into();
+        self
+    }
+
+    /// Set `intended_use`.
+    #[inline]
+    pub fn intended_use(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.intended_use = value.into();
+        self
+    }
+
+    /// Set `accepted_consumer_terms`.
+    #[inline]
+    pub fn accepted_consumer_terms(mut self, value: ConsumerTerms) -> Self {
+        self.request.accepted_consumer_terms = value;
+        self
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `company`.
+    #[inline]
+    pub fn company(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.company = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `first_name`.
+    #[inline]
+    pub fn first_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.first_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `is_from_lighthouse`.
+    #[inline]
+    pub fn is_from_lighthouse(mut self, value: bool) -> Self {
+        self.request.is_from_lighthouse = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `last_name`.
+    #[inline]
+    pub fn last_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.last_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `recipient_type`.
+    #[inline]
+    pub fn recipient_type(mut self, value: DeltaSharingRecipientType) -> Self {
+        self.request.recipient_type = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<ConsumerPersonalizationRequestsGetRequest, O> {
+    /// Set `listing_id`.
+    #[inline]
+    pub fn listing_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.listing_id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<ConsumerPersonalizationRequestsListRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
     }
 }
 
@@ -1651,34 +5039,75 @@ impl ConsumerPersonalizationRequestsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ConsumerProvidersBatchGetRequest {
+    /// Wire field `ids` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub ids: ::std::vec::Vec<::std::string::String>,
 }
+
+impl ConsumerProvidersBatchGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ConsumerProvidersBatchGetRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for ConsumerProvidersBatchGetRequest {}
 
 /// Parameters of [`ConsumerProvidersApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ConsumerProvidersGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl ConsumerProvidersGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        ConsumerProvidersGetRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ConsumerProvidersGetRequest {}
 
 /// Parameters of [`ConsumerProvidersApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ConsumerProvidersListRequest {
+    /// Wire field `is_featured` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_featured: ::std::option::Option<bool>,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
 
-/// The `consumer_providers` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/consumerproviders)).
+impl ConsumerProvidersListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ConsumerProvidersListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for ConsumerProvidersListRequest {}
+
+/// The `consumer_providers` service (workspace level, 3 operations; [API reference](https://docs.databricks.com/api/workspace/consumerproviders)).
 #[derive(Debug, Clone)]
 pub struct ConsumerProvidersApi {
     client: crate::Client,
@@ -1696,48 +5125,123 @@ impl ConsumerProvidersApi {
     }
 
     /// `GET /api/2.1/marketplace-consumer/providers:batchGet` ([API reference](https://docs.databricks.com/api/workspace/consumerproviders/batchget)).
-    pub async fn batch_get(
+    #[inline]
+    pub fn batch_get(&self) -> rt::Call<ConsumerProvidersBatchGetRequest, BatchGetProvidersResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CONSUMER_PROVIDERS_BATCH_GET,
+            ConsumerProvidersBatchGetRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.1/marketplace-consumer/providers/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/consumerproviders/get)).
+    #[inline]
+    pub fn get(
         &self,
-        request: &ConsumerProvidersBatchGetRequest,
-    ) -> crate::Result<BatchGetProvidersResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/marketplace-consumer/providers:batchGet",
-            path_params: &[],
-            query: &["ids"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        id: impl Into<::std::string::String>,
+    ) -> rt::Call<ConsumerProvidersGetRequest, GetProviderResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CONSUMER_PROVIDERS_GET,
+            ConsumerProvidersGetRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.1/marketplace-consumer/providers/{id}` ([API reference](https://docs.databricks.com/api/workspace/consumerproviders/get)).
-    pub async fn get(&self, request: &ConsumerProvidersGetRequest) -> crate::Result<GetProviderResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/marketplace-consumer/providers/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.1/marketplace-consumer/providers`; pages by token ([API reference](https://docs.databricks.com/api/workspace/consumerproviders/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<ConsumerProvidersListRequest, ProviderInfo> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_CONSUMER_PROVIDERS_LIST,
+            &PAGES_CONSUMER_PROVIDERS_LIST,
+            ConsumerProvidersListRequest { ..::std::default::Default::default() },
+        )
+    }
+}
+
+static OP_CONSUMER_PROVIDERS_BATCH_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/marketplace-consumer/providers:batchGet",
+    path_params: &[],
+    query: &["ids"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CONSUMER_PROVIDERS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/marketplace-consumer/providers/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CONSUMER_PROVIDERS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/marketplace-consumer/providers",
+    path_params: &[],
+    query: &["is_featured", "page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_CONSUMER_PROVIDERS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("providers"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+impl<O> rt::Call<ConsumerProvidersBatchGetRequest, O> {
+    /// Set `ids`.
+    #[inline]
+    pub fn ids(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.ids = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ConsumerProvidersGetRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<ConsumerProvidersListRequest, T> {
+    /// Set `is_featured`.
+    #[inline]
+    pub fn is_featured(mut self, value: bool) -> Self {
+        self.request.is_featured = ::std::option::Option::Some(value);
+        self
     }
 
-    /// `GET /api/2.1/marketplace-consumer/providers` ([API reference](https://docs.databricks.com/api/workspace/consumerproviders/list)).
-    pub fn list(&self, request: ConsumerProvidersListRequest) -> crate::service::Paginator<ProviderInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/marketplace-consumer/providers",
-            path_params: &[],
-            query: &["is_featured", "page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("providers"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
     }
 }
 
@@ -1745,44 +5249,125 @@ impl ConsumerProvidersApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProviderExchangeFiltersCreateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub filter: ::std::option::Option<ExchangeFilter>,
+    /// Wire field `filter` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub filter: ExchangeFilter,
 }
+
+impl ProviderExchangeFiltersCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(filter: ExchangeFilter) -> Self {
+        ProviderExchangeFiltersCreateRequest {
+            filter: {
+                let value = filter;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ProviderExchangeFiltersCreateRequest {}
 
 /// Parameters of [`ProviderExchangeFiltersApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProviderExchangeFiltersDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl ProviderExchangeFiltersDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        ProviderExchangeFiltersDeleteRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ProviderExchangeFiltersDeleteRequest {}
 
 /// Parameters of [`ProviderExchangeFiltersApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProviderExchangeFiltersListRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub exchange_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `exchange_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub exchange_id: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl ProviderExchangeFiltersListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(exchange_id: impl Into<::std::string::String>) -> Self {
+        ProviderExchangeFiltersListRequest {
+            exchange_id: {
+                let value = exchange_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ProviderExchangeFiltersListRequest {}
 
 /// Parameters of [`ProviderExchangeFiltersApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProviderExchangeFiltersUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub filter: ::std::option::Option<ExchangeFilter>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `filter` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub filter: ExchangeFilter,
 }
 
-/// The `provider_exchange_filters` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/providerexchangefilters)).
+impl ProviderExchangeFiltersUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>, filter: ExchangeFilter) -> Self {
+        ProviderExchangeFiltersUpdateRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            filter: {
+                let value = filter;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ProviderExchangeFiltersUpdateRequest {}
+
+/// The `provider_exchange_filters` service (workspace level, 4 operations; [API reference](https://docs.databricks.com/api/workspace/providerexchangefilters)).
 #[derive(Debug, Clone)]
 pub struct ProviderExchangeFiltersApi {
     client: crate::Client,
@@ -1799,64 +5384,190 @@ impl ProviderExchangeFiltersApi {
         &self.client
     }
 
-    /// `POST /api/2.0/marketplace-exchange/filters` ([API reference](https://docs.databricks.com/api/workspace/providerexchangefilters/create)).
-    pub async fn create(
+    /// `POST /api/2.0/marketplace-exchange/filters`; required: `filter` ([API reference](https://docs.databricks.com/api/workspace/providerexchangefilters/create)).
+    #[inline]
+    pub fn create(
         &self,
-        request: &ProviderExchangeFiltersCreateRequest,
-    ) -> crate::Result<CreateExchangeFilterResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/marketplace-exchange/filters",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["filter"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        filter: ExchangeFilter,
+    ) -> rt::Call<ProviderExchangeFiltersCreateRequest, CreateExchangeFilterResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PROVIDER_EXCHANGE_FILTERS_CREATE,
+            ProviderExchangeFiltersCreateRequest {
+                filter: {
+                    let value = filter;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/marketplace-exchange/filters/{id}` ([API reference](https://docs.databricks.com/api/workspace/providerexchangefilters/delete)).
-    pub async fn delete(&self, request: &ProviderExchangeFiltersDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/marketplace-exchange/filters/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/marketplace-exchange/filters/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/providerexchangefilters/delete)).
+    #[inline]
+    pub fn delete(&self, id: impl Into<::std::string::String>) -> rt::Call<ProviderExchangeFiltersDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PROVIDER_EXCHANGE_FILTERS_DELETE,
+            ProviderExchangeFiltersDeleteRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/marketplace-exchange/filters` ([API reference](https://docs.databricks.com/api/workspace/providerexchangefilters/list)).
-    pub fn list(&self, request: ProviderExchangeFiltersListRequest) -> crate::service::Paginator<ExchangeFilter> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/marketplace-exchange/filters",
-            path_params: &[],
-            query: &["exchange_id", "page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("filters"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
-    }
-
-    /// `PUT /api/2.0/marketplace-exchange/filters/{id}` ([API reference](https://docs.databricks.com/api/workspace/providerexchangefilters/update)).
-    pub async fn update(
+    /// `GET /api/2.0/marketplace-exchange/filters`; required: `exchange_id`; pages by token ([API reference](https://docs.databricks.com/api/workspace/providerexchangefilters/list)).
+    #[inline]
+    pub fn list(
         &self,
-        request: &ProviderExchangeFiltersUpdateRequest,
-    ) -> crate::Result<UpdateExchangeFilterResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/marketplace-exchange/filters/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["filter"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        exchange_id: impl Into<::std::string::String>,
+    ) -> rt::Paginator<ProviderExchangeFiltersListRequest, ExchangeFilter> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_PROVIDER_EXCHANGE_FILTERS_LIST,
+            &PAGES_PROVIDER_EXCHANGE_FILTERS_LIST,
+            ProviderExchangeFiltersListRequest {
+                exchange_id: {
+                    let value = exchange_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
+    }
+
+    /// `PUT /api/2.0/marketplace-exchange/filters/{id}`; required: `id`, `filter` ([API reference](https://docs.databricks.com/api/workspace/providerexchangefilters/update)).
+    #[inline]
+    pub fn update(
+        &self,
+        id: impl Into<::std::string::String>,
+        filter: ExchangeFilter,
+    ) -> rt::Call<ProviderExchangeFiltersUpdateRequest, UpdateExchangeFilterResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PROVIDER_EXCHANGE_FILTERS_UPDATE,
+            ProviderExchangeFiltersUpdateRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                filter: {
+                    let value = filter;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_PROVIDER_EXCHANGE_FILTERS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/marketplace-exchange/filters",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["filter"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PROVIDER_EXCHANGE_FILTERS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/marketplace-exchange/filters/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PROVIDER_EXCHANGE_FILTERS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/marketplace-exchange/filters",
+    path_params: &[],
+    query: &["exchange_id", "page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_PROVIDER_EXCHANGE_FILTERS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("filters"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_PROVIDER_EXCHANGE_FILTERS_UPDATE: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/marketplace-exchange/filters/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["filter"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<ProviderExchangeFiltersCreateRequest, O> {
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: ExchangeFilter) -> Self {
+        self.request.filter = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ProviderExchangeFiltersDeleteRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<ProviderExchangeFiltersListRequest, T> {
+    /// Set `exchange_id`.
+    #[inline]
+    pub fn exchange_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.exchange_id = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ProviderExchangeFiltersUpdateRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: ExchangeFilter) -> Self {
+        self.request.filter = value;
+        self
     }
 }
 
@@ -1864,98 +5575,266 @@ impl ProviderExchangeFiltersApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProviderExchangesAddListingToExchangeRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub listing_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub exchange_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `listing_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub listing_id: ::std::string::String,
+    /// Wire field `exchange_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub exchange_id: ::std::string::String,
 }
+
+impl ProviderExchangesAddListingToExchangeRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(listing_id: impl Into<::std::string::String>, exchange_id: impl Into<::std::string::String>) -> Self {
+        ProviderExchangesAddListingToExchangeRequest {
+            listing_id: {
+                let value = listing_id;
+                value.into()
+            },
+            exchange_id: {
+                let value = exchange_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ProviderExchangesAddListingToExchangeRequest {}
 
 /// Parameters of [`ProviderExchangesApi::create`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProviderExchangesCreateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub exchange: ::std::option::Option<Exchange>,
+    /// Wire field `exchange` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub exchange: Exchange,
 }
+
+impl ProviderExchangesCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(exchange: Exchange) -> Self {
+        ProviderExchangesCreateRequest {
+            exchange: {
+                let value = exchange;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ProviderExchangesCreateRequest {}
 
 /// Parameters of [`ProviderExchangesApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProviderExchangesDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl ProviderExchangesDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        ProviderExchangesDeleteRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ProviderExchangesDeleteRequest {}
 
 /// Parameters of [`ProviderExchangesApi::delete_listing_from_exchange`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProviderExchangesDeleteListingFromExchangeRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl ProviderExchangesDeleteListingFromExchangeRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        ProviderExchangesDeleteListingFromExchangeRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ProviderExchangesDeleteListingFromExchangeRequest {}
 
 /// Parameters of [`ProviderExchangesApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProviderExchangesGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl ProviderExchangesGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        ProviderExchangesGetRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ProviderExchangesGetRequest {}
 
 /// Parameters of [`ProviderExchangesApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProviderExchangesListRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl ProviderExchangesListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ProviderExchangesListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for ProviderExchangesListRequest {}
 
 /// Parameters of [`ProviderExchangesApi::list_exchanges_for_listing`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProviderExchangesListExchangesForListingRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub listing_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `listing_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub listing_id: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl ProviderExchangesListExchangesForListingRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(listing_id: impl Into<::std::string::String>) -> Self {
+        ProviderExchangesListExchangesForListingRequest {
+            listing_id: {
+                let value = listing_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ProviderExchangesListExchangesForListingRequest {}
 
 /// Parameters of [`ProviderExchangesApi::list_listings_for_exchange`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProviderExchangesListListingsForExchangeRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub exchange_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `exchange_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub exchange_id: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl ProviderExchangesListListingsForExchangeRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(exchange_id: impl Into<::std::string::String>) -> Self {
+        ProviderExchangesListListingsForExchangeRequest {
+            exchange_id: {
+                let value = exchange_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ProviderExchangesListListingsForExchangeRequest {}
 
 /// Parameters of [`ProviderExchangesApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProviderExchangesUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub exchange: ::std::option::Option<Exchange>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `exchange` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub exchange: Exchange,
 }
 
-/// The `provider_exchanges` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/providerexchanges)).
+impl ProviderExchangesUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>, exchange: Exchange) -> Self {
+        ProviderExchangesUpdateRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            exchange: {
+                let value = exchange;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ProviderExchangesUpdateRequest {}
+
+/// The `provider_exchanges` service (workspace level, 9 operations; [API reference](https://docs.databricks.com/api/workspace/providerexchanges)).
 #[derive(Debug, Clone)]
 pub struct ProviderExchangesApi {
     client: crate::Client,
@@ -1972,142 +5851,420 @@ impl ProviderExchangesApi {
         &self.client
     }
 
-    /// `POST /api/2.0/marketplace-exchange/exchanges-for-listing` ([API reference](https://docs.databricks.com/api/workspace/providerexchanges/addlistingtoexchange)).
-    pub async fn add_listing_to_exchange(
+    /// `POST /api/2.0/marketplace-exchange/exchanges-for-listing`; required: `listing_id`, `exchange_id` ([API reference](https://docs.databricks.com/api/workspace/providerexchanges/addlistingtoexchange)).
+    #[inline]
+    pub fn add_listing_to_exchange(
         &self,
-        request: &ProviderExchangesAddListingToExchangeRequest,
-    ) -> crate::Result<AddExchangeForListingResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/marketplace-exchange/exchanges-for-listing",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["listing_id", "exchange_id"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        listing_id: impl Into<::std::string::String>,
+        exchange_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ProviderExchangesAddListingToExchangeRequest, AddExchangeForListingResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PROVIDER_EXCHANGES_ADD_LISTING_TO_EXCHANGE,
+            ProviderExchangesAddListingToExchangeRequest {
+                listing_id: {
+                    let value = listing_id;
+                    value.into()
+                },
+                exchange_id: {
+                    let value = exchange_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/marketplace-exchange/exchanges` ([API reference](https://docs.databricks.com/api/workspace/providerexchanges/create)).
-    pub async fn create(&self, request: &ProviderExchangesCreateRequest) -> crate::Result<CreateExchangeResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/marketplace-exchange/exchanges",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["exchange"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/marketplace-exchange/exchanges`; required: `exchange` ([API reference](https://docs.databricks.com/api/workspace/providerexchanges/create)).
+    #[inline]
+    pub fn create(&self, exchange: Exchange) -> rt::Call<ProviderExchangesCreateRequest, CreateExchangeResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PROVIDER_EXCHANGES_CREATE,
+            ProviderExchangesCreateRequest {
+                exchange: {
+                    let value = exchange;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/marketplace-exchange/exchanges/{id}` ([API reference](https://docs.databricks.com/api/workspace/providerexchanges/delete)).
-    pub async fn delete(&self, request: &ProviderExchangesDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/marketplace-exchange/exchanges/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/marketplace-exchange/exchanges/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/providerexchanges/delete)).
+    #[inline]
+    pub fn delete(&self, id: impl Into<::std::string::String>) -> rt::Call<ProviderExchangesDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PROVIDER_EXCHANGES_DELETE,
+            ProviderExchangesDeleteRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `DELETE /api/2.0/marketplace-exchange/exchanges-for-listing/{id}` ([API reference](https://docs.databricks.com/api/workspace/providerexchanges/deletelistingfromexchange)).
-    pub async fn delete_listing_from_exchange(
+    /// `DELETE /api/2.0/marketplace-exchange/exchanges-for-listing/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/providerexchanges/deletelistingfromexchange)).
+    #[inline]
+    pub fn delete_listing_from_exchange(
         &self,
-        request: &ProviderExchangesDeleteListingFromExchangeRequest,
-    ) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/marketplace-exchange/exchanges-for-listing/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+        id: impl Into<::std::string::String>,
+    ) -> rt::Call<ProviderExchangesDeleteListingFromExchangeRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PROVIDER_EXCHANGES_DELETE_LISTING_FROM_EXCHANGE,
+            ProviderExchangesDeleteListingFromExchangeRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/marketplace-exchange/exchanges/{id}` ([API reference](https://docs.databricks.com/api/workspace/providerexchanges/get)).
-    pub async fn get(&self, request: &ProviderExchangesGetRequest) -> crate::Result<GetExchangeResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/marketplace-exchange/exchanges/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/marketplace-exchange/exchanges/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/providerexchanges/get)).
+    #[inline]
+    pub fn get(
+        &self,
+        id: impl Into<::std::string::String>,
+    ) -> rt::Call<ProviderExchangesGetRequest, GetExchangeResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PROVIDER_EXCHANGES_GET,
+            ProviderExchangesGetRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/marketplace-exchange/exchanges` ([API reference](https://docs.databricks.com/api/workspace/providerexchanges/list)).
-    pub fn list(&self, request: ProviderExchangesListRequest) -> crate::service::Paginator<Exchange> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/marketplace-exchange/exchanges",
-            path_params: &[],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("exchanges"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/marketplace-exchange/exchanges`; pages by token ([API reference](https://docs.databricks.com/api/workspace/providerexchanges/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<ProviderExchangesListRequest, Exchange> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_PROVIDER_EXCHANGES_LIST,
+            &PAGES_PROVIDER_EXCHANGES_LIST,
+            ProviderExchangesListRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `GET /api/2.0/marketplace-exchange/exchanges-for-listing` ([API reference](https://docs.databricks.com/api/workspace/providerexchanges/listexchangesforlisting)).
+    /// `GET /api/2.0/marketplace-exchange/exchanges-for-listing`; required: `listing_id`; pages by token ([API reference](https://docs.databricks.com/api/workspace/providerexchanges/listexchangesforlisting)).
+    #[inline]
     pub fn list_exchanges_for_listing(
         &self,
-        request: ProviderExchangesListExchangesForListingRequest,
-    ) -> crate::service::Paginator<ExchangeListing> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/marketplace-exchange/exchanges-for-listing",
-            path_params: &[],
-            query: &["listing_id", "page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("exchange_listing"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        listing_id: impl Into<::std::string::String>,
+    ) -> rt::Paginator<ProviderExchangesListExchangesForListingRequest, ExchangeListing> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_PROVIDER_EXCHANGES_LIST_EXCHANGES_FOR_LISTING,
+            &PAGES_PROVIDER_EXCHANGES_LIST_EXCHANGES_FOR_LISTING,
+            ProviderExchangesListExchangesForListingRequest {
+                listing_id: {
+                    let value = listing_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `GET /api/2.0/marketplace-exchange/listings-for-exchange` ([API reference](https://docs.databricks.com/api/workspace/providerexchanges/listlistingsforexchange)).
+    /// `GET /api/2.0/marketplace-exchange/listings-for-exchange`; required: `exchange_id`; pages by token ([API reference](https://docs.databricks.com/api/workspace/providerexchanges/listlistingsforexchange)).
+    #[inline]
     pub fn list_listings_for_exchange(
         &self,
-        request: ProviderExchangesListListingsForExchangeRequest,
-    ) -> crate::service::Paginator<ExchangeListing> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/marketplace-exchange/listings-for-exchange",
-            path_params: &[],
-            query: &["exchange_id", "page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("exchange_listings"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        exchange_id: impl Into<::std::string::String>,
+    ) -> rt::Paginator<ProviderExchangesListListingsForExchangeRequest, ExchangeListing> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_PROVIDER_EXCHANGES_LIST_LISTINGS_FOR_EXCHANGE,
+            &PAGES_PROVIDER_EXCHANGES_LIST_LISTINGS_FOR_EXCHANGE,
+            ProviderExchangesListListingsForExchangeRequest {
+                exchange_id: {
+                    let value = exchange_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `PUT /api/2.0/marketplace-exchange/exchanges/{id}` ([API reference](https://docs.databricks.com/api/workspace/providerexchanges/update)).
-    pub async fn update(&self, request: &ProviderExchangesUpdateRequest) -> crate::Result<UpdateExchangeResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/marketplace-exchange/exchanges/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["exchange"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `PUT /api/2.0/marketplace-exchange/exchanges/{id}`; required: `id`, `exchange` ([API reference](https://docs.databricks.com/api/workspace/providerexchanges/update)).
+    #[inline]
+    pub fn update(
+        &self,
+        id: impl Into<::std::string::String>,
+        exchange: Exchange,
+    ) -> rt::Call<ProviderExchangesUpdateRequest, UpdateExchangeResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PROVIDER_EXCHANGES_UPDATE,
+            ProviderExchangesUpdateRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                exchange: {
+                    let value = exchange;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_PROVIDER_EXCHANGES_ADD_LISTING_TO_EXCHANGE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/marketplace-exchange/exchanges-for-listing",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["listing_id", "exchange_id"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PROVIDER_EXCHANGES_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/marketplace-exchange/exchanges",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["exchange"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PROVIDER_EXCHANGES_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/marketplace-exchange/exchanges/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PROVIDER_EXCHANGES_DELETE_LISTING_FROM_EXCHANGE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/marketplace-exchange/exchanges-for-listing/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PROVIDER_EXCHANGES_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/marketplace-exchange/exchanges/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PROVIDER_EXCHANGES_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/marketplace-exchange/exchanges",
+    path_params: &[],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_PROVIDER_EXCHANGES_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("exchanges"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_PROVIDER_EXCHANGES_LIST_EXCHANGES_FOR_LISTING: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/marketplace-exchange/exchanges-for-listing",
+    path_params: &[],
+    query: &["listing_id", "page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_PROVIDER_EXCHANGES_LIST_EXCHANGES_FOR_LISTING: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("exchange_listing"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_PROVIDER_EXCHANGES_LIST_LISTINGS_FOR_EXCHANGE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/marketplace-exchange/listings-for-exchange",
+    path_params: &[],
+    query: &["exchange_id", "page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_PROVIDER_EXCHANGES_LIST_LISTINGS_FOR_EXCHANGE: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("exchange_listings"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_PROVIDER_EXCHANGES_UPDATE: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/marketplace-exchange/exchanges/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["exchange"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<ProviderExchangesAddListingToExchangeRequest, O> {
+    /// Set `listing_id`.
+    #[inline]
+    pub fn listing_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.listing_id = value.into();
+        self
+    }
+
+    /// Set `exchange_id`.
+    #[inline]
+    pub fn exchange_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.exchange_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ProviderExchangesCreateRequest, O> {
+    /// Set `exchange`.
+    #[inline]
+    pub fn exchange(mut self, value: Exchange) -> Self {
+        self.request.exchange = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ProviderExchangesDeleteRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ProviderExchangesDeleteListingFromExchangeRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ProviderExchangesGetRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<ProviderExchangesListRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<ProviderExchangesListExchangesForListingRequest, T> {
+    /// Set `listing_id`.
+    #[inline]
+    pub fn listing_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.listing_id = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<ProviderExchangesListListingsForExchangeRequest, T> {
+    /// Set `exchange_id`.
+    #[inline]
+    pub fn exchange_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.exchange_id = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ProviderExchangesUpdateRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `exchange`.
+    #[inline]
+    pub fn exchange(mut self, value: Exchange) -> Self {
+        self.request.exchange = value;
+        self
     }
 }
 
@@ -2115,48 +6272,142 @@ impl ProviderExchangesApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProviderFilesCreateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub file_parent: ::std::option::Option<FileParent>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub marketplace_file_type: ::std::option::Option<MarketplaceFileType>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub mime_type: ::std::option::Option<::std::string::String>,
+    /// Wire field `file_parent` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub file_parent: FileParent,
+    /// Wire field `marketplace_file_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub marketplace_file_type: MarketplaceFileType,
+    /// Wire field `mime_type` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub mime_type: ::std::string::String,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
 }
+
+impl ProviderFilesCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        file_parent: FileParent,
+        marketplace_file_type: MarketplaceFileType,
+        mime_type: impl Into<::std::string::String>,
+    ) -> Self {
+        ProviderFilesCreateRequest {
+            file_parent: {
+                let value = file_parent;
+                value
+            },
+            marketplace_file_type: {
+                let value = marketplace_file_type;
+                value
+            },
+            mime_type: {
+                let value = mime_type;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ProviderFilesCreateRequest {}
 
 /// Parameters of [`ProviderFilesApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProviderFilesDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub file_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `file_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub file_id: ::std::string::String,
 }
+
+impl ProviderFilesDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(file_id: impl Into<::std::string::String>) -> Self {
+        ProviderFilesDeleteRequest {
+            file_id: {
+                let value = file_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ProviderFilesDeleteRequest {}
 
 /// Parameters of [`ProviderFilesApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProviderFilesGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub file_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `file_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub file_id: ::std::string::String,
 }
+
+impl ProviderFilesGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(file_id: impl Into<::std::string::String>) -> Self {
+        ProviderFilesGetRequest {
+            file_id: {
+                let value = file_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ProviderFilesGetRequest {}
 
 /// Parameters of [`ProviderFilesApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProviderFilesListRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub file_parent: ::std::option::Option<FileParent>,
+    /// Wire field `file_parent` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub file_parent: FileParent,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
 
-/// The `provider_files` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/providerfiles)).
+impl ProviderFilesListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(file_parent: FileParent) -> Self {
+        ProviderFilesListRequest {
+            file_parent: {
+                let value = file_parent;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ProviderFilesListRequest {}
+
+/// The `provider_files` service (workspace level, 4 operations; [API reference](https://docs.databricks.com/api/workspace/providerfiles)).
 #[derive(Debug, Clone)]
 pub struct ProviderFilesApi {
     client: crate::Client,
@@ -2173,58 +6424,203 @@ impl ProviderFilesApi {
         &self.client
     }
 
-    /// `POST /api/2.0/marketplace-provider/files` ([API reference](https://docs.databricks.com/api/workspace/providerfiles/create)).
-    pub async fn create(&self, request: &ProviderFilesCreateRequest) -> crate::Result<CreateFileResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/marketplace-provider/files",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["file_parent", "marketplace_file_type", "mime_type", "display_name"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/marketplace-provider/files`; required: `file_parent`, `marketplace_file_type`, `mime_type` ([API reference](https://docs.databricks.com/api/workspace/providerfiles/create)).
+    #[inline]
+    pub fn create(
+        &self,
+        file_parent: FileParent,
+        marketplace_file_type: MarketplaceFileType,
+        mime_type: impl Into<::std::string::String>,
+    ) -> rt::Call<ProviderFilesCreateRequest, CreateFileResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PROVIDER_FILES_CREATE,
+            ProviderFilesCreateRequest {
+                file_parent: {
+                    let value = file_parent;
+                    value
+                },
+                marketplace_file_type: {
+                    let value = marketplace_file_type;
+                    value
+                },
+                mime_type: {
+                    let value = mime_type;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/marketplace-provider/files/{file_id}` ([API reference](https://docs.databricks.com/api/workspace/providerfiles/delete)).
-    pub async fn delete(&self, request: &ProviderFilesDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/marketplace-provider/files/{file_id}",
-            path_params: &["file_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/marketplace-provider/files/{file_id}`; required: `file_id` ([API reference](https://docs.databricks.com/api/workspace/providerfiles/delete)).
+    #[inline]
+    pub fn delete(&self, file_id: impl Into<::std::string::String>) -> rt::Call<ProviderFilesDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PROVIDER_FILES_DELETE,
+            ProviderFilesDeleteRequest {
+                file_id: {
+                    let value = file_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/marketplace-provider/files/{file_id}` ([API reference](https://docs.databricks.com/api/workspace/providerfiles/get)).
-    pub async fn get(&self, request: &ProviderFilesGetRequest) -> crate::Result<GetFileResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/marketplace-provider/files/{file_id}",
-            path_params: &["file_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/marketplace-provider/files/{file_id}`; required: `file_id` ([API reference](https://docs.databricks.com/api/workspace/providerfiles/get)).
+    #[inline]
+    pub fn get(&self, file_id: impl Into<::std::string::String>) -> rt::Call<ProviderFilesGetRequest, GetFileResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PROVIDER_FILES_GET,
+            ProviderFilesGetRequest {
+                file_id: {
+                    let value = file_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/marketplace-provider/files` ([API reference](https://docs.databricks.com/api/workspace/providerfiles/list)).
-    pub fn list(&self, request: ProviderFilesListRequest) -> crate::service::Paginator<FileInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/marketplace-provider/files",
-            path_params: &[],
-            query: &["file_parent", "page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("file_infos"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/marketplace-provider/files`; required: `file_parent`; pages by token ([API reference](https://docs.databricks.com/api/workspace/providerfiles/list)).
+    #[inline]
+    pub fn list(&self, file_parent: FileParent) -> rt::Paginator<ProviderFilesListRequest, FileInfo> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_PROVIDER_FILES_LIST,
+            &PAGES_PROVIDER_FILES_LIST,
+            ProviderFilesListRequest {
+                file_parent: {
+                    let value = file_parent;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+        )
+    }
+}
+
+static OP_PROVIDER_FILES_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/marketplace-provider/files",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["file_parent", "marketplace_file_type", "mime_type", "display_name"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PROVIDER_FILES_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/marketplace-provider/files/{file_id}",
+    path_params: &["file_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PROVIDER_FILES_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/marketplace-provider/files/{file_id}",
+    path_params: &["file_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PROVIDER_FILES_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/marketplace-provider/files",
+    path_params: &[],
+    query: &["file_parent", "page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_PROVIDER_FILES_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("file_infos"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+impl<O> rt::Call<ProviderFilesCreateRequest, O> {
+    /// Set `file_parent`.
+    #[inline]
+    pub fn file_parent(mut self, value: FileParent) -> Self {
+        self.request.file_parent = value;
+        self
+    }
+
+    /// Set `marketplace_file_type`.
+    #[inline]
+    pub fn marketplace_file_type(mut self, value: MarketplaceFileType) -> Self {
+        self.request.marketplace_file_type = value;
+        self
+    }
+
+    /// Set `mime_type`.
+    #[inline]
+    pub fn mime_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.mime_type = value.into();
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ProviderFilesDeleteRequest, O> {
+    /// Set `file_id`.
+    #[inline]
+    pub fn file_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.file_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ProviderFilesGetRequest, O> {
+    /// Set `file_id`.
+    #[inline]
+    pub fn file_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.file_id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<ProviderFilesListRequest, T> {
+    /// Set `file_parent`.
+    #[inline]
+    pub fn file_parent(mut self, value: FileParent) -> Self {
+        self.request.file_parent = value;
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
     }
 }
 
@@ -2232,50 +6628,141 @@ impl ProviderFilesApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProviderListingsCreateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub listing: ::std::option::Option<Listing>,
+    /// Wire field `listing` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub listing: Listing,
 }
+
+impl ProviderListingsCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(listing: Listing) -> Self {
+        ProviderListingsCreateRequest {
+            listing: {
+                let value = listing;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ProviderListingsCreateRequest {}
 
 /// Parameters of [`ProviderListingsApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProviderListingsDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl ProviderListingsDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        ProviderListingsDeleteRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ProviderListingsDeleteRequest {}
 
 /// Parameters of [`ProviderListingsApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProviderListingsGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl ProviderListingsGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        ProviderListingsGetRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ProviderListingsGetRequest {}
 
 /// Parameters of [`ProviderListingsApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProviderListingsListRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl ProviderListingsListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ProviderListingsListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for ProviderListingsListRequest {}
 
 /// Parameters of [`ProviderListingsApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProviderListingsUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub listing: ::std::option::Option<Listing>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `listing` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub listing: Listing,
 }
 
-/// The `provider_listings` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/providerlistings)).
+impl ProviderListingsUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>, listing: Listing) -> Self {
+        ProviderListingsUpdateRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            listing: {
+                let value = listing;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ProviderListingsUpdateRequest {}
+
+/// The `provider_listings` service (workspace level, 5 operations; [API reference](https://docs.databricks.com/api/workspace/providerlistings)).
 #[derive(Debug, Clone)]
 pub struct ProviderListingsApi {
     client: crate::Client,
@@ -2292,70 +6779,210 @@ impl ProviderListingsApi {
         &self.client
     }
 
-    /// `POST /api/2.0/marketplace-provider/listing` ([API reference](https://docs.databricks.com/api/workspace/providerlistings/create)).
-    pub async fn create(&self, request: &ProviderListingsCreateRequest) -> crate::Result<CreateListingResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/marketplace-provider/listing",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["listing"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/marketplace-provider/listing`; required: `listing` ([API reference](https://docs.databricks.com/api/workspace/providerlistings/create)).
+    #[inline]
+    pub fn create(&self, listing: Listing) -> rt::Call<ProviderListingsCreateRequest, CreateListingResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PROVIDER_LISTINGS_CREATE,
+            ProviderListingsCreateRequest {
+                listing: {
+                    let value = listing;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/marketplace-provider/listings/{id}` ([API reference](https://docs.databricks.com/api/workspace/providerlistings/delete)).
-    pub async fn delete(&self, request: &ProviderListingsDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/marketplace-provider/listings/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/marketplace-provider/listings/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/providerlistings/delete)).
+    #[inline]
+    pub fn delete(&self, id: impl Into<::std::string::String>) -> rt::Call<ProviderListingsDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PROVIDER_LISTINGS_DELETE,
+            ProviderListingsDeleteRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/marketplace-provider/listings/{id}` ([API reference](https://docs.databricks.com/api/workspace/providerlistings/get)).
-    pub async fn get(&self, request: &ProviderListingsGetRequest) -> crate::Result<GetListingResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/marketplace-provider/listings/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/marketplace-provider/listings/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/providerlistings/get)).
+    #[inline]
+    pub fn get(
+        &self,
+        id: impl Into<::std::string::String>,
+    ) -> rt::Call<ProviderListingsGetRequest, GetListingResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PROVIDER_LISTINGS_GET,
+            ProviderListingsGetRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/marketplace-provider/listings` ([API reference](https://docs.databricks.com/api/workspace/providerlistings/list)).
-    pub fn list(&self, request: ProviderListingsListRequest) -> crate::service::Paginator<Listing> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/marketplace-provider/listings",
-            path_params: &[],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("listings"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/marketplace-provider/listings`; pages by token ([API reference](https://docs.databricks.com/api/workspace/providerlistings/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<ProviderListingsListRequest, Listing> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_PROVIDER_LISTINGS_LIST,
+            &PAGES_PROVIDER_LISTINGS_LIST,
+            ProviderListingsListRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `PUT /api/2.0/marketplace-provider/listings/{id}` ([API reference](https://docs.databricks.com/api/workspace/providerlistings/update)).
-    pub async fn update(&self, request: &ProviderListingsUpdateRequest) -> crate::Result<UpdateListingResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/marketplace-provider/listings/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["listing"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `PUT /api/2.0/marketplace-provider/listings/{id}`; required: `id`, `listing` ([API reference](https://docs.databricks.com/api/workspace/providerlistings/update)).
+    #[inline]
+    pub fn update(
+        &self,
+        id: impl Into<::std::string::String>,
+        listing: Listing,
+    ) -> rt::Call<ProviderListingsUpdateRequest, UpdateListingResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PROVIDER_LISTINGS_UPDATE,
+            ProviderListingsUpdateRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                listing: {
+                    let value = listing;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_PROVIDER_LISTINGS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/marketplace-provider/listing",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["listing"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PROVIDER_LISTINGS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/marketplace-provider/listings/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PROVIDER_LISTINGS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/marketplace-provider/listings/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PROVIDER_LISTINGS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/marketplace-provider/listings",
+    path_params: &[],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_PROVIDER_LISTINGS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("listings"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_PROVIDER_LISTINGS_UPDATE: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/marketplace-provider/listings/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["listing"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<ProviderListingsCreateRequest, O> {
+    /// Set `listing`.
+    #[inline]
+    pub fn listing(mut self, value: Listing) -> Self {
+        self.request.listing = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ProviderListingsDeleteRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ProviderListingsGetRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<ProviderListingsListRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ProviderListingsUpdateRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `listing`.
+    #[inline]
+    pub fn listing(mut self, value: Listing) -> Self {
+        self.request.listing = value;
+        self
     }
 }
 
@@ -2363,32 +6990,80 @@ impl ProviderListingsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProviderPersonalizationRequestsListRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl ProviderPersonalizationRequestsListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ProviderPersonalizationRequestsListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for ProviderPersonalizationRequestsListRequest {}
 
 /// Parameters of [`ProviderPersonalizationRequestsApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProviderPersonalizationRequestsUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub listing_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub request_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub status: ::std::option::Option<PersonalizationRequestStatus>,
+    /// Wire field `listing_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub listing_id: ::std::string::String,
+    /// Wire field `request_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub request_id: ::std::string::String,
+    /// Wire field `status` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub status: PersonalizationRequestStatus,
+    /// Wire field `reason` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub reason: ::std::option::Option<::std::string::String>,
+    /// Wire field `share` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub share: ::std::option::Option<ShareInfo>,
 }
 
-/// The `provider_personalization_requests` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/providerpersonalizationrequests)).
+impl ProviderPersonalizationRequestsUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        listing_id: impl Into<::std::string::String>,
+        request_id: impl Into<::std::string::String>,
+        status: PersonalizationRequestStatus,
+    ) -> Self {
+        ProviderPersonalizationRequestsUpdateRequest {
+            listing_id: {
+                let value = listing_id;
+                value.into()
+            },
+            request_id: {
+                let value = request_id;
+                value.into()
+            },
+            status: {
+                let value = status;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ProviderPersonalizationRequestsUpdateRequest {}
+
+/// The `provider_personalization_requests` service (workspace level, 2 operations; [API reference](https://docs.databricks.com/api/workspace/providerpersonalizationrequests)).
 #[derive(Debug, Clone)]
 pub struct ProviderPersonalizationRequestsApi {
     client: crate::Client,
@@ -2405,34 +7080,125 @@ impl ProviderPersonalizationRequestsApi {
         &self.client
     }
 
-    /// `GET /api/2.0/marketplace-provider/personalization-requests` ([API reference](https://docs.databricks.com/api/workspace/providerpersonalizationrequests/list)).
-    pub fn list(
-        &self,
-        request: ProviderPersonalizationRequestsListRequest,
-    ) -> crate::service::Paginator<PersonalizationRequest> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/marketplace-provider/personalization-requests",
-            path_params: &[],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("personalization_requests"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/marketplace-provider/personalization-requests`; pages by token ([API reference](https://docs.databricks.com/api/workspace/providerpersonalizationrequests/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<ProviderPersonalizationRequestsListRequest, PersonalizationRequest> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_PROVIDER_PERSONALIZATION_REQUESTS_LIST,
+            &PAGES_PROVIDER_PERSONALIZATION_REQUESTS_LIST,
+            ProviderPersonalizationRequestsListRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `PUT /api/2.0/marketplace-provider/listings/{listing_id}/personalization-requests/{request_id}/request-status` ([API reference](https://docs.databricks.com/api/workspace/providerpersonalizationrequests/update)).
-    pub async fn update(
+    /// `PUT /api/2.0/marketplace-provider/listings/{listing_id}/personalization-requests/{request_id}/request-status`; required: `listing_id`, `request_id`, `status` ([API reference](https://docs.databricks.com/api/workspace/providerpersonalizationrequests/update)).
+    #[inline]
+    pub fn update(
         &self,
-        request: &ProviderPersonalizationRequestsUpdateRequest,
-    ) -> crate::Result<UpdatePersonalizationRequestResponse> {
-        static OP: rt::Operation = rt::Operation { method: "PUT", path: "/api/2.0/marketplace-provider/listings/{listing_id}/personalization-requests/{request_id}/request-status", path_params: &["listing_id", "request_id"], query: &[], body: rt::BodyKind::Fields(&["status", "reason", "share"]) };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        listing_id: impl Into<::std::string::String>,
+        request_id: impl Into<::std::string::String>,
+        status: PersonalizationRequestStatus,
+    ) -> rt::Call<ProviderPersonalizationRequestsUpdateRequest, UpdatePersonalizationRequestResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PROVIDER_PERSONALIZATION_REQUESTS_UPDATE,
+            ProviderPersonalizationRequestsUpdateRequest {
+                listing_id: {
+                    let value = listing_id;
+                    value.into()
+                },
+                request_id: {
+                    let value = request_id;
+                    value.into()
+                },
+                status: {
+                    let value = status;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_PROVIDER_PERSONALIZATION_REQUESTS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/marketplace-provider/personalization-requests",
+    path_params: &[],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_PROVIDER_PERSONALIZATION_REQUESTS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("personalization_requests"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_PROVIDER_PERSONALIZATION_REQUESTS_UPDATE: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/marketplace-provider/listings/{listing_id}/personalization-requests/{request_id}/request-status",
+    path_params: &["listing_id", "request_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["status", "reason", "share"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<T> rt::Paginator<ProviderPersonalizationRequestsListRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ProviderPersonalizationRequestsUpdateRequest, O> {
+    /// Set `listing_id`.
+    #[inline]
+    pub fn listing_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.listing_id = value.into();
+        self
+    }
+
+    /// Set `request_id`.
+    #[inline]
+    pub fn request_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.request_id = value.into();
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: PersonalizationRequestStatus) -> Self {
+        self.request.status = value;
+        self
+    }
+
+    /// Set `reason`.
+    #[inline]
+    pub fn reason(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.reason = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `share`.
+    #[inline]
+    pub fn share(mut self, value: ShareInfo) -> Self {
+        self.request.share = ::std::option::Option::Some(value);
+        self
     }
 }
 
@@ -2440,8 +7206,10 @@ impl ProviderPersonalizationRequestsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProviderProviderAnalyticsDashboardsUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `version` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -2449,7 +7217,23 @@ pub struct ProviderProviderAnalyticsDashboardsUpdateRequest {
     pub version: ::std::option::Option<i64>,
 }
 
-/// The `provider_provider_analytics_dashboards` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/providerprovideranalyticsdashboards)).
+impl ProviderProviderAnalyticsDashboardsUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        ProviderProviderAnalyticsDashboardsUpdateRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ProviderProviderAnalyticsDashboardsUpdateRequest {}
+
+/// The `provider_provider_analytics_dashboards` service (workspace level, 4 operations; [API reference](https://docs.databricks.com/api/workspace/providerprovideranalyticsdashboards)).
 #[derive(Debug, Clone)]
 pub struct ProviderProviderAnalyticsDashboardsApi {
     client: crate::Client,
@@ -2467,54 +7251,102 @@ impl ProviderProviderAnalyticsDashboardsApi {
     }
 
     /// `POST /api/2.0/marketplace-provider/analytics_dashboard` ([API reference](https://docs.databricks.com/api/workspace/providerprovideranalyticsdashboards/create)).
-    pub async fn create(&self) -> crate::Result<ProviderAnalyticsDashboard> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/marketplace-provider/analytics_dashboard",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[]),
-        };
-        crate::service::runtime::call(&self.client, &OP, &crate::service::runtime::NoRequest).await
+    #[inline]
+    pub fn create(&self) -> rt::Call<rt::NoRequest, ProviderAnalyticsDashboard> {
+        rt::Call::new(self.client.clone(), &OP_PROVIDER_PROVIDER_ANALYTICS_DASHBOARDS_CREATE, rt::NoRequest, rt::json)
     }
 
     /// `GET /api/2.0/marketplace-provider/analytics_dashboard` ([API reference](https://docs.databricks.com/api/workspace/providerprovideranalyticsdashboards/get)).
-    pub async fn get(&self) -> crate::Result<ListProviderAnalyticsDashboardResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/marketplace-provider/analytics_dashboard",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, &crate::service::runtime::NoRequest).await
+    #[inline]
+    pub fn get(&self) -> rt::Call<rt::NoRequest, ListProviderAnalyticsDashboardResponse> {
+        rt::Call::new(self.client.clone(), &OP_PROVIDER_PROVIDER_ANALYTICS_DASHBOARDS_GET, rt::NoRequest, rt::json)
     }
 
     /// `GET /api/2.0/marketplace-provider/analytics_dashboard/latest` ([API reference](https://docs.databricks.com/api/workspace/providerprovideranalyticsdashboards/getlatestversion)).
-    pub async fn get_latest_version(&self) -> crate::Result<GetLatestVersionProviderAnalyticsDashboardResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/marketplace-provider/analytics_dashboard/latest",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, &crate::service::runtime::NoRequest).await
+    #[inline]
+    pub fn get_latest_version(&self) -> rt::Call<rt::NoRequest, GetLatestVersionProviderAnalyticsDashboardResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PROVIDER_PROVIDER_ANALYTICS_DASHBOARDS_GET_LATEST_VERSION,
+            rt::NoRequest,
+            rt::json,
+        )
     }
 
-    /// `PUT /api/2.0/marketplace-provider/analytics_dashboard/{id}` ([API reference](https://docs.databricks.com/api/workspace/providerprovideranalyticsdashboards/update)).
-    pub async fn update(
+    /// `PUT /api/2.0/marketplace-provider/analytics_dashboard/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/providerprovideranalyticsdashboards/update)).
+    #[inline]
+    pub fn update(
         &self,
-        request: &ProviderProviderAnalyticsDashboardsUpdateRequest,
-    ) -> crate::Result<UpdateProviderAnalyticsDashboardResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/marketplace-provider/analytics_dashboard/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["version"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        id: impl Into<::std::string::String>,
+    ) -> rt::Call<ProviderProviderAnalyticsDashboardsUpdateRequest, UpdateProviderAnalyticsDashboardResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PROVIDER_PROVIDER_ANALYTICS_DASHBOARDS_UPDATE,
+            ProviderProviderAnalyticsDashboardsUpdateRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_PROVIDER_PROVIDER_ANALYTICS_DASHBOARDS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/marketplace-provider/analytics_dashboard",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&[]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PROVIDER_PROVIDER_ANALYTICS_DASHBOARDS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/marketplace-provider/analytics_dashboard",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PROVIDER_PROVIDER_ANALYTICS_DASHBOARDS_GET_LATEST_VERSION: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/marketplace-provider/analytics_dashboard/latest",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PROVIDER_PROVIDER_ANALYTICS_DASHBOARDS_UPDATE: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/marketplace-provider/analytics_dashboard/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["version"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<ProviderProviderAnalyticsDashboardsUpdateRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: i64) -> Self {
+        self.request.version = ::std::option::Option::Some(value);
+        self
     }
 }
 
@@ -2522,50 +7354,141 @@ impl ProviderProviderAnalyticsDashboardsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProviderProvidersCreateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub provider: ::std::option::Option<ProviderInfo>,
+    /// Wire field `provider` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub provider: ProviderInfo,
 }
+
+impl ProviderProvidersCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(provider: ProviderInfo) -> Self {
+        ProviderProvidersCreateRequest {
+            provider: {
+                let value = provider;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ProviderProvidersCreateRequest {}
 
 /// Parameters of [`ProviderProvidersApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProviderProvidersDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl ProviderProvidersDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        ProviderProvidersDeleteRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ProviderProvidersDeleteRequest {}
 
 /// Parameters of [`ProviderProvidersApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProviderProvidersGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl ProviderProvidersGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        ProviderProvidersGetRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ProviderProvidersGetRequest {}
 
 /// Parameters of [`ProviderProvidersApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProviderProvidersListRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl ProviderProvidersListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ProviderProvidersListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for ProviderProvidersListRequest {}
 
 /// Parameters of [`ProviderProvidersApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProviderProvidersUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub provider: ::std::option::Option<ProviderInfo>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `provider` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub provider: ProviderInfo,
 }
 
-/// The `provider_providers` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/providerproviders)).
+impl ProviderProvidersUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>, provider: ProviderInfo) -> Self {
+        ProviderProvidersUpdateRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            provider: {
+                let value = provider;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ProviderProvidersUpdateRequest {}
+
+/// The `provider_providers` service (workspace level, 5 operations; [API reference](https://docs.databricks.com/api/workspace/providerproviders)).
 #[derive(Debug, Clone)]
 pub struct ProviderProvidersApi {
     client: crate::Client,
@@ -2582,69 +7505,209 @@ impl ProviderProvidersApi {
         &self.client
     }
 
-    /// `POST /api/2.0/marketplace-provider/provider` ([API reference](https://docs.databricks.com/api/workspace/providerproviders/create)).
-    pub async fn create(&self, request: &ProviderProvidersCreateRequest) -> crate::Result<CreateProviderResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/marketplace-provider/provider",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["provider"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/marketplace-provider/provider`; required: `provider` ([API reference](https://docs.databricks.com/api/workspace/providerproviders/create)).
+    #[inline]
+    pub fn create(&self, provider: ProviderInfo) -> rt::Call<ProviderProvidersCreateRequest, CreateProviderResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PROVIDER_PROVIDERS_CREATE,
+            ProviderProvidersCreateRequest {
+                provider: {
+                    let value = provider;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/marketplace-provider/providers/{id}` ([API reference](https://docs.databricks.com/api/workspace/providerproviders/delete)).
-    pub async fn delete(&self, request: &ProviderProvidersDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/marketplace-provider/providers/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/marketplace-provider/providers/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/providerproviders/delete)).
+    #[inline]
+    pub fn delete(&self, id: impl Into<::std::string::String>) -> rt::Call<ProviderProvidersDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PROVIDER_PROVIDERS_DELETE,
+            ProviderProvidersDeleteRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/marketplace-provider/providers/{id}` ([API reference](https://docs.databricks.com/api/workspace/providerproviders/get)).
-    pub async fn get(&self, request: &ProviderProvidersGetRequest) -> crate::Result<GetProviderResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/marketplace-provider/providers/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/marketplace-provider/providers/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/providerproviders/get)).
+    #[inline]
+    pub fn get(
+        &self,
+        id: impl Into<::std::string::String>,
+    ) -> rt::Call<ProviderProvidersGetRequest, GetProviderResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PROVIDER_PROVIDERS_GET,
+            ProviderProvidersGetRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/marketplace-provider/providers` ([API reference](https://docs.databricks.com/api/workspace/providerproviders/list)).
-    pub fn list(&self, request: ProviderProvidersListRequest) -> crate::service::Paginator<ProviderInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/marketplace-provider/providers",
-            path_params: &[],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("providers"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/marketplace-provider/providers`; pages by token ([API reference](https://docs.databricks.com/api/workspace/providerproviders/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<ProviderProvidersListRequest, ProviderInfo> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_PROVIDER_PROVIDERS_LIST,
+            &PAGES_PROVIDER_PROVIDERS_LIST,
+            ProviderProvidersListRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `PUT /api/2.0/marketplace-provider/providers/{id}` ([API reference](https://docs.databricks.com/api/workspace/providerproviders/update)).
-    pub async fn update(&self, request: &ProviderProvidersUpdateRequest) -> crate::Result<UpdateProviderResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/marketplace-provider/providers/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["provider"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `PUT /api/2.0/marketplace-provider/providers/{id}`; required: `id`, `provider` ([API reference](https://docs.databricks.com/api/workspace/providerproviders/update)).
+    #[inline]
+    pub fn update(
+        &self,
+        id: impl Into<::std::string::String>,
+        provider: ProviderInfo,
+    ) -> rt::Call<ProviderProvidersUpdateRequest, UpdateProviderResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PROVIDER_PROVIDERS_UPDATE,
+            ProviderProvidersUpdateRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                provider: {
+                    let value = provider;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_PROVIDER_PROVIDERS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/marketplace-provider/provider",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["provider"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PROVIDER_PROVIDERS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/marketplace-provider/providers/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PROVIDER_PROVIDERS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/marketplace-provider/providers/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PROVIDER_PROVIDERS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/marketplace-provider/providers",
+    path_params: &[],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_PROVIDER_PROVIDERS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("providers"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_PROVIDER_PROVIDERS_UPDATE: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/marketplace-provider/providers/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["provider"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<ProviderProvidersCreateRequest, O> {
+    /// Set `provider`.
+    #[inline]
+    pub fn provider(mut self, value: ProviderInfo) -> Self {
+        self.request.provider = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ProviderProvidersDeleteRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ProviderProvidersGetRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<ProviderProvidersListRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ProviderProvidersUpdateRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `provider`.
+    #[inline]
+    pub fn provider(mut self, value: ProviderInfo) -> Self {
+        self.request.provider = value;
+        self
     }
 }

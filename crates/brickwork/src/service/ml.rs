@@ -8,7 +8,7 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ActivityAction`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ActivityAction`: `APPROVE_TRANSITION_REQUEST`, `CANCEL_TRANSITION_REQUEST`, `DELETE_COMMENT`, `EDIT_COMMENT`, `REJECT_TRANSITION_REQUEST`; values added by the server later decode as `UnknownValue`.
     ActivityAction {
         ApproveTransitionRequest = "APPROVE_TRANSITION_REQUEST",
         CancelTransitionRequest = "CANCEL_TRANSITION_REQUEST",
@@ -19,7 +19,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ActivityType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ActivityType`: `APPLIED_TRANSITION`, `APPROVED_REQUEST`, `CANCELLED_REQUEST`, `NEW_COMMENT`, `REJECTED_REQUEST`, `REQUESTED_TRANSITION`, `SYSTEM_TRANSITION`; values added by the server later decode as `UnknownValue`.
     ActivityType {
         AppliedTransition = "APPLIED_TRANSITION",
         ApprovedRequest = "APPROVED_REQUEST",
@@ -32,7 +32,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `BackfillOperationMetadataState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `BackfillOperationMetadataState`: `CANCELLED`, `FAILED`, `PENDING`, `RUNNING`, `SUCCEEDED`; values added by the server later decode as `UnknownValue`.
     BackfillOperationMetadataState {
         Cancelled = "CANCELLED",
         Failed = "FAILED",
@@ -43,7 +43,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `CommentActivityAction`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `CommentActivityAction`: `APPROVE_TRANSITION_REQUEST`, `CANCEL_TRANSITION_REQUEST`, `DELETE_COMMENT`, `EDIT_COMMENT`, `REJECT_TRANSITION_REQUEST`; values added by the server later decode as `UnknownValue`.
     CommentActivityAction {
         ApproveTransitionRequest = "APPROVE_TRANSITION_REQUEST",
         CancelTransitionRequest = "CANCEL_TRANSITION_REQUEST",
@@ -54,7 +54,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `CronScheduleMode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `CronScheduleMode`: `DERIVED`, `MANUAL`; values added by the server later decode as `UnknownValue`.
     CronScheduleMode {
         Derived = "DERIVED",
         Manual = "MANUAL",
@@ -62,7 +62,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ErrorCode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ErrorCode`: `ABORTED`, `ALREADY_EXISTS`, `BAD_REQUEST`, `CANCELLED`, `CATALOG_ALREADY_EXISTS`, `CATALOG_DOES_NOT_EXIST`, `CATALOG_NOT_EMPTY`, `COULD_NOT_ACQUIRE_LOCK`, `CUSTOMER_UNAUTHORIZED`, `DAC_ALREADY_EXISTS`, `DAC_DOES_NOT_EXIST`, `DATA_LOSS`, `DEADLINE_EXCEEDED`, `DEPLOYMENT_TIMEOUT`, `DIRECTORY_NOT_EMPTY`, `DIRECTORY_PROTECTED`, `DRY_RUN_FAILED`, `ENDPOINT_NOT_FOUND`, `EXTERNAL_LOCATION_ALREADY_EXISTS`, `EXTERNAL_LOCATION_DOES_NOT_EXIST`, `FEATURE_DISABLED`, `GIT_CONFLICT`, `GIT_REMOTE_ERROR`, `GIT_SENSITIVE_TOKEN_DETECTED`, `GIT_UNKNOWN_REF`, `GIT_URL_NOT_ON_ALLOW_LIST`, `INSECURE_PARTNER_RESPONSE`, `INTERNAL_ERROR`, `INVALID_PARAMETER_VALUE`, `INVALID_STATE`, `INVALID_STATE_TRANSITION`, `IO_ERROR`, `IPYNB_FILE_IN_REPO`, `MALFORMED_PARTNER_RESPONSE`, `MALFORMED_REQUEST`, `MANAGED_RESOURCE_GROUP_DOES_NOT_EXIST`, `MAX_BLOCK_SIZE_EXCEEDED`, `MAX_CHILD_NODE_SIZE_EXCEEDED`, `MAX_LIST_SIZE_EXCEEDED`, `MAX_NOTEBOOK_SIZE_EXCEEDED`, `MAX_READ_SIZE_EXCEEDED`, `METASTORE_ALREADY_EXISTS`, `METASTORE_DOES_NOT_EXIST`, `METASTORE_NOT_EMPTY`, `NOT_FOUND`, `NOT_IMPLEMENTED`, `PARTIAL_DELETE`, `PERMISSION_DENIED`, `PERMISSION_NOT_PROPAGATED`, `PRINCIPAL_DOES_NOT_EXIST`, `PROJECTS_OPERATION_TIMEOUT`, `PROVIDER_ALREADY_EXISTS`, `PROVIDER_DOES_NOT_EXIST`, `PROVIDER_SHARE_NOT_ACCESSIBLE`, `QUOTA_EXCEEDED`, `RECIPIENT_ALREADY_EXISTS`, `RECIPIENT_DOES_NOT_EXIST`, `REQUEST_LIMIT_EXCEEDED`, `RESOURCE_ALREADY_EXISTS`, `RESOURCE_CONFLICT`, `RESOURCE_DOES_NOT_EXIST`, `RESOURCE_EXHAUSTED`, `RESOURCE_LIMIT_EXCEEDED`, `SCHEMA_ALREADY_EXISTS`, `SCHEMA_DOES_NOT_EXIST`, `SCHEMA_NOT_EMPTY`, `SEARCH_QUERY_TOO_LONG`, `SEARCH_QUERY_TOO_SHORT`, `SERVICE_UNDER_MAINTENANCE`, `SHARE_ALREADY_EXISTS`, `SHARE_DOES_NOT_EXIST`, `STORAGE_CREDENTIAL_ALREADY_EXISTS`, `STORAGE_CREDENTIAL_DOES_NOT_EXIST`, `TABLE_ALREADY_EXISTS`, `TABLE_DOES_NOT_EXIST`, `TEMPORARILY_UNAVAILABLE`, `UNAUTHENTICATED`, `UNAVAILABLE`, `UNKNOWN`, `UNPARSEABLE_HTTP_ERROR`, `WORKSPACE_TEMPORARILY_UNAVAILABLE`; values added by the server later decode as `UnknownValue`.
     ErrorCode {
         Aborted = "ABORTED",
         AlreadyExists = "ALREADY_EXISTS",
@@ -149,7 +149,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ExperimentPermissionLevel`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ExperimentPermissionLevel`: `CAN_EDIT`, `CAN_MANAGE`, `CAN_READ`; values added by the server later decode as `UnknownValue`.
     ExperimentPermissionLevel {
         CanEdit = "CAN_EDIT",
         CanManage = "CAN_MANAGE",
@@ -158,7 +158,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ForecastingExperimentState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ForecastingExperimentState`: `CANCELLED`, `FAILED`, `PENDING`, `RUNNING`, `SUCCEEDED`; values added by the server later decode as `UnknownValue`.
     ForecastingExperimentState {
         Cancelled = "CANCELLED",
         Failed = "FAILED",
@@ -169,7 +169,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `FunctionFunctionType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `FunctionFunctionType`: `APPROX_COUNT_DISTINCT`, `APPROX_PERCENTILE`, `AVG`, `COUNT`, `FIRST`, `FUNCTION_TYPE_UNSPECIFIED`, `LAST`, `MAX`, `MIN`, `STDDEV_POP`, `STDDEV_SAMP`, `SUM`, `VAR_POP`, `VAR_SAMP`; values added by the server later decode as `UnknownValue`.
     FunctionFunctionType {
         ApproxCountDistinct = "APPROX_COUNT_DISTINCT",
         ApproxPercentile = "APPROX_PERCENTILE",
@@ -189,7 +189,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `IssueSeverity`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `IssueSeverity`: `HIGH`, `LOW`, `MEDIUM`; values added by the server later decode as `UnknownValue`.
     IssueSeverity {
         High = "HIGH",
         Low = "LOW",
@@ -198,7 +198,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `IssueSortKey`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `IssueSortKey`: `CREATE_TIME`, `LAST_SEEN_TIME`, `SEVERITY`, `UPDATE_TIME`; values added by the server later decode as `UnknownValue`.
     IssueSortKey {
         CreateTime = "CREATE_TIME",
         LastSeenTime = "LAST_SEEN_TIME",
@@ -208,7 +208,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `IssueSourceType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `IssueSourceType`: `ADHOC_RUN`, `MANUAL`, `SCHEDULED_RUN`, `SINGLE_TRACE_ANALYSIS`; values added by the server later decode as `UnknownValue`.
     IssueSourceType {
         AdhocRun = "ADHOC_RUN",
         Manual = "MANUAL",
@@ -218,7 +218,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `IssueStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `IssueStatus`: `PENDING`, `REJECTED`, `RESOLVED`; values added by the server later decode as `UnknownValue`.
     IssueStatus {
         Pending = "PENDING",
         Rejected = "REJECTED",
@@ -227,7 +227,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `IssueView`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `IssueView`: `BASIC`, `FULL`; values added by the server later decode as `UnknownValue`.
     IssueView {
         Basic = "BASIC",
         Full = "FULL",
@@ -235,7 +235,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `LoggedModelStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `LoggedModelStatus`: `LOGGED_MODEL_PENDING`, `LOGGED_MODEL_READY`, `LOGGED_MODEL_UPLOAD_FAILED`; values added by the server later decode as `UnknownValue`.
     LoggedModelStatus {
         LoggedModelPending = "LOGGED_MODEL_PENDING",
         LoggedModelReady = "LOGGED_MODEL_READY",
@@ -244,7 +244,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `MaterializationSetOperationMetadataState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `MaterializationSetOperationMetadataState`: `CANCELLED`, `FAILED`, `PENDING`, `RUNNING`, `SUCCEEDED`; values added by the server later decode as `UnknownValue`.
     MaterializationSetOperationMetadataState {
         Cancelled = "CANCELLED",
         Failed = "FAILED",
@@ -255,7 +255,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `MaterializedFeaturePipelineScheduleState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `MaterializedFeaturePipelineScheduleState`: `ACTIVE`, `PAUSED`, `SNAPSHOT`; values added by the server later decode as `UnknownValue`.
     MaterializedFeaturePipelineScheduleState {
         Active = "ACTIVE",
         Paused = "PAUSED",
@@ -264,7 +264,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ModelVersionStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ModelVersionStatus`: `FAILED_REGISTRATION`, `PENDING_REGISTRATION`, `READY`; values added by the server later decode as `UnknownValue`.
     ModelVersionStatus {
         FailedRegistration = "FAILED_REGISTRATION",
         PendingRegistration = "PENDING_REGISTRATION",
@@ -273,7 +273,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `OnlineStoreState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `OnlineStoreState`: `AVAILABLE`, `DELETING`, `FAILING_OVER`, `STARTING`, `STOPPED`, `UPDATING`; values added by the server later decode as `UnknownValue`.
     OnlineStoreState {
         Available = "AVAILABLE",
         Deleting = "DELETING",
@@ -285,7 +285,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PermissionLevel`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PermissionLevel`: `CAN_CREATE_REGISTERED_MODEL`, `CAN_EDIT`, `CAN_MANAGE`, `CAN_MANAGE_PRODUCTION_VERSIONS`, `CAN_MANAGE_STAGING_VERSIONS`, `CAN_READ`; values added by the server later decode as `UnknownValue`.
     PermissionLevel {
         CanCreateRegisteredModel = "CAN_CREATE_REGISTERED_MODEL",
         CanEdit = "CAN_EDIT",
@@ -297,7 +297,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PublishSpecPublishMode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PublishSpecPublishMode`: `CONTINUOUS`, `SNAPSHOT`, `TRIGGERED`; values added by the server later decode as `UnknownValue`.
     PublishSpecPublishMode {
         Continuous = "CONTINUOUS",
         Snapshot = "SNAPSHOT",
@@ -306,7 +306,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PurgeFeatureEntitiesMetadataState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PurgeFeatureEntitiesMetadataState`: `CANCELLED`, `FAILED`, `PENDING`, `PENDING_CLEANUP`, `PENDING_PURGE`, `RUNNING`, `RUNNING_CLEANUP`, `RUNNING_PURGE`, `SUCCEEDED`; values added by the server later decode as `UnknownValue`.
     PurgeFeatureEntitiesMetadataState {
         Cancelled = "CANCELLED",
         Failed = "FAILED",
@@ -321,7 +321,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PurgeFeatureEntitiesResultState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PurgeFeatureEntitiesResultState`: `FAILED`, `NOT_APPLICABLE`, `SUCCEEDED`; values added by the server later decode as `UnknownValue`.
     PurgeFeatureEntitiesResultState {
         Failed = "FAILED",
         NotApplicable = "NOT_APPLICABLE",
@@ -330,7 +330,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `RegisteredModelPermissionLevel`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `RegisteredModelPermissionLevel`: `CAN_EDIT`, `CAN_MANAGE`, `CAN_MANAGE_PRODUCTION_VERSIONS`, `CAN_MANAGE_STAGING_VERSIONS`, `CAN_READ`; values added by the server later decode as `UnknownValue`.
     RegisteredModelPermissionLevel {
         CanEdit = "CAN_EDIT",
         CanManage = "CAN_MANAGE",
@@ -341,7 +341,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `RegistryEmailSubscriptionType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `RegistryEmailSubscriptionType`: `ALL_EVENTS`, `DEFAULT`, `SUBSCRIBED`, `UNSUBSCRIBED`; values added by the server later decode as `UnknownValue`.
     RegistryEmailSubscriptionType {
         AllEvents = "ALL_EVENTS",
         Default = "DEFAULT",
@@ -351,7 +351,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `RegistryWebhookEvent`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `RegistryWebhookEvent`: `COMMENT_CREATED`, `MODEL_VERSION_CREATED`, `MODEL_VERSION_TAG_SET`, `MODEL_VERSION_TRANSITIONED_STAGE`, `MODEL_VERSION_TRANSITIONED_TO_ARCHIVED`, `MODEL_VERSION_TRANSITIONED_TO_PRODUCTION`, `MODEL_VERSION_TRANSITIONED_TO_STAGING`, `REGISTERED_MODEL_CREATED`, `TRANSITION_REQUEST_CREATED`, `TRANSITION_REQUEST_TO_ARCHIVED_CREATED`, `TRANSITION_REQUEST_TO_PRODUCTION_CREATED`, `TRANSITION_REQUEST_TO_STAGING_CREATED`; values added by the server later decode as `UnknownValue`.
     RegistryWebhookEvent {
         CommentCreated = "COMMENT_CREATED",
         ModelVersionCreated = "MODEL_VERSION_CREATED",
@@ -369,7 +369,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `RegistryWebhookStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `RegistryWebhookStatus`: `ACTIVE`, `DISABLED`, `TEST_MODE`; values added by the server later decode as `UnknownValue`.
     RegistryWebhookStatus {
         Active = "ACTIVE",
         Disabled = "DISABLED",
@@ -378,7 +378,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `RunInfoStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `RunInfoStatus`: `FAILED`, `FINISHED`, `KILLED`, `RUNNING`, `SCHEDULED`; values added by the server later decode as `UnknownValue`.
     RunInfoStatus {
         Failed = "FAILED",
         Finished = "FINISHED",
@@ -389,7 +389,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ScalarDataType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ScalarDataType`: `BINARY`, `BOOLEAN`, `DATE`, `DECIMAL`, `DOUBLE`, `FLOAT`, `INTEGER`, `LONG`, `SHORT`, `STRING`, `TIMESTAMP`; values added by the server later decode as `UnknownValue`.
     ScalarDataType {
         Binary = "BINARY",
         Boolean = "BOOLEAN",
@@ -406,7 +406,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `SchemaLocatorFormat`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `SchemaLocatorFormat`: `FORMAT_AVRO`, `FORMAT_JSON`, `FORMAT_PROTOBUF`; values added by the server later decode as `UnknownValue`.
     SchemaLocatorFormat {
         FormatAvro = "FORMAT_AVRO",
         FormatJson = "FORMAT_JSON",
@@ -415,7 +415,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `SdpSourceState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `SdpSourceState`: `ERROR`, `PENDING`, `RESOLVED`; values added by the server later decode as `UnknownValue`.
     SdpSourceState {
         Error = "ERROR",
         Pending = "PENDING",
@@ -424,7 +424,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `SortOrder`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `SortOrder`: `ASCENDING`, `DESCENDING`; values added by the server later decode as `UnknownValue`.
     SortOrder {
         Ascending = "ASCENDING",
         Descending = "DESCENDING",
@@ -432,7 +432,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `Status`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `Status`: `FAILED_REGISTRATION`, `PENDING_REGISTRATION`, `READY`; values added by the server later decode as `UnknownValue`.
     Status {
         FailedRegistration = "FAILED_REGISTRATION",
         PendingRegistration = "PENDING_REGISTRATION",
@@ -441,7 +441,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `StreamingModeStreamingModeType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `StreamingModeStreamingModeType`: `STREAMING_MODE_TYPE_MBM`, `STREAMING_MODE_TYPE_RTM`; values added by the server later decode as `UnknownValue`.
     StreamingModeStreamingModeType {
         StreamingModeTypeMbm = "STREAMING_MODE_TYPE_MBM",
         StreamingModeTypeRtm = "STREAMING_MODE_TYPE_RTM",
@@ -449,7 +449,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `TableTriggerTableTriggerCondition`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `TableTriggerTableTriggerCondition`: `TABLE_TRIGGER_CONDITION_ALL_UPDATED`, `TABLE_TRIGGER_CONDITION_ANY_UPDATED`; values added by the server later decode as `UnknownValue`.
     TableTriggerTableTriggerCondition {
         TableTriggerConditionAllUpdated = "TABLE_TRIGGER_CONDITION_ALL_UPDATED",
         TableTriggerConditionAnyUpdated = "TABLE_TRIGGER_CONDITION_ANY_UPDATED",
@@ -457,7 +457,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `UpdateRunStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `UpdateRunStatus`: `FAILED`, `FINISHED`, `KILLED`, `RUNNING`, `SCHEDULED`; values added by the server later decode as `UnknownValue`.
     UpdateRunStatus {
         Failed = "FAILED",
         Finished = "FINISHED",
@@ -468,7 +468,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ViewType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ViewType`: `ACTIVE_ONLY`, `ALL`, `DELETED_ONLY`; values added by the server later decode as `UnknownValue`.
     ViewType {
         ActiveOnly = "ACTIVE_ONLY",
         All = "ALL",
@@ -480,127 +480,515 @@ crate::service::wire::open_enum! {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Activity {
+    /// Wire field `activity_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub activity_type: ::std::option::Option<ActivityType>,
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
+    /// Wire field `creation_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub creation_timestamp: ::std::option::Option<i64>,
+    /// Wire field `from_stage` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub from_stage: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `last_updated_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub last_updated_timestamp: ::std::option::Option<i64>,
+    /// Wire field `system_comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub system_comment: ::std::option::Option<::std::string::String>,
+    /// Wire field `to_stage` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub to_stage: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::string::String>,
+}
+
+impl Activity {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Activity { ..::std::default::Default::default() }
+    }
+
+    /// Set `activity_type`.
+    #[inline]
+    pub fn activity_type(mut self, value: ActivityType) -> Self {
+        self.activity_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `creation_timestamp`.
+    #[inline]
+    pub fn creation_timestamp(mut self, value: i64) -> Self {
+        self.creation_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `from_stage`.
+    #[inline]
+    pub fn from_stage(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.from_stage = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `last_updated_timestamp`.
+    #[inline]
+    pub fn last_updated_timestamp(mut self, value: i64) -> Self {
+        self.last_updated_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `system_comment`.
+    #[inline]
+    pub fn system_comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.system_comment = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `to_stage`.
+    #[inline]
+    pub fn to_stage(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.to_stage = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_id`.
+    #[inline]
+    pub fn user_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `AggregationFunction` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AggregationFunction {
+    /// Wire field `approx_count_distinct` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub approx_count_distinct: ::std::option::Option<ApproxCountDistinctFunction>,
+    /// Wire field `approx_percentile` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub approx_percentile: ::std::option::Option<ApproxPercentileFunction>,
+    /// Wire field `avg` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub avg: ::std::option::Option<AvgFunction>,
+    /// Wire field `count_function` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub count_function: ::std::option::Option<CountFunction>,
+    /// Wire field `first` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub first: ::std::option::Option<FirstFunction>,
+    /// Wire field `first_distinct` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub first_distinct: ::std::option::Option<FirstDistinctFunction>,
+    /// Wire field `first_n` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub first_n: ::std::option::Option<FirstNFunction>,
+    /// Wire field `last` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last: ::std::option::Option<LastFunction>,
+    /// Wire field `last_distinct` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_distinct: ::std::option::Option<LastDistinctFunction>,
+    /// Wire field `last_n` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_n: ::std::option::Option<LastNFunction>,
+    /// Wire field `max` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub max: ::std::option::Option<MaxFunction>,
+    /// Wire field `min` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub min: ::std::option::Option<MinFunction>,
+    /// Wire field `stddev_pop` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub stddev_pop: ::std::option::Option<StddevPopFunction>,
+    /// Wire field `stddev_samp` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub stddev_samp: ::std::option::Option<StddevSampFunction>,
+    /// Wire field `sum` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sum: ::std::option::Option<SumFunction>,
+    /// Wire field `time_window` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub time_window: ::std::option::Option<TimeWindow>,
+    /// Wire field `var_pop` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub var_pop: ::std::option::Option<VarPopFunction>,
+    /// Wire field `var_samp` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub var_samp: ::std::option::Option<VarSampFunction>,
+}
+
+impl AggregationFunction {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AggregationFunction { ..::std::default::Default::default() }
+    }
+
+    /// Set `approx_count_distinct`.
+    #[inline]
+    pub fn approx_count_distinct(mut self, value: ApproxCountDistinctFunction) -> Self {
+        self.approx_count_distinct = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `approx_percentile`.
+    #[inline]
+    pub fn approx_percentile(mut self, value: ApproxPercentileFunction) -> Self {
+        self.approx_percentile = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `avg`.
+    #[inline]
+    pub fn avg(mut self, value: AvgFunction) -> Self {
+        self.avg = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `count_function`.
+    #[inline]
+    pub fn count_function(mut self, value: CountFunction) -> Self {
+        self.count_function = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `first`.
+    #[inline]
+    pub fn first(mut self, value: FirstFunction) -> Self {
+        self.first = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `first_distinct`.
+    #[inline]
+    pub fn first_distinct(mut self, value: FirstDistinctFunction) -> Self {
+        self.first_distinct = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `first_n`.
+    #[inline]
+    pub fn first_n(mut self, value: FirstNFunction) -> Self {
+        self.first_n = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `last`.
+    #[inline]
+    pub fn last(mut self, value: LastFunction) -> Self {
+        self.last = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `last_distinct`.
+    #[inline]
+    pub fn last_distinct(mut self, value: LastDistinctFunction) -> Self {
+        self.last_distinct = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `last_n`.
+    #[inline]
+    pub fn last_n(mut self, value: LastNFunction) -> Self {
+        self.last_n = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `max`.
+    #[inline]
+    pub fn max(mut self, value: MaxFunction) -> Self {
+        self.max = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `min`.
+    #[inline]
+    pub fn min(mut self, value: MinFunction) -> Self {
+        self.min = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `stddev_pop`.
+    #[inline]
+    pub fn stddev_pop(mut self, value: StddevPopFunction) -> Self {
+        self.stddev_pop = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `stddev_samp`.
+    #[inline]
+    pub fn stddev_samp(mut self, value: StddevSampFunction) -> Self {
+        self.stddev_samp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sum`.
+    #[inline]
+    pub fn sum(mut self, value: SumFunction) -> Self {
+        self.sum = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `time_window`.
+    #[inline]
+    pub fn time_window(mut self, value: TimeWindow) -> Self {
+        self.time_window = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `var_pop`.
+    #[inline]
+    pub fn var_pop(mut self, value: VarPopFunction) -> Self {
+        self.var_pop = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `var_samp`.
+    #[inline]
+    pub fn var_samp(mut self, value: VarSampFunction) -> Self {
+        self.var_samp = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ApproveTransitionRequestResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ApproveTransitionRequestResponse {
+    /// Wire field `activity` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub activity: ::std::option::Option<Activity>,
 }
 
+impl ApproveTransitionRequestResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ApproveTransitionRequestResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `activity`.
+    #[inline]
+    pub fn activity(mut self, value: Activity) -> Self {
+        self.activity = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `ApproxCountDistinctFunction` of the `ml` API.
+///
+/// Required: `input` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ApproxCountDistinctFunction {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub input: ::std::option::Option<::std::string::String>,
+    /// Wire field `input` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub input: ::std::string::String,
+    /// Wire field `relative_error` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub relative_error: ::std::option::Option<f64>,
+    /// Wire field `relative_sd` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub relative_sd: ::std::option::Option<f64>,
 }
 
+impl ApproxCountDistinctFunction {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(input: impl Into<::std::string::String>) -> Self {
+        ApproxCountDistinctFunction {
+            input: {
+                let value = input;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `input`.
+    #[inline]
+    pub fn input(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.input = value.into();
+        self
+    }
+
+    /// Set `relative_error`.
+    #[inline]
+    pub fn relative_error(mut self, value: f64) -> Self {
+        self.relative_error = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `relative_sd`.
+    #[inline]
+    pub fn relative_sd(mut self, value: f64) -> Self {
+        self.relative_sd = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `ApproxPercentileFunction` of the `ml` API.
+///
+/// Required: `input`, `percentile` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ApproxPercentileFunction {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub input: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub percentile: ::std::option::Option<f64>,
+    /// Wire field `input` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub input: ::std::string::String,
+    /// Wire field `percentile` (required, double).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub percentile: f64,
+    /// Wire field `accuracy` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub accuracy: ::std::option::Option<i64>,
+    /// Wire field `relative_error` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub relative_error: ::std::option::Option<f64>,
+}
+
+impl ApproxPercentileFunction {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(input: impl Into<::std::string::String>, percentile: f64) -> Self {
+        ApproxPercentileFunction {
+            input: {
+                let value = input;
+                value.into()
+            },
+            percentile: {
+                let value = percentile;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `input`.
+    #[inline]
+    pub fn input(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.input = value.into();
+        self
+    }
+
+    /// Set `percentile`.
+    #[inline]
+    pub fn percentile(mut self, value: f64) -> Self {
+        self.percentile = value;
+        self
+    }
+
+    /// Set `accuracy`.
+    #[inline]
+    pub fn accuracy(mut self, value: i64) -> Self {
+        self.accuracy = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `relative_error`.
+    #[inline]
+    pub fn relative_error(mut self, value: f64) -> Self {
+        self.relative_error = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `AuthConfig` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AuthConfig {
+    /// Wire field `mtls_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mtls_config: ::std::option::Option<MtlsConfig>,
+    /// Wire field `uc_service_credential_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub uc_service_credential_name: ::std::option::Option<::std::string::String>,
 }
 
+impl AuthConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AuthConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `mtls_config`.
+    #[inline]
+    pub fn mtls_config(mut self, value: MtlsConfig) -> Self {
+        self.mtls_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `uc_service_credential_name`.
+    #[inline]
+    pub fn uc_service_credential_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.uc_service_credential_name = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `AvgFunction` of the `ml` API.
+///
+/// Required: `input` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AvgFunction {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub input: ::std::option::Option<::std::string::String>,
+    /// Wire field `input` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub input: ::std::string::String,
+}
+
+impl AvgFunction {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(input: impl Into<::std::string::String>) -> Self {
+        AvgFunction {
+            input: {
+                let value = input;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `input`.
+    #[inline]
+    pub fn input(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.input = value.into();
+        self
+    }
 }
 
 /// Wire type `BackfillFeaturesResponse` of the `ml` API.
@@ -608,284 +996,1059 @@ pub struct AvgFunction {
 #[serde(default)]
 pub struct BackfillFeaturesResponse {}
 
+impl BackfillFeaturesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        BackfillFeaturesResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `BackfillOperationMetadata` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BackfillOperationMetadata {
+    /// Wire field `backfill_ranges` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub backfill_ranges: ::std::vec::Vec<BackfillRange>,
+    /// Wire field `feature_full_names` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub feature_full_names: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<BackfillOperationMetadataState>,
+}
+
+impl BackfillOperationMetadata {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        BackfillOperationMetadata { ..::std::default::Default::default() }
+    }
+
+    /// Set `backfill_ranges`.
+    #[inline]
+    pub fn backfill_ranges(mut self, value: ::std::vec::Vec<BackfillRange>) -> Self {
+        self.backfill_ranges = value;
+        self
+    }
+
+    /// Set `feature_full_names`.
+    #[inline]
+    pub fn feature_full_names(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.feature_full_names = value;
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: BackfillOperationMetadataState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `BackfillRange` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BackfillRange {
+    /// Wire field `end_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub end_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `start_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub start_time: ::std::option::Option<::std::string::String>,
+}
+
+impl BackfillRange {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        BackfillRange { ..::std::default::Default::default() }
+    }
+
+    /// Set `end_time`.
+    #[inline]
+    pub fn end_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.end_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `start_time`.
+    #[inline]
+    pub fn start_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.start_time = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `BackfillSource` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BackfillSource {
+    /// Wire field `delta_table_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub delta_table_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `delta_table_source` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub delta_table_source: ::std::option::Option<DeltaTableSource>,
+}
+
+impl BackfillSource {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        BackfillSource { ..::std::default::Default::default() }
+    }
+
+    /// Set `delta_table_name`.
+    #[inline]
+    pub fn delta_table_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.delta_table_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `delta_table_source`.
+    #[inline]
+    pub fn delta_table_source(mut self, value: DeltaTableSource) -> Self {
+        self.delta_table_source = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `BatchCreateMaterializedFeaturesResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BatchCreateMaterializedFeaturesResponse {
+    /// Wire field `materialized_features` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub materialized_features: ::std::vec::Vec<MaterializedFeature>,
 }
 
+impl BatchCreateMaterializedFeaturesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        BatchCreateMaterializedFeaturesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `materialized_features`.
+    #[inline]
+    pub fn materialized_features(mut self, value: ::std::vec::Vec<MaterializedFeature>) -> Self {
+        self.materialized_features = value;
+        self
+    }
+}
+
 /// Wire type `ColumnIdentifier` of the `ml` API.
+///
+/// Required: `variant_expr_path` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ColumnIdentifier {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub variant_expr_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `variant_expr_path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub variant_expr_path: ::std::string::String,
+}
+
+impl ColumnIdentifier {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(variant_expr_path: impl Into<::std::string::String>) -> Self {
+        ColumnIdentifier {
+            variant_expr_path: {
+                let value = variant_expr_path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `variant_expr_path`.
+    #[inline]
+    pub fn variant_expr_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.variant_expr_path = value.into();
+        self
+    }
 }
 
 /// Wire type `ColumnSelection` of the `ml` API.
+///
+/// Required: `column` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ColumnSelection {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub column: ::std::option::Option<::std::string::String>,
+    /// Wire field `column` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub column: ::std::string::String,
+}
+
+impl ColumnSelection {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(column: impl Into<::std::string::String>) -> Self {
+        ColumnSelection {
+            column: {
+                let value = column;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `column`.
+    #[inline]
+    pub fn column(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.column = value.into();
+        self
+    }
 }
 
 /// Wire type `CommentObject` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CommentObject {
+    /// Wire field `available_actions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub available_actions: ::std::vec::Vec<CommentActivityAction>,
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
+    /// Wire field `creation_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub creation_timestamp: ::std::option::Option<i64>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `last_updated_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub last_updated_timestamp: ::std::option::Option<i64>,
+    /// Wire field `user_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::string::String>,
 }
 
+impl CommentObject {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CommentObject { ..::std::default::Default::default() }
+    }
+
+    /// Set `available_actions`.
+    #[inline]
+    pub fn available_actions(mut self, value: ::std::vec::Vec<CommentActivityAction>) -> Self {
+        self.available_actions = value;
+        self
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `creation_timestamp`.
+    #[inline]
+    pub fn creation_timestamp(mut self, value: i64) -> Self {
+        self.creation_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `last_updated_timestamp`.
+    #[inline]
+    pub fn last_updated_timestamp(mut self, value: i64) -> Self {
+        self.last_updated_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `user_id`.
+    #[inline]
+    pub fn user_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `ContinuousWindow` of the `ml` API.
+///
+/// Required: `window_duration` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ContinuousWindow {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub window_duration: ::std::option::Option<::std::string::String>,
+    /// Wire field `window_duration` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub window_duration: ::std::string::String,
+    /// Wire field `offset` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub offset: ::std::option::Option<::std::string::String>,
 }
 
+impl ContinuousWindow {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(window_duration: impl Into<::std::string::String>) -> Self {
+        ContinuousWindow {
+            window_duration: {
+                let value = window_duration;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `window_duration`.
+    #[inline]
+    pub fn window_duration(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.window_duration = value.into();
+        self
+    }
+
+    /// Set `offset`.
+    #[inline]
+    pub fn offset(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.offset = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `CountFunction` of the `ml` API.
+///
+/// Required: `input` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CountFunction {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub input: ::std::option::Option<::std::string::String>,
+    /// Wire field `input` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub input: ::std::string::String,
+}
+
+impl CountFunction {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(input: impl Into<::std::string::String>) -> Self {
+        CountFunction {
+            input: {
+                let value = input;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `input`.
+    #[inline]
+    pub fn input(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.input = value.into();
+        self
+    }
 }
 
 /// Wire type `CreateCommentResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateCommentResponse {
+    /// Wire field `comment` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<CommentObject>,
+}
+
+impl CreateCommentResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateCommentResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: CommentObject) -> Self {
+        self.comment = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CreateExperimentResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateExperimentResponse {
+    /// Wire field `experiment_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub experiment_id: ::std::option::Option<::std::string::String>,
+}
+
+impl CreateExperimentResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateExperimentResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `experiment_id`.
+    #[inline]
+    pub fn experiment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.experiment_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CreateForecastingExperimentResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateForecastingExperimentResponse {
+    /// Wire field `experiment_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub experiment_id: ::std::option::Option<::std::string::String>,
+}
+
+impl CreateForecastingExperimentResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateForecastingExperimentResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `experiment_id`.
+    #[inline]
+    pub fn experiment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.experiment_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CreateLoggedModelResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateLoggedModelResponse {
+    /// Wire field `model` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub model: ::std::option::Option<LoggedModel>,
 }
 
+impl CreateLoggedModelResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateLoggedModelResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `model`.
+    #[inline]
+    pub fn model(mut self, value: LoggedModel) -> Self {
+        self.model = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `CreateMaterializedFeatureRequest` of the `ml` API.
+///
+/// Required: `materialized_feature` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateMaterializedFeatureRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub materialized_feature: ::std::option::Option<MaterializedFeature>,
+    /// Wire field `materialized_feature` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub materialized_feature: MaterializedFeature,
+}
+
+impl CreateMaterializedFeatureRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(materialized_feature: MaterializedFeature) -> Self {
+        CreateMaterializedFeatureRequest {
+            materialized_feature: {
+                let value = materialized_feature;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `materialized_feature`.
+    #[inline]
+    pub fn materialized_feature(mut self, value: MaterializedFeature) -> Self {
+        self.materialized_feature = value;
+        self
+    }
 }
 
 /// Wire type `CreateModelResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateModelResponse {
+    /// Wire field `registered_model` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub registered_model: ::std::option::Option<Model>,
+}
+
+impl CreateModelResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateModelResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `registered_model`.
+    #[inline]
+    pub fn registered_model(mut self, value: Model) -> Self {
+        self.registered_model = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CreateModelVersionResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateModelVersionResponse {
+    /// Wire field `model_version` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub model_version: ::std::option::Option<ModelVersion>,
+}
+
+impl CreateModelVersionResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateModelVersionResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `model_version`.
+    #[inline]
+    pub fn model_version(mut self, value: ModelVersion) -> Self {
+        self.model_version = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CreateRunResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateRunResponse {
+    /// Wire field `run` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run: ::std::option::Option<Run>,
+}
+
+impl CreateRunResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateRunResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `run`.
+    #[inline]
+    pub fn run(mut self, value: Run) -> Self {
+        self.run = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CreateTransitionRequestResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateTransitionRequestResponse {
+    /// Wire field `request` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub request: ::std::option::Option<TransitionRequest>,
+}
+
+impl CreateTransitionRequestResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateTransitionRequestResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `request`.
+    #[inline]
+    pub fn request(mut self, value: TransitionRequest) -> Self {
+        self.request = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CreateWebhookResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateWebhookResponse {
+    /// Wire field `webhook` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub webhook: ::std::option::Option<RegistryWebhook>,
+}
+
+impl CreateWebhookResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateWebhookResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `webhook`.
+    #[inline]
+    pub fn webhook(mut self, value: RegistryWebhook) -> Self {
+        self.webhook = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CronSchedule` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CronSchedule {
+    /// Wire field `cron_expression` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cron_expression: ::std::option::Option<::std::string::String>,
+    /// Wire field `mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mode: ::std::option::Option<CronScheduleMode>,
+    /// Wire field `timezone_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone_id: ::std::option::Option<::std::string::String>,
 }
 
+impl CronSchedule {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CronSchedule { ..::std::default::Default::default() }
+    }
+
+    /// Set `cron_expression`.
+    #[inline]
+    pub fn cron_expression(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cron_expression = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `mode`.
+    #[inline]
+    pub fn mode(mut self, value: CronScheduleMode) -> Self {
+        self.mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `timezone_id`.
+    #[inline]
+    pub fn timezone_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.timezone_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `CustomUdf` of the `ml` API.
+///
+/// Required: `function_path` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomUdf {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub function_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `function_path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub function_path: ::std::string::String,
+    /// Wire field `input_bindings` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub input_bindings: ::std::vec::Vec<InputBinding>,
+}
+
+impl CustomUdf {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(function_path: impl Into<::std::string::String>) -> Self {
+        CustomUdf {
+            function_path: {
+                let value = function_path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `function_path`.
+    #[inline]
+    pub fn function_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.function_path = value.into();
+        self
+    }
+
+    /// Set `input_bindings`.
+    #[inline]
+    pub fn input_bindings(mut self, value: ::std::vec::Vec<InputBinding>) -> Self {
+        self.input_bindings = value;
+        self
+    }
 }
 
 /// Wire type `DataSource` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DataSource {
+    /// Wire field `delta_table_source` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub delta_table_source: ::std::option::Option<DeltaTableSource>,
+    /// Wire field `feature_view_source` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub feature_view_source: ::std::option::Option<FeatureViewSource>,
+    /// Wire field `kafka_source` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub kafka_source: ::std::option::Option<KafkaSource>,
+    /// Wire field `lateness` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub lateness: ::std::option::Option<SourceLateness>,
+    /// Wire field `request_source` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub request_source: ::std::option::Option<RequestSource>,
+    /// Wire field `sdp_source` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sdp_source: ::std::option::Option<SdpSource>,
+    /// Wire field `stream_source` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub stream_source: ::std::option::Option<StreamSource>,
+}
+
+impl DataSource {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DataSource { ..::std::default::Default::default() }
+    }
+
+    /// Set `delta_table_source`.
+    #[inline]
+    pub fn delta_table_source(mut self, value: DeltaTableSource) -> Self {
+        self.delta_table_source = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `feature_view_source`.
+    #[inline]
+    pub fn feature_view_source(mut self, value: FeatureViewSource) -> Self {
+        self.feature_view_source = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `kafka_source`.
+    #[inline]
+    pub fn kafka_source(mut self, value: KafkaSource) -> Self {
+        self.kafka_source = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `lateness`.
+    #[inline]
+    pub fn lateness(mut self, value: SourceLateness) -> Self {
+        self.lateness = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `request_source`.
+    #[inline]
+    pub fn request_source(mut self, value: RequestSource) -> Self {
+        self.request_source = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sdp_source`.
+    #[inline]
+    pub fn sdp_source(mut self, value: SdpSource) -> Self {
+        self.sdp_source = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `stream_source`.
+    #[inline]
+    pub fn stream_source(mut self, value: StreamSource) -> Self {
+        self.stream_source = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `DatabricksServiceExceptionWithDetailsProto` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabricksServiceExceptionWithDetailsProto {
+    /// Wire field `details` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub details: ::std::vec::Vec<::serde_json::Value>,
+    /// Wire field `error_code` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error_code: ::std::option::Option<ErrorCode>,
+    /// Wire field `message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
+    /// Wire field `stack_trace` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub stack_trace: ::std::option::Option<::std::string::String>,
 }
 
+impl DatabricksServiceExceptionWithDetailsProto {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DatabricksServiceExceptionWithDetailsProto { ..::std::default::Default::default() }
+    }
+
+    /// Set `details`.
+    #[inline]
+    pub fn details(mut self, value: ::std::vec::Vec<::serde_json::Value>) -> Self {
+        self.details = value;
+        self
+    }
+
+    /// Set `error_code`.
+    #[inline]
+    pub fn error_code(mut self, value: ErrorCode) -> Self {
+        self.error_code = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `message`.
+    #[inline]
+    pub fn message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `stack_trace`.
+    #[inline]
+    pub fn stack_trace(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.stack_trace = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `Dataset` of the `ml` API.
+///
+/// Required: `name`, `digest`, `source_type`, `source` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Dataset {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub digest: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub source_type: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub source: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `digest` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub digest: ::std::string::String,
+    /// Wire field `source_type` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub source_type: ::std::string::String,
+    /// Wire field `source` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub source: ::std::string::String,
+    /// Wire field `profile` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub profile: ::std::option::Option<::std::string::String>,
+    /// Wire field `schema` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema: ::std::option::Option<::std::string::String>,
 }
 
+impl Dataset {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        digest: impl Into<::std::string::String>,
+        source_type: impl Into<::std::string::String>,
+        source: impl Into<::std::string::String>,
+    ) -> Self {
+        Dataset {
+            name: {
+                let value = name;
+                value.into()
+            },
+            digest: {
+                let value = digest;
+                value.into()
+            },
+            source_type: {
+                let value = source_type;
+                value.into()
+            },
+            source: {
+                let value = source;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `digest`.
+    #[inline]
+    pub fn digest(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.digest = value.into();
+        self
+    }
+
+    /// Set `source_type`.
+    #[inline]
+    pub fn source_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source_type = value.into();
+        self
+    }
+
+    /// Set `source`.
+    #[inline]
+    pub fn source(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source = value.into();
+        self
+    }
+
+    /// Set `profile`.
+    #[inline]
+    pub fn profile(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.profile = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `schema`.
+    #[inline]
+    pub fn schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `DatasetInput` of the `ml` API.
+///
+/// Required: `dataset` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatasetInput {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub dataset: ::std::option::Option<Dataset>,
+    /// Wire field `dataset` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub dataset: Dataset,
+    /// Wire field `tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tags: ::std::vec::Vec<InputTag>,
 }
 
+impl DatasetInput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(dataset: Dataset) -> Self {
+        DatasetInput {
+            dataset: {
+                let value = dataset;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `dataset`.
+    #[inline]
+    pub fn dataset(mut self, value: Dataset) -> Self {
+        self.dataset = value;
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::vec::Vec<InputTag>) -> Self {
+        self.tags = value;
+        self
+    }
+}
+
 /// Wire type `DeclarativeFeature` of the `ml` API.
+///
+/// Required: `feature` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeclarativeFeature {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub feature: ::std::option::Option<::std::string::String>,
+    /// Wire field `feature` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub feature: ::std::string::String,
+}
+
+impl DeclarativeFeature {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(feature: impl Into<::std::string::String>) -> Self {
+        DeclarativeFeature {
+            feature: {
+                let value = feature;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `feature`.
+    #[inline]
+    pub fn feature(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.feature = value.into();
+        self
+    }
 }
 
 /// Wire type `DefaultValue` of the `ml` API.
+///
+/// Required: `feature` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DefaultValue {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub feature: ::std::option::Option<::std::string::String>,
+    /// Wire field `feature` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub feature: ::std::string::String,
+    /// Wire field `default_value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default_value: ::std::option::Option<::std::string::String>,
+}
+
+impl DefaultValue {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(feature: impl Into<::std::string::String>) -> Self {
+        DefaultValue {
+            feature: {
+                let value = feature;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `feature`.
+    #[inline]
+    pub fn feature(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.feature = value.into();
+        self
+    }
+
+    /// Set `default_value`.
+    #[inline]
+    pub fn default_value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.default_value = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DeleteCommentResponse` of the `ml` API.
@@ -893,50 +2056,123 @@ pub struct DefaultValue {
 #[serde(default)]
 pub struct DeleteCommentResponse {}
 
+impl DeleteCommentResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteCommentResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `DeleteExperimentResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteExperimentResponse {}
+
+impl DeleteExperimentResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteExperimentResponse { ..::std::default::Default::default() }
+    }
+}
 
 /// Wire type `DeleteLoggedModelResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteLoggedModelResponse {}
 
+impl DeleteLoggedModelResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteLoggedModelResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `DeleteLoggedModelTagResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteLoggedModelTagResponse {}
+
+impl DeleteLoggedModelTagResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteLoggedModelTagResponse { ..::std::default::Default::default() }
+    }
+}
 
 /// Wire type `DeleteModelResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteModelResponse {}
 
+impl DeleteModelResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteModelResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `DeleteModelTagResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteModelTagResponse {}
+
+impl DeleteModelTagResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteModelTagResponse { ..::std::default::Default::default() }
+    }
+}
 
 /// Wire type `DeleteModelVersionResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteModelVersionResponse {}
 
+impl DeleteModelVersionResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteModelVersionResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `DeleteModelVersionTagResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteModelVersionTagResponse {}
+
+impl DeleteModelVersionTagResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteModelVersionTagResponse { ..::std::default::Default::default() }
+    }
+}
 
 /// Wire type `DeleteRunResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteRunResponse {}
 
+impl DeleteRunResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteRunResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `DeleteRunsResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteRunsResponse {
+    /// Wire field `runs_deleted` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -944,17 +2180,56 @@ pub struct DeleteRunsResponse {
     pub runs_deleted: ::std::option::Option<i64>,
 }
 
+impl DeleteRunsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteRunsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `runs_deleted`.
+    #[inline]
+    pub fn runs_deleted(mut self, value: i64) -> Self {
+        self.runs_deleted = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `DeleteTagResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteTagResponse {}
 
+impl DeleteTagResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteTagResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `DeleteTransitionRequestResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteTransitionRequestResponse {
+    /// Wire field `activity` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub activity: ::std::option::Option<Activity>,
+}
+
+impl DeleteTransitionRequestResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteTransitionRequestResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `activity`.
+    #[inline]
+    pub fn activity(mut self, value: Activity) -> Self {
+        self.activity = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `DeleteWebhookResponse` of the `ml` API.
@@ -962,246 +2237,969 @@ pub struct DeleteTransitionRequestResponse {
 #[serde(default)]
 pub struct DeleteWebhookResponse {}
 
+impl DeleteWebhookResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteWebhookResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `DeltaTableSource` of the `ml` API.
+///
+/// Required: `full_name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeltaTableSource {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub full_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `full_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub full_name: ::std::string::String,
+    /// Wire field `dataframe_schema` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dataframe_schema: ::std::option::Option<::std::string::String>,
+    /// Wire field `entity_columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub entity_columns: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `filter_condition` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter_condition: ::std::option::Option<::std::string::String>,
+    /// Wire field `timeseries_column` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timeseries_column: ::std::option::Option<::std::string::String>,
+    /// Wire field `transformation_sql` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub transformation_sql: ::std::option::Option<::std::string::String>,
 }
 
+impl DeltaTableSource {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(full_name: impl Into<::std::string::String>) -> Self {
+        DeltaTableSource {
+            full_name: {
+                let value = full_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `full_name`.
+    #[inline]
+    pub fn full_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.full_name = value.into();
+        self
+    }
+
+    /// Set `dataframe_schema`.
+    #[inline]
+    pub fn dataframe_schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.dataframe_schema = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `entity_columns`.
+    #[inline]
+    pub fn entity_columns(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.entity_columns = value;
+        self
+    }
+
+    /// Set `filter_condition`.
+    #[inline]
+    pub fn filter_condition(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.filter_condition = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `timeseries_column`.
+    #[inline]
+    pub fn timeseries_column(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.timeseries_column = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `transformation_sql`.
+    #[inline]
+    pub fn transformation_sql(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.transformation_sql = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `DirectMtlsConfig` of the `ml` API.
+///
+/// Required: `bootstrap_servers`, `mtls_config` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DirectMtlsConfig {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub bootstrap_servers: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub mtls_config: ::std::option::Option<MtlsConfig>,
+    /// Wire field `bootstrap_servers` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub bootstrap_servers: ::std::string::String,
+    /// Wire field `mtls_config` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub mtls_config: MtlsConfig,
+}
+
+impl DirectMtlsConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(bootstrap_servers: impl Into<::std::string::String>, mtls_config: MtlsConfig) -> Self {
+        DirectMtlsConfig {
+            bootstrap_servers: {
+                let value = bootstrap_servers;
+                value.into()
+            },
+            mtls_config: {
+                let value = mtls_config;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `bootstrap_servers`.
+    #[inline]
+    pub fn bootstrap_servers(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.bootstrap_servers = value.into();
+        self
+    }
+
+    /// Set `mtls_config`.
+    #[inline]
+    pub fn mtls_config(mut self, value: MtlsConfig) -> Self {
+        self.mtls_config = value;
+        self
+    }
 }
 
 /// Wire type `DirectSchemas` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DirectSchemas {
+    /// Wire field `key_schema` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub key_schema: ::std::option::Option<SchemaConfig>,
+    /// Wire field `payload_schema` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub payload_schema: ::std::option::Option<SchemaConfig>,
 }
 
+impl DirectSchemas {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DirectSchemas { ..::std::default::Default::default() }
+    }
+
+    /// Set `key_schema`.
+    #[inline]
+    pub fn key_schema(mut self, value: SchemaConfig) -> Self {
+        self.key_schema = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `payload_schema`.
+    #[inline]
+    pub fn payload_schema(mut self, value: SchemaConfig) -> Self {
+        self.payload_schema = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `EntityColumn` of the `ml` API.
+///
+/// Required: `name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EntityColumn {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+}
+
+impl EntityColumn {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        EntityColumn {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
 }
 
 /// Wire type `Experiment` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Experiment {
+    /// Wire field `artifact_location` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub artifact_location: ::std::option::Option<::std::string::String>,
+    /// Wire field `creation_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub creation_time: ::std::option::Option<i64>,
+    /// Wire field `experiment_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub experiment_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `last_update_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub last_update_time: ::std::option::Option<i64>,
+    /// Wire field `lifecycle_stage` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub lifecycle_stage: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tags: ::std::vec::Vec<ExperimentTag>,
+    /// Wire field `trace_location` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub trace_location: ::std::option::Option<ExperimentTraceLocation>,
+}
+
+impl Experiment {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Experiment { ..::std::default::Default::default() }
+    }
+
+    /// Set `artifact_location`.
+    #[inline]
+    pub fn artifact_location(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.artifact_location = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `creation_time`.
+    #[inline]
+    pub fn creation_time(mut self, value: i64) -> Self {
+        self.creation_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `experiment_id`.
+    #[inline]
+    pub fn experiment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.experiment_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `last_update_time`.
+    #[inline]
+    pub fn last_update_time(mut self, value: i64) -> Self {
+        self.last_update_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `lifecycle_stage`.
+    #[inline]
+    pub fn lifecycle_stage(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.lifecycle_stage = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::vec::Vec<ExperimentTag>) -> Self {
+        self.tags = value;
+        self
+    }
+
+    /// Set `trace_location`.
+    #[inline]
+    pub fn trace_location(mut self, value: ExperimentTraceLocation) -> Self {
+        self.trace_location = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ExperimentAccessControlRequest` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentAccessControlRequest {
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<ExperimentPermissionLevel>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl ExperimentAccessControlRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ExperimentAccessControlRequest { ..::std::default::Default::default() }
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: ExperimentPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ExperimentAccessControlResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentAccessControlResponse {
+    /// Wire field `all_permissions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub all_permissions: ::std::vec::Vec<ExperimentPermission>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl ExperimentAccessControlResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ExperimentAccessControlResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `all_permissions`.
+    #[inline]
+    pub fn all_permissions(mut self, value: ::std::vec::Vec<ExperimentPermission>) -> Self {
+        self.all_permissions = value;
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ExperimentPermission` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentPermission {
+    /// Wire field `inherited` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub inherited: ::std::option::Option<bool>,
+    /// Wire field `inherited_from_object` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub inherited_from_object: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<ExperimentPermissionLevel>,
+}
+
+impl ExperimentPermission {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ExperimentPermission { ..::std::default::Default::default() }
+    }
+
+    /// Set `inherited`.
+    #[inline]
+    pub fn inherited(mut self, value: bool) -> Self {
+        self.inherited = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `inherited_from_object`.
+    #[inline]
+    pub fn inherited_from_object(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.inherited_from_object = value;
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: ExperimentPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ExperimentPermissions` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentPermissions {
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<ExperimentAccessControlResponse>,
+    /// Wire field `object_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `object_type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_type: ::std::option::Option<::std::string::String>,
+}
+
+impl ExperimentPermissions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ExperimentPermissions { ..::std::default::Default::default() }
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<ExperimentAccessControlResponse>) -> Self {
+        self.access_control_list = value;
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_type = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ExperimentPermissionsDescription` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentPermissionsDescription {
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<ExperimentPermissionLevel>,
+}
+
+impl ExperimentPermissionsDescription {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ExperimentPermissionsDescription { ..::std::default::Default::default() }
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: ExperimentPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ExperimentTag` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentTag {
+    /// Wire field `key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub key: ::std::option::Option<::std::string::String>,
+    /// Wire field `value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<::std::string::String>,
+}
+
+impl ExperimentTag {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ExperimentTag { ..::std::default::Default::default() }
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ExperimentTraceLocation` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentTraceLocation {
+    /// Wire field `uc_trace_location` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub uc_trace_location: ::std::option::Option<UcTraceLocation>,
 }
 
+impl ExperimentTraceLocation {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ExperimentTraceLocation { ..::std::default::Default::default() }
+    }
+
+    /// Set `uc_trace_location`.
+    #[inline]
+    pub fn uc_trace_location(mut self, value: UcTraceLocation) -> Self {
+        self.uc_trace_location = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `Feature` of the `ml` API.
+///
+/// Required: `full_name`, `source`, `function` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Feature {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub full_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub source: ::std::option::Option<DataSource>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub function: ::std::option::Option<Function>,
+    /// Wire field `full_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub full_name: ::std::string::String,
+    /// Wire field `source` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub source: DataSource,
+    /// Wire field `function` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub function: Function,
+    /// Wire field `catalog_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub catalog_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `created_at` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub created_at: ::std::option::Option<::std::string::String>,
+    /// Wire field `created_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub created_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `entities` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub entities: ::std::vec::Vec<EntityColumn>,
+    /// Wire field `filter_condition` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter_condition: ::std::option::Option<::std::string::String>,
+    /// Wire field `inputs` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub inputs: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `lineage_context` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub lineage_context: ::std::option::Option<LineageContext>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `schema_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `time_window` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub time_window: ::std::option::Option<TimeWindow>,
+    /// Wire field `timeseries_column` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timeseries_column: ::std::option::Option<TimeseriesColumn>,
 }
 
+impl Feature {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(full_name: impl Into<::std::string::String>, source: DataSource, function: Function) -> Self {
+        Feature {
+            full_name: {
+                let value = full_name;
+                value.into()
+            },
+            source: {
+                let value = source;
+                value
+            },
+            function: {
+                let value = function;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `full_name`.
+    #[inline]
+    pub fn full_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.full_name = value.into();
+        self
+    }
+
+    /// Set `source`.
+    #[inline]
+    pub fn source(mut self, value: DataSource) -> Self {
+        self.source = value;
+        self
+    }
+
+    /// Set `function`.
+    #[inline]
+    pub fn function(mut self, value: Function) -> Self {
+        self.function = value;
+        self
+    }
+
+    /// Set `catalog_name`.
+    #[inline]
+    pub fn catalog_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.catalog_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `created_at`.
+    #[inline]
+    pub fn created_at(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.created_at = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `created_by`.
+    #[inline]
+    pub fn created_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.created_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `entities`.
+    #[inline]
+    pub fn entities(mut self, value: ::std::vec::Vec<EntityColumn>) -> Self {
+        self.entities = value;
+        self
+    }
+
+    /// Set `filter_condition`.
+    #[inline]
+    pub fn filter_condition(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.filter_condition = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `inputs`.
+    #[inline]
+    pub fn inputs(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.inputs = value;
+        self
+    }
+
+    /// Set `lineage_context`.
+    #[inline]
+    pub fn lineage_context(mut self, value: LineageContext) -> Self {
+        self.lineage_context = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `schema_name`.
+    #[inline]
+    pub fn schema_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `time_window`.
+    #[inline]
+    pub fn time_window(mut self, value: TimeWindow) -> Self {
+        self.time_window = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `timeseries_column`.
+    #[inline]
+    pub fn timeseries_column(mut self, value: TimeseriesColumn) -> Self {
+        self.timeseries_column = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `FeatureFunction` of the `ml` API.
+///
+/// Required: `udf` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureFunction {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub udf: ::std::option::Option<::std::string::String>,
+    /// Wire field `udf` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub udf: ::std::string::String,
+    /// Wire field `input_bindings` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub input_bindings: ::std::vec::Vec<FeatureFunctionInputBinding>,
+    /// Wire field `output` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub output: ::std::option::Option<::std::string::String>,
 }
 
+impl FeatureFunction {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(udf: impl Into<::std::string::String>) -> Self {
+        FeatureFunction {
+            udf: {
+                let value = udf;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `udf`.
+    #[inline]
+    pub fn udf(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.udf = value.into();
+        self
+    }
+
+    /// Set `input_bindings`.
+    #[inline]
+    pub fn input_bindings(mut self, value: ::std::vec::Vec<FeatureFunctionInputBinding>) -> Self {
+        self.input_bindings = value;
+        self
+    }
+
+    /// Set `output`.
+    #[inline]
+    pub fn output(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.output = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `FeatureFunctionInputBinding` of the `ml` API.
+///
+/// Required: `parameter`, `bound_feature` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureFunctionInputBinding {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parameter: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub bound_feature: ::std::option::Option<::std::string::String>,
+    /// Wire field `parameter` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parameter: ::std::string::String,
+    /// Wire field `bound_feature` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub bound_feature: ::std::string::String,
+}
+
+impl FeatureFunctionInputBinding {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parameter: impl Into<::std::string::String>, bound_feature: impl Into<::std::string::String>) -> Self {
+        FeatureFunctionInputBinding {
+            parameter: {
+                let value = parameter;
+                value.into()
+            },
+            bound_feature: {
+                let value = bound_feature;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `parameter`.
+    #[inline]
+    pub fn parameter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.parameter = value.into();
+        self
+    }
+
+    /// Set `bound_feature`.
+    #[inline]
+    pub fn bound_feature(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.bound_feature = value.into();
+        self
+    }
 }
 
 /// Wire type `FeatureLineage` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureLineage {
+    /// Wire field `feature_specs` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub feature_specs: ::std::vec::Vec<FeatureLineageFeatureSpec>,
+    /// Wire field `models` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub models: ::std::vec::Vec<FeatureLineageModel>,
+    /// Wire field `online_features` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub online_features: ::std::vec::Vec<FeatureLineageOnlineFeature>,
+}
+
+impl FeatureLineage {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        FeatureLineage { ..::std::default::Default::default() }
+    }
+
+    /// Set `feature_specs`.
+    #[inline]
+    pub fn feature_specs(mut self, value: ::std::vec::Vec<FeatureLineageFeatureSpec>) -> Self {
+        self.feature_specs = value;
+        self
+    }
+
+    /// Set `models`.
+    #[inline]
+    pub fn models(mut self, value: ::std::vec::Vec<FeatureLineageModel>) -> Self {
+        self.models = value;
+        self
+    }
+
+    /// Set `online_features`.
+    #[inline]
+    pub fn online_features(mut self, value: ::std::vec::Vec<FeatureLineageOnlineFeature>) -> Self {
+        self.online_features = value;
+        self
+    }
 }
 
 /// Wire type `FeatureLineageFeatureSpec` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureLineageFeatureSpec {
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+}
+
+impl FeatureLineageFeatureSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        FeatureLineageFeatureSpec { ..::std::default::Default::default() }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `FeatureLineageModel` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureLineageModel {
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `version` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -1209,438 +3207,1668 @@ pub struct FeatureLineageModel {
     pub version: ::std::option::Option<i64>,
 }
 
+impl FeatureLineageModel {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        FeatureLineageModel { ..::std::default::Default::default() }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: i64) -> Self {
+        self.version = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `FeatureLineageOnlineFeature` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureLineageOnlineFeature {
+    /// Wire field `feature_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub feature_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `table_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub table_name: ::std::option::Option<::std::string::String>,
+}
+
+impl FeatureLineageOnlineFeature {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        FeatureLineageOnlineFeature { ..::std::default::Default::default() }
+    }
+
+    /// Set `feature_name`.
+    #[inline]
+    pub fn feature_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.feature_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `table_name`.
+    #[inline]
+    pub fn table_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.table_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `FeatureList` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureList {
+    /// Wire field `features` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub features: ::std::vec::Vec<LinkedFeature>,
 }
 
+impl FeatureList {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        FeatureList { ..::std::default::Default::default() }
+    }
+
+    /// Set `features`.
+    #[inline]
+    pub fn features(mut self, value: ::std::vec::Vec<LinkedFeature>) -> Self {
+        self.features = value;
+        self
+    }
+}
+
 /// Wire type `FeatureLookup` of the `ml` API.
+///
+/// Required: `table`, `lookup_keys` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureLookup {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub table: ::std::option::Option<::std::string::String>,
+    /// Wire field `table` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub table: ::std::string::String,
+    /// Wire field `lookup_keys` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub lookup_keys: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `default_values` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub default_values: ::std::vec::Vec<DefaultValue>,
+    /// Wire field `feature_names` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub feature_names: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `lookback_window` (optional, duration).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub lookback_window: ::std::option::Option<::std::string::String>,
+    /// Wire field `rename_outputs` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub rename_outputs: ::std::vec::Vec<RenameOutput>,
+    /// Wire field `timestamp_lookup_keys` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub timestamp_lookup_keys: ::std::vec::Vec<::std::string::String>,
 }
 
+impl FeatureLookup {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(table: impl Into<::std::string::String>, lookup_keys: ::std::vec::Vec<::std::string::String>) -> Self {
+        FeatureLookup {
+            table: {
+                let value = table;
+                value.into()
+            },
+            lookup_keys: {
+                let value = lookup_keys;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `table`.
+    #[inline]
+    pub fn table(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.table = value.into();
+        self
+    }
+
+    /// Set `lookup_keys`.
+    #[inline]
+    pub fn lookup_keys(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.lookup_keys = value;
+        self
+    }
+
+    /// Set `default_values`.
+    #[inline]
+    pub fn default_values(mut self, value: ::std::vec::Vec<DefaultValue>) -> Self {
+        self.default_values = value;
+        self
+    }
+
+    /// Set `feature_names`.
+    #[inline]
+    pub fn feature_names(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.feature_names = value;
+        self
+    }
+
+    /// Set `lookback_window`.
+    #[inline]
+    pub fn lookback_window(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.lookback_window = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `rename_outputs`.
+    #[inline]
+    pub fn rename_outputs(mut self, value: ::std::vec::Vec<RenameOutput>) -> Self {
+        self.rename_outputs = value;
+        self
+    }
+
+    /// Set `timestamp_lookup_keys`.
+    #[inline]
+    pub fn timestamp_lookup_keys(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.timestamp_lookup_keys = value;
+        self
+    }
+}
+
 /// Wire type `FeatureReference` of the `ml` API.
+///
+/// Required: `feature` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureReference {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub feature: ::std::option::Option<::std::string::String>,
+    /// Wire field `feature` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub feature: ::std::string::String,
+}
+
+impl FeatureReference {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(feature: impl Into<::std::string::String>) -> Self {
+        FeatureReference {
+            feature: {
+                let value = feature;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `feature`.
+    #[inline]
+    pub fn feature(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.feature = value.into();
+        self
+    }
 }
 
 /// Wire type `FeatureSpec` of the `ml` API.
+///
+/// Required: `name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureSpec {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `exclude_columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub exclude_columns: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `extra_pip_requirements` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub extra_pip_requirements: ::std::option::Option<PipRequirements>,
+    /// Wire field `features` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub features: ::std::vec::Vec<Features>,
 }
 
+impl FeatureSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        FeatureSpec {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `exclude_columns`.
+    #[inline]
+    pub fn exclude_columns(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.exclude_columns = value;
+        self
+    }
+
+    /// Set `extra_pip_requirements`.
+    #[inline]
+    pub fn extra_pip_requirements(mut self, value: PipRequirements) -> Self {
+        self.extra_pip_requirements = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `features`.
+    #[inline]
+    pub fn features(mut self, value: ::std::vec::Vec<Features>) -> Self {
+        self.features = value;
+        self
+    }
+}
+
 /// Wire type `FeatureTag` of the `ml` API.
+///
+/// Required: `key` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureTag {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub key: ::std::option::Option<::std::string::String>,
+    /// Wire field `key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub key: ::std::string::String,
+    /// Wire field `value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<::std::string::String>,
+}
+
+impl FeatureTag {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(key: impl Into<::std::string::String>) -> Self {
+        FeatureTag {
+            key: {
+                let value = key;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key = value.into();
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `FeatureViewSource` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureViewSource {
+    /// Wire field `feature_references` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub feature_references: ::std::vec::Vec<FeatureReference>,
+}
+
+impl FeatureViewSource {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        FeatureViewSource { ..::std::default::Default::default() }
+    }
+
+    /// Set `feature_references`.
+    #[inline]
+    pub fn feature_references(mut self, value: ::std::vec::Vec<FeatureReference>) -> Self {
+        self.feature_references = value;
+        self
+    }
 }
 
 /// Wire type `Features` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Features {
+    /// Wire field `declarative_feature` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub declarative_feature: ::std::option::Option<DeclarativeFeature>,
+    /// Wire field `feature_function` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub feature_function: ::std::option::Option<FeatureFunction>,
+    /// Wire field `feature_lookup` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub feature_lookup: ::std::option::Option<FeatureLookup>,
 }
 
+impl Features {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Features { ..::std::default::Default::default() }
+    }
+
+    /// Set `declarative_feature`.
+    #[inline]
+    pub fn declarative_feature(mut self, value: DeclarativeFeature) -> Self {
+        self.declarative_feature = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `feature_function`.
+    #[inline]
+    pub fn feature_function(mut self, value: FeatureFunction) -> Self {
+        self.feature_function = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `feature_lookup`.
+    #[inline]
+    pub fn feature_lookup(mut self, value: FeatureLookup) -> Self {
+        self.feature_lookup = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `FieldDefinition` of the `ml` API.
+///
+/// Required: `name`, `data_type` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FieldDefinition {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub data_type: ::std::option::Option<ScalarDataType>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `data_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub data_type: ScalarDataType,
+}
+
+impl FieldDefinition {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, data_type: ScalarDataType) -> Self {
+        FieldDefinition {
+            name: {
+                let value = name;
+                value.into()
+            },
+            data_type: {
+                let value = data_type;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `data_type`.
+    #[inline]
+    pub fn data_type(mut self, value: ScalarDataType) -> Self {
+        self.data_type = value;
+        self
+    }
 }
 
 /// Wire type `FileInfo` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FileInfo {
+    /// Wire field `file_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub file_size: ::std::option::Option<i64>,
+    /// Wire field `is_dir` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_dir: ::std::option::Option<bool>,
+    /// Wire field `path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub path: ::std::option::Option<::std::string::String>,
+}
+
+impl FileInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        FileInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `file_size`.
+    #[inline]
+    pub fn file_size(mut self, value: i64) -> Self {
+        self.file_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `is_dir`.
+    #[inline]
+    pub fn is_dir(mut self, value: bool) -> Self {
+        self.is_dir = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.path = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `FinalizeLoggedModelResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FinalizeLoggedModelResponse {
+    /// Wire field `model` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub model: ::std::option::Option<LoggedModel>,
 }
 
+impl FinalizeLoggedModelResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        FinalizeLoggedModelResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `model`.
+    #[inline]
+    pub fn model(mut self, value: LoggedModel) -> Self {
+        self.model = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `FirstDistinctFunction` of the `ml` API.
+///
+/// Required: `input`, `n` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FirstDistinctFunction {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub input: ::std::option::Option<::std::string::String>,
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub n: ::std::option::Option<i64>,
+    /// Wire field `input` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub input: ::std::string::String,
+    /// Wire field `n` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub n: i64,
+}
+
+impl FirstDistinctFunction {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(input: impl Into<::std::string::String>, n: i64) -> Self {
+        FirstDistinctFunction {
+            input: {
+                let value = input;
+                value.into()
+            },
+            n: {
+                let value = n;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `input`.
+    #[inline]
+    pub fn input(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.input = value.into();
+        self
+    }
+
+    /// Set `n`.
+    #[inline]
+    pub fn n(mut self, value: i64) -> Self {
+        self.n = value;
+        self
+    }
 }
 
 /// Wire type `FirstFunction` of the `ml` API.
+///
+/// Required: `input` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FirstFunction {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub input: ::std::option::Option<::std::string::String>,
+    /// Wire field `input` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub input: ::std::string::String,
+}
+
+impl FirstFunction {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(input: impl Into<::std::string::String>) -> Self {
+        FirstFunction {
+            input: {
+                let value = input;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `input`.
+    #[inline]
+    pub fn input(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.input = value.into();
+        self
+    }
 }
 
 /// Wire type `FirstNFunction` of the `ml` API.
+///
+/// Required: `input`, `n` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FirstNFunction {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub input: ::std::option::Option<::std::string::String>,
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub n: ::std::option::Option<i64>,
+    /// Wire field `input` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub input: ::std::string::String,
+    /// Wire field `n` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub n: i64,
+}
+
+impl FirstNFunction {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(input: impl Into<::std::string::String>, n: i64) -> Self {
+        FirstNFunction {
+            input: {
+                let value = input;
+                value.into()
+            },
+            n: {
+                let value = n;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `input`.
+    #[inline]
+    pub fn input(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.input = value.into();
+        self
+    }
+
+    /// Set `n`.
+    #[inline]
+    pub fn n(mut self, value: i64) -> Self {
+        self.n = value;
+        self
+    }
 }
 
 /// Wire type `FlatSchema` of the `ml` API.
+///
+/// Required: `fields` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FlatSchema {
+    /// Wire field `fields` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub fields: ::std::vec::Vec<FieldDefinition>,
+}
+
+impl FlatSchema {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(fields: ::std::vec::Vec<FieldDefinition>) -> Self {
+        FlatSchema {
+            fields: {
+                let value = fields;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `fields`.
+    #[inline]
+    pub fn fields(mut self, value: ::std::vec::Vec<FieldDefinition>) -> Self {
+        self.fields = value;
+        self
+    }
 }
 
 /// Wire type `ForecastingExperiment` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ForecastingExperiment {
+    /// Wire field `experiment_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub experiment_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `experiment_page_url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub experiment_page_url: ::std::option::Option<::std::string::String>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<ForecastingExperimentState>,
+}
+
+impl ForecastingExperiment {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ForecastingExperiment { ..::std::default::Default::default() }
+    }
+
+    /// Set `experiment_id`.
+    #[inline]
+    pub fn experiment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.experiment_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `experiment_page_url`.
+    #[inline]
+    pub fn experiment_page_url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.experiment_page_url = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: ForecastingExperimentState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `Function` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Function {
+    /// Wire field `aggregation_function` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aggregation_function: ::std::option::Option<AggregationFunction>,
+    /// Wire field `column_selection` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub column_selection: ::std::option::Option<ColumnSelection>,
+    /// Wire field `custom_udf` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub custom_udf: ::std::option::Option<CustomUdf>,
+    /// Wire field `extra_parameters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub extra_parameters: ::std::vec::Vec<FunctionExtraParameter>,
+    /// Wire field `function_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub function_type: ::std::option::Option<FunctionFunctionType>,
 }
 
+impl Function {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Function { ..::std::default::Default::default() }
+    }
+
+    /// Set `aggregation_function`.
+    #[inline]
+    pub fn aggregation_function(mut self, value: AggregationFunction) -> Self {
+        self.aggregation_function = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `column_selection`.
+    #[inline]
+    pub fn column_selection(mut self, value: ColumnSelection) -> Self {
+        self.column_selection = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `custom_udf`.
+    #[inline]
+    pub fn custom_udf(mut self, value: CustomUdf) -> Self {
+        self.custom_udf = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `extra_parameters`.
+    #[inline]
+    pub fn extra_parameters(mut self, value: ::std::vec::Vec<FunctionExtraParameter>) -> Self {
+        self.extra_parameters = value;
+        self
+    }
+
+    /// Set `function_type`.
+    #[inline]
+    pub fn function_type(mut self, value: FunctionFunctionType) -> Self {
+        self.function_type = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `FunctionExtraParameter` of the `ml` API.
+///
+/// Required: `key`, `value` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FunctionExtraParameter {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub key: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub value: ::std::option::Option<::std::string::String>,
+    /// Wire field `key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub key: ::std::string::String,
+    /// Wire field `value` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub value: ::std::string::String,
+}
+
+impl FunctionExtraParameter {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(key: impl Into<::std::string::String>, value: impl Into<::std::string::String>) -> Self {
+        FunctionExtraParameter {
+            key: {
+                let value = key;
+                value.into()
+            },
+            value: {
+                let value = value;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key = value.into();
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = value.into();
+        self
+    }
 }
 
 /// Wire type `GetExperimentByNameResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetExperimentByNameResponse {
+    /// Wire field `experiment` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub experiment: ::std::option::Option<Experiment>,
+}
+
+impl GetExperimentByNameResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetExperimentByNameResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `experiment`.
+    #[inline]
+    pub fn experiment(mut self, value: Experiment) -> Self {
+        self.experiment = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `GetExperimentPermissionLevelsResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetExperimentPermissionLevelsResponse {
+    /// Wire field `permission_levels` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub permission_levels: ::std::vec::Vec<ExperimentPermissionsDescription>,
+}
+
+impl GetExperimentPermissionLevelsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetExperimentPermissionLevelsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `permission_levels`.
+    #[inline]
+    pub fn permission_levels(mut self, value: ::std::vec::Vec<ExperimentPermissionsDescription>) -> Self {
+        self.permission_levels = value;
+        self
+    }
 }
 
 /// Wire type `GetExperimentResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetExperimentResponse {
+    /// Wire field `experiment` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub experiment: ::std::option::Option<Experiment>,
+}
+
+impl GetExperimentResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetExperimentResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `experiment`.
+    #[inline]
+    pub fn experiment(mut self, value: Experiment) -> Self {
+        self.experiment = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `GetLatestVersionsResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetLatestVersionsResponse {
+    /// Wire field `model_versions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub model_versions: ::std::vec::Vec<ModelVersion>,
+}
+
+impl GetLatestVersionsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetLatestVersionsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `model_versions`.
+    #[inline]
+    pub fn model_versions(mut self, value: ::std::vec::Vec<ModelVersion>) -> Self {
+        self.model_versions = value;
+        self
+    }
 }
 
 /// Wire type `GetLoggedModelResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetLoggedModelResponse {
+    /// Wire field `model` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub model: ::std::option::Option<LoggedModel>,
+}
+
+impl GetLoggedModelResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetLoggedModelResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `model`.
+    #[inline]
+    pub fn model(mut self, value: LoggedModel) -> Self {
+        self.model = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `GetMetricHistoryResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetMetricHistoryResponse {
+    /// Wire field `metrics` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub metrics: ::std::vec::Vec<Metric>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl GetMetricHistoryResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetMetricHistoryResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `metrics`.
+    #[inline]
+    pub fn metrics(mut self, value: ::std::vec::Vec<Metric>) -> Self {
+        self.metrics = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GetModelResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetModelResponse {
+    /// Wire field `registered_model_databricks` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub registered_model_databricks: ::std::option::Option<ModelDatabricks>,
+}
+
+impl GetModelResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetModelResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `registered_model_databricks`.
+    #[inline]
+    pub fn registered_model_databricks(mut self, value: ModelDatabricks) -> Self {
+        self.registered_model_databricks = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `GetModelVersionDownloadUriResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetModelVersionDownloadUriResponse {
+    /// Wire field `artifact_uri` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub artifact_uri: ::std::option::Option<::std::string::String>,
+}
+
+impl GetModelVersionDownloadUriResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetModelVersionDownloadUriResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `artifact_uri`.
+    #[inline]
+    pub fn artifact_uri(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.artifact_uri = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GetModelVersionResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetModelVersionResponse {
+    /// Wire field `model_version` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub model_version: ::std::option::Option<ModelVersion>,
+}
+
+impl GetModelVersionResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetModelVersionResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `model_version`.
+    #[inline]
+    pub fn model_version(mut self, value: ModelVersion) -> Self {
+        self.model_version = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `GetRegisteredModelPermissionLevelsResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetRegisteredModelPermissionLevelsResponse {
+    /// Wire field `permission_levels` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub permission_levels: ::std::vec::Vec<RegisteredModelPermissionsDescription>,
+}
+
+impl GetRegisteredModelPermissionLevelsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetRegisteredModelPermissionLevelsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `permission_levels`.
+    #[inline]
+    pub fn permission_levels(mut self, value: ::std::vec::Vec<RegisteredModelPermissionsDescription>) -> Self {
+        self.permission_levels = value;
+        self
+    }
 }
 
 /// Wire type `GetRunResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetRunResponse {
+    /// Wire field `run` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run: ::std::option::Option<Run>,
 }
 
+impl GetRunResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetRunResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `run`.
+    #[inline]
+    pub fn run(mut self, value: Run) -> Self {
+        self.run = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `HttpUrlSpec` of the `ml` API.
+///
+/// Required: `url` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct HttpUrlSpec {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub url: ::std::option::Option<::std::string::String>,
+    /// Wire field `url` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub url: ::std::string::String,
+    /// Wire field `authorization` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub authorization: ::std::option::Option<::std::string::String>,
+    /// Wire field `enable_ssl_verification` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_ssl_verification: ::std::option::Option<bool>,
+    /// Wire field `secret` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub secret: ::std::option::Option<crate::service::Sensitive>,
+}
+
+impl HttpUrlSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(url: impl Into<::std::string::String>) -> Self {
+        HttpUrlSpec {
+            url: {
+                let value = url;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `url`.
+    #[inline]
+    pub fn url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.url = value.into();
+        self
+    }
+
+    /// Set `authorization`.
+    #[inline]
+    pub fn authorization(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.authorization = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `enable_ssl_verification`.
+    #[inline]
+    pub fn enable_ssl_verification(mut self, value: bool) -> Self {
+        self.enable_ssl_verification = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `secret`.
+    #[inline]
+    pub fn secret(mut self, value: impl Into<crate::service::Sensitive>) -> Self {
+        self.secret = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `HttpUrlSpecWithoutSecret` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct HttpUrlSpecWithoutSecret {
+    /// Wire field `enable_ssl_verification` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_ssl_verification: ::std::option::Option<bool>,
+    /// Wire field `url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub url: ::std::option::Option<::std::string::String>,
 }
 
+impl HttpUrlSpecWithoutSecret {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        HttpUrlSpecWithoutSecret { ..::std::default::Default::default() }
+    }
+
+    /// Set `enable_ssl_verification`.
+    #[inline]
+    pub fn enable_ssl_verification(mut self, value: bool) -> Self {
+        self.enable_ssl_verification = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `url`.
+    #[inline]
+    pub fn url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.url = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `IngestionConfig` of the `ml` API.
+///
+/// Required: `ingestion_destination` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct IngestionConfig {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub ingestion_destination: ::std::option::Option<IngestionDestination>,
+    /// Wire field `ingestion_destination` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub ingestion_destination: IngestionDestination,
+    /// Wire field `backfill_job_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub backfill_job_id: ::std::option::Option<i64>,
+    /// Wire field `backfill_source` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub backfill_source: ::std::option::Option<BackfillSource>,
+    /// Wire field `budget_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub budget_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `deduplication_columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub deduplication_columns: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `ingestion_job_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub ingestion_job_id: ::std::option::Option<i64>,
+    /// Wire field `ingestion_pipeline_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ingestion_pipeline_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `tags` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub tags: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+}
+
+impl IngestionConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(ingestion_destination: IngestionDestination) -> Self {
+        IngestionConfig {
+            ingestion_destination: {
+                let value = ingestion_destination;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `ingestion_destination`.
+    #[inline]
+    pub fn ingestion_destination(mut self, value: IngestionDestination) -> Self {
+        self.ingestion_destination = value;
+        self
+    }
+
+    /// Set `backfill_job_id`.
+    #[inline]
+    pub fn backfill_job_id(mut self, value: i64) -> Self {
+        self.backfill_job_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `backfill_source`.
+    #[inline]
+    pub fn backfill_source(mut self, value: BackfillSource) -> Self {
+        self.backfill_source = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `budget_policy_id`.
+    #[inline]
+    pub fn budget_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.budget_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `deduplication_columns`.
+    #[inline]
+    pub fn deduplication_columns(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.deduplication_columns = value;
+        self
+    }
+
+    /// Set `ingestion_job_id`.
+    #[inline]
+    pub fn ingestion_job_id(mut self, value: i64) -> Self {
+        self.ingestion_job_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `ingestion_pipeline_id`.
+    #[inline]
+    pub fn ingestion_pipeline_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.ingestion_pipeline_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>) -> Self {
+        self.tags = value;
+        self
+    }
 }
 
 /// Wire type `IngestionDestination` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct IngestionDestination {
+    /// Wire field `delta_table_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub delta_table_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `view_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub view_name: ::std::option::Option<::std::string::String>,
 }
 
+impl IngestionDestination {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        IngestionDestination { ..::std::default::Default::default() }
+    }
+
+    /// Set `delta_table_name`.
+    #[inline]
+    pub fn delta_table_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.delta_table_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `view_name`.
+    #[inline]
+    pub fn view_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.view_name = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `InputBinding` of the `ml` API.
+///
+/// Required: `parameter`, `column` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct InputBinding {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parameter: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub column: ::std::option::Option<::std::string::String>,
+    /// Wire field `parameter` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parameter: ::std::string::String,
+    /// Wire field `column` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub column: ::std::string::String,
+}
+
+impl InputBinding {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parameter: impl Into<::std::string::String>, column: impl Into<::std::string::String>) -> Self {
+        InputBinding {
+            parameter: {
+                let value = parameter;
+                value.into()
+            },
+            column: {
+                let value = column;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `parameter`.
+    #[inline]
+    pub fn parameter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.parameter = value.into();
+        self
+    }
+
+    /// Set `column`.
+    #[inline]
+    pub fn column(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.column = value.into();
+        self
+    }
 }
 
 /// Wire type `InputTag` of the `ml` API.
+///
+/// Required: `key`, `value` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct InputTag {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub key: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub value: ::std::option::Option<::std::string::String>,
+    /// Wire field `key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub key: ::std::string::String,
+    /// Wire field `value` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub value: ::std::string::String,
+}
+
+impl InputTag {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(key: impl Into<::std::string::String>, value: impl Into<::std::string::String>) -> Self {
+        InputTag {
+            key: {
+                let value = key;
+                value.into()
+            },
+            value: {
+                let value = value;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key = value.into();
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = value.into();
+        self
+    }
 }
 
 /// Wire type `Issue` of the `ml` API.
+///
+/// Required: `title`, `severity` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Issue {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub title: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub severity: ::std::option::Option<IssueSeverity>,
+    /// Wire field `title` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub title: ::std::string::String,
+    /// Wire field `severity` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub severity: IssueSeverity,
+    /// Wire field `categories` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub categories: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `created_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub created_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `issue_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub issue_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `last_seen_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_seen_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `last_updated_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_updated_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `metadata` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub metadata: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `source_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `source_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source_type: ::std::option::Option<IssueSourceType>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<IssueStatus>,
+    /// Wire field `tags` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub tags: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `update_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
 }
 
+impl Issue {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(title: impl Into<::std::string::String>, severity: IssueSeverity) -> Self {
+        Issue {
+            title: {
+                let value = title;
+                value.into()
+            },
+            severity: {
+                let value = severity;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `title`.
+    #[inline]
+    pub fn title(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.title = value.into();
+        self
+    }
+
+    /// Set `severity`.
+    #[inline]
+    pub fn severity(mut self, value: IssueSeverity) -> Self {
+        self.severity = value;
+        self
+    }
+
+    /// Set `categories`.
+    #[inline]
+    pub fn categories(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.categories = value;
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `created_by`.
+    #[inline]
+    pub fn created_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.created_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `issue_id`.
+    #[inline]
+    pub fn issue_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.issue_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `last_seen_time`.
+    #[inline]
+    pub fn last_seen_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.last_seen_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `last_updated_by`.
+    #[inline]
+    pub fn last_updated_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.last_updated_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `metadata`.
+    #[inline]
+    pub fn metadata(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.metadata = value;
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `source_id`.
+    #[inline]
+    pub fn source_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `source_type`.
+    #[inline]
+    pub fn source_type(mut self, value: IssueSourceType) -> Self {
+        self.source_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: IssueStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>) -> Self {
+        self.tags = value;
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `IssueTagFilter` of the `ml` API.
+///
+/// Required: `key` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct IssueTagFilter {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub key: ::std::option::Option<::std::string::String>,
+    /// Wire field `key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub key: ::std::string::String,
+    /// Wire field `values` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub values: ::std::vec::Vec<::std::string::String>,
+}
+
+impl IssueTagFilter {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(key: impl Into<::std::string::String>) -> Self {
+        IssueTagFilter {
+            key: {
+                let value = key;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key = value.into();
+        self
+    }
+
+    /// Set `values`.
+    #[inline]
+    pub fn values(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.values = value;
+        self
+    }
 }
 
 /// Wire type `JobContext` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobContext {
+    /// Wire field `job_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub job_id: ::std::option::Option<i64>,
+    /// Wire field `job_run_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -1648,140 +4876,589 @@ pub struct JobContext {
     pub job_run_id: ::std::option::Option<i64>,
 }
 
+impl JobContext {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        JobContext { ..::std::default::Default::default() }
+    }
+
+    /// Set `job_id`.
+    #[inline]
+    pub fn job_id(mut self, value: i64) -> Self {
+        self.job_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `job_run_id`.
+    #[inline]
+    pub fn job_run_id(mut self, value: i64) -> Self {
+        self.job_run_id = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `JobSpec` of the `ml` API.
+///
+/// Required: `job_id`, `access_token` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobSpec {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub job_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub access_token: ::std::option::Option<crate::service::Sensitive>,
+    /// Wire field `job_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub job_id: ::std::string::String,
+    /// Wire field `access_token` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub access_token: crate::service::Sensitive,
+    /// Wire field `workspace_url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workspace_url: ::std::option::Option<::std::string::String>,
+}
+
+impl JobSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(job_id: impl Into<::std::string::String>, access_token: impl Into<crate::service::Sensitive>) -> Self {
+        JobSpec {
+            job_id: {
+                let value = job_id;
+                value.into()
+            },
+            access_token: {
+                let value = access_token;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `job_id`.
+    #[inline]
+    pub fn job_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.job_id = value.into();
+        self
+    }
+
+    /// Set `access_token`.
+    #[inline]
+    pub fn access_token(mut self, value: impl Into<crate::service::Sensitive>) -> Self {
+        self.access_token = value.into();
+        self
+    }
+
+    /// Set `workspace_url`.
+    #[inline]
+    pub fn workspace_url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.workspace_url = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `JobSpecWithoutSecret` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JobSpecWithoutSecret {
+    /// Wire field `job_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub job_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `workspace_url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workspace_url: ::std::option::Option<::std::string::String>,
 }
 
+impl JobSpecWithoutSecret {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        JobSpecWithoutSecret { ..::std::default::Default::default() }
+    }
+
+    /// Set `job_id`.
+    #[inline]
+    pub fn job_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.job_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `workspace_url`.
+    #[inline]
+    pub fn workspace_url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.workspace_url = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `KafkaConfig` of the `ml` API.
+///
+/// Required: `name`, `bootstrap_servers`, `subscription_mode`, `auth_config` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct KafkaConfig {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub bootstrap_servers: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub subscription_mode: ::std::option::Option<SubscriptionMode>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub auth_config: ::std::option::Option<AuthConfig>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `bootstrap_servers` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub bootstrap_servers: ::std::string::String,
+    /// Wire field `subscription_mode` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub subscription_mode: SubscriptionMode,
+    /// Wire field `auth_config` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub auth_config: AuthConfig,
+    /// Wire field `backfill_source` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub backfill_source: ::std::option::Option<BackfillSource>,
+    /// Wire field `extra_options` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub extra_options: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `ingestion_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ingestion_config: ::std::option::Option<IngestionConfig>,
+    /// Wire field `key_schema` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub key_schema: ::std::option::Option<SchemaConfig>,
+    /// Wire field `value_schema` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value_schema: ::std::option::Option<SchemaConfig>,
 }
 
+impl KafkaConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        bootstrap_servers: impl Into<::std::string::String>,
+        subscription_mode: SubscriptionMode,
+        auth_config: AuthConfig,
+    ) -> Self {
+        KafkaConfig {
+            name: {
+                let value = name;
+                value.into()
+            },
+            bootstrap_servers: {
+                let value = bootstrap_servers;
+                value.into()
+            },
+            subscription_mode: {
+                let value = subscription_mode;
+                value
+            },
+            auth_config: {
+                let value = auth_config;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `bootstrap_servers`.
+    #[inline]
+    pub fn bootstrap_servers(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.bootstrap_servers = value.into();
+        self
+    }
+
+    /// Set `subscription_mode`.
+    #[inline]
+    pub fn subscription_mode(mut self, value: SubscriptionMode) -> Self {
+        self.subscription_mode = value;
+        self
+    }
+
+    /// Set `auth_config`.
+    #[inline]
+    pub fn auth_config(mut self, value: AuthConfig) -> Self {
+        self.auth_config = value;
+        self
+    }
+
+    /// Set `backfill_source`.
+    #[inline]
+    pub fn backfill_source(mut self, value: BackfillSource) -> Self {
+        self.backfill_source = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `extra_options`.
+    #[inline]
+    pub fn extra_options(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.extra_options = value;
+        self
+    }
+
+    /// Set `ingestion_config`.
+    #[inline]
+    pub fn ingestion_config(mut self, value: IngestionConfig) -> Self {
+        self.ingestion_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `key_schema`.
+    #[inline]
+    pub fn key_schema(mut self, value: SchemaConfig) -> Self {
+        self.key_schema = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `value_schema`.
+    #[inline]
+    pub fn value_schema(mut self, value: SchemaConfig) -> Self {
+        self.value_schema = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `KafkaSource` of the `ml` API.
+///
+/// Required: `name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct KafkaSource {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `entity_column_identifiers` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub entity_column_identifiers: ::std::vec::Vec<ColumnIdentifier>,
+    /// Wire field `filter_condition` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter_condition: ::std::option::Option<::std::string::String>,
+    /// Wire field `timeseries_column_identifier` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timeseries_column_identifier: ::std::option::Option<ColumnIdentifier>,
 }
 
+impl KafkaSource {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        KafkaSource {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `entity_column_identifiers`.
+    #[inline]
+    pub fn entity_column_identifiers(mut self, value: ::std::vec::Vec<ColumnIdentifier>) -> Self {
+        self.entity_column_identifiers = value;
+        self
+    }
+
+    /// Set `filter_condition`.
+    #[inline]
+    pub fn filter_condition(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.filter_condition = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `timeseries_column_identifier`.
+    #[inline]
+    pub fn timeseries_column_identifier(mut self, value: ColumnIdentifier) -> Self {
+        self.timeseries_column_identifier = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `KafkaStreamConfig` of the `ml` API.
+///
+/// Required: `subscription_mode` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct KafkaStreamConfig {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub subscription_mode: ::std::option::Option<KafkaSubscriptionMode>,
+    /// Wire field `subscription_mode` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub subscription_mode: KafkaSubscriptionMode,
+    /// Wire field `extra_options` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub extra_options: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+}
+
+impl KafkaStreamConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(subscription_mode: KafkaSubscriptionMode) -> Self {
+        KafkaStreamConfig {
+            subscription_mode: {
+                let value = subscription_mode;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `subscription_mode`.
+    #[inline]
+    pub fn subscription_mode(mut self, value: KafkaSubscriptionMode) -> Self {
+        self.subscription_mode = value;
+        self
+    }
+
+    /// Set `extra_options`.
+    #[inline]
+    pub fn extra_options(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.extra_options = value;
+        self
+    }
 }
 
 /// Wire type `KafkaSubscriptionMode` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct KafkaSubscriptionMode {
+    /// Wire field `assign` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub assign: ::std::option::Option<::std::string::String>,
+    /// Wire field `subscribe` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub subscribe: ::std::option::Option<::std::string::String>,
+    /// Wire field `subscribe_pattern` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub subscribe_pattern: ::std::option::Option<::std::string::String>,
+}
+
+impl KafkaSubscriptionMode {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        KafkaSubscriptionMode { ..::std::default::Default::default() }
+    }
+
+    /// Set `assign`.
+    #[inline]
+    pub fn assign(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.assign = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `subscribe`.
+    #[inline]
+    pub fn subscribe(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.subscribe = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `subscribe_pattern`.
+    #[inline]
+    pub fn subscribe_pattern(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.subscribe_pattern = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `KinesisStreamConfig` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct KinesisStreamConfig {
+    /// Wire field `extra_options` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub extra_options: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `stream_arns` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub stream_arns: ::std::option::Option<StreamArnList>,
+    /// Wire field `stream_names` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub stream_names: ::std::option::Option<StreamNameList>,
 }
 
+impl KinesisStreamConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        KinesisStreamConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `extra_options`.
+    #[inline]
+    pub fn extra_options(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.extra_options = value;
+        self
+    }
+
+    /// Set `stream_arns`.
+    #[inline]
+    pub fn stream_arns(mut self, value: StreamArnList) -> Self {
+        self.stream_arns = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `stream_names`.
+    #[inline]
+    pub fn stream_names(mut self, value: StreamNameList) -> Self {
+        self.stream_names = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `LastDistinctFunction` of the `ml` API.
+///
+/// Required: `input`, `n` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LastDistinctFunction {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub input: ::std::option::Option<::std::string::String>,
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub n: ::std::option::Option<i64>,
+    /// Wire field `input` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub input: ::std::string::String,
+    /// Wire field `n` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub n: i64,
+}
+
+impl LastDistinctFunction {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(input: impl Into<::std::string::String>, n: i64) -> Self {
+        LastDistinctFunction {
+            input: {
+                let value = input;
+                value.into()
+            },
+            n: {
+                let value = n;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `input`.
+    #[inline]
+    pub fn input(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.input = value.into();
+        self
+    }
+
+    /// Set `n`.
+    #[inline]
+    pub fn n(mut self, value: i64) -> Self {
+        self.n = value;
+        self
+    }
 }
 
 /// Wire type `LastFunction` of the `ml` API.
+///
+/// Required: `input` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LastFunction {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub input: ::std::option::Option<::std::string::String>,
+    /// Wire field `input` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub input: ::std::string::String,
+}
+
+impl LastFunction {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(input: impl Into<::std::string::String>) -> Self {
+        LastFunction {
+            input: {
+                let value = input;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `input`.
+    #[inline]
+    pub fn input(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.input = value.into();
+        self
+    }
 }
 
 /// Wire type `LastNFunction` of the `ml` API.
+///
+/// Required: `input`, `n` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LastNFunction {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub input: ::std::option::Option<::std::string::String>,
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub n: ::std::option::Option<i64>,
+    /// Wire field `input` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub input: ::std::string::String,
+    /// Wire field `n` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub n: i64,
+}
+
+impl LastNFunction {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(input: impl Into<::std::string::String>, n: i64) -> Self {
+        LastNFunction {
+            input: {
+                let value = input;
+                value.into()
+            },
+            n: {
+                let value = n;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `input`.
+    #[inline]
+    pub fn input(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.input = value.into();
+        self
+    }
+
+    /// Set `n`.
+    #[inline]
+    pub fn n(mut self, value: i64) -> Self {
+        self.n = value;
+        self
+    }
 }
 
 /// Wire type `LineageContext` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LineageContext {
+    /// Wire field `job_context` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub job_context: ::std::option::Option<JobContext>,
+    /// Wire field `notebook_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -1789,126 +5466,452 @@ pub struct LineageContext {
     pub notebook_id: ::std::option::Option<i64>,
 }
 
+impl LineageContext {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        LineageContext { ..::std::default::Default::default() }
+    }
+
+    /// Set `job_context`.
+    #[inline]
+    pub fn job_context(mut self, value: JobContext) -> Self {
+        self.job_context = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `notebook_id`.
+    #[inline]
+    pub fn notebook_id(mut self, value: i64) -> Self {
+        self.notebook_id = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `LinkedFeature` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LinkedFeature {
+    /// Wire field `feature_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub feature_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `feature_table_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub feature_table_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `feature_table_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub feature_table_name: ::std::option::Option<::std::string::String>,
+}
+
+impl LinkedFeature {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        LinkedFeature { ..::std::default::Default::default() }
+    }
+
+    /// Set `feature_name`.
+    #[inline]
+    pub fn feature_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.feature_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `feature_table_id`.
+    #[inline]
+    pub fn feature_table_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.feature_table_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `feature_table_name`.
+    #[inline]
+    pub fn feature_table_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.feature_table_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListArtifactsResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListArtifactsResponse {
+    /// Wire field `files` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub files: ::std::vec::Vec<FileInfo>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `root_uri` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub root_uri: ::std::option::Option<::std::string::String>,
+}
+
+impl ListArtifactsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListArtifactsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `files`.
+    #[inline]
+    pub fn files(mut self, value: ::std::vec::Vec<FileInfo>) -> Self {
+        self.files = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `root_uri`.
+    #[inline]
+    pub fn root_uri(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.root_uri = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListExperimentsResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListExperimentsResponse {
+    /// Wire field `experiments` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub experiments: ::std::vec::Vec<Experiment>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListExperimentsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListExperimentsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `experiments`.
+    #[inline]
+    pub fn experiments(mut self, value: ::std::vec::Vec<Experiment>) -> Self {
+        self.experiments = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListFeatureTagsResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListFeatureTagsResponse {
+    /// Wire field `feature_tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub feature_tags: ::std::vec::Vec<FeatureTag>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListFeatureTagsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListFeatureTagsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `feature_tags`.
+    #[inline]
+    pub fn feature_tags(mut self, value: ::std::vec::Vec<FeatureTag>) -> Self {
+        self.feature_tags = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListFeaturesResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListFeaturesResponse {
+    /// Wire field `features` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub features: ::std::vec::Vec<Feature>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
 }
 
+impl ListFeaturesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListFeaturesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `features`.
+    #[inline]
+    pub fn features(mut self, value: ::std::vec::Vec<Feature>) -> Self {
+        self.features = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `ListKafkaConfigsResponse` of the `ml` API.
+///
+/// Required: `kafka_configs` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListKafkaConfigsResponse {
+    /// Wire field `kafka_configs` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub kafka_configs: ::std::vec::Vec<KafkaConfig>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListKafkaConfigsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(kafka_configs: ::std::vec::Vec<KafkaConfig>) -> Self {
+        ListKafkaConfigsResponse {
+            kafka_configs: {
+                let value = kafka_configs;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `kafka_configs`.
+    #[inline]
+    pub fn kafka_configs(mut self, value: ::std::vec::Vec<KafkaConfig>) -> Self {
+        self.kafka_configs = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListMaterializedFeaturesResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListMaterializedFeaturesResponse {
+    /// Wire field `materialized_features` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub materialized_features: ::std::vec::Vec<MaterializedFeature>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListMaterializedFeaturesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListMaterializedFeaturesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `materialized_features`.
+    #[inline]
+    pub fn materialized_features(mut self, value: ::std::vec::Vec<MaterializedFeature>) -> Self {
+        self.materialized_features = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListModelsResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListModelsResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `registered_models` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub registered_models: ::std::vec::Vec<Model>,
+}
+
+impl ListModelsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListModelsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `registered_models`.
+    #[inline]
+    pub fn registered_models(mut self, value: ::std::vec::Vec<Model>) -> Self {
+        self.registered_models = value;
+        self
+    }
 }
 
 /// Wire type `ListOnlineStoresResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListOnlineStoresResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `online_stores` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub online_stores: ::std::vec::Vec<OnlineStore>,
+}
+
+impl ListOnlineStoresResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListOnlineStoresResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `online_stores`.
+    #[inline]
+    pub fn online_stores(mut self, value: ::std::vec::Vec<OnlineStore>) -> Self {
+        self.online_stores = value;
+        self
+    }
 }
 
 /// Wire type `ListRegistryWebhooks` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListRegistryWebhooks {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `webhooks` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub webhooks: ::std::vec::Vec<RegistryWebhook>,
+}
+
+impl ListRegistryWebhooks {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListRegistryWebhooks { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `webhooks`.
+    #[inline]
+    pub fn webhooks(mut self, value: ::std::vec::Vec<RegistryWebhook>) -> Self {
+        self.webhooks = value;
+        self
+    }
 }
 
 /// Wire type `ListStreamsResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListStreamsResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `streams` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub streams: ::std::vec::Vec<Stream>,
+}
+
+impl ListStreamsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListStreamsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `streams`.
+    #[inline]
+    pub fn streams(mut self, value: ::std::vec::Vec<Stream>) -> Self {
+        self.streams = value;
+        self
+    }
 }
 
 /// Wire type `ListTransitionRequestsResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListTransitionRequestsResponse {
+    /// Wire field `requests` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub requests: ::std::vec::Vec<Activity>,
+}
+
+impl ListTransitionRequestsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListTransitionRequestsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `requests`.
+    #[inline]
+    pub fn requests(mut self, value: ::std::vec::Vec<Activity>) -> Self {
+        self.requests = value;
+        self
+    }
 }
 
 /// Wire type `LogBatchResponse` of the `ml` API.
@@ -1916,801 +5919,3121 @@ pub struct ListTransitionRequestsResponse {
 #[serde(default)]
 pub struct LogBatchResponse {}
 
+impl LogBatchResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        LogBatchResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `LogInputsResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LogInputsResponse {}
+
+impl LogInputsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        LogInputsResponse { ..::std::default::Default::default() }
+    }
+}
 
 /// Wire type `LogLoggedModelParamsRequestResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LogLoggedModelParamsRequestResponse {}
 
+impl LogLoggedModelParamsRequestResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        LogLoggedModelParamsRequestResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `LogMetricResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LogMetricResponse {}
+
+impl LogMetricResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        LogMetricResponse { ..::std::default::Default::default() }
+    }
+}
 
 /// Wire type `LogModelResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LogModelResponse {}
 
+impl LogModelResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        LogModelResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `LogOutputsResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LogOutputsResponse {}
+
+impl LogOutputsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        LogOutputsResponse { ..::std::default::Default::default() }
+    }
+}
 
 /// Wire type `LogParamResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LogParamResponse {}
 
+impl LogParamResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        LogParamResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `LoggedModel` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LoggedModel {
+    /// Wire field `data` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data: ::std::option::Option<LoggedModelData>,
+    /// Wire field `info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub info: ::std::option::Option<LoggedModelInfo>,
+}
+
+impl LoggedModel {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        LoggedModel { ..::std::default::Default::default() }
+    }
+
+    /// Set `data`.
+    #[inline]
+    pub fn data(mut self, value: LoggedModelData) -> Self {
+        self.data = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `info`.
+    #[inline]
+    pub fn info(mut self, value: LoggedModelInfo) -> Self {
+        self.info = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `LoggedModelData` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LoggedModelData {
+    /// Wire field `metrics` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub metrics: ::std::vec::Vec<Metric>,
+    /// Wire field `params` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub params: ::std::vec::Vec<LoggedModelParameter>,
+}
+
+impl LoggedModelData {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        LoggedModelData { ..::std::default::Default::default() }
+    }
+
+    /// Set `metrics`.
+    #[inline]
+    pub fn metrics(mut self, value: ::std::vec::Vec<Metric>) -> Self {
+        self.metrics = value;
+        self
+    }
+
+    /// Set `params`.
+    #[inline]
+    pub fn params(mut self, value: ::std::vec::Vec<LoggedModelParameter>) -> Self {
+        self.params = value;
+        self
+    }
 }
 
 /// Wire type `LoggedModelInfo` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LoggedModelInfo {
+    /// Wire field `artifact_uri` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub artifact_uri: ::std::option::Option<::std::string::String>,
+    /// Wire field `creation_timestamp_ms` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub creation_timestamp_ms: ::std::option::Option<i64>,
+    /// Wire field `creator_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub creator_id: ::std::option::Option<i64>,
+    /// Wire field `experiment_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub experiment_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `last_updated_timestamp_ms` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub last_updated_timestamp_ms: ::std::option::Option<i64>,
+    /// Wire field `model_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub model_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `model_type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub model_type: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `source_run_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source_run_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<LoggedModelStatus>,
+    /// Wire field `status_message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status_message: ::std::option::Option<::std::string::String>,
+    /// Wire field `tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tags: ::std::vec::Vec<LoggedModelTag>,
+}
+
+impl LoggedModelInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        LoggedModelInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `artifact_uri`.
+    #[inline]
+    pub fn artifact_uri(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.artifact_uri = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `creation_timestamp_ms`.
+    #[inline]
+    pub fn creation_timestamp_ms(mut self, value: i64) -> Self {
+        self.creation_timestamp_ms = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `creator_id`.
+    #[inline]
+    pub fn creator_id(mut self, value: i64) -> Self {
+        self.creator_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `experiment_id`.
+    #[inline]
+    pub fn experiment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.experiment_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `last_updated_timestamp_ms`.
+    #[inline]
+    pub fn last_updated_timestamp_ms(mut self, value: i64) -> Self {
+        self.last_updated_timestamp_ms = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `model_id`.
+    #[inline]
+    pub fn model_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.model_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `model_type`.
+    #[inline]
+    pub fn model_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.model_type = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `source_run_id`.
+    #[inline]
+    pub fn source_run_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source_run_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: LoggedModelStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status_message`.
+    #[inline]
+    pub fn status_message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.status_message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::vec::Vec<LoggedModelTag>) -> Self {
+        self.tags = value;
+        self
+    }
 }
 
 /// Wire type `LoggedModelParameter` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LoggedModelParameter {
+    /// Wire field `key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub key: ::std::option::Option<::std::string::String>,
+    /// Wire field `value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<::std::string::String>,
+}
+
+impl LoggedModelParameter {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        LoggedModelParameter { ..::std::default::Default::default() }
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `LoggedModelTag` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LoggedModelTag {
+    /// Wire field `key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub key: ::std::option::Option<::std::string::String>,
+    /// Wire field `value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<::std::string::String>,
+}
+
+impl LoggedModelTag {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        LoggedModelTag { ..::std::default::Default::default() }
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `MaterializationFailureNotification` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MaterializationFailureNotification {
+    /// Wire field `destination_ids` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub destination_ids: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `email_addresses` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub email_addresses: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `final_attempt_only` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub final_attempt_only: ::std::option::Option<bool>,
+}
+
+impl MaterializationFailureNotification {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        MaterializationFailureNotification { ..::std::default::Default::default() }
+    }
+
+    /// Set `destination_ids`.
+    #[inline]
+    pub fn destination_ids(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.destination_ids = value;
+        self
+    }
+
+    /// Set `email_addresses`.
+    #[inline]
+    pub fn email_addresses(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.email_addresses = value;
+        self
+    }
+
+    /// Set `final_attempt_only`.
+    #[inline]
+    pub fn final_attempt_only(mut self, value: bool) -> Self {
+        self.final_attempt_only = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `MaterializationNotifications` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MaterializationNotifications {
+    /// Wire field `on_failure` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub on_failure: ::std::option::Option<MaterializationFailureNotification>,
+    /// Wire field `on_success` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub on_success: ::std::option::Option<MaterializationSuccessNotification>,
+}
+
+impl MaterializationNotifications {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        MaterializationNotifications { ..::std::default::Default::default() }
+    }
+
+    /// Set `on_failure`.
+    #[inline]
+    pub fn on_failure(mut self, value: MaterializationFailureNotification) -> Self {
+        self.on_failure = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `on_success`.
+    #[inline]
+    pub fn on_success(mut self, value: MaterializationSuccessNotification) -> Self {
+        self.on_success = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `MaterializationSet` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MaterializationSet {
+    /// Wire field `materialization_set_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub materialization_set_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `materialized_features` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub materialized_features: ::std::vec::Vec<MaterializedFeature>,
+    /// Wire field `notifications` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub notifications: ::std::option::Option<MaterializationNotifications>,
+}
+
+impl MaterializationSet {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        MaterializationSet { ..::std::default::Default::default() }
+    }
+
+    /// Set `materialization_set_id`.
+    #[inline]
+    pub fn materialization_set_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.materialization_set_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `materialized_features`.
+    #[inline]
+    pub fn materialized_features(mut self, value: ::std::vec::Vec<MaterializedFeature>) -> Self {
+        self.materialized_features = value;
+        self
+    }
+
+    /// Set `notifications`.
+    #[inline]
+    pub fn notifications(mut self, value: MaterializationNotifications) -> Self {
+        self.notifications = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `MaterializationSetDeletionProgress` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MaterializationSetDeletionProgress {
+    /// Wire field `deleted_materialized_feature_ids` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub deleted_materialized_feature_ids: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `failed_materialized_features` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub failed_materialized_features: ::std::vec::Vec<MaterializedFeatureChangeFailure>,
+}
+
+impl MaterializationSetDeletionProgress {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        MaterializationSetDeletionProgress { ..::std::default::Default::default() }
+    }
+
+    /// Set `deleted_materialized_feature_ids`.
+    #[inline]
+    pub fn deleted_materialized_feature_ids(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.deleted_materialized_feature_ids = value;
+        self
+    }
+
+    /// Set `failed_materialized_features`.
+    #[inline]
+    pub fn failed_materialized_features(mut self, value: ::std::vec::Vec<MaterializedFeatureChangeFailure>) -> Self {
+        self.failed_materialized_features = value;
+        self
+    }
 }
 
 /// Wire type `MaterializationSetOperationMetadata` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MaterializationSetOperationMetadata {
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `deletion_progress` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub deletion_progress: ::std::option::Option<MaterializationSetDeletionProgress>,
+    /// Wire field `feature_full_names` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub feature_full_names: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `materialization_set_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub materialization_set_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<MaterializationSetOperationMetadataState>,
+    /// Wire field `update_progress` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_progress: ::std::option::Option<MaterializationSetUpdateProgress>,
+}
+
+impl MaterializationSetOperationMetadata {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        MaterializationSetOperationMetadata { ..::std::default::Default::default() }
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `deletion_progress`.
+    #[inline]
+    pub fn deletion_progress(mut self, value: MaterializationSetDeletionProgress) -> Self {
+        self.deletion_progress = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `feature_full_names`.
+    #[inline]
+    pub fn feature_full_names(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.feature_full_names = value;
+        self
+    }
+
+    /// Set `materialization_set_id`.
+    #[inline]
+    pub fn materialization_set_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.materialization_set_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: MaterializationSetOperationMetadataState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `update_progress`.
+    #[inline]
+    pub fn update_progress(mut self, value: MaterializationSetUpdateProgress) -> Self {
+        self.update_progress = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `MaterializationSetUpdateProgress` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MaterializationSetUpdateProgress {
+    /// Wire field `deleted_materialized_feature_ids` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub deleted_materialized_feature_ids: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `failed_materialized_features` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub failed_materialized_features: ::std::vec::Vec<MaterializedFeatureChangeFailure>,
+    /// Wire field `updated_materialized_feature_ids` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub updated_materialized_feature_ids: ::std::vec::Vec<::std::string::String>,
+}
+
+impl MaterializationSetUpdateProgress {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        MaterializationSetUpdateProgress { ..::std::default::Default::default() }
+    }
+
+    /// Set `deleted_materialized_feature_ids`.
+    #[inline]
+    pub fn deleted_materialized_feature_ids(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.deleted_materialized_feature_ids = value;
+        self
+    }
+
+    /// Set `failed_materialized_features`.
+    #[inline]
+    pub fn failed_materialized_features(mut self, value: ::std::vec::Vec<MaterializedFeatureChangeFailure>) -> Self {
+        self.failed_materialized_features = value;
+        self
+    }
+
+    /// Set `updated_materialized_feature_ids`.
+    #[inline]
+    pub fn updated_materialized_feature_ids(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.updated_materialized_feature_ids = value;
+        self
+    }
 }
 
 /// Wire type `MaterializationSuccessNotification` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MaterializationSuccessNotification {
+    /// Wire field `destination_ids` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub destination_ids: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `email_addresses` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub email_addresses: ::std::vec::Vec<::std::string::String>,
 }
 
+impl MaterializationSuccessNotification {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        MaterializationSuccessNotification { ..::std::default::Default::default() }
+    }
+
+    /// Set `destination_ids`.
+    #[inline]
+    pub fn destination_ids(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.destination_ids = value;
+        self
+    }
+
+    /// Set `email_addresses`.
+    #[inline]
+    pub fn email_addresses(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.email_addresses = value;
+        self
+    }
+}
+
 /// Wire type `MaterializedFeature` of the `ml` API.
+///
+/// Required: `feature_name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MaterializedFeature {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub feature_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `feature_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub feature_name: ::std::string::String,
+    /// Wire field `budget_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub budget_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `cron_schedule` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cron_schedule: ::std::option::Option<::std::string::String>,
+    /// Wire field `cron_schedule_trigger` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cron_schedule_trigger: ::std::option::Option<CronSchedule>,
+    /// Wire field `is_online` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_online: ::std::option::Option<bool>,
+    /// Wire field `job_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub job_id: ::std::option::Option<i64>,
+    /// Wire field `last_materialization_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_materialization_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `latest_backfill_operation` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub latest_backfill_operation: ::std::option::Option<::std::string::String>,
+    /// Wire field `materialization_set_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub materialization_set_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `materialized_feature_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub materialized_feature_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `notifications` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub notifications: ::std::option::Option<MaterializationNotifications>,
+    /// Wire field `offline_store_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub offline_store_config: ::std::option::Option<OfflineStoreConfig>,
+    /// Wire field `online_store_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub online_store_config: ::std::option::Option<OnlineStoreConfig>,
+    /// Wire field `pipeline_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pipeline_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `pipeline_schedule_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pipeline_schedule_state: ::std::option::Option<MaterializedFeaturePipelineScheduleState>,
+    /// Wire field `streaming_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub streaming_mode: ::std::option::Option<StreamingMode>,
+    /// Wire field `table_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub table_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `table_trigger` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub table_trigger: ::std::option::Option<TableTrigger>,
+    /// Wire field `tags` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub tags: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+}
+
+impl MaterializedFeature {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(feature_name: impl Into<::std::string::String>) -> Self {
+        MaterializedFeature {
+            feature_name: {
+                let value = feature_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `feature_name`.
+    #[inline]
+    pub fn feature_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.feature_name = value.into();
+        self
+    }
+
+    /// Set `budget_policy_id`.
+    #[inline]
+    pub fn budget_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.budget_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `cron_schedule`.
+    #[inline]
+    pub fn cron_schedule(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cron_schedule = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `cron_schedule_trigger`.
+    #[inline]
+    pub fn cron_schedule_trigger(mut self, value: CronSchedule) -> Self {
+        self.cron_schedule_trigger = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `is_online`.
+    #[inline]
+    pub fn is_online(mut self, value: bool) -> Self {
+        self.is_online = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `job_id`.
+    #[inline]
+    pub fn job_id(mut self, value: i64) -> Self {
+        self.job_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `last_materialization_time`.
+    #[inline]
+    pub fn last_materialization_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.last_materialization_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `latest_backfill_operation`.
+    #[inline]
+    pub fn latest_backfill_operation(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.latest_backfill_operation = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `materialization_set_id`.
+    #[inline]
+    pub fn materialization_set_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.materialization_set_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `materialized_feature_id`.
+    #[inline]
+    pub fn materialized_feature_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.materialized_feature_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `notifications`.
+    #[inline]
+    pub fn notifications(mut self, value: MaterializationNotifications) -> Self {
+        self.notifications = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `offline_store_config`.
+    #[inline]
+    pub fn offline_store_config(mut self, value: OfflineStoreConfig) -> Self {
+        self.offline_store_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `online_store_config`.
+    #[inline]
+    pub fn online_store_config(mut self, value: OnlineStoreConfig) -> Self {
+        self.online_store_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `pipeline_id`.
+    #[inline]
+    pub fn pipeline_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.pipeline_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `pipeline_schedule_state`.
+    #[inline]
+    pub fn pipeline_schedule_state(mut self, value: MaterializedFeaturePipelineScheduleState) -> Self {
+        self.pipeline_schedule_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `streaming_mode`.
+    #[inline]
+    pub fn streaming_mode(mut self, value: StreamingMode) -> Self {
+        self.streaming_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `table_name`.
+    #[inline]
+    pub fn table_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.table_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `table_trigger`.
+    #[inline]
+    pub fn table_trigger(mut self, value: TableTrigger) -> Self {
+        self.table_trigger = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>) -> Self {
+        self.tags = value;
+        self
+    }
 }
 
 /// Wire type `MaterializedFeatureChangeFailure` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MaterializedFeatureChangeFailure {
+    /// Wire field `error_code` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error_code: ::std::option::Option<::std::string::String>,
+    /// Wire field `materialized_feature_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub materialized_feature_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
 }
 
+impl MaterializedFeatureChangeFailure {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        MaterializedFeatureChangeFailure { ..::std::default::Default::default() }
+    }
+
+    /// Set `error_code`.
+    #[inline]
+    pub fn error_code(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.error_code = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `materialized_feature_id`.
+    #[inline]
+    pub fn materialized_feature_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.materialized_feature_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `message`.
+    #[inline]
+    pub fn message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.message = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `MaxFunction` of the `ml` API.
+///
+/// Required: `input` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MaxFunction {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub input: ::std::option::Option<::std::string::String>,
+    /// Wire field `input` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub input: ::std::string::String,
+}
+
+impl MaxFunction {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(input: impl Into<::std::string::String>) -> Self {
+        MaxFunction {
+            input: {
+                let value = input;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `input`.
+    #[inline]
+    pub fn input(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.input = value.into();
+        self
+    }
 }
 
 /// Wire type `Metric` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Metric {
+    /// Wire field `dataset_digest` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dataset_digest: ::std::option::Option<::std::string::String>,
+    /// Wire field `dataset_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dataset_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub key: ::std::option::Option<::std::string::String>,
+    /// Wire field `model_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub model_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `step` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub step: ::std::option::Option<i64>,
+    /// Wire field `timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub timestamp: ::std::option::Option<i64>,
+    /// Wire field `value` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<f64>,
 }
 
+impl Metric {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Metric { ..::std::default::Default::default() }
+    }
+
+    /// Set `dataset_digest`.
+    #[inline]
+    pub fn dataset_digest(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.dataset_digest = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `dataset_name`.
+    #[inline]
+    pub fn dataset_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.dataset_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `model_id`.
+    #[inline]
+    pub fn model_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.model_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_id`.
+    #[inline]
+    pub fn run_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.run_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `step`.
+    #[inline]
+    pub fn step(mut self, value: i64) -> Self {
+        self.step = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `timestamp`.
+    #[inline]
+    pub fn timestamp(mut self, value: i64) -> Self {
+        self.timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: f64) -> Self {
+        self.value = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `MinFunction` of the `ml` API.
+///
+/// Required: `input` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MinFunction {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub input: ::std::option::Option<::std::string::String>,
+    /// Wire field `input` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub input: ::std::string::String,
+}
+
+impl MinFunction {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(input: impl Into<::std::string::String>) -> Self {
+        MinFunction {
+            input: {
+                let value = input;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `input`.
+    #[inline]
+    pub fn input(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.input = value.into();
+        self
+    }
 }
 
 /// Wire type `Model` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Model {
+    /// Wire field `creation_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub creation_timestamp: ::std::option::Option<i64>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `last_updated_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub last_updated_timestamp: ::std::option::Option<i64>,
+    /// Wire field `latest_versions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub latest_versions: ::std::vec::Vec<ModelVersion>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tags: ::std::vec::Vec<ModelTag>,
+    /// Wire field `user_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::string::String>,
+}
+
+impl Model {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Model { ..::std::default::Default::default() }
+    }
+
+    /// Set `creation_timestamp`.
+    #[inline]
+    pub fn creation_timestamp(mut self, value: i64) -> Self {
+        self.creation_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `last_updated_timestamp`.
+    #[inline]
+    pub fn last_updated_timestamp(mut self, value: i64) -> Self {
+        self.last_updated_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `latest_versions`.
+    #[inline]
+    pub fn latest_versions(mut self, value: ::std::vec::Vec<ModelVersion>) -> Self {
+        self.latest_versions = value;
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::vec::Vec<ModelTag>) -> Self {
+        self.tags = value;
+        self
+    }
+
+    /// Set `user_id`.
+    #[inline]
+    pub fn user_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ModelDatabricks` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelDatabricks {
+    /// Wire field `creation_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub creation_timestamp: ::std::option::Option<i64>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `last_updated_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub last_updated_timestamp: ::std::option::Option<i64>,
+    /// Wire field `latest_versions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub latest_versions: ::std::vec::Vec<ModelVersion>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<PermissionLevel>,
+    /// Wire field `tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tags: ::std::vec::Vec<ModelTag>,
+    /// Wire field `user_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::string::String>,
 }
 
+impl ModelDatabricks {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ModelDatabricks { ..::std::default::Default::default() }
+    }
+
+    /// Set `creation_timestamp`.
+    #[inline]
+    pub fn creation_timestamp(mut self, value: i64) -> Self {
+        self.creation_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `last_updated_timestamp`.
+    #[inline]
+    pub fn last_updated_timestamp(mut self, value: i64) -> Self {
+        self.last_updated_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `latest_versions`.
+    #[inline]
+    pub fn latest_versions(mut self, value: ::std::vec::Vec<ModelVersion>) -> Self {
+        self.latest_versions = value;
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: PermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::vec::Vec<ModelTag>) -> Self {
+        self.tags = value;
+        self
+    }
+
+    /// Set `user_id`.
+    #[inline]
+    pub fn user_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `ModelInput` of the `ml` API.
+///
+/// Required: `model_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelInput {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub model_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `model_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub model_id: ::std::string::String,
+}
+
+impl ModelInput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(model_id: impl Into<::std::string::String>) -> Self {
+        ModelInput {
+            model_id: {
+                let value = model_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `model_id`.
+    #[inline]
+    pub fn model_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.model_id = value.into();
+        self
+    }
 }
 
 /// Wire type `ModelOutput` of the `ml` API.
+///
+/// Required: `model_id`, `step` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelOutput {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub model_id: ::std::option::Option<::std::string::String>,
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub step: ::std::option::Option<i64>,
+    /// Wire field `model_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub model_id: ::std::string::String,
+    /// Wire field `step` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub step: i64,
+}
+
+impl ModelOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(model_id: impl Into<::std::string::String>, step: i64) -> Self {
+        ModelOutput {
+            model_id: {
+                let value = model_id;
+                value.into()
+            },
+            step: {
+                let value = step;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `model_id`.
+    #[inline]
+    pub fn model_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.model_id = value.into();
+        self
+    }
+
+    /// Set `step`.
+    #[inline]
+    pub fn step(mut self, value: i64) -> Self {
+        self.step = value;
+        self
+    }
 }
 
 /// Wire type `ModelTag` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelTag {
+    /// Wire field `key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub key: ::std::option::Option<::std::string::String>,
+    /// Wire field `value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<::std::string::String>,
+}
+
+impl ModelTag {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ModelTag { ..::std::default::Default::default() }
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ModelVersion` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelVersion {
+    /// Wire field `creation_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub creation_timestamp: ::std::option::Option<i64>,
+    /// Wire field `current_stage` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub current_stage: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `last_updated_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub last_updated_timestamp: ::std::option::Option<i64>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_link` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_link: ::std::option::Option<::std::string::String>,
+    /// Wire field `source` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source: ::std::option::Option<::std::string::String>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<ModelVersionStatus>,
+    /// Wire field `status_message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status_message: ::std::option::Option<::std::string::String>,
+    /// Wire field `tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tags: ::std::vec::Vec<ModelVersionTag>,
+    /// Wire field `user_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `version` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub version: ::std::option::Option<::std::string::String>,
+}
+
+impl ModelVersion {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ModelVersion { ..::std::default::Default::default() }
+    }
+
+    /// Set `creation_timestamp`.
+    #[inline]
+    pub fn creation_timestamp(mut self, value: i64) -> Self {
+        self.creation_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `current_stage`.
+    #[inline]
+    pub fn current_stage(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.current_stage = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `last_updated_timestamp`.
+    #[inline]
+    pub fn last_updated_timestamp(mut self, value: i64) -> Self {
+        self.last_updated_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_id`.
+    #[inline]
+    pub fn run_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.run_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_link`.
+    #[inline]
+    pub fn run_link(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.run_link = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `source`.
+    #[inline]
+    pub fn source(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: ModelVersionStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status_message`.
+    #[inline]
+    pub fn status_message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.status_message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::vec::Vec<ModelVersionTag>) -> Self {
+        self.tags = value;
+        self
+    }
+
+    /// Set `user_id`.
+    #[inline]
+    pub fn user_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.version = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ModelVersionDatabricks` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelVersionDatabricks {
+    /// Wire field `creation_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub creation_timestamp: ::std::option::Option<i64>,
+    /// Wire field `current_stage` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub current_stage: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `email_subscription_status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub email_subscription_status: ::std::option::Option<RegistryEmailSubscriptionType>,
+    /// Wire field `feature_list` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub feature_list: ::std::option::Option<FeatureList>,
+    /// Wire field `last_updated_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub last_updated_timestamp: ::std::option::Option<i64>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `open_requests` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub open_requests: ::std::vec::Vec<Activity>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<PermissionLevel>,
+    /// Wire field `run_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_link` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_link: ::std::option::Option<::std::string::String>,
+    /// Wire field `source` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source: ::std::option::Option<::std::string::String>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<Status>,
+    /// Wire field `status_message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status_message: ::std::option::Option<::std::string::String>,
+    /// Wire field `tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tags: ::std::vec::Vec<ModelVersionTag>,
+    /// Wire field `user_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `version` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub version: ::std::option::Option<::std::string::String>,
+}
+
+impl ModelVersionDatabricks {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ModelVersionDatabricks { ..::std::default::Default::default() }
+    }
+
+    /// Set `creation_timestamp`.
+    #[inline]
+    pub fn creation_timestamp(mut self, value: i64) -> Self {
+        self.creation_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `current_stage`.
+    #[inline]
+    pub fn current_stage(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.current_stage = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `email_subscription_status`.
+    #[inline]
+    pub fn email_subscription_status(mut self, value: RegistryEmailSubscriptionType) -> Self {
+        self.email_subscription_status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `feature_list`.
+    #[inline]
+    pub fn feature_list(mut self, value: FeatureList) -> Self {
+        self.feature_list = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `last_updated_timestamp`.
+    #[inline]
+    pub fn last_updated_timestamp(mut self, value: i64) -> Self {
+        self.last_updated_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `open_requests`.
+    #[inline]
+    pub fn open_requests(mut self, value: ::std::vec::Vec<Activity>) -> Self {
+        self.open_requests = value;
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: PermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `run_id`.
+    #[inline]
+    pub fn run_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.run_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_link`.
+    #[inline]
+    pub fn run_link(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.run_link = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `source`.
+    #[inline]
+    pub fn source(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: Status) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status_message`.
+    #[inline]
+    pub fn status_message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.status_message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::vec::Vec<ModelVersionTag>) -> Self {
+        self.tags = value;
+        self
+    }
+
+    /// Set `user_id`.
+    #[inline]
+    pub fn user_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.version = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ModelVersionTag` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelVersionTag {
+    /// Wire field `key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub key: ::std::option::Option<::std::string::String>,
+    /// Wire field `value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<::std::string::String>,
 }
 
+impl ModelVersionTag {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ModelVersionTag { ..::std::default::Default::default() }
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `MtlsConfig` of the `ml` API.
+///
+/// Required: `keystore_location`, `keystore_password_ref`, `key_password_ref`, `truststore_location`, `truststore_password_ref` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MtlsConfig {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub keystore_location: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub keystore_password_ref: ::std::option::Option<SecretScopeReference>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub key_password_ref: ::std::option::Option<SecretScopeReference>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub truststore_location: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub truststore_password_ref: ::std::option::Option<SecretScopeReference>,
+    /// Wire field `keystore_location` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub keystore_location: ::std::string::String,
+    /// Wire field `keystore_password_ref` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub keystore_password_ref: SecretScopeReference,
+    /// Wire field `key_password_ref` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub key_password_ref: SecretScopeReference,
+    /// Wire field `truststore_location` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub truststore_location: ::std::string::String,
+    /// Wire field `truststore_password_ref` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub truststore_password_ref: SecretScopeReference,
+    /// Wire field `disable_hostname_verification` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub disable_hostname_verification: ::std::option::Option<bool>,
 }
 
+impl MtlsConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        keystore_location: impl Into<::std::string::String>,
+        keystore_password_ref: SecretScopeReference,
+        key_password_ref: SecretScopeReference,
+        truststore_location: impl Into<::std::string::String>,
+        truststore_password_ref: SecretScopeReference,
+    ) -> Self {
+        MtlsConfig {
+            keystore_location: {
+                let value = keystore_location;
+                value.into()
+            },
+            keystore_password_ref: {
+                let value = keystore_password_ref;
+                value
+            },
+            key_password_ref: {
+                let value = key_password_ref;
+                value
+            },
+            truststore_location: {
+                let value = truststore_location;
+                value.into()
+            },
+            truststore_password_ref: {
+                let value = truststore_password_ref;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `keystore_location`.
+    #[inline]
+    pub fn keystore_location(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.keystore_location = value.into();
+        self
+    }
+
+    /// Set `keystore_password_ref`.
+    #[inline]
+    pub fn keystore_password_ref(mut self, value: SecretScopeReference) -> Self {
+        self.keystore_password_ref = value;
+        self
+    }
+
+    /// Set `key_password_ref`.
+    #[inline]
+    pub fn key_password_ref(mut self, value: SecretScopeReference) -> Self {
+        self.key_password_ref = value;
+        self
+    }
+
+    /// Set `truststore_location`.
+    #[inline]
+    pub fn truststore_location(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.truststore_location = value.into();
+        self
+    }
+
+    /// Set `truststore_password_ref`.
+    #[inline]
+    pub fn truststore_password_ref(mut self, value: SecretScopeReference) -> Self {
+        self.truststore_password_ref = value;
+        self
+    }
+
+    /// Set `disable_hostname_verification`.
+    #[inline]
+    pub fn disable_hostname_verification(mut self, value: bool) -> Self {
+        self.disable_hostname_verification = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `OfflineStoreConfig` of the `ml` API.
+///
+/// Required: `catalog_name`, `schema_name`, `table_name_prefix` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct OfflineStoreConfig {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub catalog_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub schema_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub table_name_prefix: ::std::option::Option<::std::string::String>,
+    /// Wire field `catalog_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub catalog_name: ::std::string::String,
+    /// Wire field `schema_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub schema_name: ::std::string::String,
+    /// Wire field `table_name_prefix` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub table_name_prefix: ::std::string::String,
+}
+
+impl OfflineStoreConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        catalog_name: impl Into<::std::string::String>,
+        schema_name: impl Into<::std::string::String>,
+        table_name_prefix: impl Into<::std::string::String>,
+    ) -> Self {
+        OfflineStoreConfig {
+            catalog_name: {
+                let value = catalog_name;
+                value.into()
+            },
+            schema_name: {
+                let value = schema_name;
+                value.into()
+            },
+            table_name_prefix: {
+                let value = table_name_prefix;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `catalog_name`.
+    #[inline]
+    pub fn catalog_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.catalog_name = value.into();
+        self
+    }
+
+    /// Set `schema_name`.
+    #[inline]
+    pub fn schema_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema_name = value.into();
+        self
+    }
+
+    /// Set `table_name_prefix`.
+    #[inline]
+    pub fn table_name_prefix(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.table_name_prefix = value.into();
+        self
+    }
 }
 
 /// Wire type `OnlineStore` of the `ml` API.
+///
+/// Required: `name`, `capacity` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct OnlineStore {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub capacity: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `capacity` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub capacity: ::std::string::String,
+    /// Wire field `creation_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creation_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `creator` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creator: ::std::option::Option<::std::string::String>,
+    /// Wire field `read_replica_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub read_replica_count: ::std::option::Option<i64>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<OnlineStoreState>,
+    /// Wire field `usage_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub usage_policy_id: ::std::option::Option<::std::string::String>,
 }
 
+impl OnlineStore {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, capacity: impl Into<::std::string::String>) -> Self {
+        OnlineStore {
+            name: {
+                let value = name;
+                value.into()
+            },
+            capacity: {
+                let value = capacity;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `capacity`.
+    #[inline]
+    pub fn capacity(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.capacity = value.into();
+        self
+    }
+
+    /// Set `creation_time`.
+    #[inline]
+    pub fn creation_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creation_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `creator`.
+    #[inline]
+    pub fn creator(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creator = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `read_replica_count`.
+    #[inline]
+    pub fn read_replica_count(mut self, value: i64) -> Self {
+        self.read_replica_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: OnlineStoreState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `usage_policy_id`.
+    #[inline]
+    pub fn usage_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.usage_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `OnlineStoreConfig` of the `ml` API.
+///
+/// Required: `catalog_name`, `schema_name`, `table_name_prefix`, `online_store_name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct OnlineStoreConfig {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub catalog_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub schema_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub table_name_prefix: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub online_store_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `catalog_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub catalog_name: ::std::string::String,
+    /// Wire field `schema_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub schema_name: ::std::string::String,
+    /// Wire field `table_name_prefix` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub table_name_prefix: ::std::string::String,
+    /// Wire field `online_store_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub online_store_name: ::std::string::String,
+}
+
+impl OnlineStoreConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        catalog_name: impl Into<::std::string::String>,
+        schema_name: impl Into<::std::string::String>,
+        table_name_prefix: impl Into<::std::string::String>,
+        online_store_name: impl Into<::std::string::String>,
+    ) -> Self {
+        OnlineStoreConfig {
+            catalog_name: {
+                let value = catalog_name;
+                value.into()
+            },
+            schema_name: {
+                let value = schema_name;
+                value.into()
+            },
+            table_name_prefix: {
+                let value = table_name_prefix;
+                value.into()
+            },
+            online_store_name: {
+                let value = online_store_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `catalog_name`.
+    #[inline]
+    pub fn catalog_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.catalog_name = value.into();
+        self
+    }
+
+    /// Set `schema_name`.
+    #[inline]
+    pub fn schema_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema_name = value.into();
+        self
+    }
+
+    /// Set `table_name_prefix`.
+    #[inline]
+    pub fn table_name_prefix(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.table_name_prefix = value.into();
+        self
+    }
+
+    /// Set `online_store_name`.
+    #[inline]
+    pub fn online_store_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.online_store_name = value.into();
+        self
+    }
 }
 
 /// Wire type `Operation` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Operation {
+    /// Wire field `done` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub done: ::std::option::Option<bool>,
+    /// Wire field `error` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<DatabricksServiceExceptionWithDetailsProto>,
+    /// Wire field `metadata` (optional, any).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub metadata: ::std::option::Option<::serde_json::Value>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `response` (optional, any).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub response: ::std::option::Option<::serde_json::Value>,
+}
+
+impl Operation {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Operation { ..::std::default::Default::default() }
+    }
+
+    /// Set `done`.
+    #[inline]
+    pub fn done(mut self, value: bool) -> Self {
+        self.done = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `error`.
+    #[inline]
+    pub fn error(mut self, value: DatabricksServiceExceptionWithDetailsProto) -> Self {
+        self.error = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `metadata`.
+    #[inline]
+    pub fn metadata(mut self, value: ::serde_json::Value) -> Self {
+        self.metadata = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `response`.
+    #[inline]
+    pub fn response(mut self, value: ::serde_json::Value) -> Self {
+        self.response = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `Param` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Param {
+    /// Wire field `key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub key: ::std::option::Option<::std::string::String>,
+    /// Wire field `value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<::std::string::String>,
 }
 
+impl Param {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Param { ..::std::default::Default::default() }
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `PipRequirements` of the `ml` API.
+///
+/// Required: `requirements` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PipRequirements {
+    /// Wire field `requirements` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub requirements: ::std::vec::Vec<::std::string::String>,
 }
 
+impl PipRequirements {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(requirements: ::std::vec::Vec<::std::string::String>) -> Self {
+        PipRequirements {
+            requirements: {
+                let value = requirements;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `requirements`.
+    #[inline]
+    pub fn requirements(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.requirements = value;
+        self
+    }
+}
+
 /// Wire type `ProtoSchemaSpec` of the `ml` API.
+///
+/// Required: `schema_text`, `message_name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProtoSchemaSpec {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub schema_text: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub message_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `schema_text` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub schema_text: ::std::string::String,
+    /// Wire field `message_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub message_name: ::std::string::String,
+}
+
+impl ProtoSchemaSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(schema_text: impl Into<::std::string::String>, message_name: impl Into<::std::string::String>) -> Self {
+        ProtoSchemaSpec {
+            schema_text: {
+                let value = schema_text;
+                value.into()
+            },
+            message_name: {
+                let value = message_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `schema_text`.
+    #[inline]
+    pub fn schema_text(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema_text = value.into();
+        self
+    }
+
+    /// Set `message_name`.
+    #[inline]
+    pub fn message_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.message_name = value.into();
+        self
+    }
 }
 
 /// Wire type `PublishSpec` of the `ml` API.
+///
+/// Required: `online_store`, `online_table_name`, `publish_mode` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PublishSpec {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub online_store: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub online_table_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub publish_mode: ::std::option::Option<PublishSpecPublishMode>,
+    /// Wire field `online_store` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub online_store: ::std::string::String,
+    /// Wire field `online_table_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub online_table_name: ::std::string::String,
+    /// Wire field `publish_mode` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub publish_mode: PublishSpecPublishMode,
+    /// Wire field `budget_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub budget_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `full_feature_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub full_feature_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `tags` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub tags: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+}
+
+impl PublishSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        online_store: impl Into<::std::string::String>,
+        online_table_name: impl Into<::std::string::String>,
+        publish_mode: PublishSpecPublishMode,
+    ) -> Self {
+        PublishSpec {
+            online_store: {
+                let value = online_store;
+                value.into()
+            },
+            online_table_name: {
+                let value = online_table_name;
+                value.into()
+            },
+            publish_mode: {
+                let value = publish_mode;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `online_store`.
+    #[inline]
+    pub fn online_store(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.online_store = value.into();
+        self
+    }
+
+    /// Set `online_table_name`.
+    #[inline]
+    pub fn online_table_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.online_table_name = value.into();
+        self
+    }
+
+    /// Set `publish_mode`.
+    #[inline]
+    pub fn publish_mode(mut self, value: PublishSpecPublishMode) -> Self {
+        self.publish_mode = value;
+        self
+    }
+
+    /// Set `budget_policy_id`.
+    #[inline]
+    pub fn budget_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.budget_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `full_feature_name`.
+    #[inline]
+    pub fn full_feature_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.full_feature_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>) -> Self {
+        self.tags = value;
+        self
+    }
 }
 
 /// Wire type `PublishTableResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PublishTableResponse {
+    /// Wire field `online_table_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub online_table_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `pipeline_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pipeline_id: ::std::option::Option<::std::string::String>,
+}
+
+impl PublishTableResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PublishTableResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `online_table_name`.
+    #[inline]
+    pub fn online_table_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.online_table_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `pipeline_id`.
+    #[inline]
+    pub fn pipeline_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.pipeline_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `PurgeFeatureEntitiesMetadata` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PurgeFeatureEntitiesMetadata {
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `delete_rows` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub delete_rows: ::std::option::Option<bool>,
+    /// Wire field `entities_table` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub entities_table: ::std::option::Option<::std::string::String>,
+    /// Wire field `entities_table_version` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub entities_table_version: ::std::option::Option<::std::string::String>,
+    /// Wire field `features` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub features: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `job_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub job_id: ::std::option::Option<i64>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<PurgeFeatureEntitiesMetadataState>,
+}
+
+impl PurgeFeatureEntitiesMetadata {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PurgeFeatureEntitiesMetadata { ..::std::default::Default::default() }
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `delete_rows`.
+    #[inline]
+    pub fn delete_rows(mut self, value: bool) -> Self {
+        self.delete_rows = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `entities_table`.
+    #[inline]
+    pub fn entities_table(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.entities_table = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `entities_table_version`.
+    #[inline]
+    pub fn entities_table_version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.entities_table_version = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `features`.
+    #[inline]
+    pub fn features(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.features = value;
+        self
+    }
+
+    /// Set `job_id`.
+    #[inline]
+    pub fn job_id(mut self, value: i64) -> Self {
+        self.job_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: PurgeFeatureEntitiesMetadataState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `PurgeFeatureEntitiesResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PurgeFeatureEntitiesResponse {
+    /// Wire field `error` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<DatabricksServiceExceptionWithDetailsProto>,
+    /// Wire field `metadata` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub metadata: ::std::option::Option<PurgeFeatureEntitiesMetadata>,
+    /// Wire field `results` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub results: ::std::vec::Vec<PurgeFeatureEntitiesResult>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<PurgeFeatureEntitiesMetadataState>,
+}
+
+impl PurgeFeatureEntitiesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PurgeFeatureEntitiesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `error`.
+    #[inline]
+    pub fn error(mut self, value: DatabricksServiceExceptionWithDetailsProto) -> Self {
+        self.error = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `metadata`.
+    #[inline]
+    pub fn metadata(mut self, value: PurgeFeatureEntitiesMetadata) -> Self {
+        self.metadata = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `results`.
+    #[inline]
+    pub fn results(mut self, value: ::std::vec::Vec<PurgeFeatureEntitiesResult>) -> Self {
+        self.results = value;
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: PurgeFeatureEntitiesMetadataState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `PurgeFeatureEntitiesResult` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PurgeFeatureEntitiesResult {
+    /// Wire field `error` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<DatabricksServiceExceptionWithDetailsProto>,
+    /// Wire field `feature` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub feature: ::std::option::Option<::std::string::String>,
+    /// Wire field `offline_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub offline_state: ::std::option::Option<PurgeFeatureEntitiesResultState>,
+    /// Wire field `online_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub online_state: ::std::option::Option<PurgeFeatureEntitiesResultState>,
+}
+
+impl PurgeFeatureEntitiesResult {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PurgeFeatureEntitiesResult { ..::std::default::Default::default() }
+    }
+
+    /// Set `error`.
+    #[inline]
+    pub fn error(mut self, value: DatabricksServiceExceptionWithDetailsProto) -> Self {
+        self.error = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `feature`.
+    #[inline]
+    pub fn feature(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.feature = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `offline_state`.
+    #[inline]
+    pub fn offline_state(mut self, value: PurgeFeatureEntitiesResultState) -> Self {
+        self.offline_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `online_state`.
+    #[inline]
+    pub fn online_state(mut self, value: PurgeFeatureEntitiesResultState) -> Self {
+        self.online_state = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `RegisteredModelAccessControlRequest` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RegisteredModelAccessControlRequest {
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<RegisteredModelPermissionLevel>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl RegisteredModelAccessControlRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RegisteredModelAccessControlRequest { ..::std::default::Default::default() }
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: RegisteredModelPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `RegisteredModelAccessControlResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RegisteredModelAccessControlResponse {
+    /// Wire field `all_permissions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub all_permissions: ::std::vec::Vec<RegisteredModelPermission>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl RegisteredModelAccessControlResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RegisteredModelAccessControlResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `all_permissions`.
+    #[inline]
+    pub fn all_permissions(mut self, value: ::std::vec::Vec<RegisteredModelPermission>) -> Self {
+        self.all_permissions = value;
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `RegisteredModelPermission` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RegisteredModelPermission {
+    /// Wire field `inherited` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub inherited: ::std::option::Option<bool>,
+    /// Wire field `inherited_from_object` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub inherited_from_object: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<RegisteredModelPermissionLevel>,
+}
+
+impl RegisteredModelPermission {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RegisteredModelPermission { ..::std::default::Default::default() }
+    }
+
+    /// Set `inherited`.
+    #[inline]
+    pub fn inherited(mut self, value: bool) -> Self {
+        self.inherited = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `inherited_from_object`.
+    #[inline]
+    pub fn inherited_from_object(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.inherited_from_object = value;
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: RegisteredModelPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `RegisteredModelPermissions` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RegisteredModelPermissions {
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<RegisteredModelAccessControlResponse>,
+    /// Wire field `object_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `object_type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_type: ::std::option::Option<::std::string::String>,
+}
+
+impl RegisteredModelPermissions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RegisteredModelPermissions { ..::std::default::Default::default() }
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<RegisteredModelAccessControlResponse>) -> Self {
+        self.access_control_list = value;
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_type = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `RegisteredModelPermissionsDescription` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RegisteredModelPermissionsDescription {
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<RegisteredModelPermissionLevel>,
+}
+
+impl RegisteredModelPermissionsDescription {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RegisteredModelPermissionsDescription { ..::std::default::Default::default() }
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: RegisteredModelPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `RegistryWebhook` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RegistryWebhook {
+    /// Wire field `creation_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub creation_timestamp: ::std::option::Option<i64>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `events` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub events: ::std::vec::Vec<RegistryWebhookEvent>,
+    /// Wire field `http_url_spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub http_url_spec: ::std::option::Option<HttpUrlSpecWithoutSecret>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `job_spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub job_spec: ::std::option::Option<JobSpecWithoutSecret>,
+    /// Wire field `last_updated_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub last_updated_timestamp: ::std::option::Option<i64>,
+    /// Wire field `model_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub model_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<RegistryWebhookStatus>,
+}
+
+impl RegistryWebhook {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RegistryWebhook { ..::std::default::Default::default() }
+    }
+
+    /// Set `creation_timestamp`.
+    #[inline]
+    pub fn creation_timestamp(mut self, value: i64) -> Self {
+        self.creation_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `events`.
+    #[inline]
+    pub fn events(mut self, value: ::std::vec::Vec<RegistryWebhookEvent>) -> Self {
+        self.events = value;
+        self
+    }
+
+    /// Set `http_url_spec`.
+    #[inline]
+    pub fn http_url_spec(mut self, value: HttpUrlSpecWithoutSecret) -> Self {
+        self.http_url_spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `job_spec`.
+    #[inline]
+    pub fn job_spec(mut self, value: JobSpecWithoutSecret) -> Self {
+        self.job_spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `last_updated_timestamp`.
+    #[inline]
+    pub fn last_updated_timestamp(mut self, value: i64) -> Self {
+        self.last_updated_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `model_name`.
+    #[inline]
+    pub fn model_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.model_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: RegistryWebhookStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `RejectTransitionRequestResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RejectTransitionRequestResponse {
+    /// Wire field `activity` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub activity: ::std::option::Option<Activity>,
+}
+
+impl RejectTransitionRequestResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RejectTransitionRequestResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `activity`.
+    #[inline]
+    pub fn activity(mut self, value: Activity) -> Self {
+        self.activity = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `RenameModelResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RenameModelResponse {
+    /// Wire field `registered_model` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub registered_model: ::std::option::Option<Model>,
 }
 
+impl RenameModelResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RenameModelResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `registered_model`.
+    #[inline]
+    pub fn registered_model(mut self, value: Model) -> Self {
+        self.registered_model = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `RenameOutput` of the `ml` API.
+///
+/// Required: `feature`, `output` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RenameOutput {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub feature: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub output: ::std::option::Option<::std::string::String>,
+    /// Wire field `feature` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub feature: ::std::string::String,
+    /// Wire field `output` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub output: ::std::string::String,
+}
+
+impl RenameOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(feature: impl Into<::std::string::String>, output: impl Into<::std::string::String>) -> Self {
+        RenameOutput {
+            feature: {
+                let value = feature;
+                value.into()
+            },
+            output: {
+                let value = output;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `feature`.
+    #[inline]
+    pub fn feature(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.feature = value.into();
+        self
+    }
+
+    /// Set `output`.
+    #[inline]
+    pub fn output(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.output = value.into();
+        self
+    }
 }
 
 /// Wire type `RequestSource` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RequestSource {
+    /// Wire field `dataframe_schema` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dataframe_schema: ::std::option::Option<::std::string::String>,
+    /// Wire field `flat_schema` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub flat_schema: ::std::option::Option<FlatSchema>,
+}
+
+impl RequestSource {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RequestSource { ..::std::default::Default::default() }
+    }
+
+    /// Set `dataframe_schema`.
+    #[inline]
+    pub fn dataframe_schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.dataframe_schema = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `flat_schema`.
+    #[inline]
+    pub fn flat_schema(mut self, value: FlatSchema) -> Self {
+        self.flat_schema = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `RestoreExperimentResponse` of the `ml` API.
@@ -2718,15 +9041,32 @@ pub struct RequestSource {
 #[serde(default)]
 pub struct RestoreExperimentResponse {}
 
+impl RestoreExperimentResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RestoreExperimentResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `RestoreRunResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RestoreRunResponse {}
 
+impl RestoreRunResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RestoreRunResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `RestoreRunsResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RestoreRunsResponse {
+    /// Wire field `runs_restored` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -2734,184 +9074,669 @@ pub struct RestoreRunsResponse {
     pub runs_restored: ::std::option::Option<i64>,
 }
 
+impl RestoreRunsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RestoreRunsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `runs_restored`.
+    #[inline]
+    pub fn runs_restored(mut self, value: i64) -> Self {
+        self.runs_restored = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `RollingWindow` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RollingWindow {
+    /// Wire field `delay` (optional, duration).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub delay: ::std::option::Option<::std::string::String>,
+    /// Wire field `window_duration` (optional, duration).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub window_duration: ::std::option::Option<::std::string::String>,
+}
+
+impl RollingWindow {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RollingWindow { ..::std::default::Default::default() }
+    }
+
+    /// Set `delay`.
+    #[inline]
+    pub fn delay(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.delay = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `window_duration`.
+    #[inline]
+    pub fn window_duration(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.window_duration = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `Run` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Run {
+    /// Wire field `data` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data: ::std::option::Option<RunData>,
+    /// Wire field `info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub info: ::std::option::Option<RunInfo>,
+    /// Wire field `inputs` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub inputs: ::std::option::Option<RunInputs>,
+}
+
+impl Run {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Run { ..::std::default::Default::default() }
+    }
+
+    /// Set `data`.
+    #[inline]
+    pub fn data(mut self, value: RunData) -> Self {
+        self.data = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `info`.
+    #[inline]
+    pub fn info(mut self, value: RunInfo) -> Self {
+        self.info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `inputs`.
+    #[inline]
+    pub fn inputs(mut self, value: RunInputs) -> Self {
+        self.inputs = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `RunData` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RunData {
+    /// Wire field `metrics` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub metrics: ::std::vec::Vec<Metric>,
+    /// Wire field `params` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub params: ::std::vec::Vec<Param>,
+    /// Wire field `tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tags: ::std::vec::Vec<RunTag>,
+}
+
+impl RunData {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RunData { ..::std::default::Default::default() }
+    }
+
+    /// Set `metrics`.
+    #[inline]
+    pub fn metrics(mut self, value: ::std::vec::Vec<Metric>) -> Self {
+        self.metrics = value;
+        self
+    }
+
+    /// Set `params`.
+    #[inline]
+    pub fn params(mut self, value: ::std::vec::Vec<Param>) -> Self {
+        self.params = value;
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::vec::Vec<RunTag>) -> Self {
+        self.tags = value;
+        self
+    }
 }
 
 /// Wire type `RunInfo` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RunInfo {
+    /// Wire field `artifact_uri` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub artifact_uri: ::std::option::Option<::std::string::String>,
+    /// Wire field `end_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub end_time: ::std::option::Option<i64>,
+    /// Wire field `experiment_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub experiment_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `lifecycle_stage` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub lifecycle_stage: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_uuid` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_uuid: ::std::option::Option<::std::string::String>,
+    /// Wire field `start_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub start_time: ::std::option::Option<i64>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<RunInfoStatus>,
+    /// Wire field `user_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::string::String>,
+}
+
+impl RunInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RunInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `artifact_uri`.
+    #[inline]
+    pub fn artifact_uri(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.artifact_uri = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `end_time`.
+    #[inline]
+    pub fn end_time(mut self, value: i64) -> Self {
+        self.end_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `experiment_id`.
+    #[inline]
+    pub fn experiment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.experiment_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `lifecycle_stage`.
+    #[inline]
+    pub fn lifecycle_stage(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.lifecycle_stage = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_id`.
+    #[inline]
+    pub fn run_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.run_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_name`.
+    #[inline]
+    pub fn run_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.run_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_uuid`.
+    #[inline]
+    pub fn run_uuid(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.run_uuid = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `start_time`.
+    #[inline]
+    pub fn start_time(mut self, value: i64) -> Self {
+        self.start_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: RunInfoStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `user_id`.
+    #[inline]
+    pub fn user_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `RunInputs` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RunInputs {
+    /// Wire field `dataset_inputs` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub dataset_inputs: ::std::vec::Vec<DatasetInput>,
+    /// Wire field `model_inputs` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub model_inputs: ::std::vec::Vec<ModelInput>,
+}
+
+impl RunInputs {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RunInputs { ..::std::default::Default::default() }
+    }
+
+    /// Set `dataset_inputs`.
+    #[inline]
+    pub fn dataset_inputs(mut self, value: ::std::vec::Vec<DatasetInput>) -> Self {
+        self.dataset_inputs = value;
+        self
+    }
+
+    /// Set `model_inputs`.
+    #[inline]
+    pub fn model_inputs(mut self, value: ::std::vec::Vec<ModelInput>) -> Self {
+        self.model_inputs = value;
+        self
+    }
 }
 
 /// Wire type `RunTag` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RunTag {
+    /// Wire field `key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub key: ::std::option::Option<::std::string::String>,
+    /// Wire field `value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<::std::string::String>,
+}
+
+impl RunTag {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RunTag { ..::std::default::Default::default() }
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SawtoothWindow` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SawtoothWindow {
+    /// Wire field `delay` (optional, duration).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub delay: ::std::option::Option<::std::string::String>,
+    /// Wire field `window_duration` (optional, duration).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub window_duration: ::std::option::Option<::std::string::String>,
+}
+
+impl SawtoothWindow {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SawtoothWindow { ..::std::default::Default::default() }
+    }
+
+    /// Set `delay`.
+    #[inline]
+    pub fn delay(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.delay = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `window_duration`.
+    #[inline]
+    pub fn window_duration(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.window_duration = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SchemaConfig` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SchemaConfig {
+    /// Wire field `avro_schema` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub avro_schema: ::std::option::Option<::std::string::String>,
+    /// Wire field `json_schema` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub json_schema: ::std::option::Option<::std::string::String>,
+    /// Wire field `proto_schema` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub proto_schema: ::std::option::Option<ProtoSchemaSpec>,
 }
 
+impl SchemaConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SchemaConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `avro_schema`.
+    #[inline]
+    pub fn avro_schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.avro_schema = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `json_schema`.
+    #[inline]
+    pub fn json_schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.json_schema = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `proto_schema`.
+    #[inline]
+    pub fn proto_schema(mut self, value: ProtoSchemaSpec) -> Self {
+        self.proto_schema = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `SchemaLocator` of the `ml` API.
+///
+/// Required: `format` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SchemaLocator {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub format: ::std::option::Option<SchemaLocatorFormat>,
+    /// Wire field `format` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub format: SchemaLocatorFormat,
+    /// Wire field `confluent_schema` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub confluent_schema: ::std::option::Option<SchemaLocatorConfluentSchema>,
 }
 
+impl SchemaLocator {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(format: SchemaLocatorFormat) -> Self {
+        SchemaLocator {
+            format: {
+                let value = format;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `format`.
+    #[inline]
+    pub fn format(mut self, value: SchemaLocatorFormat) -> Self {
+        self.format = value;
+        self
+    }
+
+    /// Set `confluent_schema`.
+    #[inline]
+    pub fn confluent_schema(mut self, value: SchemaLocatorConfluentSchema) -> Self {
+        self.confluent_schema = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `SchemaLocatorConfluentSchema` of the `ml` API.
+///
+/// Required: `subject` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SchemaLocatorConfluentSchema {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub subject: ::std::option::Option<::std::string::String>,
+    /// Wire field `subject` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub subject: ::std::string::String,
+}
+
+impl SchemaLocatorConfluentSchema {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(subject: impl Into<::std::string::String>) -> Self {
+        SchemaLocatorConfluentSchema {
+            subject: {
+                let value = subject;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `subject`.
+    #[inline]
+    pub fn subject(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.subject = value.into();
+        self
+    }
 }
 
 /// Wire type `SchemaRegistryConfig` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SchemaRegistryConfig {
+    /// Wire field `api_secret_ref` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub api_secret_ref: ::std::option::Option<SecretScopeReference>,
+    /// Wire field `key_schema_locator` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub key_schema_locator: ::std::option::Option<SchemaLocator>,
+    /// Wire field `payload_schema_locator` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub payload_schema_locator: ::std::option::Option<SchemaLocator>,
+    /// Wire field `uc_connection` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub uc_connection: ::std::option::Option<::std::string::String>,
+}
+
+impl SchemaRegistryConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SchemaRegistryConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `api_secret_ref`.
+    #[inline]
+    pub fn api_secret_ref(mut self, value: SecretScopeReference) -> Self {
+        self.api_secret_ref = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `key_schema_locator`.
+    #[inline]
+    pub fn key_schema_locator(mut self, value: SchemaLocator) -> Self {
+        self.key_schema_locator = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `payload_schema_locator`.
+    #[inline]
+    pub fn payload_schema_locator(mut self, value: SchemaLocator) -> Self {
+        self.payload_schema_locator = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `uc_connection`.
+    #[inline]
+    pub fn uc_connection(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.uc_connection = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SdpSource` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SdpSource {
+    /// Wire field `dataframe_schema` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dataframe_schema: ::std::option::Option<::std::string::String>,
+    /// Wire field `filter_condition` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter_condition: ::std::option::Option<::std::string::String>,
+    /// Wire field `input_tables` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub input_tables: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `output_table` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub output_table: ::std::option::Option<::std::string::String>,
+    /// Wire field `pipeline_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pipeline_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `pipeline_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pipeline_state: ::std::option::Option<SdpSourceState>,
+    /// Wire field `transformation_sql` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub transformation_sql: ::std::option::Option<::std::string::String>,
+}
+
+impl SdpSource {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SdpSource { ..::std::default::Default::default() }
+    }
+
+    /// Set `dataframe_schema`.
+    #[inline]
+    pub fn dataframe_schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.dataframe_schema = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `filter_condition`.
+    #[inline]
+    pub fn filter_condition(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.filter_condition = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `input_tables`.
+    #[inline]
+    pub fn input_tables(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.input_tables = value;
+        self
+    }
+
+    /// Set `output_table`.
+    #[inline]
+    pub fn output_table(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.output_table = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `pipeline_id`.
+    #[inline]
+    pub fn pipeline_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.pipeline_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `pipeline_state`.
+    #[inline]
+    pub fn pipeline_state(mut self, value: SdpSourceState) -> Self {
+        self.pipeline_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `transformation_sql`.
+    #[inline]
+    pub fn transformation_sql(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.transformation_sql = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SearchExperimentsResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SearchExperimentsResponse {
+    /// Wire field `experiments` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub experiments: ::std::vec::Vec<Experiment>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl SearchExperimentsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SearchExperimentsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `experiments`.
+    #[inline]
+    pub fn experiments(mut self, value: ::std::vec::Vec<Experiment>) -> Self {
+        self.experiments = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SearchIssuesResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SearchIssuesResponse {
+    /// Wire field `issues` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub issues: ::std::vec::Vec<Issue>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `total_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -2919,78 +9744,319 @@ pub struct SearchIssuesResponse {
     pub total_size: ::std::option::Option<i64>,
 }
 
+impl SearchIssuesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SearchIssuesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `issues`.
+    #[inline]
+    pub fn issues(mut self, value: ::std::vec::Vec<Issue>) -> Self {
+        self.issues = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `total_size`.
+    #[inline]
+    pub fn total_size(mut self, value: i64) -> Self {
+        self.total_size = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `SearchLoggedModelsDataset` of the `ml` API.
+///
+/// Required: `dataset_name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SearchLoggedModelsDataset {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub dataset_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `dataset_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub dataset_name: ::std::string::String,
+    /// Wire field `dataset_digest` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dataset_digest: ::std::option::Option<::std::string::String>,
 }
 
+impl SearchLoggedModelsDataset {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(dataset_name: impl Into<::std::string::String>) -> Self {
+        SearchLoggedModelsDataset {
+            dataset_name: {
+                let value = dataset_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `dataset_name`.
+    #[inline]
+    pub fn dataset_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.dataset_name = value.into();
+        self
+    }
+
+    /// Set `dataset_digest`.
+    #[inline]
+    pub fn dataset_digest(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.dataset_digest = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `SearchLoggedModelsOrderBy` of the `ml` API.
+///
+/// Required: `field_name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SearchLoggedModelsOrderBy {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub field_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `field_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub field_name: ::std::string::String,
+    /// Wire field `ascending` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ascending: ::std::option::Option<bool>,
+    /// Wire field `dataset_digest` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dataset_digest: ::std::option::Option<::std::string::String>,
+    /// Wire field `dataset_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dataset_name: ::std::option::Option<::std::string::String>,
+}
+
+impl SearchLoggedModelsOrderBy {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(field_name: impl Into<::std::string::String>) -> Self {
+        SearchLoggedModelsOrderBy {
+            field_name: {
+                let value = field_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `field_name`.
+    #[inline]
+    pub fn field_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.field_name = value.into();
+        self
+    }
+
+    /// Set `ascending`.
+    #[inline]
+    pub fn ascending(mut self, value: bool) -> Self {
+        self.ascending = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `dataset_digest`.
+    #[inline]
+    pub fn dataset_digest(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.dataset_digest = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `dataset_name`.
+    #[inline]
+    pub fn dataset_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.dataset_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SearchLoggedModelsResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SearchLoggedModelsResponse {
+    /// Wire field `models` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub models: ::std::vec::Vec<LoggedModel>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl SearchLoggedModelsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SearchLoggedModelsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `models`.
+    #[inline]
+    pub fn models(mut self, value: ::std::vec::Vec<LoggedModel>) -> Self {
+        self.models = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SearchModelVersionsResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SearchModelVersionsResponse {
+    /// Wire field `model_versions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub model_versions: ::std::vec::Vec<ModelVersion>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl SearchModelVersionsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SearchModelVersionsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `model_versions`.
+    #[inline]
+    pub fn model_versions(mut self, value: ::std::vec::Vec<ModelVersion>) -> Self {
+        self.model_versions = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SearchModelsResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SearchModelsResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `registered_models` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub registered_models: ::std::vec::Vec<Model>,
+}
+
+impl SearchModelsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SearchModelsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `registered_models`.
+    #[inline]
+    pub fn registered_models(mut self, value: ::std::vec::Vec<Model>) -> Self {
+        self.registered_models = value;
+        self
+    }
 }
 
 /// Wire type `SearchRunsResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SearchRunsResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `runs` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub runs: ::std::vec::Vec<Run>,
 }
 
+impl SearchRunsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SearchRunsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `runs`.
+    #[inline]
+    pub fn runs(mut self, value: ::std::vec::Vec<Run>) -> Self {
+        self.runs = value;
+        self
+    }
+}
+
 /// Wire type `SecretScopeReference` of the `ml` API.
+///
+/// Required: `scope`, `key` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SecretScopeReference {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub scope: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub key: ::std::option::Option<::std::string::String>,
+    /// Wire field `scope` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub scope: ::std::string::String,
+    /// Wire field `key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub key: ::std::string::String,
+}
+
+impl SecretScopeReference {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(scope: impl Into<::std::string::String>, key: impl Into<::std::string::String>) -> Self {
+        SecretScopeReference {
+            scope: {
+                let value = scope;
+                value.into()
+            },
+            key: {
+                let value = key;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `scope`.
+    #[inline]
+    pub fn scope(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.scope = value.into();
+        self
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key = value.into();
+        self
+    }
 }
 
 /// Wire type `SetExperimentTagResponse` of the `ml` API.
@@ -2998,164 +10064,625 @@ pub struct SecretScopeReference {
 #[serde(default)]
 pub struct SetExperimentTagResponse {}
 
+impl SetExperimentTagResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SetExperimentTagResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `SetLoggedModelTagsResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SetLoggedModelTagsResponse {}
+
+impl SetLoggedModelTagsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SetLoggedModelTagsResponse { ..::std::default::Default::default() }
+    }
+}
 
 /// Wire type `SetModelTagResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SetModelTagResponse {}
 
+impl SetModelTagResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SetModelTagResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `SetModelVersionTagResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SetModelVersionTagResponse {}
+
+impl SetModelVersionTagResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SetModelVersionTagResponse { ..::std::default::Default::default() }
+    }
+}
 
 /// Wire type `SetTagResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SetTagResponse {}
 
+impl SetTagResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SetTagResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `SlidingWindow` of the `ml` API.
+///
+/// Required: `slide_duration` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SlidingWindow {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub slide_duration: ::std::option::Option<::std::string::String>,
+    /// Wire field `slide_duration` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub slide_duration: ::std::string::String,
+    /// Wire field `delay` (optional, duration).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub delay: ::std::option::Option<::std::string::String>,
+    /// Wire field `offset` (optional, duration).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub offset: ::std::option::Option<::std::string::String>,
+    /// Wire field `window_duration` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub window_duration: ::std::option::Option<::std::string::String>,
+}
+
+impl SlidingWindow {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(slide_duration: impl Into<::std::string::String>) -> Self {
+        SlidingWindow {
+            slide_duration: {
+                let value = slide_duration;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `slide_duration`.
+    #[inline]
+    pub fn slide_duration(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.slide_duration = value.into();
+        self
+    }
+
+    /// Set `delay`.
+    #[inline]
+    pub fn delay(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.delay = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `offset`.
+    #[inline]
+    pub fn offset(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.offset = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `window_duration`.
+    #[inline]
+    pub fn window_duration(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.window_duration = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SourceLateness` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SourceLateness {
+    /// Wire field `settling_delay` (optional, duration).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub settling_delay: ::std::option::Option<::std::string::String>,
 }
 
+impl SourceLateness {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SourceLateness { ..::std::default::Default::default() }
+    }
+
+    /// Set `settling_delay`.
+    #[inline]
+    pub fn settling_delay(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.settling_delay = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `StddevPopFunction` of the `ml` API.
+///
+/// Required: `input` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct StddevPopFunction {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub input: ::std::option::Option<::std::string::String>,
+    /// Wire field `input` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub input: ::std::string::String,
+}
+
+impl StddevPopFunction {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(input: impl Into<::std::string::String>) -> Self {
+        StddevPopFunction {
+            input: {
+                let value = input;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `input`.
+    #[inline]
+    pub fn input(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.input = value.into();
+        self
+    }
 }
 
 /// Wire type `StddevSampFunction` of the `ml` API.
+///
+/// Required: `input` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct StddevSampFunction {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub input: ::std::option::Option<::std::string::String>,
+    /// Wire field `input` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub input: ::std::string::String,
+}
+
+impl StddevSampFunction {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(input: impl Into<::std::string::String>) -> Self {
+        StddevSampFunction {
+            input: {
+                let value = input;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `input`.
+    #[inline]
+    pub fn input(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.input = value.into();
+        self
+    }
 }
 
 /// Wire type `Stream` of the `ml` API.
+///
+/// Required: `name`, `source_config`, `connection_config`, `schema_config`, `ingestion_config` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Stream {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub source_config: ::std::option::Option<StreamSourceConfig>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub connection_config: ::std::option::Option<StreamConnectionConfig>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub schema_config: ::std::option::Option<StreamSchemaConfig>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub ingestion_config: ::std::option::Option<IngestionConfig>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `source_config` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub source_config: StreamSourceConfig,
+    /// Wire field `connection_config` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub connection_config: StreamConnectionConfig,
+    /// Wire field `schema_config` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub schema_config: StreamSchemaConfig,
+    /// Wire field `ingestion_config` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub ingestion_config: IngestionConfig,
+    /// Wire field `browse_only` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub browse_only: ::std::option::Option<bool>,
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `created_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub created_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `excluded_columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub excluded_columns: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `record_type_filter` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub record_type_filter: ::std::option::Option<::std::string::String>,
+    /// Wire field `update_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `updated_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub updated_by: ::std::option::Option<::std::string::String>,
+}
+
+impl Stream {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        source_config: StreamSourceConfig,
+        connection_config: StreamConnectionConfig,
+        schema_config: StreamSchemaConfig,
+        ingestion_config: IngestionConfig,
+    ) -> Self {
+        Stream {
+            name: {
+                let value = name;
+                value.into()
+            },
+            source_config: {
+                let value = source_config;
+                value
+            },
+            connection_config: {
+                let value = connection_config;
+                value
+            },
+            schema_config: {
+                let value = schema_config;
+                value
+            },
+            ingestion_config: {
+                let value = ingestion_config;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `source_config`.
+    #[inline]
+    pub fn source_config(mut self, value: StreamSourceConfig) -> Self {
+        self.source_config = value;
+        self
+    }
+
+    /// Set `connection_config`.
+    #[inline]
+    pub fn connection_config(mut self, value: StreamConnectionConfig) -> Self {
+        self.connection_config = value;
+        self
+    }
+
+    /// Set `schema_config`.
+    #[inline]
+    pub fn schema_config(mut self, value: StreamSchemaConfig) -> Self {
+        self.schema_config = value;
+        self
+    }
+
+    /// Set `ingestion_config`.
+    #[inline]
+    pub fn ingestion_config(mut self, value: IngestionConfig) -> Self {
+        self.ingestion_config = value;
+        self
+    }
+
+    /// Set `browse_only`.
+    #[inline]
+    pub fn browse_only(mut self, value: bool) -> Self {
+        self.browse_only = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `created_by`.
+    #[inline]
+    pub fn created_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.created_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `excluded_columns`.
+    #[inline]
+    pub fn excluded_columns(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.excluded_columns = value;
+        self
+    }
+
+    /// Set `record_type_filter`.
+    #[inline]
+    pub fn record_type_filter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.record_type_filter = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `updated_by`.
+    #[inline]
+    pub fn updated_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.updated_by = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `StreamArnList` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct StreamArnList {
+    /// Wire field `arns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub arns: ::std::vec::Vec<::std::string::String>,
+}
+
+impl StreamArnList {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        StreamArnList { ..::std::default::Default::default() }
+    }
+
+    /// Set `arns`.
+    #[inline]
+    pub fn arns(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.arns = value;
+        self
+    }
 }
 
 /// Wire type `StreamConnectionConfig` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct StreamConnectionConfig {
+    /// Wire field `direct_mtls_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub direct_mtls_config: ::std::option::Option<DirectMtlsConfig>,
+    /// Wire field `uc_connection_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub uc_connection_name: ::std::option::Option<::std::string::String>,
+}
+
+impl StreamConnectionConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        StreamConnectionConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `direct_mtls_config`.
+    #[inline]
+    pub fn direct_mtls_config(mut self, value: DirectMtlsConfig) -> Self {
+        self.direct_mtls_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `uc_connection_name`.
+    #[inline]
+    pub fn uc_connection_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.uc_connection_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `StreamNameList` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct StreamNameList {
+    /// Wire field `names` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub names: ::std::vec::Vec<::std::string::String>,
+}
+
+impl StreamNameList {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        StreamNameList { ..::std::default::Default::default() }
+    }
+
+    /// Set `names`.
+    #[inline]
+    pub fn names(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.names = value;
+        self
+    }
 }
 
 /// Wire type `StreamSchemaConfig` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct StreamSchemaConfig {
+    /// Wire field `direct_schemas` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub direct_schemas: ::std::option::Option<DirectSchemas>,
+    /// Wire field `schema_registry_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema_registry_config: ::std::option::Option<SchemaRegistryConfig>,
 }
 
+impl StreamSchemaConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        StreamSchemaConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `direct_schemas`.
+    #[inline]
+    pub fn direct_schemas(mut self, value: DirectSchemas) -> Self {
+        self.direct_schemas = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `schema_registry_config`.
+    #[inline]
+    pub fn schema_registry_config(mut self, value: SchemaRegistryConfig) -> Self {
+        self.schema_registry_config = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `StreamSource` of the `ml` API.
+///
+/// Required: `full_name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct StreamSource {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub full_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `full_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub full_name: ::std::string::String,
+    /// Wire field `dataframe_schema` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dataframe_schema: ::std::option::Option<::std::string::String>,
+    /// Wire field `filter_condition` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter_condition: ::std::option::Option<::std::string::String>,
+    /// Wire field `transformation_sql` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub transformation_sql: ::std::option::Option<::std::string::String>,
+}
+
+impl StreamSource {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(full_name: impl Into<::std::string::String>) -> Self {
+        StreamSource {
+            full_name: {
+                let value = full_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `full_name`.
+    #[inline]
+    pub fn full_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.full_name = value.into();
+        self
+    }
+
+    /// Set `dataframe_schema`.
+    #[inline]
+    pub fn dataframe_schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.dataframe_schema = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `filter_condition`.
+    #[inline]
+    pub fn filter_condition(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.filter_condition = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `transformation_sql`.
+    #[inline]
+    pub fn transformation_sql(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.transformation_sql = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `StreamSourceConfig` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct StreamSourceConfig {
+    /// Wire field `kafka_stream_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub kafka_stream_config: ::std::option::Option<KafkaStreamConfig>,
+    /// Wire field `kinesis_stream_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub kinesis_stream_config: ::std::option::Option<KinesisStreamConfig>,
+}
+
+impl StreamSourceConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        StreamSourceConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `kafka_stream_config`.
+    #[inline]
+    pub fn kafka_stream_config(mut self, value: KafkaStreamConfig) -> Self {
+        self.kafka_stream_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `kinesis_stream_config`.
+    #[inline]
+    pub fn kinesis_stream_config(mut self, value: KinesisStreamConfig) -> Self {
+        self.kinesis_stream_config = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `StreamingMode` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct StreamingMode {
+    /// Wire field `freshness_target` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub freshness_target: ::std::option::Option<::std::string::String>,
+    /// Wire field `mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mode: ::std::option::Option<StreamingModeStreamingModeType>,
+    /// Wire field `shuffle_partitions` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -3163,44 +10690,163 @@ pub struct StreamingMode {
     pub shuffle_partitions: ::std::option::Option<i64>,
 }
 
+impl StreamingMode {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        StreamingMode { ..::std::default::Default::default() }
+    }
+
+    /// Set `freshness_target`.
+    #[inline]
+    pub fn freshness_target(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.freshness_target = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `mode`.
+    #[inline]
+    pub fn mode(mut self, value: StreamingModeStreamingModeType) -> Self {
+        self.mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `shuffle_partitions`.
+    #[inline]
+    pub fn shuffle_partitions(mut self, value: i64) -> Self {
+        self.shuffle_partitions = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `SubscriptionMode` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SubscriptionMode {
+    /// Wire field `assign` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub assign: ::std::option::Option<::std::string::String>,
+    /// Wire field `subscribe` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub subscribe: ::std::option::Option<::std::string::String>,
+    /// Wire field `subscribe_pattern` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub subscribe_pattern: ::std::option::Option<::std::string::String>,
 }
 
+impl SubscriptionMode {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SubscriptionMode { ..::std::default::Default::default() }
+    }
+
+    /// Set `assign`.
+    #[inline]
+    pub fn assign(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.assign = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `subscribe`.
+    #[inline]
+    pub fn subscribe(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.subscribe = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `subscribe_pattern`.
+    #[inline]
+    pub fn subscribe_pattern(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.subscribe_pattern = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `SumFunction` of the `ml` API.
+///
+/// Required: `input` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SumFunction {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub input: ::std::option::Option<::std::string::String>,
+    /// Wire field `input` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub input: ::std::string::String,
+}
+
+impl SumFunction {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(input: impl Into<::std::string::String>) -> Self {
+        SumFunction {
+            input: {
+                let value = input;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `input`.
+    #[inline]
+    pub fn input(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.input = value.into();
+        self
+    }
 }
 
 /// Wire type `TableTrigger` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TableTrigger {
+    /// Wire field `condition` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub condition: ::std::option::Option<TableTriggerTableTriggerCondition>,
+    /// Wire field `min_time_between_triggers` (optional, duration).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub min_time_between_triggers: ::std::option::Option<::std::string::String>,
+    /// Wire field `wait_after_last_change` (optional, duration).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub wait_after_last_change: ::std::option::Option<::std::string::String>,
+}
+
+impl TableTrigger {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TableTrigger { ..::std::default::Default::default() }
+    }
+
+    /// Set `condition`.
+    #[inline]
+    pub fn condition(mut self, value: TableTriggerTableTriggerCondition) -> Self {
+        self.condition = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `min_time_between_triggers`.
+    #[inline]
+    pub fn min_time_between_triggers(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.min_time_between_triggers = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `wait_after_last_change`.
+    #[inline]
+    pub fn wait_after_last_change(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.wait_after_last_change = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `TestRegistryWebhookResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TestRegistryWebhookResponse {
+    /// Wire field `body` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub body: ::std::option::Option<::std::string::String>,
+    /// Wire field `status_code` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -3208,91 +10854,365 @@ pub struct TestRegistryWebhookResponse {
     pub status_code: ::std::option::Option<i64>,
 }
 
+impl TestRegistryWebhookResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TestRegistryWebhookResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `body`.
+    #[inline]
+    pub fn body(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.body = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `status_code`.
+    #[inline]
+    pub fn status_code(mut self, value: i64) -> Self {
+        self.status_code = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `TimeWindow` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TimeWindow {
+    /// Wire field `continuous` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub continuous: ::std::option::Option<ContinuousWindow>,
+    /// Wire field `rolling` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub rolling: ::std::option::Option<RollingWindow>,
+    /// Wire field `sawtooth` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sawtooth: ::std::option::Option<SawtoothWindow>,
+    /// Wire field `sliding` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sliding: ::std::option::Option<SlidingWindow>,
+    /// Wire field `start_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub start_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `tumbling` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub tumbling: ::std::option::Option<TumblingWindow>,
 }
 
+impl TimeWindow {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TimeWindow { ..::std::default::Default::default() }
+    }
+
+    /// Set `continuous`.
+    #[inline]
+    pub fn continuous(mut self, value: ContinuousWindow) -> Self {
+        self.continuous = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `rolling`.
+    #[inline]
+    pub fn rolling(mut self, value: RollingWindow) -> Self {
+        self.rolling = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sawtooth`.
+    #[inline]
+    pub fn sawtooth(mut self, value: SawtoothWindow) -> Self {
+        self.sawtooth = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sliding`.
+    #[inline]
+    pub fn sliding(mut self, value: SlidingWindow) -> Self {
+        self.sliding = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `start_time`.
+    #[inline]
+    pub fn start_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.start_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tumbling`.
+    #[inline]
+    pub fn tumbling(mut self, value: TumblingWindow) -> Self {
+        self.tumbling = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `TimeseriesColumn` of the `ml` API.
+///
+/// Required: `name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TimeseriesColumn {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+}
+
+impl TimeseriesColumn {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        TimeseriesColumn {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
 }
 
 /// Wire type `TransitionRequest` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TransitionRequest {
+    /// Wire field `available_actions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub available_actions: ::std::vec::Vec<ActivityAction>,
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
+    /// Wire field `creation_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub creation_timestamp: ::std::option::Option<i64>,
+    /// Wire field `to_stage` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub to_stage: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::string::String>,
+}
+
+impl TransitionRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TransitionRequest { ..::std::default::Default::default() }
+    }
+
+    /// Set `available_actions`.
+    #[inline]
+    pub fn available_actions(mut self, value: ::std::vec::Vec<ActivityAction>) -> Self {
+        self.available_actions = value;
+        self
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `creation_timestamp`.
+    #[inline]
+    pub fn creation_timestamp(mut self, value: i64) -> Self {
+        self.creation_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `to_stage`.
+    #[inline]
+    pub fn to_stage(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.to_stage = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_id`.
+    #[inline]
+    pub fn user_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `TransitionStageResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TransitionStageResponse {
+    /// Wire field `model_version_databricks` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub model_version_databricks: ::std::option::Option<ModelVersionDatabricks>,
 }
 
+impl TransitionStageResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TransitionStageResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `model_version_databricks`.
+    #[inline]
+    pub fn model_version_databricks(mut self, value: ModelVersionDatabricks) -> Self {
+        self.model_version_databricks = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `TumblingWindow` of the `ml` API.
+///
+/// Required: `window_duration` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TumblingWindow {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub window_duration: ::std::option::Option<::std::string::String>,
+    /// Wire field `window_duration` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub window_duration: ::std::string::String,
+    /// Wire field `delay` (optional, duration).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub delay: ::std::option::Option<::std::string::String>,
+    /// Wire field `offset` (optional, duration).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub offset: ::std::option::Option<::std::string::String>,
 }
 
+impl TumblingWindow {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(window_duration: impl Into<::std::string::String>) -> Self {
+        TumblingWindow {
+            window_duration: {
+                let value = window_duration;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `window_duration`.
+    #[inline]
+    pub fn window_duration(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.window_duration = value.into();
+        self
+    }
+
+    /// Set `delay`.
+    #[inline]
+    pub fn delay(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.delay = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `offset`.
+    #[inline]
+    pub fn offset(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.offset = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `UcTraceLocation` of the `ml` API.
+///
+/// Required: `catalog`, `schema` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UcTraceLocation {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub catalog: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub schema: ::std::option::Option<::std::string::String>,
+    /// Wire field `catalog` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub catalog: ::std::string::String,
+    /// Wire field `schema` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub schema: ::std::string::String,
+    /// Wire field `effective_table_prefix` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_table_prefix: ::std::option::Option<::std::string::String>,
+    /// Wire field `table_prefix` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub table_prefix: ::std::option::Option<::std::string::String>,
+}
+
+impl UcTraceLocation {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(catalog: impl Into<::std::string::String>, schema: impl Into<::std::string::String>) -> Self {
+        UcTraceLocation {
+            catalog: {
+                let value = catalog;
+                value.into()
+            },
+            schema: {
+                let value = schema;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `catalog`.
+    #[inline]
+    pub fn catalog(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.catalog = value.into();
+        self
+    }
+
+    /// Set `schema`.
+    #[inline]
+    pub fn schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema = value.into();
+        self
+    }
+
+    /// Set `effective_table_prefix`.
+    #[inline]
+    pub fn effective_table_prefix(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_table_prefix = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `table_prefix`.
+    #[inline]
+    pub fn table_prefix(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.table_prefix = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `UpdateCommentResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UpdateCommentResponse {
+    /// Wire field `comment` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<CommentObject>,
+}
+
+impl UpdateCommentResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UpdateCommentResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: CommentObject) -> Self {
+        self.comment = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `UpdateExperimentResponse` of the `ml` API.
@@ -3300,162 +11220,438 @@ pub struct UpdateCommentResponse {
 #[serde(default)]
 pub struct UpdateExperimentResponse {}
 
+impl UpdateExperimentResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UpdateExperimentResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `UpdateModelResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UpdateModelResponse {
+    /// Wire field `registered_model` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub registered_model: ::std::option::Option<Model>,
+}
+
+impl UpdateModelResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UpdateModelResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `registered_model`.
+    #[inline]
+    pub fn registered_model(mut self, value: Model) -> Self {
+        self.registered_model = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `UpdateModelVersionResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UpdateModelVersionResponse {
+    /// Wire field `model_version` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub model_version: ::std::option::Option<ModelVersion>,
+}
+
+impl UpdateModelVersionResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UpdateModelVersionResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `model_version`.
+    #[inline]
+    pub fn model_version(mut self, value: ModelVersion) -> Self {
+        self.model_version = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `UpdateRunResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UpdateRunResponse {
+    /// Wire field `run_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_info: ::std::option::Option<RunInfo>,
+}
+
+impl UpdateRunResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UpdateRunResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `run_info`.
+    #[inline]
+    pub fn run_info(mut self, value: RunInfo) -> Self {
+        self.run_info = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `UpdateWebhookResponse` of the `ml` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UpdateWebhookResponse {
+    /// Wire field `webhook` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub webhook: ::std::option::Option<RegistryWebhook>,
 }
 
+impl UpdateWebhookResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UpdateWebhookResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `webhook`.
+    #[inline]
+    pub fn webhook(mut self, value: RegistryWebhook) -> Self {
+        self.webhook = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `VarPopFunction` of the `ml` API.
+///
+/// Required: `input` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VarPopFunction {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub input: ::std::option::Option<::std::string::String>,
+    /// Wire field `input` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub input: ::std::string::String,
+}
+
+impl VarPopFunction {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(input: impl Into<::std::string::String>) -> Self {
+        VarPopFunction {
+            input: {
+                let value = input;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `input`.
+    #[inline]
+    pub fn input(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.input = value.into();
+        self
+    }
 }
 
 /// Wire type `VarSampFunction` of the `ml` API.
+///
+/// Required: `input` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VarSampFunction {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub input: ::std::option::Option<::std::string::String>,
+    /// Wire field `input` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub input: ::std::string::String,
+}
+
+impl VarSampFunction {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(input: impl Into<::std::string::String>) -> Self {
+        VarSampFunction {
+            input: {
+                let value = input;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `input`.
+    #[inline]
+    pub fn input(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.input = value.into();
+        self
+    }
 }
 
 /// Parameters of [`ExperimentsApi::create_experiment`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsCreateExperimentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `artifact_location` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub artifact_location: ::std::option::Option<::std::string::String>,
+    /// Wire field `tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tags: ::std::vec::Vec<ExperimentTag>,
+    /// Wire field `trace_location` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub trace_location: ::std::option::Option<ExperimentTraceLocation>,
 }
+
+impl ExperimentsCreateExperimentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        ExperimentsCreateExperimentRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ExperimentsCreateExperimentRequest {}
 
 /// Parameters of [`ExperimentsApi::create_issue`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsCreateIssueRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub issue: ::std::option::Option<Issue>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `issue` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub issue: Issue,
+    /// Wire field `issue_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub issue_id: ::std::option::Option<::std::string::String>,
 }
+
+impl ExperimentsCreateIssueRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>, issue: Issue) -> Self {
+        ExperimentsCreateIssueRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            issue: {
+                let value = issue;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ExperimentsCreateIssueRequest {}
 
 /// Parameters of [`ExperimentsApi::create_logged_model`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsCreateLoggedModelRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub experiment_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `experiment_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub experiment_id: ::std::string::String,
+    /// Wire field `model_type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub model_type: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `params` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub params: ::std::vec::Vec<LoggedModelParameter>,
+    /// Wire field `source_run_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source_run_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tags: ::std::vec::Vec<LoggedModelTag>,
 }
+
+impl ExperimentsCreateLoggedModelRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(experiment_id: impl Into<::std::string::String>) -> Self {
+        ExperimentsCreateLoggedModelRequest {
+            experiment_id: {
+                let value = experiment_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ExperimentsCreateLoggedModelRequest {}
 
 /// Parameters of [`ExperimentsApi::create_run`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsCreateRunRequest {
+    /// Wire field `experiment_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub experiment_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `start_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub start_time: ::std::option::Option<i64>,
+    /// Wire field `tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tags: ::std::vec::Vec<RunTag>,
+    /// Wire field `user_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::string::String>,
 }
+
+impl ExperimentsCreateRunRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ExperimentsCreateRunRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for ExperimentsCreateRunRequest {}
 
 /// Parameters of [`ExperimentsApi::delete_experiment`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsDeleteExperimentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub experiment_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `experiment_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub experiment_id: ::std::string::String,
 }
+
+impl ExperimentsDeleteExperimentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(experiment_id: impl Into<::std::string::String>) -> Self {
+        ExperimentsDeleteExperimentRequest {
+            experiment_id: {
+                let value = experiment_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ExperimentsDeleteExperimentRequest {}
 
 /// Parameters of [`ExperimentsApi::delete_logged_model`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsDeleteLoggedModelRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub model_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `model_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub model_id: ::std::string::String,
 }
+
+impl ExperimentsDeleteLoggedModelRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(model_id: impl Into<::std::string::String>) -> Self {
+        ExperimentsDeleteLoggedModelRequest {
+            model_id: {
+                let value = model_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ExperimentsDeleteLoggedModelRequest {}
 
 /// Parameters of [`ExperimentsApi::delete_logged_model_tag`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsDeleteLoggedModelTagRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub model_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub tag_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `model_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub model_id: ::std::string::String,
+    /// Wire field `tag_key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub tag_key: ::std::string::String,
 }
+
+impl ExperimentsDeleteLoggedModelTagRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(model_id: impl Into<::std::string::String>, tag_key: impl Into<::std::string::String>) -> Self {
+        ExperimentsDeleteLoggedModelTagRequest {
+            model_id: {
+                let value = model_id;
+                value.into()
+            },
+            tag_key: {
+                let value = tag_key;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ExperimentsDeleteLoggedModelTagRequest {}
 
 /// Parameters of [`ExperimentsApi::delete_run`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsDeleteRunRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub run_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub run_id: ::std::string::String,
 }
+
+impl ExperimentsDeleteRunRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(run_id: impl Into<::std::string::String>) -> Self {
+        ExperimentsDeleteRunRequest {
+            run_id: {
+                let value = run_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ExperimentsDeleteRunRequest {}
 
 /// Parameters of [`ExperimentsApi::delete_runs`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsDeleteRunsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub experiment_id: ::std::option::Option<::std::string::String>,
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub max_timestamp_millis: ::std::option::Option<i64>,
+    /// Wire field `experiment_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub experiment_id: ::std::string::String,
+    /// Wire field `max_timestamp_millis` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub max_timestamp_millis: i64,
+    /// Wire field `max_runs` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -3463,191 +11659,483 @@ pub struct ExperimentsDeleteRunsRequest {
     pub max_runs: ::std::option::Option<i64>,
 }
 
+impl ExperimentsDeleteRunsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(experiment_id: impl Into<::std::string::String>, max_timestamp_millis: i64) -> Self {
+        ExperimentsDeleteRunsRequest {
+            experiment_id: {
+                let value = experiment_id;
+                value.into()
+            },
+            max_timestamp_millis: {
+                let value = max_timestamp_millis;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ExperimentsDeleteRunsRequest {}
+
 /// Parameters of [`ExperimentsApi::delete_tag`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsDeleteTagRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub run_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub key: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub run_id: ::std::string::String,
+    /// Wire field `key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub key: ::std::string::String,
 }
+
+impl ExperimentsDeleteTagRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(run_id: impl Into<::std::string::String>, key: impl Into<::std::string::String>) -> Self {
+        ExperimentsDeleteTagRequest {
+            run_id: {
+                let value = run_id;
+                value.into()
+            },
+            key: {
+                let value = key;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ExperimentsDeleteTagRequest {}
 
 /// Parameters of [`ExperimentsApi::finalize_logged_model`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsFinalizeLoggedModelRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub model_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub status: ::std::option::Option<LoggedModelStatus>,
+    /// Wire field `model_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub model_id: ::std::string::String,
+    /// Wire field `status` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub status: LoggedModelStatus,
 }
+
+impl ExperimentsFinalizeLoggedModelRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(model_id: impl Into<::std::string::String>, status: LoggedModelStatus) -> Self {
+        ExperimentsFinalizeLoggedModelRequest {
+            model_id: {
+                let value = model_id;
+                value.into()
+            },
+            status: {
+                let value = status;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ExperimentsFinalizeLoggedModelRequest {}
 
 /// Parameters of [`ExperimentsApi::get_by_name`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsGetByNameRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub experiment_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `experiment_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub experiment_name: ::std::string::String,
 }
+
+impl ExperimentsGetByNameRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(experiment_name: impl Into<::std::string::String>) -> Self {
+        ExperimentsGetByNameRequest {
+            experiment_name: {
+                let value = experiment_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ExperimentsGetByNameRequest {}
 
 /// Parameters of [`ExperimentsApi::get_experiment`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsGetExperimentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub experiment_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `experiment_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub experiment_id: ::std::string::String,
 }
+
+impl ExperimentsGetExperimentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(experiment_id: impl Into<::std::string::String>) -> Self {
+        ExperimentsGetExperimentRequest {
+            experiment_id: {
+                let value = experiment_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ExperimentsGetExperimentRequest {}
 
 /// Parameters of [`ExperimentsApi::get_history`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsGetHistoryRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub metric_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `metric_key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub metric_key: ::std::string::String,
+    /// Wire field `max_results` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_results: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_uuid` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_uuid: ::std::option::Option<::std::string::String>,
 }
+
+impl ExperimentsGetHistoryRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(metric_key: impl Into<::std::string::String>) -> Self {
+        ExperimentsGetHistoryRequest {
+            metric_key: {
+                let value = metric_key;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ExperimentsGetHistoryRequest {}
 
 /// Parameters of [`ExperimentsApi::get_issue`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsGetIssueRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl ExperimentsGetIssueRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        ExperimentsGetIssueRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ExperimentsGetIssueRequest {}
 
 /// Parameters of [`ExperimentsApi::get_logged_model`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsGetLoggedModelRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub model_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `model_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub model_id: ::std::string::String,
 }
+
+impl ExperimentsGetLoggedModelRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(model_id: impl Into<::std::string::String>) -> Self {
+        ExperimentsGetLoggedModelRequest {
+            model_id: {
+                let value = model_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ExperimentsGetLoggedModelRequest {}
 
 /// Parameters of [`ExperimentsApi::get_permission_levels`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsGetPermissionLevelsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub experiment_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `experiment_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub experiment_id: ::std::string::String,
 }
+
+impl ExperimentsGetPermissionLevelsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(experiment_id: impl Into<::std::string::String>) -> Self {
+        ExperimentsGetPermissionLevelsRequest {
+            experiment_id: {
+                let value = experiment_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ExperimentsGetPermissionLevelsRequest {}
 
 /// Parameters of [`ExperimentsApi::get_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsGetPermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub experiment_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `experiment_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub experiment_id: ::std::string::String,
 }
+
+impl ExperimentsGetPermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(experiment_id: impl Into<::std::string::String>) -> Self {
+        ExperimentsGetPermissionsRequest {
+            experiment_id: {
+                let value = experiment_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ExperimentsGetPermissionsRequest {}
 
 /// Parameters of [`ExperimentsApi::get_run`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsGetRunRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub run_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub run_id: ::std::string::String,
+    /// Wire field `run_uuid` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_uuid: ::std::option::Option<::std::string::String>,
 }
+
+impl ExperimentsGetRunRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(run_id: impl Into<::std::string::String>) -> Self {
+        ExperimentsGetRunRequest {
+            run_id: {
+                let value = run_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ExperimentsGetRunRequest {}
 
 /// Parameters of [`ExperimentsApi::list_artifacts`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsListArtifactsRequest {
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub path: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_uuid` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_uuid: ::std::option::Option<::std::string::String>,
 }
+
+impl ExperimentsListArtifactsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ExperimentsListArtifactsRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for ExperimentsListArtifactsRequest {}
 
 /// Parameters of [`ExperimentsApi::list_experiments`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsListExperimentsRequest {
+    /// Wire field `max_results` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_results: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `view_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub view_type: ::std::option::Option<ViewType>,
 }
+
+impl ExperimentsListExperimentsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ExperimentsListExperimentsRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for ExperimentsListExperimentsRequest {}
 
 /// Parameters of [`ExperimentsApi::log_batch`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsLogBatchRequest {
+    /// Wire field `metrics` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub metrics: ::std::vec::Vec<Metric>,
+    /// Wire field `params` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub params: ::std::vec::Vec<Param>,
+    /// Wire field `run_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tags: ::std::vec::Vec<RunTag>,
 }
+
+impl ExperimentsLogBatchRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ExperimentsLogBatchRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for ExperimentsLogBatchRequest {}
 
 /// Parameters of [`ExperimentsApi::log_inputs`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsLogInputsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub run_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub run_id: ::std::string::String,
+    /// Wire field `datasets` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub datasets: ::std::vec::Vec<DatasetInput>,
+    /// Wire field `models` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub models: ::std::vec::Vec<ModelInput>,
 }
+
+impl ExperimentsLogInputsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(run_id: impl Into<::std::string::String>) -> Self {
+        ExperimentsLogInputsRequest {
+            run_id: {
+                let value = run_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ExperimentsLogInputsRequest {}
 
 /// Parameters of [`ExperimentsApi::log_logged_model_params`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsLogLoggedModelParamsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub model_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `model_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub model_id: ::std::string::String,
+    /// Wire field `params` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub params: ::std::vec::Vec<LoggedModelParameter>,
 }
+
+impl ExperimentsLogLoggedModelParamsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(model_id: impl Into<::std::string::String>) -> Self {
+        ExperimentsLogLoggedModelParamsRequest {
+            model_id: {
+                let value = model_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ExperimentsLogLoggedModelParamsRequest {}
 
 /// Parameters of [`ExperimentsApi::log_metric`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsLogMetricRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub key: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub value: ::std::option::Option<f64>,
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub timestamp: ::std::option::Option<i64>,
+    /// Wire field `key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub key: ::std::string::String,
+    /// Wire field `value` (required, double).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub value: f64,
+    /// Wire field `timestamp` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub timestamp: i64,
+    /// Wire field `dataset_digest` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dataset_digest: ::std::option::Option<::std::string::String>,
+    /// Wire field `dataset_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dataset_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `model_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub model_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_uuid` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_uuid: ::std::option::Option<::std::string::String>,
+    /// Wire field `step` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -3655,67 +12143,179 @@ pub struct ExperimentsLogMetricRequest {
     pub step: ::std::option::Option<i64>,
 }
 
+impl ExperimentsLogMetricRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(key: impl Into<::std::string::String>, value: f64, timestamp: i64) -> Self {
+        ExperimentsLogMetricRequest {
+            key: {
+                let value = key;
+                value.into()
+            },
+            value: {
+                let value = value;
+                value
+            },
+            timestamp: {
+                let value = timestamp;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ExperimentsLogMetricRequest {}
+
 /// Parameters of [`ExperimentsApi::log_model`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsLogModelRequest {
+    /// Wire field `model_json` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub model_json: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_id: ::std::option::Option<::std::string::String>,
 }
+
+impl ExperimentsLogModelRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ExperimentsLogModelRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for ExperimentsLogModelRequest {}
 
 /// Parameters of [`ExperimentsApi::log_outputs`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsLogOutputsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub run_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub run_id: ::std::string::String,
+    /// Wire field `models` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub models: ::std::vec::Vec<ModelOutput>,
 }
+
+impl ExperimentsLogOutputsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(run_id: impl Into<::std::string::String>) -> Self {
+        ExperimentsLogOutputsRequest {
+            run_id: {
+                let value = run_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ExperimentsLogOutputsRequest {}
 
 /// Parameters of [`ExperimentsApi::log_param`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsLogParamRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub key: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub value: ::std::option::Option<::std::string::String>,
+    /// Wire field `key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub key: ::std::string::String,
+    /// Wire field `value` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub value: ::std::string::String,
+    /// Wire field `run_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_uuid` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_uuid: ::std::option::Option<::std::string::String>,
 }
+
+impl ExperimentsLogParamRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(key: impl Into<::std::string::String>, value: impl Into<::std::string::String>) -> Self {
+        ExperimentsLogParamRequest {
+            key: {
+                let value = key;
+                value.into()
+            },
+            value: {
+                let value = value;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ExperimentsLogParamRequest {}
 
 /// Parameters of [`ExperimentsApi::restore_experiment`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsRestoreExperimentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub experiment_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `experiment_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub experiment_id: ::std::string::String,
 }
+
+impl ExperimentsRestoreExperimentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(experiment_id: impl Into<::std::string::String>) -> Self {
+        ExperimentsRestoreExperimentRequest {
+            experiment_id: {
+                let value = experiment_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ExperimentsRestoreExperimentRequest {}
 
 /// Parameters of [`ExperimentsApi::restore_run`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsRestoreRunRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub run_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub run_id: ::std::string::String,
 }
+
+impl ExperimentsRestoreRunRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(run_id: impl Into<::std::string::String>) -> Self {
+        ExperimentsRestoreRunRequest {
+            run_id: {
+                let value = run_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ExperimentsRestoreRunRequest {}
 
 /// Parameters of [`ExperimentsApi::restore_runs`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsRestoreRunsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub experiment_id: ::std::option::Option<::std::string::String>,
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub min_timestamp_millis: ::std::option::Option<i64>,
+    /// Wire field `experiment_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub experiment_id: ::std::string::String,
+    /// Wire field `min_timestamp_millis` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub min_timestamp_millis: i64,
+    /// Wire field `max_runs` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -3723,196 +12323,466 @@ pub struct ExperimentsRestoreRunsRequest {
     pub max_runs: ::std::option::Option<i64>,
 }
 
+impl ExperimentsRestoreRunsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(experiment_id: impl Into<::std::string::String>, min_timestamp_millis: i64) -> Self {
+        ExperimentsRestoreRunsRequest {
+            experiment_id: {
+                let value = experiment_id;
+                value.into()
+            },
+            min_timestamp_millis: {
+                let value = min_timestamp_millis;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ExperimentsRestoreRunsRequest {}
+
 /// Parameters of [`ExperimentsApi::search_experiments`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsSearchExperimentsRequest {
+    /// Wire field `filter` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<::std::string::String>,
+    /// Wire field `max_results` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_results: ::std::option::Option<i64>,
+    /// Wire field `order_by` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub order_by: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `view_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub view_type: ::std::option::Option<ViewType>,
 }
+
+impl ExperimentsSearchExperimentsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ExperimentsSearchExperimentsRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for ExperimentsSearchExperimentsRequest {}
 
 /// Parameters of [`ExperimentsApi::search_issues`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsSearchIssuesRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `categories` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub categories: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `query` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query: ::std::option::Option<::std::string::String>,
+    /// Wire field `severities` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub severities: ::std::vec::Vec<IssueSeverity>,
+    /// Wire field `sort_key` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_key: ::std::option::Option<IssueSortKey>,
+    /// Wire field `sort_order` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_order: ::std::option::Option<SortOrder>,
+    /// Wire field `statuses` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub statuses: ::std::vec::Vec<IssueStatus>,
+    /// Wire field `tag_filters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tag_filters: ::std::vec::Vec<IssueTagFilter>,
+    /// Wire field `view` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub view: ::std::option::Option<IssueView>,
 }
+
+impl ExperimentsSearchIssuesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        ExperimentsSearchIssuesRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ExperimentsSearchIssuesRequest {}
 
 /// Parameters of [`ExperimentsApi::search_logged_models`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsSearchLoggedModelsRequest {
+    /// Wire field `datasets` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub datasets: ::std::vec::Vec<SearchLoggedModelsDataset>,
+    /// Wire field `experiment_ids` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub experiment_ids: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `filter` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<::std::string::String>,
+    /// Wire field `max_results` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_results: ::std::option::Option<i64>,
+    /// Wire field `order_by` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub order_by: ::std::vec::Vec<SearchLoggedModelsOrderBy>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl ExperimentsSearchLoggedModelsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ExperimentsSearchLoggedModelsRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for ExperimentsSearchLoggedModelsRequest {}
 
 /// Parameters of [`ExperimentsApi::search_runs`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsSearchRunsRequest {
+    /// Wire field `experiment_ids` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub experiment_ids: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `filter` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<::std::string::String>,
+    /// Wire field `max_results` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_results: ::std::option::Option<i64>,
+    /// Wire field `order_by` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub order_by: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_view_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_view_type: ::std::option::Option<ViewType>,
 }
+
+impl ExperimentsSearchRunsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ExperimentsSearchRunsRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for ExperimentsSearchRunsRequest {}
 
 /// Parameters of [`ExperimentsApi::set_experiment_tag`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsSetExperimentTagRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub experiment_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub key: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub value: ::std::option::Option<::std::string::String>,
+    /// Wire field `experiment_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub experiment_id: ::std::string::String,
+    /// Wire field `key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub key: ::std::string::String,
+    /// Wire field `value` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub value: ::std::string::String,
 }
+
+impl ExperimentsSetExperimentTagRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        experiment_id: impl Into<::std::string::String>,
+        key: impl Into<::std::string::String>,
+        value: impl Into<::std::string::String>,
+    ) -> Self {
+        ExperimentsSetExperimentTagRequest {
+            experiment_id: {
+                let value = experiment_id;
+                value.into()
+            },
+            key: {
+                let value = key;
+                value.into()
+            },
+            value: {
+                let value = value;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ExperimentsSetExperimentTagRequest {}
 
 /// Parameters of [`ExperimentsApi::set_logged_model_tags`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsSetLoggedModelTagsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub model_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `model_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub model_id: ::std::string::String,
+    /// Wire field `tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tags: ::std::vec::Vec<LoggedModelTag>,
 }
+
+impl ExperimentsSetLoggedModelTagsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(model_id: impl Into<::std::string::String>) -> Self {
+        ExperimentsSetLoggedModelTagsRequest {
+            model_id: {
+                let value = model_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ExperimentsSetLoggedModelTagsRequest {}
 
 /// Parameters of [`ExperimentsApi::set_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsSetPermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub experiment_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `experiment_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub experiment_id: ::std::string::String,
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<ExperimentAccessControlRequest>,
 }
+
+impl ExperimentsSetPermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(experiment_id: impl Into<::std::string::String>) -> Self {
+        ExperimentsSetPermissionsRequest {
+            experiment_id: {
+                let value = experiment_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ExperimentsSetPermissionsRequest {}
 
 /// Parameters of [`ExperimentsApi::set_tag`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsSetTagRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub key: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub value: ::std::option::Option<::std::string::String>,
+    /// Wire field `key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub key: ::std::string::String,
+    /// Wire field `value` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub value: ::std::string::String,
+    /// Wire field `run_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_uuid` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_uuid: ::std::option::Option<::std::string::String>,
 }
+
+impl ExperimentsSetTagRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(key: impl Into<::std::string::String>, value: impl Into<::std::string::String>) -> Self {
+        ExperimentsSetTagRequest {
+            key: {
+                let value = key;
+                value.into()
+            },
+            value: {
+                let value = value;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ExperimentsSetTagRequest {}
 
 /// Parameters of [`ExperimentsApi::update_experiment`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsUpdateExperimentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub experiment_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `experiment_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub experiment_id: ::std::string::String,
+    /// Wire field `new_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub new_name: ::std::option::Option<::std::string::String>,
 }
+
+impl ExperimentsUpdateExperimentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(experiment_id: impl Into<::std::string::String>) -> Self {
+        ExperimentsUpdateExperimentRequest {
+            experiment_id: {
+                let value = experiment_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ExperimentsUpdateExperimentRequest {}
 
 /// Parameters of [`ExperimentsApi::update_issue`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsUpdateIssueRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub issue: ::std::option::Option<Issue>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `issue` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub issue: Issue,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
+
+impl ExperimentsUpdateIssueRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        issue: Issue,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        ExperimentsUpdateIssueRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            issue: {
+                let value = issue;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ExperimentsUpdateIssueRequest {}
 
 /// Parameters of [`ExperimentsApi::update_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsUpdatePermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub experiment_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `experiment_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub experiment_id: ::std::string::String,
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<ExperimentAccessControlRequest>,
 }
+
+impl ExperimentsUpdatePermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(experiment_id: impl Into<::std::string::String>) -> Self {
+        ExperimentsUpdatePermissionsRequest {
+            experiment_id: {
+                let value = experiment_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ExperimentsUpdatePermissionsRequest {}
 
 /// Parameters of [`ExperimentsApi::update_run`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExperimentsUpdateRunRequest {
+    /// Wire field `end_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub end_time: ::std::option::Option<i64>,
+    /// Wire field `run_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_uuid` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_uuid: ::std::option::Option<::std::string::String>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<UpdateRunStatus>,
 }
 
-/// The `experiments` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/experiments)).
+impl ExperimentsUpdateRunRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ExperimentsUpdateRunRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for ExperimentsUpdateRunRequest {}
+
+/// The `experiments` service (workspace level, 43 operations; [API reference](https://docs.databricks.com/api/workspace/experiments)).
 #[derive(Debug, Clone)]
 pub struct ExperimentsApi {
     client: crate::Client,
@@ -3929,630 +12799,2341 @@ impl ExperimentsApi {
         &self.client
     }
 
-    /// `POST /api/2.0/mlflow/experiments/create` ([API reference](https://docs.databricks.com/api/workspace/experiments/createexperiment)).
-    pub async fn create_experiment(
+    /// `POST /api/2.0/mlflow/experiments/create`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/experiments/createexperiment)).
+    #[inline]
+    pub fn create_experiment(
         &self,
-        request: &ExperimentsCreateExperimentRequest,
-    ) -> crate::Result<CreateExperimentResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/experiments/create",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["name", "artifact_location", "tags", "trace_location"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<ExperimentsCreateExperimentRequest, CreateExperimentResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_CREATE_EXPERIMENT,
+            ExperimentsCreateExperimentRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/mlflow/{parent}/issues` ([API reference](https://docs.databricks.com/api/workspace/experiments/createissue)).
-    pub async fn create_issue(&self, request: &ExperimentsCreateIssueRequest) -> crate::Result<Issue> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/{parent}/issues",
-            path_params: &["parent"],
-            query: &["issue_id"],
-            body: rt::BodyKind::Whole("issue"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/mlflow/{parent}/issues`; required: `parent`, `issue` ([API reference](https://docs.databricks.com/api/workspace/experiments/createissue)).
+    #[inline]
+    pub fn create_issue(
+        &self,
+        parent: impl Into<::std::string::String>,
+        issue: Issue,
+    ) -> rt::Call<ExperimentsCreateIssueRequest, Issue> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_CREATE_ISSUE,
+            ExperimentsCreateIssueRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                issue: {
+                    let value = issue;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/mlflow/logged-models` ([API reference](https://docs.databricks.com/api/workspace/experiments/createloggedmodel)).
-    pub async fn create_logged_model(
+    /// `POST /api/2.0/mlflow/logged-models`; required: `experiment_id` ([API reference](https://docs.databricks.com/api/workspace/experiments/createloggedmodel)).
+    #[inline]
+    pub fn create_logged_model(
         &self,
-        request: &ExperimentsCreateLoggedModelRequest,
-    ) -> crate::Result<CreateLoggedModelResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/logged-models",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["experiment_id", "model_type", "name", "params", "source_run_id", "tags"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        experiment_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ExperimentsCreateLoggedModelRequest, CreateLoggedModelResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_CREATE_LOGGED_MODEL,
+            ExperimentsCreateLoggedModelRequest {
+                experiment_id: {
+                    let value = experiment_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
     /// `POST /api/2.0/mlflow/runs/create` ([API reference](https://docs.databricks.com/api/workspace/experiments/createrun)).
-    pub async fn create_run(&self, request: &ExperimentsCreateRunRequest) -> crate::Result<CreateRunResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/runs/create",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["experiment_id", "run_name", "start_time", "tags", "user_id"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn create_run(&self) -> rt::Call<ExperimentsCreateRunRequest, CreateRunResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_CREATE_RUN,
+            ExperimentsCreateRunRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/mlflow/experiments/delete` ([API reference](https://docs.databricks.com/api/workspace/experiments/deleteexperiment)).
-    pub async fn delete_experiment(&self, request: &ExperimentsDeleteExperimentRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/experiments/delete",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["experiment_id"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/mlflow/logged-models/{model_id}` ([API reference](https://docs.databricks.com/api/workspace/experiments/deleteloggedmodel)).
-    pub async fn delete_logged_model(&self, request: &ExperimentsDeleteLoggedModelRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/mlflow/logged-models/{model_id}",
-            path_params: &["model_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/mlflow/logged-models/{model_id}/tags/{tag_key}` ([API reference](https://docs.databricks.com/api/workspace/experiments/deleteloggedmodeltag)).
-    pub async fn delete_logged_model_tag(&self, request: &ExperimentsDeleteLoggedModelTagRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/mlflow/logged-models/{model_id}/tags/{tag_key}",
-            path_params: &["model_id", "tag_key"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/mlflow/runs/delete` ([API reference](https://docs.databricks.com/api/workspace/experiments/deleterun)).
-    pub async fn delete_run(&self, request: &ExperimentsDeleteRunRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/runs/delete",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["run_id"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/mlflow/databricks/runs/delete-runs` ([API reference](https://docs.databricks.com/api/workspace/experiments/deleteruns)).
-    pub async fn delete_runs(&self, request: &ExperimentsDeleteRunsRequest) -> crate::Result<DeleteRunsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/databricks/runs/delete-runs",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["experiment_id", "max_timestamp_millis", "max_runs"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/mlflow/runs/delete-tag` ([API reference](https://docs.databricks.com/api/workspace/experiments/deletetag)).
-    pub async fn delete_tag(&self, request: &ExperimentsDeleteTagRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/runs/delete-tag",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["run_id", "key"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `PATCH /api/2.0/mlflow/logged-models/{model_id}` ([API reference](https://docs.databricks.com/api/workspace/experiments/finalizeloggedmodel)).
-    pub async fn finalize_logged_model(
+    /// `POST /api/2.0/mlflow/experiments/delete`; required: `experiment_id` ([API reference](https://docs.databricks.com/api/workspace/experiments/deleteexperiment)).
+    #[inline]
+    pub fn delete_experiment(
         &self,
-        request: &ExperimentsFinalizeLoggedModelRequest,
-    ) -> crate::Result<FinalizeLoggedModelResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/mlflow/logged-models/{model_id}",
-            path_params: &["model_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["status"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        experiment_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ExperimentsDeleteExperimentRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_DELETE_EXPERIMENT,
+            ExperimentsDeleteExperimentRequest {
+                experiment_id: {
+                    let value = experiment_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/mlflow/experiments/get-by-name` ([API reference](https://docs.databricks.com/api/workspace/experiments/getbyname)).
-    pub async fn get_by_name(
+    /// `DELETE /api/2.0/mlflow/logged-models/{model_id}`; required: `model_id` ([API reference](https://docs.databricks.com/api/workspace/experiments/deleteloggedmodel)).
+    #[inline]
+    pub fn delete_logged_model(
         &self,
-        request: &ExperimentsGetByNameRequest,
-    ) -> crate::Result<GetExperimentByNameResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/mlflow/experiments/get-by-name",
-            path_params: &[],
-            query: &["experiment_name"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        model_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ExperimentsDeleteLoggedModelRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_DELETE_LOGGED_MODEL,
+            ExperimentsDeleteLoggedModelRequest {
+                model_id: {
+                    let value = model_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/mlflow/experiments/get` ([API reference](https://docs.databricks.com/api/workspace/experiments/getexperiment)).
-    pub async fn get_experiment(
+    /// `DELETE /api/2.0/mlflow/logged-models/{model_id}/tags/{tag_key}`; required: `model_id`, `tag_key` ([API reference](https://docs.databricks.com/api/workspace/experiments/deleteloggedmodeltag)).
+    #[inline]
+    pub fn delete_logged_model_tag(
         &self,
-        request: &ExperimentsGetExperimentRequest,
-    ) -> crate::Result<GetExperimentResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/mlflow/experiments/get",
-            path_params: &[],
-            query: &["experiment_id"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        model_id: impl Into<::std::string::String>,
+        tag_key: impl Into<::std::string::String>,
+    ) -> rt::Call<ExperimentsDeleteLoggedModelTagRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_DELETE_LOGGED_MODEL_TAG,
+            ExperimentsDeleteLoggedModelTagRequest {
+                model_id: {
+                    let value = model_id;
+                    value.into()
+                },
+                tag_key: {
+                    let value = tag_key;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/mlflow/metrics/get-history` ([API reference](https://docs.databricks.com/api/workspace/experiments/gethistory)).
-    pub fn get_history(&self, request: ExperimentsGetHistoryRequest) -> crate::service::Paginator<Metric> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/mlflow/metrics/get-history",
-            path_params: &[],
-            query: &["metric_key", "max_results", "page_token", "run_id", "run_uuid"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("metrics"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `POST /api/2.0/mlflow/runs/delete`; required: `run_id` ([API reference](https://docs.databricks.com/api/workspace/experiments/deleterun)).
+    #[inline]
+    pub fn delete_run(&self, run_id: impl Into<::std::string::String>) -> rt::Call<ExperimentsDeleteRunRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_DELETE_RUN,
+            ExperimentsDeleteRunRequest {
+                run_id: {
+                    let value = run_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/mlflow/{name}` ([API reference](https://docs.databricks.com/api/workspace/experiments/getissue)).
-    pub async fn get_issue(&self, request: &ExperimentsGetIssueRequest) -> crate::Result<Issue> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/mlflow/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/mlflow/logged-models/{model_id}` ([API reference](https://docs.databricks.com/api/workspace/experiments/getloggedmodel)).
-    pub async fn get_logged_model(
+    /// `POST /api/2.0/mlflow/databricks/runs/delete-runs`; required: `experiment_id`, `max_timestamp_millis` ([API reference](https://docs.databricks.com/api/workspace/experiments/deleteruns)).
+    #[inline]
+    pub fn delete_runs(
         &self,
-        request: &ExperimentsGetLoggedModelRequest,
-    ) -> crate::Result<GetLoggedModelResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/mlflow/logged-models/{model_id}",
-            path_params: &["model_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        experiment_id: impl Into<::std::string::String>,
+        max_timestamp_millis: i64,
+    ) -> rt::Call<ExperimentsDeleteRunsRequest, DeleteRunsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_DELETE_RUNS,
+            ExperimentsDeleteRunsRequest {
+                experiment_id: {
+                    let value = experiment_id;
+                    value.into()
+                },
+                max_timestamp_millis: {
+                    let value = max_timestamp_millis;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/permissions/experiments/{experiment_id}/permissionLevels` ([API reference](https://docs.databricks.com/api/workspace/experiments/getpermissionlevels)).
-    pub async fn get_permission_levels(
+    /// `POST /api/2.0/mlflow/runs/delete-tag`; required: `run_id`, `key` ([API reference](https://docs.databricks.com/api/workspace/experiments/deletetag)).
+    #[inline]
+    pub fn delete_tag(
         &self,
-        request: &ExperimentsGetPermissionLevelsRequest,
-    ) -> crate::Result<GetExperimentPermissionLevelsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/experiments/{experiment_id}/permissionLevels",
-            path_params: &["experiment_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        run_id: impl Into<::std::string::String>,
+        key: impl Into<::std::string::String>,
+    ) -> rt::Call<ExperimentsDeleteTagRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_DELETE_TAG,
+            ExperimentsDeleteTagRequest {
+                run_id: {
+                    let value = run_id;
+                    value.into()
+                },
+                key: {
+                    let value = key;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/permissions/experiments/{experiment_id}` ([API reference](https://docs.databricks.com/api/workspace/experiments/getpermissions)).
-    pub async fn get_permissions(
+    /// `PATCH /api/2.0/mlflow/logged-models/{model_id}`; required: `model_id`, `status` ([API reference](https://docs.databricks.com/api/workspace/experiments/finalizeloggedmodel)).
+    #[inline]
+    pub fn finalize_logged_model(
         &self,
-        request: &ExperimentsGetPermissionsRequest,
-    ) -> crate::Result<ExperimentPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/experiments/{experiment_id}",
-            path_params: &["experiment_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        model_id: impl Into<::std::string::String>,
+        status: LoggedModelStatus,
+    ) -> rt::Call<ExperimentsFinalizeLoggedModelRequest, FinalizeLoggedModelResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_FINALIZE_LOGGED_MODEL,
+            ExperimentsFinalizeLoggedModelRequest {
+                model_id: {
+                    let value = model_id;
+                    value.into()
+                },
+                status: {
+                    let value = status;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/mlflow/runs/get` ([API reference](https://docs.databricks.com/api/workspace/experiments/getrun)).
-    pub async fn get_run(&self, request: &ExperimentsGetRunRequest) -> crate::Result<GetRunResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/mlflow/runs/get",
-            path_params: &[],
-            query: &["run_id", "run_uuid"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/mlflow/artifacts/list` ([API reference](https://docs.databricks.com/api/workspace/experiments/listartifacts)).
-    pub fn list_artifacts(&self, request: ExperimentsListArtifactsRequest) -> crate::service::Paginator<FileInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/mlflow/artifacts/list",
-            path_params: &[],
-            query: &["page_token", "path", "run_id", "run_uuid"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("files"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
-    }
-
-    /// `GET /api/2.0/mlflow/experiments/list` ([API reference](https://docs.databricks.com/api/workspace/experiments/listexperiments)).
-    pub fn list_experiments(
+    /// `GET /api/2.0/mlflow/experiments/get-by-name`; required: `experiment_name` ([API reference](https://docs.databricks.com/api/workspace/experiments/getbyname)).
+    #[inline]
+    pub fn get_by_name(
         &self,
-        request: ExperimentsListExperimentsRequest,
-    ) -> crate::service::Paginator<Experiment> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/mlflow/experiments/list",
-            path_params: &[],
-            query: &["max_results", "page_token", "view_type"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("experiments"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        experiment_name: impl Into<::std::string::String>,
+    ) -> rt::Call<ExperimentsGetByNameRequest, GetExperimentByNameResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_GET_BY_NAME,
+            ExperimentsGetByNameRequest {
+                experiment_name: {
+                    let value = experiment_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/mlflow/experiments/get`; required: `experiment_id` ([API reference](https://docs.databricks.com/api/workspace/experiments/getexperiment)).
+    #[inline]
+    pub fn get_experiment(
+        &self,
+        experiment_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ExperimentsGetExperimentRequest, GetExperimentResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_GET_EXPERIMENT,
+            ExperimentsGetExperimentRequest {
+                experiment_id: {
+                    let value = experiment_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/mlflow/metrics/get-history`; required: `metric_key`; pages by token ([API reference](https://docs.databricks.com/api/workspace/experiments/gethistory)).
+    #[inline]
+    pub fn get_history(
+        &self,
+        metric_key: impl Into<::std::string::String>,
+    ) -> rt::Paginator<ExperimentsGetHistoryRequest, Metric> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_GET_HISTORY,
+            &PAGES_EXPERIMENTS_GET_HISTORY,
+            ExperimentsGetHistoryRequest {
+                metric_key: {
+                    let value = metric_key;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
+    }
+
+    /// `GET /api/2.0/mlflow/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/experiments/getissue)).
+    #[inline]
+    pub fn get_issue(&self, name: impl Into<::std::string::String>) -> rt::Call<ExperimentsGetIssueRequest, Issue> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_GET_ISSUE,
+            ExperimentsGetIssueRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/mlflow/logged-models/{model_id}`; required: `model_id` ([API reference](https://docs.databricks.com/api/workspace/experiments/getloggedmodel)).
+    #[inline]
+    pub fn get_logged_model(
+        &self,
+        model_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ExperimentsGetLoggedModelRequest, GetLoggedModelResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_GET_LOGGED_MODEL,
+            ExperimentsGetLoggedModelRequest {
+                model_id: {
+                    let value = model_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/permissions/experiments/{experiment_id}/permissionLevels`; required: `experiment_id` ([API reference](https://docs.databricks.com/api/workspace/experiments/getpermissionlevels)).
+    #[inline]
+    pub fn get_permission_levels(
+        &self,
+        experiment_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ExperimentsGetPermissionLevelsRequest, GetExperimentPermissionLevelsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_GET_PERMISSION_LEVELS,
+            ExperimentsGetPermissionLevelsRequest {
+                experiment_id: {
+                    let value = experiment_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/permissions/experiments/{experiment_id}`; required: `experiment_id` ([API reference](https://docs.databricks.com/api/workspace/experiments/getpermissions)).
+    #[inline]
+    pub fn get_permissions(
+        &self,
+        experiment_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ExperimentsGetPermissionsRequest, ExperimentPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_GET_PERMISSIONS,
+            ExperimentsGetPermissionsRequest {
+                experiment_id: {
+                    let value = experiment_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/mlflow/runs/get`; required: `run_id` ([API reference](https://docs.databricks.com/api/workspace/experiments/getrun)).
+    #[inline]
+    pub fn get_run(
+        &self,
+        run_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ExperimentsGetRunRequest, GetRunResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_GET_RUN,
+            ExperimentsGetRunRequest {
+                run_id: {
+                    let value = run_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/mlflow/artifacts/list`; pages by token ([API reference](https://docs.databricks.com/api/workspace/experiments/listartifacts)).
+    #[inline]
+    pub fn list_artifacts(&self) -> rt::Paginator<ExperimentsListArtifactsRequest, FileInfo> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_LIST_ARTIFACTS,
+            &PAGES_EXPERIMENTS_LIST_ARTIFACTS,
+            ExperimentsListArtifactsRequest { ..::std::default::Default::default() },
+        )
+    }
+
+    /// `GET /api/2.0/mlflow/experiments/list`; pages by token ([API reference](https://docs.databricks.com/api/workspace/experiments/listexperiments)).
+    #[inline]
+    pub fn list_experiments(&self) -> rt::Paginator<ExperimentsListExperimentsRequest, Experiment> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_LIST_EXPERIMENTS,
+            &PAGES_EXPERIMENTS_LIST_EXPERIMENTS,
+            ExperimentsListExperimentsRequest { ..::std::default::Default::default() },
+        )
     }
 
     /// `POST /api/2.0/mlflow/runs/log-batch` ([API reference](https://docs.databricks.com/api/workspace/experiments/logbatch)).
-    pub async fn log_batch(&self, request: &ExperimentsLogBatchRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/runs/log-batch",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["metrics", "params", "run_id", "tags"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    #[inline]
+    pub fn log_batch(&self) -> rt::Call<ExperimentsLogBatchRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_LOG_BATCH,
+            ExperimentsLogBatchRequest { ..::std::default::Default::default() },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.0/mlflow/runs/log-inputs` ([API reference](https://docs.databricks.com/api/workspace/experiments/loginputs)).
-    pub async fn log_inputs(&self, request: &ExperimentsLogInputsRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/runs/log-inputs",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["run_id", "datasets", "models"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/2.0/mlflow/runs/log-inputs`; required: `run_id` ([API reference](https://docs.databricks.com/api/workspace/experiments/loginputs)).
+    #[inline]
+    pub fn log_inputs(&self, run_id: impl Into<::std::string::String>) -> rt::Call<ExperimentsLogInputsRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_LOG_INPUTS,
+            ExperimentsLogInputsRequest {
+                run_id: {
+                    let value = run_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.0/mlflow/logged-models/{model_id}/params` ([API reference](https://docs.databricks.com/api/workspace/experiments/logloggedmodelparams)).
-    pub async fn log_logged_model_params(&self, request: &ExperimentsLogLoggedModelParamsRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/logged-models/{model_id}/params",
-            path_params: &["model_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["params"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/2.0/mlflow/logged-models/{model_id}/params`; required: `model_id` ([API reference](https://docs.databricks.com/api/workspace/experiments/logloggedmodelparams)).
+    #[inline]
+    pub fn log_logged_model_params(
+        &self,
+        model_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ExperimentsLogLoggedModelParamsRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_LOG_LOGGED_MODEL_PARAMS,
+            ExperimentsLogLoggedModelParamsRequest {
+                model_id: {
+                    let value = model_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.0/mlflow/runs/log-metric` ([API reference](https://docs.databricks.com/api/workspace/experiments/logmetric)).
-    pub async fn log_metric(&self, request: &ExperimentsLogMetricRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/runs/log-metric",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "key",
-                "value",
-                "timestamp",
-                "dataset_digest",
-                "dataset_name",
-                "model_id",
-                "run_id",
-                "run_uuid",
-                "step",
-            ]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/2.0/mlflow/runs/log-metric`; required: `key`, `value`, `timestamp` ([API reference](https://docs.databricks.com/api/workspace/experiments/logmetric)).
+    #[inline]
+    pub fn log_metric(
+        &self,
+        key: impl Into<::std::string::String>,
+        value: f64,
+        timestamp: i64,
+    ) -> rt::Call<ExperimentsLogMetricRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_LOG_METRIC,
+            ExperimentsLogMetricRequest {
+                key: {
+                    let value = key;
+                    value.into()
+                },
+                value: {
+                    let value = value;
+                    value
+                },
+                timestamp: {
+                    let value = timestamp;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
     /// `POST /api/2.0/mlflow/runs/log-model` ([API reference](https://docs.databricks.com/api/workspace/experiments/logmodel)).
-    pub async fn log_model(&self, request: &ExperimentsLogModelRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/runs/log-model",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["model_json", "run_id"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    #[inline]
+    pub fn log_model(&self) -> rt::Call<ExperimentsLogModelRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_LOG_MODEL,
+            ExperimentsLogModelRequest { ..::std::default::Default::default() },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.0/mlflow/runs/outputs` ([API reference](https://docs.databricks.com/api/workspace/experiments/logoutputs)).
-    pub async fn log_outputs(&self, request: &ExperimentsLogOutputsRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/runs/outputs",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["run_id", "models"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/2.0/mlflow/runs/outputs`; required: `run_id` ([API reference](https://docs.databricks.com/api/workspace/experiments/logoutputs)).
+    #[inline]
+    pub fn log_outputs(&self, run_id: impl Into<::std::string::String>) -> rt::Call<ExperimentsLogOutputsRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_LOG_OUTPUTS,
+            ExperimentsLogOutputsRequest {
+                run_id: {
+                    let value = run_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.0/mlflow/runs/log-parameter` ([API reference](https://docs.databricks.com/api/workspace/experiments/logparam)).
-    pub async fn log_param(&self, request: &ExperimentsLogParamRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/runs/log-parameter",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["key", "value", "run_id", "run_uuid"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/mlflow/experiments/restore` ([API reference](https://docs.databricks.com/api/workspace/experiments/restoreexperiment)).
-    pub async fn restore_experiment(&self, request: &ExperimentsRestoreExperimentRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/experiments/restore",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["experiment_id"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/mlflow/runs/restore` ([API reference](https://docs.databricks.com/api/workspace/experiments/restorerun)).
-    pub async fn restore_run(&self, request: &ExperimentsRestoreRunRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/runs/restore",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["run_id"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/mlflow/databricks/runs/restore-runs` ([API reference](https://docs.databricks.com/api/workspace/experiments/restoreruns)).
-    pub async fn restore_runs(&self, request: &ExperimentsRestoreRunsRequest) -> crate::Result<RestoreRunsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/databricks/runs/restore-runs",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["experiment_id", "min_timestamp_millis", "max_runs"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/mlflow/experiments/search` ([API reference](https://docs.databricks.com/api/workspace/experiments/searchexperiments)).
-    pub fn search_experiments(
+    /// `POST /api/2.0/mlflow/runs/log-parameter`; required: `key`, `value` ([API reference](https://docs.databricks.com/api/workspace/experiments/logparam)).
+    #[inline]
+    pub fn log_param(
         &self,
-        request: ExperimentsSearchExperimentsRequest,
-    ) -> crate::service::Paginator<Experiment> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/experiments/search",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["filter", "max_results", "order_by", "page_token", "view_type"]),
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("experiments"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        key: impl Into<::std::string::String>,
+        value: impl Into<::std::string::String>,
+    ) -> rt::Call<ExperimentsLogParamRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_LOG_PARAM,
+            ExperimentsLogParamRequest {
+                key: {
+                    let value = key;
+                    value.into()
+                },
+                value: {
+                    let value = value;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.0/mlflow/{parent}/issues:search` ([API reference](https://docs.databricks.com/api/workspace/experiments/searchissues)).
-    pub fn search_issues(&self, request: ExperimentsSearchIssuesRequest) -> crate::service::Paginator<Issue> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/{parent}/issues:search",
-            path_params: &["parent"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "categories",
-                "page_size",
-                "page_token",
-                "query",
-                "severities",
-                "sort_key",
-                "sort_order",
-                "statuses",
-                "tag_filters",
-                "view",
-            ]),
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("issues"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `POST /api/2.0/mlflow/experiments/restore`; required: `experiment_id` ([API reference](https://docs.databricks.com/api/workspace/experiments/restoreexperiment)).
+    #[inline]
+    pub fn restore_experiment(
+        &self,
+        experiment_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ExperimentsRestoreExperimentRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_RESTORE_EXPERIMENT,
+            ExperimentsRestoreExperimentRequest {
+                experiment_id: {
+                    let value = experiment_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+
+    /// `POST /api/2.0/mlflow/runs/restore`; required: `run_id` ([API reference](https://docs.databricks.com/api/workspace/experiments/restorerun)).
+    #[inline]
+    pub fn restore_run(&self, run_id: impl Into<::std::string::String>) -> rt::Call<ExperimentsRestoreRunRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_RESTORE_RUN,
+            ExperimentsRestoreRunRequest {
+                run_id: {
+                    let value = run_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+
+    /// `POST /api/2.0/mlflow/databricks/runs/restore-runs`; required: `experiment_id`, `min_timestamp_millis` ([API reference](https://docs.databricks.com/api/workspace/experiments/restoreruns)).
+    #[inline]
+    pub fn restore_runs(
+        &self,
+        experiment_id: impl Into<::std::string::String>,
+        min_timestamp_millis: i64,
+    ) -> rt::Call<ExperimentsRestoreRunsRequest, RestoreRunsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_RESTORE_RUNS,
+            ExperimentsRestoreRunsRequest {
+                experiment_id: {
+                    let value = experiment_id;
+                    value.into()
+                },
+                min_timestamp_millis: {
+                    let value = min_timestamp_millis;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `POST /api/2.0/mlflow/experiments/search`; pages by token ([API reference](https://docs.databricks.com/api/workspace/experiments/searchexperiments)).
+    #[inline]
+    pub fn search_experiments(&self) -> rt::Paginator<ExperimentsSearchExperimentsRequest, Experiment> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_SEARCH_EXPERIMENTS,
+            &PAGES_EXPERIMENTS_SEARCH_EXPERIMENTS,
+            ExperimentsSearchExperimentsRequest { ..::std::default::Default::default() },
+        )
+    }
+
+    /// `POST /api/2.0/mlflow/{parent}/issues:search`; required: `parent`; pages by token ([API reference](https://docs.databricks.com/api/workspace/experiments/searchissues)).
+    #[inline]
+    pub fn search_issues(
+        &self,
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Paginator<ExperimentsSearchIssuesRequest, Issue> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_SEARCH_ISSUES,
+            &PAGES_EXPERIMENTS_SEARCH_ISSUES,
+            ExperimentsSearchIssuesRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
     /// `POST /api/2.0/mlflow/logged-models/search` ([API reference](https://docs.databricks.com/api/workspace/experiments/searchloggedmodels)).
-    pub async fn search_logged_models(
+    #[inline]
+    pub fn search_logged_models(&self) -> rt::Call<ExperimentsSearchLoggedModelsRequest, SearchLoggedModelsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_SEARCH_LOGGED_MODELS,
+            ExperimentsSearchLoggedModelsRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
+    }
+
+    /// `POST /api/2.0/mlflow/runs/search`; pages by token ([API reference](https://docs.databricks.com/api/workspace/experiments/searchruns)).
+    #[inline]
+    pub fn search_runs(&self) -> rt::Paginator<ExperimentsSearchRunsRequest, Run> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_SEARCH_RUNS,
+            &PAGES_EXPERIMENTS_SEARCH_RUNS,
+            ExperimentsSearchRunsRequest { ..::std::default::Default::default() },
+        )
+    }
+
+    /// `POST /api/2.0/mlflow/experiments/set-experiment-tag`; required: `experiment_id`, `key`, `value` ([API reference](https://docs.databricks.com/api/workspace/experiments/setexperimenttag)).
+    #[inline]
+    pub fn set_experiment_tag(
         &self,
-        request: &ExperimentsSearchLoggedModelsRequest,
-    ) -> crate::Result<SearchLoggedModelsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/logged-models/search",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "datasets",
-                "experiment_ids",
-                "filter",
-                "max_results",
-                "order_by",
-                "page_token",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        experiment_id: impl Into<::std::string::String>,
+        key: impl Into<::std::string::String>,
+        value: impl Into<::std::string::String>,
+    ) -> rt::Call<ExperimentsSetExperimentTagRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_SET_EXPERIMENT_TAG,
+            ExperimentsSetExperimentTagRequest {
+                experiment_id: {
+                    let value = experiment_id;
+                    value.into()
+                },
+                key: {
+                    let value = key;
+                    value.into()
+                },
+                value: {
+                    let value = value;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.0/mlflow/runs/search` ([API reference](https://docs.databricks.com/api/workspace/experiments/searchruns)).
-    pub fn search_runs(&self, request: ExperimentsSearchRunsRequest) -> crate::service::Paginator<Run> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/runs/search",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "experiment_ids",
-                "filter",
-                "max_results",
-                "order_by",
-                "page_token",
-                "run_view_type",
-            ]),
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("runs"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
-    }
-
-    /// `POST /api/2.0/mlflow/experiments/set-experiment-tag` ([API reference](https://docs.databricks.com/api/workspace/experiments/setexperimenttag)).
-    pub async fn set_experiment_tag(&self, request: &ExperimentsSetExperimentTagRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/experiments/set-experiment-tag",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["experiment_id", "key", "value"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `PATCH /api/2.0/mlflow/logged-models/{model_id}/tags` ([API reference](https://docs.databricks.com/api/workspace/experiments/setloggedmodeltags)).
-    pub async fn set_logged_model_tags(&self, request: &ExperimentsSetLoggedModelTagsRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/mlflow/logged-models/{model_id}/tags",
-            path_params: &["model_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["tags"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `PUT /api/2.0/permissions/experiments/{experiment_id}` ([API reference](https://docs.databricks.com/api/workspace/experiments/setpermissions)).
-    pub async fn set_permissions(
+    /// `PATCH /api/2.0/mlflow/logged-models/{model_id}/tags`; required: `model_id` ([API reference](https://docs.databricks.com/api/workspace/experiments/setloggedmodeltags)).
+    #[inline]
+    pub fn set_logged_model_tags(
         &self,
-        request: &ExperimentsSetPermissionsRequest,
-    ) -> crate::Result<ExperimentPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/permissions/experiments/{experiment_id}",
-            path_params: &["experiment_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        model_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ExperimentsSetLoggedModelTagsRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_SET_LOGGED_MODEL_TAGS,
+            ExperimentsSetLoggedModelTagsRequest {
+                model_id: {
+                    let value = model_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.0/mlflow/runs/set-tag` ([API reference](https://docs.databricks.com/api/workspace/experiments/settag)).
-    pub async fn set_tag(&self, request: &ExperimentsSetTagRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/runs/set-tag",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["key", "value", "run_id", "run_uuid"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/mlflow/experiments/update` ([API reference](https://docs.databricks.com/api/workspace/experiments/updateexperiment)).
-    pub async fn update_experiment(&self, request: &ExperimentsUpdateExperimentRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/experiments/update",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["experiment_id", "new_name"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `PATCH /api/2.0/mlflow/{name}` ([API reference](https://docs.databricks.com/api/workspace/experiments/updateissue)).
-    pub async fn update_issue(&self, request: &ExperimentsUpdateIssueRequest) -> crate::Result<Issue> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/mlflow/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("issue"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `PATCH /api/2.0/permissions/experiments/{experiment_id}` ([API reference](https://docs.databricks.com/api/workspace/experiments/updatepermissions)).
-    pub async fn update_permissions(
+    /// `PUT /api/2.0/permissions/experiments/{experiment_id}`; required: `experiment_id` ([API reference](https://docs.databricks.com/api/workspace/experiments/setpermissions)).
+    #[inline]
+    pub fn set_permissions(
         &self,
-        request: &ExperimentsUpdatePermissionsRequest,
-    ) -> crate::Result<ExperimentPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/permissions/experiments/{experiment_id}",
-            path_params: &["experiment_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        experiment_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ExperimentsSetPermissionsRequest, ExperimentPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_SET_PERMISSIONS,
+            ExperimentsSetPermissionsRequest {
+                experiment_id: {
+                    let value = experiment_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `POST /api/2.0/mlflow/runs/set-tag`; required: `key`, `value` ([API reference](https://docs.databricks.com/api/workspace/experiments/settag)).
+    #[inline]
+    pub fn set_tag(
+        &self,
+        key: impl Into<::std::string::String>,
+        value: impl Into<::std::string::String>,
+    ) -> rt::Call<ExperimentsSetTagRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_SET_TAG,
+            ExperimentsSetTagRequest {
+                key: {
+                    let value = key;
+                    value.into()
+                },
+                value: {
+                    let value = value;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+
+    /// `POST /api/2.0/mlflow/experiments/update`; required: `experiment_id` ([API reference](https://docs.databricks.com/api/workspace/experiments/updateexperiment)).
+    #[inline]
+    pub fn update_experiment(
+        &self,
+        experiment_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ExperimentsUpdateExperimentRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_UPDATE_EXPERIMENT,
+            ExperimentsUpdateExperimentRequest {
+                experiment_id: {
+                    let value = experiment_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+
+    /// `PATCH /api/2.0/mlflow/{name}`; required: `name`, `issue`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/experiments/updateissue)).
+    #[inline]
+    pub fn update_issue(
+        &self,
+        name: impl Into<::std::string::String>,
+        issue: Issue,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<ExperimentsUpdateIssueRequest, Issue> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_UPDATE_ISSUE,
+            ExperimentsUpdateIssueRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                issue: {
+                    let value = issue;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/permissions/experiments/{experiment_id}`; required: `experiment_id` ([API reference](https://docs.databricks.com/api/workspace/experiments/updatepermissions)).
+    #[inline]
+    pub fn update_permissions(
+        &self,
+        experiment_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ExperimentsUpdatePermissionsRequest, ExperimentPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_UPDATE_PERMISSIONS,
+            ExperimentsUpdatePermissionsRequest {
+                experiment_id: {
+                    let value = experiment_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
     /// `POST /api/2.0/mlflow/runs/update` ([API reference](https://docs.databricks.com/api/workspace/experiments/updaterun)).
-    pub async fn update_run(&self, request: &ExperimentsUpdateRunRequest) -> crate::Result<UpdateRunResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/runs/update",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["end_time", "run_id", "run_name", "run_uuid", "status"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn update_run(&self) -> rt::Call<ExperimentsUpdateRunRequest, UpdateRunResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_EXPERIMENTS_UPDATE_RUN,
+            ExperimentsUpdateRunRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
+    }
+}
+
+static OP_EXPERIMENTS_CREATE_EXPERIMENT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/experiments/create",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["name", "artifact_location", "tags", "trace_location"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_EXPERIMENTS_CREATE_ISSUE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/{parent}/issues",
+    path_params: &["parent"],
+    query: &["issue_id"],
+    body: rt::BodyKind::Whole("issue"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_EXPERIMENTS_CREATE_LOGGED_MODEL: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/logged-models",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["experiment_id", "model_type", "name", "params", "source_run_id", "tags"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_EXPERIMENTS_CREATE_RUN: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/runs/create",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["experiment_id", "run_name", "start_time", "tags", "user_id"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_EXPERIMENTS_DELETE_EXPERIMENT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/experiments/delete",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["experiment_id"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_EXPERIMENTS_DELETE_LOGGED_MODEL: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/mlflow/logged-models/{model_id}",
+    path_params: &["model_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_EXPERIMENTS_DELETE_LOGGED_MODEL_TAG: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/mlflow/logged-models/{model_id}/tags/{tag_key}",
+    path_params: &["model_id", "tag_key"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_EXPERIMENTS_DELETE_RUN: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/runs/delete",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["run_id"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_EXPERIMENTS_DELETE_RUNS: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/databricks/runs/delete-runs",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["experiment_id", "max_timestamp_millis", "max_runs"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_EXPERIMENTS_DELETE_TAG: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/runs/delete-tag",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["run_id", "key"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_EXPERIMENTS_FINALIZE_LOGGED_MODEL: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/mlflow/logged-models/{model_id}",
+    path_params: &["model_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["status"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_EXPERIMENTS_GET_BY_NAME: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/mlflow/experiments/get-by-name",
+    path_params: &[],
+    query: &["experiment_name"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_EXPERIMENTS_GET_EXPERIMENT: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/mlflow/experiments/get",
+    path_params: &[],
+    query: &["experiment_id"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_EXPERIMENTS_GET_HISTORY: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/mlflow/metrics/get-history",
+    path_params: &[],
+    query: &["metric_key", "max_results", "page_token", "run_id", "run_uuid"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_EXPERIMENTS_GET_HISTORY: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("metrics"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_EXPERIMENTS_GET_ISSUE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/mlflow/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_EXPERIMENTS_GET_LOGGED_MODEL: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/mlflow/logged-models/{model_id}",
+    path_params: &["model_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_EXPERIMENTS_GET_PERMISSION_LEVELS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/experiments/{experiment_id}/permissionLevels",
+    path_params: &["experiment_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_EXPERIMENTS_GET_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/experiments/{experiment_id}",
+    path_params: &["experiment_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_EXPERIMENTS_GET_RUN: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/mlflow/runs/get",
+    path_params: &[],
+    query: &["run_id", "run_uuid"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_EXPERIMENTS_LIST_ARTIFACTS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/mlflow/artifacts/list",
+    path_params: &[],
+    query: &["page_token", "path", "run_id", "run_uuid"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_EXPERIMENTS_LIST_ARTIFACTS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("files"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_EXPERIMENTS_LIST_EXPERIMENTS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/mlflow/experiments/list",
+    path_params: &[],
+    query: &["max_results", "page_token", "view_type"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_EXPERIMENTS_LIST_EXPERIMENTS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("experiments"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_EXPERIMENTS_LOG_BATCH: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/runs/log-batch",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["metrics", "params", "run_id", "tags"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_EXPERIMENTS_LOG_INPUTS: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/runs/log-inputs",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["run_id", "datasets", "models"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_EXPERIMENTS_LOG_LOGGED_MODEL_PARAMS: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/logged-models/{model_id}/params",
+    path_params: &["model_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["params"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_EXPERIMENTS_LOG_METRIC: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/runs/log-metric",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "key",
+        "value",
+        "timestamp",
+        "dataset_digest",
+        "dataset_name",
+        "model_id",
+        "run_id",
+        "run_uuid",
+        "step",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_EXPERIMENTS_LOG_MODEL: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/runs/log-model",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["model_json", "run_id"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_EXPERIMENTS_LOG_OUTPUTS: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/runs/outputs",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["run_id", "models"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_EXPERIMENTS_LOG_PARAM: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/runs/log-parameter",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["key", "value", "run_id", "run_uuid"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_EXPERIMENTS_RESTORE_EXPERIMENT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/experiments/restore",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["experiment_id"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_EXPERIMENTS_RESTORE_RUN: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/runs/restore",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["run_id"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_EXPERIMENTS_RESTORE_RUNS: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/databricks/runs/restore-runs",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["experiment_id", "min_timestamp_millis", "max_runs"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_EXPERIMENTS_SEARCH_EXPERIMENTS: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/experiments/search",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["filter", "max_results", "order_by", "page_token", "view_type"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_EXPERIMENTS_SEARCH_EXPERIMENTS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("experiments"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_EXPERIMENTS_SEARCH_ISSUES: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/{parent}/issues:search",
+    path_params: &["parent"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "categories",
+        "page_size",
+        "page_token",
+        "query",
+        "severities",
+        "sort_key",
+        "sort_order",
+        "statuses",
+        "tag_filters",
+        "view",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_EXPERIMENTS_SEARCH_ISSUES: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("issues"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_EXPERIMENTS_SEARCH_LOGGED_MODELS: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/logged-models/search",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["datasets", "experiment_ids", "filter", "max_results", "order_by", "page_token"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_EXPERIMENTS_SEARCH_RUNS: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/runs/search",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["experiment_ids", "filter", "max_results", "order_by", "page_token", "run_view_type"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_EXPERIMENTS_SEARCH_RUNS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("runs"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_EXPERIMENTS_SET_EXPERIMENT_TAG: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/experiments/set-experiment-tag",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["experiment_id", "key", "value"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_EXPERIMENTS_SET_LOGGED_MODEL_TAGS: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/mlflow/logged-models/{model_id}/tags",
+    path_params: &["model_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["tags"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_EXPERIMENTS_SET_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/permissions/experiments/{experiment_id}",
+    path_params: &["experiment_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_EXPERIMENTS_SET_TAG: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/runs/set-tag",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["key", "value", "run_id", "run_uuid"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_EXPERIMENTS_UPDATE_EXPERIMENT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/experiments/update",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["experiment_id", "new_name"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_EXPERIMENTS_UPDATE_ISSUE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/mlflow/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("issue"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_EXPERIMENTS_UPDATE_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/permissions/experiments/{experiment_id}",
+    path_params: &["experiment_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_EXPERIMENTS_UPDATE_RUN: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/runs/update",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["end_time", "run_id", "run_name", "run_uuid", "status"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<ExperimentsCreateExperimentRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `artifact_location`.
+    #[inline]
+    pub fn artifact_location(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.artifact_location = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::vec::Vec<ExperimentTag>) -> Self {
+        self.request.tags = value;
+        self
+    }
+
+    /// Set `trace_location`.
+    #[inline]
+    pub fn trace_location(mut self, value: ExperimentTraceLocation) -> Self {
+        self.request.trace_location = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<ExperimentsCreateIssueRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `issue`.
+    #[inline]
+    pub fn issue(mut self, value: Issue) -> Self {
+        self.request.issue = value;
+        self
+    }
+
+    /// Set `issue_id`.
+    #[inline]
+    pub fn issue_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.issue_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ExperimentsCreateLoggedModelRequest, O> {
+    /// Set `experiment_id`.
+    #[inline]
+    pub fn experiment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.experiment_id = value.into();
+        self
+    }
+
+    /// Set `model_type`.
+    #[inline]
+    pub fn model_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.model_type = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `params`.
+    #[inline]
+    pub fn params(mut self, value: ::std::vec::Vec<LoggedModelParameter>) -> Self {
+        self.request.params = value;
+        self
+    }
+
+    /// Set `source_run_id`.
+    #[inline]
+    pub fn source_run_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.source_run_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::vec::Vec<LoggedModelTag>) -> Self {
+        self.request.tags = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ExperimentsCreateRunRequest, O> {
+    /// Set `experiment_id`.
+    #[inline]
+    pub fn experiment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.experiment_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_name`.
+    #[inline]
+    pub fn run_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.run_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `start_time`.
+    #[inline]
+    pub fn start_time(mut self, value: i64) -> Self {
+        self.request.start_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::vec::Vec<RunTag>) -> Self {
+        self.request.tags = value;
+        self
+    }
+
+    /// Set `user_id`.
+    #[inline]
+    pub fn user_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.user_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ExperimentsDeleteExperimentRequest, O> {
+    /// Set `experiment_id`.
+    #[inline]
+    pub fn experiment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.experiment_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ExperimentsDeleteLoggedModelRequest, O> {
+    /// Set `model_id`.
+    #[inline]
+    pub fn model_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.model_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ExperimentsDeleteLoggedModelTagRequest, O> {
+    /// Set `model_id`.
+    #[inline]
+    pub fn model_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.model_id = value.into();
+        self
+    }
+
+    /// Set `tag_key`.
+    #[inline]
+    pub fn tag_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.tag_key = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ExperimentsDeleteRunRequest, O> {
+    /// Set `run_id`.
+    #[inline]
+    pub fn run_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.run_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ExperimentsDeleteRunsRequest, O> {
+    /// Set `experiment_id`.
+    #[inline]
+    pub fn experiment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.experiment_id = value.into();
+        self
+    }
+
+    /// Set `max_timestamp_millis`.
+    #[inline]
+    pub fn max_timestamp_millis(mut self, value: i64) -> Self {
+        self.request.max_timestamp_millis = value;
+        self
+    }
+
+    /// Set `max_runs`.
+    #[inline]
+    pub fn max_runs(mut self, value: i64) -> Self {
+        self.request.max_runs = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<ExperimentsDeleteTagRequest, O> {
+    /// Set `run_id`.
+    #[inline]
+    pub fn run_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.run_id = value.into();
+        self
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.key = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ExperimentsFinalizeLoggedModelRequest, O> {
+    /// Set `model_id`.
+    #[inline]
+    pub fn model_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.model_id = value.into();
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: LoggedModelStatus) -> Self {
+        self.request.status = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ExperimentsGetByNameRequest, O> {
+    /// Set `experiment_name`.
+    #[inline]
+    pub fn experiment_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.experiment_name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ExperimentsGetExperimentRequest, O> {
+    /// Set `experiment_id`.
+    #[inline]
+    pub fn experiment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.experiment_id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<ExperimentsGetHistoryRequest, T> {
+    /// Set `metric_key`.
+    #[inline]
+    pub fn metric_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.metric_key = value.into();
+        self
+    }
+
+    /// Set `max_results`.
+    #[inline]
+    pub fn max_results(mut self, value: i64) -> Self {
+        self.request.max_results = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_id`.
+    #[inline]
+    pub fn run_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.run_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_uuid`.
+    #[inline]
+    pub fn run_uuid(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.run_uuid = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ExperimentsGetIssueRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ExperimentsGetLoggedModelRequest, O> {
+    /// Set `model_id`.
+    #[inline]
+    pub fn model_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.model_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ExperimentsGetPermissionLevelsRequest, O> {
+    /// Set `experiment_id`.
+    #[inline]
+    pub fn experiment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.experiment_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ExperimentsGetPermissionsRequest, O> {
+    /// Set `experiment_id`.
+    #[inline]
+    pub fn experiment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.experiment_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ExperimentsGetRunRequest, O> {
+    /// Set `run_id`.
+    #[inline]
+    pub fn run_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.run_id = value.into();
+        self
+    }
+
+    /// Set `run_uuid`.
+    #[inline]
+    pub fn run_uuid(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.run_uuid = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<ExperimentsListArtifactsRequest, T> {
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_id`.
+    #[inline]
+    pub fn run_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.run_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_uuid`.
+    #[inline]
+    pub fn run_uuid(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.run_uuid = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<ExperimentsListExperimentsRequest, T> {
+    /// Set `max_results`.
+    #[inline]
+    pub fn max_results(mut self, value: i64) -> Self {
+        self.request.max_results = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `view_type`.
+    #[inline]
+    pub fn view_type(mut self, value: ViewType) -> Self {
+        self.request.view_type = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<ExperimentsLogBatchRequest, O> {
+    /// Set `metrics`.
+    #[inline]
+    pub fn metrics(mut self, value: ::std::vec::Vec<Metric>) -> Self {
+        self.request.metrics = value;
+        self
+    }
+
+    /// Set `params`.
+    #[inline]
+    pub fn params(mut self, value: ::std::vec::Vec<Param>) -> Self {
+        self.request.params = value;
+        self
+    }
+
+    /// Set `run_id`.
+    #[inline]
+    pub fn run_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.run_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::vec::Vec<RunTag>) -> Self {
+        self.request.tags = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ExperimentsLogInputsRequest, O> {
+    /// Set `run_id`.
+    #[inline]
+    pub fn run_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.run_id = value.into();
+        self
+    }
+
+    /// Set `datasets`.
+    #[inline]
+    pub fn datasets(mut self, value: ::std::vec::Vec<DatasetInput>) -> Self {
+        self.request.datasets = value;
+        self
+    }
+
+    /// Set `models`.
+    #[inline]
+    pub fn models(mut self, value: ::std::vec::Vec<ModelInput>) -> Self {
+        self.request.models = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ExperimentsLogLoggedModelParamsRequest, O> {
+    /// Set `model_id`.
+    #[inline]
+    pub fn model_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.model_id = value.into();
+        self
+    }
+
+    /// Set `params`.
+    #[inline]
+    pub fn params(mut self, value: ::std::vec::Vec<LoggedModelParameter>) -> Self {
+        self.request.params = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ExperimentsLogMetricRequest, O> {
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.key = value.into();
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: f64) -> Self {
+        self.request.value = value;
+        self
+    }
+
+    /// Set `timestamp`.
+    #[inline]
+    pub fn timestamp(mut self, value: i64) -> Self {
+        self.request.timestamp = value;
+        self
+    }
+
+    /// Set `dataset_digest`.
+    #[inline]
+    pub fn dataset_digest(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.dataset_digest = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `dataset_name`.
+    #[inline]
+    pub fn dataset_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.dataset_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `model_id`.
+    #[inline]
+    pub fn model_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.model_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_id`.
+    #[inline]
+    pub fn run_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.run_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_uuid`.
+    #[inline]
+    pub fn run_uuid(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.run_uuid = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `step`.
+    #[inline]
+    pub fn step(mut self, value: i64) -> Self {
+        self.request.step = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<ExperimentsLogModelRequest, O> {
+    /// Set `model_json`.
+    #[inline]
+    pub fn model_json(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.model_json = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_id`.
+    #[inline]
+    pub fn run_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.run_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ExperimentsLogOutputsRequest, O> {
+    /// Set `run_id`.
+    #[inline]
+    pub fn run_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.run_id = value.into();
+        self
+    }
+
+    /// Set `models`.
+    #[inline]
+    pub fn models(mut self, value: ::std::vec::Vec<ModelOutput>) -> Self {
+        self.request.models = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ExperimentsLogParamRequest, O> {
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.key = value.into();
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.value = value.into();
+        self
+    }
+
+    /// Set `run_id`.
+    #[inline]
+    pub fn run_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.run_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_uuid`.
+    #[inline]
+    pub fn run_uuid(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.run_uuid = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ExperimentsRestoreExperimentRequest, O> {
+    /// Set `experiment_id`.
+    #[inline]
+    pub fn experiment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.experiment_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ExperimentsRestoreRunRequest, O> {
+    /// Set `run_id`.
+    #[inline]
+    pub fn run_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.run_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ExperimentsRestoreRunsRequest, O> {
+    /// Set `experiment_id`.
+    #[inline]
+    pub fn experiment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.experiment_id = value.into();
+        self
+    }
+
+    /// Set `min_timestamp_millis`.
+    #[inline]
+    pub fn min_timestamp_millis(mut self, value: i64) -> Self {
+        self.request.min_timestamp_millis = value;
+        self
+    }
+
+    /// Set `max_runs`.
+    #[inline]
+    pub fn max_runs(mut self, value: i64) -> Self {
+        self.request.max_runs = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<T> rt::Paginator<ExperimentsSearchExperimentsRequest, T> {
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.filter = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `max_results`.
+    #[inline]
+    pub fn max_results(mut self, value: i64) -> Self {
+        self.request.max_results = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `order_by`.
+    #[inline]
+    pub fn order_by(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.order_by = value;
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `view_type`.
+    #[inline]
+    pub fn view_type(mut self, value: ViewType) -> Self {
+        self.request.view_type = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<T> rt::Paginator<ExperimentsSearchIssuesRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `categories`.
+    #[inline]
+    pub fn categories(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.categories = value;
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `query`.
+    #[inline]
+    pub fn query(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.query = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `severities`.
+    #[inline]
+    pub fn severities(mut self, value: ::std::vec::Vec<IssueSeverity>) -> Self {
+        self.request.severities = value;
+        self
+    }
+
+    /// Set `sort_key`.
+    #[inline]
+    pub fn sort_key(mut self, value: IssueSortKey) -> Self {
+        self.request.sort_key = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sort_order`.
+    #[inline]
+    pub fn sort_order(mut self, value: SortOrder) -> Self {
+        self.request.sort_order = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `statuses`.
+    #[inline]
+    pub fn statuses(mut self, value: ::std::vec::Vec<IssueStatus>) -> Self {
+        self.request.statuses = value;
+        self
+    }
+
+    /// Set `tag_filters`.
+    #[inline]
+    pub fn tag_filters(mut self, value: ::std::vec::Vec<IssueTagFilter>) -> Self {
+        self.request.tag_filters = value;
+        self
+    }
+
+    /// Set `view`.
+    #[inline]
+    pub fn view(mut self, value: IssueView) -> Self {
+        self.request.view = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<ExperimentsSearchLoggedModelsRequest, O> {
+    /// Set `datasets`.
+    #[inline]
+    pub fn datasets(mut self, value: ::std::vec::Vec<SearchLoggedModelsDataset>) -> Self {
+        self.request.datasets = value;
+        self
+    }
+
+    /// Set `experiment_ids`.
+    #[inline]
+    pub fn experiment_ids(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.experiment_ids = value;
+        self
+    }
+
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.filter = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `max_results`.
+    #[inline]
+    pub fn max_results(mut self, value: i64) -> Self {
+        self.request.max_results = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `order_by`.
+    #[inline]
+    pub fn order_by(mut self, value: ::std::vec::Vec<SearchLoggedModelsOrderBy>) -> Self {
+        self.request.order_by = value;
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<ExperimentsSearchRunsRequest, T> {
+    /// Set `experiment_ids`.
+    #[inline]
+    pub fn experiment_ids(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.experiment_ids = value;
+        self
+    }
+
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.filter = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `max_results`.
+    #[inline]
+    pub fn max_results(mut self, value: i64) -> Self {
+        self.request.max_results = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `order_by`.
+    #[inline]
+    pub fn order_by(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.order_by = value;
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_view_type`.
+    #[inline]
+    pub fn run_view_type(mut self, value: ViewType) -> Self {
+        self.request.run_view_type = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<ExperimentsSetExperimentTagRequest, O> {
+    /// Set `experiment_id`.
+    #[inline]
+    pub fn experiment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.experiment_id = value.into();
+        self
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.key = value.into();
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.value = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ExperimentsSetLoggedModelTagsRequest, O> {
+    /// Set `model_id`.
+    #[inline]
+    pub fn model_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.model_id = value.into();
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::vec::Vec<LoggedModelTag>) -> Self {
+        self.request.tags = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ExperimentsSetPermissionsRequest, O> {
+    /// Set `experiment_id`.
+    #[inline]
+    pub fn experiment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.experiment_id = value.into();
+        self
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<ExperimentAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ExperimentsSetTagRequest, O> {
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.key = value.into();
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.value = value.into();
+        self
+    }
+
+    /// Set `run_id`.
+    #[inline]
+    pub fn run_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.run_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_uuid`.
+    #[inline]
+    pub fn run_uuid(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.run_uuid = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ExperimentsUpdateExperimentRequest, O> {
+    /// Set `experiment_id`.
+    #[inline]
+    pub fn experiment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.experiment_id = value.into();
+        self
+    }
+
+    /// Set `new_name`.
+    #[inline]
+    pub fn new_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.new_name = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ExperimentsUpdateIssueRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `issue`.
+    #[inline]
+    pub fn issue(mut self, value: Issue) -> Self {
+        self.request.issue = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ExperimentsUpdatePermissionsRequest, O> {
+    /// Set `experiment_id`.
+    #[inline]
+    pub fn experiment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.experiment_id = value.into();
+        self
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<ExperimentAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ExperimentsUpdateRunRequest, O> {
+    /// Set `end_time`.
+    #[inline]
+    pub fn end_time(mut self, value: i64) -> Self {
+        self.request.end_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `run_id`.
+    #[inline]
+    pub fn run_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.run_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_name`.
+    #[inline]
+    pub fn run_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.run_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_uuid`.
+    #[inline]
+    pub fn run_uuid(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.run_uuid = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: UpdateRunStatus) -> Self {
+        self.request.status = ::std::option::Option::Some(value);
+        self
     }
 }
 
@@ -4560,333 +15141,1001 @@ impl ExperimentsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureEngineeringBackfillFeaturesRequest {
+    /// Wire field `feature_full_names` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub feature_full_names: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `backfill_ranges` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub backfill_ranges: ::std::vec::Vec<BackfillRange>,
+    /// Wire field `budget_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub budget_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `request_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub request_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `tags` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub tags: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
 }
+
+impl FeatureEngineeringBackfillFeaturesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        feature_full_names: ::std::vec::Vec<::std::string::String>,
+        backfill_ranges: ::std::vec::Vec<BackfillRange>,
+    ) -> Self {
+        FeatureEngineeringBackfillFeaturesRequest {
+            feature_full_names: {
+                let value = feature_full_names;
+                value
+            },
+            backfill_ranges: {
+                let value = backfill_ranges;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FeatureEngineeringBackfillFeaturesRequest {}
 
 /// Parameters of [`FeatureEngineeringApi::batch_create_materialized_features`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureEngineeringBatchCreateMaterializedFeaturesRequest {
+    /// Wire field `requests` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub requests: ::std::vec::Vec<CreateMaterializedFeatureRequest>,
 }
+
+impl FeatureEngineeringBatchCreateMaterializedFeaturesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(requests: ::std::vec::Vec<CreateMaterializedFeatureRequest>) -> Self {
+        FeatureEngineeringBatchCreateMaterializedFeaturesRequest {
+            requests: {
+                let value = requests;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FeatureEngineeringBatchCreateMaterializedFeaturesRequest {}
 
 /// Parameters of [`FeatureEngineeringApi::cancel_operation`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureEngineeringCancelOperationRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl FeatureEngineeringCancelOperationRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        FeatureEngineeringCancelOperationRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FeatureEngineeringCancelOperationRequest {}
 
 /// Parameters of [`FeatureEngineeringApi::create_feature`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureEngineeringCreateFeatureRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub feature: ::std::option::Option<Feature>,
+    /// Wire field `feature` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub feature: Feature,
 }
+
+impl FeatureEngineeringCreateFeatureRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(feature: Feature) -> Self {
+        FeatureEngineeringCreateFeatureRequest {
+            feature: {
+                let value = feature;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FeatureEngineeringCreateFeatureRequest {}
 
 /// Parameters of [`FeatureEngineeringApi::create_feature_spec`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureEngineeringCreateFeatureSpecRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub feature_spec: ::std::option::Option<FeatureSpec>,
+    /// Wire field `feature_spec` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub feature_spec: FeatureSpec,
 }
+
+impl FeatureEngineeringCreateFeatureSpecRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(feature_spec: FeatureSpec) -> Self {
+        FeatureEngineeringCreateFeatureSpecRequest {
+            feature_spec: {
+                let value = feature_spec;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FeatureEngineeringCreateFeatureSpecRequest {}
 
 /// Parameters of [`FeatureEngineeringApi::create_kafka_config`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureEngineeringCreateKafkaConfigRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub kafka_config: ::std::option::Option<KafkaConfig>,
+    /// Wire field `kafka_config` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub kafka_config: KafkaConfig,
 }
+
+impl FeatureEngineeringCreateKafkaConfigRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(kafka_config: KafkaConfig) -> Self {
+        FeatureEngineeringCreateKafkaConfigRequest {
+            kafka_config: {
+                let value = kafka_config;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FeatureEngineeringCreateKafkaConfigRequest {}
 
 /// Parameters of [`FeatureEngineeringApi::create_materialization_set`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureEngineeringCreateMaterializationSetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub materialization_set: ::std::option::Option<MaterializationSet>,
+    /// Wire field `materialization_set` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub materialization_set: MaterializationSet,
+    /// Wire field `request_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub request_id: ::std::option::Option<::std::string::String>,
 }
+
+impl FeatureEngineeringCreateMaterializationSetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(materialization_set: MaterializationSet) -> Self {
+        FeatureEngineeringCreateMaterializationSetRequest {
+            materialization_set: {
+                let value = materialization_set;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FeatureEngineeringCreateMaterializationSetRequest {}
 
 /// Parameters of [`FeatureEngineeringApi::create_materialized_feature`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureEngineeringCreateMaterializedFeatureRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub materialized_feature: ::std::option::Option<MaterializedFeature>,
+    /// Wire field `materialized_feature` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub materialized_feature: MaterializedFeature,
 }
+
+impl FeatureEngineeringCreateMaterializedFeatureRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(materialized_feature: MaterializedFeature) -> Self {
+        FeatureEngineeringCreateMaterializedFeatureRequest {
+            materialized_feature: {
+                let value = materialized_feature;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FeatureEngineeringCreateMaterializedFeatureRequest {}
 
 /// Parameters of [`FeatureEngineeringApi::create_stream`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureEngineeringCreateStreamRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub stream: ::std::option::Option<Stream>,
+    /// Wire field `stream` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub stream: Stream,
 }
+
+impl FeatureEngineeringCreateStreamRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(stream: Stream) -> Self {
+        FeatureEngineeringCreateStreamRequest {
+            stream: {
+                let value = stream;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FeatureEngineeringCreateStreamRequest {}
 
 /// Parameters of [`FeatureEngineeringApi::delete_feature`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureEngineeringDeleteFeatureRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub full_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `full_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub full_name: ::std::string::String,
 }
+
+impl FeatureEngineeringDeleteFeatureRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(full_name: impl Into<::std::string::String>) -> Self {
+        FeatureEngineeringDeleteFeatureRequest {
+            full_name: {
+                let value = full_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FeatureEngineeringDeleteFeatureRequest {}
 
 /// Parameters of [`FeatureEngineeringApi::delete_feature_spec`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureEngineeringDeleteFeatureSpecRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl FeatureEngineeringDeleteFeatureSpecRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        FeatureEngineeringDeleteFeatureSpecRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FeatureEngineeringDeleteFeatureSpecRequest {}
 
 /// Parameters of [`FeatureEngineeringApi::delete_kafka_config`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureEngineeringDeleteKafkaConfigRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl FeatureEngineeringDeleteKafkaConfigRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        FeatureEngineeringDeleteKafkaConfigRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FeatureEngineeringDeleteKafkaConfigRequest {}
 
 /// Parameters of [`FeatureEngineeringApi::delete_materialization_set`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureEngineeringDeleteMaterializationSetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub materialization_set_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `materialization_set_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub materialization_set_id: ::std::string::String,
+    /// Wire field `allow_missing` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub allow_missing: ::std::option::Option<bool>,
+    /// Wire field `request_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub request_id: ::std::option::Option<::std::string::String>,
 }
+
+impl FeatureEngineeringDeleteMaterializationSetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(materialization_set_id: impl Into<::std::string::String>) -> Self {
+        FeatureEngineeringDeleteMaterializationSetRequest {
+            materialization_set_id: {
+                let value = materialization_set_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FeatureEngineeringDeleteMaterializationSetRequest {}
 
 /// Parameters of [`FeatureEngineeringApi::delete_materialized_feature`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureEngineeringDeleteMaterializedFeatureRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub materialized_feature_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `materialized_feature_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub materialized_feature_id: ::std::string::String,
 }
+
+impl FeatureEngineeringDeleteMaterializedFeatureRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(materialized_feature_id: impl Into<::std::string::String>) -> Self {
+        FeatureEngineeringDeleteMaterializedFeatureRequest {
+            materialized_feature_id: {
+                let value = materialized_feature_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FeatureEngineeringDeleteMaterializedFeatureRequest {}
 
 /// Parameters of [`FeatureEngineeringApi::delete_stream`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureEngineeringDeleteStreamRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl FeatureEngineeringDeleteStreamRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        FeatureEngineeringDeleteStreamRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FeatureEngineeringDeleteStreamRequest {}
 
 /// Parameters of [`FeatureEngineeringApi::get_feature`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureEngineeringGetFeatureRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub full_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `full_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub full_name: ::std::string::String,
 }
+
+impl FeatureEngineeringGetFeatureRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(full_name: impl Into<::std::string::String>) -> Self {
+        FeatureEngineeringGetFeatureRequest {
+            full_name: {
+                let value = full_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FeatureEngineeringGetFeatureRequest {}
 
 /// Parameters of [`FeatureEngineeringApi::get_feature_spec`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureEngineeringGetFeatureSpecRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl FeatureEngineeringGetFeatureSpecRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        FeatureEngineeringGetFeatureSpecRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FeatureEngineeringGetFeatureSpecRequest {}
 
 /// Parameters of [`FeatureEngineeringApi::get_kafka_config`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureEngineeringGetKafkaConfigRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl FeatureEngineeringGetKafkaConfigRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        FeatureEngineeringGetKafkaConfigRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FeatureEngineeringGetKafkaConfigRequest {}
 
 /// Parameters of [`FeatureEngineeringApi::get_materialization_set`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureEngineeringGetMaterializationSetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub materialization_set_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `materialization_set_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub materialization_set_id: ::std::string::String,
 }
+
+impl FeatureEngineeringGetMaterializationSetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(materialization_set_id: impl Into<::std::string::String>) -> Self {
+        FeatureEngineeringGetMaterializationSetRequest {
+            materialization_set_id: {
+                let value = materialization_set_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FeatureEngineeringGetMaterializationSetRequest {}
 
 /// Parameters of [`FeatureEngineeringApi::get_materialized_feature`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureEngineeringGetMaterializedFeatureRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub materialized_feature_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `materialized_feature_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub materialized_feature_id: ::std::string::String,
 }
+
+impl FeatureEngineeringGetMaterializedFeatureRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(materialized_feature_id: impl Into<::std::string::String>) -> Self {
+        FeatureEngineeringGetMaterializedFeatureRequest {
+            materialized_feature_id: {
+                let value = materialized_feature_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FeatureEngineeringGetMaterializedFeatureRequest {}
 
 /// Parameters of [`FeatureEngineeringApi::get_operation`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureEngineeringGetOperationRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl FeatureEngineeringGetOperationRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        FeatureEngineeringGetOperationRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FeatureEngineeringGetOperationRequest {}
 
 /// Parameters of [`FeatureEngineeringApi::get_stream`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureEngineeringGetStreamRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl FeatureEngineeringGetStreamRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        FeatureEngineeringGetStreamRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FeatureEngineeringGetStreamRequest {}
 
 /// Parameters of [`FeatureEngineeringApi::list_features`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureEngineeringListFeaturesRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub catalog_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub schema_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `catalog_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub catalog_name: ::std::string::String,
+    /// Wire field `schema_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub schema_name: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl FeatureEngineeringListFeaturesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(catalog_name: impl Into<::std::string::String>, schema_name: impl Into<::std::string::String>) -> Self {
+        FeatureEngineeringListFeaturesRequest {
+            catalog_name: {
+                let value = catalog_name;
+                value.into()
+            },
+            schema_name: {
+                let value = schema_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FeatureEngineeringListFeaturesRequest {}
 
 /// Parameters of [`FeatureEngineeringApi::list_kafka_configs`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureEngineeringListKafkaConfigsRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl FeatureEngineeringListKafkaConfigsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        FeatureEngineeringListKafkaConfigsRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for FeatureEngineeringListKafkaConfigsRequest {}
 
 /// Parameters of [`FeatureEngineeringApi::list_materialized_features`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureEngineeringListMaterializedFeaturesRequest {
+    /// Wire field `feature_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub feature_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl FeatureEngineeringListMaterializedFeaturesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        FeatureEngineeringListMaterializedFeaturesRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for FeatureEngineeringListMaterializedFeaturesRequest {}
 
 /// Parameters of [`FeatureEngineeringApi::list_streams`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureEngineeringListStreamsRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent: ::std::option::Option<::std::string::String>,
 }
+
+impl FeatureEngineeringListStreamsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        FeatureEngineeringListStreamsRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for FeatureEngineeringListStreamsRequest {}
 
 /// Parameters of [`FeatureEngineeringApi::purge_feature_entities`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureEngineeringPurgeFeatureEntitiesRequest {
+    /// Wire field `features` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub features: ::std::vec::Vec<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub entities_table: ::std::option::Option<::std::string::String>,
+    /// Wire field `entities_table` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub entities_table: ::std::string::String,
+    /// Wire field `budget_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub budget_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `delete_rows` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub delete_rows: ::std::option::Option<bool>,
+    /// Wire field `request_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub request_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `tags` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub tags: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
 }
+
+impl FeatureEngineeringPurgeFeatureEntitiesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        features: ::std::vec::Vec<::std::string::String>,
+        entities_table: impl Into<::std::string::String>,
+    ) -> Self {
+        FeatureEngineeringPurgeFeatureEntitiesRequest {
+            features: {
+                let value = features;
+                value
+            },
+            entities_table: {
+                let value = entities_table;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FeatureEngineeringPurgeFeatureEntitiesRequest {}
 
 /// Parameters of [`FeatureEngineeringApi::update_feature`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureEngineeringUpdateFeatureRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub full_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub feature: ::std::option::Option<Feature>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `full_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub full_name: ::std::string::String,
+    /// Wire field `feature` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub feature: Feature,
+    /// Wire field `update_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
+
+impl FeatureEngineeringUpdateFeatureRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        full_name: impl Into<::std::string::String>,
+        feature: Feature,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        FeatureEngineeringUpdateFeatureRequest {
+            full_name: {
+                let value = full_name;
+                value.into()
+            },
+            feature: {
+                let value = feature;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FeatureEngineeringUpdateFeatureRequest {}
 
 /// Parameters of [`FeatureEngineeringApi::update_kafka_config`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureEngineeringUpdateKafkaConfigRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub kafka_config: ::std::option::Option<KafkaConfig>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `kafka_config` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub kafka_config: KafkaConfig,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
+
+impl FeatureEngineeringUpdateKafkaConfigRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        kafka_config: KafkaConfig,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        FeatureEngineeringUpdateKafkaConfigRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            kafka_config: {
+                let value = kafka_config;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FeatureEngineeringUpdateKafkaConfigRequest {}
 
 /// Parameters of [`FeatureEngineeringApi::update_materialization_set`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureEngineeringUpdateMaterializationSetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub materialization_set_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub materialization_set: ::std::option::Option<MaterializationSet>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `materialization_set_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub materialization_set_id: ::std::string::String,
+    /// Wire field `materialization_set` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub materialization_set: MaterializationSet,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
+    /// Wire field `request_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub request_id: ::std::option::Option<::std::string::String>,
 }
+
+impl FeatureEngineeringUpdateMaterializationSetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        materialization_set_id: impl Into<::std::string::String>,
+        materialization_set: MaterializationSet,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        FeatureEngineeringUpdateMaterializationSetRequest {
+            materialization_set_id: {
+                let value = materialization_set_id;
+                value.into()
+            },
+            materialization_set: {
+                let value = materialization_set;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FeatureEngineeringUpdateMaterializationSetRequest {}
 
 /// Parameters of [`FeatureEngineeringApi::update_materialized_feature`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureEngineeringUpdateMaterializedFeatureRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub materialized_feature_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub materialized_feature: ::std::option::Option<MaterializedFeature>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `materialized_feature_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub materialized_feature_id: ::std::string::String,
+    /// Wire field `materialized_feature` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub materialized_feature: MaterializedFeature,
+    /// Wire field `update_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
+
+impl FeatureEngineeringUpdateMaterializedFeatureRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        materialized_feature_id: impl Into<::std::string::String>,
+        materialized_feature: MaterializedFeature,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        FeatureEngineeringUpdateMaterializedFeatureRequest {
+            materialized_feature_id: {
+                let value = materialized_feature_id;
+                value.into()
+            },
+            materialized_feature: {
+                let value = materialized_feature;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FeatureEngineeringUpdateMaterializedFeatureRequest {}
 
 /// Parameters of [`FeatureEngineeringApi::update_stream`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureEngineeringUpdateStreamRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub stream: ::std::option::Option<Stream>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `stream` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub stream: Stream,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
 
-/// The `feature_engineering` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/featureengineering)).
+impl FeatureEngineeringUpdateStreamRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        stream: Stream,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        FeatureEngineeringUpdateStreamRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            stream: {
+                let value = stream;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FeatureEngineeringUpdateStreamRequest {}
+
+/// The `feature_engineering` service (workspace level, 32 operations; [API reference](https://docs.databricks.com/api/workspace/featureengineering)).
 #[derive(Debug, Clone)]
 pub struct FeatureEngineeringApi {
     client: crate::Client,
@@ -4903,479 +16152,1539 @@ impl FeatureEngineeringApi {
         &self.client
     }
 
-    /// `POST /api/2.0/feature-engineering/features:backfill` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/backfillfeatures)).
-    pub async fn backfill_features(
+    /// `POST /api/2.0/feature-engineering/features:backfill`; required: `feature_full_names`, `backfill_ranges` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/backfillfeatures)).
+    #[inline]
+    pub fn backfill_features(
         &self,
-        request: &FeatureEngineeringBackfillFeaturesRequest,
-    ) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/feature-engineering/features:backfill",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "feature_full_names",
-                "backfill_ranges",
-                "budget_policy_id",
-                "request_id",
-                "tags",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        feature_full_names: ::std::vec::Vec<::std::string::String>,
+        backfill_ranges: ::std::vec::Vec<BackfillRange>,
+    ) -> rt::Call<FeatureEngineeringBackfillFeaturesRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FEATURE_ENGINEERING_BACKFILL_FEATURES,
+            FeatureEngineeringBackfillFeaturesRequest {
+                feature_full_names: {
+                    let value = feature_full_names;
+                    value
+                },
+                backfill_ranges: {
+                    let value = backfill_ranges;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/feature-engineering/materialized-features:batchCreate` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/batchcreatematerializedfeatures)).
-    pub async fn batch_create_materialized_features(
+    /// `POST /api/2.0/feature-engineering/materialized-features:batchCreate`; required: `requests` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/batchcreatematerializedfeatures)).
+    #[inline]
+    pub fn batch_create_materialized_features(
         &self,
-        request: &FeatureEngineeringBatchCreateMaterializedFeaturesRequest,
-    ) -> crate::Result<BatchCreateMaterializedFeaturesResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/feature-engineering/materialized-features:batchCreate",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["requests"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        requests: ::std::vec::Vec<CreateMaterializedFeatureRequest>,
+    ) -> rt::Call<FeatureEngineeringBatchCreateMaterializedFeaturesRequest, BatchCreateMaterializedFeaturesResponse>
+    {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FEATURE_ENGINEERING_BATCH_CREATE_MATERIALIZED_FEATURES,
+            FeatureEngineeringBatchCreateMaterializedFeaturesRequest {
+                requests: {
+                    let value = requests;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/feature-engineering/{name}:cancel` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/canceloperation)).
-    pub async fn cancel_operation(&self, request: &FeatureEngineeringCancelOperationRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/feature-engineering/{name}:cancel",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/feature-engineering/features` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/createfeature)).
-    pub async fn create_feature(&self, request: &FeatureEngineeringCreateFeatureRequest) -> crate::Result<Feature> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/feature-engineering/features",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Whole("feature"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/feature-engineering/feature-specs` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/createfeaturespec)).
-    pub async fn create_feature_spec(
+    /// `POST /api/2.0/feature-engineering/{name}:cancel`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/canceloperation)).
+    #[inline]
+    pub fn cancel_operation(
         &self,
-        request: &FeatureEngineeringCreateFeatureSpecRequest,
-    ) -> crate::Result<FeatureSpec> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/feature-engineering/feature-specs",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Whole("feature_spec"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<FeatureEngineeringCancelOperationRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FEATURE_ENGINEERING_CANCEL_OPERATION,
+            FeatureEngineeringCancelOperationRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.0/feature-engineering/features/kafka-configs` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/createkafkaconfig)).
-    pub async fn create_kafka_config(
+    /// `POST /api/2.0/feature-engineering/features`; required: `feature` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/createfeature)).
+    #[inline]
+    pub fn create_feature(&self, feature: Feature) -> rt::Call<FeatureEngineeringCreateFeatureRequest, Feature> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FEATURE_ENGINEERING_CREATE_FEATURE,
+            FeatureEngineeringCreateFeatureRequest {
+                feature: {
+                    let value = feature;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `POST /api/2.0/feature-engineering/feature-specs`; required: `feature_spec` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/createfeaturespec)).
+    #[inline]
+    pub fn create_feature_spec(
         &self,
-        request: &FeatureEngineeringCreateKafkaConfigRequest,
-    ) -> crate::Result<KafkaConfig> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/feature-engineering/features/kafka-configs",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Whole("kafka_config"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        feature_spec: FeatureSpec,
+    ) -> rt::Call<FeatureEngineeringCreateFeatureSpecRequest, FeatureSpec> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FEATURE_ENGINEERING_CREATE_FEATURE_SPEC,
+            FeatureEngineeringCreateFeatureSpecRequest {
+                feature_spec: {
+                    let value = feature_spec;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/feature-engineering/materialization-sets` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/creatematerializationset)).
-    pub async fn create_materialization_set(
+    /// `POST /api/2.0/feature-engineering/features/kafka-configs`; required: `kafka_config` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/createkafkaconfig)).
+    #[inline]
+    pub fn create_kafka_config(
         &self,
-        request: &FeatureEngineeringCreateMaterializationSetRequest,
-    ) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/feature-engineering/materialization-sets",
-            path_params: &[],
-            query: &["request_id"],
-            body: rt::BodyKind::Whole("materialization_set"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        kafka_config: KafkaConfig,
+    ) -> rt::Call<FeatureEngineeringCreateKafkaConfigRequest, KafkaConfig> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FEATURE_ENGINEERING_CREATE_KAFKA_CONFIG,
+            FeatureEngineeringCreateKafkaConfigRequest {
+                kafka_config: {
+                    let value = kafka_config;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/feature-engineering/materialized-features` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/creatematerializedfeature)).
-    pub async fn create_materialized_feature(
+    /// `POST /api/2.0/feature-engineering/materialization-sets`; required: `materialization_set` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/creatematerializationset)).
+    #[inline]
+    pub fn create_materialization_set(
         &self,
-        request: &FeatureEngineeringCreateMaterializedFeatureRequest,
-    ) -> crate::Result<MaterializedFeature> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/feature-engineering/materialized-features",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Whole("materialized_feature"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        materialization_set: MaterializationSet,
+    ) -> rt::Call<FeatureEngineeringCreateMaterializationSetRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FEATURE_ENGINEERING_CREATE_MATERIALIZATION_SET,
+            FeatureEngineeringCreateMaterializationSetRequest {
+                materialization_set: {
+                    let value = materialization_set;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/feature-engineering/streams` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/createstream)).
-    pub async fn create_stream(&self, request: &FeatureEngineeringCreateStreamRequest) -> crate::Result<Stream> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/feature-engineering/streams",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Whole("stream"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/feature-engineering/features/{full_name}` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/deletefeature)).
-    pub async fn delete_feature(&self, request: &FeatureEngineeringDeleteFeatureRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/feature-engineering/features/{full_name}",
-            path_params: &["full_name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/feature-engineering/feature-specs/{name}` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/deletefeaturespec)).
-    pub async fn delete_feature_spec(&self, request: &FeatureEngineeringDeleteFeatureSpecRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/feature-engineering/feature-specs/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/feature-engineering/features/kafka-configs/{name}` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/deletekafkaconfig)).
-    pub async fn delete_kafka_config(&self, request: &FeatureEngineeringDeleteKafkaConfigRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/feature-engineering/features/kafka-configs/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/feature-engineering/materialization-sets/{materialization_set_id}` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/deletematerializationset)).
-    pub async fn delete_materialization_set(
+    /// `POST /api/2.0/feature-engineering/materialized-features`; required: `materialized_feature` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/creatematerializedfeature)).
+    #[inline]
+    pub fn create_materialized_feature(
         &self,
-        request: &FeatureEngineeringDeleteMaterializationSetRequest,
-    ) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/feature-engineering/materialization-sets/{materialization_set_id}",
-            path_params: &["materialization_set_id"],
-            query: &["allow_missing", "request_id"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        materialized_feature: MaterializedFeature,
+    ) -> rt::Call<FeatureEngineeringCreateMaterializedFeatureRequest, MaterializedFeature> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FEATURE_ENGINEERING_CREATE_MATERIALIZED_FEATURE,
+            FeatureEngineeringCreateMaterializedFeatureRequest {
+                materialized_feature: {
+                    let value = materialized_feature;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/feature-engineering/materialized-features/{materialized_feature_id}` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/deletematerializedfeature)).
-    pub async fn delete_materialized_feature(
+    /// `POST /api/2.0/feature-engineering/streams`; required: `stream` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/createstream)).
+    #[inline]
+    pub fn create_stream(&self, stream: Stream) -> rt::Call<FeatureEngineeringCreateStreamRequest, Stream> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FEATURE_ENGINEERING_CREATE_STREAM,
+            FeatureEngineeringCreateStreamRequest {
+                stream: {
+                    let value = stream;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `DELETE /api/2.0/feature-engineering/features/{full_name}`; required: `full_name` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/deletefeature)).
+    #[inline]
+    pub fn delete_feature(
         &self,
-        request: &FeatureEngineeringDeleteMaterializedFeatureRequest,
-    ) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/feature-engineering/materialized-features/{materialized_feature_id}",
-            path_params: &["materialized_feature_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+        full_name: impl Into<::std::string::String>,
+    ) -> rt::Call<FeatureEngineeringDeleteFeatureRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FEATURE_ENGINEERING_DELETE_FEATURE,
+            FeatureEngineeringDeleteFeatureRequest {
+                full_name: {
+                    let value = full_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `DELETE /api/2.0/feature-engineering/streams/{name}` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/deletestream)).
-    pub async fn delete_stream(&self, request: &FeatureEngineeringDeleteStreamRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/feature-engineering/streams/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/feature-engineering/features/{full_name}` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/getfeature)).
-    pub async fn get_feature(&self, request: &FeatureEngineeringGetFeatureRequest) -> crate::Result<Feature> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/feature-engineering/features/{full_name}",
-            path_params: &["full_name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/feature-engineering/feature-specs/{name}` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/getfeaturespec)).
-    pub async fn get_feature_spec(
+    /// `DELETE /api/2.0/feature-engineering/feature-specs/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/deletefeaturespec)).
+    #[inline]
+    pub fn delete_feature_spec(
         &self,
-        request: &FeatureEngineeringGetFeatureSpecRequest,
-    ) -> crate::Result<FeatureSpec> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/feature-engineering/feature-specs/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<FeatureEngineeringDeleteFeatureSpecRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FEATURE_ENGINEERING_DELETE_FEATURE_SPEC,
+            FeatureEngineeringDeleteFeatureSpecRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/feature-engineering/features/kafka-configs/{name}` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/getkafkaconfig)).
-    pub async fn get_kafka_config(
+    /// `DELETE /api/2.0/feature-engineering/features/kafka-configs/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/deletekafkaconfig)).
+    #[inline]
+    pub fn delete_kafka_config(
         &self,
-        request: &FeatureEngineeringGetKafkaConfigRequest,
-    ) -> crate::Result<KafkaConfig> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/feature-engineering/features/kafka-configs/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<FeatureEngineeringDeleteKafkaConfigRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FEATURE_ENGINEERING_DELETE_KAFKA_CONFIG,
+            FeatureEngineeringDeleteKafkaConfigRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/feature-engineering/materialization-sets/{materialization_set_id}` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/getmaterializationset)).
-    pub async fn get_materialization_set(
+    /// `DELETE /api/2.0/feature-engineering/materialization-sets/{materialization_set_id}`; required: `materialization_set_id` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/deletematerializationset)).
+    #[inline]
+    pub fn delete_materialization_set(
         &self,
-        request: &FeatureEngineeringGetMaterializationSetRequest,
-    ) -> crate::Result<MaterializationSet> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/feature-engineering/materialization-sets/{materialization_set_id}",
-            path_params: &["materialization_set_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        materialization_set_id: impl Into<::std::string::String>,
+    ) -> rt::Call<FeatureEngineeringDeleteMaterializationSetRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FEATURE_ENGINEERING_DELETE_MATERIALIZATION_SET,
+            FeatureEngineeringDeleteMaterializationSetRequest {
+                materialization_set_id: {
+                    let value = materialization_set_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/feature-engineering/materialized-features/{materialized_feature_id}` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/getmaterializedfeature)).
-    pub async fn get_materialized_feature(
+    /// `DELETE /api/2.0/feature-engineering/materialized-features/{materialized_feature_id}`; required: `materialized_feature_id` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/deletematerializedfeature)).
+    #[inline]
+    pub fn delete_materialized_feature(
         &self,
-        request: &FeatureEngineeringGetMaterializedFeatureRequest,
-    ) -> crate::Result<MaterializedFeature> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/feature-engineering/materialized-features/{materialized_feature_id}",
-            path_params: &["materialized_feature_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        materialized_feature_id: impl Into<::std::string::String>,
+    ) -> rt::Call<FeatureEngineeringDeleteMaterializedFeatureRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FEATURE_ENGINEERING_DELETE_MATERIALIZED_FEATURE,
+            FeatureEngineeringDeleteMaterializedFeatureRequest {
+                materialized_feature_id: {
+                    let value = materialized_feature_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/feature-engineering/{name}` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/getoperation)).
-    pub async fn get_operation(&self, request: &FeatureEngineeringGetOperationRequest) -> crate::Result<Operation> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/feature-engineering/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/feature-engineering/streams/{name}` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/getstream)).
-    pub async fn get_stream(&self, request: &FeatureEngineeringGetStreamRequest) -> crate::Result<Stream> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/feature-engineering/streams/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/feature-engineering/features` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/listfeatures)).
-    pub fn list_features(&self, request: FeatureEngineeringListFeaturesRequest) -> crate::service::Paginator<Feature> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/feature-engineering/features",
-            path_params: &[],
-            query: &["catalog_name", "schema_name", "page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("features"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
-    }
-
-    /// `GET /api/2.0/feature-engineering/features/kafka-configs` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/listkafkaconfigs)).
-    pub fn list_kafka_configs(
+    /// `DELETE /api/2.0/feature-engineering/streams/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/deletestream)).
+    #[inline]
+    pub fn delete_stream(
         &self,
-        request: FeatureEngineeringListKafkaConfigsRequest,
-    ) -> crate::service::Paginator<KafkaConfig> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/feature-engineering/features/kafka-configs",
-            path_params: &[],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("kafka_configs"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<FeatureEngineeringDeleteStreamRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FEATURE_ENGINEERING_DELETE_STREAM,
+            FeatureEngineeringDeleteStreamRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/feature-engineering/materialized-features` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/listmaterializedfeatures)).
+    /// `GET /api/2.0/feature-engineering/features/{full_name}`; required: `full_name` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/getfeature)).
+    #[inline]
+    pub fn get_feature(
+        &self,
+        full_name: impl Into<::std::string::String>,
+    ) -> rt::Call<FeatureEngineeringGetFeatureRequest, Feature> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FEATURE_ENGINEERING_GET_FEATURE,
+            FeatureEngineeringGetFeatureRequest {
+                full_name: {
+                    let value = full_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/feature-engineering/feature-specs/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/getfeaturespec)).
+    #[inline]
+    pub fn get_feature_spec(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<FeatureEngineeringGetFeatureSpecRequest, FeatureSpec> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FEATURE_ENGINEERING_GET_FEATURE_SPEC,
+            FeatureEngineeringGetFeatureSpecRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/feature-engineering/features/kafka-configs/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/getkafkaconfig)).
+    #[inline]
+    pub fn get_kafka_config(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<FeatureEngineeringGetKafkaConfigRequest, KafkaConfig> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FEATURE_ENGINEERING_GET_KAFKA_CONFIG,
+            FeatureEngineeringGetKafkaConfigRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/feature-engineering/materialization-sets/{materialization_set_id}`; required: `materialization_set_id` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/getmaterializationset)).
+    #[inline]
+    pub fn get_materialization_set(
+        &self,
+        materialization_set_id: impl Into<::std::string::String>,
+    ) -> rt::Call<FeatureEngineeringGetMaterializationSetRequest, MaterializationSet> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FEATURE_ENGINEERING_GET_MATERIALIZATION_SET,
+            FeatureEngineeringGetMaterializationSetRequest {
+                materialization_set_id: {
+                    let value = materialization_set_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/feature-engineering/materialized-features/{materialized_feature_id}`; required: `materialized_feature_id` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/getmaterializedfeature)).
+    #[inline]
+    pub fn get_materialized_feature(
+        &self,
+        materialized_feature_id: impl Into<::std::string::String>,
+    ) -> rt::Call<FeatureEngineeringGetMaterializedFeatureRequest, MaterializedFeature> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FEATURE_ENGINEERING_GET_MATERIALIZED_FEATURE,
+            FeatureEngineeringGetMaterializedFeatureRequest {
+                materialized_feature_id: {
+                    let value = materialized_feature_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/feature-engineering/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/getoperation)).
+    #[inline]
+    pub fn get_operation(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<FeatureEngineeringGetOperationRequest, Operation> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FEATURE_ENGINEERING_GET_OPERATION,
+            FeatureEngineeringGetOperationRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/feature-engineering/streams/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/getstream)).
+    #[inline]
+    pub fn get_stream(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<FeatureEngineeringGetStreamRequest, Stream> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FEATURE_ENGINEERING_GET_STREAM,
+            FeatureEngineeringGetStreamRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/feature-engineering/features`; required: `catalog_name`, `schema_name`; pages by token ([API reference](https://docs.databricks.com/api/workspace/featureengineering/listfeatures)).
+    #[inline]
+    pub fn list_features(
+        &self,
+        catalog_name: impl Into<::std::string::String>,
+        schema_name: impl Into<::std::string::String>,
+    ) -> rt::Paginator<FeatureEngineeringListFeaturesRequest, Feature> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_FEATURE_ENGINEERING_LIST_FEATURES,
+            &PAGES_FEATURE_ENGINEERING_LIST_FEATURES,
+            FeatureEngineeringListFeaturesRequest {
+                catalog_name: {
+                    let value = catalog_name;
+                    value.into()
+                },
+                schema_name: {
+                    let value = schema_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
+    }
+
+    /// `GET /api/2.0/feature-engineering/features/kafka-configs`; pages by token ([API reference](https://docs.databricks.com/api/workspace/featureengineering/listkafkaconfigs)).
+    #[inline]
+    pub fn list_kafka_configs(&self) -> rt::Paginator<FeatureEngineeringListKafkaConfigsRequest, KafkaConfig> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_FEATURE_ENGINEERING_LIST_KAFKA_CONFIGS,
+            &PAGES_FEATURE_ENGINEERING_LIST_KAFKA_CONFIGS,
+            FeatureEngineeringListKafkaConfigsRequest { ..::std::default::Default::default() },
+        )
+    }
+
+    /// `GET /api/2.0/feature-engineering/materialized-features`; pages by token ([API reference](https://docs.databricks.com/api/workspace/featureengineering/listmaterializedfeatures)).
+    #[inline]
     pub fn list_materialized_features(
         &self,
-        request: FeatureEngineeringListMaterializedFeaturesRequest,
-    ) -> crate::service::Paginator<MaterializedFeature> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/feature-engineering/materialized-features",
-            path_params: &[],
-            query: &["feature_name", "page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("materialized_features"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    ) -> rt::Paginator<FeatureEngineeringListMaterializedFeaturesRequest, MaterializedFeature> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_FEATURE_ENGINEERING_LIST_MATERIALIZED_FEATURES,
+            &PAGES_FEATURE_ENGINEERING_LIST_MATERIALIZED_FEATURES,
+            FeatureEngineeringListMaterializedFeaturesRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `GET /api/2.0/feature-engineering/streams` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/liststreams)).
-    pub fn list_streams(&self, request: FeatureEngineeringListStreamsRequest) -> crate::service::Paginator<Stream> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/feature-engineering/streams",
-            path_params: &[],
-            query: &["page_size", "page_token", "parent"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("streams"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/feature-engineering/streams`; pages by token ([API reference](https://docs.databricks.com/api/workspace/featureengineering/liststreams)).
+    #[inline]
+    pub fn list_streams(&self) -> rt::Paginator<FeatureEngineeringListStreamsRequest, Stream> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_FEATURE_ENGINEERING_LIST_STREAMS,
+            &PAGES_FEATURE_ENGINEERING_LIST_STREAMS,
+            FeatureEngineeringListStreamsRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `POST /api/2.0/feature-engineering/features:purgeFeatureEntities` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/purgefeatureentities)).
-    pub async fn purge_feature_entities(
+    /// `POST /api/2.0/feature-engineering/features:purgeFeatureEntities`; required: `features`, `entities_table` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/purgefeatureentities)).
+    #[inline]
+    pub fn purge_feature_entities(
         &self,
-        request: &FeatureEngineeringPurgeFeatureEntitiesRequest,
-    ) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/feature-engineering/features:purgeFeatureEntities",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "features",
-                "entities_table",
-                "budget_policy_id",
-                "delete_rows",
-                "request_id",
-                "tags",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        features: ::std::vec::Vec<::std::string::String>,
+        entities_table: impl Into<::std::string::String>,
+    ) -> rt::Call<FeatureEngineeringPurgeFeatureEntitiesRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FEATURE_ENGINEERING_PURGE_FEATURE_ENTITIES,
+            FeatureEngineeringPurgeFeatureEntitiesRequest {
+                features: {
+                    let value = features;
+                    value
+                },
+                entities_table: {
+                    let value = entities_table;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/feature-engineering/features/{full_name}` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/updatefeature)).
-    pub async fn update_feature(&self, request: &FeatureEngineeringUpdateFeatureRequest) -> crate::Result<Feature> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/feature-engineering/features/{full_name}",
-            path_params: &["full_name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("feature"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `PATCH /api/2.0/feature-engineering/features/kafka-configs/{name}` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/updatekafkaconfig)).
-    pub async fn update_kafka_config(
+    /// `PATCH /api/2.0/feature-engineering/features/{full_name}`; required: `full_name`, `feature`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/updatefeature)).
+    #[inline]
+    pub fn update_feature(
         &self,
-        request: &FeatureEngineeringUpdateKafkaConfigRequest,
-    ) -> crate::Result<KafkaConfig> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/feature-engineering/features/kafka-configs/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("kafka_config"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        full_name: impl Into<::std::string::String>,
+        feature: Feature,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<FeatureEngineeringUpdateFeatureRequest, Feature> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FEATURE_ENGINEERING_UPDATE_FEATURE,
+            FeatureEngineeringUpdateFeatureRequest {
+                full_name: {
+                    let value = full_name;
+                    value.into()
+                },
+                feature: {
+                    let value = feature;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/feature-engineering/materialization-sets/{materialization_set_id}` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/updatematerializationset)).
-    pub async fn update_materialization_set(
+    /// `PATCH /api/2.0/feature-engineering/features/kafka-configs/{name}`; required: `name`, `kafka_config`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/updatekafkaconfig)).
+    #[inline]
+    pub fn update_kafka_config(
         &self,
-        request: &FeatureEngineeringUpdateMaterializationSetRequest,
-    ) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/feature-engineering/materialization-sets/{materialization_set_id}",
-            path_params: &["materialization_set_id"],
-            query: &["update_mask", "request_id"],
-            body: rt::BodyKind::Whole("materialization_set"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        kafka_config: KafkaConfig,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<FeatureEngineeringUpdateKafkaConfigRequest, KafkaConfig> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FEATURE_ENGINEERING_UPDATE_KAFKA_CONFIG,
+            FeatureEngineeringUpdateKafkaConfigRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                kafka_config: {
+                    let value = kafka_config;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/feature-engineering/materialized-features/{materialized_feature_id}` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/updatematerializedfeature)).
-    pub async fn update_materialized_feature(
+    /// `PATCH /api/2.0/feature-engineering/materialization-sets/{materialization_set_id}`; required: `materialization_set_id`, `materialization_set`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/updatematerializationset)).
+    #[inline]
+    pub fn update_materialization_set(
         &self,
-        request: &FeatureEngineeringUpdateMaterializedFeatureRequest,
-    ) -> crate::Result<MaterializedFeature> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/feature-engineering/materialized-features/{materialized_feature_id}",
-            path_params: &["materialized_feature_id"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("materialized_feature"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        materialization_set_id: impl Into<::std::string::String>,
+        materialization_set: MaterializationSet,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<FeatureEngineeringUpdateMaterializationSetRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FEATURE_ENGINEERING_UPDATE_MATERIALIZATION_SET,
+            FeatureEngineeringUpdateMaterializationSetRequest {
+                materialization_set_id: {
+                    let value = materialization_set_id;
+                    value.into()
+                },
+                materialization_set: {
+                    let value = materialization_set;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/feature-engineering/streams/{name}` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/updatestream)).
-    pub async fn update_stream(&self, request: &FeatureEngineeringUpdateStreamRequest) -> crate::Result<Stream> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/feature-engineering/streams/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("stream"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/feature-engineering/materialized-features/{materialized_feature_id}`; required: `materialized_feature_id`, `materialized_feature`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/updatematerializedfeature)).
+    #[inline]
+    pub fn update_materialized_feature(
+        &self,
+        materialized_feature_id: impl Into<::std::string::String>,
+        materialized_feature: MaterializedFeature,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<FeatureEngineeringUpdateMaterializedFeatureRequest, MaterializedFeature> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FEATURE_ENGINEERING_UPDATE_MATERIALIZED_FEATURE,
+            FeatureEngineeringUpdateMaterializedFeatureRequest {
+                materialized_feature_id: {
+                    let value = materialized_feature_id;
+                    value.into()
+                },
+                materialized_feature: {
+                    let value = materialized_feature;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/feature-engineering/streams/{name}`; required: `name`, `stream`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/featureengineering/updatestream)).
+    #[inline]
+    pub fn update_stream(
+        &self,
+        name: impl Into<::std::string::String>,
+        stream: Stream,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<FeatureEngineeringUpdateStreamRequest, Stream> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FEATURE_ENGINEERING_UPDATE_STREAM,
+            FeatureEngineeringUpdateStreamRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                stream: {
+                    let value = stream;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_FEATURE_ENGINEERING_BACKFILL_FEATURES: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/feature-engineering/features:backfill",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["feature_full_names", "backfill_ranges", "budget_policy_id", "request_id", "tags"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FEATURE_ENGINEERING_BATCH_CREATE_MATERIALIZED_FEATURES: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/feature-engineering/materialized-features:batchCreate",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["requests"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FEATURE_ENGINEERING_CANCEL_OPERATION: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/feature-engineering/{name}:cancel",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FEATURE_ENGINEERING_CREATE_FEATURE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/feature-engineering/features",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Whole("feature"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FEATURE_ENGINEERING_CREATE_FEATURE_SPEC: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/feature-engineering/feature-specs",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Whole("feature_spec"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FEATURE_ENGINEERING_CREATE_KAFKA_CONFIG: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/feature-engineering/features/kafka-configs",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Whole("kafka_config"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FEATURE_ENGINEERING_CREATE_MATERIALIZATION_SET: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/feature-engineering/materialization-sets",
+    path_params: &[],
+    query: &["request_id"],
+    body: rt::BodyKind::Whole("materialization_set"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FEATURE_ENGINEERING_CREATE_MATERIALIZED_FEATURE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/feature-engineering/materialized-features",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Whole("materialized_feature"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FEATURE_ENGINEERING_CREATE_STREAM: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/feature-engineering/streams",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Whole("stream"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FEATURE_ENGINEERING_DELETE_FEATURE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/feature-engineering/features/{full_name}",
+    path_params: &["full_name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FEATURE_ENGINEERING_DELETE_FEATURE_SPEC: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/feature-engineering/feature-specs/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FEATURE_ENGINEERING_DELETE_KAFKA_CONFIG: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/feature-engineering/features/kafka-configs/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FEATURE_ENGINEERING_DELETE_MATERIALIZATION_SET: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/feature-engineering/materialization-sets/{materialization_set_id}",
+    path_params: &["materialization_set_id"],
+    query: &["allow_missing", "request_id"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FEATURE_ENGINEERING_DELETE_MATERIALIZED_FEATURE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/feature-engineering/materialized-features/{materialized_feature_id}",
+    path_params: &["materialized_feature_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FEATURE_ENGINEERING_DELETE_STREAM: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/feature-engineering/streams/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FEATURE_ENGINEERING_GET_FEATURE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/feature-engineering/features/{full_name}",
+    path_params: &["full_name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FEATURE_ENGINEERING_GET_FEATURE_SPEC: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/feature-engineering/feature-specs/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FEATURE_ENGINEERING_GET_KAFKA_CONFIG: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/feature-engineering/features/kafka-configs/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FEATURE_ENGINEERING_GET_MATERIALIZATION_SET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/feature-engineering/materialization-sets/{materialization_set_id}",
+    path_params: &["materialization_set_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FEATURE_ENGINEERING_GET_MATERIALIZED_FEATURE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/feature-engineering/materialized-features/{materialized_feature_id}",
+    path_params: &["materialized_feature_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FEATURE_ENGINEERING_GET_OPERATION: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/feature-engineering/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FEATURE_ENGINEERING_GET_STREAM: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/feature-engineering/streams/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FEATURE_ENGINEERING_LIST_FEATURES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/feature-engineering/features",
+    path_params: &[],
+    query: &["catalog_name", "schema_name", "page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_FEATURE_ENGINEERING_LIST_FEATURES: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("features"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_FEATURE_ENGINEERING_LIST_KAFKA_CONFIGS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/feature-engineering/features/kafka-configs",
+    path_params: &[],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_FEATURE_ENGINEERING_LIST_KAFKA_CONFIGS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("kafka_configs"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_FEATURE_ENGINEERING_LIST_MATERIALIZED_FEATURES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/feature-engineering/materialized-features",
+    path_params: &[],
+    query: &["feature_name", "page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_FEATURE_ENGINEERING_LIST_MATERIALIZED_FEATURES: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("materialized_features"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_FEATURE_ENGINEERING_LIST_STREAMS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/feature-engineering/streams",
+    path_params: &[],
+    query: &["page_size", "page_token", "parent"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_FEATURE_ENGINEERING_LIST_STREAMS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("streams"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_FEATURE_ENGINEERING_PURGE_FEATURE_ENTITIES: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/feature-engineering/features:purgeFeatureEntities",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "features",
+        "entities_table",
+        "budget_policy_id",
+        "delete_rows",
+        "request_id",
+        "tags",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FEATURE_ENGINEERING_UPDATE_FEATURE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/feature-engineering/features/{full_name}",
+    path_params: &["full_name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("feature"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FEATURE_ENGINEERING_UPDATE_KAFKA_CONFIG: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/feature-engineering/features/kafka-configs/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("kafka_config"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FEATURE_ENGINEERING_UPDATE_MATERIALIZATION_SET: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/feature-engineering/materialization-sets/{materialization_set_id}",
+    path_params: &["materialization_set_id"],
+    query: &["update_mask", "request_id"],
+    body: rt::BodyKind::Whole("materialization_set"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FEATURE_ENGINEERING_UPDATE_MATERIALIZED_FEATURE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/feature-engineering/materialized-features/{materialized_feature_id}",
+    path_params: &["materialized_feature_id"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("materialized_feature"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FEATURE_ENGINEERING_UPDATE_STREAM: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/feature-engineering/streams/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("stream"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<FeatureEngineeringBackfillFeaturesRequest, O> {
+    /// Set `feature_full_names`.
+    #[inline]
+    pub fn feature_full_names(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.feature_full_names = value;
+        self
+    }
+
+    /// Set `backfill_ranges`.
+    #[inline]
+    pub fn backfill_ranges(mut self, value: ::std::vec::Vec<BackfillRange>) -> Self {
+        self.request.backfill_ranges = value;
+        self
+    }
+
+    /// Set `budget_policy_id`.
+    #[inline]
+    pub fn budget_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.budget_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `request_id`.
+    #[inline]
+    pub fn request_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.request_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>) -> Self {
+        self.request.tags = value;
+        self
+    }
+}
+
+impl<O> rt::Call<FeatureEngineeringBatchCreateMaterializedFeaturesRequest, O> {
+    /// Set `requests`.
+    #[inline]
+    pub fn requests(mut self, value: ::std::vec::Vec<CreateMaterializedFeatureRequest>) -> Self {
+        self.request.requests = value;
+        self
+    }
+}
+
+impl<O> rt::Call<FeatureEngineeringCancelOperationRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<FeatureEngineeringCreateFeatureRequest, O> {
+    /// Set `feature`.
+    #[inline]
+    pub fn feature(mut self, value: Feature) -> Self {
+        self.request.feature = value;
+        self
+    }
+}
+
+impl<O> rt::Call<FeatureEngineeringCreateFeatureSpecRequest, O> {
+    /// Set `feature_spec`.
+    #[inline]
+    pub fn feature_spec(mut self, value: FeatureSpec) -> Self {
+        self.request.feature_spec = value;
+        self
+    }
+}
+
+impl<O> rt::Call<FeatureEngineeringCreateKafkaConfigRequest, O> {
+    /// Set `kafka_config`.
+    #[inline]
+    pub fn kafka_config(mut self, value: KafkaConfig) -> Self {
+        self.request.kafka_config = value;
+        self
+    }
+}
+
+impl<O> rt::Call<FeatureEngineeringCreateMaterializationSetRequest, O> {
+    /// Set `materialization_set`.
+    #[inline]
+    pub fn materialization_set(mut self, value: MaterializationSet) -> Self {
+        self.request.materialization_set = value;
+        self
+    }
+
+    /// Set `request_id`.
+    #[inline]
+    pub fn request_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.request_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<FeatureEngineeringCreateMaterializedFeatureRequest, O> {
+    /// Set `materialized_feature`.
+    #[inline]
+    pub fn materialized_feature(mut self, value: MaterializedFeature) -> Self {
+        self.request.materialized_feature = value;
+        self
+    }
+}
+
+impl<O> rt::Call<FeatureEngineeringCreateStreamRequest, O> {
+    /// Set `stream`.
+    #[inline]
+    pub fn stream(mut self, value: Stream) -> Self {
+        self.request.stream = value;
+        self
+    }
+}
+
+impl<O> rt::Call<FeatureEngineeringDeleteFeatureRequest, O> {
+    /// Set `full_name`.
+    #[inline]
+    pub fn full_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.full_name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<FeatureEngineeringDeleteFeatureSpecRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<FeatureEngineeringDeleteKafkaConfigRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<FeatureEngineeringDeleteMaterializationSetRequest, O> {
+    /// Set `materialization_set_id`.
+    #[inline]
+    pub fn materialization_set_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.materialization_set_id = value.into();
+        self
+    }
+
+    /// Set `allow_missing`.
+    #[inline]
+    pub fn allow_missing(mut self, value: bool) -> Self {
+        self.request.allow_missing = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `request_id`.
+    #[inline]
+    pub fn request_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.request_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<FeatureEngineeringDeleteMaterializedFeatureRequest, O> {
+    /// Set `materialized_feature_id`.
+    #[inline]
+    pub fn materialized_feature_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.materialized_feature_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<FeatureEngineeringDeleteStreamRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<FeatureEngineeringGetFeatureRequest, O> {
+    /// Set `full_name`.
+    #[inline]
+    pub fn full_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.full_name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<FeatureEngineeringGetFeatureSpecRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<FeatureEngineeringGetKafkaConfigRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<FeatureEngineeringGetMaterializationSetRequest, O> {
+    /// Set `materialization_set_id`.
+    #[inline]
+    pub fn materialization_set_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.materialization_set_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<FeatureEngineeringGetMaterializedFeatureRequest, O> {
+    /// Set `materialized_feature_id`.
+    #[inline]
+    pub fn materialized_feature_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.materialized_feature_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<FeatureEngineeringGetOperationRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<FeatureEngineeringGetStreamRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<FeatureEngineeringListFeaturesRequest, T> {
+    /// Set `catalog_name`.
+    #[inline]
+    pub fn catalog_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.catalog_name = value.into();
+        self
+    }
+
+    /// Set `schema_name`.
+    #[inline]
+    pub fn schema_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.schema_name = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<FeatureEngineeringListKafkaConfigsRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<FeatureEngineeringListMaterializedFeaturesRequest, T> {
+    /// Set `feature_name`.
+    #[inline]
+    pub fn feature_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.feature_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<FeatureEngineeringListStreamsRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<FeatureEngineeringPurgeFeatureEntitiesRequest, O> {
+    /// Set `features`.
+    #[inline]
+    pub fn features(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.features = value;
+        self
+    }
+
+    /// Set `entities_table`.
+    #[inline]
+    pub fn entities_table(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.entities_table = value.into();
+        self
+    }
+
+    /// Set `budget_policy_id`.
+    #[inline]
+    pub fn budget_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.budget_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `delete_rows`.
+    #[inline]
+    pub fn delete_rows(mut self, value: bool) -> Self {
+        self.request.delete_rows = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `request_id`.
+    #[inline]
+    pub fn request_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.request_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>) -> Self {
+        self.request.tags = value;
+        self
+    }
+}
+
+impl<O> rt::Call<FeatureEngineeringUpdateFeatureRequest, O> {
+    /// Set `full_name`.
+    #[inline]
+    pub fn full_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.full_name = value.into();
+        self
+    }
+
+    /// Set `feature`.
+    #[inline]
+    pub fn feature(mut self, value: Feature) -> Self {
+        self.request.feature = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<FeatureEngineeringUpdateKafkaConfigRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `kafka_config`.
+    #[inline]
+    pub fn kafka_config(mut self, value: KafkaConfig) -> Self {
+        self.request.kafka_config = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<FeatureEngineeringUpdateMaterializationSetRequest, O> {
+    /// Set `materialization_set_id`.
+    #[inline]
+    pub fn materialization_set_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.materialization_set_id = value.into();
+        self
+    }
+
+    /// Set `materialization_set`.
+    #[inline]
+    pub fn materialization_set(mut self, value: MaterializationSet) -> Self {
+        self.request.materialization_set = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+
+    /// Set `request_id`.
+    #[inline]
+    pub fn request_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.request_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<FeatureEngineeringUpdateMaterializedFeatureRequest, O> {
+    /// Set `materialized_feature_id`.
+    #[inline]
+    pub fn materialized_feature_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.materialized_feature_id = value.into();
+        self
+    }
+
+    /// Set `materialized_feature`.
+    #[inline]
+    pub fn materialized_feature(mut self, value: MaterializedFeature) -> Self {
+        self.request.materialized_feature = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<FeatureEngineeringUpdateStreamRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `stream`.
+    #[inline]
+    pub fn stream(mut self, value: Stream) -> Self {
+        self.request.stream = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
     }
 }
 
@@ -5383,70 +17692,212 @@ impl FeatureEngineeringApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureStoreCreateOnlineStoreRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub online_store: ::std::option::Option<OnlineStore>,
+    /// Wire field `online_store` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub online_store: OnlineStore,
 }
+
+impl FeatureStoreCreateOnlineStoreRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(online_store: OnlineStore) -> Self {
+        FeatureStoreCreateOnlineStoreRequest {
+            online_store: {
+                let value = online_store;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FeatureStoreCreateOnlineStoreRequest {}
 
 /// Parameters of [`FeatureStoreApi::delete_online_store`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureStoreDeleteOnlineStoreRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl FeatureStoreDeleteOnlineStoreRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        FeatureStoreDeleteOnlineStoreRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FeatureStoreDeleteOnlineStoreRequest {}
 
 /// Parameters of [`FeatureStoreApi::delete_online_table`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureStoreDeleteOnlineTableRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub online_table_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `online_table_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub online_table_name: ::std::string::String,
 }
+
+impl FeatureStoreDeleteOnlineTableRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(online_table_name: impl Into<::std::string::String>) -> Self {
+        FeatureStoreDeleteOnlineTableRequest {
+            online_table_name: {
+                let value = online_table_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FeatureStoreDeleteOnlineTableRequest {}
 
 /// Parameters of [`FeatureStoreApi::get_online_store`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureStoreGetOnlineStoreRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl FeatureStoreGetOnlineStoreRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        FeatureStoreGetOnlineStoreRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FeatureStoreGetOnlineStoreRequest {}
 
 /// Parameters of [`FeatureStoreApi::list_online_stores`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureStoreListOnlineStoresRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl FeatureStoreListOnlineStoresRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        FeatureStoreListOnlineStoresRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for FeatureStoreListOnlineStoresRequest {}
 
 /// Parameters of [`FeatureStoreApi::publish_table`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureStorePublishTableRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub source_table_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub publish_spec: ::std::option::Option<PublishSpec>,
+    /// Wire field `source_table_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub source_table_name: ::std::string::String,
+    /// Wire field `publish_spec` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub publish_spec: PublishSpec,
 }
+
+impl FeatureStorePublishTableRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(source_table_name: impl Into<::std::string::String>, publish_spec: PublishSpec) -> Self {
+        FeatureStorePublishTableRequest {
+            source_table_name: {
+                let value = source_table_name;
+                value.into()
+            },
+            publish_spec: {
+                let value = publish_spec;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FeatureStorePublishTableRequest {}
 
 /// Parameters of [`FeatureStoreApi::update_online_store`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FeatureStoreUpdateOnlineStoreRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub online_store: ::std::option::Option<OnlineStore>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `online_store` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub online_store: OnlineStore,
+    /// Wire field `update_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
 
-/// The `feature_store` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/featurestore)).
+impl FeatureStoreUpdateOnlineStoreRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        online_store: OnlineStore,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        FeatureStoreUpdateOnlineStoreRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            online_store: {
+                let value = online_store;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for FeatureStoreUpdateOnlineStoreRequest {}
+
+/// The `feature_store` service (workspace level, 7 operations; [API reference](https://docs.databricks.com/api/workspace/featurestore)).
 #[derive(Debug, Clone)]
 pub struct FeatureStoreApi {
     client: crate::Client,
@@ -5463,106 +17914,318 @@ impl FeatureStoreApi {
         &self.client
     }
 
-    /// `POST /api/2.0/feature-store/online-stores` ([API reference](https://docs.databricks.com/api/workspace/featurestore/createonlinestore)).
-    pub async fn create_online_store(
+    /// `POST /api/2.0/feature-store/online-stores`; required: `online_store` ([API reference](https://docs.databricks.com/api/workspace/featurestore/createonlinestore)).
+    #[inline]
+    pub fn create_online_store(
         &self,
-        request: &FeatureStoreCreateOnlineStoreRequest,
-    ) -> crate::Result<OnlineStore> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/feature-store/online-stores",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Whole("online_store"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        online_store: OnlineStore,
+    ) -> rt::Call<FeatureStoreCreateOnlineStoreRequest, OnlineStore> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FEATURE_STORE_CREATE_ONLINE_STORE,
+            FeatureStoreCreateOnlineStoreRequest {
+                online_store: {
+                    let value = online_store;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/feature-store/online-stores/{name}` ([API reference](https://docs.databricks.com/api/workspace/featurestore/deleteonlinestore)).
-    pub async fn delete_online_store(&self, request: &FeatureStoreDeleteOnlineStoreRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/feature-store/online-stores/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/feature-store/online-tables/{online_table_name}` ([API reference](https://docs.databricks.com/api/workspace/featurestore/deleteonlinetable)).
-    pub async fn delete_online_table(&self, request: &FeatureStoreDeleteOnlineTableRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/feature-store/online-tables/{online_table_name}",
-            path_params: &["online_table_name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/feature-store/online-stores/{name}` ([API reference](https://docs.databricks.com/api/workspace/featurestore/getonlinestore)).
-    pub async fn get_online_store(&self, request: &FeatureStoreGetOnlineStoreRequest) -> crate::Result<OnlineStore> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/feature-store/online-stores/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/feature-store/online-stores` ([API reference](https://docs.databricks.com/api/workspace/featurestore/listonlinestores)).
-    pub fn list_online_stores(
+    /// `DELETE /api/2.0/feature-store/online-stores/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/featurestore/deleteonlinestore)).
+    #[inline]
+    pub fn delete_online_store(
         &self,
-        request: FeatureStoreListOnlineStoresRequest,
-    ) -> crate::service::Paginator<OnlineStore> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/feature-store/online-stores",
-            path_params: &[],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("online_stores"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<FeatureStoreDeleteOnlineStoreRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FEATURE_STORE_DELETE_ONLINE_STORE,
+            FeatureStoreDeleteOnlineStoreRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.0/feature-store/tables/{source_table_name}/publish` ([API reference](https://docs.databricks.com/api/workspace/featurestore/publishtable)).
-    pub async fn publish_table(
+    /// `DELETE /api/2.0/feature-store/online-tables/{online_table_name}`; required: `online_table_name` ([API reference](https://docs.databricks.com/api/workspace/featurestore/deleteonlinetable)).
+    #[inline]
+    pub fn delete_online_table(
         &self,
-        request: &FeatureStorePublishTableRequest,
-    ) -> crate::Result<PublishTableResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/feature-store/tables/{source_table_name}/publish",
-            path_params: &["source_table_name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["publish_spec"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        online_table_name: impl Into<::std::string::String>,
+    ) -> rt::Call<FeatureStoreDeleteOnlineTableRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FEATURE_STORE_DELETE_ONLINE_TABLE,
+            FeatureStoreDeleteOnlineTableRequest {
+                online_table_name: {
+                    let value = online_table_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `PATCH /api/2.0/feature-store/online-stores/{name}` ([API reference](https://docs.databricks.com/api/workspace/featurestore/updateonlinestore)).
-    pub async fn update_online_store(
+    /// `GET /api/2.0/feature-store/online-stores/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/featurestore/getonlinestore)).
+    #[inline]
+    pub fn get_online_store(
         &self,
-        request: &FeatureStoreUpdateOnlineStoreRequest,
-    ) -> crate::Result<OnlineStore> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/feature-store/online-stores/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("online_store"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<FeatureStoreGetOnlineStoreRequest, OnlineStore> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FEATURE_STORE_GET_ONLINE_STORE,
+            FeatureStoreGetOnlineStoreRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/feature-store/online-stores`; pages by token ([API reference](https://docs.databricks.com/api/workspace/featurestore/listonlinestores)).
+    #[inline]
+    pub fn list_online_stores(&self) -> rt::Paginator<FeatureStoreListOnlineStoresRequest, OnlineStore> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_FEATURE_STORE_LIST_ONLINE_STORES,
+            &PAGES_FEATURE_STORE_LIST_ONLINE_STORES,
+            FeatureStoreListOnlineStoresRequest { ..::std::default::Default::default() },
+        )
+    }
+
+    /// `POST /api/2.0/feature-store/tables/{source_table_name}/publish`; required: `source_table_name`, `publish_spec` ([API reference](https://docs.databricks.com/api/workspace/featurestore/publishtable)).
+    #[inline]
+    pub fn publish_table(
+        &self,
+        source_table_name: impl Into<::std::string::String>,
+        publish_spec: PublishSpec,
+    ) -> rt::Call<FeatureStorePublishTableRequest, PublishTableResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FEATURE_STORE_PUBLISH_TABLE,
+            FeatureStorePublishTableRequest {
+                source_table_name: {
+                    let value = source_table_name;
+                    value.into()
+                },
+                publish_spec: {
+                    let value = publish_spec;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/feature-store/online-stores/{name}`; required: `name`, `online_store`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/featurestore/updateonlinestore)).
+    #[inline]
+    pub fn update_online_store(
+        &self,
+        name: impl Into<::std::string::String>,
+        online_store: OnlineStore,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<FeatureStoreUpdateOnlineStoreRequest, OnlineStore> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FEATURE_STORE_UPDATE_ONLINE_STORE,
+            FeatureStoreUpdateOnlineStoreRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                online_store: {
+                    let value = online_store;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_FEATURE_STORE_CREATE_ONLINE_STORE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/feature-store/online-stores",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Whole("online_store"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FEATURE_STORE_DELETE_ONLINE_STORE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/feature-store/online-stores/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FEATURE_STORE_DELETE_ONLINE_TABLE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/feature-store/online-tables/{online_table_name}",
+    path_params: &["online_table_name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FEATURE_STORE_GET_ONLINE_STORE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/feature-store/online-stores/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FEATURE_STORE_LIST_ONLINE_STORES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/feature-store/online-stores",
+    path_params: &[],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_FEATURE_STORE_LIST_ONLINE_STORES: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("online_stores"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_FEATURE_STORE_PUBLISH_TABLE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/feature-store/tables/{source_table_name}/publish",
+    path_params: &["source_table_name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["publish_spec"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_FEATURE_STORE_UPDATE_ONLINE_STORE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/feature-store/online-stores/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("online_store"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<FeatureStoreCreateOnlineStoreRequest, O> {
+    /// Set `online_store`.
+    #[inline]
+    pub fn online_store(mut self, value: OnlineStore) -> Self {
+        self.request.online_store = value;
+        self
+    }
+}
+
+impl<O> rt::Call<FeatureStoreDeleteOnlineStoreRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<FeatureStoreDeleteOnlineTableRequest, O> {
+    /// Set `online_table_name`.
+    #[inline]
+    pub fn online_table_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.online_table_name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<FeatureStoreGetOnlineStoreRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<FeatureStoreListOnlineStoresRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<FeatureStorePublishTableRequest, O> {
+    /// Set `source_table_name`.
+    #[inline]
+    pub fn source_table_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.source_table_name = value.into();
+        self
+    }
+
+    /// Set `publish_spec`.
+    #[inline]
+    pub fn publish_spec(mut self, value: PublishSpec) -> Self {
+        self.request.publish_spec = value;
+        self
+    }
+}
+
+impl<O> rt::Call<FeatureStoreUpdateOnlineStoreRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `online_store`.
+    #[inline]
+    pub fn online_store(mut self, value: OnlineStore) -> Self {
+        self.request.online_store = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
     }
 }
 
@@ -5570,57 +18233,126 @@ impl FeatureStoreApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ForecastingCreateExperimentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub train_data_path: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub target_column: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub time_column: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub forecast_granularity: ::std::option::Option<::std::string::String>,
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub forecast_horizon: ::std::option::Option<i64>,
+    /// Wire field `train_data_path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub train_data_path: ::std::string::String,
+    /// Wire field `target_column` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub target_column: ::std::string::String,
+    /// Wire field `time_column` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub time_column: ::std::string::String,
+    /// Wire field `forecast_granularity` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub forecast_granularity: ::std::string::String,
+    /// Wire field `forecast_horizon` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub forecast_horizon: i64,
+    /// Wire field `custom_weights_column` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub custom_weights_column: ::std::option::Option<::std::string::String>,
+    /// Wire field `experiment_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub experiment_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `future_feature_data_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub future_feature_data_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `holiday_regions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub holiday_regions: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `include_features` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub include_features: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `max_runtime` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_runtime: ::std::option::Option<i64>,
+    /// Wire field `prediction_data_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub prediction_data_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `primary_metric` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub primary_metric: ::std::option::Option<::std::string::String>,
+    /// Wire field `register_to` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub register_to: ::std::option::Option<::std::string::String>,
+    /// Wire field `split_column` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub split_column: ::std::option::Option<::std::string::String>,
+    /// Wire field `timeseries_identifier_columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub timeseries_identifier_columns: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `training_frameworks` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub training_frameworks: ::std::vec::Vec<::std::string::String>,
 }
+
+impl ForecastingCreateExperimentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        train_data_path: impl Into<::std::string::String>,
+        target_column: impl Into<::std::string::String>,
+        time_column: impl Into<::std::string::String>,
+        forecast_granularity: impl Into<::std::string::String>,
+        forecast_horizon: i64,
+    ) -> Self {
+        ForecastingCreateExperimentRequest {
+            train_data_path: {
+                let value = train_data_path;
+                value.into()
+            },
+            target_column: {
+                let value = target_column;
+                value.into()
+            },
+            time_column: {
+                let value = time_column;
+                value.into()
+            },
+            forecast_granularity: {
+                let value = forecast_granularity;
+                value.into()
+            },
+            forecast_horizon: {
+                let value = forecast_horizon;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ForecastingCreateExperimentRequest {}
 
 /// Parameters of [`ForecastingApi::get_experiment`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ForecastingGetExperimentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub experiment_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `experiment_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub experiment_id: ::std::string::String,
 }
 
-/// The `forecasting` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/forecasting)).
+impl ForecastingGetExperimentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(experiment_id: impl Into<::std::string::String>) -> Self {
+        ForecastingGetExperimentRequest {
+            experiment_id: {
+                let value = experiment_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ForecastingGetExperimentRequest {}
+
+/// The `forecasting` service (workspace level, 2 operations; [API reference](https://docs.databricks.com/api/workspace/forecasting)).
 #[derive(Debug, Clone)]
 pub struct ForecastingApi {
     client: crate::Client,
@@ -5637,83 +18369,283 @@ impl ForecastingApi {
         &self.client
     }
 
-    /// `POST /api/2.0/automl/create-forecasting-experiment` ([API reference](https://docs.databricks.com/api/workspace/forecasting/createexperiment)).
-    pub async fn create_experiment(
+    /// `POST /api/2.0/automl/create-forecasting-experiment`; required: `train_data_path`, `target_column`, `time_column`, `forecast_granularity`, `forecast_horizon`; waits for SUCCEEDED ([API reference](https://docs.databricks.com/api/workspace/forecasting/createexperiment)).
+    #[inline]
+    pub fn create_experiment(
         &self,
-        request: &ForecastingCreateExperimentRequest,
-    ) -> crate::Result<CreateForecastingExperimentResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/automl/create-forecasting-experiment",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "train_data_path",
-                "target_column",
-                "time_column",
-                "forecast_granularity",
-                "forecast_horizon",
-                "custom_weights_column",
-                "experiment_path",
-                "future_feature_data_path",
-                "holiday_regions",
-                "include_features",
-                "max_runtime",
-                "prediction_data_path",
-                "primary_metric",
-                "register_to",
-                "split_column",
-                "timeseries_identifier_columns",
-                "training_frameworks",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        train_data_path: impl Into<::std::string::String>,
+        target_column: impl Into<::std::string::String>,
+        time_column: impl Into<::std::string::String>,
+        forecast_granularity: impl Into<::std::string::String>,
+        forecast_horizon: i64,
+    ) -> rt::Call<
+        ForecastingCreateExperimentRequest,
+        rt::Wait<CreateForecastingExperimentResponse, ForecastingExperiment>,
+    > {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FORECASTING_CREATE_EXPERIMENT,
+            ForecastingCreateExperimentRequest {
+                train_data_path: {
+                    let value = train_data_path;
+                    value.into()
+                },
+                target_column: {
+                    let value = target_column;
+                    value.into()
+                },
+                time_column: {
+                    let value = time_column;
+                    value.into()
+                },
+                forecast_granularity: {
+                    let value = forecast_granularity;
+                    value.into()
+                },
+                forecast_horizon: {
+                    let value = forecast_horizon;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            decode_forecasting_create_experiment,
+        )
     }
 
-    /// Poll `get_experiment` until the state is one of ["SUCCEEDED"] (fails on ["FAILED", "CANCELLED"]).
-    pub async fn wait_get_experiment_forecasting_succeeded(
+    /// A handle that polls until the state is one of ["SUCCEEDED"]; `.wait()` runs it.
+    pub fn wait_get_experiment_forecasting_succeeded(
         &self,
-        experiment_id: ::std::string::String,
-        options: crate::service::WaitOptions<ForecastingExperiment>,
-    ) -> crate::Result<ForecastingExperiment> {
+        experiment_id: impl Into<::std::string::String>,
+    ) -> rt::Wait<(), ForecastingExperiment> {
+        waiter_wait_get_experiment_forecasting_succeeded(self.client.clone(), (), experiment_id.into())
+    }
+
+    /// `GET /api/2.0/automl/get-forecasting-experiment/{experiment_id}`; required: `experiment_id` ([API reference](https://docs.databricks.com/api/workspace/forecasting/getexperiment)).
+    #[inline]
+    pub fn get_experiment(
+        &self,
+        experiment_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ForecastingGetExperimentRequest, ForecastingExperiment> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_FORECASTING_GET_EXPERIMENT,
+            ForecastingGetExperimentRequest {
+                experiment_id: {
+                    let value = experiment_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_FORECASTING_CREATE_EXPERIMENT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/automl/create-forecasting-experiment",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "train_data_path",
+        "target_column",
+        "time_column",
+        "forecast_granularity",
+        "forecast_horizon",
+        "custom_weights_column",
+        "experiment_path",
+        "future_feature_data_path",
+        "holiday_regions",
+        "include_features",
+        "max_runtime",
+        "prediction_data_path",
+        "primary_metric",
+        "register_to",
+        "split_column",
+        "timeseries_identifier_columns",
+        "training_frameworks",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+fn decode_forecasting_create_experiment(
+    client: &crate::Client,
+    request: &ForecastingCreateExperimentRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::Wait<CreateForecastingExperimentResponse, ForecastingExperiment>> {
+    let _ = request;
+    let response: CreateForecastingExperimentResponse = response.json()?;
+    let experiment_id = rt::bound(response.experiment_id.clone(), "experiment_id")?;
+    ::std::result::Result::Ok(waiter_wait_get_experiment_forecasting_succeeded(client.clone(), response, experiment_id))
+}
+
+fn waiter_wait_get_experiment_forecasting_succeeded<R>(
+    client: crate::Client,
+    response: R,
+    experiment_id: ::std::string::String,
+) -> rt::Wait<R, ForecastingExperiment> {
+    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
+        what: "forecasting",
+        target: &["SUCCEEDED"],
+        failure: &["FAILED", "CANCELLED"],
+        status_path: &["state"],
+        message_path: &[],
+        outcome: ::std::option::Option::None,
+    };
+    let wait_id = [experiment_id.to_string()].join("/");
+    rt::Wait::new(response, wait_id, &SPEC, move || {
+        let experiment_id = experiment_id.clone();
         let request = ForecastingGetExperimentRequest {
-            experiment_id: ::std::option::Option::Some(experiment_id.clone()),
+            experiment_id: experiment_id.clone(),
             ..::std::default::Default::default()
         };
-        static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-            what: "forecasting",
-            target: &["SUCCEEDED"],
-            failure: &["FAILED", "CANCELLED"],
-            status_path: &["state"],
-            message_path: &[],
-        };
-        crate::service::waiter::wait(options, &SPEC, || self.get_experiment(&request)).await
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_FORECASTING_GET_EXPERIMENT,
+            request,
+            rt::json,
+        ))
+    })
+}
+
+static OP_FORECASTING_GET_EXPERIMENT: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/automl/get-forecasting-experiment/{experiment_id}",
+    path_params: &["experiment_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<ForecastingCreateExperimentRequest, O> {
+    /// Set `train_data_path`.
+    #[inline]
+    pub fn train_data_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.train_data_path = value.into();
+        self
     }
 
-    /// [`Self::create_experiment`], then [`Self::wait_get_experiment_forecasting_succeeded`].
-    pub async fn create_experiment_and_wait(
-        &self,
-        request: &ForecastingCreateExperimentRequest,
-        options: crate::service::WaitOptions<ForecastingExperiment>,
-    ) -> crate::Result<ForecastingExperiment> {
-        let response = self.create_experiment(request).await?;
-        let experiment_id = crate::service::runtime::bound(response.experiment_id.clone(), "experiment_id")?;
-        self.wait_get_experiment_forecasting_succeeded(experiment_id, options).await
+    /// Set `target_column`.
+    #[inline]
+    pub fn target_column(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.target_column = value.into();
+        self
     }
 
-    /// `GET /api/2.0/automl/get-forecasting-experiment/{experiment_id}` ([API reference](https://docs.databricks.com/api/workspace/forecasting/getexperiment)).
-    pub async fn get_experiment(
-        &self,
-        request: &ForecastingGetExperimentRequest,
-    ) -> crate::Result<ForecastingExperiment> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/automl/get-forecasting-experiment/{experiment_id}",
-            path_params: &["experiment_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// Set `time_column`.
+    #[inline]
+    pub fn time_column(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.time_column = value.into();
+        self
+    }
+
+    /// Set `forecast_granularity`.
+    #[inline]
+    pub fn forecast_granularity(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.forecast_granularity = value.into();
+        self
+    }
+
+    /// Set `forecast_horizon`.
+    #[inline]
+    pub fn forecast_horizon(mut self, value: i64) -> Self {
+        self.request.forecast_horizon = value;
+        self
+    }
+
+    /// Set `custom_weights_column`.
+    #[inline]
+    pub fn custom_weights_column(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.custom_weights_column = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `experiment_path`.
+    #[inline]
+    pub fn experiment_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.experiment_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `future_feature_data_path`.
+    #[inline]
+    pub fn future_feature_data_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.future_feature_data_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `holiday_regions`.
+    #[inline]
+    pub fn holiday_regions(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.holiday_regions = value;
+        self
+    }
+
+    /// Set `include_features`.
+    #[inline]
+    pub fn include_features(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.include_features = value;
+        self
+    }
+
+    /// Set `max_runtime`.
+    #[inline]
+    pub fn max_runtime(mut self, value: i64) -> Self {
+        self.request.max_runtime = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `prediction_data_path`.
+    #[inline]
+    pub fn prediction_data_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.prediction_data_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `primary_metric`.
+    #[inline]
+    pub fn primary_metric(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.primary_metric = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `register_to`.
+    #[inline]
+    pub fn register_to(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.register_to = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `split_column`.
+    #[inline]
+    pub fn split_column(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.split_column = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `timeseries_identifier_columns`.
+    #[inline]
+    pub fn timeseries_identifier_columns(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.timeseries_identifier_columns = value;
+        self
+    }
+
+    /// Set `training_frameworks`.
+    #[inline]
+    pub fn training_frameworks(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.training_frameworks = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ForecastingGetExperimentRequest, O> {
+    /// Set `experiment_id`.
+    #[inline]
+    pub fn experiment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.experiment_id = value.into();
+        self
     }
 }
 
@@ -5721,82 +18653,265 @@ impl ForecastingApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MaterializedFeaturesCreateFeatureTagRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub table_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub feature_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub feature_tag: ::std::option::Option<FeatureTag>,
+    /// Wire field `table_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub table_name: ::std::string::String,
+    /// Wire field `feature_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub feature_name: ::std::string::String,
+    /// Wire field `feature_tag` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub feature_tag: FeatureTag,
 }
+
+impl MaterializedFeaturesCreateFeatureTagRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        table_name: impl Into<::std::string::String>,
+        feature_name: impl Into<::std::string::String>,
+        feature_tag: FeatureTag,
+    ) -> Self {
+        MaterializedFeaturesCreateFeatureTagRequest {
+            table_name: {
+                let value = table_name;
+                value.into()
+            },
+            feature_name: {
+                let value = feature_name;
+                value.into()
+            },
+            feature_tag: {
+                let value = feature_tag;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for MaterializedFeaturesCreateFeatureTagRequest {}
 
 /// Parameters of [`MaterializedFeaturesApi::delete_feature_tag`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MaterializedFeaturesDeleteFeatureTagRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub table_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub feature_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub key: ::std::option::Option<::std::string::String>,
+    /// Wire field `table_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub table_name: ::std::string::String,
+    /// Wire field `feature_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub feature_name: ::std::string::String,
+    /// Wire field `key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub key: ::std::string::String,
 }
+
+impl MaterializedFeaturesDeleteFeatureTagRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        table_name: impl Into<::std::string::String>,
+        feature_name: impl Into<::std::string::String>,
+        key: impl Into<::std::string::String>,
+    ) -> Self {
+        MaterializedFeaturesDeleteFeatureTagRequest {
+            table_name: {
+                let value = table_name;
+                value.into()
+            },
+            feature_name: {
+                let value = feature_name;
+                value.into()
+            },
+            key: {
+                let value = key;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for MaterializedFeaturesDeleteFeatureTagRequest {}
 
 /// Parameters of [`MaterializedFeaturesApi::get_feature_lineage`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MaterializedFeaturesGetFeatureLineageRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub table_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub feature_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `table_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub table_name: ::std::string::String,
+    /// Wire field `feature_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub feature_name: ::std::string::String,
 }
+
+impl MaterializedFeaturesGetFeatureLineageRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(table_name: impl Into<::std::string::String>, feature_name: impl Into<::std::string::String>) -> Self {
+        MaterializedFeaturesGetFeatureLineageRequest {
+            table_name: {
+                let value = table_name;
+                value.into()
+            },
+            feature_name: {
+                let value = feature_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for MaterializedFeaturesGetFeatureLineageRequest {}
 
 /// Parameters of [`MaterializedFeaturesApi::get_feature_tag`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MaterializedFeaturesGetFeatureTagRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub table_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub feature_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub key: ::std::option::Option<::std::string::String>,
+    /// Wire field `table_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub table_name: ::std::string::String,
+    /// Wire field `feature_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub feature_name: ::std::string::String,
+    /// Wire field `key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub key: ::std::string::String,
 }
+
+impl MaterializedFeaturesGetFeatureTagRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        table_name: impl Into<::std::string::String>,
+        feature_name: impl Into<::std::string::String>,
+        key: impl Into<::std::string::String>,
+    ) -> Self {
+        MaterializedFeaturesGetFeatureTagRequest {
+            table_name: {
+                let value = table_name;
+                value.into()
+            },
+            feature_name: {
+                let value = feature_name;
+                value.into()
+            },
+            key: {
+                let value = key;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for MaterializedFeaturesGetFeatureTagRequest {}
 
 /// Parameters of [`MaterializedFeaturesApi::list_feature_tags`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MaterializedFeaturesListFeatureTagsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub table_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub feature_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `table_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub table_name: ::std::string::String,
+    /// Wire field `feature_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub feature_name: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl MaterializedFeaturesListFeatureTagsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(table_name: impl Into<::std::string::String>, feature_name: impl Into<::std::string::String>) -> Self {
+        MaterializedFeaturesListFeatureTagsRequest {
+            table_name: {
+                let value = table_name;
+                value.into()
+            },
+            feature_name: {
+                let value = feature_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for MaterializedFeaturesListFeatureTagsRequest {}
 
 /// Parameters of [`MaterializedFeaturesApi::update_feature_tag`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MaterializedFeaturesUpdateFeatureTagRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub table_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub feature_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub key: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub feature_tag: ::std::option::Option<FeatureTag>,
+    /// Wire field `table_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub table_name: ::std::string::String,
+    /// Wire field `feature_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub feature_name: ::std::string::String,
+    /// Wire field `key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub key: ::std::string::String,
+    /// Wire field `feature_tag` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub feature_tag: FeatureTag,
+    /// Wire field `update_mask` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_mask: ::std::option::Option<::std::string::String>,
 }
 
-/// The `materialized_features` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/materializedfeatures)).
+impl MaterializedFeaturesUpdateFeatureTagRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        table_name: impl Into<::std::string::String>,
+        feature_name: impl Into<::std::string::String>,
+        key: impl Into<::std::string::String>,
+        feature_tag: FeatureTag,
+    ) -> Self {
+        MaterializedFeaturesUpdateFeatureTagRequest {
+            table_name: {
+                let value = table_name;
+                value.into()
+            },
+            feature_name: {
+                let value = feature_name;
+                value.into()
+            },
+            key: {
+                let value = key;
+                value.into()
+            },
+            feature_tag: {
+                let value = feature_tag;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for MaterializedFeaturesUpdateFeatureTagRequest {}
+
+/// The `materialized_features` service (workspace level, 6 operations; [API reference](https://docs.databricks.com/api/workspace/materializedfeatures)).
 #[derive(Debug, Clone)]
 pub struct MaterializedFeaturesApi {
     client: crate::Client,
@@ -5813,97 +18928,398 @@ impl MaterializedFeaturesApi {
         &self.client
     }
 
-    /// `POST /api/2.0/feature-store/feature-tables/{table_name}/features/{feature_name}/tags` ([API reference](https://docs.databricks.com/api/workspace/materializedfeatures/createfeaturetag)).
-    pub async fn create_feature_tag(
+    /// `POST /api/2.0/feature-store/feature-tables/{table_name}/features/{feature_name}/tags`; required: `table_name`, `feature_name`, `feature_tag` ([API reference](https://docs.databricks.com/api/workspace/materializedfeatures/createfeaturetag)).
+    #[inline]
+    pub fn create_feature_tag(
         &self,
-        request: &MaterializedFeaturesCreateFeatureTagRequest,
-    ) -> crate::Result<FeatureTag> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/feature-store/feature-tables/{table_name}/features/{feature_name}/tags",
-            path_params: &["table_name", "feature_name"],
-            query: &[],
-            body: rt::BodyKind::Whole("feature_tag"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        table_name: impl Into<::std::string::String>,
+        feature_name: impl Into<::std::string::String>,
+        feature_tag: FeatureTag,
+    ) -> rt::Call<MaterializedFeaturesCreateFeatureTagRequest, FeatureTag> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_MATERIALIZED_FEATURES_CREATE_FEATURE_TAG,
+            MaterializedFeaturesCreateFeatureTagRequest {
+                table_name: {
+                    let value = table_name;
+                    value.into()
+                },
+                feature_name: {
+                    let value = feature_name;
+                    value.into()
+                },
+                feature_tag: {
+                    let value = feature_tag;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/feature-store/feature-tables/{table_name}/features/{feature_name}/tags/{key}` ([API reference](https://docs.databricks.com/api/workspace/materializedfeatures/deletefeaturetag)).
-    pub async fn delete_feature_tag(&self, request: &MaterializedFeaturesDeleteFeatureTagRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/feature-store/feature-tables/{table_name}/features/{feature_name}/tags/{key}",
-            path_params: &["table_name", "feature_name", "key"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/feature-store/feature-tables/{table_name}/features/{feature_name}/lineage` ([API reference](https://docs.databricks.com/api/workspace/materializedfeatures/getfeaturelineage)).
-    pub async fn get_feature_lineage(
+    /// `DELETE /api/2.0/feature-store/feature-tables/{table_name}/features/{feature_name}/tags/{key}`; required: `table_name`, `feature_name`, `key` ([API reference](https://docs.databricks.com/api/workspace/materializedfeatures/deletefeaturetag)).
+    #[inline]
+    pub fn delete_feature_tag(
         &self,
-        request: &MaterializedFeaturesGetFeatureLineageRequest,
-    ) -> crate::Result<FeatureLineage> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/feature-store/feature-tables/{table_name}/features/{feature_name}/lineage",
-            path_params: &["table_name", "feature_name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        table_name: impl Into<::std::string::String>,
+        feature_name: impl Into<::std::string::String>,
+        key: impl Into<::std::string::String>,
+    ) -> rt::Call<MaterializedFeaturesDeleteFeatureTagRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_MATERIALIZED_FEATURES_DELETE_FEATURE_TAG,
+            MaterializedFeaturesDeleteFeatureTagRequest {
+                table_name: {
+                    let value = table_name;
+                    value.into()
+                },
+                feature_name: {
+                    let value = feature_name;
+                    value.into()
+                },
+                key: {
+                    let value = key;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/feature-store/feature-tables/{table_name}/features/{feature_name}/tags/{key}` ([API reference](https://docs.databricks.com/api/workspace/materializedfeatures/getfeaturetag)).
-    pub async fn get_feature_tag(
+    /// `GET /api/2.0/feature-store/feature-tables/{table_name}/features/{feature_name}/lineage`; required: `table_name`, `feature_name` ([API reference](https://docs.databricks.com/api/workspace/materializedfeatures/getfeaturelineage)).
+    #[inline]
+    pub fn get_feature_lineage(
         &self,
-        request: &MaterializedFeaturesGetFeatureTagRequest,
-    ) -> crate::Result<FeatureTag> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/feature-store/feature-tables/{table_name}/features/{feature_name}/tags/{key}",
-            path_params: &["table_name", "feature_name", "key"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        table_name: impl Into<::std::string::String>,
+        feature_name: impl Into<::std::string::String>,
+    ) -> rt::Call<MaterializedFeaturesGetFeatureLineageRequest, FeatureLineage> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_MATERIALIZED_FEATURES_GET_FEATURE_LINEAGE,
+            MaterializedFeaturesGetFeatureLineageRequest {
+                table_name: {
+                    let value = table_name;
+                    value.into()
+                },
+                feature_name: {
+                    let value = feature_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/feature-store/feature-tables/{table_name}/features/{feature_name}/tags` ([API reference](https://docs.databricks.com/api/workspace/materializedfeatures/listfeaturetags)).
+    /// `GET /api/2.0/feature-store/feature-tables/{table_name}/features/{feature_name}/tags/{key}`; required: `table_name`, `feature_name`, `key` ([API reference](https://docs.databricks.com/api/workspace/materializedfeatures/getfeaturetag)).
+    #[inline]
+    pub fn get_feature_tag(
+        &self,
+        table_name: impl Into<::std::string::String>,
+        feature_name: impl Into<::std::string::String>,
+        key: impl Into<::std::string::String>,
+    ) -> rt::Call<MaterializedFeaturesGetFeatureTagRequest, FeatureTag> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_MATERIALIZED_FEATURES_GET_FEATURE_TAG,
+            MaterializedFeaturesGetFeatureTagRequest {
+                table_name: {
+                    let value = table_name;
+                    value.into()
+                },
+                feature_name: {
+                    let value = feature_name;
+                    value.into()
+                },
+                key: {
+                    let value = key;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/feature-store/feature-tables/{table_name}/features/{feature_name}/tags`; required: `table_name`, `feature_name`; pages by token ([API reference](https://docs.databricks.com/api/workspace/materializedfeatures/listfeaturetags)).
+    #[inline]
     pub fn list_feature_tags(
         &self,
-        request: MaterializedFeaturesListFeatureTagsRequest,
-    ) -> crate::service::Paginator<FeatureTag> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/feature-store/feature-tables/{table_name}/features/{feature_name}/tags",
-            path_params: &["table_name", "feature_name"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("feature_tags"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        table_name: impl Into<::std::string::String>,
+        feature_name: impl Into<::std::string::String>,
+    ) -> rt::Paginator<MaterializedFeaturesListFeatureTagsRequest, FeatureTag> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_MATERIALIZED_FEATURES_LIST_FEATURE_TAGS,
+            &PAGES_MATERIALIZED_FEATURES_LIST_FEATURE_TAGS,
+            MaterializedFeaturesListFeatureTagsRequest {
+                table_name: {
+                    let value = table_name;
+                    value.into()
+                },
+                feature_name: {
+                    let value = feature_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `PATCH /api/2.0/feature-store/feature-tables/{table_name}/features/{feature_name}/tags/{key}` ([API reference](https://docs.databricks.com/api/workspace/materializedfeatures/updatefeaturetag)).
-    pub async fn update_feature_tag(
+    /// `PATCH /api/2.0/feature-store/feature-tables/{table_name}/features/{feature_name}/tags/{key}`; required: `table_name`, `feature_name`, `key`, `feature_tag` ([API reference](https://docs.databricks.com/api/workspace/materializedfeatures/updatefeaturetag)).
+    #[inline]
+    pub fn update_feature_tag(
         &self,
-        request: &MaterializedFeaturesUpdateFeatureTagRequest,
-    ) -> crate::Result<FeatureTag> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/feature-store/feature-tables/{table_name}/features/{feature_name}/tags/{key}",
-            path_params: &["table_name", "feature_name", "key"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("feature_tag"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        table_name: impl Into<::std::string::String>,
+        feature_name: impl Into<::std::string::String>,
+        key: impl Into<::std::string::String>,
+        feature_tag: FeatureTag,
+    ) -> rt::Call<MaterializedFeaturesUpdateFeatureTagRequest, FeatureTag> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_MATERIALIZED_FEATURES_UPDATE_FEATURE_TAG,
+            MaterializedFeaturesUpdateFeatureTagRequest {
+                table_name: {
+                    let value = table_name;
+                    value.into()
+                },
+                feature_name: {
+                    let value = feature_name;
+                    value.into()
+                },
+                key: {
+                    let value = key;
+                    value.into()
+                },
+                feature_tag: {
+                    let value = feature_tag;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_MATERIALIZED_FEATURES_CREATE_FEATURE_TAG: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/feature-store/feature-tables/{table_name}/features/{feature_name}/tags",
+    path_params: &["table_name", "feature_name"],
+    query: &[],
+    body: rt::BodyKind::Whole("feature_tag"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_MATERIALIZED_FEATURES_DELETE_FEATURE_TAG: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/feature-store/feature-tables/{table_name}/features/{feature_name}/tags/{key}",
+    path_params: &["table_name", "feature_name", "key"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_MATERIALIZED_FEATURES_GET_FEATURE_LINEAGE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/feature-store/feature-tables/{table_name}/features/{feature_name}/lineage",
+    path_params: &["table_name", "feature_name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_MATERIALIZED_FEATURES_GET_FEATURE_TAG: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/feature-store/feature-tables/{table_name}/features/{feature_name}/tags/{key}",
+    path_params: &["table_name", "feature_name", "key"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_MATERIALIZED_FEATURES_LIST_FEATURE_TAGS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/feature-store/feature-tables/{table_name}/features/{feature_name}/tags",
+    path_params: &["table_name", "feature_name"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_MATERIALIZED_FEATURES_LIST_FEATURE_TAGS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("feature_tags"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_MATERIALIZED_FEATURES_UPDATE_FEATURE_TAG: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/feature-store/feature-tables/{table_name}/features/{feature_name}/tags/{key}",
+    path_params: &["table_name", "feature_name", "key"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("feature_tag"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<MaterializedFeaturesCreateFeatureTagRequest, O> {
+    /// Set `table_name`.
+    #[inline]
+    pub fn table_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.table_name = value.into();
+        self
+    }
+
+    /// Set `feature_name`.
+    #[inline]
+    pub fn feature_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.feature_name = value.into();
+        self
+    }
+
+    /// Set `feature_tag`.
+    #[inline]
+    pub fn feature_tag(mut self, value: FeatureTag) -> Self {
+        self.request.feature_tag = value;
+        self
+    }
+}
+
+impl<O> rt::Call<MaterializedFeaturesDeleteFeatureTagRequest, O> {
+    /// Set `table_name`.
+    #[inline]
+    pub fn table_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.table_name = value.into();
+        self
+    }
+
+    /// Set `feature_name`.
+    #[inline]
+    pub fn feature_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.feature_name = value.into();
+        self
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.key = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<MaterializedFeaturesGetFeatureLineageRequest, O> {
+    /// Set `table_name`.
+    #[inline]
+    pub fn table_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.table_name = value.into();
+        self
+    }
+
+    /// Set `feature_name`.
+    #[inline]
+    pub fn feature_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.feature_name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<MaterializedFeaturesGetFeatureTagRequest, O> {
+    /// Set `table_name`.
+    #[inline]
+    pub fn table_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.table_name = value.into();
+        self
+    }
+
+    /// Set `feature_name`.
+    #[inline]
+    pub fn feature_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.feature_name = value.into();
+        self
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.key = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<MaterializedFeaturesListFeatureTagsRequest, T> {
+    /// Set `table_name`.
+    #[inline]
+    pub fn table_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.table_name = value.into();
+        self
+    }
+
+    /// Set `feature_name`.
+    #[inline]
+    pub fn feature_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.feature_name = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<MaterializedFeaturesUpdateFeatureTagRequest, O> {
+    /// Set `table_name`.
+    #[inline]
+    pub fn table_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.table_name = value.into();
+        self
+    }
+
+    /// Set `feature_name`.
+    #[inline]
+    pub fn feature_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.feature_name = value.into();
+        self
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.key = value.into();
+        self
+    }
+
+    /// Set `feature_tag`.
+    #[inline]
+    pub fn feature_tag(mut self, value: FeatureTag) -> Self {
+        self.request.feature_tag = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = ::std::option::Option::Some(value.into());
+        self
     }
 }
 
@@ -5911,439 +19327,1255 @@ impl MaterializedFeaturesApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRegistryApproveTransitionRequestRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub version: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub stage: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub archive_existing_versions: ::std::option::Option<bool>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `version` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub version: ::std::string::String,
+    /// Wire field `stage` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub stage: ::std::string::String,
+    /// Wire field `archive_existing_versions` (required, boolean).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub archive_existing_versions: bool,
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
 }
+
+impl ModelRegistryApproveTransitionRequestRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        version: impl Into<::std::string::String>,
+        stage: impl Into<::std::string::String>,
+        archive_existing_versions: bool,
+    ) -> Self {
+        ModelRegistryApproveTransitionRequestRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            version: {
+                let value = version;
+                value.into()
+            },
+            stage: {
+                let value = stage;
+                value.into()
+            },
+            archive_existing_versions: {
+                let value = archive_existing_versions;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ModelRegistryApproveTransitionRequestRequest {}
 
 /// Parameters of [`ModelRegistryApi::create_comment`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRegistryCreateCommentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub version: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub comment: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `version` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub version: ::std::string::String,
+    /// Wire field `comment` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub comment: ::std::string::String,
 }
+
+impl ModelRegistryCreateCommentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        version: impl Into<::std::string::String>,
+        comment: impl Into<::std::string::String>,
+    ) -> Self {
+        ModelRegistryCreateCommentRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            version: {
+                let value = version;
+                value.into()
+            },
+            comment: {
+                let value = comment;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ModelRegistryCreateCommentRequest {}
 
 /// Parameters of [`ModelRegistryApi::create_model`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRegistryCreateModelRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tags: ::std::vec::Vec<ModelTag>,
 }
+
+impl ModelRegistryCreateModelRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        ModelRegistryCreateModelRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ModelRegistryCreateModelRequest {}
 
 /// Parameters of [`ModelRegistryApi::create_model_version`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRegistryCreateModelVersionRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub source: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `source` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub source: ::std::string::String,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_link` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_link: ::std::option::Option<::std::string::String>,
+    /// Wire field `tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tags: ::std::vec::Vec<ModelVersionTag>,
 }
+
+impl ModelRegistryCreateModelVersionRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, source: impl Into<::std::string::String>) -> Self {
+        ModelRegistryCreateModelVersionRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            source: {
+                let value = source;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ModelRegistryCreateModelVersionRequest {}
 
 /// Parameters of [`ModelRegistryApi::create_transition_request`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRegistryCreateTransitionRequestRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub version: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub stage: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `version` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub version: ::std::string::String,
+    /// Wire field `stage` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub stage: ::std::string::String,
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
 }
+
+impl ModelRegistryCreateTransitionRequestRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        version: impl Into<::std::string::String>,
+        stage: impl Into<::std::string::String>,
+    ) -> Self {
+        ModelRegistryCreateTransitionRequestRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            version: {
+                let value = version;
+                value.into()
+            },
+            stage: {
+                let value = stage;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ModelRegistryCreateTransitionRequestRequest {}
 
 /// Parameters of [`ModelRegistryApi::create_webhook`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRegistryCreateWebhookRequest {
+    /// Wire field `events` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub events: ::std::vec::Vec<RegistryWebhookEvent>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `http_url_spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub http_url_spec: ::std::option::Option<HttpUrlSpec>,
+    /// Wire field `job_spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub job_spec: ::std::option::Option<JobSpec>,
+    /// Wire field `model_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub model_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<RegistryWebhookStatus>,
 }
+
+impl ModelRegistryCreateWebhookRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(events: ::std::vec::Vec<RegistryWebhookEvent>) -> Self {
+        ModelRegistryCreateWebhookRequest {
+            events: {
+                let value = events;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ModelRegistryCreateWebhookRequest {}
 
 /// Parameters of [`ModelRegistryApi::delete_comment`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRegistryDeleteCommentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl ModelRegistryDeleteCommentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        ModelRegistryDeleteCommentRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ModelRegistryDeleteCommentRequest {}
 
 /// Parameters of [`ModelRegistryApi::delete_model`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRegistryDeleteModelRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl ModelRegistryDeleteModelRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        ModelRegistryDeleteModelRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ModelRegistryDeleteModelRequest {}
 
 /// Parameters of [`ModelRegistryApi::delete_model_tag`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRegistryDeleteModelTagRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub key: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub key: ::std::string::String,
 }
+
+impl ModelRegistryDeleteModelTagRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, key: impl Into<::std::string::String>) -> Self {
+        ModelRegistryDeleteModelTagRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            key: {
+                let value = key;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ModelRegistryDeleteModelTagRequest {}
 
 /// Parameters of [`ModelRegistryApi::delete_model_version`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRegistryDeleteModelVersionRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub version: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `version` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub version: ::std::string::String,
 }
+
+impl ModelRegistryDeleteModelVersionRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, version: impl Into<::std::string::String>) -> Self {
+        ModelRegistryDeleteModelVersionRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            version: {
+                let value = version;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ModelRegistryDeleteModelVersionRequest {}
 
 /// Parameters of [`ModelRegistryApi::delete_model_version_tag`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRegistryDeleteModelVersionTagRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub version: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub key: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `version` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub version: ::std::string::String,
+    /// Wire field `key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub key: ::std::string::String,
 }
+
+impl ModelRegistryDeleteModelVersionTagRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        version: impl Into<::std::string::String>,
+        key: impl Into<::std::string::String>,
+    ) -> Self {
+        ModelRegistryDeleteModelVersionTagRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            version: {
+                let value = version;
+                value.into()
+            },
+            key: {
+                let value = key;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ModelRegistryDeleteModelVersionTagRequest {}
 
 /// Parameters of [`ModelRegistryApi::delete_transition_request`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRegistryDeleteTransitionRequestRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub version: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub stage: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub creator: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `version` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub version: ::std::string::String,
+    /// Wire field `stage` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub stage: ::std::string::String,
+    /// Wire field `creator` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub creator: ::std::string::String,
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
 }
+
+impl ModelRegistryDeleteTransitionRequestRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        version: impl Into<::std::string::String>,
+        stage: impl Into<::std::string::String>,
+        creator: impl Into<::std::string::String>,
+    ) -> Self {
+        ModelRegistryDeleteTransitionRequestRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            version: {
+                let value = version;
+                value.into()
+            },
+            stage: {
+                let value = stage;
+                value.into()
+            },
+            creator: {
+                let value = creator;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ModelRegistryDeleteTransitionRequestRequest {}
 
 /// Parameters of [`ModelRegistryApi::delete_webhook`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRegistryDeleteWebhookRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl ModelRegistryDeleteWebhookRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        ModelRegistryDeleteWebhookRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ModelRegistryDeleteWebhookRequest {}
 
 /// Parameters of [`ModelRegistryApi::get_latest_versions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRegistryGetLatestVersionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `stages` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub stages: ::std::vec::Vec<::std::string::String>,
 }
+
+impl ModelRegistryGetLatestVersionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        ModelRegistryGetLatestVersionsRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ModelRegistryGetLatestVersionsRequest {}
 
 /// Parameters of [`ModelRegistryApi::get_model`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRegistryGetModelRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl ModelRegistryGetModelRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        ModelRegistryGetModelRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ModelRegistryGetModelRequest {}
 
 /// Parameters of [`ModelRegistryApi::get_model_version`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRegistryGetModelVersionRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub version: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `version` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub version: ::std::string::String,
 }
+
+impl ModelRegistryGetModelVersionRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, version: impl Into<::std::string::String>) -> Self {
+        ModelRegistryGetModelVersionRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            version: {
+                let value = version;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ModelRegistryGetModelVersionRequest {}
 
 /// Parameters of [`ModelRegistryApi::get_model_version_download_uri`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRegistryGetModelVersionDownloadUriRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub version: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `version` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub version: ::std::string::String,
 }
+
+impl ModelRegistryGetModelVersionDownloadUriRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, version: impl Into<::std::string::String>) -> Self {
+        ModelRegistryGetModelVersionDownloadUriRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            version: {
+                let value = version;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ModelRegistryGetModelVersionDownloadUriRequest {}
 
 /// Parameters of [`ModelRegistryApi::get_permission_levels`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRegistryGetPermissionLevelsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub registered_model_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `registered_model_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub registered_model_id: ::std::string::String,
 }
+
+impl ModelRegistryGetPermissionLevelsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(registered_model_id: impl Into<::std::string::String>) -> Self {
+        ModelRegistryGetPermissionLevelsRequest {
+            registered_model_id: {
+                let value = registered_model_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ModelRegistryGetPermissionLevelsRequest {}
 
 /// Parameters of [`ModelRegistryApi::get_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRegistryGetPermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub registered_model_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `registered_model_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub registered_model_id: ::std::string::String,
 }
+
+impl ModelRegistryGetPermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(registered_model_id: impl Into<::std::string::String>) -> Self {
+        ModelRegistryGetPermissionsRequest {
+            registered_model_id: {
+                let value = registered_model_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ModelRegistryGetPermissionsRequest {}
 
 /// Parameters of [`ModelRegistryApi::list_models`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRegistryListModelsRequest {
+    /// Wire field `max_results` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_results: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl ModelRegistryListModelsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ModelRegistryListModelsRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for ModelRegistryListModelsRequest {}
 
 /// Parameters of [`ModelRegistryApi::list_transition_requests`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRegistryListTransitionRequestsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub version: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `version` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub version: ::std::string::String,
 }
+
+impl ModelRegistryListTransitionRequestsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, version: impl Into<::std::string::String>) -> Self {
+        ModelRegistryListTransitionRequestsRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            version: {
+                let value = version;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ModelRegistryListTransitionRequestsRequest {}
 
 /// Parameters of [`ModelRegistryApi::list_webhooks`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRegistryListWebhooksRequest {
+    /// Wire field `events` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub events: ::std::vec::Vec<RegistryWebhookEvent>,
+    /// Wire field `max_results` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_results: ::std::option::Option<i64>,
+    /// Wire field `model_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub model_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl ModelRegistryListWebhooksRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ModelRegistryListWebhooksRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for ModelRegistryListWebhooksRequest {}
 
 /// Parameters of [`ModelRegistryApi::reject_transition_request`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRegistryRejectTransitionRequestRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub version: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub stage: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `version` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub version: ::std::string::String,
+    /// Wire field `stage` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub stage: ::std::string::String,
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
 }
+
+impl ModelRegistryRejectTransitionRequestRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        version: impl Into<::std::string::String>,
+        stage: impl Into<::std::string::String>,
+    ) -> Self {
+        ModelRegistryRejectTransitionRequestRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            version: {
+                let value = version;
+                value.into()
+            },
+            stage: {
+                let value = stage;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ModelRegistryRejectTransitionRequestRequest {}
 
 /// Parameters of [`ModelRegistryApi::rename_model`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRegistryRenameModelRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `new_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub new_name: ::std::option::Option<::std::string::String>,
 }
+
+impl ModelRegistryRenameModelRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        ModelRegistryRenameModelRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ModelRegistryRenameModelRequest {}
 
 /// Parameters of [`ModelRegistryApi::search_model_versions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRegistrySearchModelVersionsRequest {
+    /// Wire field `filter` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<::std::string::String>,
+    /// Wire field `max_results` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_results: ::std::option::Option<i64>,
+    /// Wire field `order_by` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub order_by: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl ModelRegistrySearchModelVersionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ModelRegistrySearchModelVersionsRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for ModelRegistrySearchModelVersionsRequest {}
 
 /// Parameters of [`ModelRegistryApi::search_models`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRegistrySearchModelsRequest {
+    /// Wire field `filter` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<::std::string::String>,
+    /// Wire field `max_results` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_results: ::std::option::Option<i64>,
+    /// Wire field `order_by` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub order_by: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl ModelRegistrySearchModelsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ModelRegistrySearchModelsRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for ModelRegistrySearchModelsRequest {}
 
 /// Parameters of [`ModelRegistryApi::set_model_tag`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRegistrySetModelTagRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub key: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub value: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub key: ::std::string::String,
+    /// Wire field `value` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub value: ::std::string::String,
 }
+
+impl ModelRegistrySetModelTagRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        key: impl Into<::std::string::String>,
+        value: impl Into<::std::string::String>,
+    ) -> Self {
+        ModelRegistrySetModelTagRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            key: {
+                let value = key;
+                value.into()
+            },
+            value: {
+                let value = value;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ModelRegistrySetModelTagRequest {}
 
 /// Parameters of [`ModelRegistryApi::set_model_version_tag`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRegistrySetModelVersionTagRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub version: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub key: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub value: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `version` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub version: ::std::string::String,
+    /// Wire field `key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub key: ::std::string::String,
+    /// Wire field `value` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub value: ::std::string::String,
 }
+
+impl ModelRegistrySetModelVersionTagRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        version: impl Into<::std::string::String>,
+        key: impl Into<::std::string::String>,
+        value: impl Into<::std::string::String>,
+    ) -> Self {
+        ModelRegistrySetModelVersionTagRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            version: {
+                let value = version;
+                value.into()
+            },
+            key: {
+                let value = key;
+                value.into()
+            },
+            value: {
+                let value = value;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ModelRegistrySetModelVersionTagRequest {}
 
 /// Parameters of [`ModelRegistryApi::set_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRegistrySetPermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub registered_model_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `registered_model_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub registered_model_id: ::std::string::String,
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<RegisteredModelAccessControlRequest>,
 }
+
+impl ModelRegistrySetPermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(registered_model_id: impl Into<::std::string::String>) -> Self {
+        ModelRegistrySetPermissionsRequest {
+            registered_model_id: {
+                let value = registered_model_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ModelRegistrySetPermissionsRequest {}
 
 /// Parameters of [`ModelRegistryApi::test_registry_webhook`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRegistryTestRegistryWebhookRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `event` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub event: ::std::option::Option<RegistryWebhookEvent>,
 }
+
+impl ModelRegistryTestRegistryWebhookRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        ModelRegistryTestRegistryWebhookRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ModelRegistryTestRegistryWebhookRequest {}
 
 /// Parameters of [`ModelRegistryApi::transition_stage`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRegistryTransitionStageRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub version: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub stage: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub archive_existing_versions: ::std::option::Option<bool>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `version` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub version: ::std::string::String,
+    /// Wire field `stage` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub stage: ::std::string::String,
+    /// Wire field `archive_existing_versions` (required, boolean).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub archive_existing_versions: bool,
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
 }
+
+impl ModelRegistryTransitionStageRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        version: impl Into<::std::string::String>,
+        stage: impl Into<::std::string::String>,
+        archive_existing_versions: bool,
+    ) -> Self {
+        ModelRegistryTransitionStageRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            version: {
+                let value = version;
+                value.into()
+            },
+            stage: {
+                let value = stage;
+                value.into()
+            },
+            archive_existing_versions: {
+                let value = archive_existing_versions;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ModelRegistryTransitionStageRequest {}
 
 /// Parameters of [`ModelRegistryApi::update_comment`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRegistryUpdateCommentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub comment: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `comment` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub comment: ::std::string::String,
 }
+
+impl ModelRegistryUpdateCommentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>, comment: impl Into<::std::string::String>) -> Self {
+        ModelRegistryUpdateCommentRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            comment: {
+                let value = comment;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ModelRegistryUpdateCommentRequest {}
 
 /// Parameters of [`ModelRegistryApi::update_model`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRegistryUpdateModelRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
 }
+
+impl ModelRegistryUpdateModelRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        ModelRegistryUpdateModelRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ModelRegistryUpdateModelRequest {}
 
 /// Parameters of [`ModelRegistryApi::update_model_version`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRegistryUpdateModelVersionRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub version: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `version` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub version: ::std::string::String,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
 }
+
+impl ModelRegistryUpdateModelVersionRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, version: impl Into<::std::string::String>) -> Self {
+        ModelRegistryUpdateModelVersionRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            version: {
+                let value = version;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ModelRegistryUpdateModelVersionRequest {}
 
 /// Parameters of [`ModelRegistryApi::update_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRegistryUpdatePermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub registered_model_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `registered_model_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub registered_model_id: ::std::string::String,
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<RegisteredModelAccessControlRequest>,
 }
+
+impl ModelRegistryUpdatePermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(registered_model_id: impl Into<::std::string::String>) -> Self {
+        ModelRegistryUpdatePermissionsRequest {
+            registered_model_id: {
+                let value = registered_model_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ModelRegistryUpdatePermissionsRequest {}
 
 /// Parameters of [`ModelRegistryApi::update_webhook`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelRegistryUpdateWebhookRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `events` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub events: ::std::vec::Vec<RegistryWebhookEvent>,
+    /// Wire field `http_url_spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub http_url_spec: ::std::option::Option<HttpUrlSpec>,
+    /// Wire field `job_spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub job_spec: ::std::option::Option<JobSpec>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<RegistryWebhookStatus>,
 }
 
-/// The `model_registry` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/modelregistry)).
+impl ModelRegistryUpdateWebhookRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        ModelRegistryUpdateWebhookRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ModelRegistryUpdateWebhookRequest {}
+
+/// The `model_registry` service (workspace level, 36 operations; [API reference](https://docs.databricks.com/api/workspace/modelregistry)).
 #[derive(Debug, Clone)]
 pub struct ModelRegistryApi {
     client: crate::Client,
@@ -6360,540 +20592,2035 @@ impl ModelRegistryApi {
         &self.client
     }
 
-    /// `POST /api/2.0/mlflow/transition-requests/approve` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/approvetransitionrequest)).
-    pub async fn approve_transition_request(
+    /// `POST /api/2.0/mlflow/transition-requests/approve`; required: `name`, `version`, `stage`, `archive_existing_versions` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/approvetransitionrequest)).
+    #[inline]
+    pub fn approve_transition_request(
         &self,
-        request: &ModelRegistryApproveTransitionRequestRequest,
-    ) -> crate::Result<ApproveTransitionRequestResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/transition-requests/approve",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["name", "version", "stage", "archive_existing_versions", "comment"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        version: impl Into<::std::string::String>,
+        stage: impl Into<::std::string::String>,
+        archive_existing_versions: bool,
+    ) -> rt::Call<ModelRegistryApproveTransitionRequestRequest, ApproveTransitionRequestResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_MODEL_REGISTRY_APPROVE_TRANSITION_REQUEST,
+            ModelRegistryApproveTransitionRequestRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                version: {
+                    let value = version;
+                    value.into()
+                },
+                stage: {
+                    let value = stage;
+                    value.into()
+                },
+                archive_existing_versions: {
+                    let value = archive_existing_versions;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/mlflow/comments/create` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/createcomment)).
-    pub async fn create_comment(
+    /// `POST /api/2.0/mlflow/comments/create`; required: `name`, `version`, `comment` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/createcomment)).
+    #[inline]
+    pub fn create_comment(
         &self,
-        request: &ModelRegistryCreateCommentRequest,
-    ) -> crate::Result<CreateCommentResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/comments/create",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["name", "version", "comment"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        version: impl Into<::std::string::String>,
+        comment: impl Into<::std::string::String>,
+    ) -> rt::Call<ModelRegistryCreateCommentRequest, CreateCommentResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_MODEL_REGISTRY_CREATE_COMMENT,
+            ModelRegistryCreateCommentRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                version: {
+                    let value = version;
+                    value.into()
+                },
+                comment: {
+                    let value = comment;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/mlflow/registered-models/create` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/createmodel)).
-    pub async fn create_model(&self, request: &ModelRegistryCreateModelRequest) -> crate::Result<CreateModelResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/registered-models/create",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["name", "description", "tags"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/mlflow/model-versions/create` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/createmodelversion)).
-    pub async fn create_model_version(
+    /// `POST /api/2.0/mlflow/registered-models/create`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/createmodel)).
+    #[inline]
+    pub fn create_model(
         &self,
-        request: &ModelRegistryCreateModelVersionRequest,
-    ) -> crate::Result<CreateModelVersionResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/model-versions/create",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["name", "source", "description", "run_id", "run_link", "tags"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<ModelRegistryCreateModelRequest, CreateModelResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_MODEL_REGISTRY_CREATE_MODEL,
+            ModelRegistryCreateModelRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/mlflow/transition-requests/create` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/createtransitionrequest)).
-    pub async fn create_transition_request(
+    /// `POST /api/2.0/mlflow/model-versions/create`; required: `name`, `source` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/createmodelversion)).
+    #[inline]
+    pub fn create_model_version(
         &self,
-        request: &ModelRegistryCreateTransitionRequestRequest,
-    ) -> crate::Result<CreateTransitionRequestResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/transition-requests/create",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["name", "version", "stage", "comment"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        source: impl Into<::std::string::String>,
+    ) -> rt::Call<ModelRegistryCreateModelVersionRequest, CreateModelVersionResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_MODEL_REGISTRY_CREATE_MODEL_VERSION,
+            ModelRegistryCreateModelVersionRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                source: {
+                    let value = source;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/mlflow/registry-webhooks/create` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/createwebhook)).
-    pub async fn create_webhook(
+    /// `POST /api/2.0/mlflow/transition-requests/create`; required: `name`, `version`, `stage` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/createtransitionrequest)).
+    #[inline]
+    pub fn create_transition_request(
         &self,
-        request: &ModelRegistryCreateWebhookRequest,
-    ) -> crate::Result<CreateWebhookResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/registry-webhooks/create",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["events", "description", "http_url_spec", "job_spec", "model_name", "status"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        version: impl Into<::std::string::String>,
+        stage: impl Into<::std::string::String>,
+    ) -> rt::Call<ModelRegistryCreateTransitionRequestRequest, CreateTransitionRequestResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_MODEL_REGISTRY_CREATE_TRANSITION_REQUEST,
+            ModelRegistryCreateTransitionRequestRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                version: {
+                    let value = version;
+                    value.into()
+                },
+                stage: {
+                    let value = stage;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/mlflow/comments/delete` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/deletecomment)).
-    pub async fn delete_comment(&self, request: &ModelRegistryDeleteCommentRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/mlflow/comments/delete",
-            path_params: &[],
-            query: &["id"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/mlflow/registered-models/delete` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/deletemodel)).
-    pub async fn delete_model(&self, request: &ModelRegistryDeleteModelRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/mlflow/registered-models/delete",
-            path_params: &[],
-            query: &["name"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/mlflow/registered-models/delete-tag` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/deletemodeltag)).
-    pub async fn delete_model_tag(&self, request: &ModelRegistryDeleteModelTagRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/mlflow/registered-models/delete-tag",
-            path_params: &[],
-            query: &["name", "key"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/mlflow/model-versions/delete` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/deletemodelversion)).
-    pub async fn delete_model_version(&self, request: &ModelRegistryDeleteModelVersionRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/mlflow/model-versions/delete",
-            path_params: &[],
-            query: &["name", "version"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/mlflow/model-versions/delete-tag` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/deletemodelversiontag)).
-    pub async fn delete_model_version_tag(
+    /// `POST /api/2.0/mlflow/registry-webhooks/create`; required: `events` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/createwebhook)).
+    #[inline]
+    pub fn create_webhook(
         &self,
-        request: &ModelRegistryDeleteModelVersionTagRequest,
-    ) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/mlflow/model-versions/delete-tag",
-            path_params: &[],
-            query: &["name", "version", "key"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+        events: ::std::vec::Vec<RegistryWebhookEvent>,
+    ) -> rt::Call<ModelRegistryCreateWebhookRequest, CreateWebhookResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_MODEL_REGISTRY_CREATE_WEBHOOK,
+            ModelRegistryCreateWebhookRequest {
+                events: {
+                    let value = events;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/mlflow/transition-requests/delete` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/deletetransitionrequest)).
-    pub async fn delete_transition_request(
+    /// `DELETE /api/2.0/mlflow/comments/delete`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/deletecomment)).
+    #[inline]
+    pub fn delete_comment(
         &self,
-        request: &ModelRegistryDeleteTransitionRequestRequest,
-    ) -> crate::Result<DeleteTransitionRequestResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/mlflow/transition-requests/delete",
-            path_params: &[],
-            query: &["name", "version", "stage", "creator", "comment"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        id: impl Into<::std::string::String>,
+    ) -> rt::Call<ModelRegistryDeleteCommentRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_MODEL_REGISTRY_DELETE_COMMENT,
+            ModelRegistryDeleteCommentRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `DELETE /api/2.0/mlflow/registry-webhooks/delete` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/deletewebhook)).
-    pub async fn delete_webhook(&self, request: &ModelRegistryDeleteWebhookRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/mlflow/registry-webhooks/delete",
-            path_params: &[],
-            query: &["id"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/mlflow/registered-models/delete`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/deletemodel)).
+    #[inline]
+    pub fn delete_model(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<ModelRegistryDeleteModelRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_MODEL_REGISTRY_DELETE_MODEL,
+            ModelRegistryDeleteModelRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.0/mlflow/registered-models/get-latest-versions` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/getlatestversions)).
+    /// `DELETE /api/2.0/mlflow/registered-models/delete-tag`; required: `name`, `key` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/deletemodeltag)).
+    #[inline]
+    pub fn delete_model_tag(
+        &self,
+        name: impl Into<::std::string::String>,
+        key: impl Into<::std::string::String>,
+    ) -> rt::Call<ModelRegistryDeleteModelTagRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_MODEL_REGISTRY_DELETE_MODEL_TAG,
+            ModelRegistryDeleteModelTagRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                key: {
+                    let value = key;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+
+    /// `DELETE /api/2.0/mlflow/model-versions/delete`; required: `name`, `version` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/deletemodelversion)).
+    #[inline]
+    pub fn delete_model_version(
+        &self,
+        name: impl Into<::std::string::String>,
+        version: impl Into<::std::string::String>,
+    ) -> rt::Call<ModelRegistryDeleteModelVersionRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_MODEL_REGISTRY_DELETE_MODEL_VERSION,
+            ModelRegistryDeleteModelVersionRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                version: {
+                    let value = version;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+
+    /// `DELETE /api/2.0/mlflow/model-versions/delete-tag`; required: `name`, `version`, `key` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/deletemodelversiontag)).
+    #[inline]
+    pub fn delete_model_version_tag(
+        &self,
+        name: impl Into<::std::string::String>,
+        version: impl Into<::std::string::String>,
+        key: impl Into<::std::string::String>,
+    ) -> rt::Call<ModelRegistryDeleteModelVersionTagRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_MODEL_REGISTRY_DELETE_MODEL_VERSION_TAG,
+            ModelRegistryDeleteModelVersionTagRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                version: {
+                    let value = version;
+                    value.into()
+                },
+                key: {
+                    let value = key;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+
+    /// `DELETE /api/2.0/mlflow/transition-requests/delete`; required: `name`, `version`, `stage`, `creator` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/deletetransitionrequest)).
+    #[inline]
+    pub fn delete_transition_request(
+        &self,
+        name: impl Into<::std::string::String>,
+        version: impl Into<::std::string::String>,
+        stage: impl Into<::std::string::String>,
+        creator: impl Into<::std::string::String>,
+    ) -> rt::Call<ModelRegistryDeleteTransitionRequestRequest, DeleteTransitionRequestResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_MODEL_REGISTRY_DELETE_TRANSITION_REQUEST,
+            ModelRegistryDeleteTransitionRequestRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                version: {
+                    let value = version;
+                    value.into()
+                },
+                stage: {
+                    let value = stage;
+                    value.into()
+                },
+                creator: {
+                    let value = creator;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `DELETE /api/2.0/mlflow/registry-webhooks/delete`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/deletewebhook)).
+    #[inline]
+    pub fn delete_webhook(
+        &self,
+        id: impl Into<::std::string::String>,
+    ) -> rt::Call<ModelRegistryDeleteWebhookRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_MODEL_REGISTRY_DELETE_WEBHOOK,
+            ModelRegistryDeleteWebhookRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+
+    /// `POST /api/2.0/mlflow/registered-models/get-latest-versions`; required: `name`; pages by single page ([API reference](https://docs.databricks.com/api/workspace/modelregistry/getlatestversions)).
+    #[inline]
     pub fn get_latest_versions(
         &self,
-        request: ModelRegistryGetLatestVersionsRequest,
-    ) -> crate::service::Paginator<ModelVersion> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/registered-models/get-latest-versions",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["name", "stages"]),
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::SinglePage,
-            items: Some("model_versions"),
-            request_field: None,
-            response_field: None,
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        name: impl Into<::std::string::String>,
+    ) -> rt::Paginator<ModelRegistryGetLatestVersionsRequest, ModelVersion> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_MODEL_REGISTRY_GET_LATEST_VERSIONS,
+            &PAGES_MODEL_REGISTRY_GET_LATEST_VERSIONS,
+            ModelRegistryGetLatestVersionsRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `GET /api/2.0/mlflow/databricks/registered-models/get` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/getmodel)).
-    pub async fn get_model(&self, request: &ModelRegistryGetModelRequest) -> crate::Result<GetModelResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/mlflow/databricks/registered-models/get",
-            path_params: &[],
-            query: &["name"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/mlflow/model-versions/get` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/getmodelversion)).
-    pub async fn get_model_version(
+    /// `GET /api/2.0/mlflow/databricks/registered-models/get`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/getmodel)).
+    #[inline]
+    pub fn get_model(
         &self,
-        request: &ModelRegistryGetModelVersionRequest,
-    ) -> crate::Result<GetModelVersionResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/mlflow/model-versions/get",
-            path_params: &[],
-            query: &["name", "version"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<ModelRegistryGetModelRequest, GetModelResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_MODEL_REGISTRY_GET_MODEL,
+            ModelRegistryGetModelRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/mlflow/model-versions/get-download-uri` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/getmodelversiondownloaduri)).
-    pub async fn get_model_version_download_uri(
+    /// `GET /api/2.0/mlflow/model-versions/get`; required: `name`, `version` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/getmodelversion)).
+    #[inline]
+    pub fn get_model_version(
         &self,
-        request: &ModelRegistryGetModelVersionDownloadUriRequest,
-    ) -> crate::Result<GetModelVersionDownloadUriResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/mlflow/model-versions/get-download-uri",
-            path_params: &[],
-            query: &["name", "version"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        version: impl Into<::std::string::String>,
+    ) -> rt::Call<ModelRegistryGetModelVersionRequest, GetModelVersionResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_MODEL_REGISTRY_GET_MODEL_VERSION,
+            ModelRegistryGetModelVersionRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                version: {
+                    let value = version;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/permissions/registered-models/{registered_model_id}/permissionLevels` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/getpermissionlevels)).
-    pub async fn get_permission_levels(
+    /// `GET /api/2.0/mlflow/model-versions/get-download-uri`; required: `name`, `version` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/getmodelversiondownloaduri)).
+    #[inline]
+    pub fn get_model_version_download_uri(
         &self,
-        request: &ModelRegistryGetPermissionLevelsRequest,
-    ) -> crate::Result<GetRegisteredModelPermissionLevelsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/registered-models/{registered_model_id}/permissionLevels",
-            path_params: &["registered_model_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        version: impl Into<::std::string::String>,
+    ) -> rt::Call<ModelRegistryGetModelVersionDownloadUriRequest, GetModelVersionDownloadUriResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_MODEL_REGISTRY_GET_MODEL_VERSION_DOWNLOAD_URI,
+            ModelRegistryGetModelVersionDownloadUriRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                version: {
+                    let value = version;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/permissions/registered-models/{registered_model_id}` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/getpermissions)).
-    pub async fn get_permissions(
+    /// `GET /api/2.0/permissions/registered-models/{registered_model_id}/permissionLevels`; required: `registered_model_id` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/getpermissionlevels)).
+    #[inline]
+    pub fn get_permission_levels(
         &self,
-        request: &ModelRegistryGetPermissionsRequest,
-    ) -> crate::Result<RegisteredModelPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/registered-models/{registered_model_id}",
-            path_params: &["registered_model_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        registered_model_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ModelRegistryGetPermissionLevelsRequest, GetRegisteredModelPermissionLevelsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_MODEL_REGISTRY_GET_PERMISSION_LEVELS,
+            ModelRegistryGetPermissionLevelsRequest {
+                registered_model_id: {
+                    let value = registered_model_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/mlflow/registered-models/list` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/listmodels)).
-    pub fn list_models(&self, request: ModelRegistryListModelsRequest) -> crate::service::Paginator<Model> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/mlflow/registered-models/list",
-            path_params: &[],
-            query: &["max_results", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("registered_models"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/permissions/registered-models/{registered_model_id}`; required: `registered_model_id` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/getpermissions)).
+    #[inline]
+    pub fn get_permissions(
+        &self,
+        registered_model_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ModelRegistryGetPermissionsRequest, RegisteredModelPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_MODEL_REGISTRY_GET_PERMISSIONS,
+            ModelRegistryGetPermissionsRequest {
+                registered_model_id: {
+                    let value = registered_model_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/mlflow/transition-requests/list` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/listtransitionrequests)).
+    /// `GET /api/2.0/mlflow/registered-models/list`; pages by token ([API reference](https://docs.databricks.com/api/workspace/modelregistry/listmodels)).
+    #[inline]
+    pub fn list_models(&self) -> rt::Paginator<ModelRegistryListModelsRequest, Model> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_MODEL_REGISTRY_LIST_MODELS,
+            &PAGES_MODEL_REGISTRY_LIST_MODELS,
+            ModelRegistryListModelsRequest { ..::std::default::Default::default() },
+        )
+    }
+
+    /// `GET /api/2.0/mlflow/transition-requests/list`; required: `name`, `version`; pages by single page ([API reference](https://docs.databricks.com/api/workspace/modelregistry/listtransitionrequests)).
+    #[inline]
     pub fn list_transition_requests(
         &self,
-        request: ModelRegistryListTransitionRequestsRequest,
-    ) -> crate::service::Paginator<Activity> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/mlflow/transition-requests/list",
-            path_params: &[],
-            query: &["name", "version"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::SinglePage,
-            items: Some("requests"),
-            request_field: None,
-            response_field: None,
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        name: impl Into<::std::string::String>,
+        version: impl Into<::std::string::String>,
+    ) -> rt::Paginator<ModelRegistryListTransitionRequestsRequest, Activity> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_MODEL_REGISTRY_LIST_TRANSITION_REQUESTS,
+            &PAGES_MODEL_REGISTRY_LIST_TRANSITION_REQUESTS,
+            ModelRegistryListTransitionRequestsRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                version: {
+                    let value = version;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `GET /api/2.0/mlflow/registry-webhooks/list` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/listwebhooks)).
-    pub fn list_webhooks(
+    /// `GET /api/2.0/mlflow/registry-webhooks/list`; pages by token ([API reference](https://docs.databricks.com/api/workspace/modelregistry/listwebhooks)).
+    #[inline]
+    pub fn list_webhooks(&self) -> rt::Paginator<ModelRegistryListWebhooksRequest, RegistryWebhook> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_MODEL_REGISTRY_LIST_WEBHOOKS,
+            &PAGES_MODEL_REGISTRY_LIST_WEBHOOKS,
+            ModelRegistryListWebhooksRequest { ..::std::default::Default::default() },
+        )
+    }
+
+    /// `POST /api/2.0/mlflow/transition-requests/reject`; required: `name`, `version`, `stage` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/rejecttransitionrequest)).
+    #[inline]
+    pub fn reject_transition_request(
         &self,
-        request: ModelRegistryListWebhooksRequest,
-    ) -> crate::service::Paginator<RegistryWebhook> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/mlflow/registry-webhooks/list",
-            path_params: &[],
-            query: &["events", "max_results", "model_name", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("webhooks"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        name: impl Into<::std::string::String>,
+        version: impl Into<::std::string::String>,
+        stage: impl Into<::std::string::String>,
+    ) -> rt::Call<ModelRegistryRejectTransitionRequestRequest, RejectTransitionRequestResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_MODEL_REGISTRY_REJECT_TRANSITION_REQUEST,
+            ModelRegistryRejectTransitionRequestRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                version: {
+                    let value = version;
+                    value.into()
+                },
+                stage: {
+                    let value = stage;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/mlflow/transition-requests/reject` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/rejecttransitionrequest)).
-    pub async fn reject_transition_request(
+    /// `POST /api/2.0/mlflow/registered-models/rename`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/renamemodel)).
+    #[inline]
+    pub fn rename_model(
         &self,
-        request: &ModelRegistryRejectTransitionRequestRequest,
-    ) -> crate::Result<RejectTransitionRequestResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/transition-requests/reject",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["name", "version", "stage", "comment"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<ModelRegistryRenameModelRequest, RenameModelResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_MODEL_REGISTRY_RENAME_MODEL,
+            ModelRegistryRenameModelRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/mlflow/registered-models/rename` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/renamemodel)).
-    pub async fn rename_model(&self, request: &ModelRegistryRenameModelRequest) -> crate::Result<RenameModelResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/registered-models/rename",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["name", "new_name"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/mlflow/model-versions/search`; pages by token ([API reference](https://docs.databricks.com/api/workspace/modelregistry/searchmodelversions)).
+    #[inline]
+    pub fn search_model_versions(&self) -> rt::Paginator<ModelRegistrySearchModelVersionsRequest, ModelVersion> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_MODEL_REGISTRY_SEARCH_MODEL_VERSIONS,
+            &PAGES_MODEL_REGISTRY_SEARCH_MODEL_VERSIONS,
+            ModelRegistrySearchModelVersionsRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `GET /api/2.0/mlflow/model-versions/search` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/searchmodelversions)).
-    pub fn search_model_versions(
+    /// `GET /api/2.0/mlflow/registered-models/search`; pages by token ([API reference](https://docs.databricks.com/api/workspace/modelregistry/searchmodels)).
+    #[inline]
+    pub fn search_models(&self) -> rt::Paginator<ModelRegistrySearchModelsRequest, Model> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_MODEL_REGISTRY_SEARCH_MODELS,
+            &PAGES_MODEL_REGISTRY_SEARCH_MODELS,
+            ModelRegistrySearchModelsRequest { ..::std::default::Default::default() },
+        )
+    }
+
+    /// `POST /api/2.0/mlflow/registered-models/set-tag`; required: `name`, `key`, `value` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/setmodeltag)).
+    #[inline]
+    pub fn set_model_tag(
         &self,
-        request: ModelRegistrySearchModelVersionsRequest,
-    ) -> crate::service::Paginator<ModelVersion> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/mlflow/model-versions/search",
-            path_params: &[],
-            query: &["filter", "max_results", "order_by", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("model_versions"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        name: impl Into<::std::string::String>,
+        key: impl Into<::std::string::String>,
+        value: impl Into<::std::string::String>,
+    ) -> rt::Call<ModelRegistrySetModelTagRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_MODEL_REGISTRY_SET_MODEL_TAG,
+            ModelRegistrySetModelTagRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                key: {
+                    let value = key;
+                    value.into()
+                },
+                value: {
+                    let value = value;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/mlflow/registered-models/search` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/searchmodels)).
-    pub fn search_models(&self, request: ModelRegistrySearchModelsRequest) -> crate::service::Paginator<Model> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/mlflow/registered-models/search",
-            path_params: &[],
-            query: &["filter", "max_results", "order_by", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("registered_models"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
-    }
-
-    /// `POST /api/2.0/mlflow/registered-models/set-tag` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/setmodeltag)).
-    pub async fn set_model_tag(&self, request: &ModelRegistrySetModelTagRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/registered-models/set-tag",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["name", "key", "value"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/mlflow/model-versions/set-tag` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/setmodelversiontag)).
-    pub async fn set_model_version_tag(&self, request: &ModelRegistrySetModelVersionTagRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/model-versions/set-tag",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["name", "version", "key", "value"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `PUT /api/2.0/permissions/registered-models/{registered_model_id}` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/setpermissions)).
-    pub async fn set_permissions(
+    /// `POST /api/2.0/mlflow/model-versions/set-tag`; required: `name`, `version`, `key`, `value` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/setmodelversiontag)).
+    #[inline]
+    pub fn set_model_version_tag(
         &self,
-        request: &ModelRegistrySetPermissionsRequest,
-    ) -> crate::Result<RegisteredModelPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/permissions/registered-models/{registered_model_id}",
-            path_params: &["registered_model_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        version: impl Into<::std::string::String>,
+        key: impl Into<::std::string::String>,
+        value: impl Into<::std::string::String>,
+    ) -> rt::Call<ModelRegistrySetModelVersionTagRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_MODEL_REGISTRY_SET_MODEL_VERSION_TAG,
+            ModelRegistrySetModelVersionTagRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                version: {
+                    let value = version;
+                    value.into()
+                },
+                key: {
+                    let value = key;
+                    value.into()
+                },
+                value: {
+                    let value = value;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.0/mlflow/registry-webhooks/test` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/testregistrywebhook)).
-    pub async fn test_registry_webhook(
+    /// `PUT /api/2.0/permissions/registered-models/{registered_model_id}`; required: `registered_model_id` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/setpermissions)).
+    #[inline]
+    pub fn set_permissions(
         &self,
-        request: &ModelRegistryTestRegistryWebhookRequest,
-    ) -> crate::Result<TestRegistryWebhookResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/registry-webhooks/test",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["id", "event"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        registered_model_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ModelRegistrySetPermissionsRequest, RegisteredModelPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_MODEL_REGISTRY_SET_PERMISSIONS,
+            ModelRegistrySetPermissionsRequest {
+                registered_model_id: {
+                    let value = registered_model_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/mlflow/databricks/model-versions/transition-stage` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/transitionstage)).
-    pub async fn transition_stage(
+    /// `POST /api/2.0/mlflow/registry-webhooks/test`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/testregistrywebhook)).
+    #[inline]
+    pub fn test_registry_webhook(
         &self,
-        request: &ModelRegistryTransitionStageRequest,
-    ) -> crate::Result<TransitionStageResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/mlflow/databricks/model-versions/transition-stage",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["name", "version", "stage", "archive_existing_versions", "comment"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        id: impl Into<::std::string::String>,
+    ) -> rt::Call<ModelRegistryTestRegistryWebhookRequest, TestRegistryWebhookResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_MODEL_REGISTRY_TEST_REGISTRY_WEBHOOK,
+            ModelRegistryTestRegistryWebhookRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/mlflow/comments/update` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/updatecomment)).
-    pub async fn update_comment(
+    /// `POST /api/2.0/mlflow/databricks/model-versions/transition-stage`; required: `name`, `version`, `stage`, `archive_existing_versions` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/transitionstage)).
+    #[inline]
+    pub fn transition_stage(
         &self,
-        request: &ModelRegistryUpdateCommentRequest,
-    ) -> crate::Result<UpdateCommentResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/mlflow/comments/update",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["id", "comment"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        version: impl Into<::std::string::String>,
+        stage: impl Into<::std::string::String>,
+        archive_existing_versions: bool,
+    ) -> rt::Call<ModelRegistryTransitionStageRequest, TransitionStageResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_MODEL_REGISTRY_TRANSITION_STAGE,
+            ModelRegistryTransitionStageRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                version: {
+                    let value = version;
+                    value.into()
+                },
+                stage: {
+                    let value = stage;
+                    value.into()
+                },
+                archive_existing_versions: {
+                    let value = archive_existing_versions;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/mlflow/registered-models/update` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/updatemodel)).
-    pub async fn update_model(&self, request: &ModelRegistryUpdateModelRequest) -> crate::Result<UpdateModelResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/mlflow/registered-models/update",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["name", "description"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `PATCH /api/2.0/mlflow/model-versions/update` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/updatemodelversion)).
-    pub async fn update_model_version(
+    /// `PATCH /api/2.0/mlflow/comments/update`; required: `id`, `comment` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/updatecomment)).
+    #[inline]
+    pub fn update_comment(
         &self,
-        request: &ModelRegistryUpdateModelVersionRequest,
-    ) -> crate::Result<UpdateModelVersionResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/mlflow/model-versions/update",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["name", "version", "description"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        id: impl Into<::std::string::String>,
+        comment: impl Into<::std::string::String>,
+    ) -> rt::Call<ModelRegistryUpdateCommentRequest, UpdateCommentResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_MODEL_REGISTRY_UPDATE_COMMENT,
+            ModelRegistryUpdateCommentRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                comment: {
+                    let value = comment;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/permissions/registered-models/{registered_model_id}` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/updatepermissions)).
-    pub async fn update_permissions(
+    /// `PATCH /api/2.0/mlflow/registered-models/update`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/updatemodel)).
+    #[inline]
+    pub fn update_model(
         &self,
-        request: &ModelRegistryUpdatePermissionsRequest,
-    ) -> crate::Result<RegisteredModelPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/permissions/registered-models/{registered_model_id}",
-            path_params: &["registered_model_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<ModelRegistryUpdateModelRequest, UpdateModelResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_MODEL_REGISTRY_UPDATE_MODEL,
+            ModelRegistryUpdateModelRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/mlflow/registry-webhooks/update` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/updatewebhook)).
-    pub async fn update_webhook(
+    /// `PATCH /api/2.0/mlflow/model-versions/update`; required: `name`, `version` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/updatemodelversion)).
+    #[inline]
+    pub fn update_model_version(
         &self,
-        request: &ModelRegistryUpdateWebhookRequest,
-    ) -> crate::Result<UpdateWebhookResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/mlflow/registry-webhooks/update",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["id", "description", "events", "http_url_spec", "job_spec", "status"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        version: impl Into<::std::string::String>,
+    ) -> rt::Call<ModelRegistryUpdateModelVersionRequest, UpdateModelVersionResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_MODEL_REGISTRY_UPDATE_MODEL_VERSION,
+            ModelRegistryUpdateModelVersionRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                version: {
+                    let value = version;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/permissions/registered-models/{registered_model_id}`; required: `registered_model_id` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/updatepermissions)).
+    #[inline]
+    pub fn update_permissions(
+        &self,
+        registered_model_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ModelRegistryUpdatePermissionsRequest, RegisteredModelPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_MODEL_REGISTRY_UPDATE_PERMISSIONS,
+            ModelRegistryUpdatePermissionsRequest {
+                registered_model_id: {
+                    let value = registered_model_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/mlflow/registry-webhooks/update`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/modelregistry/updatewebhook)).
+    #[inline]
+    pub fn update_webhook(
+        &self,
+        id: impl Into<::std::string::String>,
+    ) -> rt::Call<ModelRegistryUpdateWebhookRequest, UpdateWebhookResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_MODEL_REGISTRY_UPDATE_WEBHOOK,
+            ModelRegistryUpdateWebhookRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_MODEL_REGISTRY_APPROVE_TRANSITION_REQUEST: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/transition-requests/approve",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["name", "version", "stage", "archive_existing_versions", "comment"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_MODEL_REGISTRY_CREATE_COMMENT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/comments/create",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["name", "version", "comment"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_MODEL_REGISTRY_CREATE_MODEL: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/registered-models/create",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["name", "description", "tags"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_MODEL_REGISTRY_CREATE_MODEL_VERSION: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/model-versions/create",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["name", "source", "description", "run_id", "run_link", "tags"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_MODEL_REGISTRY_CREATE_TRANSITION_REQUEST: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/transition-requests/create",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["name", "version", "stage", "comment"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_MODEL_REGISTRY_CREATE_WEBHOOK: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/registry-webhooks/create",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["events", "description", "http_url_spec", "job_spec", "model_name", "status"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_MODEL_REGISTRY_DELETE_COMMENT: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/mlflow/comments/delete",
+    path_params: &[],
+    query: &["id"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_MODEL_REGISTRY_DELETE_MODEL: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/mlflow/registered-models/delete",
+    path_params: &[],
+    query: &["name"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_MODEL_REGISTRY_DELETE_MODEL_TAG: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/mlflow/registered-models/delete-tag",
+    path_params: &[],
+    query: &["name", "key"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_MODEL_REGISTRY_DELETE_MODEL_VERSION: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/mlflow/model-versions/delete",
+    path_params: &[],
+    query: &["name", "version"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_MODEL_REGISTRY_DELETE_MODEL_VERSION_TAG: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/mlflow/model-versions/delete-tag",
+    path_params: &[],
+    query: &["name", "version", "key"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_MODEL_REGISTRY_DELETE_TRANSITION_REQUEST: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/mlflow/transition-requests/delete",
+    path_params: &[],
+    query: &["name", "version", "stage", "creator", "comment"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_MODEL_REGISTRY_DELETE_WEBHOOK: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/mlflow/registry-webhooks/delete",
+    path_params: &[],
+    query: &["id"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_MODEL_REGISTRY_GET_LATEST_VERSIONS: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/registered-models/get-latest-versions",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["name", "stages"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_MODEL_REGISTRY_GET_LATEST_VERSIONS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::SinglePage,
+    items: Some("model_versions"),
+    request_field: None,
+    response_field: None,
+};
+
+static OP_MODEL_REGISTRY_GET_MODEL: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/mlflow/databricks/registered-models/get",
+    path_params: &[],
+    query: &["name"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_MODEL_REGISTRY_GET_MODEL_VERSION: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/mlflow/model-versions/get",
+    path_params: &[],
+    query: &["name", "version"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_MODEL_REGISTRY_GET_MODEL_VERSION_DOWNLOAD_URI: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/mlflow/model-versions/get-download-uri",
+    path_params: &[],
+    query: &["name", "version"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_MODEL_REGISTRY_GET_PERMISSION_LEVELS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/registered-models/{registered_model_id}/permissionLevels",
+    path_params: &["registered_model_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_MODEL_REGISTRY_GET_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/registered-models/{registered_model_id}",
+    path_params: &["registered_model_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_MODEL_REGISTRY_LIST_MODELS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/mlflow/registered-models/list",
+    path_params: &[],
+    query: &["max_results", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_MODEL_REGISTRY_LIST_MODELS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("registered_models"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_MODEL_REGISTRY_LIST_TRANSITION_REQUESTS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/mlflow/transition-requests/list",
+    path_params: &[],
+    query: &["name", "version"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_MODEL_REGISTRY_LIST_TRANSITION_REQUESTS: rt::Pages =
+    rt::Pages { style: rt::PageStyle::SinglePage, items: Some("requests"), request_field: None, response_field: None };
+
+static OP_MODEL_REGISTRY_LIST_WEBHOOKS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/mlflow/registry-webhooks/list",
+    path_params: &[],
+    query: &["events", "max_results", "model_name", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_MODEL_REGISTRY_LIST_WEBHOOKS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("webhooks"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_MODEL_REGISTRY_REJECT_TRANSITION_REQUEST: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/transition-requests/reject",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["name", "version", "stage", "comment"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_MODEL_REGISTRY_RENAME_MODEL: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/registered-models/rename",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["name", "new_name"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_MODEL_REGISTRY_SEARCH_MODEL_VERSIONS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/mlflow/model-versions/search",
+    path_params: &[],
+    query: &["filter", "max_results", "order_by", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_MODEL_REGISTRY_SEARCH_MODEL_VERSIONS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("model_versions"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_MODEL_REGISTRY_SEARCH_MODELS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/mlflow/registered-models/search",
+    path_params: &[],
+    query: &["filter", "max_results", "order_by", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_MODEL_REGISTRY_SEARCH_MODELS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("registered_models"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_MODEL_REGISTRY_SET_MODEL_TAG: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/registered-models/set-tag",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["name", "key", "value"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_MODEL_REGISTRY_SET_MODEL_VERSION_TAG: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/model-versions/set-tag",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["name", "version", "key", "value"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_MODEL_REGISTRY_SET_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/permissions/registered-models/{registered_model_id}",
+    path_params: &["registered_model_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_MODEL_REGISTRY_TEST_REGISTRY_WEBHOOK: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/registry-webhooks/test",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["id", "event"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_MODEL_REGISTRY_TRANSITION_STAGE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/mlflow/databricks/model-versions/transition-stage",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["name", "version", "stage", "archive_existing_versions", "comment"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_MODEL_REGISTRY_UPDATE_COMMENT: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/mlflow/comments/update",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["id", "comment"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_MODEL_REGISTRY_UPDATE_MODEL: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/mlflow/registered-models/update",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["name", "description"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_MODEL_REGISTRY_UPDATE_MODEL_VERSION: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/mlflow/model-versions/update",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["name", "version", "description"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_MODEL_REGISTRY_UPDATE_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/permissions/registered-models/{registered_model_id}",
+    path_params: &["registered_model_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_MODEL_REGISTRY_UPDATE_WEBHOOK: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/mlflow/registry-webhooks/update",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["id", "description", "events", "http_url_spec", "job_spec", "status"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<ModelRegistryApproveTransitionRequestRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.version = value.into();
+        self
+    }
+
+    /// Set `stage`.
+    #[inline]
+    pub fn stage(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.stage = value.into();
+        self
+    }
+
+    /// Set `archive_existing_versions`.
+    #[inline]
+    pub fn archive_existing_versions(mut self, value: bool) -> Self {
+        self.request.archive_existing_versions = value;
+        self
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ModelRegistryCreateCommentRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.version = value.into();
+        self
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.comment = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ModelRegistryCreateModelRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::vec::Vec<ModelTag>) -> Self {
+        self.request.tags = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ModelRegistryCreateModelVersionRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `source`.
+    #[inline]
+    pub fn source(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.source = value.into();
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_id`.
+    #[inline]
+    pub fn run_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.run_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_link`.
+    #[inline]
+    pub fn run_link(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.run_link = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::vec::Vec<ModelVersionTag>) -> Self {
+        self.request.tags = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ModelRegistryCreateTransitionRequestRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.version = value.into();
+        self
+    }
+
+    /// Set `stage`.
+    #[inline]
+    pub fn stage(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.stage = value.into();
+        self
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ModelRegistryCreateWebhookRequest, O> {
+    /// Set `events`.
+    #[inline]
+    pub fn events(mut self, value: ::std::vec::Vec<RegistryWebhookEvent>) -> Self {
+        self.request.events = value;
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `http_url_spec`.
+    #[inline]
+    pub fn http_url_spec(mut self, value: HttpUrlSpec) -> Self {
+        self.request.http_url_spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `job_spec`.
+    #[inline]
+    pub fn job_spec(mut self, value: JobSpec) -> Self {
+        self.request.job_spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `model_name`.
+    #[inline]
+    pub fn model_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.model_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: RegistryWebhookStatus) -> Self {
+        self.request.status = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<ModelRegistryDeleteCommentRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ModelRegistryDeleteModelRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ModelRegistryDeleteModelTagRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.key = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ModelRegistryDeleteModelVersionRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.version = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ModelRegistryDeleteModelVersionTagRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.version = value.into();
+        self
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.key = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ModelRegistryDeleteTransitionRequestRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.version = value.into();
+        self
+    }
+
+    /// Set `stage`.
+    #[inline]
+    pub fn stage(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.stage = value.into();
+        self
+    }
+
+    /// Set `creator`.
+    #[inline]
+    pub fn creator(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.creator = value.into();
+        self
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ModelRegistryDeleteWebhookRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<ModelRegistryGetLatestVersionsRequest, T> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `stages`.
+    #[inline]
+    pub fn stages(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.stages = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ModelRegistryGetModelRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ModelRegistryGetModelVersionRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.version = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ModelRegistryGetModelVersionDownloadUriRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.version = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ModelRegistryGetPermissionLevelsRequest, O> {
+    /// Set `registered_model_id`.
+    #[inline]
+    pub fn registered_model_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.registered_model_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ModelRegistryGetPermissionsRequest, O> {
+    /// Set `registered_model_id`.
+    #[inline]
+    pub fn registered_model_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.registered_model_id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<ModelRegistryListModelsRequest, T> {
+    /// Set `max_results`.
+    #[inline]
+    pub fn max_results(mut self, value: i64) -> Self {
+        self.request.max_results = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<ModelRegistryListTransitionRequestsRequest, T> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.version = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<ModelRegistryListWebhooksRequest, T> {
+    /// Set `events`.
+    #[inline]
+    pub fn events(mut self, value: ::std::vec::Vec<RegistryWebhookEvent>) -> Self {
+        self.request.events = value;
+        self
+    }
+
+    /// Set `max_results`.
+    #[inline]
+    pub fn max_results(mut self, value: i64) -> Self {
+        self.request.max_results = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `model_name`.
+    #[inline]
+    pub fn model_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.model_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ModelRegistryRejectTransitionRequestRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.version = value.into();
+        self
+    }
+
+    /// Set `stage`.
+    #[inline]
+    pub fn stage(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.stage = value.into();
+        self
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ModelRegistryRenameModelRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `new_name`.
+    #[inline]
+    pub fn new_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.new_name = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<ModelRegistrySearchModelVersionsRequest, T> {
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.filter = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `max_results`.
+    #[inline]
+    pub fn max_results(mut self, value: i64) -> Self {
+        self.request.max_results = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `order_by`.
+    #[inline]
+    pub fn order_by(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.order_by = value;
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<ModelRegistrySearchModelsRequest, T> {
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.filter = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `max_results`.
+    #[inline]
+    pub fn max_results(mut self, value: i64) -> Self {
+        self.request.max_results = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `order_by`.
+    #[inline]
+    pub fn order_by(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.order_by = value;
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ModelRegistrySetModelTagRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.key = value.into();
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.value = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ModelRegistrySetModelVersionTagRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.version = value.into();
+        self
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.key = value.into();
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.value = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ModelRegistrySetPermissionsRequest, O> {
+    /// Set `registered_model_id`.
+    #[inline]
+    pub fn registered_model_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.registered_model_id = value.into();
+        self
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<RegisteredModelAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ModelRegistryTestRegistryWebhookRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `event`.
+    #[inline]
+    pub fn event(mut self, value: RegistryWebhookEvent) -> Self {
+        self.request.event = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<ModelRegistryTransitionStageRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.version = value.into();
+        self
+    }
+
+    /// Set `stage`.
+    #[inline]
+    pub fn stage(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.stage = value.into();
+        self
+    }
+
+    /// Set `archive_existing_versions`.
+    #[inline]
+    pub fn archive_existing_versions(mut self, value: bool) -> Self {
+        self.request.archive_existing_versions = value;
+        self
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ModelRegistryUpdateCommentRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.comment = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ModelRegistryUpdateModelRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.description = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ModelRegistryUpdateModelVersionRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.version = value.into();
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.description = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ModelRegistryUpdatePermissionsRequest, O> {
+    /// Set `registered_model_id`.
+    #[inline]
+    pub fn registered_model_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.registered_model_id = value.into();
+        self
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<RegisteredModelAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ModelRegistryUpdateWebhookRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `events`.
+    #[inline]
+    pub fn events(mut self, value: ::std::vec::Vec<RegistryWebhookEvent>) -> Self {
+        self.request.events = value;
+        self
+    }
+
+    /// Set `http_url_spec`.
+    #[inline]
+    pub fn http_url_spec(mut self, value: HttpUrlSpec) -> Self {
+        self.request.http_url_spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `job_spec`.
+    #[inline]
+    pub fn job_spec(mut self, value: JobSpec) -> Self {
+        self.request.job_spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: RegistryWebhookStatus) -> Self {
+        self.request.status = ::std::option::Option::Some(value);
+        self
     }
 }

@@ -2,12 +2,17 @@
 //! generated from `api/model.json` (see `cargo xtask codegen`), behind one
 //! cargo feature per API package.
 //!
+//! Required parameters are arguments, optional ones chained setters, and a
+//! call is sent when awaited:
+//!
 //! ```no_run
 //! # async fn demo() -> brickwork::Result<()> {
-//! use futures::TryStreamExt;
 //! let w = brickwork::WorkspaceClient::from_env().await?;
-//! let clusters: Vec<_> = w.clusters().list(Default::default()).try_collect().await?;
-//! println!("{} clusters", clusters.len());
+//! let cluster = w.clusters().get("0123-456789-abcdefgh").await?;
+//! let mut clusters = w.clusters().list();
+//! while let Some(c) = clusters.try_next().await? {
+//!     println!("{:?}", c.cluster_name);
+//! }
 //! # Ok(()) }
 //! ```
 
@@ -18,8 +23,8 @@ pub mod waiter;
 pub mod wire;
 
 pub use generated::*;
-pub use runtime::Paginator;
-pub use waiter::{WaitOptions, WaitSpec};
+pub use runtime::{Call, Page, PageStream, Paginator};
+pub use waiter::{IntoTimeout, Wait, WaitOptions, WaitSpec};
 pub use wire::Sensitive;
 
 use crate::config::Config;

@@ -8,7 +8,7 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `EndpointState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `EndpointState`: `APPROVED`, `DISCONNECTED`, `FAILED`, `PENDING`; values added by the server later decode as `UnknownValue`.
     EndpointState {
         Approved = "APPROVED",
         Disconnected = "DISCONNECTED",
@@ -18,14 +18,14 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `EndpointUseCase`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `EndpointUseCase`: `SERVICE_DIRECT`; values added by the server later decode as `UnknownValue`.
     EndpointUseCase {
         ServiceDirect = "SERVICE_DIRECT",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ErrorCode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ErrorCode`: `ABORTED`, `ALREADY_EXISTS`, `BAD_REQUEST`, `CANCELLED`, `CATALOG_ALREADY_EXISTS`, `CATALOG_DOES_NOT_EXIST`, `CATALOG_NOT_EMPTY`, `COULD_NOT_ACQUIRE_LOCK`, `CUSTOMER_UNAUTHORIZED`, `DAC_ALREADY_EXISTS`, `DAC_DOES_NOT_EXIST`, `DATA_LOSS`, `DEADLINE_EXCEEDED`, `DEPLOYMENT_TIMEOUT`, `DIRECTORY_NOT_EMPTY`, `DIRECTORY_PROTECTED`, `DRY_RUN_FAILED`, `ENDPOINT_NOT_FOUND`, `EXTERNAL_LOCATION_ALREADY_EXISTS`, `EXTERNAL_LOCATION_DOES_NOT_EXIST`, `FEATURE_DISABLED`, `GIT_CONFLICT`, `GIT_REMOTE_ERROR`, `GIT_SENSITIVE_TOKEN_DETECTED`, `GIT_UNKNOWN_REF`, `GIT_URL_NOT_ON_ALLOW_LIST`, `INSECURE_PARTNER_RESPONSE`, `INTERNAL_ERROR`, `INVALID_PARAMETER_VALUE`, `INVALID_STATE`, `INVALID_STATE_TRANSITION`, `IO_ERROR`, `IPYNB_FILE_IN_REPO`, `MALFORMED_PARTNER_RESPONSE`, `MALFORMED_REQUEST`, `MANAGED_RESOURCE_GROUP_DOES_NOT_EXIST`, `MAX_BLOCK_SIZE_EXCEEDED`, `MAX_CHILD_NODE_SIZE_EXCEEDED`, `MAX_LIST_SIZE_EXCEEDED`, `MAX_NOTEBOOK_SIZE_EXCEEDED`, `MAX_READ_SIZE_EXCEEDED`, `METASTORE_ALREADY_EXISTS`, `METASTORE_DOES_NOT_EXIST`, `METASTORE_NOT_EMPTY`, `NOT_FOUND`, `NOT_IMPLEMENTED`, `PARTIAL_DELETE`, `PERMISSION_DENIED`, `PERMISSION_NOT_PROPAGATED`, `PRINCIPAL_DOES_NOT_EXIST`, `PROJECTS_OPERATION_TIMEOUT`, `PROVIDER_ALREADY_EXISTS`, `PROVIDER_DOES_NOT_EXIST`, `PROVIDER_SHARE_NOT_ACCESSIBLE`, `QUOTA_EXCEEDED`, `RECIPIENT_ALREADY_EXISTS`, `RECIPIENT_DOES_NOT_EXIST`, `REQUEST_LIMIT_EXCEEDED`, `RESOURCE_ALREADY_EXISTS`, `RESOURCE_CONFLICT`, `RESOURCE_DOES_NOT_EXIST`, `RESOURCE_EXHAUSTED`, `RESOURCE_LIMIT_EXCEEDED`, `SCHEMA_ALREADY_EXISTS`, `SCHEMA_DOES_NOT_EXIST`, `SCHEMA_NOT_EMPTY`, `SEARCH_QUERY_TOO_LONG`, `SEARCH_QUERY_TOO_SHORT`, `SERVICE_UNDER_MAINTENANCE`, `SHARE_ALREADY_EXISTS`, `SHARE_DOES_NOT_EXIST`, `STORAGE_CREDENTIAL_ALREADY_EXISTS`, `STORAGE_CREDENTIAL_DOES_NOT_EXIST`, `TABLE_ALREADY_EXISTS`, `TABLE_DOES_NOT_EXIST`, `TEMPORARILY_UNAVAILABLE`, `UNAUTHENTICATED`, `UNAVAILABLE`, `UNKNOWN`, `UNPARSEABLE_HTTP_ERROR`, `WORKSPACE_TEMPORARILY_UNAVAILABLE`; values added by the server later decode as `UnknownValue`.
     ErrorCode {
         Aborted = "ABORTED",
         AlreadyExists = "ALREADY_EXISTS",
@@ -112,14 +112,14 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PrivateNetworkGatewayDestinationDestinationType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PrivateNetworkGatewayDestinationDestinationType`: `DNS_NAME`; values added by the server later decode as `UnknownValue`.
     PrivateNetworkGatewayDestinationDestinationType {
         DnsName = "DNS_NAME",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PrivateNetworkGatewayGatewayState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PrivateNetworkGatewayGatewayState`: `CREATING`, `DELETING`, `ESTABLISHED`, `FAILED`; values added by the server later decode as `UnknownValue`.
     PrivateNetworkGatewayGatewayState {
         Creating = "CREATING",
         Deleting = "DELETING",
@@ -129,21 +129,21 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PrivateNetworkGatewayOperationMetadataOperationType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PrivateNetworkGatewayOperationMetadataOperationType`: `CREATE`; values added by the server later decode as `UnknownValue`.
     PrivateNetworkGatewayOperationMetadataOperationType {
         Create = "CREATE",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PrivateNetworkGatewayPrivateDnsResolverResolverType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PrivateNetworkGatewayPrivateDnsResolverResolverType`: `IP_ADDRESS`; values added by the server later decode as `UnknownValue`.
     PrivateNetworkGatewayPrivateDnsResolverResolverType {
         IpAddress = "IP_ADDRESS",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PrivateNetworkGatewayTrafficMode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PrivateNetworkGatewayTrafficMode`: `ALL_TRAFFIC`, `SPECIFIC_DESTINATIONS`; values added by the server later decode as `UnknownValue`.
     PrivateNetworkGatewayTrafficMode {
         AllTraffic = "ALL_TRAFFIC",
         SpecificDestinations = "SPECIFIC_DESTINATIONS",
@@ -151,272 +151,1133 @@ crate::service::wire::open_enum! {
 }
 
 /// Wire type `AwsVpcEndpointInfo` of the `networking` API.
+///
+/// Required: `aws_vpc_endpoint_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AwsVpcEndpointInfo {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub aws_vpc_endpoint_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `aws_vpc_endpoint_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub aws_vpc_endpoint_id: ::std::string::String,
+    /// Wire field `aws_account_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aws_account_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `aws_endpoint_service_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aws_endpoint_service_id: ::std::option::Option<::std::string::String>,
 }
 
+impl AwsVpcEndpointInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(aws_vpc_endpoint_id: impl Into<::std::string::String>) -> Self {
+        AwsVpcEndpointInfo {
+            aws_vpc_endpoint_id: {
+                let value = aws_vpc_endpoint_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `aws_vpc_endpoint_id`.
+    #[inline]
+    pub fn aws_vpc_endpoint_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.aws_vpc_endpoint_id = value.into();
+        self
+    }
+
+    /// Set `aws_account_id`.
+    #[inline]
+    pub fn aws_account_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.aws_account_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `aws_endpoint_service_id`.
+    #[inline]
+    pub fn aws_endpoint_service_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.aws_endpoint_service_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `AzurePrivateEndpointInfo` of the `networking` API.
+///
+/// Required: `private_endpoint_name`, `private_endpoint_resource_guid` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AzurePrivateEndpointInfo {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub private_endpoint_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub private_endpoint_resource_guid: ::std::option::Option<::std::string::String>,
+    /// Wire field `private_endpoint_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub private_endpoint_name: ::std::string::String,
+    /// Wire field `private_endpoint_resource_guid` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub private_endpoint_resource_guid: ::std::string::String,
+    /// Wire field `private_endpoint_resource_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub private_endpoint_resource_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `private_link_service_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub private_link_service_id: ::std::option::Option<::std::string::String>,
+}
+
+impl AzurePrivateEndpointInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        private_endpoint_name: impl Into<::std::string::String>,
+        private_endpoint_resource_guid: impl Into<::std::string::String>,
+    ) -> Self {
+        AzurePrivateEndpointInfo {
+            private_endpoint_name: {
+                let value = private_endpoint_name;
+                value.into()
+            },
+            private_endpoint_resource_guid: {
+                let value = private_endpoint_resource_guid;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `private_endpoint_name`.
+    #[inline]
+    pub fn private_endpoint_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.private_endpoint_name = value.into();
+        self
+    }
+
+    /// Set `private_endpoint_resource_guid`.
+    #[inline]
+    pub fn private_endpoint_resource_guid(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.private_endpoint_resource_guid = value.into();
+        self
+    }
+
+    /// Set `private_endpoint_resource_id`.
+    #[inline]
+    pub fn private_endpoint_resource_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.private_endpoint_resource_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `private_link_service_id`.
+    #[inline]
+    pub fn private_link_service_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.private_link_service_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DatabricksServiceExceptionWithDetailsProto` of the `networking` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabricksServiceExceptionWithDetailsProto {
+    /// Wire field `details` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub details: ::std::vec::Vec<::serde_json::Value>,
+    /// Wire field `error_code` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error_code: ::std::option::Option<ErrorCode>,
+    /// Wire field `message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
+    /// Wire field `stack_trace` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub stack_trace: ::std::option::Option<::std::string::String>,
 }
 
+impl DatabricksServiceExceptionWithDetailsProto {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DatabricksServiceExceptionWithDetailsProto { ..::std::default::Default::default() }
+    }
+
+    /// Set `details`.
+    #[inline]
+    pub fn details(mut self, value: ::std::vec::Vec<::serde_json::Value>) -> Self {
+        self.details = value;
+        self
+    }
+
+    /// Set `error_code`.
+    #[inline]
+    pub fn error_code(mut self, value: ErrorCode) -> Self {
+        self.error_code = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `message`.
+    #[inline]
+    pub fn message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `stack_trace`.
+    #[inline]
+    pub fn stack_trace(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.stack_trace = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `Endpoint` of the `networking` API.
+///
+/// Required: `display_name`, `region` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Endpoint {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub display_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub region: ::std::option::Option<::std::string::String>,
+    /// Wire field `display_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub display_name: ::std::string::String,
+    /// Wire field `region` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub region: ::std::string::String,
+    /// Wire field `account_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub account_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `aws_vpc_endpoint_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aws_vpc_endpoint_info: ::std::option::Option<AwsVpcEndpointInfo>,
+    /// Wire field `azure_private_endpoint_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub azure_private_endpoint_info: ::std::option::Option<AzurePrivateEndpointInfo>,
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `endpoint_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoint_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `gcp_psc_endpoint_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gcp_psc_endpoint_info: ::std::option::Option<GcpPscEndpointInfo>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<EndpointState>,
+    /// Wire field `use_case` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub use_case: ::std::option::Option<EndpointUseCase>,
 }
 
+impl Endpoint {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(display_name: impl Into<::std::string::String>, region: impl Into<::std::string::String>) -> Self {
+        Endpoint {
+            display_name: {
+                let value = display_name;
+                value.into()
+            },
+            region: {
+                let value = region;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = value.into();
+        self
+    }
+
+    /// Set `region`.
+    #[inline]
+    pub fn region(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.region = value.into();
+        self
+    }
+
+    /// Set `account_id`.
+    #[inline]
+    pub fn account_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.account_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `aws_vpc_endpoint_info`.
+    #[inline]
+    pub fn aws_vpc_endpoint_info(mut self, value: AwsVpcEndpointInfo) -> Self {
+        self.aws_vpc_endpoint_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `azure_private_endpoint_info`.
+    #[inline]
+    pub fn azure_private_endpoint_info(mut self, value: AzurePrivateEndpointInfo) -> Self {
+        self.azure_private_endpoint_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `endpoint_id`.
+    #[inline]
+    pub fn endpoint_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.endpoint_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `gcp_psc_endpoint_info`.
+    #[inline]
+    pub fn gcp_psc_endpoint_info(mut self, value: GcpPscEndpointInfo) -> Self {
+        self.gcp_psc_endpoint_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: EndpointState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `use_case`.
+    #[inline]
+    pub fn use_case(mut self, value: EndpointUseCase) -> Self {
+        self.use_case = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `GcpPscEndpointInfo` of the `networking` API.
+///
+/// Required: `project_id`, `psc_endpoint`, `endpoint_region` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GcpPscEndpointInfo {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub project_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub psc_endpoint: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub endpoint_region: ::std::option::Option<::std::string::String>,
+    /// Wire field `project_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub project_id: ::std::string::String,
+    /// Wire field `psc_endpoint` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub psc_endpoint: ::std::string::String,
+    /// Wire field `endpoint_region` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub endpoint_region: ::std::string::String,
+    /// Wire field `psc_connection_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub psc_connection_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_attachment_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_attachment_id: ::std::option::Option<::std::string::String>,
+}
+
+impl GcpPscEndpointInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        project_id: impl Into<::std::string::String>,
+        psc_endpoint: impl Into<::std::string::String>,
+        endpoint_region: impl Into<::std::string::String>,
+    ) -> Self {
+        GcpPscEndpointInfo {
+            project_id: {
+                let value = project_id;
+                value.into()
+            },
+            psc_endpoint: {
+                let value = psc_endpoint;
+                value.into()
+            },
+            endpoint_region: {
+                let value = endpoint_region;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `project_id`.
+    #[inline]
+    pub fn project_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.project_id = value.into();
+        self
+    }
+
+    /// Set `psc_endpoint`.
+    #[inline]
+    pub fn psc_endpoint(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.psc_endpoint = value.into();
+        self
+    }
+
+    /// Set `endpoint_region`.
+    #[inline]
+    pub fn endpoint_region(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.endpoint_region = value.into();
+        self
+    }
+
+    /// Set `psc_connection_id`.
+    #[inline]
+    pub fn psc_connection_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.psc_connection_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `service_attachment_id`.
+    #[inline]
+    pub fn service_attachment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_attachment_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListEndpointsResponse` of the `networking` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListEndpointsResponse {
+    /// Wire field `items` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub items: ::std::vec::Vec<Endpoint>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListEndpointsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListEndpointsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `items`.
+    #[inline]
+    pub fn items(mut self, value: ::std::vec::Vec<Endpoint>) -> Self {
+        self.items = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListPrivateNetworkGatewaysResponse` of the `networking` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListPrivateNetworkGatewaysResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `private_network_gateways` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub private_network_gateways: ::std::vec::Vec<PrivateNetworkGateway>,
+}
+
+impl ListPrivateNetworkGatewaysResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListPrivateNetworkGatewaysResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `private_network_gateways`.
+    #[inline]
+    pub fn private_network_gateways(mut self, value: ::std::vec::Vec<PrivateNetworkGateway>) -> Self {
+        self.private_network_gateways = value;
+        self
+    }
 }
 
 /// Wire type `Operation` of the `networking` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Operation {
+    /// Wire field `done` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub done: ::std::option::Option<bool>,
+    /// Wire field `error` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<DatabricksServiceExceptionWithDetailsProto>,
+    /// Wire field `metadata` (optional, any).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub metadata: ::std::option::Option<::serde_json::Value>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `response` (optional, any).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub response: ::std::option::Option<::serde_json::Value>,
 }
 
+impl Operation {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Operation { ..::std::default::Default::default() }
+    }
+
+    /// Set `done`.
+    #[inline]
+    pub fn done(mut self, value: bool) -> Self {
+        self.done = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `error`.
+    #[inline]
+    pub fn error(mut self, value: DatabricksServiceExceptionWithDetailsProto) -> Self {
+        self.error = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `metadata`.
+    #[inline]
+    pub fn metadata(mut self, value: ::serde_json::Value) -> Self {
+        self.metadata = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `response`.
+    #[inline]
+    pub fn response(mut self, value: ::serde_json::Value) -> Self {
+        self.response = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `PrivateNetworkGateway` of the `networking` API.
+///
+/// Required: `display_name`, `traffic_mode` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PrivateNetworkGateway {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub display_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub traffic_mode: ::std::option::Option<PrivateNetworkGatewayTrafficMode>,
+    /// Wire field `display_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub display_name: ::std::string::String,
+    /// Wire field `traffic_mode` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub traffic_mode: PrivateNetworkGatewayTrafficMode,
+    /// Wire field `aws_cloud_connection` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aws_cloud_connection: ::std::option::Option<PrivateNetworkGatewayAwsCloudConnection>,
+    /// Wire field `azure_cloud_connection` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub azure_cloud_connection: ::std::option::Option<PrivateNetworkGatewayAzureCloudConnection>,
+    /// Wire field `bandwidth_tier_gigabits_per_second` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub bandwidth_tier_gigabits_per_second: ::std::option::Option<i64>,
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `destinations` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub destinations: ::std::vec::Vec<PrivateNetworkGatewayDestination>,
+    /// Wire field `error_message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error_message: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `private_dns_resolvers` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub private_dns_resolvers: ::std::vec::Vec<PrivateNetworkGatewayPrivateDnsResolver>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<PrivateNetworkGatewayGatewayState>,
+    /// Wire field `update_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
 }
 
+impl PrivateNetworkGateway {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(display_name: impl Into<::std::string::String>, traffic_mode: PrivateNetworkGatewayTrafficMode) -> Self {
+        PrivateNetworkGateway {
+            display_name: {
+                let value = display_name;
+                value.into()
+            },
+            traffic_mode: {
+                let value = traffic_mode;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = value.into();
+        self
+    }
+
+    /// Set `traffic_mode`.
+    #[inline]
+    pub fn traffic_mode(mut self, value: PrivateNetworkGatewayTrafficMode) -> Self {
+        self.traffic_mode = value;
+        self
+    }
+
+    /// Set `aws_cloud_connection`.
+    #[inline]
+    pub fn aws_cloud_connection(mut self, value: PrivateNetworkGatewayAwsCloudConnection) -> Self {
+        self.aws_cloud_connection = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `azure_cloud_connection`.
+    #[inline]
+    pub fn azure_cloud_connection(mut self, value: PrivateNetworkGatewayAzureCloudConnection) -> Self {
+        self.azure_cloud_connection = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `bandwidth_tier_gigabits_per_second`.
+    #[inline]
+    pub fn bandwidth_tier_gigabits_per_second(mut self, value: i64) -> Self {
+        self.bandwidth_tier_gigabits_per_second = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `destinations`.
+    #[inline]
+    pub fn destinations(mut self, value: ::std::vec::Vec<PrivateNetworkGatewayDestination>) -> Self {
+        self.destinations = value;
+        self
+    }
+
+    /// Set `error_message`.
+    #[inline]
+    pub fn error_message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.error_message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `private_dns_resolvers`.
+    #[inline]
+    pub fn private_dns_resolvers(mut self, value: ::std::vec::Vec<PrivateNetworkGatewayPrivateDnsResolver>) -> Self {
+        self.private_dns_resolvers = value;
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: PrivateNetworkGatewayGatewayState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `PrivateNetworkGatewayAwsCloudConnection` of the `networking` API.
+///
+/// Required: `gateway_subnets`, `cross_account_role`, `security_group_ids` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PrivateNetworkGatewayAwsCloudConnection {
+    /// Wire field `gateway_subnets` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub gateway_subnets: ::std::vec::Vec<PrivateNetworkGatewayAwsCloudConnectionAwsGatewaySubnet>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub cross_account_role: ::std::option::Option<PrivateNetworkGatewayAwsCloudConnectionCrossAccountRole>,
+    /// Wire field `cross_account_role` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub cross_account_role: PrivateNetworkGatewayAwsCloudConnectionCrossAccountRole,
+    /// Wire field `security_group_ids` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub security_group_ids: ::std::vec::Vec<::std::string::String>,
 }
 
+impl PrivateNetworkGatewayAwsCloudConnection {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        gateway_subnets: ::std::vec::Vec<PrivateNetworkGatewayAwsCloudConnectionAwsGatewaySubnet>,
+        cross_account_role: PrivateNetworkGatewayAwsCloudConnectionCrossAccountRole,
+        security_group_ids: ::std::vec::Vec<::std::string::String>,
+    ) -> Self {
+        PrivateNetworkGatewayAwsCloudConnection {
+            gateway_subnets: {
+                let value = gateway_subnets;
+                value
+            },
+            cross_account_role: {
+                let value = cross_account_role;
+                value
+            },
+            security_group_ids: {
+                let value = security_group_ids;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `gateway_subnets`.
+    #[inline]
+    pub fn gateway_subnets(
+        mut self,
+        value: ::std::vec::Vec<PrivateNetworkGatewayAwsCloudConnectionAwsGatewaySubnet>,
+    ) -> Self {
+        self.gateway_subnets = value;
+        self
+    }
+
+    /// Set `cross_account_role`.
+    #[inline]
+    pub fn cross_account_role(mut self, value: PrivateNetworkGatewayAwsCloudConnectionCrossAccountRole) -> Self {
+        self.cross_account_role = value;
+        self
+    }
+
+    /// Set `security_group_ids`.
+    #[inline]
+    pub fn security_group_ids(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.security_group_ids = value;
+        self
+    }
+}
+
 /// Wire type `PrivateNetworkGatewayAwsCloudConnectionAwsGatewaySubnet` of the `networking` API.
+///
+/// Required: `subnet_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PrivateNetworkGatewayAwsCloudConnectionAwsGatewaySubnet {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub subnet_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `subnet_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub subnet_id: ::std::string::String,
+}
+
+impl PrivateNetworkGatewayAwsCloudConnectionAwsGatewaySubnet {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(subnet_id: impl Into<::std::string::String>) -> Self {
+        PrivateNetworkGatewayAwsCloudConnectionAwsGatewaySubnet {
+            subnet_id: {
+                let value = subnet_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `subnet_id`.
+    #[inline]
+    pub fn subnet_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.subnet_id = value.into();
+        self
+    }
 }
 
 /// Wire type `PrivateNetworkGatewayAwsCloudConnectionCrossAccountRole` of the `networking` API.
+///
+/// Required: `role_arn` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PrivateNetworkGatewayAwsCloudConnectionCrossAccountRole {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub role_arn: ::std::option::Option<::std::string::String>,
+    /// Wire field `role_arn` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub role_arn: ::std::string::String,
+}
+
+impl PrivateNetworkGatewayAwsCloudConnectionCrossAccountRole {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(role_arn: impl Into<::std::string::String>) -> Self {
+        PrivateNetworkGatewayAwsCloudConnectionCrossAccountRole {
+            role_arn: {
+                let value = role_arn;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `role_arn`.
+    #[inline]
+    pub fn role_arn(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.role_arn = value.into();
+        self
+    }
 }
 
 /// Wire type `PrivateNetworkGatewayAzureCloudConnection` of the `networking` API.
+///
+/// Required: `gateway_subnet` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PrivateNetworkGatewayAzureCloudConnection {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub gateway_subnet: ::std::option::Option<PrivateNetworkGatewayAzureCloudConnectionAzureGatewaySubnet>,
+    /// Wire field `gateway_subnet` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub gateway_subnet: PrivateNetworkGatewayAzureCloudConnectionAzureGatewaySubnet,
+}
+
+impl PrivateNetworkGatewayAzureCloudConnection {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(gateway_subnet: PrivateNetworkGatewayAzureCloudConnectionAzureGatewaySubnet) -> Self {
+        PrivateNetworkGatewayAzureCloudConnection {
+            gateway_subnet: {
+                let value = gateway_subnet;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `gateway_subnet`.
+    #[inline]
+    pub fn gateway_subnet(mut self, value: PrivateNetworkGatewayAzureCloudConnectionAzureGatewaySubnet) -> Self {
+        self.gateway_subnet = value;
+        self
+    }
 }
 
 /// Wire type `PrivateNetworkGatewayAzureCloudConnectionAzureGatewaySubnet` of the `networking` API.
+///
+/// Required: `resource_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PrivateNetworkGatewayAzureCloudConnectionAzureGatewaySubnet {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub resource_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `resource_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub resource_id: ::std::string::String,
+}
+
+impl PrivateNetworkGatewayAzureCloudConnectionAzureGatewaySubnet {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(resource_id: impl Into<::std::string::String>) -> Self {
+        PrivateNetworkGatewayAzureCloudConnectionAzureGatewaySubnet {
+            resource_id: {
+                let value = resource_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `resource_id`.
+    #[inline]
+    pub fn resource_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.resource_id = value.into();
+        self
+    }
 }
 
 /// Wire type `PrivateNetworkGatewayDestination` of the `networking` API.
+///
+/// Required: `destination_type`, `value` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PrivateNetworkGatewayDestination {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub destination_type: ::std::option::Option<PrivateNetworkGatewayDestinationDestinationType>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub value: ::std::option::Option<::std::string::String>,
+    /// Wire field `destination_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub destination_type: PrivateNetworkGatewayDestinationDestinationType,
+    /// Wire field `value` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub value: ::std::string::String,
+}
+
+impl PrivateNetworkGatewayDestination {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        destination_type: PrivateNetworkGatewayDestinationDestinationType,
+        value: impl Into<::std::string::String>,
+    ) -> Self {
+        PrivateNetworkGatewayDestination {
+            destination_type: {
+                let value = destination_type;
+                value
+            },
+            value: {
+                let value = value;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `destination_type`.
+    #[inline]
+    pub fn destination_type(mut self, value: PrivateNetworkGatewayDestinationDestinationType) -> Self {
+        self.destination_type = value;
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = value.into();
+        self
+    }
 }
 
 /// Wire type `PrivateNetworkGatewayOperationMetadata` of the `networking` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PrivateNetworkGatewayOperationMetadata {
+    /// Wire field `operation_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub operation_type: ::std::option::Option<PrivateNetworkGatewayOperationMetadataOperationType>,
 }
 
+impl PrivateNetworkGatewayOperationMetadata {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PrivateNetworkGatewayOperationMetadata { ..::std::default::Default::default() }
+    }
+
+    /// Set `operation_type`.
+    #[inline]
+    pub fn operation_type(mut self, value: PrivateNetworkGatewayOperationMetadataOperationType) -> Self {
+        self.operation_type = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `PrivateNetworkGatewayPrivateDnsResolver` of the `networking` API.
+///
+/// Required: `resolver_type`, `value` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PrivateNetworkGatewayPrivateDnsResolver {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub resolver_type: ::std::option::Option<PrivateNetworkGatewayPrivateDnsResolverResolverType>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub value: ::std::option::Option<::std::string::String>,
+    /// Wire field `resolver_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub resolver_type: PrivateNetworkGatewayPrivateDnsResolverResolverType,
+    /// Wire field `value` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub value: ::std::string::String,
+}
+
+impl PrivateNetworkGatewayPrivateDnsResolver {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        resolver_type: PrivateNetworkGatewayPrivateDnsResolverResolverType,
+        value: impl Into<::std::string::String>,
+    ) -> Self {
+        PrivateNetworkGatewayPrivateDnsResolver {
+            resolver_type: {
+                let value = resolver_type;
+                value
+            },
+            value: {
+                let value = value;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `resolver_type`.
+    #[inline]
+    pub fn resolver_type(mut self, value: PrivateNetworkGatewayPrivateDnsResolverResolverType) -> Self {
+        self.resolver_type = value;
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = value.into();
+        self
+    }
 }
 
 /// Parameters of [`EndpointsApi::create_endpoint`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EndpointsCreateEndpointRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub endpoint: ::std::option::Option<Endpoint>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `endpoint` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub endpoint: Endpoint,
 }
+
+impl EndpointsCreateEndpointRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>, endpoint: Endpoint) -> Self {
+        EndpointsCreateEndpointRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            endpoint: {
+                let value = endpoint;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for EndpointsCreateEndpointRequest {}
 
 /// Parameters of [`EndpointsApi::delete_endpoint`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EndpointsDeleteEndpointRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl EndpointsDeleteEndpointRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        EndpointsDeleteEndpointRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for EndpointsDeleteEndpointRequest {}
 
 /// Parameters of [`EndpointsApi::get_endpoint`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EndpointsGetEndpointRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl EndpointsGetEndpointRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        EndpointsGetEndpointRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for EndpointsGetEndpointRequest {}
 
 /// Parameters of [`EndpointsApi::list_endpoints`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EndpointsListEndpointsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
 
-/// The `endpoints` service (account level; [API reference](https://docs.databricks.com/api/account/endpoints)).
+impl EndpointsListEndpointsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        EndpointsListEndpointsRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for EndpointsListEndpointsRequest {}
+
+/// The `endpoints` service (account level, 4 operations; [API reference](https://docs.databricks.com/api/account/endpoints)).
 #[derive(Debug, Clone)]
 pub struct EndpointsApi {
     client: crate::Client,
@@ -433,58 +1294,193 @@ impl EndpointsApi {
         &self.client
     }
 
-    /// `POST /api/networking/v1/{parent}/endpoints` ([API reference](https://docs.databricks.com/api/account/endpoints/createendpoint)).
-    pub async fn create_endpoint(&self, request: &EndpointsCreateEndpointRequest) -> crate::Result<Endpoint> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/networking/v1/{parent}/endpoints",
-            path_params: &["parent"],
-            query: &[],
-            body: rt::BodyKind::Whole("endpoint"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/networking/v1/{parent}/endpoints`; required: `parent`, `endpoint` ([API reference](https://docs.databricks.com/api/account/endpoints/createendpoint)).
+    #[inline]
+    pub fn create_endpoint(
+        &self,
+        parent: impl Into<::std::string::String>,
+        endpoint: Endpoint,
+    ) -> rt::Call<EndpointsCreateEndpointRequest, Endpoint> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ENDPOINTS_CREATE_ENDPOINT,
+            EndpointsCreateEndpointRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                endpoint: {
+                    let value = endpoint;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/networking/v1/{name}` ([API reference](https://docs.databricks.com/api/account/endpoints/deleteendpoint)).
-    pub async fn delete_endpoint(&self, request: &EndpointsDeleteEndpointRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/networking/v1/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/networking/v1/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/account/endpoints/deleteendpoint)).
+    #[inline]
+    pub fn delete_endpoint(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<EndpointsDeleteEndpointRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ENDPOINTS_DELETE_ENDPOINT,
+            EndpointsDeleteEndpointRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/networking/v1/{name}` ([API reference](https://docs.databricks.com/api/account/endpoints/getendpoint)).
-    pub async fn get_endpoint(&self, request: &EndpointsGetEndpointRequest) -> crate::Result<Endpoint> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/networking/v1/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/networking/v1/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/account/endpoints/getendpoint)).
+    #[inline]
+    pub fn get_endpoint(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<EndpointsGetEndpointRequest, Endpoint> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ENDPOINTS_GET_ENDPOINT,
+            EndpointsGetEndpointRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/networking/v1/{parent}/endpoints` ([API reference](https://docs.databricks.com/api/account/endpoints/listendpoints)).
-    pub fn list_endpoints(&self, request: EndpointsListEndpointsRequest) -> crate::service::Paginator<Endpoint> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/networking/v1/{parent}/endpoints",
-            path_params: &["parent"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("items"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/networking/v1/{parent}/endpoints`; required: `parent`; pages by token ([API reference](https://docs.databricks.com/api/account/endpoints/listendpoints)).
+    #[inline]
+    pub fn list_endpoints(
+        &self,
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Paginator<EndpointsListEndpointsRequest, Endpoint> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_ENDPOINTS_LIST_ENDPOINTS,
+            &PAGES_ENDPOINTS_LIST_ENDPOINTS,
+            EndpointsListEndpointsRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
+    }
+}
+
+static OP_ENDPOINTS_CREATE_ENDPOINT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/networking/v1/{parent}/endpoints",
+    path_params: &["parent"],
+    query: &[],
+    body: rt::BodyKind::Whole("endpoint"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ENDPOINTS_DELETE_ENDPOINT: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/networking/v1/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ENDPOINTS_GET_ENDPOINT: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/networking/v1/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ENDPOINTS_LIST_ENDPOINTS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/networking/v1/{parent}/endpoints",
+    path_params: &["parent"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_ENDPOINTS_LIST_ENDPOINTS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("items"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+impl<O> rt::Call<EndpointsCreateEndpointRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `endpoint`.
+    #[inline]
+    pub fn endpoint(mut self, value: Endpoint) -> Self {
+        self.request.endpoint = value;
+        self
+    }
+}
+
+impl<O> rt::Call<EndpointsDeleteEndpointRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<EndpointsGetEndpointRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<EndpointsListEndpointsRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
     }
 }
 
@@ -492,61 +1488,190 @@ impl EndpointsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PrivateNetworkGatewaysCreatePrivateNetworkGatewayRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub private_network_gateway: ::std::option::Option<PrivateNetworkGateway>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `private_network_gateway` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub private_network_gateway: PrivateNetworkGateway,
+    /// Wire field `request_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub request_id: ::std::option::Option<::std::string::String>,
 }
+
+impl PrivateNetworkGatewaysCreatePrivateNetworkGatewayRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>, private_network_gateway: PrivateNetworkGateway) -> Self {
+        PrivateNetworkGatewaysCreatePrivateNetworkGatewayRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            private_network_gateway: {
+                let value = private_network_gateway;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PrivateNetworkGatewaysCreatePrivateNetworkGatewayRequest {}
 
 /// Parameters of [`PrivateNetworkGatewaysApi::delete_private_network_gateway`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PrivateNetworkGatewaysDeletePrivateNetworkGatewayRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl PrivateNetworkGatewaysDeletePrivateNetworkGatewayRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        PrivateNetworkGatewaysDeletePrivateNetworkGatewayRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PrivateNetworkGatewaysDeletePrivateNetworkGatewayRequest {}
 
 /// Parameters of [`PrivateNetworkGatewaysApi::get_private_network_gateway`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PrivateNetworkGatewaysGetPrivateNetworkGatewayRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl PrivateNetworkGatewaysGetPrivateNetworkGatewayRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        PrivateNetworkGatewaysGetPrivateNetworkGatewayRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PrivateNetworkGatewaysGetPrivateNetworkGatewayRequest {}
 
 /// Parameters of [`PrivateNetworkGatewaysApi::get_private_network_gateway_operation`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PrivateNetworkGatewaysGetPrivateNetworkGatewayOperationRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl PrivateNetworkGatewaysGetPrivateNetworkGatewayOperationRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        PrivateNetworkGatewaysGetPrivateNetworkGatewayOperationRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PrivateNetworkGatewaysGetPrivateNetworkGatewayOperationRequest {}
 
 /// Parameters of [`PrivateNetworkGatewaysApi::list_private_network_gateways`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PrivateNetworkGatewaysListPrivateNetworkGatewaysRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl PrivateNetworkGatewaysListPrivateNetworkGatewaysRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        PrivateNetworkGatewaysListPrivateNetworkGatewaysRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PrivateNetworkGatewaysListPrivateNetworkGatewaysRequest {}
 
 /// Parameters of [`PrivateNetworkGatewaysApi::update_private_network_gateway`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PrivateNetworkGatewaysUpdatePrivateNetworkGatewayRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub private_network_gateway: ::std::option::Option<PrivateNetworkGateway>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `private_network_gateway` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub private_network_gateway: PrivateNetworkGateway,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
 
-/// The `private_network_gateways` service (account level; [API reference](https://docs.databricks.com/api/account/privatenetworkgateways)).
+impl PrivateNetworkGatewaysUpdatePrivateNetworkGatewayRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        private_network_gateway: PrivateNetworkGateway,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        PrivateNetworkGatewaysUpdatePrivateNetworkGatewayRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            private_network_gateway: {
+                let value = private_network_gateway;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PrivateNetworkGatewaysUpdatePrivateNetworkGatewayRequest {}
+
+/// The `private_network_gateways` service (account level, 6 operations; [API reference](https://docs.databricks.com/api/account/privatenetworkgateways)).
 #[derive(Debug, Clone)]
 pub struct PrivateNetworkGatewaysApi {
     client: crate::Client,
@@ -563,99 +1688,294 @@ impl PrivateNetworkGatewaysApi {
         &self.client
     }
 
-    /// `POST /api/networking/v1/{parent}/private-network-gateways` ([API reference](https://docs.databricks.com/api/account/privatenetworkgateways/createprivatenetworkgateway)).
-    pub async fn create_private_network_gateway(
+    /// `POST /api/networking/v1/{parent}/private-network-gateways`; required: `parent`, `private_network_gateway` ([API reference](https://docs.databricks.com/api/account/privatenetworkgateways/createprivatenetworkgateway)).
+    #[inline]
+    pub fn create_private_network_gateway(
         &self,
-        request: &PrivateNetworkGatewaysCreatePrivateNetworkGatewayRequest,
-    ) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/networking/v1/{parent}/private-network-gateways",
-            path_params: &["parent"],
-            query: &["request_id"],
-            body: rt::BodyKind::Whole("private_network_gateway"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        parent: impl Into<::std::string::String>,
+        private_network_gateway: PrivateNetworkGateway,
+    ) -> rt::Call<PrivateNetworkGatewaysCreatePrivateNetworkGatewayRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PRIVATE_NETWORK_GATEWAYS_CREATE_PRIVATE_NETWORK_GATEWAY,
+            PrivateNetworkGatewaysCreatePrivateNetworkGatewayRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                private_network_gateway: {
+                    let value = private_network_gateway;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/networking/v1/{name}` ([API reference](https://docs.databricks.com/api/account/privatenetworkgateways/deleteprivatenetworkgateway)).
-    pub async fn delete_private_network_gateway(
+    /// `DELETE /api/networking/v1/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/account/privatenetworkgateways/deleteprivatenetworkgateway)).
+    #[inline]
+    pub fn delete_private_network_gateway(
         &self,
-        request: &PrivateNetworkGatewaysDeletePrivateNetworkGatewayRequest,
-    ) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/networking/v1/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<PrivateNetworkGatewaysDeletePrivateNetworkGatewayRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PRIVATE_NETWORK_GATEWAYS_DELETE_PRIVATE_NETWORK_GATEWAY,
+            PrivateNetworkGatewaysDeletePrivateNetworkGatewayRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/networking/v1/{name}` ([API reference](https://docs.databricks.com/api/account/privatenetworkgateways/getprivatenetworkgateway)).
-    pub async fn get_private_network_gateway(
+    /// `GET /api/networking/v1/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/account/privatenetworkgateways/getprivatenetworkgateway)).
+    #[inline]
+    pub fn get_private_network_gateway(
         &self,
-        request: &PrivateNetworkGatewaysGetPrivateNetworkGatewayRequest,
-    ) -> crate::Result<PrivateNetworkGateway> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/networking/v1/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<PrivateNetworkGatewaysGetPrivateNetworkGatewayRequest, PrivateNetworkGateway> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PRIVATE_NETWORK_GATEWAYS_GET_PRIVATE_NETWORK_GATEWAY,
+            PrivateNetworkGatewaysGetPrivateNetworkGatewayRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/networking/v1/{name}` ([API reference](https://docs.databricks.com/api/account/privatenetworkgateways/getprivatenetworkgatewayoperation)).
-    pub async fn get_private_network_gateway_operation(
+    /// `GET /api/networking/v1/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/account/privatenetworkgateways/getprivatenetworkgatewayoperation)).
+    #[inline]
+    pub fn get_private_network_gateway_operation(
         &self,
-        request: &PrivateNetworkGatewaysGetPrivateNetworkGatewayOperationRequest,
-    ) -> crate::Result<Operation> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/networking/v1/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<PrivateNetworkGatewaysGetPrivateNetworkGatewayOperationRequest, Operation> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PRIVATE_NETWORK_GATEWAYS_GET_PRIVATE_NETWORK_GATEWAY_OPERATION,
+            PrivateNetworkGatewaysGetPrivateNetworkGatewayOperationRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/networking/v1/{parent}/private-network-gateways` ([API reference](https://docs.databricks.com/api/account/privatenetworkgateways/listprivatenetworkgateways)).
+    /// `GET /api/networking/v1/{parent}/private-network-gateways`; required: `parent`; pages by token ([API reference](https://docs.databricks.com/api/account/privatenetworkgateways/listprivatenetworkgateways)).
+    #[inline]
     pub fn list_private_network_gateways(
         &self,
-        request: PrivateNetworkGatewaysListPrivateNetworkGatewaysRequest,
-    ) -> crate::service::Paginator<PrivateNetworkGateway> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/networking/v1/{parent}/private-network-gateways",
-            path_params: &["parent"],
-            query: &["page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("private_network_gateways"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Paginator<PrivateNetworkGatewaysListPrivateNetworkGatewaysRequest, PrivateNetworkGateway> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_PRIVATE_NETWORK_GATEWAYS_LIST_PRIVATE_NETWORK_GATEWAYS,
+            &PAGES_PRIVATE_NETWORK_GATEWAYS_LIST_PRIVATE_NETWORK_GATEWAYS,
+            PrivateNetworkGatewaysListPrivateNetworkGatewaysRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `PATCH /api/networking/v1/{name}` ([API reference](https://docs.databricks.com/api/account/privatenetworkgateways/updateprivatenetworkgateway)).
-    pub async fn update_private_network_gateway(
+    /// `PATCH /api/networking/v1/{name}`; required: `name`, `private_network_gateway`, `update_mask` ([API reference](https://docs.databricks.com/api/account/privatenetworkgateways/updateprivatenetworkgateway)).
+    #[inline]
+    pub fn update_private_network_gateway(
         &self,
-        request: &PrivateNetworkGatewaysUpdatePrivateNetworkGatewayRequest,
-    ) -> crate::Result<PrivateNetworkGateway> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/networking/v1/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("private_network_gateway"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        private_network_gateway: PrivateNetworkGateway,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<PrivateNetworkGatewaysUpdatePrivateNetworkGatewayRequest, PrivateNetworkGateway> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PRIVATE_NETWORK_GATEWAYS_UPDATE_PRIVATE_NETWORK_GATEWAY,
+            PrivateNetworkGatewaysUpdatePrivateNetworkGatewayRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                private_network_gateway: {
+                    let value = private_network_gateway;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_PRIVATE_NETWORK_GATEWAYS_CREATE_PRIVATE_NETWORK_GATEWAY: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/networking/v1/{parent}/private-network-gateways",
+    path_params: &["parent"],
+    query: &["request_id"],
+    body: rt::BodyKind::Whole("private_network_gateway"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PRIVATE_NETWORK_GATEWAYS_DELETE_PRIVATE_NETWORK_GATEWAY: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/networking/v1/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PRIVATE_NETWORK_GATEWAYS_GET_PRIVATE_NETWORK_GATEWAY: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/networking/v1/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PRIVATE_NETWORK_GATEWAYS_GET_PRIVATE_NETWORK_GATEWAY_OPERATION: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/networking/v1/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PRIVATE_NETWORK_GATEWAYS_LIST_PRIVATE_NETWORK_GATEWAYS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/networking/v1/{parent}/private-network-gateways",
+    path_params: &["parent"],
+    query: &["page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_PRIVATE_NETWORK_GATEWAYS_LIST_PRIVATE_NETWORK_GATEWAYS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("private_network_gateways"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_PRIVATE_NETWORK_GATEWAYS_UPDATE_PRIVATE_NETWORK_GATEWAY: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/networking/v1/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("private_network_gateway"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<PrivateNetworkGatewaysCreatePrivateNetworkGatewayRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `private_network_gateway`.
+    #[inline]
+    pub fn private_network_gateway(mut self, value: PrivateNetworkGateway) -> Self {
+        self.request.private_network_gateway = value;
+        self
+    }
+
+    /// Set `request_id`.
+    #[inline]
+    pub fn request_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.request_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<PrivateNetworkGatewaysDeletePrivateNetworkGatewayRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PrivateNetworkGatewaysGetPrivateNetworkGatewayRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PrivateNetworkGatewaysGetPrivateNetworkGatewayOperationRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<PrivateNetworkGatewaysListPrivateNetworkGatewaysRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<PrivateNetworkGatewaysUpdatePrivateNetworkGatewayRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `private_network_gateway`.
+    #[inline]
+    pub fn private_network_gateway(mut self, value: PrivateNetworkGateway) -> Self {
+        self.request.private_network_gateway = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
     }
 }

@@ -11,42 +11,162 @@ use crate::service::runtime as rt;
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateCustomAppIntegrationOutput {
+    /// Wire field `client_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub client_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `client_secret` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub client_secret: ::std::option::Option<crate::service::Sensitive>,
+    /// Wire field `integration_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub integration_id: ::std::option::Option<::std::string::String>,
+}
+
+impl CreateCustomAppIntegrationOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateCustomAppIntegrationOutput { ..::std::default::Default::default() }
+    }
+
+    /// Set `client_id`.
+    #[inline]
+    pub fn client_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.client_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `client_secret`.
+    #[inline]
+    pub fn client_secret(mut self, value: impl Into<crate::service::Sensitive>) -> Self {
+        self.client_secret = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `integration_id`.
+    #[inline]
+    pub fn integration_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.integration_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CreatePublishedAppIntegrationOutput` of the `oauth2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreatePublishedAppIntegrationOutput {
+    /// Wire field `integration_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub integration_id: ::std::option::Option<::std::string::String>,
+}
+
+impl CreatePublishedAppIntegrationOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreatePublishedAppIntegrationOutput { ..::std::default::Default::default() }
+    }
+
+    /// Set `integration_id`.
+    #[inline]
+    pub fn integration_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.integration_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CreateServicePrincipalSecretResponse` of the `oauth2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateServicePrincipalSecretResponse {
+    /// Wire field `create_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `expire_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub expire_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `scopes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub scopes: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `secret` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub secret: ::std::option::Option<crate::service::Sensitive>,
+    /// Wire field `secret_hash` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub secret_hash: ::std::option::Option<::std::string::String>,
+    /// Wire field `status` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<::std::string::String>,
+    /// Wire field `update_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+}
+
+impl CreateServicePrincipalSecretResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateServicePrincipalSecretResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `expire_time`.
+    #[inline]
+    pub fn expire_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.expire_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `scopes`.
+    #[inline]
+    pub fn scopes(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.scopes = value;
+        self
+    }
+
+    /// Set `secret`.
+    #[inline]
+    pub fn secret(mut self, value: impl Into<crate::service::Sensitive>) -> Self {
+        self.secret = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `secret_hash`.
+    #[inline]
+    pub fn secret_hash(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.secret_hash = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.status = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DeleteCustomAppIntegrationOutput` of the `oauth2` API.
@@ -54,212 +174,760 @@ pub struct CreateServicePrincipalSecretResponse {
 #[serde(default)]
 pub struct DeleteCustomAppIntegrationOutput {}
 
+impl DeleteCustomAppIntegrationOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteCustomAppIntegrationOutput { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `DeletePublishedAppIntegrationOutput` of the `oauth2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeletePublishedAppIntegrationOutput {}
 
+impl DeletePublishedAppIntegrationOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeletePublishedAppIntegrationOutput { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `FederationPolicy` of the `oauth2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FederationPolicy {
+    /// Wire field `create_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `oidc_policy` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub oidc_policy: ::std::option::Option<OidcFederationPolicy>,
+    /// Wire field `policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_principal_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub service_principal_id: ::std::option::Option<i64>,
+    /// Wire field `uid` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub uid: ::std::option::Option<::std::string::String>,
+    /// Wire field `update_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+}
+
+impl FederationPolicy {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        FederationPolicy { ..::std::default::Default::default() }
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `oidc_policy`.
+    #[inline]
+    pub fn oidc_policy(mut self, value: OidcFederationPolicy) -> Self {
+        self.oidc_policy = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `policy_id`.
+    #[inline]
+    pub fn policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `service_principal_id`.
+    #[inline]
+    pub fn service_principal_id(mut self, value: i64) -> Self {
+        self.service_principal_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `uid`.
+    #[inline]
+    pub fn uid(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.uid = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GetCustomAppIntegrationOutput` of the `oauth2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetCustomAppIntegrationOutput {
+    /// Wire field `client_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub client_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `confidential` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub confidential: ::std::option::Option<bool>,
+    /// Wire field `create_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `created_by` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub created_by: ::std::option::Option<i64>,
+    /// Wire field `creator_username` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creator_username: ::std::option::Option<::std::string::String>,
+    /// Wire field `integration_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub integration_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `redirect_urls` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub redirect_urls: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `scopes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub scopes: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `token_access_policy` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub token_access_policy: ::std::option::Option<TokenAccessPolicy>,
+    /// Wire field `user_authorized_scopes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub user_authorized_scopes: ::std::vec::Vec<::std::string::String>,
+}
+
+impl GetCustomAppIntegrationOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetCustomAppIntegrationOutput { ..::std::default::Default::default() }
+    }
+
+    /// Set `client_id`.
+    #[inline]
+    pub fn client_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.client_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `confidential`.
+    #[inline]
+    pub fn confidential(mut self, value: bool) -> Self {
+        self.confidential = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `created_by`.
+    #[inline]
+    pub fn created_by(mut self, value: i64) -> Self {
+        self.created_by = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `creator_username`.
+    #[inline]
+    pub fn creator_username(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creator_username = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `integration_id`.
+    #[inline]
+    pub fn integration_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.integration_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `redirect_urls`.
+    #[inline]
+    pub fn redirect_urls(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.redirect_urls = value;
+        self
+    }
+
+    /// Set `scopes`.
+    #[inline]
+    pub fn scopes(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.scopes = value;
+        self
+    }
+
+    /// Set `token_access_policy`.
+    #[inline]
+    pub fn token_access_policy(mut self, value: TokenAccessPolicy) -> Self {
+        self.token_access_policy = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `user_authorized_scopes`.
+    #[inline]
+    pub fn user_authorized_scopes(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.user_authorized_scopes = value;
+        self
+    }
 }
 
 /// Wire type `GetCustomAppIntegrationsOutput` of the `oauth2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetCustomAppIntegrationsOutput {
+    /// Wire field `apps` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub apps: ::std::vec::Vec<GetCustomAppIntegrationOutput>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl GetCustomAppIntegrationsOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetCustomAppIntegrationsOutput { ..::std::default::Default::default() }
+    }
+
+    /// Set `apps`.
+    #[inline]
+    pub fn apps(mut self, value: ::std::vec::Vec<GetCustomAppIntegrationOutput>) -> Self {
+        self.apps = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GetPublishedAppIntegrationOutput` of the `oauth2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetPublishedAppIntegrationOutput {
+    /// Wire field `app_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `create_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `created_by` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub created_by: ::std::option::Option<i64>,
+    /// Wire field `integration_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub integration_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `token_access_policy` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub token_access_policy: ::std::option::Option<TokenAccessPolicy>,
+}
+
+impl GetPublishedAppIntegrationOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetPublishedAppIntegrationOutput { ..::std::default::Default::default() }
+    }
+
+    /// Set `app_id`.
+    #[inline]
+    pub fn app_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.app_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `created_by`.
+    #[inline]
+    pub fn created_by(mut self, value: i64) -> Self {
+        self.created_by = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `integration_id`.
+    #[inline]
+    pub fn integration_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.integration_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `token_access_policy`.
+    #[inline]
+    pub fn token_access_policy(mut self, value: TokenAccessPolicy) -> Self {
+        self.token_access_policy = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `GetPublishedAppIntegrationsOutput` of the `oauth2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetPublishedAppIntegrationsOutput {
+    /// Wire field `apps` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub apps: ::std::vec::Vec<GetPublishedAppIntegrationOutput>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl GetPublishedAppIntegrationsOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetPublishedAppIntegrationsOutput { ..::std::default::Default::default() }
+    }
+
+    /// Set `apps`.
+    #[inline]
+    pub fn apps(mut self, value: ::std::vec::Vec<GetPublishedAppIntegrationOutput>) -> Self {
+        self.apps = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GetPublishedAppsOutput` of the `oauth2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetPublishedAppsOutput {
+    /// Wire field `apps` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub apps: ::std::vec::Vec<PublishedAppOutput>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl GetPublishedAppsOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetPublishedAppsOutput { ..::std::default::Default::default() }
+    }
+
+    /// Set `apps`.
+    #[inline]
+    pub fn apps(mut self, value: ::std::vec::Vec<PublishedAppOutput>) -> Self {
+        self.apps = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListFederationPoliciesResponse` of the `oauth2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListFederationPoliciesResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `policies` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub policies: ::std::vec::Vec<FederationPolicy>,
+}
+
+impl ListFederationPoliciesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListFederationPoliciesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `policies`.
+    #[inline]
+    pub fn policies(mut self, value: ::std::vec::Vec<FederationPolicy>) -> Self {
+        self.policies = value;
+        self
+    }
 }
 
 /// Wire type `ListServicePrincipalSecretsResponse` of the `oauth2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListServicePrincipalSecretsResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `secrets` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub secrets: ::std::vec::Vec<SecretInfo>,
+}
+
+impl ListServicePrincipalSecretsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListServicePrincipalSecretsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `secrets`.
+    #[inline]
+    pub fn secrets(mut self, value: ::std::vec::Vec<SecretInfo>) -> Self {
+        self.secrets = value;
+        self
+    }
 }
 
 /// Wire type `OidcFederationPolicy` of the `oauth2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct OidcFederationPolicy {
+    /// Wire field `audiences` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub audiences: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `issuer` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub issuer: ::std::option::Option<::std::string::String>,
+    /// Wire field `jwks_json` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub jwks_json: ::std::option::Option<::std::string::String>,
+    /// Wire field `jwks_uri` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub jwks_uri: ::std::option::Option<::std::string::String>,
+    /// Wire field `subject` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub subject: ::std::option::Option<::std::string::String>,
+    /// Wire field `subject_claim` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub subject_claim: ::std::option::Option<::std::string::String>,
+}
+
+impl OidcFederationPolicy {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        OidcFederationPolicy { ..::std::default::Default::default() }
+    }
+
+    /// Set `audiences`.
+    #[inline]
+    pub fn audiences(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.audiences = value;
+        self
+    }
+
+    /// Set `issuer`.
+    #[inline]
+    pub fn issuer(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.issuer = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `jwks_json`.
+    #[inline]
+    pub fn jwks_json(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.jwks_json = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `jwks_uri`.
+    #[inline]
+    pub fn jwks_uri(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.jwks_uri = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `subject`.
+    #[inline]
+    pub fn subject(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.subject = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `subject_claim`.
+    #[inline]
+    pub fn subject_claim(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.subject_claim = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `PublishedAppOutput` of the `oauth2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PublishedAppOutput {
+    /// Wire field `app_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `client_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub client_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `is_confidential_client` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_confidential_client: ::std::option::Option<bool>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `redirect_urls` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub redirect_urls: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `scopes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub scopes: ::std::vec::Vec<::std::string::String>,
+}
+
+impl PublishedAppOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PublishedAppOutput { ..::std::default::Default::default() }
+    }
+
+    /// Set `app_id`.
+    #[inline]
+    pub fn app_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.app_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `client_id`.
+    #[inline]
+    pub fn client_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.client_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `is_confidential_client`.
+    #[inline]
+    pub fn is_confidential_client(mut self, value: bool) -> Self {
+        self.is_confidential_client = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `redirect_urls`.
+    #[inline]
+    pub fn redirect_urls(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.redirect_urls = value;
+        self
+    }
+
+    /// Set `scopes`.
+    #[inline]
+    pub fn scopes(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.scopes = value;
+        self
+    }
 }
 
 /// Wire type `SecretInfo` of the `oauth2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SecretInfo {
+    /// Wire field `create_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `expire_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub expire_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `scopes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub scopes: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `secret_hash` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub secret_hash: ::std::option::Option<::std::string::String>,
+    /// Wire field `status` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<::std::string::String>,
+    /// Wire field `update_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+}
+
+impl SecretInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SecretInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `expire_time`.
+    #[inline]
+    pub fn expire_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.expire_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `scopes`.
+    #[inline]
+    pub fn scopes(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.scopes = value;
+        self
+    }
+
+    /// Set `secret_hash`.
+    #[inline]
+    pub fn secret_hash(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.secret_hash = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.status = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `TokenAccessPolicy` of the `oauth2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TokenAccessPolicy {
+    /// Wire field `absolute_session_lifetime_in_minutes` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub absolute_session_lifetime_in_minutes: ::std::option::Option<i64>,
+    /// Wire field `access_token_ttl_in_minutes` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub access_token_ttl_in_minutes: ::std::option::Option<i64>,
+    /// Wire field `enable_single_use_refresh_tokens` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_single_use_refresh_tokens: ::std::option::Option<bool>,
+    /// Wire field `refresh_token_ttl_in_minutes` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -267,68 +935,213 @@ pub struct TokenAccessPolicy {
     pub refresh_token_ttl_in_minutes: ::std::option::Option<i64>,
 }
 
+impl TokenAccessPolicy {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TokenAccessPolicy { ..::std::default::Default::default() }
+    }
+
+    /// Set `absolute_session_lifetime_in_minutes`.
+    #[inline]
+    pub fn absolute_session_lifetime_in_minutes(mut self, value: i64) -> Self {
+        self.absolute_session_lifetime_in_minutes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `access_token_ttl_in_minutes`.
+    #[inline]
+    pub fn access_token_ttl_in_minutes(mut self, value: i64) -> Self {
+        self.access_token_ttl_in_minutes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `enable_single_use_refresh_tokens`.
+    #[inline]
+    pub fn enable_single_use_refresh_tokens(mut self, value: bool) -> Self {
+        self.enable_single_use_refresh_tokens = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `refresh_token_ttl_in_minutes`.
+    #[inline]
+    pub fn refresh_token_ttl_in_minutes(mut self, value: i64) -> Self {
+        self.refresh_token_ttl_in_minutes = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `UpdateCustomAppIntegrationOutput` of the `oauth2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UpdateCustomAppIntegrationOutput {}
+
+impl UpdateCustomAppIntegrationOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UpdateCustomAppIntegrationOutput { ..::std::default::Default::default() }
+    }
+}
 
 /// Wire type `UpdatePublishedAppIntegrationOutput` of the `oauth2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UpdatePublishedAppIntegrationOutput {}
 
+impl UpdatePublishedAppIntegrationOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UpdatePublishedAppIntegrationOutput { ..::std::default::Default::default() }
+    }
+}
+
 /// Parameters of [`AccountFederationPolicyApi::create`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountFederationPolicyCreateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub policy: ::std::option::Option<FederationPolicy>,
+    /// Wire field `policy` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub policy: FederationPolicy,
+    /// Wire field `policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub policy_id: ::std::option::Option<::std::string::String>,
 }
+
+impl AccountFederationPolicyCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(policy: FederationPolicy) -> Self {
+        AccountFederationPolicyCreateRequest {
+            policy: {
+                let value = policy;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountFederationPolicyCreateRequest {}
 
 /// Parameters of [`AccountFederationPolicyApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountFederationPolicyDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `policy_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub policy_id: ::std::string::String,
 }
+
+impl AccountFederationPolicyDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(policy_id: impl Into<::std::string::String>) -> Self {
+        AccountFederationPolicyDeleteRequest {
+            policy_id: {
+                let value = policy_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountFederationPolicyDeleteRequest {}
 
 /// Parameters of [`AccountFederationPolicyApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountFederationPolicyGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `policy_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub policy_id: ::std::string::String,
 }
+
+impl AccountFederationPolicyGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(policy_id: impl Into<::std::string::String>) -> Self {
+        AccountFederationPolicyGetRequest {
+            policy_id: {
+                let value = policy_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountFederationPolicyGetRequest {}
 
 /// Parameters of [`AccountFederationPolicyApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountFederationPolicyListRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl AccountFederationPolicyListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AccountFederationPolicyListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for AccountFederationPolicyListRequest {}
 
 /// Parameters of [`AccountFederationPolicyApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountFederationPolicyUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub policy_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub policy: ::std::option::Option<FederationPolicy>,
+    /// Wire field `policy_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub policy_id: ::std::string::String,
+    /// Wire field `policy` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub policy: FederationPolicy,
+    /// Wire field `update_mask` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_mask: ::std::option::Option<::std::string::String>,
 }
 
-/// The `account_federation_policy` service (account level; [API reference](https://docs.databricks.com/api/account/accountfederationpolicy)).
+impl AccountFederationPolicyUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(policy_id: impl Into<::std::string::String>, policy: FederationPolicy) -> Self {
+        AccountFederationPolicyUpdateRequest {
+            policy_id: {
+                let value = policy_id;
+                value.into()
+            },
+            policy: {
+                let value = policy;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountFederationPolicyUpdateRequest {}
+
+/// The `account_federation_policy` service (account level, 5 operations; [API reference](https://docs.databricks.com/api/account/accountfederationpolicy)).
 #[derive(Debug, Clone)]
 pub struct AccountFederationPolicyApi {
     client: crate::Client,
@@ -345,70 +1158,227 @@ impl AccountFederationPolicyApi {
         &self.client
     }
 
-    /// `POST /api/2.0/accounts/{account_id}/federationPolicies` ([API reference](https://docs.databricks.com/api/account/accountfederationpolicy/create)).
-    pub async fn create(&self, request: &AccountFederationPolicyCreateRequest) -> crate::Result<FederationPolicy> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/accounts/{account_id}/federationPolicies",
-            path_params: &["account_id"],
-            query: &["policy_id"],
-            body: rt::BodyKind::Whole("policy"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/accounts/{account_id}/federationPolicies`; required: `policy` ([API reference](https://docs.databricks.com/api/account/accountfederationpolicy/create)).
+    #[inline]
+    pub fn create(&self, policy: FederationPolicy) -> rt::Call<AccountFederationPolicyCreateRequest, FederationPolicy> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_FEDERATION_POLICY_CREATE,
+            AccountFederationPolicyCreateRequest {
+                policy: {
+                    let value = policy;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/accounts/{account_id}/federationPolicies/{policy_id}` ([API reference](https://docs.databricks.com/api/account/accountfederationpolicy/delete)).
-    pub async fn delete(&self, request: &AccountFederationPolicyDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/accounts/{account_id}/federationPolicies/{policy_id}",
-            path_params: &["account_id", "policy_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/accounts/{account_id}/federationPolicies/{policy_id}`; required: `policy_id` ([API reference](https://docs.databricks.com/api/account/accountfederationpolicy/delete)).
+    #[inline]
+    pub fn delete(
+        &self,
+        policy_id: impl Into<::std::string::String>,
+    ) -> rt::Call<AccountFederationPolicyDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_FEDERATION_POLICY_DELETE,
+            AccountFederationPolicyDeleteRequest {
+                policy_id: {
+                    let value = policy_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/federationPolicies/{policy_id}` ([API reference](https://docs.databricks.com/api/account/accountfederationpolicy/get)).
-    pub async fn get(&self, request: &AccountFederationPolicyGetRequest) -> crate::Result<FederationPolicy> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/federationPolicies/{policy_id}",
-            path_params: &["account_id", "policy_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/accounts/{account_id}/federationPolicies/{policy_id}`; required: `policy_id` ([API reference](https://docs.databricks.com/api/account/accountfederationpolicy/get)).
+    #[inline]
+    pub fn get(
+        &self,
+        policy_id: impl Into<::std::string::String>,
+    ) -> rt::Call<AccountFederationPolicyGetRequest, FederationPolicy> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_FEDERATION_POLICY_GET,
+            AccountFederationPolicyGetRequest {
+                policy_id: {
+                    let value = policy_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/federationPolicies` ([API reference](https://docs.databricks.com/api/account/accountfederationpolicy/list)).
-    pub fn list(&self, request: AccountFederationPolicyListRequest) -> crate::service::Paginator<FederationPolicy> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/federationPolicies",
-            path_params: &["account_id"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("policies"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/accounts/{account_id}/federationPolicies`; pages by token ([API reference](https://docs.databricks.com/api/account/accountfederationpolicy/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<AccountFederationPolicyListRequest, FederationPolicy> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_ACCOUNT_FEDERATION_POLICY_LIST,
+            &PAGES_ACCOUNT_FEDERATION_POLICY_LIST,
+            AccountFederationPolicyListRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `PATCH /api/2.0/accounts/{account_id}/federationPolicies/{policy_id}` ([API reference](https://docs.databricks.com/api/account/accountfederationpolicy/update)).
-    pub async fn update(&self, request: &AccountFederationPolicyUpdateRequest) -> crate::Result<FederationPolicy> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/accounts/{account_id}/federationPolicies/{policy_id}",
-            path_params: &["account_id", "policy_id"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("policy"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/accounts/{account_id}/federationPolicies/{policy_id}`; required: `policy_id`, `policy` ([API reference](https://docs.databricks.com/api/account/accountfederationpolicy/update)).
+    #[inline]
+    pub fn update(
+        &self,
+        policy_id: impl Into<::std::string::String>,
+        policy: FederationPolicy,
+    ) -> rt::Call<AccountFederationPolicyUpdateRequest, FederationPolicy> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_FEDERATION_POLICY_UPDATE,
+            AccountFederationPolicyUpdateRequest {
+                policy_id: {
+                    let value = policy_id;
+                    value.into()
+                },
+                policy: {
+                    let value = policy;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_ACCOUNT_FEDERATION_POLICY_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/accounts/{account_id}/federationPolicies",
+    path_params: &["account_id"],
+    query: &["policy_id"],
+    body: rt::BodyKind::Whole("policy"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_FEDERATION_POLICY_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/accounts/{account_id}/federationPolicies/{policy_id}",
+    path_params: &["account_id", "policy_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_FEDERATION_POLICY_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/federationPolicies/{policy_id}",
+    path_params: &["account_id", "policy_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_FEDERATION_POLICY_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/federationPolicies",
+    path_params: &["account_id"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_ACCOUNT_FEDERATION_POLICY_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("policies"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_ACCOUNT_FEDERATION_POLICY_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/accounts/{account_id}/federationPolicies/{policy_id}",
+    path_params: &["account_id", "policy_id"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("policy"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<AccountFederationPolicyCreateRequest, O> {
+    /// Set `policy`.
+    #[inline]
+    pub fn policy(mut self, value: FederationPolicy) -> Self {
+        self.request.policy = value;
+        self
+    }
+
+    /// Set `policy_id`.
+    #[inline]
+    pub fn policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<AccountFederationPolicyDeleteRequest, O> {
+    /// Set `policy_id`.
+    #[inline]
+    pub fn policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.policy_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AccountFederationPolicyGetRequest, O> {
+    /// Set `policy_id`.
+    #[inline]
+    pub fn policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.policy_id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<AccountFederationPolicyListRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<AccountFederationPolicyUpdateRequest, O> {
+    /// Set `policy_id`.
+    #[inline]
+    pub fn policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.policy_id = value.into();
+        self
+    }
+
+    /// Set `policy`.
+    #[inline]
+    pub fn policy(mut self, value: FederationPolicy) -> Self {
+        self.request.policy = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = ::std::option::Option::Some(value.into());
+        self
     }
 }
 
@@ -416,68 +1386,152 @@ impl AccountFederationPolicyApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomAppIntegrationCreateRequest {
+    /// Wire field `confidential` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub confidential: ::std::option::Option<bool>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `redirect_urls` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub redirect_urls: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `scopes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub scopes: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `token_access_policy` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub token_access_policy: ::std::option::Option<TokenAccessPolicy>,
+    /// Wire field `user_authorized_scopes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub user_authorized_scopes: ::std::vec::Vec<::std::string::String>,
 }
+
+impl CustomAppIntegrationCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CustomAppIntegrationCreateRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for CustomAppIntegrationCreateRequest {}
 
 /// Parameters of [`CustomAppIntegrationApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomAppIntegrationDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub integration_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `integration_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub integration_id: ::std::string::String,
 }
+
+impl CustomAppIntegrationDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(integration_id: impl Into<::std::string::String>) -> Self {
+        CustomAppIntegrationDeleteRequest {
+            integration_id: {
+                let value = integration_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for CustomAppIntegrationDeleteRequest {}
 
 /// Parameters of [`CustomAppIntegrationApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomAppIntegrationGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub integration_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `integration_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub integration_id: ::std::string::String,
 }
+
+impl CustomAppIntegrationGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(integration_id: impl Into<::std::string::String>) -> Self {
+        CustomAppIntegrationGetRequest {
+            integration_id: {
+                let value = integration_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for CustomAppIntegrationGetRequest {}
 
 /// Parameters of [`CustomAppIntegrationApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomAppIntegrationListRequest {
+    /// Wire field `include_creator_username` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub include_creator_username: ::std::option::Option<bool>,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl CustomAppIntegrationListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CustomAppIntegrationListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for CustomAppIntegrationListRequest {}
 
 /// Parameters of [`CustomAppIntegrationApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomAppIntegrationUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub integration_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `integration_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub integration_id: ::std::string::String,
+    /// Wire field `redirect_urls` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub redirect_urls: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `scopes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub scopes: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `token_access_policy` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub token_access_policy: ::std::option::Option<TokenAccessPolicy>,
+    /// Wire field `user_authorized_scopes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub user_authorized_scopes: ::std::vec::Vec<::std::string::String>,
 }
 
-/// The `custom_app_integration` service (account level; [API reference](https://docs.databricks.com/api/account/customappintegration)).
+impl CustomAppIntegrationUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(integration_id: impl Into<::std::string::String>) -> Self {
+        CustomAppIntegrationUpdateRequest {
+            integration_id: {
+                let value = integration_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for CustomAppIntegrationUpdateRequest {}
+
+/// The `custom_app_integration` service (account level, 5 operations; [API reference](https://docs.databricks.com/api/account/customappintegration)).
 #[derive(Debug, Clone)]
 pub struct CustomAppIntegrationApi {
     client: crate::Client,
@@ -495,82 +1549,271 @@ impl CustomAppIntegrationApi {
     }
 
     /// `POST /api/2.0/accounts/{account_id}/oauth2/custom-app-integrations` ([API reference](https://docs.databricks.com/api/account/customappintegration/create)).
-    pub async fn create(
+    #[inline]
+    pub fn create(&self) -> rt::Call<CustomAppIntegrationCreateRequest, CreateCustomAppIntegrationOutput> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CUSTOM_APP_INTEGRATION_CREATE,
+            CustomAppIntegrationCreateRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
+    }
+
+    /// `DELETE /api/2.0/accounts/{account_id}/oauth2/custom-app-integrations/{integration_id}`; required: `integration_id` ([API reference](https://docs.databricks.com/api/account/customappintegration/delete)).
+    #[inline]
+    pub fn delete(
         &self,
-        request: &CustomAppIntegrationCreateRequest,
-    ) -> crate::Result<CreateCustomAppIntegrationOutput> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/accounts/{account_id}/oauth2/custom-app-integrations",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "confidential",
-                "name",
-                "redirect_urls",
-                "scopes",
-                "token_access_policy",
-                "user_authorized_scopes",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        integration_id: impl Into<::std::string::String>,
+    ) -> rt::Call<CustomAppIntegrationDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CUSTOM_APP_INTEGRATION_DELETE,
+            CustomAppIntegrationDeleteRequest {
+                integration_id: {
+                    let value = integration_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `DELETE /api/2.0/accounts/{account_id}/oauth2/custom-app-integrations/{integration_id}` ([API reference](https://docs.databricks.com/api/account/customappintegration/delete)).
-    pub async fn delete(&self, request: &CustomAppIntegrationDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/accounts/{account_id}/oauth2/custom-app-integrations/{integration_id}",
-            path_params: &["account_id", "integration_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/accounts/{account_id}/oauth2/custom-app-integrations/{integration_id}` ([API reference](https://docs.databricks.com/api/account/customappintegration/get)).
-    pub async fn get(&self, request: &CustomAppIntegrationGetRequest) -> crate::Result<GetCustomAppIntegrationOutput> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/oauth2/custom-app-integrations/{integration_id}",
-            path_params: &["account_id", "integration_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/accounts/{account_id}/oauth2/custom-app-integrations` ([API reference](https://docs.databricks.com/api/account/customappintegration/list)).
-    pub fn list(
+    /// `GET /api/2.0/accounts/{account_id}/oauth2/custom-app-integrations/{integration_id}`; required: `integration_id` ([API reference](https://docs.databricks.com/api/account/customappintegration/get)).
+    #[inline]
+    pub fn get(
         &self,
-        request: CustomAppIntegrationListRequest,
-    ) -> crate::service::Paginator<GetCustomAppIntegrationOutput> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/oauth2/custom-app-integrations",
-            path_params: &["account_id"],
-            query: &["include_creator_username", "page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("apps"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        integration_id: impl Into<::std::string::String>,
+    ) -> rt::Call<CustomAppIntegrationGetRequest, GetCustomAppIntegrationOutput> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CUSTOM_APP_INTEGRATION_GET,
+            CustomAppIntegrationGetRequest {
+                integration_id: {
+                    let value = integration_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/accounts/{account_id}/oauth2/custom-app-integrations/{integration_id}` ([API reference](https://docs.databricks.com/api/account/customappintegration/update)).
-    pub async fn update(&self, request: &CustomAppIntegrationUpdateRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/accounts/{account_id}/oauth2/custom-app-integrations/{integration_id}",
-            path_params: &["account_id", "integration_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["redirect_urls", "scopes", "token_access_policy", "user_authorized_scopes"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `GET /api/2.0/accounts/{account_id}/oauth2/custom-app-integrations`; pages by token ([API reference](https://docs.databricks.com/api/account/customappintegration/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<CustomAppIntegrationListRequest, GetCustomAppIntegrationOutput> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_CUSTOM_APP_INTEGRATION_LIST,
+            &PAGES_CUSTOM_APP_INTEGRATION_LIST,
+            CustomAppIntegrationListRequest { ..::std::default::Default::default() },
+        )
+    }
+
+    /// `PATCH /api/2.0/accounts/{account_id}/oauth2/custom-app-integrations/{integration_id}`; required: `integration_id` ([API reference](https://docs.databricks.com/api/account/customappintegration/update)).
+    #[inline]
+    pub fn update(
+        &self,
+        integration_id: impl Into<::std::string::String>,
+    ) -> rt::Call<CustomAppIntegrationUpdateRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CUSTOM_APP_INTEGRATION_UPDATE,
+            CustomAppIntegrationUpdateRequest {
+                integration_id: {
+                    let value = integration_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+}
+
+static OP_CUSTOM_APP_INTEGRATION_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/accounts/{account_id}/oauth2/custom-app-integrations",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "confidential",
+        "name",
+        "redirect_urls",
+        "scopes",
+        "token_access_policy",
+        "user_authorized_scopes",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CUSTOM_APP_INTEGRATION_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/accounts/{account_id}/oauth2/custom-app-integrations/{integration_id}",
+    path_params: &["account_id", "integration_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CUSTOM_APP_INTEGRATION_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/oauth2/custom-app-integrations/{integration_id}",
+    path_params: &["account_id", "integration_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CUSTOM_APP_INTEGRATION_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/oauth2/custom-app-integrations",
+    path_params: &["account_id"],
+    query: &["include_creator_username", "page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_CUSTOM_APP_INTEGRATION_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("apps"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_CUSTOM_APP_INTEGRATION_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/accounts/{account_id}/oauth2/custom-app-integrations/{integration_id}",
+    path_params: &["account_id", "integration_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["redirect_urls", "scopes", "token_access_policy", "user_authorized_scopes"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<CustomAppIntegrationCreateRequest, O> {
+    /// Set `confidential`.
+    #[inline]
+    pub fn confidential(mut self, value: bool) -> Self {
+        self.request.confidential = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `redirect_urls`.
+    #[inline]
+    pub fn redirect_urls(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.redirect_urls = value;
+        self
+    }
+
+    /// Set `scopes`.
+    #[inline]
+    pub fn scopes(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.scopes = value;
+        self
+    }
+
+    /// Set `token_access_policy`.
+    #[inline]
+    pub fn token_access_policy(mut self, value: TokenAccessPolicy) -> Self {
+        self.request.token_access_policy = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `user_authorized_scopes`.
+    #[inline]
+    pub fn user_authorized_scopes(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.user_authorized_scopes = value;
+        self
+    }
+}
+
+impl<O> rt::Call<CustomAppIntegrationDeleteRequest, O> {
+    /// Set `integration_id`.
+    #[inline]
+    pub fn integration_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.integration_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<CustomAppIntegrationGetRequest, O> {
+    /// Set `integration_id`.
+    #[inline]
+    pub fn integration_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.integration_id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<CustomAppIntegrationListRequest, T> {
+    /// Set `include_creator_username`.
+    #[inline]
+    pub fn include_creator_username(mut self, value: bool) -> Self {
+        self.request.include_creator_username = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<CustomAppIntegrationUpdateRequest, O> {
+    /// Set `integration_id`.
+    #[inline]
+    pub fn integration_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.integration_id = value.into();
+        self
+    }
+
+    /// Set `redirect_urls`.
+    #[inline]
+    pub fn redirect_urls(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.redirect_urls = value;
+        self
+    }
+
+    /// Set `scopes`.
+    #[inline]
+    pub fn scopes(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.scopes = value;
+        self
+    }
+
+    /// Set `token_access_policy`.
+    #[inline]
+    pub fn token_access_policy(mut self, value: TokenAccessPolicy) -> Self {
+        self.request.token_access_policy = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `user_authorized_scopes`.
+    #[inline]
+    pub fn user_authorized_scopes(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.user_authorized_scopes = value;
+        self
     }
 }
 
@@ -578,16 +1821,28 @@ impl CustomAppIntegrationApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct OAuthPublishedAppsListRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
 
-/// The `o_auth_published_apps` service (account level; [API reference](https://docs.databricks.com/api/account/oauthpublishedapps)).
+impl OAuthPublishedAppsListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        OAuthPublishedAppsListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for OAuthPublishedAppsListRequest {}
+
+/// The `o_auth_published_apps` service (account level, 1 operations; [API reference](https://docs.databricks.com/api/account/oauthpublishedapps)).
 #[derive(Debug, Clone)]
 pub struct OAuthPublishedAppsApi {
     client: crate::Client,
@@ -604,22 +1859,48 @@ impl OAuthPublishedAppsApi {
         &self.client
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/oauth2/published-apps` ([API reference](https://docs.databricks.com/api/account/oauthpublishedapps/list)).
-    pub fn list(&self, request: OAuthPublishedAppsListRequest) -> crate::service::Paginator<PublishedAppOutput> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/oauth2/published-apps",
-            path_params: &["account_id"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("apps"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/accounts/{account_id}/oauth2/published-apps`; pages by token ([API reference](https://docs.databricks.com/api/account/oauthpublishedapps/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<OAuthPublishedAppsListRequest, PublishedAppOutput> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_O_AUTH_PUBLISHED_APPS_LIST,
+            &PAGES_O_AUTH_PUBLISHED_APPS_LIST,
+            OAuthPublishedAppsListRequest { ..::std::default::Default::default() },
+        )
+    }
+}
+
+static OP_O_AUTH_PUBLISHED_APPS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/oauth2/published-apps",
+    path_params: &["account_id"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_O_AUTH_PUBLISHED_APPS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("apps"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+impl<T> rt::Paginator<OAuthPublishedAppsListRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
     }
 }
 
@@ -627,52 +1908,128 @@ impl OAuthPublishedAppsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PublishedAppIntegrationCreateRequest {
+    /// Wire field `app_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `token_access_policy` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub token_access_policy: ::std::option::Option<TokenAccessPolicy>,
 }
+
+impl PublishedAppIntegrationCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PublishedAppIntegrationCreateRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for PublishedAppIntegrationCreateRequest {}
 
 /// Parameters of [`PublishedAppIntegrationApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PublishedAppIntegrationDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub integration_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `integration_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub integration_id: ::std::string::String,
 }
+
+impl PublishedAppIntegrationDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(integration_id: impl Into<::std::string::String>) -> Self {
+        PublishedAppIntegrationDeleteRequest {
+            integration_id: {
+                let value = integration_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PublishedAppIntegrationDeleteRequest {}
 
 /// Parameters of [`PublishedAppIntegrationApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PublishedAppIntegrationGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub integration_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `integration_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub integration_id: ::std::string::String,
 }
+
+impl PublishedAppIntegrationGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(integration_id: impl Into<::std::string::String>) -> Self {
+        PublishedAppIntegrationGetRequest {
+            integration_id: {
+                let value = integration_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PublishedAppIntegrationGetRequest {}
 
 /// Parameters of [`PublishedAppIntegrationApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PublishedAppIntegrationListRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl PublishedAppIntegrationListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PublishedAppIntegrationListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for PublishedAppIntegrationListRequest {}
 
 /// Parameters of [`PublishedAppIntegrationApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PublishedAppIntegrationUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub integration_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `integration_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub integration_id: ::std::string::String,
+    /// Wire field `token_access_policy` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub token_access_policy: ::std::option::Option<TokenAccessPolicy>,
 }
 
-/// The `published_app_integration` service (account level; [API reference](https://docs.databricks.com/api/account/publishedappintegration)).
+impl PublishedAppIntegrationUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(integration_id: impl Into<::std::string::String>) -> Self {
+        PublishedAppIntegrationUpdateRequest {
+            integration_id: {
+                let value = integration_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PublishedAppIntegrationUpdateRequest {}
+
+/// The `published_app_integration` service (account level, 5 operations; [API reference](https://docs.databricks.com/api/account/publishedappintegration)).
 #[derive(Debug, Clone)]
 pub struct PublishedAppIntegrationApi {
     client: crate::Client,
@@ -690,78 +2047,208 @@ impl PublishedAppIntegrationApi {
     }
 
     /// `POST /api/2.0/accounts/{account_id}/oauth2/published-app-integrations` ([API reference](https://docs.databricks.com/api/account/publishedappintegration/create)).
-    pub async fn create(
+    #[inline]
+    pub fn create(&self) -> rt::Call<PublishedAppIntegrationCreateRequest, CreatePublishedAppIntegrationOutput> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PUBLISHED_APP_INTEGRATION_CREATE,
+            PublishedAppIntegrationCreateRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
+    }
+
+    /// `DELETE /api/2.0/accounts/{account_id}/oauth2/published-app-integrations/{integration_id}`; required: `integration_id` ([API reference](https://docs.databricks.com/api/account/publishedappintegration/delete)).
+    #[inline]
+    pub fn delete(
         &self,
-        request: &PublishedAppIntegrationCreateRequest,
-    ) -> crate::Result<CreatePublishedAppIntegrationOutput> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/accounts/{account_id}/oauth2/published-app-integrations",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["app_id", "token_access_policy"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        integration_id: impl Into<::std::string::String>,
+    ) -> rt::Call<PublishedAppIntegrationDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PUBLISHED_APP_INTEGRATION_DELETE,
+            PublishedAppIntegrationDeleteRequest {
+                integration_id: {
+                    let value = integration_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `DELETE /api/2.0/accounts/{account_id}/oauth2/published-app-integrations/{integration_id}` ([API reference](https://docs.databricks.com/api/account/publishedappintegration/delete)).
-    pub async fn delete(&self, request: &PublishedAppIntegrationDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/accounts/{account_id}/oauth2/published-app-integrations/{integration_id}",
-            path_params: &["account_id", "integration_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/accounts/{account_id}/oauth2/published-app-integrations/{integration_id}` ([API reference](https://docs.databricks.com/api/account/publishedappintegration/get)).
-    pub async fn get(
+    /// `GET /api/2.0/accounts/{account_id}/oauth2/published-app-integrations/{integration_id}`; required: `integration_id` ([API reference](https://docs.databricks.com/api/account/publishedappintegration/get)).
+    #[inline]
+    pub fn get(
         &self,
-        request: &PublishedAppIntegrationGetRequest,
-    ) -> crate::Result<GetPublishedAppIntegrationOutput> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/oauth2/published-app-integrations/{integration_id}",
-            path_params: &["account_id", "integration_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        integration_id: impl Into<::std::string::String>,
+    ) -> rt::Call<PublishedAppIntegrationGetRequest, GetPublishedAppIntegrationOutput> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PUBLISHED_APP_INTEGRATION_GET,
+            PublishedAppIntegrationGetRequest {
+                integration_id: {
+                    let value = integration_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/oauth2/published-app-integrations` ([API reference](https://docs.databricks.com/api/account/publishedappintegration/list)).
-    pub fn list(
+    /// `GET /api/2.0/accounts/{account_id}/oauth2/published-app-integrations`; pages by token ([API reference](https://docs.databricks.com/api/account/publishedappintegration/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<PublishedAppIntegrationListRequest, GetPublishedAppIntegrationOutput> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_PUBLISHED_APP_INTEGRATION_LIST,
+            &PAGES_PUBLISHED_APP_INTEGRATION_LIST,
+            PublishedAppIntegrationListRequest { ..::std::default::Default::default() },
+        )
+    }
+
+    /// `PATCH /api/2.0/accounts/{account_id}/oauth2/published-app-integrations/{integration_id}`; required: `integration_id` ([API reference](https://docs.databricks.com/api/account/publishedappintegration/update)).
+    #[inline]
+    pub fn update(
         &self,
-        request: PublishedAppIntegrationListRequest,
-    ) -> crate::service::Paginator<GetPublishedAppIntegrationOutput> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/oauth2/published-app-integrations",
-            path_params: &["account_id"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("apps"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        integration_id: impl Into<::std::string::String>,
+    ) -> rt::Call<PublishedAppIntegrationUpdateRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PUBLISHED_APP_INTEGRATION_UPDATE,
+            PublishedAppIntegrationUpdateRequest {
+                integration_id: {
+                    let value = integration_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+}
+
+static OP_PUBLISHED_APP_INTEGRATION_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/accounts/{account_id}/oauth2/published-app-integrations",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["app_id", "token_access_policy"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PUBLISHED_APP_INTEGRATION_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/accounts/{account_id}/oauth2/published-app-integrations/{integration_id}",
+    path_params: &["account_id", "integration_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PUBLISHED_APP_INTEGRATION_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/oauth2/published-app-integrations/{integration_id}",
+    path_params: &["account_id", "integration_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PUBLISHED_APP_INTEGRATION_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/oauth2/published-app-integrations",
+    path_params: &["account_id"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_PUBLISHED_APP_INTEGRATION_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("apps"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_PUBLISHED_APP_INTEGRATION_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/accounts/{account_id}/oauth2/published-app-integrations/{integration_id}",
+    path_params: &["account_id", "integration_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["token_access_policy"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<PublishedAppIntegrationCreateRequest, O> {
+    /// Set `app_id`.
+    #[inline]
+    pub fn app_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.app_id = ::std::option::Option::Some(value.into());
+        self
     }
 
-    /// `PATCH /api/2.0/accounts/{account_id}/oauth2/published-app-integrations/{integration_id}` ([API reference](https://docs.databricks.com/api/account/publishedappintegration/update)).
-    pub async fn update(&self, request: &PublishedAppIntegrationUpdateRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/accounts/{account_id}/oauth2/published-app-integrations/{integration_id}",
-            path_params: &["account_id", "integration_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["token_access_policy"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// Set `token_access_policy`.
+    #[inline]
+    pub fn token_access_policy(mut self, value: TokenAccessPolicy) -> Self {
+        self.request.token_access_policy = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<PublishedAppIntegrationDeleteRequest, O> {
+    /// Set `integration_id`.
+    #[inline]
+    pub fn integration_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.integration_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PublishedAppIntegrationGetRequest, O> {
+    /// Set `integration_id`.
+    #[inline]
+    pub fn integration_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.integration_id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<PublishedAppIntegrationListRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<PublishedAppIntegrationUpdateRequest, O> {
+    /// Set `integration_id`.
+    #[inline]
+    pub fn integration_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.integration_id = value.into();
+        self
+    }
+
+    /// Set `token_access_policy`.
+    #[inline]
+    pub fn token_access_policy(mut self, value: TokenAccessPolicy) -> Self {
+        self.request.token_access_policy = ::std::option::Option::Some(value);
+        self
     }
 }
 
@@ -769,79 +2256,188 @@ impl PublishedAppIntegrationApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServicePrincipalFederationPolicyCreateRequest {
+    /// Wire field `service_principal_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub service_principal_id: i64,
+    /// Wire field `policy` (required, ref).
     #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
     )]
-    pub service_principal_id: ::std::option::Option<i64>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub policy: ::std::option::Option<FederationPolicy>,
+    pub policy: FederationPolicy,
+    /// Wire field `policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub policy_id: ::std::option::Option<::std::string::String>,
 }
+
+impl ServicePrincipalFederationPolicyCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(service_principal_id: i64, policy: FederationPolicy) -> Self {
+        ServicePrincipalFederationPolicyCreateRequest {
+            service_principal_id: {
+                let value = service_principal_id;
+                value
+            },
+            policy: {
+                let value = policy;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServicePrincipalFederationPolicyCreateRequest {}
 
 /// Parameters of [`ServicePrincipalFederationPolicyApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServicePrincipalFederationPolicyDeleteRequest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub service_principal_id: ::std::option::Option<i64>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_principal_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub service_principal_id: i64,
+    /// Wire field `policy_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub policy_id: ::std::string::String,
 }
+
+impl ServicePrincipalFederationPolicyDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(service_principal_id: i64, policy_id: impl Into<::std::string::String>) -> Self {
+        ServicePrincipalFederationPolicyDeleteRequest {
+            service_principal_id: {
+                let value = service_principal_id;
+                value
+            },
+            policy_id: {
+                let value = policy_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServicePrincipalFederationPolicyDeleteRequest {}
 
 /// Parameters of [`ServicePrincipalFederationPolicyApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServicePrincipalFederationPolicyGetRequest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub service_principal_id: ::std::option::Option<i64>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_principal_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub service_principal_id: i64,
+    /// Wire field `policy_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub policy_id: ::std::string::String,
 }
+
+impl ServicePrincipalFederationPolicyGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(service_principal_id: i64, policy_id: impl Into<::std::string::String>) -> Self {
+        ServicePrincipalFederationPolicyGetRequest {
+            service_principal_id: {
+                let value = service_principal_id;
+                value
+            },
+            policy_id: {
+                let value = policy_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServicePrincipalFederationPolicyGetRequest {}
 
 /// Parameters of [`ServicePrincipalFederationPolicyApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServicePrincipalFederationPolicyListRequest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub service_principal_id: ::std::option::Option<i64>,
+    /// Wire field `service_principal_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub service_principal_id: i64,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl ServicePrincipalFederationPolicyListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(service_principal_id: i64) -> Self {
+        ServicePrincipalFederationPolicyListRequest {
+            service_principal_id: {
+                let value = service_principal_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServicePrincipalFederationPolicyListRequest {}
 
 /// Parameters of [`ServicePrincipalFederationPolicyApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServicePrincipalFederationPolicyUpdateRequest {
+    /// Wire field `service_principal_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub service_principal_id: i64,
+    /// Wire field `policy_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub policy_id: ::std::string::String,
+    /// Wire field `policy` (required, ref).
     #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
     )]
-    pub service_principal_id: ::std::option::Option<i64>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub policy_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub policy: ::std::option::Option<FederationPolicy>,
+    pub policy: FederationPolicy,
+    /// Wire field `update_mask` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_mask: ::std::option::Option<::std::string::String>,
 }
 
-/// The `service_principal_federation_policy` service (account level; [API reference](https://docs.databricks.com/api/account/serviceprincipalfederationpolicy)).
+impl ServicePrincipalFederationPolicyUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        service_principal_id: i64,
+        policy_id: impl Into<::std::string::String>,
+        policy: FederationPolicy,
+    ) -> Self {
+        ServicePrincipalFederationPolicyUpdateRequest {
+            service_principal_id: {
+                let value = service_principal_id;
+                value
+            },
+            policy_id: {
+                let value = policy_id;
+                value.into()
+            },
+            policy: {
+                let value = policy;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServicePrincipalFederationPolicyUpdateRequest {}
+
+/// The `service_principal_federation_policy` service (account level, 5 operations; [API reference](https://docs.databricks.com/api/account/serviceprincipalfederationpolicy)).
 #[derive(Debug, Clone)]
 pub struct ServicePrincipalFederationPolicyApi {
     client: crate::Client,
@@ -858,82 +2454,294 @@ impl ServicePrincipalFederationPolicyApi {
         &self.client
     }
 
-    /// `POST /api/2.0/accounts/{account_id}/servicePrincipals/{service_principal_id}/federationPolicies` ([API reference](https://docs.databricks.com/api/account/serviceprincipalfederationpolicy/create)).
-    pub async fn create(
+    /// `POST /api/2.0/accounts/{account_id}/servicePrincipals/{service_principal_id}/federationPolicies`; required: `service_principal_id`, `policy` ([API reference](https://docs.databricks.com/api/account/serviceprincipalfederationpolicy/create)).
+    #[inline]
+    pub fn create(
         &self,
-        request: &ServicePrincipalFederationPolicyCreateRequest,
-    ) -> crate::Result<FederationPolicy> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/accounts/{account_id}/servicePrincipals/{service_principal_id}/federationPolicies",
-            path_params: &["account_id", "service_principal_id"],
-            query: &["policy_id"],
-            body: rt::BodyKind::Whole("policy"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        service_principal_id: i64,
+        policy: FederationPolicy,
+    ) -> rt::Call<ServicePrincipalFederationPolicyCreateRequest, FederationPolicy> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVICE_PRINCIPAL_FEDERATION_POLICY_CREATE,
+            ServicePrincipalFederationPolicyCreateRequest {
+                service_principal_id: {
+                    let value = service_principal_id;
+                    value
+                },
+                policy: {
+                    let value = policy;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/accounts/{account_id}/servicePrincipals/{service_principal_id}/federationPolicies/{policy_id}` ([API reference](https://docs.databricks.com/api/account/serviceprincipalfederationpolicy/delete)).
-    pub async fn delete(&self, request: &ServicePrincipalFederationPolicyDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path:
-                "/api/2.0/accounts/{account_id}/servicePrincipals/{service_principal_id}/federationPolicies/{policy_id}",
-            path_params: &["account_id", "service_principal_id", "policy_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/accounts/{account_id}/servicePrincipals/{service_principal_id}/federationPolicies/{policy_id}`; required: `service_principal_id`, `policy_id` ([API reference](https://docs.databricks.com/api/account/serviceprincipalfederationpolicy/delete)).
+    #[inline]
+    pub fn delete(
+        &self,
+        service_principal_id: i64,
+        policy_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ServicePrincipalFederationPolicyDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVICE_PRINCIPAL_FEDERATION_POLICY_DELETE,
+            ServicePrincipalFederationPolicyDeleteRequest {
+                service_principal_id: {
+                    let value = service_principal_id;
+                    value
+                },
+                policy_id: {
+                    let value = policy_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/servicePrincipals/{service_principal_id}/federationPolicies/{policy_id}` ([API reference](https://docs.databricks.com/api/account/serviceprincipalfederationpolicy/get)).
-    pub async fn get(&self, request: &ServicePrincipalFederationPolicyGetRequest) -> crate::Result<FederationPolicy> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path:
-                "/api/2.0/accounts/{account_id}/servicePrincipals/{service_principal_id}/federationPolicies/{policy_id}",
-            path_params: &["account_id", "service_principal_id", "policy_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/accounts/{account_id}/servicePrincipals/{service_principal_id}/federationPolicies/{policy_id}`; required: `service_principal_id`, `policy_id` ([API reference](https://docs.databricks.com/api/account/serviceprincipalfederationpolicy/get)).
+    #[inline]
+    pub fn get(
+        &self,
+        service_principal_id: i64,
+        policy_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ServicePrincipalFederationPolicyGetRequest, FederationPolicy> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVICE_PRINCIPAL_FEDERATION_POLICY_GET,
+            ServicePrincipalFederationPolicyGetRequest {
+                service_principal_id: {
+                    let value = service_principal_id;
+                    value
+                },
+                policy_id: {
+                    let value = policy_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/servicePrincipals/{service_principal_id}/federationPolicies` ([API reference](https://docs.databricks.com/api/account/serviceprincipalfederationpolicy/list)).
+    /// `GET /api/2.0/accounts/{account_id}/servicePrincipals/{service_principal_id}/federationPolicies`; required: `service_principal_id`; pages by token ([API reference](https://docs.databricks.com/api/account/serviceprincipalfederationpolicy/list)).
+    #[inline]
     pub fn list(
         &self,
-        request: ServicePrincipalFederationPolicyListRequest,
-    ) -> crate::service::Paginator<FederationPolicy> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/servicePrincipals/{service_principal_id}/federationPolicies",
-            path_params: &["account_id", "service_principal_id"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("policies"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        service_principal_id: i64,
+    ) -> rt::Paginator<ServicePrincipalFederationPolicyListRequest, FederationPolicy> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_SERVICE_PRINCIPAL_FEDERATION_POLICY_LIST,
+            &PAGES_SERVICE_PRINCIPAL_FEDERATION_POLICY_LIST,
+            ServicePrincipalFederationPolicyListRequest {
+                service_principal_id: {
+                    let value = service_principal_id;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `PATCH /api/2.0/accounts/{account_id}/servicePrincipals/{service_principal_id}/federationPolicies/{policy_id}` ([API reference](https://docs.databricks.com/api/account/serviceprincipalfederationpolicy/update)).
-    pub async fn update(
+    /// `PATCH /api/2.0/accounts/{account_id}/servicePrincipals/{service_principal_id}/federationPolicies/{policy_id}`; required: `service_principal_id`, `policy_id`, `policy` ([API reference](https://docs.databricks.com/api/account/serviceprincipalfederationpolicy/update)).
+    #[inline]
+    pub fn update(
         &self,
-        request: &ServicePrincipalFederationPolicyUpdateRequest,
-    ) -> crate::Result<FederationPolicy> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path:
-                "/api/2.0/accounts/{account_id}/servicePrincipals/{service_principal_id}/federationPolicies/{policy_id}",
-            path_params: &["account_id", "service_principal_id", "policy_id"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("policy"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        service_principal_id: i64,
+        policy_id: impl Into<::std::string::String>,
+        policy: FederationPolicy,
+    ) -> rt::Call<ServicePrincipalFederationPolicyUpdateRequest, FederationPolicy> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVICE_PRINCIPAL_FEDERATION_POLICY_UPDATE,
+            ServicePrincipalFederationPolicyUpdateRequest {
+                service_principal_id: {
+                    let value = service_principal_id;
+                    value
+                },
+                policy_id: {
+                    let value = policy_id;
+                    value.into()
+                },
+                policy: {
+                    let value = policy;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_SERVICE_PRINCIPAL_FEDERATION_POLICY_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/accounts/{account_id}/servicePrincipals/{service_principal_id}/federationPolicies",
+    path_params: &["account_id", "service_principal_id"],
+    query: &["policy_id"],
+    body: rt::BodyKind::Whole("policy"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SERVICE_PRINCIPAL_FEDERATION_POLICY_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/accounts/{account_id}/servicePrincipals/{service_principal_id}/federationPolicies/{policy_id}",
+    path_params: &["account_id", "service_principal_id", "policy_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SERVICE_PRINCIPAL_FEDERATION_POLICY_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/servicePrincipals/{service_principal_id}/federationPolicies/{policy_id}",
+    path_params: &["account_id", "service_principal_id", "policy_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SERVICE_PRINCIPAL_FEDERATION_POLICY_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/servicePrincipals/{service_principal_id}/federationPolicies",
+    path_params: &["account_id", "service_principal_id"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_SERVICE_PRINCIPAL_FEDERATION_POLICY_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("policies"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_SERVICE_PRINCIPAL_FEDERATION_POLICY_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/accounts/{account_id}/servicePrincipals/{service_principal_id}/federationPolicies/{policy_id}",
+    path_params: &["account_id", "service_principal_id", "policy_id"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("policy"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<ServicePrincipalFederationPolicyCreateRequest, O> {
+    /// Set `service_principal_id`.
+    #[inline]
+    pub fn service_principal_id(mut self, value: i64) -> Self {
+        self.request.service_principal_id = value;
+        self
+    }
+
+    /// Set `policy`.
+    #[inline]
+    pub fn policy(mut self, value: FederationPolicy) -> Self {
+        self.request.policy = value;
+        self
+    }
+
+    /// Set `policy_id`.
+    #[inline]
+    pub fn policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ServicePrincipalFederationPolicyDeleteRequest, O> {
+    /// Set `service_principal_id`.
+    #[inline]
+    pub fn service_principal_id(mut self, value: i64) -> Self {
+        self.request.service_principal_id = value;
+        self
+    }
+
+    /// Set `policy_id`.
+    #[inline]
+    pub fn policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.policy_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ServicePrincipalFederationPolicyGetRequest, O> {
+    /// Set `service_principal_id`.
+    #[inline]
+    pub fn service_principal_id(mut self, value: i64) -> Self {
+        self.request.service_principal_id = value;
+        self
+    }
+
+    /// Set `policy_id`.
+    #[inline]
+    pub fn policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.policy_id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<ServicePrincipalFederationPolicyListRequest, T> {
+    /// Set `service_principal_id`.
+    #[inline]
+    pub fn service_principal_id(mut self, value: i64) -> Self {
+        self.request.service_principal_id = value;
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ServicePrincipalFederationPolicyUpdateRequest, O> {
+    /// Set `service_principal_id`.
+    #[inline]
+    pub fn service_principal_id(mut self, value: i64) -> Self {
+        self.request.service_principal_id = value;
+        self
+    }
+
+    /// Set `policy_id`.
+    #[inline]
+    pub fn policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.policy_id = value.into();
+        self
+    }
+
+    /// Set `policy`.
+    #[inline]
+    pub fn policy(mut self, value: FederationPolicy) -> Self {
+        self.request.policy = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = ::std::option::Option::Some(value.into());
+        self
     }
 }
 
@@ -941,40 +2749,103 @@ impl ServicePrincipalFederationPolicyApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServicePrincipalSecretsCreateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub service_principal_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_principal_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub service_principal_id: ::std::string::String,
+    /// Wire field `lifetime` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub lifetime: ::std::option::Option<::std::string::String>,
+    /// Wire field `scopes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub scopes: ::std::vec::Vec<::std::string::String>,
 }
+
+impl ServicePrincipalSecretsCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(service_principal_id: impl Into<::std::string::String>) -> Self {
+        ServicePrincipalSecretsCreateRequest {
+            service_principal_id: {
+                let value = service_principal_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServicePrincipalSecretsCreateRequest {}
 
 /// Parameters of [`ServicePrincipalSecretsApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServicePrincipalSecretsDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub service_principal_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub secret_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_principal_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub service_principal_id: ::std::string::String,
+    /// Wire field `secret_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub secret_id: ::std::string::String,
 }
+
+impl ServicePrincipalSecretsDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        service_principal_id: impl Into<::std::string::String>,
+        secret_id: impl Into<::std::string::String>,
+    ) -> Self {
+        ServicePrincipalSecretsDeleteRequest {
+            service_principal_id: {
+                let value = service_principal_id;
+                value.into()
+            },
+            secret_id: {
+                let value = secret_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServicePrincipalSecretsDeleteRequest {}
 
 /// Parameters of [`ServicePrincipalSecretsApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServicePrincipalSecretsListRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub service_principal_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_principal_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub service_principal_id: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
 
-/// The `service_principal_secrets` service (account level; [API reference](https://docs.databricks.com/api/account/serviceprincipalsecrets)).
+impl ServicePrincipalSecretsListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(service_principal_id: impl Into<::std::string::String>) -> Self {
+        ServicePrincipalSecretsListRequest {
+            service_principal_id: {
+                let value = service_principal_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServicePrincipalSecretsListRequest {}
+
+/// The `service_principal_secrets` service (account level, 3 operations; [API reference](https://docs.databricks.com/api/account/serviceprincipalsecrets)).
 #[derive(Debug, Clone)]
 pub struct ServicePrincipalSecretsApi {
     client: crate::Client,
@@ -991,43 +2862,168 @@ impl ServicePrincipalSecretsApi {
         &self.client
     }
 
-    /// `POST /api/2.0/accounts/{account_id}/servicePrincipals/{service_principal_id}/credentials/secrets` ([API reference](https://docs.databricks.com/api/account/serviceprincipalsecrets/create)).
-    pub async fn create(
+    /// `POST /api/2.0/accounts/{account_id}/servicePrincipals/{service_principal_id}/credentials/secrets`; required: `service_principal_id` ([API reference](https://docs.databricks.com/api/account/serviceprincipalsecrets/create)).
+    #[inline]
+    pub fn create(
         &self,
-        request: &ServicePrincipalSecretsCreateRequest,
-    ) -> crate::Result<CreateServicePrincipalSecretResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/accounts/{account_id}/servicePrincipals/{service_principal_id}/credentials/secrets",
-            path_params: &["account_id", "service_principal_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["lifetime", "scopes"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        service_principal_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ServicePrincipalSecretsCreateRequest, CreateServicePrincipalSecretResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVICE_PRINCIPAL_SECRETS_CREATE,
+            ServicePrincipalSecretsCreateRequest {
+                service_principal_id: {
+                    let value = service_principal_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/accounts/{account_id}/servicePrincipals/{service_principal_id}/credentials/secrets/{secret_id}` ([API reference](https://docs.databricks.com/api/account/serviceprincipalsecrets/delete)).
-    pub async fn delete(&self, request: &ServicePrincipalSecretsDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation { method: "DELETE", path: "/api/2.0/accounts/{account_id}/servicePrincipals/{service_principal_id}/credentials/secrets/{secret_id}", path_params: &["account_id", "service_principal_id", "secret_id"], query: &[], body: rt::BodyKind::None };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/accounts/{account_id}/servicePrincipals/{service_principal_id}/credentials/secrets/{secret_id}`; required: `service_principal_id`, `secret_id` ([API reference](https://docs.databricks.com/api/account/serviceprincipalsecrets/delete)).
+    #[inline]
+    pub fn delete(
+        &self,
+        service_principal_id: impl Into<::std::string::String>,
+        secret_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ServicePrincipalSecretsDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVICE_PRINCIPAL_SECRETS_DELETE,
+            ServicePrincipalSecretsDeleteRequest {
+                service_principal_id: {
+                    let value = service_principal_id;
+                    value.into()
+                },
+                secret_id: {
+                    let value = secret_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/servicePrincipals/{service_principal_id}/credentials/secrets` ([API reference](https://docs.databricks.com/api/account/serviceprincipalsecrets/list)).
-    pub fn list(&self, request: ServicePrincipalSecretsListRequest) -> crate::service::Paginator<SecretInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/servicePrincipals/{service_principal_id}/credentials/secrets",
-            path_params: &["account_id", "service_principal_id"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("secrets"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/accounts/{account_id}/servicePrincipals/{service_principal_id}/credentials/secrets`; required: `service_principal_id`; pages by token ([API reference](https://docs.databricks.com/api/account/serviceprincipalsecrets/list)).
+    #[inline]
+    pub fn list(
+        &self,
+        service_principal_id: impl Into<::std::string::String>,
+    ) -> rt::Paginator<ServicePrincipalSecretsListRequest, SecretInfo> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_SERVICE_PRINCIPAL_SECRETS_LIST,
+            &PAGES_SERVICE_PRINCIPAL_SECRETS_LIST,
+            ServicePrincipalSecretsListRequest {
+                service_principal_id: {
+                    let value = service_principal_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
+    }
+}
+
+static OP_SERVICE_PRINCIPAL_SECRETS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/accounts/{account_id}/servicePrincipals/{service_principal_id}/credentials/secrets",
+    path_params: &["account_id", "service_principal_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["lifetime", "scopes"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SERVICE_PRINCIPAL_SECRETS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/accounts/{account_id}/servicePrincipals/{service_principal_id}/credentials/secrets/{secret_id}",
+    path_params: &["account_id", "service_principal_id", "secret_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SERVICE_PRINCIPAL_SECRETS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/servicePrincipals/{service_principal_id}/credentials/secrets",
+    path_params: &["account_id", "service_principal_id"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_SERVICE_PRINCIPAL_SECRETS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("secrets"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+impl<O> rt::Call<ServicePrincipalSecretsCreateRequest, O> {
+    /// Set `service_principal_id`.
+    #[inline]
+    pub fn service_principal_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.service_principal_id = value.into();
+        self
+    }
+
+    /// Set `lifetime`.
+    #[inline]
+    pub fn lifetime(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.lifetime = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `scopes`.
+    #[inline]
+    pub fn scopes(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.scopes = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ServicePrincipalSecretsDeleteRequest, O> {
+    /// Set `service_principal_id`.
+    #[inline]
+    pub fn service_principal_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.service_principal_id = value.into();
+        self
+    }
+
+    /// Set `secret_id`.
+    #[inline]
+    pub fn secret_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.secret_id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<ServicePrincipalSecretsListRequest, T> {
+    /// Set `service_principal_id`.
+    #[inline]
+    pub fn service_principal_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.service_principal_id = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
     }
 }
 
@@ -1035,40 +3031,103 @@ impl ServicePrincipalSecretsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServicePrincipalSecretsProxyCreateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub service_principal_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_principal_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub service_principal_id: ::std::string::String,
+    /// Wire field `lifetime` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub lifetime: ::std::option::Option<::std::string::String>,
+    /// Wire field `scopes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub scopes: ::std::vec::Vec<::std::string::String>,
 }
+
+impl ServicePrincipalSecretsProxyCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(service_principal_id: impl Into<::std::string::String>) -> Self {
+        ServicePrincipalSecretsProxyCreateRequest {
+            service_principal_id: {
+                let value = service_principal_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServicePrincipalSecretsProxyCreateRequest {}
 
 /// Parameters of [`ServicePrincipalSecretsProxyApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServicePrincipalSecretsProxyDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub service_principal_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub secret_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_principal_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub service_principal_id: ::std::string::String,
+    /// Wire field `secret_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub secret_id: ::std::string::String,
 }
+
+impl ServicePrincipalSecretsProxyDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        service_principal_id: impl Into<::std::string::String>,
+        secret_id: impl Into<::std::string::String>,
+    ) -> Self {
+        ServicePrincipalSecretsProxyDeleteRequest {
+            service_principal_id: {
+                let value = service_principal_id;
+                value.into()
+            },
+            secret_id: {
+                let value = secret_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServicePrincipalSecretsProxyDeleteRequest {}
 
 /// Parameters of [`ServicePrincipalSecretsProxyApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServicePrincipalSecretsProxyListRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub service_principal_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_principal_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub service_principal_id: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
 
-/// The `service_principal_secrets_proxy` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/serviceprincipalsecretsproxy)).
+impl ServicePrincipalSecretsProxyListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(service_principal_id: impl Into<::std::string::String>) -> Self {
+        ServicePrincipalSecretsProxyListRequest {
+            service_principal_id: {
+                let value = service_principal_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServicePrincipalSecretsProxyListRequest {}
+
+/// The `service_principal_secrets_proxy` service (workspace level, 3 operations; [API reference](https://docs.databricks.com/api/workspace/serviceprincipalsecretsproxy)).
 #[derive(Debug, Clone)]
 pub struct ServicePrincipalSecretsProxyApi {
     client: crate::Client,
@@ -1085,48 +3144,167 @@ impl ServicePrincipalSecretsProxyApi {
         &self.client
     }
 
-    /// `POST /api/2.0/accounts/servicePrincipals/{service_principal_id}/credentials/secrets` ([API reference](https://docs.databricks.com/api/workspace/serviceprincipalsecretsproxy/create)).
-    pub async fn create(
+    /// `POST /api/2.0/accounts/servicePrincipals/{service_principal_id}/credentials/secrets`; required: `service_principal_id` ([API reference](https://docs.databricks.com/api/workspace/serviceprincipalsecretsproxy/create)).
+    #[inline]
+    pub fn create(
         &self,
-        request: &ServicePrincipalSecretsProxyCreateRequest,
-    ) -> crate::Result<CreateServicePrincipalSecretResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/accounts/servicePrincipals/{service_principal_id}/credentials/secrets",
-            path_params: &["service_principal_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["lifetime", "scopes"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        service_principal_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ServicePrincipalSecretsProxyCreateRequest, CreateServicePrincipalSecretResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVICE_PRINCIPAL_SECRETS_PROXY_CREATE,
+            ServicePrincipalSecretsProxyCreateRequest {
+                service_principal_id: {
+                    let value = service_principal_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/accounts/servicePrincipals/{service_principal_id}/credentials/secrets/{secret_id}` ([API reference](https://docs.databricks.com/api/workspace/serviceprincipalsecretsproxy/delete)).
-    pub async fn delete(&self, request: &ServicePrincipalSecretsProxyDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/accounts/servicePrincipals/{service_principal_id}/credentials/secrets/{secret_id}",
-            path_params: &["service_principal_id", "secret_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/accounts/servicePrincipals/{service_principal_id}/credentials/secrets/{secret_id}`; required: `service_principal_id`, `secret_id` ([API reference](https://docs.databricks.com/api/workspace/serviceprincipalsecretsproxy/delete)).
+    #[inline]
+    pub fn delete(
+        &self,
+        service_principal_id: impl Into<::std::string::String>,
+        secret_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ServicePrincipalSecretsProxyDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVICE_PRINCIPAL_SECRETS_PROXY_DELETE,
+            ServicePrincipalSecretsProxyDeleteRequest {
+                service_principal_id: {
+                    let value = service_principal_id;
+                    value.into()
+                },
+                secret_id: {
+                    let value = secret_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/accounts/servicePrincipals/{service_principal_id}/credentials/secrets` ([API reference](https://docs.databricks.com/api/workspace/serviceprincipalsecretsproxy/list)).
-    pub fn list(&self, request: ServicePrincipalSecretsProxyListRequest) -> crate::service::Paginator<SecretInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/servicePrincipals/{service_principal_id}/credentials/secrets",
-            path_params: &["service_principal_id"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("secrets"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/accounts/servicePrincipals/{service_principal_id}/credentials/secrets`; required: `service_principal_id`; pages by token ([API reference](https://docs.databricks.com/api/workspace/serviceprincipalsecretsproxy/list)).
+    #[inline]
+    pub fn list(
+        &self,
+        service_principal_id: impl Into<::std::string::String>,
+    ) -> rt::Paginator<ServicePrincipalSecretsProxyListRequest, SecretInfo> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_SERVICE_PRINCIPAL_SECRETS_PROXY_LIST,
+            &PAGES_SERVICE_PRINCIPAL_SECRETS_PROXY_LIST,
+            ServicePrincipalSecretsProxyListRequest {
+                service_principal_id: {
+                    let value = service_principal_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
+    }
+}
+
+static OP_SERVICE_PRINCIPAL_SECRETS_PROXY_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/accounts/servicePrincipals/{service_principal_id}/credentials/secrets",
+    path_params: &["service_principal_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["lifetime", "scopes"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SERVICE_PRINCIPAL_SECRETS_PROXY_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/accounts/servicePrincipals/{service_principal_id}/credentials/secrets/{secret_id}",
+    path_params: &["service_principal_id", "secret_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SERVICE_PRINCIPAL_SECRETS_PROXY_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/servicePrincipals/{service_principal_id}/credentials/secrets",
+    path_params: &["service_principal_id"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_SERVICE_PRINCIPAL_SECRETS_PROXY_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("secrets"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+impl<O> rt::Call<ServicePrincipalSecretsProxyCreateRequest, O> {
+    /// Set `service_principal_id`.
+    #[inline]
+    pub fn service_principal_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.service_principal_id = value.into();
+        self
+    }
+
+    /// Set `lifetime`.
+    #[inline]
+    pub fn lifetime(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.lifetime = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `scopes`.
+    #[inline]
+    pub fn scopes(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.scopes = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ServicePrincipalSecretsProxyDeleteRequest, O> {
+    /// Set `service_principal_id`.
+    #[inline]
+    pub fn service_principal_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.service_principal_id = value.into();
+        self
+    }
+
+    /// Set `secret_id`.
+    #[inline]
+    pub fn secret_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.secret_id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<ServicePrincipalSecretsProxyListRequest, T> {
+    /// Set `service_principal_id`.
+    #[inline]
+    pub fn service_principal_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.service_principal_id = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
     }
 }

@@ -8,14 +8,14 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `CloneMode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `CloneMode`: `MIGRATE_TO_UC`; values added by the server later decode as `UnknownValue`.
     CloneMode {
         MigrateToUc = "MIGRATE_TO_UC",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ConnectorType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ConnectorType`: `CDC`, `QUERY_BASED`; values added by the server later decode as `UnknownValue`.
     ConnectorType {
         Cdc = "CDC",
         QueryBased = "QUERY_BASED",
@@ -23,7 +23,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `DayOfWeek`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `DayOfWeek`: `FRIDAY`, `MONDAY`, `SATURDAY`, `SUNDAY`, `THURSDAY`, `TUESDAY`, `WEDNESDAY`; values added by the server later decode as `UnknownValue`.
     DayOfWeek {
         Friday = "FRIDAY",
         Monday = "MONDAY",
@@ -36,14 +36,14 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `DeploymentKind`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `DeploymentKind`: `BUNDLE`; values added by the server later decode as `UnknownValue`.
     DeploymentKind {
         Bundle = "BUNDLE",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `EventLevel`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `EventLevel`: `ERROR`, `INFO`, `METRICS`, `WARN`; values added by the server later decode as `UnknownValue`.
     EventLevel {
         Error = "ERROR",
         Info = "INFO",
@@ -53,7 +53,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `FileIngestionOptionsFileFormat`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `FileIngestionOptionsFileFormat`: `AVRO`, `BINARYFILE`, `CSV`, `EXCEL`, `JSON`, `ORC`, `PARQUET`, `XML`; values added by the server later decode as `UnknownValue`.
     FileIngestionOptionsFileFormat {
         Avro = "AVRO",
         Binaryfile = "BINARYFILE",
@@ -67,7 +67,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `FileIngestionOptionsSchemaEvolutionMode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `FileIngestionOptionsSchemaEvolutionMode`: `ADD_NEW_COLUMNS`, `ADD_NEW_COLUMNS_WITH_TYPE_WIDENING`, `FAIL_ON_NEW_COLUMNS`, `NONE`, `RESCUE`; values added by the server later decode as `UnknownValue`.
     FileIngestionOptionsSchemaEvolutionMode {
         AddNewColumns = "ADD_NEW_COLUMNS",
         AddNewColumnsWithTypeWidening = "ADD_NEW_COLUMNS_WITH_TYPE_WIDENING",
@@ -78,7 +78,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `GetPipelineResponseHealth`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `GetPipelineResponseHealth`: `HEALTHY`, `UNHEALTHY`; values added by the server later decode as `UnknownValue`.
     GetPipelineResponseHealth {
         Healthy = "HEALTHY",
         Unhealthy = "UNHEALTHY",
@@ -86,7 +86,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `GoogleDriveOptionsGoogleDriveEntityType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `GoogleDriveOptionsGoogleDriveEntityType`: `FILE`, `FILE_METADATA`, `PERMISSION`; values added by the server later decode as `UnknownValue`.
     GoogleDriveOptionsGoogleDriveEntityType {
         File = "FILE",
         FileMetadata = "FILE_METADATA",
@@ -95,7 +95,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `IngestionSourceType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `IngestionSourceType`: `BIGQUERY`, `CONFLUENCE`, `DYNAMICS365`, `FOREIGN_CATALOG`, `GA4_RAW_DATA`, `GOOGLE_DRIVE`, `JIRA`, `MANAGED_POSTGRESQL`, `META_MARKETING`, `MYSQL`, `NETSUITE`, `ONEDRIVE`, `ORACLE`, `POSTGRESQL`, `RABBITMQ`, `SALESFORCE`, `SERVICENOW`, `SHAREPOINT`, `SMARTSHEET`, `SQLSERVER`, `TERADATA`, `TIKTOK_ADS`, `WORKDAY_RAAS`, `ZENDESK`; values added by the server later decode as `UnknownValue`.
     IngestionSourceType {
         Bigquery = "BIGQUERY",
         Confluence = "CONFLUENCE",
@@ -125,7 +125,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `LinkedInAdsOptionsLinkedInAdsCustomReportOptionsLinkedInAdsEntityGranularity`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `LinkedInAdsOptionsLinkedInAdsCustomReportOptionsLinkedInAdsEntityGranularity`: `CAMPAIGN`, `CAMPAIGN_GROUP`, `CREATIVE`; values added by the server later decode as `UnknownValue`.
     LinkedInAdsOptionsLinkedInAdsCustomReportOptionsLinkedInAdsEntityGranularity {
         Campaign = "CAMPAIGN",
         CampaignGroup = "CAMPAIGN_GROUP",
@@ -134,7 +134,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `LinkedInAdsOptionsLinkedInAdsCustomReportOptionsLinkedInAdsFinder`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `LinkedInAdsOptionsLinkedInAdsCustomReportOptionsLinkedInAdsFinder`: `ANALYTICS`, `ATTRIBUTED_REVENUE_METRICS`, `STATISTICS`; values added by the server later decode as `UnknownValue`.
     LinkedInAdsOptionsLinkedInAdsCustomReportOptionsLinkedInAdsFinder {
         Analytics = "ANALYTICS",
         AttributedRevenueMetrics = "ATTRIBUTED_REVENUE_METRICS",
@@ -143,7 +143,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `LinkedInAdsOptionsLinkedInAdsCustomReportOptionsLinkedInAdsTimeGranularity`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `LinkedInAdsOptionsLinkedInAdsCustomReportOptionsLinkedInAdsTimeGranularity`: `ALL`, `DAILY`, `MONTHLY`, `YEARLY`; values added by the server later decode as `UnknownValue`.
     LinkedInAdsOptionsLinkedInAdsCustomReportOptionsLinkedInAdsTimeGranularity {
         All = "ALL",
         Daily = "DAILY",
@@ -153,7 +153,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `MaturityLevel`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `MaturityLevel`: `DEPRECATED`, `EVOLVING`, `STABLE`; values added by the server later decode as `UnknownValue`.
     MaturityLevel {
         Deprecated = "DEPRECATED",
         Evolving = "EVOLVING",
@@ -162,7 +162,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `OneDriveOptionsOneDriveEntityType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `OneDriveOptionsOneDriveEntityType`: `FILE`, `FILE_METADATA`; values added by the server later decode as `UnknownValue`.
     OneDriveOptionsOneDriveEntityType {
         File = "FILE",
         FileMetadata = "FILE_METADATA",
@@ -170,7 +170,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `OutlookAttachmentMode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `OutlookAttachmentMode`: `ALL`, `INLINE_ONLY`, `NONE`, `NON_INLINE_ONLY`; values added by the server later decode as `UnknownValue`.
     OutlookAttachmentMode {
         All = "ALL",
         InlineOnly = "INLINE_ONLY",
@@ -180,7 +180,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `OutlookBodyFormat`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `OutlookBodyFormat`: `TEXT_HTML`, `TEXT_PLAIN`; values added by the server later decode as `UnknownValue`.
     OutlookBodyFormat {
         TextHtml = "TEXT_HTML",
         TextPlain = "TEXT_PLAIN",
@@ -188,7 +188,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ParseMode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ParseMode`: `FAILFAST`, `PERMISSIVE`; values added by the server later decode as `UnknownValue`.
     ParseMode {
         Failfast = "FAILFAST",
         Permissive = "PERMISSIVE",
@@ -196,7 +196,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PipelineClusterAutoscaleMode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PipelineClusterAutoscaleMode`: `ENHANCED`, `LEGACY`; values added by the server later decode as `UnknownValue`.
     PipelineClusterAutoscaleMode {
         Enhanced = "ENHANCED",
         Legacy = "LEGACY",
@@ -204,7 +204,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PipelinePermissionLevel`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PipelinePermissionLevel`: `CAN_MANAGE`, `CAN_RUN`, `CAN_VIEW`, `IS_OWNER`; values added by the server later decode as `UnknownValue`.
     PipelinePermissionLevel {
         CanManage = "CAN_MANAGE",
         CanRun = "CAN_RUN",
@@ -214,7 +214,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PipelineState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PipelineState`: `DELETED`, `DEPLOYING`, `FAILED`, `IDLE`, `RECOVERING`, `RESETTING`, `RUNNING`, `STARTING`, `STOPPING`; values added by the server later decode as `UnknownValue`.
     PipelineState {
         Deleted = "DELETED",
         Deploying = "DEPLOYING",
@@ -229,7 +229,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PipelineStateInfoHealth`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PipelineStateInfoHealth`: `HEALTHY`, `UNHEALTHY`; values added by the server later decode as `UnknownValue`.
     PipelineStateInfoHealth {
         Healthy = "HEALTHY",
         Unhealthy = "UNHEALTHY",
@@ -237,7 +237,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PublishingMode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PublishingMode`: `DEFAULT_PUBLISHING_MODE`, `LEGACY_PUBLISHING_MODE`; values added by the server later decode as `UnknownValue`.
     PublishingMode {
         DefaultPublishingMode = "DEFAULT_PUBLISHING_MODE",
         LegacyPublishingMode = "LEGACY_PUBLISHING_MODE",
@@ -245,7 +245,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `SharepointOptionsSharepointEntityType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `SharepointOptionsSharepointEntityType`: `FILE`, `FILE_METADATA`, `LIST`, `PERMISSION`; values added by the server later decode as `UnknownValue`.
     SharepointOptionsSharepointEntityType {
         File = "FILE",
         FileMetadata = "FILE_METADATA",
@@ -255,7 +255,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `StartUpdateCause`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `StartUpdateCause`: `API_CALL`, `INFRASTRUCTURE_MAINTENANCE`, `JOB_TASK`, `RETRY_ON_FAILURE`, `SCHEMA_CHANGE`, `SERVICE_UPGRADE`, `USER_ACTION`; values added by the server later decode as `UnknownValue`.
     StartUpdateCause {
         ApiCall = "API_CALL",
         InfrastructureMaintenance = "INFRASTRUCTURE_MAINTENANCE",
@@ -268,7 +268,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `TableSpecificConfigScdType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `TableSpecificConfigScdType`: `APPEND_ONLY`, `SCD_TYPE_1`, `SCD_TYPE_2`; values added by the server later decode as `UnknownValue`.
     TableSpecificConfigScdType {
         AppendOnly = "APPEND_ONLY",
         ScdType1 = "SCD_TYPE_1",
@@ -277,7 +277,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `TikTokAdsOptionsTikTokDataLevel`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `TikTokAdsOptionsTikTokDataLevel`: `AUCTION_AD`, `AUCTION_ADGROUP`, `AUCTION_ADVERTISER`, `AUCTION_CAMPAIGN`; values added by the server later decode as `UnknownValue`.
     TikTokAdsOptionsTikTokDataLevel {
         AuctionAd = "AUCTION_AD",
         AuctionAdgroup = "AUCTION_ADGROUP",
@@ -287,7 +287,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `TikTokAdsOptionsTikTokReportType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `TikTokAdsOptionsTikTokReportType`: `AUDIENCE`, `BASIC`, `BUSINESS_CENTER`, `DSA`, `GMV_MAX`, `PLAYABLE_AD`; values added by the server later decode as `UnknownValue`.
     TikTokAdsOptionsTikTokReportType {
         Audience = "AUDIENCE",
         Basic = "BASIC",
@@ -299,7 +299,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `TransformerFormat`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `TransformerFormat`: `AVRO`, `JSON`, `PROTOBUF`, `STRING`; values added by the server later decode as `UnknownValue`.
     TransformerFormat {
         Avro = "AVRO",
         Json = "JSON",
@@ -309,7 +309,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `UpdateInfoCause`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `UpdateInfoCause`: `API_CALL`, `INFRASTRUCTURE_MAINTENANCE`, `JOB_TASK`, `RETRY_ON_FAILURE`, `SCHEMA_CHANGE`, `SERVICE_UPGRADE`, `USER_ACTION`; values added by the server later decode as `UnknownValue`.
     UpdateInfoCause {
         ApiCall = "API_CALL",
         InfrastructureMaintenance = "INFRASTRUCTURE_MAINTENANCE",
@@ -322,7 +322,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `UpdateInfoState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `UpdateInfoState`: `CANCELED`, `COMPLETED`, `CREATED`, `FAILED`, `INITIALIZING`, `QUEUED`, `RESETTING`, `RUNNING`, `SETTING_UP_TABLES`, `STOPPING`, `WAITING_FOR_RESOURCES`; values added by the server later decode as `UnknownValue`.
     UpdateInfoState {
         Canceled = "CANCELED",
         Completed = "COMPLETED",
@@ -339,7 +339,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `UpdateMode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `UpdateMode`: `CONTINUOUS`, `DEFAULT`; values added by the server later decode as `UnknownValue`.
     UpdateMode {
         Continuous = "CONTINUOUS",
         Default = "DEFAULT",
@@ -347,7 +347,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `UpdateStateInfoState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `UpdateStateInfoState`: `CANCELED`, `COMPLETED`, `CREATED`, `FAILED`, `INITIALIZING`, `QUEUED`, `RESETTING`, `RUNNING`, `SETTING_UP_TABLES`, `STOPPING`, `WAITING_FOR_RESOURCES`; values added by the server later decode as `UnknownValue`.
     UpdateStateInfoState {
         Canceled = "CANCELED",
         Completed = "COMPLETED",
@@ -367,16 +367,54 @@ crate::service::wire::open_enum! {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ApiSourceConnectorConfig {
+    /// Wire field `configs` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub configs: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+}
+
+impl ApiSourceConnectorConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ApiSourceConnectorConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `configs`.
+    #[inline]
+    pub fn configs(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.configs = value;
+        self
+    }
 }
 
 /// Wire type `ApiSourceConnectorOptions` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ApiSourceConnectorOptions {
+    /// Wire field `options` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub options: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+}
+
+impl ApiSourceConnectorOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ApiSourceConnectorOptions { ..::std::default::Default::default() }
+    }
+
+    /// Set `options`.
+    #[inline]
+    pub fn options(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.options = value;
+        self
+    }
 }
 
 /// Wire type `ApplyEnvironmentRequestResponse` of the `pipelines` API.
@@ -384,12 +422,24 @@ pub struct ApiSourceConnectorOptions {
 #[serde(default)]
 pub struct ApplyEnvironmentRequestResponse {}
 
+impl ApplyEnvironmentRequestResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ApplyEnvironmentRequestResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `AutoFullRefreshPolicy` of the `pipelines` API.
+///
+/// Required: `enabled` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AutoFullRefreshPolicy {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub enabled: ::std::option::Option<bool>,
+    /// Wire field `enabled` (required, boolean).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub enabled: bool,
+    /// Wire field `min_interval_hours` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -397,118 +447,444 @@ pub struct AutoFullRefreshPolicy {
     pub min_interval_hours: ::std::option::Option<i64>,
 }
 
+impl AutoFullRefreshPolicy {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(enabled: bool) -> Self {
+        AutoFullRefreshPolicy {
+            enabled: {
+                let value = enabled;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `enabled`.
+    #[inline]
+    pub fn enabled(mut self, value: bool) -> Self {
+        self.enabled = value;
+        self
+    }
+
+    /// Set `min_interval_hours`.
+    #[inline]
+    pub fn min_interval_hours(mut self, value: i64) -> Self {
+        self.min_interval_hours = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `AvroTransformerOptions` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AvroTransformerOptions {
+    /// Wire field `parse_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parse_mode: ::std::option::Option<ParseMode>,
+    /// Wire field `schema` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema: ::std::option::Option<::std::string::String>,
+    /// Wire field `schema_file_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema_file_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `schema_registry` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema_registry: ::std::option::Option<SchemaRegistryConfig>,
+}
+
+impl AvroTransformerOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AvroTransformerOptions { ..::std::default::Default::default() }
+    }
+
+    /// Set `parse_mode`.
+    #[inline]
+    pub fn parse_mode(mut self, value: ParseMode) -> Self {
+        self.parse_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `schema`.
+    #[inline]
+    pub fn schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `schema_file_path`.
+    #[inline]
+    pub fn schema_file_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema_file_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `schema_registry`.
+    #[inline]
+    pub fn schema_registry(mut self, value: SchemaRegistryConfig) -> Self {
+        self.schema_registry = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ClonePipelineResponse` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClonePipelineResponse {
+    /// Wire field `pipeline_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pipeline_id: ::std::option::Option<::std::string::String>,
+}
+
+impl ClonePipelineResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ClonePipelineResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `pipeline_id`.
+    #[inline]
+    pub fn pipeline_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.pipeline_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ConfluenceConnectorOptions` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ConfluenceConnectorOptions {
+    /// Wire field `include_confluence_spaces` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub include_confluence_spaces: ::std::vec::Vec<::std::string::String>,
+}
+
+impl ConfluenceConnectorOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ConfluenceConnectorOptions { ..::std::default::Default::default() }
+    }
+
+    /// Set `include_confluence_spaces`.
+    #[inline]
+    pub fn include_confluence_spaces(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.include_confluence_spaces = value;
+        self
+    }
 }
 
 /// Wire type `ConfluentSchemaRegistryOptions` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ConfluentSchemaRegistryOptions {
+    /// Wire field `subject` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub subject: ::std::option::Option<::std::string::String>,
+}
+
+impl ConfluentSchemaRegistryOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ConfluentSchemaRegistryOptions { ..::std::default::Default::default() }
+    }
+
+    /// Set `subject`.
+    #[inline]
+    pub fn subject(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.subject = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ConnectionParameters` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ConnectionParameters {
+    /// Wire field `source_catalog` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source_catalog: ::std::option::Option<::std::string::String>,
+}
+
+impl ConnectionParameters {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ConnectionParameters { ..::std::default::Default::default() }
+    }
+
+    /// Set `source_catalog`.
+    #[inline]
+    pub fn source_catalog(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source_catalog = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ConnectorOptions` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ConnectorOptions {
+    /// Wire field `api_source_connector_options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub api_source_connector_options: ::std::option::Option<ApiSourceConnectorOptions>,
+    /// Wire field `confluence_options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub confluence_options: ::std::option::Option<ConfluenceConnectorOptions>,
+    /// Wire field `gdrive_options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gdrive_options: ::std::option::Option<GoogleDriveOptions>,
+    /// Wire field `google_ads_options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub google_ads_options: ::std::option::Option<GoogleAdsOptions>,
+    /// Wire field `jira_options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub jira_options: ::std::option::Option<JiraConnectorOptions>,
+    /// Wire field `kafka_options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub kafka_options: ::std::option::Option<KafkaOptions>,
+    /// Wire field `linkedin_ads_options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub linkedin_ads_options: ::std::option::Option<LinkedInAdsOptions>,
+    /// Wire field `marketo_options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub marketo_options: ::std::option::Option<MarketoOptions>,
+    /// Wire field `meta_ads_options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub meta_ads_options: ::std::option::Option<MetaMarketingOptions>,
+    /// Wire field `onedrive_options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub onedrive_options: ::std::option::Option<OneDriveOptions>,
+    /// Wire field `outlook_options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub outlook_options: ::std::option::Option<OutlookOptions>,
+    /// Wire field `rabbitmq_options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub rabbitmq_options: ::std::option::Option<RabbitmqOptions>,
+    /// Wire field `reddit_ads_options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub reddit_ads_options: ::std::option::Option<RedditAdsOptions>,
+    /// Wire field `sharepoint_options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sharepoint_options: ::std::option::Option<SharepointOptions>,
+    /// Wire field `smartsheet_options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub smartsheet_options: ::std::option::Option<SmartsheetOptions>,
+    /// Wire field `tiktok_ads_options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub tiktok_ads_options: ::std::option::Option<TikTokAdsOptions>,
+    /// Wire field `zendesk_support_options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub zendesk_support_options: ::std::option::Option<ZendeskSupportOptions>,
+}
+
+impl ConnectorOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ConnectorOptions { ..::std::default::Default::default() }
+    }
+
+    /// Set `api_source_connector_options`.
+    #[inline]
+    pub fn api_source_connector_options(mut self, value: ApiSourceConnectorOptions) -> Self {
+        self.api_source_connector_options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `confluence_options`.
+    #[inline]
+    pub fn confluence_options(mut self, value: ConfluenceConnectorOptions) -> Self {
+        self.confluence_options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `gdrive_options`.
+    #[inline]
+    pub fn gdrive_options(mut self, value: GoogleDriveOptions) -> Self {
+        self.gdrive_options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `google_ads_options`.
+    #[inline]
+    pub fn google_ads_options(mut self, value: GoogleAdsOptions) -> Self {
+        self.google_ads_options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `jira_options`.
+    #[inline]
+    pub fn jira_options(mut self, value: JiraConnectorOptions) -> Self {
+        self.jira_options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `kafka_options`.
+    #[inline]
+    pub fn kafka_options(mut self, value: KafkaOptions) -> Self {
+        self.kafka_options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `linkedin_ads_options`.
+    #[inline]
+    pub fn linkedin_ads_options(mut self, value: LinkedInAdsOptions) -> Self {
+        self.linkedin_ads_options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `marketo_options`.
+    #[inline]
+    pub fn marketo_options(mut self, value: MarketoOptions) -> Self {
+        self.marketo_options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `meta_ads_options`.
+    #[inline]
+    pub fn meta_ads_options(mut self, value: MetaMarketingOptions) -> Self {
+        self.meta_ads_options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `onedrive_options`.
+    #[inline]
+    pub fn onedrive_options(mut self, value: OneDriveOptions) -> Self {
+        self.onedrive_options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `outlook_options`.
+    #[inline]
+    pub fn outlook_options(mut self, value: OutlookOptions) -> Self {
+        self.outlook_options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `rabbitmq_options`.
+    #[inline]
+    pub fn rabbitmq_options(mut self, value: RabbitmqOptions) -> Self {
+        self.rabbitmq_options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `reddit_ads_options`.
+    #[inline]
+    pub fn reddit_ads_options(mut self, value: RedditAdsOptions) -> Self {
+        self.reddit_ads_options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sharepoint_options`.
+    #[inline]
+    pub fn sharepoint_options(mut self, value: SharepointOptions) -> Self {
+        self.sharepoint_options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `smartsheet_options`.
+    #[inline]
+    pub fn smartsheet_options(mut self, value: SmartsheetOptions) -> Self {
+        self.smartsheet_options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `tiktok_ads_options`.
+    #[inline]
+    pub fn tiktok_ads_options(mut self, value: TikTokAdsOptions) -> Self {
+        self.tiktok_ads_options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `zendesk_support_options`.
+    #[inline]
+    pub fn zendesk_support_options(mut self, value: ZendeskSupportOptions) -> Self {
+        self.zendesk_support_options = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CreatePipelineResponse` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreatePipelineResponse {
+    /// Wire field `effective_settings` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_settings: ::std::option::Option<PipelineSpec>,
+    /// Wire field `pipeline_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pipeline_id: ::std::option::Option<::std::string::String>,
+}
+
+impl CreatePipelineResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreatePipelineResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `effective_settings`.
+    #[inline]
+    pub fn effective_settings(mut self, value: PipelineSpec) -> Self {
+        self.effective_settings = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `pipeline_id`.
+    #[inline]
+    pub fn pipeline_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.pipeline_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CronTrigger` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CronTrigger {
+    /// Wire field `quartz_cron_schedule` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub quartz_cron_schedule: ::std::option::Option<::std::string::String>,
+    /// Wire field `timezone_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timezone_id: ::std::option::Option<::std::string::String>,
+}
+
+impl CronTrigger {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CronTrigger { ..::std::default::Default::default() }
+    }
+
+    /// Set `quartz_cron_schedule`.
+    #[inline]
+    pub fn quartz_cron_schedule(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.quartz_cron_schedule = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `timezone_id`.
+    #[inline]
+    pub fn timezone_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.timezone_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DataPlaneId` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DataPlaneId {
+    /// Wire field `instance` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instance: ::std::option::Option<::std::string::String>,
+    /// Wire field `seq_no` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -516,16 +892,82 @@ pub struct DataPlaneId {
     pub seq_no: ::std::option::Option<i64>,
 }
 
+impl DataPlaneId {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DataPlaneId { ..::std::default::Default::default() }
+    }
+
+    /// Set `instance`.
+    #[inline]
+    pub fn instance(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instance = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `seq_no`.
+    #[inline]
+    pub fn seq_no(mut self, value: i64) -> Self {
+        self.seq_no = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `DataStagingOptions` of the `pipelines` API.
+///
+/// Required: `catalog_name`, `schema_name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DataStagingOptions {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub catalog_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub schema_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `catalog_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub catalog_name: ::std::string::String,
+    /// Wire field `schema_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub schema_name: ::std::string::String,
+    /// Wire field `volume_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub volume_name: ::std::option::Option<::std::string::String>,
+}
+
+impl DataStagingOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(catalog_name: impl Into<::std::string::String>, schema_name: impl Into<::std::string::String>) -> Self {
+        DataStagingOptions {
+            catalog_name: {
+                let value = catalog_name;
+                value.into()
+            },
+            schema_name: {
+                let value = schema_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `catalog_name`.
+    #[inline]
+    pub fn catalog_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.catalog_name = value.into();
+        self
+    }
+
+    /// Set `schema_name`.
+    #[inline]
+    pub fn schema_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema_name = value.into();
+        self
+    }
+
+    /// Set `volume_name`.
+    #[inline]
+    pub fn volume_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.volume_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DeletePipelineResponse` of the `pipelines` API.
@@ -533,275 +975,1064 @@ pub struct DataStagingOptions {
 #[serde(default)]
 pub struct DeletePipelineResponse {}
 
+impl DeletePipelineResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeletePipelineResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `EditPipelineResponse` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EditPipelineResponse {}
 
+impl EditPipelineResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EditPipelineResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `ErrorDetail` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ErrorDetail {
+    /// Wire field `exceptions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub exceptions: ::std::vec::Vec<SerializedException>,
+    /// Wire field `fatal` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub fatal: ::std::option::Option<bool>,
+}
+
+impl ErrorDetail {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ErrorDetail { ..::std::default::Default::default() }
+    }
+
+    /// Set `exceptions`.
+    #[inline]
+    pub fn exceptions(mut self, value: ::std::vec::Vec<SerializedException>) -> Self {
+        self.exceptions = value;
+        self
+    }
+
+    /// Set `fatal`.
+    #[inline]
+    pub fn fatal(mut self, value: bool) -> Self {
+        self.fatal = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `EventLogSpec` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EventLogSpec {
+    /// Wire field `catalog` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub catalog: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `schema` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema: ::std::option::Option<::std::string::String>,
+}
+
+impl EventLogSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EventLogSpec { ..::std::default::Default::default() }
+    }
+
+    /// Set `catalog`.
+    #[inline]
+    pub fn catalog(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.catalog = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `schema`.
+    #[inline]
+    pub fn schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `FileFilter` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FileFilter {
+    /// Wire field `modified_after` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub modified_after: ::std::option::Option<::std::string::String>,
+    /// Wire field `modified_before` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub modified_before: ::std::option::Option<::std::string::String>,
+    /// Wire field `path_filter` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub path_filter: ::std::option::Option<::std::string::String>,
+}
+
+impl FileFilter {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        FileFilter { ..::std::default::Default::default() }
+    }
+
+    /// Set `modified_after`.
+    #[inline]
+    pub fn modified_after(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.modified_after = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `modified_before`.
+    #[inline]
+    pub fn modified_before(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.modified_before = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `path_filter`.
+    #[inline]
+    pub fn path_filter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.path_filter = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `FileIngestionOptions` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FileIngestionOptions {
+    /// Wire field `corrupt_record_column` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub corrupt_record_column: ::std::option::Option<::std::string::String>,
+    /// Wire field `file_filters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub file_filters: ::std::vec::Vec<FileFilter>,
+    /// Wire field `format` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub format: ::std::option::Option<FileIngestionOptionsFileFormat>,
+    /// Wire field `format_options` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub format_options: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `ignore_corrupt_files` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ignore_corrupt_files: ::std::option::Option<bool>,
+    /// Wire field `infer_column_types` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub infer_column_types: ::std::option::Option<bool>,
+    /// Wire field `reader_case_sensitive` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub reader_case_sensitive: ::std::option::Option<bool>,
+    /// Wire field `rescued_data_column` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub rescued_data_column: ::std::option::Option<::std::string::String>,
+    /// Wire field `schema_evolution_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema_evolution_mode: ::std::option::Option<FileIngestionOptionsSchemaEvolutionMode>,
+    /// Wire field `schema_hints` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema_hints: ::std::option::Option<::std::string::String>,
+    /// Wire field `single_variant_column` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub single_variant_column: ::std::option::Option<::std::string::String>,
+}
+
+impl FileIngestionOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        FileIngestionOptions { ..::std::default::Default::default() }
+    }
+
+    /// Set `corrupt_record_column`.
+    #[inline]
+    pub fn corrupt_record_column(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.corrupt_record_column = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `file_filters`.
+    #[inline]
+    pub fn file_filters(mut self, value: ::std::vec::Vec<FileFilter>) -> Self {
+        self.file_filters = value;
+        self
+    }
+
+    /// Set `format`.
+    #[inline]
+    pub fn format(mut self, value: FileIngestionOptionsFileFormat) -> Self {
+        self.format = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `format_options`.
+    #[inline]
+    pub fn format_options(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.format_options = value;
+        self
+    }
+
+    /// Set `ignore_corrupt_files`.
+    #[inline]
+    pub fn ignore_corrupt_files(mut self, value: bool) -> Self {
+        self.ignore_corrupt_files = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `infer_column_types`.
+    #[inline]
+    pub fn infer_column_types(mut self, value: bool) -> Self {
+        self.infer_column_types = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `reader_case_sensitive`.
+    #[inline]
+    pub fn reader_case_sensitive(mut self, value: bool) -> Self {
+        self.reader_case_sensitive = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `rescued_data_column`.
+    #[inline]
+    pub fn rescued_data_column(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.rescued_data_column = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `schema_evolution_mode`.
+    #[inline]
+    pub fn schema_evolution_mode(mut self, value: FileIngestionOptionsSchemaEvolutionMode) -> Self {
+        self.schema_evolution_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `schema_hints`.
+    #[inline]
+    pub fn schema_hints(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema_hints = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `single_variant_column`.
+    #[inline]
+    pub fn single_variant_column(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.single_variant_column = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `FileLibrary` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FileLibrary {
+    /// Wire field `path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub path: ::std::option::Option<::std::string::String>,
+}
+
+impl FileLibrary {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        FileLibrary { ..::std::default::Default::default() }
+    }
+
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.path = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `Filters` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Filters {
+    /// Wire field `exclude` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub exclude: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `include` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub include: ::std::vec::Vec<::std::string::String>,
+}
+
+impl Filters {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Filters { ..::std::default::Default::default() }
+    }
+
+    /// Set `exclude`.
+    #[inline]
+    pub fn exclude(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.exclude = value;
+        self
+    }
+
+    /// Set `include`.
+    #[inline]
+    pub fn include(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.include = value;
+        self
+    }
 }
 
 /// Wire type `GetPipelinePermissionLevelsResponse` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetPipelinePermissionLevelsResponse {
+    /// Wire field `permission_levels` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub permission_levels: ::std::vec::Vec<PipelinePermissionsDescription>,
+}
+
+impl GetPipelinePermissionLevelsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetPipelinePermissionLevelsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `permission_levels`.
+    #[inline]
+    pub fn permission_levels(mut self, value: ::std::vec::Vec<PipelinePermissionsDescription>) -> Self {
+        self.permission_levels = value;
+        self
+    }
 }
 
 /// Wire type `GetPipelineResponse` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetPipelineResponse {
+    /// Wire field `cause` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cause: ::std::option::Option<::std::string::String>,
+    /// Wire field `cluster_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `creator_user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creator_user_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_budget_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_budget_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_publishing_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_publishing_mode: ::std::option::Option<PublishingMode>,
+    /// Wire field `effective_serverless_compute_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_serverless_compute_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `health` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub health: ::std::option::Option<GetPipelineResponseHealth>,
+    /// Wire field `last_modified` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub last_modified: ::std::option::Option<i64>,
+    /// Wire field `latest_updates` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub latest_updates: ::std::vec::Vec<UpdateStateInfo>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `parameters` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub parameters: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `pipeline_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pipeline_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_as` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_as: ::std::option::Option<RunAs>,
+    /// Wire field `run_as_user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_as_user_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spec: ::std::option::Option<PipelineSpec>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<PipelineState>,
+}
+
+impl GetPipelineResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetPipelineResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `cause`.
+    #[inline]
+    pub fn cause(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cause = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `cluster_id`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cluster_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `creator_user_name`.
+    #[inline]
+    pub fn creator_user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creator_user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_budget_policy_id`.
+    #[inline]
+    pub fn effective_budget_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_budget_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_publishing_mode`.
+    #[inline]
+    pub fn effective_publishing_mode(mut self, value: PublishingMode) -> Self {
+        self.effective_publishing_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `effective_serverless_compute_id`.
+    #[inline]
+    pub fn effective_serverless_compute_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_serverless_compute_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `health`.
+    #[inline]
+    pub fn health(mut self, value: GetPipelineResponseHealth) -> Self {
+        self.health = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `last_modified`.
+    #[inline]
+    pub fn last_modified(mut self, value: i64) -> Self {
+        self.last_modified = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `latest_updates`.
+    #[inline]
+    pub fn latest_updates(mut self, value: ::std::vec::Vec<UpdateStateInfo>) -> Self {
+        self.latest_updates = value;
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parameters`.
+    #[inline]
+    pub fn parameters(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.parameters = value;
+        self
+    }
+
+    /// Set `pipeline_id`.
+    #[inline]
+    pub fn pipeline_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.pipeline_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_as`.
+    #[inline]
+    pub fn run_as(mut self, value: RunAs) -> Self {
+        self.run_as = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `run_as_user_name`.
+    #[inline]
+    pub fn run_as_user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.run_as_user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `spec`.
+    #[inline]
+    pub fn spec(mut self, value: PipelineSpec) -> Self {
+        self.spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: PipelineState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `GetUpdateResponse` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetUpdateResponse {
+    /// Wire field `update` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update: ::std::option::Option<UpdateInfo>,
+}
+
+impl GetUpdateResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetUpdateResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `update`.
+    #[inline]
+    pub fn update(mut self, value: UpdateInfo) -> Self {
+        self.update = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `GoogleAdsConfig` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GoogleAdsConfig {
+    /// Wire field `manager_account_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub manager_account_id: ::std::option::Option<::std::string::String>,
 }
 
+impl GoogleAdsConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GoogleAdsConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `manager_account_id`.
+    #[inline]
+    pub fn manager_account_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.manager_account_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `GoogleAdsCustomReportOptions` of the `pipelines` API.
+///
+/// Required: `resource` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GoogleAdsCustomReportOptions {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub resource: ::std::option::Option<::std::string::String>,
+    /// Wire field `resource` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub resource: ::std::string::String,
+    /// Wire field `metrics` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub metrics: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `resource_fields` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub resource_fields: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `segments` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub segments: ::std::vec::Vec<::std::string::String>,
 }
 
+impl GoogleAdsCustomReportOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(resource: impl Into<::std::string::String>) -> Self {
+        GoogleAdsCustomReportOptions {
+            resource: {
+                let value = resource;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `resource`.
+    #[inline]
+    pub fn resource(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.resource = value.into();
+        self
+    }
+
+    /// Set `metrics`.
+    #[inline]
+    pub fn metrics(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.metrics = value;
+        self
+    }
+
+    /// Set `resource_fields`.
+    #[inline]
+    pub fn resource_fields(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.resource_fields = value;
+        self
+    }
+
+    /// Set `segments`.
+    #[inline]
+    pub fn segments(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.segments = value;
+        self
+    }
+}
+
 /// Wire type `GoogleAdsOptions` of the `pipelines` API.
+///
+/// Required: `manager_account_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GoogleAdsOptions {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub manager_account_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `manager_account_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub manager_account_id: ::std::string::String,
+    /// Wire field `custom_report_options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub custom_report_options: ::std::option::Option<GoogleAdsCustomReportOptions>,
+    /// Wire field `lookback_window_days` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub lookback_window_days: ::std::option::Option<i64>,
+    /// Wire field `sync_start_date` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sync_start_date: ::std::option::Option<::std::string::String>,
+}
+
+impl GoogleAdsOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(manager_account_id: impl Into<::std::string::String>) -> Self {
+        GoogleAdsOptions {
+            manager_account_id: {
+                let value = manager_account_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `manager_account_id`.
+    #[inline]
+    pub fn manager_account_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.manager_account_id = value.into();
+        self
+    }
+
+    /// Set `custom_report_options`.
+    #[inline]
+    pub fn custom_report_options(mut self, value: GoogleAdsCustomReportOptions) -> Self {
+        self.custom_report_options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `lookback_window_days`.
+    #[inline]
+    pub fn lookback_window_days(mut self, value: i64) -> Self {
+        self.lookback_window_days = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sync_start_date`.
+    #[inline]
+    pub fn sync_start_date(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.sync_start_date = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GoogleDriveOptions` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GoogleDriveOptions {
+    /// Wire field `entity_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub entity_type: ::std::option::Option<GoogleDriveOptionsGoogleDriveEntityType>,
+    /// Wire field `file_ingestion_options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub file_ingestion_options: ::std::option::Option<FileIngestionOptions>,
+    /// Wire field `url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub url: ::std::option::Option<::std::string::String>,
+}
+
+impl GoogleDriveOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GoogleDriveOptions { ..::std::default::Default::default() }
+    }
+
+    /// Set `entity_type`.
+    #[inline]
+    pub fn entity_type(mut self, value: GoogleDriveOptionsGoogleDriveEntityType) -> Self {
+        self.entity_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `file_ingestion_options`.
+    #[inline]
+    pub fn file_ingestion_options(mut self, value: FileIngestionOptions) -> Self {
+        self.file_ingestion_options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `url`.
+    #[inline]
+    pub fn url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.url = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `IngestionConfig` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct IngestionConfig {
+    /// Wire field `report` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub report: ::std::option::Option<ReportSpec>,
+    /// Wire field `schema` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema: ::std::option::Option<SchemaSpec>,
+    /// Wire field `table` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub table: ::std::option::Option<TableSpec>,
 }
 
+impl IngestionConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        IngestionConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `report`.
+    #[inline]
+    pub fn report(mut self, value: ReportSpec) -> Self {
+        self.report = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `schema`.
+    #[inline]
+    pub fn schema(mut self, value: SchemaSpec) -> Self {
+        self.schema = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `table`.
+    #[inline]
+    pub fn table(mut self, value: TableSpec) -> Self {
+        self.table = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `IngestionGatewayPipelineDefinition` of the `pipelines` API.
+///
+/// Required: `connection_name`, `gateway_storage_catalog`, `gateway_storage_schema` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct IngestionGatewayPipelineDefinition {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub connection_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub gateway_storage_catalog: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub gateway_storage_schema: ::std::option::Option<::std::string::String>,
+    /// Wire field `connection_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub connection_name: ::std::string::String,
+    /// Wire field `gateway_storage_catalog` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub gateway_storage_catalog: ::std::string::String,
+    /// Wire field `gateway_storage_schema` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub gateway_storage_schema: ::std::string::String,
+    /// Wire field `connection_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub connection_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `connection_parameters` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub connection_parameters: ::std::option::Option<ConnectionParameters>,
+    /// Wire field `gateway_storage_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gateway_storage_name: ::std::option::Option<::std::string::String>,
+}
+
+impl IngestionGatewayPipelineDefinition {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        connection_name: impl Into<::std::string::String>,
+        gateway_storage_catalog: impl Into<::std::string::String>,
+        gateway_storage_schema: impl Into<::std::string::String>,
+    ) -> Self {
+        IngestionGatewayPipelineDefinition {
+            connection_name: {
+                let value = connection_name;
+                value.into()
+            },
+            gateway_storage_catalog: {
+                let value = gateway_storage_catalog;
+                value.into()
+            },
+            gateway_storage_schema: {
+                let value = gateway_storage_schema;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `connection_name`.
+    #[inline]
+    pub fn connection_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.connection_name = value.into();
+        self
+    }
+
+    /// Set `gateway_storage_catalog`.
+    #[inline]
+    pub fn gateway_storage_catalog(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.gateway_storage_catalog = value.into();
+        self
+    }
+
+    /// Set `gateway_storage_schema`.
+    #[inline]
+    pub fn gateway_storage_schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.gateway_storage_schema = value.into();
+        self
+    }
+
+    /// Set `connection_id`.
+    #[inline]
+    pub fn connection_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.connection_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `connection_parameters`.
+    #[inline]
+    pub fn connection_parameters(mut self, value: ConnectionParameters) -> Self {
+        self.connection_parameters = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `gateway_storage_name`.
+    #[inline]
+    pub fn gateway_storage_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.gateway_storage_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `IngestionPipelineDefinition` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct IngestionPipelineDefinition {
+    /// Wire field `connection_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub connection_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `connector_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub connector_type: ::std::option::Option<ConnectorType>,
+    /// Wire field `data_staging_options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data_staging_options: ::std::option::Option<DataStagingOptions>,
+    /// Wire field `full_refresh_window` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub full_refresh_window: ::std::option::Option<OperationTimeWindow>,
+    /// Wire field `ingest_from_uc_foreign_catalog` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ingest_from_uc_foreign_catalog: ::std::option::Option<bool>,
+    /// Wire field `ingestion_gateway_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ingestion_gateway_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `netsuite_jar_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub netsuite_jar_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `objects` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub objects: ::std::vec::Vec<IngestionConfig>,
+    /// Wire field `source_configurations` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub source_configurations: ::std::vec::Vec<SourceConfig>,
+    /// Wire field `source_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source_type: ::std::option::Option<IngestionSourceType>,
+    /// Wire field `table_configuration` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub table_configuration: ::std::option::Option<TableSpecificConfig>,
+}
+
+impl IngestionPipelineDefinition {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        IngestionPipelineDefinition { ..::std::default::Default::default() }
+    }
+
+    /// Set `connection_name`.
+    #[inline]
+    pub fn connection_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.connection_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `connector_type`.
+    #[inline]
+    pub fn connector_type(mut self, value: ConnectorType) -> Self {
+        self.connector_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `data_staging_options`.
+    #[inline]
+    pub fn data_staging_options(mut self, value: DataStagingOptions) -> Self {
+        self.data_staging_options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `full_refresh_window`.
+    #[inline]
+    pub fn full_refresh_window(mut self, value: OperationTimeWindow) -> Self {
+        self.full_refresh_window = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `ingest_from_uc_foreign_catalog`.
+    #[inline]
+    pub fn ingest_from_uc_foreign_catalog(mut self, value: bool) -> Self {
+        self.ingest_from_uc_foreign_catalog = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `ingestion_gateway_id`.
+    #[inline]
+    pub fn ingestion_gateway_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.ingestion_gateway_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `netsuite_jar_path`.
+    #[inline]
+    pub fn netsuite_jar_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.netsuite_jar_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `objects`.
+    #[inline]
+    pub fn objects(mut self, value: ::std::vec::Vec<IngestionConfig>) -> Self {
+        self.objects = value;
+        self
+    }
+
+    /// Set `source_configurations`.
+    #[inline]
+    pub fn source_configurations(mut self, value: ::std::vec::Vec<SourceConfig>) -> Self {
+        self.source_configurations = value;
+        self
+    }
+
+    /// Set `source_type`.
+    #[inline]
+    pub fn source_type(mut self, value: IngestionSourceType) -> Self {
+        self.source_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `table_configuration`.
+    #[inline]
+    pub fn table_configuration(mut self, value: TableSpecificConfig) -> Self {
+        self.table_configuration = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `IngestionPipelineDefinitionFanoutOptions` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct IngestionPipelineDefinitionFanoutOptions {
+    /// Wire field `fanout_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub fanout_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `transforms` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub transforms: ::std::vec::Vec<Transformer>,
+}
+
+impl IngestionPipelineDefinitionFanoutOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        IngestionPipelineDefinitionFanoutOptions { ..::std::default::Default::default() }
+    }
+
+    /// Set `fanout_by`.
+    #[inline]
+    pub fn fanout_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.fanout_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `transforms`.
+    #[inline]
+    pub fn transforms(mut self, value: ::std::vec::Vec<Transformer>) -> Self {
+        self.transforms = value;
+        self
+    }
 }
 
 /// Wire type `IngestionPipelineDefinitionTableSpecificConfigQueryBasedConnectorConfig` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct IngestionPipelineDefinitionTableSpecificConfigQueryBasedConnectorConfig {
+    /// Wire field `cursor_columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub cursor_columns: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `deletion_condition` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub deletion_condition: ::std::option::Option<::std::string::String>,
+    /// Wire field `hard_deletion_sync_min_interval_in_seconds` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -809,138 +2040,537 @@ pub struct IngestionPipelineDefinitionTableSpecificConfigQueryBasedConnectorConf
     pub hard_deletion_sync_min_interval_in_seconds: ::std::option::Option<i64>,
 }
 
+impl IngestionPipelineDefinitionTableSpecificConfigQueryBasedConnectorConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        IngestionPipelineDefinitionTableSpecificConfigQueryBasedConnectorConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `cursor_columns`.
+    #[inline]
+    pub fn cursor_columns(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.cursor_columns = value;
+        self
+    }
+
+    /// Set `deletion_condition`.
+    #[inline]
+    pub fn deletion_condition(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.deletion_condition = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `hard_deletion_sync_min_interval_in_seconds`.
+    #[inline]
+    pub fn hard_deletion_sync_min_interval_in_seconds(mut self, value: i64) -> Self {
+        self.hard_deletion_sync_min_interval_in_seconds = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `IngestionPipelineDefinitionWorkdayReportParameters` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct IngestionPipelineDefinitionWorkdayReportParameters {
+    /// Wire field `incremental` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub incremental: ::std::option::Option<bool>,
+    /// Wire field `parameters` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub parameters: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `report_parameters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub report_parameters: ::std::vec::Vec<IngestionPipelineDefinitionWorkdayReportParametersQueryKeyValue>,
+}
+
+impl IngestionPipelineDefinitionWorkdayReportParameters {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        IngestionPipelineDefinitionWorkdayReportParameters { ..::std::default::Default::default() }
+    }
+
+    /// Set `incremental`.
+    #[inline]
+    pub fn incremental(mut self, value: bool) -> Self {
+        self.incremental = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `parameters`.
+    #[inline]
+    pub fn parameters(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.parameters = value;
+        self
+    }
+
+    /// Set `report_parameters`.
+    #[inline]
+    pub fn report_parameters(
+        mut self,
+        value: ::std::vec::Vec<IngestionPipelineDefinitionWorkdayReportParametersQueryKeyValue>,
+    ) -> Self {
+        self.report_parameters = value;
+        self
+    }
 }
 
 /// Wire type `IngestionPipelineDefinitionWorkdayReportParametersQueryKeyValue` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct IngestionPipelineDefinitionWorkdayReportParametersQueryKeyValue {
+    /// Wire field `key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub key: ::std::option::Option<::std::string::String>,
+    /// Wire field `value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<::std::string::String>,
+}
+
+impl IngestionPipelineDefinitionWorkdayReportParametersQueryKeyValue {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        IngestionPipelineDefinitionWorkdayReportParametersQueryKeyValue { ..::std::default::Default::default() }
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `JiraConnectorOptions` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JiraConnectorOptions {
+    /// Wire field `include_jira_spaces` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub include_jira_spaces: ::std::vec::Vec<::std::string::String>,
+}
+
+impl JiraConnectorOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        JiraConnectorOptions { ..::std::default::Default::default() }
+    }
+
+    /// Set `include_jira_spaces`.
+    #[inline]
+    pub fn include_jira_spaces(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.include_jira_spaces = value;
+        self
+    }
 }
 
 /// Wire type `JsonTransformerOptions` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct JsonTransformerOptions {
+    /// Wire field `as_variant` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub as_variant: ::std::option::Option<bool>,
+    /// Wire field `schema` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema: ::std::option::Option<::std::string::String>,
+    /// Wire field `schema_evolution_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema_evolution_mode: ::std::option::Option<FileIngestionOptionsSchemaEvolutionMode>,
+    /// Wire field `schema_file_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema_file_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `schema_hints` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema_hints: ::std::option::Option<::std::string::String>,
+}
+
+impl JsonTransformerOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        JsonTransformerOptions { ..::std::default::Default::default() }
+    }
+
+    /// Set `as_variant`.
+    #[inline]
+    pub fn as_variant(mut self, value: bool) -> Self {
+        self.as_variant = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `schema`.
+    #[inline]
+    pub fn schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `schema_evolution_mode`.
+    #[inline]
+    pub fn schema_evolution_mode(mut self, value: FileIngestionOptionsSchemaEvolutionMode) -> Self {
+        self.schema_evolution_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `schema_file_path`.
+    #[inline]
+    pub fn schema_file_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema_file_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `schema_hints`.
+    #[inline]
+    pub fn schema_hints(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema_hints = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `KafkaOptions` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct KafkaOptions {
+    /// Wire field `client_config` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub client_config: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `key_transformer` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub key_transformer: ::std::option::Option<Transformer>,
+    /// Wire field `max_offsets_per_trigger` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_offsets_per_trigger: ::std::option::Option<i64>,
+    /// Wire field `starting_offset` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub starting_offset: ::std::option::Option<::std::string::String>,
+    /// Wire field `topic_pattern` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub topic_pattern: ::std::option::Option<::std::string::String>,
+    /// Wire field `topics` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub topics: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `value_transformer` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value_transformer: ::std::option::Option<Transformer>,
+}
+
+impl KafkaOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        KafkaOptions { ..::std::default::Default::default() }
+    }
+
+    /// Set `client_config`.
+    #[inline]
+    pub fn client_config(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.client_config = value;
+        self
+    }
+
+    /// Set `key_transformer`.
+    #[inline]
+    pub fn key_transformer(mut self, value: Transformer) -> Self {
+        self.key_transformer = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `max_offsets_per_trigger`.
+    #[inline]
+    pub fn max_offsets_per_trigger(mut self, value: i64) -> Self {
+        self.max_offsets_per_trigger = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `starting_offset`.
+    #[inline]
+    pub fn starting_offset(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.starting_offset = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `topic_pattern`.
+    #[inline]
+    pub fn topic_pattern(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.topic_pattern = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `topics`.
+    #[inline]
+    pub fn topics(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.topics = value;
+        self
+    }
+
+    /// Set `value_transformer`.
+    #[inline]
+    pub fn value_transformer(mut self, value: Transformer) -> Self {
+        self.value_transformer = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `LinkedInAdsOptions` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LinkedInAdsOptions {
+    /// Wire field `custom_report_options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub custom_report_options: ::std::option::Option<LinkedInAdsOptionsLinkedInAdsCustomReportOptions>,
+    /// Wire field `lookback_window_days` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub lookback_window_days: ::std::option::Option<i64>,
+    /// Wire field `sync_start_date` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sync_start_date: ::std::option::Option<::std::string::String>,
 }
 
+impl LinkedInAdsOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        LinkedInAdsOptions { ..::std::default::Default::default() }
+    }
+
+    /// Set `custom_report_options`.
+    #[inline]
+    pub fn custom_report_options(mut self, value: LinkedInAdsOptionsLinkedInAdsCustomReportOptions) -> Self {
+        self.custom_report_options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `lookback_window_days`.
+    #[inline]
+    pub fn lookback_window_days(mut self, value: i64) -> Self {
+        self.lookback_window_days = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sync_start_date`.
+    #[inline]
+    pub fn sync_start_date(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.sync_start_date = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `LinkedInAdsOptionsLinkedInAdsCustomReportOptions` of the `pipelines` API.
+///
+/// Required: `finder` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LinkedInAdsOptionsLinkedInAdsCustomReportOptions {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub finder: ::std::option::Option<LinkedInAdsOptionsLinkedInAdsCustomReportOptionsLinkedInAdsFinder>,
+    /// Wire field `finder` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub finder: LinkedInAdsOptionsLinkedInAdsCustomReportOptionsLinkedInAdsFinder,
+    /// Wire field `entity_granularity` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub entity_granularity:
         ::std::vec::Vec<LinkedInAdsOptionsLinkedInAdsCustomReportOptionsLinkedInAdsEntityGranularity>,
+    /// Wire field `metrics` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub metrics: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `time_granularity` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub time_granularity:
         ::std::option::Option<LinkedInAdsOptionsLinkedInAdsCustomReportOptionsLinkedInAdsTimeGranularity>,
+}
+
+impl LinkedInAdsOptionsLinkedInAdsCustomReportOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(finder: LinkedInAdsOptionsLinkedInAdsCustomReportOptionsLinkedInAdsFinder) -> Self {
+        LinkedInAdsOptionsLinkedInAdsCustomReportOptions {
+            finder: {
+                let value = finder;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `finder`.
+    #[inline]
+    pub fn finder(mut self, value: LinkedInAdsOptionsLinkedInAdsCustomReportOptionsLinkedInAdsFinder) -> Self {
+        self.finder = value;
+        self
+    }
+
+    /// Set `entity_granularity`.
+    #[inline]
+    pub fn entity_granularity(
+        mut self,
+        value: ::std::vec::Vec<LinkedInAdsOptionsLinkedInAdsCustomReportOptionsLinkedInAdsEntityGranularity>,
+    ) -> Self {
+        self.entity_granularity = value;
+        self
+    }
+
+    /// Set `metrics`.
+    #[inline]
+    pub fn metrics(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.metrics = value;
+        self
+    }
+
+    /// Set `time_granularity`.
+    #[inline]
+    pub fn time_granularity(
+        mut self,
+        value: LinkedInAdsOptionsLinkedInAdsCustomReportOptionsLinkedInAdsTimeGranularity,
+    ) -> Self {
+        self.time_granularity = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ListPipelineEventsResponse` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListPipelineEventsResponse {
+    /// Wire field `events` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub events: ::std::vec::Vec<PipelineEvent>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `prev_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub prev_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListPipelineEventsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListPipelineEventsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `events`.
+    #[inline]
+    pub fn events(mut self, value: ::std::vec::Vec<PipelineEvent>) -> Self {
+        self.events = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `prev_page_token`.
+    #[inline]
+    pub fn prev_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.prev_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListPipelinesResponse` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListPipelinesResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `statuses` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub statuses: ::std::vec::Vec<PipelineStateInfo>,
+}
+
+impl ListPipelinesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListPipelinesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `statuses`.
+    #[inline]
+    pub fn statuses(mut self, value: ::std::vec::Vec<PipelineStateInfo>) -> Self {
+        self.statuses = value;
+        self
+    }
 }
 
 /// Wire type `ListUpdatesResponse` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListUpdatesResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `prev_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub prev_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `updates` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub updates: ::std::vec::Vec<UpdateInfo>,
+}
+
+impl ListUpdatesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListUpdatesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `prev_page_token`.
+    #[inline]
+    pub fn prev_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.prev_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `updates`.
+    #[inline]
+    pub fn updates(mut self, value: ::std::vec::Vec<UpdateInfo>) -> Self {
+        self.updates = value;
+        self
+    }
 }
 
 /// Wire type `ManualTrigger` of the `pipelines` API.
@@ -948,758 +2578,2987 @@ pub struct ListUpdatesResponse {
 #[serde(default)]
 pub struct ManualTrigger {}
 
+impl ManualTrigger {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ManualTrigger { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `MarketoOptions` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MarketoOptions {
+    /// Wire field `sync_start_date` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sync_start_date: ::std::option::Option<::std::string::String>,
+}
+
+impl MarketoOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        MarketoOptions { ..::std::default::Default::default() }
+    }
+
+    /// Set `sync_start_date`.
+    #[inline]
+    pub fn sync_start_date(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.sync_start_date = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `MetaMarketingOptions` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MetaMarketingOptions {
+    /// Wire field `action_attribution_windows` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub action_attribution_windows: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `action_breakdowns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub action_breakdowns: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `action_report_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub action_report_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `breakdowns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub breakdowns: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `custom_insights_lookback_window` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub custom_insights_lookback_window: ::std::option::Option<i64>,
+    /// Wire field `custom_report_options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub custom_report_options: ::std::option::Option<MetaMarketingOptionsMetaMarketingCustomReportOptions>,
+    /// Wire field `level` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub level: ::std::option::Option<::std::string::String>,
+    /// Wire field `start_date` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub start_date: ::std::option::Option<::std::string::String>,
+    /// Wire field `time_increment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub time_increment: ::std::option::Option<::std::string::String>,
+}
+
+impl MetaMarketingOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        MetaMarketingOptions { ..::std::default::Default::default() }
+    }
+
+    /// Set `action_attribution_windows`.
+    #[inline]
+    pub fn action_attribution_windows(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.action_attribution_windows = value;
+        self
+    }
+
+    /// Set `action_breakdowns`.
+    #[inline]
+    pub fn action_breakdowns(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.action_breakdowns = value;
+        self
+    }
+
+    /// Set `action_report_time`.
+    #[inline]
+    pub fn action_report_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.action_report_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `breakdowns`.
+    #[inline]
+    pub fn breakdowns(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.breakdowns = value;
+        self
+    }
+
+    /// Set `custom_insights_lookback_window`.
+    #[inline]
+    pub fn custom_insights_lookback_window(mut self, value: i64) -> Self {
+        self.custom_insights_lookback_window = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `custom_report_options`.
+    #[inline]
+    pub fn custom_report_options(mut self, value: MetaMarketingOptionsMetaMarketingCustomReportOptions) -> Self {
+        self.custom_report_options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `level`.
+    #[inline]
+    pub fn level(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.level = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `start_date`.
+    #[inline]
+    pub fn start_date(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.start_date = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `time_increment`.
+    #[inline]
+    pub fn time_increment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.time_increment = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `MetaMarketingOptionsMetaMarketingCustomReportOptions` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MetaMarketingOptionsMetaMarketingCustomReportOptions {
+    /// Wire field `action_attribution_windows` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub action_attribution_windows: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `action_breakdowns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub action_breakdowns: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `action_report_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub action_report_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `breakdowns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub breakdowns: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `level` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub level: ::std::option::Option<::std::string::String>,
+    /// Wire field `time_increment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub time_increment: ::std::option::Option<::std::string::String>,
+}
+
+impl MetaMarketingOptionsMetaMarketingCustomReportOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        MetaMarketingOptionsMetaMarketingCustomReportOptions { ..::std::default::Default::default() }
+    }
+
+    /// Set `action_attribution_windows`.
+    #[inline]
+    pub fn action_attribution_windows(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.action_attribution_windows = value;
+        self
+    }
+
+    /// Set `action_breakdowns`.
+    #[inline]
+    pub fn action_breakdowns(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.action_breakdowns = value;
+        self
+    }
+
+    /// Set `action_report_time`.
+    #[inline]
+    pub fn action_report_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.action_report_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `breakdowns`.
+    #[inline]
+    pub fn breakdowns(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.breakdowns = value;
+        self
+    }
+
+    /// Set `level`.
+    #[inline]
+    pub fn level(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.level = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `time_increment`.
+    #[inline]
+    pub fn time_increment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.time_increment = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `NotebookLibrary` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NotebookLibrary {
+    /// Wire field `path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub path: ::std::option::Option<::std::string::String>,
+}
+
+impl NotebookLibrary {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        NotebookLibrary { ..::std::default::Default::default() }
+    }
+
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.path = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `Notifications` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Notifications {
+    /// Wire field `alerts` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub alerts: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `email_recipients` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub email_recipients: ::std::vec::Vec<::std::string::String>,
+}
+
+impl Notifications {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Notifications { ..::std::default::Default::default() }
+    }
+
+    /// Set `alerts`.
+    #[inline]
+    pub fn alerts(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.alerts = value;
+        self
+    }
+
+    /// Set `email_recipients`.
+    #[inline]
+    pub fn email_recipients(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.email_recipients = value;
+        self
+    }
 }
 
 /// Wire type `OneDriveOptions` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct OneDriveOptions {
+    /// Wire field `entity_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub entity_type: ::std::option::Option<OneDriveOptionsOneDriveEntityType>,
+    /// Wire field `file_ingestion_options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub file_ingestion_options: ::std::option::Option<FileIngestionOptions>,
+    /// Wire field `url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub url: ::std::option::Option<::std::string::String>,
 }
 
+impl OneDriveOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        OneDriveOptions { ..::std::default::Default::default() }
+    }
+
+    /// Set `entity_type`.
+    #[inline]
+    pub fn entity_type(mut self, value: OneDriveOptionsOneDriveEntityType) -> Self {
+        self.entity_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `file_ingestion_options`.
+    #[inline]
+    pub fn file_ingestion_options(mut self, value: FileIngestionOptions) -> Self {
+        self.file_ingestion_options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `url`.
+    #[inline]
+    pub fn url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.url = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `OperationTimeWindow` of the `pipelines` API.
+///
+/// Required: `start_hour` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct OperationTimeWindow {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub start_hour: ::std::option::Option<i64>,
+    /// Wire field `start_hour` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub start_hour: i64,
+    /// Wire field `days_of_week` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub days_of_week: ::std::vec::Vec<DayOfWeek>,
+    /// Wire field `time_zone_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub time_zone_id: ::std::option::Option<::std::string::String>,
+}
+
+impl OperationTimeWindow {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(start_hour: i64) -> Self {
+        OperationTimeWindow {
+            start_hour: {
+                let value = start_hour;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `start_hour`.
+    #[inline]
+    pub fn start_hour(mut self, value: i64) -> Self {
+        self.start_hour = value;
+        self
+    }
+
+    /// Set `days_of_week`.
+    #[inline]
+    pub fn days_of_week(mut self, value: ::std::vec::Vec<DayOfWeek>) -> Self {
+        self.days_of_week = value;
+        self
+    }
+
+    /// Set `time_zone_id`.
+    #[inline]
+    pub fn time_zone_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.time_zone_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `Origin` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Origin {
+    /// Wire field `batch_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub batch_id: ::std::option::Option<i64>,
+    /// Wire field `cloud` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cloud: ::std::option::Option<::std::string::String>,
+    /// Wire field `cluster_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `dataset_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dataset_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `flow_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub flow_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `flow_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub flow_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `host` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub host: ::std::option::Option<::std::string::String>,
+    /// Wire field `ingestion_source_catalog_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ingestion_source_catalog_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `ingestion_source_connection_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ingestion_source_connection_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `ingestion_source_schema_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ingestion_source_schema_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `ingestion_source_table_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ingestion_source_table_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `ingestion_source_table_version` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ingestion_source_table_version: ::std::option::Option<::std::string::String>,
+    /// Wire field `maintenance_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub maintenance_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `materialization_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub materialization_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `org_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub org_id: ::std::option::Option<i64>,
+    /// Wire field `pipeline_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pipeline_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `pipeline_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pipeline_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `region` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub region: ::std::option::Option<::std::string::String>,
+    /// Wire field `request_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub request_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `table_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub table_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `uc_resource_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub uc_resource_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `update_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_id: ::std::option::Option<::std::string::String>,
+}
+
+impl Origin {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Origin { ..::std::default::Default::default() }
+    }
+
+    /// Set `batch_id`.
+    #[inline]
+    pub fn batch_id(mut self, value: i64) -> Self {
+        self.batch_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cloud`.
+    #[inline]
+    pub fn cloud(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cloud = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `cluster_id`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cluster_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `dataset_name`.
+    #[inline]
+    pub fn dataset_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.dataset_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `flow_id`.
+    #[inline]
+    pub fn flow_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.flow_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `flow_name`.
+    #[inline]
+    pub fn flow_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.flow_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `host`.
+    #[inline]
+    pub fn host(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.host = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `ingestion_source_catalog_name`.
+    #[inline]
+    pub fn ingestion_source_catalog_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.ingestion_source_catalog_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `ingestion_source_connection_name`.
+    #[inline]
+    pub fn ingestion_source_connection_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.ingestion_source_connection_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `ingestion_source_schema_name`.
+    #[inline]
+    pub fn ingestion_source_schema_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.ingestion_source_schema_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `ingestion_source_table_name`.
+    #[inline]
+    pub fn ingestion_source_table_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.ingestion_source_table_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `ingestion_source_table_version`.
+    #[inline]
+    pub fn ingestion_source_table_version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.ingestion_source_table_version = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `maintenance_id`.
+    #[inline]
+    pub fn maintenance_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.maintenance_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `materialization_name`.
+    #[inline]
+    pub fn materialization_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.materialization_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `org_id`.
+    #[inline]
+    pub fn org_id(mut self, value: i64) -> Self {
+        self.org_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `pipeline_id`.
+    #[inline]
+    pub fn pipeline_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.pipeline_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `pipeline_name`.
+    #[inline]
+    pub fn pipeline_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.pipeline_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `region`.
+    #[inline]
+    pub fn region(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.region = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `request_id`.
+    #[inline]
+    pub fn request_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `table_id`.
+    #[inline]
+    pub fn table_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.table_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `uc_resource_id`.
+    #[inline]
+    pub fn uc_resource_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.uc_resource_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `update_id`.
+    #[inline]
+    pub fn update_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `OutlookOptions` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct OutlookOptions {
+    /// Wire field `attachment_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub attachment_mode: ::std::option::Option<OutlookAttachmentMode>,
+    /// Wire field `body_format` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub body_format: ::std::option::Option<OutlookBodyFormat>,
+    /// Wire field `folder_filter` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub folder_filter: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `include_folders` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub include_folders: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `include_mailboxes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub include_mailboxes: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `include_senders` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub include_senders: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `include_subjects` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub include_subjects: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `sender_filter` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub sender_filter: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `start_date` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub start_date: ::std::option::Option<::std::string::String>,
+    /// Wire field `subject_filter` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub subject_filter: ::std::vec::Vec<::std::string::String>,
+}
+
+impl OutlookOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        OutlookOptions { ..::std::default::Default::default() }
+    }
+
+    /// Set `attachment_mode`.
+    #[inline]
+    pub fn attachment_mode(mut self, value: OutlookAttachmentMode) -> Self {
+        self.attachment_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `body_format`.
+    #[inline]
+    pub fn body_format(mut self, value: OutlookBodyFormat) -> Self {
+        self.body_format = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `folder_filter`.
+    #[inline]
+    pub fn folder_filter(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.folder_filter = value;
+        self
+    }
+
+    /// Set `include_folders`.
+    #[inline]
+    pub fn include_folders(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.include_folders = value;
+        self
+    }
+
+    /// Set `include_mailboxes`.
+    #[inline]
+    pub fn include_mailboxes(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.include_mailboxes = value;
+        self
+    }
+
+    /// Set `include_senders`.
+    #[inline]
+    pub fn include_senders(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.include_senders = value;
+        self
+    }
+
+    /// Set `include_subjects`.
+    #[inline]
+    pub fn include_subjects(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.include_subjects = value;
+        self
+    }
+
+    /// Set `sender_filter`.
+    #[inline]
+    pub fn sender_filter(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.sender_filter = value;
+        self
+    }
+
+    /// Set `start_date`.
+    #[inline]
+    pub fn start_date(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.start_date = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `subject_filter`.
+    #[inline]
+    pub fn subject_filter(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.subject_filter = value;
+        self
+    }
 }
 
 /// Wire type `PathPattern` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PathPattern {
+    /// Wire field `include` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub include: ::std::option::Option<::std::string::String>,
+}
+
+impl PathPattern {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PathPattern { ..::std::default::Default::default() }
+    }
+
+    /// Set `include`.
+    #[inline]
+    pub fn include(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.include = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `PipelineAccessControlRequest` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PipelineAccessControlRequest {
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<PipelinePermissionLevel>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl PipelineAccessControlRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PipelineAccessControlRequest { ..::std::default::Default::default() }
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: PipelinePermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `PipelineAccessControlResponse` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PipelineAccessControlResponse {
+    /// Wire field `all_permissions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub all_permissions: ::std::vec::Vec<PipelinePermission>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl PipelineAccessControlResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PipelineAccessControlResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `all_permissions`.
+    #[inline]
+    pub fn all_permissions(mut self, value: ::std::vec::Vec<PipelinePermission>) -> Self {
+        self.all_permissions = value;
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `PipelineCluster` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PipelineCluster {
+    /// Wire field `apply_policy_default_values` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub apply_policy_default_values: ::std::option::Option<bool>,
+    /// Wire field `autoscale` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub autoscale: ::std::option::Option<PipelineClusterAutoscale>,
+    /// Wire field `aws_attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aws_attributes: ::std::option::Option<crate::service::compute::AwsAttributes>,
+    /// Wire field `azure_attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub azure_attributes: ::std::option::Option<crate::service::compute::AzureAttributes>,
+    /// Wire field `cluster_log_conf` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_log_conf: ::std::option::Option<crate::service::compute::ClusterLogConf>,
+    /// Wire field `custom_tags` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub custom_tags: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `driver_instance_pool_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub driver_instance_pool_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `driver_node_type_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub driver_node_type_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `enable_local_disk_encryption` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_local_disk_encryption: ::std::option::Option<bool>,
+    /// Wire field `gcp_attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gcp_attributes: ::std::option::Option<crate::service::compute::GcpAttributes>,
+    /// Wire field `init_scripts` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub init_scripts: ::std::vec::Vec<crate::service::compute::InitScriptInfo>,
+    /// Wire field `instance_pool_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instance_pool_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `label` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub label: ::std::option::Option<::std::string::String>,
+    /// Wire field `node_type_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub node_type_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `num_workers` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub num_workers: ::std::option::Option<i64>,
+    /// Wire field `policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `spark_conf` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub spark_conf: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `spark_env_vars` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub spark_env_vars: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `ssh_public_keys` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub ssh_public_keys: ::std::vec::Vec<::std::string::String>,
 }
 
+impl PipelineCluster {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PipelineCluster { ..::std::default::Default::default() }
+    }
+
+    /// Set `apply_policy_default_values`.
+    #[inline]
+    pub fn apply_policy_default_values(mut self, value: bool) -> Self {
+        self.apply_policy_default_values = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `autoscale`.
+    #[inline]
+    pub fn autoscale(mut self, value: PipelineClusterAutoscale) -> Self {
+        self.autoscale = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `aws_attributes`.
+    #[inline]
+    pub fn aws_attributes(mut self, value: crate::service::compute::AwsAttributes) -> Self {
+        self.aws_attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `azure_attributes`.
+    #[inline]
+    pub fn azure_attributes(mut self, value: crate::service::compute::AzureAttributes) -> Self {
+        self.azure_attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cluster_log_conf`.
+    #[inline]
+    pub fn cluster_log_conf(mut self, value: crate::service::compute::ClusterLogConf) -> Self {
+        self.cluster_log_conf = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `custom_tags`.
+    #[inline]
+    pub fn custom_tags(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.custom_tags = value;
+        self
+    }
+
+    /// Set `driver_instance_pool_id`.
+    #[inline]
+    pub fn driver_instance_pool_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.driver_instance_pool_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `driver_node_type_id`.
+    #[inline]
+    pub fn driver_node_type_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.driver_node_type_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `enable_local_disk_encryption`.
+    #[inline]
+    pub fn enable_local_disk_encryption(mut self, value: bool) -> Self {
+        self.enable_local_disk_encryption = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `gcp_attributes`.
+    #[inline]
+    pub fn gcp_attributes(mut self, value: crate::service::compute::GcpAttributes) -> Self {
+        self.gcp_attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `init_scripts`.
+    #[inline]
+    pub fn init_scripts(mut self, value: ::std::vec::Vec<crate::service::compute::InitScriptInfo>) -> Self {
+        self.init_scripts = value;
+        self
+    }
+
+    /// Set `instance_pool_id`.
+    #[inline]
+    pub fn instance_pool_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instance_pool_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `label`.
+    #[inline]
+    pub fn label(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.label = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `node_type_id`.
+    #[inline]
+    pub fn node_type_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.node_type_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `num_workers`.
+    #[inline]
+    pub fn num_workers(mut self, value: i64) -> Self {
+        self.num_workers = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `policy_id`.
+    #[inline]
+    pub fn policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `spark_conf`.
+    #[inline]
+    pub fn spark_conf(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.spark_conf = value;
+        self
+    }
+
+    /// Set `spark_env_vars`.
+    #[inline]
+    pub fn spark_env_vars(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.spark_env_vars = value;
+        self
+    }
+
+    /// Set `ssh_public_keys`.
+    #[inline]
+    pub fn ssh_public_keys(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.ssh_public_keys = value;
+        self
+    }
+}
+
 /// Wire type `PipelineClusterAutoscale` of the `pipelines` API.
+///
+/// Required: `min_workers`, `max_workers` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PipelineClusterAutoscale {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub min_workers: ::std::option::Option<i64>,
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub max_workers: ::std::option::Option<i64>,
+    /// Wire field `min_workers` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub min_workers: i64,
+    /// Wire field `max_workers` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub max_workers: i64,
+    /// Wire field `mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mode: ::std::option::Option<PipelineClusterAutoscaleMode>,
 }
 
+impl PipelineClusterAutoscale {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(min_workers: i64, max_workers: i64) -> Self {
+        PipelineClusterAutoscale {
+            min_workers: {
+                let value = min_workers;
+                value
+            },
+            max_workers: {
+                let value = max_workers;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `min_workers`.
+    #[inline]
+    pub fn min_workers(mut self, value: i64) -> Self {
+        self.min_workers = value;
+        self
+    }
+
+    /// Set `max_workers`.
+    #[inline]
+    pub fn max_workers(mut self, value: i64) -> Self {
+        self.max_workers = value;
+        self
+    }
+
+    /// Set `mode`.
+    #[inline]
+    pub fn mode(mut self, value: PipelineClusterAutoscaleMode) -> Self {
+        self.mode = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `PipelineDeployment` of the `pipelines` API.
+///
+/// Required: `kind` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PipelineDeployment {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub kind: ::std::option::Option<DeploymentKind>,
+    /// Wire field `kind` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub kind: DeploymentKind,
+    /// Wire field `deployment_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub deployment_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `metadata_file_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub metadata_file_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `version_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub version_id: ::std::option::Option<::std::string::String>,
+}
+
+impl PipelineDeployment {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(kind: DeploymentKind) -> Self {
+        PipelineDeployment {
+            kind: {
+                let value = kind;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `kind`.
+    #[inline]
+    pub fn kind(mut self, value: DeploymentKind) -> Self {
+        self.kind = value;
+        self
+    }
+
+    /// Set `deployment_id`.
+    #[inline]
+    pub fn deployment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.deployment_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `metadata_file_path`.
+    #[inline]
+    pub fn metadata_file_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.metadata_file_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `version_id`.
+    #[inline]
+    pub fn version_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.version_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `PipelineEvent` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PipelineEvent {
+    /// Wire field `error` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<ErrorDetail>,
+    /// Wire field `event_type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub event_type: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub level: ::std::option::Option<EventLevel>,
+    /// Wire field `maturity_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub maturity_level: ::std::option::Option<MaturityLevel>,
+    /// Wire field `message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
+    /// Wire field `origin` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub origin: ::std::option::Option<Origin>,
+    /// Wire field `sequence` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sequence: ::std::option::Option<Sequencing>,
+    /// Wire field `timestamp` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timestamp: ::std::option::Option<::std::string::String>,
+    /// Wire field `truncation` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub truncation: ::std::option::Option<Truncation>,
+}
+
+impl PipelineEvent {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PipelineEvent { ..::std::default::Default::default() }
+    }
+
+    /// Set `error`.
+    #[inline]
+    pub fn error(mut self, value: ErrorDetail) -> Self {
+        self.error = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `event_type`.
+    #[inline]
+    pub fn event_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.event_type = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `level`.
+    #[inline]
+    pub fn level(mut self, value: EventLevel) -> Self {
+        self.level = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `maturity_level`.
+    #[inline]
+    pub fn maturity_level(mut self, value: MaturityLevel) -> Self {
+        self.maturity_level = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `message`.
+    #[inline]
+    pub fn message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `origin`.
+    #[inline]
+    pub fn origin(mut self, value: Origin) -> Self {
+        self.origin = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sequence`.
+    #[inline]
+    pub fn sequence(mut self, value: Sequencing) -> Self {
+        self.sequence = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `timestamp`.
+    #[inline]
+    pub fn timestamp(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.timestamp = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `truncation`.
+    #[inline]
+    pub fn truncation(mut self, value: Truncation) -> Self {
+        self.truncation = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `PipelineLibrary` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PipelineLibrary {
+    /// Wire field `file` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub file: ::std::option::Option<FileLibrary>,
+    /// Wire field `glob` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub glob: ::std::option::Option<PathPattern>,
+    /// Wire field `jar` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub jar: ::std::option::Option<::std::string::String>,
+    /// Wire field `maven` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub maven: ::std::option::Option<crate::service::compute::MavenLibrary>,
+    /// Wire field `notebook` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub notebook: ::std::option::Option<NotebookLibrary>,
+    /// Wire field `whl` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub whl: ::std::option::Option<::std::string::String>,
+}
+
+impl PipelineLibrary {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PipelineLibrary { ..::std::default::Default::default() }
+    }
+
+    /// Set `file`.
+    #[inline]
+    pub fn file(mut self, value: FileLibrary) -> Self {
+        self.file = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `glob`.
+    #[inline]
+    pub fn glob(mut self, value: PathPattern) -> Self {
+        self.glob = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `jar`.
+    #[inline]
+    pub fn jar(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.jar = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `maven`.
+    #[inline]
+    pub fn maven(mut self, value: crate::service::compute::MavenLibrary) -> Self {
+        self.maven = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `notebook`.
+    #[inline]
+    pub fn notebook(mut self, value: NotebookLibrary) -> Self {
+        self.notebook = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `whl`.
+    #[inline]
+    pub fn whl(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.whl = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `PipelinePermission` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PipelinePermission {
+    /// Wire field `inherited` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub inherited: ::std::option::Option<bool>,
+    /// Wire field `inherited_from_object` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub inherited_from_object: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<PipelinePermissionLevel>,
+}
+
+impl PipelinePermission {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PipelinePermission { ..::std::default::Default::default() }
+    }
+
+    /// Set `inherited`.
+    #[inline]
+    pub fn inherited(mut self, value: bool) -> Self {
+        self.inherited = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `inherited_from_object`.
+    #[inline]
+    pub fn inherited_from_object(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.inherited_from_object = value;
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: PipelinePermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `PipelinePermissions` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PipelinePermissions {
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<PipelineAccessControlResponse>,
+    /// Wire field `object_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `object_type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_type: ::std::option::Option<::std::string::String>,
+}
+
+impl PipelinePermissions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PipelinePermissions { ..::std::default::Default::default() }
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<PipelineAccessControlResponse>) -> Self {
+        self.access_control_list = value;
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_type = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `PipelinePermissionsDescription` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PipelinePermissionsDescription {
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<PipelinePermissionLevel>,
+}
+
+impl PipelinePermissionsDescription {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PipelinePermissionsDescription { ..::std::default::Default::default() }
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: PipelinePermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `PipelineSpec` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PipelineSpec {
+    /// Wire field `budget_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub budget_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `catalog` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub catalog: ::std::option::Option<::std::string::String>,
+    /// Wire field `channel` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub channel: ::std::option::Option<::std::string::String>,
+    /// Wire field `clusters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub clusters: ::std::vec::Vec<PipelineCluster>,
+    /// Wire field `configuration` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub configuration: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `continuous` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub continuous: ::std::option::Option<bool>,
+    /// Wire field `deployment` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub deployment: ::std::option::Option<PipelineDeployment>,
+    /// Wire field `development` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub development: ::std::option::Option<bool>,
+    /// Wire field `edition` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub edition: ::std::option::Option<::std::string::String>,
+    /// Wire field `environment` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub environment: ::std::option::Option<PipelinesEnvironment>,
+    /// Wire field `event_log` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub event_log: ::std::option::Option<EventLogSpec>,
+    /// Wire field `filters` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filters: ::std::option::Option<Filters>,
+    /// Wire field `gateway_definition` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gateway_definition: ::std::option::Option<IngestionGatewayPipelineDefinition>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `ingestion_definition` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ingestion_definition: ::std::option::Option<IngestionPipelineDefinition>,
+    /// Wire field `libraries` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub libraries: ::std::vec::Vec<PipelineLibrary>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `notifications` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub notifications: ::std::vec::Vec<Notifications>,
+    /// Wire field `parent_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `photon` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub photon: ::std::option::Option<bool>,
+    /// Wire field `restart_window` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub restart_window: ::std::option::Option<RestartWindow>,
+    /// Wire field `root_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub root_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `schema` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema: ::std::option::Option<::std::string::String>,
+    /// Wire field `serverless` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub serverless: ::std::option::Option<bool>,
+    /// Wire field `serverless_compute_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub serverless_compute_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `storage` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub storage: ::std::option::Option<::std::string::String>,
+    /// Wire field `tags` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub tags: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `target` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub target: ::std::option::Option<::std::string::String>,
+    /// Wire field `trigger` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub trigger: ::std::option::Option<PipelineTrigger>,
+    /// Wire field `usage_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub usage_policy_id: ::std::option::Option<::std::string::String>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
+}
+
+impl PipelineSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PipelineSpec { ..::std::default::Default::default() }
+    }
+
+    /// Set `budget_policy_id`.
+    #[inline]
+    pub fn budget_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.budget_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `catalog`.
+    #[inline]
+    pub fn catalog(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.catalog = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `channel`.
+    #[inline]
+    pub fn channel(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.channel = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `clusters`.
+    #[inline]
+    pub fn clusters(mut self, value: ::std::vec::Vec<PipelineCluster>) -> Self {
+        self.clusters = value;
+        self
+    }
+
+    /// Set `configuration`.
+    #[inline]
+    pub fn configuration(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.configuration = value;
+        self
+    }
+
+    /// Set `continuous`.
+    #[inline]
+    pub fn continuous(mut self, value: bool) -> Self {
+        self.continuous = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `deployment`.
+    #[inline]
+    pub fn deployment(mut self, value: PipelineDeployment) -> Self {
+        self.deployment = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `development`.
+    #[inline]
+    pub fn development(mut self, value: bool) -> Self {
+        self.development = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `edition`.
+    #[inline]
+    pub fn edition(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.edition = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `environment`.
+    #[inline]
+    pub fn environment(mut self, value: PipelinesEnvironment) -> Self {
+        self.environment = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `event_log`.
+    #[inline]
+    pub fn event_log(mut self, value: EventLogSpec) -> Self {
+        self.event_log = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `filters`.
+    #[inline]
+    pub fn filters(mut self, value: Filters) -> Self {
+        self.filters = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `gateway_definition`.
+    #[inline]
+    pub fn gateway_definition(mut self, value: IngestionGatewayPipelineDefinition) -> Self {
+        self.gateway_definition = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `ingestion_definition`.
+    #[inline]
+    pub fn ingestion_definition(mut self, value: IngestionPipelineDefinition) -> Self {
+        self.ingestion_definition = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `libraries`.
+    #[inline]
+    pub fn libraries(mut self, value: ::std::vec::Vec<PipelineLibrary>) -> Self {
+        self.libraries = value;
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `notifications`.
+    #[inline]
+    pub fn notifications(mut self, value: ::std::vec::Vec<Notifications>) -> Self {
+        self.notifications = value;
+        self
+    }
+
+    /// Set `parent_path`.
+    #[inline]
+    pub fn parent_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.parent_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `photon`.
+    #[inline]
+    pub fn photon(mut self, value: bool) -> Self {
+        self.photon = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `restart_window`.
+    #[inline]
+    pub fn restart_window(mut self, value: RestartWindow) -> Self {
+        self.restart_window = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `root_path`.
+    #[inline]
+    pub fn root_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.root_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `schema`.
+    #[inline]
+    pub fn schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `serverless`.
+    #[inline]
+    pub fn serverless(mut self, value: bool) -> Self {
+        self.serverless = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `serverless_compute_id`.
+    #[inline]
+    pub fn serverless_compute_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.serverless_compute_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `storage`.
+    #[inline]
+    pub fn storage(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.storage = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>) -> Self {
+        self.tags = value;
+        self
+    }
+
+    /// Set `target`.
+    #[inline]
+    pub fn target(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.target = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `trigger`.
+    #[inline]
+    pub fn trigger(mut self, value: PipelineTrigger) -> Self {
+        self.trigger = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `usage_policy_id`.
+    #[inline]
+    pub fn usage_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.usage_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `PipelineStateInfo` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PipelineStateInfo {
+    /// Wire field `cluster_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `creator_user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creator_user_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `health` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub health: ::std::option::Option<PipelineStateInfoHealth>,
+    /// Wire field `latest_updates` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub latest_updates: ::std::vec::Vec<UpdateStateInfo>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `pipeline_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pipeline_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_as_user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_as_user_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<PipelineState>,
+}
+
+impl PipelineStateInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PipelineStateInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `cluster_id`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cluster_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `creator_user_name`.
+    #[inline]
+    pub fn creator_user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creator_user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `health`.
+    #[inline]
+    pub fn health(mut self, value: PipelineStateInfoHealth) -> Self {
+        self.health = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `latest_updates`.
+    #[inline]
+    pub fn latest_updates(mut self, value: ::std::vec::Vec<UpdateStateInfo>) -> Self {
+        self.latest_updates = value;
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `pipeline_id`.
+    #[inline]
+    pub fn pipeline_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.pipeline_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_as_user_name`.
+    #[inline]
+    pub fn run_as_user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.run_as_user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: PipelineState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `PipelineTrigger` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PipelineTrigger {
+    /// Wire field `cron` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cron: ::std::option::Option<CronTrigger>,
+    /// Wire field `manual` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub manual: ::std::option::Option<ManualTrigger>,
+}
+
+impl PipelineTrigger {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PipelineTrigger { ..::std::default::Default::default() }
+    }
+
+    /// Set `cron`.
+    #[inline]
+    pub fn cron(mut self, value: CronTrigger) -> Self {
+        self.cron = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `manual`.
+    #[inline]
+    pub fn manual(mut self, value: ManualTrigger) -> Self {
+        self.manual = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `PipelinesEnvironment` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PipelinesEnvironment {
+    /// Wire field `dependencies` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub dependencies: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `environment_version` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub environment_version: ::std::option::Option<::std::string::String>,
+}
+
+impl PipelinesEnvironment {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PipelinesEnvironment { ..::std::default::Default::default() }
+    }
+
+    /// Set `dependencies`.
+    #[inline]
+    pub fn dependencies(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.dependencies = value;
+        self
+    }
+
+    /// Set `environment_version`.
+    #[inline]
+    pub fn environment_version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.environment_version = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `PostgresCatalogConfig` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresCatalogConfig {
+    /// Wire field `slot_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub slot_config: ::std::option::Option<PostgresSlotConfig>,
+}
+
+impl PostgresCatalogConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PostgresCatalogConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `slot_config`.
+    #[inline]
+    pub fn slot_config(mut self, value: PostgresSlotConfig) -> Self {
+        self.slot_config = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `PostgresSlotConfig` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresSlotConfig {
+    /// Wire field `publication_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub publication_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `slot_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub slot_name: ::std::option::Option<::std::string::String>,
+}
+
+impl PostgresSlotConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PostgresSlotConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `publication_name`.
+    #[inline]
+    pub fn publication_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.publication_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `slot_name`.
+    #[inline]
+    pub fn slot_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.slot_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ProtobufTransformerOptions` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProtobufTransformerOptions {
+    /// Wire field `desc_file_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub desc_file_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `message_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `parse_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parse_mode: ::std::option::Option<ParseMode>,
+    /// Wire field `recursive_fields_max_depth` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub recursive_fields_max_depth: ::std::option::Option<i64>,
+    /// Wire field `schema_registry` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema_registry: ::std::option::Option<SchemaRegistryConfig>,
 }
 
+impl ProtobufTransformerOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ProtobufTransformerOptions { ..::std::default::Default::default() }
+    }
+
+    /// Set `desc_file_path`.
+    #[inline]
+    pub fn desc_file_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.desc_file_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `message_name`.
+    #[inline]
+    pub fn message_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.message_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parse_mode`.
+    #[inline]
+    pub fn parse_mode(mut self, value: ParseMode) -> Self {
+        self.parse_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `recursive_fields_max_depth`.
+    #[inline]
+    pub fn recursive_fields_max_depth(mut self, value: i64) -> Self {
+        self.recursive_fields_max_depth = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `schema_registry`.
+    #[inline]
+    pub fn schema_registry(mut self, value: SchemaRegistryConfig) -> Self {
+        self.schema_registry = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `RabbitmqOptions` of the `pipelines` API.
+///
+/// Required: `queue` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RabbitmqOptions {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub queue: ::std::option::Option<::std::string::String>,
+    /// Wire field `queue` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub queue: ::std::string::String,
+}
+
+impl RabbitmqOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(queue: impl Into<::std::string::String>) -> Self {
+        RabbitmqOptions {
+            queue: {
+                let value = queue;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `queue`.
+    #[inline]
+    pub fn queue(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.queue = value.into();
+        self
+    }
 }
 
 /// Wire type `RedditAdsOptions` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RedditAdsOptions {
+    /// Wire field `custom_report_options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub custom_report_options: ::std::option::Option<RedditAdsOptionsRedditAdsCustomReportOptions>,
+    /// Wire field `lookback_window_days` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub lookback_window_days: ::std::option::Option<i64>,
+    /// Wire field `sync_start_date` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sync_start_date: ::std::option::Option<::std::string::String>,
+}
+
+impl RedditAdsOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RedditAdsOptions { ..::std::default::Default::default() }
+    }
+
+    /// Set `custom_report_options`.
+    #[inline]
+    pub fn custom_report_options(mut self, value: RedditAdsOptionsRedditAdsCustomReportOptions) -> Self {
+        self.custom_report_options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `lookback_window_days`.
+    #[inline]
+    pub fn lookback_window_days(mut self, value: i64) -> Self {
+        self.lookback_window_days = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sync_start_date`.
+    #[inline]
+    pub fn sync_start_date(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.sync_start_date = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `RedditAdsOptionsRedditAdsCustomReportOptions` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RedditAdsOptionsRedditAdsCustomReportOptions {
+    /// Wire field `breakdowns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub breakdowns: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `fields` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub fields: ::std::vec::Vec<::std::string::String>,
+}
+
+impl RedditAdsOptionsRedditAdsCustomReportOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RedditAdsOptionsRedditAdsCustomReportOptions { ..::std::default::Default::default() }
+    }
+
+    /// Set `breakdowns`.
+    #[inline]
+    pub fn breakdowns(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.breakdowns = value;
+        self
+    }
+
+    /// Set `fields`.
+    #[inline]
+    pub fn fields(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.fields = value;
+        self
+    }
 }
 
 /// Wire type `ReplaceWhereOverride` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ReplaceWhereOverride {
+    /// Wire field `flow_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub flow_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `predicate_override` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub predicate_override: ::std::option::Option<::std::string::String>,
 }
 
+impl ReplaceWhereOverride {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ReplaceWhereOverride { ..::std::default::Default::default() }
+    }
+
+    /// Set `flow_name`.
+    #[inline]
+    pub fn flow_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.flow_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `predicate_override`.
+    #[inline]
+    pub fn predicate_override(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.predicate_override = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `ReportSpec` of the `pipelines` API.
+///
+/// Required: `source_url`, `destination_catalog`, `destination_schema` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ReportSpec {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub source_url: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub destination_catalog: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub destination_schema: ::std::option::Option<::std::string::String>,
+    /// Wire field `source_url` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub source_url: ::std::string::String,
+    /// Wire field `destination_catalog` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub destination_catalog: ::std::string::String,
+    /// Wire field `destination_schema` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub destination_schema: ::std::string::String,
+    /// Wire field `destination_table` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub destination_table: ::std::option::Option<::std::string::String>,
+    /// Wire field `table_configuration` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub table_configuration: ::std::option::Option<TableSpecificConfig>,
 }
 
+impl ReportSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        source_url: impl Into<::std::string::String>,
+        destination_catalog: impl Into<::std::string::String>,
+        destination_schema: impl Into<::std::string::String>,
+    ) -> Self {
+        ReportSpec {
+            source_url: {
+                let value = source_url;
+                value.into()
+            },
+            destination_catalog: {
+                let value = destination_catalog;
+                value.into()
+            },
+            destination_schema: {
+                let value = destination_schema;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `source_url`.
+    #[inline]
+    pub fn source_url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source_url = value.into();
+        self
+    }
+
+    /// Set `destination_catalog`.
+    #[inline]
+    pub fn destination_catalog(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.destination_catalog = value.into();
+        self
+    }
+
+    /// Set `destination_schema`.
+    #[inline]
+    pub fn destination_schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.destination_schema = value.into();
+        self
+    }
+
+    /// Set `destination_table`.
+    #[inline]
+    pub fn destination_table(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.destination_table = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `table_configuration`.
+    #[inline]
+    pub fn table_configuration(mut self, value: TableSpecificConfig) -> Self {
+        self.table_configuration = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `RestartWindow` of the `pipelines` API.
+///
+/// Required: `start_hour` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RestartWindow {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub start_hour: ::std::option::Option<i64>,
+    /// Wire field `start_hour` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub start_hour: i64,
+    /// Wire field `days_of_week` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub days_of_week: ::std::vec::Vec<DayOfWeek>,
+    /// Wire field `time_zone_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub time_zone_id: ::std::option::Option<::std::string::String>,
+}
+
+impl RestartWindow {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(start_hour: i64) -> Self {
+        RestartWindow {
+            start_hour: {
+                let value = start_hour;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `start_hour`.
+    #[inline]
+    pub fn start_hour(mut self, value: i64) -> Self {
+        self.start_hour = value;
+        self
+    }
+
+    /// Set `days_of_week`.
+    #[inline]
+    pub fn days_of_week(mut self, value: ::std::vec::Vec<DayOfWeek>) -> Self {
+        self.days_of_week = value;
+        self
+    }
+
+    /// Set `time_zone_id`.
+    #[inline]
+    pub fn time_zone_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.time_zone_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `RewindDatasetSpec` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RewindDatasetSpec {
+    /// Wire field `cascade` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cascade: ::std::option::Option<bool>,
+    /// Wire field `identifier` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub identifier: ::std::option::Option<::std::string::String>,
+    /// Wire field `reset_checkpoints` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub reset_checkpoints: ::std::option::Option<bool>,
+}
+
+impl RewindDatasetSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RewindDatasetSpec { ..::std::default::Default::default() }
+    }
+
+    /// Set `cascade`.
+    #[inline]
+    pub fn cascade(mut self, value: bool) -> Self {
+        self.cascade = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `identifier`.
+    #[inline]
+    pub fn identifier(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.identifier = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `reset_checkpoints`.
+    #[inline]
+    pub fn reset_checkpoints(mut self, value: bool) -> Self {
+        self.reset_checkpoints = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `RewindSpec` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RewindSpec {
+    /// Wire field `datasets` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub datasets: ::std::vec::Vec<RewindDatasetSpec>,
+    /// Wire field `dry_run` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dry_run: ::std::option::Option<bool>,
+    /// Wire field `rewind_timestamp` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub rewind_timestamp: ::std::option::Option<::std::string::String>,
+}
+
+impl RewindSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RewindSpec { ..::std::default::Default::default() }
+    }
+
+    /// Set `datasets`.
+    #[inline]
+    pub fn datasets(mut self, value: ::std::vec::Vec<RewindDatasetSpec>) -> Self {
+        self.datasets = value;
+        self
+    }
+
+    /// Set `dry_run`.
+    #[inline]
+    pub fn dry_run(mut self, value: bool) -> Self {
+        self.dry_run = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `rewind_timestamp`.
+    #[inline]
+    pub fn rewind_timestamp(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.rewind_timestamp = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `RunAs` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RunAs {
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl RunAs {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RunAs { ..::std::default::Default::default() }
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SchemaRegistryConfig` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SchemaRegistryConfig {
+    /// Wire field `confluent_options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub confluent_options: ::std::option::Option<ConfluentSchemaRegistryOptions>,
+    /// Wire field `connection_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub connection_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `protobuf_message_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub protobuf_message_name: ::std::option::Option<::std::string::String>,
 }
 
+impl SchemaRegistryConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SchemaRegistryConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `confluent_options`.
+    #[inline]
+    pub fn confluent_options(mut self, value: ConfluentSchemaRegistryOptions) -> Self {
+        self.confluent_options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `connection_name`.
+    #[inline]
+    pub fn connection_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.connection_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `protobuf_message_name`.
+    #[inline]
+    pub fn protobuf_message_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.protobuf_message_name = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `SchemaSpec` of the `pipelines` API.
+///
+/// Required: `destination_catalog`, `destination_schema` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SchemaSpec {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub destination_catalog: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub destination_schema: ::std::option::Option<::std::string::String>,
+    /// Wire field `destination_catalog` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub destination_catalog: ::std::string::String,
+    /// Wire field `destination_schema` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub destination_schema: ::std::string::String,
+    /// Wire field `connector_options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub connector_options: ::std::option::Option<ConnectorOptions>,
+    /// Wire field `fanout_options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub fanout_options: ::std::option::Option<IngestionPipelineDefinitionFanoutOptions>,
+    /// Wire field `source_catalog` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source_catalog: ::std::option::Option<::std::string::String>,
+    /// Wire field `source_schema` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source_schema: ::std::option::Option<::std::string::String>,
+    /// Wire field `table_configuration` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub table_configuration: ::std::option::Option<TableSpecificConfig>,
+}
+
+impl SchemaSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        destination_catalog: impl Into<::std::string::String>,
+        destination_schema: impl Into<::std::string::String>,
+    ) -> Self {
+        SchemaSpec {
+            destination_catalog: {
+                let value = destination_catalog;
+                value.into()
+            },
+            destination_schema: {
+                let value = destination_schema;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `destination_catalog`.
+    #[inline]
+    pub fn destination_catalog(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.destination_catalog = value.into();
+        self
+    }
+
+    /// Set `destination_schema`.
+    #[inline]
+    pub fn destination_schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.destination_schema = value.into();
+        self
+    }
+
+    /// Set `connector_options`.
+    #[inline]
+    pub fn connector_options(mut self, value: ConnectorOptions) -> Self {
+        self.connector_options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `fanout_options`.
+    #[inline]
+    pub fn fanout_options(mut self, value: IngestionPipelineDefinitionFanoutOptions) -> Self {
+        self.fanout_options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `source_catalog`.
+    #[inline]
+    pub fn source_catalog(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source_catalog = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `source_schema`.
+    #[inline]
+    pub fn source_schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source_schema = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `table_configuration`.
+    #[inline]
+    pub fn table_configuration(mut self, value: TableSpecificConfig) -> Self {
+        self.table_configuration = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `Sequencing` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Sequencing {
+    /// Wire field `control_plane_seq_no` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub control_plane_seq_no: ::std::option::Option<i64>,
+    /// Wire field `data_plane_id` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data_plane_id: ::std::option::Option<DataPlaneId>,
+}
+
+impl Sequencing {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Sequencing { ..::std::default::Default::default() }
+    }
+
+    /// Set `control_plane_seq_no`.
+    #[inline]
+    pub fn control_plane_seq_no(mut self, value: i64) -> Self {
+        self.control_plane_seq_no = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `data_plane_id`.
+    #[inline]
+    pub fn data_plane_id(mut self, value: DataPlaneId) -> Self {
+        self.data_plane_id = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `SerializedException` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SerializedException {
+    /// Wire field `class_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub class_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
+    /// Wire field `stack` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub stack: ::std::vec::Vec<StackFrame>,
+}
+
+impl SerializedException {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SerializedException { ..::std::default::Default::default() }
+    }
+
+    /// Set `class_name`.
+    #[inline]
+    pub fn class_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.class_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `message`.
+    #[inline]
+    pub fn message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `stack`.
+    #[inline]
+    pub fn stack(mut self, value: ::std::vec::Vec<StackFrame>) -> Self {
+        self.stack = value;
+        self
+    }
 }
 
 /// Wire type `SharepointOptions` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SharepointOptions {
+    /// Wire field `entity_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub entity_type: ::std::option::Option<SharepointOptionsSharepointEntityType>,
+    /// Wire field `file_ingestion_options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub file_ingestion_options: ::std::option::Option<FileIngestionOptions>,
+    /// Wire field `url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub url: ::std::option::Option<::std::string::String>,
+}
+
+impl SharepointOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SharepointOptions { ..::std::default::Default::default() }
+    }
+
+    /// Set `entity_type`.
+    #[inline]
+    pub fn entity_type(mut self, value: SharepointOptionsSharepointEntityType) -> Self {
+        self.entity_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `file_ingestion_options`.
+    #[inline]
+    pub fn file_ingestion_options(mut self, value: FileIngestionOptions) -> Self {
+        self.file_ingestion_options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `url`.
+    #[inline]
+    pub fn url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.url = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SmartsheetOptions` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SmartsheetOptions {
+    /// Wire field `enforce_schema` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enforce_schema: ::std::option::Option<bool>,
+}
+
+impl SmartsheetOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SmartsheetOptions { ..::std::default::Default::default() }
+    }
+
+    /// Set `enforce_schema`.
+    #[inline]
+    pub fn enforce_schema(mut self, value: bool) -> Self {
+        self.enforce_schema = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `SourceCatalogConfig` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SourceCatalogConfig {
+    /// Wire field `postgres` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub postgres: ::std::option::Option<PostgresCatalogConfig>,
+    /// Wire field `source_catalog` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source_catalog: ::std::option::Option<::std::string::String>,
+}
+
+impl SourceCatalogConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SourceCatalogConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `postgres`.
+    #[inline]
+    pub fn postgres(mut self, value: PostgresCatalogConfig) -> Self {
+        self.postgres = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `source_catalog`.
+    #[inline]
+    pub fn source_catalog(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source_catalog = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SourceConfig` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SourceConfig {
+    /// Wire field `api_source_connector_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub api_source_connector_config: ::std::option::Option<ApiSourceConnectorConfig>,
+    /// Wire field `catalog` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub catalog: ::std::option::Option<SourceCatalogConfig>,
+    /// Wire field `google_ads_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub google_ads_config: ::std::option::Option<GoogleAdsConfig>,
+}
+
+impl SourceConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SourceConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `api_source_connector_config`.
+    #[inline]
+    pub fn api_source_connector_config(mut self, value: ApiSourceConnectorConfig) -> Self {
+        self.api_source_connector_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `catalog`.
+    #[inline]
+    pub fn catalog(mut self, value: SourceCatalogConfig) -> Self {
+        self.catalog = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `google_ads_config`.
+    #[inline]
+    pub fn google_ads_config(mut self, value: GoogleAdsConfig) -> Self {
+        self.google_ads_config = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `StackFrame` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct StackFrame {
+    /// Wire field `declaring_class` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub declaring_class: ::std::option::Option<::std::string::String>,
+    /// Wire field `file_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub file_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `line_number` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub line_number: ::std::option::Option<i64>,
+    /// Wire field `method_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub method_name: ::std::option::Option<::std::string::String>,
+}
+
+impl StackFrame {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        StackFrame { ..::std::default::Default::default() }
+    }
+
+    /// Set `declaring_class`.
+    #[inline]
+    pub fn declaring_class(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.declaring_class = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `file_name`.
+    #[inline]
+    pub fn file_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.file_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `line_number`.
+    #[inline]
+    pub fn line_number(mut self, value: i64) -> Self {
+        self.line_number = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `method_name`.
+    #[inline]
+    pub fn method_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.method_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `StartUpdateResponse` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct StartUpdateResponse {
+    /// Wire field `update_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_id: ::std::option::Option<::std::string::String>,
+}
+
+impl StartUpdateResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        StartUpdateResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `update_id`.
+    #[inline]
+    pub fn update_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `StopPipelineResponse` of the `pipelines` API.
@@ -1707,595 +5566,1594 @@ pub struct StartUpdateResponse {
 #[serde(default)]
 pub struct StopPipelineResponse {}
 
+impl StopPipelineResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        StopPipelineResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `TableSpec` of the `pipelines` API.
+///
+/// Required: `destination_catalog`, `destination_schema` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TableSpec {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub destination_catalog: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub destination_schema: ::std::option::Option<::std::string::String>,
+    /// Wire field `destination_catalog` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub destination_catalog: ::std::string::String,
+    /// Wire field `destination_schema` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub destination_schema: ::std::string::String,
+    /// Wire field `connector_options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub connector_options: ::std::option::Option<ConnectorOptions>,
+    /// Wire field `destination_table` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub destination_table: ::std::option::Option<::std::string::String>,
+    /// Wire field `source_catalog` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source_catalog: ::std::option::Option<::std::string::String>,
+    /// Wire field `source_schema` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source_schema: ::std::option::Option<::std::string::String>,
+    /// Wire field `source_table` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source_table: ::std::option::Option<::std::string::String>,
+    /// Wire field `table_configuration` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub table_configuration: ::std::option::Option<TableSpecificConfig>,
+}
+
+impl TableSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        destination_catalog: impl Into<::std::string::String>,
+        destination_schema: impl Into<::std::string::String>,
+    ) -> Self {
+        TableSpec {
+            destination_catalog: {
+                let value = destination_catalog;
+                value.into()
+            },
+            destination_schema: {
+                let value = destination_schema;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `destination_catalog`.
+    #[inline]
+    pub fn destination_catalog(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.destination_catalog = value.into();
+        self
+    }
+
+    /// Set `destination_schema`.
+    #[inline]
+    pub fn destination_schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.destination_schema = value.into();
+        self
+    }
+
+    /// Set `connector_options`.
+    #[inline]
+    pub fn connector_options(mut self, value: ConnectorOptions) -> Self {
+        self.connector_options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `destination_table`.
+    #[inline]
+    pub fn destination_table(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.destination_table = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `source_catalog`.
+    #[inline]
+    pub fn source_catalog(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source_catalog = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `source_schema`.
+    #[inline]
+    pub fn source_schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source_schema = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `source_table`.
+    #[inline]
+    pub fn source_table(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source_table = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `table_configuration`.
+    #[inline]
+    pub fn table_configuration(mut self, value: TableSpecificConfig) -> Self {
+        self.table_configuration = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `TableSpecificConfig` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TableSpecificConfig {
+    /// Wire field `auto_full_refresh_policy` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub auto_full_refresh_policy: ::std::option::Option<AutoFullRefreshPolicy>,
+    /// Wire field `clustering_columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub clustering_columns: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `enable_auto_clustering` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_auto_clustering: ::std::option::Option<bool>,
+    /// Wire field `exclude_columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub exclude_columns: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `include_columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub include_columns: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `primary_keys` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub primary_keys: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `query_based_connector_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query_based_connector_config:
         ::std::option::Option<IngestionPipelineDefinitionTableSpecificConfigQueryBasedConnectorConfig>,
+    /// Wire field `row_filter` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub row_filter: ::std::option::Option<::std::string::String>,
+    /// Wire field `salesforce_include_formula_fields` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub salesforce_include_formula_fields: ::std::option::Option<bool>,
+    /// Wire field `scd_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub scd_type: ::std::option::Option<TableSpecificConfigScdType>,
+    /// Wire field `sequence_by` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub sequence_by: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `source_metadata_column` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source_metadata_column: ::std::option::Option<::std::string::String>,
+    /// Wire field `table_properties` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub table_properties: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `workday_report_parameters` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workday_report_parameters: ::std::option::Option<IngestionPipelineDefinitionWorkdayReportParameters>,
+}
+
+impl TableSpecificConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TableSpecificConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `auto_full_refresh_policy`.
+    #[inline]
+    pub fn auto_full_refresh_policy(mut self, value: AutoFullRefreshPolicy) -> Self {
+        self.auto_full_refresh_policy = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `clustering_columns`.
+    #[inline]
+    pub fn clustering_columns(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.clustering_columns = value;
+        self
+    }
+
+    /// Set `enable_auto_clustering`.
+    #[inline]
+    pub fn enable_auto_clustering(mut self, value: bool) -> Self {
+        self.enable_auto_clustering = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `exclude_columns`.
+    #[inline]
+    pub fn exclude_columns(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.exclude_columns = value;
+        self
+    }
+
+    /// Set `include_columns`.
+    #[inline]
+    pub fn include_columns(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.include_columns = value;
+        self
+    }
+
+    /// Set `primary_keys`.
+    #[inline]
+    pub fn primary_keys(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.primary_keys = value;
+        self
+    }
+
+    /// Set `query_based_connector_config`.
+    #[inline]
+    pub fn query_based_connector_config(
+        mut self,
+        value: IngestionPipelineDefinitionTableSpecificConfigQueryBasedConnectorConfig,
+    ) -> Self {
+        self.query_based_connector_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `row_filter`.
+    #[inline]
+    pub fn row_filter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.row_filter = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `salesforce_include_formula_fields`.
+    #[inline]
+    pub fn salesforce_include_formula_fields(mut self, value: bool) -> Self {
+        self.salesforce_include_formula_fields = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `scd_type`.
+    #[inline]
+    pub fn scd_type(mut self, value: TableSpecificConfigScdType) -> Self {
+        self.scd_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sequence_by`.
+    #[inline]
+    pub fn sequence_by(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.sequence_by = value;
+        self
+    }
+
+    /// Set `source_metadata_column`.
+    #[inline]
+    pub fn source_metadata_column(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source_metadata_column = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `table_properties`.
+    #[inline]
+    pub fn table_properties(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.table_properties = value;
+        self
+    }
+
+    /// Set `workday_report_parameters`.
+    #[inline]
+    pub fn workday_report_parameters(mut self, value: IngestionPipelineDefinitionWorkdayReportParameters) -> Self {
+        self.workday_report_parameters = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `TikTokAdsOptions` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TikTokAdsOptions {
+    /// Wire field `custom_report_options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub custom_report_options: ::std::option::Option<TikTokAdsOptionsTikTokAdsCustomReportOptions>,
+    /// Wire field `data_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data_level: ::std::option::Option<TikTokAdsOptionsTikTokDataLevel>,
+    /// Wire field `dimensions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub dimensions: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `lookback_window_days` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub lookback_window_days: ::std::option::Option<i64>,
+    /// Wire field `metrics` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub metrics: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `query_lifetime` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query_lifetime: ::std::option::Option<bool>,
+    /// Wire field `report_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub report_type: ::std::option::Option<TikTokAdsOptionsTikTokReportType>,
+    /// Wire field `sync_start_date` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sync_start_date: ::std::option::Option<::std::string::String>,
+}
+
+impl TikTokAdsOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TikTokAdsOptions { ..::std::default::Default::default() }
+    }
+
+    /// Set `custom_report_options`.
+    #[inline]
+    pub fn custom_report_options(mut self, value: TikTokAdsOptionsTikTokAdsCustomReportOptions) -> Self {
+        self.custom_report_options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `data_level`.
+    #[inline]
+    pub fn data_level(mut self, value: TikTokAdsOptionsTikTokDataLevel) -> Self {
+        self.data_level = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `dimensions`.
+    #[inline]
+    pub fn dimensions(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.dimensions = value;
+        self
+    }
+
+    /// Set `lookback_window_days`.
+    #[inline]
+    pub fn lookback_window_days(mut self, value: i64) -> Self {
+        self.lookback_window_days = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `metrics`.
+    #[inline]
+    pub fn metrics(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.metrics = value;
+        self
+    }
+
+    /// Set `query_lifetime`.
+    #[inline]
+    pub fn query_lifetime(mut self, value: bool) -> Self {
+        self.query_lifetime = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `report_type`.
+    #[inline]
+    pub fn report_type(mut self, value: TikTokAdsOptionsTikTokReportType) -> Self {
+        self.report_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sync_start_date`.
+    #[inline]
+    pub fn sync_start_date(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.sync_start_date = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `TikTokAdsOptionsTikTokAdsCustomReportOptions` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TikTokAdsOptionsTikTokAdsCustomReportOptions {
+    /// Wire field `data_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data_level: ::std::option::Option<TikTokAdsOptionsTikTokDataLevel>,
+    /// Wire field `dimensions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub dimensions: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `metrics` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub metrics: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `query_lifetime` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query_lifetime: ::std::option::Option<bool>,
+    /// Wire field `report_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub report_type: ::std::option::Option<TikTokAdsOptionsTikTokReportType>,
+}
+
+impl TikTokAdsOptionsTikTokAdsCustomReportOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TikTokAdsOptionsTikTokAdsCustomReportOptions { ..::std::default::Default::default() }
+    }
+
+    /// Set `data_level`.
+    #[inline]
+    pub fn data_level(mut self, value: TikTokAdsOptionsTikTokDataLevel) -> Self {
+        self.data_level = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `dimensions`.
+    #[inline]
+    pub fn dimensions(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.dimensions = value;
+        self
+    }
+
+    /// Set `metrics`.
+    #[inline]
+    pub fn metrics(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.metrics = value;
+        self
+    }
+
+    /// Set `query_lifetime`.
+    #[inline]
+    pub fn query_lifetime(mut self, value: bool) -> Self {
+        self.query_lifetime = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `report_type`.
+    #[inline]
+    pub fn report_type(mut self, value: TikTokAdsOptionsTikTokReportType) -> Self {
+        self.report_type = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `Transformer` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Transformer {
+    /// Wire field `avro_options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub avro_options: ::std::option::Option<AvroTransformerOptions>,
+    /// Wire field `format` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub format: ::std::option::Option<TransformerFormat>,
+    /// Wire field `input_column` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub input_column: ::std::option::Option<::std::string::String>,
+    /// Wire field `json_options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub json_options: ::std::option::Option<JsonTransformerOptions>,
+    /// Wire field `output_column` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub output_column: ::std::option::Option<::std::string::String>,
+    /// Wire field `protobuf_options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub protobuf_options: ::std::option::Option<ProtobufTransformerOptions>,
+}
+
+impl Transformer {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Transformer { ..::std::default::Default::default() }
+    }
+
+    /// Set `avro_options`.
+    #[inline]
+    pub fn avro_options(mut self, value: AvroTransformerOptions) -> Self {
+        self.avro_options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `format`.
+    #[inline]
+    pub fn format(mut self, value: TransformerFormat) -> Self {
+        self.format = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `input_column`.
+    #[inline]
+    pub fn input_column(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.input_column = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `json_options`.
+    #[inline]
+    pub fn json_options(mut self, value: JsonTransformerOptions) -> Self {
+        self.json_options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `output_column`.
+    #[inline]
+    pub fn output_column(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.output_column = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `protobuf_options`.
+    #[inline]
+    pub fn protobuf_options(mut self, value: ProtobufTransformerOptions) -> Self {
+        self.protobuf_options = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `Truncation` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Truncation {
+    /// Wire field `truncated_fields` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub truncated_fields: ::std::vec::Vec<TruncationTruncationDetail>,
+}
+
+impl Truncation {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Truncation { ..::std::default::Default::default() }
+    }
+
+    /// Set `truncated_fields`.
+    #[inline]
+    pub fn truncated_fields(mut self, value: ::std::vec::Vec<TruncationTruncationDetail>) -> Self {
+        self.truncated_fields = value;
+        self
+    }
 }
 
 /// Wire type `TruncationTruncationDetail` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TruncationTruncationDetail {
+    /// Wire field `field_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub field_name: ::std::option::Option<::std::string::String>,
+}
+
+impl TruncationTruncationDetail {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TruncationTruncationDetail { ..::std::default::Default::default() }
+    }
+
+    /// Set `field_name`.
+    #[inline]
+    pub fn field_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.field_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `UpdateInfo` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UpdateInfo {
+    /// Wire field `cause` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cause: ::std::option::Option<UpdateInfoCause>,
+    /// Wire field `cluster_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub config: ::std::option::Option<PipelineSpec>,
+    /// Wire field `creation_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub creation_time: ::std::option::Option<i64>,
+    /// Wire field `full_refresh` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub full_refresh: ::std::option::Option<bool>,
+    /// Wire field `full_refresh_selection` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub full_refresh_selection: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `full_refresh_selection_by_path` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub full_refresh_selection_by_path: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mode: ::std::option::Option<UpdateMode>,
+    /// Wire field `parameters` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub parameters: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `pipeline_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pipeline_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `refresh_selection` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub refresh_selection: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `refresh_selection_by_path` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub refresh_selection_by_path: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<UpdateInfoState>,
+    /// Wire field `update_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `validate_only` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub validate_only: ::std::option::Option<bool>,
+}
+
+impl UpdateInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UpdateInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `cause`.
+    #[inline]
+    pub fn cause(mut self, value: UpdateInfoCause) -> Self {
+        self.cause = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cluster_id`.
+    #[inline]
+    pub fn cluster_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cluster_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `config`.
+    #[inline]
+    pub fn config(mut self, value: PipelineSpec) -> Self {
+        self.config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `creation_time`.
+    #[inline]
+    pub fn creation_time(mut self, value: i64) -> Self {
+        self.creation_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `full_refresh`.
+    #[inline]
+    pub fn full_refresh(mut self, value: bool) -> Self {
+        self.full_refresh = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `full_refresh_selection`.
+    #[inline]
+    pub fn full_refresh_selection(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.full_refresh_selection = value;
+        self
+    }
+
+    /// Set `full_refresh_selection_by_path`.
+    #[inline]
+    pub fn full_refresh_selection_by_path(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.full_refresh_selection_by_path = value;
+        self
+    }
+
+    /// Set `mode`.
+    #[inline]
+    pub fn mode(mut self, value: UpdateMode) -> Self {
+        self.mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `parameters`.
+    #[inline]
+    pub fn parameters(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.parameters = value;
+        self
+    }
+
+    /// Set `pipeline_id`.
+    #[inline]
+    pub fn pipeline_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.pipeline_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `refresh_selection`.
+    #[inline]
+    pub fn refresh_selection(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.refresh_selection = value;
+        self
+    }
+
+    /// Set `refresh_selection_by_path`.
+    #[inline]
+    pub fn refresh_selection_by_path(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.refresh_selection_by_path = value;
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: UpdateInfoState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `update_id`.
+    #[inline]
+    pub fn update_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `validate_only`.
+    #[inline]
+    pub fn validate_only(mut self, value: bool) -> Self {
+        self.validate_only = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `UpdateStateInfo` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UpdateStateInfo {
+    /// Wire field `creation_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creation_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<UpdateStateInfoState>,
+    /// Wire field `update_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_id: ::std::option::Option<::std::string::String>,
+}
+
+impl UpdateStateInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UpdateStateInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `creation_time`.
+    #[inline]
+    pub fn creation_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creation_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: UpdateStateInfoState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `update_id`.
+    #[inline]
+    pub fn update_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ZendeskSupportOptions` of the `pipelines` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ZendeskSupportOptions {
+    /// Wire field `start_date` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub start_date: ::std::option::Option<::std::string::String>,
+}
+
+impl ZendeskSupportOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ZendeskSupportOptions { ..::std::default::Default::default() }
+    }
+
+    /// Set `start_date`.
+    #[inline]
+    pub fn start_date(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.start_date = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Parameters of [`PipelinesApi::apply_environment`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PipelinesApplyEnvironmentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub pipeline_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `pipeline_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub pipeline_id: ::std::string::String,
 }
+
+impl PipelinesApplyEnvironmentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(pipeline_id: impl Into<::std::string::String>) -> Self {
+        PipelinesApplyEnvironmentRequest {
+            pipeline_id: {
+                let value = pipeline_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PipelinesApplyEnvironmentRequest {}
 
 /// Parameters of [`PipelinesApi::clone`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PipelinesCloneRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub pipeline_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `pipeline_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub pipeline_id: ::std::string::String,
+    /// Wire field `allow_duplicate_names` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub allow_duplicate_names: ::std::option::Option<bool>,
+    /// Wire field `budget_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub budget_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `catalog` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub catalog: ::std::option::Option<::std::string::String>,
+    /// Wire field `channel` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub channel: ::std::option::Option<::std::string::String>,
+    /// Wire field `clone_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub clone_mode: ::std::option::Option<CloneMode>,
+    /// Wire field `clusters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub clusters: ::std::vec::Vec<PipelineCluster>,
+    /// Wire field `configuration` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub configuration: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `continuous` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub continuous: ::std::option::Option<bool>,
+    /// Wire field `deployment` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub deployment: ::std::option::Option<PipelineDeployment>,
+    /// Wire field `development` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub development: ::std::option::Option<bool>,
+    /// Wire field `edition` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub edition: ::std::option::Option<::std::string::String>,
+    /// Wire field `environment` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub environment: ::std::option::Option<PipelinesEnvironment>,
+    /// Wire field `event_log` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub event_log: ::std::option::Option<EventLogSpec>,
+    /// Wire field `expected_last_modified` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub expected_last_modified: ::std::option::Option<i64>,
+    /// Wire field `filters` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filters: ::std::option::Option<Filters>,
+    /// Wire field `gateway_definition` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gateway_definition: ::std::option::Option<IngestionGatewayPipelineDefinition>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `ingestion_definition` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ingestion_definition: ::std::option::Option<IngestionPipelineDefinition>,
+    /// Wire field `libraries` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub libraries: ::std::vec::Vec<PipelineLibrary>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `notifications` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub notifications: ::std::vec::Vec<Notifications>,
+    /// Wire field `parent_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `photon` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub photon: ::std::option::Option<bool>,
+    /// Wire field `restart_window` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub restart_window: ::std::option::Option<RestartWindow>,
+    /// Wire field `root_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub root_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `schema` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema: ::std::option::Option<::std::string::String>,
+    /// Wire field `serverless` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub serverless: ::std::option::Option<bool>,
+    /// Wire field `serverless_compute_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub serverless_compute_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `storage` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub storage: ::std::option::Option<::std::string::String>,
+    /// Wire field `tags` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub tags: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `target` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub target: ::std::option::Option<::std::string::String>,
+    /// Wire field `trigger` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub trigger: ::std::option::Option<PipelineTrigger>,
+    /// Wire field `usage_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub usage_policy_id: ::std::option::Option<::std::string::String>,
 }
+
+impl PipelinesCloneRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(pipeline_id: impl Into<::std::string::String>) -> Self {
+        PipelinesCloneRequest {
+            pipeline_id: {
+                let value = pipeline_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PipelinesCloneRequest {}
 
 /// Parameters of [`PipelinesApi::create`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PipelinesCreateRequest {
+    /// Wire field `allow_duplicate_names` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub allow_duplicate_names: ::std::option::Option<bool>,
+    /// Wire field `budget_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub budget_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `catalog` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub catalog: ::std::option::Option<::std::string::String>,
+    /// Wire field `channel` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub channel: ::std::option::Option<::std::string::String>,
+    /// Wire field `clusters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub clusters: ::std::vec::Vec<PipelineCluster>,
+    /// Wire field `configuration` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub configuration: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `continuous` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub continuous: ::std::option::Option<bool>,
+    /// Wire field `deployment` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub deployment: ::std::option::Option<PipelineDeployment>,
+    /// Wire field `development` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub development: ::std::option::Option<bool>,
+    /// Wire field `dry_run` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dry_run: ::std::option::Option<bool>,
+    /// Wire field `edition` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub edition: ::std::option::Option<::std::string::String>,
+    /// Wire field `environment` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub environment: ::std::option::Option<PipelinesEnvironment>,
+    /// Wire field `event_log` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub event_log: ::std::option::Option<EventLogSpec>,
+    /// Wire field `filters` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filters: ::std::option::Option<Filters>,
+    /// Wire field `gateway_definition` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gateway_definition: ::std::option::Option<IngestionGatewayPipelineDefinition>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `ingestion_definition` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ingestion_definition: ::std::option::Option<IngestionPipelineDefinition>,
+    /// Wire field `libraries` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub libraries: ::std::vec::Vec<PipelineLibrary>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `notifications` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub notifications: ::std::vec::Vec<Notifications>,
+    /// Wire field `parameters` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub parameters: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `parent_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `photon` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub photon: ::std::option::Option<bool>,
+    /// Wire field `restart_window` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub restart_window: ::std::option::Option<RestartWindow>,
+    /// Wire field `root_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub root_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_as` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_as: ::std::option::Option<RunAs>,
+    /// Wire field `schema` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema: ::std::option::Option<::std::string::String>,
+    /// Wire field `serverless` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub serverless: ::std::option::Option<bool>,
+    /// Wire field `serverless_compute_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub serverless_compute_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `storage` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub storage: ::std::option::Option<::std::string::String>,
+    /// Wire field `tags` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub tags: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `target` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub target: ::std::option::Option<::std::string::String>,
+    /// Wire field `trigger` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub trigger: ::std::option::Option<PipelineTrigger>,
+    /// Wire field `usage_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub usage_policy_id: ::std::option::Option<::std::string::String>,
 }
+
+impl PipelinesCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PipelinesCreateRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for PipelinesCreateRequest {}
 
 /// Parameters of [`PipelinesApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PipelinesDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub pipeline_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `pipeline_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub pipeline_id: ::std::string::String,
+    /// Wire field `cascade` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cascade: ::std::option::Option<bool>,
+    /// Wire field `force` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub force: ::std::option::Option<bool>,
 }
+
+impl PipelinesDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(pipeline_id: impl Into<::std::string::String>) -> Self {
+        PipelinesDeleteRequest {
+            pipeline_id: {
+                let value = pipeline_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PipelinesDeleteRequest {}
 
 /// Parameters of [`PipelinesApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PipelinesGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub pipeline_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `pipeline_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub pipeline_id: ::std::string::String,
 }
+
+impl PipelinesGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(pipeline_id: impl Into<::std::string::String>) -> Self {
+        PipelinesGetRequest {
+            pipeline_id: {
+                let value = pipeline_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PipelinesGetRequest {}
 
 /// Parameters of [`PipelinesApi::get_permission_levels`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PipelinesGetPermissionLevelsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub pipeline_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `pipeline_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub pipeline_id: ::std::string::String,
 }
+
+impl PipelinesGetPermissionLevelsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(pipeline_id: impl Into<::std::string::String>) -> Self {
+        PipelinesGetPermissionLevelsRequest {
+            pipeline_id: {
+                let value = pipeline_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PipelinesGetPermissionLevelsRequest {}
 
 /// Parameters of [`PipelinesApi::get_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PipelinesGetPermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub pipeline_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `pipeline_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub pipeline_id: ::std::string::String,
 }
+
+impl PipelinesGetPermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(pipeline_id: impl Into<::std::string::String>) -> Self {
+        PipelinesGetPermissionsRequest {
+            pipeline_id: {
+                let value = pipeline_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PipelinesGetPermissionsRequest {}
 
 /// Parameters of [`PipelinesApi::get_update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PipelinesGetUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub pipeline_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `pipeline_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub pipeline_id: ::std::string::String,
+    /// Wire field `update_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_id: ::std::string::String,
 }
+
+impl PipelinesGetUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(pipeline_id: impl Into<::std::string::String>, update_id: impl Into<::std::string::String>) -> Self {
+        PipelinesGetUpdateRequest {
+            pipeline_id: {
+                let value = pipeline_id;
+                value.into()
+            },
+            update_id: {
+                let value = update_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PipelinesGetUpdateRequest {}
 
 /// Parameters of [`PipelinesApi::list_pipeline_events`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PipelinesListPipelineEventsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub pipeline_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `pipeline_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub pipeline_id: ::std::string::String,
+    /// Wire field `filter` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<::std::string::String>,
+    /// Wire field `max_results` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_results: ::std::option::Option<i64>,
+    /// Wire field `order_by` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub order_by: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl PipelinesListPipelineEventsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(pipeline_id: impl Into<::std::string::String>) -> Self {
+        PipelinesListPipelineEventsRequest {
+            pipeline_id: {
+                let value = pipeline_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PipelinesListPipelineEventsRequest {}
 
 /// Parameters of [`PipelinesApi::list_pipelines`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PipelinesListPipelinesRequest {
+    /// Wire field `filter` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter: ::std::option::Option<::std::string::String>,
+    /// Wire field `max_results` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_results: ::std::option::Option<i64>,
+    /// Wire field `order_by` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub order_by: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl PipelinesListPipelinesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PipelinesListPipelinesRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for PipelinesListPipelinesRequest {}
 
 /// Parameters of [`PipelinesApi::list_updates`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PipelinesListUpdatesRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub pipeline_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `pipeline_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub pipeline_id: ::std::string::String,
+    /// Wire field `max_results` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_results: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `until_update_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub until_update_id: ::std::option::Option<::std::string::String>,
 }
+
+impl PipelinesListUpdatesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(pipeline_id: impl Into<::std::string::String>) -> Self {
+        PipelinesListUpdatesRequest {
+            pipeline_id: {
+                let value = pipeline_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PipelinesListUpdatesRequest {}
 
 /// Parameters of [`PipelinesApi::set_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PipelinesSetPermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub pipeline_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `pipeline_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub pipeline_id: ::std::string::String,
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<PipelineAccessControlRequest>,
 }
+
+impl PipelinesSetPermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(pipeline_id: impl Into<::std::string::String>) -> Self {
+        PipelinesSetPermissionsRequest {
+            pipeline_id: {
+                let value = pipeline_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PipelinesSetPermissionsRequest {}
 
 /// Parameters of [`PipelinesApi::start_update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PipelinesStartUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub pipeline_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `pipeline_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub pipeline_id: ::std::string::String,
+    /// Wire field `cause` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cause: ::std::option::Option<StartUpdateCause>,
+    /// Wire field `development` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub development: ::std::option::Option<bool>,
+    /// Wire field `full_refresh` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub full_refresh: ::std::option::Option<bool>,
+    /// Wire field `full_refresh_selection` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub full_refresh_selection: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `full_refresh_selection_by_path` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub full_refresh_selection_by_path: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `parameters` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub parameters: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `refresh_selection` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub refresh_selection: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `refresh_selection_by_path` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub refresh_selection_by_path: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `replace_where_overrides` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub replace_where_overrides: ::std::vec::Vec<ReplaceWhereOverride>,
+    /// Wire field `reset_checkpoint_selection` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub reset_checkpoint_selection: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `rewind_spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub rewind_spec: ::std::option::Option<RewindSpec>,
+    /// Wire field `validate_only` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub validate_only: ::std::option::Option<bool>,
 }
+
+impl PipelinesStartUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(pipeline_id: impl Into<::std::string::String>) -> Self {
+        PipelinesStartUpdateRequest {
+            pipeline_id: {
+                let value = pipeline_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PipelinesStartUpdateRequest {}
 
 /// Parameters of [`PipelinesApi::stop`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PipelinesStopRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub pipeline_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `pipeline_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub pipeline_id: ::std::string::String,
 }
+
+impl PipelinesStopRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(pipeline_id: impl Into<::std::string::String>) -> Self {
+        PipelinesStopRequest {
+            pipeline_id: {
+                let value = pipeline_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PipelinesStopRequest {}
 
 /// Parameters of [`PipelinesApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PipelinesUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub pipeline_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `pipeline_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub pipeline_id: ::std::string::String,
+    /// Wire field `allow_duplicate_names` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub allow_duplicate_names: ::std::option::Option<bool>,
+    /// Wire field `budget_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub budget_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `catalog` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub catalog: ::std::option::Option<::std::string::String>,
+    /// Wire field `channel` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub channel: ::std::option::Option<::std::string::String>,
+    /// Wire field `clusters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub clusters: ::std::vec::Vec<PipelineCluster>,
+    /// Wire field `configuration` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub configuration: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `continuous` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub continuous: ::std::option::Option<bool>,
+    /// Wire field `deployment` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub deployment: ::std::option::Option<PipelineDeployment>,
+    /// Wire field `development` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub development: ::std::option::Option<bool>,
+    /// Wire field `edition` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub edition: ::std::option::Option<::std::string::String>,
+    /// Wire field `environment` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub environment: ::std::option::Option<PipelinesEnvironment>,
+    /// Wire field `event_log` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub event_log: ::std::option::Option<EventLogSpec>,
+    /// Wire field `expected_last_modified` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub expected_last_modified: ::std::option::Option<i64>,
+    /// Wire field `filters` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filters: ::std::option::Option<Filters>,
+    /// Wire field `gateway_definition` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gateway_definition: ::std::option::Option<IngestionGatewayPipelineDefinition>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `ingestion_definition` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ingestion_definition: ::std::option::Option<IngestionPipelineDefinition>,
+    /// Wire field `libraries` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub libraries: ::std::vec::Vec<PipelineLibrary>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `notifications` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub notifications: ::std::vec::Vec<Notifications>,
+    /// Wire field `parameters` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub parameters: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `parent_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `photon` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub photon: ::std::option::Option<bool>,
+    /// Wire field `restart_window` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub restart_window: ::std::option::Option<RestartWindow>,
+    /// Wire field `root_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub root_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_as` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_as: ::std::option::Option<RunAs>,
+    /// Wire field `schema` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema: ::std::option::Option<::std::string::String>,
+    /// Wire field `serverless` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub serverless: ::std::option::Option<bool>,
+    /// Wire field `serverless_compute_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub serverless_compute_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `storage` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub storage: ::std::option::Option<::std::string::String>,
+    /// Wire field `tags` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub tags: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `target` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub target: ::std::option::Option<::std::string::String>,
+    /// Wire field `trigger` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub trigger: ::std::option::Option<PipelineTrigger>,
+    /// Wire field `usage_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub usage_policy_id: ::std::option::Option<::std::string::String>,
 }
+
+impl PipelinesUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(pipeline_id: impl Into<::std::string::String>) -> Self {
+        PipelinesUpdateRequest {
+            pipeline_id: {
+                let value = pipeline_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PipelinesUpdateRequest {}
 
 /// Parameters of [`PipelinesApi::update_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PipelinesUpdatePermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub pipeline_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `pipeline_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub pipeline_id: ::std::string::String,
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<PipelineAccessControlRequest>,
 }
 
-/// The `pipelines` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/pipelines)).
+impl PipelinesUpdatePermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(pipeline_id: impl Into<::std::string::String>) -> Self {
+        PipelinesUpdatePermissionsRequest {
+            pipeline_id: {
+                let value = pipeline_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PipelinesUpdatePermissionsRequest {}
+
+/// The `pipelines` service (workspace level, 16 operations; [API reference](https://docs.databricks.com/api/workspace/pipelines)).
 #[derive(Debug, Clone)]
 pub struct PipelinesApi {
     client: crate::Client,
@@ -2312,376 +7170,1688 @@ impl PipelinesApi {
         &self.client
     }
 
-    /// `POST /api/2.0/pipelines/{pipeline_id}/environment/apply` ([API reference](https://docs.databricks.com/api/workspace/pipelines/applyenvironment)).
-    pub async fn apply_environment(
+    /// `POST /api/2.0/pipelines/{pipeline_id}/environment/apply`; required: `pipeline_id` ([API reference](https://docs.databricks.com/api/workspace/pipelines/applyenvironment)).
+    #[inline]
+    pub fn apply_environment(
         &self,
-        request: &PipelinesApplyEnvironmentRequest,
-    ) -> crate::Result<ApplyEnvironmentRequestResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/pipelines/{pipeline_id}/environment/apply",
-            path_params: &["pipeline_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        pipeline_id: impl Into<::std::string::String>,
+    ) -> rt::Call<PipelinesApplyEnvironmentRequest, ApplyEnvironmentRequestResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PIPELINES_APPLY_ENVIRONMENT,
+            PipelinesApplyEnvironmentRequest {
+                pipeline_id: {
+                    let value = pipeline_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/pipelines/{pipeline_id}/clone` ([API reference](https://docs.databricks.com/api/workspace/pipelines/clone)).
-    pub async fn clone(&self, request: &PipelinesCloneRequest) -> crate::Result<ClonePipelineResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/pipelines/{pipeline_id}/clone",
-            path_params: &["pipeline_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "allow_duplicate_names",
-                "budget_policy_id",
-                "catalog",
-                "channel",
-                "clone_mode",
-                "clusters",
-                "configuration",
-                "continuous",
-                "deployment",
-                "development",
-                "edition",
-                "environment",
-                "event_log",
-                "expected_last_modified",
-                "filters",
-                "gateway_definition",
-                "id",
-                "ingestion_definition",
-                "libraries",
-                "name",
-                "notifications",
-                "parent_path",
-                "photon",
-                "restart_window",
-                "root_path",
-                "schema",
-                "serverless",
-                "serverless_compute_id",
-                "storage",
-                "tags",
-                "target",
-                "trigger",
-                "usage_policy_id",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/pipelines/{pipeline_id}/clone`; required: `pipeline_id` ([API reference](https://docs.databricks.com/api/workspace/pipelines/clone)).
+    #[inline]
+    pub fn clone(
+        &self,
+        pipeline_id: impl Into<::std::string::String>,
+    ) -> rt::Call<PipelinesCloneRequest, ClonePipelineResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PIPELINES_CLONE,
+            PipelinesCloneRequest {
+                pipeline_id: {
+                    let value = pipeline_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
     /// `POST /api/2.0/pipelines` ([API reference](https://docs.databricks.com/api/workspace/pipelines/create)).
-    pub async fn create(&self, request: &PipelinesCreateRequest) -> crate::Result<CreatePipelineResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/pipelines",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "allow_duplicate_names",
-                "budget_policy_id",
-                "catalog",
-                "channel",
-                "clusters",
-                "configuration",
-                "continuous",
-                "deployment",
-                "development",
-                "dry_run",
-                "edition",
-                "environment",
-                "event_log",
-                "filters",
-                "gateway_definition",
-                "id",
-                "ingestion_definition",
-                "libraries",
-                "name",
-                "notifications",
-                "parameters",
-                "parent_path",
-                "photon",
-                "restart_window",
-                "root_path",
-                "run_as",
-                "schema",
-                "serverless",
-                "serverless_compute_id",
-                "storage",
-                "tags",
-                "target",
-                "trigger",
-                "usage_policy_id",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn create(&self) -> rt::Call<PipelinesCreateRequest, CreatePipelineResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PIPELINES_CREATE,
+            PipelinesCreateRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/pipelines/{pipeline_id}` ([API reference](https://docs.databricks.com/api/workspace/pipelines/delete)).
-    pub async fn delete(&self, request: &PipelinesDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/pipelines/{pipeline_id}",
-            path_params: &["pipeline_id"],
-            query: &["cascade", "force"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/pipelines/{pipeline_id}`; required: `pipeline_id` ([API reference](https://docs.databricks.com/api/workspace/pipelines/delete)).
+    #[inline]
+    pub fn delete(&self, pipeline_id: impl Into<::std::string::String>) -> rt::Call<PipelinesDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PIPELINES_DELETE,
+            PipelinesDeleteRequest {
+                pipeline_id: {
+                    let value = pipeline_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/pipelines/{pipeline_id}` ([API reference](https://docs.databricks.com/api/workspace/pipelines/get)).
-    pub async fn get(&self, request: &PipelinesGetRequest) -> crate::Result<GetPipelineResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/pipelines/{pipeline_id}",
-            path_params: &["pipeline_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/permissions/pipelines/{pipeline_id}/permissionLevels` ([API reference](https://docs.databricks.com/api/workspace/pipelines/getpermissionlevels)).
-    pub async fn get_permission_levels(
+    /// `GET /api/2.0/pipelines/{pipeline_id}`; required: `pipeline_id` ([API reference](https://docs.databricks.com/api/workspace/pipelines/get)).
+    #[inline]
+    pub fn get(
         &self,
-        request: &PipelinesGetPermissionLevelsRequest,
-    ) -> crate::Result<GetPipelinePermissionLevelsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/pipelines/{pipeline_id}/permissionLevels",
-            path_params: &["pipeline_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        pipeline_id: impl Into<::std::string::String>,
+    ) -> rt::Call<PipelinesGetRequest, GetPipelineResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PIPELINES_GET,
+            PipelinesGetRequest {
+                pipeline_id: {
+                    let value = pipeline_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/permissions/pipelines/{pipeline_id}` ([API reference](https://docs.databricks.com/api/workspace/pipelines/getpermissions)).
-    pub async fn get_permissions(
+    /// `GET /api/2.0/permissions/pipelines/{pipeline_id}/permissionLevels`; required: `pipeline_id` ([API reference](https://docs.databricks.com/api/workspace/pipelines/getpermissionlevels)).
+    #[inline]
+    pub fn get_permission_levels(
         &self,
-        request: &PipelinesGetPermissionsRequest,
-    ) -> crate::Result<PipelinePermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/pipelines/{pipeline_id}",
-            path_params: &["pipeline_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        pipeline_id: impl Into<::std::string::String>,
+    ) -> rt::Call<PipelinesGetPermissionLevelsRequest, GetPipelinePermissionLevelsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PIPELINES_GET_PERMISSION_LEVELS,
+            PipelinesGetPermissionLevelsRequest {
+                pipeline_id: {
+                    let value = pipeline_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/pipelines/{pipeline_id}/updates/{update_id}` ([API reference](https://docs.databricks.com/api/workspace/pipelines/getupdate)).
-    pub async fn get_update(&self, request: &PipelinesGetUpdateRequest) -> crate::Result<GetUpdateResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/pipelines/{pipeline_id}/updates/{update_id}",
-            path_params: &["pipeline_id", "update_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/permissions/pipelines/{pipeline_id}`; required: `pipeline_id` ([API reference](https://docs.databricks.com/api/workspace/pipelines/getpermissions)).
+    #[inline]
+    pub fn get_permissions(
+        &self,
+        pipeline_id: impl Into<::std::string::String>,
+    ) -> rt::Call<PipelinesGetPermissionsRequest, PipelinePermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PIPELINES_GET_PERMISSIONS,
+            PipelinesGetPermissionsRequest {
+                pipeline_id: {
+                    let value = pipeline_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/pipelines/{pipeline_id}/events` ([API reference](https://docs.databricks.com/api/workspace/pipelines/listpipelineevents)).
+    /// `GET /api/2.0/pipelines/{pipeline_id}/updates/{update_id}`; required: `pipeline_id`, `update_id` ([API reference](https://docs.databricks.com/api/workspace/pipelines/getupdate)).
+    #[inline]
+    pub fn get_update(
+        &self,
+        pipeline_id: impl Into<::std::string::String>,
+        update_id: impl Into<::std::string::String>,
+    ) -> rt::Call<PipelinesGetUpdateRequest, GetUpdateResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PIPELINES_GET_UPDATE,
+            PipelinesGetUpdateRequest {
+                pipeline_id: {
+                    let value = pipeline_id;
+                    value.into()
+                },
+                update_id: {
+                    let value = update_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/pipelines/{pipeline_id}/events`; required: `pipeline_id`; pages by token ([API reference](https://docs.databricks.com/api/workspace/pipelines/listpipelineevents)).
+    #[inline]
     pub fn list_pipeline_events(
         &self,
-        request: PipelinesListPipelineEventsRequest,
-    ) -> crate::service::Paginator<PipelineEvent> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/pipelines/{pipeline_id}/events",
-            path_params: &["pipeline_id"],
-            query: &["filter", "max_results", "order_by", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("events"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        pipeline_id: impl Into<::std::string::String>,
+    ) -> rt::Paginator<PipelinesListPipelineEventsRequest, PipelineEvent> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_PIPELINES_LIST_PIPELINE_EVENTS,
+            &PAGES_PIPELINES_LIST_PIPELINE_EVENTS,
+            PipelinesListPipelineEventsRequest {
+                pipeline_id: {
+                    let value = pipeline_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `GET /api/2.0/pipelines` ([API reference](https://docs.databricks.com/api/workspace/pipelines/listpipelines)).
-    pub fn list_pipelines(
+    /// `GET /api/2.0/pipelines`; pages by token ([API reference](https://docs.databricks.com/api/workspace/pipelines/listpipelines)).
+    #[inline]
+    pub fn list_pipelines(&self) -> rt::Paginator<PipelinesListPipelinesRequest, PipelineStateInfo> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_PIPELINES_LIST_PIPELINES,
+            &PAGES_PIPELINES_LIST_PIPELINES,
+            PipelinesListPipelinesRequest { ..::std::default::Default::default() },
+        )
+    }
+
+    /// `GET /api/2.0/pipelines/{pipeline_id}/updates`; required: `pipeline_id` ([API reference](https://docs.databricks.com/api/workspace/pipelines/listupdates)).
+    #[inline]
+    pub fn list_updates(
         &self,
-        request: PipelinesListPipelinesRequest,
-    ) -> crate::service::Paginator<PipelineStateInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/pipelines",
-            path_params: &[],
-            query: &["filter", "max_results", "order_by", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("statuses"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        pipeline_id: impl Into<::std::string::String>,
+    ) -> rt::Call<PipelinesListUpdatesRequest, ListUpdatesResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PIPELINES_LIST_UPDATES,
+            PipelinesListUpdatesRequest {
+                pipeline_id: {
+                    let value = pipeline_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/pipelines/{pipeline_id}/updates` ([API reference](https://docs.databricks.com/api/workspace/pipelines/listupdates)).
-    pub async fn list_updates(&self, request: &PipelinesListUpdatesRequest) -> crate::Result<ListUpdatesResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/pipelines/{pipeline_id}/updates",
-            path_params: &["pipeline_id"],
-            query: &["max_results", "page_token", "until_update_id"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `PUT /api/2.0/permissions/pipelines/{pipeline_id}` ([API reference](https://docs.databricks.com/api/workspace/pipelines/setpermissions)).
-    pub async fn set_permissions(
+    /// `PUT /api/2.0/permissions/pipelines/{pipeline_id}`; required: `pipeline_id` ([API reference](https://docs.databricks.com/api/workspace/pipelines/setpermissions)).
+    #[inline]
+    pub fn set_permissions(
         &self,
-        request: &PipelinesSetPermissionsRequest,
-    ) -> crate::Result<PipelinePermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/permissions/pipelines/{pipeline_id}",
-            path_params: &["pipeline_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        pipeline_id: impl Into<::std::string::String>,
+    ) -> rt::Call<PipelinesSetPermissionsRequest, PipelinePermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PIPELINES_SET_PERMISSIONS,
+            PipelinesSetPermissionsRequest {
+                pipeline_id: {
+                    let value = pipeline_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/pipelines/{pipeline_id}/updates` ([API reference](https://docs.databricks.com/api/workspace/pipelines/startupdate)).
-    pub async fn start_update(&self, request: &PipelinesStartUpdateRequest) -> crate::Result<StartUpdateResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/pipelines/{pipeline_id}/updates",
-            path_params: &["pipeline_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "cause",
-                "development",
-                "full_refresh",
-                "full_refresh_selection",
-                "full_refresh_selection_by_path",
-                "parameters",
-                "refresh_selection",
-                "refresh_selection_by_path",
-                "replace_where_overrides",
-                "reset_checkpoint_selection",
-                "rewind_spec",
-                "validate_only",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/pipelines/{pipeline_id}/stop` ([API reference](https://docs.databricks.com/api/workspace/pipelines/stop)).
-    pub async fn stop(&self, request: &PipelinesStopRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/pipelines/{pipeline_id}/stop",
-            path_params: &["pipeline_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// Poll `get` until the state is one of ["IDLE"] (fails on ["FAILED"]).
-    pub async fn wait_get_pipeline_idle(
+    /// `POST /api/2.0/pipelines/{pipeline_id}/updates`; required: `pipeline_id` ([API reference](https://docs.databricks.com/api/workspace/pipelines/startupdate)).
+    #[inline]
+    pub fn start_update(
         &self,
-        pipeline_id: ::std::string::String,
-        options: crate::service::WaitOptions<GetPipelineResponse>,
-    ) -> crate::Result<GetPipelineResponse> {
-        let request = PipelinesGetRequest {
-            pipeline_id: ::std::option::Option::Some(pipeline_id.clone()),
-            ..::std::default::Default::default()
-        };
-        static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-            what: "pipelines",
-            target: &["IDLE"],
-            failure: &["FAILED"],
-            status_path: &["state"],
-            message_path: &["cause"],
-        };
-        crate::service::waiter::wait(options, &SPEC, || self.get(&request)).await
+        pipeline_id: impl Into<::std::string::String>,
+    ) -> rt::Call<PipelinesStartUpdateRequest, StartUpdateResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PIPELINES_START_UPDATE,
+            PipelinesStartUpdateRequest {
+                pipeline_id: {
+                    let value = pipeline_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// [`Self::stop`], then [`Self::wait_get_pipeline_idle`].
-    pub async fn stop_and_wait(
+    /// `POST /api/2.0/pipelines/{pipeline_id}/stop`; required: `pipeline_id`; waits for IDLE ([API reference](https://docs.databricks.com/api/workspace/pipelines/stop)).
+    #[inline]
+    pub fn stop(
         &self,
-        request: &PipelinesStopRequest,
-        options: crate::service::WaitOptions<GetPipelineResponse>,
-    ) -> crate::Result<GetPipelineResponse> {
-        let _response = self.stop(request).await?;
-        let pipeline_id = crate::service::runtime::bound(request.pipeline_id.clone(), "pipeline_id")?;
-        self.wait_get_pipeline_idle(pipeline_id, options).await
+        pipeline_id: impl Into<::std::string::String>,
+    ) -> rt::Call<PipelinesStopRequest, rt::Wait<(), GetPipelineResponse>> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PIPELINES_STOP,
+            PipelinesStopRequest {
+                pipeline_id: {
+                    let value = pipeline_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            decode_pipelines_stop,
+        )
     }
 
-    /// `PUT /api/2.0/pipelines/{pipeline_id}` ([API reference](https://docs.databricks.com/api/workspace/pipelines/update)).
-    pub async fn update(&self, request: &PipelinesUpdateRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/pipelines/{pipeline_id}",
-            path_params: &["pipeline_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "allow_duplicate_names",
-                "budget_policy_id",
-                "catalog",
-                "channel",
-                "clusters",
-                "configuration",
-                "continuous",
-                "deployment",
-                "development",
-                "edition",
-                "environment",
-                "event_log",
-                "expected_last_modified",
-                "filters",
-                "gateway_definition",
-                "id",
-                "ingestion_definition",
-                "libraries",
-                "name",
-                "notifications",
-                "parameters",
-                "parent_path",
-                "photon",
-                "restart_window",
-                "root_path",
-                "run_as",
-                "schema",
-                "serverless",
-                "serverless_compute_id",
-                "storage",
-                "tags",
-                "target",
-                "trigger",
-                "usage_policy_id",
-            ]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `PATCH /api/2.0/permissions/pipelines/{pipeline_id}` ([API reference](https://docs.databricks.com/api/workspace/pipelines/updatepermissions)).
-    pub async fn update_permissions(
+    /// A handle that polls until the state is one of ["IDLE"]; `.wait()` runs it.
+    pub fn wait_get_pipeline_idle(
         &self,
-        request: &PipelinesUpdatePermissionsRequest,
-    ) -> crate::Result<PipelinePermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/permissions/pipelines/{pipeline_id}",
-            path_params: &["pipeline_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        pipeline_id: impl Into<::std::string::String>,
+    ) -> rt::Wait<(), GetPipelineResponse> {
+        waiter_wait_get_pipeline_idle(self.client.clone(), (), pipeline_id.into())
+    }
+
+    /// `PUT /api/2.0/pipelines/{pipeline_id}`; required: `pipeline_id` ([API reference](https://docs.databricks.com/api/workspace/pipelines/update)).
+    #[inline]
+    pub fn update(&self, pipeline_id: impl Into<::std::string::String>) -> rt::Call<PipelinesUpdateRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PIPELINES_UPDATE,
+            PipelinesUpdateRequest {
+                pipeline_id: {
+                    let value = pipeline_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+
+    /// `PATCH /api/2.0/permissions/pipelines/{pipeline_id}`; required: `pipeline_id` ([API reference](https://docs.databricks.com/api/workspace/pipelines/updatepermissions)).
+    #[inline]
+    pub fn update_permissions(
+        &self,
+        pipeline_id: impl Into<::std::string::String>,
+    ) -> rt::Call<PipelinesUpdatePermissionsRequest, PipelinePermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PIPELINES_UPDATE_PERMISSIONS,
+            PipelinesUpdatePermissionsRequest {
+                pipeline_id: {
+                    let value = pipeline_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_PIPELINES_APPLY_ENVIRONMENT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/pipelines/{pipeline_id}/environment/apply",
+    path_params: &["pipeline_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PIPELINES_CLONE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/pipelines/{pipeline_id}/clone",
+    path_params: &["pipeline_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "allow_duplicate_names",
+        "budget_policy_id",
+        "catalog",
+        "channel",
+        "clone_mode",
+        "clusters",
+        "configuration",
+        "continuous",
+        "deployment",
+        "development",
+        "edition",
+        "environment",
+        "event_log",
+        "expected_last_modified",
+        "filters",
+        "gateway_definition",
+        "id",
+        "ingestion_definition",
+        "libraries",
+        "name",
+        "notifications",
+        "parent_path",
+        "photon",
+        "restart_window",
+        "root_path",
+        "schema",
+        "serverless",
+        "serverless_compute_id",
+        "storage",
+        "tags",
+        "target",
+        "trigger",
+        "usage_policy_id",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PIPELINES_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/pipelines",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "allow_duplicate_names",
+        "budget_policy_id",
+        "catalog",
+        "channel",
+        "clusters",
+        "configuration",
+        "continuous",
+        "deployment",
+        "development",
+        "dry_run",
+        "edition",
+        "environment",
+        "event_log",
+        "filters",
+        "gateway_definition",
+        "id",
+        "ingestion_definition",
+        "libraries",
+        "name",
+        "notifications",
+        "parameters",
+        "parent_path",
+        "photon",
+        "restart_window",
+        "root_path",
+        "run_as",
+        "schema",
+        "serverless",
+        "serverless_compute_id",
+        "storage",
+        "tags",
+        "target",
+        "trigger",
+        "usage_policy_id",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PIPELINES_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/pipelines/{pipeline_id}",
+    path_params: &["pipeline_id"],
+    query: &["cascade", "force"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PIPELINES_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/pipelines/{pipeline_id}",
+    path_params: &["pipeline_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PIPELINES_GET_PERMISSION_LEVELS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/pipelines/{pipeline_id}/permissionLevels",
+    path_params: &["pipeline_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PIPELINES_GET_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/pipelines/{pipeline_id}",
+    path_params: &["pipeline_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PIPELINES_GET_UPDATE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/pipelines/{pipeline_id}/updates/{update_id}",
+    path_params: &["pipeline_id", "update_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PIPELINES_LIST_PIPELINE_EVENTS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/pipelines/{pipeline_id}/events",
+    path_params: &["pipeline_id"],
+    query: &["filter", "max_results", "order_by", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_PIPELINES_LIST_PIPELINE_EVENTS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("events"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_PIPELINES_LIST_PIPELINES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/pipelines",
+    path_params: &[],
+    query: &["filter", "max_results", "order_by", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_PIPELINES_LIST_PIPELINES: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("statuses"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_PIPELINES_LIST_UPDATES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/pipelines/{pipeline_id}/updates",
+    path_params: &["pipeline_id"],
+    query: &["max_results", "page_token", "until_update_id"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PIPELINES_SET_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/permissions/pipelines/{pipeline_id}",
+    path_params: &["pipeline_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PIPELINES_START_UPDATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/pipelines/{pipeline_id}/updates",
+    path_params: &["pipeline_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "cause",
+        "development",
+        "full_refresh",
+        "full_refresh_selection",
+        "full_refresh_selection_by_path",
+        "parameters",
+        "refresh_selection",
+        "refresh_selection_by_path",
+        "replace_where_overrides",
+        "reset_checkpoint_selection",
+        "rewind_spec",
+        "validate_only",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PIPELINES_STOP: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/pipelines/{pipeline_id}/stop",
+    path_params: &["pipeline_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+fn decode_pipelines_stop(
+    client: &crate::Client,
+    request: &PipelinesStopRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::Wait<(), GetPipelineResponse>> {
+    let _ = request;
+    let response: () = {
+        let _ = response;
+    };
+    let pipeline_id = request.pipeline_id.clone();
+    ::std::result::Result::Ok(waiter_wait_get_pipeline_idle(client.clone(), response, pipeline_id))
+}
+
+fn waiter_wait_get_pipeline_idle<R>(
+    client: crate::Client,
+    response: R,
+    pipeline_id: ::std::string::String,
+) -> rt::Wait<R, GetPipelineResponse> {
+    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
+        what: "pipelines",
+        target: &["IDLE"],
+        failure: &["FAILED"],
+        status_path: &["state"],
+        message_path: &["cause"],
+        outcome: ::std::option::Option::None,
+    };
+    let wait_id = [pipeline_id.to_string()].join("/");
+    rt::Wait::new(response, wait_id, &SPEC, move || {
+        let pipeline_id = pipeline_id.clone();
+        let request = PipelinesGetRequest { pipeline_id: pipeline_id.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(client.clone(), &OP_PIPELINES_GET, request, rt::json))
+    })
+}
+
+static OP_PIPELINES_UPDATE: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/pipelines/{pipeline_id}",
+    path_params: &["pipeline_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "allow_duplicate_names",
+        "budget_policy_id",
+        "catalog",
+        "channel",
+        "clusters",
+        "configuration",
+        "continuous",
+        "deployment",
+        "development",
+        "edition",
+        "environment",
+        "event_log",
+        "expected_last_modified",
+        "filters",
+        "gateway_definition",
+        "id",
+        "ingestion_definition",
+        "libraries",
+        "name",
+        "notifications",
+        "parameters",
+        "parent_path",
+        "photon",
+        "restart_window",
+        "root_path",
+        "run_as",
+        "schema",
+        "serverless",
+        "serverless_compute_id",
+        "storage",
+        "tags",
+        "target",
+        "trigger",
+        "usage_policy_id",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PIPELINES_UPDATE_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/permissions/pipelines/{pipeline_id}",
+    path_params: &["pipeline_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<PipelinesApplyEnvironmentRequest, O> {
+    /// Set `pipeline_id`.
+    #[inline]
+    pub fn pipeline_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.pipeline_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PipelinesCloneRequest, O> {
+    /// Set `pipeline_id`.
+    #[inline]
+    pub fn pipeline_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.pipeline_id = value.into();
+        self
+    }
+
+    /// Set `allow_duplicate_names`.
+    #[inline]
+    pub fn allow_duplicate_names(mut self, value: bool) -> Self {
+        self.request.allow_duplicate_names = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `budget_policy_id`.
+    #[inline]
+    pub fn budget_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.budget_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `catalog`.
+    #[inline]
+    pub fn catalog(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.catalog = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `channel`.
+    #[inline]
+    pub fn channel(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.channel = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `clone_mode`.
+    #[inline]
+    pub fn clone_mode(mut self, value: CloneMode) -> Self {
+        self.request.clone_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `clusters`.
+    #[inline]
+    pub fn clusters(mut self, value: ::std::vec::Vec<PipelineCluster>) -> Self {
+        self.request.clusters = value;
+        self
+    }
+
+    /// Set `configuration`.
+    #[inline]
+    pub fn configuration(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.request.configuration = value;
+        self
+    }
+
+    /// Set `continuous`.
+    #[inline]
+    pub fn continuous(mut self, value: bool) -> Self {
+        self.request.continuous = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `deployment`.
+    #[inline]
+    pub fn deployment(mut self, value: PipelineDeployment) -> Self {
+        self.request.deployment = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `development`.
+    #[inline]
+    pub fn development(mut self, value: bool) -> Self {
+        self.request.development = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `edition`.
+    #[inline]
+    pub fn edition(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.edition = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `environment`.
+    #[inline]
+    pub fn environment(mut self, value: PipelinesEnvironment) -> Self {
+        self.request.environment = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `event_log`.
+    #[inline]
+    pub fn event_log(mut self, value: EventLogSpec) -> Self {
+        self.request.event_log = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `expected_last_modified`.
+    #[inline]
+    pub fn expected_last_modified(mut self, value: i64) -> Self {
+        self.request.expected_last_modified = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `filters`.
+    #[inline]
+    pub fn filters(mut self, value: Filters) -> Self {
+        self.request.filters = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `gateway_definition`.
+    #[inline]
+    pub fn gateway_definition(mut self, value: IngestionGatewayPipelineDefinition) -> Self {
+        self.request.gateway_definition = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `ingestion_definition`.
+    #[inline]
+    pub fn ingestion_definition(mut self, value: IngestionPipelineDefinition) -> Self {
+        self.request.ingestion_definition = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `libraries`.
+    #[inline]
+    pub fn libraries(mut self, value: ::std::vec::Vec<PipelineLibrary>) -> Self {
+        self.request.libraries = value;
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `notifications`.
+    #[inline]
+    pub fn notifications(mut self, value: ::std::vec::Vec<Notifications>) -> Self {
+        self.request.notifications = value;
+        self
+    }
+
+    /// Set `parent_path`.
+    #[inline]
+    pub fn parent_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `photon`.
+    #[inline]
+    pub fn photon(mut self, value: bool) -> Self {
+        self.request.photon = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `restart_window`.
+    #[inline]
+    pub fn restart_window(mut self, value: RestartWindow) -> Self {
+        self.request.restart_window = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `root_path`.
+    #[inline]
+    pub fn root_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.root_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `schema`.
+    #[inline]
+    pub fn schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.schema = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `serverless`.
+    #[inline]
+    pub fn serverless(mut self, value: bool) -> Self {
+        self.request.serverless = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `serverless_compute_id`.
+    #[inline]
+    pub fn serverless_compute_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.serverless_compute_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `storage`.
+    #[inline]
+    pub fn storage(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.storage = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>) -> Self {
+        self.request.tags = value;
+        self
+    }
+
+    /// Set `target`.
+    #[inline]
+    pub fn target(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.target = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `trigger`.
+    #[inline]
+    pub fn trigger(mut self, value: PipelineTrigger) -> Self {
+        self.request.trigger = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `usage_policy_id`.
+    #[inline]
+    pub fn usage_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.usage_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<PipelinesCreateRequest, O> {
+    /// Set `allow_duplicate_names`.
+    #[inline]
+    pub fn allow_duplicate_names(mut self, value: bool) -> Self {
+        self.request.allow_duplicate_names = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `budget_policy_id`.
+    #[inline]
+    pub fn budget_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.budget_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `catalog`.
+    #[inline]
+    pub fn catalog(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.catalog = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `channel`.
+    #[inline]
+    pub fn channel(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.channel = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `clusters`.
+    #[inline]
+    pub fn clusters(mut self, value: ::std::vec::Vec<PipelineCluster>) -> Self {
+        self.request.clusters = value;
+        self
+    }
+
+    /// Set `configuration`.
+    #[inline]
+    pub fn configuration(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.request.configuration = value;
+        self
+    }
+
+    /// Set `continuous`.
+    #[inline]
+    pub fn continuous(mut self, value: bool) -> Self {
+        self.request.continuous = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `deployment`.
+    #[inline]
+    pub fn deployment(mut self, value: PipelineDeployment) -> Self {
+        self.request.deployment = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `development`.
+    #[inline]
+    pub fn development(mut self, value: bool) -> Self {
+        self.request.development = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `dry_run`.
+    #[inline]
+    pub fn dry_run(mut self, value: bool) -> Self {
+        self.request.dry_run = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `edition`.
+    #[inline]
+    pub fn edition(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.edition = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `environment`.
+    #[inline]
+    pub fn environment(mut self, value: PipelinesEnvironment) -> Self {
+        self.request.environment = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `event_log`.
+    #[inline]
+    pub fn event_log(mut self, value: EventLogSpec) -> Self {
+        self.request.event_log = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `filters`.
+    #[inline]
+    pub fn filters(mut self, value: Filters) -> Self {
+        self.request.filters = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `gateway_definition`.
+    #[inline]
+    pub fn gateway_definition(mut self, value: IngestionGatewayPipelineDefinition) -> Self {
+        self.request.gateway_definition = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `ingestion_definition`.
+    #[inline]
+    pub fn ingestion_definition(mut self, value: IngestionPipelineDefinition) -> Self {
+        self.request.ingestion_definition = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `libraries`.
+    #[inline]
+    pub fn libraries(mut self, value: ::std::vec::Vec<PipelineLibrary>) -> Self {
+        self.request.libraries = value;
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `notifications`.
+    #[inline]
+    pub fn notifications(mut self, value: ::std::vec::Vec<Notifications>) -> Self {
+        self.request.notifications = value;
+        self
+    }
+
+    /// Set `parameters`.
+    #[inline]
+    pub fn parameters(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.request.parameters = value;
+        self
+    }
+
+    /// Set `parent_path`.
+    #[inline]
+    pub fn parent_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `photon`.
+    #[inline]
+    pub fn photon(mut self, value: bool) -> Self {
+        self.request.photon = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `restart_window`.
+    #[inline]
+    pub fn restart_window(mut self, value: RestartWindow) -> Self {
+        self.request.restart_window = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `root_path`.
+    #[inline]
+    pub fn root_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.root_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_as`.
+    #[inline]
+    pub fn run_as(mut self, value: RunAs) -> Self {
+        self.request.run_as = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `schema`.
+    #[inline]
+    pub fn schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.schema = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `serverless`.
+    #[inline]
+    pub fn serverless(mut self, value: bool) -> Self {
+        self.request.serverless = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `serverless_compute_id`.
+    #[inline]
+    pub fn serverless_compute_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.serverless_compute_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `storage`.
+    #[inline]
+    pub fn storage(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.storage = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>) -> Self {
+        self.request.tags = value;
+        self
+    }
+
+    /// Set `target`.
+    #[inline]
+    pub fn target(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.target = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `trigger`.
+    #[inline]
+    pub fn trigger(mut self, value: PipelineTrigger) -> Self {
+        self.request.trigger = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `usage_policy_id`.
+    #[inline]
+    pub fn usage_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.usage_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<PipelinesDeleteRequest, O> {
+    /// Set `pipeline_id`.
+    #[inline]
+    pub fn pipeline_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.pipeline_id = value.into();
+        self
+    }
+
+    /// Set `cascade`.
+    #[inline]
+    pub fn cascade(mut self, value: bool) -> Self {
+        self.request.cascade = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `force`.
+    #[inline]
+    pub fn force(mut self, value: bool) -> Self {
+        self.request.force = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<PipelinesGetRequest, O> {
+    /// Set `pipeline_id`.
+    #[inline]
+    pub fn pipeline_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.pipeline_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PipelinesGetPermissionLevelsRequest, O> {
+    /// Set `pipeline_id`.
+    #[inline]
+    pub fn pipeline_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.pipeline_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PipelinesGetPermissionsRequest, O> {
+    /// Set `pipeline_id`.
+    #[inline]
+    pub fn pipeline_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.pipeline_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PipelinesGetUpdateRequest, O> {
+    /// Set `pipeline_id`.
+    #[inline]
+    pub fn pipeline_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.pipeline_id = value.into();
+        self
+    }
+
+    /// Set `update_id`.
+    #[inline]
+    pub fn update_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<PipelinesListPipelineEventsRequest, T> {
+    /// Set `pipeline_id`.
+    #[inline]
+    pub fn pipeline_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.pipeline_id = value.into();
+        self
+    }
+
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.filter = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `max_results`.
+    #[inline]
+    pub fn max_results(mut self, value: i64) -> Self {
+        self.request.max_results = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `order_by`.
+    #[inline]
+    pub fn order_by(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.order_by = value;
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<PipelinesListPipelinesRequest, T> {
+    /// Set `filter`.
+    #[inline]
+    pub fn filter(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.filter = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `max_results`.
+    #[inline]
+    pub fn max_results(mut self, value: i64) -> Self {
+        self.request.max_results = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `order_by`.
+    #[inline]
+    pub fn order_by(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.order_by = value;
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<PipelinesListUpdatesRequest, O> {
+    /// Set `pipeline_id`.
+    #[inline]
+    pub fn pipeline_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.pipeline_id = value.into();
+        self
+    }
+
+    /// Set `max_results`.
+    #[inline]
+    pub fn max_results(mut self, value: i64) -> Self {
+        self.request.max_results = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `until_update_id`.
+    #[inline]
+    pub fn until_update_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.until_update_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<PipelinesSetPermissionsRequest, O> {
+    /// Set `pipeline_id`.
+    #[inline]
+    pub fn pipeline_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.pipeline_id = value.into();
+        self
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<PipelineAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
+    }
+}
+
+impl<O> rt::Call<PipelinesStartUpdateRequest, O> {
+    /// Set `pipeline_id`.
+    #[inline]
+    pub fn pipeline_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.pipeline_id = value.into();
+        self
+    }
+
+    /// Set `cause`.
+    #[inline]
+    pub fn cause(mut self, value: StartUpdateCause) -> Self {
+        self.request.cause = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `development`.
+    #[inline]
+    pub fn development(mut self, value: bool) -> Self {
+        self.request.development = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `full_refresh`.
+    #[inline]
+    pub fn full_refresh(mut self, value: bool) -> Self {
+        self.request.full_refresh = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `full_refresh_selection`.
+    #[inline]
+    pub fn full_refresh_selection(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.full_refresh_selection = value;
+        self
+    }
+
+    /// Set `full_refresh_selection_by_path`.
+    #[inline]
+    pub fn full_refresh_selection_by_path(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.full_refresh_selection_by_path = value;
+        self
+    }
+
+    /// Set `parameters`.
+    #[inline]
+    pub fn parameters(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.request.parameters = value;
+        self
+    }
+
+    /// Set `refresh_selection`.
+    #[inline]
+    pub fn refresh_selection(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.refresh_selection = value;
+        self
+    }
+
+    /// Set `refresh_selection_by_path`.
+    #[inline]
+    pub fn refresh_selection_by_path(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.refresh_selection_by_path = value;
+        self
+    }
+
+    /// Set `replace_where_overrides`.
+    #[inline]
+    pub fn replace_where_overrides(mut self, value: ::std::vec::Vec<ReplaceWhereOverride>) -> Self {
+        self.request.replace_where_overrides = value;
+        self
+    }
+
+    /// Set `reset_checkpoint_selection`.
+    #[inline]
+    pub fn reset_checkpoint_selection(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.reset_checkpoint_selection = value;
+        self
+    }
+
+    /// Set `rewind_spec`.
+    #[inline]
+    pub fn rewind_spec(mut self, value: RewindSpec) -> Self {
+        self.request.rewind_spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `validate_only`.
+    #[inline]
+    pub fn validate_only(mut self, value: bool) -> Self {
+        self.request.validate_only = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<PipelinesStopRequest, O> {
+    /// Set `pipeline_id`.
+    #[inline]
+    pub fn pipeline_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.pipeline_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PipelinesUpdateRequest, O> {
+    /// Set `pipeline_id`.
+    #[inline]
+    pub fn pipeline_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.pipeline_id = value.into();
+        self
+    }
+
+    /// Set `allow_duplicate_names`.
+    #[inline]
+    pub fn allow_duplicate_names(mut self, value: bool) -> Self {
+        self.request.allow_duplicate_names = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `budget_policy_id`.
+    #[inline]
+    pub fn budget_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.budget_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `catalog`.
+    #[inline]
+    pub fn catalog(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.catalog = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `channel`.
+    #[inline]
+    pub fn channel(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.channel = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `clusters`.
+    #[inline]
+    pub fn clusters(mut self, value: ::std::vec::Vec<PipelineCluster>) -> Self {
+        self.request.clusters = value;
+        self
+    }
+
+    /// Set `configuration`.
+    #[inline]
+    pub fn configuration(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.request.configuration = value;
+        self
+    }
+
+    /// Set `continuous`.
+    #[inline]
+    pub fn continuous(mut self, value: bool) -> Self {
+        self.request.continuous = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `deployment`.
+    #[inline]
+    pub fn deployment(mut self, value: PipelineDeployment) -> Self {
+        self.request.deployment = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `development`.
+    #[inline]
+    pub fn development(mut self, value: bool) -> Self {
+        self.request.development = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `edition`.
+    #[inline]
+    pub fn edition(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.edition = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `environment`.
+    #[inline]
+    pub fn environment(mut self, value: PipelinesEnvironment) -> Self {
+        self.request.environment = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `event_log`.
+    #[inline]
+    pub fn event_log(mut self, value: EventLogSpec) -> Self {
+        self.request.event_log = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `expected_last_modified`.
+    #[inline]
+    pub fn expected_last_modified(mut self, value: i64) -> Self {
+        self.request.expected_last_modified = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `filters`.
+    #[inline]
+    pub fn filters(mut self, value: Filters) -> Self {
+        self.request.filters = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `gateway_definition`.
+    #[inline]
+    pub fn gateway_definition(mut self, value: IngestionGatewayPipelineDefinition) -> Self {
+        self.request.gateway_definition = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `ingestion_definition`.
+    #[inline]
+    pub fn ingestion_definition(mut self, value: IngestionPipelineDefinition) -> Self {
+        self.request.ingestion_definition = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `libraries`.
+    #[inline]
+    pub fn libraries(mut self, value: ::std::vec::Vec<PipelineLibrary>) -> Self {
+        self.request.libraries = value;
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `notifications`.
+    #[inline]
+    pub fn notifications(mut self, value: ::std::vec::Vec<Notifications>) -> Self {
+        self.request.notifications = value;
+        self
+    }
+
+    /// Set `parameters`.
+    #[inline]
+    pub fn parameters(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.request.parameters = value;
+        self
+    }
+
+    /// Set `parent_path`.
+    #[inline]
+    pub fn parent_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `photon`.
+    #[inline]
+    pub fn photon(mut self, value: bool) -> Self {
+        self.request.photon = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `restart_window`.
+    #[inline]
+    pub fn restart_window(mut self, value: RestartWindow) -> Self {
+        self.request.restart_window = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `root_path`.
+    #[inline]
+    pub fn root_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.root_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_as`.
+    #[inline]
+    pub fn run_as(mut self, value: RunAs) -> Self {
+        self.request.run_as = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `schema`.
+    #[inline]
+    pub fn schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.schema = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `serverless`.
+    #[inline]
+    pub fn serverless(mut self, value: bool) -> Self {
+        self.request.serverless = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `serverless_compute_id`.
+    #[inline]
+    pub fn serverless_compute_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.serverless_compute_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `storage`.
+    #[inline]
+    pub fn storage(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.storage = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>) -> Self {
+        self.request.tags = value;
+        self
+    }
+
+    /// Set `target`.
+    #[inline]
+    pub fn target(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.target = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `trigger`.
+    #[inline]
+    pub fn trigger(mut self, value: PipelineTrigger) -> Self {
+        self.request.trigger = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `usage_policy_id`.
+    #[inline]
+    pub fn usage_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.usage_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<PipelinesUpdatePermissionsRequest, O> {
+    /// Set `pipeline_id`.
+    #[inline]
+    pub fn pipeline_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.pipeline_id = value.into();
+        self
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<PipelineAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
     }
 }

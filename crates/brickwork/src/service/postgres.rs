@@ -8,7 +8,7 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `BranchStatusState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `BranchStatusState`: `ARCHIVED`, `DELETED`, `IMPORTING`, `INIT`, `READY`, `RESETTING`; values added by the server later decode as `UnknownValue`.
     BranchStatusState {
         Archived = "ARCHIVED",
         Deleted = "DELETED",
@@ -20,7 +20,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `CdfState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `CdfState`: `CDF_STATE_SKIPPED`, `CDF_STATE_SNAPSHOTTING`, `CDF_STATE_STREAMING`, `CDF_STATE_TERMINATED`; values added by the server later decode as `UnknownValue`.
     CdfState {
         CdfStateSkipped = "CDF_STATE_SKIPPED",
         CdfStateSnapshotting = "CDF_STATE_SNAPSHOTTING",
@@ -30,7 +30,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `DayOfWeek`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `DayOfWeek`: `FRIDAY`, `MONDAY`, `SATURDAY`, `SUNDAY`, `THURSDAY`, `TUESDAY`, `WEDNESDAY`; values added by the server later decode as `UnknownValue`.
     DayOfWeek {
         Friday = "FRIDAY",
         Monday = "MONDAY",
@@ -43,7 +43,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `EndpointStatusState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `EndpointStatusState`: `ACTIVE`, `DEGRADED`, `IDLE`, `INIT`; values added by the server later decode as `UnknownValue`.
     EndpointStatusState {
         Active = "ACTIVE",
         Degraded = "DEGRADED",
@@ -53,7 +53,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `EndpointType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `EndpointType`: `ENDPOINT_TYPE_READ_ONLY`, `ENDPOINT_TYPE_READ_WRITE`; values added by the server later decode as `UnknownValue`.
     EndpointType {
         EndpointTypeReadOnly = "ENDPOINT_TYPE_READ_ONLY",
         EndpointTypeReadWrite = "ENDPOINT_TYPE_READ_WRITE",
@@ -61,7 +61,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ErrorCode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ErrorCode`: `ABORTED`, `ALREADY_EXISTS`, `BAD_REQUEST`, `CANCELLED`, `CATALOG_ALREADY_EXISTS`, `CATALOG_DOES_NOT_EXIST`, `CATALOG_NOT_EMPTY`, `COULD_NOT_ACQUIRE_LOCK`, `CUSTOMER_UNAUTHORIZED`, `DAC_ALREADY_EXISTS`, `DAC_DOES_NOT_EXIST`, `DATA_LOSS`, `DEADLINE_EXCEEDED`, `DEPLOYMENT_TIMEOUT`, `DIRECTORY_NOT_EMPTY`, `DIRECTORY_PROTECTED`, `DRY_RUN_FAILED`, `ENDPOINT_NOT_FOUND`, `EXTERNAL_LOCATION_ALREADY_EXISTS`, `EXTERNAL_LOCATION_DOES_NOT_EXIST`, `FEATURE_DISABLED`, `GIT_CONFLICT`, `GIT_REMOTE_ERROR`, `GIT_SENSITIVE_TOKEN_DETECTED`, `GIT_UNKNOWN_REF`, `GIT_URL_NOT_ON_ALLOW_LIST`, `INSECURE_PARTNER_RESPONSE`, `INTERNAL_ERROR`, `INVALID_PARAMETER_VALUE`, `INVALID_STATE`, `INVALID_STATE_TRANSITION`, `IO_ERROR`, `IPYNB_FILE_IN_REPO`, `MALFORMED_PARTNER_RESPONSE`, `MALFORMED_REQUEST`, `MANAGED_RESOURCE_GROUP_DOES_NOT_EXIST`, `MAX_BLOCK_SIZE_EXCEEDED`, `MAX_CHILD_NODE_SIZE_EXCEEDED`, `MAX_LIST_SIZE_EXCEEDED`, `MAX_NOTEBOOK_SIZE_EXCEEDED`, `MAX_READ_SIZE_EXCEEDED`, `METASTORE_ALREADY_EXISTS`, `METASTORE_DOES_NOT_EXIST`, `METASTORE_NOT_EMPTY`, `NOT_FOUND`, `NOT_IMPLEMENTED`, `PARTIAL_DELETE`, `PERMISSION_DENIED`, `PERMISSION_NOT_PROPAGATED`, `PRINCIPAL_DOES_NOT_EXIST`, `PROJECTS_OPERATION_TIMEOUT`, `PROVIDER_ALREADY_EXISTS`, `PROVIDER_DOES_NOT_EXIST`, `PROVIDER_SHARE_NOT_ACCESSIBLE`, `QUOTA_EXCEEDED`, `RECIPIENT_ALREADY_EXISTS`, `RECIPIENT_DOES_NOT_EXIST`, `REQUEST_LIMIT_EXCEEDED`, `RESOURCE_ALREADY_EXISTS`, `RESOURCE_CONFLICT`, `RESOURCE_DOES_NOT_EXIST`, `RESOURCE_EXHAUSTED`, `RESOURCE_LIMIT_EXCEEDED`, `SCHEMA_ALREADY_EXISTS`, `SCHEMA_DOES_NOT_EXIST`, `SCHEMA_NOT_EMPTY`, `SEARCH_QUERY_TOO_LONG`, `SEARCH_QUERY_TOO_SHORT`, `SERVICE_UNDER_MAINTENANCE`, `SHARE_ALREADY_EXISTS`, `SHARE_DOES_NOT_EXIST`, `STORAGE_CREDENTIAL_ALREADY_EXISTS`, `STORAGE_CREDENTIAL_DOES_NOT_EXIST`, `TABLE_ALREADY_EXISTS`, `TABLE_DOES_NOT_EXIST`, `TEMPORARILY_UNAVAILABLE`, `UNAUTHENTICATED`, `UNAVAILABLE`, `UNKNOWN`, `UNPARSEABLE_HTTP_ERROR`, `WORKSPACE_TEMPORARILY_UNAVAILABLE`; values added by the server later decode as `UnknownValue`.
     ErrorCode {
         Aborted = "ABORTED",
         AlreadyExists = "ALREADY_EXISTS",
@@ -148,7 +148,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `NewPipelineSpecPipelineChannel`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `NewPipelineSpecPipelineChannel`: `CURRENT`, `PREVIEW`; values added by the server later decode as `UnknownValue`.
     NewPipelineSpecPipelineChannel {
         Current = "CURRENT",
         Preview = "PREVIEW",
@@ -156,7 +156,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `OpenApiMode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `OpenApiMode`: `OPEN_API_MODE_DISABLED`, `OPEN_API_MODE_IGNORE_PRIVILEGES`; values added by the server later decode as `UnknownValue`.
     OpenApiMode {
         OpenApiModeDisabled = "OPEN_API_MODE_DISABLED",
         OpenApiModeIgnorePrivileges = "OPEN_API_MODE_IGNORE_PRIVILEGES",
@@ -164,7 +164,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ProvisioningInfoState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ProvisioningInfoState`: `ACTIVE`, `DEGRADED`, `DELETING`, `FAILED`, `PROVISIONING`, `UPDATING`; values added by the server later decode as `UnknownValue`.
     ProvisioningInfoState {
         Active = "ACTIVE",
         Degraded = "DEGRADED",
@@ -176,7 +176,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ProvisioningPhase`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ProvisioningPhase`: `PROVISIONING_PHASE_INDEX_SCAN`, `PROVISIONING_PHASE_INDEX_SORT`, `PROVISIONING_PHASE_MAIN`; values added by the server later decode as `UnknownValue`.
     ProvisioningPhase {
         ProvisioningPhaseIndexScan = "PROVISIONING_PHASE_INDEX_SCAN",
         ProvisioningPhaseIndexSort = "PROVISIONING_PHASE_INDEX_SORT",
@@ -185,14 +185,14 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `RequestedClaimsPermissionSet`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `RequestedClaimsPermissionSet`: `READ_ONLY`; values added by the server later decode as `UnknownValue`.
     RequestedClaimsPermissionSet {
         ReadOnly = "READ_ONLY",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `RoleAuthMethod`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `RoleAuthMethod`: `LAKEBASE_OAUTH_V1`, `NO_LOGIN`, `PG_PASSWORD_SCRAM_SHA_256`; values added by the server later decode as `UnknownValue`.
     RoleAuthMethod {
         LakebaseOauthV1 = "LAKEBASE_OAUTH_V1",
         NoLogin = "NO_LOGIN",
@@ -201,7 +201,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `RoleIdentityType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `RoleIdentityType`: `GROUP`, `SERVICE_PRINCIPAL`, `USER`; values added by the server later decode as `UnknownValue`.
     RoleIdentityType {
         Group = "GROUP",
         ServicePrincipal = "SERVICE_PRINCIPAL",
@@ -210,14 +210,14 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `RoleMembershipRole`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `RoleMembershipRole`: `DATABRICKS_SUPERUSER`; values added by the server later decode as `UnknownValue`.
     RoleMembershipRole {
         DatabricksSuperuser = "DATABRICKS_SUPERUSER",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `SyncedTableState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `SyncedTableState`: `SYNCED_TABLE_OFFLINE`, `SYNCED_TABLE_OFFLINE_FAILED`, `SYNCED_TABLE_ONLINE`, `SYNCED_TABLE_ONLINE_CONTINUOUS_UPDATE`, `SYNCED_TABLE_ONLINE_NO_PENDING_UPDATE`, `SYNCED_TABLE_ONLINE_PIPELINE_FAILED`, `SYNCED_TABLE_ONLINE_TRIGGERED_UPDATE`, `SYNCED_TABLE_ONLINE_UPDATING_PIPELINE_RESOURCES`, `SYNCED_TABLE_PROVISIONING`, `SYNCED_TABLE_PROVISIONING_INITIAL_SNAPSHOT`, `SYNCED_TABLE_PROVISIONING_PIPELINE_RESOURCES`; values added by the server later decode as `UnknownValue`.
     SyncedTableState {
         SyncedTableOffline = "SYNCED_TABLE_OFFLINE",
         SyncedTableOfflineFailed = "SYNCED_TABLE_OFFLINE_FAILED",
@@ -234,14 +234,14 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `SyncedTableSyncedTableSpecExtraColumnMaintenance`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `SyncedTableSyncedTableSpecExtraColumnMaintenance`: `STORED_GENERATED`; values added by the server later decode as `UnknownValue`.
     SyncedTableSyncedTableSpecExtraColumnMaintenance {
         StoredGenerated = "STORED_GENERATED",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `SyncedTableSyncedTableSpecPgSpecificType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `SyncedTableSyncedTableSpecPgSpecificType`: `PG_SPECIFIC_TYPE_HALFVEC`, `PG_SPECIFIC_TYPE_VARCHAR`, `PG_SPECIFIC_TYPE_VECTOR`; values added by the server later decode as `UnknownValue`.
     SyncedTableSyncedTableSpecPgSpecificType {
         PgSpecificTypeHalfvec = "PG_SPECIFIC_TYPE_HALFVEC",
         PgSpecificTypeVarchar = "PG_SPECIFIC_TYPE_VARCHAR",
@@ -250,7 +250,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `SyncedTableSyncedTableSpecSyncedTableSchedulingPolicy`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `SyncedTableSyncedTableSpecSyncedTableSchedulingPolicy`: `CONTINUOUS`, `SNAPSHOT`, `TRIGGERED`; values added by the server later decode as `UnknownValue`.
     SyncedTableSyncedTableSpecSyncedTableSchedulingPolicy {
         Continuous = "CONTINUOUS",
         Snapshot = "SNAPSHOT",
@@ -262,22 +262,94 @@ crate::service::wire::open_enum! {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Branch {
+    /// Wire field `branch_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub branch_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spec: ::std::option::Option<BranchSpec>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<BranchStatus>,
+    /// Wire field `uid` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub uid: ::std::option::Option<::std::string::String>,
+    /// Wire field `update_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+}
+
+impl Branch {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Branch { ..::std::default::Default::default() }
+    }
+
+    /// Set `branch_id`.
+    #[inline]
+    pub fn branch_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.branch_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.parent = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `spec`.
+    #[inline]
+    pub fn spec(mut self, value: BranchSpec) -> Self {
+        self.spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: BranchStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `uid`.
+    #[inline]
+    pub fn uid(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.uid = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `BranchOperationMetadata` of the `postgres` API.
@@ -285,107 +357,443 @@ pub struct Branch {
 #[serde(default)]
 pub struct BranchOperationMetadata {}
 
+impl BranchOperationMetadata {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        BranchOperationMetadata { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `BranchSpec` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BranchSpec {
+    /// Wire field `expire_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub expire_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `is_protected` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_protected: ::std::option::Option<bool>,
+    /// Wire field `no_expiry` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub no_expiry: ::std::option::Option<bool>,
+    /// Wire field `source_branch` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source_branch: ::std::option::Option<::std::string::String>,
+    /// Wire field `source_branch_lsn` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source_branch_lsn: ::std::option::Option<::std::string::String>,
+    /// Wire field `source_branch_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source_branch_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `source_snapshot` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source_snapshot: ::std::option::Option<::std::string::String>,
+    /// Wire field `ttl` (optional, duration).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ttl: ::std::option::Option<::std::string::String>,
+}
+
+impl BranchSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        BranchSpec { ..::std::default::Default::default() }
+    }
+
+    /// Set `expire_time`.
+    #[inline]
+    pub fn expire_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.expire_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `is_protected`.
+    #[inline]
+    pub fn is_protected(mut self, value: bool) -> Self {
+        self.is_protected = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `no_expiry`.
+    #[inline]
+    pub fn no_expiry(mut self, value: bool) -> Self {
+        self.no_expiry = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `source_branch`.
+    #[inline]
+    pub fn source_branch(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source_branch = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `source_branch_lsn`.
+    #[inline]
+    pub fn source_branch_lsn(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source_branch_lsn = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `source_branch_time`.
+    #[inline]
+    pub fn source_branch_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source_branch_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `source_snapshot`.
+    #[inline]
+    pub fn source_snapshot(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source_snapshot = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `ttl`.
+    #[inline]
+    pub fn ttl(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.ttl = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `BranchStatus` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BranchStatus {
+    /// Wire field `branch_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub branch_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `current_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub current_state: ::std::option::Option<BranchStatusState>,
+    /// Wire field `default` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default: ::std::option::Option<bool>,
+    /// Wire field `delete_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub delete_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `expire_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub expire_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `is_protected` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_protected: ::std::option::Option<bool>,
+    /// Wire field `logical_size_bytes` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub logical_size_bytes: ::std::option::Option<i64>,
+    /// Wire field `pending_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pending_state: ::std::option::Option<BranchStatusState>,
+    /// Wire field `purge_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub purge_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `source_branch` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source_branch: ::std::option::Option<::std::string::String>,
+    /// Wire field `source_branch_lsn` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source_branch_lsn: ::std::option::Option<::std::string::String>,
+    /// Wire field `source_branch_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source_branch_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `source_snapshot` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source_snapshot: ::std::option::Option<::std::string::String>,
+    /// Wire field `state_change_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state_change_time: ::std::option::Option<::std::string::String>,
+}
+
+impl BranchStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        BranchStatus { ..::std::default::Default::default() }
+    }
+
+    /// Set `branch_id`.
+    #[inline]
+    pub fn branch_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.branch_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `current_state`.
+    #[inline]
+    pub fn current_state(mut self, value: BranchStatusState) -> Self {
+        self.current_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `default`.
+    #[inline]
+    pub fn default(mut self, value: bool) -> Self {
+        self.default = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `delete_time`.
+    #[inline]
+    pub fn delete_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.delete_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `expire_time`.
+    #[inline]
+    pub fn expire_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.expire_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `is_protected`.
+    #[inline]
+    pub fn is_protected(mut self, value: bool) -> Self {
+        self.is_protected = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `logical_size_bytes`.
+    #[inline]
+    pub fn logical_size_bytes(mut self, value: i64) -> Self {
+        self.logical_size_bytes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `pending_state`.
+    #[inline]
+    pub fn pending_state(mut self, value: BranchStatusState) -> Self {
+        self.pending_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `purge_time`.
+    #[inline]
+    pub fn purge_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.purge_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `source_branch`.
+    #[inline]
+    pub fn source_branch(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source_branch = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `source_branch_lsn`.
+    #[inline]
+    pub fn source_branch_lsn(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source_branch_lsn = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `source_branch_time`.
+    #[inline]
+    pub fn source_branch_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source_branch_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `source_snapshot`.
+    #[inline]
+    pub fn source_snapshot(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source_snapshot = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `state_change_time`.
+    #[inline]
+    pub fn state_change_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.state_change_time = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `Catalog` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Catalog {
+    /// Wire field `catalog_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub catalog_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spec: ::std::option::Option<CatalogCatalogSpec>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<CatalogCatalogStatus>,
+    /// Wire field `uid` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub uid: ::std::option::Option<::std::string::String>,
+    /// Wire field `update_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
 }
 
+impl Catalog {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Catalog { ..::std::default::Default::default() }
+    }
+
+    /// Set `catalog_id`.
+    #[inline]
+    pub fn catalog_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.catalog_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `spec`.
+    #[inline]
+    pub fn spec(mut self, value: CatalogCatalogSpec) -> Self {
+        self.spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: CatalogCatalogStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `uid`.
+    #[inline]
+    pub fn uid(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.uid = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `CatalogCatalogSpec` of the `postgres` API.
+///
+/// Required: `postgres_database` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CatalogCatalogSpec {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub postgres_database: ::std::option::Option<::std::string::String>,
+    /// Wire field `postgres_database` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub postgres_database: ::std::string::String,
+    /// Wire field `branch` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub branch: ::std::option::Option<::std::string::String>,
+    /// Wire field `create_database_if_missing` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_database_if_missing: ::std::option::Option<bool>,
+}
+
+impl CatalogCatalogSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(postgres_database: impl Into<::std::string::String>) -> Self {
+        CatalogCatalogSpec {
+            postgres_database: {
+                let value = postgres_database;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `postgres_database`.
+    #[inline]
+    pub fn postgres_database(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.postgres_database = value.into();
+        self
+    }
+
+    /// Set `branch`.
+    #[inline]
+    pub fn branch(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.branch = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `create_database_if_missing`.
+    #[inline]
+    pub fn create_database_if_missing(mut self, value: bool) -> Self {
+        self.create_database_if_missing = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CatalogCatalogStatus` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CatalogCatalogStatus {
+    /// Wire field `branch` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub branch: ::std::option::Option<::std::string::String>,
+    /// Wire field `postgres_database` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub postgres_database: ::std::option::Option<::std::string::String>,
+    /// Wire field `project` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub project: ::std::option::Option<::std::string::String>,
+}
+
+impl CatalogCatalogStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CatalogCatalogStatus { ..::std::default::Default::default() }
+    }
+
+    /// Set `branch`.
+    #[inline]
+    pub fn branch(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.branch = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `postgres_database`.
+    #[inline]
+    pub fn postgres_database(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.postgres_database = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `project`.
+    #[inline]
+    pub fn project(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.project = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CatalogOperationMetadata` of the `postgres` API.
@@ -393,22 +801,106 @@ pub struct CatalogCatalogStatus {
 #[serde(default)]
 pub struct CatalogOperationMetadata {}
 
+impl CatalogOperationMetadata {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CatalogOperationMetadata { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `CdfConfig` of the `postgres` API.
+///
+/// Required: `catalog`, `schema`, `postgres_schema` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CdfConfig {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub catalog: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub schema: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub postgres_schema: ::std::option::Option<::std::string::String>,
+    /// Wire field `catalog` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub catalog: ::std::string::String,
+    /// Wire field `schema` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub schema: ::std::string::String,
+    /// Wire field `postgres_schema` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub postgres_schema: ::std::string::String,
+    /// Wire field `cdf_config_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cdf_config_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+}
+
+impl CdfConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        catalog: impl Into<::std::string::String>,
+        schema: impl Into<::std::string::String>,
+        postgres_schema: impl Into<::std::string::String>,
+    ) -> Self {
+        CdfConfig {
+            catalog: {
+                let value = catalog;
+                value.into()
+            },
+            schema: {
+                let value = schema;
+                value.into()
+            },
+            postgres_schema: {
+                let value = postgres_schema;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `catalog`.
+    #[inline]
+    pub fn catalog(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.catalog = value.into();
+        self
+    }
+
+    /// Set `schema`.
+    #[inline]
+    pub fn schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema = value.into();
+        self
+    }
+
+    /// Set `postgres_schema`.
+    #[inline]
+    pub fn postgres_schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.postgres_schema = value.into();
+        self
+    }
+
+    /// Set `cdf_config_id`.
+    #[inline]
+    pub fn cdf_config_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cdf_config_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CdfConfigOperationMetadata` of the `postgres` API.
@@ -416,32 +908,113 @@ pub struct CdfConfig {
 #[serde(default)]
 pub struct CdfConfigOperationMetadata {}
 
+impl CdfConfigOperationMetadata {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CdfConfigOperationMetadata { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `CdfStatus` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CdfStatus {
+    /// Wire field `committed_lsn` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub committed_lsn: ::std::option::Option<::std::string::String>,
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `last_sync_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_sync_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `postgres_table` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub postgres_table: ::std::option::Option<::std::string::String>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<CdfState>,
+    /// Wire field `status_detail` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status_detail: ::std::option::Option<::std::string::String>,
+    /// Wire field `uc_table` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub uc_table: ::std::option::Option<::std::string::String>,
+}
+
+impl CdfStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CdfStatus { ..::std::default::Default::default() }
+    }
+
+    /// Set `committed_lsn`.
+    #[inline]
+    pub fn committed_lsn(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.committed_lsn = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `last_sync_time`.
+    #[inline]
+    pub fn last_sync_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.last_sync_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `postgres_table`.
+    #[inline]
+    pub fn postgres_table(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.postgres_table = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: CdfState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status_detail`.
+    #[inline]
+    pub fn status_detail(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.status_detail = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `uc_table`.
+    #[inline]
+    pub fn uc_table(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.uc_table = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DailySchedule` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DailySchedule {
+    /// Wire field `hour` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -449,80 +1022,327 @@ pub struct DailySchedule {
     pub hour: ::std::option::Option<i64>,
 }
 
+impl DailySchedule {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DailySchedule { ..::std::default::Default::default() }
+    }
+
+    /// Set `hour`.
+    #[inline]
+    pub fn hour(mut self, value: i64) -> Self {
+        self.hour = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `DataApi` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DataApi {
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spec: ::std::option::Option<DataApiDataApiSpec>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<DataApiDataApiStatus>,
+    /// Wire field `update_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+}
+
+impl DataApi {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DataApi { ..::std::default::Default::default() }
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.parent = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `spec`.
+    #[inline]
+    pub fn spec(mut self, value: DataApiDataApiSpec) -> Self {
+        self.spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: DataApiDataApiStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DataApiDataApiSpec` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DataApiDataApiSpec {
+    /// Wire field `db_aggregates_enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub db_aggregates_enabled: ::std::option::Option<bool>,
+    /// Wire field `db_extra_search_path` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub db_extra_search_path: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `db_max_rows` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub db_max_rows: ::std::option::Option<i64>,
+    /// Wire field `db_schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub db_schemas: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `jwt_cache_max_lifetime` (optional, duration).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub jwt_cache_max_lifetime: ::std::option::Option<::std::string::String>,
+    /// Wire field `jwt_role_claim_key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub jwt_role_claim_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `openapi_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub openapi_mode: ::std::option::Option<OpenApiMode>,
+    /// Wire field `server_cors_allowed_origins` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub server_cors_allowed_origins: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `server_timing_enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub server_timing_enabled: ::std::option::Option<bool>,
+}
+
+impl DataApiDataApiSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DataApiDataApiSpec { ..::std::default::Default::default() }
+    }
+
+    /// Set `db_aggregates_enabled`.
+    #[inline]
+    pub fn db_aggregates_enabled(mut self, value: bool) -> Self {
+        self.db_aggregates_enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `db_extra_search_path`.
+    #[inline]
+    pub fn db_extra_search_path(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.db_extra_search_path = value;
+        self
+    }
+
+    /// Set `db_max_rows`.
+    #[inline]
+    pub fn db_max_rows(mut self, value: i64) -> Self {
+        self.db_max_rows = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `db_schemas`.
+    #[inline]
+    pub fn db_schemas(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.db_schemas = value;
+        self
+    }
+
+    /// Set `jwt_cache_max_lifetime`.
+    #[inline]
+    pub fn jwt_cache_max_lifetime(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.jwt_cache_max_lifetime = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `jwt_role_claim_key`.
+    #[inline]
+    pub fn jwt_role_claim_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.jwt_role_claim_key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `openapi_mode`.
+    #[inline]
+    pub fn openapi_mode(mut self, value: OpenApiMode) -> Self {
+        self.openapi_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `server_cors_allowed_origins`.
+    #[inline]
+    pub fn server_cors_allowed_origins(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.server_cors_allowed_origins = value;
+        self
+    }
+
+    /// Set `server_timing_enabled`.
+    #[inline]
+    pub fn server_timing_enabled(mut self, value: bool) -> Self {
+        self.server_timing_enabled = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `DataApiDataApiStatus` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DataApiDataApiStatus {
+    /// Wire field `available_schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub available_schemas: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `db_aggregates_enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub db_aggregates_enabled: ::std::option::Option<bool>,
+    /// Wire field `db_extra_search_path` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub db_extra_search_path: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `db_max_rows` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub db_max_rows: ::std::option::Option<i64>,
+    /// Wire field `db_schemas` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub db_schemas: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `jwt_cache_max_lifetime` (optional, duration).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub jwt_cache_max_lifetime: ::std::option::Option<::std::string::String>,
+    /// Wire field `jwt_role_claim_key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub jwt_role_claim_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `openapi_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub openapi_mode: ::std::option::Option<OpenApiMode>,
+    /// Wire field `server_cors_allowed_origins` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub server_cors_allowed_origins: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `server_timing_enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub server_timing_enabled: ::std::option::Option<bool>,
+    /// Wire field `url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub url: ::std::option::Option<::std::string::String>,
+}
+
+impl DataApiDataApiStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DataApiDataApiStatus { ..::std::default::Default::default() }
+    }
+
+    /// Set `available_schemas`.
+    #[inline]
+    pub fn available_schemas(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.available_schemas = value;
+        self
+    }
+
+    /// Set `db_aggregates_enabled`.
+    #[inline]
+    pub fn db_aggregates_enabled(mut self, value: bool) -> Self {
+        self.db_aggregates_enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `db_extra_search_path`.
+    #[inline]
+    pub fn db_extra_search_path(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.db_extra_search_path = value;
+        self
+    }
+
+    /// Set `db_max_rows`.
+    #[inline]
+    pub fn db_max_rows(mut self, value: i64) -> Self {
+        self.db_max_rows = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `db_schemas`.
+    #[inline]
+    pub fn db_schemas(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.db_schemas = value;
+        self
+    }
+
+    /// Set `jwt_cache_max_lifetime`.
+    #[inline]
+    pub fn jwt_cache_max_lifetime(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.jwt_cache_max_lifetime = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `jwt_role_claim_key`.
+    #[inline]
+    pub fn jwt_role_claim_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.jwt_role_claim_key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `openapi_mode`.
+    #[inline]
+    pub fn openapi_mode(mut self, value: OpenApiMode) -> Self {
+        self.openapi_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `server_cors_allowed_origins`.
+    #[inline]
+    pub fn server_cors_allowed_origins(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.server_cors_allowed_origins = value;
+        self
+    }
+
+    /// Set `server_timing_enabled`.
+    #[inline]
+    pub fn server_timing_enabled(mut self, value: bool) -> Self {
+        self.server_timing_enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `url`.
+    #[inline]
+    pub fn url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.url = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DataApiOperationMetadata` of the `postgres` API.
@@ -530,56 +1350,216 @@ pub struct DataApiDataApiStatus {
 #[serde(default)]
 pub struct DataApiOperationMetadata {}
 
+impl DataApiOperationMetadata {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DataApiOperationMetadata { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `Database` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Database {
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `database_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub database_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spec: ::std::option::Option<DatabaseDatabaseSpec>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<DatabaseDatabaseStatus>,
+    /// Wire field `update_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+}
+
+impl Database {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Database { ..::std::default::Default::default() }
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `database_id`.
+    #[inline]
+    pub fn database_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.database_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.parent = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `spec`.
+    #[inline]
+    pub fn spec(mut self, value: DatabaseDatabaseSpec) -> Self {
+        self.spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: DatabaseDatabaseStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DatabaseCredential` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabaseCredential {
+    /// Wire field `expire_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub expire_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub token: ::std::option::Option<::std::string::String>,
 }
 
+impl DatabaseCredential {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DatabaseCredential { ..::std::default::Default::default() }
+    }
+
+    /// Set `expire_time`.
+    #[inline]
+    pub fn expire_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.expire_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `token`.
+    #[inline]
+    pub fn token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `DatabaseDatabaseSpec` of the `postgres` API.
+///
+/// Required: `role` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabaseDatabaseSpec {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub role: ::std::option::Option<::std::string::String>,
+    /// Wire field `role` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub role: ::std::string::String,
+    /// Wire field `postgres_database` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub postgres_database: ::std::option::Option<::std::string::String>,
+}
+
+impl DatabaseDatabaseSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(role: impl Into<::std::string::String>) -> Self {
+        DatabaseDatabaseSpec {
+            role: {
+                let value = role;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `role`.
+    #[inline]
+    pub fn role(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.role = value.into();
+        self
+    }
+
+    /// Set `postgres_database`.
+    #[inline]
+    pub fn postgres_database(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.postgres_database = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DatabaseDatabaseStatus` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabaseDatabaseStatus {
+    /// Wire field `database_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub database_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `postgres_database` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub postgres_database: ::std::option::Option<::std::string::String>,
+    /// Wire field `role` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub role: ::std::option::Option<::std::string::String>,
+}
+
+impl DatabaseDatabaseStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DatabaseDatabaseStatus { ..::std::default::Default::default() }
+    }
+
+    /// Set `database_id`.
+    #[inline]
+    pub fn database_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.database_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `postgres_database`.
+    #[inline]
+    pub fn postgres_database(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.postgres_database = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `role`.
+    #[inline]
+    pub fn role(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.role = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DatabaseOperationMetadata` of the `postgres` API.
@@ -587,26 +1567,76 @@ pub struct DatabaseDatabaseStatus {
 #[serde(default)]
 pub struct DatabaseOperationMetadata {}
 
+impl DatabaseOperationMetadata {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DatabaseOperationMetadata { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `DatabricksServiceExceptionWithDetailsProto` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabricksServiceExceptionWithDetailsProto {
+    /// Wire field `details` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub details: ::std::vec::Vec<::serde_json::Value>,
+    /// Wire field `error_code` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error_code: ::std::option::Option<ErrorCode>,
+    /// Wire field `message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
+    /// Wire field `stack_trace` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub stack_trace: ::std::option::Option<::std::string::String>,
+}
+
+impl DatabricksServiceExceptionWithDetailsProto {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DatabricksServiceExceptionWithDetailsProto { ..::std::default::Default::default() }
+    }
+
+    /// Set `details`.
+    #[inline]
+    pub fn details(mut self, value: ::std::vec::Vec<::serde_json::Value>) -> Self {
+        self.details = value;
+        self
+    }
+
+    /// Set `error_code`.
+    #[inline]
+    pub fn error_code(mut self, value: ErrorCode) -> Self {
+        self.error_code = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `message`.
+    #[inline]
+    pub fn message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `stack_trace`.
+    #[inline]
+    pub fn stack_trace(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.stack_trace = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DeltaTableSyncInfo` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeltaTableSyncInfo {
+    /// Wire field `delta_commit_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub delta_commit_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `delta_commit_version` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -614,76 +1644,286 @@ pub struct DeltaTableSyncInfo {
     pub delta_commit_version: ::std::option::Option<i64>,
 }
 
+impl DeltaTableSyncInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeltaTableSyncInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `delta_commit_time`.
+    #[inline]
+    pub fn delta_commit_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.delta_commit_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `delta_commit_version`.
+    #[inline]
+    pub fn delta_commit_version(mut self, value: i64) -> Self {
+        self.delta_commit_version = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `Endpoint` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Endpoint {
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `endpoint_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoint_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spec: ::std::option::Option<EndpointSpec>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<EndpointStatus>,
+    /// Wire field `uid` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub uid: ::std::option::Option<::std::string::String>,
+    /// Wire field `update_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
 }
 
+impl Endpoint {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Endpoint { ..::std::default::Default::default() }
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `endpoint_id`.
+    #[inline]
+    pub fn endpoint_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.endpoint_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.parent = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `spec`.
+    #[inline]
+    pub fn spec(mut self, value: EndpointSpec) -> Self {
+        self.spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: EndpointStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `uid`.
+    #[inline]
+    pub fn uid(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.uid = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `EndpointGroupSpec` of the `postgres` API.
+///
+/// Required: `min`, `max` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EndpointGroupSpec {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub min: ::std::option::Option<i64>,
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub max: ::std::option::Option<i64>,
+    /// Wire field `min` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub min: i64,
+    /// Wire field `max` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub max: i64,
+    /// Wire field `enable_readable_secondaries` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_readable_secondaries: ::std::option::Option<bool>,
 }
 
+impl EndpointGroupSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(min: i64, max: i64) -> Self {
+        EndpointGroupSpec {
+            min: {
+                let value = min;
+                value
+            },
+            max: {
+                let value = max;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `min`.
+    #[inline]
+    pub fn min(mut self, value: i64) -> Self {
+        self.min = value;
+        self
+    }
+
+    /// Set `max`.
+    #[inline]
+    pub fn max(mut self, value: i64) -> Self {
+        self.max = value;
+        self
+    }
+
+    /// Set `enable_readable_secondaries`.
+    #[inline]
+    pub fn enable_readable_secondaries(mut self, value: bool) -> Self {
+        self.enable_readable_secondaries = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `EndpointGroupStatus` of the `postgres` API.
+///
+/// Required: `min`, `max` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EndpointGroupStatus {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub min: ::std::option::Option<i64>,
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub max: ::std::option::Option<i64>,
+    /// Wire field `min` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub min: i64,
+    /// Wire field `max` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub max: i64,
+    /// Wire field `enable_readable_secondaries` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_readable_secondaries: ::std::option::Option<bool>,
+}
+
+impl EndpointGroupStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(min: i64, max: i64) -> Self {
+        EndpointGroupStatus {
+            min: {
+                let value = min;
+                value
+            },
+            max: {
+                let value = max;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `min`.
+    #[inline]
+    pub fn min(mut self, value: i64) -> Self {
+        self.min = value;
+        self
+    }
+
+    /// Set `max`.
+    #[inline]
+    pub fn max(mut self, value: i64) -> Self {
+        self.max = value;
+        self
+    }
+
+    /// Set `enable_readable_secondaries`.
+    #[inline]
+    pub fn enable_readable_secondaries(mut self, value: bool) -> Self {
+        self.enable_readable_secondaries = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `EndpointHosts` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EndpointHosts {
+    /// Wire field `host` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub host: ::std::option::Option<::std::string::String>,
+    /// Wire field `read_only_host` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub read_only_host: ::std::option::Option<::std::string::String>,
+    /// Wire field `read_only_pooled_host` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub read_only_pooled_host: ::std::option::Option<::std::string::String>,
+    /// Wire field `read_write_pooled_host` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub read_write_pooled_host: ::std::option::Option<::std::string::String>,
+}
+
+impl EndpointHosts {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EndpointHosts { ..::std::default::Default::default() }
+    }
+
+    /// Set `host`.
+    #[inline]
+    pub fn host(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.host = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `read_only_host`.
+    #[inline]
+    pub fn read_only_host(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.read_only_host = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `read_only_pooled_host`.
+    #[inline]
+    pub fn read_only_pooled_host(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.read_only_pooled_host = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `read_write_pooled_host`.
+    #[inline]
+    pub fn read_write_pooled_host(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.read_write_pooled_host = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `EndpointOperationMetadata` of the `postgres` API.
@@ -691,179 +1931,650 @@ pub struct EndpointHosts {
 #[serde(default)]
 pub struct EndpointOperationMetadata {}
 
+impl EndpointOperationMetadata {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EndpointOperationMetadata { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `EndpointSettings` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EndpointSettings {
+    /// Wire field `pg_settings` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub pg_settings: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
 }
 
+impl EndpointSettings {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EndpointSettings { ..::std::default::Default::default() }
+    }
+
+    /// Set `pg_settings`.
+    #[inline]
+    pub fn pg_settings(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.pg_settings = value;
+        self
+    }
+}
+
 /// Wire type `EndpointSpec` of the `postgres` API.
+///
+/// Required: `endpoint_type` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EndpointSpec {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub endpoint_type: ::std::option::Option<EndpointType>,
+    /// Wire field `endpoint_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub endpoint_type: EndpointType,
+    /// Wire field `autoscaling_limit_max_cu` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub autoscaling_limit_max_cu: ::std::option::Option<f64>,
+    /// Wire field `autoscaling_limit_min_cu` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub autoscaling_limit_min_cu: ::std::option::Option<f64>,
+    /// Wire field `disabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub disabled: ::std::option::Option<bool>,
+    /// Wire field `group` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group: ::std::option::Option<EndpointGroupSpec>,
+    /// Wire field `no_suspension` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub no_suspension: ::std::option::Option<bool>,
+    /// Wire field `settings` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub settings: ::std::option::Option<EndpointSettings>,
+    /// Wire field `suspend_timeout_duration` (optional, duration).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub suspend_timeout_duration: ::std::option::Option<::std::string::String>,
+}
+
+impl EndpointSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(endpoint_type: EndpointType) -> Self {
+        EndpointSpec {
+            endpoint_type: {
+                let value = endpoint_type;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `endpoint_type`.
+    #[inline]
+    pub fn endpoint_type(mut self, value: EndpointType) -> Self {
+        self.endpoint_type = value;
+        self
+    }
+
+    /// Set `autoscaling_limit_max_cu`.
+    #[inline]
+    pub fn autoscaling_limit_max_cu(mut self, value: f64) -> Self {
+        self.autoscaling_limit_max_cu = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `autoscaling_limit_min_cu`.
+    #[inline]
+    pub fn autoscaling_limit_min_cu(mut self, value: f64) -> Self {
+        self.autoscaling_limit_min_cu = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `disabled`.
+    #[inline]
+    pub fn disabled(mut self, value: bool) -> Self {
+        self.disabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `group`.
+    #[inline]
+    pub fn group(mut self, value: EndpointGroupSpec) -> Self {
+        self.group = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `no_suspension`.
+    #[inline]
+    pub fn no_suspension(mut self, value: bool) -> Self {
+        self.no_suspension = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `settings`.
+    #[inline]
+    pub fn settings(mut self, value: EndpointSettings) -> Self {
+        self.settings = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `suspend_timeout_duration`.
+    #[inline]
+    pub fn suspend_timeout_duration(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.suspend_timeout_duration = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `EndpointStatus` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EndpointStatus {
+    /// Wire field `autoscaling_limit_max_cu` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub autoscaling_limit_max_cu: ::std::option::Option<f64>,
+    /// Wire field `autoscaling_limit_min_cu` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub autoscaling_limit_min_cu: ::std::option::Option<f64>,
+    /// Wire field `current_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub current_state: ::std::option::Option<EndpointStatusState>,
+    /// Wire field `disabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub disabled: ::std::option::Option<bool>,
+    /// Wire field `endpoint_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoint_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `endpoint_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoint_type: ::std::option::Option<EndpointType>,
+    /// Wire field `group` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group: ::std::option::Option<EndpointGroupStatus>,
+    /// Wire field `hosts` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub hosts: ::std::option::Option<EndpointHosts>,
+    /// Wire field `last_active_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_active_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `pending_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pending_state: ::std::option::Option<EndpointStatusState>,
+    /// Wire field `settings` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub settings: ::std::option::Option<EndpointSettings>,
+    /// Wire field `suspend_timeout_duration` (optional, duration).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub suspend_timeout_duration: ::std::option::Option<::std::string::String>,
+}
+
+impl EndpointStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EndpointStatus { ..::std::default::Default::default() }
+    }
+
+    /// Set `autoscaling_limit_max_cu`.
+    #[inline]
+    pub fn autoscaling_limit_max_cu(mut self, value: f64) -> Self {
+        self.autoscaling_limit_max_cu = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `autoscaling_limit_min_cu`.
+    #[inline]
+    pub fn autoscaling_limit_min_cu(mut self, value: f64) -> Self {
+        self.autoscaling_limit_min_cu = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `current_state`.
+    #[inline]
+    pub fn current_state(mut self, value: EndpointStatusState) -> Self {
+        self.current_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `disabled`.
+    #[inline]
+    pub fn disabled(mut self, value: bool) -> Self {
+        self.disabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `endpoint_id`.
+    #[inline]
+    pub fn endpoint_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.endpoint_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `endpoint_type`.
+    #[inline]
+    pub fn endpoint_type(mut self, value: EndpointType) -> Self {
+        self.endpoint_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `group`.
+    #[inline]
+    pub fn group(mut self, value: EndpointGroupStatus) -> Self {
+        self.group = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `hosts`.
+    #[inline]
+    pub fn hosts(mut self, value: EndpointHosts) -> Self {
+        self.hosts = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `last_active_time`.
+    #[inline]
+    pub fn last_active_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.last_active_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `pending_state`.
+    #[inline]
+    pub fn pending_state(mut self, value: EndpointStatusState) -> Self {
+        self.pending_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `settings`.
+    #[inline]
+    pub fn settings(mut self, value: EndpointSettings) -> Self {
+        self.settings = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `suspend_timeout_duration`.
+    #[inline]
+    pub fn suspend_timeout_duration(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.suspend_timeout_duration = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `InitialBranchSpec` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct InitialBranchSpec {
+    /// Wire field `is_protected` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_protected: ::std::option::Option<bool>,
+}
+
+impl InitialBranchSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        InitialBranchSpec { ..::std::default::Default::default() }
+    }
+
+    /// Set `is_protected`.
+    #[inline]
+    pub fn is_protected(mut self, value: bool) -> Self {
+        self.is_protected = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `InitialEndpointSpec` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct InitialEndpointSpec {
+    /// Wire field `autoscaling_limit_max_cu` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub autoscaling_limit_max_cu: ::std::option::Option<f64>,
+    /// Wire field `autoscaling_limit_min_cu` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub autoscaling_limit_min_cu: ::std::option::Option<f64>,
+    /// Wire field `group` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group: ::std::option::Option<EndpointGroupSpec>,
+    /// Wire field `no_suspension` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub no_suspension: ::std::option::Option<bool>,
+    /// Wire field `suspend_timeout_duration` (optional, duration).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub suspend_timeout_duration: ::std::option::Option<::std::string::String>,
+}
+
+impl InitialEndpointSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        InitialEndpointSpec { ..::std::default::Default::default() }
+    }
+
+    /// Set `autoscaling_limit_max_cu`.
+    #[inline]
+    pub fn autoscaling_limit_max_cu(mut self, value: f64) -> Self {
+        self.autoscaling_limit_max_cu = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `autoscaling_limit_min_cu`.
+    #[inline]
+    pub fn autoscaling_limit_min_cu(mut self, value: f64) -> Self {
+        self.autoscaling_limit_min_cu = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `group`.
+    #[inline]
+    pub fn group(mut self, value: EndpointGroupSpec) -> Self {
+        self.group = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `no_suspension`.
+    #[inline]
+    pub fn no_suspension(mut self, value: bool) -> Self {
+        self.no_suspension = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `suspend_timeout_duration`.
+    #[inline]
+    pub fn suspend_timeout_duration(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.suspend_timeout_duration = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListBranchesResponse` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListBranchesResponse {
+    /// Wire field `branches` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub branches: ::std::vec::Vec<Branch>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListBranchesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListBranchesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `branches`.
+    #[inline]
+    pub fn branches(mut self, value: ::std::vec::Vec<Branch>) -> Self {
+        self.branches = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListCdfConfigsResponse` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListCdfConfigsResponse {
+    /// Wire field `cdf_configs` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub cdf_configs: ::std::vec::Vec<CdfConfig>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListCdfConfigsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListCdfConfigsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `cdf_configs`.
+    #[inline]
+    pub fn cdf_configs(mut self, value: ::std::vec::Vec<CdfConfig>) -> Self {
+        self.cdf_configs = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListCdfStatusesResponse` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListCdfStatusesResponse {
+    /// Wire field `cdf_statuses` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub cdf_statuses: ::std::vec::Vec<CdfStatus>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListCdfStatusesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListCdfStatusesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `cdf_statuses`.
+    #[inline]
+    pub fn cdf_statuses(mut self, value: ::std::vec::Vec<CdfStatus>) -> Self {
+        self.cdf_statuses = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListDatabasesResponse` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListDatabasesResponse {
+    /// Wire field `databases` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub databases: ::std::vec::Vec<Database>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListDatabasesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListDatabasesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `databases`.
+    #[inline]
+    pub fn databases(mut self, value: ::std::vec::Vec<Database>) -> Self {
+        self.databases = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListEndpointsResponse` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListEndpointsResponse {
+    /// Wire field `endpoints` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub endpoints: ::std::vec::Vec<Endpoint>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListEndpointsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListEndpointsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `endpoints`.
+    #[inline]
+    pub fn endpoints(mut self, value: ::std::vec::Vec<Endpoint>) -> Self {
+        self.endpoints = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListProjectsResponse` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListProjectsResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `projects` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub projects: ::std::vec::Vec<Project>,
+}
+
+impl ListProjectsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListProjectsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `projects`.
+    #[inline]
+    pub fn projects(mut self, value: ::std::vec::Vec<Project>) -> Self {
+        self.projects = value;
+        self
+    }
 }
 
 /// Wire type `ListRolesResponse` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListRolesResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `roles` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub roles: ::std::vec::Vec<Role>,
+}
+
+impl ListRolesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListRolesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `roles`.
+    #[inline]
+    pub fn roles(mut self, value: ::std::vec::Vec<Role>) -> Self {
+        self.roles = value;
+        self
+    }
 }
 
 /// Wire type `ListSnapshotsResponse` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListSnapshotsResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `snapshots` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub snapshots: ::std::vec::Vec<Snapshot>,
 }
 
+impl ListSnapshotsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListSnapshotsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `snapshots`.
+    #[inline]
+    pub fn snapshots(mut self, value: ::std::vec::Vec<Snapshot>) -> Self {
+        self.snapshots = value;
+        self
+    }
+}
+
 /// Wire type `MonthlySchedule` of the `postgres` API.
+///
+/// Required: `day` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MonthlySchedule {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub day: ::std::option::Option<i64>,
+    /// Wire field `day` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub day: i64,
+    /// Wire field `hour` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -871,88 +2582,375 @@ pub struct MonthlySchedule {
     pub hour: ::std::option::Option<i64>,
 }
 
+impl MonthlySchedule {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(day: i64) -> Self {
+        MonthlySchedule {
+            day: {
+                let value = day;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `day`.
+    #[inline]
+    pub fn day(mut self, value: i64) -> Self {
+        self.day = value;
+        self
+    }
+
+    /// Set `hour`.
+    #[inline]
+    pub fn hour(mut self, value: i64) -> Self {
+        self.hour = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `NewPipelineSpec` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NewPipelineSpec {
+    /// Wire field `budget_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub budget_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `pipeline_channel` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pipeline_channel: ::std::option::Option<NewPipelineSpecPipelineChannel>,
+    /// Wire field `storage_catalog` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub storage_catalog: ::std::option::Option<::std::string::String>,
+    /// Wire field `storage_schema` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub storage_schema: ::std::option::Option<::std::string::String>,
+}
+
+impl NewPipelineSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        NewPipelineSpec { ..::std::default::Default::default() }
+    }
+
+    /// Set `budget_policy_id`.
+    #[inline]
+    pub fn budget_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.budget_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `pipeline_channel`.
+    #[inline]
+    pub fn pipeline_channel(mut self, value: NewPipelineSpecPipelineChannel) -> Self {
+        self.pipeline_channel = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `storage_catalog`.
+    #[inline]
+    pub fn storage_catalog(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.storage_catalog = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `storage_schema`.
+    #[inline]
+    pub fn storage_schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.storage_schema = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `Operation` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Operation {
+    /// Wire field `done` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub done: ::std::option::Option<bool>,
+    /// Wire field `error` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<DatabricksServiceExceptionWithDetailsProto>,
+    /// Wire field `metadata` (optional, any).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub metadata: ::std::option::Option<::serde_json::Value>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `response` (optional, any).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub response: ::std::option::Option<::serde_json::Value>,
+}
+
+impl Operation {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Operation { ..::std::default::Default::default() }
+    }
+
+    /// Set `done`.
+    #[inline]
+    pub fn done(mut self, value: bool) -> Self {
+        self.done = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `error`.
+    #[inline]
+    pub fn error(mut self, value: DatabricksServiceExceptionWithDetailsProto) -> Self {
+        self.error = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `metadata`.
+    #[inline]
+    pub fn metadata(mut self, value: ::serde_json::Value) -> Self {
+        self.metadata = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `response`.
+    #[inline]
+    pub fn response(mut self, value: ::serde_json::Value) -> Self {
+        self.response = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `Project` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Project {
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `delete_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub delete_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `initial_branch_spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub initial_branch_spec: ::std::option::Option<InitialBranchSpec>,
+    /// Wire field `initial_endpoint_spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub initial_endpoint_spec: ::std::option::Option<InitialEndpointSpec>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `project_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub project_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `purge_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub purge_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spec: ::std::option::Option<ProjectSpec>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<ProjectStatus>,
+    /// Wire field `uid` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub uid: ::std::option::Option<::std::string::String>,
+    /// Wire field `update_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+}
+
+impl Project {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Project { ..::std::default::Default::default() }
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `delete_time`.
+    #[inline]
+    pub fn delete_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.delete_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `initial_branch_spec`.
+    #[inline]
+    pub fn initial_branch_spec(mut self, value: InitialBranchSpec) -> Self {
+        self.initial_branch_spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `initial_endpoint_spec`.
+    #[inline]
+    pub fn initial_endpoint_spec(mut self, value: InitialEndpointSpec) -> Self {
+        self.initial_endpoint_spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `project_id`.
+    #[inline]
+    pub fn project_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.project_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `purge_time`.
+    #[inline]
+    pub fn purge_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.purge_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `spec`.
+    #[inline]
+    pub fn spec(mut self, value: ProjectSpec) -> Self {
+        self.spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: ProjectStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `uid`.
+    #[inline]
+    pub fn uid(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.uid = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ProjectCustomTag` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProjectCustomTag {
+    /// Wire field `key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub key: ::std::option::Option<::std::string::String>,
+    /// Wire field `value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<::std::string::String>,
+}
+
+impl ProjectCustomTag {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ProjectCustomTag { ..::std::default::Default::default() }
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ProjectDefaultEndpointSettings` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProjectDefaultEndpointSettings {
+    /// Wire field `autoscaling_limit_max_cu` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub autoscaling_limit_max_cu: ::std::option::Option<f64>,
+    /// Wire field `autoscaling_limit_min_cu` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub autoscaling_limit_min_cu: ::std::option::Option<f64>,
+    /// Wire field `no_suspension` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub no_suspension: ::std::option::Option<bool>,
+    /// Wire field `pg_settings` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub pg_settings: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `suspend_timeout_duration` (optional, duration).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub suspend_timeout_duration: ::std::option::Option<::std::string::String>,
+}
+
+impl ProjectDefaultEndpointSettings {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ProjectDefaultEndpointSettings { ..::std::default::Default::default() }
+    }
+
+    /// Set `autoscaling_limit_max_cu`.
+    #[inline]
+    pub fn autoscaling_limit_max_cu(mut self, value: f64) -> Self {
+        self.autoscaling_limit_max_cu = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `autoscaling_limit_min_cu`.
+    #[inline]
+    pub fn autoscaling_limit_min_cu(mut self, value: f64) -> Self {
+        self.autoscaling_limit_min_cu = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `no_suspension`.
+    #[inline]
+    pub fn no_suspension(mut self, value: bool) -> Self {
+        self.no_suspension = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `pg_settings`.
+    #[inline]
+    pub fn pg_settings(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.pg_settings = value;
+        self
+    }
+
+    /// Set `suspend_timeout_duration`.
+    #[inline]
+    pub fn suspend_timeout_duration(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.suspend_timeout_duration = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ProjectOperationMetadata` of the `postgres` API.
@@ -960,24 +2958,40 @@ pub struct ProjectDefaultEndpointSettings {
 #[serde(default)]
 pub struct ProjectOperationMetadata {}
 
+impl ProjectOperationMetadata {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ProjectOperationMetadata { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `ProjectSpec` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProjectSpec {
+    /// Wire field `budget_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub budget_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `custom_tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub custom_tags: ::std::vec::Vec<ProjectCustomTag>,
+    /// Wire field `default_branch` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default_branch: ::std::option::Option<::std::string::String>,
+    /// Wire field `default_endpoint_settings` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default_endpoint_settings: ::std::option::Option<ProjectDefaultEndpointSettings>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `enable_pg_native_login` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_pg_native_login: ::std::option::Option<bool>,
+    /// Wire field `history_retention_duration` (optional, duration).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub history_retention_duration: ::std::option::Option<::std::string::String>,
+    /// Wire field `pg_version` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -985,40 +2999,117 @@ pub struct ProjectSpec {
     pub pg_version: ::std::option::Option<i64>,
 }
 
+impl ProjectSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ProjectSpec { ..::std::default::Default::default() }
+    }
+
+    /// Set `budget_policy_id`.
+    #[inline]
+    pub fn budget_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.budget_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `custom_tags`.
+    #[inline]
+    pub fn custom_tags(mut self, value: ::std::vec::Vec<ProjectCustomTag>) -> Self {
+        self.custom_tags = value;
+        self
+    }
+
+    /// Set `default_branch`.
+    #[inline]
+    pub fn default_branch(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.default_branch = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `default_endpoint_settings`.
+    #[inline]
+    pub fn default_endpoint_settings(mut self, value: ProjectDefaultEndpointSettings) -> Self {
+        self.default_endpoint_settings = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `enable_pg_native_login`.
+    #[inline]
+    pub fn enable_pg_native_login(mut self, value: bool) -> Self {
+        self.enable_pg_native_login = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `history_retention_duration`.
+    #[inline]
+    pub fn history_retention_duration(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.history_retention_duration = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `pg_version`.
+    #[inline]
+    pub fn pg_version(mut self, value: i64) -> Self {
+        self.pg_version = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `ProjectStatus` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProjectStatus {
+    /// Wire field `branch_logical_size_limit_bytes` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub branch_logical_size_limit_bytes: ::std::option::Option<i64>,
+    /// Wire field `budget_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub budget_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `compute_last_active_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub compute_last_active_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `custom_tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub custom_tags: ::std::vec::Vec<ProjectCustomTag>,
+    /// Wire field `default_branch` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default_branch: ::std::option::Option<::std::string::String>,
+    /// Wire field `default_endpoint_settings` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default_endpoint_settings: ::std::option::Option<ProjectDefaultEndpointSettings>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `enable_pg_native_login` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_pg_native_login: ::std::option::Option<bool>,
+    /// Wire field `history_retention_duration` (optional, duration).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub history_retention_duration: ::std::option::Option<::std::string::String>,
+    /// Wire field `owner` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub owner: ::std::option::Option<::std::string::String>,
+    /// Wire field `pg_version` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub pg_version: ::std::option::Option<i64>,
+    /// Wire field `project_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub project_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `synthetic_storage_size_bytes` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -1026,62 +3117,313 @@ pub struct ProjectStatus {
     pub synthetic_storage_size_bytes: ::std::option::Option<i64>,
 }
 
+impl ProjectStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ProjectStatus { ..::std::default::Default::default() }
+    }
+
+    /// Set `branch_logical_size_limit_bytes`.
+    #[inline]
+    pub fn branch_logical_size_limit_bytes(mut self, value: i64) -> Self {
+        self.branch_logical_size_limit_bytes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `budget_policy_id`.
+    #[inline]
+    pub fn budget_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.budget_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `compute_last_active_time`.
+    #[inline]
+    pub fn compute_last_active_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.compute_last_active_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `custom_tags`.
+    #[inline]
+    pub fn custom_tags(mut self, value: ::std::vec::Vec<ProjectCustomTag>) -> Self {
+        self.custom_tags = value;
+        self
+    }
+
+    /// Set `default_branch`.
+    #[inline]
+    pub fn default_branch(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.default_branch = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `default_endpoint_settings`.
+    #[inline]
+    pub fn default_endpoint_settings(mut self, value: ProjectDefaultEndpointSettings) -> Self {
+        self.default_endpoint_settings = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `enable_pg_native_login`.
+    #[inline]
+    pub fn enable_pg_native_login(mut self, value: bool) -> Self {
+        self.enable_pg_native_login = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `history_retention_duration`.
+    #[inline]
+    pub fn history_retention_duration(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.history_retention_duration = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `owner`.
+    #[inline]
+    pub fn owner(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.owner = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `pg_version`.
+    #[inline]
+    pub fn pg_version(mut self, value: i64) -> Self {
+        self.pg_version = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `project_id`.
+    #[inline]
+    pub fn project_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.project_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `synthetic_storage_size_bytes`.
+    #[inline]
+    pub fn synthetic_storage_size_bytes(mut self, value: i64) -> Self {
+        self.synthetic_storage_size_bytes = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `RequestedClaims` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RequestedClaims {
+    /// Wire field `permission_set` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_set: ::std::option::Option<RequestedClaimsPermissionSet>,
+    /// Wire field `resources` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub resources: ::std::vec::Vec<RequestedResource>,
+}
+
+impl RequestedClaims {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RequestedClaims { ..::std::default::Default::default() }
+    }
+
+    /// Set `permission_set`.
+    #[inline]
+    pub fn permission_set(mut self, value: RequestedClaimsPermissionSet) -> Self {
+        self.permission_set = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `resources`.
+    #[inline]
+    pub fn resources(mut self, value: ::std::vec::Vec<RequestedResource>) -> Self {
+        self.resources = value;
+        self
+    }
 }
 
 /// Wire type `RequestedResource` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RequestedResource {
+    /// Wire field `table_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub table_name: ::std::option::Option<::std::string::String>,
+}
+
+impl RequestedResource {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RequestedResource { ..::std::default::Default::default() }
+    }
+
+    /// Set `table_name`.
+    #[inline]
+    pub fn table_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.table_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `RevealRolePasswordResponse` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RevealRolePasswordResponse {
+    /// Wire field `password` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub password: ::std::option::Option<crate::service::Sensitive>,
+}
+
+impl RevealRolePasswordResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RevealRolePasswordResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `password`.
+    #[inline]
+    pub fn password(mut self, value: impl Into<crate::service::Sensitive>) -> Self {
+        self.password = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `Role` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Role {
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `role_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub role_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spec: ::std::option::Option<RoleRoleSpec>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<RoleRoleStatus>,
+    /// Wire field `update_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+}
+
+impl Role {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Role { ..::std::default::Default::default() }
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.parent = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `role_id`.
+    #[inline]
+    pub fn role_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.role_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `spec`.
+    #[inline]
+    pub fn spec(mut self, value: RoleRoleSpec) -> Self {
+        self.spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: RoleRoleStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `RoleAttributes` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RoleAttributes {
+    /// Wire field `bypassrls` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bypassrls: ::std::option::Option<bool>,
+    /// Wire field `createdb` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub createdb: ::std::option::Option<bool>,
+    /// Wire field `createrole` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub createrole: ::std::option::Option<bool>,
+}
+
+impl RoleAttributes {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RoleAttributes { ..::std::default::Default::default() }
+    }
+
+    /// Set `bypassrls`.
+    #[inline]
+    pub fn bypassrls(mut self, value: bool) -> Self {
+        self.bypassrls = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `createdb`.
+    #[inline]
+    pub fn createdb(mut self, value: bool) -> Self {
+        self.createdb = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `createrole`.
+    #[inline]
+    pub fn createrole(mut self, value: bool) -> Self {
+        self.createrole = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `RoleOperationMetadata` of the `postgres` API.
@@ -1089,70 +3431,286 @@ pub struct RoleAttributes {
 #[serde(default)]
 pub struct RoleOperationMetadata {}
 
+impl RoleOperationMetadata {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RoleOperationMetadata { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `RoleRoleSpec` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RoleRoleSpec {
+    /// Wire field `attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub attributes: ::std::option::Option<RoleAttributes>,
+    /// Wire field `auth_method` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub auth_method: ::std::option::Option<RoleAuthMethod>,
+    /// Wire field `identity_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub identity_type: ::std::option::Option<RoleIdentityType>,
+    /// Wire field `membership_roles` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub membership_roles: ::std::vec::Vec<RoleMembershipRole>,
+    /// Wire field `postgres_role` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub postgres_role: ::std::option::Option<::std::string::String>,
+}
+
+impl RoleRoleSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RoleRoleSpec { ..::std::default::Default::default() }
+    }
+
+    /// Set `attributes`.
+    #[inline]
+    pub fn attributes(mut self, value: RoleAttributes) -> Self {
+        self.attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `auth_method`.
+    #[inline]
+    pub fn auth_method(mut self, value: RoleAuthMethod) -> Self {
+        self.auth_method = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `identity_type`.
+    #[inline]
+    pub fn identity_type(mut self, value: RoleIdentityType) -> Self {
+        self.identity_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `membership_roles`.
+    #[inline]
+    pub fn membership_roles(mut self, value: ::std::vec::Vec<RoleMembershipRole>) -> Self {
+        self.membership_roles = value;
+        self
+    }
+
+    /// Set `postgres_role`.
+    #[inline]
+    pub fn postgres_role(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.postgres_role = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `RoleRoleStatus` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RoleRoleStatus {
+    /// Wire field `attributes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub attributes: ::std::option::Option<RoleAttributes>,
+    /// Wire field `auth_method` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub auth_method: ::std::option::Option<RoleAuthMethod>,
+    /// Wire field `identity_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub identity_type: ::std::option::Option<RoleIdentityType>,
+    /// Wire field `membership_roles` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub membership_roles: ::std::vec::Vec<RoleMembershipRole>,
+    /// Wire field `postgres_role` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub postgres_role: ::std::option::Option<::std::string::String>,
+    /// Wire field `role_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub role_id: ::std::option::Option<::std::string::String>,
 }
 
+impl RoleRoleStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RoleRoleStatus { ..::std::default::Default::default() }
+    }
+
+    /// Set `attributes`.
+    #[inline]
+    pub fn attributes(mut self, value: RoleAttributes) -> Self {
+        self.attributes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `auth_method`.
+    #[inline]
+    pub fn auth_method(mut self, value: RoleAuthMethod) -> Self {
+        self.auth_method = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `identity_type`.
+    #[inline]
+    pub fn identity_type(mut self, value: RoleIdentityType) -> Self {
+        self.identity_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `membership_roles`.
+    #[inline]
+    pub fn membership_roles(mut self, value: ::std::vec::Vec<RoleMembershipRole>) -> Self {
+        self.membership_roles = value;
+        self
+    }
+
+    /// Set `postgres_role`.
+    #[inline]
+    pub fn postgres_role(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.postgres_role = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `role_id`.
+    #[inline]
+    pub fn role_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.role_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `ScheduleCadence` of the `postgres` API.
+///
+/// Required: `retention` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ScheduleCadence {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub retention: ::std::option::Option<::std::string::String>,
+    /// Wire field `retention` (required, duration).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub retention: ::std::string::String,
+    /// Wire field `daily_schedule` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub daily_schedule: ::std::option::Option<DailySchedule>,
+    /// Wire field `monthly_schedule` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub monthly_schedule: ::std::option::Option<MonthlySchedule>,
+    /// Wire field `weekly_schedule` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub weekly_schedule: ::std::option::Option<WeeklySchedule>,
+}
+
+impl ScheduleCadence {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(retention: impl Into<::std::string::String>) -> Self {
+        ScheduleCadence {
+            retention: {
+                let value = retention;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `retention`.
+    #[inline]
+    pub fn retention(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.retention = value.into();
+        self
+    }
+
+    /// Set `daily_schedule`.
+    #[inline]
+    pub fn daily_schedule(mut self, value: DailySchedule) -> Self {
+        self.daily_schedule = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `monthly_schedule`.
+    #[inline]
+    pub fn monthly_schedule(mut self, value: MonthlySchedule) -> Self {
+        self.monthly_schedule = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `weekly_schedule`.
+    #[inline]
+    pub fn weekly_schedule(mut self, value: WeeklySchedule) -> Self {
+        self.weekly_schedule = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `Snapshot` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Snapshot {
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `snapshot_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub snapshot_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spec: ::std::option::Option<SnapshotSpec>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<SnapshotStatus>,
+    /// Wire field `uid` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub uid: ::std::option::Option<::std::string::String>,
+}
+
+impl Snapshot {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Snapshot { ..::std::default::Default::default() }
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `snapshot_id`.
+    #[inline]
+    pub fn snapshot_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.snapshot_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `spec`.
+    #[inline]
+    pub fn spec(mut self, value: SnapshotSpec) -> Self {
+        self.spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: SnapshotStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `uid`.
+    #[inline]
+    pub fn uid(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.uid = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SnapshotOperationMetadata` of the `postgres` API.
@@ -1160,14 +3718,46 @@ pub struct Snapshot {
 #[serde(default)]
 pub struct SnapshotOperationMetadata {}
 
+impl SnapshotOperationMetadata {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SnapshotOperationMetadata { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `SnapshotSchedule` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SnapshotSchedule {
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `schedule` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub schedule: ::std::vec::Vec<ScheduleCadence>,
+}
+
+impl SnapshotSchedule {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SnapshotSchedule { ..::std::default::Default::default() }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `schedule`.
+    #[inline]
+    pub fn schedule(mut self, value: ::std::vec::Vec<ScheduleCadence>) -> Self {
+        self.schedule = value;
+        self
+    }
 }
 
 /// Wire type `SnapshotScheduleOperationMetadata` of the `postgres` API.
@@ -1175,62 +3765,238 @@ pub struct SnapshotSchedule {
 #[serde(default)]
 pub struct SnapshotScheduleOperationMetadata {}
 
+impl SnapshotScheduleOperationMetadata {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SnapshotScheduleOperationMetadata { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `SnapshotSpec` of the `postgres` API.
+///
+/// Required: `source_branch` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SnapshotSpec {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub source_branch: ::std::option::Option<::std::string::String>,
+    /// Wire field `source_branch` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub source_branch: ::std::string::String,
+    /// Wire field `expire_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub expire_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `no_expiry` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub no_expiry: ::std::option::Option<bool>,
+    /// Wire field `source_branch_lsn` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source_branch_lsn: ::std::option::Option<::std::string::String>,
+    /// Wire field `source_branch_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source_branch_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `ttl` (optional, duration).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ttl: ::std::option::Option<::std::string::String>,
+}
+
+impl SnapshotSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(source_branch: impl Into<::std::string::String>) -> Self {
+        SnapshotSpec {
+            source_branch: {
+                let value = source_branch;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `source_branch`.
+    #[inline]
+    pub fn source_branch(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source_branch = value.into();
+        self
+    }
+
+    /// Set `expire_time`.
+    #[inline]
+    pub fn expire_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.expire_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `no_expiry`.
+    #[inline]
+    pub fn no_expiry(mut self, value: bool) -> Self {
+        self.no_expiry = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `source_branch_lsn`.
+    #[inline]
+    pub fn source_branch_lsn(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source_branch_lsn = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `source_branch_time`.
+    #[inline]
+    pub fn source_branch_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source_branch_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `ttl`.
+    #[inline]
+    pub fn ttl(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.ttl = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SnapshotStatus` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SnapshotStatus {
+    /// Wire field `diff_size_bytes` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub diff_size_bytes: ::std::option::Option<i64>,
+    /// Wire field `expire_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub expire_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `full_size_bytes` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub full_size_bytes: ::std::option::Option<i64>,
+    /// Wire field `no_expiry` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub no_expiry: ::std::option::Option<bool>,
+    /// Wire field `source_branch` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source_branch: ::std::option::Option<::std::string::String>,
+}
+
+impl SnapshotStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SnapshotStatus { ..::std::default::Default::default() }
+    }
+
+    /// Set `diff_size_bytes`.
+    #[inline]
+    pub fn diff_size_bytes(mut self, value: i64) -> Self {
+        self.diff_size_bytes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `expire_time`.
+    #[inline]
+    pub fn expire_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.expire_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `full_size_bytes`.
+    #[inline]
+    pub fn full_size_bytes(mut self, value: i64) -> Self {
+        self.full_size_bytes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `no_expiry`.
+    #[inline]
+    pub fn no_expiry(mut self, value: bool) -> Self {
+        self.no_expiry = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `source_branch`.
+    #[inline]
+    pub fn source_branch(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source_branch = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SyncedTable` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SyncedTable {
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spec: ::std::option::Option<SyncedTableSyncedTableSpec>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<SyncedTableSyncedTableStatus>,
+    /// Wire field `synced_table_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub synced_table_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `uid` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub uid: ::std::option::Option<::std::string::String>,
+}
+
+impl SyncedTable {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SyncedTable { ..::std::default::Default::default() }
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `spec`.
+    #[inline]
+    pub fn spec(mut self, value: SyncedTableSyncedTableSpec) -> Self {
+        self.spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: SyncedTableSyncedTableStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `synced_table_id`.
+    #[inline]
+    pub fn synced_table_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.synced_table_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `uid`.
+    #[inline]
+    pub fn uid(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.uid = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SyncedTableOperationMetadata` of the `postgres` API.
@@ -1238,24 +4004,37 @@ pub struct SyncedTable {
 #[serde(default)]
 pub struct SyncedTableOperationMetadata {}
 
+impl SyncedTableOperationMetadata {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SyncedTableOperationMetadata { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `SyncedTablePipelineProgress` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SyncedTablePipelineProgress {
+    /// Wire field `estimated_completion_time_seconds` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub estimated_completion_time_seconds: ::std::option::Option<f64>,
+    /// Wire field `latest_version_currently_processing` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub latest_version_currently_processing: ::std::option::Option<i64>,
+    /// Wire field `sync_progress_completion` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sync_progress_completion: ::std::option::Option<f64>,
+    /// Wire field `synced_row_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub synced_row_count: ::std::option::Option<i64>,
+    /// Wire field `total_row_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -1263,70 +4042,309 @@ pub struct SyncedTablePipelineProgress {
     pub total_row_count: ::std::option::Option<i64>,
 }
 
+impl SyncedTablePipelineProgress {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SyncedTablePipelineProgress { ..::std::default::Default::default() }
+    }
+
+    /// Set `estimated_completion_time_seconds`.
+    #[inline]
+    pub fn estimated_completion_time_seconds(mut self, value: f64) -> Self {
+        self.estimated_completion_time_seconds = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `latest_version_currently_processing`.
+    #[inline]
+    pub fn latest_version_currently_processing(mut self, value: i64) -> Self {
+        self.latest_version_currently_processing = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sync_progress_completion`.
+    #[inline]
+    pub fn sync_progress_completion(mut self, value: f64) -> Self {
+        self.sync_progress_completion = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `synced_row_count`.
+    #[inline]
+    pub fn synced_row_count(mut self, value: i64) -> Self {
+        self.synced_row_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `total_row_count`.
+    #[inline]
+    pub fn total_row_count(mut self, value: i64) -> Self {
+        self.total_row_count = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `SyncedTablePosition` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SyncedTablePosition {
+    /// Wire field `delta_table_sync_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub delta_table_sync_info: ::std::option::Option<DeltaTableSyncInfo>,
+    /// Wire field `sync_end_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sync_end_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `sync_start_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sync_start_time: ::std::option::Option<::std::string::String>,
+}
+
+impl SyncedTablePosition {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SyncedTablePosition { ..::std::default::Default::default() }
+    }
+
+    /// Set `delta_table_sync_info`.
+    #[inline]
+    pub fn delta_table_sync_info(mut self, value: DeltaTableSyncInfo) -> Self {
+        self.delta_table_sync_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sync_end_time`.
+    #[inline]
+    pub fn sync_end_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.sync_end_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sync_start_time`.
+    #[inline]
+    pub fn sync_start_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.sync_start_time = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SyncedTableSyncedTableSpec` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SyncedTableSyncedTableSpec {
+    /// Wire field `accelerated_sync` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub accelerated_sync: ::std::option::Option<bool>,
+    /// Wire field `branch` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub branch: ::std::option::Option<::std::string::String>,
+    /// Wire field `create_database_objects_if_missing` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_database_objects_if_missing: ::std::option::Option<bool>,
+    /// Wire field `existing_pipeline_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub existing_pipeline_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `extra_columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub extra_columns: ::std::vec::Vec<SyncedTableSyncedTableSpecExtraColumn>,
+    /// Wire field `new_pipeline_spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub new_pipeline_spec: ::std::option::Option<NewPipelineSpec>,
+    /// Wire field `postgres_database` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub postgres_database: ::std::option::Option<::std::string::String>,
+    /// Wire field `primary_key_columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub primary_key_columns: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `scheduling_policy` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub scheduling_policy: ::std::option::Option<SyncedTableSyncedTableSpecSyncedTableSchedulingPolicy>,
+    /// Wire field `source_table_full_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source_table_full_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `timeseries_key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timeseries_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `type_overrides` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub type_overrides: ::std::vec::Vec<SyncedTableSyncedTableSpecTypeOverride>,
 }
 
+impl SyncedTableSyncedTableSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SyncedTableSyncedTableSpec { ..::std::default::Default::default() }
+    }
+
+    /// Set `accelerated_sync`.
+    #[inline]
+    pub fn accelerated_sync(mut self, value: bool) -> Self {
+        self.accelerated_sync = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `branch`.
+    #[inline]
+    pub fn branch(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.branch = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `create_database_objects_if_missing`.
+    #[inline]
+    pub fn create_database_objects_if_missing(mut self, value: bool) -> Self {
+        self.create_database_objects_if_missing = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `existing_pipeline_id`.
+    #[inline]
+    pub fn existing_pipeline_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.existing_pipeline_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `extra_columns`.
+    #[inline]
+    pub fn extra_columns(mut self, value: ::std::vec::Vec<SyncedTableSyncedTableSpecExtraColumn>) -> Self {
+        self.extra_columns = value;
+        self
+    }
+
+    /// Set `new_pipeline_spec`.
+    #[inline]
+    pub fn new_pipeline_spec(mut self, value: NewPipelineSpec) -> Self {
+        self.new_pipeline_spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `postgres_database`.
+    #[inline]
+    pub fn postgres_database(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.postgres_database = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `primary_key_columns`.
+    #[inline]
+    pub fn primary_key_columns(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.primary_key_columns = value;
+        self
+    }
+
+    /// Set `scheduling_policy`.
+    #[inline]
+    pub fn scheduling_policy(mut self, value: SyncedTableSyncedTableSpecSyncedTableSchedulingPolicy) -> Self {
+        self.scheduling_policy = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `source_table_full_name`.
+    #[inline]
+    pub fn source_table_full_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source_table_full_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `timeseries_key`.
+    #[inline]
+    pub fn timeseries_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.timeseries_key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `type_overrides`.
+    #[inline]
+    pub fn type_overrides(mut self, value: ::std::vec::Vec<SyncedTableSyncedTableSpecTypeOverride>) -> Self {
+        self.type_overrides = value;
+        self
+    }
+}
+
 /// Wire type `SyncedTableSyncedTableSpecExtraColumn` of the `postgres` API.
+///
+/// Required: `column_name`, `column_type` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SyncedTableSyncedTableSpecExtraColumn {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub column_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub column_type: ::std::option::Option<::std::string::String>,
+    /// Wire field `column_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub column_name: ::std::string::String,
+    /// Wire field `column_type` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub column_type: ::std::string::String,
+    /// Wire field `compute` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub compute: ::std::option::Option<::std::string::String>,
+    /// Wire field `maintenance` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub maintenance: ::std::option::Option<SyncedTableSyncedTableSpecExtraColumnMaintenance>,
 }
 
+impl SyncedTableSyncedTableSpecExtraColumn {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(column_name: impl Into<::std::string::String>, column_type: impl Into<::std::string::String>) -> Self {
+        SyncedTableSyncedTableSpecExtraColumn {
+            column_name: {
+                let value = column_name;
+                value.into()
+            },
+            column_type: {
+                let value = column_type;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `column_name`.
+    #[inline]
+    pub fn column_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.column_name = value.into();
+        self
+    }
+
+    /// Set `column_type`.
+    #[inline]
+    pub fn column_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.column_type = value.into();
+        self
+    }
+
+    /// Set `compute`.
+    #[inline]
+    pub fn compute(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.compute = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `maintenance`.
+    #[inline]
+    pub fn maintenance(mut self, value: SyncedTableSyncedTableSpecExtraColumnMaintenance) -> Self {
+        self.maintenance = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `SyncedTableSyncedTableSpecTypeOverride` of the `postgres` API.
+///
+/// Required: `column_name`, `pg_type` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SyncedTableSyncedTableSpecTypeOverride {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub column_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub pg_type: ::std::option::Option<SyncedTableSyncedTableSpecPgSpecificType>,
+    /// Wire field `column_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub column_name: ::std::string::String,
+    /// Wire field `pg_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub pg_type: SyncedTableSyncedTableSpecPgSpecificType,
+    /// Wire field `size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -1334,41 +4352,178 @@ pub struct SyncedTableSyncedTableSpecTypeOverride {
     pub size: ::std::option::Option<i64>,
 }
 
+impl SyncedTableSyncedTableSpecTypeOverride {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        column_name: impl Into<::std::string::String>,
+        pg_type: SyncedTableSyncedTableSpecPgSpecificType,
+    ) -> Self {
+        SyncedTableSyncedTableSpecTypeOverride {
+            column_name: {
+                let value = column_name;
+                value.into()
+            },
+            pg_type: {
+                let value = pg_type;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `column_name`.
+    #[inline]
+    pub fn column_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.column_name = value.into();
+        self
+    }
+
+    /// Set `pg_type`.
+    #[inline]
+    pub fn pg_type(mut self, value: SyncedTableSyncedTableSpecPgSpecificType) -> Self {
+        self.pg_type = value;
+        self
+    }
+
+    /// Set `size`.
+    #[inline]
+    pub fn size(mut self, value: i64) -> Self {
+        self.size = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `SyncedTableSyncedTableStatus` of the `postgres` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SyncedTableSyncedTableStatus {
+    /// Wire field `detailed_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub detailed_state: ::std::option::Option<SyncedTableState>,
+    /// Wire field `last_processed_commit_version` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub last_processed_commit_version: ::std::option::Option<i64>,
+    /// Wire field `last_sync` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_sync: ::std::option::Option<SyncedTablePosition>,
+    /// Wire field `last_sync_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_sync_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
+    /// Wire field `ongoing_sync_progress` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ongoing_sync_progress: ::std::option::Option<SyncedTablePipelineProgress>,
+    /// Wire field `pipeline_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pipeline_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `project` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub project: ::std::option::Option<::std::string::String>,
+    /// Wire field `provisioning_phase` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub provisioning_phase: ::std::option::Option<ProvisioningPhase>,
+    /// Wire field `unity_catalog_provisioning_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub unity_catalog_provisioning_state: ::std::option::Option<ProvisioningInfoState>,
 }
 
+impl SyncedTableSyncedTableStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SyncedTableSyncedTableStatus { ..::std::default::Default::default() }
+    }
+
+    /// Set `detailed_state`.
+    #[inline]
+    pub fn detailed_state(mut self, value: SyncedTableState) -> Self {
+        self.detailed_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `last_processed_commit_version`.
+    #[inline]
+    pub fn last_processed_commit_version(mut self, value: i64) -> Self {
+        self.last_processed_commit_version = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `last_sync`.
+    #[inline]
+    pub fn last_sync(mut self, value: SyncedTablePosition) -> Self {
+        self.last_sync = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `last_sync_time`.
+    #[inline]
+    pub fn last_sync_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.last_sync_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `message`.
+    #[inline]
+    pub fn message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `ongoing_sync_progress`.
+    #[inline]
+    pub fn ongoing_sync_progress(mut self, value: SyncedTablePipelineProgress) -> Self {
+        self.ongoing_sync_progress = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `pipeline_id`.
+    #[inline]
+    pub fn pipeline_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.pipeline_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `project`.
+    #[inline]
+    pub fn project(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.project = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `provisioning_phase`.
+    #[inline]
+    pub fn provisioning_phase(mut self, value: ProvisioningPhase) -> Self {
+        self.provisioning_phase = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `unity_catalog_provisioning_state`.
+    #[inline]
+    pub fn unity_catalog_provisioning_state(mut self, value: ProvisioningInfoState) -> Self {
+        self.unity_catalog_provisioning_state = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `WeeklySchedule` of the `postgres` API.
+///
+/// Required: `day_of_week` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WeeklySchedule {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub day_of_week: ::std::option::Option<DayOfWeek>,
+    /// Wire field `day_of_week` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub day_of_week: DayOfWeek,
+    /// Wire field `hour` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -1376,563 +4531,1726 @@ pub struct WeeklySchedule {
     pub hour: ::std::option::Option<i64>,
 }
 
+impl WeeklySchedule {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(day_of_week: DayOfWeek) -> Self {
+        WeeklySchedule {
+            day_of_week: {
+                let value = day_of_week;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `day_of_week`.
+    #[inline]
+    pub fn day_of_week(mut self, value: DayOfWeek) -> Self {
+        self.day_of_week = value;
+        self
+    }
+
+    /// Set `hour`.
+    #[inline]
+    pub fn hour(mut self, value: i64) -> Self {
+        self.hour = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Parameters of [`PostgresApi::create_branch`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresCreateBranchRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub branch: ::std::option::Option<Branch>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub branch_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `branch` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub branch: Branch,
+    /// Wire field `branch_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub branch_id: ::std::string::String,
+    /// Wire field `replace_existing` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub replace_existing: ::std::option::Option<bool>,
 }
+
+impl PostgresCreateBranchRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        parent: impl Into<::std::string::String>,
+        branch: Branch,
+        branch_id: impl Into<::std::string::String>,
+    ) -> Self {
+        PostgresCreateBranchRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            branch: {
+                let value = branch;
+                value
+            },
+            branch_id: {
+                let value = branch_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresCreateBranchRequest {}
 
 /// Parameters of [`PostgresApi::create_catalog`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresCreateCatalogRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub catalog: ::std::option::Option<Catalog>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub catalog_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `catalog` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub catalog: Catalog,
+    /// Wire field `catalog_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub catalog_id: ::std::string::String,
 }
+
+impl PostgresCreateCatalogRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(catalog: Catalog, catalog_id: impl Into<::std::string::String>) -> Self {
+        PostgresCreateCatalogRequest {
+            catalog: {
+                let value = catalog;
+                value
+            },
+            catalog_id: {
+                let value = catalog_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresCreateCatalogRequest {}
 
 /// Parameters of [`PostgresApi::create_cdf_config`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresCreateCdfConfigRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub cdf_config: ::std::option::Option<CdfConfig>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `cdf_config` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub cdf_config: CdfConfig,
+    /// Wire field `cdf_config_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cdf_config_id: ::std::option::Option<::std::string::String>,
 }
+
+impl PostgresCreateCdfConfigRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>, cdf_config: CdfConfig) -> Self {
+        PostgresCreateCdfConfigRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            cdf_config: {
+                let value = cdf_config;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresCreateCdfConfigRequest {}
 
 /// Parameters of [`PostgresApi::create_data_api`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresCreateDataApiRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub data_api: ::std::option::Option<DataApi>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `data_api` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub data_api: DataApi,
 }
+
+impl PostgresCreateDataApiRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>, data_api: DataApi) -> Self {
+        PostgresCreateDataApiRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            data_api: {
+                let value = data_api;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresCreateDataApiRequest {}
 
 /// Parameters of [`PostgresApi::create_database`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresCreateDatabaseRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub database: ::std::option::Option<Database>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `database` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub database: Database,
+    /// Wire field `database_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub database_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `replace_existing` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub replace_existing: ::std::option::Option<bool>,
 }
+
+impl PostgresCreateDatabaseRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>, database: Database) -> Self {
+        PostgresCreateDatabaseRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            database: {
+                let value = database;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresCreateDatabaseRequest {}
 
 /// Parameters of [`PostgresApi::create_endpoint`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresCreateEndpointRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub endpoint: ::std::option::Option<Endpoint>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub endpoint_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `endpoint` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub endpoint: Endpoint,
+    /// Wire field `endpoint_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub endpoint_id: ::std::string::String,
+    /// Wire field `replace_existing` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub replace_existing: ::std::option::Option<bool>,
 }
+
+impl PostgresCreateEndpointRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        parent: impl Into<::std::string::String>,
+        endpoint: Endpoint,
+        endpoint_id: impl Into<::std::string::String>,
+    ) -> Self {
+        PostgresCreateEndpointRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            endpoint: {
+                let value = endpoint;
+                value
+            },
+            endpoint_id: {
+                let value = endpoint_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresCreateEndpointRequest {}
 
 /// Parameters of [`PostgresApi::create_project`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresCreateProjectRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub project: ::std::option::Option<Project>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub project_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `project` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub project: Project,
+    /// Wire field `project_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub project_id: ::std::string::String,
 }
+
+impl PostgresCreateProjectRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(project: Project, project_id: impl Into<::std::string::String>) -> Self {
+        PostgresCreateProjectRequest {
+            project: {
+                let value = project;
+                value
+            },
+            project_id: {
+                let value = project_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresCreateProjectRequest {}
 
 /// Parameters of [`PostgresApi::create_role`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresCreateRoleRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub role: ::std::option::Option<Role>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `role` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub role: Role,
+    /// Wire field `replace_existing` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub replace_existing: ::std::option::Option<bool>,
+    /// Wire field `role_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub role_id: ::std::option::Option<::std::string::String>,
 }
+
+impl PostgresCreateRoleRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>, role: Role) -> Self {
+        PostgresCreateRoleRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            role: {
+                let value = role;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresCreateRoleRequest {}
 
 /// Parameters of [`PostgresApi::create_snapshot`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresCreateSnapshotRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub snapshot: ::std::option::Option<Snapshot>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub snapshot_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `snapshot` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub snapshot: Snapshot,
+    /// Wire field `snapshot_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub snapshot_id: ::std::string::String,
 }
+
+impl PostgresCreateSnapshotRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        parent: impl Into<::std::string::String>,
+        snapshot: Snapshot,
+        snapshot_id: impl Into<::std::string::String>,
+    ) -> Self {
+        PostgresCreateSnapshotRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            snapshot: {
+                let value = snapshot;
+                value
+            },
+            snapshot_id: {
+                let value = snapshot_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresCreateSnapshotRequest {}
 
 /// Parameters of [`PostgresApi::create_synced_table`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresCreateSyncedTableRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub synced_table: ::std::option::Option<SyncedTable>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub synced_table_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `synced_table` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub synced_table: SyncedTable,
+    /// Wire field `synced_table_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub synced_table_id: ::std::string::String,
 }
+
+impl PostgresCreateSyncedTableRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(synced_table: SyncedTable, synced_table_id: impl Into<::std::string::String>) -> Self {
+        PostgresCreateSyncedTableRequest {
+            synced_table: {
+                let value = synced_table;
+                value
+            },
+            synced_table_id: {
+                let value = synced_table_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresCreateSyncedTableRequest {}
 
 /// Parameters of [`PostgresApi::delete_branch`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresDeleteBranchRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `purge` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub purge: ::std::option::Option<bool>,
 }
+
+impl PostgresDeleteBranchRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        PostgresDeleteBranchRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresDeleteBranchRequest {}
 
 /// Parameters of [`PostgresApi::delete_catalog`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresDeleteCatalogRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl PostgresDeleteCatalogRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        PostgresDeleteCatalogRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresDeleteCatalogRequest {}
 
 /// Parameters of [`PostgresApi::delete_cdf_config`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresDeleteCdfConfigRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `force` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub force: ::std::option::Option<bool>,
 }
+
+impl PostgresDeleteCdfConfigRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        PostgresDeleteCdfConfigRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresDeleteCdfConfigRequest {}
 
 /// Parameters of [`PostgresApi::delete_data_api`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresDeleteDataApiRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl PostgresDeleteDataApiRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        PostgresDeleteDataApiRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresDeleteDataApiRequest {}
 
 /// Parameters of [`PostgresApi::delete_database`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresDeleteDatabaseRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl PostgresDeleteDatabaseRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        PostgresDeleteDatabaseRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresDeleteDatabaseRequest {}
 
 /// Parameters of [`PostgresApi::delete_endpoint`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresDeleteEndpointRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl PostgresDeleteEndpointRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        PostgresDeleteEndpointRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresDeleteEndpointRequest {}
 
 /// Parameters of [`PostgresApi::delete_project`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresDeleteProjectRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `purge` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub purge: ::std::option::Option<bool>,
 }
+
+impl PostgresDeleteProjectRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        PostgresDeleteProjectRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresDeleteProjectRequest {}
 
 /// Parameters of [`PostgresApi::delete_role`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresDeleteRoleRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `reassign_owned_to` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub reassign_owned_to: ::std::option::Option<::std::string::String>,
 }
+
+impl PostgresDeleteRoleRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        PostgresDeleteRoleRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresDeleteRoleRequest {}
 
 /// Parameters of [`PostgresApi::delete_snapshot`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresDeleteSnapshotRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl PostgresDeleteSnapshotRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        PostgresDeleteSnapshotRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresDeleteSnapshotRequest {}
 
 /// Parameters of [`PostgresApi::delete_synced_table`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresDeleteSyncedTableRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl PostgresDeleteSyncedTableRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        PostgresDeleteSyncedTableRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresDeleteSyncedTableRequest {}
 
 /// Parameters of [`PostgresApi::generate_database_credential`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresGenerateDatabaseCredentialRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub endpoint: ::std::option::Option<::std::string::String>,
+    /// Wire field `endpoint` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub endpoint: ::std::string::String,
+    /// Wire field `claims` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub claims: ::std::vec::Vec<RequestedClaims>,
+    /// Wire field `expire_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub expire_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `ttl` (optional, duration).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ttl: ::std::option::Option<::std::string::String>,
 }
+
+impl PostgresGenerateDatabaseCredentialRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(endpoint: impl Into<::std::string::String>) -> Self {
+        PostgresGenerateDatabaseCredentialRequest {
+            endpoint: {
+                let value = endpoint;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresGenerateDatabaseCredentialRequest {}
 
 /// Parameters of [`PostgresApi::get_branch`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresGetBranchRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl PostgresGetBranchRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        PostgresGetBranchRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresGetBranchRequest {}
 
 /// Parameters of [`PostgresApi::get_catalog`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresGetCatalogRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl PostgresGetCatalogRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        PostgresGetCatalogRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresGetCatalogRequest {}
 
 /// Parameters of [`PostgresApi::get_cdf_config`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresGetCdfConfigRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl PostgresGetCdfConfigRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        PostgresGetCdfConfigRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresGetCdfConfigRequest {}
 
 /// Parameters of [`PostgresApi::get_cdf_status`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresGetCdfStatusRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl PostgresGetCdfStatusRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        PostgresGetCdfStatusRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresGetCdfStatusRequest {}
 
 /// Parameters of [`PostgresApi::get_data_api`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresGetDataApiRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl PostgresGetDataApiRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        PostgresGetDataApiRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresGetDataApiRequest {}
 
 /// Parameters of [`PostgresApi::get_database`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresGetDatabaseRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl PostgresGetDatabaseRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        PostgresGetDatabaseRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresGetDatabaseRequest {}
 
 /// Parameters of [`PostgresApi::get_endpoint`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresGetEndpointRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl PostgresGetEndpointRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        PostgresGetEndpointRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresGetEndpointRequest {}
 
 /// Parameters of [`PostgresApi::get_operation`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresGetOperationRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl PostgresGetOperationRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        PostgresGetOperationRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresGetOperationRequest {}
 
 /// Parameters of [`PostgresApi::get_project`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresGetProjectRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl PostgresGetProjectRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        PostgresGetProjectRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresGetProjectRequest {}
 
 /// Parameters of [`PostgresApi::get_role`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresGetRoleRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl PostgresGetRoleRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        PostgresGetRoleRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresGetRoleRequest {}
 
 /// Parameters of [`PostgresApi::get_snapshot`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresGetSnapshotRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl PostgresGetSnapshotRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        PostgresGetSnapshotRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresGetSnapshotRequest {}
 
 /// Parameters of [`PostgresApi::get_snapshot_schedule`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresGetSnapshotScheduleRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl PostgresGetSnapshotScheduleRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        PostgresGetSnapshotScheduleRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresGetSnapshotScheduleRequest {}
 
 /// Parameters of [`PostgresApi::get_synced_table`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresGetSyncedTableRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl PostgresGetSyncedTableRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        PostgresGetSyncedTableRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresGetSyncedTableRequest {}
 
 /// Parameters of [`PostgresApi::list_branches`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresListBranchesRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `show_deleted` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub show_deleted: ::std::option::Option<bool>,
 }
+
+impl PostgresListBranchesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        PostgresListBranchesRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresListBranchesRequest {}
 
 /// Parameters of [`PostgresApi::list_cdf_configs`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresListCdfConfigsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl PostgresListCdfConfigsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        PostgresListCdfConfigsRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresListCdfConfigsRequest {}
 
 /// Parameters of [`PostgresApi::list_cdf_statuses`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresListCdfStatusesRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl PostgresListCdfStatusesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        PostgresListCdfStatusesRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresListCdfStatusesRequest {}
 
 /// Parameters of [`PostgresApi::list_databases`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresListDatabasesRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl PostgresListDatabasesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        PostgresListDatabasesRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresListDatabasesRequest {}
 
 /// Parameters of [`PostgresApi::list_endpoints`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresListEndpointsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl PostgresListEndpointsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        PostgresListEndpointsRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresListEndpointsRequest {}
 
 /// Parameters of [`PostgresApi::list_projects`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresListProjectsRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `show_deleted` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub show_deleted: ::std::option::Option<bool>,
 }
+
+impl PostgresListProjectsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PostgresListProjectsRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for PostgresListProjectsRequest {}
 
 /// Parameters of [`PostgresApi::list_roles`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresListRolesRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl PostgresListRolesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        PostgresListRolesRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresListRolesRequest {}
 
 /// Parameters of [`PostgresApi::list_snapshots`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresListSnapshotsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl PostgresListSnapshotsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        PostgresListSnapshotsRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresListSnapshotsRequest {}
 
 /// Parameters of [`PostgresApi::reveal_role_password`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresRevealRolePasswordRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl PostgresRevealRolePasswordRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        PostgresRevealRolePasswordRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresRevealRolePasswordRequest {}
 
 /// Parameters of [`PostgresApi::undelete_branch`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresUndeleteBranchRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl PostgresUndeleteBranchRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        PostgresUndeleteBranchRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresUndeleteBranchRequest {}
 
 /// Parameters of [`PostgresApi::undelete_project`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresUndeleteProjectRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl PostgresUndeleteProjectRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        PostgresUndeleteProjectRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresUndeleteProjectRequest {}
 
 /// Parameters of [`PostgresApi::update_branch`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresUpdateBranchRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub branch: ::std::option::Option<Branch>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `branch` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub branch: Branch,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
+
+impl PostgresUpdateBranchRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        branch: Branch,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        PostgresUpdateBranchRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            branch: {
+                let value = branch;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresUpdateBranchRequest {}
 
 /// Parameters of [`PostgresApi::update_data_api`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresUpdateDataApiRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub data_api: ::std::option::Option<DataApi>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `data_api` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub data_api: DataApi,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
+
+impl PostgresUpdateDataApiRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        data_api: DataApi,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        PostgresUpdateDataApiRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            data_api: {
+                let value = data_api;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresUpdateDataApiRequest {}
 
 /// Parameters of [`PostgresApi::update_database`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresUpdateDatabaseRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub database: ::std::option::Option<Database>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `database` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub database: Database,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
+
+impl PostgresUpdateDatabaseRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        database: Database,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        PostgresUpdateDatabaseRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            database: {
+                let value = database;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresUpdateDatabaseRequest {}
 
 /// Parameters of [`PostgresApi::update_endpoint`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresUpdateEndpointRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub endpoint: ::std::option::Option<Endpoint>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `endpoint` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub endpoint: Endpoint,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
+
+impl PostgresUpdateEndpointRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        endpoint: Endpoint,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        PostgresUpdateEndpointRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            endpoint: {
+                let value = endpoint;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresUpdateEndpointRequest {}
 
 /// Parameters of [`PostgresApi::update_project`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresUpdateProjectRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub project: ::std::option::Option<Project>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `project` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub project: Project,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
+
+impl PostgresUpdateProjectRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        project: Project,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        PostgresUpdateProjectRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            project: {
+                let value = project;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresUpdateProjectRequest {}
 
 /// Parameters of [`PostgresApi::update_role`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresUpdateRoleRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub role: ::std::option::Option<Role>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `role` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub role: Role,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
+
+impl PostgresUpdateRoleRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        role: Role,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        PostgresUpdateRoleRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            role: {
+                let value = role;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresUpdateRoleRequest {}
 
 /// Parameters of [`PostgresApi::update_snapshot_schedule`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PostgresUpdateSnapshotScheduleRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub snapshot_schedule: ::std::option::Option<SnapshotSchedule>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `snapshot_schedule` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub snapshot_schedule: SnapshotSchedule,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
 
-/// The `postgres` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/postgres)).
+impl PostgresUpdateSnapshotScheduleRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        snapshot_schedule: SnapshotSchedule,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        PostgresUpdateSnapshotScheduleRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            snapshot_schedule: {
+                let value = snapshot_schedule;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PostgresUpdateSnapshotScheduleRequest {}
+
+/// The `postgres` service (workspace level, 52 operations; [API reference](https://docs.databricks.com/api/workspace/postgres)).
 #[derive(Debug, Clone)]
 pub struct PostgresApi {
     client: crate::Client,
@@ -1949,702 +6267,2604 @@ impl PostgresApi {
         &self.client
     }
 
-    /// `POST /api/2.0/postgres/{parent}/branches` ([API reference](https://docs.databricks.com/api/workspace/postgres/createbranch)).
-    pub async fn create_branch(&self, request: &PostgresCreateBranchRequest) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/postgres/{parent}/branches",
-            path_params: &["parent"],
-            query: &["branch_id", "replace_existing"],
-            body: rt::BodyKind::Whole("branch"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/postgres/catalogs` ([API reference](https://docs.databricks.com/api/workspace/postgres/createcatalog)).
-    pub async fn create_catalog(&self, request: &PostgresCreateCatalogRequest) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/postgres/catalogs",
-            path_params: &[],
-            query: &["catalog_id"],
-            body: rt::BodyKind::Whole("catalog"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/postgres/{parent}/cdf-configs` ([API reference](https://docs.databricks.com/api/workspace/postgres/createcdfconfig)).
-    pub async fn create_cdf_config(
+    /// `POST /api/2.0/postgres/{parent}/branches`; required: `parent`, `branch`, `branch_id` ([API reference](https://docs.databricks.com/api/workspace/postgres/createbranch)).
+    #[inline]
+    pub fn create_branch(
         &self,
-        request: &PostgresCreateCdfConfigRequest,
-    ) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/postgres/{parent}/cdf-configs",
-            path_params: &["parent"],
-            query: &["cdf_config_id"],
-            body: rt::BodyKind::Whole("cdf_config"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        parent: impl Into<::std::string::String>,
+        branch: Branch,
+        branch_id: impl Into<::std::string::String>,
+    ) -> rt::Call<PostgresCreateBranchRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_CREATE_BRANCH,
+            PostgresCreateBranchRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                branch: {
+                    let value = branch;
+                    value
+                },
+                branch_id: {
+                    let value = branch_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/postgres/{parent}/data-api` ([API reference](https://docs.databricks.com/api/workspace/postgres/createdataapi)).
-    pub async fn create_data_api(&self, request: &PostgresCreateDataApiRequest) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/postgres/{parent}/data-api",
-            path_params: &["parent"],
-            query: &[],
-            body: rt::BodyKind::Whole("data_api"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/postgres/{parent}/databases` ([API reference](https://docs.databricks.com/api/workspace/postgres/createdatabase)).
-    pub async fn create_database(&self, request: &PostgresCreateDatabaseRequest) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/postgres/{parent}/databases",
-            path_params: &["parent"],
-            query: &["database_id", "replace_existing"],
-            body: rt::BodyKind::Whole("database"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/postgres/{parent}/endpoints` ([API reference](https://docs.databricks.com/api/workspace/postgres/createendpoint)).
-    pub async fn create_endpoint(&self, request: &PostgresCreateEndpointRequest) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/postgres/{parent}/endpoints",
-            path_params: &["parent"],
-            query: &["endpoint_id", "replace_existing"],
-            body: rt::BodyKind::Whole("endpoint"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/postgres/projects` ([API reference](https://docs.databricks.com/api/workspace/postgres/createproject)).
-    pub async fn create_project(&self, request: &PostgresCreateProjectRequest) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/postgres/projects",
-            path_params: &[],
-            query: &["project_id"],
-            body: rt::BodyKind::Whole("project"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/postgres/{parent}/roles` ([API reference](https://docs.databricks.com/api/workspace/postgres/createrole)).
-    pub async fn create_role(&self, request: &PostgresCreateRoleRequest) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/postgres/{parent}/roles",
-            path_params: &["parent"],
-            query: &["replace_existing", "role_id"],
-            body: rt::BodyKind::Whole("role"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/postgres/{parent}/snapshots` ([API reference](https://docs.databricks.com/api/workspace/postgres/createsnapshot)).
-    pub async fn create_snapshot(&self, request: &PostgresCreateSnapshotRequest) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/postgres/{parent}/snapshots",
-            path_params: &["parent"],
-            query: &["snapshot_id"],
-            body: rt::BodyKind::Whole("snapshot"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/postgres/synced_tables` ([API reference](https://docs.databricks.com/api/workspace/postgres/createsyncedtable)).
-    pub async fn create_synced_table(
+    /// `POST /api/2.0/postgres/catalogs`; required: `catalog`, `catalog_id` ([API reference](https://docs.databricks.com/api/workspace/postgres/createcatalog)).
+    #[inline]
+    pub fn create_catalog(
         &self,
-        request: &PostgresCreateSyncedTableRequest,
-    ) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/postgres/synced_tables",
-            path_params: &[],
-            query: &["synced_table_id"],
-            body: rt::BodyKind::Whole("synced_table"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        catalog: Catalog,
+        catalog_id: impl Into<::std::string::String>,
+    ) -> rt::Call<PostgresCreateCatalogRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_CREATE_CATALOG,
+            PostgresCreateCatalogRequest {
+                catalog: {
+                    let value = catalog;
+                    value
+                },
+                catalog_id: {
+                    let value = catalog_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/postgres/{name}` ([API reference](https://docs.databricks.com/api/workspace/postgres/deletebranch)).
-    pub async fn delete_branch(&self, request: &PostgresDeleteBranchRequest) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/postgres/{name}",
-            path_params: &["name"],
-            query: &["purge"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/postgres/{name}` ([API reference](https://docs.databricks.com/api/workspace/postgres/deletecatalog)).
-    pub async fn delete_catalog(&self, request: &PostgresDeleteCatalogRequest) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/postgres/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/postgres/{name}` ([API reference](https://docs.databricks.com/api/workspace/postgres/deletecdfconfig)).
-    pub async fn delete_cdf_config(
+    /// `POST /api/2.0/postgres/{parent}/cdf-configs`; required: `parent`, `cdf_config` ([API reference](https://docs.databricks.com/api/workspace/postgres/createcdfconfig)).
+    #[inline]
+    pub fn create_cdf_config(
         &self,
-        request: &PostgresDeleteCdfConfigRequest,
-    ) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/postgres/{name}",
-            path_params: &["name"],
-            query: &["force"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        parent: impl Into<::std::string::String>,
+        cdf_config: CdfConfig,
+    ) -> rt::Call<PostgresCreateCdfConfigRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_CREATE_CDF_CONFIG,
+            PostgresCreateCdfConfigRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                cdf_config: {
+                    let value = cdf_config;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/postgres/{name}` ([API reference](https://docs.databricks.com/api/workspace/postgres/deletedataapi)).
-    pub async fn delete_data_api(&self, request: &PostgresDeleteDataApiRequest) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/postgres/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/postgres/{name}` ([API reference](https://docs.databricks.com/api/workspace/postgres/deletedatabase)).
-    pub async fn delete_database(&self, request: &PostgresDeleteDatabaseRequest) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/postgres/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/postgres/{name}` ([API reference](https://docs.databricks.com/api/workspace/postgres/deleteendpoint)).
-    pub async fn delete_endpoint(&self, request: &PostgresDeleteEndpointRequest) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/postgres/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/postgres/{name}` ([API reference](https://docs.databricks.com/api/workspace/postgres/deleteproject)).
-    pub async fn delete_project(&self, request: &PostgresDeleteProjectRequest) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/postgres/{name}",
-            path_params: &["name"],
-            query: &["purge"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/postgres/{name}` ([API reference](https://docs.databricks.com/api/workspace/postgres/deleterole)).
-    pub async fn delete_role(&self, request: &PostgresDeleteRoleRequest) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/postgres/{name}",
-            path_params: &["name"],
-            query: &["reassign_owned_to"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/postgres/{name}` ([API reference](https://docs.databricks.com/api/workspace/postgres/deletesnapshot)).
-    pub async fn delete_snapshot(&self, request: &PostgresDeleteSnapshotRequest) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/postgres/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/postgres/{name}` ([API reference](https://docs.databricks.com/api/workspace/postgres/deletesyncedtable)).
-    pub async fn delete_synced_table(
+    /// `POST /api/2.0/postgres/{parent}/data-api`; required: `parent`, `data_api` ([API reference](https://docs.databricks.com/api/workspace/postgres/createdataapi)).
+    #[inline]
+    pub fn create_data_api(
         &self,
-        request: &PostgresDeleteSyncedTableRequest,
-    ) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/postgres/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        parent: impl Into<::std::string::String>,
+        data_api: DataApi,
+    ) -> rt::Call<PostgresCreateDataApiRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_CREATE_DATA_API,
+            PostgresCreateDataApiRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                data_api: {
+                    let value = data_api;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/postgres/credentials` ([API reference](https://docs.databricks.com/api/workspace/postgres/generatedatabasecredential)).
-    pub async fn generate_database_credential(
+    /// `POST /api/2.0/postgres/{parent}/databases`; required: `parent`, `database` ([API reference](https://docs.databricks.com/api/workspace/postgres/createdatabase)).
+    #[inline]
+    pub fn create_database(
         &self,
-        request: &PostgresGenerateDatabaseCredentialRequest,
-    ) -> crate::Result<DatabaseCredential> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/postgres/credentials",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["endpoint", "claims", "expire_time", "ttl"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        parent: impl Into<::std::string::String>,
+        database: Database,
+    ) -> rt::Call<PostgresCreateDatabaseRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_CREATE_DATABASE,
+            PostgresCreateDatabaseRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                database: {
+                    let value = database;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/postgres/{name}` ([API reference](https://docs.databricks.com/api/workspace/postgres/getbranch)).
-    pub async fn get_branch(&self, request: &PostgresGetBranchRequest) -> crate::Result<Branch> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/postgres/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/postgres/{name}` ([API reference](https://docs.databricks.com/api/workspace/postgres/getcatalog)).
-    pub async fn get_catalog(&self, request: &PostgresGetCatalogRequest) -> crate::Result<Catalog> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/postgres/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/postgres/{name}` ([API reference](https://docs.databricks.com/api/workspace/postgres/getcdfconfig)).
-    pub async fn get_cdf_config(&self, request: &PostgresGetCdfConfigRequest) -> crate::Result<CdfConfig> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/postgres/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/postgres/{name}` ([API reference](https://docs.databricks.com/api/workspace/postgres/getcdfstatus)).
-    pub async fn get_cdf_status(&self, request: &PostgresGetCdfStatusRequest) -> crate::Result<CdfStatus> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/postgres/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/postgres/{name}` ([API reference](https://docs.databricks.com/api/workspace/postgres/getdataapi)).
-    pub async fn get_data_api(&self, request: &PostgresGetDataApiRequest) -> crate::Result<DataApi> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/postgres/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/postgres/{name}` ([API reference](https://docs.databricks.com/api/workspace/postgres/getdatabase)).
-    pub async fn get_database(&self, request: &PostgresGetDatabaseRequest) -> crate::Result<Database> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/postgres/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/postgres/{name}` ([API reference](https://docs.databricks.com/api/workspace/postgres/getendpoint)).
-    pub async fn get_endpoint(&self, request: &PostgresGetEndpointRequest) -> crate::Result<Endpoint> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/postgres/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/postgres/{name}` ([API reference](https://docs.databricks.com/api/workspace/postgres/getoperation)).
-    pub async fn get_operation(&self, request: &PostgresGetOperationRequest) -> crate::Result<Operation> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/postgres/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/postgres/{name}` ([API reference](https://docs.databricks.com/api/workspace/postgres/getproject)).
-    pub async fn get_project(&self, request: &PostgresGetProjectRequest) -> crate::Result<Project> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/postgres/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/postgres/{name}` ([API reference](https://docs.databricks.com/api/workspace/postgres/getrole)).
-    pub async fn get_role(&self, request: &PostgresGetRoleRequest) -> crate::Result<Role> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/postgres/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/postgres/{name}` ([API reference](https://docs.databricks.com/api/workspace/postgres/getsnapshot)).
-    pub async fn get_snapshot(&self, request: &PostgresGetSnapshotRequest) -> crate::Result<Snapshot> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/postgres/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/postgres/{name}` ([API reference](https://docs.databricks.com/api/workspace/postgres/getsnapshotschedule)).
-    pub async fn get_snapshot_schedule(
+    /// `POST /api/2.0/postgres/{parent}/endpoints`; required: `parent`, `endpoint`, `endpoint_id` ([API reference](https://docs.databricks.com/api/workspace/postgres/createendpoint)).
+    #[inline]
+    pub fn create_endpoint(
         &self,
-        request: &PostgresGetSnapshotScheduleRequest,
-    ) -> crate::Result<SnapshotSchedule> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/postgres/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        parent: impl Into<::std::string::String>,
+        endpoint: Endpoint,
+        endpoint_id: impl Into<::std::string::String>,
+    ) -> rt::Call<PostgresCreateEndpointRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_CREATE_ENDPOINT,
+            PostgresCreateEndpointRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                endpoint: {
+                    let value = endpoint;
+                    value
+                },
+                endpoint_id: {
+                    let value = endpoint_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/postgres/{name}` ([API reference](https://docs.databricks.com/api/workspace/postgres/getsyncedtable)).
-    pub async fn get_synced_table(&self, request: &PostgresGetSyncedTableRequest) -> crate::Result<SyncedTable> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/postgres/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/postgres/{parent}/branches` ([API reference](https://docs.databricks.com/api/workspace/postgres/listbranches)).
-    pub fn list_branches(&self, request: PostgresListBranchesRequest) -> crate::service::Paginator<Branch> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/postgres/{parent}/branches",
-            path_params: &["parent"],
-            query: &["page_size", "page_token", "show_deleted"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("branches"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
-    }
-
-    /// `GET /api/2.0/postgres/{parent}/cdf-configs` ([API reference](https://docs.databricks.com/api/workspace/postgres/listcdfconfigs)).
-    pub fn list_cdf_configs(&self, request: PostgresListCdfConfigsRequest) -> crate::service::Paginator<CdfConfig> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/postgres/{parent}/cdf-configs",
-            path_params: &["parent"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("cdf_configs"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
-    }
-
-    /// `GET /api/2.0/postgres/{parent}/cdf-statuses` ([API reference](https://docs.databricks.com/api/workspace/postgres/listcdfstatuses)).
-    pub fn list_cdf_statuses(&self, request: PostgresListCdfStatusesRequest) -> crate::service::Paginator<CdfStatus> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/postgres/{parent}/cdf-statuses",
-            path_params: &["parent"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("cdf_statuses"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
-    }
-
-    /// `GET /api/2.0/postgres/{parent}/databases` ([API reference](https://docs.databricks.com/api/workspace/postgres/listdatabases)).
-    pub fn list_databases(&self, request: PostgresListDatabasesRequest) -> crate::service::Paginator<Database> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/postgres/{parent}/databases",
-            path_params: &["parent"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("databases"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
-    }
-
-    /// `GET /api/2.0/postgres/{parent}/endpoints` ([API reference](https://docs.databricks.com/api/workspace/postgres/listendpoints)).
-    pub fn list_endpoints(&self, request: PostgresListEndpointsRequest) -> crate::service::Paginator<Endpoint> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/postgres/{parent}/endpoints",
-            path_params: &["parent"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("endpoints"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
-    }
-
-    /// `GET /api/2.0/postgres/projects` ([API reference](https://docs.databricks.com/api/workspace/postgres/listprojects)).
-    pub fn list_projects(&self, request: PostgresListProjectsRequest) -> crate::service::Paginator<Project> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/postgres/projects",
-            path_params: &[],
-            query: &["page_size", "page_token", "show_deleted"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("projects"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
-    }
-
-    /// `GET /api/2.0/postgres/{parent}/roles` ([API reference](https://docs.databricks.com/api/workspace/postgres/listroles)).
-    pub fn list_roles(&self, request: PostgresListRolesRequest) -> crate::service::Paginator<Role> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/postgres/{parent}/roles",
-            path_params: &["parent"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("roles"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
-    }
-
-    /// `GET /api/2.0/postgres/{parent}/snapshots` ([API reference](https://docs.databricks.com/api/workspace/postgres/listsnapshots)).
-    pub fn list_snapshots(&self, request: PostgresListSnapshotsRequest) -> crate::service::Paginator<Snapshot> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/postgres/{parent}/snapshots",
-            path_params: &["parent"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("snapshots"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
-    }
-
-    /// `POST /api/2.0/postgres/{name}/password` ([API reference](https://docs.databricks.com/api/workspace/postgres/revealrolepassword)).
-    pub async fn reveal_role_password(
+    /// `POST /api/2.0/postgres/projects`; required: `project`, `project_id` ([API reference](https://docs.databricks.com/api/workspace/postgres/createproject)).
+    #[inline]
+    pub fn create_project(
         &self,
-        request: &PostgresRevealRolePasswordRequest,
-    ) -> crate::Result<RevealRolePasswordResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/postgres/{name}/password",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        project: Project,
+        project_id: impl Into<::std::string::String>,
+    ) -> rt::Call<PostgresCreateProjectRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_CREATE_PROJECT,
+            PostgresCreateProjectRequest {
+                project: {
+                    let value = project;
+                    value
+                },
+                project_id: {
+                    let value = project_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/postgres/{name}/undelete` ([API reference](https://docs.databricks.com/api/workspace/postgres/undeletebranch)).
-    pub async fn undelete_branch(&self, request: &PostgresUndeleteBranchRequest) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/postgres/{name}/undelete",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/postgres/{name}/undelete` ([API reference](https://docs.databricks.com/api/workspace/postgres/undeleteproject)).
-    pub async fn undelete_project(
+    /// `POST /api/2.0/postgres/{parent}/roles`; required: `parent`, `role` ([API reference](https://docs.databricks.com/api/workspace/postgres/createrole)).
+    #[inline]
+    pub fn create_role(
         &self,
-        request: &PostgresUndeleteProjectRequest,
-    ) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/postgres/{name}/undelete",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        parent: impl Into<::std::string::String>,
+        role: Role,
+    ) -> rt::Call<PostgresCreateRoleRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_CREATE_ROLE,
+            PostgresCreateRoleRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                role: {
+                    let value = role;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/postgres/{name}` ([API reference](https://docs.databricks.com/api/workspace/postgres/updatebranch)).
-    pub async fn update_branch(&self, request: &PostgresUpdateBranchRequest) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/postgres/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("branch"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `PATCH /api/2.0/postgres/{name}` ([API reference](https://docs.databricks.com/api/workspace/postgres/updatedataapi)).
-    pub async fn update_data_api(&self, request: &PostgresUpdateDataApiRequest) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/postgres/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("data_api"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `PATCH /api/2.0/postgres/{name}` ([API reference](https://docs.databricks.com/api/workspace/postgres/updatedatabase)).
-    pub async fn update_database(&self, request: &PostgresUpdateDatabaseRequest) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/postgres/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("database"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `PATCH /api/2.0/postgres/{name}` ([API reference](https://docs.databricks.com/api/workspace/postgres/updateendpoint)).
-    pub async fn update_endpoint(&self, request: &PostgresUpdateEndpointRequest) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/postgres/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("endpoint"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `PATCH /api/2.0/postgres/{name}` ([API reference](https://docs.databricks.com/api/workspace/postgres/updateproject)).
-    pub async fn update_project(&self, request: &PostgresUpdateProjectRequest) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/postgres/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("project"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `PATCH /api/2.0/postgres/{name}` ([API reference](https://docs.databricks.com/api/workspace/postgres/updaterole)).
-    pub async fn update_role(&self, request: &PostgresUpdateRoleRequest) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/postgres/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("role"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `PATCH /api/2.0/postgres/{name}` ([API reference](https://docs.databricks.com/api/workspace/postgres/updatesnapshotschedule)).
-    pub async fn update_snapshot_schedule(
+    /// `POST /api/2.0/postgres/{parent}/snapshots`; required: `parent`, `snapshot`, `snapshot_id` ([API reference](https://docs.databricks.com/api/workspace/postgres/createsnapshot)).
+    #[inline]
+    pub fn create_snapshot(
         &self,
-        request: &PostgresUpdateSnapshotScheduleRequest,
-    ) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/postgres/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("snapshot_schedule"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        parent: impl Into<::std::string::String>,
+        snapshot: Snapshot,
+        snapshot_id: impl Into<::std::string::String>,
+    ) -> rt::Call<PostgresCreateSnapshotRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_CREATE_SNAPSHOT,
+            PostgresCreateSnapshotRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                snapshot: {
+                    let value = snapshot;
+                    value
+                },
+                snapshot_id: {
+                    let value = snapshot_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `POST /api/2.0/postgres/synced_tables`; required: `synced_table`, `synced_table_id` ([API reference](https://docs.databricks.com/api/workspace/postgres/createsyncedtable)).
+    #[inline]
+    pub fn create_synced_table(
+        &self,
+        synced_table: SyncedTable,
+        synced_table_id: impl Into<::std::string::String>,
+    ) -> rt::Call<PostgresCreateSyncedTableRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_CREATE_SYNCED_TABLE,
+            PostgresCreateSyncedTableRequest {
+                synced_table: {
+                    let value = synced_table;
+                    value
+                },
+                synced_table_id: {
+                    let value = synced_table_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `DELETE /api/2.0/postgres/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/deletebranch)).
+    #[inline]
+    pub fn delete_branch(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<PostgresDeleteBranchRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_DELETE_BRANCH,
+            PostgresDeleteBranchRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `DELETE /api/2.0/postgres/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/deletecatalog)).
+    #[inline]
+    pub fn delete_catalog(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<PostgresDeleteCatalogRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_DELETE_CATALOG,
+            PostgresDeleteCatalogRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `DELETE /api/2.0/postgres/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/deletecdfconfig)).
+    #[inline]
+    pub fn delete_cdf_config(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<PostgresDeleteCdfConfigRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_DELETE_CDF_CONFIG,
+            PostgresDeleteCdfConfigRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `DELETE /api/2.0/postgres/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/deletedataapi)).
+    #[inline]
+    pub fn delete_data_api(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<PostgresDeleteDataApiRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_DELETE_DATA_API,
+            PostgresDeleteDataApiRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `DELETE /api/2.0/postgres/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/deletedatabase)).
+    #[inline]
+    pub fn delete_database(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<PostgresDeleteDatabaseRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_DELETE_DATABASE,
+            PostgresDeleteDatabaseRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `DELETE /api/2.0/postgres/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/deleteendpoint)).
+    #[inline]
+    pub fn delete_endpoint(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<PostgresDeleteEndpointRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_DELETE_ENDPOINT,
+            PostgresDeleteEndpointRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `DELETE /api/2.0/postgres/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/deleteproject)).
+    #[inline]
+    pub fn delete_project(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<PostgresDeleteProjectRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_DELETE_PROJECT,
+            PostgresDeleteProjectRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `DELETE /api/2.0/postgres/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/deleterole)).
+    #[inline]
+    pub fn delete_role(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<PostgresDeleteRoleRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_DELETE_ROLE,
+            PostgresDeleteRoleRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `DELETE /api/2.0/postgres/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/deletesnapshot)).
+    #[inline]
+    pub fn delete_snapshot(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<PostgresDeleteSnapshotRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_DELETE_SNAPSHOT,
+            PostgresDeleteSnapshotRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `DELETE /api/2.0/postgres/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/deletesyncedtable)).
+    #[inline]
+    pub fn delete_synced_table(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<PostgresDeleteSyncedTableRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_DELETE_SYNCED_TABLE,
+            PostgresDeleteSyncedTableRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `POST /api/2.0/postgres/credentials`; required: `endpoint` ([API reference](https://docs.databricks.com/api/workspace/postgres/generatedatabasecredential)).
+    #[inline]
+    pub fn generate_database_credential(
+        &self,
+        endpoint: impl Into<::std::string::String>,
+    ) -> rt::Call<PostgresGenerateDatabaseCredentialRequest, DatabaseCredential> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_GENERATE_DATABASE_CREDENTIAL,
+            PostgresGenerateDatabaseCredentialRequest {
+                endpoint: {
+                    let value = endpoint;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/postgres/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/getbranch)).
+    #[inline]
+    pub fn get_branch(&self, name: impl Into<::std::string::String>) -> rt::Call<PostgresGetBranchRequest, Branch> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_GET_BRANCH,
+            PostgresGetBranchRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/postgres/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/getcatalog)).
+    #[inline]
+    pub fn get_catalog(&self, name: impl Into<::std::string::String>) -> rt::Call<PostgresGetCatalogRequest, Catalog> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_GET_CATALOG,
+            PostgresGetCatalogRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/postgres/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/getcdfconfig)).
+    #[inline]
+    pub fn get_cdf_config(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<PostgresGetCdfConfigRequest, CdfConfig> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_GET_CDF_CONFIG,
+            PostgresGetCdfConfigRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/postgres/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/getcdfstatus)).
+    #[inline]
+    pub fn get_cdf_status(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<PostgresGetCdfStatusRequest, CdfStatus> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_GET_CDF_STATUS,
+            PostgresGetCdfStatusRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/postgres/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/getdataapi)).
+    #[inline]
+    pub fn get_data_api(&self, name: impl Into<::std::string::String>) -> rt::Call<PostgresGetDataApiRequest, DataApi> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_GET_DATA_API,
+            PostgresGetDataApiRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/postgres/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/getdatabase)).
+    #[inline]
+    pub fn get_database(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<PostgresGetDatabaseRequest, Database> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_GET_DATABASE,
+            PostgresGetDatabaseRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/postgres/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/getendpoint)).
+    #[inline]
+    pub fn get_endpoint(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<PostgresGetEndpointRequest, Endpoint> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_GET_ENDPOINT,
+            PostgresGetEndpointRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/postgres/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/getoperation)).
+    #[inline]
+    pub fn get_operation(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<PostgresGetOperationRequest, Operation> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_GET_OPERATION,
+            PostgresGetOperationRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/postgres/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/getproject)).
+    #[inline]
+    pub fn get_project(&self, name: impl Into<::std::string::String>) -> rt::Call<PostgresGetProjectRequest, Project> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_GET_PROJECT,
+            PostgresGetProjectRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/postgres/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/getrole)).
+    #[inline]
+    pub fn get_role(&self, name: impl Into<::std::string::String>) -> rt::Call<PostgresGetRoleRequest, Role> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_GET_ROLE,
+            PostgresGetRoleRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/postgres/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/getsnapshot)).
+    #[inline]
+    pub fn get_snapshot(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<PostgresGetSnapshotRequest, Snapshot> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_GET_SNAPSHOT,
+            PostgresGetSnapshotRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/postgres/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/getsnapshotschedule)).
+    #[inline]
+    pub fn get_snapshot_schedule(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<PostgresGetSnapshotScheduleRequest, SnapshotSchedule> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_GET_SNAPSHOT_SCHEDULE,
+            PostgresGetSnapshotScheduleRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/postgres/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/getsyncedtable)).
+    #[inline]
+    pub fn get_synced_table(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<PostgresGetSyncedTableRequest, SyncedTable> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_GET_SYNCED_TABLE,
+            PostgresGetSyncedTableRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/postgres/{parent}/branches`; required: `parent`; pages by token ([API reference](https://docs.databricks.com/api/workspace/postgres/listbranches)).
+    #[inline]
+    pub fn list_branches(
+        &self,
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Paginator<PostgresListBranchesRequest, Branch> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_POSTGRES_LIST_BRANCHES,
+            &PAGES_POSTGRES_LIST_BRANCHES,
+            PostgresListBranchesRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
+    }
+
+    /// `GET /api/2.0/postgres/{parent}/cdf-configs`; required: `parent`; pages by token ([API reference](https://docs.databricks.com/api/workspace/postgres/listcdfconfigs)).
+    #[inline]
+    pub fn list_cdf_configs(
+        &self,
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Paginator<PostgresListCdfConfigsRequest, CdfConfig> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_POSTGRES_LIST_CDF_CONFIGS,
+            &PAGES_POSTGRES_LIST_CDF_CONFIGS,
+            PostgresListCdfConfigsRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
+    }
+
+    /// `GET /api/2.0/postgres/{parent}/cdf-statuses`; required: `parent`; pages by token ([API reference](https://docs.databricks.com/api/workspace/postgres/listcdfstatuses)).
+    #[inline]
+    pub fn list_cdf_statuses(
+        &self,
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Paginator<PostgresListCdfStatusesRequest, CdfStatus> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_POSTGRES_LIST_CDF_STATUSES,
+            &PAGES_POSTGRES_LIST_CDF_STATUSES,
+            PostgresListCdfStatusesRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
+    }
+
+    /// `GET /api/2.0/postgres/{parent}/databases`; required: `parent`; pages by token ([API reference](https://docs.databricks.com/api/workspace/postgres/listdatabases)).
+    #[inline]
+    pub fn list_databases(
+        &self,
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Paginator<PostgresListDatabasesRequest, Database> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_POSTGRES_LIST_DATABASES,
+            &PAGES_POSTGRES_LIST_DATABASES,
+            PostgresListDatabasesRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
+    }
+
+    /// `GET /api/2.0/postgres/{parent}/endpoints`; required: `parent`; pages by token ([API reference](https://docs.databricks.com/api/workspace/postgres/listendpoints)).
+    #[inline]
+    pub fn list_endpoints(
+        &self,
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Paginator<PostgresListEndpointsRequest, Endpoint> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_POSTGRES_LIST_ENDPOINTS,
+            &PAGES_POSTGRES_LIST_ENDPOINTS,
+            PostgresListEndpointsRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
+    }
+
+    /// `GET /api/2.0/postgres/projects`; pages by token ([API reference](https://docs.databricks.com/api/workspace/postgres/listprojects)).
+    #[inline]
+    pub fn list_projects(&self) -> rt::Paginator<PostgresListProjectsRequest, Project> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_POSTGRES_LIST_PROJECTS,
+            &PAGES_POSTGRES_LIST_PROJECTS,
+            PostgresListProjectsRequest { ..::std::default::Default::default() },
+        )
+    }
+
+    /// `GET /api/2.0/postgres/{parent}/roles`; required: `parent`; pages by token ([API reference](https://docs.databricks.com/api/workspace/postgres/listroles)).
+    #[inline]
+    pub fn list_roles(
+        &self,
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Paginator<PostgresListRolesRequest, Role> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_POSTGRES_LIST_ROLES,
+            &PAGES_POSTGRES_LIST_ROLES,
+            PostgresListRolesRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
+    }
+
+    /// `GET /api/2.0/postgres/{parent}/snapshots`; required: `parent`; pages by token ([API reference](https://docs.databricks.com/api/workspace/postgres/listsnapshots)).
+    #[inline]
+    pub fn list_snapshots(
+        &self,
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Paginator<PostgresListSnapshotsRequest, Snapshot> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_POSTGRES_LIST_SNAPSHOTS,
+            &PAGES_POSTGRES_LIST_SNAPSHOTS,
+            PostgresListSnapshotsRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
+    }
+
+    /// `POST /api/2.0/postgres/{name}/password`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/revealrolepassword)).
+    #[inline]
+    pub fn reveal_role_password(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<PostgresRevealRolePasswordRequest, RevealRolePasswordResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_REVEAL_ROLE_PASSWORD,
+            PostgresRevealRolePasswordRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `POST /api/2.0/postgres/{name}/undelete`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/undeletebranch)).
+    #[inline]
+    pub fn undelete_branch(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<PostgresUndeleteBranchRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_UNDELETE_BRANCH,
+            PostgresUndeleteBranchRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `POST /api/2.0/postgres/{name}/undelete`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/postgres/undeleteproject)).
+    #[inline]
+    pub fn undelete_project(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<PostgresUndeleteProjectRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_UNDELETE_PROJECT,
+            PostgresUndeleteProjectRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/postgres/{name}`; required: `name`, `branch`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/postgres/updatebranch)).
+    #[inline]
+    pub fn update_branch(
+        &self,
+        name: impl Into<::std::string::String>,
+        branch: Branch,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<PostgresUpdateBranchRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_UPDATE_BRANCH,
+            PostgresUpdateBranchRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                branch: {
+                    let value = branch;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/postgres/{name}`; required: `name`, `data_api`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/postgres/updatedataapi)).
+    #[inline]
+    pub fn update_data_api(
+        &self,
+        name: impl Into<::std::string::String>,
+        data_api: DataApi,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<PostgresUpdateDataApiRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_UPDATE_DATA_API,
+            PostgresUpdateDataApiRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                data_api: {
+                    let value = data_api;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/postgres/{name}`; required: `name`, `database`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/postgres/updatedatabase)).
+    #[inline]
+    pub fn update_database(
+        &self,
+        name: impl Into<::std::string::String>,
+        database: Database,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<PostgresUpdateDatabaseRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_UPDATE_DATABASE,
+            PostgresUpdateDatabaseRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                database: {
+                    let value = database;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/postgres/{name}`; required: `name`, `endpoint`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/postgres/updateendpoint)).
+    #[inline]
+    pub fn update_endpoint(
+        &self,
+        name: impl Into<::std::string::String>,
+        endpoint: Endpoint,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<PostgresUpdateEndpointRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_UPDATE_ENDPOINT,
+            PostgresUpdateEndpointRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                endpoint: {
+                    let value = endpoint;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/postgres/{name}`; required: `name`, `project`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/postgres/updateproject)).
+    #[inline]
+    pub fn update_project(
+        &self,
+        name: impl Into<::std::string::String>,
+        project: Project,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<PostgresUpdateProjectRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_UPDATE_PROJECT,
+            PostgresUpdateProjectRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                project: {
+                    let value = project;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/postgres/{name}`; required: `name`, `role`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/postgres/updaterole)).
+    #[inline]
+    pub fn update_role(
+        &self,
+        name: impl Into<::std::string::String>,
+        role: Role,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<PostgresUpdateRoleRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_UPDATE_ROLE,
+            PostgresUpdateRoleRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                role: {
+                    let value = role;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/postgres/{name}`; required: `name`, `snapshot_schedule`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/postgres/updatesnapshotschedule)).
+    #[inline]
+    pub fn update_snapshot_schedule(
+        &self,
+        name: impl Into<::std::string::String>,
+        snapshot_schedule: SnapshotSchedule,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<PostgresUpdateSnapshotScheduleRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_POSTGRES_UPDATE_SNAPSHOT_SCHEDULE,
+            PostgresUpdateSnapshotScheduleRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                snapshot_schedule: {
+                    let value = snapshot_schedule;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_POSTGRES_CREATE_BRANCH: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/postgres/{parent}/branches",
+    path_params: &["parent"],
+    query: &["branch_id", "replace_existing"],
+    body: rt::BodyKind::Whole("branch"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_CREATE_CATALOG: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/postgres/catalogs",
+    path_params: &[],
+    query: &["catalog_id"],
+    body: rt::BodyKind::Whole("catalog"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_CREATE_CDF_CONFIG: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/postgres/{parent}/cdf-configs",
+    path_params: &["parent"],
+    query: &["cdf_config_id"],
+    body: rt::BodyKind::Whole("cdf_config"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_CREATE_DATA_API: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/postgres/{parent}/data-api",
+    path_params: &["parent"],
+    query: &[],
+    body: rt::BodyKind::Whole("data_api"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_CREATE_DATABASE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/postgres/{parent}/databases",
+    path_params: &["parent"],
+    query: &["database_id", "replace_existing"],
+    body: rt::BodyKind::Whole("database"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_CREATE_ENDPOINT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/postgres/{parent}/endpoints",
+    path_params: &["parent"],
+    query: &["endpoint_id", "replace_existing"],
+    body: rt::BodyKind::Whole("endpoint"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_CREATE_PROJECT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/postgres/projects",
+    path_params: &[],
+    query: &["project_id"],
+    body: rt::BodyKind::Whole("project"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_CREATE_ROLE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/postgres/{parent}/roles",
+    path_params: &["parent"],
+    query: &["replace_existing", "role_id"],
+    body: rt::BodyKind::Whole("role"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_CREATE_SNAPSHOT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/postgres/{parent}/snapshots",
+    path_params: &["parent"],
+    query: &["snapshot_id"],
+    body: rt::BodyKind::Whole("snapshot"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_CREATE_SYNCED_TABLE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/postgres/synced_tables",
+    path_params: &[],
+    query: &["synced_table_id"],
+    body: rt::BodyKind::Whole("synced_table"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_DELETE_BRANCH: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/postgres/{name}",
+    path_params: &["name"],
+    query: &["purge"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_DELETE_CATALOG: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/postgres/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_DELETE_CDF_CONFIG: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/postgres/{name}",
+    path_params: &["name"],
+    query: &["force"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_DELETE_DATA_API: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/postgres/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_DELETE_DATABASE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/postgres/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_DELETE_ENDPOINT: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/postgres/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_DELETE_PROJECT: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/postgres/{name}",
+    path_params: &["name"],
+    query: &["purge"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_DELETE_ROLE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/postgres/{name}",
+    path_params: &["name"],
+    query: &["reassign_owned_to"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_DELETE_SNAPSHOT: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/postgres/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_DELETE_SYNCED_TABLE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/postgres/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_GENERATE_DATABASE_CREDENTIAL: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/postgres/credentials",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["endpoint", "claims", "expire_time", "ttl"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_GET_BRANCH: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/postgres/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_GET_CATALOG: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/postgres/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_GET_CDF_CONFIG: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/postgres/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_GET_CDF_STATUS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/postgres/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_GET_DATA_API: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/postgres/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_GET_DATABASE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/postgres/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_GET_ENDPOINT: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/postgres/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_GET_OPERATION: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/postgres/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_GET_PROJECT: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/postgres/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_GET_ROLE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/postgres/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_GET_SNAPSHOT: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/postgres/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_GET_SNAPSHOT_SCHEDULE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/postgres/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_GET_SYNCED_TABLE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/postgres/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_LIST_BRANCHES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/postgres/{parent}/branches",
+    path_params: &["parent"],
+    query: &["page_size", "page_token", "show_deleted"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_POSTGRES_LIST_BRANCHES: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("branches"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_POSTGRES_LIST_CDF_CONFIGS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/postgres/{parent}/cdf-configs",
+    path_params: &["parent"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_POSTGRES_LIST_CDF_CONFIGS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("cdf_configs"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_POSTGRES_LIST_CDF_STATUSES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/postgres/{parent}/cdf-statuses",
+    path_params: &["parent"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_POSTGRES_LIST_CDF_STATUSES: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("cdf_statuses"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_POSTGRES_LIST_DATABASES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/postgres/{parent}/databases",
+    path_params: &["parent"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_POSTGRES_LIST_DATABASES: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("databases"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_POSTGRES_LIST_ENDPOINTS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/postgres/{parent}/endpoints",
+    path_params: &["parent"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_POSTGRES_LIST_ENDPOINTS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("endpoints"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_POSTGRES_LIST_PROJECTS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/postgres/projects",
+    path_params: &[],
+    query: &["page_size", "page_token", "show_deleted"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_POSTGRES_LIST_PROJECTS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("projects"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_POSTGRES_LIST_ROLES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/postgres/{parent}/roles",
+    path_params: &["parent"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_POSTGRES_LIST_ROLES: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("roles"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_POSTGRES_LIST_SNAPSHOTS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/postgres/{parent}/snapshots",
+    path_params: &["parent"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_POSTGRES_LIST_SNAPSHOTS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("snapshots"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_POSTGRES_REVEAL_ROLE_PASSWORD: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/postgres/{name}/password",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_UNDELETE_BRANCH: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/postgres/{name}/undelete",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_UNDELETE_PROJECT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/postgres/{name}/undelete",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_UPDATE_BRANCH: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/postgres/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("branch"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_UPDATE_DATA_API: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/postgres/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("data_api"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_UPDATE_DATABASE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/postgres/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("database"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_UPDATE_ENDPOINT: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/postgres/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("endpoint"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_UPDATE_PROJECT: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/postgres/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("project"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_UPDATE_ROLE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/postgres/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("role"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_POSTGRES_UPDATE_SNAPSHOT_SCHEDULE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/postgres/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("snapshot_schedule"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<PostgresCreateBranchRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `branch`.
+    #[inline]
+    pub fn branch(mut self, value: Branch) -> Self {
+        self.request.branch = value;
+        self
+    }
+
+    /// Set `branch_id`.
+    #[inline]
+    pub fn branch_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.branch_id = value.into();
+        self
+    }
+
+    /// Set `replace_existing`.
+    #[inline]
+    pub fn replace_existing(mut self, value: bool) -> Self {
+        self.request.replace_existing = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresCreateCatalogRequest, O> {
+    /// Set `catalog`.
+    #[inline]
+    pub fn catalog(mut self, value: Catalog) -> Self {
+        self.request.catalog = value;
+        self
+    }
+
+    /// Set `catalog_id`.
+    #[inline]
+    pub fn catalog_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.catalog_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresCreateCdfConfigRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `cdf_config`.
+    #[inline]
+    pub fn cdf_config(mut self, value: CdfConfig) -> Self {
+        self.request.cdf_config = value;
+        self
+    }
+
+    /// Set `cdf_config_id`.
+    #[inline]
+    pub fn cdf_config_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cdf_config_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresCreateDataApiRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `data_api`.
+    #[inline]
+    pub fn data_api(mut self, value: DataApi) -> Self {
+        self.request.data_api = value;
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresCreateDatabaseRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `database`.
+    #[inline]
+    pub fn database(mut self, value: Database) -> Self {
+        self.request.database = value;
+        self
+    }
+
+    /// Set `database_id`.
+    #[inline]
+    pub fn database_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.database_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `replace_existing`.
+    #[inline]
+    pub fn replace_existing(mut self, value: bool) -> Self {
+        self.request.replace_existing = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresCreateEndpointRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `endpoint`.
+    #[inline]
+    pub fn endpoint(mut self, value: Endpoint) -> Self {
+        self.request.endpoint = value;
+        self
+    }
+
+    /// Set `endpoint_id`.
+    #[inline]
+    pub fn endpoint_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.endpoint_id = value.into();
+        self
+    }
+
+    /// Set `replace_existing`.
+    #[inline]
+    pub fn replace_existing(mut self, value: bool) -> Self {
+        self.request.replace_existing = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresCreateProjectRequest, O> {
+    /// Set `project`.
+    #[inline]
+    pub fn project(mut self, value: Project) -> Self {
+        self.request.project = value;
+        self
+    }
+
+    /// Set `project_id`.
+    #[inline]
+    pub fn project_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.project_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresCreateRoleRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `role`.
+    #[inline]
+    pub fn role(mut self, value: Role) -> Self {
+        self.request.role = value;
+        self
+    }
+
+    /// Set `replace_existing`.
+    #[inline]
+    pub fn replace_existing(mut self, value: bool) -> Self {
+        self.request.replace_existing = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `role_id`.
+    #[inline]
+    pub fn role_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.role_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresCreateSnapshotRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `snapshot`.
+    #[inline]
+    pub fn snapshot(mut self, value: Snapshot) -> Self {
+        self.request.snapshot = value;
+        self
+    }
+
+    /// Set `snapshot_id`.
+    #[inline]
+    pub fn snapshot_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.snapshot_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresCreateSyncedTableRequest, O> {
+    /// Set `synced_table`.
+    #[inline]
+    pub fn synced_table(mut self, value: SyncedTable) -> Self {
+        self.request.synced_table = value;
+        self
+    }
+
+    /// Set `synced_table_id`.
+    #[inline]
+    pub fn synced_table_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.synced_table_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresDeleteBranchRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `purge`.
+    #[inline]
+    pub fn purge(mut self, value: bool) -> Self {
+        self.request.purge = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresDeleteCatalogRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresDeleteCdfConfigRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `force`.
+    #[inline]
+    pub fn force(mut self, value: bool) -> Self {
+        self.request.force = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresDeleteDataApiRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresDeleteDatabaseRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresDeleteEndpointRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresDeleteProjectRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `purge`.
+    #[inline]
+    pub fn purge(mut self, value: bool) -> Self {
+        self.request.purge = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresDeleteRoleRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `reassign_owned_to`.
+    #[inline]
+    pub fn reassign_owned_to(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.reassign_owned_to = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresDeleteSnapshotRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresDeleteSyncedTableRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresGenerateDatabaseCredentialRequest, O> {
+    /// Set `endpoint`.
+    #[inline]
+    pub fn endpoint(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.endpoint = value.into();
+        self
+    }
+
+    /// Set `claims`.
+    #[inline]
+    pub fn claims(mut self, value: ::std::vec::Vec<RequestedClaims>) -> Self {
+        self.request.claims = value;
+        self
+    }
+
+    /// Set `expire_time`.
+    #[inline]
+    pub fn expire_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.expire_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `ttl`.
+    #[inline]
+    pub fn ttl(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.ttl = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresGetBranchRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresGetCatalogRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresGetCdfConfigRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresGetCdfStatusRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresGetDataApiRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresGetDatabaseRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresGetEndpointRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresGetOperationRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresGetProjectRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresGetRoleRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresGetSnapshotRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresGetSnapshotScheduleRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresGetSyncedTableRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<PostgresListBranchesRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `show_deleted`.
+    #[inline]
+    pub fn show_deleted(mut self, value: bool) -> Self {
+        self.request.show_deleted = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<T> rt::Paginator<PostgresListCdfConfigsRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<PostgresListCdfStatusesRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<PostgresListDatabasesRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<PostgresListEndpointsRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<PostgresListProjectsRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `show_deleted`.
+    #[inline]
+    pub fn show_deleted(mut self, value: bool) -> Self {
+        self.request.show_deleted = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<T> rt::Paginator<PostgresListRolesRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<PostgresListSnapshotsRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresRevealRolePasswordRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresUndeleteBranchRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresUndeleteProjectRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresUpdateBranchRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `branch`.
+    #[inline]
+    pub fn branch(mut self, value: Branch) -> Self {
+        self.request.branch = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresUpdateDataApiRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `data_api`.
+    #[inline]
+    pub fn data_api(mut self, value: DataApi) -> Self {
+        self.request.data_api = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresUpdateDatabaseRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `database`.
+    #[inline]
+    pub fn database(mut self, value: Database) -> Self {
+        self.request.database = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresUpdateEndpointRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `endpoint`.
+    #[inline]
+    pub fn endpoint(mut self, value: Endpoint) -> Self {
+        self.request.endpoint = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresUpdateProjectRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `project`.
+    #[inline]
+    pub fn project(mut self, value: Project) -> Self {
+        self.request.project = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresUpdateRoleRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `role`.
+    #[inline]
+    pub fn role(mut self, value: Role) -> Self {
+        self.request.role = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PostgresUpdateSnapshotScheduleRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `snapshot_schedule`.
+    #[inline]
+    pub fn snapshot_schedule(mut self, value: SnapshotSchedule) -> Self {
+        self.request.snapshot_schedule = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
     }
 }

@@ -8,7 +8,7 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `CustomerFacingComputeMode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `CustomerFacingComputeMode`: `HYBRID`, `SERVERLESS`; values added by the server later decode as `UnknownValue`.
     CustomerFacingComputeMode {
         Hybrid = "HYBRID",
         Serverless = "SERVERLESS",
@@ -16,7 +16,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `CustomerFacingStorageMode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `CustomerFacingStorageMode`: `CUSTOMER_HOSTED`, `DEFAULT_STORAGE`; values added by the server later decode as `UnknownValue`.
     CustomerFacingStorageMode {
         CustomerHosted = "CUSTOMER_HOSTED",
         DefaultStorage = "DEFAULT_STORAGE",
@@ -24,7 +24,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `EndpointUseCase`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `EndpointUseCase`: `DATAPLANE_RELAY_ACCESS`, `GENERAL_ACCESS`, `WORKSPACE_ACCESS`; values added by the server later decode as `UnknownValue`.
     EndpointUseCase {
         DataplaneRelayAccess = "DATAPLANE_RELAY_ACCESS",
         GeneralAccess = "GENERAL_ACCESS",
@@ -33,7 +33,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ErrorType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ErrorType`: `credentials`, `networkAcl`, `securityGroup`, `subnet`, `vpc`; values added by the server later decode as `UnknownValue`.
     ErrorType {
         Credentials = "credentials",
         NetworkAcl = "networkAcl",
@@ -44,7 +44,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `GkeConfigConnectivityType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `GkeConfigConnectivityType`: `PRIVATE_NODE_PUBLIC_MASTER`, `PUBLIC_NODE_PUBLIC_MASTER`; values added by the server later decode as `UnknownValue`.
     GkeConfigConnectivityType {
         PrivateNodePublicMaster = "PRIVATE_NODE_PUBLIC_MASTER",
         PublicNodePublicMaster = "PUBLIC_NODE_PUBLIC_MASTER",
@@ -52,7 +52,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `KeyUseCase`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `KeyUseCase`: `MANAGED_SERVICES`, `STORAGE`; values added by the server later decode as `UnknownValue`.
     KeyUseCase {
         ManagedServices = "MANAGED_SERVICES",
         Storage = "STORAGE",
@@ -60,7 +60,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PricingTier`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PricingTier`: `COMMUNITY_EDITION`, `DEDICATED`, `ENTERPRISE`, `PREMIUM`, `STANDARD`, `UNKNOWN`; values added by the server later decode as `UnknownValue`.
     PricingTier {
         CommunityEdition = "COMMUNITY_EDITION",
         Dedicated = "DEDICATED",
@@ -72,7 +72,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PrivateAccessLevel`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PrivateAccessLevel`: `ACCOUNT`, `ENDPOINT`; values added by the server later decode as `UnknownValue`.
     PrivateAccessLevel {
         Account = "ACCOUNT",
         Endpoint = "ENDPOINT",
@@ -80,7 +80,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `VpcStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `VpcStatus`: `BROKEN`, `UNATTACHED`, `VALID`, `WARNED`; values added by the server later decode as `UnknownValue`.
     VpcStatus {
         Broken = "BROKEN",
         Unattached = "UNATTACHED",
@@ -90,7 +90,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `WarningType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `WarningType`: `securityGroup`, `subnet`; values added by the server later decode as `UnknownValue`.
     WarningType {
         SecurityGroup = "securityGroup",
         Subnet = "subnet",
@@ -98,7 +98,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `WorkspaceStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `WorkspaceStatus`: `BANNED`, `CANCELLING`, `FAILED`, `NOT_PROVISIONED`, `PROVISIONING`, `RUNNING`; values added by the server later decode as `UnknownValue`.
     WorkspaceStatus {
         Banned = "BANNED",
         Cancelling = "CANCELLING",
@@ -113,520 +113,2044 @@ crate::service::wire::open_enum! {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AwsCredentials {
+    /// Wire field `sts_role` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sts_role: ::std::option::Option<StsRole>,
 }
 
+impl AwsCredentials {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AwsCredentials { ..::std::default::Default::default() }
+    }
+
+    /// Set `sts_role`.
+    #[inline]
+    pub fn sts_role(mut self, value: StsRole) -> Self {
+        self.sts_role = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `AwsKeyInfo` of the `provisioning` API.
+///
+/// Required: `key_arn`, `key_region` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AwsKeyInfo {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub key_arn: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub key_region: ::std::option::Option<::std::string::String>,
+    /// Wire field `key_arn` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub key_arn: ::std::string::String,
+    /// Wire field `key_region` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub key_region: ::std::string::String,
+    /// Wire field `key_alias` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub key_alias: ::std::option::Option<::std::string::String>,
+    /// Wire field `reuse_key_for_cluster_volumes` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub reuse_key_for_cluster_volumes: ::std::option::Option<bool>,
+}
+
+impl AwsKeyInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(key_arn: impl Into<::std::string::String>, key_region: impl Into<::std::string::String>) -> Self {
+        AwsKeyInfo {
+            key_arn: {
+                let value = key_arn;
+                value.into()
+            },
+            key_region: {
+                let value = key_region;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `key_arn`.
+    #[inline]
+    pub fn key_arn(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key_arn = value.into();
+        self
+    }
+
+    /// Set `key_region`.
+    #[inline]
+    pub fn key_region(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key_region = value.into();
+        self
+    }
+
+    /// Set `key_alias`.
+    #[inline]
+    pub fn key_alias(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key_alias = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `reuse_key_for_cluster_volumes`.
+    #[inline]
+    pub fn reuse_key_for_cluster_volumes(mut self, value: bool) -> Self {
+        self.reuse_key_for_cluster_volumes = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `AzureKeyInfo` of the `provisioning` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AzureKeyInfo {
+    /// Wire field `disk_encryption_set_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub disk_encryption_set_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `key_access_configuration` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub key_access_configuration: ::std::option::Option<KeyAccessConfiguration>,
+    /// Wire field `key_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub key_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `key_vault_uri` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub key_vault_uri: ::std::option::Option<::std::string::String>,
+    /// Wire field `tenant_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub tenant_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `version` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub version: ::std::option::Option<::std::string::String>,
+}
+
+impl AzureKeyInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AzureKeyInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `disk_encryption_set_id`.
+    #[inline]
+    pub fn disk_encryption_set_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.disk_encryption_set_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `key_access_configuration`.
+    #[inline]
+    pub fn key_access_configuration(mut self, value: KeyAccessConfiguration) -> Self {
+        self.key_access_configuration = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `key_name`.
+    #[inline]
+    pub fn key_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `key_vault_uri`.
+    #[inline]
+    pub fn key_vault_uri(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key_vault_uri = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tenant_id`.
+    #[inline]
+    pub fn tenant_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.tenant_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.version = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `AzureWorkspaceInfo` of the `provisioning` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AzureWorkspaceInfo {
+    /// Wire field `resource_group` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub resource_group: ::std::option::Option<::std::string::String>,
+    /// Wire field `subscription_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub subscription_id: ::std::option::Option<::std::string::String>,
+}
+
+impl AzureWorkspaceInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AzureWorkspaceInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `resource_group`.
+    #[inline]
+    pub fn resource_group(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.resource_group = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `subscription_id`.
+    #[inline]
+    pub fn subscription_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.subscription_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CloudResourceContainer` of the `provisioning` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CloudResourceContainer {
+    /// Wire field `gcp` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gcp: ::std::option::Option<CustomerFacingGcpCloudResourceContainer>,
 }
 
+impl CloudResourceContainer {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CloudResourceContainer { ..::std::default::Default::default() }
+    }
+
+    /// Set `gcp`.
+    #[inline]
+    pub fn gcp(mut self, value: CustomerFacingGcpCloudResourceContainer) -> Self {
+        self.gcp = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `CreateAwsKeyInfo` of the `provisioning` API.
+///
+/// Required: `key_arn` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateAwsKeyInfo {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub key_arn: ::std::option::Option<::std::string::String>,
+    /// Wire field `key_arn` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub key_arn: ::std::string::String,
+    /// Wire field `key_alias` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub key_alias: ::std::option::Option<::std::string::String>,
+    /// Wire field `key_region` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub key_region: ::std::option::Option<::std::string::String>,
+    /// Wire field `reuse_key_for_cluster_volumes` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub reuse_key_for_cluster_volumes: ::std::option::Option<bool>,
+}
+
+impl CreateAwsKeyInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(key_arn: impl Into<::std::string::String>) -> Self {
+        CreateAwsKeyInfo {
+            key_arn: {
+                let value = key_arn;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `key_arn`.
+    #[inline]
+    pub fn key_arn(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key_arn = value.into();
+        self
+    }
+
+    /// Set `key_alias`.
+    #[inline]
+    pub fn key_alias(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key_alias = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `key_region`.
+    #[inline]
+    pub fn key_region(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key_region = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `reuse_key_for_cluster_volumes`.
+    #[inline]
+    pub fn reuse_key_for_cluster_volumes(mut self, value: bool) -> Self {
+        self.reuse_key_for_cluster_volumes = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CreateAzureKeyInfo` of the `provisioning` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateAzureKeyInfo {
+    /// Wire field `disk_encryption_set_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub disk_encryption_set_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `key_access_configuration` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub key_access_configuration: ::std::option::Option<KeyAccessConfiguration>,
+    /// Wire field `key_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub key_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `key_vault_uri` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub key_vault_uri: ::std::option::Option<::std::string::String>,
+    /// Wire field `tenant_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub tenant_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `version` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub version: ::std::option::Option<::std::string::String>,
+}
+
+impl CreateAzureKeyInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateAzureKeyInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `disk_encryption_set_id`.
+    #[inline]
+    pub fn disk_encryption_set_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.disk_encryption_set_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `key_access_configuration`.
+    #[inline]
+    pub fn key_access_configuration(mut self, value: KeyAccessConfiguration) -> Self {
+        self.key_access_configuration = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `key_name`.
+    #[inline]
+    pub fn key_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `key_vault_uri`.
+    #[inline]
+    pub fn key_vault_uri(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key_vault_uri = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tenant_id`.
+    #[inline]
+    pub fn tenant_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.tenant_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `version`.
+    #[inline]
+    pub fn version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.version = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CreateCredentialAwsCredentials` of the `provisioning` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateCredentialAwsCredentials {
+    /// Wire field `sts_role` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sts_role: ::std::option::Option<CreateCredentialStsRole>,
+}
+
+impl CreateCredentialAwsCredentials {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateCredentialAwsCredentials { ..::std::default::Default::default() }
+    }
+
+    /// Set `sts_role`.
+    #[inline]
+    pub fn sts_role(mut self, value: CreateCredentialStsRole) -> Self {
+        self.sts_role = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CreateCredentialStsRole` of the `provisioning` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateCredentialStsRole {
+    /// Wire field `role_arn` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub role_arn: ::std::option::Option<::std::string::String>,
 }
 
+impl CreateCredentialStsRole {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateCredentialStsRole { ..::std::default::Default::default() }
+    }
+
+    /// Set `role_arn`.
+    #[inline]
+    pub fn role_arn(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.role_arn = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `CreateGcpKeyInfo` of the `provisioning` API.
+///
+/// Required: `kms_key_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateGcpKeyInfo {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub kms_key_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `kms_key_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub kms_key_id: ::std::string::String,
+    /// Wire field `gcp_service_account` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gcp_service_account: ::std::option::Option<GcpServiceAccount>,
+    /// Wire field `manual` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub manual: ::std::option::Option<bool>,
+}
+
+impl CreateGcpKeyInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(kms_key_id: impl Into<::std::string::String>) -> Self {
+        CreateGcpKeyInfo {
+            kms_key_id: {
+                let value = kms_key_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `kms_key_id`.
+    #[inline]
+    pub fn kms_key_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.kms_key_id = value.into();
+        self
+    }
+
+    /// Set `gcp_service_account`.
+    #[inline]
+    pub fn gcp_service_account(mut self, value: GcpServiceAccount) -> Self {
+        self.gcp_service_account = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `manual`.
+    #[inline]
+    pub fn manual(mut self, value: bool) -> Self {
+        self.manual = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `Credential` of the `provisioning` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Credential {
+    /// Wire field `account_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub account_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `aws_credentials` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aws_credentials: ::std::option::Option<AwsCredentials>,
+    /// Wire field `creation_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub creation_time: ::std::option::Option<i64>,
+    /// Wire field `credentials_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub credentials_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `credentials_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub credentials_name: ::std::option::Option<::std::string::String>,
+}
+
+impl Credential {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Credential { ..::std::default::Default::default() }
+    }
+
+    /// Set `account_id`.
+    #[inline]
+    pub fn account_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.account_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `aws_credentials`.
+    #[inline]
+    pub fn aws_credentials(mut self, value: AwsCredentials) -> Self {
+        self.aws_credentials = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `creation_time`.
+    #[inline]
+    pub fn creation_time(mut self, value: i64) -> Self {
+        self.creation_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `credentials_id`.
+    #[inline]
+    pub fn credentials_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.credentials_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `credentials_name`.
+    #[inline]
+    pub fn credentials_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.credentials_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CustomerFacingGcpCloudResourceContainer` of the `provisioning` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomerFacingGcpCloudResourceContainer {
+    /// Wire field `project_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub project_id: ::std::option::Option<::std::string::String>,
+}
+
+impl CustomerFacingGcpCloudResourceContainer {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CustomerFacingGcpCloudResourceContainer { ..::std::default::Default::default() }
+    }
+
+    /// Set `project_id`.
+    #[inline]
+    pub fn project_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.project_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CustomerManagedKey` of the `provisioning` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomerManagedKey {
+    /// Wire field `account_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub account_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `aws_key_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aws_key_info: ::std::option::Option<AwsKeyInfo>,
+    /// Wire field `azure_key_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub azure_key_info: ::std::option::Option<AzureKeyInfo>,
+    /// Wire field `creation_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub creation_time: ::std::option::Option<i64>,
+    /// Wire field `customer_managed_key_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub customer_managed_key_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `gcp_key_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gcp_key_info: ::std::option::Option<GcpKeyInfo>,
+    /// Wire field `use_cases` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub use_cases: ::std::vec::Vec<KeyUseCase>,
+}
+
+impl CustomerManagedKey {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CustomerManagedKey { ..::std::default::Default::default() }
+    }
+
+    /// Set `account_id`.
+    #[inline]
+    pub fn account_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.account_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `aws_key_info`.
+    #[inline]
+    pub fn aws_key_info(mut self, value: AwsKeyInfo) -> Self {
+        self.aws_key_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `azure_key_info`.
+    #[inline]
+    pub fn azure_key_info(mut self, value: AzureKeyInfo) -> Self {
+        self.azure_key_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `creation_time`.
+    #[inline]
+    pub fn creation_time(mut self, value: i64) -> Self {
+        self.creation_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `customer_managed_key_id`.
+    #[inline]
+    pub fn customer_managed_key_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.customer_managed_key_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `gcp_key_info`.
+    #[inline]
+    pub fn gcp_key_info(mut self, value: GcpKeyInfo) -> Self {
+        self.gcp_key_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `use_cases`.
+    #[inline]
+    pub fn use_cases(mut self, value: ::std::vec::Vec<KeyUseCase>) -> Self {
+        self.use_cases = value;
+        self
+    }
 }
 
 /// Wire type `GcpCommonNetworkConfig` of the `provisioning` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GcpCommonNetworkConfig {
+    /// Wire field `gke_cluster_master_ip_range` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gke_cluster_master_ip_range: ::std::option::Option<::std::string::String>,
+    /// Wire field `gke_connectivity_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gke_connectivity_type: ::std::option::Option<GkeConfigConnectivityType>,
 }
 
+impl GcpCommonNetworkConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GcpCommonNetworkConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `gke_cluster_master_ip_range`.
+    #[inline]
+    pub fn gke_cluster_master_ip_range(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.gke_cluster_master_ip_range = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `gke_connectivity_type`.
+    #[inline]
+    pub fn gke_connectivity_type(mut self, value: GkeConfigConnectivityType) -> Self {
+        self.gke_connectivity_type = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `GcpKeyInfo` of the `provisioning` API.
+///
+/// Required: `kms_key_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GcpKeyInfo {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub kms_key_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `kms_key_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub kms_key_id: ::std::string::String,
+    /// Wire field `gcp_service_account` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gcp_service_account: ::std::option::Option<GcpServiceAccount>,
+    /// Wire field `manual` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub manual: ::std::option::Option<bool>,
+}
+
+impl GcpKeyInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(kms_key_id: impl Into<::std::string::String>) -> Self {
+        GcpKeyInfo {
+            kms_key_id: {
+                let value = kms_key_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `kms_key_id`.
+    #[inline]
+    pub fn kms_key_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.kms_key_id = value.into();
+        self
+    }
+
+    /// Set `gcp_service_account`.
+    #[inline]
+    pub fn gcp_service_account(mut self, value: GcpServiceAccount) -> Self {
+        self.gcp_service_account = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `manual`.
+    #[inline]
+    pub fn manual(mut self, value: bool) -> Self {
+        self.manual = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `GcpManagedNetworkConfig` of the `provisioning` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GcpManagedNetworkConfig {
+    /// Wire field `gke_cluster_pod_ip_range` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gke_cluster_pod_ip_range: ::std::option::Option<::std::string::String>,
+    /// Wire field `gke_cluster_service_ip_range` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gke_cluster_service_ip_range: ::std::option::Option<::std::string::String>,
+    /// Wire field `subnet_cidr` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub subnet_cidr: ::std::option::Option<::std::string::String>,
 }
 
+impl GcpManagedNetworkConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GcpManagedNetworkConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `gke_cluster_pod_ip_range`.
+    #[inline]
+    pub fn gke_cluster_pod_ip_range(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.gke_cluster_pod_ip_range = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `gke_cluster_service_ip_range`.
+    #[inline]
+    pub fn gke_cluster_service_ip_range(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.gke_cluster_service_ip_range = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `subnet_cidr`.
+    #[inline]
+    pub fn subnet_cidr(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.subnet_cidr = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `GcpNetworkInfo` of the `provisioning` API.
+///
+/// Required: `network_project_id`, `vpc_id`, `subnet_id`, `subnet_region`, `pod_ip_range_name`, `service_ip_range_name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GcpNetworkInfo {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub network_project_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub vpc_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub subnet_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub subnet_region: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub pod_ip_range_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub service_ip_range_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `network_project_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub network_project_id: ::std::string::String,
+    /// Wire field `vpc_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub vpc_id: ::std::string::String,
+    /// Wire field `subnet_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub subnet_id: ::std::string::String,
+    /// Wire field `subnet_region` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub subnet_region: ::std::string::String,
+    /// Wire field `pod_ip_range_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub pod_ip_range_name: ::std::string::String,
+    /// Wire field `service_ip_range_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub service_ip_range_name: ::std::string::String,
+}
+
+impl GcpNetworkInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        network_project_id: impl Into<::std::string::String>,
+        vpc_id: impl Into<::std::string::String>,
+        subnet_id: impl Into<::std::string::String>,
+        subnet_region: impl Into<::std::string::String>,
+        pod_ip_range_name: impl Into<::std::string::String>,
+        service_ip_range_name: impl Into<::std::string::String>,
+    ) -> Self {
+        GcpNetworkInfo {
+            network_project_id: {
+                let value = network_project_id;
+                value.into()
+            },
+            vpc_id: {
+                let value = vpc_id;
+                value.into()
+            },
+            subnet_id: {
+                let value = subnet_id;
+                value.into()
+            },
+            subnet_region: {
+                let value = subnet_region;
+                value.into()
+            },
+            pod_ip_range_name: {
+                let value = pod_ip_range_name;
+                value.into()
+            },
+            service_ip_range_name: {
+                let value = service_ip_range_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `network_project_id`.
+    #[inline]
+    pub fn network_project_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.network_project_id = value.into();
+        self
+    }
+
+    /// Set `vpc_id`.
+    #[inline]
+    pub fn vpc_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.vpc_id = value.into();
+        self
+    }
+
+    /// Set `subnet_id`.
+    #[inline]
+    pub fn subnet_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.subnet_id = value.into();
+        self
+    }
+
+    /// Set `subnet_region`.
+    #[inline]
+    pub fn subnet_region(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.subnet_region = value.into();
+        self
+    }
+
+    /// Set `pod_ip_range_name`.
+    #[inline]
+    pub fn pod_ip_range_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.pod_ip_range_name = value.into();
+        self
+    }
+
+    /// Set `service_ip_range_name`.
+    #[inline]
+    pub fn service_ip_range_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_ip_range_name = value.into();
+        self
+    }
 }
 
 /// Wire type `GcpServiceAccount` of the `provisioning` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GcpServiceAccount {
+    /// Wire field `service_account_email` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_account_email: ::std::option::Option<::std::string::String>,
 }
 
+impl GcpServiceAccount {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GcpServiceAccount { ..::std::default::Default::default() }
+    }
+
+    /// Set `service_account_email`.
+    #[inline]
+    pub fn service_account_email(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_account_email = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `GcpVpcEndpointInfo` of the `provisioning` API.
+///
+/// Required: `project_id`, `psc_endpoint_name`, `endpoint_region` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GcpVpcEndpointInfo {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub project_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub psc_endpoint_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub endpoint_region: ::std::option::Option<::std::string::String>,
+    /// Wire field `project_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub project_id: ::std::string::String,
+    /// Wire field `psc_endpoint_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub psc_endpoint_name: ::std::string::String,
+    /// Wire field `endpoint_region` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub endpoint_region: ::std::string::String,
+    /// Wire field `psc_connection_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub psc_connection_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_attachment_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_attachment_id: ::std::option::Option<::std::string::String>,
+}
+
+impl GcpVpcEndpointInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        project_id: impl Into<::std::string::String>,
+        psc_endpoint_name: impl Into<::std::string::String>,
+        endpoint_region: impl Into<::std::string::String>,
+    ) -> Self {
+        GcpVpcEndpointInfo {
+            project_id: {
+                let value = project_id;
+                value.into()
+            },
+            psc_endpoint_name: {
+                let value = psc_endpoint_name;
+                value.into()
+            },
+            endpoint_region: {
+                let value = endpoint_region;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `project_id`.
+    #[inline]
+    pub fn project_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.project_id = value.into();
+        self
+    }
+
+    /// Set `psc_endpoint_name`.
+    #[inline]
+    pub fn psc_endpoint_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.psc_endpoint_name = value.into();
+        self
+    }
+
+    /// Set `endpoint_region`.
+    #[inline]
+    pub fn endpoint_region(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.endpoint_region = value.into();
+        self
+    }
+
+    /// Set `psc_connection_id`.
+    #[inline]
+    pub fn psc_connection_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.psc_connection_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `service_attachment_id`.
+    #[inline]
+    pub fn service_attachment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_attachment_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GkeConfig` of the `provisioning` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GkeConfig {
+    /// Wire field `connectivity_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub connectivity_type: ::std::option::Option<GkeConfigConnectivityType>,
+    /// Wire field `master_ip_range` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub master_ip_range: ::std::option::Option<::std::string::String>,
+}
+
+impl GkeConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GkeConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `connectivity_type`.
+    #[inline]
+    pub fn connectivity_type(mut self, value: GkeConfigConnectivityType) -> Self {
+        self.connectivity_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `master_ip_range`.
+    #[inline]
+    pub fn master_ip_range(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.master_ip_range = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `KeyAccessConfiguration` of the `provisioning` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct KeyAccessConfiguration {
+    /// Wire field `credential_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub credential_id: ::std::option::Option<::std::string::String>,
+}
+
+impl KeyAccessConfiguration {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        KeyAccessConfiguration { ..::std::default::Default::default() }
+    }
+
+    /// Set `credential_id`.
+    #[inline]
+    pub fn credential_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.credential_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `Network` of the `provisioning` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Network {
+    /// Wire field `account_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub account_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `creation_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub creation_time: ::std::option::Option<i64>,
+    /// Wire field `error_messages` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub error_messages: ::std::vec::Vec<NetworkHealth>,
+    /// Wire field `gcp_network_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gcp_network_info: ::std::option::Option<GcpNetworkInfo>,
+    /// Wire field `network_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub network_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `network_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub network_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `security_group_ids` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub security_group_ids: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `subnet_ids` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub subnet_ids: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `vpc_endpoints` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub vpc_endpoints: ::std::option::Option<NetworkVpcEndpoints>,
+    /// Wire field `vpc_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub vpc_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `vpc_status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub vpc_status: ::std::option::Option<VpcStatus>,
+    /// Wire field `warning_messages` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub warning_messages: ::std::vec::Vec<NetworkWarning>,
+    /// Wire field `workspace_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub workspace_id: ::std::option::Option<i64>,
+}
+
+impl Network {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Network { ..::std::default::Default::default() }
+    }
+
+    /// Set `account_id`.
+    #[inline]
+    pub fn account_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.account_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `creation_time`.
+    #[inline]
+    pub fn creation_time(mut self, value: i64) -> Self {
+        self.creation_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `error_messages`.
+    #[inline]
+    pub fn error_messages(mut self, value: ::std::vec::Vec<NetworkHealth>) -> Self {
+        self.error_messages = value;
+        self
+    }
+
+    /// Set `gcp_network_info`.
+    #[inline]
+    pub fn gcp_network_info(mut self, value: GcpNetworkInfo) -> Self {
+        self.gcp_network_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `network_id`.
+    #[inline]
+    pub fn network_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.network_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `network_name`.
+    #[inline]
+    pub fn network_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.network_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `security_group_ids`.
+    #[inline]
+    pub fn security_group_ids(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.security_group_ids = value;
+        self
+    }
+
+    /// Set `subnet_ids`.
+    #[inline]
+    pub fn subnet_ids(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.subnet_ids = value;
+        self
+    }
+
+    /// Set `vpc_endpoints`.
+    #[inline]
+    pub fn vpc_endpoints(mut self, value: NetworkVpcEndpoints) -> Self {
+        self.vpc_endpoints = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `vpc_id`.
+    #[inline]
+    pub fn vpc_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.vpc_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `vpc_status`.
+    #[inline]
+    pub fn vpc_status(mut self, value: VpcStatus) -> Self {
+        self.vpc_status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `warning_messages`.
+    #[inline]
+    pub fn warning_messages(mut self, value: ::std::vec::Vec<NetworkWarning>) -> Self {
+        self.warning_messages = value;
+        self
+    }
+
+    /// Set `workspace_id`.
+    #[inline]
+    pub fn workspace_id(mut self, value: i64) -> Self {
+        self.workspace_id = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `NetworkHealth` of the `provisioning` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NetworkHealth {
+    /// Wire field `error_message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error_message: ::std::option::Option<::std::string::String>,
+    /// Wire field `error_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error_type: ::std::option::Option<ErrorType>,
+}
+
+impl NetworkHealth {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        NetworkHealth { ..::std::default::Default::default() }
+    }
+
+    /// Set `error_message`.
+    #[inline]
+    pub fn error_message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.error_message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `error_type`.
+    #[inline]
+    pub fn error_type(mut self, value: ErrorType) -> Self {
+        self.error_type = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `NetworkVpcEndpoints` of the `provisioning` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NetworkVpcEndpoints {
+    /// Wire field `dataplane_relay` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub dataplane_relay: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `rest_api` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub rest_api: ::std::vec::Vec<::std::string::String>,
+}
+
+impl NetworkVpcEndpoints {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        NetworkVpcEndpoints { ..::std::default::Default::default() }
+    }
+
+    /// Set `dataplane_relay`.
+    #[inline]
+    pub fn dataplane_relay(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.dataplane_relay = value;
+        self
+    }
+
+    /// Set `rest_api`.
+    #[inline]
+    pub fn rest_api(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.rest_api = value;
+        self
+    }
 }
 
 /// Wire type `NetworkWarning` of the `provisioning` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NetworkWarning {
+    /// Wire field `warning_message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub warning_message: ::std::option::Option<::std::string::String>,
+    /// Wire field `warning_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub warning_type: ::std::option::Option<WarningType>,
+}
+
+impl NetworkWarning {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        NetworkWarning { ..::std::default::Default::default() }
+    }
+
+    /// Set `warning_message`.
+    #[inline]
+    pub fn warning_message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.warning_message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `warning_type`.
+    #[inline]
+    pub fn warning_type(mut self, value: WarningType) -> Self {
+        self.warning_type = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `PrivateAccessSettings` of the `provisioning` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PrivateAccessSettings {
+    /// Wire field `account_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub account_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `allowed_vpc_endpoint_ids` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub allowed_vpc_endpoint_ids: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `private_access_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub private_access_level: ::std::option::Option<PrivateAccessLevel>,
+    /// Wire field `private_access_settings_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub private_access_settings_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `private_access_settings_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub private_access_settings_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `public_access_enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub public_access_enabled: ::std::option::Option<bool>,
+    /// Wire field `region` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub region: ::std::option::Option<::std::string::String>,
+}
+
+impl PrivateAccessSettings {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PrivateAccessSettings { ..::std::default::Default::default() }
+    }
+
+    /// Set `account_id`.
+    #[inline]
+    pub fn account_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.account_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `allowed_vpc_endpoint_ids`.
+    #[inline]
+    pub fn allowed_vpc_endpoint_ids(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.allowed_vpc_endpoint_ids = value;
+        self
+    }
+
+    /// Set `private_access_level`.
+    #[inline]
+    pub fn private_access_level(mut self, value: PrivateAccessLevel) -> Self {
+        self.private_access_level = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `private_access_settings_id`.
+    #[inline]
+    pub fn private_access_settings_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.private_access_settings_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `private_access_settings_name`.
+    #[inline]
+    pub fn private_access_settings_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.private_access_settings_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `public_access_enabled`.
+    #[inline]
+    pub fn public_access_enabled(mut self, value: bool) -> Self {
+        self.public_access_enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `region`.
+    #[inline]
+    pub fn region(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.region = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `RootBucketInfo` of the `provisioning` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RootBucketInfo {
+    /// Wire field `bucket_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bucket_name: ::std::option::Option<::std::string::String>,
+}
+
+impl RootBucketInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RootBucketInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `bucket_name`.
+    #[inline]
+    pub fn bucket_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.bucket_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `StorageConfiguration` of the `provisioning` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct StorageConfiguration {
+    /// Wire field `account_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub account_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `creation_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub creation_time: ::std::option::Option<i64>,
+    /// Wire field `role_arn` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub role_arn: ::std::option::Option<::std::string::String>,
+    /// Wire field `root_bucket_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub root_bucket_info: ::std::option::Option<RootBucketInfo>,
+    /// Wire field `storage_configuration_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub storage_configuration_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `storage_configuration_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub storage_configuration_name: ::std::option::Option<::std::string::String>,
+}
+
+impl StorageConfiguration {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        StorageConfiguration { ..::std::default::Default::default() }
+    }
+
+    /// Set `account_id`.
+    #[inline]
+    pub fn account_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.account_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `creation_time`.
+    #[inline]
+    pub fn creation_time(mut self, value: i64) -> Self {
+        self.creation_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `role_arn`.
+    #[inline]
+    pub fn role_arn(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.role_arn = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `root_bucket_info`.
+    #[inline]
+    pub fn root_bucket_info(mut self, value: RootBucketInfo) -> Self {
+        self.root_bucket_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `storage_configuration_id`.
+    #[inline]
+    pub fn storage_configuration_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.storage_configuration_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `storage_configuration_name`.
+    #[inline]
+    pub fn storage_configuration_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.storage_configuration_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `StsRole` of the `provisioning` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct StsRole {
+    /// Wire field `role_arn` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub role_arn: ::std::option::Option<::std::string::String>,
+}
+
+impl StsRole {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        StsRole { ..::std::default::Default::default() }
+    }
+
+    /// Set `role_arn`.
+    #[inline]
+    pub fn role_arn(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.role_arn = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `VpcEndpoint` of the `provisioning` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VpcEndpoint {
+    /// Wire field `account_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub account_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `aws_account_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aws_account_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `aws_endpoint_service_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aws_endpoint_service_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `aws_vpc_endpoint_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aws_vpc_endpoint_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `gcp_vpc_endpoint_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gcp_vpc_endpoint_info: ::std::option::Option<GcpVpcEndpointInfo>,
+    /// Wire field `region` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub region: ::std::option::Option<::std::string::String>,
+    /// Wire field `state` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<::std::string::String>,
+    /// Wire field `use_case` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub use_case: ::std::option::Option<EndpointUseCase>,
+    /// Wire field `vpc_endpoint_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub vpc_endpoint_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `vpc_endpoint_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub vpc_endpoint_name: ::std::option::Option<::std::string::String>,
+}
+
+impl VpcEndpoint {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        VpcEndpoint { ..::std::default::Default::default() }
+    }
+
+    /// Set `account_id`.
+    #[inline]
+    pub fn account_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.account_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `aws_account_id`.
+    #[inline]
+    pub fn aws_account_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.aws_account_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `aws_endpoint_service_id`.
+    #[inline]
+    pub fn aws_endpoint_service_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.aws_endpoint_service_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `aws_vpc_endpoint_id`.
+    #[inline]
+    pub fn aws_vpc_endpoint_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.aws_vpc_endpoint_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `gcp_vpc_endpoint_info`.
+    #[inline]
+    pub fn gcp_vpc_endpoint_info(mut self, value: GcpVpcEndpointInfo) -> Self {
+        self.gcp_vpc_endpoint_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `region`.
+    #[inline]
+    pub fn region(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.region = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.state = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `use_case`.
+    #[inline]
+    pub fn use_case(mut self, value: EndpointUseCase) -> Self {
+        self.use_case = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `vpc_endpoint_id`.
+    #[inline]
+    pub fn vpc_endpoint_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.vpc_endpoint_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `vpc_endpoint_name`.
+    #[inline]
+    pub fn vpc_endpoint_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.vpc_endpoint_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `Workspace` of the `provisioning` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Workspace {
+    /// Wire field `account_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub account_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `aws_region` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aws_region: ::std::option::Option<::std::string::String>,
+    /// Wire field `azure_workspace_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub azure_workspace_info: ::std::option::Option<AzureWorkspaceInfo>,
+    /// Wire field `cloud` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cloud: ::std::option::Option<::std::string::String>,
+    /// Wire field `cloud_resource_container` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cloud_resource_container: ::std::option::Option<CloudResourceContainer>,
+    /// Wire field `compute_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub compute_mode: ::std::option::Option<CustomerFacingComputeMode>,
+    /// Wire field `creation_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub creation_time: ::std::option::Option<i64>,
+    /// Wire field `credentials_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub credentials_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `custom_tags` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub custom_tags: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `deployment_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub deployment_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `expected_workspace_status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub expected_workspace_status: ::std::option::Option<WorkspaceStatus>,
+    /// Wire field `gcp_managed_network_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gcp_managed_network_config: ::std::option::Option<GcpManagedNetworkConfig>,
+    /// Wire field `gke_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gke_config: ::std::option::Option<GkeConfig>,
+    /// Wire field `location` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub location: ::std::option::Option<::std::string::String>,
+    /// Wire field `managed_services_customer_managed_key_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub managed_services_customer_managed_key_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `network` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub network: ::std::option::Option<WorkspaceNetwork>,
+    /// Wire field `network_connectivity_config_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub network_connectivity_config_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `network_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub network_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `pricing_tier` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pricing_tier: ::std::option::Option<PricingTier>,
+    /// Wire field `private_access_settings_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub private_access_settings_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `storage_configuration_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub storage_configuration_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `storage_customer_managed_key_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub storage_customer_managed_key_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `storage_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub storage_mode: ::std::option::Option<CustomerFacingStorageMode>,
+    /// Wire field `workspace_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub workspace_id: ::std::option::Option<i64>,
+    /// Wire field `workspace_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workspace_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `workspace_status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workspace_status: ::std::option::Option<WorkspaceStatus>,
+    /// Wire field `workspace_status_message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workspace_status_message: ::std::option::Option<::std::string::String>,
+}
+
+impl Workspace {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Workspace { ..::std::default::Default::default() }
+    }
+
+    /// Set `account_id`.
+    #[inline]
+    pub fn account_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.account_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `aws_region`.
+    #[inline]
+    pub fn aws_region(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.aws_region = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `azure_workspace_info`.
+    #[inline]
+    pub fn azure_workspace_info(mut self, value: AzureWorkspaceInfo) -> Self {
+        self.azure_workspace_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cloud`.
+    #[inline]
+    pub fn cloud(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cloud = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `cloud_resource_container`.
+    #[inline]
+    pub fn cloud_resource_container(mut self, value: CloudResourceContainer) -> Self {
+        self.cloud_resource_container = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `compute_mode`.
+    #[inline]
+    pub fn compute_mode(mut self, value: CustomerFacingComputeMode) -> Self {
+        self.compute_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `creation_time`.
+    #[inline]
+    pub fn creation_time(mut self, value: i64) -> Self {
+        self.creation_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `credentials_id`.
+    #[inline]
+    pub fn credentials_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.credentials_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `custom_tags`.
+    #[inline]
+    pub fn custom_tags(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.custom_tags = value;
+        self
+    }
+
+    /// Set `deployment_name`.
+    #[inline]
+    pub fn deployment_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.deployment_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `expected_workspace_status`.
+    #[inline]
+    pub fn expected_workspace_status(mut self, value: WorkspaceStatus) -> Self {
+        self.expected_workspace_status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `gcp_managed_network_config`.
+    #[inline]
+    pub fn gcp_managed_network_config(mut self, value: GcpManagedNetworkConfig) -> Self {
+        self.gcp_managed_network_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `gke_config`.
+    #[inline]
+    pub fn gke_config(mut self, value: GkeConfig) -> Self {
+        self.gke_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `location`.
+    #[inline]
+    pub fn location(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.location = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `managed_services_customer_managed_key_id`.
+    #[inline]
+    pub fn managed_services_customer_managed_key_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.managed_services_customer_managed_key_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `network`.
+    #[inline]
+    pub fn network(mut self, value: WorkspaceNetwork) -> Self {
+        self.network = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `network_connectivity_config_id`.
+    #[inline]
+    pub fn network_connectivity_config_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.network_connectivity_config_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `network_id`.
+    #[inline]
+    pub fn network_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.network_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `pricing_tier`.
+    #[inline]
+    pub fn pricing_tier(mut self, value: PricingTier) -> Self {
+        self.pricing_tier = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `private_access_settings_id`.
+    #[inline]
+    pub fn private_access_settings_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.private_access_settings_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `storage_configuration_id`.
+    #[inline]
+    pub fn storage_configuration_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.storage_configuration_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `storage_customer_managed_key_id`.
+    #[inline]
+    pub fn storage_customer_managed_key_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.storage_customer_managed_key_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `storage_mode`.
+    #[inline]
+    pub fn storage_mode(mut self, value: CustomerFacingStorageMode) -> Self {
+        self.storage_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `workspace_id`.
+    #[inline]
+    pub fn workspace_id(mut self, value: i64) -> Self {
+        self.workspace_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `workspace_name`.
+    #[inline]
+    pub fn workspace_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.workspace_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `workspace_status`.
+    #[inline]
+    pub fn workspace_status(mut self, value: WorkspaceStatus) -> Self {
+        self.workspace_status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `workspace_status_message`.
+    #[inline]
+    pub fn workspace_status_message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.workspace_status_message = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `WorkspaceNetwork` of the `provisioning` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceNetwork {
+    /// Wire field `gcp_common_network_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gcp_common_network_config: ::std::option::Option<GcpCommonNetworkConfig>,
+    /// Wire field `gcp_managed_network_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gcp_managed_network_config: ::std::option::Option<GcpManagedNetworkConfig>,
+    /// Wire field `network_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub network_id: ::std::option::Option<::std::string::String>,
+}
+
+impl WorkspaceNetwork {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WorkspaceNetwork { ..::std::default::Default::default() }
+    }
+
+    /// Set `gcp_common_network_config`.
+    #[inline]
+    pub fn gcp_common_network_config(mut self, value: GcpCommonNetworkConfig) -> Self {
+        self.gcp_common_network_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `gcp_managed_network_config`.
+    #[inline]
+    pub fn gcp_managed_network_config(mut self, value: GcpManagedNetworkConfig) -> Self {
+        self.gcp_managed_network_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `network_id`.
+    #[inline]
+    pub fn network_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.network_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Parameters of [`CredentialsApi::create`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CredentialsCreateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub credentials_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub aws_credentials: ::std::option::Option<CreateCredentialAwsCredentials>,
+    /// Wire field `credentials_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub credentials_name: ::std::string::String,
+    /// Wire field `aws_credentials` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub aws_credentials: CreateCredentialAwsCredentials,
 }
+
+impl CredentialsCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        credentials_name: impl Into<::std::string::String>,
+        aws_credentials: CreateCredentialAwsCredentials,
+    ) -> Self {
+        CredentialsCreateRequest {
+            credentials_name: {
+                let value = credentials_name;
+                value.into()
+            },
+            aws_credentials: {
+                let value = aws_credentials;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for CredentialsCreateRequest {}
 
 /// Parameters of [`CredentialsApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CredentialsDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub credentials_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `credentials_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub credentials_id: ::std::string::String,
 }
+
+impl CredentialsDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(credentials_id: impl Into<::std::string::String>) -> Self {
+        CredentialsDeleteRequest {
+            credentials_id: {
+                let value = credentials_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for CredentialsDeleteRequest {}
 
 /// Parameters of [`CredentialsApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CredentialsGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub credentials_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `credentials_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub credentials_id: ::std::string::String,
 }
 
-/// The `credentials` service (account level; [API reference](https://docs.databricks.com/api/account/credentials)).
+impl CredentialsGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(credentials_id: impl Into<::std::string::String>) -> Self {
+        CredentialsGetRequest {
+            credentials_id: {
+                let value = credentials_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for CredentialsGetRequest {}
+
+/// The `credentials` service (account level, 4 operations; [API reference](https://docs.databricks.com/api/account/credentials)).
 #[derive(Debug, Clone)]
 pub struct CredentialsApi {
     client: crate::Client,
@@ -643,54 +2167,149 @@ impl CredentialsApi {
         &self.client
     }
 
-    /// `POST /api/2.0/accounts/{account_id}/credentials` ([API reference](https://docs.databricks.com/api/account/credentials/create)).
-    pub async fn create(&self, request: &CredentialsCreateRequest) -> crate::Result<Credential> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/accounts/{account_id}/credentials",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["credentials_name", "aws_credentials"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/accounts/{account_id}/credentials`; required: `credentials_name`, `aws_credentials` ([API reference](https://docs.databricks.com/api/account/credentials/create)).
+    #[inline]
+    pub fn create(
+        &self,
+        credentials_name: impl Into<::std::string::String>,
+        aws_credentials: CreateCredentialAwsCredentials,
+    ) -> rt::Call<CredentialsCreateRequest, Credential> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CREDENTIALS_CREATE,
+            CredentialsCreateRequest {
+                credentials_name: {
+                    let value = credentials_name;
+                    value.into()
+                },
+                aws_credentials: {
+                    let value = aws_credentials;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/accounts/{account_id}/credentials/{credentials_id}` ([API reference](https://docs.databricks.com/api/account/credentials/delete)).
-    pub async fn delete(&self, request: &CredentialsDeleteRequest) -> crate::Result<Credential> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/accounts/{account_id}/credentials/{credentials_id}",
-            path_params: &["account_id", "credentials_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/accounts/{account_id}/credentials/{credentials_id}`; required: `credentials_id` ([API reference](https://docs.databricks.com/api/account/credentials/delete)).
+    #[inline]
+    pub fn delete(
+        &self,
+        credentials_id: impl Into<::std::string::String>,
+    ) -> rt::Call<CredentialsDeleteRequest, Credential> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CREDENTIALS_DELETE,
+            CredentialsDeleteRequest {
+                credentials_id: {
+                    let value = credentials_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/credentials/{credentials_id}` ([API reference](https://docs.databricks.com/api/account/credentials/get)).
-    pub async fn get(&self, request: &CredentialsGetRequest) -> crate::Result<Credential> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/credentials/{credentials_id}",
-            path_params: &["account_id", "credentials_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/accounts/{account_id}/credentials/{credentials_id}`; required: `credentials_id` ([API reference](https://docs.databricks.com/api/account/credentials/get)).
+    #[inline]
+    pub fn get(&self, credentials_id: impl Into<::std::string::String>) -> rt::Call<CredentialsGetRequest, Credential> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CREDENTIALS_GET,
+            CredentialsGetRequest {
+                credentials_id: {
+                    let value = credentials_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/credentials` ([API reference](https://docs.databricks.com/api/account/credentials/list)).
-    pub fn list(&self) -> crate::service::Paginator<Credential> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/credentials",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages =
-            rt::Pages { style: rt::PageStyle::SinglePage, items: None, request_field: None, response_field: None };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &crate::service::runtime::NoRequest)
+    /// `GET /api/2.0/accounts/{account_id}/credentials`; pages by single page ([API reference](https://docs.databricks.com/api/account/credentials/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<rt::NoRequest, Credential> {
+        rt::Paginator::new(self.client.clone(), &OP_CREDENTIALS_LIST, &PAGES_CREDENTIALS_LIST, rt::NoRequest)
+    }
+}
+
+static OP_CREDENTIALS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/accounts/{account_id}/credentials",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["credentials_name", "aws_credentials"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CREDENTIALS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/accounts/{account_id}/credentials/{credentials_id}",
+    path_params: &["account_id", "credentials_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CREDENTIALS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/credentials/{credentials_id}",
+    path_params: &["account_id", "credentials_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CREDENTIALS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/credentials",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_CREDENTIALS_LIST: rt::Pages =
+    rt::Pages { style: rt::PageStyle::SinglePage, items: None, request_field: None, response_field: None };
+
+impl<O> rt::Call<CredentialsCreateRequest, O> {
+    /// Set `credentials_name`.
+    #[inline]
+    pub fn credentials_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.credentials_name = value.into();
+        self
+    }
+
+    /// Set `aws_credentials`.
+    #[inline]
+    pub fn aws_credentials(mut self, value: CreateCredentialAwsCredentials) -> Self {
+        self.request.aws_credentials = value;
+        self
+    }
+}
+
+impl<O> rt::Call<CredentialsDeleteRequest, O> {
+    /// Set `credentials_id`.
+    #[inline]
+    pub fn credentials_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.credentials_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<CredentialsGetRequest, O> {
+    /// Set `credentials_id`.
+    #[inline]
+    pub fn credentials_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.credentials_id = value.into();
+        self
     }
 }
 
@@ -698,33 +2317,87 @@ impl CredentialsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EncryptionKeysCreateRequest {
+    /// Wire field `use_cases` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub use_cases: ::std::vec::Vec<KeyUseCase>,
+    /// Wire field `aws_key_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aws_key_info: ::std::option::Option<CreateAwsKeyInfo>,
+    /// Wire field `azure_key_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub azure_key_info: ::std::option::Option<CreateAzureKeyInfo>,
+    /// Wire field `gcp_key_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gcp_key_info: ::std::option::Option<CreateGcpKeyInfo>,
 }
+
+impl EncryptionKeysCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(use_cases: ::std::vec::Vec<KeyUseCase>) -> Self {
+        EncryptionKeysCreateRequest {
+            use_cases: {
+                let value = use_cases;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for EncryptionKeysCreateRequest {}
 
 /// Parameters of [`EncryptionKeysApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EncryptionKeysDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub customer_managed_key_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `customer_managed_key_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub customer_managed_key_id: ::std::string::String,
 }
+
+impl EncryptionKeysDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(customer_managed_key_id: impl Into<::std::string::String>) -> Self {
+        EncryptionKeysDeleteRequest {
+            customer_managed_key_id: {
+                let value = customer_managed_key_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for EncryptionKeysDeleteRequest {}
 
 /// Parameters of [`EncryptionKeysApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EncryptionKeysGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub customer_managed_key_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `customer_managed_key_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub customer_managed_key_id: ::std::string::String,
 }
 
-/// The `encryption_keys` service (account level; [API reference](https://docs.databricks.com/api/account/encryptionkeys)).
+impl EncryptionKeysGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(customer_managed_key_id: impl Into<::std::string::String>) -> Self {
+        EncryptionKeysGetRequest {
+            customer_managed_key_id: {
+                let value = customer_managed_key_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for EncryptionKeysGetRequest {}
+
+/// The `encryption_keys` service (account level, 4 operations; [API reference](https://docs.databricks.com/api/account/encryptionkeys)).
 #[derive(Debug, Clone)]
 pub struct EncryptionKeysApi {
     client: crate::Client,
@@ -741,54 +2414,161 @@ impl EncryptionKeysApi {
         &self.client
     }
 
-    /// `POST /api/2.0/accounts/{account_id}/customer-managed-keys` ([API reference](https://docs.databricks.com/api/account/encryptionkeys/create)).
-    pub async fn create(&self, request: &EncryptionKeysCreateRequest) -> crate::Result<CustomerManagedKey> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/accounts/{account_id}/customer-managed-keys",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["use_cases", "aws_key_info", "azure_key_info", "gcp_key_info"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/accounts/{account_id}/customer-managed-keys`; required: `use_cases` ([API reference](https://docs.databricks.com/api/account/encryptionkeys/create)).
+    #[inline]
+    pub fn create(
+        &self,
+        use_cases: ::std::vec::Vec<KeyUseCase>,
+    ) -> rt::Call<EncryptionKeysCreateRequest, CustomerManagedKey> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ENCRYPTION_KEYS_CREATE,
+            EncryptionKeysCreateRequest {
+                use_cases: {
+                    let value = use_cases;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/accounts/{account_id}/customer-managed-keys/{customer_managed_key_id}` ([API reference](https://docs.databricks.com/api/account/encryptionkeys/delete)).
-    pub async fn delete(&self, request: &EncryptionKeysDeleteRequest) -> crate::Result<CustomerManagedKey> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/accounts/{account_id}/customer-managed-keys/{customer_managed_key_id}",
-            path_params: &["account_id", "customer_managed_key_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/accounts/{account_id}/customer-managed-keys/{customer_managed_key_id}`; required: `customer_managed_key_id` ([API reference](https://docs.databricks.com/api/account/encryptionkeys/delete)).
+    #[inline]
+    pub fn delete(
+        &self,
+        customer_managed_key_id: impl Into<::std::string::String>,
+    ) -> rt::Call<EncryptionKeysDeleteRequest, CustomerManagedKey> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ENCRYPTION_KEYS_DELETE,
+            EncryptionKeysDeleteRequest {
+                customer_managed_key_id: {
+                    let value = customer_managed_key_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/customer-managed-keys/{customer_managed_key_id}` ([API reference](https://docs.databricks.com/api/account/encryptionkeys/get)).
-    pub async fn get(&self, request: &EncryptionKeysGetRequest) -> crate::Result<CustomerManagedKey> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/customer-managed-keys/{customer_managed_key_id}",
-            path_params: &["account_id", "customer_managed_key_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/accounts/{account_id}/customer-managed-keys/{customer_managed_key_id}`; required: `customer_managed_key_id` ([API reference](https://docs.databricks.com/api/account/encryptionkeys/get)).
+    #[inline]
+    pub fn get(
+        &self,
+        customer_managed_key_id: impl Into<::std::string::String>,
+    ) -> rt::Call<EncryptionKeysGetRequest, CustomerManagedKey> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ENCRYPTION_KEYS_GET,
+            EncryptionKeysGetRequest {
+                customer_managed_key_id: {
+                    let value = customer_managed_key_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/customer-managed-keys` ([API reference](https://docs.databricks.com/api/account/encryptionkeys/list)).
-    pub fn list(&self) -> crate::service::Paginator<CustomerManagedKey> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/customer-managed-keys",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages =
-            rt::Pages { style: rt::PageStyle::SinglePage, items: None, request_field: None, response_field: None };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &crate::service::runtime::NoRequest)
+    /// `GET /api/2.0/accounts/{account_id}/customer-managed-keys`; pages by single page ([API reference](https://docs.databricks.com/api/account/encryptionkeys/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<rt::NoRequest, CustomerManagedKey> {
+        rt::Paginator::new(self.client.clone(), &OP_ENCRYPTION_KEYS_LIST, &PAGES_ENCRYPTION_KEYS_LIST, rt::NoRequest)
+    }
+}
+
+static OP_ENCRYPTION_KEYS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/accounts/{account_id}/customer-managed-keys",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["use_cases", "aws_key_info", "azure_key_info", "gcp_key_info"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ENCRYPTION_KEYS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/accounts/{account_id}/customer-managed-keys/{customer_managed_key_id}",
+    path_params: &["account_id", "customer_managed_key_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ENCRYPTION_KEYS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/customer-managed-keys/{customer_managed_key_id}",
+    path_params: &["account_id", "customer_managed_key_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ENCRYPTION_KEYS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/customer-managed-keys",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_ENCRYPTION_KEYS_LIST: rt::Pages =
+    rt::Pages { style: rt::PageStyle::SinglePage, items: None, request_field: None, response_field: None };
+
+impl<O> rt::Call<EncryptionKeysCreateRequest, O> {
+    /// Set `use_cases`.
+    #[inline]
+    pub fn use_cases(mut self, value: ::std::vec::Vec<KeyUseCase>) -> Self {
+        self.request.use_cases = value;
+        self
+    }
+
+    /// Set `aws_key_info`.
+    #[inline]
+    pub fn aws_key_info(mut self, value: CreateAwsKeyInfo) -> Self {
+        self.request.aws_key_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `azure_key_info`.
+    #[inline]
+    pub fn azure_key_info(mut self, value: CreateAzureKeyInfo) -> Self {
+        self.request.azure_key_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `gcp_key_info`.
+    #[inline]
+    pub fn gcp_key_info(mut self, value: CreateGcpKeyInfo) -> Self {
+        self.request.gcp_key_info = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<EncryptionKeysDeleteRequest, O> {
+    /// Set `customer_managed_key_id`.
+    #[inline]
+    pub fn customer_managed_key_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.customer_managed_key_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<EncryptionKeysGetRequest, O> {
+    /// Set `customer_managed_key_id`.
+    #[inline]
+    pub fn customer_managed_key_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.customer_managed_key_id = value.into();
+        self
     }
 }
 
@@ -796,37 +2576,87 @@ impl EncryptionKeysApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NetworksCreateRequest {
+    /// Wire field `gcp_network_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gcp_network_info: ::std::option::Option<GcpNetworkInfo>,
+    /// Wire field `network_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub network_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `security_group_ids` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub security_group_ids: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `subnet_ids` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub subnet_ids: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `vpc_endpoints` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub vpc_endpoints: ::std::option::Option<NetworkVpcEndpoints>,
+    /// Wire field `vpc_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub vpc_id: ::std::option::Option<::std::string::String>,
 }
+
+impl NetworksCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        NetworksCreateRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for NetworksCreateRequest {}
 
 /// Parameters of [`NetworksApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NetworksDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub network_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `network_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub network_id: ::std::string::String,
 }
+
+impl NetworksDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(network_id: impl Into<::std::string::String>) -> Self {
+        NetworksDeleteRequest {
+            network_id: {
+                let value = network_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for NetworksDeleteRequest {}
 
 /// Parameters of [`NetworksApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NetworksGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub network_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `network_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub network_id: ::std::string::String,
 }
 
-/// The `networks` service (account level; [API reference](https://docs.databricks.com/api/account/networks)).
+impl NetworksGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(network_id: impl Into<::std::string::String>) -> Self {
+        NetworksGetRequest {
+            network_id: {
+                let value = network_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for NetworksGetRequest {}
+
+/// The `networks` service (account level, 4 operations; [API reference](https://docs.databricks.com/api/account/networks)).
 #[derive(Debug, Clone)]
 pub struct NetworksApi {
     client: crate::Client,
@@ -844,60 +2674,166 @@ impl NetworksApi {
     }
 
     /// `POST /api/2.0/accounts/{account_id}/networks` ([API reference](https://docs.databricks.com/api/account/networks/create)).
-    pub async fn create(&self, request: &NetworksCreateRequest) -> crate::Result<Network> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/accounts/{account_id}/networks",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "gcp_network_info",
-                "network_name",
-                "security_group_ids",
-                "subnet_ids",
-                "vpc_endpoints",
-                "vpc_id",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn create(&self) -> rt::Call<NetworksCreateRequest, Network> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_NETWORKS_CREATE,
+            NetworksCreateRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/accounts/{account_id}/networks/{network_id}` ([API reference](https://docs.databricks.com/api/account/networks/delete)).
-    pub async fn delete(&self, request: &NetworksDeleteRequest) -> crate::Result<Network> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/accounts/{account_id}/networks/{network_id}",
-            path_params: &["account_id", "network_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/accounts/{account_id}/networks/{network_id}`; required: `network_id` ([API reference](https://docs.databricks.com/api/account/networks/delete)).
+    #[inline]
+    pub fn delete(&self, network_id: impl Into<::std::string::String>) -> rt::Call<NetworksDeleteRequest, Network> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_NETWORKS_DELETE,
+            NetworksDeleteRequest {
+                network_id: {
+                    let value = network_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/networks/{network_id}` ([API reference](https://docs.databricks.com/api/account/networks/get)).
-    pub async fn get(&self, request: &NetworksGetRequest) -> crate::Result<Network> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/networks/{network_id}",
-            path_params: &["account_id", "network_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/accounts/{account_id}/networks/{network_id}`; required: `network_id` ([API reference](https://docs.databricks.com/api/account/networks/get)).
+    #[inline]
+    pub fn get(&self, network_id: impl Into<::std::string::String>) -> rt::Call<NetworksGetRequest, Network> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_NETWORKS_GET,
+            NetworksGetRequest {
+                network_id: {
+                    let value = network_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/networks` ([API reference](https://docs.databricks.com/api/account/networks/list)).
-    pub fn list(&self) -> crate::service::Paginator<Network> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/networks",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages =
-            rt::Pages { style: rt::PageStyle::SinglePage, items: None, request_field: None, response_field: None };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &crate::service::runtime::NoRequest)
+    /// `GET /api/2.0/accounts/{account_id}/networks`; pages by single page ([API reference](https://docs.databricks.com/api/account/networks/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<rt::NoRequest, Network> {
+        rt::Paginator::new(self.client.clone(), &OP_NETWORKS_LIST, &PAGES_NETWORKS_LIST, rt::NoRequest)
+    }
+}
+
+static OP_NETWORKS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/accounts/{account_id}/networks",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "gcp_network_info",
+        "network_name",
+        "security_group_ids",
+        "subnet_ids",
+        "vpc_endpoints",
+        "vpc_id",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_NETWORKS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/accounts/{account_id}/networks/{network_id}",
+    path_params: &["account_id", "network_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_NETWORKS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/networks/{network_id}",
+    path_params: &["account_id", "network_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_NETWORKS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/networks",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_NETWORKS_LIST: rt::Pages =
+    rt::Pages { style: rt::PageStyle::SinglePage, items: None, request_field: None, response_field: None };
+
+impl<O> rt::Call<NetworksCreateRequest, O> {
+    /// Set `gcp_network_info`.
+    #[inline]
+    pub fn gcp_network_info(mut self, value: GcpNetworkInfo) -> Self {
+        self.request.gcp_network_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `network_name`.
+    #[inline]
+    pub fn network_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.network_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `security_group_ids`.
+    #[inline]
+    pub fn security_group_ids(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.security_group_ids = value;
+        self
+    }
+
+    /// Set `subnet_ids`.
+    #[inline]
+    pub fn subnet_ids(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.subnet_ids = value;
+        self
+    }
+
+    /// Set `vpc_endpoints`.
+    #[inline]
+    pub fn vpc_endpoints(mut self, value: NetworkVpcEndpoints) -> Self {
+        self.request.vpc_endpoints = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `vpc_id`.
+    #[inline]
+    pub fn vpc_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.vpc_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<NetworksDeleteRequest, O> {
+    /// Set `network_id`.
+    #[inline]
+    pub fn network_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.network_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<NetworksGetRequest, O> {
+    /// Set `network_id`.
+    #[inline]
+    pub fn network_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.network_id = value.into();
+        self
     }
 }
 
@@ -905,45 +2841,122 @@ impl NetworksApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PrivateAccessCreateRequest {
+    /// Wire field `allowed_vpc_endpoint_ids` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub allowed_vpc_endpoint_ids: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `private_access_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub private_access_level: ::std::option::Option<PrivateAccessLevel>,
+    /// Wire field `private_access_settings_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub private_access_settings_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `public_access_enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub public_access_enabled: ::std::option::Option<bool>,
+    /// Wire field `region` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub region: ::std::option::Option<::std::string::String>,
 }
+
+impl PrivateAccessCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PrivateAccessCreateRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for PrivateAccessCreateRequest {}
 
 /// Parameters of [`PrivateAccessApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PrivateAccessDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub private_access_settings_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `private_access_settings_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub private_access_settings_id: ::std::string::String,
 }
+
+impl PrivateAccessDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(private_access_settings_id: impl Into<::std::string::String>) -> Self {
+        PrivateAccessDeleteRequest {
+            private_access_settings_id: {
+                let value = private_access_settings_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PrivateAccessDeleteRequest {}
 
 /// Parameters of [`PrivateAccessApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PrivateAccessGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub private_access_settings_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `private_access_settings_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub private_access_settings_id: ::std::string::String,
 }
+
+impl PrivateAccessGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(private_access_settings_id: impl Into<::std::string::String>) -> Self {
+        PrivateAccessGetRequest {
+            private_access_settings_id: {
+                let value = private_access_settings_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PrivateAccessGetRequest {}
 
 /// Parameters of [`PrivateAccessApi::replace`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PrivateAccessReplaceRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub private_access_settings_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub customer_facing_private_access_settings: ::std::option::Option<PrivateAccessSettings>,
+    /// Wire field `private_access_settings_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub private_access_settings_id: ::std::string::String,
+    /// Wire field `customer_facing_private_access_settings` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub customer_facing_private_access_settings: PrivateAccessSettings,
 }
 
-/// The `private_access` service (account level; [API reference](https://docs.databricks.com/api/account/privateaccess)).
+impl PrivateAccessReplaceRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        private_access_settings_id: impl Into<::std::string::String>,
+        customer_facing_private_access_settings: PrivateAccessSettings,
+    ) -> Self {
+        PrivateAccessReplaceRequest {
+            private_access_settings_id: {
+                let value = private_access_settings_id;
+                value.into()
+            },
+            customer_facing_private_access_settings: {
+                let value = customer_facing_private_access_settings;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PrivateAccessReplaceRequest {}
+
+/// The `private_access` service (account level, 5 operations; [API reference](https://docs.databricks.com/api/account/privateaccess)).
 #[derive(Debug, Clone)]
 pub struct PrivateAccessApi {
     client: crate::Client,
@@ -961,71 +2974,215 @@ impl PrivateAccessApi {
     }
 
     /// `POST /api/2.0/accounts/{account_id}/private-access-settings` ([API reference](https://docs.databricks.com/api/account/privateaccess/create)).
-    pub async fn create(&self, request: &PrivateAccessCreateRequest) -> crate::Result<PrivateAccessSettings> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/accounts/{account_id}/private-access-settings",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "allowed_vpc_endpoint_ids",
-                "private_access_level",
-                "private_access_settings_name",
-                "public_access_enabled",
-                "region",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn create(&self) -> rt::Call<PrivateAccessCreateRequest, PrivateAccessSettings> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PRIVATE_ACCESS_CREATE,
+            PrivateAccessCreateRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/accounts/{account_id}/private-access-settings/{private_access_settings_id}` ([API reference](https://docs.databricks.com/api/account/privateaccess/delete)).
-    pub async fn delete(&self, request: &PrivateAccessDeleteRequest) -> crate::Result<PrivateAccessSettings> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/accounts/{account_id}/private-access-settings/{private_access_settings_id}",
-            path_params: &["account_id", "private_access_settings_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/accounts/{account_id}/private-access-settings/{private_access_settings_id}`; required: `private_access_settings_id` ([API reference](https://docs.databricks.com/api/account/privateaccess/delete)).
+    #[inline]
+    pub fn delete(
+        &self,
+        private_access_settings_id: impl Into<::std::string::String>,
+    ) -> rt::Call<PrivateAccessDeleteRequest, PrivateAccessSettings> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PRIVATE_ACCESS_DELETE,
+            PrivateAccessDeleteRequest {
+                private_access_settings_id: {
+                    let value = private_access_settings_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/private-access-settings/{private_access_settings_id}` ([API reference](https://docs.databricks.com/api/account/privateaccess/get)).
-    pub async fn get(&self, request: &PrivateAccessGetRequest) -> crate::Result<PrivateAccessSettings> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/private-access-settings/{private_access_settings_id}",
-            path_params: &["account_id", "private_access_settings_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/accounts/{account_id}/private-access-settings/{private_access_settings_id}`; required: `private_access_settings_id` ([API reference](https://docs.databricks.com/api/account/privateaccess/get)).
+    #[inline]
+    pub fn get(
+        &self,
+        private_access_settings_id: impl Into<::std::string::String>,
+    ) -> rt::Call<PrivateAccessGetRequest, PrivateAccessSettings> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PRIVATE_ACCESS_GET,
+            PrivateAccessGetRequest {
+                private_access_settings_id: {
+                    let value = private_access_settings_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/private-access-settings` ([API reference](https://docs.databricks.com/api/account/privateaccess/list)).
-    pub fn list(&self) -> crate::service::Paginator<PrivateAccessSettings> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/private-access-settings",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages =
-            rt::Pages { style: rt::PageStyle::SinglePage, items: None, request_field: None, response_field: None };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &crate::service::runtime::NoRequest)
+    /// `GET /api/2.0/accounts/{account_id}/private-access-settings`; pages by single page ([API reference](https://docs.databricks.com/api/account/privateaccess/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<rt::NoRequest, PrivateAccessSettings> {
+        rt::Paginator::new(self.client.clone(), &OP_PRIVATE_ACCESS_LIST, &PAGES_PRIVATE_ACCESS_LIST, rt::NoRequest)
     }
 
-    /// `PUT /api/2.0/accounts/{account_id}/private-access-settings/{private_access_settings_id}` ([API reference](https://docs.databricks.com/api/account/privateaccess/replace)).
-    pub async fn replace(&self, request: &PrivateAccessReplaceRequest) -> crate::Result<PrivateAccessSettings> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/accounts/{account_id}/private-access-settings/{private_access_settings_id}",
-            path_params: &["account_id", "private_access_settings_id"],
-            query: &[],
-            body: rt::BodyKind::Whole("customer_facing_private_access_settings"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `PUT /api/2.0/accounts/{account_id}/private-access-settings/{private_access_settings_id}`; required: `private_access_settings_id`, `customer_facing_private_access_settings` ([API reference](https://docs.databricks.com/api/account/privateaccess/replace)).
+    #[inline]
+    pub fn replace(
+        &self,
+        private_access_settings_id: impl Into<::std::string::String>,
+        customer_facing_private_access_settings: PrivateAccessSettings,
+    ) -> rt::Call<PrivateAccessReplaceRequest, PrivateAccessSettings> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PRIVATE_ACCESS_REPLACE,
+            PrivateAccessReplaceRequest {
+                private_access_settings_id: {
+                    let value = private_access_settings_id;
+                    value.into()
+                },
+                customer_facing_private_access_settings: {
+                    let value = customer_facing_private_access_settings;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_PRIVATE_ACCESS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/accounts/{account_id}/private-access-settings",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "allowed_vpc_endpoint_ids",
+        "private_access_level",
+        "private_access_settings_name",
+        "public_access_enabled",
+        "region",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PRIVATE_ACCESS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/accounts/{account_id}/private-access-settings/{private_access_settings_id}",
+    path_params: &["account_id", "private_access_settings_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PRIVATE_ACCESS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/private-access-settings/{private_access_settings_id}",
+    path_params: &["account_id", "private_access_settings_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PRIVATE_ACCESS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/private-access-settings",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_PRIVATE_ACCESS_LIST: rt::Pages =
+    rt::Pages { style: rt::PageStyle::SinglePage, items: None, request_field: None, response_field: None };
+
+static OP_PRIVATE_ACCESS_REPLACE: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/accounts/{account_id}/private-access-settings/{private_access_settings_id}",
+    path_params: &["account_id", "private_access_settings_id"],
+    query: &[],
+    body: rt::BodyKind::Whole("customer_facing_private_access_settings"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<PrivateAccessCreateRequest, O> {
+    /// Set `allowed_vpc_endpoint_ids`.
+    #[inline]
+    pub fn allowed_vpc_endpoint_ids(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.allowed_vpc_endpoint_ids = value;
+        self
+    }
+
+    /// Set `private_access_level`.
+    #[inline]
+    pub fn private_access_level(mut self, value: PrivateAccessLevel) -> Self {
+        self.request.private_access_level = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `private_access_settings_name`.
+    #[inline]
+    pub fn private_access_settings_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.private_access_settings_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `public_access_enabled`.
+    #[inline]
+    pub fn public_access_enabled(mut self, value: bool) -> Self {
+        self.request.public_access_enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `region`.
+    #[inline]
+    pub fn region(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.region = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<PrivateAccessDeleteRequest, O> {
+    /// Set `private_access_settings_id`.
+    #[inline]
+    pub fn private_access_settings_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.private_access_settings_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PrivateAccessGetRequest, O> {
+    /// Set `private_access_settings_id`.
+    #[inline]
+    pub fn private_access_settings_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.private_access_settings_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<PrivateAccessReplaceRequest, O> {
+    /// Set `private_access_settings_id`.
+    #[inline]
+    pub fn private_access_settings_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.private_access_settings_id = value.into();
+        self
+    }
+
+    /// Set `customer_facing_private_access_settings`.
+    #[inline]
+    pub fn customer_facing_private_access_settings(mut self, value: PrivateAccessSettings) -> Self {
+        self.request.customer_facing_private_access_settings = value;
+        self
     }
 }
 
@@ -1033,31 +3190,91 @@ impl PrivateAccessApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct StorageCreateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub storage_configuration_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub root_bucket_info: ::std::option::Option<RootBucketInfo>,
+    /// Wire field `storage_configuration_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub storage_configuration_name: ::std::string::String,
+    /// Wire field `root_bucket_info` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub root_bucket_info: RootBucketInfo,
+    /// Wire field `role_arn` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub role_arn: ::std::option::Option<::std::string::String>,
 }
+
+impl StorageCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(storage_configuration_name: impl Into<::std::string::String>, root_bucket_info: RootBucketInfo) -> Self {
+        StorageCreateRequest {
+            storage_configuration_name: {
+                let value = storage_configuration_name;
+                value.into()
+            },
+            root_bucket_info: {
+                let value = root_bucket_info;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for StorageCreateRequest {}
 
 /// Parameters of [`StorageApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct StorageDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub storage_configuration_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `storage_configuration_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub storage_configuration_id: ::std::string::String,
 }
+
+impl StorageDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(storage_configuration_id: impl Into<::std::string::String>) -> Self {
+        StorageDeleteRequest {
+            storage_configuration_id: {
+                let value = storage_configuration_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for StorageDeleteRequest {}
 
 /// Parameters of [`StorageApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct StorageGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub storage_configuration_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `storage_configuration_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub storage_configuration_id: ::std::string::String,
 }
 
-/// The `storage` service (account level; [API reference](https://docs.databricks.com/api/account/storage)).
+impl StorageGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(storage_configuration_id: impl Into<::std::string::String>) -> Self {
+        StorageGetRequest {
+            storage_configuration_id: {
+                let value = storage_configuration_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for StorageGetRequest {}
+
+/// The `storage` service (account level, 4 operations; [API reference](https://docs.databricks.com/api/account/storage)).
 #[derive(Debug, Clone)]
 pub struct StorageApi {
     client: crate::Client,
@@ -1074,54 +3291,159 @@ impl StorageApi {
         &self.client
     }
 
-    /// `POST /api/2.0/accounts/{account_id}/storage-configurations` ([API reference](https://docs.databricks.com/api/account/storage/create)).
-    pub async fn create(&self, request: &StorageCreateRequest) -> crate::Result<StorageConfiguration> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/accounts/{account_id}/storage-configurations",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["storage_configuration_name", "root_bucket_info", "role_arn"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/accounts/{account_id}/storage-configurations`; required: `storage_configuration_name`, `root_bucket_info` ([API reference](https://docs.databricks.com/api/account/storage/create)).
+    #[inline]
+    pub fn create(
+        &self,
+        storage_configuration_name: impl Into<::std::string::String>,
+        root_bucket_info: RootBucketInfo,
+    ) -> rt::Call<StorageCreateRequest, StorageConfiguration> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_STORAGE_CREATE,
+            StorageCreateRequest {
+                storage_configuration_name: {
+                    let value = storage_configuration_name;
+                    value.into()
+                },
+                root_bucket_info: {
+                    let value = root_bucket_info;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/accounts/{account_id}/storage-configurations/{storage_configuration_id}` ([API reference](https://docs.databricks.com/api/account/storage/delete)).
-    pub async fn delete(&self, request: &StorageDeleteRequest) -> crate::Result<StorageConfiguration> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/accounts/{account_id}/storage-configurations/{storage_configuration_id}",
-            path_params: &["account_id", "storage_configuration_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/accounts/{account_id}/storage-configurations/{storage_configuration_id}`; required: `storage_configuration_id` ([API reference](https://docs.databricks.com/api/account/storage/delete)).
+    #[inline]
+    pub fn delete(
+        &self,
+        storage_configuration_id: impl Into<::std::string::String>,
+    ) -> rt::Call<StorageDeleteRequest, StorageConfiguration> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_STORAGE_DELETE,
+            StorageDeleteRequest {
+                storage_configuration_id: {
+                    let value = storage_configuration_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/storage-configurations/{storage_configuration_id}` ([API reference](https://docs.databricks.com/api/account/storage/get)).
-    pub async fn get(&self, request: &StorageGetRequest) -> crate::Result<StorageConfiguration> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/storage-configurations/{storage_configuration_id}",
-            path_params: &["account_id", "storage_configuration_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/accounts/{account_id}/storage-configurations/{storage_configuration_id}`; required: `storage_configuration_id` ([API reference](https://docs.databricks.com/api/account/storage/get)).
+    #[inline]
+    pub fn get(
+        &self,
+        storage_configuration_id: impl Into<::std::string::String>,
+    ) -> rt::Call<StorageGetRequest, StorageConfiguration> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_STORAGE_GET,
+            StorageGetRequest {
+                storage_configuration_id: {
+                    let value = storage_configuration_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/storage-configurations` ([API reference](https://docs.databricks.com/api/account/storage/list)).
-    pub fn list(&self) -> crate::service::Paginator<StorageConfiguration> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/storage-configurations",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages =
-            rt::Pages { style: rt::PageStyle::SinglePage, items: None, request_field: None, response_field: None };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &crate::service::runtime::NoRequest)
+    /// `GET /api/2.0/accounts/{account_id}/storage-configurations`; pages by single page ([API reference](https://docs.databricks.com/api/account/storage/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<rt::NoRequest, StorageConfiguration> {
+        rt::Paginator::new(self.client.clone(), &OP_STORAGE_LIST, &PAGES_STORAGE_LIST, rt::NoRequest)
+    }
+}
+
+static OP_STORAGE_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/accounts/{account_id}/storage-configurations",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["storage_configuration_name", "root_bucket_info", "role_arn"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_STORAGE_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/accounts/{account_id}/storage-configurations/{storage_configuration_id}",
+    path_params: &["account_id", "storage_configuration_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_STORAGE_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/storage-configurations/{storage_configuration_id}",
+    path_params: &["account_id", "storage_configuration_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_STORAGE_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/storage-configurations",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_STORAGE_LIST: rt::Pages =
+    rt::Pages { style: rt::PageStyle::SinglePage, items: None, request_field: None, response_field: None };
+
+impl<O> rt::Call<StorageCreateRequest, O> {
+    /// Set `storage_configuration_name`.
+    #[inline]
+    pub fn storage_configuration_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.storage_configuration_name = value.into();
+        self
+    }
+
+    /// Set `root_bucket_info`.
+    #[inline]
+    pub fn root_bucket_info(mut self, value: RootBucketInfo) -> Self {
+        self.request.root_bucket_info = value;
+        self
+    }
+
+    /// Set `role_arn`.
+    #[inline]
+    pub fn role_arn(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.role_arn = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<StorageDeleteRequest, O> {
+    /// Set `storage_configuration_id`.
+    #[inline]
+    pub fn storage_configuration_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.storage_configuration_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<StorageGetRequest, O> {
+    /// Set `storage_configuration_id`.
+    #[inline]
+    pub fn storage_configuration_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.storage_configuration_id = value.into();
+        self
     }
 }
 
@@ -1129,33 +3451,81 @@ impl StorageApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VpcEndpointsCreateRequest {
+    /// Wire field `aws_vpc_endpoint_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aws_vpc_endpoint_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `gcp_vpc_endpoint_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gcp_vpc_endpoint_info: ::std::option::Option<GcpVpcEndpointInfo>,
+    /// Wire field `region` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub region: ::std::option::Option<::std::string::String>,
+    /// Wire field `vpc_endpoint_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub vpc_endpoint_name: ::std::option::Option<::std::string::String>,
 }
+
+impl VpcEndpointsCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        VpcEndpointsCreateRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for VpcEndpointsCreateRequest {}
 
 /// Parameters of [`VpcEndpointsApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VpcEndpointsDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub vpc_endpoint_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `vpc_endpoint_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub vpc_endpoint_id: ::std::string::String,
 }
+
+impl VpcEndpointsDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(vpc_endpoint_id: impl Into<::std::string::String>) -> Self {
+        VpcEndpointsDeleteRequest {
+            vpc_endpoint_id: {
+                let value = vpc_endpoint_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for VpcEndpointsDeleteRequest {}
 
 /// Parameters of [`VpcEndpointsApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VpcEndpointsGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub vpc_endpoint_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `vpc_endpoint_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub vpc_endpoint_id: ::std::string::String,
 }
 
-/// The `vpc_endpoints` service (account level; [API reference](https://docs.databricks.com/api/account/vpcendpoints)).
+impl VpcEndpointsGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(vpc_endpoint_id: impl Into<::std::string::String>) -> Self {
+        VpcEndpointsGetRequest {
+            vpc_endpoint_id: {
+                let value = vpc_endpoint_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for VpcEndpointsGetRequest {}
+
+/// The `vpc_endpoints` service (account level, 4 operations; [API reference](https://docs.databricks.com/api/account/vpcendpoints)).
 #[derive(Debug, Clone)]
 pub struct VpcEndpointsApi {
     client: crate::Client,
@@ -1173,58 +3543,151 @@ impl VpcEndpointsApi {
     }
 
     /// `POST /api/2.0/accounts/{account_id}/vpc-endpoints` ([API reference](https://docs.databricks.com/api/account/vpcendpoints/create)).
-    pub async fn create(&self, request: &VpcEndpointsCreateRequest) -> crate::Result<VpcEndpoint> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/accounts/{account_id}/vpc-endpoints",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "aws_vpc_endpoint_id",
-                "gcp_vpc_endpoint_info",
-                "region",
-                "vpc_endpoint_name",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn create(&self) -> rt::Call<VpcEndpointsCreateRequest, VpcEndpoint> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_VPC_ENDPOINTS_CREATE,
+            VpcEndpointsCreateRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/accounts/{account_id}/vpc-endpoints/{vpc_endpoint_id}` ([API reference](https://docs.databricks.com/api/account/vpcendpoints/delete)).
-    pub async fn delete(&self, request: &VpcEndpointsDeleteRequest) -> crate::Result<VpcEndpoint> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/accounts/{account_id}/vpc-endpoints/{vpc_endpoint_id}",
-            path_params: &["account_id", "vpc_endpoint_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/accounts/{account_id}/vpc-endpoints/{vpc_endpoint_id}`; required: `vpc_endpoint_id` ([API reference](https://docs.databricks.com/api/account/vpcendpoints/delete)).
+    #[inline]
+    pub fn delete(
+        &self,
+        vpc_endpoint_id: impl Into<::std::string::String>,
+    ) -> rt::Call<VpcEndpointsDeleteRequest, VpcEndpoint> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_VPC_ENDPOINTS_DELETE,
+            VpcEndpointsDeleteRequest {
+                vpc_endpoint_id: {
+                    let value = vpc_endpoint_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/vpc-endpoints/{vpc_endpoint_id}` ([API reference](https://docs.databricks.com/api/account/vpcendpoints/get)).
-    pub async fn get(&self, request: &VpcEndpointsGetRequest) -> crate::Result<VpcEndpoint> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/vpc-endpoints/{vpc_endpoint_id}",
-            path_params: &["account_id", "vpc_endpoint_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/accounts/{account_id}/vpc-endpoints/{vpc_endpoint_id}`; required: `vpc_endpoint_id` ([API reference](https://docs.databricks.com/api/account/vpcendpoints/get)).
+    #[inline]
+    pub fn get(
+        &self,
+        vpc_endpoint_id: impl Into<::std::string::String>,
+    ) -> rt::Call<VpcEndpointsGetRequest, VpcEndpoint> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_VPC_ENDPOINTS_GET,
+            VpcEndpointsGetRequest {
+                vpc_endpoint_id: {
+                    let value = vpc_endpoint_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/vpc-endpoints` ([API reference](https://docs.databricks.com/api/account/vpcendpoints/list)).
-    pub fn list(&self) -> crate::service::Paginator<VpcEndpoint> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/vpc-endpoints",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages =
-            rt::Pages { style: rt::PageStyle::SinglePage, items: None, request_field: None, response_field: None };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &crate::service::runtime::NoRequest)
+    /// `GET /api/2.0/accounts/{account_id}/vpc-endpoints`; pages by single page ([API reference](https://docs.databricks.com/api/account/vpcendpoints/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<rt::NoRequest, VpcEndpoint> {
+        rt::Paginator::new(self.client.clone(), &OP_VPC_ENDPOINTS_LIST, &PAGES_VPC_ENDPOINTS_LIST, rt::NoRequest)
+    }
+}
+
+static OP_VPC_ENDPOINTS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/accounts/{account_id}/vpc-endpoints",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["aws_vpc_endpoint_id", "gcp_vpc_endpoint_info", "region", "vpc_endpoint_name"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_VPC_ENDPOINTS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/accounts/{account_id}/vpc-endpoints/{vpc_endpoint_id}",
+    path_params: &["account_id", "vpc_endpoint_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_VPC_ENDPOINTS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/vpc-endpoints/{vpc_endpoint_id}",
+    path_params: &["account_id", "vpc_endpoint_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_VPC_ENDPOINTS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/vpc-endpoints",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_VPC_ENDPOINTS_LIST: rt::Pages =
+    rt::Pages { style: rt::PageStyle::SinglePage, items: None, request_field: None, response_field: None };
+
+impl<O> rt::Call<VpcEndpointsCreateRequest, O> {
+    /// Set `aws_vpc_endpoint_id`.
+    #[inline]
+    pub fn aws_vpc_endpoint_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.aws_vpc_endpoint_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `gcp_vpc_endpoint_info`.
+    #[inline]
+    pub fn gcp_vpc_endpoint_info(mut self, value: GcpVpcEndpointInfo) -> Self {
+        self.request.gcp_vpc_endpoint_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `region`.
+    #[inline]
+    pub fn region(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.region = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `vpc_endpoint_name`.
+    #[inline]
+    pub fn vpc_endpoint_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.vpc_endpoint_name = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<VpcEndpointsDeleteRequest, O> {
+    /// Set `vpc_endpoint_id`.
+    #[inline]
+    pub fn vpc_endpoint_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.vpc_endpoint_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<VpcEndpointsGetRequest, O> {
+    /// Set `vpc_endpoint_id`.
+    #[inline]
+    pub fn vpc_endpoint_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.vpc_endpoint_id = value.into();
+        self
     }
 }
 
@@ -1232,82 +3695,161 @@ impl VpcEndpointsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspacesCreateRequest {
+    /// Wire field `aws_region` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aws_region: ::std::option::Option<::std::string::String>,
+    /// Wire field `cloud` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cloud: ::std::option::Option<::std::string::String>,
+    /// Wire field `cloud_resource_container` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cloud_resource_container: ::std::option::Option<CloudResourceContainer>,
+    /// Wire field `compute_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub compute_mode: ::std::option::Option<CustomerFacingComputeMode>,
+    /// Wire field `credentials_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub credentials_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `custom_tags` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub custom_tags: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `deployment_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub deployment_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `gcp_managed_network_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gcp_managed_network_config: ::std::option::Option<GcpManagedNetworkConfig>,
+    /// Wire field `gke_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gke_config: ::std::option::Option<GkeConfig>,
+    /// Wire field `location` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub location: ::std::option::Option<::std::string::String>,
+    /// Wire field `managed_services_customer_managed_key_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub managed_services_customer_managed_key_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `network_connectivity_config_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub network_connectivity_config_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `network_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub network_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `pricing_tier` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pricing_tier: ::std::option::Option<PricingTier>,
+    /// Wire field `private_access_settings_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub private_access_settings_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `storage_configuration_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub storage_configuration_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `storage_customer_managed_key_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub storage_customer_managed_key_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `workspace_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workspace_name: ::std::option::Option<::std::string::String>,
 }
+
+impl WorkspacesCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WorkspacesCreateRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for WorkspacesCreateRequest {}
 
 /// Parameters of [`WorkspacesApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspacesDeleteRequest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub workspace_id: ::std::option::Option<i64>,
+    /// Wire field `workspace_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub workspace_id: i64,
 }
+
+impl WorkspacesDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(workspace_id: i64) -> Self {
+        WorkspacesDeleteRequest {
+            workspace_id: {
+                let value = workspace_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspacesDeleteRequest {}
 
 /// Parameters of [`WorkspacesApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspacesGetRequest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub workspace_id: ::std::option::Option<i64>,
+    /// Wire field `workspace_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub workspace_id: i64,
 }
+
+impl WorkspacesGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(workspace_id: i64) -> Self {
+        WorkspacesGetRequest {
+            workspace_id: {
+                let value = workspace_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspacesGetRequest {}
 
 /// Parameters of [`WorkspacesApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspacesUpdateRequest {
+    /// Wire field `workspace_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub workspace_id: i64,
+    /// Wire field `customer_facing_workspace` (required, ref).
     #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
     )]
-    pub workspace_id: ::std::option::Option<i64>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub customer_facing_workspace: ::std::option::Option<Workspace>,
+    pub customer_facing_workspace: Workspace,
+    /// Wire field `update_mask` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_mask: ::std::option::Option<::std::string::String>,
 }
 
-/// The `workspaces` service (account level; [API reference](https://docs.databricks.com/api/account/workspaces)).
+impl WorkspacesUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(workspace_id: i64, customer_facing_workspace: Workspace) -> Self {
+        WorkspacesUpdateRequest {
+            workspace_id: {
+                let value = workspace_id;
+                value
+            },
+            customer_facing_workspace: {
+                let value = customer_facing_workspace;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspacesUpdateRequest {}
+
+/// The `workspaces` service (account level, 5 operations; [API reference](https://docs.databricks.com/api/account/workspaces)).
 #[derive(Debug, Clone)]
 pub struct WorkspacesApi {
     client: crate::Client,
@@ -1324,126 +3866,371 @@ impl WorkspacesApi {
         &self.client
     }
 
-    /// `POST /api/2.0/accounts/{account_id}/workspaces` ([API reference](https://docs.databricks.com/api/account/workspaces/create)).
-    pub async fn create(&self, request: &WorkspacesCreateRequest) -> crate::Result<Workspace> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/accounts/{account_id}/workspaces",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "aws_region",
-                "cloud",
-                "cloud_resource_container",
-                "compute_mode",
-                "credentials_id",
-                "custom_tags",
-                "deployment_name",
-                "gcp_managed_network_config",
-                "gke_config",
-                "location",
-                "managed_services_customer_managed_key_id",
-                "network_connectivity_config_id",
-                "network_id",
-                "pricing_tier",
-                "private_access_settings_id",
-                "storage_configuration_id",
-                "storage_customer_managed_key_id",
-                "workspace_name",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/accounts/{account_id}/workspaces`; waits for RUNNING ([API reference](https://docs.databricks.com/api/account/workspaces/create)).
+    #[inline]
+    pub fn create(&self) -> rt::Call<WorkspacesCreateRequest, rt::Wait<Workspace, Workspace>> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACES_CREATE,
+            WorkspacesCreateRequest { ..::std::default::Default::default() },
+            decode_workspaces_create,
+        )
     }
 
-    /// Poll `get` until the state is one of ["RUNNING"] (fails on ["BANNED", "FAILED"]).
-    pub async fn wait_get_workspace_running(
+    /// A handle that polls until the state is one of ["RUNNING"]; `.wait()` runs it.
+    pub fn wait_get_workspace_running(&self, workspace_id: i64) -> rt::Wait<(), Workspace> {
+        waiter_wait_get_workspace_running(self.client.clone(), (), workspace_id)
+    }
+
+    /// `DELETE /api/2.0/accounts/{account_id}/workspaces/{workspace_id}`; required: `workspace_id` ([API reference](https://docs.databricks.com/api/account/workspaces/delete)).
+    #[inline]
+    pub fn delete(&self, workspace_id: i64) -> rt::Call<WorkspacesDeleteRequest, Workspace> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACES_DELETE,
+            WorkspacesDeleteRequest {
+                workspace_id: {
+                    let value = workspace_id;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/accounts/{account_id}/workspaces/{workspace_id}`; required: `workspace_id` ([API reference](https://docs.databricks.com/api/account/workspaces/get)).
+    #[inline]
+    pub fn get(&self, workspace_id: i64) -> rt::Call<WorkspacesGetRequest, Workspace> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACES_GET,
+            WorkspacesGetRequest {
+                workspace_id: {
+                    let value = workspace_id;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/accounts/{account_id}/workspaces`; pages by single page ([API reference](https://docs.databricks.com/api/account/workspaces/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<rt::NoRequest, Workspace> {
+        rt::Paginator::new(self.client.clone(), &OP_WORKSPACES_LIST, &PAGES_WORKSPACES_LIST, rt::NoRequest)
+    }
+
+    /// `PATCH /api/2.0/accounts/{account_id}/workspaces/{workspace_id}`; required: `workspace_id`, `customer_facing_workspace`; waits for RUNNING ([API reference](https://docs.databricks.com/api/account/workspaces/update)).
+    #[inline]
+    pub fn update(
         &self,
         workspace_id: i64,
-        options: crate::service::WaitOptions<Workspace>,
-    ) -> crate::Result<Workspace> {
-        let request = WorkspacesGetRequest {
-            workspace_id: ::std::option::Option::Some(workspace_id.clone()),
-            ..::std::default::Default::default()
-        };
-        static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-            what: "workspaces",
-            target: &["RUNNING"],
-            failure: &["BANNED", "FAILED"],
-            status_path: &["workspace_status"],
-            message_path: &["workspace_status_message"],
-        };
-        crate::service::waiter::wait(options, &SPEC, || self.get(&request)).await
+        customer_facing_workspace: Workspace,
+    ) -> rt::Call<WorkspacesUpdateRequest, rt::Wait<Workspace, Workspace>> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACES_UPDATE,
+            WorkspacesUpdateRequest {
+                workspace_id: {
+                    let value = workspace_id;
+                    value
+                },
+                customer_facing_workspace: {
+                    let value = customer_facing_workspace;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            decode_workspaces_update,
+        )
+    }
+}
+
+static OP_WORKSPACES_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/accounts/{account_id}/workspaces",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "aws_region",
+        "cloud",
+        "cloud_resource_container",
+        "compute_mode",
+        "credentials_id",
+        "custom_tags",
+        "deployment_name",
+        "gcp_managed_network_config",
+        "gke_config",
+        "location",
+        "managed_services_customer_managed_key_id",
+        "network_connectivity_config_id",
+        "network_id",
+        "pricing_tier",
+        "private_access_settings_id",
+        "storage_configuration_id",
+        "storage_customer_managed_key_id",
+        "workspace_name",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+fn decode_workspaces_create(
+    client: &crate::Client,
+    request: &WorkspacesCreateRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::Wait<Workspace, Workspace>> {
+    let _ = request;
+    let response: Workspace = response.json()?;
+    let workspace_id = rt::bound(response.workspace_id.clone(), "workspace_id")?;
+    ::std::result::Result::Ok(waiter_wait_get_workspace_running(client.clone(), response, workspace_id))
+}
+
+fn waiter_wait_get_workspace_running<R>(
+    client: crate::Client,
+    response: R,
+    workspace_id: i64,
+) -> rt::Wait<R, Workspace> {
+    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
+        what: "workspaces",
+        target: &["RUNNING"],
+        failure: &["BANNED", "FAILED"],
+        status_path: &["workspace_status"],
+        message_path: &["workspace_status_message"],
+        outcome: ::std::option::Option::None,
+    };
+    let wait_id = [workspace_id.to_string()].join("/");
+    rt::Wait::new(response, wait_id, &SPEC, move || {
+        let workspace_id = workspace_id.clone();
+        let request = WorkspacesGetRequest { workspace_id: workspace_id.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(client.clone(), &OP_WORKSPACES_GET, request, rt::json))
+    })
+}
+
+static OP_WORKSPACES_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/accounts/{account_id}/workspaces/{workspace_id}",
+    path_params: &["account_id", "workspace_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACES_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/workspaces/{workspace_id}",
+    path_params: &["account_id", "workspace_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACES_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/workspaces",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_WORKSPACES_LIST: rt::Pages =
+    rt::Pages { style: rt::PageStyle::SinglePage, items: None, request_field: None, response_field: None };
+
+static OP_WORKSPACES_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/accounts/{account_id}/workspaces/{workspace_id}",
+    path_params: &["account_id", "workspace_id"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("customer_facing_workspace"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+fn decode_workspaces_update(
+    client: &crate::Client,
+    request: &WorkspacesUpdateRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::Wait<Workspace, Workspace>> {
+    let _ = request;
+    let response: Workspace = response.json()?;
+    let workspace_id = rt::bound(response.workspace_id.clone(), "workspace_id")?;
+    ::std::result::Result::Ok(waiter_wait_get_workspace_running(client.clone(), response, workspace_id))
+}
+
+impl<O> rt::Call<WorkspacesCreateRequest, O> {
+    /// Set `aws_region`.
+    #[inline]
+    pub fn aws_region(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.aws_region = ::std::option::Option::Some(value.into());
+        self
     }
 
-    /// [`Self::create`], then [`Self::wait_get_workspace_running`].
-    pub async fn create_and_wait(
-        &self,
-        request: &WorkspacesCreateRequest,
-        options: crate::service::WaitOptions<Workspace>,
-    ) -> crate::Result<Workspace> {
-        let response = self.create(request).await?;
-        let workspace_id = crate::service::runtime::bound(response.workspace_id.clone(), "workspace_id")?;
-        self.wait_get_workspace_running(workspace_id, options).await
+    /// Set `cloud`.
+    #[inline]
+    pub fn cloud(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cloud = ::std::option::Option::Some(value.into());
+        self
     }
 
-    /// `DELETE /api/2.0/accounts/{account_id}/workspaces/{workspace_id}` ([API reference](https://docs.databricks.com/api/account/workspaces/delete)).
-    pub async fn delete(&self, request: &WorkspacesDeleteRequest) -> crate::Result<Workspace> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/accounts/{account_id}/workspaces/{workspace_id}",
-            path_params: &["account_id", "workspace_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// Set `cloud_resource_container`.
+    #[inline]
+    pub fn cloud_resource_container(mut self, value: CloudResourceContainer) -> Self {
+        self.request.cloud_resource_container = ::std::option::Option::Some(value);
+        self
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/workspaces/{workspace_id}` ([API reference](https://docs.databricks.com/api/account/workspaces/get)).
-    pub async fn get(&self, request: &WorkspacesGetRequest) -> crate::Result<Workspace> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/workspaces/{workspace_id}",
-            path_params: &["account_id", "workspace_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// Set `compute_mode`.
+    #[inline]
+    pub fn compute_mode(mut self, value: CustomerFacingComputeMode) -> Self {
+        self.request.compute_mode = ::std::option::Option::Some(value);
+        self
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/workspaces` ([API reference](https://docs.databricks.com/api/account/workspaces/list)).
-    pub fn list(&self) -> crate::service::Paginator<Workspace> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/workspaces",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages =
-            rt::Pages { style: rt::PageStyle::SinglePage, items: None, request_field: None, response_field: None };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &crate::service::runtime::NoRequest)
+    /// Set `credentials_id`.
+    #[inline]
+    pub fn credentials_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.credentials_id = ::std::option::Option::Some(value.into());
+        self
     }
 
-    /// `PATCH /api/2.0/accounts/{account_id}/workspaces/{workspace_id}` ([API reference](https://docs.databricks.com/api/account/workspaces/update)).
-    pub async fn update(&self, request: &WorkspacesUpdateRequest) -> crate::Result<Workspace> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/accounts/{account_id}/workspaces/{workspace_id}",
-            path_params: &["account_id", "workspace_id"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("customer_facing_workspace"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// Set `custom_tags`.
+    #[inline]
+    pub fn custom_tags(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.request.custom_tags = value;
+        self
     }
 
-    /// [`Self::update`], then [`Self::wait_get_workspace_running`].
-    pub async fn update_and_wait(
-        &self,
-        request: &WorkspacesUpdateRequest,
-        options: crate::service::WaitOptions<Workspace>,
-    ) -> crate::Result<Workspace> {
-        let response = self.update(request).await?;
-        let workspace_id = crate::service::runtime::bound(response.workspace_id.clone(), "workspace_id")?;
-        self.wait_get_workspace_running(workspace_id, options).await
+    /// Set `deployment_name`.
+    #[inline]
+    pub fn deployment_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.deployment_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `gcp_managed_network_config`.
+    #[inline]
+    pub fn gcp_managed_network_config(mut self, value: GcpManagedNetworkConfig) -> Self {
+        self.request.gcp_managed_network_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `gke_config`.
+    #[inline]
+    pub fn gke_config(mut self, value: GkeConfig) -> Self {
+        self.request.gke_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `location`.
+    #[inline]
+    pub fn location(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.location = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `managed_services_customer_managed_key_id`.
+    #[inline]
+    pub fn managed_services_customer_managed_key_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.managed_services_customer_managed_key_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `network_connectivity_config_id`.
+    #[inline]
+    pub fn network_connectivity_config_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.network_connectivity_config_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `network_id`.
+    #[inline]
+    pub fn network_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.network_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `pricing_tier`.
+    #[inline]
+    pub fn pricing_tier(mut self, value: PricingTier) -> Self {
+        self.request.pricing_tier = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `private_access_settings_id`.
+    #[inline]
+    pub fn private_access_settings_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.private_access_settings_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `storage_configuration_id`.
+    #[inline]
+    pub fn storage_configuration_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.storage_configuration_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `storage_customer_managed_key_id`.
+    #[inline]
+    pub fn storage_customer_managed_key_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.storage_customer_managed_key_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `workspace_name`.
+    #[inline]
+    pub fn workspace_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.workspace_name = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspacesDeleteRequest, O> {
+    /// Set `workspace_id`.
+    #[inline]
+    pub fn workspace_id(mut self, value: i64) -> Self {
+        self.request.workspace_id = value;
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspacesGetRequest, O> {
+    /// Set `workspace_id`.
+    #[inline]
+    pub fn workspace_id(mut self, value: i64) -> Self {
+        self.request.workspace_id = value;
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspacesUpdateRequest, O> {
+    /// Set `workspace_id`.
+    #[inline]
+    pub fn workspace_id(mut self, value: i64) -> Self {
+        self.request.workspace_id = value;
+        self
+    }
+
+    /// Set `customer_facing_workspace`.
+    #[inline]
+    pub fn customer_facing_workspace(mut self, value: Workspace) -> Self {
+        self.request.customer_facing_workspace = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = ::std::option::Option::Some(value.into());
+        self
     }
 }

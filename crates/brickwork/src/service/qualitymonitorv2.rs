@@ -8,7 +8,7 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AnomalyDetectionRunStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AnomalyDetectionRunStatus`: `ANOMALY_DETECTION_RUN_STATUS_CANCELED`, `ANOMALY_DETECTION_RUN_STATUS_FAILED`, `ANOMALY_DETECTION_RUN_STATUS_JOB_DELETED`, `ANOMALY_DETECTION_RUN_STATUS_PENDING`, `ANOMALY_DETECTION_RUN_STATUS_RUNNING`, `ANOMALY_DETECTION_RUN_STATUS_SUCCESS`, `ANOMALY_DETECTION_RUN_STATUS_UNKNOWN`, `ANOMALY_DETECTION_RUN_STATUS_WORKSPACE_MISMATCH_ERROR`; values added by the server later decode as `UnknownValue`.
     AnomalyDetectionRunStatus {
         AnomalyDetectionRunStatusCanceled = "ANOMALY_DETECTION_RUN_STATUS_CANCELED",
         AnomalyDetectionRunStatusFailed = "ANOMALY_DETECTION_RUN_STATUS_FAILED",
@@ -25,136 +25,466 @@ crate::service::wire::open_enum! {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AnomalyDetectionConfig {
+    /// Wire field `excluded_table_full_names` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub excluded_table_full_names: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `last_run_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_run_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `latest_run_status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub latest_run_status: ::std::option::Option<AnomalyDetectionRunStatus>,
+}
+
+impl AnomalyDetectionConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AnomalyDetectionConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `excluded_table_full_names`.
+    #[inline]
+    pub fn excluded_table_full_names(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.excluded_table_full_names = value;
+        self
+    }
+
+    /// Set `last_run_id`.
+    #[inline]
+    pub fn last_run_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.last_run_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `latest_run_status`.
+    #[inline]
+    pub fn latest_run_status(mut self, value: AnomalyDetectionRunStatus) -> Self {
+        self.latest_run_status = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ListQualityMonitorResponse` of the `qualitymonitorv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListQualityMonitorResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `quality_monitors` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub quality_monitors: ::std::vec::Vec<QualityMonitor>,
+}
+
+impl ListQualityMonitorResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListQualityMonitorResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `quality_monitors`.
+    #[inline]
+    pub fn quality_monitors(mut self, value: ::std::vec::Vec<QualityMonitor>) -> Self {
+        self.quality_monitors = value;
+        self
+    }
 }
 
 /// Wire type `PercentNullValidityCheck` of the `qualitymonitorv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PercentNullValidityCheck {
+    /// Wire field `column_names` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub column_names: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `upper_bound` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub upper_bound: ::std::option::Option<f64>,
 }
 
+impl PercentNullValidityCheck {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PercentNullValidityCheck { ..::std::default::Default::default() }
+    }
+
+    /// Set `column_names`.
+    #[inline]
+    pub fn column_names(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.column_names = value;
+        self
+    }
+
+    /// Set `upper_bound`.
+    #[inline]
+    pub fn upper_bound(mut self, value: f64) -> Self {
+        self.upper_bound = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `QualityMonitor` of the `qualitymonitorv2` API.
+///
+/// Required: `object_type`, `object_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QualityMonitor {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub object_type: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `object_type` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub object_type: ::std::string::String,
+    /// Wire field `object_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub object_id: ::std::string::String,
+    /// Wire field `anomaly_detection_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub anomaly_detection_config: ::std::option::Option<AnomalyDetectionConfig>,
+    /// Wire field `validity_check_configurations` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub validity_check_configurations: ::std::vec::Vec<ValidityCheckConfiguration>,
+}
+
+impl QualityMonitor {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(object_type: impl Into<::std::string::String>, object_id: impl Into<::std::string::String>) -> Self {
+        QualityMonitor {
+            object_type: {
+                let value = object_type;
+                value.into()
+            },
+            object_id: {
+                let value = object_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_type = value.into();
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_id = value.into();
+        self
+    }
+
+    /// Set `anomaly_detection_config`.
+    #[inline]
+    pub fn anomaly_detection_config(mut self, value: AnomalyDetectionConfig) -> Self {
+        self.anomaly_detection_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `validity_check_configurations`.
+    #[inline]
+    pub fn validity_check_configurations(mut self, value: ::std::vec::Vec<ValidityCheckConfiguration>) -> Self {
+        self.validity_check_configurations = value;
+        self
+    }
 }
 
 /// Wire type `RangeValidityCheck` of the `qualitymonitorv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RangeValidityCheck {
+    /// Wire field `column_names` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub column_names: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `lower_bound` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub lower_bound: ::std::option::Option<f64>,
+    /// Wire field `upper_bound` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub upper_bound: ::std::option::Option<f64>,
+}
+
+impl RangeValidityCheck {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RangeValidityCheck { ..::std::default::Default::default() }
+    }
+
+    /// Set `column_names`.
+    #[inline]
+    pub fn column_names(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.column_names = value;
+        self
+    }
+
+    /// Set `lower_bound`.
+    #[inline]
+    pub fn lower_bound(mut self, value: f64) -> Self {
+        self.lower_bound = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `upper_bound`.
+    #[inline]
+    pub fn upper_bound(mut self, value: f64) -> Self {
+        self.upper_bound = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `UniquenessValidityCheck` of the `qualitymonitorv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UniquenessValidityCheck {
+    /// Wire field `column_names` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub column_names: ::std::vec::Vec<::std::string::String>,
+}
+
+impl UniquenessValidityCheck {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UniquenessValidityCheck { ..::std::default::Default::default() }
+    }
+
+    /// Set `column_names`.
+    #[inline]
+    pub fn column_names(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.column_names = value;
+        self
+    }
 }
 
 /// Wire type `ValidityCheckConfiguration` of the `qualitymonitorv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ValidityCheckConfiguration {
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `percent_null_validity_check` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub percent_null_validity_check: ::std::option::Option<PercentNullValidityCheck>,
+    /// Wire field `range_validity_check` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub range_validity_check: ::std::option::Option<RangeValidityCheck>,
+    /// Wire field `uniqueness_validity_check` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub uniqueness_validity_check: ::std::option::Option<UniquenessValidityCheck>,
+}
+
+impl ValidityCheckConfiguration {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ValidityCheckConfiguration { ..::std::default::Default::default() }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `percent_null_validity_check`.
+    #[inline]
+    pub fn percent_null_validity_check(mut self, value: PercentNullValidityCheck) -> Self {
+        self.percent_null_validity_check = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `range_validity_check`.
+    #[inline]
+    pub fn range_validity_check(mut self, value: RangeValidityCheck) -> Self {
+        self.range_validity_check = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `uniqueness_validity_check`.
+    #[inline]
+    pub fn uniqueness_validity_check(mut self, value: UniquenessValidityCheck) -> Self {
+        self.uniqueness_validity_check = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Parameters of [`QualityMonitorV2Api::create_quality_monitor`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QualityMonitorV2CreateQualityMonitorRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub quality_monitor: ::std::option::Option<QualityMonitor>,
+    /// Wire field `quality_monitor` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub quality_monitor: QualityMonitor,
 }
+
+impl QualityMonitorV2CreateQualityMonitorRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(quality_monitor: QualityMonitor) -> Self {
+        QualityMonitorV2CreateQualityMonitorRequest {
+            quality_monitor: {
+                let value = quality_monitor;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for QualityMonitorV2CreateQualityMonitorRequest {}
 
 /// Parameters of [`QualityMonitorV2Api::delete_quality_monitor`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QualityMonitorV2DeleteQualityMonitorRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub object_type: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `object_type` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub object_type: ::std::string::String,
+    /// Wire field `object_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub object_id: ::std::string::String,
 }
+
+impl QualityMonitorV2DeleteQualityMonitorRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(object_type: impl Into<::std::string::String>, object_id: impl Into<::std::string::String>) -> Self {
+        QualityMonitorV2DeleteQualityMonitorRequest {
+            object_type: {
+                let value = object_type;
+                value.into()
+            },
+            object_id: {
+                let value = object_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for QualityMonitorV2DeleteQualityMonitorRequest {}
 
 /// Parameters of [`QualityMonitorV2Api::get_quality_monitor`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QualityMonitorV2GetQualityMonitorRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub object_type: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `object_type` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub object_type: ::std::string::String,
+    /// Wire field `object_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub object_id: ::std::string::String,
 }
+
+impl QualityMonitorV2GetQualityMonitorRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(object_type: impl Into<::std::string::String>, object_id: impl Into<::std::string::String>) -> Self {
+        QualityMonitorV2GetQualityMonitorRequest {
+            object_type: {
+                let value = object_type;
+                value.into()
+            },
+            object_id: {
+                let value = object_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for QualityMonitorV2GetQualityMonitorRequest {}
 
 /// Parameters of [`QualityMonitorV2Api::list_quality_monitor`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QualityMonitorV2ListQualityMonitorRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl QualityMonitorV2ListQualityMonitorRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        QualityMonitorV2ListQualityMonitorRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for QualityMonitorV2ListQualityMonitorRequest {}
 
 /// Parameters of [`QualityMonitorV2Api::update_quality_monitor`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QualityMonitorV2UpdateQualityMonitorRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub object_type: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub object_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub quality_monitor: ::std::option::Option<QualityMonitor>,
+    /// Wire field `object_type` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub object_type: ::std::string::String,
+    /// Wire field `object_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub object_id: ::std::string::String,
+    /// Wire field `quality_monitor` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub quality_monitor: QualityMonitor,
 }
 
-/// The `quality_monitor_v2` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/qualitymonitorv2)).
+impl QualityMonitorV2UpdateQualityMonitorRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        object_type: impl Into<::std::string::String>,
+        object_id: impl Into<::std::string::String>,
+        quality_monitor: QualityMonitor,
+    ) -> Self {
+        QualityMonitorV2UpdateQualityMonitorRequest {
+            object_type: {
+                let value = object_type;
+                value.into()
+            },
+            object_id: {
+                let value = object_id;
+                value.into()
+            },
+            quality_monitor: {
+                let value = quality_monitor;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for QualityMonitorV2UpdateQualityMonitorRequest {}
+
+/// The `quality_monitor_v2` service (workspace level, 5 operations; [API reference](https://docs.databricks.com/api/workspace/qualitymonitorv2)).
 #[derive(Debug, Clone)]
 pub struct QualityMonitorV2Api {
     client: crate::Client,
@@ -171,84 +501,251 @@ impl QualityMonitorV2Api {
         &self.client
     }
 
-    /// `POST /api/2.0/quality-monitors` ([API reference](https://docs.databricks.com/api/workspace/qualitymonitorv2/createqualitymonitor)).
-    pub async fn create_quality_monitor(
+    /// `POST /api/2.0/quality-monitors`; required: `quality_monitor` ([API reference](https://docs.databricks.com/api/workspace/qualitymonitorv2/createqualitymonitor)).
+    #[inline]
+    pub fn create_quality_monitor(
         &self,
-        request: &QualityMonitorV2CreateQualityMonitorRequest,
-    ) -> crate::Result<QualityMonitor> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/quality-monitors",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Whole("quality_monitor"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        quality_monitor: QualityMonitor,
+    ) -> rt::Call<QualityMonitorV2CreateQualityMonitorRequest, QualityMonitor> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_QUALITY_MONITOR_V2_CREATE_QUALITY_MONITOR,
+            QualityMonitorV2CreateQualityMonitorRequest {
+                quality_monitor: {
+                    let value = quality_monitor;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/quality-monitors/{object_type}/{object_id}` ([API reference](https://docs.databricks.com/api/workspace/qualitymonitorv2/deletequalitymonitor)).
-    pub async fn delete_quality_monitor(
+    /// `DELETE /api/2.0/quality-monitors/{object_type}/{object_id}`; required: `object_type`, `object_id` ([API reference](https://docs.databricks.com/api/workspace/qualitymonitorv2/deletequalitymonitor)).
+    #[inline]
+    pub fn delete_quality_monitor(
         &self,
-        request: &QualityMonitorV2DeleteQualityMonitorRequest,
-    ) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/quality-monitors/{object_type}/{object_id}",
-            path_params: &["object_type", "object_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+        object_type: impl Into<::std::string::String>,
+        object_id: impl Into<::std::string::String>,
+    ) -> rt::Call<QualityMonitorV2DeleteQualityMonitorRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_QUALITY_MONITOR_V2_DELETE_QUALITY_MONITOR,
+            QualityMonitorV2DeleteQualityMonitorRequest {
+                object_type: {
+                    let value = object_type;
+                    value.into()
+                },
+                object_id: {
+                    let value = object_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/quality-monitors/{object_type}/{object_id}` ([API reference](https://docs.databricks.com/api/workspace/qualitymonitorv2/getqualitymonitor)).
-    pub async fn get_quality_monitor(
+    /// `GET /api/2.0/quality-monitors/{object_type}/{object_id}`; required: `object_type`, `object_id` ([API reference](https://docs.databricks.com/api/workspace/qualitymonitorv2/getqualitymonitor)).
+    #[inline]
+    pub fn get_quality_monitor(
         &self,
-        request: &QualityMonitorV2GetQualityMonitorRequest,
-    ) -> crate::Result<QualityMonitor> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/quality-monitors/{object_type}/{object_id}",
-            path_params: &["object_type", "object_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        object_type: impl Into<::std::string::String>,
+        object_id: impl Into<::std::string::String>,
+    ) -> rt::Call<QualityMonitorV2GetQualityMonitorRequest, QualityMonitor> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_QUALITY_MONITOR_V2_GET_QUALITY_MONITOR,
+            QualityMonitorV2GetQualityMonitorRequest {
+                object_type: {
+                    let value = object_type;
+                    value.into()
+                },
+                object_id: {
+                    let value = object_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/quality-monitors` ([API reference](https://docs.databricks.com/api/workspace/qualitymonitorv2/listqualitymonitor)).
-    pub fn list_quality_monitor(
-        &self,
-        request: QualityMonitorV2ListQualityMonitorRequest,
-    ) -> crate::service::Paginator<QualityMonitor> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/quality-monitors",
-            path_params: &[],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("quality_monitors"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/quality-monitors`; pages by token ([API reference](https://docs.databricks.com/api/workspace/qualitymonitorv2/listqualitymonitor)).
+    #[inline]
+    pub fn list_quality_monitor(&self) -> rt::Paginator<QualityMonitorV2ListQualityMonitorRequest, QualityMonitor> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_QUALITY_MONITOR_V2_LIST_QUALITY_MONITOR,
+            &PAGES_QUALITY_MONITOR_V2_LIST_QUALITY_MONITOR,
+            QualityMonitorV2ListQualityMonitorRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `PUT /api/2.0/quality-monitors/{object_type}/{object_id}` ([API reference](https://docs.databricks.com/api/workspace/qualitymonitorv2/updatequalitymonitor)).
-    pub async fn update_quality_monitor(
+    /// `PUT /api/2.0/quality-monitors/{object_type}/{object_id}`; required: `object_type`, `object_id`, `quality_monitor` ([API reference](https://docs.databricks.com/api/workspace/qualitymonitorv2/updatequalitymonitor)).
+    #[inline]
+    pub fn update_quality_monitor(
         &self,
-        request: &QualityMonitorV2UpdateQualityMonitorRequest,
-    ) -> crate::Result<QualityMonitor> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/quality-monitors/{object_type}/{object_id}",
-            path_params: &["object_type", "object_id"],
-            query: &[],
-            body: rt::BodyKind::Whole("quality_monitor"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        object_type: impl Into<::std::string::String>,
+        object_id: impl Into<::std::string::String>,
+        quality_monitor: QualityMonitor,
+    ) -> rt::Call<QualityMonitorV2UpdateQualityMonitorRequest, QualityMonitor> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_QUALITY_MONITOR_V2_UPDATE_QUALITY_MONITOR,
+            QualityMonitorV2UpdateQualityMonitorRequest {
+                object_type: {
+                    let value = object_type;
+                    value.into()
+                },
+                object_id: {
+                    let value = object_id;
+                    value.into()
+                },
+                quality_monitor: {
+                    let value = quality_monitor;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_QUALITY_MONITOR_V2_CREATE_QUALITY_MONITOR: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/quality-monitors",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Whole("quality_monitor"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_QUALITY_MONITOR_V2_DELETE_QUALITY_MONITOR: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/quality-monitors/{object_type}/{object_id}",
+    path_params: &["object_type", "object_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_QUALITY_MONITOR_V2_GET_QUALITY_MONITOR: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/quality-monitors/{object_type}/{object_id}",
+    path_params: &["object_type", "object_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_QUALITY_MONITOR_V2_LIST_QUALITY_MONITOR: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/quality-monitors",
+    path_params: &[],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_QUALITY_MONITOR_V2_LIST_QUALITY_MONITOR: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("quality_monitors"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_QUALITY_MONITOR_V2_UPDATE_QUALITY_MONITOR: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/quality-monitors/{object_type}/{object_id}",
+    path_params: &["object_type", "object_id"],
+    query: &[],
+    body: rt::BodyKind::Whole("quality_monitor"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<QualityMonitorV2CreateQualityMonitorRequest, O> {
+    /// Set `quality_monitor`.
+    #[inline]
+    pub fn quality_monitor(mut self, value: QualityMonitor) -> Self {
+        self.request.quality_monitor = value;
+        self
+    }
+}
+
+impl<O> rt::Call<QualityMonitorV2DeleteQualityMonitorRequest, O> {
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.object_type = value.into();
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.object_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<QualityMonitorV2GetQualityMonitorRequest, O> {
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.object_type = value.into();
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.object_id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<QualityMonitorV2ListQualityMonitorRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<QualityMonitorV2UpdateQualityMonitorRequest, O> {
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.object_type = value.into();
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.object_id = value.into();
+        self
+    }
+
+    /// Set `quality_monitor`.
+    #[inline]
+    pub fn quality_monitor(mut self, value: QualityMonitor) -> Self {
+        self.request.quality_monitor = value;
+        self
     }
 }

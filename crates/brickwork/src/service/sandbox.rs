@@ -8,7 +8,7 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ExecuteCommandStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ExecuteCommandStatus`: `EXECUTE_COMMAND_STATUS_COMPLETED`, `EXECUTE_COMMAND_STATUS_FAILED`, `EXECUTE_COMMAND_STATUS_TIMED_OUT`; values added by the server later decode as `UnknownValue`.
     ExecuteCommandStatus {
         ExecuteCommandStatusCompleted = "EXECUTE_COMMAND_STATUS_COMPLETED",
         ExecuteCommandStatusFailed = "EXECUTE_COMMAND_STATUS_FAILED",
@@ -17,7 +17,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `SandboxFileType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `SandboxFileType`: `SANDBOX_FILE_TYPE_DIRECTORY`, `SANDBOX_FILE_TYPE_FILE`, `SANDBOX_FILE_TYPE_OTHER`, `SANDBOX_FILE_TYPE_SYMLINK`; values added by the server later decode as `UnknownValue`.
     SandboxFileType {
         SandboxFileTypeDirectory = "SANDBOX_FILE_TYPE_DIRECTORY",
         SandboxFileTypeFile = "SANDBOX_FILE_TYPE_FILE",
@@ -27,7 +27,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `SandboxState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `SandboxState`: `SANDBOX_STATE_PENDING`, `SANDBOX_STATE_RUNNING`, `SANDBOX_STATE_STOPPED`, `SANDBOX_STATE_STOPPING`; values added by the server later decode as `UnknownValue`.
     SandboxState {
         SandboxStatePending = "SANDBOX_STATE_PENDING",
         SandboxStateRunning = "SANDBOX_STATE_RUNNING",
@@ -40,19 +40,25 @@ crate::service::wire::open_enum! {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Command {
+    /// Wire field `args` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub args: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `cmd` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cmd: ::std::option::Option<::std::string::String>,
+    /// Wire field `command_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub command_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `exit_code` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub exit_code: ::std::option::Option<i64>,
+    /// Wire field `finished` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub finished: ::std::option::Option<bool>,
+    /// Wire field `pid` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -60,12 +66,78 @@ pub struct Command {
     pub pid: ::std::option::Option<i64>,
 }
 
+impl Command {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Command { ..::std::default::Default::default() }
+    }
+
+    /// Set `args`.
+    #[inline]
+    pub fn args(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.args = value;
+        self
+    }
+
+    /// Set `cmd`.
+    #[inline]
+    pub fn cmd(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cmd = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `command_id`.
+    #[inline]
+    pub fn command_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.command_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `exit_code`.
+    #[inline]
+    pub fn exit_code(mut self, value: i64) -> Self {
+        self.exit_code = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `finished`.
+    #[inline]
+    pub fn finished(mut self, value: bool) -> Self {
+        self.finished = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `pid`.
+    #[inline]
+    pub fn pid(mut self, value: i64) -> Self {
+        self.pid = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `ComputeSpec` of the `sandbox` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ComputeSpec {
+    /// Wire field `inactivity_timeout` (optional, duration).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub inactivity_timeout: ::std::option::Option<::std::string::String>,
+}
+
+impl ComputeSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ComputeSpec { ..::std::default::Default::default() }
+    }
+
+    /// Set `inactivity_timeout`.
+    #[inline]
+    pub fn inactivity_timeout(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.inactivity_timeout = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CreateDirectoryResponse` of the `sandbox` API.
@@ -73,100 +145,340 @@ pub struct ComputeSpec {
 #[serde(default)]
 pub struct CreateDirectoryResponse {}
 
+impl CreateDirectoryResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateDirectoryResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `DeletePathResponse` of the `sandbox` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeletePathResponse {}
 
+impl DeletePathResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeletePathResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `DownloadFileResponse` of the `sandbox` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DownloadFileResponse {
+    /// Wire field `Accept-Ranges` (optional, string).
     #[serde(rename = "Accept-Ranges", skip_serializing_if = "::std::option::Option::is_none")]
     pub accept_ranges: ::std::option::Option<::std::string::String>,
+    /// Wire field `Content-Length` (optional, int64).
     #[serde(
         rename = "Content-Length",
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub content_length: ::std::option::Option<i64>,
+    /// Wire field `Content-Range` (optional, string).
     #[serde(rename = "Content-Range", skip_serializing_if = "::std::option::Option::is_none")]
     pub content_range: ::std::option::Option<::std::string::String>,
+    /// Wire field `Content-Type` (optional, string).
     #[serde(rename = "Content-Type", skip_serializing_if = "::std::option::Option::is_none")]
     pub content_type: ::std::option::Option<::std::string::String>,
+    /// Wire field `contents` (optional, binary).
     #[serde(skip)]
     pub contents: ::std::option::Option<::bytes::Bytes>,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `Last-Modified` (optional, string).
     #[serde(rename = "Last-Modified", skip_serializing_if = "::std::option::Option::is_none")]
     pub last_modified: ::std::option::Option<::std::string::String>,
+}
+
+impl DownloadFileResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DownloadFileResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `Accept-Ranges`.
+    #[inline]
+    pub fn accept_ranges(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.accept_ranges = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `Content-Length`.
+    #[inline]
+    pub fn content_length(mut self, value: i64) -> Self {
+        self.content_length = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `Content-Range`.
+    #[inline]
+    pub fn content_range(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.content_range = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `Content-Type`.
+    #[inline]
+    pub fn content_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.content_type = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `contents`.
+    #[inline]
+    pub fn contents(mut self, value: impl Into<::bytes::Bytes>) -> Self {
+        self.contents = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `Last-Modified`.
+    #[inline]
+    pub fn last_modified(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.last_modified = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `EnvironmentSpec` of the `sandbox` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EnvironmentSpec {
+    /// Wire field `image_uri` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub image_uri: ::std::option::Option<::std::string::String>,
+}
+
+impl EnvironmentSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EnvironmentSpec { ..::std::default::Default::default() }
+    }
+
+    /// Set `image_uri`.
+    #[inline]
+    pub fn image_uri(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.image_uri = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ExecuteCommandSyncResponse` of the `sandbox` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExecuteCommandSyncResponse {
+    /// Wire field `command_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub command_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `exit_code` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub exit_code: ::std::option::Option<i64>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<ExecuteCommandStatus>,
+    /// Wire field `stderr` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub stderr: ::std::option::Option<::std::string::String>,
+    /// Wire field `stdout` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub stdout: ::std::option::Option<::std::string::String>,
+    /// Wire field `truncated` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub truncated: ::std::option::Option<bool>,
+}
+
+impl ExecuteCommandSyncResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ExecuteCommandSyncResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `command_id`.
+    #[inline]
+    pub fn command_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.command_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `exit_code`.
+    #[inline]
+    pub fn exit_code(mut self, value: i64) -> Self {
+        self.exit_code = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: ExecuteCommandStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `stderr`.
+    #[inline]
+    pub fn stderr(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.stderr = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `stdout`.
+    #[inline]
+    pub fn stdout(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.stdout = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `truncated`.
+    #[inline]
+    pub fn truncated(mut self, value: bool) -> Self {
+        self.truncated = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `GetMetadataResponse` of the `sandbox` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetMetadataResponse {
+    /// Wire field `file` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub file: ::std::option::Option<SandboxFileInfo>,
+}
+
+impl GetMetadataResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetMetadataResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `file`.
+    #[inline]
+    pub fn file(mut self, value: SandboxFileInfo) -> Self {
+        self.file = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ListCommandsResponse` of the `sandbox` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListCommandsResponse {
+    /// Wire field `commands` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub commands: ::std::vec::Vec<Command>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListCommandsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListCommandsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `commands`.
+    #[inline]
+    pub fn commands(mut self, value: ::std::vec::Vec<Command>) -> Self {
+        self.commands = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListDirectoryContentsResponse` of the `sandbox` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListDirectoryContentsResponse {
+    /// Wire field `contents` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub contents: ::std::vec::Vec<SandboxFileInfo>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListDirectoryContentsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListDirectoryContentsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `contents`.
+    #[inline]
+    pub fn contents(mut self, value: ::std::vec::Vec<SandboxFileInfo>) -> Self {
+        self.contents = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListSandboxesResponse` of the `sandbox` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListSandboxesResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `sandboxes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub sandboxes: ::std::vec::Vec<Sandbox>,
+}
+
+impl ListSandboxesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListSandboxesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sandboxes`.
+    #[inline]
+    pub fn sandboxes(mut self, value: ::std::vec::Vec<Sandbox>) -> Self {
+        self.sandboxes = value;
+        self
+    }
 }
 
 /// Wire type `RenamePathResponse` of the `sandbox` API.
@@ -174,280 +486,868 @@ pub struct ListSandboxesResponse {
 #[serde(default)]
 pub struct RenamePathResponse {}
 
+impl RenamePathResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RenamePathResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `Sandbox` of the `sandbox` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Sandbox {
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `metadata` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub metadata: ::std::option::Option<SandboxMetadata>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spec: ::std::option::Option<SandboxSpec>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<SandboxStatus>,
+    /// Wire field `update_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+}
+
+impl Sandbox {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Sandbox { ..::std::default::Default::default() }
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `metadata`.
+    #[inline]
+    pub fn metadata(mut self, value: SandboxMetadata) -> Self {
+        self.metadata = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `spec`.
+    #[inline]
+    pub fn spec(mut self, value: SandboxSpec) -> Self {
+        self.spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: SandboxStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SandboxFileInfo` of the `sandbox` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SandboxFileInfo {
+    /// Wire field `file_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub file_type: ::std::option::Option<SandboxFileType>,
+    /// Wire field `group` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group: ::std::option::Option<::std::string::String>,
+    /// Wire field `mode` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub mode: ::std::option::Option<i64>,
+    /// Wire field `modify_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub modify_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `owner` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub owner: ::std::option::Option<::std::string::String>,
+    /// Wire field `path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub path: ::std::option::Option<::std::string::String>,
+    /// Wire field `permissions` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permissions: ::std::option::Option<::std::string::String>,
+    /// Wire field `size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub size: ::std::option::Option<i64>,
+    /// Wire field `symlink_target` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub symlink_target: ::std::option::Option<::std::string::String>,
+}
+
+impl SandboxFileInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SandboxFileInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `file_type`.
+    #[inline]
+    pub fn file_type(mut self, value: SandboxFileType) -> Self {
+        self.file_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `group`.
+    #[inline]
+    pub fn group(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `mode`.
+    #[inline]
+    pub fn mode(mut self, value: i64) -> Self {
+        self.mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `modify_time`.
+    #[inline]
+    pub fn modify_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.modify_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `owner`.
+    #[inline]
+    pub fn owner(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.owner = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permissions`.
+    #[inline]
+    pub fn permissions(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.permissions = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `size`.
+    #[inline]
+    pub fn size(mut self, value: i64) -> Self {
+        self.size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `symlink_target`.
+    #[inline]
+    pub fn symlink_target(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.symlink_target = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SandboxMetadata` of the `sandbox` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SandboxMetadata {
+    /// Wire field `custom_tags` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub custom_tags: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+}
+
+impl SandboxMetadata {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SandboxMetadata { ..::std::default::Default::default() }
+    }
+
+    /// Set `custom_tags`.
+    #[inline]
+    pub fn custom_tags(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.custom_tags = value;
+        self
+    }
 }
 
 /// Wire type `SandboxSpec` of the `sandbox` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SandboxSpec {
+    /// Wire field `compute` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub compute: ::std::option::Option<ComputeSpec>,
+    /// Wire field `environment` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub environment: ::std::option::Option<EnvironmentSpec>,
+}
+
+impl SandboxSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SandboxSpec { ..::std::default::Default::default() }
+    }
+
+    /// Set `compute`.
+    #[inline]
+    pub fn compute(mut self, value: ComputeSpec) -> Self {
+        self.compute = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `environment`.
+    #[inline]
+    pub fn environment(mut self, value: EnvironmentSpec) -> Self {
+        self.environment = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `SandboxStatus` of the `sandbox` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SandboxStatus {
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<SandboxState>,
+}
+
+impl SandboxStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SandboxStatus { ..::std::default::Default::default() }
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: SandboxState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Parameters of [`SandboxApi::create_directory`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SandboxCreateDirectoryRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub path: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub path: ::std::string::String,
+    /// Wire field `parents` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parents: ::std::option::Option<bool>,
 }
+
+impl SandboxCreateDirectoryRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>, path: impl Into<::std::string::String>) -> Self {
+        SandboxCreateDirectoryRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            path: {
+                let value = path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SandboxCreateDirectoryRequest {}
 
 /// Parameters of [`SandboxApi::create_sandbox`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SandboxCreateSandboxRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub sandbox: ::std::option::Option<Sandbox>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub sandbox_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `sandbox` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub sandbox: Sandbox,
+    /// Wire field `sandbox_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub sandbox_id: ::std::string::String,
 }
+
+impl SandboxCreateSandboxRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(sandbox: Sandbox, sandbox_id: impl Into<::std::string::String>) -> Self {
+        SandboxCreateSandboxRequest {
+            sandbox: {
+                let value = sandbox;
+                value
+            },
+            sandbox_id: {
+                let value = sandbox_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SandboxCreateSandboxRequest {}
 
 /// Parameters of [`SandboxApi::delete_path`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SandboxDeletePathRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub path: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub path: ::std::string::String,
+    /// Wire field `recursive` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub recursive: ::std::option::Option<bool>,
 }
+
+impl SandboxDeletePathRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>, path: impl Into<::std::string::String>) -> Self {
+        SandboxDeletePathRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            path: {
+                let value = path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SandboxDeletePathRequest {}
 
 /// Parameters of [`SandboxApi::delete_sandbox`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SandboxDeleteSandboxRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl SandboxDeleteSandboxRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        SandboxDeleteSandboxRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SandboxDeleteSandboxRequest {}
 
 /// Parameters of [`SandboxApi::download_file`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SandboxDownloadFileRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub path: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub path: ::std::string::String,
+    /// Wire field `byte_range` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub byte_range: ::std::option::Option<::std::string::String>,
+    /// Wire field `if_match` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub if_match: ::std::option::Option<::std::string::String>,
+    /// Wire field `if_modified_since` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub if_modified_since: ::std::option::Option<::std::string::String>,
+    /// Wire field `if_none_match` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub if_none_match: ::std::option::Option<::std::string::String>,
+    /// Wire field `if_range` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub if_range: ::std::option::Option<::std::string::String>,
+    /// Wire field `if_unmodified_since` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub if_unmodified_since: ::std::option::Option<::std::string::String>,
 }
+
+impl SandboxDownloadFileRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>, path: impl Into<::std::string::String>) -> Self {
+        SandboxDownloadFileRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            path: {
+                let value = path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SandboxDownloadFileRequest {}
 
 /// Parameters of [`SandboxApi::execute_command_sync`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SandboxExecuteCommandSyncRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub cmd: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `cmd` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub cmd: ::std::string::String,
+    /// Wire field `args` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub args: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `envs` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub envs: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `execution_timeout` (optional, duration).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub execution_timeout: ::std::option::Option<::std::string::String>,
 }
+
+impl SandboxExecuteCommandSyncRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, cmd: impl Into<::std::string::String>) -> Self {
+        SandboxExecuteCommandSyncRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            cmd: {
+                let value = cmd;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SandboxExecuteCommandSyncRequest {}
 
 /// Parameters of [`SandboxApi::get_metadata`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SandboxGetMetadataRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub path: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub path: ::std::string::String,
 }
+
+impl SandboxGetMetadataRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>, path: impl Into<::std::string::String>) -> Self {
+        SandboxGetMetadataRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            path: {
+                let value = path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SandboxGetMetadataRequest {}
 
 /// Parameters of [`SandboxApi::get_sandbox`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SandboxGetSandboxRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl SandboxGetSandboxRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        SandboxGetSandboxRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SandboxGetSandboxRequest {}
 
 /// Parameters of [`SandboxApi::list_commands`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SandboxListCommandsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl SandboxListCommandsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        SandboxListCommandsRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SandboxListCommandsRequest {}
 
 /// Parameters of [`SandboxApi::list_directory_contents`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SandboxListDirectoryContentsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub path: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub path: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl SandboxListDirectoryContentsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>, path: impl Into<::std::string::String>) -> Self {
+        SandboxListDirectoryContentsRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            path: {
+                let value = path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SandboxListDirectoryContentsRequest {}
 
 /// Parameters of [`SandboxApi::list_sandboxes`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SandboxListSandboxesRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl SandboxListSandboxesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SandboxListSandboxesRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for SandboxListSandboxesRequest {}
 
 /// Parameters of [`SandboxApi::rename_path`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SandboxRenamePathRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub source: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub destination: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `source` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub source: ::std::string::String,
+    /// Wire field `destination` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub destination: ::std::string::String,
 }
+
+impl SandboxRenamePathRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        parent: impl Into<::std::string::String>,
+        source: impl Into<::std::string::String>,
+        destination: impl Into<::std::string::String>,
+    ) -> Self {
+        SandboxRenamePathRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            source: {
+                let value = source;
+                value.into()
+            },
+            destination: {
+                let value = destination;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SandboxRenamePathRequest {}
 
 /// Parameters of [`SandboxApi::start_sandbox`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SandboxStartSandboxRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl SandboxStartSandboxRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        SandboxStartSandboxRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SandboxStartSandboxRequest {}
 
 /// Parameters of [`SandboxApi::stop_sandbox`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SandboxStopSandboxRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl SandboxStopSandboxRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        SandboxStopSandboxRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SandboxStopSandboxRequest {}
 
 /// Parameters of [`SandboxApi::update_sandbox`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SandboxUpdateSandboxRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub sandbox: ::std::option::Option<Sandbox>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `sandbox` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub sandbox: Sandbox,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
+
+impl SandboxUpdateSandboxRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        sandbox: Sandbox,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        SandboxUpdateSandboxRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            sandbox: {
+                let value = sandbox;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SandboxUpdateSandboxRequest {}
 
 /// Parameters of [`SandboxApi::upload_file`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SandboxUploadFileRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `contents` (required, binary).
     #[serde(skip)]
     pub contents: ::std::option::Option<::bytes::Bytes>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub path: ::std::option::Option<::std::string::String>,
+    /// Wire field `path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub path: ::std::string::String,
 }
 
-/// The `sandbox` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/sandbox)).
+impl SandboxUploadFileRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        parent: impl Into<::std::string::String>,
+        contents: impl Into<::bytes::Bytes>,
+        path: impl Into<::std::string::String>,
+    ) -> Self {
+        SandboxUploadFileRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            contents: {
+                let value = contents;
+                ::std::option::Option::Some(value.into())
+            },
+            path: {
+                let value = path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SandboxUploadFileRequest {
+    fn take_body(&mut self) -> ::std::option::Option<::bytes::Bytes> {
+        self.contents.take()
+    }
+}
+
+/// The `sandbox` service (workspace level, 16 operations; [API reference](https://docs.databricks.com/api/workspace/sandbox)).
 #[derive(Debug, Clone)]
 pub struct SandboxApi {
     client: crate::Client,
@@ -464,228 +1364,891 @@ impl SandboxApi {
         &self.client
     }
 
-    /// `POST /api/2.0/sandbox-files/{parent}/directories:make` ([API reference](https://docs.databricks.com/api/workspace/sandbox/createdirectory)).
-    pub async fn create_directory(
+    /// `POST /api/2.0/sandbox-files/{parent}/directories:make`; required: `parent`, `path` ([API reference](https://docs.databricks.com/api/workspace/sandbox/createdirectory)).
+    #[inline]
+    pub fn create_directory(
         &self,
-        request: &SandboxCreateDirectoryRequest,
-    ) -> crate::Result<CreateDirectoryResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/sandbox-files/{parent}/directories:make",
-            path_params: &["parent"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["path", "parents"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        parent: impl Into<::std::string::String>,
+        path: impl Into<::std::string::String>,
+    ) -> rt::Call<SandboxCreateDirectoryRequest, CreateDirectoryResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SANDBOX_CREATE_DIRECTORY,
+            SandboxCreateDirectoryRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                path: {
+                    let value = path;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/sandboxes` ([API reference](https://docs.databricks.com/api/workspace/sandbox/createsandbox)).
-    pub async fn create_sandbox(&self, request: &SandboxCreateSandboxRequest) -> crate::Result<Sandbox> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/sandboxes",
-            path_params: &[],
-            query: &["sandbox_id"],
-            body: rt::BodyKind::Whole("sandbox"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/sandbox-files/{parent}/paths:remove` ([API reference](https://docs.databricks.com/api/workspace/sandbox/deletepath)).
-    pub async fn delete_path(&self, request: &SandboxDeletePathRequest) -> crate::Result<DeletePathResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/sandbox-files/{parent}/paths:remove",
-            path_params: &["parent"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["path", "recursive"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/{name}` ([API reference](https://docs.databricks.com/api/workspace/sandbox/deletesandbox)).
-    pub async fn delete_sandbox(&self, request: &SandboxDeleteSandboxRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/sandbox-files/{parent}/content` ([API reference](https://docs.databricks.com/api/workspace/sandbox/downloadfile)).
-    pub async fn download_file(
+    /// `POST /api/2.0/sandboxes`; required: `sandbox`, `sandbox_id` ([API reference](https://docs.databricks.com/api/workspace/sandbox/createsandbox)).
+    #[inline]
+    pub fn create_sandbox(
         &self,
-        request: &SandboxDownloadFileRequest,
-    ) -> crate::Result<crate::transport::Response> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/sandbox-files/{parent}/content",
-            path_params: &["parent"],
-            query: &[
-                "path",
-                "byte_range",
-                "if_match",
-                "if_modified_since",
-                "if_none_match",
-                "if_range",
-                "if_unmodified_since",
-            ],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_raw(&self.client, &OP, request).await
+        sandbox: Sandbox,
+        sandbox_id: impl Into<::std::string::String>,
+    ) -> rt::Call<SandboxCreateSandboxRequest, Sandbox> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SANDBOX_CREATE_SANDBOX,
+            SandboxCreateSandboxRequest {
+                sandbox: {
+                    let value = sandbox;
+                    value
+                },
+                sandbox_id: {
+                    let value = sandbox_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/sandbox-exec/{name}/exec-sync` ([API reference](https://docs.databricks.com/api/workspace/sandbox/executecommandsync)).
-    pub async fn execute_command_sync(
+    /// `POST /api/2.0/sandbox-files/{parent}/paths:remove`; required: `parent`, `path` ([API reference](https://docs.databricks.com/api/workspace/sandbox/deletepath)).
+    #[inline]
+    pub fn delete_path(
         &self,
-        request: &SandboxExecuteCommandSyncRequest,
-    ) -> crate::Result<ExecuteCommandSyncResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/sandbox-exec/{name}/exec-sync",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["cmd", "args", "envs", "execution_timeout"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        parent: impl Into<::std::string::String>,
+        path: impl Into<::std::string::String>,
+    ) -> rt::Call<SandboxDeletePathRequest, DeletePathResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SANDBOX_DELETE_PATH,
+            SandboxDeletePathRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                path: {
+                    let value = path;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/sandbox-files/{parent}/paths:describe` ([API reference](https://docs.databricks.com/api/workspace/sandbox/getmetadata)).
-    pub async fn get_metadata(&self, request: &SandboxGetMetadataRequest) -> crate::Result<GetMetadataResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/sandbox-files/{parent}/paths:describe",
-            path_params: &["parent"],
-            query: &["path"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/sandbox/deletesandbox)).
+    #[inline]
+    pub fn delete_sandbox(&self, name: impl Into<::std::string::String>) -> rt::Call<SandboxDeleteSandboxRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SANDBOX_DELETE_SANDBOX,
+            SandboxDeleteSandboxRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/{name}` ([API reference](https://docs.databricks.com/api/workspace/sandbox/getsandbox)).
-    pub async fn get_sandbox(&self, request: &SandboxGetSandboxRequest) -> crate::Result<Sandbox> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/sandbox-files/{parent}/content`; required: `parent`, `path` ([API reference](https://docs.databricks.com/api/workspace/sandbox/downloadfile)).
+    #[inline]
+    pub fn download_file(
+        &self,
+        parent: impl Into<::std::string::String>,
+        path: impl Into<::std::string::String>,
+    ) -> rt::Call<SandboxDownloadFileRequest, crate::transport::Response> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SANDBOX_DOWNLOAD_FILE,
+            SandboxDownloadFileRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                path: {
+                    let value = path;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::raw,
+        )
     }
 
-    /// `GET /api/2.0/sandbox-exec/{parent}/commands` ([API reference](https://docs.databricks.com/api/workspace/sandbox/listcommands)).
-    pub async fn list_commands(&self, request: &SandboxListCommandsRequest) -> crate::Result<ListCommandsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/sandbox-exec/{parent}/commands",
-            path_params: &["parent"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/sandbox-exec/{name}/exec-sync`; required: `name`, `cmd` ([API reference](https://docs.databricks.com/api/workspace/sandbox/executecommandsync)).
+    #[inline]
+    pub fn execute_command_sync(
+        &self,
+        name: impl Into<::std::string::String>,
+        cmd: impl Into<::std::string::String>,
+    ) -> rt::Call<SandboxExecuteCommandSyncRequest, ExecuteCommandSyncResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SANDBOX_EXECUTE_COMMAND_SYNC,
+            SandboxExecuteCommandSyncRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                cmd: {
+                    let value = cmd;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/sandbox-files/{parent}/directory-entries` ([API reference](https://docs.databricks.com/api/workspace/sandbox/listdirectorycontents)).
+    /// `GET /api/2.0/sandbox-files/{parent}/paths:describe`; required: `parent`, `path` ([API reference](https://docs.databricks.com/api/workspace/sandbox/getmetadata)).
+    #[inline]
+    pub fn get_metadata(
+        &self,
+        parent: impl Into<::std::string::String>,
+        path: impl Into<::std::string::String>,
+    ) -> rt::Call<SandboxGetMetadataRequest, GetMetadataResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SANDBOX_GET_METADATA,
+            SandboxGetMetadataRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                path: {
+                    let value = path;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/sandbox/getsandbox)).
+    #[inline]
+    pub fn get_sandbox(&self, name: impl Into<::std::string::String>) -> rt::Call<SandboxGetSandboxRequest, Sandbox> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SANDBOX_GET_SANDBOX,
+            SandboxGetSandboxRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/sandbox-exec/{parent}/commands`; required: `parent` ([API reference](https://docs.databricks.com/api/workspace/sandbox/listcommands)).
+    #[inline]
+    pub fn list_commands(
+        &self,
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Call<SandboxListCommandsRequest, ListCommandsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SANDBOX_LIST_COMMANDS,
+            SandboxListCommandsRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/sandbox-files/{parent}/directory-entries`; required: `parent`, `path`; pages by token ([API reference](https://docs.databricks.com/api/workspace/sandbox/listdirectorycontents)).
+    #[inline]
     pub fn list_directory_contents(
         &self,
-        request: SandboxListDirectoryContentsRequest,
-    ) -> crate::service::Paginator<SandboxFileInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/sandbox-files/{parent}/directory-entries",
-            path_params: &["parent"],
-            query: &["path", "page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("contents"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        parent: impl Into<::std::string::String>,
+        path: impl Into<::std::string::String>,
+    ) -> rt::Paginator<SandboxListDirectoryContentsRequest, SandboxFileInfo> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_SANDBOX_LIST_DIRECTORY_CONTENTS,
+            &PAGES_SANDBOX_LIST_DIRECTORY_CONTENTS,
+            SandboxListDirectoryContentsRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                path: {
+                    let value = path;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `GET /api/2.0/sandboxes` ([API reference](https://docs.databricks.com/api/workspace/sandbox/listsandboxes)).
-    pub fn list_sandboxes(&self, request: SandboxListSandboxesRequest) -> crate::service::Paginator<Sandbox> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/sandboxes",
-            path_params: &[],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("sandboxes"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/sandboxes`; pages by token ([API reference](https://docs.databricks.com/api/workspace/sandbox/listsandboxes)).
+    #[inline]
+    pub fn list_sandboxes(&self) -> rt::Paginator<SandboxListSandboxesRequest, Sandbox> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_SANDBOX_LIST_SANDBOXES,
+            &PAGES_SANDBOX_LIST_SANDBOXES,
+            SandboxListSandboxesRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `POST /api/2.0/sandbox-files/{parent}/paths:rename` ([API reference](https://docs.databricks.com/api/workspace/sandbox/renamepath)).
-    pub async fn rename_path(&self, request: &SandboxRenamePathRequest) -> crate::Result<RenamePathResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/sandbox-files/{parent}/paths:rename",
-            path_params: &["parent"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["source", "destination"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/sandbox-files/{parent}/paths:rename`; required: `parent`, `source`, `destination` ([API reference](https://docs.databricks.com/api/workspace/sandbox/renamepath)).
+    #[inline]
+    pub fn rename_path(
+        &self,
+        parent: impl Into<::std::string::String>,
+        source: impl Into<::std::string::String>,
+        destination: impl Into<::std::string::String>,
+    ) -> rt::Call<SandboxRenamePathRequest, RenamePathResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SANDBOX_RENAME_PATH,
+            SandboxRenamePathRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                source: {
+                    let value = source;
+                    value.into()
+                },
+                destination: {
+                    let value = destination;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/{name}/start` ([API reference](https://docs.databricks.com/api/workspace/sandbox/startsandbox)).
-    pub async fn start_sandbox(&self, request: &SandboxStartSandboxRequest) -> crate::Result<Sandbox> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/{name}/start",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/{name}/start`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/sandbox/startsandbox)).
+    #[inline]
+    pub fn start_sandbox(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<SandboxStartSandboxRequest, Sandbox> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SANDBOX_START_SANDBOX,
+            SandboxStartSandboxRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/{name}/stop` ([API reference](https://docs.databricks.com/api/workspace/sandbox/stopsandbox)).
-    pub async fn stop_sandbox(&self, request: &SandboxStopSandboxRequest) -> crate::Result<Sandbox> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/{name}/stop",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/{name}/stop`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/sandbox/stopsandbox)).
+    #[inline]
+    pub fn stop_sandbox(&self, name: impl Into<::std::string::String>) -> rt::Call<SandboxStopSandboxRequest, Sandbox> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SANDBOX_STOP_SANDBOX,
+            SandboxStopSandboxRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/{name}` ([API reference](https://docs.databricks.com/api/workspace/sandbox/updatesandbox)).
-    pub async fn update_sandbox(&self, request: &SandboxUpdateSandboxRequest) -> crate::Result<Sandbox> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("sandbox"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/{name}`; required: `name`, `sandbox`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/sandbox/updatesandbox)).
+    #[inline]
+    pub fn update_sandbox(
+        &self,
+        name: impl Into<::std::string::String>,
+        sandbox: Sandbox,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<SandboxUpdateSandboxRequest, Sandbox> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SANDBOX_UPDATE_SANDBOX,
+            SandboxUpdateSandboxRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                sandbox: {
+                    let value = sandbox;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PUT /api/2.0/sandbox-files/{parent}/content` ([API reference](https://docs.databricks.com/api/workspace/sandbox/uploadfile)).
-    pub async fn upload_file(&self, request: &SandboxUploadFileRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/sandbox-files/{parent}/content",
-            path_params: &["parent"],
-            query: &["path"],
-            body: rt::BodyKind::Raw("contents"),
-        };
-        let body = request.contents.clone().unwrap_or_default();
-        crate::service::runtime::call_upload(&self.client, &OP, request, body).await
+    /// `PUT /api/2.0/sandbox-files/{parent}/content`; required: `parent`, `contents`, `path` ([API reference](https://docs.databricks.com/api/workspace/sandbox/uploadfile)).
+    #[inline]
+    pub fn upload_file(
+        &self,
+        parent: impl Into<::std::string::String>,
+        contents: impl Into<::bytes::Bytes>,
+        path: impl Into<::std::string::String>,
+    ) -> rt::Call<SandboxUploadFileRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SANDBOX_UPLOAD_FILE,
+            SandboxUploadFileRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                contents: {
+                    let value = contents;
+                    ::std::option::Option::Some(value.into())
+                },
+                path: {
+                    let value = path;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+}
+
+static OP_SANDBOX_CREATE_DIRECTORY: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/sandbox-files/{parent}/directories:make",
+    path_params: &["parent"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["path", "parents"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SANDBOX_CREATE_SANDBOX: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/sandboxes",
+    path_params: &[],
+    query: &["sandbox_id"],
+    body: rt::BodyKind::Whole("sandbox"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SANDBOX_DELETE_PATH: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/sandbox-files/{parent}/paths:remove",
+    path_params: &["parent"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["path", "recursive"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SANDBOX_DELETE_SANDBOX: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SANDBOX_DOWNLOAD_FILE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/sandbox-files/{parent}/content",
+    path_params: &["parent"],
+    query: &["path", "byte_range", "if_match", "if_modified_since", "if_none_match", "if_range", "if_unmodified_since"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SANDBOX_EXECUTE_COMMAND_SYNC: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/sandbox-exec/{name}/exec-sync",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["cmd", "args", "envs", "execution_timeout"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SANDBOX_GET_METADATA: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/sandbox-files/{parent}/paths:describe",
+    path_params: &["parent"],
+    query: &["path"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SANDBOX_GET_SANDBOX: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SANDBOX_LIST_COMMANDS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/sandbox-exec/{parent}/commands",
+    path_params: &["parent"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SANDBOX_LIST_DIRECTORY_CONTENTS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/sandbox-files/{parent}/directory-entries",
+    path_params: &["parent"],
+    query: &["path", "page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_SANDBOX_LIST_DIRECTORY_CONTENTS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("contents"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_SANDBOX_LIST_SANDBOXES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/sandboxes",
+    path_params: &[],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_SANDBOX_LIST_SANDBOXES: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("sandboxes"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_SANDBOX_RENAME_PATH: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/sandbox-files/{parent}/paths:rename",
+    path_params: &["parent"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["source", "destination"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SANDBOX_START_SANDBOX: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/{name}/start",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SANDBOX_STOP_SANDBOX: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/{name}/stop",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SANDBOX_UPDATE_SANDBOX: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("sandbox"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SANDBOX_UPLOAD_FILE: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/sandbox-files/{parent}/content",
+    path_params: &["parent"],
+    query: &["path"],
+    body: rt::BodyKind::Raw("contents"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<SandboxCreateDirectoryRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.path = value.into();
+        self
+    }
+
+    /// Set `parents`.
+    #[inline]
+    pub fn parents(mut self, value: bool) -> Self {
+        self.request.parents = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<SandboxCreateSandboxRequest, O> {
+    /// Set `sandbox`.
+    #[inline]
+    pub fn sandbox(mut self, value: Sandbox) -> Self {
+        self.request.sandbox = value;
+        self
+    }
+
+    /// Set `sandbox_id`.
+    #[inline]
+    pub fn sandbox_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.sandbox_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<SandboxDeletePathRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.path = value.into();
+        self
+    }
+
+    /// Set `recursive`.
+    #[inline]
+    pub fn recursive(mut self, value: bool) -> Self {
+        self.request.recursive = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<SandboxDeleteSandboxRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<SandboxDownloadFileRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.path = value.into();
+        self
+    }
+
+    /// Set `byte_range`.
+    #[inline]
+    pub fn byte_range(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.byte_range = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `if_match`.
+    #[inline]
+    pub fn if_match(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.if_match = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `if_modified_since`.
+    #[inline]
+    pub fn if_modified_since(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.if_modified_since = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `if_none_match`.
+    #[inline]
+    pub fn if_none_match(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.if_none_match = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `if_range`.
+    #[inline]
+    pub fn if_range(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.if_range = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `if_unmodified_since`.
+    #[inline]
+    pub fn if_unmodified_since(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.if_unmodified_since = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<SandboxExecuteCommandSyncRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `cmd`.
+    #[inline]
+    pub fn cmd(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cmd = value.into();
+        self
+    }
+
+    /// Set `args`.
+    #[inline]
+    pub fn args(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.args = value;
+        self
+    }
+
+    /// Set `envs`.
+    #[inline]
+    pub fn envs(mut self, value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>) -> Self {
+        self.request.envs = value;
+        self
+    }
+
+    /// Set `execution_timeout`.
+    #[inline]
+    pub fn execution_timeout(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.execution_timeout = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<SandboxGetMetadataRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.path = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<SandboxGetSandboxRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<SandboxListCommandsRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<SandboxListDirectoryContentsRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.path = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<SandboxListSandboxesRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<SandboxRenamePathRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `source`.
+    #[inline]
+    pub fn source(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.source = value.into();
+        self
+    }
+
+    /// Set `destination`.
+    #[inline]
+    pub fn destination(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.destination = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<SandboxStartSandboxRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<SandboxStopSandboxRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<SandboxUpdateSandboxRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `sandbox`.
+    #[inline]
+    pub fn sandbox(mut self, value: Sandbox) -> Self {
+        self.request.sandbox = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<SandboxUploadFileRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `contents`.
+    #[inline]
+    pub fn contents(mut self, value: impl Into<::bytes::Bytes>) -> Self {
+        self.request.contents = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.path = value.into();
+        self
     }
 }

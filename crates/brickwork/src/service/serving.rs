@@ -8,7 +8,7 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AiGatewayGuardrailPiiBehaviorBehavior`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AiGatewayGuardrailPiiBehaviorBehavior`: `BLOCK`, `MASK`, `NONE`; values added by the server later decode as `UnknownValue`.
     AiGatewayGuardrailPiiBehaviorBehavior {
         Block = "BLOCK",
         Mask = "MASK",
@@ -17,7 +17,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AiGatewayRateLimitKey`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AiGatewayRateLimitKey`: `endpoint`, `service_principal`, `user`, `user_group`; values added by the server later decode as `UnknownValue`.
     AiGatewayRateLimitKey {
         Endpoint = "endpoint",
         ServicePrincipal = "service_principal",
@@ -27,14 +27,14 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AiGatewayRateLimitRenewalPeriod`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AiGatewayRateLimitRenewalPeriod`: `minute`; values added by the server later decode as `UnknownValue`.
     AiGatewayRateLimitRenewalPeriod {
         Minute = "minute",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AmazonBedrockConfigBedrockProvider`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AmazonBedrockConfigBedrockProvider`: `ai21labs`, `amazon`, `anthropic`, `cohere`; values added by the server later decode as `UnknownValue`.
     AmazonBedrockConfigBedrockProvider {
         Ai21labs = "ai21labs",
         Amazon = "amazon",
@@ -44,7 +44,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ChatMessageRole`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ChatMessageRole`: `assistant`, `system`, `user`; values added by the server later decode as `UnknownValue`.
     ChatMessageRole {
         Assistant = "assistant",
         System = "system",
@@ -53,14 +53,14 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `EmbeddingsV1ResponseEmbeddingElementObject`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `EmbeddingsV1ResponseEmbeddingElementObject`: `embedding`; values added by the server later decode as `UnknownValue`.
     EmbeddingsV1ResponseEmbeddingElementObject {
         Embedding = "embedding",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `EndpointStateConfigUpdate`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `EndpointStateConfigUpdate`: `IN_PROGRESS`, `NOT_UPDATING`, `UPDATE_CANCELED`, `UPDATE_FAILED`; values added by the server later decode as `UnknownValue`.
     EndpointStateConfigUpdate {
         InProgress = "IN_PROGRESS",
         NotUpdating = "NOT_UPDATING",
@@ -70,7 +70,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `EndpointStateReady`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `EndpointStateReady`: `NOT_READY`, `READY`; values added by the server later decode as `UnknownValue`.
     EndpointStateReady {
         NotReady = "NOT_READY",
         Ready = "READY",
@@ -78,7 +78,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ExternalFunctionRequestHttpMethod`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ExternalFunctionRequestHttpMethod`: `DELETE`, `GET`, `PATCH`, `POST`, `PUT`; values added by the server later decode as `UnknownValue`.
     ExternalFunctionRequestHttpMethod {
         Delete = "DELETE",
         Get = "GET",
@@ -89,7 +89,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ExternalModelProvider`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ExternalModelProvider`: `ai21labs`, `amazon-bedrock`, `anthropic`, `cohere`, `custom`, `databricks-model-serving`, `google-cloud-vertex-ai`, `openai`, `palm`; values added by the server later decode as `UnknownValue`.
     ExternalModelProvider {
         Ai21labs = "ai21labs",
         AmazonBedrock = "amazon-bedrock",
@@ -104,7 +104,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `QueryEndpointResponseObject`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `QueryEndpointResponseObject`: `chat.completion`, `list`, `text_completion`; values added by the server later decode as `UnknownValue`.
     QueryEndpointResponseObject {
         ChatCompletion = "chat.completion",
         List = "list",
@@ -113,7 +113,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `RateLimitKey`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `RateLimitKey`: `endpoint`, `user`; values added by the server later decode as `UnknownValue`.
     RateLimitKey {
         Endpoint = "endpoint",
         User = "user",
@@ -121,14 +121,14 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `RateLimitRenewalPeriod`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `RateLimitRenewalPeriod`: `minute`; values added by the server later decode as `UnknownValue`.
     RateLimitRenewalPeriod {
         Minute = "minute",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ServedModelInputWorkloadType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ServedModelInputWorkloadType`: `CPU`, `CPU_LARGE`, `CPU_MEDIUM`, `GPU_LARGE`, `GPU_MEDIUM`, `GPU_SMALL`, `GPU_XLARGE`, `GPU_XLARGE_8`, `MULTIGPU_MEDIUM`; values added by the server later decode as `UnknownValue`.
     ServedModelInputWorkloadType {
         Cpu = "CPU",
         CpuLarge = "CPU_LARGE",
@@ -143,7 +143,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ServedModelStateDeployment`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ServedModelStateDeployment`: `DEPLOYMENT_ABORTED`, `DEPLOYMENT_CREATING`, `DEPLOYMENT_FAILED`, `DEPLOYMENT_READY`, `DEPLOYMENT_RECOVERING`; values added by the server later decode as `UnknownValue`.
     ServedModelStateDeployment {
         DeploymentAborted = "DEPLOYMENT_ABORTED",
         DeploymentCreating = "DEPLOYMENT_CREATING",
@@ -154,7 +154,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ServingEndpointDetailedPermissionLevel`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ServingEndpointDetailedPermissionLevel`: `CAN_MANAGE`, `CAN_QUERY`, `CAN_VIEW`; values added by the server later decode as `UnknownValue`.
     ServingEndpointDetailedPermissionLevel {
         CanManage = "CAN_MANAGE",
         CanQuery = "CAN_QUERY",
@@ -163,7 +163,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ServingEndpointPermissionLevel`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ServingEndpointPermissionLevel`: `CAN_MANAGE`, `CAN_QUERY`, `CAN_VIEW`; values added by the server later decode as `UnknownValue`.
     ServingEndpointPermissionLevel {
         CanManage = "CAN_MANAGE",
         CanQuery = "CAN_QUERY",
@@ -172,7 +172,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ServingModelWorkloadType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ServingModelWorkloadType`: `CPU`, `CPU_LARGE`, `CPU_MEDIUM`, `GPU_LARGE`, `GPU_MEDIUM`, `GPU_SMALL`, `GPU_XLARGE`, `GPU_XLARGE_8`, `MULTIGPU_MEDIUM`; values added by the server later decode as `UnknownValue`.
     ServingModelWorkloadType {
         Cpu = "CPU",
         CpuLarge = "CPU_LARGE",
@@ -187,7 +187,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `TelemetryFeature`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `TelemetryFeature`: `TELEMETRY_FEATURE_INFERENCE_TABLE`, `TELEMETRY_FEATURE_LOGS`, `TELEMETRY_FEATURE_METRICS`, `TELEMETRY_FEATURE_TRACES`; values added by the server later decode as `UnknownValue`.
     TelemetryFeature {
         TelemetryFeatureInferenceTable = "TELEMETRY_FEATURE_INFERENCE_TABLE",
         TelemetryFeatureLogs = "TELEMETRY_FEATURE_LOGS",
@@ -200,89 +200,291 @@ crate::service::wire::open_enum! {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Ai21LabsConfig {
+    /// Wire field `ai21labs_api_key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ai21labs_api_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `ai21labs_api_key_plaintext` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ai21labs_api_key_plaintext: ::std::option::Option<::std::string::String>,
+}
+
+impl Ai21LabsConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Ai21LabsConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `ai21labs_api_key`.
+    #[inline]
+    pub fn ai21labs_api_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.ai21labs_api_key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `ai21labs_api_key_plaintext`.
+    #[inline]
+    pub fn ai21labs_api_key_plaintext(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.ai21labs_api_key_plaintext = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `AiGatewayConfig` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiGatewayConfig {
+    /// Wire field `fallback_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub fallback_config: ::std::option::Option<FallbackConfig>,
+    /// Wire field `guardrails` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub guardrails: ::std::option::Option<AiGatewayGuardrails>,
+    /// Wire field `inference_table_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub inference_table_config: ::std::option::Option<AiGatewayInferenceTableConfig>,
+    /// Wire field `rate_limits` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub rate_limits: ::std::vec::Vec<AiGatewayRateLimit>,
+    /// Wire field `usage_tracking_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub usage_tracking_config: ::std::option::Option<AiGatewayUsageTrackingConfig>,
+}
+
+impl AiGatewayConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AiGatewayConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `fallback_config`.
+    #[inline]
+    pub fn fallback_config(mut self, value: FallbackConfig) -> Self {
+        self.fallback_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `guardrails`.
+    #[inline]
+    pub fn guardrails(mut self, value: AiGatewayGuardrails) -> Self {
+        self.guardrails = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `inference_table_config`.
+    #[inline]
+    pub fn inference_table_config(mut self, value: AiGatewayInferenceTableConfig) -> Self {
+        self.inference_table_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `rate_limits`.
+    #[inline]
+    pub fn rate_limits(mut self, value: ::std::vec::Vec<AiGatewayRateLimit>) -> Self {
+        self.rate_limits = value;
+        self
+    }
+
+    /// Set `usage_tracking_config`.
+    #[inline]
+    pub fn usage_tracking_config(mut self, value: AiGatewayUsageTrackingConfig) -> Self {
+        self.usage_tracking_config = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `AiGatewayGuardrailParameters` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiGatewayGuardrailParameters {
+    /// Wire field `invalid_keywords` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub invalid_keywords: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `pii` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pii: ::std::option::Option<AiGatewayGuardrailPiiBehavior>,
+    /// Wire field `safety` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub safety: ::std::option::Option<bool>,
+    /// Wire field `valid_topics` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub valid_topics: ::std::vec::Vec<::std::string::String>,
+}
+
+impl AiGatewayGuardrailParameters {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AiGatewayGuardrailParameters { ..::std::default::Default::default() }
+    }
+
+    /// Set `invalid_keywords`.
+    #[inline]
+    pub fn invalid_keywords(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.invalid_keywords = value;
+        self
+    }
+
+    /// Set `pii`.
+    #[inline]
+    pub fn pii(mut self, value: AiGatewayGuardrailPiiBehavior) -> Self {
+        self.pii = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `safety`.
+    #[inline]
+    pub fn safety(mut self, value: bool) -> Self {
+        self.safety = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `valid_topics`.
+    #[inline]
+    pub fn valid_topics(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.valid_topics = value;
+        self
+    }
 }
 
 /// Wire type `AiGatewayGuardrailPiiBehavior` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiGatewayGuardrailPiiBehavior {
+    /// Wire field `behavior` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub behavior: ::std::option::Option<AiGatewayGuardrailPiiBehaviorBehavior>,
+}
+
+impl AiGatewayGuardrailPiiBehavior {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AiGatewayGuardrailPiiBehavior { ..::std::default::Default::default() }
+    }
+
+    /// Set `behavior`.
+    #[inline]
+    pub fn behavior(mut self, value: AiGatewayGuardrailPiiBehaviorBehavior) -> Self {
+        self.behavior = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `AiGatewayGuardrails` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiGatewayGuardrails {
+    /// Wire field `input` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub input: ::std::option::Option<AiGatewayGuardrailParameters>,
+    /// Wire field `output` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub output: ::std::option::Option<AiGatewayGuardrailParameters>,
+}
+
+impl AiGatewayGuardrails {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AiGatewayGuardrails { ..::std::default::Default::default() }
+    }
+
+    /// Set `input`.
+    #[inline]
+    pub fn input(mut self, value: AiGatewayGuardrailParameters) -> Self {
+        self.input = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `output`.
+    #[inline]
+    pub fn output(mut self, value: AiGatewayGuardrailParameters) -> Self {
+        self.output = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `AiGatewayInferenceTableConfig` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiGatewayInferenceTableConfig {
+    /// Wire field `catalog_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub catalog_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enabled: ::std::option::Option<bool>,
+    /// Wire field `schema_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `table_name_prefix` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub table_name_prefix: ::std::option::Option<::std::string::String>,
 }
 
+impl AiGatewayInferenceTableConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AiGatewayInferenceTableConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `catalog_name`.
+    #[inline]
+    pub fn catalog_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.catalog_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `enabled`.
+    #[inline]
+    pub fn enabled(mut self, value: bool) -> Self {
+        self.enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `schema_name`.
+    #[inline]
+    pub fn schema_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `table_name_prefix`.
+    #[inline]
+    pub fn table_name_prefix(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.table_name_prefix = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `AiGatewayRateLimit` of the `serving` API.
+///
+/// Required: `renewal_period` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiGatewayRateLimit {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub renewal_period: ::std::option::Option<AiGatewayRateLimitRenewalPeriod>,
+    /// Wire field `renewal_period` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub renewal_period: AiGatewayRateLimitRenewalPeriod,
+    /// Wire field `calls` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub calls: ::std::option::Option<i64>,
+    /// Wire field `key` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub key: ::std::option::Option<AiGatewayRateLimitKey>,
+    /// Wire field `principal` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub principal: ::std::option::Option<::std::string::String>,
+    /// Wire field `tokens` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -290,356 +492,1377 @@ pub struct AiGatewayRateLimit {
     pub tokens: ::std::option::Option<i64>,
 }
 
+impl AiGatewayRateLimit {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(renewal_period: AiGatewayRateLimitRenewalPeriod) -> Self {
+        AiGatewayRateLimit {
+            renewal_period: {
+                let value = renewal_period;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `renewal_period`.
+    #[inline]
+    pub fn renewal_period(mut self, value: AiGatewayRateLimitRenewalPeriod) -> Self {
+        self.renewal_period = value;
+        self
+    }
+
+    /// Set `calls`.
+    #[inline]
+    pub fn calls(mut self, value: i64) -> Self {
+        self.calls = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: AiGatewayRateLimitKey) -> Self {
+        self.key = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `principal`.
+    #[inline]
+    pub fn principal(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.principal = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tokens`.
+    #[inline]
+    pub fn tokens(mut self, value: i64) -> Self {
+        self.tokens = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `AiGatewayUsageTrackingConfig` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AiGatewayUsageTrackingConfig {
+    /// Wire field `enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enabled: ::std::option::Option<bool>,
 }
 
+impl AiGatewayUsageTrackingConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AiGatewayUsageTrackingConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `enabled`.
+    #[inline]
+    pub fn enabled(mut self, value: bool) -> Self {
+        self.enabled = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `AmazonBedrockConfig` of the `serving` API.
+///
+/// Required: `aws_region`, `bedrock_provider` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AmazonBedrockConfig {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub aws_region: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub bedrock_provider: ::std::option::Option<AmazonBedrockConfigBedrockProvider>,
+    /// Wire field `aws_region` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub aws_region: ::std::string::String,
+    /// Wire field `bedrock_provider` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub bedrock_provider: AmazonBedrockConfigBedrockProvider,
+    /// Wire field `aws_access_key_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aws_access_key_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `aws_access_key_id_plaintext` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aws_access_key_id_plaintext: ::std::option::Option<::std::string::String>,
+    /// Wire field `aws_secret_access_key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aws_secret_access_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `aws_secret_access_key_plaintext` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aws_secret_access_key_plaintext: ::std::option::Option<::std::string::String>,
+    /// Wire field `instance_profile_arn` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instance_profile_arn: ::std::option::Option<::std::string::String>,
+    /// Wire field `uc_service_credential_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub uc_service_credential_name: ::std::option::Option<::std::string::String>,
+}
+
+impl AmazonBedrockConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        aws_region: impl Into<::std::string::String>,
+        bedrock_provider: AmazonBedrockConfigBedrockProvider,
+    ) -> Self {
+        AmazonBedrockConfig {
+            aws_region: {
+                let value = aws_region;
+                value.into()
+            },
+            bedrock_provider: {
+                let value = bedrock_provider;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `aws_region`.
+    #[inline]
+    pub fn aws_region(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.aws_region = value.into();
+        self
+    }
+
+    /// Set `bedrock_provider`.
+    #[inline]
+    pub fn bedrock_provider(mut self, value: AmazonBedrockConfigBedrockProvider) -> Self {
+        self.bedrock_provider = value;
+        self
+    }
+
+    /// Set `aws_access_key_id`.
+    #[inline]
+    pub fn aws_access_key_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.aws_access_key_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `aws_access_key_id_plaintext`.
+    #[inline]
+    pub fn aws_access_key_id_plaintext(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.aws_access_key_id_plaintext = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `aws_secret_access_key`.
+    #[inline]
+    pub fn aws_secret_access_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.aws_secret_access_key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `aws_secret_access_key_plaintext`.
+    #[inline]
+    pub fn aws_secret_access_key_plaintext(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.aws_secret_access_key_plaintext = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `instance_profile_arn`.
+    #[inline]
+    pub fn instance_profile_arn(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instance_profile_arn = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `uc_service_credential_name`.
+    #[inline]
+    pub fn uc_service_credential_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.uc_service_credential_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `AnthropicConfig` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AnthropicConfig {
+    /// Wire field `anthropic_api_key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub anthropic_api_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `anthropic_api_key_plaintext` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub anthropic_api_key_plaintext: ::std::option::Option<::std::string::String>,
 }
 
+impl AnthropicConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AnthropicConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `anthropic_api_key`.
+    #[inline]
+    pub fn anthropic_api_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.anthropic_api_key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `anthropic_api_key_plaintext`.
+    #[inline]
+    pub fn anthropic_api_key_plaintext(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.anthropic_api_key_plaintext = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `ApiKeyAuth` of the `serving` API.
+///
+/// Required: `key` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ApiKeyAuth {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub key: ::std::option::Option<::std::string::String>,
+    /// Wire field `key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub key: ::std::string::String,
+    /// Wire field `value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<::std::string::String>,
+    /// Wire field `value_plaintext` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value_plaintext: ::std::option::Option<::std::string::String>,
+}
+
+impl ApiKeyAuth {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(key: impl Into<::std::string::String>) -> Self {
+        ApiKeyAuth {
+            key: {
+                let value = key;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key = value.into();
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `value_plaintext`.
+    #[inline]
+    pub fn value_plaintext(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value_plaintext = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `AutoCaptureConfigInput` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AutoCaptureConfigInput {
+    /// Wire field `catalog_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub catalog_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enabled: ::std::option::Option<bool>,
+    /// Wire field `schema_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `table_name_prefix` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub table_name_prefix: ::std::option::Option<::std::string::String>,
+}
+
+impl AutoCaptureConfigInput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AutoCaptureConfigInput { ..::std::default::Default::default() }
+    }
+
+    /// Set `catalog_name`.
+    #[inline]
+    pub fn catalog_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.catalog_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `enabled`.
+    #[inline]
+    pub fn enabled(mut self, value: bool) -> Self {
+        self.enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `schema_name`.
+    #[inline]
+    pub fn schema_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `table_name_prefix`.
+    #[inline]
+    pub fn table_name_prefix(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.table_name_prefix = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `AutoCaptureConfigOutput` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AutoCaptureConfigOutput {
+    /// Wire field `catalog_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub catalog_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enabled: ::std::option::Option<bool>,
+    /// Wire field `schema_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<AutoCaptureState>,
+    /// Wire field `table_name_prefix` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub table_name_prefix: ::std::option::Option<::std::string::String>,
+}
+
+impl AutoCaptureConfigOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AutoCaptureConfigOutput { ..::std::default::Default::default() }
+    }
+
+    /// Set `catalog_name`.
+    #[inline]
+    pub fn catalog_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.catalog_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `enabled`.
+    #[inline]
+    pub fn enabled(mut self, value: bool) -> Self {
+        self.enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `schema_name`.
+    #[inline]
+    pub fn schema_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: AutoCaptureState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `table_name_prefix`.
+    #[inline]
+    pub fn table_name_prefix(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.table_name_prefix = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `AutoCaptureState` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AutoCaptureState {
+    /// Wire field `payload_table` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub payload_table: ::std::option::Option<PayloadTable>,
+}
+
+impl AutoCaptureState {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AutoCaptureState { ..::std::default::Default::default() }
+    }
+
+    /// Set `payload_table`.
+    #[inline]
+    pub fn payload_table(mut self, value: PayloadTable) -> Self {
+        self.payload_table = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `BearerTokenAuth` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BearerTokenAuth {
+    /// Wire field `token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub token: ::std::option::Option<::std::string::String>,
+    /// Wire field `token_plaintext` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub token_plaintext: ::std::option::Option<::std::string::String>,
 }
 
+impl BearerTokenAuth {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        BearerTokenAuth { ..::std::default::Default::default() }
+    }
+
+    /// Set `token`.
+    #[inline]
+    pub fn token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `token_plaintext`.
+    #[inline]
+    pub fn token_plaintext(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.token_plaintext = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `BuildLogsResponse` of the `serving` API.
+///
+/// Required: `logs` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BuildLogsResponse {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub logs: ::std::option::Option<::std::string::String>,
+    /// Wire field `logs` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub logs: ::std::string::String,
+}
+
+impl BuildLogsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(logs: impl Into<::std::string::String>) -> Self {
+        BuildLogsResponse {
+            logs: {
+                let value = logs;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `logs`.
+    #[inline]
+    pub fn logs(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.logs = value.into();
+        self
+    }
 }
 
 /// Wire type `ChatMessage` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ChatMessage {
+    /// Wire field `content` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub content: ::std::option::Option<::std::string::String>,
+    /// Wire field `role` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub role: ::std::option::Option<ChatMessageRole>,
+}
+
+impl ChatMessage {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ChatMessage { ..::std::default::Default::default() }
+    }
+
+    /// Set `content`.
+    #[inline]
+    pub fn content(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.content = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `role`.
+    #[inline]
+    pub fn role(mut self, value: ChatMessageRole) -> Self {
+        self.role = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CohereConfig` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CohereConfig {
+    /// Wire field `cohere_api_base` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cohere_api_base: ::std::option::Option<::std::string::String>,
+    /// Wire field `cohere_api_key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cohere_api_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `cohere_api_key_plaintext` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cohere_api_key_plaintext: ::std::option::Option<::std::string::String>,
 }
 
+impl CohereConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CohereConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `cohere_api_base`.
+    #[inline]
+    pub fn cohere_api_base(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cohere_api_base = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `cohere_api_key`.
+    #[inline]
+    pub fn cohere_api_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cohere_api_key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `cohere_api_key_plaintext`.
+    #[inline]
+    pub fn cohere_api_key_plaintext(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cohere_api_key_plaintext = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `CustomProviderConfig` of the `serving` API.
+///
+/// Required: `custom_provider_url` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomProviderConfig {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub custom_provider_url: ::std::option::Option<::std::string::String>,
+    /// Wire field `custom_provider_url` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub custom_provider_url: ::std::string::String,
+    /// Wire field `api_key_auth` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub api_key_auth: ::std::option::Option<ApiKeyAuth>,
+    /// Wire field `bearer_token_auth` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bearer_token_auth: ::std::option::Option<BearerTokenAuth>,
+}
+
+impl CustomProviderConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(custom_provider_url: impl Into<::std::string::String>) -> Self {
+        CustomProviderConfig {
+            custom_provider_url: {
+                let value = custom_provider_url;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `custom_provider_url`.
+    #[inline]
+    pub fn custom_provider_url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.custom_provider_url = value.into();
+        self
+    }
+
+    /// Set `api_key_auth`.
+    #[inline]
+    pub fn api_key_auth(mut self, value: ApiKeyAuth) -> Self {
+        self.api_key_auth = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `bearer_token_auth`.
+    #[inline]
+    pub fn bearer_token_auth(mut self, value: BearerTokenAuth) -> Self {
+        self.bearer_token_auth = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `DataPlaneInfo` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DataPlaneInfo {
+    /// Wire field `authorization_details` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub authorization_details: ::std::option::Option<::std::string::String>,
+    /// Wire field `endpoint_url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoint_url: ::std::option::Option<::std::string::String>,
 }
 
+impl DataPlaneInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DataPlaneInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `authorization_details`.
+    #[inline]
+    pub fn authorization_details(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.authorization_details = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `endpoint_url`.
+    #[inline]
+    pub fn endpoint_url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.endpoint_url = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `DatabricksModelServingConfig` of the `serving` API.
+///
+/// Required: `databricks_workspace_url` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabricksModelServingConfig {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub databricks_workspace_url: ::std::option::Option<::std::string::String>,
+    /// Wire field `databricks_workspace_url` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub databricks_workspace_url: ::std::string::String,
+    /// Wire field `databricks_api_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub databricks_api_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `databricks_api_token_plaintext` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub databricks_api_token_plaintext: ::std::option::Option<::std::string::String>,
+}
+
+impl DatabricksModelServingConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(databricks_workspace_url: impl Into<::std::string::String>) -> Self {
+        DatabricksModelServingConfig {
+            databricks_workspace_url: {
+                let value = databricks_workspace_url;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `databricks_workspace_url`.
+    #[inline]
+    pub fn databricks_workspace_url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.databricks_workspace_url = value.into();
+        self
+    }
+
+    /// Set `databricks_api_token`.
+    #[inline]
+    pub fn databricks_api_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.databricks_api_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `databricks_api_token_plaintext`.
+    #[inline]
+    pub fn databricks_api_token_plaintext(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.databricks_api_token_plaintext = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DataframeSplitInput` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DataframeSplitInput {
+    /// Wire field `columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub columns: ::std::vec::Vec<::serde_json::Value>,
+    /// Wire field `data` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub data: ::std::vec::Vec<::serde_json::Value>,
+    /// Wire field `index` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub index: ::std::vec::Vec<i64>,
+}
+
+impl DataframeSplitInput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DataframeSplitInput { ..::std::default::Default::default() }
+    }
+
+    /// Set `columns`.
+    #[inline]
+    pub fn columns(mut self, value: ::std::vec::Vec<::serde_json::Value>) -> Self {
+        self.columns = value;
+        self
+    }
+
+    /// Set `data`.
+    #[inline]
+    pub fn data(mut self, value: ::std::vec::Vec<::serde_json::Value>) -> Self {
+        self.data = value;
+        self
+    }
+
+    /// Set `index`.
+    #[inline]
+    pub fn index(mut self, value: ::std::vec::Vec<i64>) -> Self {
+        self.index = value;
+        self
+    }
 }
 
 /// Wire type `EmailNotifications` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EmailNotifications {
+    /// Wire field `on_update_failure` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub on_update_failure: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `on_update_success` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub on_update_success: ::std::vec::Vec<::std::string::String>,
+}
+
+impl EmailNotifications {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EmailNotifications { ..::std::default::Default::default() }
+    }
+
+    /// Set `on_update_failure`.
+    #[inline]
+    pub fn on_update_failure(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.on_update_failure = value;
+        self
+    }
+
+    /// Set `on_update_success`.
+    #[inline]
+    pub fn on_update_success(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.on_update_success = value;
+        self
+    }
 }
 
 /// Wire type `EmbeddingsV1ResponseEmbeddingElement` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EmbeddingsV1ResponseEmbeddingElement {
+    /// Wire field `embedding` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub embedding: ::std::vec::Vec<f64>,
+    /// Wire field `index` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub index: ::std::option::Option<i64>,
+    /// Wire field `object` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object: ::std::option::Option<EmbeddingsV1ResponseEmbeddingElementObject>,
 }
 
+impl EmbeddingsV1ResponseEmbeddingElement {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EmbeddingsV1ResponseEmbeddingElement { ..::std::default::Default::default() }
+    }
+
+    /// Set `embedding`.
+    #[inline]
+    pub fn embedding(mut self, value: ::std::vec::Vec<f64>) -> Self {
+        self.embedding = value;
+        self
+    }
+
+    /// Set `index`.
+    #[inline]
+    pub fn index(mut self, value: i64) -> Self {
+        self.index = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `object`.
+    #[inline]
+    pub fn object(mut self, value: EmbeddingsV1ResponseEmbeddingElementObject) -> Self {
+        self.object = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `EndpointCoreConfigInput` of the `serving` API.
+///
+/// Required: `name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EndpointCoreConfigInput {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `auto_capture_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub auto_capture_config: ::std::option::Option<AutoCaptureConfigInput>,
+    /// Wire field `served_entities` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub served_entities: ::std::vec::Vec<ServedEntityInput>,
+    /// Wire field `served_models` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub served_models: ::std::vec::Vec<ServedModelInput>,
+    /// Wire field `traffic_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub traffic_config: ::std::option::Option<TrafficConfig>,
+}
+
+impl EndpointCoreConfigInput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        EndpointCoreConfigInput {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `auto_capture_config`.
+    #[inline]
+    pub fn auto_capture_config(mut self, value: AutoCaptureConfigInput) -> Self {
+        self.auto_capture_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `served_entities`.
+    #[inline]
+    pub fn served_entities(mut self, value: ::std::vec::Vec<ServedEntityInput>) -> Self {
+        self.served_entities = value;
+        self
+    }
+
+    /// Set `served_models`.
+    #[inline]
+    pub fn served_models(mut self, value: ::std::vec::Vec<ServedModelInput>) -> Self {
+        self.served_models = value;
+        self
+    }
+
+    /// Set `traffic_config`.
+    #[inline]
+    pub fn traffic_config(mut self, value: TrafficConfig) -> Self {
+        self.traffic_config = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `EndpointCoreConfigOutput` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EndpointCoreConfigOutput {
+    /// Wire field `auto_capture_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub auto_capture_config: ::std::option::Option<AutoCaptureConfigOutput>,
+    /// Wire field `config_version` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub config_version: ::std::option::Option<i64>,
+    /// Wire field `served_entities` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub served_entities: ::std::vec::Vec<ServedEntityOutput>,
+    /// Wire field `served_models` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub served_models: ::std::vec::Vec<ServedModelOutput>,
+    /// Wire field `traffic_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub traffic_config: ::std::option::Option<TrafficConfig>,
+}
+
+impl EndpointCoreConfigOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EndpointCoreConfigOutput { ..::std::default::Default::default() }
+    }
+
+    /// Set `auto_capture_config`.
+    #[inline]
+    pub fn auto_capture_config(mut self, value: AutoCaptureConfigOutput) -> Self {
+        self.auto_capture_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `config_version`.
+    #[inline]
+    pub fn config_version(mut self, value: i64) -> Self {
+        self.config_version = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `served_entities`.
+    #[inline]
+    pub fn served_entities(mut self, value: ::std::vec::Vec<ServedEntityOutput>) -> Self {
+        self.served_entities = value;
+        self
+    }
+
+    /// Set `served_models`.
+    #[inline]
+    pub fn served_models(mut self, value: ::std::vec::Vec<ServedModelOutput>) -> Self {
+        self.served_models = value;
+        self
+    }
+
+    /// Set `traffic_config`.
+    #[inline]
+    pub fn traffic_config(mut self, value: TrafficConfig) -> Self {
+        self.traffic_config = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `EndpointCoreConfigSummary` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EndpointCoreConfigSummary {
+    /// Wire field `served_entities` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub served_entities: ::std::vec::Vec<ServedEntitySpec>,
+    /// Wire field `served_models` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub served_models: ::std::vec::Vec<ServedModelSpec>,
+}
+
+impl EndpointCoreConfigSummary {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EndpointCoreConfigSummary { ..::std::default::Default::default() }
+    }
+
+    /// Set `served_entities`.
+    #[inline]
+    pub fn served_entities(mut self, value: ::std::vec::Vec<ServedEntitySpec>) -> Self {
+        self.served_entities = value;
+        self
+    }
+
+    /// Set `served_models`.
+    #[inline]
+    pub fn served_models(mut self, value: ::std::vec::Vec<ServedModelSpec>) -> Self {
+        self.served_models = value;
+        self
+    }
 }
 
 /// Wire type `EndpointPendingConfig` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EndpointPendingConfig {
+    /// Wire field `auto_capture_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub auto_capture_config: ::std::option::Option<AutoCaptureConfigOutput>,
+    /// Wire field `config_version` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub config_version: ::std::option::Option<i64>,
+    /// Wire field `served_entities` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub served_entities: ::std::vec::Vec<ServedEntityOutput>,
+    /// Wire field `served_models` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub served_models: ::std::vec::Vec<ServedModelOutput>,
+    /// Wire field `start_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub start_time: ::std::option::Option<i64>,
+    /// Wire field `traffic_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub traffic_config: ::std::option::Option<TrafficConfig>,
+}
+
+impl EndpointPendingConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EndpointPendingConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `auto_capture_config`.
+    #[inline]
+    pub fn auto_capture_config(mut self, value: AutoCaptureConfigOutput) -> Self {
+        self.auto_capture_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `config_version`.
+    #[inline]
+    pub fn config_version(mut self, value: i64) -> Self {
+        self.config_version = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `served_entities`.
+    #[inline]
+    pub fn served_entities(mut self, value: ::std::vec::Vec<ServedEntityOutput>) -> Self {
+        self.served_entities = value;
+        self
+    }
+
+    /// Set `served_models`.
+    #[inline]
+    pub fn served_models(mut self, value: ::std::vec::Vec<ServedModelOutput>) -> Self {
+        self.served_models = value;
+        self
+    }
+
+    /// Set `start_time`.
+    #[inline]
+    pub fn start_time(mut self, value: i64) -> Self {
+        self.start_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `traffic_config`.
+    #[inline]
+    pub fn traffic_config(mut self, value: TrafficConfig) -> Self {
+        self.traffic_config = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `EndpointState` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EndpointState {
+    /// Wire field `config_update` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub config_update: ::std::option::Option<EndpointStateConfigUpdate>,
+    /// Wire field `ready` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ready: ::std::option::Option<EndpointStateReady>,
 }
 
+impl EndpointState {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EndpointState { ..::std::default::Default::default() }
+    }
+
+    /// Set `config_update`.
+    #[inline]
+    pub fn config_update(mut self, value: EndpointStateConfigUpdate) -> Self {
+        self.config_update = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `ready`.
+    #[inline]
+    pub fn ready(mut self, value: EndpointStateReady) -> Self {
+        self.ready = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `EndpointTag` of the `serving` API.
+///
+/// Required: `key` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EndpointTag {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub key: ::std::option::Option<::std::string::String>,
+    /// Wire field `key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub key: ::std::string::String,
+    /// Wire field `value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<::std::string::String>,
+}
+
+impl EndpointTag {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(key: impl Into<::std::string::String>) -> Self {
+        EndpointTag {
+            key: {
+                let value = key;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key = value.into();
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `EndpointTags` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EndpointTags {
+    /// Wire field `tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tags: ::std::vec::Vec<EndpointTag>,
+}
+
+impl EndpointTags {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EndpointTags { ..::std::default::Default::default() }
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::vec::Vec<EndpointTag>) -> Self {
+        self.tags = value;
+        self
+    }
 }
 
 /// Wire type `ExportMetricsResponse` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExportMetricsResponse {
+    /// Wire field `contents` (optional, binary).
     #[serde(skip)]
     pub contents: ::std::option::Option<::bytes::Bytes>,
 }
 
+impl ExportMetricsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ExportMetricsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `contents`.
+    #[inline]
+    pub fn contents(mut self, value: impl Into<::bytes::Bytes>) -> Self {
+        self.contents = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `ExternalModel` of the `serving` API.
+///
+/// Required: `provider`, `name`, `task` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExternalModel {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub provider: ::std::option::Option<ExternalModelProvider>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub task: ::std::option::Option<::std::string::String>,
+    /// Wire field `provider` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub provider: ExternalModelProvider,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `task` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub task: ::std::string::String,
+    /// Wire field `ai21labs_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ai21labs_config: ::std::option::Option<Ai21LabsConfig>,
+    /// Wire field `amazon_bedrock_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub amazon_bedrock_config: ::std::option::Option<AmazonBedrockConfig>,
+    /// Wire field `anthropic_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub anthropic_config: ::std::option::Option<AnthropicConfig>,
+    /// Wire field `cohere_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cohere_config: ::std::option::Option<CohereConfig>,
+    /// Wire field `custom_provider_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub custom_provider_config: ::std::option::Option<CustomProviderConfig>,
+    /// Wire field `databricks_model_serving_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub databricks_model_serving_config: ::std::option::Option<DatabricksModelServingConfig>,
+    /// Wire field `google_cloud_vertex_ai_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub google_cloud_vertex_ai_config: ::std::option::Option<GoogleCloudVertexAiConfig>,
+    /// Wire field `openai_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub openai_config: ::std::option::Option<OpenAiConfig>,
+    /// Wire field `palm_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub palm_config: ::std::option::Option<PaLmConfig>,
+}
+
+impl ExternalModel {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        provider: ExternalModelProvider,
+        name: impl Into<::std::string::String>,
+        task: impl Into<::std::string::String>,
+    ) -> Self {
+        ExternalModel {
+            provider: {
+                let value = provider;
+                value
+            },
+            name: {
+                let value = name;
+                value.into()
+            },
+            task: {
+                let value = task;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `provider`.
+    #[inline]
+    pub fn provider(mut self, value: ExternalModelProvider) -> Self {
+        self.provider = value;
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `task`.
+    #[inline]
+    pub fn task(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.task = value.into();
+        self
+    }
+
+    /// Set `ai21labs_config`.
+    #[inline]
+    pub fn ai21labs_config(mut self, value: Ai21LabsConfig) -> Self {
+        self.ai21labs_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `amazon_bedrock_config`.
+    #[inline]
+    pub fn amazon_bedrock_config(mut self, value: AmazonBedrockConfig) -> Self {
+        self.amazon_bedrock_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `anthropic_config`.
+    #[inline]
+    pub fn anthropic_config(mut self, value: AnthropicConfig) -> Self {
+        self.anthropic_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cohere_config`.
+    #[inline]
+    pub fn cohere_config(mut self, value: CohereConfig) -> Self {
+        self.cohere_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `custom_provider_config`.
+    #[inline]
+    pub fn custom_provider_config(mut self, value: CustomProviderConfig) -> Self {
+        self.custom_provider_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `databricks_model_serving_config`.
+    #[inline]
+    pub fn databricks_model_serving_config(mut self, value: DatabricksModelServingConfig) -> Self {
+        self.databricks_model_serving_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `google_cloud_vertex_ai_config`.
+    #[inline]
+    pub fn google_cloud_vertex_ai_config(mut self, value: GoogleCloudVertexAiConfig) -> Self {
+        self.google_cloud_vertex_ai_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `openai_config`.
+    #[inline]
+    pub fn openai_config(mut self, value: OpenAiConfig) -> Self {
+        self.openai_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `palm_config`.
+    #[inline]
+    pub fn palm_config(mut self, value: PaLmConfig) -> Self {
+        self.palm_config = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ExternalModelUsageElement` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExternalModelUsageElement {
+    /// Wire field `completion_tokens` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub completion_tokens: ::std::option::Option<i64>,
+    /// Wire field `prompt_tokens` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub prompt_tokens: ::std::option::Option<i64>,
+    /// Wire field `total_tokens` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -647,1015 +1870,3498 @@ pub struct ExternalModelUsageElement {
     pub total_tokens: ::std::option::Option<i64>,
 }
 
+impl ExternalModelUsageElement {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ExternalModelUsageElement { ..::std::default::Default::default() }
+    }
+
+    /// Set `completion_tokens`.
+    #[inline]
+    pub fn completion_tokens(mut self, value: i64) -> Self {
+        self.completion_tokens = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `prompt_tokens`.
+    #[inline]
+    pub fn prompt_tokens(mut self, value: i64) -> Self {
+        self.prompt_tokens = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `total_tokens`.
+    #[inline]
+    pub fn total_tokens(mut self, value: i64) -> Self {
+        self.total_tokens = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `FallbackConfig` of the `serving` API.
+///
+/// Required: `enabled` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FallbackConfig {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub enabled: ::std::option::Option<bool>,
+    /// Wire field `enabled` (required, boolean).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub enabled: bool,
+}
+
+impl FallbackConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(enabled: bool) -> Self {
+        FallbackConfig {
+            enabled: {
+                let value = enabled;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `enabled`.
+    #[inline]
+    pub fn enabled(mut self, value: bool) -> Self {
+        self.enabled = value;
+        self
+    }
 }
 
 /// Wire type `FoundationModel` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FoundationModel {
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `docs` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub docs: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+}
+
+impl FoundationModel {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        FoundationModel { ..::std::default::Default::default() }
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `docs`.
+    #[inline]
+    pub fn docs(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.docs = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GetOpenApiResponse` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetOpenApiResponse {
+    /// Wire field `contents` (optional, binary).
     #[serde(skip)]
     pub contents: ::std::option::Option<::bytes::Bytes>,
+}
+
+impl GetOpenApiResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetOpenApiResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `contents`.
+    #[inline]
+    pub fn contents(mut self, value: impl Into<::bytes::Bytes>) -> Self {
+        self.contents = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GetServingEndpointPermissionLevelsResponse` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetServingEndpointPermissionLevelsResponse {
+    /// Wire field `permission_levels` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub permission_levels: ::std::vec::Vec<ServingEndpointPermissionsDescription>,
 }
 
+impl GetServingEndpointPermissionLevelsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetServingEndpointPermissionLevelsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `permission_levels`.
+    #[inline]
+    pub fn permission_levels(mut self, value: ::std::vec::Vec<ServingEndpointPermissionsDescription>) -> Self {
+        self.permission_levels = value;
+        self
+    }
+}
+
 /// Wire type `GoogleCloudVertexAiConfig` of the `serving` API.
+///
+/// Required: `project_id`, `region` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GoogleCloudVertexAiConfig {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub project_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub region: ::std::option::Option<::std::string::String>,
+    /// Wire field `project_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub project_id: ::std::string::String,
+    /// Wire field `region` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub region: ::std::string::String,
+    /// Wire field `private_key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub private_key: ::std::option::Option<crate::service::Sensitive>,
+    /// Wire field `private_key_plaintext` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub private_key_plaintext: ::std::option::Option<::std::string::String>,
+}
+
+impl GoogleCloudVertexAiConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(project_id: impl Into<::std::string::String>, region: impl Into<::std::string::String>) -> Self {
+        GoogleCloudVertexAiConfig {
+            project_id: {
+                let value = project_id;
+                value.into()
+            },
+            region: {
+                let value = region;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `project_id`.
+    #[inline]
+    pub fn project_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.project_id = value.into();
+        self
+    }
+
+    /// Set `region`.
+    #[inline]
+    pub fn region(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.region = value.into();
+        self
+    }
+
+    /// Set `private_key`.
+    #[inline]
+    pub fn private_key(mut self, value: impl Into<crate::service::Sensitive>) -> Self {
+        self.private_key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `private_key_plaintext`.
+    #[inline]
+    pub fn private_key_plaintext(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.private_key_plaintext = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `HttpRequestResponse` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct HttpRequestResponse {
+    /// Wire field `contents` (optional, binary).
     #[serde(skip)]
     pub contents: ::std::option::Option<::bytes::Bytes>,
+}
+
+impl HttpRequestResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        HttpRequestResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `contents`.
+    #[inline]
+    pub fn contents(mut self, value: impl Into<::bytes::Bytes>) -> Self {
+        self.contents = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListEndpointsResponse` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListEndpointsResponse {
+    /// Wire field `endpoints` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub endpoints: ::std::vec::Vec<ServingEndpoint>,
+}
+
+impl ListEndpointsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListEndpointsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `endpoints`.
+    #[inline]
+    pub fn endpoints(mut self, value: ::std::vec::Vec<ServingEndpoint>) -> Self {
+        self.endpoints = value;
+        self
+    }
 }
 
 /// Wire type `ModelDataPlaneInfo` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ModelDataPlaneInfo {
+    /// Wire field `query_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query_info: ::std::option::Option<DataPlaneInfo>,
+}
+
+impl ModelDataPlaneInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ModelDataPlaneInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `query_info`.
+    #[inline]
+    pub fn query_info(mut self, value: DataPlaneInfo) -> Self {
+        self.query_info = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `OpenAiConfig` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct OpenAiConfig {
+    /// Wire field `microsoft_entra_client_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub microsoft_entra_client_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `microsoft_entra_client_secret` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub microsoft_entra_client_secret: ::std::option::Option<::std::string::String>,
+    /// Wire field `microsoft_entra_client_secret_plaintext` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub microsoft_entra_client_secret_plaintext: ::std::option::Option<::std::string::String>,
+    /// Wire field `microsoft_entra_tenant_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub microsoft_entra_tenant_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `openai_api_base` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub openai_api_base: ::std::option::Option<::std::string::String>,
+    /// Wire field `openai_api_key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub openai_api_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `openai_api_key_plaintext` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub openai_api_key_plaintext: ::std::option::Option<::std::string::String>,
+    /// Wire field `openai_api_type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub openai_api_type: ::std::option::Option<::std::string::String>,
+    /// Wire field `openai_api_version` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub openai_api_version: ::std::option::Option<::std::string::String>,
+    /// Wire field `openai_deployment_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub openai_deployment_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `openai_organization` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub openai_organization: ::std::option::Option<::std::string::String>,
+}
+
+impl OpenAiConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        OpenAiConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `microsoft_entra_client_id`.
+    #[inline]
+    pub fn microsoft_entra_client_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.microsoft_entra_client_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `microsoft_entra_client_secret`.
+    #[inline]
+    pub fn microsoft_entra_client_secret(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.microsoft_entra_client_secret = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `microsoft_entra_client_secret_plaintext`.
+    #[inline]
+    pub fn microsoft_entra_client_secret_plaintext(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.microsoft_entra_client_secret_plaintext = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `microsoft_entra_tenant_id`.
+    #[inline]
+    pub fn microsoft_entra_tenant_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.microsoft_entra_tenant_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `openai_api_base`.
+    #[inline]
+    pub fn openai_api_base(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.openai_api_base = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `openai_api_key`.
+    #[inline]
+    pub fn openai_api_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.openai_api_key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `openai_api_key_plaintext`.
+    #[inline]
+    pub fn openai_api_key_plaintext(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.openai_api_key_plaintext = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `openai_api_type`.
+    #[inline]
+    pub fn openai_api_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.openai_api_type = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `openai_api_version`.
+    #[inline]
+    pub fn openai_api_version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.openai_api_version = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `openai_deployment_name`.
+    #[inline]
+    pub fn openai_deployment_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.openai_deployment_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `openai_organization`.
+    #[inline]
+    pub fn openai_organization(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.openai_organization = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `PaLmConfig` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PaLmConfig {
+    /// Wire field `palm_api_key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub palm_api_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `palm_api_key_plaintext` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub palm_api_key_plaintext: ::std::option::Option<::std::string::String>,
+}
+
+impl PaLmConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PaLmConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `palm_api_key`.
+    #[inline]
+    pub fn palm_api_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.palm_api_key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `palm_api_key_plaintext`.
+    #[inline]
+    pub fn palm_api_key_plaintext(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.palm_api_key_plaintext = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `PayloadTable` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PayloadTable {
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `status` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<::std::string::String>,
+    /// Wire field `status_message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status_message: ::std::option::Option<::std::string::String>,
+}
+
+impl PayloadTable {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PayloadTable { ..::std::default::Default::default() }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.status = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `status_message`.
+    #[inline]
+    pub fn status_message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.status_message = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `PtEndpointCoreConfig` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PtEndpointCoreConfig {
+    /// Wire field `served_entities` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub served_entities: ::std::vec::Vec<PtServedModel>,
+    /// Wire field `traffic_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub traffic_config: ::std::option::Option<TrafficConfig>,
 }
 
+impl PtEndpointCoreConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PtEndpointCoreConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `served_entities`.
+    #[inline]
+    pub fn served_entities(mut self, value: ::std::vec::Vec<PtServedModel>) -> Self {
+        self.served_entities = value;
+        self
+    }
+
+    /// Set `traffic_config`.
+    #[inline]
+    pub fn traffic_config(mut self, value: TrafficConfig) -> Self {
+        self.traffic_config = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `PtServedModel` of the `serving` API.
+///
+/// Required: `entity_name`, `provisioned_model_units` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PtServedModel {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub entity_name: ::std::option::Option<::std::string::String>,
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub provisioned_model_units: ::std::option::Option<i64>,
+    /// Wire field `entity_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub entity_name: ::std::string::String,
+    /// Wire field `provisioned_model_units` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub provisioned_model_units: i64,
+    /// Wire field `burst_scaling_enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub burst_scaling_enabled: ::std::option::Option<bool>,
+    /// Wire field `entity_version` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub entity_version: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+}
+
+impl PtServedModel {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(entity_name: impl Into<::std::string::String>, provisioned_model_units: i64) -> Self {
+        PtServedModel {
+            entity_name: {
+                let value = entity_name;
+                value.into()
+            },
+            provisioned_model_units: {
+                let value = provisioned_model_units;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `entity_name`.
+    #[inline]
+    pub fn entity_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.entity_name = value.into();
+        self
+    }
+
+    /// Set `provisioned_model_units`.
+    #[inline]
+    pub fn provisioned_model_units(mut self, value: i64) -> Self {
+        self.provisioned_model_units = value;
+        self
+    }
+
+    /// Set `burst_scaling_enabled`.
+    #[inline]
+    pub fn burst_scaling_enabled(mut self, value: bool) -> Self {
+        self.burst_scaling_enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `entity_version`.
+    #[inline]
+    pub fn entity_version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.entity_version = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `PutAiGatewayResponse` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PutAiGatewayResponse {
+    /// Wire field `fallback_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub fallback_config: ::std::option::Option<FallbackConfig>,
+    /// Wire field `guardrails` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub guardrails: ::std::option::Option<AiGatewayGuardrails>,
+    /// Wire field `inference_table_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub inference_table_config: ::std::option::Option<AiGatewayInferenceTableConfig>,
+    /// Wire field `rate_limits` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub rate_limits: ::std::vec::Vec<AiGatewayRateLimit>,
+    /// Wire field `usage_tracking_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub usage_tracking_config: ::std::option::Option<AiGatewayUsageTrackingConfig>,
+}
+
+impl PutAiGatewayResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PutAiGatewayResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `fallback_config`.
+    #[inline]
+    pub fn fallback_config(mut self, value: FallbackConfig) -> Self {
+        self.fallback_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `guardrails`.
+    #[inline]
+    pub fn guardrails(mut self, value: AiGatewayGuardrails) -> Self {
+        self.guardrails = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `inference_table_config`.
+    #[inline]
+    pub fn inference_table_config(mut self, value: AiGatewayInferenceTableConfig) -> Self {
+        self.inference_table_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `rate_limits`.
+    #[inline]
+    pub fn rate_limits(mut self, value: ::std::vec::Vec<AiGatewayRateLimit>) -> Self {
+        self.rate_limits = value;
+        self
+    }
+
+    /// Set `usage_tracking_config`.
+    #[inline]
+    pub fn usage_tracking_config(mut self, value: AiGatewayUsageTrackingConfig) -> Self {
+        self.usage_tracking_config = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `PutResponse` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PutResponse {
+    /// Wire field `rate_limits` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub rate_limits: ::std::vec::Vec<RateLimit>,
+}
+
+impl PutResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PutResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `rate_limits`.
+    #[inline]
+    pub fn rate_limits(mut self, value: ::std::vec::Vec<RateLimit>) -> Self {
+        self.rate_limits = value;
+        self
+    }
 }
 
 /// Wire type `QueryEndpointResponse` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QueryEndpointResponse {
+    /// Wire field `choices` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub choices: ::std::vec::Vec<V1ResponseChoiceElement>,
+    /// Wire field `created` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub created: ::std::option::Option<i64>,
+    /// Wire field `data` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub data: ::std::vec::Vec<EmbeddingsV1ResponseEmbeddingElement>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `model` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub model: ::std::option::Option<::std::string::String>,
+    /// Wire field `object` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object: ::std::option::Option<QueryEndpointResponseObject>,
+    /// Wire field `outputs` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub outputs: ::std::vec::Vec<::serde_json::Value>,
+    /// Wire field `predictions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub predictions: ::std::vec::Vec<::serde_json::Value>,
+    /// Wire field `served-model-name` (optional, string).
     #[serde(rename = "served-model-name", skip_serializing_if = "::std::option::Option::is_none")]
     pub served_model_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `usage` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub usage: ::std::option::Option<ExternalModelUsageElement>,
 }
 
+impl QueryEndpointResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        QueryEndpointResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `choices`.
+    #[inline]
+    pub fn choices(mut self, value: ::std::vec::Vec<V1ResponseChoiceElement>) -> Self {
+        self.choices = value;
+        self
+    }
+
+    /// Set `created`.
+    #[inline]
+    pub fn created(mut self, value: i64) -> Self {
+        self.created = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `data`.
+    #[inline]
+    pub fn data(mut self, value: ::std::vec::Vec<EmbeddingsV1ResponseEmbeddingElement>) -> Self {
+        self.data = value;
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `model`.
+    #[inline]
+    pub fn model(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.model = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `object`.
+    #[inline]
+    pub fn object(mut self, value: QueryEndpointResponseObject) -> Self {
+        self.object = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `outputs`.
+    #[inline]
+    pub fn outputs(mut self, value: ::std::vec::Vec<::serde_json::Value>) -> Self {
+        self.outputs = value;
+        self
+    }
+
+    /// Set `predictions`.
+    #[inline]
+    pub fn predictions(mut self, value: ::std::vec::Vec<::serde_json::Value>) -> Self {
+        self.predictions = value;
+        self
+    }
+
+    /// Set `served-model-name`.
+    #[inline]
+    pub fn served_model_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.served_model_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `usage`.
+    #[inline]
+    pub fn usage(mut self, value: ExternalModelUsageElement) -> Self {
+        self.usage = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `RateLimit` of the `serving` API.
+///
+/// Required: `calls`, `renewal_period` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RateLimit {
+    /// Wire field `calls` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub calls: i64,
+    /// Wire field `renewal_period` (required, ref).
     #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
     )]
-    pub calls: ::std::option::Option<i64>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub renewal_period: ::std::option::Option<RateLimitRenewalPeriod>,
+    pub renewal_period: RateLimitRenewalPeriod,
+    /// Wire field `key` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub key: ::std::option::Option<RateLimitKey>,
 }
 
+impl RateLimit {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(calls: i64, renewal_period: RateLimitRenewalPeriod) -> Self {
+        RateLimit {
+            calls: {
+                let value = calls;
+                value
+            },
+            renewal_period: {
+                let value = renewal_period;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `calls`.
+    #[inline]
+    pub fn calls(mut self, value: i64) -> Self {
+        self.calls = value;
+        self
+    }
+
+    /// Set `renewal_period`.
+    #[inline]
+    pub fn renewal_period(mut self, value: RateLimitRenewalPeriod) -> Self {
+        self.renewal_period = value;
+        self
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: RateLimitKey) -> Self {
+        self.key = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `Route` of the `serving` API.
+///
+/// Required: `traffic_percentage` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Route {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub traffic_percentage: ::std::option::Option<i64>,
+    /// Wire field `traffic_percentage` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub traffic_percentage: i64,
+    /// Wire field `served_entity_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub served_entity_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `served_model_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub served_model_name: ::std::option::Option<::std::string::String>,
+}
+
+impl Route {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(traffic_percentage: i64) -> Self {
+        Route {
+            traffic_percentage: {
+                let value = traffic_percentage;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `traffic_percentage`.
+    #[inline]
+    pub fn traffic_percentage(mut self, value: i64) -> Self {
+        self.traffic_percentage = value;
+        self
+    }
+
+    /// Set `served_entity_name`.
+    #[inline]
+    pub fn served_entity_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.served_entity_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `served_model_name`.
+    #[inline]
+    pub fn served_model_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.served_model_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ServedEntityInput` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServedEntityInput {
+    /// Wire field `burst_scaling_enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub burst_scaling_enabled: ::std::option::Option<bool>,
+    /// Wire field `entity_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub entity_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `entity_version` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub entity_version: ::std::option::Option<::std::string::String>,
+    /// Wire field `environment_vars` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub environment_vars: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `external_model` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_model: ::std::option::Option<ExternalModel>,
+    /// Wire field `instance_profile_arn` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instance_profile_arn: ::std::option::Option<::std::string::String>,
+    /// Wire field `max_provisioned_concurrency` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_provisioned_concurrency: ::std::option::Option<i64>,
+    /// Wire field `max_provisioned_throughput` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_provisioned_throughput: ::std::option::Option<i64>,
+    /// Wire field `min_provisioned_concurrency` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub min_provisioned_concurrency: ::std::option::Option<i64>,
+    /// Wire field `min_provisioned_throughput` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub min_provisioned_throughput: ::std::option::Option<i64>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `provisioned_model_units` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub provisioned_model_units: ::std::option::Option<i64>,
+    /// Wire field `scale_to_zero_enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub scale_to_zero_enabled: ::std::option::Option<bool>,
+    /// Wire field `workload_size` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workload_size: ::std::option::Option<::std::string::String>,
+    /// Wire field `workload_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workload_type: ::std::option::Option<ServingModelWorkloadType>,
+}
+
+impl ServedEntityInput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ServedEntityInput { ..::std::default::Default::default() }
+    }
+
+    /// Set `burst_scaling_enabled`.
+    #[inline]
+    pub fn burst_scaling_enabled(mut self, value: bool) -> Self {
+        self.burst_scaling_enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `entity_name`.
+    #[inline]
+    pub fn entity_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.entity_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `entity_version`.
+    #[inline]
+    pub fn entity_version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.entity_version = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `environment_vars`.
+    #[inline]
+    pub fn environment_vars(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.environment_vars = value;
+        self
+    }
+
+    /// Set `external_model`.
+    #[inline]
+    pub fn external_model(mut self, value: ExternalModel) -> Self {
+        self.external_model = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `instance_profile_arn`.
+    #[inline]
+    pub fn instance_profile_arn(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instance_profile_arn = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `max_provisioned_concurrency`.
+    #[inline]
+    pub fn max_provisioned_concurrency(mut self, value: i64) -> Self {
+        self.max_provisioned_concurrency = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `max_provisioned_throughput`.
+    #[inline]
+    pub fn max_provisioned_throughput(mut self, value: i64) -> Self {
+        self.max_provisioned_throughput = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `min_provisioned_concurrency`.
+    #[inline]
+    pub fn min_provisioned_concurrency(mut self, value: i64) -> Self {
+        self.min_provisioned_concurrency = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `min_provisioned_throughput`.
+    #[inline]
+    pub fn min_provisioned_throughput(mut self, value: i64) -> Self {
+        self.min_provisioned_throughput = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `provisioned_model_units`.
+    #[inline]
+    pub fn provisioned_model_units(mut self, value: i64) -> Self {
+        self.provisioned_model_units = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `scale_to_zero_enabled`.
+    #[inline]
+    pub fn scale_to_zero_enabled(mut self, value: bool) -> Self {
+        self.scale_to_zero_enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `workload_size`.
+    #[inline]
+    pub fn workload_size(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.workload_size = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `workload_type`.
+    #[inline]
+    pub fn workload_type(mut self, value: ServingModelWorkloadType) -> Self {
+        self.workload_type = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ServedEntityOutput` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServedEntityOutput {
+    /// Wire field `burst_scaling_enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub burst_scaling_enabled: ::std::option::Option<bool>,
+    /// Wire field `creation_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub creation_timestamp: ::std::option::Option<i64>,
+    /// Wire field `creator` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creator: ::std::option::Option<::std::string::String>,
+    /// Wire field `entity_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub entity_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `entity_version` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub entity_version: ::std::option::Option<::std::string::String>,
+    /// Wire field `environment_vars` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub environment_vars: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `external_model` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_model: ::std::option::Option<ExternalModel>,
+    /// Wire field `foundation_model` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub foundation_model: ::std::option::Option<FoundationModel>,
+    /// Wire field `instance_profile_arn` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instance_profile_arn: ::std::option::Option<::std::string::String>,
+    /// Wire field `max_provisioned_concurrency` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_provisioned_concurrency: ::std::option::Option<i64>,
+    /// Wire field `max_provisioned_throughput` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_provisioned_throughput: ::std::option::Option<i64>,
+    /// Wire field `min_provisioned_concurrency` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub min_provisioned_concurrency: ::std::option::Option<i64>,
+    /// Wire field `min_provisioned_throughput` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub min_provisioned_throughput: ::std::option::Option<i64>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `provisioned_model_units` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub provisioned_model_units: ::std::option::Option<i64>,
+    /// Wire field `scale_to_zero_enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub scale_to_zero_enabled: ::std::option::Option<bool>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<ServedModelState>,
+    /// Wire field `workload_size` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workload_size: ::std::option::Option<::std::string::String>,
+    /// Wire field `workload_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workload_type: ::std::option::Option<ServingModelWorkloadType>,
+}
+
+impl ServedEntityOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ServedEntityOutput { ..::std::default::Default::default() }
+    }
+
+    /// Set `burst_scaling_enabled`.
+    #[inline]
+    pub fn burst_scaling_enabled(mut self, value: bool) -> Self {
+        self.burst_scaling_enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `creation_timestamp`.
+    #[inline]
+    pub fn creation_timestamp(mut self, value: i64) -> Self {
+        self.creation_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `creator`.
+    #[inline]
+    pub fn creator(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creator = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `entity_name`.
+    #[inline]
+    pub fn entity_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.entity_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `entity_version`.
+    #[inline]
+    pub fn entity_version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.entity_version = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `environment_vars`.
+    #[inline]
+    pub fn environment_vars(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.environment_vars = value;
+        self
+    }
+
+    /// Set `external_model`.
+    #[inline]
+    pub fn external_model(mut self, value: ExternalModel) -> Self {
+        self.external_model = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `foundation_model`.
+    #[inline]
+    pub fn foundation_model(mut self, value: FoundationModel) -> Self {
+        self.foundation_model = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `instance_profile_arn`.
+    #[inline]
+    pub fn instance_profile_arn(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instance_profile_arn = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `max_provisioned_concurrency`.
+    #[inline]
+    pub fn max_provisioned_concurrency(mut self, value: i64) -> Self {
+        self.max_provisioned_concurrency = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `max_provisioned_throughput`.
+    #[inline]
+    pub fn max_provisioned_throughput(mut self, value: i64) -> Self {
+        self.max_provisioned_throughput = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `min_provisioned_concurrency`.
+    #[inline]
+    pub fn min_provisioned_concurrency(mut self, value: i64) -> Self {
+        self.min_provisioned_concurrency = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `min_provisioned_throughput`.
+    #[inline]
+    pub fn min_provisioned_throughput(mut self, value: i64) -> Self {
+        self.min_provisioned_throughput = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `provisioned_model_units`.
+    #[inline]
+    pub fn provisioned_model_units(mut self, value: i64) -> Self {
+        self.provisioned_model_units = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `scale_to_zero_enabled`.
+    #[inline]
+    pub fn scale_to_zero_enabled(mut self, value: bool) -> Self {
+        self.scale_to_zero_enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: ServedModelState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `workload_size`.
+    #[inline]
+    pub fn workload_size(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.workload_size = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `workload_type`.
+    #[inline]
+    pub fn workload_type(mut self, value: ServingModelWorkloadType) -> Self {
+        self.workload_type = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ServedEntitySpec` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServedEntitySpec {
+    /// Wire field `entity_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub entity_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `entity_version` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub entity_version: ::std::option::Option<::std::string::String>,
+    /// Wire field `external_model` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_model: ::std::option::Option<ExternalModel>,
+    /// Wire field `foundation_model` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub foundation_model: ::std::option::Option<FoundationModel>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
 }
 
+impl ServedEntitySpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ServedEntitySpec { ..::std::default::Default::default() }
+    }
+
+    /// Set `entity_name`.
+    #[inline]
+    pub fn entity_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.entity_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `entity_version`.
+    #[inline]
+    pub fn entity_version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.entity_version = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `external_model`.
+    #[inline]
+    pub fn external_model(mut self, value: ExternalModel) -> Self {
+        self.external_model = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `foundation_model`.
+    #[inline]
+    pub fn foundation_model(mut self, value: FoundationModel) -> Self {
+        self.foundation_model = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `ServedModelInput` of the `serving` API.
+///
+/// Required: `scale_to_zero_enabled`, `model_name`, `model_version` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServedModelInput {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub scale_to_zero_enabled: ::std::option::Option<bool>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub model_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub model_version: ::std::option::Option<::std::string::String>,
+    /// Wire field `scale_to_zero_enabled` (required, boolean).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub scale_to_zero_enabled: bool,
+    /// Wire field `model_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub model_name: ::std::string::String,
+    /// Wire field `model_version` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub model_version: ::std::string::String,
+    /// Wire field `burst_scaling_enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub burst_scaling_enabled: ::std::option::Option<bool>,
+    /// Wire field `environment_vars` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub environment_vars: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `instance_profile_arn` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instance_profile_arn: ::std::option::Option<::std::string::String>,
+    /// Wire field `max_provisioned_concurrency` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_provisioned_concurrency: ::std::option::Option<i64>,
+    /// Wire field `max_provisioned_throughput` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_provisioned_throughput: ::std::option::Option<i64>,
+    /// Wire field `min_provisioned_concurrency` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub min_provisioned_concurrency: ::std::option::Option<i64>,
+    /// Wire field `min_provisioned_throughput` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub min_provisioned_throughput: ::std::option::Option<i64>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `provisioned_model_units` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub provisioned_model_units: ::std::option::Option<i64>,
+    /// Wire field `workload_size` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workload_size: ::std::option::Option<::std::string::String>,
+    /// Wire field `workload_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workload_type: ::std::option::Option<ServedModelInputWorkloadType>,
+}
+
+impl ServedModelInput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        scale_to_zero_enabled: bool,
+        model_name: impl Into<::std::string::String>,
+        model_version: impl Into<::std::string::String>,
+    ) -> Self {
+        ServedModelInput {
+            scale_to_zero_enabled: {
+                let value = scale_to_zero_enabled;
+                value
+            },
+            model_name: {
+                let value = model_name;
+                value.into()
+            },
+            model_version: {
+                let value = model_version;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `scale_to_zero_enabled`.
+    #[inline]
+    pub fn scale_to_zero_enabled(mut self, value: bool) -> Self {
+        self.scale_to_zero_enabled = value;
+        self
+    }
+
+    /// Set `model_name`.
+    #[inline]
+    pub fn model_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.model_name = value.into();
+        self
+    }
+
+    /// Set `model_version`.
+    #[inline]
+    pub fn model_version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.model_version = value.into();
+        self
+    }
+
+    /// Set `burst_scaling_enabled`.
+    #[inline]
+    pub fn burst_scaling_enabled(mut self, value: bool) -> Self {
+        self.burst_scaling_enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `environment_vars`.
+    #[inline]
+    pub fn environment_vars(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.environment_vars = value;
+        self
+    }
+
+    /// Set `instance_profile_arn`.
+    #[inline]
+    pub fn instance_profile_arn(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instance_profile_arn = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `max_provisioned_concurrency`.
+    #[inline]
+    pub fn max_provisioned_concurrency(mut self, value: i64) -> Self {
+        self.max_provisioned_concurrency = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `max_provisioned_throughput`.
+    #[inline]
+    pub fn max_provisioned_throughput(mut self, value: i64) -> Self {
+        self.max_provisioned_throughput = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `min_provisioned_concurrency`.
+    #[inline]
+    pub fn min_provisioned_concurrency(mut self, value: i64) -> Self {
+        self.min_provisioned_concurrency = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `min_provisioned_throughput`.
+    #[inline]
+    pub fn min_provisioned_throughput(mut self, value: i64) -> Self {
+        self.min_provisioned_throughput = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `provisioned_model_units`.
+    #[inline]
+    pub fn provisioned_model_units(mut self, value: i64) -> Self {
+        self.provisioned_model_units = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `workload_size`.
+    #[inline]
+    pub fn workload_size(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.workload_size = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `workload_type`.
+    #[inline]
+    pub fn workload_type(mut self, value: ServedModelInputWorkloadType) -> Self {
+        self.workload_type = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ServedModelOutput` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServedModelOutput {
+    /// Wire field `burst_scaling_enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub burst_scaling_enabled: ::std::option::Option<bool>,
+    /// Wire field `creation_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub creation_timestamp: ::std::option::Option<i64>,
+    /// Wire field `creator` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creator: ::std::option::Option<::std::string::String>,
+    /// Wire field `environment_vars` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub environment_vars: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `instance_profile_arn` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instance_profile_arn: ::std::option::Option<::std::string::String>,
+    /// Wire field `max_provisioned_concurrency` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_provisioned_concurrency: ::std::option::Option<i64>,
+    /// Wire field `min_provisioned_concurrency` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub min_provisioned_concurrency: ::std::option::Option<i64>,
+    /// Wire field `model_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub model_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `model_version` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub model_version: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `provisioned_model_units` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub provisioned_model_units: ::std::option::Option<i64>,
+    /// Wire field `scale_to_zero_enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub scale_to_zero_enabled: ::std::option::Option<bool>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<ServedModelState>,
+    /// Wire field `workload_size` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workload_size: ::std::option::Option<::std::string::String>,
+    /// Wire field `workload_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workload_type: ::std::option::Option<ServingModelWorkloadType>,
+}
+
+impl ServedModelOutput {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ServedModelOutput { ..::std::default::Default::default() }
+    }
+
+    /// Set `burst_scaling_enabled`.
+    #[inline]
+    pub fn burst_scaling_enabled(mut self, value: bool) -> Self {
+        self.burst_scaling_enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `creation_timestamp`.
+    #[inline]
+    pub fn creation_timestamp(mut self, value: i64) -> Self {
+        self.creation_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `creator`.
+    #[inline]
+    pub fn creator(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creator = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `environment_vars`.
+    #[inline]
+    pub fn environment_vars(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.environment_vars = value;
+        self
+    }
+
+    /// Set `instance_profile_arn`.
+    #[inline]
+    pub fn instance_profile_arn(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instance_profile_arn = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `max_provisioned_concurrency`.
+    #[inline]
+    pub fn max_provisioned_concurrency(mut self, value: i64) -> Self {
+        self.max_provisioned_concurrency = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `min_provisioned_concurrency`.
+    #[inline]
+    pub fn min_provisioned_concurrency(mut self, value: i64) -> Self {
+        self.min_provisioned_concurrency = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `model_name`.
+    #[inline]
+    pub fn model_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.model_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `model_version`.
+    #[inline]
+    pub fn model_version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.model_version = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `provisioned_model_units`.
+    #[inline]
+    pub fn provisioned_model_units(mut self, value: i64) -> Self {
+        self.provisioned_model_units = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `scale_to_zero_enabled`.
+    #[inline]
+    pub fn scale_to_zero_enabled(mut self, value: bool) -> Self {
+        self.scale_to_zero_enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: ServedModelState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `workload_size`.
+    #[inline]
+    pub fn workload_size(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.workload_size = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `workload_type`.
+    #[inline]
+    pub fn workload_type(mut self, value: ServingModelWorkloadType) -> Self {
+        self.workload_type = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ServedModelSpec` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServedModelSpec {
+    /// Wire field `model_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub model_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `model_version` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub model_version: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+}
+
+impl ServedModelSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ServedModelSpec { ..::std::default::Default::default() }
+    }
+
+    /// Set `model_name`.
+    #[inline]
+    pub fn model_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.model_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `model_version`.
+    #[inline]
+    pub fn model_version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.model_version = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ServedModelState` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServedModelState {
+    /// Wire field `deployment` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub deployment: ::std::option::Option<ServedModelStateDeployment>,
+    /// Wire field `deployment_state_message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub deployment_state_message: ::std::option::Option<::std::string::String>,
 }
 
+impl ServedModelState {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ServedModelState { ..::std::default::Default::default() }
+    }
+
+    /// Set `deployment`.
+    #[inline]
+    pub fn deployment(mut self, value: ServedModelStateDeployment) -> Self {
+        self.deployment = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `deployment_state_message`.
+    #[inline]
+    pub fn deployment_state_message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.deployment_state_message = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `ServerLogsResponse` of the `serving` API.
+///
+/// Required: `logs` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServerLogsResponse {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub logs: ::std::option::Option<::std::string::String>,
+    /// Wire field `logs` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub logs: ::std::string::String,
+}
+
+impl ServerLogsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(logs: impl Into<::std::string::String>) -> Self {
+        ServerLogsResponse {
+            logs: {
+                let value = logs;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `logs`.
+    #[inline]
+    pub fn logs(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.logs = value.into();
+        self
+    }
 }
 
 /// Wire type `ServingEndpoint` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServingEndpoint {
+    /// Wire field `ai_gateway` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ai_gateway: ::std::option::Option<AiGatewayConfig>,
+    /// Wire field `budget_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub budget_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub config: ::std::option::Option<EndpointCoreConfigSummary>,
+    /// Wire field `creation_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub creation_timestamp: ::std::option::Option<i64>,
+    /// Wire field `creator` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creator: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `last_updated_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub last_updated_timestamp: ::std::option::Option<i64>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<EndpointState>,
+    /// Wire field `tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tags: ::std::vec::Vec<EndpointTag>,
+    /// Wire field `task` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub task: ::std::option::Option<::std::string::String>,
+    /// Wire field `telemetry_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub telemetry_config: ::std::option::Option<TelemetryConfig>,
+    /// Wire field `usage_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub usage_policy_id: ::std::option::Option<::std::string::String>,
+}
+
+impl ServingEndpoint {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ServingEndpoint { ..::std::default::Default::default() }
+    }
+
+    /// Set `ai_gateway`.
+    #[inline]
+    pub fn ai_gateway(mut self, value: AiGatewayConfig) -> Self {
+        self.ai_gateway = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `budget_policy_id`.
+    #[inline]
+    pub fn budget_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.budget_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `config`.
+    #[inline]
+    pub fn config(mut self, value: EndpointCoreConfigSummary) -> Self {
+        self.config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `creation_timestamp`.
+    #[inline]
+    pub fn creation_timestamp(mut self, value: i64) -> Self {
+        self.creation_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `creator`.
+    #[inline]
+    pub fn creator(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creator = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `last_updated_timestamp`.
+    #[inline]
+    pub fn last_updated_timestamp(mut self, value: i64) -> Self {
+        self.last_updated_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: EndpointState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::vec::Vec<EndpointTag>) -> Self {
+        self.tags = value;
+        self
+    }
+
+    /// Set `task`.
+    #[inline]
+    pub fn task(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.task = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `telemetry_config`.
+    #[inline]
+    pub fn telemetry_config(mut self, value: TelemetryConfig) -> Self {
+        self.telemetry_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `usage_policy_id`.
+    #[inline]
+    pub fn usage_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.usage_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ServingEndpointAccessControlRequest` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServingEndpointAccessControlRequest {
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<ServingEndpointPermissionLevel>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl ServingEndpointAccessControlRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ServingEndpointAccessControlRequest { ..::std::default::Default::default() }
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: ServingEndpointPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ServingEndpointAccessControlResponse` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServingEndpointAccessControlResponse {
+    /// Wire field `all_permissions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub all_permissions: ::std::vec::Vec<ServingEndpointPermission>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl ServingEndpointAccessControlResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ServingEndpointAccessControlResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `all_permissions`.
+    #[inline]
+    pub fn all_permissions(mut self, value: ::std::vec::Vec<ServingEndpointPermission>) -> Self {
+        self.all_permissions = value;
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ServingEndpointDetailed` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServingEndpointDetailed {
+    /// Wire field `ai_gateway` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ai_gateway: ::std::option::Option<AiGatewayConfig>,
+    /// Wire field `budget_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub budget_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub config: ::std::option::Option<EndpointCoreConfigOutput>,
+    /// Wire field `creation_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub creation_timestamp: ::std::option::Option<i64>,
+    /// Wire field `creator` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creator: ::std::option::Option<::std::string::String>,
+    /// Wire field `data_plane_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data_plane_info: ::std::option::Option<ModelDataPlaneInfo>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `email_notifications` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub email_notifications: ::std::option::Option<EmailNotifications>,
+    /// Wire field `endpoint_url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoint_url: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `last_updated_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub last_updated_timestamp: ::std::option::Option<i64>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `pending_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pending_config: ::std::option::Option<EndpointPendingConfig>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<ServingEndpointDetailedPermissionLevel>,
+    /// Wire field `route_optimized` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub route_optimized: ::std::option::Option<bool>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<EndpointState>,
+    /// Wire field `tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tags: ::std::vec::Vec<EndpointTag>,
+    /// Wire field `task` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub task: ::std::option::Option<::std::string::String>,
+    /// Wire field `telemetry_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub telemetry_config: ::std::option::Option<TelemetryConfig>,
+}
+
+impl ServingEndpointDetailed {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ServingEndpointDetailed { ..::std::default::Default::default() }
+    }
+
+    /// Set `ai_gateway`.
+    #[inline]
+    pub fn ai_gateway(mut self, value: AiGatewayConfig) -> Self {
+        self.ai_gateway = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `budget_policy_id`.
+    #[inline]
+    pub fn budget_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.budget_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `config`.
+    #[inline]
+    pub fn config(mut self, value: EndpointCoreConfigOutput) -> Self {
+        self.config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `creation_timestamp`.
+    #[inline]
+    pub fn creation_timestamp(mut self, value: i64) -> Self {
+        self.creation_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `creator`.
+    #[inline]
+    pub fn creator(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creator = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `data_plane_info`.
+    #[inline]
+    pub fn data_plane_info(mut self, value: ModelDataPlaneInfo) -> Self {
+        self.data_plane_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `email_notifications`.
+    #[inline]
+    pub fn email_notifications(mut self, value: EmailNotifications) -> Self {
+        self.email_notifications = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `endpoint_url`.
+    #[inline]
+    pub fn endpoint_url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.endpoint_url = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `last_updated_timestamp`.
+    #[inline]
+    pub fn last_updated_timestamp(mut self, value: i64) -> Self {
+        self.last_updated_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `pending_config`.
+    #[inline]
+    pub fn pending_config(mut self, value: EndpointPendingConfig) -> Self {
+        self.pending_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: ServingEndpointDetailedPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `route_optimized`.
+    #[inline]
+    pub fn route_optimized(mut self, value: bool) -> Self {
+        self.route_optimized = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: EndpointState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::vec::Vec<EndpointTag>) -> Self {
+        self.tags = value;
+        self
+    }
+
+    /// Set `task`.
+    #[inline]
+    pub fn task(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.task = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `telemetry_config`.
+    #[inline]
+    pub fn telemetry_config(mut self, value: TelemetryConfig) -> Self {
+        self.telemetry_config = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ServingEndpointPermission` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServingEndpointPermission {
+    /// Wire field `inherited` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub inherited: ::std::option::Option<bool>,
+    /// Wire field `inherited_from_object` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub inherited_from_object: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<ServingEndpointPermissionLevel>,
+}
+
+impl ServingEndpointPermission {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ServingEndpointPermission { ..::std::default::Default::default() }
+    }
+
+    /// Set `inherited`.
+    #[inline]
+    pub fn inherited(mut self, value: bool) -> Self {
+        self.inherited = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `inherited_from_object`.
+    #[inline]
+    pub fn inherited_from_object(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.inherited_from_object = value;
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: ServingEndpointPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ServingEndpointPermissions` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServingEndpointPermissions {
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<ServingEndpointAccessControlResponse>,
+    /// Wire field `object_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `object_type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_type: ::std::option::Option<::std::string::String>,
+}
+
+impl ServingEndpointPermissions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ServingEndpointPermissions { ..::std::default::Default::default() }
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<ServingEndpointAccessControlResponse>) -> Self {
+        self.access_control_list = value;
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_type = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ServingEndpointPermissionsDescription` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServingEndpointPermissionsDescription {
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<ServingEndpointPermissionLevel>,
+}
+
+impl ServingEndpointPermissionsDescription {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ServingEndpointPermissionsDescription { ..::std::default::Default::default() }
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: ServingEndpointPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `TelemetryConfig` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TelemetryConfig {
+    /// Wire field `enabled_telemetry_features` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub enabled_telemetry_features: ::std::vec::Vec<TelemetryFeature>,
+    /// Wire field `inference_table_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub inference_table_config: ::std::option::Option<TelemetryInferenceTableConfig>,
+    /// Wire field `table_names` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub table_names: ::std::option::Option<UnityCatalogTableNames>,
+    /// Wire field `telemetry_profile_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub telemetry_profile_id: ::std::option::Option<::std::string::String>,
+}
+
+impl TelemetryConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TelemetryConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `enabled_telemetry_features`.
+    #[inline]
+    pub fn enabled_telemetry_features(mut self, value: ::std::vec::Vec<TelemetryFeature>) -> Self {
+        self.enabled_telemetry_features = value;
+        self
+    }
+
+    /// Set `inference_table_config`.
+    #[inline]
+    pub fn inference_table_config(mut self, value: TelemetryInferenceTableConfig) -> Self {
+        self.inference_table_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `table_names`.
+    #[inline]
+    pub fn table_names(mut self, value: UnityCatalogTableNames) -> Self {
+        self.table_names = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `telemetry_profile_id`.
+    #[inline]
+    pub fn telemetry_profile_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.telemetry_profile_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `TelemetryInferenceTableConfig` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TelemetryInferenceTableConfig {
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `sampling_fraction` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sampling_fraction: ::std::option::Option<f64>,
+}
+
+impl TelemetryInferenceTableConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TelemetryInferenceTableConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sampling_fraction`.
+    #[inline]
+    pub fn sampling_fraction(mut self, value: f64) -> Self {
+        self.sampling_fraction = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `TrafficConfig` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TrafficConfig {
+    /// Wire field `routes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub routes: ::std::vec::Vec<Route>,
+}
+
+impl TrafficConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TrafficConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `routes`.
+    #[inline]
+    pub fn routes(mut self, value: ::std::vec::Vec<Route>) -> Self {
+        self.routes = value;
+        self
+    }
 }
 
 /// Wire type `UnityCatalogTableNames` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UnityCatalogTableNames {
+    /// Wire field `annotations_table` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub annotations_table: ::std::option::Option<::std::string::String>,
+    /// Wire field `logs_table` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logs_table: ::std::option::Option<::std::string::String>,
+    /// Wire field `metrics_table` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub metrics_table: ::std::option::Option<::std::string::String>,
+    /// Wire field `traces_table` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub traces_table: ::std::option::Option<::std::string::String>,
+}
+
+impl UnityCatalogTableNames {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UnityCatalogTableNames { ..::std::default::Default::default() }
+    }
+
+    /// Set `annotations_table`.
+    #[inline]
+    pub fn annotations_table(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.annotations_table = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `logs_table`.
+    #[inline]
+    pub fn logs_table(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.logs_table = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `metrics_table`.
+    #[inline]
+    pub fn metrics_table(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.metrics_table = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `traces_table`.
+    #[inline]
+    pub fn traces_table(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.traces_table = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `UpdateInferenceEndpointNotificationsResponse` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UpdateInferenceEndpointNotificationsResponse {
+    /// Wire field `email_notifications` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub email_notifications: ::std::option::Option<EmailNotifications>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+}
+
+impl UpdateInferenceEndpointNotificationsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UpdateInferenceEndpointNotificationsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `email_notifications`.
+    #[inline]
+    pub fn email_notifications(mut self, value: EmailNotifications) -> Self {
+        self.email_notifications = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `V1ResponseChoiceElement` of the `serving` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct V1ResponseChoiceElement {
+    /// Wire field `finishReason` (optional, string).
     #[serde(rename = "finishReason", skip_serializing_if = "::std::option::Option::is_none")]
     pub finish_reason: ::std::option::Option<::std::string::String>,
+    /// Wire field `index` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub index: ::std::option::Option<i64>,
+    /// Wire field `logprobs` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub logprobs: ::std::option::Option<i64>,
+    /// Wire field `message` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<ChatMessage>,
+    /// Wire field `text` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub text: ::std::option::Option<::std::string::String>,
+}
+
+impl V1ResponseChoiceElement {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        V1ResponseChoiceElement { ..::std::default::Default::default() }
+    }
+
+    /// Set `finishReason`.
+    #[inline]
+    pub fn finish_reason(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.finish_reason = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `index`.
+    #[inline]
+    pub fn index(mut self, value: i64) -> Self {
+        self.index = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `logprobs`.
+    #[inline]
+    pub fn logprobs(mut self, value: i64) -> Self {
+        self.logprobs = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `message`.
+    #[inline]
+    pub fn message(mut self, value: ChatMessage) -> Self {
+        self.message = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `text`.
+    #[inline]
+    pub fn text(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.text = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Parameters of [`ServingEndpointsApi::build_logs`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServingEndpointsBuildLogsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub served_model_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `served_model_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub served_model_name: ::std::string::String,
 }
+
+impl ServingEndpointsBuildLogsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, served_model_name: impl Into<::std::string::String>) -> Self {
+        ServingEndpointsBuildLogsRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            served_model_name: {
+                let value = served_model_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServingEndpointsBuildLogsRequest {}
 
 /// Parameters of [`ServingEndpointsApi::create`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServingEndpointsCreateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `ai_gateway` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ai_gateway: ::std::option::Option<AiGatewayConfig>,
+    /// Wire field `budget_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub budget_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub config: ::std::option::Option<EndpointCoreConfigInput>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `email_notifications` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub email_notifications: ::std::option::Option<EmailNotifications>,
+    /// Wire field `rate_limits` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub rate_limits: ::std::vec::Vec<RateLimit>,
+    /// Wire field `route_optimized` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub route_optimized: ::std::option::Option<bool>,
+    /// Wire field `tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tags: ::std::vec::Vec<EndpointTag>,
+    /// Wire field `telemetry_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub telemetry_config: ::std::option::Option<TelemetryConfig>,
 }
+
+impl ServingEndpointsCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        ServingEndpointsCreateRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServingEndpointsCreateRequest {}
 
 /// Parameters of [`ServingEndpointsApi::create_provisioned_throughput_endpoint`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServingEndpointsCreateProvisionedThroughputEndpointRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub config: ::std::option::Option<PtEndpointCoreConfig>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `config` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub config: PtEndpointCoreConfig,
+    /// Wire field `ai_gateway` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ai_gateway: ::std::option::Option<AiGatewayConfig>,
+    /// Wire field `budget_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub budget_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `email_notifications` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub email_notifications: ::std::option::Option<EmailNotifications>,
+    /// Wire field `tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tags: ::std::vec::Vec<EndpointTag>,
 }
+
+impl ServingEndpointsCreateProvisionedThroughputEndpointRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, config: PtEndpointCoreConfig) -> Self {
+        ServingEndpointsCreateProvisionedThroughputEndpointRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            config: {
+                let value = config;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServingEndpointsCreateProvisionedThroughputEndpointRequest {}
 
 /// Parameters of [`ServingEndpointsApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServingEndpointsDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl ServingEndpointsDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        ServingEndpointsDeleteRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServingEndpointsDeleteRequest {}
 
 /// Parameters of [`ServingEndpointsApi::export_metrics`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServingEndpointsExportMetricsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl ServingEndpointsExportMetricsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        ServingEndpointsExportMetricsRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServingEndpointsExportMetricsRequest {}
 
 /// Parameters of [`ServingEndpointsApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServingEndpointsGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl ServingEndpointsGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        ServingEndpointsGetRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServingEndpointsGetRequest {}
 
 /// Parameters of [`ServingEndpointsApi::get_open_api`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServingEndpointsGetOpenApiRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl ServingEndpointsGetOpenApiRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        ServingEndpointsGetOpenApiRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServingEndpointsGetOpenApiRequest {}
 
 /// Parameters of [`ServingEndpointsApi::get_permission_levels`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServingEndpointsGetPermissionLevelsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub serving_endpoint_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `serving_endpoint_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub serving_endpoint_id: ::std::string::String,
 }
+
+impl ServingEndpointsGetPermissionLevelsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(serving_endpoint_id: impl Into<::std::string::String>) -> Self {
+        ServingEndpointsGetPermissionLevelsRequest {
+            serving_endpoint_id: {
+                let value = serving_endpoint_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServingEndpointsGetPermissionLevelsRequest {}
 
 /// Parameters of [`ServingEndpointsApi::get_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServingEndpointsGetPermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub serving_endpoint_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `serving_endpoint_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub serving_endpoint_id: ::std::string::String,
 }
+
+impl ServingEndpointsGetPermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(serving_endpoint_id: impl Into<::std::string::String>) -> Self {
+        ServingEndpointsGetPermissionsRequest {
+            serving_endpoint_id: {
+                let value = serving_endpoint_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServingEndpointsGetPermissionsRequest {}
 
 /// Parameters of [`ServingEndpointsApi::http_request`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServingEndpointsHttpRequestRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub connection_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub method: ::std::option::Option<ExternalFunctionRequestHttpMethod>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub path: ::std::option::Option<::std::string::String>,
+    /// Wire field `connection_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub connection_name: ::std::string::String,
+    /// Wire field `method` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub method: ExternalFunctionRequestHttpMethod,
+    /// Wire field `path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub path: ::std::string::String,
+    /// Wire field `headers` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub headers: ::std::option::Option<::std::string::String>,
+    /// Wire field `json` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub json: ::std::option::Option<::std::string::String>,
+    /// Wire field `params` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub params: ::std::option::Option<::std::string::String>,
+    /// Wire field `sub_domain` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sub_domain: ::std::option::Option<::std::string::String>,
 }
+
+impl ServingEndpointsHttpRequestRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        connection_name: impl Into<::std::string::String>,
+        method: ExternalFunctionRequestHttpMethod,
+        path: impl Into<::std::string::String>,
+    ) -> Self {
+        ServingEndpointsHttpRequestRequest {
+            connection_name: {
+                let value = connection_name;
+                value.into()
+            },
+            method: {
+                let value = method;
+                value
+            },
+            path: {
+                let value = path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServingEndpointsHttpRequestRequest {}
 
 /// Parameters of [`ServingEndpointsApi::logs`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServingEndpointsLogsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub served_model_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `served_model_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub served_model_name: ::std::string::String,
 }
+
+impl ServingEndpointsLogsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, served_model_name: impl Into<::std::string::String>) -> Self {
+        ServingEndpointsLogsRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            served_model_name: {
+                let value = served_model_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServingEndpointsLogsRequest {}
 
 /// Parameters of [`ServingEndpointsApi::patch`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServingEndpointsPatchRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `add_tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub add_tags: ::std::vec::Vec<EndpointTag>,
+    /// Wire field `delete_tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub delete_tags: ::std::vec::Vec<::std::string::String>,
 }
+
+impl ServingEndpointsPatchRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        ServingEndpointsPatchRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServingEndpointsPatchRequest {}
 
 /// Parameters of [`ServingEndpointsApi::patch_telemetry_config`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServingEndpointsPatchTelemetryConfigRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `telemetry_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub telemetry_config: ::std::option::Option<TelemetryConfig>,
 }
+
+impl ServingEndpointsPatchTelemetryConfigRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        ServingEndpointsPatchTelemetryConfigRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServingEndpointsPatchTelemetryConfigRequest {}
 
 /// Parameters of [`ServingEndpointsApi::put`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServingEndpointsPutRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `rate_limits` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub rate_limits: ::std::vec::Vec<RateLimit>,
 }
+
+impl ServingEndpointsPutRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        ServingEndpointsPutRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServingEndpointsPutRequest {}
 
 /// Parameters of [`ServingEndpointsApi::put_ai_gateway`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServingEndpointsPutAiGatewayRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `fallback_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub fallback_config: ::std::option::Option<FallbackConfig>,
+    /// Wire field `guardrails` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub guardrails: ::std::option::Option<AiGatewayGuardrails>,
+    /// Wire field `inference_table_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub inference_table_config: ::std::option::Option<AiGatewayInferenceTableConfig>,
+    /// Wire field `rate_limits` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub rate_limits: ::std::vec::Vec<AiGatewayRateLimit>,
+    /// Wire field `usage_tracking_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub usage_tracking_config: ::std::option::Option<AiGatewayUsageTrackingConfig>,
 }
+
+impl ServingEndpointsPutAiGatewayRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        ServingEndpointsPutAiGatewayRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServingEndpointsPutAiGatewayRequest {}
 
 /// Parameters of [`ServingEndpointsApi::query`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServingEndpointsQueryRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `client_request_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub client_request_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `dataframe_records` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub dataframe_records: ::std::vec::Vec<::serde_json::Value>,
+    /// Wire field `dataframe_split` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dataframe_split: ::std::option::Option<DataframeSplitInput>,
+    /// Wire field `extra_params` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub extra_params: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `input` (optional, any).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub input: ::std::option::Option<::serde_json::Value>,
+    /// Wire field `inputs` (optional, any).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub inputs: ::std::option::Option<::serde_json::Value>,
+    /// Wire field `instances` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub instances: ::std::vec::Vec<::serde_json::Value>,
+    /// Wire field `max_tokens` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_tokens: ::std::option::Option<i64>,
+    /// Wire field `messages` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub messages: ::std::vec::Vec<ChatMessage>,
+    /// Wire field `n` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub n: ::std::option::Option<i64>,
+    /// Wire field `prompt` (optional, any).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub prompt: ::std::option::Option<::serde_json::Value>,
+    /// Wire field `stop` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub stop: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `stream` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub stream: ::std::option::Option<bool>,
+    /// Wire field `temperature` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub temperature: ::std::option::Option<f64>,
+    /// Wire field `usage_context` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub usage_context: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
 }
+
+impl ServingEndpointsQueryRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        ServingEndpointsQueryRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServingEndpointsQueryRequest {}
 
 /// Parameters of [`ServingEndpointsApi::set_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServingEndpointsSetPermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub serving_endpoint_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `serving_endpoint_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub serving_endpoint_id: ::std::string::String,
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<ServingEndpointAccessControlRequest>,
 }
+
+impl ServingEndpointsSetPermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(serving_endpoint_id: impl Into<::std::string::String>) -> Self {
+        ServingEndpointsSetPermissionsRequest {
+            serving_endpoint_id: {
+                let value = serving_endpoint_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServingEndpointsSetPermissionsRequest {}
 
 /// Parameters of [`ServingEndpointsApi::update_config`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServingEndpointsUpdateConfigRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `auto_capture_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub auto_capture_config: ::std::option::Option<AutoCaptureConfigInput>,
+    /// Wire field `served_entities` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub served_entities: ::std::vec::Vec<ServedEntityInput>,
+    /// Wire field `served_models` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub served_models: ::std::vec::Vec<ServedModelInput>,
+    /// Wire field `traffic_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub traffic_config: ::std::option::Option<TrafficConfig>,
 }
+
+impl ServingEndpointsUpdateConfigRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        ServingEndpointsUpdateConfigRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServingEndpointsUpdateConfigRequest {}
 
 /// Parameters of [`ServingEndpointsApi::update_notifications`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServingEndpointsUpdateNotificationsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `email_notifications` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub email_notifications: ::std::option::Option<EmailNotifications>,
 }
+
+impl ServingEndpointsUpdateNotificationsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        ServingEndpointsUpdateNotificationsRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServingEndpointsUpdateNotificationsRequest {}
 
 /// Parameters of [`ServingEndpointsApi::update_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServingEndpointsUpdatePermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub serving_endpoint_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `serving_endpoint_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub serving_endpoint_id: ::std::string::String,
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<ServingEndpointAccessControlRequest>,
 }
+
+impl ServingEndpointsUpdatePermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(serving_endpoint_id: impl Into<::std::string::String>) -> Self {
+        ServingEndpointsUpdatePermissionsRequest {
+            serving_endpoint_id: {
+                let value = serving_endpoint_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServingEndpointsUpdatePermissionsRequest {}
 
 /// Parameters of [`ServingEndpointsApi::update_provisioned_throughput_endpoint_config`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServingEndpointsUpdateProvisionedThroughputEndpointConfigRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub config: ::std::option::Option<PtEndpointCoreConfig>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `config` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub config: PtEndpointCoreConfig,
 }
 
-/// The `serving_endpoints` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/servingendpoints)).
+impl ServingEndpointsUpdateProvisionedThroughputEndpointConfigRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, config: PtEndpointCoreConfig) -> Self {
+        ServingEndpointsUpdateProvisionedThroughputEndpointConfigRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            config: {
+                let value = config;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ServingEndpointsUpdateProvisionedThroughputEndpointConfigRequest {}
+
+/// The `serving_endpoints` service (workspace level, 22 operations; [API reference](https://docs.databricks.com/api/workspace/servingendpoints)).
 #[derive(Debug, Clone)]
 pub struct ServingEndpointsApi {
     client: crate::Client,
@@ -1672,429 +5378,1376 @@ impl ServingEndpointsApi {
         &self.client
     }
 
-    /// `GET /api/2.0/serving-endpoints/{name}/served-models/{served_model_name}/build-logs` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/buildlogs)).
-    pub async fn build_logs(&self, request: &ServingEndpointsBuildLogsRequest) -> crate::Result<BuildLogsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/serving-endpoints/{name}/served-models/{served_model_name}/build-logs",
-            path_params: &["name", "served_model_name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/serving-endpoints` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/create)).
-    pub async fn create(&self, request: &ServingEndpointsCreateRequest) -> crate::Result<ServingEndpointDetailed> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/serving-endpoints",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "name",
-                "ai_gateway",
-                "budget_policy_id",
-                "config",
-                "description",
-                "email_notifications",
-                "rate_limits",
-                "route_optimized",
-                "tags",
-                "telemetry_config",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// Poll `get` until the state is one of ["NOT_UPDATING"] (fails on ["UPDATE_FAILED", "UPDATE_CANCELED"]).
-    pub async fn wait_get_serving_endpoint_not_updating(
+    /// `GET /api/2.0/serving-endpoints/{name}/served-models/{served_model_name}/build-logs`; required: `name`, `served_model_name` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/buildlogs)).
+    #[inline]
+    pub fn build_logs(
         &self,
-        name: ::std::string::String,
-        options: crate::service::WaitOptions<ServingEndpointDetailed>,
-    ) -> crate::Result<ServingEndpointDetailed> {
-        let request = ServingEndpointsGetRequest {
-            name: ::std::option::Option::Some(name.clone()),
-            ..::std::default::Default::default()
-        };
-        static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-            what: "serving_endpoints",
-            target: &["NOT_UPDATING"],
-            failure: &["UPDATE_FAILED", "UPDATE_CANCELED"],
-            status_path: &["state", "config_update"],
-            message_path: &[],
-        };
-        crate::service::waiter::wait(options, &SPEC, || self.get(&request)).await
+        name: impl Into<::std::string::String>,
+        served_model_name: impl Into<::std::string::String>,
+    ) -> rt::Call<ServingEndpointsBuildLogsRequest, BuildLogsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVING_ENDPOINTS_BUILD_LOGS,
+            ServingEndpointsBuildLogsRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                served_model_name: {
+                    let value = served_model_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// [`Self::create`], then [`Self::wait_get_serving_endpoint_not_updating`].
-    pub async fn create_and_wait(
+    /// `POST /api/2.0/serving-endpoints`; required: `name`; waits for NOT_UPDATING ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/create)).
+    #[inline]
+    pub fn create(
         &self,
-        request: &ServingEndpointsCreateRequest,
-        options: crate::service::WaitOptions<ServingEndpointDetailed>,
-    ) -> crate::Result<ServingEndpointDetailed> {
-        let response = self.create(request).await?;
-        let name = crate::service::runtime::bound(response.name.clone(), "name")?;
-        self.wait_get_serving_endpoint_not_updating(name, options).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<ServingEndpointsCreateRequest, rt::Wait<ServingEndpointDetailed, ServingEndpointDetailed>> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVING_ENDPOINTS_CREATE,
+            ServingEndpointsCreateRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            decode_serving_endpoints_create,
+        )
     }
 
-    /// `POST /api/2.0/serving-endpoints/pt` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/createprovisionedthroughputendpoint)).
-    pub async fn create_provisioned_throughput_endpoint(
+    /// A handle that polls until the state is one of ["NOT_UPDATING"]; `.wait()` runs it.
+    pub fn wait_get_serving_endpoint_not_updating(
         &self,
-        request: &ServingEndpointsCreateProvisionedThroughputEndpointRequest,
-    ) -> crate::Result<ServingEndpointDetailed> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/serving-endpoints/pt",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "name",
-                "config",
-                "ai_gateway",
-                "budget_policy_id",
-                "email_notifications",
-                "tags",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Wait<(), ServingEndpointDetailed> {
+        waiter_wait_get_serving_endpoint_not_updating(self.client.clone(), (), name.into())
     }
 
-    /// [`Self::create_provisioned_throughput_endpoint`], then [`Self::wait_get_serving_endpoint_not_updating`].
-    pub async fn create_provisioned_throughput_endpoint_and_wait(
+    /// `POST /api/2.0/serving-endpoints/pt`; required: `name`, `config`; waits for NOT_UPDATING ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/createprovisionedthroughputendpoint)).
+    #[inline]
+    pub fn create_provisioned_throughput_endpoint(
         &self,
-        request: &ServingEndpointsCreateProvisionedThroughputEndpointRequest,
-        options: crate::service::WaitOptions<ServingEndpointDetailed>,
-    ) -> crate::Result<ServingEndpointDetailed> {
-        let response = self.create_provisioned_throughput_endpoint(request).await?;
-        let name = crate::service::runtime::bound(response.name.clone(), "name")?;
-        self.wait_get_serving_endpoint_not_updating(name, options).await
+        name: impl Into<::std::string::String>,
+        config: PtEndpointCoreConfig,
+    ) -> rt::Call<
+        ServingEndpointsCreateProvisionedThroughputEndpointRequest,
+        rt::Wait<ServingEndpointDetailed, ServingEndpointDetailed>,
+    > {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVING_ENDPOINTS_CREATE_PROVISIONED_THROUGHPUT_ENDPOINT,
+            ServingEndpointsCreateProvisionedThroughputEndpointRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                config: {
+                    let value = config;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            decode_serving_endpoints_create_provisioned_throughput_endpoint,
+        )
     }
 
-    /// `DELETE /api/2.0/serving-endpoints/{name}` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/delete)).
-    pub async fn delete(&self, request: &ServingEndpointsDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/serving-endpoints/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/serving-endpoints/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/delete)).
+    #[inline]
+    pub fn delete(&self, name: impl Into<::std::string::String>) -> rt::Call<ServingEndpointsDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVING_ENDPOINTS_DELETE,
+            ServingEndpointsDeleteRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/serving-endpoints/{name}/metrics` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/exportmetrics)).
-    pub async fn export_metrics(
+    /// `GET /api/2.0/serving-endpoints/{name}/metrics`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/exportmetrics)).
+    #[inline]
+    pub fn export_metrics(
         &self,
-        request: &ServingEndpointsExportMetricsRequest,
-    ) -> crate::Result<crate::transport::Response> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/serving-endpoints/{name}/metrics",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_raw(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<ServingEndpointsExportMetricsRequest, crate::transport::Response> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVING_ENDPOINTS_EXPORT_METRICS,
+            ServingEndpointsExportMetricsRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::raw,
+        )
     }
 
-    /// `GET /api/2.0/serving-endpoints/{name}` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/get)).
-    pub async fn get(&self, request: &ServingEndpointsGetRequest) -> crate::Result<ServingEndpointDetailed> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/serving-endpoints/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/serving-endpoints/{name}/openapi` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/getopenapi)).
-    pub async fn get_open_api(
+    /// `GET /api/2.0/serving-endpoints/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/get)).
+    #[inline]
+    pub fn get(
         &self,
-        request: &ServingEndpointsGetOpenApiRequest,
-    ) -> crate::Result<crate::transport::Response> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/serving-endpoints/{name}/openapi",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_raw(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<ServingEndpointsGetRequest, ServingEndpointDetailed> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVING_ENDPOINTS_GET,
+            ServingEndpointsGetRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/permissions/serving-endpoints/{serving_endpoint_id}/permissionLevels` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/getpermissionlevels)).
-    pub async fn get_permission_levels(
+    /// `GET /api/2.0/serving-endpoints/{name}/openapi`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/getopenapi)).
+    #[inline]
+    pub fn get_open_api(
         &self,
-        request: &ServingEndpointsGetPermissionLevelsRequest,
-    ) -> crate::Result<GetServingEndpointPermissionLevelsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/serving-endpoints/{serving_endpoint_id}/permissionLevels",
-            path_params: &["serving_endpoint_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<ServingEndpointsGetOpenApiRequest, crate::transport::Response> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVING_ENDPOINTS_GET_OPEN_API,
+            ServingEndpointsGetOpenApiRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::raw,
+        )
     }
 
-    /// `GET /api/2.0/permissions/serving-endpoints/{serving_endpoint_id}` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/getpermissions)).
-    pub async fn get_permissions(
+    /// `GET /api/2.0/permissions/serving-endpoints/{serving_endpoint_id}/permissionLevels`; required: `serving_endpoint_id` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/getpermissionlevels)).
+    #[inline]
+    pub fn get_permission_levels(
         &self,
-        request: &ServingEndpointsGetPermissionsRequest,
-    ) -> crate::Result<ServingEndpointPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/serving-endpoints/{serving_endpoint_id}",
-            path_params: &["serving_endpoint_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        serving_endpoint_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ServingEndpointsGetPermissionLevelsRequest, GetServingEndpointPermissionLevelsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVING_ENDPOINTS_GET_PERMISSION_LEVELS,
+            ServingEndpointsGetPermissionLevelsRequest {
+                serving_endpoint_id: {
+                    let value = serving_endpoint_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/external-function` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/httprequest)).
-    pub async fn http_request(
+    /// `GET /api/2.0/permissions/serving-endpoints/{serving_endpoint_id}`; required: `serving_endpoint_id` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/getpermissions)).
+    #[inline]
+    pub fn get_permissions(
         &self,
-        request: &ServingEndpointsHttpRequestRequest,
-    ) -> crate::Result<crate::transport::Response> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/external-function",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "connection_name",
-                "method",
-                "path",
-                "headers",
-                "json",
-                "params",
-                "sub_domain",
-            ]),
-        };
-        crate::service::runtime::call_raw(&self.client, &OP, request).await
+        serving_endpoint_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ServingEndpointsGetPermissionsRequest, ServingEndpointPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVING_ENDPOINTS_GET_PERMISSIONS,
+            ServingEndpointsGetPermissionsRequest {
+                serving_endpoint_id: {
+                    let value = serving_endpoint_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/serving-endpoints` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/list)).
-    pub fn list(&self) -> crate::service::Paginator<ServingEndpoint> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/serving-endpoints",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::SinglePage,
-            items: Some("endpoints"),
-            request_field: None,
-            response_field: None,
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &crate::service::runtime::NoRequest)
-    }
-
-    /// `GET /api/2.0/serving-endpoints/{name}/served-models/{served_model_name}/logs` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/logs)).
-    pub async fn logs(&self, request: &ServingEndpointsLogsRequest) -> crate::Result<ServerLogsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/serving-endpoints/{name}/served-models/{served_model_name}/logs",
-            path_params: &["name", "served_model_name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `PATCH /api/2.0/serving-endpoints/{name}/tags` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/patch)).
-    pub async fn patch(&self, request: &ServingEndpointsPatchRequest) -> crate::Result<EndpointTags> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/serving-endpoints/{name}/tags",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["add_tags", "delete_tags"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `PATCH /api/2.0/serving-endpoints/{name}/telemetry-config` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/patchtelemetryconfig)).
-    pub async fn patch_telemetry_config(
+    /// `POST /api/2.0/external-function`; required: `connection_name`, `method`, `path` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/httprequest)).
+    #[inline]
+    pub fn http_request(
         &self,
-        request: &ServingEndpointsPatchTelemetryConfigRequest,
-    ) -> crate::Result<ServingEndpointDetailed> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/serving-endpoints/{name}/telemetry-config",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["telemetry_config"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        connection_name: impl Into<::std::string::String>,
+        method: ExternalFunctionRequestHttpMethod,
+        path: impl Into<::std::string::String>,
+    ) -> rt::Call<ServingEndpointsHttpRequestRequest, crate::transport::Response> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVING_ENDPOINTS_HTTP_REQUEST,
+            ServingEndpointsHttpRequestRequest {
+                connection_name: {
+                    let value = connection_name;
+                    value.into()
+                },
+                method: {
+                    let value = method;
+                    value
+                },
+                path: {
+                    let value = path;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::raw,
+        )
     }
 
-    /// `PUT /api/2.0/serving-endpoints/{name}/rate-limits` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/put)).
-    pub async fn put(&self, request: &ServingEndpointsPutRequest) -> crate::Result<PutResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/serving-endpoints/{name}/rate-limits",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["rate_limits"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/serving-endpoints`; pages by single page ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<rt::NoRequest, ServingEndpoint> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_SERVING_ENDPOINTS_LIST,
+            &PAGES_SERVING_ENDPOINTS_LIST,
+            rt::NoRequest,
+        )
     }
 
-    /// `PUT /api/2.0/serving-endpoints/{name}/ai-gateway` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/putaigateway)).
-    pub async fn put_ai_gateway(
+    /// `GET /api/2.0/serving-endpoints/{name}/served-models/{served_model_name}/logs`; required: `name`, `served_model_name` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/logs)).
+    #[inline]
+    pub fn logs(
         &self,
-        request: &ServingEndpointsPutAiGatewayRequest,
-    ) -> crate::Result<PutAiGatewayResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/serving-endpoints/{name}/ai-gateway",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "fallback_config",
-                "guardrails",
-                "inference_table_config",
-                "rate_limits",
-                "usage_tracking_config",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        served_model_name: impl Into<::std::string::String>,
+    ) -> rt::Call<ServingEndpointsLogsRequest, ServerLogsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVING_ENDPOINTS_LOGS,
+            ServingEndpointsLogsRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                served_model_name: {
+                    let value = served_model_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /serving-endpoints/{name}/invocations` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/query)).
-    pub async fn query(&self, request: &ServingEndpointsQueryRequest) -> crate::Result<QueryEndpointResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/serving-endpoints/{name}/invocations",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "client_request_id",
-                "dataframe_records",
-                "dataframe_split",
-                "extra_params",
-                "input",
-                "inputs",
-                "instances",
-                "max_tokens",
-                "messages",
-                "n",
-                "prompt",
-                "stop",
-                "stream",
-                "temperature",
-                "usage_context",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `PUT /api/2.0/permissions/serving-endpoints/{serving_endpoint_id}` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/setpermissions)).
-    pub async fn set_permissions(
+    /// `PATCH /api/2.0/serving-endpoints/{name}/tags`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/patch)).
+    #[inline]
+    pub fn patch(
         &self,
-        request: &ServingEndpointsSetPermissionsRequest,
-    ) -> crate::Result<ServingEndpointPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/permissions/serving-endpoints/{serving_endpoint_id}",
-            path_params: &["serving_endpoint_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<ServingEndpointsPatchRequest, EndpointTags> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVING_ENDPOINTS_PATCH,
+            ServingEndpointsPatchRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PUT /api/2.0/serving-endpoints/{name}/config` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/updateconfig)).
-    pub async fn update_config(
+    /// `PATCH /api/2.0/serving-endpoints/{name}/telemetry-config`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/patchtelemetryconfig)).
+    #[inline]
+    pub fn patch_telemetry_config(
         &self,
-        request: &ServingEndpointsUpdateConfigRequest,
-    ) -> crate::Result<ServingEndpointDetailed> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/serving-endpoints/{name}/config",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["auto_capture_config", "served_entities", "served_models", "traffic_config"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<ServingEndpointsPatchTelemetryConfigRequest, ServingEndpointDetailed> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVING_ENDPOINTS_PATCH_TELEMETRY_CONFIG,
+            ServingEndpointsPatchTelemetryConfigRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// [`Self::update_config`], then [`Self::wait_get_serving_endpoint_not_updating`].
-    pub async fn update_config_and_wait(
-        &self,
-        request: &ServingEndpointsUpdateConfigRequest,
-        options: crate::service::WaitOptions<ServingEndpointDetailed>,
-    ) -> crate::Result<ServingEndpointDetailed> {
-        let response = self.update_config(request).await?;
-        let name = crate::service::runtime::bound(response.name.clone(), "name")?;
-        self.wait_get_serving_endpoint_not_updating(name, options).await
+    /// `PUT /api/2.0/serving-endpoints/{name}/rate-limits`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/put)).
+    #[inline]
+    pub fn put(&self, name: impl Into<::std::string::String>) -> rt::Call<ServingEndpointsPutRequest, PutResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVING_ENDPOINTS_PUT,
+            ServingEndpointsPutRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/serving-endpoints/{name}/notifications` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/updatenotifications)).
-    pub async fn update_notifications(
+    /// `PUT /api/2.0/serving-endpoints/{name}/ai-gateway`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/putaigateway)).
+    #[inline]
+    pub fn put_ai_gateway(
         &self,
-        request: &ServingEndpointsUpdateNotificationsRequest,
-    ) -> crate::Result<UpdateInferenceEndpointNotificationsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/serving-endpoints/{name}/notifications",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["email_notifications"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<ServingEndpointsPutAiGatewayRequest, PutAiGatewayResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVING_ENDPOINTS_PUT_AI_GATEWAY,
+            ServingEndpointsPutAiGatewayRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/permissions/serving-endpoints/{serving_endpoint_id}` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/updatepermissions)).
-    pub async fn update_permissions(
+    /// `POST /serving-endpoints/{name}/invocations`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/query)).
+    #[inline]
+    pub fn query(
         &self,
-        request: &ServingEndpointsUpdatePermissionsRequest,
-    ) -> crate::Result<ServingEndpointPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/permissions/serving-endpoints/{serving_endpoint_id}",
-            path_params: &["serving_endpoint_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<ServingEndpointsQueryRequest, QueryEndpointResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVING_ENDPOINTS_QUERY,
+            ServingEndpointsQueryRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PUT /api/2.0/serving-endpoints/pt/{name}/config` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/updateprovisionedthroughputendpointconfig)).
-    pub async fn update_provisioned_throughput_endpoint_config(
+    /// `PUT /api/2.0/permissions/serving-endpoints/{serving_endpoint_id}`; required: `serving_endpoint_id` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/setpermissions)).
+    #[inline]
+    pub fn set_permissions(
         &self,
-        request: &ServingEndpointsUpdateProvisionedThroughputEndpointConfigRequest,
-    ) -> crate::Result<ServingEndpointDetailed> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/serving-endpoints/pt/{name}/config",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["config"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        serving_endpoint_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ServingEndpointsSetPermissionsRequest, ServingEndpointPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVING_ENDPOINTS_SET_PERMISSIONS,
+            ServingEndpointsSetPermissionsRequest {
+                serving_endpoint_id: {
+                    let value = serving_endpoint_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// [`Self::update_provisioned_throughput_endpoint_config`], then [`Self::wait_get_serving_endpoint_not_updating`].
-    pub async fn update_provisioned_throughput_endpoint_config_and_wait(
+    /// `PUT /api/2.0/serving-endpoints/{name}/config`; required: `name`; waits for NOT_UPDATING ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/updateconfig)).
+    #[inline]
+    pub fn update_config(
         &self,
-        request: &ServingEndpointsUpdateProvisionedThroughputEndpointConfigRequest,
-        options: crate::service::WaitOptions<ServingEndpointDetailed>,
-    ) -> crate::Result<ServingEndpointDetailed> {
-        let response = self.update_provisioned_throughput_endpoint_config(request).await?;
-        let name = crate::service::runtime::bound(response.name.clone(), "name")?;
-        self.wait_get_serving_endpoint_not_updating(name, options).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<ServingEndpointsUpdateConfigRequest, rt::Wait<ServingEndpointDetailed, ServingEndpointDetailed>> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVING_ENDPOINTS_UPDATE_CONFIG,
+            ServingEndpointsUpdateConfigRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            decode_serving_endpoints_update_config,
+        )
+    }
+
+    /// `PATCH /api/2.0/serving-endpoints/{name}/notifications`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/updatenotifications)).
+    #[inline]
+    pub fn update_notifications(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<ServingEndpointsUpdateNotificationsRequest, UpdateInferenceEndpointNotificationsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVING_ENDPOINTS_UPDATE_NOTIFICATIONS,
+            ServingEndpointsUpdateNotificationsRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/permissions/serving-endpoints/{serving_endpoint_id}`; required: `serving_endpoint_id` ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/updatepermissions)).
+    #[inline]
+    pub fn update_permissions(
+        &self,
+        serving_endpoint_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ServingEndpointsUpdatePermissionsRequest, ServingEndpointPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVING_ENDPOINTS_UPDATE_PERMISSIONS,
+            ServingEndpointsUpdatePermissionsRequest {
+                serving_endpoint_id: {
+                    let value = serving_endpoint_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PUT /api/2.0/serving-endpoints/pt/{name}/config`; required: `name`, `config`; waits for NOT_UPDATING ([API reference](https://docs.databricks.com/api/workspace/servingendpoints/updateprovisionedthroughputendpointconfig)).
+    #[inline]
+    pub fn update_provisioned_throughput_endpoint_config(
+        &self,
+        name: impl Into<::std::string::String>,
+        config: PtEndpointCoreConfig,
+    ) -> rt::Call<
+        ServingEndpointsUpdateProvisionedThroughputEndpointConfigRequest,
+        rt::Wait<ServingEndpointDetailed, ServingEndpointDetailed>,
+    > {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SERVING_ENDPOINTS_UPDATE_PROVISIONED_THROUGHPUT_ENDPOINT_CONFIG,
+            ServingEndpointsUpdateProvisionedThroughputEndpointConfigRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                config: {
+                    let value = config;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            decode_serving_endpoints_update_provisioned_throughput_endpoint_config,
+        )
     }
 }
 
-/// The `serving_endpoints_data_plane` service (workspace level; [API reference]()).
+static OP_SERVING_ENDPOINTS_BUILD_LOGS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/serving-endpoints/{name}/served-models/{served_model_name}/build-logs",
+    path_params: &["name", "served_model_name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SERVING_ENDPOINTS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/serving-endpoints",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "name",
+        "ai_gateway",
+        "budget_policy_id",
+        "config",
+        "description",
+        "email_notifications",
+        "rate_limits",
+        "route_optimized",
+        "tags",
+        "telemetry_config",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+fn decode_serving_endpoints_create(
+    client: &crate::Client,
+    request: &ServingEndpointsCreateRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::Wait<ServingEndpointDetailed, ServingEndpointDetailed>> {
+    let _ = request;
+    let response: ServingEndpointDetailed = response.json()?;
+    let name = rt::bound(response.name.clone(), "name")?;
+    ::std::result::Result::Ok(waiter_wait_get_serving_endpoint_not_updating(client.clone(), response, name))
+}
+
+fn waiter_wait_get_serving_endpoint_not_updating<R>(
+    client: crate::Client,
+    response: R,
+    name: ::std::string::String,
+) -> rt::Wait<R, ServingEndpointDetailed> {
+    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
+        what: "serving_endpoints",
+        target: &["NOT_UPDATING"],
+        failure: &["UPDATE_FAILED", "UPDATE_CANCELED"],
+        status_path: &["state", "config_update"],
+        message_path: &[],
+        outcome: ::std::option::Option::None,
+    };
+    let wait_id = [name.to_string()].join("/");
+    rt::Wait::new(response, wait_id, &SPEC, move || {
+        let name = name.clone();
+        let request = ServingEndpointsGetRequest { name: name.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_SERVING_ENDPOINTS_GET,
+            request,
+            rt::json,
+        ))
+    })
+}
+
+static OP_SERVING_ENDPOINTS_CREATE_PROVISIONED_THROUGHPUT_ENDPOINT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/serving-endpoints/pt",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["name", "config", "ai_gateway", "budget_policy_id", "email_notifications", "tags"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+fn decode_serving_endpoints_create_provisioned_throughput_endpoint(
+    client: &crate::Client,
+    request: &ServingEndpointsCreateProvisionedThroughputEndpointRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::Wait<ServingEndpointDetailed, ServingEndpointDetailed>> {
+    let _ = request;
+    let response: ServingEndpointDetailed = response.json()?;
+    let name = rt::bound(response.name.clone(), "name")?;
+    ::std::result::Result::Ok(waiter_wait_get_serving_endpoint_not_updating(client.clone(), response, name))
+}
+
+static OP_SERVING_ENDPOINTS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/serving-endpoints/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SERVING_ENDPOINTS_EXPORT_METRICS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/serving-endpoints/{name}/metrics",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SERVING_ENDPOINTS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/serving-endpoints/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SERVING_ENDPOINTS_GET_OPEN_API: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/serving-endpoints/{name}/openapi",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SERVING_ENDPOINTS_GET_PERMISSION_LEVELS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/serving-endpoints/{serving_endpoint_id}/permissionLevels",
+    path_params: &["serving_endpoint_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SERVING_ENDPOINTS_GET_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/serving-endpoints/{serving_endpoint_id}",
+    path_params: &["serving_endpoint_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SERVING_ENDPOINTS_HTTP_REQUEST: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/external-function",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["connection_name", "method", "path", "headers", "json", "params", "sub_domain"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SERVING_ENDPOINTS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/serving-endpoints",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_SERVING_ENDPOINTS_LIST: rt::Pages =
+    rt::Pages { style: rt::PageStyle::SinglePage, items: Some("endpoints"), request_field: None, response_field: None };
+
+static OP_SERVING_ENDPOINTS_LOGS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/serving-endpoints/{name}/served-models/{served_model_name}/logs",
+    path_params: &["name", "served_model_name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SERVING_ENDPOINTS_PATCH: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/serving-endpoints/{name}/tags",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["add_tags", "delete_tags"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SERVING_ENDPOINTS_PATCH_TELEMETRY_CONFIG: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/serving-endpoints/{name}/telemetry-config",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["telemetry_config"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SERVING_ENDPOINTS_PUT: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/serving-endpoints/{name}/rate-limits",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["rate_limits"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SERVING_ENDPOINTS_PUT_AI_GATEWAY: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/serving-endpoints/{name}/ai-gateway",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "fallback_config",
+        "guardrails",
+        "inference_table_config",
+        "rate_limits",
+        "usage_tracking_config",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SERVING_ENDPOINTS_QUERY: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/serving-endpoints/{name}/invocations",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "client_request_id",
+        "dataframe_records",
+        "dataframe_split",
+        "extra_params",
+        "input",
+        "inputs",
+        "instances",
+        "max_tokens",
+        "messages",
+        "n",
+        "prompt",
+        "stop",
+        "stream",
+        "temperature",
+        "usage_context",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SERVING_ENDPOINTS_SET_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/permissions/serving-endpoints/{serving_endpoint_id}",
+    path_params: &["serving_endpoint_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SERVING_ENDPOINTS_UPDATE_CONFIG: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/serving-endpoints/{name}/config",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["auto_capture_config", "served_entities", "served_models", "traffic_config"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+fn decode_serving_endpoints_update_config(
+    client: &crate::Client,
+    request: &ServingEndpointsUpdateConfigRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::Wait<ServingEndpointDetailed, ServingEndpointDetailed>> {
+    let _ = request;
+    let response: ServingEndpointDetailed = response.json()?;
+    let name = rt::bound(response.name.clone(), "name")?;
+    ::std::result::Result::Ok(waiter_wait_get_serving_endpoint_not_updating(client.clone(), response, name))
+}
+
+static OP_SERVING_ENDPOINTS_UPDATE_NOTIFICATIONS: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/serving-endpoints/{name}/notifications",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["email_notifications"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SERVING_ENDPOINTS_UPDATE_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/permissions/serving-endpoints/{serving_endpoint_id}",
+    path_params: &["serving_endpoint_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SERVING_ENDPOINTS_UPDATE_PROVISIONED_THROUGHPUT_ENDPOINT_CONFIG: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/serving-endpoints/pt/{name}/config",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["config"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+fn decode_serving_endpoints_update_provisioned_throughput_endpoint_config(
+    client: &crate::Client,
+    request: &ServingEndpointsUpdateProvisionedThroughputEndpointConfigRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::Wait<ServingEndpointDetailed, ServingEndpointDetailed>> {
+    let _ = request;
+    let response: ServingEndpointDetailed = response.json()?;
+    let name = rt::bound(response.name.clone(), "name")?;
+    ::std::result::Result::Ok(waiter_wait_get_serving_endpoint_not_updating(client.clone(), response, name))
+}
+
+impl<O> rt::Call<ServingEndpointsBuildLogsRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `served_model_name`.
+    #[inline]
+    pub fn served_model_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.served_model_name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ServingEndpointsCreateRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `ai_gateway`.
+    #[inline]
+    pub fn ai_gateway(mut self, value: AiGatewayConfig) -> Self {
+        self.request.ai_gateway = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `budget_policy_id`.
+    #[inline]
+    pub fn budget_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.budget_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `config`.
+    #[inline]
+    pub fn config(mut self, value: EndpointCoreConfigInput) -> Self {
+        self.request.config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `email_notifications`.
+    #[inline]
+    pub fn email_notifications(mut self, value: EmailNotifications) -> Self {
+        self.request.email_notifications = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `rate_limits`.
+    #[inline]
+    pub fn rate_limits(mut self, value: ::std::vec::Vec<RateLimit>) -> Self {
+        self.request.rate_limits = value;
+        self
+    }
+
+    /// Set `route_optimized`.
+    #[inline]
+    pub fn route_optimized(mut self, value: bool) -> Self {
+        self.request.route_optimized = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::vec::Vec<EndpointTag>) -> Self {
+        self.request.tags = value;
+        self
+    }
+
+    /// Set `telemetry_config`.
+    #[inline]
+    pub fn telemetry_config(mut self, value: TelemetryConfig) -> Self {
+        self.request.telemetry_config = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<ServingEndpointsCreateProvisionedThroughputEndpointRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `config`.
+    #[inline]
+    pub fn config(mut self, value: PtEndpointCoreConfig) -> Self {
+        self.request.config = value;
+        self
+    }
+
+    /// Set `ai_gateway`.
+    #[inline]
+    pub fn ai_gateway(mut self, value: AiGatewayConfig) -> Self {
+        self.request.ai_gateway = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `budget_policy_id`.
+    #[inline]
+    pub fn budget_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.budget_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `email_notifications`.
+    #[inline]
+    pub fn email_notifications(mut self, value: EmailNotifications) -> Self {
+        self.request.email_notifications = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::vec::Vec<EndpointTag>) -> Self {
+        self.request.tags = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ServingEndpointsDeleteRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ServingEndpointsExportMetricsRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ServingEndpointsGetRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ServingEndpointsGetOpenApiRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ServingEndpointsGetPermissionLevelsRequest, O> {
+    /// Set `serving_endpoint_id`.
+    #[inline]
+    pub fn serving_endpoint_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.serving_endpoint_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ServingEndpointsGetPermissionsRequest, O> {
+    /// Set `serving_endpoint_id`.
+    #[inline]
+    pub fn serving_endpoint_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.serving_endpoint_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ServingEndpointsHttpRequestRequest, O> {
+    /// Set `connection_name`.
+    #[inline]
+    pub fn connection_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.connection_name = value.into();
+        self
+    }
+
+    /// Set `method`.
+    #[inline]
+    pub fn method(mut self, value: ExternalFunctionRequestHttpMethod) -> Self {
+        self.request.method = value;
+        self
+    }
+
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.path = value.into();
+        self
+    }
+
+    /// Set `headers`.
+    #[inline]
+    pub fn headers(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.headers = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `json`.
+    #[inline]
+    pub fn json(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.json = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `params`.
+    #[inline]
+    pub fn params(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.params = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sub_domain`.
+    #[inline]
+    pub fn sub_domain(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.sub_domain = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ServingEndpointsLogsRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `served_model_name`.
+    #[inline]
+    pub fn served_model_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.served_model_name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ServingEndpointsPatchRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `add_tags`.
+    #[inline]
+    pub fn add_tags(mut self, value: ::std::vec::Vec<EndpointTag>) -> Self {
+        self.request.add_tags = value;
+        self
+    }
+
+    /// Set `delete_tags`.
+    #[inline]
+    pub fn delete_tags(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.delete_tags = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ServingEndpointsPatchTelemetryConfigRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `telemetry_config`.
+    #[inline]
+    pub fn telemetry_config(mut self, value: TelemetryConfig) -> Self {
+        self.request.telemetry_config = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<ServingEndpointsPutRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `rate_limits`.
+    #[inline]
+    pub fn rate_limits(mut self, value: ::std::vec::Vec<RateLimit>) -> Self {
+        self.request.rate_limits = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ServingEndpointsPutAiGatewayRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `fallback_config`.
+    #[inline]
+    pub fn fallback_config(mut self, value: FallbackConfig) -> Self {
+        self.request.fallback_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `guardrails`.
+    #[inline]
+    pub fn guardrails(mut self, value: AiGatewayGuardrails) -> Self {
+        self.request.guardrails = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `inference_table_config`.
+    #[inline]
+    pub fn inference_table_config(mut self, value: AiGatewayInferenceTableConfig) -> Self {
+        self.request.inference_table_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `rate_limits`.
+    #[inline]
+    pub fn rate_limits(mut self, value: ::std::vec::Vec<AiGatewayRateLimit>) -> Self {
+        self.request.rate_limits = value;
+        self
+    }
+
+    /// Set `usage_tracking_config`.
+    #[inline]
+    pub fn usage_tracking_config(mut self, value: AiGatewayUsageTrackingConfig) -> Self {
+        self.request.usage_tracking_config = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<ServingEndpointsQueryRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `client_request_id`.
+    #[inline]
+    pub fn client_request_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.client_request_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `dataframe_records`.
+    #[inline]
+    pub fn dataframe_records(mut self, value: ::std::vec::Vec<::serde_json::Value>) -> Self {
+        self.request.dataframe_records = value;
+        self
+    }
+
+    /// Set `dataframe_split`.
+    #[inline]
+    pub fn dataframe_split(mut self, value: DataframeSplitInput) -> Self {
+        self.request.dataframe_split = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `extra_params`.
+    #[inline]
+    pub fn extra_params(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.request.extra_params = value;
+        self
+    }
+
+    /// Set `input`.
+    #[inline]
+    pub fn input(mut self, value: ::serde_json::Value) -> Self {
+        self.request.input = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `inputs`.
+    #[inline]
+    pub fn inputs(mut self, value: ::serde_json::Value) -> Self {
+        self.request.inputs = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `instances`.
+    #[inline]
+    pub fn instances(mut self, value: ::std::vec::Vec<::serde_json::Value>) -> Self {
+        self.request.instances = value;
+        self
+    }
+
+    /// Set `max_tokens`.
+    #[inline]
+    pub fn max_tokens(mut self, value: i64) -> Self {
+        self.request.max_tokens = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `messages`.
+    #[inline]
+    pub fn messages(mut self, value: ::std::vec::Vec<ChatMessage>) -> Self {
+        self.request.messages = value;
+        self
+    }
+
+    /// Set `n`.
+    #[inline]
+    pub fn n(mut self, value: i64) -> Self {
+        self.request.n = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `prompt`.
+    #[inline]
+    pub fn prompt(mut self, value: ::serde_json::Value) -> Self {
+        self.request.prompt = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `stop`.
+    #[inline]
+    pub fn stop(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.stop = value;
+        self
+    }
+
+    /// Set `stream`.
+    #[inline]
+    pub fn stream(mut self, value: bool) -> Self {
+        self.request.stream = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `temperature`.
+    #[inline]
+    pub fn temperature(mut self, value: f64) -> Self {
+        self.request.temperature = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `usage_context`.
+    #[inline]
+    pub fn usage_context(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.request.usage_context = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ServingEndpointsSetPermissionsRequest, O> {
+    /// Set `serving_endpoint_id`.
+    #[inline]
+    pub fn serving_endpoint_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.serving_endpoint_id = value.into();
+        self
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<ServingEndpointAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ServingEndpointsUpdateConfigRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `auto_capture_config`.
+    #[inline]
+    pub fn auto_capture_config(mut self, value: AutoCaptureConfigInput) -> Self {
+        self.request.auto_capture_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `served_entities`.
+    #[inline]
+    pub fn served_entities(mut self, value: ::std::vec::Vec<ServedEntityInput>) -> Self {
+        self.request.served_entities = value;
+        self
+    }
+
+    /// Set `served_models`.
+    #[inline]
+    pub fn served_models(mut self, value: ::std::vec::Vec<ServedModelInput>) -> Self {
+        self.request.served_models = value;
+        self
+    }
+
+    /// Set `traffic_config`.
+    #[inline]
+    pub fn traffic_config(mut self, value: TrafficConfig) -> Self {
+        self.request.traffic_config = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<ServingEndpointsUpdateNotificationsRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `email_notifications`.
+    #[inline]
+    pub fn email_notifications(mut self, value: EmailNotifications) -> Self {
+        self.request.email_notifications = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<ServingEndpointsUpdatePermissionsRequest, O> {
+    /// Set `serving_endpoint_id`.
+    #[inline]
+    pub fn serving_endpoint_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.serving_endpoint_id = value.into();
+        self
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<ServingEndpointAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ServingEndpointsUpdateProvisionedThroughputEndpointConfigRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `config`.
+    #[inline]
+    pub fn config(mut self, value: PtEndpointCoreConfig) -> Self {
+        self.request.config = value;
+        self
+    }
+}
+
+/// The `serving_endpoints_data_plane` service (workspace level, 0 operations; [API reference]()).
 #[derive(Debug, Clone)]
 pub struct ServingEndpointsDataPlaneApi {
     client: crate::Client,

@@ -8,7 +8,7 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AibiDashboardEmbeddingAccessPolicyAccessPolicyType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AibiDashboardEmbeddingAccessPolicyAccessPolicyType`: `ALLOW_ALL_DOMAINS`, `ALLOW_APPROVED_DOMAINS`, `DENY_ALL_DOMAINS`; values added by the server later decode as `UnknownValue`.
     AibiDashboardEmbeddingAccessPolicyAccessPolicyType {
         AllowAllDomains = "ALLOW_ALL_DOMAINS",
         AllowApprovedDomains = "ALLOW_APPROVED_DOMAINS",
@@ -17,7 +17,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ClusterAutoRestartMessageMaintenanceWindowDayOfWeek`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ClusterAutoRestartMessageMaintenanceWindowDayOfWeek`: `FRIDAY`, `MONDAY`, `SATURDAY`, `SUNDAY`, `THURSDAY`, `TUESDAY`, `WEDNESDAY`; values added by the server later decode as `UnknownValue`.
     ClusterAutoRestartMessageMaintenanceWindowDayOfWeek {
         Friday = "FRIDAY",
         Monday = "MONDAY",
@@ -30,7 +30,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ClusterAutoRestartMessageMaintenanceWindowWeekDayFrequency`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ClusterAutoRestartMessageMaintenanceWindowWeekDayFrequency`: `EVERY_WEEK`, `FIRST_AND_THIRD_OF_MONTH`, `FIRST_OF_MONTH`, `FOURTH_OF_MONTH`, `SECOND_AND_FOURTH_OF_MONTH`, `SECOND_OF_MONTH`, `THIRD_OF_MONTH`; values added by the server later decode as `UnknownValue`.
     ClusterAutoRestartMessageMaintenanceWindowWeekDayFrequency {
         EveryWeek = "EVERY_WEEK",
         FirstAndThirdOfMonth = "FIRST_AND_THIRD_OF_MONTH",
@@ -43,7 +43,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ComplianceStandard`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ComplianceStandard`: `CANADA_PROTECTED_B`, `CYBER_ESSENTIAL_PLUS`, `FEDRAMP_HIGH`, `FEDRAMP_IL5`, `FEDRAMP_MODERATE`, `GERMANY_C5`, `GERMANY_TISAX`, `HIPAA`, `HITRUST`, `IRAP_PROTECTED`, `ISMAP`, `ITAR_EAR`, `KSA_ECC_CCC_DCC`, `K_FSI`, `NONE`, `PCI_DSS`; values added by the server later decode as `UnknownValue`.
     ComplianceStandard {
         CanadaProtectedB = "CANADA_PROTECTED_B",
         CyberEssentialPlus = "CYBER_ESSENTIAL_PLUS",
@@ -65,7 +65,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `CustomerFacingIngressNetworkPolicyApiScopeQualifier`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `CustomerFacingIngressNetworkPolicyApiScopeQualifier`: `API_SCOPE_QUALIFIER_ALL`, `API_SCOPE_QUALIFIER_READ`; values added by the server later decode as `UnknownValue`.
     CustomerFacingIngressNetworkPolicyApiScopeQualifier {
         ApiScopeQualifierAll = "API_SCOPE_QUALIFIER_ALL",
         ApiScopeQualifierRead = "API_SCOPE_QUALIFIER_READ",
@@ -73,7 +73,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `CustomerFacingIngressNetworkPolicyAuthenticationIdentityPrincipalType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `CustomerFacingIngressNetworkPolicyAuthenticationIdentityPrincipalType`: `PRINCIPAL_TYPE_SERVICE_PRINCIPAL`, `PRINCIPAL_TYPE_USER`; values added by the server later decode as `UnknownValue`.
     CustomerFacingIngressNetworkPolicyAuthenticationIdentityPrincipalType {
         PrincipalTypeServicePrincipal = "PRINCIPAL_TYPE_SERVICE_PRINCIPAL",
         PrincipalTypeUser = "PRINCIPAL_TYPE_USER",
@@ -81,7 +81,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `CustomerFacingIngressNetworkPolicyAuthenticationIdentityType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `CustomerFacingIngressNetworkPolicyAuthenticationIdentityType`: `IDENTITY_TYPE_ALL_SERVICE_PRINCIPALS`, `IDENTITY_TYPE_ALL_USERS`, `IDENTITY_TYPE_SELECTED_IDENTITIES`; values added by the server later decode as `UnknownValue`.
     CustomerFacingIngressNetworkPolicyAuthenticationIdentityType {
         IdentityTypeAllServicePrincipals = "IDENTITY_TYPE_ALL_SERVICE_PRINCIPALS",
         IdentityTypeAllUsers = "IDENTITY_TYPE_ALL_USERS",
@@ -90,7 +90,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `CustomerFacingIngressNetworkPolicyCrossWorkspaceAccessRestrictionMode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `CustomerFacingIngressNetworkPolicyCrossWorkspaceAccessRestrictionMode`: `FULL_ACCESS`, `LEGACY_MODE`, `RESTRICTED_ACCESS`; values added by the server later decode as `UnknownValue`.
     CustomerFacingIngressNetworkPolicyCrossWorkspaceAccessRestrictionMode {
         FullAccess = "FULL_ACCESS",
         LegacyMode = "LEGACY_MODE",
@@ -99,7 +99,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `CustomerFacingIngressNetworkPolicyPrivateAccessRestrictionMode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `CustomerFacingIngressNetworkPolicyPrivateAccessRestrictionMode`: `ALLOW_ALL_REGISTERED_ENDPOINTS`, `RESTRICTED_ACCESS`; values added by the server later decode as `UnknownValue`.
     CustomerFacingIngressNetworkPolicyPrivateAccessRestrictionMode {
         AllowAllRegisteredEndpoints = "ALLOW_ALL_REGISTERED_ENDPOINTS",
         RestrictedAccess = "RESTRICTED_ACCESS",
@@ -107,7 +107,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `CustomerFacingIngressNetworkPolicyPublicAccessRestrictionMode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `CustomerFacingIngressNetworkPolicyPublicAccessRestrictionMode`: `FULL_ACCESS`, `RESTRICTED_ACCESS`; values added by the server later decode as `UnknownValue`.
     CustomerFacingIngressNetworkPolicyPublicAccessRestrictionMode {
         FullAccess = "FULL_ACCESS",
         RestrictedAccess = "RESTRICTED_ACCESS",
@@ -115,7 +115,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `CustomerFacingNetworkConnectivityConfigAwsPrivateEndpointRulePrivateLinkConnectionState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `CustomerFacingNetworkConnectivityConfigAwsPrivateEndpointRulePrivateLinkConnectionState`: `CREATE_FAILED`, `CREATING`, `DISCONNECTED`, `ESTABLISHED`, `EXPIRED`, `PENDING`, `REJECTED`; values added by the server later decode as `UnknownValue`.
     CustomerFacingNetworkConnectivityConfigAwsPrivateEndpointRulePrivateLinkConnectionState {
         CreateFailed = "CREATE_FAILED",
         Creating = "CREATING",
@@ -128,7 +128,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `DestinationType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `DestinationType`: `DATABRICKS_APP_SLACK`, `DATABRICKS_APP_TEAMS`, `EMAIL`, `MICROSOFT_TEAMS`, `PAGERDUTY`, `SLACK`, `WEBHOOK`; values added by the server later decode as `UnknownValue`.
     DestinationType {
         DatabricksAppSlack = "DATABRICKS_APP_SLACK",
         DatabricksAppTeams = "DATABRICKS_APP_TEAMS",
@@ -141,21 +141,21 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `EgressNetworkPolicyInternetAccessPolicyInternetDestinationInternetDestinationFilteringProtocol`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `EgressNetworkPolicyInternetAccessPolicyInternetDestinationInternetDestinationFilteringProtocol`: `TCP`; values added by the server later decode as `UnknownValue`.
     EgressNetworkPolicyInternetAccessPolicyInternetDestinationInternetDestinationFilteringProtocol {
         Tcp = "TCP",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `EgressNetworkPolicyInternetAccessPolicyInternetDestinationInternetDestinationType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `EgressNetworkPolicyInternetAccessPolicyInternetDestinationInternetDestinationType`: `FQDN`; values added by the server later decode as `UnknownValue`.
     EgressNetworkPolicyInternetAccessPolicyInternetDestinationInternetDestinationType {
         Fqdn = "FQDN",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `EgressNetworkPolicyInternetAccessPolicyLogOnlyModeLogOnlyModeType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `EgressNetworkPolicyInternetAccessPolicyLogOnlyModeLogOnlyModeType`: `ALL_SERVICES`, `SELECTED_SERVICES`; values added by the server later decode as `UnknownValue`.
     EgressNetworkPolicyInternetAccessPolicyLogOnlyModeLogOnlyModeType {
         AllServices = "ALL_SERVICES",
         SelectedServices = "SELECTED_SERVICES",
@@ -163,7 +163,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `EgressNetworkPolicyInternetAccessPolicyLogOnlyModeWorkloadType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `EgressNetworkPolicyInternetAccessPolicyLogOnlyModeWorkloadType`: `DBSQL`, `ML_SERVING`; values added by the server later decode as `UnknownValue`.
     EgressNetworkPolicyInternetAccessPolicyLogOnlyModeWorkloadType {
         Dbsql = "DBSQL",
         MlServing = "ML_SERVING",
@@ -171,7 +171,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `EgressNetworkPolicyInternetAccessPolicyRestrictionMode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `EgressNetworkPolicyInternetAccessPolicyRestrictionMode`: `FULL_ACCESS`, `PRIVATE_ACCESS_ONLY`, `RESTRICTED_ACCESS`; values added by the server later decode as `UnknownValue`.
     EgressNetworkPolicyInternetAccessPolicyRestrictionMode {
         FullAccess = "FULL_ACCESS",
         PrivateAccessOnly = "PRIVATE_ACCESS_ONLY",
@@ -180,7 +180,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `EgressNetworkPolicyInternetAccessPolicyStorageDestinationStorageDestinationType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `EgressNetworkPolicyInternetAccessPolicyStorageDestinationStorageDestinationType`: `AWS_S3`, `AZURE_STORAGE`, `CLOUDFLARE_R2`, `GOOGLE_CLOUD_STORAGE`; values added by the server later decode as `UnknownValue`.
     EgressNetworkPolicyInternetAccessPolicyStorageDestinationStorageDestinationType {
         AwsS3 = "AWS_S3",
         AzureStorage = "AZURE_STORAGE",
@@ -190,14 +190,14 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `EgressNetworkPolicyNetworkAccessPolicyInternetDestinationInternetDestinationType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `EgressNetworkPolicyNetworkAccessPolicyInternetDestinationInternetDestinationType`: `DNS_NAME`; values added by the server later decode as `UnknownValue`.
     EgressNetworkPolicyNetworkAccessPolicyInternetDestinationInternetDestinationType {
         DnsName = "DNS_NAME",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `EgressNetworkPolicyNetworkAccessPolicyPolicyEnforcementDryRunModeProductFilter`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `EgressNetworkPolicyNetworkAccessPolicyPolicyEnforcementDryRunModeProductFilter`: `DBSQL`, `ML_SERVING`; values added by the server later decode as `UnknownValue`.
     EgressNetworkPolicyNetworkAccessPolicyPolicyEnforcementDryRunModeProductFilter {
         Dbsql = "DBSQL",
         MlServing = "ML_SERVING",
@@ -205,7 +205,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `EgressNetworkPolicyNetworkAccessPolicyPolicyEnforcementEnforcementMode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `EgressNetworkPolicyNetworkAccessPolicyPolicyEnforcementEnforcementMode`: `DRY_RUN`, `ENFORCED`; values added by the server later decode as `UnknownValue`.
     EgressNetworkPolicyNetworkAccessPolicyPolicyEnforcementEnforcementMode {
         DryRun = "DRY_RUN",
         Enforced = "ENFORCED",
@@ -213,7 +213,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `EgressNetworkPolicyNetworkAccessPolicyRestrictionMode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `EgressNetworkPolicyNetworkAccessPolicyRestrictionMode`: `FULL_ACCESS`, `RESTRICTED_ACCESS`; values added by the server later decode as `UnknownValue`.
     EgressNetworkPolicyNetworkAccessPolicyRestrictionMode {
         FullAccess = "FULL_ACCESS",
         RestrictedAccess = "RESTRICTED_ACCESS",
@@ -221,7 +221,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `EgressNetworkPolicyNetworkAccessPolicyStorageDestinationStorageDestinationType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `EgressNetworkPolicyNetworkAccessPolicyStorageDestinationStorageDestinationType`: `AWS_S3`, `AZURE_STORAGE`, `GOOGLE_CLOUD_STORAGE`; values added by the server later decode as `UnknownValue`.
     EgressNetworkPolicyNetworkAccessPolicyStorageDestinationStorageDestinationType {
         AwsS3 = "AWS_S3",
         AzureStorage = "AZURE_STORAGE",
@@ -230,14 +230,14 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `EgressResourceType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `EgressResourceType`: `AZURE_BLOB_STORAGE`; values added by the server later decode as `UnknownValue`.
     EgressResourceType {
         AzureBlobStorage = "AZURE_BLOB_STORAGE",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ListType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ListType`: `ALLOW`, `BLOCK`; values added by the server later decode as `UnknownValue`.
     ListType {
         Allow = "ALLOW",
         Block = "BLOCK",
@@ -245,7 +245,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `NccAzurePrivateEndpointRuleConnectionState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `NccAzurePrivateEndpointRuleConnectionState`: `CREATE_FAILED`, `CREATING`, `DISCONNECTED`, `ESTABLISHED`, `EXPIRED`, `INIT`, `PENDING`, `REJECTED`; values added by the server later decode as `UnknownValue`.
     NccAzurePrivateEndpointRuleConnectionState {
         CreateFailed = "CREATE_FAILED",
         Creating = "CREATING",
@@ -259,7 +259,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `NccPrivateEndpointRulePrivateLinkConnectionState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `NccPrivateEndpointRulePrivateLinkConnectionState`: `CREATE_FAILED`, `CREATING`, `DISCONNECTED`, `ESTABLISHED`, `EXPIRED`, `PENDING`, `REJECTED`; values added by the server later decode as `UnknownValue`.
     NccPrivateEndpointRulePrivateLinkConnectionState {
         CreateFailed = "CREATE_FAILED",
         Creating = "CREATING",
@@ -272,7 +272,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PersonalComputeMessageEnum`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PersonalComputeMessageEnum`: `DELEGATE`, `ON`; values added by the server later decode as `UnknownValue`.
     PersonalComputeMessageEnum {
         Delegate = "DELEGATE",
         On = "ON",
@@ -280,7 +280,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `RestrictWorkspaceAdminsMessageStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `RestrictWorkspaceAdminsMessageStatus`: `ALLOW_ALL`, `RESTRICT_TOKENS_AND_JOB_RUN_AS`; values added by the server later decode as `UnknownValue`.
     RestrictWorkspaceAdminsMessageStatus {
         AllowAll = "ALLOW_ALL",
         RestrictTokensAndJobRunAs = "RESTRICT_TOKENS_AND_JOB_RUN_AS",
@@ -288,14 +288,14 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `TokenPermissionLevel`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `TokenPermissionLevel`: `CAN_USE`; values added by the server later decode as `UnknownValue`.
     TokenPermissionLevel {
         CanUse = "CAN_USE",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `TokenType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `TokenType`: `ARCLIGHT_AZURE_EXCHANGE_TOKEN`, `ARCLIGHT_AZURE_EXCHANGE_TOKEN_WITH_USER_DELEGATION_KEY`, `ARCLIGHT_MULTI_TENANT_AZURE_EXCHANGE_TOKEN`, `ARCLIGHT_MULTI_TENANT_AZURE_EXCHANGE_TOKEN_WITH_USER_DELEGATION_KEY`, `AZURE_ACTIVE_DIRECTORY_TOKEN`; values added by the server later decode as `UnknownValue`.
     TokenType {
         ArclightAzureExchangeToken = "ARCLIGHT_AZURE_EXCHANGE_TOKEN",
         ArclightAzureExchangeTokenWithUserDelegationKey = "ARCLIGHT_AZURE_EXCHANGE_TOKEN_WITH_USER_DELEGATION_KEY",
@@ -306,150 +306,562 @@ crate::service::wire::open_enum! {
 }
 
 /// Wire type `AccountIpAccessEnable` of the `settings` API.
+///
+/// Required: `acct_ip_acl_enable` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIpAccessEnable {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub acct_ip_acl_enable: ::std::option::Option<BooleanMessage>,
+    /// Wire field `acct_ip_acl_enable` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub acct_ip_acl_enable: BooleanMessage,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `setting_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub setting_name: ::std::option::Option<::std::string::String>,
+}
+
+impl AccountIpAccessEnable {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(acct_ip_acl_enable: BooleanMessage) -> Self {
+        AccountIpAccessEnable {
+            acct_ip_acl_enable: {
+                let value = acct_ip_acl_enable;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `acct_ip_acl_enable`.
+    #[inline]
+    pub fn acct_ip_acl_enable(mut self, value: BooleanMessage) -> Self {
+        self.acct_ip_acl_enable = value;
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `setting_name`.
+    #[inline]
+    pub fn setting_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.setting_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `AccountNetworkPolicy` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountNetworkPolicy {
+    /// Wire field `account_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub account_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `egress` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub egress: ::std::option::Option<NetworkPolicyEgress>,
+    /// Wire field `ingress` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ingress: ::std::option::Option<CustomerFacingIngressNetworkPolicy>,
+    /// Wire field `ingress_dry_run` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ingress_dry_run: ::std::option::Option<CustomerFacingIngressNetworkPolicy>,
+    /// Wire field `network_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub network_policy_id: ::std::option::Option<::std::string::String>,
 }
 
+impl AccountNetworkPolicy {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AccountNetworkPolicy { ..::std::default::Default::default() }
+    }
+
+    /// Set `account_id`.
+    #[inline]
+    pub fn account_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.account_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `egress`.
+    #[inline]
+    pub fn egress(mut self, value: NetworkPolicyEgress) -> Self {
+        self.egress = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `ingress`.
+    #[inline]
+    pub fn ingress(mut self, value: CustomerFacingIngressNetworkPolicy) -> Self {
+        self.ingress = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `ingress_dry_run`.
+    #[inline]
+    pub fn ingress_dry_run(mut self, value: CustomerFacingIngressNetworkPolicy) -> Self {
+        self.ingress_dry_run = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `network_policy_id`.
+    #[inline]
+    pub fn network_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.network_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `AibiDashboardEmbeddingAccessPolicy` of the `settings` API.
+///
+/// Required: `access_policy_type` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AibiDashboardEmbeddingAccessPolicy {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub access_policy_type: ::std::option::Option<AibiDashboardEmbeddingAccessPolicyAccessPolicyType>,
+    /// Wire field `access_policy_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub access_policy_type: AibiDashboardEmbeddingAccessPolicyAccessPolicyType,
+}
+
+impl AibiDashboardEmbeddingAccessPolicy {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(access_policy_type: AibiDashboardEmbeddingAccessPolicyAccessPolicyType) -> Self {
+        AibiDashboardEmbeddingAccessPolicy {
+            access_policy_type: {
+                let value = access_policy_type;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `access_policy_type`.
+    #[inline]
+    pub fn access_policy_type(mut self, value: AibiDashboardEmbeddingAccessPolicyAccessPolicyType) -> Self {
+        self.access_policy_type = value;
+        self
+    }
 }
 
 /// Wire type `AibiDashboardEmbeddingAccessPolicySetting` of the `settings` API.
+///
+/// Required: `aibi_dashboard_embedding_access_policy` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AibiDashboardEmbeddingAccessPolicySetting {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub aibi_dashboard_embedding_access_policy: ::std::option::Option<AibiDashboardEmbeddingAccessPolicy>,
+    /// Wire field `aibi_dashboard_embedding_access_policy` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub aibi_dashboard_embedding_access_policy: AibiDashboardEmbeddingAccessPolicy,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `setting_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub setting_name: ::std::option::Option<::std::string::String>,
+}
+
+impl AibiDashboardEmbeddingAccessPolicySetting {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(aibi_dashboard_embedding_access_policy: AibiDashboardEmbeddingAccessPolicy) -> Self {
+        AibiDashboardEmbeddingAccessPolicySetting {
+            aibi_dashboard_embedding_access_policy: {
+                let value = aibi_dashboard_embedding_access_policy;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `aibi_dashboard_embedding_access_policy`.
+    #[inline]
+    pub fn aibi_dashboard_embedding_access_policy(mut self, value: AibiDashboardEmbeddingAccessPolicy) -> Self {
+        self.aibi_dashboard_embedding_access_policy = value;
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `setting_name`.
+    #[inline]
+    pub fn setting_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.setting_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `AibiDashboardEmbeddingApprovedDomains` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AibiDashboardEmbeddingApprovedDomains {
+    /// Wire field `approved_domains` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub approved_domains: ::std::vec::Vec<::std::string::String>,
 }
 
+impl AibiDashboardEmbeddingApprovedDomains {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AibiDashboardEmbeddingApprovedDomains { ..::std::default::Default::default() }
+    }
+
+    /// Set `approved_domains`.
+    #[inline]
+    pub fn approved_domains(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.approved_domains = value;
+        self
+    }
+}
+
 /// Wire type `AibiDashboardEmbeddingApprovedDomainsSetting` of the `settings` API.
+///
+/// Required: `aibi_dashboard_embedding_approved_domains` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AibiDashboardEmbeddingApprovedDomainsSetting {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub aibi_dashboard_embedding_approved_domains: ::std::option::Option<AibiDashboardEmbeddingApprovedDomains>,
+    /// Wire field `aibi_dashboard_embedding_approved_domains` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub aibi_dashboard_embedding_approved_domains: AibiDashboardEmbeddingApprovedDomains,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `setting_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub setting_name: ::std::option::Option<::std::string::String>,
 }
 
+impl AibiDashboardEmbeddingApprovedDomainsSetting {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(aibi_dashboard_embedding_approved_domains: AibiDashboardEmbeddingApprovedDomains) -> Self {
+        AibiDashboardEmbeddingApprovedDomainsSetting {
+            aibi_dashboard_embedding_approved_domains: {
+                let value = aibi_dashboard_embedding_approved_domains;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `aibi_dashboard_embedding_approved_domains`.
+    #[inline]
+    pub fn aibi_dashboard_embedding_approved_domains(mut self, value: AibiDashboardEmbeddingApprovedDomains) -> Self {
+        self.aibi_dashboard_embedding_approved_domains = value;
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `setting_name`.
+    #[inline]
+    pub fn setting_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.setting_name = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `AutomaticClusterUpdateSetting` of the `settings` API.
+///
+/// Required: `automatic_cluster_update_workspace` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AutomaticClusterUpdateSetting {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub automatic_cluster_update_workspace: ::std::option::Option<ClusterAutoRestartMessage>,
+    /// Wire field `automatic_cluster_update_workspace` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub automatic_cluster_update_workspace: ClusterAutoRestartMessage,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `setting_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub setting_name: ::std::option::Option<::std::string::String>,
+}
+
+impl AutomaticClusterUpdateSetting {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(automatic_cluster_update_workspace: ClusterAutoRestartMessage) -> Self {
+        AutomaticClusterUpdateSetting {
+            automatic_cluster_update_workspace: {
+                let value = automatic_cluster_update_workspace;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `automatic_cluster_update_workspace`.
+    #[inline]
+    pub fn automatic_cluster_update_workspace(mut self, value: ClusterAutoRestartMessage) -> Self {
+        self.automatic_cluster_update_workspace = value;
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `setting_name`.
+    #[inline]
+    pub fn setting_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.setting_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `BooleanMessage` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BooleanMessage {
+    /// Wire field `value` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<bool>,
+}
+
+impl BooleanMessage {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        BooleanMessage { ..::std::default::Default::default() }
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: bool) -> Self {
+        self.value = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ClusterAutoRestartMessage` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterAutoRestartMessage {
+    /// Wire field `can_toggle` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub can_toggle: ::std::option::Option<bool>,
+    /// Wire field `enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enabled: ::std::option::Option<bool>,
+    /// Wire field `enablement_details` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enablement_details: ::std::option::Option<ClusterAutoRestartMessageEnablementDetails>,
+    /// Wire field `maintenance_window` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub maintenance_window: ::std::option::Option<ClusterAutoRestartMessageMaintenanceWindow>,
+    /// Wire field `restart_even_if_no_updates_available` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub restart_even_if_no_updates_available: ::std::option::Option<bool>,
+}
+
+impl ClusterAutoRestartMessage {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ClusterAutoRestartMessage { ..::std::default::Default::default() }
+    }
+
+    /// Set `can_toggle`.
+    #[inline]
+    pub fn can_toggle(mut self, value: bool) -> Self {
+        self.can_toggle = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `enabled`.
+    #[inline]
+    pub fn enabled(mut self, value: bool) -> Self {
+        self.enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `enablement_details`.
+    #[inline]
+    pub fn enablement_details(mut self, value: ClusterAutoRestartMessageEnablementDetails) -> Self {
+        self.enablement_details = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `maintenance_window`.
+    #[inline]
+    pub fn maintenance_window(mut self, value: ClusterAutoRestartMessageMaintenanceWindow) -> Self {
+        self.maintenance_window = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `restart_even_if_no_updates_available`.
+    #[inline]
+    pub fn restart_even_if_no_updates_available(mut self, value: bool) -> Self {
+        self.restart_even_if_no_updates_available = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ClusterAutoRestartMessageEnablementDetails` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterAutoRestartMessageEnablementDetails {
+    /// Wire field `forced_for_compliance_mode` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub forced_for_compliance_mode: ::std::option::Option<bool>,
+    /// Wire field `unavailable_for_disabled_entitlement` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub unavailable_for_disabled_entitlement: ::std::option::Option<bool>,
+    /// Wire field `unavailable_for_non_enterprise_tier` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub unavailable_for_non_enterprise_tier: ::std::option::Option<bool>,
+}
+
+impl ClusterAutoRestartMessageEnablementDetails {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ClusterAutoRestartMessageEnablementDetails { ..::std::default::Default::default() }
+    }
+
+    /// Set `forced_for_compliance_mode`.
+    #[inline]
+    pub fn forced_for_compliance_mode(mut self, value: bool) -> Self {
+        self.forced_for_compliance_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `unavailable_for_disabled_entitlement`.
+    #[inline]
+    pub fn unavailable_for_disabled_entitlement(mut self, value: bool) -> Self {
+        self.unavailable_for_disabled_entitlement = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `unavailable_for_non_enterprise_tier`.
+    #[inline]
+    pub fn unavailable_for_non_enterprise_tier(mut self, value: bool) -> Self {
+        self.unavailable_for_non_enterprise_tier = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ClusterAutoRestartMessageMaintenanceWindow` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterAutoRestartMessageMaintenanceWindow {
+    /// Wire field `week_day_based_schedule` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub week_day_based_schedule: ::std::option::Option<ClusterAutoRestartMessageMaintenanceWindowWeekDayBasedSchedule>,
+}
+
+impl ClusterAutoRestartMessageMaintenanceWindow {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ClusterAutoRestartMessageMaintenanceWindow { ..::std::default::Default::default() }
+    }
+
+    /// Set `week_day_based_schedule`.
+    #[inline]
+    pub fn week_day_based_schedule(
+        mut self,
+        value: ClusterAutoRestartMessageMaintenanceWindowWeekDayBasedSchedule,
+    ) -> Self {
+        self.week_day_based_schedule = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ClusterAutoRestartMessageMaintenanceWindowWeekDayBasedSchedule` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterAutoRestartMessageMaintenanceWindowWeekDayBasedSchedule {
+    /// Wire field `day_of_week` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub day_of_week: ::std::option::Option<ClusterAutoRestartMessageMaintenanceWindowDayOfWeek>,
+    /// Wire field `frequency` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub frequency: ::std::option::Option<ClusterAutoRestartMessageMaintenanceWindowWeekDayFrequency>,
+    /// Wire field `window_start_time` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub window_start_time: ::std::option::Option<ClusterAutoRestartMessageMaintenanceWindowWindowStartTime>,
+}
+
+impl ClusterAutoRestartMessageMaintenanceWindowWeekDayBasedSchedule {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ClusterAutoRestartMessageMaintenanceWindowWeekDayBasedSchedule { ..::std::default::Default::default() }
+    }
+
+    /// Set `day_of_week`.
+    #[inline]
+    pub fn day_of_week(mut self, value: ClusterAutoRestartMessageMaintenanceWindowDayOfWeek) -> Self {
+        self.day_of_week = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `frequency`.
+    #[inline]
+    pub fn frequency(mut self, value: ClusterAutoRestartMessageMaintenanceWindowWeekDayFrequency) -> Self {
+        self.frequency = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `window_start_time`.
+    #[inline]
+    pub fn window_start_time(mut self, value: ClusterAutoRestartMessageMaintenanceWindowWindowStartTime) -> Self {
+        self.window_start_time = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ClusterAutoRestartMessageMaintenanceWindowWindowStartTime` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterAutoRestartMessageMaintenanceWindowWindowStartTime {
+    /// Wire field `hours` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub hours: ::std::option::Option<i64>,
+    /// Wire field `minutes` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -457,778 +869,3074 @@ pub struct ClusterAutoRestartMessageMaintenanceWindowWindowStartTime {
     pub minutes: ::std::option::Option<i64>,
 }
 
+impl ClusterAutoRestartMessageMaintenanceWindowWindowStartTime {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ClusterAutoRestartMessageMaintenanceWindowWindowStartTime { ..::std::default::Default::default() }
+    }
+
+    /// Set `hours`.
+    #[inline]
+    pub fn hours(mut self, value: i64) -> Self {
+        self.hours = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `minutes`.
+    #[inline]
+    pub fn minutes(mut self, value: i64) -> Self {
+        self.minutes = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `ComplianceSecurityProfile` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ComplianceSecurityProfile {
+    /// Wire field `compliance_standards` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub compliance_standards: ::std::vec::Vec<ComplianceStandard>,
+    /// Wire field `is_enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_enabled: ::std::option::Option<bool>,
 }
 
+impl ComplianceSecurityProfile {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ComplianceSecurityProfile { ..::std::default::Default::default() }
+    }
+
+    /// Set `compliance_standards`.
+    #[inline]
+    pub fn compliance_standards(mut self, value: ::std::vec::Vec<ComplianceStandard>) -> Self {
+        self.compliance_standards = value;
+        self
+    }
+
+    /// Set `is_enabled`.
+    #[inline]
+    pub fn is_enabled(mut self, value: bool) -> Self {
+        self.is_enabled = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `ComplianceSecurityProfileSetting` of the `settings` API.
+///
+/// Required: `compliance_security_profile_workspace` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ComplianceSecurityProfileSetting {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub compliance_security_profile_workspace: ::std::option::Option<ComplianceSecurityProfile>,
+    /// Wire field `compliance_security_profile_workspace` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub compliance_security_profile_workspace: ComplianceSecurityProfile,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `setting_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub setting_name: ::std::option::Option<::std::string::String>,
+}
+
+impl ComplianceSecurityProfileSetting {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(compliance_security_profile_workspace: ComplianceSecurityProfile) -> Self {
+        ComplianceSecurityProfileSetting {
+            compliance_security_profile_workspace: {
+                let value = compliance_security_profile_workspace;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `compliance_security_profile_workspace`.
+    #[inline]
+    pub fn compliance_security_profile_workspace(mut self, value: ComplianceSecurityProfile) -> Self {
+        self.compliance_security_profile_workspace = value;
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `setting_name`.
+    #[inline]
+    pub fn setting_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.setting_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `Config` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Config {
+    /// Wire field `databricks_app_slack` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub databricks_app_slack: ::std::option::Option<DatabricksAppSlackConfig>,
+    /// Wire field `databricks_app_teams` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub databricks_app_teams: ::std::option::Option<DatabricksAppTeamsConfig>,
+    /// Wire field `email` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub email: ::std::option::Option<EmailConfig>,
+    /// Wire field `generic_webhook` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub generic_webhook: ::std::option::Option<GenericWebhookConfig>,
+    /// Wire field `microsoft_teams` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub microsoft_teams: ::std::option::Option<MicrosoftTeamsConfig>,
+    /// Wire field `pagerduty` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pagerduty: ::std::option::Option<PagerdutyConfig>,
+    /// Wire field `slack` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub slack: ::std::option::Option<SlackConfig>,
+}
+
+impl Config {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Config { ..::std::default::Default::default() }
+    }
+
+    /// Set `databricks_app_slack`.
+    #[inline]
+    pub fn databricks_app_slack(mut self, value: DatabricksAppSlackConfig) -> Self {
+        self.databricks_app_slack = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `databricks_app_teams`.
+    #[inline]
+    pub fn databricks_app_teams(mut self, value: DatabricksAppTeamsConfig) -> Self {
+        self.databricks_app_teams = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `email`.
+    #[inline]
+    pub fn email(mut self, value: EmailConfig) -> Self {
+        self.email = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `generic_webhook`.
+    #[inline]
+    pub fn generic_webhook(mut self, value: GenericWebhookConfig) -> Self {
+        self.generic_webhook = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `microsoft_teams`.
+    #[inline]
+    pub fn microsoft_teams(mut self, value: MicrosoftTeamsConfig) -> Self {
+        self.microsoft_teams = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `pagerduty`.
+    #[inline]
+    pub fn pagerduty(mut self, value: PagerdutyConfig) -> Self {
+        self.pagerduty = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `slack`.
+    #[inline]
+    pub fn slack(mut self, value: SlackConfig) -> Self {
+        self.slack = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CreateIpAccessListResponse` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateIpAccessListResponse {
+    /// Wire field `ip_access_list` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ip_access_list: ::std::option::Option<IpAccessListInfo>,
 }
 
+impl CreateIpAccessListResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateIpAccessListResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `ip_access_list`.
+    #[inline]
+    pub fn ip_access_list(mut self, value: IpAccessListInfo) -> Self {
+        self.ip_access_list = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `CreateNetworkConnectivityConfiguration` of the `settings` API.
+///
+/// Required: `name`, `region` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateNetworkConnectivityConfiguration {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub region: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `region` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub region: ::std::string::String,
+}
+
+impl CreateNetworkConnectivityConfiguration {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, region: impl Into<::std::string::String>) -> Self {
+        CreateNetworkConnectivityConfiguration {
+            name: {
+                let value = name;
+                value.into()
+            },
+            region: {
+                let value = region;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `region`.
+    #[inline]
+    pub fn region(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.region = value.into();
+        self
+    }
 }
 
 /// Wire type `CreateOboTokenResponse` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateOboTokenResponse {
+    /// Wire field `token_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub token_info: ::std::option::Option<TokenInfo>,
+    /// Wire field `token_value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub token_value: ::std::option::Option<crate::service::Sensitive>,
+}
+
+impl CreateOboTokenResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateOboTokenResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `token_info`.
+    #[inline]
+    pub fn token_info(mut self, value: TokenInfo) -> Self {
+        self.token_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `token_value`.
+    #[inline]
+    pub fn token_value(mut self, value: impl Into<crate::service::Sensitive>) -> Self {
+        self.token_value = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CreatePrivateEndpointRule` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreatePrivateEndpointRule {
+    /// Wire field `domain_names` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub domain_names: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `endpoint_service` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoint_service: ::std::option::Option<::std::string::String>,
+    /// Wire field `error_message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error_message: ::std::option::Option<::std::string::String>,
+    /// Wire field `gcp_endpoint` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gcp_endpoint: ::std::option::Option<GcpEndpoint>,
+    /// Wire field `group_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `resource_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub resource_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `resource_names` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub resource_names: ::std::vec::Vec<::std::string::String>,
+}
+
+impl CreatePrivateEndpointRule {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreatePrivateEndpointRule { ..::std::default::Default::default() }
+    }
+
+    /// Set `domain_names`.
+    #[inline]
+    pub fn domain_names(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.domain_names = value;
+        self
+    }
+
+    /// Set `endpoint_service`.
+    #[inline]
+    pub fn endpoint_service(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.endpoint_service = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `error_message`.
+    #[inline]
+    pub fn error_message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.error_message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `gcp_endpoint`.
+    #[inline]
+    pub fn gcp_endpoint(mut self, value: GcpEndpoint) -> Self {
+        self.gcp_endpoint = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `group_id`.
+    #[inline]
+    pub fn group_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `resource_id`.
+    #[inline]
+    pub fn resource_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.resource_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `resource_names`.
+    #[inline]
+    pub fn resource_names(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.resource_names = value;
+        self
+    }
 }
 
 /// Wire type `CreateTokenResponse` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateTokenResponse {
+    /// Wire field `token_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub token_info: ::std::option::Option<PublicTokenInfo>,
+    /// Wire field `token_value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub token_value: ::std::option::Option<crate::service::Sensitive>,
+}
+
+impl CreateTokenResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateTokenResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `token_info`.
+    #[inline]
+    pub fn token_info(mut self, value: PublicTokenInfo) -> Self {
+        self.token_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `token_value`.
+    #[inline]
+    pub fn token_value(mut self, value: impl Into<crate::service::Sensitive>) -> Self {
+        self.token_value = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CspEnablementAccount` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CspEnablementAccount {
+    /// Wire field `compliance_standards` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub compliance_standards: ::std::vec::Vec<ComplianceStandard>,
+    /// Wire field `is_enforced` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_enforced: ::std::option::Option<bool>,
 }
 
+impl CspEnablementAccount {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CspEnablementAccount { ..::std::default::Default::default() }
+    }
+
+    /// Set `compliance_standards`.
+    #[inline]
+    pub fn compliance_standards(mut self, value: ::std::vec::Vec<ComplianceStandard>) -> Self {
+        self.compliance_standards = value;
+        self
+    }
+
+    /// Set `is_enforced`.
+    #[inline]
+    pub fn is_enforced(mut self, value: bool) -> Self {
+        self.is_enforced = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `CspEnablementAccountSetting` of the `settings` API.
+///
+/// Required: `csp_enablement_account` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CspEnablementAccountSetting {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub csp_enablement_account: ::std::option::Option<CspEnablementAccount>,
+    /// Wire field `csp_enablement_account` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub csp_enablement_account: CspEnablementAccount,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `setting_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub setting_name: ::std::option::Option<::std::string::String>,
+}
+
+impl CspEnablementAccountSetting {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(csp_enablement_account: CspEnablementAccount) -> Self {
+        CspEnablementAccountSetting {
+            csp_enablement_account: {
+                let value = csp_enablement_account;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `csp_enablement_account`.
+    #[inline]
+    pub fn csp_enablement_account(mut self, value: CspEnablementAccount) -> Self {
+        self.csp_enablement_account = value;
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `setting_name`.
+    #[inline]
+    pub fn setting_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.setting_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CustomerFacingIngressNetworkPolicy` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomerFacingIngressNetworkPolicy {
+    /// Wire field `cross_workspace_access` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cross_workspace_access: ::std::option::Option<CustomerFacingIngressNetworkPolicyCrossWorkspaceAccess>,
+    /// Wire field `private_access` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub private_access: ::std::option::Option<CustomerFacingIngressNetworkPolicyPrivateAccess>,
+    /// Wire field `public_access` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub public_access: ::std::option::Option<CustomerFacingIngressNetworkPolicyPublicAccess>,
+}
+
+impl CustomerFacingIngressNetworkPolicy {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CustomerFacingIngressNetworkPolicy { ..::std::default::Default::default() }
+    }
+
+    /// Set `cross_workspace_access`.
+    #[inline]
+    pub fn cross_workspace_access(mut self, value: CustomerFacingIngressNetworkPolicyCrossWorkspaceAccess) -> Self {
+        self.cross_workspace_access = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `private_access`.
+    #[inline]
+    pub fn private_access(mut self, value: CustomerFacingIngressNetworkPolicyPrivateAccess) -> Self {
+        self.private_access = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `public_access`.
+    #[inline]
+    pub fn public_access(mut self, value: CustomerFacingIngressNetworkPolicyPublicAccess) -> Self {
+        self.public_access = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CustomerFacingIngressNetworkPolicyAccountApiDestination` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomerFacingIngressNetworkPolicyAccountApiDestination {
+    /// Wire field `scope_qualifier` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub scope_qualifier: ::std::option::Option<CustomerFacingIngressNetworkPolicyApiScopeQualifier>,
+    /// Wire field `scopes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub scopes: ::std::vec::Vec<::std::string::String>,
+}
+
+impl CustomerFacingIngressNetworkPolicyAccountApiDestination {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CustomerFacingIngressNetworkPolicyAccountApiDestination { ..::std::default::Default::default() }
+    }
+
+    /// Set `scope_qualifier`.
+    #[inline]
+    pub fn scope_qualifier(mut self, value: CustomerFacingIngressNetworkPolicyApiScopeQualifier) -> Self {
+        self.scope_qualifier = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `scopes`.
+    #[inline]
+    pub fn scopes(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.scopes = value;
+        self
+    }
 }
 
 /// Wire type `CustomerFacingIngressNetworkPolicyAccountDatabricksOneDestination` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomerFacingIngressNetworkPolicyAccountDatabricksOneDestination {
+    /// Wire field `all_destinations` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub all_destinations: ::std::option::Option<bool>,
+}
+
+impl CustomerFacingIngressNetworkPolicyAccountDatabricksOneDestination {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CustomerFacingIngressNetworkPolicyAccountDatabricksOneDestination { ..::std::default::Default::default() }
+    }
+
+    /// Set `all_destinations`.
+    #[inline]
+    pub fn all_destinations(mut self, value: bool) -> Self {
+        self.all_destinations = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CustomerFacingIngressNetworkPolicyAccountUiDestination` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomerFacingIngressNetworkPolicyAccountUiDestination {
+    /// Wire field `all_destinations` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub all_destinations: ::std::option::Option<bool>,
+}
+
+impl CustomerFacingIngressNetworkPolicyAccountUiDestination {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CustomerFacingIngressNetworkPolicyAccountUiDestination { ..::std::default::Default::default() }
+    }
+
+    /// Set `all_destinations`.
+    #[inline]
+    pub fn all_destinations(mut self, value: bool) -> Self {
+        self.all_destinations = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CustomerFacingIngressNetworkPolicyAppsRuntimeDestination` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomerFacingIngressNetworkPolicyAppsRuntimeDestination {
+    /// Wire field `all_destinations` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub all_destinations: ::std::option::Option<bool>,
+}
+
+impl CustomerFacingIngressNetworkPolicyAppsRuntimeDestination {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CustomerFacingIngressNetworkPolicyAppsRuntimeDestination { ..::std::default::Default::default() }
+    }
+
+    /// Set `all_destinations`.
+    #[inline]
+    pub fn all_destinations(mut self, value: bool) -> Self {
+        self.all_destinations = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CustomerFacingIngressNetworkPolicyAuthentication` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomerFacingIngressNetworkPolicyAuthentication {
+    /// Wire field `identities` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub identities: ::std::vec::Vec<CustomerFacingIngressNetworkPolicyAuthenticationIdentity>,
+    /// Wire field `identity_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub identity_type: ::std::option::Option<CustomerFacingIngressNetworkPolicyAuthenticationIdentityType>,
+}
+
+impl CustomerFacingIngressNetworkPolicyAuthentication {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CustomerFacingIngressNetworkPolicyAuthentication { ..::std::default::Default::default() }
+    }
+
+    /// Set `identities`.
+    #[inline]
+    pub fn identities(
+        mut self,
+        value: ::std::vec::Vec<CustomerFacingIngressNetworkPolicyAuthenticationIdentity>,
+    ) -> Self {
+        self.identities = value;
+        self
+    }
+
+    /// Set `identity_type`.
+    #[inline]
+    pub fn identity_type(mut self, value: CustomerFacingIngressNetworkPolicyAuthenticationIdentityType) -> Self {
+        self.identity_type = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CustomerFacingIngressNetworkPolicyAuthenticationIdentity` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomerFacingIngressNetworkPolicyAuthenticationIdentity {
+    /// Wire field `principal_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub principal_id: ::std::option::Option<i64>,
+    /// Wire field `principal_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub principal_type: ::std::option::Option<CustomerFacingIngressNetworkPolicyAuthenticationIdentityPrincipalType>,
 }
 
+impl CustomerFacingIngressNetworkPolicyAuthenticationIdentity {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CustomerFacingIngressNetworkPolicyAuthenticationIdentity { ..::std::default::Default::default() }
+    }
+
+    /// Set `principal_id`.
+    #[inline]
+    pub fn principal_id(mut self, value: i64) -> Self {
+        self.principal_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `principal_type`.
+    #[inline]
+    pub fn principal_type(
+        mut self,
+        value: CustomerFacingIngressNetworkPolicyAuthenticationIdentityPrincipalType,
+    ) -> Self {
+        self.principal_type = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `CustomerFacingIngressNetworkPolicyCrossWorkspaceAccess` of the `settings` API.
+///
+/// Required: `restriction_mode` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomerFacingIngressNetworkPolicyCrossWorkspaceAccess {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub restriction_mode: ::std::option::Option<CustomerFacingIngressNetworkPolicyCrossWorkspaceAccessRestrictionMode>,
+    /// Wire field `restriction_mode` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub restriction_mode: CustomerFacingIngressNetworkPolicyCrossWorkspaceAccessRestrictionMode,
+    /// Wire field `allow_rules` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub allow_rules: ::std::vec::Vec<CustomerFacingIngressNetworkPolicyCrossWorkspaceIngressRule>,
+    /// Wire field `deny_rules` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub deny_rules: ::std::vec::Vec<CustomerFacingIngressNetworkPolicyCrossWorkspaceIngressRule>,
+}
+
+impl CustomerFacingIngressNetworkPolicyCrossWorkspaceAccess {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(restriction_mode: CustomerFacingIngressNetworkPolicyCrossWorkspaceAccessRestrictionMode) -> Self {
+        CustomerFacingIngressNetworkPolicyCrossWorkspaceAccess {
+            restriction_mode: {
+                let value = restriction_mode;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `restriction_mode`.
+    #[inline]
+    pub fn restriction_mode(
+        mut self,
+        value: CustomerFacingIngressNetworkPolicyCrossWorkspaceAccessRestrictionMode,
+    ) -> Self {
+        self.restriction_mode = value;
+        self
+    }
+
+    /// Set `allow_rules`.
+    #[inline]
+    pub fn allow_rules(
+        mut self,
+        value: ::std::vec::Vec<CustomerFacingIngressNetworkPolicyCrossWorkspaceIngressRule>,
+    ) -> Self {
+        self.allow_rules = value;
+        self
+    }
+
+    /// Set `deny_rules`.
+    #[inline]
+    pub fn deny_rules(
+        mut self,
+        value: ::std::vec::Vec<CustomerFacingIngressNetworkPolicyCrossWorkspaceIngressRule>,
+    ) -> Self {
+        self.deny_rules = value;
+        self
+    }
 }
 
 /// Wire type `CustomerFacingIngressNetworkPolicyCrossWorkspaceIngressRule` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomerFacingIngressNetworkPolicyCrossWorkspaceIngressRule {
+    /// Wire field `authentication` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub authentication: ::std::option::Option<CustomerFacingIngressNetworkPolicyAuthentication>,
+    /// Wire field `destination` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub destination: ::std::option::Option<CustomerFacingIngressNetworkPolicyRequestDestination>,
+    /// Wire field `label` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub label: ::std::option::Option<::std::string::String>,
+    /// Wire field `origin` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub origin: ::std::option::Option<CustomerFacingIngressNetworkPolicyCrossWorkspaceRequestOrigin>,
+}
+
+impl CustomerFacingIngressNetworkPolicyCrossWorkspaceIngressRule {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CustomerFacingIngressNetworkPolicyCrossWorkspaceIngressRule { ..::std::default::Default::default() }
+    }
+
+    /// Set `authentication`.
+    #[inline]
+    pub fn authentication(mut self, value: CustomerFacingIngressNetworkPolicyAuthentication) -> Self {
+        self.authentication = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `destination`.
+    #[inline]
+    pub fn destination(mut self, value: CustomerFacingIngressNetworkPolicyRequestDestination) -> Self {
+        self.destination = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `label`.
+    #[inline]
+    pub fn label(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.label = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `origin`.
+    #[inline]
+    pub fn origin(mut self, value: CustomerFacingIngressNetworkPolicyCrossWorkspaceRequestOrigin) -> Self {
+        self.origin = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CustomerFacingIngressNetworkPolicyCrossWorkspaceRequestOrigin` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomerFacingIngressNetworkPolicyCrossWorkspaceRequestOrigin {
+    /// Wire field `all_source_workspaces` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub all_source_workspaces: ::std::option::Option<bool>,
+    /// Wire field `selected_workspaces` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub selected_workspaces: ::std::option::Option<CustomerFacingIngressNetworkPolicyWorkspaceIdList>,
+}
+
+impl CustomerFacingIngressNetworkPolicyCrossWorkspaceRequestOrigin {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CustomerFacingIngressNetworkPolicyCrossWorkspaceRequestOrigin { ..::std::default::Default::default() }
+    }
+
+    /// Set `all_source_workspaces`.
+    #[inline]
+    pub fn all_source_workspaces(mut self, value: bool) -> Self {
+        self.all_source_workspaces = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `selected_workspaces`.
+    #[inline]
+    pub fn selected_workspaces(mut self, value: CustomerFacingIngressNetworkPolicyWorkspaceIdList) -> Self {
+        self.selected_workspaces = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CustomerFacingIngressNetworkPolicyEndpoints` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomerFacingIngressNetworkPolicyEndpoints {
+    /// Wire field `endpoint_ids` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub endpoint_ids: ::std::vec::Vec<::std::string::String>,
+}
+
+impl CustomerFacingIngressNetworkPolicyEndpoints {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CustomerFacingIngressNetworkPolicyEndpoints { ..::std::default::Default::default() }
+    }
+
+    /// Set `endpoint_ids`.
+    #[inline]
+    pub fn endpoint_ids(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.endpoint_ids = value;
+        self
+    }
 }
 
 /// Wire type `CustomerFacingIngressNetworkPolicyIpRanges` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomerFacingIngressNetworkPolicyIpRanges {
+    /// Wire field `ip_ranges` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub ip_ranges: ::std::vec::Vec<::std::string::String>,
+}
+
+impl CustomerFacingIngressNetworkPolicyIpRanges {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CustomerFacingIngressNetworkPolicyIpRanges { ..::std::default::Default::default() }
+    }
+
+    /// Set `ip_ranges`.
+    #[inline]
+    pub fn ip_ranges(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.ip_ranges = value;
+        self
+    }
 }
 
 /// Wire type `CustomerFacingIngressNetworkPolicyLakebaseRuntimeDestination` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomerFacingIngressNetworkPolicyLakebaseRuntimeDestination {
+    /// Wire field `all_destinations` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub all_destinations: ::std::option::Option<bool>,
 }
 
+impl CustomerFacingIngressNetworkPolicyLakebaseRuntimeDestination {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CustomerFacingIngressNetworkPolicyLakebaseRuntimeDestination { ..::std::default::Default::default() }
+    }
+
+    /// Set `all_destinations`.
+    #[inline]
+    pub fn all_destinations(mut self, value: bool) -> Self {
+        self.all_destinations = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `CustomerFacingIngressNetworkPolicyPrivateAccess` of the `settings` API.
+///
+/// Required: `restriction_mode` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomerFacingIngressNetworkPolicyPrivateAccess {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub restriction_mode: ::std::option::Option<CustomerFacingIngressNetworkPolicyPrivateAccessRestrictionMode>,
+    /// Wire field `restriction_mode` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub restriction_mode: CustomerFacingIngressNetworkPolicyPrivateAccessRestrictionMode,
+    /// Wire field `allow_rules` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub allow_rules: ::std::vec::Vec<CustomerFacingIngressNetworkPolicyPrivateIngressRule>,
+    /// Wire field `deny_rules` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub deny_rules: ::std::vec::Vec<CustomerFacingIngressNetworkPolicyPrivateIngressRule>,
+}
+
+impl CustomerFacingIngressNetworkPolicyPrivateAccess {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(restriction_mode: CustomerFacingIngressNetworkPolicyPrivateAccessRestrictionMode) -> Self {
+        CustomerFacingIngressNetworkPolicyPrivateAccess {
+            restriction_mode: {
+                let value = restriction_mode;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `restriction_mode`.
+    #[inline]
+    pub fn restriction_mode(mut self, value: CustomerFacingIngressNetworkPolicyPrivateAccessRestrictionMode) -> Self {
+        self.restriction_mode = value;
+        self
+    }
+
+    /// Set `allow_rules`.
+    #[inline]
+    pub fn allow_rules(mut self, value: ::std::vec::Vec<CustomerFacingIngressNetworkPolicyPrivateIngressRule>) -> Self {
+        self.allow_rules = value;
+        self
+    }
+
+    /// Set `deny_rules`.
+    #[inline]
+    pub fn deny_rules(mut self, value: ::std::vec::Vec<CustomerFacingIngressNetworkPolicyPrivateIngressRule>) -> Self {
+        self.deny_rules = value;
+        self
+    }
 }
 
 /// Wire type `CustomerFacingIngressNetworkPolicyPrivateIngressRule` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomerFacingIngressNetworkPolicyPrivateIngressRule {
+    /// Wire field `authentication` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub authentication: ::std::option::Option<CustomerFacingIngressNetworkPolicyAuthentication>,
+    /// Wire field `destination` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub destination: ::std::option::Option<CustomerFacingIngressNetworkPolicyRequestDestination>,
+    /// Wire field `label` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub label: ::std::option::Option<::std::string::String>,
+    /// Wire field `origin` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub origin: ::std::option::Option<CustomerFacingIngressNetworkPolicyPrivateRequestOrigin>,
+}
+
+impl CustomerFacingIngressNetworkPolicyPrivateIngressRule {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CustomerFacingIngressNetworkPolicyPrivateIngressRule { ..::std::default::Default::default() }
+    }
+
+    /// Set `authentication`.
+    #[inline]
+    pub fn authentication(mut self, value: CustomerFacingIngressNetworkPolicyAuthentication) -> Self {
+        self.authentication = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `destination`.
+    #[inline]
+    pub fn destination(mut self, value: CustomerFacingIngressNetworkPolicyRequestDestination) -> Self {
+        self.destination = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `label`.
+    #[inline]
+    pub fn label(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.label = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `origin`.
+    #[inline]
+    pub fn origin(mut self, value: CustomerFacingIngressNetworkPolicyPrivateRequestOrigin) -> Self {
+        self.origin = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CustomerFacingIngressNetworkPolicyPrivateRequestOrigin` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomerFacingIngressNetworkPolicyPrivateRequestOrigin {
+    /// Wire field `all_private_access` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub all_private_access: ::std::option::Option<bool>,
+    /// Wire field `all_registered_endpoints` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub all_registered_endpoints: ::std::option::Option<bool>,
+    /// Wire field `azure_workspace_private_link` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub azure_workspace_private_link: ::std::option::Option<bool>,
+    /// Wire field `endpoints` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoints: ::std::option::Option<CustomerFacingIngressNetworkPolicyEndpoints>,
 }
 
+impl CustomerFacingIngressNetworkPolicyPrivateRequestOrigin {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CustomerFacingIngressNetworkPolicyPrivateRequestOrigin { ..::std::default::Default::default() }
+    }
+
+    /// Set `all_private_access`.
+    #[inline]
+    pub fn all_private_access(mut self, value: bool) -> Self {
+        self.all_private_access = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `all_registered_endpoints`.
+    #[inline]
+    pub fn all_registered_endpoints(mut self, value: bool) -> Self {
+        self.all_registered_endpoints = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `azure_workspace_private_link`.
+    #[inline]
+    pub fn azure_workspace_private_link(mut self, value: bool) -> Self {
+        self.azure_workspace_private_link = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `endpoints`.
+    #[inline]
+    pub fn endpoints(mut self, value: CustomerFacingIngressNetworkPolicyEndpoints) -> Self {
+        self.endpoints = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `CustomerFacingIngressNetworkPolicyPublicAccess` of the `settings` API.
+///
+/// Required: `restriction_mode` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomerFacingIngressNetworkPolicyPublicAccess {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub restriction_mode: ::std::option::Option<CustomerFacingIngressNetworkPolicyPublicAccessRestrictionMode>,
+    /// Wire field `restriction_mode` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub restriction_mode: CustomerFacingIngressNetworkPolicyPublicAccessRestrictionMode,
+    /// Wire field `allow_rules` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub allow_rules: ::std::vec::Vec<CustomerFacingIngressNetworkPolicyPublicIngressRule>,
+    /// Wire field `deny_rules` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub deny_rules: ::std::vec::Vec<CustomerFacingIngressNetworkPolicyPublicIngressRule>,
+}
+
+impl CustomerFacingIngressNetworkPolicyPublicAccess {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(restriction_mode: CustomerFacingIngressNetworkPolicyPublicAccessRestrictionMode) -> Self {
+        CustomerFacingIngressNetworkPolicyPublicAccess {
+            restriction_mode: {
+                let value = restriction_mode;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `restriction_mode`.
+    #[inline]
+    pub fn restriction_mode(mut self, value: CustomerFacingIngressNetworkPolicyPublicAccessRestrictionMode) -> Self {
+        self.restriction_mode = value;
+        self
+    }
+
+    /// Set `allow_rules`.
+    #[inline]
+    pub fn allow_rules(mut self, value: ::std::vec::Vec<CustomerFacingIngressNetworkPolicyPublicIngressRule>) -> Self {
+        self.allow_rules = value;
+        self
+    }
+
+    /// Set `deny_rules`.
+    #[inline]
+    pub fn deny_rules(mut self, value: ::std::vec::Vec<CustomerFacingIngressNetworkPolicyPublicIngressRule>) -> Self {
+        self.deny_rules = value;
+        self
+    }
 }
 
 /// Wire type `CustomerFacingIngressNetworkPolicyPublicIngressRule` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomerFacingIngressNetworkPolicyPublicIngressRule {
+    /// Wire field `authentication` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub authentication: ::std::option::Option<CustomerFacingIngressNetworkPolicyAuthentication>,
+    /// Wire field `destination` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub destination: ::std::option::Option<CustomerFacingIngressNetworkPolicyRequestDestination>,
+    /// Wire field `label` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub label: ::std::option::Option<::std::string::String>,
+    /// Wire field `origin` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub origin: ::std::option::Option<CustomerFacingIngressNetworkPolicyPublicRequestOrigin>,
+}
+
+impl CustomerFacingIngressNetworkPolicyPublicIngressRule {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CustomerFacingIngressNetworkPolicyPublicIngressRule { ..::std::default::Default::default() }
+    }
+
+    /// Set `authentication`.
+    #[inline]
+    pub fn authentication(mut self, value: CustomerFacingIngressNetworkPolicyAuthentication) -> Self {
+        self.authentication = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `destination`.
+    #[inline]
+    pub fn destination(mut self, value: CustomerFacingIngressNetworkPolicyRequestDestination) -> Self {
+        self.destination = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `label`.
+    #[inline]
+    pub fn label(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.label = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `origin`.
+    #[inline]
+    pub fn origin(mut self, value: CustomerFacingIngressNetworkPolicyPublicRequestOrigin) -> Self {
+        self.origin = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CustomerFacingIngressNetworkPolicyPublicRequestOrigin` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomerFacingIngressNetworkPolicyPublicRequestOrigin {
+    /// Wire field `all_ip_ranges` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub all_ip_ranges: ::std::option::Option<bool>,
+    /// Wire field `excluded_ip_ranges` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub excluded_ip_ranges: ::std::option::Option<CustomerFacingIngressNetworkPolicyIpRanges>,
+    /// Wire field `included_ip_ranges` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub included_ip_ranges: ::std::option::Option<CustomerFacingIngressNetworkPolicyIpRanges>,
+}
+
+impl CustomerFacingIngressNetworkPolicyPublicRequestOrigin {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CustomerFacingIngressNetworkPolicyPublicRequestOrigin { ..::std::default::Default::default() }
+    }
+
+    /// Set `all_ip_ranges`.
+    #[inline]
+    pub fn all_ip_ranges(mut self, value: bool) -> Self {
+        self.all_ip_ranges = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `excluded_ip_ranges`.
+    #[inline]
+    pub fn excluded_ip_ranges(mut self, value: CustomerFacingIngressNetworkPolicyIpRanges) -> Self {
+        self.excluded_ip_ranges = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `included_ip_ranges`.
+    #[inline]
+    pub fn included_ip_ranges(mut self, value: CustomerFacingIngressNetworkPolicyIpRanges) -> Self {
+        self.included_ip_ranges = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CustomerFacingIngressNetworkPolicyRequestDestination` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomerFacingIngressNetworkPolicyRequestDestination {
+    /// Wire field `account_api` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub account_api: ::std::option::Option<CustomerFacingIngressNetworkPolicyAccountApiDestination>,
+    /// Wire field `account_databricks_one` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub account_databricks_one:
         ::std::option::Option<CustomerFacingIngressNetworkPolicyAccountDatabricksOneDestination>,
+    /// Wire field `account_ui` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub account_ui: ::std::option::Option<CustomerFacingIngressNetworkPolicyAccountUiDestination>,
+    /// Wire field `all_destinations` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub all_destinations: ::std::option::Option<bool>,
+    /// Wire field `apps_runtime` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub apps_runtime: ::std::option::Option<CustomerFacingIngressNetworkPolicyAppsRuntimeDestination>,
+    /// Wire field `lakebase_runtime` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub lakebase_runtime: ::std::option::Option<CustomerFacingIngressNetworkPolicyLakebaseRuntimeDestination>,
+    /// Wire field `workspace_api` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workspace_api: ::std::option::Option<CustomerFacingIngressNetworkPolicyWorkspaceApiDestination>,
+    /// Wire field `workspace_ui` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workspace_ui: ::std::option::Option<CustomerFacingIngressNetworkPolicyWorkspaceUiDestination>,
+}
+
+impl CustomerFacingIngressNetworkPolicyRequestDestination {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CustomerFacingIngressNetworkPolicyRequestDestination { ..::std::default::Default::default() }
+    }
+
+    /// Set `account_api`.
+    #[inline]
+    pub fn account_api(mut self, value: CustomerFacingIngressNetworkPolicyAccountApiDestination) -> Self {
+        self.account_api = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `account_databricks_one`.
+    #[inline]
+    pub fn account_databricks_one(
+        mut self,
+        value: CustomerFacingIngressNetworkPolicyAccountDatabricksOneDestination,
+    ) -> Self {
+        self.account_databricks_one = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `account_ui`.
+    #[inline]
+    pub fn account_ui(mut self, value: CustomerFacingIngressNetworkPolicyAccountUiDestination) -> Self {
+        self.account_ui = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `all_destinations`.
+    #[inline]
+    pub fn all_destinations(mut self, value: bool) -> Self {
+        self.all_destinations = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `apps_runtime`.
+    #[inline]
+    pub fn apps_runtime(mut self, value: CustomerFacingIngressNetworkPolicyAppsRuntimeDestination) -> Self {
+        self.apps_runtime = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `lakebase_runtime`.
+    #[inline]
+    pub fn lakebase_runtime(mut self, value: CustomerFacingIngressNetworkPolicyLakebaseRuntimeDestination) -> Self {
+        self.lakebase_runtime = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `workspace_api`.
+    #[inline]
+    pub fn workspace_api(mut self, value: CustomerFacingIngressNetworkPolicyWorkspaceApiDestination) -> Self {
+        self.workspace_api = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `workspace_ui`.
+    #[inline]
+    pub fn workspace_ui(mut self, value: CustomerFacingIngressNetworkPolicyWorkspaceUiDestination) -> Self {
+        self.workspace_ui = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CustomerFacingIngressNetworkPolicyWorkspaceApiDestination` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomerFacingIngressNetworkPolicyWorkspaceApiDestination {
+    /// Wire field `excluded_scopes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub excluded_scopes: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `scope_qualifier` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub scope_qualifier: ::std::option::Option<CustomerFacingIngressNetworkPolicyApiScopeQualifier>,
+    /// Wire field `scopes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub scopes: ::std::vec::Vec<::std::string::String>,
+}
+
+impl CustomerFacingIngressNetworkPolicyWorkspaceApiDestination {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CustomerFacingIngressNetworkPolicyWorkspaceApiDestination { ..::std::default::Default::default() }
+    }
+
+    /// Set `excluded_scopes`.
+    #[inline]
+    pub fn excluded_scopes(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.excluded_scopes = value;
+        self
+    }
+
+    /// Set `scope_qualifier`.
+    #[inline]
+    pub fn scope_qualifier(mut self, value: CustomerFacingIngressNetworkPolicyApiScopeQualifier) -> Self {
+        self.scope_qualifier = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `scopes`.
+    #[inline]
+    pub fn scopes(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.scopes = value;
+        self
+    }
 }
 
 /// Wire type `CustomerFacingIngressNetworkPolicyWorkspaceIdList` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomerFacingIngressNetworkPolicyWorkspaceIdList {
+    /// Wire field `workspace_ids` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub workspace_ids: ::std::vec::Vec<i64>,
+}
+
+impl CustomerFacingIngressNetworkPolicyWorkspaceIdList {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CustomerFacingIngressNetworkPolicyWorkspaceIdList { ..::std::default::Default::default() }
+    }
+
+    /// Set `workspace_ids`.
+    #[inline]
+    pub fn workspace_ids(mut self, value: ::std::vec::Vec<i64>) -> Self {
+        self.workspace_ids = value;
+        self
+    }
 }
 
 /// Wire type `CustomerFacingIngressNetworkPolicyWorkspaceUiDestination` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomerFacingIngressNetworkPolicyWorkspaceUiDestination {
+    /// Wire field `all_destinations` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub all_destinations: ::std::option::Option<bool>,
+}
+
+impl CustomerFacingIngressNetworkPolicyWorkspaceUiDestination {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CustomerFacingIngressNetworkPolicyWorkspaceUiDestination { ..::std::default::Default::default() }
+    }
+
+    /// Set `all_destinations`.
+    #[inline]
+    pub fn all_destinations(mut self, value: bool) -> Self {
+        self.all_destinations = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `CustomerFacingNetworkConnectivityConfigAwsPrivateEndpointRule` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomerFacingNetworkConnectivityConfigAwsPrivateEndpointRule {
+    /// Wire field `account_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub account_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `connection_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub connection_state:
         ::std::option::Option<CustomerFacingNetworkConnectivityConfigAwsPrivateEndpointRulePrivateLinkConnectionState>,
+    /// Wire field `creation_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub creation_time: ::std::option::Option<i64>,
+    /// Wire field `deactivated` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub deactivated: ::std::option::Option<bool>,
+    /// Wire field `deactivated_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub deactivated_at: ::std::option::Option<i64>,
+    /// Wire field `domain_names` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub domain_names: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enabled: ::std::option::Option<bool>,
+    /// Wire field `endpoint_service` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoint_service: ::std::option::Option<::std::string::String>,
+    /// Wire field `error_message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error_message: ::std::option::Option<::std::string::String>,
+    /// Wire field `network_connectivity_config_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub network_connectivity_config_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `resource_names` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub resource_names: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `rule_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub rule_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `updated_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub updated_time: ::std::option::Option<i64>,
+    /// Wire field `vpc_endpoint_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub vpc_endpoint_id: ::std::option::Option<::std::string::String>,
 }
 
+impl CustomerFacingNetworkConnectivityConfigAwsPrivateEndpointRule {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CustomerFacingNetworkConnectivityConfigAwsPrivateEndpointRule { ..::std::default::Default::default() }
+    }
+
+    /// Set `account_id`.
+    #[inline]
+    pub fn account_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.account_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `connection_state`.
+    #[inline]
+    pub fn connection_state(
+        mut self,
+        value: CustomerFacingNetworkConnectivityConfigAwsPrivateEndpointRulePrivateLinkConnectionState,
+    ) -> Self {
+        self.connection_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `creation_time`.
+    #[inline]
+    pub fn creation_time(mut self, value: i64) -> Self {
+        self.creation_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `deactivated`.
+    #[inline]
+    pub fn deactivated(mut self, value: bool) -> Self {
+        self.deactivated = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `deactivated_at`.
+    #[inline]
+    pub fn deactivated_at(mut self, value: i64) -> Self {
+        self.deactivated_at = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `domain_names`.
+    #[inline]
+    pub fn domain_names(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.domain_names = value;
+        self
+    }
+
+    /// Set `enabled`.
+    #[inline]
+    pub fn enabled(mut self, value: bool) -> Self {
+        self.enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `endpoint_service`.
+    #[inline]
+    pub fn endpoint_service(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.endpoint_service = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `error_message`.
+    #[inline]
+    pub fn error_message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.error_message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `network_connectivity_config_id`.
+    #[inline]
+    pub fn network_connectivity_config_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.network_connectivity_config_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `resource_names`.
+    #[inline]
+    pub fn resource_names(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.resource_names = value;
+        self
+    }
+
+    /// Set `rule_id`.
+    #[inline]
+    pub fn rule_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.rule_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `updated_time`.
+    #[inline]
+    pub fn updated_time(mut self, value: i64) -> Self {
+        self.updated_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `vpc_endpoint_id`.
+    #[inline]
+    pub fn vpc_endpoint_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.vpc_endpoint_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `DashboardEmailSubscriptions` of the `settings` API.
+///
+/// Required: `boolean_val` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DashboardEmailSubscriptions {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub boolean_val: ::std::option::Option<BooleanMessage>,
+    /// Wire field `boolean_val` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub boolean_val: BooleanMessage,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `setting_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub setting_name: ::std::option::Option<::std::string::String>,
+}
+
+impl DashboardEmailSubscriptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(boolean_val: BooleanMessage) -> Self {
+        DashboardEmailSubscriptions {
+            boolean_val: {
+                let value = boolean_val;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `boolean_val`.
+    #[inline]
+    pub fn boolean_val(mut self, value: BooleanMessage) -> Self {
+        self.boolean_val = value;
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `setting_name`.
+    #[inline]
+    pub fn setting_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.setting_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DatabricksAppSlackConfig` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabricksAppSlackConfig {
+    /// Wire field `channel_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub channel_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `channel_id_set` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub channel_id_set: ::std::option::Option<bool>,
+    /// Wire field `team_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub team_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `team_id_set` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub team_id_set: ::std::option::Option<bool>,
+}
+
+impl DatabricksAppSlackConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DatabricksAppSlackConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `channel_id`.
+    #[inline]
+    pub fn channel_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.channel_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `channel_id_set`.
+    #[inline]
+    pub fn channel_id_set(mut self, value: bool) -> Self {
+        self.channel_id_set = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `team_id`.
+    #[inline]
+    pub fn team_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.team_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `team_id_set`.
+    #[inline]
+    pub fn team_id_set(mut self, value: bool) -> Self {
+        self.team_id_set = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `DatabricksAppTeamsConfig` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DatabricksAppTeamsConfig {
+    /// Wire field `channel_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub channel_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `channel_id_set` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub channel_id_set: ::std::option::Option<bool>,
+    /// Wire field `team_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub team_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `team_id_set` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub team_id_set: ::std::option::Option<bool>,
+    /// Wire field `tenant_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub tenant_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `tenant_id_set` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub tenant_id_set: ::std::option::Option<bool>,
 }
 
+impl DatabricksAppTeamsConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DatabricksAppTeamsConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `channel_id`.
+    #[inline]
+    pub fn channel_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.channel_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `channel_id_set`.
+    #[inline]
+    pub fn channel_id_set(mut self, value: bool) -> Self {
+        self.channel_id_set = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `team_id`.
+    #[inline]
+    pub fn team_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.team_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `team_id_set`.
+    #[inline]
+    pub fn team_id_set(mut self, value: bool) -> Self {
+        self.team_id_set = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `tenant_id`.
+    #[inline]
+    pub fn tenant_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.tenant_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tenant_id_set`.
+    #[inline]
+    pub fn tenant_id_set(mut self, value: bool) -> Self {
+        self.tenant_id_set = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `DefaultNamespaceSetting` of the `settings` API.
+///
+/// Required: `namespace` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DefaultNamespaceSetting {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub namespace: ::std::option::Option<StringMessage>,
+    /// Wire field `namespace` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub namespace: StringMessage,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `setting_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub setting_name: ::std::option::Option<::std::string::String>,
+}
+
+impl DefaultNamespaceSetting {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(namespace: StringMessage) -> Self {
+        DefaultNamespaceSetting {
+            namespace: {
+                let value = namespace;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `namespace`.
+    #[inline]
+    pub fn namespace(mut self, value: StringMessage) -> Self {
+        self.namespace = value;
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `setting_name`.
+    #[inline]
+    pub fn setting_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.setting_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DefaultWarehouseId` of the `settings` API.
+///
+/// Required: `string_val` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DefaultWarehouseId {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub string_val: ::std::option::Option<StringMessage>,
+    /// Wire field `string_val` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub string_val: StringMessage,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `setting_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub setting_name: ::std::option::Option<::std::string::String>,
+}
+
+impl DefaultWarehouseId {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(string_val: StringMessage) -> Self {
+        DefaultWarehouseId {
+            string_val: {
+                let value = string_val;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `string_val`.
+    #[inline]
+    pub fn string_val(mut self, value: StringMessage) -> Self {
+        self.string_val = value;
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `setting_name`.
+    #[inline]
+    pub fn setting_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.setting_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DeleteAccountIpAccessEnableResponse` of the `settings` API.
+///
+/// Required: `etag` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteAccountIpAccessEnableResponse {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `etag` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub etag: ::std::string::String,
+}
+
+impl DeleteAccountIpAccessEnableResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(etag: impl Into<::std::string::String>) -> Self {
+        DeleteAccountIpAccessEnableResponse {
+            etag: {
+                let value = etag;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = value.into();
+        self
+    }
 }
 
 /// Wire type `DeleteAibiDashboardEmbeddingAccessPolicySettingResponse` of the `settings` API.
+///
+/// Required: `etag` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteAibiDashboardEmbeddingAccessPolicySettingResponse {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `etag` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub etag: ::std::string::String,
+}
+
+impl DeleteAibiDashboardEmbeddingAccessPolicySettingResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(etag: impl Into<::std::string::String>) -> Self {
+        DeleteAibiDashboardEmbeddingAccessPolicySettingResponse {
+            etag: {
+                let value = etag;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = value.into();
+        self
+    }
 }
 
 /// Wire type `DeleteAibiDashboardEmbeddingApprovedDomainsSettingResponse` of the `settings` API.
+///
+/// Required: `etag` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteAibiDashboardEmbeddingApprovedDomainsSettingResponse {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `etag` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub etag: ::std::string::String,
+}
+
+impl DeleteAibiDashboardEmbeddingApprovedDomainsSettingResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(etag: impl Into<::std::string::String>) -> Self {
+        DeleteAibiDashboardEmbeddingApprovedDomainsSettingResponse {
+            etag: {
+                let value = etag;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = value.into();
+        self
+    }
 }
 
 /// Wire type `DeleteDashboardEmailSubscriptionsResponse` of the `settings` API.
+///
+/// Required: `etag` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteDashboardEmailSubscriptionsResponse {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `etag` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub etag: ::std::string::String,
+}
+
+impl DeleteDashboardEmailSubscriptionsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(etag: impl Into<::std::string::String>) -> Self {
+        DeleteDashboardEmailSubscriptionsResponse {
+            etag: {
+                let value = etag;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = value.into();
+        self
+    }
 }
 
 /// Wire type `DeleteDefaultNamespaceSettingResponse` of the `settings` API.
+///
+/// Required: `etag` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteDefaultNamespaceSettingResponse {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `etag` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub etag: ::std::string::String,
+}
+
+impl DeleteDefaultNamespaceSettingResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(etag: impl Into<::std::string::String>) -> Self {
+        DeleteDefaultNamespaceSettingResponse {
+            etag: {
+                let value = etag;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = value.into();
+        self
+    }
 }
 
 /// Wire type `DeleteDefaultWarehouseIdResponse` of the `settings` API.
+///
+/// Required: `etag` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteDefaultWarehouseIdResponse {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `etag` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub etag: ::std::string::String,
+}
+
+impl DeleteDefaultWarehouseIdResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(etag: impl Into<::std::string::String>) -> Self {
+        DeleteDefaultWarehouseIdResponse {
+            etag: {
+                let value = etag;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = value.into();
+        self
+    }
 }
 
 /// Wire type `DeleteDisableLegacyAccessResponse` of the `settings` API.
+///
+/// Required: `etag` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteDisableLegacyAccessResponse {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `etag` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub etag: ::std::string::String,
+}
+
+impl DeleteDisableLegacyAccessResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(etag: impl Into<::std::string::String>) -> Self {
+        DeleteDisableLegacyAccessResponse {
+            etag: {
+                let value = etag;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = value.into();
+        self
+    }
 }
 
 /// Wire type `DeleteDisableLegacyDbfsResponse` of the `settings` API.
+///
+/// Required: `etag` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteDisableLegacyDbfsResponse {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `etag` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub etag: ::std::string::String,
+}
+
+impl DeleteDisableLegacyDbfsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(etag: impl Into<::std::string::String>) -> Self {
+        DeleteDisableLegacyDbfsResponse {
+            etag: {
+                let value = etag;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = value.into();
+        self
+    }
 }
 
 /// Wire type `DeleteDisableLegacyFeaturesResponse` of the `settings` API.
+///
+/// Required: `etag` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteDisableLegacyFeaturesResponse {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `etag` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub etag: ::std::string::String,
+}
+
+impl DeleteDisableLegacyFeaturesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(etag: impl Into<::std::string::String>) -> Self {
+        DeleteDisableLegacyFeaturesResponse {
+            etag: {
+                let value = etag;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = value.into();
+        self
+    }
 }
 
 /// Wire type `DeleteLlmProxyPartnerPoweredWorkspaceResponse` of the `settings` API.
+///
+/// Required: `etag` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteLlmProxyPartnerPoweredWorkspaceResponse {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `etag` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub etag: ::std::string::String,
+}
+
+impl DeleteLlmProxyPartnerPoweredWorkspaceResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(etag: impl Into<::std::string::String>) -> Self {
+        DeleteLlmProxyPartnerPoweredWorkspaceResponse {
+            etag: {
+                let value = etag;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = value.into();
+        self
+    }
 }
 
 /// Wire type `DeletePersonalComputeSettingResponse` of the `settings` API.
+///
+/// Required: `etag` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeletePersonalComputeSettingResponse {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `etag` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub etag: ::std::string::String,
+}
+
+impl DeletePersonalComputeSettingResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(etag: impl Into<::std::string::String>) -> Self {
+        DeletePersonalComputeSettingResponse {
+            etag: {
+                let value = etag;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = value.into();
+        self
+    }
 }
 
 /// Wire type `DeleteRestrictWorkspaceAdminsSettingResponse` of the `settings` API.
+///
+/// Required: `etag` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteRestrictWorkspaceAdminsSettingResponse {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `etag` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub etag: ::std::string::String,
+}
+
+impl DeleteRestrictWorkspaceAdminsSettingResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(etag: impl Into<::std::string::String>) -> Self {
+        DeleteRestrictWorkspaceAdminsSettingResponse {
+            etag: {
+                let value = etag;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = value.into();
+        self
+    }
 }
 
 /// Wire type `DeleteSqlResultsDownloadResponse` of the `settings` API.
+///
+/// Required: `etag` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteSqlResultsDownloadResponse {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `etag` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub etag: ::std::string::String,
+}
+
+impl DeleteSqlResultsDownloadResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(etag: impl Into<::std::string::String>) -> Self {
+        DeleteSqlResultsDownloadResponse {
+            etag: {
+                let value = etag;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = value.into();
+        self
+    }
 }
 
 /// Wire type `DisableLegacyAccess` of the `settings` API.
+///
+/// Required: `disable_legacy_access` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DisableLegacyAccess {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub disable_legacy_access: ::std::option::Option<BooleanMessage>,
+    /// Wire field `disable_legacy_access` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub disable_legacy_access: BooleanMessage,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `setting_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub setting_name: ::std::option::Option<::std::string::String>,
+}
+
+impl DisableLegacyAccess {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(disable_legacy_access: BooleanMessage) -> Self {
+        DisableLegacyAccess {
+            disable_legacy_access: {
+                let value = disable_legacy_access;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `disable_legacy_access`.
+    #[inline]
+    pub fn disable_legacy_access(mut self, value: BooleanMessage) -> Self {
+        self.disable_legacy_access = value;
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `setting_name`.
+    #[inline]
+    pub fn setting_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.setting_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DisableLegacyDbfs` of the `settings` API.
+///
+/// Required: `disable_legacy_dbfs` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DisableLegacyDbfs {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub disable_legacy_dbfs: ::std::option::Option<BooleanMessage>,
+    /// Wire field `disable_legacy_dbfs` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub disable_legacy_dbfs: BooleanMessage,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `setting_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub setting_name: ::std::option::Option<::std::string::String>,
 }
 
+impl DisableLegacyDbfs {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(disable_legacy_dbfs: BooleanMessage) -> Self {
+        DisableLegacyDbfs {
+            disable_legacy_dbfs: {
+                let value = disable_legacy_dbfs;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `disable_legacy_dbfs`.
+    #[inline]
+    pub fn disable_legacy_dbfs(mut self, value: BooleanMessage) -> Self {
+        self.disable_legacy_dbfs = value;
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `setting_name`.
+    #[inline]
+    pub fn setting_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.setting_name = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `DisableLegacyFeatures` of the `settings` API.
+///
+/// Required: `disable_legacy_features` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DisableLegacyFeatures {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub disable_legacy_features: ::std::option::Option<BooleanMessage>,
+    /// Wire field `disable_legacy_features` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub disable_legacy_features: BooleanMessage,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `setting_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub setting_name: ::std::option::Option<::std::string::String>,
+}
+
+impl DisableLegacyFeatures {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(disable_legacy_features: BooleanMessage) -> Self {
+        DisableLegacyFeatures {
+            disable_legacy_features: {
+                let value = disable_legacy_features;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `disable_legacy_features`.
+    #[inline]
+    pub fn disable_legacy_features(mut self, value: BooleanMessage) -> Self {
+        self.disable_legacy_features = value;
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `setting_name`.
+    #[inline]
+    pub fn setting_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.setting_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `EgressNetworkPolicy` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EgressNetworkPolicy {
+    /// Wire field `internet_access` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub internet_access: ::std::option::Option<EgressNetworkPolicyInternetAccessPolicy>,
+}
+
+impl EgressNetworkPolicy {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EgressNetworkPolicy { ..::std::default::Default::default() }
+    }
+
+    /// Set `internet_access`.
+    #[inline]
+    pub fn internet_access(mut self, value: EgressNetworkPolicyInternetAccessPolicy) -> Self {
+        self.internet_access = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `EgressNetworkPolicyInternetAccessPolicy` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EgressNetworkPolicyInternetAccessPolicy {
+    /// Wire field `allowed_internet_destinations` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub allowed_internet_destinations: ::std::vec::Vec<EgressNetworkPolicyInternetAccessPolicyInternetDestination>,
+    /// Wire field `allowed_storage_destinations` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub allowed_storage_destinations: ::std::vec::Vec<EgressNetworkPolicyInternetAccessPolicyStorageDestination>,
+    /// Wire field `log_only_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub log_only_mode: ::std::option::Option<EgressNetworkPolicyInternetAccessPolicyLogOnlyMode>,
+    /// Wire field `restriction_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub restriction_mode: ::std::option::Option<EgressNetworkPolicyInternetAccessPolicyRestrictionMode>,
+}
+
+impl EgressNetworkPolicyInternetAccessPolicy {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EgressNetworkPolicyInternetAccessPolicy { ..::std::default::Default::default() }
+    }
+
+    /// Set `allowed_internet_destinations`.
+    #[inline]
+    pub fn allowed_internet_destinations(
+        mut self,
+        value: ::std::vec::Vec<EgressNetworkPolicyInternetAccessPolicyInternetDestination>,
+    ) -> Self {
+        self.allowed_internet_destinations = value;
+        self
+    }
+
+    /// Set `allowed_storage_destinations`.
+    #[inline]
+    pub fn allowed_storage_destinations(
+        mut self,
+        value: ::std::vec::Vec<EgressNetworkPolicyInternetAccessPolicyStorageDestination>,
+    ) -> Self {
+        self.allowed_storage_destinations = value;
+        self
+    }
+
+    /// Set `log_only_mode`.
+    #[inline]
+    pub fn log_only_mode(mut self, value: EgressNetworkPolicyInternetAccessPolicyLogOnlyMode) -> Self {
+        self.log_only_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `restriction_mode`.
+    #[inline]
+    pub fn restriction_mode(mut self, value: EgressNetworkPolicyInternetAccessPolicyRestrictionMode) -> Self {
+        self.restriction_mode = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `EgressNetworkPolicyInternetAccessPolicyInternetDestination` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EgressNetworkPolicyInternetAccessPolicyInternetDestination {
+    /// Wire field `destination` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub destination: ::std::option::Option<::std::string::String>,
+    /// Wire field `protocol` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub protocol: ::std::option::Option<
         EgressNetworkPolicyInternetAccessPolicyInternetDestinationInternetDestinationFilteringProtocol,
     >,
+    /// Wire field `type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#type:
         ::std::option::Option<EgressNetworkPolicyInternetAccessPolicyInternetDestinationInternetDestinationType>,
+}
+
+impl EgressNetworkPolicyInternetAccessPolicyInternetDestination {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EgressNetworkPolicyInternetAccessPolicyInternetDestination { ..::std::default::Default::default() }
+    }
+
+    /// Set `destination`.
+    #[inline]
+    pub fn destination(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.destination = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `protocol`.
+    #[inline]
+    pub fn protocol(
+        mut self,
+        value: EgressNetworkPolicyInternetAccessPolicyInternetDestinationInternetDestinationFilteringProtocol,
+    ) -> Self {
+        self.protocol = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `type`.
+    #[inline]
+    pub fn r#type(
+        mut self,
+        value: EgressNetworkPolicyInternetAccessPolicyInternetDestinationInternetDestinationType,
+    ) -> Self {
+        self.r#type = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `EgressNetworkPolicyInternetAccessPolicyLogOnlyMode` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EgressNetworkPolicyInternetAccessPolicyLogOnlyMode {
+    /// Wire field `log_only_mode_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub log_only_mode_type: ::std::option::Option<EgressNetworkPolicyInternetAccessPolicyLogOnlyModeLogOnlyModeType>,
+    /// Wire field `workloads` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub workloads: ::std::vec::Vec<EgressNetworkPolicyInternetAccessPolicyLogOnlyModeWorkloadType>,
+}
+
+impl EgressNetworkPolicyInternetAccessPolicyLogOnlyMode {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EgressNetworkPolicyInternetAccessPolicyLogOnlyMode { ..::std::default::Default::default() }
+    }
+
+    /// Set `log_only_mode_type`.
+    #[inline]
+    pub fn log_only_mode_type(
+        mut self,
+        value: EgressNetworkPolicyInternetAccessPolicyLogOnlyModeLogOnlyModeType,
+    ) -> Self {
+        self.log_only_mode_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `workloads`.
+    #[inline]
+    pub fn workloads(
+        mut self,
+        value: ::std::vec::Vec<EgressNetworkPolicyInternetAccessPolicyLogOnlyModeWorkloadType>,
+    ) -> Self {
+        self.workloads = value;
+        self
+    }
 }
 
 /// Wire type `EgressNetworkPolicyInternetAccessPolicyStorageDestination` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EgressNetworkPolicyInternetAccessPolicyStorageDestination {
+    /// Wire field `allowed_paths` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub allowed_paths: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `azure_container` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub azure_container: ::std::option::Option<::std::string::String>,
+    /// Wire field `azure_dns_zone` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub azure_dns_zone: ::std::option::Option<::std::string::String>,
+    /// Wire field `azure_storage_account` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub azure_storage_account: ::std::option::Option<::std::string::String>,
+    /// Wire field `azure_storage_service` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub azure_storage_service: ::std::option::Option<::std::string::String>,
+    /// Wire field `bucket_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bucket_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `region` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub region: ::std::option::Option<::std::string::String>,
+    /// Wire field `type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#type: ::std::option::Option<EgressNetworkPolicyInternetAccessPolicyStorageDestinationStorageDestinationType>,
 }
 
+impl EgressNetworkPolicyInternetAccessPolicyStorageDestination {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EgressNetworkPolicyInternetAccessPolicyStorageDestination { ..::std::default::Default::default() }
+    }
+
+    /// Set `allowed_paths`.
+    #[inline]
+    pub fn allowed_paths(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.allowed_paths = value;
+        self
+    }
+
+    /// Set `azure_container`.
+    #[inline]
+    pub fn azure_container(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.azure_container = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `azure_dns_zone`.
+    #[inline]
+    pub fn azure_dns_zone(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.azure_dns_zone = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `azure_storage_account`.
+    #[inline]
+    pub fn azure_storage_account(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.azure_storage_account = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `azure_storage_service`.
+    #[inline]
+    pub fn azure_storage_service(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.azure_storage_service = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `bucket_name`.
+    #[inline]
+    pub fn bucket_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.bucket_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `region`.
+    #[inline]
+    pub fn region(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.region = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `type`.
+    #[inline]
+    pub fn r#type(
+        mut self,
+        value: EgressNetworkPolicyInternetAccessPolicyStorageDestinationStorageDestinationType,
+    ) -> Self {
+        self.r#type = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `EgressNetworkPolicyNetworkAccessPolicy` of the `settings` API.
+///
+/// Required: `restriction_mode` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EgressNetworkPolicyNetworkAccessPolicy {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub restriction_mode: ::std::option::Option<EgressNetworkPolicyNetworkAccessPolicyRestrictionMode>,
+    /// Wire field `restriction_mode` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub restriction_mode: EgressNetworkPolicyNetworkAccessPolicyRestrictionMode,
+    /// Wire field `allowed_databricks_destinations` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub allowed_databricks_destinations: ::std::vec::Vec<EgressNetworkPolicyNetworkAccessPolicyDatabricksDestination>,
+    /// Wire field `allowed_internet_destinations` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub allowed_internet_destinations: ::std::vec::Vec<EgressNetworkPolicyNetworkAccessPolicyInternetDestination>,
+    /// Wire field `allowed_storage_destinations` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub allowed_storage_destinations: ::std::vec::Vec<EgressNetworkPolicyNetworkAccessPolicyStorageDestination>,
+    /// Wire field `blocked_internet_destinations` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub blocked_internet_destinations: ::std::vec::Vec<EgressNetworkPolicyNetworkAccessPolicyInternetDestination>,
+    /// Wire field `policy_enforcement` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub policy_enforcement: ::std::option::Option<EgressNetworkPolicyNetworkAccessPolicyPolicyEnforcement>,
+}
+
+impl EgressNetworkPolicyNetworkAccessPolicy {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(restriction_mode: EgressNetworkPolicyNetworkAccessPolicyRestrictionMode) -> Self {
+        EgressNetworkPolicyNetworkAccessPolicy {
+            restriction_mode: {
+                let value = restriction_mode;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `restriction_mode`.
+    #[inline]
+    pub fn restriction_mode(mut self, value: EgressNetworkPolicyNetworkAccessPolicyRestrictionMode) -> Self {
+        self.restriction_mode = value;
+        self
+    }
+
+    /// Set `allowed_databricks_destinations`.
+    #[inline]
+    pub fn allowed_databricks_destinations(
+        mut self,
+        value: ::std::vec::Vec<EgressNetworkPolicyNetworkAccessPolicyDatabricksDestination>,
+    ) -> Self {
+        self.allowed_databricks_destinations = value;
+        self
+    }
+
+    /// Set `allowed_internet_destinations`.
+    #[inline]
+    pub fn allowed_internet_destinations(
+        mut self,
+        value: ::std::vec::Vec<EgressNetworkPolicyNetworkAccessPolicyInternetDestination>,
+    ) -> Self {
+        self.allowed_internet_destinations = value;
+        self
+    }
+
+    /// Set `allowed_storage_destinations`.
+    #[inline]
+    pub fn allowed_storage_destinations(
+        mut self,
+        value: ::std::vec::Vec<EgressNetworkPolicyNetworkAccessPolicyStorageDestination>,
+    ) -> Self {
+        self.allowed_storage_destinations = value;
+        self
+    }
+
+    /// Set `blocked_internet_destinations`.
+    #[inline]
+    pub fn blocked_internet_destinations(
+        mut self,
+        value: ::std::vec::Vec<EgressNetworkPolicyNetworkAccessPolicyInternetDestination>,
+    ) -> Self {
+        self.blocked_internet_destinations = value;
+        self
+    }
+
+    /// Set `policy_enforcement`.
+    #[inline]
+    pub fn policy_enforcement(mut self, value: EgressNetworkPolicyNetworkAccessPolicyPolicyEnforcement) -> Self {
+        self.policy_enforcement = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `EgressNetworkPolicyNetworkAccessPolicyDatabricksDestination` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EgressNetworkPolicyNetworkAccessPolicyDatabricksDestination {
+    /// Wire field `workspace_ids` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub workspace_ids: ::std::vec::Vec<i64>,
+}
+
+impl EgressNetworkPolicyNetworkAccessPolicyDatabricksDestination {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EgressNetworkPolicyNetworkAccessPolicyDatabricksDestination { ..::std::default::Default::default() }
+    }
+
+    /// Set `workspace_ids`.
+    #[inline]
+    pub fn workspace_ids(mut self, value: ::std::vec::Vec<i64>) -> Self {
+        self.workspace_ids = value;
+        self
+    }
 }
 
 /// Wire type `EgressNetworkPolicyNetworkAccessPolicyInternetDestination` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EgressNetworkPolicyNetworkAccessPolicyInternetDestination {
+    /// Wire field `destination` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub destination: ::std::option::Option<::std::string::String>,
+    /// Wire field `internet_destination_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub internet_destination_type:
         ::std::option::Option<EgressNetworkPolicyNetworkAccessPolicyInternetDestinationInternetDestinationType>,
+}
+
+impl EgressNetworkPolicyNetworkAccessPolicyInternetDestination {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EgressNetworkPolicyNetworkAccessPolicyInternetDestination { ..::std::default::Default::default() }
+    }
+
+    /// Set `destination`.
+    #[inline]
+    pub fn destination(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.destination = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `internet_destination_type`.
+    #[inline]
+    pub fn internet_destination_type(
+        mut self,
+        value: EgressNetworkPolicyNetworkAccessPolicyInternetDestinationInternetDestinationType,
+    ) -> Self {
+        self.internet_destination_type = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `EgressNetworkPolicyNetworkAccessPolicyPolicyEnforcement` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EgressNetworkPolicyNetworkAccessPolicyPolicyEnforcement {
+    /// Wire field `dry_run_mode_product_filter` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub dry_run_mode_product_filter:
         ::std::vec::Vec<EgressNetworkPolicyNetworkAccessPolicyPolicyEnforcementDryRunModeProductFilter>,
+    /// Wire field `enforcement_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enforcement_mode: ::std::option::Option<EgressNetworkPolicyNetworkAccessPolicyPolicyEnforcementEnforcementMode>,
+}
+
+impl EgressNetworkPolicyNetworkAccessPolicyPolicyEnforcement {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EgressNetworkPolicyNetworkAccessPolicyPolicyEnforcement { ..::std::default::Default::default() }
+    }
+
+    /// Set `dry_run_mode_product_filter`.
+    #[inline]
+    pub fn dry_run_mode_product_filter(
+        mut self,
+        value: ::std::vec::Vec<EgressNetworkPolicyNetworkAccessPolicyPolicyEnforcementDryRunModeProductFilter>,
+    ) -> Self {
+        self.dry_run_mode_product_filter = value;
+        self
+    }
+
+    /// Set `enforcement_mode`.
+    #[inline]
+    pub fn enforcement_mode(
+        mut self,
+        value: EgressNetworkPolicyNetworkAccessPolicyPolicyEnforcementEnforcementMode,
+    ) -> Self {
+        self.enforcement_mode = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `EgressNetworkPolicyNetworkAccessPolicyStorageDestination` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EgressNetworkPolicyNetworkAccessPolicyStorageDestination {
+    /// Wire field `azure_storage_account` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub azure_storage_account: ::std::option::Option<::std::string::String>,
+    /// Wire field `azure_storage_service` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub azure_storage_service: ::std::option::Option<::std::string::String>,
+    /// Wire field `bucket_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bucket_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `region` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub region: ::std::option::Option<::std::string::String>,
+    /// Wire field `storage_destination_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub storage_destination_type:
         ::std::option::Option<EgressNetworkPolicyNetworkAccessPolicyStorageDestinationStorageDestinationType>,
+}
+
+impl EgressNetworkPolicyNetworkAccessPolicyStorageDestination {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EgressNetworkPolicyNetworkAccessPolicyStorageDestination { ..::std::default::Default::default() }
+    }
+
+    /// Set `azure_storage_account`.
+    #[inline]
+    pub fn azure_storage_account(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.azure_storage_account = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `azure_storage_service`.
+    #[inline]
+    pub fn azure_storage_service(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.azure_storage_service = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `bucket_name`.
+    #[inline]
+    pub fn bucket_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.bucket_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `region`.
+    #[inline]
+    pub fn region(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.region = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `storage_destination_type`.
+    #[inline]
+    pub fn storage_destination_type(
+        mut self,
+        value: EgressNetworkPolicyNetworkAccessPolicyStorageDestinationStorageDestinationType,
+    ) -> Self {
+        self.storage_destination_type = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `EmailConfig` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EmailConfig {
+    /// Wire field `addresses` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub addresses: ::std::vec::Vec<::std::string::String>,
+}
+
+impl EmailConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EmailConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `addresses`.
+    #[inline]
+    pub fn addresses(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.addresses = value;
+        self
+    }
 }
 
 /// Wire type `Empty` of the `settings` API.
@@ -1236,222 +3944,686 @@ pub struct EmailConfig {
 #[serde(default)]
 pub struct Empty {}
 
+impl Empty {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Empty { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `EnableExportNotebook` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EnableExportNotebook {
+    /// Wire field `boolean_val` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub boolean_val: ::std::option::Option<BooleanMessage>,
+    /// Wire field `setting_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub setting_name: ::std::option::Option<::std::string::String>,
+}
+
+impl EnableExportNotebook {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EnableExportNotebook { ..::std::default::Default::default() }
+    }
+
+    /// Set `boolean_val`.
+    #[inline]
+    pub fn boolean_val(mut self, value: BooleanMessage) -> Self {
+        self.boolean_val = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `setting_name`.
+    #[inline]
+    pub fn setting_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.setting_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `EnableNotebookTableClipboard` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EnableNotebookTableClipboard {
+    /// Wire field `boolean_val` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub boolean_val: ::std::option::Option<BooleanMessage>,
+    /// Wire field `setting_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub setting_name: ::std::option::Option<::std::string::String>,
+}
+
+impl EnableNotebookTableClipboard {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EnableNotebookTableClipboard { ..::std::default::Default::default() }
+    }
+
+    /// Set `boolean_val`.
+    #[inline]
+    pub fn boolean_val(mut self, value: BooleanMessage) -> Self {
+        self.boolean_val = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `setting_name`.
+    #[inline]
+    pub fn setting_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.setting_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `EnableResultsDownloading` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EnableResultsDownloading {
+    /// Wire field `boolean_val` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub boolean_val: ::std::option::Option<BooleanMessage>,
+    /// Wire field `setting_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub setting_name: ::std::option::Option<::std::string::String>,
+}
+
+impl EnableResultsDownloading {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EnableResultsDownloading { ..::std::default::Default::default() }
+    }
+
+    /// Set `boolean_val`.
+    #[inline]
+    pub fn boolean_val(mut self, value: BooleanMessage) -> Self {
+        self.boolean_val = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `setting_name`.
+    #[inline]
+    pub fn setting_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.setting_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `EnhancedSecurityMonitoring` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EnhancedSecurityMonitoring {
+    /// Wire field `is_enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_enabled: ::std::option::Option<bool>,
 }
 
+impl EnhancedSecurityMonitoring {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EnhancedSecurityMonitoring { ..::std::default::Default::default() }
+    }
+
+    /// Set `is_enabled`.
+    #[inline]
+    pub fn is_enabled(mut self, value: bool) -> Self {
+        self.is_enabled = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `EnhancedSecurityMonitoringSetting` of the `settings` API.
+///
+/// Required: `enhanced_security_monitoring_workspace` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EnhancedSecurityMonitoringSetting {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub enhanced_security_monitoring_workspace: ::std::option::Option<EnhancedSecurityMonitoring>,
+    /// Wire field `enhanced_security_monitoring_workspace` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub enhanced_security_monitoring_workspace: EnhancedSecurityMonitoring,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `setting_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub setting_name: ::std::option::Option<::std::string::String>,
+}
+
+impl EnhancedSecurityMonitoringSetting {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(enhanced_security_monitoring_workspace: EnhancedSecurityMonitoring) -> Self {
+        EnhancedSecurityMonitoringSetting {
+            enhanced_security_monitoring_workspace: {
+                let value = enhanced_security_monitoring_workspace;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `enhanced_security_monitoring_workspace`.
+    #[inline]
+    pub fn enhanced_security_monitoring_workspace(mut self, value: EnhancedSecurityMonitoring) -> Self {
+        self.enhanced_security_monitoring_workspace = value;
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `setting_name`.
+    #[inline]
+    pub fn setting_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.setting_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `EsmEnablementAccount` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EsmEnablementAccount {
+    /// Wire field `is_enforced` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_enforced: ::std::option::Option<bool>,
 }
 
+impl EsmEnablementAccount {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EsmEnablementAccount { ..::std::default::Default::default() }
+    }
+
+    /// Set `is_enforced`.
+    #[inline]
+    pub fn is_enforced(mut self, value: bool) -> Self {
+        self.is_enforced = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `EsmEnablementAccountSetting` of the `settings` API.
+///
+/// Required: `esm_enablement_account` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EsmEnablementAccountSetting {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub esm_enablement_account: ::std::option::Option<EsmEnablementAccount>,
+    /// Wire field `esm_enablement_account` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub esm_enablement_account: EsmEnablementAccount,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `setting_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub setting_name: ::std::option::Option<::std::string::String>,
+}
+
+impl EsmEnablementAccountSetting {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(esm_enablement_account: EsmEnablementAccount) -> Self {
+        EsmEnablementAccountSetting {
+            esm_enablement_account: {
+                let value = esm_enablement_account;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `esm_enablement_account`.
+    #[inline]
+    pub fn esm_enablement_account(mut self, value: EsmEnablementAccount) -> Self {
+        self.esm_enablement_account = value;
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `setting_name`.
+    #[inline]
+    pub fn setting_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.setting_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ExchangeToken` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExchangeToken {
+    /// Wire field `credential` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub credential: ::std::option::Option<::std::string::String>,
+    /// Wire field `credentialEolTime` (optional, int64).
     #[serde(
         rename = "credentialEolTime",
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub credential_eol_time: ::std::option::Option<i64>,
+    /// Wire field `ownerId` (optional, int64).
     #[serde(
         rename = "ownerId",
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub owner_id: ::std::option::Option<i64>,
+    /// Wire field `scopes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub scopes: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `tokenType` (optional, ref).
     #[serde(rename = "tokenType", skip_serializing_if = "::std::option::Option::is_none")]
     pub token_type: ::std::option::Option<TokenType>,
+}
+
+impl ExchangeToken {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ExchangeToken { ..::std::default::Default::default() }
+    }
+
+    /// Set `credential`.
+    #[inline]
+    pub fn credential(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.credential = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `credentialEolTime`.
+    #[inline]
+    pub fn credential_eol_time(mut self, value: i64) -> Self {
+        self.credential_eol_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `ownerId`.
+    #[inline]
+    pub fn owner_id(mut self, value: i64) -> Self {
+        self.owner_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `scopes`.
+    #[inline]
+    pub fn scopes(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.scopes = value;
+        self
+    }
+
+    /// Set `tokenType`.
+    #[inline]
+    pub fn token_type(mut self, value: TokenType) -> Self {
+        self.token_type = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ExchangeTokenResponse` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExchangeTokenResponse {
+    /// Wire field `values` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub values: ::std::vec::Vec<ExchangeToken>,
+}
+
+impl ExchangeTokenResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ExchangeTokenResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `values`.
+    #[inline]
+    pub fn values(mut self, value: ::std::vec::Vec<ExchangeToken>) -> Self {
+        self.values = value;
+        self
+    }
 }
 
 /// Wire type `FetchIpAccessListResponse` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FetchIpAccessListResponse {
+    /// Wire field `ip_access_list` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ip_access_list: ::std::option::Option<IpAccessListInfo>,
+}
+
+impl FetchIpAccessListResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        FetchIpAccessListResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `ip_access_list`.
+    #[inline]
+    pub fn ip_access_list(mut self, value: IpAccessListInfo) -> Self {
+        self.ip_access_list = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `GcpEndpoint` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GcpEndpoint {
+    /// Wire field `all_vpc_sc_services` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub all_vpc_sc_services: ::std::option::Option<bool>,
+    /// Wire field `google_api_endpoints` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub google_api_endpoints: ::std::option::Option<GoogleApiEndpoints>,
+    /// Wire field `psc_endpoint_uri` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub psc_endpoint_uri: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_attachment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_attachment: ::std::option::Option<::std::string::String>,
+}
+
+impl GcpEndpoint {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GcpEndpoint { ..::std::default::Default::default() }
+    }
+
+    /// Set `all_vpc_sc_services`.
+    #[inline]
+    pub fn all_vpc_sc_services(mut self, value: bool) -> Self {
+        self.all_vpc_sc_services = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `google_api_endpoints`.
+    #[inline]
+    pub fn google_api_endpoints(mut self, value: GoogleApiEndpoints) -> Self {
+        self.google_api_endpoints = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `psc_endpoint_uri`.
+    #[inline]
+    pub fn psc_endpoint_uri(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.psc_endpoint_uri = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `service_attachment`.
+    #[inline]
+    pub fn service_attachment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_attachment = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GenericWebhookConfig` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenericWebhookConfig {
+    /// Wire field `password` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub password: ::std::option::Option<crate::service::Sensitive>,
+    /// Wire field `password_set` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub password_set: ::std::option::Option<bool>,
+    /// Wire field `url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub url: ::std::option::Option<::std::string::String>,
+    /// Wire field `url_set` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub url_set: ::std::option::Option<bool>,
+    /// Wire field `username` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub username: ::std::option::Option<::std::string::String>,
+    /// Wire field `username_set` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub username_set: ::std::option::Option<bool>,
+}
+
+impl GenericWebhookConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GenericWebhookConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `password`.
+    #[inline]
+    pub fn password(mut self, value: impl Into<crate::service::Sensitive>) -> Self {
+        self.password = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `password_set`.
+    #[inline]
+    pub fn password_set(mut self, value: bool) -> Self {
+        self.password_set = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `url`.
+    #[inline]
+    pub fn url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.url = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `url_set`.
+    #[inline]
+    pub fn url_set(mut self, value: bool) -> Self {
+        self.url_set = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `username`.
+    #[inline]
+    pub fn username(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.username = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `username_set`.
+    #[inline]
+    pub fn username_set(mut self, value: bool) -> Self {
+        self.username_set = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `GetIpAccessListResponse` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetIpAccessListResponse {
+    /// Wire field `ip_access_list` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ip_access_list: ::std::option::Option<IpAccessListInfo>,
+}
+
+impl GetIpAccessListResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetIpAccessListResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `ip_access_list`.
+    #[inline]
+    pub fn ip_access_list(mut self, value: IpAccessListInfo) -> Self {
+        self.ip_access_list = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `GetIpAccessListsResponse` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetIpAccessListsResponse {
+    /// Wire field `ip_access_lists` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub ip_access_lists: ::std::vec::Vec<IpAccessListInfo>,
+}
+
+impl GetIpAccessListsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetIpAccessListsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `ip_access_lists`.
+    #[inline]
+    pub fn ip_access_lists(mut self, value: ::std::vec::Vec<IpAccessListInfo>) -> Self {
+        self.ip_access_lists = value;
+        self
+    }
 }
 
 /// Wire type `GetTokenPermissionLevelsResponse` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetTokenPermissionLevelsResponse {
+    /// Wire field `permission_levels` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub permission_levels: ::std::vec::Vec<TokenPermissionsDescription>,
+}
+
+impl GetTokenPermissionLevelsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetTokenPermissionLevelsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `permission_levels`.
+    #[inline]
+    pub fn permission_levels(mut self, value: ::std::vec::Vec<TokenPermissionsDescription>) -> Self {
+        self.permission_levels = value;
+        self
+    }
 }
 
 /// Wire type `GetTokenResponse` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetTokenResponse {
+    /// Wire field `token_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub token_info: ::std::option::Option<TokenInfo>,
+}
+
+impl GetTokenResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetTokenResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `token_info`.
+    #[inline]
+    pub fn token_info(mut self, value: TokenInfo) -> Self {
+        self.token_info = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `GoogleApiEndpoints` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GoogleApiEndpoints {
+    /// Wire field `endpoints` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub endpoints: ::std::vec::Vec<::std::string::String>,
+}
+
+impl GoogleApiEndpoints {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GoogleApiEndpoints { ..::std::default::Default::default() }
+    }
+
+    /// Set `endpoints`.
+    #[inline]
+    pub fn endpoints(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.endpoints = value;
+        self
+    }
 }
 
 /// Wire type `IpAccessListInfo` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct IpAccessListInfo {
+    /// Wire field `address_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub address_count: ::std::option::Option<i64>,
+    /// Wire field `created_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub created_at: ::std::option::Option<i64>,
+    /// Wire field `created_by` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub created_by: ::std::option::Option<i64>,
+    /// Wire field `enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enabled: ::std::option::Option<bool>,
+    /// Wire field `ip_addresses` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub ip_addresses: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `label` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub label: ::std::option::Option<::std::string::String>,
+    /// Wire field `list_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub list_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `list_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub list_type: ::std::option::Option<ListType>,
+    /// Wire field `updated_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub updated_at: ::std::option::Option<i64>,
+    /// Wire field `updated_by` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -1459,308 +4631,1166 @@ pub struct IpAccessListInfo {
     pub updated_by: ::std::option::Option<i64>,
 }
 
+impl IpAccessListInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        IpAccessListInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `address_count`.
+    #[inline]
+    pub fn address_count(mut self, value: i64) -> Self {
+        self.address_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `created_at`.
+    #[inline]
+    pub fn created_at(mut self, value: i64) -> Self {
+        self.created_at = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `created_by`.
+    #[inline]
+    pub fn created_by(mut self, value: i64) -> Self {
+        self.created_by = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `enabled`.
+    #[inline]
+    pub fn enabled(mut self, value: bool) -> Self {
+        self.enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `ip_addresses`.
+    #[inline]
+    pub fn ip_addresses(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.ip_addresses = value;
+        self
+    }
+
+    /// Set `label`.
+    #[inline]
+    pub fn label(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.label = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `list_id`.
+    #[inline]
+    pub fn list_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.list_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `list_type`.
+    #[inline]
+    pub fn list_type(mut self, value: ListType) -> Self {
+        self.list_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `updated_at`.
+    #[inline]
+    pub fn updated_at(mut self, value: i64) -> Self {
+        self.updated_at = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `updated_by`.
+    #[inline]
+    pub fn updated_by(mut self, value: i64) -> Self {
+        self.updated_by = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `ListIpAccessListResponse` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListIpAccessListResponse {
+    /// Wire field `ip_access_lists` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub ip_access_lists: ::std::vec::Vec<IpAccessListInfo>,
+}
+
+impl ListIpAccessListResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListIpAccessListResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `ip_access_lists`.
+    #[inline]
+    pub fn ip_access_lists(mut self, value: ::std::vec::Vec<IpAccessListInfo>) -> Self {
+        self.ip_access_lists = value;
+        self
+    }
 }
 
 /// Wire type `ListNetworkConnectivityConfigurationsResponse` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListNetworkConnectivityConfigurationsResponse {
+    /// Wire field `items` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub items: ::std::vec::Vec<NetworkConnectivityConfiguration>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListNetworkConnectivityConfigurationsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListNetworkConnectivityConfigurationsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `items`.
+    #[inline]
+    pub fn items(mut self, value: ::std::vec::Vec<NetworkConnectivityConfiguration>) -> Self {
+        self.items = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListNetworkPoliciesResponse` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListNetworkPoliciesResponse {
+    /// Wire field `items` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub items: ::std::vec::Vec<AccountNetworkPolicy>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListNetworkPoliciesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListNetworkPoliciesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `items`.
+    #[inline]
+    pub fn items(mut self, value: ::std::vec::Vec<AccountNetworkPolicy>) -> Self {
+        self.items = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListNotificationDestinationsResponse` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListNotificationDestinationsResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `results` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub results: ::std::vec::Vec<ListNotificationDestinationsResult>,
+}
+
+impl ListNotificationDestinationsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListNotificationDestinationsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `results`.
+    #[inline]
+    pub fn results(mut self, value: ::std::vec::Vec<ListNotificationDestinationsResult>) -> Self {
+        self.results = value;
+        self
+    }
 }
 
 /// Wire type `ListNotificationDestinationsResult` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListNotificationDestinationsResult {
+    /// Wire field `destination_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub destination_type: ::std::option::Option<DestinationType>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+}
+
+impl ListNotificationDestinationsResult {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListNotificationDestinationsResult { ..::std::default::Default::default() }
+    }
+
+    /// Set `destination_type`.
+    #[inline]
+    pub fn destination_type(mut self, value: DestinationType) -> Self {
+        self.destination_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListPrivateEndpointRulesResponse` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListPrivateEndpointRulesResponse {
+    /// Wire field `items` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub items: ::std::vec::Vec<NccPrivateEndpointRule>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListPrivateEndpointRulesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListPrivateEndpointRulesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `items`.
+    #[inline]
+    pub fn items(mut self, value: ::std::vec::Vec<NccPrivateEndpointRule>) -> Self {
+        self.items = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListPublicTokensResponse` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListPublicTokensResponse {
+    /// Wire field `token_infos` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub token_infos: ::std::vec::Vec<PublicTokenInfo>,
+}
+
+impl ListPublicTokensResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListPublicTokensResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `token_infos`.
+    #[inline]
+    pub fn token_infos(mut self, value: ::std::vec::Vec<PublicTokenInfo>) -> Self {
+        self.token_infos = value;
+        self
+    }
 }
 
 /// Wire type `ListTokensResponse` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListTokensResponse {
+    /// Wire field `token_infos` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub token_infos: ::std::vec::Vec<TokenInfo>,
 }
 
+impl ListTokensResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListTokensResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `token_infos`.
+    #[inline]
+    pub fn token_infos(mut self, value: ::std::vec::Vec<TokenInfo>) -> Self {
+        self.token_infos = value;
+        self
+    }
+}
+
 /// Wire type `LlmProxyPartnerPoweredAccount` of the `settings` API.
+///
+/// Required: `boolean_val` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LlmProxyPartnerPoweredAccount {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub boolean_val: ::std::option::Option<BooleanMessage>,
+    /// Wire field `boolean_val` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub boolean_val: BooleanMessage,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `setting_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub setting_name: ::std::option::Option<::std::string::String>,
+}
+
+impl LlmProxyPartnerPoweredAccount {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(boolean_val: BooleanMessage) -> Self {
+        LlmProxyPartnerPoweredAccount {
+            boolean_val: {
+                let value = boolean_val;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `boolean_val`.
+    #[inline]
+    pub fn boolean_val(mut self, value: BooleanMessage) -> Self {
+        self.boolean_val = value;
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `setting_name`.
+    #[inline]
+    pub fn setting_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.setting_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `LlmProxyPartnerPoweredEnforce` of the `settings` API.
+///
+/// Required: `boolean_val` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LlmProxyPartnerPoweredEnforce {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub boolean_val: ::std::option::Option<BooleanMessage>,
+    /// Wire field `boolean_val` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub boolean_val: BooleanMessage,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `setting_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub setting_name: ::std::option::Option<::std::string::String>,
 }
 
+impl LlmProxyPartnerPoweredEnforce {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(boolean_val: BooleanMessage) -> Self {
+        LlmProxyPartnerPoweredEnforce {
+            boolean_val: {
+                let value = boolean_val;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `boolean_val`.
+    #[inline]
+    pub fn boolean_val(mut self, value: BooleanMessage) -> Self {
+        self.boolean_val = value;
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `setting_name`.
+    #[inline]
+    pub fn setting_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.setting_name = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `LlmProxyPartnerPoweredWorkspace` of the `settings` API.
+///
+/// Required: `boolean_val` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LlmProxyPartnerPoweredWorkspace {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub boolean_val: ::std::option::Option<BooleanMessage>,
+    /// Wire field `boolean_val` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub boolean_val: BooleanMessage,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `setting_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub setting_name: ::std::option::Option<::std::string::String>,
+}
+
+impl LlmProxyPartnerPoweredWorkspace {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(boolean_val: BooleanMessage) -> Self {
+        LlmProxyPartnerPoweredWorkspace {
+            boolean_val: {
+                let value = boolean_val;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `boolean_val`.
+    #[inline]
+    pub fn boolean_val(mut self, value: BooleanMessage) -> Self {
+        self.boolean_val = value;
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `setting_name`.
+    #[inline]
+    pub fn setting_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.setting_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `MicrosoftTeamsConfig` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MicrosoftTeamsConfig {
+    /// Wire field `app_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `app_id_set` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app_id_set: ::std::option::Option<bool>,
+    /// Wire field `auth_secret` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub auth_secret: ::std::option::Option<::std::string::String>,
+    /// Wire field `auth_secret_set` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub auth_secret_set: ::std::option::Option<bool>,
+    /// Wire field `channel_url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub channel_url: ::std::option::Option<::std::string::String>,
+    /// Wire field `channel_url_set` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub channel_url_set: ::std::option::Option<bool>,
+    /// Wire field `tenant_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub tenant_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `tenant_id_set` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub tenant_id_set: ::std::option::Option<bool>,
+    /// Wire field `url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub url: ::std::option::Option<::std::string::String>,
+    /// Wire field `url_set` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub url_set: ::std::option::Option<bool>,
+}
+
+impl MicrosoftTeamsConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        MicrosoftTeamsConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `app_id`.
+    #[inline]
+    pub fn app_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.app_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `app_id_set`.
+    #[inline]
+    pub fn app_id_set(mut self, value: bool) -> Self {
+        self.app_id_set = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `auth_secret`.
+    #[inline]
+    pub fn auth_secret(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.auth_secret = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `auth_secret_set`.
+    #[inline]
+    pub fn auth_secret_set(mut self, value: bool) -> Self {
+        self.auth_secret_set = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `channel_url`.
+    #[inline]
+    pub fn channel_url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.channel_url = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `channel_url_set`.
+    #[inline]
+    pub fn channel_url_set(mut self, value: bool) -> Self {
+        self.channel_url_set = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `tenant_id`.
+    #[inline]
+    pub fn tenant_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.tenant_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tenant_id_set`.
+    #[inline]
+    pub fn tenant_id_set(mut self, value: bool) -> Self {
+        self.tenant_id_set = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `url`.
+    #[inline]
+    pub fn url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.url = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `url_set`.
+    #[inline]
+    pub fn url_set(mut self, value: bool) -> Self {
+        self.url_set = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `NccAwsStableIpRule` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NccAwsStableIpRule {
+    /// Wire field `cidr_blocks` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub cidr_blocks: ::std::vec::Vec<::std::string::String>,
+}
+
+impl NccAwsStableIpRule {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        NccAwsStableIpRule { ..::std::default::Default::default() }
+    }
+
+    /// Set `cidr_blocks`.
+    #[inline]
+    pub fn cidr_blocks(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.cidr_blocks = value;
+        self
+    }
 }
 
 /// Wire type `NccAzurePrivateEndpointRule` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NccAzurePrivateEndpointRule {
+    /// Wire field `connection_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub connection_state: ::std::option::Option<NccAzurePrivateEndpointRuleConnectionState>,
+    /// Wire field `creation_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub creation_time: ::std::option::Option<i64>,
+    /// Wire field `deactivated` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub deactivated: ::std::option::Option<bool>,
+    /// Wire field `deactivated_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub deactivated_at: ::std::option::Option<i64>,
+    /// Wire field `domain_names` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub domain_names: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `endpoint_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoint_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `error_message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error_message: ::std::option::Option<::std::string::String>,
+    /// Wire field `group_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `network_connectivity_config_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub network_connectivity_config_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `resource_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub resource_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `rule_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub rule_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `updated_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub updated_time: ::std::option::Option<i64>,
+}
+
+impl NccAzurePrivateEndpointRule {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        NccAzurePrivateEndpointRule { ..::std::default::Default::default() }
+    }
+
+    /// Set `connection_state`.
+    #[inline]
+    pub fn connection_state(mut self, value: NccAzurePrivateEndpointRuleConnectionState) -> Self {
+        self.connection_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `creation_time`.
+    #[inline]
+    pub fn creation_time(mut self, value: i64) -> Self {
+        self.creation_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `deactivated`.
+    #[inline]
+    pub fn deactivated(mut self, value: bool) -> Self {
+        self.deactivated = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `deactivated_at`.
+    #[inline]
+    pub fn deactivated_at(mut self, value: i64) -> Self {
+        self.deactivated_at = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `domain_names`.
+    #[inline]
+    pub fn domain_names(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.domain_names = value;
+        self
+    }
+
+    /// Set `endpoint_name`.
+    #[inline]
+    pub fn endpoint_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.endpoint_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `error_message`.
+    #[inline]
+    pub fn error_message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.error_message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `group_id`.
+    #[inline]
+    pub fn group_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `network_connectivity_config_id`.
+    #[inline]
+    pub fn network_connectivity_config_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.network_connectivity_config_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `resource_id`.
+    #[inline]
+    pub fn resource_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.resource_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `rule_id`.
+    #[inline]
+    pub fn rule_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.rule_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `updated_time`.
+    #[inline]
+    pub fn updated_time(mut self, value: i64) -> Self {
+        self.updated_time = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `NccAzureServiceEndpointRule` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NccAzureServiceEndpointRule {
+    /// Wire field `subnets` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub subnets: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `target_region` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub target_region: ::std::option::Option<::std::string::String>,
+    /// Wire field `target_services` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub target_services: ::std::vec::Vec<EgressResourceType>,
+}
+
+impl NccAzureServiceEndpointRule {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        NccAzureServiceEndpointRule { ..::std::default::Default::default() }
+    }
+
+    /// Set `subnets`.
+    #[inline]
+    pub fn subnets(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.subnets = value;
+        self
+    }
+
+    /// Set `target_region`.
+    #[inline]
+    pub fn target_region(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.target_region = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `target_services`.
+    #[inline]
+    pub fn target_services(mut self, value: ::std::vec::Vec<EgressResourceType>) -> Self {
+        self.target_services = value;
+        self
+    }
 }
 
 /// Wire type `NccEgressConfig` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NccEgressConfig {
+    /// Wire field `default_rules` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default_rules: ::std::option::Option<NccEgressDefaultRules>,
+    /// Wire field `target_rules` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub target_rules: ::std::option::Option<NccEgressTargetRules>,
+}
+
+impl NccEgressConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        NccEgressConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `default_rules`.
+    #[inline]
+    pub fn default_rules(mut self, value: NccEgressDefaultRules) -> Self {
+        self.default_rules = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `target_rules`.
+    #[inline]
+    pub fn target_rules(mut self, value: NccEgressTargetRules) -> Self {
+        self.target_rules = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `NccEgressDefaultRules` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NccEgressDefaultRules {
+    /// Wire field `aws_stable_ip_rule` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aws_stable_ip_rule: ::std::option::Option<NccAwsStableIpRule>,
+    /// Wire field `azure_service_endpoint_rule` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub azure_service_endpoint_rule: ::std::option::Option<NccAzureServiceEndpointRule>,
+}
+
+impl NccEgressDefaultRules {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        NccEgressDefaultRules { ..::std::default::Default::default() }
+    }
+
+    /// Set `aws_stable_ip_rule`.
+    #[inline]
+    pub fn aws_stable_ip_rule(mut self, value: NccAwsStableIpRule) -> Self {
+        self.aws_stable_ip_rule = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `azure_service_endpoint_rule`.
+    #[inline]
+    pub fn azure_service_endpoint_rule(mut self, value: NccAzureServiceEndpointRule) -> Self {
+        self.azure_service_endpoint_rule = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `NccEgressTargetRules` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NccEgressTargetRules {
+    /// Wire field `aws_private_endpoint_rules` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub aws_private_endpoint_rules: ::std::vec::Vec<CustomerFacingNetworkConnectivityConfigAwsPrivateEndpointRule>,
+    /// Wire field `azure_private_endpoint_rules` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub azure_private_endpoint_rules: ::std::vec::Vec<NccAzurePrivateEndpointRule>,
+}
+
+impl NccEgressTargetRules {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        NccEgressTargetRules { ..::std::default::Default::default() }
+    }
+
+    /// Set `aws_private_endpoint_rules`.
+    #[inline]
+    pub fn aws_private_endpoint_rules(
+        mut self,
+        value: ::std::vec::Vec<CustomerFacingNetworkConnectivityConfigAwsPrivateEndpointRule>,
+    ) -> Self {
+        self.aws_private_endpoint_rules = value;
+        self
+    }
+
+    /// Set `azure_private_endpoint_rules`.
+    #[inline]
+    pub fn azure_private_endpoint_rules(mut self, value: ::std::vec::Vec<NccAzurePrivateEndpointRule>) -> Self {
+        self.azure_private_endpoint_rules = value;
+        self
+    }
 }
 
 /// Wire type `NccPrivateEndpointRule` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NccPrivateEndpointRule {
+    /// Wire field `account_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub account_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `connection_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub connection_state: ::std::option::Option<NccPrivateEndpointRulePrivateLinkConnectionState>,
+    /// Wire field `creation_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub creation_time: ::std::option::Option<i64>,
+    /// Wire field `deactivated` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub deactivated: ::std::option::Option<bool>,
+    /// Wire field `deactivated_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub deactivated_at: ::std::option::Option<i64>,
+    /// Wire field `domain_names` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub domain_names: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enabled: ::std::option::Option<bool>,
+    /// Wire field `endpoint_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoint_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `endpoint_service` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoint_service: ::std::option::Option<::std::string::String>,
+    /// Wire field `error_message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error_message: ::std::option::Option<::std::string::String>,
+    /// Wire field `gcp_endpoint` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gcp_endpoint: ::std::option::Option<GcpEndpoint>,
+    /// Wire field `group_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `network_connectivity_config_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub network_connectivity_config_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `resource_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub resource_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `resource_names` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub resource_names: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `rule_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub rule_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `updated_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub updated_time: ::std::option::Option<i64>,
+    /// Wire field `vpc_endpoint_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub vpc_endpoint_id: ::std::option::Option<::std::string::String>,
+}
+
+impl NccPrivateEndpointRule {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        NccPrivateEndpointRule { ..::std::default::Default::default() }
+    }
+
+    /// Set `account_id`.
+    #[inline]
+    pub fn account_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.account_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `connection_state`.
+    #[inline]
+    pub fn connection_state(mut self, value: NccPrivateEndpointRulePrivateLinkConnectionState) -> Self {
+        self.connection_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `creation_time`.
+    #[inline]
+    pub fn creation_time(mut self, value: i64) -> Self {
+        self.creation_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `deactivated`.
+    #[inline]
+    pub fn deactivated(mut self, value: bool) -> Self {
+        self.deactivated = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `deactivated_at`.
+    #[inline]
+    pub fn deactivated_at(mut self, value: i64) -> Self {
+        self.deactivated_at = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `domain_names`.
+    #[inline]
+    pub fn domain_names(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.domain_names = value;
+        self
+    }
+
+    /// Set `enabled`.
+    #[inline]
+    pub fn enabled(mut self, value: bool) -> Self {
+        self.enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `endpoint_name`.
+    #[inline]
+    pub fn endpoint_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.endpoint_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `endpoint_service`.
+    #[inline]
+    pub fn endpoint_service(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.endpoint_service = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `error_message`.
+    #[inline]
+    pub fn error_message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.error_message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `gcp_endpoint`.
+    #[inline]
+    pub fn gcp_endpoint(mut self, value: GcpEndpoint) -> Self {
+        self.gcp_endpoint = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `group_id`.
+    #[inline]
+    pub fn group_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `network_connectivity_config_id`.
+    #[inline]
+    pub fn network_connectivity_config_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.network_connectivity_config_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `resource_id`.
+    #[inline]
+    pub fn resource_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.resource_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `resource_names`.
+    #[inline]
+    pub fn resource_names(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.resource_names = value;
+        self
+    }
+
+    /// Set `rule_id`.
+    #[inline]
+    pub fn rule_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.rule_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `updated_time`.
+    #[inline]
+    pub fn updated_time(mut self, value: i64) -> Self {
+        self.updated_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `vpc_endpoint_id`.
+    #[inline]
+    pub fn vpc_endpoint_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.vpc_endpoint_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `NetworkConnectivityConfiguration` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NetworkConnectivityConfiguration {
+    /// Wire field `account_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub account_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `billing_workspace_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub billing_workspace_id: ::std::option::Option<i64>,
+    /// Wire field `creation_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub creation_time: ::std::option::Option<i64>,
+    /// Wire field `egress_config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub egress_config: ::std::option::Option<NccEgressConfig>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `network_connectivity_config_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub network_connectivity_config_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `region` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub region: ::std::option::Option<::std::string::String>,
+    /// Wire field `updated_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -1768,42 +5798,187 @@ pub struct NetworkConnectivityConfiguration {
     pub updated_time: ::std::option::Option<i64>,
 }
 
+impl NetworkConnectivityConfiguration {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        NetworkConnectivityConfiguration { ..::std::default::Default::default() }
+    }
+
+    /// Set `account_id`.
+    #[inline]
+    pub fn account_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.account_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `billing_workspace_id`.
+    #[inline]
+    pub fn billing_workspace_id(mut self, value: i64) -> Self {
+        self.billing_workspace_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `creation_time`.
+    #[inline]
+    pub fn creation_time(mut self, value: i64) -> Self {
+        self.creation_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `egress_config`.
+    #[inline]
+    pub fn egress_config(mut self, value: NccEgressConfig) -> Self {
+        self.egress_config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `network_connectivity_config_id`.
+    #[inline]
+    pub fn network_connectivity_config_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.network_connectivity_config_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `region`.
+    #[inline]
+    pub fn region(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.region = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `updated_time`.
+    #[inline]
+    pub fn updated_time(mut self, value: i64) -> Self {
+        self.updated_time = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `NetworkPolicyEgress` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NetworkPolicyEgress {
+    /// Wire field `network_access` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub network_access: ::std::option::Option<EgressNetworkPolicyNetworkAccessPolicy>,
+}
+
+impl NetworkPolicyEgress {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        NetworkPolicyEgress { ..::std::default::Default::default() }
+    }
+
+    /// Set `network_access`.
+    #[inline]
+    pub fn network_access(mut self, value: EgressNetworkPolicyNetworkAccessPolicy) -> Self {
+        self.network_access = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `NotificationDestination` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NotificationDestination {
+    /// Wire field `config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub config: ::std::option::Option<Config>,
+    /// Wire field `destination_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub destination_type: ::std::option::Option<DestinationType>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+}
+
+impl NotificationDestination {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        NotificationDestination { ..::std::default::Default::default() }
+    }
+
+    /// Set `config`.
+    #[inline]
+    pub fn config(mut self, value: Config) -> Self {
+        self.config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `destination_type`.
+    #[inline]
+    pub fn destination_type(mut self, value: DestinationType) -> Self {
+        self.destination_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `PagerdutyConfig` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PagerdutyConfig {
+    /// Wire field `integration_key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub integration_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `integration_key_set` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub integration_key_set: ::std::option::Option<bool>,
+}
+
+impl PagerdutyConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PagerdutyConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `integration_key`.
+    #[inline]
+    pub fn integration_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.integration_key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `integration_key_set`.
+    #[inline]
+    pub fn integration_key_set(mut self, value: bool) -> Self {
+        self.integration_key_set = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `PartitionId` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PartitionId {
+    /// Wire field `workspaceId` (optional, int64).
     #[serde(
         rename = "workspaceId",
         skip_serializing_if = "::std::option::Option::is_none",
@@ -1812,74 +5987,309 @@ pub struct PartitionId {
     pub workspace_id: ::std::option::Option<i64>,
 }
 
+impl PartitionId {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PartitionId { ..::std::default::Default::default() }
+    }
+
+    /// Set `workspaceId`.
+    #[inline]
+    pub fn workspace_id(mut self, value: i64) -> Self {
+        self.workspace_id = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `PersonalComputeMessage` of the `settings` API.
+///
+/// Required: `value` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PersonalComputeMessage {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub value: ::std::option::Option<PersonalComputeMessageEnum>,
+    /// Wire field `value` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub value: PersonalComputeMessageEnum,
+}
+
+impl PersonalComputeMessage {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(value: PersonalComputeMessageEnum) -> Self {
+        PersonalComputeMessage {
+            value: {
+                let value = value;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: PersonalComputeMessageEnum) -> Self {
+        self.value = value;
+        self
+    }
 }
 
 /// Wire type `PersonalComputeSetting` of the `settings` API.
+///
+/// Required: `personal_compute` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PersonalComputeSetting {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub personal_compute: ::std::option::Option<PersonalComputeMessage>,
+    /// Wire field `personal_compute` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub personal_compute: PersonalComputeMessage,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `setting_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub setting_name: ::std::option::Option<::std::string::String>,
+}
+
+impl PersonalComputeSetting {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(personal_compute: PersonalComputeMessage) -> Self {
+        PersonalComputeSetting {
+            personal_compute: {
+                let value = personal_compute;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `personal_compute`.
+    #[inline]
+    pub fn personal_compute(mut self, value: PersonalComputeMessage) -> Self {
+        self.personal_compute = value;
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `setting_name`.
+    #[inline]
+    pub fn setting_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.setting_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `PublicTokenInfo` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PublicTokenInfo {
+    /// Wire field `autoscope_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub autoscope_state: ::std::option::Option<crate::service::iam::AutoscopeState>,
+    /// Wire field `backfill_scopes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub backfill_scopes: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
+    /// Wire field `creation_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub creation_time: ::std::option::Option<i64>,
+    /// Wire field `expiry_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub expiry_time: ::std::option::Option<i64>,
+    /// Wire field `inferred_scopes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub inferred_scopes: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `scopes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub scopes: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `token_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub token_id: ::std::option::Option<::std::string::String>,
 }
 
+impl PublicTokenInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PublicTokenInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `autoscope_state`.
+    #[inline]
+    pub fn autoscope_state(mut self, value: crate::service::iam::AutoscopeState) -> Self {
+        self.autoscope_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `backfill_scopes`.
+    #[inline]
+    pub fn backfill_scopes(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.backfill_scopes = value;
+        self
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `creation_time`.
+    #[inline]
+    pub fn creation_time(mut self, value: i64) -> Self {
+        self.creation_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `expiry_time`.
+    #[inline]
+    pub fn expiry_time(mut self, value: i64) -> Self {
+        self.expiry_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `inferred_scopes`.
+    #[inline]
+    pub fn inferred_scopes(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.inferred_scopes = value;
+        self
+    }
+
+    /// Set `scopes`.
+    #[inline]
+    pub fn scopes(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.scopes = value;
+        self
+    }
+
+    /// Set `token_id`.
+    #[inline]
+    pub fn token_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.token_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `RestrictWorkspaceAdminsMessage` of the `settings` API.
+///
+/// Required: `status` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RestrictWorkspaceAdminsMessage {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub status: ::std::option::Option<RestrictWorkspaceAdminsMessageStatus>,
+    /// Wire field `status` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub status: RestrictWorkspaceAdminsMessageStatus,
+    /// Wire field `disable_gov_tag_creation` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub disable_gov_tag_creation: ::std::option::Option<bool>,
 }
 
+impl RestrictWorkspaceAdminsMessage {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(status: RestrictWorkspaceAdminsMessageStatus) -> Self {
+        RestrictWorkspaceAdminsMessage {
+            status: {
+                let value = status;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: RestrictWorkspaceAdminsMessageStatus) -> Self {
+        self.status = value;
+        self
+    }
+
+    /// Set `disable_gov_tag_creation`.
+    #[inline]
+    pub fn disable_gov_tag_creation(mut self, value: bool) -> Self {
+        self.disable_gov_tag_creation = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `RestrictWorkspaceAdminsSetting` of the `settings` API.
+///
+/// Required: `restrict_workspace_admins` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RestrictWorkspaceAdminsSetting {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub restrict_workspace_admins: ::std::option::Option<RestrictWorkspaceAdminsMessage>,
+    /// Wire field `restrict_workspace_admins` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub restrict_workspace_admins: RestrictWorkspaceAdminsMessage,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `setting_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub setting_name: ::std::option::Option<::std::string::String>,
+}
+
+impl RestrictWorkspaceAdminsSetting {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(restrict_workspace_admins: RestrictWorkspaceAdminsMessage) -> Self {
+        RestrictWorkspaceAdminsSetting {
+            restrict_workspace_admins: {
+                let value = restrict_workspace_admins;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `restrict_workspace_admins`.
+    #[inline]
+    pub fn restrict_workspace_admins(mut self, value: RestrictWorkspaceAdminsMessage) -> Self {
+        self.restrict_workspace_admins = value;
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `setting_name`.
+    #[inline]
+    pub fn setting_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.setting_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `RevokeTokenResponse` of the `settings` API.
@@ -1887,117 +6297,341 @@ pub struct RestrictWorkspaceAdminsSetting {
 #[serde(default)]
 pub struct RevokeTokenResponse {}
 
+impl RevokeTokenResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RevokeTokenResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `SlackConfig` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SlackConfig {
+    /// Wire field `channel_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub channel_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `channel_id_set` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub channel_id_set: ::std::option::Option<bool>,
+    /// Wire field `oauth_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub oauth_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `oauth_token_set` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub oauth_token_set: ::std::option::Option<bool>,
+    /// Wire field `url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub url: ::std::option::Option<::std::string::String>,
+    /// Wire field `url_set` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub url_set: ::std::option::Option<bool>,
 }
 
+impl SlackConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SlackConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `channel_id`.
+    #[inline]
+    pub fn channel_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.channel_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `channel_id_set`.
+    #[inline]
+    pub fn channel_id_set(mut self, value: bool) -> Self {
+        self.channel_id_set = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `oauth_token`.
+    #[inline]
+    pub fn oauth_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.oauth_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `oauth_token_set`.
+    #[inline]
+    pub fn oauth_token_set(mut self, value: bool) -> Self {
+        self.oauth_token_set = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `url`.
+    #[inline]
+    pub fn url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.url = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `url_set`.
+    #[inline]
+    pub fn url_set(mut self, value: bool) -> Self {
+        self.url_set = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `SqlResultsDownload` of the `settings` API.
+///
+/// Required: `boolean_val` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SqlResultsDownload {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub boolean_val: ::std::option::Option<BooleanMessage>,
+    /// Wire field `boolean_val` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub boolean_val: BooleanMessage,
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
+    /// Wire field `setting_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub setting_name: ::std::option::Option<::std::string::String>,
+}
+
+impl SqlResultsDownload {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(boolean_val: BooleanMessage) -> Self {
+        SqlResultsDownload {
+            boolean_val: {
+                let value = boolean_val;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `boolean_val`.
+    #[inline]
+    pub fn boolean_val(mut self, value: BooleanMessage) -> Self {
+        self.boolean_val = value;
+        self
+    }
+
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `setting_name`.
+    #[inline]
+    pub fn setting_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.setting_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `StringMessage` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct StringMessage {
+    /// Wire field `value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<::std::string::String>,
+}
+
+impl StringMessage {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        StringMessage { ..::std::default::Default::default() }
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `TokenAccessControlRequest` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TokenAccessControlRequest {
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<TokenPermissionLevel>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl TokenAccessControlRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TokenAccessControlRequest { ..::std::default::Default::default() }
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: TokenPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `TokenAccessControlResponse` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TokenAccessControlResponse {
+    /// Wire field `all_permissions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub all_permissions: ::std::vec::Vec<TokenPermission>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl TokenAccessControlResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TokenAccessControlResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `all_permissions`.
+    #[inline]
+    pub fn all_permissions(mut self, value: ::std::vec::Vec<TokenPermission>) -> Self {
+        self.all_permissions = value;
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `TokenInfo` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TokenInfo {
+    /// Wire field `autoscope_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub autoscope_state: ::std::option::Option<crate::service::iam::AutoscopeState>,
+    /// Wire field `backfill_scopes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub backfill_scopes: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
+    /// Wire field `created_by_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub created_by_id: ::std::option::Option<i64>,
+    /// Wire field `created_by_username` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub created_by_username: ::std::option::Option<::std::string::String>,
+    /// Wire field `creation_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub creation_time: ::std::option::Option<i64>,
+    /// Wire field `expiry_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub expiry_time: ::std::option::Option<i64>,
+    /// Wire field `inferred_scopes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub inferred_scopes: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `last_used_day` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub last_used_day: ::std::option::Option<i64>,
+    /// Wire field `owner_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub owner_id: ::std::option::Option<i64>,
+    /// Wire field `scopes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub scopes: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `token_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub token_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `workspace_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -2005,54 +6639,289 @@ pub struct TokenInfo {
     pub workspace_id: ::std::option::Option<i64>,
 }
 
+impl TokenInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TokenInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `autoscope_state`.
+    #[inline]
+    pub fn autoscope_state(mut self, value: crate::service::iam::AutoscopeState) -> Self {
+        self.autoscope_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `backfill_scopes`.
+    #[inline]
+    pub fn backfill_scopes(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.backfill_scopes = value;
+        self
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `created_by_id`.
+    #[inline]
+    pub fn created_by_id(mut self, value: i64) -> Self {
+        self.created_by_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `created_by_username`.
+    #[inline]
+    pub fn created_by_username(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.created_by_username = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `creation_time`.
+    #[inline]
+    pub fn creation_time(mut self, value: i64) -> Self {
+        self.creation_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `expiry_time`.
+    #[inline]
+    pub fn expiry_time(mut self, value: i64) -> Self {
+        self.expiry_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `inferred_scopes`.
+    #[inline]
+    pub fn inferred_scopes(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.inferred_scopes = value;
+        self
+    }
+
+    /// Set `last_used_day`.
+    #[inline]
+    pub fn last_used_day(mut self, value: i64) -> Self {
+        self.last_used_day = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `owner_id`.
+    #[inline]
+    pub fn owner_id(mut self, value: i64) -> Self {
+        self.owner_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `scopes`.
+    #[inline]
+    pub fn scopes(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.scopes = value;
+        self
+    }
+
+    /// Set `token_id`.
+    #[inline]
+    pub fn token_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.token_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `workspace_id`.
+    #[inline]
+    pub fn workspace_id(mut self, value: i64) -> Self {
+        self.workspace_id = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `TokenPermission` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TokenPermission {
+    /// Wire field `inherited` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub inherited: ::std::option::Option<bool>,
+    /// Wire field `inherited_from_object` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub inherited_from_object: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<TokenPermissionLevel>,
+}
+
+impl TokenPermission {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TokenPermission { ..::std::default::Default::default() }
+    }
+
+    /// Set `inherited`.
+    #[inline]
+    pub fn inherited(mut self, value: bool) -> Self {
+        self.inherited = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `inherited_from_object`.
+    #[inline]
+    pub fn inherited_from_object(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.inherited_from_object = value;
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: TokenPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `TokenPermissions` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TokenPermissions {
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<TokenAccessControlResponse>,
+    /// Wire field `object_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `object_type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_type: ::std::option::Option<::std::string::String>,
+}
+
+impl TokenPermissions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TokenPermissions { ..::std::default::Default::default() }
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<TokenAccessControlResponse>) -> Self {
+        self.access_control_list = value;
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_type = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `TokenPermissionsDescription` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TokenPermissionsDescription {
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<TokenPermissionLevel>,
+}
+
+impl TokenPermissionsDescription {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TokenPermissionsDescription { ..::std::default::Default::default() }
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: TokenPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `UpdatePrivateEndpointRule` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UpdatePrivateEndpointRule {
+    /// Wire field `domain_names` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub domain_names: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enabled: ::std::option::Option<bool>,
+    /// Wire field `error_message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error_message: ::std::option::Option<::std::string::String>,
+    /// Wire field `gcp_endpoint` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gcp_endpoint: ::std::option::Option<GcpEndpoint>,
+    /// Wire field `resource_names` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub resource_names: ::std::vec::Vec<::std::string::String>,
+}
+
+impl UpdatePrivateEndpointRule {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UpdatePrivateEndpointRule { ..::std::default::Default::default() }
+    }
+
+    /// Set `domain_names`.
+    #[inline]
+    pub fn domain_names(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.domain_names = value;
+        self
+    }
+
+    /// Set `enabled`.
+    #[inline]
+    pub fn enabled(mut self, value: bool) -> Self {
+        self.enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `error_message`.
+    #[inline]
+    pub fn error_message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.error_message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `gcp_endpoint`.
+    #[inline]
+    pub fn gcp_endpoint(mut self, value: GcpEndpoint) -> Self {
+        self.gcp_endpoint = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `resource_names`.
+    #[inline]
+    pub fn resource_names(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.resource_names = value;
+        self
+    }
 }
 
 /// Wire type `UpdateTokenResponse` of the `settings` API.
@@ -2060,12 +6929,22 @@ pub struct UpdatePrivateEndpointRule {
 #[serde(default)]
 pub struct UpdateTokenResponse {}
 
+impl UpdateTokenResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UpdateTokenResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `WorkspaceNetworkOption` of the `settings` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceNetworkOption {
+    /// Wire field `network_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub network_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `workspace_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -2073,67 +6952,211 @@ pub struct WorkspaceNetworkOption {
     pub workspace_id: ::std::option::Option<i64>,
 }
 
+impl WorkspaceNetworkOption {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WorkspaceNetworkOption { ..::std::default::Default::default() }
+    }
+
+    /// Set `network_policy_id`.
+    #[inline]
+    pub fn network_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.network_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `workspace_id`.
+    #[inline]
+    pub fn workspace_id(mut self, value: i64) -> Self {
+        self.workspace_id = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Parameters of [`AccountIpAccessListsApi::create`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIpAccessListsCreateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub label: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub list_type: ::std::option::Option<ListType>,
+    /// Wire field `label` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub label: ::std::string::String,
+    /// Wire field `list_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub list_type: ListType,
+    /// Wire field `ip_addresses` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub ip_addresses: ::std::vec::Vec<::std::string::String>,
 }
+
+impl AccountIpAccessListsCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(label: impl Into<::std::string::String>, list_type: ListType) -> Self {
+        AccountIpAccessListsCreateRequest {
+            label: {
+                let value = label;
+                value.into()
+            },
+            list_type: {
+                let value = list_type;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIpAccessListsCreateRequest {}
 
 /// Parameters of [`AccountIpAccessListsApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIpAccessListsDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub ip_access_list_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `ip_access_list_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub ip_access_list_id: ::std::string::String,
 }
+
+impl AccountIpAccessListsDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(ip_access_list_id: impl Into<::std::string::String>) -> Self {
+        AccountIpAccessListsDeleteRequest {
+            ip_access_list_id: {
+                let value = ip_access_list_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIpAccessListsDeleteRequest {}
 
 /// Parameters of [`AccountIpAccessListsApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIpAccessListsGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub ip_access_list_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `ip_access_list_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub ip_access_list_id: ::std::string::String,
 }
+
+impl AccountIpAccessListsGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(ip_access_list_id: impl Into<::std::string::String>) -> Self {
+        AccountIpAccessListsGetRequest {
+            ip_access_list_id: {
+                let value = ip_access_list_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIpAccessListsGetRequest {}
 
 /// Parameters of [`AccountIpAccessListsApi::replace`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIpAccessListsReplaceRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub ip_access_list_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub label: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub list_type: ::std::option::Option<ListType>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub enabled: ::std::option::Option<bool>,
+    /// Wire field `ip_access_list_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub ip_access_list_id: ::std::string::String,
+    /// Wire field `label` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub label: ::std::string::String,
+    /// Wire field `list_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub list_type: ListType,
+    /// Wire field `enabled` (required, boolean).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub enabled: bool,
+    /// Wire field `ip_addresses` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub ip_addresses: ::std::vec::Vec<::std::string::String>,
 }
+
+impl AccountIpAccessListsReplaceRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        ip_access_list_id: impl Into<::std::string::String>,
+        label: impl Into<::std::string::String>,
+        list_type: ListType,
+        enabled: bool,
+    ) -> Self {
+        AccountIpAccessListsReplaceRequest {
+            ip_access_list_id: {
+                let value = ip_access_list_id;
+                value.into()
+            },
+            label: {
+                let value = label;
+                value.into()
+            },
+            list_type: {
+                let value = list_type;
+                value
+            },
+            enabled: {
+                let value = enabled;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIpAccessListsReplaceRequest {}
 
 /// Parameters of [`AccountIpAccessListsApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountIpAccessListsUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub ip_access_list_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `ip_access_list_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub ip_access_list_id: ::std::string::String,
+    /// Wire field `enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enabled: ::std::option::Option<bool>,
+    /// Wire field `ip_addresses` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub ip_addresses: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `label` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub label: ::std::option::Option<::std::string::String>,
+    /// Wire field `list_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub list_type: ::std::option::Option<ListType>,
 }
 
-/// The `account_ip_access_lists` service (account level; [API reference](https://docs.databricks.com/api/account/accountipaccesslists)).
+impl AccountIpAccessListsUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(ip_access_list_id: impl Into<::std::string::String>) -> Self {
+        AccountIpAccessListsUpdateRequest {
+            ip_access_list_id: {
+                let value = ip_access_list_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountIpAccessListsUpdateRequest {}
+
+/// The `account_ip_access_lists` service (account level, 6 operations; [API reference](https://docs.databricks.com/api/account/accountipaccesslists)).
 #[derive(Debug, Clone)]
 pub struct AccountIpAccessListsApi {
     client: crate::Client,
@@ -2150,89 +7173,321 @@ impl AccountIpAccessListsApi {
         &self.client
     }
 
-    /// `POST /api/2.0/accounts/{account_id}/ip-access-lists` ([API reference](https://docs.databricks.com/api/account/accountipaccesslists/create)).
-    pub async fn create(
+    /// `POST /api/2.0/accounts/{account_id}/ip-access-lists`; required: `label`, `list_type` ([API reference](https://docs.databricks.com/api/account/accountipaccesslists/create)).
+    #[inline]
+    pub fn create(
         &self,
-        request: &AccountIpAccessListsCreateRequest,
-    ) -> crate::Result<CreateIpAccessListResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/accounts/{account_id}/ip-access-lists",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["label", "list_type", "ip_addresses"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        label: impl Into<::std::string::String>,
+        list_type: ListType,
+    ) -> rt::Call<AccountIpAccessListsCreateRequest, CreateIpAccessListResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IP_ACCESS_LISTS_CREATE,
+            AccountIpAccessListsCreateRequest {
+                label: {
+                    let value = label;
+                    value.into()
+                },
+                list_type: {
+                    let value = list_type;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/accounts/{account_id}/ip-access-lists/{ip_access_list_id}` ([API reference](https://docs.databricks.com/api/account/accountipaccesslists/delete)).
-    pub async fn delete(&self, request: &AccountIpAccessListsDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/accounts/{account_id}/ip-access-lists/{ip_access_list_id}",
-            path_params: &["account_id", "ip_access_list_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/accounts/{account_id}/ip-access-lists/{ip_access_list_id}`; required: `ip_access_list_id` ([API reference](https://docs.databricks.com/api/account/accountipaccesslists/delete)).
+    #[inline]
+    pub fn delete(
+        &self,
+        ip_access_list_id: impl Into<::std::string::String>,
+    ) -> rt::Call<AccountIpAccessListsDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IP_ACCESS_LISTS_DELETE,
+            AccountIpAccessListsDeleteRequest {
+                ip_access_list_id: {
+                    let value = ip_access_list_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/ip-access-lists/{ip_access_list_id}` ([API reference](https://docs.databricks.com/api/account/accountipaccesslists/get)).
-    pub async fn get(&self, request: &AccountIpAccessListsGetRequest) -> crate::Result<GetIpAccessListResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/ip-access-lists/{ip_access_list_id}",
-            path_params: &["account_id", "ip_access_list_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/accounts/{account_id}/ip-access-lists/{ip_access_list_id}`; required: `ip_access_list_id` ([API reference](https://docs.databricks.com/api/account/accountipaccesslists/get)).
+    #[inline]
+    pub fn get(
+        &self,
+        ip_access_list_id: impl Into<::std::string::String>,
+    ) -> rt::Call<AccountIpAccessListsGetRequest, GetIpAccessListResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IP_ACCESS_LISTS_GET,
+            AccountIpAccessListsGetRequest {
+                ip_access_list_id: {
+                    let value = ip_access_list_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/ip-access-lists` ([API reference](https://docs.databricks.com/api/account/accountipaccesslists/list)).
-    pub fn list(&self) -> crate::service::Paginator<IpAccessListInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/ip-access-lists",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::SinglePage,
-            items: Some("ip_access_lists"),
-            request_field: None,
-            response_field: None,
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &crate::service::runtime::NoRequest)
+    /// `GET /api/2.0/accounts/{account_id}/ip-access-lists`; pages by single page ([API reference](https://docs.databricks.com/api/account/accountipaccesslists/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<rt::NoRequest, IpAccessListInfo> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IP_ACCESS_LISTS_LIST,
+            &PAGES_ACCOUNT_IP_ACCESS_LISTS_LIST,
+            rt::NoRequest,
+        )
     }
 
-    /// `PUT /api/2.0/accounts/{account_id}/ip-access-lists/{ip_access_list_id}` ([API reference](https://docs.databricks.com/api/account/accountipaccesslists/replace)).
-    pub async fn replace(&self, request: &AccountIpAccessListsReplaceRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/accounts/{account_id}/ip-access-lists/{ip_access_list_id}",
-            path_params: &["account_id", "ip_access_list_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["label", "list_type", "enabled", "ip_addresses"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `PUT /api/2.0/accounts/{account_id}/ip-access-lists/{ip_access_list_id}`; required: `ip_access_list_id`, `label`, `list_type`, `enabled` ([API reference](https://docs.databricks.com/api/account/accountipaccesslists/replace)).
+    #[inline]
+    pub fn replace(
+        &self,
+        ip_access_list_id: impl Into<::std::string::String>,
+        label: impl Into<::std::string::String>,
+        list_type: ListType,
+        enabled: bool,
+    ) -> rt::Call<AccountIpAccessListsReplaceRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IP_ACCESS_LISTS_REPLACE,
+            AccountIpAccessListsReplaceRequest {
+                ip_access_list_id: {
+                    let value = ip_access_list_id;
+                    value.into()
+                },
+                label: {
+                    let value = label;
+                    value.into()
+                },
+                list_type: {
+                    let value = list_type;
+                    value
+                },
+                enabled: {
+                    let value = enabled;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `PATCH /api/2.0/accounts/{account_id}/ip-access-lists/{ip_access_list_id}` ([API reference](https://docs.databricks.com/api/account/accountipaccesslists/update)).
-    pub async fn update(&self, request: &AccountIpAccessListsUpdateRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/accounts/{account_id}/ip-access-lists/{ip_access_list_id}",
-            path_params: &["account_id", "ip_access_list_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["enabled", "ip_addresses", "label", "list_type"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/accounts/{account_id}/ip-access-lists/{ip_access_list_id}`; required: `ip_access_list_id` ([API reference](https://docs.databricks.com/api/account/accountipaccesslists/update)).
+    #[inline]
+    pub fn update(
+        &self,
+        ip_access_list_id: impl Into<::std::string::String>,
+    ) -> rt::Call<AccountIpAccessListsUpdateRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_IP_ACCESS_LISTS_UPDATE,
+            AccountIpAccessListsUpdateRequest {
+                ip_access_list_id: {
+                    let value = ip_access_list_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 }
 
-/// The `account_settings` service (account level; [API reference]()).
+static OP_ACCOUNT_IP_ACCESS_LISTS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/accounts/{account_id}/ip-access-lists",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["label", "list_type", "ip_addresses"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IP_ACCESS_LISTS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/accounts/{account_id}/ip-access-lists/{ip_access_list_id}",
+    path_params: &["account_id", "ip_access_list_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IP_ACCESS_LISTS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/ip-access-lists/{ip_access_list_id}",
+    path_params: &["account_id", "ip_access_list_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IP_ACCESS_LISTS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/ip-access-lists",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_ACCOUNT_IP_ACCESS_LISTS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::SinglePage,
+    items: Some("ip_access_lists"),
+    request_field: None,
+    response_field: None,
+};
+
+static OP_ACCOUNT_IP_ACCESS_LISTS_REPLACE: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/accounts/{account_id}/ip-access-lists/{ip_access_list_id}",
+    path_params: &["account_id", "ip_access_list_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["label", "list_type", "enabled", "ip_addresses"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_IP_ACCESS_LISTS_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/accounts/{account_id}/ip-access-lists/{ip_access_list_id}",
+    path_params: &["account_id", "ip_access_list_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["enabled", "ip_addresses", "label", "list_type"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<AccountIpAccessListsCreateRequest, O> {
+    /// Set `label`.
+    #[inline]
+    pub fn label(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.label = value.into();
+        self
+    }
+
+    /// Set `list_type`.
+    #[inline]
+    pub fn list_type(mut self, value: ListType) -> Self {
+        self.request.list_type = value;
+        self
+    }
+
+    /// Set `ip_addresses`.
+    #[inline]
+    pub fn ip_addresses(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.ip_addresses = value;
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIpAccessListsDeleteRequest, O> {
+    /// Set `ip_access_list_id`.
+    #[inline]
+    pub fn ip_access_list_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.ip_access_list_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIpAccessListsGetRequest, O> {
+    /// Set `ip_access_list_id`.
+    #[inline]
+    pub fn ip_access_list_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.ip_access_list_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIpAccessListsReplaceRequest, O> {
+    /// Set `ip_access_list_id`.
+    #[inline]
+    pub fn ip_access_list_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.ip_access_list_id = value.into();
+        self
+    }
+
+    /// Set `label`.
+    #[inline]
+    pub fn label(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.label = value.into();
+        self
+    }
+
+    /// Set `list_type`.
+    #[inline]
+    pub fn list_type(mut self, value: ListType) -> Self {
+        self.request.list_type = value;
+        self
+    }
+
+    /// Set `enabled`.
+    #[inline]
+    pub fn enabled(mut self, value: bool) -> Self {
+        self.request.enabled = value;
+        self
+    }
+
+    /// Set `ip_addresses`.
+    #[inline]
+    pub fn ip_addresses(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.ip_addresses = value;
+        self
+    }
+}
+
+impl<O> rt::Call<AccountIpAccessListsUpdateRequest, O> {
+    /// Set `ip_access_list_id`.
+    #[inline]
+    pub fn ip_access_list_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.ip_access_list_id = value.into();
+        self
+    }
+
+    /// Set `enabled`.
+    #[inline]
+    pub fn enabled(mut self, value: bool) -> Self {
+        self.request.enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `ip_addresses`.
+    #[inline]
+    pub fn ip_addresses(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.ip_addresses = value;
+        self
+    }
+
+    /// Set `label`.
+    #[inline]
+    pub fn label(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.label = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `list_type`.
+    #[inline]
+    pub fn list_type(mut self, value: ListType) -> Self {
+        self.request.list_type = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+/// The `account_settings` service (account level, 0 operations; [API reference]()).
 #[derive(Debug, Clone)]
 pub struct AccountSettingsApi {
     client: crate::Client,
@@ -2254,31 +7509,87 @@ impl AccountSettingsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AibiDashboardEmbeddingAccessPolicyDeleteRequest {
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl AibiDashboardEmbeddingAccessPolicyDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AibiDashboardEmbeddingAccessPolicyDeleteRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for AibiDashboardEmbeddingAccessPolicyDeleteRequest {}
 
 /// Parameters of [`AibiDashboardEmbeddingAccessPolicyApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AibiDashboardEmbeddingAccessPolicyGetRequest {
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl AibiDashboardEmbeddingAccessPolicyGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AibiDashboardEmbeddingAccessPolicyGetRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for AibiDashboardEmbeddingAccessPolicyGetRequest {}
 
 /// Parameters of [`AibiDashboardEmbeddingAccessPolicyApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AibiDashboardEmbeddingAccessPolicyUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub allow_missing: ::std::option::Option<bool>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub setting: ::std::option::Option<AibiDashboardEmbeddingAccessPolicySetting>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub field_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `allow_missing` (required, boolean).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub allow_missing: bool,
+    /// Wire field `setting` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub setting: AibiDashboardEmbeddingAccessPolicySetting,
+    /// Wire field `field_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub field_mask: ::std::string::String,
 }
 
-/// The `aibi_dashboard_embedding_access_policy` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/aibidashboardembeddingaccesspolicy)).
+impl AibiDashboardEmbeddingAccessPolicyUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        allow_missing: bool,
+        setting: AibiDashboardEmbeddingAccessPolicySetting,
+        field_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        AibiDashboardEmbeddingAccessPolicyUpdateRequest {
+            allow_missing: {
+                let value = allow_missing;
+                value
+            },
+            setting: {
+                let value = setting;
+                value
+            },
+            field_mask: {
+                let value = field_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AibiDashboardEmbeddingAccessPolicyUpdateRequest {}
+
+/// The `aibi_dashboard_embedding_access_policy` service (workspace level, 3 operations; [API reference](https://docs.databricks.com/api/workspace/aibidashboardembeddingaccesspolicy)).
 #[derive(Debug, Clone)]
 pub struct AibiDashboardEmbeddingAccessPolicyApi {
     client: crate::Client,
@@ -2296,48 +7607,133 @@ impl AibiDashboardEmbeddingAccessPolicyApi {
     }
 
     /// `DELETE /api/2.0/settings/types/aibi_dash_embed_ws_acc_policy/names/default` ([API reference](https://docs.databricks.com/api/workspace/aibidashboardembeddingaccesspolicy/delete)).
-    pub async fn delete(
+    #[inline]
+    pub fn delete(
         &self,
-        request: &AibiDashboardEmbeddingAccessPolicyDeleteRequest,
-    ) -> crate::Result<DeleteAibiDashboardEmbeddingAccessPolicySettingResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/settings/types/aibi_dash_embed_ws_acc_policy/names/default",
-            path_params: &[],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    ) -> rt::Call<
+        AibiDashboardEmbeddingAccessPolicyDeleteRequest,
+        DeleteAibiDashboardEmbeddingAccessPolicySettingResponse,
+    > {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AIBI_DASHBOARD_EMBEDDING_ACCESS_POLICY_DELETE,
+            AibiDashboardEmbeddingAccessPolicyDeleteRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
     /// `GET /api/2.0/settings/types/aibi_dash_embed_ws_acc_policy/names/default` ([API reference](https://docs.databricks.com/api/workspace/aibidashboardembeddingaccesspolicy/get)).
-    pub async fn get(
+    #[inline]
+    pub fn get(
         &self,
-        request: &AibiDashboardEmbeddingAccessPolicyGetRequest,
-    ) -> crate::Result<AibiDashboardEmbeddingAccessPolicySetting> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/settings/types/aibi_dash_embed_ws_acc_policy/names/default",
-            path_params: &[],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    ) -> rt::Call<AibiDashboardEmbeddingAccessPolicyGetRequest, AibiDashboardEmbeddingAccessPolicySetting> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AIBI_DASHBOARD_EMBEDDING_ACCESS_POLICY_GET,
+            AibiDashboardEmbeddingAccessPolicyGetRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/settings/types/aibi_dash_embed_ws_acc_policy/names/default` ([API reference](https://docs.databricks.com/api/workspace/aibidashboardembeddingaccesspolicy/update)).
-    pub async fn update(
+    /// `PATCH /api/2.0/settings/types/aibi_dash_embed_ws_acc_policy/names/default`; required: `allow_missing`, `setting`, `field_mask` ([API reference](https://docs.databricks.com/api/workspace/aibidashboardembeddingaccesspolicy/update)).
+    #[inline]
+    pub fn update(
         &self,
-        request: &AibiDashboardEmbeddingAccessPolicyUpdateRequest,
-    ) -> crate::Result<AibiDashboardEmbeddingAccessPolicySetting> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/settings/types/aibi_dash_embed_ws_acc_policy/names/default",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        allow_missing: bool,
+        setting: AibiDashboardEmbeddingAccessPolicySetting,
+        field_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<AibiDashboardEmbeddingAccessPolicyUpdateRequest, AibiDashboardEmbeddingAccessPolicySetting> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AIBI_DASHBOARD_EMBEDDING_ACCESS_POLICY_UPDATE,
+            AibiDashboardEmbeddingAccessPolicyUpdateRequest {
+                allow_missing: {
+                    let value = allow_missing;
+                    value
+                },
+                setting: {
+                    let value = setting;
+                    value
+                },
+                field_mask: {
+                    let value = field_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_AIBI_DASHBOARD_EMBEDDING_ACCESS_POLICY_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/settings/types/aibi_dash_embed_ws_acc_policy/names/default",
+    path_params: &[],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AIBI_DASHBOARD_EMBEDDING_ACCESS_POLICY_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/settings/types/aibi_dash_embed_ws_acc_policy/names/default",
+    path_params: &[],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AIBI_DASHBOARD_EMBEDDING_ACCESS_POLICY_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/settings/types/aibi_dash_embed_ws_acc_policy/names/default",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<AibiDashboardEmbeddingAccessPolicyDeleteRequest, O> {
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<AibiDashboardEmbeddingAccessPolicyGetRequest, O> {
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<AibiDashboardEmbeddingAccessPolicyUpdateRequest, O> {
+    /// Set `allow_missing`.
+    #[inline]
+    pub fn allow_missing(mut self, value: bool) -> Self {
+        self.request.allow_missing = value;
+        self
+    }
+
+    /// Set `setting`.
+    #[inline]
+    pub fn setting(mut self, value: AibiDashboardEmbeddingAccessPolicySetting) -> Self {
+        self.request.setting = value;
+        self
+    }
+
+    /// Set `field_mask`.
+    #[inline]
+    pub fn field_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.field_mask = value.into();
+        self
     }
 }
 
@@ -2345,31 +7741,87 @@ impl AibiDashboardEmbeddingAccessPolicyApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AibiDashboardEmbeddingApprovedDomainsDeleteRequest {
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl AibiDashboardEmbeddingApprovedDomainsDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AibiDashboardEmbeddingApprovedDomainsDeleteRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for AibiDashboardEmbeddingApprovedDomainsDeleteRequest {}
 
 /// Parameters of [`AibiDashboardEmbeddingApprovedDomainsApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AibiDashboardEmbeddingApprovedDomainsGetRequest {
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl AibiDashboardEmbeddingApprovedDomainsGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AibiDashboardEmbeddingApprovedDomainsGetRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for AibiDashboardEmbeddingApprovedDomainsGetRequest {}
 
 /// Parameters of [`AibiDashboardEmbeddingApprovedDomainsApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AibiDashboardEmbeddingApprovedDomainsUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub allow_missing: ::std::option::Option<bool>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub setting: ::std::option::Option<AibiDashboardEmbeddingApprovedDomainsSetting>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub field_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `allow_missing` (required, boolean).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub allow_missing: bool,
+    /// Wire field `setting` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub setting: AibiDashboardEmbeddingApprovedDomainsSetting,
+    /// Wire field `field_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub field_mask: ::std::string::String,
 }
 
-/// The `aibi_dashboard_embedding_approved_domains` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/aibidashboardembeddingapproveddomains)).
+impl AibiDashboardEmbeddingApprovedDomainsUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        allow_missing: bool,
+        setting: AibiDashboardEmbeddingApprovedDomainsSetting,
+        field_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        AibiDashboardEmbeddingApprovedDomainsUpdateRequest {
+            allow_missing: {
+                let value = allow_missing;
+                value
+            },
+            setting: {
+                let value = setting;
+                value
+            },
+            field_mask: {
+                let value = field_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AibiDashboardEmbeddingApprovedDomainsUpdateRequest {}
+
+/// The `aibi_dashboard_embedding_approved_domains` service (workspace level, 3 operations; [API reference](https://docs.databricks.com/api/workspace/aibidashboardembeddingapproveddomains)).
 #[derive(Debug, Clone)]
 pub struct AibiDashboardEmbeddingApprovedDomainsApi {
     client: crate::Client,
@@ -2387,48 +7839,134 @@ impl AibiDashboardEmbeddingApprovedDomainsApi {
     }
 
     /// `DELETE /api/2.0/settings/types/aibi_dash_embed_ws_apprvd_domains/names/default` ([API reference](https://docs.databricks.com/api/workspace/aibidashboardembeddingapproveddomains/delete)).
-    pub async fn delete(
+    #[inline]
+    pub fn delete(
         &self,
-        request: &AibiDashboardEmbeddingApprovedDomainsDeleteRequest,
-    ) -> crate::Result<DeleteAibiDashboardEmbeddingApprovedDomainsSettingResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/settings/types/aibi_dash_embed_ws_apprvd_domains/names/default",
-            path_params: &[],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    ) -> rt::Call<
+        AibiDashboardEmbeddingApprovedDomainsDeleteRequest,
+        DeleteAibiDashboardEmbeddingApprovedDomainsSettingResponse,
+    > {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AIBI_DASHBOARD_EMBEDDING_APPROVED_DOMAINS_DELETE,
+            AibiDashboardEmbeddingApprovedDomainsDeleteRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
     /// `GET /api/2.0/settings/types/aibi_dash_embed_ws_apprvd_domains/names/default` ([API reference](https://docs.databricks.com/api/workspace/aibidashboardembeddingapproveddomains/get)).
-    pub async fn get(
+    #[inline]
+    pub fn get(
         &self,
-        request: &AibiDashboardEmbeddingApprovedDomainsGetRequest,
-    ) -> crate::Result<AibiDashboardEmbeddingApprovedDomainsSetting> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/settings/types/aibi_dash_embed_ws_apprvd_domains/names/default",
-            path_params: &[],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    ) -> rt::Call<AibiDashboardEmbeddingApprovedDomainsGetRequest, AibiDashboardEmbeddingApprovedDomainsSetting> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AIBI_DASHBOARD_EMBEDDING_APPROVED_DOMAINS_GET,
+            AibiDashboardEmbeddingApprovedDomainsGetRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/settings/types/aibi_dash_embed_ws_apprvd_domains/names/default` ([API reference](https://docs.databricks.com/api/workspace/aibidashboardembeddingapproveddomains/update)).
-    pub async fn update(
+    /// `PATCH /api/2.0/settings/types/aibi_dash_embed_ws_apprvd_domains/names/default`; required: `allow_missing`, `setting`, `field_mask` ([API reference](https://docs.databricks.com/api/workspace/aibidashboardembeddingapproveddomains/update)).
+    #[inline]
+    pub fn update(
         &self,
-        request: &AibiDashboardEmbeddingApprovedDomainsUpdateRequest,
-    ) -> crate::Result<AibiDashboardEmbeddingApprovedDomainsSetting> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/settings/types/aibi_dash_embed_ws_apprvd_domains/names/default",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        allow_missing: bool,
+        setting: AibiDashboardEmbeddingApprovedDomainsSetting,
+        field_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<AibiDashboardEmbeddingApprovedDomainsUpdateRequest, AibiDashboardEmbeddingApprovedDomainsSetting>
+    {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AIBI_DASHBOARD_EMBEDDING_APPROVED_DOMAINS_UPDATE,
+            AibiDashboardEmbeddingApprovedDomainsUpdateRequest {
+                allow_missing: {
+                    let value = allow_missing;
+                    value
+                },
+                setting: {
+                    let value = setting;
+                    value
+                },
+                field_mask: {
+                    let value = field_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_AIBI_DASHBOARD_EMBEDDING_APPROVED_DOMAINS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/settings/types/aibi_dash_embed_ws_apprvd_domains/names/default",
+    path_params: &[],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AIBI_DASHBOARD_EMBEDDING_APPROVED_DOMAINS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/settings/types/aibi_dash_embed_ws_apprvd_domains/names/default",
+    path_params: &[],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AIBI_DASHBOARD_EMBEDDING_APPROVED_DOMAINS_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/settings/types/aibi_dash_embed_ws_apprvd_domains/names/default",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<AibiDashboardEmbeddingApprovedDomainsDeleteRequest, O> {
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<AibiDashboardEmbeddingApprovedDomainsGetRequest, O> {
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<AibiDashboardEmbeddingApprovedDomainsUpdateRequest, O> {
+    /// Set `allow_missing`.
+    #[inline]
+    pub fn allow_missing(mut self, value: bool) -> Self {
+        self.request.allow_missing = value;
+        self
+    }
+
+    /// Set `setting`.
+    #[inline]
+    pub fn setting(mut self, value: AibiDashboardEmbeddingApprovedDomainsSetting) -> Self {
+        self.request.setting = value;
+        self
+    }
+
+    /// Set `field_mask`.
+    #[inline]
+    pub fn field_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.field_mask = value.into();
+        self
     }
 }
 
@@ -2436,23 +7974,68 @@ impl AibiDashboardEmbeddingApprovedDomainsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AutomaticClusterUpdateGetRequest {
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl AutomaticClusterUpdateGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AutomaticClusterUpdateGetRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for AutomaticClusterUpdateGetRequest {}
 
 /// Parameters of [`AutomaticClusterUpdateApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AutomaticClusterUpdateUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub allow_missing: ::std::option::Option<bool>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub setting: ::std::option::Option<AutomaticClusterUpdateSetting>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub field_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `allow_missing` (required, boolean).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub allow_missing: bool,
+    /// Wire field `setting` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub setting: AutomaticClusterUpdateSetting,
+    /// Wire field `field_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub field_mask: ::std::string::String,
 }
 
-/// The `automatic_cluster_update` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/automaticclusterupdate)).
+impl AutomaticClusterUpdateUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        allow_missing: bool,
+        setting: AutomaticClusterUpdateSetting,
+        field_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        AutomaticClusterUpdateUpdateRequest {
+            allow_missing: {
+                let value = allow_missing;
+                value
+            },
+            setting: {
+                let value = setting;
+                value
+            },
+            field_mask: {
+                let value = field_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AutomaticClusterUpdateUpdateRequest {}
+
+/// The `automatic_cluster_update` service (workspace level, 2 operations; [API reference](https://docs.databricks.com/api/workspace/automaticclusterupdate)).
 #[derive(Debug, Clone)]
 pub struct AutomaticClusterUpdateApi {
     client: crate::Client,
@@ -2470,33 +8053,96 @@ impl AutomaticClusterUpdateApi {
     }
 
     /// `GET /api/2.0/settings/types/automatic_cluster_update/names/default` ([API reference](https://docs.databricks.com/api/workspace/automaticclusterupdate/get)).
-    pub async fn get(
-        &self,
-        request: &AutomaticClusterUpdateGetRequest,
-    ) -> crate::Result<AutomaticClusterUpdateSetting> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/settings/types/automatic_cluster_update/names/default",
-            path_params: &[],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn get(&self) -> rt::Call<AutomaticClusterUpdateGetRequest, AutomaticClusterUpdateSetting> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AUTOMATIC_CLUSTER_UPDATE_GET,
+            AutomaticClusterUpdateGetRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/settings/types/automatic_cluster_update/names/default` ([API reference](https://docs.databricks.com/api/workspace/automaticclusterupdate/update)).
-    pub async fn update(
+    /// `PATCH /api/2.0/settings/types/automatic_cluster_update/names/default`; required: `allow_missing`, `setting`, `field_mask` ([API reference](https://docs.databricks.com/api/workspace/automaticclusterupdate/update)).
+    #[inline]
+    pub fn update(
         &self,
-        request: &AutomaticClusterUpdateUpdateRequest,
-    ) -> crate::Result<AutomaticClusterUpdateSetting> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/settings/types/automatic_cluster_update/names/default",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        allow_missing: bool,
+        setting: AutomaticClusterUpdateSetting,
+        field_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<AutomaticClusterUpdateUpdateRequest, AutomaticClusterUpdateSetting> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_AUTOMATIC_CLUSTER_UPDATE_UPDATE,
+            AutomaticClusterUpdateUpdateRequest {
+                allow_missing: {
+                    let value = allow_missing;
+                    value
+                },
+                setting: {
+                    let value = setting;
+                    value
+                },
+                field_mask: {
+                    let value = field_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_AUTOMATIC_CLUSTER_UPDATE_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/settings/types/automatic_cluster_update/names/default",
+    path_params: &[],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_AUTOMATIC_CLUSTER_UPDATE_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/settings/types/automatic_cluster_update/names/default",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<AutomaticClusterUpdateGetRequest, O> {
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<AutomaticClusterUpdateUpdateRequest, O> {
+    /// Set `allow_missing`.
+    #[inline]
+    pub fn allow_missing(mut self, value: bool) -> Self {
+        self.request.allow_missing = value;
+        self
+    }
+
+    /// Set `setting`.
+    #[inline]
+    pub fn setting(mut self, value: AutomaticClusterUpdateSetting) -> Self {
+        self.request.setting = value;
+        self
+    }
+
+    /// Set `field_mask`.
+    #[inline]
+    pub fn field_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.field_mask = value.into();
+        self
     }
 }
 
@@ -2504,23 +8150,68 @@ impl AutomaticClusterUpdateApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ComplianceSecurityProfileGetRequest {
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl ComplianceSecurityProfileGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ComplianceSecurityProfileGetRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for ComplianceSecurityProfileGetRequest {}
 
 /// Parameters of [`ComplianceSecurityProfileApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ComplianceSecurityProfileUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub allow_missing: ::std::option::Option<bool>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub setting: ::std::option::Option<ComplianceSecurityProfileSetting>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub field_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `allow_missing` (required, boolean).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub allow_missing: bool,
+    /// Wire field `setting` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub setting: ComplianceSecurityProfileSetting,
+    /// Wire field `field_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub field_mask: ::std::string::String,
 }
 
-/// The `compliance_security_profile` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/compliancesecurityprofile)).
+impl ComplianceSecurityProfileUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        allow_missing: bool,
+        setting: ComplianceSecurityProfileSetting,
+        field_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        ComplianceSecurityProfileUpdateRequest {
+            allow_missing: {
+                let value = allow_missing;
+                value
+            },
+            setting: {
+                let value = setting;
+                value
+            },
+            field_mask: {
+                let value = field_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ComplianceSecurityProfileUpdateRequest {}
+
+/// The `compliance_security_profile` service (workspace level, 2 operations; [API reference](https://docs.databricks.com/api/workspace/compliancesecurityprofile)).
 #[derive(Debug, Clone)]
 pub struct ComplianceSecurityProfileApi {
     client: crate::Client,
@@ -2538,33 +8229,96 @@ impl ComplianceSecurityProfileApi {
     }
 
     /// `GET /api/2.0/settings/types/shield_csp_enablement_ws_db/names/default` ([API reference](https://docs.databricks.com/api/workspace/compliancesecurityprofile/get)).
-    pub async fn get(
-        &self,
-        request: &ComplianceSecurityProfileGetRequest,
-    ) -> crate::Result<ComplianceSecurityProfileSetting> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/settings/types/shield_csp_enablement_ws_db/names/default",
-            path_params: &[],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn get(&self) -> rt::Call<ComplianceSecurityProfileGetRequest, ComplianceSecurityProfileSetting> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_COMPLIANCE_SECURITY_PROFILE_GET,
+            ComplianceSecurityProfileGetRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/settings/types/shield_csp_enablement_ws_db/names/default` ([API reference](https://docs.databricks.com/api/workspace/compliancesecurityprofile/update)).
-    pub async fn update(
+    /// `PATCH /api/2.0/settings/types/shield_csp_enablement_ws_db/names/default`; required: `allow_missing`, `setting`, `field_mask` ([API reference](https://docs.databricks.com/api/workspace/compliancesecurityprofile/update)).
+    #[inline]
+    pub fn update(
         &self,
-        request: &ComplianceSecurityProfileUpdateRequest,
-    ) -> crate::Result<ComplianceSecurityProfileSetting> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/settings/types/shield_csp_enablement_ws_db/names/default",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        allow_missing: bool,
+        setting: ComplianceSecurityProfileSetting,
+        field_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<ComplianceSecurityProfileUpdateRequest, ComplianceSecurityProfileSetting> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_COMPLIANCE_SECURITY_PROFILE_UPDATE,
+            ComplianceSecurityProfileUpdateRequest {
+                allow_missing: {
+                    let value = allow_missing;
+                    value
+                },
+                setting: {
+                    let value = setting;
+                    value
+                },
+                field_mask: {
+                    let value = field_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_COMPLIANCE_SECURITY_PROFILE_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/settings/types/shield_csp_enablement_ws_db/names/default",
+    path_params: &[],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_COMPLIANCE_SECURITY_PROFILE_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/settings/types/shield_csp_enablement_ws_db/names/default",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<ComplianceSecurityProfileGetRequest, O> {
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ComplianceSecurityProfileUpdateRequest, O> {
+    /// Set `allow_missing`.
+    #[inline]
+    pub fn allow_missing(mut self, value: bool) -> Self {
+        self.request.allow_missing = value;
+        self
+    }
+
+    /// Set `setting`.
+    #[inline]
+    pub fn setting(mut self, value: ComplianceSecurityProfileSetting) -> Self {
+        self.request.setting = value;
+        self
+    }
+
+    /// Set `field_mask`.
+    #[inline]
+    pub fn field_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.field_mask = value.into();
+        self
     }
 }
 
@@ -2572,15 +8326,50 @@ impl ComplianceSecurityProfileApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CredentialsManagerExchangeTokenRequest {
-    #[serde(rename = "partitionId", skip_serializing_if = "::std::option::Option::is_none")]
-    pub partition_id: ::std::option::Option<PartitionId>,
+    /// Wire field `partitionId` (required, ref).
+    #[serde(
+        rename = "partitionId",
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub partition_id: PartitionId,
+    /// Wire field `tokenType` (required, list).
     #[serde(rename = "tokenType", skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub token_type: ::std::vec::Vec<TokenType>,
+    /// Wire field `scopes` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub scopes: ::std::vec::Vec<::std::string::String>,
 }
 
-/// The `credentials_manager` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/credentialsmanager)).
+impl CredentialsManagerExchangeTokenRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        partition_id: PartitionId,
+        token_type: ::std::vec::Vec<TokenType>,
+        scopes: ::std::vec::Vec<::std::string::String>,
+    ) -> Self {
+        CredentialsManagerExchangeTokenRequest {
+            partition_id: {
+                let value = partition_id;
+                value
+            },
+            token_type: {
+                let value = token_type;
+                value
+            },
+            scopes: {
+                let value = scopes;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for CredentialsManagerExchangeTokenRequest {}
+
+/// The `credentials_manager` service (workspace level, 1 operations; [API reference](https://docs.databricks.com/api/workspace/credentialsmanager)).
 #[derive(Debug, Clone)]
 pub struct CredentialsManagerApi {
     client: crate::Client,
@@ -2597,19 +8386,67 @@ impl CredentialsManagerApi {
         &self.client
     }
 
-    /// `POST /api/2.0/credentials-manager/exchange-tokens/token` ([API reference](https://docs.databricks.com/api/workspace/credentialsmanager/exchangetoken)).
-    pub async fn exchange_token(
+    /// `POST /api/2.0/credentials-manager/exchange-tokens/token`; required: `partition_id`, `token_type`, `scopes` ([API reference](https://docs.databricks.com/api/workspace/credentialsmanager/exchangetoken)).
+    #[inline]
+    pub fn exchange_token(
         &self,
-        request: &CredentialsManagerExchangeTokenRequest,
-    ) -> crate::Result<ExchangeTokenResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/credentials-manager/exchange-tokens/token",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["partitionId", "tokenType", "scopes"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        partition_id: PartitionId,
+        token_type: ::std::vec::Vec<TokenType>,
+        scopes: ::std::vec::Vec<::std::string::String>,
+    ) -> rt::Call<CredentialsManagerExchangeTokenRequest, ExchangeTokenResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CREDENTIALS_MANAGER_EXCHANGE_TOKEN,
+            CredentialsManagerExchangeTokenRequest {
+                partition_id: {
+                    let value = partition_id;
+                    value
+                },
+                token_type: {
+                    let value = token_type;
+                    value
+                },
+                scopes: {
+                    let value = scopes;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_CREDENTIALS_MANAGER_EXCHANGE_TOKEN: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/credentials-manager/exchange-tokens/token",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["partitionId", "tokenType", "scopes"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<CredentialsManagerExchangeTokenRequest, O> {
+    /// Set `partitionId`.
+    #[inline]
+    pub fn partition_id(mut self, value: PartitionId) -> Self {
+        self.request.partition_id = value;
+        self
+    }
+
+    /// Set `tokenType`.
+    #[inline]
+    pub fn token_type(mut self, value: ::std::vec::Vec<TokenType>) -> Self {
+        self.request.token_type = value;
+        self
+    }
+
+    /// Set `scopes`.
+    #[inline]
+    pub fn scopes(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.scopes = value;
+        self
     }
 }
 
@@ -2617,23 +8454,68 @@ impl CredentialsManagerApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CspEnablementAccountGetRequest {
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl CspEnablementAccountGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CspEnablementAccountGetRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for CspEnablementAccountGetRequest {}
 
 /// Parameters of [`CspEnablementAccountApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CspEnablementAccountUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub allow_missing: ::std::option::Option<bool>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub setting: ::std::option::Option<CspEnablementAccountSetting>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub field_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `allow_missing` (required, boolean).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub allow_missing: bool,
+    /// Wire field `setting` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub setting: CspEnablementAccountSetting,
+    /// Wire field `field_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub field_mask: ::std::string::String,
 }
 
-/// The `csp_enablement_account` service (account level; [API reference](https://docs.databricks.com/api/account/cspenablementaccount)).
+impl CspEnablementAccountUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        allow_missing: bool,
+        setting: CspEnablementAccountSetting,
+        field_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        CspEnablementAccountUpdateRequest {
+            allow_missing: {
+                let value = allow_missing;
+                value
+            },
+            setting: {
+                let value = setting;
+                value
+            },
+            field_mask: {
+                let value = field_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for CspEnablementAccountUpdateRequest {}
+
+/// The `csp_enablement_account` service (account level, 2 operations; [API reference](https://docs.databricks.com/api/account/cspenablementaccount)).
 #[derive(Debug, Clone)]
 pub struct CspEnablementAccountApi {
     client: crate::Client,
@@ -2651,30 +8533,96 @@ impl CspEnablementAccountApi {
     }
 
     /// `GET /api/2.0/accounts/{account_id}/settings/types/shield_csp_enablement_ac/names/default` ([API reference](https://docs.databricks.com/api/account/cspenablementaccount/get)).
-    pub async fn get(&self, request: &CspEnablementAccountGetRequest) -> crate::Result<CspEnablementAccountSetting> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/settings/types/shield_csp_enablement_ac/names/default",
-            path_params: &["account_id"],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn get(&self) -> rt::Call<CspEnablementAccountGetRequest, CspEnablementAccountSetting> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CSP_ENABLEMENT_ACCOUNT_GET,
+            CspEnablementAccountGetRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/accounts/{account_id}/settings/types/shield_csp_enablement_ac/names/default` ([API reference](https://docs.databricks.com/api/account/cspenablementaccount/update)).
-    pub async fn update(
+    /// `PATCH /api/2.0/accounts/{account_id}/settings/types/shield_csp_enablement_ac/names/default`; required: `allow_missing`, `setting`, `field_mask` ([API reference](https://docs.databricks.com/api/account/cspenablementaccount/update)).
+    #[inline]
+    pub fn update(
         &self,
-        request: &CspEnablementAccountUpdateRequest,
-    ) -> crate::Result<CspEnablementAccountSetting> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/accounts/{account_id}/settings/types/shield_csp_enablement_ac/names/default",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        allow_missing: bool,
+        setting: CspEnablementAccountSetting,
+        field_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<CspEnablementAccountUpdateRequest, CspEnablementAccountSetting> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_CSP_ENABLEMENT_ACCOUNT_UPDATE,
+            CspEnablementAccountUpdateRequest {
+                allow_missing: {
+                    let value = allow_missing;
+                    value
+                },
+                setting: {
+                    let value = setting;
+                    value
+                },
+                field_mask: {
+                    let value = field_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_CSP_ENABLEMENT_ACCOUNT_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/settings/types/shield_csp_enablement_ac/names/default",
+    path_params: &["account_id"],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_CSP_ENABLEMENT_ACCOUNT_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/accounts/{account_id}/settings/types/shield_csp_enablement_ac/names/default",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<CspEnablementAccountGetRequest, O> {
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<CspEnablementAccountUpdateRequest, O> {
+    /// Set `allow_missing`.
+    #[inline]
+    pub fn allow_missing(mut self, value: bool) -> Self {
+        self.request.allow_missing = value;
+        self
+    }
+
+    /// Set `setting`.
+    #[inline]
+    pub fn setting(mut self, value: CspEnablementAccountSetting) -> Self {
+        self.request.setting = value;
+        self
+    }
+
+    /// Set `field_mask`.
+    #[inline]
+    pub fn field_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.field_mask = value.into();
+        self
     }
 }
 
@@ -2682,31 +8630,87 @@ impl CspEnablementAccountApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DashboardEmailSubscriptionsDeleteRequest {
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl DashboardEmailSubscriptionsDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DashboardEmailSubscriptionsDeleteRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for DashboardEmailSubscriptionsDeleteRequest {}
 
 /// Parameters of [`DashboardEmailSubscriptionsApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DashboardEmailSubscriptionsGetRequest {
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl DashboardEmailSubscriptionsGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DashboardEmailSubscriptionsGetRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for DashboardEmailSubscriptionsGetRequest {}
 
 /// Parameters of [`DashboardEmailSubscriptionsApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DashboardEmailSubscriptionsUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub allow_missing: ::std::option::Option<bool>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub setting: ::std::option::Option<DashboardEmailSubscriptions>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub field_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `allow_missing` (required, boolean).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub allow_missing: bool,
+    /// Wire field `setting` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub setting: DashboardEmailSubscriptions,
+    /// Wire field `field_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub field_mask: ::std::string::String,
 }
 
-/// The `dashboard_email_subscriptions` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/dashboardemailsubscriptions)).
+impl DashboardEmailSubscriptionsUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        allow_missing: bool,
+        setting: DashboardEmailSubscriptions,
+        field_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        DashboardEmailSubscriptionsUpdateRequest {
+            allow_missing: {
+                let value = allow_missing;
+                value
+            },
+            setting: {
+                let value = setting;
+                value
+            },
+            field_mask: {
+                let value = field_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DashboardEmailSubscriptionsUpdateRequest {}
+
+/// The `dashboard_email_subscriptions` service (workspace level, 3 operations; [API reference](https://docs.databricks.com/api/workspace/dashboardemailsubscriptions)).
 #[derive(Debug, Clone)]
 pub struct DashboardEmailSubscriptionsApi {
     client: crate::Client,
@@ -2724,48 +8728,128 @@ impl DashboardEmailSubscriptionsApi {
     }
 
     /// `DELETE /api/2.0/settings/types/dashboard_email_subscriptions/names/default` ([API reference](https://docs.databricks.com/api/workspace/dashboardemailsubscriptions/delete)).
-    pub async fn delete(
+    #[inline]
+    pub fn delete(
         &self,
-        request: &DashboardEmailSubscriptionsDeleteRequest,
-    ) -> crate::Result<DeleteDashboardEmailSubscriptionsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/settings/types/dashboard_email_subscriptions/names/default",
-            path_params: &[],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    ) -> rt::Call<DashboardEmailSubscriptionsDeleteRequest, DeleteDashboardEmailSubscriptionsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DASHBOARD_EMAIL_SUBSCRIPTIONS_DELETE,
+            DashboardEmailSubscriptionsDeleteRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
     /// `GET /api/2.0/settings/types/dashboard_email_subscriptions/names/default` ([API reference](https://docs.databricks.com/api/workspace/dashboardemailsubscriptions/get)).
-    pub async fn get(
-        &self,
-        request: &DashboardEmailSubscriptionsGetRequest,
-    ) -> crate::Result<DashboardEmailSubscriptions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/settings/types/dashboard_email_subscriptions/names/default",
-            path_params: &[],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn get(&self) -> rt::Call<DashboardEmailSubscriptionsGetRequest, DashboardEmailSubscriptions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DASHBOARD_EMAIL_SUBSCRIPTIONS_GET,
+            DashboardEmailSubscriptionsGetRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/settings/types/dashboard_email_subscriptions/names/default` ([API reference](https://docs.databricks.com/api/workspace/dashboardemailsubscriptions/update)).
-    pub async fn update(
+    /// `PATCH /api/2.0/settings/types/dashboard_email_subscriptions/names/default`; required: `allow_missing`, `setting`, `field_mask` ([API reference](https://docs.databricks.com/api/workspace/dashboardemailsubscriptions/update)).
+    #[inline]
+    pub fn update(
         &self,
-        request: &DashboardEmailSubscriptionsUpdateRequest,
-    ) -> crate::Result<DashboardEmailSubscriptions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/settings/types/dashboard_email_subscriptions/names/default",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        allow_missing: bool,
+        setting: DashboardEmailSubscriptions,
+        field_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<DashboardEmailSubscriptionsUpdateRequest, DashboardEmailSubscriptions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DASHBOARD_EMAIL_SUBSCRIPTIONS_UPDATE,
+            DashboardEmailSubscriptionsUpdateRequest {
+                allow_missing: {
+                    let value = allow_missing;
+                    value
+                },
+                setting: {
+                    let value = setting;
+                    value
+                },
+                field_mask: {
+                    let value = field_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_DASHBOARD_EMAIL_SUBSCRIPTIONS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/settings/types/dashboard_email_subscriptions/names/default",
+    path_params: &[],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DASHBOARD_EMAIL_SUBSCRIPTIONS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/settings/types/dashboard_email_subscriptions/names/default",
+    path_params: &[],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DASHBOARD_EMAIL_SUBSCRIPTIONS_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/settings/types/dashboard_email_subscriptions/names/default",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<DashboardEmailSubscriptionsDeleteRequest, O> {
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<DashboardEmailSubscriptionsGetRequest, O> {
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<DashboardEmailSubscriptionsUpdateRequest, O> {
+    /// Set `allow_missing`.
+    #[inline]
+    pub fn allow_missing(mut self, value: bool) -> Self {
+        self.request.allow_missing = value;
+        self
+    }
+
+    /// Set `setting`.
+    #[inline]
+    pub fn setting(mut self, value: DashboardEmailSubscriptions) -> Self {
+        self.request.setting = value;
+        self
+    }
+
+    /// Set `field_mask`.
+    #[inline]
+    pub fn field_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.field_mask = value.into();
+        self
     }
 }
 
@@ -2773,31 +8857,87 @@ impl DashboardEmailSubscriptionsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DefaultNamespaceDeleteRequest {
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl DefaultNamespaceDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DefaultNamespaceDeleteRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for DefaultNamespaceDeleteRequest {}
 
 /// Parameters of [`DefaultNamespaceApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DefaultNamespaceGetRequest {
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl DefaultNamespaceGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DefaultNamespaceGetRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for DefaultNamespaceGetRequest {}
 
 /// Parameters of [`DefaultNamespaceApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DefaultNamespaceUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub allow_missing: ::std::option::Option<bool>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub setting: ::std::option::Option<DefaultNamespaceSetting>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub field_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `allow_missing` (required, boolean).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub allow_missing: bool,
+    /// Wire field `setting` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub setting: DefaultNamespaceSetting,
+    /// Wire field `field_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub field_mask: ::std::string::String,
 }
 
-/// The `default_namespace` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/defaultnamespace)).
+impl DefaultNamespaceUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        allow_missing: bool,
+        setting: DefaultNamespaceSetting,
+        field_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        DefaultNamespaceUpdateRequest {
+            allow_missing: {
+                let value = allow_missing;
+                value
+            },
+            setting: {
+                let value = setting;
+                value
+            },
+            field_mask: {
+                let value = field_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DefaultNamespaceUpdateRequest {}
+
+/// The `default_namespace` service (workspace level, 3 operations; [API reference](https://docs.databricks.com/api/workspace/defaultnamespace)).
 #[derive(Debug, Clone)]
 pub struct DefaultNamespaceApi {
     client: crate::Client,
@@ -2815,42 +8955,126 @@ impl DefaultNamespaceApi {
     }
 
     /// `DELETE /api/2.0/settings/types/default_namespace_ws/names/default` ([API reference](https://docs.databricks.com/api/workspace/defaultnamespace/delete)).
-    pub async fn delete(
-        &self,
-        request: &DefaultNamespaceDeleteRequest,
-    ) -> crate::Result<DeleteDefaultNamespaceSettingResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/settings/types/default_namespace_ws/names/default",
-            path_params: &[],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn delete(&self) -> rt::Call<DefaultNamespaceDeleteRequest, DeleteDefaultNamespaceSettingResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DEFAULT_NAMESPACE_DELETE,
+            DefaultNamespaceDeleteRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
     /// `GET /api/2.0/settings/types/default_namespace_ws/names/default` ([API reference](https://docs.databricks.com/api/workspace/defaultnamespace/get)).
-    pub async fn get(&self, request: &DefaultNamespaceGetRequest) -> crate::Result<DefaultNamespaceSetting> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/settings/types/default_namespace_ws/names/default",
-            path_params: &[],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn get(&self) -> rt::Call<DefaultNamespaceGetRequest, DefaultNamespaceSetting> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DEFAULT_NAMESPACE_GET,
+            DefaultNamespaceGetRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/settings/types/default_namespace_ws/names/default` ([API reference](https://docs.databricks.com/api/workspace/defaultnamespace/update)).
-    pub async fn update(&self, request: &DefaultNamespaceUpdateRequest) -> crate::Result<DefaultNamespaceSetting> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/settings/types/default_namespace_ws/names/default",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/settings/types/default_namespace_ws/names/default`; required: `allow_missing`, `setting`, `field_mask` ([API reference](https://docs.databricks.com/api/workspace/defaultnamespace/update)).
+    #[inline]
+    pub fn update(
+        &self,
+        allow_missing: bool,
+        setting: DefaultNamespaceSetting,
+        field_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<DefaultNamespaceUpdateRequest, DefaultNamespaceSetting> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DEFAULT_NAMESPACE_UPDATE,
+            DefaultNamespaceUpdateRequest {
+                allow_missing: {
+                    let value = allow_missing;
+                    value
+                },
+                setting: {
+                    let value = setting;
+                    value
+                },
+                field_mask: {
+                    let value = field_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_DEFAULT_NAMESPACE_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/settings/types/default_namespace_ws/names/default",
+    path_params: &[],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DEFAULT_NAMESPACE_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/settings/types/default_namespace_ws/names/default",
+    path_params: &[],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DEFAULT_NAMESPACE_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/settings/types/default_namespace_ws/names/default",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<DefaultNamespaceDeleteRequest, O> {
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<DefaultNamespaceGetRequest, O> {
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<DefaultNamespaceUpdateRequest, O> {
+    /// Set `allow_missing`.
+    #[inline]
+    pub fn allow_missing(mut self, value: bool) -> Self {
+        self.request.allow_missing = value;
+        self
+    }
+
+    /// Set `setting`.
+    #[inline]
+    pub fn setting(mut self, value: DefaultNamespaceSetting) -> Self {
+        self.request.setting = value;
+        self
+    }
+
+    /// Set `field_mask`.
+    #[inline]
+    pub fn field_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.field_mask = value.into();
+        self
     }
 }
 
@@ -2858,31 +9082,83 @@ impl DefaultNamespaceApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DefaultWarehouseIdDeleteRequest {
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl DefaultWarehouseIdDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DefaultWarehouseIdDeleteRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for DefaultWarehouseIdDeleteRequest {}
 
 /// Parameters of [`DefaultWarehouseIdApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DefaultWarehouseIdGetRequest {
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl DefaultWarehouseIdGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DefaultWarehouseIdGetRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for DefaultWarehouseIdGetRequest {}
 
 /// Parameters of [`DefaultWarehouseIdApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DefaultWarehouseIdUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub allow_missing: ::std::option::Option<bool>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub setting: ::std::option::Option<DefaultWarehouseId>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub field_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `allow_missing` (required, boolean).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub allow_missing: bool,
+    /// Wire field `setting` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub setting: DefaultWarehouseId,
+    /// Wire field `field_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub field_mask: ::std::string::String,
 }
 
-/// The `default_warehouse_id` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/defaultwarehouseid)).
+impl DefaultWarehouseIdUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(allow_missing: bool, setting: DefaultWarehouseId, field_mask: impl Into<::std::string::String>) -> Self {
+        DefaultWarehouseIdUpdateRequest {
+            allow_missing: {
+                let value = allow_missing;
+                value
+            },
+            setting: {
+                let value = setting;
+                value
+            },
+            field_mask: {
+                let value = field_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DefaultWarehouseIdUpdateRequest {}
+
+/// The `default_warehouse_id` service (workspace level, 3 operations; [API reference](https://docs.databricks.com/api/workspace/defaultwarehouseid)).
 #[derive(Debug, Clone)]
 pub struct DefaultWarehouseIdApi {
     client: crate::Client,
@@ -2900,42 +9176,126 @@ impl DefaultWarehouseIdApi {
     }
 
     /// `DELETE /api/2.0/settings/types/default_warehouse_id/names/default` ([API reference](https://docs.databricks.com/api/workspace/defaultwarehouseid/delete)).
-    pub async fn delete(
-        &self,
-        request: &DefaultWarehouseIdDeleteRequest,
-    ) -> crate::Result<DeleteDefaultWarehouseIdResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/settings/types/default_warehouse_id/names/default",
-            path_params: &[],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn delete(&self) -> rt::Call<DefaultWarehouseIdDeleteRequest, DeleteDefaultWarehouseIdResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DEFAULT_WAREHOUSE_ID_DELETE,
+            DefaultWarehouseIdDeleteRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
     /// `GET /api/2.0/settings/types/default_warehouse_id/names/default` ([API reference](https://docs.databricks.com/api/workspace/defaultwarehouseid/get)).
-    pub async fn get(&self, request: &DefaultWarehouseIdGetRequest) -> crate::Result<DefaultWarehouseId> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/settings/types/default_warehouse_id/names/default",
-            path_params: &[],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn get(&self) -> rt::Call<DefaultWarehouseIdGetRequest, DefaultWarehouseId> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DEFAULT_WAREHOUSE_ID_GET,
+            DefaultWarehouseIdGetRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/settings/types/default_warehouse_id/names/default` ([API reference](https://docs.databricks.com/api/workspace/defaultwarehouseid/update)).
-    pub async fn update(&self, request: &DefaultWarehouseIdUpdateRequest) -> crate::Result<DefaultWarehouseId> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/settings/types/default_warehouse_id/names/default",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/settings/types/default_warehouse_id/names/default`; required: `allow_missing`, `setting`, `field_mask` ([API reference](https://docs.databricks.com/api/workspace/defaultwarehouseid/update)).
+    #[inline]
+    pub fn update(
+        &self,
+        allow_missing: bool,
+        setting: DefaultWarehouseId,
+        field_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<DefaultWarehouseIdUpdateRequest, DefaultWarehouseId> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DEFAULT_WAREHOUSE_ID_UPDATE,
+            DefaultWarehouseIdUpdateRequest {
+                allow_missing: {
+                    let value = allow_missing;
+                    value
+                },
+                setting: {
+                    let value = setting;
+                    value
+                },
+                field_mask: {
+                    let value = field_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_DEFAULT_WAREHOUSE_ID_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/settings/types/default_warehouse_id/names/default",
+    path_params: &[],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DEFAULT_WAREHOUSE_ID_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/settings/types/default_warehouse_id/names/default",
+    path_params: &[],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DEFAULT_WAREHOUSE_ID_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/settings/types/default_warehouse_id/names/default",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<DefaultWarehouseIdDeleteRequest, O> {
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<DefaultWarehouseIdGetRequest, O> {
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<DefaultWarehouseIdUpdateRequest, O> {
+    /// Set `allow_missing`.
+    #[inline]
+    pub fn allow_missing(mut self, value: bool) -> Self {
+        self.request.allow_missing = value;
+        self
+    }
+
+    /// Set `setting`.
+    #[inline]
+    pub fn setting(mut self, value: DefaultWarehouseId) -> Self {
+        self.request.setting = value;
+        self
+    }
+
+    /// Set `field_mask`.
+    #[inline]
+    pub fn field_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.field_mask = value.into();
+        self
     }
 }
 
@@ -2943,31 +9303,87 @@ impl DefaultWarehouseIdApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DisableLegacyAccessDeleteRequest {
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl DisableLegacyAccessDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DisableLegacyAccessDeleteRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for DisableLegacyAccessDeleteRequest {}
 
 /// Parameters of [`DisableLegacyAccessApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DisableLegacyAccessGetRequest {
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl DisableLegacyAccessGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DisableLegacyAccessGetRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for DisableLegacyAccessGetRequest {}
 
 /// Parameters of [`DisableLegacyAccessApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DisableLegacyAccessUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub allow_missing: ::std::option::Option<bool>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub setting: ::std::option::Option<DisableLegacyAccess>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub field_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `allow_missing` (required, boolean).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub allow_missing: bool,
+    /// Wire field `setting` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub setting: DisableLegacyAccess,
+    /// Wire field `field_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub field_mask: ::std::string::String,
 }
 
-/// The `disable_legacy_access` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/disablelegacyaccess)).
+impl DisableLegacyAccessUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        allow_missing: bool,
+        setting: DisableLegacyAccess,
+        field_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        DisableLegacyAccessUpdateRequest {
+            allow_missing: {
+                let value = allow_missing;
+                value
+            },
+            setting: {
+                let value = setting;
+                value
+            },
+            field_mask: {
+                let value = field_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DisableLegacyAccessUpdateRequest {}
+
+/// The `disable_legacy_access` service (workspace level, 3 operations; [API reference](https://docs.databricks.com/api/workspace/disablelegacyaccess)).
 #[derive(Debug, Clone)]
 pub struct DisableLegacyAccessApi {
     client: crate::Client,
@@ -2985,42 +9401,126 @@ impl DisableLegacyAccessApi {
     }
 
     /// `DELETE /api/2.0/settings/types/disable_legacy_access/names/default` ([API reference](https://docs.databricks.com/api/workspace/disablelegacyaccess/delete)).
-    pub async fn delete(
-        &self,
-        request: &DisableLegacyAccessDeleteRequest,
-    ) -> crate::Result<DeleteDisableLegacyAccessResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/settings/types/disable_legacy_access/names/default",
-            path_params: &[],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn delete(&self) -> rt::Call<DisableLegacyAccessDeleteRequest, DeleteDisableLegacyAccessResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DISABLE_LEGACY_ACCESS_DELETE,
+            DisableLegacyAccessDeleteRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
     /// `GET /api/2.0/settings/types/disable_legacy_access/names/default` ([API reference](https://docs.databricks.com/api/workspace/disablelegacyaccess/get)).
-    pub async fn get(&self, request: &DisableLegacyAccessGetRequest) -> crate::Result<DisableLegacyAccess> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/settings/types/disable_legacy_access/names/default",
-            path_params: &[],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn get(&self) -> rt::Call<DisableLegacyAccessGetRequest, DisableLegacyAccess> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DISABLE_LEGACY_ACCESS_GET,
+            DisableLegacyAccessGetRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/settings/types/disable_legacy_access/names/default` ([API reference](https://docs.databricks.com/api/workspace/disablelegacyaccess/update)).
-    pub async fn update(&self, request: &DisableLegacyAccessUpdateRequest) -> crate::Result<DisableLegacyAccess> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/settings/types/disable_legacy_access/names/default",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/settings/types/disable_legacy_access/names/default`; required: `allow_missing`, `setting`, `field_mask` ([API reference](https://docs.databricks.com/api/workspace/disablelegacyaccess/update)).
+    #[inline]
+    pub fn update(
+        &self,
+        allow_missing: bool,
+        setting: DisableLegacyAccess,
+        field_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<DisableLegacyAccessUpdateRequest, DisableLegacyAccess> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DISABLE_LEGACY_ACCESS_UPDATE,
+            DisableLegacyAccessUpdateRequest {
+                allow_missing: {
+                    let value = allow_missing;
+                    value
+                },
+                setting: {
+                    let value = setting;
+                    value
+                },
+                field_mask: {
+                    let value = field_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_DISABLE_LEGACY_ACCESS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/settings/types/disable_legacy_access/names/default",
+    path_params: &[],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DISABLE_LEGACY_ACCESS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/settings/types/disable_legacy_access/names/default",
+    path_params: &[],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DISABLE_LEGACY_ACCESS_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/settings/types/disable_legacy_access/names/default",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<DisableLegacyAccessDeleteRequest, O> {
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<DisableLegacyAccessGetRequest, O> {
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<DisableLegacyAccessUpdateRequest, O> {
+    /// Set `allow_missing`.
+    #[inline]
+    pub fn allow_missing(mut self, value: bool) -> Self {
+        self.request.allow_missing = value;
+        self
+    }
+
+    /// Set `setting`.
+    #[inline]
+    pub fn setting(mut self, value: DisableLegacyAccess) -> Self {
+        self.request.setting = value;
+        self
+    }
+
+    /// Set `field_mask`.
+    #[inline]
+    pub fn field_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.field_mask = value.into();
+        self
     }
 }
 
@@ -3028,31 +9528,83 @@ impl DisableLegacyAccessApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DisableLegacyDbfsDeleteRequest {
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl DisableLegacyDbfsDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DisableLegacyDbfsDeleteRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for DisableLegacyDbfsDeleteRequest {}
 
 /// Parameters of [`DisableLegacyDbfsApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DisableLegacyDbfsGetRequest {
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl DisableLegacyDbfsGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DisableLegacyDbfsGetRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for DisableLegacyDbfsGetRequest {}
 
 /// Parameters of [`DisableLegacyDbfsApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DisableLegacyDbfsUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub allow_missing: ::std::option::Option<bool>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub setting: ::std::option::Option<DisableLegacyDbfs>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub field_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `allow_missing` (required, boolean).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub allow_missing: bool,
+    /// Wire field `setting` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub setting: DisableLegacyDbfs,
+    /// Wire field `field_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub field_mask: ::std::string::String,
 }
 
-/// The `disable_legacy_dbfs` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/disablelegacydbfs)).
+impl DisableLegacyDbfsUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(allow_missing: bool, setting: DisableLegacyDbfs, field_mask: impl Into<::std::string::String>) -> Self {
+        DisableLegacyDbfsUpdateRequest {
+            allow_missing: {
+                let value = allow_missing;
+                value
+            },
+            setting: {
+                let value = setting;
+                value
+            },
+            field_mask: {
+                let value = field_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DisableLegacyDbfsUpdateRequest {}
+
+/// The `disable_legacy_dbfs` service (workspace level, 3 operations; [API reference](https://docs.databricks.com/api/workspace/disablelegacydbfs)).
 #[derive(Debug, Clone)]
 pub struct DisableLegacyDbfsApi {
     client: crate::Client,
@@ -3070,42 +9622,126 @@ impl DisableLegacyDbfsApi {
     }
 
     /// `DELETE /api/2.0/settings/types/disable_legacy_dbfs/names/default` ([API reference](https://docs.databricks.com/api/workspace/disablelegacydbfs/delete)).
-    pub async fn delete(
-        &self,
-        request: &DisableLegacyDbfsDeleteRequest,
-    ) -> crate::Result<DeleteDisableLegacyDbfsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/settings/types/disable_legacy_dbfs/names/default",
-            path_params: &[],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn delete(&self) -> rt::Call<DisableLegacyDbfsDeleteRequest, DeleteDisableLegacyDbfsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DISABLE_LEGACY_DBFS_DELETE,
+            DisableLegacyDbfsDeleteRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
     /// `GET /api/2.0/settings/types/disable_legacy_dbfs/names/default` ([API reference](https://docs.databricks.com/api/workspace/disablelegacydbfs/get)).
-    pub async fn get(&self, request: &DisableLegacyDbfsGetRequest) -> crate::Result<DisableLegacyDbfs> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/settings/types/disable_legacy_dbfs/names/default",
-            path_params: &[],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn get(&self) -> rt::Call<DisableLegacyDbfsGetRequest, DisableLegacyDbfs> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DISABLE_LEGACY_DBFS_GET,
+            DisableLegacyDbfsGetRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/settings/types/disable_legacy_dbfs/names/default` ([API reference](https://docs.databricks.com/api/workspace/disablelegacydbfs/update)).
-    pub async fn update(&self, request: &DisableLegacyDbfsUpdateRequest) -> crate::Result<DisableLegacyDbfs> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/settings/types/disable_legacy_dbfs/names/default",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/settings/types/disable_legacy_dbfs/names/default`; required: `allow_missing`, `setting`, `field_mask` ([API reference](https://docs.databricks.com/api/workspace/disablelegacydbfs/update)).
+    #[inline]
+    pub fn update(
+        &self,
+        allow_missing: bool,
+        setting: DisableLegacyDbfs,
+        field_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<DisableLegacyDbfsUpdateRequest, DisableLegacyDbfs> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DISABLE_LEGACY_DBFS_UPDATE,
+            DisableLegacyDbfsUpdateRequest {
+                allow_missing: {
+                    let value = allow_missing;
+                    value
+                },
+                setting: {
+                    let value = setting;
+                    value
+                },
+                field_mask: {
+                    let value = field_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_DISABLE_LEGACY_DBFS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/settings/types/disable_legacy_dbfs/names/default",
+    path_params: &[],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DISABLE_LEGACY_DBFS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/settings/types/disable_legacy_dbfs/names/default",
+    path_params: &[],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DISABLE_LEGACY_DBFS_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/settings/types/disable_legacy_dbfs/names/default",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<DisableLegacyDbfsDeleteRequest, O> {
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<DisableLegacyDbfsGetRequest, O> {
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<DisableLegacyDbfsUpdateRequest, O> {
+    /// Set `allow_missing`.
+    #[inline]
+    pub fn allow_missing(mut self, value: bool) -> Self {
+        self.request.allow_missing = value;
+        self
+    }
+
+    /// Set `setting`.
+    #[inline]
+    pub fn setting(mut self, value: DisableLegacyDbfs) -> Self {
+        self.request.setting = value;
+        self
+    }
+
+    /// Set `field_mask`.
+    #[inline]
+    pub fn field_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.field_mask = value.into();
+        self
     }
 }
 
@@ -3113,31 +9749,87 @@ impl DisableLegacyDbfsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DisableLegacyFeaturesDeleteRequest {
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl DisableLegacyFeaturesDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DisableLegacyFeaturesDeleteRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for DisableLegacyFeaturesDeleteRequest {}
 
 /// Parameters of [`DisableLegacyFeaturesApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DisableLegacyFeaturesGetRequest {
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl DisableLegacyFeaturesGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DisableLegacyFeaturesGetRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for DisableLegacyFeaturesGetRequest {}
 
 /// Parameters of [`DisableLegacyFeaturesApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DisableLegacyFeaturesUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub allow_missing: ::std::option::Option<bool>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub setting: ::std::option::Option<DisableLegacyFeatures>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub field_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `allow_missing` (required, boolean).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub allow_missing: bool,
+    /// Wire field `setting` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub setting: DisableLegacyFeatures,
+    /// Wire field `field_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub field_mask: ::std::string::String,
 }
 
-/// The `disable_legacy_features` service (account level; [API reference](https://docs.databricks.com/api/account/disablelegacyfeatures)).
+impl DisableLegacyFeaturesUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        allow_missing: bool,
+        setting: DisableLegacyFeatures,
+        field_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        DisableLegacyFeaturesUpdateRequest {
+            allow_missing: {
+                let value = allow_missing;
+                value
+            },
+            setting: {
+                let value = setting;
+                value
+            },
+            field_mask: {
+                let value = field_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DisableLegacyFeaturesUpdateRequest {}
+
+/// The `disable_legacy_features` service (account level, 3 operations; [API reference](https://docs.databricks.com/api/account/disablelegacyfeatures)).
 #[derive(Debug, Clone)]
 pub struct DisableLegacyFeaturesApi {
     client: crate::Client,
@@ -3155,42 +9847,126 @@ impl DisableLegacyFeaturesApi {
     }
 
     /// `DELETE /api/2.0/accounts/{account_id}/settings/types/disable_legacy_features/names/default` ([API reference](https://docs.databricks.com/api/account/disablelegacyfeatures/delete)).
-    pub async fn delete(
-        &self,
-        request: &DisableLegacyFeaturesDeleteRequest,
-    ) -> crate::Result<DeleteDisableLegacyFeaturesResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/accounts/{account_id}/settings/types/disable_legacy_features/names/default",
-            path_params: &["account_id"],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn delete(&self) -> rt::Call<DisableLegacyFeaturesDeleteRequest, DeleteDisableLegacyFeaturesResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DISABLE_LEGACY_FEATURES_DELETE,
+            DisableLegacyFeaturesDeleteRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
     /// `GET /api/2.0/accounts/{account_id}/settings/types/disable_legacy_features/names/default` ([API reference](https://docs.databricks.com/api/account/disablelegacyfeatures/get)).
-    pub async fn get(&self, request: &DisableLegacyFeaturesGetRequest) -> crate::Result<DisableLegacyFeatures> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/settings/types/disable_legacy_features/names/default",
-            path_params: &["account_id"],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn get(&self) -> rt::Call<DisableLegacyFeaturesGetRequest, DisableLegacyFeatures> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DISABLE_LEGACY_FEATURES_GET,
+            DisableLegacyFeaturesGetRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/accounts/{account_id}/settings/types/disable_legacy_features/names/default` ([API reference](https://docs.databricks.com/api/account/disablelegacyfeatures/update)).
-    pub async fn update(&self, request: &DisableLegacyFeaturesUpdateRequest) -> crate::Result<DisableLegacyFeatures> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/accounts/{account_id}/settings/types/disable_legacy_features/names/default",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/accounts/{account_id}/settings/types/disable_legacy_features/names/default`; required: `allow_missing`, `setting`, `field_mask` ([API reference](https://docs.databricks.com/api/account/disablelegacyfeatures/update)).
+    #[inline]
+    pub fn update(
+        &self,
+        allow_missing: bool,
+        setting: DisableLegacyFeatures,
+        field_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<DisableLegacyFeaturesUpdateRequest, DisableLegacyFeatures> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DISABLE_LEGACY_FEATURES_UPDATE,
+            DisableLegacyFeaturesUpdateRequest {
+                allow_missing: {
+                    let value = allow_missing;
+                    value
+                },
+                setting: {
+                    let value = setting;
+                    value
+                },
+                field_mask: {
+                    let value = field_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_DISABLE_LEGACY_FEATURES_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/accounts/{account_id}/settings/types/disable_legacy_features/names/default",
+    path_params: &["account_id"],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DISABLE_LEGACY_FEATURES_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/settings/types/disable_legacy_features/names/default",
+    path_params: &["account_id"],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DISABLE_LEGACY_FEATURES_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/accounts/{account_id}/settings/types/disable_legacy_features/names/default",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<DisableLegacyFeaturesDeleteRequest, O> {
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<DisableLegacyFeaturesGetRequest, O> {
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<DisableLegacyFeaturesUpdateRequest, O> {
+    /// Set `allow_missing`.
+    #[inline]
+    pub fn allow_missing(mut self, value: bool) -> Self {
+        self.request.allow_missing = value;
+        self
+    }
+
+    /// Set `setting`.
+    #[inline]
+    pub fn setting(mut self, value: DisableLegacyFeatures) -> Self {
+        self.request.setting = value;
+        self
+    }
+
+    /// Set `field_mask`.
+    #[inline]
+    pub fn field_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.field_mask = value.into();
+        self
     }
 }
 
@@ -3198,15 +9974,49 @@ impl DisableLegacyFeaturesApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EnableExportNotebookPatchEnableExportNotebookRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub allow_missing: ::std::option::Option<bool>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub setting: ::std::option::Option<EnableExportNotebook>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub field_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `allow_missing` (required, boolean).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub allow_missing: bool,
+    /// Wire field `setting` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub setting: EnableExportNotebook,
+    /// Wire field `field_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub field_mask: ::std::string::String,
 }
 
-/// The `enable_export_notebook` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/enableexportnotebook)).
+impl EnableExportNotebookPatchEnableExportNotebookRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        allow_missing: bool,
+        setting: EnableExportNotebook,
+        field_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        EnableExportNotebookPatchEnableExportNotebookRequest {
+            allow_missing: {
+                let value = allow_missing;
+                value
+            },
+            setting: {
+                let value = setting;
+                value
+            },
+            field_mask: {
+                let value = field_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for EnableExportNotebookPatchEnableExportNotebookRequest {}
+
+/// The `enable_export_notebook` service (workspace level, 2 operations; [API reference](https://docs.databricks.com/api/workspace/enableexportnotebook)).
 #[derive(Debug, Clone)]
 pub struct EnableExportNotebookApi {
     client: crate::Client,
@@ -3224,30 +10034,87 @@ impl EnableExportNotebookApi {
     }
 
     /// `GET /api/2.0/settings/types/enable-export-notebook/names/default` ([API reference](https://docs.databricks.com/api/workspace/enableexportnotebook/getenableexportnotebook)).
-    pub async fn get_enable_export_notebook(&self) -> crate::Result<EnableExportNotebook> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/settings/types/enable-export-notebook/names/default",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, &crate::service::runtime::NoRequest).await
+    #[inline]
+    pub fn get_enable_export_notebook(&self) -> rt::Call<rt::NoRequest, EnableExportNotebook> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ENABLE_EXPORT_NOTEBOOK_GET_ENABLE_EXPORT_NOTEBOOK,
+            rt::NoRequest,
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/settings/types/enable-export-notebook/names/default` ([API reference](https://docs.databricks.com/api/workspace/enableexportnotebook/patchenableexportnotebook)).
-    pub async fn patch_enable_export_notebook(
+    /// `PATCH /api/2.0/settings/types/enable-export-notebook/names/default`; required: `allow_missing`, `setting`, `field_mask` ([API reference](https://docs.databricks.com/api/workspace/enableexportnotebook/patchenableexportnotebook)).
+    #[inline]
+    pub fn patch_enable_export_notebook(
         &self,
-        request: &EnableExportNotebookPatchEnableExportNotebookRequest,
-    ) -> crate::Result<EnableExportNotebook> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/settings/types/enable-export-notebook/names/default",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        allow_missing: bool,
+        setting: EnableExportNotebook,
+        field_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<EnableExportNotebookPatchEnableExportNotebookRequest, EnableExportNotebook> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ENABLE_EXPORT_NOTEBOOK_PATCH_ENABLE_EXPORT_NOTEBOOK,
+            EnableExportNotebookPatchEnableExportNotebookRequest {
+                allow_missing: {
+                    let value = allow_missing;
+                    value
+                },
+                setting: {
+                    let value = setting;
+                    value
+                },
+                field_mask: {
+                    let value = field_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_ENABLE_EXPORT_NOTEBOOK_GET_ENABLE_EXPORT_NOTEBOOK: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/settings/types/enable-export-notebook/names/default",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ENABLE_EXPORT_NOTEBOOK_PATCH_ENABLE_EXPORT_NOTEBOOK: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/settings/types/enable-export-notebook/names/default",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<EnableExportNotebookPatchEnableExportNotebookRequest, O> {
+    /// Set `allow_missing`.
+    #[inline]
+    pub fn allow_missing(mut self, value: bool) -> Self {
+        self.request.allow_missing = value;
+        self
+    }
+
+    /// Set `setting`.
+    #[inline]
+    pub fn setting(mut self, value: EnableExportNotebook) -> Self {
+        self.request.setting = value;
+        self
+    }
+
+    /// Set `field_mask`.
+    #[inline]
+    pub fn field_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.field_mask = value.into();
+        self
     }
 }
 
@@ -3255,31 +10122,87 @@ impl EnableExportNotebookApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EnableIpAccessListsDeleteRequest {
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl EnableIpAccessListsDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EnableIpAccessListsDeleteRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for EnableIpAccessListsDeleteRequest {}
 
 /// Parameters of [`EnableIpAccessListsApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EnableIpAccessListsGetRequest {
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl EnableIpAccessListsGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EnableIpAccessListsGetRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for EnableIpAccessListsGetRequest {}
 
 /// Parameters of [`EnableIpAccessListsApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EnableIpAccessListsUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub allow_missing: ::std::option::Option<bool>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub setting: ::std::option::Option<AccountIpAccessEnable>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub field_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `allow_missing` (required, boolean).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub allow_missing: bool,
+    /// Wire field `setting` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub setting: AccountIpAccessEnable,
+    /// Wire field `field_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub field_mask: ::std::string::String,
 }
 
-/// The `enable_ip_access_lists` service (account level; [API reference](https://docs.databricks.com/api/account/enableipaccesslists)).
+impl EnableIpAccessListsUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        allow_missing: bool,
+        setting: AccountIpAccessEnable,
+        field_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        EnableIpAccessListsUpdateRequest {
+            allow_missing: {
+                let value = allow_missing;
+                value
+            },
+            setting: {
+                let value = setting;
+                value
+            },
+            field_mask: {
+                let value = field_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for EnableIpAccessListsUpdateRequest {}
+
+/// The `enable_ip_access_lists` service (account level, 3 operations; [API reference](https://docs.databricks.com/api/account/enableipaccesslists)).
 #[derive(Debug, Clone)]
 pub struct EnableIpAccessListsApi {
     client: crate::Client,
@@ -3297,42 +10220,126 @@ impl EnableIpAccessListsApi {
     }
 
     /// `DELETE /api/2.0/accounts/{account_id}/settings/types/acct_ip_acl_enable/names/default` ([API reference](https://docs.databricks.com/api/account/enableipaccesslists/delete)).
-    pub async fn delete(
-        &self,
-        request: &EnableIpAccessListsDeleteRequest,
-    ) -> crate::Result<DeleteAccountIpAccessEnableResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/accounts/{account_id}/settings/types/acct_ip_acl_enable/names/default",
-            path_params: &["account_id"],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn delete(&self) -> rt::Call<EnableIpAccessListsDeleteRequest, DeleteAccountIpAccessEnableResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ENABLE_IP_ACCESS_LISTS_DELETE,
+            EnableIpAccessListsDeleteRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
     /// `GET /api/2.0/accounts/{account_id}/settings/types/acct_ip_acl_enable/names/default` ([API reference](https://docs.databricks.com/api/account/enableipaccesslists/get)).
-    pub async fn get(&self, request: &EnableIpAccessListsGetRequest) -> crate::Result<AccountIpAccessEnable> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/settings/types/acct_ip_acl_enable/names/default",
-            path_params: &["account_id"],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn get(&self) -> rt::Call<EnableIpAccessListsGetRequest, AccountIpAccessEnable> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ENABLE_IP_ACCESS_LISTS_GET,
+            EnableIpAccessListsGetRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/accounts/{account_id}/settings/types/acct_ip_acl_enable/names/default` ([API reference](https://docs.databricks.com/api/account/enableipaccesslists/update)).
-    pub async fn update(&self, request: &EnableIpAccessListsUpdateRequest) -> crate::Result<AccountIpAccessEnable> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/accounts/{account_id}/settings/types/acct_ip_acl_enable/names/default",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/accounts/{account_id}/settings/types/acct_ip_acl_enable/names/default`; required: `allow_missing`, `setting`, `field_mask` ([API reference](https://docs.databricks.com/api/account/enableipaccesslists/update)).
+    #[inline]
+    pub fn update(
+        &self,
+        allow_missing: bool,
+        setting: AccountIpAccessEnable,
+        field_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<EnableIpAccessListsUpdateRequest, AccountIpAccessEnable> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ENABLE_IP_ACCESS_LISTS_UPDATE,
+            EnableIpAccessListsUpdateRequest {
+                allow_missing: {
+                    let value = allow_missing;
+                    value
+                },
+                setting: {
+                    let value = setting;
+                    value
+                },
+                field_mask: {
+                    let value = field_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_ENABLE_IP_ACCESS_LISTS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/accounts/{account_id}/settings/types/acct_ip_acl_enable/names/default",
+    path_params: &["account_id"],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ENABLE_IP_ACCESS_LISTS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/settings/types/acct_ip_acl_enable/names/default",
+    path_params: &["account_id"],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ENABLE_IP_ACCESS_LISTS_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/accounts/{account_id}/settings/types/acct_ip_acl_enable/names/default",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<EnableIpAccessListsDeleteRequest, O> {
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<EnableIpAccessListsGetRequest, O> {
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<EnableIpAccessListsUpdateRequest, O> {
+    /// Set `allow_missing`.
+    #[inline]
+    pub fn allow_missing(mut self, value: bool) -> Self {
+        self.request.allow_missing = value;
+        self
+    }
+
+    /// Set `setting`.
+    #[inline]
+    pub fn setting(mut self, value: AccountIpAccessEnable) -> Self {
+        self.request.setting = value;
+        self
+    }
+
+    /// Set `field_mask`.
+    #[inline]
+    pub fn field_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.field_mask = value.into();
+        self
     }
 }
 
@@ -3340,15 +10347,49 @@ impl EnableIpAccessListsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EnableNotebookTableClipboardPatchEnableNotebookTableClipboardRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub allow_missing: ::std::option::Option<bool>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub setting: ::std::option::Option<EnableNotebookTableClipboard>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub field_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `allow_missing` (required, boolean).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub allow_missing: bool,
+    /// Wire field `setting` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub setting: EnableNotebookTableClipboard,
+    /// Wire field `field_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub field_mask: ::std::string::String,
 }
 
-/// The `enable_notebook_table_clipboard` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/enablenotebooktableclipboard)).
+impl EnableNotebookTableClipboardPatchEnableNotebookTableClipboardRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        allow_missing: bool,
+        setting: EnableNotebookTableClipboard,
+        field_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        EnableNotebookTableClipboardPatchEnableNotebookTableClipboardRequest {
+            allow_missing: {
+                let value = allow_missing;
+                value
+            },
+            setting: {
+                let value = setting;
+                value
+            },
+            field_mask: {
+                let value = field_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for EnableNotebookTableClipboardPatchEnableNotebookTableClipboardRequest {}
+
+/// The `enable_notebook_table_clipboard` service (workspace level, 2 operations; [API reference](https://docs.databricks.com/api/workspace/enablenotebooktableclipboard)).
 #[derive(Debug, Clone)]
 pub struct EnableNotebookTableClipboardApi {
     client: crate::Client,
@@ -3366,30 +10407,88 @@ impl EnableNotebookTableClipboardApi {
     }
 
     /// `GET /api/2.0/settings/types/enable-notebook-table-clipboard/names/default` ([API reference](https://docs.databricks.com/api/workspace/enablenotebooktableclipboard/getenablenotebooktableclipboard)).
-    pub async fn get_enable_notebook_table_clipboard(&self) -> crate::Result<EnableNotebookTableClipboard> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/settings/types/enable-notebook-table-clipboard/names/default",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, &crate::service::runtime::NoRequest).await
+    #[inline]
+    pub fn get_enable_notebook_table_clipboard(&self) -> rt::Call<rt::NoRequest, EnableNotebookTableClipboard> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ENABLE_NOTEBOOK_TABLE_CLIPBOARD_GET_ENABLE_NOTEBOOK_TABLE_CLIPBOARD,
+            rt::NoRequest,
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/settings/types/enable-notebook-table-clipboard/names/default` ([API reference](https://docs.databricks.com/api/workspace/enablenotebooktableclipboard/patchenablenotebooktableclipboard)).
-    pub async fn patch_enable_notebook_table_clipboard(
+    /// `PATCH /api/2.0/settings/types/enable-notebook-table-clipboard/names/default`; required: `allow_missing`, `setting`, `field_mask` ([API reference](https://docs.databricks.com/api/workspace/enablenotebooktableclipboard/patchenablenotebooktableclipboard)).
+    #[inline]
+    pub fn patch_enable_notebook_table_clipboard(
         &self,
-        request: &EnableNotebookTableClipboardPatchEnableNotebookTableClipboardRequest,
-    ) -> crate::Result<EnableNotebookTableClipboard> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/settings/types/enable-notebook-table-clipboard/names/default",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        allow_missing: bool,
+        setting: EnableNotebookTableClipboard,
+        field_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<EnableNotebookTableClipboardPatchEnableNotebookTableClipboardRequest, EnableNotebookTableClipboard>
+    {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ENABLE_NOTEBOOK_TABLE_CLIPBOARD_PATCH_ENABLE_NOTEBOOK_TABLE_CLIPBOARD,
+            EnableNotebookTableClipboardPatchEnableNotebookTableClipboardRequest {
+                allow_missing: {
+                    let value = allow_missing;
+                    value
+                },
+                setting: {
+                    let value = setting;
+                    value
+                },
+                field_mask: {
+                    let value = field_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_ENABLE_NOTEBOOK_TABLE_CLIPBOARD_GET_ENABLE_NOTEBOOK_TABLE_CLIPBOARD: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/settings/types/enable-notebook-table-clipboard/names/default",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ENABLE_NOTEBOOK_TABLE_CLIPBOARD_PATCH_ENABLE_NOTEBOOK_TABLE_CLIPBOARD: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/settings/types/enable-notebook-table-clipboard/names/default",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<EnableNotebookTableClipboardPatchEnableNotebookTableClipboardRequest, O> {
+    /// Set `allow_missing`.
+    #[inline]
+    pub fn allow_missing(mut self, value: bool) -> Self {
+        self.request.allow_missing = value;
+        self
+    }
+
+    /// Set `setting`.
+    #[inline]
+    pub fn setting(mut self, value: EnableNotebookTableClipboard) -> Self {
+        self.request.setting = value;
+        self
+    }
+
+    /// Set `field_mask`.
+    #[inline]
+    pub fn field_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.field_mask = value.into();
+        self
     }
 }
 
@@ -3397,15 +10496,49 @@ impl EnableNotebookTableClipboardApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EnableResultsDownloadingPatchEnableResultsDownloadingRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub allow_missing: ::std::option::Option<bool>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub setting: ::std::option::Option<EnableResultsDownloading>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub field_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `allow_missing` (required, boolean).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub allow_missing: bool,
+    /// Wire field `setting` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub setting: EnableResultsDownloading,
+    /// Wire field `field_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub field_mask: ::std::string::String,
 }
 
-/// The `enable_results_downloading` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/enableresultsdownloading)).
+impl EnableResultsDownloadingPatchEnableResultsDownloadingRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        allow_missing: bool,
+        setting: EnableResultsDownloading,
+        field_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        EnableResultsDownloadingPatchEnableResultsDownloadingRequest {
+            allow_missing: {
+                let value = allow_missing;
+                value
+            },
+            setting: {
+                let value = setting;
+                value
+            },
+            field_mask: {
+                let value = field_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for EnableResultsDownloadingPatchEnableResultsDownloadingRequest {}
+
+/// The `enable_results_downloading` service (workspace level, 2 operations; [API reference](https://docs.databricks.com/api/workspace/enableresultsdownloading)).
 #[derive(Debug, Clone)]
 pub struct EnableResultsDownloadingApi {
     client: crate::Client,
@@ -3423,30 +10556,87 @@ impl EnableResultsDownloadingApi {
     }
 
     /// `GET /api/2.0/settings/types/enable-results-downloading/names/default` ([API reference](https://docs.databricks.com/api/workspace/enableresultsdownloading/getenableresultsdownloading)).
-    pub async fn get_enable_results_downloading(&self) -> crate::Result<EnableResultsDownloading> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/settings/types/enable-results-downloading/names/default",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, &crate::service::runtime::NoRequest).await
+    #[inline]
+    pub fn get_enable_results_downloading(&self) -> rt::Call<rt::NoRequest, EnableResultsDownloading> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ENABLE_RESULTS_DOWNLOADING_GET_ENABLE_RESULTS_DOWNLOADING,
+            rt::NoRequest,
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/settings/types/enable-results-downloading/names/default` ([API reference](https://docs.databricks.com/api/workspace/enableresultsdownloading/patchenableresultsdownloading)).
-    pub async fn patch_enable_results_downloading(
+    /// `PATCH /api/2.0/settings/types/enable-results-downloading/names/default`; required: `allow_missing`, `setting`, `field_mask` ([API reference](https://docs.databricks.com/api/workspace/enableresultsdownloading/patchenableresultsdownloading)).
+    #[inline]
+    pub fn patch_enable_results_downloading(
         &self,
-        request: &EnableResultsDownloadingPatchEnableResultsDownloadingRequest,
-    ) -> crate::Result<EnableResultsDownloading> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/settings/types/enable-results-downloading/names/default",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        allow_missing: bool,
+        setting: EnableResultsDownloading,
+        field_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<EnableResultsDownloadingPatchEnableResultsDownloadingRequest, EnableResultsDownloading> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ENABLE_RESULTS_DOWNLOADING_PATCH_ENABLE_RESULTS_DOWNLOADING,
+            EnableResultsDownloadingPatchEnableResultsDownloadingRequest {
+                allow_missing: {
+                    let value = allow_missing;
+                    value
+                },
+                setting: {
+                    let value = setting;
+                    value
+                },
+                field_mask: {
+                    let value = field_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_ENABLE_RESULTS_DOWNLOADING_GET_ENABLE_RESULTS_DOWNLOADING: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/settings/types/enable-results-downloading/names/default",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ENABLE_RESULTS_DOWNLOADING_PATCH_ENABLE_RESULTS_DOWNLOADING: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/settings/types/enable-results-downloading/names/default",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<EnableResultsDownloadingPatchEnableResultsDownloadingRequest, O> {
+    /// Set `allow_missing`.
+    #[inline]
+    pub fn allow_missing(mut self, value: bool) -> Self {
+        self.request.allow_missing = value;
+        self
+    }
+
+    /// Set `setting`.
+    #[inline]
+    pub fn setting(mut self, value: EnableResultsDownloading) -> Self {
+        self.request.setting = value;
+        self
+    }
+
+    /// Set `field_mask`.
+    #[inline]
+    pub fn field_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.field_mask = value.into();
+        self
     }
 }
 
@@ -3454,23 +10644,68 @@ impl EnableResultsDownloadingApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EnhancedSecurityMonitoringGetRequest {
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl EnhancedSecurityMonitoringGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EnhancedSecurityMonitoringGetRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for EnhancedSecurityMonitoringGetRequest {}
 
 /// Parameters of [`EnhancedSecurityMonitoringApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EnhancedSecurityMonitoringUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub allow_missing: ::std::option::Option<bool>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub setting: ::std::option::Option<EnhancedSecurityMonitoringSetting>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub field_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `allow_missing` (required, boolean).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub allow_missing: bool,
+    /// Wire field `setting` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub setting: EnhancedSecurityMonitoringSetting,
+    /// Wire field `field_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub field_mask: ::std::string::String,
 }
 
-/// The `enhanced_security_monitoring` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/enhancedsecuritymonitoring)).
+impl EnhancedSecurityMonitoringUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        allow_missing: bool,
+        setting: EnhancedSecurityMonitoringSetting,
+        field_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        EnhancedSecurityMonitoringUpdateRequest {
+            allow_missing: {
+                let value = allow_missing;
+                value
+            },
+            setting: {
+                let value = setting;
+                value
+            },
+            field_mask: {
+                let value = field_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for EnhancedSecurityMonitoringUpdateRequest {}
+
+/// The `enhanced_security_monitoring` service (workspace level, 2 operations; [API reference](https://docs.databricks.com/api/workspace/enhancedsecuritymonitoring)).
 #[derive(Debug, Clone)]
 pub struct EnhancedSecurityMonitoringApi {
     client: crate::Client,
@@ -3488,33 +10723,96 @@ impl EnhancedSecurityMonitoringApi {
     }
 
     /// `GET /api/2.0/settings/types/shield_esm_enablement_ws_db/names/default` ([API reference](https://docs.databricks.com/api/workspace/enhancedsecuritymonitoring/get)).
-    pub async fn get(
-        &self,
-        request: &EnhancedSecurityMonitoringGetRequest,
-    ) -> crate::Result<EnhancedSecurityMonitoringSetting> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/settings/types/shield_esm_enablement_ws_db/names/default",
-            path_params: &[],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn get(&self) -> rt::Call<EnhancedSecurityMonitoringGetRequest, EnhancedSecurityMonitoringSetting> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ENHANCED_SECURITY_MONITORING_GET,
+            EnhancedSecurityMonitoringGetRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/settings/types/shield_esm_enablement_ws_db/names/default` ([API reference](https://docs.databricks.com/api/workspace/enhancedsecuritymonitoring/update)).
-    pub async fn update(
+    /// `PATCH /api/2.0/settings/types/shield_esm_enablement_ws_db/names/default`; required: `allow_missing`, `setting`, `field_mask` ([API reference](https://docs.databricks.com/api/workspace/enhancedsecuritymonitoring/update)).
+    #[inline]
+    pub fn update(
         &self,
-        request: &EnhancedSecurityMonitoringUpdateRequest,
-    ) -> crate::Result<EnhancedSecurityMonitoringSetting> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/settings/types/shield_esm_enablement_ws_db/names/default",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        allow_missing: bool,
+        setting: EnhancedSecurityMonitoringSetting,
+        field_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<EnhancedSecurityMonitoringUpdateRequest, EnhancedSecurityMonitoringSetting> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ENHANCED_SECURITY_MONITORING_UPDATE,
+            EnhancedSecurityMonitoringUpdateRequest {
+                allow_missing: {
+                    let value = allow_missing;
+                    value
+                },
+                setting: {
+                    let value = setting;
+                    value
+                },
+                field_mask: {
+                    let value = field_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_ENHANCED_SECURITY_MONITORING_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/settings/types/shield_esm_enablement_ws_db/names/default",
+    path_params: &[],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ENHANCED_SECURITY_MONITORING_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/settings/types/shield_esm_enablement_ws_db/names/default",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<EnhancedSecurityMonitoringGetRequest, O> {
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<EnhancedSecurityMonitoringUpdateRequest, O> {
+    /// Set `allow_missing`.
+    #[inline]
+    pub fn allow_missing(mut self, value: bool) -> Self {
+        self.request.allow_missing = value;
+        self
+    }
+
+    /// Set `setting`.
+    #[inline]
+    pub fn setting(mut self, value: EnhancedSecurityMonitoringSetting) -> Self {
+        self.request.setting = value;
+        self
+    }
+
+    /// Set `field_mask`.
+    #[inline]
+    pub fn field_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.field_mask = value.into();
+        self
     }
 }
 
@@ -3522,23 +10820,68 @@ impl EnhancedSecurityMonitoringApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EsmEnablementAccountGetRequest {
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl EsmEnablementAccountGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EsmEnablementAccountGetRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for EsmEnablementAccountGetRequest {}
 
 /// Parameters of [`EsmEnablementAccountApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EsmEnablementAccountUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub allow_missing: ::std::option::Option<bool>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub setting: ::std::option::Option<EsmEnablementAccountSetting>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub field_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `allow_missing` (required, boolean).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub allow_missing: bool,
+    /// Wire field `setting` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub setting: EsmEnablementAccountSetting,
+    /// Wire field `field_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub field_mask: ::std::string::String,
 }
 
-/// The `esm_enablement_account` service (account level; [API reference](https://docs.databricks.com/api/account/esmenablementaccount)).
+impl EsmEnablementAccountUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        allow_missing: bool,
+        setting: EsmEnablementAccountSetting,
+        field_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        EsmEnablementAccountUpdateRequest {
+            allow_missing: {
+                let value = allow_missing;
+                value
+            },
+            setting: {
+                let value = setting;
+                value
+            },
+            field_mask: {
+                let value = field_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for EsmEnablementAccountUpdateRequest {}
+
+/// The `esm_enablement_account` service (account level, 2 operations; [API reference](https://docs.databricks.com/api/account/esmenablementaccount)).
 #[derive(Debug, Clone)]
 pub struct EsmEnablementAccountApi {
     client: crate::Client,
@@ -3556,30 +10899,96 @@ impl EsmEnablementAccountApi {
     }
 
     /// `GET /api/2.0/accounts/{account_id}/settings/types/shield_esm_enablement_ac/names/default` ([API reference](https://docs.databricks.com/api/account/esmenablementaccount/get)).
-    pub async fn get(&self, request: &EsmEnablementAccountGetRequest) -> crate::Result<EsmEnablementAccountSetting> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/settings/types/shield_esm_enablement_ac/names/default",
-            path_params: &["account_id"],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn get(&self) -> rt::Call<EsmEnablementAccountGetRequest, EsmEnablementAccountSetting> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ESM_ENABLEMENT_ACCOUNT_GET,
+            EsmEnablementAccountGetRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/accounts/{account_id}/settings/types/shield_esm_enablement_ac/names/default` ([API reference](https://docs.databricks.com/api/account/esmenablementaccount/update)).
-    pub async fn update(
+    /// `PATCH /api/2.0/accounts/{account_id}/settings/types/shield_esm_enablement_ac/names/default`; required: `allow_missing`, `setting`, `field_mask` ([API reference](https://docs.databricks.com/api/account/esmenablementaccount/update)).
+    #[inline]
+    pub fn update(
         &self,
-        request: &EsmEnablementAccountUpdateRequest,
-    ) -> crate::Result<EsmEnablementAccountSetting> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/accounts/{account_id}/settings/types/shield_esm_enablement_ac/names/default",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        allow_missing: bool,
+        setting: EsmEnablementAccountSetting,
+        field_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<EsmEnablementAccountUpdateRequest, EsmEnablementAccountSetting> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ESM_ENABLEMENT_ACCOUNT_UPDATE,
+            EsmEnablementAccountUpdateRequest {
+                allow_missing: {
+                    let value = allow_missing;
+                    value
+                },
+                setting: {
+                    let value = setting;
+                    value
+                },
+                field_mask: {
+                    let value = field_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_ESM_ENABLEMENT_ACCOUNT_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/settings/types/shield_esm_enablement_ac/names/default",
+    path_params: &["account_id"],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ESM_ENABLEMENT_ACCOUNT_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/accounts/{account_id}/settings/types/shield_esm_enablement_ac/names/default",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<EsmEnablementAccountGetRequest, O> {
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<EsmEnablementAccountUpdateRequest, O> {
+    /// Set `allow_missing`.
+    #[inline]
+    pub fn allow_missing(mut self, value: bool) -> Self {
+        self.request.allow_missing = value;
+        self
+    }
+
+    /// Set `setting`.
+    #[inline]
+    pub fn setting(mut self, value: EsmEnablementAccountSetting) -> Self {
+        self.request.setting = value;
+        self
+    }
+
+    /// Set `field_mask`.
+    #[inline]
+    pub fn field_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.field_mask = value.into();
+        self
     }
 }
 
@@ -3587,63 +10996,185 @@ impl EsmEnablementAccountApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct IpAccessListsCreateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub label: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub list_type: ::std::option::Option<ListType>,
+    /// Wire field `label` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub label: ::std::string::String,
+    /// Wire field `list_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub list_type: ListType,
+    /// Wire field `ip_addresses` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub ip_addresses: ::std::vec::Vec<::std::string::String>,
 }
+
+impl IpAccessListsCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(label: impl Into<::std::string::String>, list_type: ListType) -> Self {
+        IpAccessListsCreateRequest {
+            label: {
+                let value = label;
+                value.into()
+            },
+            list_type: {
+                let value = list_type;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for IpAccessListsCreateRequest {}
 
 /// Parameters of [`IpAccessListsApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct IpAccessListsDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub ip_access_list_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `ip_access_list_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub ip_access_list_id: ::std::string::String,
 }
+
+impl IpAccessListsDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(ip_access_list_id: impl Into<::std::string::String>) -> Self {
+        IpAccessListsDeleteRequest {
+            ip_access_list_id: {
+                let value = ip_access_list_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for IpAccessListsDeleteRequest {}
 
 /// Parameters of [`IpAccessListsApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct IpAccessListsGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub ip_access_list_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `ip_access_list_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub ip_access_list_id: ::std::string::String,
 }
+
+impl IpAccessListsGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(ip_access_list_id: impl Into<::std::string::String>) -> Self {
+        IpAccessListsGetRequest {
+            ip_access_list_id: {
+                let value = ip_access_list_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for IpAccessListsGetRequest {}
 
 /// Parameters of [`IpAccessListsApi::replace`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct IpAccessListsReplaceRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub ip_access_list_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub label: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub list_type: ::std::option::Option<ListType>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub enabled: ::std::option::Option<bool>,
+    /// Wire field `ip_access_list_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub ip_access_list_id: ::std::string::String,
+    /// Wire field `label` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub label: ::std::string::String,
+    /// Wire field `list_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub list_type: ListType,
+    /// Wire field `enabled` (required, boolean).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub enabled: bool,
+    /// Wire field `ip_addresses` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub ip_addresses: ::std::vec::Vec<::std::string::String>,
 }
+
+impl IpAccessListsReplaceRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        ip_access_list_id: impl Into<::std::string::String>,
+        label: impl Into<::std::string::String>,
+        list_type: ListType,
+        enabled: bool,
+    ) -> Self {
+        IpAccessListsReplaceRequest {
+            ip_access_list_id: {
+                let value = ip_access_list_id;
+                value.into()
+            },
+            label: {
+                let value = label;
+                value.into()
+            },
+            list_type: {
+                let value = list_type;
+                value
+            },
+            enabled: {
+                let value = enabled;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for IpAccessListsReplaceRequest {}
 
 /// Parameters of [`IpAccessListsApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct IpAccessListsUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub ip_access_list_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `ip_access_list_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub ip_access_list_id: ::std::string::String,
+    /// Wire field `enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enabled: ::std::option::Option<bool>,
+    /// Wire field `ip_addresses` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub ip_addresses: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `label` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub label: ::std::option::Option<::std::string::String>,
+    /// Wire field `list_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub list_type: ::std::option::Option<ListType>,
 }
 
-/// The `ip_access_lists` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/ipaccesslists)).
+impl IpAccessListsUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(ip_access_list_id: impl Into<::std::string::String>) -> Self {
+        IpAccessListsUpdateRequest {
+            ip_access_list_id: {
+                let value = ip_access_list_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for IpAccessListsUpdateRequest {}
+
+/// The `ip_access_lists` service (workspace level, 6 operations; [API reference](https://docs.databricks.com/api/workspace/ipaccesslists)).
 #[derive(Debug, Clone)]
 pub struct IpAccessListsApi {
     client: crate::Client,
@@ -3660,82 +11191,312 @@ impl IpAccessListsApi {
         &self.client
     }
 
-    /// `POST /api/2.0/ip-access-lists` ([API reference](https://docs.databricks.com/api/workspace/ipaccesslists/create)).
-    pub async fn create(&self, request: &IpAccessListsCreateRequest) -> crate::Result<CreateIpAccessListResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/ip-access-lists",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["label", "list_type", "ip_addresses"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/ip-access-lists`; required: `label`, `list_type` ([API reference](https://docs.databricks.com/api/workspace/ipaccesslists/create)).
+    #[inline]
+    pub fn create(
+        &self,
+        label: impl Into<::std::string::String>,
+        list_type: ListType,
+    ) -> rt::Call<IpAccessListsCreateRequest, CreateIpAccessListResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_IP_ACCESS_LISTS_CREATE,
+            IpAccessListsCreateRequest {
+                label: {
+                    let value = label;
+                    value.into()
+                },
+                list_type: {
+                    let value = list_type;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/ip-access-lists/{ip_access_list_id}` ([API reference](https://docs.databricks.com/api/workspace/ipaccesslists/delete)).
-    pub async fn delete(&self, request: &IpAccessListsDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/ip-access-lists/{ip_access_list_id}",
-            path_params: &["ip_access_list_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/ip-access-lists/{ip_access_list_id}`; required: `ip_access_list_id` ([API reference](https://docs.databricks.com/api/workspace/ipaccesslists/delete)).
+    #[inline]
+    pub fn delete(
+        &self,
+        ip_access_list_id: impl Into<::std::string::String>,
+    ) -> rt::Call<IpAccessListsDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_IP_ACCESS_LISTS_DELETE,
+            IpAccessListsDeleteRequest {
+                ip_access_list_id: {
+                    let value = ip_access_list_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/ip-access-lists/{ip_access_list_id}` ([API reference](https://docs.databricks.com/api/workspace/ipaccesslists/get)).
-    pub async fn get(&self, request: &IpAccessListsGetRequest) -> crate::Result<FetchIpAccessListResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/ip-access-lists/{ip_access_list_id}",
-            path_params: &["ip_access_list_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/ip-access-lists/{ip_access_list_id}`; required: `ip_access_list_id` ([API reference](https://docs.databricks.com/api/workspace/ipaccesslists/get)).
+    #[inline]
+    pub fn get(
+        &self,
+        ip_access_list_id: impl Into<::std::string::String>,
+    ) -> rt::Call<IpAccessListsGetRequest, FetchIpAccessListResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_IP_ACCESS_LISTS_GET,
+            IpAccessListsGetRequest {
+                ip_access_list_id: {
+                    let value = ip_access_list_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/ip-access-lists` ([API reference](https://docs.databricks.com/api/workspace/ipaccesslists/list)).
-    pub fn list(&self) -> crate::service::Paginator<IpAccessListInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/ip-access-lists",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::SinglePage,
-            items: Some("ip_access_lists"),
-            request_field: None,
-            response_field: None,
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &crate::service::runtime::NoRequest)
+    /// `GET /api/2.0/ip-access-lists`; pages by single page ([API reference](https://docs.databricks.com/api/workspace/ipaccesslists/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<rt::NoRequest, IpAccessListInfo> {
+        rt::Paginator::new(self.client.clone(), &OP_IP_ACCESS_LISTS_LIST, &PAGES_IP_ACCESS_LISTS_LIST, rt::NoRequest)
     }
 
-    /// `PUT /api/2.0/ip-access-lists/{ip_access_list_id}` ([API reference](https://docs.databricks.com/api/workspace/ipaccesslists/replace)).
-    pub async fn replace(&self, request: &IpAccessListsReplaceRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/ip-access-lists/{ip_access_list_id}",
-            path_params: &["ip_access_list_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["label", "list_type", "enabled", "ip_addresses"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `PUT /api/2.0/ip-access-lists/{ip_access_list_id}`; required: `ip_access_list_id`, `label`, `list_type`, `enabled` ([API reference](https://docs.databricks.com/api/workspace/ipaccesslists/replace)).
+    #[inline]
+    pub fn replace(
+        &self,
+        ip_access_list_id: impl Into<::std::string::String>,
+        label: impl Into<::std::string::String>,
+        list_type: ListType,
+        enabled: bool,
+    ) -> rt::Call<IpAccessListsReplaceRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_IP_ACCESS_LISTS_REPLACE,
+            IpAccessListsReplaceRequest {
+                ip_access_list_id: {
+                    let value = ip_access_list_id;
+                    value.into()
+                },
+                label: {
+                    let value = label;
+                    value.into()
+                },
+                list_type: {
+                    let value = list_type;
+                    value
+                },
+                enabled: {
+                    let value = enabled;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `PATCH /api/2.0/ip-access-lists/{ip_access_list_id}` ([API reference](https://docs.databricks.com/api/workspace/ipaccesslists/update)).
-    pub async fn update(&self, request: &IpAccessListsUpdateRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/ip-access-lists/{ip_access_list_id}",
-            path_params: &["ip_access_list_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["enabled", "ip_addresses", "label", "list_type"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/ip-access-lists/{ip_access_list_id}`; required: `ip_access_list_id` ([API reference](https://docs.databricks.com/api/workspace/ipaccesslists/update)).
+    #[inline]
+    pub fn update(
+        &self,
+        ip_access_list_id: impl Into<::std::string::String>,
+    ) -> rt::Call<IpAccessListsUpdateRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_IP_ACCESS_LISTS_UPDATE,
+            IpAccessListsUpdateRequest {
+                ip_access_list_id: {
+                    let value = ip_access_list_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+}
+
+static OP_IP_ACCESS_LISTS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/ip-access-lists",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["label", "list_type", "ip_addresses"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_IP_ACCESS_LISTS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/ip-access-lists/{ip_access_list_id}",
+    path_params: &["ip_access_list_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_IP_ACCESS_LISTS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/ip-access-lists/{ip_access_list_id}",
+    path_params: &["ip_access_list_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_IP_ACCESS_LISTS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/ip-access-lists",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_IP_ACCESS_LISTS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::SinglePage,
+    items: Some("ip_access_lists"),
+    request_field: None,
+    response_field: None,
+};
+
+static OP_IP_ACCESS_LISTS_REPLACE: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/ip-access-lists/{ip_access_list_id}",
+    path_params: &["ip_access_list_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["label", "list_type", "enabled", "ip_addresses"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_IP_ACCESS_LISTS_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/ip-access-lists/{ip_access_list_id}",
+    path_params: &["ip_access_list_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["enabled", "ip_addresses", "label", "list_type"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<IpAccessListsCreateRequest, O> {
+    /// Set `label`.
+    #[inline]
+    pub fn label(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.label = value.into();
+        self
+    }
+
+    /// Set `list_type`.
+    #[inline]
+    pub fn list_type(mut self, value: ListType) -> Self {
+        self.request.list_type = value;
+        self
+    }
+
+    /// Set `ip_addresses`.
+    #[inline]
+    pub fn ip_addresses(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.ip_addresses = value;
+        self
+    }
+}
+
+impl<O> rt::Call<IpAccessListsDeleteRequest, O> {
+    /// Set `ip_access_list_id`.
+    #[inline]
+    pub fn ip_access_list_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.ip_access_list_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<IpAccessListsGetRequest, O> {
+    /// Set `ip_access_list_id`.
+    #[inline]
+    pub fn ip_access_list_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.ip_access_list_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<IpAccessListsReplaceRequest, O> {
+    /// Set `ip_access_list_id`.
+    #[inline]
+    pub fn ip_access_list_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.ip_access_list_id = value.into();
+        self
+    }
+
+    /// Set `label`.
+    #[inline]
+    pub fn label(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.label = value.into();
+        self
+    }
+
+    /// Set `list_type`.
+    #[inline]
+    pub fn list_type(mut self, value: ListType) -> Self {
+        self.request.list_type = value;
+        self
+    }
+
+    /// Set `enabled`.
+    #[inline]
+    pub fn enabled(mut self, value: bool) -> Self {
+        self.request.enabled = value;
+        self
+    }
+
+    /// Set `ip_addresses`.
+    #[inline]
+    pub fn ip_addresses(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.ip_addresses = value;
+        self
+    }
+}
+
+impl<O> rt::Call<IpAccessListsUpdateRequest, O> {
+    /// Set `ip_access_list_id`.
+    #[inline]
+    pub fn ip_access_list_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.ip_access_list_id = value.into();
+        self
+    }
+
+    /// Set `enabled`.
+    #[inline]
+    pub fn enabled(mut self, value: bool) -> Self {
+        self.request.enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `ip_addresses`.
+    #[inline]
+    pub fn ip_addresses(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.ip_addresses = value;
+        self
+    }
+
+    /// Set `label`.
+    #[inline]
+    pub fn label(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.label = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `list_type`.
+    #[inline]
+    pub fn list_type(mut self, value: ListType) -> Self {
+        self.request.list_type = ::std::option::Option::Some(value);
+        self
     }
 }
 
@@ -3743,23 +11504,68 @@ impl IpAccessListsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LlmProxyPartnerPoweredAccountGetRequest {
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl LlmProxyPartnerPoweredAccountGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        LlmProxyPartnerPoweredAccountGetRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for LlmProxyPartnerPoweredAccountGetRequest {}
 
 /// Parameters of [`LlmProxyPartnerPoweredAccountApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LlmProxyPartnerPoweredAccountUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub allow_missing: ::std::option::Option<bool>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub setting: ::std::option::Option<LlmProxyPartnerPoweredAccount>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub field_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `allow_missing` (required, boolean).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub allow_missing: bool,
+    /// Wire field `setting` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub setting: LlmProxyPartnerPoweredAccount,
+    /// Wire field `field_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub field_mask: ::std::string::String,
 }
 
-/// The `llm_proxy_partner_powered_account` service (account level; [API reference](https://docs.databricks.com/api/account/llmproxypartnerpoweredaccount)).
+impl LlmProxyPartnerPoweredAccountUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        allow_missing: bool,
+        setting: LlmProxyPartnerPoweredAccount,
+        field_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        LlmProxyPartnerPoweredAccountUpdateRequest {
+            allow_missing: {
+                let value = allow_missing;
+                value
+            },
+            setting: {
+                let value = setting;
+                value
+            },
+            field_mask: {
+                let value = field_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LlmProxyPartnerPoweredAccountUpdateRequest {}
+
+/// The `llm_proxy_partner_powered_account` service (account level, 2 operations; [API reference](https://docs.databricks.com/api/account/llmproxypartnerpoweredaccount)).
 #[derive(Debug, Clone)]
 pub struct LlmProxyPartnerPoweredAccountApi {
     client: crate::Client,
@@ -3777,33 +11583,96 @@ impl LlmProxyPartnerPoweredAccountApi {
     }
 
     /// `GET /api/2.0/accounts/{account_id}/settings/types/llm_proxy_partner_powered/names/default` ([API reference](https://docs.databricks.com/api/account/llmproxypartnerpoweredaccount/get)).
-    pub async fn get(
-        &self,
-        request: &LlmProxyPartnerPoweredAccountGetRequest,
-    ) -> crate::Result<LlmProxyPartnerPoweredAccount> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/settings/types/llm_proxy_partner_powered/names/default",
-            path_params: &["account_id"],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn get(&self) -> rt::Call<LlmProxyPartnerPoweredAccountGetRequest, LlmProxyPartnerPoweredAccount> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LLM_PROXY_PARTNER_POWERED_ACCOUNT_GET,
+            LlmProxyPartnerPoweredAccountGetRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/accounts/{account_id}/settings/types/llm_proxy_partner_powered/names/default` ([API reference](https://docs.databricks.com/api/account/llmproxypartnerpoweredaccount/update)).
-    pub async fn update(
+    /// `PATCH /api/2.0/accounts/{account_id}/settings/types/llm_proxy_partner_powered/names/default`; required: `allow_missing`, `setting`, `field_mask` ([API reference](https://docs.databricks.com/api/account/llmproxypartnerpoweredaccount/update)).
+    #[inline]
+    pub fn update(
         &self,
-        request: &LlmProxyPartnerPoweredAccountUpdateRequest,
-    ) -> crate::Result<LlmProxyPartnerPoweredAccount> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/accounts/{account_id}/settings/types/llm_proxy_partner_powered/names/default",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        allow_missing: bool,
+        setting: LlmProxyPartnerPoweredAccount,
+        field_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<LlmProxyPartnerPoweredAccountUpdateRequest, LlmProxyPartnerPoweredAccount> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LLM_PROXY_PARTNER_POWERED_ACCOUNT_UPDATE,
+            LlmProxyPartnerPoweredAccountUpdateRequest {
+                allow_missing: {
+                    let value = allow_missing;
+                    value
+                },
+                setting: {
+                    let value = setting;
+                    value
+                },
+                field_mask: {
+                    let value = field_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_LLM_PROXY_PARTNER_POWERED_ACCOUNT_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/settings/types/llm_proxy_partner_powered/names/default",
+    path_params: &["account_id"],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LLM_PROXY_PARTNER_POWERED_ACCOUNT_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/accounts/{account_id}/settings/types/llm_proxy_partner_powered/names/default",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<LlmProxyPartnerPoweredAccountGetRequest, O> {
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<LlmProxyPartnerPoweredAccountUpdateRequest, O> {
+    /// Set `allow_missing`.
+    #[inline]
+    pub fn allow_missing(mut self, value: bool) -> Self {
+        self.request.allow_missing = value;
+        self
+    }
+
+    /// Set `setting`.
+    #[inline]
+    pub fn setting(mut self, value: LlmProxyPartnerPoweredAccount) -> Self {
+        self.request.setting = value;
+        self
+    }
+
+    /// Set `field_mask`.
+    #[inline]
+    pub fn field_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.field_mask = value.into();
+        self
     }
 }
 
@@ -3811,23 +11680,68 @@ impl LlmProxyPartnerPoweredAccountApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LlmProxyPartnerPoweredEnforceGetRequest {
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl LlmProxyPartnerPoweredEnforceGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        LlmProxyPartnerPoweredEnforceGetRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for LlmProxyPartnerPoweredEnforceGetRequest {}
 
 /// Parameters of [`LlmProxyPartnerPoweredEnforceApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LlmProxyPartnerPoweredEnforceUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub allow_missing: ::std::option::Option<bool>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub setting: ::std::option::Option<LlmProxyPartnerPoweredEnforce>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub field_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `allow_missing` (required, boolean).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub allow_missing: bool,
+    /// Wire field `setting` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub setting: LlmProxyPartnerPoweredEnforce,
+    /// Wire field `field_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub field_mask: ::std::string::String,
 }
 
-/// The `llm_proxy_partner_powered_enforce` service (account level; [API reference](https://docs.databricks.com/api/account/llmproxypartnerpoweredenforce)).
+impl LlmProxyPartnerPoweredEnforceUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        allow_missing: bool,
+        setting: LlmProxyPartnerPoweredEnforce,
+        field_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        LlmProxyPartnerPoweredEnforceUpdateRequest {
+            allow_missing: {
+                let value = allow_missing;
+                value
+            },
+            setting: {
+                let value = setting;
+                value
+            },
+            field_mask: {
+                let value = field_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LlmProxyPartnerPoweredEnforceUpdateRequest {}
+
+/// The `llm_proxy_partner_powered_enforce` service (account level, 2 operations; [API reference](https://docs.databricks.com/api/account/llmproxypartnerpoweredenforce)).
 #[derive(Debug, Clone)]
 pub struct LlmProxyPartnerPoweredEnforceApi {
     client: crate::Client,
@@ -3845,33 +11759,96 @@ impl LlmProxyPartnerPoweredEnforceApi {
     }
 
     /// `GET /api/2.0/accounts/{account_id}/settings/types/llm_proxy_partner_powered_enforce/names/default` ([API reference](https://docs.databricks.com/api/account/llmproxypartnerpoweredenforce/get)).
-    pub async fn get(
-        &self,
-        request: &LlmProxyPartnerPoweredEnforceGetRequest,
-    ) -> crate::Result<LlmProxyPartnerPoweredEnforce> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/settings/types/llm_proxy_partner_powered_enforce/names/default",
-            path_params: &["account_id"],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn get(&self) -> rt::Call<LlmProxyPartnerPoweredEnforceGetRequest, LlmProxyPartnerPoweredEnforce> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LLM_PROXY_PARTNER_POWERED_ENFORCE_GET,
+            LlmProxyPartnerPoweredEnforceGetRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/accounts/{account_id}/settings/types/llm_proxy_partner_powered_enforce/names/default` ([API reference](https://docs.databricks.com/api/account/llmproxypartnerpoweredenforce/update)).
-    pub async fn update(
+    /// `PATCH /api/2.0/accounts/{account_id}/settings/types/llm_proxy_partner_powered_enforce/names/default`; required: `allow_missing`, `setting`, `field_mask` ([API reference](https://docs.databricks.com/api/account/llmproxypartnerpoweredenforce/update)).
+    #[inline]
+    pub fn update(
         &self,
-        request: &LlmProxyPartnerPoweredEnforceUpdateRequest,
-    ) -> crate::Result<LlmProxyPartnerPoweredEnforce> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/accounts/{account_id}/settings/types/llm_proxy_partner_powered_enforce/names/default",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        allow_missing: bool,
+        setting: LlmProxyPartnerPoweredEnforce,
+        field_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<LlmProxyPartnerPoweredEnforceUpdateRequest, LlmProxyPartnerPoweredEnforce> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LLM_PROXY_PARTNER_POWERED_ENFORCE_UPDATE,
+            LlmProxyPartnerPoweredEnforceUpdateRequest {
+                allow_missing: {
+                    let value = allow_missing;
+                    value
+                },
+                setting: {
+                    let value = setting;
+                    value
+                },
+                field_mask: {
+                    let value = field_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_LLM_PROXY_PARTNER_POWERED_ENFORCE_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/settings/types/llm_proxy_partner_powered_enforce/names/default",
+    path_params: &["account_id"],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LLM_PROXY_PARTNER_POWERED_ENFORCE_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/accounts/{account_id}/settings/types/llm_proxy_partner_powered_enforce/names/default",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<LlmProxyPartnerPoweredEnforceGetRequest, O> {
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<LlmProxyPartnerPoweredEnforceUpdateRequest, O> {
+    /// Set `allow_missing`.
+    #[inline]
+    pub fn allow_missing(mut self, value: bool) -> Self {
+        self.request.allow_missing = value;
+        self
+    }
+
+    /// Set `setting`.
+    #[inline]
+    pub fn setting(mut self, value: LlmProxyPartnerPoweredEnforce) -> Self {
+        self.request.setting = value;
+        self
+    }
+
+    /// Set `field_mask`.
+    #[inline]
+    pub fn field_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.field_mask = value.into();
+        self
     }
 }
 
@@ -3879,31 +11856,87 @@ impl LlmProxyPartnerPoweredEnforceApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LlmProxyPartnerPoweredWorkspaceDeleteRequest {
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl LlmProxyPartnerPoweredWorkspaceDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        LlmProxyPartnerPoweredWorkspaceDeleteRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for LlmProxyPartnerPoweredWorkspaceDeleteRequest {}
 
 /// Parameters of [`LlmProxyPartnerPoweredWorkspaceApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LlmProxyPartnerPoweredWorkspaceGetRequest {
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl LlmProxyPartnerPoweredWorkspaceGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        LlmProxyPartnerPoweredWorkspaceGetRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for LlmProxyPartnerPoweredWorkspaceGetRequest {}
 
 /// Parameters of [`LlmProxyPartnerPoweredWorkspaceApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LlmProxyPartnerPoweredWorkspaceUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub allow_missing: ::std::option::Option<bool>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub setting: ::std::option::Option<LlmProxyPartnerPoweredWorkspace>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub field_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `allow_missing` (required, boolean).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub allow_missing: bool,
+    /// Wire field `setting` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub setting: LlmProxyPartnerPoweredWorkspace,
+    /// Wire field `field_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub field_mask: ::std::string::String,
 }
 
-/// The `llm_proxy_partner_powered_workspace` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/llmproxypartnerpoweredworkspace)).
+impl LlmProxyPartnerPoweredWorkspaceUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        allow_missing: bool,
+        setting: LlmProxyPartnerPoweredWorkspace,
+        field_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        LlmProxyPartnerPoweredWorkspaceUpdateRequest {
+            allow_missing: {
+                let value = allow_missing;
+                value
+            },
+            setting: {
+                let value = setting;
+                value
+            },
+            field_mask: {
+                let value = field_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for LlmProxyPartnerPoweredWorkspaceUpdateRequest {}
+
+/// The `llm_proxy_partner_powered_workspace` service (workspace level, 3 operations; [API reference](https://docs.databricks.com/api/workspace/llmproxypartnerpoweredworkspace)).
 #[derive(Debug, Clone)]
 pub struct LlmProxyPartnerPoweredWorkspaceApi {
     client: crate::Client,
@@ -3921,48 +11954,128 @@ impl LlmProxyPartnerPoweredWorkspaceApi {
     }
 
     /// `DELETE /api/2.0/settings/types/llm_proxy_partner_powered/names/default` ([API reference](https://docs.databricks.com/api/workspace/llmproxypartnerpoweredworkspace/delete)).
-    pub async fn delete(
+    #[inline]
+    pub fn delete(
         &self,
-        request: &LlmProxyPartnerPoweredWorkspaceDeleteRequest,
-    ) -> crate::Result<DeleteLlmProxyPartnerPoweredWorkspaceResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/settings/types/llm_proxy_partner_powered/names/default",
-            path_params: &[],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    ) -> rt::Call<LlmProxyPartnerPoweredWorkspaceDeleteRequest, DeleteLlmProxyPartnerPoweredWorkspaceResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LLM_PROXY_PARTNER_POWERED_WORKSPACE_DELETE,
+            LlmProxyPartnerPoweredWorkspaceDeleteRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
     /// `GET /api/2.0/settings/types/llm_proxy_partner_powered/names/default` ([API reference](https://docs.databricks.com/api/workspace/llmproxypartnerpoweredworkspace/get)).
-    pub async fn get(
-        &self,
-        request: &LlmProxyPartnerPoweredWorkspaceGetRequest,
-    ) -> crate::Result<LlmProxyPartnerPoweredWorkspace> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/settings/types/llm_proxy_partner_powered/names/default",
-            path_params: &[],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn get(&self) -> rt::Call<LlmProxyPartnerPoweredWorkspaceGetRequest, LlmProxyPartnerPoweredWorkspace> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LLM_PROXY_PARTNER_POWERED_WORKSPACE_GET,
+            LlmProxyPartnerPoweredWorkspaceGetRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/settings/types/llm_proxy_partner_powered/names/default` ([API reference](https://docs.databricks.com/api/workspace/llmproxypartnerpoweredworkspace/update)).
-    pub async fn update(
+    /// `PATCH /api/2.0/settings/types/llm_proxy_partner_powered/names/default`; required: `allow_missing`, `setting`, `field_mask` ([API reference](https://docs.databricks.com/api/workspace/llmproxypartnerpoweredworkspace/update)).
+    #[inline]
+    pub fn update(
         &self,
-        request: &LlmProxyPartnerPoweredWorkspaceUpdateRequest,
-    ) -> crate::Result<LlmProxyPartnerPoweredWorkspace> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/settings/types/llm_proxy_partner_powered/names/default",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        allow_missing: bool,
+        setting: LlmProxyPartnerPoweredWorkspace,
+        field_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<LlmProxyPartnerPoweredWorkspaceUpdateRequest, LlmProxyPartnerPoweredWorkspace> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_LLM_PROXY_PARTNER_POWERED_WORKSPACE_UPDATE,
+            LlmProxyPartnerPoweredWorkspaceUpdateRequest {
+                allow_missing: {
+                    let value = allow_missing;
+                    value
+                },
+                setting: {
+                    let value = setting;
+                    value
+                },
+                field_mask: {
+                    let value = field_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_LLM_PROXY_PARTNER_POWERED_WORKSPACE_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/settings/types/llm_proxy_partner_powered/names/default",
+    path_params: &[],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LLM_PROXY_PARTNER_POWERED_WORKSPACE_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/settings/types/llm_proxy_partner_powered/names/default",
+    path_params: &[],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_LLM_PROXY_PARTNER_POWERED_WORKSPACE_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/settings/types/llm_proxy_partner_powered/names/default",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<LlmProxyPartnerPoweredWorkspaceDeleteRequest, O> {
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<LlmProxyPartnerPoweredWorkspaceGetRequest, O> {
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<LlmProxyPartnerPoweredWorkspaceUpdateRequest, O> {
+    /// Set `allow_missing`.
+    #[inline]
+    pub fn allow_missing(mut self, value: bool) -> Self {
+        self.request.allow_missing = value;
+        self
+    }
+
+    /// Set `setting`.
+    #[inline]
+    pub fn setting(mut self, value: LlmProxyPartnerPoweredWorkspace) -> Self {
+        self.request.setting = value;
+        self
+    }
+
+    /// Set `field_mask`.
+    #[inline]
+    pub fn field_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.field_mask = value.into();
+        self
     }
 }
 
@@ -3970,101 +12083,336 @@ impl LlmProxyPartnerPoweredWorkspaceApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NetworkConnectivityCreateNetworkConnectivityConfigurationRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub network_connectivity_config: ::std::option::Option<CreateNetworkConnectivityConfiguration>,
+    /// Wire field `network_connectivity_config` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub network_connectivity_config: CreateNetworkConnectivityConfiguration,
 }
+
+impl NetworkConnectivityCreateNetworkConnectivityConfigurationRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(network_connectivity_config: CreateNetworkConnectivityConfiguration) -> Self {
+        NetworkConnectivityCreateNetworkConnectivityConfigurationRequest {
+            network_connectivity_config: {
+                let value = network_connectivity_config;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for NetworkConnectivityCreateNetworkConnectivityConfigurationRequest {}
 
 /// Parameters of [`NetworkConnectivityApi::create_private_endpoint_rule`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NetworkConnectivityCreatePrivateEndpointRuleRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub network_connectivity_config_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub private_endpoint_rule: ::std::option::Option<CreatePrivateEndpointRule>,
+    /// Wire field `network_connectivity_config_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub network_connectivity_config_id: ::std::string::String,
+    /// Wire field `private_endpoint_rule` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub private_endpoint_rule: CreatePrivateEndpointRule,
 }
+
+impl NetworkConnectivityCreatePrivateEndpointRuleRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        network_connectivity_config_id: impl Into<::std::string::String>,
+        private_endpoint_rule: CreatePrivateEndpointRule,
+    ) -> Self {
+        NetworkConnectivityCreatePrivateEndpointRuleRequest {
+            network_connectivity_config_id: {
+                let value = network_connectivity_config_id;
+                value.into()
+            },
+            private_endpoint_rule: {
+                let value = private_endpoint_rule;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for NetworkConnectivityCreatePrivateEndpointRuleRequest {}
 
 /// Parameters of [`NetworkConnectivityApi::delete_network_connectivity_configuration`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NetworkConnectivityDeleteNetworkConnectivityConfigurationRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub network_connectivity_config_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `network_connectivity_config_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub network_connectivity_config_id: ::std::string::String,
 }
+
+impl NetworkConnectivityDeleteNetworkConnectivityConfigurationRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(network_connectivity_config_id: impl Into<::std::string::String>) -> Self {
+        NetworkConnectivityDeleteNetworkConnectivityConfigurationRequest {
+            network_connectivity_config_id: {
+                let value = network_connectivity_config_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for NetworkConnectivityDeleteNetworkConnectivityConfigurationRequest {}
 
 /// Parameters of [`NetworkConnectivityApi::delete_private_endpoint_rule`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NetworkConnectivityDeletePrivateEndpointRuleRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub network_connectivity_config_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub private_endpoint_rule_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `network_connectivity_config_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub network_connectivity_config_id: ::std::string::String,
+    /// Wire field `private_endpoint_rule_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub private_endpoint_rule_id: ::std::string::String,
 }
+
+impl NetworkConnectivityDeletePrivateEndpointRuleRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        network_connectivity_config_id: impl Into<::std::string::String>,
+        private_endpoint_rule_id: impl Into<::std::string::String>,
+    ) -> Self {
+        NetworkConnectivityDeletePrivateEndpointRuleRequest {
+            network_connectivity_config_id: {
+                let value = network_connectivity_config_id;
+                value.into()
+            },
+            private_endpoint_rule_id: {
+                let value = private_endpoint_rule_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for NetworkConnectivityDeletePrivateEndpointRuleRequest {}
 
 /// Parameters of [`NetworkConnectivityApi::get_network_connectivity_configuration`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NetworkConnectivityGetNetworkConnectivityConfigurationRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub network_connectivity_config_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `network_connectivity_config_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub network_connectivity_config_id: ::std::string::String,
 }
+
+impl NetworkConnectivityGetNetworkConnectivityConfigurationRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(network_connectivity_config_id: impl Into<::std::string::String>) -> Self {
+        NetworkConnectivityGetNetworkConnectivityConfigurationRequest {
+            network_connectivity_config_id: {
+                let value = network_connectivity_config_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for NetworkConnectivityGetNetworkConnectivityConfigurationRequest {}
 
 /// Parameters of [`NetworkConnectivityApi::get_private_endpoint_rule`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NetworkConnectivityGetPrivateEndpointRuleRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub network_connectivity_config_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub private_endpoint_rule_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `network_connectivity_config_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub network_connectivity_config_id: ::std::string::String,
+    /// Wire field `private_endpoint_rule_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub private_endpoint_rule_id: ::std::string::String,
 }
+
+impl NetworkConnectivityGetPrivateEndpointRuleRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        network_connectivity_config_id: impl Into<::std::string::String>,
+        private_endpoint_rule_id: impl Into<::std::string::String>,
+    ) -> Self {
+        NetworkConnectivityGetPrivateEndpointRuleRequest {
+            network_connectivity_config_id: {
+                let value = network_connectivity_config_id;
+                value.into()
+            },
+            private_endpoint_rule_id: {
+                let value = private_endpoint_rule_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for NetworkConnectivityGetPrivateEndpointRuleRequest {}
 
 /// Parameters of [`NetworkConnectivityApi::list_network_connectivity_configurations`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NetworkConnectivityListNetworkConnectivityConfigurationsRequest {
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl NetworkConnectivityListNetworkConnectivityConfigurationsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        NetworkConnectivityListNetworkConnectivityConfigurationsRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for NetworkConnectivityListNetworkConnectivityConfigurationsRequest {}
 
 /// Parameters of [`NetworkConnectivityApi::list_private_endpoint_rules`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NetworkConnectivityListPrivateEndpointRulesRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub network_connectivity_config_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `network_connectivity_config_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub network_connectivity_config_id: ::std::string::String,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl NetworkConnectivityListPrivateEndpointRulesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(network_connectivity_config_id: impl Into<::std::string::String>) -> Self {
+        NetworkConnectivityListPrivateEndpointRulesRequest {
+            network_connectivity_config_id: {
+                let value = network_connectivity_config_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for NetworkConnectivityListPrivateEndpointRulesRequest {}
 
 /// Parameters of [`NetworkConnectivityApi::update_network_connectivity_config`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NetworkConnectivityUpdateNetworkConnectivityConfigRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub network_connectivity_config_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub network_connectivity_config: ::std::option::Option<NetworkConnectivityConfiguration>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `network_connectivity_config_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub network_connectivity_config_id: ::std::string::String,
+    /// Wire field `network_connectivity_config` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub network_connectivity_config: NetworkConnectivityConfiguration,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
+
+impl NetworkConnectivityUpdateNetworkConnectivityConfigRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        network_connectivity_config_id: impl Into<::std::string::String>,
+        network_connectivity_config: NetworkConnectivityConfiguration,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        NetworkConnectivityUpdateNetworkConnectivityConfigRequest {
+            network_connectivity_config_id: {
+                let value = network_connectivity_config_id;
+                value.into()
+            },
+            network_connectivity_config: {
+                let value = network_connectivity_config;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for NetworkConnectivityUpdateNetworkConnectivityConfigRequest {}
 
 /// Parameters of [`NetworkConnectivityApi::update_private_endpoint_rule`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NetworkConnectivityUpdatePrivateEndpointRuleRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub network_connectivity_config_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub private_endpoint_rule_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub private_endpoint_rule: ::std::option::Option<UpdatePrivateEndpointRule>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `network_connectivity_config_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub network_connectivity_config_id: ::std::string::String,
+    /// Wire field `private_endpoint_rule_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub private_endpoint_rule_id: ::std::string::String,
+    /// Wire field `private_endpoint_rule` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub private_endpoint_rule: UpdatePrivateEndpointRule,
+    /// Wire field `update_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
 
-/// The `network_connectivity` service (account level; [API reference](https://docs.databricks.com/api/account/networkconnectivity)).
+impl NetworkConnectivityUpdatePrivateEndpointRuleRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        network_connectivity_config_id: impl Into<::std::string::String>,
+        private_endpoint_rule_id: impl Into<::std::string::String>,
+        private_endpoint_rule: UpdatePrivateEndpointRule,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        NetworkConnectivityUpdatePrivateEndpointRuleRequest {
+            network_connectivity_config_id: {
+                let value = network_connectivity_config_id;
+                value.into()
+            },
+            private_endpoint_rule_id: {
+                let value = private_endpoint_rule_id;
+                value.into()
+            },
+            private_endpoint_rule: {
+                let value = private_endpoint_rule;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for NetworkConnectivityUpdatePrivateEndpointRuleRequest {}
+
+/// The `network_connectivity` service (account level, 10 operations; [API reference](https://docs.databricks.com/api/account/networkconnectivity)).
 #[derive(Debug, Clone)]
 pub struct NetworkConnectivityApi {
     client: crate::Client,
@@ -4081,136 +12429,466 @@ impl NetworkConnectivityApi {
         &self.client
     }
 
-    /// `POST /api/2.0/accounts/{account_id}/network-connectivity-configs` ([API reference](https://docs.databricks.com/api/account/networkconnectivity/createnetworkconnectivityconfiguration)).
-    pub async fn create_network_connectivity_configuration(
+    /// `POST /api/2.0/accounts/{account_id}/network-connectivity-configs`; required: `network_connectivity_config` ([API reference](https://docs.databricks.com/api/account/networkconnectivity/createnetworkconnectivityconfiguration)).
+    #[inline]
+    pub fn create_network_connectivity_configuration(
         &self,
-        request: &NetworkConnectivityCreateNetworkConnectivityConfigurationRequest,
-    ) -> crate::Result<NetworkConnectivityConfiguration> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/accounts/{account_id}/network-connectivity-configs",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::Whole("network_connectivity_config"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        network_connectivity_config: CreateNetworkConnectivityConfiguration,
+    ) -> rt::Call<NetworkConnectivityCreateNetworkConnectivityConfigurationRequest, NetworkConnectivityConfiguration>
+    {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_NETWORK_CONNECTIVITY_CREATE_NETWORK_CONNECTIVITY_CONFIGURATION,
+            NetworkConnectivityCreateNetworkConnectivityConfigurationRequest {
+                network_connectivity_config: {
+                    let value = network_connectivity_config;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/accounts/{account_id}/network-connectivity-configs/{network_connectivity_config_id}/private-endpoint-rules` ([API reference](https://docs.databricks.com/api/account/networkconnectivity/createprivateendpointrule)).
-    pub async fn create_private_endpoint_rule(
+    /// `POST /api/2.0/accounts/{account_id}/network-connectivity-configs/{network_connectivity_config_id}/private-endpoint-rules`; required: `network_connectivity_config_id`, `private_endpoint_rule` ([API reference](https://docs.databricks.com/api/account/networkconnectivity/createprivateendpointrule)).
+    #[inline]
+    pub fn create_private_endpoint_rule(
         &self,
-        request: &NetworkConnectivityCreatePrivateEndpointRuleRequest,
-    ) -> crate::Result<NccPrivateEndpointRule> {
-        static OP: rt::Operation = rt::Operation { method: "POST", path: "/api/2.0/accounts/{account_id}/network-connectivity-configs/{network_connectivity_config_id}/private-endpoint-rules", path_params: &["account_id", "network_connectivity_config_id"], query: &[], body: rt::BodyKind::Whole("private_endpoint_rule") };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        network_connectivity_config_id: impl Into<::std::string::String>,
+        private_endpoint_rule: CreatePrivateEndpointRule,
+    ) -> rt::Call<NetworkConnectivityCreatePrivateEndpointRuleRequest, NccPrivateEndpointRule> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_NETWORK_CONNECTIVITY_CREATE_PRIVATE_ENDPOINT_RULE,
+            NetworkConnectivityCreatePrivateEndpointRuleRequest {
+                network_connectivity_config_id: {
+                    let value = network_connectivity_config_id;
+                    value.into()
+                },
+                private_endpoint_rule: {
+                    let value = private_endpoint_rule;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/accounts/{account_id}/network-connectivity-configs/{network_connectivity_config_id}` ([API reference](https://docs.databricks.com/api/account/networkconnectivity/deletenetworkconnectivityconfiguration)).
-    pub async fn delete_network_connectivity_configuration(
+    /// `DELETE /api/2.0/accounts/{account_id}/network-connectivity-configs/{network_connectivity_config_id}`; required: `network_connectivity_config_id` ([API reference](https://docs.databricks.com/api/account/networkconnectivity/deletenetworkconnectivityconfiguration)).
+    #[inline]
+    pub fn delete_network_connectivity_configuration(
         &self,
-        request: &NetworkConnectivityDeleteNetworkConnectivityConfigurationRequest,
-    ) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/accounts/{account_id}/network-connectivity-configs/{network_connectivity_config_id}",
-            path_params: &["account_id", "network_connectivity_config_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+        network_connectivity_config_id: impl Into<::std::string::String>,
+    ) -> rt::Call<NetworkConnectivityDeleteNetworkConnectivityConfigurationRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_NETWORK_CONNECTIVITY_DELETE_NETWORK_CONNECTIVITY_CONFIGURATION,
+            NetworkConnectivityDeleteNetworkConnectivityConfigurationRequest {
+                network_connectivity_config_id: {
+                    let value = network_connectivity_config_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `DELETE /api/2.0/accounts/{account_id}/network-connectivity-configs/{network_connectivity_config_id}/private-endpoint-rules/{private_endpoint_rule_id}` ([API reference](https://docs.databricks.com/api/account/networkconnectivity/deleteprivateendpointrule)).
-    pub async fn delete_private_endpoint_rule(
+    /// `DELETE /api/2.0/accounts/{account_id}/network-connectivity-configs/{network_connectivity_config_id}/private-endpoint-rules/{private_endpoint_rule_id}`; required: `network_connectivity_config_id`, `private_endpoint_rule_id` ([API reference](https://docs.databricks.com/api/account/networkconnectivity/deleteprivateendpointrule)).
+    #[inline]
+    pub fn delete_private_endpoint_rule(
         &self,
-        request: &NetworkConnectivityDeletePrivateEndpointRuleRequest,
-    ) -> crate::Result<NccPrivateEndpointRule> {
-        static OP: rt::Operation = rt::Operation { method: "DELETE", path: "/api/2.0/accounts/{account_id}/network-connectivity-configs/{network_connectivity_config_id}/private-endpoint-rules/{private_endpoint_rule_id}", path_params: &["account_id", "network_connectivity_config_id", "private_endpoint_rule_id"], query: &[], body: rt::BodyKind::None };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        network_connectivity_config_id: impl Into<::std::string::String>,
+        private_endpoint_rule_id: impl Into<::std::string::String>,
+    ) -> rt::Call<NetworkConnectivityDeletePrivateEndpointRuleRequest, NccPrivateEndpointRule> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_NETWORK_CONNECTIVITY_DELETE_PRIVATE_ENDPOINT_RULE,
+            NetworkConnectivityDeletePrivateEndpointRuleRequest {
+                network_connectivity_config_id: {
+                    let value = network_connectivity_config_id;
+                    value.into()
+                },
+                private_endpoint_rule_id: {
+                    let value = private_endpoint_rule_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/network-connectivity-configs/{network_connectivity_config_id}` ([API reference](https://docs.databricks.com/api/account/networkconnectivity/getnetworkconnectivityconfiguration)).
-    pub async fn get_network_connectivity_configuration(
+    /// `GET /api/2.0/accounts/{account_id}/network-connectivity-configs/{network_connectivity_config_id}`; required: `network_connectivity_config_id` ([API reference](https://docs.databricks.com/api/account/networkconnectivity/getnetworkconnectivityconfiguration)).
+    #[inline]
+    pub fn get_network_connectivity_configuration(
         &self,
-        request: &NetworkConnectivityGetNetworkConnectivityConfigurationRequest,
-    ) -> crate::Result<NetworkConnectivityConfiguration> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/network-connectivity-configs/{network_connectivity_config_id}",
-            path_params: &["account_id", "network_connectivity_config_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        network_connectivity_config_id: impl Into<::std::string::String>,
+    ) -> rt::Call<NetworkConnectivityGetNetworkConnectivityConfigurationRequest, NetworkConnectivityConfiguration> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_NETWORK_CONNECTIVITY_GET_NETWORK_CONNECTIVITY_CONFIGURATION,
+            NetworkConnectivityGetNetworkConnectivityConfigurationRequest {
+                network_connectivity_config_id: {
+                    let value = network_connectivity_config_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/network-connectivity-configs/{network_connectivity_config_id}/private-endpoint-rules/{private_endpoint_rule_id}` ([API reference](https://docs.databricks.com/api/account/networkconnectivity/getprivateendpointrule)).
-    pub async fn get_private_endpoint_rule(
+    /// `GET /api/2.0/accounts/{account_id}/network-connectivity-configs/{network_connectivity_config_id}/private-endpoint-rules/{private_endpoint_rule_id}`; required: `network_connectivity_config_id`, `private_endpoint_rule_id` ([API reference](https://docs.databricks.com/api/account/networkconnectivity/getprivateendpointrule)).
+    #[inline]
+    pub fn get_private_endpoint_rule(
         &self,
-        request: &NetworkConnectivityGetPrivateEndpointRuleRequest,
-    ) -> crate::Result<NccPrivateEndpointRule> {
-        static OP: rt::Operation = rt::Operation { method: "GET", path: "/api/2.0/accounts/{account_id}/network-connectivity-configs/{network_connectivity_config_id}/private-endpoint-rules/{private_endpoint_rule_id}", path_params: &["account_id", "network_connectivity_config_id", "private_endpoint_rule_id"], query: &[], body: rt::BodyKind::None };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        network_connectivity_config_id: impl Into<::std::string::String>,
+        private_endpoint_rule_id: impl Into<::std::string::String>,
+    ) -> rt::Call<NetworkConnectivityGetPrivateEndpointRuleRequest, NccPrivateEndpointRule> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_NETWORK_CONNECTIVITY_GET_PRIVATE_ENDPOINT_RULE,
+            NetworkConnectivityGetPrivateEndpointRuleRequest {
+                network_connectivity_config_id: {
+                    let value = network_connectivity_config_id;
+                    value.into()
+                },
+                private_endpoint_rule_id: {
+                    let value = private_endpoint_rule_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/network-connectivity-configs` ([API reference](https://docs.databricks.com/api/account/networkconnectivity/listnetworkconnectivityconfigurations)).
+    /// `GET /api/2.0/accounts/{account_id}/network-connectivity-configs`; pages by token ([API reference](https://docs.databricks.com/api/account/networkconnectivity/listnetworkconnectivityconfigurations)).
+    #[inline]
     pub fn list_network_connectivity_configurations(
         &self,
-        request: NetworkConnectivityListNetworkConnectivityConfigurationsRequest,
-    ) -> crate::service::Paginator<NetworkConnectivityConfiguration> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/network-connectivity-configs",
-            path_params: &["account_id"],
-            query: &["page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("items"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    ) -> rt::Paginator<NetworkConnectivityListNetworkConnectivityConfigurationsRequest, NetworkConnectivityConfiguration>
+    {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_NETWORK_CONNECTIVITY_LIST_NETWORK_CONNECTIVITY_CONFIGURATIONS,
+            &PAGES_NETWORK_CONNECTIVITY_LIST_NETWORK_CONNECTIVITY_CONFIGURATIONS,
+            NetworkConnectivityListNetworkConnectivityConfigurationsRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/network-connectivity-configs/{network_connectivity_config_id}/private-endpoint-rules` ([API reference](https://docs.databricks.com/api/account/networkconnectivity/listprivateendpointrules)).
+    /// `GET /api/2.0/accounts/{account_id}/network-connectivity-configs/{network_connectivity_config_id}/private-endpoint-rules`; required: `network_connectivity_config_id`; pages by token ([API reference](https://docs.databricks.com/api/account/networkconnectivity/listprivateendpointrules)).
+    #[inline]
     pub fn list_private_endpoint_rules(
         &self,
-        request: NetworkConnectivityListPrivateEndpointRulesRequest,
-    ) -> crate::service::Paginator<NccPrivateEndpointRule> {
-        static OP: rt::Operation = rt::Operation { method: "GET", path: "/api/2.0/accounts/{account_id}/network-connectivity-configs/{network_connectivity_config_id}/private-endpoint-rules", path_params: &["account_id", "network_connectivity_config_id"], query: &["page_token"], body: rt::BodyKind::None };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("items"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        network_connectivity_config_id: impl Into<::std::string::String>,
+    ) -> rt::Paginator<NetworkConnectivityListPrivateEndpointRulesRequest, NccPrivateEndpointRule> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_NETWORK_CONNECTIVITY_LIST_PRIVATE_ENDPOINT_RULES,
+            &PAGES_NETWORK_CONNECTIVITY_LIST_PRIVATE_ENDPOINT_RULES,
+            NetworkConnectivityListPrivateEndpointRulesRequest {
+                network_connectivity_config_id: {
+                    let value = network_connectivity_config_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `PATCH /api/2.0/accounts/{account_id}/network-connectivity-configs/{network_connectivity_config_id}` ([API reference](https://docs.databricks.com/api/account/networkconnectivity/updatenetworkconnectivityconfig)).
-    pub async fn update_network_connectivity_config(
+    /// `PATCH /api/2.0/accounts/{account_id}/network-connectivity-configs/{network_connectivity_config_id}`; required: `network_connectivity_config_id`, `network_connectivity_config`, `update_mask` ([API reference](https://docs.databricks.com/api/account/networkconnectivity/updatenetworkconnectivityconfig)).
+    #[inline]
+    pub fn update_network_connectivity_config(
         &self,
-        request: &NetworkConnectivityUpdateNetworkConnectivityConfigRequest,
-    ) -> crate::Result<NetworkConnectivityConfiguration> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/accounts/{account_id}/network-connectivity-configs/{network_connectivity_config_id}",
-            path_params: &["account_id", "network_connectivity_config_id"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("network_connectivity_config"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        network_connectivity_config_id: impl Into<::std::string::String>,
+        network_connectivity_config: NetworkConnectivityConfiguration,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<NetworkConnectivityUpdateNetworkConnectivityConfigRequest, NetworkConnectivityConfiguration> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_NETWORK_CONNECTIVITY_UPDATE_NETWORK_CONNECTIVITY_CONFIG,
+            NetworkConnectivityUpdateNetworkConnectivityConfigRequest {
+                network_connectivity_config_id: {
+                    let value = network_connectivity_config_id;
+                    value.into()
+                },
+                network_connectivity_config: {
+                    let value = network_connectivity_config;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/accounts/{account_id}/network-connectivity-configs/{network_connectivity_config_id}/private-endpoint-rules/{private_endpoint_rule_id}` ([API reference](https://docs.databricks.com/api/account/networkconnectivity/updateprivateendpointrule)).
-    pub async fn update_private_endpoint_rule(
+    /// `PATCH /api/2.0/accounts/{account_id}/network-connectivity-configs/{network_connectivity_config_id}/private-endpoint-rules/{private_endpoint_rule_id}`; required: `network_connectivity_config_id`, `private_endpoint_rule_id`, `private_endpoint_rule`, `update_mask` ([API reference](https://docs.databricks.com/api/account/networkconnectivity/updateprivateendpointrule)).
+    #[inline]
+    pub fn update_private_endpoint_rule(
         &self,
-        request: &NetworkConnectivityUpdatePrivateEndpointRuleRequest,
-    ) -> crate::Result<NccPrivateEndpointRule> {
-        static OP: rt::Operation = rt::Operation { method: "PATCH", path: "/api/2.0/accounts/{account_id}/network-connectivity-configs/{network_connectivity_config_id}/private-endpoint-rules/{private_endpoint_rule_id}", path_params: &["account_id", "network_connectivity_config_id", "private_endpoint_rule_id"], query: &["update_mask"], body: rt::BodyKind::Whole("private_endpoint_rule") };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        network_connectivity_config_id: impl Into<::std::string::String>,
+        private_endpoint_rule_id: impl Into<::std::string::String>,
+        private_endpoint_rule: UpdatePrivateEndpointRule,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<NetworkConnectivityUpdatePrivateEndpointRuleRequest, NccPrivateEndpointRule> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_NETWORK_CONNECTIVITY_UPDATE_PRIVATE_ENDPOINT_RULE,
+            NetworkConnectivityUpdatePrivateEndpointRuleRequest {
+                network_connectivity_config_id: {
+                    let value = network_connectivity_config_id;
+                    value.into()
+                },
+                private_endpoint_rule_id: {
+                    let value = private_endpoint_rule_id;
+                    value.into()
+                },
+                private_endpoint_rule: {
+                    let value = private_endpoint_rule;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_NETWORK_CONNECTIVITY_CREATE_NETWORK_CONNECTIVITY_CONFIGURATION: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/accounts/{account_id}/network-connectivity-configs",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::Whole("network_connectivity_config"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_NETWORK_CONNECTIVITY_CREATE_PRIVATE_ENDPOINT_RULE: rt::Operation = rt::Operation { method: "POST", path: "/api/2.0/accounts/{account_id}/network-connectivity-configs/{network_connectivity_config_id}/private-endpoint-rules", path_params: &["account_id", "network_connectivity_config_id"], query: &[], body: rt::BodyKind::Whole("private_endpoint_rule"), response_headers: &[], idempotent: false };
+
+static OP_NETWORK_CONNECTIVITY_DELETE_NETWORK_CONNECTIVITY_CONFIGURATION: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/accounts/{account_id}/network-connectivity-configs/{network_connectivity_config_id}",
+    path_params: &["account_id", "network_connectivity_config_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_NETWORK_CONNECTIVITY_DELETE_PRIVATE_ENDPOINT_RULE: rt::Operation = rt::Operation { method: "DELETE", path: "/api/2.0/accounts/{account_id}/network-connectivity-configs/{network_connectivity_config_id}/private-endpoint-rules/{private_endpoint_rule_id}", path_params: &["account_id", "network_connectivity_config_id", "private_endpoint_rule_id"], query: &[], body: rt::BodyKind::None, response_headers: &[], idempotent: false };
+
+static OP_NETWORK_CONNECTIVITY_GET_NETWORK_CONNECTIVITY_CONFIGURATION: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/network-connectivity-configs/{network_connectivity_config_id}",
+    path_params: &["account_id", "network_connectivity_config_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_NETWORK_CONNECTIVITY_GET_PRIVATE_ENDPOINT_RULE: rt::Operation = rt::Operation { method: "GET", path: "/api/2.0/accounts/{account_id}/network-connectivity-configs/{network_connectivity_config_id}/private-endpoint-rules/{private_endpoint_rule_id}", path_params: &["account_id", "network_connectivity_config_id", "private_endpoint_rule_id"], query: &[], body: rt::BodyKind::None, response_headers: &[], idempotent: false };
+
+static OP_NETWORK_CONNECTIVITY_LIST_NETWORK_CONNECTIVITY_CONFIGURATIONS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/network-connectivity-configs",
+    path_params: &["account_id"],
+    query: &["page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_NETWORK_CONNECTIVITY_LIST_NETWORK_CONNECTIVITY_CONFIGURATIONS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("items"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_NETWORK_CONNECTIVITY_LIST_PRIVATE_ENDPOINT_RULES: rt::Operation = rt::Operation { method: "GET", path: "/api/2.0/accounts/{account_id}/network-connectivity-configs/{network_connectivity_config_id}/private-endpoint-rules", path_params: &["account_id", "network_connectivity_config_id"], query: &["page_token"], body: rt::BodyKind::None, response_headers: &[], idempotent: false };
+
+static PAGES_NETWORK_CONNECTIVITY_LIST_PRIVATE_ENDPOINT_RULES: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("items"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_NETWORK_CONNECTIVITY_UPDATE_NETWORK_CONNECTIVITY_CONFIG: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/accounts/{account_id}/network-connectivity-configs/{network_connectivity_config_id}",
+    path_params: &["account_id", "network_connectivity_config_id"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("network_connectivity_config"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_NETWORK_CONNECTIVITY_UPDATE_PRIVATE_ENDPOINT_RULE: rt::Operation = rt::Operation { method: "PATCH", path: "/api/2.0/accounts/{account_id}/network-connectivity-configs/{network_connectivity_config_id}/private-endpoint-rules/{private_endpoint_rule_id}", path_params: &["account_id", "network_connectivity_config_id", "private_endpoint_rule_id"], query: &["update_mask"], body: rt::BodyKind::Whole("private_endpoint_rule"), response_headers: &[], idempotent: false };
+
+impl<O> rt::Call<NetworkConnectivityCreateNetworkConnectivityConfigurationRequest, O> {
+    /// Set `network_connectivity_config`.
+    #[inline]
+    pub fn network_connectivity_config(mut self, value: CreateNetworkConnectivityConfiguration) -> Self {
+        self.request.network_connectivity_config = value;
+        self
+    }
+}
+
+impl<O> rt::Call<NetworkConnectivityCreatePrivateEndpointRuleRequest, O> {
+    /// Set `network_connectivity_config_id`.
+    #[inline]
+    pub fn network_connectivity_config_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.network_connectivity_config_id = value.into();
+        self
+    }
+
+    /// Set `private_endpoint_rule`.
+    #[inline]
+    pub fn private_endpoint_rule(mut self, value: CreatePrivateEndpointRule) -> Self {
+        self.request.private_endpoint_rule = value;
+        self
+    }
+}
+
+impl<O> rt::Call<NetworkConnectivityDeleteNetworkConnectivityConfigurationRequest, O> {
+    /// Set `network_connectivity_config_id`.
+    #[inline]
+    pub fn network_connectivity_config_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.network_connectivity_config_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<NetworkConnectivityDeletePrivateEndpointRuleRequest, O> {
+    /// Set `network_connectivity_config_id`.
+    #[inline]
+    pub fn network_connectivity_config_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.network_connectivity_config_id = value.into();
+        self
+    }
+
+    /// Set `private_endpoint_rule_id`.
+    #[inline]
+    pub fn private_endpoint_rule_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.private_endpoint_rule_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<NetworkConnectivityGetNetworkConnectivityConfigurationRequest, O> {
+    /// Set `network_connectivity_config_id`.
+    #[inline]
+    pub fn network_connectivity_config_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.network_connectivity_config_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<NetworkConnectivityGetPrivateEndpointRuleRequest, O> {
+    /// Set `network_connectivity_config_id`.
+    #[inline]
+    pub fn network_connectivity_config_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.network_connectivity_config_id = value.into();
+        self
+    }
+
+    /// Set `private_endpoint_rule_id`.
+    #[inline]
+    pub fn private_endpoint_rule_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.private_endpoint_rule_id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<NetworkConnectivityListNetworkConnectivityConfigurationsRequest, T> {
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<NetworkConnectivityListPrivateEndpointRulesRequest, T> {
+    /// Set `network_connectivity_config_id`.
+    #[inline]
+    pub fn network_connectivity_config_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.network_connectivity_config_id = value.into();
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<NetworkConnectivityUpdateNetworkConnectivityConfigRequest, O> {
+    /// Set `network_connectivity_config_id`.
+    #[inline]
+    pub fn network_connectivity_config_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.network_connectivity_config_id = value.into();
+        self
+    }
+
+    /// Set `network_connectivity_config`.
+    #[inline]
+    pub fn network_connectivity_config(mut self, value: NetworkConnectivityConfiguration) -> Self {
+        self.request.network_connectivity_config = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<NetworkConnectivityUpdatePrivateEndpointRuleRequest, O> {
+    /// Set `network_connectivity_config_id`.
+    #[inline]
+    pub fn network_connectivity_config_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.network_connectivity_config_id = value.into();
+        self
+    }
+
+    /// Set `private_endpoint_rule_id`.
+    #[inline]
+    pub fn private_endpoint_rule_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.private_endpoint_rule_id = value.into();
+        self
+    }
+
+    /// Set `private_endpoint_rule`.
+    #[inline]
+    pub fn private_endpoint_rule(mut self, value: UpdatePrivateEndpointRule) -> Self {
+        self.request.private_endpoint_rule = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
     }
 }
 
@@ -4218,45 +12896,135 @@ impl NetworkConnectivityApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NetworkPoliciesCreateNetworkPolicyRpcRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub network_policy: ::std::option::Option<AccountNetworkPolicy>,
+    /// Wire field `network_policy` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub network_policy: AccountNetworkPolicy,
 }
+
+impl NetworkPoliciesCreateNetworkPolicyRpcRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(network_policy: AccountNetworkPolicy) -> Self {
+        NetworkPoliciesCreateNetworkPolicyRpcRequest {
+            network_policy: {
+                let value = network_policy;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for NetworkPoliciesCreateNetworkPolicyRpcRequest {}
 
 /// Parameters of [`NetworkPoliciesApi::delete_network_policy_rpc`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NetworkPoliciesDeleteNetworkPolicyRpcRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub network_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `network_policy_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub network_policy_id: ::std::string::String,
 }
+
+impl NetworkPoliciesDeleteNetworkPolicyRpcRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(network_policy_id: impl Into<::std::string::String>) -> Self {
+        NetworkPoliciesDeleteNetworkPolicyRpcRequest {
+            network_policy_id: {
+                let value = network_policy_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for NetworkPoliciesDeleteNetworkPolicyRpcRequest {}
 
 /// Parameters of [`NetworkPoliciesApi::get_network_policy_rpc`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NetworkPoliciesGetNetworkPolicyRpcRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub network_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `network_policy_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub network_policy_id: ::std::string::String,
 }
+
+impl NetworkPoliciesGetNetworkPolicyRpcRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(network_policy_id: impl Into<::std::string::String>) -> Self {
+        NetworkPoliciesGetNetworkPolicyRpcRequest {
+            network_policy_id: {
+                let value = network_policy_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for NetworkPoliciesGetNetworkPolicyRpcRequest {}
 
 /// Parameters of [`NetworkPoliciesApi::list_network_policies_rpc`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NetworkPoliciesListNetworkPoliciesRpcRequest {
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl NetworkPoliciesListNetworkPoliciesRpcRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        NetworkPoliciesListNetworkPoliciesRpcRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for NetworkPoliciesListNetworkPoliciesRpcRequest {}
 
 /// Parameters of [`NetworkPoliciesApi::update_network_policy_rpc`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NetworkPoliciesUpdateNetworkPolicyRpcRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub network_policy_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub network_policy: ::std::option::Option<AccountNetworkPolicy>,
+    /// Wire field `network_policy_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub network_policy_id: ::std::string::String,
+    /// Wire field `network_policy` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub network_policy: AccountNetworkPolicy,
 }
 
-/// The `network_policies` service (account level; [API reference](https://docs.databricks.com/api/account/networkpolicies)).
+impl NetworkPoliciesUpdateNetworkPolicyRpcRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(network_policy_id: impl Into<::std::string::String>, network_policy: AccountNetworkPolicy) -> Self {
+        NetworkPoliciesUpdateNetworkPolicyRpcRequest {
+            network_policy_id: {
+                let value = network_policy_id;
+                value.into()
+            },
+            network_policy: {
+                let value = network_policy;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for NetworkPoliciesUpdateNetworkPolicyRpcRequest {}
+
+/// The `network_policies` service (account level, 5 operations; [API reference](https://docs.databricks.com/api/account/networkpolicies)).
 #[derive(Debug, Clone)]
 pub struct NetworkPoliciesApi {
     client: crate::Client,
@@ -4273,85 +13041,211 @@ impl NetworkPoliciesApi {
         &self.client
     }
 
-    /// `POST /api/2.0/accounts/{account_id}/network-policies` ([API reference](https://docs.databricks.com/api/account/networkpolicies/createnetworkpolicyrpc)).
-    pub async fn create_network_policy_rpc(
+    /// `POST /api/2.0/accounts/{account_id}/network-policies`; required: `network_policy` ([API reference](https://docs.databricks.com/api/account/networkpolicies/createnetworkpolicyrpc)).
+    #[inline]
+    pub fn create_network_policy_rpc(
         &self,
-        request: &NetworkPoliciesCreateNetworkPolicyRpcRequest,
-    ) -> crate::Result<AccountNetworkPolicy> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/accounts/{account_id}/network-policies",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::Whole("network_policy"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        network_policy: AccountNetworkPolicy,
+    ) -> rt::Call<NetworkPoliciesCreateNetworkPolicyRpcRequest, AccountNetworkPolicy> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_NETWORK_POLICIES_CREATE_NETWORK_POLICY_RPC,
+            NetworkPoliciesCreateNetworkPolicyRpcRequest {
+                network_policy: {
+                    let value = network_policy;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/accounts/{account_id}/network-policies/{network_policy_id}` ([API reference](https://docs.databricks.com/api/account/networkpolicies/deletenetworkpolicyrpc)).
-    pub async fn delete_network_policy_rpc(
+    /// `DELETE /api/2.0/accounts/{account_id}/network-policies/{network_policy_id}`; required: `network_policy_id` ([API reference](https://docs.databricks.com/api/account/networkpolicies/deletenetworkpolicyrpc)).
+    #[inline]
+    pub fn delete_network_policy_rpc(
         &self,
-        request: &NetworkPoliciesDeleteNetworkPolicyRpcRequest,
-    ) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/accounts/{account_id}/network-policies/{network_policy_id}",
-            path_params: &["account_id", "network_policy_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+        network_policy_id: impl Into<::std::string::String>,
+    ) -> rt::Call<NetworkPoliciesDeleteNetworkPolicyRpcRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_NETWORK_POLICIES_DELETE_NETWORK_POLICY_RPC,
+            NetworkPoliciesDeleteNetworkPolicyRpcRequest {
+                network_policy_id: {
+                    let value = network_policy_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/network-policies/{network_policy_id}` ([API reference](https://docs.databricks.com/api/account/networkpolicies/getnetworkpolicyrpc)).
-    pub async fn get_network_policy_rpc(
+    /// `GET /api/2.0/accounts/{account_id}/network-policies/{network_policy_id}`; required: `network_policy_id` ([API reference](https://docs.databricks.com/api/account/networkpolicies/getnetworkpolicyrpc)).
+    #[inline]
+    pub fn get_network_policy_rpc(
         &self,
-        request: &NetworkPoliciesGetNetworkPolicyRpcRequest,
-    ) -> crate::Result<AccountNetworkPolicy> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/network-policies/{network_policy_id}",
-            path_params: &["account_id", "network_policy_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        network_policy_id: impl Into<::std::string::String>,
+    ) -> rt::Call<NetworkPoliciesGetNetworkPolicyRpcRequest, AccountNetworkPolicy> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_NETWORK_POLICIES_GET_NETWORK_POLICY_RPC,
+            NetworkPoliciesGetNetworkPolicyRpcRequest {
+                network_policy_id: {
+                    let value = network_policy_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/network-policies` ([API reference](https://docs.databricks.com/api/account/networkpolicies/listnetworkpoliciesrpc)).
+    /// `GET /api/2.0/accounts/{account_id}/network-policies`; pages by token ([API reference](https://docs.databricks.com/api/account/networkpolicies/listnetworkpoliciesrpc)).
+    #[inline]
     pub fn list_network_policies_rpc(
         &self,
-        request: NetworkPoliciesListNetworkPoliciesRpcRequest,
-    ) -> crate::service::Paginator<AccountNetworkPolicy> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/network-policies",
-            path_params: &["account_id"],
-            query: &["page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("items"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    ) -> rt::Paginator<NetworkPoliciesListNetworkPoliciesRpcRequest, AccountNetworkPolicy> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_NETWORK_POLICIES_LIST_NETWORK_POLICIES_RPC,
+            &PAGES_NETWORK_POLICIES_LIST_NETWORK_POLICIES_RPC,
+            NetworkPoliciesListNetworkPoliciesRpcRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `PUT /api/2.0/accounts/{account_id}/network-policies/{network_policy_id}` ([API reference](https://docs.databricks.com/api/account/networkpolicies/updatenetworkpolicyrpc)).
-    pub async fn update_network_policy_rpc(
+    /// `PUT /api/2.0/accounts/{account_id}/network-policies/{network_policy_id}`; required: `network_policy_id`, `network_policy` ([API reference](https://docs.databricks.com/api/account/networkpolicies/updatenetworkpolicyrpc)).
+    #[inline]
+    pub fn update_network_policy_rpc(
         &self,
-        request: &NetworkPoliciesUpdateNetworkPolicyRpcRequest,
-    ) -> crate::Result<AccountNetworkPolicy> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/accounts/{account_id}/network-policies/{network_policy_id}",
-            path_params: &["account_id", "network_policy_id"],
-            query: &[],
-            body: rt::BodyKind::Whole("network_policy"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        network_policy_id: impl Into<::std::string::String>,
+        network_policy: AccountNetworkPolicy,
+    ) -> rt::Call<NetworkPoliciesUpdateNetworkPolicyRpcRequest, AccountNetworkPolicy> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_NETWORK_POLICIES_UPDATE_NETWORK_POLICY_RPC,
+            NetworkPoliciesUpdateNetworkPolicyRpcRequest {
+                network_policy_id: {
+                    let value = network_policy_id;
+                    value.into()
+                },
+                network_policy: {
+                    let value = network_policy;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_NETWORK_POLICIES_CREATE_NETWORK_POLICY_RPC: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/accounts/{account_id}/network-policies",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::Whole("network_policy"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_NETWORK_POLICIES_DELETE_NETWORK_POLICY_RPC: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/accounts/{account_id}/network-policies/{network_policy_id}",
+    path_params: &["account_id", "network_policy_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_NETWORK_POLICIES_GET_NETWORK_POLICY_RPC: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/network-policies/{network_policy_id}",
+    path_params: &["account_id", "network_policy_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_NETWORK_POLICIES_LIST_NETWORK_POLICIES_RPC: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/network-policies",
+    path_params: &["account_id"],
+    query: &["page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_NETWORK_POLICIES_LIST_NETWORK_POLICIES_RPC: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("items"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_NETWORK_POLICIES_UPDATE_NETWORK_POLICY_RPC: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/accounts/{account_id}/network-policies/{network_policy_id}",
+    path_params: &["account_id", "network_policy_id"],
+    query: &[],
+    body: rt::BodyKind::Whole("network_policy"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<NetworkPoliciesCreateNetworkPolicyRpcRequest, O> {
+    /// Set `network_policy`.
+    #[inline]
+    pub fn network_policy(mut self, value: AccountNetworkPolicy) -> Self {
+        self.request.network_policy = value;
+        self
+    }
+}
+
+impl<O> rt::Call<NetworkPoliciesDeleteNetworkPolicyRpcRequest, O> {
+    /// Set `network_policy_id`.
+    #[inline]
+    pub fn network_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.network_policy_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<NetworkPoliciesGetNetworkPolicyRpcRequest, O> {
+    /// Set `network_policy_id`.
+    #[inline]
+    pub fn network_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.network_policy_id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<NetworkPoliciesListNetworkPoliciesRpcRequest, T> {
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<NetworkPoliciesUpdateNetworkPolicyRpcRequest, O> {
+    /// Set `network_policy_id`.
+    #[inline]
+    pub fn network_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.network_policy_id = value.into();
+        self
+    }
+
+    /// Set `network_policy`.
+    #[inline]
+    pub fn network_policy(mut self, value: AccountNetworkPolicy) -> Self {
+        self.request.network_policy = value;
+        self
     }
 }
 
@@ -4359,54 +13253,131 @@ impl NetworkPoliciesApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NotificationDestinationsCreateRequest {
+    /// Wire field `config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub config: ::std::option::Option<Config>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
 }
+
+impl NotificationDestinationsCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        NotificationDestinationsCreateRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for NotificationDestinationsCreateRequest {}
 
 /// Parameters of [`NotificationDestinationsApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NotificationDestinationsDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl NotificationDestinationsDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        NotificationDestinationsDeleteRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for NotificationDestinationsDeleteRequest {}
 
 /// Parameters of [`NotificationDestinationsApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NotificationDestinationsGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl NotificationDestinationsGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        NotificationDestinationsGetRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for NotificationDestinationsGetRequest {}
 
 /// Parameters of [`NotificationDestinationsApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NotificationDestinationsListRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl NotificationDestinationsListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        NotificationDestinationsListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for NotificationDestinationsListRequest {}
 
 /// Parameters of [`NotificationDestinationsApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NotificationDestinationsUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `config` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub config: ::std::option::Option<Config>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
 }
 
-/// The `notification_destinations` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/notificationdestinations)).
+impl NotificationDestinationsUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        NotificationDestinationsUpdateRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for NotificationDestinationsUpdateRequest {}
+
+/// The `notification_destinations` service (workspace level, 5 operations; [API reference](https://docs.databricks.com/api/workspace/notificationdestinations)).
 #[derive(Debug, Clone)]
 pub struct NotificationDestinationsApi {
     client: crate::Client,
@@ -4424,78 +13395,212 @@ impl NotificationDestinationsApi {
     }
 
     /// `POST /api/2.0/notification-destinations` ([API reference](https://docs.databricks.com/api/workspace/notificationdestinations/create)).
-    pub async fn create(
+    #[inline]
+    pub fn create(&self) -> rt::Call<NotificationDestinationsCreateRequest, NotificationDestination> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_NOTIFICATION_DESTINATIONS_CREATE,
+            NotificationDestinationsCreateRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
+    }
+
+    /// `DELETE /api/2.0/notification-destinations/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/notificationdestinations/delete)).
+    #[inline]
+    pub fn delete(&self, id: impl Into<::std::string::String>) -> rt::Call<NotificationDestinationsDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_NOTIFICATION_DESTINATIONS_DELETE,
+            NotificationDestinationsDeleteRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+
+    /// `GET /api/2.0/notification-destinations/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/notificationdestinations/get)).
+    #[inline]
+    pub fn get(
         &self,
-        request: &NotificationDestinationsCreateRequest,
-    ) -> crate::Result<NotificationDestination> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/notification-destinations",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["config", "display_name"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        id: impl Into<::std::string::String>,
+    ) -> rt::Call<NotificationDestinationsGetRequest, NotificationDestination> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_NOTIFICATION_DESTINATIONS_GET,
+            NotificationDestinationsGetRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/notification-destinations/{id}` ([API reference](https://docs.databricks.com/api/workspace/notificationdestinations/delete)).
-    pub async fn delete(&self, request: &NotificationDestinationsDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/notification-destinations/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `GET /api/2.0/notification-destinations`; pages by token ([API reference](https://docs.databricks.com/api/workspace/notificationdestinations/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<NotificationDestinationsListRequest, ListNotificationDestinationsResult> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_NOTIFICATION_DESTINATIONS_LIST,
+            &PAGES_NOTIFICATION_DESTINATIONS_LIST,
+            NotificationDestinationsListRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `GET /api/2.0/notification-destinations/{id}` ([API reference](https://docs.databricks.com/api/workspace/notificationdestinations/get)).
-    pub async fn get(&self, request: &NotificationDestinationsGetRequest) -> crate::Result<NotificationDestination> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/notification-destinations/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/notification-destinations` ([API reference](https://docs.databricks.com/api/workspace/notificationdestinations/list)).
-    pub fn list(
+    /// `PATCH /api/2.0/notification-destinations/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/notificationdestinations/update)).
+    #[inline]
+    pub fn update(
         &self,
-        request: NotificationDestinationsListRequest,
-    ) -> crate::service::Paginator<ListNotificationDestinationsResult> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/notification-destinations",
-            path_params: &[],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("results"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        id: impl Into<::std::string::String>,
+    ) -> rt::Call<NotificationDestinationsUpdateRequest, NotificationDestination> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_NOTIFICATION_DESTINATIONS_UPDATE,
+            NotificationDestinationsUpdateRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_NOTIFICATION_DESTINATIONS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/notification-destinations",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["config", "display_name"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_NOTIFICATION_DESTINATIONS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/notification-destinations/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_NOTIFICATION_DESTINATIONS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/notification-destinations/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_NOTIFICATION_DESTINATIONS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/notification-destinations",
+    path_params: &[],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_NOTIFICATION_DESTINATIONS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("results"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_NOTIFICATION_DESTINATIONS_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/notification-destinations/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["config", "display_name"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<NotificationDestinationsCreateRequest, O> {
+    /// Set `config`.
+    #[inline]
+    pub fn config(mut self, value: Config) -> Self {
+        self.request.config = ::std::option::Option::Some(value);
+        self
     }
 
-    /// `PATCH /api/2.0/notification-destinations/{id}` ([API reference](https://docs.databricks.com/api/workspace/notificationdestinations/update)).
-    pub async fn update(
-        &self,
-        request: &NotificationDestinationsUpdateRequest,
-    ) -> crate::Result<NotificationDestination> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/notification-destinations/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["config", "display_name"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<NotificationDestinationsDeleteRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<NotificationDestinationsGetRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<NotificationDestinationsListRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<NotificationDestinationsUpdateRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `config`.
+    #[inline]
+    pub fn config(mut self, value: Config) -> Self {
+        self.request.config = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.display_name = ::std::option::Option::Some(value.into());
+        self
     }
 }
 
@@ -4503,31 +13608,87 @@ impl NotificationDestinationsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PersonalComputeDeleteRequest {
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl PersonalComputeDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PersonalComputeDeleteRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for PersonalComputeDeleteRequest {}
 
 /// Parameters of [`PersonalComputeApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PersonalComputeGetRequest {
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl PersonalComputeGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PersonalComputeGetRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for PersonalComputeGetRequest {}
 
 /// Parameters of [`PersonalComputeApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PersonalComputeUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub allow_missing: ::std::option::Option<bool>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub setting: ::std::option::Option<PersonalComputeSetting>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub field_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `allow_missing` (required, boolean).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub allow_missing: bool,
+    /// Wire field `setting` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub setting: PersonalComputeSetting,
+    /// Wire field `field_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub field_mask: ::std::string::String,
 }
 
-/// The `personal_compute` service (account level; [API reference](https://docs.databricks.com/api/account/personalcompute)).
+impl PersonalComputeUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        allow_missing: bool,
+        setting: PersonalComputeSetting,
+        field_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        PersonalComputeUpdateRequest {
+            allow_missing: {
+                let value = allow_missing;
+                value
+            },
+            setting: {
+                let value = setting;
+                value
+            },
+            field_mask: {
+                let value = field_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for PersonalComputeUpdateRequest {}
+
+/// The `personal_compute` service (account level, 3 operations; [API reference](https://docs.databricks.com/api/account/personalcompute)).
 #[derive(Debug, Clone)]
 pub struct PersonalComputeApi {
     client: crate::Client,
@@ -4545,42 +13706,126 @@ impl PersonalComputeApi {
     }
 
     /// `DELETE /api/2.0/accounts/{account_id}/settings/types/dcp_acct_enable/names/default` ([API reference](https://docs.databricks.com/api/account/personalcompute/delete)).
-    pub async fn delete(
-        &self,
-        request: &PersonalComputeDeleteRequest,
-    ) -> crate::Result<DeletePersonalComputeSettingResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/accounts/{account_id}/settings/types/dcp_acct_enable/names/default",
-            path_params: &["account_id"],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn delete(&self) -> rt::Call<PersonalComputeDeleteRequest, DeletePersonalComputeSettingResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PERSONAL_COMPUTE_DELETE,
+            PersonalComputeDeleteRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
     /// `GET /api/2.0/accounts/{account_id}/settings/types/dcp_acct_enable/names/default` ([API reference](https://docs.databricks.com/api/account/personalcompute/get)).
-    pub async fn get(&self, request: &PersonalComputeGetRequest) -> crate::Result<PersonalComputeSetting> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/settings/types/dcp_acct_enable/names/default",
-            path_params: &["account_id"],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn get(&self) -> rt::Call<PersonalComputeGetRequest, PersonalComputeSetting> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PERSONAL_COMPUTE_GET,
+            PersonalComputeGetRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/accounts/{account_id}/settings/types/dcp_acct_enable/names/default` ([API reference](https://docs.databricks.com/api/account/personalcompute/update)).
-    pub async fn update(&self, request: &PersonalComputeUpdateRequest) -> crate::Result<PersonalComputeSetting> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/accounts/{account_id}/settings/types/dcp_acct_enable/names/default",
-            path_params: &["account_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/accounts/{account_id}/settings/types/dcp_acct_enable/names/default`; required: `allow_missing`, `setting`, `field_mask` ([API reference](https://docs.databricks.com/api/account/personalcompute/update)).
+    #[inline]
+    pub fn update(
+        &self,
+        allow_missing: bool,
+        setting: PersonalComputeSetting,
+        field_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<PersonalComputeUpdateRequest, PersonalComputeSetting> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PERSONAL_COMPUTE_UPDATE,
+            PersonalComputeUpdateRequest {
+                allow_missing: {
+                    let value = allow_missing;
+                    value
+                },
+                setting: {
+                    let value = setting;
+                    value
+                },
+                field_mask: {
+                    let value = field_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_PERSONAL_COMPUTE_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/accounts/{account_id}/settings/types/dcp_acct_enable/names/default",
+    path_params: &["account_id"],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PERSONAL_COMPUTE_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/settings/types/dcp_acct_enable/names/default",
+    path_params: &["account_id"],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PERSONAL_COMPUTE_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/accounts/{account_id}/settings/types/dcp_acct_enable/names/default",
+    path_params: &["account_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<PersonalComputeDeleteRequest, O> {
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<PersonalComputeGetRequest, O> {
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<PersonalComputeUpdateRequest, O> {
+    /// Set `allow_missing`.
+    #[inline]
+    pub fn allow_missing(mut self, value: bool) -> Self {
+        self.request.allow_missing = value;
+        self
+    }
+
+    /// Set `setting`.
+    #[inline]
+    pub fn setting(mut self, value: PersonalComputeSetting) -> Self {
+        self.request.setting = value;
+        self
+    }
+
+    /// Set `field_mask`.
+    #[inline]
+    pub fn field_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.field_mask = value.into();
+        self
     }
 }
 
@@ -4588,31 +13833,87 @@ impl PersonalComputeApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RestrictWorkspaceAdminsDeleteRequest {
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl RestrictWorkspaceAdminsDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RestrictWorkspaceAdminsDeleteRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for RestrictWorkspaceAdminsDeleteRequest {}
 
 /// Parameters of [`RestrictWorkspaceAdminsApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RestrictWorkspaceAdminsGetRequest {
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl RestrictWorkspaceAdminsGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RestrictWorkspaceAdminsGetRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for RestrictWorkspaceAdminsGetRequest {}
 
 /// Parameters of [`RestrictWorkspaceAdminsApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RestrictWorkspaceAdminsUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub allow_missing: ::std::option::Option<bool>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub setting: ::std::option::Option<RestrictWorkspaceAdminsSetting>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub field_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `allow_missing` (required, boolean).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub allow_missing: bool,
+    /// Wire field `setting` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub setting: RestrictWorkspaceAdminsSetting,
+    /// Wire field `field_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub field_mask: ::std::string::String,
 }
 
-/// The `restrict_workspace_admins` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/restrictworkspaceadmins)).
+impl RestrictWorkspaceAdminsUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        allow_missing: bool,
+        setting: RestrictWorkspaceAdminsSetting,
+        field_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        RestrictWorkspaceAdminsUpdateRequest {
+            allow_missing: {
+                let value = allow_missing;
+                value
+            },
+            setting: {
+                let value = setting;
+                value
+            },
+            field_mask: {
+                let value = field_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for RestrictWorkspaceAdminsUpdateRequest {}
+
+/// The `restrict_workspace_admins` service (workspace level, 3 operations; [API reference](https://docs.databricks.com/api/workspace/restrictworkspaceadmins)).
 #[derive(Debug, Clone)]
 pub struct RestrictWorkspaceAdminsApi {
     client: crate::Client,
@@ -4630,52 +13931,132 @@ impl RestrictWorkspaceAdminsApi {
     }
 
     /// `DELETE /api/2.0/settings/types/restrict_workspace_admins/names/default` ([API reference](https://docs.databricks.com/api/workspace/restrictworkspaceadmins/delete)).
-    pub async fn delete(
+    #[inline]
+    pub fn delete(
         &self,
-        request: &RestrictWorkspaceAdminsDeleteRequest,
-    ) -> crate::Result<DeleteRestrictWorkspaceAdminsSettingResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/settings/types/restrict_workspace_admins/names/default",
-            path_params: &[],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    ) -> rt::Call<RestrictWorkspaceAdminsDeleteRequest, DeleteRestrictWorkspaceAdminsSettingResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_RESTRICT_WORKSPACE_ADMINS_DELETE,
+            RestrictWorkspaceAdminsDeleteRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
     /// `GET /api/2.0/settings/types/restrict_workspace_admins/names/default` ([API reference](https://docs.databricks.com/api/workspace/restrictworkspaceadmins/get)).
-    pub async fn get(
-        &self,
-        request: &RestrictWorkspaceAdminsGetRequest,
-    ) -> crate::Result<RestrictWorkspaceAdminsSetting> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/settings/types/restrict_workspace_admins/names/default",
-            path_params: &[],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn get(&self) -> rt::Call<RestrictWorkspaceAdminsGetRequest, RestrictWorkspaceAdminsSetting> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_RESTRICT_WORKSPACE_ADMINS_GET,
+            RestrictWorkspaceAdminsGetRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/settings/types/restrict_workspace_admins/names/default` ([API reference](https://docs.databricks.com/api/workspace/restrictworkspaceadmins/update)).
-    pub async fn update(
+    /// `PATCH /api/2.0/settings/types/restrict_workspace_admins/names/default`; required: `allow_missing`, `setting`, `field_mask` ([API reference](https://docs.databricks.com/api/workspace/restrictworkspaceadmins/update)).
+    #[inline]
+    pub fn update(
         &self,
-        request: &RestrictWorkspaceAdminsUpdateRequest,
-    ) -> crate::Result<RestrictWorkspaceAdminsSetting> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/settings/types/restrict_workspace_admins/names/default",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        allow_missing: bool,
+        setting: RestrictWorkspaceAdminsSetting,
+        field_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<RestrictWorkspaceAdminsUpdateRequest, RestrictWorkspaceAdminsSetting> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_RESTRICT_WORKSPACE_ADMINS_UPDATE,
+            RestrictWorkspaceAdminsUpdateRequest {
+                allow_missing: {
+                    let value = allow_missing;
+                    value
+                },
+                setting: {
+                    let value = setting;
+                    value
+                },
+                field_mask: {
+                    let value = field_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 }
 
-/// The `settings` service (workspace level; [API reference]()).
+static OP_RESTRICT_WORKSPACE_ADMINS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/settings/types/restrict_workspace_admins/names/default",
+    path_params: &[],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_RESTRICT_WORKSPACE_ADMINS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/settings/types/restrict_workspace_admins/names/default",
+    path_params: &[],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_RESTRICT_WORKSPACE_ADMINS_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/settings/types/restrict_workspace_admins/names/default",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<RestrictWorkspaceAdminsDeleteRequest, O> {
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<RestrictWorkspaceAdminsGetRequest, O> {
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<RestrictWorkspaceAdminsUpdateRequest, O> {
+    /// Set `allow_missing`.
+    #[inline]
+    pub fn allow_missing(mut self, value: bool) -> Self {
+        self.request.allow_missing = value;
+        self
+    }
+
+    /// Set `setting`.
+    #[inline]
+    pub fn setting(mut self, value: RestrictWorkspaceAdminsSetting) -> Self {
+        self.request.setting = value;
+        self
+    }
+
+    /// Set `field_mask`.
+    #[inline]
+    pub fn field_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.field_mask = value.into();
+        self
+    }
+}
+
+/// The `settings` service (workspace level, 0 operations; [API reference]()).
 #[derive(Debug, Clone)]
 pub struct SettingsApi {
     client: crate::Client,
@@ -4697,31 +14078,83 @@ impl SettingsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SqlResultsDownloadDeleteRequest {
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl SqlResultsDownloadDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SqlResultsDownloadDeleteRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for SqlResultsDownloadDeleteRequest {}
 
 /// Parameters of [`SqlResultsDownloadApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SqlResultsDownloadGetRequest {
+    /// Wire field `etag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub etag: ::std::option::Option<::std::string::String>,
 }
+
+impl SqlResultsDownloadGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SqlResultsDownloadGetRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for SqlResultsDownloadGetRequest {}
 
 /// Parameters of [`SqlResultsDownloadApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SqlResultsDownloadUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub allow_missing: ::std::option::Option<bool>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub setting: ::std::option::Option<SqlResultsDownload>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub field_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `allow_missing` (required, boolean).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub allow_missing: bool,
+    /// Wire field `setting` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub setting: SqlResultsDownload,
+    /// Wire field `field_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub field_mask: ::std::string::String,
 }
 
-/// The `sql_results_download` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/sqlresultsdownload)).
+impl SqlResultsDownloadUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(allow_missing: bool, setting: SqlResultsDownload, field_mask: impl Into<::std::string::String>) -> Self {
+        SqlResultsDownloadUpdateRequest {
+            allow_missing: {
+                let value = allow_missing;
+                value
+            },
+            setting: {
+                let value = setting;
+                value
+            },
+            field_mask: {
+                let value = field_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SqlResultsDownloadUpdateRequest {}
+
+/// The `sql_results_download` service (workspace level, 3 operations; [API reference](https://docs.databricks.com/api/workspace/sqlresultsdownload)).
 #[derive(Debug, Clone)]
 pub struct SqlResultsDownloadApi {
     client: crate::Client,
@@ -4739,42 +14172,126 @@ impl SqlResultsDownloadApi {
     }
 
     /// `DELETE /api/2.0/settings/types/sql_results_download/names/default` ([API reference](https://docs.databricks.com/api/workspace/sqlresultsdownload/delete)).
-    pub async fn delete(
-        &self,
-        request: &SqlResultsDownloadDeleteRequest,
-    ) -> crate::Result<DeleteSqlResultsDownloadResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/settings/types/sql_results_download/names/default",
-            path_params: &[],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn delete(&self) -> rt::Call<SqlResultsDownloadDeleteRequest, DeleteSqlResultsDownloadResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SQL_RESULTS_DOWNLOAD_DELETE,
+            SqlResultsDownloadDeleteRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
     /// `GET /api/2.0/settings/types/sql_results_download/names/default` ([API reference](https://docs.databricks.com/api/workspace/sqlresultsdownload/get)).
-    pub async fn get(&self, request: &SqlResultsDownloadGetRequest) -> crate::Result<SqlResultsDownload> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/settings/types/sql_results_download/names/default",
-            path_params: &[],
-            query: &["etag"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn get(&self) -> rt::Call<SqlResultsDownloadGetRequest, SqlResultsDownload> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SQL_RESULTS_DOWNLOAD_GET,
+            SqlResultsDownloadGetRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/settings/types/sql_results_download/names/default` ([API reference](https://docs.databricks.com/api/workspace/sqlresultsdownload/update)).
-    pub async fn update(&self, request: &SqlResultsDownloadUpdateRequest) -> crate::Result<SqlResultsDownload> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/settings/types/sql_results_download/names/default",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/settings/types/sql_results_download/names/default`; required: `allow_missing`, `setting`, `field_mask` ([API reference](https://docs.databricks.com/api/workspace/sqlresultsdownload/update)).
+    #[inline]
+    pub fn update(
+        &self,
+        allow_missing: bool,
+        setting: SqlResultsDownload,
+        field_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<SqlResultsDownloadUpdateRequest, SqlResultsDownload> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SQL_RESULTS_DOWNLOAD_UPDATE,
+            SqlResultsDownloadUpdateRequest {
+                allow_missing: {
+                    let value = allow_missing;
+                    value
+                },
+                setting: {
+                    let value = setting;
+                    value
+                },
+                field_mask: {
+                    let value = field_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_SQL_RESULTS_DOWNLOAD_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/settings/types/sql_results_download/names/default",
+    path_params: &[],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SQL_RESULTS_DOWNLOAD_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/settings/types/sql_results_download/names/default",
+    path_params: &[],
+    query: &["etag"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SQL_RESULTS_DOWNLOAD_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/settings/types/sql_results_download/names/default",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["allow_missing", "setting", "field_mask"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<SqlResultsDownloadDeleteRequest, O> {
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<SqlResultsDownloadGetRequest, O> {
+    /// Set `etag`.
+    #[inline]
+    pub fn etag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.etag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<SqlResultsDownloadUpdateRequest, O> {
+    /// Set `allow_missing`.
+    #[inline]
+    pub fn allow_missing(mut self, value: bool) -> Self {
+        self.request.allow_missing = value;
+        self
+    }
+
+    /// Set `setting`.
+    #[inline]
+    pub fn setting(mut self, value: SqlResultsDownload) -> Self {
+        self.request.setting = value;
+        self
+    }
+
+    /// Set `field_mask`.
+    #[inline]
+    pub fn field_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.field_mask = value.into();
+        self
     }
 }
 
@@ -4782,79 +14299,202 @@ impl SqlResultsDownloadApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TokenManagementCreateOboTokenRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub application_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `application_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub application_id: ::std::string::String,
+    /// Wire field `autoscope_enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub autoscope_enabled: ::std::option::Option<bool>,
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
+    /// Wire field `lifetime_seconds` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub lifetime_seconds: ::std::option::Option<i64>,
+    /// Wire field `scopes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub scopes: ::std::vec::Vec<::std::string::String>,
 }
+
+impl TokenManagementCreateOboTokenRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(application_id: impl Into<::std::string::String>) -> Self {
+        TokenManagementCreateOboTokenRequest {
+            application_id: {
+                let value = application_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for TokenManagementCreateOboTokenRequest {}
 
 /// Parameters of [`TokenManagementApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TokenManagementDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub token_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `token_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub token_id: ::std::string::String,
 }
+
+impl TokenManagementDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(token_id: impl Into<::std::string::String>) -> Self {
+        TokenManagementDeleteRequest {
+            token_id: {
+                let value = token_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for TokenManagementDeleteRequest {}
 
 /// Parameters of [`TokenManagementApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TokenManagementGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub token_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `token_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub token_id: ::std::string::String,
 }
+
+impl TokenManagementGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(token_id: impl Into<::std::string::String>) -> Self {
+        TokenManagementGetRequest {
+            token_id: {
+                let value = token_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for TokenManagementGetRequest {}
 
 /// Parameters of [`TokenManagementApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TokenManagementListRequest {
+    /// Wire field `created_by_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub created_by_id: ::std::option::Option<i64>,
+    /// Wire field `created_by_username` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub created_by_username: ::std::option::Option<::std::string::String>,
 }
+
+impl TokenManagementListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TokenManagementListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for TokenManagementListRequest {}
 
 /// Parameters of [`TokenManagementApi::set_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TokenManagementSetPermissionsRequest {
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<TokenAccessControlRequest>,
 }
+
+impl TokenManagementSetPermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TokenManagementSetPermissionsRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for TokenManagementSetPermissionsRequest {}
 
 /// Parameters of [`TokenManagementApi::update_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TokenManagementUpdatePermissionsRequest {
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<TokenAccessControlRequest>,
 }
+
+impl TokenManagementUpdatePermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TokenManagementUpdatePermissionsRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for TokenManagementUpdatePermissionsRequest {}
 
 /// Parameters of [`TokenManagementApi::update_token_management`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TokenManagementUpdateTokenManagementRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub token_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub token: ::std::option::Option<TokenInfo>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `token_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub token_id: ::std::string::String,
+    /// Wire field `token` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub token: TokenInfo,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
 
-/// The `token_management` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/tokenmanagement)).
+impl TokenManagementUpdateTokenManagementRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        token_id: impl Into<::std::string::String>,
+        token: TokenInfo,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        TokenManagementUpdateTokenManagementRequest {
+            token_id: {
+                let value = token_id;
+                value.into()
+            },
+            token: {
+                let value = token;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for TokenManagementUpdateTokenManagementRequest {}
+
+/// The `token_management` service (workspace level, 9 operations; [API reference](https://docs.databricks.com/api/workspace/tokenmanagement)).
 #[derive(Debug, Clone)]
 pub struct TokenManagementApi {
     client: crate::Client,
@@ -4871,136 +14511,345 @@ impl TokenManagementApi {
         &self.client
     }
 
-    /// `POST /api/2.0/token-management/on-behalf-of/tokens` ([API reference](https://docs.databricks.com/api/workspace/tokenmanagement/createobotoken)).
-    pub async fn create_obo_token(
+    /// `POST /api/2.0/token-management/on-behalf-of/tokens`; required: `application_id` ([API reference](https://docs.databricks.com/api/workspace/tokenmanagement/createobotoken)).
+    #[inline]
+    pub fn create_obo_token(
         &self,
-        request: &TokenManagementCreateOboTokenRequest,
-    ) -> crate::Result<CreateOboTokenResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/token-management/on-behalf-of/tokens",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "application_id",
-                "autoscope_enabled",
-                "comment",
-                "lifetime_seconds",
-                "scopes",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        application_id: impl Into<::std::string::String>,
+    ) -> rt::Call<TokenManagementCreateOboTokenRequest, CreateOboTokenResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_TOKEN_MANAGEMENT_CREATE_OBO_TOKEN,
+            TokenManagementCreateOboTokenRequest {
+                application_id: {
+                    let value = application_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/token-management/tokens/{token_id}` ([API reference](https://docs.databricks.com/api/workspace/tokenmanagement/delete)).
-    pub async fn delete(&self, request: &TokenManagementDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/token-management/tokens/{token_id}",
-            path_params: &["token_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/token-management/tokens/{token_id}`; required: `token_id` ([API reference](https://docs.databricks.com/api/workspace/tokenmanagement/delete)).
+    #[inline]
+    pub fn delete(&self, token_id: impl Into<::std::string::String>) -> rt::Call<TokenManagementDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_TOKEN_MANAGEMENT_DELETE,
+            TokenManagementDeleteRequest {
+                token_id: {
+                    let value = token_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/token-management/tokens/{token_id}` ([API reference](https://docs.databricks.com/api/workspace/tokenmanagement/get)).
-    pub async fn get(&self, request: &TokenManagementGetRequest) -> crate::Result<GetTokenResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/token-management/tokens/{token_id}",
-            path_params: &["token_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/token-management/tokens/{token_id}`; required: `token_id` ([API reference](https://docs.databricks.com/api/workspace/tokenmanagement/get)).
+    #[inline]
+    pub fn get(
+        &self,
+        token_id: impl Into<::std::string::String>,
+    ) -> rt::Call<TokenManagementGetRequest, GetTokenResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_TOKEN_MANAGEMENT_GET,
+            TokenManagementGetRequest {
+                token_id: {
+                    let value = token_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
     /// `GET /api/2.0/permissions/authorization/tokens/permissionLevels` ([API reference](https://docs.databricks.com/api/workspace/tokenmanagement/getpermissionlevels)).
-    pub async fn get_permission_levels(&self) -> crate::Result<GetTokenPermissionLevelsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/authorization/tokens/permissionLevels",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, &crate::service::runtime::NoRequest).await
+    #[inline]
+    pub fn get_permission_levels(&self) -> rt::Call<rt::NoRequest, GetTokenPermissionLevelsResponse> {
+        rt::Call::new(self.client.clone(), &OP_TOKEN_MANAGEMENT_GET_PERMISSION_LEVELS, rt::NoRequest, rt::json)
     }
 
     /// `GET /api/2.0/permissions/authorization/tokens` ([API reference](https://docs.databricks.com/api/workspace/tokenmanagement/getpermissions)).
-    pub async fn get_permissions(&self) -> crate::Result<TokenPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/authorization/tokens",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, &crate::service::runtime::NoRequest).await
+    #[inline]
+    pub fn get_permissions(&self) -> rt::Call<rt::NoRequest, TokenPermissions> {
+        rt::Call::new(self.client.clone(), &OP_TOKEN_MANAGEMENT_GET_PERMISSIONS, rt::NoRequest, rt::json)
     }
 
-    /// `GET /api/2.0/token-management/tokens` ([API reference](https://docs.databricks.com/api/workspace/tokenmanagement/list)).
-    pub fn list(&self, request: TokenManagementListRequest) -> crate::service::Paginator<TokenInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/token-management/tokens",
-            path_params: &[],
-            query: &["created_by_id", "created_by_username"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::SinglePage,
-            items: Some("token_infos"),
-            request_field: None,
-            response_field: None,
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/token-management/tokens`; pages by single page ([API reference](https://docs.databricks.com/api/workspace/tokenmanagement/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<TokenManagementListRequest, TokenInfo> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_TOKEN_MANAGEMENT_LIST,
+            &PAGES_TOKEN_MANAGEMENT_LIST,
+            TokenManagementListRequest { ..::std::default::Default::default() },
+        )
     }
 
     /// `PUT /api/2.0/permissions/authorization/tokens` ([API reference](https://docs.databricks.com/api/workspace/tokenmanagement/setpermissions)).
-    pub async fn set_permissions(
-        &self,
-        request: &TokenManagementSetPermissionsRequest,
-    ) -> crate::Result<TokenPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/permissions/authorization/tokens",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn set_permissions(&self) -> rt::Call<TokenManagementSetPermissionsRequest, TokenPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_TOKEN_MANAGEMENT_SET_PERMISSIONS,
+            TokenManagementSetPermissionsRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
     /// `PATCH /api/2.0/permissions/authorization/tokens` ([API reference](https://docs.databricks.com/api/workspace/tokenmanagement/updatepermissions)).
-    pub async fn update_permissions(
-        &self,
-        request: &TokenManagementUpdatePermissionsRequest,
-    ) -> crate::Result<TokenPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/permissions/authorization/tokens",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn update_permissions(&self) -> rt::Call<TokenManagementUpdatePermissionsRequest, TokenPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_TOKEN_MANAGEMENT_UPDATE_PERMISSIONS,
+            TokenManagementUpdatePermissionsRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/token-management/tokens/{token_id}` ([API reference](https://docs.databricks.com/api/workspace/tokenmanagement/updatetokenmanagement)).
-    pub async fn update_token_management(
+    /// `PATCH /api/2.0/token-management/tokens/{token_id}`; required: `token_id`, `token`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/tokenmanagement/updatetokenmanagement)).
+    #[inline]
+    pub fn update_token_management(
         &self,
-        request: &TokenManagementUpdateTokenManagementRequest,
-    ) -> crate::Result<TokenInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/token-management/tokens/{token_id}",
-            path_params: &["token_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["token", "update_mask"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        token_id: impl Into<::std::string::String>,
+        token: TokenInfo,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<TokenManagementUpdateTokenManagementRequest, TokenInfo> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_TOKEN_MANAGEMENT_UPDATE_TOKEN_MANAGEMENT,
+            TokenManagementUpdateTokenManagementRequest {
+                token_id: {
+                    let value = token_id;
+                    value.into()
+                },
+                token: {
+                    let value = token;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_TOKEN_MANAGEMENT_CREATE_OBO_TOKEN: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/token-management/on-behalf-of/tokens",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["application_id", "autoscope_enabled", "comment", "lifetime_seconds", "scopes"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_TOKEN_MANAGEMENT_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/token-management/tokens/{token_id}",
+    path_params: &["token_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_TOKEN_MANAGEMENT_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/token-management/tokens/{token_id}",
+    path_params: &["token_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_TOKEN_MANAGEMENT_GET_PERMISSION_LEVELS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/authorization/tokens/permissionLevels",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_TOKEN_MANAGEMENT_GET_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/authorization/tokens",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_TOKEN_MANAGEMENT_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/token-management/tokens",
+    path_params: &[],
+    query: &["created_by_id", "created_by_username"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_TOKEN_MANAGEMENT_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::SinglePage,
+    items: Some("token_infos"),
+    request_field: None,
+    response_field: None,
+};
+
+static OP_TOKEN_MANAGEMENT_SET_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/permissions/authorization/tokens",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_TOKEN_MANAGEMENT_UPDATE_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/permissions/authorization/tokens",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_TOKEN_MANAGEMENT_UPDATE_TOKEN_MANAGEMENT: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/token-management/tokens/{token_id}",
+    path_params: &["token_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["token", "update_mask"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<TokenManagementCreateOboTokenRequest, O> {
+    /// Set `application_id`.
+    #[inline]
+    pub fn application_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.application_id = value.into();
+        self
+    }
+
+    /// Set `autoscope_enabled`.
+    #[inline]
+    pub fn autoscope_enabled(mut self, value: bool) -> Self {
+        self.request.autoscope_enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `lifetime_seconds`.
+    #[inline]
+    pub fn lifetime_seconds(mut self, value: i64) -> Self {
+        self.request.lifetime_seconds = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `scopes`.
+    #[inline]
+    pub fn scopes(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.scopes = value;
+        self
+    }
+}
+
+impl<O> rt::Call<TokenManagementDeleteRequest, O> {
+    /// Set `token_id`.
+    #[inline]
+    pub fn token_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.token_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<TokenManagementGetRequest, O> {
+    /// Set `token_id`.
+    #[inline]
+    pub fn token_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.token_id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<TokenManagementListRequest, T> {
+    /// Set `created_by_id`.
+    #[inline]
+    pub fn created_by_id(mut self, value: i64) -> Self {
+        self.request.created_by_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `created_by_username`.
+    #[inline]
+    pub fn created_by_username(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.created_by_username = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<TokenManagementSetPermissionsRequest, O> {
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<TokenAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
+    }
+}
+
+impl<O> rt::Call<TokenManagementUpdatePermissionsRequest, O> {
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<TokenAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
+    }
+}
+
+impl<O> rt::Call<TokenManagementUpdateTokenManagementRequest, O> {
+    /// Set `token_id`.
+    #[inline]
+    pub fn token_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.token_id = value.into();
+        self
+    }
+
+    /// Set `token`.
+    #[inline]
+    pub fn token(mut self, value: TokenInfo) -> Self {
+        self.request.token = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
     }
 }
 
@@ -5008,40 +14857,105 @@ impl TokenManagementApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TokensCreateRequest {
+    /// Wire field `autoscope_enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub autoscope_enabled: ::std::option::Option<bool>,
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
+    /// Wire field `lifetime_seconds` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub lifetime_seconds: ::std::option::Option<i64>,
+    /// Wire field `scopes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub scopes: ::std::vec::Vec<::std::string::String>,
 }
+
+impl TokensCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TokensCreateRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for TokensCreateRequest {}
 
 /// Parameters of [`TokensApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TokensDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub token_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `token_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub token_id: ::std::string::String,
 }
+
+impl TokensDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(token_id: impl Into<::std::string::String>) -> Self {
+        TokensDeleteRequest {
+            token_id: {
+                let value = token_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for TokensDeleteRequest {}
 
 /// Parameters of [`TokensApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TokensUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub token_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub token: ::std::option::Option<PublicTokenInfo>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `token_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub token_id: ::std::string::String,
+    /// Wire field `token` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub token: PublicTokenInfo,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
 
-/// The `tokens` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/tokens)).
+impl TokensUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        token_id: impl Into<::std::string::String>,
+        token: PublicTokenInfo,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        TokensUpdateRequest {
+            token_id: {
+                let value = token_id;
+                value.into()
+            },
+            token: {
+                let value = token;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for TokensUpdateRequest {}
+
+/// The `tokens` service (workspace level, 4 operations; [API reference](https://docs.databricks.com/api/workspace/tokens)).
 #[derive(Debug, Clone)]
 pub struct TokensApi {
     client: crate::Client,
@@ -5059,57 +14973,176 @@ impl TokensApi {
     }
 
     /// `POST /api/2.0/token/create` ([API reference](https://docs.databricks.com/api/workspace/tokens/create)).
-    pub async fn create(&self, request: &TokensCreateRequest) -> crate::Result<CreateTokenResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/token/create",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["autoscope_enabled", "comment", "lifetime_seconds", "scopes"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn create(&self) -> rt::Call<TokensCreateRequest, CreateTokenResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_TOKENS_CREATE,
+            TokensCreateRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/token/delete` ([API reference](https://docs.databricks.com/api/workspace/tokens/delete)).
-    pub async fn delete(&self, request: &TokensDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/token/delete",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["token_id"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/2.0/token/delete`; required: `token_id` ([API reference](https://docs.databricks.com/api/workspace/tokens/delete)).
+    #[inline]
+    pub fn delete(&self, token_id: impl Into<::std::string::String>) -> rt::Call<TokensDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_TOKENS_DELETE,
+            TokensDeleteRequest {
+                token_id: {
+                    let value = token_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/token/list` ([API reference](https://docs.databricks.com/api/workspace/tokens/list)).
-    pub fn list(&self) -> crate::service::Paginator<PublicTokenInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/token/list",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::SinglePage,
-            items: Some("token_infos"),
-            request_field: None,
-            response_field: None,
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &crate::service::runtime::NoRequest)
+    /// `GET /api/2.0/token/list`; pages by single page ([API reference](https://docs.databricks.com/api/workspace/tokens/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<rt::NoRequest, PublicTokenInfo> {
+        rt::Paginator::new(self.client.clone(), &OP_TOKENS_LIST, &PAGES_TOKENS_LIST, rt::NoRequest)
     }
 
-    /// `PATCH /api/2.0/token/{token_id}` ([API reference](https://docs.databricks.com/api/workspace/tokens/update)).
-    pub async fn update(&self, request: &TokensUpdateRequest) -> crate::Result<UpdateTokenResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/token/{token_id}",
-            path_params: &["token_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["token", "update_mask"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/token/{token_id}`; required: `token_id`, `token`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/tokens/update)).
+    #[inline]
+    pub fn update(
+        &self,
+        token_id: impl Into<::std::string::String>,
+        token: PublicTokenInfo,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<TokensUpdateRequest, UpdateTokenResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_TOKENS_UPDATE,
+            TokensUpdateRequest {
+                token_id: {
+                    let value = token_id;
+                    value.into()
+                },
+                token: {
+                    let value = token;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_TOKENS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/token/create",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["autoscope_enabled", "comment", "lifetime_seconds", "scopes"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_TOKENS_DELETE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/token/delete",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["token_id"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_TOKENS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/token/list",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_TOKENS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::SinglePage,
+    items: Some("token_infos"),
+    request_field: None,
+    response_field: None,
+};
+
+static OP_TOKENS_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/token/{token_id}",
+    path_params: &["token_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["token", "update_mask"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<TokensCreateRequest, O> {
+    /// Set `autoscope_enabled`.
+    #[inline]
+    pub fn autoscope_enabled(mut self, value: bool) -> Self {
+        self.request.autoscope_enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `lifetime_seconds`.
+    #[inline]
+    pub fn lifetime_seconds(mut self, value: i64) -> Self {
+        self.request.lifetime_seconds = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `scopes`.
+    #[inline]
+    pub fn scopes(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.scopes = value;
+        self
+    }
+}
+
+impl<O> rt::Call<TokensDeleteRequest, O> {
+    /// Set `token_id`.
+    #[inline]
+    pub fn token_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.token_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<TokensUpdateRequest, O> {
+    /// Set `token_id`.
+    #[inline]
+    pub fn token_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.token_id = value.into();
+        self
+    }
+
+    /// Set `token`.
+    #[inline]
+    pub fn token(mut self, value: PublicTokenInfo) -> Self {
+        self.request.token = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
     }
 }
 
@@ -5117,19 +15150,53 @@ impl TokensApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceConfGetStatusRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub keys: ::std::option::Option<::std::string::String>,
+    /// Wire field `keys` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub keys: ::std::string::String,
 }
+
+impl WorkspaceConfGetStatusRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(keys: impl Into<::std::string::String>) -> Self {
+        WorkspaceConfGetStatusRequest {
+            keys: {
+                let value = keys;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceConfGetStatusRequest {}
 
 /// Parameters of [`WorkspaceConfApi::set_status`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceConfSetStatusRequest {
+    /// Wire field `contents` (required, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub contents: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
 }
 
-/// The `workspace_conf` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/workspaceconf)).
+impl WorkspaceConfSetStatusRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(contents: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>) -> Self {
+        WorkspaceConfSetStatusRequest {
+            contents: {
+                let value = contents;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceConfSetStatusRequest {}
+
+/// The `workspace_conf` service (workspace level, 2 operations; [API reference](https://docs.databricks.com/api/workspace/workspaceconf)).
 #[derive(Debug, Clone)]
 pub struct WorkspaceConfApi {
     client: crate::Client,
@@ -5146,28 +15213,85 @@ impl WorkspaceConfApi {
         &self.client
     }
 
-    /// `GET /api/2.0/workspace-conf` ([API reference](https://docs.databricks.com/api/workspace/workspaceconf/getstatus)).
-    pub async fn get_status(&self, request: &WorkspaceConfGetStatusRequest) -> crate::Result<::serde_json::Value> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/workspace-conf",
-            path_params: &[],
-            query: &["keys"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/workspace-conf`; required: `keys` ([API reference](https://docs.databricks.com/api/workspace/workspaceconf/getstatus)).
+    #[inline]
+    pub fn get_status(
+        &self,
+        keys: impl Into<::std::string::String>,
+    ) -> rt::Call<WorkspaceConfGetStatusRequest, ::serde_json::Value> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_CONF_GET_STATUS,
+            WorkspaceConfGetStatusRequest {
+                keys: {
+                    let value = keys;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/workspace-conf` ([API reference](https://docs.databricks.com/api/workspace/workspaceconf/setstatus)).
-    pub async fn set_status(&self, request: &WorkspaceConfSetStatusRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/workspace-conf",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["contents"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/workspace-conf`; required: `contents` ([API reference](https://docs.databricks.com/api/workspace/workspaceconf/setstatus)).
+    #[inline]
+    pub fn set_status(
+        &self,
+        contents: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> rt::Call<WorkspaceConfSetStatusRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_CONF_SET_STATUS,
+            WorkspaceConfSetStatusRequest {
+                contents: {
+                    let value = contents;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+}
+
+static OP_WORKSPACE_CONF_GET_STATUS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/workspace-conf",
+    path_params: &[],
+    query: &["keys"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_CONF_SET_STATUS: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/workspace-conf",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["contents"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<WorkspaceConfGetStatusRequest, O> {
+    /// Set `keys`.
+    #[inline]
+    pub fn keys(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.keys = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceConfSetStatusRequest, O> {
+    /// Set `contents`.
+    #[inline]
+    pub fn contents(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.request.contents = value;
+        self
     }
 }
 
@@ -5175,27 +15299,63 @@ impl WorkspaceConfApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceNetworkConfigurationGetWorkspaceNetworkOptionRpcRequest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub workspace_id: ::std::option::Option<i64>,
+    /// Wire field `workspace_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub workspace_id: i64,
 }
+
+impl WorkspaceNetworkConfigurationGetWorkspaceNetworkOptionRpcRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(workspace_id: i64) -> Self {
+        WorkspaceNetworkConfigurationGetWorkspaceNetworkOptionRpcRequest {
+            workspace_id: {
+                let value = workspace_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceNetworkConfigurationGetWorkspaceNetworkOptionRpcRequest {}
 
 /// Parameters of [`WorkspaceNetworkConfigurationApi::update_workspace_network_option_rpc`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceNetworkConfigurationUpdateWorkspaceNetworkOptionRpcRequest {
+    /// Wire field `workspace_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub workspace_id: i64,
+    /// Wire field `workspace_network_option` (required, ref).
     #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
     )]
-    pub workspace_id: ::std::option::Option<i64>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub workspace_network_option: ::std::option::Option<WorkspaceNetworkOption>,
+    pub workspace_network_option: WorkspaceNetworkOption,
 }
 
-/// The `workspace_network_configuration` service (account level; [API reference](https://docs.databricks.com/api/account/workspacenetworkconfiguration)).
+impl WorkspaceNetworkConfigurationUpdateWorkspaceNetworkOptionRpcRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(workspace_id: i64, workspace_network_option: WorkspaceNetworkOption) -> Self {
+        WorkspaceNetworkConfigurationUpdateWorkspaceNetworkOptionRpcRequest {
+            workspace_id: {
+                let value = workspace_id;
+                value
+            },
+            workspace_network_option: {
+                let value = workspace_network_option;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceNetworkConfigurationUpdateWorkspaceNetworkOptionRpcRequest {}
+
+/// The `workspace_network_configuration` service (account level, 2 operations; [API reference](https://docs.databricks.com/api/account/workspacenetworkconfiguration)).
 #[derive(Debug, Clone)]
 pub struct WorkspaceNetworkConfigurationApi {
     client: crate::Client,
@@ -5212,33 +15372,93 @@ impl WorkspaceNetworkConfigurationApi {
         &self.client
     }
 
-    /// `GET /api/2.0/accounts/{account_id}/workspaces/{workspace_id}/network` ([API reference](https://docs.databricks.com/api/account/workspacenetworkconfiguration/getworkspacenetworkoptionrpc)).
-    pub async fn get_workspace_network_option_rpc(
+    /// `GET /api/2.0/accounts/{account_id}/workspaces/{workspace_id}/network`; required: `workspace_id` ([API reference](https://docs.databricks.com/api/account/workspacenetworkconfiguration/getworkspacenetworkoptionrpc)).
+    #[inline]
+    pub fn get_workspace_network_option_rpc(
         &self,
-        request: &WorkspaceNetworkConfigurationGetWorkspaceNetworkOptionRpcRequest,
-    ) -> crate::Result<WorkspaceNetworkOption> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/accounts/{account_id}/workspaces/{workspace_id}/network",
-            path_params: &["account_id", "workspace_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        workspace_id: i64,
+    ) -> rt::Call<WorkspaceNetworkConfigurationGetWorkspaceNetworkOptionRpcRequest, WorkspaceNetworkOption> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_NETWORK_CONFIGURATION_GET_WORKSPACE_NETWORK_OPTION_RPC,
+            WorkspaceNetworkConfigurationGetWorkspaceNetworkOptionRpcRequest {
+                workspace_id: {
+                    let value = workspace_id;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PUT /api/2.0/accounts/{account_id}/workspaces/{workspace_id}/network` ([API reference](https://docs.databricks.com/api/account/workspacenetworkconfiguration/updateworkspacenetworkoptionrpc)).
-    pub async fn update_workspace_network_option_rpc(
+    /// `PUT /api/2.0/accounts/{account_id}/workspaces/{workspace_id}/network`; required: `workspace_id`, `workspace_network_option` ([API reference](https://docs.databricks.com/api/account/workspacenetworkconfiguration/updateworkspacenetworkoptionrpc)).
+    #[inline]
+    pub fn update_workspace_network_option_rpc(
         &self,
-        request: &WorkspaceNetworkConfigurationUpdateWorkspaceNetworkOptionRpcRequest,
-    ) -> crate::Result<WorkspaceNetworkOption> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/accounts/{account_id}/workspaces/{workspace_id}/network",
-            path_params: &["account_id", "workspace_id"],
-            query: &[],
-            body: rt::BodyKind::Whole("workspace_network_option"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        workspace_id: i64,
+        workspace_network_option: WorkspaceNetworkOption,
+    ) -> rt::Call<WorkspaceNetworkConfigurationUpdateWorkspaceNetworkOptionRpcRequest, WorkspaceNetworkOption> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_NETWORK_CONFIGURATION_UPDATE_WORKSPACE_NETWORK_OPTION_RPC,
+            WorkspaceNetworkConfigurationUpdateWorkspaceNetworkOptionRpcRequest {
+                workspace_id: {
+                    let value = workspace_id;
+                    value
+                },
+                workspace_network_option: {
+                    let value = workspace_network_option;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_WORKSPACE_NETWORK_CONFIGURATION_GET_WORKSPACE_NETWORK_OPTION_RPC: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/accounts/{account_id}/workspaces/{workspace_id}/network",
+    path_params: &["account_id", "workspace_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_NETWORK_CONFIGURATION_UPDATE_WORKSPACE_NETWORK_OPTION_RPC: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/accounts/{account_id}/workspaces/{workspace_id}/network",
+    path_params: &["account_id", "workspace_id"],
+    query: &[],
+    body: rt::BodyKind::Whole("workspace_network_option"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<WorkspaceNetworkConfigurationGetWorkspaceNetworkOptionRpcRequest, O> {
+    /// Set `workspace_id`.
+    #[inline]
+    pub fn workspace_id(mut self, value: i64) -> Self {
+        self.request.workspace_id = value;
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceNetworkConfigurationUpdateWorkspaceNetworkOptionRpcRequest, O> {
+    /// Set `workspace_id`.
+    #[inline]
+    pub fn workspace_id(mut self, value: i64) -> Self {
+        self.request.workspace_id = value;
+        self
+    }
+
+    /// Set `workspace_network_option`.
+    #[inline]
+    pub fn workspace_network_option(mut self, value: WorkspaceNetworkOption) -> Self {
+        self.request.workspace_network_option = value;
+        self
     }
 }

@@ -8,7 +8,7 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AibiDashboardEmbeddingAccessPolicyAccessPolicyType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AibiDashboardEmbeddingAccessPolicyAccessPolicyType`: `ALLOW_ALL_DOMAINS`, `ALLOW_APPROVED_DOMAINS`, `DENY_ALL_DOMAINS`; values added by the server later decode as `UnknownValue`.
     AibiDashboardEmbeddingAccessPolicyAccessPolicyType {
         AllowAllDomains = "ALLOW_ALL_DOMAINS",
         AllowApprovedDomains = "ALLOW_APPROVED_DOMAINS",
@@ -17,7 +17,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ClusterAutoRestartMessageMaintenanceWindowDayOfWeek`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ClusterAutoRestartMessageMaintenanceWindowDayOfWeek`: `FRIDAY`, `MONDAY`, `SATURDAY`, `SUNDAY`, `THURSDAY`, `TUESDAY`, `WEDNESDAY`; values added by the server later decode as `UnknownValue`.
     ClusterAutoRestartMessageMaintenanceWindowDayOfWeek {
         Friday = "FRIDAY",
         Monday = "MONDAY",
@@ -30,7 +30,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ClusterAutoRestartMessageMaintenanceWindowWeekDayFrequency`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ClusterAutoRestartMessageMaintenanceWindowWeekDayFrequency`: `EVERY_WEEK`, `FIRST_AND_THIRD_OF_MONTH`, `FIRST_OF_MONTH`, `FOURTH_OF_MONTH`, `SECOND_AND_FOURTH_OF_MONTH`, `SECOND_OF_MONTH`, `THIRD_OF_MONTH`; values added by the server later decode as `UnknownValue`.
     ClusterAutoRestartMessageMaintenanceWindowWeekDayFrequency {
         EveryWeek = "EVERY_WEEK",
         FirstAndThirdOfMonth = "FIRST_AND_THIRD_OF_MONTH",
@@ -43,7 +43,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `CollaborationPlatformConnectivityMessageConnectivity`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `CollaborationPlatformConnectivityMessageConnectivity`: `ALLOW_ALL`, `ALLOW_SLACK`, `ALLOW_TEAMS`, `DENY_ALL`; values added by the server later decode as `UnknownValue`.
     CollaborationPlatformConnectivityMessageConnectivity {
         AllowAll = "ALLOW_ALL",
         AllowSlack = "ALLOW_SLACK",
@@ -53,7 +53,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PersonalComputeMessagePersonalComputeMessageEnum`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PersonalComputeMessagePersonalComputeMessageEnum`: `DELEGATE`, `ON`; values added by the server later decode as `UnknownValue`.
     PersonalComputeMessagePersonalComputeMessageEnum {
         Delegate = "DELEGATE",
         On = "ON",
@@ -61,7 +61,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PreviewPhase`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PreviewPhase`: `BETA`, `GA`, `GA_SOON`, `PRIVATE_PREVIEW`, `PUBLIC_PREVIEW`; values added by the server later decode as `UnknownValue`.
     PreviewPhase {
         Beta = "BETA",
         Ga = "GA",
@@ -72,7 +72,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `RestrictWorkspaceAdminsMessageStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `RestrictWorkspaceAdminsMessageStatus`: `ALLOW_ALL`, `RESTRICT_TOKENS_AND_JOB_RUN_AS`; values added by the server later decode as `UnknownValue`.
     RestrictWorkspaceAdminsMessageStatus {
         AllowAll = "ALLOW_ALL",
         RestrictTokensAndJobRunAs = "RESTRICT_TOKENS_AND_JOB_RUN_AS",
@@ -80,94 +80,302 @@ crate::service::wire::open_enum! {
 }
 
 /// Wire type `AibiDashboardEmbeddingAccessPolicy` of the `settingsv2` API.
+///
+/// Required: `access_policy_type` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AibiDashboardEmbeddingAccessPolicy {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub access_policy_type: ::std::option::Option<AibiDashboardEmbeddingAccessPolicyAccessPolicyType>,
+    /// Wire field `access_policy_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub access_policy_type: AibiDashboardEmbeddingAccessPolicyAccessPolicyType,
+}
+
+impl AibiDashboardEmbeddingAccessPolicy {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(access_policy_type: AibiDashboardEmbeddingAccessPolicyAccessPolicyType) -> Self {
+        AibiDashboardEmbeddingAccessPolicy {
+            access_policy_type: {
+                let value = access_policy_type;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `access_policy_type`.
+    #[inline]
+    pub fn access_policy_type(mut self, value: AibiDashboardEmbeddingAccessPolicyAccessPolicyType) -> Self {
+        self.access_policy_type = value;
+        self
+    }
 }
 
 /// Wire type `AibiDashboardEmbeddingApprovedDomains` of the `settingsv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AibiDashboardEmbeddingApprovedDomains {
+    /// Wire field `approved_domains` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub approved_domains: ::std::vec::Vec<::std::string::String>,
+}
+
+impl AibiDashboardEmbeddingApprovedDomains {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AibiDashboardEmbeddingApprovedDomains { ..::std::default::Default::default() }
+    }
+
+    /// Set `approved_domains`.
+    #[inline]
+    pub fn approved_domains(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.approved_domains = value;
+        self
+    }
 }
 
 /// Wire type `AllowedAppsUserApiScopesMessage` of the `settingsv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AllowedAppsUserApiScopesMessage {
+    /// Wire field `allowed_scopes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub allowed_scopes: ::std::vec::Vec<::std::string::String>,
+}
+
+impl AllowedAppsUserApiScopesMessage {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AllowedAppsUserApiScopesMessage { ..::std::default::Default::default() }
+    }
+
+    /// Set `allowed_scopes`.
+    #[inline]
+    pub fn allowed_scopes(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.allowed_scopes = value;
+        self
+    }
 }
 
 /// Wire type `BooleanMessage` of the `settingsv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BooleanMessage {
+    /// Wire field `value` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<bool>,
+}
+
+impl BooleanMessage {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        BooleanMessage { ..::std::default::Default::default() }
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: bool) -> Self {
+        self.value = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ClusterAutoRestartMessage` of the `settingsv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterAutoRestartMessage {
+    /// Wire field `can_toggle` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub can_toggle: ::std::option::Option<bool>,
+    /// Wire field `enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enabled: ::std::option::Option<bool>,
+    /// Wire field `enablement_details` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enablement_details: ::std::option::Option<ClusterAutoRestartMessageEnablementDetails>,
+    /// Wire field `maintenance_window` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub maintenance_window: ::std::option::Option<ClusterAutoRestartMessageMaintenanceWindow>,
+    /// Wire field `restart_even_if_no_updates_available` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub restart_even_if_no_updates_available: ::std::option::Option<bool>,
+}
+
+impl ClusterAutoRestartMessage {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ClusterAutoRestartMessage { ..::std::default::Default::default() }
+    }
+
+    /// Set `can_toggle`.
+    #[inline]
+    pub fn can_toggle(mut self, value: bool) -> Self {
+        self.can_toggle = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `enabled`.
+    #[inline]
+    pub fn enabled(mut self, value: bool) -> Self {
+        self.enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `enablement_details`.
+    #[inline]
+    pub fn enablement_details(mut self, value: ClusterAutoRestartMessageEnablementDetails) -> Self {
+        self.enablement_details = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `maintenance_window`.
+    #[inline]
+    pub fn maintenance_window(mut self, value: ClusterAutoRestartMessageMaintenanceWindow) -> Self {
+        self.maintenance_window = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `restart_even_if_no_updates_available`.
+    #[inline]
+    pub fn restart_even_if_no_updates_available(mut self, value: bool) -> Self {
+        self.restart_even_if_no_updates_available = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ClusterAutoRestartMessageEnablementDetails` of the `settingsv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterAutoRestartMessageEnablementDetails {
+    /// Wire field `forced_for_compliance_mode` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub forced_for_compliance_mode: ::std::option::Option<bool>,
+    /// Wire field `unavailable_for_disabled_entitlement` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub unavailable_for_disabled_entitlement: ::std::option::Option<bool>,
+    /// Wire field `unavailable_for_non_enterprise_tier` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub unavailable_for_non_enterprise_tier: ::std::option::Option<bool>,
+}
+
+impl ClusterAutoRestartMessageEnablementDetails {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ClusterAutoRestartMessageEnablementDetails { ..::std::default::Default::default() }
+    }
+
+    /// Set `forced_for_compliance_mode`.
+    #[inline]
+    pub fn forced_for_compliance_mode(mut self, value: bool) -> Self {
+        self.forced_for_compliance_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `unavailable_for_disabled_entitlement`.
+    #[inline]
+    pub fn unavailable_for_disabled_entitlement(mut self, value: bool) -> Self {
+        self.unavailable_for_disabled_entitlement = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `unavailable_for_non_enterprise_tier`.
+    #[inline]
+    pub fn unavailable_for_non_enterprise_tier(mut self, value: bool) -> Self {
+        self.unavailable_for_non_enterprise_tier = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ClusterAutoRestartMessageMaintenanceWindow` of the `settingsv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterAutoRestartMessageMaintenanceWindow {
+    /// Wire field `week_day_based_schedule` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub week_day_based_schedule: ::std::option::Option<ClusterAutoRestartMessageMaintenanceWindowWeekDayBasedSchedule>,
+}
+
+impl ClusterAutoRestartMessageMaintenanceWindow {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ClusterAutoRestartMessageMaintenanceWindow { ..::std::default::Default::default() }
+    }
+
+    /// Set `week_day_based_schedule`.
+    #[inline]
+    pub fn week_day_based_schedule(
+        mut self,
+        value: ClusterAutoRestartMessageMaintenanceWindowWeekDayBasedSchedule,
+    ) -> Self {
+        self.week_day_based_schedule = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ClusterAutoRestartMessageMaintenanceWindowWeekDayBasedSchedule` of the `settingsv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterAutoRestartMessageMaintenanceWindowWeekDayBasedSchedule {
+    /// Wire field `day_of_week` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub day_of_week: ::std::option::Option<ClusterAutoRestartMessageMaintenanceWindowDayOfWeek>,
+    /// Wire field `frequency` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub frequency: ::std::option::Option<ClusterAutoRestartMessageMaintenanceWindowWeekDayFrequency>,
+    /// Wire field `window_start_time` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub window_start_time: ::std::option::Option<ClusterAutoRestartMessageMaintenanceWindowWindowStartTime>,
+}
+
+impl ClusterAutoRestartMessageMaintenanceWindowWeekDayBasedSchedule {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ClusterAutoRestartMessageMaintenanceWindowWeekDayBasedSchedule { ..::std::default::Default::default() }
+    }
+
+    /// Set `day_of_week`.
+    #[inline]
+    pub fn day_of_week(mut self, value: ClusterAutoRestartMessageMaintenanceWindowDayOfWeek) -> Self {
+        self.day_of_week = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `frequency`.
+    #[inline]
+    pub fn frequency(mut self, value: ClusterAutoRestartMessageMaintenanceWindowWeekDayFrequency) -> Self {
+        self.frequency = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `window_start_time`.
+    #[inline]
+    pub fn window_start_time(mut self, value: ClusterAutoRestartMessageMaintenanceWindowWindowStartTime) -> Self {
+        self.window_start_time = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ClusterAutoRestartMessageMaintenanceWindowWindowStartTime` of the `settingsv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClusterAutoRestartMessageMaintenanceWindowWindowStartTime {
+    /// Wire field `hours` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub hours: ::std::option::Option<i64>,
+    /// Wire field `minutes` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -175,18 +383,68 @@ pub struct ClusterAutoRestartMessageMaintenanceWindowWindowStartTime {
     pub minutes: ::std::option::Option<i64>,
 }
 
+impl ClusterAutoRestartMessageMaintenanceWindowWindowStartTime {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ClusterAutoRestartMessageMaintenanceWindowWindowStartTime { ..::std::default::Default::default() }
+    }
+
+    /// Set `hours`.
+    #[inline]
+    pub fn hours(mut self, value: i64) -> Self {
+        self.hours = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `minutes`.
+    #[inline]
+    pub fn minutes(mut self, value: i64) -> Self {
+        self.minutes = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `CollaborationPlatformConnectivityMessage` of the `settingsv2` API.
+///
+/// Required: `connectivity` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CollaborationPlatformConnectivityMessage {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub connectivity: ::std::option::Option<CollaborationPlatformConnectivityMessageConnectivity>,
+    /// Wire field `connectivity` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub connectivity: CollaborationPlatformConnectivityMessageConnectivity,
+}
+
+impl CollaborationPlatformConnectivityMessage {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(connectivity: CollaborationPlatformConnectivityMessageConnectivity) -> Self {
+        CollaborationPlatformConnectivityMessage {
+            connectivity: {
+                let value = connectivity;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `connectivity`.
+    #[inline]
+    pub fn connectivity(mut self, value: CollaborationPlatformConnectivityMessageConnectivity) -> Self {
+        self.connectivity = value;
+        self
+    }
 }
 
 /// Wire type `IntegerMessage` of the `settingsv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct IntegerMessage {
+    /// Wire field `value` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -194,242 +452,897 @@ pub struct IntegerMessage {
     pub value: ::std::option::Option<i64>,
 }
 
+impl IntegerMessage {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        IntegerMessage { ..::std::default::Default::default() }
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: i64) -> Self {
+        self.value = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `ListAccountSettingsMetadataResponse` of the `settingsv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListAccountSettingsMetadataResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `settings_metadata` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub settings_metadata: ::std::vec::Vec<SettingsMetadata>,
+}
+
+impl ListAccountSettingsMetadataResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListAccountSettingsMetadataResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `settings_metadata`.
+    #[inline]
+    pub fn settings_metadata(mut self, value: ::std::vec::Vec<SettingsMetadata>) -> Self {
+        self.settings_metadata = value;
+        self
+    }
 }
 
 /// Wire type `ListAccountUserPreferencesMetadataResponse` of the `settingsv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListAccountUserPreferencesMetadataResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `settings_metadata` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub settings_metadata: ::std::vec::Vec<SettingsMetadata>,
+}
+
+impl ListAccountUserPreferencesMetadataResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListAccountUserPreferencesMetadataResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `settings_metadata`.
+    #[inline]
+    pub fn settings_metadata(mut self, value: ::std::vec::Vec<SettingsMetadata>) -> Self {
+        self.settings_metadata = value;
+        self
+    }
 }
 
 /// Wire type `ListWorkspaceSettingsMetadataResponse` of the `settingsv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListWorkspaceSettingsMetadataResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `settings_metadata` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub settings_metadata: ::std::vec::Vec<SettingsMetadata>,
+}
+
+impl ListWorkspaceSettingsMetadataResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListWorkspaceSettingsMetadataResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `settings_metadata`.
+    #[inline]
+    pub fn settings_metadata(mut self, value: ::std::vec::Vec<SettingsMetadata>) -> Self {
+        self.settings_metadata = value;
+        self
+    }
 }
 
 /// Wire type `OperationalEmailCustomRecipientMessage` of the `settingsv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct OperationalEmailCustomRecipientMessage {
+    /// Wire field `email` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub email: ::std::option::Option<::std::string::String>,
+}
+
+impl OperationalEmailCustomRecipientMessage {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        OperationalEmailCustomRecipientMessage { ..::std::default::Default::default() }
+    }
+
+    /// Set `email`.
+    #[inline]
+    pub fn email(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.email = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `PersonalComputeMessage` of the `settingsv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PersonalComputeMessage {
+    /// Wire field `value` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<PersonalComputeMessagePersonalComputeMessageEnum>,
 }
 
+impl PersonalComputeMessage {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PersonalComputeMessage { ..::std::default::Default::default() }
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: PersonalComputeMessagePersonalComputeMessageEnum) -> Self {
+        self.value = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `RestrictWorkspaceAdminsMessage` of the `settingsv2` API.
+///
+/// Required: `status` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RestrictWorkspaceAdminsMessage {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub status: ::std::option::Option<RestrictWorkspaceAdminsMessageStatus>,
+    /// Wire field `status` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub status: RestrictWorkspaceAdminsMessageStatus,
+    /// Wire field `disable_gov_tag_creation` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub disable_gov_tag_creation: ::std::option::Option<bool>,
+}
+
+impl RestrictWorkspaceAdminsMessage {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(status: RestrictWorkspaceAdminsMessageStatus) -> Self {
+        RestrictWorkspaceAdminsMessage {
+            status: {
+                let value = status;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: RestrictWorkspaceAdminsMessageStatus) -> Self {
+        self.status = value;
+        self
+    }
+
+    /// Set `disable_gov_tag_creation`.
+    #[inline]
+    pub fn disable_gov_tag_creation(mut self, value: bool) -> Self {
+        self.disable_gov_tag_creation = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `Setting` of the `settingsv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Setting {
+    /// Wire field `aibi_dashboard_embedding_access_policy` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aibi_dashboard_embedding_access_policy: ::std::option::Option<AibiDashboardEmbeddingAccessPolicy>,
+    /// Wire field `aibi_dashboard_embedding_approved_domains` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aibi_dashboard_embedding_approved_domains: ::std::option::Option<AibiDashboardEmbeddingApprovedDomains>,
+    /// Wire field `allowed_apps_user_api_scopes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub allowed_apps_user_api_scopes: ::std::option::Option<AllowedAppsUserApiScopesMessage>,
+    /// Wire field `automatic_cluster_update_workspace` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub automatic_cluster_update_workspace: ::std::option::Option<ClusterAutoRestartMessage>,
+    /// Wire field `boolean_val` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub boolean_val: ::std::option::Option<BooleanMessage>,
+    /// Wire field `collaboration_platform_connectivity` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub collaboration_platform_connectivity: ::std::option::Option<CollaborationPlatformConnectivityMessage>,
+    /// Wire field `effective_aibi_dashboard_embedding_access_policy` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_aibi_dashboard_embedding_access_policy: ::std::option::Option<AibiDashboardEmbeddingAccessPolicy>,
+    /// Wire field `effective_aibi_dashboard_embedding_approved_domains` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_aibi_dashboard_embedding_approved_domains:
         ::std::option::Option<AibiDashboardEmbeddingApprovedDomains>,
+    /// Wire field `effective_allowed_apps_user_api_scopes` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_allowed_apps_user_api_scopes: ::std::option::Option<AllowedAppsUserApiScopesMessage>,
+    /// Wire field `effective_automatic_cluster_update_workspace` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_automatic_cluster_update_workspace: ::std::option::Option<ClusterAutoRestartMessage>,
+    /// Wire field `effective_boolean_val` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_boolean_val: ::std::option::Option<BooleanMessage>,
+    /// Wire field `effective_collaboration_platform_connectivity` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_collaboration_platform_connectivity: ::std::option::Option<CollaborationPlatformConnectivityMessage>,
+    /// Wire field `effective_integer_val` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_integer_val: ::std::option::Option<IntegerMessage>,
+    /// Wire field `effective_operational_email_custom_recipient` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_operational_email_custom_recipient: ::std::option::Option<OperationalEmailCustomRecipientMessage>,
+    /// Wire field `effective_personal_compute` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_personal_compute: ::std::option::Option<PersonalComputeMessage>,
+    /// Wire field `effective_restrict_workspace_admins` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_restrict_workspace_admins: ::std::option::Option<RestrictWorkspaceAdminsMessage>,
+    /// Wire field `effective_string_val` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_string_val: ::std::option::Option<StringMessage>,
+    /// Wire field `effective_workspace_label` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_workspace_label: ::std::option::Option<WorkspaceLabelMessage>,
+    /// Wire field `integer_val` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub integer_val: ::std::option::Option<IntegerMessage>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `operational_email_custom_recipient` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub operational_email_custom_recipient: ::std::option::Option<OperationalEmailCustomRecipientMessage>,
+    /// Wire field `personal_compute` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub personal_compute: ::std::option::Option<PersonalComputeMessage>,
+    /// Wire field `restrict_workspace_admins` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub restrict_workspace_admins: ::std::option::Option<RestrictWorkspaceAdminsMessage>,
+    /// Wire field `string_val` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub string_val: ::std::option::Option<StringMessage>,
+    /// Wire field `workspace_label` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub workspace_label: ::std::option::Option<WorkspaceLabelMessage>,
+}
+
+impl Setting {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Setting { ..::std::default::Default::default() }
+    }
+
+    /// Set `aibi_dashboard_embedding_access_policy`.
+    #[inline]
+    pub fn aibi_dashboard_embedding_access_policy(mut self, value: AibiDashboardEmbeddingAccessPolicy) -> Self {
+        self.aibi_dashboard_embedding_access_policy = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `aibi_dashboard_embedding_approved_domains`.
+    #[inline]
+    pub fn aibi_dashboard_embedding_approved_domains(mut self, value: AibiDashboardEmbeddingApprovedDomains) -> Self {
+        self.aibi_dashboard_embedding_approved_domains = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `allowed_apps_user_api_scopes`.
+    #[inline]
+    pub fn allowed_apps_user_api_scopes(mut self, value: AllowedAppsUserApiScopesMessage) -> Self {
+        self.allowed_apps_user_api_scopes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `automatic_cluster_update_workspace`.
+    #[inline]
+    pub fn automatic_cluster_update_workspace(mut self, value: ClusterAutoRestartMessage) -> Self {
+        self.automatic_cluster_update_workspace = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `boolean_val`.
+    #[inline]
+    pub fn boolean_val(mut self, value: BooleanMessage) -> Self {
+        self.boolean_val = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `collaboration_platform_connectivity`.
+    #[inline]
+    pub fn collaboration_platform_connectivity(mut self, value: CollaborationPlatformConnectivityMessage) -> Self {
+        self.collaboration_platform_connectivity = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `effective_aibi_dashboard_embedding_access_policy`.
+    #[inline]
+    pub fn effective_aibi_dashboard_embedding_access_policy(
+        mut self,
+        value: AibiDashboardEmbeddingAccessPolicy,
+    ) -> Self {
+        self.effective_aibi_dashboard_embedding_access_policy = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `effective_aibi_dashboard_embedding_approved_domains`.
+    #[inline]
+    pub fn effective_aibi_dashboard_embedding_approved_domains(
+        mut self,
+        value: AibiDashboardEmbeddingApprovedDomains,
+    ) -> Self {
+        self.effective_aibi_dashboard_embedding_approved_domains = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `effective_allowed_apps_user_api_scopes`.
+    #[inline]
+    pub fn effective_allowed_apps_user_api_scopes(mut self, value: AllowedAppsUserApiScopesMessage) -> Self {
+        self.effective_allowed_apps_user_api_scopes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `effective_automatic_cluster_update_workspace`.
+    #[inline]
+    pub fn effective_automatic_cluster_update_workspace(mut self, value: ClusterAutoRestartMessage) -> Self {
+        self.effective_automatic_cluster_update_workspace = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `effective_boolean_val`.
+    #[inline]
+    pub fn effective_boolean_val(mut self, value: BooleanMessage) -> Self {
+        self.effective_boolean_val = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `effective_collaboration_platform_connectivity`.
+    #[inline]
+    pub fn effective_collaboration_platform_connectivity(
+        mut self,
+        value: CollaborationPlatformConnectivityMessage,
+    ) -> Self {
+        self.effective_collaboration_platform_connectivity = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `effective_integer_val`.
+    #[inline]
+    pub fn effective_integer_val(mut self, value: IntegerMessage) -> Self {
+        self.effective_integer_val = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `effective_operational_email_custom_recipient`.
+    #[inline]
+    pub fn effective_operational_email_custom_recipient(
+        mut self,
+        value: OperationalEmailCustomRecipientMessage,
+    ) -> Self {
+        self.effective_operational_email_custom_recipient = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `effective_personal_compute`.
+    #[inline]
+    pub fn effective_personal_compute(mut self, value: PersonalComputeMessage) -> Self {
+        self.effective_personal_compute = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `effective_restrict_workspace_admins`.
+    #[inline]
+    pub fn effective_restrict_workspace_admins(mut self, value: RestrictWorkspaceAdminsMessage) -> Self {
+        self.effective_restrict_workspace_admins = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `effective_string_val`.
+    #[inline]
+    pub fn effective_string_val(mut self, value: StringMessage) -> Self {
+        self.effective_string_val = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `effective_workspace_label`.
+    #[inline]
+    pub fn effective_workspace_label(mut self, value: WorkspaceLabelMessage) -> Self {
+        self.effective_workspace_label = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `integer_val`.
+    #[inline]
+    pub fn integer_val(mut self, value: IntegerMessage) -> Self {
+        self.integer_val = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `operational_email_custom_recipient`.
+    #[inline]
+    pub fn operational_email_custom_recipient(mut self, value: OperationalEmailCustomRecipientMessage) -> Self {
+        self.operational_email_custom_recipient = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `personal_compute`.
+    #[inline]
+    pub fn personal_compute(mut self, value: PersonalComputeMessage) -> Self {
+        self.personal_compute = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `restrict_workspace_admins`.
+    #[inline]
+    pub fn restrict_workspace_admins(mut self, value: RestrictWorkspaceAdminsMessage) -> Self {
+        self.restrict_workspace_admins = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `string_val`.
+    #[inline]
+    pub fn string_val(mut self, value: StringMessage) -> Self {
+        self.string_val = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `workspace_label`.
+    #[inline]
+    pub fn workspace_label(mut self, value: WorkspaceLabelMessage) -> Self {
+        self.workspace_label = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `SettingsMetadata` of the `settingsv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SettingsMetadata {
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `docs_link` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub docs_link: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `preview_phase` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub preview_phase: ::std::option::Option<PreviewPhase>,
+    /// Wire field `type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#type: ::std::option::Option<::std::string::String>,
+}
+
+impl SettingsMetadata {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SettingsMetadata { ..::std::default::Default::default() }
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `docs_link`.
+    #[inline]
+    pub fn docs_link(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.docs_link = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `preview_phase`.
+    #[inline]
+    pub fn preview_phase(mut self, value: PreviewPhase) -> Self {
+        self.preview_phase = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `type`.
+    #[inline]
+    pub fn r#type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.r#type = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `StringMessage` of the `settingsv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct StringMessage {
+    /// Wire field `value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<::std::string::String>,
+}
+
+impl StringMessage {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        StringMessage { ..::std::default::Default::default() }
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `UserPreference` of the `settingsv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UserPreference {
+    /// Wire field `boolean_val` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub boolean_val: ::std::option::Option<BooleanMessage>,
+    /// Wire field `effective_boolean_val` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_boolean_val: ::std::option::Option<BooleanMessage>,
+    /// Wire field `effective_string_val` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_string_val: ::std::option::Option<StringMessage>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `string_val` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub string_val: ::std::option::Option<StringMessage>,
+    /// Wire field `user_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::string::String>,
+}
+
+impl UserPreference {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UserPreference { ..::std::default::Default::default() }
+    }
+
+    /// Set `boolean_val`.
+    #[inline]
+    pub fn boolean_val(mut self, value: BooleanMessage) -> Self {
+        self.boolean_val = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `effective_boolean_val`.
+    #[inline]
+    pub fn effective_boolean_val(mut self, value: BooleanMessage) -> Self {
+        self.effective_boolean_val = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `effective_string_val`.
+    #[inline]
+    pub fn effective_string_val(mut self, value: StringMessage) -> Self {
+        self.effective_string_val = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `string_val`.
+    #[inline]
+    pub fn string_val(mut self, value: StringMessage) -> Self {
+        self.string_val = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `user_id`.
+    #[inline]
+    pub fn user_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `WorkspaceLabelMessage` of the `settingsv2` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceLabelMessage {
+    /// Wire field `color` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub color: ::std::option::Option<::std::string::String>,
+    /// Wire field `label` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub label: ::std::option::Option<::std::string::String>,
+}
+
+impl WorkspaceLabelMessage {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WorkspaceLabelMessage { ..::std::default::Default::default() }
+    }
+
+    /// Set `color`.
+    #[inline]
+    pub fn color(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.color = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `label`.
+    #[inline]
+    pub fn label(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.label = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Parameters of [`AccountSettingsV2Api::get_public_account_setting`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountSettingsV2GetPublicAccountSettingRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AccountSettingsV2GetPublicAccountSettingRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AccountSettingsV2GetPublicAccountSettingRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountSettingsV2GetPublicAccountSettingRequest {}
 
 /// Parameters of [`AccountSettingsV2Api::get_public_account_user_preference`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountSettingsV2GetPublicAccountUserPreferenceRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub user_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub user_id: ::std::string::String,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl AccountSettingsV2GetPublicAccountUserPreferenceRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(user_id: impl Into<::std::string::String>, name: impl Into<::std::string::String>) -> Self {
+        AccountSettingsV2GetPublicAccountUserPreferenceRequest {
+            user_id: {
+                let value = user_id;
+                value.into()
+            },
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountSettingsV2GetPublicAccountUserPreferenceRequest {}
 
 /// Parameters of [`AccountSettingsV2Api::list_account_settings_metadata`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountSettingsV2ListAccountSettingsMetadataRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl AccountSettingsV2ListAccountSettingsMetadataRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AccountSettingsV2ListAccountSettingsMetadataRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for AccountSettingsV2ListAccountSettingsMetadataRequest {}
 
 /// Parameters of [`AccountSettingsV2Api::list_account_user_preferences_metadata`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountSettingsV2ListAccountUserPreferencesMetadataRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub user_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub user_id: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl AccountSettingsV2ListAccountUserPreferencesMetadataRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(user_id: impl Into<::std::string::String>) -> Self {
+        AccountSettingsV2ListAccountUserPreferencesMetadataRequest {
+            user_id: {
+                let value = user_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountSettingsV2ListAccountUserPreferencesMetadataRequest {}
 
 /// Parameters of [`AccountSettingsV2Api::patch_public_account_setting`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountSettingsV2PatchPublicAccountSettingRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub setting: ::std::option::Option<Setting>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `setting` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub setting: Setting,
 }
+
+impl AccountSettingsV2PatchPublicAccountSettingRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, setting: Setting) -> Self {
+        AccountSettingsV2PatchPublicAccountSettingRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            setting: {
+                let value = setting;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountSettingsV2PatchPublicAccountSettingRequest {}
 
 /// Parameters of [`AccountSettingsV2Api::patch_public_account_user_preference`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccountSettingsV2PatchPublicAccountUserPreferenceRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub user_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub setting: ::std::option::Option<UserPreference>,
+    /// Wire field `user_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub user_id: ::std::string::String,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `setting` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub setting: UserPreference,
 }
 
-/// The `account_settings_v2` service (account level; [API reference](https://docs.databricks.com/api/account/accountsettingsv2)).
+impl AccountSettingsV2PatchPublicAccountUserPreferenceRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        user_id: impl Into<::std::string::String>,
+        name: impl Into<::std::string::String>,
+        setting: UserPreference,
+    ) -> Self {
+        AccountSettingsV2PatchPublicAccountUserPreferenceRequest {
+            user_id: {
+                let value = user_id;
+                value.into()
+            },
+            name: {
+                let value = name;
+                value.into()
+            },
+            setting: {
+                let value = setting;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AccountSettingsV2PatchPublicAccountUserPreferenceRequest {}
+
+/// The `account_settings_v2` service (account level, 6 operations; [API reference](https://docs.databricks.com/api/account/accountsettingsv2)).
 #[derive(Debug, Clone)]
 pub struct AccountSettingsV2Api {
     client: crate::Client,
@@ -446,106 +1359,314 @@ impl AccountSettingsV2Api {
         &self.client
     }
 
-    /// `GET /api/2.1/accounts/{account_id}/settings/{name}` ([API reference](https://docs.databricks.com/api/account/accountsettingsv2/getpublicaccountsetting)).
-    pub async fn get_public_account_setting(
+    /// `GET /api/2.1/accounts/{account_id}/settings/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/account/accountsettingsv2/getpublicaccountsetting)).
+    #[inline]
+    pub fn get_public_account_setting(
         &self,
-        request: &AccountSettingsV2GetPublicAccountSettingRequest,
-    ) -> crate::Result<Setting> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/accounts/{account_id}/settings/{name}",
-            path_params: &["account_id", "name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<AccountSettingsV2GetPublicAccountSettingRequest, Setting> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_SETTINGS_V2_GET_PUBLIC_ACCOUNT_SETTING,
+            AccountSettingsV2GetPublicAccountSettingRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.1/accounts/{account_id}/users/{user_id}/settings/{name}` ([API reference](https://docs.databricks.com/api/account/accountsettingsv2/getpublicaccountuserpreference)).
-    pub async fn get_public_account_user_preference(
+    /// `GET /api/2.1/accounts/{account_id}/users/{user_id}/settings/{name}`; required: `user_id`, `name` ([API reference](https://docs.databricks.com/api/account/accountsettingsv2/getpublicaccountuserpreference)).
+    #[inline]
+    pub fn get_public_account_user_preference(
         &self,
-        request: &AccountSettingsV2GetPublicAccountUserPreferenceRequest,
-    ) -> crate::Result<UserPreference> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/accounts/{account_id}/users/{user_id}/settings/{name}",
-            path_params: &["account_id", "user_id", "name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        user_id: impl Into<::std::string::String>,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<AccountSettingsV2GetPublicAccountUserPreferenceRequest, UserPreference> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_SETTINGS_V2_GET_PUBLIC_ACCOUNT_USER_PREFERENCE,
+            AccountSettingsV2GetPublicAccountUserPreferenceRequest {
+                user_id: {
+                    let value = user_id;
+                    value.into()
+                },
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.1/accounts/{account_id}/settings-metadata` ([API reference](https://docs.databricks.com/api/account/accountsettingsv2/listaccountsettingsmetadata)).
+    /// `GET /api/2.1/accounts/{account_id}/settings-metadata`; pages by token ([API reference](https://docs.databricks.com/api/account/accountsettingsv2/listaccountsettingsmetadata)).
+    #[inline]
     pub fn list_account_settings_metadata(
         &self,
-        request: AccountSettingsV2ListAccountSettingsMetadataRequest,
-    ) -> crate::service::Paginator<SettingsMetadata> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/accounts/{account_id}/settings-metadata",
-            path_params: &["account_id"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("settings_metadata"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    ) -> rt::Paginator<AccountSettingsV2ListAccountSettingsMetadataRequest, SettingsMetadata> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_ACCOUNT_SETTINGS_V2_LIST_ACCOUNT_SETTINGS_METADATA,
+            &PAGES_ACCOUNT_SETTINGS_V2_LIST_ACCOUNT_SETTINGS_METADATA,
+            AccountSettingsV2ListAccountSettingsMetadataRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `GET /api/2.1/accounts/{account_id}/users/{user_id}/settings-metadata` ([API reference](https://docs.databricks.com/api/account/accountsettingsv2/listaccountuserpreferencesmetadata)).
+    /// `GET /api/2.1/accounts/{account_id}/users/{user_id}/settings-metadata`; required: `user_id`; pages by token ([API reference](https://docs.databricks.com/api/account/accountsettingsv2/listaccountuserpreferencesmetadata)).
+    #[inline]
     pub fn list_account_user_preferences_metadata(
         &self,
-        request: AccountSettingsV2ListAccountUserPreferencesMetadataRequest,
-    ) -> crate::service::Paginator<SettingsMetadata> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/accounts/{account_id}/users/{user_id}/settings-metadata",
-            path_params: &["account_id", "user_id"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("settings_metadata"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        user_id: impl Into<::std::string::String>,
+    ) -> rt::Paginator<AccountSettingsV2ListAccountUserPreferencesMetadataRequest, SettingsMetadata> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_ACCOUNT_SETTINGS_V2_LIST_ACCOUNT_USER_PREFERENCES_METADATA,
+            &PAGES_ACCOUNT_SETTINGS_V2_LIST_ACCOUNT_USER_PREFERENCES_METADATA,
+            AccountSettingsV2ListAccountUserPreferencesMetadataRequest {
+                user_id: {
+                    let value = user_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `PATCH /api/2.1/accounts/{account_id}/settings/{name}` ([API reference](https://docs.databricks.com/api/account/accountsettingsv2/patchpublicaccountsetting)).
-    pub async fn patch_public_account_setting(
+    /// `PATCH /api/2.1/accounts/{account_id}/settings/{name}`; required: `name`, `setting` ([API reference](https://docs.databricks.com/api/account/accountsettingsv2/patchpublicaccountsetting)).
+    #[inline]
+    pub fn patch_public_account_setting(
         &self,
-        request: &AccountSettingsV2PatchPublicAccountSettingRequest,
-    ) -> crate::Result<Setting> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.1/accounts/{account_id}/settings/{name}",
-            path_params: &["account_id", "name"],
-            query: &[],
-            body: rt::BodyKind::Whole("setting"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        setting: Setting,
+    ) -> rt::Call<AccountSettingsV2PatchPublicAccountSettingRequest, Setting> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_SETTINGS_V2_PATCH_PUBLIC_ACCOUNT_SETTING,
+            AccountSettingsV2PatchPublicAccountSettingRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                setting: {
+                    let value = setting;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.1/accounts/{account_id}/users/{user_id}/settings/{name}` ([API reference](https://docs.databricks.com/api/account/accountsettingsv2/patchpublicaccountuserpreference)).
-    pub async fn patch_public_account_user_preference(
+    /// `PATCH /api/2.1/accounts/{account_id}/users/{user_id}/settings/{name}`; required: `user_id`, `name`, `setting` ([API reference](https://docs.databricks.com/api/account/accountsettingsv2/patchpublicaccountuserpreference)).
+    #[inline]
+    pub fn patch_public_account_user_preference(
         &self,
-        request: &AccountSettingsV2PatchPublicAccountUserPreferenceRequest,
-    ) -> crate::Result<UserPreference> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.1/accounts/{account_id}/users/{user_id}/settings/{name}",
-            path_params: &["account_id", "user_id", "name"],
-            query: &[],
-            body: rt::BodyKind::Whole("setting"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        user_id: impl Into<::std::string::String>,
+        name: impl Into<::std::string::String>,
+        setting: UserPreference,
+    ) -> rt::Call<AccountSettingsV2PatchPublicAccountUserPreferenceRequest, UserPreference> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ACCOUNT_SETTINGS_V2_PATCH_PUBLIC_ACCOUNT_USER_PREFERENCE,
+            AccountSettingsV2PatchPublicAccountUserPreferenceRequest {
+                user_id: {
+                    let value = user_id;
+                    value.into()
+                },
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                setting: {
+                    let value = setting;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_ACCOUNT_SETTINGS_V2_GET_PUBLIC_ACCOUNT_SETTING: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/accounts/{account_id}/settings/{name}",
+    path_params: &["account_id", "name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_SETTINGS_V2_GET_PUBLIC_ACCOUNT_USER_PREFERENCE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/accounts/{account_id}/users/{user_id}/settings/{name}",
+    path_params: &["account_id", "user_id", "name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_SETTINGS_V2_LIST_ACCOUNT_SETTINGS_METADATA: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/accounts/{account_id}/settings-metadata",
+    path_params: &["account_id"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_ACCOUNT_SETTINGS_V2_LIST_ACCOUNT_SETTINGS_METADATA: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("settings_metadata"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_ACCOUNT_SETTINGS_V2_LIST_ACCOUNT_USER_PREFERENCES_METADATA: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/accounts/{account_id}/users/{user_id}/settings-metadata",
+    path_params: &["account_id", "user_id"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_ACCOUNT_SETTINGS_V2_LIST_ACCOUNT_USER_PREFERENCES_METADATA: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("settings_metadata"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_ACCOUNT_SETTINGS_V2_PATCH_PUBLIC_ACCOUNT_SETTING: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.1/accounts/{account_id}/settings/{name}",
+    path_params: &["account_id", "name"],
+    query: &[],
+    body: rt::BodyKind::Whole("setting"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ACCOUNT_SETTINGS_V2_PATCH_PUBLIC_ACCOUNT_USER_PREFERENCE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.1/accounts/{account_id}/users/{user_id}/settings/{name}",
+    path_params: &["account_id", "user_id", "name"],
+    query: &[],
+    body: rt::BodyKind::Whole("setting"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<AccountSettingsV2GetPublicAccountSettingRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AccountSettingsV2GetPublicAccountUserPreferenceRequest, O> {
+    /// Set `user_id`.
+    #[inline]
+    pub fn user_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.user_id = value.into();
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<AccountSettingsV2ListAccountSettingsMetadataRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<AccountSettingsV2ListAccountUserPreferencesMetadataRequest, T> {
+    /// Set `user_id`.
+    #[inline]
+    pub fn user_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.user_id = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<AccountSettingsV2PatchPublicAccountSettingRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `setting`.
+    #[inline]
+    pub fn setting(mut self, value: Setting) -> Self {
+        self.request.setting = value;
+        self
+    }
+}
+
+impl<O> rt::Call<AccountSettingsV2PatchPublicAccountUserPreferenceRequest, O> {
+    /// Set `user_id`.
+    #[inline]
+    pub fn user_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.user_id = value.into();
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `setting`.
+    #[inline]
+    pub fn setting(mut self, value: UserPreference) -> Self {
+        self.request.setting = value;
+        self
     }
 }
 
@@ -553,34 +1674,88 @@ impl AccountSettingsV2Api {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceSettingsV2GetPublicWorkspaceSettingRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl WorkspaceSettingsV2GetPublicWorkspaceSettingRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        WorkspaceSettingsV2GetPublicWorkspaceSettingRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceSettingsV2GetPublicWorkspaceSettingRequest {}
 
 /// Parameters of [`WorkspaceSettingsV2Api::list_workspace_settings_metadata`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceSettingsV2ListWorkspaceSettingsMetadataRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl WorkspaceSettingsV2ListWorkspaceSettingsMetadataRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WorkspaceSettingsV2ListWorkspaceSettingsMetadataRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for WorkspaceSettingsV2ListWorkspaceSettingsMetadataRequest {}
 
 /// Parameters of [`WorkspaceSettingsV2Api::patch_public_workspace_setting`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceSettingsV2PatchPublicWorkspaceSettingRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub setting: ::std::option::Option<Setting>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `setting` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub setting: Setting,
 }
 
-/// The `workspace_settings_v2` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/workspacesettingsv2)).
+impl WorkspaceSettingsV2PatchPublicWorkspaceSettingRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, setting: Setting) -> Self {
+        WorkspaceSettingsV2PatchPublicWorkspaceSettingRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            setting: {
+                let value = setting;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceSettingsV2PatchPublicWorkspaceSettingRequest {}
+
+/// The `workspace_settings_v2` service (workspace level, 3 operations; [API reference](https://docs.databricks.com/api/workspace/workspacesettingsv2)).
 #[derive(Debug, Clone)]
 pub struct WorkspaceSettingsV2Api {
     client: crate::Client,
@@ -597,54 +1772,139 @@ impl WorkspaceSettingsV2Api {
         &self.client
     }
 
-    /// `GET /api/2.1/settings/{name}` ([API reference](https://docs.databricks.com/api/workspace/workspacesettingsv2/getpublicworkspacesetting)).
-    pub async fn get_public_workspace_setting(
+    /// `GET /api/2.1/settings/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/workspacesettingsv2/getpublicworkspacesetting)).
+    #[inline]
+    pub fn get_public_workspace_setting(
         &self,
-        request: &WorkspaceSettingsV2GetPublicWorkspaceSettingRequest,
-    ) -> crate::Result<Setting> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/settings/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<WorkspaceSettingsV2GetPublicWorkspaceSettingRequest, Setting> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_SETTINGS_V2_GET_PUBLIC_WORKSPACE_SETTING,
+            WorkspaceSettingsV2GetPublicWorkspaceSettingRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.1/settings-metadata` ([API reference](https://docs.databricks.com/api/workspace/workspacesettingsv2/listworkspacesettingsmetadata)).
+    /// `GET /api/2.1/settings-metadata`; pages by token ([API reference](https://docs.databricks.com/api/workspace/workspacesettingsv2/listworkspacesettingsmetadata)).
+    #[inline]
     pub fn list_workspace_settings_metadata(
         &self,
-        request: WorkspaceSettingsV2ListWorkspaceSettingsMetadataRequest,
-    ) -> crate::service::Paginator<SettingsMetadata> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/settings-metadata",
-            path_params: &[],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("settings_metadata"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    ) -> rt::Paginator<WorkspaceSettingsV2ListWorkspaceSettingsMetadataRequest, SettingsMetadata> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_WORKSPACE_SETTINGS_V2_LIST_WORKSPACE_SETTINGS_METADATA,
+            &PAGES_WORKSPACE_SETTINGS_V2_LIST_WORKSPACE_SETTINGS_METADATA,
+            WorkspaceSettingsV2ListWorkspaceSettingsMetadataRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `PATCH /api/2.1/settings/{name}` ([API reference](https://docs.databricks.com/api/workspace/workspacesettingsv2/patchpublicworkspacesetting)).
-    pub async fn patch_public_workspace_setting(
+    /// `PATCH /api/2.1/settings/{name}`; required: `name`, `setting` ([API reference](https://docs.databricks.com/api/workspace/workspacesettingsv2/patchpublicworkspacesetting)).
+    #[inline]
+    pub fn patch_public_workspace_setting(
         &self,
-        request: &WorkspaceSettingsV2PatchPublicWorkspaceSettingRequest,
-    ) -> crate::Result<Setting> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.1/settings/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Whole("setting"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        setting: Setting,
+    ) -> rt::Call<WorkspaceSettingsV2PatchPublicWorkspaceSettingRequest, Setting> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_SETTINGS_V2_PATCH_PUBLIC_WORKSPACE_SETTING,
+            WorkspaceSettingsV2PatchPublicWorkspaceSettingRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                setting: {
+                    let value = setting;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_WORKSPACE_SETTINGS_V2_GET_PUBLIC_WORKSPACE_SETTING: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/settings/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_SETTINGS_V2_LIST_WORKSPACE_SETTINGS_METADATA: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/settings-metadata",
+    path_params: &[],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_WORKSPACE_SETTINGS_V2_LIST_WORKSPACE_SETTINGS_METADATA: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("settings_metadata"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_WORKSPACE_SETTINGS_V2_PATCH_PUBLIC_WORKSPACE_SETTING: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.1/settings/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Whole("setting"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<WorkspaceSettingsV2GetPublicWorkspaceSettingRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<WorkspaceSettingsV2ListWorkspaceSettingsMetadataRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceSettingsV2PatchPublicWorkspaceSettingRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `setting`.
+    #[inline]
+    pub fn setting(mut self, value: Setting) -> Self {
+        self.request.setting = value;
+        self
     }
 }

@@ -8,7 +8,7 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AuthenticationType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AuthenticationType`: `DATABRICKS`, `OAUTH_CLIENT_CREDENTIALS`, `OIDC_FEDERATION`, `TOKEN`; values added by the server later decode as `UnknownValue`.
     AuthenticationType {
         Databricks = "DATABRICKS",
         OauthClientCredentials = "OAUTH_CLIENT_CREDENTIALS",
@@ -18,7 +18,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ColumnTypeName`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ColumnTypeName`: `ARRAY`, `BINARY`, `BOOLEAN`, `BYTE`, `CHAR`, `DATE`, `DECIMAL`, `DOUBLE`, `FLOAT`, `INT`, `INTERVAL`, `LONG`, `MAP`, `NULL`, `SHORT`, `STRING`, `STRUCT`, `TABLE_TYPE`, `TIMESTAMP`, `TIMESTAMP_NTZ`, `USER_DEFINED_TYPE`, `VARIANT`; values added by the server later decode as `UnknownValue`.
     ColumnTypeName {
         Array = "ARRAY",
         Binary = "BINARY",
@@ -46,7 +46,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `FunctionParameterMode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `FunctionParameterMode`: `IN`, `INOUT`, `OUT`; values added by the server later decode as `UnknownValue`.
     FunctionParameterMode {
         In = "IN",
         Inout = "INOUT",
@@ -55,7 +55,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `FunctionParameterType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `FunctionParameterType`: `COLUMN`, `PARAM`; values added by the server later decode as `UnknownValue`.
     FunctionParameterType {
         Column = "COLUMN",
         Param = "PARAM",
@@ -63,7 +63,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PartitionValueOp`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PartitionValueOp`: `EQUAL`, `LIKE`; values added by the server later decode as `UnknownValue`.
     PartitionValueOp {
         Equal = "EQUAL",
         Like = "LIKE",
@@ -71,7 +71,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `Privilege`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `Privilege`: `ACCESS`, `ALL_PRIVILEGES`, `APPLY_TAG`, `CREATE`, `CREATE_CATALOG`, `CREATE_CONNECTION`, `CREATE_EXTERNAL_LOCATION`, `CREATE_EXTERNAL_TABLE`, `CREATE_EXTERNAL_VOLUME`, `CREATE_FOREIGN_CATALOG`, `CREATE_FOREIGN_SECURABLE`, `CREATE_FUNCTION`, `CREATE_MANAGED_STORAGE`, `CREATE_MATERIALIZED_VIEW`, `CREATE_MODEL`, `CREATE_PROVIDER`, `CREATE_RECIPIENT`, `CREATE_SCHEMA`, `CREATE_SERVICE_CREDENTIAL`, `CREATE_SHARE`, `CREATE_STORAGE_CREDENTIAL`, `CREATE_TABLE`, `CREATE_VIEW`, `CREATE_VOLUME`, `EXECUTE`, `MANAGE`, `MANAGE_ALLOWLIST`, `MODIFY`, `READ_FILES`, `READ_PRIVATE_FILES`, `READ_VOLUME`, `REFRESH`, `SELECT`, `SET_SHARE_PERMISSION`, `USAGE`, `USE_CATALOG`, `USE_CONNECTION`, `USE_MARKETPLACE_ASSETS`, `USE_PROVIDER`, `USE_RECIPIENT`, `USE_SCHEMA`, `USE_SHARE`, `WRITE_FILES`, `WRITE_PRIVATE_FILES`, `WRITE_VOLUME`; values added by the server later decode as `UnknownValue`.
     Privilege {
         Access = "ACCESS",
         AllPrivileges = "ALL_PRIVILEGES",
@@ -122,7 +122,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `SharedDataObjectDataObjectType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `SharedDataObjectDataObjectType`: `FEATURE_SPEC`, `FOREIGN_TABLE`, `FUNCTION`, `MATERIALIZED_VIEW`, `MODEL`, `NOTEBOOK_FILE`, `SCHEMA`, `STREAMING_TABLE`, `TABLE`, `VIEW`, `VOLUME`; values added by the server later decode as `UnknownValue`.
     SharedDataObjectDataObjectType {
         FeatureSpec = "FEATURE_SPEC",
         ForeignTable = "FOREIGN_TABLE",
@@ -139,7 +139,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `SharedDataObjectHistoryDataSharingStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `SharedDataObjectHistoryDataSharingStatus`: `DISABLED`, `ENABLED`; values added by the server later decode as `UnknownValue`.
     SharedDataObjectHistoryDataSharingStatus {
         Disabled = "DISABLED",
         Enabled = "ENABLED",
@@ -147,7 +147,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `SharedDataObjectStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `SharedDataObjectStatus`: `ACTIVE`, `PERMISSION_DENIED`; values added by the server later decode as `UnknownValue`.
     SharedDataObjectStatus {
         Active = "ACTIVE",
         PermissionDenied = "PERMISSION_DENIED",
@@ -155,7 +155,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `SharedDataObjectUpdateAction`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `SharedDataObjectUpdateAction`: `ADD`, `REMOVE`, `UPDATE`; values added by the server later decode as `UnknownValue`.
     SharedDataObjectUpdateAction {
         Add = "ADD",
         Remove = "REMOVE",
@@ -164,7 +164,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `SharedSecurableKind`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `SharedSecurableKind`: `FUNCTION_FEATURE_SPEC`, `FUNCTION_REGISTERED_MODEL`, `FUNCTION_STANDARD`; values added by the server later decode as `UnknownValue`.
     SharedSecurableKind {
         FunctionFeatureSpec = "FUNCTION_FEATURE_SPEC",
         FunctionRegisteredModel = "FUNCTION_REGISTERED_MODEL",
@@ -176,141 +176,541 @@ crate::service::wire::open_enum! {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeltaSharingDependency {
+    /// Wire field `function` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub function: ::std::option::Option<DeltaSharingFunctionDependency>,
+    /// Wire field `table` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub table: ::std::option::Option<DeltaSharingTableDependency>,
+}
+
+impl DeltaSharingDependency {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeltaSharingDependency { ..::std::default::Default::default() }
+    }
+
+    /// Set `function`.
+    #[inline]
+    pub fn function(mut self, value: DeltaSharingFunctionDependency) -> Self {
+        self.function = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `table`.
+    #[inline]
+    pub fn table(mut self, value: DeltaSharingTableDependency) -> Self {
+        self.table = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `DeltaSharingDependencyList` of the `sharing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeltaSharingDependencyList {
+    /// Wire field `dependencies` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub dependencies: ::std::vec::Vec<DeltaSharingDependency>,
+}
+
+impl DeltaSharingDependencyList {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeltaSharingDependencyList { ..::std::default::Default::default() }
+    }
+
+    /// Set `dependencies`.
+    #[inline]
+    pub fn dependencies(mut self, value: ::std::vec::Vec<DeltaSharingDependency>) -> Self {
+        self.dependencies = value;
+        self
+    }
 }
 
 /// Wire type `DeltaSharingFunction` of the `sharing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeltaSharingFunction {
+    /// Wire field `aliases` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub aliases: ::std::vec::Vec<RegisteredModelAlias>,
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
+    /// Wire field `data_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data_type: ::std::option::Option<ColumnTypeName>,
+    /// Wire field `dependency_list` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dependency_list: ::std::option::Option<DeltaSharingDependencyList>,
+    /// Wire field `full_data_type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub full_data_type: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `input_params` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub input_params: ::std::option::Option<FunctionParameterInfos>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `properties` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub properties: ::std::option::Option<::std::string::String>,
+    /// Wire field `routine_definition` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub routine_definition: ::std::option::Option<::std::string::String>,
+    /// Wire field `schema` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema: ::std::option::Option<::std::string::String>,
+    /// Wire field `securable_kind` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub securable_kind: ::std::option::Option<SharedSecurableKind>,
+    /// Wire field `share` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub share: ::std::option::Option<::std::string::String>,
+    /// Wire field `share_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub share_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `storage_location` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub storage_location: ::std::option::Option<::std::string::String>,
+    /// Wire field `tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tags: ::std::vec::Vec<crate::service::catalog::TagKeyValue>,
+}
+
+impl DeltaSharingFunction {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeltaSharingFunction { ..::std::default::Default::default() }
+    }
+
+    /// Set `aliases`.
+    #[inline]
+    pub fn aliases(mut self, value: ::std::vec::Vec<RegisteredModelAlias>) -> Self {
+        self.aliases = value;
+        self
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `data_type`.
+    #[inline]
+    pub fn data_type(mut self, value: ColumnTypeName) -> Self {
+        self.data_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `dependency_list`.
+    #[inline]
+    pub fn dependency_list(mut self, value: DeltaSharingDependencyList) -> Self {
+        self.dependency_list = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `full_data_type`.
+    #[inline]
+    pub fn full_data_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.full_data_type = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `input_params`.
+    #[inline]
+    pub fn input_params(mut self, value: FunctionParameterInfos) -> Self {
+        self.input_params = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `properties`.
+    #[inline]
+    pub fn properties(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.properties = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `routine_definition`.
+    #[inline]
+    pub fn routine_definition(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.routine_definition = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `schema`.
+    #[inline]
+    pub fn schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `securable_kind`.
+    #[inline]
+    pub fn securable_kind(mut self, value: SharedSecurableKind) -> Self {
+        self.securable_kind = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `share`.
+    #[inline]
+    pub fn share(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.share = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `share_id`.
+    #[inline]
+    pub fn share_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.share_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `storage_location`.
+    #[inline]
+    pub fn storage_location(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.storage_location = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::vec::Vec<crate::service::catalog::TagKeyValue>) -> Self {
+        self.tags = value;
+        self
+    }
 }
 
 /// Wire type `DeltaSharingFunctionDependency` of the `sharing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeltaSharingFunctionDependency {
+    /// Wire field `function_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub function_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `schema_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema_name: ::std::option::Option<::std::string::String>,
+}
+
+impl DeltaSharingFunctionDependency {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeltaSharingFunctionDependency { ..::std::default::Default::default() }
+    }
+
+    /// Set `function_name`.
+    #[inline]
+    pub fn function_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.function_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `schema_name`.
+    #[inline]
+    pub fn schema_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DeltaSharingTableDependency` of the `sharing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeltaSharingTableDependency {
+    /// Wire field `schema_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `table_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub table_name: ::std::option::Option<::std::string::String>,
+}
+
+impl DeltaSharingTableDependency {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeltaSharingTableDependency { ..::std::default::Default::default() }
+    }
+
+    /// Set `schema_name`.
+    #[inline]
+    pub fn schema_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `table_name`.
+    #[inline]
+    pub fn table_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.table_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `FederationPolicy` of the `sharing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FederationPolicy {
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
+    /// Wire field `create_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `oidc_policy` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub oidc_policy: ::std::option::Option<OidcFederationPolicy>,
+    /// Wire field `update_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+}
+
+impl FederationPolicy {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        FederationPolicy { ..::std::default::Default::default() }
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `oidc_policy`.
+    #[inline]
+    pub fn oidc_policy(mut self, value: OidcFederationPolicy) -> Self {
+        self.oidc_policy = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `FunctionParameterInfo` of the `sharing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FunctionParameterInfo {
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `parameter_default` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parameter_default: ::std::option::Option<::std::string::String>,
+    /// Wire field `parameter_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parameter_mode: ::std::option::Option<FunctionParameterMode>,
+    /// Wire field `parameter_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parameter_type: ::std::option::Option<FunctionParameterType>,
+    /// Wire field `position` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub position: ::std::option::Option<i64>,
+    /// Wire field `type_interval_type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub type_interval_type: ::std::option::Option<::std::string::String>,
+    /// Wire field `type_json` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub type_json: ::std::option::Option<::std::string::String>,
+    /// Wire field `type_name` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub type_name: ::std::option::Option<ColumnTypeName>,
+    /// Wire field `type_precision` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub type_precision: ::std::option::Option<i64>,
+    /// Wire field `type_scale` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub type_scale: ::std::option::Option<i64>,
+    /// Wire field `type_text` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub type_text: ::std::option::Option<::std::string::String>,
+}
+
+impl FunctionParameterInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        FunctionParameterInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parameter_default`.
+    #[inline]
+    pub fn parameter_default(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.parameter_default = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parameter_mode`.
+    #[inline]
+    pub fn parameter_mode(mut self, value: FunctionParameterMode) -> Self {
+        self.parameter_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `parameter_type`.
+    #[inline]
+    pub fn parameter_type(mut self, value: FunctionParameterType) -> Self {
+        self.parameter_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `position`.
+    #[inline]
+    pub fn position(mut self, value: i64) -> Self {
+        self.position = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `type_interval_type`.
+    #[inline]
+    pub fn type_interval_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.type_interval_type = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `type_json`.
+    #[inline]
+    pub fn type_json(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.type_json = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `type_name`.
+    #[inline]
+    pub fn type_name(mut self, value: ColumnTypeName) -> Self {
+        self.type_name = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `type_precision`.
+    #[inline]
+    pub fn type_precision(mut self, value: i64) -> Self {
+        self.type_precision = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `type_scale`.
+    #[inline]
+    pub fn type_scale(mut self, value: i64) -> Self {
+        self.type_scale = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `type_text`.
+    #[inline]
+    pub fn type_text(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.type_text = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `FunctionParameterInfos` of the `sharing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FunctionParameterInfos {
+    /// Wire field `parameters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub parameters: ::std::vec::Vec<FunctionParameterInfo>,
+}
+
+impl FunctionParameterInfos {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        FunctionParameterInfos { ..::std::default::Default::default() }
+    }
+
+    /// Set `parameters`.
+    #[inline]
+    pub fn parameters(mut self, value: ::std::vec::Vec<FunctionParameterInfo>) -> Self {
+        self.parameters = value;
+        self
+    }
 }
 
 /// Wire type `GetActivationUrlInfoResponse` of the `sharing` API.
@@ -318,287 +718,1062 @@ pub struct FunctionParameterInfos {
 #[serde(default)]
 pub struct GetActivationUrlInfoResponse {}
 
+impl GetActivationUrlInfoResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetActivationUrlInfoResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `GetRecipientSharePermissionsResponse` of the `sharing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetRecipientSharePermissionsResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `permissions_out` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub permissions_out: ::std::vec::Vec<ShareToPrivilegeAssignment>,
+}
+
+impl GetRecipientSharePermissionsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetRecipientSharePermissionsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permissions_out`.
+    #[inline]
+    pub fn permissions_out(mut self, value: ::std::vec::Vec<ShareToPrivilegeAssignment>) -> Self {
+        self.permissions_out = value;
+        self
+    }
 }
 
 /// Wire type `GetSharePermissionsResponse` of the `sharing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetSharePermissionsResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `privilege_assignments` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub privilege_assignments: ::std::vec::Vec<PrivilegeAssignment>,
+}
+
+impl GetSharePermissionsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetSharePermissionsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `privilege_assignments`.
+    #[inline]
+    pub fn privilege_assignments(mut self, value: ::std::vec::Vec<PrivilegeAssignment>) -> Self {
+        self.privilege_assignments = value;
+        self
+    }
 }
 
 /// Wire type `IpAccessList` of the `sharing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct IpAccessList {
+    /// Wire field `allowed_ip_addresses` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub allowed_ip_addresses: ::std::vec::Vec<::std::string::String>,
+}
+
+impl IpAccessList {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        IpAccessList { ..::std::default::Default::default() }
+    }
+
+    /// Set `allowed_ip_addresses`.
+    #[inline]
+    pub fn allowed_ip_addresses(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.allowed_ip_addresses = value;
+        self
+    }
 }
 
 /// Wire type `ListFederationPoliciesResponse` of the `sharing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListFederationPoliciesResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `policies` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub policies: ::std::vec::Vec<FederationPolicy>,
+}
+
+impl ListFederationPoliciesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListFederationPoliciesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `policies`.
+    #[inline]
+    pub fn policies(mut self, value: ::std::vec::Vec<FederationPolicy>) -> Self {
+        self.policies = value;
+        self
+    }
 }
 
 /// Wire type `ListProviderShareAssetsResponse` of the `sharing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListProviderShareAssetsResponse {
+    /// Wire field `functions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub functions: ::std::vec::Vec<DeltaSharingFunction>,
+    /// Wire field `notebooks` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub notebooks: ::std::vec::Vec<NotebookFile>,
+    /// Wire field `share` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub share: ::std::option::Option<Share>,
+    /// Wire field `tables` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tables: ::std::vec::Vec<Table>,
+    /// Wire field `volumes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub volumes: ::std::vec::Vec<Volume>,
+}
+
+impl ListProviderShareAssetsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListProviderShareAssetsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `functions`.
+    #[inline]
+    pub fn functions(mut self, value: ::std::vec::Vec<DeltaSharingFunction>) -> Self {
+        self.functions = value;
+        self
+    }
+
+    /// Set `notebooks`.
+    #[inline]
+    pub fn notebooks(mut self, value: ::std::vec::Vec<NotebookFile>) -> Self {
+        self.notebooks = value;
+        self
+    }
+
+    /// Set `share`.
+    #[inline]
+    pub fn share(mut self, value: Share) -> Self {
+        self.share = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `tables`.
+    #[inline]
+    pub fn tables(mut self, value: ::std::vec::Vec<Table>) -> Self {
+        self.tables = value;
+        self
+    }
+
+    /// Set `volumes`.
+    #[inline]
+    pub fn volumes(mut self, value: ::std::vec::Vec<Volume>) -> Self {
+        self.volumes = value;
+        self
+    }
 }
 
 /// Wire type `ListProviderSharesResponse` of the `sharing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListProviderSharesResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `shares` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub shares: ::std::vec::Vec<ProviderShare>,
+}
+
+impl ListProviderSharesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListProviderSharesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `shares`.
+    #[inline]
+    pub fn shares(mut self, value: ::std::vec::Vec<ProviderShare>) -> Self {
+        self.shares = value;
+        self
+    }
 }
 
 /// Wire type `ListProvidersResponse` of the `sharing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListProvidersResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `providers` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub providers: ::std::vec::Vec<ProviderInfo>,
+}
+
+impl ListProvidersResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListProvidersResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `providers`.
+    #[inline]
+    pub fn providers(mut self, value: ::std::vec::Vec<ProviderInfo>) -> Self {
+        self.providers = value;
+        self
+    }
 }
 
 /// Wire type `ListRecipientsResponse` of the `sharing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListRecipientsResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `recipients` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub recipients: ::std::vec::Vec<RecipientInfo>,
+}
+
+impl ListRecipientsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListRecipientsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `recipients`.
+    #[inline]
+    pub fn recipients(mut self, value: ::std::vec::Vec<RecipientInfo>) -> Self {
+        self.recipients = value;
+        self
+    }
 }
 
 /// Wire type `ListSharesResponse` of the `sharing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListSharesResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `shares` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub shares: ::std::vec::Vec<ShareInfo>,
+}
+
+impl ListSharesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListSharesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `shares`.
+    #[inline]
+    pub fn shares(mut self, value: ::std::vec::Vec<ShareInfo>) -> Self {
+        self.shares = value;
+        self
+    }
 }
 
 /// Wire type `NotebookFile` of the `sharing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NotebookFile {
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `share` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub share: ::std::option::Option<::std::string::String>,
+    /// Wire field `share_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub share_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tags: ::std::vec::Vec<crate::service::catalog::TagKeyValue>,
 }
 
+impl NotebookFile {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        NotebookFile { ..::std::default::Default::default() }
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `share`.
+    #[inline]
+    pub fn share(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.share = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `share_id`.
+    #[inline]
+    pub fn share_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.share_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::vec::Vec<crate::service::catalog::TagKeyValue>) -> Self {
+        self.tags = value;
+        self
+    }
+}
+
 /// Wire type `OidcFederationPolicy` of the `sharing` API.
+///
+/// Required: `issuer`, `subject_claim`, `subject` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct OidcFederationPolicy {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub issuer: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub subject_claim: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub subject: ::std::option::Option<::std::string::String>,
+    /// Wire field `issuer` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub issuer: ::std::string::String,
+    /// Wire field `subject_claim` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub subject_claim: ::std::string::String,
+    /// Wire field `subject` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub subject: ::std::string::String,
+    /// Wire field `audiences` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub audiences: ::std::vec::Vec<::std::string::String>,
+}
+
+impl OidcFederationPolicy {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        issuer: impl Into<::std::string::String>,
+        subject_claim: impl Into<::std::string::String>,
+        subject: impl Into<::std::string::String>,
+    ) -> Self {
+        OidcFederationPolicy {
+            issuer: {
+                let value = issuer;
+                value.into()
+            },
+            subject_claim: {
+                let value = subject_claim;
+                value.into()
+            },
+            subject: {
+                let value = subject;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `issuer`.
+    #[inline]
+    pub fn issuer(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.issuer = value.into();
+        self
+    }
+
+    /// Set `subject_claim`.
+    #[inline]
+    pub fn subject_claim(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.subject_claim = value.into();
+        self
+    }
+
+    /// Set `subject`.
+    #[inline]
+    pub fn subject(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.subject = value.into();
+        self
+    }
+
+    /// Set `audiences`.
+    #[inline]
+    pub fn audiences(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.audiences = value;
+        self
+    }
 }
 
 /// Wire type `Partition` of the `sharing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Partition {
+    /// Wire field `values` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub values: ::std::vec::Vec<PartitionValue>,
+}
+
+impl Partition {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Partition { ..::std::default::Default::default() }
+    }
+
+    /// Set `values`.
+    #[inline]
+    pub fn values(mut self, value: ::std::vec::Vec<PartitionValue>) -> Self {
+        self.values = value;
+        self
+    }
 }
 
 /// Wire type `PartitionValue` of the `sharing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PartitionValue {
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `op` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub op: ::std::option::Option<PartitionValueOp>,
+    /// Wire field `recipient_property_key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub recipient_property_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<::std::string::String>,
+}
+
+impl PartitionValue {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PartitionValue { ..::std::default::Default::default() }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `op`.
+    #[inline]
+    pub fn op(mut self, value: PartitionValueOp) -> Self {
+        self.op = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `recipient_property_key`.
+    #[inline]
+    pub fn recipient_property_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.recipient_property_key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `PermissionsChange` of the `sharing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PermissionsChange {
+    /// Wire field `add` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub add: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `principal` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub principal: ::std::option::Option<::std::string::String>,
+    /// Wire field `remove` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub remove: ::std::vec::Vec<::std::string::String>,
+}
+
+impl PermissionsChange {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PermissionsChange { ..::std::default::Default::default() }
+    }
+
+    /// Set `add`.
+    #[inline]
+    pub fn add(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.add = value;
+        self
+    }
+
+    /// Set `principal`.
+    #[inline]
+    pub fn principal(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.principal = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `remove`.
+    #[inline]
+    pub fn remove(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.remove = value;
+        self
+    }
 }
 
 /// Wire type `PrivilegeAssignment` of the `sharing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PrivilegeAssignment {
+    /// Wire field `principal` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub principal: ::std::option::Option<::std::string::String>,
+    /// Wire field `privileges` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub privileges: ::std::vec::Vec<Privilege>,
+}
+
+impl PrivilegeAssignment {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PrivilegeAssignment { ..::std::default::Default::default() }
+    }
+
+    /// Set `principal`.
+    #[inline]
+    pub fn principal(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.principal = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `privileges`.
+    #[inline]
+    pub fn privileges(mut self, value: ::std::vec::Vec<Privilege>) -> Self {
+        self.privileges = value;
+        self
+    }
 }
 
 /// Wire type `ProviderInfo` of the `sharing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProviderInfo {
+    /// Wire field `authentication_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub authentication_type: ::std::option::Option<AuthenticationType>,
+    /// Wire field `cloud` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cloud: ::std::option::Option<::std::string::String>,
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
+    /// Wire field `created_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub created_at: ::std::option::Option<i64>,
+    /// Wire field `created_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub created_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `data_provider_global_metastore_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data_provider_global_metastore_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `metastore_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub metastore_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `owner` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub owner: ::std::option::Option<::std::string::String>,
+    /// Wire field `recipient_profile` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub recipient_profile: ::std::option::Option<RecipientProfile>,
+    /// Wire field `recipient_profile_str` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub recipient_profile_str: ::std::option::Option<::std::string::String>,
+    /// Wire field `region` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub region: ::std::option::Option<::std::string::String>,
+    /// Wire field `updated_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub updated_at: ::std::option::Option<i64>,
+    /// Wire field `updated_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub updated_by: ::std::option::Option<::std::string::String>,
+}
+
+impl ProviderInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ProviderInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `authentication_type`.
+    #[inline]
+    pub fn authentication_type(mut self, value: AuthenticationType) -> Self {
+        self.authentication_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cloud`.
+    #[inline]
+    pub fn cloud(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cloud = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `created_at`.
+    #[inline]
+    pub fn created_at(mut self, value: i64) -> Self {
+        self.created_at = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `created_by`.
+    #[inline]
+    pub fn created_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.created_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `data_provider_global_metastore_id`.
+    #[inline]
+    pub fn data_provider_global_metastore_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.data_provider_global_metastore_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `metastore_id`.
+    #[inline]
+    pub fn metastore_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.metastore_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `owner`.
+    #[inline]
+    pub fn owner(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.owner = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `recipient_profile`.
+    #[inline]
+    pub fn recipient_profile(mut self, value: RecipientProfile) -> Self {
+        self.recipient_profile = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `recipient_profile_str`.
+    #[inline]
+    pub fn recipient_profile_str(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.recipient_profile_str = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `region`.
+    #[inline]
+    pub fn region(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.region = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `updated_at`.
+    #[inline]
+    pub fn updated_at(mut self, value: i64) -> Self {
+        self.updated_at = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `updated_by`.
+    #[inline]
+    pub fn updated_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.updated_by = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ProviderShare` of the `sharing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProviderShare {
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+}
+
+impl ProviderShare {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ProviderShare { ..::std::default::Default::default() }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `RecipientInfo` of the `sharing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RecipientInfo {
+    /// Wire field `activated` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub activated: ::std::option::Option<bool>,
+    /// Wire field `activation_url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub activation_url: ::std::option::Option<::std::string::String>,
+    /// Wire field `authentication_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub authentication_type: ::std::option::Option<AuthenticationType>,
+    /// Wire field `cloud` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cloud: ::std::option::Option<::std::string::String>,
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
+    /// Wire field `created_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub created_at: ::std::option::Option<i64>,
+    /// Wire field `created_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub created_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `data_recipient_global_metastore_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data_recipient_global_metastore_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `expiration_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub expiration_time: ::std::option::Option<i64>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `ip_access_list` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ip_access_list: ::std::option::Option<IpAccessList>,
+    /// Wire field `metastore_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub metastore_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `owner` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub owner: ::std::option::Option<::std::string::String>,
+    /// Wire field `properties_kvpairs` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub properties_kvpairs: ::std::option::Option<SecurablePropertiesKvPairs>,
+    /// Wire field `region` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub region: ::std::option::Option<::std::string::String>,
+    /// Wire field `sharing_code` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sharing_code: ::std::option::Option<::std::string::String>,
+    /// Wire field `tokens` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tokens: ::std::vec::Vec<RecipientTokenInfo>,
+    /// Wire field `updated_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub updated_at: ::std::option::Option<i64>,
+    /// Wire field `updated_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub updated_by: ::std::option::Option<::std::string::String>,
+}
+
+impl RecipientInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RecipientInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `activated`.
+    #[inline]
+    pub fn activated(mut self, value: bool) -> Self {
+        self.activated = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `activation_url`.
+    #[inline]
+    pub fn activation_url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.activation_url = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `authentication_type`.
+    #[inline]
+    pub fn authentication_type(mut self, value: AuthenticationType) -> Self {
+        self.authentication_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cloud`.
+    #[inline]
+    pub fn cloud(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cloud = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `created_at`.
+    #[inline]
+    pub fn created_at(mut self, value: i64) -> Self {
+        self.created_at = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `created_by`.
+    #[inline]
+    pub fn created_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.created_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `data_recipient_global_metastore_id`.
+    #[inline]
+    pub fn data_recipient_global_metastore_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.data_recipient_global_metastore_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `expiration_time`.
+    #[inline]
+    pub fn expiration_time(mut self, value: i64) -> Self {
+        self.expiration_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `ip_access_list`.
+    #[inline]
+    pub fn ip_access_list(mut self, value: IpAccessList) -> Self {
+        self.ip_access_list = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `metastore_id`.
+    #[inline]
+    pub fn metastore_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.metastore_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `owner`.
+    #[inline]
+    pub fn owner(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.owner = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `properties_kvpairs`.
+    #[inline]
+    pub fn properties_kvpairs(mut self, value: SecurablePropertiesKvPairs) -> Self {
+        self.properties_kvpairs = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `region`.
+    #[inline]
+    pub fn region(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.region = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sharing_code`.
+    #[inline]
+    pub fn sharing_code(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.sharing_code = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tokens`.
+    #[inline]
+    pub fn tokens(mut self, value: ::std::vec::Vec<RecipientTokenInfo>) -> Self {
+        self.tokens = value;
+        self
+    }
+
+    /// Set `updated_at`.
+    #[inline]
+    pub fn updated_at(mut self, value: i64) -> Self {
+        self.updated_at = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `updated_by`.
+    #[inline]
+    pub fn updated_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.updated_by = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `RecipientProfile` of the `sharing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RecipientProfile {
+    /// Wire field `bearer_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bearer_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `endpoint` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoint: ::std::option::Option<::std::string::String>,
+    /// Wire field `share_credentials_version` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -606,41 +1781,136 @@ pub struct RecipientProfile {
     pub share_credentials_version: ::std::option::Option<i64>,
 }
 
+impl RecipientProfile {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RecipientProfile { ..::std::default::Default::default() }
+    }
+
+    /// Set `bearer_token`.
+    #[inline]
+    pub fn bearer_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.bearer_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `endpoint`.
+    #[inline]
+    pub fn endpoint(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.endpoint = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `share_credentials_version`.
+    #[inline]
+    pub fn share_credentials_version(mut self, value: i64) -> Self {
+        self.share_credentials_version = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `RecipientTokenInfo` of the `sharing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RecipientTokenInfo {
+    /// Wire field `activation_url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub activation_url: ::std::option::Option<::std::string::String>,
+    /// Wire field `created_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub created_at: ::std::option::Option<i64>,
+    /// Wire field `created_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub created_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `expiration_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub expiration_time: ::std::option::Option<i64>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `updated_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub updated_at: ::std::option::Option<i64>,
+    /// Wire field `updated_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub updated_by: ::std::option::Option<::std::string::String>,
+}
+
+impl RecipientTokenInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RecipientTokenInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `activation_url`.
+    #[inline]
+    pub fn activation_url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.activation_url = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `created_at`.
+    #[inline]
+    pub fn created_at(mut self, value: i64) -> Self {
+        self.created_at = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `created_by`.
+    #[inline]
+    pub fn created_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.created_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `expiration_time`.
+    #[inline]
+    pub fn expiration_time(mut self, value: i64) -> Self {
+        self.expiration_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `updated_at`.
+    #[inline]
+    pub fn updated_at(mut self, value: i64) -> Self {
+        self.updated_at = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `updated_by`.
+    #[inline]
+    pub fn updated_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.updated_by = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `RegisteredModelAlias` of the `sharing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RegisteredModelAlias {
+    /// Wire field `alias_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub alias_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `version_num` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -648,16 +1918,42 @@ pub struct RegisteredModelAlias {
     pub version_num: ::std::option::Option<i64>,
 }
 
+impl RegisteredModelAlias {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RegisteredModelAlias { ..::std::default::Default::default() }
+    }
+
+    /// Set `alias_name`.
+    #[inline]
+    pub fn alias_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.alias_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `version_num`.
+    #[inline]
+    pub fn version_num(mut self, value: i64) -> Self {
+        self.version_num = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `RetrieveTokenResponse` of the `sharing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RetrieveTokenResponse {
+    /// Wire field `bearerToken` (optional, string).
     #[serde(rename = "bearerToken", skip_serializing_if = "::std::option::Option::is_none")]
     pub bearer_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `endpoint` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoint: ::std::option::Option<::std::string::String>,
+    /// Wire field `expirationTime` (optional, string).
     #[serde(rename = "expirationTime", skip_serializing_if = "::std::option::Option::is_none")]
     pub expiration_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `shareCredentialsVersion` (optional, int64).
     #[serde(
         rename = "shareCredentialsVersion",
         skip_serializing_if = "::std::option::Option::is_none",
@@ -666,234 +1962,817 @@ pub struct RetrieveTokenResponse {
     pub share_credentials_version: ::std::option::Option<i64>,
 }
 
+impl RetrieveTokenResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RetrieveTokenResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `bearerToken`.
+    #[inline]
+    pub fn bearer_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.bearer_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `endpoint`.
+    #[inline]
+    pub fn endpoint(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.endpoint = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `expirationTime`.
+    #[inline]
+    pub fn expiration_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.expiration_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `shareCredentialsVersion`.
+    #[inline]
+    pub fn share_credentials_version(mut self, value: i64) -> Self {
+        self.share_credentials_version = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `SecurablePropertiesKvPairs` of the `sharing` API.
+///
+/// Required: `properties` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SecurablePropertiesKvPairs {
+    /// Wire field `properties` (required, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub properties: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+}
+
+impl SecurablePropertiesKvPairs {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(properties: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>) -> Self {
+        SecurablePropertiesKvPairs {
+            properties: {
+                let value = properties;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `properties`.
+    #[inline]
+    pub fn properties(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.properties = value;
+        self
+    }
 }
 
 /// Wire type `Share` of the `sharing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Share {
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+}
+
+impl Share {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Share { ..::std::default::Default::default() }
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ShareInfo` of the `sharing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ShareInfo {
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
+    /// Wire field `created_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub created_at: ::std::option::Option<i64>,
+    /// Wire field `created_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub created_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `objects` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub objects: ::std::vec::Vec<SharedDataObject>,
+    /// Wire field `owner` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub owner: ::std::option::Option<::std::string::String>,
+    /// Wire field `storage_location` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub storage_location: ::std::option::Option<::std::string::String>,
+    /// Wire field `storage_root` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub storage_root: ::std::option::Option<::std::string::String>,
+    /// Wire field `updated_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub updated_at: ::std::option::Option<i64>,
+    /// Wire field `updated_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub updated_by: ::std::option::Option<::std::string::String>,
+}
+
+impl ShareInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ShareInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `created_at`.
+    #[inline]
+    pub fn created_at(mut self, value: i64) -> Self {
+        self.created_at = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `created_by`.
+    #[inline]
+    pub fn created_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.created_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `objects`.
+    #[inline]
+    pub fn objects(mut self, value: ::std::vec::Vec<SharedDataObject>) -> Self {
+        self.objects = value;
+        self
+    }
+
+    /// Set `owner`.
+    #[inline]
+    pub fn owner(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.owner = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `storage_location`.
+    #[inline]
+    pub fn storage_location(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.storage_location = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `storage_root`.
+    #[inline]
+    pub fn storage_root(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.storage_root = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `updated_at`.
+    #[inline]
+    pub fn updated_at(mut self, value: i64) -> Self {
+        self.updated_at = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `updated_by`.
+    #[inline]
+    pub fn updated_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.updated_by = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ShareToPrivilegeAssignment` of the `sharing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ShareToPrivilegeAssignment {
+    /// Wire field `privilege_assignments` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub privilege_assignments: ::std::vec::Vec<PrivilegeAssignment>,
+    /// Wire field `share_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub share_name: ::std::option::Option<::std::string::String>,
 }
 
+impl ShareToPrivilegeAssignment {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ShareToPrivilegeAssignment { ..::std::default::Default::default() }
+    }
+
+    /// Set `privilege_assignments`.
+    #[inline]
+    pub fn privilege_assignments(mut self, value: ::std::vec::Vec<PrivilegeAssignment>) -> Self {
+        self.privilege_assignments = value;
+        self
+    }
+
+    /// Set `share_name`.
+    #[inline]
+    pub fn share_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.share_name = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `SharedDataObject` of the `sharing` API.
+///
+/// Required: `name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SharedDataObject {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `added_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub added_at: ::std::option::Option<i64>,
+    /// Wire field `added_by` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub added_by: ::std::option::Option<::std::string::String>,
+    /// Wire field `cdf_enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cdf_enabled: ::std::option::Option<bool>,
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
+    /// Wire field `content` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub content: ::std::option::Option<::std::string::String>,
+    /// Wire field `data_object_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data_object_type: ::std::option::Option<SharedDataObjectDataObjectType>,
+    /// Wire field `history_data_sharing_status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub history_data_sharing_status: ::std::option::Option<SharedDataObjectHistoryDataSharingStatus>,
+    /// Wire field `partitions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub partitions: ::std::vec::Vec<Partition>,
+    /// Wire field `shared_as` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub shared_as: ::std::option::Option<::std::string::String>,
+    /// Wire field `start_version` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub start_version: ::std::option::Option<i64>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<SharedDataObjectStatus>,
+    /// Wire field `string_shared_as` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub string_shared_as: ::std::option::Option<::std::string::String>,
+}
+
+impl SharedDataObject {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        SharedDataObject {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `added_at`.
+    #[inline]
+    pub fn added_at(mut self, value: i64) -> Self {
+        self.added_at = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `added_by`.
+    #[inline]
+    pub fn added_by(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.added_by = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `cdf_enabled`.
+    #[inline]
+    pub fn cdf_enabled(mut self, value: bool) -> Self {
+        self.cdf_enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `content`.
+    #[inline]
+    pub fn content(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.content = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `data_object_type`.
+    #[inline]
+    pub fn data_object_type(mut self, value: SharedDataObjectDataObjectType) -> Self {
+        self.data_object_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `history_data_sharing_status`.
+    #[inline]
+    pub fn history_data_sharing_status(mut self, value: SharedDataObjectHistoryDataSharingStatus) -> Self {
+        self.history_data_sharing_status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `partitions`.
+    #[inline]
+    pub fn partitions(mut self, value: ::std::vec::Vec<Partition>) -> Self {
+        self.partitions = value;
+        self
+    }
+
+    /// Set `shared_as`.
+    #[inline]
+    pub fn shared_as(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.shared_as = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `start_version`.
+    #[inline]
+    pub fn start_version(mut self, value: i64) -> Self {
+        self.start_version = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: SharedDataObjectStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `string_shared_as`.
+    #[inline]
+    pub fn string_shared_as(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.string_shared_as = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SharedDataObjectUpdate` of the `sharing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SharedDataObjectUpdate {
+    /// Wire field `action` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub action: ::std::option::Option<SharedDataObjectUpdateAction>,
+    /// Wire field `data_object` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data_object: ::std::option::Option<SharedDataObject>,
+}
+
+impl SharedDataObjectUpdate {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SharedDataObjectUpdate { ..::std::default::Default::default() }
+    }
+
+    /// Set `action`.
+    #[inline]
+    pub fn action(mut self, value: SharedDataObjectUpdateAction) -> Self {
+        self.action = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `data_object`.
+    #[inline]
+    pub fn data_object(mut self, value: SharedDataObject) -> Self {
+        self.data_object = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `Table` of the `sharing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Table {
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `materialization_namespace` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub materialization_namespace: ::std::option::Option<::std::string::String>,
+    /// Wire field `materialized_table_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub materialized_table_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `schema` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema: ::std::option::Option<::std::string::String>,
+    /// Wire field `share` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub share: ::std::option::Option<::std::string::String>,
+    /// Wire field `share_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub share_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tags: ::std::vec::Vec<crate::service::catalog::TagKeyValue>,
+}
+
+impl Table {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Table { ..::std::default::Default::default() }
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `materialization_namespace`.
+    #[inline]
+    pub fn materialization_namespace(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.materialization_namespace = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `materialized_table_name`.
+    #[inline]
+    pub fn materialized_table_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.materialized_table_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `schema`.
+    #[inline]
+    pub fn schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `share`.
+    #[inline]
+    pub fn share(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.share = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `share_id`.
+    #[inline]
+    pub fn share_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.share_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::vec::Vec<crate::service::catalog::TagKeyValue>) -> Self {
+        self.tags = value;
+        self
+    }
 }
 
 /// Wire type `UpdateSharePermissionsResponse` of the `sharing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UpdateSharePermissionsResponse {
+    /// Wire field `privilege_assignments` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub privilege_assignments: ::std::vec::Vec<PrivilegeAssignment>,
+}
+
+impl UpdateSharePermissionsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UpdateSharePermissionsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `privilege_assignments`.
+    #[inline]
+    pub fn privilege_assignments(mut self, value: ::std::vec::Vec<PrivilegeAssignment>) -> Self {
+        self.privilege_assignments = value;
+        self
+    }
 }
 
 /// Wire type `Volume` of the `sharing` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Volume {
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `schema` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema: ::std::option::Option<::std::string::String>,
+    /// Wire field `share` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub share: ::std::option::Option<::std::string::String>,
+    /// Wire field `share_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub share_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tags: ::std::vec::Vec<crate::service::catalog::TagKeyValue>,
+}
+
+impl Volume {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Volume { ..::std::default::Default::default() }
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `schema`.
+    #[inline]
+    pub fn schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `share`.
+    #[inline]
+    pub fn share(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.share = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `share_id`.
+    #[inline]
+    pub fn share_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.share_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::vec::Vec<crate::service::catalog::TagKeyValue>) -> Self {
+        self.tags = value;
+        self
+    }
 }
 
 /// Parameters of [`ProvidersApi::create`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProvidersCreateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub authentication_type: ::std::option::Option<AuthenticationType>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `authentication_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub authentication_type: AuthenticationType,
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
+    /// Wire field `recipient_profile_str` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub recipient_profile_str: ::std::option::Option<::std::string::String>,
 }
+
+impl ProvidersCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, authentication_type: AuthenticationType) -> Self {
+        ProvidersCreateRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            authentication_type: {
+                let value = authentication_type;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ProvidersCreateRequest {}
 
 /// Parameters of [`ProvidersApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProvidersDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl ProvidersDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        ProvidersDeleteRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ProvidersDeleteRequest {}
 
 /// Parameters of [`ProvidersApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProvidersGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl ProvidersGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        ProvidersGetRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ProvidersGetRequest {}
 
 /// Parameters of [`ProvidersApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProvidersListRequest {
+    /// Wire field `data_provider_global_metastore_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data_provider_global_metastore_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `max_results` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_results: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl ProvidersListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ProvidersListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for ProvidersListRequest {}
 
 /// Parameters of [`ProvidersApi::list_provider_share_assets`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProvidersListProviderShareAssetsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub provider_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub share_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `provider_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub provider_name: ::std::string::String,
+    /// Wire field `share_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub share_name: ::std::string::String,
+    /// Wire field `function_max_results` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub function_max_results: ::std::option::Option<i64>,
+    /// Wire field `notebook_max_results` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub notebook_max_results: ::std::option::Option<i64>,
+    /// Wire field `table_max_results` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub table_max_results: ::std::option::Option<i64>,
+    /// Wire field `volume_max_results` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -901,38 +2780,98 @@ pub struct ProvidersListProviderShareAssetsRequest {
     pub volume_max_results: ::std::option::Option<i64>,
 }
 
+impl ProvidersListProviderShareAssetsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(provider_name: impl Into<::std::string::String>, share_name: impl Into<::std::string::String>) -> Self {
+        ProvidersListProviderShareAssetsRequest {
+            provider_name: {
+                let value = provider_name;
+                value.into()
+            },
+            share_name: {
+                let value = share_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ProvidersListProviderShareAssetsRequest {}
+
 /// Parameters of [`ProvidersApi::list_shares`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProvidersListSharesRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `max_results` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_results: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl ProvidersListSharesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        ProvidersListSharesRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ProvidersListSharesRequest {}
 
 /// Parameters of [`ProvidersApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ProvidersUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
+    /// Wire field `new_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub new_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `owner` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub owner: ::std::option::Option<::std::string::String>,
+    /// Wire field `recipient_profile_str` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub recipient_profile_str: ::std::option::Option<::std::string::String>,
 }
 
-/// The `providers` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/providers)).
+impl ProvidersUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        ProvidersUpdateRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ProvidersUpdateRequest {}
+
+/// The `providers` service (workspace level, 7 operations; [API reference](https://docs.databricks.com/api/workspace/providers)).
 #[derive(Debug, Clone)]
 pub struct ProvidersApi {
     client: crate::Client,
@@ -949,103 +2888,395 @@ impl ProvidersApi {
         &self.client
     }
 
-    /// `POST /api/2.1/unity-catalog/providers` ([API reference](https://docs.databricks.com/api/workspace/providers/create)).
-    pub async fn create(&self, request: &ProvidersCreateRequest) -> crate::Result<ProviderInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.1/unity-catalog/providers",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["name", "authentication_type", "comment", "recipient_profile_str"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.1/unity-catalog/providers/{name}` ([API reference](https://docs.databricks.com/api/workspace/providers/delete)).
-    pub async fn delete(&self, request: &ProvidersDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.1/unity-catalog/providers/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.1/unity-catalog/providers/{name}` ([API reference](https://docs.databricks.com/api/workspace/providers/get)).
-    pub async fn get(&self, request: &ProvidersGetRequest) -> crate::Result<ProviderInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/unity-catalog/providers/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.1/unity-catalog/providers` ([API reference](https://docs.databricks.com/api/workspace/providers/list)).
-    pub fn list(&self, request: ProvidersListRequest) -> crate::service::Paginator<ProviderInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/unity-catalog/providers",
-            path_params: &[],
-            query: &["data_provider_global_metastore_id", "max_results", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("providers"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
-    }
-
-    /// `GET /api/2.1/data-sharing/providers/{provider_name}/shares/{share_name}` ([API reference](https://docs.databricks.com/api/workspace/providers/listprovidershareassets)).
-    pub async fn list_provider_share_assets(
+    /// `POST /api/2.1/unity-catalog/providers`; required: `name`, `authentication_type` ([API reference](https://docs.databricks.com/api/workspace/providers/create)).
+    #[inline]
+    pub fn create(
         &self,
-        request: &ProvidersListProviderShareAssetsRequest,
-    ) -> crate::Result<ListProviderShareAssetsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/data-sharing/providers/{provider_name}/shares/{share_name}",
-            path_params: &["provider_name", "share_name"],
-            query: &["function_max_results", "notebook_max_results", "table_max_results", "volume_max_results"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        authentication_type: AuthenticationType,
+    ) -> rt::Call<ProvidersCreateRequest, ProviderInfo> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PROVIDERS_CREATE,
+            ProvidersCreateRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                authentication_type: {
+                    let value = authentication_type;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.1/unity-catalog/providers/{name}/shares` ([API reference](https://docs.databricks.com/api/workspace/providers/listshares)).
-    pub fn list_shares(&self, request: ProvidersListSharesRequest) -> crate::service::Paginator<ProviderShare> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/unity-catalog/providers/{name}/shares",
-            path_params: &["name"],
-            query: &["max_results", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("shares"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `DELETE /api/2.1/unity-catalog/providers/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/providers/delete)).
+    #[inline]
+    pub fn delete(&self, name: impl Into<::std::string::String>) -> rt::Call<ProvidersDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PROVIDERS_DELETE,
+            ProvidersDeleteRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `PATCH /api/2.1/unity-catalog/providers/{name}` ([API reference](https://docs.databricks.com/api/workspace/providers/update)).
-    pub async fn update(&self, request: &ProvidersUpdateRequest) -> crate::Result<ProviderInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.1/unity-catalog/providers/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["comment", "new_name", "owner", "recipient_profile_str"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.1/unity-catalog/providers/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/providers/get)).
+    #[inline]
+    pub fn get(&self, name: impl Into<::std::string::String>) -> rt::Call<ProvidersGetRequest, ProviderInfo> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PROVIDERS_GET,
+            ProvidersGetRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.1/unity-catalog/providers`; pages by token ([API reference](https://docs.databricks.com/api/workspace/providers/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<ProvidersListRequest, ProviderInfo> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_PROVIDERS_LIST,
+            &PAGES_PROVIDERS_LIST,
+            ProvidersListRequest { ..::std::default::Default::default() },
+        )
+    }
+
+    /// `GET /api/2.1/data-sharing/providers/{provider_name}/shares/{share_name}`; required: `provider_name`, `share_name` ([API reference](https://docs.databricks.com/api/workspace/providers/listprovidershareassets)).
+    #[inline]
+    pub fn list_provider_share_assets(
+        &self,
+        provider_name: impl Into<::std::string::String>,
+        share_name: impl Into<::std::string::String>,
+    ) -> rt::Call<ProvidersListProviderShareAssetsRequest, ListProviderShareAssetsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PROVIDERS_LIST_PROVIDER_SHARE_ASSETS,
+            ProvidersListProviderShareAssetsRequest {
+                provider_name: {
+                    let value = provider_name;
+                    value.into()
+                },
+                share_name: {
+                    let value = share_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.1/unity-catalog/providers/{name}/shares`; required: `name`; pages by token ([API reference](https://docs.databricks.com/api/workspace/providers/listshares)).
+    #[inline]
+    pub fn list_shares(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Paginator<ProvidersListSharesRequest, ProviderShare> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_PROVIDERS_LIST_SHARES,
+            &PAGES_PROVIDERS_LIST_SHARES,
+            ProvidersListSharesRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
+    }
+
+    /// `PATCH /api/2.1/unity-catalog/providers/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/providers/update)).
+    #[inline]
+    pub fn update(&self, name: impl Into<::std::string::String>) -> rt::Call<ProvidersUpdateRequest, ProviderInfo> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_PROVIDERS_UPDATE,
+            ProvidersUpdateRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_PROVIDERS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.1/unity-catalog/providers",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["name", "authentication_type", "comment", "recipient_profile_str"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PROVIDERS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.1/unity-catalog/providers/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PROVIDERS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/unity-catalog/providers/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PROVIDERS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/unity-catalog/providers",
+    path_params: &[],
+    query: &["data_provider_global_metastore_id", "max_results", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_PROVIDERS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("providers"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_PROVIDERS_LIST_PROVIDER_SHARE_ASSETS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/data-sharing/providers/{provider_name}/shares/{share_name}",
+    path_params: &["provider_name", "share_name"],
+    query: &["function_max_results", "notebook_max_results", "table_max_results", "volume_max_results"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_PROVIDERS_LIST_SHARES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/unity-catalog/providers/{name}/shares",
+    path_params: &["name"],
+    query: &["max_results", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_PROVIDERS_LIST_SHARES: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("shares"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_PROVIDERS_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.1/unity-catalog/providers/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["comment", "new_name", "owner", "recipient_profile_str"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<ProvidersCreateRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `authentication_type`.
+    #[inline]
+    pub fn authentication_type(mut self, value: AuthenticationType) -> Self {
+        self.request.authentication_type = value;
+        self
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `recipient_profile_str`.
+    #[inline]
+    pub fn recipient_profile_str(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.recipient_profile_str = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ProvidersDeleteRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ProvidersGetRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<ProvidersListRequest, T> {
+    /// Set `data_provider_global_metastore_id`.
+    #[inline]
+    pub fn data_provider_global_metastore_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.data_provider_global_metastore_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `max_results`.
+    #[inline]
+    pub fn max_results(mut self, value: i64) -> Self {
+        self.request.max_results = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ProvidersListProviderShareAssetsRequest, O> {
+    /// Set `provider_name`.
+    #[inline]
+    pub fn provider_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.provider_name = value.into();
+        self
+    }
+
+    /// Set `share_name`.
+    #[inline]
+    pub fn share_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.share_name = value.into();
+        self
+    }
+
+    /// Set `function_max_results`.
+    #[inline]
+    pub fn function_max_results(mut self, value: i64) -> Self {
+        self.request.function_max_results = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `notebook_max_results`.
+    #[inline]
+    pub fn notebook_max_results(mut self, value: i64) -> Self {
+        self.request.notebook_max_results = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `table_max_results`.
+    #[inline]
+    pub fn table_max_results(mut self, value: i64) -> Self {
+        self.request.table_max_results = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `volume_max_results`.
+    #[inline]
+    pub fn volume_max_results(mut self, value: i64) -> Self {
+        self.request.volume_max_results = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<T> rt::Paginator<ProvidersListSharesRequest, T> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `max_results`.
+    #[inline]
+    pub fn max_results(mut self, value: i64) -> Self {
+        self.request.max_results = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ProvidersUpdateRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `new_name`.
+    #[inline]
+    pub fn new_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.new_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `owner`.
+    #[inline]
+    pub fn owner(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.owner = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `recipient_profile_str`.
+    #[inline]
+    pub fn recipient_profile_str(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.recipient_profile_str = ::std::option::Option::Some(value.into());
+        self
     }
 }
 
@@ -1053,19 +3284,53 @@ impl ProvidersApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RecipientActivationGetActivationUrlInfoRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub activation_url: ::std::option::Option<::std::string::String>,
+    /// Wire field `activation_url` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub activation_url: ::std::string::String,
 }
+
+impl RecipientActivationGetActivationUrlInfoRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(activation_url: impl Into<::std::string::String>) -> Self {
+        RecipientActivationGetActivationUrlInfoRequest {
+            activation_url: {
+                let value = activation_url;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for RecipientActivationGetActivationUrlInfoRequest {}
 
 /// Parameters of [`RecipientActivationApi::retrieve_token`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RecipientActivationRetrieveTokenRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub activation_url: ::std::option::Option<::std::string::String>,
+    /// Wire field `activation_url` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub activation_url: ::std::string::String,
 }
 
-/// The `recipient_activation` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/recipientactivation)).
+impl RecipientActivationRetrieveTokenRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(activation_url: impl Into<::std::string::String>) -> Self {
+        RecipientActivationRetrieveTokenRequest {
+            activation_url: {
+                let value = activation_url;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for RecipientActivationRetrieveTokenRequest {}
+
+/// The `recipient_activation` service (workspace level, 2 operations; [API reference](https://docs.databricks.com/api/workspace/recipientactivation)).
 #[derive(Debug, Clone)]
 pub struct RecipientActivationApi {
     client: crate::Client,
@@ -1082,34 +3347,82 @@ impl RecipientActivationApi {
         &self.client
     }
 
-    /// `GET /api/2.1/unity-catalog/public/data_sharing_activation_info/{activation_url}` ([API reference](https://docs.databricks.com/api/workspace/recipientactivation/getactivationurlinfo)).
-    pub async fn get_activation_url_info(
+    /// `GET /api/2.1/unity-catalog/public/data_sharing_activation_info/{activation_url}`; required: `activation_url` ([API reference](https://docs.databricks.com/api/workspace/recipientactivation/getactivationurlinfo)).
+    #[inline]
+    pub fn get_activation_url_info(
         &self,
-        request: &RecipientActivationGetActivationUrlInfoRequest,
-    ) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/unity-catalog/public/data_sharing_activation_info/{activation_url}",
-            path_params: &["activation_url"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+        activation_url: impl Into<::std::string::String>,
+    ) -> rt::Call<RecipientActivationGetActivationUrlInfoRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_RECIPIENT_ACTIVATION_GET_ACTIVATION_URL_INFO,
+            RecipientActivationGetActivationUrlInfoRequest {
+                activation_url: {
+                    let value = activation_url;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.1/unity-catalog/public/data_sharing_activation/{activation_url}` ([API reference](https://docs.databricks.com/api/workspace/recipientactivation/retrievetoken)).
-    pub async fn retrieve_token(
+    /// `GET /api/2.1/unity-catalog/public/data_sharing_activation/{activation_url}`; required: `activation_url` ([API reference](https://docs.databricks.com/api/workspace/recipientactivation/retrievetoken)).
+    #[inline]
+    pub fn retrieve_token(
         &self,
-        request: &RecipientActivationRetrieveTokenRequest,
-    ) -> crate::Result<RetrieveTokenResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/unity-catalog/public/data_sharing_activation/{activation_url}",
-            path_params: &["activation_url"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        activation_url: impl Into<::std::string::String>,
+    ) -> rt::Call<RecipientActivationRetrieveTokenRequest, RetrieveTokenResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_RECIPIENT_ACTIVATION_RETRIEVE_TOKEN,
+            RecipientActivationRetrieveTokenRequest {
+                activation_url: {
+                    let value = activation_url;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_RECIPIENT_ACTIVATION_GET_ACTIVATION_URL_INFO: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/unity-catalog/public/data_sharing_activation_info/{activation_url}",
+    path_params: &["activation_url"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_RECIPIENT_ACTIVATION_RETRIEVE_TOKEN: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/unity-catalog/public/data_sharing_activation/{activation_url}",
+    path_params: &["activation_url"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<RecipientActivationGetActivationUrlInfoRequest, O> {
+    /// Set `activation_url`.
+    #[inline]
+    pub fn activation_url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.activation_url = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<RecipientActivationRetrieveTokenRequest, O> {
+    /// Set `activation_url`.
+    #[inline]
+    pub fn activation_url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.activation_url = value.into();
+        self
     }
 }
 
@@ -1117,48 +3430,136 @@ impl RecipientActivationApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RecipientFederationPoliciesCreateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub recipient_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub policy: ::std::option::Option<FederationPolicy>,
+    /// Wire field `recipient_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub recipient_name: ::std::string::String,
+    /// Wire field `policy` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub policy: FederationPolicy,
 }
+
+impl RecipientFederationPoliciesCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(recipient_name: impl Into<::std::string::String>, policy: FederationPolicy) -> Self {
+        RecipientFederationPoliciesCreateRequest {
+            recipient_name: {
+                let value = recipient_name;
+                value.into()
+            },
+            policy: {
+                let value = policy;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for RecipientFederationPoliciesCreateRequest {}
 
 /// Parameters of [`RecipientFederationPoliciesApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RecipientFederationPoliciesDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub recipient_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `recipient_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub recipient_name: ::std::string::String,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl RecipientFederationPoliciesDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(recipient_name: impl Into<::std::string::String>, name: impl Into<::std::string::String>) -> Self {
+        RecipientFederationPoliciesDeleteRequest {
+            recipient_name: {
+                let value = recipient_name;
+                value.into()
+            },
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for RecipientFederationPoliciesDeleteRequest {}
 
 /// Parameters of [`RecipientFederationPoliciesApi::get_federation_policy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RecipientFederationPoliciesGetFederationPolicyRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub recipient_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `recipient_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub recipient_name: ::std::string::String,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl RecipientFederationPoliciesGetFederationPolicyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(recipient_name: impl Into<::std::string::String>, name: impl Into<::std::string::String>) -> Self {
+        RecipientFederationPoliciesGetFederationPolicyRequest {
+            recipient_name: {
+                let value = recipient_name;
+                value.into()
+            },
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for RecipientFederationPoliciesGetFederationPolicyRequest {}
 
 /// Parameters of [`RecipientFederationPoliciesApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RecipientFederationPoliciesListRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub recipient_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `recipient_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub recipient_name: ::std::string::String,
+    /// Wire field `max_results` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_results: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
 
-/// The `recipient_federation_policies` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/recipientfederationpolicies)).
+impl RecipientFederationPoliciesListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(recipient_name: impl Into<::std::string::String>) -> Self {
+        RecipientFederationPoliciesListRequest {
+            recipient_name: {
+                let value = recipient_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for RecipientFederationPoliciesListRequest {}
+
+/// The `recipient_federation_policies` service (workspace level, 4 operations; [API reference](https://docs.databricks.com/api/workspace/recipientfederationpolicies)).
 #[derive(Debug, Clone)]
 pub struct RecipientFederationPoliciesApi {
     client: crate::Client,
@@ -1175,61 +3576,217 @@ impl RecipientFederationPoliciesApi {
         &self.client
     }
 
-    /// `POST /api/2.0/data-sharing/recipients/{recipient_name}/federation-policies` ([API reference](https://docs.databricks.com/api/workspace/recipientfederationpolicies/create)).
-    pub async fn create(&self, request: &RecipientFederationPoliciesCreateRequest) -> crate::Result<FederationPolicy> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/data-sharing/recipients/{recipient_name}/federation-policies",
-            path_params: &["recipient_name"],
-            query: &[],
-            body: rt::BodyKind::Whole("policy"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/data-sharing/recipients/{recipient_name}/federation-policies/{name}` ([API reference](https://docs.databricks.com/api/workspace/recipientfederationpolicies/delete)).
-    pub async fn delete(&self, request: &RecipientFederationPoliciesDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/data-sharing/recipients/{recipient_name}/federation-policies/{name}",
-            path_params: &["recipient_name", "name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/data-sharing/recipients/{recipient_name}/federation-policies/{name}` ([API reference](https://docs.databricks.com/api/workspace/recipientfederationpolicies/getfederationpolicy)).
-    pub async fn get_federation_policy(
+    /// `POST /api/2.0/data-sharing/recipients/{recipient_name}/federation-policies`; required: `recipient_name`, `policy` ([API reference](https://docs.databricks.com/api/workspace/recipientfederationpolicies/create)).
+    #[inline]
+    pub fn create(
         &self,
-        request: &RecipientFederationPoliciesGetFederationPolicyRequest,
-    ) -> crate::Result<FederationPolicy> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/data-sharing/recipients/{recipient_name}/federation-policies/{name}",
-            path_params: &["recipient_name", "name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        recipient_name: impl Into<::std::string::String>,
+        policy: FederationPolicy,
+    ) -> rt::Call<RecipientFederationPoliciesCreateRequest, FederationPolicy> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_RECIPIENT_FEDERATION_POLICIES_CREATE,
+            RecipientFederationPoliciesCreateRequest {
+                recipient_name: {
+                    let value = recipient_name;
+                    value.into()
+                },
+                policy: {
+                    let value = policy;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/data-sharing/recipients/{recipient_name}/federation-policies` ([API reference](https://docs.databricks.com/api/workspace/recipientfederationpolicies/list)).
-    pub fn list(&self, request: RecipientFederationPoliciesListRequest) -> crate::service::Paginator<FederationPolicy> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/data-sharing/recipients/{recipient_name}/federation-policies",
-            path_params: &["recipient_name"],
-            query: &["max_results", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("policies"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `DELETE /api/2.0/data-sharing/recipients/{recipient_name}/federation-policies/{name}`; required: `recipient_name`, `name` ([API reference](https://docs.databricks.com/api/workspace/recipientfederationpolicies/delete)).
+    #[inline]
+    pub fn delete(
+        &self,
+        recipient_name: impl Into<::std::string::String>,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<RecipientFederationPoliciesDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_RECIPIENT_FEDERATION_POLICIES_DELETE,
+            RecipientFederationPoliciesDeleteRequest {
+                recipient_name: {
+                    let value = recipient_name;
+                    value.into()
+                },
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+
+    /// `GET /api/2.0/data-sharing/recipients/{recipient_name}/federation-policies/{name}`; required: `recipient_name`, `name` ([API reference](https://docs.databricks.com/api/workspace/recipientfederationpolicies/getfederationpolicy)).
+    #[inline]
+    pub fn get_federation_policy(
+        &self,
+        recipient_name: impl Into<::std::string::String>,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<RecipientFederationPoliciesGetFederationPolicyRequest, FederationPolicy> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_RECIPIENT_FEDERATION_POLICIES_GET_FEDERATION_POLICY,
+            RecipientFederationPoliciesGetFederationPolicyRequest {
+                recipient_name: {
+                    let value = recipient_name;
+                    value.into()
+                },
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/data-sharing/recipients/{recipient_name}/federation-policies`; required: `recipient_name`; pages by token ([API reference](https://docs.databricks.com/api/workspace/recipientfederationpolicies/list)).
+    #[inline]
+    pub fn list(
+        &self,
+        recipient_name: impl Into<::std::string::String>,
+    ) -> rt::Paginator<RecipientFederationPoliciesListRequest, FederationPolicy> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_RECIPIENT_FEDERATION_POLICIES_LIST,
+            &PAGES_RECIPIENT_FEDERATION_POLICIES_LIST,
+            RecipientFederationPoliciesListRequest {
+                recipient_name: {
+                    let value = recipient_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
+    }
+}
+
+static OP_RECIPIENT_FEDERATION_POLICIES_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/data-sharing/recipients/{recipient_name}/federation-policies",
+    path_params: &["recipient_name"],
+    query: &[],
+    body: rt::BodyKind::Whole("policy"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_RECIPIENT_FEDERATION_POLICIES_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/data-sharing/recipients/{recipient_name}/federation-policies/{name}",
+    path_params: &["recipient_name", "name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_RECIPIENT_FEDERATION_POLICIES_GET_FEDERATION_POLICY: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/data-sharing/recipients/{recipient_name}/federation-policies/{name}",
+    path_params: &["recipient_name", "name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_RECIPIENT_FEDERATION_POLICIES_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/data-sharing/recipients/{recipient_name}/federation-policies",
+    path_params: &["recipient_name"],
+    query: &["max_results", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_RECIPIENT_FEDERATION_POLICIES_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("policies"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+impl<O> rt::Call<RecipientFederationPoliciesCreateRequest, O> {
+    /// Set `recipient_name`.
+    #[inline]
+    pub fn recipient_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.recipient_name = value.into();
+        self
+    }
+
+    /// Set `policy`.
+    #[inline]
+    pub fn policy(mut self, value: FederationPolicy) -> Self {
+        self.request.policy = value;
+        self
+    }
+}
+
+impl<O> rt::Call<RecipientFederationPoliciesDeleteRequest, O> {
+    /// Set `recipient_name`.
+    #[inline]
+    pub fn recipient_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.recipient_name = value.into();
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<RecipientFederationPoliciesGetFederationPolicyRequest, O> {
+    /// Set `recipient_name`.
+    #[inline]
+    pub fn recipient_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.recipient_name = value.into();
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<RecipientFederationPoliciesListRequest, T> {
+    /// Set `recipient_name`.
+    #[inline]
+    pub fn recipient_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.recipient_name = value.into();
+        self
+    }
+
+    /// Set `max_results`.
+    #[inline]
+    pub fn max_results(mut self, value: i64) -> Self {
+        self.request.max_results = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
     }
 }
 
@@ -1237,116 +3794,258 @@ impl RecipientFederationPoliciesApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RecipientsCreateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub authentication_type: ::std::option::Option<AuthenticationType>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `authentication_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub authentication_type: AuthenticationType,
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
+    /// Wire field `data_recipient_global_metastore_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data_recipient_global_metastore_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `expiration_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub expiration_time: ::std::option::Option<i64>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `ip_access_list` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ip_access_list: ::std::option::Option<IpAccessList>,
+    /// Wire field `owner` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub owner: ::std::option::Option<::std::string::String>,
+    /// Wire field `properties_kvpairs` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub properties_kvpairs: ::std::option::Option<SecurablePropertiesKvPairs>,
+    /// Wire field `sharing_code` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sharing_code: ::std::option::Option<::std::string::String>,
 }
+
+impl RecipientsCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, authentication_type: AuthenticationType) -> Self {
+        RecipientsCreateRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            authentication_type: {
+                let value = authentication_type;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for RecipientsCreateRequest {}
 
 /// Parameters of [`RecipientsApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RecipientsDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl RecipientsDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        RecipientsDeleteRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for RecipientsDeleteRequest {}
 
 /// Parameters of [`RecipientsApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RecipientsGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl RecipientsGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        RecipientsGetRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for RecipientsGetRequest {}
 
 /// Parameters of [`RecipientsApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RecipientsListRequest {
+    /// Wire field `data_recipient_global_metastore_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data_recipient_global_metastore_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `max_results` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_results: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl RecipientsListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RecipientsListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for RecipientsListRequest {}
 
 /// Parameters of [`RecipientsApi::rotate_token`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RecipientsRotateTokenRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub existing_token_expire_in_seconds: ::std::option::Option<i64>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `existing_token_expire_in_seconds` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub existing_token_expire_in_seconds: i64,
 }
+
+impl RecipientsRotateTokenRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, existing_token_expire_in_seconds: i64) -> Self {
+        RecipientsRotateTokenRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            existing_token_expire_in_seconds: {
+                let value = existing_token_expire_in_seconds;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for RecipientsRotateTokenRequest {}
 
 /// Parameters of [`RecipientsApi::share_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RecipientsSharePermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `max_results` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_results: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl RecipientsSharePermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        RecipientsSharePermissionsRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for RecipientsSharePermissionsRequest {}
 
 /// Parameters of [`RecipientsApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RecipientsUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
+    /// Wire field `expiration_time` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub expiration_time: ::std::option::Option<i64>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `ip_access_list` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ip_access_list: ::std::option::Option<IpAccessList>,
+    /// Wire field `new_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub new_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `owner` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub owner: ::std::option::Option<::std::string::String>,
+    /// Wire field `properties_kvpairs` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub properties_kvpairs: ::std::option::Option<SecurablePropertiesKvPairs>,
 }
 
-/// The `recipients` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/recipients)).
+impl RecipientsUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        RecipientsUpdateRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for RecipientsUpdateRequest {}
+
+/// The `recipients` service (workspace level, 7 operations; [API reference](https://docs.databricks.com/api/workspace/recipients)).
 #[derive(Debug, Clone)]
 pub struct RecipientsApi {
     client: crate::Client,
@@ -1363,116 +4062,442 @@ impl RecipientsApi {
         &self.client
     }
 
-    /// `POST /api/2.1/unity-catalog/recipients` ([API reference](https://docs.databricks.com/api/workspace/recipients/create)).
-    pub async fn create(&self, request: &RecipientsCreateRequest) -> crate::Result<RecipientInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.1/unity-catalog/recipients",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "name",
-                "authentication_type",
-                "comment",
-                "data_recipient_global_metastore_id",
-                "expiration_time",
-                "id",
-                "ip_access_list",
-                "owner",
-                "properties_kvpairs",
-                "sharing_code",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.1/unity-catalog/recipients/{name}` ([API reference](https://docs.databricks.com/api/workspace/recipients/delete)).
-    pub async fn delete(&self, request: &RecipientsDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.1/unity-catalog/recipients/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.1/unity-catalog/recipients/{name}` ([API reference](https://docs.databricks.com/api/workspace/recipients/get)).
-    pub async fn get(&self, request: &RecipientsGetRequest) -> crate::Result<RecipientInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/unity-catalog/recipients/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.1/unity-catalog/recipients` ([API reference](https://docs.databricks.com/api/workspace/recipients/list)).
-    pub fn list(&self, request: RecipientsListRequest) -> crate::service::Paginator<RecipientInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/unity-catalog/recipients",
-            path_params: &[],
-            query: &["data_recipient_global_metastore_id", "max_results", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("recipients"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
-    }
-
-    /// `POST /api/2.1/unity-catalog/recipients/{name}/rotate-token` ([API reference](https://docs.databricks.com/api/workspace/recipients/rotatetoken)).
-    pub async fn rotate_token(&self, request: &RecipientsRotateTokenRequest) -> crate::Result<RecipientInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.1/unity-catalog/recipients/{name}/rotate-token",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["existing_token_expire_in_seconds"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.1/unity-catalog/recipients/{name}/share-permissions` ([API reference](https://docs.databricks.com/api/workspace/recipients/sharepermissions)).
-    pub async fn share_permissions(
+    /// `POST /api/2.1/unity-catalog/recipients`; required: `name`, `authentication_type` ([API reference](https://docs.databricks.com/api/workspace/recipients/create)).
+    #[inline]
+    pub fn create(
         &self,
-        request: &RecipientsSharePermissionsRequest,
-    ) -> crate::Result<GetRecipientSharePermissionsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/unity-catalog/recipients/{name}/share-permissions",
-            path_params: &["name"],
-            query: &["max_results", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        authentication_type: AuthenticationType,
+    ) -> rt::Call<RecipientsCreateRequest, RecipientInfo> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_RECIPIENTS_CREATE,
+            RecipientsCreateRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                authentication_type: {
+                    let value = authentication_type;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.1/unity-catalog/recipients/{name}` ([API reference](https://docs.databricks.com/api/workspace/recipients/update)).
-    pub async fn update(&self, request: &RecipientsUpdateRequest) -> crate::Result<RecipientInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.1/unity-catalog/recipients/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "comment",
-                "expiration_time",
-                "id",
-                "ip_access_list",
-                "new_name",
-                "owner",
-                "properties_kvpairs",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `DELETE /api/2.1/unity-catalog/recipients/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/recipients/delete)).
+    #[inline]
+    pub fn delete(&self, name: impl Into<::std::string::String>) -> rt::Call<RecipientsDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_RECIPIENTS_DELETE,
+            RecipientsDeleteRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+
+    /// `GET /api/2.1/unity-catalog/recipients/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/recipients/get)).
+    #[inline]
+    pub fn get(&self, name: impl Into<::std::string::String>) -> rt::Call<RecipientsGetRequest, RecipientInfo> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_RECIPIENTS_GET,
+            RecipientsGetRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.1/unity-catalog/recipients`; pages by token ([API reference](https://docs.databricks.com/api/workspace/recipients/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<RecipientsListRequest, RecipientInfo> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_RECIPIENTS_LIST,
+            &PAGES_RECIPIENTS_LIST,
+            RecipientsListRequest { ..::std::default::Default::default() },
+        )
+    }
+
+    /// `POST /api/2.1/unity-catalog/recipients/{name}/rotate-token`; required: `name`, `existing_token_expire_in_seconds` ([API reference](https://docs.databricks.com/api/workspace/recipients/rotatetoken)).
+    #[inline]
+    pub fn rotate_token(
+        &self,
+        name: impl Into<::std::string::String>,
+        existing_token_expire_in_seconds: i64,
+    ) -> rt::Call<RecipientsRotateTokenRequest, RecipientInfo> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_RECIPIENTS_ROTATE_TOKEN,
+            RecipientsRotateTokenRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                existing_token_expire_in_seconds: {
+                    let value = existing_token_expire_in_seconds;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.1/unity-catalog/recipients/{name}/share-permissions`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/recipients/sharepermissions)).
+    #[inline]
+    pub fn share_permissions(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<RecipientsSharePermissionsRequest, GetRecipientSharePermissionsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_RECIPIENTS_SHARE_PERMISSIONS,
+            RecipientsSharePermissionsRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.1/unity-catalog/recipients/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/recipients/update)).
+    #[inline]
+    pub fn update(&self, name: impl Into<::std::string::String>) -> rt::Call<RecipientsUpdateRequest, RecipientInfo> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_RECIPIENTS_UPDATE,
+            RecipientsUpdateRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_RECIPIENTS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.1/unity-catalog/recipients",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "name",
+        "authentication_type",
+        "comment",
+        "data_recipient_global_metastore_id",
+        "expiration_time",
+        "id",
+        "ip_access_list",
+        "owner",
+        "properties_kvpairs",
+        "sharing_code",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_RECIPIENTS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.1/unity-catalog/recipients/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_RECIPIENTS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/unity-catalog/recipients/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_RECIPIENTS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/unity-catalog/recipients",
+    path_params: &[],
+    query: &["data_recipient_global_metastore_id", "max_results", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_RECIPIENTS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("recipients"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_RECIPIENTS_ROTATE_TOKEN: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.1/unity-catalog/recipients/{name}/rotate-token",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["existing_token_expire_in_seconds"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_RECIPIENTS_SHARE_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/unity-catalog/recipients/{name}/share-permissions",
+    path_params: &["name"],
+    query: &["max_results", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_RECIPIENTS_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.1/unity-catalog/recipients/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "comment",
+        "expiration_time",
+        "id",
+        "ip_access_list",
+        "new_name",
+        "owner",
+        "properties_kvpairs",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<RecipientsCreateRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `authentication_type`.
+    #[inline]
+    pub fn authentication_type(mut self, value: AuthenticationType) -> Self {
+        self.request.authentication_type = value;
+        self
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `data_recipient_global_metastore_id`.
+    #[inline]
+    pub fn data_recipient_global_metastore_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.data_recipient_global_metastore_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `expiration_time`.
+    #[inline]
+    pub fn expiration_time(mut self, value: i64) -> Self {
+        self.request.expiration_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `ip_access_list`.
+    #[inline]
+    pub fn ip_access_list(mut self, value: IpAccessList) -> Self {
+        self.request.ip_access_list = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `owner`.
+    #[inline]
+    pub fn owner(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.owner = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `properties_kvpairs`.
+    #[inline]
+    pub fn properties_kvpairs(mut self, value: SecurablePropertiesKvPairs) -> Self {
+        self.request.properties_kvpairs = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sharing_code`.
+    #[inline]
+    pub fn sharing_code(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.sharing_code = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<RecipientsDeleteRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<RecipientsGetRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<RecipientsListRequest, T> {
+    /// Set `data_recipient_global_metastore_id`.
+    #[inline]
+    pub fn data_recipient_global_metastore_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.data_recipient_global_metastore_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `max_results`.
+    #[inline]
+    pub fn max_results(mut self, value: i64) -> Self {
+        self.request.max_results = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<RecipientsRotateTokenRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `existing_token_expire_in_seconds`.
+    #[inline]
+    pub fn existing_token_expire_in_seconds(mut self, value: i64) -> Self {
+        self.request.existing_token_expire_in_seconds = value;
+        self
+    }
+}
+
+impl<O> rt::Call<RecipientsSharePermissionsRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `max_results`.
+    #[inline]
+    pub fn max_results(mut self, value: i64) -> Self {
+        self.request.max_results = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<RecipientsUpdateRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `expiration_time`.
+    #[inline]
+    pub fn expiration_time(mut self, value: i64) -> Self {
+        self.request.expiration_time = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `ip_access_list`.
+    #[inline]
+    pub fn ip_access_list(mut self, value: IpAccessList) -> Self {
+        self.request.ip_access_list = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `new_name`.
+    #[inline]
+    pub fn new_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.new_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `owner`.
+    #[inline]
+    pub fn owner(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.owner = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `properties_kvpairs`.
+    #[inline]
+    pub fn properties_kvpairs(mut self, value: SecurablePropertiesKvPairs) -> Self {
+        self.request.properties_kvpairs = ::std::option::Option::Some(value);
+        self
     }
 }
 
@@ -1480,91 +4505,217 @@ impl RecipientsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SharesCreateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
+    /// Wire field `storage_root` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub storage_root: ::std::option::Option<::std::string::String>,
 }
+
+impl SharesCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        SharesCreateRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SharesCreateRequest {}
 
 /// Parameters of [`SharesApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SharesDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl SharesDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        SharesDeleteRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SharesDeleteRequest {}
 
 /// Parameters of [`SharesApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SharesGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `include_shared_data` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub include_shared_data: ::std::option::Option<bool>,
 }
+
+impl SharesGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        SharesGetRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SharesGetRequest {}
 
 /// Parameters of [`SharesApi::list_shares`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SharesListSharesRequest {
+    /// Wire field `max_results` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_results: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl SharesListSharesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SharesListSharesRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for SharesListSharesRequest {}
 
 /// Parameters of [`SharesApi::share_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SharesSharePermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `max_results` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_results: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl SharesSharePermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        SharesSharePermissionsRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SharesSharePermissionsRequest {}
 
 /// Parameters of [`SharesApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SharesUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `comment` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub comment: ::std::option::Option<::std::string::String>,
+    /// Wire field `new_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub new_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `owner` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub owner: ::std::option::Option<::std::string::String>,
+    /// Wire field `storage_root` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub storage_root: ::std::option::Option<::std::string::String>,
+    /// Wire field `updates` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub updates: ::std::vec::Vec<SharedDataObjectUpdate>,
 }
+
+impl SharesUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        SharesUpdateRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SharesUpdateRequest {}
 
 /// Parameters of [`SharesApi::update_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SharesUpdatePermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `changes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub changes: ::std::vec::Vec<PermissionsChange>,
+    /// Wire field `omit_permissions_list` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub omit_permissions_list: ::std::option::Option<bool>,
 }
 
-/// The `shares` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/shares)).
+impl SharesUpdatePermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        SharesUpdatePermissionsRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SharesUpdatePermissionsRequest {}
+
+/// The `shares` service (workspace level, 7 operations; [API reference](https://docs.databricks.com/api/workspace/shares)).
 #[derive(Debug, Clone)]
 pub struct SharesApi {
     client: crate::Client,
@@ -1581,99 +4732,353 @@ impl SharesApi {
         &self.client
     }
 
-    /// `POST /api/2.1/unity-catalog/shares` ([API reference](https://docs.databricks.com/api/workspace/shares/create)).
-    pub async fn create(&self, request: &SharesCreateRequest) -> crate::Result<ShareInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.1/unity-catalog/shares",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["name", "comment", "storage_root"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.1/unity-catalog/shares`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/shares/create)).
+    #[inline]
+    pub fn create(&self, name: impl Into<::std::string::String>) -> rt::Call<SharesCreateRequest, ShareInfo> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SHARES_CREATE,
+            SharesCreateRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.1/unity-catalog/shares/{name}` ([API reference](https://docs.databricks.com/api/workspace/shares/delete)).
-    pub async fn delete(&self, request: &SharesDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.1/unity-catalog/shares/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.1/unity-catalog/shares/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/shares/delete)).
+    #[inline]
+    pub fn delete(&self, name: impl Into<::std::string::String>) -> rt::Call<SharesDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SHARES_DELETE,
+            SharesDeleteRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.1/unity-catalog/shares/{name}` ([API reference](https://docs.databricks.com/api/workspace/shares/get)).
-    pub async fn get(&self, request: &SharesGetRequest) -> crate::Result<ShareInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/unity-catalog/shares/{name}",
-            path_params: &["name"],
-            query: &["include_shared_data"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.1/unity-catalog/shares/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/shares/get)).
+    #[inline]
+    pub fn get(&self, name: impl Into<::std::string::String>) -> rt::Call<SharesGetRequest, ShareInfo> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SHARES_GET,
+            SharesGetRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.1/unity-catalog/shares` ([API reference](https://docs.databricks.com/api/workspace/shares/listshares)).
-    pub fn list_shares(&self, request: SharesListSharesRequest) -> crate::service::Paginator<ShareInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/unity-catalog/shares",
-            path_params: &[],
-            query: &["max_results", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("shares"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.1/unity-catalog/shares`; pages by token ([API reference](https://docs.databricks.com/api/workspace/shares/listshares)).
+    #[inline]
+    pub fn list_shares(&self) -> rt::Paginator<SharesListSharesRequest, ShareInfo> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_SHARES_LIST_SHARES,
+            &PAGES_SHARES_LIST_SHARES,
+            SharesListSharesRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `GET /api/2.1/unity-catalog/shares/{name}/permissions` ([API reference](https://docs.databricks.com/api/workspace/shares/sharepermissions)).
-    pub async fn share_permissions(
+    /// `GET /api/2.1/unity-catalog/shares/{name}/permissions`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/shares/sharepermissions)).
+    #[inline]
+    pub fn share_permissions(
         &self,
-        request: &SharesSharePermissionsRequest,
-    ) -> crate::Result<GetSharePermissionsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/unity-catalog/shares/{name}/permissions",
-            path_params: &["name"],
-            query: &["max_results", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<SharesSharePermissionsRequest, GetSharePermissionsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SHARES_SHARE_PERMISSIONS,
+            SharesSharePermissionsRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.1/unity-catalog/shares/{name}` ([API reference](https://docs.databricks.com/api/workspace/shares/update)).
-    pub async fn update(&self, request: &SharesUpdateRequest) -> crate::Result<ShareInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.1/unity-catalog/shares/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["comment", "new_name", "owner", "storage_root", "updates"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `PATCH /api/2.1/unity-catalog/shares/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/shares/update)).
+    #[inline]
+    pub fn update(&self, name: impl Into<::std::string::String>) -> rt::Call<SharesUpdateRequest, ShareInfo> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SHARES_UPDATE,
+            SharesUpdateRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.1/unity-catalog/shares/{name}/permissions` ([API reference](https://docs.databricks.com/api/workspace/shares/updatepermissions)).
-    pub async fn update_permissions(
+    /// `PATCH /api/2.1/unity-catalog/shares/{name}/permissions`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/shares/updatepermissions)).
+    #[inline]
+    pub fn update_permissions(
         &self,
-        request: &SharesUpdatePermissionsRequest,
-    ) -> crate::Result<UpdateSharePermissionsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.1/unity-catalog/shares/{name}/permissions",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["changes", "omit_permissions_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<SharesUpdatePermissionsRequest, UpdateSharePermissionsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SHARES_UPDATE_PERMISSIONS,
+            SharesUpdatePermissionsRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_SHARES_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.1/unity-catalog/shares",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["name", "comment", "storage_root"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SHARES_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.1/unity-catalog/shares/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SHARES_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/unity-catalog/shares/{name}",
+    path_params: &["name"],
+    query: &["include_shared_data"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SHARES_LIST_SHARES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/unity-catalog/shares",
+    path_params: &[],
+    query: &["max_results", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_SHARES_LIST_SHARES: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("shares"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_SHARES_SHARE_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/unity-catalog/shares/{name}/permissions",
+    path_params: &["name"],
+    query: &["max_results", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SHARES_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.1/unity-catalog/shares/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["comment", "new_name", "owner", "storage_root", "updates"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SHARES_UPDATE_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.1/unity-catalog/shares/{name}/permissions",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["changes", "omit_permissions_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<SharesCreateRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `storage_root`.
+    #[inline]
+    pub fn storage_root(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.storage_root = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<SharesDeleteRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<SharesGetRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `include_shared_data`.
+    #[inline]
+    pub fn include_shared_data(mut self, value: bool) -> Self {
+        self.request.include_shared_data = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<T> rt::Paginator<SharesListSharesRequest, T> {
+    /// Set `max_results`.
+    #[inline]
+    pub fn max_results(mut self, value: i64) -> Self {
+        self.request.max_results = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<SharesSharePermissionsRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `max_results`.
+    #[inline]
+    pub fn max_results(mut self, value: i64) -> Self {
+        self.request.max_results = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<SharesUpdateRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `comment`.
+    #[inline]
+    pub fn comment(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.comment = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `new_name`.
+    #[inline]
+    pub fn new_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.new_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `owner`.
+    #[inline]
+    pub fn owner(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.owner = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `storage_root`.
+    #[inline]
+    pub fn storage_root(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.storage_root = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `updates`.
+    #[inline]
+    pub fn updates(mut self, value: ::std::vec::Vec<SharedDataObjectUpdate>) -> Self {
+        self.request.updates = value;
+        self
+    }
+}
+
+impl<O> rt::Call<SharesUpdatePermissionsRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `changes`.
+    #[inline]
+    pub fn changes(mut self, value: ::std::vec::Vec<PermissionsChange>) -> Self {
+        self.request.changes = value;
+        self
+    }
+
+    /// Set `omit_permissions_list`.
+    #[inline]
+    pub fn omit_permissions_list(mut self, value: bool) -> Self {
+        self.request.omit_permissions_list = ::std::option::Option::Some(value);
+        self
     }
 }

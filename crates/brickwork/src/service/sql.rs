@@ -8,7 +8,7 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `Aggregation`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `Aggregation`: `AVG`, `COUNT`, `COUNT_DISTINCT`, `MAX`, `MEDIAN`, `MIN`, `STDDEV`, `SUM`; values added by the server later decode as `UnknownValue`.
     Aggregation {
         Avg = "AVG",
         Count = "COUNT",
@@ -22,7 +22,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AlertEvaluationState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AlertEvaluationState`: `ERROR`, `OK`, `TRIGGERED`, `UNKNOWN`; values added by the server later decode as `UnknownValue`.
     AlertEvaluationState {
         Error = "ERROR",
         Ok = "OK",
@@ -32,7 +32,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AlertLifecycleState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AlertLifecycleState`: `ACTIVE`, `DELETED`; values added by the server later decode as `UnknownValue`.
     AlertLifecycleState {
         Active = "ACTIVE",
         Deleted = "DELETED",
@@ -40,7 +40,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AlertOperator`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AlertOperator`: `EQUAL`, `GREATER_THAN`, `GREATER_THAN_OR_EQUAL`, `IS_NULL`, `LESS_THAN`, `LESS_THAN_OR_EQUAL`, `NOT_EQUAL`; values added by the server later decode as `UnknownValue`.
     AlertOperator {
         Equal = "EQUAL",
         GreaterThan = "GREATER_THAN",
@@ -53,7 +53,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AlertOptionsEmptyResultState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AlertOptionsEmptyResultState`: `ok`, `triggered`, `unknown`; values added by the server later decode as `UnknownValue`.
     AlertOptionsEmptyResultState {
         Ok = "ok",
         Triggered = "triggered",
@@ -62,7 +62,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AlertState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AlertState`: `OK`, `TRIGGERED`, `UNKNOWN`; values added by the server later decode as `UnknownValue`.
     AlertState {
         Ok = "OK",
         Triggered = "TRIGGERED",
@@ -71,7 +71,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ChannelName`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ChannelName`: `CHANNEL_NAME_CURRENT`, `CHANNEL_NAME_CUSTOM`, `CHANNEL_NAME_PREVIEW`, `CHANNEL_NAME_PREVIOUS`; values added by the server later decode as `UnknownValue`.
     ChannelName {
         ChannelNameCurrent = "CHANNEL_NAME_CURRENT",
         ChannelNameCustom = "CHANNEL_NAME_CUSTOM",
@@ -81,7 +81,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ColumnInfoTypeName`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ColumnInfoTypeName`: `ARRAY`, `BINARY`, `BOOLEAN`, `BYTE`, `CHAR`, `DATE`, `DECIMAL`, `DOUBLE`, `FLOAT`, `INT`, `INTERVAL`, `LONG`, `MAP`, `NULL`, `SHORT`, `STRING`, `STRUCT`, `TIMESTAMP`, `USER_DEFINED_TYPE`; values added by the server later decode as `UnknownValue`.
     ColumnInfoTypeName {
         Array = "ARRAY",
         Binary = "BINARY",
@@ -106,7 +106,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ComparisonOperator`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ComparisonOperator`: `EQUAL`, `GREATER_THAN`, `GREATER_THAN_OR_EQUAL`, `IS_NOT_NULL`, `IS_NULL`, `LESS_THAN`, `LESS_THAN_OR_EQUAL`, `NOT_EQUAL`; values added by the server later decode as `UnknownValue`.
     ComparisonOperator {
         Equal = "EQUAL",
         GreaterThan = "GREATER_THAN",
@@ -120,7 +120,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `CreateWarehouseRequestWarehouseType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `CreateWarehouseRequestWarehouseType`: `CLASSIC`, `PRO`, `REALTIME`, `TYPE_UNSPECIFIED`; values added by the server later decode as `UnknownValue`.
     CreateWarehouseRequestWarehouseType {
         Classic = "CLASSIC",
         Pro = "PRO",
@@ -130,7 +130,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `CustomTemplateFormat`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `CustomTemplateFormat`: `HTML`, `MARKDOWN`; values added by the server later decode as `UnknownValue`.
     CustomTemplateFormat {
         Html = "HTML",
         Markdown = "MARKDOWN",
@@ -138,7 +138,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `DatePrecision`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `DatePrecision`: `DAY_PRECISION`, `MINUTE_PRECISION`, `SECOND_PRECISION`; values added by the server later decode as `UnknownValue`.
     DatePrecision {
         DayPrecision = "DAY_PRECISION",
         MinutePrecision = "MINUTE_PRECISION",
@@ -147,7 +147,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `DateRangeValueDynamicDateRange`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `DateRangeValueDynamicDateRange`: `LAST_12_MONTHS`, `LAST_14_DAYS`, `LAST_24_HOURS`, `LAST_30_DAYS`, `LAST_60_DAYS`, `LAST_7_DAYS`, `LAST_8_HOURS`, `LAST_90_DAYS`, `LAST_HOUR`, `LAST_MONTH`, `LAST_WEEK`, `LAST_YEAR`, `THIS_MONTH`, `THIS_WEEK`, `THIS_YEAR`, `TODAY`, `YESTERDAY`; values added by the server later decode as `UnknownValue`.
     DateRangeValueDynamicDateRange {
         Last12Months = "LAST_12_MONTHS",
         Last14Days = "LAST_14_DAYS",
@@ -170,7 +170,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `DateValueDynamicDate`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `DateValueDynamicDate`: `NOW`, `YESTERDAY`; values added by the server later decode as `UnknownValue`.
     DateValueDynamicDate {
         Now = "NOW",
         Yesterday = "YESTERDAY",
@@ -178,7 +178,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `DefaultWarehouseOverrideType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `DefaultWarehouseOverrideType`: `CUSTOM`, `LAST_SELECTED`; values added by the server later decode as `UnknownValue`.
     DefaultWarehouseOverrideType {
         Custom = "CUSTOM",
         LastSelected = "LAST_SELECTED",
@@ -186,7 +186,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `Disposition`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `Disposition`: `EXTERNAL_LINKS`, `INLINE`; values added by the server later decode as `UnknownValue`.
     Disposition {
         ExternalLinks = "EXTERNAL_LINKS",
         Inline = "INLINE",
@@ -194,7 +194,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `EditWarehouseRequestWarehouseType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `EditWarehouseRequestWarehouseType`: `CLASSIC`, `PRO`, `REALTIME`, `TYPE_UNSPECIFIED`; values added by the server later decode as `UnknownValue`.
     EditWarehouseRequestWarehouseType {
         Classic = "CLASSIC",
         Pro = "PRO",
@@ -204,7 +204,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `EndpointInfoWarehouseType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `EndpointInfoWarehouseType`: `CLASSIC`, `PRO`, `REALTIME`, `TYPE_UNSPECIFIED`; values added by the server later decode as `UnknownValue`.
     EndpointInfoWarehouseType {
         Classic = "CLASSIC",
         Pro = "PRO",
@@ -214,7 +214,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ExecuteStatementRequestOnWaitTimeout`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ExecuteStatementRequestOnWaitTimeout`: `CANCEL`, `CONTINUE`; values added by the server later decode as `UnknownValue`.
     ExecuteStatementRequestOnWaitTimeout {
         Cancel = "CANCEL",
         Continue = "CONTINUE",
@@ -222,7 +222,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `Format`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `Format`: `ARROW_STREAM`, `CSV`, `JSON_ARRAY`; values added by the server later decode as `UnknownValue`.
     Format {
         ArrowStream = "ARROW_STREAM",
         Csv = "CSV",
@@ -231,7 +231,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `GetWarehouseResponseWarehouseType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `GetWarehouseResponseWarehouseType`: `CLASSIC`, `PRO`, `REALTIME`, `TYPE_UNSPECIFIED`; values added by the server later decode as `UnknownValue`.
     GetWarehouseResponseWarehouseType {
         Classic = "CLASSIC",
         Pro = "PRO",
@@ -241,7 +241,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `GetWorkspaceWarehouseConfigResponseSecurityPolicy`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `GetWorkspaceWarehouseConfigResponseSecurityPolicy`: `DATA_ACCESS_CONTROL`, `NONE`, `PASSTHROUGH`; values added by the server later decode as `UnknownValue`.
     GetWorkspaceWarehouseConfigResponseSecurityPolicy {
         DataAccessControl = "DATA_ACCESS_CONTROL",
         None = "NONE",
@@ -250,7 +250,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `LegacyAlertState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `LegacyAlertState`: `ok`, `triggered`, `unknown`; values added by the server later decode as `UnknownValue`.
     LegacyAlertState {
         Ok = "ok",
         Triggered = "triggered",
@@ -259,7 +259,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `LifecycleState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `LifecycleState`: `ACTIVE`, `TRASHED`; values added by the server later decode as `UnknownValue`.
     LifecycleState {
         Active = "ACTIVE",
         Trashed = "TRASHED",
@@ -267,7 +267,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ListOrder`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ListOrder`: `created_at`, `name`; values added by the server later decode as `UnknownValue`.
     ListOrder {
         CreatedAt = "created_at",
         Name = "name",
@@ -275,7 +275,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ObjectType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ObjectType`: `alert`, `dashboard`, `data_source`, `query`; values added by the server later decode as `UnknownValue`.
     ObjectType {
         Alert = "alert",
         Dashboard = "dashboard",
@@ -285,7 +285,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ObjectTypePlural`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ObjectTypePlural`: `alerts`, `dashboards`, `data_sources`, `queries`; values added by the server later decode as `UnknownValue`.
     ObjectTypePlural {
         Alerts = "alerts",
         Dashboards = "dashboards",
@@ -295,7 +295,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `OwnableObjectType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `OwnableObjectType`: `alert`, `dashboard`, `query`; values added by the server later decode as `UnknownValue`.
     OwnableObjectType {
         Alert = "alert",
         Dashboard = "dashboard",
@@ -304,7 +304,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ParameterType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ParameterType`: `datetime`, `enum`, `number`, `query`, `text`; values added by the server later decode as `UnknownValue`.
     ParameterType {
         Datetime = "datetime",
         Enum = "enum",
@@ -315,7 +315,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PermissionLevel`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PermissionLevel`: `CAN_EDIT`, `CAN_MANAGE`, `CAN_RUN`, `CAN_VIEW`; values added by the server later decode as `UnknownValue`.
     PermissionLevel {
         CanEdit = "CAN_EDIT",
         CanManage = "CAN_MANAGE",
@@ -325,7 +325,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PlansState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PlansState`: `EMPTY`, `EXISTS`, `IGNORED_LARGE_PLANS_SIZE`, `IGNORED_SMALL_DURATION`, `IGNORED_SPARK_PLAN_TYPE`, `UNKNOWN`; values added by the server later decode as `UnknownValue`.
     PlansState {
         Empty = "EMPTY",
         Exists = "EXISTS",
@@ -337,7 +337,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `QueryStatementType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `QueryStatementType`: `ALTER`, `ANALYZE`, `COPY`, `CREATE`, `DELETE`, `DESCRIBE`, `DROP`, `EXPLAIN`, `GRANT`, `INSERT`, `MERGE`, `OPTIMIZE`, `OTHER`, `REFRESH`, `REPLACE`, `REVOKE`, `SELECT`, `SET`, `SHOW`, `TRUNCATE`, `UPDATE`, `USE`; values added by the server later decode as `UnknownValue`.
     QueryStatementType {
         Alter = "ALTER",
         Analyze = "ANALYZE",
@@ -365,7 +365,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `QueryStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `QueryStatus`: `CANCELED`, `COMPILED`, `COMPILING`, `FAILED`, `FINISHED`, `QUEUED`, `RUNNING`, `STARTED`; values added by the server later decode as `UnknownValue`.
     QueryStatus {
         Canceled = "CANCELED",
         Compiled = "COMPILED",
@@ -379,7 +379,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `RunAsMode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `RunAsMode`: `OWNER`, `VIEWER`; values added by the server later decode as `UnknownValue`.
     RunAsMode {
         Owner = "OWNER",
         Viewer = "VIEWER",
@@ -387,7 +387,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `RunAsRole`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `RunAsRole`: `owner`, `viewer`; values added by the server later decode as `UnknownValue`.
     RunAsRole {
         Owner = "owner",
         Viewer = "viewer",
@@ -395,7 +395,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `SchedulePauseStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `SchedulePauseStatus`: `PAUSED`, `UNPAUSED`; values added by the server later decode as `UnknownValue`.
     SchedulePauseStatus {
         Paused = "PAUSED",
         Unpaused = "UNPAUSED",
@@ -403,7 +403,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ServiceErrorCode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ServiceErrorCode`: `ABORTED`, `ALREADY_EXISTS`, `BAD_REQUEST`, `CANCELLED`, `DEADLINE_EXCEEDED`, `INTERNAL_ERROR`, `IO_ERROR`, `NOT_FOUND`, `RESOURCE_EXHAUSTED`, `SERVICE_UNDER_MAINTENANCE`, `TEMPORARILY_UNAVAILABLE`, `UNAUTHENTICATED`, `UNKNOWN`, `WORKSPACE_TEMPORARILY_UNAVAILABLE`; values added by the server later decode as `UnknownValue`.
     ServiceErrorCode {
         Aborted = "ABORTED",
         AlreadyExists = "ALREADY_EXISTS",
@@ -423,7 +423,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `SetWorkspaceWarehouseConfigRequestSecurityPolicy`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `SetWorkspaceWarehouseConfigRequestSecurityPolicy`: `DATA_ACCESS_CONTROL`, `NONE`, `PASSTHROUGH`; values added by the server later decode as `UnknownValue`.
     SetWorkspaceWarehouseConfigRequestSecurityPolicy {
         DataAccessControl = "DATA_ACCESS_CONTROL",
         None = "NONE",
@@ -432,7 +432,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `SpotInstancePolicy`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `SpotInstancePolicy`: `COST_OPTIMIZED`, `POLICY_UNSPECIFIED`, `RELIABILITY_OPTIMIZED`; values added by the server later decode as `UnknownValue`.
     SpotInstancePolicy {
         CostOptimized = "COST_OPTIMIZED",
         PolicyUnspecified = "POLICY_UNSPECIFIED",
@@ -441,7 +441,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `State`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `State`: `DELETED`, `DELETING`, `RUNNING`, `STARTING`, `STOPPED`, `STOPPING`; values added by the server later decode as `UnknownValue`.
     State {
         Deleted = "DELETED",
         Deleting = "DELETING",
@@ -453,7 +453,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `StatementState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `StatementState`: `CANCELED`, `CLOSED`, `FAILED`, `PENDING`, `RUNNING`, `SUCCEEDED`; values added by the server later decode as `UnknownValue`.
     StatementState {
         Canceled = "CANCELED",
         Closed = "CLOSED",
@@ -465,7 +465,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `Status`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `Status`: `DEGRADED`, `FAILED`, `HEALTHY`; values added by the server later decode as `UnknownValue`.
     Status {
         Degraded = "DEGRADED",
         Failed = "FAILED",
@@ -474,14 +474,14 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `SuccessMessage`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `SuccessMessage`: `Success`; values added by the server later decode as `UnknownValue`.
     SuccessMessage {
         Success = "Success",
     }
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `TerminationReasonCode`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `TerminationReasonCode`: `ABUSE_DETECTED`, `ACCESS_TOKEN_FAILURE`, `ALLOCATION_TIMEOUT`, `ALLOCATION_TIMEOUT_NODE_DAEMON_NOT_READY`, `ALLOCATION_TIMEOUT_NO_HEALTHY_AND_WARMED_UP_CLUSTERS`, `ALLOCATION_TIMEOUT_NO_HEALTHY_CLUSTERS`, `ALLOCATION_TIMEOUT_NO_MATCHED_CLUSTERS`, `ALLOCATION_TIMEOUT_NO_READY_CLUSTERS`, `ALLOCATION_TIMEOUT_NO_UNALLOCATED_CLUSTERS`, `ALLOCATION_TIMEOUT_NO_WARMED_UP_CLUSTERS`, `ATTACH_PROJECT_FAILURE`, `AWS_AUTHORIZATION_FAILURE`, `AWS_INACCESSIBLE_KMS_KEY_FAILURE`, `AWS_INSTANCE_PROFILE_UPDATE_FAILURE`, `AWS_INSUFFICIENT_FREE_ADDRESSES_IN_SUBNET_FAILURE`, `AWS_INSUFFICIENT_INSTANCE_CAPACITY_FAILURE`, `AWS_INVALID_KEY_PAIR`, `AWS_INVALID_KMS_KEY_STATE`, `AWS_MAX_SPOT_INSTANCE_COUNT_EXCEEDED_FAILURE`, `AWS_REQUEST_LIMIT_EXCEEDED`, `AWS_RESOURCE_QUOTA_EXCEEDED`, `AWS_UNSUPPORTED_FAILURE`, `AZURE_BYOK_KEY_PERMISSION_FAILURE`, `AZURE_EPHEMERAL_DISK_FAILURE`, `AZURE_INVALID_DEPLOYMENT_TEMPLATE`, `AZURE_OPERATION_NOT_ALLOWED_EXCEPTION`, `AZURE_PACKED_DEPLOYMENT_PARTIAL_FAILURE`, `AZURE_QUOTA_EXCEEDED_EXCEPTION`, `AZURE_RESOURCE_MANAGER_THROTTLING`, `AZURE_RESOURCE_PROVIDER_THROTTLING`, `AZURE_UNEXPECTED_DEPLOYMENT_TEMPLATE_FAILURE`, `AZURE_VM_EXTENSION_FAILURE`, `AZURE_VNET_CONFIGURATION_FAILURE`, `BOOTSTRAP_TIMEOUT`, `BOOTSTRAP_TIMEOUT_CLOUD_PROVIDER_EXCEPTION`, `BOOTSTRAP_TIMEOUT_DUE_TO_MISCONFIG`, `BUDGET_POLICY_LIMIT_ENFORCEMENT_ACTIVATED`, `BUDGET_POLICY_RESOLUTION_FAILURE`, `CLOUD_ACCOUNT_POD_QUOTA_EXCEEDED`, `CLOUD_ACCOUNT_SETUP_FAILURE`, `CLOUD_OPERATION_CANCELLED`, `CLOUD_PROVIDER_DISK_SETUP_FAILURE`, `CLOUD_PROVIDER_INSTANCE_NOT_LAUNCHED`, `CLOUD_PROVIDER_LAUNCH_FAILURE`, `CLOUD_PROVIDER_LAUNCH_FAILURE_DUE_TO_MISCONFIG`, `CLOUD_PROVIDER_RESOURCE_STOCKOUT`, `CLOUD_PROVIDER_RESOURCE_STOCKOUT_DUE_TO_MISCONFIG`, `CLOUD_PROVIDER_SHUTDOWN`, `CLUSTER_OPERATION_THROTTLED`, `CLUSTER_OPERATION_TIMEOUT`, `COMMUNICATION_LOST`, `CONTAINER_LAUNCH_FAILURE`, `CONTROL_PLANE_CONNECTION_FAILURE`, `CONTROL_PLANE_CONNECTION_FAILURE_DUE_TO_MISCONFIG`, `CONTROL_PLANE_REQUEST_FAILURE`, `CONTROL_PLANE_REQUEST_FAILURE_DUE_TO_MISCONFIG`, `DATABASE_CONNECTION_FAILURE`, `DATA_ACCESS_CONFIG_CHANGED`, `DBFS_COMPONENT_UNHEALTHY`, `DBR_IMAGE_RESOLUTION_FAILURE`, `DISASTER_RECOVERY_REPLICATION`, `DNS_RESOLUTION_ERROR`, `DOCKER_CONTAINER_CREATION_EXCEPTION`, `DOCKER_IMAGE_PULL_FAILURE`, `DOCKER_IMAGE_TOO_LARGE_FOR_INSTANCE_EXCEPTION`, `DOCKER_INVALID_OS_EXCEPTION`, `DRIVER_EVICTION`, `DRIVER_LAUNCH_TIMEOUT`, `DRIVER_NODE_UNREACHABLE`, `DRIVER_OUT_OF_DISK`, `DRIVER_OUT_OF_MEMORY`, `DRIVER_POD_CREATION_FAILURE`, `DRIVER_UNEXPECTED_FAILURE`, `DRIVER_UNHEALTHY`, `DRIVER_UNREACHABLE`, `DRIVER_UNRESPONSIVE`, `DYNAMIC_SPARK_CONF_SIZE_EXCEEDED`, `EOS_SPARK_IMAGE`, `EXECUTION_COMPONENT_UNHEALTHY`, `EXECUTOR_POD_UNSCHEDULED`, `GCP_API_RATE_QUOTA_EXCEEDED`, `GCP_DENIED_BY_ORG_POLICY`, `GCP_FORBIDDEN`, `GCP_IAM_TIMEOUT`, `GCP_INACCESSIBLE_KMS_KEY_FAILURE`, `GCP_INSUFFICIENT_CAPACITY`, `GCP_IP_SPACE_EXHAUSTED`, `GCP_KMS_KEY_PERMISSION_DENIED`, `GCP_NOT_FOUND`, `GCP_QUOTA_EXCEEDED`, `GCP_RESOURCE_QUOTA_EXCEEDED`, `GCP_SERVICE_ACCOUNT_ACCESS_DENIED`, `GCP_SERVICE_ACCOUNT_DELETED`, `GCP_SERVICE_ACCOUNT_NOT_FOUND`, `GCP_SUBNET_NOT_READY`, `GCP_TRUSTED_IMAGE_PROJECTS_VIOLATED`, `GKE_BASED_CLUSTER_TERMINATION`, `GLOBAL_INIT_SCRIPT_FAILURE`, `HIVEMETASTORE_CONNECTIVITY_FAILURE`, `HIVE_METASTORE_PROVISIONING_FAILURE`, `IMAGE_PULL_PERMISSION_DENIED`, `INACTIVITY`, `INIT_CONTAINER_NOT_FINISHED`, `INIT_SCRIPT_FAILURE`, `INSTANCE_POOL_CLUSTER_FAILURE`, `INSTANCE_POOL_MAX_CAPACITY_REACHED`, `INSTANCE_POOL_NOT_FOUND`, `INSTANCE_UNREACHABLE`, `INSTANCE_UNREACHABLE_DUE_TO_MISCONFIG`, `INTERNAL_CAPACITY_FAILURE`, `INTERNAL_ERROR`, `INVALID_ARGUMENT`, `INVALID_AWS_PARAMETER`, `INVALID_INSTANCE_PLACEMENT_PROTOCOL`, `INVALID_SPARK_IMAGE`, `INVALID_WORKER_IMAGE_FAILURE`, `IN_PENALTY_BOX`, `IP_EXHAUSTION_FAILURE`, `JOB_FINISHED`, `K8S_ACTIVE_POD_QUOTA_EXCEEDED`, `K8S_AUTOSCALING_FAILURE`, `K8S_DBR_CLUSTER_LAUNCH_TIMEOUT`, `LAZY_ALLOCATION_TIMEOUT`, `MAINTENANCE_MODE`, `METASTORE_COMPONENT_UNHEALTHY`, `MTLS_PORT_CONNECTIVITY_FAILURE`, `NEPHOS_RESOURCE_MANAGEMENT`, `NETVISOR_SETUP_TIMEOUT`, `NETWORK_CHECK_CONTROL_PLANE_FAILURE`, `NETWORK_CHECK_CONTROL_PLANE_FAILURE_DUE_TO_MISCONFIG`, `NETWORK_CHECK_DNS_SERVER_FAILURE`, `NETWORK_CHECK_DNS_SERVER_FAILURE_DUE_TO_MISCONFIG`, `NETWORK_CHECK_METADATA_ENDPOINT_FAILURE`, `NETWORK_CHECK_METADATA_ENDPOINT_FAILURE_DUE_TO_MISCONFIG`, `NETWORK_CHECK_MULTIPLE_COMPONENTS_FAILURE`, `NETWORK_CHECK_MULTIPLE_COMPONENTS_FAILURE_DUE_TO_MISCONFIG`, `NETWORK_CHECK_NIC_FAILURE`, `NETWORK_CHECK_NIC_FAILURE_DUE_TO_MISCONFIG`, `NETWORK_CHECK_STORAGE_FAILURE`, `NETWORK_CHECK_STORAGE_FAILURE_DUE_TO_MISCONFIG`, `NETWORK_CONFIGURATION_FAILURE`, `NFS_MOUNT_FAILURE`, `NO_MATCHED_K8S`, `NO_MATCHED_K8S_TESTING_TAG`, `NPIP_TUNNEL_SETUP_FAILURE`, `NPIP_TUNNEL_TOKEN_FAILURE`, `POD_ASSIGNMENT_FAILURE`, `POD_SCHEDULING_FAILURE`, `RATE_LIMITED`, `REQUEST_REJECTED`, `REQUEST_THROTTLED`, `RESOURCE_USAGE_BLOCKED`, `SECRET_CREATION_FAILURE`, `SECRET_PERMISSION_DENIED`, `SECRET_RESOLUTION_ERROR`, `SECURITY_DAEMON_REGISTRATION_EXCEPTION`, `SELF_BOOTSTRAP_FAILURE`, `SERVERLESS_LONG_RUNNING_TERMINATED`, `SKIPPED_SLOW_NODES`, `SLOW_IMAGE_DOWNLOAD`, `SPARK_ERROR`, `SPARK_IMAGE_DOWNLOAD_FAILURE`, `SPARK_IMAGE_DOWNLOAD_THROTTLED`, `SPARK_IMAGE_NOT_FOUND`, `SPARK_STARTUP_FAILURE`, `SPOT_INSTANCE_TERMINATION`, `SSH_BOOTSTRAP_FAILURE`, `STORAGE_DOWNLOAD_FAILURE`, `STORAGE_DOWNLOAD_FAILURE_DUE_TO_MISCONFIG`, `STORAGE_DOWNLOAD_FAILURE_SLOW`, `STORAGE_DOWNLOAD_FAILURE_THROTTLED`, `STS_CLIENT_SETUP_FAILURE`, `SUBNET_EXHAUSTED_FAILURE`, `TEMPORARILY_UNAVAILABLE`, `TRIAL_EXPIRED`, `UNEXPECTED_LAUNCH_FAILURE`, `UNEXPECTED_POD_RECREATION`, `UNKNOWN`, `UNSUPPORTED_INSTANCE_TYPE`, `UPDATE_INSTANCE_PROFILE_FAILURE`, `USAGE_POLICY_ENTITLEMENT_DENIED`, `USER_INITIATED_VM_TERMINATION`, `USER_REQUEST`, `WORKER_SETUP_FAILURE`, `WORKSPACE_CANCELLED_ERROR`, `WORKSPACE_CONFIGURATION_ERROR`, `WORKSPACE_UPDATE`; values added by the server later decode as `UnknownValue`.
     TerminationReasonCode {
         AbuseDetected = "ABUSE_DETECTED",
         AccessTokenFailure = "ACCESS_TOKEN_FAILURE",
@@ -674,7 +674,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `TerminationReasonType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `TerminationReasonType`: `CLIENT_ERROR`, `CLOUD_FAILURE`, `SERVICE_FAULT`, `SUCCESS`; values added by the server later decode as `UnknownValue`.
     TerminationReasonType {
         ClientError = "CLIENT_ERROR",
         CloudFailure = "CLOUD_FAILURE",
@@ -684,7 +684,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `WarehousePermissionLevel`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `WarehousePermissionLevel`: `CAN_MANAGE`, `CAN_MONITOR`, `CAN_USE`, `CAN_VIEW`, `IS_OWNER`; values added by the server later decode as `UnknownValue`.
     WarehousePermissionLevel {
         CanManage = "CAN_MANAGE",
         CanMonitor = "CAN_MONITOR",
@@ -695,7 +695,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `WarehouseTypePairWarehouseType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `WarehouseTypePairWarehouseType`: `CLASSIC`, `PRO`, `REALTIME`, `TYPE_UNSPECIFIED`; values added by the server later decode as `UnknownValue`.
     WarehouseTypePairWarehouseType {
         Classic = "CLASSIC",
         Pro = "PRO",
@@ -708,151 +708,531 @@ crate::service::wire::open_enum! {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AccessControl {
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<PermissionLevel>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl AccessControl {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AccessControl { ..::std::default::Default::default() }
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: PermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `Alert` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Alert {
+    /// Wire field `condition` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub condition: ::std::option::Option<AlertCondition>,
+    /// Wire field `create_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `custom_body` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub custom_body: ::std::option::Option<::std::string::String>,
+    /// Wire field `custom_subject` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub custom_subject: ::std::option::Option<::std::string::String>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `lifecycle_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub lifecycle_state: ::std::option::Option<LifecycleState>,
+    /// Wire field `notify_on_ok` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub notify_on_ok: ::std::option::Option<bool>,
+    /// Wire field `owner_user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub owner_user_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `query_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `seconds_to_retrigger` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub seconds_to_retrigger: ::std::option::Option<i64>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<AlertState>,
+    /// Wire field `trigger_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub trigger_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `update_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+}
+
+impl Alert {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Alert { ..::std::default::Default::default() }
+    }
+
+    /// Set `condition`.
+    #[inline]
+    pub fn condition(mut self, value: AlertCondition) -> Self {
+        self.condition = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `custom_body`.
+    #[inline]
+    pub fn custom_body(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.custom_body = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `custom_subject`.
+    #[inline]
+    pub fn custom_subject(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.custom_subject = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `lifecycle_state`.
+    #[inline]
+    pub fn lifecycle_state(mut self, value: LifecycleState) -> Self {
+        self.lifecycle_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `notify_on_ok`.
+    #[inline]
+    pub fn notify_on_ok(mut self, value: bool) -> Self {
+        self.notify_on_ok = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `owner_user_name`.
+    #[inline]
+    pub fn owner_user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.owner_user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parent_path`.
+    #[inline]
+    pub fn parent_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.parent_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `query_id`.
+    #[inline]
+    pub fn query_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.query_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `seconds_to_retrigger`.
+    #[inline]
+    pub fn seconds_to_retrigger(mut self, value: i64) -> Self {
+        self.seconds_to_retrigger = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: AlertState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `trigger_time`.
+    #[inline]
+    pub fn trigger_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.trigger_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `AlertCondition` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AlertCondition {
+    /// Wire field `empty_result_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub empty_result_state: ::std::option::Option<AlertState>,
+    /// Wire field `op` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub op: ::std::option::Option<AlertOperator>,
+    /// Wire field `operand` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub operand: ::std::option::Option<AlertConditionOperand>,
+    /// Wire field `threshold` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub threshold: ::std::option::Option<AlertConditionThreshold>,
+}
+
+impl AlertCondition {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AlertCondition { ..::std::default::Default::default() }
+    }
+
+    /// Set `empty_result_state`.
+    #[inline]
+    pub fn empty_result_state(mut self, value: AlertState) -> Self {
+        self.empty_result_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `op`.
+    #[inline]
+    pub fn op(mut self, value: AlertOperator) -> Self {
+        self.op = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `operand`.
+    #[inline]
+    pub fn operand(mut self, value: AlertConditionOperand) -> Self {
+        self.operand = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `threshold`.
+    #[inline]
+    pub fn threshold(mut self, value: AlertConditionThreshold) -> Self {
+        self.threshold = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `AlertConditionOperand` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AlertConditionOperand {
+    /// Wire field `column` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub column: ::std::option::Option<AlertOperandColumn>,
+}
+
+impl AlertConditionOperand {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AlertConditionOperand { ..::std::default::Default::default() }
+    }
+
+    /// Set `column`.
+    #[inline]
+    pub fn column(mut self, value: AlertOperandColumn) -> Self {
+        self.column = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `AlertConditionThreshold` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AlertConditionThreshold {
+    /// Wire field `value` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<AlertOperandValue>,
+}
+
+impl AlertConditionThreshold {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AlertConditionThreshold { ..::std::default::Default::default() }
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: AlertOperandValue) -> Self {
+        self.value = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `AlertOperandColumn` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AlertOperandColumn {
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+}
+
+impl AlertOperandColumn {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AlertOperandColumn { ..::std::default::Default::default() }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `AlertOperandValue` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AlertOperandValue {
+    /// Wire field `bool_value` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bool_value: ::std::option::Option<bool>,
+    /// Wire field `double_value` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub double_value: ::std::option::Option<f64>,
+    /// Wire field `string_value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub string_value: ::std::option::Option<crate::service::Sensitive>,
 }
 
+impl AlertOperandValue {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AlertOperandValue { ..::std::default::Default::default() }
+    }
+
+    /// Set `bool_value`.
+    #[inline]
+    pub fn bool_value(mut self, value: bool) -> Self {
+        self.bool_value = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `double_value`.
+    #[inline]
+    pub fn double_value(mut self, value: f64) -> Self {
+        self.double_value = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `string_value`.
+    #[inline]
+    pub fn string_value(mut self, value: impl Into<crate::service::Sensitive>) -> Self {
+        self.string_value = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `AlertOptions` of the `sql` API.
+///
+/// Required: `column`, `op`, `value` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AlertOptions {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub column: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub op: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub value: ::std::option::Option<::serde_json::Value>,
+    /// Wire field `column` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub column: ::std::string::String,
+    /// Wire field `op` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub op: ::std::string::String,
+    /// Wire field `value` (required, any).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub value: ::serde_json::Value,
+    /// Wire field `custom_body` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub custom_body: ::std::option::Option<::std::string::String>,
+    /// Wire field `custom_subject` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub custom_subject: ::std::option::Option<::std::string::String>,
+    /// Wire field `empty_result_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub empty_result_state: ::std::option::Option<AlertOptionsEmptyResultState>,
+    /// Wire field `muted` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub muted: ::std::option::Option<bool>,
+}
+
+impl AlertOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        column: impl Into<::std::string::String>,
+        op: impl Into<::std::string::String>,
+        value: ::serde_json::Value,
+    ) -> Self {
+        AlertOptions {
+            column: {
+                let value = column;
+                value.into()
+            },
+            op: {
+                let value = op;
+                value.into()
+            },
+            value: {
+                let value = value;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `column`.
+    #[inline]
+    pub fn column(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.column = value.into();
+        self
+    }
+
+    /// Set `op`.
+    #[inline]
+    pub fn op(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.op = value.into();
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: ::serde_json::Value) -> Self {
+        self.value = value;
+        self
+    }
+
+    /// Set `custom_body`.
+    #[inline]
+    pub fn custom_body(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.custom_body = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `custom_subject`.
+    #[inline]
+    pub fn custom_subject(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.custom_subject = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `empty_result_state`.
+    #[inline]
+    pub fn empty_result_state(mut self, value: AlertOptionsEmptyResultState) -> Self {
+        self.empty_result_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `muted`.
+    #[inline]
+    pub fn muted(mut self, value: bool) -> Self {
+        self.muted = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `AlertQuery` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AlertQuery {
+    /// Wire field `created_at` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub created_at: ::std::option::Option<::std::string::String>,
+    /// Wire field `data_source_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data_source_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `is_archived` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_archived: ::std::option::Option<bool>,
+    /// Wire field `is_draft` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_draft: ::std::option::Option<bool>,
+    /// Wire field `is_safe` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_safe: ::std::option::Option<bool>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub options: ::std::option::Option<QueryOptions>,
+    /// Wire field `query` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query: ::std::option::Option<::std::string::String>,
+    /// Wire field `tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tags: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `updated_at` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub updated_at: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -860,168 +1240,757 @@ pub struct AlertQuery {
     pub user_id: ::std::option::Option<i64>,
 }
 
+impl AlertQuery {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AlertQuery { ..::std::default::Default::default() }
+    }
+
+    /// Set `created_at`.
+    #[inline]
+    pub fn created_at(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.created_at = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `data_source_id`.
+    #[inline]
+    pub fn data_source_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.data_source_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `is_archived`.
+    #[inline]
+    pub fn is_archived(mut self, value: bool) -> Self {
+        self.is_archived = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `is_draft`.
+    #[inline]
+    pub fn is_draft(mut self, value: bool) -> Self {
+        self.is_draft = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `is_safe`.
+    #[inline]
+    pub fn is_safe(mut self, value: bool) -> Self {
+        self.is_safe = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `options`.
+    #[inline]
+    pub fn options(mut self, value: QueryOptions) -> Self {
+        self.options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `query`.
+    #[inline]
+    pub fn query(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.query = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.tags = value;
+        self
+    }
+
+    /// Set `updated_at`.
+    #[inline]
+    pub fn updated_at(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.updated_at = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_id`.
+    #[inline]
+    pub fn user_id(mut self, value: i64) -> Self {
+        self.user_id = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `AlertStatementParameter` of the `sql` API.
+///
+/// Required: `name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AlertStatementParameter {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#type: ::std::option::Option<::std::string::String>,
+    /// Wire field `value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<::std::string::String>,
 }
 
+impl AlertStatementParameter {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AlertStatementParameter {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `type`.
+    #[inline]
+    pub fn r#type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.r#type = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `AlertV2` of the `sql` API.
+///
+/// Required: `display_name`, `query_text`, `warehouse_id`, `evaluation`, `schedule` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AlertV2 {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub display_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub query_text: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub warehouse_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub evaluation: ::std::option::Option<AlertV2Evaluation>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub schedule: ::std::option::Option<CronSchedule>,
+    /// Wire field `display_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub display_name: ::std::string::String,
+    /// Wire field `query_text` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub query_text: ::std::string::String,
+    /// Wire field `warehouse_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub warehouse_id: ::std::string::String,
+    /// Wire field `evaluation` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub evaluation: AlertV2Evaluation,
+    /// Wire field `schedule` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub schedule: CronSchedule,
+    /// Wire field `create_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `custom_description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub custom_description: ::std::option::Option<::std::string::String>,
+    /// Wire field `custom_summary` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub custom_summary: ::std::option::Option<::std::string::String>,
+    /// Wire field `custom_template_format` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub custom_template_format: ::std::option::Option<CustomTemplateFormat>,
+    /// Wire field `effective_run_as` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_run_as: ::std::option::Option<AlertV2RunAs>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `lifecycle_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub lifecycle_state: ::std::option::Option<AlertLifecycleState>,
+    /// Wire field `owner_user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub owner_user_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `parameters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub parameters: ::std::vec::Vec<AlertStatementParameter>,
+    /// Wire field `parent_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_as` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_as: ::std::option::Option<AlertV2RunAs>,
+    /// Wire field `run_as_user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_as_user_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `update_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
 }
 
+impl AlertV2 {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        display_name: impl Into<::std::string::String>,
+        query_text: impl Into<::std::string::String>,
+        warehouse_id: impl Into<::std::string::String>,
+        evaluation: AlertV2Evaluation,
+        schedule: CronSchedule,
+    ) -> Self {
+        AlertV2 {
+            display_name: {
+                let value = display_name;
+                value.into()
+            },
+            query_text: {
+                let value = query_text;
+                value.into()
+            },
+            warehouse_id: {
+                let value = warehouse_id;
+                value.into()
+            },
+            evaluation: {
+                let value = evaluation;
+                value
+            },
+            schedule: {
+                let value = schedule;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = value.into();
+        self
+    }
+
+    /// Set `query_text`.
+    #[inline]
+    pub fn query_text(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.query_text = value.into();
+        self
+    }
+
+    /// Set `warehouse_id`.
+    #[inline]
+    pub fn warehouse_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.warehouse_id = value.into();
+        self
+    }
+
+    /// Set `evaluation`.
+    #[inline]
+    pub fn evaluation(mut self, value: AlertV2Evaluation) -> Self {
+        self.evaluation = value;
+        self
+    }
+
+    /// Set `schedule`.
+    #[inline]
+    pub fn schedule(mut self, value: CronSchedule) -> Self {
+        self.schedule = value;
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `custom_description`.
+    #[inline]
+    pub fn custom_description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.custom_description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `custom_summary`.
+    #[inline]
+    pub fn custom_summary(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.custom_summary = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `custom_template_format`.
+    #[inline]
+    pub fn custom_template_format(mut self, value: CustomTemplateFormat) -> Self {
+        self.custom_template_format = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `effective_run_as`.
+    #[inline]
+    pub fn effective_run_as(mut self, value: AlertV2RunAs) -> Self {
+        self.effective_run_as = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `lifecycle_state`.
+    #[inline]
+    pub fn lifecycle_state(mut self, value: AlertLifecycleState) -> Self {
+        self.lifecycle_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `owner_user_name`.
+    #[inline]
+    pub fn owner_user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.owner_user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parameters`.
+    #[inline]
+    pub fn parameters(mut self, value: ::std::vec::Vec<AlertStatementParameter>) -> Self {
+        self.parameters = value;
+        self
+    }
+
+    /// Set `parent_path`.
+    #[inline]
+    pub fn parent_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.parent_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_as`.
+    #[inline]
+    pub fn run_as(mut self, value: AlertV2RunAs) -> Self {
+        self.run_as = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `run_as_user_name`.
+    #[inline]
+    pub fn run_as_user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.run_as_user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `AlertV2Evaluation` of the `sql` API.
+///
+/// Required: `source`, `comparison_operator` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AlertV2Evaluation {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub source: ::std::option::Option<AlertV2OperandColumn>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub comparison_operator: ::std::option::Option<ComparisonOperator>,
+    /// Wire field `source` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub source: AlertV2OperandColumn,
+    /// Wire field `comparison_operator` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub comparison_operator: ComparisonOperator,
+    /// Wire field `empty_result_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub empty_result_state: ::std::option::Option<AlertEvaluationState>,
+    /// Wire field `last_evaluated_at` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_evaluated_at: ::std::option::Option<::std::string::String>,
+    /// Wire field `notification` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub notification: ::std::option::Option<AlertV2Notification>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<AlertEvaluationState>,
+    /// Wire field `threshold` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub threshold: ::std::option::Option<AlertV2Operand>,
+}
+
+impl AlertV2Evaluation {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(source: AlertV2OperandColumn, comparison_operator: ComparisonOperator) -> Self {
+        AlertV2Evaluation {
+            source: {
+                let value = source;
+                value
+            },
+            comparison_operator: {
+                let value = comparison_operator;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `source`.
+    #[inline]
+    pub fn source(mut self, value: AlertV2OperandColumn) -> Self {
+        self.source = value;
+        self
+    }
+
+    /// Set `comparison_operator`.
+    #[inline]
+    pub fn comparison_operator(mut self, value: ComparisonOperator) -> Self {
+        self.comparison_operator = value;
+        self
+    }
+
+    /// Set `empty_result_state`.
+    #[inline]
+    pub fn empty_result_state(mut self, value: AlertEvaluationState) -> Self {
+        self.empty_result_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `last_evaluated_at`.
+    #[inline]
+    pub fn last_evaluated_at(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.last_evaluated_at = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `notification`.
+    #[inline]
+    pub fn notification(mut self, value: AlertV2Notification) -> Self {
+        self.notification = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: AlertEvaluationState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `threshold`.
+    #[inline]
+    pub fn threshold(mut self, value: AlertV2Operand) -> Self {
+        self.threshold = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `AlertV2Notification` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AlertV2Notification {
+    /// Wire field `notify_on_ok` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub notify_on_ok: ::std::option::Option<bool>,
+    /// Wire field `retrigger_seconds` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub retrigger_seconds: ::std::option::Option<i64>,
+    /// Wire field `subscriptions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub subscriptions: ::std::vec::Vec<AlertV2Subscription>,
+}
+
+impl AlertV2Notification {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AlertV2Notification { ..::std::default::Default::default() }
+    }
+
+    /// Set `notify_on_ok`.
+    #[inline]
+    pub fn notify_on_ok(mut self, value: bool) -> Self {
+        self.notify_on_ok = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `retrigger_seconds`.
+    #[inline]
+    pub fn retrigger_seconds(mut self, value: i64) -> Self {
+        self.retrigger_seconds = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `subscriptions`.
+    #[inline]
+    pub fn subscriptions(mut self, value: ::std::vec::Vec<AlertV2Subscription>) -> Self {
+        self.subscriptions = value;
+        self
+    }
 }
 
 /// Wire type `AlertV2Operand` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AlertV2Operand {
+    /// Wire field `column` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub column: ::std::option::Option<AlertV2OperandColumn>,
+    /// Wire field `value` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<AlertV2OperandValue>,
 }
 
+impl AlertV2Operand {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AlertV2Operand { ..::std::default::Default::default() }
+    }
+
+    /// Set `column`.
+    #[inline]
+    pub fn column(mut self, value: AlertV2OperandColumn) -> Self {
+        self.column = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: AlertV2OperandValue) -> Self {
+        self.value = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `AlertV2OperandColumn` of the `sql` API.
+///
+/// Required: `name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AlertV2OperandColumn {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `aggregation` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aggregation: ::std::option::Option<Aggregation>,
+    /// Wire field `display` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display: ::std::option::Option<::std::string::String>,
+}
+
+impl AlertV2OperandColumn {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        AlertV2OperandColumn {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `aggregation`.
+    #[inline]
+    pub fn aggregation(mut self, value: Aggregation) -> Self {
+        self.aggregation = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `display`.
+    #[inline]
+    pub fn display(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `AlertV2OperandValue` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AlertV2OperandValue {
+    /// Wire field `bool_value` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bool_value: ::std::option::Option<bool>,
+    /// Wire field `double_value` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub double_value: ::std::option::Option<f64>,
+    /// Wire field `string_value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub string_value: ::std::option::Option<crate::service::Sensitive>,
+}
+
+impl AlertV2OperandValue {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AlertV2OperandValue { ..::std::default::Default::default() }
+    }
+
+    /// Set `bool_value`.
+    #[inline]
+    pub fn bool_value(mut self, value: bool) -> Self {
+        self.bool_value = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `double_value`.
+    #[inline]
+    pub fn double_value(mut self, value: f64) -> Self {
+        self.double_value = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `string_value`.
+    #[inline]
+    pub fn string_value(mut self, value: impl Into<crate::service::Sensitive>) -> Self {
+        self.string_value = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `AlertV2RunAs` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AlertV2RunAs {
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl AlertV2RunAs {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AlertV2RunAs { ..::std::default::Default::default() }
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `AlertV2Subscription` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AlertV2Subscription {
+    /// Wire field `destination_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub destination_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_email` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_email: ::std::option::Option<::std::string::String>,
+}
+
+impl AlertV2Subscription {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AlertV2Subscription { ..::std::default::Default::default() }
+    }
+
+    /// Set `destination_id`.
+    #[inline]
+    pub fn destination_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.destination_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_email`.
+    #[inline]
+    pub fn user_email(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_email = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `BaseChunkInfo` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct BaseChunkInfo {
+    /// Wire field `byte_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub byte_count: ::std::option::Option<i64>,
+    /// Wire field `chunk_index` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub chunk_index: ::std::option::Option<i64>,
+    /// Wire field `row_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub row_count: ::std::option::Option<i64>,
+    /// Wire field `row_offset` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -1029,99 +1998,343 @@ pub struct BaseChunkInfo {
     pub row_offset: ::std::option::Option<i64>,
 }
 
+impl BaseChunkInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        BaseChunkInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `byte_count`.
+    #[inline]
+    pub fn byte_count(mut self, value: i64) -> Self {
+        self.byte_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `chunk_index`.
+    #[inline]
+    pub fn chunk_index(mut self, value: i64) -> Self {
+        self.chunk_index = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `row_count`.
+    #[inline]
+    pub fn row_count(mut self, value: i64) -> Self {
+        self.row_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `row_offset`.
+    #[inline]
+    pub fn row_offset(mut self, value: i64) -> Self {
+        self.row_offset = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `Channel` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Channel {
+    /// Wire field `dbsql_version` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dbsql_version: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<ChannelName>,
+}
+
+impl Channel {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Channel { ..::std::default::Default::default() }
+    }
+
+    /// Set `dbsql_version`.
+    #[inline]
+    pub fn dbsql_version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.dbsql_version = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: ChannelName) -> Self {
+        self.name = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ChannelInfo` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ChannelInfo {
+    /// Wire field `dbsql_version` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dbsql_version: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<ChannelName>,
+}
+
+impl ChannelInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ChannelInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `dbsql_version`.
+    #[inline]
+    pub fn dbsql_version(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.dbsql_version = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: ChannelName) -> Self {
+        self.name = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ClientConfig` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ClientConfig {
+    /// Wire field `allow_custom_js_visualizations` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub allow_custom_js_visualizations: ::std::option::Option<bool>,
+    /// Wire field `allow_downloads` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub allow_downloads: ::std::option::Option<bool>,
+    /// Wire field `allow_external_shares` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub allow_external_shares: ::std::option::Option<bool>,
+    /// Wire field `allow_subscriptions` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub allow_subscriptions: ::std::option::Option<bool>,
+    /// Wire field `date_format` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub date_format: ::std::option::Option<::std::string::String>,
+    /// Wire field `date_time_format` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub date_time_format: ::std::option::Option<::std::string::String>,
+    /// Wire field `disable_publish` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub disable_publish: ::std::option::Option<bool>,
+    /// Wire field `enable_legacy_autodetect_types` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_legacy_autodetect_types: ::std::option::Option<bool>,
+    /// Wire field `feature_show_permissions_control` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub feature_show_permissions_control: ::std::option::Option<bool>,
+    /// Wire field `hide_plotly_mode_bar` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub hide_plotly_mode_bar: ::std::option::Option<bool>,
+}
+
+impl ClientConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ClientConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `allow_custom_js_visualizations`.
+    #[inline]
+    pub fn allow_custom_js_visualizations(mut self, value: bool) -> Self {
+        self.allow_custom_js_visualizations = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `allow_downloads`.
+    #[inline]
+    pub fn allow_downloads(mut self, value: bool) -> Self {
+        self.allow_downloads = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `allow_external_shares`.
+    #[inline]
+    pub fn allow_external_shares(mut self, value: bool) -> Self {
+        self.allow_external_shares = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `allow_subscriptions`.
+    #[inline]
+    pub fn allow_subscriptions(mut self, value: bool) -> Self {
+        self.allow_subscriptions = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `date_format`.
+    #[inline]
+    pub fn date_format(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.date_format = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `date_time_format`.
+    #[inline]
+    pub fn date_time_format(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.date_time_format = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `disable_publish`.
+    #[inline]
+    pub fn disable_publish(mut self, value: bool) -> Self {
+        self.disable_publish = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `enable_legacy_autodetect_types`.
+    #[inline]
+    pub fn enable_legacy_autodetect_types(mut self, value: bool) -> Self {
+        self.enable_legacy_autodetect_types = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `feature_show_permissions_control`.
+    #[inline]
+    pub fn feature_show_permissions_control(mut self, value: bool) -> Self {
+        self.feature_show_permissions_control = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `hide_plotly_mode_bar`.
+    #[inline]
+    pub fn hide_plotly_mode_bar(mut self, value: bool) -> Self {
+        self.hide_plotly_mode_bar = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ColumnInfo` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ColumnInfo {
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `position` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub position: ::std::option::Option<i64>,
+    /// Wire field `type_interval_type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub type_interval_type: ::std::option::Option<::std::string::String>,
+    /// Wire field `type_name` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub type_name: ::std::option::Option<ColumnInfoTypeName>,
+    /// Wire field `type_precision` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub type_precision: ::std::option::Option<i64>,
+    /// Wire field `type_scale` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub type_scale: ::std::option::Option<i64>,
+    /// Wire field `type_text` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub type_text: ::std::option::Option<::std::string::String>,
+}
+
+impl ColumnInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ColumnInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `position`.
+    #[inline]
+    pub fn position(mut self, value: i64) -> Self {
+        self.position = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `type_interval_type`.
+    #[inline]
+    pub fn type_interval_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.type_interval_type = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `type_name`.
+    #[inline]
+    pub fn type_name(mut self, value: ColumnInfoTypeName) -> Self {
+        self.type_name = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `type_precision`.
+    #[inline]
+    pub fn type_precision(mut self, value: i64) -> Self {
+        self.type_precision = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `type_scale`.
+    #[inline]
+    pub fn type_scale(mut self, value: i64) -> Self {
+        self.type_scale = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `type_text`.
+    #[inline]
+    pub fn type_text(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.type_text = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CreateAlertRequestAlert` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateAlertRequestAlert {
+    /// Wire field `condition` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub condition: ::std::option::Option<AlertCondition>,
+    /// Wire field `custom_body` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub custom_body: ::std::option::Option<::std::string::String>,
+    /// Wire field `custom_subject` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub custom_subject: ::std::option::Option<::std::string::String>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `notify_on_ok` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub notify_on_ok: ::std::option::Option<bool>,
+    /// Wire field `parent_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `query_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `seconds_to_retrigger` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -1129,168 +2342,719 @@ pub struct CreateAlertRequestAlert {
     pub seconds_to_retrigger: ::std::option::Option<i64>,
 }
 
+impl CreateAlertRequestAlert {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateAlertRequestAlert { ..::std::default::Default::default() }
+    }
+
+    /// Set `condition`.
+    #[inline]
+    pub fn condition(mut self, value: AlertCondition) -> Self {
+        self.condition = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `custom_body`.
+    #[inline]
+    pub fn custom_body(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.custom_body = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `custom_subject`.
+    #[inline]
+    pub fn custom_subject(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.custom_subject = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `notify_on_ok`.
+    #[inline]
+    pub fn notify_on_ok(mut self, value: bool) -> Self {
+        self.notify_on_ok = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `parent_path`.
+    #[inline]
+    pub fn parent_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.parent_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `query_id`.
+    #[inline]
+    pub fn query_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.query_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `seconds_to_retrigger`.
+    #[inline]
+    pub fn seconds_to_retrigger(mut self, value: i64) -> Self {
+        self.seconds_to_retrigger = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `CreateQueryRequestQuery` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateQueryRequestQuery {
+    /// Wire field `apply_auto_limit` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub apply_auto_limit: ::std::option::Option<bool>,
+    /// Wire field `catalog` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub catalog: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `parameters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub parameters: ::std::vec::Vec<QueryParameter>,
+    /// Wire field `parent_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `query_text` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query_text: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_as_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_as_mode: ::std::option::Option<RunAsMode>,
+    /// Wire field `schema` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema: ::std::option::Option<::std::string::String>,
+    /// Wire field `tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tags: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `warehouse_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub warehouse_id: ::std::option::Option<::std::string::String>,
+}
+
+impl CreateQueryRequestQuery {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateQueryRequestQuery { ..::std::default::Default::default() }
+    }
+
+    /// Set `apply_auto_limit`.
+    #[inline]
+    pub fn apply_auto_limit(mut self, value: bool) -> Self {
+        self.apply_auto_limit = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `catalog`.
+    #[inline]
+    pub fn catalog(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.catalog = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parameters`.
+    #[inline]
+    pub fn parameters(mut self, value: ::std::vec::Vec<QueryParameter>) -> Self {
+        self.parameters = value;
+        self
+    }
+
+    /// Set `parent_path`.
+    #[inline]
+    pub fn parent_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.parent_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `query_text`.
+    #[inline]
+    pub fn query_text(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.query_text = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_as_mode`.
+    #[inline]
+    pub fn run_as_mode(mut self, value: RunAsMode) -> Self {
+        self.run_as_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `schema`.
+    #[inline]
+    pub fn schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.tags = value;
+        self
+    }
+
+    /// Set `warehouse_id`.
+    #[inline]
+    pub fn warehouse_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.warehouse_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CreateVisualizationRequestVisualization` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateVisualizationRequestVisualization {
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `query_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `serialized_options` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub serialized_options: ::std::option::Option<::std::string::String>,
+    /// Wire field `serialized_query_plan` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub serialized_query_plan: ::std::option::Option<::std::string::String>,
+    /// Wire field `type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#type: ::std::option::Option<::std::string::String>,
+}
+
+impl CreateVisualizationRequestVisualization {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateVisualizationRequestVisualization { ..::std::default::Default::default() }
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `query_id`.
+    #[inline]
+    pub fn query_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.query_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `serialized_options`.
+    #[inline]
+    pub fn serialized_options(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.serialized_options = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `serialized_query_plan`.
+    #[inline]
+    pub fn serialized_query_plan(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.serialized_query_plan = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `type`.
+    #[inline]
+    pub fn r#type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.r#type = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CreateWarehouseResponse` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateWarehouseResponse {
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
 }
 
+impl CreateWarehouseResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateWarehouseResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `CronSchedule` of the `sql` API.
+///
+/// Required: `quartz_cron_schedule`, `timezone_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CronSchedule {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub quartz_cron_schedule: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub timezone_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `quartz_cron_schedule` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub quartz_cron_schedule: ::std::string::String,
+    /// Wire field `timezone_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub timezone_id: ::std::string::String,
+    /// Wire field `pause_status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pause_status: ::std::option::Option<SchedulePauseStatus>,
+}
+
+impl CronSchedule {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        quartz_cron_schedule: impl Into<::std::string::String>,
+        timezone_id: impl Into<::std::string::String>,
+    ) -> Self {
+        CronSchedule {
+            quartz_cron_schedule: {
+                let value = quartz_cron_schedule;
+                value.into()
+            },
+            timezone_id: {
+                let value = timezone_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `quartz_cron_schedule`.
+    #[inline]
+    pub fn quartz_cron_schedule(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.quartz_cron_schedule = value.into();
+        self
+    }
+
+    /// Set `timezone_id`.
+    #[inline]
+    pub fn timezone_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.timezone_id = value.into();
+        self
+    }
+
+    /// Set `pause_status`.
+    #[inline]
+    pub fn pause_status(mut self, value: SchedulePauseStatus) -> Self {
+        self.pause_status = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `Dashboard` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Dashboard {
+    /// Wire field `can_edit` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub can_edit: ::std::option::Option<bool>,
+    /// Wire field `created_at` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub created_at: ::std::option::Option<::std::string::String>,
+    /// Wire field `dashboard_filters_enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dashboard_filters_enabled: ::std::option::Option<bool>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `is_archived` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_archived: ::std::option::Option<bool>,
+    /// Wire field `is_draft` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_draft: ::std::option::Option<bool>,
+    /// Wire field `is_favorite` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_favorite: ::std::option::Option<bool>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub options: ::std::option::Option<DashboardOptions>,
+    /// Wire field `parent` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_tier` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_tier: ::std::option::Option<PermissionLevel>,
+    /// Wire field `slug` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub slug: ::std::option::Option<::std::string::String>,
+    /// Wire field `tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tags: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `updated_at` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub updated_at: ::std::option::Option<::std::string::String>,
+    /// Wire field `user` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user: ::std::option::Option<User>,
+    /// Wire field `user_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub user_id: ::std::option::Option<i64>,
+    /// Wire field `widgets` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub widgets: ::std::vec::Vec<Widget>,
+}
+
+impl Dashboard {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Dashboard { ..::std::default::Default::default() }
+    }
+
+    /// Set `can_edit`.
+    #[inline]
+    pub fn can_edit(mut self, value: bool) -> Self {
+        self.can_edit = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `created_at`.
+    #[inline]
+    pub fn created_at(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.created_at = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `dashboard_filters_enabled`.
+    #[inline]
+    pub fn dashboard_filters_enabled(mut self, value: bool) -> Self {
+        self.dashboard_filters_enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `is_archived`.
+    #[inline]
+    pub fn is_archived(mut self, value: bool) -> Self {
+        self.is_archived = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `is_draft`.
+    #[inline]
+    pub fn is_draft(mut self, value: bool) -> Self {
+        self.is_draft = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `is_favorite`.
+    #[inline]
+    pub fn is_favorite(mut self, value: bool) -> Self {
+        self.is_favorite = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `options`.
+    #[inline]
+    pub fn options(mut self, value: DashboardOptions) -> Self {
+        self.options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.parent = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_tier`.
+    #[inline]
+    pub fn permission_tier(mut self, value: PermissionLevel) -> Self {
+        self.permission_tier = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `slug`.
+    #[inline]
+    pub fn slug(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.slug = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.tags = value;
+        self
+    }
+
+    /// Set `updated_at`.
+    #[inline]
+    pub fn updated_at(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.updated_at = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user`.
+    #[inline]
+    pub fn user(mut self, value: User) -> Self {
+        self.user = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `user_id`.
+    #[inline]
+    pub fn user_id(mut self, value: i64) -> Self {
+        self.user_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `widgets`.
+    #[inline]
+    pub fn widgets(mut self, value: ::std::vec::Vec<Widget>) -> Self {
+        self.widgets = value;
+        self
+    }
 }
 
 /// Wire type `DashboardOptions` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DashboardOptions {
+    /// Wire field `moved_to_trash_at` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub moved_to_trash_at: ::std::option::Option<::std::string::String>,
+}
+
+impl DashboardOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DashboardOptions { ..::std::default::Default::default() }
+    }
+
+    /// Set `moved_to_trash_at`.
+    #[inline]
+    pub fn moved_to_trash_at(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.moved_to_trash_at = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DataSource` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DataSource {
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `pause_reason` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pause_reason: ::std::option::Option<::std::string::String>,
+    /// Wire field `paused` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub paused: ::std::option::Option<i64>,
+    /// Wire field `supports_auto_limit` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub supports_auto_limit: ::std::option::Option<bool>,
+    /// Wire field `syntax` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub syntax: ::std::option::Option<::std::string::String>,
+    /// Wire field `type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#type: ::std::option::Option<::std::string::String>,
+    /// Wire field `view_only` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub view_only: ::std::option::Option<bool>,
+    /// Wire field `warehouse_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub warehouse_id: ::std::option::Option<::std::string::String>,
 }
 
+impl DataSource {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DataSource { ..::std::default::Default::default() }
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `pause_reason`.
+    #[inline]
+    pub fn pause_reason(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.pause_reason = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `paused`.
+    #[inline]
+    pub fn paused(mut self, value: i64) -> Self {
+        self.paused = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `supports_auto_limit`.
+    #[inline]
+    pub fn supports_auto_limit(mut self, value: bool) -> Self {
+        self.supports_auto_limit = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `syntax`.
+    #[inline]
+    pub fn syntax(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.syntax = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `type`.
+    #[inline]
+    pub fn r#type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.r#type = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `view_only`.
+    #[inline]
+    pub fn view_only(mut self, value: bool) -> Self {
+        self.view_only = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `warehouse_id`.
+    #[inline]
+    pub fn warehouse_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.warehouse_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `DateRange` of the `sql` API.
+///
+/// Required: `start`, `end` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DateRange {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub start: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub end: ::std::option::Option<::std::string::String>,
+    /// Wire field `start` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub start: ::std::string::String,
+    /// Wire field `end` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub end: ::std::string::String,
+}
+
+impl DateRange {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(start: impl Into<::std::string::String>, end: impl Into<::std::string::String>) -> Self {
+        DateRange {
+            start: {
+                let value = start;
+                value.into()
+            },
+            end: {
+                let value = end;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `start`.
+    #[inline]
+    pub fn start(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.start = value.into();
+        self
+    }
+
+    /// Set `end`.
+    #[inline]
+    pub fn end(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.end = value.into();
+        self
+    }
 }
 
 /// Wire type `DateRangeValue` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DateRangeValue {
+    /// Wire field `date_range_value` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub date_range_value: ::std::option::Option<DateRange>,
+    /// Wire field `dynamic_date_range_value` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dynamic_date_range_value: ::std::option::Option<DateRangeValueDynamicDateRange>,
+    /// Wire field `precision` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub precision: ::std::option::Option<DatePrecision>,
+    /// Wire field `start_day_of_week` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -1298,30 +3062,149 @@ pub struct DateRangeValue {
     pub start_day_of_week: ::std::option::Option<i64>,
 }
 
+impl DateRangeValue {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DateRangeValue { ..::std::default::Default::default() }
+    }
+
+    /// Set `date_range_value`.
+    #[inline]
+    pub fn date_range_value(mut self, value: DateRange) -> Self {
+        self.date_range_value = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `dynamic_date_range_value`.
+    #[inline]
+    pub fn dynamic_date_range_value(mut self, value: DateRangeValueDynamicDateRange) -> Self {
+        self.dynamic_date_range_value = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `precision`.
+    #[inline]
+    pub fn precision(mut self, value: DatePrecision) -> Self {
+        self.precision = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `start_day_of_week`.
+    #[inline]
+    pub fn start_day_of_week(mut self, value: i64) -> Self {
+        self.start_day_of_week = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `DateValue` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DateValue {
+    /// Wire field `date_value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub date_value: ::std::option::Option<::std::string::String>,
+    /// Wire field `dynamic_date_value` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dynamic_date_value: ::std::option::Option<DateValueDynamicDate>,
+    /// Wire field `precision` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub precision: ::std::option::Option<DatePrecision>,
 }
 
+impl DateValue {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DateValue { ..::std::default::Default::default() }
+    }
+
+    /// Set `date_value`.
+    #[inline]
+    pub fn date_value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.date_value = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `dynamic_date_value`.
+    #[inline]
+    pub fn dynamic_date_value(mut self, value: DateValueDynamicDate) -> Self {
+        self.dynamic_date_value = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `precision`.
+    #[inline]
+    pub fn precision(mut self, value: DatePrecision) -> Self {
+        self.precision = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `DefaultWarehouseOverride` of the `sql` API.
+///
+/// Required: `type` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DefaultWarehouseOverride {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub r#type: ::std::option::Option<DefaultWarehouseOverrideType>,
+    /// Wire field `type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub r#type: DefaultWarehouseOverrideType,
+    /// Wire field `default_warehouse_override_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default_warehouse_override_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `warehouse_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub warehouse_id: ::std::option::Option<::std::string::String>,
+}
+
+impl DefaultWarehouseOverride {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(r#type: DefaultWarehouseOverrideType) -> Self {
+        DefaultWarehouseOverride {
+            r#type: {
+                let value = r#type;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `type`.
+    #[inline]
+    pub fn r#type(mut self, value: DefaultWarehouseOverrideType) -> Self {
+        self.r#type = value;
+        self
+    }
+
+    /// Set `default_warehouse_override_id`.
+    #[inline]
+    pub fn default_warehouse_override_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.default_warehouse_override_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `warehouse_id`.
+    #[inline]
+    pub fn warehouse_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.warehouse_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DeleteResponse` of the `sql` API.
@@ -1329,184 +3212,572 @@ pub struct DefaultWarehouseOverride {
 #[serde(default)]
 pub struct DeleteResponse {}
 
+impl DeleteResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `DeleteWarehouseResponse` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteWarehouseResponse {}
+
+impl DeleteWarehouseResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteWarehouseResponse { ..::std::default::Default::default() }
+    }
+}
 
 /// Wire type `EditWarehouseResponse` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EditWarehouseResponse {}
 
+impl EditWarehouseResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EditWarehouseResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `Empty` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Empty {}
 
+impl Empty {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Empty { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `EndpointConfPair` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EndpointConfPair {
+    /// Wire field `key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub key: ::std::option::Option<::std::string::String>,
+    /// Wire field `value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<::std::string::String>,
+}
+
+impl EndpointConfPair {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EndpointConfPair { ..::std::default::Default::default() }
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `EndpointHealth` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EndpointHealth {
+    /// Wire field `details` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub details: ::std::option::Option<::std::string::String>,
+    /// Wire field `failure_reason` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub failure_reason: ::std::option::Option<TerminationReason>,
+    /// Wire field `message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<Status>,
+    /// Wire field `summary` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub summary: ::std::option::Option<::std::string::String>,
+}
+
+impl EndpointHealth {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EndpointHealth { ..::std::default::Default::default() }
+    }
+
+    /// Set `details`.
+    #[inline]
+    pub fn details(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.details = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `failure_reason`.
+    #[inline]
+    pub fn failure_reason(mut self, value: TerminationReason) -> Self {
+        self.failure_reason = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `message`.
+    #[inline]
+    pub fn message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: Status) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `summary`.
+    #[inline]
+    pub fn summary(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.summary = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `EndpointInfo` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EndpointInfo {
+    /// Wire field `auto_stop_mins` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub auto_stop_mins: ::std::option::Option<i64>,
+    /// Wire field `channel` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub channel: ::std::option::Option<Channel>,
+    /// Wire field `cluster_size` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_size: ::std::option::Option<::std::string::String>,
+    /// Wire field `creator_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creator_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `customer_version_label` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub customer_version_label: ::std::option::Option<::std::string::String>,
+    /// Wire field `enable_photon` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_photon: ::std::option::Option<bool>,
+    /// Wire field `enable_serverless_compute` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_serverless_compute: ::std::option::Option<bool>,
+    /// Wire field `health` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub health: ::std::option::Option<EndpointHealth>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `instance_profile_arn` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instance_profile_arn: ::std::option::Option<::std::string::String>,
+    /// Wire field `jdbc_url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub jdbc_url: ::std::option::Option<::std::string::String>,
+    /// Wire field `max_dbu` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_dbu: ::std::option::Option<i64>,
+    /// Wire field `max_num_clusters` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_num_clusters: ::std::option::Option<i64>,
+    /// Wire field `min_num_clusters` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub min_num_clusters: ::std::option::Option<i64>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `num_active_sessions` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub num_active_sessions: ::std::option::Option<i64>,
+    /// Wire field `num_clusters` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub num_clusters: ::std::option::Option<i64>,
+    /// Wire field `odbc_params` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub odbc_params: ::std::option::Option<OdbcParams>,
+    /// Wire field `reyden_cluster_size_multiplier` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub reyden_cluster_size_multiplier: ::std::option::Option<f64>,
+    /// Wire field `spot_instance_policy` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spot_instance_policy: ::std::option::Option<SpotInstancePolicy>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<State>,
+    /// Wire field `statement_timeout` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub statement_timeout: ::std::option::Option<i64>,
+    /// Wire field `tags` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub tags: ::std::option::Option<EndpointTags>,
+    /// Wire field `warehouse_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub warehouse_type: ::std::option::Option<EndpointInfoWarehouseType>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
+}
+
+impl EndpointInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EndpointInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `auto_stop_mins`.
+    #[inline]
+    pub fn auto_stop_mins(mut self, value: i64) -> Self {
+        self.auto_stop_mins = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `channel`.
+    #[inline]
+    pub fn channel(mut self, value: Channel) -> Self {
+        self.channel = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cluster_size`.
+    #[inline]
+    pub fn cluster_size(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cluster_size = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `creator_name`.
+    #[inline]
+    pub fn creator_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creator_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `customer_version_label`.
+    #[inline]
+    pub fn customer_version_label(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.customer_version_label = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `enable_photon`.
+    #[inline]
+    pub fn enable_photon(mut self, value: bool) -> Self {
+        self.enable_photon = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `enable_serverless_compute`.
+    #[inline]
+    pub fn enable_serverless_compute(mut self, value: bool) -> Self {
+        self.enable_serverless_compute = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `health`.
+    #[inline]
+    pub fn health(mut self, value: EndpointHealth) -> Self {
+        self.health = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `instance_profile_arn`.
+    #[inline]
+    pub fn instance_profile_arn(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instance_profile_arn = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `jdbc_url`.
+    #[inline]
+    pub fn jdbc_url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.jdbc_url = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `max_dbu`.
+    #[inline]
+    pub fn max_dbu(mut self, value: i64) -> Self {
+        self.max_dbu = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `max_num_clusters`.
+    #[inline]
+    pub fn max_num_clusters(mut self, value: i64) -> Self {
+        self.max_num_clusters = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `min_num_clusters`.
+    #[inline]
+    pub fn min_num_clusters(mut self, value: i64) -> Self {
+        self.min_num_clusters = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `num_active_sessions`.
+    #[inline]
+    pub fn num_active_sessions(mut self, value: i64) -> Self {
+        self.num_active_sessions = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `num_clusters`.
+    #[inline]
+    pub fn num_clusters(mut self, value: i64) -> Self {
+        self.num_clusters = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `odbc_params`.
+    #[inline]
+    pub fn odbc_params(mut self, value: OdbcParams) -> Self {
+        self.odbc_params = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `reyden_cluster_size_multiplier`.
+    #[inline]
+    pub fn reyden_cluster_size_multiplier(mut self, value: f64) -> Self {
+        self.reyden_cluster_size_multiplier = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `spot_instance_policy`.
+    #[inline]
+    pub fn spot_instance_policy(mut self, value: SpotInstancePolicy) -> Self {
+        self.spot_instance_policy = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: State) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `statement_timeout`.
+    #[inline]
+    pub fn statement_timeout(mut self, value: i64) -> Self {
+        self.statement_timeout = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: EndpointTags) -> Self {
+        self.tags = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `warehouse_type`.
+    #[inline]
+    pub fn warehouse_type(mut self, value: EndpointInfoWarehouseType) -> Self {
+        self.warehouse_type = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `EndpointTagPair` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EndpointTagPair {
+    /// Wire field `key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub key: ::std::option::Option<::std::string::String>,
+    /// Wire field `value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<::std::string::String>,
+}
+
+impl EndpointTagPair {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EndpointTagPair { ..::std::default::Default::default() }
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `EndpointTags` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EndpointTags {
+    /// Wire field `custom_tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub custom_tags: ::std::vec::Vec<EndpointTagPair>,
+}
+
+impl EndpointTags {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EndpointTags { ..::std::default::Default::default() }
+    }
+
+    /// Set `custom_tags`.
+    #[inline]
+    pub fn custom_tags(mut self, value: ::std::vec::Vec<EndpointTagPair>) -> Self {
+        self.custom_tags = value;
+        self
+    }
 }
 
 /// Wire type `EnumValue` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EnumValue {
+    /// Wire field `enum_options` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enum_options: ::std::option::Option<::std::string::String>,
+    /// Wire field `multi_values_options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub multi_values_options: ::std::option::Option<MultiValuesOptions>,
+    /// Wire field `values` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub values: ::std::vec::Vec<::std::string::String>,
+}
+
+impl EnumValue {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EnumValue { ..::std::default::Default::default() }
+    }
+
+    /// Set `enum_options`.
+    #[inline]
+    pub fn enum_options(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.enum_options = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `multi_values_options`.
+    #[inline]
+    pub fn multi_values_options(mut self, value: MultiValuesOptions) -> Self {
+        self.multi_values_options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `values`.
+    #[inline]
+    pub fn values(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.values = value;
+        self
+    }
 }
 
 /// Wire type `ExternalLink` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExternalLink {
+    /// Wire field `byte_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub byte_count: ::std::option::Option<i64>,
+    /// Wire field `chunk_index` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub chunk_index: ::std::option::Option<i64>,
+    /// Wire field `expiration` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub expiration: ::std::option::Option<::std::string::String>,
+    /// Wire field `external_link` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub external_link: ::std::option::Option<::std::string::String>,
+    /// Wire field `http_headers` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub http_headers: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `next_chunk_index` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub next_chunk_index: ::std::option::Option<i64>,
+    /// Wire field `next_chunk_internal_link` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_chunk_internal_link: ::std::option::Option<::std::string::String>,
+    /// Wire field `row_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub row_count: ::std::option::Option<i64>,
+    /// Wire field `row_offset` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -1514,809 +3785,2827 @@ pub struct ExternalLink {
     pub row_offset: ::std::option::Option<i64>,
 }
 
+impl ExternalLink {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ExternalLink { ..::std::default::Default::default() }
+    }
+
+    /// Set `byte_count`.
+    #[inline]
+    pub fn byte_count(mut self, value: i64) -> Self {
+        self.byte_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `chunk_index`.
+    #[inline]
+    pub fn chunk_index(mut self, value: i64) -> Self {
+        self.chunk_index = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `expiration`.
+    #[inline]
+    pub fn expiration(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.expiration = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `external_link`.
+    #[inline]
+    pub fn external_link(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.external_link = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `http_headers`.
+    #[inline]
+    pub fn http_headers(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.http_headers = value;
+        self
+    }
+
+    /// Set `next_chunk_index`.
+    #[inline]
+    pub fn next_chunk_index(mut self, value: i64) -> Self {
+        self.next_chunk_index = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `next_chunk_internal_link`.
+    #[inline]
+    pub fn next_chunk_internal_link(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_chunk_internal_link = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `row_count`.
+    #[inline]
+    pub fn row_count(mut self, value: i64) -> Self {
+        self.row_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `row_offset`.
+    #[inline]
+    pub fn row_offset(mut self, value: i64) -> Self {
+        self.row_offset = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `ExternalQuerySource` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExternalQuerySource {
+    /// Wire field `alert_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub alert_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `dashboard_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dashboard_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `genie_space_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub genie_space_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `job_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub job_info: ::std::option::Option<ExternalQuerySourceJobInfo>,
+    /// Wire field `legacy_dashboard_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub legacy_dashboard_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `notebook_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub notebook_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `sql_query_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sql_query_id: ::std::option::Option<::std::string::String>,
+}
+
+impl ExternalQuerySource {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ExternalQuerySource { ..::std::default::Default::default() }
+    }
+
+    /// Set `alert_id`.
+    #[inline]
+    pub fn alert_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.alert_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `dashboard_id`.
+    #[inline]
+    pub fn dashboard_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.dashboard_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `genie_space_id`.
+    #[inline]
+    pub fn genie_space_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.genie_space_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `job_info`.
+    #[inline]
+    pub fn job_info(mut self, value: ExternalQuerySourceJobInfo) -> Self {
+        self.job_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `legacy_dashboard_id`.
+    #[inline]
+    pub fn legacy_dashboard_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.legacy_dashboard_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `notebook_id`.
+    #[inline]
+    pub fn notebook_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.notebook_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sql_query_id`.
+    #[inline]
+    pub fn sql_query_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.sql_query_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ExternalQuerySourceJobInfo` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExternalQuerySourceJobInfo {
+    /// Wire field `job_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub job_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `job_run_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub job_run_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `job_task_run_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub job_task_run_id: ::std::option::Option<::std::string::String>,
+}
+
+impl ExternalQuerySourceJobInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ExternalQuerySourceJobInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `job_id`.
+    #[inline]
+    pub fn job_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.job_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `job_run_id`.
+    #[inline]
+    pub fn job_run_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.job_run_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `job_task_run_id`.
+    #[inline]
+    pub fn job_task_run_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.job_task_run_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GetResponse` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetResponse {
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<AccessControl>,
+    /// Wire field `object_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `object_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_type: ::std::option::Option<ObjectType>,
+}
+
+impl GetResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<AccessControl>) -> Self {
+        self.access_control_list = value;
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: ObjectType) -> Self {
+        self.object_type = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `GetWarehousePermissionLevelsResponse` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetWarehousePermissionLevelsResponse {
+    /// Wire field `permission_levels` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub permission_levels: ::std::vec::Vec<WarehousePermissionsDescription>,
+}
+
+impl GetWarehousePermissionLevelsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetWarehousePermissionLevelsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `permission_levels`.
+    #[inline]
+    pub fn permission_levels(mut self, value: ::std::vec::Vec<WarehousePermissionsDescription>) -> Self {
+        self.permission_levels = value;
+        self
+    }
 }
 
 /// Wire type `GetWarehouseResponse` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetWarehouseResponse {
+    /// Wire field `auto_stop_mins` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub auto_stop_mins: ::std::option::Option<i64>,
+    /// Wire field `channel` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub channel: ::std::option::Option<Channel>,
+    /// Wire field `cluster_size` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_size: ::std::option::Option<::std::string::String>,
+    /// Wire field `creator_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creator_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `customer_version_label` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub customer_version_label: ::std::option::Option<::std::string::String>,
+    /// Wire field `enable_photon` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_photon: ::std::option::Option<bool>,
+    /// Wire field `enable_serverless_compute` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_serverless_compute: ::std::option::Option<bool>,
+    /// Wire field `health` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub health: ::std::option::Option<EndpointHealth>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `instance_profile_arn` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instance_profile_arn: ::std::option::Option<::std::string::String>,
+    /// Wire field `jdbc_url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub jdbc_url: ::std::option::Option<::std::string::String>,
+    /// Wire field `max_dbu` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_dbu: ::std::option::Option<i64>,
+    /// Wire field `max_num_clusters` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_num_clusters: ::std::option::Option<i64>,
+    /// Wire field `min_num_clusters` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub min_num_clusters: ::std::option::Option<i64>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `num_active_sessions` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub num_active_sessions: ::std::option::Option<i64>,
+    /// Wire field `num_clusters` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub num_clusters: ::std::option::Option<i64>,
+    /// Wire field `odbc_params` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub odbc_params: ::std::option::Option<OdbcParams>,
+    /// Wire field `reyden_cluster_size_multiplier` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub reyden_cluster_size_multiplier: ::std::option::Option<f64>,
+    /// Wire field `spot_instance_policy` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spot_instance_policy: ::std::option::Option<SpotInstancePolicy>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<State>,
+    /// Wire field `statement_timeout` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub statement_timeout: ::std::option::Option<i64>,
+    /// Wire field `tags` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub tags: ::std::option::Option<EndpointTags>,
+    /// Wire field `warehouse_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub warehouse_type: ::std::option::Option<GetWarehouseResponseWarehouseType>,
+    /// Fields this version does not know, kept so that sending the value back loses nothing.
+    #[serde(flatten)]
+    pub unknown_fields: ::std::collections::BTreeMap<::std::string::String, ::serde_json::Value>,
+}
+
+impl GetWarehouseResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetWarehouseResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `auto_stop_mins`.
+    #[inline]
+    pub fn auto_stop_mins(mut self, value: i64) -> Self {
+        self.auto_stop_mins = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `channel`.
+    #[inline]
+    pub fn channel(mut self, value: Channel) -> Self {
+        self.channel = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cluster_size`.
+    #[inline]
+    pub fn cluster_size(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cluster_size = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `creator_name`.
+    #[inline]
+    pub fn creator_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creator_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `customer_version_label`.
+    #[inline]
+    pub fn customer_version_label(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.customer_version_label = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `enable_photon`.
+    #[inline]
+    pub fn enable_photon(mut self, value: bool) -> Self {
+        self.enable_photon = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `enable_serverless_compute`.
+    #[inline]
+    pub fn enable_serverless_compute(mut self, value: bool) -> Self {
+        self.enable_serverless_compute = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `health`.
+    #[inline]
+    pub fn health(mut self, value: EndpointHealth) -> Self {
+        self.health = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `instance_profile_arn`.
+    #[inline]
+    pub fn instance_profile_arn(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instance_profile_arn = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `jdbc_url`.
+    #[inline]
+    pub fn jdbc_url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.jdbc_url = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `max_dbu`.
+    #[inline]
+    pub fn max_dbu(mut self, value: i64) -> Self {
+        self.max_dbu = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `max_num_clusters`.
+    #[inline]
+    pub fn max_num_clusters(mut self, value: i64) -> Self {
+        self.max_num_clusters = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `min_num_clusters`.
+    #[inline]
+    pub fn min_num_clusters(mut self, value: i64) -> Self {
+        self.min_num_clusters = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `num_active_sessions`.
+    #[inline]
+    pub fn num_active_sessions(mut self, value: i64) -> Self {
+        self.num_active_sessions = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `num_clusters`.
+    #[inline]
+    pub fn num_clusters(mut self, value: i64) -> Self {
+        self.num_clusters = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `odbc_params`.
+    #[inline]
+    pub fn odbc_params(mut self, value: OdbcParams) -> Self {
+        self.odbc_params = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `reyden_cluster_size_multiplier`.
+    #[inline]
+    pub fn reyden_cluster_size_multiplier(mut self, value: f64) -> Self {
+        self.reyden_cluster_size_multiplier = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `spot_instance_policy`.
+    #[inline]
+    pub fn spot_instance_policy(mut self, value: SpotInstancePolicy) -> Self {
+        self.spot_instance_policy = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: State) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `statement_timeout`.
+    #[inline]
+    pub fn statement_timeout(mut self, value: i64) -> Self {
+        self.statement_timeout = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: EndpointTags) -> Self {
+        self.tags = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `warehouse_type`.
+    #[inline]
+    pub fn warehouse_type(mut self, value: GetWarehouseResponseWarehouseType) -> Self {
+        self.warehouse_type = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `GetWorkspaceWarehouseConfigResponse` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetWorkspaceWarehouseConfigResponse {
+    /// Wire field `channel` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub channel: ::std::option::Option<Channel>,
+    /// Wire field `config_param` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub config_param: ::std::option::Option<RepeatedEndpointConfPairs>,
+    /// Wire field `data_access_config` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub data_access_config: ::std::vec::Vec<EndpointConfPair>,
+    /// Wire field `enable_serverless_compute` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_serverless_compute: ::std::option::Option<bool>,
+    /// Wire field `enabled_warehouse_types` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub enabled_warehouse_types: ::std::vec::Vec<WarehouseTypePair>,
+    /// Wire field `global_param` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub global_param: ::std::option::Option<RepeatedEndpointConfPairs>,
+    /// Wire field `google_service_account` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub google_service_account: ::std::option::Option<::std::string::String>,
+    /// Wire field `instance_profile_arn` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instance_profile_arn: ::std::option::Option<::std::string::String>,
+    /// Wire field `security_policy` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub security_policy: ::std::option::Option<GetWorkspaceWarehouseConfigResponseSecurityPolicy>,
+    /// Wire field `sql_configuration_parameters` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sql_configuration_parameters: ::std::option::Option<RepeatedEndpointConfPairs>,
+}
+
+impl GetWorkspaceWarehouseConfigResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetWorkspaceWarehouseConfigResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `channel`.
+    #[inline]
+    pub fn channel(mut self, value: Channel) -> Self {
+        self.channel = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `config_param`.
+    #[inline]
+    pub fn config_param(mut self, value: RepeatedEndpointConfPairs) -> Self {
+        self.config_param = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `data_access_config`.
+    #[inline]
+    pub fn data_access_config(mut self, value: ::std::vec::Vec<EndpointConfPair>) -> Self {
+        self.data_access_config = value;
+        self
+    }
+
+    /// Set `enable_serverless_compute`.
+    #[inline]
+    pub fn enable_serverless_compute(mut self, value: bool) -> Self {
+        self.enable_serverless_compute = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `enabled_warehouse_types`.
+    #[inline]
+    pub fn enabled_warehouse_types(mut self, value: ::std::vec::Vec<WarehouseTypePair>) -> Self {
+        self.enabled_warehouse_types = value;
+        self
+    }
+
+    /// Set `global_param`.
+    #[inline]
+    pub fn global_param(mut self, value: RepeatedEndpointConfPairs) -> Self {
+        self.global_param = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `google_service_account`.
+    #[inline]
+    pub fn google_service_account(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.google_service_account = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `instance_profile_arn`.
+    #[inline]
+    pub fn instance_profile_arn(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instance_profile_arn = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `security_policy`.
+    #[inline]
+    pub fn security_policy(mut self, value: GetWorkspaceWarehouseConfigResponseSecurityPolicy) -> Self {
+        self.security_policy = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sql_configuration_parameters`.
+    #[inline]
+    pub fn sql_configuration_parameters(mut self, value: RepeatedEndpointConfPairs) -> Self {
+        self.sql_configuration_parameters = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `LegacyAlert` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LegacyAlert {
+    /// Wire field `created_at` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub created_at: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `last_triggered_at` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_triggered_at: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub options: ::std::option::Option<AlertOptions>,
+    /// Wire field `parent` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `query` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query: ::std::option::Option<AlertQuery>,
+    /// Wire field `rearm` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub rearm: ::std::option::Option<i64>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<LegacyAlertState>,
+    /// Wire field `updated_at` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub updated_at: ::std::option::Option<::std::string::String>,
+    /// Wire field `user` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user: ::std::option::Option<User>,
+}
+
+impl LegacyAlert {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        LegacyAlert { ..::std::default::Default::default() }
+    }
+
+    /// Set `created_at`.
+    #[inline]
+    pub fn created_at(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.created_at = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `last_triggered_at`.
+    #[inline]
+    pub fn last_triggered_at(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.last_triggered_at = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `options`.
+    #[inline]
+    pub fn options(mut self, value: AlertOptions) -> Self {
+        self.options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.parent = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `query`.
+    #[inline]
+    pub fn query(mut self, value: AlertQuery) -> Self {
+        self.query = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `rearm`.
+    #[inline]
+    pub fn rearm(mut self, value: i64) -> Self {
+        self.rearm = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: LegacyAlertState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `updated_at`.
+    #[inline]
+    pub fn updated_at(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.updated_at = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user`.
+    #[inline]
+    pub fn user(mut self, value: User) -> Self {
+        self.user = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `LegacyQuery` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LegacyQuery {
+    /// Wire field `can_edit` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub can_edit: ::std::option::Option<bool>,
+    /// Wire field `created_at` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub created_at: ::std::option::Option<::std::string::String>,
+    /// Wire field `data_source_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data_source_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `is_archived` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_archived: ::std::option::Option<bool>,
+    /// Wire field `is_draft` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_draft: ::std::option::Option<bool>,
+    /// Wire field `is_favorite` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_favorite: ::std::option::Option<bool>,
+    /// Wire field `is_safe` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_safe: ::std::option::Option<bool>,
+    /// Wire field `last_modified_by` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_modified_by: ::std::option::Option<User>,
+    /// Wire field `last_modified_by_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub last_modified_by_id: ::std::option::Option<i64>,
+    /// Wire field `latest_query_data_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub latest_query_data_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub options: ::std::option::Option<QueryOptions>,
+    /// Wire field `parent` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_tier` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_tier: ::std::option::Option<PermissionLevel>,
+    /// Wire field `query` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query: ::std::option::Option<::std::string::String>,
+    /// Wire field `query_hash` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query_hash: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_as_role` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_as_role: ::std::option::Option<RunAsRole>,
+    /// Wire field `tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tags: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `updated_at` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub updated_at: ::std::option::Option<::std::string::String>,
+    /// Wire field `user` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user: ::std::option::Option<User>,
+    /// Wire field `user_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub user_id: ::std::option::Option<i64>,
+    /// Wire field `visualizations` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub visualizations: ::std::vec::Vec<LegacyVisualization>,
+}
+
+impl LegacyQuery {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        LegacyQuery { ..::std::default::Default::default() }
+    }
+
+    /// Set `can_edit`.
+    #[inline]
+    pub fn can_edit(mut self, value: bool) -> Self {
+        self.can_edit = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `created_at`.
+    #[inline]
+    pub fn created_at(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.created_at = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `data_source_id`.
+    #[inline]
+    pub fn data_source_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.data_source_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `is_archived`.
+    #[inline]
+    pub fn is_archived(mut self, value: bool) -> Self {
+        self.is_archived = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `is_draft`.
+    #[inline]
+    pub fn is_draft(mut self, value: bool) -> Self {
+        self.is_draft = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `is_favorite`.
+    #[inline]
+    pub fn is_favorite(mut self, value: bool) -> Self {
+        self.is_favorite = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `is_safe`.
+    #[inline]
+    pub fn is_safe(mut self, value: bool) -> Self {
+        self.is_safe = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `last_modified_by`.
+    #[inline]
+    pub fn last_modified_by(mut self, value: User) -> Self {
+        self.last_modified_by = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `last_modified_by_id`.
+    #[inline]
+    pub fn last_modified_by_id(mut self, value: i64) -> Self {
+        self.last_modified_by_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `latest_query_data_id`.
+    #[inline]
+    pub fn latest_query_data_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.latest_query_data_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `options`.
+    #[inline]
+    pub fn options(mut self, value: QueryOptions) -> Self {
+        self.options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.parent = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_tier`.
+    #[inline]
+    pub fn permission_tier(mut self, value: PermissionLevel) -> Self {
+        self.permission_tier = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `query`.
+    #[inline]
+    pub fn query(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.query = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `query_hash`.
+    #[inline]
+    pub fn query_hash(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.query_hash = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_as_role`.
+    #[inline]
+    pub fn run_as_role(mut self, value: RunAsRole) -> Self {
+        self.run_as_role = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.tags = value;
+        self
+    }
+
+    /// Set `updated_at`.
+    #[inline]
+    pub fn updated_at(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.updated_at = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user`.
+    #[inline]
+    pub fn user(mut self, value: User) -> Self {
+        self.user = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `user_id`.
+    #[inline]
+    pub fn user_id(mut self, value: i64) -> Self {
+        self.user_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `visualizations`.
+    #[inline]
+    pub fn visualizations(mut self, value: ::std::vec::Vec<LegacyVisualization>) -> Self {
+        self.visualizations = value;
+        self
+    }
 }
 
 /// Wire type `LegacyVisualization` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct LegacyVisualization {
+    /// Wire field `created_at` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub created_at: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `options` (optional, any).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub options: ::std::option::Option<::serde_json::Value>,
+    /// Wire field `query` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query: ::std::option::Option<LegacyQuery>,
+    /// Wire field `type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#type: ::std::option::Option<::std::string::String>,
+    /// Wire field `updated_at` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub updated_at: ::std::option::Option<::std::string::String>,
+}
+
+impl LegacyVisualization {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        LegacyVisualization { ..::std::default::Default::default() }
+    }
+
+    /// Set `created_at`.
+    #[inline]
+    pub fn created_at(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.created_at = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `options`.
+    #[inline]
+    pub fn options(mut self, value: ::serde_json::Value) -> Self {
+        self.options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `query`.
+    #[inline]
+    pub fn query(mut self, value: LegacyQuery) -> Self {
+        self.query = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `type`.
+    #[inline]
+    pub fn r#type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.r#type = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `updated_at`.
+    #[inline]
+    pub fn updated_at(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.updated_at = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListAlertsResponse` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListAlertsResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `results` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub results: ::std::vec::Vec<ListAlertsResponseAlert>,
+}
+
+impl ListAlertsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListAlertsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `results`.
+    #[inline]
+    pub fn results(mut self, value: ::std::vec::Vec<ListAlertsResponseAlert>) -> Self {
+        self.results = value;
+        self
+    }
 }
 
 /// Wire type `ListAlertsResponseAlert` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListAlertsResponseAlert {
+    /// Wire field `condition` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub condition: ::std::option::Option<AlertCondition>,
+    /// Wire field `create_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `custom_body` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub custom_body: ::std::option::Option<::std::string::String>,
+    /// Wire field `custom_subject` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub custom_subject: ::std::option::Option<::std::string::String>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `lifecycle_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub lifecycle_state: ::std::option::Option<LifecycleState>,
+    /// Wire field `notify_on_ok` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub notify_on_ok: ::std::option::Option<bool>,
+    /// Wire field `owner_user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub owner_user_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `query_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `seconds_to_retrigger` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub seconds_to_retrigger: ::std::option::Option<i64>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<AlertState>,
+    /// Wire field `trigger_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub trigger_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `update_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+}
+
+impl ListAlertsResponseAlert {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListAlertsResponseAlert { ..::std::default::Default::default() }
+    }
+
+    /// Set `condition`.
+    #[inline]
+    pub fn condition(mut self, value: AlertCondition) -> Self {
+        self.condition = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `custom_body`.
+    #[inline]
+    pub fn custom_body(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.custom_body = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `custom_subject`.
+    #[inline]
+    pub fn custom_subject(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.custom_subject = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `lifecycle_state`.
+    #[inline]
+    pub fn lifecycle_state(mut self, value: LifecycleState) -> Self {
+        self.lifecycle_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `notify_on_ok`.
+    #[inline]
+    pub fn notify_on_ok(mut self, value: bool) -> Self {
+        self.notify_on_ok = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `owner_user_name`.
+    #[inline]
+    pub fn owner_user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.owner_user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `query_id`.
+    #[inline]
+    pub fn query_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.query_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `seconds_to_retrigger`.
+    #[inline]
+    pub fn seconds_to_retrigger(mut self, value: i64) -> Self {
+        self.seconds_to_retrigger = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: AlertState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `trigger_time`.
+    #[inline]
+    pub fn trigger_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.trigger_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListAlertsV2Response` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListAlertsV2Response {
+    /// Wire field `alerts` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub alerts: ::std::vec::Vec<AlertV2>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListAlertsV2Response {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListAlertsV2Response { ..::std::default::Default::default() }
+    }
+
+    /// Set `alerts`.
+    #[inline]
+    pub fn alerts(mut self, value: ::std::vec::Vec<AlertV2>) -> Self {
+        self.alerts = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListDefaultWarehouseOverridesResponse` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListDefaultWarehouseOverridesResponse {
+    /// Wire field `default_warehouse_overrides` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub default_warehouse_overrides: ::std::vec::Vec<DefaultWarehouseOverride>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListDefaultWarehouseOverridesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListDefaultWarehouseOverridesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `default_warehouse_overrides`.
+    #[inline]
+    pub fn default_warehouse_overrides(mut self, value: ::std::vec::Vec<DefaultWarehouseOverride>) -> Self {
+        self.default_warehouse_overrides = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListQueriesResponse` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListQueriesResponse {
+    /// Wire field `has_next_page` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub has_next_page: ::std::option::Option<bool>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `res` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub res: ::std::vec::Vec<QueryInfo>,
+}
+
+impl ListQueriesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListQueriesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `has_next_page`.
+    #[inline]
+    pub fn has_next_page(mut self, value: bool) -> Self {
+        self.has_next_page = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `res`.
+    #[inline]
+    pub fn res(mut self, value: ::std::vec::Vec<QueryInfo>) -> Self {
+        self.res = value;
+        self
+    }
 }
 
 /// Wire type `ListQueryObjectsResponse` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListQueryObjectsResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `results` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub results: ::std::vec::Vec<ListQueryObjectsResponseQuery>,
+}
+
+impl ListQueryObjectsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListQueryObjectsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `results`.
+    #[inline]
+    pub fn results(mut self, value: ::std::vec::Vec<ListQueryObjectsResponseQuery>) -> Self {
+        self.results = value;
+        self
+    }
 }
 
 /// Wire type `ListQueryObjectsResponseQuery` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListQueryObjectsResponseQuery {
+    /// Wire field `apply_auto_limit` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub apply_auto_limit: ::std::option::Option<bool>,
+    /// Wire field `catalog` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub catalog: ::std::option::Option<::std::string::String>,
+    /// Wire field `create_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `last_modifier_user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_modifier_user_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `lifecycle_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub lifecycle_state: ::std::option::Option<LifecycleState>,
+    /// Wire field `owner_user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub owner_user_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `parameters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub parameters: ::std::vec::Vec<QueryParameter>,
+    /// Wire field `query_text` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query_text: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_as_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_as_mode: ::std::option::Option<RunAsMode>,
+    /// Wire field `schema` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema: ::std::option::Option<::std::string::String>,
+    /// Wire field `tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tags: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `update_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `warehouse_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub warehouse_id: ::std::option::Option<::std::string::String>,
+}
+
+impl ListQueryObjectsResponseQuery {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListQueryObjectsResponseQuery { ..::std::default::Default::default() }
+    }
+
+    /// Set `apply_auto_limit`.
+    #[inline]
+    pub fn apply_auto_limit(mut self, value: bool) -> Self {
+        self.apply_auto_limit = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `catalog`.
+    #[inline]
+    pub fn catalog(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.catalog = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `last_modifier_user_name`.
+    #[inline]
+    pub fn last_modifier_user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.last_modifier_user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `lifecycle_state`.
+    #[inline]
+    pub fn lifecycle_state(mut self, value: LifecycleState) -> Self {
+        self.lifecycle_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `owner_user_name`.
+    #[inline]
+    pub fn owner_user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.owner_user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parameters`.
+    #[inline]
+    pub fn parameters(mut self, value: ::std::vec::Vec<QueryParameter>) -> Self {
+        self.parameters = value;
+        self
+    }
+
+    /// Set `query_text`.
+    #[inline]
+    pub fn query_text(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.query_text = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_as_mode`.
+    #[inline]
+    pub fn run_as_mode(mut self, value: RunAsMode) -> Self {
+        self.run_as_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `schema`.
+    #[inline]
+    pub fn schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.tags = value;
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `warehouse_id`.
+    #[inline]
+    pub fn warehouse_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.warehouse_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListResponse` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListResponse {
+    /// Wire field `count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub count: ::std::option::Option<i64>,
+    /// Wire field `page` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page: ::std::option::Option<i64>,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `results` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub results: ::std::vec::Vec<Dashboard>,
+}
+
+impl ListResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `count`.
+    #[inline]
+    pub fn count(mut self, value: i64) -> Self {
+        self.count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page`.
+    #[inline]
+    pub fn page(mut self, value: i64) -> Self {
+        self.page = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `results`.
+    #[inline]
+    pub fn results(mut self, value: ::std::vec::Vec<Dashboard>) -> Self {
+        self.results = value;
+        self
+    }
 }
 
 /// Wire type `ListVisualizationsForQueryResponse` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListVisualizationsForQueryResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `results` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub results: ::std::vec::Vec<Visualization>,
+}
+
+impl ListVisualizationsForQueryResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListVisualizationsForQueryResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `results`.
+    #[inline]
+    pub fn results(mut self, value: ::std::vec::Vec<Visualization>) -> Self {
+        self.results = value;
+        self
+    }
 }
 
 /// Wire type `ListWarehousesResponse` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListWarehousesResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `warehouses` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub warehouses: ::std::vec::Vec<EndpointInfo>,
+}
+
+impl ListWarehousesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListWarehousesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `warehouses`.
+    #[inline]
+    pub fn warehouses(mut self, value: ::std::vec::Vec<EndpointInfo>) -> Self {
+        self.warehouses = value;
+        self
+    }
 }
 
 /// Wire type `MultiValuesOptions` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MultiValuesOptions {
+    /// Wire field `prefix` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub prefix: ::std::option::Option<::std::string::String>,
+    /// Wire field `separator` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub separator: ::std::option::Option<::std::string::String>,
+    /// Wire field `suffix` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub suffix: ::std::option::Option<::std::string::String>,
+}
+
+impl MultiValuesOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        MultiValuesOptions { ..::std::default::Default::default() }
+    }
+
+    /// Set `prefix`.
+    #[inline]
+    pub fn prefix(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.prefix = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `separator`.
+    #[inline]
+    pub fn separator(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.separator = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `suffix`.
+    #[inline]
+    pub fn suffix(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.suffix = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `NumericValue` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct NumericValue {
+    /// Wire field `value` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<f64>,
+}
+
+impl NumericValue {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        NumericValue { ..::std::default::Default::default() }
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: f64) -> Self {
+        self.value = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `OdbcParams` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct OdbcParams {
+    /// Wire field `hostname` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub hostname: ::std::option::Option<::std::string::String>,
+    /// Wire field `path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub path: ::std::option::Option<::std::string::String>,
+    /// Wire field `port` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub port: ::std::option::Option<i64>,
+    /// Wire field `protocol` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub protocol: ::std::option::Option<::std::string::String>,
+}
+
+impl OdbcParams {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        OdbcParams { ..::std::default::Default::default() }
+    }
+
+    /// Set `hostname`.
+    #[inline]
+    pub fn hostname(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.hostname = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `port`.
+    #[inline]
+    pub fn port(mut self, value: i64) -> Self {
+        self.port = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `protocol`.
+    #[inline]
+    pub fn protocol(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.protocol = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `Parameter` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Parameter {
+    /// Wire field `enumOptions` (optional, string).
     #[serde(rename = "enumOptions", skip_serializing_if = "::std::option::Option::is_none")]
     pub enum_options: ::std::option::Option<::std::string::String>,
+    /// Wire field `multiValuesOptions` (optional, ref).
     #[serde(rename = "multiValuesOptions", skip_serializing_if = "::std::option::Option::is_none")]
     pub multi_values_options: ::std::option::Option<MultiValuesOptions>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `queryId` (optional, string).
     #[serde(rename = "queryId", skip_serializing_if = "::std::option::Option::is_none")]
     pub query_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `title` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub title: ::std::option::Option<::std::string::String>,
+    /// Wire field `type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#type: ::std::option::Option<ParameterType>,
+    /// Wire field `value` (optional, any).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<::serde_json::Value>,
+}
+
+impl Parameter {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Parameter { ..::std::default::Default::default() }
+    }
+
+    /// Set `enumOptions`.
+    #[inline]
+    pub fn enum_options(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.enum_options = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `multiValuesOptions`.
+    #[inline]
+    pub fn multi_values_options(mut self, value: MultiValuesOptions) -> Self {
+        self.multi_values_options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `queryId`.
+    #[inline]
+    pub fn query_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.query_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `title`.
+    #[inline]
+    pub fn title(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.title = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `type`.
+    #[inline]
+    pub fn r#type(mut self, value: ParameterType) -> Self {
+        self.r#type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: ::serde_json::Value) -> Self {
+        self.value = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `Query` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Query {
+    /// Wire field `apply_auto_limit` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub apply_auto_limit: ::std::option::Option<bool>,
+    /// Wire field `catalog` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub catalog: ::std::option::Option<::std::string::String>,
+    /// Wire field `create_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `last_modifier_user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_modifier_user_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `lifecycle_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub lifecycle_state: ::std::option::Option<LifecycleState>,
+    /// Wire field `owner_user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub owner_user_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `parameters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub parameters: ::std::vec::Vec<QueryParameter>,
+    /// Wire field `parent_path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent_path: ::std::option::Option<::std::string::String>,
+    /// Wire field `query_text` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query_text: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_as_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_as_mode: ::std::option::Option<RunAsMode>,
+    /// Wire field `schema` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema: ::std::option::Option<::std::string::String>,
+    /// Wire field `tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tags: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `update_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `warehouse_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub warehouse_id: ::std::option::Option<::std::string::String>,
+}
+
+impl Query {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Query { ..::std::default::Default::default() }
+    }
+
+    /// Set `apply_auto_limit`.
+    #[inline]
+    pub fn apply_auto_limit(mut self, value: bool) -> Self {
+        self.apply_auto_limit = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `catalog`.
+    #[inline]
+    pub fn catalog(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.catalog = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `last_modifier_user_name`.
+    #[inline]
+    pub fn last_modifier_user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.last_modifier_user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `lifecycle_state`.
+    #[inline]
+    pub fn lifecycle_state(mut self, value: LifecycleState) -> Self {
+        self.lifecycle_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `owner_user_name`.
+    #[inline]
+    pub fn owner_user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.owner_user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parameters`.
+    #[inline]
+    pub fn parameters(mut self, value: ::std::vec::Vec<QueryParameter>) -> Self {
+        self.parameters = value;
+        self
+    }
+
+    /// Set `parent_path`.
+    #[inline]
+    pub fn parent_path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.parent_path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `query_text`.
+    #[inline]
+    pub fn query_text(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.query_text = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_as_mode`.
+    #[inline]
+    pub fn run_as_mode(mut self, value: RunAsMode) -> Self {
+        self.run_as_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `schema`.
+    #[inline]
+    pub fn schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.tags = value;
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `warehouse_id`.
+    #[inline]
+    pub fn warehouse_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.warehouse_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `QueryBackedValue` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QueryBackedValue {
+    /// Wire field `multi_values_options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub multi_values_options: ::std::option::Option<MultiValuesOptions>,
+    /// Wire field `query_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `values` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub values: ::std::vec::Vec<::std::string::String>,
+}
+
+impl QueryBackedValue {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        QueryBackedValue { ..::std::default::Default::default() }
+    }
+
+    /// Set `multi_values_options`.
+    #[inline]
+    pub fn multi_values_options(mut self, value: MultiValuesOptions) -> Self {
+        self.multi_values_options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `query_id`.
+    #[inline]
+    pub fn query_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.query_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `values`.
+    #[inline]
+    pub fn values(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.values = value;
+        self
+    }
 }
 
 /// Wire type `QueryFilter` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QueryFilter {
+    /// Wire field `query_start_time_range` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query_start_time_range: ::std::option::Option<TimeRange>,
+    /// Wire field `statement_ids` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub statement_ids: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `statuses` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub statuses: ::std::vec::Vec<QueryStatus>,
+    /// Wire field `user_ids` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub user_ids: ::std::vec::Vec<i64>,
+    /// Wire field `warehouse_ids` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub warehouse_ids: ::std::vec::Vec<::std::string::String>,
+}
+
+impl QueryFilter {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        QueryFilter { ..::std::default::Default::default() }
+    }
+
+    /// Set `query_start_time_range`.
+    #[inline]
+    pub fn query_start_time_range(mut self, value: TimeRange) -> Self {
+        self.query_start_time_range = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `statement_ids`.
+    #[inline]
+    pub fn statement_ids(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.statement_ids = value;
+        self
+    }
+
+    /// Set `statuses`.
+    #[inline]
+    pub fn statuses(mut self, value: ::std::vec::Vec<QueryStatus>) -> Self {
+        self.statuses = value;
+        self
+    }
+
+    /// Set `user_ids`.
+    #[inline]
+    pub fn user_ids(mut self, value: ::std::vec::Vec<i64>) -> Self {
+        self.user_ids = value;
+        self
+    }
+
+    /// Set `warehouse_ids`.
+    #[inline]
+    pub fn warehouse_ids(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.warehouse_ids = value;
+        self
+    }
 }
 
 /// Wire type `QueryInfo` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QueryInfo {
+    /// Wire field `cache_query_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cache_query_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `channel_used` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub channel_used: ::std::option::Option<ChannelInfo>,
+    /// Wire field `client_application` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub client_application: ::std::option::Option<::std::string::String>,
+    /// Wire field `duration` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub duration: ::std::option::Option<i64>,
+    /// Wire field `endpoint_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoint_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `error_message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error_message: ::std::option::Option<::std::string::String>,
+    /// Wire field `executed_as_user_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub executed_as_user_id: ::std::option::Option<i64>,
+    /// Wire field `executed_as_user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub executed_as_user_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `execution_end_time_ms` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub execution_end_time_ms: ::std::option::Option<i64>,
+    /// Wire field `is_final` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_final: ::std::option::Option<bool>,
+    /// Wire field `lookup_key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub lookup_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `metrics` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub metrics: ::std::option::Option<QueryMetrics>,
+    /// Wire field `plans_state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub plans_state: ::std::option::Option<PlansState>,
+    /// Wire field `query_end_time_ms` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub query_end_time_ms: ::std::option::Option<i64>,
+    /// Wire field `query_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `query_source` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query_source: ::std::option::Option<ExternalQuerySource>,
+    /// Wire field `query_start_time_ms` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub query_start_time_ms: ::std::option::Option<i64>,
+    /// Wire field `query_tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub query_tags: ::std::vec::Vec<QueryTag>,
+    /// Wire field `query_text` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query_text: ::std::option::Option<::std::string::String>,
+    /// Wire field `rows_produced` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub rows_produced: ::std::option::Option<i64>,
+    /// Wire field `session_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub session_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `spark_ui_url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spark_ui_url: ::std::option::Option<::std::string::String>,
+    /// Wire field `statement_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub statement_type: ::std::option::Option<QueryStatementType>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<QueryStatus>,
+    /// Wire field `user_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub user_id: ::std::option::Option<i64>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `warehouse_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub warehouse_id: ::std::option::Option<::std::string::String>,
+}
+
+impl QueryInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        QueryInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `cache_query_id`.
+    #[inline]
+    pub fn cache_query_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.cache_query_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `channel_used`.
+    #[inline]
+    pub fn channel_used(mut self, value: ChannelInfo) -> Self {
+        self.channel_used = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `client_application`.
+    #[inline]
+    pub fn client_application(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.client_application = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `duration`.
+    #[inline]
+    pub fn duration(mut self, value: i64) -> Self {
+        self.duration = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `endpoint_id`.
+    #[inline]
+    pub fn endpoint_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.endpoint_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `error_message`.
+    #[inline]
+    pub fn error_message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.error_message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `executed_as_user_id`.
+    #[inline]
+    pub fn executed_as_user_id(mut self, value: i64) -> Self {
+        self.executed_as_user_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `executed_as_user_name`.
+    #[inline]
+    pub fn executed_as_user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.executed_as_user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `execution_end_time_ms`.
+    #[inline]
+    pub fn execution_end_time_ms(mut self, value: i64) -> Self {
+        self.execution_end_time_ms = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `is_final`.
+    #[inline]
+    pub fn is_final(mut self, value: bool) -> Self {
+        self.is_final = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `lookup_key`.
+    #[inline]
+    pub fn lookup_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.lookup_key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `metrics`.
+    #[inline]
+    pub fn metrics(mut self, value: QueryMetrics) -> Self {
+        self.metrics = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `plans_state`.
+    #[inline]
+    pub fn plans_state(mut self, value: PlansState) -> Self {
+        self.plans_state = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `query_end_time_ms`.
+    #[inline]
+    pub fn query_end_time_ms(mut self, value: i64) -> Self {
+        self.query_end_time_ms = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `query_id`.
+    #[inline]
+    pub fn query_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.query_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `query_source`.
+    #[inline]
+    pub fn query_source(mut self, value: ExternalQuerySource) -> Self {
+        self.query_source = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `query_start_time_ms`.
+    #[inline]
+    pub fn query_start_time_ms(mut self, value: i64) -> Self {
+        self.query_start_time_ms = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `query_tags`.
+    #[inline]
+    pub fn query_tags(mut self, value: ::std::vec::Vec<QueryTag>) -> Self {
+        self.query_tags = value;
+        self
+    }
+
+    /// Set `query_text`.
+    #[inline]
+    pub fn query_text(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.query_text = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `rows_produced`.
+    #[inline]
+    pub fn rows_produced(mut self, value: i64) -> Self {
+        self.rows_produced = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `session_id`.
+    #[inline]
+    pub fn session_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.session_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `spark_ui_url`.
+    #[inline]
+    pub fn spark_ui_url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.spark_ui_url = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `statement_type`.
+    #[inline]
+    pub fn statement_type(mut self, value: QueryStatementType) -> Self {
+        self.statement_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: QueryStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `user_id`.
+    #[inline]
+    pub fn user_id(mut self, value: i64) -> Self {
+        self.user_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `warehouse_id`.
+    #[inline]
+    pub fn warehouse_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.warehouse_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `QueryList` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QueryList {
+    /// Wire field `count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub count: ::std::option::Option<i64>,
+    /// Wire field `page` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page: ::std::option::Option<i64>,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `results` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub results: ::std::vec::Vec<LegacyQuery>,
+}
+
+impl QueryList {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        QueryList { ..::std::default::Default::default() }
+    }
+
+    /// Set `count`.
+    #[inline]
+    pub fn count(mut self, value: i64) -> Self {
+        self.count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page`.
+    #[inline]
+    pub fn page(mut self, value: i64) -> Self {
+        self.page = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `results`.
+    #[inline]
+    pub fn results(mut self, value: ::std::vec::Vec<LegacyQuery>) -> Self {
+        self.results = value;
+        self
+    }
 }
 
 /// Wire type `QueryMetrics` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QueryMetrics {
+    /// Wire field `compilation_time_ms` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub compilation_time_ms: ::std::option::Option<i64>,
+    /// Wire field `execution_time_ms` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub execution_time_ms: ::std::option::Option<i64>,
+    /// Wire field `network_sent_bytes` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub network_sent_bytes: ::std::option::Option<i64>,
+    /// Wire field `overloading_queue_start_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub overloading_queue_start_timestamp: ::std::option::Option<i64>,
+    /// Wire field `photon_total_time_ms` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub photon_total_time_ms: ::std::option::Option<i64>,
+    /// Wire field `projected_remaining_task_total_time_ms` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub projected_remaining_task_total_time_ms: ::std::option::Option<i64>,
+    /// Wire field `projected_remaining_wallclock_time_ms` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub projected_remaining_wallclock_time_ms: ::std::option::Option<i64>,
+    /// Wire field `provisioning_queue_start_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub provisioning_queue_start_timestamp: ::std::option::Option<i64>,
+    /// Wire field `pruned_bytes` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub pruned_bytes: ::std::option::Option<i64>,
+    /// Wire field `pruned_files_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub pruned_files_count: ::std::option::Option<i64>,
+    /// Wire field `query_compilation_start_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub query_compilation_start_timestamp: ::std::option::Option<i64>,
+    /// Wire field `read_bytes` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub read_bytes: ::std::option::Option<i64>,
+    /// Wire field `read_cache_bytes` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub read_cache_bytes: ::std::option::Option<i64>,
+    /// Wire field `read_files_bytes` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub read_files_bytes: ::std::option::Option<i64>,
+    /// Wire field `read_files_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub read_files_count: ::std::option::Option<i64>,
+    /// Wire field `read_partitions_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub read_partitions_count: ::std::option::Option<i64>,
+    /// Wire field `read_remote_bytes` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub read_remote_bytes: ::std::option::Option<i64>,
+    /// Wire field `remaining_task_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub remaining_task_count: ::std::option::Option<i64>,
+    /// Wire field `result_fetch_time_ms` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub result_fetch_time_ms: ::std::option::Option<i64>,
+    /// Wire field `result_from_cache` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub result_from_cache: ::std::option::Option<bool>,
+    /// Wire field `rows_produced_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub rows_produced_count: ::std::option::Option<i64>,
+    /// Wire field `rows_read_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub rows_read_count: ::std::option::Option<i64>,
+    /// Wire field `runnable_tasks` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub runnable_tasks: ::std::option::Option<i64>,
+    /// Wire field `spill_to_disk_bytes` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub spill_to_disk_bytes: ::std::option::Option<i64>,
+    /// Wire field `task_time_over_time_range` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub task_time_over_time_range: ::std::option::Option<TaskTimeOverRange>,
+    /// Wire field `task_total_time_ms` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub task_total_time_ms: ::std::option::Option<i64>,
+    /// Wire field `total_time_ms` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub total_time_ms: ::std::option::Option<i64>,
+    /// Wire field `work_to_be_done` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub work_to_be_done: ::std::option::Option<i64>,
+    /// Wire field `write_remote_bytes` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -2324,60 +6613,439 @@ pub struct QueryMetrics {
     pub write_remote_bytes: ::std::option::Option<i64>,
 }
 
+impl QueryMetrics {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        QueryMetrics { ..::std::default::Default::default() }
+    }
+
+    /// Set `compilation_time_ms`.
+    #[inline]
+    pub fn compilation_time_ms(mut self, value: i64) -> Self {
+        self.compilation_time_ms = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `execution_time_ms`.
+    #[inline]
+    pub fn execution_time_ms(mut self, value: i64) -> Self {
+        self.execution_time_ms = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `network_sent_bytes`.
+    #[inline]
+    pub fn network_sent_bytes(mut self, value: i64) -> Self {
+        self.network_sent_bytes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `overloading_queue_start_timestamp`.
+    #[inline]
+    pub fn overloading_queue_start_timestamp(mut self, value: i64) -> Self {
+        self.overloading_queue_start_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `photon_total_time_ms`.
+    #[inline]
+    pub fn photon_total_time_ms(mut self, value: i64) -> Self {
+        self.photon_total_time_ms = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `projected_remaining_task_total_time_ms`.
+    #[inline]
+    pub fn projected_remaining_task_total_time_ms(mut self, value: i64) -> Self {
+        self.projected_remaining_task_total_time_ms = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `projected_remaining_wallclock_time_ms`.
+    #[inline]
+    pub fn projected_remaining_wallclock_time_ms(mut self, value: i64) -> Self {
+        self.projected_remaining_wallclock_time_ms = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `provisioning_queue_start_timestamp`.
+    #[inline]
+    pub fn provisioning_queue_start_timestamp(mut self, value: i64) -> Self {
+        self.provisioning_queue_start_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `pruned_bytes`.
+    #[inline]
+    pub fn pruned_bytes(mut self, value: i64) -> Self {
+        self.pruned_bytes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `pruned_files_count`.
+    #[inline]
+    pub fn pruned_files_count(mut self, value: i64) -> Self {
+        self.pruned_files_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `query_compilation_start_timestamp`.
+    #[inline]
+    pub fn query_compilation_start_timestamp(mut self, value: i64) -> Self {
+        self.query_compilation_start_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `read_bytes`.
+    #[inline]
+    pub fn read_bytes(mut self, value: i64) -> Self {
+        self.read_bytes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `read_cache_bytes`.
+    #[inline]
+    pub fn read_cache_bytes(mut self, value: i64) -> Self {
+        self.read_cache_bytes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `read_files_bytes`.
+    #[inline]
+    pub fn read_files_bytes(mut self, value: i64) -> Self {
+        self.read_files_bytes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `read_files_count`.
+    #[inline]
+    pub fn read_files_count(mut self, value: i64) -> Self {
+        self.read_files_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `read_partitions_count`.
+    #[inline]
+    pub fn read_partitions_count(mut self, value: i64) -> Self {
+        self.read_partitions_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `read_remote_bytes`.
+    #[inline]
+    pub fn read_remote_bytes(mut self, value: i64) -> Self {
+        self.read_remote_bytes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `remaining_task_count`.
+    #[inline]
+    pub fn remaining_task_count(mut self, value: i64) -> Self {
+        self.remaining_task_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `result_fetch_time_ms`.
+    #[inline]
+    pub fn result_fetch_time_ms(mut self, value: i64) -> Self {
+        self.result_fetch_time_ms = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `result_from_cache`.
+    #[inline]
+    pub fn result_from_cache(mut self, value: bool) -> Self {
+        self.result_from_cache = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `rows_produced_count`.
+    #[inline]
+    pub fn rows_produced_count(mut self, value: i64) -> Self {
+        self.rows_produced_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `rows_read_count`.
+    #[inline]
+    pub fn rows_read_count(mut self, value: i64) -> Self {
+        self.rows_read_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `runnable_tasks`.
+    #[inline]
+    pub fn runnable_tasks(mut self, value: i64) -> Self {
+        self.runnable_tasks = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `spill_to_disk_bytes`.
+    #[inline]
+    pub fn spill_to_disk_bytes(mut self, value: i64) -> Self {
+        self.spill_to_disk_bytes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `task_time_over_time_range`.
+    #[inline]
+    pub fn task_time_over_time_range(mut self, value: TaskTimeOverRange) -> Self {
+        self.task_time_over_time_range = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `task_total_time_ms`.
+    #[inline]
+    pub fn task_total_time_ms(mut self, value: i64) -> Self {
+        self.task_total_time_ms = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `total_time_ms`.
+    #[inline]
+    pub fn total_time_ms(mut self, value: i64) -> Self {
+        self.total_time_ms = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `work_to_be_done`.
+    #[inline]
+    pub fn work_to_be_done(mut self, value: i64) -> Self {
+        self.work_to_be_done = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `write_remote_bytes`.
+    #[inline]
+    pub fn write_remote_bytes(mut self, value: i64) -> Self {
+        self.write_remote_bytes = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `QueryOptions` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QueryOptions {
+    /// Wire field `catalog` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub catalog: ::std::option::Option<::std::string::String>,
+    /// Wire field `moved_to_trash_at` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub moved_to_trash_at: ::std::option::Option<::std::string::String>,
+    /// Wire field `parameters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub parameters: ::std::vec::Vec<Parameter>,
+    /// Wire field `schema` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema: ::std::option::Option<::std::string::String>,
+}
+
+impl QueryOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        QueryOptions { ..::std::default::Default::default() }
+    }
+
+    /// Set `catalog`.
+    #[inline]
+    pub fn catalog(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.catalog = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `moved_to_trash_at`.
+    #[inline]
+    pub fn moved_to_trash_at(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.moved_to_trash_at = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parameters`.
+    #[inline]
+    pub fn parameters(mut self, value: ::std::vec::Vec<Parameter>) -> Self {
+        self.parameters = value;
+        self
+    }
+
+    /// Set `schema`.
+    #[inline]
+    pub fn schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `QueryParameter` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QueryParameter {
+    /// Wire field `date_range_value` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub date_range_value: ::std::option::Option<DateRangeValue>,
+    /// Wire field `date_value` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub date_value: ::std::option::Option<DateValue>,
+    /// Wire field `enum_value` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enum_value: ::std::option::Option<EnumValue>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `numeric_value` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub numeric_value: ::std::option::Option<NumericValue>,
+    /// Wire field `query_backed_value` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query_backed_value: ::std::option::Option<QueryBackedValue>,
+    /// Wire field `text_value` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub text_value: ::std::option::Option<TextValue>,
+    /// Wire field `title` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub title: ::std::option::Option<::std::string::String>,
 }
 
+impl QueryParameter {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        QueryParameter { ..::std::default::Default::default() }
+    }
+
+    /// Set `date_range_value`.
+    #[inline]
+    pub fn date_range_value(mut self, value: DateRangeValue) -> Self {
+        self.date_range_value = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `date_value`.
+    #[inline]
+    pub fn date_value(mut self, value: DateValue) -> Self {
+        self.date_value = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `enum_value`.
+    #[inline]
+    pub fn enum_value(mut self, value: EnumValue) -> Self {
+        self.enum_value = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `numeric_value`.
+    #[inline]
+    pub fn numeric_value(mut self, value: NumericValue) -> Self {
+        self.numeric_value = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `query_backed_value`.
+    #[inline]
+    pub fn query_backed_value(mut self, value: QueryBackedValue) -> Self {
+        self.query_backed_value = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `text_value`.
+    #[inline]
+    pub fn text_value(mut self, value: TextValue) -> Self {
+        self.text_value = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `title`.
+    #[inline]
+    pub fn title(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.title = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `QueryTag` of the `sql` API.
+///
+/// Required: `key` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QueryTag {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub key: ::std::option::Option<::std::string::String>,
+    /// Wire field `key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub key: ::std::string::String,
+    /// Wire field `value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<::std::string::String>,
+}
+
+impl QueryTag {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(key: impl Into<::std::string::String>) -> Self {
+        QueryTag {
+            key: {
+                let value = key;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key = value.into();
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `RepeatedEndpointConfPairs` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RepeatedEndpointConfPairs {
+    /// Wire field `config_pair` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub config_pair: ::std::vec::Vec<EndpointConfPair>,
+    /// Wire field `configuration_pairs` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub configuration_pairs: ::std::vec::Vec<EndpointConfPair>,
+}
+
+impl RepeatedEndpointConfPairs {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RepeatedEndpointConfPairs { ..::std::default::Default::default() }
+    }
+
+    /// Set `config_pair`.
+    #[inline]
+    pub fn config_pair(mut self, value: ::std::vec::Vec<EndpointConfPair>) -> Self {
+        self.config_pair = value;
+        self
+    }
+
+    /// Set `configuration_pairs`.
+    #[inline]
+    pub fn configuration_pairs(mut self, value: ::std::vec::Vec<EndpointConfPair>) -> Self {
+        self.configuration_pairs = value;
+        self
+    }
 }
 
 /// Wire type `RestoreResponse` of the `sql` API.
@@ -2385,36 +7053,52 @@ pub struct RepeatedEndpointConfPairs {
 #[serde(default)]
 pub struct RestoreResponse {}
 
+impl RestoreResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RestoreResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `ResultData` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ResultData {
+    /// Wire field `byte_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub byte_count: ::std::option::Option<i64>,
+    /// Wire field `chunk_index` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub chunk_index: ::std::option::Option<i64>,
+    /// Wire field `data_array` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub data_array: ::std::vec::Vec<::std::vec::Vec<::std::string::String>>,
+    /// Wire field `external_links` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub external_links: ::std::vec::Vec<ExternalLink>,
+    /// Wire field `next_chunk_index` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub next_chunk_index: ::std::option::Option<i64>,
+    /// Wire field `next_chunk_internal_link` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_chunk_internal_link: ::std::option::Option<::std::string::String>,
+    /// Wire field `row_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub row_count: ::std::option::Option<i64>,
+    /// Wire field `row_offset` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -2422,68 +7106,276 @@ pub struct ResultData {
     pub row_offset: ::std::option::Option<i64>,
 }
 
+impl ResultData {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ResultData { ..::std::default::Default::default() }
+    }
+
+    /// Set `byte_count`.
+    #[inline]
+    pub fn byte_count(mut self, value: i64) -> Self {
+        self.byte_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `chunk_index`.
+    #[inline]
+    pub fn chunk_index(mut self, value: i64) -> Self {
+        self.chunk_index = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `data_array`.
+    #[inline]
+    pub fn data_array(mut self, value: ::std::vec::Vec<::std::vec::Vec<::std::string::String>>) -> Self {
+        self.data_array = value;
+        self
+    }
+
+    /// Set `external_links`.
+    #[inline]
+    pub fn external_links(mut self, value: ::std::vec::Vec<ExternalLink>) -> Self {
+        self.external_links = value;
+        self
+    }
+
+    /// Set `next_chunk_index`.
+    #[inline]
+    pub fn next_chunk_index(mut self, value: i64) -> Self {
+        self.next_chunk_index = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `next_chunk_internal_link`.
+    #[inline]
+    pub fn next_chunk_internal_link(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_chunk_internal_link = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `row_count`.
+    #[inline]
+    pub fn row_count(mut self, value: i64) -> Self {
+        self.row_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `row_offset`.
+    #[inline]
+    pub fn row_offset(mut self, value: i64) -> Self {
+        self.row_offset = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `ResultManifest` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ResultManifest {
+    /// Wire field `chunks` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub chunks: ::std::vec::Vec<BaseChunkInfo>,
+    /// Wire field `format` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub format: ::std::option::Option<Format>,
+    /// Wire field `schema` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema: ::std::option::Option<ResultSchema>,
+    /// Wire field `total_byte_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub total_byte_count: ::std::option::Option<i64>,
+    /// Wire field `total_chunk_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub total_chunk_count: ::std::option::Option<i64>,
+    /// Wire field `total_row_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub total_row_count: ::std::option::Option<i64>,
+    /// Wire field `truncated` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub truncated: ::std::option::Option<bool>,
+}
+
+impl ResultManifest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ResultManifest { ..::std::default::Default::default() }
+    }
+
+    /// Set `chunks`.
+    #[inline]
+    pub fn chunks(mut self, value: ::std::vec::Vec<BaseChunkInfo>) -> Self {
+        self.chunks = value;
+        self
+    }
+
+    /// Set `format`.
+    #[inline]
+    pub fn format(mut self, value: Format) -> Self {
+        self.format = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `schema`.
+    #[inline]
+    pub fn schema(mut self, value: ResultSchema) -> Self {
+        self.schema = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `total_byte_count`.
+    #[inline]
+    pub fn total_byte_count(mut self, value: i64) -> Self {
+        self.total_byte_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `total_chunk_count`.
+    #[inline]
+    pub fn total_chunk_count(mut self, value: i64) -> Self {
+        self.total_chunk_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `total_row_count`.
+    #[inline]
+    pub fn total_row_count(mut self, value: i64) -> Self {
+        self.total_row_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `truncated`.
+    #[inline]
+    pub fn truncated(mut self, value: bool) -> Self {
+        self.truncated = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ResultSchema` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ResultSchema {
+    /// Wire field `column_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub column_count: ::std::option::Option<i64>,
+    /// Wire field `columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub columns: ::std::vec::Vec<ColumnInfo>,
+}
+
+impl ResultSchema {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ResultSchema { ..::std::default::Default::default() }
+    }
+
+    /// Set `column_count`.
+    #[inline]
+    pub fn column_count(mut self, value: i64) -> Self {
+        self.column_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `columns`.
+    #[inline]
+    pub fn columns(mut self, value: ::std::vec::Vec<ColumnInfo>) -> Self {
+        self.columns = value;
+        self
+    }
 }
 
 /// Wire type `ServiceError` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ServiceError {
+    /// Wire field `error_code` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error_code: ::std::option::Option<ServiceErrorCode>,
+    /// Wire field `message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
+}
+
+impl ServiceError {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ServiceError { ..::std::default::Default::default() }
+    }
+
+    /// Set `error_code`.
+    #[inline]
+    pub fn error_code(mut self, value: ServiceErrorCode) -> Self {
+        self.error_code = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `message`.
+    #[inline]
+    pub fn message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.message = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SetResponse` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SetResponse {
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<AccessControl>,
+    /// Wire field `object_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `object_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_type: ::std::option::Option<ObjectType>,
+}
+
+impl SetResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SetResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<AccessControl>) -> Self {
+        self.access_control_list = value;
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: ObjectType) -> Self {
+        self.object_type = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `SetWorkspaceWarehouseConfigResponse` of the `sql` API.
@@ -2491,47 +7383,175 @@ pub struct SetResponse {
 #[serde(default)]
 pub struct SetWorkspaceWarehouseConfigResponse {}
 
+impl SetWorkspaceWarehouseConfigResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SetWorkspaceWarehouseConfigResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `StartWarehouseResponse` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct StartWarehouseResponse {}
 
+impl StartWarehouseResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        StartWarehouseResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `StatementParameterListItem` of the `sql` API.
+///
+/// Required: `name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct StatementParameterListItem {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#type: ::std::option::Option<::std::string::String>,
+    /// Wire field `value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<::std::string::String>,
+}
+
+impl StatementParameterListItem {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        StatementParameterListItem {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
+
+    /// Set `type`.
+    #[inline]
+    pub fn r#type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.r#type = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `StatementResponse` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct StatementResponse {
+    /// Wire field `manifest` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub manifest: ::std::option::Option<ResultManifest>,
+    /// Wire field `result` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub result: ::std::option::Option<ResultData>,
+    /// Wire field `statement_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub statement_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<StatementStatus>,
+}
+
+impl StatementResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        StatementResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `manifest`.
+    #[inline]
+    pub fn manifest(mut self, value: ResultManifest) -> Self {
+        self.manifest = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `result`.
+    #[inline]
+    pub fn result(mut self, value: ResultData) -> Self {
+        self.result = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `statement_id`.
+    #[inline]
+    pub fn statement_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.statement_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: StatementStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `StatementStatus` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct StatementStatus {
+    /// Wire field `error` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<ServiceError>,
+    /// Wire field `sql_state` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sql_state: ::std::option::Option<::std::string::String>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<StatementState>,
+}
+
+impl StatementStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        StatementStatus { ..::std::default::Default::default() }
+    }
+
+    /// Set `error`.
+    #[inline]
+    pub fn error(mut self, value: ServiceError) -> Self {
+        self.error = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sql_state`.
+    #[inline]
+    pub fn sql_state(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.sql_state = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: StatementState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `StopWarehouseResponse` of the `sql` API.
@@ -2539,20 +7559,46 @@ pub struct StatementStatus {
 #[serde(default)]
 pub struct StopWarehouseResponse {}
 
+impl StopWarehouseResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        StopWarehouseResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `Success` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Success {
+    /// Wire field `message` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<SuccessMessage>,
+}
+
+impl Success {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Success { ..::std::default::Default::default() }
+    }
+
+    /// Set `message`.
+    #[inline]
+    pub fn message(mut self, value: SuccessMessage) -> Self {
+        self.message = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `TaskTimeOverRange` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TaskTimeOverRange {
+    /// Wire field `entries` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub entries: ::std::vec::Vec<TaskTimeOverRangeEntry>,
+    /// Wire field `interval` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -2560,10 +7606,33 @@ pub struct TaskTimeOverRange {
     pub interval: ::std::option::Option<i64>,
 }
 
+impl TaskTimeOverRange {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TaskTimeOverRange { ..::std::default::Default::default() }
+    }
+
+    /// Set `entries`.
+    #[inline]
+    pub fn entries(mut self, value: ::std::vec::Vec<TaskTimeOverRangeEntry>) -> Self {
+        self.entries = value;
+        self
+    }
+
+    /// Set `interval`.
+    #[inline]
+    pub fn interval(mut self, value: i64) -> Self {
+        self.interval = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `TaskTimeOverRangeEntry` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TaskTimeOverRangeEntry {
+    /// Wire field `task_completed_time_ms` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -2571,35 +7640,103 @@ pub struct TaskTimeOverRangeEntry {
     pub task_completed_time_ms: ::std::option::Option<i64>,
 }
 
+impl TaskTimeOverRangeEntry {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TaskTimeOverRangeEntry { ..::std::default::Default::default() }
+    }
+
+    /// Set `task_completed_time_ms`.
+    #[inline]
+    pub fn task_completed_time_ms(mut self, value: i64) -> Self {
+        self.task_completed_time_ms = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `TerminationReason` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TerminationReason {
+    /// Wire field `code` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub code: ::std::option::Option<TerminationReasonCode>,
+    /// Wire field `parameters` (optional, map).
     #[serde(skip_serializing_if = "::std::collections::BTreeMap::is_empty")]
     pub parameters: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    /// Wire field `type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#type: ::std::option::Option<TerminationReasonType>,
+}
+
+impl TerminationReason {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TerminationReason { ..::std::default::Default::default() }
+    }
+
+    /// Set `code`.
+    #[inline]
+    pub fn code(mut self, value: TerminationReasonCode) -> Self {
+        self.code = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `parameters`.
+    #[inline]
+    pub fn parameters(
+        mut self,
+        value: ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
+    ) -> Self {
+        self.parameters = value;
+        self
+    }
+
+    /// Set `type`.
+    #[inline]
+    pub fn r#type(mut self, value: TerminationReasonType) -> Self {
+        self.r#type = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `TextValue` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TextValue {
+    /// Wire field `value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<::std::string::String>,
+}
+
+impl TextValue {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TextValue { ..::std::default::Default::default() }
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `TimeRange` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TimeRange {
+    /// Wire field `end_time_ms` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub end_time_ms: ::std::option::Option<i64>,
+    /// Wire field `start_time_ms` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -2607,32 +7744,78 @@ pub struct TimeRange {
     pub start_time_ms: ::std::option::Option<i64>,
 }
 
+impl TimeRange {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TimeRange { ..::std::default::Default::default() }
+    }
+
+    /// Set `end_time_ms`.
+    #[inline]
+    pub fn end_time_ms(mut self, value: i64) -> Self {
+        self.end_time_ms = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `start_time_ms`.
+    #[inline]
+    pub fn start_time_ms(mut self, value: i64) -> Self {
+        self.start_time_ms = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `TransferOwnershipObjectId` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TransferOwnershipObjectId {
+    /// Wire field `new_owner` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub new_owner: ::std::option::Option<::std::string::String>,
+}
+
+impl TransferOwnershipObjectId {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TransferOwnershipObjectId { ..::std::default::Default::default() }
+    }
+
+    /// Set `new_owner`.
+    #[inline]
+    pub fn new_owner(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.new_owner = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `UpdateAlertRequestAlert` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UpdateAlertRequestAlert {
+    /// Wire field `condition` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub condition: ::std::option::Option<AlertCondition>,
+    /// Wire field `custom_body` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub custom_body: ::std::option::Option<::std::string::String>,
+    /// Wire field `custom_subject` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub custom_subject: ::std::option::Option<::std::string::String>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `notify_on_ok` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub notify_on_ok: ::std::option::Option<bool>,
+    /// Wire field `owner_user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub owner_user_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `query_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `seconds_to_retrigger` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -2640,32 +7823,192 @@ pub struct UpdateAlertRequestAlert {
     pub seconds_to_retrigger: ::std::option::Option<i64>,
 }
 
+impl UpdateAlertRequestAlert {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UpdateAlertRequestAlert { ..::std::default::Default::default() }
+    }
+
+    /// Set `condition`.
+    #[inline]
+    pub fn condition(mut self, value: AlertCondition) -> Self {
+        self.condition = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `custom_body`.
+    #[inline]
+    pub fn custom_body(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.custom_body = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `custom_subject`.
+    #[inline]
+    pub fn custom_subject(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.custom_subject = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `notify_on_ok`.
+    #[inline]
+    pub fn notify_on_ok(mut self, value: bool) -> Self {
+        self.notify_on_ok = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `owner_user_name`.
+    #[inline]
+    pub fn owner_user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.owner_user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `query_id`.
+    #[inline]
+    pub fn query_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.query_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `seconds_to_retrigger`.
+    #[inline]
+    pub fn seconds_to_retrigger(mut self, value: i64) -> Self {
+        self.seconds_to_retrigger = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `UpdateQueryRequestQuery` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UpdateQueryRequestQuery {
+    /// Wire field `apply_auto_limit` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub apply_auto_limit: ::std::option::Option<bool>,
+    /// Wire field `catalog` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub catalog: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `owner_user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub owner_user_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `parameters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub parameters: ::std::vec::Vec<QueryParameter>,
+    /// Wire field `query_text` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query_text: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_as_mode` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_as_mode: ::std::option::Option<RunAsMode>,
+    /// Wire field `schema` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema: ::std::option::Option<::std::string::String>,
+    /// Wire field `tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tags: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `warehouse_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub warehouse_id: ::std::option::Option<::std::string::String>,
+}
+
+impl UpdateQueryRequestQuery {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UpdateQueryRequestQuery { ..::std::default::Default::default() }
+    }
+
+    /// Set `apply_auto_limit`.
+    #[inline]
+    pub fn apply_auto_limit(mut self, value: bool) -> Self {
+        self.apply_auto_limit = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `catalog`.
+    #[inline]
+    pub fn catalog(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.catalog = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `owner_user_name`.
+    #[inline]
+    pub fn owner_user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.owner_user_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parameters`.
+    #[inline]
+    pub fn parameters(mut self, value: ::std::vec::Vec<QueryParameter>) -> Self {
+        self.parameters = value;
+        self
+    }
+
+    /// Set `query_text`.
+    #[inline]
+    pub fn query_text(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.query_text = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_as_mode`.
+    #[inline]
+    pub fn run_as_mode(mut self, value: RunAsMode) -> Self {
+        self.run_as_mode = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `schema`.
+    #[inline]
+    pub fn schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.tags = value;
+        self
+    }
+
+    /// Set `warehouse_id`.
+    #[inline]
+    pub fn warehouse_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.warehouse_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `UpdateResponse` of the `sql` API.
@@ -2673,141 +8016,497 @@ pub struct UpdateQueryRequestQuery {
 #[serde(default)]
 pub struct UpdateResponse {}
 
+impl UpdateResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UpdateResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `UpdateVisualizationRequestVisualization` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UpdateVisualizationRequestVisualization {
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `serialized_options` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub serialized_options: ::std::option::Option<::std::string::String>,
+    /// Wire field `serialized_query_plan` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub serialized_query_plan: ::std::option::Option<::std::string::String>,
+    /// Wire field `type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#type: ::std::option::Option<::std::string::String>,
+}
+
+impl UpdateVisualizationRequestVisualization {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UpdateVisualizationRequestVisualization { ..::std::default::Default::default() }
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `serialized_options`.
+    #[inline]
+    pub fn serialized_options(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.serialized_options = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `serialized_query_plan`.
+    #[inline]
+    pub fn serialized_query_plan(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.serialized_query_plan = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `type`.
+    #[inline]
+    pub fn r#type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.r#type = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `User` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct User {
+    /// Wire field `email` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub email: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub id: ::std::option::Option<i64>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+}
+
+impl User {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        User { ..::std::default::Default::default() }
+    }
+
+    /// Set `email`.
+    #[inline]
+    pub fn email(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.email = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: i64) -> Self {
+        self.id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `Visualization` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Visualization {
+    /// Wire field `create_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `query_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `serialized_options` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub serialized_options: ::std::option::Option<::std::string::String>,
+    /// Wire field `serialized_query_plan` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub serialized_query_plan: ::std::option::Option<::std::string::String>,
+    /// Wire field `type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#type: ::std::option::Option<::std::string::String>,
+    /// Wire field `update_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+}
+
+impl Visualization {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Visualization { ..::std::default::Default::default() }
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `query_id`.
+    #[inline]
+    pub fn query_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.query_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `serialized_options`.
+    #[inline]
+    pub fn serialized_options(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.serialized_options = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `serialized_query_plan`.
+    #[inline]
+    pub fn serialized_query_plan(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.serialized_query_plan = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `type`.
+    #[inline]
+    pub fn r#type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.r#type = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `WarehouseAccessControlRequest` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WarehouseAccessControlRequest {
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<WarehousePermissionLevel>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl WarehouseAccessControlRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WarehouseAccessControlRequest { ..::std::default::Default::default() }
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: WarehousePermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `WarehouseAccessControlResponse` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WarehouseAccessControlResponse {
+    /// Wire field `all_permissions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub all_permissions: ::std::vec::Vec<WarehousePermission>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl WarehouseAccessControlResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WarehouseAccessControlResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `all_permissions`.
+    #[inline]
+    pub fn all_permissions(mut self, value: ::std::vec::Vec<WarehousePermission>) -> Self {
+        self.all_permissions = value;
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `WarehousePermission` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WarehousePermission {
+    /// Wire field `inherited` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub inherited: ::std::option::Option<bool>,
+    /// Wire field `inherited_from_object` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub inherited_from_object: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<WarehousePermissionLevel>,
+}
+
+impl WarehousePermission {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WarehousePermission { ..::std::default::Default::default() }
+    }
+
+    /// Set `inherited`.
+    #[inline]
+    pub fn inherited(mut self, value: bool) -> Self {
+        self.inherited = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `inherited_from_object`.
+    #[inline]
+    pub fn inherited_from_object(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.inherited_from_object = value;
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: WarehousePermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `WarehousePermissions` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WarehousePermissions {
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<WarehouseAccessControlResponse>,
+    /// Wire field `object_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `object_type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_type: ::std::option::Option<::std::string::String>,
+}
+
+impl WarehousePermissions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WarehousePermissions { ..::std::default::Default::default() }
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<WarehouseAccessControlResponse>) -> Self {
+        self.access_control_list = value;
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_type = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `WarehousePermissionsDescription` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WarehousePermissionsDescription {
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<WarehousePermissionLevel>,
+}
+
+impl WarehousePermissionsDescription {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WarehousePermissionsDescription { ..::std::default::Default::default() }
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: WarehousePermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `WarehouseTypePair` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WarehouseTypePair {
+    /// Wire field `enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enabled: ::std::option::Option<bool>,
+    /// Wire field `warehouse_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub warehouse_type: ::std::option::Option<WarehouseTypePairWarehouseType>,
+}
+
+impl WarehouseTypePair {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WarehouseTypePair { ..::std::default::Default::default() }
+    }
+
+    /// Set `enabled`.
+    #[inline]
+    pub fn enabled(mut self, value: bool) -> Self {
+        self.enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `warehouse_type`.
+    #[inline]
+    pub fn warehouse_type(mut self, value: WarehouseTypePairWarehouseType) -> Self {
+        self.warehouse_type = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `Widget` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Widget {
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `options` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub options: ::std::option::Option<WidgetOptions>,
+    /// Wire field `visualization` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub visualization: ::std::option::Option<LegacyVisualization>,
+    /// Wire field `width` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -2815,48 +8514,153 @@ pub struct Widget {
     pub width: ::std::option::Option<i64>,
 }
 
+impl Widget {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Widget { ..::std::default::Default::default() }
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `options`.
+    #[inline]
+    pub fn options(mut self, value: WidgetOptions) -> Self {
+        self.options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `visualization`.
+    #[inline]
+    pub fn visualization(mut self, value: LegacyVisualization) -> Self {
+        self.visualization = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `width`.
+    #[inline]
+    pub fn width(mut self, value: i64) -> Self {
+        self.width = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `WidgetOptions` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WidgetOptions {
+    /// Wire field `created_at` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub created_at: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `isHidden` (optional, boolean).
     #[serde(rename = "isHidden", skip_serializing_if = "::std::option::Option::is_none")]
     pub is_hidden: ::std::option::Option<bool>,
+    /// Wire field `parameterMappings` (optional, any).
     #[serde(rename = "parameterMappings", skip_serializing_if = "::std::option::Option::is_none")]
     pub parameter_mappings: ::std::option::Option<::serde_json::Value>,
+    /// Wire field `position` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub position: ::std::option::Option<WidgetPosition>,
+    /// Wire field `title` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub title: ::std::option::Option<::std::string::String>,
+    /// Wire field `updated_at` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub updated_at: ::std::option::Option<::std::string::String>,
+}
+
+impl WidgetOptions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WidgetOptions { ..::std::default::Default::default() }
+    }
+
+    /// Set `created_at`.
+    #[inline]
+    pub fn created_at(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.created_at = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `isHidden`.
+    #[inline]
+    pub fn is_hidden(mut self, value: bool) -> Self {
+        self.is_hidden = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `parameterMappings`.
+    #[inline]
+    pub fn parameter_mappings(mut self, value: ::serde_json::Value) -> Self {
+        self.parameter_mappings = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `position`.
+    #[inline]
+    pub fn position(mut self, value: WidgetPosition) -> Self {
+        self.position = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `title`.
+    #[inline]
+    pub fn title(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.title = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `updated_at`.
+    #[inline]
+    pub fn updated_at(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.updated_at = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `WidgetPosition` of the `sql` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WidgetPosition {
+    /// Wire field `autoHeight` (optional, boolean).
     #[serde(rename = "autoHeight", skip_serializing_if = "::std::option::Option::is_none")]
     pub auto_height: ::std::option::Option<bool>,
+    /// Wire field `col` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub col: ::std::option::Option<i64>,
+    /// Wire field `row` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub row: ::std::option::Option<i64>,
+    /// Wire field `sizeX` (optional, int64).
     #[serde(
         rename = "sizeX",
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub size_x: ::std::option::Option<i64>,
+    /// Wire field `sizeY` (optional, int64).
     #[serde(
         rename = "sizeY",
         skip_serializing_if = "::std::option::Option::is_none",
@@ -2865,60 +8669,185 @@ pub struct WidgetPosition {
     pub size_y: ::std::option::Option<i64>,
 }
 
+impl WidgetPosition {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WidgetPosition { ..::std::default::Default::default() }
+    }
+
+    /// Set `autoHeight`.
+    #[inline]
+    pub fn auto_height(mut self, value: bool) -> Self {
+        self.auto_height = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `col`.
+    #[inline]
+    pub fn col(mut self, value: i64) -> Self {
+        self.col = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `row`.
+    #[inline]
+    pub fn row(mut self, value: i64) -> Self {
+        self.row = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sizeX`.
+    #[inline]
+    pub fn size_x(mut self, value: i64) -> Self {
+        self.size_x = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sizeY`.
+    #[inline]
+    pub fn size_y(mut self, value: i64) -> Self {
+        self.size_y = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Parameters of [`AlertsApi::create`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AlertsCreateRequest {
+    /// Wire field `alert` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub alert: ::std::option::Option<CreateAlertRequestAlert>,
+    /// Wire field `auto_resolve_display_name` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub auto_resolve_display_name: ::std::option::Option<bool>,
 }
+
+impl AlertsCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AlertsCreateRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for AlertsCreateRequest {}
 
 /// Parameters of [`AlertsApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AlertsDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl AlertsDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        AlertsDeleteRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AlertsDeleteRequest {}
 
 /// Parameters of [`AlertsApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AlertsGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl AlertsGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        AlertsGetRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AlertsGetRequest {}
 
 /// Parameters of [`AlertsApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AlertsListRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl AlertsListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AlertsListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for AlertsListRequest {}
 
 /// Parameters of [`AlertsApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AlertsUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `update_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
+    /// Wire field `alert` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub alert: ::std::option::Option<UpdateAlertRequestAlert>,
+    /// Wire field `auto_resolve_display_name` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub auto_resolve_display_name: ::std::option::Option<bool>,
 }
 
-/// The `alerts` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/alerts)).
+impl AlertsUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>, update_mask: impl Into<::std::string::String>) -> Self {
+        AlertsUpdateRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AlertsUpdateRequest {}
+
+/// The `alerts` service (workspace level, 5 operations; [API reference](https://docs.databricks.com/api/workspace/alerts)).
 #[derive(Debug, Clone)]
 pub struct AlertsApi {
     client: crate::Client,
@@ -2936,69 +8865,221 @@ impl AlertsApi {
     }
 
     /// `POST /api/2.0/sql/alerts` ([API reference](https://docs.databricks.com/api/workspace/alerts/create)).
-    pub async fn create(&self, request: &AlertsCreateRequest) -> crate::Result<Alert> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/sql/alerts",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["alert", "auto_resolve_display_name"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn create(&self) -> rt::Call<AlertsCreateRequest, Alert> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ALERTS_CREATE,
+            AlertsCreateRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/sql/alerts/{id}` ([API reference](https://docs.databricks.com/api/workspace/alerts/delete)).
-    pub async fn delete(&self, request: &AlertsDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/sql/alerts/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/sql/alerts/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/alerts/delete)).
+    #[inline]
+    pub fn delete(&self, id: impl Into<::std::string::String>) -> rt::Call<AlertsDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ALERTS_DELETE,
+            AlertsDeleteRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/sql/alerts/{id}` ([API reference](https://docs.databricks.com/api/workspace/alerts/get)).
-    pub async fn get(&self, request: &AlertsGetRequest) -> crate::Result<Alert> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/sql/alerts/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/sql/alerts/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/alerts/get)).
+    #[inline]
+    pub fn get(&self, id: impl Into<::std::string::String>) -> rt::Call<AlertsGetRequest, Alert> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ALERTS_GET,
+            AlertsGetRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/sql/alerts` ([API reference](https://docs.databricks.com/api/workspace/alerts/list)).
-    pub fn list(&self, request: AlertsListRequest) -> crate::service::Paginator<ListAlertsResponseAlert> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/sql/alerts",
-            path_params: &[],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("results"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/sql/alerts`; pages by token ([API reference](https://docs.databricks.com/api/workspace/alerts/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<AlertsListRequest, ListAlertsResponseAlert> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_ALERTS_LIST,
+            &PAGES_ALERTS_LIST,
+            AlertsListRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `PATCH /api/2.0/sql/alerts/{id}` ([API reference](https://docs.databricks.com/api/workspace/alerts/update)).
-    pub async fn update(&self, request: &AlertsUpdateRequest) -> crate::Result<Alert> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/sql/alerts/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["update_mask", "alert", "auto_resolve_display_name"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/sql/alerts/{id}`; required: `id`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/alerts/update)).
+    #[inline]
+    pub fn update(
+        &self,
+        id: impl Into<::std::string::String>,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<AlertsUpdateRequest, Alert> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ALERTS_UPDATE,
+            AlertsUpdateRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_ALERTS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/sql/alerts",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["alert", "auto_resolve_display_name"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ALERTS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/sql/alerts/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ALERTS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/sql/alerts/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ALERTS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/sql/alerts",
+    path_params: &[],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_ALERTS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("results"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_ALERTS_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/sql/alerts/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["update_mask", "alert", "auto_resolve_display_name"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<AlertsCreateRequest, O> {
+    /// Set `alert`.
+    #[inline]
+    pub fn alert(mut self, value: CreateAlertRequestAlert) -> Self {
+        self.request.alert = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `auto_resolve_display_name`.
+    #[inline]
+    pub fn auto_resolve_display_name(mut self, value: bool) -> Self {
+        self.request.auto_resolve_display_name = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<AlertsDeleteRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AlertsGetRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<AlertsListRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<AlertsUpdateRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+
+    /// Set `alert`.
+    #[inline]
+    pub fn alert(mut self, value: UpdateAlertRequestAlert) -> Self {
+        self.request.alert = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `auto_resolve_display_name`.
+    #[inline]
+    pub fn auto_resolve_display_name(mut self, value: bool) -> Self {
+        self.request.auto_resolve_display_name = ::std::option::Option::Some(value);
+        self
     }
 }
 
@@ -3006,49 +9087,127 @@ impl AlertsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AlertsLegacyCreateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub options: ::std::option::Option<AlertOptions>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub query_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `options` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub options: AlertOptions,
+    /// Wire field `query_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub query_id: ::std::string::String,
+    /// Wire field `parent` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `rearm` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub rearm: ::std::option::Option<i64>,
 }
+
+impl AlertsLegacyCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        options: AlertOptions,
+        query_id: impl Into<::std::string::String>,
+    ) -> Self {
+        AlertsLegacyCreateRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            options: {
+                let value = options;
+                value
+            },
+            query_id: {
+                let value = query_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AlertsLegacyCreateRequest {}
 
 /// Parameters of [`AlertsLegacyApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AlertsLegacyDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub alert_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `alert_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub alert_id: ::std::string::String,
 }
+
+impl AlertsLegacyDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(alert_id: impl Into<::std::string::String>) -> Self {
+        AlertsLegacyDeleteRequest {
+            alert_id: {
+                let value = alert_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AlertsLegacyDeleteRequest {}
 
 /// Parameters of [`AlertsLegacyApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AlertsLegacyGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub alert_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `alert_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub alert_id: ::std::string::String,
 }
+
+impl AlertsLegacyGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(alert_id: impl Into<::std::string::String>) -> Self {
+        AlertsLegacyGetRequest {
+            alert_id: {
+                let value = alert_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AlertsLegacyGetRequest {}
 
 /// Parameters of [`AlertsLegacyApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AlertsLegacyUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub alert_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub options: ::std::option::Option<AlertOptions>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub query_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `alert_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub alert_id: ::std::string::String,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `options` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub options: AlertOptions,
+    /// Wire field `query_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub query_id: ::std::string::String,
+    /// Wire field `rearm` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -3056,7 +9215,40 @@ pub struct AlertsLegacyUpdateRequest {
     pub rearm: ::std::option::Option<i64>,
 }
 
-/// The `alerts_legacy` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/alertslegacy)).
+impl AlertsLegacyUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        alert_id: impl Into<::std::string::String>,
+        name: impl Into<::std::string::String>,
+        options: AlertOptions,
+        query_id: impl Into<::std::string::String>,
+    ) -> Self {
+        AlertsLegacyUpdateRequest {
+            alert_id: {
+                let value = alert_id;
+                value.into()
+            },
+            name: {
+                let value = name;
+                value.into()
+            },
+            options: {
+                let value = options;
+                value
+            },
+            query_id: {
+                let value = query_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AlertsLegacyUpdateRequest {}
+
+/// The `alerts_legacy` service (workspace level, 5 operations; [API reference](https://docs.databricks.com/api/workspace/alertslegacy)).
 #[derive(Debug, Clone)]
 pub struct AlertsLegacyApi {
     client: crate::Client,
@@ -3073,66 +9265,254 @@ impl AlertsLegacyApi {
         &self.client
     }
 
-    /// `POST /api/2.0/preview/sql/alerts` ([API reference](https://docs.databricks.com/api/workspace/alertslegacy/create)).
-    pub async fn create(&self, request: &AlertsLegacyCreateRequest) -> crate::Result<LegacyAlert> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/preview/sql/alerts",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["name", "options", "query_id", "parent", "rearm"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/preview/sql/alerts`; required: `name`, `options`, `query_id` ([API reference](https://docs.databricks.com/api/workspace/alertslegacy/create)).
+    #[inline]
+    pub fn create(
+        &self,
+        name: impl Into<::std::string::String>,
+        options: AlertOptions,
+        query_id: impl Into<::std::string::String>,
+    ) -> rt::Call<AlertsLegacyCreateRequest, LegacyAlert> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ALERTS_LEGACY_CREATE,
+            AlertsLegacyCreateRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                options: {
+                    let value = options;
+                    value
+                },
+                query_id: {
+                    let value = query_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/preview/sql/alerts/{alert_id}` ([API reference](https://docs.databricks.com/api/workspace/alertslegacy/delete)).
-    pub async fn delete(&self, request: &AlertsLegacyDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/preview/sql/alerts/{alert_id}",
-            path_params: &["alert_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/preview/sql/alerts/{alert_id}`; required: `alert_id` ([API reference](https://docs.databricks.com/api/workspace/alertslegacy/delete)).
+    #[inline]
+    pub fn delete(&self, alert_id: impl Into<::std::string::String>) -> rt::Call<AlertsLegacyDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ALERTS_LEGACY_DELETE,
+            AlertsLegacyDeleteRequest {
+                alert_id: {
+                    let value = alert_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/preview/sql/alerts/{alert_id}` ([API reference](https://docs.databricks.com/api/workspace/alertslegacy/get)).
-    pub async fn get(&self, request: &AlertsLegacyGetRequest) -> crate::Result<LegacyAlert> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/preview/sql/alerts/{alert_id}",
-            path_params: &["alert_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/preview/sql/alerts/{alert_id}`; required: `alert_id` ([API reference](https://docs.databricks.com/api/workspace/alertslegacy/get)).
+    #[inline]
+    pub fn get(&self, alert_id: impl Into<::std::string::String>) -> rt::Call<AlertsLegacyGetRequest, LegacyAlert> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ALERTS_LEGACY_GET,
+            AlertsLegacyGetRequest {
+                alert_id: {
+                    let value = alert_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/preview/sql/alerts` ([API reference](https://docs.databricks.com/api/workspace/alertslegacy/list)).
-    pub fn list(&self) -> crate::service::Paginator<LegacyAlert> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/preview/sql/alerts",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages =
-            rt::Pages { style: rt::PageStyle::SinglePage, items: None, request_field: None, response_field: None };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &crate::service::runtime::NoRequest)
+    /// `GET /api/2.0/preview/sql/alerts`; pages by single page ([API reference](https://docs.databricks.com/api/workspace/alertslegacy/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<rt::NoRequest, LegacyAlert> {
+        rt::Paginator::new(self.client.clone(), &OP_ALERTS_LEGACY_LIST, &PAGES_ALERTS_LEGACY_LIST, rt::NoRequest)
     }
 
-    /// `PUT /api/2.0/preview/sql/alerts/{alert_id}` ([API reference](https://docs.databricks.com/api/workspace/alertslegacy/update)).
-    pub async fn update(&self, request: &AlertsLegacyUpdateRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/preview/sql/alerts/{alert_id}",
-            path_params: &["alert_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["name", "options", "query_id", "rearm"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `PUT /api/2.0/preview/sql/alerts/{alert_id}`; required: `alert_id`, `name`, `options`, `query_id` ([API reference](https://docs.databricks.com/api/workspace/alertslegacy/update)).
+    #[inline]
+    pub fn update(
+        &self,
+        alert_id: impl Into<::std::string::String>,
+        name: impl Into<::std::string::String>,
+        options: AlertOptions,
+        query_id: impl Into<::std::string::String>,
+    ) -> rt::Call<AlertsLegacyUpdateRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ALERTS_LEGACY_UPDATE,
+            AlertsLegacyUpdateRequest {
+                alert_id: {
+                    let value = alert_id;
+                    value.into()
+                },
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                options: {
+                    let value = options;
+                    value
+                },
+                query_id: {
+                    let value = query_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+}
+
+static OP_ALERTS_LEGACY_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/preview/sql/alerts",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["name", "options", "query_id", "parent", "rearm"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ALERTS_LEGACY_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/preview/sql/alerts/{alert_id}",
+    path_params: &["alert_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ALERTS_LEGACY_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/preview/sql/alerts/{alert_id}",
+    path_params: &["alert_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ALERTS_LEGACY_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/preview/sql/alerts",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_ALERTS_LEGACY_LIST: rt::Pages =
+    rt::Pages { style: rt::PageStyle::SinglePage, items: None, request_field: None, response_field: None };
+
+static OP_ALERTS_LEGACY_UPDATE: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/preview/sql/alerts/{alert_id}",
+    path_params: &["alert_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["name", "options", "query_id", "rearm"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<AlertsLegacyCreateRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `options`.
+    #[inline]
+    pub fn options(mut self, value: AlertOptions) -> Self {
+        self.request.options = value;
+        self
+    }
+
+    /// Set `query_id`.
+    #[inline]
+    pub fn query_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.query_id = value.into();
+        self
+    }
+
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `rearm`.
+    #[inline]
+    pub fn rearm(mut self, value: i64) -> Self {
+        self.request.rearm = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<AlertsLegacyDeleteRequest, O> {
+    /// Set `alert_id`.
+    #[inline]
+    pub fn alert_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.alert_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AlertsLegacyGetRequest, O> {
+    /// Set `alert_id`.
+    #[inline]
+    pub fn alert_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.alert_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<AlertsLegacyUpdateRequest, O> {
+    /// Set `alert_id`.
+    #[inline]
+    pub fn alert_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.alert_id = value.into();
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `options`.
+    #[inline]
+    pub fn options(mut self, value: AlertOptions) -> Self {
+        self.request.options = value;
+        self
+    }
+
+    /// Set `query_id`.
+    #[inline]
+    pub fn query_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.query_id = value.into();
+        self
+    }
+
+    /// Set `rearm`.
+    #[inline]
+    pub fn rearm(mut self, value: i64) -> Self {
+        self.request.rearm = ::std::option::Option::Some(value);
+        self
     }
 }
 
@@ -3140,54 +9520,155 @@ impl AlertsLegacyApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AlertsV2CreateAlertRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub alert: ::std::option::Option<AlertV2>,
+    /// Wire field `alert` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub alert: AlertV2,
 }
+
+impl AlertsV2CreateAlertRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(alert: AlertV2) -> Self {
+        AlertsV2CreateAlertRequest {
+            alert: {
+                let value = alert;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AlertsV2CreateAlertRequest {}
 
 /// Parameters of [`AlertsV2Api::get_alert`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AlertsV2GetAlertRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl AlertsV2GetAlertRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        AlertsV2GetAlertRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AlertsV2GetAlertRequest {}
 
 /// Parameters of [`AlertsV2Api::list_alerts`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AlertsV2ListAlertsRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl AlertsV2ListAlertsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        AlertsV2ListAlertsRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for AlertsV2ListAlertsRequest {}
 
 /// Parameters of [`AlertsV2Api::trash_alert`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AlertsV2TrashAlertRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `purge` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub purge: ::std::option::Option<bool>,
 }
+
+impl AlertsV2TrashAlertRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        AlertsV2TrashAlertRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AlertsV2TrashAlertRequest {}
 
 /// Parameters of [`AlertsV2Api::update_alert`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AlertsV2UpdateAlertRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub alert: ::std::option::Option<AlertV2>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `alert` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub alert: AlertV2,
+    /// Wire field `update_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
 
-/// The `alerts_v2` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/alertsv2)).
+impl AlertsV2UpdateAlertRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        id: impl Into<::std::string::String>,
+        alert: AlertV2,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        AlertsV2UpdateAlertRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            alert: {
+                let value = alert;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for AlertsV2UpdateAlertRequest {}
+
+/// The `alerts_v2` service (workspace level, 5 operations; [API reference](https://docs.databricks.com/api/workspace/alertsv2)).
 #[derive(Debug, Clone)]
 pub struct AlertsV2Api {
     client: crate::Client,
@@ -3204,70 +9685,226 @@ impl AlertsV2Api {
         &self.client
     }
 
-    /// `POST /api/2.0/alerts` ([API reference](https://docs.databricks.com/api/workspace/alertsv2/createalert)).
-    pub async fn create_alert(&self, request: &AlertsV2CreateAlertRequest) -> crate::Result<AlertV2> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/alerts",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Whole("alert"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/alerts`; required: `alert` ([API reference](https://docs.databricks.com/api/workspace/alertsv2/createalert)).
+    #[inline]
+    pub fn create_alert(&self, alert: AlertV2) -> rt::Call<AlertsV2CreateAlertRequest, AlertV2> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ALERTS_V2_CREATE_ALERT,
+            AlertsV2CreateAlertRequest {
+                alert: {
+                    let value = alert;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/alerts/{id}` ([API reference](https://docs.databricks.com/api/workspace/alertsv2/getalert)).
-    pub async fn get_alert(&self, request: &AlertsV2GetAlertRequest) -> crate::Result<AlertV2> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/alerts/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/alerts/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/alertsv2/getalert)).
+    #[inline]
+    pub fn get_alert(&self, id: impl Into<::std::string::String>) -> rt::Call<AlertsV2GetAlertRequest, AlertV2> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ALERTS_V2_GET_ALERT,
+            AlertsV2GetAlertRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/alerts` ([API reference](https://docs.databricks.com/api/workspace/alertsv2/listalerts)).
-    pub fn list_alerts(&self, request: AlertsV2ListAlertsRequest) -> crate::service::Paginator<AlertV2> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/alerts",
-            path_params: &[],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("alerts"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/alerts`; pages by token ([API reference](https://docs.databricks.com/api/workspace/alertsv2/listalerts)).
+    #[inline]
+    pub fn list_alerts(&self) -> rt::Paginator<AlertsV2ListAlertsRequest, AlertV2> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_ALERTS_V2_LIST_ALERTS,
+            &PAGES_ALERTS_V2_LIST_ALERTS,
+            AlertsV2ListAlertsRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `DELETE /api/2.0/alerts/{id}` ([API reference](https://docs.databricks.com/api/workspace/alertsv2/trashalert)).
-    pub async fn trash_alert(&self, request: &AlertsV2TrashAlertRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/alerts/{id}",
-            path_params: &["id"],
-            query: &["purge"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/alerts/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/alertsv2/trashalert)).
+    #[inline]
+    pub fn trash_alert(&self, id: impl Into<::std::string::String>) -> rt::Call<AlertsV2TrashAlertRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ALERTS_V2_TRASH_ALERT,
+            AlertsV2TrashAlertRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `PATCH /api/2.0/alerts/{id}` ([API reference](https://docs.databricks.com/api/workspace/alertsv2/updatealert)).
-    pub async fn update_alert(&self, request: &AlertsV2UpdateAlertRequest) -> crate::Result<AlertV2> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/alerts/{id}",
-            path_params: &["id"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("alert"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/alerts/{id}`; required: `id`, `alert`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/alertsv2/updatealert)).
+    #[inline]
+    pub fn update_alert(
+        &self,
+        id: impl Into<::std::string::String>,
+        alert: AlertV2,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<AlertsV2UpdateAlertRequest, AlertV2> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_ALERTS_V2_UPDATE_ALERT,
+            AlertsV2UpdateAlertRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                alert: {
+                    let value = alert;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_ALERTS_V2_CREATE_ALERT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/alerts",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Whole("alert"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ALERTS_V2_GET_ALERT: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/alerts/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ALERTS_V2_LIST_ALERTS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/alerts",
+    path_params: &[],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_ALERTS_V2_LIST_ALERTS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("alerts"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_ALERTS_V2_TRASH_ALERT: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/alerts/{id}",
+    path_params: &["id"],
+    query: &["purge"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_ALERTS_V2_UPDATE_ALERT: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/alerts/{id}",
+    path_params: &["id"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("alert"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<AlertsV2CreateAlertRequest, O> {
+    /// Set `alert`.
+    #[inline]
+    pub fn alert(mut self, value: AlertV2) -> Self {
+        self.request.alert = value;
+        self
+    }
+}
+
+impl<O> rt::Call<AlertsV2GetAlertRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<AlertsV2ListAlertsRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<AlertsV2TrashAlertRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `purge`.
+    #[inline]
+    pub fn purge(mut self, value: bool) -> Self {
+        self.request.purge = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<AlertsV2UpdateAlertRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `alert`.
+    #[inline]
+    pub fn alert(mut self, value: AlertV2) -> Self {
+        self.request.alert = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
     }
 }
 
@@ -3275,51 +9912,136 @@ impl AlertsV2Api {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DashboardWidgetsCreateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub dashboard_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub options: ::std::option::Option<WidgetOptions>,
+    /// Wire field `dashboard_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub dashboard_id: ::std::string::String,
+    /// Wire field `options` (required, ref).
     #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
     )]
-    pub width: ::std::option::Option<i64>,
+    pub options: WidgetOptions,
+    /// Wire field `width` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub width: i64,
+    /// Wire field `text` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub text: ::std::option::Option<::std::string::String>,
+    /// Wire field `visualization_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub visualization_id: ::std::option::Option<::std::string::String>,
 }
+
+impl DashboardWidgetsCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(dashboard_id: impl Into<::std::string::String>, options: WidgetOptions, width: i64) -> Self {
+        DashboardWidgetsCreateRequest {
+            dashboard_id: {
+                let value = dashboard_id;
+                value.into()
+            },
+            options: {
+                let value = options;
+                value
+            },
+            width: {
+                let value = width;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DashboardWidgetsCreateRequest {}
 
 /// Parameters of [`DashboardWidgetsApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DashboardWidgetsDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl DashboardWidgetsDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        DashboardWidgetsDeleteRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DashboardWidgetsDeleteRequest {}
 
 /// Parameters of [`DashboardWidgetsApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DashboardWidgetsUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub dashboard_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub options: ::std::option::Option<WidgetOptions>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `dashboard_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub dashboard_id: ::std::string::String,
+    /// Wire field `options` (required, ref).
     #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
     )]
-    pub width: ::std::option::Option<i64>,
+    pub options: WidgetOptions,
+    /// Wire field `width` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub width: i64,
+    /// Wire field `text` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub text: ::std::option::Option<::std::string::String>,
+    /// Wire field `visualization_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub visualization_id: ::std::option::Option<::std::string::String>,
 }
 
-/// The `dashboard_widgets` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/dashboardwidgets)).
+impl DashboardWidgetsUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        id: impl Into<::std::string::String>,
+        dashboard_id: impl Into<::std::string::String>,
+        options: WidgetOptions,
+        width: i64,
+    ) -> Self {
+        DashboardWidgetsUpdateRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            dashboard_id: {
+                let value = dashboard_id;
+                value.into()
+            },
+            options: {
+                let value = options;
+                value
+            },
+            width: {
+                let value = width;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DashboardWidgetsUpdateRequest {}
+
+/// The `dashboard_widgets` service (workspace level, 3 operations; [API reference](https://docs.databricks.com/api/workspace/dashboardwidgets)).
 #[derive(Debug, Clone)]
 pub struct DashboardWidgetsApi {
     client: crate::Client,
@@ -3336,40 +10058,206 @@ impl DashboardWidgetsApi {
         &self.client
     }
 
-    /// `POST /api/2.0/preview/sql/widgets` ([API reference](https://docs.databricks.com/api/workspace/dashboardwidgets/create)).
-    pub async fn create(&self, request: &DashboardWidgetsCreateRequest) -> crate::Result<Widget> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/preview/sql/widgets",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["dashboard_id", "options", "width", "text", "visualization_id"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/preview/sql/widgets`; required: `dashboard_id`, `options`, `width` ([API reference](https://docs.databricks.com/api/workspace/dashboardwidgets/create)).
+    #[inline]
+    pub fn create(
+        &self,
+        dashboard_id: impl Into<::std::string::String>,
+        options: WidgetOptions,
+        width: i64,
+    ) -> rt::Call<DashboardWidgetsCreateRequest, Widget> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DASHBOARD_WIDGETS_CREATE,
+            DashboardWidgetsCreateRequest {
+                dashboard_id: {
+                    let value = dashboard_id;
+                    value.into()
+                },
+                options: {
+                    let value = options;
+                    value
+                },
+                width: {
+                    let value = width;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/preview/sql/widgets/{id}` ([API reference](https://docs.databricks.com/api/workspace/dashboardwidgets/delete)).
-    pub async fn delete(&self, request: &DashboardWidgetsDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/preview/sql/widgets/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/preview/sql/widgets/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/dashboardwidgets/delete)).
+    #[inline]
+    pub fn delete(&self, id: impl Into<::std::string::String>) -> rt::Call<DashboardWidgetsDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DASHBOARD_WIDGETS_DELETE,
+            DashboardWidgetsDeleteRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.0/preview/sql/widgets/{id}` ([API reference](https://docs.databricks.com/api/workspace/dashboardwidgets/update)).
-    pub async fn update(&self, request: &DashboardWidgetsUpdateRequest) -> crate::Result<Widget> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/preview/sql/widgets/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["dashboard_id", "options", "width", "text", "visualization_id"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/preview/sql/widgets/{id}`; required: `id`, `dashboard_id`, `options`, `width` ([API reference](https://docs.databricks.com/api/workspace/dashboardwidgets/update)).
+    #[inline]
+    pub fn update(
+        &self,
+        id: impl Into<::std::string::String>,
+        dashboard_id: impl Into<::std::string::String>,
+        options: WidgetOptions,
+        width: i64,
+    ) -> rt::Call<DashboardWidgetsUpdateRequest, Widget> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DASHBOARD_WIDGETS_UPDATE,
+            DashboardWidgetsUpdateRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                dashboard_id: {
+                    let value = dashboard_id;
+                    value.into()
+                },
+                options: {
+                    let value = options;
+                    value
+                },
+                width: {
+                    let value = width;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_DASHBOARD_WIDGETS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/preview/sql/widgets",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["dashboard_id", "options", "width", "text", "visualization_id"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DASHBOARD_WIDGETS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/preview/sql/widgets/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DASHBOARD_WIDGETS_UPDATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/preview/sql/widgets/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["dashboard_id", "options", "width", "text", "visualization_id"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<DashboardWidgetsCreateRequest, O> {
+    /// Set `dashboard_id`.
+    #[inline]
+    pub fn dashboard_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.dashboard_id = value.into();
+        self
+    }
+
+    /// Set `options`.
+    #[inline]
+    pub fn options(mut self, value: WidgetOptions) -> Self {
+        self.request.options = value;
+        self
+    }
+
+    /// Set `width`.
+    #[inline]
+    pub fn width(mut self, value: i64) -> Self {
+        self.request.width = value;
+        self
+    }
+
+    /// Set `text`.
+    #[inline]
+    pub fn text(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.text = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `visualization_id`.
+    #[inline]
+    pub fn visualization_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.visualization_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<DashboardWidgetsDeleteRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<DashboardWidgetsUpdateRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `dashboard_id`.
+    #[inline]
+    pub fn dashboard_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.dashboard_id = value.into();
+        self
+    }
+
+    /// Set `options`.
+    #[inline]
+    pub fn options(mut self, value: WidgetOptions) -> Self {
+        self.request.options = value;
+        self
+    }
+
+    /// Set `width`.
+    #[inline]
+    pub fn width(mut self, value: i64) -> Self {
+        self.request.width = value;
+        self
+    }
+
+    /// Set `text`.
+    #[inline]
+    pub fn text(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.text = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `visualization_id`.
+    #[inline]
+    pub fn visualization_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.visualization_id = ::std::option::Option::Some(value.into());
+        self
     }
 }
 
@@ -3377,61 +10265,146 @@ impl DashboardWidgetsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DashboardsDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub dashboard_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `dashboard_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub dashboard_id: ::std::string::String,
 }
+
+impl DashboardsDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(dashboard_id: impl Into<::std::string::String>) -> Self {
+        DashboardsDeleteRequest {
+            dashboard_id: {
+                let value = dashboard_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DashboardsDeleteRequest {}
 
 /// Parameters of [`DashboardsApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DashboardsGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub dashboard_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `dashboard_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub dashboard_id: ::std::string::String,
 }
+
+impl DashboardsGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(dashboard_id: impl Into<::std::string::String>) -> Self {
+        DashboardsGetRequest {
+            dashboard_id: {
+                let value = dashboard_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DashboardsGetRequest {}
 
 /// Parameters of [`DashboardsApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DashboardsListRequest {
+    /// Wire field `order` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub order: ::std::option::Option<ListOrder>,
+    /// Wire field `page` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page: ::std::option::Option<i64>,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `q` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub q: ::std::option::Option<::std::string::String>,
 }
+
+impl DashboardsListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DashboardsListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for DashboardsListRequest {}
 
 /// Parameters of [`DashboardsApi::restore`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DashboardsRestoreRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub dashboard_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `dashboard_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub dashboard_id: ::std::string::String,
 }
+
+impl DashboardsRestoreRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(dashboard_id: impl Into<::std::string::String>) -> Self {
+        DashboardsRestoreRequest {
+            dashboard_id: {
+                let value = dashboard_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DashboardsRestoreRequest {}
 
 /// Parameters of [`DashboardsApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DashboardsUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub dashboard_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `dashboard_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub dashboard_id: ::std::string::String,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_as_role` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_as_role: ::std::option::Option<RunAsRole>,
+    /// Wire field `tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tags: ::std::vec::Vec<::std::string::String>,
 }
 
-/// The `dashboards` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/dashboards)).
+impl DashboardsUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(dashboard_id: impl Into<::std::string::String>) -> Self {
+        DashboardsUpdateRequest {
+            dashboard_id: {
+                let value = dashboard_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DashboardsUpdateRequest {}
+
+/// The `dashboards` service (workspace level, 5 operations; [API reference](https://docs.databricks.com/api/workspace/dashboards)).
 #[derive(Debug, Clone)]
 pub struct DashboardsApi {
     client: crate::Client,
@@ -3448,74 +10421,234 @@ impl DashboardsApi {
         &self.client
     }
 
-    /// `DELETE /api/2.0/preview/sql/dashboards/{dashboard_id}` ([API reference](https://docs.databricks.com/api/workspace/dashboards/delete)).
-    pub async fn delete(&self, request: &DashboardsDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/preview/sql/dashboards/{dashboard_id}",
-            path_params: &["dashboard_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/preview/sql/dashboards/{dashboard_id}`; required: `dashboard_id` ([API reference](https://docs.databricks.com/api/workspace/dashboards/delete)).
+    #[inline]
+    pub fn delete(&self, dashboard_id: impl Into<::std::string::String>) -> rt::Call<DashboardsDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DASHBOARDS_DELETE,
+            DashboardsDeleteRequest {
+                dashboard_id: {
+                    let value = dashboard_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/preview/sql/dashboards/{dashboard_id}` ([API reference](https://docs.databricks.com/api/workspace/dashboards/get)).
-    pub async fn get(&self, request: &DashboardsGetRequest) -> crate::Result<Dashboard> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/preview/sql/dashboards/{dashboard_id}",
-            path_params: &["dashboard_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/preview/sql/dashboards/{dashboard_id}`; required: `dashboard_id` ([API reference](https://docs.databricks.com/api/workspace/dashboards/get)).
+    #[inline]
+    pub fn get(&self, dashboard_id: impl Into<::std::string::String>) -> rt::Call<DashboardsGetRequest, Dashboard> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DASHBOARDS_GET,
+            DashboardsGetRequest {
+                dashboard_id: {
+                    let value = dashboard_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/preview/sql/dashboards` ([API reference](https://docs.databricks.com/api/workspace/dashboards/list)).
-    pub fn list(&self, request: DashboardsListRequest) -> crate::service::Paginator<Dashboard> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/preview/sql/dashboards",
-            path_params: &[],
-            query: &["order", "page", "page_size", "q"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Offset,
-            items: Some("results"),
-            request_field: Some("page"),
-            response_field: None,
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/preview/sql/dashboards`; pages by offset ([API reference](https://docs.databricks.com/api/workspace/dashboards/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<DashboardsListRequest, Dashboard> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_DASHBOARDS_LIST,
+            &PAGES_DASHBOARDS_LIST,
+            DashboardsListRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `POST /api/2.0/preview/sql/dashboards/trash/{dashboard_id}` ([API reference](https://docs.databricks.com/api/workspace/dashboards/restore)).
-    pub async fn restore(&self, request: &DashboardsRestoreRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/preview/sql/dashboards/trash/{dashboard_id}",
-            path_params: &["dashboard_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/2.0/preview/sql/dashboards/trash/{dashboard_id}`; required: `dashboard_id` ([API reference](https://docs.databricks.com/api/workspace/dashboards/restore)).
+    #[inline]
+    pub fn restore(&self, dashboard_id: impl Into<::std::string::String>) -> rt::Call<DashboardsRestoreRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DASHBOARDS_RESTORE,
+            DashboardsRestoreRequest {
+                dashboard_id: {
+                    let value = dashboard_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.0/preview/sql/dashboards/{dashboard_id}` ([API reference](https://docs.databricks.com/api/workspace/dashboards/update)).
-    pub async fn update(&self, request: &DashboardsUpdateRequest) -> crate::Result<Dashboard> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/preview/sql/dashboards/{dashboard_id}",
-            path_params: &["dashboard_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["name", "run_as_role", "tags"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/preview/sql/dashboards/{dashboard_id}`; required: `dashboard_id` ([API reference](https://docs.databricks.com/api/workspace/dashboards/update)).
+    #[inline]
+    pub fn update(
+        &self,
+        dashboard_id: impl Into<::std::string::String>,
+    ) -> rt::Call<DashboardsUpdateRequest, Dashboard> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DASHBOARDS_UPDATE,
+            DashboardsUpdateRequest {
+                dashboard_id: {
+                    let value = dashboard_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 }
 
-/// The `data_sources` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/datasources)).
+static OP_DASHBOARDS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/preview/sql/dashboards/{dashboard_id}",
+    path_params: &["dashboard_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DASHBOARDS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/preview/sql/dashboards/{dashboard_id}",
+    path_params: &["dashboard_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DASHBOARDS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/preview/sql/dashboards",
+    path_params: &[],
+    query: &["order", "page", "page_size", "q"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_DASHBOARDS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Offset,
+    items: Some("results"),
+    request_field: Some("page"),
+    response_field: None,
+};
+
+static OP_DASHBOARDS_RESTORE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/preview/sql/dashboards/trash/{dashboard_id}",
+    path_params: &["dashboard_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DASHBOARDS_UPDATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/preview/sql/dashboards/{dashboard_id}",
+    path_params: &["dashboard_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["name", "run_as_role", "tags"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<DashboardsDeleteRequest, O> {
+    /// Set `dashboard_id`.
+    #[inline]
+    pub fn dashboard_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.dashboard_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<DashboardsGetRequest, O> {
+    /// Set `dashboard_id`.
+    #[inline]
+    pub fn dashboard_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.dashboard_id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<DashboardsListRequest, T> {
+    /// Set `order`.
+    #[inline]
+    pub fn order(mut self, value: ListOrder) -> Self {
+        self.request.order = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page`.
+    #[inline]
+    pub fn page(mut self, value: i64) -> Self {
+        self.request.page = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `q`.
+    #[inline]
+    pub fn q(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.q = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<DashboardsRestoreRequest, O> {
+    /// Set `dashboard_id`.
+    #[inline]
+    pub fn dashboard_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.dashboard_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<DashboardsUpdateRequest, O> {
+    /// Set `dashboard_id`.
+    #[inline]
+    pub fn dashboard_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.dashboard_id = value.into();
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_as_role`.
+    #[inline]
+    pub fn run_as_role(mut self, value: RunAsRole) -> Self {
+        self.request.run_as_role = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.tags = value;
+        self
+    }
+}
+
+/// The `data_sources` service (workspace level, 1 operations; [API reference](https://docs.databricks.com/api/workspace/datasources)).
 #[derive(Debug, Clone)]
 pub struct DataSourcesApi {
     client: crate::Client,
@@ -3532,56 +10665,141 @@ impl DataSourcesApi {
         &self.client
     }
 
-    /// `GET /api/2.0/preview/sql/data_sources` ([API reference](https://docs.databricks.com/api/workspace/datasources/list)).
-    pub fn list(&self) -> crate::service::Paginator<DataSource> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/preview/sql/data_sources",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages =
-            rt::Pages { style: rt::PageStyle::SinglePage, items: None, request_field: None, response_field: None };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &crate::service::runtime::NoRequest)
+    /// `GET /api/2.0/preview/sql/data_sources`; pages by single page ([API reference](https://docs.databricks.com/api/workspace/datasources/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<rt::NoRequest, DataSource> {
+        rt::Paginator::new(self.client.clone(), &OP_DATA_SOURCES_LIST, &PAGES_DATA_SOURCES_LIST, rt::NoRequest)
     }
 }
+
+static OP_DATA_SOURCES_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/preview/sql/data_sources",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_DATA_SOURCES_LIST: rt::Pages =
+    rt::Pages { style: rt::PageStyle::SinglePage, items: None, request_field: None, response_field: None };
 
 /// Parameters of [`DbsqlPermissionsApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DbsqlPermissionsGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub object_type: ::std::option::Option<ObjectTypePlural>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `object_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub object_type: ObjectTypePlural,
+    /// Wire field `object_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub object_id: ::std::string::String,
 }
+
+impl DbsqlPermissionsGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(object_type: ObjectTypePlural, object_id: impl Into<::std::string::String>) -> Self {
+        DbsqlPermissionsGetRequest {
+            object_type: {
+                let value = object_type;
+                value
+            },
+            object_id: {
+                let value = object_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DbsqlPermissionsGetRequest {}
 
 /// Parameters of [`DbsqlPermissionsApi::set`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DbsqlPermissionsSetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub object_type: ::std::option::Option<ObjectTypePlural>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `object_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub object_type: ObjectTypePlural,
+    /// Wire field `object_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub object_id: ::std::string::String,
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<AccessControl>,
 }
+
+impl DbsqlPermissionsSetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(object_type: ObjectTypePlural, object_id: impl Into<::std::string::String>) -> Self {
+        DbsqlPermissionsSetRequest {
+            object_type: {
+                let value = object_type;
+                value
+            },
+            object_id: {
+                let value = object_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DbsqlPermissionsSetRequest {}
 
 /// Parameters of [`DbsqlPermissionsApi::transfer_ownership`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DbsqlPermissionsTransferOwnershipRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub object_type: ::std::option::Option<OwnableObjectType>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub object_id: ::std::option::Option<TransferOwnershipObjectId>,
+    /// Wire field `object_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub object_type: OwnableObjectType,
+    /// Wire field `object_id` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub object_id: TransferOwnershipObjectId,
+    /// Wire field `new_owner` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub new_owner: ::std::option::Option<::std::string::String>,
 }
 
-/// The `dbsql_permissions` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/dbsqlpermissions)).
+impl DbsqlPermissionsTransferOwnershipRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(object_type: OwnableObjectType, object_id: TransferOwnershipObjectId) -> Self {
+        DbsqlPermissionsTransferOwnershipRequest {
+            object_type: {
+                let value = object_type;
+                value
+            },
+            object_id: {
+                let value = object_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for DbsqlPermissionsTransferOwnershipRequest {}
+
+/// The `dbsql_permissions` service (workspace level, 3 operations; [API reference](https://docs.databricks.com/api/workspace/dbsqlpermissions)).
 #[derive(Debug, Clone)]
 pub struct DbsqlPermissionsApi {
     client: crate::Client,
@@ -3598,43 +10816,171 @@ impl DbsqlPermissionsApi {
         &self.client
     }
 
-    /// `GET /api/2.0/preview/sql/permissions/{object_type.value}/{object_id}` ([API reference](https://docs.databricks.com/api/workspace/dbsqlpermissions/get)).
-    pub async fn get(&self, request: &DbsqlPermissionsGetRequest) -> crate::Result<GetResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/preview/sql/permissions/{object_type.value}/{object_id}",
-            path_params: &["object_type.value", "object_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["object_type"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/preview/sql/permissions/{object_type.value}/{object_id}` ([API reference](https://docs.databricks.com/api/workspace/dbsqlpermissions/set)).
-    pub async fn set(&self, request: &DbsqlPermissionsSetRequest) -> crate::Result<SetResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/preview/sql/permissions/{object_type.value}/{object_id}",
-            path_params: &["object_type.value", "object_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["object_type", "access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/preview/sql/permissions/{object_type.value}/{object_id}/transfer` ([API reference](https://docs.databricks.com/api/workspace/dbsqlpermissions/transferownership)).
-    pub async fn transfer_ownership(
+    /// `GET /api/2.0/preview/sql/permissions/{object_type.value}/{object_id}`; required: `object_type`, `object_id` ([API reference](https://docs.databricks.com/api/workspace/dbsqlpermissions/get)).
+    #[inline]
+    pub fn get(
         &self,
-        request: &DbsqlPermissionsTransferOwnershipRequest,
-    ) -> crate::Result<Success> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/preview/sql/permissions/{object_type.value}/{object_id}/transfer",
-            path_params: &["object_type.value", "object_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["object_type", "new_owner"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        object_type: ObjectTypePlural,
+        object_id: impl Into<::std::string::String>,
+    ) -> rt::Call<DbsqlPermissionsGetRequest, GetResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DBSQL_PERMISSIONS_GET,
+            DbsqlPermissionsGetRequest {
+                object_type: {
+                    let value = object_type;
+                    value
+                },
+                object_id: {
+                    let value = object_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `POST /api/2.0/preview/sql/permissions/{object_type.value}/{object_id}`; required: `object_type`, `object_id` ([API reference](https://docs.databricks.com/api/workspace/dbsqlpermissions/set)).
+    #[inline]
+    pub fn set(
+        &self,
+        object_type: ObjectTypePlural,
+        object_id: impl Into<::std::string::String>,
+    ) -> rt::Call<DbsqlPermissionsSetRequest, SetResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DBSQL_PERMISSIONS_SET,
+            DbsqlPermissionsSetRequest {
+                object_type: {
+                    let value = object_type;
+                    value
+                },
+                object_id: {
+                    let value = object_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `POST /api/2.0/preview/sql/permissions/{object_type.value}/{object_id}/transfer`; required: `object_type`, `object_id` ([API reference](https://docs.databricks.com/api/workspace/dbsqlpermissions/transferownership)).
+    #[inline]
+    pub fn transfer_ownership(
+        &self,
+        object_type: OwnableObjectType,
+        object_id: TransferOwnershipObjectId,
+    ) -> rt::Call<DbsqlPermissionsTransferOwnershipRequest, Success> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_DBSQL_PERMISSIONS_TRANSFER_OWNERSHIP,
+            DbsqlPermissionsTransferOwnershipRequest {
+                object_type: {
+                    let value = object_type;
+                    value
+                },
+                object_id: {
+                    let value = object_id;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_DBSQL_PERMISSIONS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/preview/sql/permissions/{object_type}/{object_id}",
+    path_params: &["object_type", "object_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DBSQL_PERMISSIONS_SET: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/preview/sql/permissions/{object_type}/{object_id}",
+    path_params: &["object_type", "object_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_DBSQL_PERMISSIONS_TRANSFER_OWNERSHIP: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/preview/sql/permissions/{object_type}/{object_id}/transfer",
+    path_params: &["object_type", "object_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["new_owner"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<DbsqlPermissionsGetRequest, O> {
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: ObjectTypePlural) -> Self {
+        self.request.object_type = value;
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.object_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<DbsqlPermissionsSetRequest, O> {
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: ObjectTypePlural) -> Self {
+        self.request.object_type = value;
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.object_id = value.into();
+        self
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<AccessControl>) -> Self {
+        self.request.access_control_list = value;
+        self
+    }
+}
+
+impl<O> rt::Call<DbsqlPermissionsTransferOwnershipRequest, O> {
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: OwnableObjectType) -> Self {
+        self.request.object_type = value;
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: TransferOwnershipObjectId) -> Self {
+        self.request.object_id = value;
+        self
+    }
+
+    /// Set `new_owner`.
+    #[inline]
+    pub fn new_owner(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.new_owner = ::std::option::Option::Some(value.into());
+        self
     }
 }
 
@@ -3642,71 +10988,172 @@ impl DbsqlPermissionsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QueriesCreateRequest {
+    /// Wire field `auto_resolve_display_name` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub auto_resolve_display_name: ::std::option::Option<bool>,
+    /// Wire field `query` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query: ::std::option::Option<CreateQueryRequestQuery>,
 }
+
+impl QueriesCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        QueriesCreateRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for QueriesCreateRequest {}
 
 /// Parameters of [`QueriesApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QueriesDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl QueriesDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        QueriesDeleteRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for QueriesDeleteRequest {}
 
 /// Parameters of [`QueriesApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QueriesGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl QueriesGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        QueriesGetRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for QueriesGetRequest {}
 
 /// Parameters of [`QueriesApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QueriesListRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl QueriesListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        QueriesListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for QueriesListRequest {}
 
 /// Parameters of [`QueriesApi::list_visualizations`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QueriesListVisualizationsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl QueriesListVisualizationsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        QueriesListVisualizationsRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for QueriesListVisualizationsRequest {}
 
 /// Parameters of [`QueriesApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QueriesUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `update_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
+    /// Wire field `auto_resolve_display_name` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub auto_resolve_display_name: ::std::option::Option<bool>,
+    /// Wire field `query` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query: ::std::option::Option<UpdateQueryRequestQuery>,
 }
 
-/// The `queries` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/queries)).
+impl QueriesUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>, update_mask: impl Into<::std::string::String>) -> Self {
+        QueriesUpdateRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for QueriesUpdateRequest {}
+
+/// The `queries` service (workspace level, 6 operations; [API reference](https://docs.databricks.com/api/workspace/queries)).
 #[derive(Debug, Clone)]
 pub struct QueriesApi {
     client: crate::Client,
@@ -3724,90 +11171,281 @@ impl QueriesApi {
     }
 
     /// `POST /api/2.0/sql/queries` ([API reference](https://docs.databricks.com/api/workspace/queries/create)).
-    pub async fn create(&self, request: &QueriesCreateRequest) -> crate::Result<Query> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/sql/queries",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["auto_resolve_display_name", "query"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn create(&self) -> rt::Call<QueriesCreateRequest, Query> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_QUERIES_CREATE,
+            QueriesCreateRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/sql/queries/{id}` ([API reference](https://docs.databricks.com/api/workspace/queries/delete)).
-    pub async fn delete(&self, request: &QueriesDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/sql/queries/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/sql/queries/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/queries/delete)).
+    #[inline]
+    pub fn delete(&self, id: impl Into<::std::string::String>) -> rt::Call<QueriesDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_QUERIES_DELETE,
+            QueriesDeleteRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/sql/queries/{id}` ([API reference](https://docs.databricks.com/api/workspace/queries/get)).
-    pub async fn get(&self, request: &QueriesGetRequest) -> crate::Result<Query> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/sql/queries/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/sql/queries/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/queries/get)).
+    #[inline]
+    pub fn get(&self, id: impl Into<::std::string::String>) -> rt::Call<QueriesGetRequest, Query> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_QUERIES_GET,
+            QueriesGetRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/sql/queries` ([API reference](https://docs.databricks.com/api/workspace/queries/list)).
-    pub fn list(&self, request: QueriesListRequest) -> crate::service::Paginator<ListQueryObjectsResponseQuery> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/sql/queries",
-            path_params: &[],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("results"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/sql/queries`; pages by token ([API reference](https://docs.databricks.com/api/workspace/queries/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<QueriesListRequest, ListQueryObjectsResponseQuery> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_QUERIES_LIST,
+            &PAGES_QUERIES_LIST,
+            QueriesListRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `GET /api/2.0/sql/queries/{id}/visualizations` ([API reference](https://docs.databricks.com/api/workspace/queries/listvisualizations)).
+    /// `GET /api/2.0/sql/queries/{id}/visualizations`; required: `id`; pages by token ([API reference](https://docs.databricks.com/api/workspace/queries/listvisualizations)).
+    #[inline]
     pub fn list_visualizations(
         &self,
-        request: QueriesListVisualizationsRequest,
-    ) -> crate::service::Paginator<Visualization> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/sql/queries/{id}/visualizations",
-            path_params: &["id"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("results"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        id: impl Into<::std::string::String>,
+    ) -> rt::Paginator<QueriesListVisualizationsRequest, Visualization> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_QUERIES_LIST_VISUALIZATIONS,
+            &PAGES_QUERIES_LIST_VISUALIZATIONS,
+            QueriesListVisualizationsRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `PATCH /api/2.0/sql/queries/{id}` ([API reference](https://docs.databricks.com/api/workspace/queries/update)).
-    pub async fn update(&self, request: &QueriesUpdateRequest) -> crate::Result<Query> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/sql/queries/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["update_mask", "auto_resolve_display_name", "query"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/sql/queries/{id}`; required: `id`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/queries/update)).
+    #[inline]
+    pub fn update(
+        &self,
+        id: impl Into<::std::string::String>,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<QueriesUpdateRequest, Query> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_QUERIES_UPDATE,
+            QueriesUpdateRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_QUERIES_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/sql/queries",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["auto_resolve_display_name", "query"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_QUERIES_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/sql/queries/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_QUERIES_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/sql/queries/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_QUERIES_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/sql/queries",
+    path_params: &[],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_QUERIES_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("results"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_QUERIES_LIST_VISUALIZATIONS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/sql/queries/{id}/visualizations",
+    path_params: &["id"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_QUERIES_LIST_VISUALIZATIONS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("results"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_QUERIES_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/sql/queries/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["update_mask", "auto_resolve_display_name", "query"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<QueriesCreateRequest, O> {
+    /// Set `auto_resolve_display_name`.
+    #[inline]
+    pub fn auto_resolve_display_name(mut self, value: bool) -> Self {
+        self.request.auto_resolve_display_name = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `query`.
+    #[inline]
+    pub fn query(mut self, value: CreateQueryRequestQuery) -> Self {
+        self.request.query = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<QueriesDeleteRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<QueriesGetRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<QueriesListRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<QueriesListVisualizationsRequest, T> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<QueriesUpdateRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+
+    /// Set `auto_resolve_display_name`.
+    #[inline]
+    pub fn auto_resolve_display_name(mut self, value: bool) -> Self {
+        self.request.auto_resolve_display_name = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `query`.
+    #[inline]
+    pub fn query(mut self, value: UpdateQueryRequestQuery) -> Self {
+        self.request.query = ::std::option::Option::Some(value);
+        self
     }
 }
 
@@ -3815,91 +11453,198 @@ impl QueriesApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QueriesLegacyCreateRequest {
+    /// Wire field `data_source_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data_source_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `options` (optional, any).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub options: ::std::option::Option<::serde_json::Value>,
+    /// Wire field `parent` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `query` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_as_role` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_as_role: ::std::option::Option<RunAsRole>,
+    /// Wire field `tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tags: ::std::vec::Vec<::std::string::String>,
 }
+
+impl QueriesLegacyCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        QueriesLegacyCreateRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for QueriesLegacyCreateRequest {}
 
 /// Parameters of [`QueriesLegacyApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QueriesLegacyDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub query_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `query_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub query_id: ::std::string::String,
 }
+
+impl QueriesLegacyDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(query_id: impl Into<::std::string::String>) -> Self {
+        QueriesLegacyDeleteRequest {
+            query_id: {
+                let value = query_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for QueriesLegacyDeleteRequest {}
 
 /// Parameters of [`QueriesLegacyApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QueriesLegacyGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub query_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `query_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub query_id: ::std::string::String,
 }
+
+impl QueriesLegacyGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(query_id: impl Into<::std::string::String>) -> Self {
+        QueriesLegacyGetRequest {
+            query_id: {
+                let value = query_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for QueriesLegacyGetRequest {}
 
 /// Parameters of [`QueriesLegacyApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QueriesLegacyListRequest {
+    /// Wire field `order` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub order: ::std::option::Option<::std::string::String>,
+    /// Wire field `page` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page: ::std::option::Option<i64>,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `q` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub q: ::std::option::Option<::std::string::String>,
 }
+
+impl QueriesLegacyListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        QueriesLegacyListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for QueriesLegacyListRequest {}
 
 /// Parameters of [`QueriesLegacyApi::restore`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QueriesLegacyRestoreRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub query_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `query_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub query_id: ::std::string::String,
 }
+
+impl QueriesLegacyRestoreRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(query_id: impl Into<::std::string::String>) -> Self {
+        QueriesLegacyRestoreRequest {
+            query_id: {
+                let value = query_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for QueriesLegacyRestoreRequest {}
 
 /// Parameters of [`QueriesLegacyApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QueriesLegacyUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub query_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `query_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub query_id: ::std::string::String,
+    /// Wire field `data_source_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data_source_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `options` (optional, any).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub options: ::std::option::Option<::serde_json::Value>,
+    /// Wire field `query` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_as_role` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub run_as_role: ::std::option::Option<RunAsRole>,
+    /// Wire field `tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tags: ::std::vec::Vec<::std::string::String>,
 }
 
-/// The `queries_legacy` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/querieslegacy)).
+impl QueriesLegacyUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(query_id: impl Into<::std::string::String>) -> Self {
+        QueriesLegacyUpdateRequest {
+            query_id: {
+                let value = query_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for QueriesLegacyUpdateRequest {}
+
+/// The `queries_legacy` service (workspace level, 6 operations; [API reference](https://docs.databricks.com/api/workspace/querieslegacy)).
 #[derive(Debug, Clone)]
 pub struct QueriesLegacyApi {
     client: crate::Client,
@@ -3917,98 +11662,345 @@ impl QueriesLegacyApi {
     }
 
     /// `POST /api/2.0/preview/sql/queries` ([API reference](https://docs.databricks.com/api/workspace/querieslegacy/create)).
-    pub async fn create(&self, request: &QueriesLegacyCreateRequest) -> crate::Result<LegacyQuery> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/preview/sql/queries",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "data_source_id",
-                "description",
-                "name",
-                "options",
-                "parent",
-                "query",
-                "run_as_role",
-                "tags",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn create(&self) -> rt::Call<QueriesLegacyCreateRequest, LegacyQuery> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_QUERIES_LEGACY_CREATE,
+            QueriesLegacyCreateRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/preview/sql/queries/{query_id}` ([API reference](https://docs.databricks.com/api/workspace/querieslegacy/delete)).
-    pub async fn delete(&self, request: &QueriesLegacyDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/preview/sql/queries/{query_id}",
-            path_params: &["query_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/preview/sql/queries/{query_id}`; required: `query_id` ([API reference](https://docs.databricks.com/api/workspace/querieslegacy/delete)).
+    #[inline]
+    pub fn delete(&self, query_id: impl Into<::std::string::String>) -> rt::Call<QueriesLegacyDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_QUERIES_LEGACY_DELETE,
+            QueriesLegacyDeleteRequest {
+                query_id: {
+                    let value = query_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/preview/sql/queries/{query_id}` ([API reference](https://docs.databricks.com/api/workspace/querieslegacy/get)).
-    pub async fn get(&self, request: &QueriesLegacyGetRequest) -> crate::Result<LegacyQuery> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/preview/sql/queries/{query_id}",
-            path_params: &["query_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/preview/sql/queries/{query_id}`; required: `query_id` ([API reference](https://docs.databricks.com/api/workspace/querieslegacy/get)).
+    #[inline]
+    pub fn get(&self, query_id: impl Into<::std::string::String>) -> rt::Call<QueriesLegacyGetRequest, LegacyQuery> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_QUERIES_LEGACY_GET,
+            QueriesLegacyGetRequest {
+                query_id: {
+                    let value = query_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/preview/sql/queries` ([API reference](https://docs.databricks.com/api/workspace/querieslegacy/list)).
-    pub fn list(&self, request: QueriesLegacyListRequest) -> crate::service::Paginator<LegacyQuery> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/preview/sql/queries",
-            path_params: &[],
-            query: &["order", "page", "page_size", "q"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Offset,
-            items: Some("results"),
-            request_field: Some("page"),
-            response_field: None,
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/preview/sql/queries`; pages by offset ([API reference](https://docs.databricks.com/api/workspace/querieslegacy/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<QueriesLegacyListRequest, LegacyQuery> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_QUERIES_LEGACY_LIST,
+            &PAGES_QUERIES_LEGACY_LIST,
+            QueriesLegacyListRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `POST /api/2.0/preview/sql/queries/trash/{query_id}` ([API reference](https://docs.databricks.com/api/workspace/querieslegacy/restore)).
-    pub async fn restore(&self, request: &QueriesLegacyRestoreRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/preview/sql/queries/trash/{query_id}",
-            path_params: &["query_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/2.0/preview/sql/queries/trash/{query_id}`; required: `query_id` ([API reference](https://docs.databricks.com/api/workspace/querieslegacy/restore)).
+    #[inline]
+    pub fn restore(&self, query_id: impl Into<::std::string::String>) -> rt::Call<QueriesLegacyRestoreRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_QUERIES_LEGACY_RESTORE,
+            QueriesLegacyRestoreRequest {
+                query_id: {
+                    let value = query_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.0/preview/sql/queries/{query_id}` ([API reference](https://docs.databricks.com/api/workspace/querieslegacy/update)).
-    pub async fn update(&self, request: &QueriesLegacyUpdateRequest) -> crate::Result<LegacyQuery> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/preview/sql/queries/{query_id}",
-            path_params: &["query_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "data_source_id",
-                "description",
-                "name",
-                "options",
-                "query",
-                "run_as_role",
-                "tags",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/preview/sql/queries/{query_id}`; required: `query_id` ([API reference](https://docs.databricks.com/api/workspace/querieslegacy/update)).
+    #[inline]
+    pub fn update(
+        &self,
+        query_id: impl Into<::std::string::String>,
+    ) -> rt::Call<QueriesLegacyUpdateRequest, LegacyQuery> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_QUERIES_LEGACY_UPDATE,
+            QueriesLegacyUpdateRequest {
+                query_id: {
+                    let value = query_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_QUERIES_LEGACY_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/preview/sql/queries",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "data_source_id",
+        "description",
+        "name",
+        "options",
+        "parent",
+        "query",
+        "run_as_role",
+        "tags",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_QUERIES_LEGACY_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/preview/sql/queries/{query_id}",
+    path_params: &["query_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_QUERIES_LEGACY_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/preview/sql/queries/{query_id}",
+    path_params: &["query_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_QUERIES_LEGACY_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/preview/sql/queries",
+    path_params: &[],
+    query: &["order", "page", "page_size", "q"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_QUERIES_LEGACY_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Offset,
+    items: Some("results"),
+    request_field: Some("page"),
+    response_field: None,
+};
+
+static OP_QUERIES_LEGACY_RESTORE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/preview/sql/queries/trash/{query_id}",
+    path_params: &["query_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_QUERIES_LEGACY_UPDATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/preview/sql/queries/{query_id}",
+    path_params: &["query_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["data_source_id", "description", "name", "options", "query", "run_as_role", "tags"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<QueriesLegacyCreateRequest, O> {
+    /// Set `data_source_id`.
+    #[inline]
+    pub fn data_source_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.data_source_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `options`.
+    #[inline]
+    pub fn options(mut self, value: ::serde_json::Value) -> Self {
+        self.request.options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `query`.
+    #[inline]
+    pub fn query(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.query = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_as_role`.
+    #[inline]
+    pub fn run_as_role(mut self, value: RunAsRole) -> Self {
+        self.request.run_as_role = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.tags = value;
+        self
+    }
+}
+
+impl<O> rt::Call<QueriesLegacyDeleteRequest, O> {
+    /// Set `query_id`.
+    #[inline]
+    pub fn query_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.query_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<QueriesLegacyGetRequest, O> {
+    /// Set `query_id`.
+    #[inline]
+    pub fn query_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.query_id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<QueriesLegacyListRequest, T> {
+    /// Set `order`.
+    #[inline]
+    pub fn order(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.order = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `page`.
+    #[inline]
+    pub fn page(mut self, value: i64) -> Self {
+        self.request.page = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `q`.
+    #[inline]
+    pub fn q(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.q = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<QueriesLegacyRestoreRequest, O> {
+    /// Set `query_id`.
+    #[inline]
+    pub fn query_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.query_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<QueriesLegacyUpdateRequest, O> {
+    /// Set `query_id`.
+    #[inline]
+    pub fn query_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.query_id = value.into();
+        self
+    }
+
+    /// Set `data_source_id`.
+    #[inline]
+    pub fn data_source_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.data_source_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `options`.
+    #[inline]
+    pub fn options(mut self, value: ::serde_json::Value) -> Self {
+        self.request.options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `query`.
+    #[inline]
+    pub fn query(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.query = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_as_role`.
+    #[inline]
+    pub fn run_as_role(mut self, value: RunAsRole) -> Self {
+        self.request.run_as_role = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.tags = value;
+        self
     }
 }
 
@@ -4016,20 +12008,34 @@ impl QueriesLegacyApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QueryHistoryListRequest {
+    /// Wire field `filter_by` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filter_by: ::std::option::Option<QueryFilter>,
+    /// Wire field `include_metrics` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub include_metrics: ::std::option::Option<bool>,
+    /// Wire field `max_results` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_results: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
 
-/// The `query_history` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/queryhistory)).
+impl QueryHistoryListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        QueryHistoryListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for QueryHistoryListRequest {}
+
+/// The `query_history` service (workspace level, 1 operations; [API reference](https://docs.databricks.com/api/workspace/queryhistory)).
 #[derive(Debug, Clone)]
 pub struct QueryHistoryApi {
     client: crate::Client,
@@ -4047,15 +12053,54 @@ impl QueryHistoryApi {
     }
 
     /// `GET /api/2.0/sql/history/queries` ([API reference](https://docs.databricks.com/api/workspace/queryhistory/list)).
-    pub async fn list(&self, request: &QueryHistoryListRequest) -> crate::Result<ListQueriesResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/sql/history/queries",
-            path_params: &[],
-            query: &["filter_by", "include_metrics", "max_results", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn list(&self) -> rt::Call<QueryHistoryListRequest, ListQueriesResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_QUERY_HISTORY_LIST,
+            QueryHistoryListRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
+    }
+}
+
+static OP_QUERY_HISTORY_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/sql/history/queries",
+    path_params: &[],
+    query: &["filter_by", "include_metrics", "max_results", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<QueryHistoryListRequest, O> {
+    /// Set `filter_by`.
+    #[inline]
+    pub fn filter_by(mut self, value: QueryFilter) -> Self {
+        self.request.filter_by = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `include_metrics`.
+    #[inline]
+    pub fn include_metrics(mut self, value: bool) -> Self {
+        self.request.include_metrics = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `max_results`.
+    #[inline]
+    pub fn max_results(mut self, value: i64) -> Self {
+        self.request.max_results = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
     }
 }
 
@@ -4063,31 +12108,82 @@ impl QueryHistoryApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QueryVisualizationsCreateRequest {
+    /// Wire field `visualization` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub visualization: ::std::option::Option<CreateVisualizationRequestVisualization>,
 }
+
+impl QueryVisualizationsCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        QueryVisualizationsCreateRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for QueryVisualizationsCreateRequest {}
 
 /// Parameters of [`QueryVisualizationsApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QueryVisualizationsDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl QueryVisualizationsDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        QueryVisualizationsDeleteRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for QueryVisualizationsDeleteRequest {}
 
 /// Parameters of [`QueryVisualizationsApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QueryVisualizationsUpdateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `update_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
+    /// Wire field `visualization` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub visualization: ::std::option::Option<UpdateVisualizationRequestVisualization>,
 }
 
-/// The `query_visualizations` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/queryvisualizations)).
+impl QueryVisualizationsUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>, update_mask: impl Into<::std::string::String>) -> Self {
+        QueryVisualizationsUpdateRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for QueryVisualizationsUpdateRequest {}
+
+/// The `query_visualizations` service (workspace level, 3 operations; [API reference](https://docs.databricks.com/api/workspace/queryvisualizations)).
 #[derive(Debug, Clone)]
 pub struct QueryVisualizationsApi {
     client: crate::Client,
@@ -4105,39 +12201,127 @@ impl QueryVisualizationsApi {
     }
 
     /// `POST /api/2.0/sql/visualizations` ([API reference](https://docs.databricks.com/api/workspace/queryvisualizations/create)).
-    pub async fn create(&self, request: &QueryVisualizationsCreateRequest) -> crate::Result<Visualization> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/sql/visualizations",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["visualization"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn create(&self) -> rt::Call<QueryVisualizationsCreateRequest, Visualization> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_QUERY_VISUALIZATIONS_CREATE,
+            QueryVisualizationsCreateRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/sql/visualizations/{id}` ([API reference](https://docs.databricks.com/api/workspace/queryvisualizations/delete)).
-    pub async fn delete(&self, request: &QueryVisualizationsDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/sql/visualizations/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/sql/visualizations/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/queryvisualizations/delete)).
+    #[inline]
+    pub fn delete(&self, id: impl Into<::std::string::String>) -> rt::Call<QueryVisualizationsDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_QUERY_VISUALIZATIONS_DELETE,
+            QueryVisualizationsDeleteRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `PATCH /api/2.0/sql/visualizations/{id}` ([API reference](https://docs.databricks.com/api/workspace/queryvisualizations/update)).
-    pub async fn update(&self, request: &QueryVisualizationsUpdateRequest) -> crate::Result<Visualization> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/sql/visualizations/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["update_mask", "visualization"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/sql/visualizations/{id}`; required: `id`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/queryvisualizations/update)).
+    #[inline]
+    pub fn update(
+        &self,
+        id: impl Into<::std::string::String>,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<QueryVisualizationsUpdateRequest, Visualization> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_QUERY_VISUALIZATIONS_UPDATE,
+            QueryVisualizationsUpdateRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_QUERY_VISUALIZATIONS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/sql/visualizations",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["visualization"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_QUERY_VISUALIZATIONS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/sql/visualizations/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_QUERY_VISUALIZATIONS_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/sql/visualizations/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["update_mask", "visualization"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<QueryVisualizationsCreateRequest, O> {
+    /// Set `visualization`.
+    #[inline]
+    pub fn visualization(mut self, value: CreateVisualizationRequestVisualization) -> Self {
+        self.request.visualization = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<QueryVisualizationsDeleteRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<QueryVisualizationsUpdateRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+
+    /// Set `visualization`.
+    #[inline]
+    pub fn visualization(mut self, value: UpdateVisualizationRequestVisualization) -> Self {
+        self.request.visualization = ::std::option::Option::Some(value);
+        self
     }
 }
 
@@ -4145,49 +12329,120 @@ impl QueryVisualizationsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QueryVisualizationsLegacyCreateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub options: ::std::option::Option<::serde_json::Value>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub query_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub r#type: ::std::option::Option<::std::string::String>,
+    /// Wire field `options` (required, any).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub options: ::serde_json::Value,
+    /// Wire field `query_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub query_id: ::std::string::String,
+    /// Wire field `type` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub r#type: ::std::string::String,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
 }
+
+impl QueryVisualizationsLegacyCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        options: ::serde_json::Value,
+        query_id: impl Into<::std::string::String>,
+        r#type: impl Into<::std::string::String>,
+    ) -> Self {
+        QueryVisualizationsLegacyCreateRequest {
+            options: {
+                let value = options;
+                value
+            },
+            query_id: {
+                let value = query_id;
+                value.into()
+            },
+            r#type: {
+                let value = r#type;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for QueryVisualizationsLegacyCreateRequest {}
 
 /// Parameters of [`QueryVisualizationsLegacyApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QueryVisualizationsLegacyDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl QueryVisualizationsLegacyDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        QueryVisualizationsLegacyDeleteRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for QueryVisualizationsLegacyDeleteRequest {}
 
 /// Parameters of [`QueryVisualizationsLegacyApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QueryVisualizationsLegacyUpdateRequest {
+    /// Wire field `created_at` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub created_at: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `options` (optional, any).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub options: ::std::option::Option<::serde_json::Value>,
+    /// Wire field `query` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query: ::std::option::Option<LegacyQuery>,
+    /// Wire field `type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#type: ::std::option::Option<::std::string::String>,
+    /// Wire field `updated_at` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub updated_at: ::std::option::Option<::std::string::String>,
 }
 
-/// The `query_visualizations_legacy` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/queryvisualizationslegacy)).
+impl QueryVisualizationsLegacyUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        QueryVisualizationsLegacyUpdateRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for QueryVisualizationsLegacyUpdateRequest {}
+
+/// The `query_visualizations_legacy` service (workspace level, 3 operations; [API reference](https://docs.databricks.com/api/workspace/queryvisualizationslegacy)).
 #[derive(Debug, Clone)]
 pub struct QueryVisualizationsLegacyApi {
     client: crate::Client,
@@ -4204,52 +12459,200 @@ impl QueryVisualizationsLegacyApi {
         &self.client
     }
 
-    /// `POST /api/2.0/preview/sql/visualizations` ([API reference](https://docs.databricks.com/api/workspace/queryvisualizationslegacy/create)).
-    pub async fn create(&self, request: &QueryVisualizationsLegacyCreateRequest) -> crate::Result<LegacyVisualization> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/preview/sql/visualizations",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["options", "query_id", "type", "description", "name"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/preview/sql/visualizations`; required: `options`, `query_id`, `type` ([API reference](https://docs.databricks.com/api/workspace/queryvisualizationslegacy/create)).
+    #[inline]
+    pub fn create(
+        &self,
+        options: ::serde_json::Value,
+        query_id: impl Into<::std::string::String>,
+        r#type: impl Into<::std::string::String>,
+    ) -> rt::Call<QueryVisualizationsLegacyCreateRequest, LegacyVisualization> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_QUERY_VISUALIZATIONS_LEGACY_CREATE,
+            QueryVisualizationsLegacyCreateRequest {
+                options: {
+                    let value = options;
+                    value
+                },
+                query_id: {
+                    let value = query_id;
+                    value.into()
+                },
+                r#type: {
+                    let value = r#type;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/preview/sql/visualizations/{id}` ([API reference](https://docs.databricks.com/api/workspace/queryvisualizationslegacy/delete)).
-    pub async fn delete(&self, request: &QueryVisualizationsLegacyDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/preview/sql/visualizations/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/preview/sql/visualizations/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/queryvisualizationslegacy/delete)).
+    #[inline]
+    pub fn delete(&self, id: impl Into<::std::string::String>) -> rt::Call<QueryVisualizationsLegacyDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_QUERY_VISUALIZATIONS_LEGACY_DELETE,
+            QueryVisualizationsLegacyDeleteRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
     /// `POST /api/2.0/preview/sql/visualizations/{id}` ([API reference](https://docs.databricks.com/api/workspace/queryvisualizationslegacy/update)).
-    pub async fn update(&self, request: &QueryVisualizationsLegacyUpdateRequest) -> crate::Result<LegacyVisualization> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/preview/sql/visualizations/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "created_at",
-                "description",
-                "name",
-                "options",
-                "query",
-                "type",
-                "updated_at",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    #[inline]
+    pub fn update(&self) -> rt::Call<QueryVisualizationsLegacyUpdateRequest, LegacyVisualization> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_QUERY_VISUALIZATIONS_LEGACY_UPDATE,
+            QueryVisualizationsLegacyUpdateRequest { ..::std::default::Default::default() },
+            rt::json,
+        )
     }
 }
 
-/// The `redash_config` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/redashconfig)).
+static OP_QUERY_VISUALIZATIONS_LEGACY_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/preview/sql/visualizations",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["options", "query_id", "type", "description", "name"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_QUERY_VISUALIZATIONS_LEGACY_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/preview/sql/visualizations/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_QUERY_VISUALIZATIONS_LEGACY_UPDATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/preview/sql/visualizations/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["created_at", "description", "name", "options", "query", "type", "updated_at"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<QueryVisualizationsLegacyCreateRequest, O> {
+    /// Set `options`.
+    #[inline]
+    pub fn options(mut self, value: ::serde_json::Value) -> Self {
+        self.request.options = value;
+        self
+    }
+
+    /// Set `query_id`.
+    #[inline]
+    pub fn query_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.query_id = value.into();
+        self
+    }
+
+    /// Set `type`.
+    #[inline]
+    pub fn r#type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.r#type = value.into();
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<QueryVisualizationsLegacyDeleteRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<QueryVisualizationsLegacyUpdateRequest, O> {
+    /// Set `created_at`.
+    #[inline]
+    pub fn created_at(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.created_at = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `options`.
+    #[inline]
+    pub fn options(mut self, value: ::serde_json::Value) -> Self {
+        self.request.options = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `query`.
+    #[inline]
+    pub fn query(mut self, value: LegacyQuery) -> Self {
+        self.request.query = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `type`.
+    #[inline]
+    pub fn r#type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.r#type = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `updated_at`.
+    #[inline]
+    pub fn updated_at(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.updated_at = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+/// The `redash_config` service (workspace level, 1 operations; [API reference](https://docs.databricks.com/api/workspace/redashconfig)).
 #[derive(Debug, Clone)]
 pub struct RedashConfigApi {
     client: crate::Client,
@@ -4267,84 +12670,173 @@ impl RedashConfigApi {
     }
 
     /// `GET /api/2.0/redash-v2/config` ([API reference](https://docs.databricks.com/api/workspace/redashconfig/getconfig)).
-    pub async fn get_config(&self) -> crate::Result<ClientConfig> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/redash-v2/config",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, &crate::service::runtime::NoRequest).await
+    #[inline]
+    pub fn get_config(&self) -> rt::Call<rt::NoRequest, ClientConfig> {
+        rt::Call::new(self.client.clone(), &OP_REDASH_CONFIG_GET_CONFIG, rt::NoRequest, rt::json)
     }
 }
+
+static OP_REDASH_CONFIG_GET_CONFIG: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/redash-v2/config",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
 
 /// Parameters of [`StatementExecutionApi::cancel_execution`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct StatementExecutionCancelExecutionRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub statement_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `statement_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub statement_id: ::std::string::String,
 }
+
+impl StatementExecutionCancelExecutionRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(statement_id: impl Into<::std::string::String>) -> Self {
+        StatementExecutionCancelExecutionRequest {
+            statement_id: {
+                let value = statement_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for StatementExecutionCancelExecutionRequest {}
 
 /// Parameters of [`StatementExecutionApi::execute_statement`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct StatementExecutionExecuteStatementRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub statement: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub warehouse_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `statement` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub statement: ::std::string::String,
+    /// Wire field `warehouse_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub warehouse_id: ::std::string::String,
+    /// Wire field `byte_limit` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub byte_limit: ::std::option::Option<i64>,
+    /// Wire field `catalog` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub catalog: ::std::option::Option<::std::string::String>,
+    /// Wire field `disposition` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub disposition: ::std::option::Option<Disposition>,
+    /// Wire field `format` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub format: ::std::option::Option<Format>,
+    /// Wire field `on_wait_timeout` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub on_wait_timeout: ::std::option::Option<ExecuteStatementRequestOnWaitTimeout>,
+    /// Wire field `parameters` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub parameters: ::std::vec::Vec<StatementParameterListItem>,
+    /// Wire field `query_tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub query_tags: ::std::vec::Vec<QueryTag>,
+    /// Wire field `row_limit` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub row_limit: ::std::option::Option<i64>,
+    /// Wire field `schema` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema: ::std::option::Option<::std::string::String>,
+    /// Wire field `wait_timeout` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub wait_timeout: ::std::option::Option<::std::string::String>,
 }
+
+impl StatementExecutionExecuteStatementRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(statement: impl Into<::std::string::String>, warehouse_id: impl Into<::std::string::String>) -> Self {
+        StatementExecutionExecuteStatementRequest {
+            statement: {
+                let value = statement;
+                value.into()
+            },
+            warehouse_id: {
+                let value = warehouse_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for StatementExecutionExecuteStatementRequest {}
 
 /// Parameters of [`StatementExecutionApi::get_statement`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct StatementExecutionGetStatementRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub statement_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `statement_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub statement_id: ::std::string::String,
 }
+
+impl StatementExecutionGetStatementRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(statement_id: impl Into<::std::string::String>) -> Self {
+        StatementExecutionGetStatementRequest {
+            statement_id: {
+                let value = statement_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for StatementExecutionGetStatementRequest {}
 
 /// Parameters of [`StatementExecutionApi::get_statement_result_chunk_n`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct StatementExecutionGetStatementResultChunkNRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub statement_id: ::std::option::Option<::std::string::String>,
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub chunk_index: ::std::option::Option<i64>,
+    /// Wire field `statement_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub statement_id: ::std::string::String,
+    /// Wire field `chunk_index` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub chunk_index: i64,
 }
 
-/// The `statement_execution` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/statementexecution)).
+impl StatementExecutionGetStatementResultChunkNRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(statement_id: impl Into<::std::string::String>, chunk_index: i64) -> Self {
+        StatementExecutionGetStatementResultChunkNRequest {
+            statement_id: {
+                let value = statement_id;
+                value.into()
+            },
+            chunk_index: {
+                let value = chunk_index;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for StatementExecutionGetStatementResultChunkNRequest {}
+
+/// The `statement_execution` service (workspace level, 4 operations; [API reference](https://docs.databricks.com/api/workspace/statementexecution)).
 #[derive(Debug, Clone)]
 pub struct StatementExecutionApi {
     client: crate::Client,
@@ -4361,74 +12853,267 @@ impl StatementExecutionApi {
         &self.client
     }
 
-    /// `POST /api/2.0/sql/statements/{statement_id}/cancel` ([API reference](https://docs.databricks.com/api/workspace/statementexecution/cancelexecution)).
-    pub async fn cancel_execution(&self, request: &StatementExecutionCancelExecutionRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/sql/statements/{statement_id}/cancel",
-            path_params: &["statement_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/2.0/sql/statements/{statement_id}/cancel`; required: `statement_id` ([API reference](https://docs.databricks.com/api/workspace/statementexecution/cancelexecution)).
+    #[inline]
+    pub fn cancel_execution(
+        &self,
+        statement_id: impl Into<::std::string::String>,
+    ) -> rt::Call<StatementExecutionCancelExecutionRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_STATEMENT_EXECUTION_CANCEL_EXECUTION,
+            StatementExecutionCancelExecutionRequest {
+                statement_id: {
+                    let value = statement_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.0/sql/statements` ([API reference](https://docs.databricks.com/api/workspace/statementexecution/executestatement)).
-    pub async fn execute_statement(
+    /// `POST /api/2.0/sql/statements`; required: `statement`, `warehouse_id` ([API reference](https://docs.databricks.com/api/workspace/statementexecution/executestatement)).
+    #[inline]
+    pub fn execute_statement(
         &self,
-        request: &StatementExecutionExecuteStatementRequest,
-    ) -> crate::Result<StatementResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/sql/statements",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "statement",
-                "warehouse_id",
-                "byte_limit",
-                "catalog",
-                "disposition",
-                "format",
-                "on_wait_timeout",
-                "parameters",
-                "query_tags",
-                "row_limit",
-                "schema",
-                "wait_timeout",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        statement: impl Into<::std::string::String>,
+        warehouse_id: impl Into<::std::string::String>,
+    ) -> rt::Call<StatementExecutionExecuteStatementRequest, StatementResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_STATEMENT_EXECUTION_EXECUTE_STATEMENT,
+            StatementExecutionExecuteStatementRequest {
+                statement: {
+                    let value = statement;
+                    value.into()
+                },
+                warehouse_id: {
+                    let value = warehouse_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/sql/statements/{statement_id}` ([API reference](https://docs.databricks.com/api/workspace/statementexecution/getstatement)).
-    pub async fn get_statement(
+    /// `GET /api/2.0/sql/statements/{statement_id}`; required: `statement_id` ([API reference](https://docs.databricks.com/api/workspace/statementexecution/getstatement)).
+    #[inline]
+    pub fn get_statement(
         &self,
-        request: &StatementExecutionGetStatementRequest,
-    ) -> crate::Result<StatementResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/sql/statements/{statement_id}",
-            path_params: &["statement_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        statement_id: impl Into<::std::string::String>,
+    ) -> rt::Call<StatementExecutionGetStatementRequest, StatementResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_STATEMENT_EXECUTION_GET_STATEMENT,
+            StatementExecutionGetStatementRequest {
+                statement_id: {
+                    let value = statement_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/sql/statements/{statement_id}/result/chunks/{chunk_index}` ([API reference](https://docs.databricks.com/api/workspace/statementexecution/getstatementresultchunkn)).
-    pub async fn get_statement_result_chunk_n(
+    /// `GET /api/2.0/sql/statements/{statement_id}/result/chunks/{chunk_index}`; required: `statement_id`, `chunk_index` ([API reference](https://docs.databricks.com/api/workspace/statementexecution/getstatementresultchunkn)).
+    #[inline]
+    pub fn get_statement_result_chunk_n(
         &self,
-        request: &StatementExecutionGetStatementResultChunkNRequest,
-    ) -> crate::Result<ResultData> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/sql/statements/{statement_id}/result/chunks/{chunk_index}",
-            path_params: &["statement_id", "chunk_index"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        statement_id: impl Into<::std::string::String>,
+        chunk_index: i64,
+    ) -> rt::Call<StatementExecutionGetStatementResultChunkNRequest, ResultData> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_STATEMENT_EXECUTION_GET_STATEMENT_RESULT_CHUNK_N,
+            StatementExecutionGetStatementResultChunkNRequest {
+                statement_id: {
+                    let value = statement_id;
+                    value.into()
+                },
+                chunk_index: {
+                    let value = chunk_index;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_STATEMENT_EXECUTION_CANCEL_EXECUTION: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/sql/statements/{statement_id}/cancel",
+    path_params: &["statement_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[]),
+    response_headers: &[],
+    idempotent: true,
+};
+
+static OP_STATEMENT_EXECUTION_EXECUTE_STATEMENT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/sql/statements",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "statement",
+        "warehouse_id",
+        "byte_limit",
+        "catalog",
+        "disposition",
+        "format",
+        "on_wait_timeout",
+        "parameters",
+        "query_tags",
+        "row_limit",
+        "schema",
+        "wait_timeout",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_STATEMENT_EXECUTION_GET_STATEMENT: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/sql/statements/{statement_id}",
+    path_params: &["statement_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_STATEMENT_EXECUTION_GET_STATEMENT_RESULT_CHUNK_N: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/sql/statements/{statement_id}/result/chunks/{chunk_index}",
+    path_params: &["statement_id", "chunk_index"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<StatementExecutionCancelExecutionRequest, O> {
+    /// Set `statement_id`.
+    #[inline]
+    pub fn statement_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.statement_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<StatementExecutionExecuteStatementRequest, O> {
+    /// Set `statement`.
+    #[inline]
+    pub fn statement(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.statement = value.into();
+        self
+    }
+
+    /// Set `warehouse_id`.
+    #[inline]
+    pub fn warehouse_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.warehouse_id = value.into();
+        self
+    }
+
+    /// Set `byte_limit`.
+    #[inline]
+    pub fn byte_limit(mut self, value: i64) -> Self {
+        self.request.byte_limit = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `catalog`.
+    #[inline]
+    pub fn catalog(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.catalog = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `disposition`.
+    #[inline]
+    pub fn disposition(mut self, value: Disposition) -> Self {
+        self.request.disposition = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `format`.
+    #[inline]
+    pub fn format(mut self, value: Format) -> Self {
+        self.request.format = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `on_wait_timeout`.
+    #[inline]
+    pub fn on_wait_timeout(mut self, value: ExecuteStatementRequestOnWaitTimeout) -> Self {
+        self.request.on_wait_timeout = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `parameters`.
+    #[inline]
+    pub fn parameters(mut self, value: ::std::vec::Vec<StatementParameterListItem>) -> Self {
+        self.request.parameters = value;
+        self
+    }
+
+    /// Set `query_tags`.
+    #[inline]
+    pub fn query_tags(mut self, value: ::std::vec::Vec<QueryTag>) -> Self {
+        self.request.query_tags = value;
+        self
+    }
+
+    /// Set `row_limit`.
+    #[inline]
+    pub fn row_limit(mut self, value: i64) -> Self {
+        self.request.row_limit = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `schema`.
+    #[inline]
+    pub fn schema(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.schema = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `wait_timeout`.
+    #[inline]
+    pub fn wait_timeout(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.wait_timeout = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<StatementExecutionGetStatementRequest, O> {
+    /// Set `statement_id`.
+    #[inline]
+    pub fn statement_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.statement_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<StatementExecutionGetStatementResultChunkNRequest, O> {
+    /// Set `statement_id`.
+    #[inline]
+    pub fn statement_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.statement_id = value.into();
+        self
+    }
+
+    /// Set `chunk_index`.
+    #[inline]
+    pub fn chunk_index(mut self, value: i64) -> Self {
+        self.request.chunk_index = value;
+        self
     }
 }
 
@@ -4436,183 +13121,377 @@ impl StatementExecutionApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WarehousesCreateRequest {
+    /// Wire field `auto_stop_mins` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub auto_stop_mins: ::std::option::Option<i64>,
+    /// Wire field `channel` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub channel: ::std::option::Option<Channel>,
+    /// Wire field `cluster_size` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_size: ::std::option::Option<::std::string::String>,
+    /// Wire field `creator_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creator_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `customer_version_label` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub customer_version_label: ::std::option::Option<::std::string::String>,
+    /// Wire field `enable_photon` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_photon: ::std::option::Option<bool>,
+    /// Wire field `enable_serverless_compute` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_serverless_compute: ::std::option::Option<bool>,
+    /// Wire field `instance_profile_arn` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instance_profile_arn: ::std::option::Option<::std::string::String>,
+    /// Wire field `max_dbu` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_dbu: ::std::option::Option<i64>,
+    /// Wire field `max_num_clusters` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_num_clusters: ::std::option::Option<i64>,
+    /// Wire field `min_num_clusters` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub min_num_clusters: ::std::option::Option<i64>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `reyden_cluster_size_multiplier` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub reyden_cluster_size_multiplier: ::std::option::Option<f64>,
+    /// Wire field `spot_instance_policy` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spot_instance_policy: ::std::option::Option<SpotInstancePolicy>,
+    /// Wire field `statement_timeout` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub statement_timeout: ::std::option::Option<i64>,
+    /// Wire field `tags` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub tags: ::std::option::Option<EndpointTags>,
+    /// Wire field `warehouse_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub warehouse_type: ::std::option::Option<CreateWarehouseRequestWarehouseType>,
 }
+
+impl WarehousesCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WarehousesCreateRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for WarehousesCreateRequest {}
 
 /// Parameters of [`WarehousesApi::create_default_warehouse_override`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WarehousesCreateDefaultWarehouseOverrideRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub default_warehouse_override: ::std::option::Option<DefaultWarehouseOverride>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub default_warehouse_override_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `default_warehouse_override` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub default_warehouse_override: DefaultWarehouseOverride,
+    /// Wire field `default_warehouse_override_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub default_warehouse_override_id: ::std::string::String,
 }
+
+impl WarehousesCreateDefaultWarehouseOverrideRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        default_warehouse_override: DefaultWarehouseOverride,
+        default_warehouse_override_id: impl Into<::std::string::String>,
+    ) -> Self {
+        WarehousesCreateDefaultWarehouseOverrideRequest {
+            default_warehouse_override: {
+                let value = default_warehouse_override;
+                value
+            },
+            default_warehouse_override_id: {
+                let value = default_warehouse_override_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WarehousesCreateDefaultWarehouseOverrideRequest {}
 
 /// Parameters of [`WarehousesApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WarehousesDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl WarehousesDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        WarehousesDeleteRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WarehousesDeleteRequest {}
 
 /// Parameters of [`WarehousesApi::delete_default_warehouse_override`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WarehousesDeleteDefaultWarehouseOverrideRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl WarehousesDeleteDefaultWarehouseOverrideRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        WarehousesDeleteDefaultWarehouseOverrideRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WarehousesDeleteDefaultWarehouseOverrideRequest {}
 
 /// Parameters of [`WarehousesApi::edit`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WarehousesEditRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+    /// Wire field `auto_stop_mins` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub auto_stop_mins: ::std::option::Option<i64>,
+    /// Wire field `channel` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub channel: ::std::option::Option<Channel>,
+    /// Wire field `cluster_size` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cluster_size: ::std::option::Option<::std::string::String>,
+    /// Wire field `creator_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creator_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `customer_version_label` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub customer_version_label: ::std::option::Option<::std::string::String>,
+    /// Wire field `enable_photon` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_photon: ::std::option::Option<bool>,
+    /// Wire field `enable_serverless_compute` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_serverless_compute: ::std::option::Option<bool>,
+    /// Wire field `instance_profile_arn` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instance_profile_arn: ::std::option::Option<::std::string::String>,
+    /// Wire field `max_dbu` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_dbu: ::std::option::Option<i64>,
+    /// Wire field `max_num_clusters` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub max_num_clusters: ::std::option::Option<i64>,
+    /// Wire field `min_num_clusters` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub min_num_clusters: ::std::option::Option<i64>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `reyden_cluster_size_multiplier` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub reyden_cluster_size_multiplier: ::std::option::Option<f64>,
+    /// Wire field `spot_instance_policy` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub spot_instance_policy: ::std::option::Option<SpotInstancePolicy>,
+    /// Wire field `statement_timeout` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub statement_timeout: ::std::option::Option<i64>,
+    /// Wire field `tags` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub tags: ::std::option::Option<EndpointTags>,
+    /// Wire field `warehouse_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub warehouse_type: ::std::option::Option<EditWarehouseRequestWarehouseType>,
 }
+
+impl WarehousesEditRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        WarehousesEditRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WarehousesEditRequest {}
 
 /// Parameters of [`WarehousesApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WarehousesGetRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl WarehousesGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        WarehousesGetRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WarehousesGetRequest {}
 
 /// Parameters of [`WarehousesApi::get_default_warehouse_override`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WarehousesGetDefaultWarehouseOverrideRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl WarehousesGetDefaultWarehouseOverrideRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        WarehousesGetDefaultWarehouseOverrideRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WarehousesGetDefaultWarehouseOverrideRequest {}
 
 /// Parameters of [`WarehousesApi::get_permission_levels`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WarehousesGetPermissionLevelsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub warehouse_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `warehouse_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub warehouse_id: ::std::string::String,
 }
+
+impl WarehousesGetPermissionLevelsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(warehouse_id: impl Into<::std::string::String>) -> Self {
+        WarehousesGetPermissionLevelsRequest {
+            warehouse_id: {
+                let value = warehouse_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WarehousesGetPermissionLevelsRequest {}
 
 /// Parameters of [`WarehousesApi::get_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WarehousesGetPermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub warehouse_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `warehouse_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub warehouse_id: ::std::string::String,
 }
+
+impl WarehousesGetPermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(warehouse_id: impl Into<::std::string::String>) -> Self {
+        WarehousesGetPermissionsRequest {
+            warehouse_id: {
+                let value = warehouse_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WarehousesGetPermissionsRequest {}
 
 /// Parameters of [`WarehousesApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WarehousesListRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `run_as_user_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -4620,96 +13499,243 @@ pub struct WarehousesListRequest {
     pub run_as_user_id: ::std::option::Option<i64>,
 }
 
+impl WarehousesListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WarehousesListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for WarehousesListRequest {}
+
 /// Parameters of [`WarehousesApi::list_default_warehouse_overrides`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WarehousesListDefaultWarehouseOverridesRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl WarehousesListDefaultWarehouseOverridesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WarehousesListDefaultWarehouseOverridesRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for WarehousesListDefaultWarehouseOverridesRequest {}
 
 /// Parameters of [`WarehousesApi::set_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WarehousesSetPermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub warehouse_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `warehouse_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub warehouse_id: ::std::string::String,
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<WarehouseAccessControlRequest>,
 }
+
+impl WarehousesSetPermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(warehouse_id: impl Into<::std::string::String>) -> Self {
+        WarehousesSetPermissionsRequest {
+            warehouse_id: {
+                let value = warehouse_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WarehousesSetPermissionsRequest {}
 
 /// Parameters of [`WarehousesApi::set_workspace_warehouse_config`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WarehousesSetWorkspaceWarehouseConfigRequest {
+    /// Wire field `channel` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub channel: ::std::option::Option<Channel>,
+    /// Wire field `config_param` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub config_param: ::std::option::Option<RepeatedEndpointConfPairs>,
+    /// Wire field `data_access_config` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub data_access_config: ::std::vec::Vec<EndpointConfPair>,
+    /// Wire field `enable_serverless_compute` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable_serverless_compute: ::std::option::Option<bool>,
+    /// Wire field `enabled_warehouse_types` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub enabled_warehouse_types: ::std::vec::Vec<WarehouseTypePair>,
+    /// Wire field `global_param` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub global_param: ::std::option::Option<RepeatedEndpointConfPairs>,
+    /// Wire field `google_service_account` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub google_service_account: ::std::option::Option<::std::string::String>,
+    /// Wire field `instance_profile_arn` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instance_profile_arn: ::std::option::Option<::std::string::String>,
+    /// Wire field `security_policy` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub security_policy: ::std::option::Option<SetWorkspaceWarehouseConfigRequestSecurityPolicy>,
+    /// Wire field `sql_configuration_parameters` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sql_configuration_parameters: ::std::option::Option<RepeatedEndpointConfPairs>,
 }
+
+impl WarehousesSetWorkspaceWarehouseConfigRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WarehousesSetWorkspaceWarehouseConfigRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for WarehousesSetWorkspaceWarehouseConfigRequest {}
 
 /// Parameters of [`WarehousesApi::start`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WarehousesStartRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl WarehousesStartRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        WarehousesStartRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WarehousesStartRequest {}
 
 /// Parameters of [`WarehousesApi::stop`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WarehousesStopRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
 }
+
+impl WarehousesStopRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        WarehousesStopRequest {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WarehousesStopRequest {}
 
 /// Parameters of [`WarehousesApi::update_default_warehouse_override`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WarehousesUpdateDefaultWarehouseOverrideRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub default_warehouse_override: ::std::option::Option<DefaultWarehouseOverride>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `default_warehouse_override` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub default_warehouse_override: DefaultWarehouseOverride,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
+    /// Wire field `allow_missing` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub allow_missing: ::std::option::Option<bool>,
 }
+
+impl WarehousesUpdateDefaultWarehouseOverrideRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        default_warehouse_override: DefaultWarehouseOverride,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        WarehousesUpdateDefaultWarehouseOverrideRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            default_warehouse_override: {
+                let value = default_warehouse_override;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WarehousesUpdateDefaultWarehouseOverrideRequest {}
 
 /// Parameters of [`WarehousesApi::update_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WarehousesUpdatePermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub warehouse_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `warehouse_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub warehouse_id: ::std::string::String,
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<WarehouseAccessControlRequest>,
 }
 
-/// The `warehouses` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/warehouses)).
+impl WarehousesUpdatePermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(warehouse_id: impl Into<::std::string::String>) -> Self {
+        WarehousesUpdatePermissionsRequest {
+            warehouse_id: {
+                let value = warehouse_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WarehousesUpdatePermissionsRequest {}
+
+/// The `warehouses` service (workspace level, 18 operations; [API reference](https://docs.databricks.com/api/workspace/warehouses)).
 #[derive(Debug, Clone)]
 pub struct WarehousesApi {
     client: crate::Client,
@@ -4726,388 +13752,1183 @@ impl WarehousesApi {
         &self.client
     }
 
-    /// `POST /api/2.0/sql/warehouses` ([API reference](https://docs.databricks.com/api/workspace/warehouses/create)).
-    pub async fn create(&self, request: &WarehousesCreateRequest) -> crate::Result<CreateWarehouseResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/sql/warehouses",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "auto_stop_mins",
-                "channel",
-                "cluster_size",
-                "creator_name",
-                "customer_version_label",
-                "enable_photon",
-                "enable_serverless_compute",
-                "instance_profile_arn",
-                "max_dbu",
-                "max_num_clusters",
-                "min_num_clusters",
-                "name",
-                "reyden_cluster_size_multiplier",
-                "spot_instance_policy",
-                "statement_timeout",
-                "tags",
-                "warehouse_type",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/sql/warehouses`; waits for RUNNING ([API reference](https://docs.databricks.com/api/workspace/warehouses/create)).
+    #[inline]
+    pub fn create(&self) -> rt::Call<WarehousesCreateRequest, rt::Wait<CreateWarehouseResponse, GetWarehouseResponse>> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WAREHOUSES_CREATE,
+            WarehousesCreateRequest { ..::std::default::Default::default() },
+            decode_warehouses_create,
+        )
     }
 
-    /// Poll `get` until the state is one of ["RUNNING"] (fails on ["STOPPED", "DELETED"]).
-    pub async fn wait_get_warehouse_running(
+    /// A handle that polls until the state is one of ["RUNNING"]; `.wait()` runs it.
+    pub fn wait_get_warehouse_running(
         &self,
-        id: ::std::string::String,
-        options: crate::service::WaitOptions<GetWarehouseResponse>,
-    ) -> crate::Result<GetWarehouseResponse> {
-        let request =
-            WarehousesGetRequest { id: ::std::option::Option::Some(id.clone()), ..::std::default::Default::default() };
-        static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-            what: "warehouses",
-            target: &["RUNNING"],
-            failure: &["STOPPED", "DELETED"],
-            status_path: &["state"],
-            message_path: &["health", "summary"],
-        };
-        crate::service::waiter::wait(options, &SPEC, || self.get(&request)).await
+        id: impl Into<::std::string::String>,
+    ) -> rt::Wait<(), GetWarehouseResponse> {
+        waiter_wait_get_warehouse_running(self.client.clone(), (), id.into())
     }
 
-    /// [`Self::create`], then [`Self::wait_get_warehouse_running`].
-    pub async fn create_and_wait(
+    /// `POST /api/warehouses/v1/default-warehouse-overrides`; required: `default_warehouse_override`, `default_warehouse_override_id` ([API reference](https://docs.databricks.com/api/workspace/warehouses/createdefaultwarehouseoverride)).
+    #[inline]
+    pub fn create_default_warehouse_override(
         &self,
-        request: &WarehousesCreateRequest,
-        options: crate::service::WaitOptions<GetWarehouseResponse>,
-    ) -> crate::Result<GetWarehouseResponse> {
-        let response = self.create(request).await?;
-        let id = crate::service::runtime::bound(response.id.clone(), "id")?;
-        self.wait_get_warehouse_running(id, options).await
+        default_warehouse_override: DefaultWarehouseOverride,
+        default_warehouse_override_id: impl Into<::std::string::String>,
+    ) -> rt::Call<WarehousesCreateDefaultWarehouseOverrideRequest, DefaultWarehouseOverride> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WAREHOUSES_CREATE_DEFAULT_WAREHOUSE_OVERRIDE,
+            WarehousesCreateDefaultWarehouseOverrideRequest {
+                default_warehouse_override: {
+                    let value = default_warehouse_override;
+                    value
+                },
+                default_warehouse_override_id: {
+                    let value = default_warehouse_override_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/warehouses/v1/default-warehouse-overrides` ([API reference](https://docs.databricks.com/api/workspace/warehouses/createdefaultwarehouseoverride)).
-    pub async fn create_default_warehouse_override(
+    /// `DELETE /api/2.0/sql/warehouses/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/warehouses/delete)).
+    #[inline]
+    pub fn delete(&self, id: impl Into<::std::string::String>) -> rt::Call<WarehousesDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WAREHOUSES_DELETE,
+            WarehousesDeleteRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+
+    /// `DELETE /api/warehouses/v1/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/warehouses/deletedefaultwarehouseoverride)).
+    #[inline]
+    pub fn delete_default_warehouse_override(
         &self,
-        request: &WarehousesCreateDefaultWarehouseOverrideRequest,
-    ) -> crate::Result<DefaultWarehouseOverride> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/warehouses/v1/default-warehouse-overrides",
-            path_params: &[],
-            query: &["default_warehouse_override_id"],
-            body: rt::BodyKind::Whole("default_warehouse_override"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<WarehousesDeleteDefaultWarehouseOverrideRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WAREHOUSES_DELETE_DEFAULT_WAREHOUSE_OVERRIDE,
+            WarehousesDeleteDefaultWarehouseOverrideRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `DELETE /api/2.0/sql/warehouses/{id}` ([API reference](https://docs.databricks.com/api/workspace/warehouses/delete)).
-    pub async fn delete(&self, request: &WarehousesDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/sql/warehouses/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/warehouses/v1/{name}` ([API reference](https://docs.databricks.com/api/workspace/warehouses/deletedefaultwarehouseoverride)).
-    pub async fn delete_default_warehouse_override(
+    /// `POST /api/2.0/sql/warehouses/{id}/edit`; required: `id`; waits for RUNNING ([API reference](https://docs.databricks.com/api/workspace/warehouses/edit)).
+    #[inline]
+    pub fn edit(
         &self,
-        request: &WarehousesDeleteDefaultWarehouseOverrideRequest,
-    ) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/warehouses/v1/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+        id: impl Into<::std::string::String>,
+    ) -> rt::Call<WarehousesEditRequest, rt::Wait<(), GetWarehouseResponse>> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WAREHOUSES_EDIT,
+            WarehousesEditRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            decode_warehouses_edit,
+        )
     }
 
-    /// `POST /api/2.0/sql/warehouses/{id}/edit` ([API reference](https://docs.databricks.com/api/workspace/warehouses/edit)).
-    pub async fn edit(&self, request: &WarehousesEditRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/sql/warehouses/{id}/edit",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "auto_stop_mins",
-                "channel",
-                "cluster_size",
-                "creator_name",
-                "customer_version_label",
-                "enable_photon",
-                "enable_serverless_compute",
-                "instance_profile_arn",
-                "max_dbu",
-                "max_num_clusters",
-                "min_num_clusters",
-                "name",
-                "reyden_cluster_size_multiplier",
-                "spot_instance_policy",
-                "statement_timeout",
-                "tags",
-                "warehouse_type",
-            ]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `GET /api/2.0/sql/warehouses/{id}`; required: `id` ([API reference](https://docs.databricks.com/api/workspace/warehouses/get)).
+    #[inline]
+    pub fn get(&self, id: impl Into<::std::string::String>) -> rt::Call<WarehousesGetRequest, GetWarehouseResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WAREHOUSES_GET,
+            WarehousesGetRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// [`Self::edit`], then [`Self::wait_get_warehouse_running`].
-    pub async fn edit_and_wait(
+    /// `GET /api/warehouses/v1/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/warehouses/getdefaultwarehouseoverride)).
+    #[inline]
+    pub fn get_default_warehouse_override(
         &self,
-        request: &WarehousesEditRequest,
-        options: crate::service::WaitOptions<GetWarehouseResponse>,
-    ) -> crate::Result<GetWarehouseResponse> {
-        let _response = self.edit(request).await?;
-        let id = crate::service::runtime::bound(request.id.clone(), "id")?;
-        self.wait_get_warehouse_running(id, options).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<WarehousesGetDefaultWarehouseOverrideRequest, DefaultWarehouseOverride> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WAREHOUSES_GET_DEFAULT_WAREHOUSE_OVERRIDE,
+            WarehousesGetDefaultWarehouseOverrideRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/sql/warehouses/{id}` ([API reference](https://docs.databricks.com/api/workspace/warehouses/get)).
-    pub async fn get(&self, request: &WarehousesGetRequest) -> crate::Result<GetWarehouseResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/sql/warehouses/{id}",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/warehouses/v1/{name}` ([API reference](https://docs.databricks.com/api/workspace/warehouses/getdefaultwarehouseoverride)).
-    pub async fn get_default_warehouse_override(
+    /// `GET /api/2.0/permissions/warehouses/{warehouse_id}/permissionLevels`; required: `warehouse_id` ([API reference](https://docs.databricks.com/api/workspace/warehouses/getpermissionlevels)).
+    #[inline]
+    pub fn get_permission_levels(
         &self,
-        request: &WarehousesGetDefaultWarehouseOverrideRequest,
-    ) -> crate::Result<DefaultWarehouseOverride> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/warehouses/v1/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        warehouse_id: impl Into<::std::string::String>,
+    ) -> rt::Call<WarehousesGetPermissionLevelsRequest, GetWarehousePermissionLevelsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WAREHOUSES_GET_PERMISSION_LEVELS,
+            WarehousesGetPermissionLevelsRequest {
+                warehouse_id: {
+                    let value = warehouse_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/permissions/warehouses/{warehouse_id}/permissionLevels` ([API reference](https://docs.databricks.com/api/workspace/warehouses/getpermissionlevels)).
-    pub async fn get_permission_levels(
+    /// `GET /api/2.0/permissions/warehouses/{warehouse_id}`; required: `warehouse_id` ([API reference](https://docs.databricks.com/api/workspace/warehouses/getpermissions)).
+    #[inline]
+    pub fn get_permissions(
         &self,
-        request: &WarehousesGetPermissionLevelsRequest,
-    ) -> crate::Result<GetWarehousePermissionLevelsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/warehouses/{warehouse_id}/permissionLevels",
-            path_params: &["warehouse_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/permissions/warehouses/{warehouse_id}` ([API reference](https://docs.databricks.com/api/workspace/warehouses/getpermissions)).
-    pub async fn get_permissions(
-        &self,
-        request: &WarehousesGetPermissionsRequest,
-    ) -> crate::Result<WarehousePermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/warehouses/{warehouse_id}",
-            path_params: &["warehouse_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        warehouse_id: impl Into<::std::string::String>,
+    ) -> rt::Call<WarehousesGetPermissionsRequest, WarehousePermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WAREHOUSES_GET_PERMISSIONS,
+            WarehousesGetPermissionsRequest {
+                warehouse_id: {
+                    let value = warehouse_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
     /// `GET /api/2.0/sql/config/warehouses` ([API reference](https://docs.databricks.com/api/workspace/warehouses/getworkspacewarehouseconfig)).
-    pub async fn get_workspace_warehouse_config(&self) -> crate::Result<GetWorkspaceWarehouseConfigResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/sql/config/warehouses",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, &crate::service::runtime::NoRequest).await
+    #[inline]
+    pub fn get_workspace_warehouse_config(&self) -> rt::Call<rt::NoRequest, GetWorkspaceWarehouseConfigResponse> {
+        rt::Call::new(self.client.clone(), &OP_WAREHOUSES_GET_WORKSPACE_WAREHOUSE_CONFIG, rt::NoRequest, rt::json)
     }
 
-    /// `GET /api/2.0/sql/warehouses` ([API reference](https://docs.databricks.com/api/workspace/warehouses/list)).
-    pub fn list(&self, request: WarehousesListRequest) -> crate::service::Paginator<EndpointInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/sql/warehouses",
-            path_params: &[],
-            query: &["page_size", "page_token", "run_as_user_id"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("warehouses"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/sql/warehouses`; pages by token ([API reference](https://docs.databricks.com/api/workspace/warehouses/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<WarehousesListRequest, EndpointInfo> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_WAREHOUSES_LIST,
+            &PAGES_WAREHOUSES_LIST,
+            WarehousesListRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `GET /api/warehouses/v1/default-warehouse-overrides` ([API reference](https://docs.databricks.com/api/workspace/warehouses/listdefaultwarehouseoverrides)).
+    /// `GET /api/warehouses/v1/default-warehouse-overrides`; pages by token ([API reference](https://docs.databricks.com/api/workspace/warehouses/listdefaultwarehouseoverrides)).
+    #[inline]
     pub fn list_default_warehouse_overrides(
         &self,
-        request: WarehousesListDefaultWarehouseOverridesRequest,
-    ) -> crate::service::Paginator<DefaultWarehouseOverride> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/warehouses/v1/default-warehouse-overrides",
-            path_params: &[],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("default_warehouse_overrides"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    ) -> rt::Paginator<WarehousesListDefaultWarehouseOverridesRequest, DefaultWarehouseOverride> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_WAREHOUSES_LIST_DEFAULT_WAREHOUSE_OVERRIDES,
+            &PAGES_WAREHOUSES_LIST_DEFAULT_WAREHOUSE_OVERRIDES,
+            WarehousesListDefaultWarehouseOverridesRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `PUT /api/2.0/permissions/warehouses/{warehouse_id}` ([API reference](https://docs.databricks.com/api/workspace/warehouses/setpermissions)).
-    pub async fn set_permissions(
+    /// `PUT /api/2.0/permissions/warehouses/{warehouse_id}`; required: `warehouse_id` ([API reference](https://docs.databricks.com/api/workspace/warehouses/setpermissions)).
+    #[inline]
+    pub fn set_permissions(
         &self,
-        request: &WarehousesSetPermissionsRequest,
-    ) -> crate::Result<WarehousePermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/permissions/warehouses/{warehouse_id}",
-            path_params: &["warehouse_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        warehouse_id: impl Into<::std::string::String>,
+    ) -> rt::Call<WarehousesSetPermissionsRequest, WarehousePermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WAREHOUSES_SET_PERMISSIONS,
+            WarehousesSetPermissionsRequest {
+                warehouse_id: {
+                    let value = warehouse_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
     /// `PUT /api/2.0/sql/config/warehouses` ([API reference](https://docs.databricks.com/api/workspace/warehouses/setworkspacewarehouseconfig)).
-    pub async fn set_workspace_warehouse_config(
+    #[inline]
+    pub fn set_workspace_warehouse_config(&self) -> rt::Call<WarehousesSetWorkspaceWarehouseConfigRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WAREHOUSES_SET_WORKSPACE_WAREHOUSE_CONFIG,
+            WarehousesSetWorkspaceWarehouseConfigRequest { ..::std::default::Default::default() },
+            rt::unit,
+        )
+    }
+
+    /// `POST /api/2.0/sql/warehouses/{id}/start`; required: `id`; waits for RUNNING ([API reference](https://docs.databricks.com/api/workspace/warehouses/start)).
+    #[inline]
+    pub fn start(
         &self,
-        request: &WarehousesSetWorkspaceWarehouseConfigRequest,
-    ) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/sql/config/warehouses",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "channel",
-                "config_param",
-                "data_access_config",
-                "enable_serverless_compute",
-                "enabled_warehouse_types",
-                "global_param",
-                "google_service_account",
-                "instance_profile_arn",
-                "security_policy",
-                "sql_configuration_parameters",
-            ]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+        id: impl Into<::std::string::String>,
+    ) -> rt::Call<WarehousesStartRequest, rt::Wait<(), GetWarehouseResponse>> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WAREHOUSES_START,
+            WarehousesStartRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            decode_warehouses_start,
+        )
     }
 
-    /// `POST /api/2.0/sql/warehouses/{id}/start` ([API reference](https://docs.databricks.com/api/workspace/warehouses/start)).
-    pub async fn start(&self, request: &WarehousesStartRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/sql/warehouses/{id}/start",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// [`Self::start`], then [`Self::wait_get_warehouse_running`].
-    pub async fn start_and_wait(
+    /// `POST /api/2.0/sql/warehouses/{id}/stop`; required: `id`; waits for STOPPED ([API reference](https://docs.databricks.com/api/workspace/warehouses/stop)).
+    #[inline]
+    pub fn stop(
         &self,
-        request: &WarehousesStartRequest,
-        options: crate::service::WaitOptions<GetWarehouseResponse>,
-    ) -> crate::Result<GetWarehouseResponse> {
-        let _response = self.start(request).await?;
-        let id = crate::service::runtime::bound(request.id.clone(), "id")?;
-        self.wait_get_warehouse_running(id, options).await
+        id: impl Into<::std::string::String>,
+    ) -> rt::Call<WarehousesStopRequest, rt::Wait<(), GetWarehouseResponse>> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WAREHOUSES_STOP,
+            WarehousesStopRequest {
+                id: {
+                    let value = id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            decode_warehouses_stop,
+        )
     }
 
-    /// `POST /api/2.0/sql/warehouses/{id}/stop` ([API reference](https://docs.databricks.com/api/workspace/warehouses/stop)).
-    pub async fn stop(&self, request: &WarehousesStopRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/sql/warehouses/{id}/stop",
-            path_params: &["id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// Poll `get` until the state is one of ["STOPPED"] (fails on []).
-    pub async fn wait_get_warehouse_stopped(
+    /// A handle that polls until the state is one of ["STOPPED"]; `.wait()` runs it.
+    pub fn wait_get_warehouse_stopped(
         &self,
-        id: ::std::string::String,
-        options: crate::service::WaitOptions<GetWarehouseResponse>,
-    ) -> crate::Result<GetWarehouseResponse> {
-        let request =
-            WarehousesGetRequest { id: ::std::option::Option::Some(id.clone()), ..::std::default::Default::default() };
-        static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-            what: "warehouses",
-            target: &["STOPPED"],
-            failure: &[],
-            status_path: &["state"],
-            message_path: &["health", "summary"],
-        };
-        crate::service::waiter::wait(options, &SPEC, || self.get(&request)).await
+        id: impl Into<::std::string::String>,
+    ) -> rt::Wait<(), GetWarehouseResponse> {
+        waiter_wait_get_warehouse_stopped(self.client.clone(), (), id.into())
     }
 
-    /// [`Self::stop`], then [`Self::wait_get_warehouse_stopped`].
-    pub async fn stop_and_wait(
+    /// `PATCH /api/warehouses/v1/{name}`; required: `name`, `default_warehouse_override`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/warehouses/updatedefaultwarehouseoverride)).
+    #[inline]
+    pub fn update_default_warehouse_override(
         &self,
-        request: &WarehousesStopRequest,
-        options: crate::service::WaitOptions<GetWarehouseResponse>,
-    ) -> crate::Result<GetWarehouseResponse> {
-        let _response = self.stop(request).await?;
-        let id = crate::service::runtime::bound(request.id.clone(), "id")?;
-        self.wait_get_warehouse_stopped(id, options).await
+        name: impl Into<::std::string::String>,
+        default_warehouse_override: DefaultWarehouseOverride,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<WarehousesUpdateDefaultWarehouseOverrideRequest, DefaultWarehouseOverride> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WAREHOUSES_UPDATE_DEFAULT_WAREHOUSE_OVERRIDE,
+            WarehousesUpdateDefaultWarehouseOverrideRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                default_warehouse_override: {
+                    let value = default_warehouse_override;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/warehouses/v1/{name}` ([API reference](https://docs.databricks.com/api/workspace/warehouses/updatedefaultwarehouseoverride)).
-    pub async fn update_default_warehouse_override(
+    /// `PATCH /api/2.0/permissions/warehouses/{warehouse_id}`; required: `warehouse_id` ([API reference](https://docs.databricks.com/api/workspace/warehouses/updatepermissions)).
+    #[inline]
+    pub fn update_permissions(
         &self,
-        request: &WarehousesUpdateDefaultWarehouseOverrideRequest,
-    ) -> crate::Result<DefaultWarehouseOverride> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/warehouses/v1/{name}",
-            path_params: &["name"],
-            query: &["update_mask", "allow_missing"],
-            body: rt::BodyKind::Whole("default_warehouse_override"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        warehouse_id: impl Into<::std::string::String>,
+    ) -> rt::Call<WarehousesUpdatePermissionsRequest, WarehousePermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WAREHOUSES_UPDATE_PERMISSIONS,
+            WarehousesUpdatePermissionsRequest {
+                warehouse_id: {
+                    let value = warehouse_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_WAREHOUSES_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/sql/warehouses",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "auto_stop_mins",
+        "channel",
+        "cluster_size",
+        "creator_name",
+        "customer_version_label",
+        "enable_photon",
+        "enable_serverless_compute",
+        "instance_profile_arn",
+        "max_dbu",
+        "max_num_clusters",
+        "min_num_clusters",
+        "name",
+        "reyden_cluster_size_multiplier",
+        "spot_instance_policy",
+        "statement_timeout",
+        "tags",
+        "warehouse_type",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+fn decode_warehouses_create(
+    client: &crate::Client,
+    request: &WarehousesCreateRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::Wait<CreateWarehouseResponse, GetWarehouseResponse>> {
+    let _ = request;
+    let response: CreateWarehouseResponse = response.json()?;
+    let id = rt::bound(response.id.clone(), "id")?;
+    ::std::result::Result::Ok(waiter_wait_get_warehouse_running(client.clone(), response, id))
+}
+
+fn waiter_wait_get_warehouse_running<R>(
+    client: crate::Client,
+    response: R,
+    id: ::std::string::String,
+) -> rt::Wait<R, GetWarehouseResponse> {
+    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
+        what: "warehouses",
+        target: &["RUNNING"],
+        failure: &["STOPPED", "DELETED"],
+        status_path: &["state"],
+        message_path: &["health", "summary"],
+        outcome: ::std::option::Option::None,
+    };
+    let wait_id = [id.to_string()].join("/");
+    rt::Wait::new(response, wait_id, &SPEC, move || {
+        let id = id.clone();
+        let request = WarehousesGetRequest { id: id.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(client.clone(), &OP_WAREHOUSES_GET, request, rt::json))
+    })
+}
+
+static OP_WAREHOUSES_CREATE_DEFAULT_WAREHOUSE_OVERRIDE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/warehouses/v1/default-warehouse-overrides",
+    path_params: &[],
+    query: &["default_warehouse_override_id"],
+    body: rt::BodyKind::Whole("default_warehouse_override"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WAREHOUSES_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/sql/warehouses/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WAREHOUSES_DELETE_DEFAULT_WAREHOUSE_OVERRIDE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/warehouses/v1/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WAREHOUSES_EDIT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/sql/warehouses/{id}/edit",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "auto_stop_mins",
+        "channel",
+        "cluster_size",
+        "creator_name",
+        "customer_version_label",
+        "enable_photon",
+        "enable_serverless_compute",
+        "instance_profile_arn",
+        "max_dbu",
+        "max_num_clusters",
+        "min_num_clusters",
+        "name",
+        "reyden_cluster_size_multiplier",
+        "spot_instance_policy",
+        "statement_timeout",
+        "tags",
+        "warehouse_type",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+fn decode_warehouses_edit(
+    client: &crate::Client,
+    request: &WarehousesEditRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::Wait<(), GetWarehouseResponse>> {
+    let _ = request;
+    let response: () = {
+        let _ = response;
+    };
+    let id = request.id.clone();
+    ::std::result::Result::Ok(waiter_wait_get_warehouse_running(client.clone(), response, id))
+}
+
+static OP_WAREHOUSES_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/sql/warehouses/{id}",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WAREHOUSES_GET_DEFAULT_WAREHOUSE_OVERRIDE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/warehouses/v1/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WAREHOUSES_GET_PERMISSION_LEVELS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/warehouses/{warehouse_id}/permissionLevels",
+    path_params: &["warehouse_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WAREHOUSES_GET_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/warehouses/{warehouse_id}",
+    path_params: &["warehouse_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WAREHOUSES_GET_WORKSPACE_WAREHOUSE_CONFIG: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/sql/config/warehouses",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WAREHOUSES_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/sql/warehouses",
+    path_params: &[],
+    query: &["page_size", "page_token", "run_as_user_id"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_WAREHOUSES_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("warehouses"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_WAREHOUSES_LIST_DEFAULT_WAREHOUSE_OVERRIDES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/warehouses/v1/default-warehouse-overrides",
+    path_params: &[],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_WAREHOUSES_LIST_DEFAULT_WAREHOUSE_OVERRIDES: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("default_warehouse_overrides"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_WAREHOUSES_SET_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/permissions/warehouses/{warehouse_id}",
+    path_params: &["warehouse_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WAREHOUSES_SET_WORKSPACE_WAREHOUSE_CONFIG: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/sql/config/warehouses",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "channel",
+        "config_param",
+        "data_access_config",
+        "enable_serverless_compute",
+        "enabled_warehouse_types",
+        "global_param",
+        "google_service_account",
+        "instance_profile_arn",
+        "security_policy",
+        "sql_configuration_parameters",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WAREHOUSES_START: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/sql/warehouses/{id}/start",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+fn decode_warehouses_start(
+    client: &crate::Client,
+    request: &WarehousesStartRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::Wait<(), GetWarehouseResponse>> {
+    let _ = request;
+    let response: () = {
+        let _ = response;
+    };
+    let id = request.id.clone();
+    ::std::result::Result::Ok(waiter_wait_get_warehouse_running(client.clone(), response, id))
+}
+
+static OP_WAREHOUSES_STOP: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/sql/warehouses/{id}/stop",
+    path_params: &["id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+fn decode_warehouses_stop(
+    client: &crate::Client,
+    request: &WarehousesStopRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::Wait<(), GetWarehouseResponse>> {
+    let _ = request;
+    let response: () = {
+        let _ = response;
+    };
+    let id = request.id.clone();
+    ::std::result::Result::Ok(waiter_wait_get_warehouse_stopped(client.clone(), response, id))
+}
+
+fn waiter_wait_get_warehouse_stopped<R>(
+    client: crate::Client,
+    response: R,
+    id: ::std::string::String,
+) -> rt::Wait<R, GetWarehouseResponse> {
+    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
+        what: "warehouses",
+        target: &["STOPPED"],
+        failure: &[],
+        status_path: &["state"],
+        message_path: &["health", "summary"],
+        outcome: ::std::option::Option::None,
+    };
+    let wait_id = [id.to_string()].join("/");
+    rt::Wait::new(response, wait_id, &SPEC, move || {
+        let id = id.clone();
+        let request = WarehousesGetRequest { id: id.clone(), ..::std::default::Default::default() };
+        ::std::future::IntoFuture::into_future(rt::Call::new(client.clone(), &OP_WAREHOUSES_GET, request, rt::json))
+    })
+}
+
+static OP_WAREHOUSES_UPDATE_DEFAULT_WAREHOUSE_OVERRIDE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/warehouses/v1/{name}",
+    path_params: &["name"],
+    query: &["update_mask", "allow_missing"],
+    body: rt::BodyKind::Whole("default_warehouse_override"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WAREHOUSES_UPDATE_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/permissions/warehouses/{warehouse_id}",
+    path_params: &["warehouse_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<WarehousesCreateRequest, O> {
+    /// Set `auto_stop_mins`.
+    #[inline]
+    pub fn auto_stop_mins(mut self, value: i64) -> Self {
+        self.request.auto_stop_mins = ::std::option::Option::Some(value);
+        self
     }
 
-    /// `PATCH /api/2.0/permissions/warehouses/{warehouse_id}` ([API reference](https://docs.databricks.com/api/workspace/warehouses/updatepermissions)).
-    pub async fn update_permissions(
-        &self,
-        request: &WarehousesUpdatePermissionsRequest,
-    ) -> crate::Result<WarehousePermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/permissions/warehouses/{warehouse_id}",
-            path_params: &["warehouse_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// Set `channel`.
+    #[inline]
+    pub fn channel(mut self, value: Channel) -> Self {
+        self.request.channel = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cluster_size`.
+    #[inline]
+    pub fn cluster_size(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cluster_size = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `creator_name`.
+    #[inline]
+    pub fn creator_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.creator_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `customer_version_label`.
+    #[inline]
+    pub fn customer_version_label(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.customer_version_label = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `enable_photon`.
+    #[inline]
+    pub fn enable_photon(mut self, value: bool) -> Self {
+        self.request.enable_photon = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `enable_serverless_compute`.
+    #[inline]
+    pub fn enable_serverless_compute(mut self, value: bool) -> Self {
+        self.request.enable_serverless_compute = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `instance_profile_arn`.
+    #[inline]
+    pub fn instance_profile_arn(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.instance_profile_arn = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `max_dbu`.
+    #[inline]
+    pub fn max_dbu(mut self, value: i64) -> Self {
+        self.request.max_dbu = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `max_num_clusters`.
+    #[inline]
+    pub fn max_num_clusters(mut self, value: i64) -> Self {
+        self.request.max_num_clusters = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `min_num_clusters`.
+    #[inline]
+    pub fn min_num_clusters(mut self, value: i64) -> Self {
+        self.request.min_num_clusters = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `reyden_cluster_size_multiplier`.
+    #[inline]
+    pub fn reyden_cluster_size_multiplier(mut self, value: f64) -> Self {
+        self.request.reyden_cluster_size_multiplier = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `spot_instance_policy`.
+    #[inline]
+    pub fn spot_instance_policy(mut self, value: SpotInstancePolicy) -> Self {
+        self.request.spot_instance_policy = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `statement_timeout`.
+    #[inline]
+    pub fn statement_timeout(mut self, value: i64) -> Self {
+        self.request.statement_timeout = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: EndpointTags) -> Self {
+        self.request.tags = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `warehouse_type`.
+    #[inline]
+    pub fn warehouse_type(mut self, value: CreateWarehouseRequestWarehouseType) -> Self {
+        self.request.warehouse_type = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<WarehousesCreateDefaultWarehouseOverrideRequest, O> {
+    /// Set `default_warehouse_override`.
+    #[inline]
+    pub fn default_warehouse_override(mut self, value: DefaultWarehouseOverride) -> Self {
+        self.request.default_warehouse_override = value;
+        self
+    }
+
+    /// Set `default_warehouse_override_id`.
+    #[inline]
+    pub fn default_warehouse_override_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.default_warehouse_override_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<WarehousesDeleteRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<WarehousesDeleteDefaultWarehouseOverrideRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<WarehousesEditRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+
+    /// Set `auto_stop_mins`.
+    #[inline]
+    pub fn auto_stop_mins(mut self, value: i64) -> Self {
+        self.request.auto_stop_mins = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `channel`.
+    #[inline]
+    pub fn channel(mut self, value: Channel) -> Self {
+        self.request.channel = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `cluster_size`.
+    #[inline]
+    pub fn cluster_size(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.cluster_size = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `creator_name`.
+    #[inline]
+    pub fn creator_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.creator_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `customer_version_label`.
+    #[inline]
+    pub fn customer_version_label(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.customer_version_label = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `enable_photon`.
+    #[inline]
+    pub fn enable_photon(mut self, value: bool) -> Self {
+        self.request.enable_photon = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `enable_serverless_compute`.
+    #[inline]
+    pub fn enable_serverless_compute(mut self, value: bool) -> Self {
+        self.request.enable_serverless_compute = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `instance_profile_arn`.
+    #[inline]
+    pub fn instance_profile_arn(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.instance_profile_arn = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `max_dbu`.
+    #[inline]
+    pub fn max_dbu(mut self, value: i64) -> Self {
+        self.request.max_dbu = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `max_num_clusters`.
+    #[inline]
+    pub fn max_num_clusters(mut self, value: i64) -> Self {
+        self.request.max_num_clusters = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `min_num_clusters`.
+    #[inline]
+    pub fn min_num_clusters(mut self, value: i64) -> Self {
+        self.request.min_num_clusters = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `reyden_cluster_size_multiplier`.
+    #[inline]
+    pub fn reyden_cluster_size_multiplier(mut self, value: f64) -> Self {
+        self.request.reyden_cluster_size_multiplier = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `spot_instance_policy`.
+    #[inline]
+    pub fn spot_instance_policy(mut self, value: SpotInstancePolicy) -> Self {
+        self.request.spot_instance_policy = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `statement_timeout`.
+    #[inline]
+    pub fn statement_timeout(mut self, value: i64) -> Self {
+        self.request.statement_timeout = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `tags`.
+    #[inline]
+    pub fn tags(mut self, value: EndpointTags) -> Self {
+        self.request.tags = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `warehouse_type`.
+    #[inline]
+    pub fn warehouse_type(mut self, value: EditWarehouseRequestWarehouseType) -> Self {
+        self.request.warehouse_type = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<WarehousesGetRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<WarehousesGetDefaultWarehouseOverrideRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<WarehousesGetPermissionLevelsRequest, O> {
+    /// Set `warehouse_id`.
+    #[inline]
+    pub fn warehouse_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.warehouse_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<WarehousesGetPermissionsRequest, O> {
+    /// Set `warehouse_id`.
+    #[inline]
+    pub fn warehouse_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.warehouse_id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<WarehousesListRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `run_as_user_id`.
+    #[inline]
+    pub fn run_as_user_id(mut self, value: i64) -> Self {
+        self.request.run_as_user_id = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<T> rt::Paginator<WarehousesListDefaultWarehouseOverridesRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<WarehousesSetPermissionsRequest, O> {
+    /// Set `warehouse_id`.
+    #[inline]
+    pub fn warehouse_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.warehouse_id = value.into();
+        self
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<WarehouseAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
+    }
+}
+
+impl<O> rt::Call<WarehousesSetWorkspaceWarehouseConfigRequest, O> {
+    /// Set `channel`.
+    #[inline]
+    pub fn channel(mut self, value: Channel) -> Self {
+        self.request.channel = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `config_param`.
+    #[inline]
+    pub fn config_param(mut self, value: RepeatedEndpointConfPairs) -> Self {
+        self.request.config_param = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `data_access_config`.
+    #[inline]
+    pub fn data_access_config(mut self, value: ::std::vec::Vec<EndpointConfPair>) -> Self {
+        self.request.data_access_config = value;
+        self
+    }
+
+    /// Set `enable_serverless_compute`.
+    #[inline]
+    pub fn enable_serverless_compute(mut self, value: bool) -> Self {
+        self.request.enable_serverless_compute = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `enabled_warehouse_types`.
+    #[inline]
+    pub fn enabled_warehouse_types(mut self, value: ::std::vec::Vec<WarehouseTypePair>) -> Self {
+        self.request.enabled_warehouse_types = value;
+        self
+    }
+
+    /// Set `global_param`.
+    #[inline]
+    pub fn global_param(mut self, value: RepeatedEndpointConfPairs) -> Self {
+        self.request.global_param = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `google_service_account`.
+    #[inline]
+    pub fn google_service_account(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.google_service_account = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `instance_profile_arn`.
+    #[inline]
+    pub fn instance_profile_arn(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.instance_profile_arn = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `security_policy`.
+    #[inline]
+    pub fn security_policy(mut self, value: SetWorkspaceWarehouseConfigRequestSecurityPolicy) -> Self {
+        self.request.security_policy = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sql_configuration_parameters`.
+    #[inline]
+    pub fn sql_configuration_parameters(mut self, value: RepeatedEndpointConfPairs) -> Self {
+        self.request.sql_configuration_parameters = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<WarehousesStartRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<WarehousesStopRequest, O> {
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<WarehousesUpdateDefaultWarehouseOverrideRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `default_warehouse_override`.
+    #[inline]
+    pub fn default_warehouse_override(mut self, value: DefaultWarehouseOverride) -> Self {
+        self.request.default_warehouse_override = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+
+    /// Set `allow_missing`.
+    #[inline]
+    pub fn allow_missing(mut self, value: bool) -> Self {
+        self.request.allow_missing = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<WarehousesUpdatePermissionsRequest, O> {
+    /// Set `warehouse_id`.
+    #[inline]
+    pub fn warehouse_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.warehouse_id = value.into();
+        self
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<WarehouseAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
     }
 }

@@ -8,7 +8,7 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `SupervisorAgentPermissionLevel`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `SupervisorAgentPermissionLevel`: `CAN_MANAGE`, `CAN_QUERY`; values added by the server later decode as `UnknownValue`.
     SupervisorAgentPermissionLevel {
         CanManage = "CAN_MANAGE",
         CanQuery = "CAN_QUERY",
@@ -16,419 +16,1490 @@ crate::service::wire::open_enum! {
 }
 
 /// Wire type `App` of the `supervisoragents` API.
+///
+/// Required: `name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct App {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+}
+
+impl App {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        App {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
 }
 
 /// Wire type `Example` of the `supervisoragents` API.
+///
+/// Required: `question`, `guidelines` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Example {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub question: ::std::option::Option<::std::string::String>,
+    /// Wire field `question` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub question: ::std::string::String,
+    /// Wire field `guidelines` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub guidelines: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `example_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub example_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
 }
 
+impl Example {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(question: impl Into<::std::string::String>, guidelines: ::std::vec::Vec<::std::string::String>) -> Self {
+        Example {
+            question: {
+                let value = question;
+                value.into()
+            },
+            guidelines: {
+                let value = guidelines;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `question`.
+    #[inline]
+    pub fn question(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.question = value.into();
+        self
+    }
+
+    /// Set `guidelines`.
+    #[inline]
+    pub fn guidelines(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.guidelines = value;
+        self
+    }
+
+    /// Set `example_id`.
+    #[inline]
+    pub fn example_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.example_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `GenieSpace` of the `supervisoragents` API.
+///
+/// Required: `id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GenieSpace {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub id: ::std::string::String,
+}
+
+impl GenieSpace {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(id: impl Into<::std::string::String>) -> Self {
+        GenieSpace {
+            id: {
+                let value = id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = value.into();
+        self
+    }
 }
 
 /// Wire type `GetSupervisorAgentPermissionLevelsResponse` of the `supervisoragents` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetSupervisorAgentPermissionLevelsResponse {
+    /// Wire field `permission_levels` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub permission_levels: ::std::vec::Vec<SupervisorAgentPermissionsDescription>,
 }
 
+impl GetSupervisorAgentPermissionLevelsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetSupervisorAgentPermissionLevelsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `permission_levels`.
+    #[inline]
+    pub fn permission_levels(mut self, value: ::std::vec::Vec<SupervisorAgentPermissionsDescription>) -> Self {
+        self.permission_levels = value;
+        self
+    }
+}
+
 /// Wire type `KnowledgeAssistant` of the `supervisoragents` API.
+///
+/// Required: `knowledge_assistant_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct KnowledgeAssistant {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub knowledge_assistant_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `knowledge_assistant_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub knowledge_assistant_id: ::std::string::String,
+    /// Wire field `serving_endpoint_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub serving_endpoint_name: ::std::option::Option<::std::string::String>,
+}
+
+impl KnowledgeAssistant {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(knowledge_assistant_id: impl Into<::std::string::String>) -> Self {
+        KnowledgeAssistant {
+            knowledge_assistant_id: {
+                let value = knowledge_assistant_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `knowledge_assistant_id`.
+    #[inline]
+    pub fn knowledge_assistant_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.knowledge_assistant_id = value.into();
+        self
+    }
+
+    /// Set `serving_endpoint_name`.
+    #[inline]
+    pub fn serving_endpoint_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.serving_endpoint_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListExamplesResponse` of the `supervisoragents` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListExamplesResponse {
+    /// Wire field `examples` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub examples: ::std::vec::Vec<Example>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListExamplesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListExamplesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `examples`.
+    #[inline]
+    pub fn examples(mut self, value: ::std::vec::Vec<Example>) -> Self {
+        self.examples = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListSupervisorAgentsResponse` of the `supervisoragents` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListSupervisorAgentsResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `supervisor_agents` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub supervisor_agents: ::std::vec::Vec<SupervisorAgent>,
+}
+
+impl ListSupervisorAgentsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListSupervisorAgentsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `supervisor_agents`.
+    #[inline]
+    pub fn supervisor_agents(mut self, value: ::std::vec::Vec<SupervisorAgent>) -> Self {
+        self.supervisor_agents = value;
+        self
+    }
 }
 
 /// Wire type `ListToolsResponse` of the `supervisoragents` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListToolsResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `tools` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tools: ::std::vec::Vec<Tool>,
 }
 
+impl ListToolsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListToolsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tools`.
+    #[inline]
+    pub fn tools(mut self, value: ::std::vec::Vec<Tool>) -> Self {
+        self.tools = value;
+        self
+    }
+}
+
 /// Wire type `SupervisorAgent` of the `supervisoragents` API.
+///
+/// Required: `display_name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SupervisorAgent {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `display_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub display_name: ::std::string::String,
+    /// Wire field `create_time` (optional, timestamp).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `creator` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creator: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `endpoint_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoint_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `experiment_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub experiment_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `instructions` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub instructions: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `supervisor_agent_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub supervisor_agent_id: ::std::option::Option<::std::string::String>,
+}
+
+impl SupervisorAgent {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(display_name: impl Into<::std::string::String>) -> Self {
+        SupervisorAgent {
+            display_name: {
+                let value = display_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = value.into();
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `creator`.
+    #[inline]
+    pub fn creator(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creator = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `endpoint_name`.
+    #[inline]
+    pub fn endpoint_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.endpoint_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `experiment_id`.
+    #[inline]
+    pub fn experiment_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.experiment_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `instructions`.
+    #[inline]
+    pub fn instructions(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.instructions = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `supervisor_agent_id`.
+    #[inline]
+    pub fn supervisor_agent_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.supervisor_agent_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SupervisorAgentAccessControlRequest` of the `supervisoragents` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SupervisorAgentAccessControlRequest {
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<SupervisorAgentPermissionLevel>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl SupervisorAgentAccessControlRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SupervisorAgentAccessControlRequest { ..::std::default::Default::default() }
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: SupervisorAgentPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SupervisorAgentAccessControlResponse` of the `supervisoragents` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SupervisorAgentAccessControlResponse {
+    /// Wire field `all_permissions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub all_permissions: ::std::vec::Vec<SupervisorAgentPermission>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl SupervisorAgentAccessControlResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SupervisorAgentAccessControlResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `all_permissions`.
+    #[inline]
+    pub fn all_permissions(mut self, value: ::std::vec::Vec<SupervisorAgentPermission>) -> Self {
+        self.all_permissions = value;
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SupervisorAgentPermission` of the `supervisoragents` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SupervisorAgentPermission {
+    /// Wire field `inherited` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub inherited: ::std::option::Option<bool>,
+    /// Wire field `inherited_from_object` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub inherited_from_object: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<SupervisorAgentPermissionLevel>,
+}
+
+impl SupervisorAgentPermission {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SupervisorAgentPermission { ..::std::default::Default::default() }
+    }
+
+    /// Set `inherited`.
+    #[inline]
+    pub fn inherited(mut self, value: bool) -> Self {
+        self.inherited = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `inherited_from_object`.
+    #[inline]
+    pub fn inherited_from_object(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.inherited_from_object = value;
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: SupervisorAgentPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `SupervisorAgentPermissions` of the `supervisoragents` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SupervisorAgentPermissions {
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<SupervisorAgentAccessControlResponse>,
+    /// Wire field `object_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `object_type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_type: ::std::option::Option<::std::string::String>,
+}
+
+impl SupervisorAgentPermissions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SupervisorAgentPermissions { ..::std::default::Default::default() }
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<SupervisorAgentAccessControlResponse>) -> Self {
+        self.access_control_list = value;
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_type = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SupervisorAgentPermissionsDescription` of the `supervisoragents` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SupervisorAgentPermissionsDescription {
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<SupervisorAgentPermissionLevel>,
 }
 
+impl SupervisorAgentPermissionsDescription {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SupervisorAgentPermissionsDescription { ..::std::default::Default::default() }
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: SupervisorAgentPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `Tool` of the `supervisoragents` API.
+///
+/// Required: `tool_type` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Tool {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub tool_type: ::std::option::Option<::std::string::String>,
+    /// Wire field `tool_type` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub tool_type: ::std::string::String,
+    /// Wire field `app` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub app: ::std::option::Option<App>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `genie_space` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub genie_space: ::std::option::Option<GenieSpace>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `knowledge_assistant` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub knowledge_assistant: ::std::option::Option<KnowledgeAssistant>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `tool_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub tool_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `uc_connection` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub uc_connection: ::std::option::Option<UcConnection>,
+    /// Wire field `uc_function` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub uc_function: ::std::option::Option<UcFunction>,
+    /// Wire field `volume` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub volume: ::std::option::Option<Volume>,
 }
 
+impl Tool {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(tool_type: impl Into<::std::string::String>) -> Self {
+        Tool {
+            tool_type: {
+                let value = tool_type;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `tool_type`.
+    #[inline]
+    pub fn tool_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.tool_type = value.into();
+        self
+    }
+
+    /// Set `app`.
+    #[inline]
+    pub fn app(mut self, value: App) -> Self {
+        self.app = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `genie_space`.
+    #[inline]
+    pub fn genie_space(mut self, value: GenieSpace) -> Self {
+        self.genie_space = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `knowledge_assistant`.
+    #[inline]
+    pub fn knowledge_assistant(mut self, value: KnowledgeAssistant) -> Self {
+        self.knowledge_assistant = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tool_id`.
+    #[inline]
+    pub fn tool_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.tool_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `uc_connection`.
+    #[inline]
+    pub fn uc_connection(mut self, value: UcConnection) -> Self {
+        self.uc_connection = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `uc_function`.
+    #[inline]
+    pub fn uc_function(mut self, value: UcFunction) -> Self {
+        self.uc_function = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `volume`.
+    #[inline]
+    pub fn volume(mut self, value: Volume) -> Self {
+        self.volume = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `UcConnection` of the `supervisoragents` API.
+///
+/// Required: `name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UcConnection {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+}
+
+impl UcConnection {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        UcConnection {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
 }
 
 /// Wire type `UcFunction` of the `supervisoragents` API.
+///
+/// Required: `name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UcFunction {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+}
+
+impl UcFunction {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        UcFunction {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
 }
 
 /// Wire type `Volume` of the `supervisoragents` API.
+///
+/// Required: `name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Volume {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+}
+
+impl Volume {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        Volume {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
 }
 
 /// Parameters of [`SupervisorAgentsApi::create_example`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SupervisorAgentsCreateExampleRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub example: ::std::option::Option<Example>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `example` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub example: Example,
 }
+
+impl SupervisorAgentsCreateExampleRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>, example: Example) -> Self {
+        SupervisorAgentsCreateExampleRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            example: {
+                let value = example;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SupervisorAgentsCreateExampleRequest {}
 
 /// Parameters of [`SupervisorAgentsApi::create_supervisor_agent`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SupervisorAgentsCreateSupervisorAgentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub supervisor_agent: ::std::option::Option<SupervisorAgent>,
+    /// Wire field `supervisor_agent` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub supervisor_agent: SupervisorAgent,
 }
+
+impl SupervisorAgentsCreateSupervisorAgentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(supervisor_agent: SupervisorAgent) -> Self {
+        SupervisorAgentsCreateSupervisorAgentRequest {
+            supervisor_agent: {
+                let value = supervisor_agent;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SupervisorAgentsCreateSupervisorAgentRequest {}
 
 /// Parameters of [`SupervisorAgentsApi::create_tool`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SupervisorAgentsCreateToolRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub tool: ::std::option::Option<Tool>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub tool_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `tool` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub tool: Tool,
+    /// Wire field `tool_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub tool_id: ::std::string::String,
 }
+
+impl SupervisorAgentsCreateToolRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        parent: impl Into<::std::string::String>,
+        tool: Tool,
+        tool_id: impl Into<::std::string::String>,
+    ) -> Self {
+        SupervisorAgentsCreateToolRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            tool: {
+                let value = tool;
+                value
+            },
+            tool_id: {
+                let value = tool_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SupervisorAgentsCreateToolRequest {}
 
 /// Parameters of [`SupervisorAgentsApi::delete_example`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SupervisorAgentsDeleteExampleRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl SupervisorAgentsDeleteExampleRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        SupervisorAgentsDeleteExampleRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SupervisorAgentsDeleteExampleRequest {}
 
 /// Parameters of [`SupervisorAgentsApi::delete_supervisor_agent`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SupervisorAgentsDeleteSupervisorAgentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl SupervisorAgentsDeleteSupervisorAgentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        SupervisorAgentsDeleteSupervisorAgentRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SupervisorAgentsDeleteSupervisorAgentRequest {}
 
 /// Parameters of [`SupervisorAgentsApi::delete_tool`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SupervisorAgentsDeleteToolRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl SupervisorAgentsDeleteToolRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        SupervisorAgentsDeleteToolRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SupervisorAgentsDeleteToolRequest {}
 
 /// Parameters of [`SupervisorAgentsApi::get_example`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SupervisorAgentsGetExampleRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl SupervisorAgentsGetExampleRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        SupervisorAgentsGetExampleRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SupervisorAgentsGetExampleRequest {}
 
 /// Parameters of [`SupervisorAgentsApi::get_permission_levels`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SupervisorAgentsGetPermissionLevelsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub supervisor_agent_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `supervisor_agent_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub supervisor_agent_id: ::std::string::String,
 }
+
+impl SupervisorAgentsGetPermissionLevelsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(supervisor_agent_id: impl Into<::std::string::String>) -> Self {
+        SupervisorAgentsGetPermissionLevelsRequest {
+            supervisor_agent_id: {
+                let value = supervisor_agent_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SupervisorAgentsGetPermissionLevelsRequest {}
 
 /// Parameters of [`SupervisorAgentsApi::get_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SupervisorAgentsGetPermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub supervisor_agent_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `supervisor_agent_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub supervisor_agent_id: ::std::string::String,
 }
+
+impl SupervisorAgentsGetPermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(supervisor_agent_id: impl Into<::std::string::String>) -> Self {
+        SupervisorAgentsGetPermissionsRequest {
+            supervisor_agent_id: {
+                let value = supervisor_agent_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SupervisorAgentsGetPermissionsRequest {}
 
 /// Parameters of [`SupervisorAgentsApi::get_supervisor_agent`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SupervisorAgentsGetSupervisorAgentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl SupervisorAgentsGetSupervisorAgentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        SupervisorAgentsGetSupervisorAgentRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SupervisorAgentsGetSupervisorAgentRequest {}
 
 /// Parameters of [`SupervisorAgentsApi::get_tool`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SupervisorAgentsGetToolRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
 }
+
+impl SupervisorAgentsGetToolRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        SupervisorAgentsGetToolRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SupervisorAgentsGetToolRequest {}
 
 /// Parameters of [`SupervisorAgentsApi::list_examples`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SupervisorAgentsListExamplesRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl SupervisorAgentsListExamplesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        SupervisorAgentsListExamplesRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SupervisorAgentsListExamplesRequest {}
 
 /// Parameters of [`SupervisorAgentsApi::list_supervisor_agents`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SupervisorAgentsListSupervisorAgentsRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl SupervisorAgentsListSupervisorAgentsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SupervisorAgentsListSupervisorAgentsRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for SupervisorAgentsListSupervisorAgentsRequest {}
 
 /// Parameters of [`SupervisorAgentsApi::list_tools`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SupervisorAgentsListToolsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub parent: ::std::option::Option<::std::string::String>,
+    /// Wire field `parent` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub parent: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl SupervisorAgentsListToolsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(parent: impl Into<::std::string::String>) -> Self {
+        SupervisorAgentsListToolsRequest {
+            parent: {
+                let value = parent;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SupervisorAgentsListToolsRequest {}
 
 /// Parameters of [`SupervisorAgentsApi::set_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SupervisorAgentsSetPermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub supervisor_agent_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `supervisor_agent_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub supervisor_agent_id: ::std::string::String,
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<SupervisorAgentAccessControlRequest>,
 }
+
+impl SupervisorAgentsSetPermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(supervisor_agent_id: impl Into<::std::string::String>) -> Self {
+        SupervisorAgentsSetPermissionsRequest {
+            supervisor_agent_id: {
+                let value = supervisor_agent_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SupervisorAgentsSetPermissionsRequest {}
 
 /// Parameters of [`SupervisorAgentsApi::update_example`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SupervisorAgentsUpdateExampleRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub example: ::std::option::Option<Example>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `example` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub example: Example,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
+
+impl SupervisorAgentsUpdateExampleRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        example: Example,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        SupervisorAgentsUpdateExampleRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            example: {
+                let value = example;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SupervisorAgentsUpdateExampleRequest {}
 
 /// Parameters of [`SupervisorAgentsApi::update_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SupervisorAgentsUpdatePermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub supervisor_agent_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `supervisor_agent_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub supervisor_agent_id: ::std::string::String,
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<SupervisorAgentAccessControlRequest>,
 }
+
+impl SupervisorAgentsUpdatePermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(supervisor_agent_id: impl Into<::std::string::String>) -> Self {
+        SupervisorAgentsUpdatePermissionsRequest {
+            supervisor_agent_id: {
+                let value = supervisor_agent_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SupervisorAgentsUpdatePermissionsRequest {}
 
 /// Parameters of [`SupervisorAgentsApi::update_supervisor_agent`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SupervisorAgentsUpdateSupervisorAgentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub supervisor_agent: ::std::option::Option<SupervisorAgent>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `supervisor_agent` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub supervisor_agent: SupervisorAgent,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
+
+impl SupervisorAgentsUpdateSupervisorAgentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        supervisor_agent: SupervisorAgent,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        SupervisorAgentsUpdateSupervisorAgentRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            supervisor_agent: {
+                let value = supervisor_agent;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SupervisorAgentsUpdateSupervisorAgentRequest {}
 
 /// Parameters of [`SupervisorAgentsApi::update_tool`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SupervisorAgentsUpdateToolRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub tool: ::std::option::Option<Tool>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `tool` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub tool: Tool,
+    /// Wire field `update_mask` (required, field_mask).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
 
-/// The `supervisor_agents` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/supervisoragents)).
+impl SupervisorAgentsUpdateToolRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        tool: Tool,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        SupervisorAgentsUpdateToolRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            tool: {
+                let value = tool;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SupervisorAgentsUpdateToolRequest {}
+
+/// The `supervisor_agents` service (workspace level, 19 operations; [API reference](https://docs.databricks.com/api/workspace/supervisoragents)).
 #[derive(Debug, Clone)]
 pub struct SupervisorAgentsApi {
     client: crate::Client,
@@ -445,276 +1516,912 @@ impl SupervisorAgentsApi {
         &self.client
     }
 
-    /// `POST /api/2.1/{parent}/examples` ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/createexample)).
-    pub async fn create_example(&self, request: &SupervisorAgentsCreateExampleRequest) -> crate::Result<Example> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.1/{parent}/examples",
-            path_params: &["parent"],
-            query: &[],
-            body: rt::BodyKind::Whole("example"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.1/supervisor-agents` ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/createsupervisoragent)).
-    pub async fn create_supervisor_agent(
+    /// `POST /api/2.1/{parent}/examples`; required: `parent`, `example` ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/createexample)).
+    #[inline]
+    pub fn create_example(
         &self,
-        request: &SupervisorAgentsCreateSupervisorAgentRequest,
-    ) -> crate::Result<SupervisorAgent> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.1/supervisor-agents",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Whole("supervisor_agent"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        parent: impl Into<::std::string::String>,
+        example: Example,
+    ) -> rt::Call<SupervisorAgentsCreateExampleRequest, Example> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SUPERVISOR_AGENTS_CREATE_EXAMPLE,
+            SupervisorAgentsCreateExampleRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                example: {
+                    let value = example;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.1/{parent}/tools` ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/createtool)).
-    pub async fn create_tool(&self, request: &SupervisorAgentsCreateToolRequest) -> crate::Result<Tool> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.1/{parent}/tools",
-            path_params: &["parent"],
-            query: &["tool_id"],
-            body: rt::BodyKind::Whole("tool"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.1/{name}` ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/deleteexample)).
-    pub async fn delete_example(&self, request: &SupervisorAgentsDeleteExampleRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.1/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.1/{name}` ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/deletesupervisoragent)).
-    pub async fn delete_supervisor_agent(
+    /// `POST /api/2.1/supervisor-agents`; required: `supervisor_agent` ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/createsupervisoragent)).
+    #[inline]
+    pub fn create_supervisor_agent(
         &self,
-        request: &SupervisorAgentsDeleteSupervisorAgentRequest,
-    ) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.1/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+        supervisor_agent: SupervisorAgent,
+    ) -> rt::Call<SupervisorAgentsCreateSupervisorAgentRequest, SupervisorAgent> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SUPERVISOR_AGENTS_CREATE_SUPERVISOR_AGENT,
+            SupervisorAgentsCreateSupervisorAgentRequest {
+                supervisor_agent: {
+                    let value = supervisor_agent;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.1/{name}` ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/deletetool)).
-    pub async fn delete_tool(&self, request: &SupervisorAgentsDeleteToolRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.1/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.1/{name}` ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/getexample)).
-    pub async fn get_example(&self, request: &SupervisorAgentsGetExampleRequest) -> crate::Result<Example> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/permissions/supervisor-agents/{supervisor_agent_id}/permissionLevels` ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/getpermissionlevels)).
-    pub async fn get_permission_levels(
+    /// `POST /api/2.1/{parent}/tools`; required: `parent`, `tool`, `tool_id` ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/createtool)).
+    #[inline]
+    pub fn create_tool(
         &self,
-        request: &SupervisorAgentsGetPermissionLevelsRequest,
-    ) -> crate::Result<GetSupervisorAgentPermissionLevelsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/supervisor-agents/{supervisor_agent_id}/permissionLevels",
-            path_params: &["supervisor_agent_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        parent: impl Into<::std::string::String>,
+        tool: Tool,
+        tool_id: impl Into<::std::string::String>,
+    ) -> rt::Call<SupervisorAgentsCreateToolRequest, Tool> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SUPERVISOR_AGENTS_CREATE_TOOL,
+            SupervisorAgentsCreateToolRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                tool: {
+                    let value = tool;
+                    value
+                },
+                tool_id: {
+                    let value = tool_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/permissions/supervisor-agents/{supervisor_agent_id}` ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/getpermissions)).
-    pub async fn get_permissions(
+    /// `DELETE /api/2.1/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/deleteexample)).
+    #[inline]
+    pub fn delete_example(
         &self,
-        request: &SupervisorAgentsGetPermissionsRequest,
-    ) -> crate::Result<SupervisorAgentPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/supervisor-agents/{supervisor_agent_id}",
-            path_params: &["supervisor_agent_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<SupervisorAgentsDeleteExampleRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SUPERVISOR_AGENTS_DELETE_EXAMPLE,
+            SupervisorAgentsDeleteExampleRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.1/{name}` ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/getsupervisoragent)).
-    pub async fn get_supervisor_agent(
+    /// `DELETE /api/2.1/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/deletesupervisoragent)).
+    #[inline]
+    pub fn delete_supervisor_agent(
         &self,
-        request: &SupervisorAgentsGetSupervisorAgentRequest,
-    ) -> crate::Result<SupervisorAgent> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<SupervisorAgentsDeleteSupervisorAgentRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SUPERVISOR_AGENTS_DELETE_SUPERVISOR_AGENT,
+            SupervisorAgentsDeleteSupervisorAgentRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.1/{name}` ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/gettool)).
-    pub async fn get_tool(&self, request: &SupervisorAgentsGetToolRequest) -> crate::Result<Tool> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/{name}",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `DELETE /api/2.1/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/deletetool)).
+    #[inline]
+    pub fn delete_tool(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<SupervisorAgentsDeleteToolRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SUPERVISOR_AGENTS_DELETE_TOOL,
+            SupervisorAgentsDeleteToolRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.1/{parent}/examples` ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/listexamples)).
-    pub fn list_examples(&self, request: SupervisorAgentsListExamplesRequest) -> crate::service::Paginator<Example> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/{parent}/examples",
-            path_params: &["parent"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("examples"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.1/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/getexample)).
+    #[inline]
+    pub fn get_example(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<SupervisorAgentsGetExampleRequest, Example> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SUPERVISOR_AGENTS_GET_EXAMPLE,
+            SupervisorAgentsGetExampleRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.1/supervisor-agents` ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/listsupervisoragents)).
+    /// `GET /api/2.0/permissions/supervisor-agents/{supervisor_agent_id}/permissionLevels`; required: `supervisor_agent_id` ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/getpermissionlevels)).
+    #[inline]
+    pub fn get_permission_levels(
+        &self,
+        supervisor_agent_id: impl Into<::std::string::String>,
+    ) -> rt::Call<SupervisorAgentsGetPermissionLevelsRequest, GetSupervisorAgentPermissionLevelsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SUPERVISOR_AGENTS_GET_PERMISSION_LEVELS,
+            SupervisorAgentsGetPermissionLevelsRequest {
+                supervisor_agent_id: {
+                    let value = supervisor_agent_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/permissions/supervisor-agents/{supervisor_agent_id}`; required: `supervisor_agent_id` ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/getpermissions)).
+    #[inline]
+    pub fn get_permissions(
+        &self,
+        supervisor_agent_id: impl Into<::std::string::String>,
+    ) -> rt::Call<SupervisorAgentsGetPermissionsRequest, SupervisorAgentPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SUPERVISOR_AGENTS_GET_PERMISSIONS,
+            SupervisorAgentsGetPermissionsRequest {
+                supervisor_agent_id: {
+                    let value = supervisor_agent_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.1/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/getsupervisoragent)).
+    #[inline]
+    pub fn get_supervisor_agent(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<SupervisorAgentsGetSupervisorAgentRequest, SupervisorAgent> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SUPERVISOR_AGENTS_GET_SUPERVISOR_AGENT,
+            SupervisorAgentsGetSupervisorAgentRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.1/{name}`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/gettool)).
+    #[inline]
+    pub fn get_tool(&self, name: impl Into<::std::string::String>) -> rt::Call<SupervisorAgentsGetToolRequest, Tool> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SUPERVISOR_AGENTS_GET_TOOL,
+            SupervisorAgentsGetToolRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.1/{parent}/examples`; required: `parent`; pages by token ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/listexamples)).
+    #[inline]
+    pub fn list_examples(
+        &self,
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Paginator<SupervisorAgentsListExamplesRequest, Example> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_SUPERVISOR_AGENTS_LIST_EXAMPLES,
+            &PAGES_SUPERVISOR_AGENTS_LIST_EXAMPLES,
+            SupervisorAgentsListExamplesRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
+    }
+
+    /// `GET /api/2.1/supervisor-agents`; pages by token ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/listsupervisoragents)).
+    #[inline]
     pub fn list_supervisor_agents(
         &self,
-        request: SupervisorAgentsListSupervisorAgentsRequest,
-    ) -> crate::service::Paginator<SupervisorAgent> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/supervisor-agents",
-            path_params: &[],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("supervisor_agents"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    ) -> rt::Paginator<SupervisorAgentsListSupervisorAgentsRequest, SupervisorAgent> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_SUPERVISOR_AGENTS_LIST_SUPERVISOR_AGENTS,
+            &PAGES_SUPERVISOR_AGENTS_LIST_SUPERVISOR_AGENTS,
+            SupervisorAgentsListSupervisorAgentsRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `GET /api/2.1/{parent}/tools` ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/listtools)).
-    pub fn list_tools(&self, request: SupervisorAgentsListToolsRequest) -> crate::service::Paginator<Tool> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/{parent}/tools",
-            path_params: &["parent"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("tools"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
-    }
-
-    /// `PUT /api/2.0/permissions/supervisor-agents/{supervisor_agent_id}` ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/setpermissions)).
-    pub async fn set_permissions(
+    /// `GET /api/2.1/{parent}/tools`; required: `parent`; pages by token ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/listtools)).
+    #[inline]
+    pub fn list_tools(
         &self,
-        request: &SupervisorAgentsSetPermissionsRequest,
-    ) -> crate::Result<SupervisorAgentPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/permissions/supervisor-agents/{supervisor_agent_id}",
-            path_params: &["supervisor_agent_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        parent: impl Into<::std::string::String>,
+    ) -> rt::Paginator<SupervisorAgentsListToolsRequest, Tool> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_SUPERVISOR_AGENTS_LIST_TOOLS,
+            &PAGES_SUPERVISOR_AGENTS_LIST_TOOLS,
+            SupervisorAgentsListToolsRequest {
+                parent: {
+                    let value = parent;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `PATCH /api/2.1/{name}` ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/updateexample)).
-    pub async fn update_example(&self, request: &SupervisorAgentsUpdateExampleRequest) -> crate::Result<Example> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.1/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("example"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `PATCH /api/2.0/permissions/supervisor-agents/{supervisor_agent_id}` ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/updatepermissions)).
-    pub async fn update_permissions(
+    /// `PUT /api/2.0/permissions/supervisor-agents/{supervisor_agent_id}`; required: `supervisor_agent_id` ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/setpermissions)).
+    #[inline]
+    pub fn set_permissions(
         &self,
-        request: &SupervisorAgentsUpdatePermissionsRequest,
-    ) -> crate::Result<SupervisorAgentPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/permissions/supervisor-agents/{supervisor_agent_id}",
-            path_params: &["supervisor_agent_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        supervisor_agent_id: impl Into<::std::string::String>,
+    ) -> rt::Call<SupervisorAgentsSetPermissionsRequest, SupervisorAgentPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SUPERVISOR_AGENTS_SET_PERMISSIONS,
+            SupervisorAgentsSetPermissionsRequest {
+                supervisor_agent_id: {
+                    let value = supervisor_agent_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.1/{name}` ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/updatesupervisoragent)).
-    pub async fn update_supervisor_agent(
+    /// `PATCH /api/2.1/{name}`; required: `name`, `example`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/updateexample)).
+    #[inline]
+    pub fn update_example(
         &self,
-        request: &SupervisorAgentsUpdateSupervisorAgentRequest,
-    ) -> crate::Result<SupervisorAgent> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.1/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("supervisor_agent"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        example: Example,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<SupervisorAgentsUpdateExampleRequest, Example> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SUPERVISOR_AGENTS_UPDATE_EXAMPLE,
+            SupervisorAgentsUpdateExampleRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                example: {
+                    let value = example;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.1/{name}` ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/updatetool)).
-    pub async fn update_tool(&self, request: &SupervisorAgentsUpdateToolRequest) -> crate::Result<Tool> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.1/{name}",
-            path_params: &["name"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("tool"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/permissions/supervisor-agents/{supervisor_agent_id}`; required: `supervisor_agent_id` ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/updatepermissions)).
+    #[inline]
+    pub fn update_permissions(
+        &self,
+        supervisor_agent_id: impl Into<::std::string::String>,
+    ) -> rt::Call<SupervisorAgentsUpdatePermissionsRequest, SupervisorAgentPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SUPERVISOR_AGENTS_UPDATE_PERMISSIONS,
+            SupervisorAgentsUpdatePermissionsRequest {
+                supervisor_agent_id: {
+                    let value = supervisor_agent_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.1/{name}`; required: `name`, `supervisor_agent`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/updatesupervisoragent)).
+    #[inline]
+    pub fn update_supervisor_agent(
+        &self,
+        name: impl Into<::std::string::String>,
+        supervisor_agent: SupervisorAgent,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<SupervisorAgentsUpdateSupervisorAgentRequest, SupervisorAgent> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SUPERVISOR_AGENTS_UPDATE_SUPERVISOR_AGENT,
+            SupervisorAgentsUpdateSupervisorAgentRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                supervisor_agent: {
+                    let value = supervisor_agent;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.1/{name}`; required: `name`, `tool`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/supervisoragents/updatetool)).
+    #[inline]
+    pub fn update_tool(
+        &self,
+        name: impl Into<::std::string::String>,
+        tool: Tool,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<SupervisorAgentsUpdateToolRequest, Tool> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SUPERVISOR_AGENTS_UPDATE_TOOL,
+            SupervisorAgentsUpdateToolRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                tool: {
+                    let value = tool;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_SUPERVISOR_AGENTS_CREATE_EXAMPLE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.1/{parent}/examples",
+    path_params: &["parent"],
+    query: &[],
+    body: rt::BodyKind::Whole("example"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SUPERVISOR_AGENTS_CREATE_SUPERVISOR_AGENT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.1/supervisor-agents",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Whole("supervisor_agent"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SUPERVISOR_AGENTS_CREATE_TOOL: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.1/{parent}/tools",
+    path_params: &["parent"],
+    query: &["tool_id"],
+    body: rt::BodyKind::Whole("tool"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SUPERVISOR_AGENTS_DELETE_EXAMPLE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.1/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SUPERVISOR_AGENTS_DELETE_SUPERVISOR_AGENT: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.1/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SUPERVISOR_AGENTS_DELETE_TOOL: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.1/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SUPERVISOR_AGENTS_GET_EXAMPLE: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SUPERVISOR_AGENTS_GET_PERMISSION_LEVELS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/supervisor-agents/{supervisor_agent_id}/permissionLevels",
+    path_params: &["supervisor_agent_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SUPERVISOR_AGENTS_GET_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/supervisor-agents/{supervisor_agent_id}",
+    path_params: &["supervisor_agent_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SUPERVISOR_AGENTS_GET_SUPERVISOR_AGENT: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SUPERVISOR_AGENTS_GET_TOOL: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/{name}",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SUPERVISOR_AGENTS_LIST_EXAMPLES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/{parent}/examples",
+    path_params: &["parent"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_SUPERVISOR_AGENTS_LIST_EXAMPLES: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("examples"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_SUPERVISOR_AGENTS_LIST_SUPERVISOR_AGENTS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/supervisor-agents",
+    path_params: &[],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_SUPERVISOR_AGENTS_LIST_SUPERVISOR_AGENTS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("supervisor_agents"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_SUPERVISOR_AGENTS_LIST_TOOLS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/{parent}/tools",
+    path_params: &["parent"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_SUPERVISOR_AGENTS_LIST_TOOLS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("tools"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_SUPERVISOR_AGENTS_SET_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/permissions/supervisor-agents/{supervisor_agent_id}",
+    path_params: &["supervisor_agent_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SUPERVISOR_AGENTS_UPDATE_EXAMPLE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.1/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("example"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SUPERVISOR_AGENTS_UPDATE_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/permissions/supervisor-agents/{supervisor_agent_id}",
+    path_params: &["supervisor_agent_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SUPERVISOR_AGENTS_UPDATE_SUPERVISOR_AGENT: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.1/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("supervisor_agent"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SUPERVISOR_AGENTS_UPDATE_TOOL: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.1/{name}",
+    path_params: &["name"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("tool"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<SupervisorAgentsCreateExampleRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `example`.
+    #[inline]
+    pub fn example(mut self, value: Example) -> Self {
+        self.request.example = value;
+        self
+    }
+}
+
+impl<O> rt::Call<SupervisorAgentsCreateSupervisorAgentRequest, O> {
+    /// Set `supervisor_agent`.
+    #[inline]
+    pub fn supervisor_agent(mut self, value: SupervisorAgent) -> Self {
+        self.request.supervisor_agent = value;
+        self
+    }
+}
+
+impl<O> rt::Call<SupervisorAgentsCreateToolRequest, O> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `tool`.
+    #[inline]
+    pub fn tool(mut self, value: Tool) -> Self {
+        self.request.tool = value;
+        self
+    }
+
+    /// Set `tool_id`.
+    #[inline]
+    pub fn tool_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.tool_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<SupervisorAgentsDeleteExampleRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<SupervisorAgentsDeleteSupervisorAgentRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<SupervisorAgentsDeleteToolRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<SupervisorAgentsGetExampleRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<SupervisorAgentsGetPermissionLevelsRequest, O> {
+    /// Set `supervisor_agent_id`.
+    #[inline]
+    pub fn supervisor_agent_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.supervisor_agent_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<SupervisorAgentsGetPermissionsRequest, O> {
+    /// Set `supervisor_agent_id`.
+    #[inline]
+    pub fn supervisor_agent_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.supervisor_agent_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<SupervisorAgentsGetSupervisorAgentRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<SupervisorAgentsGetToolRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<SupervisorAgentsListExamplesRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<SupervisorAgentsListSupervisorAgentsRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<T> rt::Paginator<SupervisorAgentsListToolsRequest, T> {
+    /// Set `parent`.
+    #[inline]
+    pub fn parent(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.parent = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<SupervisorAgentsSetPermissionsRequest, O> {
+    /// Set `supervisor_agent_id`.
+    #[inline]
+    pub fn supervisor_agent_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.supervisor_agent_id = value.into();
+        self
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<SupervisorAgentAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
+    }
+}
+
+impl<O> rt::Call<SupervisorAgentsUpdateExampleRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `example`.
+    #[inline]
+    pub fn example(mut self, value: Example) -> Self {
+        self.request.example = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<SupervisorAgentsUpdatePermissionsRequest, O> {
+    /// Set `supervisor_agent_id`.
+    #[inline]
+    pub fn supervisor_agent_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.supervisor_agent_id = value.into();
+        self
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<SupervisorAgentAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
+    }
+}
+
+impl<O> rt::Call<SupervisorAgentsUpdateSupervisorAgentRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `supervisor_agent`.
+    #[inline]
+    pub fn supervisor_agent(mut self, value: SupervisorAgent) -> Self {
+        self.request.supervisor_agent = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<SupervisorAgentsUpdateToolRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `tool`.
+    #[inline]
+    pub fn tool(mut self, value: Tool) -> Self {
+        self.request.tool = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
     }
 }

@@ -11,112 +11,408 @@ use crate::service::runtime as rt;
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListTagAssignmentsResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `tag_assignments` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tag_assignments: ::std::vec::Vec<TagAssignment>,
+}
+
+impl ListTagAssignmentsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListTagAssignmentsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tag_assignments`.
+    #[inline]
+    pub fn tag_assignments(mut self, value: ::std::vec::Vec<TagAssignment>) -> Self {
+        self.tag_assignments = value;
+        self
+    }
 }
 
 /// Wire type `ListTagPoliciesResponse` of the `tags` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListTagPoliciesResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `tag_policies` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub tag_policies: ::std::vec::Vec<TagPolicy>,
 }
 
+impl ListTagPoliciesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListTagPoliciesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `tag_policies`.
+    #[inline]
+    pub fn tag_policies(mut self, value: ::std::vec::Vec<TagPolicy>) -> Self {
+        self.tag_policies = value;
+        self
+    }
+}
+
 /// Wire type `TagAssignment` of the `tags` API.
+///
+/// Required: `entity_type`, `entity_id`, `tag_key` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TagAssignment {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub entity_type: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub entity_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub tag_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `entity_type` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub entity_type: ::std::string::String,
+    /// Wire field `entity_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub entity_id: ::std::string::String,
+    /// Wire field `tag_key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub tag_key: ::std::string::String,
+    /// Wire field `tag_value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub tag_value: ::std::option::Option<::std::string::String>,
 }
 
+impl TagAssignment {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        entity_type: impl Into<::std::string::String>,
+        entity_id: impl Into<::std::string::String>,
+        tag_key: impl Into<::std::string::String>,
+    ) -> Self {
+        TagAssignment {
+            entity_type: {
+                let value = entity_type;
+                value.into()
+            },
+            entity_id: {
+                let value = entity_id;
+                value.into()
+            },
+            tag_key: {
+                let value = tag_key;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `entity_type`.
+    #[inline]
+    pub fn entity_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.entity_type = value.into();
+        self
+    }
+
+    /// Set `entity_id`.
+    #[inline]
+    pub fn entity_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.entity_id = value.into();
+        self
+    }
+
+    /// Set `tag_key`.
+    #[inline]
+    pub fn tag_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.tag_key = value.into();
+        self
+    }
+
+    /// Set `tag_value`.
+    #[inline]
+    pub fn tag_value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.tag_value = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `TagPolicy` of the `tags` API.
+///
+/// Required: `tag_key` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TagPolicy {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub tag_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `tag_key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub tag_key: ::std::string::String,
+    /// Wire field `create_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub create_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `update_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub update_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `values` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub values: ::std::vec::Vec<Value>,
 }
 
+impl TagPolicy {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(tag_key: impl Into<::std::string::String>) -> Self {
+        TagPolicy {
+            tag_key: {
+                let value = tag_key;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `tag_key`.
+    #[inline]
+    pub fn tag_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.tag_key = value.into();
+        self
+    }
+
+    /// Set `create_time`.
+    #[inline]
+    pub fn create_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.create_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `update_time`.
+    #[inline]
+    pub fn update_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.update_time = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `values`.
+    #[inline]
+    pub fn values(mut self, value: ::std::vec::Vec<Value>) -> Self {
+        self.values = value;
+        self
+    }
+}
+
 /// Wire type `Value` of the `tags` API.
+///
+/// Required: `name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Value {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+}
+
+impl Value {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        Value {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = value.into();
+        self
+    }
 }
 
 /// Parameters of [`TagPoliciesApi::create_tag_policy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TagPoliciesCreateTagPolicyRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub tag_policy: ::std::option::Option<TagPolicy>,
+    /// Wire field `tag_policy` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub tag_policy: TagPolicy,
 }
+
+impl TagPoliciesCreateTagPolicyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(tag_policy: TagPolicy) -> Self {
+        TagPoliciesCreateTagPolicyRequest {
+            tag_policy: {
+                let value = tag_policy;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for TagPoliciesCreateTagPolicyRequest {}
 
 /// Parameters of [`TagPoliciesApi::delete_tag_policy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TagPoliciesDeleteTagPolicyRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub tag_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `tag_key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub tag_key: ::std::string::String,
 }
+
+impl TagPoliciesDeleteTagPolicyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(tag_key: impl Into<::std::string::String>) -> Self {
+        TagPoliciesDeleteTagPolicyRequest {
+            tag_key: {
+                let value = tag_key;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for TagPoliciesDeleteTagPolicyRequest {}
 
 /// Parameters of [`TagPoliciesApi::get_tag_policy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TagPoliciesGetTagPolicyRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub tag_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `tag_key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub tag_key: ::std::string::String,
 }
+
+impl TagPoliciesGetTagPolicyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(tag_key: impl Into<::std::string::String>) -> Self {
+        TagPoliciesGetTagPolicyRequest {
+            tag_key: {
+                let value = tag_key;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for TagPoliciesGetTagPolicyRequest {}
 
 /// Parameters of [`TagPoliciesApi::list_tag_policies`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TagPoliciesListTagPoliciesRequest {
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl TagPoliciesListTagPoliciesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        TagPoliciesListTagPoliciesRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for TagPoliciesListTagPoliciesRequest {}
 
 /// Parameters of [`TagPoliciesApi::update_tag_policy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct TagPoliciesUpdateTagPolicyRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub tag_key: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub tag_policy: ::std::option::Option<TagPolicy>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `tag_key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub tag_key: ::std::string::String,
+    /// Wire field `tag_policy` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub tag_policy: TagPolicy,
+    /// Wire field `update_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
 
-/// The `tag_policies` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/tagpolicies)).
+impl TagPoliciesUpdateTagPolicyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        tag_key: impl Into<::std::string::String>,
+        tag_policy: TagPolicy,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        TagPoliciesUpdateTagPolicyRequest {
+            tag_key: {
+                let value = tag_key;
+                value.into()
+            },
+            tag_policy: {
+                let value = tag_policy;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for TagPoliciesUpdateTagPolicyRequest {}
+
+/// The `tag_policies` service (workspace level, 5 operations; [API reference](https://docs.databricks.com/api/workspace/tagpolicies)).
 #[derive(Debug, Clone)]
 pub struct TagPoliciesApi {
     client: crate::Client,
@@ -133,73 +429,225 @@ impl TagPoliciesApi {
         &self.client
     }
 
-    /// `POST /api/2.1/tag-policies` ([API reference](https://docs.databricks.com/api/workspace/tagpolicies/createtagpolicy)).
-    pub async fn create_tag_policy(&self, request: &TagPoliciesCreateTagPolicyRequest) -> crate::Result<TagPolicy> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.1/tag-policies",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Whole("tag_policy"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.1/tag-policies`; required: `tag_policy` ([API reference](https://docs.databricks.com/api/workspace/tagpolicies/createtagpolicy)).
+    #[inline]
+    pub fn create_tag_policy(&self, tag_policy: TagPolicy) -> rt::Call<TagPoliciesCreateTagPolicyRequest, TagPolicy> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_TAG_POLICIES_CREATE_TAG_POLICY,
+            TagPoliciesCreateTagPolicyRequest {
+                tag_policy: {
+                    let value = tag_policy;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.1/tag-policies/{tag_key}` ([API reference](https://docs.databricks.com/api/workspace/tagpolicies/deletetagpolicy)).
-    pub async fn delete_tag_policy(&self, request: &TagPoliciesDeleteTagPolicyRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.1/tag-policies/{tag_key}",
-            path_params: &["tag_key"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.1/tag-policies/{tag_key}` ([API reference](https://docs.databricks.com/api/workspace/tagpolicies/gettagpolicy)).
-    pub async fn get_tag_policy(&self, request: &TagPoliciesGetTagPolicyRequest) -> crate::Result<TagPolicy> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/tag-policies/{tag_key}",
-            path_params: &["tag_key"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.1/tag-policies` ([API reference](https://docs.databricks.com/api/workspace/tagpolicies/listtagpolicies)).
-    pub fn list_tag_policies(
+    /// `DELETE /api/2.1/tag-policies/{tag_key}`; required: `tag_key` ([API reference](https://docs.databricks.com/api/workspace/tagpolicies/deletetagpolicy)).
+    #[inline]
+    pub fn delete_tag_policy(
         &self,
-        request: TagPoliciesListTagPoliciesRequest,
-    ) -> crate::service::Paginator<TagPolicy> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.1/tag-policies",
-            path_params: &[],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("tag_policies"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        tag_key: impl Into<::std::string::String>,
+    ) -> rt::Call<TagPoliciesDeleteTagPolicyRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_TAG_POLICIES_DELETE_TAG_POLICY,
+            TagPoliciesDeleteTagPolicyRequest {
+                tag_key: {
+                    let value = tag_key;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `PATCH /api/2.1/tag-policies/{tag_key}` ([API reference](https://docs.databricks.com/api/workspace/tagpolicies/updatetagpolicy)).
-    pub async fn update_tag_policy(&self, request: &TagPoliciesUpdateTagPolicyRequest) -> crate::Result<TagPolicy> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.1/tag-policies/{tag_key}",
-            path_params: &["tag_key"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("tag_policy"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.1/tag-policies/{tag_key}`; required: `tag_key` ([API reference](https://docs.databricks.com/api/workspace/tagpolicies/gettagpolicy)).
+    #[inline]
+    pub fn get_tag_policy(
+        &self,
+        tag_key: impl Into<::std::string::String>,
+    ) -> rt::Call<TagPoliciesGetTagPolicyRequest, TagPolicy> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_TAG_POLICIES_GET_TAG_POLICY,
+            TagPoliciesGetTagPolicyRequest {
+                tag_key: {
+                    let value = tag_key;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.1/tag-policies`; pages by token ([API reference](https://docs.databricks.com/api/workspace/tagpolicies/listtagpolicies)).
+    #[inline]
+    pub fn list_tag_policies(&self) -> rt::Paginator<TagPoliciesListTagPoliciesRequest, TagPolicy> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_TAG_POLICIES_LIST_TAG_POLICIES,
+            &PAGES_TAG_POLICIES_LIST_TAG_POLICIES,
+            TagPoliciesListTagPoliciesRequest { ..::std::default::Default::default() },
+        )
+    }
+
+    /// `PATCH /api/2.1/tag-policies/{tag_key}`; required: `tag_key`, `tag_policy`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/tagpolicies/updatetagpolicy)).
+    #[inline]
+    pub fn update_tag_policy(
+        &self,
+        tag_key: impl Into<::std::string::String>,
+        tag_policy: TagPolicy,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<TagPoliciesUpdateTagPolicyRequest, TagPolicy> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_TAG_POLICIES_UPDATE_TAG_POLICY,
+            TagPoliciesUpdateTagPolicyRequest {
+                tag_key: {
+                    let value = tag_key;
+                    value.into()
+                },
+                tag_policy: {
+                    let value = tag_policy;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_TAG_POLICIES_CREATE_TAG_POLICY: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.1/tag-policies",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Whole("tag_policy"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_TAG_POLICIES_DELETE_TAG_POLICY: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.1/tag-policies/{tag_key}",
+    path_params: &["tag_key"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_TAG_POLICIES_GET_TAG_POLICY: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/tag-policies/{tag_key}",
+    path_params: &["tag_key"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_TAG_POLICIES_LIST_TAG_POLICIES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.1/tag-policies",
+    path_params: &[],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_TAG_POLICIES_LIST_TAG_POLICIES: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("tag_policies"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_TAG_POLICIES_UPDATE_TAG_POLICY: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.1/tag-policies/{tag_key}",
+    path_params: &["tag_key"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("tag_policy"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<TagPoliciesCreateTagPolicyRequest, O> {
+    /// Set `tag_policy`.
+    #[inline]
+    pub fn tag_policy(mut self, value: TagPolicy) -> Self {
+        self.request.tag_policy = value;
+        self
+    }
+}
+
+impl<O> rt::Call<TagPoliciesDeleteTagPolicyRequest, O> {
+    /// Set `tag_key`.
+    #[inline]
+    pub fn tag_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.tag_key = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<TagPoliciesGetTagPolicyRequest, O> {
+    /// Set `tag_key`.
+    #[inline]
+    pub fn tag_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.tag_key = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<TagPoliciesListTagPoliciesRequest, T> {
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<TagPoliciesUpdateTagPolicyRequest, O> {
+    /// Set `tag_key`.
+    #[inline]
+    pub fn tag_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.tag_key = value.into();
+        self
+    }
+
+    /// Set `tag_policy`.
+    #[inline]
+    pub fn tag_policy(mut self, value: TagPolicy) -> Self {
+        self.request.tag_policy = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
     }
 }
 
@@ -207,68 +655,220 @@ impl TagPoliciesApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceEntityTagAssignmentsCreateTagAssignmentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub tag_assignment: ::std::option::Option<TagAssignment>,
+    /// Wire field `tag_assignment` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub tag_assignment: TagAssignment,
 }
+
+impl WorkspaceEntityTagAssignmentsCreateTagAssignmentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(tag_assignment: TagAssignment) -> Self {
+        WorkspaceEntityTagAssignmentsCreateTagAssignmentRequest {
+            tag_assignment: {
+                let value = tag_assignment;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceEntityTagAssignmentsCreateTagAssignmentRequest {}
 
 /// Parameters of [`WorkspaceEntityTagAssignmentsApi::delete_tag_assignment`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceEntityTagAssignmentsDeleteTagAssignmentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub entity_type: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub entity_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub tag_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `entity_type` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub entity_type: ::std::string::String,
+    /// Wire field `entity_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub entity_id: ::std::string::String,
+    /// Wire field `tag_key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub tag_key: ::std::string::String,
 }
+
+impl WorkspaceEntityTagAssignmentsDeleteTagAssignmentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        entity_type: impl Into<::std::string::String>,
+        entity_id: impl Into<::std::string::String>,
+        tag_key: impl Into<::std::string::String>,
+    ) -> Self {
+        WorkspaceEntityTagAssignmentsDeleteTagAssignmentRequest {
+            entity_type: {
+                let value = entity_type;
+                value.into()
+            },
+            entity_id: {
+                let value = entity_id;
+                value.into()
+            },
+            tag_key: {
+                let value = tag_key;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceEntityTagAssignmentsDeleteTagAssignmentRequest {}
 
 /// Parameters of [`WorkspaceEntityTagAssignmentsApi::get_tag_assignment`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceEntityTagAssignmentsGetTagAssignmentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub entity_type: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub entity_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub tag_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `entity_type` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub entity_type: ::std::string::String,
+    /// Wire field `entity_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub entity_id: ::std::string::String,
+    /// Wire field `tag_key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub tag_key: ::std::string::String,
 }
+
+impl WorkspaceEntityTagAssignmentsGetTagAssignmentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        entity_type: impl Into<::std::string::String>,
+        entity_id: impl Into<::std::string::String>,
+        tag_key: impl Into<::std::string::String>,
+    ) -> Self {
+        WorkspaceEntityTagAssignmentsGetTagAssignmentRequest {
+            entity_type: {
+                let value = entity_type;
+                value.into()
+            },
+            entity_id: {
+                let value = entity_id;
+                value.into()
+            },
+            tag_key: {
+                let value = tag_key;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceEntityTagAssignmentsGetTagAssignmentRequest {}
 
 /// Parameters of [`WorkspaceEntityTagAssignmentsApi::list_tag_assignments`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceEntityTagAssignmentsListTagAssignmentsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub entity_type: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub entity_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `entity_type` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub entity_type: ::std::string::String,
+    /// Wire field `entity_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub entity_id: ::std::string::String,
+    /// Wire field `page_size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub page_size: ::std::option::Option<i64>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl WorkspaceEntityTagAssignmentsListTagAssignmentsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(entity_type: impl Into<::std::string::String>, entity_id: impl Into<::std::string::String>) -> Self {
+        WorkspaceEntityTagAssignmentsListTagAssignmentsRequest {
+            entity_type: {
+                let value = entity_type;
+                value.into()
+            },
+            entity_id: {
+                let value = entity_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceEntityTagAssignmentsListTagAssignmentsRequest {}
 
 /// Parameters of [`WorkspaceEntityTagAssignmentsApi::update_tag_assignment`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceEntityTagAssignmentsUpdateTagAssignmentRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub entity_type: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub entity_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub tag_key: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub tag_assignment: ::std::option::Option<TagAssignment>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub update_mask: ::std::option::Option<::std::string::String>,
+    /// Wire field `entity_type` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub entity_type: ::std::string::String,
+    /// Wire field `entity_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub entity_id: ::std::string::String,
+    /// Wire field `tag_key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub tag_key: ::std::string::String,
+    /// Wire field `tag_assignment` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub tag_assignment: TagAssignment,
+    /// Wire field `update_mask` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub update_mask: ::std::string::String,
 }
 
-/// The `workspace_entity_tag_assignments` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/workspaceentitytagassignments)).
+impl WorkspaceEntityTagAssignmentsUpdateTagAssignmentRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        entity_type: impl Into<::std::string::String>,
+        entity_id: impl Into<::std::string::String>,
+        tag_key: impl Into<::std::string::String>,
+        tag_assignment: TagAssignment,
+        update_mask: impl Into<::std::string::String>,
+    ) -> Self {
+        WorkspaceEntityTagAssignmentsUpdateTagAssignmentRequest {
+            entity_type: {
+                let value = entity_type;
+                value.into()
+            },
+            entity_id: {
+                let value = entity_id;
+                value.into()
+            },
+            tag_key: {
+                let value = tag_key;
+                value.into()
+            },
+            tag_assignment: {
+                let value = tag_assignment;
+                value
+            },
+            update_mask: {
+                let value = update_mask;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceEntityTagAssignmentsUpdateTagAssignmentRequest {}
+
+/// The `workspace_entity_tag_assignments` service (workspace level, 5 operations; [API reference](https://docs.databricks.com/api/workspace/workspaceentitytagassignments)).
 #[derive(Debug, Clone)]
 pub struct WorkspaceEntityTagAssignmentsApi {
     client: crate::Client,
@@ -285,84 +885,327 @@ impl WorkspaceEntityTagAssignmentsApi {
         &self.client
     }
 
-    /// `POST /api/2.0/entity-tag-assignments` ([API reference](https://docs.databricks.com/api/workspace/workspaceentitytagassignments/createtagassignment)).
-    pub async fn create_tag_assignment(
+    /// `POST /api/2.0/entity-tag-assignments`; required: `tag_assignment` ([API reference](https://docs.databricks.com/api/workspace/workspaceentitytagassignments/createtagassignment)).
+    #[inline]
+    pub fn create_tag_assignment(
         &self,
-        request: &WorkspaceEntityTagAssignmentsCreateTagAssignmentRequest,
-    ) -> crate::Result<TagAssignment> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/entity-tag-assignments",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Whole("tag_assignment"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        tag_assignment: TagAssignment,
+    ) -> rt::Call<WorkspaceEntityTagAssignmentsCreateTagAssignmentRequest, TagAssignment> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_ENTITY_TAG_ASSIGNMENTS_CREATE_TAG_ASSIGNMENT,
+            WorkspaceEntityTagAssignmentsCreateTagAssignmentRequest {
+                tag_assignment: {
+                    let value = tag_assignment;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/entity-tag-assignments/{entity_type}/{entity_id}/tags/{tag_key}` ([API reference](https://docs.databricks.com/api/workspace/workspaceentitytagassignments/deletetagassignment)).
-    pub async fn delete_tag_assignment(
+    /// `DELETE /api/2.0/entity-tag-assignments/{entity_type}/{entity_id}/tags/{tag_key}`; required: `entity_type`, `entity_id`, `tag_key` ([API reference](https://docs.databricks.com/api/workspace/workspaceentitytagassignments/deletetagassignment)).
+    #[inline]
+    pub fn delete_tag_assignment(
         &self,
-        request: &WorkspaceEntityTagAssignmentsDeleteTagAssignmentRequest,
-    ) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/entity-tag-assignments/{entity_type}/{entity_id}/tags/{tag_key}",
-            path_params: &["entity_type", "entity_id", "tag_key"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+        entity_type: impl Into<::std::string::String>,
+        entity_id: impl Into<::std::string::String>,
+        tag_key: impl Into<::std::string::String>,
+    ) -> rt::Call<WorkspaceEntityTagAssignmentsDeleteTagAssignmentRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_ENTITY_TAG_ASSIGNMENTS_DELETE_TAG_ASSIGNMENT,
+            WorkspaceEntityTagAssignmentsDeleteTagAssignmentRequest {
+                entity_type: {
+                    let value = entity_type;
+                    value.into()
+                },
+                entity_id: {
+                    let value = entity_id;
+                    value.into()
+                },
+                tag_key: {
+                    let value = tag_key;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/entity-tag-assignments/{entity_type}/{entity_id}/tags/{tag_key}` ([API reference](https://docs.databricks.com/api/workspace/workspaceentitytagassignments/gettagassignment)).
-    pub async fn get_tag_assignment(
+    /// `GET /api/2.0/entity-tag-assignments/{entity_type}/{entity_id}/tags/{tag_key}`; required: `entity_type`, `entity_id`, `tag_key` ([API reference](https://docs.databricks.com/api/workspace/workspaceentitytagassignments/gettagassignment)).
+    #[inline]
+    pub fn get_tag_assignment(
         &self,
-        request: &WorkspaceEntityTagAssignmentsGetTagAssignmentRequest,
-    ) -> crate::Result<TagAssignment> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/entity-tag-assignments/{entity_type}/{entity_id}/tags/{tag_key}",
-            path_params: &["entity_type", "entity_id", "tag_key"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        entity_type: impl Into<::std::string::String>,
+        entity_id: impl Into<::std::string::String>,
+        tag_key: impl Into<::std::string::String>,
+    ) -> rt::Call<WorkspaceEntityTagAssignmentsGetTagAssignmentRequest, TagAssignment> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_ENTITY_TAG_ASSIGNMENTS_GET_TAG_ASSIGNMENT,
+            WorkspaceEntityTagAssignmentsGetTagAssignmentRequest {
+                entity_type: {
+                    let value = entity_type;
+                    value.into()
+                },
+                entity_id: {
+                    let value = entity_id;
+                    value.into()
+                },
+                tag_key: {
+                    let value = tag_key;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/entity-tag-assignments/{entity_type}/{entity_id}/tags` ([API reference](https://docs.databricks.com/api/workspace/workspaceentitytagassignments/listtagassignments)).
+    /// `GET /api/2.0/entity-tag-assignments/{entity_type}/{entity_id}/tags`; required: `entity_type`, `entity_id`; pages by token ([API reference](https://docs.databricks.com/api/workspace/workspaceentitytagassignments/listtagassignments)).
+    #[inline]
     pub fn list_tag_assignments(
         &self,
-        request: WorkspaceEntityTagAssignmentsListTagAssignmentsRequest,
-    ) -> crate::service::Paginator<TagAssignment> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/entity-tag-assignments/{entity_type}/{entity_id}/tags",
-            path_params: &["entity_type", "entity_id"],
-            query: &["page_size", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("tag_assignments"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        entity_type: impl Into<::std::string::String>,
+        entity_id: impl Into<::std::string::String>,
+    ) -> rt::Paginator<WorkspaceEntityTagAssignmentsListTagAssignmentsRequest, TagAssignment> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_WORKSPACE_ENTITY_TAG_ASSIGNMENTS_LIST_TAG_ASSIGNMENTS,
+            &PAGES_WORKSPACE_ENTITY_TAG_ASSIGNMENTS_LIST_TAG_ASSIGNMENTS,
+            WorkspaceEntityTagAssignmentsListTagAssignmentsRequest {
+                entity_type: {
+                    let value = entity_type;
+                    value.into()
+                },
+                entity_id: {
+                    let value = entity_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `PATCH /api/2.0/entity-tag-assignments/{entity_type}/{entity_id}/tags/{tag_key}` ([API reference](https://docs.databricks.com/api/workspace/workspaceentitytagassignments/updatetagassignment)).
-    pub async fn update_tag_assignment(
+    /// `PATCH /api/2.0/entity-tag-assignments/{entity_type}/{entity_id}/tags/{tag_key}`; required: `entity_type`, `entity_id`, `tag_key`, `tag_assignment`, `update_mask` ([API reference](https://docs.databricks.com/api/workspace/workspaceentitytagassignments/updatetagassignment)).
+    #[inline]
+    pub fn update_tag_assignment(
         &self,
-        request: &WorkspaceEntityTagAssignmentsUpdateTagAssignmentRequest,
-    ) -> crate::Result<TagAssignment> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/entity-tag-assignments/{entity_type}/{entity_id}/tags/{tag_key}",
-            path_params: &["entity_type", "entity_id", "tag_key"],
-            query: &["update_mask"],
-            body: rt::BodyKind::Whole("tag_assignment"),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        entity_type: impl Into<::std::string::String>,
+        entity_id: impl Into<::std::string::String>,
+        tag_key: impl Into<::std::string::String>,
+        tag_assignment: TagAssignment,
+        update_mask: impl Into<::std::string::String>,
+    ) -> rt::Call<WorkspaceEntityTagAssignmentsUpdateTagAssignmentRequest, TagAssignment> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_ENTITY_TAG_ASSIGNMENTS_UPDATE_TAG_ASSIGNMENT,
+            WorkspaceEntityTagAssignmentsUpdateTagAssignmentRequest {
+                entity_type: {
+                    let value = entity_type;
+                    value.into()
+                },
+                entity_id: {
+                    let value = entity_id;
+                    value.into()
+                },
+                tag_key: {
+                    let value = tag_key;
+                    value.into()
+                },
+                tag_assignment: {
+                    let value = tag_assignment;
+                    value
+                },
+                update_mask: {
+                    let value = update_mask;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_WORKSPACE_ENTITY_TAG_ASSIGNMENTS_CREATE_TAG_ASSIGNMENT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/entity-tag-assignments",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Whole("tag_assignment"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_ENTITY_TAG_ASSIGNMENTS_DELETE_TAG_ASSIGNMENT: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/entity-tag-assignments/{entity_type}/{entity_id}/tags/{tag_key}",
+    path_params: &["entity_type", "entity_id", "tag_key"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_ENTITY_TAG_ASSIGNMENTS_GET_TAG_ASSIGNMENT: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/entity-tag-assignments/{entity_type}/{entity_id}/tags/{tag_key}",
+    path_params: &["entity_type", "entity_id", "tag_key"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_ENTITY_TAG_ASSIGNMENTS_LIST_TAG_ASSIGNMENTS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/entity-tag-assignments/{entity_type}/{entity_id}/tags",
+    path_params: &["entity_type", "entity_id"],
+    query: &["page_size", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_WORKSPACE_ENTITY_TAG_ASSIGNMENTS_LIST_TAG_ASSIGNMENTS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("tag_assignments"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_WORKSPACE_ENTITY_TAG_ASSIGNMENTS_UPDATE_TAG_ASSIGNMENT: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/entity-tag-assignments/{entity_type}/{entity_id}/tags/{tag_key}",
+    path_params: &["entity_type", "entity_id", "tag_key"],
+    query: &["update_mask"],
+    body: rt::BodyKind::Whole("tag_assignment"),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<WorkspaceEntityTagAssignmentsCreateTagAssignmentRequest, O> {
+    /// Set `tag_assignment`.
+    #[inline]
+    pub fn tag_assignment(mut self, value: TagAssignment) -> Self {
+        self.request.tag_assignment = value;
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceEntityTagAssignmentsDeleteTagAssignmentRequest, O> {
+    /// Set `entity_type`.
+    #[inline]
+    pub fn entity_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.entity_type = value.into();
+        self
+    }
+
+    /// Set `entity_id`.
+    #[inline]
+    pub fn entity_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.entity_id = value.into();
+        self
+    }
+
+    /// Set `tag_key`.
+    #[inline]
+    pub fn tag_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.tag_key = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceEntityTagAssignmentsGetTagAssignmentRequest, O> {
+    /// Set `entity_type`.
+    #[inline]
+    pub fn entity_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.entity_type = value.into();
+        self
+    }
+
+    /// Set `entity_id`.
+    #[inline]
+    pub fn entity_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.entity_id = value.into();
+        self
+    }
+
+    /// Set `tag_key`.
+    #[inline]
+    pub fn tag_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.tag_key = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<WorkspaceEntityTagAssignmentsListTagAssignmentsRequest, T> {
+    /// Set `entity_type`.
+    #[inline]
+    pub fn entity_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.entity_type = value.into();
+        self
+    }
+
+    /// Set `entity_id`.
+    #[inline]
+    pub fn entity_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.entity_id = value.into();
+        self
+    }
+
+    /// Set `page_size`.
+    #[inline]
+    pub fn page_size(mut self, value: i64) -> Self {
+        self.request.page_size = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceEntityTagAssignmentsUpdateTagAssignmentRequest, O> {
+    /// Set `entity_type`.
+    #[inline]
+    pub fn entity_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.entity_type = value.into();
+        self
+    }
+
+    /// Set `entity_id`.
+    #[inline]
+    pub fn entity_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.entity_id = value.into();
+        self
+    }
+
+    /// Set `tag_key`.
+    #[inline]
+    pub fn tag_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.tag_key = value.into();
+        self
+    }
+
+    /// Set `tag_assignment`.
+    #[inline]
+    pub fn tag_assignment(mut self, value: TagAssignment) -> Self {
+        self.request.tag_assignment = value;
+        self
+    }
+
+    /// Set `update_mask`.
+    #[inline]
+    pub fn update_mask(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.update_mask = value.into();
+        self
     }
 }

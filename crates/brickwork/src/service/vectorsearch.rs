@@ -8,7 +8,7 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `DeleteDataStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `DeleteDataStatus`: `FAILURE`, `PARTIAL_SUCCESS`, `SUCCESS`; values added by the server later decode as `UnknownValue`.
     DeleteDataStatus {
         Failure = "FAILURE",
         PartialSuccess = "PARTIAL_SUCCESS",
@@ -17,7 +17,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `EndpointStatusState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `EndpointStatusState`: `DELETED`, `OFFLINE`, `ONLINE`, `PROVISIONING`, `RED_STATE`, `STARTING`, `STOPPED`, `STOPPING`, `YELLOW_STATE`; values added by the server later decode as `UnknownValue`.
     EndpointStatusState {
         Deleted = "DELETED",
         Offline = "OFFLINE",
@@ -32,7 +32,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `EndpointType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `EndpointType`: `STANDARD`, `STORAGE_OPTIMIZED`; values added by the server later decode as `UnknownValue`.
     EndpointType {
         Standard = "STANDARD",
         StorageOptimized = "STORAGE_OPTIMIZED",
@@ -40,7 +40,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `IndexSubtype`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `IndexSubtype`: `FULL_TEXT`, `HYBRID`, `VECTOR`; values added by the server later decode as `UnknownValue`.
     IndexSubtype {
         FullText = "FULL_TEXT",
         Hybrid = "HYBRID",
@@ -49,7 +49,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `PipelineType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `PipelineType`: `CONTINUOUS`, `TRIGGERED`; values added by the server later decode as `UnknownValue`.
     PipelineType {
         Continuous = "CONTINUOUS",
         Triggered = "TRIGGERED",
@@ -57,7 +57,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ScalingChangeState`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ScalingChangeState`: `SCALING_CHANGE_APPLIED`, `SCALING_CHANGE_IN_PROGRESS`, `SCALING_CHANGE_UNSPECIFIED`; values added by the server later decode as `UnknownValue`.
     ScalingChangeState {
         ScalingChangeApplied = "SCALING_CHANGE_APPLIED",
         ScalingChangeInProgress = "SCALING_CHANGE_IN_PROGRESS",
@@ -66,7 +66,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `UpsertDataStatus`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `UpsertDataStatus`: `FAILURE`, `PARTIAL_SUCCESS`, `SUCCESS`; values added by the server later decode as `UnknownValue`.
     UpsertDataStatus {
         Failure = "FAILURE",
         PartialSuccess = "PARTIAL_SUCCESS",
@@ -75,7 +75,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `VectorIndexType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `VectorIndexType`: `DELTA_SYNC`, `DIRECT_ACCESS`; values added by the server later decode as `UnknownValue`.
     VectorIndexType {
         DeltaSync = "DELTA_SYNC",
         DirectAccess = "DIRECT_ACCESS",
@@ -83,7 +83,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `VectorSearchEndpointPermissionLevel`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `VectorSearchEndpointPermissionLevel`: `CAN_CREATE`, `CAN_MANAGE`, `CAN_USE`; values added by the server later decode as `UnknownValue`.
     VectorSearchEndpointPermissionLevel {
         CanCreate = "CAN_CREATE",
         CanManage = "CAN_MANAGE",
@@ -95,28 +95,86 @@ crate::service::wire::open_enum! {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ColumnInfo {
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `type_text` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub type_text: ::std::option::Option<::std::string::String>,
 }
 
+impl ColumnInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ColumnInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `type_text`.
+    #[inline]
+    pub fn type_text(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.type_text = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `CustomTag` of the `vectorsearch` API.
+///
+/// Required: `key` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CustomTag {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub key: ::std::option::Option<::std::string::String>,
+    /// Wire field `key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub key: ::std::string::String,
+    /// Wire field `value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<::std::string::String>,
+}
+
+impl CustomTag {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(key: impl Into<::std::string::String>) -> Self {
+        CustomTag {
+            key: {
+                let value = key;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key = value.into();
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DeleteDataResult` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteDataResult {
+    /// Wire field `failed_primary_keys` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub failed_primary_keys: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `success_row_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -124,14 +182,60 @@ pub struct DeleteDataResult {
     pub success_row_count: ::std::option::Option<i64>,
 }
 
+impl DeleteDataResult {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteDataResult { ..::std::default::Default::default() }
+    }
+
+    /// Set `failed_primary_keys`.
+    #[inline]
+    pub fn failed_primary_keys(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.failed_primary_keys = value;
+        self
+    }
+
+    /// Set `success_row_count`.
+    #[inline]
+    pub fn success_row_count(mut self, value: i64) -> Self {
+        self.success_row_count = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `DeleteDataVectorIndexResponse` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteDataVectorIndexResponse {
+    /// Wire field `result` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub result: ::std::option::Option<DeleteDataResult>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<DeleteDataStatus>,
+}
+
+impl DeleteDataVectorIndexResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteDataVectorIndexResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `result`.
+    #[inline]
+    pub fn result(mut self, value: DeleteDataResult) -> Self {
+        self.result = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: DeleteDataStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `DeleteEndpointResponse` of the `vectorsearch` API.
@@ -139,160 +243,562 @@ pub struct DeleteDataVectorIndexResponse {
 #[serde(default)]
 pub struct DeleteEndpointResponse {}
 
+impl DeleteEndpointResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteEndpointResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `DeleteIndexResponse` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteIndexResponse {}
 
+impl DeleteIndexResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteIndexResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `DeltaSyncVectorIndexSpecRequest` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeltaSyncVectorIndexSpecRequest {
+    /// Wire field `columns_to_index` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub columns_to_index: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `columns_to_sync` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub columns_to_sync: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `embedding_source_columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub embedding_source_columns: ::std::vec::Vec<EmbeddingSourceColumn>,
+    /// Wire field `embedding_vector_columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub embedding_vector_columns: ::std::vec::Vec<EmbeddingVectorColumn>,
+    /// Wire field `embedding_writeback_table` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub embedding_writeback_table: ::std::option::Option<::std::string::String>,
+    /// Wire field `pipeline_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pipeline_type: ::std::option::Option<PipelineType>,
+    /// Wire field `source_table` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source_table: ::std::option::Option<::std::string::String>,
+}
+
+impl DeltaSyncVectorIndexSpecRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeltaSyncVectorIndexSpecRequest { ..::std::default::Default::default() }
+    }
+
+    /// Set `columns_to_index`.
+    #[inline]
+    pub fn columns_to_index(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.columns_to_index = value;
+        self
+    }
+
+    /// Set `columns_to_sync`.
+    #[inline]
+    pub fn columns_to_sync(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.columns_to_sync = value;
+        self
+    }
+
+    /// Set `embedding_source_columns`.
+    #[inline]
+    pub fn embedding_source_columns(mut self, value: ::std::vec::Vec<EmbeddingSourceColumn>) -> Self {
+        self.embedding_source_columns = value;
+        self
+    }
+
+    /// Set `embedding_vector_columns`.
+    #[inline]
+    pub fn embedding_vector_columns(mut self, value: ::std::vec::Vec<EmbeddingVectorColumn>) -> Self {
+        self.embedding_vector_columns = value;
+        self
+    }
+
+    /// Set `embedding_writeback_table`.
+    #[inline]
+    pub fn embedding_writeback_table(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.embedding_writeback_table = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `pipeline_type`.
+    #[inline]
+    pub fn pipeline_type(mut self, value: PipelineType) -> Self {
+        self.pipeline_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `source_table`.
+    #[inline]
+    pub fn source_table(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source_table = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DeltaSyncVectorIndexSpecResponse` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeltaSyncVectorIndexSpecResponse {
+    /// Wire field `columns_to_index` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub columns_to_index: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `columns_to_sync` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub columns_to_sync: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `embedding_source_columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub embedding_source_columns: ::std::vec::Vec<EmbeddingSourceColumn>,
+    /// Wire field `embedding_vector_columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub embedding_vector_columns: ::std::vec::Vec<EmbeddingVectorColumn>,
+    /// Wire field `embedding_writeback_table` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub embedding_writeback_table: ::std::option::Option<::std::string::String>,
+    /// Wire field `pipeline_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pipeline_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `pipeline_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pipeline_type: ::std::option::Option<PipelineType>,
+    /// Wire field `source_table` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source_table: ::std::option::Option<::std::string::String>,
+}
+
+impl DeltaSyncVectorIndexSpecResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeltaSyncVectorIndexSpecResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `columns_to_index`.
+    #[inline]
+    pub fn columns_to_index(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.columns_to_index = value;
+        self
+    }
+
+    /// Set `columns_to_sync`.
+    #[inline]
+    pub fn columns_to_sync(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.columns_to_sync = value;
+        self
+    }
+
+    /// Set `embedding_source_columns`.
+    #[inline]
+    pub fn embedding_source_columns(mut self, value: ::std::vec::Vec<EmbeddingSourceColumn>) -> Self {
+        self.embedding_source_columns = value;
+        self
+    }
+
+    /// Set `embedding_vector_columns`.
+    #[inline]
+    pub fn embedding_vector_columns(mut self, value: ::std::vec::Vec<EmbeddingVectorColumn>) -> Self {
+        self.embedding_vector_columns = value;
+        self
+    }
+
+    /// Set `embedding_writeback_table`.
+    #[inline]
+    pub fn embedding_writeback_table(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.embedding_writeback_table = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `pipeline_id`.
+    #[inline]
+    pub fn pipeline_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.pipeline_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `pipeline_type`.
+    #[inline]
+    pub fn pipeline_type(mut self, value: PipelineType) -> Self {
+        self.pipeline_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `source_table`.
+    #[inline]
+    pub fn source_table(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.source_table = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DirectAccessVectorIndexSpec` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DirectAccessVectorIndexSpec {
+    /// Wire field `embedding_source_columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub embedding_source_columns: ::std::vec::Vec<EmbeddingSourceColumn>,
+    /// Wire field `embedding_vector_columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub embedding_vector_columns: ::std::vec::Vec<EmbeddingVectorColumn>,
+    /// Wire field `schema_json` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub schema_json: ::std::option::Option<::std::string::String>,
+}
+
+impl DirectAccessVectorIndexSpec {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DirectAccessVectorIndexSpec { ..::std::default::Default::default() }
+    }
+
+    /// Set `embedding_source_columns`.
+    #[inline]
+    pub fn embedding_source_columns(mut self, value: ::std::vec::Vec<EmbeddingSourceColumn>) -> Self {
+        self.embedding_source_columns = value;
+        self
+    }
+
+    /// Set `embedding_vector_columns`.
+    #[inline]
+    pub fn embedding_vector_columns(mut self, value: ::std::vec::Vec<EmbeddingVectorColumn>) -> Self {
+        self.embedding_vector_columns = value;
+        self
+    }
+
+    /// Set `schema_json`.
+    #[inline]
+    pub fn schema_json(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.schema_json = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `EmbeddingSourceColumn` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EmbeddingSourceColumn {
+    /// Wire field `embedding_model_endpoint_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub embedding_model_endpoint_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `model_endpoint_name_for_query` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub model_endpoint_name_for_query: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+}
+
+impl EmbeddingSourceColumn {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EmbeddingSourceColumn { ..::std::default::Default::default() }
+    }
+
+    /// Set `embedding_model_endpoint_name`.
+    #[inline]
+    pub fn embedding_model_endpoint_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.embedding_model_endpoint_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `model_endpoint_name_for_query`.
+    #[inline]
+    pub fn model_endpoint_name_for_query(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.model_endpoint_name_for_query = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `EmbeddingVectorColumn` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EmbeddingVectorColumn {
+    /// Wire field `embedding_dimension` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub embedding_dimension: ::std::option::Option<i64>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+}
+
+impl EmbeddingVectorColumn {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EmbeddingVectorColumn { ..::std::default::Default::default() }
+    }
+
+    /// Set `embedding_dimension`.
+    #[inline]
+    pub fn embedding_dimension(mut self, value: i64) -> Self {
+        self.embedding_dimension = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `EndpointInfo` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EndpointInfo {
+    /// Wire field `budget_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub budget_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `creation_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub creation_timestamp: ::std::option::Option<i64>,
+    /// Wire field `creator` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creator: ::std::option::Option<::std::string::String>,
+    /// Wire field `custom_tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub custom_tags: ::std::vec::Vec<CustomTag>,
+    /// Wire field `effective_budget_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_budget_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `endpoint_status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoint_status: ::std::option::Option<EndpointStatus>,
+    /// Wire field `endpoint_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoint_type: ::std::option::Option<EndpointType>,
+    /// Wire field `id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
+    /// Wire field `last_updated_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub last_updated_timestamp: ::std::option::Option<i64>,
+    /// Wire field `last_updated_user` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_updated_user: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `num_indexes` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub num_indexes: ::std::option::Option<i64>,
+    /// Wire field `scaling_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub scaling_info: ::std::option::Option<EndpointScalingInfo>,
+}
+
+impl EndpointInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EndpointInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `budget_policy_id`.
+    #[inline]
+    pub fn budget_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.budget_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `creation_timestamp`.
+    #[inline]
+    pub fn creation_timestamp(mut self, value: i64) -> Self {
+        self.creation_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `creator`.
+    #[inline]
+    pub fn creator(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creator = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `custom_tags`.
+    #[inline]
+    pub fn custom_tags(mut self, value: ::std::vec::Vec<CustomTag>) -> Self {
+        self.custom_tags = value;
+        self
+    }
+
+    /// Set `effective_budget_policy_id`.
+    #[inline]
+    pub fn effective_budget_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_budget_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `endpoint_status`.
+    #[inline]
+    pub fn endpoint_status(mut self, value: EndpointStatus) -> Self {
+        self.endpoint_status = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `endpoint_type`.
+    #[inline]
+    pub fn endpoint_type(mut self, value: EndpointType) -> Self {
+        self.endpoint_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `last_updated_timestamp`.
+    #[inline]
+    pub fn last_updated_timestamp(mut self, value: i64) -> Self {
+        self.last_updated_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `last_updated_user`.
+    #[inline]
+    pub fn last_updated_user(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.last_updated_user = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `num_indexes`.
+    #[inline]
+    pub fn num_indexes(mut self, value: i64) -> Self {
+        self.num_indexes = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `scaling_info`.
+    #[inline]
+    pub fn scaling_info(mut self, value: EndpointScalingInfo) -> Self {
+        self.scaling_info = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `EndpointScalingInfo` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EndpointScalingInfo {
+    /// Wire field `requested_target_qps` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub requested_target_qps: ::std::option::Option<i64>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<ScalingChangeState>,
+}
+
+impl EndpointScalingInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EndpointScalingInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `requested_target_qps`.
+    #[inline]
+    pub fn requested_target_qps(mut self, value: i64) -> Self {
+        self.requested_target_qps = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: ScalingChangeState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `EndpointStatus` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct EndpointStatus {
+    /// Wire field `message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
+    /// Wire field `state` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<EndpointStatusState>,
+}
+
+impl EndpointStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        EndpointStatus { ..::std::default::Default::default() }
+    }
+
+    /// Set `message`.
+    #[inline]
+    pub fn message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `state`.
+    #[inline]
+    pub fn state(mut self, value: EndpointStatusState) -> Self {
+        self.state = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `FacetResultData` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct FacetResultData {
+    /// Wire field `facet_array` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub facet_array: ::std::vec::Vec<::std::vec::Vec<::std::string::String>>,
+    /// Wire field `facet_row_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -300,165 +806,565 @@ pub struct FacetResultData {
     pub facet_row_count: ::std::option::Option<i64>,
 }
 
+impl FacetResultData {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        FacetResultData { ..::std::default::Default::default() }
+    }
+
+    /// Set `facet_array`.
+    #[inline]
+    pub fn facet_array(mut self, value: ::std::vec::Vec<::std::vec::Vec<::std::string::String>>) -> Self {
+        self.facet_array = value;
+        self
+    }
+
+    /// Set `facet_row_count`.
+    #[inline]
+    pub fn facet_row_count(mut self, value: i64) -> Self {
+        self.facet_row_count = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `GetVectorSearchEndpointPermissionLevelsResponse` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetVectorSearchEndpointPermissionLevelsResponse {
+    /// Wire field `permission_levels` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub permission_levels: ::std::vec::Vec<VectorSearchEndpointPermissionsDescription>,
+}
+
+impl GetVectorSearchEndpointPermissionLevelsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetVectorSearchEndpointPermissionLevelsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `permission_levels`.
+    #[inline]
+    pub fn permission_levels(mut self, value: ::std::vec::Vec<VectorSearchEndpointPermissionsDescription>) -> Self {
+        self.permission_levels = value;
+        self
+    }
 }
 
 /// Wire type `ListEndpointResponse` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListEndpointResponse {
+    /// Wire field `endpoints` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub endpoints: ::std::vec::Vec<EndpointInfo>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl ListEndpointResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListEndpointResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `endpoints`.
+    #[inline]
+    pub fn endpoints(mut self, value: ::std::vec::Vec<EndpointInfo>) -> Self {
+        self.endpoints = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ListValue` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListValue {
+    /// Wire field `values` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub values: ::std::vec::Vec<Value>,
+}
+
+impl ListValue {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListValue { ..::std::default::Default::default() }
+    }
+
+    /// Set `values`.
+    #[inline]
+    pub fn values(mut self, value: ::std::vec::Vec<Value>) -> Self {
+        self.values = value;
+        self
+    }
 }
 
 /// Wire type `ListVectorIndexesResponse` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListVectorIndexesResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `vector_indexes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub vector_indexes: ::std::vec::Vec<MiniVectorIndex>,
+}
+
+impl ListVectorIndexesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListVectorIndexesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `vector_indexes`.
+    #[inline]
+    pub fn vector_indexes(mut self, value: ::std::vec::Vec<MiniVectorIndex>) -> Self {
+        self.vector_indexes = value;
+        self
+    }
 }
 
 /// Wire type `MapStringValueEntry` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MapStringValueEntry {
+    /// Wire field `key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub key: ::std::option::Option<::std::string::String>,
+    /// Wire field `value` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<Value>,
+}
+
+impl MapStringValueEntry {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        MapStringValueEntry { ..::std::default::Default::default() }
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: Value) -> Self {
+        self.value = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `Metric` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Metric {
+    /// Wire field `labels` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub labels: ::std::vec::Vec<MetricLabel>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `percentile` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub percentile: ::std::option::Option<f64>,
+}
+
+impl Metric {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Metric { ..::std::default::Default::default() }
+    }
+
+    /// Set `labels`.
+    #[inline]
+    pub fn labels(mut self, value: ::std::vec::Vec<MetricLabel>) -> Self {
+        self.labels = value;
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `percentile`.
+    #[inline]
+    pub fn percentile(mut self, value: f64) -> Self {
+        self.percentile = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `MetricLabel` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MetricLabel {
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<::std::string::String>,
+}
+
+impl MetricLabel {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        MetricLabel { ..::std::default::Default::default() }
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `MetricValue` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MetricValue {
+    /// Wire field `timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub timestamp: ::std::option::Option<i64>,
+    /// Wire field `value` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<f64>,
+}
+
+impl MetricValue {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        MetricValue { ..::std::default::Default::default() }
+    }
+
+    /// Set `timestamp`.
+    #[inline]
+    pub fn timestamp(mut self, value: i64) -> Self {
+        self.timestamp = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: f64) -> Self {
+        self.value = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `MetricValues` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MetricValues {
+    /// Wire field `metric` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub metric: ::std::option::Option<Metric>,
+    /// Wire field `values` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub values: ::std::vec::Vec<MetricValue>,
+}
+
+impl MetricValues {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        MetricValues { ..::std::default::Default::default() }
+    }
+
+    /// Set `metric`.
+    #[inline]
+    pub fn metric(mut self, value: Metric) -> Self {
+        self.metric = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `values`.
+    #[inline]
+    pub fn values(mut self, value: ::std::vec::Vec<MetricValue>) -> Self {
+        self.values = value;
+        self
+    }
 }
 
 /// Wire type `MiniVectorIndex` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct MiniVectorIndex {
+    /// Wire field `creator` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creator: ::std::option::Option<::std::string::String>,
+    /// Wire field `endpoint_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoint_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `endpoint_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoint_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `index_subtype` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub index_subtype: ::std::option::Option<IndexSubtype>,
+    /// Wire field `index_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub index_type: ::std::option::Option<VectorIndexType>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `primary_key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub primary_key: ::std::option::Option<::std::string::String>,
+}
+
+impl MiniVectorIndex {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        MiniVectorIndex { ..::std::default::Default::default() }
+    }
+
+    /// Set `creator`.
+    #[inline]
+    pub fn creator(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creator = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `endpoint_id`.
+    #[inline]
+    pub fn endpoint_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.endpoint_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `endpoint_name`.
+    #[inline]
+    pub fn endpoint_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.endpoint_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `index_subtype`.
+    #[inline]
+    pub fn index_subtype(mut self, value: IndexSubtype) -> Self {
+        self.index_subtype = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `index_type`.
+    #[inline]
+    pub fn index_type(mut self, value: VectorIndexType) -> Self {
+        self.index_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `primary_key`.
+    #[inline]
+    pub fn primary_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.primary_key = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `PatchEndpointBudgetPolicyResponse` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct PatchEndpointBudgetPolicyResponse {
+    /// Wire field `budget_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub budget_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `effective_budget_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effective_budget_policy_id: ::std::option::Option<::std::string::String>,
+}
+
+impl PatchEndpointBudgetPolicyResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        PatchEndpointBudgetPolicyResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `budget_policy_id`.
+    #[inline]
+    pub fn budget_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.budget_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `effective_budget_policy_id`.
+    #[inline]
+    pub fn effective_budget_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.effective_budget_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `QueryVectorIndexResponse` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct QueryVectorIndexResponse {
+    /// Wire field `facet_result` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub facet_result: ::std::option::Option<FacetResultData>,
+    /// Wire field `manifest` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub manifest: ::std::option::Option<ResultManifest>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `result` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub result: ::std::option::Option<ResultData>,
+}
+
+impl QueryVectorIndexResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        QueryVectorIndexResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `facet_result`.
+    #[inline]
+    pub fn facet_result(mut self, value: FacetResultData) -> Self {
+        self.facet_result = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `manifest`.
+    #[inline]
+    pub fn manifest(mut self, value: ResultManifest) -> Self {
+        self.manifest = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `result`.
+    #[inline]
+    pub fn result(mut self, value: ResultData) -> Self {
+        self.result = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `RerankerConfig` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RerankerConfig {
+    /// Wire field `model` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub model: ::std::option::Option<::std::string::String>,
+    /// Wire field `parameters` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parameters: ::std::option::Option<RerankerConfigRerankerParameters>,
+}
+
+impl RerankerConfig {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RerankerConfig { ..::std::default::Default::default() }
+    }
+
+    /// Set `model`.
+    #[inline]
+    pub fn model(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.model = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `parameters`.
+    #[inline]
+    pub fn parameters(mut self, value: RerankerConfigRerankerParameters) -> Self {
+        self.parameters = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `RerankerConfigRerankerParameters` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RerankerConfigRerankerParameters {
+    /// Wire field `columns_to_rerank` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub columns_to_rerank: ::std::vec::Vec<::std::string::String>,
+}
+
+impl RerankerConfigRerankerParameters {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RerankerConfigRerankerParameters { ..::std::default::Default::default() }
+    }
+
+    /// Set `columns_to_rerank`.
+    #[inline]
+    pub fn columns_to_rerank(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.columns_to_rerank = value;
+        self
+    }
 }
 
 /// Wire type `ResultData` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ResultData {
+    /// Wire field `data_array` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub data_array: ::std::vec::Vec<::std::vec::Vec<::std::string::String>>,
+    /// Wire field `row_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -466,52 +1372,178 @@ pub struct ResultData {
     pub row_count: ::std::option::Option<i64>,
 }
 
+impl ResultData {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ResultData { ..::std::default::Default::default() }
+    }
+
+    /// Set `data_array`.
+    #[inline]
+    pub fn data_array(mut self, value: ::std::vec::Vec<::std::vec::Vec<::std::string::String>>) -> Self {
+        self.data_array = value;
+        self
+    }
+
+    /// Set `row_count`.
+    #[inline]
+    pub fn row_count(mut self, value: i64) -> Self {
+        self.row_count = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `ResultManifest` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ResultManifest {
+    /// Wire field `column_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub column_count: ::std::option::Option<i64>,
+    /// Wire field `columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub columns: ::std::vec::Vec<ColumnInfo>,
+    /// Wire field `facet_column_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub facet_column_count: ::std::option::Option<i64>,
+    /// Wire field `facet_columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub facet_columns: ::std::vec::Vec<ColumnInfo>,
+}
+
+impl ResultManifest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ResultManifest { ..::std::default::Default::default() }
+    }
+
+    /// Set `column_count`.
+    #[inline]
+    pub fn column_count(mut self, value: i64) -> Self {
+        self.column_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `columns`.
+    #[inline]
+    pub fn columns(mut self, value: ::std::vec::Vec<ColumnInfo>) -> Self {
+        self.columns = value;
+        self
+    }
+
+    /// Set `facet_column_count`.
+    #[inline]
+    pub fn facet_column_count(mut self, value: i64) -> Self {
+        self.facet_column_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `facet_columns`.
+    #[inline]
+    pub fn facet_columns(mut self, value: ::std::vec::Vec<ColumnInfo>) -> Self {
+        self.facet_columns = value;
+        self
+    }
 }
 
 /// Wire type `RetrieveUserVisibleMetricsResponse` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RetrieveUserVisibleMetricsResponse {
+    /// Wire field `metric_values` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub metric_values: ::std::vec::Vec<MetricValues>,
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+}
+
+impl RetrieveUserVisibleMetricsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RetrieveUserVisibleMetricsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `metric_values`.
+    #[inline]
+    pub fn metric_values(mut self, value: ::std::vec::Vec<MetricValues>) -> Self {
+        self.metric_values = value;
+        self
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `ScanVectorIndexResponse` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ScanVectorIndexResponse {
+    /// Wire field `data` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub data: ::std::vec::Vec<Struct>,
+    /// Wire field `last_primary_key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_primary_key: ::std::option::Option<::std::string::String>,
+}
+
+impl ScanVectorIndexResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ScanVectorIndexResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `data`.
+    #[inline]
+    pub fn data(mut self, value: ::std::vec::Vec<Struct>) -> Self {
+        self.data = value;
+        self
+    }
+
+    /// Set `last_primary_key`.
+    #[inline]
+    pub fn last_primary_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.last_primary_key = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `Struct` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Struct {
+    /// Wire field `fields` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub fields: ::std::vec::Vec<MapStringValueEntry>,
+}
+
+impl Struct {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Struct { ..::std::default::Default::default() }
+    }
+
+    /// Set `fields`.
+    #[inline]
+    pub fn fields(mut self, value: ::std::vec::Vec<MapStringValueEntry>) -> Self {
+        self.fields = value;
+        self
+    }
 }
 
 /// Wire type `SyncIndexResponse` of the `vectorsearch` API.
@@ -519,22 +1551,56 @@ pub struct Struct {
 #[serde(default)]
 pub struct SyncIndexResponse {}
 
+impl SyncIndexResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SyncIndexResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `UpdateEndpointCustomTagsResponse` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UpdateEndpointCustomTagsResponse {
+    /// Wire field `custom_tags` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub custom_tags: ::std::vec::Vec<CustomTag>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+}
+
+impl UpdateEndpointCustomTagsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UpdateEndpointCustomTagsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `custom_tags`.
+    #[inline]
+    pub fn custom_tags(mut self, value: ::std::vec::Vec<CustomTag>) -> Self {
+        self.custom_tags = value;
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `UpsertDataResult` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UpsertDataResult {
+    /// Wire field `failed_primary_keys` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub failed_primary_keys: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `success_row_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -542,204 +1608,711 @@ pub struct UpsertDataResult {
     pub success_row_count: ::std::option::Option<i64>,
 }
 
+impl UpsertDataResult {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UpsertDataResult { ..::std::default::Default::default() }
+    }
+
+    /// Set `failed_primary_keys`.
+    #[inline]
+    pub fn failed_primary_keys(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.failed_primary_keys = value;
+        self
+    }
+
+    /// Set `success_row_count`.
+    #[inline]
+    pub fn success_row_count(mut self, value: i64) -> Self {
+        self.success_row_count = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `UpsertDataVectorIndexResponse` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UpsertDataVectorIndexResponse {
+    /// Wire field `result` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub result: ::std::option::Option<UpsertDataResult>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<UpsertDataStatus>,
+}
+
+impl UpsertDataVectorIndexResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UpsertDataVectorIndexResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `result`.
+    #[inline]
+    pub fn result(mut self, value: UpsertDataResult) -> Self {
+        self.result = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: UpsertDataStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `Value` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct Value {
+    /// Wire field `bool_value` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bool_value: ::std::option::Option<bool>,
+    /// Wire field `list_value` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub list_value: ::std::option::Option<ListValue>,
+    /// Wire field `number_value` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub number_value: ::std::option::Option<f64>,
+    /// Wire field `string_value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub string_value: ::std::option::Option<crate::service::Sensitive>,
+    /// Wire field `struct_value` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub struct_value: ::std::option::Option<Struct>,
+}
+
+impl Value {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        Value { ..::std::default::Default::default() }
+    }
+
+    /// Set `bool_value`.
+    #[inline]
+    pub fn bool_value(mut self, value: bool) -> Self {
+        self.bool_value = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `list_value`.
+    #[inline]
+    pub fn list_value(mut self, value: ListValue) -> Self {
+        self.list_value = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `number_value`.
+    #[inline]
+    pub fn number_value(mut self, value: f64) -> Self {
+        self.number_value = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `string_value`.
+    #[inline]
+    pub fn string_value(mut self, value: impl Into<crate::service::Sensitive>) -> Self {
+        self.string_value = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `struct_value`.
+    #[inline]
+    pub fn struct_value(mut self, value: Struct) -> Self {
+        self.struct_value = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `VectorIndex` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VectorIndex {
+    /// Wire field `creator` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub creator: ::std::option::Option<::std::string::String>,
+    /// Wire field `delta_sync_index_spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub delta_sync_index_spec: ::std::option::Option<DeltaSyncVectorIndexSpecResponse>,
+    /// Wire field `direct_access_index_spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub direct_access_index_spec: ::std::option::Option<DirectAccessVectorIndexSpec>,
+    /// Wire field `endpoint_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoint_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `endpoint_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoint_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `index_subtype` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub index_subtype: ::std::option::Option<IndexSubtype>,
+    /// Wire field `index_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub index_type: ::std::option::Option<VectorIndexType>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `primary_key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub primary_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `status` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<VectorIndexStatus>,
+}
+
+impl VectorIndex {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        VectorIndex { ..::std::default::Default::default() }
+    }
+
+    /// Set `creator`.
+    #[inline]
+    pub fn creator(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.creator = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `delta_sync_index_spec`.
+    #[inline]
+    pub fn delta_sync_index_spec(mut self, value: DeltaSyncVectorIndexSpecResponse) -> Self {
+        self.delta_sync_index_spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `direct_access_index_spec`.
+    #[inline]
+    pub fn direct_access_index_spec(mut self, value: DirectAccessVectorIndexSpec) -> Self {
+        self.direct_access_index_spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `endpoint_id`.
+    #[inline]
+    pub fn endpoint_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.endpoint_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `endpoint_name`.
+    #[inline]
+    pub fn endpoint_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.endpoint_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `index_subtype`.
+    #[inline]
+    pub fn index_subtype(mut self, value: IndexSubtype) -> Self {
+        self.index_subtype = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `index_type`.
+    #[inline]
+    pub fn index_type(mut self, value: VectorIndexType) -> Self {
+        self.index_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `primary_key`.
+    #[inline]
+    pub fn primary_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.primary_key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `status`.
+    #[inline]
+    pub fn status(mut self, value: VectorIndexStatus) -> Self {
+        self.status = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `VectorIndexStatus` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VectorIndexStatus {
+    /// Wire field `index_url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub index_url: ::std::option::Option<::std::string::String>,
+    /// Wire field `indexed_row_count` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub indexed_row_count: ::std::option::Option<i64>,
+    /// Wire field `message` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
+    /// Wire field `ready` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ready: ::std::option::Option<bool>,
+}
+
+impl VectorIndexStatus {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        VectorIndexStatus { ..::std::default::Default::default() }
+    }
+
+    /// Set `index_url`.
+    #[inline]
+    pub fn index_url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.index_url = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `indexed_row_count`.
+    #[inline]
+    pub fn indexed_row_count(mut self, value: i64) -> Self {
+        self.indexed_row_count = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `message`.
+    #[inline]
+    pub fn message(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.message = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `ready`.
+    #[inline]
+    pub fn ready(mut self, value: bool) -> Self {
+        self.ready = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `VectorSearchEndpointAccessControlRequest` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VectorSearchEndpointAccessControlRequest {
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<VectorSearchEndpointPermissionLevel>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl VectorSearchEndpointAccessControlRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        VectorSearchEndpointAccessControlRequest { ..::std::default::Default::default() }
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: VectorSearchEndpointPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `VectorSearchEndpointAccessControlResponse` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VectorSearchEndpointAccessControlResponse {
+    /// Wire field `all_permissions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub all_permissions: ::std::vec::Vec<VectorSearchEndpointPermission>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl VectorSearchEndpointAccessControlResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        VectorSearchEndpointAccessControlResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `all_permissions`.
+    #[inline]
+    pub fn all_permissions(mut self, value: ::std::vec::Vec<VectorSearchEndpointPermission>) -> Self {
+        self.all_permissions = value;
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `VectorSearchEndpointPermission` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VectorSearchEndpointPermission {
+    /// Wire field `inherited` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub inherited: ::std::option::Option<bool>,
+    /// Wire field `inherited_from_object` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub inherited_from_object: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<VectorSearchEndpointPermissionLevel>,
+}
+
+impl VectorSearchEndpointPermission {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        VectorSearchEndpointPermission { ..::std::default::Default::default() }
+    }
+
+    /// Set `inherited`.
+    #[inline]
+    pub fn inherited(mut self, value: bool) -> Self {
+        self.inherited = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `inherited_from_object`.
+    #[inline]
+    pub fn inherited_from_object(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.inherited_from_object = value;
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: VectorSearchEndpointPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `VectorSearchEndpointPermissions` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VectorSearchEndpointPermissions {
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<VectorSearchEndpointAccessControlResponse>,
+    /// Wire field `object_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `object_type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_type: ::std::option::Option<::std::string::String>,
+}
+
+impl VectorSearchEndpointPermissions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        VectorSearchEndpointPermissions { ..::std::default::Default::default() }
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<VectorSearchEndpointAccessControlResponse>) -> Self {
+        self.access_control_list = value;
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_type = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `VectorSearchEndpointPermissionsDescription` of the `vectorsearch` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VectorSearchEndpointPermissionsDescription {
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<VectorSearchEndpointPermissionLevel>,
+}
+
+impl VectorSearchEndpointPermissionsDescription {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        VectorSearchEndpointPermissionsDescription { ..::std::default::Default::default() }
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: VectorSearchEndpointPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Parameters of [`VectorSearchEndpointsApi::create_endpoint`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VectorSearchEndpointsCreateEndpointRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub endpoint_type: ::std::option::Option<EndpointType>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `endpoint_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub endpoint_type: EndpointType,
+    /// Wire field `budget_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub budget_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `target_qps` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub target_qps: ::std::option::Option<i64>,
+    /// Wire field `usage_policy_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub usage_policy_id: ::std::option::Option<::std::string::String>,
 }
+
+impl VectorSearchEndpointsCreateEndpointRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>, endpoint_type: EndpointType) -> Self {
+        VectorSearchEndpointsCreateEndpointRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            endpoint_type: {
+                let value = endpoint_type;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for VectorSearchEndpointsCreateEndpointRequest {}
 
 /// Parameters of [`VectorSearchEndpointsApi::delete_endpoint`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VectorSearchEndpointsDeleteEndpointRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub endpoint_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `endpoint_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub endpoint_name: ::std::string::String,
 }
+
+impl VectorSearchEndpointsDeleteEndpointRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(endpoint_name: impl Into<::std::string::String>) -> Self {
+        VectorSearchEndpointsDeleteEndpointRequest {
+            endpoint_name: {
+                let value = endpoint_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for VectorSearchEndpointsDeleteEndpointRequest {}
 
 /// Parameters of [`VectorSearchEndpointsApi::get_endpoint`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VectorSearchEndpointsGetEndpointRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub endpoint_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `endpoint_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub endpoint_name: ::std::string::String,
 }
+
+impl VectorSearchEndpointsGetEndpointRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(endpoint_name: impl Into<::std::string::String>) -> Self {
+        VectorSearchEndpointsGetEndpointRequest {
+            endpoint_name: {
+                let value = endpoint_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for VectorSearchEndpointsGetEndpointRequest {}
 
 /// Parameters of [`VectorSearchEndpointsApi::get_permission_levels`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VectorSearchEndpointsGetPermissionLevelsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub endpoint_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `endpoint_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub endpoint_id: ::std::string::String,
 }
+
+impl VectorSearchEndpointsGetPermissionLevelsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(endpoint_id: impl Into<::std::string::String>) -> Self {
+        VectorSearchEndpointsGetPermissionLevelsRequest {
+            endpoint_id: {
+                let value = endpoint_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for VectorSearchEndpointsGetPermissionLevelsRequest {}
 
 /// Parameters of [`VectorSearchEndpointsApi::get_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VectorSearchEndpointsGetPermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub endpoint_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `endpoint_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub endpoint_id: ::std::string::String,
 }
+
+impl VectorSearchEndpointsGetPermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(endpoint_id: impl Into<::std::string::String>) -> Self {
+        VectorSearchEndpointsGetPermissionsRequest {
+            endpoint_id: {
+                let value = endpoint_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for VectorSearchEndpointsGetPermissionsRequest {}
 
 /// Parameters of [`VectorSearchEndpointsApi::list_endpoints`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VectorSearchEndpointsListEndpointsRequest {
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl VectorSearchEndpointsListEndpointsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        VectorSearchEndpointsListEndpointsRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for VectorSearchEndpointsListEndpointsRequest {}
 
 /// Parameters of [`VectorSearchEndpointsApi::patch_endpoint`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VectorSearchEndpointsPatchEndpointRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub endpoint_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `endpoint_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub endpoint_name: ::std::string::String,
+    /// Wire field `target_qps` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -747,84 +2320,239 @@ pub struct VectorSearchEndpointsPatchEndpointRequest {
     pub target_qps: ::std::option::Option<i64>,
 }
 
+impl VectorSearchEndpointsPatchEndpointRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(endpoint_name: impl Into<::std::string::String>) -> Self {
+        VectorSearchEndpointsPatchEndpointRequest {
+            endpoint_name: {
+                let value = endpoint_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for VectorSearchEndpointsPatchEndpointRequest {}
+
 /// Parameters of [`VectorSearchEndpointsApi::retrieve_user_visible_metrics`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VectorSearchEndpointsRetrieveUserVisibleMetricsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `end_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub end_time: ::std::option::Option<::std::string::String>,
+    /// Wire field `granularity_in_seconds` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub granularity_in_seconds: ::std::option::Option<i64>,
+    /// Wire field `metrics` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub metrics: ::std::vec::Vec<Metric>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `start_time` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub start_time: ::std::option::Option<::std::string::String>,
 }
+
+impl VectorSearchEndpointsRetrieveUserVisibleMetricsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(name: impl Into<::std::string::String>) -> Self {
+        VectorSearchEndpointsRetrieveUserVisibleMetricsRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for VectorSearchEndpointsRetrieveUserVisibleMetricsRequest {}
 
 /// Parameters of [`VectorSearchEndpointsApi::set_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VectorSearchEndpointsSetPermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub endpoint_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `endpoint_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub endpoint_id: ::std::string::String,
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<VectorSearchEndpointAccessControlRequest>,
 }
+
+impl VectorSearchEndpointsSetPermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(endpoint_id: impl Into<::std::string::String>) -> Self {
+        VectorSearchEndpointsSetPermissionsRequest {
+            endpoint_id: {
+                let value = endpoint_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for VectorSearchEndpointsSetPermissionsRequest {}
 
 /// Parameters of [`VectorSearchEndpointsApi::start_endpoint`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VectorSearchEndpointsStartEndpointRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub endpoint_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `endpoint_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub endpoint_name: ::std::string::String,
 }
+
+impl VectorSearchEndpointsStartEndpointRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(endpoint_name: impl Into<::std::string::String>) -> Self {
+        VectorSearchEndpointsStartEndpointRequest {
+            endpoint_name: {
+                let value = endpoint_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for VectorSearchEndpointsStartEndpointRequest {}
 
 /// Parameters of [`VectorSearchEndpointsApi::stop_endpoint`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VectorSearchEndpointsStopEndpointRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub endpoint_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `endpoint_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub endpoint_name: ::std::string::String,
 }
+
+impl VectorSearchEndpointsStopEndpointRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(endpoint_name: impl Into<::std::string::String>) -> Self {
+        VectorSearchEndpointsStopEndpointRequest {
+            endpoint_name: {
+                let value = endpoint_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for VectorSearchEndpointsStopEndpointRequest {}
 
 /// Parameters of [`VectorSearchEndpointsApi::update_endpoint_budget_policy`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VectorSearchEndpointsUpdateEndpointBudgetPolicyRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub endpoint_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub budget_policy_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `endpoint_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub endpoint_name: ::std::string::String,
+    /// Wire field `budget_policy_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub budget_policy_id: ::std::string::String,
 }
+
+impl VectorSearchEndpointsUpdateEndpointBudgetPolicyRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        endpoint_name: impl Into<::std::string::String>,
+        budget_policy_id: impl Into<::std::string::String>,
+    ) -> Self {
+        VectorSearchEndpointsUpdateEndpointBudgetPolicyRequest {
+            endpoint_name: {
+                let value = endpoint_name;
+                value.into()
+            },
+            budget_policy_id: {
+                let value = budget_policy_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for VectorSearchEndpointsUpdateEndpointBudgetPolicyRequest {}
 
 /// Parameters of [`VectorSearchEndpointsApi::update_endpoint_custom_tags`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VectorSearchEndpointsUpdateEndpointCustomTagsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub endpoint_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `endpoint_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub endpoint_name: ::std::string::String,
+    /// Wire field `custom_tags` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub custom_tags: ::std::vec::Vec<CustomTag>,
 }
+
+impl VectorSearchEndpointsUpdateEndpointCustomTagsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(endpoint_name: impl Into<::std::string::String>, custom_tags: ::std::vec::Vec<CustomTag>) -> Self {
+        VectorSearchEndpointsUpdateEndpointCustomTagsRequest {
+            endpoint_name: {
+                let value = endpoint_name;
+                value.into()
+            },
+            custom_tags: {
+                let value = custom_tags;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for VectorSearchEndpointsUpdateEndpointCustomTagsRequest {}
 
 /// Parameters of [`VectorSearchEndpointsApi::update_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VectorSearchEndpointsUpdatePermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub endpoint_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `endpoint_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub endpoint_id: ::std::string::String,
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<VectorSearchEndpointAccessControlRequest>,
 }
 
-/// The `vector_search_endpoints` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/vectorsearchendpoints)).
+impl VectorSearchEndpointsUpdatePermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(endpoint_id: impl Into<::std::string::String>) -> Self {
+        VectorSearchEndpointsUpdatePermissionsRequest {
+            endpoint_id: {
+                let value = endpoint_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for VectorSearchEndpointsUpdatePermissionsRequest {}
+
+/// The `vector_search_endpoints` service (workspace level, 14 operations; [API reference](https://docs.databricks.com/api/workspace/vectorsearchendpoints)).
 #[derive(Debug, Clone)]
 pub struct VectorSearchEndpointsApi {
     client: crate::Client,
@@ -841,245 +2569,714 @@ impl VectorSearchEndpointsApi {
         &self.client
     }
 
-    /// `POST /api/2.0/vector-search/endpoints` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchendpoints/createendpoint)).
-    pub async fn create_endpoint(
+    /// `POST /api/2.0/vector-search/endpoints`; required: `name`, `endpoint_type`; waits for ONLINE ([API reference](https://docs.databricks.com/api/workspace/vectorsearchendpoints/createendpoint)).
+    #[inline]
+    pub fn create_endpoint(
         &self,
-        request: &VectorSearchEndpointsCreateEndpointRequest,
-    ) -> crate::Result<EndpointInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/vector-search/endpoints",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["name", "endpoint_type", "budget_policy_id", "target_qps", "usage_policy_id"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        endpoint_type: EndpointType,
+    ) -> rt::Call<VectorSearchEndpointsCreateEndpointRequest, rt::Wait<EndpointInfo, EndpointInfo>> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_VECTOR_SEARCH_ENDPOINTS_CREATE_ENDPOINT,
+            VectorSearchEndpointsCreateEndpointRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                endpoint_type: {
+                    let value = endpoint_type;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            decode_vector_search_endpoints_create_endpoint,
+        )
     }
 
-    /// Poll `get_endpoint` until the state is one of ["ONLINE"] (fails on ["OFFLINE"]).
-    pub async fn wait_get_endpoint_vector_search_endpoint_online(
+    /// A handle that polls until the state is one of ["ONLINE"]; `.wait()` runs it.
+    pub fn wait_get_endpoint_vector_search_endpoint_online(
         &self,
-        endpoint_name: ::std::string::String,
-        options: crate::service::WaitOptions<EndpointInfo>,
-    ) -> crate::Result<EndpointInfo> {
+        endpoint_name: impl Into<::std::string::String>,
+    ) -> rt::Wait<(), EndpointInfo> {
+        waiter_wait_get_endpoint_vector_search_endpoint_online(self.client.clone(), (), endpoint_name.into())
+    }
+
+    /// `DELETE /api/2.0/vector-search/endpoints/{endpoint_name}`; required: `endpoint_name` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchendpoints/deleteendpoint)).
+    #[inline]
+    pub fn delete_endpoint(
+        &self,
+        endpoint_name: impl Into<::std::string::String>,
+    ) -> rt::Call<VectorSearchEndpointsDeleteEndpointRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_VECTOR_SEARCH_ENDPOINTS_DELETE_ENDPOINT,
+            VectorSearchEndpointsDeleteEndpointRequest {
+                endpoint_name: {
+                    let value = endpoint_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+
+    /// `GET /api/2.0/vector-search/endpoints/{endpoint_name}`; required: `endpoint_name` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchendpoints/getendpoint)).
+    #[inline]
+    pub fn get_endpoint(
+        &self,
+        endpoint_name: impl Into<::std::string::String>,
+    ) -> rt::Call<VectorSearchEndpointsGetEndpointRequest, EndpointInfo> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_VECTOR_SEARCH_ENDPOINTS_GET_ENDPOINT,
+            VectorSearchEndpointsGetEndpointRequest {
+                endpoint_name: {
+                    let value = endpoint_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/permissions/vector-search-endpoints/{endpoint_id}/permissionLevels`; required: `endpoint_id` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchendpoints/getpermissionlevels)).
+    #[inline]
+    pub fn get_permission_levels(
+        &self,
+        endpoint_id: impl Into<::std::string::String>,
+    ) -> rt::Call<VectorSearchEndpointsGetPermissionLevelsRequest, GetVectorSearchEndpointPermissionLevelsResponse>
+    {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_VECTOR_SEARCH_ENDPOINTS_GET_PERMISSION_LEVELS,
+            VectorSearchEndpointsGetPermissionLevelsRequest {
+                endpoint_id: {
+                    let value = endpoint_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/permissions/vector-search-endpoints/{endpoint_id}`; required: `endpoint_id` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchendpoints/getpermissions)).
+    #[inline]
+    pub fn get_permissions(
+        &self,
+        endpoint_id: impl Into<::std::string::String>,
+    ) -> rt::Call<VectorSearchEndpointsGetPermissionsRequest, VectorSearchEndpointPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_VECTOR_SEARCH_ENDPOINTS_GET_PERMISSIONS,
+            VectorSearchEndpointsGetPermissionsRequest {
+                endpoint_id: {
+                    let value = endpoint_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/vector-search/endpoints`; pages by token ([API reference](https://docs.databricks.com/api/workspace/vectorsearchendpoints/listendpoints)).
+    #[inline]
+    pub fn list_endpoints(&self) -> rt::Paginator<VectorSearchEndpointsListEndpointsRequest, EndpointInfo> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_VECTOR_SEARCH_ENDPOINTS_LIST_ENDPOINTS,
+            &PAGES_VECTOR_SEARCH_ENDPOINTS_LIST_ENDPOINTS,
+            VectorSearchEndpointsListEndpointsRequest { ..::std::default::Default::default() },
+        )
+    }
+
+    /// `PATCH /api/2.0/vector-search/endpoints/{endpoint_name}`; required: `endpoint_name` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchendpoints/patchendpoint)).
+    #[inline]
+    pub fn patch_endpoint(
+        &self,
+        endpoint_name: impl Into<::std::string::String>,
+    ) -> rt::Call<VectorSearchEndpointsPatchEndpointRequest, EndpointInfo> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_VECTOR_SEARCH_ENDPOINTS_PATCH_ENDPOINT,
+            VectorSearchEndpointsPatchEndpointRequest {
+                endpoint_name: {
+                    let value = endpoint_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `POST /api/2.0/vector-search/endpoints/{name}/metrics`; required: `name` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchendpoints/retrieveuservisiblemetrics)).
+    #[inline]
+    pub fn retrieve_user_visible_metrics(
+        &self,
+        name: impl Into<::std::string::String>,
+    ) -> rt::Call<VectorSearchEndpointsRetrieveUserVisibleMetricsRequest, RetrieveUserVisibleMetricsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_VECTOR_SEARCH_ENDPOINTS_RETRIEVE_USER_VISIBLE_METRICS,
+            VectorSearchEndpointsRetrieveUserVisibleMetricsRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PUT /api/2.0/permissions/vector-search-endpoints/{endpoint_id}`; required: `endpoint_id` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchendpoints/setpermissions)).
+    #[inline]
+    pub fn set_permissions(
+        &self,
+        endpoint_id: impl Into<::std::string::String>,
+    ) -> rt::Call<VectorSearchEndpointsSetPermissionsRequest, VectorSearchEndpointPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_VECTOR_SEARCH_ENDPOINTS_SET_PERMISSIONS,
+            VectorSearchEndpointsSetPermissionsRequest {
+                endpoint_id: {
+                    let value = endpoint_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `POST /api/2.0/vector-search/endpoints/{endpoint_name}/start`; required: `endpoint_name` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchendpoints/startendpoint)).
+    #[inline]
+    pub fn start_endpoint(
+        &self,
+        endpoint_name: impl Into<::std::string::String>,
+    ) -> rt::Call<VectorSearchEndpointsStartEndpointRequest, EndpointInfo> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_VECTOR_SEARCH_ENDPOINTS_START_ENDPOINT,
+            VectorSearchEndpointsStartEndpointRequest {
+                endpoint_name: {
+                    let value = endpoint_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `POST /api/2.0/vector-search/endpoints/{endpoint_name}/stop`; required: `endpoint_name` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchendpoints/stopendpoint)).
+    #[inline]
+    pub fn stop_endpoint(
+        &self,
+        endpoint_name: impl Into<::std::string::String>,
+    ) -> rt::Call<VectorSearchEndpointsStopEndpointRequest, EndpointInfo> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_VECTOR_SEARCH_ENDPOINTS_STOP_ENDPOINT,
+            VectorSearchEndpointsStopEndpointRequest {
+                endpoint_name: {
+                    let value = endpoint_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/vector-search/endpoints/{endpoint_name}/budget-policy`; required: `endpoint_name`, `budget_policy_id` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchendpoints/updateendpointbudgetpolicy)).
+    #[inline]
+    pub fn update_endpoint_budget_policy(
+        &self,
+        endpoint_name: impl Into<::std::string::String>,
+        budget_policy_id: impl Into<::std::string::String>,
+    ) -> rt::Call<VectorSearchEndpointsUpdateEndpointBudgetPolicyRequest, PatchEndpointBudgetPolicyResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_VECTOR_SEARCH_ENDPOINTS_UPDATE_ENDPOINT_BUDGET_POLICY,
+            VectorSearchEndpointsUpdateEndpointBudgetPolicyRequest {
+                endpoint_name: {
+                    let value = endpoint_name;
+                    value.into()
+                },
+                budget_policy_id: {
+                    let value = budget_policy_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/vector-search/endpoints/{endpoint_name}/tags`; required: `endpoint_name`, `custom_tags` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchendpoints/updateendpointcustomtags)).
+    #[inline]
+    pub fn update_endpoint_custom_tags(
+        &self,
+        endpoint_name: impl Into<::std::string::String>,
+        custom_tags: ::std::vec::Vec<CustomTag>,
+    ) -> rt::Call<VectorSearchEndpointsUpdateEndpointCustomTagsRequest, UpdateEndpointCustomTagsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_VECTOR_SEARCH_ENDPOINTS_UPDATE_ENDPOINT_CUSTOM_TAGS,
+            VectorSearchEndpointsUpdateEndpointCustomTagsRequest {
+                endpoint_name: {
+                    let value = endpoint_name;
+                    value.into()
+                },
+                custom_tags: {
+                    let value = custom_tags;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/permissions/vector-search-endpoints/{endpoint_id}`; required: `endpoint_id` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchendpoints/updatepermissions)).
+    #[inline]
+    pub fn update_permissions(
+        &self,
+        endpoint_id: impl Into<::std::string::String>,
+    ) -> rt::Call<VectorSearchEndpointsUpdatePermissionsRequest, VectorSearchEndpointPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_VECTOR_SEARCH_ENDPOINTS_UPDATE_PERMISSIONS,
+            VectorSearchEndpointsUpdatePermissionsRequest {
+                endpoint_id: {
+                    let value = endpoint_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_VECTOR_SEARCH_ENDPOINTS_CREATE_ENDPOINT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/vector-search/endpoints",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["name", "endpoint_type", "budget_policy_id", "target_qps", "usage_policy_id"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+fn decode_vector_search_endpoints_create_endpoint(
+    client: &crate::Client,
+    request: &VectorSearchEndpointsCreateEndpointRequest,
+    response: crate::transport::Response,
+) -> crate::Result<rt::Wait<EndpointInfo, EndpointInfo>> {
+    let _ = request;
+    let response: EndpointInfo = response.json()?;
+    let endpoint_name = rt::bound(response.name.clone(), "name")?;
+    ::std::result::Result::Ok(waiter_wait_get_endpoint_vector_search_endpoint_online(
+        client.clone(),
+        response,
+        endpoint_name,
+    ))
+}
+
+fn waiter_wait_get_endpoint_vector_search_endpoint_online<R>(
+    client: crate::Client,
+    response: R,
+    endpoint_name: ::std::string::String,
+) -> rt::Wait<R, EndpointInfo> {
+    static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
+        what: "vector_search_endpoints",
+        target: &["ONLINE"],
+        failure: &["OFFLINE"],
+        status_path: &["endpoint_status", "state"],
+        message_path: &["endpoint_status", "message"],
+        outcome: ::std::option::Option::None,
+    };
+    let wait_id = [endpoint_name.to_string()].join("/");
+    rt::Wait::new(response, wait_id, &SPEC, move || {
+        let endpoint_name = endpoint_name.clone();
         let request = VectorSearchEndpointsGetEndpointRequest {
-            endpoint_name: ::std::option::Option::Some(endpoint_name.clone()),
+            endpoint_name: endpoint_name.clone(),
             ..::std::default::Default::default()
         };
-        static SPEC: crate::service::WaitSpec = crate::service::WaitSpec {
-            what: "vector_search_endpoints",
-            target: &["ONLINE"],
-            failure: &["OFFLINE"],
-            status_path: &["endpoint_status", "state"],
-            message_path: &["endpoint_status", "message"],
-        };
-        crate::service::waiter::wait(options, &SPEC, || self.get_endpoint(&request)).await
+        ::std::future::IntoFuture::into_future(rt::Call::new(
+            client.clone(),
+            &OP_VECTOR_SEARCH_ENDPOINTS_GET_ENDPOINT,
+            request,
+            rt::json,
+        ))
+    })
+}
+
+static OP_VECTOR_SEARCH_ENDPOINTS_DELETE_ENDPOINT: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/vector-search/endpoints/{endpoint_name}",
+    path_params: &["endpoint_name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_VECTOR_SEARCH_ENDPOINTS_GET_ENDPOINT: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/vector-search/endpoints/{endpoint_name}",
+    path_params: &["endpoint_name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_VECTOR_SEARCH_ENDPOINTS_GET_PERMISSION_LEVELS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/vector-search-endpoints/{endpoint_id}/permissionLevels",
+    path_params: &["endpoint_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_VECTOR_SEARCH_ENDPOINTS_GET_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/vector-search-endpoints/{endpoint_id}",
+    path_params: &["endpoint_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_VECTOR_SEARCH_ENDPOINTS_LIST_ENDPOINTS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/vector-search/endpoints",
+    path_params: &[],
+    query: &["page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_VECTOR_SEARCH_ENDPOINTS_LIST_ENDPOINTS: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("endpoints"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_VECTOR_SEARCH_ENDPOINTS_PATCH_ENDPOINT: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/vector-search/endpoints/{endpoint_name}",
+    path_params: &["endpoint_name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["target_qps"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_VECTOR_SEARCH_ENDPOINTS_RETRIEVE_USER_VISIBLE_METRICS: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/vector-search/endpoints/{name}/metrics",
+    path_params: &["name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["end_time", "granularity_in_seconds", "metrics", "page_token", "start_time"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_VECTOR_SEARCH_ENDPOINTS_SET_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/permissions/vector-search-endpoints/{endpoint_id}",
+    path_params: &["endpoint_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_VECTOR_SEARCH_ENDPOINTS_START_ENDPOINT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/vector-search/endpoints/{endpoint_name}/start",
+    path_params: &["endpoint_name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_VECTOR_SEARCH_ENDPOINTS_STOP_ENDPOINT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/vector-search/endpoints/{endpoint_name}/stop",
+    path_params: &["endpoint_name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_VECTOR_SEARCH_ENDPOINTS_UPDATE_ENDPOINT_BUDGET_POLICY: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/vector-search/endpoints/{endpoint_name}/budget-policy",
+    path_params: &["endpoint_name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["budget_policy_id"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_VECTOR_SEARCH_ENDPOINTS_UPDATE_ENDPOINT_CUSTOM_TAGS: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/vector-search/endpoints/{endpoint_name}/tags",
+    path_params: &["endpoint_name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["custom_tags"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_VECTOR_SEARCH_ENDPOINTS_UPDATE_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/permissions/vector-search-endpoints/{endpoint_id}",
+    path_params: &["endpoint_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<VectorSearchEndpointsCreateEndpointRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
     }
 
-    /// [`Self::create_endpoint`], then [`Self::wait_get_endpoint_vector_search_endpoint_online`].
-    pub async fn create_endpoint_and_wait(
-        &self,
-        request: &VectorSearchEndpointsCreateEndpointRequest,
-        options: crate::service::WaitOptions<EndpointInfo>,
-    ) -> crate::Result<EndpointInfo> {
-        let response = self.create_endpoint(request).await?;
-        let endpoint_name = crate::service::runtime::bound(response.name.clone(), "name")?;
-        self.wait_get_endpoint_vector_search_endpoint_online(endpoint_name, options).await
+    /// Set `endpoint_type`.
+    #[inline]
+    pub fn endpoint_type(mut self, value: EndpointType) -> Self {
+        self.request.endpoint_type = value;
+        self
     }
 
-    /// `DELETE /api/2.0/vector-search/endpoints/{endpoint_name}` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchendpoints/deleteendpoint)).
-    pub async fn delete_endpoint(&self, request: &VectorSearchEndpointsDeleteEndpointRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/vector-search/endpoints/{endpoint_name}",
-            path_params: &["endpoint_name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// Set `budget_policy_id`.
+    #[inline]
+    pub fn budget_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.budget_policy_id = ::std::option::Option::Some(value.into());
+        self
     }
 
-    /// `GET /api/2.0/vector-search/endpoints/{endpoint_name}` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchendpoints/getendpoint)).
-    pub async fn get_endpoint(&self, request: &VectorSearchEndpointsGetEndpointRequest) -> crate::Result<EndpointInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/vector-search/endpoints/{endpoint_name}",
-            path_params: &["endpoint_name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// Set `target_qps`.
+    #[inline]
+    pub fn target_qps(mut self, value: i64) -> Self {
+        self.request.target_qps = ::std::option::Option::Some(value);
+        self
     }
 
-    /// `GET /api/2.0/permissions/vector-search-endpoints/{endpoint_id}/permissionLevels` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchendpoints/getpermissionlevels)).
-    pub async fn get_permission_levels(
-        &self,
-        request: &VectorSearchEndpointsGetPermissionLevelsRequest,
-    ) -> crate::Result<GetVectorSearchEndpointPermissionLevelsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/vector-search-endpoints/{endpoint_id}/permissionLevels",
-            path_params: &["endpoint_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// Set `usage_policy_id`.
+    #[inline]
+    pub fn usage_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.usage_policy_id = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<VectorSearchEndpointsDeleteEndpointRequest, O> {
+    /// Set `endpoint_name`.
+    #[inline]
+    pub fn endpoint_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.endpoint_name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<VectorSearchEndpointsGetEndpointRequest, O> {
+    /// Set `endpoint_name`.
+    #[inline]
+    pub fn endpoint_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.endpoint_name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<VectorSearchEndpointsGetPermissionLevelsRequest, O> {
+    /// Set `endpoint_id`.
+    #[inline]
+    pub fn endpoint_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.endpoint_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<VectorSearchEndpointsGetPermissionsRequest, O> {
+    /// Set `endpoint_id`.
+    #[inline]
+    pub fn endpoint_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.endpoint_id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<VectorSearchEndpointsListEndpointsRequest, T> {
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<VectorSearchEndpointsPatchEndpointRequest, O> {
+    /// Set `endpoint_name`.
+    #[inline]
+    pub fn endpoint_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.endpoint_name = value.into();
+        self
     }
 
-    /// `GET /api/2.0/permissions/vector-search-endpoints/{endpoint_id}` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchendpoints/getpermissions)).
-    pub async fn get_permissions(
-        &self,
-        request: &VectorSearchEndpointsGetPermissionsRequest,
-    ) -> crate::Result<VectorSearchEndpointPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/vector-search-endpoints/{endpoint_id}",
-            path_params: &["endpoint_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// Set `target_qps`.
+    #[inline]
+    pub fn target_qps(mut self, value: i64) -> Self {
+        self.request.target_qps = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<VectorSearchEndpointsRetrieveUserVisibleMetricsRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
     }
 
-    /// `GET /api/2.0/vector-search/endpoints` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchendpoints/listendpoints)).
-    pub fn list_endpoints(
-        &self,
-        request: VectorSearchEndpointsListEndpointsRequest,
-    ) -> crate::service::Paginator<EndpointInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/vector-search/endpoints",
-            path_params: &[],
-            query: &["page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("endpoints"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// Set `end_time`.
+    #[inline]
+    pub fn end_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.end_time = ::std::option::Option::Some(value.into());
+        self
     }
 
-    /// `PATCH /api/2.0/vector-search/endpoints/{endpoint_name}` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchendpoints/patchendpoint)).
-    pub async fn patch_endpoint(
-        &self,
-        request: &VectorSearchEndpointsPatchEndpointRequest,
-    ) -> crate::Result<EndpointInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/vector-search/endpoints/{endpoint_name}",
-            path_params: &["endpoint_name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["target_qps"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// Set `granularity_in_seconds`.
+    #[inline]
+    pub fn granularity_in_seconds(mut self, value: i64) -> Self {
+        self.request.granularity_in_seconds = ::std::option::Option::Some(value);
+        self
     }
 
-    /// `POST /api/2.0/vector-search/endpoints/{name}/metrics` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchendpoints/retrieveuservisiblemetrics)).
-    pub async fn retrieve_user_visible_metrics(
-        &self,
-        request: &VectorSearchEndpointsRetrieveUserVisibleMetricsRequest,
-    ) -> crate::Result<RetrieveUserVisibleMetricsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/vector-search/endpoints/{name}/metrics",
-            path_params: &["name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["end_time", "granularity_in_seconds", "metrics", "page_token", "start_time"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// Set `metrics`.
+    #[inline]
+    pub fn metrics(mut self, value: ::std::vec::Vec<Metric>) -> Self {
+        self.request.metrics = value;
+        self
     }
 
-    /// `PUT /api/2.0/permissions/vector-search-endpoints/{endpoint_id}` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchendpoints/setpermissions)).
-    pub async fn set_permissions(
-        &self,
-        request: &VectorSearchEndpointsSetPermissionsRequest,
-    ) -> crate::Result<VectorSearchEndpointPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/permissions/vector-search-endpoints/{endpoint_id}",
-            path_params: &["endpoint_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
     }
 
-    /// `POST /api/2.0/vector-search/endpoints/{endpoint_name}/start` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchendpoints/startendpoint)).
-    pub async fn start_endpoint(
-        &self,
-        request: &VectorSearchEndpointsStartEndpointRequest,
-    ) -> crate::Result<EndpointInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/vector-search/endpoints/{endpoint_name}/start",
-            path_params: &["endpoint_name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// Set `start_time`.
+    #[inline]
+    pub fn start_time(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.start_time = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<VectorSearchEndpointsSetPermissionsRequest, O> {
+    /// Set `endpoint_id`.
+    #[inline]
+    pub fn endpoint_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.endpoint_id = value.into();
+        self
     }
 
-    /// `POST /api/2.0/vector-search/endpoints/{endpoint_name}/stop` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchendpoints/stopendpoint)).
-    pub async fn stop_endpoint(
-        &self,
-        request: &VectorSearchEndpointsStopEndpointRequest,
-    ) -> crate::Result<EndpointInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/vector-search/endpoints/{endpoint_name}/stop",
-            path_params: &["endpoint_name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<VectorSearchEndpointAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
+    }
+}
+
+impl<O> rt::Call<VectorSearchEndpointsStartEndpointRequest, O> {
+    /// Set `endpoint_name`.
+    #[inline]
+    pub fn endpoint_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.endpoint_name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<VectorSearchEndpointsStopEndpointRequest, O> {
+    /// Set `endpoint_name`.
+    #[inline]
+    pub fn endpoint_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.endpoint_name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<VectorSearchEndpointsUpdateEndpointBudgetPolicyRequest, O> {
+    /// Set `endpoint_name`.
+    #[inline]
+    pub fn endpoint_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.endpoint_name = value.into();
+        self
     }
 
-    /// `PATCH /api/2.0/vector-search/endpoints/{endpoint_name}/budget-policy` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchendpoints/updateendpointbudgetpolicy)).
-    pub async fn update_endpoint_budget_policy(
-        &self,
-        request: &VectorSearchEndpointsUpdateEndpointBudgetPolicyRequest,
-    ) -> crate::Result<PatchEndpointBudgetPolicyResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/vector-search/endpoints/{endpoint_name}/budget-policy",
-            path_params: &["endpoint_name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["budget_policy_id"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// Set `budget_policy_id`.
+    #[inline]
+    pub fn budget_policy_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.budget_policy_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<VectorSearchEndpointsUpdateEndpointCustomTagsRequest, O> {
+    /// Set `endpoint_name`.
+    #[inline]
+    pub fn endpoint_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.endpoint_name = value.into();
+        self
     }
 
-    /// `PATCH /api/2.0/vector-search/endpoints/{endpoint_name}/tags` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchendpoints/updateendpointcustomtags)).
-    pub async fn update_endpoint_custom_tags(
-        &self,
-        request: &VectorSearchEndpointsUpdateEndpointCustomTagsRequest,
-    ) -> crate::Result<UpdateEndpointCustomTagsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/vector-search/endpoints/{endpoint_name}/tags",
-            path_params: &["endpoint_name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["custom_tags"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// Set `custom_tags`.
+    #[inline]
+    pub fn custom_tags(mut self, value: ::std::vec::Vec<CustomTag>) -> Self {
+        self.request.custom_tags = value;
+        self
+    }
+}
+
+impl<O> rt::Call<VectorSearchEndpointsUpdatePermissionsRequest, O> {
+    /// Set `endpoint_id`.
+    #[inline]
+    pub fn endpoint_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.endpoint_id = value.into();
+        self
     }
 
-    /// `PATCH /api/2.0/permissions/vector-search-endpoints/{endpoint_id}` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchendpoints/updatepermissions)).
-    pub async fn update_permissions(
-        &self,
-        request: &VectorSearchEndpointsUpdatePermissionsRequest,
-    ) -> crate::Result<VectorSearchEndpointPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/permissions/vector-search-endpoints/{endpoint_id}",
-            path_params: &["endpoint_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<VectorSearchEndpointAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
     }
 }
 
@@ -1087,115 +3284,291 @@ impl VectorSearchEndpointsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VectorSearchIndexesCreateIndexRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub endpoint_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub primary_key: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub index_type: ::std::option::Option<VectorIndexType>,
+    /// Wire field `name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub name: ::std::string::String,
+    /// Wire field `endpoint_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub endpoint_name: ::std::string::String,
+    /// Wire field `primary_key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub primary_key: ::std::string::String,
+    /// Wire field `index_type` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub index_type: VectorIndexType,
+    /// Wire field `delta_sync_index_spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub delta_sync_index_spec: ::std::option::Option<DeltaSyncVectorIndexSpecRequest>,
+    /// Wire field `direct_access_index_spec` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub direct_access_index_spec: ::std::option::Option<DirectAccessVectorIndexSpec>,
+    /// Wire field `index_subtype` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub index_subtype: ::std::option::Option<IndexSubtype>,
 }
+
+impl VectorSearchIndexesCreateIndexRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        name: impl Into<::std::string::String>,
+        endpoint_name: impl Into<::std::string::String>,
+        primary_key: impl Into<::std::string::String>,
+        index_type: VectorIndexType,
+    ) -> Self {
+        VectorSearchIndexesCreateIndexRequest {
+            name: {
+                let value = name;
+                value.into()
+            },
+            endpoint_name: {
+                let value = endpoint_name;
+                value.into()
+            },
+            primary_key: {
+                let value = primary_key;
+                value.into()
+            },
+            index_type: {
+                let value = index_type;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for VectorSearchIndexesCreateIndexRequest {}
 
 /// Parameters of [`VectorSearchIndexesApi::delete_data_vector_index`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VectorSearchIndexesDeleteDataVectorIndexRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub index_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `index_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub index_name: ::std::string::String,
+    /// Wire field `primary_keys` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub primary_keys: ::std::vec::Vec<::std::string::String>,
 }
+
+impl VectorSearchIndexesDeleteDataVectorIndexRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        index_name: impl Into<::std::string::String>,
+        primary_keys: ::std::vec::Vec<::std::string::String>,
+    ) -> Self {
+        VectorSearchIndexesDeleteDataVectorIndexRequest {
+            index_name: {
+                let value = index_name;
+                value.into()
+            },
+            primary_keys: {
+                let value = primary_keys;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for VectorSearchIndexesDeleteDataVectorIndexRequest {}
 
 /// Parameters of [`VectorSearchIndexesApi::delete_index`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VectorSearchIndexesDeleteIndexRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub index_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `index_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub index_name: ::std::string::String,
 }
+
+impl VectorSearchIndexesDeleteIndexRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(index_name: impl Into<::std::string::String>) -> Self {
+        VectorSearchIndexesDeleteIndexRequest {
+            index_name: {
+                let value = index_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for VectorSearchIndexesDeleteIndexRequest {}
 
 /// Parameters of [`VectorSearchIndexesApi::get_index`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VectorSearchIndexesGetIndexRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub index_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `index_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub index_name: ::std::string::String,
+    /// Wire field `ensure_reranker_compatible` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ensure_reranker_compatible: ::std::option::Option<bool>,
 }
+
+impl VectorSearchIndexesGetIndexRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(index_name: impl Into<::std::string::String>) -> Self {
+        VectorSearchIndexesGetIndexRequest {
+            index_name: {
+                let value = index_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for VectorSearchIndexesGetIndexRequest {}
 
 /// Parameters of [`VectorSearchIndexesApi::list_indexes`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VectorSearchIndexesListIndexesRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub endpoint_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `endpoint_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub endpoint_name: ::std::string::String,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl VectorSearchIndexesListIndexesRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(endpoint_name: impl Into<::std::string::String>) -> Self {
+        VectorSearchIndexesListIndexesRequest {
+            endpoint_name: {
+                let value = endpoint_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for VectorSearchIndexesListIndexesRequest {}
 
 /// Parameters of [`VectorSearchIndexesApi::query_index`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VectorSearchIndexesQueryIndexRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub index_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `index_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub index_name: ::std::string::String,
+    /// Wire field `columns` (required, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub columns: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `columns_to_rerank` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub columns_to_rerank: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `facets` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub facets: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `filters_json` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filters_json: ::std::option::Option<::std::string::String>,
+    /// Wire field `num_results` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub num_results: ::std::option::Option<i64>,
+    /// Wire field `query_columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub query_columns: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `query_text` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query_text: ::std::option::Option<::std::string::String>,
+    /// Wire field `query_type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub query_type: ::std::option::Option<::std::string::String>,
+    /// Wire field `query_vector` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub query_vector: ::std::vec::Vec<f64>,
+    /// Wire field `reranker` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub reranker: ::std::option::Option<RerankerConfig>,
+    /// Wire field `score_threshold` (optional, double).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub score_threshold: ::std::option::Option<f64>,
+    /// Wire field `sort_columns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub sort_columns: ::std::vec::Vec<::std::string::String>,
 }
+
+impl VectorSearchIndexesQueryIndexRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(index_name: impl Into<::std::string::String>, columns: ::std::vec::Vec<::std::string::String>) -> Self {
+        VectorSearchIndexesQueryIndexRequest {
+            index_name: {
+                let value = index_name;
+                value.into()
+            },
+            columns: {
+                let value = columns;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for VectorSearchIndexesQueryIndexRequest {}
 
 /// Parameters of [`VectorSearchIndexesApi::query_next_page`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VectorSearchIndexesQueryNextPageRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub index_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `index_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub index_name: ::std::string::String,
+    /// Wire field `endpoint_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoint_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub page_token: ::std::option::Option<::std::string::String>,
 }
+
+impl VectorSearchIndexesQueryNextPageRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(index_name: impl Into<::std::string::String>) -> Self {
+        VectorSearchIndexesQueryNextPageRequest {
+            index_name: {
+                let value = index_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for VectorSearchIndexesQueryNextPageRequest {}
 
 /// Parameters of [`VectorSearchIndexesApi::scan_index`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VectorSearchIndexesScanIndexRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub index_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `index_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub index_name: ::std::string::String,
+    /// Wire field `last_primary_key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub last_primary_key: ::std::option::Option<::std::string::String>,
+    /// Wire field `num_results` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -1203,25 +3576,80 @@ pub struct VectorSearchIndexesScanIndexRequest {
     pub num_results: ::std::option::Option<i64>,
 }
 
+impl VectorSearchIndexesScanIndexRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(index_name: impl Into<::std::string::String>) -> Self {
+        VectorSearchIndexesScanIndexRequest {
+            index_name: {
+                let value = index_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for VectorSearchIndexesScanIndexRequest {}
+
 /// Parameters of [`VectorSearchIndexesApi::sync_index`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VectorSearchIndexesSyncIndexRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub index_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `index_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub index_name: ::std::string::String,
 }
+
+impl VectorSearchIndexesSyncIndexRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(index_name: impl Into<::std::string::String>) -> Self {
+        VectorSearchIndexesSyncIndexRequest {
+            index_name: {
+                let value = index_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for VectorSearchIndexesSyncIndexRequest {}
 
 /// Parameters of [`VectorSearchIndexesApi::upsert_data_vector_index`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct VectorSearchIndexesUpsertDataVectorIndexRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub index_name: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub inputs_json: ::std::option::Option<::std::string::String>,
+    /// Wire field `index_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub index_name: ::std::string::String,
+    /// Wire field `inputs_json` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub inputs_json: ::std::string::String,
 }
 
-/// The `vector_search_indexes` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/vectorsearchindexes)).
+impl VectorSearchIndexesUpsertDataVectorIndexRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(index_name: impl Into<::std::string::String>, inputs_json: impl Into<::std::string::String>) -> Self {
+        VectorSearchIndexesUpsertDataVectorIndexRequest {
+            index_name: {
+                let value = index_name;
+                value.into()
+            },
+            inputs_json: {
+                let value = inputs_json;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for VectorSearchIndexesUpsertDataVectorIndexRequest {}
+
+/// The `vector_search_indexes` service (workspace level, 10 operations; [API reference](https://docs.databricks.com/api/workspace/vectorsearchindexes)).
 #[derive(Debug, Clone)]
 pub struct VectorSearchIndexesApi {
     client: crate::Client,
@@ -1238,168 +3666,633 @@ impl VectorSearchIndexesApi {
         &self.client
     }
 
-    /// `POST /api/2.0/vector-search/indexes` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchindexes/createindex)).
-    pub async fn create_index(&self, request: &VectorSearchIndexesCreateIndexRequest) -> crate::Result<VectorIndex> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/vector-search/indexes",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "name",
-                "endpoint_name",
-                "primary_key",
-                "index_type",
-                "delta_sync_index_spec",
-                "direct_access_index_spec",
-                "index_subtype",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/vector-search/indexes/{index_name}/delete-data` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchindexes/deletedatavectorindex)).
-    pub async fn delete_data_vector_index(
+    /// `POST /api/2.0/vector-search/indexes`; required: `name`, `endpoint_name`, `primary_key`, `index_type` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchindexes/createindex)).
+    #[inline]
+    pub fn create_index(
         &self,
-        request: &VectorSearchIndexesDeleteDataVectorIndexRequest,
-    ) -> crate::Result<DeleteDataVectorIndexResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/vector-search/indexes/{index_name}/delete-data",
-            path_params: &["index_name"],
-            query: &["primary_keys"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        name: impl Into<::std::string::String>,
+        endpoint_name: impl Into<::std::string::String>,
+        primary_key: impl Into<::std::string::String>,
+        index_type: VectorIndexType,
+    ) -> rt::Call<VectorSearchIndexesCreateIndexRequest, VectorIndex> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_VECTOR_SEARCH_INDEXES_CREATE_INDEX,
+            VectorSearchIndexesCreateIndexRequest {
+                name: {
+                    let value = name;
+                    value.into()
+                },
+                endpoint_name: {
+                    let value = endpoint_name;
+                    value.into()
+                },
+                primary_key: {
+                    let value = primary_key;
+                    value.into()
+                },
+                index_type: {
+                    let value = index_type;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/vector-search/indexes/{index_name}` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchindexes/deleteindex)).
-    pub async fn delete_index(&self, request: &VectorSearchIndexesDeleteIndexRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/vector-search/indexes/{index_name}",
-            path_params: &["index_name"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/vector-search/indexes/{index_name}/delete-data`; required: `index_name`, `primary_keys` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchindexes/deletedatavectorindex)).
+    #[inline]
+    pub fn delete_data_vector_index(
+        &self,
+        index_name: impl Into<::std::string::String>,
+        primary_keys: ::std::vec::Vec<::std::string::String>,
+    ) -> rt::Call<VectorSearchIndexesDeleteDataVectorIndexRequest, DeleteDataVectorIndexResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_VECTOR_SEARCH_INDEXES_DELETE_DATA_VECTOR_INDEX,
+            VectorSearchIndexesDeleteDataVectorIndexRequest {
+                index_name: {
+                    let value = index_name;
+                    value.into()
+                },
+                primary_keys: {
+                    let value = primary_keys;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/vector-search/indexes/{index_name}` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchindexes/getindex)).
-    pub async fn get_index(&self, request: &VectorSearchIndexesGetIndexRequest) -> crate::Result<VectorIndex> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/vector-search/indexes/{index_name}",
-            path_params: &["index_name"],
-            query: &["ensure_reranker_compatible"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/vector-search/indexes/{index_name}`; required: `index_name` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchindexes/deleteindex)).
+    #[inline]
+    pub fn delete_index(
+        &self,
+        index_name: impl Into<::std::string::String>,
+    ) -> rt::Call<VectorSearchIndexesDeleteIndexRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_VECTOR_SEARCH_INDEXES_DELETE_INDEX,
+            VectorSearchIndexesDeleteIndexRequest {
+                index_name: {
+                    let value = index_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/vector-search/indexes` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchindexes/listindexes)).
+    /// `GET /api/2.0/vector-search/indexes/{index_name}`; required: `index_name` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchindexes/getindex)).
+    #[inline]
+    pub fn get_index(
+        &self,
+        index_name: impl Into<::std::string::String>,
+    ) -> rt::Call<VectorSearchIndexesGetIndexRequest, VectorIndex> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_VECTOR_SEARCH_INDEXES_GET_INDEX,
+            VectorSearchIndexesGetIndexRequest {
+                index_name: {
+                    let value = index_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `GET /api/2.0/vector-search/indexes`; required: `endpoint_name`; pages by token ([API reference](https://docs.databricks.com/api/workspace/vectorsearchindexes/listindexes)).
+    #[inline]
     pub fn list_indexes(
         &self,
-        request: VectorSearchIndexesListIndexesRequest,
-    ) -> crate::service::Paginator<MiniVectorIndex> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/vector-search/indexes",
-            path_params: &[],
-            query: &["endpoint_name", "page_token"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("vector_indexes"),
-            request_field: Some("page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+        endpoint_name: impl Into<::std::string::String>,
+    ) -> rt::Paginator<VectorSearchIndexesListIndexesRequest, MiniVectorIndex> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_VECTOR_SEARCH_INDEXES_LIST_INDEXES,
+            &PAGES_VECTOR_SEARCH_INDEXES_LIST_INDEXES,
+            VectorSearchIndexesListIndexesRequest {
+                endpoint_name: {
+                    let value = endpoint_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `POST /api/2.0/vector-search/indexes/{index_name}/query` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchindexes/queryindex)).
-    pub async fn query_index(
+    /// `POST /api/2.0/vector-search/indexes/{index_name}/query`; required: `index_name`, `columns` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchindexes/queryindex)).
+    #[inline]
+    pub fn query_index(
         &self,
-        request: &VectorSearchIndexesQueryIndexRequest,
-    ) -> crate::Result<QueryVectorIndexResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/vector-search/indexes/{index_name}/query",
-            path_params: &["index_name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "columns",
-                "columns_to_rerank",
-                "facets",
-                "filters_json",
-                "num_results",
-                "query_columns",
-                "query_text",
-                "query_type",
-                "query_vector",
-                "reranker",
-                "score_threshold",
-                "sort_columns",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        index_name: impl Into<::std::string::String>,
+        columns: ::std::vec::Vec<::std::string::String>,
+    ) -> rt::Call<VectorSearchIndexesQueryIndexRequest, QueryVectorIndexResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_VECTOR_SEARCH_INDEXES_QUERY_INDEX,
+            VectorSearchIndexesQueryIndexRequest {
+                index_name: {
+                    let value = index_name;
+                    value.into()
+                },
+                columns: {
+                    let value = columns;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/vector-search/indexes/{index_name}/query-next-page` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchindexes/querynextpage)).
-    pub async fn query_next_page(
+    /// `POST /api/2.0/vector-search/indexes/{index_name}/query-next-page`; required: `index_name` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchindexes/querynextpage)).
+    #[inline]
+    pub fn query_next_page(
         &self,
-        request: &VectorSearchIndexesQueryNextPageRequest,
-    ) -> crate::Result<QueryVectorIndexResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/vector-search/indexes/{index_name}/query-next-page",
-            path_params: &["index_name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["endpoint_name", "page_token"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        index_name: impl Into<::std::string::String>,
+    ) -> rt::Call<VectorSearchIndexesQueryNextPageRequest, QueryVectorIndexResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_VECTOR_SEARCH_INDEXES_QUERY_NEXT_PAGE,
+            VectorSearchIndexesQueryNextPageRequest {
+                index_name: {
+                    let value = index_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/vector-search/indexes/{index_name}/scan` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchindexes/scanindex)).
-    pub async fn scan_index(
+    /// `POST /api/2.0/vector-search/indexes/{index_name}/scan`; required: `index_name` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchindexes/scanindex)).
+    #[inline]
+    pub fn scan_index(
         &self,
-        request: &VectorSearchIndexesScanIndexRequest,
-    ) -> crate::Result<ScanVectorIndexResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/vector-search/indexes/{index_name}/scan",
-            path_params: &["index_name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["last_primary_key", "num_results"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        index_name: impl Into<::std::string::String>,
+    ) -> rt::Call<VectorSearchIndexesScanIndexRequest, ScanVectorIndexResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_VECTOR_SEARCH_INDEXES_SCAN_INDEX,
+            VectorSearchIndexesScanIndexRequest {
+                index_name: {
+                    let value = index_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `POST /api/2.0/vector-search/indexes/{index_name}/sync` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchindexes/syncindex)).
-    pub async fn sync_index(&self, request: &VectorSearchIndexesSyncIndexRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/vector-search/indexes/{index_name}/sync",
-            path_params: &["index_name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/vector-search/indexes/{index_name}/upsert-data` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchindexes/upsertdatavectorindex)).
-    pub async fn upsert_data_vector_index(
+    /// `POST /api/2.0/vector-search/indexes/{index_name}/sync`; required: `index_name` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchindexes/syncindex)).
+    #[inline]
+    pub fn sync_index(
         &self,
-        request: &VectorSearchIndexesUpsertDataVectorIndexRequest,
-    ) -> crate::Result<UpsertDataVectorIndexResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/vector-search/indexes/{index_name}/upsert-data",
-            path_params: &["index_name"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["inputs_json"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        index_name: impl Into<::std::string::String>,
+    ) -> rt::Call<VectorSearchIndexesSyncIndexRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_VECTOR_SEARCH_INDEXES_SYNC_INDEX,
+            VectorSearchIndexesSyncIndexRequest {
+                index_name: {
+                    let value = index_name;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+
+    /// `POST /api/2.0/vector-search/indexes/{index_name}/upsert-data`; required: `index_name`, `inputs_json` ([API reference](https://docs.databricks.com/api/workspace/vectorsearchindexes/upsertdatavectorindex)).
+    #[inline]
+    pub fn upsert_data_vector_index(
+        &self,
+        index_name: impl Into<::std::string::String>,
+        inputs_json: impl Into<::std::string::String>,
+    ) -> rt::Call<VectorSearchIndexesUpsertDataVectorIndexRequest, UpsertDataVectorIndexResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_VECTOR_SEARCH_INDEXES_UPSERT_DATA_VECTOR_INDEX,
+            VectorSearchIndexesUpsertDataVectorIndexRequest {
+                index_name: {
+                    let value = index_name;
+                    value.into()
+                },
+                inputs_json: {
+                    let value = inputs_json;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_VECTOR_SEARCH_INDEXES_CREATE_INDEX: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/vector-search/indexes",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "name",
+        "endpoint_name",
+        "primary_key",
+        "index_type",
+        "delta_sync_index_spec",
+        "direct_access_index_spec",
+        "index_subtype",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_VECTOR_SEARCH_INDEXES_DELETE_DATA_VECTOR_INDEX: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/vector-search/indexes/{index_name}/delete-data",
+    path_params: &["index_name"],
+    query: &["primary_keys"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_VECTOR_SEARCH_INDEXES_DELETE_INDEX: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/vector-search/indexes/{index_name}",
+    path_params: &["index_name"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_VECTOR_SEARCH_INDEXES_GET_INDEX: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/vector-search/indexes/{index_name}",
+    path_params: &["index_name"],
+    query: &["ensure_reranker_compatible"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_VECTOR_SEARCH_INDEXES_LIST_INDEXES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/vector-search/indexes",
+    path_params: &[],
+    query: &["endpoint_name", "page_token"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_VECTOR_SEARCH_INDEXES_LIST_INDEXES: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("vector_indexes"),
+    request_field: Some("page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_VECTOR_SEARCH_INDEXES_QUERY_INDEX: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/vector-search/indexes/{index_name}/query",
+    path_params: &["index_name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "columns",
+        "columns_to_rerank",
+        "facets",
+        "filters_json",
+        "num_results",
+        "query_columns",
+        "query_text",
+        "query_type",
+        "query_vector",
+        "reranker",
+        "score_threshold",
+        "sort_columns",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_VECTOR_SEARCH_INDEXES_QUERY_NEXT_PAGE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/vector-search/indexes/{index_name}/query-next-page",
+    path_params: &["index_name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["endpoint_name", "page_token"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_VECTOR_SEARCH_INDEXES_SCAN_INDEX: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/vector-search/indexes/{index_name}/scan",
+    path_params: &["index_name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["last_primary_key", "num_results"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_VECTOR_SEARCH_INDEXES_SYNC_INDEX: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/vector-search/indexes/{index_name}/sync",
+    path_params: &["index_name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_VECTOR_SEARCH_INDEXES_UPSERT_DATA_VECTOR_INDEX: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/vector-search/indexes/{index_name}/upsert-data",
+    path_params: &["index_name"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["inputs_json"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<VectorSearchIndexesCreateIndexRequest, O> {
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = value.into();
+        self
+    }
+
+    /// Set `endpoint_name`.
+    #[inline]
+    pub fn endpoint_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.endpoint_name = value.into();
+        self
+    }
+
+    /// Set `primary_key`.
+    #[inline]
+    pub fn primary_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.primary_key = value.into();
+        self
+    }
+
+    /// Set `index_type`.
+    #[inline]
+    pub fn index_type(mut self, value: VectorIndexType) -> Self {
+        self.request.index_type = value;
+        self
+    }
+
+    /// Set `delta_sync_index_spec`.
+    #[inline]
+    pub fn delta_sync_index_spec(mut self, value: DeltaSyncVectorIndexSpecRequest) -> Self {
+        self.request.delta_sync_index_spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `direct_access_index_spec`.
+    #[inline]
+    pub fn direct_access_index_spec(mut self, value: DirectAccessVectorIndexSpec) -> Self {
+        self.request.direct_access_index_spec = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `index_subtype`.
+    #[inline]
+    pub fn index_subtype(mut self, value: IndexSubtype) -> Self {
+        self.request.index_subtype = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<VectorSearchIndexesDeleteDataVectorIndexRequest, O> {
+    /// Set `index_name`.
+    #[inline]
+    pub fn index_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.index_name = value.into();
+        self
+    }
+
+    /// Set `primary_keys`.
+    #[inline]
+    pub fn primary_keys(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.primary_keys = value;
+        self
+    }
+}
+
+impl<O> rt::Call<VectorSearchIndexesDeleteIndexRequest, O> {
+    /// Set `index_name`.
+    #[inline]
+    pub fn index_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.index_name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<VectorSearchIndexesGetIndexRequest, O> {
+    /// Set `index_name`.
+    #[inline]
+    pub fn index_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.index_name = value.into();
+        self
+    }
+
+    /// Set `ensure_reranker_compatible`.
+    #[inline]
+    pub fn ensure_reranker_compatible(mut self, value: bool) -> Self {
+        self.request.ensure_reranker_compatible = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<T> rt::Paginator<VectorSearchIndexesListIndexesRequest, T> {
+    /// Set `endpoint_name`.
+    #[inline]
+    pub fn endpoint_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.endpoint_name = value.into();
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<VectorSearchIndexesQueryIndexRequest, O> {
+    /// Set `index_name`.
+    #[inline]
+    pub fn index_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.index_name = value.into();
+        self
+    }
+
+    /// Set `columns`.
+    #[inline]
+    pub fn columns(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.columns = value;
+        self
+    }
+
+    /// Set `columns_to_rerank`.
+    #[inline]
+    pub fn columns_to_rerank(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.columns_to_rerank = value;
+        self
+    }
+
+    /// Set `facets`.
+    #[inline]
+    pub fn facets(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.facets = value;
+        self
+    }
+
+    /// Set `filters_json`.
+    #[inline]
+    pub fn filters_json(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.filters_json = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `num_results`.
+    #[inline]
+    pub fn num_results(mut self, value: i64) -> Self {
+        self.request.num_results = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `query_columns`.
+    #[inline]
+    pub fn query_columns(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.query_columns = value;
+        self
+    }
+
+    /// Set `query_text`.
+    #[inline]
+    pub fn query_text(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.query_text = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `query_type`.
+    #[inline]
+    pub fn query_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.query_type = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `query_vector`.
+    #[inline]
+    pub fn query_vector(mut self, value: ::std::vec::Vec<f64>) -> Self {
+        self.request.query_vector = value;
+        self
+    }
+
+    /// Set `reranker`.
+    #[inline]
+    pub fn reranker(mut self, value: RerankerConfig) -> Self {
+        self.request.reranker = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `score_threshold`.
+    #[inline]
+    pub fn score_threshold(mut self, value: f64) -> Self {
+        self.request.score_threshold = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sort_columns`.
+    #[inline]
+    pub fn sort_columns(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.request.sort_columns = value;
+        self
+    }
+}
+
+impl<O> rt::Call<VectorSearchIndexesQueryNextPageRequest, O> {
+    /// Set `index_name`.
+    #[inline]
+    pub fn index_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.index_name = value.into();
+        self
+    }
+
+    /// Set `endpoint_name`.
+    #[inline]
+    pub fn endpoint_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.endpoint_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `page_token`.
+    #[inline]
+    pub fn page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<VectorSearchIndexesScanIndexRequest, O> {
+    /// Set `index_name`.
+    #[inline]
+    pub fn index_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.index_name = value.into();
+        self
+    }
+
+    /// Set `last_primary_key`.
+    #[inline]
+    pub fn last_primary_key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.last_primary_key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `num_results`.
+    #[inline]
+    pub fn num_results(mut self, value: i64) -> Self {
+        self.request.num_results = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<VectorSearchIndexesSyncIndexRequest, O> {
+    /// Set `index_name`.
+    #[inline]
+    pub fn index_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.index_name = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<VectorSearchIndexesUpsertDataVectorIndexRequest, O> {
+    /// Set `index_name`.
+    #[inline]
+    pub fn index_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.index_name = value.into();
+        self
+    }
+
+    /// Set `inputs_json`.
+    #[inline]
+    pub fn inputs_json(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.inputs_json = value.into();
+        self
     }
 }

@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::ops::Deref;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,6 +15,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{Error, ErrorKind, OperationState, Result};
+use crate::service::runtime::BoxFuture;
 
 /// Default time to wait, as in the official SDKs.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20 * 60);
@@ -31,6 +33,25 @@ pub struct WaitSpec {
     pub status_path: &'static [&'static str],
     /// JSON path of the state message.
     pub message_path: &'static [&'static str],
+    /// For waits whose target state says "finished" but not "succeeded"
+    /// (job runs): what else must hold, or the wait fails.
+    pub outcome: Option<&'static Outcome>,
+}
+
+/// The success check of a finished operation: the value at `path` must be
+/// one of `success`. On failure the error names the parts (tasks) that did
+/// not succeed and the link at `url_path`.
+#[derive(Debug)]
+pub struct Outcome {
+    /// JSON path of the result (`state.result_state`).
+    pub path: &'static [&'static str],
+    /// Results that count as success.
+    pub success: &'static [&'static str],
+    /// Array of parts to report on failure (`tasks`), with their name field
+    /// and their own result path.
+    pub parts: Option<(&'static str, &'static str, &'static [&'static str])>,
+    /// JSON path of a link to the operation (`run_page_url`).
+    pub url_path: &'static [&'static str],
 }
 
 /// A progress callback, called with each non-final polled value.
@@ -134,47 +155,202 @@ fn text_at(value: &Value, path: &[&str]) -> Option<String> {
     }
 }
 
-/// Poll until `spec.target`; `OperationFailed` on `spec.failure`, `Timeout`
-/// at the deadline, both carrying the last state and message.
-pub async fn wait<T, F, Fut>(options: WaitOptions<T>, spec: &WaitSpec, mut poll: F) -> Result<T>
+/// Why a finished operation did not succeed, or `None` if it did.
+fn failed_outcome(outcome: &Outcome, json: &Value) -> Option<String> {
+    let result = text_at(json, outcome.path).unwrap_or_default();
+    if outcome.success.contains(&result.as_str()) {
+        return None;
+    }
+    let mut text = if result.is_empty() { "no result".to_string() } else { result };
+    if let Some((array, name, path)) = outcome.parts {
+        let failed: Vec<String> = json
+            .get(array)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|part| text_at(part, path).is_some_and(|r| !outcome.success.contains(&r.as_str())))
+            .filter_map(|part| text_at(part, &[name]))
+            .collect();
+        if !failed.is_empty() {
+            text.push_str(&format!("; failed {array}: {}", failed.join(", ")));
+        }
+    }
+    if let Some(url) = text_at(json, outcome.url_path) {
+        text.push_str(&format!("; see {url}"));
+    }
+    Some(text)
+}
+
+/// Poll until `spec.target`; `OperationFailed` on `spec.failure` (or a
+/// finished operation whose [`Outcome`] is not a success), `Timeout` at the
+/// deadline, both carrying the resource id, the last state and message, and
+/// the last polled value.
+pub async fn wait<T, F, Fut>(options: WaitOptions<T>, spec: &WaitSpec, id: &str, mut poll: F) -> Result<T>
 where
     T: Serialize,
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
 {
-    let deadline = Instant::now() + options.timeout;
+    // A timeout too large to add to the clock means "no deadline".
+    let deadline = Instant::now().checked_add(options.timeout);
     let targets = spec.target.join(" or ");
+    let what = if id.is_empty() { spec.what.to_string() } else { format!("{} {id}", spec.what) };
     let mut attempt: u32 = 1;
     loop {
         let value = poll().await?;
         let json = serde_json::to_value(&value).unwrap_or(Value::Null);
         let state = text_at(&json, spec.status_path).unwrap_or_default();
         let message = text_at(&json, spec.message_path);
-        let last = || OperationState { state: state.clone(), message: message.clone() };
+        let detail = message.clone().unwrap_or_else(|| "no message".into());
+        let last = |json: Value| OperationState {
+            state: state.clone(),
+            message: message.clone(),
+            resource_id: (!id.is_empty()).then(|| id.to_string()),
+            last: Some(json),
+        };
         if spec.target.contains(&state.as_str()) {
+            if let Some(why) = spec.outcome.and_then(|o| failed_outcome(o, &json)) {
+                return Err(Error::operation_failed(
+                    format!("{what}: ended {state} without success: {why}: {detail}"),
+                    last(json),
+                ));
+            }
             return Ok(value);
         }
         if spec.failure.contains(&state.as_str()) {
-            let detail = message.as_deref().unwrap_or("no message");
             return Err(Error::operation_failed(
-                format!("{}: failed to reach {targets}, got {state}: {detail}", spec.what),
-                last(),
+                format!("{what}: failed to reach {targets}, got {state}: {detail}"),
+                last(json),
             ));
         }
         options.report(&value);
         let sleep = options.backoff(attempt);
-        if Instant::now() + sleep > deadline {
-            let detail = message.as_deref().unwrap_or("no message");
+        if deadline.is_some_and(|d| Instant::now().checked_add(sleep).is_none_or(|wake| wake > d)) {
             return Err(Error::new(
                 ErrorKind::Timeout,
                 format!(
-                    "{}: timed out after {:?} waiting for {targets}; last state {state}: {detail}",
-                    spec.what, options.timeout
+                    "{what}: timed out after {:?} waiting for {targets}; last state {state}: {detail}",
+                    options.timeout
                 ),
             )
-            .with_operation_state(last()));
+            .with_operation_state(last(json)));
         }
         tokio::time::sleep(sleep).await;
         attempt = attempt.saturating_add(1);
+    }
+}
+
+/// Polls the resource a long-running call started.
+type Poll<T> = Arc<dyn Fn() -> BoxFuture<Result<T>> + Send + Sync>;
+
+/// The answer of a long-running call, and the means to wait for its end.
+///
+/// Derefs to the immediate answer, so its id is readable before waiting
+/// (`pending.cluster_id`). [`Wait::wait`] polls with the default options
+/// (20 minutes); [`Wait::wait_with`] takes a timeout and a progress callback.
+/// Dropping it polls nothing.
+///
+/// ```no_run
+/// # async fn demo(w: brickwork::WorkspaceClient) -> brickwork::Result<()> {
+/// let pending = w.clusters().start("0123-456789-abcdefgh").await?;
+/// println!("starting {}", pending.id());
+/// let cluster = pending.wait().await?;
+/// # Ok(()) }
+/// ```
+pub struct Wait<R, T> {
+    response: R,
+    id: String,
+    spec: &'static WaitSpec,
+    poll: Poll<T>,
+}
+
+impl<R: fmt::Debug, T> fmt::Debug for Wait<R, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Wait")
+            .field("what", &self.spec.what)
+            .field("id", &self.id)
+            .field("response", &self.response)
+            .finish()
+    }
+}
+
+impl<R, T> Deref for Wait<R, T> {
+    type Target = R;
+
+    fn deref(&self) -> &R {
+        &self.response
+    }
+}
+
+impl<R, T: Serialize> Wait<R, T> {
+    /// A handle on `response` whose end is polled by `poll` (generated code).
+    pub fn new(
+        response: R,
+        id: impl Into<String>,
+        spec: &'static WaitSpec,
+        poll: impl Fn() -> BoxFuture<Result<T>> + Send + Sync + 'static,
+    ) -> Self {
+        Wait { response, id: id.into(), spec, poll: Arc::new(poll) }
+    }
+
+    /// The id of the resource waited on (several ids are joined with `/`).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The immediate answer of the call.
+    pub fn response(&self) -> &R {
+        &self.response
+    }
+
+    /// The immediate answer, without waiting.
+    pub fn into_response(self) -> R {
+        self.response
+    }
+
+    /// Wait with the default options (20 minutes, polling every 1 to 10 s).
+    pub async fn wait(&self) -> Result<T> {
+        self.wait_with(WaitOptions::default()).await
+    }
+
+    /// Wait at most `timeout` (a [`Duration`], or text such as `"30s"`,
+    /// `"20m"`; unreadable text is a `Config` error).
+    pub async fn wait_timeout(&self, timeout: impl IntoTimeout) -> Result<T> {
+        self.wait_with(WaitOptions::default().timeout(timeout.into_timeout()?)).await
+    }
+
+    /// Wait with `options` (timeout, poll interval, progress callback).
+    pub async fn wait_with(&self, options: WaitOptions<T>) -> Result<T> {
+        let poll = self.poll.clone();
+        wait(options, self.spec, &self.id, move || poll()).await
+    }
+}
+
+/// A timeout given as a [`Duration`] or as text (`"30s"`, `"5m"`, `"1h"`).
+pub trait IntoTimeout {
+    /// The duration, or a `Config` error for unreadable text.
+    fn into_timeout(self) -> Result<Duration>;
+}
+
+impl IntoTimeout for Duration {
+    fn into_timeout(self) -> Result<Duration> {
+        Ok(self)
+    }
+}
+
+impl IntoTimeout for &str {
+    fn into_timeout(self) -> Result<Duration> {
+        let text = self.trim();
+        let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+        let (number, unit) = text.split_at(split);
+        let n: u64 = number.parse().map_err(|_| Error::config(format!("cannot read {self:?} as a timeout")))?;
+        let seconds = match unit.trim() {
+            "" | "s" => Some(n),
+            "ms" => return Ok(Duration::from_millis(n)),
+            "m" | "min" => n.checked_mul(60),
+            "h" => n.checked_mul(3600),
+            _ => None,
+        };
+        seconds.map(Duration::from_secs).ok_or_else(|| Error::config(format!("cannot read {self:?} as a timeout")))
     }
 }

@@ -28,6 +28,13 @@ macro_rules! open_enum {
             }
         }
 
+        /// The empty value a response that omits a required enum decodes to.
+        impl ::std::default::Default for $name {
+            fn default() -> Self {
+                Self::UnknownValue(::std::string::String::new())
+            }
+        }
+
         impl ::std::str::FromStr for $name {
             type Err = ::std::convert::Infallible;
             #[allow(unreachable_patterns)]
@@ -85,6 +92,21 @@ pub fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Er
         }
         other => Err(D::Error::custom(format!("expected an int64, got {other}"))),
     }
+}
+
+/// A required int64: missing or `null` decodes to 0.
+pub fn lenient_i64_required<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    lenient_i64(d).map(Option::unwrap_or_default)
+}
+
+/// A required field: `null` decodes to the empty value, as a missing one does.
+pub fn null_as_default<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(d: D) -> Result<T, D::Error> {
+    Option::<T>::deserialize(d).map(Option::unwrap_or_default)
+}
+
+/// Whether a required nested value is still empty (then it is not sent).
+pub fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 /// A secret value in an API type (passwords, token values, secret payloads):

@@ -8,7 +8,7 @@
 use crate::service::runtime as rt;
 
 crate::service::wire::open_enum! {
-    /// Wire enum `AclPermission`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `AclPermission`: `MANAGE`, `READ`, `WRITE`; values added by the server later decode as `UnknownValue`.
     AclPermission {
         Manage = "MANAGE",
         Read = "READ",
@@ -17,7 +17,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ExportFormat`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ExportFormat`: `AUTO`, `DBC`, `HTML`, `JUPYTER`, `RAW`, `R_MARKDOWN`, `SOURCE`; values added by the server later decode as `UnknownValue`.
     ExportFormat {
         Auto = "AUTO",
         Dbc = "DBC",
@@ -30,7 +30,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ImportFormat`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ImportFormat`: `AUTO`, `DBC`, `HTML`, `JUPYTER`, `RAW`, `R_MARKDOWN`, `SOURCE`; values added by the server later decode as `UnknownValue`.
     ImportFormat {
         Auto = "AUTO",
         Dbc = "DBC",
@@ -43,7 +43,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `Language`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `Language`: `PYTHON`, `R`, `SCALA`, `SQL`; values added by the server later decode as `UnknownValue`.
     Language {
         Python = "PYTHON",
         R = "R",
@@ -53,7 +53,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ObjectType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ObjectType`: `DASHBOARD`, `DIRECTORY`, `FILE`, `LIBRARY`, `NOTEBOOK`, `REPO`; values added by the server later decode as `UnknownValue`.
     ObjectType {
         Dashboard = "DASHBOARD",
         Directory = "DIRECTORY",
@@ -65,7 +65,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `RepoPermissionLevel`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `RepoPermissionLevel`: `CAN_EDIT`, `CAN_MANAGE`, `CAN_READ`, `CAN_RUN`; values added by the server later decode as `UnknownValue`.
     RepoPermissionLevel {
         CanEdit = "CAN_EDIT",
         CanManage = "CAN_MANAGE",
@@ -75,7 +75,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `ScopeBackendType`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `ScopeBackendType`: `AZURE_KEYVAULT`, `DATABRICKS`; values added by the server later decode as `UnknownValue`.
     ScopeBackendType {
         AzureKeyvault = "AZURE_KEYVAULT",
         Databricks = "DATABRICKS",
@@ -83,7 +83,7 @@ crate::service::wire::open_enum! {
 }
 
 crate::service::wire::open_enum! {
-    /// Wire enum `WorkspaceObjectPermissionLevel`; values added by the server later decode as `UnknownValue`.
+    /// Wire enum `WorkspaceObjectPermissionLevel`: `CAN_EDIT`, `CAN_MANAGE`, `CAN_READ`, `CAN_RUN`; values added by the server later decode as `UnknownValue`.
     WorkspaceObjectPermissionLevel {
         CanEdit = "CAN_EDIT",
         CanManage = "CAN_MANAGE",
@@ -93,88 +93,353 @@ crate::service::wire::open_enum! {
 }
 
 /// Wire type `AclItem` of the `workspace` API.
+///
+/// Required: `principal`, `permission` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AclItem {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub principal: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub permission: ::std::option::Option<AclPermission>,
+    /// Wire field `principal` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub principal: ::std::string::String,
+    /// Wire field `permission` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub permission: AclPermission,
+}
+
+impl AclItem {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(principal: impl Into<::std::string::String>, permission: AclPermission) -> Self {
+        AclItem {
+            principal: {
+                let value = principal;
+                value.into()
+            },
+            permission: {
+                let value = permission;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `principal`.
+    #[inline]
+    pub fn principal(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.principal = value.into();
+        self
+    }
+
+    /// Set `permission`.
+    #[inline]
+    pub fn permission(mut self, value: AclPermission) -> Self {
+        self.permission = value;
+        self
+    }
 }
 
 /// Wire type `AzureKeyVaultSecretScopeMetadata` of the `workspace` API.
+///
+/// Required: `resource_id`, `dns_name` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct AzureKeyVaultSecretScopeMetadata {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub resource_id: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub dns_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `resource_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub resource_id: ::std::string::String,
+    /// Wire field `dns_name` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub dns_name: ::std::string::String,
+}
+
+impl AzureKeyVaultSecretScopeMetadata {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(resource_id: impl Into<::std::string::String>, dns_name: impl Into<::std::string::String>) -> Self {
+        AzureKeyVaultSecretScopeMetadata {
+            resource_id: {
+                let value = resource_id;
+                value.into()
+            },
+            dns_name: {
+                let value = dns_name;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `resource_id`.
+    #[inline]
+    pub fn resource_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.resource_id = value.into();
+        self
+    }
+
+    /// Set `dns_name`.
+    #[inline]
+    pub fn dns_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.dns_name = value.into();
+        self
+    }
 }
 
 /// Wire type `CreateCredentialsResponse` of the `workspace` API.
+///
+/// Required: `credential_id`, `git_provider` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateCredentialsResponse {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub credential_id: ::std::option::Option<i64>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub git_provider: ::std::option::Option<::std::string::String>,
+    /// Wire field `credential_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub credential_id: i64,
+    /// Wire field `git_provider` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub git_provider: ::std::string::String,
+    /// Wire field `git_email` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub git_email: ::std::option::Option<::std::string::String>,
+    /// Wire field `git_username` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub git_username: ::std::option::Option<::std::string::String>,
+    /// Wire field `is_default_for_provider` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_default_for_provider: ::std::option::Option<bool>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+}
+
+impl CreateCredentialsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(credential_id: i64, git_provider: impl Into<::std::string::String>) -> Self {
+        CreateCredentialsResponse {
+            credential_id: {
+                let value = credential_id;
+                value
+            },
+            git_provider: {
+                let value = git_provider;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `credential_id`.
+    #[inline]
+    pub fn credential_id(mut self, value: i64) -> Self {
+        self.credential_id = value;
+        self
+    }
+
+    /// Set `git_provider`.
+    #[inline]
+    pub fn git_provider(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.git_provider = value.into();
+        self
+    }
+
+    /// Set `git_email`.
+    #[inline]
+    pub fn git_email(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.git_email = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `git_username`.
+    #[inline]
+    pub fn git_username(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.git_username = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `is_default_for_provider`.
+    #[inline]
+    pub fn is_default_for_provider(mut self, value: bool) -> Self {
+        self.is_default_for_provider = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `CreateRepoResponse` of the `workspace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CreateRepoResponse {
+    /// Wire field `branch` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub branch: ::std::option::Option<::std::string::String>,
+    /// Wire field `head_commit_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub head_commit_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub id: ::std::option::Option<i64>,
+    /// Wire field `path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub path: ::std::option::Option<::std::string::String>,
+    /// Wire field `provider` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub provider: ::std::option::Option<::std::string::String>,
+    /// Wire field `sparse_checkout` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sparse_checkout: ::std::option::Option<SparseCheckout>,
+    /// Wire field `url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub url: ::std::option::Option<::std::string::String>,
 }
 
+impl CreateRepoResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        CreateRepoResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `branch`.
+    #[inline]
+    pub fn branch(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.branch = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `head_commit_id`.
+    #[inline]
+    pub fn head_commit_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.head_commit_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: i64) -> Self {
+        self.id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `provider`.
+    #[inline]
+    pub fn provider(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.provider = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sparse_checkout`.
+    #[inline]
+    pub fn sparse_checkout(mut self, value: SparseCheckout) -> Self {
+        self.sparse_checkout = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `url`.
+    #[inline]
+    pub fn url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.url = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `CredentialInfo` of the `workspace` API.
+///
+/// Required: `credential_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct CredentialInfo {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub credential_id: ::std::option::Option<i64>,
+    /// Wire field `credential_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub credential_id: i64,
+    /// Wire field `git_email` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub git_email: ::std::option::Option<::std::string::String>,
+    /// Wire field `git_provider` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub git_provider: ::std::option::Option<::std::string::String>,
+    /// Wire field `git_username` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub git_username: ::std::option::Option<::std::string::String>,
+    /// Wire field `is_default_for_provider` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_default_for_provider: ::std::option::Option<bool>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+}
+
+impl CredentialInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(credential_id: i64) -> Self {
+        CredentialInfo {
+            credential_id: {
+                let value = credential_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `credential_id`.
+    #[inline]
+    pub fn credential_id(mut self, value: i64) -> Self {
+        self.credential_id = value;
+        self
+    }
+
+    /// Set `git_email`.
+    #[inline]
+    pub fn git_email(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.git_email = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `git_provider`.
+    #[inline]
+    pub fn git_provider(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.git_provider = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `git_username`.
+    #[inline]
+    pub fn git_username(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.git_username = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `is_default_for_provider`.
+    #[inline]
+    pub fn is_default_for_provider(mut self, value: bool) -> Self {
+        self.is_default_for_provider = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `DeleteCredentialsResponse` of the `workspace` API.
@@ -182,109 +447,370 @@ pub struct CredentialInfo {
 #[serde(default)]
 pub struct DeleteCredentialsResponse {}
 
+impl DeleteCredentialsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteCredentialsResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `DeleteRepoResponse` of the `workspace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteRepoResponse {}
+
+impl DeleteRepoResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteRepoResponse { ..::std::default::Default::default() }
+    }
+}
 
 /// Wire type `DeleteResponse` of the `workspace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteResponse {}
 
+impl DeleteResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `DeleteSecretResponse` of the `workspace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DeleteSecretResponse {}
 
+impl DeleteSecretResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DeleteSecretResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `DirectoryInfo` of the `workspace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct DirectoryInfo {
+    /// Wire field `is_git_folder` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_git_folder: ::std::option::Option<bool>,
+}
+
+impl DirectoryInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        DirectoryInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `is_git_folder`.
+    #[inline]
+    pub fn is_git_folder(mut self, value: bool) -> Self {
+        self.is_git_folder = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `ExportResponse` of the `workspace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ExportResponse {
+    /// Wire field `content` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub content: ::std::option::Option<::std::string::String>,
+    /// Wire field `file_type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub file_type: ::std::option::Option<::std::string::String>,
 }
 
+impl ExportResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ExportResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `content`.
+    #[inline]
+    pub fn content(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.content = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `file_type`.
+    #[inline]
+    pub fn file_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.file_type = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
 /// Wire type `GetCredentialsResponse` of the `workspace` API.
+///
+/// Required: `credential_id` (arguments of `new`).
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetCredentialsResponse {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub credential_id: ::std::option::Option<i64>,
+    /// Wire field `credential_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub credential_id: i64,
+    /// Wire field `git_email` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub git_email: ::std::option::Option<::std::string::String>,
+    /// Wire field `git_provider` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub git_provider: ::std::option::Option<::std::string::String>,
+    /// Wire field `git_username` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub git_username: ::std::option::Option<::std::string::String>,
+    /// Wire field `is_default_for_provider` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_default_for_provider: ::std::option::Option<bool>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+}
+
+impl GetCredentialsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(credential_id: i64) -> Self {
+        GetCredentialsResponse {
+            credential_id: {
+                let value = credential_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+
+    /// Set `credential_id`.
+    #[inline]
+    pub fn credential_id(mut self, value: i64) -> Self {
+        self.credential_id = value;
+        self
+    }
+
+    /// Set `git_email`.
+    #[inline]
+    pub fn git_email(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.git_email = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `git_provider`.
+    #[inline]
+    pub fn git_provider(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.git_provider = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `git_username`.
+    #[inline]
+    pub fn git_username(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.git_username = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `is_default_for_provider`.
+    #[inline]
+    pub fn is_default_for_provider(mut self, value: bool) -> Self {
+        self.is_default_for_provider = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GetRepoPermissionLevelsResponse` of the `workspace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetRepoPermissionLevelsResponse {
+    /// Wire field `permission_levels` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub permission_levels: ::std::vec::Vec<RepoPermissionsDescription>,
+}
+
+impl GetRepoPermissionLevelsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetRepoPermissionLevelsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `permission_levels`.
+    #[inline]
+    pub fn permission_levels(mut self, value: ::std::vec::Vec<RepoPermissionsDescription>) -> Self {
+        self.permission_levels = value;
+        self
+    }
 }
 
 /// Wire type `GetRepoResponse` of the `workspace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetRepoResponse {
+    /// Wire field `branch` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub branch: ::std::option::Option<::std::string::String>,
+    /// Wire field `git_cli_enabled` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub git_cli_enabled: ::std::option::Option<bool>,
+    /// Wire field `head_commit_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub head_commit_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub id: ::std::option::Option<i64>,
+    /// Wire field `path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub path: ::std::option::Option<::std::string::String>,
+    /// Wire field `provider` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub provider: ::std::option::Option<::std::string::String>,
+    /// Wire field `sparse_checkout` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sparse_checkout: ::std::option::Option<SparseCheckout>,
+    /// Wire field `url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub url: ::std::option::Option<::std::string::String>,
+}
+
+impl GetRepoResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetRepoResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `branch`.
+    #[inline]
+    pub fn branch(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.branch = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `git_cli_enabled`.
+    #[inline]
+    pub fn git_cli_enabled(mut self, value: bool) -> Self {
+        self.git_cli_enabled = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `head_commit_id`.
+    #[inline]
+    pub fn head_commit_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.head_commit_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: i64) -> Self {
+        self.id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `provider`.
+    #[inline]
+    pub fn provider(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.provider = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sparse_checkout`.
+    #[inline]
+    pub fn sparse_checkout(mut self, value: SparseCheckout) -> Self {
+        self.sparse_checkout = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `url`.
+    #[inline]
+    pub fn url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.url = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GetSecretResponse` of the `workspace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetSecretResponse {
+    /// Wire field `key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub key: ::std::option::Option<::std::string::String>,
+    /// Wire field `value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<::std::string::String>,
+}
+
+impl GetSecretResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetSecretResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `value`.
+    #[inline]
+    pub fn value(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.value = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `GetWorkspaceObjectPermissionLevelsResponse` of the `workspace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GetWorkspaceObjectPermissionLevelsResponse {
+    /// Wire field `permission_levels` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub permission_levels: ::std::vec::Vec<WorkspaceObjectPermissionsDescription>,
+}
+
+impl GetWorkspaceObjectPermissionLevelsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GetWorkspaceObjectPermissionLevelsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `permission_levels`.
+    #[inline]
+    pub fn permission_levels(mut self, value: ::std::vec::Vec<WorkspaceObjectPermissionsDescription>) -> Self {
+        self.permission_levels = value;
+        self
+    }
 }
 
 /// Wire type `ImportResponse` of the `workspace` API.
@@ -292,54 +818,166 @@ pub struct GetWorkspaceObjectPermissionLevelsResponse {
 #[serde(default)]
 pub struct ImportResponse {}
 
+impl ImportResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ImportResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `ListAclsResponse` of the `workspace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListAclsResponse {
+    /// Wire field `items` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub items: ::std::vec::Vec<AclItem>,
+}
+
+impl ListAclsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListAclsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `items`.
+    #[inline]
+    pub fn items(mut self, value: ::std::vec::Vec<AclItem>) -> Self {
+        self.items = value;
+        self
+    }
 }
 
 /// Wire type `ListCredentialsResponse` of the `workspace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListCredentialsResponse {
+    /// Wire field `credentials` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub credentials: ::std::vec::Vec<CredentialInfo>,
+}
+
+impl ListCredentialsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListCredentialsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `credentials`.
+    #[inline]
+    pub fn credentials(mut self, value: ::std::vec::Vec<CredentialInfo>) -> Self {
+        self.credentials = value;
+        self
+    }
 }
 
 /// Wire type `ListReposResponse` of the `workspace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListReposResponse {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `repos` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub repos: ::std::vec::Vec<RepoInfo>,
+}
+
+impl ListReposResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListReposResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `repos`.
+    #[inline]
+    pub fn repos(mut self, value: ::std::vec::Vec<RepoInfo>) -> Self {
+        self.repos = value;
+        self
+    }
 }
 
 /// Wire type `ListResponse` of the `workspace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListResponse {
+    /// Wire field `objects` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub objects: ::std::vec::Vec<ObjectInfo>,
+}
+
+impl ListResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `objects`.
+    #[inline]
+    pub fn objects(mut self, value: ::std::vec::Vec<ObjectInfo>) -> Self {
+        self.objects = value;
+        self
+    }
 }
 
 /// Wire type `ListScopesResponse` of the `workspace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListScopesResponse {
+    /// Wire field `scopes` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub scopes: ::std::vec::Vec<SecretScope>,
+}
+
+impl ListScopesResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListScopesResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `scopes`.
+    #[inline]
+    pub fn scopes(mut self, value: ::std::vec::Vec<SecretScope>) -> Self {
+        self.scopes = value;
+        self
+    }
 }
 
 /// Wire type `ListSecretsResponse` of the `workspace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ListSecretsResponse {
+    /// Wire field `secrets` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub secrets: ::std::vec::Vec<SecretMetadata>,
+}
+
+impl ListSecretsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ListSecretsResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `secrets`.
+    #[inline]
+    pub fn secrets(mut self, value: ::std::vec::Vec<SecretMetadata>) -> Self {
+        self.secrets = value;
+        self
+    }
 }
 
 /// Wire type `MkdirsResponse` of the `workspace` API.
@@ -347,35 +985,52 @@ pub struct ListSecretsResponse {
 #[serde(default)]
 pub struct MkdirsResponse {}
 
+impl MkdirsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        MkdirsResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `ObjectInfo` of the `workspace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ObjectInfo {
+    /// Wire field `created_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub created_at: ::std::option::Option<i64>,
+    /// Wire field `directory_info` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub directory_info: ::std::option::Option<DirectoryInfo>,
+    /// Wire field `language` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub language: ::std::option::Option<Language>,
+    /// Wire field `modified_at` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub modified_at: ::std::option::Option<i64>,
+    /// Wire field `object_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub object_id: ::std::option::Option<i64>,
+    /// Wire field `object_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_type: ::std::option::Option<ObjectType>,
+    /// Wire field `path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub path: ::std::option::Option<::std::string::String>,
+    /// Wire field `resource_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub resource_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `size` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -383,99 +1038,412 @@ pub struct ObjectInfo {
     pub size: ::std::option::Option<i64>,
 }
 
+impl ObjectInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ObjectInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `created_at`.
+    #[inline]
+    pub fn created_at(mut self, value: i64) -> Self {
+        self.created_at = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `directory_info`.
+    #[inline]
+    pub fn directory_info(mut self, value: DirectoryInfo) -> Self {
+        self.directory_info = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `language`.
+    #[inline]
+    pub fn language(mut self, value: Language) -> Self {
+        self.language = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `modified_at`.
+    #[inline]
+    pub fn modified_at(mut self, value: i64) -> Self {
+        self.modified_at = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: i64) -> Self {
+        self.object_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: ObjectType) -> Self {
+        self.object_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `resource_id`.
+    #[inline]
+    pub fn resource_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.resource_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `size`.
+    #[inline]
+    pub fn size(mut self, value: i64) -> Self {
+        self.size = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `RepoAccessControlRequest` of the `workspace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RepoAccessControlRequest {
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<RepoPermissionLevel>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl RepoAccessControlRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RepoAccessControlRequest { ..::std::default::Default::default() }
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: RepoPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `RepoAccessControlResponse` of the `workspace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RepoAccessControlResponse {
+    /// Wire field `all_permissions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub all_permissions: ::std::vec::Vec<RepoPermission>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl RepoAccessControlResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RepoAccessControlResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `all_permissions`.
+    #[inline]
+    pub fn all_permissions(mut self, value: ::std::vec::Vec<RepoPermission>) -> Self {
+        self.all_permissions = value;
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `RepoInfo` of the `workspace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RepoInfo {
+    /// Wire field `branch` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub branch: ::std::option::Option<::std::string::String>,
+    /// Wire field `head_commit_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub head_commit_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub id: ::std::option::Option<i64>,
+    /// Wire field `path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub path: ::std::option::Option<::std::string::String>,
+    /// Wire field `provider` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub provider: ::std::option::Option<::std::string::String>,
+    /// Wire field `sparse_checkout` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sparse_checkout: ::std::option::Option<SparseCheckout>,
+    /// Wire field `url` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub url: ::std::option::Option<::std::string::String>,
+}
+
+impl RepoInfo {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RepoInfo { ..::std::default::Default::default() }
+    }
+
+    /// Set `branch`.
+    #[inline]
+    pub fn branch(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.branch = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `head_commit_id`.
+    #[inline]
+    pub fn head_commit_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.head_commit_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `id`.
+    #[inline]
+    pub fn id(mut self, value: i64) -> Self {
+        self.id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `provider`.
+    #[inline]
+    pub fn provider(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.provider = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sparse_checkout`.
+    #[inline]
+    pub fn sparse_checkout(mut self, value: SparseCheckout) -> Self {
+        self.sparse_checkout = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `url`.
+    #[inline]
+    pub fn url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.url = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `RepoPermission` of the `workspace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RepoPermission {
+    /// Wire field `inherited` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub inherited: ::std::option::Option<bool>,
+    /// Wire field `inherited_from_object` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub inherited_from_object: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<RepoPermissionLevel>,
+}
+
+impl RepoPermission {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RepoPermission { ..::std::default::Default::default() }
+    }
+
+    /// Set `inherited`.
+    #[inline]
+    pub fn inherited(mut self, value: bool) -> Self {
+        self.inherited = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `inherited_from_object`.
+    #[inline]
+    pub fn inherited_from_object(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.inherited_from_object = value;
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: RepoPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `RepoPermissions` of the `workspace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RepoPermissions {
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<RepoAccessControlResponse>,
+    /// Wire field `object_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `object_type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_type: ::std::option::Option<::std::string::String>,
+}
+
+impl RepoPermissions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RepoPermissions { ..::std::default::Default::default() }
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<RepoAccessControlResponse>) -> Self {
+        self.access_control_list = value;
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_type = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `RepoPermissionsDescription` of the `workspace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct RepoPermissionsDescription {
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<RepoPermissionLevel>,
+}
+
+impl RepoPermissionsDescription {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        RepoPermissionsDescription { ..::std::default::Default::default() }
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: RepoPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `SecretMetadata` of the `workspace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SecretMetadata {
+    /// Wire field `key` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub key: ::std::option::Option<::std::string::String>,
+    /// Wire field `last_updated_timestamp` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -483,32 +1451,118 @@ pub struct SecretMetadata {
     pub last_updated_timestamp: ::std::option::Option<i64>,
 }
 
+impl SecretMetadata {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SecretMetadata { ..::std::default::Default::default() }
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.key = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `last_updated_timestamp`.
+    #[inline]
+    pub fn last_updated_timestamp(mut self, value: i64) -> Self {
+        self.last_updated_timestamp = ::std::option::Option::Some(value);
+        self
+    }
+}
+
 /// Wire type `SecretScope` of the `workspace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SecretScope {
+    /// Wire field `backend_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub backend_type: ::std::option::Option<ScopeBackendType>,
+    /// Wire field `keyvault_metadata` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub keyvault_metadata: ::std::option::Option<AzureKeyVaultSecretScopeMetadata>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+}
+
+impl SecretScope {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SecretScope { ..::std::default::Default::default() }
+    }
+
+    /// Set `backend_type`.
+    #[inline]
+    pub fn backend_type(mut self, value: ScopeBackendType) -> Self {
+        self.backend_type = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `keyvault_metadata`.
+    #[inline]
+    pub fn keyvault_metadata(mut self, value: AzureKeyVaultSecretScopeMetadata) -> Self {
+        self.keyvault_metadata = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `SparseCheckout` of the `workspace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SparseCheckout {
+    /// Wire field `patterns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub patterns: ::std::vec::Vec<::std::string::String>,
+}
+
+impl SparseCheckout {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SparseCheckout { ..::std::default::Default::default() }
+    }
+
+    /// Set `patterns`.
+    #[inline]
+    pub fn patterns(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.patterns = value;
+        self
+    }
 }
 
 /// Wire type `SparseCheckoutUpdate` of the `workspace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SparseCheckoutUpdate {
+    /// Wire field `patterns` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub patterns: ::std::vec::Vec<::std::string::String>,
+}
+
+impl SparseCheckoutUpdate {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        SparseCheckoutUpdate { ..::std::default::Default::default() }
+    }
+
+    /// Set `patterns`.
+    #[inline]
+    pub fn patterns(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.patterns = value;
+        self
+    }
 }
 
 /// Wire type `UpdateCredentialsResponse` of the `workspace` API.
@@ -516,162 +1570,423 @@ pub struct SparseCheckoutUpdate {
 #[serde(default)]
 pub struct UpdateCredentialsResponse {}
 
+impl UpdateCredentialsResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UpdateCredentialsResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `UpdateRepoResponse` of the `workspace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct UpdateRepoResponse {}
 
+impl UpdateRepoResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        UpdateRepoResponse { ..::std::default::Default::default() }
+    }
+}
+
 /// Wire type `WorkspaceObjectAccessControlRequest` of the `workspace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceObjectAccessControlRequest {
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<WorkspaceObjectPermissionLevel>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl WorkspaceObjectAccessControlRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WorkspaceObjectAccessControlRequest { ..::std::default::Default::default() }
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: WorkspaceObjectPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `WorkspaceObjectAccessControlResponse` of the `workspace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceObjectAccessControlResponse {
+    /// Wire field `all_permissions` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub all_permissions: ::std::vec::Vec<WorkspaceObjectPermission>,
+    /// Wire field `display_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `group_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `service_principal_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service_principal_name: ::std::option::Option<::std::string::String>,
+    /// Wire field `user_name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user_name: ::std::option::Option<::std::string::String>,
+}
+
+impl WorkspaceObjectAccessControlResponse {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WorkspaceObjectAccessControlResponse { ..::std::default::Default::default() }
+    }
+
+    /// Set `all_permissions`.
+    #[inline]
+    pub fn all_permissions(mut self, value: ::std::vec::Vec<WorkspaceObjectPermission>) -> Self {
+        self.all_permissions = value;
+        self
+    }
+
+    /// Set `display_name`.
+    #[inline]
+    pub fn display_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.display_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `group_name`.
+    #[inline]
+    pub fn group_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.group_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `service_principal_name`.
+    #[inline]
+    pub fn service_principal_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.service_principal_name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `user_name`.
+    #[inline]
+    pub fn user_name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.user_name = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `WorkspaceObjectPermission` of the `workspace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceObjectPermission {
+    /// Wire field `inherited` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub inherited: ::std::option::Option<bool>,
+    /// Wire field `inherited_from_object` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub inherited_from_object: ::std::vec::Vec<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<WorkspaceObjectPermissionLevel>,
+}
+
+impl WorkspaceObjectPermission {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WorkspaceObjectPermission { ..::std::default::Default::default() }
+    }
+
+    /// Set `inherited`.
+    #[inline]
+    pub fn inherited(mut self, value: bool) -> Self {
+        self.inherited = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `inherited_from_object`.
+    #[inline]
+    pub fn inherited_from_object(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
+        self.inherited_from_object = value;
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: WorkspaceObjectPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Wire type `WorkspaceObjectPermissions` of the `workspace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceObjectPermissions {
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<WorkspaceObjectAccessControlResponse>,
+    /// Wire field `object_id` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `object_type` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub object_type: ::std::option::Option<::std::string::String>,
+}
+
+impl WorkspaceObjectPermissions {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WorkspaceObjectPermissions { ..::std::default::Default::default() }
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<WorkspaceObjectAccessControlResponse>) -> Self {
+        self.access_control_list = value;
+        self
+    }
+
+    /// Set `object_id`.
+    #[inline]
+    pub fn object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_id = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `object_type`.
+    #[inline]
+    pub fn object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.object_type = ::std::option::Option::Some(value.into());
+        self
+    }
 }
 
 /// Wire type `WorkspaceObjectPermissionsDescription` of the `workspace` API.
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceObjectPermissionsDescription {
+    /// Wire field `description` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
+    /// Wire field `permission_level` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub permission_level: ::std::option::Option<WorkspaceObjectPermissionLevel>,
+}
+
+impl WorkspaceObjectPermissionsDescription {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        WorkspaceObjectPermissionsDescription { ..::std::default::Default::default() }
+    }
+
+    /// Set `description`.
+    #[inline]
+    pub fn description(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.description = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `permission_level`.
+    #[inline]
+    pub fn permission_level(mut self, value: WorkspaceObjectPermissionLevel) -> Self {
+        self.permission_level = ::std::option::Option::Some(value);
+        self
+    }
 }
 
 /// Parameters of [`GitCredentialsApi::create`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GitCredentialsCreateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub git_provider: ::std::option::Option<::std::string::String>,
+    /// Wire field `git_provider` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub git_provider: ::std::string::String,
+    /// Wire field `git_email` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub git_email: ::std::option::Option<::std::string::String>,
+    /// Wire field `git_username` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub git_username: ::std::option::Option<::std::string::String>,
+    /// Wire field `is_default_for_provider` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_default_for_provider: ::std::option::Option<bool>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `personal_access_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub personal_access_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `principal_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub principal_id: ::std::option::Option<i64>,
 }
+
+impl GitCredentialsCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(git_provider: impl Into<::std::string::String>) -> Self {
+        GitCredentialsCreateRequest {
+            git_provider: {
+                let value = git_provider;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GitCredentialsCreateRequest {}
 
 /// Parameters of [`GitCredentialsApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GitCredentialsDeleteRequest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub credential_id: ::std::option::Option<i64>,
+    /// Wire field `credential_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub credential_id: i64,
+    /// Wire field `principal_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub principal_id: ::std::option::Option<i64>,
 }
+
+impl GitCredentialsDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(credential_id: i64) -> Self {
+        GitCredentialsDeleteRequest {
+            credential_id: {
+                let value = credential_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GitCredentialsDeleteRequest {}
 
 /// Parameters of [`GitCredentialsApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GitCredentialsGetRequest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub credential_id: ::std::option::Option<i64>,
+    /// Wire field `credential_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub credential_id: i64,
+    /// Wire field `principal_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub principal_id: ::std::option::Option<i64>,
 }
+
+impl GitCredentialsGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(credential_id: i64) -> Self {
+        GitCredentialsGetRequest {
+            credential_id: {
+                let value = credential_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GitCredentialsGetRequest {}
 
 /// Parameters of [`GitCredentialsApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GitCredentialsListRequest {
+    /// Wire field `principal_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub principal_id: ::std::option::Option<i64>,
 }
+
+impl GitCredentialsListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        GitCredentialsListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for GitCredentialsListRequest {}
 
 /// Parameters of [`GitCredentialsApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct GitCredentialsUpdateRequest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub credential_id: ::std::option::Option<i64>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub git_provider: ::std::option::Option<::std::string::String>,
+    /// Wire field `credential_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub credential_id: i64,
+    /// Wire field `git_provider` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub git_provider: ::std::string::String,
+    /// Wire field `git_email` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub git_email: ::std::option::Option<::std::string::String>,
+    /// Wire field `git_username` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub git_username: ::std::option::Option<::std::string::String>,
+    /// Wire field `is_default_for_provider` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_default_for_provider: ::std::option::Option<bool>,
+    /// Wire field `name` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
+    /// Wire field `personal_access_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub personal_access_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `principal_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -679,7 +1994,27 @@ pub struct GitCredentialsUpdateRequest {
     pub principal_id: ::std::option::Option<i64>,
 }
 
-/// The `git_credentials` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/gitcredentials)).
+impl GitCredentialsUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(credential_id: i64, git_provider: impl Into<::std::string::String>) -> Self {
+        GitCredentialsUpdateRequest {
+            credential_id: {
+                let value = credential_id;
+                value
+            },
+            git_provider: {
+                let value = git_provider;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for GitCredentialsUpdateRequest {}
+
+/// The `git_credentials` service (workspace level, 5 operations; [API reference](https://docs.databricks.com/api/workspace/gitcredentials)).
 #[derive(Debug, Clone)]
 pub struct GitCredentialsApi {
     client: crate::Client,
@@ -696,86 +2031,317 @@ impl GitCredentialsApi {
         &self.client
     }
 
-    /// `POST /api/2.0/git-credentials` ([API reference](https://docs.databricks.com/api/workspace/gitcredentials/create)).
-    pub async fn create(&self, request: &GitCredentialsCreateRequest) -> crate::Result<CreateCredentialsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/git-credentials",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "git_provider",
-                "git_email",
-                "git_username",
-                "is_default_for_provider",
-                "name",
-                "personal_access_token",
-                "principal_id",
-            ]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `POST /api/2.0/git-credentials`; required: `git_provider` ([API reference](https://docs.databricks.com/api/workspace/gitcredentials/create)).
+    #[inline]
+    pub fn create(
+        &self,
+        git_provider: impl Into<::std::string::String>,
+    ) -> rt::Call<GitCredentialsCreateRequest, CreateCredentialsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GIT_CREDENTIALS_CREATE,
+            GitCredentialsCreateRequest {
+                git_provider: {
+                    let value = git_provider;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `DELETE /api/2.0/git-credentials/{credential_id}` ([API reference](https://docs.databricks.com/api/workspace/gitcredentials/delete)).
-    pub async fn delete(&self, request: &GitCredentialsDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/git-credentials/{credential_id}",
-            path_params: &["credential_id"],
-            query: &["principal_id"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/git-credentials/{credential_id}`; required: `credential_id` ([API reference](https://docs.databricks.com/api/workspace/gitcredentials/delete)).
+    #[inline]
+    pub fn delete(&self, credential_id: i64) -> rt::Call<GitCredentialsDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GIT_CREDENTIALS_DELETE,
+            GitCredentialsDeleteRequest {
+                credential_id: {
+                    let value = credential_id;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/git-credentials/{credential_id}` ([API reference](https://docs.databricks.com/api/workspace/gitcredentials/get)).
-    pub async fn get(&self, request: &GitCredentialsGetRequest) -> crate::Result<GetCredentialsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/git-credentials/{credential_id}",
-            path_params: &["credential_id"],
-            query: &["principal_id"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/git-credentials/{credential_id}`; required: `credential_id` ([API reference](https://docs.databricks.com/api/workspace/gitcredentials/get)).
+    #[inline]
+    pub fn get(&self, credential_id: i64) -> rt::Call<GitCredentialsGetRequest, GetCredentialsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GIT_CREDENTIALS_GET,
+            GitCredentialsGetRequest {
+                credential_id: {
+                    let value = credential_id;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/git-credentials` ([API reference](https://docs.databricks.com/api/workspace/gitcredentials/list)).
-    pub fn list(&self, request: GitCredentialsListRequest) -> crate::service::Paginator<CredentialInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/git-credentials",
-            path_params: &[],
-            query: &["principal_id"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::SinglePage,
-            items: Some("credentials"),
-            request_field: None,
-            response_field: None,
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/git-credentials`; pages by single page ([API reference](https://docs.databricks.com/api/workspace/gitcredentials/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<GitCredentialsListRequest, CredentialInfo> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_GIT_CREDENTIALS_LIST,
+            &PAGES_GIT_CREDENTIALS_LIST,
+            GitCredentialsListRequest { ..::std::default::Default::default() },
+        )
     }
 
-    /// `PATCH /api/2.0/git-credentials/{credential_id}` ([API reference](https://docs.databricks.com/api/workspace/gitcredentials/update)).
-    pub async fn update(&self, request: &GitCredentialsUpdateRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/git-credentials/{credential_id}",
-            path_params: &["credential_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "git_provider",
-                "git_email",
-                "git_username",
-                "is_default_for_provider",
-                "name",
-                "personal_access_token",
-                "principal_id",
-            ]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `PATCH /api/2.0/git-credentials/{credential_id}`; required: `credential_id`, `git_provider` ([API reference](https://docs.databricks.com/api/workspace/gitcredentials/update)).
+    #[inline]
+    pub fn update(
+        &self,
+        credential_id: i64,
+        git_provider: impl Into<::std::string::String>,
+    ) -> rt::Call<GitCredentialsUpdateRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_GIT_CREDENTIALS_UPDATE,
+            GitCredentialsUpdateRequest {
+                credential_id: {
+                    let value = credential_id;
+                    value
+                },
+                git_provider: {
+                    let value = git_provider;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+}
+
+static OP_GIT_CREDENTIALS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/git-credentials",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "git_provider",
+        "git_email",
+        "git_username",
+        "is_default_for_provider",
+        "name",
+        "personal_access_token",
+        "principal_id",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GIT_CREDENTIALS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/git-credentials/{credential_id}",
+    path_params: &["credential_id"],
+    query: &["principal_id"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GIT_CREDENTIALS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/git-credentials/{credential_id}",
+    path_params: &["credential_id"],
+    query: &["principal_id"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_GIT_CREDENTIALS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/git-credentials",
+    path_params: &[],
+    query: &["principal_id"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_GIT_CREDENTIALS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::SinglePage,
+    items: Some("credentials"),
+    request_field: None,
+    response_field: None,
+};
+
+static OP_GIT_CREDENTIALS_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/git-credentials/{credential_id}",
+    path_params: &["credential_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "git_provider",
+        "git_email",
+        "git_username",
+        "is_default_for_provider",
+        "name",
+        "personal_access_token",
+        "principal_id",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<GitCredentialsCreateRequest, O> {
+    /// Set `git_provider`.
+    #[inline]
+    pub fn git_provider(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.git_provider = value.into();
+        self
+    }
+
+    /// Set `git_email`.
+    #[inline]
+    pub fn git_email(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.git_email = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `git_username`.
+    #[inline]
+    pub fn git_username(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.git_username = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `is_default_for_provider`.
+    #[inline]
+    pub fn is_default_for_provider(mut self, value: bool) -> Self {
+        self.request.is_default_for_provider = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `personal_access_token`.
+    #[inline]
+    pub fn personal_access_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.personal_access_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `principal_id`.
+    #[inline]
+    pub fn principal_id(mut self, value: i64) -> Self {
+        self.request.principal_id = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<GitCredentialsDeleteRequest, O> {
+    /// Set `credential_id`.
+    #[inline]
+    pub fn credential_id(mut self, value: i64) -> Self {
+        self.request.credential_id = value;
+        self
+    }
+
+    /// Set `principal_id`.
+    #[inline]
+    pub fn principal_id(mut self, value: i64) -> Self {
+        self.request.principal_id = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<GitCredentialsGetRequest, O> {
+    /// Set `credential_id`.
+    #[inline]
+    pub fn credential_id(mut self, value: i64) -> Self {
+        self.request.credential_id = value;
+        self
+    }
+
+    /// Set `principal_id`.
+    #[inline]
+    pub fn principal_id(mut self, value: i64) -> Self {
+        self.request.principal_id = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<T> rt::Paginator<GitCredentialsListRequest, T> {
+    /// Set `principal_id`.
+    #[inline]
+    pub fn principal_id(mut self, value: i64) -> Self {
+        self.request.principal_id = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<GitCredentialsUpdateRequest, O> {
+    /// Set `credential_id`.
+    #[inline]
+    pub fn credential_id(mut self, value: i64) -> Self {
+        self.request.credential_id = value;
+        self
+    }
+
+    /// Set `git_provider`.
+    #[inline]
+    pub fn git_provider(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.git_provider = value.into();
+        self
+    }
+
+    /// Set `git_email`.
+    #[inline]
+    pub fn git_email(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.git_email = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `git_username`.
+    #[inline]
+    pub fn git_username(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.git_username = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `is_default_for_provider`.
+    #[inline]
+    pub fn is_default_for_provider(mut self, value: bool) -> Self {
+        self.request.is_default_for_provider = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `name`.
+    #[inline]
+    pub fn name(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.name = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `personal_access_token`.
+    #[inline]
+    pub fn personal_access_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.personal_access_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `principal_id`.
+    #[inline]
+    pub fn principal_id(mut self, value: i64) -> Self {
+        self.request.principal_id = ::std::option::Option::Some(value);
+        self
     }
 }
 
@@ -783,114 +2349,268 @@ impl GitCredentialsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ReposCreateRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub url: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub provider: ::std::option::Option<::std::string::String>,
+    /// Wire field `url` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub url: ::std::string::String,
+    /// Wire field `provider` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub provider: ::std::string::String,
+    /// Wire field `git_credential_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub git_credential_id: ::std::option::Option<i64>,
+    /// Wire field `path` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub path: ::std::option::Option<::std::string::String>,
+    /// Wire field `sparse_checkout` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sparse_checkout: ::std::option::Option<SparseCheckout>,
 }
+
+impl ReposCreateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(url: impl Into<::std::string::String>, provider: impl Into<::std::string::String>) -> Self {
+        ReposCreateRequest {
+            url: {
+                let value = url;
+                value.into()
+            },
+            provider: {
+                let value = provider;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ReposCreateRequest {}
 
 /// Parameters of [`ReposApi::delete`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ReposDeleteRequest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub repo_id: ::std::option::Option<i64>,
+    /// Wire field `repo_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub repo_id: i64,
 }
+
+impl ReposDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(repo_id: i64) -> Self {
+        ReposDeleteRequest {
+            repo_id: {
+                let value = repo_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ReposDeleteRequest {}
 
 /// Parameters of [`ReposApi::get`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ReposGetRequest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub repo_id: ::std::option::Option<i64>,
+    /// Wire field `repo_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub repo_id: i64,
 }
+
+impl ReposGetRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(repo_id: i64) -> Self {
+        ReposGetRequest {
+            repo_id: {
+                let value = repo_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ReposGetRequest {}
 
 /// Parameters of [`ReposApi::get_permission_levels`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ReposGetPermissionLevelsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub repo_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `repo_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub repo_id: ::std::string::String,
 }
+
+impl ReposGetPermissionLevelsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(repo_id: impl Into<::std::string::String>) -> Self {
+        ReposGetPermissionLevelsRequest {
+            repo_id: {
+                let value = repo_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ReposGetPermissionLevelsRequest {}
 
 /// Parameters of [`ReposApi::get_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ReposGetPermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub repo_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `repo_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub repo_id: ::std::string::String,
 }
+
+impl ReposGetPermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(repo_id: impl Into<::std::string::String>) -> Self {
+        ReposGetPermissionsRequest {
+            repo_id: {
+                let value = repo_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ReposGetPermissionsRequest {}
 
 /// Parameters of [`ReposApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ReposListRequest {
+    /// Wire field `next_page_token` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub next_page_token: ::std::option::Option<::std::string::String>,
+    /// Wire field `path_prefix` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub path_prefix: ::std::option::Option<::std::string::String>,
 }
+
+impl ReposListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new() -> Self {
+        ReposListRequest { ..::std::default::Default::default() }
+    }
+}
+
+impl rt::Request for ReposListRequest {}
 
 /// Parameters of [`ReposApi::set_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ReposSetPermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub repo_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `repo_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub repo_id: ::std::string::String,
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<RepoAccessControlRequest>,
 }
+
+impl ReposSetPermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(repo_id: impl Into<::std::string::String>) -> Self {
+        ReposSetPermissionsRequest {
+            repo_id: {
+                let value = repo_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ReposSetPermissionsRequest {}
 
 /// Parameters of [`ReposApi::update`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ReposUpdateRequest {
-    #[serde(
-        skip_serializing_if = "::std::option::Option::is_none",
-        deserialize_with = "crate::service::wire::lenient_i64"
-    )]
-    pub repo_id: ::std::option::Option<i64>,
+    /// Wire field `repo_id` (required, int64).
+    #[serde(deserialize_with = "crate::service::wire::lenient_i64_required")]
+    pub repo_id: i64,
+    /// Wire field `branch` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub branch: ::std::option::Option<::std::string::String>,
+    /// Wire field `dangerously_force_discard_all` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dangerously_force_discard_all: ::std::option::Option<bool>,
+    /// Wire field `git_credential_id` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
     )]
     pub git_credential_id: ::std::option::Option<i64>,
+    /// Wire field `sparse_checkout` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sparse_checkout: ::std::option::Option<SparseCheckoutUpdate>,
+    /// Wire field `tag` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub tag: ::std::option::Option<::std::string::String>,
 }
+
+impl ReposUpdateRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(repo_id: i64) -> Self {
+        ReposUpdateRequest {
+            repo_id: {
+                let value = repo_id;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ReposUpdateRequest {}
 
 /// Parameters of [`ReposApi::update_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct ReposUpdatePermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub repo_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `repo_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub repo_id: ::std::string::String,
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<RepoAccessControlRequest>,
 }
 
-/// The `repos` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/repos)).
+impl ReposUpdatePermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(repo_id: impl Into<::std::string::String>) -> Self {
+        ReposUpdatePermissionsRequest {
+            repo_id: {
+                let value = repo_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for ReposUpdatePermissionsRequest {}
+
+/// The `repos` service (workspace level, 9 operations; [API reference](https://docs.databricks.com/api/workspace/repos)).
 #[derive(Debug, Clone)]
 pub struct ReposApi {
     client: crate::Client,
@@ -907,127 +2627,439 @@ impl ReposApi {
         &self.client
     }
 
-    /// `POST /api/2.0/repos` ([API reference](https://docs.databricks.com/api/workspace/repos/create)).
-    pub async fn create(&self, request: &ReposCreateRequest) -> crate::Result<CreateRepoResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/repos",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["url", "provider", "git_credential_id", "path", "sparse_checkout"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `DELETE /api/2.0/repos/{repo_id}` ([API reference](https://docs.databricks.com/api/workspace/repos/delete)).
-    pub async fn delete(&self, request: &ReposDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "DELETE",
-            path: "/api/2.0/repos/{repo_id}",
-            path_params: &["repo_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/repos/{repo_id}` ([API reference](https://docs.databricks.com/api/workspace/repos/get)).
-    pub async fn get(&self, request: &ReposGetRequest) -> crate::Result<GetRepoResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/repos/{repo_id}",
-            path_params: &["repo_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/permissions/repos/{repo_id}/permissionLevels` ([API reference](https://docs.databricks.com/api/workspace/repos/getpermissionlevels)).
-    pub async fn get_permission_levels(
+    /// `POST /api/2.0/repos`; required: `url`, `provider` ([API reference](https://docs.databricks.com/api/workspace/repos/create)).
+    #[inline]
+    pub fn create(
         &self,
-        request: &ReposGetPermissionLevelsRequest,
-    ) -> crate::Result<GetRepoPermissionLevelsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/repos/{repo_id}/permissionLevels",
-            path_params: &["repo_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        url: impl Into<::std::string::String>,
+        provider: impl Into<::std::string::String>,
+    ) -> rt::Call<ReposCreateRequest, CreateRepoResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_REPOS_CREATE,
+            ReposCreateRequest {
+                url: {
+                    let value = url;
+                    value.into()
+                },
+                provider: {
+                    let value = provider;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/permissions/repos/{repo_id}` ([API reference](https://docs.databricks.com/api/workspace/repos/getpermissions)).
-    pub async fn get_permissions(&self, request: &ReposGetPermissionsRequest) -> crate::Result<RepoPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/repos/{repo_id}",
-            path_params: &["repo_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `DELETE /api/2.0/repos/{repo_id}`; required: `repo_id` ([API reference](https://docs.databricks.com/api/workspace/repos/delete)).
+    #[inline]
+    pub fn delete(&self, repo_id: i64) -> rt::Call<ReposDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_REPOS_DELETE,
+            ReposDeleteRequest {
+                repo_id: {
+                    let value = repo_id;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/repos` ([API reference](https://docs.databricks.com/api/workspace/repos/list)).
-    pub fn list(&self, request: ReposListRequest) -> crate::service::Paginator<RepoInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/repos",
-            path_params: &[],
-            query: &["next_page_token", "path_prefix"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::Token,
-            items: Some("repos"),
-            request_field: Some("next_page_token"),
-            response_field: Some("next_page_token"),
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/repos/{repo_id}`; required: `repo_id` ([API reference](https://docs.databricks.com/api/workspace/repos/get)).
+    #[inline]
+    pub fn get(&self, repo_id: i64) -> rt::Call<ReposGetRequest, GetRepoResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_REPOS_GET,
+            ReposGetRequest {
+                repo_id: {
+                    let value = repo_id;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PUT /api/2.0/permissions/repos/{repo_id}` ([API reference](https://docs.databricks.com/api/workspace/repos/setpermissions)).
-    pub async fn set_permissions(&self, request: &ReposSetPermissionsRequest) -> crate::Result<RepoPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/permissions/repos/{repo_id}",
-            path_params: &["repo_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/permissions/repos/{repo_id}/permissionLevels`; required: `repo_id` ([API reference](https://docs.databricks.com/api/workspace/repos/getpermissionlevels)).
+    #[inline]
+    pub fn get_permission_levels(
+        &self,
+        repo_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ReposGetPermissionLevelsRequest, GetRepoPermissionLevelsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_REPOS_GET_PERMISSION_LEVELS,
+            ReposGetPermissionLevelsRequest {
+                repo_id: {
+                    let value = repo_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/repos/{repo_id}` ([API reference](https://docs.databricks.com/api/workspace/repos/update)).
-    pub async fn update(&self, request: &ReposUpdateRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/repos/{repo_id}",
-            path_params: &["repo_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "branch",
-                "dangerously_force_discard_all",
-                "git_credential_id",
-                "sparse_checkout",
-                "tag",
-            ]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `GET /api/2.0/permissions/repos/{repo_id}`; required: `repo_id` ([API reference](https://docs.databricks.com/api/workspace/repos/getpermissions)).
+    #[inline]
+    pub fn get_permissions(
+        &self,
+        repo_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ReposGetPermissionsRequest, RepoPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_REPOS_GET_PERMISSIONS,
+            ReposGetPermissionsRequest {
+                repo_id: {
+                    let value = repo_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/permissions/repos/{repo_id}` ([API reference](https://docs.databricks.com/api/workspace/repos/updatepermissions)).
-    pub async fn update_permissions(&self, request: &ReposUpdatePermissionsRequest) -> crate::Result<RepoPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/permissions/repos/{repo_id}",
-            path_params: &["repo_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/repos`; pages by token ([API reference](https://docs.databricks.com/api/workspace/repos/list)).
+    #[inline]
+    pub fn list(&self) -> rt::Paginator<ReposListRequest, RepoInfo> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_REPOS_LIST,
+            &PAGES_REPOS_LIST,
+            ReposListRequest { ..::std::default::Default::default() },
+        )
+    }
+
+    /// `PUT /api/2.0/permissions/repos/{repo_id}`; required: `repo_id` ([API reference](https://docs.databricks.com/api/workspace/repos/setpermissions)).
+    #[inline]
+    pub fn set_permissions(
+        &self,
+        repo_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ReposSetPermissionsRequest, RepoPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_REPOS_SET_PERMISSIONS,
+            ReposSetPermissionsRequest {
+                repo_id: {
+                    let value = repo_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/repos/{repo_id}`; required: `repo_id` ([API reference](https://docs.databricks.com/api/workspace/repos/update)).
+    #[inline]
+    pub fn update(&self, repo_id: i64) -> rt::Call<ReposUpdateRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_REPOS_UPDATE,
+            ReposUpdateRequest {
+                repo_id: {
+                    let value = repo_id;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+
+    /// `PATCH /api/2.0/permissions/repos/{repo_id}`; required: `repo_id` ([API reference](https://docs.databricks.com/api/workspace/repos/updatepermissions)).
+    #[inline]
+    pub fn update_permissions(
+        &self,
+        repo_id: impl Into<::std::string::String>,
+    ) -> rt::Call<ReposUpdatePermissionsRequest, RepoPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_REPOS_UPDATE_PERMISSIONS,
+            ReposUpdatePermissionsRequest {
+                repo_id: {
+                    let value = repo_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_REPOS_CREATE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/repos",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["url", "provider", "git_credential_id", "path", "sparse_checkout"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_REPOS_DELETE: rt::Operation = rt::Operation {
+    method: "DELETE",
+    path: "/api/2.0/repos/{repo_id}",
+    path_params: &["repo_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_REPOS_GET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/repos/{repo_id}",
+    path_params: &["repo_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_REPOS_GET_PERMISSION_LEVELS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/repos/{repo_id}/permissionLevels",
+    path_params: &["repo_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_REPOS_GET_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/repos/{repo_id}",
+    path_params: &["repo_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_REPOS_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/repos",
+    path_params: &[],
+    query: &["next_page_token", "path_prefix"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_REPOS_LIST: rt::Pages = rt::Pages {
+    style: rt::PageStyle::Token,
+    items: Some("repos"),
+    request_field: Some("next_page_token"),
+    response_field: Some("next_page_token"),
+};
+
+static OP_REPOS_SET_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/permissions/repos/{repo_id}",
+    path_params: &["repo_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_REPOS_UPDATE: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/repos/{repo_id}",
+    path_params: &["repo_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&[
+        "branch",
+        "dangerously_force_discard_all",
+        "git_credential_id",
+        "sparse_checkout",
+        "tag",
+    ]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_REPOS_UPDATE_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/permissions/repos/{repo_id}",
+    path_params: &["repo_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<ReposCreateRequest, O> {
+    /// Set `url`.
+    #[inline]
+    pub fn url(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.url = value.into();
+        self
+    }
+
+    /// Set `provider`.
+    #[inline]
+    pub fn provider(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.provider = value.into();
+        self
+    }
+
+    /// Set `git_credential_id`.
+    #[inline]
+    pub fn git_credential_id(mut self, value: i64) -> Self {
+        self.request.git_credential_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.path = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `sparse_checkout`.
+    #[inline]
+    pub fn sparse_checkout(mut self, value: SparseCheckout) -> Self {
+        self.request.sparse_checkout = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<ReposDeleteRequest, O> {
+    /// Set `repo_id`.
+    #[inline]
+    pub fn repo_id(mut self, value: i64) -> Self {
+        self.request.repo_id = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ReposGetRequest, O> {
+    /// Set `repo_id`.
+    #[inline]
+    pub fn repo_id(mut self, value: i64) -> Self {
+        self.request.repo_id = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ReposGetPermissionLevelsRequest, O> {
+    /// Set `repo_id`.
+    #[inline]
+    pub fn repo_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.repo_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<ReposGetPermissionsRequest, O> {
+    /// Set `repo_id`.
+    #[inline]
+    pub fn repo_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.repo_id = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<ReposListRequest, T> {
+    /// Set `next_page_token`.
+    #[inline]
+    pub fn next_page_token(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.next_page_token = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `path_prefix`.
+    #[inline]
+    pub fn path_prefix(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.path_prefix = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ReposSetPermissionsRequest, O> {
+    /// Set `repo_id`.
+    #[inline]
+    pub fn repo_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.repo_id = value.into();
+        self
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<RepoAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
+    }
+}
+
+impl<O> rt::Call<ReposUpdateRequest, O> {
+    /// Set `repo_id`.
+    #[inline]
+    pub fn repo_id(mut self, value: i64) -> Self {
+        self.request.repo_id = value;
+        self
+    }
+
+    /// Set `branch`.
+    #[inline]
+    pub fn branch(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.branch = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `dangerously_force_discard_all`.
+    #[inline]
+    pub fn dangerously_force_discard_all(mut self, value: bool) -> Self {
+        self.request.dangerously_force_discard_all = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `git_credential_id`.
+    #[inline]
+    pub fn git_credential_id(mut self, value: i64) -> Self {
+        self.request.git_credential_id = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `sparse_checkout`.
+    #[inline]
+    pub fn sparse_checkout(mut self, value: SparseCheckoutUpdate) -> Self {
+        self.request.sparse_checkout = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `tag`.
+    #[inline]
+    pub fn tag(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.tag = ::std::option::Option::Some(value.into());
+        self
+    }
+}
+
+impl<O> rt::Call<ReposUpdatePermissionsRequest, O> {
+    /// Set `repo_id`.
+    #[inline]
+    pub fn repo_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.repo_id = value.into();
+        self
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<RepoAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
     }
 }
 
@@ -1035,107 +3067,324 @@ impl ReposApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SecretsCreateScopeRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub scope: ::std::option::Option<::std::string::String>,
+    /// Wire field `scope` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub scope: ::std::string::String,
+    /// Wire field `backend_azure_keyvault` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub backend_azure_keyvault: ::std::option::Option<AzureKeyVaultSecretScopeMetadata>,
+    /// Wire field `initial_manage_principal` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub initial_manage_principal: ::std::option::Option<::std::string::String>,
+    /// Wire field `scope_backend_type` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub scope_backend_type: ::std::option::Option<ScopeBackendType>,
 }
+
+impl SecretsCreateScopeRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(scope: impl Into<::std::string::String>) -> Self {
+        SecretsCreateScopeRequest {
+            scope: {
+                let value = scope;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SecretsCreateScopeRequest {}
 
 /// Parameters of [`SecretsApi::delete_acl`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SecretsDeleteAclRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub scope: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub principal: ::std::option::Option<::std::string::String>,
+    /// Wire field `scope` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub scope: ::std::string::String,
+    /// Wire field `principal` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub principal: ::std::string::String,
 }
+
+impl SecretsDeleteAclRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(scope: impl Into<::std::string::String>, principal: impl Into<::std::string::String>) -> Self {
+        SecretsDeleteAclRequest {
+            scope: {
+                let value = scope;
+                value.into()
+            },
+            principal: {
+                let value = principal;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SecretsDeleteAclRequest {}
 
 /// Parameters of [`SecretsApi::delete_scope`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SecretsDeleteScopeRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub scope: ::std::option::Option<::std::string::String>,
+    /// Wire field `scope` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub scope: ::std::string::String,
 }
+
+impl SecretsDeleteScopeRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(scope: impl Into<::std::string::String>) -> Self {
+        SecretsDeleteScopeRequest {
+            scope: {
+                let value = scope;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SecretsDeleteScopeRequest {}
 
 /// Parameters of [`SecretsApi::delete_secret`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SecretsDeleteSecretRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub scope: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub key: ::std::option::Option<::std::string::String>,
+    /// Wire field `scope` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub scope: ::std::string::String,
+    /// Wire field `key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub key: ::std::string::String,
 }
+
+impl SecretsDeleteSecretRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(scope: impl Into<::std::string::String>, key: impl Into<::std::string::String>) -> Self {
+        SecretsDeleteSecretRequest {
+            scope: {
+                let value = scope;
+                value.into()
+            },
+            key: {
+                let value = key;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SecretsDeleteSecretRequest {}
 
 /// Parameters of [`SecretsApi::get_acl`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SecretsGetAclRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub scope: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub principal: ::std::option::Option<::std::string::String>,
+    /// Wire field `scope` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub scope: ::std::string::String,
+    /// Wire field `principal` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub principal: ::std::string::String,
 }
+
+impl SecretsGetAclRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(scope: impl Into<::std::string::String>, principal: impl Into<::std::string::String>) -> Self {
+        SecretsGetAclRequest {
+            scope: {
+                let value = scope;
+                value.into()
+            },
+            principal: {
+                let value = principal;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SecretsGetAclRequest {}
 
 /// Parameters of [`SecretsApi::get_secret`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SecretsGetSecretRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub scope: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub key: ::std::option::Option<::std::string::String>,
+    /// Wire field `scope` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub scope: ::std::string::String,
+    /// Wire field `key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub key: ::std::string::String,
 }
+
+impl SecretsGetSecretRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(scope: impl Into<::std::string::String>, key: impl Into<::std::string::String>) -> Self {
+        SecretsGetSecretRequest {
+            scope: {
+                let value = scope;
+                value.into()
+            },
+            key: {
+                let value = key;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SecretsGetSecretRequest {}
 
 /// Parameters of [`SecretsApi::list_acls`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SecretsListAclsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub scope: ::std::option::Option<::std::string::String>,
+    /// Wire field `scope` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub scope: ::std::string::String,
 }
+
+impl SecretsListAclsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(scope: impl Into<::std::string::String>) -> Self {
+        SecretsListAclsRequest {
+            scope: {
+                let value = scope;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SecretsListAclsRequest {}
 
 /// Parameters of [`SecretsApi::list_secrets`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SecretsListSecretsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub scope: ::std::option::Option<::std::string::String>,
+    /// Wire field `scope` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub scope: ::std::string::String,
 }
+
+impl SecretsListSecretsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(scope: impl Into<::std::string::String>) -> Self {
+        SecretsListSecretsRequest {
+            scope: {
+                let value = scope;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SecretsListSecretsRequest {}
 
 /// Parameters of [`SecretsApi::put_acl`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SecretsPutAclRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub scope: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub principal: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub permission: ::std::option::Option<AclPermission>,
+    /// Wire field `scope` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub scope: ::std::string::String,
+    /// Wire field `principal` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub principal: ::std::string::String,
+    /// Wire field `permission` (required, ref).
+    #[serde(
+        deserialize_with = "crate::service::wire::null_as_default",
+        skip_serializing_if = "crate::service::wire::is_default"
+    )]
+    pub permission: AclPermission,
 }
+
+impl SecretsPutAclRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        scope: impl Into<::std::string::String>,
+        principal: impl Into<::std::string::String>,
+        permission: AclPermission,
+    ) -> Self {
+        SecretsPutAclRequest {
+            scope: {
+                let value = scope;
+                value.into()
+            },
+            principal: {
+                let value = principal;
+                value.into()
+            },
+            permission: {
+                let value = permission;
+                value
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SecretsPutAclRequest {}
 
 /// Parameters of [`SecretsApi::put_secret`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct SecretsPutSecretRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub scope: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub key: ::std::option::Option<::std::string::String>,
+    /// Wire field `scope` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub scope: ::std::string::String,
+    /// Wire field `key` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub key: ::std::string::String,
+    /// Wire field `bytes_value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bytes_value: ::std::option::Option<crate::service::Sensitive>,
+    /// Wire field `string_value` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub string_value: ::std::option::Option<crate::service::Sensitive>,
 }
 
-/// The `secrets` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/secrets)).
+impl SecretsPutSecretRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(scope: impl Into<::std::string::String>, key: impl Into<::std::string::String>) -> Self {
+        SecretsPutSecretRequest {
+            scope: {
+                let value = scope;
+                value.into()
+            },
+            key: {
+                let value = key;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for SecretsPutSecretRequest {}
+
+/// The `secrets` service (workspace level, 11 operations; [API reference](https://docs.databricks.com/api/workspace/secrets)).
 #[derive(Debug, Clone)]
 pub struct SecretsApi {
     client: crate::Client,
@@ -1152,159 +3401,529 @@ impl SecretsApi {
         &self.client
     }
 
-    /// `POST /api/2.0/secrets/scopes/create` ([API reference](https://docs.databricks.com/api/workspace/secrets/createscope)).
-    pub async fn create_scope(&self, request: &SecretsCreateScopeRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/secrets/scopes/create",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&[
-                "scope",
-                "backend_azure_keyvault",
-                "initial_manage_principal",
-                "scope_backend_type",
-            ]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/2.0/secrets/scopes/create`; required: `scope` ([API reference](https://docs.databricks.com/api/workspace/secrets/createscope)).
+    #[inline]
+    pub fn create_scope(&self, scope: impl Into<::std::string::String>) -> rt::Call<SecretsCreateScopeRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SECRETS_CREATE_SCOPE,
+            SecretsCreateScopeRequest {
+                scope: {
+                    let value = scope;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.0/secrets/acls/delete` ([API reference](https://docs.databricks.com/api/workspace/secrets/deleteacl)).
-    pub async fn delete_acl(&self, request: &SecretsDeleteAclRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/secrets/acls/delete",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["scope", "principal"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/2.0/secrets/acls/delete`; required: `scope`, `principal` ([API reference](https://docs.databricks.com/api/workspace/secrets/deleteacl)).
+    #[inline]
+    pub fn delete_acl(
+        &self,
+        scope: impl Into<::std::string::String>,
+        principal: impl Into<::std::string::String>,
+    ) -> rt::Call<SecretsDeleteAclRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SECRETS_DELETE_ACL,
+            SecretsDeleteAclRequest {
+                scope: {
+                    let value = scope;
+                    value.into()
+                },
+                principal: {
+                    let value = principal;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.0/secrets/scopes/delete` ([API reference](https://docs.databricks.com/api/workspace/secrets/deletescope)).
-    pub async fn delete_scope(&self, request: &SecretsDeleteScopeRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/secrets/scopes/delete",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["scope"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/2.0/secrets/scopes/delete`; required: `scope` ([API reference](https://docs.databricks.com/api/workspace/secrets/deletescope)).
+    #[inline]
+    pub fn delete_scope(&self, scope: impl Into<::std::string::String>) -> rt::Call<SecretsDeleteScopeRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SECRETS_DELETE_SCOPE,
+            SecretsDeleteScopeRequest {
+                scope: {
+                    let value = scope;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.0/secrets/delete` ([API reference](https://docs.databricks.com/api/workspace/secrets/deletesecret)).
-    pub async fn delete_secret(&self, request: &SecretsDeleteSecretRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/secrets/delete",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["scope", "key"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/2.0/secrets/delete`; required: `scope`, `key` ([API reference](https://docs.databricks.com/api/workspace/secrets/deletesecret)).
+    #[inline]
+    pub fn delete_secret(
+        &self,
+        scope: impl Into<::std::string::String>,
+        key: impl Into<::std::string::String>,
+    ) -> rt::Call<SecretsDeleteSecretRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SECRETS_DELETE_SECRET,
+            SecretsDeleteSecretRequest {
+                scope: {
+                    let value = scope;
+                    value.into()
+                },
+                key: {
+                    let value = key;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/secrets/acls/get` ([API reference](https://docs.databricks.com/api/workspace/secrets/getacl)).
-    pub async fn get_acl(&self, request: &SecretsGetAclRequest) -> crate::Result<AclItem> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/secrets/acls/get",
-            path_params: &[],
-            query: &["scope", "principal"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/secrets/acls/get`; required: `scope`, `principal` ([API reference](https://docs.databricks.com/api/workspace/secrets/getacl)).
+    #[inline]
+    pub fn get_acl(
+        &self,
+        scope: impl Into<::std::string::String>,
+        principal: impl Into<::std::string::String>,
+    ) -> rt::Call<SecretsGetAclRequest, AclItem> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SECRETS_GET_ACL,
+            SecretsGetAclRequest {
+                scope: {
+                    let value = scope;
+                    value.into()
+                },
+                principal: {
+                    let value = principal;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/secrets/get` ([API reference](https://docs.databricks.com/api/workspace/secrets/getsecret)).
-    pub async fn get_secret(&self, request: &SecretsGetSecretRequest) -> crate::Result<GetSecretResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/secrets/get",
-            path_params: &[],
-            query: &["scope", "key"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/secrets/get`; required: `scope`, `key` ([API reference](https://docs.databricks.com/api/workspace/secrets/getsecret)).
+    #[inline]
+    pub fn get_secret(
+        &self,
+        scope: impl Into<::std::string::String>,
+        key: impl Into<::std::string::String>,
+    ) -> rt::Call<SecretsGetSecretRequest, GetSecretResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SECRETS_GET_SECRET,
+            SecretsGetSecretRequest {
+                scope: {
+                    let value = scope;
+                    value.into()
+                },
+                key: {
+                    let value = key;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/secrets/acls/list` ([API reference](https://docs.databricks.com/api/workspace/secrets/listacls)).
-    pub fn list_acls(&self, request: SecretsListAclsRequest) -> crate::service::Paginator<AclItem> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/secrets/acls/list",
-            path_params: &[],
-            query: &["scope"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::SinglePage,
-            items: Some("items"),
-            request_field: None,
-            response_field: None,
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/secrets/acls/list`; required: `scope`; pages by single page ([API reference](https://docs.databricks.com/api/workspace/secrets/listacls)).
+    #[inline]
+    pub fn list_acls(&self, scope: impl Into<::std::string::String>) -> rt::Paginator<SecretsListAclsRequest, AclItem> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_SECRETS_LIST_ACLS,
+            &PAGES_SECRETS_LIST_ACLS,
+            SecretsListAclsRequest {
+                scope: {
+                    let value = scope;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `GET /api/2.0/secrets/scopes/list` ([API reference](https://docs.databricks.com/api/workspace/secrets/listscopes)).
-    pub fn list_scopes(&self) -> crate::service::Paginator<SecretScope> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/secrets/scopes/list",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::SinglePage,
-            items: Some("scopes"),
-            request_field: None,
-            response_field: None,
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &crate::service::runtime::NoRequest)
+    /// `GET /api/2.0/secrets/scopes/list`; pages by single page ([API reference](https://docs.databricks.com/api/workspace/secrets/listscopes)).
+    #[inline]
+    pub fn list_scopes(&self) -> rt::Paginator<rt::NoRequest, SecretScope> {
+        rt::Paginator::new(self.client.clone(), &OP_SECRETS_LIST_SCOPES, &PAGES_SECRETS_LIST_SCOPES, rt::NoRequest)
     }
 
-    /// `GET /api/2.0/secrets/list` ([API reference](https://docs.databricks.com/api/workspace/secrets/listsecrets)).
-    pub fn list_secrets(&self, request: SecretsListSecretsRequest) -> crate::service::Paginator<SecretMetadata> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/secrets/list",
-            path_params: &[],
-            query: &["scope"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::SinglePage,
-            items: Some("secrets"),
-            request_field: None,
-            response_field: None,
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
+    /// `GET /api/2.0/secrets/list`; required: `scope`; pages by single page ([API reference](https://docs.databricks.com/api/workspace/secrets/listsecrets)).
+    #[inline]
+    pub fn list_secrets(
+        &self,
+        scope: impl Into<::std::string::String>,
+    ) -> rt::Paginator<SecretsListSecretsRequest, SecretMetadata> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_SECRETS_LIST_SECRETS,
+            &PAGES_SECRETS_LIST_SECRETS,
+            SecretsListSecretsRequest {
+                scope: {
+                    let value = scope;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
     }
 
-    /// `POST /api/2.0/secrets/acls/put` ([API reference](https://docs.databricks.com/api/workspace/secrets/putacl)).
-    pub async fn put_acl(&self, request: &SecretsPutAclRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/secrets/acls/put",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["scope", "principal", "permission"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/2.0/secrets/acls/put`; required: `scope`, `principal`, `permission` ([API reference](https://docs.databricks.com/api/workspace/secrets/putacl)).
+    #[inline]
+    pub fn put_acl(
+        &self,
+        scope: impl Into<::std::string::String>,
+        principal: impl Into<::std::string::String>,
+        permission: AclPermission,
+    ) -> rt::Call<SecretsPutAclRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SECRETS_PUT_ACL,
+            SecretsPutAclRequest {
+                scope: {
+                    let value = scope;
+                    value.into()
+                },
+                principal: {
+                    let value = principal;
+                    value.into()
+                },
+                permission: {
+                    let value = permission;
+                    value
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `POST /api/2.0/secrets/put` ([API reference](https://docs.databricks.com/api/workspace/secrets/putsecret)).
-    pub async fn put_secret(&self, request: &SecretsPutSecretRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/secrets/put",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["scope", "key", "bytes_value", "string_value"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/2.0/secrets/put`; required: `scope`, `key` ([API reference](https://docs.databricks.com/api/workspace/secrets/putsecret)).
+    #[inline]
+    pub fn put_secret(
+        &self,
+        scope: impl Into<::std::string::String>,
+        key: impl Into<::std::string::String>,
+    ) -> rt::Call<SecretsPutSecretRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_SECRETS_PUT_SECRET,
+            SecretsPutSecretRequest {
+                scope: {
+                    let value = scope;
+                    value.into()
+                },
+                key: {
+                    let value = key;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+}
+
+static OP_SECRETS_CREATE_SCOPE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/secrets/scopes/create",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["scope", "backend_azure_keyvault", "initial_manage_principal", "scope_backend_type"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SECRETS_DELETE_ACL: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/secrets/acls/delete",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["scope", "principal"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SECRETS_DELETE_SCOPE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/secrets/scopes/delete",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["scope"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SECRETS_DELETE_SECRET: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/secrets/delete",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["scope", "key"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SECRETS_GET_ACL: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/secrets/acls/get",
+    path_params: &[],
+    query: &["scope", "principal"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SECRETS_GET_SECRET: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/secrets/get",
+    path_params: &[],
+    query: &["scope", "key"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_SECRETS_LIST_ACLS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/secrets/acls/list",
+    path_params: &[],
+    query: &["scope"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_SECRETS_LIST_ACLS: rt::Pages =
+    rt::Pages { style: rt::PageStyle::SinglePage, items: Some("items"), request_field: None, response_field: None };
+
+static OP_SECRETS_LIST_SCOPES: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/secrets/scopes/list",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_SECRETS_LIST_SCOPES: rt::Pages =
+    rt::Pages { style: rt::PageStyle::SinglePage, items: Some("scopes"), request_field: None, response_field: None };
+
+static OP_SECRETS_LIST_SECRETS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/secrets/list",
+    path_params: &[],
+    query: &["scope"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_SECRETS_LIST_SECRETS: rt::Pages =
+    rt::Pages { style: rt::PageStyle::SinglePage, items: Some("secrets"), request_field: None, response_field: None };
+
+static OP_SECRETS_PUT_ACL: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/secrets/acls/put",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["scope", "principal", "permission"]),
+    response_headers: &[],
+    idempotent: true,
+};
+
+static OP_SECRETS_PUT_SECRET: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/secrets/put",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["scope", "key", "bytes_value", "string_value"]),
+    response_headers: &[],
+    idempotent: true,
+};
+
+impl<O> rt::Call<SecretsCreateScopeRequest, O> {
+    /// Set `scope`.
+    #[inline]
+    pub fn scope(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.scope = value.into();
+        self
+    }
+
+    /// Set `backend_azure_keyvault`.
+    #[inline]
+    pub fn backend_azure_keyvault(mut self, value: AzureKeyVaultSecretScopeMetadata) -> Self {
+        self.request.backend_azure_keyvault = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `initial_manage_principal`.
+    #[inline]
+    pub fn initial_manage_principal(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.initial_manage_principal = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `scope_backend_type`.
+    #[inline]
+    pub fn scope_backend_type(mut self, value: ScopeBackendType) -> Self {
+        self.request.scope_backend_type = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<SecretsDeleteAclRequest, O> {
+    /// Set `scope`.
+    #[inline]
+    pub fn scope(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.scope = value.into();
+        self
+    }
+
+    /// Set `principal`.
+    #[inline]
+    pub fn principal(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.principal = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<SecretsDeleteScopeRequest, O> {
+    /// Set `scope`.
+    #[inline]
+    pub fn scope(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.scope = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<SecretsDeleteSecretRequest, O> {
+    /// Set `scope`.
+    #[inline]
+    pub fn scope(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.scope = value.into();
+        self
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.key = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<SecretsGetAclRequest, O> {
+    /// Set `scope`.
+    #[inline]
+    pub fn scope(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.scope = value.into();
+        self
+    }
+
+    /// Set `principal`.
+    #[inline]
+    pub fn principal(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.principal = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<SecretsGetSecretRequest, O> {
+    /// Set `scope`.
+    #[inline]
+    pub fn scope(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.scope = value.into();
+        self
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.key = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<SecretsListAclsRequest, T> {
+    /// Set `scope`.
+    #[inline]
+    pub fn scope(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.scope = value.into();
+        self
+    }
+}
+
+impl<T> rt::Paginator<SecretsListSecretsRequest, T> {
+    /// Set `scope`.
+    #[inline]
+    pub fn scope(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.scope = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<SecretsPutAclRequest, O> {
+    /// Set `scope`.
+    #[inline]
+    pub fn scope(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.scope = value.into();
+        self
+    }
+
+    /// Set `principal`.
+    #[inline]
+    pub fn principal(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.principal = value.into();
+        self
+    }
+
+    /// Set `permission`.
+    #[inline]
+    pub fn permission(mut self, value: AclPermission) -> Self {
+        self.request.permission = value;
+        self
+    }
+}
+
+impl<O> rt::Call<SecretsPutSecretRequest, O> {
+    /// Set `scope`.
+    #[inline]
+    pub fn scope(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.scope = value.into();
+        self
+    }
+
+    /// Set `key`.
+    #[inline]
+    pub fn key(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.key = value.into();
+        self
+    }
+
+    /// Set `bytes_value`.
+    #[inline]
+    pub fn bytes_value(mut self, value: impl Into<crate::service::Sensitive>) -> Self {
+        self.request.bytes_value = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `string_value`.
+    #[inline]
+    pub fn string_value(mut self, value: impl Into<crate::service::Sensitive>) -> Self {
+        self.request.string_value = ::std::option::Option::Some(value.into());
+        self
     }
 }
 
@@ -1312,72 +3931,198 @@ impl SecretsApi {
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceDeleteRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub path: ::std::option::Option<::std::string::String>,
+    /// Wire field `path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub path: ::std::string::String,
+    /// Wire field `recursive` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub recursive: ::std::option::Option<bool>,
 }
+
+impl WorkspaceDeleteRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(path: impl Into<::std::string::String>) -> Self {
+        WorkspaceDeleteRequest {
+            path: {
+                let value = path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceDeleteRequest {}
 
 /// Parameters of [`WorkspaceApi::export`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceExportRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub path: ::std::option::Option<::std::string::String>,
+    /// Wire field `path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub path: ::std::string::String,
+    /// Wire field `format` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub format: ::std::option::Option<ExportFormat>,
 }
+
+impl WorkspaceExportRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(path: impl Into<::std::string::String>) -> Self {
+        WorkspaceExportRequest {
+            path: {
+                let value = path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceExportRequest {}
 
 /// Parameters of [`WorkspaceApi::get_permission_levels`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceGetPermissionLevelsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub workspace_object_type: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub workspace_object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `workspace_object_type` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub workspace_object_type: ::std::string::String,
+    /// Wire field `workspace_object_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub workspace_object_id: ::std::string::String,
 }
+
+impl WorkspaceGetPermissionLevelsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        workspace_object_type: impl Into<::std::string::String>,
+        workspace_object_id: impl Into<::std::string::String>,
+    ) -> Self {
+        WorkspaceGetPermissionLevelsRequest {
+            workspace_object_type: {
+                let value = workspace_object_type;
+                value.into()
+            },
+            workspace_object_id: {
+                let value = workspace_object_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceGetPermissionLevelsRequest {}
 
 /// Parameters of [`WorkspaceApi::get_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceGetPermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub workspace_object_type: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub workspace_object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `workspace_object_type` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub workspace_object_type: ::std::string::String,
+    /// Wire field `workspace_object_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub workspace_object_id: ::std::string::String,
 }
+
+impl WorkspaceGetPermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        workspace_object_type: impl Into<::std::string::String>,
+        workspace_object_id: impl Into<::std::string::String>,
+    ) -> Self {
+        WorkspaceGetPermissionsRequest {
+            workspace_object_type: {
+                let value = workspace_object_type;
+                value.into()
+            },
+            workspace_object_id: {
+                let value = workspace_object_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceGetPermissionsRequest {}
 
 /// Parameters of [`WorkspaceApi::get_status`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceGetStatusRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub path: ::std::option::Option<::std::string::String>,
+    /// Wire field `path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub path: ::std::string::String,
 }
+
+impl WorkspaceGetStatusRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(path: impl Into<::std::string::String>) -> Self {
+        WorkspaceGetStatusRequest {
+            path: {
+                let value = path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceGetStatusRequest {}
 
 /// Parameters of [`WorkspaceApi::import`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceImportRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub path: ::std::option::Option<::std::string::String>,
+    /// Wire field `path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub path: ::std::string::String,
+    /// Wire field `content` (optional, string).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub content: ::std::option::Option<::std::string::String>,
+    /// Wire field `format` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub format: ::std::option::Option<ImportFormat>,
+    /// Wire field `language` (optional, ref).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub language: ::std::option::Option<Language>,
+    /// Wire field `overwrite` (optional, boolean).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub overwrite: ::std::option::Option<bool>,
 }
+
+impl WorkspaceImportRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(path: impl Into<::std::string::String>) -> Self {
+        WorkspaceImportRequest {
+            path: {
+                let value = path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceImportRequest {}
 
 /// Parameters of [`WorkspaceApi::list`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceListRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub path: ::std::option::Option<::std::string::String>,
+    /// Wire field `path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub path: ::std::string::String,
+    /// Wire field `notebooks_modified_after` (optional, int64).
     #[serde(
         skip_serializing_if = "::std::option::Option::is_none",
         deserialize_with = "crate::service::wire::lenient_i64"
@@ -1385,39 +4130,124 @@ pub struct WorkspaceListRequest {
     pub notebooks_modified_after: ::std::option::Option<i64>,
 }
 
+impl WorkspaceListRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(path: impl Into<::std::string::String>) -> Self {
+        WorkspaceListRequest {
+            path: {
+                let value = path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceListRequest {}
+
 /// Parameters of [`WorkspaceApi::mkdirs`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceMkdirsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub path: ::std::option::Option<::std::string::String>,
+    /// Wire field `path` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub path: ::std::string::String,
 }
+
+impl WorkspaceMkdirsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(path: impl Into<::std::string::String>) -> Self {
+        WorkspaceMkdirsRequest {
+            path: {
+                let value = path;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceMkdirsRequest {}
 
 /// Parameters of [`WorkspaceApi::set_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceSetPermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub workspace_object_type: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub workspace_object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `workspace_object_type` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub workspace_object_type: ::std::string::String,
+    /// Wire field `workspace_object_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub workspace_object_id: ::std::string::String,
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<WorkspaceObjectAccessControlRequest>,
 }
+
+impl WorkspaceSetPermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        workspace_object_type: impl Into<::std::string::String>,
+        workspace_object_id: impl Into<::std::string::String>,
+    ) -> Self {
+        WorkspaceSetPermissionsRequest {
+            workspace_object_type: {
+                let value = workspace_object_type;
+                value.into()
+            },
+            workspace_object_id: {
+                let value = workspace_object_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceSetPermissionsRequest {}
 
 /// Parameters of [`WorkspaceApi::update_permissions`].
 #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(default)]
 pub struct WorkspaceUpdatePermissionsRequest {
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub workspace_object_type: ::std::option::Option<::std::string::String>,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub workspace_object_id: ::std::option::Option<::std::string::String>,
+    /// Wire field `workspace_object_type` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub workspace_object_type: ::std::string::String,
+    /// Wire field `workspace_object_id` (required, string).
+    #[serde(deserialize_with = "crate::service::wire::null_as_default")]
+    pub workspace_object_id: ::std::string::String,
+    /// Wire field `access_control_list` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub access_control_list: ::std::vec::Vec<WorkspaceObjectAccessControlRequest>,
 }
 
-/// The `workspace` service (workspace level; [API reference](https://docs.databricks.com/api/workspace/workspace)).
+impl WorkspaceUpdatePermissionsRequest {
+    /// A value with its required fields; set the others with the setters.
+    #[inline]
+    pub fn new(
+        workspace_object_type: impl Into<::std::string::String>,
+        workspace_object_id: impl Into<::std::string::String>,
+    ) -> Self {
+        WorkspaceUpdatePermissionsRequest {
+            workspace_object_type: {
+                let value = workspace_object_type;
+                value.into()
+            },
+            workspace_object_id: {
+                let value = workspace_object_id;
+                value.into()
+            },
+            ..::std::default::Default::default()
+        }
+    }
+}
+
+impl rt::Request for WorkspaceUpdatePermissionsRequest {}
+
+/// The `workspace` service (workspace level, 10 operations; [API reference](https://docs.databricks.com/api/workspace/workspace)).
 #[derive(Debug, Clone)]
 pub struct WorkspaceApi {
     client: crate::Client,
@@ -1434,141 +4264,492 @@ impl WorkspaceApi {
         &self.client
     }
 
-    /// `POST /api/2.0/workspace/delete` ([API reference](https://docs.databricks.com/api/workspace/workspace/delete)).
-    pub async fn delete(&self, request: &WorkspaceDeleteRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/workspace/delete",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["path", "recursive"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
+    /// `POST /api/2.0/workspace/delete`; required: `path` ([API reference](https://docs.databricks.com/api/workspace/workspace/delete)).
+    #[inline]
+    pub fn delete(&self, path: impl Into<::std::string::String>) -> rt::Call<WorkspaceDeleteRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_DELETE,
+            WorkspaceDeleteRequest {
+                path: {
+                    let value = path;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
     }
 
-    /// `GET /api/2.0/workspace/export` ([API reference](https://docs.databricks.com/api/workspace/workspace/export)).
-    pub async fn export(&self, request: &WorkspaceExportRequest) -> crate::Result<ExportResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/workspace/export",
-            path_params: &[],
-            query: &["path", "format"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+    /// `GET /api/2.0/workspace/export`; required: `path` ([API reference](https://docs.databricks.com/api/workspace/workspace/export)).
+    #[inline]
+    pub fn export(&self, path: impl Into<::std::string::String>) -> rt::Call<WorkspaceExportRequest, ExportResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_EXPORT,
+            WorkspaceExportRequest {
+                path: {
+                    let value = path;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/permissions/{workspace_object_type}/{workspace_object_id}/permissionLevels` ([API reference](https://docs.databricks.com/api/workspace/workspace/getpermissionlevels)).
-    pub async fn get_permission_levels(
+    /// `GET /api/2.0/permissions/{workspace_object_type}/{workspace_object_id}/permissionLevels`; required: `workspace_object_type`, `workspace_object_id` ([API reference](https://docs.databricks.com/api/workspace/workspace/getpermissionlevels)).
+    #[inline]
+    pub fn get_permission_levels(
         &self,
-        request: &WorkspaceGetPermissionLevelsRequest,
-    ) -> crate::Result<GetWorkspaceObjectPermissionLevelsResponse> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/{workspace_object_type}/{workspace_object_id}/permissionLevels",
-            path_params: &["workspace_object_type", "workspace_object_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        workspace_object_type: impl Into<::std::string::String>,
+        workspace_object_id: impl Into<::std::string::String>,
+    ) -> rt::Call<WorkspaceGetPermissionLevelsRequest, GetWorkspaceObjectPermissionLevelsResponse> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_GET_PERMISSION_LEVELS,
+            WorkspaceGetPermissionLevelsRequest {
+                workspace_object_type: {
+                    let value = workspace_object_type;
+                    value.into()
+                },
+                workspace_object_id: {
+                    let value = workspace_object_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/permissions/{workspace_object_type}/{workspace_object_id}` ([API reference](https://docs.databricks.com/api/workspace/workspace/getpermissions)).
-    pub async fn get_permissions(
+    /// `GET /api/2.0/permissions/{workspace_object_type}/{workspace_object_id}`; required: `workspace_object_type`, `workspace_object_id` ([API reference](https://docs.databricks.com/api/workspace/workspace/getpermissions)).
+    #[inline]
+    pub fn get_permissions(
         &self,
-        request: &WorkspaceGetPermissionsRequest,
-    ) -> crate::Result<WorkspaceObjectPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/permissions/{workspace_object_type}/{workspace_object_id}",
-            path_params: &["workspace_object_type", "workspace_object_id"],
-            query: &[],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        workspace_object_type: impl Into<::std::string::String>,
+        workspace_object_id: impl Into<::std::string::String>,
+    ) -> rt::Call<WorkspaceGetPermissionsRequest, WorkspaceObjectPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_GET_PERMISSIONS,
+            WorkspaceGetPermissionsRequest {
+                workspace_object_type: {
+                    let value = workspace_object_type;
+                    value.into()
+                },
+                workspace_object_id: {
+                    let value = workspace_object_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `GET /api/2.0/workspace/get-status` ([API reference](https://docs.databricks.com/api/workspace/workspace/getstatus)).
-    pub async fn get_status(&self, request: &WorkspaceGetStatusRequest) -> crate::Result<ObjectInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/workspace/get-status",
-            path_params: &[],
-            query: &["path"],
-            body: rt::BodyKind::None,
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
-    }
-
-    /// `POST /api/2.0/workspace/import` ([API reference](https://docs.databricks.com/api/workspace/workspace/import)).
-    pub async fn import(&self, request: &WorkspaceImportRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/workspace/import",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["path", "content", "format", "language", "overwrite"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `GET /api/2.0/workspace/list` ([API reference](https://docs.databricks.com/api/workspace/workspace/list)).
-    pub fn list(&self, request: WorkspaceListRequest) -> crate::service::Paginator<ObjectInfo> {
-        static OP: rt::Operation = rt::Operation {
-            method: "GET",
-            path: "/api/2.0/workspace/list",
-            path_params: &[],
-            query: &["path", "notebooks_modified_after"],
-            body: rt::BodyKind::None,
-        };
-        static PAGES: rt::Pages = rt::Pages {
-            style: rt::PageStyle::SinglePage,
-            items: Some("objects"),
-            request_field: None,
-            response_field: None,
-        };
-        crate::service::runtime::paginate(self.client.clone(), &OP, &PAGES, &request)
-    }
-
-    /// `POST /api/2.0/workspace/mkdirs` ([API reference](https://docs.databricks.com/api/workspace/workspace/mkdirs)).
-    pub async fn mkdirs(&self, request: &WorkspaceMkdirsRequest) -> crate::Result<()> {
-        static OP: rt::Operation = rt::Operation {
-            method: "POST",
-            path: "/api/2.0/workspace/mkdirs",
-            path_params: &[],
-            query: &[],
-            body: rt::BodyKind::Fields(&["path"]),
-        };
-        crate::service::runtime::call_unit(&self.client, &OP, request).await
-    }
-
-    /// `PUT /api/2.0/permissions/{workspace_object_type}/{workspace_object_id}` ([API reference](https://docs.databricks.com/api/workspace/workspace/setpermissions)).
-    pub async fn set_permissions(
+    /// `GET /api/2.0/workspace/get-status`; required: `path` ([API reference](https://docs.databricks.com/api/workspace/workspace/getstatus)).
+    #[inline]
+    pub fn get_status(
         &self,
-        request: &WorkspaceSetPermissionsRequest,
-    ) -> crate::Result<WorkspaceObjectPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PUT",
-            path: "/api/2.0/permissions/{workspace_object_type}/{workspace_object_id}",
-            path_params: &["workspace_object_type", "workspace_object_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        path: impl Into<::std::string::String>,
+    ) -> rt::Call<WorkspaceGetStatusRequest, ObjectInfo> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_GET_STATUS,
+            WorkspaceGetStatusRequest {
+                path: {
+                    let value = path;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
     }
 
-    /// `PATCH /api/2.0/permissions/{workspace_object_type}/{workspace_object_id}` ([API reference](https://docs.databricks.com/api/workspace/workspace/updatepermissions)).
-    pub async fn update_permissions(
+    /// `POST /api/2.0/workspace/import`; required: `path` ([API reference](https://docs.databricks.com/api/workspace/workspace/import)).
+    #[inline]
+    pub fn import(&self, path: impl Into<::std::string::String>) -> rt::Call<WorkspaceImportRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_IMPORT,
+            WorkspaceImportRequest {
+                path: {
+                    let value = path;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+
+    /// `GET /api/2.0/workspace/list`; required: `path`; pages by single page ([API reference](https://docs.databricks.com/api/workspace/workspace/list)).
+    #[inline]
+    pub fn list(&self, path: impl Into<::std::string::String>) -> rt::Paginator<WorkspaceListRequest, ObjectInfo> {
+        rt::Paginator::new(
+            self.client.clone(),
+            &OP_WORKSPACE_LIST,
+            &PAGES_WORKSPACE_LIST,
+            WorkspaceListRequest {
+                path: {
+                    let value = path;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+        )
+    }
+
+    /// `POST /api/2.0/workspace/mkdirs`; required: `path` ([API reference](https://docs.databricks.com/api/workspace/workspace/mkdirs)).
+    #[inline]
+    pub fn mkdirs(&self, path: impl Into<::std::string::String>) -> rt::Call<WorkspaceMkdirsRequest, ()> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_MKDIRS,
+            WorkspaceMkdirsRequest {
+                path: {
+                    let value = path;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::unit,
+        )
+    }
+
+    /// `PUT /api/2.0/permissions/{workspace_object_type}/{workspace_object_id}`; required: `workspace_object_type`, `workspace_object_id` ([API reference](https://docs.databricks.com/api/workspace/workspace/setpermissions)).
+    #[inline]
+    pub fn set_permissions(
         &self,
-        request: &WorkspaceUpdatePermissionsRequest,
-    ) -> crate::Result<WorkspaceObjectPermissions> {
-        static OP: rt::Operation = rt::Operation {
-            method: "PATCH",
-            path: "/api/2.0/permissions/{workspace_object_type}/{workspace_object_id}",
-            path_params: &["workspace_object_type", "workspace_object_id"],
-            query: &[],
-            body: rt::BodyKind::Fields(&["access_control_list"]),
-        };
-        crate::service::runtime::call(&self.client, &OP, request).await
+        workspace_object_type: impl Into<::std::string::String>,
+        workspace_object_id: impl Into<::std::string::String>,
+    ) -> rt::Call<WorkspaceSetPermissionsRequest, WorkspaceObjectPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_SET_PERMISSIONS,
+            WorkspaceSetPermissionsRequest {
+                workspace_object_type: {
+                    let value = workspace_object_type;
+                    value.into()
+                },
+                workspace_object_id: {
+                    let value = workspace_object_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+
+    /// `PATCH /api/2.0/permissions/{workspace_object_type}/{workspace_object_id}`; required: `workspace_object_type`, `workspace_object_id` ([API reference](https://docs.databricks.com/api/workspace/workspace/updatepermissions)).
+    #[inline]
+    pub fn update_permissions(
+        &self,
+        workspace_object_type: impl Into<::std::string::String>,
+        workspace_object_id: impl Into<::std::string::String>,
+    ) -> rt::Call<WorkspaceUpdatePermissionsRequest, WorkspaceObjectPermissions> {
+        rt::Call::new(
+            self.client.clone(),
+            &OP_WORKSPACE_UPDATE_PERMISSIONS,
+            WorkspaceUpdatePermissionsRequest {
+                workspace_object_type: {
+                    let value = workspace_object_type;
+                    value.into()
+                },
+                workspace_object_id: {
+                    let value = workspace_object_id;
+                    value.into()
+                },
+                ..::std::default::Default::default()
+            },
+            rt::json,
+        )
+    }
+}
+
+static OP_WORKSPACE_DELETE: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/workspace/delete",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["path", "recursive"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_EXPORT: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/workspace/export",
+    path_params: &[],
+    query: &["path", "format"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_GET_PERMISSION_LEVELS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/{workspace_object_type}/{workspace_object_id}/permissionLevels",
+    path_params: &["workspace_object_type", "workspace_object_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_GET_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/permissions/{workspace_object_type}/{workspace_object_id}",
+    path_params: &["workspace_object_type", "workspace_object_id"],
+    query: &[],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_GET_STATUS: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/workspace/get-status",
+    path_params: &[],
+    query: &["path"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_IMPORT: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/workspace/import",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["path", "content", "format", "language", "overwrite"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_LIST: rt::Operation = rt::Operation {
+    method: "GET",
+    path: "/api/2.0/workspace/list",
+    path_params: &[],
+    query: &["path", "notebooks_modified_after"],
+    body: rt::BodyKind::None,
+    response_headers: &[],
+    idempotent: false,
+};
+
+static PAGES_WORKSPACE_LIST: rt::Pages =
+    rt::Pages { style: rt::PageStyle::SinglePage, items: Some("objects"), request_field: None, response_field: None };
+
+static OP_WORKSPACE_MKDIRS: rt::Operation = rt::Operation {
+    method: "POST",
+    path: "/api/2.0/workspace/mkdirs",
+    path_params: &[],
+    query: &[],
+    body: rt::BodyKind::Fields(&["path"]),
+    response_headers: &[],
+    idempotent: true,
+};
+
+static OP_WORKSPACE_SET_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PUT",
+    path: "/api/2.0/permissions/{workspace_object_type}/{workspace_object_id}",
+    path_params: &["workspace_object_type", "workspace_object_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+static OP_WORKSPACE_UPDATE_PERMISSIONS: rt::Operation = rt::Operation {
+    method: "PATCH",
+    path: "/api/2.0/permissions/{workspace_object_type}/{workspace_object_id}",
+    path_params: &["workspace_object_type", "workspace_object_id"],
+    query: &[],
+    body: rt::BodyKind::Fields(&["access_control_list"]),
+    response_headers: &[],
+    idempotent: false,
+};
+
+impl<O> rt::Call<WorkspaceDeleteRequest, O> {
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.path = value.into();
+        self
+    }
+
+    /// Set `recursive`.
+    #[inline]
+    pub fn recursive(mut self, value: bool) -> Self {
+        self.request.recursive = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceExportRequest, O> {
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.path = value.into();
+        self
+    }
+
+    /// Set `format`.
+    #[inline]
+    pub fn format(mut self, value: ExportFormat) -> Self {
+        self.request.format = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceGetPermissionLevelsRequest, O> {
+    /// Set `workspace_object_type`.
+    #[inline]
+    pub fn workspace_object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.workspace_object_type = value.into();
+        self
+    }
+
+    /// Set `workspace_object_id`.
+    #[inline]
+    pub fn workspace_object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.workspace_object_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceGetPermissionsRequest, O> {
+    /// Set `workspace_object_type`.
+    #[inline]
+    pub fn workspace_object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.workspace_object_type = value.into();
+        self
+    }
+
+    /// Set `workspace_object_id`.
+    #[inline]
+    pub fn workspace_object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.workspace_object_id = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceGetStatusRequest, O> {
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.path = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceImportRequest, O> {
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.path = value.into();
+        self
+    }
+
+    /// Set `content`.
+    #[inline]
+    pub fn content(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.content = ::std::option::Option::Some(value.into());
+        self
+    }
+
+    /// Set `format`.
+    #[inline]
+    pub fn format(mut self, value: ImportFormat) -> Self {
+        self.request.format = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `language`.
+    #[inline]
+    pub fn language(mut self, value: Language) -> Self {
+        self.request.language = ::std::option::Option::Some(value);
+        self
+    }
+
+    /// Set `overwrite`.
+    #[inline]
+    pub fn overwrite(mut self, value: bool) -> Self {
+        self.request.overwrite = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<T> rt::Paginator<WorkspaceListRequest, T> {
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.path = value.into();
+        self
+    }
+
+    /// Set `notebooks_modified_after`.
+    #[inline]
+    pub fn notebooks_modified_after(mut self, value: i64) -> Self {
+        self.request.notebooks_modified_after = ::std::option::Option::Some(value);
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceMkdirsRequest, O> {
+    /// Set `path`.
+    #[inline]
+    pub fn path(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.path = value.into();
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceSetPermissionsRequest, O> {
+    /// Set `workspace_object_type`.
+    #[inline]
+    pub fn workspace_object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.workspace_object_type = value.into();
+        self
+    }
+
+    /// Set `workspace_object_id`.
+    #[inline]
+    pub fn workspace_object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.workspace_object_id = value.into();
+        self
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<WorkspaceObjectAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
+    }
+}
+
+impl<O> rt::Call<WorkspaceUpdatePermissionsRequest, O> {
+    /// Set `workspace_object_type`.
+    #[inline]
+    pub fn workspace_object_type(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.workspace_object_type = value.into();
+        self
+    }
+
+    /// Set `workspace_object_id`.
+    #[inline]
+    pub fn workspace_object_id(mut self, value: impl Into<::std::string::String>) -> Self {
+        self.request.workspace_object_id = value.into();
+        self
+    }
+
+    /// Set `access_control_list`.
+    #[inline]
+    pub fn access_control_list(mut self, value: ::std::vec::Vec<WorkspaceObjectAccessControlRequest>) -> Self {
+        self.request.access_control_list = value;
+        self
     }
 }

@@ -362,6 +362,22 @@ impl Response {
         &self.body
     }
 
+    /// The answer with the named headers folded into its JSON object (by
+    /// lower-case header name), for operations that answer in headers.
+    pub(crate) fn with_headers_in_body(self, names: &[&str]) -> Result<Response> {
+        let mut object: serde_json::Map<String, serde_json::Value> = match self.json::<serde_json::Value>()? {
+            serde_json::Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        };
+        for name in names {
+            if let Some(value) = self.headers.get(*name).and_then(|v| v.to_str().ok()) {
+                object.insert(name.to_string(), serde_json::Value::String(value.to_string()));
+            }
+        }
+        let body = serde_json::to_vec(&object).map_err(|e| Error::decode(format!("cannot re-encode answer: {e}")))?;
+        Ok(Response { status: self.status, headers: self.headers, body: Bytes::from(body) })
+    }
+
     /// Decode the JSON body. An empty body decodes as `{}` (or `null`), since
     /// many Databricks calls answer 200 with nothing.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T> {

@@ -1216,7 +1216,7 @@ pub fn run(check: &mut super::Checker) {
         check.value::<m::ClusterPolicyPermissionsDescription>("compute", "ClusterPolicyPermissionsDescription");
         check.value::<m::ClusterSettingsChange>("compute", "ClusterSettingsChange");
         check.value::<m::ClusterSize>("compute", "ClusterSize");
-        check.value::<m::ClusterSpec>("compute", "ClusterSpec");
+        check.value_keeping_unknown::<m::ClusterSpec>("compute", "ClusterSpec");
         check.value::<m::CommandStatusResponse>("compute", "CommandStatusResponse");
         check.value::<m::ContextStatusResponse>("compute", "ContextStatusResponse");
         check.value::<m::CreateClusterResponse>("compute", "CreateClusterResponse");
@@ -2516,7 +2516,7 @@ pub fn run(check: &mut super::Checker) {
         check.value::<m::Job>("jobs", "Job");
         check.value::<m::JobAccessControlRequest>("jobs", "JobAccessControlRequest");
         check.value::<m::JobAccessControlResponse>("jobs", "JobAccessControlResponse");
-        check.value::<m::JobCluster>("jobs", "JobCluster");
+        check.value_keeping_unknown::<m::JobCluster>("jobs", "JobCluster");
         check.value::<m::JobClusterServerlessCompute>("jobs", "JobClusterServerlessCompute");
         check.value::<m::JobCompletionTriggerConfiguration>("jobs", "JobCompletionTriggerConfiguration");
         check.value::<m::JobCompletionTriggerConfigurationMonitoredJob>(
@@ -2532,7 +2532,7 @@ pub fn run(check: &mut super::Checker) {
         check.value::<m::JobCompliance>("jobs", "JobCompliance");
         check.value::<m::JobDeployment>("jobs", "JobDeployment");
         check.value::<m::JobEmailNotifications>("jobs", "JobEmailNotifications");
-        check.value::<m::JobEnvironment>("jobs", "JobEnvironment");
+        check.value_keeping_unknown::<m::JobEnvironment>("jobs", "JobEnvironment");
         check.value::<m::JobEnvironmentVariables>("jobs", "JobEnvironmentVariables");
         check.value::<m::JobEnvironmentVariablesSpec>("jobs", "JobEnvironmentVariablesSpec");
         check.value::<m::JobNotificationSettings>("jobs", "JobNotificationSettings");
@@ -2542,7 +2542,7 @@ pub fn run(check: &mut super::Checker) {
         check.value::<m::JobPermissions>("jobs", "JobPermissions");
         check.value::<m::JobPermissionsDescription>("jobs", "JobPermissionsDescription");
         check.value::<m::JobRunAs>("jobs", "JobRunAs");
-        check.value::<m::JobSettings>("jobs", "JobSettings");
+        check.value_keeping_unknown::<m::JobSettings>("jobs", "JobSettings");
         check.value::<m::JobSource>("jobs", "JobSource");
         check.value::<m::JobsHealthRule>("jobs", "JobsHealthRule");
         check.value::<m::JobsHealthRules>("jobs", "JobsHealthRules");
@@ -2637,7 +2637,7 @@ pub fn run(check: &mut super::Checker) {
         check.value::<m::TableState>("jobs", "TableState");
         check.value::<m::TableTriggerState>("jobs", "TableTriggerState");
         check.value::<m::TableUpdateTriggerConfiguration>("jobs", "TableUpdateTriggerConfiguration");
-        check.value::<m::Task>("jobs", "Task");
+        check.value_keeping_unknown::<m::Task>("jobs", "Task");
         check.value::<m::TaskDependency>("jobs", "TaskDependency");
         check.value::<m::TaskEmailNotifications>("jobs", "TaskEmailNotifications");
         check.value::<m::TaskNotificationSettings>("jobs", "TaskNotificationSettings");
@@ -3792,7 +3792,7 @@ pub fn run(check: &mut super::Checker) {
         check.value::<m::PipelinePermission>("pipelines", "PipelinePermission");
         check.value::<m::PipelinePermissions>("pipelines", "PipelinePermissions");
         check.value::<m::PipelinePermissionsDescription>("pipelines", "PipelinePermissionsDescription");
-        check.value::<m::PipelineSpec>("pipelines", "PipelineSpec");
+        check.value_keeping_unknown::<m::PipelineSpec>("pipelines", "PipelineSpec");
         check.value::<m::PipelineStateInfo>("pipelines", "PipelineStateInfo");
         check.value::<m::PipelineTrigger>("pipelines", "PipelineTrigger");
         check.value::<m::PipelinesEnvironment>("pipelines", "PipelinesEnvironment");
@@ -5005,7 +5005,7 @@ pub fn run(check: &mut super::Checker) {
         check.value::<m::Empty>("sql", "Empty");
         check.value::<m::EndpointConfPair>("sql", "EndpointConfPair");
         check.value::<m::EndpointHealth>("sql", "EndpointHealth");
-        check.value::<m::EndpointInfo>("sql", "EndpointInfo");
+        check.value_keeping_unknown::<m::EndpointInfo>("sql", "EndpointInfo");
         check.value::<m::EndpointTagPair>("sql", "EndpointTagPair");
         check.value::<m::EndpointTags>("sql", "EndpointTags");
         check.value::<m::EnumValue>("sql", "EnumValue");
@@ -5014,7 +5014,7 @@ pub fn run(check: &mut super::Checker) {
         check.value::<m::ExternalQuerySourceJobInfo>("sql", "ExternalQuerySourceJobInfo");
         check.value::<m::GetResponse>("sql", "GetResponse");
         check.value::<m::GetWarehousePermissionLevelsResponse>("sql", "GetWarehousePermissionLevelsResponse");
-        check.value::<m::GetWarehouseResponse>("sql", "GetWarehouseResponse");
+        check.value_keeping_unknown::<m::GetWarehouseResponse>("sql", "GetWarehouseResponse");
         check.value::<m::GetWorkspaceWarehouseConfigResponse>("sql", "GetWorkspaceWarehouseConfigResponse");
         check.value::<m::LegacyAlert>("sql", "LegacyAlert");
         check.value::<m::LegacyQuery>("sql", "LegacyQuery");

@@ -1,13 +1,11 @@
 //! Cluster helpers: pick a Spark version or node type, start a cluster if needed.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::error::{Error, ErrorKind, OperationState};
 use crate::service::compute::{
-    ClusterDetails, ClustersApi, ClustersGetRequest, ClustersStartRequest, CommandExecutionApi,
-    CommandExecutionCreateRequest, CommandExecutionDestroyRequest, CommandExecutionExecuteRequest,
-    CommandStatusResponse, Language, LibrariesApi, LibrariesClusterStatusRequest, LibrariesInstallRequest,
-    LibrariesUninstallRequest, Library, LibraryFullStatus, LibraryInstallStatus, NodeType, ResultType, Results, State,
+    ClusterDetails, ClustersApi, CommandExecutionApi, CommandStatusResponse, Language, LibrariesApi, Library,
+    LibraryFullStatus, LibraryInstallStatus, NodeType, ResultType, Results, State,
 };
 use crate::service::WaitOptions;
 use crate::Result;
@@ -98,7 +96,7 @@ impl ClustersApi {
     pub async fn select_node_type(&self, filter: &NodeTypeFilter) -> Result<String> {
         let mut types: Vec<NodeType> = self.list_node_types().await?.node_types;
         types.retain(|t| {
-            let memory_gb = t.memory_mb.unwrap_or(0) / 1024;
+            let memory_gb = t.memory_mb / 1024;
             let local_disks = t
                 .node_instance_type
                 .as_ref()
@@ -107,42 +105,61 @@ impl ClustersApi {
             !t.is_deprecated.unwrap_or(false)
                 && !t.is_hidden.unwrap_or(false)
                 && filter.min_memory_gb.is_none_or(|m| memory_gb >= m)
-                && filter.min_cores.is_none_or(|c| t.num_cores.unwrap_or(0.0) >= c)
+                && filter.min_cores.is_none_or(|c| t.num_cores >= c)
                 && filter.min_gpus.is_none_or(|g| t.num_gpus.unwrap_or(0) >= g)
                 && (!filter.local_disk || local_disks > 0)
                 && (!filter.photon
                     || (t.photon_driver_capable.unwrap_or(false) && t.photon_worker_capable.unwrap_or(false)))
         });
         types.sort_by(|a, b| {
-            let key = |t: &NodeType| (t.memory_mb.unwrap_or(0), t.num_cores.unwrap_or(0.0), t.num_gpus.unwrap_or(0));
+            let key = |t: &NodeType| (t.memory_mb, t.num_cores, t.num_gpus.unwrap_or(0));
             key(a).partial_cmp(&key(b)).unwrap_or(std::cmp::Ordering::Equal)
         });
         types
             .into_iter()
-            .find_map(|t| t.node_type_id)
+            .map(|t| t.node_type_id)
+            .find(|id| !id.is_empty())
             .ok_or_else(|| Error::new(ErrorKind::NotFound, "cannot determine smallest node type"))
     }
 
     /// Make sure the cluster is RUNNING: start it if terminated, wait while it
-    /// is pending, restarting, resizing or terminating; fail on ERROR.
+    /// is pending, restarting, resizing or terminating; fail on ERROR. The
+    /// timeout of `options` is the deadline of the whole sequence.
     pub async fn ensure_cluster_is_running(
         &self,
         cluster_id: &str,
         options: WaitOptions<ClusterDetails>,
     ) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(20 * 60);
-        let get = ClustersGetRequest { cluster_id: Some(cluster_id.to_string()) };
-        while Instant::now() < deadline {
-            let info = self.get(&get).await?;
+        let deadline = Instant::now().checked_add(options.timeout_duration());
+        let remaining = |options: &WaitOptions<ClusterDetails>| -> Result<WaitOptions<ClusterDetails>> {
+            match deadline {
+                None => Ok(options.clone()),
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Ok(options.clone().timeout(left)),
+                    _ => Err(Error::new(
+                        ErrorKind::Timeout,
+                        format!("cluster {cluster_id} did not reach RUNNING within {:?}", options.timeout_duration()),
+                    )),
+                },
+            }
+        };
+        loop {
+            let info = self.get(cluster_id).await?;
             let result = match info.state.clone() {
                 Some(State::Running) => return Ok(()),
-                Some(State::Terminated) => self.start_and_wait(&start(cluster_id), options.clone()).await.map(|_| ()),
+                Some(State::Terminated) => match self.start(cluster_id).await {
+                    Ok(pending) => pending.wait_with(remaining(&options)?).await.map(|_| ()),
+                    Err(e) => Err(e),
+                },
                 Some(State::Terminating) => {
-                    self.wait_get_cluster_terminated(cluster_id.to_string(), options.clone()).await?;
-                    self.start_and_wait(&start(cluster_id), options.clone()).await.map(|_| ())
+                    self.wait_get_cluster_terminated(cluster_id).wait_with(remaining(&options)?).await?;
+                    match self.start(cluster_id).await {
+                        Ok(pending) => pending.wait_with(remaining(&options)?).await.map(|_| ()),
+                        Err(e) => Err(e),
+                    }
                 }
                 Some(State::Pending | State::Resizing | State::Restarting) => {
-                    self.wait_get_cluster_running(cluster_id.to_string(), options.clone()).await.map(|_| ())
+                    self.wait_get_cluster_running(cluster_id).wait_with(remaining(&options)?).await.map(|_| ())
                 }
                 other => {
                     let state = other.map(|s| s.to_string()).unwrap_or_else(|| "UNKNOWN".into());
@@ -158,16 +175,12 @@ impl ClustersApi {
                 // Someone else started it, or it terminated under us: look again.
                 Err(e) if e.kind() == ErrorKind::InvalidState || e.kind() == ErrorKind::OperationFailed => {
                     tracing::debug!("cluster {cluster_id} changed state, retrying: {e}");
+                    remaining(&options)?;
                 }
                 Err(e) => return Err(e),
             }
         }
-        Err(Error::new(ErrorKind::Timeout, format!("cluster {cluster_id} did not reach RUNNING within 20 minutes")))
     }
-}
-
-fn start(cluster_id: &str) -> ClustersStartRequest {
-    ClustersStartRequest { cluster_id: Some(cluster_id.to_string()) }
 }
 
 impl LibrariesApi {
@@ -184,27 +197,27 @@ impl LibrariesApi {
     ) -> Result<Vec<LibraryFullStatus>> {
         let watched: Vec<Library> = install.iter().chain(uninstall.iter()).cloned().collect();
         if !install.is_empty() {
-            let request = LibrariesInstallRequest { cluster_id: Some(cluster_id.to_string()), libraries: install };
-            self.install(&request).await?;
+            self.install(cluster_id, install).await?;
         }
         if !uninstall.is_empty() {
-            let request = LibrariesUninstallRequest { cluster_id: Some(cluster_id.to_string()), libraries: uninstall };
-            self.uninstall(&request).await?;
+            self.uninstall(cluster_id, uninstall).await?;
         }
-        let deadline = std::time::Instant::now() + options.timeout_duration();
+        let deadline = Instant::now().checked_add(options.timeout_duration());
         let mut attempt = 1u32;
         loop {
-            let status: Vec<LibraryFullStatus> = self
-                .cluster_status(LibrariesClusterStatusRequest { cluster_id: Some(cluster_id.to_string()) })
-                .all()
-                .await?;
+            let status: Vec<LibraryFullStatus> = self.cluster_status(cluster_id).try_collect().await?;
             let ours: Vec<&LibraryFullStatus> =
                 status.iter().filter(|s| s.library.as_ref().is_some_and(|l| watched.contains(l))).collect();
             if let Some(failed) = ours.iter().find(|s| s.status == Some(LibraryInstallStatus::Failed)) {
                 let message = failed.messages.join("; ");
                 return Err(Error::operation_failed(
                     format!("library {:?} failed to install on {cluster_id}: {message}", failed.library),
-                    OperationState { state: "FAILED".into(), message: Some(message) },
+                    OperationState {
+                        state: "FAILED".into(),
+                        message: Some(message),
+                        resource_id: Some(cluster_id.to_string()),
+                        ..Default::default()
+                    },
                 ));
             }
             let pending = |s: &&&LibraryFullStatus| {
@@ -222,11 +235,11 @@ impl LibrariesApi {
             }
             options.report(&status);
             let sleep = options.backoff(attempt);
-            if std::time::Instant::now() + sleep > deadline {
+            if deadline.is_some_and(|d| Instant::now().checked_add(sleep).is_none_or(|wake| wake > d)) {
                 return Err(Error::new(ErrorKind::Timeout, format!("libraries on {cluster_id} are still installing")));
             }
             tokio::time::sleep(sleep).await;
-            attempt += 1;
+            attempt = attempt.saturating_add(1);
         }
     }
 }
@@ -242,22 +255,26 @@ impl CommandExecutionApi {
         command: &str,
         options: WaitOptions<CommandStatusResponse>,
     ) -> Result<Results> {
-        let create = CommandExecutionCreateRequest {
-            cluster_id: Some(cluster_id.to_string()),
-            language: Some(language.clone()),
-        };
-        let context = self.create_and_wait(&create, options.same_timing()).await?;
+        let context = self
+            .create()
+            .cluster_id(cluster_id)
+            .language(language.clone())
+            .await?
+            .wait_with(options.same_timing())
+            .await?;
         let context_id = context.id.ok_or_else(|| Error::decode("contexts/status returned no id"))?;
-        let execute = CommandExecutionExecuteRequest {
-            cluster_id: Some(cluster_id.to_string()),
-            context_id: Some(context_id.clone()),
-            language: Some(language),
-            command: Some(command.to_string()),
+        let outcome = match self
+            .execute()
+            .cluster_id(cluster_id)
+            .context_id(context_id.clone())
+            .language(language)
+            .command(command)
+            .await
+        {
+            Ok(pending) => pending.wait_with(options).await,
+            Err(e) => Err(e),
         };
-        let outcome = self.execute_and_wait(&execute, options).await;
-        let destroy =
-            CommandExecutionDestroyRequest { cluster_id: Some(cluster_id.to_string()), context_id: Some(context_id) };
-        if let Err(e) = self.destroy(&destroy).await {
+        if let Err(e) = self.destroy(cluster_id, context_id).await {
             tracing::warn!("could not destroy execution context on {cluster_id}: {e}");
         }
         let results = outcome?.results.unwrap_or_default();
@@ -265,7 +282,12 @@ impl CommandExecutionApi {
             let summary = results.summary.clone().or_else(|| results.cause.clone()).unwrap_or_default();
             return Err(Error::operation_failed(
                 format!("command failed on {cluster_id}: {summary}"),
-                OperationState { state: "Error".into(), message: Some(summary) },
+                OperationState {
+                    state: "Error".into(),
+                    message: Some(summary),
+                    resource_id: Some(cluster_id.to_string()),
+                    ..Default::default()
+                },
             ));
         }
         Ok(results)

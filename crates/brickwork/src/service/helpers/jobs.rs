@@ -1,22 +1,46 @@
 //! Jobs 2.2 reads cut arrays at 100 items; these follow `next_page_token`
 //! and merge the pages, as the official SDKs' `get`, `get_run`, `list` and
-//! `list_runs` do.
-
-use futures::StreamExt;
+//! `list_runs` do. Each is the generated call with a completing step, so
+//! its setters work as on any call.
 
 use crate::service::jobs::{
     BaseJob, BaseRun, Job, JobsApi, JobsGetRequest, JobsGetRunRequest, JobsListRequest, JobsListRunsRequest, Run,
 };
-use crate::service::Paginator;
-use crate::Result;
+use crate::service::runtime::BoxFuture;
+use crate::service::{Call, Paginator};
+use crate::{Client, Result};
 
 impl JobsApi {
     /// `jobs/get` with every page of `tasks`, `job_clusters`, `parameters`
-    /// and `environments` merged into one [`Job`].
-    pub async fn get(&self, request: &JobsGetRequest) -> Result<Job> {
-        let mut job = self.get_page(request).await?;
+    /// and `environments` merged into one [`Job`] (one page: `get_page`).
+    pub fn get(&self, job_id: i64) -> Call<JobsGetRequest, Job> {
+        self.get_page(job_id).then(merge_job_pages)
+    }
+
+    /// `jobs/runs/get` with every page of `tasks` (or a for-each task's
+    /// `iterations`), `job_clusters`, `job_parameters` and `repair_history`
+    /// merged (one page: `get_run_page`).
+    pub fn get_run(&self, run_id: i64) -> Call<JobsGetRunRequest, Run> {
+        self.get_run_page(run_id).then(merge_run_pages)
+    }
+
+    /// `jobs/list`; with `expand_tasks`, a job whose arrays were cut at 100
+    /// is completed with a `get`, so every item carries all its tasks.
+    pub fn list(&self) -> Paginator<JobsListRequest, BaseJob> {
+        self.list_raw().each(complete_job)
+    }
+
+    /// `jobs/runs/list`; with `expand_tasks`, truncated runs are completed with `get_run`.
+    pub fn list_runs(&self) -> Paginator<JobsListRunsRequest, BaseRun> {
+        self.list_runs_raw().each(complete_run)
+    }
+}
+
+fn merge_job_pages(client: Client, request: JobsGetRequest, mut job: Job) -> BoxFuture<Result<Job>> {
+    Box::pin(async move {
+        let jobs = JobsApi::new(client);
         while let Some(token) = job.next_page_token.take().filter(|t| !t.is_empty()) {
-            let page = self.get_page(&JobsGetRequest { page_token: Some(token), ..request.clone() }).await?;
+            let page = jobs.get_page(request.job_id).with_request(request.clone()).page_token(token).await?;
             if let (Some(settings), Some(more)) = (job.settings.as_mut(), page.settings) {
                 settings.tasks.extend(more.tasks);
                 settings.job_clusters.extend(more.job_clusters);
@@ -27,15 +51,15 @@ impl JobsApi {
         }
         job.has_more = None;
         Ok(job)
-    }
+    })
+}
 
-    /// `jobs/runs/get` with every page of `tasks` (or a for-each task's
-    /// `iterations`), `job_clusters`, `job_parameters` and `repair_history` merged.
-    pub async fn get_run(&self, request: &JobsGetRunRequest) -> Result<Run> {
-        let mut run = self.get_run_page(request).await?;
+fn merge_run_pages(client: Client, request: JobsGetRunRequest, mut run: Run) -> BoxFuture<Result<Run>> {
+    Box::pin(async move {
+        let jobs = JobsApi::new(client);
         let paging_iterations = !run.iterations.is_empty();
         while let Some(token) = run.next_page_token.take().filter(|t| !t.is_empty()) {
-            let page = self.get_run_page(&JobsGetRunRequest { page_token: Some(token), ..request.clone() }).await?;
+            let page = jobs.get_run_page(request.run_id).with_request(request.clone()).page_token(token).await?;
             if paging_iterations {
                 run.iterations.extend(page.iterations);
             } else {
@@ -48,60 +72,39 @@ impl JobsApi {
         }
         run.has_more = None;
         Ok(run)
-    }
+    })
+}
 
-    /// `jobs/list`; with `expand_tasks`, a job whose arrays were cut at 100
-    /// is completed with a `get`, so every item carries all its tasks.
-    pub fn list(&self, request: JobsListRequest) -> Paginator<BaseJob> {
-        let expand = request.expand_tasks == Some(true);
-        let raw = self.list_raw(request);
-        if !expand {
-            return raw;
-        }
-        let jobs = self.clone();
-        Paginator::from_stream(raw.then(move |item| {
-            let jobs = jobs.clone();
-            async move { jobs.complete_job(item?).await }
-        }))
-    }
-
-    async fn complete_job(&self, mut job: BaseJob) -> Result<BaseJob> {
+fn complete_job(client: Client, mut job: BaseJob) -> BoxFuture<Result<BaseJob>> {
+    Box::pin(async move {
         if job.has_more == Some(true) {
-            let full = self.get(&JobsGetRequest { job_id: job.job_id, ..Default::default() }).await?;
-            if let (Some(settings), Some(complete)) = (job.settings.as_mut(), full.settings) {
-                settings.tasks = complete.tasks;
-                settings.job_clusters = complete.job_clusters;
-                settings.parameters = complete.parameters;
-                settings.environments = complete.environments;
+            if let Some(job_id) = job.job_id {
+                let full = JobsApi::new(client).get(job_id).await?;
+                if let (Some(settings), Some(complete)) = (job.settings.as_mut(), full.settings) {
+                    settings.tasks = complete.tasks;
+                    settings.job_clusters = complete.job_clusters;
+                    settings.parameters = complete.parameters;
+                    settings.environments = complete.environments;
+                }
             }
         }
         job.has_more = None;
         Ok(job)
-    }
+    })
+}
 
-    /// `jobs/runs/list`; with `expand_tasks`, truncated runs are completed with `get_run`.
-    pub fn list_runs(&self, request: JobsListRunsRequest) -> Paginator<BaseRun> {
-        let expand = request.expand_tasks == Some(true);
-        let raw = self.list_runs_raw(request);
-        if !expand {
-            return raw;
-        }
-        let jobs = self.clone();
-        Paginator::from_stream(raw.then(move |item| {
-            let jobs = jobs.clone();
-            async move { jobs.complete_run(item?).await }
-        }))
-    }
-
-    async fn complete_run(&self, mut run: BaseRun) -> Result<BaseRun> {
+fn complete_run(client: Client, mut run: BaseRun) -> BoxFuture<Result<BaseRun>> {
+    Box::pin(async move {
         if run.has_more == Some(true) {
-            let full = self.get_run(&JobsGetRunRequest { run_id: run.run_id, ..Default::default() }).await?;
-            run.tasks = full.tasks;
-            run.job_clusters = full.job_clusters;
-            run.job_parameters = full.job_parameters;
-            run.repair_history = full.repair_history;
+            if let Some(run_id) = run.run_id {
+                let full = JobsApi::new(client).get_run(run_id).await?;
+                run.tasks = full.tasks;
+                run.job_clusters = full.job_clusters;
+                run.job_parameters = full.job_parameters;
+                run.repair_history = full.repair_history;
+            }
         }
         run.has_more = None;
         Ok(run)
-    }
+    })
 }

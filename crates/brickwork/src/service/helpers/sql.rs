@@ -2,8 +2,7 @@
 
 use crate::error::{Error, ErrorKind, OperationState};
 use crate::service::sql::{
-    StatementExecutionApi, StatementExecutionExecuteStatementRequest, StatementExecutionGetStatementRequest,
-    StatementResponse, StatementState,
+    StatementExecutionApi, StatementExecutionExecuteStatementRequest, StatementResponse, StatementState,
 };
 use crate::service::{WaitOptions, WaitSpec};
 use crate::Result;
@@ -14,6 +13,7 @@ static STATEMENT: WaitSpec = WaitSpec {
     failure: &[],
     status_path: &["status", "state"],
     message_path: &["status", "error", "message"],
+    outcome: None,
 };
 
 impl StatementExecutionApi {
@@ -22,18 +22,18 @@ impl StatementExecutionApi {
     /// message; `SUCCEEDED` returns the response with the first result chunk.
     pub async fn execute_and_wait(
         &self,
-        request: &StatementExecutionExecuteStatementRequest,
+        request: StatementExecutionExecuteStatementRequest,
         options: WaitOptions<StatementResponse>,
     ) -> Result<StatementResponse> {
-        let first = self.execute_statement(request).await?;
+        let first = self.execute_statement("", "").with_request(request).await?;
         let response = match state_of(&first) {
             Some(StatementState::Pending | StatementState::Running) => {
                 let id = first
                     .statement_id
                     .clone()
                     .ok_or_else(|| Error::decode("statement response has no statement_id"))?;
-                let get = StatementExecutionGetStatementRequest { statement_id: Some(id) };
-                crate::service::waiter::wait(options, &STATEMENT, || self.get_statement(&get)).await?
+                crate::service::waiter::wait(options, &STATEMENT, &id, || self.get_statement(id.as_str()).send())
+                    .await?
             }
             _ => first,
         };
@@ -44,7 +44,12 @@ impl StatementExecutionApi {
                 let message = response.status.as_ref().and_then(|s| s.error.as_ref()).and_then(|e| e.message.clone());
                 let detail = message.clone().unwrap_or_else(|| "no message".into());
                 Err(Error::new(ErrorKind::OperationFailed, format!("statement {state}: {detail}"))
-                    .with_operation_state(OperationState { state, message }))
+                    .with_operation_state(OperationState {
+                        state,
+                        message,
+                        resource_id: response.statement_id.clone(),
+                        ..Default::default()
+                    }))
             }
         }
     }

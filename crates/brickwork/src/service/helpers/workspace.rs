@@ -4,9 +4,7 @@ use base64::Engine;
 use bytes::Bytes;
 
 use crate::error::Error;
-use crate::service::workspace::{
-    ExportFormat, ImportFormat, Language, WorkspaceApi, WorkspaceExportRequest, WorkspaceImportRequest,
-};
+use crate::service::workspace::{ExportFormat, ImportFormat, Language, WorkspaceApi};
 use crate::Result;
 
 /// How [`WorkspaceApi::upload`] imports content.
@@ -30,20 +28,16 @@ impl WorkspaceApi {
     /// Import `content` at `path`.
     pub async fn upload(&self, path: &str, content: impl Into<Bytes>, options: UploadOptions) -> Result<()> {
         let content = base64::engine::general_purpose::STANDARD.encode(content.into());
-        self.import(&WorkspaceImportRequest {
-            path: Some(path.to_string()),
-            content: Some(content),
-            format: Some(options.format),
-            language: options.language,
-            overwrite: Some(options.overwrite),
-        })
-        .await
+        let call = self.import(path).content(content).format(options.format).overwrite(options.overwrite);
+        match options.language {
+            Some(language) => call.language(language).await,
+            None => call.await,
+        }
     }
 
     /// Export the object at `path` in `format` (`SOURCE` for notebooks) and decode it.
     pub async fn download(&self, path: &str, format: ExportFormat) -> Result<Bytes> {
-        let exported =
-            self.export(&WorkspaceExportRequest { path: Some(path.to_string()), format: Some(format) }).await?;
+        let exported = self.export(path).format(format).await?;
         let content = exported.content.unwrap_or_default();
         base64::engine::general_purpose::STANDARD
             .decode(content.trim())
