@@ -230,6 +230,18 @@ fn keeps_unknown(pkg: &str, name: &str) -> bool {
     KEEPS_UNKNOWN.iter().any(|(p, n)| *p == pkg && *n == name)
 }
 
+/// Lists of scalars whose items the API documents as nullable (SQL `NULL`
+/// in result rows): their items are `Option`.
+pub const NULLABLE_ITEMS: &[(&str, &str, &str)] = &[("sql", "ResultData", "data_array")];
+
+/// The Rust type of a list whose innermost scalar items may be `null`.
+fn nullable_items(ty: &TypeRef, pkg: &str, index: &Index) -> String {
+    match ty.kind.as_str() {
+        "list" | "iterator" => format!("::std::vec::Vec<{}>", nullable_items(inner(&ty.items), pkg, index)),
+        _ => format!("::std::option::Option<{}>", rust_type(ty, pkg, index)),
+    }
+}
+
 /// Method names of the fluent types themselves: a setter of the same name
 /// becomes `set_<name>`.
 const CALL_METHODS: &[&str] =
@@ -276,7 +288,11 @@ fn field_shape(
     if plain(&id) != wire {
         attrs.push(format!("rename = {wire:?}"));
     }
-    let base = rust_type(ty, pkg, index);
+    let base = if NULLABLE_ITEMS.contains(&(pkg, owner.1.as_str(), name)) {
+        nullable_items(ty, pkg, index)
+    } else {
+        rust_type(ty, pkg, index)
+    };
     let boxed = index.needs_box(owner, ty);
     let string_like = matches!(ty.kind.as_str(), "string" | "timestamp" | "duration" | "field_mask");
     let (inner_ty, arg, value) = if string_like && SENSITIVE.contains(&name) {

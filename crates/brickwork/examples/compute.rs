@@ -6,9 +6,8 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use brickwork::service::compute::{ClustersCreateRequest, ClustersListRequest, ClustersPermanentDeleteRequest};
+use brickwork::service::compute::ClusterDetails;
 use brickwork::service::helpers::{NodeTypeFilter, SparkVersionFilter};
-use futures::TryStreamExt;
 
 #[tokio::main]
 async fn main() -> brickwork::Result<()> {
@@ -18,26 +17,24 @@ async fn main() -> brickwork::Result<()> {
         clusters.select_spark_version(&SparkVersionFilter { long_term_support: true, ..Default::default() }).await?;
     let node_type_id = clusters.select_node_type(&NodeTypeFilter { local_disk: true, ..Default::default() }).await?;
     println!("runtime {spark_version} on {node_type_id}");
-    let request = ClustersCreateRequest {
-        cluster_name: Some("brickwork-example".into()),
-        spark_version: Some(spark_version),
-        node_type_id: Some(node_type_id),
-        num_workers: Some(1),
-        autotermination_minutes: Some(10),
-        ..Default::default()
-    };
-    let cluster = clusters
-        .create_and_wait(
-            &request,
-            common::waiting()
-                .on_progress(|c: &brickwork::service::compute::ClusterDetails| println!("  state {:?}", c.state)),
-        )
+    let pending = clusters
+        .create(spark_version)
+        .cluster_name("brickwork-example")
+        .node_type_id(node_type_id)
+        .num_workers(1)
+        .autotermination_minutes(10)
         .await?;
-    let cluster_id = cluster.cluster_id.clone().unwrap_or_default();
-    println!("cluster {cluster_id} is {:?}", cluster.state);
-    let all: Vec<_> =
-        clusters.list(ClustersListRequest { page_size: Some(50), ..Default::default() }).try_collect().await?;
-    println!("{} cluster(s) in the workspace", all.len());
-    clusters.permanent_delete(&ClustersPermanentDeleteRequest { cluster_id: Some(cluster_id) }).await?;
+    println!("creating cluster {}", pending.id());
+    let progress = common::waiting().on_progress(|c: &ClusterDetails| println!("  state {:?}", c.state));
+    let cluster = pending.wait_with(progress).await?;
+    println!("cluster {} is {:?}", pending.id(), cluster.state);
+    let mut all = clusters.list().page_size(50);
+    let mut count = 0;
+    while let Some(c) = all.try_next().await? {
+        println!("  {} {:?}", c.cluster_name.unwrap_or_default(), c.state);
+        count += 1;
+    }
+    println!("{count} cluster(s) in the workspace");
+    clusters.permanent_delete(pending.id()).await?;
     Ok(())
 }

@@ -17,10 +17,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use brickwork::patterns::{ephemeral_cluster, EphemeralOptions, JobBuilder, JobSpec, TaskSpec, Upserted};
-use brickwork::service::compute::ClustersCreateRequest;
 use brickwork::service::helpers::{NodeTypeFilter, SparkVersionFilter, UploadOptions};
-use brickwork::service::jobs::JobsGetRunOutputRequest;
-use brickwork::service::workspace::{ImportFormat, Language, WorkspaceMkdirsRequest};
+use brickwork::service::workspace::{ImportFormat, Language};
 use brickwork::service::WaitOptions;
 use brickwork::Result;
 
@@ -61,9 +59,9 @@ dbutils.notebook.exit("silver: events cleaned for " + dbutils.widgets.get("run_d
 async fn main() -> Result<()> {
     let (w, emulator) = common::connect().await?;
 
-    let user = w.current_user().me(&Default::default()).await?.user_name.unwrap_or_default();
+    let user = w.current_user().me().await?.user_name.unwrap_or_default();
     let dir = format!("/Users/{user}/brickwork-etl");
-    w.workspace().mkdirs(&WorkspaceMkdirsRequest { path: Some(dir.clone()) }).await?;
+    w.workspace().mkdirs(&dir).await?;
     for (name, source) in [("bronze", BRONZE), ("silver", SILVER)] {
         let options = UploadOptions { format: ImportFormat::Source, language: Some(Language::Python), overwrite: true };
         w.workspace().upload(&format!("{dir}/{name}"), source, options).await?;
@@ -71,19 +69,10 @@ async fn main() -> Result<()> {
     }
 
     let clusters = w.clusters();
-    let spec = ClustersCreateRequest {
-        cluster_name: Some("brickwork-etl".into()),
-        spark_version: Some(
-            clusters
-                .select_spark_version(&SparkVersionFilter { long_term_support: true, ..Default::default() })
-                .await?,
-        ),
-        node_type_id: Some(
-            clusters.select_node_type(&NodeTypeFilter { local_disk: true, ..Default::default() }).await?,
-        ),
-        num_workers: Some(1),
-        ..Default::default()
-    };
+    let lts = SparkVersionFilter { long_term_support: true, ..Default::default() };
+    let spark_version = clusters.select_spark_version(&lts).await?;
+    let node_type_id = clusters.select_node_type(&NodeTypeFilter { local_disk: true, ..Default::default() }).await?;
+    let spec = clusters.create(spark_version).cluster_name("brickwork-etl").node_type_id(node_type_id).num_workers(1);
     let run_date = today();
     let wait = WaitOptions::default().poll_interval(Duration::from_millis(250), Duration::from_secs(10));
     let cluster_options = EphemeralOptions { wait: wait.same_timing() };
@@ -122,9 +111,10 @@ async fn main() -> Result<()> {
             .await?;
             let mut outputs = Vec::new();
             for task in &run.tasks {
-                let output = w.jobs().get_run_output(&JobsGetRunOutputRequest { run_id: task.run_id }).await?;
+                let Some(task_run_id) = task.run_id else { continue };
+                let output = w.jobs().get_run_output(task_run_id).await?;
                 let result = output.notebook_output.and_then(|o| o.result).unwrap_or_default();
-                outputs.push((task.task_key.clone().unwrap_or_default(), result));
+                outputs.push((task.task_key.clone(), result));
             }
             Ok(outputs)
         }

@@ -5,8 +5,6 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use brickwork::service::files::{FilesDownloadRequest, FilesUploadRequest};
-
 #[tokio::main]
 async fn main() -> brickwork::Result<()> {
     let (w, _emulator) = common::connect().await?;
@@ -18,13 +16,10 @@ async fn main() -> brickwork::Result<()> {
         println!("  {} ({} bytes)", f.path.unwrap_or_default(), f.file_size.unwrap_or_default());
     }
     let path = "/Volumes/main/default/landing/example.csv";
-    let upload = FilesUploadRequest {
-        file_path: Some(path.into()),
-        contents: Some("id,name\n1,a\n".into()),
-        overwrite: Some(true),
-    };
-    w.files().upload(&upload).await?;
-    let csv = w.files().download(&FilesDownloadRequest { file_path: Some(path.into()) }).await?;
+    w.files().upload(path, "id,name\n1,a\n").overwrite(true).await?;
+    let meta = w.files().get_metadata(path).await?;
+    println!("volume file of {:?} bytes, {:?}", meta.content_length, meta.content_type);
+    let csv = w.files().download(path).await?;
     println!("volume file: {:?}", String::from_utf8_lossy(csv.bytes()));
     Ok(())
 }

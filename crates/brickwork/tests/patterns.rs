@@ -9,20 +9,17 @@ use brickwork::patterns::{
     delete_jobs_where, ephemeral_cluster, managed_cluster, wait_for_background_cleanups, ClientRegistry,
     EphemeralOptions, JobBuilder, JobSpec, ManagedOptions, TaskProgress, TaskSpec, Upserted, EPHEMERAL_TAG,
 };
-use brickwork::service::compute::{
-    ClusterSpec, ClustersCreateRequest, ClustersDeleteRequest, ClustersGetRequest, State,
-};
+use brickwork::service::compute::{ClusterSpec, ClustersCreateRequest, State};
 use brickwork::service::helpers::UploadOptions;
-use brickwork::service::jobs::JobsCreateRequest;
 use brickwork::service::workspace::{ImportFormat, Language};
 use brickwork::{Config, Error, ErrorKind, WorkspaceClient};
 use brickwork_emulator::{EmulatorHandle, Fault, FaultRule, FaultSettings, Phase};
 
 mod support;
-use support::{cluster_request, fast, quick, workspace};
+use support::{cluster_call_request, cluster_request, fast, quick, workspace};
 
 fn spec() -> ClustersCreateRequest {
-    cluster_request("guarded")
+    cluster_call_request("guarded")
 }
 
 fn ephemeral_options() -> EphemeralOptions {
@@ -30,7 +27,7 @@ fn ephemeral_options() -> EphemeralOptions {
 }
 
 async fn me(w: &WorkspaceClient) -> String {
-    w.current_user().me(&Default::default()).await.expect("me").user_name.unwrap_or_default()
+    w.current_user().me().await.expect("me").user_name.unwrap_or_default()
 }
 
 mod registry {
@@ -234,21 +231,18 @@ mod guards {
     #[tokio::test]
     async fn managed_cluster_starts_a_terminated_cluster_and_can_terminate_it() {
         let (_emulator, w) = workspace(fast()).await;
-        let cluster = w.clusters().create_and_wait(&spec(), quick()).await.expect("cluster");
+        let cluster = cluster_request(&w, "guarded").await.expect("create").wait_with(quick()).await.expect("cluster");
         let id = cluster.cluster_id.expect("id");
-        w.clusters()
-            .delete_and_wait(&ClustersDeleteRequest { cluster_id: Some(id.clone()) }, quick())
-            .await
-            .expect("stop");
+        w.clusters().delete(&id).await.expect("delete").wait_with(quick()).await.expect("stop");
         let options = ManagedOptions { terminate_after: true, wait: quick() };
         let state = managed_cluster(&w, &id, options, |c| async move { Ok(c.state) }).await.expect("ran");
         assert_eq!(state, Some(State::Running));
-        let after = w.clusters().wait_get_cluster_terminated(id.clone(), quick()).await.expect("terminated");
+        let after = w.clusters().wait_get_cluster_terminated(&id).wait_with(quick()).await.expect("terminated");
         assert_eq!(after.state, Some(State::Terminated));
         let left_running =
             managed_cluster(&w, &id, ManagedOptions { wait: quick(), ..Default::default() }, |_| async { Ok(()) });
         left_running.await.expect("ran again");
-        let now = w.clusters().get(&ClustersGetRequest { cluster_id: Some(id) }).await.expect("get");
+        let now = w.clusters().get(id).await.expect("get");
         assert_eq!(now.state, Some(State::Running), "left running by default");
     }
 }
@@ -318,10 +312,7 @@ mod job_builder {
         assert!(matches!(first, Upserted::Created(_)));
         assert_eq!(second, Upserted::Updated(first.job_id()));
         assert_eq!(emulator.counters().jobs, 1, "deploying twice does not duplicate the job");
-        w.jobs()
-            .create(&JobsCreateRequest { name: Some("deploy-me".into()), ..Default::default() })
-            .await
-            .expect("twin");
+        w.jobs().create().name("deploy-me").await.expect("twin");
         let err = spec.upsert(&w).await.expect_err("two jobs with that name");
         assert_eq!(err.kind(), ErrorKind::ResourceConflict);
     }
@@ -360,11 +351,11 @@ async fn bulk_delete_of_500_jobs_under_injected_faults_accounts_for_every_item()
     let (emulator, w) = workspace(fast()).await;
     let create = |i: usize| {
         let jobs = w.jobs();
-        async move { jobs.create(&JobsCreateRequest { name: Some(format!("bulk-{i:03}")), ..Default::default() }).await }
+        async move { jobs.create().name(format!("bulk-{i:03}")).await }
     };
     let created = brickwork::patterns::for_each_concurrent(futures::stream::iter((0..500).map(Ok)), 16, create).await;
     assert_eq!(created.succeeded.len(), 500);
-    w.jobs().create(&JobsCreateRequest { name: Some("keep-me".into()), ..Default::default() }).await.expect("keeper");
+    w.jobs().create().name("keep-me").await.expect("keeper");
     emulator.set_faults(FaultSettings {
         seed: 11,
         rules: vec![
@@ -376,7 +367,8 @@ async fn bulk_delete_of_500_jobs_under_injected_faults_accounts_for_every_item()
                 fault: Fault::TooManyRequests { retry_after_secs: 0 },
                 phase: Phase::Before,
             },
-            // Acted on, answer lost: a plain POST is not replayed, so the item is reported failed.
+            // Acted on, answer lost: jobs/delete is safe to replay by contract
+            // (api/idempotent.tsv); the replay finds nothing, which is done.
             FaultRule {
                 path_prefix: "/api/2.2/jobs/delete".into(),
                 method: None,
@@ -391,12 +383,8 @@ async fn bulk_delete_of_500_jobs_under_injected_faults_accounts_for_every_item()
     let counters = emulator.counters();
     assert_eq!(report.total(), 500, "every item is accounted for");
     assert!(report.input_errors.is_empty());
-    assert_eq!(
-        report.failed.len() as u64,
-        counters.faults_injected_after,
-        "exactly the lost answers are reported failed"
-    );
+    assert!(report.failed.is_empty(), "lost answers were replayed: {:?}", report.failed);
+    assert_eq!(report.succeeded.len(), 500);
     assert!(counters.faults_injected_before > 0 && counters.faults_injected_after > 0, "faults were injected");
-    assert!(report.failed.iter().all(|(_, e)| e.kind() == ErrorKind::Transport));
     assert_eq!(counters.jobs, 1, "all 500 were deleted; only keep-me is left");
 }

@@ -55,14 +55,26 @@ impl Checker {
         })
     }
 
+    /// A fixture object. A required nested object that came out empty is
+    /// left out: an empty required value is not sent.
     fn object(&self, fields: &[Value], depth: usize) -> Map<String, Value> {
-        fields.iter().filter_map(|f| Some((f["wire"].as_str()?.to_string(), self.sample(&f["type"], depth)?))).collect()
+        fields
+            .iter()
+            .filter_map(|f| {
+                Some((f["wire"].as_str()?.to_string(), self.sample(&f["type"], depth)?, f["required"] == true))
+            })
+            .filter(|(_, v, required)| !(*required && v.as_object().is_some_and(Map::is_empty)))
+            .map(|(k, v, _)| (k, v))
+            .collect()
     }
 
-    fn check<T: Serialize + DeserializeOwned>(&mut self, what: String, fixture: Map<String, Value>) {
+    /// Decode `fixture` plus an unknown field and encode it again: the
+    /// unknown field is dropped, or kept by types that keep unknown fields.
+    fn check<T: Serialize + DeserializeOwned>(&mut self, what: String, fixture: Map<String, Value>, keep: bool) {
         self.checked += 1;
         let mut with_unknown = fixture.clone();
         with_unknown.insert("zz_field_from_the_future".into(), json!({"x": [1, 2]}));
+        let fixture = if keep { with_unknown.clone() } else { fixture };
         let decoded: T = match serde_json::from_value(Value::Object(with_unknown)) {
             Ok(v) => v,
             Err(e) => return self.failures.push(format!("{what}: decode failed: {e}")),
@@ -77,13 +89,21 @@ impl Checker {
     }
 
     pub fn value<T: Serialize + DeserializeOwned>(&mut self, pkg: &str, name: &str) {
+        self.type_value::<T>(pkg, name, false);
+    }
+
+    pub fn value_keeping_unknown<T: Serialize + DeserializeOwned>(&mut self, pkg: &str, name: &str) {
+        self.type_value::<T>(pkg, name, true);
+    }
+
+    fn type_value<T: Serialize + DeserializeOwned>(&mut self, pkg: &str, name: &str, keep: bool) {
         let t = self.model["packages"][pkg]["types"]
             .as_array()
             .and_then(|ts| ts.iter().find(|t| t["name"] == name))
             .cloned();
         let fields = t.and_then(|t| t["fields"].as_array().cloned()).unwrap_or_default();
         let fixture = self.object(&fields, DEPTH);
-        self.check::<T>(format!("{pkg}.{name}"), fixture);
+        self.check::<T>(format!("{pkg}.{name}"), fixture, keep);
     }
 
     pub fn request<T: Serialize + DeserializeOwned>(&mut self, pkg: &str, service: &str, op: &str) {
@@ -94,9 +114,10 @@ impl Checker {
             .and_then(|s| s["operations"].as_array()?.iter().find(|o| o["name"] == op).cloned())
             .and_then(|o| o["params"].as_array().cloned())
             .unwrap_or_default();
-        let fields: Vec<Value> = params.iter().map(|p| json!({"wire": p["wire"], "type": p["type"]})).collect();
+        let fields: Vec<Value> =
+            params.iter().map(|p| json!({"wire": p["wire"], "type": p["type"], "required": p["required"]})).collect();
         let fixture = self.object(&fields, DEPTH);
-        self.check::<T>(format!("{pkg}.{service}.{op} request"), fixture);
+        self.check::<T>(format!("{pkg}.{service}.{op} request"), fixture, false);
     }
 }
 

@@ -5,19 +5,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use brickwork::service::compute::{
-    ClusterDetails, ClustersDeleteRequest, ClustersGetRequest, ClustersListRequest, ListClustersFilterBy, State,
-};
-use brickwork::service::jobs::{
-    JobsCreateRequest, JobsRunNowRequest, JobsSubmitRequest, NotebookTask, RunLifeCycleState, RunResultState,
-    SubmitTask, Task,
-};
+use brickwork::service::compute::{ClusterDetails, ListClustersFilterBy, State};
+use brickwork::service::jobs::{NotebookTask, RunLifeCycleState, RunResultState, SubmitTask, Task};
 use brickwork::ErrorKind;
-use futures::{StreamExt, TryStreamExt};
 use serde_json::json;
 
 mod support;
-use support::{cluster_request, fast, quick, workspace};
+use support::{cluster_call_request, cluster_request, fast, quick, workspace};
 
 #[tokio::test]
 async fn cluster_waiters_succeed_fail_and_time_out_with_typed_errors() {
@@ -28,29 +22,34 @@ async fn cluster_waiters_succeed_fail_and_time_out_with_typed_errors() {
         assert_ne!(c.state, Some(State::Running), "progress only reports non-final states");
         seen.fetch_add(1, Ordering::SeqCst);
     });
-    let running = w.clusters().create_and_wait(&cluster_request("a"), options).await.expect("running");
+    let pending = cluster_request(&w, "a").await.expect("create");
+    let running = pending.wait_with(options).await.expect("running");
     assert_eq!(running.state, Some(State::Running));
     assert!(polls.load(Ordering::SeqCst) >= 1, "PENDING was reported");
     let id = running.cluster_id.clone().expect("id");
+    assert_eq!(pending.id(), id, "the handle keeps the id of the create answer");
 
-    let stopped = w
-        .clusters()
-        .delete_and_wait(&ClustersDeleteRequest { cluster_id: Some(id.clone()) }, quick())
-        .await
-        .expect("terminated");
+    let stopped = w.clusters().delete(&id).await.expect("delete").wait_with(quick()).await.expect("terminated");
     assert_eq!(stopped.state, Some(State::Terminated));
 
     // Waiting for RUNNING on a cluster that terminates fails with its last state.
-    let doomed = w.clusters().create(&cluster_request("doomed")).await.expect("create");
+    let doomed = cluster_request(&w, "doomed").await.expect("create");
     let doomed_id = doomed.cluster_id.clone().expect("id");
-    w.clusters().delete(&ClustersDeleteRequest { cluster_id: Some(doomed_id.clone()) }).await.expect("delete");
-    let err = w.clusters().wait_get_cluster_running(doomed_id, quick()).await.expect_err("terminated");
+    w.clusters().delete(&doomed_id).await.expect("delete");
+    let err = doomed.wait_with(quick()).await.expect_err("terminated");
     assert_eq!(err.kind(), ErrorKind::OperationFailed);
     let state = err.operation_state().expect("state");
     assert_eq!(state.state, "TERMINATED");
-    assert!(err.message().contains("failed to reach RUNNING, got TERMINATED"), "{}", err.message());
+    assert_eq!(state.resource_id.as_deref(), Some(doomed_id.as_str()));
+    assert!(
+        err.message().contains(&format!("clusters {doomed_id}: failed to reach RUNNING, got TERMINATED")),
+        "{}",
+        err.message()
+    );
+    let last: ClusterDetails = serde_json::from_value(state.last.clone().expect("last")).expect("a cluster");
+    assert_eq!(last.state, Some(State::Terminated));
 
-    let err = w.clusters().get(&ClustersGetRequest { cluster_id: Some(id.clone() + "x") }).await.expect_err("missing");
+    let err = w.clusters().get(id.clone() + "x").await.expect_err("missing");
     assert_eq!(err.kind(), ErrorKind::ResourceDoesNotExist);
 }
 
@@ -58,7 +57,8 @@ async fn cluster_waiters_succeed_fail_and_time_out_with_typed_errors() {
 async fn waiter_timeout_carries_the_last_state() {
     let (_emulator, w) = workspace(fast().transition_delay(Duration::from_secs(30))).await;
     let options = quick().timeout(Duration::from_millis(150));
-    let err = w.clusters().create_and_wait(&cluster_request("slow"), options).await.expect_err("timeout");
+    let pending = cluster_request(&w, "slow").await.expect("create");
+    let err = pending.wait_with(options).await.expect_err("timeout");
     assert_eq!(err.kind(), ErrorKind::Timeout);
     assert_eq!(err.operation_state().map(|s| s.state.as_str()), Some("PENDING"));
 }
@@ -66,8 +66,8 @@ async fn waiter_timeout_carries_the_last_state() {
 #[tokio::test]
 async fn waiter_is_cancel_safe() {
     let (emulator, w) = workspace(fast().transition_delay(Duration::from_secs(30))).await;
-    let (clusters, request) = (w.clusters(), cluster_request("dropped"));
-    let waiting = clusters.create_and_wait(&request, quick());
+    let pending = cluster_request(&w, "dropped").await.expect("create");
+    let waiting = pending.wait_with(quick());
     let _ = tokio::time::timeout(Duration::from_millis(200), waiting).await;
     let before = emulator.counters().requests;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -78,10 +78,9 @@ async fn waiter_is_cancel_safe() {
 async fn list_pages_lazily_without_duplicates() {
     let (emulator, w) = workspace(fast()).await;
     for i in 0..7 {
-        w.clusters().create(&cluster_request(&format!("c{i}"))).await.expect("create");
+        cluster_request(&w, &format!("c{i}")).await.expect("create");
     }
-    let request = ClustersListRequest { page_size: Some(2), ..Default::default() };
-    let all: Vec<ClusterDetails> = w.clusters().list(request.clone()).try_collect().await.expect("list");
+    let all: Vec<ClusterDetails> = w.clusters().list().page_size(2).try_collect().await.expect("list");
     let mut ids: Vec<String> = all.iter().filter_map(|c| c.cluster_id.clone()).collect();
     ids.sort();
     ids.dedup();
@@ -89,20 +88,26 @@ async fn list_pages_lazily_without_duplicates() {
 
     // Reading two items fetches one page only.
     let before = emulator.counters().requests;
-    let mut stream = w.clusters().list(request);
-    let _first = stream.next().await.expect("one").expect("ok");
-    let _second = stream.next().await.expect("two").expect("ok");
+    let mut items = w.clusters().list().page_size(2);
+    let _first = items.try_next().await.expect("ok").expect("one");
+    let _second = items.try_next().await.expect("ok").expect("two");
     assert_eq!(emulator.counters().requests - before, 1);
-    drop(stream);
+    drop(items);
+
+    // One page at a time, with the cursor to resume from.
+    let mut pages = w.clusters().list().page_size(3).pages();
+    let first = pages.try_next().await.expect("page").expect("first");
+    assert_eq!(first.items.len(), 3);
+    let token = first.next_page_token().expect("more pages").to_string();
+    let rest: Vec<ClusterDetails> =
+        w.clusters().list().page_size(3).page_token(token).try_collect().await.expect("rest");
+    assert_eq!(rest.len(), 4, "resumed after the first page");
+    let two = w.clusters().list().page_size(2).max_items(3).try_collect().await.expect("limited");
+    assert_eq!(two.len(), 3);
 
     // Typed filters go on the wire as dotted, repeated query keys.
-    let filter = ListClustersFilterBy { cluster_states: vec![State::Terminated], ..Default::default() };
-    let none = w
-        .clusters()
-        .list(ClustersListRequest { filter_by: Some(filter), ..Default::default() })
-        .all()
-        .await
-        .expect("filtered");
+    let filter = ListClustersFilterBy::new().cluster_states(vec![State::Terminated]);
+    let none = w.clusters().list().filter_by(filter).try_collect().await.expect("filtered");
     assert!(none.is_empty());
 }
 
@@ -117,42 +122,17 @@ async fn job_run_waiters_return_runs_or_fail_with_the_run_state() {
     };
     import("/Shared/ok", "dbutils.notebook.exit('fine')").await.expect("import");
     import("/Shared/bad", "raise KeyError('id')").await.expect("import");
-    let task = |key: &str, path: &str| Task {
-        task_key: Some(key.into()),
-        existing_cluster_id: None,
-        environment_key: Some("serverless".into()),
-        notebook_task: Some(NotebookTask { notebook_path: Some(path.into()), ..Default::default() }),
-        ..Default::default()
-    };
-    let job = w
-        .jobs()
-        .create(&JobsCreateRequest {
-            name: Some("typed".into()),
-            tasks: vec![task("main", "/Shared/ok")],
-            ..Default::default()
-        })
-        .await
-        .expect("create");
-    let run = w
-        .jobs()
-        .run_now_and_wait(&JobsRunNowRequest { job_id: job.job_id, ..Default::default() }, quick())
-        .await
-        .expect("run");
+    let task =
+        |key: &str, path: &str| Task::new(key).environment_key("serverless").notebook_task(NotebookTask::new(path));
+    let job = w.jobs().create().name("typed").tasks(vec![task("main", "/Shared/ok")]).await.expect("create");
+    let run = w.jobs().run_now(job.job_id.expect("id")).await.expect("run").wait_with(quick()).await.expect("ends");
     let state = run.state.clone().expect("state");
     assert_eq!(state.life_cycle_state, Some(RunLifeCycleState::Terminated));
     assert_eq!(state.result_state, Some(RunResultState::Success));
 
-    let failing = JobsSubmitRequest {
-        run_name: Some("typed-fail".into()),
-        tasks: vec![SubmitTask {
-            task_key: Some("main".into()),
-            environment_key: Some("serverless".into()),
-            notebook_task: Some(NotebookTask { notebook_path: Some("/Shared/bad".into()), ..Default::default() }),
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    let err = w.jobs().submit_and_wait(&failing, quick()).await.expect_err("fails");
+    let failing = SubmitTask::new("main").environment_key("serverless").notebook_task(NotebookTask::new("/Shared/bad"));
+    let submitted = w.jobs().submit().run_name("typed-fail").tasks(vec![failing]).await.expect("submit");
+    let err = submitted.wait_with(quick()).await.expect_err("fails");
     assert_eq!(err.kind(), ErrorKind::OperationFailed);
     assert_eq!(err.operation_state().map(|s| s.state.as_str()), Some("INTERNAL_ERROR"));
     assert!(err.message().contains("KeyError: id"), "{}", err.message());
@@ -165,7 +145,10 @@ fn base64_encode(text: &str) -> String {
 
 #[test]
 fn requests_send_only_set_fields_and_responses_tolerate_the_wire() {
-    let body = serde_json::to_value(cluster_request("x")).expect("json");
+    let request = brickwork::service::compute::ClustersCreateRequest::new("15.4.x-scala2.12");
+    let body = serde_json::to_value(&request).expect("json");
+    assert_eq!(body, json!({"spark_version": "15.4.x-scala2.12"}), "only set fields, and required ones");
+    let body = serde_json::to_value(cluster_call_request("x")).expect("json");
     assert_eq!(
         body,
         json!({"cluster_name": "x", "spark_version": "15.4.x-scala2.12", "node_type_id": "i3.xlarge", "num_workers": 1})
@@ -187,10 +170,8 @@ fn requests_send_only_set_fields_and_responses_tolerate_the_wire() {
 #[test]
 fn secret_fields_never_print() {
     let put = brickwork::service::workspace::SecretsPutSecretRequest {
-        scope: Some("s".into()),
-        key: Some("k".into()),
         string_value: Some("hunter2".into()),
-        ..Default::default()
+        ..brickwork::service::workspace::SecretsPutSecretRequest::new("s", "k")
     };
     assert!(!format!("{put:?}").contains("hunter2"));
     assert_eq!(serde_json::to_value(&put).expect("json")["string_value"], "hunter2");
@@ -198,10 +179,7 @@ fn secret_fields_never_print() {
 
 mod helpers {
     use super::*;
-    use brickwork::service::compute::ClustersStartRequest;
-    use brickwork::service::files::DbfsGetStatusRequest;
     use brickwork::service::helpers::{NodeTypeFilter, SparkVersionFilter, UploadOptions};
-    use brickwork::service::jobs::JobsGetRequest;
     use brickwork::service::sql::{StatementExecutionExecuteStatementRequest, StatementState};
     use brickwork::service::workspace::{ExportFormat, ImportFormat, Language};
     use brickwork_emulator::{Fault, FaultRule, FaultSettings, Phase};
@@ -209,20 +187,9 @@ mod helpers {
     #[tokio::test]
     async fn run_now_carries_an_idempotency_token_so_a_lost_answer_is_retried_safely() {
         let (emulator, w) = workspace(fast()).await;
-        let job = w
-            .jobs()
-            .create(&JobsCreateRequest {
-                name: Some("once".into()),
-                tasks: vec![Task {
-                    task_key: Some("t".into()),
-                    environment_key: Some("serverless".into()),
-                    notebook_task: Some(NotebookTask { notebook_path: Some("/x".into()), ..Default::default() }),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            })
-            .await
-            .expect("create");
+        let task = Task::new("t").environment_key("serverless").notebook_task(NotebookTask::new("/x"));
+        let job = w.jobs().create().name("once").tasks(vec![task]).await.expect("create");
+        let job_id = job.job_id.expect("id");
         // The first answer to run-now is lost after the run was started.
         emulator.set_faults(FaultSettings {
             seed: 5,
@@ -236,8 +203,7 @@ mod helpers {
             rate_limit_per_token: None,
         });
         let jobs = w.jobs();
-        let request = JobsRunNowRequest { job_id: job.job_id, ..Default::default() };
-        let call = tokio::spawn(async move { jobs.run_now(&request).await });
+        let call = tokio::spawn(async move { jobs.run_now(job_id).await.map(|pending| pending.into_response()) });
         // Let the first attempt through the fault, then stop injecting.
         while emulator.counters().faults_injected_after == 0 {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -245,12 +211,7 @@ mod helpers {
         emulator.set_faults(FaultSettings::default());
         let started = call.await.expect("join").expect("the retried POST succeeds");
         assert!(started.run_id.is_some());
-        let runs: Vec<_> = w
-            .jobs()
-            .list_runs(brickwork::service::jobs::JobsListRunsRequest { job_id: job.job_id, ..Default::default() })
-            .all()
-            .await
-            .expect("runs");
+        let runs = w.jobs().list_runs().job_id(job_id).try_collect().await.expect("runs");
         assert_eq!(runs.len(), 1, "the server deduplicated the replayed POST");
     }
 
@@ -258,26 +219,18 @@ mod helpers {
     async fn jobs_get_merges_every_page_of_tasks() {
         let (_emulator, w) = workspace(fast()).await;
         let tasks: Vec<Task> = (0..230)
-            .map(|i| Task {
-                task_key: Some(format!("t{i:03}")),
-                existing_cluster_id: Some("c".into()),
-                spark_jar_task: Some(brickwork::service::jobs::SparkJarTask {
-                    main_class_name: Some("M".into()),
-                    ..Default::default()
-                }),
-                ..Default::default()
+            .map(|i| {
+                Task::new(format!("t{i:03}"))
+                    .existing_cluster_id("c")
+                    .spark_jar_task(brickwork::service::jobs::SparkJarTask::new().main_class_name("M"))
             })
             .collect();
-        let job = w
-            .jobs()
-            .create(&JobsCreateRequest { name: Some("wide".into()), tasks, ..Default::default() })
-            .await
-            .expect("create");
-        let page = w.jobs().get_page(&JobsGetRequest { job_id: job.job_id, ..Default::default() }).await.expect("page");
+        let job = w.jobs().create().name("wide").tasks(tasks).await.expect("create");
+        let job_id = job.job_id.expect("id");
+        let page = w.jobs().get_page(job_id).await.expect("page");
         assert_eq!(page.settings.as_ref().map(|s| s.tasks.len()), Some(100));
-        let merged = w.jobs().get(&JobsGetRequest { job_id: job.job_id, ..Default::default() }).await.expect("get");
-        let keys: Vec<String> =
-            merged.settings.expect("settings").tasks.into_iter().filter_map(|t| t.task_key).collect();
+        let merged = w.jobs().get(job_id).await.expect("get");
+        let keys: Vec<String> = merged.settings.expect("settings").tasks.into_iter().map(|t| t.task_key).collect();
         assert_eq!(keys.len(), 230);
         assert_eq!(keys.last().map(String::as_str), Some("t229"));
         assert!(merged.next_page_token.is_none());
@@ -308,20 +261,16 @@ mod helpers {
             .expect("node");
         assert_eq!(big, "r5d.xlarge");
 
-        let mut request = cluster_request("ensure");
-        request.node_type_id = Some(small);
-        let running = clusters.create_and_wait(&request, quick()).await.expect("running");
+        let pending = clusters.create("15.4.x-scala2.12").node_type_id(small).num_workers(1).await.expect("create");
+        let running = pending.wait_with(quick()).await.expect("running");
         let id = running.cluster_id.expect("id");
-        clusters
-            .delete_and_wait(&ClustersDeleteRequest { cluster_id: Some(id.clone()) }, quick())
-            .await
-            .expect("stopped");
+        clusters.delete(&id).await.expect("delete").wait_with(quick()).await.expect("stopped");
         clusters.ensure_cluster_is_running(&id, quick()).await.expect("started again");
-        let state = clusters.get(&ClustersGetRequest { cluster_id: Some(id.clone()) }).await.expect("get").state;
+        let state = clusters.get(&id).await.expect("get").state;
         assert_eq!(state, Some(State::Running));
         // Already running: nothing to do, and a second start is the server's INVALID_STATE.
         clusters.ensure_cluster_is_running(&id, quick()).await.expect("still running");
-        let err = clusters.start(&ClustersStartRequest { cluster_id: Some(id) }).await.expect_err("running");
+        let err = clusters.start(id).await.expect_err("running");
         assert_eq!(err.kind(), ErrorKind::InvalidState);
     }
 
@@ -342,8 +291,7 @@ mod helpers {
 
         let data: Vec<u8> = (0..2_500_000u32).map(|i| (i % 251) as u8).collect();
         w.dbfs().write_file("/tmp/big.bin", data.clone(), true).await.expect("write");
-        let status =
-            w.dbfs().get_status(&DbfsGetStatusRequest { path: Some("/tmp/big.bin".into()) }).await.expect("status");
+        let status = w.dbfs().get_status("/tmp/big.bin").await.expect("status");
         assert_eq!(status.file_size, Some(2_500_000));
         assert_eq!(w.dbfs().read_file("/tmp/big.bin").await.expect("read").as_ref(), data.as_slice());
         w.dbfs().write_file("/tmp/a/b/c.txt", "c", true).await.expect("nested");
@@ -364,17 +312,15 @@ mod helpers {
             .expect("warehouse");
         let warehouse_id = created["id"].as_str().expect("id").to_string();
         let request = StatementExecutionExecuteStatementRequest {
-            statement: Some("SELECT 42 AS answer".into()),
-            warehouse_id: Some(warehouse_id.clone()),
             wait_timeout: Some("0s".into()),
-            ..Default::default()
+            ..StatementExecutionExecuteStatementRequest::new("SELECT 42 AS answer", warehouse_id.clone())
         };
-        let done = w.statement_execution().execute_and_wait(&request, quick()).await.expect("succeeds");
+        let done = w.statement_execution().execute_and_wait(request.clone(), quick()).await.expect("succeeds");
         assert_eq!(done.status.and_then(|s| s.state), Some(StatementState::Succeeded));
         let rows = done.result.expect("result").data_array;
-        assert_eq!(rows, vec![vec!["42".to_string()]]);
-        let bad = StatementExecutionExecuteStatementRequest { statement: Some("SELECT nope".into()), ..request };
-        let err = w.statement_execution().execute_and_wait(&bad, quick()).await.expect_err("fails");
+        assert_eq!(rows, vec![vec![Some("42".to_string())]]);
+        let bad = StatementExecutionExecuteStatementRequest { statement: "SELECT nope".into(), ..request };
+        let err = w.statement_execution().execute_and_wait(bad, quick()).await.expect_err("fails");
         assert_eq!(err.kind(), ErrorKind::OperationFailed);
         assert!(err.message().contains("UNRESOLVED_COLUMN"), "{}", err.message());
     }
@@ -382,18 +328,13 @@ mod helpers {
 
 #[tokio::test]
 async fn files_api_embeds_absolute_paths_and_streams_raw_bytes() {
-    use brickwork::service::files::{FilesDownloadRequest, FilesUploadRequest};
     let (_emulator, w) = workspace(fast()).await;
     let path = "/Volumes/main/raw/in put/data 1.csv";
-    let upload = FilesUploadRequest {
-        file_path: Some(path.into()),
-        contents: Some(bytes::Bytes::from_static(b"a,b\n1,2\n")),
-        overwrite: Some(false),
-    };
-    w.files().upload(&upload).await.expect("upload");
-    let err = w.files().upload(&upload).await.expect_err("exists");
+    let data = bytes::Bytes::from_static(b"a,b\n1,2\n");
+    w.files().upload(path, data.clone()).overwrite(false).await.expect("upload");
+    let err = w.files().upload(path, data).overwrite(false).await.expect_err("exists");
     assert_eq!(err.kind(), ErrorKind::AlreadyExists);
-    let down = w.files().download(&FilesDownloadRequest { file_path: Some(path.into()) }).await.expect("download");
+    let down = w.files().download(path).await.expect("download");
     assert_eq!(down.bytes().as_ref(), b"a,b\n1,2\n");
 }
 
@@ -401,28 +342,23 @@ mod more_helpers {
     use super::*;
     use brickwork::service::compute::{Library, LibraryInstallStatus, PythonPyPiLibrary};
     use brickwork::service::iam::UsersListRequest;
-    use brickwork::service::jobs::{JobsListRequest, SparkJarTask};
+    use brickwork::service::jobs::SparkJarTask;
 
     #[tokio::test]
     async fn list_with_expand_tasks_completes_truncated_jobs() {
         let (_emulator, w) = workspace(fast()).await;
         let tasks: Vec<Task> = (0..150)
-            .map(|i| Task {
-                task_key: Some(format!("t{i:03}")),
-                existing_cluster_id: Some("c".into()),
-                spark_jar_task: Some(SparkJarTask { main_class_name: Some("M".into()), ..Default::default() }),
-                ..Default::default()
+            .map(|i| {
+                Task::new(format!("t{i:03}"))
+                    .existing_cluster_id("c")
+                    .spark_jar_task(SparkJarTask::new().main_class_name("M"))
             })
             .collect();
-        w.jobs()
-            .create(&JobsCreateRequest { name: Some("wide".into()), tasks, ..Default::default() })
-            .await
-            .expect("create");
-        let request = JobsListRequest { expand_tasks: Some(true), ..Default::default() };
-        let raw = w.jobs().list_raw(request.clone()).all().await.expect("raw");
+        w.jobs().create().name("wide").tasks(tasks).await.expect("create");
+        let raw = w.jobs().list_raw().expand_tasks(true).try_collect().await.expect("raw");
         assert_eq!(raw[0].settings.as_ref().map(|s| s.tasks.len()), Some(100), "the server cuts at 100");
         assert_eq!(raw[0].has_more, Some(true));
-        let full = w.jobs().list(request).all().await.expect("expanded");
+        let full = w.jobs().list().expand_tasks(true).try_collect().await.expect("expanded");
         assert_eq!(full[0].settings.as_ref().map(|s| s.tasks.len()), Some(150));
         assert_eq!(full[0].has_more, None);
     }
@@ -441,12 +377,9 @@ mod more_helpers {
     #[tokio::test]
     async fn libraries_update_and_wait() {
         let (_emulator, w) = workspace(fast()).await;
-        let cluster = w.clusters().create_and_wait(&cluster_request("libs"), quick()).await.expect("cluster");
+        let cluster = cluster_request(&w, "libs").await.expect("create").wait_with(quick()).await.expect("cluster");
         let id = cluster.cluster_id.expect("id");
-        let pypi = |name: &str| Library {
-            pypi: Some(PythonPyPiLibrary { package: Some(name.into()), ..Default::default() }),
-            ..Default::default()
-        };
+        let pypi = |name: &str| Library::new().pypi(PythonPyPiLibrary::new(name));
         let statuses =
             w.libraries().update_and_wait(&id, vec![pypi("requests")], vec![], quick()).await.expect("installed");
         assert_eq!(statuses[0].status, Some(LibraryInstallStatus::Installed));
@@ -465,7 +398,7 @@ mod more_helpers {
 async fn run_command_executes_in_a_context_and_types_errors() {
     use brickwork::service::compute::Language;
     let (_emulator, w) = workspace(fast()).await;
-    let cluster = w.clusters().create_and_wait(&cluster_request("cmd"), quick()).await.expect("cluster");
+    let cluster = cluster_request(&w, "cmd").await.expect("create").wait_with(quick()).await.expect("cluster");
     let id = cluster.cluster_id.expect("id");
     let results = w
         .command_execution()

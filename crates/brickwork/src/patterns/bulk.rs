@@ -82,7 +82,22 @@ pub async fn delete_jobs_where(
     let api = w.jobs();
     Ok(for_each_concurrent(futures::stream::iter(ids), concurrency, |job_id| {
         let api = api.clone();
-        async move { api.delete(job_id).await }
+        // Listed a moment ago: "does not exist" means deleted (by a replay
+        // of this call after a lost answer, or by someone else).
+        async move {
+            match api.delete(job_id).await {
+                Err(e) if job_is_gone(&e) => Ok(()),
+                other => other,
+            }
+        }
     })
     .await)
+}
+
+/// `jobs/delete` of a missing job: Databricks answers
+/// `INVALID_PARAMETER_VALUE: Job N does not exist.` (only `jobs/get` is
+/// mapped to `ResourceDoesNotExist` by the official error overrides).
+fn job_is_gone(e: &Error) -> bool {
+    e.is(crate::ErrorKind::NotFound)
+        || (e.kind() == crate::ErrorKind::InvalidParameterValue && e.message().ends_with("does not exist."))
 }

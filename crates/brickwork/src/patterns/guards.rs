@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 
 use crate::error::{ErrorKind, Result};
 use crate::service::compute::{ClusterDetails, ClustersApi, ClustersCreateRequest};
-use crate::service::{WaitOptions, WorkspaceClient};
+use crate::service::{Call, WaitOptions, WorkspaceClient};
 
 /// Tag that marks clusters created by [`ephemeral_cluster`], with a per-guard token.
 pub const EPHEMERAL_TAG: &str = "brickwork-ephemeral";
@@ -167,7 +167,15 @@ async fn tagged(clusters: &ClustersApi, token: &str) -> Result<Vec<String>> {
         .collect())
 }
 
-/// Create a cluster from `spec`, wait until it runs, run `body` on it, and
+/// An unsent `clusters().create(..)` call is a cluster specification.
+impl<O> From<Call<ClustersCreateRequest, O>> for ClustersCreateRequest {
+    fn from(call: Call<ClustersCreateRequest, O>) -> Self {
+        call.into_request()
+    }
+}
+
+/// Create a cluster from `spec` (a request, or an unsent
+/// `w.clusters().create(..)` call with its setters), wait until it runs, run `body` on it, and
 /// permanently delete it whatever happens. Cost-safety defaults: an
 /// auto-termination (30 minutes) when the spec has none, and `Owner` and
 /// `brickwork-ephemeral` tags.
@@ -177,7 +185,7 @@ async fn tagged(clusters: &ClustersApi, token: &str) -> Result<Vec<String>> {
 /// body is resumed after the cleanup.
 pub async fn ephemeral_cluster<T, F, Fut>(
     w: &WorkspaceClient,
-    mut spec: ClustersCreateRequest,
+    spec: impl Into<ClustersCreateRequest>,
     options: EphemeralOptions,
     body: F,
 ) -> Result<T>
@@ -186,6 +194,7 @@ where
     Fut: Future<Output = Result<T>>,
 {
     let clusters = w.clusters();
+    let mut spec = spec.into();
     let token = crate::service::runtime::idempotency_token();
     spec.autotermination_minutes.get_or_insert(DEFAULT_AUTOTERMINATION_MINUTES);
     spec.custom_tags.insert(EPHEMERAL_TAG.to_string(), token.clone());

@@ -7079,7 +7079,7 @@ pub struct ResultData {
     pub chunk_index: ::std::option::Option<i64>,
     /// Wire field `data_array` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
-    pub data_array: ::std::vec::Vec<::std::vec::Vec<::std::string::String>>,
+    pub data_array: ::std::vec::Vec<::std::vec::Vec<::std::option::Option<::std::string::String>>>,
     /// Wire field `external_links` (optional, list).
     #[serde(skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub external_links: ::std::vec::Vec<ExternalLink>,
@@ -7129,7 +7129,10 @@ impl ResultData {
 
     /// Set `data_array`.
     #[inline]
-    pub fn data_array(mut self, value: ::std::vec::Vec<::std::vec::Vec<::std::string::String>>) -> Self {
+    pub fn data_array(
+        mut self,
+        value: ::std::vec::Vec<::std::vec::Vec<::std::option::Option<::std::string::String>>>,
+    ) -> Self {
         self.data_array = value;
         self
     }

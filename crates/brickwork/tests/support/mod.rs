@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use brickwork::service::compute::ClustersCreateRequest;
-use brickwork::service::{WaitOptions, WorkspaceClient};
+use brickwork::service::compute::{ClusterDetails, ClustersCreateRequest, CreateClusterResponse};
+use brickwork::service::{Wait, WaitOptions, WorkspaceClient};
 use brickwork::transport::RetryPolicy;
 use brickwork::{Client, Config};
 use brickwork_emulator::{Emulator, EmulatorBuilder, EmulatorHandle};
@@ -40,13 +40,20 @@ pub fn quick<T>() -> WaitOptions<T> {
         .timeout(Duration::from_secs(30))
 }
 
-/// A one-worker cluster the emulator accepts.
-pub fn cluster_request(name: &str) -> ClustersCreateRequest {
+/// Create a one-worker cluster the emulator accepts; the handle waits for RUNNING.
+pub async fn cluster_request(
+    w: &WorkspaceClient,
+    name: &str,
+) -> brickwork::Result<Wait<CreateClusterResponse, ClusterDetails>> {
+    w.clusters().create("15.4.x-scala2.12").cluster_name(name).node_type_id("i3.xlarge").num_workers(1).await
+}
+
+/// The request [`cluster_request`] sends.
+pub fn cluster_call_request(name: &str) -> ClustersCreateRequest {
     ClustersCreateRequest {
         cluster_name: Some(name.into()),
-        spark_version: Some("15.4.x-scala2.12".into()),
         node_type_id: Some("i3.xlarge".into()),
         num_workers: Some(1),
-        ..Default::default()
+        ..ClustersCreateRequest::new("15.4.x-scala2.12")
     }
 }
