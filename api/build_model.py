@@ -206,6 +206,16 @@ def extract_waiter(fn):
             "failure": states("failure_states"), "status_path": status_path, "message_path": message_path}
 
 
+def response_header_names(fn, node):
+    """Header names passed as `response_headers=[...]` or as a variable assigned a list."""
+    if isinstance(node, ast.Name):
+        name = node.id
+        for n in ast.walk(fn):
+            if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", None) == name:
+                node = n.value
+    return [e.value for e in getattr(node, "elts", []) if isinstance(e, ast.Constant)]
+
+
 def extract_operation(fn, pkg, waiters, service_doc):
     do = find_do_call(fn)
     # Data-plane calls go to a URL obtained at run time, not a workspace path.
@@ -259,7 +269,7 @@ def extract_operation(fn, pkg, waiters, service_doc):
         "params": params,
         "headers": headers,
         "raw_response": isinstance(kwargs.get("raw"), ast.Constant) and kwargs["raw"].value is True,
-        "response_headers": [e.value for e in getattr(kwargs.get("response_headers"), "elts", [])],
+        "response_headers": response_header_names(fn, kwargs.get("response_headers")),
         "returns": returns,
         "pagination": extract_pagination(fn) if returns and returns["kind"] == "iterator" else None,
         "waiter": None,

@@ -593,8 +593,14 @@ fn operation_static(name: &str, op: &Operation, idempotent: bool) -> String {
         op.method,
         str_list(path_params.clone()),
         str_list(wires("query")),
-        str_list(op.response_headers.iter().cloned()),
+        // A raw answer keeps its headers on the `Response` itself.
+        str_list(op.response_headers.iter().filter(|_| !returns_raw(op)).cloned()),
     )
+}
+
+/// The operation answers raw bytes, not JSON.
+fn returns_raw(op: &Operation) -> bool {
+    op.raw_response || op.returns.as_ref().is_some_and(|t| t.kind == "binary")
 }
 
 /// The output type of a plain call, and the decode function that makes it.

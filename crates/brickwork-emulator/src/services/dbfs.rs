@@ -288,9 +288,13 @@ fn fs_not_found() -> ApiError {
 }
 
 fn octets(data: Vec<u8>, modified: i64) -> Response {
+    // An HTTP date (RFC 9110 IMF-fixdate), as Databricks sends it.
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
     let last_modified = time::OffsetDateTime::from_unix_timestamp(modified / 1000)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc2822).ok())
+        .and_then(|t| t.format(&format).ok())
         .unwrap_or_default();
     ([(header::CONTENT_TYPE, "application/octet-stream".to_string()), (header::LAST_MODIFIED, last_modified)], data)
         .into_response()

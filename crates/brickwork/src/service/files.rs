@@ -1642,7 +1642,7 @@ static OP_FILES_GET_METADATA: rt::Operation = rt::Operation {
     path_params: &["file_path"],
     query: &[],
     body: rt::BodyKind::None,
-    response_headers: &[],
+    response_headers: &["content-length", "content-type", "last-modified"],
     idempotent: false,
 };
 

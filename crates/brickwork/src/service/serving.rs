@@ -6098,7 +6098,7 @@ static OP_SERVING_ENDPOINTS_QUERY: rt::Operation = rt::Operation {
         "temperature",
         "usage_context",
     ]),
-    response_headers: &[],
+    response_headers: &["served-model-name"],
     idempotent: false,
 };
 

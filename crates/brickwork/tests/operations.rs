@@ -1,0 +1,137 @@
+//! Operations that were wrong in the first typed API, each against a real
+//! local HTTP server (or the emulator) that answers as Databricks does.
+
+mod common;
+mod support;
+
+use brickwork::service::catalog::ArtifactType;
+use brickwork::service::sql::ObjectTypePlural;
+use brickwork::{Client, Config, WorkspaceClient};
+use common::{handler, Reply, TestServer};
+use serde_json::json;
+
+async fn workspace_at(url: &str) -> WorkspaceClient {
+    let cfg = Config::builder().host(url).token("dapi-test-token").without_environment().build().expect("cfg");
+    WorkspaceClient::from_client(Client::new(cfg).await.expect("client"))
+}
+
+#[tokio::test]
+async fn enum_path_parameters_are_substituted() {
+    let server = TestServer::start(vec![
+        (
+            "GET",
+            "/api/2.1/unity-catalog/artifact-allowlists/LIBRARY_JAR",
+            handler(|_, _| {
+                Reply::json(
+                    200,
+                    json!({"artifact_matchers": [{"artifact": "/Volumes/x", "match_type": "PREFIX_MATCH"}]}),
+                )
+            }),
+        ),
+        (
+            "POST",
+            "/api/2.0/preview/sql/permissions/queries/q1",
+            handler(|_, _| Reply::json(200, json!({"object_id": "queries/q1"}))),
+        ),
+    ])
+    .await;
+    let w = workspace_at(&server.url).await;
+    let allowlist = w.artifact_allowlists().get(ArtifactType::LibraryJar).await.expect("substituted");
+    assert_eq!(allowlist.artifact_matchers.len(), 1);
+    let set = w.dbsql_permissions().set(ObjectTypePlural::Queries, "q1").await.expect("substituted");
+    assert_eq!(set.object_id.as_deref(), Some("queries/q1"));
+    let sent = server.requests_to("/api/2.0/preview/sql/permissions/queries/q1");
+    assert_eq!(sent.len(), 1);
+    assert!(!sent[0].body_text().contains("object_type"), "a path parameter is not also sent in the body");
+}
+
+#[tokio::test]
+async fn legacy_page_numbers_advance_by_one() {
+    let server = TestServer::start(vec![(
+        "GET",
+        "/api/2.0/preview/sql/dashboards",
+        handler(|r, _| {
+            let page: i64 =
+                r.query_pairs().iter().find(|(k, _)| k == "page").and_then(|(_, v)| v.parse().ok()).unwrap_or(1);
+            let results: Vec<_> =
+                if page <= 3 { (0..25).map(|i| json!({"id": format!("d{page}-{i}")})).collect() } else { vec![] };
+            Reply::json(200, json!({"results": results, "page": page, "page_size": 25, "count": 75}))
+        }),
+    )])
+    .await;
+    let w = workspace_at(&server.url).await;
+    let all = w.dashboards().list().try_collect().await.expect("list");
+    assert_eq!(all.len(), 75, "pages 1, 2 and 3, none skipped");
+    let pages: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|r| r.query_pairs().into_iter().find(|(k, _)| k == "page").map(|(_, v)| v).unwrap_or_default())
+        .collect();
+    assert_eq!(pages, vec!["", "2", "3", "4"]);
+}
+
+#[tokio::test]
+async fn a_repeated_page_token_ends_the_listing() {
+    let server = TestServer::start(vec![(
+        "GET",
+        "/api/2.1/clusters/list",
+        handler(|_, n| {
+            Reply::json(200, json!({"clusters": [{"cluster_id": format!("c{n}")}], "next_page_token": "same-token"}))
+        }),
+    )])
+    .await;
+    let w = workspace_at(&server.url).await;
+    let listing = tokio::time::timeout(std::time::Duration::from_secs(10), w.clusters().list().try_collect());
+    let all = listing.await.expect("ends").expect("list");
+    assert_eq!(all.len(), 2, "the first page and the one the token led to");
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn scim_offset_pages_skip_ids_already_seen() {
+    let server = TestServer::start(vec![(
+        "GET",
+        "/api/2.0/preview/scim/v2/Users",
+        handler(|r, _| {
+            let start = r.query_pairs().iter().find(|(k, _)| k == "startIndex").map(|(_, v)| v.clone());
+            // A user was added at the front between pages: u2 shows again on page 2.
+            let resources = match start.as_deref() {
+                None | Some("1") => json!([{"id": "u1"}, {"id": "u2"}]),
+                Some("3") => json!([{"id": "u2"}, {"id": "u3"}]),
+                _ => json!([]),
+            };
+            Reply::json(200, json!({"Resources": resources, "totalResults": 4}))
+        }),
+    )])
+    .await;
+    let w = workspace_at(&server.url).await;
+    let ids: Vec<String> =
+        w.users().list().try_collect().await.expect("list").into_iter().filter_map(|u| u.id).collect();
+    assert_eq!(ids, vec!["u1", "u2", "u3"]);
+}
+
+#[tokio::test]
+async fn fields_sent_in_response_headers_are_filled() {
+    let (_emulator, w) = support::workspace(support::fast()).await;
+    let path = "/Volumes/main/default/v/meta.csv";
+    w.files().upload(path, "a,b\n").overwrite(true).await.expect("upload");
+    let meta = w.files().get_metadata(path).await.expect("metadata");
+    assert_eq!(meta.content_length, Some(4));
+    assert_eq!(meta.content_type.as_deref(), Some("application/octet-stream"));
+    assert!(meta.last_modified.as_ref().is_some_and(|d| d.ends_with("GMT")), "{:?}", meta.last_modified);
+}
+
+#[cfg(feature = "serving")]
+#[tokio::test]
+async fn serving_query_reads_the_served_model_header() {
+    let server = TestServer::start(vec![(
+        "POST",
+        "/serving-endpoints/chat/invocations",
+        handler(|_, _| Reply::json(200, json!({"id": "r1", "choices": []})).header("served-model-name", "llama-v2")),
+    )])
+    .await;
+    let w = workspace_at(&server.url).await;
+    let answer = w.serving_endpoints().query("chat").await.expect("query");
+    assert_eq!(answer.served_model_name.as_deref(), Some("llama-v2"));
+    assert_eq!(answer.id.as_deref(), Some("r1"));
+}
